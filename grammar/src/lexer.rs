@@ -1,0 +1,1 @@
+//! placeholder: the logos lexer lands with the grammar work

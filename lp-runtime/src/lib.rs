@@ -1,0 +1,6 @@
+//! The lambdapack runtime: bundle format, the decentralised scheduler core,
+//! tile stores and backends. It never parses `.lp` text and never prints
+//! diagnostics; it takes a [`bundle::Bundle`] and executes it.
+
+pub mod bundle;
+pub mod store;

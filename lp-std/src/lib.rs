@@ -1,0 +1,16 @@
+//! The numerical standard library of lambdapack: tile kernels on faer,
+//! BigMatrix headers and tiles in `.npy` form, lazy initialisers, and program
+//! generators. No I/O policy lives here: stores and scheduling are
+//! `lp-runtime`'s.
+
+pub mod header;
+pub mod init;
+pub mod kernel;
+
+pub use header::MatrixHeader;
+pub use init::Init;
+pub use kernel::{Kernel, Shape, ShapeError};
+
+/// A tile in memory: a column-major f64 matrix (stored as a Fortran-order
+/// `.npy`).
+pub type Tile = faer::Mat<f64>;

@@ -1,0 +1,9 @@
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> ExitCode {
+    eprintln!("lpc graph: not implemented yet");
+    ExitCode::from(2)
+}

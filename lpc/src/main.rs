@@ -1,0 +1,37 @@
+//! `lpc`: the lambdapack command line. Each subcommand lives in `cli/`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cli;
+
+#[derive(Parser)]
+#[command(name = "lpc", version, about = "The lambdapack compiler and runtime driver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and verify a program; rustc-style diagnostics, exit 1 on error.
+    Check(cli::check::Args),
+    /// Print the job DAG (Graphviz DOT with --dot, statistics with --stats).
+    Graph(cli::graph::Args),
+    /// Write a program for a whole algorithm to stdout.
+    Gen(cli::generate::Args),
+    /// Compile a program into a bundle, the form the runtime executes.
+    Build(cli::build::Args),
+    /// Execute a program or bundle.
+    Run(cli::run::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Check(args) => cli::check::run(args),
+        Command::Graph(args) => cli::graph::run(args),
+        Command::Gen(args) => cli::generate::run(args),
+        Command::Build(args) => cli::build::run(args),
+        Command::Run(args) => cli::run::run(args),
+    }
+}
