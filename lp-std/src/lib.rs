@@ -3,6 +3,7 @@
 //! generators. No I/O policy lives here: stores and scheduling are
 //! `lp-runtime`'s.
 
+pub mod generate;
 pub mod header;
 pub mod init;
 pub mod kernel;

@@ -1,0 +1,1 @@
+//! Program generators (owned by the generators helper).
