@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need,
+# then runs every test of the workspace. CI (.ci/run) calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The .npy tests check that numpy itself reads and writes our tiles.
+if ! python3 -c 'import numpy' 2>/dev/null; then
+    echo "test.sh: installing numpy (needed by the .npy interoperability tests)"
+    python3 -m pip install --quiet --disable-pip-version-check numpy
+fi
+
+cargo test --workspace --locked "$@"
