@@ -10,7 +10,22 @@
 //! Conventions (lower-triangular, as in numpywren): `CHOL` returns L with
 //! A = L L^T; `TRSM b, l` solves X L^T = B with the factor itself, not its
 //! inverse; `SYRK c, a, b` is the three-operand trailing update C - A B^T.
+//!
+//! `apply` runs faer's in-place `linalg` routines with `Par::Seq`: a tile
+//! kernel is single-threaded because parallelism comes from the DAG, and the
+//! in-place APIs with explicit scratch avoid the wrappers' extra copies. Every
+//! kernel writes into one fresh tile (operands are shared, read-only values)
+//! and validates operand count and shapes itself, so a corrupted bundle gives
+//! a [`KernelError`], never a panic inside faer. Triangular operands are read
+//! from their lower triangle only and triangular results have an exactly zero
+//! upper triangle.
 
+use crate::Tile;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};
+use faer::linalg::matmul::matmul;
+use faer::linalg::{triangular_inverse, triangular_solve};
+use faer::{Accum, Par, Spec};
 use serde::{Deserialize, Serialize};
 
 /// The shape of a tile or register value: `rows x cols`.
@@ -73,6 +88,53 @@ pub struct ShapeError {
     pub message: String,
 }
 
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
+/// Why a kernel could not produce its result.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KernelError {
+    /// Wrong operand count or operand shapes (only a corrupted bundle gets
+    /// past `lpc check` with these).
+    Shape(ShapeError),
+    /// `CHOL` met a pivot that is not positive: `pivot` is the 0-based
+    /// column, `value` the Schur complement's diagonal entry there (what
+    /// would have been square-rooted; NaN if the input held NaN).
+    NotPositiveDefinite { pivot: usize, value: f64 },
+    /// A triangular factor (`INVRS l`, `TRSM b, l`, `TRSM_L b, l`) has a zero
+    /// or non-finite diagonal entry `value` at 0-based index `index`.
+    Singular { index: usize, value: f64 },
+}
+
+impl std::fmt::Display for KernelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KernelError::Shape(e) => write!(f, "operand shapes do not fit: {}", e.message),
+            KernelError::NotPositiveDefinite { pivot, value } => write!(
+                f,
+                "matrix is not positive definite (pivot {pivot} is {value:e})"
+            ),
+            KernelError::Singular { index, value } => write!(
+                f,
+                "triangular factor is singular (diagonal entry {index} is {value:e})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+impl From<ShapeError> for KernelError {
+    fn from(e: ShapeError) -> KernelError {
+        KernelError::Shape(e)
+    }
+}
+
 /// Every kernel, for documentation, completion and exhaustive tests.
 pub const ALL_KERNELS: [Kernel; 11] = [
     Kernel::Chol,
@@ -80,9 +142,18 @@ pub const ALL_KERNELS: [Kernel; 11] = [
     Kernel::Trsm,
     Kernel::TrsmL,
     Kernel::Syrk,
-    Kernel::Gemm { ta: false, tb: false },
-    Kernel::Gemm { ta: false, tb: true },
-    Kernel::Gemm { ta: true, tb: false },
+    Kernel::Gemm {
+        ta: false,
+        tb: false,
+    },
+    Kernel::Gemm {
+        ta: false,
+        tb: true,
+    },
+    Kernel::Gemm {
+        ta: true,
+        tb: false,
+    },
     Kernel::Gemm { ta: true, tb: true },
     Kernel::Add,
     Kernel::Sub,
@@ -97,9 +168,18 @@ impl Kernel {
             Kernel::Trsm => "TRSM",
             Kernel::TrsmL => "TRSM_L",
             Kernel::Syrk => "SYRK",
-            Kernel::Gemm { ta: false, tb: false } => "GEMM",
-            Kernel::Gemm { ta: false, tb: true } => "GEMM_NT",
-            Kernel::Gemm { ta: true, tb: false } => "GEMM_TN",
+            Kernel::Gemm {
+                ta: false,
+                tb: false,
+            } => "GEMM",
+            Kernel::Gemm {
+                ta: false,
+                tb: true,
+            } => "GEMM_NT",
+            Kernel::Gemm {
+                ta: true,
+                tb: false,
+            } => "GEMM_TN",
             Kernel::Gemm { ta: true, tb: true } => "GEMM_TT",
             Kernel::Add => "ADD",
             Kernel::Sub => "SUB",
@@ -146,7 +226,11 @@ impl Kernel {
             if args[i].is_square() {
                 Ok(())
             } else {
-                Err(err(i, None, format!("{what} must be a square tile, found {}", args[i])))
+                Err(err(
+                    i,
+                    None,
+                    format!("{what} must be a square tile, found {}", args[i]),
+                ))
             }
         };
         match self {
@@ -192,7 +276,9 @@ impl Kernel {
                     return Err(err(
                         2,
                         Some(1),
-                        format!("A B^T needs A and B to have the same number of columns: A is {a}, B is {b}"),
+                        format!(
+                            "A B^T needs A and B to have the same number of columns: A is {a}, B is {b}"
+                        ),
                     ));
                 }
                 let product = Shape::new(a.rows, b.rows);
@@ -200,15 +286,25 @@ impl Kernel {
                     return Err(err(
                         0,
                         Some(1),
-                        format!("C - A B^T needs C to be {product} (the shape of A B^T), found {c}"),
+                        format!(
+                            "C - A B^T needs C to be {product} (the shape of A B^T), found {c}"
+                        ),
                     ));
                 }
                 Ok(c)
             }
             Kernel::Gemm { ta, tb } => {
-                let (first, c) = if args.len() == 3 { (1, Some(args[0])) } else { (0, None) };
+                let (first, c) = if args.len() == 3 {
+                    (1, Some(args[0]))
+                } else {
+                    (0, None)
+                };
                 let a = if ta { args[first].t() } else { args[first] };
-                let b = if tb { args[first + 1].t() } else { args[first + 1] };
+                let b = if tb {
+                    args[first + 1].t()
+                } else {
+                    args[first + 1]
+                };
                 if a.cols != b.rows {
                     return Err(err(
                         first + 1,
@@ -252,9 +348,18 @@ impl Kernel {
 
     fn product_text(self) -> &'static str {
         match self {
-            Kernel::Gemm { ta: false, tb: false } => "A B",
-            Kernel::Gemm { ta: false, tb: true } => "A B^T",
-            Kernel::Gemm { ta: true, tb: false } => "A^T B",
+            Kernel::Gemm {
+                ta: false,
+                tb: false,
+            } => "A B",
+            Kernel::Gemm {
+                ta: false,
+                tb: true,
+            } => "A B^T",
+            Kernel::Gemm {
+                ta: true,
+                tb: false,
+            } => "A^T B",
             _ => "A^T B^T",
         }
     }
@@ -281,4 +386,157 @@ impl Kernel {
             Kernel::Add | Kernel::Sub => f(args[0].rows) * f(args[0].cols),
         }
     }
+}
+
+impl Kernel {
+    /// Computes the kernel on `args`, in operand order (`c, a, b` for
+    /// `SYRK` and three-operand `GEMM`).
+    ///
+    /// Validates the operand count and shapes first (the same rules as
+    /// [`Kernel::result_shape`]), so it never panics on bad operands.
+    pub fn apply(self, args: &[&Tile]) -> Result<Tile, KernelError> {
+        let (min, max) = self.arity();
+        if args.len() < min || args.len() > max {
+            let expected = if min == max {
+                format!("{min}")
+            } else {
+                format!("{min} or {max}")
+            };
+            return Err(KernelError::Shape(ShapeError {
+                operand: args.len().min(max).saturating_sub(1),
+                related: None,
+                message: format!(
+                    "{} takes {expected} operand{}, found {}",
+                    self.name(),
+                    if max == 1 { "" } else { "s" },
+                    args.len()
+                ),
+            }));
+        }
+        let shapes: Vec<Shape> = args
+            .iter()
+            .map(|t| Shape::new(t.nrows(), t.ncols()))
+            .collect();
+        self.result_shape(&shapes)?;
+        Ok(match self {
+            Kernel::Chol => cholesky(args[0])?,
+            Kernel::Invrs => {
+                check_triangular(args[0])?;
+                let mut out = Tile::zeros(args[0].nrows(), args[0].ncols());
+                // faer writes only the lower triangle of the inverse, so the
+                // zeroed upper triangle stays exactly zero.
+                triangular_inverse::invert_lower_triangular(out.as_mut(), args[0].as_ref(), SEQ);
+                out
+            }
+            Kernel::Trsm => {
+                let (b, l) = (args[0], args[1]);
+                check_triangular(l)?;
+                // X L^T = B is L X^T = B^T: a left solve on the transposed view.
+                let mut out = b.clone();
+                triangular_solve::solve_lower_triangular_in_place(
+                    l.as_ref(),
+                    out.as_mut().transpose_mut(),
+                    SEQ,
+                );
+                out
+            }
+            Kernel::TrsmL => {
+                let (b, l) = (args[0], args[1]);
+                check_triangular(l)?;
+                let mut out = b.clone();
+                triangular_solve::solve_lower_triangular_in_place(l.as_ref(), out.as_mut(), SEQ);
+                out
+            }
+            Kernel::Syrk => {
+                let (c, a, b) = (args[0], args[1], args[2]);
+                let mut out = c.clone();
+                matmul(
+                    out.as_mut(),
+                    Accum::Add,
+                    a.as_ref(),
+                    b.as_ref().transpose(),
+                    -1.0,
+                    SEQ,
+                );
+                out
+            }
+            Kernel::Gemm { ta, tb } => {
+                let first = args.len() - 2;
+                let a = if ta {
+                    args[first].as_ref().transpose()
+                } else {
+                    args[first].as_ref()
+                };
+                let b = if tb {
+                    args[first + 1].as_ref().transpose()
+                } else {
+                    args[first + 1].as_ref()
+                };
+                if args.len() == 3 {
+                    let mut out = args[0].clone();
+                    matmul(out.as_mut(), Accum::Add, a, b, 1.0, SEQ);
+                    out
+                } else {
+                    let mut out = Tile::zeros(a.nrows(), b.ncols());
+                    matmul(out.as_mut(), Accum::Replace, a, b, 1.0, SEQ);
+                    out
+                }
+            }
+            Kernel::Add => args[0] + args[1],
+            Kernel::Sub => args[0] - args[1],
+        })
+    }
+}
+
+const SEQ: Par = Par::Seq;
+
+/// Lower Cholesky factor of `a`, reading only its lower triangle.
+fn cholesky(a: &Tile) -> Result<Tile, KernelError> {
+    let n = a.nrows();
+    // Copy only the lower triangle: the input's upper one may hold anything.
+    let mut l = Tile::zeros(n, n);
+    for j in 0..n {
+        l.col_as_slice_mut(j)[j..].copy_from_slice(&a.col_as_slice(j)[j..]);
+    }
+    let params: Spec<LltParams, f64> = Default::default();
+    let mut scratch = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(n, SEQ, params));
+    let result = llt::cholesky_in_place(
+        l.as_mut(),
+        LltRegularization::default(),
+        SEQ,
+        MemStack::new(&mut scratch),
+        params,
+    );
+    match result {
+        Ok(_) => {
+            // faer uses the upper triangle as workspace; the result's must
+            // be exactly zero.
+            for j in 1..n {
+                l.col_as_slice_mut(j)[..j].fill(0.0);
+            }
+            Ok(l)
+        }
+        Err(LltError::NonPositivePivot { index }) => {
+            // faer's factorisation is left-looking: when it stops at `index`
+            // the columns before it are final, so the failing Schur
+            // complement entry is a_jj - sum_k l_jk^2 over those columns.
+            let done: f64 = (0..index).map(|k| l[(index, k)] * l[(index, k)]).sum();
+            Err(KernelError::NotPositiveDefinite {
+                pivot: index,
+                value: a[(index, index)] - done,
+            })
+        }
+    }
+}
+
+/// A zero or non-finite diagonal makes the triangular solve or inverse
+/// produce infinities and NaNs silently; refuse it instead.
+fn check_triangular(l: &Tile) -> Result<(), KernelError> {
+    for i in 0..l.nrows() {
+        let value = l[(i, i)];
+        if value == 0.0 || !value.is_finite() {
+            return Err(KernelError::Singular { index: i, value });
+        }
+    }
+    Ok(())
 }

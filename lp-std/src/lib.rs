@@ -7,10 +7,11 @@ pub mod generate;
 pub mod header;
 pub mod init;
 pub mod kernel;
+pub mod npy;
 
 pub use header::MatrixHeader;
 pub use init::Init;
-pub use kernel::{Kernel, Shape, ShapeError};
+pub use kernel::{Kernel, KernelError, Shape, ShapeError};
 
 /// A tile in memory: a column-major f64 matrix (stored as a Fortran-order
 /// `.npy`).

@@ -1,0 +1,551 @@
+//! Every kernel against an exact small case and against naive triple-loop
+//! references on random tiles of several shapes (square, non-square, 1x1),
+//! plus the errors a bad operand must give.
+//!
+//! Tolerances: the inputs are well conditioned (triangular factors and SPD
+//! matrices are strictly diagonally dominant, condition number below 3), and
+//! faer's kernels are backward stable, so the normwise relative error is
+//! bounded by a small multiple of n * eps * cond, about 1e-13 for n = 100;
+//! 1e-12 leaves room for the blocked summation orders without hiding a wrong
+//! result (any real bug gives errors of order 1).
+
+use faer::mat;
+use lp_std::{Init, Kernel, KernelError, MatrixHeader, Shape, Tile};
+
+const TOL: f64 = 1e-12;
+
+fn random(rows: usize, cols: usize, seed: u64) -> Tile {
+    Init::Random { seed }.tile(&MatrixHeader::new([rows, cols], [rows, cols], false), 0, 0)
+}
+
+/// A well-conditioned lower-triangular factor: random strictly lower part
+/// in [-1, 1), diagonal n + 1 (strictly diagonally dominant).
+/// The upper triangle is filled with NaN to prove kernels never read it.
+fn lower(n: usize, seed: u64) -> Tile {
+    let mut l = random(n, n, seed);
+    for j in 0..n {
+        for i in 0..j {
+            l[(i, j)] = f64::NAN;
+        }
+        l[(j, j)] = n as f64 + 1.0;
+    }
+    l
+}
+
+fn spd(n: usize, seed: u64) -> Tile {
+    Init::Spd { seed }.tile(&MatrixHeader::new([n, n], [n, n], true), 0, 0)
+}
+
+/// The lower triangle, with exact zeros above.
+fn tril(a: &Tile) -> Tile {
+    Tile::from_fn(
+        a.nrows(),
+        a.ncols(),
+        |i, j| if i >= j { a[(i, j)] } else { 0.0 },
+    )
+}
+
+fn naive_matmul(a: &Tile, b: &Tile) -> Tile {
+    assert_eq!(a.ncols(), b.nrows());
+    let mut c = Tile::zeros(a.nrows(), b.ncols());
+    for i in 0..a.nrows() {
+        for j in 0..b.ncols() {
+            let mut s = 0.0;
+            for k in 0..a.ncols() {
+                s += a[(i, k)] * b[(k, j)];
+            }
+            c[(i, j)] = s;
+        }
+    }
+    c
+}
+
+fn transpose(a: &Tile) -> Tile {
+    a.transpose().to_owned()
+}
+
+/// Naive Cholesky (Cholesky-Banachiewicz) on the lower triangle.
+fn naive_cholesky(a: &Tile) -> Tile {
+    let n = a.nrows();
+    let mut l = Tile::zeros(n, n);
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[(i, k)] * l[(j, k)]).sum();
+            if i == j {
+                l[(i, i)] = (a[(i, i)] - s).sqrt();
+            } else {
+                l[(i, j)] = (a[(i, j)] - s) / l[(j, j)];
+            }
+        }
+    }
+    l
+}
+
+/// Naive forward substitution: X with L X = B.
+fn naive_forward(l: &Tile, b: &Tile) -> Tile {
+    let mut x = Tile::zeros(b.nrows(), b.ncols());
+    for c in 0..b.ncols() {
+        for i in 0..b.nrows() {
+            let s: f64 = (0..i).map(|k| l[(i, k)] * x[(k, c)]).sum();
+            x[(i, c)] = (b[(i, c)] - s) / l[(i, i)];
+        }
+    }
+    x
+}
+
+fn max_abs(a: &Tile) -> f64 {
+    let mut m = 0.0f64;
+    for j in 0..a.ncols() {
+        for i in 0..a.nrows() {
+            m = m.max(a[(i, j)].abs());
+        }
+    }
+    m
+}
+
+/// max |got - want| / max |want| (1 when want is zero), NaN-propagating.
+fn rel_err(got: &Tile, want: &Tile) -> f64 {
+    assert_eq!(
+        (got.nrows(), got.ncols()),
+        (want.nrows(), want.ncols()),
+        "shapes differ"
+    );
+    let mut e = 0.0f64;
+    for j in 0..got.ncols() {
+        for i in 0..got.nrows() {
+            let d = (got[(i, j)] - want[(i, j)]).abs();
+            if d.is_nan() {
+                return f64::NAN;
+            }
+            e = e.max(d);
+        }
+    }
+    let scale = max_abs(want);
+    e / if scale == 0.0 { 1.0 } else { scale }
+}
+
+fn assert_close(what: &str, got: &Tile, want: &Tile) {
+    let e = rel_err(got, want);
+    assert!(e < TOL, "{what}: relative error {e:e} exceeds {TOL:e}");
+}
+
+fn assert_upper_zero(what: &str, l: &Tile) {
+    for j in 0..l.ncols() {
+        for i in 0..j.min(l.nrows()) {
+            assert_eq!(l[(i, j)], 0.0, "{what}: upper entry ({i}, {j}) is not zero");
+        }
+    }
+}
+
+fn apply(k: Kernel, args: &[&Tile]) -> Tile {
+    k.apply(args)
+        .unwrap_or_else(|e| panic!("{} failed: {e}", k.name()))
+}
+
+const SIZES: [usize; 4] = [1, 7, 64, 100];
+/// (rows, cols) of the right-hand sides: square, non-square, 1x1.
+const RHS: [(usize, usize); 4] = [(1, 1), (7, 5), (64, 64), (100, 37)];
+
+#[test]
+fn chol_exact_small_case() {
+    let a = mat![
+        [4.0, 12.0, -16.0],
+        [12.0, 37.0, -43.0],
+        [-16.0, -43.0, 98.0]
+    ];
+    let want = mat![[2.0, 0.0, 0.0], [6.0, 1.0, 0.0], [-8.0, 5.0, 3.0]];
+    assert_eq!(apply(Kernel::Chol, &[&a]), want);
+}
+
+#[test]
+fn chol_reads_only_the_lower_triangle() {
+    let mut a = mat![
+        [4.0, 12.0, -16.0],
+        [12.0, 37.0, -43.0],
+        [-16.0, -43.0, 98.0]
+    ];
+    a[(0, 1)] = f64::NAN;
+    a[(0, 2)] = 1e300;
+    a[(1, 2)] = -7.0;
+    let want = mat![[2.0, 0.0, 0.0], [6.0, 1.0, 0.0], [-8.0, 5.0, 3.0]];
+    assert_eq!(apply(Kernel::Chol, &[&a]), want);
+}
+
+#[test]
+fn chol_random_spd_against_reference() {
+    for (seed, n) in SIZES.into_iter().enumerate() {
+        let a = spd(n, seed as u64);
+        let l = apply(Kernel::Chol, &[&a]);
+        assert_upper_zero("CHOL", &l);
+        assert_close(
+            &format!("CHOL {n}: L L^T = A"),
+            &naive_matmul(&l, &transpose(&l)),
+            &a,
+        );
+        assert_close(&format!("CHOL {n}: naive factor"), &l, &naive_cholesky(&a));
+    }
+}
+
+#[test]
+fn invrs_exact_small_case() {
+    let l = mat![
+        [2.0, f64::NAN, f64::NAN],
+        [6.0, 1.0, f64::NAN],
+        [-8.0, 5.0, 4.0]
+    ];
+    // By hand: column 0 of the inverse solves L x = e0: x = (1/2, -3, (8/2 - 5*(-3))/4).
+    let want = mat![[0.5, 0.0, 0.0], [-3.0, 1.0, 0.0], [4.75, -1.25, 0.25]];
+    assert_eq!(apply(Kernel::Invrs, &[&l]), want);
+}
+
+#[test]
+fn invrs_random_against_reference() {
+    for (seed, n) in SIZES.into_iter().enumerate() {
+        let l = lower(n, seed as u64);
+        let inv = apply(Kernel::Invrs, &[&l]);
+        assert_upper_zero("INVRS", &inv);
+        let identity = Tile::identity(n, n);
+        assert_close(
+            &format!("INVRS {n}: L inv = I"),
+            &naive_matmul(&tril(&l), &inv),
+            &identity,
+        );
+        assert_close(
+            &format!("INVRS {n}: naive"),
+            &inv,
+            &naive_forward(&l, &identity),
+        );
+    }
+}
+
+#[test]
+fn trsm_exact_small_case() {
+    // X L^T = B with L = [[2, 0], [6, 1]] and X = [[1, 2], [3, 4], [0.5, -1]].
+    let l = mat![[2.0, f64::NAN], [6.0, 1.0]];
+    let x = mat![[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]];
+    let b = mat![[2.0, 8.0], [6.0, 22.0], [1.0, 2.0]];
+    assert_eq!(apply(Kernel::Trsm, &[&b, &l]), x);
+}
+
+#[test]
+fn trsm_random_against_reference() {
+    for (seed, (m, n)) in RHS.into_iter().enumerate() {
+        let b = random(m, n, 100 + seed as u64);
+        let l = lower(n, seed as u64);
+        let x = apply(Kernel::Trsm, &[&b, &l]);
+        let what = format!("TRSM B {m}x{n}");
+        assert_close(
+            &format!("{what}: X L^T = B"),
+            &naive_matmul(&x, &transpose(&tril(&l))),
+            &b,
+        );
+        // X^T solves L X^T = B^T.
+        assert_close(
+            &format!("{what}: naive"),
+            &x,
+            &transpose(&naive_forward(&l, &transpose(&b))),
+        );
+    }
+}
+
+#[test]
+fn trsm_l_exact_small_case() {
+    // L X = B with L = [[2, 0], [6, 1]], X = [[1, 2, 3], [4, 5, -6]].
+    let l = mat![[2.0, f64::NAN], [6.0, 1.0]];
+    let x = mat![[1.0, 2.0, 3.0], [4.0, 5.0, -6.0]];
+    let b = mat![[2.0, 4.0, 6.0], [10.0, 17.0, 12.0]];
+    assert_eq!(apply(Kernel::TrsmL, &[&b, &l]), x);
+}
+
+#[test]
+fn trsm_l_random_against_reference() {
+    for (seed, (m, n)) in RHS.into_iter().enumerate() {
+        let b = random(m, n, 200 + seed as u64);
+        let l = lower(m, seed as u64);
+        let x = apply(Kernel::TrsmL, &[&b, &l]);
+        let what = format!("TRSM_L B {m}x{n}");
+        assert_close(
+            &format!("{what}: L X = B"),
+            &naive_matmul(&tril(&l), &x),
+            &b,
+        );
+        assert_close(&format!("{what}: naive"), &x, &naive_forward(&l, &b));
+    }
+}
+
+#[test]
+fn syrk_exact_small_case() {
+    let c = mat![[10.0, 20.0], [30.0, 40.0], [50.0, 60.0]];
+    let a = mat![[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]];
+    let b = mat![[1.0, 0.0], [0.0, 1.0]];
+    // A B^T = A: C - A.
+    let want = mat![[9.0, 18.0], [27.0, 36.0], [45.0, 54.0]];
+    assert_eq!(apply(Kernel::Syrk, &[&c, &a, &b]), want);
+}
+
+/// (m, k, n): op(A) is m x k, op(B) is k x n.
+const PRODUCTS: [(usize, usize, usize); 5] =
+    [(1, 1, 1), (7, 5, 3), (64, 64, 64), (100, 37, 51), (3, 0, 4)];
+
+#[test]
+fn syrk_random_against_reference() {
+    for (seed, (m, k, n)) in PRODUCTS.into_iter().enumerate() {
+        let s = 300 + 3 * seed as u64;
+        let (c, a, b) = (random(m, n, s), random(m, k, s + 1), random(n, k, s + 2));
+        let got = apply(Kernel::Syrk, &[&c, &a, &b]);
+        let want = &c - naive_matmul(&a, &transpose(&b));
+        assert_close(&format!("SYRK {m}x{k}x{n}"), &got, &want);
+    }
+}
+
+#[test]
+fn gemm_variants_exact_small_case() {
+    let a = mat![[1.0, 2.0], [3.0, 4.0]];
+    let b = mat![[5.0, 6.0], [7.0, 8.0]];
+    let c = mat![[1.0, 1.0], [1.0, -1.0]];
+    let cases = [
+        ("GEMM", mat![[19.0, 22.0], [43.0, 50.0]]),
+        ("GEMM_NT", mat![[17.0, 23.0], [39.0, 53.0]]),
+        ("GEMM_TN", mat![[26.0, 30.0], [38.0, 44.0]]),
+        ("GEMM_TT", mat![[23.0, 31.0], [34.0, 46.0]]),
+    ];
+    for (name, product) in cases {
+        let k = Kernel::from_name(name).unwrap();
+        assert_eq!(apply(k, &[&a, &b]), product, "{name} a, b");
+        assert_eq!(apply(k, &[&c, &a, &b]), &c + &product, "{name} c, a, b");
+    }
+}
+
+#[test]
+fn gemm_variants_random_against_reference() {
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        let kernel = Kernel::Gemm { ta, tb };
+        for (seed, (m, k, n)) in PRODUCTS.into_iter().enumerate() {
+            let s = 400 + 3 * seed as u64;
+            // Store the operands so that op() gives m x k and k x n.
+            let a = if ta { random(k, m, s) } else { random(m, k, s) };
+            let b = if tb {
+                random(n, k, s + 1)
+            } else {
+                random(k, n, s + 1)
+            };
+            let c = random(m, n, s + 2);
+            let op = |x: &Tile, t: bool| if t { transpose(x) } else { x.clone() };
+            let product = naive_matmul(&op(&a, ta), &op(&b, tb));
+            let what = format!("{} {m}x{k}x{n}", kernel.name());
+            assert_close(&format!("{what} a, b"), &apply(kernel, &[&a, &b]), &product);
+            assert_close(
+                &format!("{what} c, a, b"),
+                &apply(kernel, &[&c, &a, &b]),
+                &(&c + &product),
+            );
+        }
+    }
+}
+
+#[test]
+fn add_sub_exact_and_random() {
+    let a = mat![[1.0, 2.5], [-3.0, 4.0]];
+    let b = mat![[0.5, 0.5], [1.0, -4.0]];
+    assert_eq!(apply(Kernel::Add, &[&a, &b]), mat![[1.5, 3.0], [-2.0, 0.0]]);
+    assert_eq!(apply(Kernel::Sub, &[&a, &b]), mat![[0.5, 2.0], [-4.0, 8.0]]);
+    for (seed, (m, n)) in RHS.into_iter().enumerate() {
+        let (a, b) = (
+            random(m, n, 500 + seed as u64),
+            random(m, n, 600 + seed as u64),
+        );
+        let add = apply(Kernel::Add, &[&a, &b]);
+        let sub = apply(Kernel::Sub, &[&a, &b]);
+        for j in 0..n {
+            for i in 0..m {
+                // One rounding each: element-wise results are exact to the bit.
+                assert_eq!(add[(i, j)], a[(i, j)] + b[(i, j)]);
+                assert_eq!(sub[(i, j)], a[(i, j)] - b[(i, j)]);
+            }
+        }
+    }
+}
+
+#[test]
+fn chol_not_spd_names_pivot_and_value() {
+    let a = mat![[1.0, 2.0], [2.0, 1.0]];
+    let err = Kernel::Chol.apply(&[&a]).unwrap_err();
+    // Schur complement at pivot 1: 1 - 2 * 2 / 1 = -3.
+    assert_eq!(
+        err,
+        KernelError::NotPositiveDefinite {
+            pivot: 1,
+            value: -3.0
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "matrix is not positive definite (pivot 1 is -3e0)"
+    );
+}
+
+#[test]
+fn chol_not_spd_deep_in_a_blocked_factorisation() {
+    // A large tile with one bad diagonal entry: faer fails inside a block,
+    // and the reported value must be the true Schur complement entry.
+    let n = 100;
+    let bad = 70;
+    let mut a = spd(n, 9);
+    a[(bad, bad)] = 0.1;
+    let err = Kernel::Chol.apply(&[&a]).unwrap_err();
+    let KernelError::NotPositiveDefinite { pivot, value } = err else {
+        panic!("expected NotPositiveDefinite, got {err:?}");
+    };
+    assert_eq!(pivot, bad);
+    let l = naive_cholesky(&a);
+    let want = a[(bad, bad)] - (0..bad).map(|k| l[(bad, k)] * l[(bad, k)]).sum::<f64>();
+    assert!(want < 0.0, "the reference pivot {want} should be negative");
+    assert!(
+        (value - want).abs() < 1e-10 * want.abs(),
+        "pivot value {value}, want {want}"
+    );
+}
+
+#[test]
+fn chol_nan_input_is_an_error_not_a_nan_result() {
+    let a = mat![[f64::NAN, 0.0], [0.0, 1.0]];
+    let err = Kernel::Chol.apply(&[&a]).unwrap_err();
+    assert!(
+        matches!(err, KernelError::NotPositiveDefinite { pivot: 0, value } if value.is_nan()),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn singular_triangular_factors_are_errors() {
+    let l = mat![[2.0, 0.0, 0.0], [1.0, 3.0, 0.0], [1.0, 1.0, 0.0]];
+    let b = Tile::ones(3, 3);
+    let want = KernelError::Singular {
+        index: 2,
+        value: 0.0,
+    };
+    assert_eq!(Kernel::Invrs.apply(&[&l]).unwrap_err(), want);
+    assert_eq!(Kernel::Trsm.apply(&[&b, &l]).unwrap_err(), want);
+    assert_eq!(Kernel::TrsmL.apply(&[&b, &l]).unwrap_err(), want);
+    assert_eq!(
+        want.to_string(),
+        "triangular factor is singular (diagonal entry 2 is 0e0)"
+    );
+    let l = mat![[f64::INFINITY]];
+    assert_eq!(
+        Kernel::Invrs.apply(&[&l]).unwrap_err().to_string(),
+        "triangular factor is singular (diagonal entry 0 is inf)"
+    );
+}
+
+fn shape_message(k: Kernel, args: &[&Tile]) -> String {
+    match k.apply(args) {
+        Err(KernelError::Shape(e)) => e.message,
+        other => panic!("{}: expected a shape error, got {other:?}", k.name()),
+    }
+}
+
+#[test]
+fn bad_operands_are_shape_errors() {
+    let sq = Tile::zeros(3, 3);
+    let wide = Tile::zeros(3, 5);
+    assert_eq!(
+        shape_message(Kernel::Chol, &[&wide]),
+        "the matrix to factor must be a square tile, found 3x5"
+    );
+    assert_eq!(
+        shape_message(Kernel::Invrs, &[&wide]),
+        "the triangular factor must be a square tile, found 3x5"
+    );
+    assert_eq!(
+        shape_message(Kernel::Trsm, &[&wide, &sq]),
+        "X L^T = B needs B to have as many columns as L has rows: B is 3x5, L is 3x3"
+    );
+    assert_eq!(
+        shape_message(Kernel::TrsmL, &[&sq, &Tile::zeros(4, 4)]),
+        "L X = B needs B to have as many rows as L: B is 3x3, L is 4x4"
+    );
+    assert_eq!(
+        shape_message(Kernel::Syrk, &[&sq, &sq, &wide]),
+        "A B^T needs A and B to have the same number of columns: A is 3x3, B is 3x5"
+    );
+    assert_eq!(
+        shape_message(
+            Kernel::Gemm {
+                ta: false,
+                tb: false
+            },
+            &[&wide, &wide]
+        ),
+        "A B needs the inner dimensions to agree: op(A) is 3x5, op(B) is 3x5"
+    );
+    assert_eq!(
+        shape_message(
+            Kernel::Gemm {
+                ta: true,
+                tb: false
+            },
+            &[&sq, &wide, &sq]
+        ),
+        "C + A^T B needs C to be 5x3, found 3x3"
+    );
+    assert_eq!(
+        shape_message(Kernel::Add, &[&sq, &wide]),
+        "element-wise ADD needs equal shapes: 3x3 and 3x5"
+    );
+    assert_eq!(
+        shape_message(
+            Kernel::Gemm {
+                ta: false,
+                tb: false
+            },
+            &[&sq, &sq, &sq, &sq]
+        ),
+        "GEMM takes 2 or 3 operands, found 4"
+    );
+    assert_eq!(
+        shape_message(Kernel::Chol, &[]),
+        "CHOL takes 1 operand, found 0"
+    );
+    let err = Kernel::Sub.apply(&[&sq]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "operand shapes do not fit: SUB takes 2 operands, found 1"
+    );
+}
+
+#[test]
+fn result_shapes_match_result_shape() {
+    // apply and the static checker agree on every kernel's result shape.
+    let (a, b, c) = (random(4, 3, 1), random(3, 3, 2), random(4, 3, 3));
+    let l = lower(3, 4);
+    let c4 = Tile::zeros(4, 4);
+    let cases: Vec<(Kernel, Vec<&Tile>)> = vec![
+        (Kernel::Trsm, vec![&a, &l]),
+        (Kernel::Syrk, vec![&c4, &a, &c]),
+        (
+            Kernel::Gemm {
+                ta: false,
+                tb: false,
+            },
+            vec![&a, &b],
+        ),
+        (
+            Kernel::Gemm {
+                ta: true,
+                tb: false,
+            },
+            vec![&a, &c],
+        ),
+        (Kernel::Add, vec![&a, &c]),
+    ];
+    for (k, args) in cases {
+        let shapes: Vec<Shape> = args
+            .iter()
+            .map(|t| Shape::new(t.nrows(), t.ncols()))
+            .collect();
+        let want = k.result_shape(&shapes).unwrap();
+        let got = apply(k, &args);
+        assert_eq!(Shape::new(got.nrows(), got.ncols()), want, "{}", k.name());
+    }
+}
