@@ -1,0 +1,157 @@
+//! The in-memory store: tiles shared as `Arc<Tile>`, never serialised.
+//!
+//! Jobs on the local backend hand tiles to each other through this store, so
+//! `get_tile` must be a hash lookup plus an `Arc` clone. The map is two-level:
+//! a read-mostly map from matrix name to a per-matrix slot (looked up by
+//! `&str`, so a get allocates nothing), and inside each slot the tiles are
+//! spread over [`SHARDS`] mutex-protected maps so that workers writing
+//! different tiles of one matrix rarely contend on the same lock.
+//!
+//! Bytes held (current and peak) are counted in atomics on every put and
+//! delete; the run summary reports the peak.
+
+use super::{Store, StoreResult, StoreUsage, validate_matrix_name};
+use lp_std::{MatrixHeader, Tile};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Tile-map shards per matrix; a power of two a few times the worker count.
+const SHARDS: usize = 16;
+
+type TileMap = HashMap<(usize, usize), Arc<Tile>>;
+
+#[derive(Default)]
+struct MatrixSlot {
+    header: Mutex<Option<MatrixHeader>>,
+    shards: [Mutex<TileMap>; SHARDS],
+}
+
+impl MatrixSlot {
+    fn shard(&self, i: usize, j: usize) -> &Mutex<TileMap> {
+        // Neighbouring tiles land in different shards; a multiplicative mix
+        // keeps whole tile rows or columns from sharing one shard.
+        let h = (i.wrapping_mul(0x9E37_79B9) ^ j.wrapping_mul(0x85EB_CA6B)) >> 4;
+        &self.shards[(h ^ i ^ j) % SHARDS]
+    }
+}
+
+/// Tiles and headers in memory. See the module docs.
+#[derive(Default)]
+pub struct MemStore {
+    matrices: RwLock<HashMap<String, Arc<MatrixSlot>>>,
+    held: AtomicU64,
+    peak: AtomicU64,
+}
+
+pub(crate) fn tile_bytes(tile: &Tile) -> u64 {
+    (tile.nrows() * tile.ncols() * std::mem::size_of::<f64>()) as u64
+}
+
+// Lock poisoning only means another thread panicked while holding the lock;
+// the maps are still consistent (every critical section is one insert or
+// remove), so recover the guard instead of propagating the panic.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MemStore {
+    pub fn new() -> MemStore {
+        MemStore::default()
+    }
+
+    /// Bytes of tile data currently held (rows x cols x 8 per tile).
+    pub fn bytes_held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// The largest [`MemStore::bytes_held`] seen since the store was created.
+    pub fn peak_bytes_held(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn slot(&self, matrix: &str) -> Option<Arc<MatrixSlot>> {
+        let map = self.matrices.read().unwrap_or_else(|e| e.into_inner());
+        map.get(matrix).cloned()
+    }
+
+    fn slot_or_create(&self, matrix: &str) -> Arc<MatrixSlot> {
+        if let Some(slot) = self.slot(matrix) {
+            return slot;
+        }
+        let mut map = self.matrices.write().unwrap_or_else(|e| e.into_inner());
+        map.entry(matrix.to_string()).or_default().clone()
+    }
+
+    fn add_held(&self, added: u64, removed: u64) {
+        if added >= removed {
+            let now = self.held.fetch_add(added - removed, Ordering::Relaxed) + (added - removed);
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        } else {
+            self.held.fetch_sub(removed - added, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Store for MemStore {
+    fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        validate_matrix_name(matrix)?;
+        let Some(slot) = self.slot(matrix) else {
+            return Ok(None);
+        };
+        Ok(lock(slot.shard(i, j)).get(&(i, j)).cloned())
+    }
+
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        validate_matrix_name(matrix)?;
+        let slot = self.slot_or_create(matrix);
+        let added = tile_bytes(&tile);
+        let old = lock(slot.shard(i, j)).insert((i, j), tile);
+        self.add_held(added, old.as_deref().map_or(0, tile_bytes));
+        Ok(())
+    }
+
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        validate_matrix_name(matrix)?;
+        let Some(slot) = self.slot(matrix) else {
+            return Ok(());
+        };
+        let old = lock(slot.shard(i, j)).remove(&(i, j));
+        if let Some(old) = old {
+            self.add_held(0, tile_bytes(&old));
+        }
+        Ok(())
+    }
+
+    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        validate_matrix_name(matrix)?;
+        let Some(slot) = self.slot(matrix) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for shard in &slot.shards {
+            out.extend(lock(shard).keys().copied());
+        }
+        Ok(out)
+    }
+
+    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
+        validate_matrix_name(matrix)?;
+        Ok(self
+            .slot(matrix)
+            .and_then(|slot| lock(&slot.header).clone()))
+    }
+
+    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
+        validate_matrix_name(matrix)?;
+        *lock(&self.slot_or_create(matrix).header) = Some(header.clone());
+        Ok(())
+    }
+
+    fn usage(&self) -> Option<StoreUsage> {
+        Some(StoreUsage {
+            bytes_held: self.bytes_held(),
+            peak_bytes_held: self.peak_bytes_held(),
+        })
+    }
+}
