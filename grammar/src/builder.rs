@@ -10,7 +10,7 @@
 //! (a syntax error) does not end it, so one typo does not orphan the rest of
 //! the job.
 
-use crate::ast::{Ident, Instr, Job, MatrixDecl, Program, Span};
+use crate::ast::{Ident, Instr, Job, MatrixDecl, Operand, Program, Reg, Span};
 use crate::error::{SyntaxError, from_parse_error};
 use crate::lexer::Tok;
 use lalrpop_util::ErrorRecovery;
@@ -23,6 +23,9 @@ pub struct Builder<'src> {
     /// Whether the instruction-outside-a-job error was already given for the
     /// current run of orphan instructions.
     orphan_reported: bool,
+    /// The operands of the instruction being parsed, moved into the
+    /// instruction (one exact-size allocation) when its line is complete.
+    operands: Vec<Operand<'src>>,
     errors: Vec<SyntaxError>,
 }
 
@@ -33,6 +36,7 @@ impl<'src> Builder<'src> {
             program: Program::default(),
             in_job: false,
             orphan_reported: false,
+            operands: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -54,7 +58,25 @@ impl<'src> Builder<'src> {
         self.orphan_reported = false;
     }
 
-    pub fn instruction(&mut self, instr: Instr<'src>) {
+    pub fn operand(&mut self, operand: Operand<'src>) {
+        self.operands.push(operand);
+    }
+
+    /// An instruction line spanning `start..end`, whose operands were handed
+    /// to [`Builder::operand`] just before.
+    pub fn instruction(
+        &mut self,
+        dest: Option<Reg<'src>>,
+        opcode: Ident<'src>,
+        start: usize,
+        end: usize,
+    ) {
+        let instr = Instr {
+            dest,
+            opcode,
+            operands: self.operands.drain(..).collect(),
+            span: Span::new(start, end),
+        };
         match self.program.jobs.last_mut() {
             Some(job) if self.in_job => {
                 job.span = job.span.to(instr.span);
@@ -74,6 +96,8 @@ impl<'src> Builder<'src> {
         &mut self,
         recovery: ErrorRecovery<usize, Tok<'src>, std::convert::Infallible>,
     ) {
+        // Operands of the bad line may have been reduced before the error.
+        self.operands.clear();
         self.push_parse_error(recovery.error);
     }
 
