@@ -3,4 +3,5 @@
 //! diagnostics; it takes a [`bundle::Bundle`] and executes it.
 
 pub mod bundle;
+pub mod matrix;
 pub mod store;
