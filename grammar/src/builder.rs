@@ -62,20 +62,18 @@ impl<'src> Builder<'src> {
         self.operands.push(operand);
     }
 
-    /// An instruction line spanning `start..end`, whose operands were handed
-    /// to [`Builder::operand`] just before.
-    pub fn instruction(
-        &mut self,
-        dest: Option<Reg<'src>>,
-        opcode: Ident<'src>,
-        start: usize,
-        end: usize,
-    ) {
+    /// An instruction starting at `start`, whose operands were handed to
+    /// [`Builder::operand`] just before.
+    pub fn instruction(&mut self, dest: Option<Reg<'src>>, opcode: Ident<'src>, start: usize) {
+        let end = self.operands.last().map_or(opcode.span, |o| o.span()).end;
         let instr = Instr {
             dest,
             opcode,
             operands: self.operands.drain(..).collect(),
-            span: Span::new(start, end),
+            span: Span {
+                start: start as u32,
+                end,
+            },
         };
         match self.program.jobs.last_mut() {
             Some(job) if self.in_job => {
