@@ -5,3 +5,7 @@
 pub mod bundle;
 pub mod matrix;
 pub mod store;
+pub mod local;
+pub mod metrics;
+pub mod scheduler;
+pub mod trace;

@@ -1,0 +1,135 @@
+//! Run-wide counters the workers bump and the driver snapshots for progress
+//! and the summary. Plain relaxed atomics: they are statistics, never used to
+//! decide anything, so no ordering with the protocol state is needed.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    executions: AtomicU64,
+    jobs_done: AtomicU64,
+    /// Rounded to whole flops per job; the rounding error is far below what
+    /// a GFLOP/s figure shows.
+    flops_done: AtomicU64,
+    bytes_loaded: AtomicU64,
+    bytes_stored: AtomicU64,
+    retries: AtomicU64,
+    temp_bytes_held: AtomicU64,
+    peak_temp_bytes: AtomicU64,
+}
+
+/// A point-in-time copy of [`Metrics`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MetricsSnapshot {
+    /// Job executions started, duplicates included.
+    pub executions: u64,
+    /// Distinct jobs finished.
+    pub jobs_done: u64,
+    pub flops_done: f64,
+    pub bytes_loaded: u64,
+    pub bytes_stored: u64,
+    /// Deliberate re-deliveries after a lease expired.
+    pub retries: u64,
+    pub temp_bytes_held: u64,
+    pub peak_temp_bytes: u64,
+}
+
+impl Metrics {
+    pub fn add_execution(&self) {
+        self.executions.fetch_add(1, Relaxed);
+    }
+
+    pub fn add_finished(&self, flops: f64) {
+        self.jobs_done.fetch_add(1, Relaxed);
+        if flops > 0.0 {
+            self.flops_done.fetch_add(flops.round() as u64, Relaxed);
+        }
+    }
+
+    pub fn add_loaded(&self, bytes: u64) {
+        self.bytes_loaded.fetch_add(bytes, Relaxed);
+    }
+
+    pub fn add_stored(&self, bytes: u64) {
+        self.bytes_stored.fetch_add(bytes, Relaxed);
+    }
+
+    pub fn add_retry(&self) {
+        self.retries.fetch_add(1, Relaxed);
+    }
+
+    pub fn temp_allocated(&self, bytes: u64) {
+        let held = self.temp_bytes_held.fetch_add(bytes, Relaxed) + bytes;
+        self.peak_temp_bytes.fetch_max(held, Relaxed);
+    }
+
+    pub fn temp_freed(&self, bytes: u64) {
+        // Saturating: a duplicate that re-wrote a freed temp is not counted
+        // as allocated twice, but its stray tile may be freed by the sweep.
+        let _ = self
+            .temp_bytes_held
+            .fetch_update(Relaxed, Relaxed, |h| Some(h.saturating_sub(bytes)));
+    }
+
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            executions: self.executions.load(Relaxed),
+            jobs_done: self.jobs_done.load(Relaxed),
+            flops_done: self.flops_done.load(Relaxed) as f64,
+            bytes_loaded: self.bytes_loaded.load(Relaxed),
+            bytes_stored: self.bytes_stored.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            temp_bytes_held: self.temp_bytes_held.load(Relaxed),
+            peak_temp_bytes: self.peak_temp_bytes.load(Relaxed),
+        }
+    }
+}
+
+/// A periodic snapshot for a progress bar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    pub jobs_done: usize,
+    pub jobs_total: usize,
+    pub flops_done: f64,
+    pub bytes_loaded: u64,
+    pub bytes_stored: u64,
+    pub retries: u64,
+    pub elapsed: std::time::Duration,
+}
+
+/// What a completed run reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub wall: std::time::Duration,
+    pub workers: usize,
+    /// Distinct jobs (every job of the bundle, once).
+    pub jobs: usize,
+    /// Job executions, duplicates and relaunches included.
+    pub executions: u64,
+    /// Re-deliveries by the driver after a lease expired.
+    pub retries: u64,
+    pub flops: f64,
+    pub bytes_loaded: u64,
+    pub bytes_stored: u64,
+    /// The longest chain of dependent jobs, in jobs.
+    pub critical_path_jobs: usize,
+    /// Most bytes of temp tiles held in the store at any one time.
+    pub peak_temp_bytes: u64,
+    /// Most tile bytes the store held at any one time, inputs and outputs
+    /// included, if the store counts them (the in-memory store does).
+    pub peak_bytes_held: Option<u64>,
+    /// Temp tiles left behind by duplicate executions and deleted at the end
+    /// (0 in a run without duplicates).
+    pub stray_temp_tiles: usize,
+}
+
+impl RunSummary {
+    pub fn gflops_per_second(&self) -> f64 {
+        let secs = self.wall.as_secs_f64();
+        if secs > 0.0 {
+            self.flops / secs / 1e9
+        } else {
+            0.0
+        }
+    }
+}

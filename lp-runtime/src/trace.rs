@@ -1,0 +1,124 @@
+//! Optional Chrome trace-event output (`{"traceEvents": [...]}`), which opens
+//! in Perfetto or chrome://tracing: one "X" (complete) slice per job
+//! execution and nested slices for each load, kernel and write, with
+//! pid = the run and tid = the worker thread.
+//!
+//! Workers append compact records (ids and static names, no strings built)
+//! to their own buffer, so the hot path is a clock read and an uncontended
+//! push; names are resolved and JSON written once, at the end. With tracing
+//! off the executor holds `None` and skips even the clock reads.
+
+use crate::bundle::{Bundle, JobId, TileKey};
+use crate::scheduler::tile_name;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// What a slice covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slice {
+    Job,
+    Load,
+    Write,
+    Kernel(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Record {
+    slice: Slice,
+    job: JobId,
+    tile: Option<TileKey>,
+    start_us: f64,
+    dur_us: f64,
+}
+
+pub struct Tracer {
+    start: Instant,
+    workers: Vec<Mutex<Vec<Record>>>,
+}
+
+impl Tracer {
+    pub fn new(workers: usize) -> Tracer {
+        Tracer {
+            start: Instant::now(),
+            workers: (0..workers.max(1))
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+        }
+    }
+
+    /// Microseconds since the tracer was created.
+    pub fn now_us(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() * 1e6
+    }
+
+    /// Records a slice that started at `start_us` and ends now.
+    pub fn record(
+        &self,
+        worker: usize,
+        slice: Slice,
+        job: JobId,
+        tile: Option<TileKey>,
+        start_us: f64,
+    ) {
+        let end = self.now_us();
+        let buffer = &self.workers[worker % self.workers.len()];
+        buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Record {
+                slice,
+                job,
+                tile,
+                start_us,
+                dur_us: end - start_us,
+            });
+    }
+
+    /// The trace as a JSON value, names resolved against `bundle`.
+    pub fn to_json(&self, bundle: &Bundle) -> Value {
+        let mut events = Vec::new();
+        for (tid, buffer) in self.workers.iter().enumerate() {
+            events.push(json!({
+                "name": "thread_name", "ph": "M", "pid": 1, "tid": tid,
+                "args": {"name": format!("worker {tid}")},
+            }));
+            let records = buffer.lock().unwrap_or_else(|p| p.into_inner());
+            for r in records.iter() {
+                let job_name = bundle
+                    .jobs
+                    .get(r.job as usize)
+                    .map_or("?", |j| j.name.as_str());
+                let (name, cat) = match r.slice {
+                    Slice::Job => (job_name.to_string(), "job"),
+                    Slice::Load => ("S3_LOAD".to_string(), "load"),
+                    Slice::Write => ("S3_WRITE".to_string(), "write"),
+                    Slice::Kernel(k) => (k.to_string(), "kernel"),
+                };
+                let mut args = json!({"job": job_name});
+                if let Some(tile) = r.tile {
+                    args["tile"] = Value::String(tile_name(bundle, tile));
+                }
+                events.push(json!({
+                    "name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid,
+                    "ts": r.start_us, "dur": r.dur_us, "args": args,
+                }));
+            }
+        }
+        json!({"traceEvents": events, "displayTimeUnit": "ms"})
+    }
+
+    /// Writes the trace to `path` through a temporary sibling file, so a
+    /// failed write never leaves a truncated trace behind.
+    pub fn write(&self, bundle: &Bundle, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("json.partial");
+        {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            serde_json::to_writer(&mut f, &self.to_json(bundle))?;
+            f.flush()?;
+        }
+        std::fs::rename(&tmp, path)
+    }
+}
