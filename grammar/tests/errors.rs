@@ -266,7 +266,7 @@ fn a_last_line_without_newline_still_parses() {
         bodies(src),
         vec![("j".to_string(), strings(&["%0 = S3_LOAD A[0, 0]", "RET"]))]
     );
-    assert_eq!(&src[program.jobs[0].span.range()], &src[..]);
+    assert_eq!(&src[program.jobs[0].span.range()], src);
 
     let src = "j:\n    RET ; done";
     // Trailing blanks and comments are outside every span.
