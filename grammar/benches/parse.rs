@@ -118,6 +118,19 @@ fn main() {
         mb / best,
         rate(mb, best_cpu)
     );
+    // The source text plus one tree (each run's tree is dropped before the
+    // next parse starts).
+    if let Some(peak) = peak_rss_mb() {
+        println!("peak RSS {peak:.0} MB ({:.1} x the source size)", peak / mb);
+    }
+}
+
+/// Peak resident memory of the process, where Linux tells it.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 fn rate(mb: f64, seconds: Option<f64>) -> String {
