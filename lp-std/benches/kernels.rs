@@ -16,18 +16,55 @@ use lp_std::{Init, Kernel, MatrixHeader, Shape, Tile, npy};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-/// Median seconds of `f` over at least 5 runs and about 0.5 s.
-fn median_secs(mut f: impl FnMut()) -> f64 {
+/// This thread's time on a CPU, which a shared, oversubscribed machine
+/// inflates far less than wall time.
+#[cfg(unix)]
+fn thread_cpu_secs() -> Option<f64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+}
+
+#[cfg(not(unix))]
+fn thread_cpu_secs() -> Option<f64> {
+    None
+}
+
+/// Median wall seconds of `f` and median on-CPU seconds (NaN where the
+/// platform cannot tell), over at least 5 runs and about 0.5 s.
+fn timed(mut f: impl FnMut()) -> (f64, f64) {
     f();
-    let mut times = Vec::new();
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     let start = Instant::now();
-    while times.len() < 5 || (start.elapsed() < Duration::from_millis(500) && times.len() < 200) {
+    while wall.len() < 5 || (start.elapsed() < Duration::from_millis(500) && wall.len() < 200) {
+        let c = thread_cpu_secs();
         let t = Instant::now();
         f();
-        times.push(t.elapsed().as_secs_f64());
+        wall.push(t.elapsed().as_secs_f64());
+        cpu.push(match (c, thread_cpu_secs()) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        });
     }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(wall), median(cpu))
+}
+
+fn row(label: &str, n: usize, flops: f64, (wall, cpu): (f64, f64)) {
+    println!(
+        "{label:<22} {n:>6} {:>10.3} {:>9.1} {:>10.3} {:>9.1}",
+        wall * 1e3,
+        flops / wall / 1e9,
+        cpu * 1e3,
+        flops / cpu / 1e9
+    );
 }
 
 fn tile(init: Init, n: usize) -> Tile {
@@ -35,17 +72,24 @@ fn tile(init: Init, n: usize) -> Tile {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
+    // Arguments: tile sizes for the kernels (default 256 512 1024), or
+    // `io` for the .npy and initialiser figures only.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let io_only = args.iter().any(|a| a == "io");
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let sizes = if io_only {
+        vec![]
+    } else if sizes.is_empty() {
         vec![256, 512, 1024]
     } else {
         sizes
     };
     println!("one core, Par::Seq; GFLOP/s by the LAPACK counts of Kernel::flops");
-    println!("{:<22} {:>6} {:>10} {:>9}", "kernel", "b", "ms", "GFLOP/s");
+    println!("(cpu = on-CPU time of the thread, robust to other load on the machine)");
+    println!(
+        "{:<22} {:>6} {:>10} {:>9} {:>10} {:>9}",
+        "kernel", "b", "wall ms", "GFLOP/s", "cpu ms", "GFLOP/s"
+    );
     for &n in &sizes {
         let spd = tile(Init::Spd { seed: 1 }, n);
         let l = Kernel::Chol.apply(&[&spd]).unwrap();
@@ -103,19 +147,15 @@ fn main() {
                 .map(|t| Shape::new(t.nrows(), t.ncols()))
                 .collect();
             let flops = kernel.flops(&shapes);
-            let secs = median_secs(|| {
+            let secs = timed(|| {
                 black_box(kernel.apply(black_box(&args)).unwrap());
             });
-            println!(
-                "{label:<22} {n:>6} {:>10.3} {:>9.1}",
-                secs * 1e3,
-                flops / secs / 1e9
-            );
+            row(label, n, flops, secs);
         }
 
         // faer's raw in-place calls on preallocated outputs: the ceiling.
         let mut out = c.clone();
-        let secs = median_secs(|| {
+        let secs = timed(|| {
             out.copy_from(&spd);
             let params = Default::default();
             let mut mem =
@@ -130,13 +170,8 @@ fn main() {
             .unwrap();
         });
         let f = (n as f64).powi(3) / 3.0;
-        println!(
-            "{:<22} {n:>6} {:>10.3} {:>9.1}",
-            "  raw faer POTRF",
-            secs * 1e3,
-            f / secs / 1e9
-        );
-        let secs = median_secs(|| {
+        row("  raw faer POTRF", n, f, secs);
+        let secs = timed(|| {
             out.copy_from(&b);
             triangular_solve::solve_lower_triangular_in_place(
                 l.as_ref(),
@@ -145,13 +180,8 @@ fn main() {
             );
         });
         let f = (n as f64).powi(3);
-        println!(
-            "{:<22} {n:>6} {:>10.3} {:>9.1}",
-            "  raw faer TRSM X L^T",
-            secs * 1e3,
-            f / secs / 1e9
-        );
-        let secs = median_secs(|| {
+        row("  raw faer TRSM X L^T", n, f, secs);
+        let secs = timed(|| {
             matmul(
                 out.as_mut(),
                 Accum::Add,
@@ -162,12 +192,7 @@ fn main() {
             );
         });
         let f = 2.0 * (n as f64).powi(3);
-        println!(
-            "{:<22} {n:>6} {:>10.3} {:>9.1}",
-            "  raw faer C -= A B^T",
-            secs * 1e3,
-            f / secs / 1e9
-        );
+        row("  raw faer C -= A B^T", n, f, secs);
     }
 
     let n = 1024;
@@ -175,36 +200,38 @@ fn main() {
     let bytes = npy::encode_tile(&t);
     let mb = bytes.len() as f64 / 1e6;
     println!("\n.npy and initialisers, {n}x{n} f64 ({mb:.1} MB)");
-    let report = |label: &str, secs: f64| {
+    println!("{:<34} {:>8} {:>7} {:>8}", "", "wall ms", "GB/s", "cpu ms");
+    let report = |label: &str, (wall, cpu): (f64, f64)| {
         println!(
-            "{label:<34} {:>8.3} ms {:>7.1} GB/s",
-            secs * 1e3,
-            mb / 1e3 / secs
+            "{label:<34} {:>8.3} {:>7.1} {:>8.3}",
+            wall * 1e3,
+            mb / 1e3 / wall,
+            cpu * 1e3
         )
     };
     report(
         "encode_tile",
-        median_secs(|| {
+        timed(|| {
             black_box(npy::encode_tile(black_box(&t)));
         }),
     );
     let mut buf = Vec::with_capacity(bytes.len());
     report(
         "write_tile into a reused Vec",
-        median_secs(|| {
+        timed(|| {
             buf.clear();
             npy::write_tile(&mut buf, black_box(&t)).unwrap();
         }),
     );
     report(
         "decode_tile (Fortran order)",
-        median_secs(|| {
+        timed(|| {
             black_box(npy::decode_tile(black_box(&bytes)).unwrap());
         }),
     );
     report(
         "read_tile from a byte slice",
-        median_secs(|| {
+        timed(|| {
             black_box(npy::read_tile(&mut black_box(&bytes[..])).unwrap());
         }),
     );
@@ -212,7 +239,7 @@ fn main() {
     std::fs::write(&path, &bytes).unwrap();
     report(
         "read_tile from a file (page cache)",
-        median_secs(|| {
+        timed(|| {
             let mut f = std::fs::File::open(&path).unwrap();
             black_box(npy::read_tile(&mut f).unwrap());
         }),
@@ -231,14 +258,14 @@ fn main() {
         };
         report(
             label,
-            median_secs(|| {
+            timed(|| {
                 black_box(init.tile(&header, i, j));
             }),
         );
     }
     report(
         "Tile::zeros (allocation floor)",
-        median_secs(|| {
+        timed(|| {
             black_box(Tile::zeros(n, n));
         }),
     );

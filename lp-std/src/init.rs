@@ -20,14 +20,21 @@
 //! R(r)    = splitmix64(s + 2 r)          (row key)
 //! C(c)    = splitmix64(s + 2 c + 1)      (column key)
 //! hash(seed, r, c) = splitmix64(R(r) ^ C(c))
-//! unit(h)   = (h >> 11) * 2^-53          in [0, 1), exact in f64
-//! signed(h) = (h >> 11) * 2^-52 - 1      in [-1, 1), exact in f64
+//! unit(h)   = (h >> 12) * 2^-52          in [0, 1), exact in f64
+//! signed(h) = (h >> 12) * 2^-51 - 1      in [-1, 1), exact in f64
 //! ```
+//!
+//! Both maps keep the top 52 bits of the hash and are computed without an
+//! integer-to-float conversion: those bits become the mantissa of a float
+//! in [1, 2), from which an exact affine map gives the result.
 //!
 //! `splitmix64` is a bijection, and row and column keys come from inputs of
 //! different parity, so all keys are distinct. Splitting the hash into
 //! per-row and per-column keys lets a tile precompute its keys once and
-//! spend one `splitmix64` per element, in a loop the compiler vectorises.
+//! spend one `splitmix64` per element, in a loop the compiler vectorises. On
+//! x86-64 that loop is also compiled for AVX-512 and AVX2 and picked at run
+//! time (the 64-bit multiplies are what a baseline SSE2 build lacks); every
+//! variant computes the same bits.
 //!
 //! # The initialisers
 //!
@@ -107,14 +114,20 @@ pub fn hash(seed: u64, r: usize, c: usize) -> u64 {
     splitmix64(keys.row(r) ^ keys.col(c))
 }
 
+/// 1 + (h >> 12) * 2^-52, in [1, 2).
+#[inline(always)]
+fn one_to_two(h: u64) -> f64 {
+    f64::from_bits(0x3FF0_0000_0000_0000 | (h >> 12))
+}
+
 #[inline(always)]
 fn signed(h: u64) -> f64 {
-    (h >> 11) as f64 * f64::powi(2.0, -52) - 1.0
+    one_to_two(h) * 2.0 - 3.0
 }
 
 #[inline(always)]
 fn unit(h: u64) -> f64 {
-    (h >> 11) as f64 * f64::powi(2.0, -53)
+    one_to_two(h) - 1.0
 }
 
 impl Init {
@@ -159,7 +172,7 @@ impl Init {
                 let row_keys: Vec<u64> = (r0..r0 + rows).map(|r| keys.row(r)).collect();
                 for c in 0..cols {
                     let ck = keys.col(c0 + c);
-                    fill(tile.col_as_slice_mut(c), &row_keys, ck, signed);
+                    fill(tile.col_as_slice_mut(c), &row_keys, ck);
                 }
             }
             Init::Spd { seed } => {
@@ -174,13 +187,8 @@ impl Init {
                     let col = tile.col_as_slice_mut(c);
                     // Rows [0, split) of this column lie above the diagonal.
                     let split = gc.saturating_sub(r0).min(rows);
-                    fill(
-                        &mut col[..split],
-                        &row_as_col[..split],
-                        keys.row(gc),
-                        signed,
-                    );
-                    fill(&mut col[split..], &row_keys[split..], keys.col(gc), signed);
+                    fill(&mut col[..split], &row_as_col[..split], keys.row(gc));
+                    fill(&mut col[split..], &row_keys[split..], keys.col(gc));
                     if split < rows && r0 + split == gc {
                         col[split] = n + unit(splitmix64(keys.row(gc) ^ keys.col(gc)));
                     }
@@ -196,11 +204,41 @@ fn spd_order(shape: [usize; 2]) -> f64 {
     shape[0].max(shape[1]) as f64
 }
 
-/// out[k] = map(splitmix64(keys[k] ^ other)): the hot loop, kept free of
-/// branches so that it vectorises.
+/// out[k] = signed(splitmix64(keys[k] ^ other)): the hot loop.
+fn fill(out: &mut [f64], keys: &[u64], other: u64) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU supports the features the function is built for.
+            return unsafe { fill_avx512(out, keys, other) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { fill_avx2(out, keys, other) };
+        }
+    }
+    fill_portable(out, keys, other)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn fill_avx512(out: &mut [f64], keys: &[u64], other: u64) {
+    fill_portable(out, keys, other)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn fill_avx2(out: &mut [f64], keys: &[u64], other: u64) {
+    fill_portable(out, keys, other)
+}
+
+/// Branch-free, so that it vectorises for whatever features the caller was
+/// compiled with (it is inlined into each variant above).
 #[inline(always)]
-fn fill(out: &mut [f64], keys: &[u64], other: u64, map: fn(u64) -> f64) {
+fn fill_portable(out: &mut [f64], keys: &[u64], other: u64) {
     for (o, &k) in out.iter_mut().zip(keys) {
-        *o = map(splitmix64(k ^ other));
+        *o = signed(splitmix64(k ^ other));
     }
 }

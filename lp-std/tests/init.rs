@@ -46,17 +46,29 @@ fn splitmix64_matches_the_published_sequence() {
 
 #[test]
 fn elements_are_pinned_forever() {
-    // The same seed must give the same bytes on every backend and release:
-    // these values are the documented formula evaluated once; a change here
-    // changes every user's generated matrices.
-    let r = Init::Random { seed: 1 };
-    let s = splitmix64(1);
-    let h = splitmix64(splitmix64(s.wrapping_add(2 * 3)) ^ splitmix64(s.wrapping_add(2 * 5 + 1)));
-    assert_eq!(hash(1, 3, 5), h);
+    // The same seed must give the same bytes on every backend and release.
+    // These values come from an independent Python implementation of the
+    // formula in the module documentation (exact: repr() round-trips f64);
+    // if this test fails, every user's generated matrices have changed.
+    assert_eq!(hash(1, 3, 5), 0x3b96b4a0ca6db7b6);
+    assert_eq!(hash(0, 0, 0), 0x3040ebf8d20c1bd5);
+    assert_eq!(hash(42, 1_000_000, 7), 0xf9e0f12ee463de84);
     assert_eq!(
-        r.element([10, 10], 3, 5),
-        (h >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        Init::Random { seed: 1 }.element([10, 10], 3, 5),
+        -0.5344633307351097
     );
+    assert_eq!(
+        Init::Random { seed: 0 }.element([1, 1], 0, 0),
+        -0.6230187449508828
+    );
+    assert_eq!(
+        Init::Random { seed: 42 }.element([2_000_000, 10], 1_000_000, 7),
+        0.9521771887746397
+    );
+    let spd = Init::Spd { seed: 3 };
+    assert_eq!(spd.element([10, 10], 2, 2), 10.644695453209918);
+    assert_eq!(spd.element([10, 10], 7, 4), -0.3168601208811448);
+    assert_eq!(spd.element([10, 10], 4, 7), -0.3168601208811448);
 }
 
 #[test]
