@@ -431,7 +431,9 @@ impl Kernel {
             Kernel::Trsm => {
                 let (b, l) = (args[0], args[1]);
                 check_triangular(l)?;
-                // X L^T = B is L X^T = B^T: a left solve on the transposed view.
+                // X L^T = B is L X^T = B^T: a left solve on the transposed
+                // view. (Copying B^T to column-major and back, as the
+                // products do, measured 10-25% slower here.)
                 let mut out = b.clone();
                 triangular_solve::solve_lower_triangular_in_place(
                     l.as_ref(),
@@ -449,15 +451,10 @@ impl Kernel {
             }
             Kernel::Syrk => {
                 let (c, a, b) = (args[0], args[1], args[2]);
+                let bt = transposed_if_large(b);
+                let bt = bt.as_ref().map_or(b.as_ref().transpose(), |t| t.as_ref());
                 let mut out = c.clone();
-                matmul(
-                    out.as_mut(),
-                    Accum::Add,
-                    a.as_ref(),
-                    b.as_ref().transpose(),
-                    -1.0,
-                    SEQ,
-                );
+                matmul(out.as_mut(), Accum::Add, a.as_ref(), bt, -1.0, SEQ);
                 out
             }
             Kernel::Gemm { ta, tb } => {
@@ -467,8 +464,11 @@ impl Kernel {
                 } else {
                     args[first].as_ref()
                 };
+                let bt;
                 let b = if tb {
-                    args[first + 1].as_ref().transpose()
+                    bt = transposed_if_large(args[first + 1]);
+                    bt.as_ref()
+                        .map_or(args[first + 1].as_ref().transpose(), |t| t.as_ref())
                 } else {
                     args[first + 1].as_ref()
                 };
@@ -489,6 +489,39 @@ impl Kernel {
 }
 
 const SEQ: Par = Par::Seq;
+
+/// `b^T` as a column-major tile when `b` is large enough for that to pay.
+///
+/// faer's product ran 1.2-1.45x slower with a transposed (row-major)
+/// right-hand side than with a column-major one on 512 and 1024 tiles (one
+/// core, `benches/kernels.rs`), while this cache-blocked copy costs O(n^2):
+/// so `SYRK`, `GEMM_NT` and `GEMM_TT`, the Cholesky trailing updates, copy
+/// first. On 256 tiles the copy cost more than it saved.
+fn transposed_if_large(b: &Tile) -> Option<Tile> {
+    const MIN_SIDE: usize = 384;
+    (b.nrows() >= MIN_SIDE && b.ncols() >= MIN_SIDE).then(|| transposed(b))
+}
+
+fn transposed(b: &Tile) -> Tile {
+    const BLOCK: usize = 32;
+    let (rows, cols) = (b.nrows(), b.ncols());
+    let mut t = Tile::zeros(cols, rows);
+    for i0 in (0..rows).step_by(BLOCK) {
+        let i1 = (i0 + BLOCK).min(rows);
+        for j0 in (0..cols).step_by(BLOCK) {
+            let j1 = (j0 + BLOCK).min(cols);
+            // Column i of t is row i of b: fill the block one column of t at
+            // a time, reading down 32 columns of b that stay in L1.
+            for i in i0..i1 {
+                let dst = &mut t.col_as_slice_mut(i)[j0..j1];
+                for (d, j) in dst.iter_mut().zip(j0..j1) {
+                    *d = b.col_as_slice(j)[i];
+                }
+            }
+        }
+    }
+    t
+}
 
 /// Lower Cholesky factor of `a`, reading only its lower triangle.
 fn cholesky(a: &Tile) -> Result<Tile, KernelError> {

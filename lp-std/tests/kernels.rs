@@ -549,3 +549,38 @@ fn result_shapes_match_result_shape() {
         assert_eq!(Shape::new(got.nrows(), got.ncols()), want, "{}", k.name());
     }
 }
+
+#[test]
+fn large_products_with_transposed_b_against_reference() {
+    // SYRK, GEMM_NT and GEMM_TT copy B^T to column-major for tiles of 384
+    // and more on a side: cover that path with ragged, non-square shapes.
+    // Only B (n x k) must be large; a short A keeps the reference cheap.
+    let (m, k, n) = (9, 390, 450);
+    let s = 700;
+    let c = random(m, n, s);
+    let a = random(m, k, s + 1);
+    let at = transpose(&a);
+    let b = random(n, k, s + 2);
+    let product = naive_matmul(&a, &transpose(&b));
+    assert_close(
+        "SYRK large",
+        &apply(Kernel::Syrk, &[&c, &a, &b]),
+        &(&c - &product),
+    );
+    let nt = Kernel::Gemm {
+        ta: false,
+        tb: true,
+    };
+    let tt = Kernel::Gemm { ta: true, tb: true };
+    assert_close("GEMM_NT large", &apply(nt, &[&a, &b]), &product);
+    assert_close(
+        "GEMM_NT large c",
+        &apply(nt, &[&c, &a, &b]),
+        &(&c + &product),
+    );
+    assert_close(
+        "GEMM_TT large",
+        &apply(tt, &[&c, &at, &b]),
+        &(&c + &product),
+    );
+}
