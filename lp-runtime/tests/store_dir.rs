@@ -86,6 +86,36 @@ fn corrupt_and_truncated_tiles_are_errors_naming_the_file() {
         )
     );
 
+    // A tile with contiguous columns (rows a multiple of 8) takes the
+    // store's direct-read path; damage must be caught there too.
+    store.put_tile("A", 1, 0, tile(16, 2, 1.0)).unwrap();
+    let path16 = store.tile_path("A", 1, 0).unwrap();
+    let good16 = std::fs::read(&path16).unwrap();
+    std::fs::write(&path16, &good16[..good16.len() - 8]).unwrap();
+    assert_eq!(
+        store.get_tile("A", 1, 0).unwrap_err().to_string(),
+        format!(
+            "corrupt tile A[1, 0] ({}): truncated or oversized .npy payload: shape (16, 2) \
+             needs 256 bytes, found 248",
+            path16.display()
+        )
+    );
+    let mut longer = good16.clone();
+    longer.extend_from_slice(&[0; 8]);
+    std::fs::write(&path16, &longer).unwrap();
+    assert!(
+        store
+            .get_tile("A", 1, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("found 264")
+    );
+    std::fs::write(&path16, &good16).unwrap();
+    assert_eq!(
+        *store.get_tile("A", 1, 0).unwrap().unwrap(),
+        *tile(16, 2, 1.0)
+    );
+
     std::fs::write(&path, b"").unwrap();
     let err = store.get_tile("A", 0, 0).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");

@@ -35,8 +35,10 @@
 //!
 //! # Read path
 //!
-//! `open`, `fstat` (for the size), one `read` of the whole file into a
-//! per-thread buffer, decode. Because deleted files are recycled, a reader
+//! `open`, `fstat` (for the size), a `read` of the first 4 KiB (the header),
+//! then one `read` of the rest straight into the new tile's storage (tiles
+//! whose columns are not contiguous, and damaged files, go through a
+//! per-thread buffer and `npy::decode_tile`). Because deleted files are recycled, a reader
 //! racing a delete could in principle see its open file overwritten with
 //! another tile; after reading, the store checks that the path still names
 //! the file it read (one `stat`), and otherwise reads again (or reports the
@@ -236,10 +238,12 @@ impl DirStore {
         self.pool_dir.join(format!("t{n}"))
     }
 
-    /// Writes `bytes` to a file in the pool directory, reusing a pooled file
-    /// of exactly that size if there is one; returns its path.
-    fn write_staged(&self, bytes: &[u8]) -> StoreResult<PathBuf> {
-        let size = bytes.len() as u64;
+    /// Writes the concatenation of `parts` to a file in the pool directory,
+    /// reusing a pooled file of exactly that size if there is one; returns
+    /// its path.
+    fn write_staged(&self, parts: &[&[u8]]) -> StoreResult<PathBuf> {
+        let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let write_all = |f: &mut File| parts.iter().try_for_each(|p| f.write_all(p));
         let pooled = {
             let mut pool = lock(&self.pool);
             let taken = pool.by_size.get_mut(&size).and_then(Vec::pop);
@@ -254,7 +258,7 @@ impl DirStore {
             let written = OpenOptions::new()
                 .write(true)
                 .open(&path)
-                .and_then(|mut f| f.write_all(bytes));
+                .and_then(|mut f| write_all(&mut f));
             match written {
                 Ok(()) => return Ok(path),
                 // The pooled file vanished or failed: fall back to a new one.
@@ -265,14 +269,15 @@ impl DirStore {
         }
         let path = self.fresh_temp_path();
         File::create(&path)
-            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|mut f| write_all(&mut f))
             .map_err(io_err(format!("writing {}", path.display())))?;
         Ok(path)
     }
 
-    /// Moves `bytes` into place at `dest` by staging and renaming.
-    fn put_file(&self, bytes: &[u8], dest: &Path) -> StoreResult<u64> {
-        let staged = self.write_staged(bytes)?;
+    /// Moves `parts` into place at `dest` by staging and renaming; returns
+    /// the size of the file it replaced (0 if none).
+    fn put_file(&self, parts: &[&[u8]], dest: &Path) -> StoreResult<u64> {
+        let staged = self.write_staged(parts)?;
         let replaced = fs::metadata(dest).map(|m| m.len()).unwrap_or(0);
         if let Err(e) = fs::rename(&staged, dest) {
             let _ = fs::remove_file(&staged);
@@ -280,6 +285,68 @@ impl DirStore {
         }
         Ok(replaced)
     }
+}
+
+impl DirStore {
+    /// [`DirStore::put_file`], recreating the matrix directory if it was
+    /// removed behind the store's back; returns (bytes written, bytes
+    /// replaced).
+    fn put_parts(&self, matrix: &str, parts: &[&[u8]], dest: &Path) -> StoreResult<(u64, u64)> {
+        let size = parts.iter().map(|p| p.len() as u64).sum();
+        let replaced = match self.put_file(parts, dest) {
+            Err(StoreError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                lock(&self.made_dirs).remove(matrix);
+                self.ensure_matrix_dir(matrix)?;
+                self.put_file(parts, dest)?
+            }
+            other => other?,
+        };
+        Ok((size, replaced))
+    }
+}
+
+/// The tile's storage as bytes, if its columns are stored back to back
+/// (faer pads each column to a multiple of 8 rows, so tiles whose row count
+/// is a multiple of 8, every full tile in practice, qualify).
+fn contiguous_bytes(tile: &Tile) -> Option<&[u8]> {
+    let (rows, cols) = (tile.nrows(), tile.ncols());
+    if rows == 0
+        || cols == 0
+        || (cols > 1 && tile.col_stride() != rows as isize)
+        || tile.row_stride() != 1
+    {
+        return None;
+    }
+    // SAFETY: the tile owns rows * cols f64 stored contiguously from
+    // `as_ptr()` (checked strides); f64 has no padding and u8 alignment 1, and
+    // the byte view borrows the tile. The .npy payload is little-endian,
+    // which lp-std's codec already requires of the target.
+    Some(unsafe {
+        std::slice::from_raw_parts(
+            tile.as_ptr().cast::<u8>(),
+            rows * cols * std::mem::size_of::<f64>(),
+        )
+    })
+}
+
+/// Mutable twin of [`contiguous_bytes`], to read a payload straight into a
+/// tile.
+fn contiguous_bytes_mut(tile: &mut Tile) -> Option<&mut [u8]> {
+    let (rows, cols) = (tile.nrows(), tile.ncols());
+    if rows == 0
+        || cols == 0
+        || (cols > 1 && tile.col_stride() != rows as isize)
+        || tile.row_stride() != 1
+    {
+        return None;
+    }
+    // SAFETY: as in `contiguous_bytes`; every bit pattern is a valid f64.
+    Some(unsafe {
+        std::slice::from_raw_parts_mut(
+            tile.as_ptr_mut().cast::<u8>(),
+            rows * cols * std::mem::size_of::<f64>(),
+        )
+    })
 }
 
 impl Drop for DirStore {
@@ -290,21 +357,44 @@ impl Drop for DirStore {
     }
 }
 
-/// Reads the whole file at `path` into `buf`; `Ok(None)` if it does not
-/// exist. Returns the open file's identity for the post-read check.
-fn read_whole(path: &Path, buf: &mut Vec<u8>) -> io::Result<Option<fs::Metadata>> {
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let meta = file.metadata()?;
+/// Bytes of a tile file read before its header is parsed: every 2-D
+/// header numpy writes fits.
+const HEAD: usize = 4096;
+
+/// Reads and decodes the open tile file of length `len`. I/O failures are
+/// the outer error; bytes that are not a tile the inner one.
+fn read_and_decode(
+    file: &mut File,
+    len: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<Result<Tile, npy::NpyError>> {
+    let head_len = len.min(HEAD as u64) as usize;
+    let mut head = [0u8; HEAD];
+    file.read_exact(&mut head[..head_len])?;
+    if let Ok((header, offset)) = npy::parse_header(&head[..head_len]) {
+        let [rows, cols] = header.shape;
+        // Fast path, every full tile this store writes: read the payload
+        // straight into the tile's storage (one copy, from the page cache).
+        if header.fortran_order && offset as u64 + header.payload_len() == len {
+            let mut tile = Tile::new();
+            // Fallible, so a sparse file claiming a huge shape is an error.
+            if tile.try_reserve(rows, cols).is_ok() {
+                tile.resize_with(rows, cols, |_, _| 0.0);
+                if let Some(bytes) = contiguous_bytes_mut(&mut tile) {
+                    let in_head = head_len - offset;
+                    bytes[..in_head].copy_from_slice(&head[offset..head_len]);
+                    file.read_exact(&mut bytes[in_head..])?;
+                    return Ok(Ok(tile));
+                }
+            }
+        }
+    }
+    // Everything else (C order, ragged tiles, damaged files) goes through
+    // the codec, which reports exactly what is wrong.
     buf.clear();
-    buf.reserve(meta.len() as usize);
-    // Read to the end rather than exactly `len` bytes, so that a file that
-    // changes size under us is caught by the decoder's length check.
+    buf.extend_from_slice(&head[..head_len]);
     file.read_to_end(buf)?;
-    Ok(Some(meta))
+    Ok(npy::decode_tile(buf))
 }
 
 #[cfg(unix)]
@@ -321,48 +411,47 @@ fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
 impl Store for DirStore {
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
         let path = self.tile_path(matrix, i, j)?;
-        BUFFER.with_borrow_mut(|buf| {
-            // A put over this tile (a re-run job) or a delete can swap the
-            // file while we read it: re-read until the path still names the
-            // file we read, so the bytes are one whole tile.
-            loop {
-                let Some(meta) = read_whole(&path, buf)
-                    .map_err(io_err(format!("reading {}", path.display())))?
-                else {
-                    return Ok(None);
-                };
-                match fs::metadata(&path) {
-                    Ok(now) if same_file(&meta, &now) => break,
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(io_err(format!("reading {}", path.display()))(e)),
-                }
+        let read_err = || io_err(format!("reading {}", path.display()));
+        // A put over this tile (a re-run job) or a delete can swap the file
+        // while we read it: re-read until the path still names the file we
+        // read, so the bytes are one whole tile.
+        let decoded = loop {
+            let mut file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(read_err()(e)),
+            };
+            let meta = file.metadata().map_err(read_err())?;
+            let decoded = BUFFER
+                .with_borrow_mut(|buf| read_and_decode(&mut file, meta.len(), buf))
+                .map_err(read_err())?;
+            match fs::metadata(&path) {
+                Ok(now) if same_file(&meta, &now) => break decoded,
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(read_err()(e)),
             }
-            let tile = npy::decode_tile(buf).map_err(|e| StoreError::Corrupt {
-                what: format!("tile {matrix}[{i}, {j}] ({})", path.display()),
-                reason: e.to_string(),
-            })?;
-            Ok(Some(Arc::new(tile)))
-        })
+        };
+        let tile = decoded.map_err(|e| StoreError::Corrupt {
+            what: format!("tile {matrix}[{i}, {j}] ({})", path.display()),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(Arc::new(tile)))
     }
 
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         let dest = self.tile_path(matrix, i, j)?;
         self.ensure_matrix_dir(matrix)?;
-        let (size, replaced) = BUFFER.with_borrow_mut(|buf| {
-            buf.clear();
-            npy::write_tile(buf, &tile).map_err(io_err("encoding a tile"))?;
-            let replaced = match self.put_file(buf, &dest) {
-                Err(StoreError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                    // The matrix directory was removed behind our back.
-                    lock(&self.made_dirs).remove(matrix);
-                    self.ensure_matrix_dir(matrix)?;
-                    self.put_file(buf, &dest)?
-                }
-                other => other?,
-            };
-            Ok::<_, StoreError>((buf.len() as u64, replaced))
-        })?;
+        let header = npy::header_bytes(tile.nrows(), tile.ncols());
+        let (size, replaced) = match contiguous_bytes(&tile) {
+            // The .npy header, then the tile's own storage: no encoding copy.
+            Some(payload) => self.put_parts(matrix, &[&header, payload], &dest)?,
+            None => BUFFER.with_borrow_mut(|buf| {
+                buf.clear();
+                npy::write_tile(buf, &tile).map_err(io_err("encoding a tile"))?;
+                self.put_parts(matrix, &[buf], &dest)
+            })?,
+        };
         self.add_held(size, replaced);
         Ok(())
     }
