@@ -12,6 +12,13 @@
 //!   same `try_mark_launched` gate as every other job, and acts as the driver:
 //!   progress snapshots, lease expiry and relaunch, first-error stop,
 //!   cancellation, stall detection, and a final sweep of stray temp tiles.
+//!
+//! Leases: a job's lease clock starts when it is marked launched and
+//! restarts when a worker takes it. A delivery waiting in the queue is not
+//! lost, so it never expires there; what expires is a delivery that never
+//! reached the queue or a job whose worker hung. Locally that needs a bug or
+//! a fault-injecting [`Launcher`] (see [`Interpose`]), so the default lease is
+//! long.
 
 use crate::bundle::{Bundle, JobId, Role, TileIndex, TileKey};
 use crate::metrics::{Metrics, Progress, RunSummary};
@@ -172,6 +179,12 @@ impl Counters for LocalCounters {
         Ok(())
     }
 
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        self.check_job(job)?;
+        self.stamp(job);
+        Ok(())
+    }
+
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
         let j = self.check_job(job)?;
         if self.finished[j].swap(true, SeqCst) {
@@ -225,15 +238,33 @@ pub struct LocalQueue {
     /// lease pending means nothing will ever run again.
     in_flight: AtomicUsize,
     closed: AtomicBool,
+    /// Per job, deliveries sitting in the queue. A queued delivery is not
+    /// lost, so the driver does not count its wait against the lease.
+    queued: Vec<AtomicU32>,
 }
 
 impl LocalQueue {
-    pub fn new() -> LocalQueue {
+    /// A queue for a bundle of `jobs` jobs.
+    pub fn new(jobs: usize) -> LocalQueue {
         LocalQueue {
             jobs: Mutex::new(VecDeque::new()),
             available: Condvar::new(),
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            queued: (0..jobs).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn is_queued(&self, job: JobId) -> bool {
+        self.queued
+            .get(job as usize)
+            .is_some_and(|q| q.load(SeqCst) > 0)
+    }
+
+    /// Called once a popped job's lease has been restarted.
+    fn taken(&self, job: JobId) {
+        if let Some(q) = self.queued.get(job as usize) {
+            q.fetch_sub(1, SeqCst);
         }
     }
 
@@ -265,14 +296,14 @@ impl LocalQueue {
     }
 }
 
-impl Default for LocalQueue {
-    fn default() -> LocalQueue {
-        LocalQueue::new()
-    }
-}
-
 impl Launcher for LocalQueue {
     fn launch(&self, job: JobId) -> ProtoResult<()> {
+        let Some(queued) = self.queued.get(job as usize) else {
+            return Err(BackendError {
+                message: format!("job {job} is out of range ({} jobs)", self.queued.len()),
+            });
+        };
+        queued.fetch_add(1, SeqCst);
         self.in_flight.fetch_add(1, SeqCst);
         self.jobs
             .lock()
@@ -337,7 +368,7 @@ pub fn run_local_with(
         Some(wrap) => wrap(local_counters),
         None => local_counters,
     };
-    let queue = Arc::new(LocalQueue::new());
+    let queue = Arc::new(LocalQueue::new(total));
     let launcher = match interpose.launcher {
         Some(wrap) => wrap(queue.clone()),
         None => queue.clone() as Arc<dyn Launcher>,
@@ -390,6 +421,12 @@ pub fn run_local_with(
                     let Some(job) = queue.pop(Duration::from_millis(50)) else {
                         continue;
                     };
+                    // Restart the lease before the job stops counting as
+                    // queued, so the driver never sees it as neither.
+                    if let Err(e) = ctx.counters.note_started(job) {
+                        fail(e.into());
+                    }
+                    queue.taken(job);
                     let mut next = Some(job);
                     while let Some(j) = next {
                         if halted() {
@@ -535,6 +572,9 @@ fn drive(
         }
         if last_lease_check.elapsed() >= lease_check {
             for job in ctx.counters.overdue(opts.lease)? {
+                if queue.is_queued(job) {
+                    continue;
+                }
                 ctx.counters.note_relaunch(job)?;
                 ctx.launcher.launch(job)?;
                 ctx.metrics.add_retry();

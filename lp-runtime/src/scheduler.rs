@@ -64,6 +64,14 @@ pub trait Counters: Send + Sync {
     fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool>;
     /// Restarts `job`'s lease for a deliberate re-delivery by the driver.
     fn note_relaunch(&self, job: JobId) -> ProtoResult<()>;
+    /// A worker started executing `job`: backends whose deliveries can wait
+    /// in a queue restart the lease here, so a long backlog is not mistaken
+    /// for lost deliveries. Where a delivery starts at once (an invocation),
+    /// the launch time is close enough and this does nothing.
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        let _ = job;
+        Ok(())
+    }
     /// Sets `job`'s finished flag; true only for the first caller.
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool>;
     fn is_finished(&self, job: JobId) -> ProtoResult<bool>;
@@ -295,6 +303,7 @@ pub fn run_job(
     if ctx.counters.is_finished(job_id)? {
         return Ok(None);
     }
+    ctx.counters.note_started(job_id)?;
     ctx.metrics.add_execution();
     let job_start = ctx.tracer.map(|t| t.now_us());
     let fail = |op: &str, tile: Option<TileKey>, output: Option<TileKey>, message: String| {

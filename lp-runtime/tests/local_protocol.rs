@@ -98,6 +98,9 @@ impl Counters for DoubleCounters {
     fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
         self.inner.note_relaunch(job)
     }
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        self.inner.note_started(job)
+    }
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
         self.inner.mark_finished(job)
     }
@@ -268,6 +271,31 @@ fn single_lost_root_delivery_is_retried_once() {
 }
 
 #[test]
+fn a_queue_backlog_longer_than_the_lease_is_not_relaunched() {
+    // 12 independent jobs of about 20 ms on one worker: the last waits about
+    // 220 ms in the queue, more than twice the lease, yet every job runs
+    // well within the lease once started.
+    let parents: Vec<Vec<usize>> = (0..12).map(|_| vec![]).collect();
+    let bundle = copy_dag(&parents);
+    let store = Arc::new(RecordingStore {
+        read_delay: Some(Duration::from_millis(20)),
+        ..RecordingStore::default()
+    });
+    for j in 0..12 {
+        store.seed("IN", j, 0, lp_std::Tile::from_fn(1, 1, |_, _| j as f64));
+    }
+    let options = LocalOptions {
+        workers: 1,
+        lease: Duration::from_millis(100),
+        ..LocalOptions::default()
+    };
+    let summary = run_local(&bundle, store.clone(), &options, &|_| {}).unwrap();
+    assert_copy_dag_done(&store, 12);
+    assert_eq!(summary.retries, 0);
+    assert_eq!(summary.executions, 12);
+}
+
+#[test]
 fn temps_are_freed_and_peak_stays_below_their_sum() {
     let (t, b) = (4, 8);
     let bundle = cholesky_shaped(t, b);
@@ -383,6 +411,9 @@ impl Counters for ForgetfulCounters {
     }
     fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
         self.inner.note_relaunch(job)
+    }
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        self.inner.note_started(job)
     }
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
         self.inner.mark_finished(job)

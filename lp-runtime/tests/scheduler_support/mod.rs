@@ -15,6 +15,8 @@ pub struct RecordingStore {
     pub state: Mutex<StoreState>,
     /// Puts to this matrix fail, to test store errors.
     pub fail_puts_to: Option<String>,
+    /// Every read sleeps this long, to make jobs slow.
+    pub read_delay: Option<std::time::Duration>,
 }
 
 #[derive(Default)]
@@ -75,6 +77,9 @@ impl RecordingStore {
 
 impl Store for RecordingStore {
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        if let Some(delay) = self.read_delay {
+            std::thread::sleep(delay);
+        }
         Ok(self.tile(matrix, i, j))
     }
 
