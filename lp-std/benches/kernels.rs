@@ -26,7 +26,7 @@ fn thread_cpu_secs() -> Option<f64> {
     };
     // SAFETY: `ts` is a valid timespec for the call to fill.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+    (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
 }
 
 #[cfg(not(unix))]
@@ -196,11 +196,25 @@ fn main() {
         let secs = timed(|| {
             // The same update with B^T copied to column-major first.
             let bt = b.transpose().to_owned();
-            matmul(out.as_mut(), Accum::Add, a.as_ref(), bt.as_ref(), -1.0, Par::Seq);
+            matmul(
+                out.as_mut(),
+                Accum::Add,
+                a.as_ref(),
+                bt.as_ref(),
+                -1.0,
+                Par::Seq,
+            );
         });
         row("  raw faer, B^T copied", n, f, secs);
         let secs = timed(|| {
-            matmul(out.as_mut(), Accum::Add, a.as_ref(), b.as_ref(), -1.0, Par::Seq);
+            matmul(
+                out.as_mut(),
+                Accum::Add,
+                a.as_ref(),
+                b.as_ref(),
+                -1.0,
+                Par::Seq,
+            );
         });
         row("  raw faer C -= A B", n, f, secs);
     }

@@ -506,17 +506,18 @@ fn transposed(b: &Tile) -> Tile {
     const BLOCK: usize = 32;
     let (rows, cols) = (b.nrows(), b.ncols());
     let mut t = Tile::zeros(cols, rows);
-    for i0 in (0..rows).step_by(BLOCK) {
-        let i1 = (i0 + BLOCK).min(rows);
-        for j0 in (0..cols).step_by(BLOCK) {
-            let j1 = (j0 + BLOCK).min(cols);
-            // Column i of t is row i of b: fill the block one column of t at
-            // a time, reading down 32 columns of b that stay in L1.
-            for i in i0..i1 {
-                let dst = &mut t.col_as_slice_mut(i)[j0..j1];
-                for (d, j) in dst.iter_mut().zip(j0..j1) {
-                    *d = b.col_as_slice(j)[i];
-                }
+    let mut sources: [&[f64]; BLOCK] = [&[]; BLOCK];
+    for j0 in (0..cols).step_by(BLOCK) {
+        let width = BLOCK.min(cols - j0);
+        for (k, source) in sources[..width].iter_mut().enumerate() {
+            *source = b.col_as_slice(j0 + k);
+        }
+        // Row i of this 32-column strip of b is 32 contiguous values of
+        // column i of t: 32 sequential read streams, one contiguous write.
+        for i in 0..rows {
+            let dst = &mut t.col_as_slice_mut(i)[j0..j0 + width];
+            for (d, source) in dst.iter_mut().zip(&sources[..width]) {
+                *d = source[i];
             }
         }
     }

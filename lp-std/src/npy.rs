@@ -444,6 +444,8 @@ fn check_payload(header: &NpyHeader, found: u64) -> Result<(), NpyError> {
 fn tile_from_payload(header: &NpyHeader, payload: &[u8]) -> Result<Tile, NpyError> {
     let [rows, cols] = header.shape;
     let mut tile = alloc_tile(header.shape)?;
+    // Zeroing and then copying whole columns measured faster than filling
+    // the tile element by element in one pass.
     if header.fortran_order {
         for j in 0..cols {
             let col = tile.col_as_slice_mut(j);

@@ -13,7 +13,7 @@ fn random(rows: usize, cols: usize, seed: u64) -> Tile {
 fn npy_file(version: (u8, u8), dict: &str, payload: &[u8]) -> Vec<u8> {
     let len_bytes = if version.0 == 1 { 2 } else { 4 };
     let mut text = dict.to_string();
-    while (6 + 2 + len_bytes + text.len() + 1) % 64 != 0 {
+    while !(6 + 2 + len_bytes + text.len() + 1).is_multiple_of(64) {
         text.push(' ');
     }
     text.push('\n');
