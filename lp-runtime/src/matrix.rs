@@ -390,8 +390,9 @@ fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -
     for c in 0..n {
         for r in c + 1..n {
             let (value, mirror) = (tile[(r, c)], tile[(c, r)]);
-            // Written so that a NaN on either side fails the check.
-            if !((value - mirror).abs() <= tolerance) {
+            // A NaN on either side makes the difference NaN: not symmetric.
+            let difference = (value - mirror).abs();
+            if difference.is_nan() || difference > tolerance {
                 return Err(MatrixError::NotSymmetric {
                     path: path.to_path_buf(),
                     matrix: info.name.clone(),

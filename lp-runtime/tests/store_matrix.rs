@@ -234,7 +234,7 @@ fn load_tile_generates_transposes_and_names_missing_tiles() {
     let t = matrix::load_tile(&store, &spd, 2, 1, true).unwrap();
     assert_eq!(*t, generated.transpose().to_owned());
     // A stored tile wins over the initialiser.
-    let stored = Tile::from_fn(1, 3, |r, c| value(r, c));
+    let stored = Tile::from_fn(1, 3, value);
     store.put_tile("A", 2, 1, stored.clone().into()).unwrap();
     assert_eq!(
         *matrix::load_tile(&store, &spd, 2, 1, false).unwrap(),
