@@ -24,7 +24,7 @@ use crate::bundle::{Bundle, JobId, Role, TileIndex, TileKey};
 use crate::metrics::{Metrics, Progress, RunSummary};
 use crate::scheduler::{
     BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError, RunPlan,
-    critical_path_jobs, run_job,
+    check_structure, critical_path_jobs, run_job,
 };
 use crate::store::Store;
 use crate::trace::Tracer;
@@ -76,9 +76,14 @@ impl LocalOptions {
 /// (duplicate completions, lost deliveries) and instrumentation.
 #[derive(Default)]
 pub struct Interpose<'a> {
-    pub counters: Option<&'a dyn Fn(Arc<dyn Counters>) -> Arc<dyn Counters>>,
-    pub launcher: Option<&'a dyn Fn(Arc<dyn Launcher>) -> Arc<dyn Launcher>>,
+    pub counters: Option<&'a WrapCounters<'a>>,
+    pub launcher: Option<&'a WrapLauncher<'a>>,
 }
+
+/// Wraps the local counters in another [`Counters`] implementation.
+pub type WrapCounters<'a> = dyn Fn(Arc<dyn Counters>) -> Arc<dyn Counters> + 'a;
+/// Wraps the local queue in another [`Launcher`] implementation.
+pub type WrapLauncher<'a> = dyn Fn(Arc<dyn Launcher>) -> Arc<dyn Launcher> + 'a;
 
 /// Protocol state of one local run in atomics.
 pub struct LocalCounters {
@@ -123,7 +128,7 @@ impl LocalCounters {
             finished_count: AtomicUsize::new(0),
             tiles: plan.tiles.clone(),
             readers: plan
-                .temp_readers
+                .temp_readers_dense
                 .iter()
                 .map(|&c| AtomicU32::new(c))
                 .collect(),
@@ -358,7 +363,7 @@ pub fn run_local_with(
     progress: &dyn Fn(&Progress),
     interpose: &Interpose<'_>,
 ) -> Result<RunSummary, RunError> {
-    bundle.validate().map_err(RunError::InvalidBundle)?;
+    check_structure(bundle).map_err(RunError::InvalidBundle)?;
     let started = Instant::now();
     let total = bundle.jobs.len();
     let workers = opts.effective_workers();
@@ -490,7 +495,6 @@ pub fn run_local_with(
         bytes_stored: m.bytes_stored,
         critical_path_jobs: critical_path_jobs(bundle),
         peak_temp_bytes: m.peak_temp_bytes,
-        peak_bytes_held: store.usage().map(|u| u.peak_bytes_held),
         stray_temp_tiles,
     })
 }

@@ -113,11 +113,10 @@ pub struct RunSummary {
     pub bytes_stored: u64,
     /// The longest chain of dependent jobs, in jobs.
     pub critical_path_jobs: usize,
-    /// Most bytes of temp tiles held in the store at any one time.
+    /// Most bytes of temp tiles held in the store at any one time, as the
+    /// scheduler counts them (every store). The store's own figure, inputs
+    /// and outputs included, is `Store::usage` where the store keeps one.
     pub peak_temp_bytes: u64,
-    /// Most tile bytes the store held at any one time, inputs and outputs
-    /// included, if the store counts them (the in-memory store does).
-    pub peak_bytes_held: Option<u64>,
     /// Temp tiles left behind by duplicate executions and deleted at the end
     /// (0 in a run without duplicates).
     pub stray_temp_tiles: usize,

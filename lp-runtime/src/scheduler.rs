@@ -25,12 +25,13 @@
 //! the job finished, and stops quietly. A duplicate that re-writes a freed
 //! temp leaves a stray tile, which the driver sweeps at the end of the run.
 
-use crate::bundle::{Bundle, BundleError, Instr, JobId, MatrixInfo, Role, TileIndex, TileKey};
+use crate::bundle::{Bundle, Instr, JobId, MatrixInfo, Role, TileIndex, TileKey};
 use crate::matrix::{MatrixError, load_tile};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::trace::{Slice, Tracer};
 use lp_std::{Kernel, Shape, Tile};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,13 +98,16 @@ pub struct RunPlan {
     pub tiles: TileIndex,
     /// Per dense tile index: how many distinct jobs load it if it is a temp
     /// tile, else 0. A temp tile with no reader is never stored.
-    pub temp_readers: Vec<u32>,
+    pub temp_readers_dense: Vec<u32>,
+    /// The same counts keyed by tile, temps with readers only (what a remote
+    /// counter table is initialised from).
+    pub temp_readers: HashMap<TileKey, u32>,
 }
 
 impl RunPlan {
     /// The bundle must be valid ([`Bundle::validate`]): tiles in their grids.
     pub fn new(bundle: &Bundle) -> RunPlan {
-        let (tiles, mut temp_readers) = bundle.reader_counts_dense();
+        let (tiles, mut dense) = bundle.reader_counts_dense();
         for (m, info) in bundle.matrices.iter().enumerate() {
             if info.role != Role::Temp {
                 let [rows, cols] = info.header.grid();
@@ -114,20 +118,32 @@ impl RunPlan {
                             i: i as u32,
                             j: j as u32,
                         };
-                        temp_readers[tiles.index(key)] = 0;
+                        dense[tiles.index(key)] = 0;
                     }
                 }
             }
         }
+        let temp_readers = bundle
+            .reader_counts()
+            .into_iter()
+            .filter(|(tile, _)| is_temp(bundle, *tile))
+            .collect();
         RunPlan {
             tiles,
+            temp_readers_dense: dense,
             temp_readers,
         }
     }
 
     pub fn temp_readers_of(&self, tile: TileKey) -> u32 {
-        self.temp_readers[self.tiles.index(tile)]
+        self.temp_readers_dense[self.tiles.index(tile)]
     }
+}
+
+/// [`Bundle::validate`] with the message as a string, for
+/// [`RunError::InvalidBundle`].
+pub fn check_structure(bundle: &Bundle) -> Result<(), String> {
+    bundle.validate().map_err(|e| e.to_string())
 }
 
 /// The distinct temp tiles `instrs` loads, into `out` (cleared first).
@@ -224,8 +240,9 @@ pub enum RunError {
     /// The first job failure; the run stopped taking jobs.
     Job(JobError),
     Backend(BackendError),
-    /// The bundle fails [`Bundle::validate`]; nothing ran.
-    InvalidBundle(BundleError),
+    /// The bundle fails [`Bundle::validate`]; nothing ran. The message is
+    /// complete (it starts with "invalid bundle").
+    InvalidBundle(String),
     /// The stop flag was set (Ctrl-C).
     Cancelled {
         jobs_done: usize,
@@ -246,7 +263,7 @@ impl fmt::Display for RunError {
         match self {
             RunError::Job(e) => e.fmt(f),
             RunError::Backend(e) => write!(f, "scheduler backend failed: {e}"),
-            RunError::InvalidBundle(e) => e.fmt(f),
+            RunError::InvalidBundle(m) => f.write_str(m),
             RunError::Cancelled {
                 jobs_done,
                 jobs_total,
@@ -278,6 +295,12 @@ pub fn tile_name(bundle: &Bundle, tile: TileKey) -> String {
         .get(tile.matrix as usize)
         .map_or("?", |m| m.name.as_str());
     format!("{matrix}[{}, {}]", tile.i, tile.j)
+}
+
+/// A store error as one line (kept for backends written against it; it is
+/// the error's `Display`).
+pub fn describe_store_error(e: &crate::store::StoreError) -> String {
+    e.to_string()
 }
 
 fn tile_bytes(info: &MatrixInfo, tile: TileKey) -> u64 {
