@@ -493,3 +493,16 @@ fn stores_are_shared_as_trait_objects() {
     let store: Arc<dyn Store> = copy_dag_store(4);
     run_local(&copy_dag(&diamond()), store, &opts(1), &|_| {}).unwrap();
 }
+
+#[test]
+fn empty_bundle_completes_at_once() {
+    let bundle = Bundle {
+        matrices: Vec::new(),
+        jobs: Vec::new(),
+    };
+    let summary = run_local(&bundle, RecordingStore::new(), &opts(2), &|_| {}).unwrap();
+    assert_eq!(
+        (summary.jobs, summary.executions, summary.critical_path_jobs),
+        (0, 0, 0)
+    );
+}
