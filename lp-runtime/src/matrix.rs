@@ -337,9 +337,19 @@ pub fn import_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixRe
             for bi in first_bi..grid_rows {
                 let shape = header.tile(bi, bj);
                 let r0 = bi * tr - r_start;
-                let tile = Tile::from_fn(shape.rows, shape.cols, |r, c| {
-                    f64_at(&band, c * height + r0 + r)
-                });
+                // Column c of the tile is a contiguous run of the band.
+                let mut tile = Tile::zeros(shape.rows, shape.cols);
+                for c in 0..shape.cols {
+                    let start = (c * height + r0) * F64;
+                    let src = &band[start..start + shape.rows * F64];
+                    for (dst, bytes) in tile
+                        .col_as_slice_mut(c)
+                        .iter_mut()
+                        .zip(src.chunks_exact(F64))
+                    {
+                        *dst = f64::from_le_bytes(bytes.try_into().unwrap());
+                    }
+                }
                 store_tile(store, info, path, bi, bj, tile)?;
             }
         }
