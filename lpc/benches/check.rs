@@ -75,7 +75,10 @@ fn main() {
     }
     let exe = std::env::current_exe().unwrap();
     for tiles in sizes {
-        let status = Command::new(&exe).args(["--tiles", &tiles.to_string()]).status().unwrap();
+        let status = Command::new(&exe)
+            .args(["--tiles", &tiles.to_string()])
+            .status()
+            .unwrap();
         assert!(status.success(), "the {tiles} x {tiles} run failed");
     }
 }

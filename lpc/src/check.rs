@@ -22,6 +22,9 @@
 //!   non-symmetric output with a square tile grid whose writes all lie on or
 //!   below the diagonal is taken to be a lower-triangular result (a Cholesky
 //!   factor): only its lower tiles are expected, the upper ones read as zero.
+//! * The tile-level warnings (temp never read, output never written) are
+//!   given only for a program without errors: with errors they mostly echo
+//!   them.
 
 use crate::error::{CheckError, TileName};
 use grammar::ast::{self, Operand, RoleKind, Span};
@@ -262,12 +265,16 @@ impl<'a, 'src> Checker<'a, 'src> {
                 for d in dims {
                     if d.value == 0 {
                         valid = false;
-                        self.errors.push(CheckError::ZeroDimension { span: d.span, what });
+                        self.errors
+                            .push(CheckError::ZeroDimension { span: d.span, what });
                     }
                 }
             }
             if let Some(sym) = decl.symmetric {
-                for (dims, what) in [(&decl.shape, "matrix"), (&decl.tile, "tiles")] {
+                for (dims, what) in [
+                    (&decl.shape, "a square shape"),
+                    (&decl.tile, "square tiles"),
+                ] {
                     if dims[0].value != dims[1].value {
                         valid = false;
                         self.errors.push(CheckError::SymmetricNotSquare {
@@ -351,12 +358,21 @@ impl<'a, 'src> Checker<'a, 'src> {
         Some(match init.name.name {
             "zeros" => Init::Zeros,
             "identity" => Init::Identity,
-            "random" => Init::Random { seed: init.args[0].value },
-            _ => Init::Spd { seed: init.args[0].value },
+            "random" => Init::Random {
+                seed: init.args[0].value,
+            },
+            _ => Init::Spd {
+                seed: init.args[0].value,
+            },
         })
     }
 
-    fn job(&mut self, job_index: u32, job: &'a ast::Job<'src>, regs: &mut Registers<'src>) -> CheckedJob {
+    fn job(
+        &mut self,
+        job_index: u32,
+        job: &'a ast::Job<'src>,
+        regs: &mut Registers<'src>,
+    ) -> CheckedJob {
         regs.map.clear();
         regs.order.clear();
         // Pass 1: number the definitions.
@@ -396,6 +412,16 @@ impl<'a, 'src> Checker<'a, 'src> {
         let last = job.body.len().saturating_sub(1);
         for (n, instr) in job.body.iter().enumerate() {
             let opcode = instr.opcode.name;
+            // Every register named counts as used, whatever errors the
+            // instruction has: an unused-register warning would only echo
+            // them.
+            for op in &instr.operands {
+                if let Operand::Reg(r) = op
+                    && let Some(reg) = regs.map.get_mut(r.name)
+                {
+                    reg.used = true;
+                }
+            }
             // The value this instruction defines, if it is the register's
             // first definition.
             let dest = instr.dest.and_then(|d| {
@@ -407,8 +433,12 @@ impl<'a, 'src> Checker<'a, 'src> {
                     if instr.dest.is_none() {
                         self.missing_dest(instr);
                     }
-                    let Some(tile_ref) = self.single_tile_operand(instr) else { continue };
-                    let Some(tile) = self.resolve_tile(tile_ref) else { continue };
+                    let Some(tile_ref) = self.single_tile_operand(instr) else {
+                        continue;
+                    };
+                    let Some(tile) = self.resolve_tile(tile_ref) else {
+                        continue;
+                    };
                     self.loads.push(Load {
                         tile: tile.key,
                         job: job_index,
@@ -458,7 +488,9 @@ impl<'a, 'src> Checker<'a, 'src> {
                         if let Some(reg_shape) = reg_shape
                             && reg_shape != shape
                         {
-                            let Operand::Reg(r) = &instr.operands[1] else { unreachable!() };
+                            let Operand::Reg(r) = &instr.operands[1] else {
+                                unreachable!()
+                            };
                             self.errors.push(CheckError::WriteShape {
                                 span: r.span,
                                 reg: regs.map[r.name].span,
@@ -557,7 +589,9 @@ impl<'a, 'src> Checker<'a, 'src> {
         }
         for name in &regs.order {
             let reg = &regs.map[name];
-            if !reg.used {
+            // A register without a shape comes from an instruction that
+            // had an error; that error is enough.
+            if !reg.used && reg.shape.is_some() {
                 self.errors.push(CheckError::UnusedRegister {
                     span: reg.span,
                     name: name.to_string(),
@@ -617,7 +651,10 @@ impl<'a, 'src> Checker<'a, 'src> {
         None
     }
 
-    fn single_tile_operand<'i>(&mut self, instr: &'i ast::Instr<'src>) -> Option<&'i ast::TileRef<'src>> {
+    fn single_tile_operand<'i>(
+        &mut self,
+        instr: &'i ast::Instr<'src>,
+    ) -> Option<&'i ast::TileRef<'src>> {
         if instr.operands.len() != 1 {
             self.operand_count(instr, "1");
             return None;
@@ -750,6 +787,12 @@ impl<'a, 'src> Checker<'a, 'src> {
                 loads: unwritten[&key],
             });
         }
+        // The tile-level warnings below are often consequences of an error
+        // (a rejected write leaves its tile unwritten), so, like rustc's
+        // lints after a type error, they wait until the errors are fixed.
+        if self.errors.iter().any(|e| !e.is_warning()) {
+            return dependencies;
+        }
         // Temp tiles written and never read, in source order.
         let mut unread: Vec<(TileKey, Span)> = self
             .writes
@@ -776,7 +819,11 @@ impl<'a, 'src> Checker<'a, 'src> {
             }
             let [gr, gc] = matrix.grid;
             let lower_only = matrix.symmetric || (gr == gc && !matrix.writes_upper);
-            let expected = if lower_only { gr * (gr + 1) / 2 } else { gr * gc };
+            let expected = if lower_only {
+                gr * (gr + 1) / 2
+            } else {
+                gr * gc
+            };
             if matrix.writes >= expected {
                 continue;
             }

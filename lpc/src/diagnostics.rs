@@ -40,7 +40,13 @@ fn range(src: &str, span: Span) -> std::ops::Range<usize> {
         at
     };
     let start = clamp(span.start as usize);
-    start..clamp(span.end as usize).max(start)
+    let mut end = clamp(span.end as usize).max(start);
+    // A label that runs into the next line (an unexpected end of line)
+    // stops at the line break.
+    if let Some(newline) = src[start..end].find(['\n', '\r']) {
+        end = start + newline;
+    }
+    start..end
 }
 
 fn primary(src: &str, span: Span) -> Label<()> {
@@ -60,7 +66,7 @@ pub fn syntax(src: &str, e: &SyntaxError) -> Diag {
         SyntaxError::InvalidToken { .. } => {
             format!("{:?} is not part of the language", &src[range(src, span)])
         }
-        SyntaxError::UnexpectedToken { found, .. } => format!("unexpected {found}"),
+        SyntaxError::UnexpectedToken { expected, .. } => format!("expected {}", one_of(expected)),
         SyntaxError::UnexpectedEof { .. } => "the file ends here".to_string(),
         SyntaxError::IntegerOverflow { .. } => "larger than 18446744073709551615".to_string(),
         SyntaxError::InstructionOutsideJob { .. } => "not inside a job".to_string(),
@@ -75,6 +81,15 @@ pub fn syntax(src: &str, e: &SyntaxError) -> Diag {
     diag
 }
 
+/// `a`, `a or b`, `a, b or c`.
+fn one_of(items: &[String]) -> String {
+    match items {
+        [] => "something else".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
 const OPCODES_HELP: &str = "the opcodes are S3_LOAD, S3_WRITE, RET, CHOL, INVRS, TRSM, TRSM_L, \
                             SYRK, GEMM, GEMM_NT, GEMM_TN, GEMM_TT, ADD and SUB";
 
@@ -86,7 +101,14 @@ fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
 fn tiles_list(matrix: &str, tiles: &[(u64, u64)]) -> String {
     let names: Vec<String> = tiles
         .iter()
-        .map(|&(i, j)| TileName { matrix: matrix.to_string(), i, j }.to_string())
+        .map(|&(i, j)| {
+            TileName {
+                matrix: matrix.to_string(),
+                i,
+                j,
+            }
+            .to_string()
+        })
         .collect();
     names.join(", ")
 }
@@ -131,7 +153,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             .with_message(format!("a matrix {what} cannot be zero"))
             .with_labels(vec![p(*span, "zero".into())]),
         SymmetricNotSquare { span, sym, what, rows, cols } => error()
-            .with_message(format!("a symmetric matrix needs square {what}, found {rows} x {cols}"))
+            .with_message(format!("a symmetric matrix needs {what}, found {rows} x {cols}"))
             .with_labels(vec![p(*span, "not square".into()), s(*sym, "declared symmetric here".into())]),
         GridTooLarge { span, tiles } => error()
             .with_message(format!("too many tiles along one side: {tiles}"))
@@ -225,7 +247,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             .with_notes(vec!["note: every tile is written at most once in a program".into()]),
         TileNeverWritten { span, decl, tile, loads } => {
             let label = if *loads > 1 {
-                format!("loaded here (and {} more)", plural((*loads - 1) as u64, "time", "times"))
+                format!("loaded here ({loads} loads in all)")
             } else {
                 "loaded here".to_string()
             };
@@ -285,7 +307,9 @@ pub fn emit_stderr(format: Format, name: &str, src: &str, diags: &[Diag]) {
     let stderr = std::io::stderr();
     match format {
         Format::Json => {
-            let _ = stderr.lock().write_all(render_json(name, src, diags).as_bytes());
+            let _ = stderr
+                .lock()
+                .write_all(render_json(name, src, diags).as_bytes());
         }
         Format::Human if stderr.is_terminal() => {
             use term::termcolor::{ColorChoice, StandardStream};
@@ -298,7 +322,9 @@ pub fn emit_stderr(format: Format, name: &str, src: &str, diags: &[Diag]) {
             }
         }
         Format::Human => {
-            let _ = stderr.lock().write_all(render_plain(name, src, diags).as_bytes());
+            let _ = stderr
+                .lock()
+                .write_all(render_plain(name, src, diags).as_bytes());
         }
     }
 }

@@ -44,11 +44,17 @@ pub struct SourceOutcome {
 
 impl SourceOutcome {
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity >= Severity::Error).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity >= Severity::Error)
+            .count()
     }
 
     pub fn warnings(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+            .count()
     }
 }
 
@@ -59,7 +65,10 @@ impl SourceOutcome {
 /// needs a program free of other errors and runs last.
 pub fn compile_source(src: &str) -> SourceOutcome {
     let (program, syntax_errors) = grammar::parse(src);
-    let mut diagnostics: Vec<Diag> = syntax_errors.iter().map(|e| diagnostics::syntax(src, e)).collect();
+    let mut diagnostics: Vec<Diag> = syntax_errors
+        .iter()
+        .map(|e| diagnostics::syntax(src, e))
+        .collect();
     let (checked, check_errors) = check::check(&program);
     diagnostics.extend(check_errors.iter().map(|e| diagnostics::check(src, e)));
     let warnings = check_errors.iter().filter(|e| e.is_warning()).count();
@@ -82,7 +91,10 @@ pub fn compile_source(src: &str) -> SourceOutcome {
         },
         _ => None,
     };
-    SourceOutcome { compiled, diagnostics }
+    SourceOutcome {
+        compiled,
+        diagnostics,
+    }
 }
 
 /// Reads `path` (`-` for stdin), compiles it and prints its diagnostics to
@@ -104,7 +116,9 @@ pub fn compile_file(path: &str, opts: &CompileOptions) -> Result<Compiled, ExitC
 fn summary(errors: usize, warnings: usize, deny_warnings: bool) -> String {
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     match (errors, warnings) {
-        (0, w) if deny_warnings => format!("error: {} denied (--deny warnings)", count(w, "warning")),
+        (0, w) if deny_warnings => {
+            format!("error: {} denied (--deny warnings)", count(w, "warning"))
+        }
         (0, w) => format!("warning: {} emitted", count(w, "warning")),
         (e, 0) => format!("error: could not compile: {}", count(e, "error")),
         (e, w) => format!(
@@ -125,7 +139,14 @@ pub fn read_source(path: &str) -> Result<(String, String), ExitCode> {
         std::fs::read_to_string(path)
     };
     match result {
-        Ok(text) => Ok((if path == "-" { "<stdin>".to_string() } else { path.to_string() }, text)),
+        Ok(text) => Ok((
+            if path == "-" {
+                "<stdin>".to_string()
+            } else {
+                path.to_string()
+            },
+            text,
+        )),
         Err(e) => {
             eprintln!("error: cannot read {path}: {e}");
             Err(ExitCode::from(2))

@@ -16,7 +16,10 @@ use petgraph::visit::EdgeRef;
 use std::io::{self, Write};
 
 fn tile_text(bundle: &Bundle, key: TileKey) -> String {
-    format!("{}[{}, {}]", bundle.matrices[key.matrix as usize].name, key.i, key.j)
+    format!(
+        "{}[{}, {}]",
+        bundle.matrices[key.matrix as usize].name, key.i, key.j
+    )
 }
 
 /// DOT strings are double-quoted; names come from identifiers, but escape
@@ -33,7 +36,10 @@ pub fn write_dot(bundle: &Bundle, graph: &JobGraph, out: &mut impl Write) -> io:
         out,
         "  node [shape=box, style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"Helvetica\", fontsize=10];"
     )?;
-    writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#555555\"];")?;
+    writeln!(
+        out,
+        "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#555555\"];"
+    )?;
     writeln!(
         out,
         "  legend [shape=note, style=filled, fillcolor=\"#f8f9fa\", label=\"blue: reads an input matrix\\ngreen, double border: writes an output matrix\"];"
@@ -51,9 +57,13 @@ pub fn write_dot(bundle: &Bundle, graph: &JobGraph, out: &mut impl Write) -> io:
         }
         let mut attrs = format!("label=\"{label}\"");
         match (meta.reads_input, meta.writes_output) {
-            (true, true) => attrs.push_str(", fillcolor=\"#cfe2ff\", color=\"#198754\", peripheries=2"),
+            (true, true) => {
+                attrs.push_str(", fillcolor=\"#cfe2ff\", color=\"#198754\", peripheries=2")
+            }
             (true, false) => attrs.push_str(", fillcolor=\"#cfe2ff\""),
-            (false, true) => attrs.push_str(", fillcolor=\"#d1e7dd\", color=\"#198754\", peripheries=2"),
+            (false, true) => {
+                attrs.push_str(", fillcolor=\"#d1e7dd\", color=\"#198754\", peripheries=2")
+            }
             (false, false) => {}
         }
         writeln!(out, "  j{n} [{attrs}];")?;
@@ -128,7 +138,12 @@ pub fn stats(bundle: &Bundle, graph: &JobGraph) -> GraphStats {
 }
 
 fn flops_text(flops: f64) -> String {
-    const UNITS: [(f64, &str); 4] = [(1e15, "PFLOP"), (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")];
+    const UNITS: [(f64, &str); 4] = [
+        (1e15, "PFLOP"),
+        (1e12, "TFLOP"),
+        (1e9, "GFLOP"),
+        (1e6, "MFLOP"),
+    ];
     for (scale, unit) in UNITS {
         if flops >= scale {
             return format!("{:.3} {unit}", flops / scale);

@@ -72,7 +72,11 @@ pub fn lower(checked: Checked) -> Result<Lowered, Vec<CheckError>> {
         scratch.dedup_by_key(|&mut (p, t, _)| (p, t));
         let mut last_parent = None;
         for &(parent, tile, d) in &scratch {
-            dag.add_edge(NodeIndex::new(parent as usize), NodeIndex::new(child as usize), tile);
+            dag.add_edge(
+                NodeIndex::new(parent as usize),
+                NodeIndex::new(child as usize),
+                tile,
+            );
             edge_source.push(d);
             if last_parent != Some(parent) {
                 last_parent = Some(parent);
@@ -128,7 +132,11 @@ pub fn lower(checked: Checked) -> Result<Lowered, Vec<CheckError>> {
 }
 
 /// One error per strongly connected component that holds a cycle.
-fn cycles(checked: &Checked, dag: &DiGraph<(), TileKey, u32>, edge_source: &[u32]) -> Vec<CheckError> {
+fn cycles(
+    checked: &Checked,
+    dag: &DiGraph<(), TileKey, u32>,
+    edge_source: &[u32],
+) -> Vec<CheckError> {
     let mut component = vec![u32::MAX; dag.node_count()];
     let sccs = petgraph::algo::kosaraju_scc(dag);
     let mut errors = Vec::new();
@@ -139,7 +147,10 @@ fn cycles(checked: &Checked, dag: &DiGraph<(), TileKey, u32>, edge_source: &[u32
     }
     for (c, scc) in sccs.iter().enumerate() {
         let start = *scc.iter().min().expect("components are non-empty");
-        let self_loop = dag.edges_connecting(start, start).next().map(|e| petgraph::visit::EdgeRef::id(&e));
+        let self_loop = dag
+            .edges_connecting(start, start)
+            .next()
+            .map(|e| petgraph::visit::EdgeRef::id(&e));
         let path: Vec<EdgeIndex<u32>> = if let Some(e) = self_loop {
             vec![e]
         } else if scc.len() > 1 {

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn repo(path: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     root.join(path).display().to_string()
 }
 
@@ -42,8 +45,14 @@ fn errors_exit_1_with_a_summary() {
     let out = lpc(&["check", &repo("tests/fail/tile_written_twice.lp")], None);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.starts_with("error: tile L[0, 0] is written twice\n"), "{stderr}");
-    assert!(stderr.ends_with("error: could not compile: 1 error\n"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: tile L[0, 0] is written twice\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("error: could not compile: 1 error\n"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -83,16 +92,26 @@ fn stdin_is_read_with_dash() {
     let out = lpc(&["check", "-"], Some(&src));
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("--> <stdin>:5:18"), "{stderr}");
+    assert!(stderr.contains("┌─ <stdin>:5:18"), "{stderr}");
 }
 
 #[test]
 fn json_format_gives_one_object_per_diagnostic() {
-    let out = lpc(&["check", "--format", "json", &repo("tests/fail/register_defined_twice.lp")], None);
+    let out = lpc(
+        &[
+            "check",
+            "--format",
+            "json",
+            &repo("tests/fail/register_defined_twice.lp"),
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    let objects: Vec<serde_json::Value> =
-        stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let objects: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(objects.len(), 1, "{stderr}");
     let d = &objects[0];
     assert_eq!(d["severity"], "error");
@@ -105,7 +124,12 @@ fn json_format_gives_one_object_per_diagnostic() {
     assert_eq!(labels[0]["message"], "defined again here");
     assert_eq!(labels[1]["style"], "secondary");
     assert_eq!(labels[1]["line"], 5);
-    assert!(labels[0]["file"].as_str().unwrap().ends_with("register_defined_twice.lp"));
+    assert!(
+        labels[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("register_defined_twice.lp")
+    );
     assert_eq!(d["notes"].as_array().unwrap().len(), 1);
 }
 
@@ -120,7 +144,10 @@ fn generated_cholesky_checks_clean_through_a_pipe() {
 
 #[test]
 fn graph_stats_of_the_seed_example() {
-    let out = lpc(&["graph", "--stats", &repo("examples/cholesky_2x2.lp")], None);
+    let out = lpc(
+        &["graph", "--stats", &repo("examples/cholesky_2x2.lp")],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // 4096^3/3 per CHOL and INVRS, 4096^3 for TRSM, 2 * 4096^3 for SYRK.
     let b3 = 4096f64.powi(3);

@@ -19,7 +19,10 @@ fn int() -> impl Strategy<Value = u64> {
 }
 
 fn reg() -> impl Strategy<Value = String> {
-    prop_oneof![(0u8..6).prop_map(|r| format!("%{r}")), Just("%a".to_string())]
+    prop_oneof![
+        (0u8..6).prop_map(|r| format!("%{r}")),
+        Just("%a".to_string())
+    ]
 }
 
 fn operand() -> impl Strategy<Value = String> {
@@ -31,8 +34,8 @@ fn operand() -> impl Strategy<Value = String> {
 
 fn line() -> impl Strategy<Value = String> {
     let opcode = prop::sample::select(vec![
-        "S3_LOAD", "S3_WRITE", "RET", "CHOL", "INVRS", "TRSM", "TRSM_L", "SYRK", "GEMM",
-        "GEMM_NT", "GEMM_TN", "GEMM_TT", "ADD", "SUB", "FOO",
+        "S3_LOAD", "S3_WRITE", "RET", "CHOL", "INVRS", "TRSM", "TRSM_L", "SYRK", "GEMM", "GEMM_NT",
+        "GEMM_TN", "GEMM_TT", "ADD", "SUB", "FOO",
     ]);
     let decl = (
         name(),
@@ -40,18 +43,27 @@ fn line() -> impl Strategy<Value = String> {
         prop::sample::select(vec!["f64", "f32"]),
         (int(), int(), int(), int()),
         prop::sample::select(vec!["input", "output", "temp"]),
-        prop::sample::select(vec!["", " = spd(3)", " = zeros", " = random", " = nope(1, 2)"]),
+        prop::sample::select(vec![
+            "",
+            " = spd(3)",
+            " = zeros",
+            " = random",
+            " = nope(1, 2)",
+        ]),
     )
         .prop_map(|(m, sym, dtype, (r, c, tr, tc), role, init)| {
             let sym = if sym { "sym " } else { "" };
             format!("matrix {m} : {sym}{dtype}[{r}, {c}] tile [{tr}, {tc}] {role}{init}")
         });
-    let instr = (prop::option::of(reg()), opcode, prop::collection::vec(operand(), 0..4)).prop_map(
-        |(dest, op, operands)| {
+    let instr = (
+        prop::option::of(reg()),
+        opcode,
+        prop::collection::vec(operand(), 0..4),
+    )
+        .prop_map(|(dest, op, operands)| {
             let dest = dest.map(|d| format!("{d} = ")).unwrap_or_default();
             format!("    {dest}{op} {}", operands.join(", "))
-        },
-    );
+        });
     prop_oneof![
         3 => instr,
         1 => decl,
@@ -61,7 +73,10 @@ fn line() -> impl Strategy<Value = String> {
 }
 
 fn cases() -> u32 {
-    std::env::var("LPC_FUZZ_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(500)
+    std::env::var("LPC_FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(500)
 }
 
 proptest! {

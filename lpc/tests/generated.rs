@@ -76,6 +76,12 @@ fn cholesky_bundle_of_two_tiles_matches_the_seed_structure() {
     assert_eq!(children, [&[1u32][..], &[2], &[3], &[]]);
     let in_degree: Vec<u32> = b.jobs.iter().map(|j| j.in_degree).collect();
     assert_eq!(in_degree, [0, 1, 1, 1]);
-    assert_eq!(b.matrices.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["A", "L", "S1"]);
+    assert_eq!(
+        b.matrices
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>(),
+        ["A", "L", "S1"]
+    );
     assert_eq!(b.matrices[0].init, Some(lp_std::Init::Spd { seed: 7 }));
 }

@@ -61,12 +61,21 @@ pub fn run(args: Args) -> ExitCode {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match args.algorithm {
         Algorithm::Cholesky { n, tile, seed } => generate::cholesky(&mut out, n, tile, seed),
-        Algorithm::Gemm { m, n, k, tile, seed_a, seed_b } => {
-            generate::gemm(&mut out, [m, n, k], tile, [seed_a, seed_b])
-        }
-        Algorithm::Trsolve { n, nrhs, tile, seed_l, seed_b } => {
-            generate::trsolve(&mut out, n, nrhs, tile, [seed_l, seed_b])
-        }
+        Algorithm::Gemm {
+            m,
+            n,
+            k,
+            tile,
+            seed_a,
+            seed_b,
+        } => generate::gemm(&mut out, [m, n, k], tile, [seed_a, seed_b]),
+        Algorithm::Trsolve {
+            n,
+            nrhs,
+            tile,
+            seed_l,
+            seed_b,
+        } => generate::trsolve(&mut out, n, nrhs, tile, [seed_l, seed_b]),
     };
     match result.and_then(|_| out.flush()) {
         Ok(()) => ExitCode::SUCCESS,
