@@ -9,3 +9,4 @@ pub mod local;
 pub mod metrics;
 pub mod scheduler;
 pub mod trace;
+pub mod verify;

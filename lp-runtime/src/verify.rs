@@ -130,8 +130,9 @@ pub fn verify<E>(
             let p = probes(nrhs);
             let (bp, _) = apply(m(b), &p, false, Part::Full, &mut |i, j| load(b, i, j))?;
             let (xp, norm_x) = apply(m(x), &p, false, Part::Full, &mut |i, j| load(x, i, j))?;
-            let (lxp, norm_l) =
-                apply(m(l), &xp, false, Part::LowerTriangle, &mut |i, j| load(l, i, j))?;
+            let (lxp, norm_l) = apply(m(l), &xp, false, Part::LowerTriangle, &mut |i, j| {
+                load(l, i, j)
+            })?;
             Ok(Verification {
                 formula: "‖L (X P) − B P‖ / (‖L‖ ‖X‖ ‖P‖)",
                 residual: frob(&(&lxp - &bp)) / (norm_l * norm_x * frob(&p)),

@@ -23,7 +23,10 @@ const SEED: u64 = 42;
 
 fn main() {
     let cases = std::env::var("LP_BENCH").unwrap_or_else(|_| "8192:1024,16384:1024".into());
-    let reps: usize = std::env::var("LP_BENCH_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let reps: usize = std::env::var("LP_BENCH_REPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let workers: usize = std::env::var("LP_BENCH_WORKERS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -81,7 +84,11 @@ fn tiled_run(n: usize, tile: usize, workers: usize) -> Duration {
     let outcome = lpc::frontend::compile_source(&text);
     let bundle = outcome.compiled.expect("generated programs compile").bundle;
     let store = Arc::new(MemStore::new());
-    let a = bundle.matrices.iter().find(|m| m.name == "A").expect("input A");
+    let a = bundle
+        .matrices
+        .iter()
+        .find(|m| m.name == "A")
+        .expect("input A");
     let init = a.init.expect("A has an initialiser");
     let [grid, _] = a.header.grid();
     for i in 0..grid {

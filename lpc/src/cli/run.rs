@@ -1,9 +1,358 @@
+//! `lpc run`: execute a program or bundle on the local backend, with inputs
+//! from `.npy` files, outputs to `.npy` files, a progress bar, a summary, an
+//! optional Chrome trace and an optional residual check.
+//!
+//! Order of work, chosen so that a mistake costs nothing: every argument is
+//! validated against the bundle before a tile is computed, outputs are
+//! exported only after a successful run (each through a temp file renamed
+//! into place), and Ctrl-C stops the workers between jobs and writes no
+//! output.
+
+use crate::cli::{human_bytes, human_duration};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lp_runtime::bundle::{Bundle, Role};
+use lp_runtime::local::{LocalOptions, run_local};
+use lp_runtime::matrix;
+use lp_runtime::metrics::{Progress, RunSummary};
+use lp_runtime::store::{DirStore, MemStore, Store};
+use lp_runtime::verify::{self, Check};
+use lp_std::Init;
+use lpc::diagnostics::Format;
+use lpc::frontend::{CompileOptions, compile_file};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A `.lp` program or a bundle written by `lpc build`.
+    program: String,
+    /// Where tiles live: `mem` (in memory) or `dir:PATH` (one `.npy` file
+    /// per tile under PATH; for matrices larger than RAM).
+    #[arg(long, default_value = "mem", value_parser = parse_store)]
+    store: StoreSpec,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
+    workers: usize,
+    /// Supply input matrix NAME from a whole `.npy` file (repeatable).
+    #[arg(long, value_name = "NAME=FILE", value_parser = parse_binding)]
+    input: Vec<(String, PathBuf)>,
+    /// Write matrix NAME to a whole `.npy` file after the run (repeatable).
+    #[arg(long, value_name = "NAME=FILE", value_parser = parse_binding)]
+    output: Vec<(String, PathBuf)>,
+    /// Check the answer with random probe vectors (Cholesky, GEMM,
+    /// triangular solve); exit 1 if the residual is too large.
+    #[arg(long)]
+    verify: bool,
+    /// Write a Chrome trace (open it in Perfetto) of every job and kernel.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Re-deliver a job launched but not finished after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    lease: u64,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    quiet: bool,
+}
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("lpc run: not implemented yet");
-    ExitCode::from(2)
+#[derive(Clone, Debug)]
+enum StoreSpec {
+    Mem,
+    Dir(PathBuf),
+}
+
+fn parse_store(s: &str) -> Result<StoreSpec, String> {
+    match s.split_once(':') {
+        None if s == "mem" => Ok(StoreSpec::Mem),
+        Some(("dir", path)) if !path.is_empty() => Ok(StoreSpec::Dir(PathBuf::from(path))),
+        _ => Err(format!("expected `mem` or `dir:PATH`, found `{s}`")),
+    }
+}
+
+fn parse_binding(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, file)) if !name.is_empty() && !file.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(file)))
+        }
+        _ => Err(format!("expected NAME=FILE, found `{s}`")),
+    }
+}
+
+/// An error already worth one line to the user; the exit code is 2 for
+/// usage and I/O problems and 1 for a failed run or check.
+struct Fail(u8, String);
+
+pub fn run(args: Args) -> ExitCode {
+    match execute(args) {
+        Ok(code) => code,
+        Err(Fail(code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn execute(args: Args) -> Result<ExitCode, Fail> {
+    let bundle = match load_bundle(&args.program)? {
+        Ok(bundle) => bundle,
+        Err(code) => return Ok(code),
+    };
+    check_bindings(&bundle, &args)?;
+    let check = if args.verify {
+        Some(Check::detect(&bundle).ok_or_else(|| {
+            Fail(
+                2,
+                format!(
+                    "--verify does not recognise this program; it knows {}",
+                    Check::KNOWN
+                ),
+            )
+        })?)
+    } else {
+        None
+    };
+
+    let store: Arc<dyn Store> = match &args.store {
+        StoreSpec::Mem => Arc::new(MemStore::new()),
+        StoreSpec::Dir(path) => Arc::new(
+            DirStore::open(path)
+                .map_err(|e| Fail(2, format!("cannot open store {}: {e}", path.display())))?,
+        ),
+    };
+    for info in &bundle.matrices {
+        store
+            .put_header(&info.name, &info.header)
+            .map_err(|e| Fail(2, format!("cannot write the header of {}: {e}", info.name)))?;
+    }
+    for (name, path) in &args.input {
+        let info = bundle
+            .matrices
+            .iter()
+            .find(|m| &m.name == name)
+            .expect("checked");
+        matrix::import_npy(store.as_ref(), info, path)
+            .map_err(|e| Fail(2, format!("cannot import {}: {e}", path.display())))?;
+    }
+
+    let stop = lp_runtime::local::LocalOptions::default().stop;
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while stopping falls through to the default
+        // handler's behaviour: we exit at once.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let opts = LocalOptions {
+        workers: args.workers,
+        lease: Duration::from_secs(args.lease.max(1)),
+        trace: args.trace.clone(),
+        stop: stop.clone(),
+        ..LocalOptions::default()
+    };
+    let bar = progress_bar(bundle.jobs.len(), args.quiet);
+    let summary = run_local(&bundle, store.clone(), &opts, &|p: &Progress| {
+        update(&bar, p)
+    });
+    bar.finish_and_clear();
+    let summary = match summary {
+        Ok(summary) => summary,
+        Err(e) if stop.load(Ordering::SeqCst) => {
+            return Err(Fail(130, format!("interrupted; no output written ({e})")));
+        }
+        Err(e) => return Err(Fail(1, format!("run failed: {e}"))),
+    };
+    print_summary(&summary);
+    if let Some(path) = &args.trace {
+        eprintln!(
+            "  trace        {} (open it in https://ui.perfetto.dev)",
+            path.display()
+        );
+    }
+
+    for (name, path) in &args.output {
+        let mut info = bundle
+            .matrices
+            .iter()
+            .find(|m| &m.name == name)
+            .expect("checked")
+            .clone();
+        if info.role == Role::Output {
+            // After a successful run every tile the program writes is stored;
+            // the others (the upper tiles of a triangular factor) are zero.
+            info.init = Some(Init::Zeros);
+        }
+        matrix::export_npy(store.as_ref(), &info, path)
+            .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("  wrote        {name} to {}", path.display());
+    }
+
+    if let Some(check) = check {
+        let result = verify::verify(&bundle, check, |m, i, j| {
+            matrix::load_tile(store.as_ref(), &bundle.matrices[m], i, j, false)
+        })
+        .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
+        let verdict = if result.passed() { "ok" } else { "FAILED" };
+        eprintln!(
+            "  verify       {} = {:.3e} (tolerance {:.1e}): {verdict}",
+            result.formula, result.residual, result.tolerance
+        );
+        if !result.passed() {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bundle file is recognised by its magic bytes; anything else is compiled
+/// as `.lp` source (diagnostics printed, exit code returned on error).
+fn load_bundle(path: &str) -> Result<Result<Bundle, ExitCode>, Fail> {
+    if path != "-" {
+        let bytes = std::fs::read(path).map_err(|e| Fail(2, format!("cannot read {path}: {e}")))?;
+        if Bundle::is_bundle(&bytes) {
+            let bundle = Bundle::decode(&bytes).map_err(|e| Fail(2, format!("{path}: {e}")))?;
+            return Ok(Ok(bundle));
+        }
+    }
+    let opts = CompileOptions {
+        format: Format::Human,
+        deny_warnings: false,
+    };
+    Ok(compile_file(path, &opts).map(|c| c.bundle))
+}
+
+/// Every `--input` names an input matrix, every `--output` a matrix; every
+/// input without an initialiser is supplied; no file is named twice.
+fn check_bindings(bundle: &Bundle, args: &Args) -> Result<(), Fail> {
+    let find = |name: &str| bundle.matrices.iter().find(|m| m.name == name);
+    let names = || {
+        bundle
+            .matrices
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut supplied = HashSet::new();
+    for (name, path) in &args.input {
+        match find(name) {
+            None => {
+                return Err(Fail(
+                    2,
+                    format!(
+                        "--input {name}: no matrix `{name}` (the program has {})",
+                        names()
+                    ),
+                ));
+            }
+            Some(m) if m.role != Role::Input => {
+                return Err(Fail(
+                    2,
+                    format!("--input {name}: `{name}` is not an input matrix"),
+                ));
+            }
+            Some(_) if !supplied.insert(name.as_str()) => {
+                return Err(Fail(2, format!("--input {name} is given twice")));
+            }
+            Some(_) if !path.is_file() => {
+                return Err(Fail(
+                    2,
+                    format!("--input {name}: {} is not a file", path.display()),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let mut written = HashSet::new();
+    for (name, path) in &args.output {
+        if find(name).is_none() {
+            return Err(Fail(
+                2,
+                format!(
+                    "--output {name}: no matrix `{name}` (the program has {})",
+                    names()
+                ),
+            ));
+        }
+        if !written.insert(path) {
+            return Err(Fail(
+                2,
+                format!("--output: {} is named twice", path.display()),
+            ));
+        }
+    }
+    if matches!(args.store, StoreSpec::Mem) {
+        if let Some(m) = bundle.matrices.iter().find(|m| {
+            m.role == Role::Input && m.init.is_none() && !supplied.contains(m.name.as_str())
+        }) {
+            return Err(Fail(
+                2,
+                format!(
+                    "input matrix `{0}` has no initialiser; supply it with --input {0}=FILE.npy",
+                    m.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(jobs: usize, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(jobs as u64), ProgressDrawTarget::stderr());
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:32} {pos}/{len} jobs  {msg}",
+        )
+        .expect("static template"),
+    );
+    bar
+}
+
+fn update(bar: &ProgressBar, p: &Progress) {
+    bar.set_position(p.jobs_done as u64);
+    let secs = p.elapsed.as_secs_f64().max(1e-9);
+    bar.set_message(format!(
+        "{:.1} GFLOP/s  loaded {}  stored {}{}",
+        p.flops_done / secs / 1e9,
+        human_bytes(p.bytes_loaded),
+        human_bytes(p.bytes_stored),
+        if p.retries > 0 {
+            format!("  retries {}", p.retries)
+        } else {
+            String::new()
+        }
+    ));
+}
+
+fn print_summary(s: &RunSummary) {
+    eprintln!(
+        "finished {} jobs in {} on {} workers",
+        s.jobs,
+        human_duration(s.wall),
+        s.workers
+    );
+    eprintln!(
+        "  compute      {:.2} GFLOP in total, {:.1} GFLOP/s",
+        s.flops / 1e9,
+        s.gflops_per_second()
+    );
+    eprintln!("  loaded       {}", human_bytes(s.bytes_loaded));
+    eprintln!("  stored       {}", human_bytes(s.bytes_stored));
+    eprintln!(
+        "  peak temps   {} held at once",
+        human_bytes(s.peak_temp_bytes)
+    );
+    eprintln!(
+        "  executions   {} ({} retries after an expired lease)",
+        s.executions, s.retries
+    );
+    eprintln!("  critical path {} jobs", s.critical_path_jobs);
 }
