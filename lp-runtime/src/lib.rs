@@ -10,3 +10,5 @@ pub mod metrics;
 pub mod scheduler;
 pub mod trace;
 pub mod verify;
+#[cfg(feature = "aws")]
+pub mod aws;

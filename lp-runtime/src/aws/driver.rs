@@ -1,0 +1,249 @@
+//! [`run_lambda`]: the driver of a run on Lambda, the counterpart of
+//! `local::run_local`. It schedules nothing itself: it uploads the bundle,
+//! writes the run item, launches the root jobs through the same
+//! `try_mark_launched` gate workers use, and then only watches. Every
+//! `poll` it reads the run item (status, metrics for the progress bar) and,
+//! every `lease / 4`, the job items: a job launched longer ago than the
+//! lease and not finished lost its worker (killed, timed out, invocation
+//! dropped) and is launched again. Jobs are deterministic and SSA, so a
+//! relaunch that races a slow original is harmless. The first job error a
+//! worker records in the run item stops the run.
+//!
+//! Inputs must already be in the store (as for the local backend); temp
+//! tiles left by duplicates are swept at the end.
+
+use super::dynamo::{DynamoCounters, RunStatus};
+use super::lambda::{WorkerPayload, bundle_key, encode_bundle};
+use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
+use crate::bundle::{Bundle, JobId, Role};
+use crate::metrics::{Progress, RunSummary};
+use crate::scheduler::{
+    BackendError, Counters, JobError, Launcher, RunError, RunPlan, check_structure,
+    critical_path_jobs, describe_store_error,
+};
+use crate::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Where a run's state lives and how it is watched.
+#[derive(Clone, Debug)]
+pub struct LambdaRunOptions {
+    pub bucket: String,
+    pub prefix: String,
+    pub table: String,
+    pub function: String,
+    /// Defaults to a fresh id from the time and the process id.
+    pub run_id: Option<String>,
+    /// A job launched this long ago and not finished is launched again.
+    /// Keep it above the function's timeout.
+    pub lease: Duration,
+    /// How often the run item is read (and `progress` called).
+    pub poll: Duration,
+    /// Give up (and report the run as stalled) after this long.
+    pub timeout: Duration,
+    /// Set it (e.g. from a Ctrl-C handler) to stop watching.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl LambdaRunOptions {
+    pub fn new(bucket: &str, prefix: &str, table: &str, function: &str) -> LambdaRunOptions {
+        LambdaRunOptions {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            table: table.to_string(),
+            function: function.to_string(),
+            run_id: None,
+            lease: Duration::from_secs(16 * 60),
+            poll: Duration::from_millis(500),
+            timeout: Duration::from_secs(24 * 3600),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// The summary of a completed run plus where its state lives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LambdaRunSummary {
+    pub run_id: String,
+    pub summary: RunSummary,
+    /// Invocations the driver itself sent (roots and relaunches).
+    pub driver_invocations: u64,
+}
+
+fn backend(e: AwsError) -> RunError {
+    RunError::Backend(BackendError {
+        message: e.to_string(),
+    })
+}
+
+/// The run item's failure record when the driver, not a job, ends a run.
+fn driver_error(message: &str) -> JobError {
+    JobError {
+        job: String::new(),
+        op: "driver".to_string(),
+        tile: None,
+        output: None,
+        message: message.to_string(),
+    }
+}
+
+fn fresh_run_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("run-{nanos:x}-{:x}", std::process::id())
+}
+
+/// Runs `bundle` on Lambda, with `launcher` delivering jobs (normally a
+/// [`LambdaLauncher`]; tests pass in-process workers).
+pub fn run_lambda(
+    clients: &AwsClients,
+    bundle: &Bundle,
+    opts: &LambdaRunOptions,
+    progress: &dyn Fn(&Progress),
+) -> Result<LambdaRunSummary, RunError> {
+    run_lambda_with(clients, bundle, opts, progress, &|payload| {
+        Arc::new(LambdaLauncher::new(clients, payload))
+    })
+}
+
+/// [`run_lambda`] with the launcher built by `make_launcher` from the
+/// payload template of the run.
+pub fn run_lambda_with(
+    clients: &AwsClients,
+    bundle: &Bundle,
+    opts: &LambdaRunOptions,
+    progress: &dyn Fn(&Progress),
+    make_launcher: &dyn Fn(WorkerPayload) -> Arc<dyn Launcher>,
+) -> Result<LambdaRunSummary, RunError> {
+    check_structure(bundle).map_err(RunError::InvalidBundle)?;
+    let started = Instant::now();
+    let total = bundle.jobs.len();
+    let store = S3Store::new(clients, &opts.bucket, &opts.prefix);
+    let encoded = encode_bundle(bundle);
+    let key = bundle_key(&store, &encoded);
+    store.put_object(&key, encoded).map_err(backend)?;
+    let run_id = opts.run_id.clone().unwrap_or_else(fresh_run_id);
+    let plan = RunPlan::new(bundle);
+    let counters = DynamoCounters::new(clients, &opts.table, &run_id, Arc::new(plan.temp_readers));
+    counters.start_run(total).map_err(backend)?;
+    let template = WorkerPayload {
+        bundle_key: key,
+        run_id: run_id.clone(),
+        job_id: 0,
+        bucket: opts.bucket.clone(),
+        prefix: opts.prefix.clone(),
+        table: opts.table.clone(),
+        function: opts.function.clone(),
+    };
+    let launcher = make_launcher(template);
+    let mut driver_invocations = 0u64;
+    let mut retries = 0u64;
+    for (id, job) in bundle.jobs.iter().enumerate() {
+        if job.in_degree == 0 && counters.try_mark_launched(id as JobId)? {
+            launcher.launch(id as JobId)?;
+            driver_invocations += 1;
+        }
+    }
+
+    let lease_check = (opts.lease / 4).max(opts.poll);
+    let mut last_lease_check = Instant::now();
+    let record = loop {
+        let record = counters.run_record().map_err(backend)?.ok_or_else(|| {
+            backend(AwsError::new(
+                format!("run {run_id}"),
+                "the run item vanished",
+            ))
+        })?;
+        progress(&Progress {
+            jobs_done: record.jobs_done as usize,
+            jobs_total: total,
+            flops_done: record.flops,
+            bytes_loaded: record.bytes_loaded,
+            bytes_stored: record.bytes_stored,
+            retries,
+            elapsed: started.elapsed(),
+        });
+        match &record.status {
+            RunStatus::Failed(error) => return Err(RunError::Job(error.clone())),
+            RunStatus::Succeeded => break record,
+            RunStatus::Running => {}
+        }
+        // `jobs_done` comes from metric ADDs that follow `mark_finished`, so
+        // a worker killed between the two leaves it short for good: the
+        // finished flags decide, read when the metric says "done" and at
+        // every lease check (one Query over the run's job items).
+        let lease_due = last_lease_check.elapsed() >= lease_check;
+        if record.jobs_done as usize >= total || lease_due {
+            let (_, finished) = counters.launched_and_finished()?;
+            if finished == total {
+                counters.succeed_run().map_err(backend)?;
+                continue;
+            }
+        }
+        if opts.stop.load(Ordering::SeqCst) {
+            let _ = counters.fail_run(&driver_error("cancelled by the driver"));
+            return Err(RunError::Cancelled {
+                jobs_done: record.jobs_done as usize,
+                jobs_total: total,
+            });
+        }
+        if started.elapsed() > opts.timeout {
+            let _ = counters.fail_run(&driver_error("the driver timed out"));
+            return Err(RunError::Stalled {
+                jobs_done: record.jobs_done as usize,
+                jobs_total: total,
+            });
+        }
+        if lease_due {
+            for job in counters.overdue(opts.lease)? {
+                counters.note_relaunch(job)?;
+                launcher.launch(job)?;
+                driver_invocations += 1;
+                retries += 1;
+            }
+            last_lease_check = Instant::now();
+        }
+        std::thread::sleep(opts.poll);
+    };
+
+    let stray_temp_tiles = sweep_temps(bundle, &store)?;
+    Ok(LambdaRunSummary {
+        run_id,
+        driver_invocations,
+        summary: RunSummary {
+            wall: started.elapsed(),
+            workers: 0,
+            jobs: total,
+            executions: record.executions,
+            retries,
+            flops: record.flops,
+            bytes_loaded: record.bytes_loaded,
+            bytes_stored: record.bytes_stored,
+            critical_path_jobs: critical_path_jobs(bundle),
+            peak_temp_bytes: 0,
+            stray_temp_tiles,
+        },
+    })
+}
+
+fn sweep_temps(bundle: &Bundle, store: &S3Store) -> Result<usize, RunError> {
+    let mut swept = 0;
+    for info in bundle.matrices.iter().filter(|m| m.role == Role::Temp) {
+        let fail = |e: crate::store::StoreError| {
+            RunError::Backend(BackendError {
+                message: format!(
+                    "sweeping temp matrix {}: {}",
+                    info.name,
+                    describe_store_error(&e)
+                ),
+            })
+        };
+        for (i, j) in store.list_tiles(&info.name).map_err(fail)? {
+            store.delete_tile(&info.name, i, j).map_err(fail)?;
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}

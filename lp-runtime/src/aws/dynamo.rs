@@ -1,0 +1,493 @@
+//! [`DynamoCounters`]: the protocol state of a run (DESIGN.md section 5) in
+//! one DynamoDB table, shared by every run.
+//!
+//! Key schema: partition key `pk` (string) = run id, sort key `sk` (string).
+//! Items of a run:
+//! * `job#<id>`: `done_parents` (a number set of finished parent ids),
+//!   `launched` (ms since the epoch of the last launch or relaunch) and
+//!   `finished` (ms since the epoch). An item springs into existence on the
+//!   first update, so no set-up write per job is needed and there is no
+//!   "item does not exist yet" race (numpywren's seed lost launches there).
+//! * `tile#<matrix>_<i>_<j>`: `released`, how many readers of a temp tile
+//!   finished; the tile is deleted when it reaches the reader count the
+//!   bundle implies.
+//! * `run`: `status` (`running`, `failed` with `error`, `succeeded`),
+//!   `jobs_total`, and the metrics the workers `ADD` (`jobs_done`,
+//!   `executions`, `flops`, `bytes_loaded`, `bytes_stored`).
+//!
+//! Every protocol step is one request. `record_done` is `ADD done_parents
+//! :p` with `ReturnValues=UPDATED_NEW`: a set-add is idempotent, so a
+//! replayed parent cannot count twice, and the returned set gives the
+//! number of distinct finished parents atomically. `try_mark_launched` and
+//! `mark_finished` are conditional `SET`s guarded by `attribute_not_exists`:
+//! exactly one caller wins under any interleaving. Reads the protocol
+//! decides on are strongly consistent.
+
+use super::{AwsClients, AwsError, block_on};
+use crate::bundle::{JobId, TileKey};
+use crate::scheduler::{BackendError, Counters, JobError, ProtoResult};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
+    ScalarAttributeType, TableStatus,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Creates the counters table (`lpc aws init`) with on-demand billing and
+/// waits until it is usable. An existing table is not an error.
+pub fn create_table(clients: &AwsClients, table: &str) -> Result<(), AwsError> {
+    let client = clients.dynamodb.clone();
+    let table = table.to_string();
+    block_on(async move {
+        let what = || format!("create DynamoDB table {table}");
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("name and type are set")
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("name and type are set")
+        };
+        let created = client
+            .create_table()
+            .table_name(&table)
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await;
+        if let Err(e) = created
+            && !e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception())
+        {
+            return Err(AwsError::sdk(what(), e));
+        }
+        // A new table is CREATING for a few seconds on AWS.
+        for _ in 0..240 {
+            let out = client
+                .describe_table()
+                .table_name(&table)
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk(what(), e))?;
+            if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(AwsError::new(
+            what(),
+            "the table did not become ACTIVE within 2 minutes",
+        ))
+    })
+}
+
+/// Where a run stands, from its `run` item.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunStatus {
+    Running,
+    /// The first job error a worker recorded (or the driver's reason for
+    /// giving up, with an empty job).
+    Failed(JobError),
+    Succeeded,
+}
+
+/// The `run` item of a run: status and the metrics workers added.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    pub status: RunStatus,
+    pub jobs_total: u64,
+    pub jobs_done: u64,
+    pub executions: u64,
+    pub flops: f64,
+    pub bytes_loaded: u64,
+    pub bytes_stored: u64,
+}
+
+/// Metric increments one worker adds to the `run` item after a job.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MetricsDelta {
+    pub jobs_done: u64,
+    pub executions: u64,
+    pub flops: f64,
+    pub bytes_loaded: u64,
+    pub bytes_stored: u64,
+}
+
+/// The protocol state of one run in the shared table (see the module doc).
+#[derive(Clone, Debug)]
+pub struct DynamoCounters {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    run_id: String,
+    /// Readers per temp tile, from the bundle's run plan.
+    temp_readers: Arc<HashMap<TileKey, u32>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn number<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn backend(e: AwsError) -> BackendError {
+    BackendError {
+        message: e.to_string(),
+    }
+}
+
+impl DynamoCounters {
+    pub fn new(
+        clients: &AwsClients,
+        table: &str,
+        run_id: &str,
+        temp_readers: Arc<HashMap<TileKey, u32>>,
+    ) -> DynamoCounters {
+        DynamoCounters {
+            client: clients.dynamodb.clone(),
+            table: table.to_string(),
+            run_id: run_id.to_string(),
+            temp_readers,
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn job_sk(job: JobId) -> String {
+        format!("job#{job}")
+    }
+
+    fn what(&self, sk: &str) -> String {
+        format!("DynamoDB {} item {}/{sk}", self.table, self.run_id)
+    }
+
+    /// One UpdateItem on item `sk`. `condition` failing gives `Ok(None)`;
+    /// success gives the attributes `ReturnValues=UPDATED_NEW` returned.
+    fn update(
+        &self,
+        sk: String,
+        expression: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
+        let what = self.what(&sk);
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&self.run_id))
+            .key("sk", s(sk))
+            .update_expression(expression)
+            .return_values(ReturnValue::UpdatedNew)
+            .set_condition_expression(condition.map(str::to_string));
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        // `status` is a reserved word in DynamoDB expressions.
+        if expression.contains("#status") || condition.is_some_and(|c| c.contains("#status")) {
+            request = request.expression_attribute_names("#status", "status");
+        }
+        block_on(async move {
+            match request.send().await {
+                Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(AwsError::sdk(format!("update {what}"), e)),
+            }
+        })
+    }
+
+    fn get(&self, sk: String) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
+        let what = self.what(&sk);
+        let request = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&self.run_id))
+            .key("sk", s(sk))
+            .consistent_read(true);
+        block_on(async move {
+            request
+                .send()
+                .await
+                .map(|out| out.item)
+                .map_err(|e| AwsError::sdk(format!("read {what}"), e))
+        })
+    }
+
+    /// Every job item of the run, as (job, launched ms, finished).
+    fn job_items(&self) -> Result<Vec<(JobId, Option<u64>, bool)>, AwsError> {
+        let what = format!("query {}", self.what("job#*"));
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :run AND begins_with(sk, :job)")
+            .expression_attribute_values(":run", s(&self.run_id))
+            .expression_attribute_values(":job", s("job#"))
+            .projection_expression("sk, launched, finished")
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<HashMap<String, AttributeValue>> = block_on(async move {
+            let mut pages = pages;
+            let mut items = Vec::new();
+            while let Some(item) = pages.next().await {
+                items.push(item.map_err(|e| AwsError::sdk(what.clone(), e))?);
+            }
+            Ok::<_, AwsError>(items)
+        })?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let job = item
+                    .get("sk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("job#")?
+                    .parse()
+                    .ok()?;
+                Some((job, number(item, "launched"), item.contains_key("finished")))
+            })
+            .collect())
+    }
+
+    /// Writes the `run` item of a new run (status `running`). Fails if the
+    /// run id is already taken.
+    pub fn start_run(&self, jobs_total: usize) -> Result<(), AwsError> {
+        let created = self.update(
+            "run".to_string(),
+            "SET #status = :running, jobs_total = :total, started = :now",
+            Some("attribute_not_exists(pk)"),
+            vec![
+                (":running", s("running")),
+                (":total", n(jobs_total)),
+                (":now", n(now_ms())),
+            ],
+        )?;
+        match created {
+            Some(_) => Ok(()),
+            None => Err(AwsError::new(
+                self.what("run"),
+                "a run with this id already exists",
+            )),
+        }
+    }
+
+    /// Marks the run failed with `error`, unless it already ended: the
+    /// first error wins. Returns whether this call set it.
+    pub fn fail_run(&self, error: &JobError) -> Result<bool, AwsError> {
+        let mut values = vec![
+            (":failed", s("failed")),
+            (":running", s("running")),
+            (":job", s(&error.job)),
+            (":op", s(&error.op)),
+            (":message", s(&error.message)),
+        ];
+        let mut expression =
+            "SET #status = :failed, err_job = :job, err_op = :op, err_message = :message"
+                .to_string();
+        if let Some(tile) = &error.tile {
+            expression.push_str(", err_tile = :tile");
+            values.push((":tile", s(tile)));
+        }
+        if let Some(output) = &error.output {
+            expression.push_str(", err_output = :output");
+            values.push((":output", s(output)));
+        }
+        Ok(self
+            .update(
+                "run".to_string(),
+                &expression,
+                Some("#status = :running"),
+                values,
+            )?
+            .is_some())
+    }
+
+    /// Marks the run succeeded unless it already ended.
+    pub fn succeed_run(&self) -> Result<bool, AwsError> {
+        Ok(self
+            .update(
+                "run".to_string(),
+                "SET #status = :succeeded",
+                Some("#status = :running"),
+                vec![(":succeeded", s("succeeded")), (":running", s("running"))],
+            )?
+            .is_some())
+    }
+
+    /// Adds one worker's metric increments to the `run` item.
+    pub fn add_metrics(&self, delta: MetricsDelta) -> Result<(), AwsError> {
+        if delta == MetricsDelta::default() {
+            return Ok(());
+        }
+        self.update(
+            "run".to_string(),
+            "ADD jobs_done :jobs, executions :exec, flops :flops, bytes_loaded :loaded, bytes_stored :stored",
+            None,
+            vec![
+                (":jobs", n(delta.jobs_done)),
+                (":exec", n(delta.executions)),
+                (":flops", n(delta.flops.round() as u64)),
+                (":loaded", n(delta.bytes_loaded)),
+                (":stored", n(delta.bytes_stored)),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The run item, or `None` if the run was never started.
+    pub fn run_record(&self) -> Result<Option<RunRecord>, AwsError> {
+        let Some(item) = self.get("run".to_string())? else {
+            return Ok(None);
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let status = match text("status").as_deref() {
+            Some("failed") => RunStatus::Failed(JobError {
+                job: text("err_job").unwrap_or_default(),
+                op: text("err_op").unwrap_or_default(),
+                tile: text("err_tile"),
+                output: text("err_output"),
+                message: text("err_message").unwrap_or_default(),
+            }),
+            Some("succeeded") => RunStatus::Succeeded,
+            _ => RunStatus::Running,
+        };
+        Ok(Some(RunRecord {
+            status,
+            jobs_total: number(&item, "jobs_total").unwrap_or(0),
+            jobs_done: number(&item, "jobs_done").unwrap_or(0),
+            executions: number(&item, "executions").unwrap_or(0),
+            flops: number(&item, "flops").unwrap_or(0.0),
+            bytes_loaded: number(&item, "bytes_loaded").unwrap_or(0),
+            bytes_stored: number(&item, "bytes_stored").unwrap_or(0),
+        }))
+    }
+}
+
+impl Counters for DynamoCounters {
+    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
+        let sk = Self::job_sk(child);
+        let what = self.what(&sk);
+        let attrs = self
+            .update(
+                sk,
+                "ADD done_parents :p",
+                None,
+                vec![(":p", AttributeValue::Ns(vec![parent.to_string()]))],
+            )
+            .map_err(backend)?
+            .unwrap_or_default();
+        match attrs.get("done_parents").and_then(|v| v.as_ns().ok()) {
+            Some(set) => Ok(set.len() as u32),
+            None => Err(BackendError {
+                message: format!("{what}: the update returned no done_parents set"),
+            }),
+        }
+    }
+
+    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
+        Ok(self
+            .update(
+                Self::job_sk(job),
+                "SET launched = :now",
+                Some("attribute_not_exists(launched)"),
+                vec![(":now", n(now_ms()))],
+            )
+            .map_err(backend)?
+            .is_some())
+    }
+
+    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
+        self.update(
+            Self::job_sk(job),
+            "SET launched = :now",
+            None,
+            vec![(":now", n(now_ms()))],
+        )
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
+        Ok(self
+            .update(
+                Self::job_sk(job),
+                "SET finished = :now",
+                Some("attribute_not_exists(finished)"),
+                vec![(":now", n(now_ms()))],
+            )
+            .map_err(backend)?
+            .is_some())
+    }
+
+    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
+        Ok(self
+            .get(Self::job_sk(job))
+            .map_err(backend)?
+            .is_some_and(|item| item.contains_key("finished")))
+    }
+
+    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
+        let readers = self.temp_readers.get(&tile).copied().unwrap_or(0);
+        let sk = format!("tile#{}_{}_{}", tile.matrix, tile.i, tile.j);
+        let what = self.what(&sk);
+        let attrs = self
+            .update(sk, "ADD released :one", None, vec![(":one", n(1))])
+            .map_err(backend)?
+            .unwrap_or_default();
+        let released: u32 = number(&attrs, "released").ok_or_else(|| BackendError {
+            message: format!("{what}: the update returned no released count"),
+        })?;
+        Ok(readers.saturating_sub(released))
+    }
+
+    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
+        let cutoff = now_ms().saturating_sub(lease.as_millis() as u64);
+        Ok(self
+            .job_items()
+            .map_err(backend)?
+            .into_iter()
+            .filter(|&(_, launched, finished)| !finished && launched.is_some_and(|t| t <= cutoff))
+            .map(|(job, _, _)| job)
+            .collect())
+    }
+
+    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
+        let items = self.job_items().map_err(backend)?;
+        Ok((
+            items.iter().filter(|(_, l, _)| l.is_some()).count(),
+            items.iter().filter(|(_, _, f)| *f).count(),
+        ))
+    }
+}

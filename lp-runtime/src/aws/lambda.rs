@@ -1,0 +1,275 @@
+//! Job delivery on Lambda: [`LambdaLauncher`] sends one asynchronous
+//! (`InvocationType=Event`) invocation per job with a small JSON
+//! [`WorkerPayload`], and [`handle_job`] is what the `lp-worker` function
+//! runs for each invocation.
+//!
+//! The bundle travels once: the driver stores it under a content key
+//! (`<prefix>/bundles/<blake3>.bundle`) and each invocation names that key.
+//! A worker fetches it on its first invocation, checks that the bytes hash
+//! to the key (a truncated or foreign object is refused), and keeps it in a
+//! static for the life of the (warm) Lambda container.
+//!
+//! A worker runs its job through the shared scheduler core
+//! ([`crate::scheduler::run_job`]) with the S3 store, DynamoDB counters and
+//! this launcher, then keeps going with the one ready child the core hands
+//! back while the invocation's time budget allows it (the child's inputs are
+//! mostly the tiles just written; the saved invocation is the Wukong win).
+
+use super::dynamo::{DynamoCounters, MetricsDelta};
+use super::{AwsClients, AwsError, S3Store, block_on};
+use crate::bundle::{Bundle, JobId};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::scheduler::{
+    BackendError, Counters, JobContext, Launcher, ProtoResult, RunError, RunPlan, run_job,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What one invocation carries: where the run's state lives and which job
+/// to run. Bucket, prefix, table and function travel with the job rather
+/// than in the function's configuration, so that one deployed function
+/// serves every run its role allows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerPayload {
+    pub bundle_key: String,
+    pub run_id: String,
+    pub job_id: JobId,
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub table: String,
+    pub function: String,
+}
+
+/// The content key of an encoded bundle.
+pub fn bundle_key(store: &S3Store, encoded: &[u8]) -> String {
+    store.key(&format!(
+        "bundles/{}.bundle",
+        blake3::hash(encoded).to_hex()
+    ))
+}
+
+/// Encodes a bundle for upload (postcard).
+pub fn encode_bundle(bundle: &Bundle) -> Vec<u8> {
+    postcard::to_stdvec(bundle).expect("a bundle always serialises")
+}
+
+/// Decodes bundle bytes fetched from `key`, refusing bytes whose hash is not
+/// the one the key names.
+pub fn decode_bundle(key: &str, bytes: &[u8]) -> Result<Bundle, String> {
+    let expected = key
+        .rsplit('/')
+        .next()
+        .and_then(|name| name.strip_suffix(".bundle"))
+        .ok_or_else(|| format!("{key} is not a bundle content key"))?;
+    let actual = blake3::hash(bytes).to_hex();
+    if actual.as_str() != expected {
+        return Err(format!(
+            "bundle {key} hashes to {actual}: the object is corrupt or not this bundle"
+        ));
+    }
+    postcard::from_bytes(bytes).map_err(|e| format!("bundle {key} does not decode: {e}"))
+}
+
+/// Sends each job as one asynchronous invocation of the worker function.
+#[derive(Clone, Debug)]
+pub struct LambdaLauncher {
+    client: aws_sdk_lambda::Client,
+    template: WorkerPayload,
+    invocations: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LambdaLauncher {
+    /// `template` is the payload of every launch with its `job_id` replaced.
+    pub fn new(clients: &AwsClients, template: WorkerPayload) -> LambdaLauncher {
+        LambdaLauncher {
+            client: clients.lambda.clone(),
+            template,
+            invocations: Arc::default(),
+        }
+    }
+
+    /// Invocations sent so far by this launcher.
+    pub fn invocations(&self) -> u64 {
+        self.invocations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Launcher for LambdaLauncher {
+    fn launch(&self, job: JobId) -> ProtoResult<()> {
+        let payload = WorkerPayload {
+            job_id: job,
+            ..self.template.clone()
+        };
+        let body = serde_json::to_vec(&payload).expect("the payload always serialises");
+        let request = self
+            .client
+            .invoke()
+            .function_name(&self.template.function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(body));
+        let what = format!("invoke {} for job {job}", self.template.function);
+        self.invocations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        block_on(async move {
+            match request.send().await {
+                Ok(out) if out.function_error().is_some() => Err(AwsError::new(
+                    what,
+                    format!(
+                        "function error {}",
+                        out.function_error().unwrap_or_default()
+                    ),
+                )),
+                Ok(_) => Ok(()),
+                Err(e) => Err(AwsError::sdk(what, e)),
+            }
+        })
+        .map_err(|e| BackendError {
+            message: e.to_string(),
+        })
+    }
+}
+
+/// A bundle with its plan, cached for the life of the process.
+struct CachedBundle {
+    key: String,
+    bundle: Arc<Bundle>,
+    plan: Arc<RunPlan>,
+}
+
+static BUNDLE_CACHE: Mutex<Option<CachedBundle>> = Mutex::new(None);
+
+fn cached_bundle(store: &S3Store, key: &str) -> Result<(Arc<Bundle>, Arc<RunPlan>), String> {
+    let mut cache = BUNDLE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = cache.as_ref()
+        && c.key == key
+    {
+        return Ok((c.bundle.clone(), c.plan.clone()));
+    }
+    let bytes = store
+        .get_object(key)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("bundle s3://{}/{key} does not exist", store.bucket()))?;
+    let bundle = Arc::new(decode_bundle(key, &bytes)?);
+    let plan = Arc::new(RunPlan::new(&bundle));
+    *cache = Some(CachedBundle {
+        key: key.to_string(),
+        bundle: bundle.clone(),
+        plan: plan.clone(),
+    });
+    Ok((bundle, plan))
+}
+
+/// What one invocation did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkerReport {
+    /// Jobs executed by this invocation (the delivered one and the children
+    /// it continued with), in order.
+    pub jobs_run: Vec<JobId>,
+    /// A ready child handed to a new invocation because time ran short.
+    pub handed_off: Option<JobId>,
+}
+
+/// Test hooks: wrap the counters or the store a worker uses (to inject
+/// throttling or a crash between the tile writes and the completions).
+pub type CountersWrap = dyn Fn(DynamoCounters) -> Box<dyn Counters> + Send + Sync;
+pub type StoreWrap = dyn Fn(S3Store) -> Box<dyn crate::store::Store> + Send + Sync;
+
+#[derive(Default)]
+pub struct WorkerHooks {
+    pub counters: Option<Box<CountersWrap>>,
+    pub store: Option<Box<StoreWrap>>,
+}
+
+/// Runs the delivered job, then ready children it is handed, until none is
+/// left or `deadline` is too close to start another (that child is
+/// launched instead). A job error marks the run failed (first error wins)
+/// and is returned; a backend error is returned without marking the run,
+/// since a relaunch after the lease may succeed.
+pub fn handle_job(
+    clients: &AwsClients,
+    payload: &WorkerPayload,
+    deadline: Option<Instant>,
+    hooks: &WorkerHooks,
+) -> Result<WorkerReport, RunError> {
+    let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
+    let (bundle, plan) = cached_bundle(&s3, &payload.bundle_key)
+        .map_err(|message| RunError::Backend(BackendError { message }))?;
+    if payload.job_id as usize >= bundle.jobs.len() {
+        return Err(RunError::InvalidBundle(format!(
+            "job {} is out of range ({} jobs)",
+            payload.job_id,
+            bundle.jobs.len()
+        )));
+    }
+    let dynamo = DynamoCounters::new(
+        clients,
+        &payload.table,
+        &payload.run_id,
+        Arc::new(plan.temp_readers.clone()),
+    );
+    let run_counters = dynamo.clone();
+    let counters: Box<dyn Counters> = match &hooks.counters {
+        Some(wrap) => wrap(dynamo),
+        None => Box::new(dynamo),
+    };
+    let store: Box<dyn crate::store::Store> = match &hooks.store {
+        Some(wrap) => wrap(s3),
+        None => Box::new(s3),
+    };
+    let launcher = LambdaLauncher::new(clients, payload.clone());
+    let metrics = Metrics::default();
+    let ctx = JobContext {
+        bundle: &bundle,
+        plan: &plan,
+        store: store.as_ref(),
+        counters: counters.as_ref(),
+        launcher: &launcher,
+        metrics: &metrics,
+        tracer: None,
+    };
+    let mut report = WorkerReport::default();
+    let mut job = payload.job_id;
+    let mut reported = MetricsSnapshot::default();
+    loop {
+        let started = Instant::now();
+        let outcome = run_job(&ctx, job, 0);
+        let now = metrics.snapshot();
+        let delta = MetricsDelta {
+            jobs_done: now.jobs_done - reported.jobs_done,
+            executions: now.executions - reported.executions,
+            flops: now.flops_done - reported.flops_done,
+            bytes_loaded: now.bytes_loaded - reported.bytes_loaded,
+            bytes_stored: now.bytes_stored - reported.bytes_stored,
+        };
+        reported = now;
+        let next = match outcome {
+            Ok(next) => next,
+            Err(RunError::Job(e)) => {
+                let _ = run_counters.add_metrics(delta);
+                let _ = run_counters.fail_run(&e);
+                return Err(RunError::Job(e));
+            }
+            Err(e) => return Err(e),
+        };
+        run_counters.add_metrics(delta).map_err(|e| {
+            RunError::Backend(BackendError {
+                message: e.to_string(),
+            })
+        })?;
+        report.jobs_run.push(job);
+        let Some(child) = next else {
+            return Ok(report);
+        };
+        // Continue only if a job as long as the last one fits twice with a
+        // margin; otherwise a new invocation with a full budget takes it.
+        let needed = started.elapsed() * 2 + Duration::from_secs(5);
+        if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < needed) {
+            launcher.launch(child)?;
+            report.handed_off = Some(child);
+            return Ok(report);
+        }
+        job = child;
+    }
+}

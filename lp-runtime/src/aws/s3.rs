@@ -1,0 +1,429 @@
+//! [`S3Store`]: the tile store on S3, with the directory store's layout
+//! under `s3://BUCKET/PREFIX`: `<prefix>/<matrix>/header.json` and
+//! `<prefix>/<matrix>/<i>_<j>.npy` (Fortran-order `.npy`, so numpy reads a
+//! tile directly).
+//!
+//! Reads are a single GET: a missing object answers `NoSuchKey`/404, which
+//! is `Ok(None)` (for a lazily initialised input that means "generate it"),
+//! so no HEAD is ever needed. Writes are whole-object PUTs, which S3 makes
+//! visible atomically. Tiles above [`MULTIPART_THRESHOLD`] are uploaded in
+//! parts and read with parallel ranged GETs, because one request stream
+//! tops out near 100 MB/s on Lambda. Retries and timeouts are the shared
+//! client policy of [`super`].
+
+use super::{AwsClients, AwsError, block_on};
+use crate::store::{Store, StoreError, StoreResult, validate_matrix_name};
+use aws_sdk_s3::primitives::ByteStream;
+use lp_std::{MatrixHeader, Tile};
+use std::sync::Arc;
+
+/// Objects larger than this are transferred in [`PART_SIZE`] pieces.
+pub const MULTIPART_THRESHOLD: usize = 64 << 20;
+/// Part size of multipart uploads and ranged reads (S3's minimum is 5 MiB).
+pub const PART_SIZE: usize = 16 << 20;
+
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    /// Empty, or ends without a slash; keys are `prefix/matrix/...`.
+    prefix: String,
+}
+
+impl S3Store {
+    /// A store under `s3://bucket/prefix` (`prefix` may be empty; slashes
+    /// around it are ignored).
+    pub fn new(clients: &AwsClients, bucket: &str, prefix: &str) -> S3Store {
+        S3Store {
+            client: clients.s3.clone(),
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The object key of `name` under the prefix.
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+
+    fn tile_key(&self, matrix: &str, i: usize, j: usize) -> StoreResult<String> {
+        validate_matrix_name(matrix)?;
+        Ok(self.key(&format!("{matrix}/{i}_{j}.npy")))
+    }
+
+    fn header_key(&self, matrix: &str) -> StoreResult<String> {
+        validate_matrix_name(matrix)?;
+        Ok(self.key(&format!("{matrix}/header.json")))
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.bucket)
+    }
+
+    /// The object's bytes, or `None` if it does not exist.
+    pub fn get_object(&self, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let key = key.to_string();
+        let url = self.url(&key);
+        block_on(async move { get_object(&client, &bucket, &key, &url).await })
+    }
+
+    /// Stores `bytes` as one object (multipart above the threshold).
+    pub fn put_object(&self, key: &str, bytes: Vec<u8>) -> Result<(), AwsError> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let key = key.to_string();
+        let url = self.url(&key);
+        block_on(async move { put_object(&client, &bucket, &key, bytes, &url).await })
+    }
+
+    pub fn delete_object(&self, key: &str) -> Result<(), AwsError> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let key = key.to_string();
+        let url = self.url(&key);
+        block_on(async move {
+            client
+                .delete_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::sdk(format!("DELETE {url}"), e))
+        })
+    }
+
+    /// Every key that starts with `prefix` (already including the store's
+    /// own prefix), in S3's order.
+    pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let prefix = prefix.to_string();
+        let url = self.url(&prefix);
+        block_on(async move {
+            let mut pages = client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .into_paginator()
+                .send();
+            let mut keys = Vec::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| AwsError::sdk(format!("LIST {url}"), e))?;
+                keys.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_string)),
+                );
+            }
+            Ok(keys)
+        })
+    }
+
+    /// Creates the bucket (for `lpc aws init --create-bucket` and tests);
+    /// an existing bucket owned by the caller is not an error.
+    pub fn create_bucket(&self) -> Result<(), AwsError> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        block_on(async move {
+            match client.create_bucket().bucket(&bucket).send().await {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(AwsError::sdk(format!("CREATE BUCKET s3://{bucket}"), e)),
+            }
+        })
+    }
+}
+
+fn io_error(e: AwsError) -> StoreError {
+    StoreError::Io {
+        what: e.what,
+        source: std::io::Error::other(e.message),
+    }
+}
+
+async fn get_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    url: &str,
+) -> Result<Option<Vec<u8>>, AwsError> {
+    let what = || format!("GET {url}");
+    let first = client.get_object().bucket(bucket).key(key);
+    // The first request asks for the first part only, so that a large object
+    // is not streamed twice: its Content-Range tells the total size.
+    let out = match first
+        .range(format!("bytes=0-{}", PART_SIZE - 1))
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key())
+                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+            if missing {
+                return Ok(None);
+            }
+            // An empty object cannot satisfy a range; S3 answers 416.
+            if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) {
+                return Ok(Some(Vec::new()));
+            }
+            return Err(AwsError::sdk(what(), e));
+        }
+    };
+    let total = out
+        .content_range()
+        .and_then(|r| r.rsplit('/').next())
+        .and_then(|t| t.parse::<usize>().ok());
+    let mut bytes = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| AwsError::sdk(what(), e))?
+        .to_vec();
+    let Some(total) = total else {
+        // No Content-Range: the server ignored the range and sent it all.
+        return Ok(Some(bytes));
+    };
+    if bytes.len() >= total {
+        bytes.truncate(total);
+        return Ok(Some(bytes));
+    }
+    // The rest in parallel ranged GETs.
+    let mut parts = Vec::new();
+    let mut start = bytes.len();
+    while start < total {
+        let end = (start + PART_SIZE).min(total) - 1;
+        let request = client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(format!("bytes={start}-{end}"))
+            .send();
+        parts.push(tokio::spawn(async move {
+            match request.await {
+                Ok(out) => out
+                    .body
+                    .collect()
+                    .await
+                    .map(|b| b.to_vec())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(super::error_chain(&e)),
+            }
+        }));
+        start = end + 1;
+    }
+    for part in parts {
+        let part = part
+            .await
+            .map_err(|e| AwsError::new(what(), e.to_string()))?
+            .map_err(|m| AwsError::new(what(), m))?;
+        bytes.extend_from_slice(&part);
+    }
+    if bytes.len() != total {
+        return Err(AwsError::new(
+            what(),
+            format!(
+                "read {} bytes of a {total}-byte object (it changed while being read?)",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+async fn put_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    bytes: Vec<u8>,
+    url: &str,
+) -> Result<(), AwsError> {
+    let what = || format!("PUT {url}");
+    if bytes.len() <= MULTIPART_THRESHOLD {
+        return client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::sdk(what(), e));
+    }
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk(what(), e))?;
+    let upload_id = upload
+        .upload_id()
+        .ok_or_else(|| AwsError::new(what(), "CreateMultipartUpload returned no upload id"))?
+        .to_string();
+    let result = upload_parts(client, bucket, key, &upload_id, bytes).await;
+    match result {
+        Ok(parts) => client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(
+                aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::sdk(what(), e)),
+        Err(message) => {
+            // Best effort: an abandoned upload only costs storage until the
+            // bucket's lifecycle rule (docs/aws.md) aborts it.
+            let _ = client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            Err(AwsError::new(what(), message))
+        }
+    }
+}
+
+async fn upload_parts(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    bytes: Vec<u8>,
+) -> Result<Vec<aws_sdk_s3::types::CompletedPart>, String> {
+    let mut tasks = Vec::new();
+    for (n, start) in (0..bytes.len()).step_by(PART_SIZE).enumerate() {
+        let part_number = n as i32 + 1;
+        // A copy per part (no `bytes` dependency for a path taken only by
+        // tiles over 64 MiB, where the network dominates).
+        let chunk = bytes[start..(start + PART_SIZE).min(bytes.len())].to_vec();
+        let request = client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .body(ByteStream::from(chunk))
+            .send();
+        tasks.push(tokio::spawn(async move {
+            let out = request.await.map_err(|e| super::error_chain(&e))?;
+            Ok::<_, String>(
+                aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(part_number)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            )
+        }));
+    }
+    let mut parts = Vec::new();
+    for task in tasks {
+        parts.push(task.await.map_err(|e| e.to_string())??);
+    }
+    Ok(parts)
+}
+
+impl Store for S3Store {
+    fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        let key = self.tile_key(matrix, i, j)?;
+        let Some(bytes) = self.get_object(&key).map_err(io_error)? else {
+            return Ok(None);
+        };
+        let tile = lp_std::npy::decode_tile(&bytes).map_err(|e| StoreError::Corrupt {
+            what: self.url(&key),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(Arc::new(tile)))
+    }
+
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        let key = self.tile_key(matrix, i, j)?;
+        self.put_object(&key, lp_std::npy::encode_tile(&tile))
+            .map_err(io_error)
+    }
+
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        let key = self.tile_key(matrix, i, j)?;
+        self.delete_object(&key).map_err(io_error)
+    }
+
+    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        validate_matrix_name(matrix)?;
+        let dir = self.key(&format!("{matrix}/"));
+        let keys = self.list_keys(&dir).map_err(io_error)?;
+        Ok(keys
+            .iter()
+            .filter_map(|k| parse_tile_name(&k[dir.len()..]))
+            .collect())
+    }
+
+    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
+        let key = self.header_key(matrix)?;
+        let Some(bytes) = self.get_object(&key).map_err(io_error)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                what: self.url(&key),
+                reason: e.to_string(),
+            })
+    }
+
+    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
+        let key = self.header_key(matrix)?;
+        let json = serde_json::to_vec_pretty(header).map_err(|e| StoreError::Corrupt {
+            what: self.url(&key),
+            reason: e.to_string(),
+        })?;
+        self.put_object(&key, json).map_err(io_error)
+    }
+}
+
+/// `3_12.npy` -> (3, 12); anything else (the header, stray objects) -> None.
+fn parse_tile_name(name: &str) -> Option<(usize, usize)> {
+    let stem = name.strip_suffix(".npy")?;
+    let (i, j) = stem.split_once('_')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(i) || !digits(j) {
+        return None;
+    }
+    Some((i.parse().ok()?, j.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_tile_name;
+
+    #[test]
+    fn tile_names_parse_and_others_are_ignored() {
+        assert_eq!(parse_tile_name("3_12.npy"), Some((3, 12)));
+        assert_eq!(parse_tile_name("header.json"), None);
+        assert_eq!(parse_tile_name("3_.npy"), None);
+        assert_eq!(parse_tile_name("+3_1.npy"), None);
+        assert_eq!(parse_tile_name("sub/3_1.npy"), None);
+    }
+}
