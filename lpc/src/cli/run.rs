@@ -96,6 +96,17 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn execute(args: Args) -> Result<ExitCode, Fail> {
+    let stop = LocalOptions::default().stop;
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while stopping falls through to the default
+        // handler's behaviour: we exit at once.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
     let bundle = match load_bundle(&args.program)? {
         Ok(bundle) => bundle,
         Err(code) => return Ok(code),
@@ -137,17 +148,6 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             .map_err(|e| Fail(2, format!("cannot import {}: {e}", path.display())))?;
     }
 
-    let stop = lp_runtime::local::LocalOptions::default().stop;
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while stopping falls through to the default
-        // handler's behaviour: we exit at once.
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
     let opts = LocalOptions {
         workers: args.workers,
         lease: Duration::from_secs(args.lease.max(1)),

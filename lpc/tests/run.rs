@@ -1,0 +1,290 @@
+//! End-to-end runs of the real `lpc` binary, checked against numpy.
+//!
+//! `tests/run/*.lp`: each program is run with `--verify`, every matrix is
+//! exported to `.npy`, and numpy recomputes the answer from the exported
+//! inputs (so initialisers are covered too): `numpy.linalg.cholesky` for a
+//! Cholesky, `A @ B` for a GEMM, `numpy.linalg.solve(tril(L), B)` for a
+//! triangular solve. A program the residual check does not recognise states
+//! what must hold in `; expect: X == Y` lines (exact equality). The report is
+//! an insta snapshot, so adding a case is adding a file.
+//!
+//! The remaining tests cover what a user meets when things go wrong: a
+//! matrix that is not SPD, a corrupted tile file, a truncated bundle, an
+//! interrupted run, and `.npy` inputs written by numpy itself.
+
+use lp_runtime::verify::Check;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const LPC: &str = env!("CARGO_BIN_EXE_lpc");
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn lpc(args: &[&str]) -> Output {
+    Command::new(LPC).args(args).output().expect("lpc runs")
+}
+
+fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python3 failed (numpy is required: `pip install numpy`, which scripts/test.sh does):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Prints the largest error relative to the reference's largest entry.
+const REFERENCE: &str = r#"
+import sys, numpy as np
+kind, d = sys.argv[1], sys.argv[2]
+ld = lambda name: np.load(f"{d}/{name}.npy")
+if kind == "cholesky":
+    a, l = ld("A"), ld("L")
+    assert np.array_equal(a, a.T), "A is not symmetric"
+    ref = np.linalg.cholesky(a)
+    assert not np.triu(l, 1).any(), "L has entries above the diagonal"
+    got = l
+elif kind == "gemm":
+    ref, got = ld("A") @ ld("B"), ld("C")
+elif kind == "trsolve":
+    ref, got = np.linalg.solve(np.tril(ld("L")), ld("B")), ld("X")
+print(np.abs(got - ref).max() / np.abs(ref).max())
+"#;
+
+const EQUAL: &str = r#"
+import sys, numpy as np
+x, y = np.load(sys.argv[1]), np.load(sys.argv[2])
+print("equal" if x.shape == y.shape and np.array_equal(x, y) else f"different: {x.shape} {y.shape}")
+"#;
+
+#[test]
+fn programs_in_tests_run() {
+    insta::glob!("../../tests/run", "*.lp", |path| {
+        let src = std::fs::read_to_string(path).unwrap();
+        let bundle = lpc::frontend::compile_source(&src)
+            .compiled
+            .expect("run programs compile")
+            .bundle;
+        let out_dir = tempfile::tempdir().unwrap();
+        let dir = out_dir.path().to_str().unwrap();
+        let mut args = vec!["run".to_string(), path.to_str().unwrap().to_string()];
+        args.extend(["--verify", "--quiet"].map(String::from));
+        let check = Check::detect(&bundle);
+        if check.is_none() {
+            args.retain(|a| a != "--verify");
+        }
+        for m in &bundle.matrices {
+            if m.role != lp_runtime::bundle::Role::Temp {
+                args.push("--output".into());
+                args.push(format!("{}={dir}/{}.npy", m.name, m.name));
+            }
+        }
+        let out = lpc(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "lpc run failed:\n{stderr}");
+
+        let mut report = Vec::new();
+        match check {
+            Some(check) => {
+                let (kind, what) = match check {
+                    Check::Cholesky { .. } => ("cholesky", "L against numpy.linalg.cholesky(A)"),
+                    Check::Gemm { .. } => ("gemm", "C against A @ B"),
+                    Check::TriSolve { .. } => ("trsolve", "X against numpy.linalg.solve(tril(L), B)"),
+                };
+                let err: f64 = python(REFERENCE, &[kind, dir]).trim().parse().unwrap();
+                assert!(err < 1e-12, "{what}: relative error {err:e}");
+                report.push(format!("{what}: relative error below 1e-12"));
+                let verify = stderr.lines().find(|l| l.contains("verify")).expect("a verify line");
+                assert!(verify.ends_with(": ok"), "{verify}");
+                report.push("lpc --verify: ok".to_string());
+            }
+            None => {
+                let expectations: Vec<_> =
+                    src.lines().filter_map(|l| l.strip_prefix("; expect: ")).collect();
+                assert!(!expectations.is_empty(), "unverifiable program without `; expect:` lines");
+                for e in expectations {
+                    let (x, y) = e.split_once(" == ").expect("`; expect: X == Y`");
+                    let verdict = python(
+                        EQUAL,
+                        &[&format!("{dir}/{x}.npy"), &format!("{dir}/{y}.npy")],
+                    );
+                    assert_eq!(verdict.trim(), "equal", "{e}");
+                    report.push(format!("{x} == {y}: exactly equal"));
+                }
+            }
+        }
+        let jobs = stderr.lines().find(|l| l.starts_with("finished")).unwrap();
+        report.insert(0, jobs.split(" in ").next().unwrap().to_string());
+        insta::assert_snapshot!(report.join("\n"));
+    });
+}
+
+#[test]
+fn non_spd_input_names_job_kernel_and_tile_and_writes_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("bad.lp");
+    // random(1) is symmetric-storage but not positive definite.
+    std::fs::write(
+        &prog,
+        "matrix A : sym f64[6, 6] tile [3, 3] input = random(1)\n\
+         matrix L : f64[6, 6] tile [3, 3] output\n\
+         step_0:\n    %0 = S3_LOAD A[0, 0]\n    %1 = CHOL %0\n    S3_WRITE L[0, 0], %1\n",
+    )
+    .unwrap();
+    let out_file = dir.path().join("L.npy");
+    let out = lpc(&[
+        "run",
+        prog.to_str().unwrap(),
+        "--quiet",
+        "--output",
+        &format!("L={}", out_file.display()),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error = stderr.lines().find(|l| l.starts_with("error:")).expect("an error line");
+    assert!(
+        error.starts_with(
+            "error: run failed: job \"step_0\": CHOL on A[0, 0] (result for L[0, 0]): \
+             matrix is not positive definite (pivot "
+        ),
+        "{error}"
+    );
+    assert!(!out_file.exists(), "no output file after a failed run");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing but the program");
+}
+
+#[test]
+fn corrupted_tile_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("p.lp");
+    std::fs::write(
+        &prog,
+        "matrix A : f64[4, 4] tile [4, 4] input\n\
+         matrix B : f64[4, 4] tile [4, 4] output\n\
+         copy:\n    %0 = S3_LOAD A[0, 0]\n    %1 = ADD %0, %0\n    S3_WRITE B[0, 0], %1\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(store.join("A")).unwrap();
+    std::fs::write(store.join("A/0_0.npy"), b"\x93NUMPY garbage").unwrap();
+    let out = lpc(&[
+        "run",
+        prog.to_str().unwrap(),
+        "--quiet",
+        "--store",
+        &format!("dir:{}", store.display()),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("job \"copy\""), "{stderr}");
+    assert!(stderr.contains("0_0.npy"), "the corrupt file is named: {stderr}");
+}
+
+#[test]
+fn truncated_bundle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("c.lpb");
+    let example = workspace().join("examples/cholesky_4x4.lp");
+    let out = lpc(&["build", example.to_str().unwrap(), "-o", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The whole bundle runs...
+    let out = lpc(&["run", bundle.to_str().unwrap(), "--quiet", "--verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // ...a truncated one is refused before anything runs.
+    let bytes = std::fs::read(&bundle).unwrap();
+    std::fs::write(&bundle, &bytes[..bytes.len() - 10]).unwrap();
+    let out = lpc(&["run", bundle.to_str().unwrap(), "--quiet"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with(&format!("error: {}: ", bundle.display())), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+}
+
+#[test]
+fn npy_input_written_by_numpy_and_directory_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    // numpy writes a C-order SPD matrix; we factor it from a directory store.
+    python(
+        "import sys, numpy as np\n\
+         r = np.random.default_rng(5).standard_normal((70, 70))\n\
+         np.save(sys.argv[1] + '/A.npy', r @ r.T + 70 * np.eye(70))",
+        &[d],
+    );
+    let prog = dir.path().join("chol.lp");
+    let text = lpc(&["gen", "cholesky", "--n", "70", "--tile", "16"]).stdout;
+    let text = String::from_utf8(text).unwrap().replace(" input = spd(42)", " input");
+    std::fs::write(&prog, text).unwrap();
+    let out = lpc(&[
+        "run",
+        prog.to_str().unwrap(),
+        "--quiet",
+        "--verify",
+        "--store",
+        &format!("dir:{d}/store"),
+        "--input",
+        &format!("A={d}/A.npy"),
+        "--output",
+        &format!("L={d}/L.npy"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err: f64 = python(
+        "import sys, numpy as np\n\
+         a, l = np.load(sys.argv[1] + '/A.npy'), np.load(sys.argv[1] + '/L.npy')\n\
+         r = np.linalg.cholesky(a)\n\
+         print(np.abs(l - r).max() / np.abs(r).max())",
+        &[d],
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    assert!(err < 1e-12, "relative error {err:e}");
+    // Each stored tile is itself a .npy file numpy opens.
+    let tile = python(
+        "import sys, numpy as np\nprint(np.load(sys.argv[1]).shape)",
+        &[&format!("{d}/store/L/4_0.npy")],
+    );
+    assert_eq!(tile.trim(), "(6, 16)");
+}
+
+#[test]
+fn missing_input_is_a_usage_error() {
+    let prog = workspace().join("tests/pass/inputs_without_initialiser.lp");
+    let out = lpc(&["run", prog.to_str().unwrap(), "--quiet"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has no initialiser; supply it with --input"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn interrupt_stops_cleanly_without_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("big.lp");
+    // 64 x 64 tiles: 45,760 jobs, several seconds in a test build.
+    let text = lpc(&["gen", "cholesky", "--n", "2048", "--tile", "32"]).stdout;
+    std::fs::write(&prog, text).unwrap();
+    let out_file = dir.path().join("L.npy");
+    let child = Command::new(LPC)
+        .args(["run", prog.to_str().unwrap(), "--quiet", "--workers", "1", "--output"])
+        .arg(format!("L={}", out_file.display()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted; no output written"), "{stderr}");
+    assert!(!out_file.exists());
+}
