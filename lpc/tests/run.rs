@@ -19,7 +19,10 @@ use std::process::{Command, Output};
 const LPC: &str = env!("CARGO_BIN_EXE_lpc");
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn lpc(args: &[&str]) -> Output {
@@ -97,19 +100,29 @@ fn programs_in_tests_run() {
                 let (kind, what) = match check {
                     Check::Cholesky { .. } => ("cholesky", "L against numpy.linalg.cholesky(A)"),
                     Check::Gemm { .. } => ("gemm", "C against A @ B"),
-                    Check::TriSolve { .. } => ("trsolve", "X against numpy.linalg.solve(tril(L), B)"),
+                    Check::TriSolve { .. } => {
+                        ("trsolve", "X against numpy.linalg.solve(tril(L), B)")
+                    }
                 };
                 let err: f64 = python(REFERENCE, &[kind, dir]).trim().parse().unwrap();
                 assert!(err < 1e-12, "{what}: relative error {err:e}");
                 report.push(format!("{what}: relative error below 1e-12"));
-                let verify = stderr.lines().find(|l| l.contains("verify")).expect("a verify line");
+                let verify = stderr
+                    .lines()
+                    .find(|l| l.contains("verify"))
+                    .expect("a verify line");
                 assert!(verify.ends_with(": ok"), "{verify}");
                 report.push("lpc --verify: ok".to_string());
             }
             None => {
-                let expectations: Vec<_> =
-                    src.lines().filter_map(|l| l.strip_prefix("; expect: ")).collect();
-                assert!(!expectations.is_empty(), "unverifiable program without `; expect:` lines");
+                let expectations: Vec<_> = src
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("; expect: "))
+                    .collect();
+                assert!(
+                    !expectations.is_empty(),
+                    "unverifiable program without `; expect:` lines"
+                );
                 for e in expectations {
                     let (x, y) = e.split_once(" == ").expect("`; expect: X == Y`");
                     let verdict = python(
@@ -149,7 +162,10 @@ fn non_spd_input_names_job_kernel_and_tile_and_writes_no_output() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let error = stderr.lines().find(|l| l.starts_with("error:")).expect("an error line");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .expect("an error line");
     assert!(
         error.starts_with(
             "error: run failed: job \"step_0\": CHOL on A[0, 0] (result for L[0, 0]): \
@@ -158,7 +174,11 @@ fn non_spd_input_names_job_kernel_and_tile_and_writes_no_output() {
         "{error}"
     );
     assert!(!out_file.exists(), "no output file after a failed run");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "nothing but the program");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing but the program"
+    );
 }
 
 #[test]
@@ -185,7 +205,10 @@ fn corrupted_tile_file_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("job \"copy\""), "{stderr}");
-    assert!(stderr.contains("0_0.npy"), "the corrupt file is named: {stderr}");
+    assert!(
+        stderr.contains("0_0.npy"),
+        "the corrupt file is named: {stderr}"
+    );
 }
 
 #[test]
@@ -193,18 +216,34 @@ fn truncated_bundle_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("c.lpb");
     let example = workspace().join("examples/cholesky_4x4.lp");
-    let out = lpc(&["build", example.to_str().unwrap(), "-o", bundle.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lpc(&[
+        "build",
+        example.to_str().unwrap(),
+        "-o",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The whole bundle runs...
     let out = lpc(&["run", bundle.to_str().unwrap(), "--quiet", "--verify"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // ...a truncated one is refused before anything runs.
     let bytes = std::fs::read(&bundle).unwrap();
     std::fs::write(&bundle, &bytes[..bytes.len() - 10]).unwrap();
     let out = lpc(&["run", bundle.to_str().unwrap(), "--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.starts_with(&format!("error: {}: ", bundle.display())), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {}: ", bundle.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("truncated"), "{stderr}");
 }
 
@@ -221,7 +260,9 @@ fn npy_input_written_by_numpy_and_directory_store() {
     );
     let prog = dir.path().join("chol.lp");
     let text = lpc(&["gen", "cholesky", "--n", "70", "--tile", "16"]).stdout;
-    let text = String::from_utf8(text).unwrap().replace(" input = spd(42)", " input");
+    let text = String::from_utf8(text)
+        .unwrap()
+        .replace(" input = spd(42)", " input");
     std::fs::write(&prog, text).unwrap();
     let out = lpc(&[
         "run",
@@ -235,7 +276,11 @@ fn npy_input_written_by_numpy_and_directory_store() {
         "--output",
         &format!("L={d}/L.npy"),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err: f64 = python(
         "import sys, numpy as np\n\
          a, l = np.load(sys.argv[1] + '/A.npy'), np.load(sys.argv[1] + '/L.npy')\n\
@@ -261,7 +306,10 @@ fn missing_input_is_a_usage_error() {
     let out = lpc(&["run", prog.to_str().unwrap(), "--quiet"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("has no initialiser; supply it with --input"), "{stderr}");
+    assert!(
+        stderr.contains("has no initialiser; supply it with --input"),
+        "{stderr}"
+    );
 }
 
 #[cfg(unix)]
@@ -274,17 +322,30 @@ fn interrupt_stops_cleanly_without_output() {
     std::fs::write(&prog, text).unwrap();
     let out_file = dir.path().join("L.npy");
     let child = Command::new(LPC)
-        .args(["run", prog.to_str().unwrap(), "--quiet", "--workers", "1", "--output"])
+        .args([
+            "run",
+            prog.to_str().unwrap(),
+            "--quiet",
+            "--workers",
+            "1",
+            "--output",
+        ])
         .arg(format!("L={}", out_file.display()))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted; no output written"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; no output written"),
+        "{stderr}"
+    );
     assert!(!out_file.exists());
 }

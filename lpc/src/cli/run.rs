@@ -189,7 +189,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         }
         matrix::export_npy(store.as_ref(), &info, path)
             .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
-        eprintln!("  wrote        {name} to {}", path.display());
+        eprintln!("  {:<14}{name} to {}", "wrote", path.display());
     }
 
     if let Some(check) = check {
@@ -199,8 +199,8 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
         let verdict = if result.passed() { "ok" } else { "FAILED" };
         eprintln!(
-            "  verify       {} = {:.3e} (tolerance {:.1e}): {verdict}",
-            result.formula, result.residual, result.tolerance
+            "  {:<14}{} = {:.3e} (tolerance {:.1e}): {verdict}",
+            "verify", result.formula, result.residual, result.tolerance
         );
         if !result.passed() {
             return Ok(ExitCode::from(1));
@@ -339,20 +339,27 @@ fn print_summary(s: &RunSummary) {
         human_duration(s.wall),
         s.workers
     );
-    eprintln!(
-        "  compute      {:.2} GFLOP in total, {:.1} GFLOP/s",
-        s.flops / 1e9,
-        s.gflops_per_second()
+    let line = |label: &str, value: String| eprintln!("  {label:<14}{value}");
+    line(
+        "compute",
+        format!(
+            "{:.2} GFLOP, {:.1} GFLOP/s",
+            s.flops / 1e9,
+            s.gflops_per_second()
+        ),
     );
-    eprintln!("  loaded       {}", human_bytes(s.bytes_loaded));
-    eprintln!("  stored       {}", human_bytes(s.bytes_stored));
-    eprintln!(
-        "  peak temps   {} held at once",
-        human_bytes(s.peak_temp_bytes)
+    line("loaded", human_bytes(s.bytes_loaded));
+    line("stored", human_bytes(s.bytes_stored));
+    line(
+        "peak temps",
+        format!("{} held at once", human_bytes(s.peak_temp_bytes)),
     );
-    eprintln!(
-        "  executions   {} ({} retries after an expired lease)",
-        s.executions, s.retries
+    line(
+        "executions",
+        format!(
+            "{} ({} retries after an expired lease)",
+            s.executions, s.retries
+        ),
     );
-    eprintln!("  critical path {} jobs", s.critical_path_jobs);
+    line("critical path", format!("{} jobs", s.critical_path_jobs));
 }
