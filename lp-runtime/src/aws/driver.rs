@@ -71,6 +71,9 @@ pub struct LambdaRunSummary {
     pub driver_invocations: u64,
 }
 
+/// Consecutive failed invokes by the driver after which the run stops.
+const MAX_LAUNCH_FAILURES: u32 = 5;
+
 fn backend(e: AwsError) -> RunError {
     RunError::Backend(BackendError {
         message: e.to_string(),
@@ -139,10 +142,15 @@ pub fn run_lambda_with(
     };
     let launcher = make_launcher(template);
     let mut driver_invocations = 0u64;
+    let mut launch_failures = 0u32;
     let mut retries = 0u64;
     for (id, job) in bundle.jobs.iter().enumerate() {
         if job.in_degree == 0 && counters.try_mark_launched(id as JobId)? {
-            launcher.launch(id as JobId)?;
+            // A root whose invoke fails is overdue after one lease and
+            // launched again like any lost job.
+            if launcher.launch(id as JobId).is_err() {
+                launch_failures += 1;
+            }
             driver_invocations += 1;
         }
     }
@@ -199,9 +207,20 @@ pub fn run_lambda_with(
         if lease_due {
             for job in counters.overdue(opts.lease)? {
                 counters.note_relaunch(job)?;
-                launcher.launch(job)?;
                 driver_invocations += 1;
                 retries += 1;
+                // A failed invoke leaves the job overdue: the next lease
+                // check tries again. Only a run of failures (a missing
+                // function, no permission) ends the run.
+                match launcher.launch(job) {
+                    Ok(()) => launch_failures = 0,
+                    Err(e) => {
+                        launch_failures += 1;
+                        if launch_failures >= MAX_LAUNCH_FAILURES {
+                            return Err(e.into());
+                        }
+                    }
+                }
             }
             last_lease_check = Instant::now();
         }
