@@ -13,7 +13,7 @@
 //! tiles left by duplicates are swept at the end.
 
 use super::dynamo::{DynamoCounters, RunStatus};
-use super::lambda::{WorkerPayload, bundle_key, encode_bundle};
+use super::lambda::{WorkerPayload, bundle_key};
 use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
 use crate::bundle::{Bundle, JobId, Role};
 use crate::metrics::{Progress, RunSummary};
@@ -124,8 +124,8 @@ pub fn run_lambda_with(
     let started = Instant::now();
     let total = bundle.jobs.len();
     let store = S3Store::new(clients, &opts.bucket, &opts.prefix);
-    let encoded = encode_bundle(bundle);
-    let key = bundle_key(&store, &encoded);
+    let encoded = bundle.encode();
+    let key = bundle_key(&store, bundle);
     store.put_object(&key, encoded).map_err(backend)?;
     let run_id = opts.run_id.clone().unwrap_or_else(fresh_run_id);
     let plan = RunPlan::new(bundle);

@@ -4,7 +4,7 @@
 //! runs for each invocation.
 //!
 //! The bundle travels once: the driver stores it under a content key
-//! (`<prefix>/bundles/<blake3>.bundle`) and each invocation names that key.
+//! (`<prefix>/bundles/<content key>.lpb`) and each invocation names that key.
 //! A worker fetches it on its first invocation, checks that the bytes hash
 //! to the key (a truncated or foreign object is refused), and keeps it in a
 //! static for the life of the (warm) Lambda container.
@@ -42,34 +42,28 @@ pub struct WorkerPayload {
     pub function: String,
 }
 
-/// The content key of an encoded bundle.
-pub fn bundle_key(store: &S3Store, encoded: &[u8]) -> String {
-    store.key(&format!(
-        "bundles/{}.bundle",
-        blake3::hash(encoded).to_hex()
-    ))
+/// Where a bundle is stored: content-addressed by [`Bundle::content_key`],
+/// so a bundle is uploaded once and every invocation names it.
+pub fn bundle_key(store: &S3Store, bundle: &Bundle) -> String {
+    store.key(&format!("bundles/{}.lpb", bundle.content_key()))
 }
 
-/// Encodes a bundle for upload (postcard).
-pub fn encode_bundle(bundle: &Bundle) -> Vec<u8> {
-    postcard::to_stdvec(bundle).expect("a bundle always serialises")
-}
-
-/// Decodes bundle bytes fetched from `key`, refusing bytes whose hash is not
-/// the one the key names.
+/// Decodes bundle bytes fetched from `key`. [`Bundle::decode`] refuses
+/// corrupt, truncated or foreign bytes; the key must also name this bundle.
 pub fn decode_bundle(key: &str, bytes: &[u8]) -> Result<Bundle, String> {
     let expected = key
         .rsplit('/')
         .next()
-        .and_then(|name| name.strip_suffix(".bundle"))
+        .and_then(|name| name.strip_suffix(".lpb"))
         .ok_or_else(|| format!("{key} is not a bundle content key"))?;
-    let actual = blake3::hash(bytes).to_hex();
-    if actual.as_str() != expected {
+    let bundle = Bundle::decode(bytes).map_err(|e| format!("bundle {key}: {e}"))?;
+    if bundle.content_key() != expected {
         return Err(format!(
-            "bundle {key} hashes to {actual}: the object is corrupt or not this bundle"
+            "bundle {key} has content key {}: the object is not this bundle",
+            bundle.content_key()
         ));
     }
-    postcard::from_bytes(bytes).map_err(|e| format!("bundle {key} does not decode: {e}"))
+    Ok(bundle)
 }
 
 /// Sends each job as one asynchronous invocation of the worker function.
