@@ -10,8 +10,15 @@ if ! python3 -c 'import numpy' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check numpy
 fi
 
-cargo test --workspace --locked "$@"
-
 # The AWS backend (cargo feature `aws`, work in progress) must keep compiling
 # with the rest; its emulator tests are run by hand for now (docs/aws.md).
 cargo check -p lp-runtime --features aws --all-targets --locked
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+# One total over every test binary (cargo prints a line per binary).
+awk '/^test result:/ { passed += $4; failed += $6 }
+     END { printf "all tests: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"
