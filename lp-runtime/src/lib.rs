@@ -2,13 +2,13 @@
 //! tile stores and backends. It never parses `.lp` text and never prints
 //! diagnostics; it takes a [`bundle::Bundle`] and executes it.
 
-pub mod bundle;
-pub mod matrix;
-pub mod store;
-pub mod local;
-pub mod metrics;
-pub mod scheduler;
-pub mod trace;
-pub mod verify;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod bundle;
+pub mod local;
+pub mod matrix;
+pub mod metrics;
+pub mod scheduler;
+pub mod store;
+pub mod trace;
+pub mod verify;

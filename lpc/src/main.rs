@@ -6,7 +6,11 @@ use std::process::ExitCode;
 mod cli;
 
 #[derive(Parser)]
-#[command(name = "lpc", version, about = "The lambdapack compiler and runtime driver")]
+#[command(
+    name = "lpc",
+    version,
+    about = "The lambdapack compiler and runtime driver"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
