@@ -69,10 +69,10 @@ pub trait Counters: Send + Sync {
     /// in a queue restart the lease here, so a long backlog is not mistaken
     /// for lost deliveries. Where a delivery starts at once (an invocation),
     /// the launch time is close enough and this does nothing.
-    fn note_started(&self, job: JobId) -> ProtoResult<()> {
-        let _ = job;
-        Ok(())
-    }
+    ///
+    /// Deliberately without a default body: a wrapper (fault injection,
+    /// instrumentation) must forward it, not silently drop it.
+    fn note_started(&self, job: JobId) -> ProtoResult<()>;
     /// Sets `job`'s finished flag; true only for the first caller.
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool>;
     fn is_finished(&self, job: JobId) -> ProtoResult<bool>;

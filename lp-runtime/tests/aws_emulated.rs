@@ -740,6 +740,9 @@ impl Counters for CrashingCounters {
     fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
         self.inner.note_relaunch(job)
     }
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        self.inner.note_started(job)
+    }
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
         self.inner.mark_finished(job)
     }

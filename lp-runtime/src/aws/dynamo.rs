@@ -428,6 +428,11 @@ impl Counters for DynamoCounters {
             .is_some())
     }
 
+    fn note_started(&self, _job: JobId) -> ProtoResult<()> {
+        // An invocation starts at once: the launch time is the lease start.
+        Ok(())
+    }
+
     fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
         self.update(
             Self::job_sk(job),
