@@ -85,6 +85,130 @@ pub trait Counters: Send + Sync {
     fn launched_and_finished(&self) -> ProtoResult<(usize, usize)>;
 }
 
+type RecordDoneHook<C> = dyn Fn(&C, JobId, JobId) -> ProtoResult<u32> + Send + Sync;
+type JobHook<C> = dyn Fn(&C, JobId) -> ProtoResult<bool> + Send + Sync;
+
+/// Counters that forward every step to `inner` except the ones given a
+/// hook. Fault injection (the worker's `LP_WORKER_FAULT`) and the protocol
+/// tests intercept only the steps a crash, a replay or a lost record
+/// happens at; everything else, including `note_started`, must reach the
+/// real backend, and forwarding it in one place keeps a wrapper from
+/// dropping a step by omission.
+pub struct InterceptedCounters<C> {
+    inner: C,
+    record_done: Option<Box<RecordDoneHook<C>>>,
+    try_mark_launched: Option<Box<JobHook<C>>>,
+    is_finished: Option<Box<JobHook<C>>>,
+}
+
+impl<C: Counters> InterceptedCounters<C> {
+    pub fn new(inner: C) -> InterceptedCounters<C> {
+        InterceptedCounters {
+            inner,
+            record_done: None,
+            try_mark_launched: None,
+            is_finished: None,
+        }
+    }
+
+    /// Runs `hook(inner, child, parent)` instead of `record_done`.
+    pub fn on_record_done(
+        mut self,
+        hook: impl Fn(&C, JobId, JobId) -> ProtoResult<u32> + Send + Sync + 'static,
+    ) -> Self {
+        self.record_done = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook(inner, job)` instead of `try_mark_launched`.
+    pub fn on_try_mark_launched(
+        mut self,
+        hook: impl Fn(&C, JobId) -> ProtoResult<bool> + Send + Sync + 'static,
+    ) -> Self {
+        self.try_mark_launched = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook(inner, job)` instead of `is_finished`.
+    pub fn on_is_finished(
+        mut self,
+        hook: impl Fn(&C, JobId) -> ProtoResult<bool> + Send + Sync + 'static,
+    ) -> Self {
+        self.is_finished = Some(Box::new(hook));
+        self
+    }
+}
+
+impl<C: Counters> Counters for InterceptedCounters<C> {
+    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
+        match &self.record_done {
+            Some(hook) => hook(&self.inner, child, parent),
+            None => self.inner.record_done(child, parent),
+        }
+    }
+    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
+        match &self.try_mark_launched {
+            Some(hook) => hook(&self.inner, job),
+            None => self.inner.try_mark_launched(job),
+        }
+    }
+    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
+        self.inner.note_relaunch(job)
+    }
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        self.inner.note_started(job)
+    }
+    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
+        self.inner.mark_finished(job)
+    }
+    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
+        match &self.is_finished {
+            Some(hook) => hook(&self.inner, job),
+            None => self.inner.is_finished(job),
+        }
+    }
+    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
+        self.inner.release_reader(tile)
+    }
+    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
+        self.inner.overdue(lease)
+    }
+    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
+        self.inner.launched_and_finished()
+    }
+}
+
+/// Shared counters are counters (wrappers hold them as `Arc<dyn Counters>`).
+impl<T: Counters + ?Sized> Counters for Arc<T> {
+    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
+        (**self).record_done(child, parent)
+    }
+    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
+        (**self).try_mark_launched(job)
+    }
+    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
+        (**self).note_relaunch(job)
+    }
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        (**self).note_started(job)
+    }
+    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
+        (**self).mark_finished(job)
+    }
+    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
+        (**self).is_finished(job)
+    }
+    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
+        (**self).release_reader(tile)
+    }
+    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
+        (**self).overdue(lease)
+    }
+    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
+        (**self).launched_and_finished()
+    }
+}
+
 /// Delivers a job to a worker: a queue push locally, an async invocation on
 /// Lambda. A delivery may be lost; the driver's lease covers that.
 pub trait Launcher: Send + Sync {

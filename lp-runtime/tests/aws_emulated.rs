@@ -10,352 +10,32 @@
 //!
 //! A missing emulator fails the tests (never skips them).
 //!
-//! Every test talks to the emulators through [`Proxy`], a small HTTP/1.1
-//! relay on loopback that counts requests per operation (for the
-//! requests-per-job numbers) and injects faults: throttling responses on
-//! chosen requests, and, for Lambda, immediate `202` acknowledgements of
-//! `Event` invocations (cargo-lambda holds an Event invoke open until the
-//! function returns, which real Lambda does not; without the shim a chain
-//! of launches would need one worker per link).
+//! Every test talks to the emulators through `emulator_support::Proxy`, which
+//! counts requests and injects throttling. Workers run in-process (the same
+//! `handle_job` the `lp-worker` binary runs, on threads): lpc's `lambda`
+//! tests run the real binary.
 //!
 //! The end-to-end tests compare the Cholesky factor computed through the
 //! lambda backend bit for bit with the local backend's.
 
+mod emulator_support;
+
+use emulator_support::*;
 use lp_runtime::aws::dynamo::{DynamoCounters, RunStatus};
 use lp_runtime::aws::lambda::{WorkerHooks, WorkerPayload, handle_job};
 use lp_runtime::aws::{
     AwsClients, AwsOptions, LambdaRunOptions, S3Store, create_table, driver::run_lambda_with,
 };
 use lp_runtime::bundle::{Bundle, Instr, Job, JobId, MatrixInfo, Role, TileKey};
-use lp_runtime::scheduler::{BackendError, Counters, JobError, Launcher, ProtoResult, RunError};
+use lp_runtime::scheduler::{
+    BackendError, Counters, InterceptedCounters, JobError, Launcher, ProtoResult, RunError,
+};
 use lp_runtime::store::{MemStore, Store};
 use lp_std::{Kernel, MatrixHeader, Tile};
-use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-// ---------------------------------------------------------------------------
-// Emulator endpoints and fresh names
-
-struct Endpoints {
-    s3: String,
-    dynamodb: String,
-    lambda: String,
-}
-
-fn endpoints() -> Endpoints {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!(
-                "{name} is not set: start the emulators with `scripts/emulators.sh start` and \
-                 source the env file it prints before running the aws tests"
-            )
-        })
-    };
-    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
-        var(name);
-    }
-    Endpoints {
-        s3: var("LP_TEST_S3_ENDPOINT"),
-        dynamodb: var("LP_TEST_DYNAMODB_ENDPOINT"),
-        lambda: var("LP_TEST_LAMBDA_ENDPOINT"),
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, SeqCst)
-    )
-}
-
-fn socket_of(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap_or_else(|e| panic!("{url} is not http://IP:PORT: {e}"))
-}
-
-// ---------------------------------------------------------------------------
-// Counting, fault-injecting HTTP relay
-
-/// What the relay does to a request it intercepts.
-#[derive(Clone)]
-struct FaultPlan {
-    /// Fault every `every`-th request (1 = every request) ...
-    every: u64,
-    /// ... at most this many times.
-    limit: u64,
-    /// The complete HTTP response sent instead of forwarding.
-    response: Vec<u8>,
-}
-
-#[derive(Default)]
-struct ProxyState {
-    counts: Mutex<BTreeMap<String, u64>>,
-    seen: AtomicU64,
-    faults_sent: AtomicU64,
-    fault: Mutex<Option<FaultPlan>>,
-}
-
-struct Proxy {
-    url: String,
-    state: Arc<ProxyState>,
-}
-
-#[derive(Clone, Copy)]
-enum Service {
-    S3,
-    DynamoDb,
-    Lambda,
-}
-
-struct Message {
-    head: Vec<u8>,
-    body: Vec<u8>,
-    start_line: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Message {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads one HTTP/1.1 message (Content-Length or chunked body); None at EOF.
-fn read_message(reader: &mut impl BufRead, is_response_to_head: bool) -> Option<Message> {
-    let mut head = Vec::new();
-    loop {
-        let mut line = Vec::new();
-        if reader.read_until(b'\n', &mut line).ok()? == 0 {
-            return None;
-        }
-        let end = line == b"\r\n";
-        head.extend_from_slice(&line);
-        if end {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&head).to_string();
-    let mut lines = text.split("\r\n");
-    let start_line = lines.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let mut msg = Message {
-        head,
-        body: Vec::new(),
-        start_line,
-        headers,
-    };
-    if is_response_to_head {
-        return Some(msg);
-    }
-    if msg
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        // Keep the chunked framing as is; just find its end.
-        loop {
-            let mut size_line = Vec::new();
-            reader.read_until(b'\n', &mut size_line).ok()?;
-            msg.body.extend_from_slice(&size_line);
-            let size = usize::from_str_radix(
-                String::from_utf8_lossy(&size_line)
-                    .trim()
-                    .split(';')
-                    .next()?,
-                16,
-            )
-            .ok()?;
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).ok()?;
-            msg.body.extend_from_slice(&chunk);
-            if size == 0 {
-                break;
-            }
-        }
-    } else if let Some(len) = msg
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        msg.body = vec![0; len];
-        reader.read_exact(&mut msg.body).ok()?;
-    }
-    Some(msg)
-}
-
-fn operation(service: Service, msg: &Message) -> String {
-    let mut parts = msg.start_line.split(' ');
-    let method = parts.next().unwrap_or_default();
-    let target = parts.next().unwrap_or_default();
-    match service {
-        Service::S3 => {
-            let kind = if target.contains("/bundles/") {
-                " bundle"
-            } else if target.ends_with("header.json") {
-                " header"
-            } else {
-                ""
-            };
-            if method == "GET" && target.contains("list-type") {
-                "s3 LIST".to_string()
-            } else {
-                format!("s3 {method}{kind}")
-            }
-        }
-        Service::DynamoDb => format!(
-            "dynamodb {}",
-            msg.header("x-amz-target")
-                .and_then(|t| t.rsplit('.').next())
-                .unwrap_or("?")
-        ),
-        Service::Lambda => "lambda Invoke".to_string(),
-    }
-}
-
-impl Proxy {
-    /// A relay to `upstream`. With `ack_events`, Event invocations are
-    /// answered 202 at once and delivered in the background.
-    fn start(upstream: &str, service: Service, ack_events: bool) -> Proxy {
-        let upstream = socket_of(upstream);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let state = Arc::new(ProxyState::default());
-        let st = state.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let st = st.clone();
-                std::thread::spawn(move || relay(client, upstream, service, ack_events, &st));
-            }
-        });
-        Proxy { url, state }
-    }
-
-    fn inject(&self, plan: FaultPlan) {
-        *self.state.fault.lock().unwrap() = Some(plan);
-    }
-
-    fn counts(&self) -> BTreeMap<String, u64> {
-        self.state.counts.lock().unwrap().clone()
-    }
-
-    fn reset_counts(&self) {
-        self.state.counts.lock().unwrap().clear();
-    }
-
-    fn faults_sent(&self) -> u64 {
-        self.state.faults_sent.load(SeqCst)
-    }
-}
-
-fn relay(
-    client: TcpStream,
-    upstream: SocketAddr,
-    service: Service,
-    ack_events: bool,
-    st: &ProxyState,
-) {
-    let mut reader = BufReader::new(client.try_clone().unwrap());
-    let mut client_w = client;
-    let mut up: Option<TcpStream> = None;
-    while let Some(req) = read_message(&mut reader, false) {
-        let op = operation(service, &req);
-        *st.counts.lock().unwrap().entry(op).or_insert(0) += 1;
-        let n = st.seen.fetch_add(1, SeqCst) + 1;
-        let fault = st.fault.lock().unwrap().clone();
-        if let Some(plan) = fault
-            && n % plan.every == 0
-            && st.faults_sent.load(SeqCst) < plan.limit
-        {
-            st.faults_sent.fetch_add(1, SeqCst);
-            let _ = client_w.write_all(&plan.response);
-            break;
-        }
-        if ack_events
-            && req
-                .header("x-amz-invocation-type")
-                .is_some_and(|v| v == "Event")
-        {
-            let _ = client_w.write_all(
-                b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n",
-            );
-            std::thread::spawn(move || {
-                if let Ok(mut conn) = TcpStream::connect(upstream) {
-                    let _ = conn.write_all(&req.head);
-                    let _ = conn.write_all(&req.body);
-                    // Hold the connection until the emulator answers (it
-                    // answers when the function returns).
-                    let mut sink = BufReader::new(conn);
-                    let _ = read_message(&mut sink, false);
-                }
-            });
-            continue;
-        }
-        if up.is_none() {
-            let Ok(conn) = TcpStream::connect(upstream) else {
-                break;
-            };
-            let _ = conn.set_nodelay(true);
-            let mut from_up = conn.try_clone().unwrap();
-            let mut to_client = client_w.try_clone().unwrap();
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut from_up, &mut to_client);
-                let _ = to_client.shutdown(std::net::Shutdown::Both);
-            });
-            up = Some(conn);
-        }
-        let conn = up.as_mut().unwrap();
-        if conn.write_all(&req.head).is_err() || conn.write_all(&req.body).is_err() {
-            break;
-        }
-    }
-    if let Some(conn) = up {
-        let _ = conn.shutdown(std::net::Shutdown::Both);
-    }
-    let _ = client_w.shutdown(std::net::Shutdown::Both);
-}
-
-fn http_response(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    out.push_str(body);
-    out.into_bytes()
-}
-
-fn s3_slow_down() -> Vec<u8> {
-    http_response(
-        "503 Slow Down",
-        &[("content-type", "application/xml")],
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
-         <Message>Please reduce your request rate.</Message></Error>",
-    )
-}
-
-fn dynamodb_throttled() -> Vec<u8> {
-    http_response(
-        "400 Bad Request",
-        &[("content-type", "application/x-amz-json-1.0")],
-        "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\",\
-         \"message\":\"Rate of requests exceeds the allowed throughput.\"}",
-    )
-}
 
 // ---------------------------------------------------------------------------
 // Stack: proxies in front of the three emulators, clients, bucket and table
@@ -633,13 +313,19 @@ fn assert_same_factor(bundle: &Bundle, expected: &dyn Store, actual: &dyn Store)
 // In-process workers: the same handle_job the Lambda binary runs
 
 /// Delivers each launch to `handle_job` on a new thread, optionally twice
-/// (duplicate delivery) or not at all (lost invocation).
+/// (duplicate delivery), and failing the first launch of chosen jobs (a
+/// failed invoke). The workers it starts launch their children through it
+/// too, so a run never leaves the process.
+#[derive(Clone)]
 struct ThreadLauncher {
+    shared: Arc<ThreadLauncherState>,
+}
+
+struct ThreadLauncherState {
     clients: AwsClients,
     template: WorkerPayload,
-    hooks: Arc<WorkerHooks>,
+    hooks: WorkerHooks,
     duplicate: bool,
-    /// Launches of these jobs fail (first time only) with an error.
     failing: Mutex<Vec<JobId>>,
     launches: AtomicU64,
     errors: Arc<Mutex<Vec<String>>>,
@@ -647,9 +333,10 @@ struct ThreadLauncher {
 
 impl Launcher for ThreadLauncher {
     fn launch(&self, job: JobId) -> ProtoResult<()> {
-        self.launches.fetch_add(1, SeqCst);
+        let st = &self.shared;
+        st.launches.fetch_add(1, SeqCst);
         {
-            let mut failing = self.failing.lock().unwrap();
+            let mut failing = st.failing.lock().unwrap();
             if let Some(pos) = failing.iter().position(|&j| j == job) {
                 failing.remove(pos);
                 return Err(BackendError {
@@ -657,15 +344,20 @@ impl Launcher for ThreadLauncher {
                 });
             }
         }
-        let copies = if self.duplicate { 2 } else { 1 };
+        let me = self.clone();
+        let hooks = WorkerHooks {
+            launcher: Some(Arc::new(move |_| Box::new(me.clone()) as Box<dyn Launcher>)),
+            ..st.hooks.clone()
+        };
+        let copies = if st.duplicate { 2 } else { 1 };
         for _ in 0..copies {
-            let clients = self.clients.clone();
+            let clients = st.clients.clone();
             let payload = WorkerPayload {
                 job_id: job,
-                ..self.template.clone()
+                ..st.template.clone()
             };
-            let hooks = self.hooks.clone();
-            let errors = self.errors.clone();
+            let hooks = hooks.clone();
+            let errors = st.errors.clone();
             std::thread::spawn(move || {
                 if let Err(e) = handle_job(&clients, &payload, None, &hooks) {
                     errors.lock().unwrap().push(format!("job {job}: {e}"));
@@ -689,75 +381,33 @@ fn run_in_process(
     Arc<Mutex<Vec<String>>>,
     u64,
 ) {
-    let hooks = Arc::new(hooks);
     let errors = Arc::new(Mutex::new(Vec::new()));
-    let launches = Arc::new(Mutex::new(None::<Arc<ThreadLauncher>>));
+    let launches = Arc::new(Mutex::new(None::<ThreadLauncher>));
     let mut opts = LambdaRunOptions::new(&stack.bucket, prefix, &stack.table, "in-process");
     opts.lease = lease;
     opts.poll = Duration::from_millis(100);
     opts.timeout = Duration::from_secs(300);
     let result = run_lambda_with(&stack.clients, bundle, &opts, &|_| {}, &|template| {
-        let l = Arc::new(ThreadLauncher {
-            clients: stack.clients.clone(),
-            template,
-            hooks: hooks.clone(),
-            duplicate,
-            failing: Mutex::new(failing.clone()),
-            launches: AtomicU64::new(0),
-            errors: errors.clone(),
-        });
+        let l = ThreadLauncher {
+            shared: Arc::new(ThreadLauncherState {
+                clients: stack.clients.clone(),
+                template,
+                hooks: hooks.clone(),
+                duplicate,
+                failing: Mutex::new(failing.clone()),
+                launches: AtomicU64::new(0),
+                errors: errors.clone(),
+            }),
+        };
         *launches.lock().unwrap() = Some(l.clone());
-        l
+        Arc::new(l)
     });
     let n = launches
         .lock()
         .unwrap()
         .as_ref()
-        .map_or(0, |l| l.launches.load(SeqCst));
+        .map_or(0, |l| l.shared.launches.load(SeqCst));
     (result, errors, n)
-}
-
-/// Counters that let a test crash a worker at a chosen protocol step.
-struct CrashingCounters {
-    inner: Box<dyn Counters>,
-    /// `record_done` from this parent fails (once, process-wide).
-    crash_parent: JobId,
-    crashed: Arc<AtomicBool>,
-}
-
-impl Counters for CrashingCounters {
-    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
-        if parent == self.crash_parent && !self.crashed.swap(true, SeqCst) {
-            return Err(BackendError {
-                message: "injected: worker died after its writes".to_string(),
-            });
-        }
-        self.inner.record_done(child, parent)
-    }
-    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.try_mark_launched(job)
-    }
-    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_relaunch(job)
-    }
-    fn note_started(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_started(job)
-    }
-    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.mark_finished(job)
-    }
-    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.is_finished(job)
-    }
-    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
-        self.inner.release_reader(tile)
-    }
-    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
-        self.inner.overdue(lease)
-    }
-    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
-        self.inner.launched_and_finished()
-    }
 }
 
 /// Jobs whose `finished` flag is set, and the run's metric counters.
@@ -1136,14 +786,20 @@ fn a_worker_dying_after_its_writes_is_relaunched_after_the_lease() {
     let flag = crashed.clone();
     // trsm_1_0 (job 1) writes L[1, 0], then dies before recording it.
     let hooks = WorkerHooks {
-        counters: Some(Box::new(move |inner| {
-            Box::new(CrashingCounters {
-                inner: Box::new(inner),
-                crash_parent: 1,
-                crashed: flag.clone(),
-            }) as Box<dyn Counters>
+        counters: Some(Arc::new(move |inner| {
+            let flag = flag.clone();
+            Box::new(
+                InterceptedCounters::new(inner).on_record_done(move |inner, child, parent| {
+                    if parent == 1 && !flag.swap(true, SeqCst) {
+                        return Err(BackendError {
+                            message: "injected: worker died after its writes".to_string(),
+                        });
+                    }
+                    inner.record_done(child, parent)
+                }),
+            ) as Box<dyn Counters>
         })),
-        store: None,
+        ..WorkerHooks::default()
     };
     let (result, errors, _) = run_in_process(
         &stack,

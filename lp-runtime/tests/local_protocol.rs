@@ -4,10 +4,10 @@
 
 mod scheduler_support;
 
-use lp_runtime::bundle::{Bundle, JobId, TileKey};
+use lp_runtime::bundle::{Bundle, JobId};
 use lp_runtime::local::{Interpose, LocalOptions, run_local, run_local_with};
 use lp_runtime::metrics::RunSummary;
-use lp_runtime::scheduler::{Counters, Launcher, ProtoResult, RunError};
+use lp_runtime::scheduler::{Counters, InterceptedCounters, Launcher, ProtoResult, RunError};
 use lp_runtime::store::Store;
 use scheduler_support::*;
 use std::collections::HashMap;
@@ -74,57 +74,37 @@ fn chains_run_every_job_once() {
     assert_eq!(s.critical_path_jobs, 30);
 }
 
-/// Delivers every completion record and every launch twice, and counts the
-/// launches the protocol itself makes.
-struct DoubleCounters {
+/// Delivers every completion record twice, and counts the launches the
+/// protocol itself makes (in `launched`).
+fn double_counters(
     inner: Arc<dyn Counters>,
-    launched: Mutex<HashMap<JobId, usize>>,
+    launched: Arc<Mutex<HashMap<JobId, usize>>>,
+) -> InterceptedCounters<Arc<dyn Counters>> {
+    InterceptedCounters::new(inner)
+        .on_record_done(|inner, child, parent| {
+            let first = inner.record_done(child, parent)?;
+            let second = inner.record_done(child, parent)?;
+            // Not equality: other parents may finish in between, and a
+            // duplicate execution of `parent` on another worker may have set
+            // the edge flag without having bumped the count yet. Counts only
+            // grow; that a replay never counts twice shows in the
+            // exactly-once launches below.
+            assert!(
+                second >= first,
+                "the count went down: {first} then {second}"
+            );
+            Ok(second)
+        })
+        .on_try_mark_launched(move |inner, job| {
+            let won = inner.try_mark_launched(job)?;
+            if won {
+                *launched.lock().unwrap().entry(job).or_insert(0) += 1;
+            }
+            Ok(won)
+        })
 }
 
-impl Counters for DoubleCounters {
-    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
-        let first = self.inner.record_done(child, parent)?;
-        let second = self.inner.record_done(child, parent)?;
-        // Not equality: other parents may finish in between, and a duplicate
-        // execution of `parent` on another worker may have set the edge flag
-        // without having bumped the count yet. Counts only grow; that a
-        // replay never counts twice shows in the exactly-once launches below.
-        assert!(
-            second >= first,
-            "the count went down: {first} then {second}"
-        );
-        Ok(second)
-    }
-    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
-        let won = self.inner.try_mark_launched(job)?;
-        if won {
-            *self.launched.lock().unwrap().entry(job).or_insert(0) += 1;
-        }
-        Ok(won)
-    }
-    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_relaunch(job)
-    }
-    fn note_started(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_started(job)
-    }
-    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.mark_finished(job)
-    }
-    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.is_finished(job)
-    }
-    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
-        self.inner.release_reader(tile)
-    }
-    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
-        self.inner.overdue(lease)
-    }
-    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
-        self.inner.launched_and_finished()
-    }
-}
-
+/// Delivers every launch twice.
 struct DoubleLauncher {
     inner: Arc<dyn Launcher>,
 }
@@ -145,14 +125,9 @@ fn duplicate_completions_and_deliveries_launch_each_job_once() {
     ] {
         let bundle = copy_dag(&parents);
         let store = copy_dag_store(parents.len());
-        let counters_slot: Mutex<Option<Arc<DoubleCounters>>> = Mutex::new(None);
+        let launched = Arc::new(Mutex::new(HashMap::new()));
         let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
-            let c = Arc::new(DoubleCounters {
-                inner,
-                launched: Mutex::new(HashMap::new()),
-            });
-            *counters_slot.lock().unwrap() = Some(c.clone());
-            c
+            Arc::new(double_counters(inner, launched.clone()))
         };
         let wrap_launcher =
             |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> { Arc::new(DoubleLauncher { inner }) };
@@ -173,8 +148,7 @@ fn duplicate_completions_and_deliveries_launch_each_job_once() {
             let puts = store.puts("OUT", j, 0);
             assert!((1..=2).contains(&puts), "OUT[{j}, 0] written {puts} times");
         }
-        let counters = counters_slot.lock().unwrap().clone().unwrap();
-        let launched = counters.launched.lock().unwrap();
+        let launched = launched.lock().unwrap();
         for job in 0..parents.len() as JobId {
             assert_eq!(launched.get(&job), Some(&1), "launches of job {job}");
         }
@@ -404,46 +378,13 @@ fn stop_flag_set_mid_run_stops_between_jobs() {
     assert!(jobs_done < jobs_total, "cancelled after {jobs_done}");
 }
 
-/// Loses every completion record: a broken counter backend.
-struct ForgetfulCounters {
-    inner: Arc<dyn Counters>,
-}
-
-impl Counters for ForgetfulCounters {
-    fn record_done(&self, _child: JobId, _parent: JobId) -> ProtoResult<u32> {
-        Ok(0)
-    }
-    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.try_mark_launched(job)
-    }
-    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_relaunch(job)
-    }
-    fn note_started(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_started(job)
-    }
-    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.mark_finished(job)
-    }
-    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.is_finished(job)
-    }
-    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
-        self.inner.release_reader(tile)
-    }
-    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
-        self.inner.overdue(lease)
-    }
-    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
-        self.inner.launched_and_finished()
-    }
-}
-
 #[test]
 fn lost_completion_records_are_reported_as_a_stall_not_a_hang() {
     let bundle = copy_dag(&diamond());
-    let wrap =
-        |inner: Arc<dyn Counters>| -> Arc<dyn Counters> { Arc::new(ForgetfulCounters { inner }) };
+    // Loses every completion record: a broken counter backend.
+    let wrap = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
+        Arc::new(InterceptedCounters::new(inner).on_record_done(|_, _, _| Ok(0)))
+    };
     let interpose = Interpose {
         counters: Some(&wrap),
         launcher: None,

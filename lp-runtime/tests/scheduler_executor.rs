@@ -8,7 +8,7 @@ use lp_runtime::bundle::{Instr, JobId, Role};
 use lp_runtime::local::{LocalCounters, LocalOptions, run_local};
 use lp_runtime::metrics::Metrics;
 use lp_runtime::scheduler::{
-    Counters, JobContext, Launcher, ProtoResult, RunError, RunPlan, run_job,
+    Counters, InterceptedCounters, JobContext, Launcher, ProtoResult, RunError, RunPlan, run_job,
 };
 use lp_runtime::store::Store;
 use scheduler_support::*;
@@ -80,48 +80,6 @@ fn overdue_lists_launched_unfinished_jobs_past_the_lease() {
     );
 }
 
-/// Can forget that jobs finished, so a delivery re-executes: the worst case
-/// of a worker dying after recording its children but before finishing, or
-/// of a duplicate that started just before the first copy finished.
-struct AmnesiacCounters {
-    inner: LocalCounters,
-    always_forget: AtomicBool,
-    forget_once: AtomicBool,
-}
-
-impl Counters for AmnesiacCounters {
-    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
-        self.inner.record_done(child, parent)
-    }
-    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.try_mark_launched(job)
-    }
-    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_relaunch(job)
-    }
-    fn note_started(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_started(job)
-    }
-    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.mark_finished(job)
-    }
-    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
-        if self.always_forget.load(SeqCst) || self.forget_once.swap(false, SeqCst) {
-            return Ok(false);
-        }
-        self.inner.is_finished(job)
-    }
-    fn release_reader(&self, tile: lp_runtime::bundle::TileKey) -> ProtoResult<u32> {
-        self.inner.release_reader(tile)
-    }
-    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
-        self.inner.overdue(lease)
-    }
-    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
-        self.inner.launched_and_finished()
-    }
-}
-
 #[test]
 fn replayed_job_neither_relaunches_children_nor_frees_twice() {
     // 2x2-tile Cholesky shape: chol_0, trsm_0_1, syrk_0_1_1 (writes temp
@@ -131,10 +89,22 @@ fn replayed_job_neither_relaunches_children_nor_frees_twice() {
     assert_eq!(names, ["chol_0", "trsm_0_1", "syrk_0_1_1", "chol_1"]);
     let store = cholesky_shaped_store(2, 2);
     let plan = RunPlan::new(&bundle);
-    let counters = AmnesiacCounters {
-        inner: LocalCounters::new(&bundle, &plan),
-        always_forget: AtomicBool::new(true),
-        forget_once: AtomicBool::new(false),
+    // Counters that can forget that jobs finished, so a delivery
+    // re-executes: the worst case of a worker dying after recording its
+    // children but before finishing, or of a duplicate that started just
+    // before the first copy finished.
+    let always_forget = Arc::new(AtomicBool::new(true));
+    let forget_once = Arc::new(AtomicBool::new(false));
+    let counters = {
+        let (always, once) = (always_forget.clone(), forget_once.clone());
+        InterceptedCounters::new(LocalCounters::new(&bundle, &plan)).on_is_finished(
+            move |inner, job| {
+                if always.load(SeqCst) || once.swap(false, SeqCst) {
+                    return Ok(false);
+                }
+                inner.is_finished(job)
+            },
+        )
     };
     let launcher = RecordingLauncher::default();
     let metrics = Metrics::default();
@@ -166,11 +136,11 @@ fn replayed_job_neither_relaunches_children_nor_frees_twice() {
     assert_eq!(store.tiles_of("S1"), 0, "freed after its only reader");
     // A duplicate of chol_1 that started before the first copy finished
     // finds S1[1, 1] freed; the job is finished, so it stops quietly.
-    counters.always_forget.store(false, SeqCst);
-    counters.forget_once.store(true, SeqCst);
+    always_forget.store(false, SeqCst);
+    forget_once.store(true, SeqCst);
     assert_eq!(run_job(&ctx, 3, 0).unwrap(), None);
     // Without the finished record the same missing tile is a real error.
-    counters.always_forget.store(true, SeqCst);
+    always_forget.store(true, SeqCst);
     let err = run_job(&ctx, 3, 0).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -26,8 +26,12 @@ enum Command {
     Gen(cli::generate::Args),
     /// Compile a program into a bundle, the form the runtime executes.
     Build(cli::build::Args),
-    /// Execute a program or bundle.
+    /// Execute a program or bundle (locally, or on AWS Lambda with
+    /// --backend lambda).
     Run(cli::run::Args),
+    /// Set up the AWS resources of the lambda backend.
+    #[command(subcommand)]
+    Aws(cli::aws::Command),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +41,6 @@ fn main() -> ExitCode {
         Command::Gen(args) => cli::generate::run(args),
         Command::Build(args) => cli::build::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Aws(command) => cli::aws::init(command),
     }
 }

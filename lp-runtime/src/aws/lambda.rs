@@ -166,14 +166,18 @@ pub struct WorkerReport {
 }
 
 /// Test hooks: wrap the counters or the store a worker uses (to inject
-/// throttling or a crash between the tile writes and the completions).
+/// throttling or a crash between the tile writes and the completions), or
+/// deliver the jobs it launches some other way (in-process workers).
 pub type CountersWrap = dyn Fn(DynamoCounters) -> Box<dyn Counters> + Send + Sync;
 pub type StoreWrap = dyn Fn(S3Store) -> Box<dyn crate::store::Store> + Send + Sync;
+pub type LauncherMake = dyn Fn(&WorkerPayload) -> Box<dyn Launcher> + Send + Sync;
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct WorkerHooks {
-    pub counters: Option<Box<CountersWrap>>,
-    pub store: Option<Box<StoreWrap>>,
+    pub counters: Option<Arc<CountersWrap>>,
+    pub store: Option<Arc<StoreWrap>>,
+    /// Replaces the [`LambdaLauncher`] the worker launches children with.
+    pub launcher: Option<Arc<LauncherMake>>,
 }
 
 /// Runs the delivered job, then ready children it is handed, until none is
@@ -212,14 +216,17 @@ pub fn handle_job(
         Some(wrap) => wrap(s3),
         None => Box::new(s3),
     };
-    let launcher = LambdaLauncher::new(clients, payload.clone());
+    let launcher: Box<dyn Launcher> = match &hooks.launcher {
+        Some(make) => make(payload),
+        None => Box::new(LambdaLauncher::new(clients, payload.clone())),
+    };
     let metrics = Metrics::default();
     let ctx = JobContext {
         bundle: &bundle,
         plan: &plan,
         store: store.as_ref(),
         counters: counters.as_ref(),
-        launcher: &launcher,
+        launcher: launcher.as_ref(),
         metrics: &metrics,
         tracer: None,
     };

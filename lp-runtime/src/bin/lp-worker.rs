@@ -15,11 +15,13 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use lp_runtime::aws::lambda::{WorkerHooks, handle_job};
-use lp_runtime::aws::{AwsClients, AwsOptions, DynamoCounters, WorkerPayload};
-use lp_runtime::bundle::{JobId, TileKey};
-use lp_runtime::scheduler::{Counters, ProtoResult, RunError};
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use lp_runtime::aws::{AwsClients, AwsOptions, S3Store, WorkerPayload};
+use lp_runtime::bundle::JobId;
+use lp_runtime::scheduler::{Counters, InterceptedCounters, RunError};
+use lp_runtime::store::{Store, StoreResult};
+use lp_std::{MatrixHeader, Tile};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn clients() -> &'static AwsClients {
@@ -28,83 +30,116 @@ fn clients() -> &'static AwsClients {
 }
 
 /// Fault injection for the fault-tolerance tests, off unless
-/// `LP_WORKER_FAULT=exit-before-completions:<job>:<marker file>` is set: the
-/// first worker process to finish the writes of job `<job>` (the one that
-/// creates the marker file) exits on the spot, before recording any
-/// completion, as a Lambda container killed at that moment would.
+/// `LP_WORKER_FAULT` is set to one of
+///
+/// * `exit-before-completions:<job>:<marker file>`: the first worker process
+///   to finish the writes of job `<job>` exits on the spot, before recording
+///   any completion;
+/// * `exit-before-write:<matrix>:<i>:<j>:<marker file>`: the first worker
+///   process about to store tile `<matrix>[<i>, <j>]` exits instead: its job
+///   loaded its inputs and ran its kernels, and nothing it computed reached
+///   S3, as for a container killed mid-kernel.
+///
+/// "First" is the process that creates the marker file, so a fault fires
+/// once across a pool of workers, as the one Lambda container killed.
 fn hooks() -> &'static WorkerHooks {
     static HOOKS: OnceLock<WorkerHooks> = OnceLock::new();
-    HOOKS.get_or_init(|| {
-        let Ok(spec) = std::env::var("LP_WORKER_FAULT") else {
-            return WorkerHooks::default();
-        };
-        let mut parts = spec.splitn(3, ':');
-        let (Some("exit-before-completions"), Some(job), Some(marker)) = (
-            parts.next(),
-            parts.next().and_then(|j| j.parse::<JobId>().ok()),
-            parts.next(),
-        ) else {
+    HOOKS.get_or_init(|| match std::env::var("LP_WORKER_FAULT") {
+        Ok(spec) => fault_hooks(&spec).unwrap_or_else(|| {
             eprintln!("lp-worker: ignoring malformed LP_WORKER_FAULT={spec:?}");
-            return WorkerHooks::default();
-        };
-        let marker = PathBuf::from(marker);
-        WorkerHooks {
-            counters: Some(Box::new(move |inner| {
-                Box::new(ExitBeforeCompletions {
-                    inner,
-                    job,
-                    marker: marker.clone(),
-                }) as Box<dyn Counters>
-            })),
-            store: None,
-        }
+            WorkerHooks::default()
+        }),
+        Err(_) => WorkerHooks::default(),
     })
 }
 
-struct ExitBeforeCompletions {
-    inner: DynamoCounters,
-    job: JobId,
+fn fault_hooks(spec: &str) -> Option<WorkerHooks> {
+    let (kind, rest) = spec.split_once(':')?;
+    match kind {
+        "exit-before-completions" => {
+            let (job, marker) = rest.split_once(':')?;
+            let job: JobId = job.parse().ok()?;
+            let marker = PathBuf::from(marker);
+            Some(WorkerHooks {
+                counters: Some(Arc::new(move |inner| {
+                    let marker = marker.clone();
+                    Box::new(InterceptedCounters::new(inner).on_record_done(
+                        move |inner, child, parent| {
+                            if parent == job && claim(&marker) {
+                                exit(&format!("after the writes of job {parent}"));
+                            }
+                            inner.record_done(child, parent)
+                        },
+                    )) as Box<dyn Counters>
+                })),
+                ..WorkerHooks::default()
+            })
+        }
+        "exit-before-write" => {
+            let mut parts = rest.splitn(4, ':');
+            let matrix = parts.next()?.to_string();
+            let i: usize = parts.next()?.parse().ok()?;
+            let j: usize = parts.next()?.parse().ok()?;
+            let marker = PathBuf::from(parts.next()?);
+            Some(WorkerHooks {
+                store: Some(Arc::new(move |inner| {
+                    Box::new(ExitBeforeWrite {
+                        inner,
+                        tile: (matrix.clone(), i, j),
+                        marker: marker.clone(),
+                    }) as Box<dyn Store>
+                })),
+                ..WorkerHooks::default()
+            })
+        }
+        _ => None,
+    }
+}
+
+fn exit(when: &str) -> ! {
+    eprintln!("lp-worker: injected fault: exiting {when}");
+    std::process::exit(86);
+}
+
+struct ExitBeforeWrite {
+    inner: S3Store,
+    tile: (String, usize, usize),
     marker: PathBuf,
 }
 
-impl Counters for ExitBeforeCompletions {
-    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
-        if parent == self.job
-            && std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&self.marker)
-                .is_ok()
+impl Store for ExitBeforeWrite {
+    fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        self.inner.get_tile(matrix, i, j)
+    }
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        if (matrix, i, j) == (self.tile.0.as_str(), self.tile.1, self.tile.2) && claim(&self.marker)
         {
-            eprintln!("lp-worker: injected fault: exiting after the writes of job {parent}");
-            std::process::exit(86);
+            exit(&format!("before writing {matrix}[{i}, {j}]"));
         }
-        self.inner.record_done(child, parent)
+        self.inner.put_tile(matrix, i, j, tile)
     }
-    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.try_mark_launched(job)
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        self.inner.delete_tile(matrix, i, j)
     }
-    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_relaunch(job)
+    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        self.inner.list_tiles(matrix)
     }
-    fn note_started(&self, job: JobId) -> ProtoResult<()> {
-        self.inner.note_started(job)
+    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
+        self.inner.get_header(matrix)
     }
-    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.mark_finished(job)
+    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
+        self.inner.put_header(matrix, header)
     }
-    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
-        self.inner.is_finished(job)
-    }
-    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
-        self.inner.release_reader(tile)
-    }
-    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
-        self.inner.overdue(lease)
-    }
-    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
-        self.inner.launched_and_finished()
-    }
+}
+
+/// Creates `marker`; true for the one process that created it, so that a
+/// fault fires once across the worker pool.
+fn claim(marker: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(marker)
+        .is_ok()
 }
 
 /// The invocation's deadline as an `Instant`. Lambda gives epoch millis;

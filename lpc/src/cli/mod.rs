@@ -1,6 +1,7 @@
 //! One module per subcommand: its clap arguments and its `run`, plus the few
 //! helpers they share.
 
+pub mod aws;
 pub mod build;
 pub mod check;
 pub mod generate;

@@ -1,6 +1,10 @@
-//! `lpc run`: execute a program or bundle on the local backend, with inputs
-//! from `.npy` files, outputs to `.npy` files, a progress bar, a summary, an
-//! optional Chrome trace and an optional residual check.
+//! `lpc run`: execute a program or bundle on the local backend (threads
+//! over a memory or directory store) or on the lambda backend (S3,
+//! DynamoDB, Lambda workers; `cli::aws`), with inputs from `.npy` files,
+//! outputs to `.npy` files, a progress bar, a summary, an optional Chrome
+//! trace (local) and an optional residual check. Both backends go through
+//! the same steps here: headers and inputs into the store, the run, then
+//! outputs and verification read back from the store.
 //!
 //! Order of work, chosen so that a mistake costs nothing: every argument is
 //! validated against the bundle before a tile is computed, outputs are
@@ -8,6 +12,7 @@
 //! into place), and Ctrl-C stops the workers between jobs and writes no
 //! output.
 
+use crate::cli::aws::{AwsArgs, Lambda};
 use crate::cli::{human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lp_runtime::bundle::{Bundle, Role};
@@ -30,8 +35,12 @@ use std::time::Duration;
 pub struct Args {
     /// A `.lp` program or a bundle written by `lpc build`.
     program: String,
-    /// Where tiles live: `mem` (in memory) or `dir:PATH` (one `.npy` file
-    /// per tile under PATH; for matrices larger than RAM).
+    /// `local` (threads on this machine) or `lambda` (tiles in S3, counters
+    /// in DynamoDB, one Lambda invocation per job; needs --bucket, --table).
+    #[arg(long, value_enum, default_value_t = Backend::Local)]
+    backend: Backend,
+    /// Local backend: where tiles live, `mem` (in memory) or `dir:PATH` (one
+    /// `.npy` file per tile under PATH; for matrices larger than RAM).
     #[arg(long, default_value = "mem", value_parser = parse_store)]
     store: StoreSpec,
     /// Worker threads (default: the number of cores).
@@ -50,12 +59,21 @@ pub struct Args {
     /// Write a Chrome trace (open it in Perfetto) of every job and kernel.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// Re-deliver a job launched but not finished after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    lease: u64,
+    /// Re-deliver a job launched but not finished after this many seconds
+    /// (default: 300 locally, 960 on Lambda, above its 15-minute limit).
+    #[arg(long, value_name = "SECONDS")]
+    lease: Option<u64>,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    Local,
+    Lambda,
 }
 
 #[derive(Clone, Debug)]
@@ -126,9 +144,19 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         None
     };
 
-    let store: Arc<dyn Store> = match &args.store {
-        StoreSpec::Mem => Arc::new(MemStore::new()),
-        StoreSpec::Dir(path) => Arc::new(
+    let lambda = match args.backend {
+        Backend::Local => None,
+        Backend::Lambda => {
+            if args.trace.is_some() {
+                return Err(Fail(2, "--trace is only for the local backend".to_string()));
+            }
+            Some(Lambda::connect(&args.aws).map_err(|e| Fail(2, e))?)
+        }
+    };
+    let store: Arc<dyn Store> = match (&lambda, &args.store) {
+        (Some(lambda), _) => lambda.store(),
+        (None, StoreSpec::Mem) => Arc::new(MemStore::new()),
+        (None, StoreSpec::Dir(path)) => Arc::new(
             DirStore::open(path)
                 .map_err(|e| Fail(2, format!("cannot open store {}: {e}", path.display())))?,
         ),
@@ -148,17 +176,23 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             .map_err(|e| Fail(2, format!("cannot import {}: {e}", path.display())))?;
     }
 
-    let opts = LocalOptions {
-        workers: args.workers,
-        lease: Duration::from_secs(args.lease.max(1)),
-        trace: args.trace.clone(),
-        stop: stop.clone(),
-        ..LocalOptions::default()
-    };
+    let lease = args.lease.map(|secs| Duration::from_secs(secs.max(1)));
     let bar = progress_bar(bundle.jobs.len(), args.quiet);
-    let summary = run_local(&bundle, store.clone(), &opts, &|p: &Progress| {
-        update(&bar, p)
-    });
+    let progress = |p: &Progress| update(&bar, p);
+    let summary = match &lambda {
+        Some(lambda) => lambda.run(&bundle, lease, stop.clone(), &progress),
+        None => {
+            let defaults = LocalOptions::default();
+            let opts = LocalOptions {
+                workers: args.workers,
+                lease: lease.unwrap_or(defaults.lease),
+                trace: args.trace.clone(),
+                stop: stop.clone(),
+                ..defaults
+            };
+            run_local(&bundle, store.clone(), &opts, &progress)
+        }
+    };
     bar.finish_and_clear();
     let summary = match summary {
         Ok(summary) => summary,
@@ -286,18 +320,21 @@ fn check_bindings(bundle: &Bundle, args: &Args) -> Result<(), Fail> {
             ));
         }
     }
-    if matches!(args.store, StoreSpec::Mem) {
-        if let Some(m) = bundle.matrices.iter().find(|m| {
+    // A fresh memory store can only hold what is supplied now; a directory
+    // store or a bucket may hold the input from an earlier import.
+    let fresh_store = args.backend == Backend::Local && matches!(args.store, StoreSpec::Mem);
+    if fresh_store
+        && let Some(m) = bundle.matrices.iter().find(|m| {
             m.role == Role::Input && m.init.is_none() && !supplied.contains(m.name.as_str())
-        }) {
-            return Err(Fail(
-                2,
-                format!(
-                    "input matrix `{0}` has no initialiser; supply it with --input {0}=FILE.npy",
-                    m.name
-                ),
-            ));
-        }
+        })
+    {
+        return Err(Fail(
+            2,
+            format!(
+                "input matrix `{0}` has no initialiser; supply it with --input {0}=FILE.npy",
+                m.name
+            ),
+        ));
     }
     Ok(())
 }
@@ -333,11 +370,16 @@ fn update(bar: &ProgressBar, p: &Progress) {
 }
 
 fn print_summary(s: &RunSummary) {
+    // The lambda backend reports no worker count: invocations come and go.
+    let on = if s.workers == 0 {
+        "Lambda".to_string()
+    } else {
+        format!("{} workers", s.workers)
+    };
     eprintln!(
-        "finished {} jobs in {} on {} workers",
+        "finished {} jobs in {} on {on}",
         s.jobs,
-        human_duration(s.wall),
-        s.workers
+        human_duration(s.wall)
     );
     let line = |label: &str, value: String| eprintln!("  {label:<14}{value}");
     line(
@@ -350,10 +392,12 @@ fn print_summary(s: &RunSummary) {
     );
     line("loaded", human_bytes(s.bytes_loaded));
     line("stored", human_bytes(s.bytes_stored));
-    line(
-        "peak temps",
-        format!("{} held at once", human_bytes(s.peak_temp_bytes)),
-    );
+    if s.workers > 0 {
+        line(
+            "peak temps",
+            format!("{} held at once", human_bytes(s.peak_temp_bytes)),
+        );
+    }
     line(
         "executions",
         format!(

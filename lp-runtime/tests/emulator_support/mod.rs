@@ -1,0 +1,338 @@
+//! Shared by the tests that talk to the emulators `scripts/emulators.sh`
+//! starts (lp-runtime's `aws_emulated`, lpc's `lambda`): their endpoints,
+//! fresh names, and [`Proxy`], a small HTTP/1.1 relay on loopback that counts
+//! requests per operation (for the requests-per-job numbers) and injects
+//! faults: throttling responses on chosen requests, and, for Lambda,
+//! immediate `202` acknowledgements of `Event` invocations (cargo-lambda
+//! holds an Event invoke open until the function returns, which real Lambda
+//! does not; without the shim a chain of launches would need one worker per
+//! link).
+
+// Each test crate uses a different part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+
+// ---------------------------------------------------------------------------
+// Emulator endpoints and fresh names
+
+pub struct Endpoints {
+    pub s3: String,
+    pub dynamodb: String,
+    pub lambda: String,
+}
+
+pub fn endpoints() -> Endpoints {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: start the emulators with `scripts/emulators.sh start` and \
+                 source the env file it prints before running the aws tests"
+            )
+        })
+    };
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
+        var(name);
+    }
+    Endpoints {
+        s3: var("LP_TEST_S3_ENDPOINT"),
+        dynamodb: var("LP_TEST_DYNAMODB_ENDPOINT"),
+        lambda: var("LP_TEST_LAMBDA_ENDPOINT"),
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, SeqCst)
+    )
+}
+
+pub fn socket_of(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{url} is not http://IP:PORT: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// Counting, fault-injecting HTTP relay
+
+/// What the relay does to a request it intercepts.
+#[derive(Clone)]
+pub struct FaultPlan {
+    /// Fault every `every`-th request (1 = every request) ...
+    pub every: u64,
+    /// ... at most this many times.
+    pub limit: u64,
+    /// The complete HTTP response sent instead of forwarding.
+    pub response: Vec<u8>,
+}
+
+#[derive(Default)]
+pub struct ProxyState {
+    counts: Mutex<BTreeMap<String, u64>>,
+    seen: AtomicU64,
+    faults_sent: AtomicU64,
+    fault: Mutex<Option<FaultPlan>>,
+}
+
+pub struct Proxy {
+    pub url: String,
+    pub state: Arc<ProxyState>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Service {
+    S3,
+    DynamoDb,
+    Lambda,
+}
+
+pub struct Message {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+    pub start_line: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Message {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 message (Content-Length or chunked body); None at EOF.
+pub fn read_message(reader: &mut impl BufRead, is_response_to_head: bool) -> Option<Message> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        if reader.read_until(b'\n', &mut line).ok()? == 0 {
+            return None;
+        }
+        let end = line == b"\r\n";
+        head.extend_from_slice(&line);
+        if end {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let mut lines = text.split("\r\n");
+    let start_line = lines.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut msg = Message {
+        head,
+        body: Vec::new(),
+        start_line,
+        headers,
+    };
+    if is_response_to_head {
+        return Some(msg);
+    }
+    if msg
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        // Keep the chunked framing as is; just find its end.
+        loop {
+            let mut size_line = Vec::new();
+            reader.read_until(b'\n', &mut size_line).ok()?;
+            msg.body.extend_from_slice(&size_line);
+            let size = usize::from_str_radix(
+                String::from_utf8_lossy(&size_line)
+                    .trim()
+                    .split(';')
+                    .next()?,
+                16,
+            )
+            .ok()?;
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            msg.body.extend_from_slice(&chunk);
+            if size == 0 {
+                break;
+            }
+        }
+    } else if let Some(len) = msg
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        msg.body = vec![0; len];
+        reader.read_exact(&mut msg.body).ok()?;
+    }
+    Some(msg)
+}
+
+pub fn operation(service: Service, msg: &Message) -> String {
+    let mut parts = msg.start_line.split(' ');
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or_default();
+    match service {
+        Service::S3 => {
+            let kind = if target.contains("/bundles/") {
+                " bundle"
+            } else if target.ends_with("header.json") {
+                " header"
+            } else {
+                ""
+            };
+            if method == "GET" && target.contains("list-type") {
+                "s3 LIST".to_string()
+            } else {
+                format!("s3 {method}{kind}")
+            }
+        }
+        Service::DynamoDb => format!(
+            "dynamodb {}",
+            msg.header("x-amz-target")
+                .and_then(|t| t.rsplit('.').next())
+                .unwrap_or("?")
+        ),
+        Service::Lambda => "lambda Invoke".to_string(),
+    }
+}
+
+impl Proxy {
+    /// A relay to `upstream`. With `ack_events`, Event invocations are
+    /// answered 202 at once and delivered in the background.
+    pub fn start(upstream: &str, service: Service, ack_events: bool) -> Proxy {
+        let upstream = socket_of(upstream);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(ProxyState::default());
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let st = st.clone();
+                std::thread::spawn(move || relay(client, upstream, service, ack_events, &st));
+            }
+        });
+        Proxy { url, state }
+    }
+
+    pub fn inject(&self, plan: FaultPlan) {
+        *self.state.fault.lock().unwrap() = Some(plan);
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.state.counts.lock().unwrap().clone()
+    }
+
+    pub fn reset_counts(&self) {
+        self.state.counts.lock().unwrap().clear();
+    }
+
+    pub fn faults_sent(&self) -> u64 {
+        self.state.faults_sent.load(SeqCst)
+    }
+}
+
+pub fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    service: Service,
+    ack_events: bool,
+    st: &ProxyState,
+) {
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut client_w = client;
+    let mut up: Option<TcpStream> = None;
+    while let Some(req) = read_message(&mut reader, false) {
+        let op = operation(service, &req);
+        *st.counts.lock().unwrap().entry(op).or_insert(0) += 1;
+        let n = st.seen.fetch_add(1, SeqCst) + 1;
+        let fault = st.fault.lock().unwrap().clone();
+        if let Some(plan) = fault
+            && n.is_multiple_of(plan.every)
+            && st.faults_sent.load(SeqCst) < plan.limit
+        {
+            st.faults_sent.fetch_add(1, SeqCst);
+            let _ = client_w.write_all(&plan.response);
+            break;
+        }
+        if ack_events
+            && req
+                .header("x-amz-invocation-type")
+                .is_some_and(|v| v == "Event")
+        {
+            let _ = client_w.write_all(
+                b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n",
+            );
+            std::thread::spawn(move || {
+                if let Ok(mut conn) = TcpStream::connect(upstream) {
+                    let _ = conn.write_all(&req.head);
+                    let _ = conn.write_all(&req.body);
+                    // Hold the connection until the emulator answers (it
+                    // answers when the function returns).
+                    let mut sink = BufReader::new(conn);
+                    let _ = read_message(&mut sink, false);
+                }
+            });
+            continue;
+        }
+        if up.is_none() {
+            let Ok(conn) = TcpStream::connect(upstream) else {
+                break;
+            };
+            let _ = conn.set_nodelay(true);
+            let mut from_up = conn.try_clone().unwrap();
+            let mut to_client = client_w.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_up, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Both);
+            });
+            up = Some(conn);
+        }
+        let conn = up.as_mut().unwrap();
+        if conn.write_all(&req.head).is_err() || conn.write_all(&req.body).is_err() {
+            break;
+        }
+    }
+    if let Some(conn) = up {
+        let _ = conn.shutdown(std::net::Shutdown::Both);
+    }
+    let _ = client_w.shutdown(std::net::Shutdown::Both);
+}
+
+pub fn http_response(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
+}
+
+pub fn s3_slow_down() -> Vec<u8> {
+    http_response(
+        "503 Slow Down",
+        &[("content-type", "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+         <Message>Please reduce your request rate.</Message></Error>",
+    )
+}
+
+pub fn dynamodb_throttled() -> Vec<u8> {
+    http_response(
+        "400 Bad Request",
+        &[("content-type", "application/x-amz-json-1.0")],
+        "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\",\
+         \"message\":\"Rate of requests exceeds the allowed throughput.\"}",
+    )
+}

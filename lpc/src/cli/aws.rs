@@ -1,0 +1,223 @@
+//! The lambda backend's side of the command line: the `--backend lambda`
+//! arguments of `lpc run` and `lpc aws init`.
+//!
+//! The AWS SDKs are behind lpc's `aws` cargo feature (off by default: they
+//! take minutes to build and the local backend needs none of them). The
+//! arguments exist either way, so `lpc --help` reads the same in every
+//! build; without the feature, using them is an error that says how to
+//! build an lpc that has the backend.
+
+use lp_runtime::bundle::Bundle;
+use lp_runtime::metrics::{Progress, RunSummary};
+use lp_runtime::scheduler::RunError;
+use lp_runtime::store::Store;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// Where a lambda run keeps its state.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct AwsArgs {
+    /// S3 bucket of the tiles and the bundle.
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+    /// Key prefix inside the bucket (a run's tiles live under it).
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub prefix: String,
+    /// DynamoDB table of the completion counters (see `lpc aws init`).
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// The deployed `lp-worker` Lambda function (name or ARN).
+    #[arg(long, value_name = "FUNCTION", default_value = "lp-worker")]
+    pub function: String,
+    /// One endpoint for S3, DynamoDB and Lambda (emulators). Per-service
+    /// endpoints come from LP_S3_ENDPOINT, LP_DYNAMODB_ENDPOINT and
+    /// LP_LAMBDA_ENDPOINT; region and credentials from the standard AWS
+    /// configuration chain.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Overrides the region of the AWS configuration chain.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create the DynamoDB table of the counters (and the bucket with
+    /// --create-bucket); existing ones are left as they are.
+    Init(InitArgs),
+}
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// Also create the bucket.
+    #[arg(long)]
+    create_bucket: bool,
+}
+
+#[cfg(not(feature = "aws"))]
+const NOT_BUILT: &str = "this lpc was built without the lambda backend; \
+     build it with `cargo build --release -p lpc --features aws`";
+
+impl AwsArgs {
+    fn bucket(&self) -> Result<&str, String> {
+        self.bucket
+            .as_deref()
+            .ok_or_else(|| "the lambda backend needs --bucket BUCKET".to_string())
+    }
+
+    fn table(&self) -> Result<&str, String> {
+        self.table
+            .as_deref()
+            .ok_or_else(|| "the lambda backend needs --table TABLE".to_string())
+    }
+}
+
+pub fn init(command: Command) -> std::process::ExitCode {
+    let Command::Init(args) = command;
+    match init_resources(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// A lambda run's store, counters and workers, connected once.
+pub struct Lambda {
+    #[cfg(feature = "aws")]
+    clients: lp_runtime::aws::AwsClients,
+    /// Without the feature no `Lambda` can exist: `connect` fails.
+    #[cfg(not(feature = "aws"))]
+    never: std::convert::Infallible,
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    args: AwsArgs,
+}
+
+impl Lambda {
+    /// Checks the arguments and connects (no request is sent yet).
+    pub fn connect(args: &AwsArgs) -> Result<Lambda, String> {
+        args.bucket()?;
+        args.table()?;
+        connect(args)
+    }
+
+    /// The bucket as a tile store, for inputs, outputs and verification.
+    pub fn store(&self) -> Arc<dyn Store> {
+        store(self)
+    }
+
+    /// Runs `bundle` on Lambda; no `lease` means the backend's default
+    /// (above Lambda's 15-minute limit on an invocation).
+    pub fn run(
+        &self,
+        bundle: &Bundle,
+        lease: Option<Duration>,
+        stop: Arc<AtomicBool>,
+        progress: &dyn Fn(&Progress),
+    ) -> Result<RunSummary, RunError> {
+        run(self, bundle, lease, stop, progress)
+    }
+}
+
+#[cfg(feature = "aws")]
+fn options(args: &AwsArgs) -> lp_runtime::aws::AwsOptions {
+    let mut options = lp_runtime::aws::AwsOptions::from_env();
+    if args.endpoint_url.is_some() {
+        options.endpoint_url = args.endpoint_url.clone();
+    }
+    if args.region.is_some() {
+        options.region = args.region.clone();
+    }
+    options
+}
+
+#[cfg(feature = "aws")]
+fn connect(args: &AwsArgs) -> Result<Lambda, String> {
+    Ok(Lambda {
+        clients: lp_runtime::aws::AwsClients::connect(&options(args)),
+        args: args.clone(),
+    })
+}
+
+#[cfg(feature = "aws")]
+fn store(lambda: &Lambda) -> Arc<dyn Store> {
+    let bucket = lambda.args.bucket().expect("checked by connect");
+    Arc::new(lp_runtime::aws::S3Store::new(
+        &lambda.clients,
+        bucket,
+        &lambda.args.prefix,
+    ))
+}
+
+#[cfg(feature = "aws")]
+fn run(
+    lambda: &Lambda,
+    bundle: &Bundle,
+    lease: Option<Duration>,
+    stop: Arc<AtomicBool>,
+    progress: &dyn Fn(&Progress),
+) -> Result<RunSummary, RunError> {
+    let args = &lambda.args;
+    let mut opts = lp_runtime::aws::LambdaRunOptions::new(
+        args.bucket().expect("checked by connect"),
+        &args.prefix,
+        args.table().expect("checked by connect"),
+        &args.function,
+    );
+    if let Some(lease) = lease {
+        opts.lease = lease;
+    }
+    opts.stop = stop;
+    let summary = lp_runtime::aws::run_lambda(&lambda.clients, bundle, &opts, progress)?;
+    eprintln!(
+        "run {} (table {}, s3://{}/{})",
+        summary.run_id, opts.table, opts.bucket, opts.prefix
+    );
+    Ok(summary.summary)
+}
+
+#[cfg(feature = "aws")]
+fn init_resources(args: &InitArgs) -> Result<(), String> {
+    let table = args.aws.table()?;
+    let clients = lp_runtime::aws::AwsClients::connect(&options(&args.aws));
+    if args.create_bucket {
+        let bucket = args.aws.bucket()?;
+        lp_runtime::aws::S3Store::new(&clients, bucket, "")
+            .create_bucket()
+            .map_err(|e| e.to_string())?;
+        eprintln!("bucket {bucket} ready");
+    }
+    lp_runtime::aws::create_table(&clients, table).map_err(|e| e.to_string())?;
+    eprintln!("table {table} ready");
+    Ok(())
+}
+
+#[cfg(not(feature = "aws"))]
+fn connect(_: &AwsArgs) -> Result<Lambda, String> {
+    Err(NOT_BUILT.to_string())
+}
+
+#[cfg(not(feature = "aws"))]
+fn store(lambda: &Lambda) -> Arc<dyn Store> {
+    match lambda.never {}
+}
+
+#[cfg(not(feature = "aws"))]
+fn run(
+    lambda: &Lambda,
+    _: &Bundle,
+    _: Option<Duration>,
+    _: Arc<AtomicBool>,
+    _: &dyn Fn(&Progress),
+) -> Result<RunSummary, RunError> {
+    match lambda.never {}
+}
+
+#[cfg(not(feature = "aws"))]
+fn init_resources(_: &InitArgs) -> Result<(), String> {
+    Err(NOT_BUILT.to_string())
+}
