@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need,
 # then runs every test of the workspace. CI (.ci/run) calls exactly this.
+#
+#   1. every test of the default build (`cargo test --workspace`);
+#   2. the lambda backend (cargo feature `aws`) against local emulators of
+#      S3, DynamoDB and Lambda, which scripts/emulators.sh installs (cached)
+#      and starts on loopback: lp-runtime's protocol tests with in-process
+#      workers, then `lpc run --backend lambda` with real lp-worker
+#      processes. An emulator that cannot be installed or started fails the
+#      run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,14 +18,30 @@ if ! python3 -c 'import numpy' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check numpy
 fi
 
-# The AWS backend (cargo feature `aws`, work in progress) must keep compiling
-# with the rest; its emulator tests are run by hand for now (docs/aws.md).
-cargo check -p lp-runtime --features aws --all-targets --locked
-
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+emulators_started=0
+cleanup() {
+    if ((emulators_started)); then scripts/emulators.sh stop >/dev/null || true; fi
+    rm -f "$log"
+}
+trap cleanup EXIT
+
 status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+
+if ((status == 0)); then
+    echo "test.sh: the lambda backend against the emulators"
+    cargo build --locked -p lp-runtime --features aws --bin lp-worker
+    scripts/emulators.sh start
+    emulators_started=1
+    # shellcheck disable=SC1090
+    . "$(scripts/emulators.sh env)"
+    {
+        cargo test --locked -p lp-runtime --features aws --test aws_emulated "$@" &&
+            cargo test --locked -p lpc --features aws --test lambda "$@"
+    } 2>&1 | tee -a "$log" || status=$?
+fi
+
 # One total over every test binary (cargo prints a line per binary).
 awk '/^test result:/ { passed += $4; failed += $6 }
      END { printf "all tests: %d passed, %d failed\n", passed, failed }' "$log"

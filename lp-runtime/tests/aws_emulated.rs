@@ -22,7 +22,7 @@ mod emulator_support;
 
 use emulator_support::*;
 use lp_runtime::aws::dynamo::{DynamoCounters, RunStatus};
-use lp_runtime::aws::lambda::{WorkerHooks, WorkerPayload, handle_job};
+use lp_runtime::aws::lambda::{WorkerHooks, WorkerPayload, bundle_key, handle_job};
 use lp_runtime::aws::{
     AwsClients, AwsOptions, LambdaRunOptions, S3Store, create_table, driver::run_lambda_with,
 };
@@ -912,4 +912,42 @@ fn a_kernel_error_stops_the_run_naming_job_kernel_and_tile() {
         }
         other => panic!("expected a job error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_worker_drops_its_job_once_the_run_has_ended() {
+    let stack = Stack::new();
+    let bundle = cholesky_bundle(2, 4);
+    let store = stack.store("ended");
+    put_spd_input(&bundle, &[&store], SEED);
+    let key = bundle_key(&store, &bundle);
+    store.put_object(&key, bundle.encode()).unwrap();
+    let run = unique("run");
+    let counters = stack.counters(&run);
+    counters.start_run(bundle.jobs.len()).unwrap();
+    // What the driver does on Ctrl-C.
+    let cancelled = JobError {
+        job: String::new(),
+        op: "driver".to_string(),
+        tile: None,
+        output: None,
+        message: "cancelled by the driver".to_string(),
+    };
+    assert!(counters.fail_run(&cancelled).unwrap());
+    let payload = WorkerPayload {
+        bundle_key: key,
+        run_id: run,
+        job_id: 0,
+        bucket: stack.bucket.clone(),
+        prefix: "ended".to_string(),
+        table: stack.table.clone(),
+        function: "unused".to_string(),
+    };
+    let report = handle_job(&stack.clients, &payload, None, &WorkerHooks::default()).unwrap();
+    assert!(report.run_ended, "{report:?}");
+    assert_eq!(report.jobs_run, Vec::<JobId>::new());
+    assert_eq!(store.list_tiles("L").unwrap(), vec![], "nothing computed");
+    let record = counters.run_record().unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Failed(cancelled));
+    assert_eq!(record.executions, 0);
 }

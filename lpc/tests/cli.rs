@@ -174,3 +174,50 @@ fn graph_needs_a_view() {
     let out = lpc(&["graph", &repo("examples/cholesky_2x2.lp")], None);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_lambda_backend_needs_a_bucket_and_a_table() {
+    let program = repo("examples/cholesky_2x2.lp");
+    let out = lpc(&["run", &program, "--backend", "lambda"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: the lambda backend needs --bucket BUCKET\n"
+    );
+    let out = lpc(
+        &["run", &program, "--backend", "lambda", "--bucket", "b"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: the lambda backend needs --table TABLE\n"
+    );
+}
+
+/// The default build has no AWS SDKs: the lambda commands say how to get them.
+#[cfg(not(feature = "aws"))]
+#[test]
+fn without_the_aws_feature_the_lambda_commands_explain_the_build() {
+    let expected = "error: this lpc was built without the lambda backend; build it with \
+                    `cargo build --release -p lpc --features aws`\n";
+    let program = repo("examples/cholesky_2x2.lp");
+    let out = lpc(
+        &[
+            "run",
+            &program,
+            "--backend",
+            "lambda",
+            "--bucket",
+            "b",
+            "--table",
+            "t",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), expected);
+    let out = lpc(&["aws", "init", "--bucket", "b", "--table", "t"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), expected);
+}

@@ -23,9 +23,9 @@
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
 
-use emulator_support::{Proxy, Service, endpoints, socket_of, unique};
+use emulator_support::{Pool, endpoints, unique};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Mutex;
 
 const LPC: &str = env!("CARGO_BIN_EXE_lpc");
@@ -42,59 +42,6 @@ fn lp_worker() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// Worker processes serving `lp-worker` invocations, and the relay that
-/// acknowledges their (and the driver's) Event invocations at once.
-struct Pool {
-    workers: Vec<Child>,
-    lambda: Proxy,
-}
-
-impl Pool {
-    fn start(size: usize, fault: Option<&str>, log_dir: &Path) -> Pool {
-        let ep = endpoints();
-        let lambda = Proxy::start(&ep.lambda, Service::Lambda, true);
-        let runtime_api = format!("http://{}/.rt/lp-worker", socket_of(&ep.lambda));
-        let workers = (0..size)
-            .map(|k| {
-                let log = std::fs::File::create(log_dir.join(format!("worker-{k}.log"))).unwrap();
-                let mut cmd = Command::new(lp_worker());
-                cmd.env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
-                    .env("AWS_LAMBDA_FUNCTION_NAME", "lp-worker")
-                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
-                    .env("LP_S3_ENDPOINT", &ep.s3)
-                    .env("LP_DYNAMODB_ENDPOINT", &ep.dynamodb)
-                    .env("LP_LAMBDA_ENDPOINT", &lambda.url)
-                    .env_remove("LP_WORKER_FAULT")
-                    .stdout(Stdio::null())
-                    .stderr(log);
-                if let Some(fault) = fault {
-                    cmd.env("LP_WORKER_FAULT", fault);
-                }
-                cmd.spawn().expect("start an lp-worker process")
-            })
-            .collect();
-        Pool { workers, lambda }
-    }
-
-    /// How many workers exited (an injected fault kills its worker).
-    fn exited(&mut self) -> usize {
-        self.workers
-            .iter_mut()
-            .filter_map(|w| w.try_wait().ok().flatten())
-            .count()
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        for w in &mut self.workers {
-            let _ = w.kill();
-            let _ = w.wait();
-        }
-    }
 }
 
 /// `lpc` with the driver's endpoints pointed at the emulators (Lambda
@@ -173,7 +120,7 @@ fn lambda_run(
     lease_secs: u32,
 ) -> (String, Vec<u8>, usize) {
     let (bucket, table) = init_resources();
-    let mut pool = Pool::start(workers, fault, dir);
+    let mut pool = Pool::start(&lp_worker(), workers, fault, dir);
     let path = dir.join("L-lambda.npy");
     let out = lpc(
         &[
@@ -308,7 +255,7 @@ fn a_matrix_that_is_not_spd_stops_the_run_naming_job_kernel_and_tile() {
     let input = dir.path().join("minus_identity.npy");
     write_npy_minus_identity(&input, 128);
     let (bucket, table) = init_resources();
-    let pool = Pool::start(2, None, dir.path());
+    let pool = Pool::start(&lp_worker(), 2, None, dir.path());
     let out = lpc(
         &[
             "run",

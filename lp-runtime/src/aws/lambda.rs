@@ -15,7 +15,7 @@
 //! back while the invocation's time budget allows it (the child's inputs are
 //! mostly the tiles just written; the saved invocation is the Wukong win).
 
-use super::dynamo::{DynamoCounters, MetricsDelta};
+use super::dynamo::{DynamoCounters, MetricsDelta, RunStatus};
 use super::{AwsClients, AwsError, S3Store, block_on};
 use crate::bundle::{Bundle, JobId};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -163,6 +163,8 @@ pub struct WorkerReport {
     pub jobs_run: Vec<JobId>,
     /// A ready child handed to a new invocation because time ran short.
     pub handed_off: Option<JobId>,
+    /// The run had failed, been cancelled or finished: the job was dropped.
+    pub run_ended: bool,
 }
 
 /// Test hooks: wrap the counters or the store a worker uses (to inject
@@ -234,6 +236,21 @@ pub fn handle_job(
     let mut job = payload.job_id;
     let mut reported = MetricsSnapshot::default();
     loop {
+        // A failed or cancelled run stops here, at the next job of every
+        // worker still busy, rather than computing the rest of its DAG.
+        // One consistent read per job.
+        let running = run_counters
+            .run_record()
+            .map_err(|e| {
+                RunError::Backend(BackendError {
+                    message: e.to_string(),
+                })
+            })?
+            .is_some_and(|r| r.status == RunStatus::Running);
+        if !running {
+            report.run_ended = true;
+            return Ok(report);
+        }
         let started = Instant::now();
         let outcome = run_job(&ctx, job, 0);
         let now = metrics.snapshot();

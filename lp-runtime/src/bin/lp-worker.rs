@@ -168,6 +168,7 @@ async fn handle(event: LambdaEvent<WorkerPayload>) -> Result<serde_json::Value, 
         Ok(report) => Ok(serde_json::json!({
             "jobs_run": report.jobs_run,
             "handed_off": report.handed_off,
+            "run_ended": report.run_ended,
         })),
         // Recorded in the run item, which stops the run: a success here
         // keeps Lambda from retrying a deterministic failure.

@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
@@ -335,4 +337,77 @@ pub fn dynamodb_throttled() -> Vec<u8> {
         "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\",\
          \"message\":\"Rate of requests exceeds the allowed throughput.\"}",
     )
+}
+
+// ---------------------------------------------------------------------------
+// A pool of real lp-worker processes
+
+/// Worker processes serving `lp-worker` invocations, and the relay that
+/// acknowledges their (and the driver's) Event invocations at once.
+pub struct Pool {
+    pub workers: Vec<Child>,
+    pub lambda: Proxy,
+}
+
+impl Pool {
+    /// `size` processes of the `lp-worker` binary at `lp_worker`, each with
+    /// `LP_WORKER_FAULT=fault` if given, logging to `log_dir/worker-K.log`,
+    /// talking to the emulators directly.
+    pub fn start(lp_worker: &Path, size: usize, fault: Option<&str>, log_dir: &Path) -> Pool {
+        let ep = endpoints();
+        Pool::start_with(lp_worker, size, fault, log_dir, &ep.s3, &ep.dynamodb)
+    }
+
+    /// [`Pool::start`] with the workers' S3 and DynamoDB endpoints given
+    /// (a counting [`Proxy`]'s, say).
+    pub fn start_with(
+        lp_worker: &Path,
+        size: usize,
+        fault: Option<&str>,
+        log_dir: &Path,
+        s3: &str,
+        dynamodb: &str,
+    ) -> Pool {
+        let ep = endpoints();
+        let lambda = Proxy::start(&ep.lambda, Service::Lambda, true);
+        let runtime_api = format!("http://{}/.rt/lp-worker", socket_of(&ep.lambda));
+        let workers = (0..size)
+            .map(|k| {
+                let log = std::fs::File::create(log_dir.join(format!("worker-{k}.log"))).unwrap();
+                let mut cmd = Command::new(lp_worker);
+                cmd.env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+                    .env("AWS_LAMBDA_FUNCTION_NAME", "lp-worker")
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+                    .env("LP_S3_ENDPOINT", s3)
+                    .env("LP_DYNAMODB_ENDPOINT", dynamodb)
+                    .env("LP_LAMBDA_ENDPOINT", &lambda.url)
+                    .env_remove("LP_WORKER_FAULT")
+                    .stdout(Stdio::null())
+                    .stderr(log);
+                if let Some(fault) = fault {
+                    cmd.env("LP_WORKER_FAULT", fault);
+                }
+                cmd.spawn().expect("start an lp-worker process")
+            })
+            .collect();
+        Pool { workers, lambda }
+    }
+
+    /// How many workers exited (an injected fault kills its worker).
+    pub fn exited(&mut self) -> usize {
+        self.workers
+            .iter_mut()
+            .filter_map(|w| w.try_wait().ok().flatten())
+            .count()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
 }
