@@ -31,15 +31,17 @@ cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
 
 if ((status == 0)); then
     echo "test.sh: the lambda backend against the emulators"
-    cargo build --locked -p lp-runtime --features aws --bin lp-worker
+    # One cargo invocation for both packages, so that features unify once
+    # and the AWS SDKs build once; it also builds lp-worker (a binary of
+    # lp-runtime, which lpc's test runs).
+    aws_tests=(--locked -p lp-runtime -p lpc --features lp-runtime/aws,lpc/aws
+        --test aws_emulated --test lambda)
+    cargo test "${aws_tests[@]}" --no-run
     scripts/emulators.sh start
     emulators_started=1
     # shellcheck disable=SC1090
     . "$(scripts/emulators.sh env)"
-    {
-        cargo test --locked -p lp-runtime --features aws --test aws_emulated "$@" &&
-            cargo test --locked -p lpc --features aws --test lambda "$@"
-    } 2>&1 | tee -a "$log" || status=$?
+    cargo test "${aws_tests[@]}" "$@" 2>&1 | tee -a "$log" || status=$?
 fi
 
 # One total over every test binary (cargo prints a line per binary).

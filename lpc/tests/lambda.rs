@@ -4,11 +4,13 @@
 //! --only-lambda-apis`). Run with
 //!
 //! ```text
-//! cargo build -p lp-runtime --features aws --bin lp-worker
 //! scripts/emulators.sh start && . "$(scripts/emulators.sh env)"
-//! cargo test -p lpc --features aws --test lambda
+//! cargo test -p lp-runtime -p lpc --features lp-runtime/aws,lpc/aws \
+//!     --test aws_emulated --test lambda
 //! scripts/emulators.sh stop
 //! ```
+//!
+//! (building lp-runtime's test makes cargo build its `lp-worker` too).
 //!
 //! (scripts/test.sh does all of it.) A missing emulator or worker binary
 //! fails the tests, never skips them.
@@ -37,8 +39,8 @@ fn lp_worker() -> PathBuf {
     let path = Path::new(LPC).with_file_name("lp-worker");
     assert!(
         path.is_file(),
-        "{} is missing: build it with `cargo build -p lp-runtime --features aws --bin lp-worker` \
-         (scripts/test.sh does)",
+        "{} is missing: run this test as scripts/test.sh does (`cargo test -p lp-runtime -p lpc \
+         --features lp-runtime/aws,lpc/aws --test aws_emulated --test lambda`), which builds it",
         path.display()
     );
     path
