@@ -105,8 +105,8 @@ fn main() {
         }
         assert!(errors.is_empty(), "generated text has errors: {errors:?}");
         summary = (
-            program.jobs.len(),
-            program.jobs.iter().map(|j| j.body.len()).sum::<usize>(),
+            program.jobs().count(),
+            program.jobs().map(|j| j.body.len()).sum::<usize>(),
         );
         best = best.min(seconds);
         drop(program);

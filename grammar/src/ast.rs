@@ -6,11 +6,17 @@
 //! byte [`Span`] it was parsed from, so that any later phase can point a
 //! diagnostic at it.
 //!
-//! The tree is deliberately *syntactic*: opcodes are plain identifiers and
-//! operands are registers or tile references, whatever the opcode. What an
-//! opcode means, how many operands it takes and which shapes fit is decided by
-//! the checker in `lpc`, which keeps this crate free of execution knowledge
-//! and lets new kernels arrive without touching the grammar.
+//! The tree is deliberately *syntactic*: opcodes are plain identifiers,
+//! operands are registers or tile references whatever the opcode, and
+//! expressions are trees of names and integers whatever the names mean
+//! (program parameters or loop variables). What an opcode means, which names
+//! are in scope and which expressions are affine is decided by the checker in
+//! `lpc`, which keeps this crate free of execution knowledge and lets new
+//! kernels arrive without touching the grammar.
+//!
+//! A program is flat (a list of jobs) or a loop program (jobs inside `for`
+//! nests); the flat form is the loop form with no loops, so both share one
+//! tree: [`Program::items`] holds jobs and loops in source order.
 
 /// A half-open byte range `start..end` into the source text.
 ///
@@ -42,41 +48,189 @@ impl Span {
     }
 }
 
-/// A whole `.lp` file: matrix declarations and jobs, in source order.
+/// A whole `.lp` file: parameters, matrix declarations, and jobs and loops.
 ///
-/// Declarations and jobs may be interleaved; a matrix is visible to every job
-/// in the file wherever it is declared.
+/// Declarations and jobs may be interleaved; a parameter or matrix is
+/// visible in the whole file wherever it is declared.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Program<'src> {
+    pub params: Vec<Param<'src>>,
     pub matrices: Vec<MatrixDecl<'src>>,
-    pub jobs: Vec<Job<'src>>,
+    /// Top-level jobs and loops, in source order.
+    pub items: Vec<Item<'src>>,
 }
 
-/// A name: a matrix, a job label, an opcode, a dtype or an initialiser.
+impl<'src> Program<'src> {
+    /// Every job of the program, loop bodies included, in source order.
+    pub fn jobs(&self) -> Jobs<'_, 'src> {
+        Jobs {
+            stack: vec![self.items.iter()],
+        }
+    }
+
+    /// Whether the program has any `for` loop.
+    pub fn has_loops(&self) -> bool {
+        self.items.iter().any(|i| matches!(i, Item::Loop(_)))
+    }
+}
+
+/// Iterator over the jobs of a program in source order (see
+/// [`Program::jobs`]).
+pub struct Jobs<'a, 'src> {
+    stack: Vec<std::slice::Iter<'a, Item<'src>>>,
+}
+
+impl<'a, 'src> Iterator for Jobs<'a, 'src> {
+    type Item = &'a Job<'src>;
+
+    fn next(&mut self) -> Option<&'a Job<'src>> {
+        loop {
+            let top = self.stack.last_mut()?;
+            match top.next() {
+                Some(Item::Job(job)) => return Some(job),
+                Some(Item::Loop(l)) => self.stack.push(l.body.iter()),
+                None => {
+                    self.stack.pop();
+                }
+            }
+        }
+    }
+}
+
+/// A job or a loop, at the top level or inside a loop body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item<'src> {
+    Job(Job<'src>),
+    Loop(Loop<'src>),
+}
+
+/// A name: a parameter, a loop variable, a matrix, a job label, an opcode, a
+/// dtype, a function or an initialiser.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ident<'src> {
     pub name: &'src str,
     pub span: Span,
 }
 
-/// An unsigned integer literal (a dimension, a tile index, a seed).
+/// An unsigned integer literal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Int {
     pub value: u64,
     pub span: Span,
 }
 
-/// `matrix NAME : [sym] DTYPE[ROWS, COLS] tile [TROWS, TCOLS] ROLE [= INIT]`
+/// An integer expression: a dimension, a tile index, a loop bound, a seed.
+///
+/// Names are parameters or loop variables; which, and whether the
+/// expression is allowed where it stands (affine in the loop variables, a
+/// constant), is the checker's business. `/` exists only so that the checker
+/// can say how to write a division: `floor(a / b)` or `ceil(a / b)`.
+///
+/// Parentheses have no node: `(a + b)` is the `a + b` node, spanning
+/// `a + b`, while a node around it spans them (`(a + b) * c`).
+///
+/// Every expression in a parsed [`Program`] is at most [`MAX_EXPR_DEPTH`]
+/// levels deep (a deeper one is a syntax error and is replaced by `0`), so
+/// recursive passes over expressions, and the derived `Drop`, `Clone`,
+/// `PartialEq` and `Debug`, cannot overflow the stack however the source
+/// nests.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr<'src> {
+    Int(Int),
+    Name(Ident<'src>),
+    /// `-e`; `span` covers the minus sign and the operand.
+    Neg(Box<Expr<'src>>, Span),
+    Binary(Box<Binary<'src>>),
+    /// `name(arg, ...)`: `ceil`, `floor`, `min`, `max`, `log2`.
+    Call(Box<Call<'src>>),
+}
+
+/// The deepest expression the parser accepts: a leaf (integer or name) is
+/// one level, and each operator, unary minus or call adds one above its
+/// deepest operand; parentheses add none. `-(-x)` is 3 levels, `a + b * c`
+/// is 3. A deeper expression is [`crate::SyntaxError::ExpressionTooDeep`].
+pub const MAX_EXPR_DEPTH: usize = 64;
+
+/// The deepest loop nest the parser builds: a `for` inside this many open
+/// loops is [`crate::SyntaxError::LoopsTooDeep`] and its body joins the
+/// enclosing one, so recursive passes over the tree stay shallow whatever
+/// the source nests. (The dependency solver accepts fewer; `lpc` says so.)
+pub const MAX_LOOP_DEPTH: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// `a ^ b`, a power.
+    Pow,
+}
+
+impl BinOp {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Div => "/",
+            BinOp::Pow => "^",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Binary<'src> {
+    pub op: BinOp,
+    pub lhs: Expr<'src>,
+    pub rhs: Expr<'src>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call<'src> {
+    pub name: Ident<'src>,
+    pub args: Vec<Expr<'src>>,
+    pub span: Span,
+}
+
+impl Expr<'_> {
+    pub fn span(&self) -> Span {
+        match self {
+            Expr::Int(i) => i.span,
+            Expr::Name(n) => n.span,
+            Expr::Neg(_, span) => *span,
+            Expr::Binary(b) => b.span,
+            Expr::Call(c) => c.span,
+        }
+    }
+}
+
+/// `param NAME [= DEFAULT]`: a program parameter, set with `--set NAME=VALUE`
+/// or taking its default. A line may declare several, separated by commas;
+/// each is its own `Param`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param<'src> {
+    pub name: Ident<'src>,
+    pub default: Option<Expr<'src>>,
+    pub span: Span,
+}
+
+/// `matrix NAME[VERSIONS] : [sym] DTYPE[ROWS, COLS] tile [TROWS, TCOLS] ROLE [= INIT]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatrixDecl<'src> {
     pub name: Ident<'src>,
+    /// Extra leading index dimensions of a versioned matrix (`S[NT]`: the
+    /// tiles are `S[k, i, j]`); empty for a plain matrix.
+    pub versions: Vec<Expr<'src>>,
     /// The span of the `sym` keyword when the matrix is symmetric.
     pub symmetric: Option<Span>,
     pub dtype: Ident<'src>,
-    pub shape: [Int; 2],
-    pub tile: [Int; 2],
+    pub shape: [Expr<'src>; 2],
+    pub tile: [Expr<'src>; 2],
     pub role: Role,
-    /// A lazy initialiser such as `spd(42)`; only meaningful on inputs.
+    /// `= spd(42)` on an input (a lazy initialiser), or `= A` on a versioned
+    /// matrix (its version 0 is the input `A`).
     pub init: Option<Init<'src>>,
     pub span: Span,
 }
@@ -94,20 +248,45 @@ pub struct Role {
     pub span: Span,
 }
 
-/// A lazy initialiser call, `NAME` or `NAME(ARG, ...)`; the checker knows the
-/// valid names (`zeros`, `identity`, `random(seed)`, `spd(seed)`).
+/// `NAME` or `NAME(ARG, ...)` after `=` in a declaration: an initialiser
+/// (`zeros`, `identity`, `random(seed)`, `spd(seed)`) or, on a versioned
+/// matrix, the input matrix that is its version 0.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Init<'src> {
     pub name: Ident<'src>,
-    pub args: Vec<Int>,
+    pub args: Vec<Expr<'src>>,
+    /// Whether the arguments were written in parentheses (`spd()` has, `A`
+    /// has not).
+    pub call: bool,
     pub span: Span,
 }
 
+/// `for VAR in range(START, END[, STEP]) { ... }`, or `range(END)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loop<'src> {
+    pub var: Ident<'src>,
+    pub start: Option<Expr<'src>>,
+    pub end: Expr<'src>,
+    pub step: Option<Expr<'src>>,
+    /// Jobs and loops of the body, in source order.
+    pub body: Vec<Item<'src>>,
+    /// The header, `for` to `{`.
+    pub span: Span,
+    /// The closing `}` (empty at the end of the file when it is missing).
+    pub close: Span,
+}
+
 /// `LABEL:` followed by straight-line instructions up to the next label,
-/// declaration or end of file.
+/// declaration, loop or closing brace, or the end of the file.
+///
+/// A job of a flat program may carry integer indices, `syrk[1, 4, 3]:` (the
+/// form `lpc expand` prints); inside a loop a label is a plain name and the
+/// job is named by the values of its loop variables.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Job<'src> {
     pub label: Ident<'src>,
+    /// The indices written after the label, if any.
+    pub index: Vec<Expr<'src>>,
     pub body: Vec<Instr<'src>>,
     pub span: Span,
 }
@@ -143,14 +322,12 @@ impl Operand<'_> {
     }
 }
 
-/// `MATRIX[I, J]`: one tile of a matrix, by tile (block) index.
-///
-/// Indices are literals today. A later loop form (`for i in range(...)`) would
-/// make them expressions over loop variables; that is why they are a node of
-/// their own and not bare integers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// `MATRIX[I, J]`, or `MATRIX[V, ..., I, J]` for a versioned matrix: one
+/// tile, by tile (block) index. Indices are expressions over parameters and
+/// loop variables.
+#[derive(Clone, Debug, PartialEq)]
 pub struct TileRef<'src> {
     pub matrix: Ident<'src>,
-    pub index: [Int; 2],
+    pub index: Vec<Expr<'src>>,
     pub span: Span,
 }

@@ -25,8 +25,8 @@ pub enum SyntaxError {
     /// Characters that form no token; a run of adjacent ones is one error.
     InvalidToken { span: Span },
     /// A token the grammar does not allow here. `found` names it
-    /// (``"`,`"``, ``"the identifier `foo`"``, ``"`for`, a word reserved for a
-    /// future loop form"``, ...); `expected` lists what would be allowed, in a
+    /// (``"`,`"``, ``"the identifier `foo`"``, ``"`tile`, a reserved
+    /// keyword"``, ...); `expected` lists what would be allowed, in a
     /// human form (``"a register such as `%0`"``, ``"`,`"``, `"a newline"`, ...),
     /// deduplicated, never empty.
     UnexpectedToken {
@@ -47,6 +47,23 @@ pub enum SyntaxError {
     /// The source is longer than `u32::MAX` bytes, the limit of [`Span`]. It
     /// is the only error then, and the program is empty.
     SourceTooLarge { len: usize },
+    /// A `}` with no open loop.
+    UnmatchedBrace { span: Span },
+    /// A `for` whose `}` never comes; `span` is the loop header. The loop
+    /// runs to the end of the file in the tree.
+    UnclosedLoop { span: Span },
+    /// A `param` or `matrix` line inside a loop body (it is still recorded).
+    DeclarationInLoop { span: Span, loop_header: Span },
+    /// `range()` with no argument or more than three; `span` is the loop
+    /// header. The loop is kept, with an empty range (`end` is `0`).
+    RangeArity { span: Span, found: usize },
+    /// An expression more than [`MAX_EXPR_DEPTH`](crate::ast::MAX_EXPR_DEPTH) levels deep. It is
+    /// replaced in the tree by the integer `0` spanning it (`span`), so that
+    /// no tree is ever deep enough to overflow a recursive pass (or `Drop`).
+    ExpressionTooDeep { span: Span },
+    /// A loop header inside [`crate::ast::MAX_LOOP_DEPTH`] open loops; the
+    /// loop is not opened (its `}` closes nothing).
+    LoopsTooDeep { span: Span },
 }
 
 impl SyntaxError {
@@ -58,7 +75,13 @@ impl SyntaxError {
             | SyntaxError::UnexpectedToken { span, .. }
             | SyntaxError::UnexpectedEof { span, .. }
             | SyntaxError::IntegerOverflow { span }
-            | SyntaxError::InstructionOutsideJob { span } => *span,
+            | SyntaxError::InstructionOutsideJob { span }
+            | SyntaxError::UnmatchedBrace { span }
+            | SyntaxError::UnclosedLoop { span }
+            | SyntaxError::DeclarationInLoop { span, .. }
+            | SyntaxError::RangeArity { span, .. }
+            | SyntaxError::ExpressionTooDeep { span }
+            | SyntaxError::LoopsTooDeep { span } => *span,
             SyntaxError::SourceTooLarge { .. } => Span::default(),
         }
     }
@@ -72,6 +95,15 @@ impl SyntaxError {
             SyntaxError::IntegerOverflow { .. } => {
                 Some("integers must be at most 18446744073709551615")
             }
+            SyntaxError::UnclosedLoop { .. } => Some("close the loop body with a `}` line"),
+            SyntaxError::DeclarationInLoop { .. } => Some(
+                "move the declaration above the loop: parameters and matrices are declared once, at the top level",
+            ),
+            SyntaxError::RangeArity { .. } => {
+                Some("write `range(END)`, `range(START, END)` or `range(START, END, STEP)`")
+            }
+            // Keep in step with MAX_EXPR_DEPTH (a unit test checks).
+            SyntaxError::ExpressionTooDeep { .. } => Some("at most 64 levels of nesting"),
             _ => None,
         }
     }
@@ -95,6 +127,20 @@ impl fmt::Display for SyntaxError {
                 f,
                 "source file is {len} bytes; the limit is {} bytes",
                 u32::MAX
+            ),
+            SyntaxError::UnmatchedBrace { .. } => write!(f, "`}}` without an open loop"),
+            SyntaxError::UnclosedLoop { .. } => write!(f, "loop is never closed"),
+            SyntaxError::DeclarationInLoop { .. } => {
+                write!(f, "declaration inside a loop")
+            }
+            SyntaxError::RangeArity { found, .. } => {
+                write!(f, "`range` takes 1 to 3 arguments, found {found}")
+            }
+            SyntaxError::ExpressionTooDeep { .. } => write!(f, "expression nested too deeply"),
+            SyntaxError::LoopsTooDeep { .. } => write!(
+                f,
+                "loops nested more than {} deep",
+                crate::ast::MAX_LOOP_DEPTH
             ),
         }
     }
@@ -138,7 +184,7 @@ pub(crate) fn from_parse_error(
             span: Span::new(start, end),
             found: match tok {
                 // As written: an overflowing literal is `u64::MAX` by now.
-                Tok::Int(_) => format!("the integer `{}`", &source[start..end]),
+                Tok::Int(_) => format!("the integer `{}`", crate::lexer::clip(&source[start..end])),
                 _ => tok.describe(),
             },
             expected: expected_names(source, start, &expected),
@@ -166,7 +212,7 @@ pub(crate) fn from_parse_error(
 
 /// The kind of line an error is on and the token just before it.
 struct Place<'src> {
-    in_declaration: bool,
+    first: Option<Tok<'src>>,
     previous: Option<Tok<'src>>,
 }
 
@@ -175,19 +221,27 @@ fn place(source: &str, at: usize) -> Place<'_> {
     let mut tokens = Tok::lexer(&source[line_start..at]).filter_map(Result::ok);
     let first = tokens.next();
     let previous = tokens.last().or(first);
-    Place {
-        in_declaration: first == Some(Tok::Matrix),
-        previous,
-    }
+    Place { first, previous }
 }
 
 /// Human names for lalrpop's expected terminals at byte `at`, in a fixed
 /// order, without duplicates.
+///
+/// Where an expression may start (an integer is among the expected
+/// terminals), its possible first tokens are named once, as "an
+/// expression"; after a complete expression the five operators are named
+/// once, as "an operator".
 fn expected_names(source: &str, at: usize, raw: &[String]) -> Vec<String> {
     let place = place(source, at);
-    let mut named: Vec<(u8, &'static str)> = raw
+    let terminals: Vec<&str> = raw.iter().map(|t| t.trim_matches('"')).collect();
+    let expression_start = terminals.contains(&"INT");
+    let mut named: Vec<(u8, &'static str)> = terminals
         .iter()
-        .filter_map(|terminal| name_terminal(terminal.trim_matches('"'), &place))
+        .filter_map(|&terminal| match terminal {
+            "INT" | "IDENT" | "(" | "-" if expression_start => Some((4, "an expression")),
+            "+" | "-" | "*" | "/" | "^" => Some((15, "an operator")),
+            _ => name_terminal(terminal, &place),
+        })
         .collect();
     named.sort_unstable();
     named.dedup();
@@ -201,6 +255,9 @@ fn expected_names(source: &str, at: usize, raw: &[String]) -> Vec<String> {
 fn name_terminal(terminal: &str, place: &Place<'_>) -> Option<(u8, &'static str)> {
     Some(match terminal {
         "matrix" => (0, "`matrix`"),
+        "param" => (0, "`param`"),
+        "for" => (0, "`for`"),
+        "}" => (0, "`}`"),
         "sym" => (1, "`sym`"),
         "REG" => (2, "a register such as `%0`"),
         "IDENT" => (3, name_identifier(place)),
@@ -214,20 +271,26 @@ fn name_terminal(terminal: &str, place: &Place<'_>) -> Option<(u8, &'static str)
         "=" => (11, "`=`"),
         "tile" => (12, "`tile`"),
         "input" | "output" | "temp" => (13, "a role (`input`, `output` or `temp`)"),
+        "in" => (13, "`in`"),
+        "range" => (13, "`range`"),
+        "{" => (13, "`{`"),
         "NEWLINE" => (14, "a newline"),
         _ => return None,
     })
 }
 
 fn name_identifier(place: &Place<'_>) -> &'static str {
-    match (place.in_declaration, place.previous) {
+    let declaration = place.first == Some(Tok::Matrix);
+    match (place.first, place.previous) {
         (_, None) => "a label or an opcode",
-        (true, Some(Tok::Matrix)) => "a matrix name",
-        (true, Some(Tok::Colon | Tok::Sym)) => "a dtype such as `f64`",
-        (true, Some(Tok::Equals)) => "an initialiser such as `zeros` or `spd(42)`",
-        (true, _) => "an identifier",
-        (false, Some(Tok::Equals)) => "an opcode",
+        (Some(Tok::Param), _) => "a parameter name",
+        (Some(Tok::For), _) => "a loop variable",
+        (_, Some(Tok::Matrix)) if declaration => "a matrix name",
+        (_, Some(Tok::Colon | Tok::Sym)) if declaration => "a dtype such as `f64`",
+        (_, Some(Tok::Equals)) if declaration => "an initialiser such as `zeros` or `spd(42)`",
+        _ if declaration => "an identifier",
+        (_, Some(Tok::Equals)) => "an opcode",
         // After an opcode or a `,`: an operand.
-        (false, _) => "a tile such as `A[0, 0]`",
+        _ => "a tile such as `A[0, 0]`",
     }
 }

@@ -21,6 +21,9 @@
 //!
 //! Comments (`;` to the end of the line), spaces and tabs are skipped. A lone
 //! `\r` that is not part of `\r\n` is an invalid token.
+//!
+//! Token payloads never copy the source, and an invalid run is one token
+//! however long: a file of a million NUL bytes is one error, not a million.
 
 use crate::ast::Span;
 use crate::error::SyntaxError;
@@ -59,6 +62,20 @@ pub enum Tok<'src> {
     RParen,
     #[token("=")]
     Equals,
+    #[token("{")]
+    LBrace,
+    #[token("}")]
+    RBrace,
+    #[token("+")]
+    Plus,
+    #[token("-")]
+    Minus,
+    #[token("*")]
+    Star,
+    #[token("/")]
+    Slash,
+    #[token("^")]
+    Caret,
 
     #[token("matrix")]
     Matrix,
@@ -72,8 +89,8 @@ pub enum Tok<'src> {
     Output,
     #[token("temp")]
     Temp,
-
-    // Reserved for a later loop form; no rule accepts them yet.
+    #[token("param")]
+    Param,
     #[token("for")]
     For,
     #[token("in")]
@@ -106,29 +123,46 @@ impl Tok<'_> {
             Tok::LParen => "`(`".to_string(),
             Tok::RParen => "`)`".to_string(),
             Tok::Equals => "`=`".to_string(),
+            Tok::LBrace => "`{`".to_string(),
+            Tok::RBrace => "`}`".to_string(),
+            Tok::Plus => "`+`".to_string(),
+            Tok::Minus => "`-`".to_string(),
+            Tok::Star => "`*`".to_string(),
+            Tok::Slash => "`/`".to_string(),
+            Tok::Caret => "`^`".to_string(),
             Tok::Matrix => keyword("matrix"),
             Tok::Sym => keyword("sym"),
             Tok::Tile => keyword("tile"),
             Tok::Input => keyword("input"),
             Tok::Output => keyword("output"),
             Tok::Temp => keyword("temp"),
-            Tok::For => loop_word("for"),
-            Tok::In => loop_word("in"),
-            Tok::Range => loop_word("range"),
-            Tok::Ident(name) => format!("the identifier `{name}`"),
+            Tok::Param => keyword("param"),
+            Tok::For => keyword("for"),
+            Tok::In => keyword("in"),
+            Tok::Range => keyword("range"),
+            Tok::Ident(name) => format!("the identifier `{}`", clip(name)),
             Tok::Int(value) => format!("the integer `{value}`"),
-            Tok::Reg(name) => format!("the register `%{name}`"),
+            Tok::Reg(name) => format!("the register `%{}`", clip(name)),
             Tok::Error => "an invalid token".to_string(),
         }
     }
 }
 
-fn keyword(word: &str) -> String {
-    format!("`{word}`, a reserved keyword")
+/// At most [`CLIP`] characters of `text`, with an ellipsis and the length
+/// when it is longer: a message names the offending token, it does not echo
+/// a megabyte of it.
+pub fn clip(text: &str) -> String {
+    match text.char_indices().nth(CLIP) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+    }
 }
 
-fn loop_word(word: &str) -> String {
-    format!("`{word}`, a word reserved for a future loop form")
+/// How many characters of one token a message shows.
+pub const CLIP: usize = 40;
+
+fn keyword(word: &str) -> String {
+    format!("`{word}`, a reserved keyword")
 }
 
 /// The parser's input item. The lexer never fails, hence `Infallible`.
@@ -240,6 +274,45 @@ mod tests {
                 (27, Tok::Newline, 28),
             ]
         );
+    }
+
+    #[test]
+    fn loop_and_expression_tokens() {
+        assert_eq!(
+            kinds("param for in range{}+-*/^ in_ range2"),
+            vec![
+                (0, Tok::Param, 5),
+                (6, Tok::For, 9),
+                (10, Tok::In, 12),
+                (13, Tok::Range, 18),
+                (18, Tok::LBrace, 19),
+                (19, Tok::RBrace, 20),
+                (20, Tok::Plus, 21),
+                (21, Tok::Minus, 22),
+                (22, Tok::Star, 23),
+                (23, Tok::Slash, 24),
+                (24, Tok::Caret, 25),
+                (26, Tok::Ident("in_"), 29),
+                (30, Tok::Ident("range2"), 36),
+                (36, Tok::Newline, 36),
+            ]
+        );
+        assert_eq!(Tok::For.describe(), "`for`, a reserved keyword");
+        assert_eq!(Tok::Caret.describe(), "`^`");
+    }
+
+    #[test]
+    fn long_tokens_are_clipped_in_messages() {
+        let long = "x".repeat(100);
+        assert_eq!(clip("short"), "short");
+        assert_eq!(clip(&long[..CLIP]), long[..CLIP]);
+        assert_eq!(
+            Tok::Ident(&long).describe(),
+            format!("the identifier `{}… (100 bytes)`", &long[..CLIP])
+        );
+        // Characters, not bytes: the cut stays on a char boundary.
+        let wide = "é".repeat(50);
+        assert_eq!(clip(&wide), format!("{}… (100 bytes)", "é".repeat(CLIP)));
     }
 
     #[test]

@@ -7,9 +7,18 @@
 //!
 //! Pipeline: [`lexer::Lexer`] (logos) feeds `(start, token, end)` triples to
 //! the lalrpop parser (`parser.lalrpop`), whose line actions hand each
-//! declaration, label and instruction to a builder that groups instructions
-//! into jobs. Lexical errors, parse errors and builder errors are merged and
-//! sorted by position. The language is described in `docs/language.md`.
+//! parameter line, declaration, loop header, `}`, label and instruction to a
+//! builder that groups instructions into jobs and jobs into loops. Lexical
+//! errors, parse errors and builder errors are merged and sorted by
+//! position. The language is described in `docs/language.md`.
+//!
+//! Nothing here recurses on the nesting of the source: the parser's stack is
+//! a `Vec`, and the builder refuses expressions deeper than
+//! [`ast::MAX_EXPR_DEPTH`] as it builds them (one
+//! [`SyntaxError::ExpressionTooDeep`] each), so any tree [`parse`] returns
+//! is shallow enough for recursive passes. (The nesting of `for` loops is
+//! not limited: a source nesting them tens of thousands deep builds a tree
+//! whose drop recurses that deep.)
 
 pub mod ast;
 mod builder;
@@ -28,7 +37,8 @@ pub use error::SyntaxError;
 /// Always returns a program: the parts that parsed, with the syntax errors
 /// found on the way (empty when the file is well formed), sorted by position.
 /// A line with a syntax error is left out of the program; the lines around it
-/// are kept.
+/// are kept. An expression nested more than [`ast::MAX_EXPR_DEPTH`] levels
+/// deep is kept as the integer `0` spanning it, with an error.
 pub fn parse(source: &str) -> (ast::Program<'_>, Vec<SyntaxError>) {
     if let Some(error) = too_large(source.len()) {
         return (ast::Program::default(), vec![error]);

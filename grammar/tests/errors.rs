@@ -2,11 +2,11 @@
 //! human-readable expected list, and the well-formed lines around it are kept.
 
 use grammar::SyntaxError::{self, *};
-use grammar::ast::Span;
+use grammar::ast::{Expr, Item, Span};
 use grammar::parse;
 
 mod common;
-use common::{span, within};
+use common::{lp, outline, span, value, within};
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -20,12 +20,12 @@ fn unexpected(span: Span, found: &str, expected: &[&str]) -> SyntaxError {
     }
 }
 
-/// Opcode and operand names of every instruction, job by job.
+/// The text of every instruction, job by job (loop bodies included, in
+/// source order).
 fn bodies(src: &str) -> Vec<(String, Vec<String>)> {
     let (program, _) = parse(src);
     program
-        .jobs
-        .iter()
+        .jobs()
         .map(|job| {
             let lines = job
                 .body
@@ -55,7 +55,11 @@ fn several_errors_in_one_file_are_all_reported() {
     assert_eq!(
         errors,
         vec![
-            unexpected(within(src, "[8 8]", "8", 1), "the integer `8`", &["`,`"]),
+            unexpected(
+                within(src, "[8 8]", "8", 1),
+                "the integer `8`",
+                &["`,`", "an operator"]
+            ),
             unexpected(
                 within(src, "CHOL %0 %0", "%0", 1),
                 "the register `%0`",
@@ -64,7 +68,7 @@ fn several_errors_in_one_file_are_all_reported() {
             unexpected(
                 within(src, "A[1, 0\n", "\n", 0),
                 "the end of the line",
-                &["`]`"]
+                &["`,`", "`]`", "an operator"]
             ),
         ]
     );
@@ -81,9 +85,9 @@ fn several_errors_in_one_file_are_all_reported() {
     assert_eq!(
         errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         strings(&[
-            "expected `,`, found the integer `8`",
+            "expected `,` or an operator, found the integer `8`",
             "expected `,` or a newline, found the register `%0`",
-            "expected `]`, found the end of the line",
+            "expected `,`, `]` or an operator, found the end of the line",
         ])
     );
 }
@@ -112,7 +116,8 @@ CHOL %0,
             unexpected(
                 within(src, "M f64", "f64", 0),
                 "the identifier `f64`",
-                &["`:`"]
+                // `[` would start the versions of a matrix, `S[nt]`.
+                &["`:`", "`[`"]
             ),
             unexpected(
                 within(src, "M : [1", "[", 0),
@@ -132,7 +137,7 @@ CHOL %0,
             unexpected(
                 within(src, "random(1 2)", "2", 0),
                 "the integer `2`",
-                &["`,`", "`)`"]
+                &["`,`", "`)`", "an operator"]
             ),
             unexpected(within(src, ", %1", ",", 0), "`,`", &["an opcode"]),
             unexpected(
@@ -149,19 +154,21 @@ CHOL %0,
                 "the end of the line",
                 &["a register such as `%0`", "a tile such as `A[0, 0]`"]
             ),
-            unexpected(
-                within(src, ", x", ",", 0),
-                "`,`",
-                &[
-                    "`matrix`",
-                    "a register such as `%0`",
-                    "a label or an opcode",
-                    "a newline"
-                ]
-            ),
+            unexpected(within(src, ", x", ",", 0), "`,`", &LINE_START),
         ]
     );
 }
+
+/// What may start a line.
+const LINE_START: [&str; 7] = [
+    "`for`",
+    "`matrix`",
+    "`param`",
+    "`}`",
+    "a register such as `%0`",
+    "a label or an opcode",
+    "a newline",
+];
 
 #[test]
 fn invalid_characters_are_reported_once_per_run_and_the_line_is_dropped() {
@@ -201,9 +208,10 @@ fn a_lone_carriage_return_is_invalid_but_crlf_ends_a_line() {
             span: within(src, "RET\r ", "\r", 0)
         }]
     );
-    assert_eq!(program.jobs.len(), 1);
-    assert_eq!(program.jobs[0].body.len(), 1);
-    assert_eq!(&src[program.jobs[0].span.range()], "j:\r\n    RET");
+    let jobs: Vec<_> = program.jobs().collect();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].body.len(), 1);
+    assert_eq!(&src[jobs[0].span.range()], "j:\r\n    RET");
 }
 
 #[test]
@@ -224,10 +232,14 @@ fn an_integer_overflowing_u64_is_an_error_and_parsing_continues() {
             ),
         ]
     );
-    let grammar::ast::Operand::Tile(tile) = &program.jobs[0].body[0].operands[0] else {
+    let job = program.jobs().next().unwrap();
+    let grammar::ast::Operand::Tile(tile) = &job.body[0].operands[0] else {
         panic!("expected a tile operand");
     };
-    assert_eq!(tile.index.map(|i| i.value), [u64::MAX, u64::MAX]);
+    assert_eq!(
+        tile.index.iter().map(value).collect::<Vec<_>>(),
+        vec![u64::MAX, u64::MAX]
+    );
     assert_eq!(
         errors[0].help(),
         Some("integers must be at most 18446744073709551615")
@@ -246,16 +258,21 @@ fn an_overflowing_integer_where_it_does_not_belong_is_named_as_written() {
             unexpected(
                 digits,
                 "the integer `99999999999999999999`",
-                &[
-                    "a register such as `%0`",
-                    "a tile such as `A[0, 0]`",
-                    "`:`",
-                    "a newline"
-                ]
+                &AFTER_LINE_START_WORD
             ),
         ]
     );
 }
+
+/// What may follow the first word of a line: operands of an instruction, or
+/// the `:` or `[` of a label.
+const AFTER_LINE_START_WORD: [&str; 5] = [
+    "a register such as `%0`",
+    "a tile such as `A[0, 0]`",
+    "`:`",
+    "`[`",
+    "a newline",
+];
 
 #[test]
 fn a_last_line_without_newline_still_parses() {
@@ -266,7 +283,7 @@ fn a_last_line_without_newline_still_parses() {
         bodies(src),
         vec![("j".to_string(), strings(&["%0 = S3_LOAD A[0, 0]", "RET"]))]
     );
-    assert_eq!(&src[program.jobs[0].span.range()], src);
+    assert_eq!(&src[program.jobs().next().unwrap().span.range()], src);
 
     let src = "j:\n    RET ; done";
     // Trailing blanks and comments are outside every span.
@@ -282,14 +299,14 @@ fn a_construct_cut_short_by_the_end_of_the_file() {
         errors,
         vec![UnexpectedEof {
             span: Span::new(src.len(), src.len()),
-            expected: strings(&["`]`"])
+            expected: strings(&["`,`", "`]`", "an operator"])
         }]
     );
     assert_eq!(
         errors[0].to_string(),
-        "unexpected end of file, expected `]`"
+        "unexpected end of file, expected `,`, `]` or an operator"
     );
-    assert_eq!(program.jobs[0].body, vec![]);
+    assert_eq!(program.jobs().next().unwrap().body, vec![]);
 
     let src = "matrix M : sym";
     assert_eq!(
@@ -306,50 +323,46 @@ fn reserved_words_are_not_identifiers() {
     let src = "\
 matrix for : f64[1, 1] tile [1, 1] temp
 matrix tile : f64[1, 1] tile [1, 1] temp
+matrix param : f64[1, 1] tile [1, 1] temp
 temp:
 range:
 j:
     %0 = in %1
     S3_WRITE input[0, 0], %0
+    S3_WRITE A[for, 0], %0
 ";
     let (program, errors) = parse(src);
-    let loop_word = |w: &str| format!("`{w}`, a word reserved for a future loop form");
     let keyword = |w: &str| format!("`{w}`, a reserved keyword");
-    let line_start = [
-        "`matrix`",
-        "a register such as `%0`",
-        "a label or an opcode",
-        "a newline",
-    ];
     assert_eq!(
         errors,
         vec![
-            unexpected(span(src, "for"), &loop_word("for"), &["a matrix name"]),
+            unexpected(span(src, "for"), &keyword("for"), &["a matrix name"]),
             unexpected(
                 within(src, "matrix tile", "tile", 0),
                 &keyword("tile"),
                 &["a matrix name"]
             ),
             unexpected(
+                within(src, "matrix param", "param", 0),
+                &keyword("param"),
+                &["a matrix name"]
+            ),
+            unexpected(
                 within(src, "temp:", "temp", 0),
                 &keyword("temp"),
-                &line_start
+                &LINE_START
             ),
-            unexpected(span(src, "range"), &loop_word("range"), &line_start),
-            unexpected(
-                within(src, "= in", "in", 0),
-                &loop_word("in"),
-                &["an opcode"]
-            ),
+            unexpected(span(src, "range"), &keyword("range"), &LINE_START),
+            unexpected(within(src, "= in", "in", 0), &keyword("in"), &["an opcode"]),
             unexpected(
                 span(src, "input"),
                 &keyword("input"),
-                &[
-                    "a register such as `%0`",
-                    "a tile such as `A[0, 0]`",
-                    "`:`",
-                    "a newline"
-                ]
+                &AFTER_LINE_START_WORD
+            ),
+            unexpected(
+                within(src, "A[for", "for", 0),
+                &keyword("for"),
+                &["an expression"]
             ),
         ]
     );
@@ -415,29 +428,31 @@ fn blank_and_comment_lines_and_odd_spacing_are_accepted() {
         &src[m.span.range()],
         "matrix\tM:sym f64 [3,5]tile[2 ,2] input=random ( 7 )"
     );
-    assert_eq!(m.shape.map(|i| i.value), [3, 5]);
-    assert_eq!(m.tile.map(|i| i.value), [2, 2]);
+    assert_eq!(m.shape.each_ref().map(value), [3, 5]);
+    assert_eq!(m.tile.each_ref().map(value), [2, 2]);
     let init = m.init.as_ref().unwrap();
-    assert_eq!((init.name.name, init.args[0].value), ("random", 7));
-    assert_eq!(program.jobs.len(), 2);
-    let instr = &program.jobs[0].body[0];
+    assert_eq!((init.name.name, value(&init.args[0])), ("random", 7));
+    let jobs: Vec<_> = program.jobs().collect();
+    assert_eq!(jobs.len(), 2);
+    let instr = &jobs[0].body[0];
     assert_eq!(&src[instr.span.range()], "%acc=GEMM_NT %a,M[1,0]");
     assert_eq!(instr.dest.unwrap().name, "acc");
     assert_eq!(
-        &src[program.jobs[0].span.range()],
+        &src[jobs[0].span.range()],
         &src[span(src, "lab :").start as usize..instr.span.end as usize]
     );
     // A job with no instructions spans its label.
-    assert_eq!(&src[program.jobs[1].span.range()], "other_job:");
+    assert_eq!(&src[jobs[1].span.range()], "other_job:");
 }
 
 #[test]
-fn initialisers_take_any_number_of_integer_arguments() {
+fn initialisers_take_any_number_of_expression_arguments() {
     let src = "\
 matrix A : f64[1, 1] tile [1, 1] input = zeros
 matrix B : f64[1, 1] tile [1, 1] input = identity()
 matrix C : f64[1, 1] tile [1, 1] input = spd(1, 2, 3)
 matrix D : f64[1, 1] tile [1, 1] input
+matrix E : f64[1, 1] tile [1, 1] input = random(2 * seed + 1)
 ";
     let (program, errors) = parse(src);
     assert_eq!(errors, vec![]);
@@ -448,7 +463,11 @@ matrix D : f64[1, 1] tile [1, 1] input
             m.init.as_ref().map(|i| {
                 (
                     i.name.name,
-                    i.args.iter().map(|a| a.value).collect::<Vec<_>>(),
+                    i.call,
+                    i.args
+                        .iter()
+                        .map(|a| &src[a.span().range()])
+                        .collect::<Vec<_>>(),
                 )
             })
         })
@@ -456,10 +475,11 @@ matrix D : f64[1, 1] tile [1, 1] input
     assert_eq!(
         inits,
         vec![
-            Some(("zeros", vec![])),
-            Some(("identity", vec![])),
-            Some(("spd", vec![1, 2, 3])),
-            None
+            Some(("zeros", false, vec![])),
+            Some(("identity", true, vec![])),
+            Some(("spd", true, vec!["1", "2", "3"])),
+            None,
+            Some(("random", true, vec!["2 * seed + 1"])),
         ]
     );
 }
@@ -487,7 +507,412 @@ fn spans_end_at_the_last_token_of_a_line() {
         vec![("j".to_string(), strings(&["RET", "CHOL %0"]))]
     );
     assert_eq!(
-        &src[program.jobs[0].span.range()],
+        &src[program.jobs().next().unwrap().span.range()],
         "j:   \n    RET   \n    CHOL %0"
     );
+}
+
+#[test]
+fn a_closing_brace_without_an_open_loop_is_reported_and_skipped() {
+    let src = "\
+}
+for i in range(n) {
+    a:
+}
+}
+b:
+    RET
+";
+    let (program, errors) = parse(src);
+    let braces: Vec<Span> = src
+        .match_indices('}')
+        .map(|(i, _)| Span::new(i, i + 1))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            UnmatchedBrace { span: braces[0] },
+            UnmatchedBrace { span: braces[2] },
+        ]
+    );
+    assert_eq!(errors[0].to_string(), "`}` without an open loop");
+    assert_eq!(errors[0].help(), None);
+    assert_eq!(outline(&program), vec!["for i { a }", "b"]);
+    assert_eq!(lp(&program.items[0]).close, braces[1]);
+    assert_eq!(bodies(src)[1], ("b".to_string(), strings(&["RET"])));
+}
+
+#[test]
+fn loops_left_open_at_the_end_of_the_file_run_to_it() {
+    let src = "\
+for k in range(n) {
+    a:
+        RET
+    for i in range(k) {
+        b:
+            RET";
+    let (program, errors) = parse(src);
+    let outer = span(src, "for k in range(n) {");
+    let inner = span(src, "for i in range(k) {");
+    // One error per loop, in source order.
+    assert_eq!(
+        errors,
+        vec![UnclosedLoop { span: outer }, UnclosedLoop { span: inner }]
+    );
+    assert_eq!(errors[0].to_string(), "loop is never closed");
+    assert_eq!(
+        errors[0].help(),
+        Some("close the loop body with a `}` line")
+    );
+    // Nothing is lost: the loops hold their bodies, closed by an empty span at
+    // the end of the file.
+    assert_eq!(outline(&program), vec!["for k { a, for i { b } }"]);
+    let eof = Span::new(src.len(), src.len());
+    let k = lp(&program.items[0]);
+    let i = lp(&k.body[1]);
+    assert_eq!((k.close, i.close), (eof, eof));
+    assert_eq!(
+        bodies(src),
+        vec![
+            ("a".to_string(), strings(&["RET"])),
+            ("b".to_string(), strings(&["RET"])),
+        ]
+    );
+}
+
+#[test]
+fn declarations_inside_a_loop_are_reported_and_kept() {
+    let src = "\
+for k in range(n) {
+    a:
+        RET
+    matrix M : f64[1, 1] tile [1, 1] temp
+        RET
+    for i in range(k) {
+        param p = 1, q  ; c
+    }
+}
+matrix N : f64[1, 1] tile [1, 1] temp
+";
+    let (program, errors) = parse(src);
+    let outer = span(src, "for k in range(n) {");
+    let inner = span(src, "for i in range(k) {");
+    assert_eq!(
+        errors,
+        vec![
+            DeclarationInLoop {
+                span: span(src, "matrix M : f64[1, 1] tile [1, 1] temp"),
+                loop_header: outer,
+            },
+            // The declaration ended job `a`: the RET after it has no job.
+            InstructionOutsideJob {
+                span: within(src, "temp\n        RET", "RET", 0)
+            },
+            DeclarationInLoop {
+                span: span(src, "param p = 1, q"),
+                loop_header: inner,
+            },
+        ]
+    );
+    assert_eq!(errors[0].to_string(), "declaration inside a loop");
+    assert_eq!(
+        errors[0].help(),
+        Some(
+            "move the declaration above the loop: parameters and matrices are declared once, at the top level"
+        )
+    );
+    assert_eq!(
+        program
+            .matrices
+            .iter()
+            .map(|m| m.name.name)
+            .collect::<Vec<_>>(),
+        vec!["M", "N"]
+    );
+    assert_eq!(
+        program
+            .params
+            .iter()
+            .map(|p| p.name.name)
+            .collect::<Vec<_>>(),
+        vec!["p", "q"]
+    );
+    assert_eq!(outline(&program), vec!["for k { a, for i {} }"]);
+}
+
+#[test]
+fn range_takes_one_to_three_arguments() {
+    let src = "\
+for i in range() {
+    a:
+}
+for j in range(1, 2, 3, 4) {
+    b:
+}
+";
+    let (program, errors) = parse(src);
+    let none = span(src, "for i in range() {");
+    let four = span(src, "for j in range(1, 2, 3, 4) {");
+    assert_eq!(
+        errors,
+        vec![
+            RangeArity {
+                span: none,
+                found: 0
+            },
+            RangeArity {
+                span: four,
+                found: 4
+            },
+        ]
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "`range` takes 1 to 3 arguments, found 0"
+    );
+    assert_eq!(
+        errors[1].to_string(),
+        "`range` takes 1 to 3 arguments, found 4"
+    );
+    assert_eq!(
+        errors[1].help(),
+        Some("write `range(END)`, `range(START, END)` or `range(START, END, STEP)`")
+    );
+    // The loops are kept, with an empty range (end 0, on the header), so
+    // their bodies are still checked and their `}` still match.
+    assert_eq!(outline(&program), vec!["for i { a }", "for j { b }"]);
+    for (item, header) in program.items.iter().zip([none, four]) {
+        let l = lp(item);
+        assert_eq!((&l.start, &l.step), (&None, &None));
+        assert_eq!(value(&l.end), 0);
+        assert_eq!(l.end.span(), header);
+    }
+}
+
+#[test]
+fn where_an_expression_may_start_the_expected_list_says_so() {
+    let src = "\
+param a =
+matrix M[ : f64[1, 1] tile [1, 1] temp
+matrix M : f64[1, *] tile [1, 1] temp
+for i in range(
+for i in range(1, ) {
+lab[]:
+j:
+    CHOL A[
+    CHOL A[1 + ]
+    CHOL A[f(]
+    CHOL A[(]
+";
+    let (_, errors) = parse(src);
+    let newline = |line: &str| within(src, &format!("{line}\n"), "\n", 0);
+    let expression = ["an expression"];
+    assert_eq!(
+        errors,
+        vec![
+            unexpected(newline("param a ="), "the end of the line", &expression),
+            unexpected(within(src, "M[ :", ":", 0), "`:`", &expression),
+            unexpected(within(src, "1, *]", "*", 0), "`*`", &expression),
+            // `range()` is allowed (and reported as an arity error).
+            unexpected(
+                newline("for i in range("),
+                "the end of the line",
+                &["an expression", "`)`"]
+            ),
+            unexpected(within(src, "1, ) {", ")", 0), "`)`", &expression),
+            unexpected(within(src, "lab[]", "]", 0), "`]`", &expression),
+            unexpected(newline("    CHOL A["), "the end of the line", &expression),
+            unexpected(within(src, "1 + ]", "]", 0), "`]`", &expression),
+            unexpected(within(src, "f(]", "]", 0), "`]`", &expression),
+            unexpected(within(src, "A[(]", "]", 0), "`]`", &expression),
+        ]
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "expected an expression, found the end of the line"
+    );
+}
+
+#[test]
+fn after_an_expression_the_expected_list_names_the_operators_once() {
+    let src = "\
+param a = 1 b
+param a = (n x
+matrix M : f64[n n] tile [1, 1] temp
+for i in range(n x
+for i in range(n) x
+lab[k 1]:
+j:
+    CHOL A[k 1]
+    CHOL A[k, 2^3 4]
+";
+    let (_, errors) = parse(src);
+    assert_eq!(
+        errors,
+        vec![
+            unexpected(
+                within(src, "1 b", "b", 0),
+                "the identifier `b`",
+                &["`,`", "a newline", "an operator"]
+            ),
+            // After a name, `(` would make it a call.
+            unexpected(
+                within(src, "(n x", "x", 0),
+                "the identifier `x`",
+                &["`(`", "`)`", "an operator"]
+            ),
+            unexpected(
+                within(src, "n n]", "n", 1),
+                "the identifier `n`",
+                &["`,`", "`(`", "an operator"]
+            ),
+            unexpected(
+                within(src, "range(n x", "x", 0),
+                "the identifier `x`",
+                &["`,`", "`(`", "`)`", "an operator"]
+            ),
+            unexpected(within(src, "(n) x", "x", 0), "the identifier `x`", &["`{`"]),
+            unexpected(
+                within(src, "lab[k 1]", "1", 0),
+                "the integer `1`",
+                &["`,`", "`]`", "`(`", "an operator"]
+            ),
+            unexpected(
+                within(src, "A[k 1]", "1", 0),
+                "the integer `1`",
+                &["`,`", "`]`", "`(`", "an operator"]
+            ),
+            unexpected(
+                within(src, "2^3 4", "4", 0),
+                "the integer `4`",
+                &["`,`", "`]`", "an operator"]
+            ),
+        ]
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "expected `,`, a newline or an operator, found the identifier `b`"
+    );
+}
+
+#[test]
+fn a_bad_line_inside_a_loop_does_not_close_it_or_lose_what_follows() {
+    let src = "\
+for k in range(nt) {
+    chol:
+        %l = CHOL S[k, k k]
+        S3_WRITE L[k, k], %l
+    bad label:
+        RET
+    for i in range(k + 1, nt) {
+        trsm:
+            %x = TRSM S[k, i, k], L[k, k] $
+            S3_WRITE L[i, k], %x
+        matrix M : f64[1, 1] tile
+        for j in range(k + 1, i + 1) {
+            syrk:
+                %s = SYRK S[k, i, j], L[i, k], L[j, k]
+                S3_WRITE S[k + 1, i, j], %s
+        }
+    }
+    after:
+        RET
+}
+last:
+";
+    let (program, errors) = parse(src);
+    assert_eq!(
+        errors,
+        vec![
+            unexpected(
+                within(src, "k k]", "k", 1),
+                "the identifier `k`",
+                &["`,`", "`]`", "`(`", "an operator"]
+            ),
+            // `bad label` reads as an instruction up to the `:`.
+            unexpected(within(src, "bad label:", ":", 0), "`:`", &["`[`"]),
+            InvalidToken {
+                span: span(src, "$")
+            },
+            unexpected(
+                within(src, "tile\n", "\n", 0),
+                "the end of the line",
+                &["`[`"]
+            ),
+        ]
+    );
+    // Every loop still holds its body, and every good line is where it was:
+    // the bad label line did not start a job, so its RET joined `chol`.
+    assert_eq!(
+        outline(&program),
+        vec![
+            "for k { chol, for i { trsm, for j { syrk } }, after }",
+            "last"
+        ]
+    );
+    assert_eq!(
+        bodies(src),
+        vec![
+            (
+                "chol".to_string(),
+                strings(&["S3_WRITE L[k, k], %l", "RET"])
+            ),
+            ("trsm".to_string(), strings(&["S3_WRITE L[i, k], %x"])),
+            (
+                "syrk".to_string(),
+                strings(&[
+                    "%s = SYRK S[k, i, j], L[i, k], L[j, k]",
+                    "S3_WRITE S[k + 1, i, j], %s"
+                ])
+            ),
+            ("after".to_string(), strings(&["RET"])),
+            ("last".to_string(), vec![]),
+        ]
+    );
+    let k = lp(&program.items[0]);
+    assert_eq!(&src[k.close.range()], "}");
+    assert_eq!(k.close.start as usize, src.rfind("}\n").unwrap());
+    assert!(matches!(k.body[2], Item::Job(_)));
+}
+
+#[test]
+fn a_bad_loop_header_opens_no_loop() {
+    // The header line is dropped like any bad line, so its `}` has no loop:
+    // both are reported, and the body goes to the enclosing level.
+    let src = "\
+for i in range(n {
+    a:
+}
+";
+    let (program, errors) = parse(src);
+    assert_eq!(
+        errors,
+        vec![
+            unexpected(
+                within(src, "n {", "{", 0),
+                "`{`",
+                &["`,`", "`(`", "`)`", "an operator"]
+            ),
+            UnmatchedBrace {
+                span: within(src, "\n}", "}", 0)
+            },
+        ]
+    );
+    assert_eq!(outline(&program), vec!["a"]);
+}
+
+#[test]
+fn overflowing_integers_in_expressions_are_kept_as_the_maximum() {
+    let src = "param a = 1 + 18446744073709551616\n";
+    let (program, errors) = parse(src);
+    assert_eq!(
+        errors,
+        vec![IntegerOverflow {
+            span: span(src, "18446744073709551616")
+        }]
+    );
+    let Some(Expr::Binary(sum)) = &program.params[0].default else {
+        panic!("expected a sum");
+    };
+    assert_eq!((value(&sum.lhs), value(&sum.rhs)), (1, u64::MAX));
 }

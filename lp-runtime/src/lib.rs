@@ -1,14 +1,14 @@
-//! The lambdapack runtime: bundle format, the decentralised scheduler core,
-//! tile stores and backends. It never parses `.lp` text and never prints
-//! diagnostics; it takes a [`bundle::Bundle`] and executes it.
+//! The lambdapack runtime: the decentralised scheduling protocol, tile
+//! stores and backends. It never parses `.lp` text and never prints
+//! diagnostics; it takes a program's plan (`lp_program::Plan`, from a
+//! bundle) and executes it.
 
 #[cfg(feature = "aws")]
 pub mod aws;
-pub mod bundle;
 pub mod local;
 pub mod matrix;
 pub mod metrics;
-pub mod scheduler;
+pub mod protocol;
 pub mod store;
 pub mod trace;
 pub mod verify;

@@ -1,17 +1,21 @@
-//! The local backend: the protocol of [`crate::scheduler`] on threads.
+//! The local backend: the protocol of [`crate::protocol`] on threads.
 //!
-//! * [`LocalCounters`] keeps the protocol state in atomics. Idempotent
-//!   completion uses one `AtomicBool` per DAG edge (numpywren's later Redis
-//!   design): `record_done(child, parent)` flips the flag of edge
-//!   parent -> child and bumps the child's `AtomicU32` only if the flip
-//!   happened, so memory is O(jobs + edges) and nothing takes a lock.
-//! * [`LocalQueue`] is the [`Launcher`]: a mutex-guarded deque with a condvar.
-//!   Most jobs never touch it, because a finishing job continues with its
-//!   first ready child on the same thread.
+//! * [`LocalCounters`] keeps the protocol state in memory that follows the
+//!   run, not the program: an entry per job in flight (its finished
+//!   parents and its launch time), sharded behind mutexes, removed when the
+//!   job finishes, and one bit per finished job (pages of a bitset,
+//!   allocated as jobs finish). Nothing is allocated per job or per tile of
+//!   the whole program up front, so a program of millions of jobs starts at
+//!   once and a run's memory is that of its frontier.
+//! * [`LocalQueue`] is the [`Launcher`]: a mutex-guarded deque with a
+//!   condvar. Most jobs never touch it, because a finishing job continues
+//!   with its first ready child on the same thread.
 //! * [`run_local`] starts `workers` threads, launches the roots through the
-//!   same `try_mark_launched` gate as every other job, and acts as the driver:
-//!   progress snapshots, lease expiry and relaunch, first-error stop,
-//!   cancellation, stall detection, and a final sweep of stray temp tiles.
+//!   same `try_mark_launched` gate as every other job, and acts as the
+//!   driver: progress snapshots, lease expiry and relaunch, first-error
+//!   stop, cancellation, stall detection, and a final sweep of stray temp
+//!   tiles (the last three shared with the Lambda driver,
+//!   `protocol::driver`).
 //!
 //! Leases: a job's lease clock starts when it is marked launched and
 //! restarts when a worker takes it. A delivery waiting in the queue is not
@@ -20,18 +24,20 @@
 //! a fault-injecting [`Launcher`] (see [`Interpose`]), so the default lease is
 //! long.
 
-use crate::bundle::{Bundle, JobId, Role, TileIndex, TileKey};
 use crate::metrics::{Metrics, Progress, RunSummary};
-use crate::scheduler::{
-    BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError, RunPlan,
-    check_structure, critical_path_jobs, run_job,
+use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
+use crate::protocol::{
+    BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError,
+    critical_path_jobs, run_job,
 };
 use crate::store::Store;
 use crate::trace::Tracer;
-use std::collections::VecDeque;
+use lp_program::{JobId, Plan, TileKey};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Options of a local run.
@@ -85,149 +91,199 @@ pub type WrapCounters<'a> = dyn Fn(Arc<dyn Counters>) -> Arc<dyn Counters> + 'a;
 /// Wraps the local queue in another [`Launcher`] implementation.
 pub type WrapLauncher<'a> = dyn Fn(Arc<dyn Launcher>) -> Arc<dyn Launcher> + 'a;
 
-/// Protocol state of one local run in atomics.
+const SHARDS: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A hash map split into independently locked shards by key.
+struct Sharded<K, V> {
+    shards: Vec<Mutex<HashMap<K, V>>>,
+}
+
+impl<K: std::hash::Hash + Eq, V> Sharded<K, V> {
+    fn new() -> Sharded<K, V> {
+        Sharded {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, V>> {
+        use std::hash::{BuildHasher, RandomState};
+        static HASHER: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+        let h = HASHER.get_or_init(RandomState::new).hash_one(key);
+        lock(&self.shards[h as usize % SHARDS])
+    }
+}
+
+/// One bit per job number, in pages of 2^16 bits allocated on first use.
+struct BitSet {
+    pages: Sharded<u64, Box<[u64; 1024]>>,
+}
+
+impl BitSet {
+    /// Sets the bit; whether it was clear.
+    fn insert(&self, n: u64) -> bool {
+        let mut shard = self.pages.shard(&(n >> 16));
+        let page = shard.entry(n >> 16).or_insert_with(|| Box::new([0; 1024]));
+        let (word, bit) = (((n >> 6) & 1023) as usize, n & 63);
+        let was = page[word] >> bit & 1;
+        page[word] |= 1 << bit;
+        was == 0
+    }
+
+    fn contains(&self, n: u64) -> bool {
+        let shard = self.pages.shard(&(n >> 16));
+        shard
+            .get(&(n >> 16))
+            .is_some_and(|p| p[((n >> 6) & 1023) as usize] >> (n & 63) & 1 == 1)
+    }
+}
+
+/// The state of a job launched or with a finished parent, until it
+/// finishes.
+#[derive(Default)]
+struct InFlight {
+    /// Distinct finished parents.
+    parents: Vec<JobId>,
+    /// Milliseconds since the run started of the last (re)launch, plus one;
+    /// 0 until launched.
+    launched_at: u64,
+}
+
+/// Protocol state of one local run (see the module doc).
 pub struct LocalCounters {
     start: Instant,
-    /// Index of each job's first outgoing edge in `edge_done`.
-    edge_base: Vec<u32>,
-    children: Vec<Vec<JobId>>,
-    edge_done: Vec<AtomicBool>,
-    parents_done: Vec<AtomicU32>,
-    launched: Vec<AtomicBool>,
-    finished: Vec<AtomicBool>,
-    /// Milliseconds since `start` of the last (re)launch, plus one.
-    launched_at: Vec<AtomicU64>,
-    launched_count: AtomicUsize,
-    finished_count: AtomicUsize,
-    tiles: TileIndex,
-    /// Readers still to finish, per dense tile index (temps only).
-    readers: Vec<AtomicU32>,
+    jobs: Sharded<JobId, InFlight>,
+    finished: BitSet,
+    /// Readers finished per temp tile, until the last one.
+    released: Sharded<TileKey, u32>,
+    launched_count: AtomicU64,
+    finished_count: AtomicU64,
+}
+
+impl Default for LocalCounters {
+    fn default() -> LocalCounters {
+        LocalCounters::new()
+    }
 }
 
 impl LocalCounters {
-    pub fn new(bundle: &Bundle, plan: &RunPlan) -> LocalCounters {
-        let n = bundle.jobs.len();
-        let mut edge_base = Vec::with_capacity(n);
-        let mut edges = 0u32;
-        for job in &bundle.jobs {
-            edge_base.push(edges);
-            edges += job.children.len() as u32;
-        }
-        let atomics_u32 = |k: usize| (0..k).map(|_| AtomicU32::new(0)).collect::<Vec<_>>();
-        let flags = |k: usize| (0..k).map(|_| AtomicBool::new(false)).collect::<Vec<_>>();
+    pub fn new() -> LocalCounters {
         LocalCounters {
             start: Instant::now(),
-            edge_base,
-            children: bundle.jobs.iter().map(|j| j.children.clone()).collect(),
-            edge_done: flags(edges as usize),
-            parents_done: atomics_u32(n),
-            launched: flags(n),
-            finished: flags(n),
-            launched_at: (0..n).map(|_| AtomicU64::new(0)).collect(),
-            launched_count: AtomicUsize::new(0),
-            finished_count: AtomicUsize::new(0),
-            tiles: plan.tiles.clone(),
-            readers: plan
-                .temp_readers_dense
-                .iter()
-                .map(|&c| AtomicU32::new(c))
-                .collect(),
+            jobs: Sharded::new(),
+            finished: BitSet {
+                pages: Sharded::new(),
+            },
+            released: Sharded::new(),
+            launched_count: AtomicU64::new(0),
+            finished_count: AtomicU64::new(0),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 + 1
     }
 
     fn stamp(&self, job: JobId) {
-        let ms = self.start.elapsed().as_millis() as u64 + 1;
-        self.launched_at[job as usize].store(ms, SeqCst);
-    }
-
-    fn check_job(&self, job: JobId) -> ProtoResult<usize> {
-        if (job as usize) < self.launched.len() {
-            Ok(job as usize)
-        } else {
-            Err(BackendError {
-                message: format!("job {job} is out of range ({} jobs)", self.launched.len()),
-            })
+        let now = self.now_ms();
+        if let Some(state) = self.jobs.shard(&job).get_mut(&job)
+            && state.launched_at != 0
+        {
+            state.launched_at = now;
         }
     }
 }
 
 impl Counters for LocalCounters {
     fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
-        let c = self.check_job(child)?;
-        let p = self.check_job(parent)?;
-        let Ok(pos) = self.children[p].binary_search(&child) else {
-            return Err(BackendError {
-                message: format!("job {child} is not a child of job {parent}"),
-            });
-        };
-        let edge = self.edge_base[p] as usize + pos;
-        if self.edge_done[edge].swap(true, SeqCst) {
-            Ok(self.parents_done[c].load(SeqCst))
-        } else {
-            Ok(self.parents_done[c].fetch_add(1, SeqCst) + 1)
+        if self.finished.contains(child) {
+            // A replayed parent of a finished child: nothing to launch.
+            return Ok(0);
         }
+        let mut shard = self.jobs.shard(&child);
+        let state = shard.entry(child).or_default();
+        if !state.parents.contains(&parent) {
+            state.parents.push(parent);
+        }
+        Ok(state.parents.len() as u32)
     }
 
     fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
-        let j = self.check_job(job)?;
-        if self.launched[j].swap(true, SeqCst) {
+        if self.finished.contains(job) {
             return Ok(false);
         }
-        self.stamp(job);
+        let now = self.now_ms();
+        let mut shard = self.jobs.shard(&job);
+        let state = shard.entry(job).or_default();
+        if state.launched_at != 0 {
+            return Ok(false);
+        }
+        state.launched_at = now;
         self.launched_count.fetch_add(1, SeqCst);
         Ok(true)
     }
 
     fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
-        self.check_job(job)?;
         self.stamp(job);
         Ok(())
     }
 
     fn note_started(&self, job: JobId) -> ProtoResult<()> {
-        self.check_job(job)?;
         self.stamp(job);
         Ok(())
     }
 
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
-        let j = self.check_job(job)?;
-        if self.finished[j].swap(true, SeqCst) {
+        if !self.finished.insert(job) {
             return Ok(false);
         }
+        self.jobs.shard(&job).remove(&job);
         self.finished_count.fetch_add(1, SeqCst);
         Ok(true)
     }
 
     fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
-        Ok(self.finished[self.check_job(job)?].load(SeqCst))
+        Ok(self.finished.contains(job))
     }
 
-    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
-        self.readers[self.tiles.index(tile)]
-            .fetch_update(SeqCst, SeqCst, |c| c.checked_sub(1))
-            .map(|old| old - 1)
-            .map_err(|_| BackendError {
-                message: format!("temp tile {tile:?} released more often than it has readers"),
-            })
+    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
+        let mut shard = self.released.shard(&tile);
+        let released = {
+            let n = shard.entry(tile).or_insert(0);
+            *n += 1;
+            *n
+        };
+        if released > readers {
+            return Err(BackendError {
+                message: format!(
+                    "temp tile {tile:?} released more often than its {readers} readers"
+                ),
+            });
+        }
+        if released == readers {
+            shard.remove(&tile);
+        }
+        Ok(readers - released)
     }
 
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
-        let now = self.start.elapsed().as_millis() as u64 + 1;
+        let now = self.now_ms();
         let lease = lease.as_millis() as u64;
-        Ok((0..self.launched.len())
-            .filter(|&j| {
-                let at = self.launched_at[j].load(SeqCst);
-                self.launched[j].load(SeqCst)
-                    && !self.finished[j].load(SeqCst)
-                    && at != 0
-                    && now.saturating_sub(at) >= lease
-            })
-            .map(|j| j as JobId)
-            .collect())
+        let mut out = Vec::new();
+        for shard in &self.jobs.shards {
+            for (&job, state) in lock(shard).iter() {
+                if state.launched_at != 0 && now.saturating_sub(state.launched_at) >= lease {
+                    out.push(job);
+                }
+            }
+        }
+        Ok(out)
     }
 
-    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
+    fn launched_and_finished(&self) -> ProtoResult<(u64, u64)> {
         Ok((
             self.launched_count.load(SeqCst),
             self.finished_count.load(SeqCst),
@@ -237,47 +293,43 @@ impl Counters for LocalCounters {
 
 /// The local work queue; launching a job pushes it.
 pub struct LocalQueue {
-    jobs: Mutex<VecDeque<JobId>>,
+    /// The queue, and per job the deliveries sitting in it: a queued
+    /// delivery is not lost, so the driver does not count its wait against
+    /// the lease.
+    jobs: Mutex<(VecDeque<JobId>, HashMap<JobId, u32>)>,
     available: Condvar,
     /// Jobs queued plus chains being run. Zero with unfinished jobs and no
     /// lease pending means nothing will ever run again.
     in_flight: AtomicUsize,
     closed: AtomicBool,
-    /// Per job, deliveries sitting in the queue. A queued delivery is not
-    /// lost, so the driver does not count its wait against the lease.
-    queued: Vec<AtomicU32>,
+}
+
+impl Default for LocalQueue {
+    fn default() -> LocalQueue {
+        LocalQueue::new()
+    }
 }
 
 impl LocalQueue {
-    /// A queue for a bundle of `jobs` jobs.
-    pub fn new(jobs: usize) -> LocalQueue {
+    pub fn new() -> LocalQueue {
         LocalQueue {
-            jobs: Mutex::new(VecDeque::new()),
+            jobs: Mutex::new((VecDeque::new(), HashMap::new())),
             available: Condvar::new(),
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            queued: (0..jobs).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
     fn is_queued(&self, job: JobId) -> bool {
-        self.queued
-            .get(job as usize)
-            .is_some_and(|q| q.load(SeqCst) > 0)
-    }
-
-    /// Called once a popped job's lease has been restarted.
-    fn taken(&self, job: JobId) {
-        if let Some(q) = self.queued.get(job as usize) {
-            q.fetch_sub(1, SeqCst);
-        }
+        lock(&self.jobs).1.get(&job).is_some_and(|&n| n > 0)
     }
 
     /// The next job, or `None` after `timeout` or once the queue is closed.
+    /// The job still counts as queued until [`LocalQueue::taken`].
     fn pop(&self, timeout: Duration) -> Option<JobId> {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut jobs = lock(&self.jobs);
         loop {
-            if let Some(job) = jobs.pop_front() {
+            if let Some(job) = jobs.0.pop_front() {
                 return Some(job);
             }
             if self.closed.load(SeqCst) {
@@ -289,13 +341,24 @@ impl LocalQueue {
                 .unwrap_or_else(|p| p.into_inner());
             jobs = guard;
             if result.timed_out() {
-                return jobs.pop_front();
+                return jobs.0.pop_front();
+            }
+        }
+    }
+
+    /// Called once a popped job's lease has been restarted.
+    fn taken(&self, job: JobId) {
+        let mut jobs = lock(&self.jobs);
+        if let Entry::Occupied(mut e) = jobs.1.entry(job) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
             }
         }
     }
 
     fn close(&self) {
-        let _guard = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = lock(&self.jobs);
         self.closed.store(true, SeqCst);
         self.available.notify_all();
     }
@@ -303,17 +366,12 @@ impl LocalQueue {
 
 impl Launcher for LocalQueue {
     fn launch(&self, job: JobId) -> ProtoResult<()> {
-        let Some(queued) = self.queued.get(job as usize) else {
-            return Err(BackendError {
-                message: format!("job {job} is out of range ({} jobs)", self.queued.len()),
-            });
-        };
-        queued.fetch_add(1, SeqCst);
         self.in_flight.fetch_add(1, SeqCst);
-        self.jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(job);
+        {
+            let mut jobs = lock(&self.jobs);
+            *jobs.1.entry(job).or_insert(0) += 1;
+            jobs.0.push_back(job);
+        }
         self.available.notify_one();
         Ok(())
     }
@@ -327,12 +385,12 @@ struct Wake {
 
 impl Wake {
     fn notify(&self) {
-        *self.flag.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        *lock(&self.flag) = true;
         self.cv.notify_all();
     }
 
     fn wait(&self, timeout: Duration) {
-        let mut woken = self.flag.lock().unwrap_or_else(|p| p.into_inner());
+        let mut woken = lock(&self.flag);
         if !*woken {
             woken = self
                 .cv
@@ -344,156 +402,167 @@ impl Wake {
     }
 }
 
-/// Runs `bundle` on local threads against `store`, calling `progress` about
+/// The shared state of one local run, for the workers and the driver.
+struct Run<'a> {
+    ctx: JobContext<'a>,
+    queue: &'a LocalQueue,
+    opts: &'a LocalOptions,
+    total: u64,
+    abort: AtomicBool,
+    first_error: Mutex<Option<RunError>>,
+    wake: Wake,
+    started: Instant,
+}
+
+impl Run<'_> {
+    fn fail(&self, e: RunError) {
+        let mut slot = lock(&self.first_error);
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.abort.store(true, SeqCst);
+        self.wake.notify();
+    }
+
+    fn halted(&self) -> bool {
+        self.abort.load(SeqCst) || self.opts.stop.load(SeqCst)
+    }
+
+    fn snapshot(&self) -> Progress {
+        let m = self.ctx.metrics.snapshot();
+        Progress {
+            jobs_done: m.jobs_done,
+            jobs_total: self.total,
+            flops_done: m.flops_done,
+            bytes_loaded: m.bytes_loaded,
+            bytes_stored: m.bytes_stored,
+            retries: m.retries,
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    /// A worker thread: takes a job, runs it and the ready children it is
+    /// handed, until the run ends.
+    fn worker(&self, worker: usize) {
+        while !self.halted() && !self.queue.closed.load(SeqCst) {
+            let Some(job) = self.queue.pop(Duration::from_millis(50)) else {
+                continue;
+            };
+            // Restart the lease before the job stops counting as queued, so
+            // the driver never sees it as neither.
+            if let Err(e) = self.ctx.counters.note_started(job) {
+                self.fail(e.into());
+            }
+            self.queue.taken(job);
+            let mut next = Some(job);
+            while let Some(j) = next {
+                if self.halted() {
+                    break;
+                }
+                next = match run_job_guarded(&self.ctx, j, worker) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.fail(e);
+                        None
+                    }
+                };
+            }
+            self.queue.in_flight.fetch_sub(1, SeqCst);
+            match self.ctx.counters.launched_and_finished() {
+                Ok((_, finished)) if finished == self.total => self.wake.notify(),
+                Ok(_) => {}
+                Err(e) => self.fail(e.into()),
+            }
+        }
+    }
+}
+
+/// Runs `plan` on local threads against `store`, calling `progress` about
 /// every `opts.progress_interval` and once at the end.
 pub fn run_local(
-    bundle: &Bundle,
+    plan: &Plan,
     store: Arc<dyn Store>,
     opts: &LocalOptions,
     progress: &dyn Fn(&Progress),
 ) -> Result<RunSummary, RunError> {
-    run_local_with(bundle, store, opts, progress, &Interpose::default())
+    run_local_with(plan, store, opts, progress, &Interpose::default())
 }
 
 /// [`run_local`] with the protocol objects wrapped by `interpose`.
 pub fn run_local_with(
-    bundle: &Bundle,
+    plan: &Plan,
     store: Arc<dyn Store>,
     opts: &LocalOptions,
     progress: &dyn Fn(&Progress),
     interpose: &Interpose<'_>,
 ) -> Result<RunSummary, RunError> {
-    check_structure(bundle).map_err(RunError::InvalidBundle)?;
-    let started = Instant::now();
-    let total = bundle.jobs.len();
     let workers = opts.effective_workers();
-    let plan = RunPlan::new(bundle);
-    let local_counters: Arc<dyn Counters> = Arc::new(LocalCounters::new(bundle, &plan));
+    let local_counters: Arc<dyn Counters> = Arc::new(LocalCounters::new());
     let counters = match interpose.counters {
         Some(wrap) => wrap(local_counters),
         None => local_counters,
     };
-    let queue = Arc::new(LocalQueue::new(total));
+    let queue = Arc::new(LocalQueue::new());
     let launcher = match interpose.launcher {
         Some(wrap) => wrap(queue.clone()),
         None => queue.clone() as Arc<dyn Launcher>,
     };
     let metrics = Metrics::default();
     let tracer = opts.trace.as_ref().map(|_| Tracer::new(workers));
-    let ctx = JobContext {
-        bundle,
-        plan: &plan,
-        store: store.as_ref(),
-        counters: counters.as_ref(),
-        launcher: launcher.as_ref(),
-        metrics: &metrics,
-        tracer: tracer.as_ref(),
+    let run = Run {
+        ctx: JobContext {
+            plan,
+            store: store.as_ref(),
+            counters: counters.as_ref(),
+            launcher: launcher.as_ref(),
+            metrics: &metrics,
+            tracer: tracer.as_ref(),
+        },
+        queue: &queue,
+        opts,
+        total: plan.job_count(),
+        abort: AtomicBool::new(false),
+        first_error: Mutex::new(None),
+        wake: Wake {
+            flag: Mutex::new(false),
+            cv: Condvar::new(),
+        },
+        started: Instant::now(),
     };
-    let abort = AtomicBool::new(false);
-    let first_error: Mutex<Option<RunError>> = Mutex::new(None);
-    let wake = Wake {
-        flag: Mutex::new(false),
-        cv: Condvar::new(),
-    };
-    let fail = |e: RunError| {
-        let mut slot = first_error.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        abort.store(true, SeqCst);
-        wake.notify();
-    };
-    let snapshot = |elapsed: Duration| {
-        let m = metrics.snapshot();
-        Progress {
-            jobs_done: m.jobs_done as usize,
-            jobs_total: total,
-            flops_done: m.flops_done,
-            bytes_loaded: m.bytes_loaded,
-            bytes_stored: m.bytes_stored,
-            retries: m.retries,
-            elapsed,
-        }
-    };
-
     let outcome = std::thread::scope(|scope| {
         for worker in 0..workers {
-            let (ctx, queue, abort, stop, fail, wake) =
-                (&ctx, &queue, &abort, &opts.stop, &fail, &wake);
-            scope.spawn(move || {
-                let halted = || abort.load(SeqCst) || stop.load(SeqCst);
-                while !halted() && !queue.closed.load(SeqCst) {
-                    let Some(job) = queue.pop(Duration::from_millis(50)) else {
-                        continue;
-                    };
-                    // Restart the lease before the job stops counting as
-                    // queued, so the driver never sees it as neither.
-                    if let Err(e) = ctx.counters.note_started(job) {
-                        fail(e.into());
-                    }
-                    queue.taken(job);
-                    let mut next = Some(job);
-                    while let Some(j) = next {
-                        if halted() {
-                            break;
-                        }
-                        next = match run_job_guarded(ctx, j, worker) {
-                            Ok(n) => n,
-                            Err(e) => {
-                                fail(e);
-                                None
-                            }
-                        };
-                    }
-                    queue.in_flight.fetch_sub(1, SeqCst);
-                    match ctx.counters.launched_and_finished() {
-                        Ok((_, finished)) if finished == total => wake.notify(),
-                        Ok(_) => {}
-                        Err(e) => fail(e.into()),
-                    }
-                }
-            });
+            let run = &run;
+            scope.spawn(move || run.worker(worker));
         }
-        let result = drive(
-            &ctx,
-            opts,
-            total,
-            &queue,
-            &abort,
-            &first_error,
-            &wake,
-            &snapshot,
-            progress,
-            started,
-        );
+        let result = drive(&run, progress);
         if result.is_err() {
-            abort.store(true, SeqCst);
+            run.abort.store(true, SeqCst);
         }
         queue.close();
         result
     });
     // Workers have joined; a failure recorded after the driver decided wins
     // over a later symptom of it.
-    if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        write_trace(tracer.as_ref(), bundle, opts).ok();
+    if let Some(e) = lock(&run.first_error).take() {
+        write_trace(tracer.as_ref(), plan, opts).ok();
         return Err(e);
     }
     outcome?;
-    let stray_temp_tiles = sweep_temps(bundle, store.as_ref())?;
-    write_trace(tracer.as_ref(), bundle, opts)?;
-    let wall = started.elapsed();
-    progress(&snapshot(wall));
+    let stray_temp_tiles = sweep_temps(plan, store.as_ref())?;
+    write_trace(tracer.as_ref(), plan, opts)?;
+    let wall = run.started.elapsed();
+    progress(&run.snapshot());
     let m = metrics.snapshot();
     Ok(RunSummary {
         wall,
         workers,
-        jobs: total,
+        jobs: run.total,
         executions: m.executions,
         retries: m.retries,
         flops: m.flops_done,
         bytes_loaded: m.bytes_loaded,
         bytes_stored: m.bytes_stored,
-        critical_path_jobs: critical_path_jobs(bundle),
+        critical_path_jobs: critical_path_jobs(plan),
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,
     })
@@ -514,36 +583,25 @@ fn run_job_guarded(
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            Err(RunError::Job(JobError {
-                job: ctx.bundle.jobs[job as usize].name.clone(),
+            Err(RunError::Job(Box::new(JobError {
+                job: ctx.plan.job_name(job),
+                source: None,
                 op: "job".to_string(),
                 tile: None,
                 output: None,
                 message: format!("internal error (panic): {message}"),
-            }))
+            })))
         }
     }
 }
 
 /// The driver loop on the calling thread.
-#[allow(clippy::too_many_arguments)]
-fn drive(
-    ctx: &JobContext<'_>,
-    opts: &LocalOptions,
-    total: usize,
-    queue: &LocalQueue,
-    abort: &AtomicBool,
-    first_error: &Mutex<Option<RunError>>,
-    wake: &Wake,
-    snapshot: &dyn Fn(Duration) -> Progress,
-    progress: &dyn Fn(&Progress),
-    started: Instant,
-) -> Result<(), RunError> {
-    for (id, job) in ctx.bundle.jobs.iter().enumerate() {
-        if job.in_degree == 0 && ctx.counters.try_mark_launched(id as JobId)? {
-            ctx.launcher.launch(id as JobId)?;
-        }
-    }
+fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
+    let ctx = &run.ctx;
+    launch_roots(ctx.plan, ctx.counters, ctx.launcher, &mut |_, launched| {
+        launched
+    })?;
+    let opts = run.opts;
     let lease_check = (opts.lease / 4).max(Duration::from_millis(1));
     let tick = opts
         .progress_interval
@@ -553,82 +611,55 @@ fn drive(
     let mut last_lease_check = Instant::now();
     loop {
         let (launched, finished) = ctx.counters.launched_and_finished()?;
-        if finished == total {
+        if finished == run.total {
             return Ok(());
         }
-        if abort.load(SeqCst)
-            || first_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_some()
-        {
+        if run.abort.load(SeqCst) || lock(&run.first_error).is_some() {
             return Ok(());
         }
         if opts.stop.load(SeqCst) {
             return Err(RunError::Cancelled {
                 jobs_done: finished,
-                jobs_total: total,
+                jobs_total: run.total,
             });
         }
         if last_progress.elapsed() >= opts.progress_interval {
-            progress(&snapshot(started.elapsed()));
+            progress(&run.snapshot());
             last_progress = Instant::now();
         }
         if last_lease_check.elapsed() >= lease_check {
-            for job in ctx.counters.overdue(opts.lease)? {
-                if queue.is_queued(job) {
-                    continue;
-                }
-                ctx.counters.note_relaunch(job)?;
-                ctx.launcher.launch(job)?;
-                ctx.metrics.add_retry();
-            }
+            relaunch_overdue(
+                ctx.counters,
+                ctx.launcher,
+                opts.lease,
+                &|job| run.queue.is_queued(job),
+                &mut |_, launched| {
+                    ctx.metrics.add_retry();
+                    launched
+                },
+            )?;
             last_lease_check = Instant::now();
         }
         // Nothing queued or running (read first), and every launched job
         // finished: no worker and no lease can make progress any more.
-        if queue.in_flight.load(SeqCst) == 0 {
+        if run.queue.in_flight.load(SeqCst) == 0 {
             let (launched_now, finished_now) = ctx.counters.launched_and_finished()?;
-            if launched_now == launched && launched_now == finished_now && finished_now < total {
+            if launched_now == launched && launched_now == finished_now && finished_now < run.total
+            {
                 return Err(RunError::Stalled {
                     jobs_done: finished_now,
-                    jobs_total: total,
+                    jobs_total: run.total,
                 });
             }
         }
-        wake.wait(tick);
+        run.wake.wait(tick);
     }
 }
 
-/// Deletes temp tiles still in the store (left by duplicate executions).
-fn sweep_temps(bundle: &Bundle, store: &dyn Store) -> Result<usize, RunError> {
-    let mut swept = 0;
-    for info in bundle.matrices.iter().filter(|m| m.role == Role::Temp) {
-        let tiles = store.list_tiles(&info.name).map_err(|e| {
-            RunError::Backend(BackendError {
-                message: format!("listing temp matrix {}: {}", info.name, e),
-            })
-        })?;
-        for (i, j) in tiles {
-            store.delete_tile(&info.name, i, j).map_err(|e| {
-                RunError::Backend(BackendError {
-                    message: format!("deleting temp tile {}[{i}, {j}]: {}", info.name, e),
-                })
-            })?;
-            swept += 1;
-        }
-    }
-    Ok(swept)
-}
-
-fn write_trace(
-    tracer: Option<&Tracer>,
-    bundle: &Bundle,
-    opts: &LocalOptions,
-) -> Result<(), RunError> {
+fn write_trace(tracer: Option<&Tracer>, plan: &Plan, opts: &LocalOptions) -> Result<(), RunError> {
     match (tracer, &opts.trace) {
         (Some(t), Some(path)) => t
-            .write(bundle, path)
+            .write(plan, path)
             .map_err(|e| RunError::Trace(format!("{}: {e}", path.display()))),
         _ => Ok(()),
     }

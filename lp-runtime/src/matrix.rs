@@ -18,8 +18,8 @@
 //! it at the end, so an interrupted or failed export never leaves a
 //! half-written output file under the destination's name.
 
-use crate::bundle::MatrixInfo;
 use crate::store::{Store, StoreError};
+use lp_program::MatrixInfo;
 use lp_std::npy::{self, NpyError, NpyHeader};
 use lp_std::{MatrixHeader, Shape, Tile};
 use std::fs::{self, File};
@@ -174,13 +174,15 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MatrixError + '_ {
     }
 }
 
-/// Tile (i, j) as a job sees it: the stored tile, or if none is stored and
-/// the matrix has an initialiser, the generated one; transposed if asked.
-/// For a symmetric matrix an upper (i < j) request is served from the stored
-/// lower tile (j, i) (bundles already canonicalise loads that way).
+/// Tile (i, j) of version `version` as a job sees it: the stored tile, or if
+/// none is stored and the matrix has an initialiser, the generated one;
+/// transposed if asked. For a symmetric matrix an upper (i < j) request is
+/// served from the stored lower tile (j, i) (plans already canonicalise
+/// loads that way).
 pub fn load_tile(
     store: &dyn Store,
     info: &MatrixInfo,
+    version: u32,
     i: usize,
     j: usize,
     transpose: bool,
@@ -199,13 +201,15 @@ pub fn load_tile(
     } else {
         (i, j, transpose)
     };
-    let tile = match store.get_tile(&info.name, i, j)? {
+    // Errors name the stored matrix: `S.3` for a version of `S`.
+    let stored = info.stored_name(version);
+    let tile = match store.get_tile(&stored, i, j)? {
         Some(tile) => {
             let expected = header.tile(i, j);
             let found = Shape::new(tile.nrows(), tile.ncols());
             if found != expected {
                 return Err(MatrixError::TileShape {
-                    matrix: info.name.clone(),
+                    matrix: stored,
                     i,
                     j,
                     expected,
@@ -218,7 +222,7 @@ pub fn load_tile(
             Some(init) => Arc::new(init.tile(header, i, j)),
             None => {
                 return Err(MatrixError::Missing {
-                    matrix: info.name.clone(),
+                    matrix: stored,
                     i,
                     j,
                 });
@@ -471,7 +475,7 @@ pub fn export_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixRe
         band.clear();
         band.resize(width * rows * F64, 0);
         for bi in 0..grid_rows {
-            let tile = load_tile(store, info, bi, bj, false)?;
+            let tile = load_tile(store, info, 0, bi, bj, false)?;
             let r0 = bi * tr;
             for c in 0..tile.ncols() {
                 let start = (c * rows + r0) * F64;

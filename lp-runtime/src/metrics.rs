@@ -88,8 +88,8 @@ impl Metrics {
 /// A periodic snapshot for a progress bar.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
-    pub jobs_done: usize,
-    pub jobs_total: usize,
+    pub jobs_done: u64,
+    pub jobs_total: u64,
     pub flops_done: f64,
     pub bytes_loaded: u64,
     pub bytes_stored: u64,
@@ -102,8 +102,8 @@ pub struct Progress {
 pub struct RunSummary {
     pub wall: std::time::Duration,
     pub workers: usize,
-    /// Distinct jobs (every job of the bundle, once).
-    pub jobs: usize,
+    /// Distinct jobs (every job of the program, once).
+    pub jobs: u64,
     /// Job executions, duplicates and relaunches included.
     pub executions: u64,
     /// Re-deliveries by the driver after a lease expired.
@@ -111,8 +111,9 @@ pub struct RunSummary {
     pub flops: f64,
     pub bytes_loaded: u64,
     pub bytes_stored: u64,
-    /// The longest chain of dependent jobs, in jobs.
-    pub critical_path_jobs: usize,
+    /// The longest chain of dependent jobs, in jobs, for a program small
+    /// enough to enumerate (`protocol::CRITICAL_PATH_LIMIT`).
+    pub critical_path_jobs: Option<usize>,
     /// Most bytes of temp tiles held in the store at any one time, as the
     /// scheduler counts them (every store). The store's own figure, inputs
     /// and outputs included, is `Store::usage` where the store keeps one.

@@ -8,8 +8,7 @@
 //! push; names are resolved and JSON written once, at the end. With tracing
 //! off the executor holds `None` and skips even the clock reads.
 
-use crate::bundle::{Bundle, JobId, TileKey};
-use crate::scheduler::tile_name;
+use lp_program::{JobId, Plan, TileKey};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -77,8 +76,8 @@ impl Tracer {
             });
     }
 
-    /// The trace as a JSON value, names resolved against `bundle`.
-    pub fn to_json(&self, bundle: &Bundle) -> Value {
+    /// The trace as a JSON value, names resolved against `plan`.
+    pub fn to_json(&self, plan: &Plan) -> Value {
         let mut events = Vec::new();
         for (tid, buffer) in self.workers.iter().enumerate() {
             events.push(json!({
@@ -87,19 +86,16 @@ impl Tracer {
             }));
             let records = buffer.lock().unwrap_or_else(|p| p.into_inner());
             for r in records.iter() {
-                let job_name = bundle
-                    .jobs
-                    .get(r.job as usize)
-                    .map_or("?", |j| j.name.as_str());
+                let job_name = plan.job_name(r.job);
                 let (name, cat) = match r.slice {
-                    Slice::Job => (job_name.to_string(), "job"),
+                    Slice::Job => (job_name.clone(), "job"),
                     Slice::Load => ("S3_LOAD".to_string(), "load"),
                     Slice::Write => ("S3_WRITE".to_string(), "write"),
                     Slice::Kernel(k) => (k.to_string(), "kernel"),
                 };
                 let mut args = json!({"job": job_name});
                 if let Some(tile) = r.tile {
-                    args["tile"] = Value::String(tile_name(bundle, tile));
+                    args["tile"] = Value::String(plan.program().tile_name(tile));
                 }
                 events.push(json!({
                     "name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid,
@@ -112,11 +108,11 @@ impl Tracer {
 
     /// Writes the trace to `path` through a temporary sibling file, so a
     /// failed write never leaves a truncated trace behind.
-    pub fn write(&self, bundle: &Bundle, path: &Path) -> std::io::Result<()> {
+    pub fn write(&self, plan: &Plan, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("json.partial");
         {
             let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            serde_json::to_writer(&mut f, &self.to_json(bundle))?;
+            serde_json::to_writer(&mut f, &self.to_json(plan))?;
             f.flush()?;
         }
         std::fs::rename(&tmp, path)

@@ -4,11 +4,13 @@
 
 mod scheduler_support;
 
-use lp_runtime::bundle::{Bundle, JobId};
+use lp_program::{JobId, Plan, Program, Role};
 use lp_runtime::local::{Interpose, LocalOptions, run_local, run_local_with};
+use lp_runtime::matrix::load_tile;
 use lp_runtime::metrics::RunSummary;
-use lp_runtime::scheduler::{Counters, InterceptedCounters, Launcher, ProtoResult, RunError};
+use lp_runtime::protocol::{Counters, InterceptedCounters, Launcher, ProtoResult, RunError};
 use lp_runtime::store::Store;
+use lp_runtime::verify::{self, Check};
 use scheduler_support::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,12 +25,11 @@ fn opts(workers: usize) -> LocalOptions {
 }
 
 fn run_copy_dag(parents: &[Vec<usize>], workers: usize) -> RunSummary {
-    let bundle = copy_dag(parents);
+    let plan = plan(copy_dag(parents));
     let store = copy_dag_store(parents.len());
-    let summary =
-        run_local(&bundle, store.clone(), &opts(workers), &|_| {}).expect("run completes");
+    let summary = run_local(&plan, store.clone(), &opts(workers), &|_| {}).expect("run completes");
     assert_copy_dag_done(&store, parents.len());
-    assert_eq!(summary.jobs, parents.len());
+    assert_eq!(summary.jobs, parents.len() as u64);
     assert_eq!(
         summary.executions,
         parents.len() as u64,
@@ -43,7 +44,7 @@ fn run_copy_dag(parents: &[Vec<usize>], workers: usize) -> RunSummary {
 fn diamond_runs_every_job_once_in_order() {
     for workers in [1, 2, 4] {
         let s = run_copy_dag(&diamond(), workers);
-        assert_eq!(s.critical_path_jobs, 3);
+        assert_eq!(s.critical_path_jobs, Some(3));
         // Each job loads IN once; the children load 1, 1 and 2 parent tiles.
         assert_eq!(s.bytes_loaded, 8 * (4 + 4));
     }
@@ -52,7 +53,7 @@ fn diamond_runs_every_job_once_in_order() {
 #[test]
 fn wide_fan_out_runs_every_job_once() {
     let s = run_copy_dag(&fan_out(500), 2);
-    assert_eq!(s.critical_path_jobs, 3);
+    assert_eq!(s.critical_path_jobs, Some(3));
 }
 
 #[test]
@@ -71,7 +72,22 @@ fn chains_run_every_job_once() {
         }
     }
     let s = run_copy_dag(&parents, 2);
-    assert_eq!(s.critical_path_jobs, 30);
+    assert_eq!(s.critical_path_jobs, Some(30));
+}
+
+/// Counts, per job, the launches the protocol itself makes (the winners of
+/// `try_mark_launched`).
+fn counting_launches(
+    inner: Arc<dyn Counters>,
+    launched: Arc<Mutex<HashMap<JobId, usize>>>,
+) -> InterceptedCounters<Arc<dyn Counters>> {
+    InterceptedCounters::new(inner).on_try_mark_launched(move |inner, job| {
+        let won = inner.try_mark_launched(job)?;
+        if won {
+            *launched.lock().unwrap().entry(job).or_insert(0) += 1;
+        }
+        Ok(won)
+    })
 }
 
 /// Delivers every completion record twice, and counts the launches the
@@ -79,29 +95,22 @@ fn chains_run_every_job_once() {
 fn double_counters(
     inner: Arc<dyn Counters>,
     launched: Arc<Mutex<HashMap<JobId, usize>>>,
-) -> InterceptedCounters<Arc<dyn Counters>> {
-    InterceptedCounters::new(inner)
-        .on_record_done(|inner, child, parent| {
+) -> InterceptedCounters<InterceptedCounters<Arc<dyn Counters>>> {
+    InterceptedCounters::new(counting_launches(inner, launched)).on_record_done(
+        |inner, child, parent| {
             let first = inner.record_done(child, parent)?;
             let second = inner.record_done(child, parent)?;
-            // Not equality: other parents may finish in between, and a
-            // duplicate execution of `parent` on another worker may have set
-            // the edge flag without having bumped the count yet. Counts only
-            // grow; that a replay never counts twice shows in the
-            // exactly-once launches below.
+            // Not equality: other parents may finish in between. Counts
+            // only grow, except that once the child finished (its state
+            // dropped) a record counts 0; that a replay never counts twice
+            // shows in the exactly-once launches below.
             assert!(
-                second >= first,
+                second >= first || second == 0,
                 "the count went down: {first} then {second}"
             );
             Ok(second)
-        })
-        .on_try_mark_launched(move |inner, job| {
-            let won = inner.try_mark_launched(job)?;
-            if won {
-                *launched.lock().unwrap().entry(job).or_insert(0) += 1;
-            }
-            Ok(won)
-        })
+        },
+    )
 }
 
 /// Delivers every launch twice.
@@ -123,7 +132,7 @@ fn duplicate_completions_and_deliveries_launch_each_job_once() {
         (fan_out(200), 3),
         (diamond(), 2),
     ] {
-        let bundle = copy_dag(&parents);
+        let plan = plan(copy_dag(&parents));
         let store = copy_dag_store(parents.len());
         let launched = Arc::new(Mutex::new(HashMap::new()));
         let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
@@ -136,7 +145,7 @@ fn duplicate_completions_and_deliveries_launch_each_job_once() {
             launcher: Some(&wrap_launcher),
         };
         let summary =
-            run_local_with(&bundle, store.clone(), &opts(workers), &|_| {}, &interpose).unwrap();
+            run_local_with(&plan, store.clone(), &opts(workers), &|_| {}, &interpose).unwrap();
         for j in 0..parents.len() {
             assert_eq!(
                 store.tile("OUT", j, 0).unwrap()[(0, 0)],
@@ -149,13 +158,14 @@ fn duplicate_completions_and_deliveries_launch_each_job_once() {
             assert!((1..=2).contains(&puts), "OUT[{j}, 0] written {puts} times");
         }
         let launched = launched.lock().unwrap();
+        assert_eq!(launched.len(), parents.len());
         for job in 0..parents.len() as JobId {
             assert_eq!(launched.get(&job), Some(&1), "launches of job {job}");
         }
         // A second delivery of a finished job is dropped before it executes;
         // one racing the first copy may execute, and the run still counts
         // each job once.
-        assert_eq!(summary.jobs, parents.len());
+        assert_eq!(summary.jobs, parents.len() as u64);
         assert!(summary.executions >= parents.len() as u64);
     }
 }
@@ -165,6 +175,16 @@ struct LossyLauncher {
     inner: Arc<dyn Launcher>,
     seen: Mutex<HashMap<JobId, usize>>,
     dropped: Mutex<usize>,
+}
+
+impl LossyLauncher {
+    fn new(inner: Arc<dyn Launcher>) -> LossyLauncher {
+        LossyLauncher {
+            inner,
+            seen: Mutex::new(HashMap::new()),
+            dropped: Mutex::new(0),
+        }
+    }
 }
 
 impl Launcher for LossyLauncher {
@@ -185,15 +205,11 @@ fn lost_deliveries_are_relaunched_after_the_lease() {
     // Fan-out: the root's first ready child continues on the same thread, the
     // other 9 go through the launcher, as does the root itself.
     let parents = fan_out(10);
-    let bundle = copy_dag(&parents);
+    let plan = plan(copy_dag(&parents));
     let store = copy_dag_store(parents.len());
     let lossy: Mutex<Option<Arc<LossyLauncher>>> = Mutex::new(None);
     let wrap = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
-        let l = Arc::new(LossyLauncher {
-            inner,
-            seen: Mutex::new(HashMap::new()),
-            dropped: Mutex::new(0),
-        });
+        let l = Arc::new(LossyLauncher::new(inner));
         *lossy.lock().unwrap() = Some(l.clone());
         l
     };
@@ -206,7 +222,7 @@ fn lost_deliveries_are_relaunched_after_the_lease() {
         counters: None,
         launcher: Some(&wrap),
     };
-    let summary = run_local_with(&bundle, store.clone(), &options, &|_| {}, &interpose).unwrap();
+    let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
     assert_copy_dag_done(&store, parents.len());
     let dropped = *lossy
         .lock()
@@ -226,15 +242,10 @@ fn lost_deliveries_are_relaunched_after_the_lease() {
 
 #[test]
 fn single_lost_root_delivery_is_retried_once() {
-    let bundle = copy_dag(&diamond());
+    let plan = plan(copy_dag(&diamond()));
     let store = copy_dag_store(4);
-    let wrap = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
-        Arc::new(LossyLauncher {
-            inner,
-            seen: Mutex::new(HashMap::new()),
-            dropped: Mutex::new(0),
-        })
-    };
+    let wrap =
+        |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> { Arc::new(LossyLauncher::new(inner)) };
     let options = LocalOptions {
         workers: 2,
         lease: Duration::from_millis(50),
@@ -244,7 +255,7 @@ fn single_lost_root_delivery_is_retried_once() {
         counters: None,
         launcher: Some(&wrap),
     };
-    let summary = run_local_with(&bundle, store.clone(), &options, &|_| {}, &interpose).unwrap();
+    let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
     assert_copy_dag_done(&store, 4);
     // The diamond's root is launched by the driver, the second middle job by
     // the root; the first middle job and the sink continue in-thread.
@@ -257,7 +268,7 @@ fn a_queue_backlog_longer_than_the_lease_is_not_relaunched() {
     // 220 ms in the queue, more than twice the lease, yet every job runs
     // well within the lease once started.
     let parents: Vec<Vec<usize>> = (0..12).map(|_| vec![]).collect();
-    let bundle = copy_dag(&parents);
+    let plan = plan(copy_dag(&parents));
     let store = Arc::new(RecordingStore {
         read_delay: Some(Duration::from_millis(20)),
         ..RecordingStore::default()
@@ -270,7 +281,7 @@ fn a_queue_backlog_longer_than_the_lease_is_not_relaunched() {
         lease: Duration::from_millis(100),
         ..LocalOptions::default()
     };
-    let summary = run_local(&bundle, store.clone(), &options, &|_| {}).unwrap();
+    let summary = run_local(&plan, store.clone(), &options, &|_| {}).unwrap();
     assert_copy_dag_done(&store, 12);
     assert_eq!(summary.retries, 0);
     assert_eq!(summary.executions, 12);
@@ -279,12 +290,12 @@ fn a_queue_backlog_longer_than_the_lease_is_not_relaunched() {
 #[test]
 fn temps_are_freed_and_peak_stays_below_their_sum() {
     let (t, b) = (4, 8);
-    let bundle = cholesky_shaped(t, b);
-    let temp_tiles: usize = (1..t).map(|k| (t - k) * (t - k + 1) / 2).sum();
+    let plan = plan(cholesky_shaped(t, b));
+    let temp_tiles = cholesky_temp_tiles(t);
     let tile_bytes = (b * b * 8) as u64;
     for workers in [1, 2] {
         let store = cholesky_shaped_store(t, b);
-        let summary = run_local(&bundle, store.clone(), &opts(workers), &|_| {}).unwrap();
+        let summary = run_local(&plan, store.clone(), &opts(workers), &|_| {}).unwrap();
         for i in 0..t {
             for j in 0..=i {
                 let tile = store.tile("L", i, j).unwrap();
@@ -310,17 +321,225 @@ fn temps_are_freed_and_peak_stays_below_their_sum() {
     }
 }
 
+/// Runs `plan` counting the launches of each job; checks that every job of
+/// the plan was launched and executed exactly once.
+fn run_once_each(plan: &Plan, store: Arc<RecordingStore>, workers: usize) -> RunSummary {
+    let launched = Arc::new(Mutex::new(HashMap::new()));
+    let wrap = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
+        Arc::new(counting_launches(inner, launched.clone()))
+    };
+    let interpose = Interpose {
+        counters: Some(&wrap),
+        launcher: None,
+    };
+    let summary = run_local_with(plan, store, &opts(workers), &|_| {}, &interpose).unwrap();
+    let launched = launched.lock().unwrap();
+    let jobs = jobs_of(plan);
+    assert_eq!(jobs.len() as u64, plan.job_count());
+    assert_eq!(launched.len(), jobs.len(), "launched jobs");
+    for (id, name) in &jobs {
+        assert_eq!(launched.get(id), Some(&1), "launches of {name}");
+    }
+    assert_eq!(summary.jobs, plan.job_count());
+    assert_eq!(
+        summary.executions,
+        plan.job_count(),
+        "every job executes exactly once"
+    );
+    assert_eq!(summary.retries, 0);
+    summary
+}
+
+#[test]
+fn loop_cholesky_computes_exactly_the_flat_cholesky() {
+    let b = 3;
+    for body in [Body::Copy, Body::Kernels] {
+        for t in [1, 2, 4] {
+            for workers in [1, 3] {
+                let ctx = format!("{body:?}, {t} x {t} tiles, {workers} workers");
+                let seeded = || {
+                    if body == Body::Copy {
+                        cholesky_shaped_store(t, b)
+                    } else {
+                        RecordingStore::new()
+                    }
+                };
+                let flat_plan = plan(cholesky_flat(t, b, body));
+                let flat_store = seeded();
+                let flat = run_once_each(&flat_plan, flat_store.clone(), workers);
+                let loop_plan = plan(cholesky_loops(t, b, body));
+                let loop_store = seeded();
+                let looped = run_once_each(&loop_plan, loop_store.clone(), workers);
+                assert_eq!(loop_plan.job_count(), cholesky_jobs(t), "{ctx}");
+                assert_eq!(flat_plan.job_count(), cholesky_jobs(t), "{ctx}");
+                let chain = Some(3 * t - 2);
+                assert_eq!(
+                    (flat.critical_path_jobs, looped.critical_path_jobs),
+                    (chain, chain),
+                    "{ctx}"
+                );
+                assert_eq!(looped.flops, flat.flops, "{ctx}");
+                assert_eq!(looped.bytes_stored, flat.bytes_stored, "{ctx}");
+                for i in 0..t {
+                    for j in 0..=i {
+                        let (f, l) = (
+                            flat_store.tile("L", i, j).unwrap(),
+                            loop_store.tile("L", i, j).unwrap(),
+                        );
+                        assert_eq!(*l, *f, "{ctx}: L[{i}, {j}]");
+                        assert_eq!(loop_store.puts("L", i, j), 1, "{ctx}: puts of L[{i}, {j}]");
+                        if body == Body::Copy {
+                            assert_eq!(l[(0, 0)], (10 * i + j) as f64, "{ctx}: L[{i}, {j}]");
+                        }
+                    }
+                }
+                // Version k of S (k >= 1) is the trailing matrix after step
+                // k - 1: its lower tiles (i, j) with k <= j <= i, each
+                // written once, under the name S.k, then freed by its last
+                // reader. Version 0 is A and never stored.
+                for k in 1..t {
+                    for i in k..t {
+                        for j in k..=i {
+                            assert_eq!(
+                                loop_store.puts(&format!("S.{k}"), i, j),
+                                1,
+                                "{ctx}: puts of S[{k}, {i}, {j}]"
+                            );
+                        }
+                    }
+                }
+                let puts: usize = loop_store
+                    .state
+                    .lock()
+                    .unwrap()
+                    .puts
+                    .keys()
+                    .filter(|k| k.0.starts_with("S."))
+                    .count();
+                assert_eq!(puts, cholesky_temp_tiles(t), "{ctx}: temp tiles written");
+                let left = if body == Body::Copy {
+                    vec!["A", "L"]
+                } else {
+                    vec!["L"]
+                };
+                assert_eq!(loop_store.matrices(), left, "{ctx}: every temp freed");
+                assert_eq!(
+                    loop_store.state.lock().unwrap().deletes,
+                    cholesky_temp_tiles(t),
+                    "{ctx}: temps deleted once"
+                );
+                assert_eq!(
+                    (looped.stray_temp_tiles, flat.stray_temp_tiles),
+                    (0, 0),
+                    "{ctx}"
+                );
+                if t == 1 {
+                    assert_eq!(looped.peak_temp_bytes, 0, "{ctx}: no temp");
+                } else {
+                    assert!(looped.peak_temp_bytes > 0, "{ctx}: temps counted");
+                }
+                if t > 2 {
+                    let all = (cholesky_temp_tiles(t) * b * b * 8) as u64;
+                    assert!(
+                        looped.peak_temp_bytes < all,
+                        "{ctx}: peak {} vs all temps {all}",
+                        looped.peak_temp_bytes
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
+    let (t, b) = (5, 3);
+    let reference = RecordingStore::new();
+    run_local(
+        &plan(cholesky_flat(t, b, Body::Kernels)),
+        reference.clone(),
+        &opts(2),
+        &|_| {},
+    )
+    .unwrap();
+    let plan = plan(cholesky_loops(t, b, Body::Kernels));
+    for lossy in [false, true] {
+        let store = RecordingStore::new();
+        let launched = Arc::new(Mutex::new(HashMap::new()));
+        let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
+            Arc::new(double_counters(inner, launched.clone()))
+        };
+        let wrap_launcher = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
+            if lossy {
+                Arc::new(LossyLauncher::new(inner))
+            } else {
+                Arc::new(DoubleLauncher { inner })
+            }
+        };
+        let interpose = Interpose {
+            counters: Some(&wrap_counters),
+            launcher: Some(&wrap_launcher),
+        };
+        let options = LocalOptions {
+            workers: 3,
+            lease: Duration::from_millis(50),
+            ..LocalOptions::default()
+        };
+        let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
+        let ctx = if lossy {
+            "lost deliveries"
+        } else {
+            "duplicates"
+        };
+        let launched = launched.lock().unwrap();
+        for (id, name) in jobs_of(&plan) {
+            assert_eq!(launched.get(&id), Some(&1), "{ctx}: launches of {name}");
+        }
+        assert_eq!(summary.jobs, cholesky_jobs(t), "{ctx}");
+        if lossy {
+            assert!(
+                summary.retries > 0,
+                "{ctx}: lost deliveries were relaunched"
+            );
+        }
+        for i in 0..t {
+            for j in 0..=i {
+                assert_eq!(
+                    store.tile("L", i, j),
+                    reference.tile("L", i, j),
+                    "{ctx}: L[{i}, {j}]"
+                );
+            }
+        }
+        // Temps a duplicate re-wrote after their last reader freed them
+        // are swept at the end: none is left.
+        assert_eq!(store.matrices(), ["L"], "{ctx}: temps left");
+    }
+}
+
+#[test]
+fn loop_cholesky_with_kernels_passes_the_residual_check() {
+    let (t, b) = (5, 4);
+    let program = cholesky_loops(t, b, Body::Kernels);
+    let check = Check::detect(&program).expect("a Cholesky");
+    let plan = plan(program);
+    let store = RecordingStore::new();
+    run_local(&plan, store.clone(), &opts(2), &|_| {}).unwrap();
+    let program = plan.program();
+    let v = verify::verify(program, check, |m, i, j| {
+        load_tile(store.as_ref(), &program.matrices[m], 0, i, j, false)
+    })
+    .unwrap();
+    assert!(v.passed(), "residual {} above {}", v.residual, v.tolerance);
+}
+
 #[test]
 fn temps_without_readers_are_never_stored() {
-    use lp_runtime::bundle::{Instr, Role};
-    let mut bundle = copy_dag(&diamond());
-    bundle.matrices.push(matrix("T", 4, 1, 1, Role::Temp));
-    bundle.jobs[1].instrs.push(Instr::Write {
-        tile: key(2, 1, 0),
-        src: 0,
-    });
+    let mut program = copy_dag(&diamond());
+    program.matrices.push(matrix("T", 4, 1, 1, Role::Temp));
+    push_instr(&mut program, 1, write(tile(2, 1, 0), 0));
     let store = copy_dag_store(4);
-    let summary = run_local(&bundle, store.clone(), &opts(2), &|_| {}).unwrap();
+    let summary = run_local(&plan(program), store.clone(), &opts(2), &|_| {}).unwrap();
     assert_eq!(store.puts("T", 1, 0), 0);
     assert_eq!(summary.bytes_stored, 8 * 4);
     assert_eq!(summary.peak_temp_bytes, 0);
@@ -328,14 +547,14 @@ fn temps_without_readers_are_never_stored() {
 
 #[test]
 fn stop_flag_cancels_the_run() {
-    let bundle = copy_dag(&fan_out(50));
+    let plan = plan(copy_dag(&fan_out(50)));
     let store = copy_dag_store(52);
     let options = LocalOptions {
         workers: 2,
         stop: Arc::new(AtomicBool::new(true)),
         ..LocalOptions::default()
     };
-    let err = run_local(&bundle, store.clone(), &options, &|_| {}).unwrap_err();
+    let err = run_local(&plan, store.clone(), &options, &|_| {}).unwrap_err();
     assert_eq!(
         err,
         RunError::Cancelled {
@@ -352,7 +571,7 @@ fn stop_flag_set_mid_run_stops_between_jobs() {
     let parents: Vec<Vec<usize>> = (0..20_000)
         .map(|j| if j == 0 { vec![] } else { vec![j - 1] })
         .collect();
-    let bundle = copy_dag(&parents);
+    let plan = plan(copy_dag(&parents));
     let store = copy_dag_store(parents.len());
     let stop = Arc::new(AtomicBool::new(false));
     let options = LocalOptions {
@@ -361,7 +580,7 @@ fn stop_flag_set_mid_run_stops_between_jobs() {
         progress_interval: Duration::from_millis(1),
         ..LocalOptions::default()
     };
-    let err = run_local(&bundle, store.clone(), &options, &|p| {
+    let err = run_local(&plan, store.clone(), &options, &|p| {
         if p.jobs_done > 0 {
             stop.store(true, Ordering::SeqCst);
         }
@@ -380,7 +599,7 @@ fn stop_flag_set_mid_run_stops_between_jobs() {
 
 #[test]
 fn lost_completion_records_are_reported_as_a_stall_not_a_hang() {
-    let bundle = copy_dag(&diamond());
+    let plan = plan(copy_dag(&diamond()));
     // Loses every completion record: a broken counter backend.
     let wrap = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
         Arc::new(InterceptedCounters::new(inner).on_record_done(|_, _, _| Ok(0)))
@@ -389,44 +608,67 @@ fn lost_completion_records_are_reported_as_a_stall_not_a_hang() {
         counters: Some(&wrap),
         launcher: None,
     };
-    let err =
-        run_local_with(&bundle, copy_dag_store(4), &opts(2), &|_| {}, &interpose).unwrap_err();
+    let err = run_local_with(&plan, copy_dag_store(4), &opts(2), &|_| {}, &interpose).unwrap_err();
     assert_eq!(
         err.to_string(),
         "run stalled after 1 of 4 jobs: no job is ready or running"
     );
 }
 
+// Replaces "cyclic_bundle_is_rejected_before_running": the runtime now takes
+// a plan, and the cycle check is part of `lp_program::bundle::validate`
+// (which `decode` runs). A plan built without validation has no root, and
+// the run reports a stall instead of hanging.
 #[test]
-fn cyclic_bundle_is_rejected_before_running() {
-    let mut bundle: Bundle = copy_dag(&[vec![], vec![]]);
-    bundle.jobs[0].children = vec![1];
-    bundle.jobs[1].children = vec![0];
-    bundle.jobs[0].in_degree = 1;
-    bundle.jobs[1].in_degree = 1;
-    let err = run_local(&bundle, copy_dag_store(2), &opts(2), &|_| {}).unwrap_err();
-    assert!(matches!(err, RunError::InvalidBundle(_)), "{err}");
-}
-
-#[test]
-fn inconsistent_in_degree_is_rejected_before_running() {
-    let mut bundle = copy_dag(&diamond());
-    bundle.jobs[3].in_degree = 3;
-    let store = copy_dag_store(4);
-    let err = run_local(&bundle, store.clone(), &opts(2), &|_| {}).unwrap_err();
+fn cyclic_program_is_rejected_by_validation_and_stalls_unvalidated() {
+    let cyclic = || copy_dag(&[vec![1], vec![0]]);
+    let err = lp_program::bundle::validate(cyclic())
+        .err()
+        .expect("a cycle is invalid");
     assert_eq!(
         err.to_string(),
-        "invalid bundle: job 3 (job_3): in-degree 3 but 2 jobs list it as a child"
+        "invalid bundle: dependency cycle: job_0 -> job_1 -> job_0"
+    );
+    let store = copy_dag_store(2);
+    let err = run_local(&unchecked_plan(cyclic()), store.clone(), &opts(2), &|_| {}).unwrap_err();
+    assert_eq!(
+        err,
+        RunError::Stalled {
+            jobs_done: 0,
+            jobs_total: 2
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "run stalled after 0 of 2 jobs: no job is ready or running"
     );
     assert_eq!(store.tiles_of("OUT"), 0);
 }
 
+// Replaces "inconsistent_in_degree_is_rejected_before_running": in-degrees
+// are no longer stored (the plan solves them from the tiles), so they
+// cannot disagree. What can still be wrong about the DAG in a flat bundle
+// is a tile two jobs write, which breaks the write-once rule replays rely
+// on.
+#[test]
+fn a_tile_written_by_two_jobs_is_rejected_before_running() {
+    let mut program = copy_dag(&diamond());
+    push_instr(&mut program, 3, write(tile(1, 2, 0), 0));
+    let err = lp_program::bundle::validate(program)
+        .err()
+        .expect("a tile written twice is invalid");
+    assert_eq!(
+        err.to_string(),
+        "invalid bundle: tile OUT[2, 0] is written twice: by job_2 and by job_3"
+    );
+}
+
 #[test]
 fn progress_reports_reach_the_total() {
-    let bundle = copy_dag(&fan_out(100));
+    let plan = plan(copy_dag(&fan_out(100)));
     let store = copy_dag_store(102);
     let last = Mutex::new(None);
-    run_local(&bundle, store, &opts(2), &|p| {
+    run_local(&plan, store, &opts(2), &|p| {
         *last.lock().unwrap() = Some(p.clone())
     })
     .unwrap();
@@ -439,18 +681,21 @@ fn progress_reports_reach_the_total() {
 fn stores_are_shared_as_trait_objects() {
     // The CLI passes `Arc<dyn Store>`; make sure that coerces from a concrete store.
     let store: Arc<dyn Store> = copy_dag_store(4);
-    run_local(&copy_dag(&diamond()), store, &opts(1), &|_| {}).unwrap();
+    run_local(&plan(copy_dag(&diamond())), store, &opts(1), &|_| {}).unwrap();
 }
 
 #[test]
-fn empty_bundle_completes_at_once() {
-    let bundle = Bundle {
-        matrices: Vec::new(),
-        jobs: Vec::new(),
+fn empty_program_completes_at_once() {
+    let program = Program {
+        matrices: vec![],
+        loops: vec![],
+        families: vec![],
+        body: vec![],
+        source: SOURCE.into(),
     };
-    let summary = run_local(&bundle, RecordingStore::new(), &opts(2), &|_| {}).unwrap();
+    let summary = run_local(&plan(program), RecordingStore::new(), &opts(2), &|_| {}).unwrap();
     assert_eq!(
         (summary.jobs, summary.executions, summary.critical_path_jobs),
-        (0, 0, 0)
+        (0, 0, Some(0))
     );
 }

@@ -4,58 +4,38 @@
 
 mod scheduler_support;
 
-use lp_runtime::bundle::{Bundle, Instr, Role};
+use lp_program::{Program, Role};
 use lp_runtime::local::{LocalOptions, run_local};
+use lp_runtime::protocol::RunError;
 use lp_std::{Kernel, Tile};
 use scheduler_support::*;
 
 /// Job `local_k` factors A[k, k] into L[k, k]; job `after_k` copies L[k, k]
 /// to C[k, 0], so it is a child of `local_k`.
-fn chol_bundle(tiles: usize, b: usize) -> Bundle {
+fn chol_program(tiles: usize, b: usize) -> Program {
     let mut jobs = Vec::new();
-    for k in 0..tiles as u32 {
+    for k in 0..tiles {
         jobs.push(job(
             &format!("local_{k}"),
             vec![
-                Instr::Load {
-                    dst: 0,
-                    tile: key(0, k, k),
-                    transpose: false,
-                },
-                Instr::Apply {
-                    dst: 1,
-                    kernel: Kernel::Chol,
-                    args: vec![0],
-                },
-                Instr::Write {
-                    tile: key(1, k, k),
-                    src: 1,
-                },
+                load(0, tile(0, k, k)),
+                apply(1, Kernel::Chol, vec![0]),
+                write(tile(1, k, k), 1),
             ],
         ));
         jobs.push(job(
             &format!("after_{k}"),
-            vec![
-                Instr::Load {
-                    dst: 0,
-                    tile: key(1, k, k),
-                    transpose: false,
-                },
-                Instr::Write {
-                    tile: key(2, k, 0),
-                    src: 0,
-                },
-            ],
+            vec![load(0, tile(1, k, k)), write(tile(2, k, 0), 0)],
         ));
     }
-    Bundle {
-        matrices: vec![
+    flat(
+        vec![
             matrix("A", tiles, tiles, b, Role::Input),
             matrix("L", tiles, tiles, b, Role::Output),
             matrix("C", tiles, 1, b, Role::Output),
         ],
-        jobs: link(jobs),
-    }
+        jobs,
+    )
 }
 
 fn spd3() -> Tile {
@@ -65,11 +45,11 @@ fn spd3() -> Tile {
 
 #[test]
 fn cholesky_tiles_are_factored_and_flops_counted() {
-    let bundle = chol_bundle(2, 3);
+    let plan = plan(chol_program(2, 3));
     let store = RecordingStore::new();
     store.seed("A", 0, 0, spd3());
     store.seed("A", 1, 1, spd3());
-    let summary = run_local(&bundle, store.clone(), &LocalOptions::default(), &|_| {}).unwrap();
+    let summary = run_local(&plan, store.clone(), &LocalOptions::default(), &|_| {}).unwrap();
     let expected = [[2.0, 0.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.5, 2.75f64.sqrt()]];
     for k in 0..2 {
         let l = store.tile("L", k, k).unwrap();
@@ -87,12 +67,12 @@ fn cholesky_tiles_are_factored_and_flops_counted() {
     }
     // Two 3x3 Cholesky factorisations at n^3 / 3 flops each.
     assert_eq!(summary.flops, 18.0);
-    assert_eq!(summary.critical_path_jobs, 2);
+    assert_eq!(summary.critical_path_jobs, Some(2));
 }
 
 #[test]
 fn non_spd_tile_stops_the_run_naming_job_opcode_and_tiles() {
-    let bundle = chol_bundle(1, 2);
+    let plan = plan(chol_program(1, 2));
     let store = RecordingStore::new();
     // [[1, 2], [2, 1]]: the second pivot is 1 - 2 * 2 = -3.
     store.seed(
@@ -101,11 +81,43 @@ fn non_spd_tile_stops_the_run_naming_job_opcode_and_tiles() {
         0,
         Tile::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 2.0 }),
     );
-    let err = run_local(&bundle, store.clone(), &LocalOptions::default(), &|_| {}).unwrap_err();
+    let err = run_local(&plan, store.clone(), &LocalOptions::default(), &|_| {}).unwrap_err();
+    // local_0 is on line 1, its CHOL on line 3.
     assert_eq!(
         err.to_string(),
-        "job \"local_0\": CHOL on A[0, 0] (result for L[0, 0]): matrix is not positive definite (pivot 1 is -3e0)"
+        "job \"local_0\" (test.lp:3): CHOL on A[0, 0] (result for L[0, 0]): matrix is not positive definite (pivot 1 is -3e0)"
     );
     assert_eq!(store.tiles_of("L"), 0);
     assert_eq!(store.tiles_of("C"), 0, "the failing job's child never ran");
+}
+
+#[test]
+fn a_kernel_failure_in_a_loop_program_names_the_iteration_and_the_version() {
+    // A[1, 1] = 0 makes the trailing tile S[1, 1, 1] = -L[1, 0] L[1, 0]^T,
+    // which is not positive definite: chol[1] fails on it.
+    let plan = plan(cholesky_loops(2, 2, Body::Kernels));
+    let store = RecordingStore::new();
+    store.seed("A", 1, 1, Tile::zeros(2, 2));
+    let err = run_local(
+        &plan,
+        store.clone(),
+        &LocalOptions {
+            workers: 2,
+            ..LocalOptions::default()
+        },
+        &|_| {},
+    )
+    .unwrap_err();
+    let prefix = "job \"chol[1]\" (test.lp:4): CHOL on S[1, 1, 1] (result for L[1, 1]): matrix is not positive definite (pivot 0 is ";
+    assert!(err.to_string().starts_with(prefix), "{err}");
+    let RunError::Job(e) = err else {
+        unreachable!()
+    };
+    assert_eq!((e.job.as_str(), e.op.as_str()), ("chol[1]", "CHOL"));
+    assert_eq!(
+        (e.tile.as_deref(), e.output.as_deref()),
+        (Some("S[1, 1, 1]"), Some("L[1, 1]"))
+    );
+    assert_eq!(store.puts("S.1", 1, 1), 1, "the trailing update ran");
+    assert!(store.tile("L", 1, 1).is_none());
 }

@@ -72,6 +72,49 @@ pub enum Init {
     },
 }
 
+/// Why a call such as `spd(42)` names no initialiser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitError {
+    Unknown,
+    /// The initialiser takes `expected` arguments.
+    Arity {
+        expected: usize,
+    },
+}
+
+impl Init {
+    /// Every initialiser as written in `.lp` source, with its arguments.
+    pub const SIGNATURES: [&'static str; 4] = ["zeros", "identity", "random(SEED)", "spd(SEED)"];
+
+    /// The initialiser `name(args...)`.
+    pub fn from_call(name: &str, args: &[u64]) -> Result<Init, InitError> {
+        let expected = match name {
+            "zeros" | "identity" => 0,
+            "random" | "spd" => 1,
+            _ => return Err(InitError::Unknown),
+        };
+        if args.len() != expected {
+            return Err(InitError::Arity { expected });
+        }
+        Ok(match name {
+            "zeros" => Init::Zeros,
+            "identity" => Init::Identity,
+            "random" => Init::Random { seed: args[0] },
+            _ => Init::Spd { seed: args[0] },
+        })
+    }
+
+    /// The call that names this initialiser in source, `spd(42)`.
+    pub fn call(&self) -> String {
+        match self {
+            Init::Zeros => "zeros".to_string(),
+            Init::Identity => "identity".to_string(),
+            Init::Random { seed } => format!("random({seed})"),
+            Init::Spd { seed } => format!("spd({seed})"),
+        }
+    }
+}
+
 #[inline(always)]
 pub fn splitmix64(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -1,16 +1,15 @@
 //! The numerical standard library of lambdapack: tile kernels on faer,
-//! BigMatrix headers and tiles in `.npy` form, lazy initialisers, and program
-//! generators. No I/O policy lives here: stores and scheduling are
-//! `lp-runtime`'s.
+//! BigMatrix headers and tiles in `.npy` form, and lazy initialisers. No I/O
+//! policy lives here: stores and scheduling are `lp-runtime`'s. (Whole
+//! algorithms are loop programs: `lib/*.lp`, compiled into `lpc`.)
 
-pub mod generate;
 pub mod header;
 pub mod init;
 pub mod kernel;
 pub mod npy;
 
 pub use header::MatrixHeader;
-pub use init::Init;
+pub use init::{Init, InitError};
 pub use kernel::{Kernel, KernelError, Shape, ShapeError};
 
 /// A tile in memory: a column-major f64 matrix (stored as a Fortran-order

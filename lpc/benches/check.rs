@@ -1,13 +1,17 @@
-//! Front-end throughput on generated Cholesky programs: parse, check and
-//! lower the 64 x 64-tile (45,760 jobs) and 128 x 128-tile (357,760 jobs)
-//! programs, and report the time of each phase and the peak resident memory.
+//! Front-end throughput: `lpc check` of the library Cholesky
 //!
-//! Each size runs in a child process of its own (this binary re-executed
-//! with `--tiles N`), so that the peak memory (`VmHWM` in
-//! `/proc/self/status`) belongs to that size alone. Targets: 64 x 64 under
-//! 1 s, 128 x 128 under 10 s, memory linear in the program size.
+//! * as a loop program, for 256 x 256 tiles (2.8 million jobs) and 1024 x
+//!   1024 tiles (179 million jobs): targets under 1 s and 100 MiB, and under
+//!   10 s; nothing may grow with the number of jobs;
+//! * as flat programs (its expansion), for 64 x 64 tiles (45,760 jobs) and
+//!   128 x 128 tiles (357,760 jobs): targets under 1 s and 10 s, memory
+//!   linear in the program text.
 //!
-//! Run: `cargo bench -p lpc --bench check` (optionally `-- 32 64 128`).
+//! Each case runs in a child process of its own (this binary re-executed
+//! with `--case NAME`), so that the peak memory (`VmHWM` in
+//! `/proc/self/status`) belongs to that case alone.
+//!
+//! Run: `cargo bench -p lpc --bench check` (optionally `-- loop:256 flat:64`).
 
 use std::process::Command;
 use std::time::Instant;
@@ -20,40 +24,73 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn measure(tiles: usize) {
+fn fmt_mib(m: Option<f64>) -> String {
+    m.map_or("n/a".to_string(), |m| format!("{m:.0} MiB"))
+}
+
+fn settings(tiles: usize) -> Vec<(String, i64)> {
     let tile = 256;
+    vec![
+        ("n".into(), (tiles * tile) as i64),
+        ("b".into(), tile as i64),
+    ]
+}
+
+/// The loop program, checked for `tiles` x `tiles` tiles.
+fn check_loop(tiles: usize) {
+    let src = lpc::library::source("cholesky").expect("in the library");
+    let opts = lpc::CompileOptions {
+        settings: settings(tiles),
+        ..lpc::CompileOptions::default()
+    };
+    let started = Instant::now();
+    let outcome = lpc::compile_source(src, "cholesky.lp", &opts).expect("known parameters");
+    let check = started.elapsed().as_secs_f64();
+    assert!(outcome.diagnostics.is_empty());
+    let compiled = outcome.compiled.expect("compiles");
+    let started = Instant::now();
+    let jobs = compiled.plan().job_count();
+    let count = started.elapsed().as_secs_f64();
+    let bundle = lp_program::bundle::encode(compiled.program()).len();
+    println!(
+        "loop {tiles:>4} x {tiles:<4} tiles: {jobs:>10} jobs | check {check:.3} s, count jobs {count:.3} s | \
+         bundle {bundle} bytes | peak RSS {}",
+        fmt_mib(peak_rss_mib())
+    );
+}
+
+/// The flat expansion, parsed and checked, for `tiles` x `tiles` tiles.
+fn check_flat(tiles: usize) {
+    let src = lpc::library::source("cholesky").expect("in the library");
+    let opts = lpc::CompileOptions {
+        settings: settings(tiles),
+        ..lpc::CompileOptions::default()
+    };
+    let compiled = lpc::compile_source(src, "cholesky.lp", &opts)
+        .expect("known parameters")
+        .compiled
+        .expect("compiles");
     let started = Instant::now();
     let mut text = Vec::new();
-    lp_std::generate::cholesky(&mut text, tiles * tile, tile, 42).unwrap();
-    let text = String::from_utf8(text).unwrap();
-    let generate = started.elapsed().as_secs_f64();
+    lpc::expand::write_flat(compiled.plan(), "flat", &mut text).expect("in-memory write");
+    drop(compiled);
+    let text = String::from_utf8(text).expect("UTF-8");
+    let expand = started.elapsed().as_secs_f64();
     let text_rss = peak_rss_mib();
-
     let started = Instant::now();
     let (program, syntax_errors) = grammar::parse(&text);
     let parse = started.elapsed().as_secs_f64();
     assert!(syntax_errors.is_empty());
-
-    let started = Instant::now();
-    let (checked, errors) = lpc::check::check(&program);
-    let check = started.elapsed().as_secs_f64();
-    assert!(errors.is_empty());
-    let checked = checked.unwrap();
-    let instructions = checked.instructions;
     drop(program);
-
     let started = Instant::now();
-    let lowered = lpc::lower::lower(checked).unwrap();
-    let lower = started.elapsed().as_secs_f64();
-    let jobs = lowered.bundle.jobs.len();
-    assert_eq!(jobs as u64, lp_std::generate::cholesky_jobs(tiles as u64));
-
-    let total = parse + check + lower;
-    let fmt_mib = |m: Option<f64>| m.map_or("n/a".to_string(), |m| format!("{m:.0} MiB"));
+    let outcome = lpc::compile_source(&text, "flat.lp", &lpc::CompileOptions::default())
+        .expect("no settings");
+    let total = started.elapsed().as_secs_f64();
+    assert!(outcome.diagnostics.is_empty());
+    let jobs = outcome.compiled.expect("compiles").plan().job_count();
     println!(
-        "{tiles:>3} x {tiles:<3} tiles: {jobs:>7} jobs, {instructions:>8} instructions, {:>5.1} MB text | \
-         parse {parse:.3} s, check {check:.3} s, lower {lower:.3} s, total {total:.3} s | \
-         peak RSS {} (text alone {}) | generate {generate:.3} s",
+        "flat {tiles:>4} x {tiles:<4} tiles: {jobs:>10} jobs, {:>5.1} MB text | parse {parse:.3} s, \
+         parse + check + plan {total:.3} s | peak RSS {} (text alone {}) | expand {expand:.3} s",
         text.len() as f64 / 1e6,
         fmt_mib(peak_rss_mib()),
         fmt_mib(text_rss),
@@ -62,23 +99,29 @@ fn measure(tiles: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, tiles] = args.as_slice()
-        && flag == "--tiles"
-    {
-        measure(tiles.parse().expect("--tiles N"));
+    if let Some(pos) = args.iter().position(|a| a == "--case") {
+        let case = &args[pos + 1];
+        let (kind, tiles) = case.split_once(':').expect("KIND:TILES");
+        let tiles: usize = tiles.parse().expect("a tile count");
+        match kind {
+            "loop" => check_loop(tiles),
+            "flat" => check_flat(tiles),
+            _ => panic!("unknown case {case}"),
+        }
         return;
     }
-    // `cargo bench` passes `--bench`; any numbers are sizes to run.
-    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
-    if sizes.is_empty() {
-        sizes = vec![64, 128];
+    let mut cases: Vec<String> = args.into_iter().filter(|a| a.contains(':')).collect();
+    if cases.is_empty() {
+        cases = ["loop:256", "loop:1024", "flat:64", "flat:128"]
+            .map(String::from)
+            .to_vec();
     }
-    let exe = std::env::current_exe().unwrap();
-    for tiles in sizes {
+    let exe = std::env::current_exe().expect("the bench binary");
+    for case in cases {
         let status = Command::new(&exe)
-            .args(["--tiles", &tiles.to_string()])
+            .args(["--case", &case])
             .status()
-            .unwrap();
-        assert!(status.success(), "the {tiles} x {tiles} run failed");
+            .expect("re-run the bench");
+        assert!(status.success(), "case {case} failed");
     }
 }

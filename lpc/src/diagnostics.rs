@@ -10,6 +10,7 @@
 //! and notes.
 
 use crate::error::{CheckError, TileName};
+
 use codespan_reporting::diagnostic::{Diagnostic, Label, Severity};
 use codespan_reporting::files::{Files, SimpleFile};
 use codespan_reporting::term;
@@ -64,17 +65,37 @@ pub fn syntax(src: &str, e: &SyntaxError) -> Diag {
     let span = e.span();
     let label = match e {
         SyntaxError::InvalidToken { .. } => {
-            format!("{:?} is not part of the language", &src[range(src, span)])
+            let text = &src[range(src, span)];
+            let shown: String = text.chars().take(grammar::lexer::CLIP).collect();
+            if shown.len() < text.len() {
+                format!(
+                    "{shown:?}... ({} bytes) is not part of the language",
+                    text.len()
+                )
+            } else {
+                format!("{text:?} is not part of the language")
+            }
         }
         SyntaxError::UnexpectedToken { expected, .. } => format!("expected {}", one_of(expected)),
         SyntaxError::UnexpectedEof { .. } => "the file ends here".to_string(),
         SyntaxError::IntegerOverflow { .. } => "larger than 18446744073709551615".to_string(),
         SyntaxError::InstructionOutsideJob { .. } => "not inside a job".to_string(),
-        _ => String::new(),
+        SyntaxError::UnmatchedBrace { .. } => "no loop is open here".to_string(),
+        SyntaxError::UnclosedLoop { .. } => "this loop has no `}`".to_string(),
+        SyntaxError::DeclarationInLoop { .. } => "declared inside a loop".to_string(),
+        SyntaxError::RangeArity { .. } => "here".to_string(),
+        SyntaxError::ExpressionTooDeep { .. } | SyntaxError::LoopsTooDeep { .. } => {
+            "too deep".to_string()
+        }
+        SyntaxError::SourceTooLarge { .. } => String::new(),
     };
+    let mut labels = vec![primary(src, span).with_message(label)];
+    if let SyntaxError::DeclarationInLoop { loop_header, .. } = e {
+        labels.push(secondary(src, *loop_header).with_message("the loop opens here"));
+    }
     let mut diag = Diag::error()
         .with_message(e.to_string())
-        .with_labels(vec![primary(src, span).with_message(label)]);
+        .with_labels(labels);
     if let Some(help) = e.help() {
         diag = diag.with_notes(vec![format!("help: {help}")]);
     }
@@ -90,26 +111,37 @@ fn one_of(items: &[String]) -> String {
     }
 }
 
-const OPCODES_HELP: &str = "the opcodes are S3_LOAD, S3_WRITE, RET, CHOL, INVRS, TRSM, TRSM_L, \
-                            SYRK, GEMM, GEMM_NT, GEMM_TN, GEMM_TT, ADD and SUB";
+/// "the opcodes are S3_LOAD, S3_WRITE, RET, CHOL, ..., ADD and SUB", from
+/// the kernel table.
+fn opcodes_help() -> String {
+    let mut names: Vec<&str> = vec!["S3_LOAD", "S3_WRITE", "RET"];
+    names.extend(lp_std::kernel::ALL_KERNELS.iter().map(|k| k.name()));
+    let last = names.pop().unwrap_or_default();
+    format!("the opcodes are {} and {last}", names.join(", "))
+}
+
+/// "the initialisers are `zeros`, ... and `spd(SEED)`", from the table.
+fn initialisers_help() -> String {
+    let mut names: Vec<String> = lp_std::Init::SIGNATURES
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect();
+    let last = names.pop().unwrap_or_default();
+    format!("help: the initialisers are {} and {last}", names.join(", "))
+}
+
+/// A note naming the iteration of a loop family a diagnostic is about.
+fn in_job(job: &Option<String>) -> Vec<String> {
+    job.iter().map(|j| format!("note: in job `{j}`")).collect()
+}
 
 fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn tiles_list(matrix: &str, tiles: &[(u64, u64)]) -> String {
-    let names: Vec<String> = tiles
-        .iter()
-        .map(|&(i, j)| {
-            TileName {
-                matrix: matrix.to_string(),
-                i,
-                j,
-            }
-            .to_string()
-        })
-        .collect();
+fn tiles_list(tiles: &[TileName]) -> String {
+    let names: Vec<String> = tiles.iter().map(|t| t.to_string()).collect();
     names.join(", ")
 }
 
@@ -120,16 +152,88 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
     let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
     let error = Diag::error;
     match e {
+        DuplicateParam { span, first, name } => error()
+            .with_message(format!("parameter `{name}` is declared twice"))
+            .with_labels(vec![p(*span, "declared again here".into()), s(*first, "first declared here".into())]),
+        ParamUnset { span, name } => error()
+            .with_message(format!("parameter `{name}` has no value"))
+            .with_labels(vec![p(*span, "declared without a default".into())])
+            .with_notes(vec![format!("help: give it a default (`param {name} = ...`) or a value: `--set {name}=VALUE`")]),
+        UnknownName { span, name, known } => {
+            let diag = error()
+                .with_message(format!("no parameter or loop variable named `{name}`"))
+                .with_labels(vec![p(*span, "not defined".into())]);
+            if known.is_empty() {
+                diag
+            } else {
+                diag.with_notes(vec![format!("note: the names in scope here are {}", known.join(", "))])
+            }
+        }
+        ShadowedName { span, first, name } => error()
+            .with_message(format!("loop variable `{name}` hides an earlier `{name}`"))
+            .with_labels(vec![p(*span, "defined again here".into()), s(*first, "first defined here".into())])
+            .with_notes(vec!["help: give the loop variable another name".into()]),
+        BadExpr { span, message, help } => {
+            let diag = error().with_message(message.clone()).with_labels(vec![p(*span, "here".into())]);
+            match help {
+                Some(h) => diag.with_notes(vec![format!("help: {h}")]),
+                None => diag,
+            }
+        }
+        NotConstant { span, what } => error()
+            .with_message(format!("{what} must be a constant"))
+            .with_labels(vec![p(*span, "uses a loop variable".into())]),
+        NotAffine { span, message } => error()
+            .with_message(message.clone())
+            .with_labels(vec![p(*span, "here".into())])
+            .with_notes(vec![
+                "note: tile indices must be affine in the loop variables (sums of constant multiples); loop bounds may \
+                 also use `min` (end), `max` (start), and `floor` or `ceil` of a division by a constant"
+                    .into(),
+            ]),
+        SolverLimit { span, message } => error()
+            .with_message(message.clone())
+            .with_labels(vec![p(*span, "here".into())]),
+        LabelIndexInLoop { span, name, vars } => error()
+            .with_message("a job inside a loop is named by its loop variables")
+            .with_labels(vec![p(*span, "indices written here".into())])
+            .with_notes(vec![format!("help: write `{name}:`; its jobs are named `{name}[{}]`", vars.join(", "))]),
+        NegativeDimension { span, value } => error()
+            .with_message(format!("a size cannot be negative, found {value}"))
+            .with_labels(vec![p(*span, "negative".into())]),
+        BadBase { span, matrix, message } => error()
+            .with_message(format!("`{matrix}` cannot start from this matrix"))
+            .with_labels(vec![p(*span, message.clone())])
+            .with_notes(vec![format!(
+                "note: `matrix {matrix}[N] : ... = A` makes the input `A` version 0 of `{matrix}`"
+            )]),
+        VersionedInput { span, role } => error()
+            .with_message("a versioned matrix cannot be an input")
+            .with_labels(vec![p(*span, "versioned".into()), s(*role, "declared input here".into())])
+            .with_notes(vec![
+                "help: declare it `temp` or `output`, with `= A` to make an input `A` its version 0".into(),
+            ]),
+        IndexCount { span, matrix, expected, found, decl } => {
+            let diag = error()
+                .with_message(format!("`{matrix}` takes {expected} indices, found {found}"))
+                .with_labels(vec![p(*span, format!("expected {expected}")), s(*decl, format!("`{matrix}` is declared here"))]);
+            if *expected > 2 {
+                diag.with_notes(vec![format!(
+                    "note: a versioned matrix is indexed by {} version ind{}, then the tile row and column",
+                    expected - 2,
+                    if *expected == 3 { "ex" } else { "ices" }
+                )])
+            } else {
+                diag
+            }
+        }
         UnknownDtype { span, found } => error()
             .with_message(format!("unknown element type `{found}`"))
             .with_labels(vec![p(*span, "only `f64` is supported".into())]),
         UnknownInit { span, found } => error()
             .with_message(format!("unknown initialiser `{found}`"))
             .with_labels(vec![p(*span, "not an initialiser".into())])
-            .with_notes(vec![
-                "help: the initialisers are `zeros`, `identity`, `random(SEED)` and `spd(SEED)`"
-                    .into(),
-            ]),
+            .with_notes(vec![initialisers_help()]),
         InitArity { span, init, expected, found } => error()
             .with_message(format!(
                 "`{init}` takes {}, found {found}",
@@ -180,7 +284,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         UnknownOpcode { span, found } => error()
             .with_message(format!("unknown opcode `{found}`"))
             .with_labels(vec![p(*span, "not an opcode".into())])
-            .with_notes(vec![format!("help: {OPCODES_HELP}")]),
+            .with_notes(vec![format!("help: {}", opcodes_help())]),
         MissingDestination { span, opcode } => error()
             .with_message(format!("`{opcode}` needs a destination register"))
             .with_labels(vec![p(*span, "its result is not assigned".into())])
@@ -201,7 +305,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         RetNotLast { span, last } => error()
             .with_message("`RET` must be the last instruction of its job")
             .with_labels(vec![p(*span, "the job returns here".into()), s(*last, "but the job goes on to here".into())]),
-        ShapeMismatch { span, related, opcode, message } => {
+        ShapeMismatch { span, related, opcode, message, job } => {
             let mut labels = vec![p(*span, message.clone())];
             if let Some(r) = related {
                 labels.push(s(*r, "the operand it must agree with is defined here".into()));
@@ -209,43 +313,78 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             error()
                 .with_message(format!("tile shapes do not fit `{opcode}`"))
                 .with_labels(labels)
+                .with_notes(in_job(job))
         }
-        WriteShape { span, reg, tile, tile_shape, reg_shape } => error()
+        WriteShape { span, reg, tile, tile_shape, reg_shape, job } => error()
             .with_message(format!("cannot write a {reg_shape} value to tile {tile}, which is {tile_shape}"))
             .with_labels(vec![p(*span, format!("this is {reg_shape}")), s(*reg, "defined here".into())])
-            .with_notes(vec![
-                "note: edge tiles are smaller when the tile size does not divide the matrix size".into(),
-            ]),
+            .with_notes(
+                in_job(job)
+                    .into_iter()
+                    .chain(["note: edge tiles are smaller when the tile size does not divide the matrix size".into()])
+                    .collect(),
+            ),
         UnknownMatrix { span, name } => error()
             .with_message(format!("no matrix named `{name}`"))
             .with_labels(vec![p(*span, "not declared".into())]),
-        TileOutOfGrid { span, tile, grid, decl } => error()
-            .with_message(format!(
-                "tile {tile} is outside the {} x {} tile grid of `{}`",
-                grid[0], grid[1], tile.matrix
-            ))
-            .with_labels(vec![
-                p(*span, "out of bounds".into()),
-                s(*decl, format!("`{}` has {} x {} tiles", tile.matrix, grid[0], grid[1])),
-            ]),
+        TileOutOfGrid { span, tile, component, sizes, decl, job } => {
+            let versions = sizes.len() - 2;
+            let grid = &sizes[versions..];
+            let (message, has) = if *component < versions {
+                let v: Vec<String> = sizes[..versions].iter().map(|s| s.to_string()).collect();
+                (
+                    format!("tile {tile} is outside the {} versions of `{}`", v.join(" x "), tile.matrix),
+                    format!("`{}` has {} versions", tile.matrix, v.join(" x ")),
+                )
+            } else {
+                (
+                    format!("tile {tile} is outside the {} x {} tile grid of `{}`", grid[0], grid[1], tile.matrix),
+                    format!("`{}` has {} x {} tiles", tile.matrix, grid[0], grid[1]),
+                )
+            };
+            error()
+                .with_message(message)
+                .with_labels(vec![p(*span, "out of bounds".into()), s(*decl, has)])
+                .with_notes(in_job(job))
+        }
         WriteToInput { span, role, matrix } => error()
             .with_message(format!("cannot write to input matrix `{matrix}`"))
             .with_labels(vec![p(*span, "written here".into()), s(*role, "declared input here".into())]),
-        WriteUpperTriangle { span, sym, tile } => error()
-            .with_message(format!(
-                "cannot write tile {tile} above the diagonal of symmetric matrix `{}`",
-                tile.matrix
-            ))
-            .with_labels(vec![p(*span, "upper tile".into()), s(*sym, "declared symmetric here".into())])
-            .with_notes(vec![format!(
-                "help: a symmetric matrix stores only tiles (i, j) with i >= j: write {} instead; loading {tile} reads its transpose",
-                TileName { matrix: tile.matrix.clone(), i: tile.j, j: tile.i }
-            )]),
-        TileWrittenTwice { span, first, tile } => error()
-            .with_message(format!("tile {tile} is written twice"))
-            .with_labels(vec![p(*span, "written again here".into()), s(*first, "first written here".into())])
-            .with_notes(vec!["note: every tile is written at most once in a program".into()]),
-        TileNeverWritten { span, decl, tile, loads } => {
+        WriteUpperTriangle { span, sym, tile, job } => {
+            let mut lower = tile.clone();
+            let n = lower.index.len();
+            lower.index.swap(n - 2, n - 1);
+            error()
+                .with_message(format!(
+                    "cannot write tile {tile} above the diagonal of symmetric matrix `{}`",
+                    tile.matrix
+                ))
+                .with_labels(vec![p(*span, "upper tile".into()), s(*sym, "declared symmetric here".into())])
+                .with_notes(in_job(job).into_iter().chain([format!(
+                    "help: a symmetric matrix stores only tiles (i, j) with i >= j: write {lower} instead; loading {tile} reads its transpose"
+                )]).collect())
+        }
+        WriteToBase { span, base, tile, base_name, job } => error()
+            .with_message(format!("cannot write tile {tile}: version 0 of `{}` is the input `{base_name}`", tile.matrix))
+            .with_labels(vec![p(*span, "written here".into()), s(*base, format!("`{base_name}` is version 0 here"))])
+            .with_notes(in_job(job)),
+        TileWrittenTwice { span, first, tile, jobs } => {
+            let message = match jobs {
+                Some((a, b)) if a == b => format!("tile {tile} is written twice by `{a}`"),
+                Some((a, b)) => format!("tile {tile} is written twice: by `{a}` and by `{b}`"),
+                None => format!("tile {tile} is written twice"),
+            };
+            let labels = if span == first {
+                vec![p(*span, "written here by both".into())]
+            } else {
+                vec![p(*span, "written again here".into()), s(*first, "first written here".into())]
+            };
+            error()
+                .with_message(message)
+                .with_labels(labels)
+                .with_notes(vec!["note: every tile is written at most once in a program".into()])
+        }
+        TileNeverWritten { span, decl, tile, loads, job } => {
             let label = if *loads > 1 {
                 format!("loaded here ({loads} loads in all)")
             } else {
@@ -254,10 +393,10 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             error()
                 .with_message(format!("tile {tile} is loaded but no job writes it"))
                 .with_labels(vec![p(*span, label), s(*decl, format!("`{}` is not an input", tile.matrix))])
-                .with_notes(vec![format!(
+                .with_notes(in_job(job).into_iter().chain([format!(
                     "help: declare `{}` as `input`, or add a job that writes {tile}",
                     tile.matrix
-                )])
+                )]).collect())
         }
         Cycle { edges } => {
             let mut path: Vec<&str> = edges.iter().map(|e| e.parent.as_str()).collect();
@@ -273,20 +412,72 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
                 .with_labels(labels)
                 .with_notes(vec!["note: a job runs only after every job that writes a tile it loads".into()])
         }
+        Unordered { span, write, tile, loader, writer, jobs, limit } => error()
+            .with_message("cannot show that the jobs form a DAG")
+            .with_labels(vec![
+                p(*span, format!("`{loader}` loads {tile}")),
+                s(*write, format!("written by `{writer}`, later in program order")),
+            ])
+            .with_notes(vec![format!(
+                "note: the program has {jobs} jobs, more than the {limit} lpc enumerates to look for a cycle; \
+                 order the statements so that every tile is written before it is loaded"
+            )]),
+        Undecided { span, question } => error()
+            .with_message(format!("cannot decide {question}"))
+            .with_labels(vec![p(*span, "here".into())])
+            .with_notes(vec!["note: the index expressions are beyond lpc's dependency solver".into()]),
         UnusedRegister { span, name } => Diag::warning()
             .with_message(format!("unused register `%{name}`"))
             .with_labels(vec![p(*span, "defined here and never used".into())]),
-        TempNeverRead { span, tile } => Diag::warning()
+        TempNeverRead { span, tile, job } => Diag::warning()
             .with_message(format!("temp tile {tile} is written but never read"))
-            .with_labels(vec![p(*span, "written here".into())]),
+            .with_labels(vec![p(*span, "written here".into())])
+            .with_notes(in_job(job)),
         OutputNotWritten { decl, matrix, count, expected, missing } => {
             let more = if *count > missing.len() as u64 { ", ..." } else { "" };
             Diag::warning()
                 .with_message(format!("{count} of {expected} tiles of output `{matrix}` are never written"))
                 .with_labels(vec![p(*decl, "declared as an output here".into())])
-                .with_notes(vec![format!("note: not written: {}{more}", tiles_list(matrix, missing))])
+                .with_notes(vec![format!("note: not written: {}{more}", tiles_list(missing))])
         }
     }
+}
+
+/// Lines longer than this are not echoed under a diagnostic: a label there
+/// becomes a note with its line and column (a file of a million NUL bytes
+/// is one line, and one error about it should not print megabytes).
+pub const LONG_LINE: usize = 240;
+
+/// `d` with every label that sits on a line longer than [`LONG_LINE`]
+/// turned into a note.
+fn fit(src: &str, d: &Diag) -> Diag {
+    let long = |at: usize| {
+        let start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = src[at..].find('\n').map_or(src.len(), |i| at + i);
+        (end - start > LONG_LINE).then(|| {
+            let line = src[..start].matches('\n').count() + 1;
+            let column = src[start..at].chars().count() + 1;
+            (line, column)
+        })
+    };
+    if d.labels.iter().all(|l| long(l.range.start).is_none()) {
+        return d.clone();
+    }
+    let mut out = d.clone();
+    out.labels.clear();
+    let mut notes = Vec::new();
+    for l in &d.labels {
+        match long(l.range.start) {
+            Some((line, column)) => notes.push(format!(
+                "at line {line}, column {column} (a line too long to show): {}",
+                l.message
+            )),
+            None => out.labels.push(l.clone()),
+        }
+    }
+    notes.extend(d.notes.iter().cloned());
+    out.notes = notes;
+    out
 }
 
 /// Renders diagnostics like rustc, without colour (tests, pipes).
@@ -295,7 +486,8 @@ pub fn render_plain(name: &str, src: &str, diags: &[Diag]) -> String {
     let config = term::Config::default();
     let mut out = String::new();
     for d in diags {
-        term::emit_to_string(&mut out, &config, &file, d).expect("spans are clamped to the source");
+        term::emit_to_string(&mut out, &config, &file, &fit(src, d))
+            .expect("spans are clamped to the source");
     }
     out
 }
@@ -318,7 +510,7 @@ pub fn emit_stderr(format: Format, name: &str, src: &str, diags: &[Diag]) {
             let file = SimpleFile::new(name, src);
             let config = term::Config::default();
             for d in diags {
-                let _ = term::emit_to_write_style(&mut lock, &config, &file, d);
+                let _ = term::emit_to_write_style(&mut lock, &config, &file, &fit(src, d));
             }
         }
         Format::Human => {

@@ -8,22 +8,23 @@
 
 use grammar::ast::Span;
 
-/// A tile written as `M[i, j]` in messages.
+/// A tile written as `M[i, j]` (or `S[k, i, j]` for a versioned matrix) in
+/// messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TileName {
     pub matrix: String,
-    pub i: u64,
-    pub j: u64,
+    pub index: Vec<i64>,
 }
 
 impl std::fmt::Display for TileName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}[{}, {}]", self.matrix, self.i, self.j)
+        let index: Vec<String> = self.index.iter().map(|i| i.to_string()).collect();
+        write!(f, "{}[{}]", self.matrix, index.join(", "))
     }
 }
 
-/// One edge of a dependency cycle: `child` loads `tile` (at `load`), which
-/// `parent` writes (at `write`).
+/// One edge of a dependency cycle: job `child` loads `tile` (at `load`),
+/// which job `parent` writes (at `write`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CycleEdge {
     pub parent: String,
@@ -35,6 +36,63 @@ pub struct CycleEdge {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckError {
+    // ----- parameters and expressions -----
+    DuplicateParam {
+        span: Span,
+        first: Span,
+        name: String,
+    },
+    /// A parameter with no default that `--set` did not give a value.
+    ParamUnset {
+        span: Span,
+        name: String,
+    },
+    /// A name that is neither a parameter nor a loop variable in scope;
+    /// `known` lists what is.
+    UnknownName {
+        span: Span,
+        name: String,
+        known: Vec<String>,
+    },
+    /// A loop variable that reuses the name of a parameter or of an
+    /// enclosing loop's variable.
+    ShadowedName {
+        span: Span,
+        first: Span,
+        name: String,
+    },
+    /// An expression that has no value (overflow, division by zero, a
+    /// negative exponent), or is written in a form the language does not
+    /// have (`a / b` outside `floor`/`ceil`, an unknown function); `message`
+    /// says which.
+    BadExpr {
+        span: Span,
+        message: String,
+        help: Option<String>,
+    },
+    /// A loop variable where a constant is needed (a flat label's index).
+    NotConstant {
+        span: Span,
+        what: &'static str,
+    },
+    /// An index, bound or step the dependency solver cannot handle where it
+    /// stands (not affine, a variable step, ...).
+    NotAffine {
+        span: Span,
+        message: String,
+    },
+    /// The loop nest, or its numbers, exceed the solver's limits.
+    SolverLimit {
+        span: Span,
+        message: String,
+    },
+    /// `syrk[k, i]:` inside a loop.
+    LabelIndexInLoop {
+        span: Span,
+        name: String,
+        vars: Vec<String>,
+    },
+
     // ----- declarations -----
     UnknownDtype {
         span: Span,
@@ -82,6 +140,22 @@ pub enum CheckError {
     GridTooLarge {
         span: Span,
         tiles: u64,
+    },
+    /// A dimension, tile size or version count that is negative.
+    NegativeDimension {
+        span: Span,
+        value: i64,
+    },
+    /// `= NAME` on a versioned matrix names no input of the same shape.
+    BadBase {
+        span: Span,
+        matrix: String,
+        message: String,
+    },
+    /// A versioned matrix declared `input`.
+    VersionedInput {
+        span: Span,
+        role: Span,
     },
 
     // ----- registers -----
@@ -139,11 +213,13 @@ pub enum CheckError {
     },
 
     // ----- shapes -----
+    /// `job` names the iteration when the family has loops.
     ShapeMismatch {
         span: Span,
         related: Option<Span>,
         opcode: String,
         message: String,
+        job: Option<String>,
     },
     WriteShape {
         span: Span,
@@ -151,6 +227,7 @@ pub enum CheckError {
         tile: TileName,
         tile_shape: String,
         reg_shape: String,
+        job: Option<String>,
     },
 
     // ----- tiles -----
@@ -158,11 +235,24 @@ pub enum CheckError {
         span: Span,
         name: String,
     },
+    /// A tile reference with the wrong number of indices for its matrix.
+    IndexCount {
+        span: Span,
+        matrix: String,
+        expected: usize,
+        found: usize,
+        decl: Span,
+    },
+    /// Index `component` of the tile is outside `0..size`; `job` names the
+    /// iteration in a loop.
     TileOutOfGrid {
         span: Span,
         tile: TileName,
-        grid: [u64; 2],
+        component: usize,
+        /// Version sizes, then the tile grid.
+        sizes: Vec<u64>,
         decl: Span,
+        job: Option<String>,
     },
     WriteToInput {
         span: Span,
@@ -173,17 +263,29 @@ pub enum CheckError {
         span: Span,
         sym: Span,
         tile: TileName,
+        job: Option<String>,
     },
+    /// A write to version 0 of a versioned matrix, which is its base input.
+    WriteToBase {
+        span: Span,
+        base: Span,
+        tile: TileName,
+        base_name: String,
+        job: Option<String>,
+    },
+    /// `jobs` names both writers when one is in a loop.
     TileWrittenTwice {
         span: Span,
         first: Span,
         tile: TileName,
+        jobs: Option<(String, String)>,
     },
     TileNeverWritten {
         span: Span,
         decl: Span,
         tile: TileName,
-        loads: usize,
+        loads: u64,
+        job: Option<String>,
     },
 
     // ----- graph -----
@@ -191,6 +293,22 @@ pub enum CheckError {
     /// parent and the last child is the first parent.
     Cycle {
         edges: Vec<CycleEdge>,
+    },
+    /// A load whose tile is written later in program order, in a program
+    /// with too many jobs to search for a cycle.
+    Unordered {
+        span: Span,
+        write: Span,
+        tile: TileName,
+        loader: String,
+        writer: String,
+        jobs: u64,
+        limit: u64,
+    },
+    /// A question the dependency solver could not decide.
+    Undecided {
+        span: Span,
+        question: &'static str,
     },
 
     // ----- warnings -----
@@ -201,6 +319,7 @@ pub enum CheckError {
     TempNeverRead {
         span: Span,
         tile: TileName,
+        job: Option<String>,
     },
     /// Output tiles that no job writes, aggregated per matrix; `missing`
     /// lists the first few.
@@ -209,11 +328,65 @@ pub enum CheckError {
         matrix: String,
         count: u64,
         expected: u64,
-        missing: Vec<(u64, u64)>,
+        missing: Vec<TileName>,
     },
 }
 
 impl CheckError {
+    /// The span the diagnostic's primary label points at.
+    pub fn primary_span(&self) -> Span {
+        use CheckError::*;
+        match self {
+            DuplicateParam { span, .. }
+            | ParamUnset { span, .. }
+            | UnknownName { span, .. }
+            | ShadowedName { span, .. }
+            | BadExpr { span, .. }
+            | NotConstant { span, .. }
+            | NotAffine { span, .. }
+            | SolverLimit { span, .. }
+            | LabelIndexInLoop { span, .. }
+            | UnknownDtype { span, .. }
+            | UnknownInit { span, .. }
+            | InitArity { span, .. }
+            | DuplicateMatrix { span, .. }
+            | DuplicateJob { span, .. }
+            | ZeroDimension { span, .. }
+            | SymmetricNotSquare { span, .. }
+            | GridTooLarge { span, .. }
+            | NegativeDimension { span, .. }
+            | BadBase { span, .. }
+            | VersionedInput { span, .. }
+            | RegisterRedefined { span, .. }
+            | UseBeforeDefinition { span, .. }
+            | RegisterFromOtherJob { span, .. }
+            | UndefinedRegister { span, .. }
+            | UnknownOpcode { span, .. }
+            | MissingDestination { span, .. }
+            | UnexpectedDestination { span, .. }
+            | OperandCount { span, .. }
+            | OperandKind { span, .. }
+            | RetNotLast { span, .. }
+            | ShapeMismatch { span, .. }
+            | WriteShape { span, .. }
+            | UnknownMatrix { span, .. }
+            | IndexCount { span, .. }
+            | TileOutOfGrid { span, .. }
+            | WriteToInput { span, .. }
+            | WriteUpperTriangle { span, .. }
+            | WriteToBase { span, .. }
+            | TileWrittenTwice { span, .. }
+            | TileNeverWritten { span, .. }
+            | Unordered { span, .. }
+            | Undecided { span, .. }
+            | UnusedRegister { span, .. }
+            | TempNeverRead { span, .. } => *span,
+            InitOnNonInput { init, .. } => *init,
+            OutputNotWritten { decl, .. } => *decl,
+            Cycle { edges } => edges.first().map(|e| e.load).unwrap_or_default(),
+        }
+    }
+
     pub fn is_warning(&self) -> bool {
         matches!(
             self,

@@ -1,39 +1,63 @@
-//! The whole front end behind two calls: source text in, a bundle (and the
-//! DAG it came from) plus diagnostics out.
+//! The whole front end behind two calls: source text in, a checked program
+//! (its plan and the spans behind it) plus diagnostics out.
 //!
 //! [`compile_source`] is pure (no I/O, no printing) and is what tests,
 //! benches and the fuzz target call. [`compile_file`] is what the CLI
-//! subcommands call: it reads a file or stdin, compiles, prints every
-//! diagnostic to stderr in the chosen format, and maps the outcome to the
-//! exit code convention (0 clean, 1 errors or denied warnings, 2 usage or I/O
-//! errors).
+//! subcommands call: it reads a file or stdin, compiles, prints the
+//! diagnostics to stderr in the chosen format (at most `max_diagnostics` of
+//! them, with a count of the rest), and maps the outcome to the exit code
+//! convention (0 clean, 1 errors or denied warnings, 2 usage or I/O errors).
 
-use crate::check;
+use crate::check::{self, Checked};
 use crate::diagnostics::{self, Diag, Format};
-use crate::lower::{self, JobGraph};
 use codespan_reporting::diagnostic::Severity;
-use lp_runtime::bundle::Bundle;
+use lp_program::analysis::Options;
 use std::io::Read;
 use std::process::ExitCode;
 
-#[derive(Clone, Copy, Debug, Default)]
+pub use crate::check::scope::Setting;
+
+#[derive(Clone, Debug)]
 pub struct CompileOptions {
     pub format: Format,
     /// Treat warnings as errors (`--deny warnings`).
     pub deny_warnings: bool,
+    /// Parameter values (`--set NAME=VALUE`).
+    pub settings: Vec<Setting>,
+    /// Print at most this many diagnostics.
+    pub max_diagnostics: usize,
+    pub analysis: Options,
 }
 
-/// A program that compiled: what the runtime executes and what graph views
-/// show.
-#[derive(Clone, Debug)]
+impl Default for CompileOptions {
+    fn default() -> CompileOptions {
+        CompileOptions {
+            format: Format::Human,
+            deny_warnings: false,
+            settings: Vec::new(),
+            max_diagnostics: 100,
+            analysis: Options::default(),
+        }
+    }
+}
+
+/// A program that compiled: what the runtime executes (`checked.plan`)
+/// and the text behind it.
 pub struct Compiled {
-    pub bundle: Bundle,
-    pub graph: JobGraph,
+    pub checked: Checked,
     pub warnings: usize,
 }
 
+impl Compiled {
+    pub fn plan(&self) -> &lp_program::Plan {
+        &self.checked.plan
+    }
+    pub fn program(&self) -> &lp_program::Program {
+        self.checked.plan.program()
+    }
+}
+
 /// The outcome of compiling one source text.
-#[derive(Debug)]
 pub struct SourceOutcome {
     /// `Some` when there is no error (warnings may be present).
     pub compiled: Option<Compiled>,
@@ -58,54 +82,110 @@ impl SourceOutcome {
     }
 }
 
-/// Parses, checks and lowers one source text. Never panics on any input.
+/// A `--set` naming no parameter of the program: a usage error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownSetting {
+    pub name: String,
+    pub known: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.known.is_empty() {
+            write!(f, "--set {}: the program has no parameters", self.name)
+        } else {
+            write!(
+                f,
+                "--set {}: the program has no parameter `{}` (it has {})",
+                self.name,
+                self.name,
+                self.known.join(", ")
+            )
+        }
+    }
+}
+
+/// Parses, checks and lowers one source text named `name` (for messages
+/// and the IR). Never panics on any input.
 ///
 /// Semantic checks run even when there are syntax errors (on the parts that
-/// parsed), so one run reports as much as it can; the dependency-cycle check
-/// needs a program free of other errors and runs last.
-pub fn compile_source(src: &str) -> SourceOutcome {
+/// parsed), so one run reports as much as it can.
+pub fn compile_source(
+    src: &str,
+    name: &str,
+    opts: &CompileOptions,
+) -> Result<SourceOutcome, UnknownSetting> {
     let (program, syntax_errors) = grammar::parse(src);
+    for (setting, _) in &opts.settings {
+        if !program.params.iter().any(|p| p.name.name == setting) {
+            return Err(UnknownSetting {
+                name: setting.clone(),
+                known: program
+                    .params
+                    .iter()
+                    .map(|p| p.name.name.to_string())
+                    .collect(),
+            });
+        }
+    }
     let mut diagnostics: Vec<Diag> = syntax_errors
         .iter()
         .map(|e| diagnostics::syntax(src, e))
         .collect();
-    let (checked, check_errors) = check::check(&program);
+    // The program records its file's name, not its path: runtime messages
+    // point at `cholesky.lp:17`, and a bundle's content (and key) does not
+    // depend on where it was compiled.
+    let file = std::path::Path::new(name)
+        .file_name()
+        .map_or(name.to_string(), |f| f.to_string_lossy().into_owned());
+    let lowered = check::lower(
+        src,
+        &file,
+        &program,
+        &opts.settings,
+        syntax_errors.is_empty(),
+    );
+    // The syntax tree is the largest structure of a big flat program: the
+    // analyses need only the IR and the spans.
+    drop(program);
+    let (checked, check_errors) = check::analyse(lowered, &opts.analysis);
     diagnostics.extend(check_errors.iter().map(|e| diagnostics::check(src, e)));
     let warnings = check_errors.iter().filter(|e| e.is_warning()).count();
-    let compiled = match checked {
-        Some(checked) if syntax_errors.is_empty() => match lower::lower(checked) {
-            Ok(lowered) => Some(Compiled {
-                bundle: lowered.bundle,
-                graph: lowered.graph,
-                warnings,
-            }),
-            Err(cycles) => {
-                // Cycles are errors: they go before the warnings.
-                let at = diagnostics
-                    .iter()
-                    .position(|d| d.severity == Severity::Warning)
-                    .unwrap_or(diagnostics.len());
-                diagnostics.splice(at..at, cycles.iter().map(|e| diagnostics::check(src, e)));
-                None
-            }
-        },
-        _ => None,
-    };
-    SourceOutcome {
+    let compiled = checked
+        .filter(|_| syntax_errors.is_empty())
+        .map(|checked| Compiled { checked, warnings });
+    Ok(SourceOutcome {
         compiled,
         diagnostics,
-    }
+    })
 }
 
 /// Reads `path` (`-` for stdin), compiles it and prints its diagnostics to
 /// stderr. `Err` carries the exit code the command should end with.
 pub fn compile_file(path: &str, opts: &CompileOptions) -> Result<Compiled, ExitCode> {
     let (name, src) = read_source(path)?;
-    let outcome = compile_source(&src);
-    diagnostics::emit_stderr(opts.format, &name, &src, &outcome.diagnostics);
+    let outcome = match compile_source(&src, &name, opts) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    let shown = outcome.diagnostics.len().min(opts.max_diagnostics);
+    diagnostics::emit_stderr(opts.format, &name, &src, &outcome.diagnostics[..shown]);
     let (errors, warnings) = (outcome.errors(), outcome.warnings());
-    if opts.format == Format::Human && (errors > 0 || warnings > 0) {
-        eprintln!("{}", summary(errors, warnings, opts.deny_warnings));
+    if opts.format == Format::Human {
+        let hidden = outcome.diagnostics.len() - shown;
+        if hidden > 0 {
+            eprintln!(
+                "note: {hidden} more diagnostic{} not shown (--max-diagnostics {} shows more)",
+                if hidden == 1 { " is" } else { "s are" },
+                outcome.diagnostics.len()
+            );
+        }
+        if errors > 0 || warnings > 0 {
+            eprintln!("{}", summary(errors, warnings, opts.deny_warnings));
+        }
     }
     match outcome.compiled {
         Some(compiled) if !(opts.deny_warnings && warnings > 0) => Ok(compiled),

@@ -1,26 +1,23 @@
 //! Views of the job DAG: Graphviz DOT and summary statistics.
 //!
-//! Both walk the lowered program once. DOT output is streamed to a writer
-//! (an 8 x 8-tile Cholesky is small, a 64 x 64 one has 45,760 nodes; nothing
-//! is built in memory first). Jobs that read an input matrix are drawn blue,
-//! jobs that write an output matrix green with a double border, so the
-//! sources and sinks of the data are visible at a glance. Statistics use
-//! Kahn's algorithm over the bundle's children and in-degrees: a job's
-//! level is one more than its deepest parent's, which gives the critical
-//! path in jobs, the critical path in flops (the largest flop sum along any
-//! path) and the width profile (jobs per level) in one linear pass.
+//! DOT needs every job, so it is drawn from the enumerated DAG
+//! (`lp_program::dag::JobGraph`) and refused past a limit of jobs unless the
+//! user raises it: a drawing of fifty thousand nodes helps nobody, and of a
+//! hundred million cannot be made. Jobs that read an input matrix are drawn
+//! blue, jobs that write an output matrix green with a double border, so
+//! the sources and sinks of the data are visible at a glance.
+//!
+//! Statistics are computed without enumerating where they can be: the
+//! number of jobs and instructions from the loop bounds, the total flops
+//! from one job per family when no tile is ragged. The critical path, the
+//! width profile and the edges need the DAG, which is enumerated only up to
+//! the limit.
 
-use crate::lower::JobGraph;
-use lp_runtime::bundle::{Bundle, TileKey};
+use lp_program::cost::{JobCost, job_cost};
+use lp_program::dag::{JobGraph, TooManyJobs};
+use lp_program::{Plan, TileKey};
 use petgraph::visit::EdgeRef;
 use std::io::{self, Write};
-
-fn tile_text(bundle: &Bundle, key: TileKey) -> String {
-    format!(
-        "{}[{}, {}]",
-        bundle.matrices[key.matrix as usize].name, key.i, key.j
-    )
-}
 
 /// DOT strings are double-quoted; names come from identifiers, but escape
 /// anyway so that no name can break the file.
@@ -28,8 +25,24 @@ fn escape(text: &str) -> String {
     text.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
-/// Writes the DAG as a Graphviz digraph.
-pub fn write_dot(bundle: &Bundle, graph: &JobGraph, out: &mut impl Write) -> io::Result<()> {
+fn cost_of(plan: &Plan, id: u64) -> JobCost {
+    plan.locate(id)
+        .map(|loc| job_cost(plan, &loc))
+        .unwrap_or_default()
+}
+
+/// Writes the DAG as a Graphviz digraph; refuses past `limit` jobs.
+pub fn write_dot(
+    plan: &Plan,
+    limit: u64,
+    out: &mut impl Write,
+) -> Result<io::Result<()>, TooManyJobs> {
+    let graph = JobGraph::build(plan, limit)?;
+    Ok(dot(plan, &graph, out))
+}
+
+fn dot(plan: &Plan, graph: &JobGraph, out: &mut impl Write) -> io::Result<()> {
+    let tile_text = |key: TileKey| plan.program().tile_name(key);
     writeln!(out, "digraph lambdapack {{")?;
     writeln!(out, "  rankdir=TB;")?;
     writeln!(
@@ -44,19 +57,19 @@ pub fn write_dot(bundle: &Bundle, graph: &JobGraph, out: &mut impl Write) -> io:
         out,
         "  legend [shape=note, style=filled, fillcolor=\"#f8f9fa\", label=\"blue: reads an input matrix\\ngreen, double border: writes an output matrix\"];"
     )?;
-    for (n, job) in bundle.jobs.iter().enumerate() {
-        let meta = &graph.meta[n];
-        let mut label = escape(&job.name);
-        if let Some(k) = meta.main_kernel {
+    for (n, &id) in graph.jobs.iter().enumerate() {
+        let cost = cost_of(plan, id);
+        let mut label = escape(&plan.job_name(id));
+        if let Some(k) = cost.main_kernel {
             label.push_str("\\n");
             label.push_str(k.name());
         }
-        if let Some(t) = meta.first_write {
+        if let Some(t) = cost.first_write {
             label.push_str("\\n-> ");
-            label.push_str(&escape(&tile_text(bundle, t)));
+            label.push_str(&escape(&tile_text(t)));
         }
         let mut attrs = format!("label=\"{label}\"");
-        match (meta.reads_input, meta.writes_output) {
+        match (cost.reads_input, cost.writes_output) {
             (true, true) => {
                 attrs.push_str(", fillcolor=\"#cfe2ff\", color=\"#198754\", peripheries=2")
             }
@@ -74,22 +87,19 @@ pub fn write_dot(bundle: &Bundle, graph: &JobGraph, out: &mut impl Write) -> io:
             "  j{} -> j{} [label=\"{}\"];",
             e.source().index(),
             e.target().index(),
-            escape(&tile_text(bundle, *e.weight()))
+            escape(&tile_text(e.weight().tile))
         )?;
     }
     writeln!(out, "}}")
 }
 
-/// Summary statistics of a DAG.
+/// What needs the enumerated DAG.
 #[derive(Clone, Debug, PartialEq)]
-pub struct GraphStats {
-    pub jobs: usize,
+pub struct PathStats {
     /// Tile dependencies: one per (parent, child, tile).
     pub edges: usize,
     /// Distinct (parent, child) pairs.
     pub parent_child_pairs: usize,
-    pub instructions: usize,
-    pub total_flops: f64,
     /// Number of levels: jobs on the longest path.
     pub critical_path_jobs: usize,
     /// The largest sum of job flops along any path.
@@ -99,46 +109,96 @@ pub struct GraphStats {
     pub width_by_level: Vec<usize>,
 }
 
-/// Computes [`GraphStats`] in one pass over the (acyclic) program.
-pub fn stats(bundle: &Bundle, graph: &JobGraph) -> GraphStats {
-    let n = bundle.jobs.len();
-    let mut remaining: Vec<u32> = bundle.jobs.iter().map(|j| j.in_degree).collect();
-    let mut level = vec![0usize; n];
-    let mut path_flops: Vec<f64> = graph.meta.iter().map(|m| m.flops).collect();
-    let mut ready: Vec<usize> = (0..n).filter(|&j| remaining[j] == 0).collect();
-    let mut width_by_level: Vec<usize> = Vec::new();
-    let mut pairs = 0;
-    while let Some(job) = ready.pop() {
-        if width_by_level.len() <= level[job] {
-            width_by_level.resize(level[job] + 1, 0);
+/// Summary statistics of a DAG.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphStats {
+    pub jobs: u64,
+    pub instructions: u64,
+    pub total_flops: f64,
+    /// Whether `total_flops` counts edge tiles as full ones (a program with
+    /// ragged tiles, too large to enumerate).
+    pub flops_approximate: bool,
+    /// `None` when the program has more jobs than the limit.
+    pub paths: Option<PathStats>,
+    pub limit: u64,
+}
+
+/// Computes [`GraphStats`], enumerating at most `limit` jobs.
+pub fn stats(plan: &Plan, limit: u64) -> GraphStats {
+    let program = plan.program();
+    let jobs = plan.job_count();
+    let instructions = (0..program.families.len() as u32)
+        .map(|f| {
+            plan.family_job_count(f)
+                .saturating_mul(plan.family(f).instrs.len() as u64)
+        })
+        .sum();
+    let ragged = program.matrices.iter().any(|m| {
+        m.header.shape[0] % m.header.tile_shape[0] != 0
+            || m.header.shape[1] % m.header.tile_shape[1] != 0
+    });
+    let graph = JobGraph::build(plan, limit).ok();
+    let mut costs: Vec<f64> = Vec::new();
+    let total_flops = match &graph {
+        Some(g) => {
+            costs = g.jobs.iter().map(|&id| cost_of(plan, id).flops).collect();
+            costs.iter().sum()
         }
-        width_by_level[level[job]] += 1;
-        for &child in &bundle.jobs[job].children {
-            let c = child as usize;
-            pairs += 1;
-            level[c] = level[c].max(level[job] + 1);
-            path_flops[c] = path_flops[c].max(path_flops[job] + graph.meta[c].flops);
-            remaining[c] -= 1;
-            if remaining[c] == 0 {
-                ready.push(c);
+        None => {
+            // Every job of a family costs the same when no tile is ragged:
+            // one job per family, times its count (an estimate otherwise).
+            let mut total = 0.0;
+            for f in 0..program.families.len() as u32 {
+                let mut first = None;
+                plan.family_jobs(f, &mut |id, _| {
+                    first = Some(id);
+                    false
+                });
+                if let Some(id) = first {
+                    total += cost_of(plan, id).flops * plan.family_job_count(f) as f64;
+                }
             }
+            total
         }
-    }
+    };
+    let paths = graph.as_ref().and_then(|g| {
+        let (level, path) = g.longest_paths(&|n| costs[n])?;
+        let mut width_by_level = Vec::new();
+        for &l in &level {
+            if width_by_level.len() <= l {
+                width_by_level.resize(l + 1, 0);
+            }
+            width_by_level[l] += 1;
+        }
+        let mut pairs: Vec<(usize, usize)> = g
+            .dag
+            .edge_references()
+            .map(|e| (e.source().index(), e.target().index()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        Some(PathStats {
+            edges: g.dag.edge_count(),
+            parent_child_pairs: pairs.len(),
+            critical_path_jobs: width_by_level.len(),
+            critical_path_flops: path.iter().copied().fold(0.0, f64::max),
+            max_width: width_by_level.iter().copied().max().unwrap_or(0),
+            width_by_level,
+        })
+    });
     GraphStats {
-        jobs: n,
-        edges: graph.dag.edge_count(),
-        parent_child_pairs: pairs,
-        instructions: graph.instructions,
-        total_flops: graph.meta.iter().map(|m| m.flops).sum(),
-        critical_path_jobs: width_by_level.len(),
-        critical_path_flops: path_flops.iter().copied().fold(0.0, f64::max),
-        max_width: width_by_level.iter().copied().max().unwrap_or(0),
-        width_by_level,
+        jobs,
+        instructions,
+        total_flops,
+        flops_approximate: graph.is_none() && ragged,
+        paths,
+        limit,
     }
 }
 
 fn flops_text(flops: f64) -> String {
-    const UNITS: [(f64, &str); 4] = [
+    const UNITS: [(f64, &str); 5] = [
+        (1e18, "EFLOP"),
         (1e15, "PFLOP"),
         (1e12, "TFLOP"),
         (1e9, "GFLOP"),
@@ -154,27 +214,45 @@ fn flops_text(flops: f64) -> String {
 
 impl std::fmt::Display for GraphStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "jobs:                {}", self.jobs)?;
+        let approx = if self.flops_approximate {
+            " (approximate: edge tiles counted as full tiles)"
+        } else {
+            ""
+        };
+        let Some(p) = &self.paths else {
+            writeln!(f, "instructions:        {}", self.instructions)?;
+            writeln!(
+                f,
+                "total flops:         {}{approx}",
+                flops_text(self.total_flops)
+            )?;
+            return writeln!(
+                f,
+                "critical path, edges and widths: not computed: more than {} jobs (--limit raises it)",
+                self.limit
+            );
+        };
         let share = if self.total_flops > 0.0 {
-            100.0 * self.critical_path_flops / self.total_flops
+            100.0 * p.critical_path_flops / self.total_flops
         } else {
             0.0
         };
-        writeln!(f, "jobs:                {}", self.jobs)?;
         writeln!(
             f,
             "edges:               {} tile dependencies, {} parent-child pairs",
-            self.edges, self.parent_child_pairs
+            p.edges, p.parent_child_pairs
         )?;
         writeln!(f, "instructions:        {}", self.instructions)?;
         writeln!(f, "total flops:         {}", flops_text(self.total_flops))?;
-        writeln!(f, "critical path:       {} jobs", self.critical_path_jobs)?;
+        writeln!(f, "critical path:       {} jobs", p.critical_path_jobs)?;
         writeln!(
             f,
             "critical path flops: {} ({share:.1}% of the total)",
-            flops_text(self.critical_path_flops)
+            flops_text(p.critical_path_flops)
         )?;
-        writeln!(f, "max width:           {} jobs", self.max_width)?;
-        let profile: Vec<String> = self.width_by_level.iter().map(|w| w.to_string()).collect();
+        writeln!(f, "max width:           {} jobs", p.max_width)?;
+        let profile: Vec<String> = p.width_by_level.iter().map(|w| w.to_string()).collect();
         writeln!(f, "width by level:      {}", profile.join(" "))
     }
 }

@@ -1,18 +1,22 @@
-//! The lambdapack compiler: semantic checks, lowering to the job DAG and to a
-//! runtime bundle, and the rendering of every diagnostic (the only crate that
+//! The lambdapack compiler: semantic checks, lowering to the program IR
+//! (`lp_program`), views of the DAG, the flat expansion, the library of
+//! algorithms, and the rendering of every diagnostic (the only crate that
 //! prints).
 //!
-//! Pipeline: `grammar::parse` -> [`check::check`] -> [`lower::lower`], driven
-//! by [`frontend::compile_source`] (pure) and [`frontend::compile_file`]
-//! (reads a file, prints diagnostics, maps to exit codes). [`graph`] renders
-//! the DAG as Graphviz DOT and computes its statistics; all diagnostic text
-//! and JSON comes from [`diagnostics`].
+//! Pipeline: `grammar::parse` -> [`check::check`] (which lowers to the IR
+//! and runs `lp_program`'s analyses), driven by [`frontend::compile_source`]
+//! (pure) and [`frontend::compile_file`] (reads a file, prints diagnostics,
+//! maps to exit codes). [`graph`] renders the DAG as Graphviz DOT and
+//! computes its statistics, [`expand`] prints the flat program a loop
+//! program means, [`library`] holds `lib/*.lp`; all diagnostic text and
+//! JSON comes from [`diagnostics`].
 
 pub mod check;
 pub mod diagnostics;
 pub mod error;
+pub mod expand;
 pub mod frontend;
 pub mod graph;
-pub mod lower;
+pub mod library;
 
 pub use frontend::{CompileOptions, Compiled, SourceOutcome, compile_file, compile_source};

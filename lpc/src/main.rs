@@ -22,8 +22,12 @@ enum Command {
     Check(cli::check::Args),
     /// Print the job DAG (Graphviz DOT with --dot, statistics with --stats).
     Graph(cli::graph::Args),
-    /// Write a program for a whole algorithm to stdout.
+    /// Print a program of the library (Cholesky, GEMM, triangular solve)
+    /// with its parameters set; --flat prints its expansion.
     Gen(cli::generate::Args),
+    /// Print the flat program a (loop) program means: one job per
+    /// iteration, every index a number.
+    Expand(cli::expand::Args),
     /// Compile a program into a bundle, the form the runtime executes.
     Build(cli::build::Args),
     /// Execute a program or bundle (locally, or on AWS Lambda with
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(args),
         Command::Graph(args) => cli::graph::run(args),
         Command::Gen(args) => cli::generate::run(args),
+        Command::Expand(args) => cli::expand::run(args),
         Command::Build(args) => cli::build::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::Aws(command) => cli::aws::init(command),

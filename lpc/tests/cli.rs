@@ -157,7 +157,7 @@ fn graph_stats_of_the_seed_example() {
         format!(
             "jobs:                5\n\
              edges:               3 tile dependencies, 3 parent-child pairs\n\
-             instructions:        24\n\
+             instructions:        19\n\
              total flops:         {:.3} GFLOP\n\
              critical path:       4 jobs\n\
              critical path flops: {:.3} GFLOP (100.0% of the total)\n\
@@ -220,4 +220,203 @@ fn without_the_aws_feature_the_lambda_commands_explain_the_build() {
     let out = lpc(&["aws", "init", "--bucket", "b", "--table", "t"], None);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(text(&out.stderr), expected);
+}
+
+// ----- the loop form on the command line -----
+
+#[test]
+fn gen_prints_the_library_program_with_its_parameters_set() {
+    let out = lpc(&["gen", "cholesky", "--n", "12", "--tile", "4"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let program = text(&out.stdout);
+    assert!(
+        program.contains("\nparam n = 12, b = 4, seed = 42, nt = ceil(n / b)\n"),
+        "{program}"
+    );
+    assert!(program.contains("for k in range(nt) {"), "{program}");
+    // It checks clean, and --set reaches any parameter.
+    let out = lpc(&["check", "-"], Some(program.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = lpc(&["gen", "gemm", "--set", "seed_a=9"], None);
+    assert!(text(&out.stdout).contains("seed_a = 9"));
+}
+
+#[test]
+fn gen_flat_and_expand_print_the_same_flat_program() {
+    let flat = lpc(
+        &["gen", "cholesky", "--n", "8", "--tile", "4", "--flat"],
+        None,
+    );
+    assert_eq!(flat.status.code(), Some(0), "{}", text(&flat.stderr));
+    let expanded = lpc(
+        &[
+            "expand",
+            &repo("lib/cholesky.lp"),
+            "--set",
+            "n=8",
+            "--set",
+            "b=4",
+        ],
+        None,
+    );
+    assert_eq!(
+        expanded.status.code(),
+        Some(0),
+        "{}",
+        text(&expanded.stderr)
+    );
+    // Identical but for the first comment line, which says how it was made.
+    let body = |o: &Output| text(&o.stdout).split_once('\n').unwrap().1.to_string();
+    assert_eq!(body(&flat), body(&expanded));
+    assert_eq!(
+        body(&flat),
+        "matrix A : sym f64[8, 8] tile [4, 4] input = spd(42)
+matrix L : f64[8, 8] tile [4, 4] output
+matrix S[2] : sym f64[8, 8] tile [4, 4] temp = A
+
+chol[0]:
+    %0 = S3_LOAD S[0, 0, 0]
+    %1 = CHOL %0
+    S3_WRITE L[0, 0], %1
+
+trsm[0, 1]:
+    %0 = S3_LOAD S[0, 1, 0]
+    %1 = S3_LOAD L[0, 0]
+    %2 = TRSM %0, %1
+    S3_WRITE L[1, 0], %2
+
+syrk[0, 1, 1]:
+    %0 = S3_LOAD S[0, 1, 1]
+    %1 = S3_LOAD L[1, 0]
+    %2 = S3_LOAD L[1, 0]
+    %3 = SYRK %0, %1, %2
+    S3_WRITE S[1, 1, 1], %3
+
+chol[1]:
+    %0 = S3_LOAD S[1, 1, 1]
+    %1 = CHOL %0
+    S3_WRITE L[1, 1], %1
+"
+    );
+    // The flat program is itself a valid program.
+    let out = lpc(&["check", "-"], Some(&flat.stdout));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn settings_that_name_no_parameter_are_usage_errors() {
+    let out = lpc(
+        &["check", &repo("lib/cholesky.lp"), "--set", "tiles=4"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --set tiles: the program has no parameter `tiles` (it has n, b, seed, nt)\n"
+    );
+    let out = lpc(&["check", &repo("lib/cholesky.lp"), "--set", "n=big"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`big` is not an integer"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = lpc(
+        &["check", &repo("examples/cholesky_2x2.lp"), "--set", "n=4"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --set n: the program has no parameters\n"
+    );
+}
+
+#[test]
+fn dot_refuses_a_program_larger_than_its_limit() {
+    let lib = repo("lib/cholesky.lp");
+    let args = [
+        "graph",
+        "--dot",
+        lib.as_str(),
+        "--set",
+        "n=65536",
+        "--set",
+        "b=1024",
+    ];
+    let out = lpc(&args, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: the program has 45760 jobs, more than the 20000 `--dot` draws; \
+         pass --limit 45760 to draw it anyway\n"
+    );
+    assert_eq!(text(&out.stdout), "");
+    let mut more = args.to_vec();
+    more.extend(["--limit", "45760"]);
+    let out = lpc(&more, None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout).matches("label=\"syrk[").count(), 43680);
+}
+
+#[test]
+fn stats_of_a_program_too_large_to_enumerate() {
+    // 1024 x 1024 tiles: 179 million jobs, counted, never enumerated.
+    let lib = repo("lib/cholesky.lp");
+    let out = lpc(
+        &[
+            "graph",
+            "--stats",
+            &lib,
+            "--set",
+            "n=1048576",
+            "--set",
+            "b=1024",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "jobs:                179481600\n\
+         instructions:        896882176\n\
+         total flops:         384.870 PFLOP\n\
+         critical path, edges and widths: not computed: more than 4000000 jobs (--limit raises it)\n"
+    );
+}
+
+#[test]
+fn diagnostics_are_capped_and_never_echo_a_huge_token() {
+    // 200,000 bad lines: 100 diagnostics, then a count of the rest.
+    let bad = "@\n".repeat(200_000);
+    let out = lpc(&["check", "-"], Some(bad.as_bytes()));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("error: invalid token").count(), 100);
+    assert!(
+        stderr.contains(
+            "note: 199900 more diagnostics are not shown (--max-diagnostics 200000 shows more)"
+        ),
+        "{}",
+        &stderr[stderr.len() - 300..]
+    );
+    assert!(stderr.ends_with("error: could not compile: 200000 errors\n"));
+    assert!(stderr.len() < 30_000, "{} bytes", stderr.len());
+    let out = lpc(
+        &["check", "-", "--max-diagnostics", "3"],
+        Some(bad.as_bytes()),
+    );
+    assert_eq!(text(&out.stderr).matches("error: invalid token").count(), 3);
+
+    // A million NUL bytes: one error, a line's worth of output.
+    let out = lpc(&["check", "-"], Some(&vec![0u8; 1_000_000]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr,
+        "error: invalid token\n \
+         = at line 1, column 1 (a line too long to show): \"\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\
+         \\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\"... (1000000 bytes) is not part of the language\n\n\
+         error: could not compile: 1 error\n"
+    );
 }

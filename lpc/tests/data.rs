@@ -6,7 +6,7 @@
 //! snapshot). The examples must compile cleanly and their DOT is snapshotted.
 
 use lpc::diagnostics::render_plain;
-use lpc::{SourceOutcome, compile_source};
+use lpc::{CompileOptions, SourceOutcome, compile_source};
 use std::path::Path;
 
 /// The path as shown in diagnostics: relative to the repository root, so
@@ -18,8 +18,9 @@ fn display_name(path: &Path) -> String {
 
 fn compile(path: &Path) -> (String, String, SourceOutcome) {
     let src = std::fs::read_to_string(path).unwrap();
-    let outcome = compile_source(&src);
-    (display_name(path), src, outcome)
+    let name = display_name(path);
+    let outcome = compile_source(&src, &name, &CompileOptions::default()).expect("no --set");
+    (name, src, outcome)
 }
 
 #[test]
@@ -63,7 +64,9 @@ fn examples_compile_cleanly_and_their_dot_is_stable() {
         assert!(outcome.diagnostics.is_empty(), "{name}:\n{text}");
         let compiled = outcome.compiled.unwrap();
         let mut dot = Vec::new();
-        lpc::graph::write_dot(&compiled.bundle, &compiled.graph, &mut dot).unwrap();
+        lpc::graph::write_dot(compiled.plan(), 100_000, &mut dot)
+            .unwrap()
+            .unwrap();
         insta::assert_snapshot!(String::from_utf8(dot).unwrap());
     });
 }

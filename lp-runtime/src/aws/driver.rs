@@ -15,13 +15,10 @@
 use super::dynamo::{DynamoCounters, RunStatus};
 use super::lambda::{WorkerPayload, bundle_key};
 use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
-use crate::bundle::{Bundle, JobId, Role};
 use crate::metrics::{Progress, RunSummary};
-use crate::scheduler::{
-    BackendError, Counters, JobError, Launcher, RunError, RunPlan, check_structure,
-    critical_path_jobs, describe_store_error,
-};
-use crate::store::Store;
+use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
+use crate::protocol::{BackendError, Counters, JobError, Launcher, RunError, critical_path_jobs};
+use lp_program::{Plan, bundle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -84,6 +81,7 @@ fn backend(e: AwsError) -> RunError {
 fn driver_error(message: &str) -> JobError {
     JobError {
         job: String::new(),
+        source: None,
         op: "driver".to_string(),
         tile: None,
         output: None,
@@ -98,15 +96,15 @@ fn fresh_run_id() -> String {
     format!("run-{nanos:x}-{:x}", std::process::id())
 }
 
-/// Runs `bundle` on Lambda, with `launcher` delivering jobs (normally a
+/// Runs `plan` on Lambda, with `launcher` delivering jobs (normally a
 /// [`LambdaLauncher`]; tests pass in-process workers).
 pub fn run_lambda(
     clients: &AwsClients,
-    bundle: &Bundle,
+    plan: &Plan,
     opts: &LambdaRunOptions,
     progress: &dyn Fn(&Progress),
 ) -> Result<LambdaRunSummary, RunError> {
-    run_lambda_with(clients, bundle, opts, progress, &|payload| {
+    run_lambda_with(clients, plan, opts, progress, &|payload| {
         Arc::new(LambdaLauncher::new(clients, payload))
     })
 }
@@ -115,21 +113,19 @@ pub fn run_lambda(
 /// payload template of the run.
 pub fn run_lambda_with(
     clients: &AwsClients,
-    bundle: &Bundle,
+    plan: &Plan,
     opts: &LambdaRunOptions,
     progress: &dyn Fn(&Progress),
     make_launcher: &dyn Fn(WorkerPayload) -> Arc<dyn Launcher>,
 ) -> Result<LambdaRunSummary, RunError> {
-    check_structure(bundle).map_err(RunError::InvalidBundle)?;
     let started = Instant::now();
-    let total = bundle.jobs.len();
+    let total = plan.job_count();
     let store = S3Store::new(clients, &opts.bucket, &opts.prefix);
-    let encoded = bundle.encode();
-    let key = bundle_key(&store, bundle);
+    let encoded = bundle::encode(plan.program());
+    let key = bundle_key(&store, plan);
     store.put_object(&key, encoded).map_err(backend)?;
     let run_id = opts.run_id.clone().unwrap_or_else(fresh_run_id);
-    let plan = RunPlan::new(bundle);
-    let counters = DynamoCounters::new(clients, &opts.table, &run_id, Arc::new(plan.temp_readers));
+    let counters = DynamoCounters::new(clients, &opts.table, &run_id);
     counters.start_run(total).map_err(backend)?;
     let template = WorkerPayload {
         bundle_key: key,
@@ -144,16 +140,15 @@ pub fn run_lambda_with(
     let mut driver_invocations = 0u64;
     let mut launch_failures = 0u32;
     let mut retries = 0u64;
-    for (id, job) in bundle.jobs.iter().enumerate() {
-        if job.in_degree == 0 && counters.try_mark_launched(id as JobId)? {
-            // A root whose invoke fails is overdue after one lease and
-            // launched again like any lost job.
-            if launcher.launch(id as JobId).is_err() {
-                launch_failures += 1;
-            }
-            driver_invocations += 1;
+    // A root whose invoke fails is overdue after one lease and launched
+    // again like any lost job.
+    launch_roots(plan, &counters, launcher.as_ref(), &mut |_, launched| {
+        driver_invocations += 1;
+        if launched.is_err() {
+            launch_failures += 1;
         }
-    }
+        Ok(())
+    })?;
 
     let lease_check = (opts.lease / 4).max(opts.poll);
     let mut last_lease_check = Instant::now();
@@ -165,7 +160,7 @@ pub fn run_lambda_with(
             ))
         })?;
         progress(&Progress {
-            jobs_done: record.jobs_done as usize,
+            jobs_done: record.jobs_done,
             jobs_total: total,
             flops_done: record.flops,
             bytes_loaded: record.bytes_loaded,
@@ -174,7 +169,7 @@ pub fn run_lambda_with(
             elapsed: started.elapsed(),
         });
         match &record.status {
-            RunStatus::Failed(error) => return Err(RunError::Job(error.clone())),
+            RunStatus::Failed(error) => return Err(RunError::Job(Box::new(error.clone()))),
             RunStatus::Succeeded => break record,
             RunStatus::Running => {}
         }
@@ -183,7 +178,7 @@ pub fn run_lambda_with(
         // finished flags decide, read when the metric says "done" and at
         // every lease check (one Query over the run's job items).
         let lease_due = last_lease_check.elapsed() >= lease_check;
-        if record.jobs_done as usize >= total || lease_due {
+        if record.jobs_done >= total || lease_due {
             let (_, finished) = counters.launched_and_finished()?;
             if finished == total {
                 counters.succeed_run().map_err(backend)?;
@@ -193,41 +188,47 @@ pub fn run_lambda_with(
         if opts.stop.load(Ordering::SeqCst) {
             let _ = counters.fail_run(&driver_error("cancelled by the driver"));
             return Err(RunError::Cancelled {
-                jobs_done: record.jobs_done as usize,
+                jobs_done: record.jobs_done,
                 jobs_total: total,
             });
         }
         if started.elapsed() > opts.timeout {
             let _ = counters.fail_run(&driver_error("the driver timed out"));
             return Err(RunError::Stalled {
-                jobs_done: record.jobs_done as usize,
+                jobs_done: record.jobs_done,
                 jobs_total: total,
             });
         }
         if lease_due {
-            for job in counters.overdue(opts.lease)? {
-                counters.note_relaunch(job)?;
-                driver_invocations += 1;
-                retries += 1;
-                // A failed invoke leaves the job overdue: the next lease
-                // check tries again. Only a run of failures (a missing
-                // function, no permission) ends the run.
-                match launcher.launch(job) {
-                    Ok(()) => launch_failures = 0,
-                    Err(e) => {
-                        launch_failures += 1;
-                        if launch_failures >= MAX_LAUNCH_FAILURES {
-                            return Err(e.into());
+            // A failed invoke leaves the job overdue: the next lease check
+            // tries again. Only a run of failures (a missing function, no
+            // permission) ends the run.
+            relaunch_overdue(
+                &counters,
+                launcher.as_ref(),
+                opts.lease,
+                &|_| false,
+                &mut |_, launched| {
+                    driver_invocations += 1;
+                    retries += 1;
+                    match launched {
+                        Ok(()) => launch_failures = 0,
+                        Err(e) => {
+                            launch_failures += 1;
+                            if launch_failures >= MAX_LAUNCH_FAILURES {
+                                return Err(e);
+                            }
                         }
                     }
-                }
-            }
+                    Ok(())
+                },
+            )?;
             last_lease_check = Instant::now();
         }
         std::thread::sleep(opts.poll);
     };
 
-    let stray_temp_tiles = sweep_temps(bundle, &store)?;
+    let stray_temp_tiles = sweep_temps(plan, &store)?;
     Ok(LambdaRunSummary {
         run_id,
         driver_invocations,
@@ -240,29 +241,9 @@ pub fn run_lambda_with(
             flops: record.flops,
             bytes_loaded: record.bytes_loaded,
             bytes_stored: record.bytes_stored,
-            critical_path_jobs: critical_path_jobs(bundle),
+            critical_path_jobs: critical_path_jobs(plan),
             peak_temp_bytes: 0,
             stray_temp_tiles,
         },
     })
-}
-
-fn sweep_temps(bundle: &Bundle, store: &S3Store) -> Result<usize, RunError> {
-    let mut swept = 0;
-    for info in bundle.matrices.iter().filter(|m| m.role == Role::Temp) {
-        let fail = |e: crate::store::StoreError| {
-            RunError::Backend(BackendError {
-                message: format!(
-                    "sweeping temp matrix {}: {}",
-                    info.name,
-                    describe_store_error(&e)
-                ),
-            })
-        };
-        for (i, j) in store.list_tiles(&info.name).map_err(fail)? {
-            store.delete_tile(&info.name, i, j).map_err(fail)?;
-            swept += 1;
-        }
-    }
-    Ok(swept)
 }

@@ -8,9 +8,9 @@
 //!   `finished` (ms since the epoch). An item springs into existence on the
 //!   first update, so no set-up write per job is needed and there is no
 //!   "item does not exist yet" race (numpywren's seed lost launches there).
-//! * `tile#<matrix>_<i>_<j>`: `released`, how many readers of a temp tile
-//!   finished; the tile is deleted when it reaches the reader count the
-//!   bundle implies.
+//! * `tile#<matrix>_<version>_<i>_<j>`: `released`, how many readers of a
+//!   temp tile finished; the tile is deleted when it reaches the reader
+//!   count the plan solves for it.
 //! * `run`: `status` (`running`, `failed` with `error`, `succeeded`),
 //!   `jobs_total`, and the metrics the workers `ADD` (`jobs_done`,
 //!   `executions`, `flops`, `bytes_loaded`, `bytes_stored`).
@@ -24,14 +24,13 @@
 //! decides on are strongly consistent.
 
 use super::{AwsClients, AwsError, block_on};
-use crate::bundle::{JobId, TileKey};
-use crate::scheduler::{BackendError, Counters, JobError, ProtoResult};
+use crate::protocol::{BackendError, Counters, JobError, ProtoResult};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType, TableStatus,
 };
+use lp_program::{JobId, TileKey};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Creates the counters table (`lpc aws init`) with on-demand billing and
@@ -130,8 +129,6 @@ pub struct DynamoCounters {
     client: aws_sdk_dynamodb::Client,
     table: String,
     run_id: String,
-    /// Readers per temp tile, from the bundle's run plan.
-    temp_readers: Arc<HashMap<TileKey, u32>>,
 }
 
 fn now_ms() -> u64 {
@@ -159,17 +156,11 @@ fn backend(e: AwsError) -> BackendError {
 }
 
 impl DynamoCounters {
-    pub fn new(
-        clients: &AwsClients,
-        table: &str,
-        run_id: &str,
-        temp_readers: Arc<HashMap<TileKey, u32>>,
-    ) -> DynamoCounters {
+    pub fn new(clients: &AwsClients, table: &str, run_id: &str) -> DynamoCounters {
         DynamoCounters {
             client: clients.dynamodb.clone(),
             table: table.to_string(),
             run_id: run_id.to_string(),
-            temp_readers,
         }
     }
 
@@ -283,7 +274,7 @@ impl DynamoCounters {
 
     /// Writes the `run` item of a new run (status `running`). Fails if the
     /// run id is already taken.
-    pub fn start_run(&self, jobs_total: usize) -> Result<(), AwsError> {
+    pub fn start_run(&self, jobs_total: u64) -> Result<(), AwsError> {
         let created = self.update(
             "run".to_string(),
             "SET #status = :running, jobs_total = :total, started = :now",
@@ -316,6 +307,10 @@ impl DynamoCounters {
         let mut expression =
             "SET #status = :failed, err_job = :job, err_op = :op, err_message = :message"
                 .to_string();
+        if let Some(source) = &error.source {
+            expression.push_str(", err_source = :source");
+            values.push((":source", s(source)));
+        }
         if let Some(tile) = &error.tile {
             expression.push_str(", err_tile = :tile");
             values.push((":tile", s(tile)));
@@ -375,6 +370,7 @@ impl DynamoCounters {
         let status = match text("status").as_deref() {
             Some("failed") => RunStatus::Failed(JobError {
                 job: text("err_job").unwrap_or_default(),
+                source: text("err_source"),
                 op: text("err_op").unwrap_or_default(),
                 tile: text("err_tile"),
                 output: text("err_output"),
@@ -463,9 +459,11 @@ impl Counters for DynamoCounters {
             .is_some_and(|item| item.contains_key("finished")))
     }
 
-    fn release_reader(&self, tile: TileKey) -> ProtoResult<u32> {
-        let readers = self.temp_readers.get(&tile).copied().unwrap_or(0);
-        let sk = format!("tile#{}_{}_{}", tile.matrix, tile.i, tile.j);
+    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
+        let sk = format!(
+            "tile#{}_{}_{}_{}",
+            tile.matrix, tile.version, tile.i, tile.j
+        );
         let what = self.what(&sk);
         let attrs = self
             .update(sk, "ADD released :one", None, vec![(":one", n(1))])
@@ -488,11 +486,11 @@ impl Counters for DynamoCounters {
             .collect())
     }
 
-    fn launched_and_finished(&self) -> ProtoResult<(usize, usize)> {
+    fn launched_and_finished(&self) -> ProtoResult<(u64, u64)> {
         let items = self.job_items().map_err(backend)?;
         Ok((
-            items.iter().filter(|(_, l, _)| l.is_some()).count(),
-            items.iter().filter(|(_, _, f)| *f).count(),
+            items.iter().filter(|(_, l, _)| l.is_some()).count() as u64,
+            items.iter().filter(|(_, _, f)| *f).count() as u64,
         ))
     }
 }

@@ -6,22 +6,24 @@
 //! The bundle travels once: the driver stores it under a content key
 //! (`<prefix>/bundles/<content key>.lpb`) and each invocation names that key.
 //! A worker fetches it on its first invocation, checks that the bytes hash
-//! to the key (a truncated or foreign object is refused), and keeps it in a
-//! static for the life of the (warm) Lambda container.
+//! to the key (a truncated or foreign object is refused), validates it
+//! (write-once and acyclicity included), and keeps its plan in a static for
+//! the life of the (warm) Lambda container. A bundle holds the program, not
+//! its DAG: a worker solves the children of its job from it.
 //!
-//! A worker runs its job through the shared scheduler core
-//! ([`crate::scheduler::run_job`]) with the S3 store, DynamoDB counters and
+//! A worker runs its job through the shared protocol core
+//! ([`crate::protocol::run_job`]) with the S3 store, DynamoDB counters and
 //! this launcher, then keeps going with the one ready child the core hands
 //! back while the invocation's time budget allows it (the child's inputs are
 //! mostly the tiles just written; the saved invocation is the Wukong win).
 
 use super::dynamo::{DynamoCounters, MetricsDelta, RunStatus};
 use super::{AwsClients, AwsError, S3Store, block_on};
-use crate::bundle::{Bundle, JobId};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::scheduler::{
-    BackendError, Counters, JobContext, Launcher, ProtoResult, RunError, RunPlan, run_job,
+use crate::protocol::{
+    BackendError, Counters, JobContext, Launcher, ProtoResult, RunError, run_job,
 };
+use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,28 +44,33 @@ pub struct WorkerPayload {
     pub function: String,
 }
 
-/// Where a bundle is stored: content-addressed by [`Bundle::content_key`],
-/// so a bundle is uploaded once and every invocation names it.
-pub fn bundle_key(store: &S3Store, bundle: &Bundle) -> String {
-    store.key(&format!("bundles/{}.lpb", bundle.content_key()))
+/// Where a program's bundle is stored: content-addressed by
+/// `bundle::content_key`, so a bundle is uploaded once and every invocation
+/// names it.
+pub fn bundle_key(store: &S3Store, plan: &Plan) -> String {
+    store.key(&format!(
+        "bundles/{}.lpb",
+        bundle::content_key(plan.program())
+    ))
 }
 
-/// Decodes bundle bytes fetched from `key`. [`Bundle::decode`] refuses
-/// corrupt, truncated or foreign bytes; the key must also name this bundle.
-pub fn decode_bundle(key: &str, bytes: &[u8]) -> Result<Bundle, String> {
+/// Decodes bundle bytes fetched from `key`. `bundle::decode` refuses
+/// corrupt, truncated, foreign or invalid bytes; the key must also name
+/// this bundle.
+pub fn decode_bundle(key: &str, bytes: &[u8]) -> Result<Plan, String> {
     let expected = key
         .rsplit('/')
         .next()
         .and_then(|name| name.strip_suffix(".lpb"))
         .ok_or_else(|| format!("{key} is not a bundle content key"))?;
-    let bundle = Bundle::decode(bytes).map_err(|e| format!("bundle {key}: {e}"))?;
-    if bundle.content_key() != expected {
+    let plan = bundle::decode(bytes).map_err(|e| format!("bundle {key}: {e}"))?;
+    let found = bundle::content_key(plan.program());
+    if found != expected {
         return Err(format!(
-            "bundle {key} has content key {}: the object is not this bundle",
-            bundle.content_key()
+            "bundle {key} has content key {found}: the object is not this bundle"
         ));
     }
-    Ok(bundle)
+    Ok(plan)
 }
 
 /// Sends each job as one asynchronous invocation of the worker function.
@@ -125,34 +132,31 @@ impl Launcher for LambdaLauncher {
     }
 }
 
-/// A bundle with its plan, cached for the life of the process.
-struct CachedBundle {
+/// A bundle's plan, cached for the life of the process.
+struct CachedPlan {
     key: String,
-    bundle: Arc<Bundle>,
-    plan: Arc<RunPlan>,
+    plan: Arc<Plan>,
 }
 
-static BUNDLE_CACHE: Mutex<Option<CachedBundle>> = Mutex::new(None);
+static PLAN_CACHE: Mutex<Option<CachedPlan>> = Mutex::new(None);
 
-fn cached_bundle(store: &S3Store, key: &str) -> Result<(Arc<Bundle>, Arc<RunPlan>), String> {
-    let mut cache = BUNDLE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+fn cached_plan(store: &S3Store, key: &str) -> Result<Arc<Plan>, String> {
+    let mut cache = PLAN_CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(c) = cache.as_ref()
         && c.key == key
     {
-        return Ok((c.bundle.clone(), c.plan.clone()));
+        return Ok(c.plan.clone());
     }
     let bytes = store
         .get_object(key)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("bundle s3://{}/{key} does not exist", store.bucket()))?;
-    let bundle = Arc::new(decode_bundle(key, &bytes)?);
-    let plan = Arc::new(RunPlan::new(&bundle));
-    *cache = Some(CachedBundle {
+    let plan = Arc::new(decode_bundle(key, &bytes)?);
+    *cache = Some(CachedPlan {
         key: key.to_string(),
-        bundle: bundle.clone(),
         plan: plan.clone(),
     });
-    Ok((bundle, plan))
+    Ok(plan)
 }
 
 /// What one invocation did.
@@ -194,21 +198,15 @@ pub fn handle_job(
     hooks: &WorkerHooks,
 ) -> Result<WorkerReport, RunError> {
     let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
-    let (bundle, plan) = cached_bundle(&s3, &payload.bundle_key)
+    let plan = cached_plan(&s3, &payload.bundle_key)
         .map_err(|message| RunError::Backend(BackendError { message }))?;
-    if payload.job_id as usize >= bundle.jobs.len() {
+    if plan.locate(payload.job_id).is_none() {
         return Err(RunError::InvalidBundle(format!(
-            "job {} is out of range ({} jobs)",
-            payload.job_id,
-            bundle.jobs.len()
+            "invalid bundle: job {} is not a job of the program",
+            payload.job_id
         )));
     }
-    let dynamo = DynamoCounters::new(
-        clients,
-        &payload.table,
-        &payload.run_id,
-        Arc::new(plan.temp_readers.clone()),
-    );
+    let dynamo = DynamoCounters::new(clients, &payload.table, &payload.run_id);
     let run_counters = dynamo.clone();
     let counters: Box<dyn Counters> = match &hooks.counters {
         Some(wrap) => wrap(dynamo),
@@ -224,7 +222,6 @@ pub fn handle_job(
     };
     let metrics = Metrics::default();
     let ctx = JobContext {
-        bundle: &bundle,
         plan: &plan,
         store: store.as_ref(),
         counters: counters.as_ref(),

@@ -1,10 +1,14 @@
 //! Shared helpers for the scheduler and local-backend tests: a recording
-//! in-memory store and hand-built bundles (lp-runtime cannot depend on lpc).
+//! in-memory store and hand-built programs (lp-runtime cannot depend on
+//! lpc): flat programs, whose every family is one job numbered in order,
+//! and the loop form of the Cholesky.
 #![allow(dead_code)]
 
-use lp_runtime::bundle::{Bundle, Instr, Job, JobId, MatrixInfo, Role, TileKey};
+use lp_program::{
+    Expr, Family, Instr, Item, JobId, LoopNode, MatrixInfo, Plan, Program, Role, TileKey, TileRef,
+};
 use lp_runtime::store::{Store, StoreError, StoreResult};
-use lp_std::{MatrixHeader, Tile};
+use lp_std::{Init, Kernel, MatrixHeader, Tile};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -73,6 +77,21 @@ impl RecordingStore {
             .filter(|k| k.0 == matrix)
             .count()
     }
+
+    /// The names of the matrices with a tile in the store, sorted.
+    pub fn matrices(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .state
+            .lock()
+            .unwrap()
+            .tiles
+            .keys()
+            .map(|k| k.0.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 impl Store for RecordingStore {
@@ -128,6 +147,11 @@ impl Store for RecordingStore {
     }
 }
 
+/// The source file name every test program claims (job errors cite it).
+pub const SOURCE: &str = "test.lp";
+
+/// A plain (unversioned, non-symmetric) matrix of `rows_tiles x cols_tiles`
+/// tiles of `tile x tile`, with no initialiser.
 pub fn matrix(
     name: &str,
     rows_tiles: usize,
@@ -140,68 +164,132 @@ pub fn matrix(
         header: MatrixHeader::new([rows_tiles * tile, cols_tiles * tile], [tile, tile], false),
         role,
         init: None,
+        versions: vec![],
+        base: None,
     }
 }
 
+/// The stored tile (i, j) of a plain matrix.
 pub fn key(matrix: u32, i: u32, j: u32) -> TileKey {
-    TileKey { matrix, i, j }
+    TileKey {
+        matrix,
+        version: 0,
+        i,
+        j,
+    }
 }
 
-/// Fills in `children` and `in_degree` from the loads and writes, the way
-/// lowering does: a job is a child of the job that writes a tile it loads.
-pub fn link(mut jobs: Vec<Job>) -> Vec<Job> {
-    let mut writer: HashMap<TileKey, JobId> = HashMap::new();
-    for (id, job) in jobs.iter().enumerate() {
-        for instr in &job.instrs {
-            if let Instr::Write { tile, .. } = instr {
-                writer.insert(*tile, id as JobId);
-            }
-        }
-    }
-    let mut children: Vec<Vec<JobId>> = vec![Vec::new(); jobs.len()];
-    for (id, job) in jobs.iter().enumerate() {
-        for instr in &job.instrs {
-            if let Instr::Load { tile, .. } = instr
-                && let Some(&w) = writer.get(tile)
-            {
-                children[w as usize].push(id as JobId);
-            }
-        }
-    }
-    for c in &mut children {
-        c.sort();
-        c.dedup();
-    }
-    for job in jobs.iter_mut() {
-        job.in_degree = 0;
-    }
-    for c in &children {
-        for &child in c {
-            jobs[child as usize].in_degree += 1;
-        }
-    }
-    for (job, c) in jobs.iter_mut().zip(children) {
-        job.children = c;
-    }
-    jobs
+pub fn c(v: i64) -> Expr {
+    Expr::Const(v)
 }
 
-pub fn job(name: &str, instrs: Vec<Instr>) -> Job {
-    let num_regs = instrs
+/// The variable of the enclosing loop at `depth` (0: outermost).
+pub fn var(depth: u8) -> Expr {
+    Expr::Var(depth)
+}
+
+pub fn plus(a: Expr, b: i64) -> Expr {
+    Expr::Add(Box::new(a), Box::new(c(b)))
+}
+
+/// A reference to a tile of `matrix` (version components first).
+pub fn at(matrix: u32, index: Vec<Expr>) -> TileRef {
+    TileRef { matrix, index }
+}
+
+/// Tile (i, j) of a plain matrix, with constant indices.
+pub fn tile(matrix: u32, i: usize, j: usize) -> TileRef {
+    at(matrix, vec![c(i as i64), c(j as i64)])
+}
+
+pub fn load(dst: u32, tile: TileRef) -> Instr {
+    Instr::Load { dst, tile }
+}
+
+pub fn write(tile: TileRef, src: u32) -> Instr {
+    Instr::Write { tile, src }
+}
+
+pub fn apply(dst: u32, kernel: Kernel, args: Vec<u32>) -> Instr {
+    Instr::Apply { dst, kernel, args }
+}
+
+/// Registers an instruction list needs: one past the highest it names.
+pub fn registers(instrs: &[Instr]) -> u32 {
+    instrs
         .iter()
         .map(|i| match i {
-            Instr::Load { dst, .. } | Instr::Apply { dst, .. } => dst + 1,
+            Instr::Load { dst, .. } => dst + 1,
             Instr::Write { src, .. } => src + 1,
+            Instr::Apply { dst, args, .. } => args.iter().fold(dst + 1, |m, a| m.max(a + 1)),
         })
         .max()
-        .unwrap_or(0);
-    Job {
+        .unwrap_or(0)
+}
+
+/// A family with no loops: one job. Lines are given by [`flat`].
+pub fn job(name: &str, instrs: Vec<Instr>) -> Family {
+    Family {
         name: name.to_string(),
+        loops: vec![],
+        num_regs: registers(&instrs),
+        lines: vec![0; instrs.len()],
         instrs,
-        num_regs,
-        children: Vec::new(),
-        in_degree: 0,
+        line: 0,
     }
+}
+
+/// A flat program: every family is one job, numbered in order. Each
+/// family's label gets its own source line, each instruction the next
+/// ones, and a blank line separates jobs (job 0 is at line 1, its first
+/// instruction at line 2).
+pub fn flat(matrices: Vec<MatrixInfo>, mut families: Vec<Family>) -> Program {
+    let mut line = 1;
+    for f in &mut families {
+        f.line = line;
+        f.lines = (0..f.instrs.len() as u32).map(|k| line + 1 + k).collect();
+        line += f.instrs.len() as u32 + 2;
+    }
+    let body = (0..families.len() as u32).map(Item::Family).collect();
+    Program {
+        matrices,
+        loops: vec![],
+        families,
+        body,
+        source: SOURCE.to_string(),
+    }
+}
+
+/// Appends an instruction to family `f`, on the line after its last one.
+pub fn push_instr(program: &mut Program, f: usize, instr: Instr) {
+    let fam = &mut program.families[f];
+    let line = fam.lines.last().copied().unwrap_or(fam.line) + 1;
+    fam.instrs.push(instr);
+    fam.lines.push(line);
+    fam.num_regs = fam.num_regs.max(registers(&fam.instrs));
+}
+
+/// The plan of a program that must pass the runtime's validation (what
+/// `lp_program::bundle::decode` checks).
+pub fn plan(program: Program) -> Plan {
+    lp_program::bundle::validate(program)
+        .unwrap_or_else(|e| panic!("the test program is invalid: {e}"))
+}
+
+/// The plan of a program without validating it (for programs a checked
+/// bundle could not hold).
+pub fn unchecked_plan(program: Program) -> Plan {
+    Plan::new(program).unwrap_or_else(|e| panic!("the test program has no plan: {e}"))
+}
+
+/// Every job of a plan in program order, with its name.
+pub fn jobs_of(plan: &Plan) -> Vec<(JobId, String)> {
+    let mut out = Vec::new();
+    plan.walk(&mut |_, _, id| {
+        out.push((id, plan.job_name(id)));
+        true
+    });
+    out
 }
 
 /// A "copy DAG" over `n` jobs: matrix 0 is input `IN` (n x 1 tiles of 1x1,
@@ -209,36 +297,25 @@ pub fn job(name: &str, instrs: Vec<Instr>) -> Job {
 /// every parent's OUT tile (so a job that ran before a parent fails with a
 /// missing tile), and writes register 0 to OUT[j, 0]. `parents[j]` lists
 /// job j's parents.
-pub fn copy_dag(parents: &[Vec<usize>]) -> Bundle {
+pub fn copy_dag(parents: &[Vec<usize>]) -> Program {
     let n = parents.len();
     let jobs = (0..n)
         .map(|j| {
-            let mut instrs = vec![Instr::Load {
-                dst: 0,
-                tile: key(0, j as u32, 0),
-                transpose: false,
-            }];
+            let mut instrs = vec![load(0, tile(0, j, 0))];
             for (r, &p) in parents[j].iter().enumerate() {
-                instrs.push(Instr::Load {
-                    dst: 1 + r as u32,
-                    tile: key(1, p as u32, 0),
-                    transpose: false,
-                });
+                instrs.push(load(1 + r as u32, tile(1, p, 0)));
             }
-            instrs.push(Instr::Write {
-                tile: key(1, j as u32, 0),
-                src: 0,
-            });
+            instrs.push(write(tile(1, j, 0), 0));
             job(&format!("job_{j}"), instrs)
         })
         .collect();
-    Bundle {
-        matrices: vec![
+    flat(
+        vec![
             matrix("IN", n, 1, 1, Role::Input),
             matrix("OUT", n, 1, 1, Role::Output),
         ],
-        jobs: link(jobs),
-    }
+        jobs,
+    )
 }
 
 /// A store seeded with the `IN` tiles of [`copy_dag`].
@@ -298,63 +375,256 @@ pub fn random_dag(n: usize, max_parents: usize, seed: u64) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// A Cholesky-shaped DAG of copies on `t x t` tiles of `b x b`: matrix 0 is
-/// the input `A`, matrix 1 the output `L`, matrices 2.. the temps `S1`,
-/// `S2`, ... (the trailing matrix after step k). Job kinds as in a tiled
-/// Cholesky: chol_k reads S_k[k, k]; trsm_k_i reads S_k[i, k] and L[k, k];
-/// syrk_k_i_j reads S_k[i, j], L[i, k], L[j, k] and writes S_{k+1}[i, j].
-/// Every job writes its first operand, so no kernel is needed.
-pub fn cholesky_shaped(t: usize, b: usize) -> Bundle {
-    let s = |k: usize| if k == 0 { 0 } else { 1 + k as u32 };
-    let mut matrices = vec![
-        matrix("A", t, t, b, Role::Input),
-        matrix("L", t, t, b, Role::Output),
-    ];
-    for k in 1..t {
-        matrices.push(matrix(&format!("S{k}"), t, t, b, Role::Temp));
+/// What the jobs of a Cholesky-shaped program compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Every job writes its first operand: L ends up equal to the lower
+    /// tiles of A, and no kernel runs (the input is seeded by
+    /// [`cholesky_shaped_store`]).
+    Copy,
+    /// The tiled Cholesky's kernels (CHOL, TRSM, SYRK) on `A = spd(7)`: L
+    /// is its Cholesky factor.
+    Kernels,
+}
+
+/// The matrix index of the input `A` and the output `L` in both forms.
+pub const A: u32 = 0;
+pub const L: u32 = 1;
+
+/// `A` (sym input) and `L` (output) of a Cholesky-shaped program.
+fn cholesky_matrices(t: usize, b: usize, body: Body) -> Vec<MatrixInfo> {
+    let mut a = matrix("A", t, t, b, Role::Input);
+    a.header.symmetric = true;
+    if body == Body::Kernels {
+        a.init = Some(Init::Spd { seed: 7 });
     }
-    let ld = |dst: u32, m: u32, i: usize, j: usize| Instr::Load {
-        dst,
-        tile: key(m, i as u32, j as u32),
-        transpose: false,
-    };
-    let wr = |m: u32, i: usize, j: usize| Instr::Write {
-        tile: key(m, i as u32, j as u32),
-        src: 0,
-    };
+    vec![a, matrix("L", t, t, b, Role::Output)]
+}
+
+/// The instructions of one Cholesky step: load `loads` into registers 0..,
+/// then (with kernels) apply `kernel` to them all, and write the result.
+fn step(body: Body, kernel: Kernel, loads: Vec<TileRef>, out: TileRef) -> Vec<Instr> {
+    let n = loads.len() as u32;
+    let mut instrs: Vec<Instr> = loads
+        .into_iter()
+        .enumerate()
+        .map(|(r, t)| load(r as u32, t))
+        .collect();
+    match body {
+        Body::Copy => instrs.push(write(out, 0)),
+        Body::Kernels => {
+            instrs.push(apply(n, kernel, (0..n).collect()));
+            instrs.push(write(out, n));
+        }
+    }
+    instrs
+}
+
+/// A flat Cholesky-shaped program on `t x t` tiles of `b x b`: matrix 0 is
+/// the input `A` (symmetric), matrix 1 the output `L`, matrices 2.. the
+/// temps `S1`, `S2`, ... (the trailing matrix after step k, symmetric like
+/// A). Job kinds as in a tiled Cholesky: chol_k reads S_k[k, k]; trsm_k_i
+/// reads S_k[i, k] and L[k, k]; syrk_k_i_j reads S_k[i, j], L[i, k],
+/// L[j, k] and writes S_{k+1}[i, j] (S_0 is A). With [`Body::Copy`] every
+/// job writes its first operand, so no kernel is needed.
+pub fn cholesky_flat(t: usize, b: usize, body: Body) -> Program {
+    let s = |k: usize| if k == 0 { A } else { 1 + k as u32 };
+    let mut matrices = cholesky_matrices(t, b, body);
+    for k in 1..t {
+        let mut temp = matrices[A as usize].clone();
+        temp.name = format!("S{k}");
+        temp.role = Role::Temp;
+        temp.init = None;
+        matrices.push(temp);
+    }
     let mut jobs = Vec::new();
     for k in 0..t {
         jobs.push(job(
             &format!("chol_{k}"),
-            vec![ld(0, s(k), k, k), wr(1, k, k)],
+            step(body, Kernel::Chol, vec![tile(s(k), k, k)], tile(L, k, k)),
         ));
         for i in k + 1..t {
             jobs.push(job(
                 &format!("trsm_{k}_{i}"),
-                vec![ld(0, s(k), i, k), ld(1, 1, k, k), wr(1, i, k)],
+                step(
+                    body,
+                    Kernel::Trsm,
+                    vec![tile(s(k), i, k), tile(L, k, k)],
+                    tile(L, i, k),
+                ),
             ));
         }
         for i in k + 1..t {
             for j in k + 1..=i {
                 jobs.push(job(
                     &format!("syrk_{k}_{i}_{j}"),
-                    vec![
-                        ld(0, s(k), i, j),
-                        ld(1, 1, i, k),
-                        ld(2, 1, j, k),
-                        wr(s(k + 1), i, j),
-                    ],
+                    step(
+                        body,
+                        Kernel::Syrk,
+                        vec![tile(s(k), i, j), tile(L, i, k), tile(L, j, k)],
+                        tile(s(k + 1), i, j),
+                    ),
                 ));
             }
         }
     }
-    Bundle {
-        matrices,
-        jobs: link(jobs),
+    flat(matrices, jobs)
+}
+
+/// [`cholesky_flat`] with [`Body::Copy`].
+pub fn cholesky_shaped(t: usize, b: usize) -> Program {
+    cholesky_flat(t, b, Body::Copy)
+}
+
+/// A loop program under construction: loops and families appended in
+/// program order through a stack of open loops; every loop header, family
+/// label and instruction on its own source line.
+pub struct LoopBuilder {
+    pub program: Program,
+    open: Vec<u32>,
+    line: u32,
+}
+
+impl LoopBuilder {
+    pub fn new(matrices: Vec<MatrixInfo>) -> LoopBuilder {
+        LoopBuilder {
+            program: Program {
+                matrices,
+                loops: vec![],
+                families: vec![],
+                body: vec![],
+                source: SOURCE.to_string(),
+            },
+            open: vec![],
+            line: 1,
+        }
+    }
+
+    fn push_item(&mut self, item: Item) {
+        match self.open.last() {
+            Some(&l) => self.program.loops[l as usize].body.push(item),
+            None => self.program.body.push(item),
+        }
+    }
+
+    /// `for var in range(start, end, step) {`
+    pub fn open(&mut self, var: &str, start: Expr, end: Expr, step: Expr) {
+        let id = self.program.loops.len() as u32;
+        self.program.loops.push(LoopNode {
+            var: var.into(),
+            start,
+            end,
+            step,
+            body: vec![],
+        });
+        self.push_item(Item::Loop(id));
+        self.open.push(id);
+        self.line += 1;
+    }
+
+    /// `}`
+    pub fn close(&mut self) {
+        self.open.pop();
+        self.line += 1;
+    }
+
+    pub fn family(&mut self, name: &str, instrs: Vec<Instr>) {
+        let id = self.program.families.len() as u32;
+        let line = self.line;
+        self.line += instrs.len() as u32 + 1;
+        self.program.families.push(Family {
+            name: name.into(),
+            loops: self.open.clone(),
+            num_regs: registers(&instrs),
+            lines: (0..instrs.len() as u32).map(|k| line + 1 + k).collect(),
+            instrs,
+            line,
+        });
+        self.push_item(Item::Family(id));
+    }
+
+    pub fn finish(self) -> Program {
+        assert!(self.open.is_empty(), "a loop is still open");
+        self.program
     }
 }
 
-/// Seeds the lower tiles of `A` for [`cholesky_shaped`], tile (i, j) filled
+/// The matrix index of the versioned temp `S` of [`cholesky_loops`].
+pub const S: u32 = 2;
+
+/// The loop form of [`cholesky_flat`], as in `lib/cholesky.lp`: families
+/// `chol` (loop k), `trsm` (loops k, i) and `syrk` (loops k, i, j) over a
+/// versioned temp `S[t]` whose version 0 is `A` (`S[0, i, j]` is
+/// `A[i, j]`), so that step k reads `S[k, ...]` and writes
+/// `S[k + 1, ...]`. Version v is stored as `S.v`.
+pub fn cholesky_loops(t: usize, b: usize, body: Body) -> Program {
+    let mut matrices = cholesky_matrices(t, b, body);
+    let mut temp = matrices[A as usize].clone();
+    temp.name = "S".into();
+    temp.role = Role::Temp;
+    temp.init = None;
+    temp.versions = vec![t as u32];
+    temp.base = Some(A);
+    matrices.push(temp);
+    let (k, i, j) = (var(0), var(1), var(2));
+    let nt = c(t as i64);
+    let mut p = LoopBuilder::new(matrices);
+    p.open("k", c(0), nt.clone(), c(1));
+    p.family(
+        "chol",
+        step(
+            body,
+            Kernel::Chol,
+            vec![at(S, vec![k.clone(), k.clone(), k.clone()])],
+            at(L, vec![k.clone(), k.clone()]),
+        ),
+    );
+    p.open("i", plus(k.clone(), 1), nt.clone(), c(1));
+    p.family(
+        "trsm",
+        step(
+            body,
+            Kernel::Trsm,
+            vec![
+                at(S, vec![k.clone(), i.clone(), k.clone()]),
+                at(L, vec![k.clone(), k.clone()]),
+            ],
+            at(L, vec![i.clone(), k.clone()]),
+        ),
+    );
+    p.open("j", plus(k.clone(), 1), plus(i.clone(), 1), c(1));
+    p.family(
+        "syrk",
+        step(
+            body,
+            Kernel::Syrk,
+            vec![
+                at(S, vec![k.clone(), i.clone(), j.clone()]),
+                at(L, vec![i.clone(), k.clone()]),
+                at(L, vec![j.clone(), k.clone()]),
+            ],
+            at(S, vec![plus(k.clone(), 1), i, j]),
+        ),
+    );
+    p.close();
+    p.close();
+    p.close();
+    p.finish()
+}
+
+/// Number of jobs of a Cholesky on `t x t` tiles.
+pub fn cholesky_jobs(t: usize) -> u64 {
+    let t = t as u64;
+    t + t * (t - 1) / 2 + (t - 1) * t * (t + 1) / 6
+}
+
+/// Number of temp tiles a Cholesky on `t x t` tiles writes: the lower
+/// trailing matrix after each step but the last.
+pub fn cholesky_temp_tiles(t: usize) -> usize {
+    (1..t).map(|k| (t - k) * (t - k + 1) / 2).sum()
+}
+
+/// Seeds the lower tiles of `A` for [`Body::Copy`], tile (i, j) filled
 /// with 10 i + j.
 pub fn cholesky_shaped_store(t: usize, b: usize) -> Arc<RecordingStore> {
     let store = RecordingStore::new();

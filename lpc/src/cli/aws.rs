@@ -7,9 +7,9 @@
 //! build; without the feature, using them is an error that says how to
 //! build an lpc that has the backend.
 
-use lp_runtime::bundle::Bundle;
+use lp_program::Plan;
 use lp_runtime::metrics::{Progress, RunSummary};
-use lp_runtime::scheduler::RunError;
+use lp_runtime::protocol::RunError;
 use lp_runtime::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -110,16 +110,16 @@ impl Lambda {
         store(self)
     }
 
-    /// Runs `bundle` on Lambda; no `lease` means the backend's default
+    /// Runs `plan` on Lambda; no `lease` means the backend's default
     /// (above Lambda's 15-minute limit on an invocation).
     pub fn run(
         &self,
-        bundle: &Bundle,
+        plan: &Plan,
         lease: Option<Duration>,
         stop: Arc<AtomicBool>,
         progress: &dyn Fn(&Progress),
     ) -> Result<RunSummary, RunError> {
-        run(self, bundle, lease, stop, progress)
+        run(self, plan, lease, stop, progress)
     }
 }
 
@@ -156,7 +156,7 @@ fn store(lambda: &Lambda) -> Arc<dyn Store> {
 #[cfg(feature = "aws")]
 fn run(
     lambda: &Lambda,
-    bundle: &Bundle,
+    plan: &Plan,
     lease: Option<Duration>,
     stop: Arc<AtomicBool>,
     progress: &dyn Fn(&Progress),
@@ -172,7 +172,7 @@ fn run(
         opts.lease = lease;
     }
     opts.stop = stop;
-    let summary = lp_runtime::aws::run_lambda(&lambda.clients, bundle, &opts, progress)?;
+    let summary = lp_runtime::aws::run_lambda(&lambda.clients, plan, &opts, progress)?;
     eprintln!(
         "run {} (table {}, s3://{}/{})",
         summary.run_id, opts.table, opts.bucket, opts.prefix
@@ -209,7 +209,7 @@ fn store(lambda: &Lambda) -> Arc<dyn Store> {
 #[cfg(not(feature = "aws"))]
 fn run(
     lambda: &Lambda,
-    _: &Bundle,
+    _: &Plan,
     _: Option<Duration>,
     _: Arc<AtomicBool>,
     _: &dyn Fn(&Progress),

@@ -1,8 +1,8 @@
 //! `lpc build`: compile a program into a bundle file.
 
-use crate::cli::write_atomically;
-use lpc::diagnostics::Format;
-use lpc::frontend::{CompileOptions, compile_file};
+use super::{CompileArgs, write_atomically};
+use lp_program::bundle;
+use lpc::compile_file;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,21 +13,17 @@ pub struct Args {
     /// Where to write the bundle.
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
-    /// Diagnostic format.
-    #[arg(long, value_enum, default_value = "human")]
-    format: Format,
+    #[command(flatten)]
+    compile: CompileArgs,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = CompileOptions {
-        format: args.format,
-        deny_warnings: false,
-    };
-    let compiled = match compile_file(&args.file, &opts) {
+    let compiled = match compile_file(&args.file, &args.compile.options()) {
         Ok(compiled) => compiled,
         Err(code) => return code,
     };
-    let bytes = compiled.bundle.encode();
+    let program = compiled.program();
+    let bytes = bundle::encode(program);
     if let Err(e) = write_atomically(&args.output, &bytes) {
         eprintln!("error: cannot write {}: {e}", args.output.display());
         return ExitCode::from(2);
@@ -35,9 +31,9 @@ pub fn run(args: Args) -> ExitCode {
     eprintln!(
         "wrote {} ({} jobs, {} bytes, content key {})",
         args.output.display(),
-        compiled.bundle.jobs.len(),
+        compiled.plan().job_count(),
         bytes.len(),
-        compiled.bundle.content_key()
+        bundle::content_key(program)
     );
     ExitCode::SUCCESS
 }

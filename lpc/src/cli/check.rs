@@ -1,7 +1,7 @@
-//! `lpc check FILE|- [--deny warnings] [--format human|json]`.
+//! `lpc check FILE|- [--set NAME=VALUE]... [--deny warnings] [--format human|json]`.
 
-use lpc::diagnostics::Format;
-use lpc::{CompileOptions, compile_file};
+use super::CompileArgs;
+use lpc::compile_file;
 use std::process::ExitCode;
 
 /// Lints that `--deny` can turn into errors.
@@ -17,16 +17,13 @@ pub struct Args {
     /// Treat warnings as errors (`--deny warnings`).
     #[arg(long, value_name = "LINT")]
     pub deny: Option<Lint>,
-    /// How to print diagnostics.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    #[command(flatten)]
+    pub compile: CompileArgs,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = CompileOptions {
-        format: args.format,
-        deny_warnings: args.deny == Some(Lint::Warnings),
-    };
+    let mut opts = args.compile.options();
+    opts.deny_warnings = args.deny == Some(Lint::Warnings);
     match compile_file(&args.file, &opts) {
         Ok(_) => ExitCode::SUCCESS,
         Err(code) => code,

@@ -1,9 +1,8 @@
 //! `lpc graph (--dot | --stats) FILE|-`: the job DAG as Graphviz DOT, or its
 //! statistics.
 
-use lpc::diagnostics::Format;
-use lpc::graph;
-use lpc::{CompileOptions, compile_file};
+use super::{CompileArgs, finish_output};
+use lpc::{compile_file, graph};
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
@@ -16,35 +15,42 @@ pub struct Args {
     /// Print jobs, edges, critical path, total flops and the width profile.
     #[arg(long)]
     pub stats: bool,
-    /// How to print diagnostics.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// Enumerate at most N jobs (DOT refuses a larger program; statistics
+    /// then leave out what needs every job). Default: 20,000 for DOT,
+    /// 4,000,000 for statistics.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    #[command(flatten)]
+    pub compile: CompileArgs,
     /// The program, or `-` for stdin.
     pub file: String,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let opts = CompileOptions {
-        format: args.format,
-        deny_warnings: false,
-    };
-    let compiled = match compile_file(&args.file, &opts) {
+    let compiled = match compile_file(&args.file, &args.compile.options()) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let plan = compiled.plan();
     let result = if args.dot {
-        graph::write_dot(&compiled.bundle, &compiled.graph, &mut out)
-    } else {
-        write!(out, "{}", graph::stats(&compiled.bundle, &compiled.graph))
-    };
-    match result.and_then(|_| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: cannot write the graph: {e}");
-            ExitCode::from(2)
+        match graph::write_dot(plan, args.limit.unwrap_or(20_000), &mut out) {
+            Ok(r) => r,
+            Err(too_many) => {
+                eprintln!(
+                    "error: the program has {} jobs, more than the {} `--dot` draws; pass --limit {} to draw it anyway",
+                    too_many.jobs, too_many.limit, too_many.jobs
+                );
+                return ExitCode::from(2);
+            }
         }
-    }
+    } else {
+        write!(
+            out,
+            "{}",
+            graph::stats(plan, args.limit.unwrap_or(4_000_000))
+        )
+    };
+    finish_output(result.and_then(|_| out.flush()), "the graph")
 }

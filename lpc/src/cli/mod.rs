@@ -4,13 +4,66 @@
 pub mod aws;
 pub mod build;
 pub mod check;
+pub mod expand;
 pub mod generate;
 pub mod graph;
 pub mod run;
 
+use lpc::diagnostics::Format;
+use lpc::frontend::{CompileOptions, Setting};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
+
+/// The options of every command that compiles a program.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CompileArgs {
+    /// Set program parameter NAME (repeatable); parameters without a value
+    /// take their default.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<Setting>,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Print at most N diagnostics (the rest are counted).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_diagnostics: usize,
+}
+
+impl CompileArgs {
+    pub fn options(&self) -> CompileOptions {
+        CompileOptions {
+            format: self.format,
+            settings: self.settings.clone(),
+            max_diagnostics: self.max_diagnostics,
+            ..CompileOptions::default()
+        }
+    }
+}
+
+/// `NAME=VALUE` with an integer value.
+pub fn parse_setting(s: &str) -> Result<Setting, String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, found `{s}`"))?;
+    let value = value
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("`{value}` is not an integer (in `{s}`)"))?;
+    Ok((name.trim().to_string(), value))
+}
+
+/// Flushes a command's output; a closed pipe (`| head`) is not an error.
+pub fn finish_output(result: std::io::Result<()>, what: &str) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write {what}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
 
 /// Writes `bytes` to `path` through a temp file in the same directory and a
 /// rename, so that `path` holds the old content or the new, never a part.

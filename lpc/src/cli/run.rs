@@ -7,23 +7,22 @@
 //! outputs and verification read back from the store.
 //!
 //! Order of work, chosen so that a mistake costs nothing: every argument is
-//! validated against the bundle before a tile is computed, outputs are
+//! validated against the program before a tile is computed, outputs are
 //! exported only after a successful run (each through a temp file renamed
 //! into place), and Ctrl-C stops the workers between jobs and writes no
 //! output.
 
 use crate::cli::aws::{AwsArgs, Lambda};
-use crate::cli::{human_bytes, human_duration};
+use crate::cli::{CompileArgs, human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lp_runtime::bundle::{Bundle, Role};
+use lp_program::{Plan, Role, bundle};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::matrix;
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::store::{DirStore, MemStore, Store};
 use lp_runtime::verify::{self, Check};
 use lp_std::Init;
-use lpc::diagnostics::Format;
-use lpc::frontend::{CompileOptions, compile_file};
+use lpc::frontend::compile_file;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +65,8 @@ pub struct Args {
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    compile: CompileArgs,
     #[command(flatten)]
     aws: AwsArgs,
 }
@@ -125,13 +126,14 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             }
         });
     }
-    let bundle = match load_bundle(&args.program)? {
-        Ok(bundle) => bundle,
+    let plan = match load_plan(&args)? {
+        Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    check_bindings(&bundle, &args)?;
+    let program = plan.program();
+    check_bindings(&plan, &args)?;
     let check = if args.verify {
-        Some(Check::detect(&bundle).ok_or_else(|| {
+        Some(Check::detect(program).ok_or_else(|| {
             Fail(
                 2,
                 format!(
@@ -161,13 +163,17 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
                 .map_err(|e| Fail(2, format!("cannot open store {}: {e}", path.display())))?,
         ),
     };
-    for info in &bundle.matrices {
-        store
-            .put_header(&info.name, &info.header)
-            .map_err(|e| Fail(2, format!("cannot write the header of {}: {e}", info.name)))?;
+    // Temps need no header: nothing outside the run reads them.
+    for info in program.matrices.iter().filter(|m| m.role != Role::Temp) {
+        for version in 0..info.version_count() as u32 {
+            let name = info.stored_name(version);
+            store
+                .put_header(&name, &info.header)
+                .map_err(|e| Fail(2, format!("cannot write the header of {name}: {e}")))?;
+        }
     }
     for (name, path) in &args.input {
-        let info = bundle
+        let info = program
             .matrices
             .iter()
             .find(|m| &m.name == name)
@@ -177,10 +183,10 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     }
 
     let lease = args.lease.map(|secs| Duration::from_secs(secs.max(1)));
-    let bar = progress_bar(bundle.jobs.len(), args.quiet);
+    let bar = progress_bar(plan.job_count(), args.quiet);
     let progress = |p: &Progress| update(&bar, p);
     let summary = match &lambda {
-        Some(lambda) => lambda.run(&bundle, lease, stop.clone(), &progress),
+        Some(lambda) => lambda.run(&plan, lease, stop.clone(), &progress),
         None => {
             let defaults = LocalOptions::default();
             let opts = LocalOptions {
@@ -190,7 +196,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
                 stop: stop.clone(),
                 ..defaults
             };
-            run_local(&bundle, store.clone(), &opts, &progress)
+            run_local(&plan, store.clone(), &opts, &progress)
         }
     };
     bar.finish_and_clear();
@@ -210,7 +216,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     }
 
     for (name, path) in &args.output {
-        let mut info = bundle
+        let mut info = program
             .matrices
             .iter()
             .find(|m| &m.name == name)
@@ -227,8 +233,8 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     }
 
     if let Some(check) = check {
-        let result = verify::verify(&bundle, check, |m, i, j| {
-            matrix::load_tile(store.as_ref(), &bundle.matrices[m], i, j, false)
+        let result = verify::verify(program, check, |m, i, j| {
+            matrix::load_tile(store.as_ref(), &program.matrices[m], 0, i, j, false)
         })
         .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
         let verdict = if result.passed() { "ok" } else { "FAILED" };
@@ -243,29 +249,37 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A bundle file is recognised by its magic bytes; anything else is compiled
-/// as `.lp` source (diagnostics printed, exit code returned on error).
-fn load_bundle(path: &str) -> Result<Result<Bundle, ExitCode>, Fail> {
+/// A bundle file is recognised by its magic bytes (and decoded, with its
+/// validation); anything else is compiled as `.lp` source (diagnostics
+/// printed, exit code returned on error).
+fn load_plan(args: &Args) -> Result<Result<Plan, ExitCode>, Fail> {
+    let path = args.program.as_str();
     if path != "-" {
         let bytes = std::fs::read(path).map_err(|e| Fail(2, format!("cannot read {path}: {e}")))?;
-        if Bundle::is_bundle(&bytes) {
-            let bundle = Bundle::decode(&bytes).map_err(|e| Fail(2, format!("{path}: {e}")))?;
-            return Ok(Ok(bundle));
+        if bundle::is_bundle(&bytes) {
+            if !args.compile.settings.is_empty() {
+                return Err(Fail(
+                    2,
+                    format!(
+                        "--set applies to a program, not to the bundle {path} (its parameters are fixed)"
+                    ),
+                ));
+            }
+            return Ok(Ok(
+                bundle::decode(&bytes).map_err(|e| Fail(2, format!("{path}: {e}")))?
+            ));
         }
     }
-    let opts = CompileOptions {
-        format: Format::Human,
-        deny_warnings: false,
-    };
-    Ok(compile_file(path, &opts).map(|c| c.bundle))
+    Ok(compile_file(path, &args.compile.options()).map(|c| c.checked.plan))
 }
 
 /// Every `--input` names an input matrix, every `--output` a matrix; every
 /// input without an initialiser is supplied; no file is named twice.
-fn check_bindings(bundle: &Bundle, args: &Args) -> Result<(), Fail> {
-    let find = |name: &str| bundle.matrices.iter().find(|m| m.name == name);
+fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
+    let program = plan.program();
+    let find = |name: &str| program.matrices.iter().find(|m| m.name == name);
     let names = || {
-        bundle
+        program
             .matrices
             .iter()
             .map(|m| m.name.as_str())
@@ -304,14 +318,25 @@ fn check_bindings(bundle: &Bundle, args: &Args) -> Result<(), Fail> {
     }
     let mut written = HashSet::new();
     for (name, path) in &args.output {
-        if find(name).is_none() {
-            return Err(Fail(
-                2,
-                format!(
-                    "--output {name}: no matrix `{name}` (the program has {})",
-                    names()
-                ),
-            ));
+        match find(name) {
+            None => {
+                return Err(Fail(
+                    2,
+                    format!(
+                        "--output {name}: no matrix `{name}` (the program has {})",
+                        names()
+                    ),
+                ));
+            }
+            Some(m) if !m.versions.is_empty() => {
+                return Err(Fail(
+                    2,
+                    format!(
+                        "--output {name}: `{name}` is versioned; only plain matrices are written to `.npy` files"
+                    ),
+                ));
+            }
+            Some(_) => {}
         }
         if !written.insert(path) {
             return Err(Fail(
@@ -324,7 +349,7 @@ fn check_bindings(bundle: &Bundle, args: &Args) -> Result<(), Fail> {
     // store or a bucket may hold the input from an earlier import.
     let fresh_store = args.backend == Backend::Local && matches!(args.store, StoreSpec::Mem);
     if fresh_store
-        && let Some(m) = bundle.matrices.iter().find(|m| {
+        && let Some(m) = program.matrices.iter().find(|m| {
             m.role == Role::Input && m.init.is_none() && !supplied.contains(m.name.as_str())
         })
     {
@@ -339,8 +364,8 @@ fn check_bindings(bundle: &Bundle, args: &Args) -> Result<(), Fail> {
     Ok(())
 }
 
-fn progress_bar(jobs: usize, quiet: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(jobs as u64), ProgressDrawTarget::stderr());
+fn progress_bar(jobs: u64, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(jobs), ProgressDrawTarget::stderr());
     if quiet {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
@@ -354,7 +379,7 @@ fn progress_bar(jobs: usize, quiet: bool) -> ProgressBar {
 }
 
 fn update(bar: &ProgressBar, p: &Progress) {
-    bar.set_position(p.jobs_done as u64);
+    bar.set_position(p.jobs_done);
     let secs = p.elapsed.as_secs_f64().max(1e-9);
     bar.set_message(format!(
         "{:.1} GFLOP/s  loaded {}  stored {}{}",
@@ -405,5 +430,7 @@ fn print_summary(s: &RunSummary) {
             s.executions, s.retries
         ),
     );
-    line("critical path", format!("{} jobs", s.critical_path_jobs));
+    if let Some(jobs) = s.critical_path_jobs {
+        line("critical path", format!("{jobs} jobs"));
+    }
 }

@@ -1,35 +1,17 @@
-//! `lp-worker`: the Lambda function that runs lambdapack jobs. Each
-//! invocation carries a small JSON [`WorkerPayload`] (bundle key, run id,
-//! job id, where the run's state lives); the worker runs that job and the
-//! ready children it is handed while its time budget lasts, recording
-//! everything in S3 and DynamoDB (see `lp_runtime::aws::lambda`).
-//!
-//! The handler is async only at its edge: the job itself runs on tokio's
-//! blocking pool (`spawn_blocking`), because kernels are CPU-bound and the
-//! store and counters are synchronous facades over the SDKs (their requests
-//! run on `lp_runtime::aws`'s own runtime).
-//!
-//! Endpoints for emulators come from `LP_S3_ENDPOINT`, `LP_DYNAMODB_ENDPOINT`,
-//! `LP_LAMBDA_ENDPOINT` or `LP_AWS_ENDPOINT_URL`; region and credentials from
-//! the standard chain (Lambda sets them for the function's role).
+//! Fault injection for the fault-tolerance tests, compiled into `lp-worker`
+//! only with the `fault-injection` feature, so that no production worker
+//! carries a way to make it crash.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use lp_runtime::aws::lambda::{WorkerHooks, handle_job};
-use lp_runtime::aws::{AwsClients, AwsOptions, S3Store, WorkerPayload};
-use lp_runtime::bundle::JobId;
-use lp_runtime::scheduler::{Counters, InterceptedCounters, RunError};
+use lp_program::JobId;
+use lp_runtime::aws::S3Store;
+use lp_runtime::aws::lambda::WorkerHooks;
+use lp_runtime::protocol::{Counters, InterceptedCounters};
 use lp_runtime::store::{Store, StoreResult};
 use lp_std::{MatrixHeader, Tile};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
-fn clients() -> &'static AwsClients {
-    static CLIENTS: OnceLock<AwsClients> = OnceLock::new();
-    CLIENTS.get_or_init(|| AwsClients::connect(&AwsOptions::from_env()))
-}
-
-/// Fault injection for the fault-tolerance tests, off unless
+/// The hooks `LP_WORKER_FAULT` asks for, off unless
 /// `LP_WORKER_FAULT` is set to one of
 ///
 /// * `exit-before-completions:<job>:<marker file>`: the first worker process
@@ -42,15 +24,14 @@ fn clients() -> &'static AwsClients {
 ///
 /// "First" is the process that creates the marker file, so a fault fires
 /// once across a pool of workers, as the one Lambda container killed.
-fn hooks() -> &'static WorkerHooks {
-    static HOOKS: OnceLock<WorkerHooks> = OnceLock::new();
-    HOOKS.get_or_init(|| match std::env::var("LP_WORKER_FAULT") {
+pub fn hooks_from_env() -> WorkerHooks {
+    match std::env::var("LP_WORKER_FAULT") {
         Ok(spec) => fault_hooks(&spec).unwrap_or_else(|| {
             eprintln!("lp-worker: ignoring malformed LP_WORKER_FAULT={spec:?}");
             WorkerHooks::default()
         }),
         Err(_) => WorkerHooks::default(),
-    })
+    }
 }
 
 fn fault_hooks(spec: &str) -> Option<WorkerHooks> {
@@ -140,46 +121,4 @@ fn claim(marker: &Path) -> bool {
         .create_new(true)
         .open(marker)
         .is_ok()
-}
-
-/// The invocation's deadline as an `Instant`. Lambda gives epoch millis;
-/// cargo-lambda's emulator gives the remaining millis instead, recognisable
-/// as a "date" before 2001.
-fn deadline_of(deadline_ms: u64) -> Option<Instant> {
-    if deadline_ms < 1_000_000_000_000 {
-        return Some(Instant::now() + Duration::from_millis(deadline_ms));
-    }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_millis() as u64;
-    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
-}
-
-async fn handle(event: LambdaEvent<WorkerPayload>) -> Result<serde_json::Value, Error> {
-    let (payload, context) = event.into_parts();
-    let deadline = deadline_of(context.deadline);
-    let job = payload.job_id;
-    let outcome =
-        tokio::task::spawn_blocking(move || handle_job(clients(), &payload, deadline, hooks()))
-            .await
-            .map_err(|e| format!("job {job}: the worker thread failed: {e}"))?;
-    match outcome {
-        Ok(report) => Ok(serde_json::json!({
-            "jobs_run": report.jobs_run,
-            "handed_off": report.handed_off,
-            "run_ended": report.run_ended,
-        })),
-        // Recorded in the run item, which stops the run: a success here
-        // keeps Lambda from retrying a deterministic failure.
-        Err(RunError::Job(e)) => Ok(serde_json::json!({ "job_error": e.to_string() })),
-        // A backend failure (throttling past the retries, a lost table) is
-        // returned, so Lambda's own async retry delivers the job again.
-        Err(e) => Err(format!("job {job}: {e}").into()),
-    }
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::run(service_fn(handle)).await
 }

@@ -1,0 +1,412 @@
+//! Coverage: every loaded tile of a non-input has a writer; and, as
+//! warnings, every temp tile written is loaded and every output tile is
+//! written.
+//!
+//! Each is "region R is covered by the images of references `c_1 .. c_n`",
+//! asked in R's own variables: R starts as the pieces to cover (a load
+//! reference's domain, split by orientation for a symmetric matrix and
+//! without the base version of a versioned one; a write reference's domain;
+//! an output's tile grid), and each covering reference's image, projected
+//! into R's variables, is subtracted piece by piece (`P \ C` is the union of
+//! `P ∧ c_1 ∧ .. ∧ c_{k-1} ∧ not c_k` over C's constraints, kept only when
+//! feasible). An image the projection cannot compute exactly is not
+//! subtracted; whatever remains at the end is enumerated (up to the
+//! analysis limit) and each tile asked of the plan directly, which also
+//! accounts for loop-free jobs. In the library programs nothing remains.
+
+use super::order::instr_touching;
+use super::{Finding, Options, RefView, flat_at, ref_views};
+use crate::ir::{Program, Role, TileKey};
+use crate::lin::{Lin, MAXV};
+use crate::plan::{Plan, canonical};
+use crate::polytope::{Budget, Decision, System};
+
+/// A piece of a region: its constraints, and how its points map to tile
+/// coordinates (versions, row, column).
+#[derive(Clone)]
+struct Piece {
+    sys: System,
+    comps: Vec<Lin>,
+}
+
+/// `p` without the points of `c` (both over the same variables).
+fn subtract(p: &System, c: &System, budget: Budget) -> Vec<System> {
+    let mut out = Vec::new();
+    let mut prefix = p.clone();
+    let mut push = |sys: System| {
+        if sys.is_feasible(budget) != Decision::No {
+            out.push(sys);
+        }
+    };
+    for e in &c.eq {
+        for side in [1i64, -1] {
+            // e >= 1 or -e >= 1
+            let mut sys = prefix.clone();
+            if let Some(l) = e
+                .checked_scale(side)
+                .and_then(|l| l.checked_sub(&Lin::constant(1)))
+            {
+                sys.ge0(l);
+                push(sys);
+            }
+        }
+        prefix.eq0(*e);
+    }
+    for g in &c.ge {
+        if p.ge.contains(g) {
+            continue;
+        }
+        // g <= -1, i.e. -g - 1 >= 0
+        let mut sys = prefix.clone();
+        if let Some(l) = g
+            .checked_scale(-1)
+            .and_then(|l| l.checked_sub(&Lin::constant(1)))
+        {
+            sys.ge0(l);
+            push(sys);
+        }
+        prefix.ge0(*g);
+    }
+    out
+}
+
+/// Subtracts from `pieces` (over `n` variables) the image of `cover`: the
+/// points whose coordinates `cover` reaches at some iteration of its
+/// domain. `cover_comps` may be `cover`'s components swapped.
+fn subtract_image(
+    pieces: Vec<Piece>,
+    n: usize,
+    cover: &RefView<'_>,
+    cover_comps: &[Lin],
+    budget: Budget,
+) -> Vec<Piece> {
+    if n + cover.depth > MAXV {
+        return pieces;
+    }
+    let mut out = Vec::new();
+    for piece in pieces {
+        let mut sys = piece.sys.clone();
+        sys.n = n + cover.depth;
+        cover.spec.domain(n, &mut sys);
+        let mut ok = true;
+        for (mine, theirs) in piece.comps.iter().zip(cover_comps) {
+            ok &= sys.eq2(mine, &theirs.shifted(n)).is_some();
+        }
+        let projected = if ok { sys.project(n, budget) } else { None };
+        match projected {
+            Some((image, true)) => {
+                for rest in subtract(&piece.sys, &image, budget) {
+                    out.push(Piece {
+                        sys: rest,
+                        comps: piece.comps.clone(),
+                    });
+                }
+            }
+            // Not exact: keep the piece whole; the final enumeration
+            // decides its points.
+            _ => out.push(piece),
+        }
+    }
+    out
+}
+
+/// Enumerates the pieces' points (up to `limit` in all), calling `visit`
+/// with each point and its coordinates until it returns false. `false` when
+/// the limit was reached first.
+fn enumerate(pieces: &[Piece], limit: u64, visit: &mut dyn FnMut(&[i64], &[i64]) -> bool) -> bool {
+    let mut seen = 0u64;
+    let mut over = false;
+    let mut comps = Vec::new();
+    for piece in pieces {
+        let mut go_on = true;
+        let done = piece.sys.points_lex(
+            Budget {
+                constraints: 100_000,
+                nodes: limit.saturating_mul(8),
+            },
+            &mut |x| {
+                seen += 1;
+                if seen > limit {
+                    over = true;
+                    return false;
+                }
+                comps.clear();
+                comps.extend(piece.comps.iter().map(|c| c.eval(x)));
+                go_on = visit(x, &comps);
+                go_on
+            },
+        );
+        if done.is_none() {
+            over = true;
+        }
+        if over || !go_on {
+            break;
+        }
+    }
+    !over
+}
+
+/// The pieces of a reference's domain, in the reference's own variables.
+fn domain_pieces(r: &RefView<'_>) -> Vec<Piece> {
+    let mut sys = System::new(r.depth);
+    r.spec.domain(0, &mut sys);
+    vec![Piece {
+        sys,
+        comps: r.comps.to_vec(),
+    }]
+}
+
+/// Splits pieces of loads of a symmetric matrix by orientation: `i >= j`
+/// keeps the components, `i < j` swaps them (the stored tile is `(j, i)`).
+fn by_orientation(pieces: Vec<Piece>, nv: usize) -> Vec<Piece> {
+    let mut out = Vec::new();
+    for p in pieces {
+        let (i, j) = (p.comps[nv], p.comps[nv + 1]);
+        let mut lower = p.sys.clone();
+        if lower.ge2(&i, &j).is_some() {
+            out.push(Piece {
+                sys: lower,
+                comps: p.comps.clone(),
+            });
+        }
+        let mut upper = p.sys.clone();
+        if upper.lt2(&i, &j).is_some() {
+            let mut comps = p.comps.clone();
+            comps.swap(nv, nv + 1);
+            out.push(Piece { sys: upper, comps });
+        }
+    }
+    out
+}
+
+/// Removes the points whose versions are all 0 (the base input).
+fn without_base(pieces: Vec<Piece>, nv: usize) -> Vec<Piece> {
+    let mut out = Vec::new();
+    for p in pieces {
+        for k in 0..nv {
+            let mut sys = p.sys.clone();
+            for c in &p.comps[..k] {
+                sys.eq0(*c);
+            }
+            if let Some(l) = p.comps[k].checked_sub(&Lin::constant(1)) {
+                sys.ge0(l);
+                out.push(Piece {
+                    sys,
+                    comps: p.comps.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn stored(program: &Program, matrix: u32, comps: &[i64]) -> Option<TileKey> {
+    canonical(program, matrix, comps, false).ok().map(|r| r.key)
+}
+
+/// Every loaded tile of a non-input matrix has a writer.
+pub fn loads_written(plan: &Plan, options: &Options) -> Vec<Finding> {
+    let program = plan.program();
+    let mut out = Vec::new();
+    let keys = plan.flat_keys(false);
+    let mut start = 0;
+    while start < keys.len() {
+        let (key, f) = keys[start];
+        let mut end = start;
+        while end < keys.len() && keys[end].0 == key {
+            end += 1;
+        }
+        if program.matrices[key.matrix as usize].role != Role::Input && plan.writer(key).is_none() {
+            let instr = instr_touching(plan, plan.job_id(f, &[]), key, false, 0).unwrap_or(0);
+            out.push(Finding::NeverWritten {
+                at: flat_at(f, instr),
+                tile: key,
+                loads: (end - start) as u64,
+            });
+        }
+        start = end;
+    }
+    let refs = ref_views(program, plan.compiled_families());
+    for l in refs.iter().filter(|r| !r.write) {
+        let info = &program.matrices[l.matrix as usize];
+        if info.role == Role::Input {
+            continue;
+        }
+        let nv = info.versions.len();
+        let mut pieces = domain_pieces(l);
+        if info.base.is_some() {
+            pieces = without_base(pieces, nv);
+        }
+        if info.header.symmetric {
+            pieces = by_orientation(pieces, nv);
+        }
+        for w in refs.iter().filter(|w| w.write && w.matrix == l.matrix) {
+            pieces = subtract_image(pieces, l.depth, w, w.comps, options.budget);
+        }
+        let mut found = None;
+        let complete = enumerate(&pieces, options.max_jobs, &mut |t, comps| {
+            let Some(tile) = stored(program, l.matrix, comps) else {
+                return true;
+            };
+            if plan.writer(tile).is_none() {
+                found = Some((l.at(t), tile));
+                return false;
+            }
+            true
+        });
+        match found {
+            Some((at, tile)) => out.push(Finding::NeverWritten { at, tile, loads: 1 }),
+            None if !complete => out.push(Finding::Undecided {
+                family: l.family,
+                instr: l.instr,
+                question: "whether every tile this instruction loads is written",
+            }),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Warning: temp tiles written and never loaded.
+pub fn temps_read(plan: &Plan, options: &Options) -> Vec<Finding> {
+    let program = plan.program();
+    let mut out = Vec::new();
+    let temp = |m: u32| program.matrices[m as usize].role == Role::Temp;
+    let keys = plan.flat_keys(true);
+    for (n, &(key, f)) in keys.iter().enumerate() {
+        if !temp(key.matrix) || (n > 0 && keys[n - 1].0 == key) {
+            continue;
+        }
+        if plan.readers(key) == 0 {
+            let instr = instr_touching(plan, plan.job_id(f, &[]), key, true, 0).unwrap_or(0);
+            out.push(Finding::TempNeverRead {
+                at: flat_at(f, instr),
+                tile: key,
+            });
+        }
+    }
+    let refs = ref_views(program, plan.compiled_families());
+    for w in refs.iter().filter(|r| r.write && temp(r.matrix)) {
+        let sym = program.matrices[w.matrix as usize].header.symmetric;
+        let mut pieces = domain_pieces(w);
+        for l in refs.iter().filter(|l| !l.write && l.matrix == w.matrix) {
+            pieces = subtract_image(pieces, w.depth, l, l.comps, options.budget);
+            if sym {
+                pieces = subtract_image(pieces, w.depth, l, &l.swapped(), options.budget);
+            }
+        }
+        let mut found = None;
+        enumerate(&pieces, options.max_jobs, &mut |t, comps| {
+            let Some(tile) = stored(program, w.matrix, comps) else {
+                return true;
+            };
+            if plan.readers(tile) == 0 {
+                found = Some((w.at(t), tile));
+                return false;
+            }
+            true
+        });
+        if let Some((at, tile)) = found {
+            out.push(Finding::TempNeverRead { at, tile });
+        }
+    }
+    out
+}
+
+/// Warning: output tiles that no job writes. A non-symmetric output with a
+/// square tile grid and no write above the diagonal is taken to be a
+/// triangular result (a Cholesky factor): only its lower tiles are
+/// expected.
+pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
+    let program = plan.program();
+    let refs = ref_views(program, plan.compiled_families());
+    let mut out = Vec::new();
+    for (m, info) in program.matrices.iter().enumerate() {
+        let m = m as u32;
+        if info.role != Role::Output {
+            continue;
+        }
+        let nv = info.versions.len();
+        let [gr, gc] = info.header.grid();
+        let writes: Vec<&RefView<'_>> = refs.iter().filter(|r| r.write && r.matrix == m).collect();
+        let flat: Vec<TileKey> = {
+            let mut k: Vec<TileKey> = plan
+                .flat_keys(true)
+                .iter()
+                .filter(|(k, _)| k.matrix == m)
+                .map(|(k, _)| *k)
+                .collect();
+            k.dedup();
+            k
+        };
+        let upper_flat = flat.iter().any(|k| k.i < k.j);
+        let upper_loop = writes.iter().any(|w| {
+            let mut sys = System::new(w.depth);
+            w.spec.domain(0, &mut sys);
+            sys.lt2(&w.comps[nv], &w.comps[nv + 1]).is_some()
+                && sys.is_feasible(options.budget) != Decision::No
+        });
+        let lower_only = info.header.symmetric || (gr == gc && !upper_flat && !upper_loop);
+        let per_version = if lower_only {
+            (gr * (gr + 1) / 2) as u64
+        } else {
+            (gr * gc) as u64
+        };
+        let expected = per_version.saturating_mul(info.version_count());
+        // Each job writes one tile per write instruction (write-once has
+        // been checked), so the tiles written are counted, not listed.
+        let mut instrs: Vec<(u32, u32)> = writes.iter().map(|w| (w.family, w.instr)).collect();
+        instrs.sort_unstable();
+        instrs.dedup();
+        let written = instrs.iter().fold(flat.len() as u64, |n, &(f, _)| {
+            n.saturating_add(plan.family_job_count(f))
+        });
+        if written >= expected {
+            continue;
+        }
+        // The grid (the lower triangle if expected so) minus the loop
+        // writes' images; the rest enumerated, minus the flat writes.
+        let n = nv + 2;
+        let mut sys = System::new(n);
+        for k in 0..n {
+            let size = if k < nv {
+                info.versions[k] as i64
+            } else if k == nv {
+                gr as i64
+            } else {
+                gc as i64
+            };
+            sys.ge0(Lin::var(k));
+            sys.lt2(&Lin::var(k), &Lin::constant(size));
+        }
+        if lower_only {
+            sys.ge2(&Lin::var(nv), &Lin::var(nv + 1));
+        }
+        let mut pieces = vec![Piece {
+            sys,
+            comps: (0..n).map(Lin::var).collect(),
+        }];
+        for w in &writes {
+            pieces = subtract_image(pieces, n, w, w.comps, options.budget);
+        }
+        let mut missing: Vec<Vec<u64>> = Vec::new();
+        enumerate(&pieces, options.max_jobs, &mut |_, comps| {
+            if let Some(key) = stored(program, m, comps)
+                && flat.binary_search(&key).is_err()
+                && plan.writer(key).is_none()
+            {
+                missing.push(comps.iter().map(|&c| c as u64).collect());
+            }
+            missing.len() < 4096
+        });
+        missing.sort_unstable();
+        missing.truncate(4);
+        out.push(Finding::OutputNotWritten {
+            matrix: m,
+            count: expected - written,
+            expected,
+            missing,
+        });
+    }
+    out
+}

@@ -1,0 +1,161 @@
+//! Phase 1: every family compiles, and no iteration of any tile reference
+//! is outside its matrix, writes above the diagonal of a symmetric matrix,
+//! or writes the base version of a versioned one.
+
+use super::{At, Finding, Options, RefView, flat_at, ref_views};
+use crate::family::{self, Compiled};
+use crate::ir::{Instr, Program};
+use crate::lin::Lin;
+use crate::plan::{RefError, canonical};
+use crate::polytope::{Decision, System};
+
+/// The compiled families (`None` for loop-free ones and for families that
+/// failed to compile) and the phase-1 findings.
+pub fn check_refs(program: &Program, options: &Options) -> (Vec<Option<Compiled>>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut compiled = Vec::with_capacity(program.families.len());
+    for (f, fam) in program.families.iter().enumerate() {
+        if fam.loops.is_empty() {
+            compiled.push(None);
+            flat_refs(program, f as u32, &mut findings);
+            continue;
+        }
+        match family::compile(program, fam, 0) {
+            Ok(c) => compiled.push(Some(c)),
+            Err(error) => {
+                compiled.push(None);
+                findings.push(Finding::Family {
+                    family: f as u32,
+                    error,
+                });
+            }
+        }
+    }
+    for r in ref_views(program, &compiled) {
+        match loop_ref(program, &r, options) {
+            Ok(None) => {}
+            Ok(Some(finding)) => findings.push(finding),
+            Err(question) => findings.push(Finding::Undecided {
+                family: r.family,
+                instr: r.instr,
+                question,
+            }),
+        }
+    }
+    (compiled, findings)
+}
+
+fn flat_refs(program: &Program, f: u32, findings: &mut Vec<Finding>) {
+    for (k, instr) in program.families[f as usize].instrs.iter().enumerate() {
+        let (tile, write) = match instr {
+            Instr::Load { tile, .. } => (tile, false),
+            Instr::Write { tile, .. } => (tile, true),
+            Instr::Apply { .. } => continue,
+        };
+        let Ok(comps) = tile
+            .index
+            .iter()
+            .map(|e| e.eval(&[]))
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            continue;
+        };
+        let at = flat_at(f, k as u32);
+        match canonical(program, tile.matrix, &comps, write) {
+            Ok(_) | Err(RefError::Malformed) => {}
+            Err(RefError::OutOfRange {
+                component,
+                value,
+                size,
+            }) => findings.push(Finding::OutOfRange {
+                at,
+                component,
+                value,
+                size,
+            }),
+            Err(RefError::UpperWrite) => findings.push(Finding::UpperWrite { at }),
+            Err(RefError::BaseWrite) => findings.push(Finding::BaseWrite { at }),
+        }
+    }
+}
+
+/// The first problem of one loop reference, with the iteration showing it;
+/// `Err` names the question the solver could not decide.
+fn loop_ref(
+    program: &Program,
+    r: &RefView<'_>,
+    options: &Options,
+) -> Result<Option<Finding>, &'static str> {
+    const RANGE: &str = "whether this tile is inside its matrix";
+    const WRITE: &str = "where this write lands";
+    let info = &program.matrices[r.matrix as usize];
+    let nv = info.versions.len();
+    let grid = info.header.grid();
+    let domain = || {
+        let mut sys = System::new(r.depth);
+        r.spec.domain(0, &mut sys);
+        sys
+    };
+    for (c, comp) in r.comps.iter().enumerate() {
+        let size = if c < nv {
+            info.versions[c] as i64
+        } else {
+            grid[c - nv] as i64
+        };
+        for below in [true, false] {
+            let mut sys = domain();
+            // comp <= -1, or comp >= size
+            let l = if below {
+                Lin::constant(-1).checked_sub(comp)
+            } else {
+                comp.checked_sub(&Lin::constant(size))
+            };
+            sys.ge0(l.ok_or(RANGE)?);
+            match sys.find_point(options.budget) {
+                Decision::Yes(t) => {
+                    return Ok(Some(Finding::OutOfRange {
+                        at: r.at(&t),
+                        component: c,
+                        value: comp.eval(&t),
+                        size: size as u64,
+                    }));
+                }
+                Decision::No => {}
+                Decision::Undecided => return Err(RANGE),
+            }
+        }
+    }
+    if !r.write {
+        return Ok(None);
+    }
+    let hit = |extra: &dyn Fn(&mut System) -> Option<()>| -> Result<Option<At>, &'static str> {
+        let mut sys = domain();
+        extra(&mut sys).ok_or(WRITE)?;
+        match sys.find_point(options.budget) {
+            Decision::Yes(t) => Ok(Some(r.at(&t))),
+            Decision::No => Ok(None),
+            Decision::Undecided => Err(WRITE),
+        }
+    };
+    if info.base.is_some() {
+        let zero = |sys: &mut System| {
+            for comp in &r.comps[..nv] {
+                sys.eq0(*comp);
+            }
+            Some(())
+        };
+        if let Some(at) = hit(&zero)? {
+            return Ok(Some(Finding::BaseWrite { at }));
+        }
+    }
+    if info.header.symmetric {
+        let upper = |sys: &mut System| {
+            sys.lt2(&r.comps[nv], &r.comps[nv + 1])?;
+            Some(())
+        };
+        if let Some(at) = hit(&upper)? {
+            return Ok(Some(Finding::UpperWrite { at }));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,188 @@
+//! The job DAG, enumerated: for the views that need every job (DOT, the
+//! critical path, the width profile) and for the cycle search when program
+//! order does not prove a program acyclic. The runtime never builds it.
+//!
+//! Node `n` is the `n`-th job in program order; an edge parent -> child
+//! carries the tile the child loads and the parent writes (one edge per
+//! distinct tile) and the index of the child's load instruction.
+
+use crate::ir::{Instr, JobId, Role, TileKey};
+use crate::plan::Plan;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
+use std::collections::{HashMap, VecDeque};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub tile: TileKey,
+    /// The child's instruction that loads the tile.
+    pub load: u32,
+}
+
+pub struct JobGraph {
+    /// Job number of each node.
+    pub jobs: Vec<JobId>,
+    pub dag: DiGraph<(), Edge, u32>,
+}
+
+/// The program has more jobs than the limit allows enumerating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManyJobs {
+    pub jobs: u64,
+    pub limit: u64,
+}
+
+impl JobGraph {
+    /// Enumerates every job and edge; refuses past `limit` jobs before
+    /// doing any work.
+    pub fn build(plan: &Plan, limit: u64) -> Result<JobGraph, TooManyJobs> {
+        let count = plan.job_count();
+        if count > limit {
+            return Err(TooManyJobs { jobs: count, limit });
+        }
+        let mut jobs = Vec::with_capacity(count as usize);
+        plan.walk(&mut |_, _, id| {
+            jobs.push(id);
+            true
+        });
+        // Flat programs number their jobs 0..n in program order; loop
+        // programs need a map.
+        let dense = jobs.iter().enumerate().all(|(n, &id)| id == n as u64);
+        let index: HashMap<JobId, u32> = if dense {
+            HashMap::new()
+        } else {
+            jobs.iter()
+                .enumerate()
+                .map(|(n, &id)| (id, n as u32))
+                .collect()
+        };
+        let node = |id: JobId| -> Option<u32> {
+            if dense {
+                (id < jobs.len() as u64).then_some(id as u32)
+            } else {
+                index.get(&id).copied()
+            }
+        };
+        let mut dag: DiGraph<(), Edge, u32> = DiGraph::with_capacity(jobs.len(), jobs.len() * 2);
+        for _ in 0..jobs.len() {
+            dag.add_node(());
+        }
+        let mut seen: Vec<(u32, TileKey)> = Vec::new();
+        for (n, &id) in jobs.iter().enumerate() {
+            let Some(loc) = plan.locate(id) else { continue };
+            seen.clear();
+            for (k, instr) in plan.family(loc.family).instrs.iter().enumerate() {
+                if !matches!(instr, Instr::Load { .. }) {
+                    continue;
+                }
+                let Ok(Some(r)) = plan.resolve(&loc, k) else {
+                    continue;
+                };
+                if plan.program().matrices[r.key.matrix as usize].role == Role::Input {
+                    continue;
+                }
+                let Some(parent) = plan.writer(r.key).and_then(node) else {
+                    continue;
+                };
+                if seen.contains(&(parent, r.key)) {
+                    continue;
+                }
+                seen.push((parent, r.key));
+                dag.add_edge(
+                    NodeIndex::new(parent as usize),
+                    NodeIndex::new(n),
+                    Edge {
+                        tile: r.key,
+                        load: k as u32,
+                    },
+                );
+            }
+        }
+        Ok(JobGraph { jobs, dag })
+    }
+
+    /// Nodes in a topological order, or `None` if the graph has a cycle.
+    pub fn topo_order(&self) -> Option<Vec<NodeIndex<u32>>> {
+        petgraph::algo::toposort(&self.dag, None).ok()
+    }
+
+    /// One shortest cycle per strongly connected component that has one,
+    /// as edge lists in path order, sorted by their first job.
+    pub fn cycles(&self) -> Vec<Vec<EdgeIndex<u32>>> {
+        let sccs = petgraph::algo::kosaraju_scc(&self.dag);
+        let mut component = vec![u32::MAX; self.dag.node_count()];
+        for (c, scc) in sccs.iter().enumerate() {
+            for n in scc {
+                component[n.index()] = c as u32;
+            }
+        }
+        let mut out = Vec::new();
+        for (c, scc) in sccs.iter().enumerate() {
+            let start = *scc.iter().min().expect("components are non-empty");
+            if let Some(e) = self.dag.edges_connecting(start, start).next() {
+                out.push(vec![e.id()]);
+            } else if scc.len() > 1 {
+                out.push(self.shortest_cycle(start, &component, c as u32));
+            }
+        }
+        out.sort_by_key(|path| self.dag.edge_endpoints(path[0]).map(|(p, _)| p.index()));
+        out
+    }
+
+    /// A shortest cycle through `start` inside its component, by BFS.
+    fn shortest_cycle(
+        &self,
+        start: NodeIndex<u32>,
+        component: &[u32],
+        c: u32,
+    ) -> Vec<EdgeIndex<u32>> {
+        let mut via: Vec<Option<EdgeIndex<u32>>> = vec![None; self.dag.node_count()];
+        let mut queue = VecDeque::from([start]);
+        let mut closing = None;
+        'bfs: while let Some(n) = queue.pop_front() {
+            for e in self.dag.edges(n) {
+                let t = e.target();
+                if component[t.index()] != c {
+                    continue;
+                }
+                if t == start {
+                    closing = Some(e.id());
+                    break 'bfs;
+                }
+                if via[t.index()].is_none() {
+                    via[t.index()] = Some(e.id());
+                    queue.push_back(t);
+                }
+            }
+        }
+        let mut path = vec![closing.expect("a component of two or more jobs has a cycle")];
+        let mut n = self.dag.edge_endpoints(path[0]).expect("edge exists").0;
+        while n != start {
+            let e = via[n.index()].expect("reached by the search");
+            path.push(e);
+            n = self.dag.edge_endpoints(e).expect("edge exists").0;
+        }
+        path.reverse();
+        path
+    }
+
+    /// Longest-path facts in one pass over a topological order: each node's
+    /// level (jobs on the longest chain ending at it, minus one) and the
+    /// largest sum of `weight` along a chain ending at it. `None` for a
+    /// cyclic graph.
+    pub fn longest_paths(&self, weight: &dyn Fn(usize) -> f64) -> Option<(Vec<usize>, Vec<f64>)> {
+        let order = self.topo_order()?;
+        let n = self.dag.node_count();
+        let mut level = vec![0usize; n];
+        let mut path: Vec<f64> = (0..n).map(weight).collect();
+        for node in order {
+            let i = node.index();
+            for e in self.dag.edges(node) {
+                let c = e.target().index();
+                level[c] = level[c].max(level[i] + 1);
+                path[c] = path[c].max(path[i] + weight(c));
+            }
+        }
+        Some((level, path))
+    }
+}

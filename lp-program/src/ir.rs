@@ -1,0 +1,510 @@
+//! The program IR: what `lpc` produces from a checked `.lp` file, what a
+//! bundle stores, and what the runtime executes.
+//!
+//! A program is a tree of loops whose leaves are *job families*: a family is
+//! one labelled job body, and it stands for one job per iteration of its
+//! enclosing loops. A flat program is the same tree with no loops: every
+//! family then has exactly one job. Names are resolved (matrices and
+//! registers are indices), parameters are substituted (they are numbers by
+//! now), and every index, bound and step is an [`Expr`] over the enclosing
+//! loop variables. Nothing here grows with the matrix: the DAG is never
+//! stored, it is solved from these expressions on demand (`plan.rs`).
+
+use lp_std::{Init, Kernel, MatrixHeader};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A job: its family and, within the family's bounding box of loop
+/// values, its iteration (see `family::Family::job_id`). Flat programs number
+/// their jobs 0, 1, 2, ... in source order.
+pub type JobId = u64;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Program {
+    pub matrices: Vec<MatrixInfo>,
+    pub loops: Vec<LoopNode>,
+    pub families: Vec<Family>,
+    /// The top-level loops and families, in program order.
+    pub body: Vec<Item>,
+    /// The source file's name, for messages that point back at it.
+    pub source: String,
+}
+
+/// A loop or a family, at the top level or in a loop body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Item {
+    Loop(u32),
+    Family(u32),
+}
+
+/// `for var in range(start, end, step)`: `var` takes `start`, `start +
+/// step`, ... while below `end`. The expressions are over the loops that
+/// enclose this one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoopNode {
+    pub var: String,
+    pub start: Expr,
+    pub end: Expr,
+    pub step: Expr,
+    pub body: Vec<Item>,
+}
+
+/// A labelled job body and the loops around it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Family {
+    /// The label. A job is named `name[v0, v1, ...]` by the values of the
+    /// enclosing loop variables; a job of a flat program is named by its
+    /// label as written (which may carry literal indices).
+    pub name: String,
+    /// The enclosing loops, outermost first (indices into
+    /// [`Program::loops`]).
+    pub loops: Vec<u32>,
+    pub instrs: Vec<Instr>,
+    /// Registers are numbered `0..num_regs` within the job.
+    pub num_regs: u32,
+    /// 1-based source line of the label, and of each instruction.
+    pub line: u32,
+    pub lines: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Instr {
+    /// `dst = tile` (the transpose of the stored tile for an upper tile of a
+    /// symmetric matrix: decided per job, from the indices).
+    Load {
+        dst: u32,
+        tile: TileRef,
+    },
+    Write {
+        tile: TileRef,
+        src: u32,
+    },
+    Apply {
+        dst: u32,
+        kernel: Kernel,
+        args: Vec<u32>,
+    },
+}
+
+/// A tile reference in a family: the matrix, then one expression per
+/// version dimension and two for the tile index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TileRef {
+    pub matrix: u32,
+    pub index: Vec<Expr>,
+}
+
+impl Instr {
+    pub fn tile(&self) -> Option<&TileRef> {
+        match self {
+            Instr::Load { tile, .. } | Instr::Write { tile, .. } => Some(tile),
+            Instr::Apply { .. } => None,
+        }
+    }
+}
+
+/// An integer expression over the enclosing loop variables.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Expr {
+    Const(i64),
+    /// The variable of the enclosing loop at this depth (0: outermost).
+    Var(u8),
+    Add(Box<Expr>, Box<Expr>),
+    Sub(Box<Expr>, Box<Expr>),
+    Mul(Box<Expr>, Box<Expr>),
+    Neg(Box<Expr>),
+    /// `base ^ exponent`, a power (`2^level` strides of tree reductions).
+    Pow(Box<Expr>, Box<Expr>),
+    FloorDiv(Box<Expr>, Box<Expr>),
+    CeilDiv(Box<Expr>, Box<Expr>),
+    Min(Vec<Expr>),
+    Max(Vec<Expr>),
+}
+
+/// Why an expression has no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EvalError {
+    Overflow,
+    DivisionByZero,
+    NegativeExponent,
+    /// A variable deeper than the values given.
+    UnboundVar(u8),
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalError::Overflow => write!(f, "the value overflows 64 bits"),
+            EvalError::DivisionByZero => write!(f, "division by zero"),
+            EvalError::NegativeExponent => write!(f, "negative exponent"),
+            EvalError::UnboundVar(d) => write!(f, "loop variable {d} is not bound here"),
+        }
+    }
+}
+
+impl Expr {
+    /// The value with loop variable `d` equal to `vars[d]`.
+    pub fn eval(&self, vars: &[i64]) -> Result<i64, EvalError> {
+        use EvalError::*;
+        let bin = |a: &Expr, b: &Expr| -> Result<(i64, i64), EvalError> {
+            Ok((a.eval(vars)?, b.eval(vars)?))
+        };
+        match self {
+            Expr::Const(c) => Ok(*c),
+            Expr::Var(d) => vars.get(*d as usize).copied().ok_or(UnboundVar(*d)),
+            Expr::Add(a, b) => {
+                let (a, b) = bin(a, b)?;
+                a.checked_add(b).ok_or(Overflow)
+            }
+            Expr::Sub(a, b) => {
+                let (a, b) = bin(a, b)?;
+                a.checked_sub(b).ok_or(Overflow)
+            }
+            Expr::Mul(a, b) => {
+                let (a, b) = bin(a, b)?;
+                a.checked_mul(b).ok_or(Overflow)
+            }
+            Expr::Neg(a) => a.eval(vars)?.checked_neg().ok_or(Overflow),
+            Expr::Pow(a, b) => {
+                let (a, b) = bin(a, b)?;
+                let e = u32::try_from(b)
+                    .map_err(|_| if b < 0 { NegativeExponent } else { Overflow })?;
+                a.checked_pow(e).ok_or(Overflow)
+            }
+            Expr::FloorDiv(a, b) | Expr::CeilDiv(a, b) => {
+                let (a, b) = bin(a, b)?;
+                if b == 0 {
+                    return Err(DivisionByZero);
+                }
+                let q = a.checked_div(b).ok_or(Overflow)?;
+                let inexact = a % b != 0;
+                let negative = (a < 0) != (b < 0);
+                Ok(match self {
+                    Expr::FloorDiv(..) if inexact && negative => q - 1,
+                    Expr::CeilDiv(..) if inexact && !negative => q + 1,
+                    _ => q,
+                })
+            }
+            Expr::Min(xs) | Expr::Max(xs) => {
+                let mut best: Option<i64> = None;
+                for x in xs {
+                    let v = x.eval(vars)?;
+                    best = Some(match (best, self) {
+                        (None, _) => v,
+                        (Some(b), Expr::Min(_)) => b.min(v),
+                        (Some(b), _) => b.max(v),
+                    });
+                }
+                best.ok_or(Overflow)
+            }
+        }
+    }
+
+    /// The constant value when the expression has no variable.
+    pub fn constant(&self) -> Option<i64> {
+        if self.max_var().is_none() {
+            self.eval(&[]).ok()
+        } else {
+            None
+        }
+    }
+
+    /// The deepest loop variable the expression uses.
+    pub fn max_var(&self) -> Option<u8> {
+        let mut deepest = None;
+        self.visit_vars(&mut |d| deepest = Some(deepest.map_or(d, |m: u8| m.max(d))));
+        deepest
+    }
+
+    /// Calls `f` with every variable occurrence.
+    pub fn visit_vars(&self, f: &mut dyn FnMut(u8)) {
+        match self {
+            Expr::Const(_) => {}
+            Expr::Var(d) => f(*d),
+            Expr::Neg(a) => a.visit_vars(f),
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Mul(a, b)
+            | Expr::Pow(a, b)
+            | Expr::FloorDiv(a, b)
+            | Expr::CeilDiv(a, b) => {
+                a.visit_vars(f);
+                b.visit_vars(f);
+            }
+            Expr::Min(xs) | Expr::Max(xs) => xs.iter().for_each(|x| x.visit_vars(f)),
+        }
+    }
+
+    /// Calls `f` with every variable that occurs in an exponent.
+    pub fn visit_exponent_vars(&self, f: &mut dyn FnMut(u8)) {
+        match self {
+            Expr::Const(_) | Expr::Var(_) => {}
+            Expr::Pow(a, b) => {
+                a.visit_exponent_vars(f);
+                b.visit_vars(f);
+            }
+            Expr::Neg(a) => a.visit_exponent_vars(f),
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Mul(a, b)
+            | Expr::FloorDiv(a, b)
+            | Expr::CeilDiv(a, b) => {
+                a.visit_exponent_vars(f);
+                b.visit_exponent_vars(f);
+            }
+            Expr::Min(xs) | Expr::Max(xs) => xs.iter().for_each(|x| x.visit_exponent_vars(f)),
+        }
+    }
+
+    /// The expression in source form, with `names[d]` for variable `d`.
+    pub fn display<'a>(&'a self, names: &'a [&'a str]) -> impl fmt::Display + 'a {
+        ExprDisplay { e: self, names }
+    }
+}
+
+struct ExprDisplay<'a> {
+    e: &'a Expr,
+    names: &'a [&'a str],
+}
+
+impl<'a> fmt::Display for ExprDisplay<'a> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sub = |e: &'a Expr| ExprDisplay {
+            e,
+            names: self.names,
+        };
+        // Parenthesise every compound operand: unambiguous, and expressions
+        // printed by `lpc expand` are constants anyway.
+        let atom = |e: &Expr| matches!(e, Expr::Const(c) if *c >= 0) || matches!(e, Expr::Var(_));
+        let wrap = |f: &mut fmt::Formatter<'_>, e: &'a Expr| {
+            if atom(e) {
+                write!(f, "{}", sub(e))
+            } else {
+                write!(f, "({})", sub(e))
+            }
+        };
+        match self.e {
+            Expr::Const(c) => write!(f, "{c}"),
+            Expr::Var(d) => match self.names.get(*d as usize) {
+                Some(n) => f.write_str(n),
+                None => write!(f, "v{d}"),
+            },
+            Expr::Add(a, b) => {
+                write!(f, "{} + ", sub(a))?;
+                wrap(f, b)
+            }
+            Expr::Sub(a, b) => {
+                write!(f, "{} - ", sub(a))?;
+                wrap(f, b)
+            }
+            Expr::Mul(a, b) => {
+                wrap(f, a)?;
+                f.write_str(" * ")?;
+                wrap(f, b)
+            }
+            Expr::Neg(a) => {
+                f.write_str("-")?;
+                wrap(f, a)
+            }
+            Expr::Pow(a, b) => {
+                wrap(f, a)?;
+                f.write_str("^")?;
+                wrap(f, b)
+            }
+            Expr::FloorDiv(a, b) => write!(f, "floor({} / {})", sub(a), sub(b)),
+            Expr::CeilDiv(a, b) => write!(f, "ceil({} / {})", sub(a), sub(b)),
+            Expr::Min(xs) | Expr::Max(xs) => {
+                f.write_str(if matches!(self.e, Expr::Min(_)) {
+                    "min("
+                } else {
+                    "max("
+                })?;
+                for (k, x) in xs.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", sub(x))?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Input,
+    Output,
+    Temp,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Input => "input",
+            Role::Output => "output",
+            Role::Temp => "temp",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatrixInfo {
+    pub name: String,
+    pub header: MatrixHeader,
+    pub role: Role,
+    pub init: Option<Init>,
+    /// Sizes of the leading version dimensions (`matrix S[8] : ...` has
+    /// `[8]`); empty for a plain matrix.
+    pub versions: Vec<u32>,
+    /// For a versioned matrix: the input matrix that is its version 0
+    /// (`matrix S[8] : ... temp = A`). Version 0 is then never stored: a
+    /// load of `S[0, i, j]` reads `A[i, j]`.
+    pub base: Option<u32>,
+}
+
+impl MatrixInfo {
+    /// Number of versions (1 for a plain matrix).
+    pub fn version_count(&self) -> u64 {
+        self.versions.iter().map(|&v| v as u64).product()
+    }
+
+    /// The version components of linear version `v` (row-major over
+    /// [`MatrixInfo::versions`]).
+    pub fn version_of(&self, mut v: u32) -> Vec<u32> {
+        let mut out = vec![0; self.versions.len()];
+        for (slot, &size) in out.iter_mut().zip(&self.versions).rev() {
+            *slot = v % size.max(1);
+            v /= size.max(1);
+        }
+        out
+    }
+
+    /// The linear version of the components (which must be in range).
+    pub fn linear_version(&self, components: &[i64]) -> u32 {
+        let mut v: u64 = 0;
+        for (&c, &size) in components.iter().zip(&self.versions) {
+            v = v * size as u64 + c as u64;
+        }
+        v as u32
+    }
+
+    /// The name the store keeps version `v` under: the matrix's own name for
+    /// a plain matrix, `S.3` (`R.2.5` with two version dimensions) for a
+    /// version of a versioned one. `.` cannot appear in a language
+    /// identifier, so this never collides with another matrix.
+    pub fn stored_name(&self, version: u32) -> String {
+        if self.versions.is_empty() {
+            return self.name.clone();
+        }
+        let mut name = self.name.clone();
+        for c in self.version_of(version) {
+            name.push('.');
+            name.push_str(&c.to_string());
+        }
+        name
+    }
+}
+
+/// One stored tile: matrix, linear version (0 for a plain matrix) and tile
+/// (block) coordinates. For a symmetric matrix always a lower tile, i >= j.
+/// Version 0 of a versioned matrix with a base is never a key: it is the
+/// base matrix's tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TileKey {
+    pub matrix: u32,
+    pub version: u32,
+    pub i: u32,
+    pub j: u32,
+}
+
+impl Program {
+    /// `S[1, 4, 3]`-style name of a tile, as written in `.lp` source.
+    pub fn tile_name(&self, tile: TileKey) -> String {
+        let Some(info) = self.matrices.get(tile.matrix as usize) else {
+            return format!("?[{}, {}]", tile.i, tile.j);
+        };
+        let mut s = format!("{}[", info.name);
+        for c in info.version_of(tile.version) {
+            s.push_str(&format!("{c}, "));
+        }
+        s.push_str(&format!("{}, {}]", tile.i, tile.j));
+        s
+    }
+
+    /// The variable names of a family's loops, outermost first.
+    pub fn loop_vars(&self, family: &Family) -> Vec<&str> {
+        family
+            .loops
+            .iter()
+            .map(|&l| self.loops[l as usize].var.as_str())
+            .collect()
+    }
+
+    /// The name of a job of `family` at loop values `point`:
+    /// `syrk[1, 4, 3]`, or the label itself for a job of a flat program.
+    pub fn job_name(&self, family: &Family, point: &[i64]) -> String {
+        if family.loops.is_empty() {
+            return family.name.clone();
+        }
+        let values: Vec<String> = point.iter().map(|v| v.to_string()).collect();
+        format!("{}[{}]", family.name, values.join(", "))
+    }
+
+    /// The name with the loop variables spelled out, for diagnostics:
+    /// `syrk[k=1, i=4, j=3]`.
+    pub fn job_name_long(&self, family: &Family, point: &[i64]) -> String {
+        if family.loops.is_empty() {
+            return family.name.clone();
+        }
+        let values: Vec<String> = self
+            .loop_vars(family)
+            .iter()
+            .zip(point)
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        format!("{}[{}]", family.name, values.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(e: Expr) -> Box<Expr> {
+        Box::new(e)
+    }
+
+    #[test]
+    fn evaluation_rounds_and_checks() {
+        use Expr::*;
+        let e = FloorDiv(b(Const(-7)), b(Const(2)));
+        assert_eq!(e.eval(&[]), Ok(-4));
+        assert_eq!(CeilDiv(b(Const(7)), b(Const(2))).eval(&[]), Ok(4));
+        assert_eq!(
+            CeilDiv(b(Var(0)), b(Const(0))).eval(&[3]),
+            Err(EvalError::DivisionByZero)
+        );
+        assert_eq!(
+            Pow(b(Const(2)), b(Const(64))).eval(&[]),
+            Err(EvalError::Overflow)
+        );
+        assert_eq!(Pow(b(Const(2)), b(Var(1))).eval(&[0, 10]), Ok(1024));
+        assert_eq!(Max(vec![Var(0), Const(3)]).eval(&[1]), Ok(3));
+    }
+
+    #[test]
+    fn versions_linearise_row_major() {
+        let info = MatrixInfo {
+            name: "R".into(),
+            header: MatrixHeader::new([4, 4], [2, 2], false),
+            role: Role::Temp,
+            init: None,
+            versions: vec![3, 5],
+            base: None,
+        };
+        assert_eq!(info.linear_version(&[2, 4]), 14);
+        assert_eq!(info.version_of(14), vec![2, 4]);
+        assert_eq!(info.stored_name(14), "R.2.4");
+    }
+}

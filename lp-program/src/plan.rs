@@ -1,0 +1,828 @@
+//! [`Plan`]: the one interface the runtime asks about a program's DAG.
+//!
+//! A job's tiles, its children and in-degree, a tile's readers and writer,
+//! the roots and the number of jobs: every answer is computed when asked,
+//! from the program's expressions, and nothing is allocated per job or per
+//! tile of the whole program. Loop families answer through their compiled
+//! index maps ([`crate::solve::Solver`]); the jobs of loop-free families (a
+//! flat program is made of nothing else) answer through two sorted arrays
+//! of their constant tile keys, so a flat program costs a binary search per
+//! question and memory linear in its text, as before.
+
+use crate::family::{self, Compiled, FamilyError};
+use crate::ir::{Family, Instr, Item, JobId, Program, Role, TileKey};
+use crate::lin::MAX_DEPTH;
+use crate::polytope::{Budget, System};
+use crate::solve::Solver;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// A tile reference of one job, resolved: the stored tile and whether the
+/// job sees its transpose (an upper tile of a symmetric matrix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    pub key: TileKey,
+    pub transpose: bool,
+}
+
+/// Why a tile reference has no stored tile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefError {
+    /// Coordinate `component` is `value`, outside `0..size`.
+    OutOfRange {
+        component: usize,
+        value: i64,
+        size: u64,
+    },
+    /// A write to the upper triangle of a symmetric matrix.
+    UpperWrite,
+    /// A write to version 0 of a versioned matrix, which is its base input.
+    BaseWrite,
+    /// A malformed reference (wrong number of coordinates, no such matrix).
+    Malformed,
+}
+
+/// Why a program cannot be planned.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlanError {
+    Family {
+        family: u32,
+        error: FamilyError,
+    },
+    Ref {
+        family: u32,
+        instr: u32,
+        error: RefError,
+    },
+    /// The index equations of a reference exceed the solver's limits.
+    Solver {
+        family: u32,
+        instr: u32,
+    },
+    /// More jobs than a 64-bit job number can count.
+    TooManyJobs,
+}
+
+impl fmt::Display for RefError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RefError::OutOfRange {
+                component,
+                value,
+                size,
+            } => {
+                write!(f, "index {component} is {value}, outside 0..{size}")
+            }
+            RefError::UpperWrite => write!(f, "write above the diagonal of a symmetric matrix"),
+            RefError::BaseWrite => write!(f, "write to version 0, which is an input"),
+            RefError::Malformed => write!(f, "malformed tile reference"),
+        }
+    }
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Family { family, error } => write!(f, "job family {family}: {error}"),
+            PlanError::Ref {
+                family,
+                instr,
+                error,
+            } => {
+                write!(f, "job family {family}, instruction {instr}: {error}")
+            }
+            PlanError::Solver { family, instr } => write!(
+                f,
+                "job family {family}, instruction {instr}: index equations too large for the solver"
+            ),
+            PlanError::TooManyJobs => write!(f, "more jobs than 64-bit job numbers can count"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// A tile reference of a loop family, ready to solve.
+#[derive(Clone, Debug)]
+struct Ref {
+    family: u32,
+    spec: u32,
+    solver: Solver,
+}
+
+/// Where a job lives: its family, loop values and (for a loop family) spec
+/// and internal point.
+#[derive(Clone, Copy, Debug)]
+pub struct Located {
+    pub family: u32,
+    pub spec: u32,
+    pub values: [i64; MAX_DEPTH],
+    pub t: [i64; MAX_DEPTH],
+}
+
+impl Located {
+    pub fn values(&self, depth: usize) -> &[i64] {
+        &self.values[..depth]
+    }
+}
+
+pub struct Plan {
+    program: Program,
+    /// `None` for a loop-free family.
+    compiled: Vec<Option<Compiled>>,
+    /// First job number of each family (ascending).
+    bases: Vec<u64>,
+    id_space: u64,
+    loads: Vec<Vec<Ref>>,
+    writes: Vec<Vec<Ref>>,
+    const_loads: Vec<(TileKey, u32)>,
+    const_writes: Vec<(TileKey, u32)>,
+    /// For each matrix, the versioned matrices whose version 0 it is.
+    bases_of: Vec<Vec<u32>>,
+    count: OnceLock<u64>,
+}
+
+/// The stored tile of matrix `matrix` at coordinates `comps` (versions, row,
+/// column), for a load (`write` false) or a write.
+pub fn canonical(
+    program: &Program,
+    matrix: u32,
+    comps: &[i64],
+    write: bool,
+) -> Result<Resolved, RefError> {
+    let info = program
+        .matrices
+        .get(matrix as usize)
+        .ok_or(RefError::Malformed)?;
+    let r = info.versions.len();
+    if comps.len() != r + 2 {
+        return Err(RefError::Malformed);
+    }
+    let grid = info.header.grid();
+    for (c, &value) in comps.iter().enumerate() {
+        let size = if c < r {
+            info.versions[c] as u64
+        } else {
+            grid[c - r] as u64
+        };
+        if value < 0 || value as u64 >= size {
+            return Err(RefError::OutOfRange {
+                component: c,
+                value,
+                size,
+            });
+        }
+    }
+    let (i, j) = (comps[r] as u32, comps[r + 1] as u32);
+    let (matrix, version, symmetric) = match info.base {
+        Some(base) if comps[..r].iter().all(|&v| v == 0) => {
+            if write {
+                return Err(RefError::BaseWrite);
+            }
+            (base, 0, program.matrices[base as usize].header.symmetric)
+        }
+        _ => (
+            matrix,
+            info.linear_version(&comps[..r]),
+            info.header.symmetric,
+        ),
+    };
+    if symmetric && i < j {
+        if write {
+            return Err(RefError::UpperWrite);
+        }
+        return Ok(Resolved {
+            key: TileKey {
+                matrix,
+                version,
+                i: j,
+                j: i,
+            },
+            transpose: true,
+        });
+    }
+    Ok(Resolved {
+        key: TileKey {
+            matrix,
+            version,
+            i,
+            j,
+        },
+        transpose: false,
+    })
+}
+
+impl Plan {
+    /// Compiles every family and indexes the tile references. Fails on the
+    /// first reference outside its matrix (`analysis` reports them all,
+    /// with places, before a program gets here).
+    pub fn new(program: Program) -> Result<Plan, PlanError> {
+        let nm = program.matrices.len();
+        let mut compiled = Vec::with_capacity(program.families.len());
+        let mut bases = Vec::with_capacity(program.families.len());
+        let mut next: u64 = 0;
+        let mut loads: Vec<Vec<Ref>> = vec![Vec::new(); nm];
+        let mut writes: Vec<Vec<Ref>> = vec![Vec::new(); nm];
+        let mut const_loads = Vec::new();
+        let mut const_writes = Vec::new();
+        for (f, fam) in program.families.iter().enumerate() {
+            let f = f as u32;
+            bases.push(next);
+            if fam.loops.is_empty() {
+                for (k, instr) in fam.instrs.iter().enumerate() {
+                    let (tile, write) = match instr {
+                        Instr::Load { tile, .. } => (tile, false),
+                        Instr::Write { tile, .. } => (tile, true),
+                        Instr::Apply { .. } => continue,
+                    };
+                    let comps: Vec<i64> = tile
+                        .index
+                        .iter()
+                        .map(|e| e.eval(&[]).map_err(|_| RefError::Malformed))
+                        .collect::<Result<_, _>>()
+                        .map_err(|error| PlanError::Ref {
+                            family: f,
+                            instr: k as u32,
+                            error,
+                        })?;
+                    let r = canonical(&program, tile.matrix, &comps, write).map_err(|error| {
+                        PlanError::Ref {
+                            family: f,
+                            instr: k as u32,
+                            error,
+                        }
+                    })?;
+                    if write {
+                        const_writes.push((r.key, f))
+                    } else {
+                        const_loads.push((r.key, f))
+                    }
+                }
+                compiled.push(None);
+                next = next.checked_add(1).ok_or(PlanError::TooManyJobs)?;
+                continue;
+            }
+            let c = family::compile(&program, fam, next)
+                .map_err(|error| PlanError::Family { family: f, error })?;
+            for (s, spec) in c.specs.iter().enumerate() {
+                for (k, instr) in fam.instrs.iter().enumerate() {
+                    let (tile, write) = match instr {
+                        Instr::Load { tile, .. } => (tile, false),
+                        Instr::Write { tile, .. } => (tile, true),
+                        Instr::Apply { .. } => continue,
+                    };
+                    let comps = spec.refs[k].as_ref().expect("loads and writes have a map");
+                    let solver = Solver::new(comps, c.depth).ok_or(PlanError::Solver {
+                        family: f,
+                        instr: k as u32,
+                    })?;
+                    let r = Ref {
+                        family: f,
+                        spec: s as u32,
+                        solver,
+                    };
+                    if write {
+                        writes[tile.matrix as usize].push(r);
+                    } else {
+                        loads[tile.matrix as usize].push(r);
+                    }
+                }
+            }
+            next = next.checked_add(c.box_size).ok_or(PlanError::TooManyJobs)?;
+            compiled.push(Some(c));
+        }
+        const_loads.sort_unstable();
+        const_writes.sort_unstable();
+        let mut bases_of = vec![Vec::new(); nm];
+        for (m, info) in program.matrices.iter().enumerate() {
+            if let Some(b) = info.base {
+                bases_of[b as usize].push(m as u32);
+            }
+        }
+        Ok(Plan {
+            program,
+            compiled,
+            bases,
+            id_space: next,
+            loads,
+            writes,
+            const_loads,
+            const_writes,
+            bases_of,
+            count: OnceLock::new(),
+        })
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The compiled form of a loop family (`None` for a loop-free one).
+    pub fn compiled(&self, family: u32) -> Option<&Compiled> {
+        self.compiled[family as usize].as_ref()
+    }
+
+    /// Job numbers are below this.
+    pub fn id_space(&self) -> u64 {
+        self.id_space
+    }
+
+    /// Where job `id` lives, or `None` if no job has that number.
+    pub fn locate(&self, id: JobId) -> Option<Located> {
+        if id >= self.id_space {
+            return None;
+        }
+        let f = self.bases.partition_point(|&b| b <= id) - 1;
+        let mut loc = Located {
+            family: f as u32,
+            spec: 0,
+            values: [0; MAX_DEPTH],
+            t: [0; MAX_DEPTH],
+        };
+        match &self.compiled[f] {
+            None => (id == self.bases[f]).then_some(loc),
+            Some(c) => {
+                c.values_of(id, &mut loc.values);
+                let spec = c.locate(&loc.values[..c.depth], &mut loc.t)?;
+                loc.spec = spec as u32;
+                Some(loc)
+            }
+        }
+    }
+
+    /// The job number of `family` at loop values `values`.
+    pub fn job_id(&self, family: u32, values: &[i64]) -> JobId {
+        match &self.compiled[family as usize] {
+            None => self.bases[family as usize],
+            Some(c) => c.job_id(values),
+        }
+    }
+
+    pub fn family(&self, family: u32) -> &Family {
+        &self.program.families[family as usize]
+    }
+
+    /// `syrk[1, 4, 3]`, or `job #id` for a number that is no job.
+    pub fn job_name(&self, id: JobId) -> String {
+        match self.locate(id) {
+            Some(loc) => {
+                let fam = self.family(loc.family);
+                self.program.job_name(fam, loc.values(fam.loops.len()))
+            }
+            None => format!("job #{id}"),
+        }
+    }
+
+    /// The tile of instruction `instr` of the located job (`None` for a
+    /// kernel instruction).
+    pub fn resolve(&self, loc: &Located, instr: usize) -> Result<Option<Resolved>, RefError> {
+        let fam = self.family(loc.family);
+        let (tile, write) = match &fam.instrs[instr] {
+            Instr::Load { tile, .. } => (tile, false),
+            Instr::Write { tile, .. } => (tile, true),
+            Instr::Apply { .. } => return Ok(None),
+        };
+        let mut comps = [0i64; MAX_DEPTH + 4];
+        let n = tile.index.len();
+        if n > comps.len() {
+            return Err(RefError::Malformed);
+        }
+        match &self.compiled[loc.family as usize] {
+            None => {
+                for (c, e) in tile.index.iter().enumerate() {
+                    comps[c] = e.eval(&[]).map_err(|_| RefError::Malformed)?;
+                }
+            }
+            Some(c) => {
+                let maps = c.specs[loc.spec as usize].refs[instr]
+                    .as_ref()
+                    .ok_or(RefError::Malformed)?;
+                for (k, l) in maps.iter().enumerate() {
+                    comps[k] = l.eval(&loc.t[..c.depth]);
+                }
+            }
+        }
+        canonical(&self.program, tile.matrix, &comps[..n], write).map(Some)
+    }
+
+    /// The target coordinates of a stored tile as seen through references
+    /// to `matrix` (the tile's own matrix, or a versioned matrix whose base
+    /// it is: then version 0).
+    fn target(&self, tile: TileKey, matrix: u32, swap: bool, out: &mut Vec<i64>) {
+        out.clear();
+        let info = &self.program.matrices[matrix as usize];
+        if matrix == tile.matrix {
+            out.extend(info.version_of(tile.version).iter().map(|&v| v as i64));
+        } else {
+            out.extend(std::iter::repeat_n(0, info.versions.len()));
+        }
+        let (i, j) = if swap {
+            (tile.j, tile.i)
+        } else {
+            (tile.i, tile.j)
+        };
+        out.push(i as i64);
+        out.push(j as i64);
+    }
+
+    /// Solves the references `refs` for `tile` (seen through `matrix`),
+    /// calling `found` with each job; stops when `found` returns false.
+    fn solve_refs(
+        &self,
+        refs: &[Ref],
+        tile: TileKey,
+        matrix: u32,
+        symmetric_loads: bool,
+        found: &mut dyn FnMut(JobId) -> bool,
+    ) -> bool {
+        let mut target = Vec::with_capacity(6);
+        let orientations: &[bool] = if symmetric_loads && tile.i != tile.j {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for r in refs {
+            let c = self.compiled[r.family as usize]
+                .as_ref()
+                .expect("refs are of loop families");
+            let spec = &c.specs[r.spec as usize];
+            for &swap in orientations {
+                self.target(tile, matrix, swap, &mut target);
+                let mut go_on = true;
+                let mut values = [0i64; MAX_DEPTH];
+                r.solver.solve(spec, &target, &mut |t| {
+                    spec.user_values(t, &mut values[..c.depth]);
+                    go_on = found(c.job_id(&values[..c.depth]));
+                    go_on
+                });
+                if !go_on {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Calls `found` with every job that loads `tile` (a job loading it
+    /// twice is reported twice); stops when `found` returns false.
+    pub fn readers_of(&self, tile: TileKey, found: &mut dyn FnMut(JobId) -> bool) {
+        let start = self.const_loads.partition_point(|(k, _)| *k < tile);
+        for (k, f) in &self.const_loads[start..] {
+            if *k != tile {
+                break;
+            }
+            if !found(self.bases[*f as usize]) {
+                return;
+            }
+        }
+        let Some(info) = self.program.matrices.get(tile.matrix as usize) else {
+            return;
+        };
+        let sym = info.header.symmetric;
+        if !self.solve_refs(
+            &self.loads[tile.matrix as usize],
+            tile,
+            tile.matrix,
+            sym,
+            found,
+        ) {
+            return;
+        }
+        if tile.version == 0 {
+            for &s in &self.bases_of[tile.matrix as usize] {
+                if !self.solve_refs(&self.loads[s as usize], tile, s, sym, found) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Calls `found` with every job that writes `tile` (more than one only
+    /// in a program that breaks write-once).
+    pub fn writers_of(&self, tile: TileKey, found: &mut dyn FnMut(JobId) -> bool) {
+        let start = self.const_writes.partition_point(|(k, _)| *k < tile);
+        for (k, f) in &self.const_writes[start..] {
+            if *k != tile {
+                break;
+            }
+            if !found(self.bases[*f as usize]) {
+                return;
+            }
+        }
+        if let Some(refs) = self.writes.get(tile.matrix as usize) {
+            self.solve_refs(refs, tile, tile.matrix, false, found);
+        }
+    }
+
+    /// The constant tile keys of loop-free families, sorted: `(key,
+    /// family)` for loads (`write` false) or writes.
+    pub fn flat_keys(&self, write: bool) -> &[(TileKey, u32)] {
+        if write {
+            &self.const_writes
+        } else {
+            &self.const_loads
+        }
+    }
+
+    /// Every compiled loop family (`None` for loop-free ones).
+    pub fn compiled_families(&self) -> &[Option<Compiled>] {
+        &self.compiled
+    }
+
+    /// Number of distinct jobs that load `tile`.
+    pub fn readers(&self, tile: TileKey) -> u32 {
+        let mut jobs = Vec::new();
+        self.readers_of(tile, &mut |j| {
+            jobs.push(j);
+            true
+        });
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs.len() as u32
+    }
+
+    /// The job that writes `tile`, if any (write-once: at most one).
+    pub fn writer(&self, tile: TileKey) -> Option<JobId> {
+        let start = self.const_writes.partition_point(|(k, _)| *k < tile);
+        if let Some((k, f)) = self.const_writes.get(start)
+            && *k == tile
+        {
+            return Some(self.bases[*f as usize]);
+        }
+        let mut writer = None;
+        self.solve_refs(
+            self.writes.get(tile.matrix as usize)?,
+            tile,
+            tile.matrix,
+            false,
+            &mut |j| {
+                writer = Some(j);
+                false
+            },
+        );
+        writer
+    }
+
+    /// The tiles job `loc` loads or writes, resolved, in instruction order.
+    pub fn tiles(
+        &self,
+        loc: &Located,
+        write: bool,
+        out: &mut Vec<TileKey>,
+    ) -> Result<(), RefError> {
+        out.clear();
+        for (k, instr) in self.family(loc.family).instrs.iter().enumerate() {
+            let wanted = matches!(
+                (instr, write),
+                (Instr::Load { .. }, false) | (Instr::Write { .. }, true)
+            );
+            if wanted && let Some(r) = self.resolve(loc, k)? {
+                out.push(r.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The distinct jobs that load a tile job `id` writes, ascending.
+    pub fn children(&self, id: JobId, out: &mut Vec<JobId>) {
+        out.clear();
+        let Some(loc) = self.locate(id) else { return };
+        let mut written = Vec::new();
+        if self.tiles(&loc, true, &mut written).is_err() {
+            return;
+        }
+        for tile in written {
+            self.readers_of(tile, &mut |j| {
+                if j != id {
+                    out.push(j);
+                }
+                true
+            });
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// The distinct jobs that write a tile job `id` loads, ascending.
+    pub fn parents(&self, id: JobId, out: &mut Vec<JobId>) {
+        out.clear();
+        let Some(loc) = self.locate(id) else { return };
+        let mut loaded = Vec::new();
+        if self.tiles(&loc, false, &mut loaded).is_err() {
+            return;
+        }
+        for tile in loaded {
+            if self.program.matrices[tile.matrix as usize].role == Role::Input {
+                continue;
+            }
+            if let Some(w) = self.writer(tile)
+                && w != id
+            {
+                out.push(w);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
+    /// Number of distinct parent jobs.
+    pub fn in_degree(&self, id: JobId) -> u32 {
+        let mut parents = Vec::new();
+        self.parents(id, &mut parents);
+        parents.len() as u32
+    }
+
+    /// Calls `visit(family, loop values, job)` for every job in program
+    /// order (the order of the flat expansion); stops when it returns false.
+    pub fn walk(&self, visit: &mut dyn FnMut(u32, &[i64], JobId) -> bool) {
+        let mut values = Vec::with_capacity(MAX_DEPTH);
+        self.walk_items(&self.program.body, &mut values, visit);
+    }
+
+    fn walk_items(
+        &self,
+        items: &[Item],
+        values: &mut Vec<i64>,
+        visit: &mut dyn FnMut(u32, &[i64], JobId) -> bool,
+    ) -> bool {
+        for item in items {
+            match *item {
+                Item::Family(f) => {
+                    let id = self.job_id(f, values);
+                    if !visit(f, values, id) {
+                        return false;
+                    }
+                }
+                Item::Loop(l) => {
+                    let node = &self.program.loops[l as usize];
+                    let (Ok(start), Ok(end), Ok(step)) = (
+                        node.start.eval(values),
+                        node.end.eval(values),
+                        node.step.eval(values),
+                    ) else {
+                        continue;
+                    };
+                    if step <= 0 {
+                        continue;
+                    }
+                    let mut v = start;
+                    while v < end {
+                        values.push(v);
+                        let go_on = self.walk_items(&node.body, values, visit);
+                        values.pop();
+                        if !go_on {
+                            return false;
+                        }
+                        v = match v.checked_add(step) {
+                            Some(v) => v,
+                            None => break,
+                        };
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Number of jobs of one family.
+    pub fn family_job_count(&self, family: u32) -> u64 {
+        match &self.compiled[family as usize] {
+            None => 1,
+            Some(c) => c
+                .specs
+                .iter()
+                .map(|s| count_points(s, 0, &mut [0; MAX_DEPTH]))
+                .sum(),
+        }
+    }
+
+    /// Number of jobs, counted level by level (the innermost loop of each
+    /// family by its length, not by its jobs).
+    pub fn job_count(&self) -> u64 {
+        *self.count.get_or_init(|| {
+            (0..self.compiled.len() as u32).fold(0u64, |total, f| {
+                total.saturating_add(self.family_job_count(f))
+            })
+        })
+    }
+
+    /// The jobs of `family` (in its lexicographic order).
+    pub fn family_jobs(&self, family: u32, visit: &mut dyn FnMut(JobId, &[i64]) -> bool) {
+        let Some(c) = &self.compiled[family as usize] else {
+            visit(self.bases[family as usize], &[]);
+            return;
+        };
+        let mut values = [0i64; MAX_DEPTH];
+        for spec in &c.specs {
+            let mut go_on = true;
+            let mut t = [0i64; MAX_DEPTH];
+            each_point(spec, 0, &mut t, &mut |t| {
+                spec.user_values(t, &mut values[..c.depth]);
+                go_on = visit(c.job_id(&values[..c.depth]), &values[..c.depth]);
+                go_on
+            });
+            if !go_on {
+                return;
+            }
+        }
+    }
+
+    /// Calls `visit` with every job that has no parent: the jobs whose every
+    /// load reads an input (directly, or as version 0 of a versioned
+    /// matrix). Only the candidate iterations are visited: a family that
+    /// loads a non-input tile anywhere contributes the iterations where
+    /// every such load is of a base version. This relies on what `lpc check`
+    /// guarantees: every loaded tile of a non-input matrix has a writer, and
+    /// no job loads a tile it writes itself.
+    pub fn roots(&self, visit: &mut dyn FnMut(JobId)) {
+        for (f, fam) in self.program.families.iter().enumerate() {
+            let f = f as u32;
+            let Some(c) = &self.compiled[f as usize] else {
+                let id = self.bases[f as usize];
+                if self.in_degree(id) == 0 {
+                    visit(id);
+                }
+                continue;
+            };
+            'specs: for spec in &c.specs {
+                let mut sys = System::new(c.depth);
+                spec.domain(0, &mut sys);
+                for (k, instr) in fam.instrs.iter().enumerate() {
+                    let Instr::Load { tile, .. } = instr else {
+                        continue;
+                    };
+                    let info = &self.program.matrices[tile.matrix as usize];
+                    if info.role == Role::Input {
+                        continue;
+                    }
+                    if info.base.is_none() {
+                        continue 'specs;
+                    }
+                    let maps = spec.refs[k].as_ref().expect("loads have maps");
+                    for l in &maps[..info.versions.len()] {
+                        sys.eq0(*l);
+                    }
+                }
+                let mut values = [0i64; MAX_DEPTH];
+                sys.points_lex(
+                    Budget {
+                        constraints: 100_000,
+                        nodes: u64::MAX,
+                    },
+                    &mut |t| {
+                        spec.user_values(t, &mut values[..c.depth]);
+                        let id = c.job_id(&values[..c.depth]);
+                        if self.in_degree(id) == 0 {
+                            visit(id);
+                        }
+                        true
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// Calls `visit` with every internal point of `spec`, lexicographically.
+pub fn each_point(
+    spec: &family::Spec,
+    m: usize,
+    t: &mut [i64; MAX_DEPTH],
+    visit: &mut dyn FnMut(&[i64]) -> bool,
+) -> bool {
+    let depth = spec.levels.len();
+    if m == depth {
+        return visit(&t[..depth]);
+    }
+    let (lo, hi) = spec.range(m, &t[..m]);
+    let mut v = lo;
+    while v <= hi {
+        t[m] = v;
+        if !each_point(spec, m + 1, t, visit) {
+            return false;
+        }
+        v += 1;
+    }
+    true
+}
+
+/// Number of internal points of `spec`, enumerating all levels but the last.
+fn count_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH]) -> u64 {
+    let depth = spec.levels.len();
+    if depth == 0 {
+        return 1;
+    }
+    let (lo, hi) = spec.range(m, &t[..m]);
+    if lo > hi {
+        return 0;
+    }
+    if m + 1 == depth {
+        return (hi - lo + 1) as u64;
+    }
+    let mut total = 0u64;
+    for v in lo..=hi {
+        t[m] = v;
+        total = total.saturating_add(count_points(spec, m + 1, t));
+    }
+    total
+}

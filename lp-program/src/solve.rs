@@ -1,0 +1,228 @@
+//! "Which iterations of this family touch tile T?": the question behind a
+//! job's children, its in-degree and a tile's readers, answered in
+//! microseconds without sympy (numpywren's solver) and without a table.
+//!
+//! A tile reference is an affine map `R(t) = M t + m` from the family's
+//! internal loop variables to tile coordinates (versions, then row and
+//! column). For a target tile `T`, the iterations touching it solve
+//! `M t = T - m`. [`Solver::new`] brings that system to echelon form once
+//! per reference, eliminating the *innermost* variables first (fraction-free,
+//! every row divided by its gcd), so that each row determines one variable
+//! from the target and the variables *outside* it:
+//!
+//! ```text
+//! p_m t_m + sum_{k < m} a_k t_k = sum_j w_j T_j + c
+//! ```
+//!
+//! A query then walks the loop levels outermost first: a level with a row
+//! is computed (one division, a divisibility test and a range test), a level
+//! without one is enumerated over its loop range. Rows left with no variable
+//! are conditions on `T` alone, tested before anything else. The work is
+//! the number of solutions plus, for a variable the index does not pin
+//! down, the values of its range that fail an inner test.
+
+use crate::family::{LIMIT, Spec};
+use crate::lin::{Lin, MAX_DEPTH};
+
+/// One echelon row: `pivot * t_var + sum outer[k] t_k = sum w[j] T_j + c`.
+#[derive(Clone, Debug)]
+struct Row {
+    pivot: i64,
+    outer: [i64; MAX_DEPTH],
+    w: Vec<i64>,
+    c: i64,
+}
+
+/// The solved form of one tile reference of one spec.
+#[derive(Clone, Debug)]
+pub struct Solver {
+    depth: usize,
+    /// `rows[m]`: the row that determines `t_m`, if any.
+    rows: Vec<Option<Row>>,
+    /// Conditions on the target alone: `sum w[j] T_j + c = 0`.
+    checks: Vec<(Vec<i64>, i64)>,
+}
+
+impl Solver {
+    /// The solver of index map `comps` (one form per tile coordinate) over
+    /// `depth` internal variables. `None` when elimination makes the numbers
+    /// exceed the solver's limits (no program of the library comes close).
+    pub fn new(comps: &[Lin], depth: usize) -> Option<Solver> {
+        let r = comps.len();
+        // Augmented rows a t + w T = c (w starts as -1 on the row's own
+        // component), held as i128 during elimination.
+        struct Aug {
+            a: [i128; MAX_DEPTH],
+            w: Vec<i128>,
+            c: i128,
+        }
+        let mut rows: Vec<Aug> = comps
+            .iter()
+            .enumerate()
+            .map(|(j, l)| {
+                let mut a = [0i128; MAX_DEPTH];
+                for k in 0..depth {
+                    a[k] = l.a[k] as i128;
+                }
+                let mut w = vec![0i128; r];
+                w[j] = -1;
+                Aug {
+                    a,
+                    w,
+                    c: -(l.c as i128),
+                }
+            })
+            .collect();
+        let normalise = |row: &mut Aug| {
+            let mut g: i128 = 0;
+            for v in row
+                .a
+                .iter()
+                .chain(row.w.iter())
+                .chain(std::iter::once(&row.c))
+            {
+                g = gcd_i128(g, *v);
+            }
+            if g > 1 {
+                for v in row.a.iter_mut().chain(row.w.iter_mut()) {
+                    *v /= g;
+                }
+                row.c /= g;
+            }
+        };
+        let mut used = vec![false; rows.len()];
+        let mut pivots: Vec<Option<usize>> = vec![None; depth];
+        for k in (0..depth).rev() {
+            let Some(p) = (0..rows.len()).find(|&i| !used[i] && rows[i].a[k] != 0) else {
+                continue;
+            };
+            used[p] = true;
+            pivots[k] = Some(p);
+            for i in 0..rows.len() {
+                if used[i] || rows[i].a[k] == 0 {
+                    continue;
+                }
+                let (pa, ia) = (rows[p].a[k], rows[i].a[k]);
+                let mut next = Aug {
+                    a: [0; MAX_DEPTH],
+                    w: vec![0; r],
+                    c: pa * rows[i].c - ia * rows[p].c,
+                };
+                for q in 0..depth {
+                    next.a[q] = pa * rows[i].a[q] - ia * rows[p].a[q];
+                }
+                for q in 0..r {
+                    next.w[q] = pa * rows[i].w[q] - ia * rows[p].w[q];
+                }
+                normalise(&mut next);
+                rows[i] = next;
+            }
+        }
+        // Coefficients below LIMIT and constants below 2^58 keep a query's
+        // arithmetic (targets and loop values below 2^33) inside i64.
+        let small =
+            |v: i128| -> Option<i64> { (v.unsigned_abs() < LIMIT as u128).then_some(v as i64) };
+        let constant =
+            |v: i128| -> Option<i64> { (v.unsigned_abs() < 1u128 << 58).then_some(v as i64) };
+        let mut out_rows: Vec<Option<Row>> = vec![None; depth];
+        for k in 0..depth {
+            let Some(p) = pivots[k] else { continue };
+            let row = &rows[p];
+            let mut outer = [0i64; MAX_DEPTH];
+            for q in 0..k {
+                outer[q] = small(row.a[q])?;
+            }
+            // p t_k + outer t + w T = c, kept as p t_k + outer t = (-w) T + c.
+            out_rows[k] = Some(Row {
+                pivot: small(row.a[k])?,
+                outer,
+                w: row.w.iter().map(|&v| small(-v)).collect::<Option<_>>()?,
+                c: constant(row.c)?,
+            });
+        }
+        let mut checks = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            if used[i] {
+                continue;
+            }
+            // w T = c, kept as (-w) T + c = 0.
+            let w: Vec<i64> = row.w.iter().map(|&v| small(-v)).collect::<Option<_>>()?;
+            checks.push((w, constant(row.c)?));
+        }
+        Some(Solver {
+            depth,
+            rows: out_rows,
+            checks,
+        })
+    }
+
+    /// Calls `found(t)` for every internal point of `spec` that the
+    /// reference maps to `target`, in lexicographic order; stops early when
+    /// `found` returns false.
+    pub fn solve(&self, spec: &Spec, target: &[i64], found: &mut dyn FnMut(&[i64]) -> bool) {
+        let dot = |w: &[i64]| -> i64 { w.iter().zip(target).map(|(a, b)| a * b).sum() };
+        for (w, c) in &self.checks {
+            if dot(w) + c != 0 {
+                return;
+            }
+        }
+        let mut rhs = [0i64; MAX_DEPTH];
+        for (m, row) in self.rows.iter().enumerate() {
+            if let Some(row) = row {
+                rhs[m] = dot(&row.w) + row.c;
+            }
+        }
+        let mut t = [0i64; MAX_DEPTH];
+        self.walk(0, spec, &rhs, &mut t, found);
+    }
+
+    fn walk(
+        &self,
+        m: usize,
+        spec: &Spec,
+        rhs: &[i64; MAX_DEPTH],
+        t: &mut [i64; MAX_DEPTH],
+        found: &mut dyn FnMut(&[i64]) -> bool,
+    ) -> bool {
+        if m == self.depth {
+            return found(&t[..self.depth]);
+        }
+        let (lo, hi) = spec.range(m, &t[..m]);
+        match &self.rows[m] {
+            Some(row) => {
+                let mut v = rhs[m];
+                for k in 0..m {
+                    v -= row.outer[k] * t[k];
+                }
+                if v % row.pivot != 0 {
+                    return true;
+                }
+                let value = v / row.pivot;
+                if value < lo || value > hi {
+                    return true;
+                }
+                t[m] = value;
+                self.walk(m + 1, spec, rhs, t, found)
+            }
+            None => {
+                let mut value = lo;
+                while value <= hi {
+                    t[m] = value;
+                    if !self.walk(m + 1, spec, rhs, t, found) {
+                        return false;
+                    }
+                    value += 1;
+                }
+                true
+            }
+        }
+    }
+}
+
+fn gcd_i128(a: i128, b: i128) -> i128 {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a as i128
+}

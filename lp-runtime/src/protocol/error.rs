@@ -1,0 +1,95 @@
+//! Why a job or a run failed.
+
+use super::counters::BackendError;
+use std::fmt;
+
+/// A job that failed: which job (and where it is written), which
+/// operation, on which tile, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobError {
+    /// The job's name, `syrk[1, 4, 3]`.
+    pub job: String,
+    /// `file:line` of the failing instruction, when the program says.
+    pub source: Option<String>,
+    /// The opcode: a kernel name, `S3_LOAD` or `S3_WRITE`.
+    pub op: String,
+    /// The tile the failing operand came from, e.g. `S[3, 3, 3]`.
+    pub tile: Option<String>,
+    /// The tile the result would have been written to, if known.
+    pub output: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "job \"{}\"", self.job)?;
+        if let Some(at) = &self.source {
+            write!(f, " ({at})")?;
+        }
+        write!(f, ": {}", self.op)?;
+        if let Some(tile) = &self.tile {
+            write!(f, " on {tile}")?;
+        }
+        if let Some(out) = &self.output {
+            write!(f, " (result for {out})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Why a run did not complete.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunError {
+    /// The first job failure; the run stopped taking jobs. (Boxed: a run
+    /// error travels through every `Result` of the hot path, a job error
+    /// is a few strings.)
+    Job(Box<JobError>),
+    Backend(BackendError),
+    /// The bundle fails validation; nothing ran. The message is complete
+    /// (it starts with "invalid bundle").
+    InvalidBundle(String),
+    /// The stop flag was set (Ctrl-C).
+    Cancelled {
+        jobs_done: u64,
+        jobs_total: u64,
+    },
+    /// No job is queued, running or leased, yet some never ran.
+    Stalled {
+        jobs_done: u64,
+        jobs_total: u64,
+    },
+    /// Writing the trace file failed.
+    Trace(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Job(e) => e.fmt(f),
+            RunError::Backend(e) => write!(f, "scheduler backend failed: {e}"),
+            RunError::InvalidBundle(m) => f.write_str(m),
+            RunError::Cancelled {
+                jobs_done,
+                jobs_total,
+            } => {
+                write!(f, "run cancelled after {jobs_done} of {jobs_total} jobs")
+            }
+            RunError::Stalled {
+                jobs_done,
+                jobs_total,
+            } => write!(
+                f,
+                "run stalled after {jobs_done} of {jobs_total} jobs: no job is ready or running"
+            ),
+            RunError::Trace(m) => write!(f, "could not write the trace: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<BackendError> for RunError {
+    fn from(e: BackendError) -> RunError {
+        RunError::Backend(e)
+    }
+}

@@ -1,0 +1,398 @@
+//! One delivery of one job, as every backend executes it ([`run_job`]).
+//!
+//! 1. A delivery of an already finished job is dropped (duplicates are
+//!    normal).
+//! 2. [`execute`]: the instructions run in order over a register file;
+//!    every `S3_WRITE` is durable in the store before anything else is
+//!    recorded.
+//! 3. [`complete`]: for each child (solved from the plan, never stored),
+//!    `record_done(child, parent)` is an idempotent set-add returning the
+//!    number of *distinct* finished parents; the completion that makes it
+//!    equal the child's in-degree and wins `try_mark_launched` makes the
+//!    child ready. The job continues with the first ready child on the same
+//!    thread (saves a launch, as Wukong does) and launches the rest.
+//! 4. [`finish`]: `mark_finished` comes last, so a worker that dies anywhere
+//!    before it leaves the job "launched, not finished" and the driver's
+//!    lease relaunches it. Only the first finish releases the temp tiles
+//!    the job read, so replays never free a tile twice.
+//!
+//! Jobs are SSA and deterministic, so a duplicate execution writes the same
+//! bytes; the only hazard is a duplicate that loads a temp tile after the
+//! first copy finished and freed it. Such a load finds the tile missing,
+//! sees the job finished, and stops quietly. A duplicate that re-writes a
+//! freed temp leaves a stray tile, which the driver sweeps at the end.
+
+use super::counters::{Counters, Launcher};
+use super::error::{JobError, RunError};
+use crate::matrix::{MatrixError, load_tile};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::trace::{Slice, Tracer};
+use lp_program::{Instr, JobId, Located, MatrixInfo, Plan, Resolved, Role, TileKey};
+use lp_std::{Shape, Tile};
+use std::sync::Arc;
+
+/// Everything a worker needs to execute jobs of one run.
+pub struct JobContext<'a> {
+    pub plan: &'a Plan,
+    pub store: &'a dyn Store,
+    pub counters: &'a dyn Counters,
+    pub launcher: &'a dyn Launcher,
+    pub metrics: &'a Metrics,
+    pub tracer: Option<&'a Tracer>,
+}
+
+/// Builds the errors of one job: its name and the source line of the
+/// instruction that failed.
+struct Failing<'a> {
+    ctx: &'a JobContext<'a>,
+    job: JobId,
+    loc: &'a Located,
+}
+
+impl Failing<'_> {
+    fn error(
+        &self,
+        instr: Option<usize>,
+        op: &str,
+        tile: Option<TileKey>,
+        output: Option<TileKey>,
+        message: String,
+    ) -> RunError {
+        let program = self.ctx.plan.program();
+        let family = self.ctx.plan.family(self.loc.family);
+        let line = instr
+            .and_then(|k| family.lines.get(k))
+            .copied()
+            .unwrap_or(family.line);
+        RunError::Job(Box::new(JobError {
+            job: self.ctx.plan.job_name(self.job),
+            source: (line > 0).then(|| format!("{}:{line}", program.source)),
+            op: op.to_string(),
+            tile: tile.map(|t| program.tile_name(t)),
+            output: output.map(|t| program.tile_name(t)),
+            message,
+        }))
+    }
+}
+
+fn tile_bytes(info: &MatrixInfo, tile: TileKey) -> u64 {
+    let s = info.header.tile(tile.i as usize, tile.j as usize);
+    (s.rows * s.cols * std::mem::size_of::<f64>()) as u64
+}
+
+/// Executes one delivery of `job` and returns the ready child this worker
+/// should run next, if any (the other ready children are launched).
+/// `worker` only labels trace slices.
+pub fn run_job(ctx: &JobContext<'_>, job: JobId, worker: usize) -> Result<Option<JobId>, RunError> {
+    let Some(loc) = ctx.plan.locate(job) else {
+        return Err(RunError::InvalidBundle(format!(
+            "invalid bundle: job {job} is not a job of the program"
+        )));
+    };
+    if ctx.counters.is_finished(job)? {
+        return Ok(None);
+    }
+    ctx.counters.note_started(job)?;
+    ctx.metrics.add_execution();
+    let start = ctx.tracer.map(|t| t.now_us());
+    let fail = Failing {
+        ctx,
+        job,
+        loc: &loc,
+    };
+    let Some(flops) = execute(ctx, &fail, worker)? else {
+        return Ok(None);
+    };
+    let next = complete(ctx, job)?;
+    finish(ctx, &fail, flops)?;
+    if let (Some(tr), Some(t0)) = (ctx.tracer, start) {
+        tr.record(worker, Slice::Job, job, None, t0);
+    }
+    Ok(next)
+}
+
+/// A job's registers: values, and where each came from (the tile it was
+/// loaded from, or its first operand's origin for a kernel result) for
+/// error messages. Indices are checked: a plan built without validation
+/// gets an error, not a panic.
+struct Registers {
+    values: Vec<Option<Arc<Tile>>>,
+    origin: Vec<Option<TileKey>>,
+}
+
+impl Registers {
+    fn get(&self, r: u32) -> Option<&Arc<Tile>> {
+        self.values.get(r as usize)?.as_ref()
+    }
+
+    fn origin(&self, r: u32) -> Option<TileKey> {
+        self.origin.get(r as usize).copied().flatten()
+    }
+
+    fn set(&mut self, r: u32, value: Arc<Tile>, origin: Option<TileKey>) -> Result<(), String> {
+        let n = self.values.len();
+        let slot = self
+            .values
+            .get_mut(r as usize)
+            .ok_or(format!("register {r} is out of range ({n} registers)"))?;
+        *slot = Some(value);
+        self.origin[r as usize] = origin;
+        Ok(())
+    }
+}
+
+/// Runs the job's instructions; the flops done, or `None` when this is a
+/// duplicate whose first copy already finished (and freed a temp it needs).
+fn execute(
+    ctx: &JobContext<'_>,
+    fail: &Failing<'_>,
+    worker: usize,
+) -> Result<Option<f64>, RunError> {
+    let plan = ctx.plan;
+    let family = plan.family(fail.loc.family);
+    if family.num_regs > lp_program::bundle::MAX_REGISTERS {
+        let why = format!(
+            "{} registers (at most {})",
+            family.num_regs,
+            lp_program::bundle::MAX_REGISTERS
+        );
+        return Err(fail.error(None, "job", None, None, why));
+    }
+    let num_regs = family.num_regs as usize;
+    let mut regs = Registers {
+        values: vec![None; num_regs],
+        origin: vec![None; num_regs],
+    };
+    let mut flops = 0.0;
+    // Tiles this execution loaded: a job that names one tile twice (a
+    // diagonal SYRK loads L[i, k] as both operands) reads it once.
+    let mut loaded: Vec<(Resolved, Arc<Tile>)> = Vec::new();
+    for (pc, instr) in family.instrs.iter().enumerate() {
+        let t0 = ctx.tracer.map(|t| t.now_us());
+        let resolved = plan
+            .resolve(fail.loc, pc)
+            .map_err(|e| fail.error(Some(pc), "tile", None, None, e.to_string()))?;
+        match (instr, resolved) {
+            (Instr::Load { dst, .. }, Some(tile)) => {
+                let value = match loaded.iter().find(|(r, _)| *r == tile) {
+                    Some((_, value)) => value.clone(),
+                    None => {
+                        let Some(value) = load(ctx, fail, pc, tile)? else {
+                            return Ok(None);
+                        };
+                        ctx.metrics
+                            .add_loaded((value.nrows() * value.ncols() * 8) as u64);
+                        loaded.push((tile, value.clone()));
+                        value
+                    }
+                };
+                regs.set(*dst, value, Some(tile.key))
+                    .map_err(|m| fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, m))?;
+                if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
+                    tr.record(worker, Slice::Load, fail.job, Some(tile.key), t0);
+                }
+            }
+            (Instr::Apply { dst, kernel, args }, _) => {
+                flops += apply(ctx, fail, pc, *kernel, args, *dst, &mut regs)?;
+                if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
+                    let first = args.first().and_then(|&a| regs.origin(a));
+                    tr.record(worker, Slice::Kernel(kernel.name()), fail.job, first, t0);
+                }
+            }
+            (Instr::Write { src, .. }, Some(tile)) => {
+                let value = regs.get(*src).cloned().ok_or_else(|| {
+                    fail.error(
+                        Some(pc),
+                        "S3_WRITE",
+                        Some(tile.key),
+                        None,
+                        format!("register {src} holds no value"),
+                    )
+                })?;
+                write(ctx, fail, pc, tile.key, value)?;
+                if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
+                    tr.record(worker, Slice::Write, fail.job, Some(tile.key), t0);
+                }
+            }
+            (_, None) => return Err(fail.error(Some(pc), "tile", None, None, "no tile".into())),
+        }
+    }
+    Ok(Some(flops))
+}
+
+/// Runs one kernel instruction; its flops.
+fn apply(
+    ctx: &JobContext<'_>,
+    fail: &Failing<'_>,
+    pc: usize,
+    kernel: lp_std::Kernel,
+    args: &[u32],
+    dst: u32,
+    regs: &mut Registers,
+) -> Result<f64, RunError> {
+    let family = ctx.plan.family(fail.loc.family);
+    let first = args.first().and_then(|&a| regs.origin(a));
+    let output = result_destination(ctx.plan, fail.loc, &family.instrs[pc + 1..], pc + 1, dst);
+    let error = |tile: Option<TileKey>, message: String| {
+        fail.error(Some(pc), kernel.name(), tile, output, message)
+    };
+    let (lo, hi) = kernel.arity();
+    if args.len() < lo || args.len() > hi {
+        return Err(error(
+            first,
+            format!("takes {lo} to {hi} operands, found {}", args.len()),
+        ));
+    }
+    let mut operands: Vec<&Tile> = Vec::with_capacity(args.len());
+    for &a in args {
+        operands.push(
+            regs.get(a)
+                .ok_or_else(|| error(first, format!("register {a} holds no value")))?,
+        );
+    }
+    let shapes: Vec<Shape> = operands
+        .iter()
+        .map(|t| Shape::new(t.nrows(), t.ncols()))
+        .collect();
+    if let Err(e) = kernel.result_shape(&shapes) {
+        let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
+        return Err(error(tile.or(first), e.message));
+    }
+    let result = kernel
+        .apply(&operands)
+        .map_err(|e| error(first, e.to_string()))?;
+    let flops = kernel.flops(&shapes);
+    regs.set(dst, Arc::new(result), first)
+        .map_err(|m| error(first, m))?;
+    Ok(flops)
+}
+
+/// The tile an `S3_LOAD` reads; `None` for a duplicate whose first copy
+/// finished and freed it.
+fn load(
+    ctx: &JobContext<'_>,
+    fail: &Failing<'_>,
+    pc: usize,
+    tile: Resolved,
+) -> Result<Option<Arc<Tile>>, RunError> {
+    let info = &ctx.plan.program().matrices[tile.key.matrix as usize];
+    match load_tile(
+        ctx.store,
+        info,
+        tile.key.version,
+        tile.key.i as usize,
+        tile.key.j as usize,
+        tile.transpose,
+    ) {
+        Ok(v) => Ok(Some(v)),
+        Err(MatrixError::Missing { .. })
+            if info.role == Role::Temp && ctx.counters.is_finished(fail.job)? =>
+        {
+            // A duplicate of a job whose first copy finished and freed this
+            // temp: the work is already done.
+            Ok(None)
+        }
+        Err(MatrixError::Missing { .. }) => {
+            let why = format!(
+                "the tile is not in the store and {} has no initialiser",
+                info.name
+            );
+            Err(fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, why))
+        }
+        Err(e) => Err(fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, e.to_string())),
+    }
+}
+
+fn write(
+    ctx: &JobContext<'_>,
+    fail: &Failing<'_>,
+    pc: usize,
+    tile: TileKey,
+    value: Arc<Tile>,
+) -> Result<(), RunError> {
+    let info = &ctx.plan.program().matrices[tile.matrix as usize];
+    if info.role == Role::Temp && ctx.plan.readers(tile) == 0 {
+        // Nobody reads it: storing it would only cost memory.
+        return Ok(());
+    }
+    let bytes = (value.nrows() * value.ncols() * 8) as u64;
+    ctx.store
+        .put_tile(
+            &info.stored_name(tile.version),
+            tile.i as usize,
+            tile.j as usize,
+            value,
+        )
+        .map_err(|e| fail.error(Some(pc), "S3_WRITE", Some(tile), None, e.to_string()))?;
+    ctx.metrics.add_stored(bytes);
+    if info.role == Role::Temp {
+        ctx.metrics.temp_allocated(tile_bytes(info, tile));
+    }
+    Ok(())
+}
+
+/// Records this job's completion with each child; returns the first child
+/// that became ready (for this worker to run next) and launches the others.
+fn complete(ctx: &JobContext<'_>, job: JobId) -> Result<Option<JobId>, RunError> {
+    let mut children = Vec::new();
+    ctx.plan.children(job, &mut children);
+    let mut next = None;
+    for child in children {
+        let done = ctx.counters.record_done(child, job)?;
+        if done == ctx.plan.in_degree(child) && ctx.counters.try_mark_launched(child)? {
+            if next.is_none() {
+                next = Some(child);
+            } else {
+                ctx.launcher.launch(child)?;
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// Marks the job finished; the first finish releases the temp tiles it
+/// read and deletes those whose last reader it was.
+fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), RunError> {
+    if !ctx.counters.mark_finished(fail.job)? {
+        return Ok(());
+    }
+    ctx.metrics.add_finished(flops);
+    let program = ctx.plan.program();
+    let mut loaded = Vec::new();
+    ctx.plan
+        .tiles(fail.loc, false, &mut loaded)
+        .map_err(|e| fail.error(None, "tile", None, None, e.to_string()))?;
+    loaded.retain(|t| program.matrices[t.matrix as usize].role == Role::Temp);
+    loaded.sort_unstable();
+    loaded.dedup();
+    for tile in loaded {
+        if ctx.counters.release_reader(tile, ctx.plan.readers(tile))? == 0 {
+            let info = &program.matrices[tile.matrix as usize];
+            ctx.store
+                .delete_tile(
+                    &info.stored_name(tile.version),
+                    tile.i as usize,
+                    tile.j as usize,
+                )
+                .map_err(|e| fail.error(None, "S3_DELETE", Some(tile), None, e.to_string()))?;
+            ctx.metrics.temp_freed(tile_bytes(info, tile));
+        }
+    }
+    Ok(())
+}
+
+/// The tile a kernel result in `dst` is written to, if a later instruction
+/// (`rest`, starting at index `first`) writes that register directly.
+fn result_destination(
+    plan: &Plan,
+    loc: &Located,
+    rest: &[Instr],
+    first: usize,
+    dst: u32,
+) -> Option<TileKey> {
+    let k = rest
+        .iter()
+        .position(|i| matches!(i, Instr::Write { src, .. } if *src == dst))?;
+    plan.resolve(loc, first + k).ok().flatten().map(|r| r.key)
+}

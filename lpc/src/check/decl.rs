@@ -1,0 +1,319 @@
+//! Matrix declarations: dimensions (constant expressions over parameters),
+//! versions, roles, initialisers and bases.
+
+use super::scope::Scope;
+use crate::error::CheckError;
+use grammar::ast::{self, RoleKind};
+use lp_program::{MatrixInfo, Role};
+use lp_std::{Init, InitError, MatrixHeader};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+/// A declared matrix as the checker sees it.
+pub struct Matrix<'a, 'src> {
+    pub decl: &'a ast::MatrixDecl<'src>,
+    /// `None` when the declaration is invalid: references to the matrix are
+    /// then not checked further.
+    pub info: Option<MatrixInfo>,
+}
+
+impl Matrix<'_, '_> {
+    pub fn name(&self) -> &str {
+        self.decl.name.name
+    }
+    pub fn role(&self) -> Role {
+        role(self.decl.role.kind)
+    }
+}
+
+pub fn role(kind: RoleKind) -> Role {
+    match kind {
+        RoleKind::Input => Role::Input,
+        RoleKind::Output => Role::Output,
+        RoleKind::Temp => Role::Temp,
+    }
+}
+
+/// Checks every declaration; the matrices in declaration order (duplicates
+/// left out) and an index by name.
+pub fn declarations<'a, 'src>(
+    decls: &'a [ast::MatrixDecl<'src>],
+    scope: &Scope<'src>,
+    errors: &mut Vec<CheckError>,
+) -> (Vec<Matrix<'a, 'src>>, HashMap<&'src str, u32>) {
+    let mut matrices: Vec<Matrix<'a, 'src>> = Vec::with_capacity(decls.len());
+    let mut index: HashMap<&'src str, u32> = HashMap::with_capacity(decls.len());
+    for decl in decls {
+        match index.entry(decl.name.name) {
+            Entry::Occupied(first) => {
+                errors.push(CheckError::DuplicateMatrix {
+                    span: decl.name.span,
+                    first: matrices[*first.get() as usize].decl.name.span,
+                    name: decl.name.name.to_string(),
+                });
+                continue;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(matrices.len() as u32);
+            }
+        }
+        let info = one(decl, scope, errors);
+        matrices.push(Matrix { decl, info });
+    }
+    // Bases, now that every matrix is known.
+    for m in 0..matrices.len() {
+        let decl = matrices[m].decl;
+        let Some(init) = &decl.init else { continue };
+        if decl.versions.is_empty() || matrices[m].info.is_none() {
+            continue;
+        }
+        match base(&matrices, &index, m, init) {
+            Ok(b) => matrices[m].info.as_mut().expect("checked").base = Some(b),
+            Err(e) => {
+                errors.push(*e);
+                matrices[m].info = None;
+            }
+        }
+    }
+    (matrices, index)
+}
+
+fn base(
+    matrices: &[Matrix<'_, '_>],
+    index: &HashMap<&str, u32>,
+    m: usize,
+    init: &ast::Init<'_>,
+) -> Result<u32, Box<CheckError>> {
+    let name = matrices[m].name().to_string();
+    let fail = |message: String| {
+        Box::new(CheckError::BadBase {
+            span: init.span,
+            matrix: name.clone(),
+            message,
+        })
+    };
+    if init.call {
+        return Err(fail(
+            "a versioned matrix has no initialiser: `= A` names the input matrix that is its version 0".to_string(),
+        ));
+    }
+    let Some(&b) = index.get(init.name.name) else {
+        return Err(fail(format!(
+            "no matrix named `{}`",
+            grammar::lexer::clip(init.name.name)
+        )));
+    };
+    let base = &matrices[b as usize];
+    if base.role() != Role::Input || !base.decl.versions.is_empty() {
+        return Err(fail(format!(
+            "`{}` is not a plain input matrix",
+            base.name()
+        )));
+    }
+    let (Some(bi), Some(mi)) = (&base.info, &matrices[m].info) else {
+        // The base's own declaration is in error; that error is enough.
+        return Err(fail(format!("`{}` is not a valid matrix", base.name())));
+    };
+    if bi.header != mi.header {
+        let describe = |h: &MatrixHeader| {
+            format!(
+                "{}f64[{}, {}] tile [{}, {}]",
+                if h.symmetric { "sym " } else { "" },
+                h.shape[0],
+                h.shape[1],
+                h.tile_shape[0],
+                h.tile_shape[1]
+            )
+        };
+        return Err(fail(format!(
+            "`{}` is {} but `{}` is {}: a base must have the same shape, tiles and symmetry",
+            base.name(),
+            describe(&bi.header),
+            matrices[m].name(),
+            describe(&mi.header)
+        )));
+    }
+    Ok(b)
+}
+
+/// A dimension: a positive constant.
+fn dimension(
+    e: &ast::Expr<'_>,
+    what: &'static str,
+    scope: &Scope<'_>,
+    errors: &mut Vec<CheckError>,
+) -> Option<u64> {
+    let value = match scope.constant(e, what) {
+        Ok(v) => v,
+        Err(err) => {
+            errors.push(*err);
+            return None;
+        }
+    };
+    match value {
+        0 => {
+            errors.push(CheckError::ZeroDimension {
+                span: e.span(),
+                what,
+            });
+            None
+        }
+        v if v < 0 => {
+            errors.push(CheckError::NegativeDimension {
+                span: e.span(),
+                value: v,
+            });
+            None
+        }
+        v => Some(v as u64),
+    }
+}
+
+fn one(
+    decl: &ast::MatrixDecl<'_>,
+    scope: &Scope<'_>,
+    errors: &mut Vec<CheckError>,
+) -> Option<MatrixInfo> {
+    let mut valid = true;
+    if decl.dtype.name != "f64" {
+        valid = false;
+        errors.push(CheckError::UnknownDtype {
+            span: decl.dtype.span,
+            found: grammar::lexer::clip(decl.dtype.name),
+        });
+    }
+    let role = role(decl.role.kind);
+    let mut versions = Vec::with_capacity(decl.versions.len());
+    for v in &decl.versions {
+        match dimension(v, "version count", scope, errors) {
+            Some(n) if n <= u32::MAX as u64 => versions.push(n as u32),
+            Some(n) => {
+                valid = false;
+                errors.push(CheckError::GridTooLarge {
+                    span: v.span(),
+                    tiles: n,
+                });
+            }
+            None => valid = false,
+        }
+    }
+    if !decl.versions.is_empty() && role == Role::Input {
+        valid = false;
+        errors.push(CheckError::VersionedInput {
+            span: decl.name.span,
+            role: decl.role.span,
+        });
+    }
+    let mut init = None;
+    if let Some(i) = &decl.init
+        && decl.versions.is_empty()
+    {
+        init = initialiser(i, scope, errors);
+        if role != Role::Input {
+            errors.push(CheckError::InitOnNonInput {
+                init: i.span,
+                role: decl.role.span,
+                matrix: decl.name.name.to_string(),
+            });
+        }
+    }
+    let mut dims = [[0u64; 2]; 2];
+    for (slot, (pair, what)) in dims
+        .iter_mut()
+        .zip([(&decl.shape, "shape"), (&decl.tile, "tile shape")])
+    {
+        for k in 0..2 {
+            match dimension(&pair[k], what, scope, errors) {
+                Some(v) => slot[k] = v,
+                None => valid = false,
+            }
+        }
+    }
+    let [shape, tile] = dims;
+    if let Some(sym) = decl.symmetric
+        && valid
+    {
+        for (dims, exprs, what) in [
+            (shape, &decl.shape, "a square shape"),
+            (tile, &decl.tile, "square tiles"),
+        ] {
+            if dims[0] != dims[1] {
+                valid = false;
+                errors.push(CheckError::SymmetricNotSquare {
+                    span: exprs[0].span().to(exprs[1].span()),
+                    sym,
+                    what,
+                    rows: dims[0],
+                    cols: dims[1],
+                });
+            }
+        }
+    }
+    if valid {
+        for k in 0..2 {
+            let grid = shape[k].div_ceil(tile[k]);
+            if grid > u32::MAX as u64 || shape[k] > usize::MAX as u64 {
+                valid = false;
+                errors.push(CheckError::GridTooLarge {
+                    span: decl.shape[k].span(),
+                    tiles: grid,
+                });
+            }
+        }
+    }
+    valid.then(|| MatrixInfo {
+        name: decl.name.name.to_string(),
+        header: MatrixHeader::new(
+            [shape[0] as usize, shape[1] as usize],
+            [tile[0] as usize, tile[1] as usize],
+            decl.symmetric.is_some(),
+        ),
+        role,
+        init,
+        versions,
+        base: None,
+    })
+}
+
+fn initialiser(
+    init: &ast::Init<'_>,
+    scope: &Scope<'_>,
+    errors: &mut Vec<CheckError>,
+) -> Option<Init> {
+    let mut args = Vec::with_capacity(init.args.len());
+    for a in &init.args {
+        match scope.constant(a, "an initialiser's argument") {
+            Ok(v) if v >= 0 => args.push(v as u64),
+            Ok(v) => {
+                errors.push(CheckError::NegativeDimension {
+                    span: a.span(),
+                    value: v,
+                });
+                return None;
+            }
+            Err(e) => {
+                errors.push(*e);
+                return None;
+            }
+        }
+    }
+    match Init::from_call(init.name.name, &args) {
+        Ok(i) => Some(i),
+        Err(InitError::Unknown) => {
+            errors.push(CheckError::UnknownInit {
+                span: init.name.span,
+                found: grammar::lexer::clip(init.name.name),
+            });
+            None
+        }
+        Err(InitError::Arity { expected }) => {
+            errors.push(CheckError::InitArity {
+                span: init.span,
+                init: init.name.name.to_string(),
+                expected,
+                found: args.len(),
+            });
+            None
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The library: whole algorithms as loop programs (`lib/*.lp` in the
+//! repository, compiled into `lpc`), and their instantiation with parameter
+//! values for `lpc gen`.
+
+use crate::frontend::Setting;
+
+/// Every program of the library: its name and source.
+pub const PROGRAMS: &[(&str, &str)] = &[
+    ("cholesky", include_str!("../../lib/cholesky.lp")),
+    ("gemm", include_str!("../../lib/gemm.lp")),
+    ("trsolve", include_str!("../../lib/trsolve.lp")),
+];
+
+/// The source of library program `name`.
+pub fn source(name: &str) -> Option<&'static str> {
+    PROGRAMS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// `src` with the defaults of the parameters in `settings` replaced by
+/// their values: the program to keep, with the sizes it was generated for.
+/// A setting that names no parameter is `Err` with its name.
+pub fn with_params(src: &str, settings: &[Setting]) -> Result<String, String> {
+    let (program, _) = grammar::parse(src);
+    // (byte range to replace, text), applied back to front.
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
+    for (name, value) in settings {
+        let Some(p) = program.params.iter().find(|p| p.name.name == name) else {
+            return Err(name.clone());
+        };
+        match &p.default {
+            Some(d) => edits.push((d.span().range(), value.to_string())),
+            None => {
+                let end = p.name.span.end as usize;
+                edits.push((end..end, format!(" = {value}")));
+            }
+        }
+    }
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = src.to_string();
+    for (range, text) in edits {
+        out.replace_range(range, &text);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_replace_defaults_in_place() {
+        let src = "param n = 4096, b = 512, nt = ceil(n / b)\nparam x\n";
+        let out = with_params(src, &[("b".into(), 100), ("x".into(), 3)]).unwrap();
+        assert_eq!(
+            out,
+            "param n = 4096, b = 100, nt = ceil(n / b)\nparam x = 3\n"
+        );
+        assert_eq!(with_params(src, &[("q".into(), 1)]), Err("q".to_string()));
+    }
+
+    #[test]
+    fn every_library_program_parses() {
+        for (name, src) in PROGRAMS {
+            let (_, errors) = grammar::parse(src);
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+        }
+    }
+}
