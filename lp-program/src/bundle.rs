@@ -294,74 +294,72 @@ pub const MAX_REGISTERS: u32 = 1 << 16;
 /// in range, the loop tree is a tree visited in family order, registers are
 /// written before they are read.
 fn structure(p: &Program) -> Result<(), String> {
-    let nm = p.matrices.len();
     for (m, info) in p.matrices.iter().enumerate() {
-        if !is_identifier(&info.name) {
-            return Err(format!("matrix {m}: {:?} is not a valid name", info.name));
-        }
-        let h = &info.header;
-        if h.tile_shape.contains(&0) || h.shape.contains(&0) {
-            return Err(format!("matrix {}: a zero dimension", info.name));
-        }
-        if h.dtype != "f64" {
-            return Err(format!(
-                "matrix {}: unsupported dtype {:?}",
-                info.name, h.dtype
+        matrix(p, m, info)?;
+    }
+    tree(p)?;
+    p.families.iter().try_for_each(|fam| family(p, fam))
+}
+
+fn matrix(p: &Program, m: usize, info: &crate::ir::MatrixInfo) -> Result<(), String> {
+    let fail = |what: &str| Err(format!("matrix {}: {what}", info.name));
+    if !is_identifier(&info.name) {
+        return Err(format!("matrix {m}: {:?} is not a valid name", info.name));
+    }
+    let h = &info.header;
+    if h.tile_shape.contains(&0) || h.shape.contains(&0) {
+        return fail("a zero dimension");
+    }
+    if h.dtype != "f64" {
+        return fail(&format!("unsupported dtype {:?}", h.dtype));
+    }
+    if h.symmetric && (h.shape[0] != h.shape[1] || h.tile_shape[0] != h.tile_shape[1]) {
+        return fail("symmetric but not square");
+    }
+    if h.grid().iter().any(|&g| g > u32::MAX as usize) {
+        return fail("more than 2^32 tiles per side");
+    }
+    if info.versions.contains(&0) || info.version_count() > u32::MAX as u64 {
+        return fail("version counts must be 1 to 2^32 in all");
+    }
+    if info.versions.len() > 4 {
+        return fail("more than 4 version dimensions");
+    }
+    if let Some(b) = info.base {
+        let Some(base) = p.matrices.get(b as usize) else {
+            return fail(&format!("base {b} out of range"));
+        };
+        if base.role != Role::Input
+            || !base.versions.is_empty()
+            || base.header != info.header
+            || info.versions.is_empty()
+        {
+            return fail(&format!(
+                "base {} is not a plain input of the same shape",
+                base.name
             ));
-        }
-        if h.symmetric && (h.shape[0] != h.shape[1] || h.tile_shape[0] != h.tile_shape[1]) {
-            return Err(format!("matrix {}: symmetric but not square", info.name));
-        }
-        if h.grid().iter().any(|&g| g > u32::MAX as usize) {
-            return Err(format!(
-                "matrix {}: more than 2^32 tiles per side",
-                info.name
-            ));
-        }
-        if info.versions.contains(&0) || info.version_count() > u32::MAX as u64 {
-            return Err(format!(
-                "matrix {}: version counts must be 1 to 2^32 in all",
-                info.name
-            ));
-        }
-        if info.versions.len() > 4 {
-            return Err(format!(
-                "matrix {}: more than 4 version dimensions",
-                info.name
-            ));
-        }
-        if let Some(b) = info.base {
-            let base = p
-                .matrices
-                .get(b as usize)
-                .ok_or(format!("matrix {}: base {b} out of range", info.name))?;
-            if base.role != Role::Input
-                || !base.versions.is_empty()
-                || base.header != info.header
-                || info.versions.is_empty()
-            {
-                return Err(format!(
-                    "matrix {}: base {} is not a plain input of the same shape",
-                    info.name, base.name
-                ));
-            }
         }
     }
-    // The loop tree: every loop and family exactly once, families in
-    // increasing order (program order), each family's loop path its
-    // position in the tree.
+    Ok(())
+}
+
+/// The loop tree: every loop and family exactly once, families in
+/// increasing order (program order), each family's loop path its position
+/// in the tree, every bound over the loops around it.
+fn tree(p: &Program) -> Result<(), String> {
     let mut seen_loops = vec![false; p.loops.len()];
     let mut next_family = 0usize;
-    let mut stack: Vec<(&[Item], usize, Option<u32>)> = vec![(&p.body, 0, None)];
+    // (items, next index, whether the items are a loop body)
+    let mut stack: Vec<(&[Item], usize, bool)> = vec![(&p.body, 0, false)];
     let mut path: Vec<u32> = Vec::new();
-    while let Some((items, k, owner)) = stack.pop() {
+    while let Some((items, k, in_loop)) = stack.pop() {
         let Some(item) = items.get(k) else {
-            if owner.is_some() {
+            if in_loop {
                 path.pop();
             }
             continue;
         };
-        stack.push((items, k + 1, owner));
+        stack.push((items, k + 1, in_loop));
         match *item {
             Item::Family(f) => {
                 if f as usize != next_family {
@@ -401,92 +399,96 @@ fn structure(p: &Program) -> Result<(), String> {
                         .map_err(|d| format!("loop {}: variable {d} is not in scope", node.var))?;
                 }
                 path.push(l);
-                stack.push((&node.body, 0, Some(l)));
+                stack.push((&node.body, 0, true));
             }
         }
     }
     if next_family != p.families.len() || seen_loops.contains(&false) {
         return Err("the loop tree does not hold every loop and family".to_string());
     }
-    for fam in &p.families {
-        let at = |k: usize| format!("job family {}, instruction {k}", fam.name);
-        if fam.num_regs > MAX_REGISTERS {
-            return Err(format!(
-                "job family {}: {} registers (at most {MAX_REGISTERS})",
-                fam.name, fam.num_regs
-            ));
+    Ok(())
+}
+
+/// A family's registers, operand counts and tile references.
+fn family(p: &Program, fam: &crate::ir::Family) -> Result<(), String> {
+    let at = |k: usize| format!("job family {}, instruction {k}", fam.name);
+    if fam.num_regs > MAX_REGISTERS {
+        return Err(format!(
+            "job family {}: {} registers (at most {MAX_REGISTERS})",
+            fam.name, fam.num_regs
+        ));
+    }
+    if fam.lines.len() != fam.instrs.len() {
+        return Err(format!(
+            "job family {}: line table does not match its instructions",
+            fam.name
+        ));
+    }
+    let depth = fam.loops.len() as u8;
+    let mut written = vec![false; fam.num_regs as usize];
+    let define = |k: usize, r: u32, written: &mut Vec<bool>| -> Result<(), String> {
+        *written
+            .get_mut(r as usize)
+            .ok_or(format!("{}: register %{r} out of range", at(k)))? = true;
+        Ok(())
+    };
+    let read = |k: usize, r: u32, written: &[bool]| -> Result<(), String> {
+        match written.get(r as usize) {
+            Some(true) => Ok(()),
+            Some(false) => Err(format!(
+                "{}: register %{r} read before it is written",
+                at(k)
+            )),
+            None => Err(format!("{}: register %{r} out of range", at(k))),
         }
-        if fam.lines.len() != fam.instrs.len() {
-            return Err(format!(
-                "job family {}: line table does not match its instructions",
-                fam.name
-            ));
-        }
-        let depth = fam.loops.len() as u8;
-        let mut written = vec![false; fam.num_regs as usize];
-        let define = |k: usize, r: u32, written: &mut Vec<bool>| -> Result<(), String> {
-            *written
-                .get_mut(r as usize)
-                .ok_or(format!("{}: register %{r} out of range", at(k)))? = true;
-            Ok(())
-        };
-        let read = |k: usize, r: u32, written: &[bool]| -> Result<(), String> {
-            match written.get(r as usize) {
-                Some(true) => Ok(()),
-                Some(false) => Err(format!(
-                    "{}: register %{r} read before it is written",
-                    at(k)
-                )),
-                None => Err(format!("{}: register %{r} out of range", at(k))),
-            }
-        };
-        for (k, instr) in fam.instrs.iter().enumerate() {
-            if let Some(t) = instr.tile() {
-                let info = p.matrices.get(t.matrix as usize).ok_or(format!(
-                    "{}: matrix {} out of range ({nm} matrices)",
+    };
+    for (k, instr) in fam.instrs.iter().enumerate() {
+        if let Some(t) = instr.tile() {
+            let info = p.matrices.get(t.matrix as usize).ok_or(format!(
+                "{}: matrix {} out of range ({} matrices)",
+                at(k),
+                t.matrix,
+                p.matrices.len()
+            ))?;
+            if t.index.len() != info.versions.len() + 2 {
+                return Err(format!(
+                    "{}: {} indices for matrix {}",
                     at(k),
-                    t.matrix
-                ))?;
-                if t.index.len() != info.versions.len() + 2 {
+                    t.index.len(),
+                    info.name
+                ));
+            }
+            for e in &t.index {
+                vars_below(e, depth)
+                    .map_err(|d| format!("{}: loop variable {d} is not in scope", at(k)))?;
+            }
+        }
+        match instr {
+            Instr::Load { dst, .. } => define(k, *dst, &mut written)?,
+            Instr::Write { tile, src } => {
+                read(k, *src, &written)?;
+                if p.matrices[tile.matrix as usize].role == Role::Input {
                     return Err(format!(
-                        "{}: {} indices for matrix {}",
+                        "{}: write to input matrix {}",
                         at(k),
-                        t.index.len(),
-                        info.name
+                        p.matrices[tile.matrix as usize].name
                     ));
                 }
-                for e in &t.index {
-                    vars_below(e, depth)
-                        .map_err(|d| format!("{}: loop variable {d} is not in scope", at(k)))?;
-                }
             }
-            match instr {
-                Instr::Load { dst, .. } => define(k, *dst, &mut written)?,
-                Instr::Write { tile, src } => {
-                    read(k, *src, &written)?;
-                    if p.matrices[tile.matrix as usize].role == Role::Input {
-                        return Err(format!(
-                            "{}: write to input matrix {}",
-                            at(k),
-                            p.matrices[tile.matrix as usize].name
-                        ));
-                    }
+            Instr::Apply { dst, kernel, args } => {
+                let (lo, hi) = kernel.arity();
+                if args.len() < lo || args.len() > hi {
+                    return Err(format!(
+                        "{}: {} takes {lo} to {hi} operands, found {}",
+                        at(k),
+                        kernel.name(),
+                        args.len()
+                    ));
                 }
-                Instr::Apply { dst, kernel, args } => {
-                    let (lo, hi) = kernel.arity();
-                    if args.len() < lo || args.len() > hi {
-                        return Err(format!(
-                            "{}: {} takes {lo} to {hi} operands, found {}",
-                            at(k),
-                            kernel.name(),
-                            args.len()
-                        ));
-                    }
-                    for &a in args {
-                        read(k, a, &written)?;
-                    }
-                    define(k, *dst, &mut written)?;
+                for &a in args {
+                    read(k, a, &written)?;
                 }
+                define(k, *dst, &mut written)?;
             }
         }
     }

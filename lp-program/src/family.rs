@@ -372,7 +372,30 @@ pub fn compile(program: &Program, family: &Family, base: u64) -> Result<Compiled
         .collect();
     let exponent = exponent_vars(program, family);
 
-    // Every combination of exponent-variable values, in nesting order.
+    let combos = exponent_combos(&loops, &exponent)?;
+    let mut specs = Vec::with_capacity(combos.len());
+    for pinned in combos {
+        specs.push(specialise(family, &loops, pinned)?);
+    }
+
+    let (box_lo, box_len, box_size) = bounding_box(&specs, depth)?;
+    Ok(Compiled {
+        depth,
+        specs,
+        box_lo,
+        box_len,
+        base,
+        box_size,
+    })
+}
+
+/// Every combination of values of the exponent variables (the depths marked
+/// in `exponent`), in nesting order; the other depths stay `None`.
+fn exponent_combos(
+    loops: &[&LoopNode],
+    exponent: &[bool],
+) -> Result<Vec<Vec<Option<i64>>>, FamilyError> {
+    let depth = loops.len();
     let mut combos: Vec<Vec<Option<i64>>> = vec![vec![None; depth]];
     for d in 0..depth {
         if !exponent[d] {
@@ -421,16 +444,16 @@ pub fn compile(program: &Program, family: &Family, base: u64) -> Result<Compiled
         }
         combos = next;
     }
+    Ok(combos)
+}
 
-    let mut specs = Vec::with_capacity(combos.len());
-    for pinned in combos {
-        specs.push(specialise(family, &loops, pinned)?);
-    }
-
-    // The bounding box, by interval arithmetic over each spec's levels.
+/// The job-id box: its low corner, side lengths and size, by interval
+/// arithmetic over each spec's levels (a superset of the domain, so ids stay
+/// unique across specs at the cost of some unused ones).
+fn bounding_box(specs: &[Spec], depth: usize) -> Result<(Vec<i64>, Vec<u64>, u64), FamilyError> {
     let mut box_lo = vec![i64::MAX; depth];
     let mut box_hi = vec![i64::MIN; depth];
-    for spec in &specs {
+    for spec in specs {
         let Some((lo, hi)) = spec_box(spec) else {
             continue;
         };
@@ -445,13 +468,12 @@ pub fn compile(program: &Program, family: &Family, base: u64) -> Result<Compiled
         let len = if box_lo[d] > box_hi[d] {
             0
         } else {
-            let span = (box_hi[d] as i128 - box_lo[d] as i128 + 1) as u128;
             if box_lo[d].unsigned_abs() >= VALUE_LIMIT || box_hi[d].unsigned_abs() >= VALUE_LIMIT {
                 return Err(FamilyError::TooLarge {
                     site: Some(Site::LoopEnd(d)),
                 });
             }
-            span as u64
+            (box_hi[d] as i128 - box_lo[d] as i128 + 1) as u64
         };
         box_len.push(len);
         box_size = box_size
@@ -461,20 +483,15 @@ pub fn compile(program: &Program, family: &Family, base: u64) -> Result<Compiled
     if box_size == 0 {
         box_lo = vec![0; depth];
     }
-    Ok(Compiled {
-        depth,
-        specs,
-        box_lo,
-        box_len,
-        base,
-        box_size,
-    })
+    Ok((box_lo, box_len, box_size))
 }
 
 fn within_limits(l: &Lin) -> bool {
     l.a.iter().all(|a| a.unsigned_abs() < LIMIT) && l.c.unsigned_abs() < VALUE_LIMIT * LIMIT
 }
 
+/// The affine form of one spec: each loop value as a function of the
+/// internal variables, the constraints of each level, and each tile index.
 fn specialise(
     family: &Family,
     loops: &[&LoopNode],
@@ -494,51 +511,9 @@ fn specialise(
             levels[m].push(Lin::constant(p).checked_sub(&t).expect("small"));
             continue;
         }
-        let step_lin = to_lin(&node.step, &user).map_err(not_affine(Site::LoopStep(m)))?;
-        if !step_lin.is_const() {
-            return Err(FamilyError::BadStep {
-                site: Site::LoopStep(m),
-                value: None,
-            });
-        }
-        let step = step_lin.c;
-        if step <= 0 {
-            return Err(FamilyError::BadStep {
-                site: Site::LoopStep(m),
-                value: Some(step),
-            });
-        }
-        let mut out = Vec::new();
-        let v = if step == 1 {
-            inverse.push((None, 1));
-            bound(&t, &node.start, Side::Start, &user, &mut 0, &mut out)
-                .map_err(not_affine(Site::LoopStart(m)))?;
-            t
-        } else {
-            let start = to_lin(&node.start, &user).map_err(|(node, _)| FamilyError::NotAffine {
-                site: Site::LoopStart(m),
-                node,
-                why: "a loop with a step needs an affine start",
-            })?;
-            // v = start + step t, t >= 0
-            inverse.push((Some(start), step));
-            out.push(t);
-            start
-                .checked_add(&t.checked_scale(step).ok_or(FamilyError::TooLarge {
-                    site: Some(Site::LoopStep(m)),
-                })?)
-                .ok_or(FamilyError::TooLarge {
-                    site: Some(Site::LoopStep(m)),
-                })?
-        };
-        bound(&v, &node.end, Side::End, &user, &mut 0, &mut out)
-            .map_err(not_affine(Site::LoopEnd(m)))?;
+        let (v, inv, out) = level(m, node, &user)?;
+        inverse.push(inv);
         for l in out {
-            if !within_limits(&l) {
-                return Err(FamilyError::TooLarge {
-                    site: Some(Site::LoopEnd(m)),
-                });
-            }
             // Constraints of level m mention t_m; one that does not (a
             // bound that is a constant, e.g. start 0 of a strided loop
             // rewritten) belongs to the deepest variable it mentions.
@@ -547,6 +522,73 @@ fn specialise(
         }
         user.push(v);
     }
+    let refs = index_maps(family, &user)?;
+    Ok(Spec {
+        user,
+        inverse,
+        levels,
+        refs,
+        pinned,
+    })
+}
+
+/// Loop `m` of a spec: its value in terms of the internal variable t_m (t_m
+/// itself for unit steps, `start + step t_m` otherwise), the inverse map,
+/// and the constraints (each `>= 0`) its bounds put on t_0..=t_m.
+#[allow(clippy::type_complexity)]
+fn level(
+    m: usize,
+    node: &LoopNode,
+    user: &[Lin],
+) -> Result<(Lin, (Option<Lin>, i64), Vec<Lin>), FamilyError> {
+    let t = Lin::var(m);
+    let too_large = || FamilyError::TooLarge {
+        site: Some(Site::LoopStep(m)),
+    };
+    let step_lin = to_lin(&node.step, user).map_err(not_affine(Site::LoopStep(m)))?;
+    if !step_lin.is_const() {
+        return Err(FamilyError::BadStep {
+            site: Site::LoopStep(m),
+            value: None,
+        });
+    }
+    let step = step_lin.c;
+    if step <= 0 {
+        return Err(FamilyError::BadStep {
+            site: Site::LoopStep(m),
+            value: Some(step),
+        });
+    }
+    let mut out = Vec::new();
+    let (v, inverse) = if step == 1 {
+        bound(&t, &node.start, Side::Start, user, &mut 0, &mut out)
+            .map_err(not_affine(Site::LoopStart(m)))?;
+        (t, (None, 1))
+    } else {
+        let start = to_lin(&node.start, user).map_err(|(node, _)| FamilyError::NotAffine {
+            site: Site::LoopStart(m),
+            node,
+            why: "a loop with a step needs an affine start",
+        })?;
+        // v = start + step t, t >= 0
+        out.push(t);
+        let v = start
+            .checked_add(&t.checked_scale(step).ok_or_else(too_large)?)
+            .ok_or_else(too_large)?;
+        (v, (Some(start), step))
+    };
+    bound(&v, &node.end, Side::End, user, &mut 0, &mut out)
+        .map_err(not_affine(Site::LoopEnd(m)))?;
+    if !out.iter().all(within_limits) {
+        return Err(FamilyError::TooLarge {
+            site: Some(Site::LoopEnd(m)),
+        });
+    }
+    Ok((v, inverse, out))
+}
+
+/// Each load's and write's tile index as an affine map of the loop values.
+fn index_maps(family: &Family, user: &[Lin]) -> Result<Vec<Option<Vec<Lin>>>, FamilyError> {
     let mut refs = Vec::with_capacity(family.instrs.len());
     for (k, instr) in family.instrs.iter().enumerate() {
         refs.push(match instr {
@@ -557,7 +599,7 @@ fn specialise(
                         instr: k,
                         component: c,
                     };
-                    let l = to_lin(e, &user).map_err(not_affine(site))?;
+                    let l = to_lin(e, user).map_err(not_affine(site))?;
                     if !within_limits(&l) {
                         return Err(FamilyError::TooLarge { site: Some(site) });
                     }
@@ -568,13 +610,7 @@ fn specialise(
             Instr::Apply { .. } => None,
         });
     }
-    Ok(Spec {
-        user,
-        inverse,
-        levels,
-        refs,
-        pinned,
-    })
+    Ok(refs)
 }
 
 /// Inclusive bounds of each loop value over a spec's domain (a superset:
@@ -587,14 +623,13 @@ fn spec_box(spec: &Spec) -> Option<(Vec<i64>, Vec<i64>)> {
         let (mut lo, mut hi) = (i64::MIN, i64::MAX);
         for l in &spec.levels[m] {
             let a = l.a[m];
-            // a t_m + rest >= 0; rest ranges over [rmin, rmax].
-            let (mut rmin, mut rmax) = (l.c as i128, l.c as i128);
+            // a t_m + rest >= 0 with rest <= rmax.
+            let mut rmax = l.c as i128;
             for k in 0..m {
                 let (x, y) = (
                     l.a[k] as i128 * tlo[k] as i128,
                     l.a[k] as i128 * thi[k] as i128,
                 );
-                rmin += x.min(y);
                 rmax += x.max(y);
             }
             if a > 0 {
@@ -603,7 +638,6 @@ fn spec_box(spec: &Spec) -> Option<(Vec<i64>, Vec<i64>)> {
             } else if a < 0 {
                 hi = hi.min(div_floor_i128(rmax, -(a as i128)));
             }
-            let _ = rmin;
         }
         if lo == i64::MIN || hi == i64::MAX || lo > hi {
             return None;

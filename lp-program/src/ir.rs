@@ -104,7 +104,13 @@ impl Instr {
 }
 
 /// An integer expression over the enclosing loop variables.
+///
+/// In a bundle an expression travels as its nodes in prefix order
+/// ([`Flat`]) and is rebuilt without recursion, refusing a tree deeper than
+/// [`MAX_EXPR_DEPTH`]: decoding an untrusted bundle never recurses on its
+/// nesting, and every later recursive pass over a decoded tree is shallow.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "Flat", try_from = "Flat")]
 pub enum Expr {
     Const(i64),
     /// The variable of the enclosing loop at this depth (0: outermost).
@@ -119,6 +125,105 @@ pub enum Expr {
     CeilDiv(Box<Expr>, Box<Expr>),
     Min(Vec<Expr>),
     Max(Vec<Expr>),
+}
+
+/// The deepest expression a bundle may hold (the grammar's own limit, so
+/// that every program `lpc` accepts encodes).
+pub const MAX_EXPR_DEPTH: usize = 64;
+
+/// One node of an expression in prefix order; operators are followed by
+/// their operands.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+enum Node {
+    Const(i64),
+    Var(u8),
+    Add,
+    Sub,
+    Mul,
+    Neg,
+    Pow,
+    FloorDiv,
+    CeilDiv,
+    Min(u32),
+    Max(u32),
+}
+
+/// An expression as a bundle stores it (see [`Expr`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Flat(Vec<Node>);
+
+impl From<Expr> for Flat {
+    fn from(e: Expr) -> Flat {
+        fn push(e: &Expr, out: &mut Vec<Node>) {
+            let (node, args): (Node, Vec<&Expr>) = match e {
+                Expr::Const(c) => (Node::Const(*c), vec![]),
+                Expr::Var(d) => (Node::Var(*d), vec![]),
+                Expr::Add(a, b) => (Node::Add, vec![a, b]),
+                Expr::Sub(a, b) => (Node::Sub, vec![a, b]),
+                Expr::Mul(a, b) => (Node::Mul, vec![a, b]),
+                Expr::Neg(a) => (Node::Neg, vec![a]),
+                Expr::Pow(a, b) => (Node::Pow, vec![a, b]),
+                Expr::FloorDiv(a, b) => (Node::FloorDiv, vec![a, b]),
+                Expr::CeilDiv(a, b) => (Node::CeilDiv, vec![a, b]),
+                Expr::Min(xs) => (Node::Min(xs.len() as u32), xs.iter().collect()),
+                Expr::Max(xs) => (Node::Max(xs.len() as u32), xs.iter().collect()),
+            };
+            out.push(node);
+            for a in args {
+                push(a, out);
+            }
+        }
+        let mut out = Vec::new();
+        push(&e, &mut out);
+        Flat(out)
+    }
+}
+
+impl TryFrom<Flat> for Expr {
+    type Error = String;
+
+    /// Rebuilds the tree from the back of the prefix sequence with an
+    /// explicit stack of (subtree, depth).
+    fn try_from(flat: Flat) -> Result<Expr, String> {
+        let mut stack: Vec<(Expr, usize)> = Vec::new();
+        for node in flat.0.into_iter().rev() {
+            let arity = match node {
+                Node::Const(_) | Node::Var(_) => 0,
+                Node::Neg => 1,
+                Node::Min(n) | Node::Max(n) => n as usize,
+                _ => 2,
+            };
+            if arity > stack.len() {
+                return Err("malformed expression".to_string());
+            }
+            let args: Vec<(Expr, usize)> =
+                (0..arity).map(|_| stack.pop().expect("checked")).collect();
+            let depth = 1 + args.iter().map(|(_, d)| *d).max().unwrap_or(0);
+            if depth > MAX_EXPR_DEPTH {
+                return Err(format!("expression nested deeper than {MAX_EXPR_DEPTH}"));
+            }
+            let mut args = args.into_iter().map(|(e, _)| e);
+            let mut next = || Box::new(args.next().expect("arity"));
+            let e = match node {
+                Node::Const(c) => Expr::Const(c),
+                Node::Var(d) => Expr::Var(d),
+                Node::Add => Expr::Add(next(), next()),
+                Node::Sub => Expr::Sub(next(), next()),
+                Node::Mul => Expr::Mul(next(), next()),
+                Node::Neg => Expr::Neg(next()),
+                Node::Pow => Expr::Pow(next(), next()),
+                Node::FloorDiv => Expr::FloorDiv(next(), next()),
+                Node::CeilDiv => Expr::CeilDiv(next(), next()),
+                Node::Min(_) => Expr::Min(args.collect()),
+                Node::Max(_) => Expr::Max(args.collect()),
+            };
+            stack.push((e, depth));
+        }
+        match (stack.pop(), stack.is_empty()) {
+            (Some((e, _)), true) => Ok(e),
+            _ => Err("malformed expression".to_string()),
+        }
+    }
 }
 
 /// Why an expression has no value.
@@ -491,6 +596,29 @@ mod tests {
         );
         assert_eq!(Pow(b(Const(2)), b(Var(1))).eval(&[0, 10]), Ok(1024));
         assert_eq!(Max(vec![Var(0), Const(3)]).eval(&[1]), Ok(3));
+    }
+
+    #[test]
+    fn expressions_travel_flat_and_deep_ones_are_refused() {
+        use Expr::*;
+        let e = Add(
+            b(Mul(b(Const(2)), b(Var(1)))),
+            b(Max(vec![Var(0), Neg(b(Const(3))), Const(4)])),
+        );
+        let bytes = postcard::to_stdvec(&e).unwrap();
+        assert_eq!(postcard::from_bytes::<Expr>(&bytes).unwrap(), e);
+        // A chain of a million negations, encoded by hand: refused, and
+        // nothing on the way recurses on its depth.
+        let mut nodes = vec![Node::Neg; 1_000_000];
+        nodes.push(Node::Const(1));
+        let bytes = postcard::to_stdvec(&Flat(nodes.clone())).unwrap();
+        assert!(postcard::from_bytes::<Expr>(&bytes).is_err());
+        assert_eq!(
+            Expr::try_from(Flat(nodes)),
+            Err("expression nested deeper than 64".to_string())
+        );
+        let bytes = postcard::to_stdvec(&Flat(vec![Node::Add, Node::Const(1)])).unwrap();
+        assert!(postcard::from_bytes::<Expr>(&bytes).is_err());
     }
 
     #[test]

@@ -176,86 +176,43 @@ impl System {
     /// in an equality, or on one side of each Fourier-Motzkin pair); an
     /// inexact projection may contain extra points. `None` when the budget
     /// ran out or a number overflowed.
-    pub fn project(&self, keep: usize, budget: Budget) -> Option<(System, bool)> {
-        let n = self.n;
-        let mut exact = true;
-        let mut eqs = self.eq.clone();
-        let mut ges = self.ge.clone();
-        // Solve equalities for eliminated variables with unit coefficients.
-        loop {
-            let found = eqs
-                .iter()
-                .enumerate()
-                .find_map(|(k, e)| (keep..n).find(|&v| e.a[v].abs() == 1).map(|v| (k, v)));
-            let Some((k, v)) = found else { break };
-            let e = eqs.swap_remove(k);
-            let av = e.a[v];
-            let mut rest = e;
-            rest.a[v] = 0;
-            let by = rest.checked_scale(-av)?;
-            for other in eqs.iter_mut().chain(ges.iter_mut()) {
-                *other = other.substitute(v, &by)?;
-            }
-        }
-        let mut kept_eqs = Vec::new();
-        for e in eqs {
-            if (keep..n).any(|v| e.a[v] != 0) {
-                exact = false;
-                ges.push(e);
-                ges.push(e.checked_scale(-1)?);
-            } else if !e.is_const() {
-                kept_eqs.push(e);
-            } else if e.c != 0 {
-                return Some((System::infeasible(keep), true));
-            }
-        }
-        let mut cur: Vec<Lin> = Vec::with_capacity(ges.len());
-        for l in &ges {
-            match normalise_ge(l) {
-                Some(l) => cur.push(l),
-                None if trivial(l) => {}
-                None => return Some((System::infeasible(keep), true)),
-            }
-        }
-        dedup(&mut cur);
-        for v in (keep..n).rev() {
-            let (mut next, mut pos, mut neg) = (Vec::new(), Vec::new(), Vec::new());
-            for l in &cur {
-                match l.a[v].signum() {
-                    0 => next.push(*l),
-                    1 => pos.push(*l),
-                    _ => neg.push(*l),
+    pub fn project(&self, keep: usize, mut budget: Budget) -> Option<(System, bool)> {
+        let outcome = (|| -> Result<(System, bool), Stop> {
+            let Units { eqs, ges, .. } = solve_units(&self.eq, &self.ge, &|v| v >= keep)?;
+            let mut exact = true;
+            let (mut kept_eqs, mut all) = (Vec::new(), ges);
+            for e in eqs {
+                if (keep..self.n).any(|v| e.a[v] != 0) {
+                    // An equality left on an eliminated variable without a
+                    // unit coefficient: two inequalities, and the shadow
+                    // may gain points.
+                    exact = false;
+                    all.push(e);
+                    all.push(e.checked_scale(-1).ok_or(Stop::Exhausted)?);
+                } else {
+                    kept_eqs.push(e);
                 }
             }
-            for p in &pos {
-                for q in &neg {
-                    if p.a[v] != 1 && q.a[v] != -1 {
-                        exact = false;
-                    }
-                    let combined = p
-                        .checked_scale(-q.a[v])?
-                        .checked_add(&q.checked_scale(p.a[v])?)?;
-                    match normalise_ge(&combined) {
-                        Some(l) => next.push(l),
-                        None if trivial(&combined) => {}
-                        None => return Some((System::infeasible(keep), exact)),
-                    }
-                    if next.len() > budget.constraints {
-                        return None;
-                    }
-                }
+            let mut cur = normalised(&all)?;
+            for v in (keep..self.n).rev() {
+                let (next, exact_here) = eliminate(&cur, v, &mut budget)?;
+                exact &= exact_here;
+                cur = next;
             }
-            dedup(&mut next);
-            cur = next;
+            Ok((
+                System {
+                    n: keep,
+                    ge: cur,
+                    eq: kept_eqs,
+                },
+                exact,
+            ))
+        })();
+        match outcome {
+            Ok(r) => Some(r),
+            Err(Stop::Empty) => Some((System::infeasible(keep), true)),
+            Err(Stop::Exhausted) => None,
         }
-        Some((
-            System {
-                n: keep,
-                ge: cur,
-                eq: kept_eqs,
-            },
-            exact,
-        ))
     }
 
     /// A system over `n` variables with no point.
@@ -267,126 +224,22 @@ impl System {
 
     /// The search behind [`System::find_point`] and [`System::points_lex`].
     /// With `substitute`, unit equalities are solved first (faster, but the
-    /// visiting order is then over the remaining variables).
+    /// visiting order is then over the remaining variables). `None` when
+    /// the budget ran out or a number overflowed.
     fn search(
         &self,
         mut budget: Budget,
         substitute: bool,
         visit: &mut dyn FnMut(&[i64]) -> bool,
     ) -> Option<()> {
-        let n = self.n;
-        let mut ge: Vec<Lin> = Vec::with_capacity(self.ge.len() + 2 * self.eq.len());
-        // Solved variables: x_k = form over the remaining variables.
-        let mut solved: Vec<(usize, Lin)> = Vec::new();
-        let mut eqs: Vec<Lin> = self.eq.clone();
-        let mut ges: Vec<Lin> = self.ge.clone();
-        loop {
-            let mut progressed = false;
-            let mut k = 0;
-            while k < eqs.len() {
-                let e = eqs[k];
-                if e.is_const() {
-                    if e.c != 0 {
-                        return Some(());
-                    }
-                    eqs.swap_remove(k);
-                    continue;
-                }
-                let g = e.a.iter().fold(0, |g, &a| gcd(g, a));
-                if e.c % g != 0 {
-                    return Some(());
-                }
-                let unit = if substitute {
-                    (0..n).find(|&v| e.a[v].abs() == g)
-                } else {
-                    None
-                };
-                let Some(v) = unit.filter(|_| g == 1) else {
-                    k += 1;
-                    continue;
-                };
-                // a_v x_v + rest = 0 with a_v = ±1: x_v = -a_v * rest.
-                let mut rest = e;
-                let av = rest.a[v];
-                rest.a[v] = 0;
-                let by = rest.checked_scale(-av)?;
-                for other in eqs.iter_mut().chain(ges.iter_mut()) {
-                    *other = other.substitute(v, &by)?;
-                }
-                for (_, form) in solved.iter_mut() {
-                    *form = form.substitute(v, &by)?;
-                }
-                solved.push((v, by));
-                eqs.swap_remove(k);
-                progressed = true;
-            }
-            if !progressed {
-                break;
-            }
-        }
-        for e in &eqs {
-            ge.push(*e);
-            ge.push(e.checked_scale(-1)?);
-        }
-        for g in &ges {
-            ge.push(*g);
-        }
-        let solved_vars: Vec<bool> = (0..n)
-            .map(|v| solved.iter().any(|(s, _)| *s == v))
-            .collect();
-        let free: Vec<usize> = (0..n).filter(|&v| !solved_vars[v]).collect();
-
-        // Normalise, drop the trivially true, stop at the trivially false.
-        let mut base = Vec::with_capacity(ge.len());
-        for l in &ge {
-            match normalise_ge(l) {
-                Some(l) => base.push(l),
-                None if trivial(l) => {}
-                None => return Some(()),
-            }
-        }
-        dedup(&mut base);
-
-        // proj[k] holds the constraints over free[0..k]; proj[r] is the
-        // whole system. The bounds of free[k] come from proj[k + 1].
-        let r = free.len();
-        let mut proj: Vec<Vec<Lin>> = vec![Vec::new(); r + 1];
-        proj[r] = base;
-        for k in (0..r).rev() {
-            let v = free[k];
-            let (mut keep, mut pos, mut neg) = (Vec::new(), Vec::new(), Vec::new());
-            for l in &proj[k + 1] {
-                match l.a[v].signum() {
-                    0 => keep.push(*l),
-                    1 => pos.push(*l),
-                    _ => neg.push(*l),
-                }
-            }
-            for p in &pos {
-                for q in &neg {
-                    // p: a x_v + P >= 0 (a > 0); q: -b x_v + Q >= 0 (b > 0)
-                    // => b P + a Q >= 0.
-                    let combined = p
-                        .checked_scale(-q.a[v])?
-                        .checked_add(&q.checked_scale(p.a[v])?)?;
-                    match normalise_ge(&combined) {
-                        Some(l) => keep.push(l),
-                        None if trivial(&combined) => {}
-                        None => return Some(()),
-                    }
-                    if keep.len() > budget.constraints {
-                        return None;
-                    }
-                }
-            }
-            dedup(&mut keep);
-            budget.constraints = budget.constraints.saturating_sub(keep.len());
-            proj[k] = keep;
-        }
-
-        let mut x = vec![0i64; n];
+        let Prepared { free, proj, solved } = match self.prepare(substitute, &mut budget) {
+            Ok(p) => p,
+            Err(Stop::Empty) => return Some(()),
+            Err(Stop::Exhausted) => return None,
+        };
+        let mut x = vec![0i64; self.n];
         let mut stopped = false;
-        let ok = dfs(
+        dfs(
             0,
             &free,
             &proj,
@@ -395,9 +248,155 @@ impl System {
             &mut budget,
             visit,
             &mut stopped,
-        );
-        if ok { Some(()) } else { None }
+        )
+        .then_some(())
     }
+
+    /// The projections [`System::search`] walks: the free variables (those
+    /// no unit equality solved), and `proj[k]`, the constraints over
+    /// `free[0..k]` (`proj[free.len()]` is the whole system), so that the
+    /// bounds of `free[k]` come from `proj[k + 1]`.
+    fn prepare(&self, substitute: bool, budget: &mut Budget) -> Result<Prepared, Stop> {
+        let Units { eqs, ges, solved } = solve_units(&self.eq, &self.ge, &|_| substitute)?;
+        let mut all = ges;
+        for e in eqs {
+            all.push(e);
+            all.push(e.checked_scale(-1).ok_or(Stop::Exhausted)?);
+        }
+        let free: Vec<usize> = (0..self.n)
+            .filter(|&v| !solved.iter().any(|(s, _)| *s == v))
+            .collect();
+        let r = free.len();
+        let mut proj: Vec<Vec<Lin>> = vec![Vec::new(); r + 1];
+        proj[r] = normalised(&all)?;
+        for k in (0..r).rev() {
+            proj[k] = eliminate(&proj[k + 1], free[k], budget)?.0;
+        }
+        Ok(Prepared { free, proj, solved })
+    }
+}
+
+/// See [`System::prepare`].
+struct Prepared {
+    free: Vec<usize>,
+    proj: Vec<Vec<Lin>>,
+    solved: Vec<(usize, Lin)>,
+}
+
+/// The result of [`solve_units`].
+struct Units {
+    /// The equalities left (none has a unit coefficient on an accepted
+    /// variable).
+    eqs: Vec<Lin>,
+    ges: Vec<Lin>,
+    /// Each solved variable as a form over the remaining ones.
+    solved: Vec<(usize, Lin)>,
+}
+
+/// Why a computation on a system stopped early.
+enum Stop {
+    /// The system has no point.
+    Empty,
+    /// The budget ran out or a number overflowed.
+    Exhausted,
+}
+
+/// Solves the equalities that have a unit coefficient on a variable `which`
+/// accepts for that variable, substituting it everywhere; returns the other
+/// equalities, the inequalities, and the solved variables as forms over the
+/// remaining ones. An equality whose coefficients' gcd does not divide its
+/// constant has no integer point.
+fn solve_units(eq: &[Lin], ge: &[Lin], which: &dyn Fn(usize) -> bool) -> Result<Units, Stop> {
+    let (mut eqs, mut ges) = (eq.to_vec(), ge.to_vec());
+    let mut solved: Vec<(usize, Lin)> = Vec::new();
+    let mut k = 0;
+    while k < eqs.len() {
+        let e = eqs[k];
+        if e.is_const() {
+            if e.c != 0 {
+                return Err(Stop::Empty);
+            }
+            eqs.swap_remove(k);
+            continue;
+        }
+        let g = e.a.iter().fold(0, |g, &a| gcd(g, a));
+        if e.c % g != 0 {
+            return Err(Stop::Empty);
+        }
+        let Some(v) = (0..MAXV).find(|&v| e.a[v].abs() == 1 && which(v)) else {
+            k += 1;
+            continue;
+        };
+        // a_v x_v + rest = 0 with a_v = ±1: x_v = -a_v * rest.
+        let mut rest = e;
+        let av = rest.a[v];
+        rest.a[v] = 0;
+        let by = rest.checked_scale(-av).ok_or(Stop::Exhausted)?;
+        eqs.swap_remove(k);
+        for other in eqs.iter_mut().chain(ges.iter_mut()) {
+            *other = other.substitute(v, &by).ok_or(Stop::Exhausted)?;
+        }
+        for (_, form) in solved.iter_mut() {
+            *form = form.substitute(v, &by).ok_or(Stop::Exhausted)?;
+        }
+        solved.push((v, by));
+        // A substitution may turn an earlier equality into a unit one.
+        k = 0;
+    }
+    Ok(Units { eqs, ges, solved })
+}
+
+/// The constraints normalised (see [`normalise_ge`]) and deduplicated,
+/// without the trivially true; `Empty` on a trivially false one.
+fn normalised(ls: &[Lin]) -> Result<Vec<Lin>, Stop> {
+    let mut out = Vec::with_capacity(ls.len());
+    for l in ls {
+        match normalise_ge(l) {
+            Some(l) => out.push(l),
+            None if trivial(l) => {}
+            None => return Err(Stop::Empty),
+        }
+    }
+    dedup(&mut out);
+    Ok(out)
+}
+
+/// Fourier-Motzkin elimination of variable `v`: the constraints that do not
+/// mention it, and for each pair of a lower and an upper bound on it their
+/// combination. The flag says whether the shadow is exact for integers
+/// (every pair has a unit coefficient on one side).
+fn eliminate(ls: &[Lin], v: usize, budget: &mut Budget) -> Result<(Vec<Lin>, bool), Stop> {
+    let (mut next, mut pos, mut neg) = (Vec::new(), Vec::new(), Vec::new());
+    for l in ls {
+        match l.a[v].signum() {
+            0 => next.push(*l),
+            1 => pos.push(*l),
+            _ => neg.push(*l),
+        }
+    }
+    let mut exact = true;
+    for p in &pos {
+        for q in &neg {
+            exact &= p.a[v] == 1 || q.a[v] == -1;
+            // p: a x_v + P >= 0 (a > 0); q: -b x_v + Q >= 0 (b > 0)
+            // => b P + a Q >= 0.
+            let combined = p
+                .checked_scale(-q.a[v])
+                .and_then(|l| l.checked_add(&q.checked_scale(p.a[v])?))
+                .ok_or(Stop::Exhausted)?;
+            match normalise_ge(&combined) {
+                Some(l) => next.push(l),
+                None if trivial(&combined) => {}
+                None => return Err(Stop::Empty),
+            }
+            if next.len() > budget.constraints {
+                return Err(Stop::Exhausted);
+            }
+        }
+    }
+    dedup(&mut next);
+    budget.constraints = budget.constraints.saturating_sub(next.len());
+    Ok((next, exact))
 }
 
 /// Removes duplicate constraints, keeping for each coefficient vector the

@@ -33,6 +33,85 @@ struct Row {
     c: i64,
 }
 
+/// An augmented row `a t + w T = c` during elimination, in i128 so that
+/// the products of a fraction-free step cannot overflow.
+struct Aug {
+    a: [i128; MAX_DEPTH],
+    w: Vec<i128>,
+    c: i128,
+}
+
+impl Aug {
+    /// Component `j` of an index map: `l(t) = T_j`, i.e. `a t - T_j = -c`.
+    fn of_component(j: usize, l: &Lin, comps: usize, depth: usize) -> Aug {
+        let mut a = [0i128; MAX_DEPTH];
+        for k in 0..depth {
+            a[k] = l.a[k] as i128;
+        }
+        let mut w = vec![0i128; comps];
+        w[j] = -1;
+        Aug {
+            a,
+            w,
+            c: -(l.c as i128),
+        }
+    }
+
+    /// Divides the row by the gcd of its entries.
+    fn normalise(&mut self) {
+        let mut g: i128 = 0;
+        for v in self.a.iter().chain(&self.w).chain(std::iter::once(&self.c)) {
+            g = gcd_i128(g, *v);
+        }
+        if g > 1 {
+            for v in self.a.iter_mut().chain(self.w.iter_mut()) {
+                *v /= g;
+            }
+            self.c /= g;
+        }
+    }
+
+    /// `self` with variable `k` eliminated by `pivot` (fraction-free).
+    fn eliminate(&self, pivot: &Aug, k: usize) -> Aug {
+        let (pa, ia) = (pivot.a[k], self.a[k]);
+        let mut next = Aug {
+            a: [0; MAX_DEPTH],
+            w: self
+                .w
+                .iter()
+                .zip(&pivot.w)
+                .map(|(&x, &y)| pa * x - ia * y)
+                .collect(),
+            c: pa * self.c - ia * pivot.c,
+        };
+        for q in 0..MAX_DEPTH {
+            next.a[q] = pa * self.a[q] - ia * pivot.a[q];
+        }
+        next.normalise();
+        next
+    }
+}
+
+/// Brings `rows` to echelon form, innermost variable first. Returns which
+/// rows became pivots and, per variable, the index of its pivot row.
+fn echelon(rows: &mut [Aug], depth: usize) -> (Vec<bool>, Vec<Option<usize>>) {
+    let mut used = vec![false; rows.len()];
+    let mut pivots: Vec<Option<usize>> = vec![None; depth];
+    for k in (0..depth).rev() {
+        let Some(p) = (0..rows.len()).find(|&i| !used[i] && rows[i].a[k] != 0) else {
+            continue;
+        };
+        used[p] = true;
+        pivots[k] = Some(p);
+        for i in 0..rows.len() {
+            if !used[i] && rows[i].a[k] != 0 {
+                rows[i] = rows[i].eliminate(&rows[p], k);
+            }
+        }
+    }
+    (used, pivots)
+}
+
 /// The solved form of one tile reference of one spec.
 #[derive(Clone, Debug)]
 pub struct Solver {
@@ -48,76 +127,12 @@ impl Solver {
     /// `depth` internal variables. `None` when elimination makes the numbers
     /// exceed the solver's limits (no program of the library comes close).
     pub fn new(comps: &[Lin], depth: usize) -> Option<Solver> {
-        let r = comps.len();
-        // Augmented rows a t + w T = c (w starts as -1 on the row's own
-        // component), held as i128 during elimination.
-        struct Aug {
-            a: [i128; MAX_DEPTH],
-            w: Vec<i128>,
-            c: i128,
-        }
         let mut rows: Vec<Aug> = comps
             .iter()
             .enumerate()
-            .map(|(j, l)| {
-                let mut a = [0i128; MAX_DEPTH];
-                for k in 0..depth {
-                    a[k] = l.a[k] as i128;
-                }
-                let mut w = vec![0i128; r];
-                w[j] = -1;
-                Aug {
-                    a,
-                    w,
-                    c: -(l.c as i128),
-                }
-            })
+            .map(|(j, l)| Aug::of_component(j, l, comps.len(), depth))
             .collect();
-        let normalise = |row: &mut Aug| {
-            let mut g: i128 = 0;
-            for v in row
-                .a
-                .iter()
-                .chain(row.w.iter())
-                .chain(std::iter::once(&row.c))
-            {
-                g = gcd_i128(g, *v);
-            }
-            if g > 1 {
-                for v in row.a.iter_mut().chain(row.w.iter_mut()) {
-                    *v /= g;
-                }
-                row.c /= g;
-            }
-        };
-        let mut used = vec![false; rows.len()];
-        let mut pivots: Vec<Option<usize>> = vec![None; depth];
-        for k in (0..depth).rev() {
-            let Some(p) = (0..rows.len()).find(|&i| !used[i] && rows[i].a[k] != 0) else {
-                continue;
-            };
-            used[p] = true;
-            pivots[k] = Some(p);
-            for i in 0..rows.len() {
-                if used[i] || rows[i].a[k] == 0 {
-                    continue;
-                }
-                let (pa, ia) = (rows[p].a[k], rows[i].a[k]);
-                let mut next = Aug {
-                    a: [0; MAX_DEPTH],
-                    w: vec![0; r],
-                    c: pa * rows[i].c - ia * rows[p].c,
-                };
-                for q in 0..depth {
-                    next.a[q] = pa * rows[i].a[q] - ia * rows[p].a[q];
-                }
-                for q in 0..r {
-                    next.w[q] = pa * rows[i].w[q] - ia * rows[p].w[q];
-                }
-                normalise(&mut next);
-                rows[i] = next;
-            }
-        }
+        let (used, pivots) = echelon(&mut rows, depth);
         // Coefficients below LIMIT and constants below 2^58 keep a query's
         // arithmetic (targets and loop values below 2^33) inside i64.
         let small =

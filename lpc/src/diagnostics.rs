@@ -148,6 +148,54 @@ fn tiles_list(tiles: &[TileName]) -> String {
 /// A check error or warning as a diagnostic.
 pub fn check(src: &str, e: &CheckError) -> Diag {
     use CheckError::*;
+    // Exhaustive, so a new variant must be given a group; each group renders
+    // the variants listed here and nothing else.
+    match e {
+        DuplicateParam { .. }
+        | ParamUnset { .. }
+        | UnknownName { .. }
+        | ShadowedName { .. }
+        | BadExpr { .. }
+        | NotConstant { .. }
+        | NotAffine { .. }
+        | SolverLimit { .. } => names(src, e),
+        LabelIndexInLoop { .. }
+        | NegativeDimension { .. }
+        | BadBase { .. }
+        | VersionedInput { .. }
+        | IndexCount { .. }
+        | UnknownDtype { .. }
+        | UnknownInit { .. }
+        | InitArity { .. }
+        | InitOnNonInput { .. }
+        | DuplicateMatrix { .. }
+        | DuplicateJob { .. }
+        | ZeroDimension { .. }
+        | SymmetricNotSquare { .. }
+        | GridTooLarge { .. } => declarations(src, e),
+        RegisterRedefined { .. }
+        | UseBeforeDefinition { .. }
+        | RegisterFromOtherJob { .. }
+        | UndefinedRegister { .. }
+        | UnknownOpcode { .. }
+        | MissingDestination { .. }
+        | UnexpectedDestination { .. }
+        | OperandCount { .. }
+        | OperandKind { .. }
+        | RetNotLast { .. }
+        | ShapeMismatch { .. }
+        | WriteShape { .. } => instructions(src, e),
+        UnknownMatrix { .. } | TileOutOfGrid { .. } => references(src, e),
+        WriteToInput { .. } | WriteUpperTriangle { .. } | WriteToBase { .. } => writes(src, e),
+        TileWrittenTwice { .. } | TileNeverWritten { .. } => once(src, e),
+        Cycle { .. } | Unordered { .. } | Undecided { .. } => order(src, e),
+        UnusedRegister { .. } | TempNeverRead { .. } | OutputNotWritten { .. } => warnings(src, e),
+    }
+}
+
+/// Diagnostics for parameters, names and expressions.
+fn names(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
     let p = |span: Span, msg: String| primary(src, span).with_message(msg);
     let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
     let error = Diag::error;
@@ -194,6 +242,17 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         SolverLimit { span, message } => error()
             .with_message(message.clone())
             .with_labels(vec![p(*span, "here".into())]),
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for matrix and job declarations.
+fn declarations(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
+    let error = Diag::error;
+    match e {
         LabelIndexInLoop { span, name, vars } => error()
             .with_message("a job inside a loop is named by its loop variables")
             .with_labels(vec![p(*span, "indices written here".into())])
@@ -262,6 +321,17 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         GridTooLarge { span, tiles } => error()
             .with_message(format!("too many tiles along one side: {tiles}"))
             .with_labels(vec![p(*span, format!("at most {} tiles per side", u32::MAX))]),
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for registers, opcodes and shapes.
+fn instructions(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
+    let error = Diag::error;
+    match e {
         RegisterRedefined { span, first, name } => error()
             .with_message(format!("register `%{name}` is defined twice"))
             .with_labels(vec![p(*span, "defined again here".into()), s(*first, "first defined here".into())])
@@ -324,21 +394,46 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
                     .chain(["note: edge tiles are smaller when the tile size does not divide the matrix size".into()])
                     .collect(),
             ),
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for tile references.
+fn references(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
+    let error = Diag::error;
+    match e {
         UnknownMatrix { span, name } => error()
             .with_message(format!("no matrix named `{name}`"))
             .with_labels(vec![p(*span, "not declared".into())]),
-        TileOutOfGrid { span, tile, component, sizes, decl, job } => {
+        TileOutOfGrid {
+            span,
+            tile,
+            component,
+            sizes,
+            decl,
+            job,
+        } => {
             let versions = sizes.len() - 2;
             let grid = &sizes[versions..];
             let (message, has) = if *component < versions {
                 let v: Vec<String> = sizes[..versions].iter().map(|s| s.to_string()).collect();
                 (
-                    format!("tile {tile} is outside the {} versions of `{}`", v.join(" x "), tile.matrix),
+                    format!(
+                        "tile {tile} is outside the {} versions of `{}`",
+                        v.join(" x "),
+                        tile.matrix
+                    ),
                     format!("`{}` has {} versions", tile.matrix, v.join(" x ")),
                 )
             } else {
                 (
-                    format!("tile {tile} is outside the {} x {} tile grid of `{}`", grid[0], grid[1], tile.matrix),
+                    format!(
+                        "tile {tile} is outside the {} x {} tile grid of `{}`",
+                        grid[0], grid[1], tile.matrix
+                    ),
                     format!("`{}` has {} x {} tiles", tile.matrix, grid[0], grid[1]),
                 )
             };
@@ -347,10 +442,29 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
                 .with_labels(vec![p(*span, "out of bounds".into()), s(*decl, has)])
                 .with_notes(in_job(job))
         }
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for writes to tiles a job may not write.
+fn writes(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
+    let error = Diag::error;
+    match e {
         WriteToInput { span, role, matrix } => error()
             .with_message(format!("cannot write to input matrix `{matrix}`"))
-            .with_labels(vec![p(*span, "written here".into()), s(*role, "declared input here".into())]),
-        WriteUpperTriangle { span, sym, tile, job } => {
+            .with_labels(vec![
+                p(*span, "written here".into()),
+                s(*role, "declared input here".into()),
+            ]),
+        WriteUpperTriangle {
+            span,
+            sym,
+            tile,
+            job,
+        } => {
             let mut lower = tile.clone();
             let n = lower.index.len();
             lower.index.swap(n - 2, n - 1);
@@ -364,11 +478,39 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
                     "help: a symmetric matrix stores only tiles (i, j) with i >= j: write {lower} instead; loading {tile} reads its transpose"
                 )]).collect())
         }
-        WriteToBase { span, base, tile, base_name, job } => error()
-            .with_message(format!("cannot write tile {tile}: version 0 of `{}` is the input `{base_name}`", tile.matrix))
-            .with_labels(vec![p(*span, "written here".into()), s(*base, format!("`{base_name}` is version 0 here"))])
+        WriteToBase {
+            span,
+            base,
+            tile,
+            base_name,
+            job,
+        } => error()
+            .with_message(format!(
+                "cannot write tile {tile}: version 0 of `{}` is the input `{base_name}`",
+                tile.matrix
+            ))
+            .with_labels(vec![
+                p(*span, "written here".into()),
+                s(*base, format!("`{base_name}` is version 0 here")),
+            ])
             .with_notes(in_job(job)),
-        TileWrittenTwice { span, first, tile, jobs } => {
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for the write-once rule.
+fn once(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
+    let error = Diag::error;
+    match e {
+        TileWrittenTwice {
+            span,
+            first,
+            tile,
+            jobs,
+        } => {
             let message = match jobs {
                 Some((a, b)) if a == b => format!("tile {tile} is written twice by `{a}`"),
                 Some((a, b)) => format!("tile {tile} is written twice: by `{a}` and by `{b}`"),
@@ -377,14 +519,25 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             let labels = if span == first {
                 vec![p(*span, "written here by both".into())]
             } else {
-                vec![p(*span, "written again here".into()), s(*first, "first written here".into())]
+                vec![
+                    p(*span, "written again here".into()),
+                    s(*first, "first written here".into()),
+                ]
             };
             error()
                 .with_message(message)
                 .with_labels(labels)
-                .with_notes(vec!["note: every tile is written at most once in a program".into()])
+                .with_notes(vec![
+                    "note: every tile is written at most once in a program".into(),
+                ])
         }
-        TileNeverWritten { span, decl, tile, loads, job } => {
+        TileNeverWritten {
+            span,
+            decl,
+            tile,
+            loads,
+            job,
+        } => {
             let label = if *loads > 1 {
                 format!("loaded here ({loads} loads in all)")
             } else {
@@ -392,12 +545,31 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             };
             error()
                 .with_message(format!("tile {tile} is loaded but no job writes it"))
-                .with_labels(vec![p(*span, label), s(*decl, format!("`{}` is not an input", tile.matrix))])
-                .with_notes(in_job(job).into_iter().chain([format!(
-                    "help: declare `{}` as `input`, or add a job that writes {tile}",
-                    tile.matrix
-                )]).collect())
+                .with_labels(vec![
+                    p(*span, label),
+                    s(*decl, format!("`{}` is not an input", tile.matrix)),
+                ])
+                .with_notes(
+                    in_job(job)
+                        .into_iter()
+                        .chain([format!(
+                            "help: declare `{}` as `input`, or add a job that writes {tile}",
+                            tile.matrix
+                        )])
+                        .collect(),
+                )
         }
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for the order of jobs.
+fn order(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
+    let error = Diag::error;
+    match e {
         Cycle { edges } => {
             let mut path: Vec<&str> = edges.iter().map(|e| e.parent.as_str()).collect();
             path.push(edges[0].parent.as_str());
@@ -426,6 +598,15 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             .with_message(format!("cannot decide {question}"))
             .with_labels(vec![p(*span, "here".into())])
             .with_notes(vec!["note: the index expressions are beyond lpc's dependency solver".into()]),
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for warnings.
+fn warnings(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    match e {
         UnusedRegister { span, name } => Diag::warning()
             .with_message(format!("unused register `%{name}`"))
             .with_labels(vec![p(*span, "defined here and never used".into())]),
@@ -433,13 +614,29 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
             .with_message(format!("temp tile {tile} is written but never read"))
             .with_labels(vec![p(*span, "written here".into())])
             .with_notes(in_job(job)),
-        OutputNotWritten { decl, matrix, count, expected, missing } => {
-            let more = if *count > missing.len() as u64 { ", ..." } else { "" };
+        OutputNotWritten {
+            decl,
+            matrix,
+            count,
+            expected,
+            missing,
+        } => {
+            let more = if *count > missing.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            };
             Diag::warning()
-                .with_message(format!("{count} of {expected} tiles of output `{matrix}` are never written"))
+                .with_message(format!(
+                    "{count} of {expected} tiles of output `{matrix}` are never written"
+                ))
                 .with_labels(vec![p(*decl, "declared as an output here".into())])
-                .with_notes(vec![format!("note: not written: {}{more}", tiles_list(missing))])
+                .with_notes(vec![format!(
+                    "note: not written: {}{more}",
+                    tiles_list(missing)
+                )])
         }
+        _ => unreachable!("check() sends {e:?} elsewhere"),
     }
 }
 

@@ -169,6 +169,7 @@ fn dimension(
     }
 }
 
+/// Checks one matrix declaration; `None` when it is too broken to lower.
 fn one(
     decl: &ast::MatrixDecl<'_>,
     scope: &Scope<'_>,
@@ -183,6 +184,45 @@ fn one(
         });
     }
     let role = role(decl.role.kind);
+    let versions = versions(decl, role, scope, errors);
+    let mut init = None;
+    if let Some(i) = &decl.init
+        && decl.versions.is_empty()
+    {
+        init = initialiser(i, scope, errors);
+        if role != Role::Input {
+            errors.push(CheckError::InitOnNonInput {
+                init: i.span,
+                role: decl.role.span,
+                matrix: decl.name.name.to_string(),
+            });
+        }
+    }
+    // Checked even when the rest is invalid, to report every error at once.
+    let dims = shape_and_tile(decl, scope, errors);
+    let (versions, [shape, tile]) = (versions?, dims?);
+    valid.then(|| MatrixInfo {
+        name: decl.name.name.to_string(),
+        header: MatrixHeader::new(
+            [shape[0] as usize, shape[1] as usize],
+            [tile[0] as usize, tile[1] as usize],
+            decl.symmetric.is_some(),
+        ),
+        role,
+        init,
+        versions,
+        base: None,
+    })
+}
+
+/// The version counts of a versioned matrix (inputs have none).
+fn versions(
+    decl: &ast::MatrixDecl<'_>,
+    role: Role,
+    scope: &Scope<'_>,
+    errors: &mut Vec<CheckError>,
+) -> Option<Vec<u32>> {
+    let mut valid = true;
     let mut versions = Vec::with_capacity(decl.versions.len());
     for v in &decl.versions {
         match dimension(v, "version count", scope, errors) {
@@ -204,19 +244,17 @@ fn one(
             role: decl.role.span,
         });
     }
-    let mut init = None;
-    if let Some(i) = &decl.init
-        && decl.versions.is_empty()
-    {
-        init = initialiser(i, scope, errors);
-        if role != Role::Input {
-            errors.push(CheckError::InitOnNonInput {
-                init: i.span,
-                role: decl.role.span,
-                matrix: decl.name.name.to_string(),
-            });
-        }
-    }
+    valid.then_some(versions)
+}
+
+/// The shape and the tile shape: positive, square when symmetric, and with
+/// a tile grid that fits the tile key's u32 indices.
+fn shape_and_tile(
+    decl: &ast::MatrixDecl<'_>,
+    scope: &Scope<'_>,
+    errors: &mut Vec<CheckError>,
+) -> Option<[[u64; 2]; 2]> {
+    let mut valid = true;
     let mut dims = [[0u64; 2]; 2];
     for (slot, (pair, what)) in dims
         .iter_mut()
@@ -229,10 +267,11 @@ fn one(
             }
         }
     }
+    if !valid {
+        return None;
+    }
     let [shape, tile] = dims;
-    if let Some(sym) = decl.symmetric
-        && valid
-    {
+    if let Some(sym) = decl.symmetric {
         for (dims, exprs, what) in [
             (shape, &decl.shape, "a square shape"),
             (tile, &decl.tile, "square tiles"),
@@ -249,30 +288,20 @@ fn one(
             }
         }
     }
-    if valid {
-        for k in 0..2 {
-            let grid = shape[k].div_ceil(tile[k]);
-            if grid > u32::MAX as u64 || shape[k] > usize::MAX as u64 {
-                valid = false;
-                errors.push(CheckError::GridTooLarge {
-                    span: decl.shape[k].span(),
-                    tiles: grid,
-                });
-            }
+    if !valid {
+        return None;
+    }
+    for k in 0..2 {
+        let grid = shape[k].div_ceil(tile[k]);
+        if grid > u32::MAX as u64 || shape[k] > usize::MAX as u64 {
+            valid = false;
+            errors.push(CheckError::GridTooLarge {
+                span: decl.shape[k].span(),
+                tiles: grid,
+            });
         }
     }
-    valid.then(|| MatrixInfo {
-        name: decl.name.name.to_string(),
-        header: MatrixHeader::new(
-            [shape[0] as usize, shape[1] as usize],
-            [tile[0] as usize, tile[1] as usize],
-            decl.symmetric.is_some(),
-        ),
-        role,
-        init,
-        versions,
-        base: None,
-    })
+    valid.then_some(dims)
 }
 
 fn initialiser(

@@ -120,25 +120,50 @@ impl Mapper<'_> {
         }
     }
 
+    fn out_of_range(&self, at: &At, component: usize) -> Option<CheckError> {
+        let fam = &self.program.families[at.family as usize];
+        let tile = fam.instrs[at.instr as usize].tile()?;
+        let info = &self.program.matrices[tile.matrix as usize];
+        let mut sizes: Vec<u64> = info.versions.iter().map(|&v| v as u64).collect();
+        sizes.extend(info.header.grid().iter().map(|&g| g as u64));
+        Some(CheckError::TileOutOfGrid {
+            span: self.tile_span(at),
+            tile: self.written_tile(at)?,
+            component,
+            sizes,
+            decl: self.spans.matrices[tile.matrix as usize].decl,
+            job: self.job(at),
+        })
+    }
+
+    fn output_not_written(
+        &self,
+        matrix: u32,
+        count: u64,
+        expected: u64,
+        missing: &[Vec<u64>],
+    ) -> CheckError {
+        let name = &self.program.matrices[matrix as usize].name;
+        CheckError::OutputNotWritten {
+            decl: self.spans.matrices[matrix as usize].name,
+            matrix: name.clone(),
+            count,
+            expected,
+            missing: missing
+                .iter()
+                .map(|m| TileName {
+                    matrix: name.clone(),
+                    index: m.iter().map(|&v| v as i64).collect(),
+                })
+                .collect(),
+        }
+    }
+
     pub fn map(&self, finding: &Finding) -> Option<CheckError> {
         let program = self.program;
         Some(match finding {
             Finding::Family { family, error } => self.family_error(*family, error),
-            Finding::OutOfRange { at, component, .. } => {
-                let fam = &program.families[at.family as usize];
-                let tile = fam.instrs[at.instr as usize].tile()?;
-                let info = &program.matrices[tile.matrix as usize];
-                let mut sizes: Vec<u64> = info.versions.iter().map(|&v| v as u64).collect();
-                sizes.extend(info.header.grid().iter().map(|&g| g as u64));
-                CheckError::TileOutOfGrid {
-                    span: self.tile_span(at),
-                    tile: self.written_tile(at)?,
-                    component: *component,
-                    sizes,
-                    decl: self.spans.matrices[tile.matrix as usize].decl,
-                    job: self.job(at),
-                }
-            }
+            Finding::OutOfRange { at, component, .. } => self.out_of_range(at, *component)?,
             Finding::UpperWrite { at } => {
                 let tile = program.families[at.family as usize].instrs[at.instr as usize].tile()?;
                 let m = &self.spans.matrices[tile.matrix as usize];
@@ -226,19 +251,7 @@ impl Mapper<'_> {
                 count,
                 expected,
                 missing,
-            } => CheckError::OutputNotWritten {
-                decl: self.spans.matrices[*matrix as usize].name,
-                matrix: program.matrices[*matrix as usize].name.clone(),
-                count: *count,
-                expected: *expected,
-                missing: missing
-                    .iter()
-                    .map(|m| TileName {
-                        matrix: program.matrices[*matrix as usize].name.clone(),
-                        index: m.iter().map(|&v| v as i64).collect(),
-                    })
-                    .collect(),
-            },
+            } => self.output_not_written(*matrix, *count, *expected, missing),
         })
     }
 }

@@ -84,36 +84,13 @@ pub fn check_job<'src>(
     loops: &[u32],
     errors: &mut Vec<CheckError>,
 ) -> (Family, FamilySpans) {
-    let mut regs: HashMap<&'src str, Reg> = HashMap::new();
-    let mut order: Vec<&'src str> = Vec::new();
-    // Pass 1: number the definitions.
-    for (n, instr) in job.body.iter().enumerate() {
-        let Some(dest) = instr.dest else { continue };
-        match regs.entry(dest.name) {
-            Entry::Occupied(first) => errors.push(CheckError::RegisterRedefined {
-                span: dest.span,
-                first: first.get().span,
-                name: dest.name.to_string(),
-            }),
-            Entry::Vacant(slot) => {
-                slot.insert(Reg {
-                    index: order.len() as u32,
-                    def_instr: n as u32,
-                    span: dest.span,
-                    used: false,
-                    lowered: false,
-                });
-                order.push(dest.name);
-            }
-        }
-    }
+    let (mut regs, order) = number_definitions(job, errors);
     let mut out = Lowering {
         instrs: Vec::with_capacity(job.body.len()),
         lines: Vec::with_capacity(job.body.len()),
         spans: Vec::with_capacity(job.body.len()),
         next_reg: order.len() as u32,
     };
-    let last = job.body.len().saturating_sub(1);
     // Pass 2: check every instruction in order.
     for (n, instr) in job.body.iter().enumerate() {
         // Every register named counts as used, whatever errors the
@@ -140,16 +117,7 @@ pub fn check_job<'src>(
                 false
             }
             "RET" => {
-                unexpected_dest(instr, errors);
-                if !instr.operands.is_empty() {
-                    operand_count(instr, "0", errors);
-                }
-                if n != last {
-                    errors.push(CheckError::RetNotLast {
-                        span: instr.opcode.span,
-                        last: job.body[last].span,
-                    });
-                }
+                ret(job, instr, n, errors);
                 false
             }
             name => match Kernel::from_name(name) {
@@ -173,6 +141,8 @@ pub fn check_job<'src>(
             r.lowered = true;
         }
     }
+    // Registers whose definition failed to check are not reported unused:
+    // the error already says what is wrong with them.
     for name in &order {
         let reg = &regs[name];
         if !reg.used && reg.lowered {
@@ -197,6 +167,52 @@ pub fn check_job<'src>(
             instrs: out.spans,
         },
     )
+}
+
+/// Pass 1 of [`check_job`]: numbers each register by its first definition
+/// (in order, so lowered register numbers follow the source).
+fn number_definitions<'src>(
+    job: &ast::Job<'src>,
+    errors: &mut Vec<CheckError>,
+) -> (HashMap<&'src str, Reg>, Vec<&'src str>) {
+    let mut regs: HashMap<&'src str, Reg> = HashMap::new();
+    let mut order: Vec<&'src str> = Vec::new();
+    for (n, instr) in job.body.iter().enumerate() {
+        let Some(dest) = instr.dest else { continue };
+        match regs.entry(dest.name) {
+            Entry::Occupied(first) => errors.push(CheckError::RegisterRedefined {
+                span: dest.span,
+                first: first.get().span,
+                name: dest.name.to_string(),
+            }),
+            Entry::Vacant(slot) => {
+                slot.insert(Reg {
+                    index: order.len() as u32,
+                    def_instr: n as u32,
+                    span: dest.span,
+                    used: false,
+                    lowered: false,
+                });
+                order.push(dest.name);
+            }
+        }
+    }
+    (regs, order)
+}
+
+/// `RET`: no destination, no operands, and only as the last instruction.
+fn ret(job: &ast::Job<'_>, instr: &ast::Instr<'_>, n: usize, errors: &mut Vec<CheckError>) {
+    unexpected_dest(instr, errors);
+    if !instr.operands.is_empty() {
+        operand_count(instr, "0", errors);
+    }
+    let last = job.body.len() - 1;
+    if n != last {
+        errors.push(CheckError::RetNotLast {
+            span: instr.opcode.span,
+            last: job.body[last].span,
+        });
+    }
 }
 
 struct Lowering {
