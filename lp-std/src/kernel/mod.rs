@@ -20,6 +20,9 @@
 //! from their lower triangle only and triangular results have an exactly zero
 //! upper triangle.
 
+pub mod lu;
+pub mod qr;
+
 use crate::Tile;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};

@@ -1,0 +1,1 @@
+//! LU tile kernels with incremental (pairwise) pivoting (being written).

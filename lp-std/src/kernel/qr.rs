@@ -1,0 +1,1 @@
+//! Householder QR tile kernels in compact WY form (being written).
