@@ -1,7 +1,7 @@
 //! Parse throughput on a generated tiled-Cholesky-shaped program.
 //!
 //! Generates the same kind of text `lpc gen cholesky` does (one job per
-//! CHOL / TRSM / SYRK step, loads, a kernel, a write, `RET`), for a tile grid
+//! CHOL / TRSM_RLT / SYRK step, loads, a kernel, a write, `RET`), for a tile grid
 //! of `N` x `N` (default 128, about 60 MB; set `LP_BENCH_TILES` to change
 //! it), then times `grammar::parse` and prints MB/s. Run with
 //! `cargo bench -p grammar --bench parse`.
@@ -45,7 +45,7 @@ fn cholesky_text(n: usize) -> String {
         for i in k + 1..n {
             writeln!(
                 s,
-                "trsm_{job}:\n    %0 = S3_LOAD {}[{i}, {k}]\n    %1 = S3_LOAD L[{k}, {k}]\n    %2 = TRSM %0, %1\n    S3_WRITE L[{i}, {k}], %2\n    RET",
+                "trsm_{job}:\n    %0 = S3_LOAD {}[{i}, {k}]\n    %1 = S3_LOAD L[{k}, {k}]\n    %2 = TRSM_RLT %0, %1\n    S3_WRITE L[{i}, {k}], %2\n    RET",
                 src(k)
             )
             .unwrap();

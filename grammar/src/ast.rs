@@ -216,15 +216,15 @@ pub struct Param<'src> {
     pub span: Span,
 }
 
-/// `matrix NAME[VERSIONS] : [sym] DTYPE[ROWS, COLS] tile [TROWS, TCOLS] ROLE [= INIT]`
+/// `matrix NAME[VERSIONS] : [sym|lower|upper] DTYPE[ROWS, COLS] tile [TROWS, TCOLS] ROLE [= INIT]`
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatrixDecl<'src> {
     pub name: Ident<'src>,
     /// Extra leading index dimensions of a versioned matrix (`S[NT]`: the
     /// tiles are `S[k, i, j]`); empty for a plain matrix.
     pub versions: Vec<Expr<'src>>,
-    /// The span of the `sym` keyword when the matrix is symmetric.
-    pub symmetric: Option<Span>,
+    /// `sym`, `lower` or `upper`, if written.
+    pub structure: Option<Structure>,
     pub dtype: Ident<'src>,
     pub shape: [Expr<'src>; 2],
     pub tile: [Expr<'src>; 2],
@@ -233,6 +233,32 @@ pub struct MatrixDecl<'src> {
     /// matrix (its version 0 is the input `A`).
     pub init: Option<Init<'src>>,
     pub span: Span,
+}
+
+/// A matrix's structure qualifier and its span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Structure {
+    pub kind: StructureKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StructureKind {
+    /// Symmetric: only the lower tiles are stored.
+    Sym,
+    /// Lower triangular: zero above the diagonal.
+    Lower,
+    /// Upper triangular: zero below the diagonal.
+    Upper,
+}
+
+impl MatrixDecl<'_> {
+    /// The span of `sym` when the matrix is declared symmetric.
+    pub fn symmetric(&self) -> Option<Span> {
+        self.structure
+            .filter(|s| s.kind == StructureKind::Sym)
+            .map(|s| s.span)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -291,10 +317,11 @@ pub struct Job<'src> {
     pub span: Span,
 }
 
-/// `[%DEST =] OPCODE [OPERAND, ...]`, one per line.
+/// `[%DEST, ... =] OPCODE [OPERAND, ...]`, one per line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Instr<'src> {
-    pub dest: Option<Reg<'src>>,
+    /// The result registers, in order (none for `S3_WRITE` and `RET`).
+    pub dests: Vec<Reg<'src>>,
     pub opcode: Ident<'src>,
     pub operands: Vec<Operand<'src>>,
     pub span: Span,

@@ -50,6 +50,8 @@ pub struct Builder<'src> {
     /// The operands of the instruction being parsed, moved into the
     /// instruction (one exact-size allocation) when its line is complete.
     operands: Vec<Operand<'src>>,
+    /// The result registers of the instruction being parsed, likewise.
+    dests: Vec<Reg<'src>>,
     /// The spans of the `0` placeholders standing for expressions deeper than
     /// [`MAX_EXPR_DEPTH`] that no line has received yet (see
     /// [`Builder::limit`]). A placeholder's span covers operators, so it is
@@ -68,6 +70,7 @@ impl<'src> Builder<'src> {
             in_job: false,
             orphan_reported: false,
             operands: Vec::new(),
+            dests: Vec::new(),
             too_deep: HashSet::new(),
             errors: Vec::new(),
         }
@@ -289,11 +292,17 @@ impl<'src> Builder<'src> {
         self.operands.push(operand);
     }
 
+    /// A result register of the instruction being parsed.
+    pub fn dest(&mut self, reg: Reg<'src>) {
+        self.dests.push(reg);
+    }
+
     /// An instruction starting at `start`, whose operands were handed to
     /// [`Builder::operand`] just before.
-    pub fn instruction(&mut self, dest: Option<Reg<'src>>, opcode: Ident<'src>, start: usize) {
+    pub fn instruction(&mut self, opcode: Ident<'src>, start: usize) {
         let end = self.operands.last().map_or(opcode.span, |o| o.span()).end;
         let operands: Vec<Operand<'src>> = self.operands.drain(..).collect();
+        let dests: Vec<Reg<'src>> = self.dests.drain(..).collect();
         for operand in &operands {
             if let Operand::Tile(tile) = operand {
                 for e in &tile.index {
@@ -302,7 +311,7 @@ impl<'src> Builder<'src> {
             }
         }
         let instr = Instr {
-            dest,
+            dests,
             opcode,
             operands,
             span: Span {
@@ -330,8 +339,10 @@ impl<'src> Builder<'src> {
         &mut self,
         recovery: ErrorRecovery<usize, Tok<'src>, std::convert::Infallible>,
     ) {
-        // Operands of the bad line may have been reduced before the error.
+        // Operands and results of the bad line may have been reduced before
+        // the error.
         self.operands.clear();
+        self.dests.clear();
         self.push_parse_error(recovery.error);
     }
 

@@ -258,7 +258,7 @@ fn name_terminal(terminal: &str, place: &Place<'_>) -> Option<(u8, &'static str)
         "param" => (0, "`param`"),
         "for" => (0, "`for`"),
         "}" => (0, "`}`"),
-        "sym" => (1, "`sym`"),
+        "sym" | "lower" | "upper" => (1, "a structure (`sym`, `lower` or `upper`)"),
         "REG" => (2, "a register such as `%0`"),
         "IDENT" => (3, name_identifier(place)),
         "INT" => (4, "an integer"),
@@ -286,7 +286,9 @@ fn name_identifier(place: &Place<'_>) -> &'static str {
         (Some(Tok::Param), _) => "a parameter name",
         (Some(Tok::For), _) => "a loop variable",
         (_, Some(Tok::Matrix)) if declaration => "a matrix name",
-        (_, Some(Tok::Colon | Tok::Sym)) if declaration => "a dtype such as `f64`",
+        (_, Some(Tok::Colon | Tok::Sym | Tok::Lower | Tok::Upper)) if declaration => {
+            "a dtype such as `f64`"
+        }
         (_, Some(Tok::Equals)) if declaration => "an initialiser such as `zeros` or `spd(42)`",
         _ if declaration => "an identifier",
         (_, Some(Tok::Equals)) => "an opcode",

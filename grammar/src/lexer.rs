@@ -81,6 +81,10 @@ pub enum Tok<'src> {
     Matrix,
     #[token("sym")]
     Sym,
+    #[token("lower")]
+    Lower,
+    #[token("upper")]
+    Upper,
     #[token("tile")]
     Tile,
     #[token("input")]
@@ -132,6 +136,8 @@ impl Tok<'_> {
             Tok::Caret => "`^`".to_string(),
             Tok::Matrix => keyword("matrix"),
             Tok::Sym => keyword("sym"),
+            Tok::Lower => keyword("lower"),
+            Tok::Upper => keyword("upper"),
             Tok::Tile => keyword("tile"),
             Tok::Input => keyword("input"),
             Tok::Output => keyword("output"),

@@ -122,7 +122,7 @@ CHOL %0,
             unexpected(
                 within(src, "M : [1", "[", 0),
                 "`[`",
-                &["`sym`", "a dtype such as `f64`"]
+                &["a structure (`sym`, `lower` or `upper`)", "a dtype such as `f64`"]
             ),
             unexpected(
                 newline("matrix M : f64[1, 1] tile [1, 1]"),
@@ -436,7 +436,7 @@ fn blank_and_comment_lines_and_odd_spacing_are_accepted() {
     assert_eq!(jobs.len(), 2);
     let instr = &jobs[0].body[0];
     assert_eq!(&src[instr.span.range()], "%acc=GEMM_NT %a,M[1,0]");
-    assert_eq!(instr.dest.unwrap().name, "acc");
+    assert_eq!(instr.dests[0].name, "acc");
     assert_eq!(
         &src[jobs[0].span.range()],
         &src[span(src, "lab :").start as usize..instr.span.end as usize]
@@ -806,7 +806,7 @@ for k in range(nt) {
         RET
     for i in range(k + 1, nt) {
         trsm:
-            %x = TRSM S[k, i, k], L[k, k] $
+            %x = TRSM_RLT S[k, i, k], L[k, k] $
             S3_WRITE L[i, k], %x
         matrix M : f64[1, 1] tile
         for j in range(k + 1, i + 1) {

@@ -41,7 +41,10 @@ fn the_reference_example_parses_to_the_full_tree() {
         MatrixDecl {
             name: ident(src, a, "A"),
             versions: vec![],
-            symmetric: Some(within(src, a, "sym", 0)),
+            structure: Some(Structure {
+                kind: StructureKind::Sym,
+                span: within(src, a, "sym", 0),
+            }),
             dtype: ident(src, a, "f64"),
             shape: dims(a, "8192"),
             tile: dims(a, "4096"),
@@ -60,7 +63,7 @@ fn the_reference_example_parses_to_the_full_tree() {
         MatrixDecl {
             name: ident(src, l, "L"),
             versions: vec![],
-            symmetric: None,
+            structure: None,
             dtype: ident(src, l, "f64"),
             shape: dims(l, "8192"),
             tile: dims(l, "4096"),
@@ -74,7 +77,10 @@ fn the_reference_example_parses_to_the_full_tree() {
         MatrixDecl {
             name: ident(src, s1, "S1"),
             versions: vec![],
-            symmetric: Some(within(src, s1, "sym", 0)),
+            structure: Some(Structure {
+                kind: StructureKind::Sym,
+                span: within(src, s1, "sym", 0),
+            }),
             dtype: ident(src, s1, "f64"),
             shape: dims(s1, "8192"),
             tile: dims(s1, "4096"),
@@ -94,7 +100,7 @@ fn the_reference_example_parses_to_the_full_tree() {
         index: vec![],
         body: vec![
             Instr {
-                dest: Some(reg(src, load, "%0")),
+                dests: vec![reg(src, load, "%0")],
                 opcode: ident(src, load, "S3_LOAD"),
                 operands: vec![Operand::Tile(TileRef {
                     matrix: ident(src, "A[0, 0]", "A"),
@@ -104,13 +110,13 @@ fn the_reference_example_parses_to_the_full_tree() {
                 span: span(src, load),
             },
             Instr {
-                dest: Some(reg(src, chol, "%1")),
+                dests: vec![reg(src, chol, "%1")],
                 opcode: ident(src, chol, "CHOL"),
                 operands: vec![Operand::Reg(reg(src, chol, "%0"))],
                 span: span(src, chol),
             },
             Instr {
-                dest: None,
+                dests: vec![],
                 opcode: ident(src, write, "S3_WRITE"),
                 operands: vec![
                     Operand::Tile(TileRef {
@@ -123,7 +129,7 @@ fn the_reference_example_parses_to_the_full_tree() {
                 span: span(src, write),
             },
             Instr {
-                dest: None,
+                dests: vec![],
                 opcode: ident(src, "RET", "RET"),
                 operands: vec![],
                 span: span(src, "RET"),
@@ -155,8 +161,8 @@ fn the_reference_example_parses_to_the_full_tree() {
     assert!(text(job.span).starts_with("local_0:\n    %0 = S3_LOAD"));
     assert!(text(job.span).ends_with("%1\n    RET"));
     assert_eq!(text(job.body[0].span), "%0 = S3_LOAD A[0, 0]");
-    assert_eq!(text(job.body[0].dest.unwrap().span), "%0");
-    assert_eq!(job.body[0].dest.unwrap().name, "0");
+    assert_eq!(text(job.body[0].dests[0].span), "%0");
+    assert_eq!(job.body[0].dests[0].name, "0");
     assert_eq!(text(job.body[2].operands[0].span()), "L[0, 0]");
     assert_eq!(text(job.body[2].operands[1].span()), "%1");
 }
@@ -172,7 +178,7 @@ for k in range(nt) {
         S3_WRITE L[k, k], %l
     for i in range(k + 1, nt) {
         trsm:
-            %x = TRSM S[k, i, k], L[k, k]
+            %x = TRSM_RLT S[k, i, k], L[k, k]
             S3_WRITE L[i, k], %x
         for j in range(k + 1, i + 1) {
             syrk:
@@ -252,7 +258,10 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
         MatrixDecl {
             name: ident_word(src, da, "A", 0),
             versions: vec![],
-            symmetric: Some(word(src, da, "sym", 0)),
+            structure: Some(Structure {
+                kind: StructureKind::Sym,
+                span: word(src, da, "sym", 0),
+            }),
             dtype: ident_word(src, da, "f64", 0),
             shape: shape(da),
             tile: tiling(da),
@@ -268,7 +277,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
         MatrixDecl {
             name: ident_word(src, dl, "L", 0),
             versions: vec![],
-            symmetric: None,
+            structure: None,
             dtype: ident_word(src, dl, "f64", 0),
             shape: shape(dl),
             tile: tiling(dl),
@@ -279,7 +288,10 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
         MatrixDecl {
             name: ident_word(src, ds, "S", 0),
             versions: vec![name(src, ds, "nt", 0)],
-            symmetric: Some(word(src, ds, "sym", 0)),
+            structure: Some(Structure {
+                kind: StructureKind::Sym,
+                span: word(src, ds, "sym", 0),
+            }),
             dtype: ident_word(src, ds, "f64", 0),
             shape: shape(ds),
             tile: tiling(ds),
@@ -310,7 +322,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
         index: vec![],
         body: vec![
             Instr {
-                dest: Some(reg(src, syrk_line, "%s")),
+                dests: vec![reg(src, syrk_line, "%s")],
                 opcode: ident_word(src, syrk_line, "SYRK", 0),
                 operands: vec![
                     tile(
@@ -342,7 +354,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
                 span: span(src, syrk_line),
             },
             Instr {
-                dest: None,
+                dests: vec![],
                 opcode: ident_word(src, write_s, "S3_WRITE", 0),
                 operands: vec![
                     tile(
@@ -374,15 +386,15 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
         close: closes[0],
     };
 
-    let trsm_line = "%x = TRSM S[k, i, k], L[k, k]";
+    let trsm_line = "%x = TRSM_RLT S[k, i, k], L[k, k]";
     let write_x = "S3_WRITE L[i, k], %x";
     let trsm = Job {
         label: ident_word(src, "trsm:", "trsm", 0),
         index: vec![],
         body: vec![
             Instr {
-                dest: Some(reg(src, trsm_line, "%x")),
-                opcode: ident_word(src, trsm_line, "TRSM", 0),
+                dests: vec![reg(src, trsm_line, "%x")],
+                opcode: ident_word(src, trsm_line, "TRSM_RLT", 0),
                 operands: vec![
                     tile(
                         src,
@@ -406,7 +418,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
                 span: span(src, trsm_line),
             },
             Instr {
-                dest: None,
+                dests: vec![],
                 opcode: ident_word(src, write_x, "S3_WRITE", 0),
                 operands: vec![
                     tile(
@@ -441,7 +453,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
         index: vec![],
         body: vec![
             Instr {
-                dest: Some(reg(src, chol_line, "%l")),
+                dests: vec![reg(src, chol_line, "%l")],
                 opcode: ident_word(src, chol_line, "CHOL", 0),
                 operands: vec![tile(
                     src,
@@ -457,7 +469,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
                 span: span(src, chol_line),
             },
             Instr {
-                dest: None,
+                dests: vec![],
                 opcode: ident_word(src, write_l, "S3_WRITE", 0),
                 operands: vec![
                     tile(
@@ -505,7 +517,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
             ),
             (
                 "trsm",
-                "trsm:\n            %x = TRSM S[k, i, k], L[k, k]\n            S3_WRITE L[i, k], %x"
+                "trsm:\n            %x = TRSM_RLT S[k, i, k], L[k, k]\n            S3_WRITE L[i, k], %x"
             ),
             (
                 "syrk",
@@ -802,7 +814,7 @@ plain:
                     num(src, first, "3", 0)
                 ],
                 body: vec![Instr {
-                    dest: None,
+                    dests: vec![],
                     opcode: ident_word(src, src, "RET", 0),
                     operands: vec![],
                     span: word(src, src, "RET", 0),
@@ -823,7 +835,7 @@ plain:
                 label: ident_word(src, "plain:", "plain", 0),
                 index: vec![],
                 body: vec![Instr {
-                    dest: None,
+                    dests: vec![],
                     opcode: ident_word(src, src, "RET", 1),
                     operands: vec![],
                     span: word(src, src, "RET", 1),
@@ -976,4 +988,26 @@ matrix B : f64[n, n] tile [b, b] input = random(seed + 1, 2)
             ("random", true, vec!["seed + 1", "2"], "random(seed + 1, 2)"),
         ]
     );
+}
+
+#[test]
+fn an_instruction_may_define_several_results() {
+    let src = "matrix A : f64[4, 4] tile [2, 2] input\nqr:\n    %v, %t,%r = GEQRT A[0, 0]\n";
+    let (program, errors) = parse(src);
+    assert_eq!(errors, vec![]);
+    let job = program.jobs().next().unwrap();
+    let instr = &job.body[0];
+    let names: Vec<&str> = instr.dests.iter().map(|d| d.name).collect();
+    assert_eq!(names, ["v", "t", "r"]);
+    let text = |s: Span| &src[s.range()];
+    assert_eq!(text(instr.span), "%v, %t,%r = GEQRT A[0, 0]");
+    assert_eq!(text(instr.dests[2].span), "%r");
+    // A trailing comma is a syntax error, and the next line still parses
+    // with no leftover result.
+    let src = "qr:\n    %v, = GEQRT %a\n    S3_WRITE A[0, 0], %v\n";
+    let (program, errors) = parse(src);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let job = program.jobs().next().unwrap();
+    assert_eq!(job.body.len(), 1);
+    assert!(job.body[0].dests.is_empty());
 }

@@ -21,7 +21,7 @@ chol_0:
 trsm_1:
     %0 = S3_LOAD A[1, 0]
     %1 = S3_LOAD L[0, 0]
-    %2 = TRSM %0, %1
+    %2 = TRSM_RLT %0, %1
     S3_WRITE L[1, 0], %2
 syrk_2:
     %0 = S3_LOAD A[1, 1]
@@ -47,7 +47,7 @@ for k in range(nt) {
         S3_WRITE L[k, k], %l
     for i in range(k + 1, nt, 2^l^2 - -1) {
         trsm:
-            %x = TRSM S[k, i, k], L[k, k]
+            %x = TRSM_RLT S[k, i, k], L[k, k]
             S3_WRITE L[i, k], %x
         for j in range(k + 1, (i + 1) * 1) {
             syrk:
@@ -208,9 +208,9 @@ fn check_program(
         prop_assert!(src[m.span.range()].starts_with("matrix"));
         check_ident(src, m.name, "matrix name")?;
         check_ident(src, m.dtype, "dtype")?;
-        if let Some(sym) = m.symmetric {
+        if let Some(sym) = m.structure.map(|s| s.span) {
             check_span(src, sym, "sym")?;
-            prop_assert_eq!(&src[sym.range()], "sym");
+            prop_assert!(["sym", "lower", "upper"].contains(&&src[sym.range()]));
         }
         for e in m.versions.iter().chain(&m.shape).chain(&m.tile) {
             expr(e, m.span, "dimension")?;
@@ -277,7 +277,7 @@ fn check_program(
                     check_ident(src, instr.opcode, "opcode")?;
                     let regs =
                         instr
-                            .dest
+                            .dests
                             .iter()
                             .chain(instr.operands.iter().filter_map(|o| match o {
                                 Operand::Reg(r) => Some(r),

@@ -26,8 +26,9 @@ use std::fmt;
 pub const MAGIC: &[u8; 8] = b"LPBUNDLE";
 /// The format version this build writes and reads. Bump it whenever the IR
 /// types change: postcard is not self-describing, so an old reader would
-/// otherwise misread a new bundle. Version 2 is the loop IR.
-pub const FORMAT_VERSION: u32 = 2;
+/// otherwise misread a new bundle. Version 2 is the loop IR; 3 adds
+/// multi-result instructions and the systematic triangular solves.
+pub const FORMAT_VERSION: u32 = 3;
 /// magic, version (u32 LE), payload length (u64 LE), blake3 of the payload.
 const PREFIX_LEN: usize = 8 + 4 + 8 + 32;
 
@@ -221,8 +222,8 @@ pub fn describe(program: &Program, finding: &Finding) -> String {
                 at.instr
             )
         }
-        Finding::UpperWrite { at } => format!(
-            "job {}, instruction {}: write above the diagonal of a symmetric matrix",
+        Finding::TriangleWrite { at } => format!(
+            "job {}, instruction {}: write outside the stored triangle",
             job(at),
             at.instr
         ),
@@ -315,6 +316,9 @@ fn matrix(p: &Program, m: usize, info: &crate::ir::MatrixInfo) -> Result<(), Str
     }
     if h.symmetric && (h.shape[0] != h.shape[1] || h.tile_shape[0] != h.tile_shape[1]) {
         return fail("symmetric but not square");
+    }
+    if h.triangle.is_some() && (h.symmetric || h.tile_shape[0] != h.tile_shape[1]) {
+        return fail("triangular but symmetric or with tiles that are not square");
     }
     if h.grid().iter().any(|&g| g > u32::MAX as usize) {
         return fail("more than 2^32 tiles per side");
@@ -475,7 +479,7 @@ fn family(p: &Program, fam: &crate::ir::Family) -> Result<(), String> {
                     ));
                 }
             }
-            Instr::Apply { dst, kernel, args } => {
+            Instr::Apply { dsts, kernel, args } => {
                 let (lo, hi) = kernel.arity();
                 if args.len() < lo || args.len() > hi {
                     return Err(format!(
@@ -485,10 +489,21 @@ fn family(p: &Program, fam: &crate::ir::Family) -> Result<(), String> {
                         args.len()
                     ));
                 }
+                if dsts.len() != kernel.result_names().len() {
+                    return Err(format!(
+                        "{}: {} has {} results, found {}",
+                        at(k),
+                        kernel.name(),
+                        kernel.result_names().len(),
+                        dsts.len()
+                    ));
+                }
                 for &a in args {
                     read(k, a, &written)?;
                 }
-                define(k, *dst, &mut written)?;
+                for &d in dsts {
+                    define(k, d, &mut written)?;
+                }
             }
         }
     }

@@ -43,13 +43,13 @@ pub fn job_cost(plan: &Plan, loc: &Located) -> JobCost {
                     *slot = Some(info.header.tile(i as usize, j as usize));
                 }
             }
-            Instr::Apply { dst, kernel, args } => {
+            Instr::Apply { dsts, kernel, args } => {
                 let shapes: Option<Vec<Shape>> = args
                     .iter()
                     .map(|&a| regs.get(a as usize).copied().flatten())
                     .collect();
                 let Some(shapes) = shapes else { continue };
-                let Ok(shape) = kernel.result_shape(&shapes) else {
+                let Ok(results) = kernel.result_shapes(&shapes) else {
                     continue;
                 };
                 let flops = kernel.flops(&shapes);
@@ -58,8 +58,10 @@ pub fn job_cost(plan: &Plan, loc: &Located) -> JobCost {
                     main = flops;
                     cost.main_kernel = Some(*kernel);
                 }
-                if let Some(slot) = regs.get_mut(*dst as usize) {
-                    *slot = Some(shape);
+                for (&dst, shape) in dsts.iter().zip(results) {
+                    if let Some(slot) = regs.get_mut(dst as usize) {
+                        *slot = Some(shape);
+                    }
                 }
             }
             Instr::Write { .. } => {

@@ -79,8 +79,9 @@ pub enum Instr {
         tile: TileRef,
         src: u32,
     },
+    /// `dsts = kernel(args)`: one register per result of the kernel.
     Apply {
-        dst: u32,
+        dsts: Vec<u32>,
         kernel: Kernel,
         args: Vec<u32>,
     },

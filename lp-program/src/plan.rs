@@ -34,8 +34,9 @@ pub enum RefError {
         value: i64,
         size: u64,
     },
-    /// A write to the upper triangle of a symmetric matrix.
-    UpperWrite,
+    /// A write outside the stored triangle: above the diagonal of a
+    /// symmetric or `lower` matrix, below that of an `upper` one.
+    TriangleWrite,
     /// A write to version 0 of a versioned matrix, which is its base input.
     BaseWrite,
     /// A malformed reference (wrong number of coordinates, no such matrix).
@@ -73,7 +74,7 @@ impl fmt::Display for RefError {
             } => {
                 write!(f, "index {component} is {value}, outside 0..{size}")
             }
-            RefError::UpperWrite => write!(f, "write above the diagonal of a symmetric matrix"),
+            RefError::TriangleWrite => write!(f, "write outside the stored triangle"),
             RefError::BaseWrite => write!(f, "write to version 0, which is an input"),
             RefError::Malformed => write!(f, "malformed tile reference"),
         }
@@ -187,9 +188,12 @@ pub fn canonical(
             info.header.symmetric,
         ),
     };
+    if write && program.matrices[matrix as usize].header.is_zero_tile(i as usize, j as usize) {
+        return Err(RefError::TriangleWrite);
+    }
     if symmetric && i < j {
         if write {
-            return Err(RefError::UpperWrite);
+            return Err(RefError::TriangleWrite);
         }
         return Ok(Resolved {
             key: TileKey {

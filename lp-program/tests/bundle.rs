@@ -37,7 +37,11 @@ fn write(tile: TileRef, src: u32) -> Instr {
 }
 
 fn apply(dst: u32, kernel: Kernel, args: Vec<u32>) -> Instr {
-    Instr::Apply { dst, kernel, args }
+    Instr::Apply {
+        dsts: vec![dst],
+        kernel,
+        args,
+    }
 }
 
 const A: u32 = 0;
@@ -88,7 +92,7 @@ fn cholesky_2x2() -> Program {
             vec![
                 load(0, at(A, 1, 0)),
                 load(1, at(L, 0, 0)),
-                apply(2, Kernel::Trsm, vec![0, 1]),
+                apply(2, Kernel::from_name("TRSM_RLT").unwrap(), vec![0, 1]),
                 write(at(L, 1, 0), 2),
             ],
             3,
@@ -402,7 +406,7 @@ fn structural_damage_is_named() {
     );
     assert_invalid(
         |p| p.families[2].instrs[4] = write(at(S, 0, 1), 3),
-        "job syrk_1_1, instruction 4: write above the diagonal of a symmetric matrix",
+        "job syrk_1_1, instruction 4: write outside the stored triangle",
     );
     assert_invalid(
         |p| p.families[3].instrs[2] = write(at(L, 0, 0), 1),

@@ -198,12 +198,16 @@ impl LocalCounters {
 }
 
 impl Counters for LocalCounters {
+    // The finished set is read and written under the job's shard lock: a
+    // finish between a check and the shard update would drop the job's
+    // state (its launch stamp) and let a late record or launch recreate it,
+    // launching a finished job again.
     fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
+        let mut shard = self.jobs.shard(&child);
         if self.finished.contains(child) {
             // A replayed parent of a finished child: nothing to launch.
             return Ok(0);
         }
-        let mut shard = self.jobs.shard(&child);
         let state = shard.entry(child).or_default();
         if !state.parents.contains(&parent) {
             state.parents.push(parent);
@@ -212,11 +216,11 @@ impl Counters for LocalCounters {
     }
 
     fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
+        let now = self.now_ms();
+        let mut shard = self.jobs.shard(&job);
         if self.finished.contains(job) {
             return Ok(false);
         }
-        let now = self.now_ms();
-        let mut shard = self.jobs.shard(&job);
         let state = shard.entry(job).or_default();
         if state.launched_at != 0 {
             return Ok(false);
@@ -237,10 +241,11 @@ impl Counters for LocalCounters {
     }
 
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
+        let mut shard = self.jobs.shard(&job);
         if !self.finished.insert(job) {
             return Ok(false);
         }
-        self.jobs.shard(&job).remove(&job);
+        shard.remove(&job);
         self.finished_count.fetch_add(1, SeqCst);
         Ok(true)
     }

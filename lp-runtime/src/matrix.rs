@@ -14,6 +14,12 @@
 //! the file is never read, as LAPACK's `uplo = 'L'` routines ignore it, so it
 //! is not checked. Exporting expands the matrix to full.
 //!
+//! A triangular (`lower` or `upper`) matrix is zero outside its triangle:
+//! importing one stores only the tiles that meet the triangle, and a tile is
+//! always read through [`load_tile`], which returns zeros outside the
+//! triangle and masks the diagonal tiles, so exports, verification and jobs
+//! see exactly the declared matrix whatever a kernel left in the other half.
+//!
 //! An export writes to a temporary file next to the destination and renames
 //! it at the end, so an interrupted or failed export never leaves a
 //! half-written output file under the destination's name.
@@ -175,8 +181,9 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MatrixError + '_ {
 }
 
 /// Tile (i, j) of version `version` as a job sees it: the stored tile, or if
-/// none is stored and the matrix has an initialiser, the generated one;
-/// transposed if asked. For a symmetric matrix an upper (i < j) request is
+/// none is stored and the matrix has an initialiser, the generated one
+/// (for a triangular matrix, zero outside its triangle); transposed if
+/// asked. For a symmetric matrix an upper (i < j) request is
 /// served from the stored lower tile (j, i) (plans already canonicalise
 /// loads that way).
 pub fn load_tile(
@@ -201,6 +208,13 @@ pub fn load_tile(
     } else {
         (i, j, transpose)
     };
+    if header.is_zero_tile(i, j) {
+        // Outside a triangular matrix's triangle: zero by declaration, and
+        // never stored.
+        let shape = header.tile(i, j);
+        let zeros = Tile::zeros(shape.rows, shape.cols);
+        return Ok(Arc::new(if transpose { zeros.transpose().to_owned() } else { zeros }));
+    }
     // Errors name the stored matrix: `S.3` for a version of `S`.
     let stored = info.stored_name(version);
     let tile = match store.get_tile(&stored, i, j)? {
@@ -229,6 +243,7 @@ pub fn load_tile(
             }
         },
     };
+    let tile = header.masked(i, j, tile);
     Ok(if transpose {
         Arc::new(tile.transpose().to_owned())
     } else {
@@ -385,6 +400,11 @@ fn store_tile(
     bj: usize,
     tile: Tile,
 ) -> MatrixResult<()> {
+    if info.header.is_zero_tile(bi, bj) {
+        // Outside the triangle: the file's values there are ignored (as
+        // LAPACK's `uplo` ignores the other triangle).
+        return Ok(());
+    }
     if info.header.symmetric && bi == bj {
         check_symmetric(&tile, info, path, bi * info.header.tile_shape[0])?;
     }

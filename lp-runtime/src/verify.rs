@@ -17,7 +17,7 @@
 //! | triangular solve | inputs `L`, `B`, output `X` | `‖L (X P) − B P‖ / (‖L‖ ‖X‖ ‖P‖)` |
 //!
 //! Norms are Frobenius norms; for the triangular solve only the lower
-//! triangle of `L` takes part, as in `TRSM_L`. A correct backward-stable
+//! triangle of `L` takes part, as in `TRSM_LLN`. A correct backward-stable
 //! computation lands near machine epsilon; the pass threshold scales with
 //! the order: `n · ε · 16`.
 

@@ -588,8 +588,8 @@ fn trace_of_a_loop_program_names_iterations_and_versioned_tiles() {
         .find(|e| e["name"] == "S3_LOAD" && e["args"]["job"] == "syrk[0, 1, 1]")
         .unwrap();
     assert_eq!(syrk_load["args"]["tile"], "A[1, 1]");
-    // One slice per kernel: CHOL twice, TRSM and SYRK once.
-    for (kernel, n) in [("CHOL", 2), ("TRSM", 1), ("SYRK", 1)] {
+    // One slice per kernel: CHOL twice, TRSM_RLT and SYRK once.
+    for (kernel, n) in [("CHOL", 2), ("TRSM_RLT", 1), ("SYRK", 1)] {
         assert_eq!(
             slices
                 .iter()

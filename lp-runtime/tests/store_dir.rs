@@ -42,7 +42,7 @@ fn tiles_and_headers_are_files_numpy_and_json_read() {
         String::from_utf8(out.stdout).unwrap(),
         "float64 (3, 2) True\n\
          [[0.125, -1023.875], [0.625, -1023.375], [1.125, -1022.875]]\n\
-         {'shape': [11, 5], 'tile_shape': [3, 2], 'dtype': 'f64', 'symmetric': False}\n"
+         {'shape': [11, 5], 'tile_shape': [3, 2], 'dtype': 'f64', 'symmetric': False, 'triangle': None}\n"
     );
     // The store's private pool directory is not a matrix and never listed.
     let mut names: Vec<_> = std::fs::read_dir(tmp.path())

@@ -92,15 +92,23 @@ fn main() {
     );
     for &n in &sizes {
         let spd = tile(Init::Spd { seed: 1 }, n);
-        let l = Kernel::Chol.apply(&[&spd]).unwrap();
+        let l = Kernel::Chol.apply(&[&spd]).unwrap().remove(0);
         let a = tile(Init::Random { seed: 2 }, n);
         let b = tile(Init::Random { seed: 3 }, n);
         let c = tile(Init::Random { seed: 4 }, n);
         let cases: Vec<(&str, Kernel, Vec<&Tile>)> = vec![
             ("CHOL", Kernel::Chol, vec![&spd]),
             ("INVRS", Kernel::Invrs, vec![&l]),
-            ("TRSM (X L^T = B)", Kernel::Trsm, vec![&b, &l]),
-            ("TRSM_L (L X = B)", Kernel::TrsmL, vec![&b, &l]),
+            (
+                "TRSM_RLT (X L^T = B)",
+                Kernel::from_name("TRSM_RLT").unwrap(),
+                vec![&b, &l],
+            ),
+            (
+                "TRSM_LLN (L X = B)",
+                Kernel::from_name("TRSM_LLN").unwrap(),
+                vec![&b, &l],
+            ),
             ("SYRK (C - A B^T)", Kernel::Syrk, vec![&c, &a, &b]),
             (
                 "GEMM c, a, b",
@@ -180,7 +188,7 @@ fn main() {
             );
         });
         let f = (n as f64).powi(3);
-        row("  raw faer TRSM X L^T", n, f, secs);
+        row("  raw faer TRSM_RLT X L^T", n, f, secs);
         let secs = timed(|| {
             matmul(
                 out.as_mut(),

@@ -12,6 +12,19 @@
 use faer::mat;
 use lp_std::{Init, Kernel, KernelError, MatrixHeader, Shape, Tile};
 
+/// X Lᵀ = B: the Cholesky's panel solve.
+const TRSM_RLT: Kernel = Kernel::Trsm {
+    left: false,
+    lower: true,
+    trans: true,
+};
+/// L X = B: forward substitution.
+const TRSM_LLN: Kernel = Kernel::Trsm {
+    left: true,
+    lower: true,
+    trans: false,
+};
+
 const TOL: f64 = 1e-12;
 
 fn random(rows: usize, cols: usize, seed: u64) -> Tile {
@@ -139,6 +152,7 @@ fn assert_upper_zero(what: &str, l: &Tile) {
 
 fn apply(k: Kernel, args: &[&Tile]) -> Tile {
     k.apply(args)
+        .map(|mut results| results.remove(0))
         .unwrap_or_else(|e| panic!("{} failed: {e}", k.name()))
 }
 
@@ -224,7 +238,7 @@ fn trsm_exact_small_case() {
     let l = mat![[2.0, f64::NAN], [6.0, 1.0]];
     let x = mat![[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]];
     let b = mat![[2.0, 8.0], [6.0, 22.0], [1.0, 2.0]];
-    assert_eq!(apply(Kernel::Trsm, &[&b, &l]), x);
+    assert_eq!(apply(TRSM_RLT, &[&b, &l]), x);
 }
 
 #[test]
@@ -232,8 +246,8 @@ fn trsm_random_against_reference() {
     for (seed, (m, n)) in RHS.into_iter().enumerate() {
         let b = random(m, n, 100 + seed as u64);
         let l = lower(n, seed as u64);
-        let x = apply(Kernel::Trsm, &[&b, &l]);
-        let what = format!("TRSM B {m}x{n}");
+        let x = apply(TRSM_RLT, &[&b, &l]);
+        let what = format!("TRSM_RLT B {m}x{n}");
         assert_close(
             &format!("{what}: X L^T = B"),
             &naive_matmul(&x, &transpose(&tril(&l))),
@@ -254,7 +268,7 @@ fn trsm_l_exact_small_case() {
     let l = mat![[2.0, f64::NAN], [6.0, 1.0]];
     let x = mat![[1.0, 2.0, 3.0], [4.0, 5.0, -6.0]];
     let b = mat![[2.0, 4.0, 6.0], [10.0, 17.0, 12.0]];
-    assert_eq!(apply(Kernel::TrsmL, &[&b, &l]), x);
+    assert_eq!(apply(TRSM_LLN, &[&b, &l]), x);
 }
 
 #[test]
@@ -262,8 +276,8 @@ fn trsm_l_random_against_reference() {
     for (seed, (m, n)) in RHS.into_iter().enumerate() {
         let b = random(m, n, 200 + seed as u64);
         let l = lower(m, seed as u64);
-        let x = apply(Kernel::TrsmL, &[&b, &l]);
-        let what = format!("TRSM_L B {m}x{n}");
+        let x = apply(TRSM_LLN, &[&b, &l]);
+        let what = format!("TRSM_LLN B {m}x{n}");
         assert_close(
             &format!("{what}: L X = B"),
             &naive_matmul(&tril(&l), &x),
@@ -425,8 +439,8 @@ fn singular_triangular_factors_are_errors() {
         value: 0.0,
     };
     assert_eq!(Kernel::Invrs.apply(&[&l]).unwrap_err(), want);
-    assert_eq!(Kernel::Trsm.apply(&[&b, &l]).unwrap_err(), want);
-    assert_eq!(Kernel::TrsmL.apply(&[&b, &l]).unwrap_err(), want);
+    assert_eq!(TRSM_RLT.apply(&[&b, &l]).unwrap_err(), want);
+    assert_eq!(TRSM_LLN.apply(&[&b, &l]).unwrap_err(), want);
     assert_eq!(
         want.to_string(),
         "triangular factor is singular (diagonal entry 2 is 0e0)"
@@ -458,11 +472,11 @@ fn bad_operands_are_shape_errors() {
         "the triangular factor must be a square tile, found 3x5"
     );
     assert_eq!(
-        shape_message(Kernel::Trsm, &[&wide, &sq]),
+        shape_message(TRSM_RLT, &[&wide, &sq]),
         "X L^T = B needs B to have as many columns as L has rows: B is 3x5, L is 3x3"
     );
     assert_eq!(
-        shape_message(Kernel::TrsmL, &[&sq, &Tile::zeros(4, 4)]),
+        shape_message(TRSM_LLN, &[&sq, &Tile::zeros(4, 4)]),
         "L X = B needs B to have as many rows as L: B is 3x3, L is 4x4"
     );
     assert_eq!(
@@ -515,13 +529,13 @@ fn bad_operands_are_shape_errors() {
 }
 
 #[test]
-fn result_shapes_match_result_shape() {
+fn apply_agrees_with_result_shapes() {
     // apply and the static checker agree on every kernel's result shape.
     let (a, b, c) = (random(4, 3, 1), random(3, 3, 2), random(4, 3, 3));
     let l = lower(3, 4);
     let c4 = Tile::zeros(4, 4);
     let cases: Vec<(Kernel, Vec<&Tile>)> = vec![
-        (Kernel::Trsm, vec![&a, &l]),
+        (TRSM_RLT, vec![&a, &l]),
         (Kernel::Syrk, vec![&c4, &a, &c]),
         (
             Kernel::Gemm {
@@ -544,7 +558,7 @@ fn result_shapes_match_result_shape() {
             .iter()
             .map(|t| Shape::new(t.nrows(), t.ncols()))
             .collect();
-        let want = k.result_shape(&shapes).unwrap();
+        let want = k.result_shapes(&shapes).unwrap()[0];
         let got = apply(k, &args);
         assert_eq!(Shape::new(got.nrows(), got.ncols()), want, "{}", k.name());
     }
@@ -583,4 +597,61 @@ fn large_products_with_transposed_b_against_reference() {
         &apply(tt, &[&c, &at, &b]),
         &(&c + &product),
     );
+}
+
+/// Upper triangle of `a` (exact zeros below).
+fn triu(a: &Tile) -> Tile {
+    transpose(&tril(&transpose(a)))
+}
+
+#[test]
+fn every_triangular_solve_against_reference() {
+    // Each of the eight TRSM_{side}{uplo}{trans} on a ragged right-hand
+    // side: the factor's other triangle is NaN (never read), and the
+    // residual of the equation the name states is checked.
+    for left in [true, false] {
+        for lower in [true, false] {
+            for trans in [false, true] {
+                let k = Kernel::Trsm { left, lower, trans };
+                let (m, n) = (37, 23);
+                let b = random(m, n, 300);
+                let size = if left { m } else { n };
+                let l = self::lower(size, 7);
+                // An upper factor: the transpose of a lower one, NaN below.
+                let t = if lower {
+                    l.clone()
+                } else {
+                    Tile::from_fn(size, size, |i, j| if i <= j { l[(j, i)] } else { f64::NAN })
+                };
+                let clean = if lower { tril(&t) } else { triu(&t) };
+                let op = if trans { transpose(&clean) } else { clean };
+                let x = apply(k, &[&b, &t]);
+                let product = if left {
+                    naive_matmul(&op, &x)
+                } else {
+                    naive_matmul(&x, &op)
+                };
+                assert_close(k.name(), &product, &b);
+            }
+        }
+    }
+}
+
+#[test]
+fn triangular_solve_names_are_systematic() {
+    let names: Vec<&str> = lp_std::kernel::ALL_KERNELS
+        .iter()
+        .filter(|k| matches!(k, Kernel::Trsm { .. }))
+        .map(|k| k.name())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "TRSM_LLN", "TRSM_LLT", "TRSM_LUN", "TRSM_LUT", "TRSM_RLN", "TRSM_RLT", "TRSM_RUN",
+            "TRSM_RUT"
+        ]
+    );
+    for name in names {
+        assert_eq!(Kernel::from_name(name).map(Kernel::name), Some(name));
+    }
 }

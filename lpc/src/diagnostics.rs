@@ -140,6 +140,15 @@ fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// `%r` for one result, `%v, %t, %r` (the kernel's names) for several.
+fn result_regs(names: &[&str]) -> String {
+    if names.len() == 1 {
+        return "%r".to_string();
+    }
+    let regs: Vec<String> = names.iter().map(|n| format!("%{n}")).collect();
+    regs.join(", ")
+}
+
 fn tiles_list(tiles: &[TileName]) -> String {
     let names: Vec<String> = tiles.iter().map(|t| t.to_string()).collect();
     names.join(", ")
@@ -171,7 +180,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | DuplicateMatrix { .. }
         | DuplicateJob { .. }
         | ZeroDimension { .. }
-        | SymmetricNotSquare { .. }
+        | NotSquare { .. }
         | GridTooLarge { .. } => declarations(src, e),
         RegisterRedefined { .. }
         | UseBeforeDefinition { .. }
@@ -179,6 +188,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | UndefinedRegister { .. }
         | UnknownOpcode { .. }
         | MissingDestination { .. }
+        | ResultCount { .. }
         | UnexpectedDestination { .. }
         | OperandCount { .. }
         | OperandKind { .. }
@@ -186,7 +196,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | ShapeMismatch { .. }
         | WriteShape { .. } => instructions(src, e),
         UnknownMatrix { .. } | TileOutOfGrid { .. } => references(src, e),
-        WriteToInput { .. } | WriteUpperTriangle { .. } | WriteToBase { .. } => writes(src, e),
+        WriteToInput { .. } | WriteOutsideTriangle { .. } | WriteToBase { .. } => writes(src, e),
         TileWrittenTwice { .. } | TileNeverWritten { .. } => once(src, e),
         Cycle { .. } | Unordered { .. } | Undecided { .. } => order(src, e),
         UnusedRegister { .. } | TempNeverRead { .. } | OutputNotWritten { .. } => warnings(src, e),
@@ -315,9 +325,12 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
         ZeroDimension { span, what } => error()
             .with_message(format!("a matrix {what} cannot be zero"))
             .with_labels(vec![p(*span, "zero".into())]),
-        SymmetricNotSquare { span, sym, what, rows, cols } => error()
-            .with_message(format!("a symmetric matrix needs {what}, found {rows} x {cols}"))
-            .with_labels(vec![p(*span, "not square".into()), s(*sym, "declared symmetric here".into())]),
+        NotSquare { span, structure, kind, what, rows, cols } => error()
+            .with_message(format!(
+                "{} {kind} matrix needs {what}, found {rows} x {cols}",
+                if kind.starts_with('u') { "an" } else { "a" }
+            ))
+            .with_labels(vec![p(*span, "not square".into()), s(*structure, format!("declared {kind} here"))]),
         GridTooLarge { span, tiles } => error()
             .with_message(format!("too many tiles along one side: {tiles}"))
             .with_labels(vec![p(*span, format!("at most {} tiles per side", u32::MAX))]),
@@ -355,10 +368,33 @@ fn instructions(src: &str, e: &CheckError) -> Diag {
             .with_message(format!("unknown opcode `{found}`"))
             .with_labels(vec![p(*span, "not an opcode".into())])
             .with_notes(vec![format!("help: {}", opcodes_help())]),
-        MissingDestination { span, opcode } => error()
-            .with_message(format!("`{opcode}` needs a destination register"))
-            .with_labels(vec![p(*span, "its result is not assigned".into())])
-            .with_notes(vec![format!("help: write `%r = {opcode} ...`")]),
+        MissingDestination {
+            span,
+            opcode,
+            names,
+        } => {
+            let (what, assigned) = if names.len() == 1 {
+                ("a destination register".to_string(), "its result is not assigned")
+            } else {
+                (format!("{} destination registers", names.len()), "its results are not assigned")
+            };
+            error()
+                .with_message(format!("`{opcode}` needs {what}"))
+                .with_labels(vec![p(*span, assigned.into())])
+                .with_notes(vec![format!("help: write `{} = {opcode} ...`", result_regs(names))])
+        }
+        ResultCount {
+            span,
+            opcode,
+            names,
+            found,
+        } => error()
+            .with_message(format!(
+                "`{opcode}` has {}, found {found} destination registers",
+                plural(names.len() as u64, "result", "results")
+            ))
+            .with_labels(vec![p(*span, format!("expected {}", names.len()))])
+            .with_notes(vec![format!("help: write `{} = {opcode} ...`", result_regs(names))]),
         UnexpectedDestination { span, opcode } => error()
             .with_message(format!("`{opcode}` produces no value"))
             .with_labels(vec![p(*span, "nothing to assign".into())])
@@ -459,24 +495,34 @@ fn writes(src: &str, e: &CheckError) -> Diag {
                 p(*span, "written here".into()),
                 s(*role, "declared input here".into()),
             ]),
-        WriteUpperTriangle {
+        WriteOutsideTriangle {
             span,
-            sym,
+            structure,
+            kind,
             tile,
             job,
         } => {
-            let mut lower = tile.clone();
-            let n = lower.index.len();
-            lower.index.swap(n - 2, n - 1);
+            let mut mirror = tile.clone();
+            let n = mirror.index.len();
+            mirror.index.swap(n - 2, n - 1);
+            let (side, label) = if *kind == "upper-triangular" {
+                ("below", "lower tile")
+            } else {
+                ("above", "upper tile")
+            };
+            let help = if *kind == "symmetric" {
+                format!("help: a symmetric matrix stores only tiles (i, j) with i >= j: write {mirror} instead; loading {tile} reads its transpose")
+            } else {
+                let article = if kind.starts_with('u') { "an" } else { "a" };
+                format!("help: {article} {kind} matrix is zero {side} its diagonal: its tiles there are never written, and loading one gives zeros")
+            };
             error()
                 .with_message(format!(
-                    "cannot write tile {tile} above the diagonal of symmetric matrix `{}`",
+                    "cannot write tile {tile} {side} the diagonal of {kind} matrix `{}`",
                     tile.matrix
                 ))
-                .with_labels(vec![p(*span, "upper tile".into()), s(*sym, "declared symmetric here".into())])
-                .with_notes(in_job(job).into_iter().chain([format!(
-                    "help: a symmetric matrix stores only tiles (i, j) with i >= j: write {lower} instead; loading {tile} reads its transpose"
-                )]).collect())
+                .with_labels(vec![p(*span, label.into()), s(*structure, format!("declared {kind} here"))])
+                .with_notes(in_job(job).into_iter().chain([help]).collect())
         }
         WriteToBase {
             span,

@@ -129,9 +129,12 @@ pub enum CheckError {
         what: &'static str,
     },
     /// `sym` on a non-square matrix or with non-square tiles.
-    SymmetricNotSquare {
+    /// A symmetric matrix that is not square, or a structured one whose
+    /// tiles are not; `kind` is "symmetric", "lower-triangular", ...
+    NotSquare {
         span: Span,
-        sym: Span,
+        structure: Span,
+        kind: &'static str,
         what: &'static str,
         rows: u64,
         cols: u64,
@@ -185,9 +188,18 @@ pub enum CheckError {
         span: Span,
         found: String,
     },
+    /// `names`: the results the opcode defines, by role.
     MissingDestination {
         span: Span,
         opcode: String,
+        names: &'static [&'static str],
+    },
+    /// Result registers that do not match the opcode's results (`names`).
+    ResultCount {
+        span: Span,
+        opcode: String,
+        names: &'static [&'static str],
+        found: usize,
     },
     UnexpectedDestination {
         span: Span,
@@ -259,9 +271,13 @@ pub enum CheckError {
         role: Span,
         matrix: String,
     },
-    WriteUpperTriangle {
+    /// A write outside the stored triangle of a symmetric or triangular
+    /// matrix; `kind` is "symmetric", "lower-triangular" or
+    /// "upper-triangular".
+    WriteOutsideTriangle {
         span: Span,
-        sym: Span,
+        structure: Span,
+        kind: &'static str,
         tile: TileName,
         job: Option<String>,
     },
@@ -352,7 +368,7 @@ impl CheckError {
             | DuplicateMatrix { span, .. }
             | DuplicateJob { span, .. }
             | ZeroDimension { span, .. }
-            | SymmetricNotSquare { span, .. }
+            | NotSquare { span, .. }
             | GridTooLarge { span, .. }
             | NegativeDimension { span, .. }
             | BadBase { span, .. }
@@ -363,6 +379,7 @@ impl CheckError {
             | UndefinedRegister { span, .. }
             | UnknownOpcode { span, .. }
             | MissingDestination { span, .. }
+            | ResultCount { span, .. }
             | UnexpectedDestination { span, .. }
             | OperandCount { span, .. }
             | OperandKind { span, .. }
@@ -373,7 +390,7 @@ impl CheckError {
             | IndexCount { span, .. }
             | TileOutOfGrid { span, .. }
             | WriteToInput { span, .. }
-            | WriteUpperTriangle { span, .. }
+            | WriteOutsideTriangle { span, .. }
             | WriteToBase { span, .. }
             | TileWrittenTwice { span, .. }
             | TileNeverWritten { span, .. }

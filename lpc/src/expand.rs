@@ -24,13 +24,9 @@ fn declarations(program: &Program, out: &mut impl Write) -> io::Result<()> {
         };
         write!(
             out,
-            "matrix {}{versions} : {}f64[{}, {}] tile [{}, {}] {}",
+            "matrix {}{versions} : {} {}",
             info.name,
-            if h.symmetric { "sym " } else { "" },
-            h.shape[0],
-            h.shape[1],
-            h.tile_shape[0],
-            h.tile_shape[1],
+            h.declared_type(),
             info.role.name()
         )?;
         if let Some(base) = info.base {
@@ -95,15 +91,19 @@ fn job(program: &Program, f: u32, values: &[i64], out: &mut impl Write) -> io::R
                 tile(program, t, values, out)?;
                 write!(out, ", %{}", name(*src, false))?;
             }
-            Instr::Apply { dst, kernel, args } => {
+            Instr::Apply { dsts, kernel, args } => {
+                let dsts: Vec<String> = dsts
+                    .iter()
+                    .map(|&d| format!("%{}", name(d, true)))
+                    .collect();
                 let args: Vec<String> = args
                     .iter()
                     .map(|&a| format!("%{}", name(a, false)))
                     .collect();
                 write!(
                     out,
-                    "    %{} = {} {}",
-                    name(*dst, true),
+                    "    {} = {} {}",
+                    dsts.join(", "),
                     kernel.name(),
                     args.join(", ")
                 )?;

@@ -149,7 +149,7 @@ fn graph_stats_of_the_seed_example() {
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    // 4096^3/3 per CHOL and INVRS, 4096^3 for TRSM, 2 * 4096^3 for SYRK.
+    // 4096^3/3 per CHOL and INVRS, 4096^3 for TRSM_RLT, 2 * 4096^3 for SYRK.
     let b3 = 4096f64.powi(3);
     let total = 4.0 * b3 / 3.0 + b3 + 2.0 * b3;
     assert_eq!(
@@ -271,7 +271,7 @@ fn gen_flat_and_expand_print_the_same_flat_program() {
     assert_eq!(
         body(&flat),
         "matrix A : sym f64[8, 8] tile [4, 4] input = spd(42)
-matrix L : f64[8, 8] tile [4, 4] output
+matrix L : lower f64[8, 8] tile [4, 4] output
 matrix S[2] : sym f64[8, 8] tile [4, 4] temp = A
 
 chol[0]:
@@ -282,7 +282,7 @@ chol[0]:
 trsm[0, 1]:
     %0 = S3_LOAD S[0, 1, 0]
     %1 = S3_LOAD L[0, 0]
-    %2 = TRSM %0, %1
+    %2 = TRSM_RLT %0, %1
     S3_WRITE L[1, 0], %2
 
 syrk[0, 1, 1]:

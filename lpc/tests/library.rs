@@ -85,7 +85,7 @@ proptest! {
         plan.roots(&mut |_| roots += 1);
         prop_assert_eq!(roots, 1);
         let stats = lpc::graph::stats(plan, 1_000_000);
-        // CHOL, TRSM, SYRK per step, then the last CHOL: 3(T-1) + 1 levels.
+        // CHOL, TRSM_RLT, SYRK per step, then the last CHOL: 3(T-1) + 1 levels.
         prop_assert_eq!(stats.paths.unwrap().critical_path_jobs as u64, 3 * (t - 1) + 1);
         if t <= 5 {
             assert_expansion_means_the_same(&compiled);

@@ -396,7 +396,7 @@ fn a_huge_grid_with_few_tiles_runs_at_once() {
         &prog,
         "; 4e9 x 4e9 tiles of 1 x 1 declared, two touched.\n\
          matrix A : f64[4000000000, 4000000000] tile [1, 1] input = random(3)\n\
-         matrix B : f64[4000000000, 4000000000] tile [1, 1] output\n\
+         matrix B : lower f64[4000000000, 4000000000] tile [1, 1] output\n\
          for i in range(2) {\n    copy:\n        %b = ADD A[i, 0], A[i, 0]\n        S3_WRITE B[i, 0], %b\n}\n",
     )
     .unwrap();

@@ -20,6 +20,7 @@ use crate::ir::{Program, Role, TileKey};
 use crate::lin::{Lin, MAXV};
 use crate::plan::{Plan, canonical};
 use crate::polytope::{Budget, Decision, System};
+use lp_std::Triangle;
 
 /// A piece of a region: its constraints, and how its points map to tile
 /// coordinates (versions, row, column).
@@ -201,7 +202,18 @@ fn without_base(pieces: Vec<Piece>, nv: usize) -> Vec<Piece> {
 }
 
 fn stored(program: &Program, matrix: u32, comps: &[i64]) -> Option<TileKey> {
-    canonical(program, matrix, comps, false).ok().map(|r| r.key)
+    canonical(program, matrix, comps, false)
+        .ok()
+        .map(|r| r.key)
+        .filter(|k| !zero_tile(program, *k))
+}
+
+/// A tile outside a triangular matrix's triangle: zero by declaration, so
+/// never written and never missing.
+fn zero_tile(program: &Program, key: TileKey) -> bool {
+    program.matrices[key.matrix as usize]
+        .header
+        .is_zero_tile(key.i as usize, key.j as usize)
 }
 
 /// Every loaded tile of a non-input matrix has a writer.
@@ -216,7 +228,10 @@ pub fn loads_written(plan: &Plan, options: &Options) -> Vec<Finding> {
         while end < keys.len() && keys[end].0 == key {
             end += 1;
         }
-        if program.matrices[key.matrix as usize].role != Role::Input && plan.writer(key).is_none() {
+        if program.matrices[key.matrix as usize].role != Role::Input
+            && !zero_tile(program, key)
+            && plan.writer(key).is_none()
+        {
             let instr = instr_touching(plan, plan.job_id(f, &[]), key, false, 0).unwrap_or(0);
             out.push(Finding::NeverWritten {
                 at: flat_at(f, instr),
@@ -313,10 +328,22 @@ pub fn temps_read(plan: &Plan, options: &Options) -> Vec<Finding> {
     out
 }
 
-/// Warning: output tiles that no job writes. A non-symmetric output with a
-/// square tile grid and no write above the diagonal is taken to be a
-/// triangular result (a Cholesky factor): only its lower tiles are
-/// expected.
+/// The tiles of a `gr x gc` grid that meet `triangle` (all without one),
+/// in closed form: grids may have billions of rows.
+fn tiles_in(triangle: Option<Triangle>, gr: u128, gc: u128) -> u64 {
+    let m = gr.min(gc);
+    let n = match triangle {
+        // Row i holds min(i + 1, gc) tiles.
+        Some(Triangle::Lower) => m * (m + 1) / 2 + (gr - m) * gc,
+        // Row i < min(gr, gc) holds gc - i tiles, the others none.
+        Some(Triangle::Upper) => m * gc - m * (m.max(1) - 1) / 2,
+        None => gr * gc,
+    };
+    n.min(u64::MAX as u128) as u64
+}
+
+/// Warning: output tiles that no job writes. Only the stored triangle of a
+/// symmetric or triangular output is expected, as declared.
 pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
     let program = plan.program();
     let refs = ref_views(program, plan.compiled_families());
@@ -339,19 +366,11 @@ pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
             k.dedup();
             k
         };
-        let upper_flat = flat.iter().any(|k| k.i < k.j);
-        let upper_loop = writes.iter().any(|w| {
-            let mut sys = System::new(w.depth);
-            w.spec.domain(0, &mut sys);
-            sys.lt2(&w.comps[nv], &w.comps[nv + 1]).is_some()
-                && sys.is_feasible(options.budget) != Decision::No
-        });
-        let lower_only = info.header.symmetric || (gr == gc && !upper_flat && !upper_loop);
-        let per_version = if lower_only {
-            (gr * (gr + 1) / 2) as u64
-        } else {
-            (gr * gc) as u64
+        let triangle = match info.header.triangle {
+            None if info.header.symmetric => Some(Triangle::Lower),
+            t => t,
         };
+        let per_version = tiles_in(triangle, gr as u128, gc as u128);
         let expected = per_version.saturating_mul(info.version_count());
         // Each job writes one tile per write instruction (write-once has
         // been checked), so the tiles written are counted, not listed.
@@ -364,8 +383,8 @@ pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
         if written >= expected {
             continue;
         }
-        // The grid (the lower triangle if expected so) minus the loop
-        // writes' images; the rest enumerated, minus the flat writes.
+        // The grid (its triangle if declared so) minus the loop writes'
+        // images; the rest enumerated, minus the flat writes.
         let n = nv + 2;
         let mut sys = System::new(n);
         for k in 0..n {
@@ -379,8 +398,14 @@ pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
             sys.ge0(Lin::var(k));
             sys.lt2(&Lin::var(k), &Lin::constant(size));
         }
-        if lower_only {
-            sys.ge2(&Lin::var(nv), &Lin::var(nv + 1));
+        match triangle {
+            Some(Triangle::Lower) => {
+                sys.ge2(&Lin::var(nv), &Lin::var(nv + 1));
+            }
+            Some(Triangle::Upper) => {
+                sys.ge2(&Lin::var(nv + 1), &Lin::var(nv));
+            }
+            None => {}
         }
         let mut pieces = vec![Piece {
             sys,
@@ -409,4 +434,26 @@ pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_in_a_triangle_match_counting() {
+        for gr in 0..8u128 {
+            for gc in 0..8u128 {
+                let count = |inside: &dyn Fn(u128, u128) -> bool| {
+                    (0..gr)
+                        .flat_map(|i| (0..gc).map(move |j| (i, j)))
+                        .filter(|&(i, j)| inside(i, j))
+                        .count() as u64
+                };
+                assert_eq!(tiles_in(Some(Triangle::Lower), gr, gc), count(&|i, j| i >= j));
+                assert_eq!(tiles_in(Some(Triangle::Upper), gr, gc), count(&|i, j| i <= j));
+                assert_eq!(tiles_in(None, gr, gc), count(&|_, _| true));
+            }
+        }
+    }
 }

@@ -69,8 +69,8 @@ pub enum Finding {
         value: i64,
         size: u64,
     },
-    /// A write above the diagonal of a symmetric matrix.
-    UpperWrite {
+    /// A write outside the stored triangle (see [`crate::plan::RefError`]).
+    TriangleWrite {
         at: At,
     },
     /// A write to version 0 of a versioned matrix, which is its base input.

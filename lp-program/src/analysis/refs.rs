@@ -8,6 +8,7 @@ use crate::ir::{Instr, Program};
 use crate::lin::Lin;
 use crate::plan::{RefError, canonical};
 use crate::polytope::{Decision, System};
+use lp_std::Triangle;
 
 /// The compiled families (`None` for loop-free ones and for families that
 /// failed to compile) and the phase-1 findings.
@@ -73,7 +74,7 @@ fn flat_refs(program: &Program, f: u32, findings: &mut Vec<Finding>) {
                 value,
                 size,
             }),
-            Err(RefError::UpperWrite) => findings.push(Finding::UpperWrite { at }),
+            Err(RefError::TriangleWrite) => findings.push(Finding::TriangleWrite { at }),
             Err(RefError::BaseWrite) => findings.push(Finding::BaseWrite { at }),
         }
     }
@@ -148,13 +149,22 @@ fn loop_ref(
             return Ok(Some(Finding::BaseWrite { at }));
         }
     }
-    if info.header.symmetric {
-        let upper = |sys: &mut System| {
-            sys.lt2(&r.comps[nv], &r.comps[nv + 1])?;
+    // Outside the stored triangle: i < j for a symmetric or lower matrix,
+    // i > j for an upper one.
+    let (i, j) = (&r.comps[nv], &r.comps[nv + 1]);
+    let outside = match info.header.triangle {
+        Some(Triangle::Upper) => Some((j, i)),
+        Some(Triangle::Lower) => Some((i, j)),
+        None if info.header.symmetric => Some((i, j)),
+        None => None,
+    };
+    if let Some((small, large)) = outside {
+        let below = |sys: &mut System| {
+            sys.lt2(small, large)?;
             Some(())
         };
-        if let Some(at) = hit(&upper)? {
-            return Ok(Some(Finding::UpperWrite { at }));
+        if let Some(at) = hit(&below)? {
+            return Ok(Some(Finding::TriangleWrite { at }));
         }
     }
     Ok(None)

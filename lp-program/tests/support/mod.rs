@@ -45,6 +45,12 @@ pub fn matrix(
     }
 }
 
+/// `m` declared lower triangular.
+pub fn lower(mut m: MatrixInfo) -> MatrixInfo {
+    m.header.triangle = Some(lp_std::Triangle::Lower);
+    m
+}
+
 /// A program under construction: loops and families appended in program
 /// order through a stack of open loops.
 pub struct Builder {
@@ -114,7 +120,7 @@ impl Builder {
         let mut value = 0;
         if loads.len() >= 2 {
             instrs.push(Instr::Apply {
-                dst: regs,
+                dsts: vec![regs],
                 kernel: Kernel::Add,
                 args: vec![0, 1],
             });
@@ -148,7 +154,7 @@ pub fn cholesky(nt: i64) -> Program {
     let n = (nt as usize) * 4;
     let mut b = Builder::new(vec![
         matrix("A", n, 4, true, Role::Input, vec![], None),
-        matrix("L", n, 4, false, Role::Output, vec![], None),
+        lower(matrix("L", n, 4, false, Role::Output, vec![], None)),
         matrix("S", n, 4, true, Role::Temp, vec![nt as u32], Some(0)),
     ]);
     let (a, l, s) = (0, 1, 2);

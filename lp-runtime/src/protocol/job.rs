@@ -193,8 +193,8 @@ fn execute(
                     tr.record(worker, Slice::Load, fail.job, Some(tile.key), t0);
                 }
             }
-            (Instr::Apply { dst, kernel, args }, _) => {
-                flops += apply(ctx, fail, pc, *kernel, args, *dst, &mut regs)?;
+            (Instr::Apply { dsts, kernel, args }, _) => {
+                flops += apply(ctx, fail, pc, *kernel, args, dsts, &mut regs)?;
                 if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
                     let first = args.first().and_then(|&a| regs.origin(a));
                     tr.record(worker, Slice::Kernel(kernel.name()), fail.job, first, t0);
@@ -228,12 +228,12 @@ fn apply(
     pc: usize,
     kernel: lp_std::Kernel,
     args: &[u32],
-    dst: u32,
+    dsts: &[u32],
     regs: &mut Registers,
 ) -> Result<f64, RunError> {
     let family = ctx.plan.family(fail.loc.family);
     let first = args.first().and_then(|&a| regs.origin(a));
-    let output = result_destination(ctx.plan, fail.loc, &family.instrs[pc + 1..], pc + 1, dst);
+    let output = result_destination(ctx.plan, fail.loc, &family.instrs[pc + 1..], pc + 1, dsts);
     let error = |tile: Option<TileKey>, message: String| {
         fail.error(Some(pc), kernel.name(), tile, output, message)
     };
@@ -255,16 +255,24 @@ fn apply(
         .iter()
         .map(|t| Shape::new(t.nrows(), t.ncols()))
         .collect();
-    if let Err(e) = kernel.result_shape(&shapes) {
+    if let Err(e) = kernel.result_shapes(&shapes) {
         let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
         return Err(error(tile.or(first), e.message));
     }
-    let result = kernel
+    let results = kernel
         .apply(&operands)
         .map_err(|e| error(first, e.to_string()))?;
+    if results.len() != dsts.len() {
+        return Err(error(
+            first,
+            format!("has {} results, found {} registers", results.len(), dsts.len()),
+        ));
+    }
     let flops = kernel.flops(&shapes);
-    regs.set(dst, Arc::new(result), first)
-        .map_err(|m| error(first, m))?;
+    for (&dst, result) in dsts.iter().zip(results) {
+        regs.set(dst, Arc::new(result), first)
+            .map_err(|m| error(first, m))?;
+    }
     Ok(flops)
 }
 
@@ -382,17 +390,17 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
     Ok(())
 }
 
-/// The tile a kernel result in `dst` is written to, if a later instruction
+/// The tile a kernel result in `dsts` is written to, if a later instruction
 /// (`rest`, starting at index `first`) writes that register directly.
 fn result_destination(
     plan: &Plan,
     loc: &Located,
     rest: &[Instr],
     first: usize,
-    dst: u32,
+    dsts: &[u32],
 ) -> Option<TileKey> {
     let k = rest
         .iter()
-        .position(|i| matches!(i, Instr::Write { src, .. } if *src == dst))?;
+        .position(|i| matches!(i, Instr::Write { src, .. } if dsts.contains(src)))?;
     plan.resolve(loc, first + k).ok().flatten().map(|r| r.key)
 }

@@ -211,7 +211,11 @@ pub fn write(tile: TileRef, src: u32) -> Instr {
 }
 
 pub fn apply(dst: u32, kernel: Kernel, args: Vec<u32>) -> Instr {
-    Instr::Apply { dst, kernel, args }
+    Instr::Apply {
+        dsts: vec![dst],
+        kernel,
+        args,
+    }
 }
 
 /// Registers an instruction list needs: one past the highest it names.
@@ -221,7 +225,7 @@ pub fn registers(instrs: &[Instr]) -> u32 {
         .map(|i| match i {
             Instr::Load { dst, .. } => dst + 1,
             Instr::Write { src, .. } => src + 1,
-            Instr::Apply { dst, args, .. } => args.iter().fold(dst + 1, |m, a| m.max(a + 1)),
+            Instr::Apply { dsts, args, .. } => dsts.iter().chain(args).fold(0, |m, a| m.max(a + 1)),
         })
         .max()
         .unwrap_or(0)
@@ -382,7 +386,7 @@ pub enum Body {
     /// tiles of A, and no kernel runs (the input is seeded by
     /// [`cholesky_shaped_store`]).
     Copy,
-    /// The tiled Cholesky's kernels (CHOL, TRSM, SYRK) on `A = spd(7)`: L
+    /// The tiled Cholesky's kernels (CHOL, TRSM_RLT, SYRK) on `A = spd(7)`: L
     /// is its Cholesky factor.
     Kernels,
 }
@@ -448,7 +452,7 @@ pub fn cholesky_flat(t: usize, b: usize, body: Body) -> Program {
                 &format!("trsm_{k}_{i}"),
                 step(
                     body,
-                    Kernel::Trsm,
+                    Kernel::from_name("TRSM_RLT").unwrap(),
                     vec![tile(s(k), i, k), tile(L, k, k)],
                     tile(L, i, k),
                 ),
@@ -584,7 +588,7 @@ pub fn cholesky_loops(t: usize, b: usize, body: Body) -> Program {
         "trsm",
         step(
             body,
-            Kernel::Trsm,
+            Kernel::from_name("TRSM_RLT").unwrap(),
             vec![
                 at(S, vec![k.clone(), i.clone(), k.clone()]),
                 at(L, vec![k.clone(), k.clone()]),

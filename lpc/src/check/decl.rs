@@ -3,9 +3,9 @@
 
 use super::scope::Scope;
 use crate::error::CheckError;
-use grammar::ast::{self, RoleKind};
+use grammar::ast::{self, RoleKind, StructureKind};
 use lp_program::{MatrixInfo, Role};
-use lp_std::{Init, InitError, MatrixHeader};
+use lp_std::{Init, InitError, MatrixHeader, Triangle};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -115,22 +115,12 @@ fn base(
         return Err(fail(format!("`{}` is not a valid matrix", base.name())));
     };
     if bi.header != mi.header {
-        let describe = |h: &MatrixHeader| {
-            format!(
-                "{}f64[{}, {}] tile [{}, {}]",
-                if h.symmetric { "sym " } else { "" },
-                h.shape[0],
-                h.shape[1],
-                h.tile_shape[0],
-                h.tile_shape[1]
-            )
-        };
         return Err(fail(format!(
-            "`{}` is {} but `{}` is {}: a base must have the same shape, tiles and symmetry",
+            "`{}` is {} but `{}` is {}: a base must have the same shape, tiles and structure",
             base.name(),
-            describe(&bi.header),
+            bi.header.declared_type(),
             matrices[m].name(),
-            describe(&mi.header)
+            mi.header.declared_type()
         )));
     }
     Ok(b)
@@ -166,6 +156,15 @@ fn dimension(
             None
         }
         v => Some(v as u64),
+    }
+}
+
+/// The triangle a `lower` or `upper` declaration states.
+fn triangle(decl: &ast::MatrixDecl<'_>) -> Option<Triangle> {
+    match decl.structure?.kind {
+        StructureKind::Lower => Some(Triangle::Lower),
+        StructureKind::Upper => Some(Triangle::Upper),
+        StructureKind::Sym => None,
     }
 }
 
@@ -206,8 +205,9 @@ fn one(
         header: MatrixHeader::new(
             [shape[0] as usize, shape[1] as usize],
             [tile[0] as usize, tile[1] as usize],
-            decl.symmetric.is_some(),
-        ),
+            decl.symmetric().is_some(),
+        )
+        .with_triangle(triangle(decl)),
         role,
         init,
         versions,
@@ -271,16 +271,24 @@ fn shape_and_tile(
         return None;
     }
     let [shape, tile] = dims;
-    if let Some(sym) = decl.symmetric {
+    if let Some(structure) = decl.structure {
+        // A symmetric matrix must be square; a triangular one needs only
+        // square tiles, so that its diagonal runs through diagonal tiles.
+        let (kind, square_shape) = match structure.kind {
+            StructureKind::Sym => ("symmetric", true),
+            StructureKind::Lower => ("lower-triangular", false),
+            StructureKind::Upper => ("upper-triangular", false),
+        };
         for (dims, exprs, what) in [
             (shape, &decl.shape, "a square shape"),
             (tile, &decl.tile, "square tiles"),
         ] {
-            if dims[0] != dims[1] {
+            if dims[0] != dims[1] && (square_shape || what == "square tiles") {
                 valid = false;
-                errors.push(CheckError::SymmetricNotSquare {
+                errors.push(CheckError::NotSquare {
                     span: exprs[0].span().to(exprs[1].span()),
-                    sym,
+                    structure: structure.span,
+                    kind,
                     what,
                     rows: dims[0],
                     cols: dims[1],

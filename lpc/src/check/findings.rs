@@ -9,6 +9,7 @@ use grammar::ast::Span;
 use lp_program::analysis::{At, Finding};
 use lp_program::family::{FamilyError, Site};
 use lp_program::{Program, TileKey};
+use lp_std::Triangle;
 
 pub struct Mapper<'a> {
     pub program: &'a Program,
@@ -164,12 +165,18 @@ impl Mapper<'_> {
         Some(match finding {
             Finding::Family { family, error } => self.family_error(*family, error),
             Finding::OutOfRange { at, component, .. } => self.out_of_range(at, *component)?,
-            Finding::UpperWrite { at } => {
+            Finding::TriangleWrite { at } => {
                 let tile = program.families[at.family as usize].instrs[at.instr as usize].tile()?;
                 let m = &self.spans.matrices[tile.matrix as usize];
-                CheckError::WriteUpperTriangle {
+                let kind = match program.matrices[tile.matrix as usize].header.triangle {
+                    Some(Triangle::Lower) => "lower-triangular",
+                    Some(Triangle::Upper) => "upper-triangular",
+                    None => "symmetric",
+                };
+                CheckError::WriteOutsideTriangle {
                     span: self.tile_span(at),
-                    sym: m.sym.unwrap_or(m.decl),
+                    structure: m.structure.unwrap_or(m.decl),
+                    kind,
                     tile: self.written_tile(at)?,
                     job: self.job(at),
                 }

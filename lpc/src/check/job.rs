@@ -102,15 +102,19 @@ pub fn check_job<'src>(
                 reg.used = true;
             }
         }
-        // The register this instruction defines, if it is its first
+        // The registers this instruction defines, where it is their first
         // definition.
-        let dest = instr.dest.and_then(|d| {
-            let r = &regs[d.name];
-            (r.span == d.span).then_some(r.index)
-        });
+        let dests: Vec<Option<u32>> = instr
+            .dests
+            .iter()
+            .map(|d| {
+                let r = &regs[d.name];
+                (r.span == d.span).then_some(r.index)
+            })
+            .collect();
         let line = cx.line(instr.span);
         let defines = match instr.opcode.name {
-            "S3_LOAD" => load(cx, scope, instr, dest, line, &mut out, errors),
+            "S3_LOAD" => load(cx, scope, instr, &dests, line, &mut out, errors),
             // A write defines no register, whatever it claims.
             "S3_WRITE" => {
                 write(cx, scope, job, instr, n, &mut regs, line, &mut out, errors);
@@ -122,7 +126,7 @@ pub fn check_job<'src>(
             }
             name => match Kernel::from_name(name) {
                 Some(kernel) => apply(
-                    cx, scope, job, instr, n, kernel, dest, &mut regs, line, &mut out, errors,
+                    cx, scope, job, instr, n, kernel, &dests, &mut regs, line, &mut out, errors,
                 ),
                 None => {
                     errors.push(CheckError::UnknownOpcode {
@@ -133,12 +137,14 @@ pub fn check_job<'src>(
                 }
             },
         };
-        if defines
-            && let Some(d) = instr.dest
-            && let Some(r) = regs.get_mut(d.name)
-            && r.span == d.span
-        {
-            r.lowered = true;
+        if defines {
+            for d in &instr.dests {
+                if let Some(r) = regs.get_mut(d.name)
+                    && r.span == d.span
+                {
+                    r.lowered = true;
+                }
+            }
         }
     }
     // Registers whose definition failed to check are not reported unused:
@@ -178,22 +184,23 @@ fn number_definitions<'src>(
     let mut regs: HashMap<&'src str, Reg> = HashMap::new();
     let mut order: Vec<&'src str> = Vec::new();
     for (n, instr) in job.body.iter().enumerate() {
-        let Some(dest) = instr.dest else { continue };
-        match regs.entry(dest.name) {
-            Entry::Occupied(first) => errors.push(CheckError::RegisterRedefined {
-                span: dest.span,
-                first: first.get().span,
-                name: dest.name.to_string(),
-            }),
-            Entry::Vacant(slot) => {
-                slot.insert(Reg {
-                    index: order.len() as u32,
-                    def_instr: n as u32,
+        for dest in &instr.dests {
+            match regs.entry(dest.name) {
+                Entry::Occupied(first) => errors.push(CheckError::RegisterRedefined {
                     span: dest.span,
-                    used: false,
-                    lowered: false,
-                });
-                order.push(dest.name);
+                    first: first.get().span,
+                    name: dest.name.to_string(),
+                }),
+                Entry::Vacant(slot) => {
+                    slot.insert(Reg {
+                        index: order.len() as u32,
+                        def_instr: n as u32,
+                        span: dest.span,
+                        used: false,
+                        lowered: false,
+                    });
+                    order.push(dest.name);
+                }
             }
         }
     }
@@ -292,14 +299,12 @@ fn load(
     cx: &JobContext<'_, '_>,
     scope: &Scope<'_>,
     instr: &ast::Instr<'_>,
-    dest: Option<u32>,
+    dests: &[Option<u32>],
     line: u32,
     out: &mut Lowering,
     errors: &mut Vec<CheckError>,
 ) -> bool {
-    if instr.dest.is_none() {
-        missing_dest(instr, errors);
-    }
+    let dest = result_count(instr, &["r"], dests, errors).and_then(|d| d[0]);
     if instr.operands.len() != 1 {
         operand_count(instr, "1", errors);
         return false;
@@ -398,15 +403,14 @@ fn apply<'src>(
     instr: &ast::Instr<'src>,
     n: usize,
     kernel: Kernel,
-    dest: Option<u32>,
+    dests: &[Option<u32>],
     regs: &mut HashMap<&'src str, Reg>,
     line: u32,
     out: &mut Lowering,
     errors: &mut Vec<CheckError>,
 ) -> bool {
-    if instr.dest.is_none() {
-        missing_dest(instr, errors);
-    }
+    let dsts = result_count(instr, kernel.result_names(), dests, errors)
+        .and_then(|d| d.iter().copied().collect::<Option<Vec<u32>>>());
     let (lo, hi) = kernel.arity();
     let count = instr.operands.len();
     let mut args = Vec::with_capacity(count);
@@ -443,7 +447,7 @@ fn apply<'src>(
         operand_count(instr, &expected, errors);
         return false;
     }
-    let Some(dst) = dest else { return false };
+    let Some(dsts) = dsts else { return false };
     if !ok {
         return false;
     }
@@ -462,7 +466,7 @@ fn apply<'src>(
         );
     }
     out.push(
-        Instr::Apply { dst, kernel, args },
+        Instr::Apply { dsts, kernel, args },
         line,
         InstrSpans {
             span: instr.span,
@@ -502,7 +506,7 @@ fn use_reg<'src>(
         let mut defs = HashMap::new();
         for job in program.jobs() {
             for instr in &job.body {
-                if let Some(d) = instr.dest {
+                for d in &instr.dests {
                     defs.entry(d.name).or_insert((job.label.name, d.span));
                 }
             }
@@ -525,17 +529,39 @@ fn use_reg<'src>(
     None
 }
 
-fn missing_dest(instr: &ast::Instr<'_>, errors: &mut Vec<CheckError>) {
-    errors.push(CheckError::MissingDestination {
-        span: instr.opcode.span,
-        opcode: instr.opcode.name.to_string(),
+/// The instruction's result registers when there is one per name in
+/// `names` (each `None` where it redefines a register); otherwise reports
+/// the missing or miscounted results.
+fn result_count<'d>(
+    instr: &ast::Instr<'_>,
+    names: &'static [&'static str],
+    dests: &'d [Option<u32>],
+    errors: &mut Vec<CheckError>,
+) -> Option<&'d [Option<u32>]> {
+    if dests.len() == names.len() {
+        return Some(dests);
+    }
+    let opcode = instr.opcode.name.to_string();
+    errors.push(match (instr.dests.first(), instr.dests.last()) {
+        (Some(first), Some(last)) => CheckError::ResultCount {
+            span: first.span.to(last.span),
+            opcode,
+            names,
+            found: dests.len(),
+        },
+        _ => CheckError::MissingDestination {
+            span: instr.opcode.span,
+            opcode,
+            names,
+        },
     });
+    None
 }
 
 fn unexpected_dest(instr: &ast::Instr<'_>, errors: &mut Vec<CheckError>) {
-    if let Some(d) = instr.dest {
+    if let (Some(first), Some(last)) = (instr.dests.first(), instr.dests.last()) {
         errors.push(CheckError::UnexpectedDestination {
-            span: d.span,
+            span: first.span.to(last.span),
             opcode: instr.opcode.name.to_string(),
         });
     }

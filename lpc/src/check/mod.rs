@@ -57,7 +57,8 @@ pub struct LoopSpans {
 pub struct MatrixSpans {
     pub decl: Span,
     pub name: Span,
-    pub sym: Option<Span>,
+    /// The `sym`, `lower` or `upper` keyword.
+    pub structure: Option<Span>,
     pub init: Option<Span>,
 }
 
@@ -133,7 +134,7 @@ pub fn lower(
         .map(|m| MatrixSpans {
             decl: m.decl.span,
             name: m.decl.name.span,
-            sym: m.decl.symmetric,
+            structure: m.decl.structure.map(|s| s.span),
             init: m.decl.init.as_ref().map(|i| i.span),
         })
         .collect();

@@ -54,13 +54,13 @@ pub fn check(
                     *slot = shape;
                 }
             }
-            Instr::Apply { dst, kernel, args } => {
+            Instr::Apply { dsts, kernel, args } => {
                 let shapes: Option<Vec<Shape>> = args
                     .iter()
                     .map(|&a| regs.get(a as usize).copied().flatten())
                     .collect();
-                let result = shapes.and_then(|shapes| match kernel.result_shape(&shapes) {
-                    Ok(shape) => Some(shape),
+                let results = shapes.and_then(|shapes| match kernel.result_shapes(&shapes) {
+                    Ok(results) => Some(results),
                     Err(e) => {
                         let operand = e.operand.min(args.len().saturating_sub(1));
                         errors.push(CheckError::ShapeMismatch {
@@ -74,8 +74,10 @@ pub fn check(
                         None
                     }
                 });
-                if let Some(slot) = regs.get_mut(*dst as usize) {
-                    *slot = result;
+                for (k, &dst) in dsts.iter().enumerate() {
+                    if let Some(slot) = regs.get_mut(dst as usize) {
+                        *slot = results.as_ref().map(|r| r[k]);
+                    }
                 }
             }
             Instr::Write { tile, src } => {
