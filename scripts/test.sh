@@ -7,8 +7,9 @@
 #      S3, DynamoDB and Lambda, which scripts/emulators.sh installs (cached)
 #      and starts on loopback: lp-runtime's protocol tests with in-process
 #      workers, then `lpc run --backend lambda` with real lp-worker
-#      processes. An emulator that cannot be installed or started fails the
-#      run; nothing is skipped.
+#      processes (built with the `fault-injection` feature, which the
+#      worker-kill tests need). An emulator that cannot be installed or
+#      started fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +34,11 @@ if ((status == 0)); then
     echo "test.sh: the lambda backend against the emulators"
     # One cargo invocation for both packages, so that features unify once
     # and the AWS SDKs build once; it also builds lp-worker (a binary of
-    # lp-runtime, which lpc's test runs).
-    aws_tests=(--locked -p lp-runtime -p lpc --features lp-runtime/aws,lpc/aws
+    # lp-runtime, which lpc's test runs) with the same features: with
+    # `fault-injection`, which lets the worker-kill tests crash it through
+    # LP_WORKER_FAULT (production workers are built without it).
+    aws_tests=(--locked -p lp-runtime -p lpc
+        --features lp-runtime/aws,lp-runtime/fault-injection,lpc/aws
         --test aws_emulated --test lambda)
     cargo test "${aws_tests[@]}" --no-run
     scripts/emulators.sh start

@@ -15,24 +15,31 @@
 //! `handle_job` the `lp-worker` binary runs, on threads): lpc's `lambda`
 //! tests run the real binary.
 //!
-//! The end-to-end tests compare the Cholesky factor computed through the
-//! lambda backend bit for bit with the local backend's.
+//! The programs are built in the IR by `scheduler_support` (lp-runtime
+//! cannot depend on lpc): the flat tiled Cholesky (one family per job, a
+//! temp matrix per step) and its loop form (three families over a
+//! versioned temp `S` whose version 0 is `A`). The end-to-end tests compare
+//! the factor computed through the lambda backend bit for bit with the
+//! local backend's run of the same plan.
 
 mod emulator_support;
+mod scheduler_support;
 
 use emulator_support::*;
+use lp_program::{Instr, JobId, Plan, Program, Role, TileKey, bundle};
 use lp_runtime::aws::dynamo::{DynamoCounters, RunStatus};
 use lp_runtime::aws::lambda::{WorkerHooks, WorkerPayload, bundle_key, handle_job};
 use lp_runtime::aws::{
-    AwsClients, AwsOptions, LambdaRunOptions, S3Store, create_table, driver::run_lambda_with,
+    AwsClients, AwsOptions, LambdaRunOptions, LambdaRunSummary, S3Store, create_table,
+    driver::run_lambda_with,
 };
-use lp_runtime::bundle::{Bundle, Instr, Job, JobId, MatrixInfo, Role, TileKey};
-use lp_runtime::scheduler::{
+use lp_runtime::protocol::{
     BackendError, Counters, InterceptedCounters, JobError, Launcher, ProtoResult, RunError,
 };
 use lp_runtime::store::{MemStore, Store};
-use lp_std::{Kernel, MatrixHeader, Tile};
-use std::collections::HashMap;
+use lp_std::{MatrixHeader, Tile};
+use scheduler_support::{A, Body, L, cholesky_flat, cholesky_jobs, cholesky_loops};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,12 +93,12 @@ impl Stack {
     }
 
     fn counters(&self, run: &str) -> DynamoCounters {
-        DynamoCounters::new(&self.clients, &self.table, run, Arc::new(HashMap::new()))
+        DynamoCounters::new(&self.clients, &self.table, run)
     }
 }
 
 // ---------------------------------------------------------------------------
-// Tiles and a tiled Cholesky bundle
+// Tiles and tiled Cholesky programs
 
 /// A deterministic tile with entries that are not round numbers.
 fn test_tile(rows: usize, cols: usize, seed: u64) -> Tile {
@@ -116,143 +123,31 @@ fn bits(t: &Tile) -> Vec<u64> {
     out
 }
 
-/// Right-looking tiled Cholesky of an `n x n`-tile SPD matrix `A` into `L`:
-/// one job per kernel call, trailing updates in temps `S1..S{n-1}`.
-fn cholesky_bundle(n: usize, tile: usize) -> Bundle {
-    let size = n * tile;
-    let mut matrices = vec![
-        MatrixInfo {
-            name: "A".to_string(),
-            header: MatrixHeader::new([size, size], [tile, tile], true),
-            role: Role::Input,
-            init: None,
-        },
-        MatrixInfo {
-            name: "L".to_string(),
-            header: MatrixHeader::new([size, size], [tile, tile], false),
-            role: Role::Output,
-            init: None,
-        },
-    ];
-    for k in 1..n {
-        matrices.push(MatrixInfo {
-            name: format!("S{k}"),
-            header: MatrixHeader::new([size, size], [tile, tile], true),
-            role: Role::Temp,
-            init: None,
-        });
-    }
-    // Matrix index of the trailing matrix at step k: A for 0, S{k} after.
-    let trailing = |k: usize| if k == 0 { 0 } else { (k + 1) as u32 };
-    let t = |m: u32, i: usize, j: usize| TileKey {
-        matrix: m,
-        i: i as u32,
-        j: j as u32,
-    };
-    let load = |dst: u32, tile: TileKey| Instr::Load {
-        dst,
-        tile,
-        transpose: false,
-    };
-    let mut jobs = Vec::new();
-    let job = |name: String, instrs: Vec<Instr>, num_regs: u32| Job {
-        name,
-        instrs,
-        num_regs,
-        children: Vec::new(),
-        in_degree: 0,
-    };
-    for k in 0..n {
-        jobs.push(job(
-            format!("chol_{k}"),
-            vec![
-                load(0, t(trailing(k), k, k)),
-                Instr::Apply {
-                    dst: 1,
-                    kernel: Kernel::Chol,
-                    args: vec![0],
-                },
-                Instr::Write {
-                    tile: t(1, k, k),
-                    src: 1,
-                },
-            ],
-            2,
-        ));
-        for i in k + 1..n {
-            jobs.push(job(
-                format!("trsm_{i}_{k}"),
-                vec![
-                    load(0, t(trailing(k), i, k)),
-                    load(1, t(1, k, k)),
-                    Instr::Apply {
-                        dst: 2,
-                        kernel: Kernel::Trsm,
-                        args: vec![0, 1],
-                    },
-                    Instr::Write {
-                        tile: t(1, i, k),
-                        src: 2,
-                    },
-                ],
-                3,
-            ));
-        }
-        for i in k + 1..n {
-            for j in k + 1..=i {
-                jobs.push(job(
-                    format!("syrk_{i}_{j}_{k}"),
-                    vec![
-                        load(0, t(trailing(k), i, j)),
-                        load(1, t(1, i, k)),
-                        load(2, t(1, j, k)),
-                        Instr::Apply {
-                            dst: 3,
-                            kernel: Kernel::Syrk,
-                            args: vec![0, 1, 2],
-                        },
-                        Instr::Write {
-                            tile: t(trailing(k + 1), i, j),
-                            src: 3,
-                        },
-                    ],
-                    4,
-                ));
-            }
-        }
-    }
-    let mut writer: HashMap<TileKey, usize> = HashMap::new();
-    for (id, job) in jobs.iter().enumerate() {
-        for instr in &job.instrs {
-            if let Instr::Write { tile, .. } = instr {
-                writer.insert(*tile, id);
-            }
-        }
-    }
-    let mut children: Vec<Vec<JobId>> = vec![Vec::new(); jobs.len()];
-    for (id, job) in jobs.iter().enumerate() {
-        for instr in &job.instrs {
-            if let Instr::Load { tile, .. } = instr
-                && let Some(&w) = writer.get(tile)
-            {
-                children[w].push(id as JobId);
-            }
-        }
-    }
-    for (id, mut c) in children.into_iter().enumerate() {
-        c.sort_unstable();
-        c.dedup();
-        for &child in &c {
-            jobs[child as usize].in_degree += 1;
-        }
-        jobs[id].children = c;
-    }
-    Bundle { matrices, jobs }
+/// The plan of a program the runtime's validation accepts.
+fn checked(program: Program) -> Plan {
+    scheduler_support::plan(program)
+}
+
+/// Right-looking tiled Cholesky of an `n x n`-tile SPD matrix `A` into `L`,
+/// flat: one job per kernel call, trailing updates in temps `S1..S{n-1}`.
+/// `A` has no initialiser: its tiles must be in the store
+/// ([`put_spd_input`]), so a run reads its input from S3.
+fn cholesky_flat_stored(n: usize, tile: usize) -> Plan {
+    let mut program = cholesky_flat(n, tile, Body::Kernels);
+    program.matrices[A as usize].init = None;
+    checked(program)
+}
+
+/// The loop form of the same Cholesky (families `chol`, `trsm`, `syrk`
+/// over the versioned temp `S[n]`, `S[0]` being `A`), on `A = spd(7)`
+/// generated by whoever loads a tile of it: nothing to upload.
+fn cholesky_loop(n: usize, tile: usize) -> Plan {
+    checked(cholesky_loops(n, tile, Body::Kernels))
 }
 
 /// An SPD matrix (M M^T + size I) as lower tiles of `A`, into `stores`.
-fn put_spd_input(bundle: &Bundle, stores: &[&dyn Store], seed: u64) {
-    let info = &bundle.matrices[0];
+fn put_spd_input(plan: &Plan, stores: &[&dyn Store], seed: u64) {
+    let info = &plan.program().matrices[A as usize];
     let [n, _] = info.header.grid();
     let [tile, _] = info.header.tile_shape;
     let size = info.header.shape[0];
@@ -275,11 +170,15 @@ fn put_spd_input(bundle: &Bundle, stores: &[&dyn Store], seed: u64) {
     }
 }
 
-fn local_reference(bundle: &Bundle, seed: u64) -> Arc<MemStore> {
+/// The factor the local backend computes from the same plan (with the SPD
+/// input of `seed` uploaded first when `A` has no initialiser).
+fn local_reference(plan: &Plan, seed: u64) -> Arc<MemStore> {
     let store = Arc::new(MemStore::new());
-    put_spd_input(bundle, &[store.as_ref()], seed);
+    if plan.program().matrices[A as usize].init.is_none() {
+        put_spd_input(plan, &[store.as_ref()], seed);
+    }
     lp_runtime::local::run_local(
-        bundle,
+        plan,
         store.clone(),
         &lp_runtime::local::LocalOptions {
             workers: 2,
@@ -287,12 +186,12 @@ fn local_reference(bundle: &Bundle, seed: u64) -> Arc<MemStore> {
         },
         &|_| {},
     )
-    .expect("the local backend runs the Cholesky bundle");
+    .expect("the local backend runs the Cholesky");
     store
 }
 
-fn assert_same_factor(bundle: &Bundle, expected: &dyn Store, actual: &dyn Store) {
-    let [n, _] = bundle.matrices[1].header.grid();
+fn assert_same_factor(plan: &Plan, expected: &dyn Store, actual: &dyn Store) {
+    let [n, _] = plan.program().matrices[L as usize].header.grid();
     for i in 0..n {
         for j in 0..=i {
             let e = expected.get_tile("L", i, j).unwrap().expect("local L tile");
@@ -309,26 +208,93 @@ fn assert_same_factor(bundle: &Bundle, expected: &dyn Store, actual: &dyn Store)
     }
 }
 
+/// The store names of every temp tile a run may write: each temp matrix,
+/// or each stored version of a versioned one (`S.1`, `S.2`, ...).
+fn temp_names(plan: &Plan) -> Vec<String> {
+    let mut names = Vec::new();
+    for info in plan.program().matrices.iter() {
+        if info.role != Role::Temp {
+            continue;
+        }
+        let first = u32::from(info.base.is_some());
+        for version in first..info.version_count() as u32 {
+            names.push(info.stored_name(version));
+        }
+    }
+    names
+}
+
+fn assert_temps_swept(plan: &Plan, store: &S3Store) {
+    let names = temp_names(plan);
+    assert!(!names.is_empty(), "the program has temps");
+    for name in names {
+        assert_eq!(
+            store.list_tiles(&name).unwrap(),
+            vec![],
+            "temp {name} swept"
+        );
+    }
+}
+
+/// The loads (distinct tiles per job: a job that names a tile twice reads
+/// it once), writes and parent-child edges of a plan.
+fn plan_counts(plan: &Plan) -> (usize, usize, usize) {
+    let (mut loads, mut writes, mut edges) = (0, 0, 0);
+    let mut tiles: Vec<TileKey> = Vec::new();
+    let mut children: Vec<JobId> = Vec::new();
+    plan.walk(&mut |_, _, id| {
+        let loc = plan.locate(id).expect("a walked job is a job");
+        plan.tiles(&loc, false, &mut tiles).unwrap();
+        tiles.sort_unstable();
+        tiles.dedup();
+        loads += tiles.len();
+        let family = plan.family(loc.family);
+        writes += family
+            .instrs
+            .iter()
+            .filter(|i| matches!(i, Instr::Write { .. }))
+            .count();
+        plan.children(id, &mut children);
+        edges += children.len();
+        true
+    });
+    (loads, writes, edges)
+}
+
 // ---------------------------------------------------------------------------
 // In-process workers: the same handle_job the Lambda binary runs
 
 /// Delivers each launch to `handle_job` on a new thread, optionally twice
 /// (duplicate delivery), and failing the first launch of chosen jobs (a
-/// failed invoke). The workers it starts launch their children through it
-/// too, so a run never leaves the process.
+/// failed invoke). The payload of a launch is the launcher's template with
+/// the job replaced, and it travels as the JSON a Lambda invocation
+/// carries (recorded in `payloads`). The workers it starts launch their
+/// children through it too, from their own payload as `LambdaLauncher`
+/// does, so a run never leaves the process.
 #[derive(Clone)]
 struct ThreadLauncher {
-    shared: Arc<ThreadLauncherState>,
+    shared: Arc<Deliveries>,
+    template: WorkerPayload,
 }
 
-struct ThreadLauncherState {
+/// What every [`ThreadLauncher`] of a run shares.
+struct Deliveries {
     clients: AwsClients,
-    template: WorkerPayload,
     hooks: WorkerHooks,
     duplicate: bool,
     failing: Mutex<Vec<JobId>>,
     launches: AtomicU64,
-    errors: Arc<Mutex<Vec<String>>>,
+    errors: Mutex<Vec<String>>,
+    /// The JSON body of every invocation, in launch order.
+    payloads: Mutex<Vec<String>>,
+    /// The driver's payload template.
+    template: Mutex<Option<WorkerPayload>>,
+}
+
+impl Deliveries {
+    fn errors(&self) -> Vec<String> {
+        self.errors.lock().unwrap().clone()
+    }
 }
 
 impl Launcher for ThreadLauncher {
@@ -344,23 +310,31 @@ impl Launcher for ThreadLauncher {
                 });
             }
         }
-        let me = self.clone();
+        let body = serde_json::to_string(&WorkerPayload {
+            job_id: job,
+            ..self.template.clone()
+        })
+        .unwrap();
+        st.payloads.lock().unwrap().push(body.clone());
+        let payload: WorkerPayload = serde_json::from_str(&body).unwrap();
+        let shared = self.shared.clone();
         let hooks = WorkerHooks {
-            launcher: Some(Arc::new(move |_| Box::new(me.clone()) as Box<dyn Launcher>)),
+            launcher: Some(Arc::new(move |payload: &WorkerPayload| {
+                Box::new(ThreadLauncher {
+                    shared: shared.clone(),
+                    template: payload.clone(),
+                }) as Box<dyn Launcher>
+            })),
             ..st.hooks.clone()
         };
         let copies = if st.duplicate { 2 } else { 1 };
         for _ in 0..copies {
-            let clients = st.clients.clone();
-            let payload = WorkerPayload {
-                job_id: job,
-                ..st.template.clone()
-            };
+            let st = self.shared.clone();
+            let payload = payload.clone();
             let hooks = hooks.clone();
-            let errors = st.errors.clone();
             std::thread::spawn(move || {
-                if let Err(e) = handle_job(&clients, &payload, None, &hooks) {
-                    errors.lock().unwrap().push(format!("job {job}: {e}"));
+                if let Err(e) = handle_job(&st.clients, &payload, None, &hooks) {
+                    st.errors.lock().unwrap().push(format!("job {job}: {e}"));
                 }
             });
         }
@@ -368,60 +342,104 @@ impl Launcher for ThreadLauncher {
     }
 }
 
-fn run_in_process(
-    stack: &Stack,
-    bundle: &Bundle,
-    prefix: &str,
+/// How a run with in-process workers is set up.
+struct InProcess {
+    prefix: &'static str,
     hooks: WorkerHooks,
     duplicate: bool,
     failing: Vec<JobId>,
     lease: Duration,
-) -> (
-    Result<lp_runtime::aws::LambdaRunSummary, RunError>,
-    Arc<Mutex<Vec<String>>>,
-    u64,
-) {
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let launches = Arc::new(Mutex::new(None::<ThreadLauncher>));
-    let mut opts = LambdaRunOptions::new(&stack.bucket, prefix, &stack.table, "in-process");
-    opts.lease = lease;
-    opts.poll = Duration::from_millis(100);
-    opts.timeout = Duration::from_secs(300);
-    let result = run_lambda_with(&stack.clients, bundle, &opts, &|_| {}, &|template| {
-        let l = ThreadLauncher {
-            shared: Arc::new(ThreadLauncherState {
-                clients: stack.clients.clone(),
-                template,
-                hooks: hooks.clone(),
-                duplicate,
-                failing: Mutex::new(failing.clone()),
-                launches: AtomicU64::new(0),
-                errors: errors.clone(),
-            }),
-        };
-        *launches.lock().unwrap() = Some(l.clone());
-        Arc::new(l)
-    });
-    let n = launches
-        .lock()
-        .unwrap()
-        .as_ref()
-        .map_or(0, |l| l.shared.launches.load(SeqCst));
-    (result, errors, n)
 }
 
-/// Jobs whose `finished` flag is set, and the run's metric counters.
-fn assert_each_job_counted_once(stack: &Stack, bundle: &Bundle, run_id: &str) {
+impl InProcess {
+    fn new(prefix: &'static str) -> InProcess {
+        InProcess {
+            prefix,
+            hooks: WorkerHooks::default(),
+            duplicate: false,
+            failing: vec![],
+            // Long: only the fault tests want a lease to expire.
+            lease: Duration::from_secs(60),
+        }
+    }
+
+    fn run(
+        self,
+        stack: &Stack,
+        plan: &Plan,
+    ) -> (Result<LambdaRunSummary, RunError>, Arc<Deliveries>) {
+        let deliveries = Arc::new(Deliveries {
+            clients: stack.clients.clone(),
+            hooks: self.hooks,
+            duplicate: self.duplicate,
+            failing: Mutex::new(self.failing),
+            launches: AtomicU64::new(0),
+            errors: Mutex::new(Vec::new()),
+            payloads: Mutex::new(Vec::new()),
+            template: Mutex::new(None),
+        });
+        let mut opts =
+            LambdaRunOptions::new(&stack.bucket, self.prefix, &stack.table, "in-process");
+        opts.lease = self.lease;
+        opts.poll = Duration::from_millis(100);
+        opts.timeout = Duration::from_secs(300);
+        let result = run_lambda_with(&stack.clients, plan, &opts, &|_| {}, &|template| {
+            *deliveries.template.lock().unwrap() = Some(template.clone());
+            Arc::new(ThreadLauncher {
+                shared: deliveries.clone(),
+                template,
+            })
+        });
+        (result, deliveries)
+    }
+}
+
+/// Every job launched and finished exactly once in DynamoDB, the run
+/// succeeded, and its `jobs_done` metric counts each job once.
+fn assert_each_job_counted_once(stack: &Stack, plan: &Plan, run_id: &str) {
     let counters = stack.counters(run_id);
+    let total = plan.job_count();
     let (launched, finished) = counters.launched_and_finished().unwrap();
-    assert_eq!((launched, finished), (bundle.jobs.len(), bundle.jobs.len()));
+    assert_eq!((launched, finished), (total, total));
     let record = counters.run_record().unwrap().unwrap();
     assert_eq!(record.status, RunStatus::Succeeded);
-    assert_eq!(
-        record.jobs_done,
-        bundle.jobs.len() as u64,
-        "jobs_done counts each job once"
-    );
+    assert_eq!(record.jobs_total, total);
+    assert_eq!(record.jobs_done, total, "jobs_done counts each job once");
+}
+
+/// A completed run with in-process workers.
+struct Ran {
+    summary: LambdaRunSummary,
+    deliveries: Arc<Deliveries>,
+    /// The run's requests (driver and workers), counted before the test
+    /// read anything back.
+    s3: BTreeMap<String, u64>,
+    dynamodb: BTreeMap<String, u64>,
+}
+
+/// Runs `plan` with the in-process workers `setup` describes, after
+/// uploading the input if the plan reads it from the store, and checks the
+/// run succeeded with the local backend's factor, each job counted once.
+fn run_and_compare(stack: &Stack, plan: &Plan, setup: InProcess) -> Ran {
+    let expected = local_reference(plan, SEED);
+    let store = stack.store(setup.prefix);
+    if plan.program().matrices[A as usize].init.is_none() {
+        put_spd_input(plan, &[&store], SEED);
+    }
+    stack.s3.reset_counts();
+    stack.dynamodb.reset_counts();
+    let (result, deliveries) = setup.run(stack, plan);
+    let (s3, dynamodb) = (stack.s3.counts(), stack.dynamodb.counts());
+    let summary =
+        result.unwrap_or_else(|e| panic!("run failed: {e}; workers: {:?}", deliveries.errors()));
+    assert_same_factor(plan, expected.as_ref(), &store);
+    assert_each_job_counted_once(stack, plan, &summary.run_id);
+    Ran {
+        summary,
+        deliveries,
+        s3,
+        dynamodb,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -556,7 +574,7 @@ fn record_done_counts_each_parent_once_under_concurrent_duplicates() {
     let stack = Stack::new();
     let counters = Arc::new(stack.counters("run-a"));
     let max_seen = Arc::new(AtomicU64::new(0));
-    let threads: Vec<_> = (0..16u32)
+    let threads: Vec<_> = (0..16u64)
         .map(|t| {
             let c = counters.clone();
             let max_seen = max_seen.clone();
@@ -611,17 +629,16 @@ fn try_mark_launched_succeeds_exactly_once_under_16_concurrent_callers() {
 #[test]
 fn job_run_and_tile_items_follow_the_protocol() {
     let stack = Stack::new();
+    // Version 3 of a versioned temp: its reader count is its own, not the
+    // count of the same tile of another version.
     let tile = TileKey {
         matrix: 2,
+        version: 3,
         i: 1,
         j: 0,
     };
-    let counters = DynamoCounters::new(
-        &stack.clients,
-        &stack.table,
-        "run-c",
-        Arc::new(HashMap::from([(tile, 2)])),
-    );
+    let other_version = TileKey { version: 4, ..tile };
+    let counters = stack.counters("run-c");
     counters.start_run(3).unwrap();
     assert!(counters.start_run(3).is_err(), "a run id cannot be reused");
     assert!(counters.try_mark_launched(0).unwrap());
@@ -643,10 +660,13 @@ fn job_run_and_tile_items_follow_the_protocol() {
         counters.overdue(Duration::from_millis(10)).unwrap(),
         vec![1]
     );
-    assert_eq!(counters.release_reader(tile).unwrap(), 1);
-    assert_eq!(counters.release_reader(tile).unwrap(), 0);
+    // The reader count comes from the plan with each release.
+    assert_eq!(counters.release_reader(tile, 2).unwrap(), 1);
+    assert_eq!(counters.release_reader(other_version, 1).unwrap(), 0);
+    assert_eq!(counters.release_reader(tile, 2).unwrap(), 0);
     let first = JobError {
-        job: "chol_0".to_string(),
+        job: "chol[0]".to_string(),
+        source: Some("cholesky.lp:10".to_string()),
         op: "CHOL".to_string(),
         tile: Some("A[0, 0]".to_string()),
         output: Some("L[0, 0]".to_string()),
@@ -654,7 +674,8 @@ fn job_run_and_tile_items_follow_the_protocol() {
     };
     assert!(counters.fail_run(&first).unwrap());
     let second = JobError {
-        job: "chol_1".to_string(),
+        job: "chol[1]".to_string(),
+        source: None,
         ..first.clone()
     };
     assert!(!counters.fail_run(&second).unwrap(), "the first error wins");
@@ -662,6 +683,36 @@ fn job_run_and_tile_items_follow_the_protocol() {
         counters.run_record().unwrap().unwrap().status,
         RunStatus::Failed(first)
     );
+}
+
+#[test]
+fn job_numbers_beyond_32_bits_are_items_like_any_other() {
+    // A loop family numbers its jobs over the bounding box of its loops:
+    // job numbers of a large program do not fit 32 bits.
+    let stack = Stack::new();
+    let counters = stack.counters("run-e");
+    let (child, parents) = (5u64 << 40, [(1u64 << 33) + 7, 1u64 << 62]);
+    assert_eq!(counters.record_done(child, parents[0]).unwrap(), 1);
+    assert_eq!(counters.record_done(child, parents[1]).unwrap(), 2);
+    assert_eq!(
+        counters.record_done(child, parents[0]).unwrap(),
+        2,
+        "a replayed parent counts once"
+    );
+    assert!(counters.try_mark_launched(child).unwrap());
+    assert!(!counters.try_mark_launched(child).unwrap());
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(
+        counters.overdue(Duration::from_millis(10)).unwrap(),
+        vec![child]
+    );
+    assert!(counters.mark_finished(child).unwrap());
+    assert!(counters.is_finished(child).unwrap());
+    assert!(
+        !counters.is_finished(child + 1).unwrap(),
+        "job numbers are not truncated"
+    );
+    assert_eq!(counters.launched_and_finished().unwrap(), (1, 1));
 }
 
 #[test]
@@ -674,118 +725,214 @@ fn counters_retry_dynamodb_throttling() {
         response: dynamodb_throttled(),
     });
     for parent in 0..10 {
-        assert_eq!(counters.record_done(1, parent).unwrap(), parent + 1);
+        assert_eq!(counters.record_done(1, parent).unwrap() as u64, parent + 1);
     }
     assert_eq!(stack.dynamodb.faults_sent(), 3);
 }
 
 // ---------------------------------------------------------------------------
-// Whole runs with in-process workers: faults
+// ---------------------------------------------------------------------------
+// Whole runs with in-process workers
 
 const SEED: u64 = 42;
 
 #[test]
 fn cholesky_runs_bit_identical_to_local_with_request_counts() {
     let stack = Stack::new();
-    let bundle = cholesky_bundle(4, 16);
-    let expected = local_reference(&bundle, SEED);
-    let store = stack.store("plain");
-    put_spd_input(&bundle, &[&store], SEED);
-    stack.s3.reset_counts();
-    stack.dynamodb.reset_counts();
-    let (result, errors, launches) = run_in_process(
-        &stack,
-        &bundle,
-        "plain",
-        WorkerHooks::default(),
-        false,
-        vec![],
-        Duration::from_secs(8),
-    );
-    let summary =
-        result.unwrap_or_else(|e| panic!("run failed: {e}; workers: {:?}", errors.lock().unwrap()));
-    assert_same_factor(&bundle, expected.as_ref(), &store);
-    assert_each_job_counted_once(&stack, &bundle, &summary.run_id);
+    let plan = cholesky_flat_stored(4, 16);
+    let Ran {
+        summary,
+        deliveries,
+        s3,
+        dynamodb,
+    } = run_and_compare(&stack, &plan, InProcess::new("plain"));
+    let jobs = plan.job_count();
+    assert_eq!(jobs, cholesky_jobs(4));
+    assert_eq!(summary.summary.executions, jobs, "no duplicate executions");
+    assert_eq!(summary.summary.stray_temp_tiles, 0);
+    let (loads, writes, edges) = plan_counts(&plan);
+    let count = |op: &str| s3.get(op).copied().unwrap_or(0);
     assert_eq!(
-        summary.summary.executions,
-        bundle.jobs.len() as u64,
-        "no duplicate executions"
+        count("s3 PUT bundle"),
+        1,
+        "the bundle is stored once: {s3:?}"
     );
-    let jobs = bundle.jobs.len() as f64;
-    let loads: usize = bundle
-        .jobs
-        .iter()
-        .map(|j| {
-            j.instrs
-                .iter()
-                .filter(|i| matches!(i, Instr::Load { .. }))
-                .count()
-        })
-        .sum();
-    let writes: usize = bundle
-        .jobs
-        .iter()
-        .map(|j| {
-            j.instrs
-                .iter()
-                .filter(|i| matches!(i, Instr::Write { .. }))
-                .count()
-        })
-        .sum();
-    let edges: usize = bundle.jobs.iter().map(|j| j.children.len()).sum();
+    assert!(count("s3 GET bundle") >= 1, "{s3:?}");
+    assert_eq!(
+        count("s3 PUT"),
+        writes as u64,
+        "one PUT per tile written, every tile written once: {s3:?}"
+    );
+    assert_eq!(
+        count("s3 GET"),
+        loads as u64,
+        "one GET per distinct tile a job loads: {s3:?}"
+    );
     eprintln!(
         "wall {:?}, retries {}, executions {}",
         summary.summary.wall, summary.summary.retries, summary.summary.executions
     );
     eprintln!(
-        "requests for {} jobs ({loads} loads, {writes} writes, {edges} edges): S3 {:?}, DynamoDB {:?}, invocations {launches}",
-        jobs,
-        stack.s3.counts(),
-        stack.dynamodb.counts()
+        "requests for {jobs} jobs ({loads} loads, {writes} writes, {edges} edges): S3 {s3:?}, \
+         DynamoDB {dynamodb:?}, invocations {}",
+        deliveries.launches.load(SeqCst)
+    );
+}
+
+/// The loop form of the Cholesky (three families over a versioned temp,
+/// job numbers from the loops' bounding boxes) through the lambda backend:
+/// the same factor as the local backend's run of the same plan, each job
+/// once, the versions of the temp swept, and invocations that carry the
+/// bundle's key, never the program.
+#[test]
+fn loop_cholesky_runs_bit_identical_to_local_with_small_payloads() {
+    let stack = Stack::new();
+    let plan = cholesky_loop(4, 16);
+    assert!(
+        plan.program().families.iter().all(|f| !f.loops.is_empty()),
+        "a loop program"
+    );
+    assert_eq!(plan.job_count(), cholesky_jobs(4));
+    let setup = InProcess::new("loop");
+    let prefix = setup.prefix;
+    let Ran {
+        summary,
+        deliveries,
+        s3,
+        ..
+    } = run_and_compare(&stack, &plan, setup);
+    assert_eq!(
+        summary.summary.executions,
+        plan.job_count(),
+        "no duplicate executions"
+    );
+    let store = stack.store(prefix);
+    assert_temps_swept(&plan, &store);
+    // What is left: the factor and the bundle. `A = spd(7)` is generated
+    // where it is read and the temps are gone.
+    let key = bundle_key(&store, &plan);
+    for k in store.list_keys(&format!("{prefix}/")).unwrap() {
+        assert!(
+            k == key || k.starts_with(&format!("{prefix}/L/")),
+            "unexpected object {k} after the run"
+        );
+    }
+    assert_eq!(
+        s3.get("s3 PUT bundle"),
+        Some(&1),
+        "the bundle is stored once: {s3:?}"
+    );
+
+    // The payloads: the driver's template and every invocation.
+    let template = deliveries.template.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        template,
+        WorkerPayload {
+            bundle_key: key.clone(),
+            run_id: summary.run_id.clone(),
+            job_id: 0,
+            bucket: stack.bucket.clone(),
+            prefix: prefix.to_string(),
+            table: stack.table.clone(),
+            function: "in-process".to_string(),
+        }
+    );
+    assert!(
+        key.ends_with(&format!(
+            "/bundles/{}.lpb",
+            bundle::content_key(plan.program())
+        )),
+        "{key}"
+    );
+    let payloads = deliveries.payloads.lock().unwrap().clone();
+    assert_eq!(payloads.len() as u64, deliveries.launches.load(SeqCst));
+    assert!(!payloads.is_empty(), "the roots were invoked");
+    let bundle_bytes = bundle::encode(plan.program()).len();
+    let mut launched: Vec<JobId> = Vec::new();
+    for body in &payloads {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        let fields = value.as_object().expect("a JSON object");
+        let mut names: Vec<&str> = fields.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "bucket",
+                "bundle_key",
+                "function",
+                "job_id",
+                "prefix",
+                "run_id",
+                "table"
+            ],
+            "{body}"
+        );
+        let payload: WorkerPayload = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(
+            WorkerPayload {
+                job_id: 0,
+                ..payload.clone()
+            },
+            template,
+            "only the job differs from the template: {body}"
+        );
+        assert!(
+            plan.locate(payload.job_id).is_some(),
+            "{body} names a job of the program"
+        );
+        // Nothing in it grows with the program: names, a key and a number.
+        assert!(body.len() < 400, "a {}-byte payload: {body}", body.len());
+        launched.push(payload.job_id);
+    }
+    let mut distinct = launched.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        launched.len(),
+        "no job invoked twice in a run without faults: {launched:?}"
+    );
+    eprintln!(
+        "loop Cholesky: {} jobs, {} invocations, payloads of {} to {} bytes, bundle {bundle_bytes} bytes",
+        plan.job_count(),
+        payloads.len(),
+        payloads.iter().map(String::len).min().unwrap(),
+        payloads.iter().map(String::len).max().unwrap(),
+    );
+}
+
+fn duplicate_deliveries_change_nothing(plan: &Plan, prefix: &'static str) {
+    let stack = Stack::new();
+    let mut setup = InProcess::new(prefix);
+    setup.duplicate = true;
+    let summary = run_and_compare(&stack, plan, setup).summary;
+    assert_temps_swept(plan, &stack.store(prefix));
+    eprintln!(
+        "{prefix}: executions {}, stray temp tiles swept {}",
+        summary.summary.executions, summary.summary.stray_temp_tiles
     );
 }
 
 #[test]
 fn duplicate_deliveries_of_every_invocation_change_nothing() {
-    let stack = Stack::new();
-    let bundle = cholesky_bundle(3, 8);
-    let expected = local_reference(&bundle, SEED);
-    let store = stack.store("dup");
-    put_spd_input(&bundle, &[&store], SEED);
-    let (result, errors, _) = run_in_process(
-        &stack,
-        &bundle,
-        "dup",
-        WorkerHooks::default(),
-        true,
-        vec![],
-        Duration::from_secs(8),
-    );
-    let summary =
-        result.unwrap_or_else(|e| panic!("run failed: {e}; workers: {:?}", errors.lock().unwrap()));
-    assert_same_factor(&bundle, expected.as_ref(), &store);
-    assert_each_job_counted_once(&stack, &bundle, &summary.run_id);
-    for info in bundle.matrices.iter().filter(|m| m.role == Role::Temp) {
-        assert_eq!(
-            store.list_tiles(&info.name).unwrap(),
-            vec![],
-            "temp {} swept",
-            info.name
-        );
-    }
+    duplicate_deliveries_change_nothing(&cholesky_flat_stored(3, 8), "dup");
+}
+
+#[test]
+fn duplicate_deliveries_of_a_loop_program_change_nothing() {
+    duplicate_deliveries_change_nothing(&cholesky_loop(3, 8), "dup-loop");
 }
 
 #[test]
 fn a_worker_dying_after_its_writes_is_relaunched_after_the_lease() {
     let stack = Stack::new();
-    let bundle = cholesky_bundle(3, 8);
-    let expected = local_reference(&bundle, SEED);
-    let store = stack.store("crash");
-    put_spd_input(&bundle, &[&store], SEED);
+    let plan = cholesky_flat_stored(3, 8);
+    assert_eq!(plan.job_name(1), "trsm_0_1");
     let crashed = Arc::new(AtomicBool::new(false));
     let flag = crashed.clone();
-    // trsm_1_0 (job 1) writes L[1, 0], then dies before recording it.
-    let hooks = WorkerHooks {
+    // trsm_0_1 (job 1) writes L[1, 0], then dies before recording it.
+    let mut setup = InProcess::new("crash");
+    setup.hooks = WorkerHooks {
         counters: Some(Arc::new(move |inner| {
             let flag = flag.clone();
             Box::new(
@@ -801,62 +948,50 @@ fn a_worker_dying_after_its_writes_is_relaunched_after_the_lease() {
         })),
         ..WorkerHooks::default()
     };
-    let (result, errors, _) = run_in_process(
-        &stack,
-        &bundle,
-        "crash",
-        hooks,
-        false,
-        vec![],
-        Duration::from_secs(2),
-    );
-    let summary = result.unwrap_or_else(|e| panic!("run failed: {e}"));
+    setup.lease = Duration::from_secs(2);
+    let Ran {
+        summary,
+        deliveries,
+        ..
+    } = run_and_compare(&stack, &plan, setup);
     assert!(crashed.load(SeqCst), "the injected crash happened");
-    assert_eq!(
-        errors.lock().unwrap().len(),
-        1,
-        "exactly the injected failure: {:?}",
-        errors.lock().unwrap()
-    );
+    let errors = deliveries.errors();
+    assert_eq!(errors.len(), 1, "exactly the injected failure: {errors:?}");
     assert!(summary.summary.retries >= 1, "the lease relaunched the job");
-    assert_same_factor(&bundle, expected.as_ref(), &store);
-    assert_each_job_counted_once(&stack, &bundle, &summary.run_id);
 }
 
 #[test]
 fn a_failed_invoke_is_covered_by_the_lease() {
     let stack = Stack::new();
-    let bundle = cholesky_bundle(3, 8);
-    let expected = local_reference(&bundle, SEED);
-    let store = stack.store("lost");
-    put_spd_input(&bundle, &[&store], SEED);
-    // Every launch of a job after chol_0 goes through the launcher; fail
-    // the first launch of job 2 (trsm_2_0, launched by chol_0's worker).
-    let (result, _errors, _) = run_in_process(
-        &stack,
-        &bundle,
-        "lost",
-        WorkerHooks::default(),
-        false,
-        vec![2],
-        Duration::from_secs(2),
+    let plan = cholesky_flat_stored(3, 8);
+    // chol_0's worker continues with its first ready child (job 1) and
+    // invokes the other (job 2, trsm_0_2): fail that invoke.
+    assert_eq!(plan.job_name(2), "trsm_0_2");
+    let mut setup = InProcess::new("lost");
+    setup.failing = vec![2];
+    setup.lease = Duration::from_secs(2);
+    let Ran {
+        summary,
+        deliveries,
+        ..
+    } = run_and_compare(&stack, &plan, setup);
+    assert!(
+        deliveries.failing.lock().unwrap().is_empty(),
+        "the injected invoke failure happened"
     );
-    let summary = result.unwrap_or_else(|e| panic!("run failed: {e}"));
     assert!(
         summary.summary.retries >= 1,
         "the lease relaunched the lost job"
     );
-    assert_same_factor(&bundle, expected.as_ref(), &store);
-    assert_each_job_counted_once(&stack, &bundle, &summary.run_id);
 }
 
 #[test]
 fn throttled_s3_and_dynamodb_still_give_the_same_factor() {
     let stack = Stack::new();
-    let bundle = cholesky_bundle(3, 8);
-    let expected = local_reference(&bundle, SEED);
+    let plan = cholesky_flat_stored(3, 8);
+    let expected = local_reference(&plan, SEED);
     let store = stack.store("throttle");
-    put_spd_input(&bundle, &[&store], SEED);
+    put_spd_input(&plan, &[&store], SEED);
     stack.s3.inject(FaultPlan {
         every: 4,
         limit: 10,
@@ -867,67 +1002,91 @@ fn throttled_s3_and_dynamodb_still_give_the_same_factor() {
         limit: 10,
         response: dynamodb_throttled(),
     });
-    let (result, errors, _) = run_in_process(
-        &stack,
-        &bundle,
-        "throttle",
-        WorkerHooks::default(),
-        false,
-        vec![],
-        Duration::from_secs(60),
-    );
+    let mut setup = InProcess::new("throttle");
+    setup.lease = Duration::from_secs(60);
+    let (result, deliveries) = setup.run(&stack, &plan);
     let summary =
-        result.unwrap_or_else(|e| panic!("run failed: {e}; workers: {:?}", errors.lock().unwrap()));
+        result.unwrap_or_else(|e| panic!("run failed: {e}; workers: {:?}", deliveries.errors()));
     assert_eq!(stack.s3.faults_sent(), 10);
     assert_eq!(stack.dynamodb.faults_sent(), 10);
-    assert_same_factor(&bundle, expected.as_ref(), &store);
-    assert_each_job_counted_once(&stack, &bundle, &summary.run_id);
+    assert_same_factor(&plan, expected.as_ref(), &store);
+    assert_each_job_counted_once(&stack, &plan, &summary.run_id);
 }
 
-#[test]
-fn a_kernel_error_stops_the_run_naming_job_kernel_and_tile() {
+/// Runs `plan` with `-I` (symmetric, not positive definite) as `A`, which
+/// must have no initialiser, and returns the job error that stopped it.
+fn run_on_minus_identity(plan: &Plan, prefix: &'static str) -> JobError {
     let stack = Stack::new();
-    let bundle = cholesky_bundle(2, 4);
-    let store = stack.store("notspd");
-    store.put_header("A", &bundle.matrices[0].header).unwrap();
-    for (i, j) in [(0, 0), (1, 0), (1, 1)] {
-        // -I is symmetric but not positive definite.
-        let t = Tile::from_fn(4, 4, |r, c| if r == c && i == j { -1.0 } else { 0.0 });
-        store.put_tile("A", i, j, Arc::new(t)).unwrap();
+    let store = stack.store(prefix);
+    let info = &plan.program().matrices[A as usize];
+    assert!(info.init.is_none());
+    store.put_header("A", &info.header).unwrap();
+    let [n, _] = info.header.grid();
+    let [b, _] = info.header.tile_shape;
+    for i in 0..n {
+        for j in 0..=i {
+            let t = Tile::from_fn(b, b, |r, c| if r == c && i == j { -1.0 } else { 0.0 });
+            store.put_tile("A", i, j, Arc::new(t)).unwrap();
+        }
     }
-    let (result, _errors, _) = run_in_process(
-        &stack,
-        &bundle,
-        "notspd",
-        WorkerHooks::default(),
-        false,
-        vec![],
-        Duration::from_secs(60),
-    );
+    let mut setup = InProcess::new(prefix);
+    setup.lease = Duration::from_secs(60);
+    let (result, _) = setup.run(&stack, plan);
     match result {
         Err(RunError::Job(e)) => {
-            assert_eq!(e.job, "chol_0");
-            assert_eq!(e.op, "CHOL");
-            assert_eq!(e.tile.as_deref(), Some("A[0, 0]"));
+            assert_eq!(store.list_tiles("L").unwrap(), vec![], "nothing written");
+            *e
         }
         other => panic!("expected a job error, got {other:?}"),
     }
 }
 
 #[test]
+fn a_kernel_error_stops_the_run_naming_job_kernel_and_tile() {
+    let e = run_on_minus_identity(&cholesky_flat_stored(2, 4), "notspd");
+    assert_eq!(e.job, "chol_0");
+    assert_eq!(e.op, "CHOL");
+    assert_eq!(e.tile.as_deref(), Some("A[0, 0]"));
+    assert_eq!(e.output.as_deref(), Some("L[0, 0]"));
+    // chol_0 is on line 1, its load on line 2 and its CHOL on line 3.
+    assert_eq!(e.source.as_deref(), Some("test.lp:3"));
+    assert!(e.message.contains("positive definite"), "{e}");
+}
+
+#[test]
+fn a_kernel_error_in_a_loop_program_names_the_iteration_and_the_base_tile() {
+    let mut program = cholesky_loops(2, 4, Body::Kernels);
+    program.matrices[A as usize].init = None;
+    let plan = checked(program);
+    let chol = &plan.program().families[0];
+    assert_eq!(chol.name, "chol");
+    let line = chol.lines[1];
+    let e = run_on_minus_identity(&plan, "notspd-loop");
+    assert_eq!(e.job, "chol[0]");
+    assert_eq!(e.op, "CHOL");
+    // S[0, 0, 0] is version 0 of S: the input's tile.
+    assert_eq!(e.tile.as_deref(), Some("A[0, 0]"));
+    assert_eq!(e.output.as_deref(), Some("L[0, 0]"));
+    assert_eq!(e.source, Some(format!("test.lp:{line}")));
+}
+
+#[test]
 fn a_worker_drops_its_job_once_the_run_has_ended() {
     let stack = Stack::new();
-    let bundle = cholesky_bundle(2, 4);
+    let plan = cholesky_flat_stored(2, 4);
     let store = stack.store("ended");
-    put_spd_input(&bundle, &[&store], SEED);
-    let key = bundle_key(&store, &bundle);
-    store.put_object(&key, bundle.encode()).unwrap();
+    put_spd_input(&plan, &[&store], SEED);
+    let key = bundle_key(&store, &plan);
+    store
+        .put_object(&key, bundle::encode(plan.program()))
+        .unwrap();
     let run = unique("run");
     let counters = stack.counters(&run);
-    counters.start_run(bundle.jobs.len()).unwrap();
+    counters.start_run(plan.job_count()).unwrap();
     // What the driver does on Ctrl-C.
     let cancelled = JobError {
         job: String::new(),
+        source: None,
         op: "driver".to_string(),
         tile: None,
         output: None,
@@ -950,4 +1109,84 @@ fn a_worker_drops_its_job_once_the_run_has_ended() {
     let record = counters.run_record().unwrap().unwrap();
     assert_eq!(record.status, RunStatus::Failed(cancelled));
     assert_eq!(record.executions, 0);
+}
+
+/// A launcher for a worker run by hand: records what it would invoke.
+struct Recorded(Arc<Mutex<Vec<JobId>>>);
+
+impl Launcher for Recorded {
+    fn launch(&self, job: JobId) -> ProtoResult<()> {
+        self.0.lock().unwrap().push(job);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_worker_refuses_a_corrupt_truncated_or_foreign_bundle() {
+    let stack = Stack::new();
+    let plan = cholesky_loop(2, 4);
+    let store = stack.store("refused");
+    let key = bundle_key(&store, &plan);
+    let good = bundle::encode(plan.program());
+    let run = unique("run");
+    let counters = stack.counters(&run);
+    counters.start_run(plan.job_count()).unwrap();
+    let launched = Arc::new(Mutex::new(Vec::new()));
+    let l = launched.clone();
+    let hooks = WorkerHooks {
+        launcher: Some(Arc::new(move |_: &WorkerPayload| {
+            Box::new(Recorded(l.clone())) as Box<dyn Launcher>
+        })),
+        ..WorkerHooks::default()
+    };
+    let payload = WorkerPayload {
+        bundle_key: key.clone(),
+        run_id: run,
+        job_id: 0,
+        bucket: stack.bucket.clone(),
+        prefix: "refused".to_string(),
+        table: stack.table.clone(),
+        function: "unused".to_string(),
+    };
+    let mut corrupt = good.clone();
+    *corrupt.last_mut().unwrap() ^= 0x55;
+    // Another program's valid bundle, stored under this program's key.
+    let foreign = bundle::encode(&cholesky_loops(3, 4, Body::Kernels));
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("corrupt", corrupt, "corrupted bundle: payload hash is "),
+        (
+            "truncated",
+            good[..good.len() - 9].to_vec(),
+            "truncated bundle: expected ",
+        ),
+        ("foreign", foreign, " is not this bundle"),
+        (
+            "not a bundle",
+            b"matrix A : f64[4, 4] tile [2, 2] input\n".to_vec(),
+            "not a lambdapack bundle",
+        ),
+        ("missing", Vec::new(), "does not exist"),
+    ];
+    for (what, bytes, expected) in cases {
+        if what == "missing" {
+            store.delete_object(&key).unwrap();
+        } else {
+            store.put_object(&key, bytes).unwrap();
+        }
+        match handle_job(&stack.clients, &payload, None, &hooks) {
+            Err(RunError::Backend(e)) => assert!(
+                e.message.contains(expected) && e.message.contains(&key),
+                "{what}: {e}"
+            ),
+            other => panic!("{what}: expected a refused bundle, got {other:?}"),
+        }
+    }
+    assert_eq!(counters.launched_and_finished().unwrap(), (0, 0));
+    assert_eq!(store.list_tiles("L").unwrap(), vec![], "nothing computed");
+    assert_eq!(launched.lock().unwrap().len(), 0);
+    // The bundle itself, restored: the same invocation now runs.
+    store.put_object(&key, good).unwrap();
+    let report = handle_job(&stack.clients, &payload, None, &hooks).unwrap();
+    assert_eq!(report.jobs_run.first(), Some(&0), "{report:?}");
+    assert!(counters.is_finished(0).unwrap());
 }

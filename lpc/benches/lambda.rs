@@ -1,7 +1,7 @@
-//! The README's Cholesky (`examples/cholesky_8x8.lp`: n = 4096 in 8 x 8
-//! tiles of 512) on the emulated AWS stack against the local backend, and
-//! the requests per job it costs. Needs the emulators and a release
-//! `lp-worker`:
+//! The README's Cholesky (the library's loop program `lib/cholesky.lp` with
+//! its defaults: n = 4096 in 8 x 8 tiles of 512) on the emulated AWS stack
+//! against the local backend, and the requests per job it costs. Needs the
+//! emulators and a release `lp-worker`:
 //!
 //! ```text
 //! cargo build --release -p lp-runtime --features aws --bin lp-worker
@@ -16,14 +16,17 @@
 //!   the bit;
 //! * one more lambda run with S3 and DynamoDB behind counting relays: S3
 //!   GETs and PUTs, DynamoDB reads and writes and invocations, per job and
-//!   against the lower bound the bundle implies (one GET per load, one PUT
-//!   per write, one set-add per DAG edge and a finished flag per job, a
-//!   launched flag and an invocation per job no worker continued with).
+//!   against the lower bound the program implies (one GET per distinct tile
+//!   a job loads, one PUT per write, one set-add per DAG edge and a
+//!   finished flag per job, a launched flag and an invocation per job no
+//!   worker continued with), counted on the plan the bundle holds.
 
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
 
 use emulator_support::{Pool, Proxy, Service, endpoints, unique};
+use lp_program::{Instr, JobId, Plan, TileKey};
+use lpc::frontend::{CompileOptions, compile_source};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,7 +56,7 @@ fn run(args: &[String], env: &[(&str, &str)]) -> (Duration, String) {
 
 fn main() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let program = workspace.join("examples/cholesky_8x8.lp");
+    let program = workspace.join("lib/cholesky.lp");
     let lp_worker = Path::new(LPC).with_file_name("lp-worker");
     assert!(
         lp_worker.is_file(),
@@ -136,7 +139,11 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    println!("README Cholesky n=4096 tile 512 (120 jobs), {workers} workers, {reps} reps");
+    let bound = bounds(&program);
+    println!(
+        "README Cholesky (lib/cholesky.lp) n=4096 tile 512 ({} jobs), {workers} workers, {reps} reps",
+        bound.jobs
+    );
     println!("  local  wall s: {}", secs(&local));
     println!("  lambda wall s: {}", secs(&lambda));
     println!(
@@ -162,7 +169,6 @@ fn main() {
         .chain(dynamodb.counts())
         .chain(pool.lambda.counts())
         .collect();
-    let bound = bundle_bounds(&program);
     println!("  requests (driver + workers, incl. set-up and output download):");
     let jobs = bound.jobs as f64;
     for (op, n) in &counts {
@@ -195,27 +201,37 @@ struct Bounds {
     edges: usize,
 }
 
-/// Jobs and edges from `lpc graph --stats`; loads and writes from the
-/// program text (one instruction per line).
-fn bundle_bounds(program: &str) -> Bounds {
-    let text = std::fs::read_to_string(program).unwrap();
-    let count = |op: &str| text.lines().filter(|l| l.contains(op)).count();
-    let out = Command::new(LPC)
-        .args(["graph", "--stats", program])
-        .output()
-        .expect("lpc graph runs");
-    let stats = String::from_utf8_lossy(&out.stdout).into_owned();
-    let number = |label: &str| -> usize {
-        stats
-            .lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split_whitespace().find_map(|w| w.parse().ok()))
-            .unwrap_or_else(|| panic!("no `{label}` in lpc graph --stats:\n{stats}"))
+/// Jobs, loads (distinct tiles per job: a job that names a tile twice reads
+/// it once), writes and parent-child edges, from the plan `lpc` compiles
+/// the program to (the one the bundle carries).
+fn bounds(program: &str) -> Bounds {
+    let source = std::fs::read_to_string(program).unwrap();
+    let outcome = compile_source(&source, program, &CompileOptions::default()).unwrap();
+    let compiled = outcome.compiled.expect("the program compiles");
+    let plan: &Plan = compiled.plan();
+    let mut b = Bounds {
+        jobs: plan.job_count() as usize,
+        loads: 0,
+        writes: 0,
+        edges: 0,
     };
-    Bounds {
-        jobs: number("jobs"),
-        loads: count("S3_LOAD"),
-        writes: count("S3_WRITE"),
-        edges: number("edges"),
-    }
+    let mut tiles: Vec<TileKey> = Vec::new();
+    let mut children: Vec<JobId> = Vec::new();
+    plan.walk(&mut |_, _, id| {
+        let loc = plan.locate(id).expect("a walked job is a job");
+        plan.tiles(&loc, false, &mut tiles).unwrap();
+        tiles.sort_unstable();
+        tiles.dedup();
+        b.loads += tiles.len();
+        b.writes += plan
+            .family(loc.family)
+            .instrs
+            .iter()
+            .filter(|i| matches!(i, Instr::Write { .. }))
+            .count();
+        plan.children(id, &mut children);
+        b.edges += children.len();
+        true
+    });
+    b
 }

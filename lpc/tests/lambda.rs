@@ -5,12 +5,15 @@
 //!
 //! ```text
 //! scripts/emulators.sh start && . "$(scripts/emulators.sh env)"
-//! cargo test -p lp-runtime -p lpc --features lp-runtime/aws,lpc/aws \
+//! cargo test -p lp-runtime -p lpc \
+//!     --features lp-runtime/aws,lp-runtime/fault-injection,lpc/aws \
 //!     --test aws_emulated --test lambda
 //! scripts/emulators.sh stop
 //! ```
 //!
-//! (building lp-runtime's test makes cargo build its `lp-worker` too).
+//! (building lp-runtime's test makes cargo build its `lp-worker` too, with
+//! the `fault-injection` feature the worker-kill tests need: a worker built
+//! without it ignores `LP_WORKER_FAULT`, and those tests refuse to run it).
 //!
 //! (scripts/test.sh does all of it.) A missing emulator or worker binary
 //! fails the tests, never skips them.
@@ -21,11 +24,16 @@
 //! must only ever serve its own test's invocations, because a pool may carry
 //! an injected fault (`LP_WORKER_FAULT`). Every answer is compared bit for
 //! bit with the local backend's.
+//!
+//! The programs: `lpc gen cholesky` prints the library's loop Cholesky with
+//! its parameters set, `--flat` its flat expansion (one job per
+//! iteration); `lib/cholesky.lp` itself runs with `--set`.
 
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
 
 use emulator_support::{Pool, endpoints, unique};
+use lpc::frontend::{CompileOptions, compile_source};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -34,16 +42,42 @@ const LPC: &str = env!("CARGO_BIN_EXE_lpc");
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// The command that builds everything these tests need.
+const BUILD: &str = "cargo test -p lp-runtime -p lpc --features \
+     lp-runtime/aws,lp-runtime/fault-injection,lpc/aws --test aws_emulated --test lambda";
+
 /// `lp-worker` is lp-runtime's binary: built into the same target dir.
 fn lp_worker() -> PathBuf {
     let path = Path::new(LPC).with_file_name("lp-worker");
     assert!(
         path.is_file(),
-        "{} is missing: run this test as scripts/test.sh does (`cargo test -p lp-runtime -p lpc \
-         --features lp-runtime/aws,lpc/aws --test aws_emulated --test lambda`), which builds it",
+        "{} is missing: run this test as scripts/test.sh does (`{BUILD}`), which builds it",
         path.display()
     );
     path
+}
+
+/// `lp-worker`, checked to be built with the `fault-injection` feature
+/// (only such a build carries the code that honours `LP_WORKER_FAULT`; a
+/// production build would ignore the fault and the test would wait for a
+/// crash that never comes).
+fn lp_worker_with_faults() -> PathBuf {
+    let path = lp_worker();
+    // (std's searcher is optimised even in a debug build of this test.)
+    let binary = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+    assert!(
+        binary.contains("lp-worker: injected fault"),
+        "{} was built without lp-runtime's `fault-injection` feature, so it cannot inject \
+         LP_WORKER_FAULT: run this test as scripts/test.sh does (`{BUILD}`)",
+        path.display()
+    );
+    path
+}
+
+/// A path in the repository.
+fn repo(path: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    root.join(path).to_str().unwrap().to_string()
 }
 
 /// `lpc` with the driver's endpoints pointed at the emulators (Lambda
@@ -86,25 +120,55 @@ fn init_resources() -> (String, String) {
     (bucket, table)
 }
 
-/// An 8 x 8-tile Cholesky (n = 512, tile 64) as a `.lp` file in `dir`.
-fn cholesky_program(dir: &Path) -> PathBuf {
-    let out = Command::new(LPC)
-        .args([
-            "gen", "cholesky", "--n", "512", "--tile", "64", "--seed", "7",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "lpc gen: {}", stderr(&out));
-    let path = dir.join("cholesky.lp");
-    std::fs::write(&path, &out.stdout).unwrap();
-    path
+/// How a Cholesky program is generated.
+#[derive(Clone, Copy, PartialEq)]
+enum Form {
+    /// `lpc gen cholesky`: the loop program.
+    Loop,
+    /// `lpc gen cholesky --flat`: one job per iteration.
+    Flat,
 }
 
-/// L from the local backend, as `.npy` bytes.
-fn local_factor(program: &Path, dir: &Path) -> Vec<u8> {
+/// `lpc gen cholesky --n N --tile B --seed 7` (with `--flat` for the flat
+/// form) as `cholesky.lp` in `dir`; its path and text.
+fn cholesky_program(dir: &Path, n: u32, tile: u32, form: Form) -> (PathBuf, String) {
+    let (n, tile) = (n.to_string(), tile.to_string());
+    let mut args = vec!["gen", "cholesky", "--n", &n, "--tile", &tile, "--seed", "7"];
+    if form == Form::Flat {
+        args.push("--flat");
+    }
+    let out = Command::new(LPC).args(&args).output().unwrap();
+    assert!(out.status.success(), "lpc gen: {}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let path = dir.join("cholesky.lp");
+    std::fs::write(&path, &text).unwrap();
+    (path, text)
+}
+
+/// The number of job `job` (`trsm[0, 1]`) of the program `text` named
+/// `name`, as the runtime numbers it (what `LP_WORKER_FAULT` names).
+fn job_number(text: &str, name: &str, job: &str) -> u64 {
+    let outcome = compile_source(text, name, &CompileOptions::default()).expect("no --set");
+    let compiled = outcome.compiled.expect("the program compiles");
+    let plan = compiled.plan();
+    let mut found = None;
+    plan.walk(&mut |_, _, id| {
+        if plan.job_name(id) == job {
+            found = Some(id);
+        }
+        found.is_none()
+    });
+    found.unwrap_or_else(|| panic!("no job {job} in {name}"))
+}
+
+/// L from the local backend for `program` (a path and any `--set`s), as
+/// `.npy` bytes.
+fn local_factor(program: &[String], dir: &Path) -> Vec<u8> {
     let path = dir.join("L-local.npy");
     let out = Command::new(LPC)
-        .args(["run", program.to_str().unwrap(), "--quiet", "--output"])
+        .arg("run")
+        .args(program)
+        .args(["--quiet", "--output"])
         .arg(format!("L={}", path.display()))
         .output()
         .unwrap();
@@ -112,39 +176,42 @@ fn local_factor(program: &Path, dir: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-/// Runs `program` on the lambda backend with a pool of `workers` processes
-/// (carrying `fault`), verified, and returns the summary text and L.
+/// Runs `program` (a path and any `--set`s) on the lambda backend with a
+/// pool of `workers` processes of `lp_worker` (carrying `fault`), verified,
+/// and returns the summary text, L and how many workers exited.
 fn lambda_run(
-    program: &Path,
+    program: &[String],
     dir: &Path,
+    lp_worker: &Path,
     workers: usize,
     fault: Option<&str>,
     lease_secs: u32,
 ) -> (String, Vec<u8>, usize) {
     let (bucket, table) = init_resources();
-    let mut pool = Pool::start(&lp_worker(), workers, fault, dir);
+    let mut pool = Pool::start(lp_worker, workers, fault, dir);
     let path = dir.join("L-lambda.npy");
-    let out = lpc(
-        &[
-            "run",
-            program.to_str().unwrap(),
-            "--backend",
-            "lambda",
-            "--bucket",
-            &bucket,
-            "--prefix",
-            "runs/chol",
-            "--table",
-            &table,
-            "--lease",
-            &lease_secs.to_string(),
-            "--verify",
-            "--quiet",
-            "--output",
-            &format!("L={}", path.display()),
-        ],
-        Some(&pool.lambda.url),
-    );
+    let mut args: Vec<String> = vec!["run".into()];
+    args.extend(program.iter().cloned());
+    for a in [
+        "--backend",
+        "lambda",
+        "--bucket",
+        &bucket,
+        "--prefix",
+        "runs/chol",
+        "--table",
+        &table,
+        "--lease",
+        &lease_secs.to_string(),
+        "--verify",
+        "--quiet",
+        "--output",
+        &format!("L={}", path.display()),
+    ] {
+        args.push(a.to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = lpc(&args, Some(&pool.lambda.url));
     let text = stderr(&out);
     let mut logs = String::new();
     for k in 0..workers {
@@ -175,46 +242,86 @@ fn executions(text: &str) -> (u64, u64) {
     (numbers[0], numbers[1])
 }
 
-const JOBS: u64 = 8 + 28 + 84; // CHOL, TRSM, SYRK/GEMM updates of 8 x 8 tiles
-
-#[test]
-fn cholesky_on_lambda_workers_matches_the_local_backend_bit_for_bit() {
-    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let program = cholesky_program(dir.path());
-    let expected = local_factor(&program, dir.path());
-    let (text, factor, exited) = lambda_run(&program, dir.path(), 4, None, 120);
-    assert!(factor == expected, "L differs from the local backend's");
-    assert_eq!(exited, 0, "no worker died");
-    let finished = line(&text, "finished");
+/// Checks the summary of a clean run of `jobs` jobs: all finished on
+/// Lambda, each executed once, the residual check passed.
+fn assert_clean_run(text: &str, jobs: u64) {
+    let finished = line(text, "finished");
     assert!(
-        finished.starts_with(&format!("finished {JOBS} jobs in "))
+        finished.starts_with(&format!("finished {jobs} jobs in "))
             && finished.ends_with(" on Lambda"),
         "{text}"
     );
     assert!(
-        line(&text, "run run-").contains(" (table lpc-test-"),
+        line(text, "run run-").contains(" (table lpc-test-"),
         "{text}"
     );
-    assert_eq!(executions(&text), (JOBS, 0), "{text}");
+    assert_eq!(executions(text), (jobs, 0), "{text}");
     assert!(
-        line(&text, "verify").ends_with(": ok"),
+        line(text, "verify").ends_with(": ok"),
         "the residual check passed:\n{text}"
     );
 }
 
-/// Runs the Cholesky with `fault` (given the marker file the fault creates
-/// when it fires) in the pool, with a 3 s lease, and checks that it fired
-/// once, killed its worker, and that the lease recovered the run with the
-/// local backend's factor.
-fn assert_run_survives(fault: impl Fn(&Path) -> String) {
+/// Jobs of a Cholesky on `t x t` tiles: CHOL, TRSM and SYRK updates.
+fn cholesky_jobs(t: u64) -> u64 {
+    t + t * (t - 1) / 2 + (t - 1) * t * (t + 1) / 6
+}
+
+const JOBS: u64 = 8 + 28 + 84; // 8 x 8 tiles
+
+#[test]
+fn flat_cholesky_on_lambda_workers_matches_the_local_backend_bit_for_bit() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let program = cholesky_program(dir.path());
+    let (program, text) = cholesky_program(dir.path(), 512, 64, Form::Flat);
+    assert!(
+        text.contains("\ntrsm[0, 1]:\n"),
+        "the flat form has one job per iteration"
+    );
+    let program = [program.to_str().unwrap().to_string()];
+    let expected = local_factor(&program, dir.path());
+    let (text, factor, exited) = lambda_run(&program, dir.path(), &lp_worker(), 4, None, 120);
+    assert!(factor == expected, "L differs from the local backend's");
+    assert_eq!(exited, 0, "no worker died");
+    assert_clean_run(&text, JOBS);
+}
+
+/// The library's loop Cholesky, run from `lib/cholesky.lp` with `--set`:
+/// the bundle holds the loops, the workers solve the DAG from them. `n` is
+/// not a multiple of `b`, so the last row and column of tiles are narrow.
+#[test]
+fn library_loop_cholesky_on_lambda_workers_matches_the_local_backend_bit_for_bit() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let program: Vec<String> = [&repo("lib/cholesky.lp"), "--set", "n=200", "--set", "b=64"]
+        .map(String::from)
+        .to_vec();
+    let expected = local_factor(&program, dir.path());
+    let (text, factor, exited) = lambda_run(&program, dir.path(), &lp_worker(), 3, None, 120);
+    assert!(
+        factor == expected,
+        "L differs from the local backend's run of the same program"
+    );
+    assert_eq!(exited, 0, "no worker died");
+    assert_clean_run(&text, cholesky_jobs(4));
+}
+
+/// Runs the loop Cholesky with `fault` (given the program's text and the
+/// marker file the fault creates when it fires) in the pool, with a 3 s
+/// lease, and checks that it fired once, killed its worker, and that the
+/// lease recovered the run with the local backend's factor.
+fn assert_run_survives(fault: impl Fn(&str, &Path) -> String) {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let lp_worker = lp_worker_with_faults();
+    let dir = tempfile::tempdir().unwrap();
+    let (program, source) = cholesky_program(dir.path(), 512, 64, Form::Loop);
+    assert!(source.contains("for k in range(nt)"), "a loop program");
+    let program = [program.to_str().unwrap().to_string()];
     let expected = local_factor(&program, dir.path());
     let marker = dir.path().join("fault-fired");
-    let (text, factor, exited) = lambda_run(&program, dir.path(), 4, Some(&fault(&marker)), 3);
-    assert!(marker.exists(), "the fault fired");
+    let fault = fault(&source, &marker);
+    let (text, factor, exited) = lambda_run(&program, dir.path(), &lp_worker, 4, Some(&fault), 3);
+    assert!(marker.exists(), "the fault {fault} fired");
     assert_eq!(exited, 1, "exactly the faulted worker died");
     assert!(factor == expected, "L differs from the local backend's");
     let (runs, retries) = executions(&text);
@@ -223,36 +330,44 @@ fn assert_run_survives(fault: impl Fn(&Path) -> String) {
     // waited in the emulator's queue longer than the short lease may run
     // twice on a loaded machine.
     assert!(runs >= JOBS, "{text}");
+    assert!(
+        line(&text, "verify").ends_with(": ok"),
+        "the residual check passed:\n{text}"
+    );
 }
 
 #[test]
 fn a_worker_killed_mid_kernel_is_replaced_after_the_lease() {
     // The worker about to store L[5, 2] (trsm of step 2, mid-DAG) exits: it
     // loaded its inputs and ran its kernel, and nothing reached S3.
-    assert_run_survives(|marker| format!("exit-before-write:L:5:2:{}", marker.display()));
+    assert_run_survives(|_, marker| format!("exit-before-write:L:5:2:{}", marker.display()));
 }
 
 #[test]
 fn a_worker_killed_before_recording_completions_is_replaced_after_the_lease() {
-    // Job 1 (the first TRSM) writes its tile, then its worker exits before
-    // telling any child: only the lease can get the run going again.
-    assert_run_survives(|marker| format!("exit-before-completions:1:{}", marker.display()));
+    // The first TRSM writes its tile, then its worker exits before telling
+    // any child: only the lease can get the run going again. Its number
+    // comes from the loops' bounding boxes, as the workers compute it.
+    assert_run_survives(|source, marker| {
+        let job = job_number(source, "cholesky.lp", "trsm[0, 1]");
+        format!("exit-before-completions:{job}:{}", marker.display())
+    });
 }
 
 #[test]
 fn a_matrix_that_is_not_spd_stops_the_run_naming_job_kernel_and_tile() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("notspd.lp");
-    let out = Command::new(LPC)
-        .args(["gen", "cholesky", "--n", "128", "--tile", "64"])
-        .output()
-        .unwrap();
+    let (_, source) = cholesky_program(dir.path(), 128, 64, Form::Loop);
     // -I: symmetric, not positive definite.
-    let source = String::from_utf8(out.stdout)
-        .unwrap()
-        .replace("input = spd(42)", "input");
-    std::fs::write(&program, source).unwrap();
+    assert!(source.contains("input = spd(seed)"), "{source}");
+    let source = source.replace("input = spd(seed)", "input");
+    let program = dir.path().join("notspd.lp");
+    std::fs::write(&program, &source).unwrap();
+    let chol_line = 1 + source
+        .lines()
+        .position(|l| l.contains("= CHOL "))
+        .expect("a CHOL instruction");
     let input = dir.path().join("minus_identity.npy");
     write_npy_minus_identity(&input, 128);
     let (bucket, table) = init_resources();
@@ -277,10 +392,12 @@ fn a_matrix_that_is_not_spd_stops_the_run_naming_job_kernel_and_tile() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stderr(&out);
+    // S[0, 0, 0] is version 0 of S: A's tile.
     assert!(
-        text.starts_with(
-            "error: run failed: job \"chol_0\": CHOL on A[0, 0] (result for L[0, 0]): "
-        ),
+        text.starts_with(&format!(
+            "error: run failed: job \"chol[0]\" (notspd.lp:{chol_line}): CHOL on A[0, 0] \
+             (result for L[0, 0]): "
+        )),
         "{text}"
     );
     assert!(!dir.path().join("L.npy").exists(), "no output written");

@@ -351,8 +351,9 @@ pub struct Pool {
 
 impl Pool {
     /// `size` processes of the `lp-worker` binary at `lp_worker`, each with
-    /// `LP_WORKER_FAULT=fault` if given, logging to `log_dir/worker-K.log`,
-    /// talking to the emulators directly.
+    /// `LP_WORKER_FAULT=fault` if given (which only a worker built with
+    /// lp-runtime's `fault-injection` feature honours), logging to
+    /// `log_dir/worker-K.log`, talking to the emulators directly.
     pub fn start(lp_worker: &Path, size: usize, fault: Option<&str>, log_dir: &Path) -> Pool {
         let ep = endpoints();
         Pool::start_with(lp_worker, size, fault, log_dir, &ep.s3, &ep.dynamodb)
