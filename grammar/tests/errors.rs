@@ -122,7 +122,10 @@ CHOL %0,
             unexpected(
                 within(src, "M : [1", "[", 0),
                 "`[`",
-                &["a structure (`sym`, `lower` or `upper`)", "a dtype such as `f64`"]
+                &[
+                    "a structure (`sym`, `lower` or `upper`)",
+                    "a dtype such as `f64`"
+                ]
             ),
             unexpected(
                 newline("matrix M : f64[1, 1] tile [1, 1]"),

@@ -216,7 +216,16 @@ fn lin_of(e: &Expr, user: &[Lin], n: &mut usize) -> Result<Lin, (usize, &'static
         Expr::FloorDiv(a, b) | Expr::CeilDiv(a, b) => {
             let (la, lb) = bin(a, b, n)?;
             match (konst(&la), konst(&lb)) {
-                (Some(_), Some(_)) => Lin::constant(e.eval(&[]).map_err(|_| (me, OVERFLOW))?),
+                // Evaluated on the operands' values: they may be pinned
+                // loop variables (an exponent variable's value).
+                (Some(x), Some(y)) => {
+                    let (x, y) = (Box::new(Expr::Const(x)), Box::new(Expr::Const(y)));
+                    let folded = match e {
+                        Expr::FloorDiv(..) => Expr::FloorDiv(x, y),
+                        _ => Expr::CeilDiv(x, y),
+                    };
+                    Lin::constant(folded.eval(&[]).map_err(|_| (me, "a division by zero"))?)
+                }
                 _ => {
                     return Err((
                         me,

@@ -188,7 +188,11 @@ pub fn canonical(
             info.header.symmetric,
         ),
     };
-    if write && program.matrices[matrix as usize].header.is_zero_tile(i as usize, j as usize) {
+    if write
+        && program.matrices[matrix as usize]
+            .header
+            .is_zero_tile(i as usize, j as usize)
+    {
         return Err(RefError::TriangleWrite);
     }
     if symmetric && i < j {

@@ -213,7 +213,11 @@ pub fn load_tile(
         // never stored.
         let shape = header.tile(i, j);
         let zeros = Tile::zeros(shape.rows, shape.cols);
-        return Ok(Arc::new(if transpose { zeros.transpose().to_owned() } else { zeros }));
+        return Ok(Arc::new(if transpose {
+            zeros.transpose().to_owned()
+        } else {
+            zeros
+        }));
     }
     // Errors name the stored matrix: `S.3` for a version of `S`.
     let stored = info.stored_name(version);

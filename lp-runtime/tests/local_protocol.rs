@@ -526,7 +526,7 @@ fn loop_cholesky_with_kernels_passes_the_residual_check() {
     let store = RecordingStore::new();
     run_local(&plan, store.clone(), &opts(2), &|_| {}).unwrap();
     let program = plan.program();
-    let v = verify::verify(program, check, |m, i, j| {
+    let v = verify::verify(program, check, |m, _, i, j| {
         load_tile(store.as_ref(), &program.matrices[m], 0, i, j, false)
     })
     .unwrap();

@@ -100,8 +100,8 @@ impl MatrixHeader {
             Triangle::Lower => 0..c.min(rows),
             Triangle::Upper => (c + 1).min(rows)..rows,
         };
-        let dirty = (0..tile.ncols())
-            .any(|c| tile.col_as_slice(c)[outside(c)].iter().any(|&v| v != 0.0));
+        let dirty =
+            (0..tile.ncols()).any(|c| tile.col_as_slice(c)[outside(c)].iter().any(|&v| v != 0.0));
         if !dirty {
             return tile;
         }
@@ -124,7 +124,10 @@ impl MatrixHeader {
 
     /// The type as a declaration writes it: `sym f64[8, 8] tile [4, 4]`.
     pub fn declared_type(&self) -> String {
-        let structure = self.structure().map(|s| format!("{s} ")).unwrap_or_default();
+        let structure = self
+            .structure()
+            .map(|s| format!("{s} "))
+            .unwrap_or_default();
         format!(
             "{structure}{}[{}, {}] tile [{}, {}]",
             self.dtype, self.shape[0], self.shape[1], self.tile_shape[0], self.tile_shape[1]

@@ -511,17 +511,24 @@ fn writes(src: &str, e: &CheckError) -> Diag {
                 ("above", "upper tile")
             };
             let help = if *kind == "symmetric" {
-                format!("help: a symmetric matrix stores only tiles (i, j) with i >= j: write {mirror} instead; loading {tile} reads its transpose")
+                format!(
+                    "help: a symmetric matrix stores only tiles (i, j) with i >= j: write {mirror} instead; loading {tile} reads its transpose"
+                )
             } else {
                 let article = if kind.starts_with('u') { "an" } else { "a" };
-                format!("help: {article} {kind} matrix is zero {side} its diagonal: its tiles there are never written, and loading one gives zeros")
+                format!(
+                    "help: {article} {kind} matrix is zero {side} its diagonal: its tiles there are never written, and loading one gives zeros"
+                )
             };
             error()
                 .with_message(format!(
                     "cannot write tile {tile} {side} the diagonal of {kind} matrix `{}`",
                     tile.matrix
                 ))
-                .with_labels(vec![p(*span, label.into()), s(*structure, format!("declared {kind} here"))])
+                .with_labels(vec![
+                    p(*span, label.into()),
+                    s(*structure, format!("declared {kind} here")),
+                ])
                 .with_notes(in_job(job).into_iter().chain([help]).collect())
         }
         WriteToBase {

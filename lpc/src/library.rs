@@ -7,6 +7,12 @@ use crate::frontend::Setting;
 /// Every program of the library: its name and source.
 pub const PROGRAMS: &[(&str, &str)] = &[
     ("cholesky", include_str!("../../lib/cholesky.lp")),
+    ("posv", include_str!("../../lib/posv.lp")),
+    ("gesv", include_str!("../../lib/gesv.lp")),
+    ("lu", include_str!("../../lib/lu.lp")),
+    ("qr", include_str!("../../lib/qr.lp")),
+    ("lstsq", include_str!("../../lib/lstsq.lp")),
+    ("tsqr", include_str!("../../lib/tsqr.lp")),
     ("gemm", include_str!("../../lib/gemm.lp")),
     ("trsolve", include_str!("../../lib/trsolve.lp")),
 ];
@@ -14,6 +20,52 @@ pub const PROGRAMS: &[(&str, &str)] = &[
 /// The source of library program `name`.
 pub fn source(name: &str) -> Option<&'static str> {
     PROGRAMS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// The names of the library's programs.
+pub fn names() -> Vec<&'static str> {
+    PROGRAMS.iter().map(|(n, _)| *n).collect()
+}
+
+/// What program `name` computes: the first line of its leading comment.
+pub fn summary(name: &str) -> &'static str {
+    source(name)
+        .and_then(|s| s.lines().next())
+        .and_then(|l| l.strip_prefix("; "))
+        .unwrap_or("")
+}
+
+/// The parameters program `name` declares, in order.
+pub fn params(name: &str) -> Vec<&'static str> {
+    let Some(src) = source(name) else {
+        return Vec::new();
+    };
+    grammar::parse(src)
+        .0
+        .params
+        .iter()
+        .map(|p| p.name.name)
+        .collect()
+}
+
+/// Sizes that make no valid program of `name` for a reason its checks
+/// would report only indirectly (a shape mismatch deep in a job), as a
+/// sentence for the user. `value(p)` is parameter `p`'s literal value.
+pub fn size_error(name: &str, value: &dyn Fn(&str) -> Option<i64>) -> Option<String> {
+    let (m, n, b) = (value("m")?, value("n")?, value("b")?);
+    if matches!(name, "qr" | "lstsq" | "tsqr") && m < n {
+        return Some(format!(
+            "`{name}` needs m >= n (a tall or square A), found m = {m}, n = {n}"
+        ));
+    }
+    let last = m % b;
+    if name == "tsqr" && last != 0 && last < n {
+        return Some(format!(
+            "`tsqr` needs every tile to have at least n = {n} rows, but the last of m = {m} \
+             in tiles of {b} has {last}: choose a tile size that divides m or leaves at least n"
+        ));
+    }
+    None
 }
 
 /// `src` with the defaults of the parameters in `settings` replaced by

@@ -265,7 +265,11 @@ fn apply(
     if results.len() != dsts.len() {
         return Err(error(
             first,
-            format!("has {} results, found {} registers", results.len(), dsts.len()),
+            format!(
+                "has {} results, found {} registers",
+                results.len(),
+                dsts.len()
+            ),
         ));
     }
     let flops = kernel.flops(&shapes);

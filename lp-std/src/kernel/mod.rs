@@ -75,6 +75,36 @@ pub enum Kernel {
     /// `GEMM[_NT|_TN|_TT] a, b`: op(A) op(B); with three operands
     /// `GEMM c, a, b`: C + op(A) op(B). `ta`/`tb` say whether A/B are transposed.
     Gemm { ta: bool, tb: bool },
+    /// `GETRF a`: LU with partial pivoting of a tile, `P A = L U`:
+    /// results `lu` (L below the diagonal, U on and above) and `p`.
+    Getrf,
+    /// `GESSM lu, p, a`: `L⁻¹ P A` with the factors of a `GETRF`.
+    Gessm,
+    /// `TSTRF u, a`: LU with pairwise pivoting of U stacked on A: results
+    /// `u` (the new U), `l` (the multipliers) and `lx` (the inner panels'
+    /// unit lower factors below its diagonal, the pivots on it).
+    Tstrf,
+    /// `SSSSM a1, a2, l, lx`: a `TSTRF`'s transformation applied to A1
+    /// stacked on A2: results `a1`, `a2`.
+    Ssssm,
+    /// `GEQRT a`: Householder QR of a tile, `A = Q [R; 0]` with
+    /// `Q = I - V T Vᵀ`: results `v`, `t`, `r`.
+    Geqrt,
+    /// `ORMQR_N v, t, c` / `ORMQR_T v, t, c`: `Q C` / `Qᵀ C` with the Q of
+    /// a `GEQRT`.
+    Ormqr { trans: bool },
+    /// `TSQRT r, a`: QR of an upper triangular R stacked on A,
+    /// `[R; A] = Q [R2; 0]`: results `r`, `v`, `t`.
+    Tsqrt,
+    /// `TSMQR_N a1, a2, v, t` / `TSMQR_T ...`: `Q` / `Qᵀ` of a `TSQRT`
+    /// applied to A1 stacked on A2: results `a1`, `a2`.
+    Tsmqr { trans: bool },
+    /// `TRIU t`: the upper triangle of T, refusing a zero or non-finite
+    /// diagonal entry (the singularity check of an LU's final U).
+    Triu,
+    /// `TOP x, r`: the first rows(R) rows of X (the part of Qᵀ B that a
+    /// least-squares back substitution with R uses).
+    Top,
     /// `ADD a, b`: A + B.
     Add,
     /// `SUB a, b`: A - B.
@@ -140,7 +170,7 @@ impl From<ShapeError> for KernelError {
 }
 
 /// Every kernel, for documentation, completion and exhaustive tests.
-pub const ALL_KERNELS: [Kernel; 17] = {
+pub const ALL_KERNELS: [Kernel; 29] = {
     const fn trsm(i: usize) -> Kernel {
         Kernel::Trsm {
             left: i & 4 == 0,
@@ -173,6 +203,18 @@ pub const ALL_KERNELS: [Kernel; 17] = {
             tb: false,
         },
         Kernel::Gemm { ta: true, tb: true },
+        Kernel::Getrf,
+        Kernel::Gessm,
+        Kernel::Tstrf,
+        Kernel::Ssssm,
+        Kernel::Geqrt,
+        Kernel::Ormqr { trans: false },
+        Kernel::Ormqr { trans: true },
+        Kernel::Tsqrt,
+        Kernel::Tsmqr { trans: false },
+        Kernel::Tsmqr { trans: true },
+        Kernel::Triu,
+        Kernel::Top,
         Kernel::Add,
         Kernel::Sub,
     ]
@@ -207,6 +249,18 @@ impl Kernel {
                 tb: false,
             } => "GEMM_TN",
             Kernel::Gemm { ta: true, tb: true } => "GEMM_TT",
+            Kernel::Getrf => "GETRF",
+            Kernel::Gessm => "GESSM",
+            Kernel::Tstrf => "TSTRF",
+            Kernel::Ssssm => "SSSSM",
+            Kernel::Geqrt => "GEQRT",
+            Kernel::Ormqr { trans: false } => "ORMQR_N",
+            Kernel::Ormqr { trans: true } => "ORMQR_T",
+            Kernel::Tsqrt => "TSQRT",
+            Kernel::Tsmqr { trans: false } => "TSMQR_N",
+            Kernel::Tsmqr { trans: true } => "TSMQR_T",
+            Kernel::Triu => "TRIU",
+            Kernel::Top => "TOP",
             Kernel::Add => "ADD",
             Kernel::Sub => "SUB",
         }
@@ -219,9 +273,15 @@ impl Kernel {
     /// The accepted operand counts, inclusive.
     pub fn arity(self) -> (usize, usize) {
         match self {
-            Kernel::Chol | Kernel::Invrs => (1, 1),
-            Kernel::Trsm { .. } | Kernel::Add | Kernel::Sub => (2, 2),
-            Kernel::Syrk => (3, 3),
+            Kernel::Chol | Kernel::Invrs | Kernel::Getrf | Kernel::Geqrt | Kernel::Triu => (1, 1),
+            Kernel::Trsm { .. }
+            | Kernel::Tstrf
+            | Kernel::Tsqrt
+            | Kernel::Top
+            | Kernel::Add
+            | Kernel::Sub => (2, 2),
+            Kernel::Syrk | Kernel::Gessm | Kernel::Ormqr { .. } => (3, 3),
+            Kernel::Ssssm | Kernel::Tsmqr { .. } => (4, 4),
             Kernel::Gemm { .. } => (2, 3),
         }
     }
@@ -235,6 +295,16 @@ impl Kernel {
             Kernel::Syrk => &["c", "a", "b"],
             Kernel::Gemm { .. } if count == 3 => &["c", "a", "b"],
             Kernel::Gemm { .. } => &["a", "b"],
+            Kernel::Getrf => &["a"],
+            Kernel::Gessm => &["lu", "p", "a"],
+            Kernel::Tstrf => &["u", "a"],
+            Kernel::Ssssm => &["a1", "a2", "l", "lx"],
+            Kernel::Geqrt => &["a"],
+            Kernel::Ormqr { .. } => &["v", "t", "c"],
+            Kernel::Tsqrt => &["r", "a"],
+            Kernel::Tsmqr { .. } => &["a1", "a2", "v", "t"],
+            Kernel::Triu => &["t"],
+            Kernel::Top => &["x", "r"],
             Kernel::Add | Kernel::Sub => &["a", "b"],
         }
     }
@@ -247,6 +317,16 @@ impl Kernel {
             Kernel::Invrs => &["inverse"],
             Kernel::Trsm { .. } => &["x"],
             Kernel::Syrk | Kernel::Gemm { .. } | Kernel::Add | Kernel::Sub => &["c"],
+            Kernel::Getrf => &["lu", "p"],
+            Kernel::Gessm => &["a"],
+            Kernel::Tstrf => &["u", "l", "lx"],
+            Kernel::Ssssm => &["a1", "a2"],
+            Kernel::Geqrt => &["v", "t", "r"],
+            Kernel::Ormqr { .. } => &["c"],
+            Kernel::Tsqrt => &["r", "v", "t"],
+            Kernel::Tsmqr { .. } => &["a1", "a2"],
+            Kernel::Triu => &["u"],
+            Kernel::Top => &["x"],
         }
     }
 
@@ -272,7 +352,16 @@ impl Kernel {
                 };
                 2.0 * f(a.rows) * f(a.cols) * f(n)
             }
-            Kernel::Add | Kernel::Sub => f(args[0].rows) * f(args[0].cols),
+            Kernel::Getrf => lu::flops_getrf(args[0].rows, args[0].cols),
+            Kernel::Gessm => lu::flops_gessm(args[0].rows, args[0].cols, args[2].cols),
+            Kernel::Tstrf => lu::flops_tstrf(args[1].rows, args[1].cols),
+            Kernel::Ssssm => lu::flops_ssssm(args[2].rows, args[2].cols, args[0].cols),
+            Kernel::Geqrt => qr::flops_geqrt(args[0].rows, args[0].cols),
+            Kernel::Ormqr { .. } => qr::flops_ormqr(args[0].rows, args[2].cols, args[0].cols),
+            Kernel::Tsqrt => qr::flops_tsqrt(args[1].rows, args[1].cols),
+            Kernel::Tsmqr { .. } => qr::flops_tsmqr(args[1].rows, args[1].cols, args[2].cols),
+            Kernel::Add | Kernel::Sub | Kernel::Triu => f(args[0].rows) * f(args[0].cols),
+            Kernel::Top => 0.0,
         }
     }
 
@@ -296,6 +385,56 @@ impl Kernel {
             }
             Kernel::Syrk => one(dense::syrk(args[0], args[1], args[2])),
             Kernel::Gemm { ta, tb } => one(dense::gemm(args, ta, tb)),
+            Kernel::Getrf => {
+                let (lu, p) = lu::getrf(args[0].as_ref())?;
+                vec![lu, p]
+            }
+            Kernel::Gessm => one(lu::gessm(
+                args[0].as_ref(),
+                args[1].as_ref(),
+                args[2].as_ref(),
+            )?),
+            Kernel::Tstrf => {
+                let (u, l, mut lx, p) = lu::tstrf(args[0].as_ref(), args[1].as_ref())?;
+                // The unit diagonal of lx's blocks is implied: the pivots
+                // take its place, so one tile carries both.
+                for c in 0..lx.nrows() {
+                    lx[(c, c)] = p[(c, 0)];
+                }
+                vec![u, l, lx]
+            }
+            Kernel::Ssssm => {
+                let lx = args[3];
+                let p = Tile::from_fn(lx.nrows(), 1, |c, _| lx[(c, c)]);
+                let [a1, a2, l] = [0, 1, 2].map(|i| args[i].as_ref());
+                // ssssm reads only the strictly lower part of lx's blocks.
+                let (a1, a2) = lu::ssssm(a1, a2, l, lx.as_ref(), p.as_ref())?;
+                vec![a1, a2]
+            }
+            Kernel::Geqrt => {
+                let (v, t, r) = qr::geqrt(args[0].as_ref())?;
+                vec![v, t, r]
+            }
+            Kernel::Ormqr { trans } => {
+                let [v, t, c] = [0, 1, 2].map(|i| args[i].as_ref());
+                one(qr::ormqr(v, t, c, trans)?)
+            }
+            Kernel::Tsqrt => {
+                let (r, v, t) = qr::tsqrt(args[0].as_ref(), args[1].as_ref())?;
+                vec![r, v, t]
+            }
+            Kernel::Tsmqr { trans } => {
+                let [a1, a2, v, t] = [0, 1, 2, 3].map(|i| args[i].as_ref());
+                let (a1, a2) = qr::tsmqr(a1, a2, v, t, trans)?;
+                vec![a1, a2]
+            }
+            Kernel::Triu => {
+                lu::check_upper(args[0].as_ref())?;
+                one(Tile::from_fn(args[0].nrows(), args[0].ncols(), |i, j| {
+                    if i <= j { args[0][(i, j)] } else { 0.0 }
+                }))
+            }
+            Kernel::Top => one(args[0].subrows(0, args[1].nrows()).to_owned()),
             Kernel::Add => one(args[0] + args[1]),
             Kernel::Sub => one(args[0] - args[1]),
         })

@@ -42,6 +42,39 @@ impl Kernel {
             Kernel::Trsm { left, lower, trans } => trsm(args, left, lower, trans).map(one),
             Kernel::Syrk => syrk(args).map(one),
             Kernel::Gemm { ta, tb } => gemm(args, ta, tb).map(one),
+            Kernel::Getrf => {
+                let a = args[0];
+                Ok(vec![a, Shape::new(a.rows.min(a.cols), 1)])
+            }
+            Kernel::Gessm => gessm(args).map(one),
+            Kernel::Tstrf => tstrf(args),
+            Kernel::Ssssm => ssssm(args),
+            Kernel::Geqrt => {
+                let a = args[0];
+                let k = a.rows.min(a.cols);
+                Ok(vec![
+                    Shape::new(a.rows, k),
+                    Shape::new(k, k),
+                    Shape::new(k, a.cols),
+                ])
+            }
+            Kernel::Ormqr { .. } => ormqr(args).map(one),
+            Kernel::Tsqrt => tsqrt(args),
+            Kernel::Tsmqr { .. } => tsmqr(args),
+            Kernel::Triu => Ok(one(args[0])),
+            Kernel::Top => {
+                let (x, r) = (args[0], args[1]);
+                if x.rows < r.rows {
+                    return Err(err(
+                        0,
+                        Some(1),
+                        format!(
+                            "the top rows(R) rows of X need X to have as many: X is {x}, R is {r}"
+                        ),
+                    ));
+                }
+                Ok(one(Shape::new(r.rows, x.cols)))
+            }
             Kernel::Add | Kernel::Sub => {
                 if args[0] != args[1] {
                     return Err(err(
@@ -80,6 +113,146 @@ fn trsm(args: &[Shape], left: bool, lower: bool, trans: bool) -> Result<Shape, S
         return Ok(b);
     };
     Err(err(0, Some(1), message))
+}
+
+/// A pivot operand: `k x 1`.
+fn pivots(args: &[Shape], i: usize, k: usize, of: &str) -> Result<(), ShapeError> {
+    if args[i] == Shape::new(k, 1) {
+        return Ok(());
+    }
+    Err(err(
+        i,
+        None,
+        format!("the pivots of {of} are {k}x1, found {}", args[i]),
+    ))
+}
+
+/// `GESSM lu, p, a`: A has as many rows as the factor.
+fn gessm(args: &[Shape]) -> Result<Shape, ShapeError> {
+    let (lu, a) = (args[0], args[2]);
+    pivots(args, 1, lu.rows.min(lu.cols), &format!("a {lu} factor"))?;
+    if a.rows != lu.rows {
+        return Err(err(
+            2,
+            Some(0),
+            format!("L^-1 P A needs A to have as many rows as the factor: A is {a}, LU is {lu}"),
+        ));
+    }
+    Ok(a)
+}
+
+/// `TSTRF u, a`: U square, A with as many columns.
+fn tstrf(args: &[Shape]) -> Result<Vec<Shape>, ShapeError> {
+    square(args, 0, "the triangular factor U")?;
+    let (u, a) = (args[0], args[1]);
+    if a.cols != u.cols {
+        return Err(err(
+            1,
+            Some(0),
+            format!("[U; A] needs A to have as many columns as U: A is {a}, U is {u}"),
+        ));
+    }
+    Ok(vec![u, a, u])
+}
+
+/// `SSSSM a1, a2, l, lx`, with L (`m x n`) from a `TSTRF`.
+fn ssssm(args: &[Shape]) -> Result<Vec<Shape>, ShapeError> {
+    let (a1, a2, l, lx) = (args[0], args[1], args[2], args[3]);
+    let n = l.cols;
+    let rules = [
+        (a1.rows == n, 0, 2, "A1 to have a row per column of L"),
+        (a2.rows == l.rows, 1, 2, "A2 to have as many rows as L"),
+        (a2.cols == a1.cols, 1, 0, "A2 to have as many columns as A1"),
+        (
+            lx == Shape::new(n, n),
+            3,
+            2,
+            "LX to be square with a row per column of L",
+        ),
+    ];
+    for (ok, operand, related, what) in rules {
+        if !ok {
+            return Err(err(
+                operand,
+                Some(related),
+                format!("SSSSM needs {what}: A1 is {a1}, A2 is {a2}, L is {l}, LX is {lx}"),
+            ));
+        }
+    }
+    Ok(vec![a1, a2])
+}
+
+/// The reflectors V (`m x k`; `tall`: k <= m, as a `GEQRT`'s) and their
+/// factor T (`k x k`) of a QR kernel at operands `v` and `v + 1`.
+fn reflectors(args: &[Shape], v: usize, what: &str, tall: bool) -> Result<(), ShapeError> {
+    let (vs, t) = (args[v], args[v + 1]);
+    if tall && vs.cols > vs.rows {
+        return Err(err(
+            v,
+            None,
+            format!("{what} needs V to have no more columns than rows, found {vs}"),
+        ));
+    }
+    if t != Shape::new(vs.cols, vs.cols) {
+        return Err(err(
+            v + 1,
+            Some(v),
+            format!(
+                "{what} needs T to be k x k for the k = {} columns of V: T is {t}",
+                vs.cols
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `ORMQR_* v, t, c`: C has V's rows.
+fn ormqr(args: &[Shape]) -> Result<Shape, ShapeError> {
+    reflectors(args, 0, "ORMQR", true)?;
+    let (v, c) = (args[0], args[2]);
+    if c.rows != v.rows {
+        return Err(err(
+            2,
+            Some(0),
+            format!("Q C needs C to have as many rows as V: C is {c}, V is {v}"),
+        ));
+    }
+    Ok(c)
+}
+
+/// `TSQRT r, a`: R square, A with as many columns.
+fn tsqrt(args: &[Shape]) -> Result<Vec<Shape>, ShapeError> {
+    square(args, 0, "the triangular factor R")?;
+    let (r, a) = (args[0], args[1]);
+    if a.cols != r.cols {
+        return Err(err(
+            1,
+            Some(0),
+            format!("[R; A] needs A to have as many columns as R: A is {a}, R is {r}"),
+        ));
+    }
+    Ok(vec![r, a, r])
+}
+
+/// `TSMQR_* a1, a2, v, t`: the first k rows of A1 stacked on A2 (V's rows).
+fn tsmqr(args: &[Shape]) -> Result<Vec<Shape>, ShapeError> {
+    reflectors(args, 2, "TSMQR", false)?;
+    let (a1, a2, v) = (args[0], args[1], args[2]);
+    let rules = [
+        (a1.rows >= v.cols, 0, "A1 to have a row per column of V"),
+        (a2.rows == v.rows, 1, "A2 to have as many rows as V"),
+        (a2.cols == a1.cols, 1, "A2 to have as many columns as A1"),
+    ];
+    for (ok, operand, what) in rules {
+        if !ok {
+            return Err(err(
+                operand,
+                Some(2),
+                format!("TSMQR needs {what}: A1 is {a1}, A2 is {a2}, V is {v}"),
+            ));
+        }
+    }
+    Ok(vec![a1, a2])
 }
 
 /// `SYRK c, a, b`: C - A Bᵀ.

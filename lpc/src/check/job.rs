@@ -148,10 +148,11 @@ pub fn check_job<'src>(
         }
     }
     // Registers whose definition failed to check are not reported unused:
-    // the error already says what is wrong with them.
+    // the error already says what is wrong with them; nor are those named
+    // `%_...`, results a job does not need.
     for name in &order {
         let reg = &regs[name];
-        if !reg.used && reg.lowered {
+        if !reg.used && reg.lowered && !name.starts_with('_') {
             errors.push(CheckError::UnusedRegister {
                 span: reg.span,
                 name: name.to_string(),

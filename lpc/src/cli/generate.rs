@@ -1,8 +1,10 @@
 //! `lpc gen ALGORITHM ...`: a program of the library (`lib/*.lp`) with its
 //! parameters set, or with `--flat` the flat program it expands to.
 //!
-//! Each algorithm's flags name its parameters (`--n 16384 --tile 2048` sets
-//! `n` and `b`); `--set NAME=VALUE` sets any other.
+//! The flags are the programs' own parameters: `--n 16384 --tile 2048` sets
+//! `n` and `b` (the tile size is `--tile` everywhere), and a flag the chosen
+//! program has no parameter for is an error naming the ones it has.
+//! `--set NAME=VALUE` sets any parameter.
 
 use super::{finish_output, parse_setting};
 use lpc::frontend::{CompileOptions, Setting, compile_source};
@@ -11,140 +13,106 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
+#[command(after_help = library_help())]
 pub struct Args {
-    #[command(subcommand)]
-    pub algorithm: Algorithm,
+    /// The algorithm (see the list below).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(library::names()))]
+    pub algorithm: String,
+    /// Rows (and columns, for a square matrix) of A.
+    #[arg(long)]
+    pub n: Option<i64>,
+    /// Rows of a rectangular A (`m >= n` for QR and least squares).
+    #[arg(long)]
+    pub m: Option<i64>,
+    /// Inner dimension of a product.
+    #[arg(long)]
+    pub k: Option<i64>,
+    /// Columns of the right-hand side B.
+    #[arg(long)]
+    pub nrhs: Option<i64>,
+    /// Tile size; edge tiles are smaller when it does not divide a size.
+    #[arg(long)]
+    pub tile: Option<i64>,
+    /// Seed of the input A's initialiser.
+    #[arg(long)]
+    pub seed: Option<i64>,
+    /// Seed of A in a product.
+    #[arg(long)]
+    pub seed_a: Option<i64>,
+    /// Seed of the right-hand side B (or of B in a product).
+    #[arg(long)]
+    pub seed_b: Option<i64>,
+    /// Seed of the triangular factor L of `trsolve`.
+    #[arg(long)]
+    pub seed_l: Option<i64>,
     /// Print the flat expansion (one job per iteration) instead of the loop
     /// program.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub flat: bool,
     /// Set any parameter of the program (repeatable).
-    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting, global = true)]
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
     pub settings: Vec<Setting>,
 }
 
-#[derive(clap::Subcommand)]
-pub enum Algorithm {
-    /// Right-looking tiled Cholesky A = L L^T of an SPD input `A = spd(SEED)`.
-    Cholesky {
-        /// Matrix size (rows = columns).
-        #[arg(long)]
-        n: Option<i64>,
-        /// Tile size; edge tiles are smaller when it does not divide N.
-        #[arg(long)]
-        tile: Option<i64>,
-        /// Seed of the SPD input.
-        #[arg(long)]
-        seed: Option<i64>,
-    },
-    /// C = A B with A = random(SEED_A) (M x K) and B = random(SEED_B) (K x N).
-    Gemm {
-        #[arg(long)]
-        m: Option<i64>,
-        #[arg(long)]
-        n: Option<i64>,
-        #[arg(long)]
-        k: Option<i64>,
-        #[arg(long)]
-        tile: Option<i64>,
-        #[arg(long)]
-        seed_a: Option<i64>,
-        #[arg(long)]
-        seed_b: Option<i64>,
-    },
-    /// Forward substitution L X = B; L is the lower triangle of spd(SEED_L),
-    /// B = random(SEED_B) with NRHS columns.
-    Trsolve {
-        #[arg(long)]
-        n: Option<i64>,
-        #[arg(long)]
-        nrhs: Option<i64>,
-        #[arg(long)]
-        tile: Option<i64>,
-        #[arg(long)]
-        seed_l: Option<i64>,
-        #[arg(long)]
-        seed_b: Option<i64>,
-    },
+/// The list of algorithms, with each program's first comment line.
+fn library_help() -> String {
+    let mut text = String::from("Algorithms:\n");
+    for name in library::names() {
+        text.push_str(&format!("  {name:<10}{}\n", library::summary(name)));
+    }
+    text
 }
 
-impl Algorithm {
-    /// The flags that are sizes, which must be positive.
-    fn sizes(&self) -> Vec<(&'static str, Option<i64>)> {
-        match *self {
-            Algorithm::Cholesky { n, tile, .. } => vec![("n", n), ("tile", tile)],
-            Algorithm::Gemm { m, n, k, tile, .. } => {
-                vec![("m", m), ("n", n), ("k", k), ("tile", tile)]
-            }
-            Algorithm::Trsolve { n, nrhs, tile, .. } => {
-                vec![("n", n), ("nrhs", nrhs), ("tile", tile)]
-            }
-        }
+impl Args {
+    /// (flag, parameter, value, is a size) for every flag given.
+    fn flags(&self) -> Vec<(&'static str, &'static str, i64, bool)> {
+        [
+            ("n", "n", self.n, true),
+            ("m", "m", self.m, true),
+            ("k", "k", self.k, true),
+            ("nrhs", "nrhs", self.nrhs, true),
+            ("tile", "b", self.tile, true),
+            ("seed", "seed", self.seed, false),
+            ("seed-a", "seed_a", self.seed_a, false),
+            ("seed-b", "seed_b", self.seed_b, false),
+            ("seed-l", "seed_l", self.seed_l, false),
+        ]
+        .into_iter()
+        .filter_map(|(flag, param, v, size)| v.map(|v| (flag, param, v, size)))
+        .collect()
     }
 
-    /// The library program and the parameters the flags set.
-    fn settings(&self) -> (&'static str, Vec<Setting>) {
-        let set = |pairs: &[(&str, Option<i64>)]| -> Vec<Setting> {
-            pairs
-                .iter()
-                .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
-                .collect()
-        };
-        match *self {
-            Algorithm::Cholesky { n, tile, seed } => {
-                ("cholesky", set(&[("n", n), ("b", tile), ("seed", seed)]))
+    /// The parameter settings of the flags and `--set`s, or the usage error.
+    fn settings(&self, name: &str) -> Result<Vec<Setting>, String> {
+        let params = library::params(name);
+        let mut settings = Vec::new();
+        for (flag, param, value, size) in self.flags() {
+            if size && value < 1 {
+                return Err(format!("--{flag} must be at least 1"));
             }
-            Algorithm::Gemm {
-                m,
-                n,
-                k,
-                tile,
-                seed_a,
-                seed_b,
-            } => (
-                "gemm",
-                set(&[
-                    ("m", m),
-                    ("n", n),
-                    ("k", k),
-                    ("b", tile),
-                    ("seed_a", seed_a),
-                    ("seed_b", seed_b),
-                ]),
-            ),
-            Algorithm::Trsolve {
-                n,
-                nrhs,
-                tile,
-                seed_l,
-                seed_b,
-            } => (
-                "trsolve",
-                set(&[
-                    ("n", n),
-                    ("nrhs", nrhs),
-                    ("b", tile),
-                    ("seed_l", seed_l),
-                    ("seed_b", seed_b),
-                ]),
-            ),
+            if !params.contains(&param) {
+                return Err(format!(
+                    "`{name}` takes no --{flag}; its parameters are {}",
+                    params.join(", ")
+                ));
+            }
+            settings.push((param.to_string(), value));
         }
+        settings.extend(self.settings.iter().cloned());
+        Ok(settings)
     }
 }
 
 pub fn run(args: Args) -> ExitCode {
-    if let Some((flag, _)) = args
-        .algorithm
-        .sizes()
-        .into_iter()
-        .find(|(_, v)| v.is_some_and(|v| v < 1))
-    {
-        eprintln!("error: --{flag} must be at least 1");
-        return ExitCode::from(2);
-    }
-    let (name, mut settings) = args.algorithm.settings();
-    settings.extend(args.settings.iter().cloned());
-    let src = library::source(name).expect("every algorithm is in the library");
+    let name = args.algorithm.as_str();
+    let settings = match args.settings(name) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let src = library::source(name).expect("clap accepts library names only");
     let text = match library::with_params(src, &settings) {
         Ok(text) => text,
         Err(unknown) => {
@@ -152,6 +120,22 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let value = |param: &str| {
+        let (program, _) = grammar::parse(&text);
+        match program
+            .params
+            .iter()
+            .find(|p| p.name.name == param)?
+            .default
+        {
+            Some(grammar::ast::Expr::Int(i)) => i64::try_from(i.value).ok(),
+            _ => None,
+        }
+    };
+    if let Some(message) = library::size_error(name, &value) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     let file = format!("lib/{name}.lp");
     // Check what is about to be printed: a size that makes no program (a
     // zero tile, say) is an error here, not in the next command.

@@ -233,8 +233,8 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     }
 
     if let Some(check) = check {
-        let result = verify::verify(program, check, |m, i, j| {
-            matrix::load_tile(store.as_ref(), &program.matrices[m], 0, i, j, false)
+        let result = verify::verify(program, check, |m, version, i, j| {
+            matrix::load_tile(store.as_ref(), &program.matrices[m], version, i, j, false)
         })
         .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
         let verdict = if result.passed() { "ok" } else { "FAILED" };
