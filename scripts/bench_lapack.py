@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""lambdapack's library algorithms against LAPACK on the same cores.
+
+For each case, `lpc run` of the library program (`lpc gen NAME ...`) and the
+matching LAPACK routine through scipy (OpenBLAS) run interleaved, on the
+same input files, `--reps` times; the table gives the medians and the ratio
+lpc / LAPACK (below 1: lambdapack is faster).
+
+What is timed: for lpc, the run itself as its summary reports it ("finished
+N jobs in T": importing the .npy inputs and exporting outputs excluded); for
+LAPACK, the routine call alone, on Fortran-ordered copies made beforehand.
+Both use every core: lpc's default worker count, OpenBLAS's threads. The
+LAPACK child process runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
+(its own environment only) and reports the kernel threadpoolctl sees.
+
+Usage: scripts/bench_lapack.py [--reps 3] [--tile 1024] [CASE ...]
+  with CASE among posv, gesv, qr, lstsq, tsqr, cholesky, or name:key=value,...
+  to override sizes (e.g. gesv:n=4096). Needs numpy, scipy, threadpoolctl
+  (pip) and a release lpc (`cargo build --release -p lpc`).
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LPC = ROOT / "target" / "release" / "lpc"
+
+# name -> (lpc gen flags, LAPACK routine, input shapes)
+CASES = {
+    "cholesky": ({"n": 8192}, "dpotrf"),
+    "posv": ({"n": 8192, "nrhs": 512}, "dposv"),
+    "gesv": ({"n": 8192, "nrhs": 512}, "dgesv"),
+    "qr": ({"m": 32768, "n": 4096}, "dgeqrf"),
+    "lstsq": ({"m": 32768, "n": 4096, "nrhs": 512}, "dgels"),
+    "tsqr": ({"m": 32768, "n": 1024}, "dgeqrf"),
+}
+
+# The LAPACK side, run in a child process so that its environment (and
+# OpenBLAS's start-up) is its own.
+BASELINE = r"""
+import json, sys, time
+import numpy as np, scipy.linalg.lapack as lapack
+from threadpoolctl import threadpool_info
+routine, d = sys.argv[1], sys.argv[2]
+a = np.asfortranarray(np.load(f"{d}/A.npy"))
+b = np.asfortranarray(np.load(f"{d}/B.npy")) if routine in ("dposv", "dgesv", "dgels") else None
+f = getattr(lapack, routine)
+# A small call first: OpenBLAS starts its threads and maps its buffers once.
+small = np.asfortranarray(a[:64, :64] + 64 * np.eye(64))
+f(small, np.ones((64, 1), order="F")) if b is not None else f(small)
+t0 = time.perf_counter()
+if routine == "dpotrf":
+    out = f(a, lower=1, overwrite_a=1)
+elif routine == "dposv":
+    out = f(a, b, lower=1, overwrite_a=1, overwrite_b=1)
+elif routine in ("dgesv", "dgels"):
+    out = f(a, b, overwrite_a=1, overwrite_b=1)
+elif routine == "dgeqrf":
+    out = f(a, overwrite_a=1)
+secs = time.perf_counter() - t0
+assert out[-1] == 0, f"{routine} info = {out[-1]}"
+blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()]
+print(json.dumps({"secs": secs, "blas": blas}))
+"""
+
+INPUTS = r"""
+import sys, numpy as np
+name, d, m, n, nrhs = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+rng = np.random.default_rng(7)
+if name in ("cholesky", "posv"):
+    a = rng.uniform(-1, 1, (n, n))
+    a = (a + a.T) / 2 + n * np.eye(n)
+else:
+    a = rng.uniform(-1, 1, (m, n))
+np.save(f"{d}/A.npy", np.asfortranarray(a))
+if nrhs:
+    np.save(f"{d}/B.npy", np.asfortranarray(rng.uniform(-1, 1, (m, nrhs))))
+"""
+
+
+def lpc_secs(program: Path, d: Path, with_b: bool) -> float:
+    args = [str(LPC), "run", str(program), "--quiet", "--input", f"A={d}/A.npy"]
+    if with_b:
+        args += ["--input", f"B={d}/B.npy"]
+    out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"lpc run failed:\n{out.stderr}")
+    found = re.search(r"finished \d+ jobs in ([0-9.]+) (ms|s)", out.stderr)
+    if not found:
+        sys.exit(f"no run time in lpc's summary:\n{out.stderr}")
+    value, unit = float(found.group(1)), found.group(2)
+    return value / 1e3 if unit == "ms" else value
+
+
+def baseline(routine: str, d: Path) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    out = subprocess.run([sys.executable, "-c", BASELINE, routine, str(d)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"{routine} failed:\n{out.stderr}")
+    return json.loads(out.stdout)
+
+
+def case(spec: str, tile: int):
+    name, _, extra = spec.partition(":")
+    if name not in CASES:
+        sys.exit(f"unknown case {name!r}; cases: {', '.join(CASES)}")
+    sizes, routine = CASES[name]
+    sizes = dict(sizes)
+    for kv in filter(None, extra.split(",")):
+        k, v = kv.split("=")
+        sizes[k] = int(v)
+    if name == "tsqr":
+        sizes.setdefault("tile", tile)
+    return name, sizes, routine
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--tile", type=int, default=1024)
+    p.add_argument("cases", nargs="*", default=["cholesky", "posv", "gesv", "qr", "lstsq"])
+    args = p.parse_args()
+    if not LPC.exists():
+        sys.exit(f"build lpc first: cargo build --release -p lpc ({LPC} is missing)")
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                if l.startswith("model name")), "unknown CPU")
+    print(f"machine: {cpu}, {os.cpu_count()} cores; medians of {args.reps}, interleaved")
+    print("| case | sizes | tile | lpc s | LAPACK s | lpc / LAPACK | LAPACK kernel |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for spec in args.cases:
+        name, sizes, routine = case(spec, args.tile)
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            m, n, nrhs = sizes.get("m", sizes["n"]), sizes["n"], sizes.get("nrhs", 0)
+            subprocess.run([sys.executable, "-c", INPUTS, name, str(d), str(m), str(n), str(nrhs)],
+                           check=True)
+            flags = []
+            for k, v in sizes.items():
+                flags += [f"--{k}", str(v)]
+            if "tile" not in sizes:
+                flags += ["--tile", str(args.tile)]
+            program = d / "program.lp"
+            gen = subprocess.run([str(LPC), "gen", name, *flags], capture_output=True, text=True)
+            if gen.returncode != 0:
+                sys.exit(f"lpc gen {name} failed:\n{gen.stderr}")
+            program.write_text(gen.stdout)
+            ours, theirs, blas = [], [], None
+            for _ in range(args.reps):
+                ours.append(lpc_secs(program, d, nrhs > 0))
+                b = baseline(routine, d)
+                theirs.append(b["secs"])
+                blas = b["blas"]
+            o, t = statistics.median(ours), statistics.median(theirs)
+            shown = " ".join(f"{k}={v}" for k, v in sizes.items() if k != "tile")
+            tile_used = sizes.get("tile", args.tile)
+            print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {t:.2f} | {o / t:.2f} | {blas} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
