@@ -1123,14 +1123,14 @@ impl Launcher for Recorded {
 
 #[test]
 fn a_worker_refuses_a_corrupt_truncated_or_foreign_bundle() {
+    // A refused bundle can never become valid (its key names its content),
+    // so the worker fails the run at once rather than leaving the job to be
+    // relaunched until the driver times out.
     let stack = Stack::new();
     let plan = cholesky_loop(2, 4);
     let store = stack.store("refused");
     let key = bundle_key(&store, &plan);
     let good = bundle::encode(plan.program());
-    let run = unique("run");
-    let counters = stack.counters(&run);
-    counters.start_run(plan.job_count()).unwrap();
     let launched = Arc::new(Mutex::new(Vec::new()));
     let l = launched.clone();
     let hooks = WorkerHooks {
@@ -1139,9 +1139,9 @@ fn a_worker_refuses_a_corrupt_truncated_or_foreign_bundle() {
         })),
         ..WorkerHooks::default()
     };
-    let payload = WorkerPayload {
+    let payload = |run: &str| WorkerPayload {
         bundle_key: key.clone(),
-        run_id: run,
+        run_id: run.to_string(),
         job_id: 0,
         bucket: stack.bucket.clone(),
         prefix: "refused".to_string(),
@@ -1173,20 +1173,33 @@ fn a_worker_refuses_a_corrupt_truncated_or_foreign_bundle() {
         } else {
             store.put_object(&key, bytes).unwrap();
         }
-        match handle_job(&stack.clients, &payload, None, &hooks) {
-            Err(RunError::Backend(e)) => assert!(
-                e.message.contains(expected) && e.message.contains(&key),
-                "{what}: {e}"
-            ),
+        let run = unique("run");
+        let counters = stack.counters(&run);
+        counters.start_run(plan.job_count()).unwrap();
+        let message = match handle_job(&stack.clients, &payload(&run), None, &hooks) {
+            Err(RunError::InvalidBundle(m)) => m,
             other => panic!("{what}: expected a refused bundle, got {other:?}"),
+        };
+        assert!(
+            message.contains(expected) && message.contains(&key),
+            "{what}: {message}"
+        );
+        assert_eq!(counters.launched_and_finished().unwrap(), (0, 0));
+        // The run is failed with the worker's reason, which the driver
+        // reports without a job name.
+        match counters.run_record().unwrap().unwrap().status {
+            RunStatus::Failed(e) => assert_eq!(e.to_string(), format!("bundle: {message}")),
+            other => panic!("{what}: the run is {other:?}"),
         }
     }
-    assert_eq!(counters.launched_and_finished().unwrap(), (0, 0));
     assert_eq!(store.list_tiles("L").unwrap(), vec![], "nothing computed");
     assert_eq!(launched.lock().unwrap().len(), 0);
-    // The bundle itself, restored: the same invocation now runs.
+    // The bundle itself, restored, in a new run: the same invocation runs.
     store.put_object(&key, good).unwrap();
-    let report = handle_job(&stack.clients, &payload, None, &hooks).unwrap();
+    let run = unique("run");
+    let counters = stack.counters(&run);
+    counters.start_run(plan.job_count()).unwrap();
+    let report = handle_job(&stack.clients, &payload(&run), None, &hooks).unwrap();
     assert_eq!(report.jobs_run.first(), Some(&0), "{report:?}");
     assert!(counters.is_finished(0).unwrap());
 }

@@ -12,12 +12,14 @@
 //! Inputs must already be in the store (as for the local backend); temp
 //! tiles left by duplicates are swept at the end.
 
-use super::dynamo::{DynamoCounters, RunStatus};
+use super::dynamo::{DynamoCounters, RunRecord, RunStatus};
 use super::lambda::{WorkerPayload, bundle_key};
 use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
 use crate::metrics::{Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
-use crate::protocol::{BackendError, Counters, JobError, Launcher, RunError, critical_path_jobs};
+use crate::protocol::{
+    BackendError, Counters, JobError, Launcher, ProtoResult, RunError, critical_path_jobs,
+};
 use lp_program::{Plan, bundle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,125 +121,38 @@ pub fn run_lambda_with(
     make_launcher: &dyn Fn(WorkerPayload) -> Arc<dyn Launcher>,
 ) -> Result<LambdaRunSummary, RunError> {
     let started = Instant::now();
-    let total = plan.job_count();
     let store = S3Store::new(clients, &opts.bucket, &opts.prefix);
-    let encoded = bundle::encode(plan.program());
-    let key = bundle_key(&store, plan);
-    store.put_object(&key, encoded).map_err(backend)?;
-    let run_id = opts.run_id.clone().unwrap_or_else(fresh_run_id);
+    let template = start(clients, &store, plan, opts)?;
+    let run_id = template.run_id.clone();
     let counters = DynamoCounters::new(clients, &opts.table, &run_id);
-    counters.start_run(total).map_err(backend)?;
-    let template = WorkerPayload {
-        bundle_key: key,
-        run_id: run_id.clone(),
-        job_id: 0,
-        bucket: opts.bucket.clone(),
-        prefix: opts.prefix.clone(),
-        table: opts.table.clone(),
-        function: opts.function.clone(),
-    };
     let launcher = make_launcher(template);
-    let mut driver_invocations = 0u64;
-    let mut launch_failures = 0u32;
-    let mut retries = 0u64;
+    let mut launches = Launches::default();
     // A root whose invoke fails is overdue after one lease and launched
     // again like any lost job.
     launch_roots(plan, &counters, launcher.as_ref(), &mut |_, launched| {
-        driver_invocations += 1;
-        if launched.is_err() {
-            launch_failures += 1;
-        }
+        launches.driver_invocations += 1;
+        launches.failures += u32::from(launched.is_err());
         Ok(())
     })?;
-
-    let lease_check = (opts.lease / 4).max(opts.poll);
-    let mut last_lease_check = Instant::now();
-    let record = loop {
-        let record = counters.run_record().map_err(backend)?.ok_or_else(|| {
-            backend(AwsError::new(
-                format!("run {run_id}"),
-                "the run item vanished",
-            ))
-        })?;
-        progress(&Progress {
-            jobs_done: record.jobs_done,
-            jobs_total: total,
-            flops_done: record.flops,
-            bytes_loaded: record.bytes_loaded,
-            bytes_stored: record.bytes_stored,
-            retries,
-            elapsed: started.elapsed(),
-        });
-        match &record.status {
-            RunStatus::Failed(error) => return Err(RunError::Job(Box::new(error.clone()))),
-            RunStatus::Succeeded => break record,
-            RunStatus::Running => {}
-        }
-        // `jobs_done` comes from metric ADDs that follow `mark_finished`, so
-        // a worker killed between the two leaves it short for good: the
-        // finished flags decide, read when the metric says "done" and at
-        // every lease check (one Query over the run's job items).
-        let lease_due = last_lease_check.elapsed() >= lease_check;
-        if record.jobs_done >= total || lease_due {
-            let (_, finished) = counters.launched_and_finished()?;
-            if finished == total {
-                counters.succeed_run().map_err(backend)?;
-                continue;
-            }
-        }
-        if opts.stop.load(Ordering::SeqCst) {
-            let _ = counters.fail_run(&driver_error("cancelled by the driver"));
-            return Err(RunError::Cancelled {
-                jobs_done: record.jobs_done,
-                jobs_total: total,
-            });
-        }
-        if started.elapsed() > opts.timeout {
-            let _ = counters.fail_run(&driver_error("the driver timed out"));
-            return Err(RunError::Stalled {
-                jobs_done: record.jobs_done,
-                jobs_total: total,
-            });
-        }
-        if lease_due {
-            // A failed invoke leaves the job overdue: the next lease check
-            // tries again. Only a run of failures (a missing function, no
-            // permission) ends the run.
-            relaunch_overdue(
-                &counters,
-                launcher.as_ref(),
-                opts.lease,
-                &|_| false,
-                &mut |_, launched| {
-                    driver_invocations += 1;
-                    retries += 1;
-                    match launched {
-                        Ok(()) => launch_failures = 0,
-                        Err(e) => {
-                            launch_failures += 1;
-                            if launch_failures >= MAX_LAUNCH_FAILURES {
-                                return Err(e);
-                            }
-                        }
-                    }
-                    Ok(())
-                },
-            )?;
-            last_lease_check = Instant::now();
-        }
-        std::thread::sleep(opts.poll);
-    };
-
+    let record = watch(
+        plan,
+        &counters,
+        launcher.as_ref(),
+        opts,
+        progress,
+        &mut launches,
+        started,
+    )?;
     let stray_temp_tiles = sweep_temps(plan, &store)?;
     Ok(LambdaRunSummary {
         run_id,
-        driver_invocations,
+        driver_invocations: launches.driver_invocations,
         summary: RunSummary {
             wall: started.elapsed(),
             workers: 0,
-            jobs: total,
+            jobs: plan.job_count(),
             executions: record.executions,
-            retries,
+            retries: launches.retries,
             flops: record.flops,
             bytes_loaded: record.bytes_loaded,
             bytes_stored: record.bytes_stored,
@@ -246,4 +161,130 @@ pub fn run_lambda_with(
             stray_temp_tiles,
         },
     })
+}
+
+/// Uploads the bundle and writes the run item; returns the payload template
+/// every invocation of the run is made from.
+fn start(
+    clients: &AwsClients,
+    store: &S3Store,
+    plan: &Plan,
+    opts: &LambdaRunOptions,
+) -> Result<WorkerPayload, RunError> {
+    let key = bundle_key(store, plan);
+    store
+        .put_object(&key, bundle::encode(plan.program()))
+        .map_err(backend)?;
+    let run_id = opts.run_id.clone().unwrap_or_else(fresh_run_id);
+    DynamoCounters::new(clients, &opts.table, &run_id)
+        .start_run(plan.job_count())
+        .map_err(backend)?;
+    Ok(WorkerPayload {
+        bundle_key: key,
+        run_id,
+        job_id: 0,
+        bucket: opts.bucket.clone(),
+        prefix: opts.prefix.clone(),
+        table: opts.table.clone(),
+        function: opts.function.clone(),
+    })
+}
+
+/// The driver's own invocations.
+#[derive(Default)]
+struct Launches {
+    driver_invocations: u64,
+    /// Consecutive failed invokes.
+    failures: u32,
+    retries: u64,
+}
+
+impl Launches {
+    /// A relaunch: a failed invoke leaves the job overdue, so the next
+    /// lease check tries again; only a run of failures (a missing function,
+    /// no permission) ends the run.
+    fn relaunched(&mut self, launched: ProtoResult<()>) -> ProtoResult<()> {
+        self.driver_invocations += 1;
+        self.retries += 1;
+        match launched {
+            Ok(()) => self.failures = 0,
+            Err(e) => {
+                self.failures += 1;
+                if self.failures >= MAX_LAUNCH_FAILURES {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Watches the run until it succeeds (the final run item) or fails, is
+/// cancelled or times out (the error), relaunching overdue jobs.
+fn watch(
+    plan: &Plan,
+    counters: &DynamoCounters,
+    launcher: &dyn Launcher,
+    opts: &LambdaRunOptions,
+    progress: &dyn Fn(&Progress),
+    launches: &mut Launches,
+    started: Instant,
+) -> Result<RunRecord, RunError> {
+    let total = plan.job_count();
+    let lease_check = (opts.lease / 4).max(opts.poll);
+    let mut last_lease_check = Instant::now();
+    loop {
+        let record = counters
+            .run_record()
+            .map_err(backend)?
+            .ok_or_else(|| backend(AwsError::new("run item", "the run item vanished")))?;
+        progress(&Progress {
+            jobs_done: record.jobs_done,
+            jobs_total: total,
+            flops_done: record.flops,
+            bytes_loaded: record.bytes_loaded,
+            bytes_stored: record.bytes_stored,
+            retries: launches.retries,
+            elapsed: started.elapsed(),
+        });
+        match &record.status {
+            RunStatus::Failed(error) => return Err(RunError::Job(Box::new(error.clone()))),
+            RunStatus::Succeeded => return Ok(record),
+            RunStatus::Running => {}
+        }
+        // `jobs_done` comes from metric ADDs that follow `mark_finished`, so
+        // a worker killed between the two leaves it short for good: the
+        // finished flags decide, read when the metric says "done" and at
+        // every lease check (one Query over the run's job items).
+        let lease_due = last_lease_check.elapsed() >= lease_check;
+        if (record.jobs_done >= total || lease_due) && counters.launched_and_finished()?.1 == total
+        {
+            counters.succeed_run().map_err(backend)?;
+            continue;
+        }
+        let stop = |message: &str| {
+            let _ = counters.fail_run(&driver_error(message));
+        };
+        if opts.stop.load(Ordering::SeqCst) {
+            stop("cancelled by the driver");
+            return Err(RunError::Cancelled {
+                jobs_done: record.jobs_done,
+                jobs_total: total,
+            });
+        }
+        if started.elapsed() > opts.timeout {
+            stop("the driver timed out");
+            return Err(RunError::Stalled {
+                jobs_done: record.jobs_done,
+                jobs_total: total,
+            });
+        }
+        if lease_due {
+            relaunch_overdue(counters, launcher, opts.lease, &|_| false, &mut |_, l| {
+                launches.relaunched(l)
+            })?;
+            last_lease_check = Instant::now();
+        }
+        std::thread::sleep(opts.poll);
+    }
 }

@@ -21,7 +21,7 @@ use super::dynamo::{DynamoCounters, MetricsDelta, RunStatus};
 use super::{AwsClients, AwsError, S3Store, block_on};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::{
-    BackendError, Counters, JobContext, Launcher, ProtoResult, RunError, run_job,
+    BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError, run_job,
 };
 use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
@@ -140,7 +140,15 @@ struct CachedPlan {
 
 static PLAN_CACHE: Mutex<Option<CachedPlan>> = Mutex::new(None);
 
-fn cached_plan(store: &S3Store, key: &str) -> Result<Arc<Plan>, String> {
+/// Why a worker has no plan: a failed read (another invocation may
+/// succeed), or a bundle that is missing or invalid (none ever will: the
+/// key names the content).
+enum NoPlan {
+    Read(String),
+    Refused(String),
+}
+
+fn cached_plan(store: &S3Store, key: &str) -> Result<Arc<Plan>, NoPlan> {
     let mut cache = PLAN_CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(c) = cache.as_ref()
         && c.key == key
@@ -149,9 +157,14 @@ fn cached_plan(store: &S3Store, key: &str) -> Result<Arc<Plan>, String> {
     }
     let bytes = store
         .get_object(key)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("bundle s3://{}/{key} does not exist", store.bucket()))?;
-    let plan = Arc::new(decode_bundle(key, &bytes)?);
+        .map_err(|e| NoPlan::Read(e.to_string()))?
+        .ok_or_else(|| {
+            NoPlan::Refused(format!(
+                "bundle s3://{}/{key} does not exist",
+                store.bucket()
+            ))
+        })?;
+    let plan = Arc::new(decode_bundle(key, &bytes).map_err(NoPlan::Refused)?);
     *cache = Some(CachedPlan {
         key: key.to_string(),
         plan: plan.clone(),
@@ -189,8 +202,10 @@ pub struct WorkerHooks {
 /// Runs the delivered job, then ready children it is handed, until none is
 /// left or `deadline` is too close to start another (that child is
 /// launched instead). A job error marks the run failed (first error wins)
-/// and is returned; a backend error is returned without marking the run,
-/// since a relaunch after the lease may succeed.
+/// and is returned, and so does a bundle the worker refuses (it can never
+/// become valid, so every relaunch would refuse it too); a backend error is
+/// returned without marking the run, since a relaunch after the lease may
+/// succeed.
 pub fn handle_job(
     clients: &AwsClients,
     payload: &WorkerPayload,
@@ -198,8 +213,22 @@ pub fn handle_job(
     hooks: &WorkerHooks,
 ) -> Result<WorkerReport, RunError> {
     let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
-    let plan = cached_plan(&s3, &payload.bundle_key)
-        .map_err(|message| RunError::Backend(BackendError { message }))?;
+    let plan = match cached_plan(&s3, &payload.bundle_key) {
+        Ok(plan) => plan,
+        Err(NoPlan::Read(message)) => return Err(RunError::Backend(BackendError { message })),
+        Err(NoPlan::Refused(message)) => {
+            let run = DynamoCounters::new(clients, &payload.table, &payload.run_id);
+            let _ = run.fail_run(&JobError {
+                job: String::new(),
+                source: None,
+                op: "bundle".to_string(),
+                tile: None,
+                output: None,
+                message: message.clone(),
+            });
+            return Err(RunError::InvalidBundle(message));
+        }
+    };
     if plan.locate(payload.job_id).is_none() {
         return Err(RunError::InvalidBundle(format!(
             "invalid bundle: job {} is not a job of the program",

@@ -22,11 +22,16 @@ pub struct JobError {
 
 impl fmt::Display for JobError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "job \"{}\"", self.job)?;
-        if let Some(at) = &self.source {
-            write!(f, " ({at})")?;
+        // A failure of the run rather than of one job (a bundle every
+        // worker refuses) names no job.
+        if !self.job.is_empty() {
+            write!(f, "job \"{}\"", self.job)?;
+            if let Some(at) = &self.source {
+                write!(f, " ({at})")?;
+            }
+            f.write_str(": ")?;
         }
-        write!(f, ": {}", self.op)?;
+        f.write_str(&self.op)?;
         if let Some(tile) = &self.tile {
             write!(f, " on {tile}")?;
         }
