@@ -104,7 +104,15 @@ wait_port() {
 start() {
     install
     if [[ -f "${state}/pids" ]]; then
-        die "emulators already started (see ${state}/pids); run 'scripts/emulators.sh stop' first"
+        # A crashed or killed session leaves its pids file behind: only
+        # emulators that still run stop a new start.
+        local pid name
+        while read -r pid name; do
+            if kill -0 "${pid}" 2>/dev/null; then
+                die "emulators already started (${name} runs as ${pid}, see ${state}/pids); run 'scripts/emulators.sh stop' first"
+            fi
+        done <"${state}/pids"
+        echo "emulators.sh: the emulators of ${state}/pids no longer run; starting afresh"
     fi
     rm -rf "${state}"
     mkdir -p "${state}/s3" "${state}/logs"

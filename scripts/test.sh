@@ -9,7 +9,12 @@
 #      workers, then `lpc run --backend lambda` with real lp-worker
 #      processes (built with the `fault-injection` feature, which the
 #      worker-kill tests need). An emulator that cannot be installed or
-#      started fails the run; nothing is skipped.
+#      started fails the run; nothing is skipped;
+#   3. the Python package (python/, `import lambdapack`): built with
+#      maturin into a wheel (the dev profile, whose dependencies step 1
+#      already compiled at opt-level 3), installed into a virtualenv under
+#      target/ with numpy, scipy and pytest, and its pytest suite run. A
+#      skipped Python test fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +53,37 @@ if ((status == 0)); then
     cargo test "${aws_tests[@]}" "$@" 2>&1 | tee -a "$log" || status=$?
 fi
 
-# One total over every test binary (cargo prints a line per binary).
+if ((status == 0)); then
+    echo "test.sh: the Python package (python/)"
+    venv=target/py-venv
+    # A venv of its own, so that maturin and pytest are its own scripts.
+    [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "maturin>=1.5,<2" pytest scipy numpy
+    rm -rf target/py-wheels
+    "$venv/bin/maturin" build --locked --profile dev -m python/Cargo.toml \
+        --interpreter "$venv/bin/python" --out target/py-wheels
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --force-reinstall --no-deps target/py-wheels/lambdapack-*.whl
+    # From the repository's root: `python -m pytest` puts the current
+    # folder first on sys.path, and in python/ that would import the source
+    # folder lambdapack/ (no extension) instead of the installed wheel.
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests 2>&1 |
+        tee -a "$log" || status=$?
+    if grep -Eq '^=* *[0-9]+ .*skipped' "$log"; then
+        echo "test.sh: a Python test was skipped; every test must run" >&2
+        status=1
+    fi
+fi
+
+# One total over every test binary (cargo prints a line per binary) and
+# the pytest suite (its last line: `1 failed, 40 passed in 20.1s`).
 awk '/^test result:/ { passed += $4; failed += $6 }
+     /^=* *[0-9]+ (passed|failed|error)/ && / in [0-9.]+s/ {
+         for (i = 1; i < NF; i++) {
+             if ($(i + 1) ~ /^passed/) passed += $i
+             if ($(i + 1) ~ /^(failed|error)/) failed += $i
+         }
+     }
      END { printf "all tests: %d passed, %d failed\n", passed, failed }' "$log"
 exit "$status"

@@ -9,6 +9,7 @@ pub mod local;
 pub mod matrix;
 pub mod metrics;
 pub mod protocol;
+pub mod requests;
 pub mod store;
 pub mod trace;
 pub mod verify;

@@ -416,7 +416,12 @@ fn store_tile(
     Ok(())
 }
 
-fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -> MatrixResult<()> {
+/// The first pair of mirrored entries of a diagonal tile that differ by more
+/// than [`SYMMETRY_TOLERANCE`] times the tile's largest entry, as `(row,
+/// column, value, mirror)` within the tile, or `None` if it is symmetric. The
+/// one symmetry rule of every import (`.npy` files here, in-memory arrays in
+/// `lpc::runner`).
+pub fn asymmetry(tile: &Tile) -> Option<(usize, usize, f64, f64)> {
     let n = tile.nrows();
     let mut scale: f64 = 0.0;
     for c in 0..n {
@@ -431,18 +436,25 @@ fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -
             // A NaN on either side makes the difference NaN: not symmetric.
             let difference = (value - mirror).abs();
             if difference.is_nan() || difference > tolerance {
-                return Err(MatrixError::NotSymmetric {
-                    path: path.to_path_buf(),
-                    matrix: info.name.clone(),
-                    row: origin + r,
-                    col: origin + c,
-                    value,
-                    mirror,
-                });
+                return Some((r, c, value, mirror));
             }
         }
     }
-    Ok(())
+    None
+}
+
+fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -> MatrixResult<()> {
+    match asymmetry(tile) {
+        None => Ok(()),
+        Some((r, c, value, mirror)) => Err(MatrixError::NotSymmetric {
+            path: path.to_path_buf(),
+            matrix: info.name.clone(),
+            row: origin + r,
+            col: origin + c,
+            value,
+            mirror,
+        }),
+    }
 }
 
 /// A temporary file beside `dest`, removed on drop unless persisted.

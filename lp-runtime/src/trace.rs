@@ -63,6 +63,20 @@ impl Tracer {
         start_us: f64,
     ) {
         let end = self.now_us();
+        self.record_span(worker, slice, job, tile, start_us, end - start_us);
+    }
+
+    /// Records a slice with a given start and duration (a simulated run's
+    /// virtual clock, for `lpc sim --trace`).
+    pub fn record_span(
+        &self,
+        worker: usize,
+        slice: Slice,
+        job: JobId,
+        tile: Option<TileKey>,
+        start_us: f64,
+        dur_us: f64,
+    ) {
         let buffer = &self.workers[worker % self.workers.len()];
         buffer
             .lock()
@@ -72,7 +86,7 @@ impl Tracer {
                 job,
                 tile,
                 start_us,
-                dur_us: end - start_us,
+                dur_us,
             });
     }
 

@@ -9,7 +9,8 @@
 //! maps to exit codes). [`graph`] renders the DAG as Graphviz DOT and
 //! computes its statistics, [`expand`] prints the flat program a loop
 //! program means, [`library`] holds `lib/*.lp`; all diagnostic text and
-//! JSON comes from [`diagnostics`].
+//! JSON comes from [`diagnostics`]. [`runner`] holds the steps of a run
+//! that `lpc run` and the Python package share.
 
 pub mod check;
 pub mod diagnostics;
@@ -18,5 +19,6 @@ pub mod expand;
 pub mod frontend;
 pub mod graph;
 pub mod library;
+pub mod runner;
 
 pub use frontend::{CompileOptions, Compiled, SourceOutcome, compile_file, compile_source};

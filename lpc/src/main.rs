@@ -33,6 +33,9 @@ enum Command {
     /// Execute a program or bundle (locally, or on AWS Lambda with
     /// --backend lambda).
     Run(cli::run::Args),
+    /// Simulate a run at fleet scale with a cost model: makespan, bounds,
+    /// utilisation, requests and dollars.
+    Sim(cli::sim::Args),
     /// Set up the AWS resources of the lambda backend.
     #[command(subcommand)]
     Aws(cli::aws::Command),
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Expand(args) => cli::expand::run(args),
         Command::Build(args) => cli::build::run(args),
         Command::Run(args) => cli::run::run(args),
+        Command::Sim(args) => cli::sim::run(args),
         Command::Aws(command) => cli::aws::init(command),
     }
 }

@@ -27,7 +27,9 @@
 //!
 //! The programs: `lpc gen cholesky` prints the library's loop Cholesky with
 //! its parameters set, `--flat` its flat expansion (one job per
-//! iteration); `lib/cholesky.lp` itself runs with `--set`.
+//! iteration); `lib/cholesky.lp` itself runs with `--set`. `lpc gen posv`
+//! and `lpc gen qr` are the library's SPD solve and tile QR, whose kernels
+//! have several results and whose outputs include a versioned matrix.
 
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
@@ -164,16 +166,26 @@ fn job_number(text: &str, name: &str, job: &str) -> u64 {
 /// L from the local backend for `program` (a path and any `--set`s), as
 /// `.npy` bytes.
 fn local_factor(program: &[String], dir: &Path) -> Vec<u8> {
-    let path = dir.join("L-local.npy");
-    let out = Command::new(LPC)
-        .arg("run")
-        .args(program)
-        .args(["--quiet", "--output"])
-        .arg(format!("L={}", path.display()))
-        .output()
-        .unwrap();
+    local_outputs(program, dir, &["L"]).remove(0)
+}
+
+/// The matrices `outputs` from the local backend for `program` (a path and
+/// any `--set`s), as `.npy` bytes.
+fn local_outputs(program: &[String], dir: &Path, outputs: &[&str]) -> Vec<Vec<u8>> {
+    let paths: Vec<PathBuf> = outputs
+        .iter()
+        .map(|name| dir.join(format!("{name}-local.npy")))
+        .collect();
+    let mut command = Command::new(LPC);
+    command.arg("run").args(program).arg("--quiet");
+    for (name, path) in outputs.iter().zip(&paths) {
+        command
+            .arg("--output")
+            .arg(format!("{name}={}", path.display()));
+    }
+    let out = command.output().unwrap();
     assert!(out.status.success(), "local run: {}", stderr(&out));
-    std::fs::read(path).unwrap()
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
 }
 
 /// Runs `program` (a path and any `--set`s) on the lambda backend with a
@@ -187,9 +199,27 @@ fn lambda_run(
     fault: Option<&str>,
     lease_secs: u32,
 ) -> (String, Vec<u8>, usize) {
+    let (text, mut outputs, exited) =
+        lambda_run_outputs(program, dir, lp_worker, workers, fault, lease_secs, &["L"]);
+    (text, outputs.remove(0), exited)
+}
+
+/// [`lambda_run`] exporting the matrices `outputs` (as `.npy` bytes).
+fn lambda_run_outputs(
+    program: &[String],
+    dir: &Path,
+    lp_worker: &Path,
+    workers: usize,
+    fault: Option<&str>,
+    lease_secs: u32,
+    outputs: &[&str],
+) -> (String, Vec<Vec<u8>>, usize) {
     let (bucket, table) = init_resources();
     let mut pool = Pool::start(lp_worker, workers, fault, dir);
-    let path = dir.join("L-lambda.npy");
+    let paths: Vec<PathBuf> = outputs
+        .iter()
+        .map(|name| dir.join(format!("{name}-lambda.npy")))
+        .collect();
     let mut args: Vec<String> = vec!["run".into()];
     args.extend(program.iter().cloned());
     for a in [
@@ -198,17 +228,19 @@ fn lambda_run(
         "--bucket",
         &bucket,
         "--prefix",
-        "runs/chol",
+        "runs/test",
         "--table",
         &table,
         "--lease",
         &lease_secs.to_string(),
         "--verify",
         "--quiet",
-        "--output",
-        &format!("L={}", path.display()),
     ] {
         args.push(a.to_string());
+    }
+    for (name, path) in outputs.iter().zip(&paths) {
+        args.push("--output".into());
+        args.push(format!("{name}={}", path.display()));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = lpc(&args, Some(&pool.lambda.url));
@@ -223,7 +255,8 @@ fn lambda_run(
         "lambda run failed:\n{text}\nworkers:\n{logs}"
     );
     let exited = pool.exited();
-    (text, std::fs::read(path).unwrap(), exited)
+    let outputs = paths.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    (text, outputs, exited)
 }
 
 fn line<'a>(text: &'a str, label: &str) -> &'a str {
@@ -306,6 +339,64 @@ fn library_loop_cholesky_on_lambda_workers_matches_the_local_backend_bit_for_bit
     assert_clean_run(&text, cholesky_jobs(4));
 }
 
+/// `lpc gen ARGS...` (a library program with its sizes set) as `NAME.lp`
+/// in `dir`, with its number of jobs.
+fn library_program(dir: &Path, args: &[&str]) -> (String, u64) {
+    let out = Command::new(LPC).arg("gen").args(args).output().unwrap();
+    assert!(out.status.success(), "lpc gen: {}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let name = format!("{}.lp", args[0]);
+    let path = dir.join(&name);
+    std::fs::write(&path, &text).unwrap();
+    let outcome = compile_source(&text, &name, &CompileOptions::default()).expect("no --set");
+    let jobs = outcome
+        .compiled
+        .expect("the program compiles")
+        .plan()
+        .job_count();
+    (path.to_str().unwrap().to_string(), jobs)
+}
+
+/// Runs the library program `gen_args` (`lpc gen` arguments) locally and on
+/// Lambda workers, and checks that the Lambda run is clean and verified and
+/// that each of `outputs` is the local backend's, bit for bit.
+fn assert_library_program_on_lambda_matches_local(gen_args: &[&str], outputs: &[&str]) {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (program, jobs) = library_program(dir.path(), gen_args);
+    let program = [program];
+    let expected = local_outputs(&program, dir.path(), outputs);
+    let (text, got, exited) =
+        lambda_run_outputs(&program, dir.path(), &lp_worker(), 3, None, 120, outputs);
+    for ((name, got), expected) in outputs.iter().zip(&got).zip(&expected) {
+        assert!(got == expected, "{name} differs from the local backend's");
+    }
+    assert_eq!(exited, 0, "no worker died");
+    assert_clean_run(&text, jobs);
+}
+
+/// The SPD solve: the Cholesky, forward and backward substitution in one
+/// DAG, with ragged tiles (100 = 3 x 32 + 4 rows, 40 = 32 + 8 right-hand
+/// sides).
+#[test]
+fn posv_on_lambda_workers_matches_the_local_backend_bit_for_bit() {
+    assert_library_program_on_lambda_matches_local(
+        &["posv", "--n", "100", "--nrhs", "40", "--tile", "32"],
+        &["X"],
+    );
+}
+
+/// The tile QR: kernels with several results (GEQRT, TSQRT, TSMQR_T) and a
+/// versioned output (T, left in the bucket), tall and ragged (150 x 100 in
+/// 32 x 32 tiles). R and V are compared.
+#[test]
+fn qr_on_lambda_workers_matches_the_local_backend_bit_for_bit() {
+    assert_library_program_on_lambda_matches_local(
+        &["qr", "--m", "150", "--n", "100", "--tile", "32"],
+        &["R", "V"],
+    );
+}
+
 /// Runs the loop Cholesky with `fault` (given the program's text and the
 /// marker file the fault creates when it fires) in the pool, with a 3 s
 /// lease, and checks that it fired once, killed its worker, and that the
@@ -383,6 +474,10 @@ fn a_matrix_that_is_not_spd_stops_the_run_naming_job_kernel_and_tile() {
             "--table",
             &table,
             "--quiet",
+            // A job lost to a transient emulator error is relaunched
+            // within seconds rather than after the default 16 minutes.
+            "--lease",
+            "10",
             "--input",
             &format!("A={}", input.display()),
             "--output",

@@ -14,37 +14,11 @@
 //! matrix that is not SPD, a corrupted tile file, a truncated bundle, an
 //! interrupted run, and `.npy` inputs written by numpy itself.
 
+mod common;
+
+use common::{LPC, lpc, python, workspace};
 use lp_runtime::verify::Check;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const LPC: &str = env!("CARGO_BIN_EXE_lpc");
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn lpc(args: &[&str]) -> Output {
-    Command::new(LPC).args(args).output().expect("lpc runs")
-}
-
-fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "python3 failed (numpy is required: `pip install numpy`, which scripts/test.sh does):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use std::process::Command;
 
 /// Prints the largest error relative to the reference's largest entry.
 const REFERENCE: &str = r#"

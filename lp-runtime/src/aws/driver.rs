@@ -20,6 +20,7 @@ use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobError, Launcher, ProtoResult, RunError, critical_path_jobs,
 };
+use crate::requests::Bill;
 use lp_program::{Plan, bundle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +69,9 @@ pub struct LambdaRunSummary {
     pub summary: RunSummary,
     /// Invocations the driver itself sent (roots and relaunches).
     pub driver_invocations: u64,
+    /// Requests of the workers (from the run item) and of the driver, and
+    /// the workers' time.
+    pub bill: Bill,
 }
 
 /// Consecutive failed invokes by the driver after which the run stops.
@@ -144,9 +148,14 @@ pub fn run_lambda_with(
         started,
     )?;
     let stray_temp_tiles = sweep_temps(plan, &store)?;
+    let bill = Bill {
+        requests: record.bill.requests.plus(&clients.requests.snapshot()),
+        ..record.bill
+    };
     Ok(LambdaRunSummary {
         run_id,
         driver_invocations: launches.driver_invocations,
+        bill,
         summary: RunSummary {
             wall: started.elapsed(),
             workers: 0,

@@ -25,12 +25,14 @@
 
 use super::{AwsClients, AwsError, block_on};
 use crate::protocol::{BackendError, Counters, JobError, ProtoResult};
+use crate::requests::{Bill, Request, RequestCounts, RequestTally};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType, TableStatus,
 };
 use lp_program::{JobId, TileKey};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Creates the counters table (`lpc aws init`) with on-demand billing and
@@ -111,6 +113,8 @@ pub struct RunRecord {
     pub flops: f64,
     pub bytes_loaded: u64,
     pub bytes_stored: u64,
+    /// The workers' requests and time, as they added them.
+    pub bill: Bill,
 }
 
 /// Metric increments one worker adds to the `run` item after a job.
@@ -121,6 +125,9 @@ pub struct MetricsDelta {
     pub flops: f64,
     pub bytes_loaded: u64,
     pub bytes_stored: u64,
+    /// Requests and time since the worker's last update (the update that
+    /// carries them included).
+    pub bill: Bill,
 }
 
 /// The protocol state of one run in the shared table (see the module doc).
@@ -129,6 +136,7 @@ pub struct DynamoCounters {
     client: aws_sdk_dynamodb::Client,
     table: String,
     run_id: String,
+    requests: Arc<RequestTally>,
 }
 
 fn now_ms() -> u64 {
@@ -161,6 +169,7 @@ impl DynamoCounters {
             client: clients.dynamodb.clone(),
             table: table.to_string(),
             run_id: run_id.to_string(),
+            requests: clients.requests.clone(),
         }
     }
 
@@ -202,6 +211,7 @@ impl DynamoCounters {
         if expression.contains("#status") || condition.is_some_and(|c| c.contains("#status")) {
             request = request.expression_attribute_names("#status", "status");
         }
+        self.requests.add(Request::DynamoWrite, 1);
         block_on(async move {
             match request.send().await {
                 Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
@@ -225,6 +235,7 @@ impl DynamoCounters {
             .key("pk", s(&self.run_id))
             .key("sk", s(sk))
             .consistent_read(true);
+        self.requests.add(Request::DynamoRead, 1);
         block_on(async move {
             request
                 .send()
@@ -257,6 +268,10 @@ impl DynamoCounters {
             }
             Ok::<_, AwsError>(items)
         })?;
+        // A Query page holds at most 1 MB of items; job items are about 100
+        // bytes, so a page is about 10,000 of them.
+        self.requests
+            .add(Request::DynamoQuery, 1 + items.len() as u64 / 10_000);
         Ok(items
             .iter()
             .filter_map(|item| {
@@ -348,7 +363,9 @@ impl DynamoCounters {
         }
         self.update(
             "run".to_string(),
-            "ADD jobs_done :jobs, executions :exec, flops :flops, bytes_loaded :loaded, bytes_stored :stored",
+            "ADD jobs_done :jobs, executions :exec, flops :flops, bytes_loaded :loaded, \
+             bytes_stored :stored, s3_get :s3g, s3_put :s3p, s3_delete :s3d, s3_list :s3l, \
+             ddb_read :dbr, ddb_write :dbw, ddb_query :dbq, invokes :inv, busy_ms :busy, mb_ms :mbms",
             None,
             vec![
                 (":jobs", n(delta.jobs_done)),
@@ -356,6 +373,16 @@ impl DynamoCounters {
                 (":flops", n(delta.flops.round() as u64)),
                 (":loaded", n(delta.bytes_loaded)),
                 (":stored", n(delta.bytes_stored)),
+                (":s3g", n(delta.bill.requests.s3_get)),
+                (":s3p", n(delta.bill.requests.s3_put)),
+                (":s3d", n(delta.bill.requests.s3_delete)),
+                (":s3l", n(delta.bill.requests.s3_list)),
+                (":dbr", n(delta.bill.requests.dynamo_read)),
+                (":dbw", n(delta.bill.requests.dynamo_write)),
+                (":dbq", n(delta.bill.requests.dynamo_query)),
+                (":inv", n(delta.bill.requests.invoke)),
+                (":busy", n(delta.bill.busy_ms)),
+                (":mbms", n(delta.bill.mb_ms)),
             ],
         )?;
         Ok(())
@@ -387,6 +414,20 @@ impl DynamoCounters {
             flops: number(&item, "flops").unwrap_or(0.0),
             bytes_loaded: number(&item, "bytes_loaded").unwrap_or(0),
             bytes_stored: number(&item, "bytes_stored").unwrap_or(0),
+            bill: Bill {
+                requests: RequestCounts {
+                    s3_get: number(&item, "s3_get").unwrap_or(0),
+                    s3_put: number(&item, "s3_put").unwrap_or(0),
+                    s3_delete: number(&item, "s3_delete").unwrap_or(0),
+                    s3_list: number(&item, "s3_list").unwrap_or(0),
+                    dynamo_read: number(&item, "ddb_read").unwrap_or(0),
+                    dynamo_write: number(&item, "ddb_write").unwrap_or(0),
+                    dynamo_query: number(&item, "ddb_query").unwrap_or(0),
+                    invoke: number(&item, "invokes").unwrap_or(0),
+                },
+                busy_ms: number(&item, "busy_ms").unwrap_or(0),
+                mb_ms: number(&item, "mb_ms").unwrap_or(0),
+            },
         }))
     }
 }

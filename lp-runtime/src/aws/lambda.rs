@@ -23,6 +23,7 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError, run_job,
 };
+use crate::requests::{Bill, RequestCounts, RequestTally};
 use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
@@ -79,6 +80,7 @@ pub struct LambdaLauncher {
     client: aws_sdk_lambda::Client,
     template: WorkerPayload,
     invocations: Arc<std::sync::atomic::AtomicU64>,
+    requests: Arc<crate::requests::RequestTally>,
 }
 
 impl LambdaLauncher {
@@ -88,6 +90,7 @@ impl LambdaLauncher {
             client: clients.lambda.clone(),
             template,
             invocations: Arc::default(),
+            requests: clients.requests.clone(),
         }
     }
 
@@ -113,6 +116,7 @@ impl Launcher for LambdaLauncher {
         let what = format!("invoke {} for job {job}", self.template.function);
         self.invocations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.requests.add(crate::requests::Request::Invoke, 1);
         block_on(async move {
             match request.send().await {
                 Ok(out) if out.function_error().is_some() => Err(AwsError::new(
@@ -172,6 +176,33 @@ fn cached_plan(store: &S3Store, key: &str) -> Result<Arc<Plan>, NoPlan> {
     Ok(plan)
 }
 
+/// The requests and milliseconds since the last metrics update, the
+/// update about to carry them included; `last` moves on to now.
+fn bill_since(tally: &RequestTally, last: &mut (RequestCounts, Instant)) -> Bill {
+    let now = tally.snapshot();
+    let mut requests = now.since(&last.0);
+    requests.dynamo_write += 1;
+    last.0 = now;
+    // The update is counted here, so the tally's count of it is not new.
+    last.0.dynamo_write += 1;
+    let busy_ms = last.1.elapsed().as_millis() as u64;
+    last.1 = Instant::now();
+    Bill {
+        requests,
+        busy_ms,
+        mb_ms: busy_ms * memory_mb(),
+    }
+}
+
+/// The function's memory size, which Lambda gives its runtime in the
+/// environment; 0 where it does not (emulators, in-process workers).
+fn memory_mb() -> u64 {
+    std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// What one invocation did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WorkerReport {
@@ -212,6 +243,10 @@ pub fn handle_job(
     deadline: Option<Instant>,
     hooks: &WorkerHooks,
 ) -> Result<WorkerReport, RunError> {
+    // This invocation's requests, apart from other invocations in the
+    // process (in-process test workers share one set of clients).
+    let clients = &clients.with_own_tally();
+    let mut billed = (RequestCounts::default(), Instant::now());
     let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
     let plan = match cached_plan(&s3, &payload.bundle_key) {
         Ok(plan) => plan,
@@ -286,6 +321,7 @@ pub fn handle_job(
             flops: now.flops_done - reported.flops_done,
             bytes_loaded: now.bytes_loaded - reported.bytes_loaded,
             bytes_stored: now.bytes_stored - reported.bytes_stored,
+            bill: bill_since(&clients.requests, &mut billed),
         };
         reported = now;
         let next = match outcome {

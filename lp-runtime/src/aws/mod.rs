@@ -39,9 +39,10 @@ pub mod dynamo;
 pub mod lambda;
 pub mod s3;
 
+use crate::requests::RequestTally;
 use std::fmt;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use driver::{LambdaRunOptions, LambdaRunSummary, run_lambda};
@@ -168,9 +169,21 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// Every request made through these clients' stores, counters and
+    /// launchers (for the run's bill; see `crate::requests`).
+    pub requests: Arc<RequestTally>,
 }
 
 impl AwsClients {
+    /// The same clients with a tally of their own: a worker counts the
+    /// requests of one invocation apart from others in the same process.
+    pub fn with_own_tally(&self) -> AwsClients {
+        AwsClients {
+            requests: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     /// Loads the configuration chain and builds the clients.
     pub fn connect(options: &AwsOptions) -> AwsClients {
         let options = options.clone();
@@ -210,6 +223,7 @@ impl AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.build()),
             lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
+            requests: Arc::default(),
         }
     }
 }

@@ -12,15 +12,13 @@
 //! client policy of [`super`].
 
 use super::{AwsClients, AwsError, block_on};
+use crate::requests::{Request, RequestTally, get_requests, put_requests};
 use crate::store::{Store, StoreError, StoreResult, validate_matrix_name};
 use aws_sdk_s3::primitives::ByteStream;
 use lp_std::{MatrixHeader, Tile};
 use std::sync::Arc;
 
-/// Objects larger than this are transferred in [`PART_SIZE`] pieces.
-pub const MULTIPART_THRESHOLD: usize = 64 << 20;
-/// Part size of multipart uploads and ranged reads (S3's minimum is 5 MiB).
-pub const PART_SIZE: usize = 16 << 20;
+pub use crate::requests::{MULTIPART_THRESHOLD, PART_SIZE};
 
 #[derive(Clone, Debug)]
 pub struct S3Store {
@@ -28,6 +26,7 @@ pub struct S3Store {
     bucket: String,
     /// Empty, or ends without a slash; keys are `prefix/matrix/...`.
     prefix: String,
+    requests: Arc<RequestTally>,
 }
 
 impl S3Store {
@@ -38,6 +37,7 @@ impl S3Store {
             client: clients.s3.clone(),
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
+            requests: clients.requests.clone(),
         }
     }
 
@@ -74,7 +74,15 @@ impl S3Store {
         let bucket = self.bucket.clone();
         let key = key.to_string();
         let url = self.url(&key);
-        block_on(async move { get_object(&client, &bucket, &key, &url).await })
+        let got = block_on(async move { get_object(&client, &bucket, &key, &url).await });
+        // Counted by the rule the ranged reads follow (a failed read counts
+        // its first GET only: the parts it reached are not known here).
+        let n = match &got {
+            Ok(bytes) => get_requests(bytes.as_ref().map(Vec::len)),
+            Err(_) => 1,
+        };
+        self.requests.add(Request::S3Get, n);
+        got
     }
 
     /// Stores `bytes` as one object (multipart above the threshold).
@@ -83,6 +91,7 @@ impl S3Store {
         let bucket = self.bucket.clone();
         let key = key.to_string();
         let url = self.url(&key);
+        self.requests.add(Request::S3Put, put_requests(bytes.len()));
         block_on(async move { put_object(&client, &bucket, &key, bytes, &url).await })
     }
 
@@ -91,6 +100,7 @@ impl S3Store {
         let bucket = self.bucket.clone();
         let key = key.to_string();
         let url = self.url(&key);
+        self.requests.add(Request::S3Delete, 1);
         block_on(async move {
             client
                 .delete_object()
@@ -110,6 +120,7 @@ impl S3Store {
         let bucket = self.bucket.clone();
         let prefix = prefix.to_string();
         let url = self.url(&prefix);
+        let requests = self.requests.clone();
         block_on(async move {
             let mut pages = client
                 .list_objects_v2()
@@ -119,6 +130,7 @@ impl S3Store {
                 .send();
             let mut keys = Vec::new();
             while let Some(page) = pages.next().await {
+                requests.add(Request::S3List, 1);
                 let page = page.map_err(|e| AwsError::sdk(format!("LIST {url}"), e))?;
                 keys.extend(
                     page.contents()
@@ -135,6 +147,7 @@ impl S3Store {
     pub fn create_bucket(&self) -> Result<(), AwsError> {
         let client = self.client.clone();
         let bucket = self.bucket.clone();
+        self.requests.add(Request::S3Put, 1);
         block_on(async move {
             match client.create_bucket().bucket(&bucket).send().await {
                 Ok(_) => Ok(()),

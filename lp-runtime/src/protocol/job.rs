@@ -112,6 +112,31 @@ pub fn run_job(ctx: &JobContext<'_>, job: JobId, worker: usize) -> Result<Option
     Ok(next)
 }
 
+/// Steps 3 and 4 of a delivery whose instructions have already run (its
+/// writes are durable): the completions, the launches and the finish, by
+/// the same functions [`run_job`] calls. For a simulator (`lp-sim`) that
+/// models the execution itself but must take the protocol's decisions with
+/// the protocol's code; returns the ready child to continue with.
+pub fn complete_and_finish(
+    ctx: &JobContext<'_>,
+    job: JobId,
+    flops: f64,
+) -> Result<Option<JobId>, RunError> {
+    let Some(loc) = ctx.plan.locate(job) else {
+        return Err(RunError::InvalidBundle(format!(
+            "invalid bundle: job {job} is not a job of the program"
+        )));
+    };
+    let fail = Failing {
+        ctx,
+        job,
+        loc: &loc,
+    };
+    let next = complete(ctx, job)?;
+    finish(ctx, &fail, flops)?;
+    Ok(next)
+}
+
 /// A job's registers: values, and where each came from (the tile it was
 /// loaded from, or its first operand's origin for a kernel result) for
 /// error messages. Indices are checked: a plan built without validation
@@ -259,9 +284,14 @@ fn apply(
         let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
         return Err(error(tile.or(first), e.message));
     }
-    let results = kernel
-        .apply(&operands)
-        .map_err(|e| error(first, e.to_string()))?;
+    let results = kernel.apply(&operands).map_err(|e| {
+        let operand = match &e {
+            lp_std::KernelError::Shape(shape) => shape.operand,
+            _ => kernel.factor_operand(),
+        };
+        let tile = args.get(operand).and_then(|&a| regs.origin(a));
+        error(tile.or(first), e.to_string())
+    })?;
     if results.len() != dsts.len() {
         return Err(error(
             first,

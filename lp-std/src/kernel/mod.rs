@@ -286,6 +286,17 @@ impl Kernel {
         }
     }
 
+    /// The operand a numerical failure ([`KernelError::NotPositiveDefinite`],
+    /// [`KernelError::Singular`]) is about, so that an error names the tile
+    /// at fault: for a triangular solve the factor it divides by, not the
+    /// right-hand side it was handed first.
+    pub fn factor_operand(self) -> usize {
+        match self {
+            Kernel::Trsm { .. } => 1,
+            _ => 0,
+        }
+    }
+
     /// The operand roles, for messages: `["c", "a", "b"]` and so on.
     pub fn operand_names(self, count: usize) -> &'static [&'static str] {
         match self {

@@ -160,40 +160,44 @@ impl Mapper<'_> {
         }
     }
 
-    pub fn map(&self, finding: &Finding) -> Option<CheckError> {
+    fn triangle_write(&self, at: &At) -> Option<CheckError> {
         let program = self.program;
+        let tile = program.families[at.family as usize].instrs[at.instr as usize].tile()?;
+        let m = &self.spans.matrices[tile.matrix as usize];
+        let kind = match program.matrices[tile.matrix as usize].header.triangle {
+            Some(Triangle::Lower) => "lower-triangular",
+            Some(Triangle::Upper) => "upper-triangular",
+            None => "symmetric",
+        };
+        Some(CheckError::WriteOutsideTriangle {
+            span: self.tile_span(at),
+            structure: m.structure.unwrap_or(m.decl),
+            kind,
+            tile: self.written_tile(at)?,
+            job: self.job(at),
+        })
+    }
+
+    fn base_write(&self, at: &At) -> Option<CheckError> {
+        let program = self.program;
+        let tile = program.families[at.family as usize].instrs[at.instr as usize].tile()?;
+        let base = program.matrices[tile.matrix as usize].base?;
+        let spans = &self.spans.matrices[tile.matrix as usize];
+        Some(CheckError::WriteToBase {
+            span: self.tile_span(at),
+            base: spans.init.unwrap_or(spans.decl),
+            tile: self.written_tile(at)?,
+            base_name: program.matrices[base as usize].name.clone(),
+            job: self.job(at),
+        })
+    }
+
+    pub fn map(&self, finding: &Finding) -> Option<CheckError> {
         Some(match finding {
             Finding::Family { family, error } => self.family_error(*family, error),
             Finding::OutOfRange { at, component, .. } => self.out_of_range(at, *component)?,
-            Finding::TriangleWrite { at } => {
-                let tile = program.families[at.family as usize].instrs[at.instr as usize].tile()?;
-                let m = &self.spans.matrices[tile.matrix as usize];
-                let kind = match program.matrices[tile.matrix as usize].header.triangle {
-                    Some(Triangle::Lower) => "lower-triangular",
-                    Some(Triangle::Upper) => "upper-triangular",
-                    None => "symmetric",
-                };
-                CheckError::WriteOutsideTriangle {
-                    span: self.tile_span(at),
-                    structure: m.structure.unwrap_or(m.decl),
-                    kind,
-                    tile: self.written_tile(at)?,
-                    job: self.job(at),
-                }
-            }
-            Finding::BaseWrite { at } => {
-                let tile = program.families[at.family as usize].instrs[at.instr as usize].tile()?;
-                let base = program.matrices[tile.matrix as usize].base?;
-                CheckError::WriteToBase {
-                    span: self.tile_span(at),
-                    base: self.spans.matrices[tile.matrix as usize]
-                        .init
-                        .unwrap_or(self.spans.matrices[tile.matrix as usize].decl),
-                    tile: self.written_tile(at)?,
-                    base_name: program.matrices[base as usize].name.clone(),
-                    job: self.job(at),
-                }
-            }
+            Finding::TriangleWrite { at } => self.triangle_write(at)?,
+            Finding::BaseWrite { at } => self.base_write(at)?,
             Finding::WrittenTwice {
                 first,
                 second,

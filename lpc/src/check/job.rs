@@ -93,72 +93,9 @@ pub fn check_job<'src>(
     };
     // Pass 2: check every instruction in order.
     for (n, instr) in job.body.iter().enumerate() {
-        // Every register named counts as used, whatever errors the
-        // instruction has: an unused-register warning would only echo them.
-        for op in &instr.operands {
-            if let Operand::Reg(r) = op
-                && let Some(reg) = regs.get_mut(r.name)
-            {
-                reg.used = true;
-            }
-        }
-        // The registers this instruction defines, where it is their first
-        // definition.
-        let dests: Vec<Option<u32>> = instr
-            .dests
-            .iter()
-            .map(|d| {
-                let r = &regs[d.name];
-                (r.span == d.span).then_some(r.index)
-            })
-            .collect();
-        let line = cx.line(instr.span);
-        let defines = match instr.opcode.name {
-            "S3_LOAD" => load(cx, scope, instr, &dests, line, &mut out, errors),
-            // A write defines no register, whatever it claims.
-            "S3_WRITE" => {
-                write(cx, scope, job, instr, n, &mut regs, line, &mut out, errors);
-                false
-            }
-            "RET" => {
-                ret(job, instr, n, errors);
-                false
-            }
-            name => match Kernel::from_name(name) {
-                Some(kernel) => apply(
-                    cx, scope, job, instr, n, kernel, &dests, &mut regs, line, &mut out, errors,
-                ),
-                None => {
-                    errors.push(CheckError::UnknownOpcode {
-                        span: instr.opcode.span,
-                        found: grammar::lexer::clip(name),
-                    });
-                    false
-                }
-            },
-        };
-        if defines {
-            for d in &instr.dests {
-                if let Some(r) = regs.get_mut(d.name)
-                    && r.span == d.span
-                {
-                    r.lowered = true;
-                }
-            }
-        }
+        check_instruction(cx, scope, job, n, instr, &mut regs, &mut out, errors);
     }
-    // Registers whose definition failed to check are not reported unused:
-    // the error already says what is wrong with them; nor are those named
-    // `%_...`, results a job does not need.
-    for name in &order {
-        let reg = &regs[name];
-        if !reg.used && reg.lowered && !name.starts_with('_') {
-            errors.push(CheckError::UnusedRegister {
-                span: reg.span,
-                name: name.to_string(),
-            });
-        }
-    }
+    report_unused(&regs, &order, errors);
     let family = Family {
         name: String::new(),
         loops: loops.to_vec(),
@@ -174,6 +111,89 @@ pub fn check_job<'src>(
             instrs: out.spans,
         },
     )
+}
+
+/// Checks and lowers instruction `n` of `job`, marking the registers it
+/// names as used and those it defines as lowered.
+#[allow(clippy::too_many_arguments)]
+fn check_instruction<'src>(
+    cx: &mut JobContext<'_, 'src>,
+    scope: &Scope<'src>,
+    job: &ast::Job<'src>,
+    n: usize,
+    instr: &ast::Instr<'src>,
+    regs: &mut HashMap<&'src str, Reg>,
+    out: &mut Lowering,
+    errors: &mut Vec<CheckError>,
+) {
+    // Every register named counts as used, whatever errors the
+    // instruction has: an unused-register warning would only echo them.
+    for op in &instr.operands {
+        if let Operand::Reg(r) = op
+            && let Some(reg) = regs.get_mut(r.name)
+        {
+            reg.used = true;
+        }
+    }
+    // The registers this instruction defines, where it is their first
+    // definition.
+    let dests: Vec<Option<u32>> = instr
+        .dests
+        .iter()
+        .map(|d| {
+            let r = &regs[d.name];
+            (r.span == d.span).then_some(r.index)
+        })
+        .collect();
+    let line = cx.line(instr.span);
+    let defines = match instr.opcode.name {
+        "S3_LOAD" => load(cx, scope, instr, &dests, line, out, errors),
+        // A write defines no register, whatever it claims.
+        "S3_WRITE" => {
+            write(cx, scope, job, instr, n, regs, line, out, errors);
+            false
+        }
+        "RET" => {
+            ret(job, instr, n, errors);
+            false
+        }
+        name => match Kernel::from_name(name) {
+            Some(kernel) => apply(
+                cx, scope, job, instr, n, kernel, &dests, regs, line, out, errors,
+            ),
+            None => {
+                errors.push(CheckError::UnknownOpcode {
+                    span: instr.opcode.span,
+                    found: grammar::lexer::clip(name),
+                });
+                false
+            }
+        },
+    };
+    if defines {
+        for d in &instr.dests {
+            if let Some(r) = regs.get_mut(d.name)
+                && r.span == d.span
+            {
+                r.lowered = true;
+            }
+        }
+    }
+}
+
+/// Warns of registers defined and never used. Registers whose definition
+/// failed to check are not reported: the error already says what is wrong
+/// with them; nor are those named `%_...`, results a job does not need.
+fn report_unused(regs: &HashMap<&str, Reg>, order: &[&str], errors: &mut Vec<CheckError>) {
+    for name in order {
+        let reg = &regs[name];
+        if !reg.used && reg.lowered && !name.starts_with('_') {
+            errors.push(CheckError::UnusedRegister {
+                span: reg.span,
+                name: name.to_string(),
+            });
+        }
+    }
 }
 
 /// Pass 1 of [`check_job`]: numbers each register by its first definition

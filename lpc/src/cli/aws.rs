@@ -95,6 +95,8 @@ pub struct Lambda {
     never: std::convert::Infallible,
     #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     args: AwsArgs,
+    /// Requests and worker time of the last run, for its summary.
+    bill: std::sync::Mutex<Option<lp_runtime::requests::Bill>>,
 }
 
 impl Lambda {
@@ -103,6 +105,11 @@ impl Lambda {
         args.bucket()?;
         args.table()?;
         connect(args)
+    }
+
+    /// What the last [`Lambda::run`] used (requests, worker time).
+    pub fn bill(&self) -> Option<lp_runtime::requests::Bill> {
+        *self.bill.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The bucket as a tile store, for inputs, outputs and verification.
@@ -140,6 +147,7 @@ fn connect(args: &AwsArgs) -> Result<Lambda, String> {
     Ok(Lambda {
         clients: lp_runtime::aws::AwsClients::connect(&options(args)),
         args: args.clone(),
+        bill: std::sync::Mutex::new(None),
     })
 }
 
@@ -177,6 +185,7 @@ fn run(
         "run {} (table {}, s3://{}/{})",
         summary.run_id, opts.table, opts.bucket, opts.prefix
     );
+    *lambda.bill.lock().unwrap_or_else(|p| p.into_inner()) = Some(summary.bill);
     Ok(summary.summary)
 }
 

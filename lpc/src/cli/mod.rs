@@ -2,12 +2,14 @@
 //! helpers they share.
 
 pub mod aws;
+pub mod bill;
 pub mod build;
 pub mod check;
 pub mod expand;
 pub mod generate;
 pub mod graph;
 pub mod run;
+pub mod sim;
 
 use lpc::diagnostics::Format;
 use lpc::frontend::{CompileOptions, Setting};

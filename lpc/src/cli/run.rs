@@ -3,8 +3,10 @@
 //! DynamoDB, Lambda workers; `cli::aws`), with inputs from `.npy` files,
 //! outputs to `.npy` files, a progress bar, a summary, an optional Chrome
 //! trace (local) and an optional residual check. Both backends go through
-//! the same steps here: headers and inputs into the store, the run, then
-//! outputs and verification read back from the store.
+//! the same steps (`lpc::runner`, which the Python package shares): headers
+//! and inputs into the store, the run, then outputs and verification read
+//! back from the store. This module adds the flags, the progress bar, the
+//! summary and the exit codes.
 //!
 //! Order of work, chosen so that a mistake costs nothing: every argument is
 //! validated against the program before a tile is computed, outputs are
@@ -15,15 +17,12 @@
 use crate::cli::aws::{AwsArgs, Lambda};
 use crate::cli::{CompileArgs, human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lp_program::{Plan, Role, bundle};
-use lp_runtime::local::{LocalOptions, run_local};
-use lp_runtime::matrix;
+use lp_program::{Plan, bundle};
 use lp_runtime::metrics::{Progress, RunSummary};
-use lp_runtime::store::{DirStore, MemStore, Store};
-use lp_runtime::verify::{self, Check};
-use lp_std::Init;
+use lp_runtime::store::Store;
+use lp_runtime::verify::Check;
 use lpc::frontend::compile_file;
-use std::collections::HashSet;
+use lpc::runner::{self, Binding, InputData, RunFailure, RunOptions, StoreSpec};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -77,18 +76,8 @@ enum Backend {
     Lambda,
 }
 
-#[derive(Clone, Debug)]
-enum StoreSpec {
-    Mem,
-    Dir(PathBuf),
-}
-
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
-    match s.split_once(':') {
-        None if s == "mem" => Ok(StoreSpec::Mem),
-        Some(("dir", path)) if !path.is_empty() => Ok(StoreSpec::Dir(PathBuf::from(path))),
-        _ => Err(format!("expected `mem` or `dir:PATH`, found `{s}`")),
-    }
+    StoreSpec::parse(s)
 }
 
 fn parse_binding(s: &str) -> Result<(String, PathBuf), String> {
@@ -115,17 +104,20 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn execute(args: Args) -> Result<ExitCode, Fail> {
-    let stop = LocalOptions::default().stop;
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while stopping falls through to the default
-        // handler's behaviour: we exit at once.
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
+    let opts = RunOptions {
+        workers: args.workers,
+        lease: args.lease.map(|secs| Duration::from_secs(secs.max(1))),
+        trace: args.trace.clone(),
+        ..RunOptions::default()
+    };
+    let stop = opts.stop.clone();
+    // A second Ctrl-C while stopping falls through to the default
+    // handler's behaviour: we exit at once.
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
     let plan = match load_plan(&args)? {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
@@ -155,98 +147,89 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             Some(Lambda::connect(&args.aws).map_err(|e| Fail(2, e))?)
         }
     };
-    let store: Arc<dyn Store> = match (&lambda, &args.store) {
-        (Some(lambda), _) => lambda.store(),
-        (None, StoreSpec::Mem) => Arc::new(MemStore::new()),
-        (None, StoreSpec::Dir(path)) => Arc::new(
-            DirStore::open(path)
-                .map_err(|e| Fail(2, format!("cannot open store {}: {e}", path.display())))?,
-        ),
+    let store: Arc<dyn Store> = match &lambda {
+        Some(lambda) => lambda.store(),
+        None => args.store.open().map_err(|e| Fail(2, e))?,
     };
-    // Temps need no header: nothing outside the run reads them.
-    for info in program.matrices.iter().filter(|m| m.role != Role::Temp) {
-        for version in 0..info.version_count() as u32 {
-            let name = info.stored_name(version);
-            store
-                .put_header(&name, &info.header)
-                .map_err(|e| Fail(2, format!("cannot write the header of {name}: {e}")))?;
-        }
-    }
+    runner::write_headers(store.as_ref(), program, &|_| false).map_err(|e| Fail(2, e))?;
     for (name, path) in &args.input {
         let info = program
             .matrices
             .iter()
             .find(|m| &m.name == name)
             .expect("checked");
-        matrix::import_npy(store.as_ref(), info, path)
+        runner::import(store.as_ref(), info, InputData::Npy(path), 1, &opts.stop)
             .map_err(|e| Fail(2, format!("cannot import {}: {e}", path.display())))?;
     }
 
-    let lease = args.lease.map(|secs| Duration::from_secs(secs.max(1)));
-    let bar = progress_bar(plan.job_count(), args.quiet);
-    let progress = |p: &Progress| update(&bar, p);
-    let summary = match &lambda {
-        Some(lambda) => lambda.run(&plan, lease, stop.clone(), &progress),
-        None => {
-            let defaults = LocalOptions::default();
-            let opts = LocalOptions {
-                workers: args.workers,
-                lease: lease.unwrap_or(defaults.lease),
-                trace: args.trace.clone(),
-                stop: stop.clone(),
-                ..defaults
-            };
-            run_local(&plan, store.clone(), &opts, &progress)
-        }
-    };
-    bar.finish_and_clear();
-    let summary = match summary {
-        Ok(summary) => summary,
-        Err(e) if stop.load(Ordering::SeqCst) => {
-            return Err(Fail(130, format!("interrupted; no output written ({e})")));
-        }
-        Err(e) => return Err(Fail(1, format!("run failed: {e}"))),
-    };
+    let summary = run_plan(&plan, &store, lambda.as_ref(), &opts, args.quiet)?;
     print_summary(&summary);
+    if let Some(bill) = lambda.as_ref().and_then(|l| l.bill()) {
+        crate::cli::bill::print(&bill);
+    }
     if let Some(path) = &args.trace {
         eprintln!(
             "  trace        {} (open it in https://ui.perfetto.dev)",
             path.display()
         );
     }
-
     for (name, path) in &args.output {
-        let mut info = program
+        let info = program
             .matrices
             .iter()
             .find(|m| &m.name == name)
-            .expect("checked")
-            .clone();
-        if info.role == Role::Output {
-            // After a successful run every tile the program writes is stored;
-            // the others (the upper tiles of a triangular factor) are zero.
-            info.init = Some(Init::Zeros);
-        }
-        matrix::export_npy(store.as_ref(), &info, path)
+            .expect("checked");
+        runner::export_npy(store.as_ref(), info, path)
             .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
         eprintln!("  {:<14}{name} to {}", "wrote", path.display());
     }
-
-    if let Some(check) = check {
-        let result = verify::verify(program, check, |m, version, i, j| {
-            matrix::load_tile(store.as_ref(), &program.matrices[m], version, i, j, false)
-        })
-        .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
-        let verdict = if result.passed() { "ok" } else { "FAILED" };
-        eprintln!(
-            "  {:<14}{} = {:.3e} (tolerance {:.1e}): {verdict}",
-            "verify", result.formula, result.residual, result.tolerance
-        );
-        if !result.passed() {
-            return Ok(ExitCode::from(1));
-        }
+    match check {
+        Some(check) => report_verification(store.as_ref(), program, check),
+        None => Ok(ExitCode::SUCCESS),
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// The run itself, on the chosen backend, with a progress bar.
+fn run_plan(
+    plan: &Plan,
+    store: &Arc<dyn Store>,
+    lambda: Option<&Lambda>,
+    opts: &RunOptions,
+    quiet: bool,
+) -> Result<RunSummary, Fail> {
+    let bar = progress_bar(plan.job_count(), quiet);
+    let progress = |p: &Progress| update(&bar, p);
+    let summary = match lambda {
+        Some(lambda) => runner::classify(
+            lambda.run(plan, opts.lease, opts.stop.clone(), &progress),
+            &opts.stop,
+        ),
+        None => runner::run_local(plan, store.clone(), opts, &progress),
+    };
+    bar.finish_and_clear();
+    summary.map_err(|e| match e {
+        RunFailure::Interrupted(_) => Fail(130, e.to_string()),
+        RunFailure::Failed(_) => Fail(1, e.to_string()),
+    })
+}
+
+fn report_verification(
+    store: &dyn Store,
+    program: &lp_program::Program,
+    check: Check,
+) -> Result<ExitCode, Fail> {
+    let result = runner::verify(store, program, check)
+        .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
+    let verdict = if result.passed() { "ok" } else { "FAILED" };
+    eprintln!(
+        "  {:<14}{} = {:.3e} (tolerance {:.1e}): {verdict}",
+        "verify", result.formula, result.residual, result.tolerance
+    );
+    Ok(if result.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// A bundle file is recognised by its magic bytes (and decoded, with its
@@ -276,92 +259,27 @@ fn load_plan(args: &Args) -> Result<Result<Plan, ExitCode>, Fail> {
 /// Every `--input` names an input matrix, every `--output` a matrix; every
 /// input without an initialiser is supplied; no file is named twice.
 fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
-    let program = plan.program();
-    let find = |name: &str| program.matrices.iter().find(|m| m.name == name);
-    let names = || {
-        program
-            .matrices
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut supplied = HashSet::new();
-    for (name, path) in &args.input {
-        match find(name) {
-            None => {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "--input {name}: no matrix `{name}` (the program has {})",
-                        names()
-                    ),
-                ));
-            }
-            Some(m) if m.role != Role::Input => {
-                return Err(Fail(
-                    2,
-                    format!("--input {name}: `{name}` is not an input matrix"),
-                ));
-            }
-            Some(_) if !supplied.insert(name.as_str()) => {
-                return Err(Fail(2, format!("--input {name} is given twice")));
-            }
-            Some(_) if !path.is_file() => {
-                return Err(Fail(
-                    2,
-                    format!("--input {name}: {} is not a file", path.display()),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
-    let mut written = HashSet::new();
-    for (name, path) in &args.output {
-        match find(name) {
-            None => {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "--output {name}: no matrix `{name}` (the program has {})",
-                        names()
-                    ),
-                ));
-            }
-            Some(m) if !m.versions.is_empty() => {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "--output {name}: `{name}` is versioned; only plain matrices are written to `.npy` files"
-                    ),
-                ));
-            }
-            Some(_) => {}
-        }
-        if !written.insert(path) {
-            return Err(Fail(
-                2,
-                format!("--output: {} is named twice", path.display()),
-            ));
-        }
-    }
+    let inputs: Vec<Binding> = args
+        .input
+        .iter()
+        .map(|(name, path)| Binding {
+            name,
+            file: Some(path),
+        })
+        .collect();
+    let outputs: Vec<Binding> = args
+        .output
+        .iter()
+        .map(|(name, path)| Binding {
+            name,
+            file: Some(path),
+        })
+        .collect();
     // A fresh memory store can only hold what is supplied now; a directory
     // store or a bucket may hold the input from an earlier import.
-    let fresh_store = args.backend == Backend::Local && matches!(args.store, StoreSpec::Mem);
-    if fresh_store
-        && let Some(m) = program.matrices.iter().find(|m| {
-            m.role == Role::Input && m.init.is_none() && !supplied.contains(m.name.as_str())
-        })
-    {
-        return Err(Fail(
-            2,
-            format!(
-                "input matrix `{0}` has no initialiser; supply it with --input {0}=FILE.npy",
-                m.name
-            ),
-        ));
-    }
-    Ok(())
+    let fresh_store = args.backend == Backend::Local && args.store == StoreSpec::Mem;
+    runner::check_bindings(plan.program(), &inputs, &outputs, false, fresh_store)
+        .map_err(|e| Fail(2, e.to_string()))
 }
 
 fn progress_bar(jobs: u64, quiet: bool) -> ProgressBar {

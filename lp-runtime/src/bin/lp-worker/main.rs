@@ -77,8 +77,13 @@ async fn handle(event: LambdaEvent<WorkerPayload>) -> Result<serde_json::Value, 
         // keeps Lambda from retrying a deterministic failure.
         Err(RunError::Job(e)) => Ok(serde_json::json!({ "job_error": e.to_string() })),
         // A backend failure (throttling past the retries, a lost table) is
-        // returned, so Lambda's own async retry delivers the job again.
-        Err(e) => Err(format!("job {job}: {e}").into()),
+        // returned, so Lambda's own async retry delivers the job again; it
+        // is logged too, since an asynchronous invoke's error reaches no
+        // caller and the log is the only place it shows.
+        Err(e) => {
+            eprintln!("lp-worker: job {job}: {e}");
+            Err(format!("job {job}: {e}").into())
+        }
     }
 }
 

@@ -1,0 +1,240 @@
+//! [`SimCounters`]: the protocol's `Counters` on a virtual clock.
+//!
+//! The state and its semantics are those of the local backend's
+//! `LocalCounters` (`lp_runtime::local`): an entry per job from its first
+//! finished parent (or its launch) to its finish, holding the distinct
+//! finished parents and the launch time, plus a set of finished jobs, and
+//! reader counts per temp tile until the last reader. What differs is time
+//! and cost: every call is one request to a counter service, charged to
+//! the caller's [`Cursor`] and counted in the [`Tally`], and a launch time
+//! is virtual. `note_started` restarts the lease only where the modelled
+//! backend does (threads; DynamoDB's does nothing).
+//!
+//! For the critical-path bound each entry also keeps the latest end of its
+//! finished parents' executions: `record_done` is where the protocol walks
+//! a job's out-edges, so the bound costs no DAG of its own.
+
+use crate::clock::{Cursor, Ns};
+use crate::report::Tally;
+use lp_program::{JobId, TileKey};
+use lp_runtime::protocol::{BackendError, Counters, ProtoResult};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Latencies of the counter service.
+#[derive(Clone, Copy, Debug)]
+pub struct CounterCosts {
+    pub read: Ns,
+    pub write: Ns,
+    /// Whether `note_started` restarts a job's lease (local backend).
+    pub restamp_on_start: bool,
+}
+
+#[derive(Default)]
+struct Entry {
+    parents: Vec<JobId>,
+    /// Virtual launch time plus one; 0 until launched.
+    launched_at: Ns,
+    /// Latest end (writes durable) of a finished parent's execution, on the
+    /// critical-path clock.
+    parents_end: Ns,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: HashMap<JobId, Entry>,
+    finished: HashSet<JobId>,
+    released: HashMap<TileKey, u32>,
+    /// Jobs that ever had an entry (DynamoDB items, for the driver's Query).
+    items: u64,
+    launched: u64,
+}
+
+pub struct SimCounters {
+    state: Mutex<State>,
+    cursor: Cursor,
+    costs: CounterCosts,
+    tally: Arc<Tally>,
+    /// The critical-path end of the job whose completions are being
+    /// recorded (set by the engine before it runs the protocol).
+    recording_end: AtomicU64,
+}
+
+impl SimCounters {
+    pub fn new(cursor: Cursor, costs: CounterCosts, tally: Arc<Tally>) -> SimCounters {
+        SimCounters {
+            state: Mutex::new(State::default()),
+            cursor,
+            costs,
+            tally,
+            recording_end: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) {
+        self.cursor.advance(self.costs.read);
+        self.tally.counter_reads.fetch_add(1, Relaxed);
+    }
+
+    fn write(&self) {
+        self.cursor.advance(self.costs.write);
+        self.tally.counter_writes.fetch_add(1, Relaxed);
+    }
+
+    /// Sets the critical-path end of the job about to record completions.
+    pub fn set_recording_end(&self, end: Ns) {
+        self.recording_end.store(end, Ordering::Relaxed);
+    }
+
+    /// The latest critical-path end of `job`'s finished parents (0 for a
+    /// root or an unknown job).
+    pub fn parents_end(&self, job: JobId) -> Ns {
+        self.lock().jobs.get(&job).map_or(0, |e| e.parents_end)
+    }
+
+    /// Whether `job` has finished (no request: the engine's own check).
+    pub fn finished_now(&self, job: JobId) -> bool {
+        self.lock().finished.contains(&job)
+    }
+
+    /// Job items created so far, and jobs launched.
+    pub fn items_and_launched(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.items, s.launched)
+    }
+
+    /// Finished jobs.
+    pub fn finished_count(&self) -> u64 {
+        self.lock().finished.len() as u64
+    }
+
+    /// Entries held now (jobs in flight), for the memory of a run.
+    pub fn in_flight(&self) -> usize {
+        self.lock().jobs.len()
+    }
+}
+
+fn entry(s: &mut State, job: JobId) -> &mut Entry {
+    if !s.jobs.contains_key(&job) {
+        s.items += 1;
+    }
+    s.jobs.entry(job).or_default()
+}
+
+impl Counters for SimCounters {
+    fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
+        self.write();
+        let end = self.recording_end.load(Ordering::Relaxed);
+        let mut s = self.lock();
+        if s.finished.contains(&child) {
+            return Ok(0);
+        }
+        let e = entry(&mut s, child);
+        if !e.parents.contains(&parent) {
+            e.parents.push(parent);
+        }
+        e.parents_end = e.parents_end.max(end);
+        Ok(e.parents.len() as u32)
+    }
+
+    fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
+        self.write();
+        let now = self.cursor.now();
+        let mut s = self.lock();
+        if s.finished.contains(&job) {
+            return Ok(false);
+        }
+        let e = entry(&mut s, job);
+        if e.launched_at != 0 {
+            return Ok(false);
+        }
+        e.launched_at = now + 1;
+        s.launched += 1;
+        Ok(true)
+    }
+
+    fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
+        self.write();
+        let now = self.cursor.now();
+        if let Some(e) = self.lock().jobs.get_mut(&job)
+            && e.launched_at != 0
+        {
+            e.launched_at = now + 1;
+        }
+        Ok(())
+    }
+
+    fn note_started(&self, job: JobId) -> ProtoResult<()> {
+        if !self.costs.restamp_on_start {
+            return Ok(());
+        }
+        let now = self.cursor.now();
+        if let Some(e) = self.lock().jobs.get_mut(&job)
+            && e.launched_at != 0
+        {
+            e.launched_at = now + 1;
+        }
+        Ok(())
+    }
+
+    fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
+        self.write();
+        let mut s = self.lock();
+        if !s.finished.insert(job) {
+            return Ok(false);
+        }
+        s.jobs.remove(&job);
+        Ok(true)
+    }
+
+    fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
+        self.read();
+        Ok(self.lock().finished.contains(&job))
+    }
+
+    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
+        self.write();
+        let mut s = self.lock();
+        let n = s.released.entry(tile).or_insert(0);
+        *n += 1;
+        let released = *n;
+        if released > readers {
+            return Err(BackendError {
+                message: format!(
+                    "temp tile {tile:?} released more often than its {readers} readers"
+                ),
+            });
+        }
+        if released == readers {
+            s.released.remove(&tile);
+        }
+        Ok(readers - released)
+    }
+
+    fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
+        let now = self.cursor.now();
+        let lease = lease.as_nanos() as Ns;
+        let s = self.lock();
+        let mut out: Vec<JobId> = s
+            .jobs
+            .iter()
+            .filter(|(_, e)| e.launched_at != 0 && now + 1 >= e.launched_at + lease)
+            .map(|(&j, _)| j)
+            .collect();
+        // Deterministic order: a hash map's is not.
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn launched_and_finished(&self) -> ProtoResult<(u64, u64)> {
+        let s = self.lock();
+        Ok((s.launched, s.finished.len() as u64))
+    }
+}

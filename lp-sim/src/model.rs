@@ -1,0 +1,509 @@
+//! Cost models: what a platform's requests, transfers and kernels cost, in
+//! seconds and dollars, read from a documented TOML file.
+//!
+//! Every figure is written `{ value = ..., source = "..." }`, so a model
+//! cannot carry a number without saying where it comes from (an AWS
+//! document, a published measurement, or the command that measured it on
+//! this machine). Parsing keeps each value's position, so a bad value is
+//! reported at its line. The built-in models are `models/local.toml` and
+//! `models/lambda.toml`, compiled in.
+
+use lp_std::Kernel;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use toml::Spanned;
+
+/// The built-in models: name and TOML text.
+pub const BUILTIN: [(&str, &str); 2] = [
+    ("local", include_str!("../../models/local.toml")),
+    ("lambda", include_str!("../../models/lambda.toml")),
+];
+
+/// A number and where it comes from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Figure<T> {
+    pub value: Spanned<T>,
+    pub source: String,
+}
+
+impl<T: Copy> Figure<T> {
+    pub fn get(&self) -> T {
+        *self.value.get_ref()
+    }
+}
+
+/// How workers come to exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `lpc run`'s local backend: W threads from the start, a queue.
+    Threads,
+    /// AWS Lambda: an execution environment per concurrent invocation,
+    /// created on demand (cold start) up to the concurrency limit.
+    Lambda,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Worker {
+    /// Memory of one worker (Lambda bills GB-seconds of it).
+    pub memory_mb: Figure<f64>,
+    /// Share of one core a single-threaded kernel gets (Lambda: memory /
+    /// 1769 MB, at most 1, since kernels use one thread).
+    pub cpu_share: Figure<f64>,
+    /// Whether a worker that continues with a child keeps the tiles its
+    /// last job loaded and wrote (the runtime does not today: `false`).
+    pub cache_last_job: Figure<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    /// Most workers at once (Lambda: the account's concurrent executions;
+    /// `--workers` may set it lower, as reserved concurrency does).
+    pub concurrency_limit: Figure<f64>,
+    /// At most this many new environments per `scaling_window_s`.
+    pub scaling_environments: Figure<f64>,
+    pub scaling_window_s: Figure<f64>,
+    /// From an invocation reaching a new environment to its handler running.
+    pub cold_start_s: Figure<f64>,
+    /// Whether the cold start is billed (GB-seconds).
+    pub bill_cold_start: Figure<bool>,
+    /// The caller's time for one launch request (Invoke API; a queue push).
+    pub invoke_request_s: Figure<f64>,
+    /// From a launch to the job starting on an idle worker.
+    pub invoke_delivery_s: Figure<f64>,
+    /// Longest invocation; 0 for none.
+    pub max_invocation_s: Figure<f64>,
+}
+
+/// Lazy-initialiser generation rates, elements per second.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitRates {
+    pub zeros: f64,
+    pub identity: f64,
+    pub random: f64,
+    pub spd: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreModel {
+    pub get_latency_s: Figure<f64>,
+    pub put_latency_s: Figure<f64>,
+    pub delete_latency_s: Figure<f64>,
+    /// Per worker.
+    pub read_bytes_per_s: Figure<f64>,
+    pub write_bytes_per_s: Figure<f64>,
+    /// The copy a transposed load makes (an upper tile of a symmetric
+    /// matrix); 0 for free.
+    pub transpose_bytes_per_s: Figure<f64>,
+    pub init_elements_per_s: Figure<InitRates>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterModel {
+    /// A consistent read (GetItem).
+    pub read_latency_s: Figure<f64>,
+    /// A (conditional) update (UpdateItem).
+    pub write_latency_s: Figure<f64>,
+    /// Size of a job item, for the read units of the driver's Query.
+    pub item_bytes: Figure<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverModel {
+    /// How often the driver reads the run's progress (one read each).
+    pub poll_s: Figure<f64>,
+    /// A job launched this long ago and not finished is launched again.
+    pub lease_s: Figure<f64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kernels {
+    /// GFLOP/s of one kernel on one core, by opcode (`default` for the
+    /// others), as `[[tile size, GFLOP/s], ...]` ascending by size.
+    pub gflops: Figure<BTreeMap<String, Vec<(f64, f64)>>>,
+}
+
+/// Dollars per unit.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    pub gb_second: Figure<f64>,
+    pub invocation: Figure<f64>,
+    pub store_get: Figure<f64>,
+    pub store_put: Figure<f64>,
+    pub store_delete: Figure<f64>,
+    pub counter_write_unit: Figure<f64>,
+    pub counter_read_unit: Figure<f64>,
+}
+
+/// A model file as written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    pub name: String,
+    pub description: String,
+    pub kind: Kind,
+    pub worker: Worker,
+    pub platform: Platform,
+    pub store: StoreModel,
+    pub counters: CounterModel,
+    pub driver: DriverModel,
+    pub kernels: Kernels,
+    pub prices: Prices,
+}
+
+/// A checked model, with its rates ready for lookups.
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub file: ModelFile,
+    /// Rate tables by kernel; `None` uses `default`.
+    rates: Vec<(Kernel, Vec<(f64, f64)>)>,
+    default_rate: Vec<(f64, f64)>,
+}
+
+/// Why a model could not be used.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelError {
+    /// `--model NAME` names no built-in model and no file.
+    Unknown {
+        name: String,
+    },
+    Read {
+        path: String,
+        message: String,
+    },
+    /// Not valid TOML, or a field missing, unknown or of the wrong type
+    /// (the message names the field and its line).
+    Malformed {
+        origin: String,
+        message: String,
+    },
+    /// A value out of range.
+    Invalid {
+        origin: String,
+        field: String,
+        line: usize,
+        message: String,
+    },
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelError::Unknown { name } => write!(
+                f,
+                "no model `{name}`: the built-in models are {}, or name a .toml file",
+                BUILTIN.map(|(n, _)| n).join(" and ")
+            ),
+            ModelError::Read { path, message } => write!(f, "cannot read model {path}: {message}"),
+            ModelError::Malformed { origin, message } => {
+                write!(f, "model {origin}: {}", message.trim_end())
+            }
+            ModelError::Invalid {
+                origin,
+                field,
+                line,
+                message,
+            } => write!(f, "model {origin}, line {line}: `{field}` {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+impl Model {
+    /// A built-in model by name, or a model file by path.
+    pub fn load(name_or_path: &str) -> Result<Model, ModelError> {
+        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            return Model::parse(text, &format!("`{name}`"));
+        }
+        let path = Path::new(name_or_path);
+        if !path.exists() {
+            return Err(ModelError::Unknown {
+                name: name_or_path.to_string(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Read {
+            path: name_or_path.to_string(),
+            message: e.to_string(),
+        })?;
+        Model::parse(&text, name_or_path)
+    }
+
+    /// Parses and checks model text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Model, ModelError> {
+        let file: ModelFile = toml::from_str(text).map_err(|e| ModelError::Malformed {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        let check = Checker { text, origin };
+        check.figures(&file)?;
+        let (rates, default_rate) = check.kernel_rates(&file.kernels.gflops)?;
+        Ok(Model {
+            file,
+            rates,
+            default_rate,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.file.name
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.file.kind
+    }
+
+    /// Seconds a kernel of `flops` takes on an operand of `size` (its
+    /// largest dimension) on one worker.
+    pub fn kernel_seconds(&self, kernel: Kernel, size: usize, flops: f64) -> f64 {
+        if flops <= 0.0 {
+            return 0.0;
+        }
+        let table = self
+            .rates
+            .iter()
+            .find(|(k, _)| *k == kernel)
+            .map_or(&self.default_rate, |(_, t)| t);
+        let share = self.file.worker.cpu_share.get();
+        flops / (interpolate(table, size as f64) * 1e9 * share)
+    }
+
+    /// Every figure with its value and source, for `lpc sim --show-model`.
+    pub fn figures(&self) -> Vec<(String, String, String)> {
+        figure_list(&self.file)
+    }
+}
+
+/// GFLOP/s at `size`, linear in log(size) between the table's points and
+/// flat beyond its ends.
+fn interpolate(table: &[(f64, f64)], size: f64) -> f64 {
+    let first = table[0];
+    if size <= first.0 {
+        return first.1;
+    }
+    for w in table.windows(2) {
+        let ((s0, r0), (s1, r1)) = (w[0], w[1]);
+        if size <= s1 {
+            let t = (size.ln() - s0.ln()) / (s1.ln() - s0.ln());
+            return r0 + t * (r1 - r0);
+        }
+    }
+    table[table.len() - 1].1
+}
+
+/// Range checks that need the text (for line numbers).
+struct Checker<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Checker<'_> {
+    fn line(&self, start: usize) -> usize {
+        self.text[..start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn invalid<T>(&self, field: &str, fig: &Figure<T>, message: &str) -> ModelError {
+        ModelError::Invalid {
+            origin: self.origin.to_string(),
+            field: field.to_string(),
+            line: self.line(fig.value.span().start),
+            message: message.to_string(),
+        }
+    }
+
+    /// A finite value >= 0 (> 0 where `positive`), with a source.
+    fn number(&self, field: &str, fig: &Figure<f64>, positive: bool) -> Result<(), ModelError> {
+        let v = fig.get();
+        if !v.is_finite() || v < 0.0 || (positive && v == 0.0) {
+            let want = if positive {
+                "a positive"
+            } else {
+                "a non-negative"
+            };
+            return Err(self.invalid(field, fig, &format!("must be {want} number, found {v}")));
+        }
+        if fig.source.trim().is_empty() {
+            return Err(self.invalid(field, fig, "has an empty source"));
+        }
+        Ok(())
+    }
+
+    fn figures(&self, m: &ModelFile) -> Result<(), ModelError> {
+        let w = &m.worker;
+        let p = &m.platform;
+        let s = &m.store;
+        let c = &m.counters;
+        let d = &m.driver;
+        let pr = &m.prices;
+        let positive: [(&str, &Figure<f64>); 8] = [
+            ("worker.memory_mb", &w.memory_mb),
+            ("worker.cpu_share", &w.cpu_share),
+            ("platform.concurrency_limit", &p.concurrency_limit),
+            ("platform.scaling_environments", &p.scaling_environments),
+            ("platform.scaling_window_s", &p.scaling_window_s),
+            ("store.read_bytes_per_s", &s.read_bytes_per_s),
+            ("store.write_bytes_per_s", &s.write_bytes_per_s),
+            ("driver.lease_s", &d.lease_s),
+        ];
+        for (field, fig) in positive {
+            self.number(field, fig, true)?;
+        }
+        let non_negative: [(&str, &Figure<f64>); 19] = [
+            ("platform.cold_start_s", &p.cold_start_s),
+            ("platform.invoke_request_s", &p.invoke_request_s),
+            ("platform.invoke_delivery_s", &p.invoke_delivery_s),
+            ("platform.max_invocation_s", &p.max_invocation_s),
+            ("store.get_latency_s", &s.get_latency_s),
+            ("store.put_latency_s", &s.put_latency_s),
+            ("store.delete_latency_s", &s.delete_latency_s),
+            ("store.transpose_bytes_per_s", &s.transpose_bytes_per_s),
+            ("counters.read_latency_s", &c.read_latency_s),
+            ("counters.write_latency_s", &c.write_latency_s),
+            ("counters.item_bytes", &c.item_bytes),
+            ("driver.poll_s", &d.poll_s),
+            ("prices.gb_second", &pr.gb_second),
+            ("prices.invocation", &pr.invocation),
+            ("prices.store_get", &pr.store_get),
+            ("prices.store_put", &pr.store_put),
+            ("prices.store_delete", &pr.store_delete),
+            ("prices.counter_write_unit", &pr.counter_write_unit),
+            ("prices.counter_read_unit", &pr.counter_read_unit),
+        ];
+        for (field, fig) in non_negative {
+            self.number(field, fig, false)?;
+        }
+        if p.concurrency_limit.get().fract() != 0.0 {
+            let msg = "must be a whole number";
+            return Err(self.invalid("platform.concurrency_limit", &p.concurrency_limit, msg));
+        }
+        let init = s.init_elements_per_s.get();
+        let rates = [init.zeros, init.identity, init.random, init.spd];
+        if rates.iter().any(|r| !r.is_finite() || *r <= 0.0) {
+            let msg = "must give positive rates";
+            return Err(self.invalid("store.init_elements_per_s", &s.init_elements_per_s, msg));
+        }
+        Ok(())
+    }
+
+    /// The rate tables by kernel, and the default one.
+    #[allow(clippy::type_complexity)]
+    fn kernel_rates(
+        &self,
+        fig: &Figure<BTreeMap<String, Vec<(f64, f64)>>>,
+    ) -> Result<(Vec<(Kernel, Vec<(f64, f64)>)>, Vec<(f64, f64)>), ModelError> {
+        let field = "kernels.gflops";
+        let mut rates = Vec::new();
+        let mut default = None;
+        for (name, table) in fig.value.get_ref() {
+            let ascending = table.windows(2).all(|w| w[0].0 < w[1].0);
+            let valid = table
+                .iter()
+                .all(|&(s, r)| s.is_finite() && s > 0.0 && r.is_finite() && r > 0.0);
+            if table.is_empty() || !ascending || !valid {
+                let msg = format!(
+                    "entry {name} must be [[size, GFLOP/s], ...], sizes ascending, all positive"
+                );
+                return Err(self.invalid(field, fig, &msg));
+            }
+            if name == "default" {
+                default = Some(table.clone());
+                continue;
+            }
+            let kernel = Kernel::from_name(name).ok_or_else(|| {
+                self.invalid(field, fig, &format!("names `{name}`, which is no kernel"))
+            })?;
+            rates.push((kernel, table.clone()));
+        }
+        let default = default.ok_or_else(|| self.invalid(field, fig, "needs a `default` entry"))?;
+        if fig.source.trim().is_empty() {
+            return Err(self.invalid(field, fig, "has an empty source"));
+        }
+        Ok((rates, default))
+    }
+}
+
+/// Every figure of a model as (field, value, source).
+fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
+    let f = |name: &str, fig: &Figure<f64>| {
+        (name.to_string(), fig.get().to_string(), fig.source.clone())
+    };
+    let b = |name: &str, fig: &Figure<bool>| {
+        (name.to_string(), fig.get().to_string(), fig.source.clone())
+    };
+    let (w, p, s, c, d, pr) = (
+        &m.worker,
+        &m.platform,
+        &m.store,
+        &m.counters,
+        &m.driver,
+        &m.prices,
+    );
+    let init = s.init_elements_per_s.get();
+    let kernels = m
+        .kernels
+        .gflops
+        .value
+        .get_ref()
+        .iter()
+        .map(|(name, t)| format!("{name} {t:?}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    vec![
+        f("worker.memory_mb", &w.memory_mb),
+        f("worker.cpu_share", &w.cpu_share),
+        b("worker.cache_last_job", &w.cache_last_job),
+        f("platform.concurrency_limit", &p.concurrency_limit),
+        f("platform.scaling_environments", &p.scaling_environments),
+        f("platform.scaling_window_s", &p.scaling_window_s),
+        f("platform.cold_start_s", &p.cold_start_s),
+        b("platform.bill_cold_start", &p.bill_cold_start),
+        f("platform.invoke_request_s", &p.invoke_request_s),
+        f("platform.invoke_delivery_s", &p.invoke_delivery_s),
+        f("platform.max_invocation_s", &p.max_invocation_s),
+        f("store.get_latency_s", &s.get_latency_s),
+        f("store.put_latency_s", &s.put_latency_s),
+        f("store.delete_latency_s", &s.delete_latency_s),
+        f("store.read_bytes_per_s", &s.read_bytes_per_s),
+        f("store.write_bytes_per_s", &s.write_bytes_per_s),
+        f("store.transpose_bytes_per_s", &s.transpose_bytes_per_s),
+        (
+            "store.init_elements_per_s".to_string(),
+            format!(
+                "zeros {:e}, identity {:e}, random {:e}, spd {:e}",
+                init.zeros, init.identity, init.random, init.spd
+            ),
+            s.init_elements_per_s.source.clone(),
+        ),
+        f("counters.read_latency_s", &c.read_latency_s),
+        f("counters.write_latency_s", &c.write_latency_s),
+        f("counters.item_bytes", &c.item_bytes),
+        f("driver.poll_s", &d.poll_s),
+        f("driver.lease_s", &d.lease_s),
+        (
+            "kernels.gflops".to_string(),
+            kernels,
+            m.kernels.gflops.source.clone(),
+        ),
+        f("prices.gb_second", &pr.gb_second),
+        f("prices.invocation", &pr.invocation),
+        f("prices.store_get", &pr.store_get),
+        f("prices.store_put", &pr.store_put),
+        f("prices.store_delete", &pr.store_delete),
+        f("prices.counter_write_unit", &pr.counter_write_unit),
+        f("prices.counter_read_unit", &pr.counter_read_unit),
+    ]
+}

@@ -1,0 +1,150 @@
+//! Where deliveries run: a fixed pool of threads, or Lambda execution
+//! environments created on demand.
+//!
+//! Threads (`lpc run`'s local backend): W workers from the start; a
+//! delivery goes to an idle one or waits in a FIFO queue (`LocalQueue`).
+//!
+//! Lambda: an invocation goes to an idle warm environment if there is one
+//! (the most recently used: a warm pool is reused before it is grown);
+//! otherwise a new environment is created, after a cold start, while fewer
+//! than the concurrency limit exist and fewer than `scaling_environments`
+//! were created in the last `scaling_window` (AWS: 1,000 per 10 s per
+//! function); otherwise the invocation waits, as Lambda's queue of
+//! asynchronous events holds throttled ones, and is served by the next
+//! environment to free up or be allowed. Environments stay warm for the
+//! rest of the run.
+
+use crate::clock::{Ns, ns};
+use crate::model::{Kind, Model};
+use lp_program::{JobId, TileKey};
+use std::collections::VecDeque;
+
+/// One worker: a thread, or a Lambda execution environment.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub created: Ns,
+    /// The current invocation's handler start (its time limit counts from
+    /// there) and the start of its billing (earlier by a billed cold start).
+    pub invocation_start: Ns,
+    pub billed_from: Ns,
+    /// Tiles the last job touched, for a caching model.
+    pub cached: Vec<TileKey>,
+}
+
+/// Where a delivery goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On this (idle, warm) worker now.
+    Start(usize),
+    /// On a new environment, whose handler starts at the given time.
+    Cold(usize, Ns),
+    /// It waits; if a scaling window frees a slot, at this time.
+    Queued(Option<Ns>),
+}
+
+pub struct Platform {
+    pub kind: Kind,
+    limit: usize,
+    scaling: usize,
+    window: Ns,
+    pub cold: Ns,
+    pub envs: Vec<Env>,
+    idle: Vec<usize>,
+    queue: VecDeque<JobId>,
+    created: VecDeque<Ns>,
+}
+
+impl Platform {
+    pub fn new(model: &Model, workers: u64) -> Platform {
+        let p = &model.file.platform;
+        let mut platform = Platform {
+            kind: model.kind(),
+            limit: workers as usize,
+            scaling: (p.scaling_environments.get() as usize).max(1),
+            window: ns(p.scaling_window_s.get()),
+            cold: ns(p.cold_start_s.get()),
+            envs: Vec::new(),
+            idle: Vec::new(),
+            queue: VecDeque::new(),
+            created: VecDeque::new(),
+        };
+        if platform.kind == Kind::Threads {
+            platform.envs = vec![Env::default(); workers as usize];
+            // Popped from the end: thread 0 takes the first delivery.
+            platform.idle = (0..workers as usize).rev().collect();
+        }
+        platform
+    }
+
+    /// Whether `job` waits for a worker (the local driver does not count a
+    /// queued delivery against its lease).
+    pub fn is_queued(&self, job: JobId) -> bool {
+        self.queue.contains(&job)
+    }
+
+    /// A delivery of `job` arrives at `now`.
+    pub fn place(&mut self, job: JobId, now: Ns) -> Placement {
+        if let Some(env) = self.idle.pop() {
+            return Placement::Start(env);
+        }
+        match self.create(now) {
+            Ok(env) => Placement::Cold(env, now + self.cold),
+            Err(retry) => {
+                self.queue.push_back(job);
+                Placement::Queued(retry)
+            }
+        }
+    }
+
+    /// A new environment if the limits allow one now; otherwise when the
+    /// scaling window will (`None` if the concurrency limit is the reason).
+    fn create(&mut self, now: Ns) -> Result<usize, Option<Ns>> {
+        if self.kind == Kind::Threads || self.envs.len() >= self.limit {
+            return Err(None);
+        }
+        while self
+            .created
+            .front()
+            .is_some_and(|&t| t + self.window <= now)
+        {
+            self.created.pop_front();
+        }
+        if self.created.len() >= self.scaling {
+            return Err(self.created.front().map(|&t| t + self.window));
+        }
+        self.created.push_back(now);
+        self.envs.push(Env {
+            created: now,
+            ..Env::default()
+        });
+        Ok(self.envs.len() - 1)
+    }
+
+    /// A scaling window moved on: new environments for waiting deliveries,
+    /// as many as allowed; the next time to try, if some still wait.
+    pub fn retry(&mut self, now: Ns) -> (Vec<(usize, JobId, Ns)>, Option<Ns>) {
+        let mut started = Vec::new();
+        while let Some(&job) = self.queue.front() {
+            match self.create(now) {
+                Ok(env) => {
+                    self.queue.pop_front();
+                    started.push((env, job, now + self.cold));
+                }
+                Err(retry) => return (started, retry),
+            }
+        }
+        (started, None)
+    }
+
+    /// `env` finished its invocation at `now`: the next waiting delivery,
+    /// if any, runs on it at once; otherwise it idles.
+    pub fn release(&mut self, env: usize) -> Option<JobId> {
+        match self.queue.pop_front() {
+            Some(job) => Some(job),
+            None => {
+                self.idle.push(env);
+                None
+            }
+        }
+    }
+}

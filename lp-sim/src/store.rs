@@ -1,0 +1,169 @@
+//! [`SimStore`]: which tiles the store holds, without their bytes.
+//!
+//! The engine records a job's writes when they become durable; the
+//! protocol's own `finish` deletes a temp tile after its last reader
+//! through `Store::delete_tile`, which here is one request charged to the
+//! caller's [`Cursor`]. So the tiles held at once, and their peak, follow
+//! from the protocol's real freeing decisions.
+
+use crate::clock::{Cursor, Ns};
+use crate::report::Tally;
+use lp_program::{Program, Role, TileKey};
+use lp_runtime::store::{Store, StoreError, StoreResult};
+use lp_std::{MatrixHeader, Tile};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Default)]
+struct Held {
+    tiles: HashSet<TileKey>,
+    temp_tiles: u64,
+    temp_bytes: u64,
+    peak_tiles: u64,
+    peak_temp_tiles: u64,
+    peak_temp_bytes: u64,
+}
+
+pub struct SimStore {
+    /// Stored name (`S.3`) to (matrix, version).
+    names: HashMap<String, (u32, u32)>,
+    temp: Vec<bool>,
+    headers: Vec<MatrixHeader>,
+    held: Mutex<Held>,
+    cursor: Cursor,
+    delete: Ns,
+    tally: Arc<Tally>,
+}
+
+/// Tiles and bytes held at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Peaks {
+    pub tiles: u64,
+    pub temp_tiles: u64,
+    pub temp_bytes: u64,
+}
+
+impl SimStore {
+    pub fn new(program: &Program, cursor: Cursor, delete: Ns, tally: Arc<Tally>) -> SimStore {
+        let mut names = HashMap::new();
+        for (m, info) in program.matrices.iter().enumerate() {
+            // Versioned temps can have many versions; names are built once.
+            for v in 0..info.version_count() as u32 {
+                names.insert(info.stored_name(v), (m as u32, v));
+            }
+        }
+        SimStore {
+            names,
+            temp: program
+                .matrices
+                .iter()
+                .map(|m| m.role == Role::Temp)
+                .collect(),
+            headers: program.matrices.iter().map(|m| m.header.clone()).collect(),
+            held: Mutex::new(Held::default()),
+            cursor,
+            delete,
+            tally,
+        }
+    }
+
+    fn bytes(&self, tile: TileKey) -> u64 {
+        let s = self.headers[tile.matrix as usize].tile(tile.i as usize, tile.j as usize);
+        (s.rows * s.cols * 8) as u64
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn contains(&self, tile: TileKey) -> bool {
+        self.lock().tiles.contains(&tile)
+    }
+
+    /// A write became durable (no request here: the engine charged it).
+    pub fn insert(&self, tile: TileKey) {
+        let bytes = self.bytes(tile);
+        let temp = self.temp[tile.matrix as usize];
+        let mut h = self.lock();
+        if !h.tiles.insert(tile) {
+            return;
+        }
+        if temp {
+            h.temp_tiles += 1;
+            h.temp_bytes += bytes;
+            h.peak_temp_tiles = h.peak_temp_tiles.max(h.temp_tiles);
+            h.peak_temp_bytes = h.peak_temp_bytes.max(h.temp_bytes);
+        }
+        h.peak_tiles = h.peak_tiles.max(h.tiles.len() as u64);
+    }
+
+    pub fn peaks(&self) -> Peaks {
+        let h = self.lock();
+        Peaks {
+            tiles: h.peak_tiles,
+            temp_tiles: h.peak_temp_tiles,
+            temp_bytes: h.peak_temp_bytes,
+        }
+    }
+
+    /// Tiles held now.
+    pub fn held(&self) -> u64 {
+        self.lock().tiles.len() as u64
+    }
+
+    fn remove(&self, tile: TileKey) {
+        let bytes = self.bytes(tile);
+        let temp = self.temp[tile.matrix as usize];
+        let mut h = self.lock();
+        if h.tiles.remove(&tile) && temp {
+            h.temp_tiles -= 1;
+            h.temp_bytes -= bytes;
+        }
+    }
+}
+
+fn unsupported(what: &str) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        reason: "the simulated store holds no bytes".to_string(),
+    }
+}
+
+/// Only `delete_tile` is reached by the protocol code the simulator runs
+/// (`finish`); the rest answer as an empty store would.
+impl Store for SimStore {
+    fn get_tile(&self, _matrix: &str, _i: usize, _j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        Ok(None)
+    }
+
+    fn put_tile(&self, matrix: &str, _i: usize, _j: usize, _tile: Arc<Tile>) -> StoreResult<()> {
+        Err(unsupported(matrix))
+    }
+
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        self.cursor.advance(self.delete);
+        self.tally.store_deletes.fetch_add(1, Relaxed);
+        if let Some(&(m, version)) = self.names.get(matrix) {
+            self.remove(TileKey {
+                matrix: m,
+                version,
+                i: i as u32,
+                j: j as u32,
+            });
+        }
+        Ok(())
+    }
+
+    fn list_tiles(&self, _matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        Ok(Vec::new())
+    }
+
+    fn get_header(&self, _matrix: &str) -> StoreResult<Option<MatrixHeader>> {
+        Ok(None)
+    }
+
+    fn put_header(&self, matrix: &str, _header: &MatrixHeader) -> StoreResult<()> {
+        Err(unsupported(matrix))
+    }
+}

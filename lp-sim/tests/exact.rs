@@ -1,0 +1,185 @@
+//! The simulator against small cases timed by hand.
+//!
+//! One model with round figures (below) makes every step a whole number of
+//! milliseconds on 100 x 100 tiles (80,000 bytes):
+//!
+//! * a load of a stored tile: GET 1 ms + 80,000 B / 10 MB/s = 9 ms; of a
+//!   lazy input: GET 1 ms + 10,000 elements / 1e6 per s = 11 ms;
+//! * a write: PUT 2 ms + 8 ms = 10 ms;
+//! * every kernel: 10 ms (ADD 1e4 flops at 1e-3 GFLOP/s, CHOL 1e6/3 at
+//!   1/30, TRSM 1e6 at 0.1, SYRK 2e6 at 0.2);
+//! * a counter update 1 ms; a counter read, a launch, a delivery and a
+//!   DELETE cost nothing.
+//!
+//! The protocol's own steps then add, per finished job: 1 ms per child
+//! recorded, 1 ms per child it wins the launch of, 1 ms to mark it finished
+//! and 1 ms per temp tile it read; the driver's launch of a root costs 1 ms.
+
+use lp_program::Plan;
+use lp_sim::report::Requests;
+use lp_sim::{Model, Report, SimOptions, simulate};
+use lpc::frontend::{CompileOptions, compile_source};
+
+/// The test model (also used by lpc/tests/sim.rs).
+const MODEL: &str = include_str!("exact.toml");
+
+const MS: u64 = 1_000_000;
+
+fn plan(src: &str, settings: &[(&str, i64)]) -> Plan {
+    let opts = CompileOptions {
+        settings: settings.iter().map(|&(n, v)| (n.to_string(), v)).collect(),
+        ..CompileOptions::default()
+    };
+    let outcome = compile_source(src, "test.lp", &opts).expect("known settings");
+    assert!(
+        outcome.diagnostics.is_empty(),
+        "{:?}",
+        outcome.diagnostics.len()
+    );
+    outcome.compiled.expect("compiles").checked.plan
+}
+
+fn run(plan: &Plan, workers: u64) -> Report {
+    let model = Model::parse(MODEL, "exact").expect("the test model parses");
+    let opts = SimOptions {
+        workers,
+        trace: None,
+        trace_jobs: 0,
+    };
+    simulate(plan, &model, &opts).expect("simulates")
+}
+
+const CHAIN: &str = "
+matrix A : f64[100, 100] tile [100, 100] input = random(1)
+matrix T1 : f64[100, 100] tile [100, 100] temp
+matrix T2 : f64[100, 100] tile [100, 100] temp
+matrix C : f64[100, 100] tile [100, 100] output
+first:
+    %a = S3_LOAD A[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE T1[0, 0], %b
+second:
+    %a = S3_LOAD T1[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE T2[0, 0], %b
+third:
+    %a = S3_LOAD T2[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE C[0, 0], %b
+";
+
+/// first: root launch 1 ms; body 11 + 10 + 10 = 31 (writes durable at 32);
+/// record + launch second 2, finish 1: done at 35, continues with second.
+/// second: body 9 + 10 + 10 = 29 (64); record + launch 2, finish 1,
+/// release T1 1: 68. third: body 29 (97); finish 1, release T2 1: 99.
+#[test]
+fn chain_on_one_worker() {
+    let r = run(&plan(CHAIN, &[]), 1);
+    assert_eq!(r.makespan, 99 * MS);
+    // The bodies back to back: 31 + 29 + 29.
+    assert_eq!(r.critical_path, 89 * MS);
+    // Busy from each job's start to its protocol steps' end: 34 + 33 + 31.
+    assert_eq!(r.busy, 98 * MS);
+    assert_eq!(
+        r.requests,
+        Requests {
+            store_gets: 3,
+            store_puts: 3,
+            store_deletes: 2,
+            counter_reads: 3,
+            counter_writes: 10,
+            counter_queries: 0,
+            query_read_units: 0,
+            invocations: 1,
+        }
+    );
+    // T2 is written before second frees T1.
+    assert_eq!((r.peak_tiles, r.peak_temp_tiles), (2, 2));
+    assert_eq!(r.executions, 3);
+}
+
+const FORK_JOIN: &str = "
+matrix A : f64[100, 100] tile [100, 100] input = random(1)
+matrix X : f64[100, 100] tile [100, 100] temp
+matrix Y : f64[100, 200] tile [100, 100] temp
+matrix C : f64[100, 100] tile [100, 100] output
+fork:
+    %a = S3_LOAD A[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE X[0, 0], %b
+left:
+    %a = S3_LOAD X[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE Y[0, 0], %b
+right:
+    %a = S3_LOAD X[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE Y[0, 1], %b
+join:
+    %a = S3_LOAD Y[0, 0]
+    %b = S3_LOAD Y[0, 1]
+    %c = ADD %a, %b
+    S3_WRITE C[0, 0], %c
+";
+
+/// fork (worker 0): root launch 1; body 31 (32); left ready 2 (34), right
+/// ready 2 and launched at 36, finish 1: 37, continues with left.
+/// right (worker 1, idle): starts at 36, body 29 (65); records join 1,
+/// finish 1, releases X 1 (one reader left): 68.
+/// left: starts at 37, body 29 (66); records join 1 (complete) + launch 1,
+/// finish 1, releases X 1 (last reader, deleted): 70, continues with join.
+/// join: body 9 + 9 + 10 + 10 = 38 (108); finish 1, releases Y[0, 0] and
+/// Y[0, 1] 2: 111.
+#[test]
+fn fork_join_on_two_workers() {
+    let r = run(&plan(FORK_JOIN, &[]), 2);
+    assert_eq!(r.makespan, 111 * MS);
+    // fork 31, then left or right 29, then join 38.
+    assert_eq!(r.critical_path, 98 * MS);
+    // Worker 0: fork 36, left 33, join 41; worker 1: right 32.
+    assert_eq!(r.busy, 142 * MS);
+    assert_eq!(r.work_bound, 71 * MS);
+    assert_eq!(r.requests.store_gets, 5);
+    assert_eq!(r.requests.store_puts, 4);
+    assert_eq!(r.requests.store_deletes, 3);
+    assert_eq!(r.requests.counter_writes, 16);
+    // The driver's launch of the root, and fork's launch of right.
+    assert_eq!(r.requests.invocations, 2);
+}
+
+/// On one worker the launched `right` waits in the queue behind left.
+/// fork ends at 37 as above; left 37-66, records join 1 (not complete),
+/// finish 1, releases X 1 (one reader left): 69. right leaves the queue at
+/// 69, body 29 (98), records join 1 + launch 1, finish 1, releases X 1:
+/// 102. join 102 + 38 = 140, + 3: 143.
+#[test]
+fn fork_join_on_one_worker() {
+    let r = run(&plan(FORK_JOIN, &[]), 1);
+    assert_eq!(r.makespan, 143 * MS);
+    assert_eq!(r.critical_path, 98 * MS);
+}
+
+/// lib/cholesky.lp with 2 x 2 tiles of 100: chol[0], trsm[0, 1],
+/// syrk[0, 1, 1], chol[1], a chain (syrk loads A[1, 1] and L[1, 0] only).
+/// chol[0]: launch 1; load A[0, 0] (lazy spd) 11, CHOL 10, write 10: 32;
+/// record + launch 2, finish 1: 35. trsm: A[1, 0] 11, L[0, 0] 9, TRSM 10,
+/// write 10 = 40: 75; + 3: 78. syrk: A[1, 1] 11, L[1, 0] 9 (its second
+/// operand is the same tile, loaded once), SYRK 10, write 10 = 40: 118;
+/// then 3 more: 121. chol[1]: S[1, 1, 1] 9, CHOL 10, write 10 = 29: 150; finish 1,
+/// release S[1, 1, 1] 1: 152.
+#[test]
+fn cholesky_2x2() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lib/cholesky.lp"))
+        .expect("lib/cholesky.lp");
+    let p = plan(&src, &[("n", 200), ("b", 100)]);
+    assert_eq!(p.job_count(), 4);
+    let r = run(&p, 2);
+    assert_eq!(r.makespan, 152 * MS);
+    assert_eq!(r.critical_path, 140 * MS);
+    assert_eq!(r.requests.store_gets, 6);
+    assert_eq!(r.requests.store_puts, 4);
+    assert_eq!(r.requests.store_deletes, 1);
+    assert_eq!(r.requests.invocations, 1);
+    // 2 CHOL (1e6 / 3 each), TRSM 1e6, SYRK 2e6; the metrics count whole flops.
+    assert_eq!(r.flops, 3_666_666.0);
+}

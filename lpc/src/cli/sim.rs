@@ -1,0 +1,408 @@
+//! `lpc sim`: predict a run from the protocol and a cost model (`lp-sim`):
+//! makespan, bounds, utilisation, requests and dollars; `--plot` draws the
+//! utilisation as SVG, `--trace` writes the simulated run as Chrome trace
+//! events, `--sweep` tabulates several sizes or worker counts.
+
+use crate::cli::{CompileArgs, human_bytes, write_atomically};
+use lp_program::{Plan, bundle};
+use lp_sim::clock::secs;
+use lp_sim::model::Kind;
+use lp_sim::{Model, Report, SimOptions, simulate};
+use lpc::frontend::{Setting, compile_file};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A `.lp` program or a bundle written by `lpc build`.
+    program: String,
+    /// Workers: threads (`local`) or the Lambda concurrency (`lambda`).
+    #[arg(long)]
+    workers: Option<u64>,
+    /// A built-in model (`local`, `lambda`) or a model file (TOML; see
+    /// docs/simulator.md).
+    #[arg(long, default_value = "local")]
+    model: String,
+    /// Write the utilisation over time as an SVG plot.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Write the simulated run as Chrome trace events (as `lpc run
+    /// --trace`), at most --trace-jobs job executions.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    trace_jobs: usize,
+    /// Simulate every combination: `workers=100,1000`, or a program
+    /// parameter (`tile` means `b`, the library's tile size) (repeatable).
+    #[arg(long, value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
+    sweep: Vec<(String, Vec<i64>)>,
+    /// Print the model's figures and their sources, and exit.
+    #[arg(long)]
+    show_model: bool,
+    #[command(flatten)]
+    compile: CompileArgs,
+}
+
+/// An error worth one line; 2 for usage and I/O, 1 for a failed simulation.
+struct Fail(u8, String);
+
+fn parse_sweep(s: &str) -> Result<(String, Vec<i64>), String> {
+    let (name, values) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=V1,V2,..., found `{s}`"))?;
+    let values = values
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| format!("`{v}` is not an integer (in `{s}`)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = match name.trim() {
+        "tile" => "b".to_string(),
+        n => n.to_string(),
+    };
+    Ok((name, values))
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match execute(&args) {
+        Ok(code) => code,
+        Err(Fail(code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn execute(args: &Args) -> Result<ExitCode, Fail> {
+    let model = Model::load(&args.model).map_err(|e| Fail(2, e.to_string()))?;
+    if args.show_model {
+        print_model(&model);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.workers == Some(0)
+        || args
+            .sweep
+            .iter()
+            .any(|(n, v)| n == "workers" && v.contains(&0))
+    {
+        return Err(Fail(2, "--workers must be at least 1".to_string()));
+    }
+    let most = lp_sim::engine::MAX_WORKERS;
+    let all_workers = args.workers.into_iter().chain(
+        args.sweep
+            .iter()
+            .filter(|(n, _)| n == "workers")
+            .flat_map(|(_, v)| v.iter().map(|&w| w as u64)),
+    );
+    if let Some(w) = all_workers.into_iter().find(|&w| w > most) {
+        return Err(Fail(
+            2,
+            format!("--workers {w} is more than the simulator takes ({most})"),
+        ));
+    }
+    if args
+        .sweep
+        .iter()
+        .any(|(n, v)| n == "workers" && v.iter().any(|&w| w < 0))
+    {
+        return Err(Fail(
+            2,
+            "--sweep workers=... takes positive counts".to_string(),
+        ));
+    }
+    if !args.sweep.is_empty() {
+        return sweep(args, &model);
+    }
+    let workers = args.workers.ok_or_else(|| {
+        Fail(
+            2,
+            "--workers is required (or --sweep workers=...)".to_string(),
+        )
+    })?;
+    let plan = match load_plan(args, &[])? {
+        Ok(plan) => plan,
+        Err(code) => return Ok(code),
+    };
+    let opts = SimOptions {
+        workers,
+        trace: args.trace.clone(),
+        trace_jobs: args.trace_jobs,
+    };
+    let report = simulate(&plan, &model, &opts).map_err(|e| Fail(1, e.to_string()))?;
+    print_report(&report, &model);
+    if let Some(path) = &args.trace {
+        eprintln!(
+            "  trace         {} (open it in https://ui.perfetto.dev)",
+            path.display()
+        );
+    }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{}: {} jobs on {} workers ({} model)",
+            args.program, report.jobs, report.workers, report.model
+        );
+        let svg = lp_sim::svg::utilisation(&report, &title);
+        write_atomically(path, svg.as_bytes())
+            .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("  plot          {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The program with `extra` parameter settings (a bundle takes none).
+fn load_plan(args: &Args, extra: &[Setting]) -> Result<Result<Plan, ExitCode>, Fail> {
+    let path = args.program.as_str();
+    if path != "-" {
+        let bytes = std::fs::read(path).map_err(|e| Fail(2, format!("cannot read {path}: {e}")))?;
+        if bundle::is_bundle(&bytes) {
+            if !args.compile.settings.is_empty() || !extra.is_empty() {
+                return Err(Fail(
+                    2,
+                    format!("parameters apply to a program, not to the bundle {path}"),
+                ));
+            }
+            let plan = bundle::decode(&bytes).map_err(|e| Fail(2, format!("{path}: {e}")))?;
+            return Ok(Ok(plan));
+        }
+    }
+    let mut opts = args.compile.options();
+    opts.settings
+        .retain(|(n, _)| !extra.iter().any(|(e, _)| e == n));
+    opts.settings.extend(extra.iter().cloned());
+    Ok(compile_file(path, &opts).map(|c| c.checked.plan))
+}
+
+/// Every combination of the sweep values, in order (first sweep slowest).
+fn combinations(sweeps: &[(String, Vec<i64>)]) -> Vec<Vec<(String, i64)>> {
+    let mut out = vec![Vec::new()];
+    for (name, values) in sweeps {
+        out = out
+            .into_iter()
+            .flat_map(|point| {
+                values.iter().map(move |&v| {
+                    let mut p = point.clone();
+                    p.push((name.clone(), v));
+                    p
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+fn sweep(args: &Args, model: &Model) -> Result<ExitCode, Fail> {
+    let names: Vec<&str> = args.sweep.iter().map(|(n, _)| n.as_str()).collect();
+    let mut header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    header.extend(
+        [
+            "jobs",
+            "makespan s",
+            "crit. path s",
+            "util. %",
+            "GB-s",
+            "dollars",
+            "peak tiles",
+        ]
+        .map(String::from),
+    );
+    println!("{}", header.join("\t"));
+    for point in combinations(&args.sweep) {
+        let workers = point
+            .iter()
+            .find(|(n, _)| n == "workers")
+            .map(|&(_, v)| v as u64)
+            .or(args.workers)
+            .ok_or_else(|| {
+                Fail(
+                    2,
+                    "--workers is required (or --sweep workers=...)".to_string(),
+                )
+            })?;
+        let params: Vec<Setting> = point
+            .iter()
+            .filter(|(n, _)| n != "workers")
+            .cloned()
+            .collect();
+        let plan = match load_plan(args, &params)? {
+            Ok(plan) => plan,
+            Err(code) => return Ok(code),
+        };
+        let opts = SimOptions {
+            workers,
+            trace: None,
+            trace_jobs: 0,
+        };
+        let r = simulate(&plan, model, &opts).map_err(|e| Fail(1, e.to_string()))?;
+        let mut row: Vec<String> = point.iter().map(|(_, v)| v.to_string()).collect();
+        row.extend([
+            r.jobs.to_string(),
+            format!("{:.3}", secs(r.makespan)),
+            format!("{:.3}", secs(r.critical_path)),
+            format!("{:.1}", 100.0 * r.utilisation()),
+            format!("{:.1}", r.gb_seconds),
+            format!("{:.4}", r.dollars.total()),
+            r.peak_tiles.to_string(),
+        ]);
+        println!("{}", row.join("\t"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_model(model: &Model) {
+    println!(
+        "model {} ({:?}): {}",
+        model.name(),
+        model.kind(),
+        model.file.description
+    );
+    for (field, value, source) in model.figures() {
+        println!("  {field} = {value}\n      source: {source}");
+    }
+}
+
+fn seconds(t: u64) -> String {
+    let s = secs(t);
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else if s < 600.0 {
+        format!("{s:.2} s")
+    } else {
+        format!("{:.0} s ({:.2} h)", s, s / 3600.0)
+    }
+}
+
+fn print_report(r: &Report, model: &Model) {
+    let lambda = r.kind == Kind::Lambda;
+    let on = if lambda {
+        "Lambda concurrency"
+    } else {
+        "workers"
+    };
+    println!(
+        "simulated {} jobs on {} {on} ({} model)",
+        r.jobs, r.workers, r.model
+    );
+    let line = |label: &str, value: String| println!("  {label:<14}{value}");
+    let limit = model.file.platform.concurrency_limit.get();
+    if lambda && r.workers as f64 > limit {
+        line(
+            "note",
+            format!(
+                "{} workers is above the account limit of {limit}: it assumes a raised quota",
+                r.workers
+            ),
+        );
+    }
+    let mut makespan = seconds(r.makespan);
+    if lambda {
+        makespan.push_str(&format!(
+            " (the driver sees it at {})",
+            seconds(r.driver_done)
+        ));
+    }
+    line("makespan", makespan);
+    line(
+        "bounds",
+        format!(
+            "critical path {}, busy time / workers {}",
+            seconds(r.critical_path),
+            seconds(r.work_bound)
+        ),
+    );
+    line(
+        "utilisation",
+        format!("{:.1}% of worker time busy", 100.0 * r.utilisation()),
+    );
+    let gflops = r.flops / secs(r.makespan).max(1e-12) / 1e9;
+    line(
+        "compute",
+        format!("{:.2} GFLOP, {gflops:.1} GFLOP/s", r.flops / 1e9),
+    );
+    line(
+        "transfers",
+        format!(
+            "loaded {}, stored {}",
+            human_bytes(r.bytes_loaded),
+            human_bytes(r.bytes_stored)
+        ),
+    );
+    line(
+        "executions",
+        format!(
+            "{} ({} relaunched after a lease, {} killed at the time limit)",
+            r.executions, r.relaunches, r.killed
+        ),
+    );
+    print_requests(r, lambda);
+    print_cost(r, model, lambda);
+    line(
+        "tiles held",
+        format!(
+            "at most {} at once ({} temps, {} of temps)",
+            r.peak_tiles,
+            r.peak_temp_tiles,
+            human_bytes(r.peak_temp_bytes)
+        ),
+    );
+}
+
+fn print_requests(r: &Report, lambda: bool) {
+    let q = &r.requests;
+    let (store, counters, launches) = if lambda {
+        ("S3", "DynamoDB", "Lambda")
+    } else {
+        ("store", "counters", "queue")
+    };
+    let line = |label: &str, value: String| println!("  {label:<14}{value}");
+    line(
+        "requests",
+        format!(
+            "{store}: {} GET, {} PUT, {} DELETE; {counters}: {} reads, {} writes, {} query pages ({} read units)",
+            q.store_gets,
+            q.store_puts,
+            q.store_deletes,
+            q.counter_reads,
+            q.counter_writes,
+            q.counter_queries,
+            q.query_read_units
+        ),
+    );
+    line(
+        "launches",
+        format!(
+            "{launches}: {} (the rest continued on their parent's worker)",
+            q.invocations
+        ),
+    );
+}
+
+fn print_cost(r: &Report, model: &Model, lambda: bool) {
+    let line = |label: &str, value: String| println!("  {label:<14}{value}");
+    if lambda {
+        line(
+            "workers",
+            format!(
+                "{} environments, {} cold starts; billed {} at {} MB = {:.1} GB-s",
+                r.environments,
+                r.cold_starts,
+                seconds(r.billed),
+                model.file.worker.memory_mb.get(),
+                r.gb_seconds
+            ),
+        );
+    }
+    let d = &r.dollars;
+    line(
+        "cost",
+        format!(
+            "${:.4} (compute ${:.4}, invocations ${:.4}, store ${:.4}, counters ${:.4})",
+            d.total(),
+            d.compute,
+            d.invocations,
+            d.store,
+            d.counters
+        ),
+    );
+}

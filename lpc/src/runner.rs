@@ -1,0 +1,556 @@
+//! Running a program: the steps `lpc run` and the Python package
+//! (`python/`) share, so that both validate, import, run, export and verify
+//! the same way and say the same things.
+//!
+//! The steps, in the order a caller takes them (each is a function here;
+//! callers print or raise between them):
+//!
+//! 1. [`StoreSpec::parse`] and [`StoreSpec::open`]: where tiles live.
+//! 2. [`check_bindings`]: every input and output named is a matrix of the
+//!    right kind, every input without an initialiser is supplied, before a
+//!    tile is computed ([`BindingError`] renders the CLI's wording; other
+//!    callers match on the variants).
+//! 3. [`write_headers`], then [`import`] per input: a whole `.npy` file
+//!    (streamed one band of tiles at a time by `lp_runtime::matrix`) or an
+//!    in-memory array ([`import_array`]: tiles are cut straight from the
+//!    caller's buffer, one tile at a time, with no whole-matrix copy).
+//! 4. [`run_local`] (or another backend through [`classify`]): the run, with
+//!    a progress callback and a stop flag; a stopped run is
+//!    [`RunFailure::Interrupted`].
+//! 5. [`export_npy`] or [`export_array`]: an output as one matrix, and
+//!    [`verify`]: the residual check.
+//!
+//! Nothing here prints: errors are values whose `Display` is the one-line
+//! message `lpc run` shows after `error: `.
+
+use faer::prelude::ReborrowMut;
+use faer::{MatMut, MatRef};
+use lp_program::{MatrixInfo, Plan, Program, Role};
+use lp_runtime::local::LocalOptions;
+use lp_runtime::matrix::{self, MatrixError};
+use lp_runtime::metrics::{Progress, RunSummary};
+use lp_runtime::protocol::RunError;
+use lp_runtime::store::{DirStore, MemStore, Store, StoreError};
+use lp_runtime::verify::{self, Check, Verification};
+use lp_std::{Init, Tile};
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Where the tiles of a local run live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// In memory, for this run (or this process) only.
+    Mem,
+    /// One `.npy` file per tile under a directory: for matrices larger than
+    /// RAM, and for tiles that outlive the process.
+    Dir(PathBuf),
+}
+
+impl StoreSpec {
+    /// `mem` or `dir:PATH`.
+    pub fn parse(s: &str) -> Result<StoreSpec, String> {
+        match s.split_once(':') {
+            None if s == "mem" => Ok(StoreSpec::Mem),
+            Some(("dir", path)) if !path.is_empty() => Ok(StoreSpec::Dir(PathBuf::from(path))),
+            _ => Err(format!("expected `mem` or `dir:PATH`, found `{s}`")),
+        }
+    }
+
+    /// A new store of this kind (a memory store starts empty; a directory
+    /// is created if needed).
+    pub fn open(&self) -> Result<Arc<dyn Store>, String> {
+        Ok(match self {
+            StoreSpec::Mem => Arc::new(MemStore::new()),
+            StoreSpec::Dir(path) => Arc::new(
+                DirStore::open(path)
+                    .map_err(|e| format!("cannot open store {}: {e}", path.display()))?,
+            ),
+        })
+    }
+}
+
+/// A binding that does not fit the program. `Display` is `lpc run`'s
+/// wording (with its `--input`/`--output` flags).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindingError {
+    /// No matrix of that name; `known` lists the program's matrices.
+    NoSuchMatrix {
+        name: String,
+        output: bool,
+        known: String,
+    },
+    NotAnInput {
+        name: String,
+    },
+    InputTwice {
+        name: String,
+    },
+    NotAFile {
+        name: String,
+        path: PathBuf,
+    },
+    /// A versioned matrix named as a whole-matrix output.
+    Versioned {
+        name: String,
+    },
+    OutputFileTwice {
+        path: PathBuf,
+    },
+    /// An input with no initialiser that nothing supplies.
+    Unsupplied {
+        name: String,
+    },
+}
+
+impl fmt::Display for BindingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindingError::NoSuchMatrix {
+                name,
+                output,
+                known,
+            } => {
+                let flag = if *output { "--output" } else { "--input" };
+                write!(
+                    f,
+                    "{flag} {name}: no matrix `{name}` (the program has {known})"
+                )
+            }
+            BindingError::NotAnInput { name } => {
+                write!(f, "--input {name}: `{name}` is not an input matrix")
+            }
+            BindingError::InputTwice { name } => write!(f, "--input {name} is given twice"),
+            BindingError::NotAFile { name, path } => {
+                write!(f, "--input {name}: {} is not a file", path.display())
+            }
+            BindingError::Versioned { name } => write!(
+                f,
+                "--output {name}: `{name}` is versioned; only plain matrices are written to `.npy` files"
+            ),
+            BindingError::OutputFileTwice { path } => {
+                write!(f, "--output: {} is named twice", path.display())
+            }
+            BindingError::Unsupplied { name } => write!(
+                f,
+                "input matrix `{name}` has no initialiser; supply it with --input {name}=FILE.npy"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BindingError {}
+
+/// An input or output named by the caller; `file` is the `.npy` file it
+/// is read from or written to, if it is one.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding<'a> {
+    pub name: &'a str,
+    pub file: Option<&'a Path>,
+}
+
+fn find<'p>(program: &'p Program, name: &str) -> Option<&'p MatrixInfo> {
+    program.matrices.iter().find(|m| m.name == name)
+}
+
+fn matrix_names(program: &Program) -> String {
+    let names: Vec<&str> = program.matrices.iter().map(|m| m.name.as_str()).collect();
+    names.join(", ")
+}
+
+/// Every input names an input matrix (once; a file input names a file),
+/// every output a matrix (a plain one unless `versioned_outputs`), no
+/// output file twice; with `require_inputs`, every input without an
+/// initialiser is supplied (a fresh memory store holds only what is
+/// supplied now; a directory store may hold an earlier import).
+pub fn check_bindings(
+    program: &Program,
+    inputs: &[Binding],
+    outputs: &[Binding],
+    versioned_outputs: bool,
+    require_inputs: bool,
+) -> Result<(), BindingError> {
+    let no_such = |name: &str, output| BindingError::NoSuchMatrix {
+        name: name.to_string(),
+        output,
+        known: matrix_names(program),
+    };
+    let mut supplied = HashSet::new();
+    for input in inputs {
+        let name = input.name.to_string();
+        match find(program, input.name) {
+            None => return Err(no_such(input.name, false)),
+            Some(m) if m.role != Role::Input => return Err(BindingError::NotAnInput { name }),
+            Some(_) if !supplied.insert(input.name) => {
+                return Err(BindingError::InputTwice { name });
+            }
+            Some(_) => {}
+        }
+        if let Some(path) = input.file.filter(|p| !p.is_file()) {
+            let path = path.to_path_buf();
+            return Err(BindingError::NotAFile { name, path });
+        }
+    }
+    let mut files = HashSet::new();
+    for output in outputs {
+        match find(program, output.name) {
+            None => return Err(no_such(output.name, true)),
+            Some(m) if !m.versions.is_empty() && !versioned_outputs => {
+                let name = output.name.to_string();
+                return Err(BindingError::Versioned { name });
+            }
+            Some(_) => {}
+        }
+        if let Some(path) = output.file.filter(|p| !files.insert(*p)) {
+            let path = path.to_path_buf();
+            return Err(BindingError::OutputFileTwice { path });
+        }
+    }
+    let unsupplied = program
+        .matrices
+        .iter()
+        .find(|m| m.role == Role::Input && m.init.is_none() && !supplied.contains(m.name.as_str()));
+    match unsupplied {
+        Some(m) if require_inputs => Err(BindingError::Unsupplied {
+            name: m.name.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the header of every version of every matrix that is not a temp
+/// (nothing outside the run reads a temp), except those `skip` keeps (a
+/// caller's own matrix, whose header is already in the store).
+pub fn write_headers(
+    store: &dyn Store,
+    program: &Program,
+    skip: &dyn Fn(&MatrixInfo) -> bool,
+) -> Result<(), String> {
+    for info in program.matrices.iter().filter(|m| m.role != Role::Temp) {
+        if skip(info) {
+            continue;
+        }
+        for version in 0..info.version_count() as u32 {
+            let name = info.stored_name(version);
+            store
+                .put_header(&name, &info.header)
+                .map_err(|e| format!("cannot write the header of {name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where an input's values come from.
+#[derive(Clone, Copy, Debug)]
+pub enum InputData<'a> {
+    /// A whole `.npy` file (C or Fortran order).
+    Npy(&'a Path),
+    /// A whole matrix in memory, any strides.
+    Array(MatRef<'a, f64>),
+}
+
+/// Why an input could not be stored.
+#[derive(Debug)]
+pub enum ImportError {
+    /// From a `.npy` file (the message names the file).
+    Matrix(MatrixError),
+    /// An array whose shape is not the matrix's.
+    Shape {
+        matrix: String,
+        array: [usize; 2],
+        header: [usize; 2],
+    },
+    /// An array for a `sym` matrix whose diagonal tiles are not symmetric.
+    NotSymmetric {
+        matrix: String,
+        row: usize,
+        col: usize,
+        value: f64,
+        mirror: f64,
+    },
+    Store(StoreError),
+    /// The stop flag was set between tiles.
+    Stopped,
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Matrix(e) => e.fmt(f),
+            ImportError::Shape {
+                matrix,
+                array,
+                header,
+            } => write!(
+                f,
+                "the array for {matrix} is {} x {} but matrix {matrix} is {} x {}",
+                array[0], array[1], header[0], header[1]
+            ),
+            ImportError::NotSymmetric {
+                matrix,
+                row,
+                col,
+                value,
+                mirror,
+            } => write!(
+                f,
+                "the array for {matrix} is not symmetric but matrix {matrix} is declared sym: \
+                 element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}"
+            ),
+            ImportError::Store(e) => e.fmt(f),
+            ImportError::Stopped => f.write_str("stopped"),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+/// Stores input `info` from `data` under `info.name`. `workers` threads cut
+/// an array into tiles; `stop` is checked between tiles.
+pub fn import(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    data: InputData,
+    workers: usize,
+    stop: &AtomicBool,
+) -> Result<(), ImportError> {
+    match data {
+        InputData::Npy(path) => matrix::import_npy(store, info, path).map_err(ImportError::Matrix),
+        InputData::Array(array) => import_array(store, info, array, workers, stop),
+    }
+}
+
+/// The tiles an import stores: every tile, except the upper ones of a
+/// symmetric matrix and those outside a triangular matrix's triangle.
+pub fn stored_tiles(info: &MatrixInfo) -> Vec<(usize, usize)> {
+    let header = &info.header;
+    let [rows, cols] = header.grid();
+    let mut tiles = Vec::new();
+    for j in 0..cols {
+        for i in 0..rows {
+            if !(header.is_zero_tile(i, j) || header.symmetric && i < j) {
+                tiles.push((i, j));
+            }
+        }
+    }
+    tiles
+}
+
+/// Cuts `array` into the tiles of `info`, straight from its buffer: the only
+/// copies are the tiles themselves (no whole-matrix copy, whatever the
+/// strides). For a `sym` matrix only the lower tiles are read, and the
+/// diagonal tiles are checked for symmetry (as `matrix::import_npy` does);
+/// for a triangular one only the tiles meeting its triangle.
+pub fn import_array(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    array: MatRef<f64>,
+    workers: usize,
+    stop: &AtomicBool,
+) -> Result<(), ImportError> {
+    let header = &info.header;
+    if [array.nrows(), array.ncols()] != header.shape {
+        return Err(ImportError::Shape {
+            matrix: info.name.clone(),
+            array: [array.nrows(), array.ncols()],
+            header: header.shape,
+        });
+    }
+    let tiles = stored_tiles(info);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let cut = || -> Result<(), ImportError> {
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(i, j)) = tiles.get(k) else {
+                return Ok(());
+            };
+            if stop.load(Ordering::Relaxed) {
+                return Err(ImportError::Stopped);
+            }
+            if failed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let shape = header.tile(i, j);
+            let (r0, c0) = (i * header.tile_shape[0], j * header.tile_shape[1]);
+            let mut tile = Tile::zeros(shape.rows, shape.cols);
+            tile.copy_from(array.submatrix(r0, c0, shape.rows, shape.cols));
+            if header.symmetric && i == j {
+                check_symmetric(&tile, info, r0)?;
+            }
+            store
+                .put_tile(&info.name, i, j, Arc::new(tile))
+                .map_err(ImportError::Store)?;
+        }
+    };
+    let threads = workers.clamp(1, tiles.len().max(1));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let result = cut();
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+            })
+            .collect();
+        // Every thread is joined; the first error (in thread order) wins.
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(ImportError::Stopped)))
+            .collect();
+        results.into_iter().collect::<Result<Vec<()>, _>>()
+    })?;
+    Ok(())
+}
+
+/// Checks a diagonal tile of `sym` matrix `info` (whose first row and
+/// column are `origin`) for symmetry, by [`matrix::asymmetry`]'s rule.
+pub fn check_symmetric(tile: &Tile, info: &MatrixInfo, origin: usize) -> Result<(), ImportError> {
+    match matrix::asymmetry(tile) {
+        None => Ok(()),
+        Some((r, c, value, mirror)) => Err(ImportError::NotSymmetric {
+            matrix: info.name.clone(),
+            row: origin + r,
+            col: origin + c,
+            value,
+            mirror,
+        }),
+    }
+}
+
+/// Options of a local run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Worker threads; 0 means the number of cores.
+    pub workers: usize,
+    /// Re-deliver a job launched but not finished after this long (the
+    /// backend's default if `None`).
+    pub lease: Option<Duration>,
+    /// Write a Chrome trace here.
+    pub trace: Option<PathBuf>,
+    /// Set it (from a Ctrl-C handler) to stop the run between jobs.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Why a run did not finish.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunFailure {
+    /// The stop flag was set; nothing is exported.
+    Interrupted(RunError),
+    Failed(RunError),
+}
+
+impl fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunFailure::Interrupted(e) => write!(f, "interrupted; no output written ({e})"),
+            RunFailure::Failed(e) => write!(f, "run failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunFailure {}
+
+/// A backend's result, with a failure after the stop flag was set
+/// counted as an interruption (whatever error the stop surfaced as).
+pub fn classify(
+    result: Result<RunSummary, RunError>,
+    stop: &AtomicBool,
+) -> Result<RunSummary, RunFailure> {
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(e) if stop.load(Ordering::SeqCst) => Err(RunFailure::Interrupted(e)),
+        Err(e) => Err(RunFailure::Failed(e)),
+    }
+}
+
+/// Runs `plan` on this machine's threads over `store`.
+pub fn run_local(
+    plan: &Plan,
+    store: Arc<dyn Store>,
+    opts: &RunOptions,
+    progress: &dyn Fn(&Progress),
+) -> Result<RunSummary, RunFailure> {
+    let defaults = LocalOptions::default();
+    let local = LocalOptions {
+        workers: opts.workers,
+        lease: opts.lease.unwrap_or(defaults.lease),
+        trace: opts.trace.clone(),
+        stop: opts.stop.clone(),
+        ..defaults
+    };
+    classify(
+        lp_runtime::local::run_local(plan, store, &local, progress),
+        &opts.stop,
+    )
+}
+
+/// `info` as a finished run's output reads: every tile the program writes
+/// is stored, and the others (the upper tiles of a triangular factor) are
+/// zero.
+pub fn as_output(info: &MatrixInfo) -> MatrixInfo {
+    let mut info = info.clone();
+    if info.role == Role::Output {
+        info.init = Some(Init::Zeros);
+    }
+    info
+}
+
+/// Writes matrix `info` (read as [`as_output`]) to a whole `.npy` file,
+/// through a temp file renamed into place.
+pub fn export_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> Result<(), MatrixError> {
+    matrix::export_npy(store, &as_output(info), path)
+}
+
+/// Copies matrix `info` (read as [`as_output`]: symmetric matrices in
+/// full, triangular ones with zeros) into `out`, tile by tile. With
+/// `free`, each stored tile is deleted once copied, so that the store and
+/// `out` together hold little more than one copy of the matrix.
+pub fn export_array(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    mut out: MatMut<f64>,
+    free: bool,
+) -> Result<(), MatrixError> {
+    let info = as_output(info);
+    let header = &info.header;
+    assert_eq!([out.nrows(), out.ncols()], header.shape, "caller's buffer");
+    let [rows, cols] = header.grid();
+    for j in 0..cols {
+        for i in 0..rows {
+            let tile = matrix::load_tile(store, &info, 0, i, j, false)?;
+            let (r0, c0) = (i * header.tile_shape[0], j * header.tile_shape[1]);
+            out.rb_mut()
+                .submatrix_mut(r0, c0, tile.nrows(), tile.ncols())
+                .copy_from(tile.as_ref());
+        }
+        // A symmetric matrix's upper tiles are its lower ones transposed:
+        // only free a tile column once every later column has read it.
+        if free && !header.symmetric {
+            for i in 0..rows {
+                store.delete_tile(&info.name, i, j)?;
+            }
+        }
+    }
+    if free && header.symmetric {
+        matrix::free_matrix(store, &info.name)?;
+    }
+    Ok(())
+}
+
+/// Checks a finished run's answer with random probe vectors.
+pub fn verify(
+    store: &dyn Store,
+    program: &Program,
+    check: Check,
+) -> Result<Verification, MatrixError> {
+    verify::verify(program, check, |m, version, i, j| {
+        matrix::load_tile(store, &program.matrices[m], version, i, j, false)
+    })
+}

@@ -1,0 +1,277 @@
+//! `lpc sim` through the real binary: the report's text, `--sweep`,
+//! `--plot`, `--trace`, `--show-model`, and its errors. Timings use the
+//! round-figure model of lp-sim's hand-timed tests (lp-sim/tests/exact.rs
+//! explains every number).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXACT_MODEL: &str = include_str!("../../lp-sim/tests/exact.toml");
+
+fn lpc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .expect("lpc runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The exact model written to a file in `dir`.
+fn exact_model(dir: &Path) -> PathBuf {
+    let path = dir.join("exact.toml");
+    std::fs::write(&path, EXACT_MODEL).expect("write the model");
+    path
+}
+
+fn cholesky_2x2(model: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sim",
+        "lib/cholesky.lp",
+        "--set",
+        "n=200",
+        "--model",
+        model.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    lpc(&args)
+}
+
+#[test]
+fn report_of_a_2x2_cholesky() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let out = cholesky_2x2(&model, &["--set", "b=100", "--workers", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = "\
+simulated 4 jobs on 2 workers (exact model)
+  makespan      152.0 ms
+  bounds        critical path 140.0 ms, busy time / workers 75.5 ms
+  utilisation   49.7% of worker time busy
+  compute       0.00 GFLOP, 0.0 GFLOP/s
+  transfers     loaded 468.8 KiB, stored 312.5 KiB
+  executions    4 (0 relaunched after a lease, 0 killed at the time limit)
+  requests      store: 6 GET, 4 PUT, 1 DELETE; counters: 4 reads, 12 writes, 0 query pages (0 read units)
+  launches      queue: 1 (the rest continued on their parent's worker)
+  cost          $0.0000 (compute $0.0000, invocations $0.0000, store $0.0000, counters $0.0000)
+  tiles held    at most 4 at once (1 temps, 78.1 KiB of temps)
+";
+    assert_eq!(text(&out.stdout), expected);
+}
+
+#[test]
+fn sweep_prints_a_table() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let out = cholesky_2x2(
+        &model,
+        &["--sweep", "tile=100,200", "--sweep", "workers=1,2"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // b = 200 is one CHOL job: launch 1 ms, load A (1 + 40,000 elements at
+    // 1e6/s = 41), CHOL 8e6/3 flops at 1/30 GFLOP/s = 80, write 2 + 320,000
+    // B at 10 MB/s = 34, finish 1: 157 ms. Threads are "billed" for the
+    // whole run at the model's 1 GB: 0.152 x 2 = 0.3 GB-s.
+    let expected = "\
+b\tworkers\tjobs\tmakespan s\tcrit. path s\tutil. %\tGB-s\tdollars\tpeak tiles
+100\t1\t4\t0.152\t0.140\t99.3\t0.2\t0.0000\t4
+100\t2\t4\t0.152\t0.140\t49.7\t0.3\t0.0000\t4
+200\t1\t1\t0.157\t0.155\t99.4\t0.2\t0.0000\t1
+200\t2\t1\t0.157\t0.155\t49.7\t0.3\t0.0000\t1
+";
+    assert_eq!(text(&out.stdout), expected);
+}
+
+#[test]
+fn plot_and_trace_files() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let svg = dir.path().join("u.svg");
+    let trace = dir.path().join("t.json");
+    let out = cholesky_2x2(
+        &model,
+        &[
+            "--set",
+            "b=100",
+            "--workers",
+            "2",
+            "--plot",
+            svg.to_str().unwrap(),
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let svg = std::fs::read_to_string(svg).expect("the plot");
+    assert!(svg.starts_with("<svg"), "{svg}");
+    assert!(svg.contains("<polyline"));
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trace).expect("the trace")).expect("JSON");
+    let events = trace["traceEvents"].as_array().expect("traceEvents");
+    let jobs: Vec<&str> = events
+        .iter()
+        .filter(|e| e["cat"] == "job")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+}
+
+#[test]
+fn built_in_models_name_their_sources() {
+    for model in ["local", "lambda"] {
+        let out = lpc(&["sim", "lib/cholesky.lp", "--model", model, "--show-model"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.starts_with(&format!("model {model} ")), "{stdout}");
+        let figures = stdout
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+            .count();
+        let sources = stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("source: "))
+            .count();
+        assert_eq!(figures, 31, "{stdout}");
+        assert_eq!(sources, figures);
+    }
+    let out = lpc(&[
+        "sim",
+        "lib/cholesky.lp",
+        "--model",
+        "lambda",
+        "--show-model",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"));
+    assert!(stdout.contains("https://aws.amazon.com/s3/pricing/"));
+}
+
+#[test]
+fn lambda_report_has_requests_and_dollars() {
+    let out = lpc(&[
+        "sim",
+        "lib/cholesky.lp",
+        "--set",
+        "n=4096",
+        "--set",
+        "b=1024",
+        "--workers",
+        "2000",
+        "--model",
+        "lambda",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("simulated 20 jobs on 2000 Lambda concurrency (lambda model)\n"));
+    assert!(stdout.contains("  note          2000 workers is above the account limit of 1000"));
+    // 4 x 4 tiles: 20 jobs, one PUT each; GETs: 4 CHOL x 1, 6 TRSM x 2,
+    // 4 off-diagonal SYRK x 3 and 6 diagonal SYRK x 2 (L[i, k] loaded once).
+    assert!(
+        stdout.contains("S3: 40 GET, 20 PUT, 10 DELETE;"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" GB-s\n"), "{stdout}");
+    assert!(stdout.contains("  cost          $"), "{stdout}");
+}
+
+fn error_of(args: &[&str]) -> (Option<i32>, String) {
+    let out = lpc(args);
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    (out.status.code(), text(&out.stderr))
+}
+
+#[test]
+fn model_errors_name_the_file_the_key_and_the_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.toml");
+    let bad = EXACT_MODEL.replace(
+        "get_latency_s = { value = 0.001",
+        "get_latency_s = { value = -1.0",
+    );
+    std::fs::write(&path, &bad).unwrap();
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("get_latency_s"))
+        .unwrap()
+        + 1;
+    let p = path.to_str().unwrap();
+    let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "1", "--model", p]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!(
+            "error: model {p}, line {line}: `store.get_latency_s` must be a non-negative number, found -1\n"
+        )
+    );
+
+    let unknown = EXACT_MODEL.replace("[counters]\n", "[counters]\nlatency = 3\n");
+    std::fs::write(&path, unknown).unwrap();
+    let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "1", "--model", p]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with(&format!("error: model {p}: TOML parse error at line ")),
+        "{err}"
+    );
+    assert!(err.contains("unknown field `latency`"), "{err}");
+
+    let kernel = EXACT_MODEL.replace("SYRK = ", "SYRKK = ");
+    std::fs::write(&path, kernel).unwrap();
+    let (_, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "1", "--model", p]);
+    assert!(
+        err.contains("`kernels.gflops` names `SYRKK`, which is no kernel"),
+        "{err}"
+    );
+
+    let (code, err) = error_of(&[
+        "sim",
+        "lib/cholesky.lp",
+        "--workers",
+        "1",
+        "--model",
+        "nosuch",
+    ]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: no model `nosuch`: the built-in models are local and lambda, or name a .toml file\n"
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "0"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (Some(2), "error: --workers must be at least 1\n")
+    );
+    let (code, err) = error_of(&[
+        "sim",
+        "lib/cholesky.lp",
+        "--sweep",
+        "tile=big",
+        "--workers",
+        "1",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("`big` is not an integer (in `tile=big`)"),
+        "{err}"
+    );
+    let (code, err) = error_of(&["sim", "lib/cholesky.lp"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(2),
+            "error: --workers is required (or --sweep workers=...)\n"
+        )
+    );
+    let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "99999999999"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        "error: --workers 99999999999 is more than the simulator takes (1000000)\n"
+    );
+}

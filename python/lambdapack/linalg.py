@@ -1,0 +1,469 @@
+"""numpy-like linear algebra on lambdapack's library programs.
+
+Each function runs one program of the library (``lib/*.lp``) on this
+machine's cores, taking numpy arrays or ``BigMatrix`` handles and returning
+numpy arrays (or BigMatrix handles, for results larger than RAM). Where the
+conventions differ from numpy's and scipy's, the docstring says so.
+"""
+
+import numpy as np
+
+from . import _native
+from ._api import run
+from ._arrays import as_matrix
+
+__all__ = ["cholesky", "matmul", "solve", "lu", "qr", "lstsq", "IncrementalLU", "ImplicitQ"]
+
+_OPTIONS_DOC = """
+    tile : int, optional
+        The tile (block) size; default: a BigMatrix input's, else chosen
+        from the size (about 16 tiles along the largest dimension, between
+        256 and 2048; one tile for small matrices).
+    store : str or Store, optional
+        Where tiles live during the run (``"dir:PATH"`` for matrices larger
+        than RAM); default: the BigMatrix inputs' store, else memory.
+    workers : int, optional
+        Worker threads (default: one per core).
+    bigmatrix : bool, optional
+        Return BigMatrix handles in the run's store instead of numpy arrays;
+        default: True when an input is a BigMatrix.
+    verify : bool
+        Also check the residual with random probe vectors (raises
+        ``VerificationError`` if it is too large).
+    progress : None, bool or callable
+        As for ``lambdapack.run``.
+"""
+
+
+def _doc(f):
+    f.__doc__ = f.__doc__.replace("    {options}\n", _OPTIONS_DOC.lstrip("\n"))
+    return f
+
+
+def _choose_tile(dims):
+    n = max(dims)
+    if n <= 512:
+        return n
+    b = -(-n // 16)
+    b = -(-b // 64) * 64
+    return int(min(2048, max(256, b)))
+
+
+def _is_big(x):
+    return isinstance(x, _native.BigMatrix)
+
+
+def _operand(x, what):
+    """A BigMatrix as it is; anything else as a 2-D float64 array."""
+    return x if _is_big(x) else as_matrix(x, what)
+
+
+def _tile(tile, operands, dims):
+    if tile is not None:
+        if not isinstance(tile, (int, np.integer)) or isinstance(tile, bool) or tile < 1:
+            raise ValueError(f"tile must be a positive int, found {tile!r}")
+        return int(tile)
+    for x in operands:
+        if _is_big(x) and x.tile[0] == x.tile[1]:
+            return x.tile[0]
+    return _choose_tile(dims)
+
+
+def _run(name, params, inputs, outputs, tile, store, workers, bigmatrix, verify, progress):
+    if bigmatrix is None:
+        bigmatrix = any(_is_big(x) for x in inputs.values())
+    params = dict(params, b=tile)
+    result = run(
+        name,
+        inputs=inputs,
+        outputs=outputs,
+        store=store,
+        workers=workers,
+        verify=verify,
+        params=params,
+        bigmatrix=bigmatrix,
+        progress=progress,
+    )
+    return result, bigmatrix
+
+
+def _square(a, what):
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"{what} must be square, found shape {tuple(a.shape)}")
+    return a.shape[0]
+
+
+@_doc
+def cholesky(a, *, lower=True, tile=None, store=None, workers=None, bigmatrix=None, verify=False, progress=None):
+    """Cholesky factor of a symmetric positive definite matrix.
+
+    Like ``numpy.linalg.cholesky``: returns the lower triangular ``L`` with
+    ``a = L @ L.T``, reading only the lower triangle of ``a`` (the
+    program's ``A`` is ``sym``). Unlike it, the diagonal blocks of ``a``
+    must be symmetric (to 1e-10 relative), or ValueError names an element.
+    ``lower=False`` returns the upper factor ``L.T`` (scipy's default
+    convention), as a transposed view.
+
+    Parameters
+    ----------
+    a : (n, n) array_like or BigMatrix
+    lower : bool
+    {options}
+
+    Returns
+    -------
+    L : (n, n) numpy.ndarray (Fortran order) or BigMatrix (lower triangular)
+
+    Raises
+    ------
+    NotPositiveDefiniteError
+        ``a`` is not positive definite (a ``numpy.linalg.LinAlgError``; its
+        ``job``, ``kernel`` and ``tile`` say where the factorization stopped).
+    """
+    a = _operand(a, "a")
+    n = _square(a, "a")
+    b = _tile(tile, [a], [n])
+    result, big = _run("cholesky", {"n": n}, {"A": a}, ["L"], b, store, workers, bigmatrix, verify, progress)
+    factor = result["L"]
+    if lower:
+        return factor
+    if big:
+        raise ValueError("lower=False needs a numpy result (a BigMatrix cannot be transposed in place)")
+    return factor.T
+
+
+@_doc
+def matmul(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=False, progress=None):
+    """Matrix product ``a @ b``, as ``numpy.matmul`` for 1-D and 2-D operands.
+
+    A 1-D ``a`` is a row vector and a 1-D ``b`` a column vector, and the
+    added dimension is removed from the result, as in numpy. Stacks of
+    matrices (3-D and more) are not supported.
+
+    Parameters
+    ----------
+    a : (m, k) or (k,) array_like or BigMatrix
+    b : (k, n) or (k,) array_like or BigMatrix
+    {options}
+
+    Returns
+    -------
+    c : (m, n) numpy.ndarray or BigMatrix (1-D if an operand was 1-D)
+    """
+    a_vec = not _is_big(a) and np.ndim(a) == 1
+    b_vec = not _is_big(b) and np.ndim(b) == 1
+    if a_vec:
+        a = np.asarray(a)[np.newaxis, :]
+    if b_vec:
+        b = np.asarray(b)[:, np.newaxis]
+    a, b = _operand(a, "a"), _operand(b, "b")
+    (m, k), (k2, n) = a.shape, b.shape
+    if k != k2:
+        raise ValueError(f"matmul: a is {m} x {k} but b is {k2} x {n} (inner dimensions differ)")
+    t = _tile(tile, [a, b], [m, n, k])
+    params = {"m": m, "n": n, "k": k}
+    result, big = _run("gemm", params, {"A": a, "B": b}, ["C"], t, store, workers, bigmatrix, verify, progress)
+    c = result["C"]
+    if big:
+        return c
+    if a_vec:
+        c = c[0]
+    if b_vec:
+        c = c[..., 0]
+    return c
+
+
+_SOLVERS = {"gen": "gesv", "general": "gesv", "pos": "posv", "positive definite": "posv"}
+
+
+@_doc
+def solve(a, b, *, assume_a="gen", tile=None, store=None, workers=None, bigmatrix=None, verify=False, progress=None):
+    """Solve ``a @ x = b`` for a square ``a``.
+
+    As ``scipy.linalg.solve(a, b, assume_a=...)`` (and
+    ``numpy.linalg.solve`` for ``assume_a="gen"``): ``b`` is ``(n,)`` or
+    ``(n, nrhs)`` and ``x`` has its shape.
+
+    * ``assume_a="gen"`` (general): tiled LU with incremental pairwise
+      pivoting (PLASMA's ``dgesv_incpiv``), then back substitution. Its
+      pivoting is pairwise between tiles rather than over whole columns;
+      the backward error is LAPACK-like in practice.
+    * ``assume_a="pos"`` (symmetric positive definite): tiled Cholesky and
+      two triangular solves, in one DAG. Reads the **lower** triangle of
+      ``a`` (scipy reads the upper one by default; for a symmetric ``a``
+      they are the same).
+
+    Other ``assume_a`` values of scipy (sym, her, banded, ...) are not
+    supported.
+
+    Parameters
+    ----------
+    a : (n, n) array_like or BigMatrix
+    b : (n,) or (n, nrhs) array_like or BigMatrix
+    assume_a : {"gen", "pos"}
+    {options}
+
+    Returns
+    -------
+    x : numpy.ndarray or BigMatrix, the shape of ``b``
+
+    Raises
+    ------
+    SingularMatrixError
+        ``a`` is singular to working precision (``assume_a="gen"``).
+    NotPositiveDefiniteError
+        ``a`` is not positive definite (``assume_a="pos"``).
+    """
+    program = _SOLVERS.get(assume_a)
+    if program is None:
+        raise ValueError(f"assume_a must be 'gen' or 'pos', found {assume_a!r}")
+    b_vec = not _is_big(b) and np.ndim(b) == 1
+    if b_vec:
+        b = np.asarray(b)[:, np.newaxis]
+    a, b = _operand(a, "a"), _operand(b, "b")
+    n = _square(a, "a")
+    if b.shape[0] != n:
+        raise ValueError(f"solve: a is {n} x {n} but b has {b.shape[0]} rows")
+    t = _tile(tile, [a, b], [n, b.shape[1]])
+    params = {"n": n, "nrhs": b.shape[1]}
+    result, big = _run(program, params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
+    x = result["X"]
+    return x[:, 0] if b_vec and not big else x
+
+
+class IncrementalLU:
+    """The factors of ``lu``: tiled LU with incremental (pairwise) pivoting.
+
+    Not scipy's ``P, L, U``: the row interchanges are made within a
+    diagonal tile and between pairs of tiles, so no global permutation
+    exists. For tiles of size ``tile`` (``nt`` of them per side), step ``k``
+    factors diagonal tile ``k`` (LAPACK ``getrf``) and then eliminates each
+    tile ``i > k`` below it against it (``tstrf``, with interchanges between
+    the two tiles' rows); the same operations take ``a`` to ``u``.
+
+    Attributes
+    ----------
+    u : (n, n) ndarray
+        Upper triangular: ``|det(a)| = |prod(diag(u))|``.
+    l : (n, n) ndarray
+        Lower: block ``(k, k)`` is ``getrf``'s packed factor of diagonal
+        tile ``k`` (its strictly lower part is the unit lower factor);
+        block ``(i, k)``, ``i > k``, holds ``tstrf``'s multipliers for tiles
+        ``k`` and ``i``.
+    piv : (n,) int64 ndarray
+        ``piv[k*tile + r]`` is ``getrf``'s interchange of row ``r`` of
+        diagonal tile ``k`` (0-based, within the tile).
+    lx : dict
+        ``lx[i, k]`` (``i > k``): ``tstrf``'s unit lower blocks and
+        interchanges for tiles ``k`` and ``i`` (see ``lp-std``'s ``tstrf``).
+    tile : int
+    """
+
+    def __init__(self, u, l, piv, lx, tile):
+        self.u, self.l, self.piv, self.lx, self.tile = u, l, piv, lx, tile
+
+    def __iter__(self):
+        return iter((self.l, self.u, self.piv, self.lx))
+
+    def __repr__(self):
+        return f"IncrementalLU(n={self.u.shape[0]}, tile={self.tile})"
+
+
+@_doc
+def lu(a, *, tile=None, store=None, workers=None, verify=False, progress=None):
+    """LU factorization with incremental pivoting of a square matrix.
+
+    Returns lambdapack's tiled factors (``IncrementalLU``: ``u``, ``l``,
+    ``piv``, ``lx``), **not** scipy's ``P, L, U``: pivoting is pairwise
+    between tiles, so there is no single permutation matrix. ``u`` is the
+    upper triangular factor, with ``|det(a)| == |prod(diag(u))|``. To solve
+    systems, use ``solve(a, b)``, which applies the same factorization.
+
+    Parameters
+    ----------
+    a : (n, n) array_like or BigMatrix
+    {options}
+
+    Raises
+    ------
+    SingularMatrixError
+        A diagonal entry of ``u`` is zero or not finite.
+    """
+    a = _operand(a, "a")
+    n = _square(a, "a")
+    t = _tile(tile, [a], [n])
+    result, _ = _run("lu", {"n": n}, {"A": a}, ["U", "L", "P", "LX"], t, store, workers, False, verify, progress)
+    nt = -(-n // t)
+    lx = {(i, k): result["LX"][i].get_block(k, k) for i in range(nt) for k in range(i)}
+    piv = result["P"][:, 0].astype(np.int64)
+    return IncrementalLU(result["U"], result["L"], piv, lx, t)
+
+
+class ImplicitQ:
+    """The orthogonal factor of ``qr``, kept as its Householder reflectors.
+
+    ``Q`` is the product, in the order of the factorization's steps, of
+    ``I - Y T Yᵀ`` per tile kernel (compact WY form, LAPACK's convention):
+    for step ``k``, first the ``geqrt`` of diagonal tile ``k`` (``Y`` is
+    ``v[k, k]``, unit lower trapezoidal, on the rows of tile ``k``; ``T``
+    is ``t[k, k]``), then for each tile ``i > k`` the ``tsqrt`` pairing
+    diagonal tile ``k``'s ``R`` with tile ``i`` (``Y = [I; v[i, k]]`` on the
+    first rows of tile ``k`` and the rows of tile ``i``; ``T = t[i, k]``).
+
+    ``Q @ x`` applies the reduced ``(m, n)`` Q to ``x`` with ``n`` rows (or
+    the full ``(m, m)`` Q to ``x`` with ``m`` rows); ``apply(x, transpose=True)``
+    applies ``Qᵀ``; ``matrix()`` (or ``numpy.asarray(Q)``) forms the
+    reduced Q explicitly, as ``numpy.linalg.qr`` returns it.
+
+    Attributes
+    ----------
+    v : (m, n) ndarray
+        The reflectors, by tile (lower: ``v[i, k]`` is tile ``(i, k)``).
+    t : dict
+        ``t[i, k]``: the ``T`` factor of step ``k``'s kernel on tile ``i``
+        (``i == k``: the ``geqrt``).
+    shape : (m, n)
+    tile : int
+    """
+
+    def __init__(self, v, t, tile):
+        self.v, self.t, self.tile = v, t, tile
+        self.shape = v.shape
+
+    def _blocks(self):
+        """(i, k, Y, T) per kernel, in the order of the steps."""
+        m, n = self.shape
+        b = self.tile
+        mt, nt = -(-m // b), -(-n // b)
+        for k in range(nt):
+            cols = min(b, n - k * b)
+            yield k, k, self.v[k * b : min(m, (k + 1) * b), k * b : k * b + cols], self.t[k, k]
+            for i in range(k + 1, mt):
+                yield i, k, self.v[i * b : min(m, (i + 1) * b), k * b : k * b + cols], self.t[i, k]
+
+    def apply(self, x, transpose=False):
+        """``Q @ x`` (or ``Qᵀ @ x``) for the full ``(m, m)`` Q and ``x`` with
+        ``m`` rows; returns a new array."""
+        x = np.array(x, dtype=np.float64, order="F")
+        vec = x.ndim == 1
+        if vec:
+            x = x[:, np.newaxis]
+        if x.shape[0] != self.shape[0]:
+            raise ValueError(f"Q is {self.shape[0]} x {self.shape[0]} but x has {x.shape[0]} rows")
+        b = self.tile
+        blocks = list(self._blocks())
+        for i, k, y, t in blocks if transpose else reversed(blocks):
+            op = t.T if transpose else t
+            top = slice(k * b, k * b + y.shape[1])
+            if i == k:
+                rows = slice(k * b, k * b + y.shape[0])
+                x[rows] -= y @ (op @ (y.T @ x[rows]))
+            else:
+                rows = slice(i * b, i * b + y.shape[0])
+                w = op @ (x[top] + y.T @ x[rows])
+                x[top] -= w
+                x[rows] -= y @ w
+        return x[:, 0] if vec else x
+
+    def matrix(self):
+        """The reduced ``(m, n)`` Q, with orthonormal columns."""
+        m, n = self.shape
+        return self.apply(np.eye(m, n))
+
+    def __matmul__(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        m, n = self.shape
+        if x.shape[0] == n and n != m:
+            pad = np.zeros((m,) + x.shape[1:])
+            pad[:n] = x
+            x = pad
+        return self.apply(x)
+
+    def __array__(self, dtype=None, copy=None):
+        q = self.matrix()
+        return q if dtype is None else q.astype(dtype)
+
+    @property
+    def T(self):
+        return _TransposedQ(self)
+
+    def __repr__(self):
+        return f"ImplicitQ(shape={self.shape}, tile={self.tile})"
+
+
+class _TransposedQ:
+    def __init__(self, q):
+        self.q = q
+
+    def __matmul__(self, x):
+        return self.q.apply(x, transpose=True)[: self.q.shape[1]]
+
+
+@_doc
+def qr(a, mode="reduced", *, tile=None, store=None, workers=None, verify=False, progress=None):
+    """QR factorization of a tall or square matrix (``m >= n``).
+
+    As ``numpy.linalg.qr(a, mode)`` for ``mode="reduced"`` (``(Q, R)``) and
+    ``mode="r"`` (``R`` only), except that ``Q`` is an ``ImplicitQ``: the
+    Householder reflectors of the tiled factorization, applied with
+    ``Q @ x`` and ``Q.T @ y``, formed with ``numpy.asarray(Q)`` (so
+    ``np.allclose(Q @ R, a)`` holds). ``R`` is upper triangular with the
+    signs LAPACK's ``geqrf`` gives (not necessarily a positive diagonal).
+    Wide matrices (``m < n``) and modes "complete" and "raw" are not
+    supported.
+
+    Parameters
+    ----------
+    a : (m, n) array_like or BigMatrix, m >= n
+    mode : {"reduced", "r"}
+    {options}
+    """
+    if mode not in ("reduced", "r"):
+        raise ValueError(f"mode must be 'reduced' or 'r', found {mode!r}")
+    a = _operand(a, "a")
+    m, n = a.shape
+    if m < n:
+        raise ValueError(f"qr needs m >= n (a tall or square matrix), found {m} x {n}")
+    t = _tile(tile, [a], [m, n])
+    outputs = ["R"] if mode == "r" else ["R", "V", "T"]
+    result, _ = _run("qr", {"m": m, "n": n}, {"A": a}, outputs, t, store, workers, False, verify, progress)
+    if mode == "r":
+        return result["R"]
+    mt, nt = -(-m // t), -(-n // t)
+    ts = {(i, k): result["T"][i].get_block(k, k) for k in range(nt) for i in range(k, mt)}
+    return ImplicitQ(result["V"], ts, t), result["R"]
+
+
+@_doc
+def lstsq(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=False, progress=None):
+    """Least-squares solution of ``a @ x ≈ b`` for ``a`` with ``m >= n``
+    (full column rank), by tiled QR (LAPACK's ``gels``).
+
+    Returns only ``x`` (``numpy.linalg.lstsq`` also returns residuals, the
+    rank and the singular values, which a QR does not give): a 1-D ``b``
+    gives a 1-D ``x``.
+
+    Parameters
+    ----------
+    a : (m, n) array_like or BigMatrix, m >= n
+    b : (m,) or (m, nrhs) array_like or BigMatrix
+    {options}
+
+    Returns
+    -------
+    x : (n,) or (n, nrhs) numpy.ndarray or BigMatrix
+    """
+    b_vec = not _is_big(b) and np.ndim(b) == 1
+    if b_vec:
+        b = np.asarray(b)[:, np.newaxis]
+    a, b = _operand(a, "a"), _operand(b, "b")
+    m, n = a.shape
+    if m < n:
+        raise ValueError(f"lstsq needs m >= n (a tall or square matrix), found {m} x {n}")
+    if b.shape[0] != m:
+        raise ValueError(f"lstsq: a has {m} rows but b has {b.shape[0]}")
+    t = _tile(tile, [a, b], [m, n, b.shape[1]])
+    params = {"m": m, "n": n, "nrhs": b.shape[1]}
+    result, big = _run("lstsq", params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
+    x = result["X"]
+    return x[:, 0] if b_vec and not big else x

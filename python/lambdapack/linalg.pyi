@@ -1,0 +1,68 @@
+from typing import Any, Dict, Iterator, Literal, Optional, Tuple, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from ._api import Progress
+from ._native import BigMatrix, Store
+
+Array = npt.NDArray[np.float64]
+Operand = Union[npt.ArrayLike, BigMatrix]
+StoreArg = Union[None, str, Store]
+
+def cholesky(
+    a: Operand, *, lower: bool = True, tile: Optional[int] = None, store: StoreArg = None,
+    workers: Optional[int] = None, bigmatrix: Optional[bool] = None, verify: bool = False,
+    progress: Progress = None,
+) -> Union[Array, BigMatrix]: ...
+def matmul(
+    a: Operand, b: Operand, *, tile: Optional[int] = None, store: StoreArg = None,
+    workers: Optional[int] = None, bigmatrix: Optional[bool] = None, verify: bool = False,
+    progress: Progress = None,
+) -> Union[Array, BigMatrix]: ...
+def solve(
+    a: Operand, b: Operand, *, assume_a: Literal["gen", "general", "pos", "positive definite"] = "gen",
+    tile: Optional[int] = None, store: StoreArg = None, workers: Optional[int] = None,
+    bigmatrix: Optional[bool] = None, verify: bool = False, progress: Progress = None,
+) -> Union[Array, BigMatrix]: ...
+
+class IncrementalLU:
+    u: Array
+    l: Array
+    piv: npt.NDArray[np.int64]
+    lx: Dict[Tuple[int, int], Array]
+    tile: int
+    def __iter__(self) -> Iterator[Any]: ...
+
+def lu(
+    a: Operand, *, tile: Optional[int] = None, store: StoreArg = None, workers: Optional[int] = None,
+    verify: bool = False, progress: Progress = None,
+) -> IncrementalLU: ...
+
+class ImplicitQ:
+    v: Array
+    t: Dict[Tuple[int, int], Array]
+    shape: Tuple[int, int]
+    tile: int
+    def apply(self, x: npt.ArrayLike, transpose: bool = False) -> Array: ...
+    def matrix(self) -> Array: ...
+    def __matmul__(self, x: npt.ArrayLike) -> Array: ...
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Array: ...
+    @property
+    def T(self) -> Any: ...
+
+@overload
+def qr(
+    a: Operand, mode: Literal["reduced"] = "reduced", *, tile: Optional[int] = None, store: StoreArg = None,
+    workers: Optional[int] = None, verify: bool = False, progress: Progress = None,
+) -> Tuple[ImplicitQ, Array]: ...
+@overload
+def qr(
+    a: Operand, mode: Literal["r"], *, tile: Optional[int] = None, store: StoreArg = None,
+    workers: Optional[int] = None, verify: bool = False, progress: Progress = None,
+) -> Array: ...
+def lstsq(
+    a: Operand, b: Operand, *, tile: Optional[int] = None, store: StoreArg = None,
+    workers: Optional[int] = None, bigmatrix: Optional[bool] = None, verify: bool = False,
+    progress: Progress = None,
+) -> Union[Array, BigMatrix]: ...

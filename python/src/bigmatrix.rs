@@ -1,0 +1,536 @@
+//! `lambdapack.BigMatrix`: a matrix stored as a grid of tiles in a store,
+//! as numpywren's BigMatrix. The object is a handle (store, name, header,
+//! initialiser): it holds no tile data, so it pickles as its store's spec
+//! and its name and is reopened from the header on the other side.
+
+use crate::array::{self, ArrayView};
+use crate::errors::{matrix_error, raise, store_error};
+use crate::store::{Kind, PyStore, memory_pickle_error};
+use lp_program::{MatrixInfo, Role};
+use lp_runtime::matrix;
+use lp_runtime::store::validate_matrix_name;
+use lp_std::{Init, MatrixHeader, Tile};
+use lpc::runner;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// BigMatrix(name, shape=None, tile=None, *, store="mem", symmetric=False, init=None)
+///
+/// A matrix stored as a grid of tiles (blocks) in a store. With a shape and
+/// a tile shape, creates the matrix (writing its header) or opens it if the
+/// store already has one of that name and the same structure; with neither,
+/// opens an existing matrix from its header. `tile` is an int (square
+/// tiles) or a (rows, cols) pair; the last tile row and column are ragged
+/// when it does not divide the shape. A symmetric matrix stores only its
+/// lower blocks (i >= j); `get_block(i, j)` with i < j returns the
+/// transpose of block (j, i). `init` ("zeros", "identity", "random(SEED)",
+/// "spd(SEED)") gives the values of blocks that were never written; it
+/// belongs to this handle and is not stored.
+#[pyclass(module = "lambdapack", name = "BigMatrix", frozen)]
+pub struct PyBigMatrix {
+    pub store: Py<PyStore>,
+    pub name: String,
+    pub header: MatrixHeader,
+    pub init: Option<Init>,
+}
+
+fn parse_tile(tile: &Bound<'_, PyAny>) -> PyResult<[usize; 2]> {
+    if let Ok(b) = tile.extract::<i64>() {
+        return Ok([positive(b, "tile")?, positive(b, "tile")?]);
+    }
+    match tile.extract::<(i64, i64)>() {
+        Ok((r, c)) => Ok([positive(r, "tile rows")?, positive(c, "tile cols")?]),
+        Err(_) => Err(PyTypeError::new_err(
+            "tile must be an int or a (rows, cols) pair of ints",
+        )),
+    }
+}
+
+fn positive(v: i64, what: &str) -> PyResult<usize> {
+    if v > 0 {
+        Ok(v as usize)
+    } else {
+        Err(PyValueError::new_err(format!(
+            "{what} must be positive, found {v}"
+        )))
+    }
+}
+
+/// `zeros`, `identity`, `random(SEED)`, `spd(SEED)`.
+pub fn parse_init(text: &str) -> PyResult<Init> {
+    let bad = || {
+        PyValueError::new_err(format!(
+            "init must be \"zeros\", \"identity\", \"random(SEED)\" or \"spd(SEED)\", found {text:?}"
+        ))
+    };
+    let text = text.trim();
+    let (name, args) = match text.split_once('(') {
+        None => (text, Vec::new()),
+        Some((name, rest)) => {
+            let inner = rest.strip_suffix(')').ok_or_else(bad)?;
+            let args: Result<Vec<u64>, _> = inner
+                .split(',')
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| a.trim().parse::<u64>())
+                .collect();
+            (name.trim(), args.map_err(|_| bad())?)
+        }
+    };
+    Init::from_call(name, &args).map_err(|_| bad())
+}
+
+pub fn init_text(init: &Init) -> String {
+    match init {
+        Init::Zeros => "zeros".to_string(),
+        Init::Identity => "identity".to_string(),
+        Init::Random { seed } => format!("random({seed})"),
+        Init::Spd { seed } => format!("spd({seed})"),
+    }
+}
+
+/// A name for a matrix the caller did not name: unique in this process, and
+/// across processes sharing a directory (time and process id).
+pub fn fresh_name(stem: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{stem}-{:x}-{:x}{n}", std::process::id(), nanos)
+}
+
+fn index(v: i64, what: &str) -> PyResult<usize> {
+    usize::try_from(v).map_err(|_| {
+        Python::attach(|py| raise(py, "BlockIndexError", format!("{what} {v} is negative")))
+    })
+}
+
+impl PyBigMatrix {
+    fn store_arc(&self) -> Arc<dyn lp_runtime::store::Store> {
+        self.store.get().store.clone()
+    }
+
+    /// The matrix as `lp_runtime::matrix` reads it.
+    pub fn info(&self) -> MatrixInfo {
+        MatrixInfo {
+            name: self.name.clone(),
+            header: self.header.clone(),
+            role: Role::Input,
+            init: self.init,
+            versions: Vec::new(),
+            base: None,
+        }
+    }
+
+    pub fn open(
+        py: Python<'_>,
+        store: Py<PyStore>,
+        name: &str,
+        init: Option<Init>,
+    ) -> PyResult<PyBigMatrix> {
+        validate_matrix_name(name).map_err(|e| store_error(py, &e))?;
+        let header = matrix::get_header(store.get().store.as_ref(), name).map_err(|e| match e {
+            matrix::MatrixError::NoHeader { .. } => raise(
+                py,
+                "BlockNotFoundError",
+                format!(
+                    "no matrix {name:?} in store {}: to create one, give its shape and tile",
+                    store.get().spec
+                ),
+            ),
+            e => matrix_error(py, &e),
+        })?;
+        Ok(PyBigMatrix {
+            store,
+            name: name.to_string(),
+            header,
+            init,
+        })
+    }
+
+    /// Creates the header, or checks that an existing one matches.
+    fn create(
+        py: Python<'_>,
+        store: Py<PyStore>,
+        name: &str,
+        header: MatrixHeader,
+        init: Option<Init>,
+    ) -> PyResult<PyBigMatrix> {
+        validate_matrix_name(name).map_err(|e| store_error(py, &e))?;
+        let s = store.get().store.clone();
+        match s.get_header(name).map_err(|e| store_error(py, &e))? {
+            Some(existing) if existing != header => {
+                return Err(PyValueError::new_err(format!(
+                    "matrix {name:?} already exists in store {} as {}, not {}",
+                    store.get().spec,
+                    existing.declared_type(),
+                    header.declared_type()
+                )));
+            }
+            Some(_) => {}
+            None => s
+                .put_header(name, &header)
+                .map_err(|e| store_error(py, &e))?,
+        }
+        Ok(PyBigMatrix {
+            store,
+            name: name.to_string(),
+            header,
+            init,
+        })
+    }
+
+    /// Block (i, j) checked against the grid, in messages as `A[i, j]`.
+    fn block_index(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<(usize, usize)> {
+        let (i, j) = (index(i, "block row")?, index(j, "block column")?);
+        if !self.header.contains(i, j) {
+            let [gr, gc] = self.header.grid();
+            return Err(raise(
+                py,
+                "BlockIndexError",
+                format!(
+                    "block {}[{i}, {j}] is outside its {gr} x {gc} grid of blocks",
+                    self.name
+                ),
+            ));
+        }
+        Ok((i, j))
+    }
+
+    /// A block that may be written: not above a symmetric matrix's
+    /// diagonal, not outside a triangular matrix's triangle.
+    fn writable_block(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<(usize, usize)> {
+        let (i, j) = self.block_index(py, i, j)?;
+        let name = &self.name;
+        if self.header.symmetric && i < j {
+            return Err(raise(
+                py,
+                "BlockError",
+                format!(
+                    "block {name}[{i}, {j}] is in the upper half of symmetric matrix {name}, \
+                     which stores only blocks with i >= j: write block [{j}, {i}] instead"
+                ),
+            ));
+        }
+        if self.header.is_zero_tile(i, j) {
+            let triangle = self.header.structure().unwrap_or("triangular");
+            return Err(raise(
+                py,
+                "BlockError",
+                format!(
+                    "block {name}[{i}, {j}] is outside the triangle of {triangle} matrix {name} \
+                     (zero by declaration, never stored)"
+                ),
+            ));
+        }
+        Ok((i, j))
+    }
+}
+
+/// A tile as a new Fortran-order numpy array.
+pub fn tile_to_numpy<'py>(py: Python<'py>, tile: &Tile) -> PyResult<Bound<'py, PyAny>> {
+    let out = array::empty(py, tile.nrows(), tile.ncols())?;
+    let mut view = ArrayView::new(&out, "block")?;
+    view.as_mat_mut()?.copy_from(tile.as_ref());
+    Ok(out)
+}
+
+fn as_float_matrix<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    obj.py()
+        .import("lambdapack._arrays")?
+        .getattr("as_matrix")?
+        .call1((obj, "block"))
+}
+
+#[pymethods]
+impl PyBigMatrix {
+    #[new]
+    #[pyo3(signature = (name, shape=None, tile=None, *, store=None, symmetric=false, init=None))]
+    fn py_new(
+        py: Python<'_>,
+        name: &str,
+        shape: Option<(i64, i64)>,
+        tile: Option<&Bound<'_, PyAny>>,
+        store: Option<&Bound<'_, PyAny>>,
+        symmetric: bool,
+        init: Option<&str>,
+    ) -> PyResult<PyBigMatrix> {
+        let store = match store {
+            Some(arg) => PyStore::from_arg(py, arg)?,
+            None => Py::new(py, PyStore::open("mem")?)?,
+        };
+        let init = init.map(parse_init).transpose()?;
+        let (shape, tile) = match (shape, tile) {
+            (None, None) => return PyBigMatrix::open(py, store, name, init),
+            (Some(shape), Some(tile)) => (shape, parse_tile(tile)?),
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "BigMatrix needs both shape and tile (or neither, to open an existing matrix)",
+                ));
+            }
+        };
+        let shape = [positive(shape.0, "rows")?, positive(shape.1, "cols")?];
+        if symmetric && (shape[0] != shape[1] || tile[0] != tile[1]) {
+            return Err(PyValueError::new_err(format!(
+                "a symmetric matrix must be square with square tiles, found {} x {} in tiles of {} x {}",
+                shape[0], shape[1], tile[0], tile[1]
+            )));
+        }
+        let header = MatrixHeader::new(shape, tile, symmetric);
+        PyBigMatrix::create(py, store, name, header, init)
+    }
+
+    /// BigMatrix.open(name, store="mem", init=None): the existing matrix
+    /// `name`, from the header in `store`.
+    #[staticmethod]
+    #[pyo3(name = "open", signature = (name, store=None, init=None))]
+    fn open_existing(
+        py: Python<'_>,
+        name: &str,
+        store: Option<&Bound<'_, PyAny>>,
+        init: Option<&str>,
+    ) -> PyResult<PyBigMatrix> {
+        let store = match store {
+            Some(arg) => PyStore::from_arg(py, arg)?,
+            None => Py::new(py, PyStore::open("mem")?)?,
+        };
+        let init = init.map(parse_init).transpose()?;
+        PyBigMatrix::open(py, store, name, init)
+    }
+
+    /// BigMatrix.from_numpy(array, tile, *, name=None, store="mem", symmetric=False)
+    ///
+    /// Stores a 2-D array as a new BigMatrix, cut into tiles straight from
+    /// the array's buffer (no whole-matrix copy). A symmetric matrix takes
+    /// the array's lower triangle; its diagonal blocks must be symmetric.
+    #[staticmethod]
+    #[pyo3(signature = (array, tile, *, name=None, store=None, symmetric=false))]
+    fn from_numpy(
+        py: Python<'_>,
+        array: &Bound<'_, PyAny>,
+        tile: &Bound<'_, PyAny>,
+        name: Option<&str>,
+        store: Option<&Bound<'_, PyAny>>,
+        symmetric: bool,
+    ) -> PyResult<PyBigMatrix> {
+        let array = py
+            .import("lambdapack._arrays")?
+            .getattr("as_matrix")?
+            .call1((array, "array"))?;
+        let view = ArrayView::new(&array, "array")?;
+        let [rows, cols] = view.shape();
+        let name = name.map_or_else(|| fresh_name("array"), str::to_string);
+        let this = PyBigMatrix::py_new(
+            py,
+            &name,
+            Some((rows as i64, cols as i64)),
+            Some(tile),
+            store,
+            symmetric,
+            None,
+        )?;
+        let (store, info) = (this.store_arc(), this.info());
+        let mat = view.as_mat();
+        let stop = AtomicBool::new(false);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        py.detach(|| runner::import_array(store.as_ref(), &info, mat, workers, &stop))
+            .map_err(|e| match e {
+                runner::ImportError::NotSymmetric { .. } => {
+                    PyValueError::new_err(e.to_string().replace("the array for", "array"))
+                }
+                runner::ImportError::Store(e) => store_error(py, &e),
+                e => PyValueError::new_err(e.to_string()),
+            })?;
+        Ok(this)
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    #[getter]
+    fn shape(&self) -> (usize, usize) {
+        (self.header.shape[0], self.header.shape[1])
+    }
+
+    /// The tile (block) shape, (rows, cols).
+    #[getter]
+    fn tile(&self) -> (usize, usize) {
+        (self.header.tile_shape[0], self.header.tile_shape[1])
+    }
+
+    /// The number of block rows and block columns.
+    #[getter]
+    fn grid(&self) -> (usize, usize) {
+        let [r, c] = self.header.grid();
+        (r, c)
+    }
+
+    #[getter]
+    fn symmetric(&self) -> bool {
+        self.header.symmetric
+    }
+
+    /// "lower" or "upper" for a triangular matrix (a factor), else None.
+    #[getter]
+    fn triangle(&self) -> Option<&'static str> {
+        self.header.triangle.map(|t| t.keyword())
+    }
+
+    #[getter]
+    fn dtype<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        py.import("numpy")?.getattr("dtype")?.call1(("float64",))
+    }
+
+    #[getter]
+    fn init(&self) -> Option<String> {
+        self.init.as_ref().map(init_text)
+    }
+
+    #[getter]
+    fn store(&self, py: Python<'_>) -> Py<PyStore> {
+        self.store.clone_ref(py)
+    }
+
+    /// get_block(i, j) -> numpy.ndarray: a copy of block (i, j) (for a
+    /// symmetric matrix with i < j, the transpose of block (j, i); for a
+    /// triangular one, zero outside its triangle).
+    fn get_block<'py>(&self, py: Python<'py>, i: i64, j: i64) -> PyResult<Bound<'py, PyAny>> {
+        let (i, j) = self.block_index(py, i, j)?;
+        let (store, info) = (self.store_arc(), self.info());
+        let tile = py
+            .detach(|| matrix::load_tile(store.as_ref(), &info, 0, i, j, false))
+            .map_err(|e| matrix_error(py, &e))?;
+        tile_to_numpy(py, &tile)
+    }
+
+    /// put_block(block, i, j): stores `block` (a 2-D array of block (i, j)'s
+    /// exact shape) as block (i, j), replacing what was there.
+    fn put_block(&self, py: Python<'_>, block: &Bound<'_, PyAny>, i: i64, j: i64) -> PyResult<()> {
+        let (i, j) = self.writable_block(py, i, j)?;
+        let block = as_float_matrix(block)?;
+        let view = ArrayView::new(&block, "block")?;
+        let expected = self.header.tile(i, j);
+        let [rows, cols] = view.shape();
+        if [rows, cols] != [expected.rows, expected.cols] {
+            return Err(raise(
+                py,
+                "BlockError",
+                format!(
+                    "block {}[{i}, {j}] is {} x {}, but the block given is {rows} x {cols}",
+                    self.name, expected.rows, expected.cols
+                ),
+            ));
+        }
+        let mut tile = Tile::zeros(rows, cols);
+        tile.copy_from(view.as_mat());
+        if self.header.symmetric && i == j {
+            let origin = i * self.header.tile_shape[0];
+            runner::check_symmetric(&tile, &self.info(), origin).map_err(|e| {
+                let message = match e {
+                    runner::ImportError::NotSymmetric { row, col, value, mirror, .. } => format!(
+                        "block {name}[{i}, {j}] is on the diagonal of symmetric matrix {name} but is \
+                         not symmetric: element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}",
+                        name = self.name
+                    ),
+                    e => e.to_string(),
+                };
+                raise(py, "BlockError", message)
+            })?;
+        }
+        let store = self.store_arc();
+        py.detach(|| store.put_tile(&self.name, i, j, Arc::new(tile)))
+            .map_err(|e| store_error(py, &e))
+    }
+
+    /// delete_block(i, j): removes block (i, j) from the store (it then
+    /// reads as the initialiser's values, or is missing).
+    fn delete_block(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<()> {
+        let (i, j) = self.writable_block(py, i, j)?;
+        self.store_arc()
+            .delete_tile(&self.name, i, j)
+            .map_err(|e| store_error(py, &e))
+    }
+
+    /// The (i, j) of every stored block, sorted.
+    fn blocks(&self, py: Python<'_>) -> PyResult<Vec<(usize, usize)>> {
+        matrix::list(self.store_arc().as_ref(), &self.name).map_err(|e| matrix_error(py, &e))
+    }
+
+    /// numpy() -> numpy.ndarray: the whole matrix (Fortran order), every
+    /// block read as get_block reads it.
+    fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let [rows, cols] = self.header.shape;
+        let out = array::empty(py, rows, cols)?;
+        let mut view = ArrayView::new(&out, "array")?;
+        let mat = view.as_mat_mut()?;
+        let (store, info) = (self.store_arc(), self.info());
+        py.detach(|| runner::export_array(store.as_ref(), &info, mat, false))
+            .map_err(|e| matrix_error(py, &e))?;
+        Ok(out)
+    }
+
+    /// free() -> int: deletes every stored block (the header stays, so the
+    /// matrix can be written again); returns how many were deleted.
+    fn free(&self, py: Python<'_>) -> PyResult<usize> {
+        let store = self.store_arc();
+        py.detach(|| matrix::free_matrix(store.as_ref(), &self.name))
+            .map_err(|e| matrix_error(py, &e))
+    }
+
+    fn __repr__(&self) -> String {
+        let structure = self
+            .header
+            .structure()
+            .map(|s| format!(", {s}"))
+            .unwrap_or_default();
+        format!(
+            "BigMatrix({:?}, shape=({}, {}), tile=({}, {}){structure}, store={:?})",
+            self.name,
+            self.header.shape[0],
+            self.header.shape[1],
+            self.header.tile_shape[0],
+            self.header.tile_shape[1],
+            self.store.get().spec
+        )
+    }
+
+    /// Pickles as (store spec, name, init); a matrix in a memory store
+    /// cannot be pickled (raises pickle.PicklingError).
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.store.get().kind == Kind::Mem {
+            return Err(memory_pickle_error(
+                py,
+                &format!("BigMatrix {:?}", this.name),
+            ));
+        }
+        let open = slf.get_type().getattr("open")?;
+        let args = PyTuple::new(
+            py,
+            [
+                this.name.clone().into_pyobject(py)?.into_any(),
+                this.store.get().spec.clone().into_pyobject(py)?.into_any(),
+                this.init().into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        Ok((open, args))
+    }
+
+    /// A handle is immutable: a copy is the same handle (the tiles are not
+    /// copied).
+    fn __copy__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __deepcopy__(slf: Py<Self>, _memo: &Bound<'_, PyAny>) -> Py<Self> {
+        slf
+    }
+}

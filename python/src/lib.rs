@@ -1,0 +1,36 @@
+//! `lambdapack._native`: the Rust half of the `lambdapack` Python package.
+//!
+//! The package binds the workspace's crates directly (no `lpc` process):
+//! programs compile with `lpc::frontend`, runs go through `lpc::runner`
+//! (the steps `lpc run` takes), tiles live in `lp_runtime` stores. The
+//! Python half (`python/lambdapack/`) adds the numpy-like functions, the
+//! exception classes, the progress bar and the documentation.
+//!
+//! Modules: [`array`] (numpy buffers as faer views), [`store`] (`Store`),
+//! [`bigmatrix`] (`BigMatrix`), [`program`] (`check`, program sources),
+//! [`run`] (`run`, `RunSummary`), [`errors`] (Rust errors as Python
+//! exceptions).
+
+mod array;
+mod bigmatrix;
+mod errors;
+mod program;
+mod run;
+mod store;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<store::PyStore>()?;
+    m.add_class::<bigmatrix::PyBigMatrix>()?;
+    m.add_class::<program::PyDiagnostic>()?;
+    m.add_class::<run::PySummary>()?;
+    m.add_class::<run::PyVerification>()?;
+    m.add_function(wrap_pyfunction!(program::check, m)?)?;
+    m.add_function(wrap_pyfunction!(program::library_programs, m)?)?;
+    m.add_function(wrap_pyfunction!(program::library_params, m)?)?;
+    m.add_function(wrap_pyfunction!(run::run_program, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

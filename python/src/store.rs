@@ -1,0 +1,222 @@
+//! `lambdapack.Store`: where BigMatrix tiles live.
+//!
+//! Specs: `mem` (this process's shared memory store), `dir:PATH` (one
+//! `.npy` file per tile), `s3://BUCKET/PREFIX` (with the `aws` feature).
+//! Opening the same spec twice gives the same store, so two BigMatrix
+//! handles on one directory share its write pool and byte counts.
+//! `Store.memory()` makes a new private memory store.
+
+use lp_runtime::store::{MemStore, Store};
+use lpc::runner::StoreSpec;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A memory store: it lives in this process only.
+    Mem,
+    Dir,
+    S3,
+}
+
+/// A tile store. See the module docs.
+#[pyclass(module = "lambdapack", name = "Store", frozen)]
+pub struct PyStore {
+    pub store: Arc<dyn Store>,
+    pub spec: String,
+    pub kind: Kind,
+}
+
+type Registry = Mutex<HashMap<String, Weak<dyn Store>>>;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+fn shared_memory() -> Arc<dyn Store> {
+    static MEM: OnceLock<Arc<dyn Store>> = OnceLock::new();
+    MEM.get_or_init(|| Arc::new(MemStore::new())).clone()
+}
+
+fn open_spec(spec: &str) -> PyResult<(Arc<dyn Store>, String, Kind)> {
+    if spec == "mem" {
+        return Ok((shared_memory(), spec.to_string(), Kind::Mem));
+    }
+    if let Some(rest) = spec.strip_prefix("s3://") {
+        return open_s3(rest).map(|store| (store, spec.to_string(), Kind::S3));
+    }
+    let parsed = StoreSpec::parse(spec).map_err(|_| {
+        PyValueError::new_err(format!(
+            "store: expected \"mem\", \"dir:PATH\" or \"s3://BUCKET/PREFIX\", found {spec:?}"
+        ))
+    })?;
+    let StoreSpec::Dir(path) = &parsed else {
+        unreachable!("`mem` is handled above")
+    };
+    // The same directory, however it is spelled, is one store.
+    std::fs::create_dir_all(path)
+        .map_err(|e| PyValueError::new_err(format!("cannot open store {spec}: {e}")))?;
+    let key = std::fs::canonicalize(path)
+        .map(|p| format!("dir:{}", p.display()))
+        .unwrap_or_else(|_| spec.to_string());
+    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(store) = registry.get(&key).and_then(Weak::upgrade) {
+        return Ok((store, spec.to_string(), Kind::Dir));
+    }
+    let store = parsed.open().map_err(PyValueError::new_err)?;
+    registry.insert(key, Arc::downgrade(&store));
+    Ok((store, spec.to_string(), Kind::Dir))
+}
+
+#[cfg(feature = "aws")]
+fn open_s3(rest: &str) -> PyResult<Arc<dyn Store>> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(PyValueError::new_err(
+            "store: s3://BUCKET/PREFIX needs a bucket",
+        ));
+    }
+    let options = lp_runtime::aws::AwsOptions::from_env();
+    let clients = lp_runtime::aws::AwsClients::connect(&options);
+    Ok(Arc::new(lp_runtime::aws::S3Store::new(
+        &clients, bucket, prefix,
+    )))
+}
+
+#[cfg(not(feature = "aws"))]
+fn open_s3(_: &str) -> PyResult<Arc<dyn Store>> {
+    Err(PyValueError::new_err(
+        "this lambdapack was built without S3 support; build it with the `aws` feature \
+         (MATURIN_PEP517_ARGS=\"--features aws\" pip install ./python)",
+    ))
+}
+
+impl PyStore {
+    pub fn open(spec: &str) -> PyResult<PyStore> {
+        let (store, spec, kind) = open_spec(spec)?;
+        Ok(PyStore { store, spec, kind })
+    }
+
+    pub fn private_memory() -> PyStore {
+        PyStore {
+            store: Arc::new(MemStore::new()),
+            spec: "mem (private)".to_string(),
+            kind: Kind::Mem,
+        }
+    }
+
+    /// A `Store` or a spec string, as every `store=` argument takes.
+    pub fn from_arg(py: Python<'_>, arg: &Bound<'_, PyAny>) -> PyResult<Py<PyStore>> {
+        if let Ok(store) = arg.cast::<PyStore>() {
+            return Ok(store.clone().unbind());
+        }
+        match arg.extract::<String>() {
+            Ok(spec) => Py::new(py, PyStore::open(&spec)?),
+            Err(_) => Err(PyTypeError::new_err(
+                "store must be a lambdapack.Store or a spec such as \"mem\" or \"dir:PATH\"",
+            )),
+        }
+    }
+
+    /// The root of a directory store.
+    pub fn dir(&self) -> Option<std::path::PathBuf> {
+        match StoreSpec::parse(&self.spec) {
+            Ok(StoreSpec::Dir(path)) if self.kind == Kind::Dir => Some(path),
+            _ => None,
+        }
+    }
+
+    pub fn same(&self, other: &PyStore) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+}
+
+#[pymethods]
+impl PyStore {
+    /// Store(spec): "mem" (this process's memory store), "dir:PATH" (one
+    /// .npy file per tile under PATH, for matrices larger than RAM or shared
+    /// between processes) or "s3://BUCKET/PREFIX" (builds with the aws
+    /// feature). The same spec always gives the same store.
+    #[new]
+    fn py_new(spec: &str) -> PyResult<PyStore> {
+        PyStore::open(spec)
+    }
+
+    /// A new, empty memory store private to its holders (runs use one when
+    /// no store is given).
+    #[staticmethod]
+    fn memory() -> PyStore {
+        PyStore::private_memory()
+    }
+
+    /// The spec the store was opened with.
+    #[getter]
+    fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    /// "mem", "dir" or "s3".
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.kind {
+            Kind::Mem => "mem",
+            Kind::Dir => "dir",
+            Kind::S3 => "s3",
+        }
+    }
+
+    /// Whether other processes can open this store (not a memory store).
+    #[getter]
+    fn shareable(&self) -> bool {
+        self.kind != Kind::Mem
+    }
+
+    /// (bytes held now, peak bytes held) for stores that count them, else None.
+    fn usage(&self) -> Option<(u64, u64)> {
+        self.store
+            .usage()
+            .map(|u| (u.bytes_held, u.peak_bytes_held))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Store({:?})", self.spec)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyStore>().is_ok_and(|o| self.same(o.get()))
+    }
+
+    fn __hash__(&self) -> u64 {
+        Arc::as_ptr(&self.store) as *const () as u64
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let this = slf.get();
+        if this.kind == Kind::Mem {
+            return Err(memory_pickle_error(slf.py(), "this Store"));
+        }
+        let cls = slf.get_type().into_any();
+        Ok((cls, (this.spec.clone(),)))
+    }
+}
+
+/// Why nothing in a memory store can be pickled: its tiles are in this
+/// process's memory, which another process cannot see.
+pub fn memory_pickle_error(py: Python<'_>, what: &str) -> PyErr {
+    let message = format!(
+        "{what} lives in a memory store, which exists only in this process, so it \
+         cannot be pickled or sent to another process; use a directory store \
+         (store=\"dir:PATH\") to share matrices between processes"
+    );
+    match py
+        .import("pickle")
+        .and_then(|m| m.getattr("PicklingError"))
+        .and_then(|cls| cls.call1((message.clone(),)))
+    {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,157 @@
+"""BigMatrix: blocks, stores, reopening, validation and pickling."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import lambdapack as lp
+
+
+def test_blocks_round_trip_in_memory(rng):
+    A = lp.BigMatrix("bm_round_trip", (10, 7), (4, 3))
+    assert (A.shape, A.tile, A.grid, A.symmetric, A.triangle) == ((10, 7), (4, 3), (3, 3), False, None)
+    block = rng.standard_normal((2, 1))  # the ragged corner block
+    A.put_block(block, 2, 2)
+    np.testing.assert_array_equal(A.get_block(2, 2), block)
+    assert A.blocks() == [(2, 2)]
+    A.delete_block(2, 2)
+    assert A.blocks() == []
+    A.free()
+
+
+def test_from_numpy_numpy_and_free(rng, tiles):
+    a = rng.standard_normal((13, 9))
+    A = lp.BigMatrix.from_numpy(a, (5, 4), store=tiles, name="A")
+    assert A.grid == (3, 3)
+    np.testing.assert_array_equal(A.numpy(), a)
+    np.testing.assert_array_equal(A.get_block(1, 2), a[5:10, 8:9])
+    assert A.free() == 9
+    assert A.blocks() == []
+
+
+def test_symmetric_matrix_stores_lower_blocks(rng, tiles):
+    g = rng.standard_normal((12, 12))
+    a = g + g.T
+    S = lp.BigMatrix.from_numpy(a, 4, store=tiles, symmetric=True, name="S")
+    assert S.blocks() == [(0, 0), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)]
+    np.testing.assert_array_equal(S.get_block(0, 2), a[0:4, 8:12])
+    np.testing.assert_array_equal(S.numpy(), a)
+
+
+def test_init_gives_values_of_unwritten_blocks():
+    Z = lp.BigMatrix("bm_zeros", (6, 6), 3, init="zeros")
+    np.testing.assert_array_equal(Z.get_block(1, 0), np.zeros((3, 3)))
+    assert Z.init == "zeros"
+    I = lp.BigMatrix("bm_identity", (6, 6), 3, init="identity")
+    np.testing.assert_array_equal(I.numpy(), np.eye(6))
+
+
+def test_open_existing_matrix_by_name(rng, tiles):
+    a = rng.standard_normal((8, 8))
+    lp.BigMatrix.from_numpy(a, 4, store=tiles, name="kept")
+    for B in (lp.BigMatrix("kept", store=tiles), lp.BigMatrix.open("kept", tiles)):
+        assert (B.shape, B.tile) == ((8, 8), (4, 4))
+        np.testing.assert_array_equal(B.numpy(), a)
+    # The same structure opens the existing matrix; another one is refused.
+    assert lp.BigMatrix("kept", (8, 8), 4, store=tiles).blocks() == [(i, j) for i in range(2) for j in range(2)]
+    with pytest.raises(ValueError) as info:
+        lp.BigMatrix("kept", (8, 8), 2, store=tiles)
+    assert str(info.value) == (
+        f'matrix "kept" already exists in store {tiles} as f64[8, 8] tile [4, 4], '
+        "not f64[8, 8] tile [2, 2]"
+    )
+
+
+def test_validation_errors_name_what_and_where(tiles):
+    S = lp.BigMatrix("V", (10, 10), 4, store=tiles, symmetric=True)
+    cases = [
+        (lambda: S.put_block(np.zeros((4, 4)), 0, 1), lp.BlockError, ValueError,
+         "block V[0, 1] is in the upper half of symmetric matrix V, which stores only "
+         "blocks with i >= j: write block [1, 0] instead"),
+        (lambda: S.put_block(np.zeros((4, 4)), 2, 0), lp.BlockError, ValueError,
+         "block V[2, 0] is 2 x 4, but the block given is 4 x 4"),
+        (lambda: S.get_block(3, 0), lp.BlockIndexError, IndexError,
+         "block V[3, 0] is outside its 3 x 3 grid of blocks"),
+        (lambda: S.get_block(-1, 0), lp.BlockIndexError, IndexError, "block row -1 is negative"),
+        (lambda: S.put_block(np.array([[1.0, 2.0], [3.0, 1.0]]), 2, 2), lp.BlockError, ValueError,
+         "block V[2, 2] is on the diagonal of symmetric matrix V but is not symmetric: "
+         "element (9, 8) is 3e0, element (8, 9) is 2e0"),
+        (lambda: lp.BigMatrix("missing", store=tiles), lp.BlockNotFoundError, LookupError,
+         f'no matrix "missing" in store {tiles}: to create one, give its shape and tile'),
+        (lambda: lp.BigMatrix("bad name", (4, 4), 2), lp.InvalidNameError, ValueError,
+         "invalid matrix name \"bad name\": only ASCII letters, digits, '_', '-' and '.' are allowed"),
+        (lambda: lp.BigMatrix("W", (4, 4), 0), ValueError, ValueError, "tile must be positive, found 0"),
+        (lambda: lp.BigMatrix("W", (4, 6), 2, symmetric=True), ValueError, ValueError,
+         "a symmetric matrix must be square with square tiles, found 4 x 6 in tiles of 2 x 2"),
+        (lambda: lp.BigMatrix("W", (4, 4)), TypeError, TypeError,
+         "BigMatrix needs both shape and tile (or neither, to open an existing matrix)"),
+        (lambda: lp.BigMatrix("W", (4, 4), 2, store="ftp://x"), ValueError, ValueError,
+         'store: expected "mem", "dir:PATH" or "s3://BUCKET/PREFIX", found "ftp://x"'),
+    ]
+    for action, cls, builtin, message in cases:
+        with pytest.raises(cls) as info:
+            action()
+        assert isinstance(info.value, builtin)
+        assert str(info.value) == message
+
+
+def test_missing_block_raises_lookup_error(tiles):
+    M = lp.BigMatrix("M", (4, 4), 2, store=tiles)
+    with pytest.raises(lp.BlockNotFoundError) as info:
+        M.get_block(1, 0)
+    assert str(info.value) == "tile M[1, 0] is not in the store and M has no initialiser"
+
+
+def test_triangular_output_refuses_blocks_outside_its_triangle(rng):
+    L = lp.cholesky(lp.BigMatrix.from_numpy(np.eye(8) * 4, 4, symmetric=True))
+    with pytest.raises(lp.BlockError) as info:
+        L.put_block(np.zeros((4, 4)), 0, 1)
+    assert str(info.value) == (
+        f"block {L.name}[0, 1] is outside the triangle of lower matrix {L.name} "
+        "(zero by declaration, never stored)"
+    )
+    np.testing.assert_array_equal(L.get_block(0, 1), np.zeros((4, 4)))
+
+
+def test_pickle_round_trip_and_other_process(rng, tiles):
+    a = rng.standard_normal((9, 9))
+    A = lp.BigMatrix.from_numpy(a, 4, store=tiles, name="P")
+    B = pickle.loads(pickle.dumps(A))
+    assert (B.name, B.shape, B.tile, B.store) == ("P", (9, 9), (4, 4), A.store)
+    np.testing.assert_array_equal(B.numpy(), a)
+    # Another process reopens it from the header and reads a block.
+    script = (
+        "import pickle, sys, numpy as np\n"
+        "m = pickle.loads(sys.stdin.buffer.read())\n"
+        "np.save(sys.stdout.buffer, m.get_block(2, 1))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], input=pickle.dumps(A),
+                         capture_output=True, check=True)
+    import io
+    np.testing.assert_array_equal(np.load(io.BytesIO(out.stdout)), a[8:9, 4:8])
+
+
+def test_memory_matrix_cannot_be_pickled():
+    M = lp.BigMatrix("bm_mem_pickle", (4, 4), 2)
+    with pytest.raises(pickle.PicklingError) as info:
+        pickle.dumps(M)
+    assert str(info.value) == (
+        'BigMatrix "bm_mem_pickle" lives in a memory store, which exists only in this process, '
+        "so it cannot be pickled or sent to another process; use a directory store "
+        '(store="dir:PATH") to share matrices between processes'
+    )
+
+
+def test_tiles_on_disk_are_npy_files(rng, tmp_path):
+    a = rng.standard_normal((6, 6))
+    lp.BigMatrix.from_numpy(a, 3, store=f"dir:{tmp_path}", name="D")
+    np.testing.assert_array_equal(np.load(os.path.join(tmp_path, "D", "1_0.npy")), a[3:6, 0:3])
+
+
+def test_s3_store_needs_the_aws_feature():
+    with pytest.raises(ValueError, match="built without S3 support"):
+        lp.BigMatrix("S3", (4, 4), 2, store="s3://bucket/prefix")

@@ -1,0 +1,222 @@
+"""The numpy-like functions against numpy and scipy, by LAPACK's test
+ratios (residual / (n ||A|| eps) below THRESH)."""
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import lambdapack as lp
+from conftest import EPS, THRESH, norm1, ratio, spd
+
+# Sizes that divide the tile and sizes that leave ragged last tiles.
+SIZES = [(128, 32), (150, 32), (97, 40)]
+
+
+@pytest.mark.parametrize("n,tile", SIZES)
+def test_cholesky_factors_spd_matrix(rng, n, tile):
+    a = spd(rng, n)
+    L = lp.cholesky(a, tile=tile)
+    assert isinstance(L, np.ndarray) and L.shape == (n, n)
+    assert np.array_equal(L, np.tril(L))
+    assert ratio(a - L @ L.T, norm1(a), n) < THRESH
+    expected = np.linalg.cholesky(a)
+    assert np.linalg.norm(L - expected) / np.linalg.norm(expected) < n * EPS * 100
+
+
+def test_cholesky_upper_is_scipy_default(rng):
+    a = spd(rng, 90)
+    U = lp.cholesky(a, lower=False, tile=32)
+    np.testing.assert_allclose(U, scipy.linalg.cholesky(a), rtol=0, atol=1e-10 * np.abs(U).max())
+
+
+def test_cholesky_chooses_a_tile_and_takes_other_dtypes(rng):
+    a = (spd(rng, 64) * 100).astype(np.int64)
+    L = lp.cholesky(a)
+    assert ratio(a - L @ L.T, norm1(a), 64) < THRESH
+
+
+def test_cholesky_reads_only_the_lower_triangle(rng):
+    a = spd(rng, 96)
+    garbage = a.copy()
+    garbage[np.triu_indices(96, 32)] = 1e6  # above the diagonal tiles only
+    np.testing.assert_array_equal(lp.cholesky(garbage, tile=32), lp.cholesky(a, tile=32))
+
+
+def test_cholesky_of_bigmatrix_returns_bigmatrix_in_its_store(rng, tiles):
+    a = spd(rng, 100)
+    A = lp.BigMatrix.from_numpy(a, 25, store=tiles, symmetric=True, name="A")
+    L = lp.cholesky(A)
+    assert isinstance(L, lp.BigMatrix)
+    assert L.store == A.store and L.tile == (25, 25) and L.triangle == "lower"
+    l = L.numpy()
+    assert ratio(a - l @ l.T, norm1(a), 100) < THRESH
+    np.testing.assert_array_equal(L.get_block(2, 1), l[50:75, 25:50])
+
+
+def test_not_positive_definite_raises_linalgerror_with_where(rng):
+    a = spd(rng, 64)
+    a[40, 40] = -1e4
+    with pytest.raises(np.linalg.LinAlgError) as info:
+        lp.cholesky(a, tile=16)
+    e = info.value
+    assert isinstance(e, lp.NotPositiveDefiniteError)
+    assert (e.job, e.kernel, e.tile) == ("chol[2]", "CHOL", "S[2, 2, 2]")
+    assert e.source == "cholesky.lp:10"
+    assert e.output == "L[2, 2]"
+    assert str(e).startswith(
+        'job "chol[2]" (cholesky.lp:10): CHOL on S[2, 2, 2] (result for L[2, 2]): '
+        "matrix is not positive definite (pivot "
+    )
+
+
+def test_cholesky_rejects_asymmetric_diagonal_block():
+    a = np.eye(8)
+    a[3, 1] = 0.5
+    with pytest.raises(ValueError) as info:
+        lp.cholesky(a, tile=4)
+    assert str(info.value) == (
+        'inputs["A"] is not symmetric but matrix A is declared sym: '
+        "element (3, 1) is 5e-1, element (1, 3) is 0e0"
+    )
+
+
+@pytest.mark.parametrize("n,tile", SIZES)
+@pytest.mark.parametrize("assume_a", ["pos", "gen"])
+def test_solve_matches_lapack_ratio(rng, n, tile, assume_a):
+    a = spd(rng, n) if assume_a == "pos" else rng.standard_normal((n, n))
+    b = rng.standard_normal((n, 5))
+    x = lp.solve(a, b, assume_a=assume_a, tile=tile)
+    assert x.shape == (n, 5)
+    # LAPACK's dget04-style ratio: ||b - a x|| / (n ||a|| ||x|| eps).
+    assert ratio(b - a @ x, norm1(a) * norm1(x), n) < THRESH
+    expected = scipy.linalg.solve(a, b, assume_a=assume_a)
+    cond = np.linalg.cond(a, 1)
+    assert norm1(x - expected) / norm1(expected) < THRESH * n * cond * EPS
+
+
+def test_solve_vector_right_hand_side_gives_vector(rng):
+    a = rng.standard_normal((70, 70))
+    b = rng.standard_normal(70)
+    x = lp.solve(a, b, tile=32)
+    assert x.shape == (70,)
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-8, atol=1e-10)
+
+
+def test_solve_singular_raises_linalgerror():
+    a = np.ones((40, 40))
+    with pytest.raises(np.linalg.LinAlgError) as info:
+        lp.solve(a, np.ones(40), tile=20)
+    e = info.value
+    assert isinstance(e, lp.SingularMatrixError)
+    assert e.kernel.startswith("TRSM") and e.job and e.tile
+    assert "triangular factor is singular" in str(e)
+    assert str(e).startswith(f'job "{e.job}" ({e.source}): {e.kernel} on {e.tile}')
+
+
+def test_solve_argument_errors(rng):
+    a = rng.standard_normal((10, 10))
+    with pytest.raises(ValueError, match=r"^assume_a must be 'gen' or 'pos', found 'sym'$"):
+        lp.solve(a, np.ones(10), assume_a="sym")
+    with pytest.raises(ValueError, match=r"^solve: a is 10 x 10 but b has 9 rows$"):
+        lp.solve(a, np.ones(9))
+    with pytest.raises(ValueError, match=r"^a must be square, found shape \(10, 9\)$"):
+        lp.solve(a[:, :9], np.ones(10))
+
+
+@pytest.mark.parametrize("m,k,n,tile", [(64, 64, 64, 32), (70, 45, 33, 16)])
+def test_matmul(rng, m, k, n, tile):
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    c = lp.matmul(a, b, tile=tile)
+    # ||c - ab|| / (k ||a|| ||b|| eps), as LAPACK's dgemm tests.
+    assert ratio(c - a @ b, norm1(a) * norm1(b), k) < THRESH
+
+
+def test_matmul_vectors_follow_numpy(rng):
+    a, v = rng.standard_normal((20, 30)), rng.standard_normal(30)
+    w = rng.standard_normal(20)
+    np.testing.assert_allclose(lp.matmul(a, v), a @ v, rtol=1e-12)
+    np.testing.assert_allclose(lp.matmul(w, a), w @ a, rtol=1e-12)
+    assert lp.matmul(a, v).shape == (20,)
+    with pytest.raises(ValueError, match=r"^matmul: a is 20 x 30 but b is 20 x 30 \(inner dimensions differ\)$"):
+        lp.matmul(a, a)
+
+
+def test_matmul_of_strided_views(rng):
+    a = rng.standard_normal((60, 80))
+    view = a[::2, 1::2]  # 30 x 40, non-contiguous: read in place
+    b = np.asfortranarray(rng.standard_normal((40, 10)))
+    np.testing.assert_allclose(lp.matmul(view, b, tile=16), view @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_lu_one_tile_is_lapack_getrf(rng):
+    a = rng.standard_normal((48, 48))
+    f = lp.lu(a, tile=48)
+    packed, piv = scipy.linalg.lu_factor(a)
+    np.testing.assert_allclose(f.u, np.triu(packed), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.tril(f.l, -1), np.tril(packed, -1), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(f.piv, piv)
+
+
+@pytest.mark.parametrize("n,tile", SIZES)
+def test_lu_tiled_factor_determinant_and_growth(rng, n, tile):
+    a = rng.standard_normal((n, n))
+    f = lp.lu(a, tile=tile)
+    assert np.array_equal(f.u, np.triu(f.u))
+    sign, logdet = np.linalg.slogdet(a)
+    # |det(a)| = prod |u_ii|: pairwise pivoting only permutes rows.
+    assert abs(np.sum(np.log(np.abs(np.diag(f.u)))) - logdet) < 1e-8 * n
+    assert np.abs(f.u).max() < 10 * n * np.abs(a).max()
+    assert f.piv.shape == (n,) and f.piv.min() >= 0 and f.piv.max() < tile
+    nt = -(-n // tile)
+    assert sorted(f.lx) == [(i, k) for i in range(nt) for k in range(i)]
+
+
+@pytest.mark.parametrize("m,n,tile", [(128, 128, 32), (150, 70, 32), (97, 40, 40)])
+def test_qr(rng, m, n, tile):
+    a = rng.standard_normal((m, n))
+    q, r = lp.qr(a, tile=tile)
+    Q = np.asarray(q)
+    assert Q.shape == (m, n) and r.shape == (n, n)
+    assert np.array_equal(r, np.triu(r))
+    # LAPACK's dqrt01 ratios: ||a - QR|| / (m ||a|| eps), ||I - QᵀQ|| / (m eps).
+    assert ratio(a - Q @ r, norm1(a), m) < THRESH
+    assert ratio(np.eye(n) - Q.T @ Q, 1.0, m) < THRESH
+    # R is unique up to the sign of each row.
+    r_np = np.linalg.qr(a, mode="r")
+    np.testing.assert_allclose(np.abs(r), np.abs(r_np), rtol=0, atol=1e-10 * np.abs(r_np).max())
+    y = rng.standard_normal(m)
+    np.testing.assert_allclose(q.T @ y, Q.T @ y, rtol=0, atol=1e-10 * np.abs(y).max())
+    np.testing.assert_allclose(lp.qr(a, mode="r", tile=tile), r, rtol=0, atol=1e-12 * np.abs(r).max())
+
+
+def test_qr_rejects_wide_and_unknown_modes(rng):
+    with pytest.raises(ValueError, match=r"^qr needs m >= n \(a tall or square matrix\), found 3 x 5$"):
+        lp.qr(np.ones((3, 5)))
+    with pytest.raises(ValueError, match=r"^mode must be 'reduced' or 'r', found 'complete'$"):
+        lp.qr(np.ones((5, 3)), mode="complete")
+
+
+@pytest.mark.parametrize("m,n,tile", [(128, 64, 32), (150, 70, 32)])
+def test_lstsq(rng, m, n, tile):
+    a = rng.standard_normal((m, n))
+    b = rng.standard_normal((m, 3))
+    x = lp.lstsq(a, b, tile=tile)
+    expected = np.linalg.lstsq(a, b, rcond=None)[0]
+    cond = np.linalg.cond(a)
+    assert norm1(x - expected) / norm1(expected) < THRESH * m * cond * EPS
+    # The residual is orthogonal to a's columns (LAPACK's dqrt17 idea).
+    assert ratio(a.T @ (b - a @ x), norm1(a) * norm1(b), m) < THRESH
+    xv = lp.lstsq(a, b[:, 0], tile=tile)
+    assert xv.shape == (n,)
+    np.testing.assert_allclose(xv, x[:, 0], rtol=1e-10, atol=1e-12)
+
+
+def test_complex_input_is_refused():
+    with pytest.raises(TypeError, match=r"^a: lambdapack computes in float64; complex values are not supported$"):
+        lp.cholesky(np.eye(4, dtype=complex))
+
+
+def test_help_explains_every_function():
+    for f in (lp.cholesky, lp.matmul, lp.solve, lp.lu, lp.qr, lp.lstsq, lp.run, lp.check):
+        assert f.__doc__ and "{options}" not in f.__doc__
+    assert "assume_a" in lp.solve.__doc__ and "tile : int" in lp.solve.__doc__

@@ -1,0 +1,204 @@
+"""lambdapack.run and lambdapack.check: bindings, summary, verification,
+progress, the GIL and Ctrl-C."""
+
+import _thread
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import lambdapack as lp
+from conftest import THRESH, norm1, ratio, spd
+
+DOUBLE = """\
+param n = 8, b = 4, nt = ceil(n / b)
+matrix A : f64[n, n] tile [b, b] input
+matrix C : f64[n, n] tile [b, b] output
+for i in range(nt) {
+    for j in range(nt) {
+        twice:
+            %c = GEMM A[i, j], A[i, j], A[i, j]
+            S3_WRITE C[i, j], %c
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_n():
+    """An n for which cholesky(eye(n), tile=40) lasts at least half a
+    second here (many small jobs), so that progress ticks (every 100 ms)
+    and interruptions happen mid-run on a fast build and a slow one."""
+    for n in (800, 1600, 3200, 6400):
+        start = time.monotonic()
+        lp.cholesky(np.eye(n) * 2, tile=40, progress=False)
+        if time.monotonic() - start > 0.5:
+            return n
+    raise AssertionError("cholesky of 6400 x 6400 in tiles of 40 took under half a second")
+
+
+def jobs(n, tile=40):
+    nt = -(-n // tile)
+    return nt * (nt + 1) * (nt + 2) // 6
+
+
+def matrices(root):
+    """The matrices of a directory store (`~pool` is the store's own)."""
+    return sorted(n for n in os.listdir(root) if not n.startswith("~"))
+
+
+def test_run_library_program_with_summary_and_verification(rng):
+    a = spd(rng, 96)
+    result = lp.run("cholesky", inputs={"A": a}, params={"n": 96, "b": 32}, verify=True)
+    assert list(result) == ["L"]
+    L = result["L"]
+    assert ratio(a - L @ L.T, norm1(a), 96) < THRESH
+    s = result.summary
+    # 4 CHOL + 6 TRSM... for 3 tiles: 3 chol, 3 trsm, 4 syrk = 10 jobs.
+    assert (s.jobs, s.executions, s.retries) == (10, 10, 0)
+    assert s.flops > 0 and s.wall_seconds > 0 and s.workers >= 1
+    v = s.verification
+    assert v.passed and v.residual < v.tolerance
+
+
+def test_run_initialised_inputs_need_no_arrays():
+    result = lp.run("gemm", params={"m": 20, "n": 12, "k": 8, "b": 8}, outputs=["C"])
+    assert result["C"].shape == (20, 12)
+    assert np.abs(result["C"]).max() > 0
+
+
+def test_run_source_text_and_bigmatrix_outputs(rng, tiles):
+    a = rng.standard_normal((8, 8))
+    result = lp.run(DOUBLE, inputs={"A": a}, store=tiles, bigmatrix=True)
+    C = result["C"]
+    assert isinstance(C, lp.BigMatrix) and C.store == lp.Store(tiles)
+    assert C.name.startswith("C-")
+    # GEMM c + a b per tile: A[i,j] + A[i,j] @ A[i,j].
+    expected = np.block([[a[i:i+4, j:j+4] + a[i:i+4, j:j+4] @ a[i:i+4, j:j+4] for j in (0, 4)] for i in (0, 4)])
+    np.testing.assert_allclose(C.numpy(), expected, rtol=1e-13, atol=1e-13)
+
+
+def test_run_binding_errors(rng):
+    a = spd(rng, 8)
+    cases = [
+        (dict(inputs={"Q": a}), "inputs: the program has no matrix `Q` (it has A, L, S)"),
+        (dict(inputs={"L": a}), "inputs: `L` is not an input matrix of the program"),
+        (dict(inputs={"A": a[:4, :4]}), 'inputs["A"] is 4 x 4 but the program\'s A is 8 x 8'),
+        (dict(inputs={"A": a}, outputs=["X"]), "outputs: the program has no matrix `X` (it has A, L, S)"),
+        (dict(inputs={"A": a}, backend="lambda"),
+         "backend='lambda': the Python package runs the local backend only; "
+         "use `lpc run --backend lambda` for AWS Lambda"),
+        (dict(inputs={"A": a}, params={"q": 1}), "params: the program has no parameter `q` (it has n, b, seed, nt)"),
+    ]
+    for kwargs, message in cases:
+        kwargs.setdefault("params", {"n": 8, "b": 4})
+        with pytest.raises(ValueError) as info:
+            lp.run("cholesky", **kwargs)
+        assert str(info.value) == message
+    with pytest.raises(ValueError) as info:
+        lp.run(DOUBLE)
+    assert str(info.value) == 'input matrix `A` has no initialiser; pass it as inputs={"A": array}'
+
+
+def test_program_error_carries_diagnostics():
+    source = "param n = 4\nmatrix A : f64[n, n] tile [2, 2] input\nfoo bar\n"
+    with pytest.raises(lp.ProgramError) as info:
+        lp.run(source)
+    e = info.value
+    assert str(e).startswith("<string> does not compile: 1 error\n")
+    assert [(d.severity, d.line, d.column) for d in e.diagnostics] == [("error", 3, 8)]
+
+
+def test_check_returns_diagnostics():
+    assert lp.check("cholesky") == []
+    assert lp.check("lstsq", params={"m": 100, "n": 50}) == []
+    (d,) = lp.check("param n = 4\nfoo bar\n")
+    assert (d.severity, d.line, d.column) == ("error", 2, 8)
+    assert d.message == "expected `[`, found the end of the line"
+    assert d.rendered.startswith("error: expected `[`, found the end of the line\n")
+    assert "foo bar" in d.rendered
+
+
+def test_library_lists_programs_and_parameters():
+    lib = lp.library()
+    assert {"cholesky", "posv", "gesv", "lu", "qr", "lstsq", "tsqr", "gemm", "trsolve"} <= set(lib)
+    assert lib["cholesky"][1] == ["n", "b", "seed", "nt"]
+
+
+def test_progress_callback_and_bars(capfd, slow_n):
+    calls = []
+    a = np.eye(slow_n) * 2
+    lp.cholesky(a, tile=40, progress=lambda *p: calls.append(p))
+    assert calls
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and all(c[1] == jobs(slow_n) for c in calls)
+    capfd.readouterr()
+    start = time.monotonic()
+    lp.cholesky(a, tile=40)  # stderr is not a terminal under pytest: no bar
+    assert time.monotonic() - start > 0.1 and capfd.readouterr().err == ""
+    lp.cholesky(a, tile=40, progress=True)  # a bar, erased at the end
+    err = capfd.readouterr().err
+    assert f"/{jobs(slow_n)} jobs" in err and err.endswith("\r\033[K")
+
+
+def test_gil_is_released_while_jobs_run(slow_n):
+    ticks = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    start = time.monotonic()
+    lp.cholesky(np.eye(slow_n) * 2, tile=40, workers=1)
+    elapsed = time.monotonic() - start
+    stop.set()
+    t.join()
+    # The counter thread ran throughout the run (about 1 tick a ms).
+    assert elapsed > 0.1 and ticks[0] > elapsed * 200
+
+
+def test_interrupt_raises_keyboardinterrupt_and_writes_nothing(tiles, slow_n):
+    A = lp.BigMatrix.from_numpy(np.eye(slow_n) * 2, 40, store=tiles, symmetric=True, name="A")
+    seen = []
+
+    def interrupt(done, total, *_):
+        seen.append(done)
+        _thread.interrupt_main()  # what Ctrl-C's signal handler does
+
+    with pytest.raises(KeyboardInterrupt):
+        lp.cholesky(A, progress=interrupt)
+    assert len(seen) == 1 and seen[0] < jobs(slow_n)
+    assert matrices(tiles[len("dir:"):]) == ["A"]
+    nt = slow_n // 40
+    assert len(A.blocks()) == nt * (nt + 1) // 2
+
+
+def test_sigint_from_outside_stops_the_run(tmp_path, slow_n):
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, lambdapack as lp
+        A = lp.BigMatrix.from_numpy(np.eye({slow_n}) * 2, 40, store="dir:{tmp_path}", symmetric=True, name="A")
+        def started(*_):
+            print("running", flush=True)
+        try:
+            lp.cholesky(A, progress=started)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+        print("finished", flush=True)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "running\n"
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 3 and out.rstrip().splitlines()[-1] == "interrupted"
+    assert matrices(tmp_path) == ["A"]
