@@ -24,11 +24,12 @@
 //! it at the end, so an interrupted or failed export never leaves a
 //! half-written output file under the destination's name.
 
+use crate::atomic_file::AtomicFile;
 use crate::store::{Store, StoreError};
 use lp_program::MatrixInfo;
 use lp_std::npy::{self, NpyError, NpyHeader};
 use lp_std::{MatrixHeader, Shape, Tile};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -457,40 +458,6 @@ fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -
     }
 }
 
-/// A temporary file beside `dest`, removed on drop unless persisted.
-struct TempBeside {
-    path: PathBuf,
-    file: Option<File>,
-}
-
-impl TempBeside {
-    fn create(dest: &Path) -> MatrixResult<TempBeside> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = dest.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-        let file = File::create(&path).map_err(io_at(&path))?;
-        Ok(TempBeside {
-            path,
-            file: Some(file),
-        })
-    }
-
-    fn persist(mut self, dest: &Path) -> MatrixResult<()> {
-        drop(self.file.take());
-        fs::rename(&self.path, dest).map_err(io_at(dest))
-    }
-}
-
-impl Drop for TempBeside {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// Writes matrix `info` as one Fortran-order `.npy` file at `path`
 /// (symmetric matrices expanded to full). Memory: one tile-column band.
 /// Tiles come from [`load_tile`], so an input with an initialiser exports its
@@ -500,9 +467,9 @@ pub fn export_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixRe
     let [rows, cols] = header.shape;
     let [tr, tc] = header.tile_shape;
     let [grid_rows, grid_cols] = header.grid();
-    let mut temp = TempBeside::create(path)?;
-    let temp_path = temp.path.clone();
-    let file = temp.file.as_mut().expect("open until persisted");
+    let mut temp = AtomicFile::create(path).map_err(io_at(path))?;
+    let temp_path = temp.path().to_path_buf();
+    let file = temp.file();
     file.write_all(&npy::header_bytes(rows, cols))
         .map_err(io_at(&temp_path))?;
     let mut band: Vec<u8> = Vec::new();
@@ -523,5 +490,5 @@ pub fn export_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixRe
         }
         file.write_all(&band).map_err(io_at(&temp_path))?;
     }
-    temp.persist(path)
+    temp.commit().map_err(io_at(path))
 }

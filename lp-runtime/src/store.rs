@@ -82,6 +82,24 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// The name of tile (i, j)'s object within its matrix's folder or prefix,
+/// `<i>_<j>.npy`: the one tile layout of every store (docs/runtime.md), so
+/// a directory store's files and an S3 prefix's objects are the same.
+pub fn tile_file_name(i: usize, j: usize) -> String {
+    format!("{i}_{j}.npy")
+}
+
+/// [`tile_file_name`] backwards: `3_12.npy` -> (3, 12); anything else (the
+/// header, temporaries, stray files) is not a tile.
+pub fn parse_tile_file_name(name: &str) -> Option<(usize, usize)> {
+    let (i, j) = name.strip_suffix(".npy")?.split_once('_')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(i) || !digits(j) {
+        return None;
+    }
+    Some((i.parse().ok()?, j.parse().ok()?))
+}
+
 /// Rejects names that could escape the store root or break the key layout.
 pub fn validate_matrix_name(name: &str) -> StoreResult<()> {
     let bad = |reason| {
@@ -103,4 +121,28 @@ pub fn validate_matrix_name(name: &str) -> StoreResult<()> {
         return bad("only ASCII letters, digits, '_', '-' and '.' are allowed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tile_name_tests {
+    use super::{parse_tile_file_name, tile_file_name};
+
+    #[test]
+    fn tile_names_round_trip_and_others_are_not_tiles() {
+        assert_eq!(tile_file_name(3, 12), "3_12.npy");
+        assert_eq!(parse_tile_file_name("3_12.npy"), Some((3, 12)));
+        for not_tile in [
+            "header.json",
+            "3_12.npy.tmp",
+            "_1.npy",
+            "1_.npy",
+            "a_1.npy",
+            "1_2_3.npy",
+            "-1_2.npy",
+            "+3_1.npy",
+            "sub/3_1.npy",
+        ] {
+            assert_eq!(parse_tile_file_name(not_tile), None, "{not_tile}");
+        }
+    }
 }

@@ -120,15 +120,15 @@ impl Tracer {
         json!({"traceEvents": events, "displayTimeUnit": "ms"})
     }
 
-    /// Writes the trace to `path` through a temporary sibling file, so a
-    /// failed write never leaves a truncated trace behind.
+    /// Writes the trace to `path` whole or not at all
+    /// ([`crate::atomic_file`]), so a failed write never leaves a truncated
+    /// trace behind.
     pub fn write(&self, plan: &Plan, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("json.partial");
-        {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            serde_json::to_writer(&mut f, &self.to_json(plan))?;
-            f.flush()?;
-        }
-        std::fs::rename(&tmp, path)
+        let mut file = crate::atomic_file::AtomicFile::create(path)?;
+        let mut writer = std::io::BufWriter::new(file.file());
+        serde_json::to_writer(&mut writer, &self.to_json(plan))?;
+        writer.flush()?;
+        drop(writer);
+        file.commit()
     }
 }

@@ -58,6 +58,12 @@ pub fn size_error(name: &str, value: &dyn Fn(&str) -> Option<i64>) -> Option<Str
             "`{name}` needs m >= n (a tall or square A), found m = {m}, n = {n}"
         ));
     }
+    if name == "tsqr" && b < n {
+        return Some(format!(
+            "`tsqr` needs tiles of at least n = {n} rows (each tile row of A is one b x n \
+             leaf whose QR must have n reflectors), found a tile of {b}: choose --tile {n} or more"
+        ));
+    }
     let last = m % b;
     if name == "tsqr" && last != 0 && last < n {
         return Some(format!(

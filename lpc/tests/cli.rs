@@ -241,6 +241,36 @@ fn gen_prints_the_library_program_with_its_parameters_set() {
     assert!(text(&out.stdout).contains("seed_a = 9"));
 }
 
+/// Sizes an algorithm cannot take are one clear usage error (exit 2)
+/// rather than the shape errors of the program they would make.
+#[test]
+fn gen_refuses_sizes_the_algorithm_cannot_take() {
+    for (args, expected) in [
+        (
+            &["gen", "qr", "--m", "100", "--n", "200"][..],
+            "error: `qr` needs m >= n (a tall or square A), found m = 100, n = 200\n",
+        ),
+        (
+            &[
+                "gen", "tsqr", "--m", "32768", "--n", "1024", "--tile", "512",
+            ][..],
+            "error: `tsqr` needs tiles of at least n = 1024 rows (each tile row of A is one b x n \
+             leaf whose QR must have n reflectors), found a tile of 512: choose --tile 1024 or \
+             more\n",
+        ),
+        (
+            &["gen", "tsqr", "--m", "1050", "--n", "200", "--tile", "300"][..],
+            "error: `tsqr` needs every tile to have at least n = 200 rows, but the last of m = \
+             1050 in tiles of 300 has 150: choose a tile size that divides m or leaves at least n\n",
+        ),
+    ] {
+        let out = lpc(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stderr), expected, "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 #[test]
 fn gen_flat_and_expand_print_the_same_flat_program() {
     let flat = lpc(

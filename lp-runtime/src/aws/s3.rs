@@ -56,7 +56,7 @@ impl S3Store {
 
     fn tile_key(&self, matrix: &str, i: usize, j: usize) -> StoreResult<String> {
         validate_matrix_name(matrix)?;
-        Ok(self.key(&format!("{matrix}/{i}_{j}.npy")))
+        Ok(self.key(&format!("{matrix}/{}", crate::store::tile_file_name(i, j))))
     }
 
     fn header_key(&self, matrix: &str) -> StoreResult<String> {
@@ -389,7 +389,7 @@ impl Store for S3Store {
         let keys = self.list_keys(&dir).map_err(io_error)?;
         Ok(keys
             .iter()
-            .filter_map(|k| parse_tile_name(&k[dir.len()..]))
+            .filter_map(|k| crate::store::parse_tile_file_name(&k[dir.len()..]))
             .collect())
     }
 
@@ -413,30 +413,5 @@ impl Store for S3Store {
             reason: e.to_string(),
         })?;
         self.put_object(&key, json).map_err(io_error)
-    }
-}
-
-/// `3_12.npy` -> (3, 12); anything else (the header, stray objects) -> None.
-fn parse_tile_name(name: &str) -> Option<(usize, usize)> {
-    let stem = name.strip_suffix(".npy")?;
-    let (i, j) = stem.split_once('_')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(i) || !digits(j) {
-        return None;
-    }
-    Some((i.parse().ok()?, j.parse().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_tile_name;
-
-    #[test]
-    fn tile_names_parse_and_others_are_ignored() {
-        assert_eq!(parse_tile_name("3_12.npy"), Some((3, 12)));
-        assert_eq!(parse_tile_name("header.json"), None);
-        assert_eq!(parse_tile_name("3_.npy"), None);
-        assert_eq!(parse_tile_name("+3_1.npy"), None);
-        assert_eq!(parse_tile_name("sub/3_1.npy"), None);
     }
 }

@@ -107,16 +107,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `<i>_<j>.npy` -> (i, j); anything else is not a tile file.
-fn parse_tile_name(name: &str) -> Option<(usize, usize)> {
-    let (i, j) = name.strip_suffix(".npy")?.split_once('_')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(i) || !digits(j) {
-        return None;
-    }
-    Some((i.parse().ok()?, j.parse().ok()?))
-}
-
 impl DirStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> StoreResult<DirStore> {
@@ -180,7 +170,7 @@ impl DirStore {
     /// The path of tile (i, j) of `matrix` (the name must be valid).
     pub fn tile_path(&self, matrix: &str, i: usize, j: usize) -> StoreResult<PathBuf> {
         validate_matrix_name(matrix)?;
-        Ok(self.root.join(matrix).join(format!("{i}_{j}.npy")))
+        Ok(self.root.join(matrix).join(super::tile_file_name(i, j)))
     }
 
     fn scan_bytes(root: &Path) -> StoreResult<u64> {
@@ -200,7 +190,7 @@ impl DirStore {
                 if file
                     .file_name()
                     .to_str()
-                    .and_then(parse_tile_name)
+                    .and_then(super::parse_tile_file_name)
                     .is_some()
                 {
                     total += file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -503,7 +493,11 @@ impl Store for DirStore {
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
-            if let Some(ij) = entry.file_name().to_str().and_then(parse_tile_name) {
+            if let Some(ij) = entry
+                .file_name()
+                .to_str()
+                .and_then(super::parse_tile_file_name)
+            {
                 out.push(ij);
             }
         }
@@ -543,26 +537,5 @@ impl Store for DirStore {
             bytes_held: self.bytes_held(),
             peak_bytes_held: self.peak_bytes_held(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_tile_name;
-
-    #[test]
-    fn tile_names() {
-        assert_eq!(parse_tile_name("3_12.npy"), Some((3, 12)));
-        for not_tile in [
-            "header.json",
-            "3_12.npy.tmp",
-            "_1.npy",
-            "1_.npy",
-            "a_1.npy",
-            "1_2_3.npy",
-            "-1_2.npy",
-        ] {
-            assert_eq!(parse_tile_name(not_tile), None, "{not_tile}");
-        }
     }
 }

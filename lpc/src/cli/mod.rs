@@ -13,8 +13,6 @@ pub mod sim;
 
 use lpc::diagnostics::Format;
 use lpc::frontend::{CompileOptions, Setting};
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 /// The options of every command that compiles a program.
@@ -67,32 +65,7 @@ pub fn finish_output(result: std::io::Result<()>, what: &str) -> std::process::E
     }
 }
 
-/// Writes `bytes` to `path` through a temp file in the same directory and a
-/// rename, so that `path` holds the old content or the new, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path names no file")
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+pub use lp_runtime::atomic_file::write_atomically;
 
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
