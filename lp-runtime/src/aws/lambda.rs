@@ -203,6 +203,52 @@ fn memory_mb() -> u64 {
         .unwrap_or(0)
 }
 
+/// The plan of the payload's bundle, holding the payload's job. A bundle
+/// the worker refuses fails the run at once (it can never become valid, so
+/// every relaunch would refuse it too); one it cannot read yet is a backend
+/// error, left to the lease.
+fn open_plan(
+    clients: &AwsClients,
+    s3: &S3Store,
+    payload: &WorkerPayload,
+) -> Result<Arc<Plan>, RunError> {
+    let plan = match cached_plan(s3, &payload.bundle_key) {
+        Ok(plan) => plan,
+        Err(NoPlan::Read(message)) => return Err(RunError::Backend(BackendError { message })),
+        Err(NoPlan::Refused(message)) => {
+            let run = DynamoCounters::new(clients, &payload.table, &payload.run_id);
+            let _ = run.fail_run(&JobError {
+                job: String::new(),
+                source: None,
+                op: "bundle".to_string(),
+                tile: None,
+                output: None,
+                message: message.clone(),
+            });
+            return Err(RunError::InvalidBundle(message));
+        }
+    };
+    if plan.locate(payload.job_id).is_none() {
+        return Err(RunError::InvalidBundle(format!(
+            "invalid bundle: job {} is not a job of the program",
+            payload.job_id
+        )));
+    }
+    Ok(plan)
+}
+
+/// What the run item gains from this worker since its last update.
+fn metrics_delta(now: &MetricsSnapshot, reported: &MetricsSnapshot, bill: Bill) -> MetricsDelta {
+    MetricsDelta {
+        jobs_done: now.jobs_done - reported.jobs_done,
+        executions: now.executions - reported.executions,
+        flops: now.flops_done - reported.flops_done,
+        bytes_loaded: now.bytes_loaded - reported.bytes_loaded,
+        bytes_stored: now.bytes_stored - reported.bytes_stored,
+        bill,
+    }
+}
+
 /// What one invocation did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct WorkerReport {
@@ -248,28 +294,7 @@ pub fn handle_job(
     let clients = &clients.with_own_tally();
     let mut billed = (RequestCounts::default(), Instant::now());
     let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
-    let plan = match cached_plan(&s3, &payload.bundle_key) {
-        Ok(plan) => plan,
-        Err(NoPlan::Read(message)) => return Err(RunError::Backend(BackendError { message })),
-        Err(NoPlan::Refused(message)) => {
-            let run = DynamoCounters::new(clients, &payload.table, &payload.run_id);
-            let _ = run.fail_run(&JobError {
-                job: String::new(),
-                source: None,
-                op: "bundle".to_string(),
-                tile: None,
-                output: None,
-                message: message.clone(),
-            });
-            return Err(RunError::InvalidBundle(message));
-        }
-    };
-    if plan.locate(payload.job_id).is_none() {
-        return Err(RunError::InvalidBundle(format!(
-            "invalid bundle: job {} is not a job of the program",
-            payload.job_id
-        )));
-    }
+    let plan = open_plan(clients, &s3, payload)?;
     let dynamo = DynamoCounters::new(clients, &payload.table, &payload.run_id);
     let run_counters = dynamo.clone();
     let counters: Box<dyn Counters> = match &hooks.counters {
@@ -315,14 +340,7 @@ pub fn handle_job(
         let started = Instant::now();
         let outcome = run_job(&ctx, job, 0);
         let now = metrics.snapshot();
-        let delta = MetricsDelta {
-            jobs_done: now.jobs_done - reported.jobs_done,
-            executions: now.executions - reported.executions,
-            flops: now.flops_done - reported.flops_done,
-            bytes_loaded: now.bytes_loaded - reported.bytes_loaded,
-            bytes_stored: now.bytes_stored - reported.bytes_stored,
-            bill: bill_since(&clients.requests, &mut billed),
-        };
+        let delta = metrics_delta(&now, &reported, bill_since(&clients.requests, &mut billed));
         reported = now;
         let next = match outcome {
             Ok(next) => next,
