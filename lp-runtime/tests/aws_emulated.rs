@@ -26,7 +26,7 @@ mod emulator_support;
 mod scheduler_support;
 
 use emulator_support::*;
-use lp_program::{Instr, JobId, Plan, Program, Role, TileKey, bundle};
+use lp_program::{JobId, Plan, Program, Role, TileKey, bundle};
 use lp_runtime::aws::dynamo::{DynamoCounters, RunStatus};
 use lp_runtime::aws::lambda::{WorkerHooks, WorkerPayload, bundle_key, handle_job};
 use lp_runtime::aws::{
@@ -234,31 +234,6 @@ fn assert_temps_swept(plan: &Plan, store: &S3Store) {
             "temp {name} swept"
         );
     }
-}
-
-/// The loads (distinct tiles per job: a job that names a tile twice reads
-/// it once), writes and parent-child edges of a plan.
-fn plan_counts(plan: &Plan) -> (usize, usize, usize) {
-    let (mut loads, mut writes, mut edges) = (0, 0, 0);
-    let mut tiles: Vec<TileKey> = Vec::new();
-    let mut children: Vec<JobId> = Vec::new();
-    plan.walk(&mut |_, _, id| {
-        let loc = plan.locate(id).expect("a walked job is a job");
-        plan.tiles(&loc, false, &mut tiles).unwrap();
-        tiles.sort_unstable();
-        tiles.dedup();
-        loads += tiles.len();
-        let family = plan.family(loc.family);
-        writes += family
-            .instrs
-            .iter()
-            .filter(|i| matches!(i, Instr::Write { .. }))
-            .count();
-        plan.children(id, &mut children);
-        edges += children.len();
-        true
-    });
-    (loads, writes, edges)
 }
 
 // ---------------------------------------------------------------------------

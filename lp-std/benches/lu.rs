@@ -13,6 +13,8 @@
 //! the most. `-- keep-memory` tells glibc to keep freed memory instead, to
 //! show the arithmetic alone.
 
+mod timing;
+
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::lu::partial_pivoting::factor as plu;
 use faer::linalg::matmul::matmul;
@@ -20,48 +22,7 @@ use faer::{Accum, Par};
 use lp_std::kernel::lu::{self, LU_INNER_BLOCK};
 use lp_std::{Init, MatrixHeader, Tile};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
-
-/// This thread's time on a CPU, which a shared, oversubscribed machine
-/// inflates far less than wall time.
-#[cfg(unix)]
-fn thread_cpu_secs() -> Option<f64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
-}
-
-#[cfg(not(unix))]
-fn thread_cpu_secs() -> Option<f64> {
-    None
-}
-
-/// Median wall seconds of `f` and median on-CPU seconds (NaN where the
-/// platform cannot tell), over at least 5 runs and about 0.5 s.
-fn timed(mut f: impl FnMut()) -> (f64, f64) {
-    f();
-    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
-    let start = Instant::now();
-    while wall.len() < 5 || (start.elapsed() < Duration::from_millis(500) && wall.len() < 200) {
-        let c = thread_cpu_secs();
-        let t = Instant::now();
-        f();
-        wall.push(t.elapsed().as_secs_f64());
-        cpu.push(match (c, thread_cpu_secs()) {
-            (Some(a), Some(b)) => b - a,
-            _ => f64::NAN,
-        });
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    (median(wall), median(cpu))
-}
+use timing::timed;
 
 fn row(label: &str, n: usize, flops: f64, (wall, cpu): (f64, f64)) {
     println!(

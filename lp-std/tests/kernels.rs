@@ -656,36 +656,39 @@ fn triangular_solve_names_are_systematic() {
     }
 }
 
+/// Applies `k` to `args` and checks its results against the shapes and the
+/// result count the checker uses (`result_shapes`, `result_names`).
+fn apply_checking_shapes(k: Kernel, args: &[&Tile]) -> Vec<Tile> {
+    let shape = |t: &Tile| Shape::new(t.nrows(), t.ncols());
+    let want = k.result_shapes(&args.iter().map(|t| shape(t)).collect::<Vec<_>>());
+    let got = k
+        .apply(args)
+        .unwrap_or_else(|e| panic!("{}: {e}", k.name()));
+    assert_eq!(
+        got.iter().map(shape).collect::<Vec<_>>(),
+        want.unwrap(),
+        "{}",
+        k.name()
+    );
+    assert_eq!(got.len(), k.result_names().len(), "{}", k.name());
+    got
+}
+
 #[test]
 fn lu_kernels_agree_with_their_result_shapes() {
     // A ragged pair of tiles as in a tiled LU: the diagonal tile 5x5, the
     // tile below it 3x5, the tiles right of them 5x4 and 3x4.
-    let shape = |t: &Tile| Shape::new(t.nrows(), t.ncols());
-    let check = |k: Kernel, args: &[&Tile]| -> Vec<Tile> {
-        let want = k.result_shapes(&args.iter().map(|t| shape(t)).collect::<Vec<_>>());
-        let got = k
-            .apply(args)
-            .unwrap_or_else(|e| panic!("{}: {e}", k.name()));
-        assert_eq!(
-            got.iter().map(shape).collect::<Vec<_>>(),
-            want.unwrap(),
-            "{}",
-            k.name()
-        );
-        assert_eq!(got.len(), k.result_names().len(), "{}", k.name());
-        got
-    };
     let (d, below, right, corner) = (
         random(5, 5, 1),
         random(3, 5, 2),
         random(5, 4, 3),
         random(3, 4, 4),
     );
-    let lup = check(Kernel::Getrf, &[&d]);
-    check(Kernel::Gessm, &[&lup[0], &lup[1], &right]);
-    let t = check(Kernel::Tstrf, &[&lup[0], &below]);
-    check(Kernel::Ssssm, &[&right, &corner, &t[1], &t[2]]);
-    let u = check(Kernel::Triu, &[&t[0]]);
+    let lup = apply_checking_shapes(Kernel::Getrf, &[&d]);
+    apply_checking_shapes(Kernel::Gessm, &[&lup[0], &lup[1], &right]);
+    let t = apply_checking_shapes(Kernel::Tstrf, &[&lup[0], &below]);
+    apply_checking_shapes(Kernel::Ssssm, &[&right, &corner, &t[1], &t[2]]);
+    let u = apply_checking_shapes(Kernel::Triu, &[&t[0]]);
     assert_upper_zero_below(&u[0]);
     assert_eq!(
         shape_message(Kernel::Gessm, &[&lup[0], &Tile::zeros(4, 1), &right]),
@@ -724,21 +727,6 @@ fn qr_kernels_agree_with_their_result_shapes() {
     // A tall diagonal tile (7x5, as the last column of a ragged QR with
     // m > n), a short tile below it (3x5), and tiles right of them (7x4,
     // 3x4).
-    let shape = |t: &Tile| Shape::new(t.nrows(), t.ncols());
-    let check = |k: Kernel, args: &[&Tile]| -> Vec<Tile> {
-        let want = k.result_shapes(&args.iter().map(|t| shape(t)).collect::<Vec<_>>());
-        let got = k
-            .apply(args)
-            .unwrap_or_else(|e| panic!("{}: {e}", k.name()));
-        assert_eq!(
-            got.iter().map(shape).collect::<Vec<_>>(),
-            want.unwrap(),
-            "{}",
-            k.name()
-        );
-        assert_eq!(got.len(), k.result_names().len(), "{}", k.name());
-        got
-    };
     let (d, below, right, corner) = (
         random(7, 5, 1),
         random(3, 5, 2),
@@ -747,17 +735,17 @@ fn qr_kernels_agree_with_their_result_shapes() {
     );
     let [ormqr_n, ormqr_t, tsmqr_n, tsmqr_t] =
         ["ORMQR_N", "ORMQR_T", "TSMQR_N", "TSMQR_T"].map(|n| Kernel::from_name(n).unwrap());
-    let vtr = check(Kernel::Geqrt, &[&d]);
-    let c = check(ormqr_t, &[&vtr[0], &vtr[1], &right]);
+    let vtr = apply_checking_shapes(Kernel::Geqrt, &[&d]);
+    let c = apply_checking_shapes(ormqr_t, &[&vtr[0], &vtr[1], &right]);
     // Q (Qᵀ C) = C.
     assert_close(
         "ORMQR_N after ORMQR_T",
-        &check(ormqr_n, &[&vtr[0], &vtr[1], &c[0]])[0],
+        &apply_checking_shapes(ormqr_n, &[&vtr[0], &vtr[1], &c[0]])[0],
         &right,
     );
-    let rvt = check(Kernel::Tsqrt, &[&vtr[2], &below]);
-    let pair = check(tsmqr_t, &[&c[0], &corner, &rvt[1], &rvt[2]]);
-    let back = check(tsmqr_n, &[&pair[0], &pair[1], &rvt[1], &rvt[2]]);
+    let rvt = apply_checking_shapes(Kernel::Tsqrt, &[&vtr[2], &below]);
+    let pair = apply_checking_shapes(tsmqr_t, &[&c[0], &corner, &rvt[1], &rvt[2]]);
+    let back = apply_checking_shapes(tsmqr_n, &[&pair[0], &pair[1], &rvt[1], &rvt[2]]);
     assert_close("TSMQR_N after TSMQR_T", &back[1], &corner);
     assert_eq!(
         shape_message(ormqr_t, &[&vtr[0], &vtr[1], &corner]),

@@ -24,8 +24,8 @@
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
 
-use emulator_support::{Pool, Proxy, Service, endpoints, unique};
-use lp_program::{Instr, JobId, Plan, TileKey};
+use emulator_support::{Pool, Proxy, Service, endpoints, plan_counts, unique};
+use lp_program::Plan;
 use lpc::frontend::{CompileOptions, compile_source};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -209,29 +209,11 @@ fn bounds(program: &str) -> Bounds {
     let outcome = compile_source(&source, program, &CompileOptions::default()).unwrap();
     let compiled = outcome.compiled.expect("the program compiles");
     let plan: &Plan = compiled.plan();
-    let mut b = Bounds {
+    let (loads, writes, edges) = plan_counts(plan);
+    Bounds {
         jobs: plan.job_count() as usize,
-        loads: 0,
-        writes: 0,
-        edges: 0,
-    };
-    let mut tiles: Vec<TileKey> = Vec::new();
-    let mut children: Vec<JobId> = Vec::new();
-    plan.walk(&mut |_, _, id| {
-        let loc = plan.locate(id).expect("a walked job is a job");
-        plan.tiles(&loc, false, &mut tiles).unwrap();
-        tiles.sort_unstable();
-        tiles.dedup();
-        b.loads += tiles.len();
-        b.writes += plan
-            .family(loc.family)
-            .instrs
-            .iter()
-            .filter(|i| matches!(i, Instr::Write { .. }))
-            .count();
-        plan.children(id, &mut children);
-        b.edges += children.len();
-        true
-    });
-    b
+        loads,
+        writes,
+        edges,
+    }
 }

@@ -412,3 +412,29 @@ impl Drop for Pool {
         }
     }
 }
+
+/// The loads (distinct tiles per job: a job that names a tile twice reads
+/// it once), writes and parent-child edges of a plan: the lower bounds of
+/// a run's S3 and DynamoDB requests.
+pub fn plan_counts(plan: &lp_program::Plan) -> (usize, usize, usize) {
+    let (mut loads, mut writes, mut edges) = (0, 0, 0);
+    let mut tiles: Vec<lp_program::TileKey> = Vec::new();
+    let mut children: Vec<lp_program::JobId> = Vec::new();
+    plan.walk(&mut |_, _, id| {
+        let loc = plan.locate(id).expect("a walked job is a job");
+        plan.tiles(&loc, false, &mut tiles).unwrap();
+        tiles.sort_unstable();
+        tiles.dedup();
+        loads += tiles.len();
+        let family = plan.family(loc.family);
+        writes += family
+            .instrs
+            .iter()
+            .filter(|i| matches!(i, lp_program::Instr::Write { .. }))
+            .count();
+        plan.children(id, &mut children);
+        edges += children.len();
+        true
+    });
+    (loads, writes, edges)
+}
