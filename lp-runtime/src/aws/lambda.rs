@@ -24,8 +24,10 @@ use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError, run_job,
 };
 use crate::requests::{Bill, RequestCounts, RequestTally};
+use crate::store::{Namespace, RunStore, Store};
 use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,20 @@ pub struct WorkerPayload {
     pub prefix: String,
     pub table: String,
     pub function: String,
+    /// Where the run's inputs are ([`Namespace::inputs`]); its temporaries
+    /// and outputs are under the run id.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl WorkerPayload {
+    /// The run's view of the store.
+    pub fn namespace(&self) -> Namespace {
+        Namespace {
+            run: self.run_id.clone(),
+            inputs: self.inputs.clone(),
+        }
+    }
 }
 
 /// Where a program's bundle is stored: content-addressed by
@@ -265,7 +281,7 @@ pub struct WorkerReport {
 /// throttling or a crash between the tile writes and the completions), or
 /// deliver the jobs it launches some other way (in-process workers).
 pub type CountersWrap = dyn Fn(DynamoCounters) -> Box<dyn Counters> + Send + Sync;
-pub type StoreWrap = dyn Fn(S3Store) -> Box<dyn crate::store::Store> + Send + Sync;
+pub type StoreWrap = dyn Fn(Arc<dyn Store>) -> Box<dyn Store> + Send + Sync;
 pub type LauncherMake = dyn Fn(&WorkerPayload) -> Box<dyn Launcher> + Send + Sync;
 
 #[derive(Clone, Default)]
@@ -301,9 +317,15 @@ pub fn handle_job(
         Some(wrap) => wrap(dynamo),
         None => Box::new(dynamo),
     };
-    let store: Box<dyn crate::store::Store> = match &hooks.store {
-        Some(wrap) => wrap(s3),
-        None => Box::new(s3),
+    // The hook sees the program's names, as jobs do.
+    let run_store: Arc<dyn Store> = Arc::new(RunStore::new(
+        Arc::new(s3),
+        plan.program(),
+        &payload.namespace(),
+    ));
+    let store: Arc<dyn Store> = match &hooks.store {
+        Some(wrap) => Arc::from(wrap(run_store)),
+        None => run_store,
     };
     let launcher: Box<dyn Launcher> = match &hooks.launcher {
         Some(make) => make(payload),

@@ -13,7 +13,8 @@
 
 use super::{AwsClients, AwsError, block_on};
 use crate::requests::{Request, RequestTally, get_requests, put_requests};
-use crate::store::{Store, StoreError, StoreResult, validate_matrix_name};
+use crate::store::location::{self, validate_doc, validate_listing};
+use crate::store::{Store, StoreError, StoreResult, validate_location};
 use aws_sdk_s3::primitives::ByteStream;
 use lp_std::{MatrixHeader, Tile};
 use std::sync::Arc;
@@ -55,12 +56,18 @@ impl S3Store {
     }
 
     fn tile_key(&self, matrix: &str, i: usize, j: usize) -> StoreResult<String> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         Ok(self.key(&format!("{matrix}/{}", crate::store::tile_file_name(i, j))))
     }
 
+    fn doc_key(&self, location: &str, doc: &str) -> StoreResult<String> {
+        validate_location(location)?;
+        validate_doc(doc)?;
+        Ok(self.key(&format!("{location}/{doc}")))
+    }
+
     fn header_key(&self, matrix: &str) -> StoreResult<String> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         Ok(self.key(&format!("{matrix}/header.json")))
     }
 
@@ -384,7 +391,7 @@ impl Store for S3Store {
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         let dir = self.key(&format!("{matrix}/"));
         let keys = self.list_keys(&dir).map_err(io_error)?;
         Ok(keys
@@ -413,5 +420,42 @@ impl Store for S3Store {
             reason: e.to_string(),
         })?;
         self.put_object(&key, json).map_err(io_error)
+    }
+
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        let key = self.doc_key(location, doc)?;
+        self.get_object(&key).map_err(io_error)
+    }
+
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        let key = self.doc_key(location, doc)?;
+        self.put_object(&key, bytes.to_vec()).map_err(io_error)
+    }
+
+    fn list_children(&self, parent: &str) -> StoreResult<Vec<String>> {
+        validate_listing(parent)?;
+        let dir = self.key(&location::join(parent, ""));
+        let keys = self.list_keys(&dir).map_err(io_error)?;
+        // Only names with something below them are locations; a key at
+        // this level (a document) is not.
+        let mut out: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k[dir.len()..].split_once('/'))
+            .map(|(child, _)| child.to_string())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn remove_all(&self, at: &str) -> StoreResult<()> {
+        validate_location(at)?;
+        for key in self
+            .list_keys(&self.key(&format!("{at}/")))
+            .map_err(io_error)?
+        {
+            self.delete_object(&key).map_err(io_error)?;
+        }
+        Ok(())
     }
 }
