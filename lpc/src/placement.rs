@@ -60,15 +60,15 @@ pub enum PlacementError {
     Geometry {
         input: String,
         name: String,
-        stored: MatrixHeader,
-        declared: MatrixHeader,
+        stored: Box<MatrixHeader>,
+        declared: Box<MatrixHeader>,
     },
     /// A location holding tiles of another origin than the declared one.
     Origin {
         matrix: String,
         location: String,
-        found: Origin,
-        declared: Origin,
+        found: Box<Origin>,
+        declared: Box<Origin>,
     },
 }
 
@@ -152,8 +152,8 @@ fn check_origin(
         Some(found) => Err(PlacementError::Origin {
             matrix: info.name.clone(),
             location: location.to_string(),
-            found,
-            declared: declared.clone(),
+            found: Box::new(found),
+            declared: Box::new(declared.clone()),
         }),
     }
 }
@@ -211,8 +211,8 @@ fn place_stored(
         return Err(PlacementError::Geometry {
             input: info.name.clone(),
             name: name.to_string(),
-            stored,
-            declared: declared.clone(),
+            stored: Box::new(stored),
+            declared: Box::new(declared.clone()),
         });
     }
     Ok(location)

@@ -4,7 +4,7 @@
 //! runs for each invocation.
 //!
 //! The bundle travels once: the driver stores it under a content key
-//! (`<prefix>/bundles/<content key>.lpb`) and each invocation names that key.
+//! (`<prefix>/~bundles/<content key>.lpb`, in a namespace no matrix name can enter) and each invocation names that key.
 //! A worker fetches it on its first invocation, checks that the bytes hash
 //! to the key (a truncated or foreign object is refused), validates it
 //! (write-once and acyclicity included), and keeps its plan in a static for
@@ -66,7 +66,8 @@ impl WorkerPayload {
 /// names it.
 pub fn bundle_key(store: &S3Store, plan: &Plan) -> String {
     store.key(&format!(
-        "bundles/{}.lpb",
+        "{}/{}.lpb",
+        crate::store::location::BUNDLES,
         bundle::content_key(plan.program())
     ))
 }

@@ -15,6 +15,7 @@ use super::{AwsClients, AwsError, block_on};
 use crate::requests::{Request, RequestTally, get_requests, put_requests};
 use crate::store::location::{self, validate_doc, validate_listing};
 use crate::store::{Store, StoreError, StoreResult, validate_location};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use lp_std::{MatrixHeader, Tile};
 use std::sync::Arc;
@@ -177,6 +178,24 @@ fn io_error(e: AwsError) -> StoreError {
     }
 }
 
+/// A 403 on a GET. S3 answers a GET of a missing key with 403, not 404,
+/// when the caller may not list the bucket, and the protocol reads missing
+/// keys on purpose (a lazily initialised input, a freed temp): the error
+/// names the permission that turns those into 404s.
+fn access_denied(what: String, bucket: &str, key: &str, code: Option<&str>) -> AwsError {
+    let dir = key.rsplit_once('/').map_or("", |(dir, _)| dir);
+    AwsError::new(
+        what,
+        format!(
+            "access denied ({}, HTTP 403): either this role may not s3:GetObject the key, or the \
+             key does not exist and the role lacks s3:ListBucket on arn:aws:s3:::{bucket} for \
+             prefix {dir}/ (without it S3 answers 403 instead of 404 for a missing key; \
+             docs/aws.md lists the policies)",
+            code.unwrap_or("AccessDenied")
+        ),
+    )
+}
+
 async fn get_object(
     client: &aws_sdk_s3::Client,
     bucket: &str,
@@ -202,6 +221,9 @@ async fn get_object(
             // An empty object cannot satisfy a range; S3 answers 416.
             if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) {
                 return Ok(Some(Vec::new()));
+            }
+            if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) {
+                return Err(access_denied(what(), bucket, key, e.code()));
             }
             return Err(AwsError::sdk(what(), e));
         }

@@ -11,7 +11,8 @@
 //!   (docs/runtime.md, "Runs sharing a store");
 //! * `~inputs/<key>`: an input's tiles, stored under a key derived from
 //!   their origin (an initialiser, or an imported file's content hash), so
-//!   that tiles of different origins can never be read for one another.
+//!   that tiles of different origins can never be read for one another;
+//! * `~bundles/<key>.lpb` (S3 only): the programs lambda workers run.
 //!
 //! Every store validates a location before it becomes part of a path or
 //! key, and keeps tile `(i, j)` of a location as [`super::tile_file_name`]
@@ -24,6 +25,8 @@ pub const RUNS: &str = "~runs";
 /// The namespace of inputs stored by origin: `~inputs/<key>`.
 pub const INPUTS: &str = "~inputs";
 
+/// Where the lambda backend keeps program bundles, by content.
+pub const BUNDLES: &str = "~bundles";
 /// A directory store's private folder (recycled files; `DirStore`).
 pub const POOL_DIR: &str = "~pool";
 

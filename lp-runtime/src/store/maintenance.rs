@@ -175,7 +175,8 @@ fn listing(store: &dyn Store, location: String, run: Option<RunState>) -> StoreR
 pub fn list(store: &dyn Store) -> StoreResult<Vec<Listing>> {
     let mut out = Vec::new();
     for name in store.list_children("")? {
-        if name == RUNS || name == INPUTS {
+        // The namespaces (`~runs`, `~inputs`, `~bundles`) are not names.
+        if name.starts_with('~') {
             continue;
         }
         match read_link(store, &name)? {
@@ -206,13 +207,13 @@ fn links_into(store: &dyn Store, location: &str) -> StoreResult<Vec<String>> {
     let below = format!("{location}/");
     let mut names = Vec::new();
     for name in store.list_children("")? {
-        if name == RUNS || name == INPUTS {
+        if name.starts_with('~') {
             continue;
         }
-        if let Some(link) = read_link(store, &name)? {
-            if link.location == location || link.location.starts_with(&below) {
-                names.push(name);
-            }
+        if let Some(link) = read_link(store, &name)?
+            && (link.location == location || link.location.starts_with(&below))
+        {
+            names.push(name);
         }
     }
     Ok(names)
@@ -229,14 +230,14 @@ pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
     };
     location::validate_location(target).map_err(|_| not_found())?;
     let mut parts = target.splitn(3, '/');
-    if let (Some(RUNS), Some(run)) = (parts.next(), parts.next()) {
-        if let Some(record) = RunRecord::read(store, run)? {
-            if record.state == RunState::Running && !record.is_dead(now_secs(), STALE_AFTER) {
-                return Err(MaintenanceError::Running {
-                    run: run.to_string(),
-                });
-            }
-        }
+    if let (Some(RUNS), Some(run)) = (parts.next(), parts.next())
+        && let Some(record) = RunRecord::read(store, run)?
+        && record.state == RunState::Running
+        && !record.is_dead(now_secs(), STALE_AFTER)
+    {
+        return Err(MaintenanceError::Running {
+            run: run.to_string(),
+        });
     }
     if let Some(name) = links_into(store, target)?.into_iter().next() {
         return Err(MaintenanceError::Published {

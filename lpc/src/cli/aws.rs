@@ -218,8 +218,19 @@ fn init_resources(args: &InitArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         eprintln!("bucket {bucket} ready");
     }
-    lp_runtime::aws::create_table(&clients, table).map_err(|e| e.to_string())?;
+    let expiry = lp_runtime::aws::create_table(&clients, table).map_err(|e| e.to_string())?;
     eprintln!("table {table} ready");
+    match expiry {
+        lp_runtime::aws::dynamo::Expiry::On => eprintln!(
+            "  items of a run expire {} days after its last write (time-to-live on `{}`)",
+            lp_runtime::aws::dynamo::ITEM_TTL.as_secs() / 86_400,
+            lp_runtime::aws::dynamo::TTL_ATTRIBUTE
+        ),
+        lp_runtime::aws::dynamo::Expiry::Unsupported(answer) => eprintln!(
+            "warning: this DynamoDB endpoint does not implement time-to-live ({answer}); \
+             the items of every run stay in {table}"
+        ),
+    }
     Ok(())
 }
 
