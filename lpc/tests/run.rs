@@ -357,6 +357,7 @@ fn interrupt_stops_cleanly_without_output() {
     let text = lpc(&["gen", "cholesky", "--n", "2048", "--tile", "32"]).stdout;
     std::fs::write(&prog, text).unwrap();
     let out_file = dir.path().join("L.npy");
+    let store = dir.path().join("store");
     let child = Command::new(LPC)
         .args([
             "run",
@@ -364,6 +365,8 @@ fn interrupt_stops_cleanly_without_output() {
             "--quiet",
             "--workers",
             "1",
+            "--store",
+            &format!("dir:{}", store.display()),
             "--output",
         ])
         .arg(format!("L={}", out_file.display()))
@@ -384,6 +387,10 @@ fn interrupt_stops_cleanly_without_output() {
         "{stderr}"
     );
     assert!(!out_file.exists());
+    // Nothing of the run is left in the store: no namespace, no pool.
+    let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!store.join("~pool").exists(), "the recycled-file pool is removed");
 }
 
 /// The loop Cholesky of the library and its flat expansion compute the same
