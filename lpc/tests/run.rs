@@ -390,7 +390,10 @@ fn interrupt_stops_cleanly_without_output() {
     // Nothing of the run is left in the store: no namespace, no pool.
     let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
-    assert!(!store.join("~pool").exists(), "the recycled-file pool is removed");
+    assert!(
+        !store.join("~pool").exists(),
+        "the recycled-file pool is removed"
+    );
 }
 
 /// The loop Cholesky of the library and its flat expansion compute the same

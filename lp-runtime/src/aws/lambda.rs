@@ -293,6 +293,25 @@ pub struct WorkerHooks {
     pub launcher: Option<Arc<LauncherMake>>,
 }
 
+/// The run's view of the bucket ([`RunStore`]), wrapped by the test hook if
+/// there is one (the hook sees the program's names, as jobs do).
+fn run_store(
+    s3: S3Store,
+    plan: &Plan,
+    payload: &WorkerPayload,
+    hooks: &WorkerHooks,
+) -> Arc<dyn Store> {
+    let view: Arc<dyn Store> = Arc::new(RunStore::new(
+        Arc::new(s3),
+        plan.program(),
+        &payload.namespace(),
+    ));
+    match &hooks.store {
+        Some(wrap) => Arc::from(wrap(view)),
+        None => view,
+    }
+}
+
 /// Runs the delivered job, then ready children it is handed, until none is
 /// left or `deadline` is too close to start another (that child is
 /// launched instead). A job error marks the run failed (first error wins)
@@ -318,16 +337,7 @@ pub fn handle_job(
         Some(wrap) => wrap(dynamo),
         None => Box::new(dynamo),
     };
-    // The hook sees the program's names, as jobs do.
-    let run_store: Arc<dyn Store> = Arc::new(RunStore::new(
-        Arc::new(s3),
-        plan.program(),
-        &payload.namespace(),
-    ));
-    let store: Arc<dyn Store> = match &hooks.store {
-        Some(wrap) => Arc::from(wrap(run_store)),
-        None => run_store,
-    };
+    let store = run_store(s3, &plan, payload, hooks);
     let launcher: Box<dyn Launcher> = match &hooks.launcher {
         Some(make) => make(payload),
         None => Box::new(LambdaLauncher::new(clients, payload.clone())),
