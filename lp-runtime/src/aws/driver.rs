@@ -177,6 +177,7 @@ pub fn run_lambda_with(
             critical_path_jobs: critical_path_jobs(plan),
             peak_temp_bytes: 0,
             stray_temp_tiles,
+            worker_idle: Vec::new(),
         },
     })
 }

@@ -379,18 +379,28 @@ fn write(
 fn complete(ctx: &JobContext<'_>, job: JobId) -> Result<Option<JobId>, RunError> {
     let mut children = Vec::new();
     ctx.plan.children(job, &mut children);
-    let mut next = None;
+    let mut ready = Vec::new();
     for child in children {
         let done = ctx.counters.record_done(child, job)?;
         if done == ctx.plan.in_degree(child) && ctx.counters.try_mark_launched(child)? {
-            if next.is_none() {
-                next = Some(child);
-            } else {
-                ctx.launcher.launch(child)?;
-            }
+            ready.push(child);
         }
     }
-    Ok(next)
+    // Continue with the most urgent ready child (the first of equals);
+    // deliver the others.
+    let mut next: Option<(JobId, f64)> = None;
+    for &child in &ready {
+        let p = ctx.launcher.priority(child);
+        if next.is_none_or(|(_, best)| p > best) {
+            next = Some((child, p));
+        }
+    }
+    for &child in &ready {
+        if next.is_some_and(|(n, _)| n != child) {
+            ctx.launcher.launch(child)?;
+        }
+    }
+    Ok(next.map(|(child, _)| child))
 }
 
 /// Marks the job finished; the first finish releases the temp tiles it

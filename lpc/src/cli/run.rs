@@ -18,6 +18,7 @@ use crate::cli::aws::{AwsArgs, Lambda};
 use crate::cli::{CompileArgs, human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lp_program::{Plan, bundle};
+use lp_runtime::local::Schedule;
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::store::maintenance;
 use lp_runtime::store::runs::{RunGuard, fresh_run_id};
@@ -67,6 +68,11 @@ pub struct Args {
     /// Write a Chrome trace (open it in Perfetto) of every job and kernel.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Which ready job a worker runs next (local backend): `critical-path`
+    /// (the longest remaining chain of work first, for programs up to
+    /// 500,000 jobs) or `fifo` (launch order).
+    #[arg(long, value_enum, default_value_t = ScheduleArg::CriticalPath)]
+    schedule: ScheduleArg,
     /// Re-deliver a job launched but not finished after this many seconds
     /// (default: 300 locally, 960 on Lambda, above its 15-minute limit).
     #[arg(long, value_name = "SECONDS")]
@@ -78,6 +84,12 @@ pub struct Args {
     compile: CompileArgs,
     #[command(flatten)]
     aws: AwsArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ScheduleArg {
+    CriticalPath,
+    Fifo,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -154,6 +166,10 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         workers: args.workers,
         lease: args.lease.map(|secs| Duration::from_secs(secs.max(1))),
         trace: args.trace.clone(),
+        schedule: match args.schedule {
+            ScheduleArg::CriticalPath => Schedule::CriticalPath,
+            ScheduleArg::Fifo => Schedule::Fifo,
+        },
         ..RunOptions::default()
     };
     let stop = opts.stop.clone();
@@ -470,5 +486,22 @@ fn print_summary(s: &RunSummary) {
     );
     if let Some(jobs) = s.critical_path_jobs {
         line("critical path", format!("{jobs} jobs"));
+    }
+    if !s.worker_idle.is_empty() {
+        let wall = s.wall.as_secs_f64().max(1e-9);
+        let each: Vec<String> = s
+            .worker_idle
+            .iter()
+            .enumerate()
+            .map(|(w, idle)| {
+                let secs = idle.as_secs_f64();
+                format!(
+                    "w{w} {} ({:.0}%)",
+                    human_duration(*idle),
+                    100.0 * secs / wall
+                )
+            })
+            .collect();
+        line("idle", each.join(", "));
     }
 }
