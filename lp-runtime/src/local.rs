@@ -405,17 +405,6 @@ impl LocalQueue {
         }
     }
 
-    /// Whether a queued job is more urgent than `job`: then a worker about
-    /// to continue with `job` takes that one instead (list scheduling: the
-    /// most urgent ready job runs first, wherever it came from).
-    fn has_more_urgent_than(&self, job: JobId) -> bool {
-        if self.priorities.is_none() {
-            return false;
-        }
-        let p = self.priority(job);
-        lock(&self.jobs).heap.peek().is_some_and(|q| q.priority > p)
-    }
-
     /// Called once a popped job's lease has been restarted.
     fn taken(&self, job: JobId) {
         let mut jobs = lock(&self.jobs);
@@ -553,14 +542,6 @@ impl Run<'_> {
                     break;
                 }
                 next = match run_job_guarded(&self.ctx, j, worker) {
-                    // A more urgent job waits in the queue: the child
-                    // queues behind it and this worker takes that job.
-                    Ok(Some(child)) if self.queue.has_more_urgent_than(child) => {
-                        if let Err(e) = self.queue.launch(child) {
-                            self.fail(e.into());
-                        }
-                        None
-                    }
                     Ok(n) => n,
                     Err(e) => {
                         self.fail(e);
