@@ -28,8 +28,9 @@ use crate::matrix::{MatrixError, load_tile};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::trace::{Slice, Tracer};
-use lp_program::{Instr, JobId, Located, MatrixInfo, Plan, Resolved, Role, TileKey};
+use lp_program::{Instr, JobId, Located, MatrixInfo, Plan, RefError, Resolved, Role, TileKey};
 use lp_std::{Shape, Tile};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Everything a worker needs to execute jobs of one run.
@@ -137,16 +138,38 @@ pub fn complete_and_finish(
     Ok(next)
 }
 
-/// A job's registers: values, and where each came from (the tile it was
+/// A job's registers: values, where each came from (the tile it was
 /// loaded from, or its first operand's origin for a kernel result) for
-/// error messages. Indices are checked: a plan built without validation
-/// gets an error, not a panic.
+/// error messages, and the last instruction that reads each. Indices are
+/// checked: a plan built without validation gets an error, not a panic.
 struct Registers {
     values: Vec<Option<Arc<Tile>>>,
     origin: Vec<Option<TileKey>>,
+    last_read: Vec<Option<usize>>,
 }
 
 impl Registers {
+    fn new(instrs: &[Instr], num_regs: usize) -> Registers {
+        let mut last_read = vec![None; num_regs];
+        for (pc, instr) in instrs.iter().enumerate() {
+            let reads = match instr {
+                Instr::Load { .. } => &[][..],
+                Instr::Write { src, .. } => std::slice::from_ref(src),
+                Instr::Apply { args, .. } => args,
+            };
+            for &r in reads {
+                if let Some(last) = last_read.get_mut(r as usize) {
+                    *last = Some(pc);
+                }
+            }
+        }
+        Registers {
+            values: vec![None; num_regs],
+            origin: vec![None; num_regs],
+            last_read,
+        }
+    }
+
     fn get(&self, r: u32) -> Option<&Arc<Tile>> {
         self.values.get(r as usize)?.as_ref()
     }
@@ -165,6 +188,33 @@ impl Registers {
         self.origin[r as usize] = origin;
         Ok(())
     }
+
+    /// Empties the registers among `read` that instruction `pc` reads for
+    /// the last time, so that their tiles' only holders may be the kernel's
+    /// operands.
+    fn release(&mut self, pc: usize, read: &[u32]) {
+        for &r in read {
+            if self.last_read.get(r as usize) == Some(&Some(pc)) {
+                self.values[r as usize] = None;
+            }
+        }
+    }
+}
+
+/// For each instruction, whether it loads a tile that a later load of the
+/// job loads again: such a tile is kept, so that the job reads it once and
+/// both registers hold the same value (a diagonal `SYRK` is recognised by
+/// that).
+fn loaded_again(instrs: &[Instr], resolved: &[Result<Option<Resolved>, RefError>]) -> Vec<bool> {
+    let mut later: Vec<Resolved> = Vec::new();
+    let mut again = vec![false; instrs.len()];
+    for (pc, instr) in instrs.iter().enumerate().rev() {
+        if let (Instr::Load { .. }, Ok(Some(tile))) = (instr, &resolved[pc]) {
+            again[pc] = later.contains(tile);
+            later.push(*tile);
+        }
+    }
+    again
 }
 
 /// Runs the job's instructions; the flops done, or `None` when this is a
@@ -184,34 +234,37 @@ fn execute(
         );
         return Err(fail.error(None, "job", None, None, why));
     }
-    let num_regs = family.num_regs as usize;
-    let mut regs = Registers {
-        values: vec![None; num_regs],
-        origin: vec![None; num_regs],
-    };
+    let mut regs = Registers::new(&family.instrs, family.num_regs as usize);
     let mut flops = 0.0;
-    // Tiles this execution loaded: a job that names one tile twice (a
-    // diagonal SYRK loads L[i, k] as both operands) reads it once.
+    let resolved: Vec<_> = (0..family.instrs.len())
+        .map(|pc| plan.resolve(fail.loc, pc))
+        .collect();
+    let again = loaded_again(&family.instrs, &resolved);
+    // Tiles this execution loaded that a later load reads again: a job that
+    // names one tile twice (a diagonal SYRK loads L[i, k] as both operands)
+    // reads it once.
     let mut loaded: Vec<(Resolved, Arc<Tile>)> = Vec::new();
-    for (pc, instr) in family.instrs.iter().enumerate() {
+    for ((pc, instr), resolved) in family.instrs.iter().enumerate().zip(resolved) {
         let t0 = ctx.tracer.map(|t| t.now_us());
-        let resolved = plan
-            .resolve(fail.loc, pc)
-            .map_err(|e| fail.error(Some(pc), "tile", None, None, e.to_string()))?;
+        let resolved =
+            resolved.map_err(|e| fail.error(Some(pc), "tile", None, None, e.to_string()))?;
         match (instr, resolved) {
             (Instr::Load { dst, .. }, Some(tile)) => {
-                let value = match loaded.iter().find(|(r, _)| *r == tile) {
-                    Some((_, value)) => value.clone(),
+                let cached = loaded.iter().position(|(r, _)| *r == tile);
+                let value = match cached {
+                    Some(k) => loaded.swap_remove(k).1,
                     None => {
                         let Some(value) = load(ctx, fail, pc, tile)? else {
                             return Ok(None);
                         };
                         ctx.metrics
                             .add_loaded((value.nrows() * value.ncols() * 8) as u64);
-                        loaded.push((tile, value.clone()));
                         value
                     }
                 };
+                if again[pc] {
+                    loaded.push((tile, value.clone()));
+                }
                 regs.set(*dst, value, Some(tile.key))
                     .map_err(|m| fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, m))?;
                 if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
@@ -269,14 +322,14 @@ fn apply(
             format!("takes {lo} to {hi} operands, found {}", args.len()),
         ));
     }
-    let mut operands: Vec<&Tile> = Vec::with_capacity(args.len());
+    let mut held: Vec<Arc<Tile>> = Vec::with_capacity(args.len());
     for &a in args {
-        operands.push(
-            regs.get(a)
-                .ok_or_else(|| error(first, format!("register {a} holds no value")))?,
-        );
+        let value = regs
+            .get(a)
+            .ok_or_else(|| error(first, format!("register {a} holds no value")))?;
+        held.push(value.clone());
     }
-    let shapes: Vec<Shape> = operands
+    let shapes: Vec<Shape> = held
         .iter()
         .map(|t| Shape::new(t.nrows(), t.ncols()))
         .collect();
@@ -284,7 +337,24 @@ fn apply(
         let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
         return Err(error(tile.or(first), e.message));
     }
-    let results = kernel.apply(&operands).map_err(|e| {
+    let flops = kernel.flops(&shapes, |x, y| Arc::ptr_eq(&held[x], &held[y]));
+    regs.release(pc, args);
+    // A tile that only this kernel's operands hold now (read for the last
+    // time, not in the store's memory, not cached for a later load) is
+    // handed over: the kernel computes its result in it.
+    let (own, shared): (Vec<Option<Tile>>, Vec<Option<Arc<Tile>>>) = held
+        .into_iter()
+        .map(|t| match Arc::try_unwrap(t) {
+            Ok(t) => (Some(t), None),
+            Err(t) => (None, Some(t)),
+        })
+        .unzip();
+    let operands: Vec<Cow<'_, Tile>> = own
+        .into_iter()
+        .zip(&shared)
+        .filter_map(|(own, shared)| own.map(Cow::Owned).or(shared.as_deref().map(Cow::Borrowed)))
+        .collect();
+    let results = kernel.apply_reusing(operands).map_err(|e| {
         let operand = match &e {
             lp_std::KernelError::Shape(shape) => shape.operand,
             _ => kernel.factor_operand(),
@@ -302,7 +372,6 @@ fn apply(
             ),
         ));
     }
-    let flops = kernel.flops(&shapes);
     for (&dst, result) in dsts.iter().zip(results) {
         regs.set(dst, Arc::new(result), first)
             .map_err(|m| error(first, m))?;
