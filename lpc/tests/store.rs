@@ -425,3 +425,76 @@ fn published_results_are_read_by_name_and_protected_from_removal() {
         "error: cannot remove factor: no matrix or run `factor` in the store\n"
     );
 }
+
+/// Two runs publishing one name at once: the name ends up pointing at one
+/// run's whole output (the later write), which reads back equal to that
+/// run's own `--output`; the other run's output stays in its namespace.
+#[test]
+fn two_runs_publishing_one_name_leave_one_whole_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = format!("dir:{}/store", d.display());
+    let children: Vec<Child> = [1, 2]
+        .map(|seed| {
+            Command::new(LPC)
+                .args(["run", &lib("cholesky.lp"), "--quiet", "--workers", "1"])
+                .args([
+                    "--set",
+                    "n=256",
+                    "--set",
+                    "b=32",
+                    "--set",
+                    &format!("seed={seed}"),
+                ])
+                .args(["--store", &store, "--publish", "L=factor"])
+                .arg("--output")
+                .arg(format!("L={}/l{seed}.npy", d.display()))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .into_iter()
+        .collect();
+    for child in children {
+        finish(child, "publishing run");
+    }
+    // Read the published factor back by name, through a program that
+    // copies it out.
+    let copy = d.join("copy.lp");
+    std::fs::write(
+        &copy,
+        "param n = 256, b = 32, nt = ceil(n / b)\n\
+         matrix L : lower f64[n, n] tile [b, b] input\n\
+         matrix C : lower f64[n, n] tile [b, b] output\n\
+         for i in range(nt) {\n    for j in range(i + 1) {\n        copy:\n            \
+         %t = S3_LOAD L[i, j]\n            S3_WRITE C[i, j], %t\n    }\n}\n",
+    )
+    .unwrap();
+    let out = format!("C={}/published.npy", d.display());
+    run_ok(&[
+        "run",
+        copy.to_str().unwrap(),
+        "--quiet",
+        "--store",
+        &store,
+        "--input",
+        "L=store:factor",
+        "--output",
+        &out,
+    ]);
+    let published = std::fs::read(d.join("published.npy")).unwrap();
+    let own: Vec<Vec<u8>> = [1, 2]
+        .map(|s| std::fs::read(d.join(format!("l{s}.npy"))).unwrap())
+        .into();
+    assert_ne!(own[0], own[1]);
+    assert!(
+        published == own[0] || published == own[1],
+        "the published factor is one run's whole output"
+    );
+    let listing = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    let outputs = listing
+        .lines()
+        .filter(|l| l.starts_with("~runs/") && l.contains("/L\t"))
+        .count();
+    assert_eq!(outputs, 2, "both outputs stay: {listing}");
+}
