@@ -68,8 +68,9 @@ def run(
         float64 arrays are read in place, a tile whenever a job needs one,
         so no other thread may write them while the call runs) or
         ``BigMatrix``. Inputs with an initialiser in the program
-        (``= spd(42)``) may be left out. A BigMatrix in the run's store with the program's tiling
-        is read where it is; otherwise it is copied into the run's store.
+        (``= spd(42)``) may be left out. A BigMatrix in the run's store
+        with the program's tiling is read where it is; otherwise it is
+        copied into the run's store.
     outputs : list of str, optional
         The matrices to return (default: every output of the program).
     backend : "local"
