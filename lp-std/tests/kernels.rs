@@ -567,10 +567,11 @@ fn apply_agrees_with_result_shapes() {
 
 #[test]
 fn large_products_with_transposed_b_against_reference() {
-    // SYRK, GEMM_NT and GEMM_TT copy B^T to column-major for tiles of 384
-    // and more on a side: cover that path with ragged, non-square shapes.
-    // Only B (n x k) must be large; a short A keeps the reference cheap.
-    let (m, k, n) = (9, 390, 450);
+    // SYRK, GEMM_NT and GEMM_TT copy B^T to column-major when B's columns
+    // are 512 or 1024 entries apart: cover that path with non-square
+    // shapes. Only B (n x k) must be large; a short A keeps the reference
+    // cheap.
+    let (m, k, n) = (9, 390, 512);
     let s = 700;
     let c = random(m, n, s);
     let a = random(m, k, s + 1);
@@ -763,10 +764,10 @@ fn symmetric_from_lower(a: &Tile) -> Tile {
     Tile::from_fn(a.nrows(), a.ncols(), |i, j| a[(i.max(j), i.min(j))])
 }
 
-/// (m, k) of a symmetric SYRK: C is m x m, A is m x k. 400 x 390 takes the
-/// copied-transpose path (tiles of 384 and more on a side); 3 x 0 has no
-/// inner dimension.
-const SYMMETRIC: [(usize, usize); 6] = [(1, 1), (7, 5), (64, 64), (100, 37), (3, 0), (400, 390)];
+/// (m, k) of a symmetric SYRK: C is m x m, A is m x k. 1024 x 9 takes the
+/// copied-transpose path (columns 1024 apart); 3 x 0 has no inner
+/// dimension.
+const SYMMETRIC: [(usize, usize); 6] = [(1, 1), (7, 5), (64, 64), (100, 37), (3, 0), (1024, 9)];
 
 #[test]
 fn syrk_of_one_tile_is_the_symmetric_update_from_the_lower_triangle() {
@@ -842,17 +843,23 @@ fn assert_computed_in_place(what: &str, k: Kernel, args: &[&Tile]) {
 
 #[test]
 fn handed_over_operands_take_the_result() {
-    // Ragged and non-square shapes; 400 and 390 reach the copied Bᵀ.
+    // Ragged and non-square shapes; B with 512 rows reaches the copied Bᵀ.
     let (m, k, n) = (100, 37, 51);
     let (c, a, b) = (random(m, n, 900), random(m, k, 901), random(n, k, 902));
     assert_computed_in_place("SYRK", Kernel::Syrk, &[&c, &a, &b]);
     let (big_c, big_a, big_b) = (
-        random(400, 400, 903),
-        random(400, 390, 904),
-        random(400, 390, 912),
+        random(512, 512, 903),
+        random(512, 37, 904),
+        random(512, 37, 912),
     );
     assert_computed_in_place("SYRK large", Kernel::Syrk, &[&big_c, &big_a, &big_b]);
     assert_computed_in_place("symmetric SYRK", Kernel::Syrk, &[&big_c, &big_a, &big_a]);
+    let (huge_c, huge_a) = (random(1024, 1024, 913), random(1024, 9, 914));
+    assert_computed_in_place(
+        "symmetric SYRK 1024",
+        Kernel::Syrk,
+        &[&huge_c, &huge_a, &huge_a],
+    );
     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
         let gemm = Kernel::Gemm { ta, tb };
         let a = if ta { transpose(&a) } else { a.clone() };

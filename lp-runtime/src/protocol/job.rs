@@ -201,20 +201,17 @@ impl Registers {
     }
 }
 
-/// For each instruction, whether it loads a tile that a later load of the
-/// job loads again: such a tile is kept, so that the job reads it once and
-/// both registers hold the same value (a diagonal `SYRK` is recognised by
-/// that).
-fn loaded_again(instrs: &[Instr], resolved: &[Result<Option<Resolved>, RefError>]) -> Vec<bool> {
-    let mut later: Vec<Resolved> = Vec::new();
-    let mut again = vec![false; instrs.len()];
-    for (pc, instr) in instrs.iter().enumerate().rev() {
-        if let (Instr::Load { .. }, Ok(Some(tile))) = (instr, &resolved[pc]) {
-            again[pc] = later.contains(tile);
-            later.push(*tile);
-        }
-    }
-    again
+/// Whether a load after instruction `pc` loads `tile` again: the job then
+/// keeps the tile, so that it reads it once and both registers hold one
+/// value (a diagonal `SYRK` is recognised by that).
+fn loaded_again(
+    instrs: &[Instr],
+    resolved: &[Result<Option<Resolved>, RefError>],
+    pc: usize,
+    tile: Resolved,
+) -> bool {
+    let mut later = instrs.iter().zip(resolved).skip(pc + 1);
+    later.any(|(i, r)| matches!((i, r), (Instr::Load { .. }, Ok(Some(t))) if *t == tile))
 }
 
 /// Runs the job's instructions; the flops done, or `None` when this is a
@@ -239,16 +236,16 @@ fn execute(
     let resolved: Vec<_> = (0..family.instrs.len())
         .map(|pc| plan.resolve(fail.loc, pc))
         .collect();
-    let again = loaded_again(&family.instrs, &resolved);
     // Tiles this execution loaded that a later load reads again: a job that
     // names one tile twice (a diagonal SYRK loads L[i, k] as both operands)
     // reads it once.
     let mut loaded: Vec<(Resolved, Arc<Tile>)> = Vec::new();
-    for ((pc, instr), resolved) in family.instrs.iter().enumerate().zip(resolved) {
+    for (pc, instr) in family.instrs.iter().enumerate() {
         let t0 = ctx.tracer.map(|t| t.now_us());
-        let resolved =
-            resolved.map_err(|e| fail.error(Some(pc), "tile", None, None, e.to_string()))?;
-        match (instr, resolved) {
+        let tile = resolved[pc]
+            .clone()
+            .map_err(|e| fail.error(Some(pc), "tile", None, None, e.to_string()))?;
+        match (instr, tile) {
             (Instr::Load { dst, .. }, Some(tile)) => {
                 let cached = loaded.iter().position(|(r, _)| *r == tile);
                 let value = match cached {
@@ -262,7 +259,7 @@ fn execute(
                         value
                     }
                 };
-                if again[pc] {
+                if loaded_again(&family.instrs, &resolved, pc, tile) {
                     loaded.push((tile, value.clone()));
                 }
                 regs.set(*dst, value, Some(tile.key))
@@ -342,17 +339,13 @@ fn apply(
     // A tile that only this kernel's operands hold now (read for the last
     // time, not in the store's memory, not cached for a later load) is
     // handed over: the kernel computes its result in it.
-    let (own, shared): (Vec<Option<Tile>>, Vec<Option<Arc<Tile>>>) = held
-        .into_iter()
-        .map(|t| match Arc::try_unwrap(t) {
-            Ok(t) => (Some(t), None),
-            Err(t) => (None, Some(t)),
+    let mut taken: Vec<Result<Tile, Arc<Tile>>> = held.into_iter().map(Arc::try_unwrap).collect();
+    let operands: Vec<Cow<'_, Tile>> = taken
+        .iter_mut()
+        .map(|t| match t {
+            Ok(t) => Cow::Owned(std::mem::replace(t, Tile::new())),
+            Err(shared) => Cow::Borrowed(&**shared),
         })
-        .unzip();
-    let operands: Vec<Cow<'_, Tile>> = own
-        .into_iter()
-        .zip(&shared)
-        .filter_map(|(own, shared)| own.map(Cow::Owned).or(shared.as_deref().map(Cow::Borrowed)))
         .collect();
     let results = kernel.apply_reusing(operands).map_err(|e| {
         let operand = match &e {

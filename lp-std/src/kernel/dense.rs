@@ -73,7 +73,7 @@ pub fn syrk(c: Cow<'_, Tile>, a: &Tile, b: &Tile, symmetric: bool) -> Tile {
     } else {
         BlockStructure::Rectangular
     };
-    with_transposed(b, |bt| {
+    with_transposed(b, symmetric, |bt| {
         product(out.as_mut(), structure, Accum::Add, a.as_ref(), bt, -1.0)
     });
     if symmetric {
@@ -98,7 +98,9 @@ pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool) ->
     };
     let rect = BlockStructure::Rectangular;
     if tb {
-        with_transposed(b, |bt| product(out.as_mut(), rect, accum, a, bt, 1.0));
+        with_transposed(b, false, |bt| {
+            product(out.as_mut(), rect, accum, a, bt, 1.0)
+        });
     } else {
         product(out.as_mut(), rect, accum, a, b.as_ref(), 1.0);
     }
