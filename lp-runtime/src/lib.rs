@@ -3,6 +3,7 @@
 //! diagnostics; it takes a program's plan (`lp_program::Plan`, from a
 //! bundle) and executes it.
 
+pub mod alloc;
 pub mod atomic_file;
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 mod cli;
 
+lp_runtime::global_allocator!();
+
 #[derive(Parser)]
 #[command(
     name = "lpc",
@@ -56,5 +58,19 @@ fn main() -> ExitCode {
         Command::Sim(args) => cli::sim::run(args),
         Command::Store(command) => cli::store::run(command),
         Command::Aws(command) => cli::aws::init(command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// jemalloc runs with lambdapack's options: a misnamed options symbol
+    /// would be ignored silently and bring back a page fault per page of
+    /// every large tile.
+    #[test]
+    fn the_allocator_is_jemalloc_with_large_tiles_kept_for_reuse() {
+        assert_eq!(
+            lp_runtime::alloc::size_option("oversize_threshold"),
+            Some(0)
+        );
     }
 }

@@ -20,6 +20,8 @@ use lp_runtime::protocol::RunError;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+lp_runtime::global_allocator!();
+
 fn clients() -> &'static AwsClients {
     static CLIENTS: OnceLock<AwsClients> = OnceLock::new();
     CLIENTS.get_or_init(|| AwsClients::connect(&AwsOptions::from_env()))
