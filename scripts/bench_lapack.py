@@ -22,7 +22,9 @@ Usage: scripts/bench_lapack.py [--reps 3] [--tile 1024[,2048...]] [CASE ...]
   runs at every tile given. `--preset perf` runs the set docs/performance.md
   reports (Cholesky n = 8192 and 16384 at tiles 512, 1024 and 2048, GEMM
   8192, the triangular solve). Needs numpy, scipy, threadpoolctl (pip) and a
-  release lpc (`cargo build --release -p lpc`).
+  release lpc (`cargo build --release -p lpc`). `LP_BASELINE_PYTHON=python`
+  runs the LAPACK side with another interpreter's scipy (docs/performance.md
+  says which the table used and why).
 """
 
 import argparse
@@ -38,6 +40,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # `LP_LPC` points at another build (a branch being compared, say).
 LPC = Path(os.environ.get("LP_LPC", ROOT / "target" / "release" / "lpc"))
+# `LP_BASELINE_PYTHON` runs the LAPACK side with another Python (and so
+# another OpenBLAS): the OpenBLAS builds in scipy's wheels (0.3.27-0.3.31)
+# crash in dpotrf at n = 16384 on AMD Zen hosts, Debian's python3-scipy
+# (OpenBLAS 0.3.21) does not.
+BASELINE_PYTHON = os.environ.get("LP_BASELINE_PYTHON", sys.executable)
 
 # name -> (lpc gen flags, baseline routine); the inputs are A (and B when
 # there is a right-hand side), except for trsolve's L and B.
@@ -99,7 +106,8 @@ elif routine == "dtrsm":
     out = (f(1.0, a, b, lower=1, overwrite_b=1), 0)
 secs = time.perf_counter() - t0
 assert out[-1] == 0, f"{routine} info = {out[-1]}"
-blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()]
+blas = sorted({(i["internal_api"], i.get("version"), i.get("architecture"), i["num_threads"])
+               for i in threadpool_info()})
 print(json.dumps({"secs": secs, "blas": blas}))
 """
 
@@ -141,10 +149,13 @@ def lpc_secs(program: Path, d: Path, first: str, with_b: bool) -> float:
 def baseline(routine: str, d: Path) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-    out = subprocess.run([sys.executable, "-c", BASELINE, routine, str(d)],
+    out = subprocess.run([BASELINE_PYTHON, "-c", BASELINE, routine, str(d)],
                          capture_output=True, text=True, env=env)
     if out.returncode != 0:
-        sys.exit(f"{routine} failed:\n{out.stderr}")
+        # A crash of the baseline (see BASELINE_PYTHON) loses its row, not
+        # the rest of the table.
+        print(f"{routine} failed (exit {out.returncode}):\n{out.stderr}", file=sys.stderr)
+        return None
     return json.loads(out.stdout)
 
 
@@ -210,13 +221,20 @@ def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int):
         for _ in range(reps):
             ours.append(lpc_secs(program, d, first, with_b))
             b = baseline(routine, d)
+            if b is None:
+                break
             theirs.append(b["secs"])
-            blas = b["blas"]
-        o, t = statistics.median(ours), statistics.median(theirs)
+            blas = ", ".join(f"{api} {version} {arch} x{threads}"
+                             for api, version, arch, threads in b["blas"])
+        o = statistics.median(ours)
         shown = " ".join(f"{key}={v}" for key, v in sizes.items() if key != "tile")
         tile_used = sizes.get("tile", tile)
-        print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {t:.2f} | {o / t:.2f} | {blas} |",
-              flush=True)
+        if theirs:
+            t = statistics.median(theirs)
+            them = f"{t:.2f} | {o / t:.2f} | {blas}"
+        else:
+            them = f"crashed | | {routine} of {BASELINE_PYTHON}"
+        print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {them} |", flush=True)
 
 
 if __name__ == "__main__":
