@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -117,3 +118,37 @@ def test_create_bucket_needs_an_s3_store(tiles):
     with pytest.raises(ValueError) as info:
         lp.Store(tiles).create_bucket()
     assert str(info.value) == f'create_bucket: Store("{tiles}") is not an S3 store'
+
+
+def test_concurrent_runs_in_one_prefix_give_their_isolated_answers(s3):
+    """Two runs of Cholesky (both write `L` and the temps `S`) at once in
+    one prefix, from two threads (the GIL is released while jobs run)."""
+    n, b = 120, 20
+    results = {}
+
+    def factor(seed):
+        results[seed] = lp.run("cholesky", params={"n": n, "b": b, "seed": seed},
+                               store=s3, progress=False)["L"]
+
+    threads = [threading.Thread(target=factor, args=(seed,)) for seed in (3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in (3, 4):
+        alone = lp.run("cholesky", params={"n": n, "b": b, "seed": seed}, progress=False)["L"]
+        np.testing.assert_array_equal(results[seed], alone)
+
+
+def test_published_result_and_declared_input_in_s3(rng, s3):
+    """A result published in S3 opens by name; a run whose program declares
+    `A = spd(seed)` does not read the matrix named A in the prefix."""
+    n, b, seed = 60, 20, 42
+    lp.BigMatrix.from_numpy(spd(rng, n), b, store=s3, symmetric=True, name="A")
+    result = lp.run("cholesky", params={"n": n, "b": b, "seed": seed}, store=s3,
+                    publish={"L": "factor"}, verify=True)
+    alone = lp.run("cholesky", params={"n": n, "b": b, "seed": seed}, progress=False)["L"]
+    np.testing.assert_array_equal(result["L"], alone)
+    F = lp.BigMatrix("factor", store=s3)
+    assert F.location.startswith("~runs/run-") and F.origin.endswith(" (cholesky.lp)")
+    np.testing.assert_array_equal(F.numpy(), alone)

@@ -401,18 +401,12 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
     // whatever an earlier run left in the store.
     runner::check_bindings(plan.program(), &inputs, &outputs, false, true)
         .map_err(|e| Fail(2, e.to_string()))?;
-    let program = plan.program();
     for (name, _) in &args.publish {
-        match program.matrices.iter().find(|m| &m.name == name) {
-            Some(m) if m.role == lp_program::Role::Output && m.versions.is_empty() => {}
-            _ => {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "--publish {name}: `{name}` is not a plain output matrix of the program"
-                    ),
-                ));
-            }
+        if !lpc::placement::publishable(plan.program(), name) {
+            return Err(Fail(
+                2,
+                format!("--publish {name}: `{name}` is not a plain output matrix of the program"),
+            ));
         }
     }
     Ok(())
