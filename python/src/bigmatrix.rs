@@ -267,7 +267,8 @@ impl PyBigMatrix {
         }
     }
 
-    /// Refuses to change a run's output (module docs).
+    /// Refuses to change what the store keeps in its namespaces: a run's
+    /// output (module docs), an input stored by origin.
     fn check_writable(&self, py: Python<'_>) -> PyResult<()> {
         if !self.location.starts_with('~') {
             return Ok(());
@@ -280,7 +281,7 @@ impl PyBigMatrix {
             py,
             "BlockError",
             format!(
-                "matrix {:?} is read-only: it is {what}, kept as the run wrote it \
+                "matrix {:?} is read-only: it is {what}, kept whole for its readers \
                  (copy it with BigMatrix.from_numpy(m.numpy(), ...) to change it)",
                 self.name
             ),

@@ -138,8 +138,8 @@ def test_published_result_opens_by_name_read_only(rng, tiles, lpc):
     with pytest.raises(lp.BlockError) as info:
         F.put_block(np.zeros((10, 10)), 1, 0)
     assert str(info.value) == (
-        f'matrix "factor" is read-only: it is L of run {run} (cholesky.lp), kept as the run '
-        "wrote it (copy it with BigMatrix.from_numpy(m.numpy(), ...) to change it)"
+        f'matrix "factor" is read-only: it is L of run {run} (cholesky.lp), kept whole for its '
+        "readers (copy it with BigMatrix.from_numpy(m.numpy(), ...) to change it)"
     )
     with pytest.raises(ValueError) as info:
         lp.BigMatrix("factor", store=tiles, init="spd(1)")

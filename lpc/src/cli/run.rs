@@ -233,10 +233,12 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     }
     lpc::placement::remove_temps(store.as_ref(), program)
         .map_err(|e| Fail(2, format!("cannot remove the run's temporaries: {e}")))?;
-    keep_outputs(shared.as_ref(), &ns, program, &args)?;
+    // Finished before published: a published name never points into a run
+    // that `lpc store gc` could take for dead.
     guard
         .finish()
         .map_err(|e| Fail(2, format!("cannot record the finished run: {e}")))?;
+    keep_outputs(shared.as_ref(), &ns, program, &args)?;
     Ok(ExitCode::SUCCESS)
 }
 
