@@ -439,6 +439,9 @@ impl PyBigMatrix {
             symmetric,
             None,
         )?;
+        // `name` may be a published name, whose run's output is not ours
+        // to overwrite.
+        this.check_writable(py)?;
         let (store, info) = (this.store_arc(), this.info());
         let mat = view.as_mat();
         let stop = AtomicBool::new(false);

@@ -188,6 +188,24 @@ def test_published_result_opens_by_name_read_only(rng, tiles, lpc):
     )
 
 
+def test_published_result_is_not_overwritten_block_by_block(tiles):
+    """`BigMatrix(name, shape, tile)` and `from_numpy` on a published name
+    of the same geometry open the run's output, which stays read-only."""
+    C = lp.run("gemm", params={"m": 20, "n": 20, "k": 20, "b": 10}, store=tiles,
+               publish={"C": "prod"}, bigmatrix=True)["C"]
+    before = C.numpy()
+    P = lp.BigMatrix("prod", (20, 20), 10, store=tiles)
+    assert (P.location, P.origin) == (C.location, C.origin)
+    message = f'matrix "prod" is read-only: it is {C.origin}, kept whole for its readers'
+    for write in (lambda: P.put_block(np.zeros((10, 10)), 0, 0), P.free,
+                  lambda: P.delete_block(1, 1),
+                  lambda: lp.BigMatrix.from_numpy(np.zeros((20, 20)), 10, store=tiles, name="prod")):
+        with pytest.raises(lp.BlockError) as info:
+            write()
+        assert str(info.value).startswith(message)
+    np.testing.assert_array_equal(lp.BigMatrix("prod", store=tiles).numpy(), before)
+
+
 def test_lpc_reads_a_result_python_published(rng, tiles, lpc, tmp_path):
     """`lpc run --input L=store:NAME` reads what Python published."""
     n = 24
