@@ -28,14 +28,17 @@ def isolated_cholesky(n, b, seed):
     return lp.run("cholesky", params={"n": n, "b": b, "seed": seed}, progress=False)["L"]
 
 
-def child(script, **env):
-    """A Python process running `script`, its stdout a pipe."""
+def child(script, *args):
+    """A Python process running `script` with `args`, its stdout a pipe."""
     return subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script)],
+        [sys.executable, "-c", textwrap.dedent(script), *map(str, args)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, **env},
     )
+
+
+def tile_files(folder):
+    return [f for _, _, files in os.walk(folder) for f in files if f.endswith(".npy")]
 
 
 def test_sigkilled_run_is_collected_by_gc_and_nothing_else(tmp_path, slow_n, lpc):
@@ -47,8 +50,9 @@ def test_sigkilled_run_is_collected_by_gc_and_nothing_else(tmp_path, slow_n, lpc
     expected = factor.numpy()
     killed = child(f"""
         import numpy as np, lambdapack as lp
-        def started(*_):
-            print("running", flush=True)
+        def started(done, *_):
+            if done:
+                print("running", flush=True)
         lp.cholesky(np.eye({slow_n}) * 2, tile=40, store="dir:{root}", progress=started)
         print("finished", flush=True)
     """)
@@ -60,7 +64,7 @@ def test_sigkilled_run_is_collected_by_gc_and_nothing_else(tmp_path, slow_n, lpc
     (dead,) = [r for r in runs if r != finished]
     assert (names, sorted(runs), inputs) == (["K", "factor"], sorted([finished, dead]), [])
     # The dead run's temporaries and partial factor are there ...
-    assert os.listdir(root / "~runs" / dead / "L")
+    assert tile_files(root / "~runs" / dead)
     pools = os.listdir(root / "~pool")
     assert any(p.startswith(f"{killed.pid}-") for p in pools)
 
@@ -75,8 +79,9 @@ def test_sigkilled_run_is_collected_by_gc_and_nothing_else(tmp_path, slow_n, lpc
 
 def test_concurrent_runs_in_one_store_give_their_isolated_answers(tmp_path, slow_n):
     """Two processes run Cholesky factorizations of different matrices in
-    one store at once (both write `L` and the temps `S`), started together
-    and each long enough (slow_n) to overlap the other."""
+    one store at once (both write `L` and the temps `S`), started together;
+    the second run of each lasts long enough (slow_n) to overlap the
+    other's."""
     n, b = 400, 40
     root = tmp_path / "st"
     go = tmp_path / "go"
@@ -92,11 +97,7 @@ def test_concurrent_runs_in_one_store_give_their_isolated_answers(tmp_path, slow
         np.save(sys.argv[2], L)
         print(big.name, flush=True)
     """
-    procs = []
-    for seed in (7, 8):
-        p = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), str(seed),
-                              str(tmp_path / f"L{seed}.npy")], stdout=subprocess.PIPE, text=True)
-        procs.append(p)
+    procs = [child(script, seed, tmp_path / f"L{seed}.npy") for seed in (7, 8)]
     go.touch()
     kept = []
     for p in procs:
