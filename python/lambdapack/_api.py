@@ -74,7 +74,7 @@ def run(
         ``BigMatrix``. Inputs with an initialiser in the program
         (``= spd(42)``) may be left out. A BigMatrix in the run's store
         with the program's tiling is read where it is; otherwise it is
-        copied into the run's store.
+        copied into the run's namespace of its store, and removed with it.
     outputs : list of str, optional
         The matrices to return (default: every output of the program).
     backend : "local"

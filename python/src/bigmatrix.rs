@@ -640,8 +640,12 @@ impl PyBigMatrix {
             .structure()
             .map(|s| format!(", {s}"))
             .unwrap_or_default();
+        let location = match self.location != self.name {
+            true => format!(", location={:?}", self.location),
+            false => String::new(),
+        };
         format!(
-            "BigMatrix({:?}, shape=({}, {}), tile=({}, {}){structure}, store={:?})",
+            "BigMatrix({:?}, shape=({}, {}), tile=({}, {}){structure}{location}, store={:?})",
             self.name,
             self.header.shape[0],
             self.header.shape[1],
