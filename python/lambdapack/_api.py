@@ -106,7 +106,7 @@ def run(
         numpy arrays (for results larger than RAM, with a ``dir:`` store).
         The outputs stay in the store, under the run's namespace
         (``~runs/<run>/<name>``, the handle's ``name`` unless published),
-        until ``lpc store rm`` removes them.
+        until ``Store.remove`` or ``lpc store rm`` removes them.
     publish : str, list of str or dict, optional
         Outputs to publish in the store under a stable name after a
         successful (and, with ``verify=True``, verified) run, as ``lpc run

@@ -267,6 +267,28 @@ impl PyBigMatrix {
         }
     }
 
+    /// Refuses to read a run's output that has been removed since the
+    /// handle was opened: its initialiser (zeros, for the blocks a program
+    /// never writes) would otherwise stand in for every block.
+    fn check_present(&self, py: Python<'_>) -> PyResult<()> {
+        if !self.location.starts_with('~') {
+            return Ok(());
+        }
+        let store = self.store_arc();
+        match py.detach(|| store.get_header(&self.location)) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(raise(
+                py,
+                "BlockNotFoundError",
+                format!(
+                    "matrix {:?} is no longer in the store: {} was removed",
+                    self.name, self.location
+                ),
+            )),
+            Err(e) => Err(store_error(py, &e)),
+        }
+    }
+
     /// Refuses to change what the store keeps in its namespaces: a run's
     /// output (module docs), an input stored by origin.
     fn check_writable(&self, py: Python<'_>) -> PyResult<()> {
@@ -552,6 +574,7 @@ impl PyBigMatrix {
     /// triangular one, zero outside its triangle).
     fn get_block<'py>(&self, py: Python<'py>, i: i64, j: i64) -> PyResult<Bound<'py, PyAny>> {
         let (i, j) = self.block_index(py, i, j)?;
+        self.check_present(py)?;
         let (store, info) = (self.store_arc(), self.info());
         let tile = py
             .detach(|| matrix::load_tile(store.as_ref(), &info, 0, i, j, false))
@@ -615,6 +638,7 @@ impl PyBigMatrix {
     /// numpy() -> numpy.ndarray: the whole matrix (Fortran order), every
     /// block read as get_block reads it.
     fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.check_present(py)?;
         let [rows, cols] = self.header.shape;
         let out = array::empty(py, rows, cols)?;
         let mut view = ArrayView::new(&out, "array")?;

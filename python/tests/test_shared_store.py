@@ -169,6 +169,20 @@ def test_published_result_opens_by_name_read_only(rng, tiles, lpc):
     H = first.publish("first")
     assert (H.name, H.location) == ("first", first.location)
     np.testing.assert_array_equal(lp.BigMatrix("first", store=tiles).numpy(), l)
+    # Removal, as `lpc store rm`: the name first, then the run's output.
+    store = lp.Store(tiles)
+    with pytest.raises(lp.StoreError) as info:
+        store.remove(first.location)
+    assert str(info.value) == f"cannot remove {first.location}: `{first.location}` is published as `first`; remove `first` first"
+    store.remove("first")
+    store.remove(first.location)
+    with pytest.raises(lp.BlockNotFoundError) as info:
+        store.remove("first")
+    assert str(info.value) == "no matrix or run `first` in the store"
+    for read in (lambda: F.get_block(0, 0), F.numpy):
+        with pytest.raises(lp.BlockNotFoundError) as info:
+            read()
+        assert str(info.value) == f'matrix "factor" is no longer in the store: {first.location} was removed'
     with pytest.raises(ValueError) as info:
         A.publish("x")
     assert str(info.value) == 'publish: matrix "A" is not a run\'s output (only those can be published)'
