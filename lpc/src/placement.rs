@@ -37,6 +37,14 @@ pub enum InputSource<'a> {
     File(&'a Path),
     /// A matrix already in the store, by the name a user gave it.
     Stored(&'a str),
+    /// A location the caller resolved and checked itself (the Python
+    /// package's BigMatrix handles, read in place).
+    At(&'a str),
+    /// Tiles the caller supplies during the run, never read from the store
+    /// (the Python package's arrays, served from memory, or copies it
+    /// writes): the run's own location, `~runs/<run>/<name>`, where no
+    /// other run's tiles can be.
+    Caller,
 }
 
 /// Why a run's matrices could not be placed.
@@ -239,6 +247,8 @@ pub fn place(
         let location = match *source {
             InputSource::File(path) => place_file(store, info, path)?,
             InputSource::Stored(stored) => place_stored(store, info, stored)?,
+            InputSource::At(location) => location.to_string(),
+            InputSource::Caller => lp_runtime::store::location::in_run(run, &info.name),
         };
         ns.inputs.insert(info.name.clone(), location);
     }
@@ -266,6 +276,16 @@ pub fn place(
         }
     }
     Ok(ns)
+}
+
+/// Whether output `name` of `program` may be published under a stable
+/// name (`lpc run --publish`, the Python package's `publish=`): a plain
+/// (unversioned) output matrix.
+pub fn publishable(program: &Program, name: &str) -> bool {
+    program
+        .matrices
+        .iter()
+        .any(|m| m.name == name && m.role == Role::Output && m.versions.is_empty())
 }
 
 /// Removes what is left of a finished run's temporaries (their tiles were

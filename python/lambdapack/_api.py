@@ -13,8 +13,11 @@ class RunResult:
 
     ``result["L"]`` is output ``L`` (a numpy array, or a BigMatrix handle
     with ``bigmatrix=True``; a versioned output is a list of BigMatrix
-    handles, one per version). ``result.summary`` is the ``RunSummary``
-    (wall time, GFLOP/s, bytes moved, and ``verification`` when asked).
+    handles, one per version). A handle reads the run's output where the
+    run keeps it in its store (``~runs/<run>/L``; read-only), and is
+    called by its published name when ``publish=`` published it.
+    ``result.summary`` is the ``RunSummary`` (wall time, GFLOP/s, bytes
+    moved, and ``verification`` when asked).
     """
 
     __slots__ = ("outputs", "summary")
@@ -51,6 +54,7 @@ def run(
     trace=None,
     params=None,
     bigmatrix=False,
+    publish=None,
     progress=None,
 ):
     """Run a lambdapack program on this machine's cores.
@@ -70,7 +74,7 @@ def run(
         ``BigMatrix``. Inputs with an initialiser in the program
         (``= spd(42)``) may be left out. A BigMatrix in the run's store
         with the program's tiling is read where it is; otherwise it is
-        copied into the run's store.
+        copied into the run's namespace of its store, and removed with it.
     outputs : list of str, optional
         The matrices to return (default: every output of the program).
     backend : "local"
@@ -80,9 +84,13 @@ def run(
         Where tiles live during the run: ``"mem"``, ``"dir:PATH"`` (out of
         core), ``"s3://BUCKET/PREFIX"`` (built with the ``aws`` feature) or
         a ``Store``. Default: the store of the BigMatrix inputs,
-        else a private memory store. In a store of the caller's, every
-        matrix the run creates is named ``<name>-<run tag>``, so runs never
-        overwrite each other.
+        else a private memory store. As for ``lpc run``, the run works in
+        its own namespace of the store (``~runs/<run>/``, with a record and
+        a heartbeat), so any number of runs, of any programs and processes,
+        may share a store; inputs with an initialiser (``= spd(42)``) are
+        read by origin, never from tiles another run or import left under
+        that name; and what a run killed outright leaves behind, ``lpc
+        store gc`` removes.
     workers : int, optional
         Worker threads (default: one per core).
     verify : bool
@@ -96,6 +104,21 @@ def run(
     bigmatrix : bool
         Return outputs as BigMatrix handles in the run's store instead of
         numpy arrays (for results larger than RAM, with a ``dir:`` store).
+        The outputs stay in the store, under the run's namespace
+        (``~runs/<run>/<name>``, the handle's ``name`` unless published),
+        until ``Store.remove`` or ``lpc store rm`` removes them.
+    publish : str, list of str or dict, optional
+        Outputs to publish in the store under a stable name after a
+        successful (and, with ``verify=True``, verified) run, as ``lpc run
+        --publish NAME[=AS]``: ``"L"`` or ``["L"]`` publishes output ``L``
+        as ``L``, ``{"L": "factor"}`` as ``factor``. Later runs, other
+        processes and ``lpc run --input L=store:factor`` open it by that
+        name (``BigMatrix("factor", store=...)``). Publishing is atomic: a
+        reader sees the previous matrix of that name or the new one, never
+        a mix; when two runs publish one name, the later write wins and the
+        other run's output stays under its own namespace. A published
+        output stays in the store even when returned as a numpy array.
+        Needs a store (``store=`` or a BigMatrix input's).
     progress : None, bool or callable
         None: a progress bar on a terminal or in a notebook, nothing
         otherwise. False: never. A callable: called about ten times a
@@ -119,8 +142,8 @@ def run(
     VerificationError
         ``verify=True`` and the residual exceeds its tolerance.
     KeyboardInterrupt
-        Ctrl-C: the run stops between jobs and the tiles it created are
-        deleted; nothing is returned.
+        Ctrl-C: the run stops between jobs and its namespace in the store
+        is removed; nothing is returned or published.
 
     The GIL is released while jobs run, so other Python threads go on.
     """
@@ -145,6 +168,7 @@ def run(
             raise ValueError(f"outputs names a matrix twice: {outputs}")
     if trace is not None:
         trace = os.fspath(trace)
+    publish = _publish_pairs(publish)
     sink = _progress.make(progress)
     try:
         result, summary = _native.run_program(
@@ -153,6 +177,7 @@ def run(
             inputs,
             outputs,
             bool(bigmatrix),
+            publish,
             store,
             workers,
             bool(verify),
@@ -163,6 +188,24 @@ def run(
         if sink is not None:
             sink.close()
     return RunResult(result, summary)
+
+
+def _publish_pairs(publish):
+    """``publish=`` as (output, name) pairs."""
+    if publish is None:
+        return []
+    if isinstance(publish, str):
+        publish = [publish]
+    if isinstance(publish, dict):
+        pairs = list(publish.items())
+    else:
+        pairs = [(name, name) for name in publish]
+    for pair in pairs:
+        if not all(isinstance(x, str) for x in pair):
+            raise TypeError(
+                "publish must be an output's name, a list of them, or a dict of output -> name"
+            )
+    return pairs
 
 
 def check(program, params=None):

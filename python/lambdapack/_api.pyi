@@ -26,6 +26,7 @@ def run(
     trace: Union[None, str, PathLike] = None,
     params: Optional[Dict[str, int]] = None,
     bigmatrix: bool = False,
+    publish: Union[None, str, Sequence[str], Dict[str, str]] = None,
     progress: Progress = None,
 ) -> RunResult: ...
 def check(program: Program, params: Optional[Dict[str, int]] = None) -> List[Diagnostic]: ...

@@ -26,7 +26,9 @@ _OPTIONS_DOC = """
         Worker threads (default: one per core).
     bigmatrix : bool, optional
         Return BigMatrix handles in the run's store instead of numpy arrays;
-        default: True when an input is a BigMatrix.
+        default: True when an input is a BigMatrix. They stay in the store
+        under the run's namespace (read-only); ``handle.publish(name)``
+        gives one a stable name.
     verify : bool
         Also check the residual with random probe vectors (raises
         ``VerificationError`` if it is too large).

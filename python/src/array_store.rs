@@ -5,7 +5,9 @@
 //! only are stored) held until the run ends. An [`ArrayStore`] instead cuts
 //! an input's tile from the array's buffer each time a job reads it (a
 //! tile read is a copy in a directory or S3 store as well), and passes
-//! every other matrix, and every header, to the run's store.
+//! every other matrix, and every header and document, to the run's view
+//! of its store (`lp_runtime::store::RunStore`, which maps the program's
+//! names to the run's locations).
 //!
 //! Jobs run without the GIL, so reading the buffers is safe under two
 //! rules: the store holds a reference to each array, so it stays alive;
@@ -125,6 +127,27 @@ impl Store for ArrayStore {
 
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         self.inner.put_header(matrix, header)
+    }
+
+    // Documents, listings and removals are the run's store's: an input
+    // array has no location in it (`lpc::placement::InputSource::Caller`).
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get_doc(location, doc)
+    }
+
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        self.inner.put_doc(location, doc, bytes)
+    }
+
+    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
+        self.inner.list_children(location)
+    }
+
+    fn remove_all(&self, location: &str) -> StoreResult<()> {
+        match self.inputs.contains_key(location) {
+            true => Ok(()),
+            false => self.inner.remove_all(location),
+        }
     }
 
     fn usage(&self) -> Option<StoreUsage> {

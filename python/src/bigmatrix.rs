@@ -1,14 +1,25 @@
 //! `lambdapack.BigMatrix`: a matrix stored as a grid of tiles in a store,
-//! as numpywren's BigMatrix. The object is a handle (store, name, header,
-//! initialiser): it holds no tile data, so it pickles as its store's spec
-//! and its name and is reopened from the header on the other side.
+//! as numpywren's BigMatrix. The object is a handle (store, name, location,
+//! header, initialiser, origin): it holds no tile data, so it pickles as
+//! its store's spec and its location and is reopened from the header on
+//! the other side.
+//!
+//! A handle's name is what the user calls the matrix (docs/runtime.md,
+//! "Runs sharing a store"): a matrix written block by block (its name is
+//! its location, and it is writable), a published name (read where its
+//! link pointed when the handle was opened), or a run's output by its
+//! location (`~runs/<run>/L`, as `lpc store ls` shows it). A run's output
+//! is read-only: publishing promises readers the whole matrix a run wrote.
 
 use crate::array::{self, ArrayView};
 use crate::errors::{matrix_error, raise, store_error};
 use crate::store::{Kind, PyStore, memory_pickle_error};
 use lp_program::{MatrixInfo, Role};
 use lp_runtime::matrix;
-use lp_runtime::store::validate_matrix_name;
+use lp_runtime::store::location::RUNS;
+use lp_runtime::store::maintenance::{self, MaintenanceError};
+use lp_runtime::store::namespace::Origin;
+use lp_runtime::store::{Store, StoreResult, validate_location, validate_matrix_name};
 use lp_std::{Init, MatrixHeader, Tile};
 use lpc::runner;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -28,13 +39,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// lower blocks (i >= j); `get_block(i, j)` with i < j returns the
 /// transpose of block (j, i). `init` ("zeros", "identity", "random(SEED)",
 /// "spd(SEED)") gives the values of blocks that were never written; it
-/// belongs to this handle and is not stored.
+/// belongs to this handle and is not stored. Opening a published name
+/// (`lpc run --publish`, `run(publish=...)`, `BigMatrix.publish`) reads
+/// the run's output it points to, read-only.
 #[pyclass(module = "lambdapack", name = "BigMatrix", frozen)]
 pub struct PyBigMatrix {
     pub store: Py<PyStore>,
+    /// What the user calls it (see the module docs).
     pub name: String,
+    /// Where its tiles are: `name`, or where a published name pointed.
+    pub location: String,
     pub header: MatrixHeader,
     pub init: Option<Init>,
+    /// Where the tiles came from, if the store records it (a run's output,
+    /// an input stored by origin); `None` for a matrix written block by
+    /// block.
+    pub origin: Option<Origin>,
 }
 
 fn parse_tile(tile: &Bound<'_, PyAny>) -> PyResult<[usize; 2]> {
@@ -82,12 +102,50 @@ pub fn parse_init(text: &str) -> PyResult<Init> {
     Init::from_call(name, &args).map_err(|_| bad())
 }
 
-pub fn init_text(init: &Init) -> String {
-    match init {
-        Init::Zeros => "zeros".to_string(),
-        Init::Identity => "identity".to_string(),
-        Init::Random { seed } => format!("random({seed})"),
-        Init::Spd { seed } => format!("spd({seed})"),
+/// The location and header of `name`: a user's name (a published one
+/// followed to the location it points at) or a location as `lpc store ls`
+/// shows it (`~runs/<run>/L`).
+fn locate(store: &dyn Store, name: &str) -> StoreResult<Option<(String, MatrixHeader)>> {
+    if name.starts_with('~') {
+        validate_location(name)?;
+        return Ok(store.get_header(name)?.map(|h| (name.to_string(), h)));
+    }
+    maintenance::resolve(store, name)
+}
+
+/// The initialiser a handle on tiles of `origin` reads never-written
+/// tiles with: a run's output's are zero (as `lpc::runner::as_output`
+/// reads them), an initialiser's are its values, an import stores them
+/// all. A given `init` must agree; with no recorded origin, it is the
+/// handle's own.
+fn init_for(name: &str, origin: Option<&Origin>, given: Option<Init>) -> PyResult<Option<Init>> {
+    let implied = match origin {
+        None => return Ok(given),
+        Some(Origin::Run { .. }) => Some(Init::Zeros),
+        Some(Origin::Init { init }) => Some(parse_init(init)?),
+        Some(Origin::Import { .. }) => None,
+    };
+    match (given, origin) {
+        (Some(g), Some(o)) if Some(g) != implied => Err(PyValueError::new_err(format!(
+            "init={:?} does not fit matrix {name:?}: its tiles are {}",
+            g.call(),
+            o.describe()
+        ))),
+        _ => Ok(implied),
+    }
+}
+
+/// Publishes `location` (a run's output) in `store` as `name`.
+fn publish_at(py: Python<'_>, store: &dyn Store, name: &str, location: &str) -> PyResult<()> {
+    py.detach(|| maintenance::publish(store, name, location))
+        .map_err(|e| publish_error(py, name, e))
+}
+
+/// Why `name` could not be published, as an exception.
+pub fn publish_error(py: Python<'_>, name: &str, e: MaintenanceError) -> PyErr {
+    match e {
+        MaintenanceError::Store(e) => store_error(py, &e),
+        e => raise(py, "StoreError", format!("cannot publish {name:?}: {e}")),
     }
 }
 
@@ -113,10 +171,10 @@ impl PyBigMatrix {
         self.store.get().store.clone()
     }
 
-    /// The matrix as `lp_runtime::matrix` reads it.
+    /// The matrix as `lp_runtime::matrix` reads it (at its location).
     pub fn info(&self) -> MatrixInfo {
         MatrixInfo {
-            name: self.name.clone(),
+            name: self.location.clone(),
             header: self.header.clone(),
             role: Role::Input,
             init: self.init,
@@ -131,27 +189,39 @@ impl PyBigMatrix {
         name: &str,
         init: Option<Init>,
     ) -> PyResult<PyBigMatrix> {
-        validate_matrix_name(name).map_err(|e| store_error(py, &e))?;
-        let header = matrix::get_header(store.get().store.as_ref(), name).map_err(|e| match e {
-            matrix::MatrixError::NoHeader { .. } => raise(
+        let s = store.get().store.clone();
+        type Found = Option<(String, MatrixHeader, Option<Origin>)>;
+        let found = py.detach(|| -> StoreResult<Found> {
+            let Some((location, header)) = locate(s.as_ref(), name)? else {
+                return Ok(None);
+            };
+            let origin = Origin::read(s.as_ref(), &location)?;
+            Ok(Some((location, header, origin)))
+        });
+        let Some((location, header, origin)) = found.map_err(|e| store_error(py, &e))? else {
+            return Err(raise(
                 py,
                 "BlockNotFoundError",
                 format!(
                     "no matrix {name:?} in store {}: to create one, give its shape and tile",
                     store.get().spec
                 ),
-            ),
-            e => matrix_error(py, &e),
-        })?;
+            ));
+        };
+        let init = init_for(name, origin.as_ref(), init)?;
         Ok(PyBigMatrix {
             store,
             name: name.to_string(),
+            location,
             header,
             init,
+            origin,
         })
     }
 
-    /// Creates the header, or checks that an existing one matches.
+    /// Creates the header, or checks that an existing one matches (a
+    /// published name included: the handle then reads the published
+    /// matrix).
     fn create(
         py: Python<'_>,
         store: Py<PyStore>,
@@ -161,7 +231,8 @@ impl PyBigMatrix {
     ) -> PyResult<PyBigMatrix> {
         validate_matrix_name(name).map_err(|e| store_error(py, &e))?;
         let s = store.get().store.clone();
-        match s.get_header(name).map_err(|e| store_error(py, &e))? {
+        let found = py.detach(|| maintenance::resolve(s.as_ref(), name));
+        match found.map_err(|e| store_error(py, &e))?.map(|(_, h)| h) {
             Some(existing) if existing != header => {
                 return Err(PyValueError::new_err(format!(
                     "matrix {name:?} already exists in store {} as {}, not {}",
@@ -175,12 +246,68 @@ impl PyBigMatrix {
                 .put_header(name, &header)
                 .map_err(|e| store_error(py, &e))?,
         }
-        Ok(PyBigMatrix {
+        PyBigMatrix::open(py, store, name, init)
+    }
+
+    /// A handle on the output a run keeps at `location`, called `name`.
+    pub fn output(
+        store: Py<PyStore>,
+        name: String,
+        location: String,
+        header: MatrixHeader,
+        origin: Origin,
+    ) -> PyBigMatrix {
+        PyBigMatrix {
             store,
-            name: name.to_string(),
+            name,
+            location,
             header,
-            init,
-        })
+            init: Some(Init::Zeros),
+            origin: Some(origin),
+        }
+    }
+
+    /// Refuses to read a run's output that has been removed since the
+    /// handle was opened: its initialiser (zeros, for the blocks a program
+    /// never writes) would otherwise stand in for every block.
+    fn check_present(&self, py: Python<'_>) -> PyResult<()> {
+        if !self.location.starts_with('~') {
+            return Ok(());
+        }
+        let store = self.store_arc();
+        match py.detach(|| store.get_header(&self.location)) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(raise(
+                py,
+                "BlockNotFoundError",
+                format!(
+                    "matrix {:?} is no longer in the store: {} was removed",
+                    self.name, self.location
+                ),
+            )),
+            Err(e) => Err(store_error(py, &e)),
+        }
+    }
+
+    /// Refuses to change what the store keeps in its namespaces: a run's
+    /// output (module docs), an input stored by origin.
+    fn check_writable(&self, py: Python<'_>) -> PyResult<()> {
+        if !self.location.starts_with('~') {
+            return Ok(());
+        }
+        let what = match &self.origin {
+            Some(origin) => origin.describe(),
+            None => format!("stored at {}", self.location),
+        };
+        Err(raise(
+            py,
+            "BlockError",
+            format!(
+                "matrix {:?} is read-only: it is {what}, kept whole for its readers \
+                 (copy it with BigMatrix.from_numpy(m.numpy(), ...) to change it)",
+                self.name
+            ),
+        ))
     }
 
     /// Block (i, j) checked against the grid, in messages as `A[i, j]`.
@@ -201,7 +328,8 @@ impl PyBigMatrix {
     }
 
     /// A block that may be written: not above a symmetric matrix's
-    /// diagonal, not outside a triangular matrix's triangle.
+    /// diagonal, not outside a triangular matrix's triangle, not of a
+    /// run's output.
     fn writable_block(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<(usize, usize)> {
         let (i, j) = self.block_index(py, i, j)?;
         let name = &self.name;
@@ -226,6 +354,7 @@ impl PyBigMatrix {
                 ),
             ));
         }
+        self.check_writable(py)?;
         Ok((i, j))
     }
 }
@@ -332,6 +461,9 @@ impl PyBigMatrix {
             symmetric,
             None,
         )?;
+        // `name` may be a published name, whose run's output is not ours
+        // to overwrite.
+        this.check_writable(py)?;
         let (store, info) = (this.store_arc(), this.info());
         let mat = view.as_mat();
         let stop = AtomicBool::new(false);
@@ -388,7 +520,7 @@ impl PyBigMatrix {
 
     #[getter]
     fn init(&self) -> Option<String> {
-        self.init.as_ref().map(init_text)
+        self.init.as_ref().map(Init::call)
     }
 
     #[getter]
@@ -396,11 +528,53 @@ impl PyBigMatrix {
         self.store.clone_ref(py)
     }
 
+    /// Where the tiles are in the store: the name itself, or for a
+    /// published name the run's output it pointed at when opened
+    /// (`~runs/<run>/L`, as `lpc store ls` shows it).
+    #[getter]
+    fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Where the tiles came from, as `lpc store ls` says it ("L of run
+    /// run-... (cholesky.lp)", "spd(42)", "import of a.npy (blake3 ...)"),
+    /// or None for a matrix written block by block.
+    #[getter]
+    fn origin(&self) -> Option<String> {
+        self.origin.as_ref().map(Origin::describe)
+    }
+
+    /// publish(name) -> BigMatrix: publishes this run's output in its store
+    /// under `name`, as `lpc run --publish` does, and returns a handle on
+    /// it. Later runs and other processes open it by that name. Atomic: a
+    /// reader sees the previous matrix of that name or this one; when two
+    /// runs publish one name, the later write wins and the other output
+    /// stays under its run's location. A matrix written block by block
+    /// cannot be published (nor published over).
+    fn publish(&self, py: Python<'_>, name: &str) -> PyResult<PyBigMatrix> {
+        if !self.location.starts_with(&format!("{RUNS}/")) {
+            return Err(PyValueError::new_err(format!(
+                "publish: matrix {:?} is not a run's output (only those can be published)",
+                self.name
+            )));
+        }
+        publish_at(py, self.store_arc().as_ref(), name, &self.location)?;
+        Ok(PyBigMatrix {
+            store: self.store.clone_ref(py),
+            name: name.to_string(),
+            location: self.location.clone(),
+            header: self.header.clone(),
+            init: self.init,
+            origin: self.origin.clone(),
+        })
+    }
+
     /// get_block(i, j) -> numpy.ndarray: a copy of block (i, j) (for a
     /// symmetric matrix with i < j, the transpose of block (j, i); for a
     /// triangular one, zero outside its triangle).
     fn get_block<'py>(&self, py: Python<'py>, i: i64, j: i64) -> PyResult<Bound<'py, PyAny>> {
         let (i, j) = self.block_index(py, i, j)?;
+        self.check_present(py)?;
         let (store, info) = (self.store_arc(), self.info());
         let tile = py
             .detach(|| matrix::load_tile(store.as_ref(), &info, 0, i, j, false))
@@ -443,7 +617,7 @@ impl PyBigMatrix {
             })?;
         }
         let store = self.store_arc();
-        py.detach(|| store.put_tile(&self.name, i, j, Arc::new(tile)))
+        py.detach(|| store.put_tile(&self.location, i, j, Arc::new(tile)))
             .map_err(|e| store_error(py, &e))
     }
 
@@ -452,18 +626,19 @@ impl PyBigMatrix {
     fn delete_block(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<()> {
         let (i, j) = self.writable_block(py, i, j)?;
         self.store_arc()
-            .delete_tile(&self.name, i, j)
+            .delete_tile(&self.location, i, j)
             .map_err(|e| store_error(py, &e))
     }
 
     /// The (i, j) of every stored block, sorted.
     fn blocks(&self, py: Python<'_>) -> PyResult<Vec<(usize, usize)>> {
-        matrix::list(self.store_arc().as_ref(), &self.name).map_err(|e| matrix_error(py, &e))
+        matrix::list(self.store_arc().as_ref(), &self.location).map_err(|e| matrix_error(py, &e))
     }
 
     /// numpy() -> numpy.ndarray: the whole matrix (Fortran order), every
     /// block read as get_block reads it.
     fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.check_present(py)?;
         let [rows, cols] = self.header.shape;
         let out = array::empty(py, rows, cols)?;
         let mut view = ArrayView::new(&out, "array")?;
@@ -477,8 +652,9 @@ impl PyBigMatrix {
     /// free() -> int: deletes every stored block (the header stays, so the
     /// matrix can be written again); returns how many were deleted.
     fn free(&self, py: Python<'_>) -> PyResult<usize> {
+        self.check_writable(py)?;
         let store = self.store_arc();
-        py.detach(|| matrix::free_matrix(store.as_ref(), &self.name))
+        py.detach(|| matrix::free_matrix(store.as_ref(), &self.location))
             .map_err(|e| matrix_error(py, &e))
     }
 
@@ -488,8 +664,12 @@ impl PyBigMatrix {
             .structure()
             .map(|s| format!(", {s}"))
             .unwrap_or_default();
+        let location = match self.location != self.name {
+            true => format!(", location={:?}", self.location),
+            false => String::new(),
+        };
         format!(
-            "BigMatrix({:?}, shape=({}, {}), tile=({}, {}){structure}, store={:?})",
+            "BigMatrix({:?}, shape=({}, {}), tile=({}, {}){structure}{location}, store={:?})",
             self.name,
             self.header.shape[0],
             self.header.shape[1],
@@ -499,8 +679,10 @@ impl PyBigMatrix {
         )
     }
 
-    /// Pickles as (store spec, name, init); a matrix in a memory store
-    /// cannot be pickled (raises pickle.PicklingError).
+    /// Pickles as (store spec, location, init): the other process reads
+    /// the tiles this handle reads, even if its published name has been
+    /// published again since. A matrix in a memory store cannot be
+    /// pickled (raises pickle.PicklingError).
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
@@ -516,7 +698,7 @@ impl PyBigMatrix {
         let args = PyTuple::new(
             py,
             [
-                this.name.clone().into_pyobject(py)?.into_any(),
+                this.location.clone().into_pyobject(py)?.into_any(),
                 this.store.get().spec.clone().into_pyobject(py)?.into_any(),
                 this.init().into_pyobject(py)?.into_any(),
             ],

@@ -2,31 +2,38 @@
 //! to a program's matrices, run it with the GIL released, and hand back
 //! numpy arrays or BigMatrix handles with the summary.
 //!
-//! Every step is `lpc::runner`'s (as `lpc run`); what is Python's own:
+//! Every step is `lpc run`'s (`lpc::runner`, `lpc::placement` and
+//! `lp_runtime::store`'s run namespaces; docs/runtime.md, "Runs sharing a
+//! store"): the run gets a record with a heartbeat (`RunGuard`) and a
+//! namespace (`~runs/<run>/`) in its store, inputs with an initialiser are
+//! read by origin, outputs carry their origin, and a run that fails, is
+//! stopped or is killed leaves nothing that `lpc store gc` does not
+//! remove. What is Python's own:
 //!
-//! * **Names.** In a store the caller can see (a directory, the process's
-//!   memory store, a BigMatrix's store), every matrix the run creates gets
-//!   the run's tag (`L-<tag>`, `S-<tag>.3`), so runs never overwrite each
-//!   other's or the caller's matrices; a BigMatrix input in the run's store
-//!   with the program's tiling is read where it is (the program's matrix
-//!   is renamed to it: no copy). A run with no store of the caller's uses a
-//!   private memory store and the program's names.
 //! * **Arrays.** An input array is never imported: the run's store
-//!   ([`ArrayStore`]) cuts a tile from its buffer whenever a job reads one.
-//!   An output array is allocated (Fortran order, lazily by the OS) before
-//!   the run and filled after it tile by tile, each tile freed once copied.
-//!   Freed tiles' memory goes back to the OS during the run ([`memory`]).
+//!   ([`ArrayStore`], over the run's view of its store) cuts a tile from
+//!   its buffer whenever a job reads one. An output array is allocated
+//!   (Fortran order, lazily by the OS) before the run and filled after it
+//!   tile by tile, each tile freed once copied. Freed tiles' memory goes
+//!   back to the OS during the run ([`memory`]).
+//! * **BigMatrix inputs** in the run's store with the program's tiling are
+//!   read where they are (no copy); others are copied into the run's
+//!   namespace, and removed with it.
+//! * **What stays.** Outputs returned as BigMatrix handles (`bigmatrix=True`,
+//!   versioned outputs) and published ones (`publish=`) stay under the
+//!   run's namespace, the run marked finished; a handle reads them at that
+//!   location, read-only. A run that keeps nothing removes its namespace.
 //! * **Ctrl-C.** The work runs on its own thread; the calling thread waits
 //!   with the GIL released, 100 ms at a time, and between waits checks for
 //!   signals (Python's handler has set them) and draws progress. A signal
-//!   sets the stop flag; the run stops between jobs, the matrices it
-//!   created are deleted, and the signal's exception (KeyboardInterrupt)
-//!   is raised: no partial output.
+//!   sets the stop flag; the run stops between jobs, its namespace is
+//!   removed, and the signal's exception (KeyboardInterrupt) is raised: no
+//!   partial output.
 
-use crate::array::{self, ArrayView};
+use crate::array::{self, ArrayView, SharedArray};
 use crate::array_store::ArrayStore;
-use crate::bigmatrix::PyBigMatrix;
-use crate::errors::{matrix_error, raise, raise_with, run_error};
+use crate::bigmatrix::{self, PyBigMatrix};
+use crate::errors::{matrix_error, raise, raise_with, run_error, store_error};
 use crate::memory;
 use crate::program;
 use crate::store::PyStore;
@@ -34,9 +41,13 @@ use faer::MatMut;
 use lp_program::{MatrixInfo, Plan, Program, Role};
 use lp_runtime::matrix::{self, MatrixError};
 use lp_runtime::metrics::{Progress, RunSummary};
-use lp_runtime::store::Store;
+use lp_runtime::store::maintenance::{self, MaintenanceError};
+use lp_runtime::store::namespace::Origin;
+use lp_runtime::store::runs::{RunGuard, fresh_run_id};
+use lp_runtime::store::{Namespace, RunStore, Store, StoreError, validate_matrix_name};
 use lp_runtime::verify::{Check, Verification};
 use lp_std::Tile;
+use lpc::placement::{self, InputSource, PlacementError};
 use lpc::runner::{self, Binding, BindingError, ImportError, RunFailure, RunOptions};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -138,17 +149,18 @@ enum Supplied<'py> {
 }
 
 /// How each program matrix is bound in the run.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Use {
-    /// Created by the run (temps, outputs, inputs with an initialiser).
+    /// Made by the run (temps, outputs, inputs read by their origin).
     Run,
     /// The array `supplied[k]`, whose tiles the run's [`ArrayStore`] cuts
     /// from it as jobs read them.
     Array(usize),
-    /// The BigMatrix `supplied[k]` (in another store or tiling), copied.
+    /// The BigMatrix `supplied[k]` (in another store or tiling), copied
+    /// into the run's namespace.
     Copied(usize),
-    /// The caller's BigMatrix `supplied[k]`, read in place.
-    InPlace(usize),
+    /// A BigMatrix of the run's store, read in place at this location.
+    InPlace(String),
 }
 
 fn supplied<'py>(
@@ -207,18 +219,18 @@ fn in_place(m: &PyBigMatrix, info: &MatrixInfo, store: &PyStore) -> bool {
         && (h.triangle.is_none() || h.triangle == p.triangle)
 }
 
-/// Decides every matrix's [`Use`], checks shapes, and returns the program
-/// as it will run (renamed where the store is shared).
+/// Decides every matrix's [`Use`] and checks shapes; returns the program
+/// as it will run: an input read in place takes its handle's initialiser
+/// (for blocks never written). Every other supplied input has all its
+/// tiles supplied, so its initialiser is never used.
 fn layout(
     program: &Program,
     supplied: &[(String, Supplied)],
     store: &PyStore,
-    shared: bool,
-    tag: &str,
 ) -> PyResult<(Program, Vec<Use>)> {
-    let mut renamed = program.clone();
+    let mut bound = program.clone();
     let mut uses = Vec::new();
-    for info in renamed.matrices.iter_mut() {
+    for info in bound.matrices.iter_mut() {
         let found = supplied.iter().position(|(n, _)| *n == info.name);
         let shape = match found.map(|k| &supplied[k].1) {
             Some(Supplied::Array(a)) => Some(a.shape()),
@@ -237,27 +249,17 @@ fn layout(
             )));
         }
         let use_ = match (found, found.map(|k| &supplied[k].1)) {
-            (Some(k), Some(Supplied::Matrix(m))) if in_place(m.get(), info, store) => {
-                info.name = m.get().name.clone();
+            (_, Some(Supplied::Matrix(m))) if in_place(m.get(), info, store) => {
                 info.init = m.get().init;
-                Use::InPlace(k)
+                Use::InPlace(m.get().location.clone())
             }
-            (Some(k), Some(Supplied::Array(_))) => {
-                info.init = None;
-                Use::Array(k)
-            }
-            (Some(k), _) => {
-                info.init = None;
-                Use::Copied(k)
-            }
+            (Some(k), Some(Supplied::Array(_))) => Use::Array(k),
+            (Some(k), _) => Use::Copied(k),
             _ => Use::Run,
         };
-        if shared && use_ != Use::InPlace(found.unwrap_or(usize::MAX)) {
-            info.name = format!("{}-{tag}", info.name);
-        }
         uses.push(use_);
     }
-    Ok((renamed, uses))
+    Ok((bound, uses))
 }
 
 /// A value handed from the work thread to the waiting one.
@@ -284,29 +286,47 @@ impl<T> Slot<T> {
 
 /// What fails in the work thread, named for the caller.
 enum WorkError {
-    Headers(String),
+    /// The run's record could not be written.
+    Begin(StoreError),
+    Place(PlacementError),
     Import(String, ImportError),
     Copy(MatrixError),
     Run(RunFailure),
     Read(MatrixError),
+    Verification(Verification),
+    /// Clearing the temporaries or recording the finished run.
+    Finish(StoreError),
+    Publish(String, MaintenanceError),
     Panicked,
+}
+
+/// What a finished run hands back.
+struct Done {
+    summary: RunSummary,
+    verification: Option<Verification>,
+    /// Where the kept outputs are.
+    ns: Namespace,
 }
 
 struct Work<'a> {
     plan: &'a Plan,
-    store: Arc<ArrayStore>,
+    /// The store the run shares with others (it sees locations).
+    shared: Arc<dyn Store>,
+    /// The program's name in the run's record and its outputs' origins.
+    label: String,
+    uses: Vec<Use>,
+    /// The [`Use::Array`] inputs: (matrix, its array).
+    arrays: Vec<(usize, SharedArray)>,
     /// The [`Use::Copied`] inputs: (matrix, its BigMatrix's store, how to
     /// read it there).
     copies: Vec<(usize, Arc<dyn Store>, MatrixInfo)>,
     exports: Vec<(usize, MatMut<'a, f64>)>,
-    /// Matrices whose headers are written (those kept in the store).
+    /// Outputs that stay in the store (returned as handles or published).
     kept: Vec<bool>,
-    uses: Vec<Use>,
+    /// (output, name to publish it as).
+    publish: Vec<(usize, String)>,
     check: Option<Check>,
     opts: RunOptions,
-    workers: usize,
-    /// A directory store's root, whose emptied matrix folders are removed.
-    dir: Option<PathBuf>,
 }
 
 /// Copies BigMatrix `src` into the tiles of `dst` (another store or
@@ -351,86 +371,113 @@ impl Work<'_> {
         self.plan.program()
     }
 
-    /// Checks the input arrays and copies the BigMatrix inputs to copy.
-    fn import(&self) -> Result<(), WorkError> {
-        let matrices = &self.program().matrices;
-        for (info, use_) in matrices.iter().zip(&self.uses) {
-            if let Use::Array(_) = use_ {
-                self.store
-                    .check_input(info)
-                    .map_err(|e| WorkError::Import(info.name.clone(), e))?;
-            }
+    /// The run's namespace, with its inputs placed as `lpc run` places
+    /// them (initialised inputs by origin, checked).
+    fn place(&self, run: &str) -> Result<Namespace, WorkError> {
+        let program = self.program();
+        let supplied: Vec<(&str, InputSource)> = program
+            .matrices
+            .iter()
+            .zip(&self.uses)
+            .filter_map(|(info, use_)| match use_ {
+                Use::Run => None,
+                Use::Array(_) | Use::Copied(_) => Some((info.name.as_str(), InputSource::Caller)),
+                Use::InPlace(at) => Some((info.name.as_str(), InputSource::At(at))),
+            })
+            .collect();
+        placement::place(self.shared.as_ref(), program, &self.label, run, &supplied)
+            .map_err(WorkError::Place)
+    }
+
+    /// The store the jobs see: the input arrays over the run's view of
+    /// the shared store, with the arrays checked and the copies made.
+    fn run_store(&mut self, ns: &Namespace) -> Result<Arc<ArrayStore>, WorkError> {
+        let program = self.plan.program();
+        let view = RunStore::new(self.shared.clone(), program, ns);
+        let mut store = ArrayStore::new(Arc::new(view));
+        for (k, array) in std::mem::take(&mut self.arrays) {
+            let info = &program.matrices[k];
+            store.add_input(info, array);
+            store
+                .check_input(info)
+                .map_err(|e| WorkError::Import(info.name.clone(), e))?;
         }
         let stop = self.opts.stop.as_ref();
         for (k, from, src) in &self.copies {
-            copy_matrix(from.as_ref(), src, self.store.as_ref(), &matrices[*k], stop)
+            copy_matrix(from.as_ref(), src, &store, &program.matrices[*k], stop)
                 .map_err(WorkError::Copy)?;
         }
-        Ok(())
+        Ok(Arc::new(store))
     }
 
-    fn run(
-        mut self,
-        latest: &Mutex<Option<Progress>>,
-    ) -> Result<(RunSummary, Option<Verification>), WorkError> {
-        self.import()?;
+    fn run(mut self, latest: &Mutex<Option<Progress>>) -> Result<Done, WorkError> {
+        // From here on, dropping the guard (an error, a stop, a panic)
+        // removes everything this run wrote to the store.
+        let guard = RunGuard::begin(self.shared.clone(), &fresh_run_id(), &self.label)
+            .map_err(WorkError::Begin)?;
+        let ns = self.place(&guard.run())?;
+        let store = self.run_store(&ns)?;
         let progress =
             |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
-        let summary = runner::run_local(self.plan, self.store.clone(), &self.opts, &progress)
+        let summary = runner::run_local(self.plan, store.clone(), &self.opts, &progress)
             .map_err(WorkError::Run)?;
         let verification = self
             .check
-            .map(|c| runner::verify(self.store.as_ref(), self.program(), c))
+            .map(|c| runner::verify(store.as_ref(), self.program(), c))
             .transpose()
             .map_err(WorkError::Read)?;
+        if let Some(v) = verification.as_ref().filter(|v| !v.passed()) {
+            // A wrong answer is not kept, let alone published.
+            return Err(WorkError::Verification(v.clone()));
+        }
         let plan = self.plan;
         for (k, out) in std::mem::take(&mut self.exports) {
-            runner::export_array(self.store.as_ref(), &plan.program().matrices[k], out, true)
+            let free = !self.kept[k];
+            runner::export_array(store.as_ref(), &plan.program().matrices[k], out, free)
                 .map_err(WorkError::Read)?;
         }
-        // The kept matrices' headers last: a run that fails leaves no
-        // header behind (a store's trait deletes tiles, not headers).
-        let kept = &self.kept;
-        let program = plan.program();
-        runner::write_headers(self.store.as_ref(), program, &|info| {
-            let k = program.matrices.iter().position(|m| m.name == info.name);
-            !k.is_some_and(|k| kept[k])
+        self.keep(store.as_ref(), guard, &ns)?;
+        Ok(Done {
+            summary,
+            verification,
+            ns,
         })
-        .map_err(WorkError::Headers)?;
-        Ok((summary, verification))
     }
 
-    /// Removes matrix `name`'s folder from a directory store once its tiles
-    /// are gone: the `Store` trait deletes tiles, not headers, and an empty
-    /// folder or a lone header of a run that failed would look like output.
-    /// `remove_dir` refuses a folder that still holds anything.
-    fn remove_folder(&self, name: &str) {
-        if let Some(root) = &self.dir {
-            let folder = root.join(name);
-            let _ = std::fs::remove_file(folder.join("header.json"));
-            let _ = std::fs::remove_dir(&folder);
+    /// Leaves in the store only the kept outputs, in the run's namespace,
+    /// the run marked finished, then publishes what was asked. A run that
+    /// keeps nothing removes its namespace (record included).
+    fn keep(&self, store: &dyn Store, guard: RunGuard, ns: &Namespace) -> Result<(), WorkError> {
+        if !self.kept.contains(&true) {
+            drop(guard);
+            return Ok(());
         }
-    }
-
-    /// Deletes the tiles of the matrices the run made that nobody keeps
-    /// (after a failure: all it made). Best effort: the run's result or
-    /// error matters more than a stray tile.
-    fn clean(&self, failed: bool) {
-        for (k, info) in self.program().matrices.iter().enumerate() {
-            let made = matches!(self.uses[k], Use::Run | Use::Copied(_));
-            if made && (failed || !self.kept[k]) {
-                for v in 0..info.version_count() as u32 {
-                    let name = info.stored_name(v);
-                    let _ = matrix::free_matrix(self.store.as_ref(), &name);
-                    self.remove_folder(&name);
+        let program = self.program();
+        placement::remove_temps(store, program).map_err(WorkError::Finish)?;
+        for (k, info) in program.matrices.iter().enumerate() {
+            let unkept = info.role == Role::Output && !self.kept[k];
+            if unkept || matches!(self.uses[k], Use::Copied(_)) {
+                for version in 0..info.version_count() as u32 {
+                    store
+                        .remove_all(&info.stored_name(version))
+                        .map_err(WorkError::Finish)?;
                 }
             }
         }
+        // Finished before published: a name never points into a run that
+        // `lpc store gc` could take for dead.
+        guard.finish().map_err(WorkError::Finish)?;
+        for (k, name) in &self.publish {
+            let location = ns.location(&program.matrices[*k]);
+            maintenance::publish(self.shared.as_ref(), name, &location)
+                .map_err(|e| WorkError::Publish(name.clone(), e))?;
+        }
+        Ok(())
     }
 }
 
 /// What the work thread hands back.
-type WorkResult = Result<(RunSummary, Option<Verification>), WorkError>;
+type WorkResult = Result<Done, WorkError>;
 
 /// Runs `work` on its own thread while this one waits with the GIL
 /// released, checking for signals and drawing progress between waits and
@@ -448,12 +495,10 @@ fn supervise<'a>(
     let stop = work.opts.stop.clone();
     std::thread::scope(|s| {
         s.spawn(|| {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let cleaner = work.shallow();
-                let result = work.run(&latest);
-                cleaner.clean(result.is_err());
-                result
-            }));
+            // A panic unwinds through the run's guard, which removes its
+            // namespace.
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(&latest)));
             slot.put(result.unwrap_or(Err(WorkError::Panicked)));
         });
         let mut pending: Option<PyErr> = None;
@@ -491,63 +536,77 @@ fn supervise<'a>(
     })
 }
 
-impl<'a> Work<'a> {
-    /// The same run without its borrowed buffers (for cleaning up).
-    fn shallow(&self) -> Work<'a> {
-        Work {
-            plan: self.plan,
-            store: self.store.clone(),
-            copies: Vec::new(),
-            exports: Vec::new(),
-            kept: self.kept.clone(),
-            uses: self.uses.clone(),
-            check: self.check,
-            opts: self.opts.clone(),
-            workers: self.workers,
-            dir: self.dir.clone(),
-        }
-    }
-}
-
 fn work_error(py: Python<'_>, e: WorkError) -> PyErr {
     match e {
-        WorkError::Headers(m) => raise(py, "StoreError", m),
+        WorkError::Begin(e) => raise(
+            py,
+            "StoreError",
+            format!("cannot start a run in the store: {e}"),
+        ),
+        WorkError::Place(PlacementError::Store(e)) => store_error(py, &e),
+        WorkError::Place(e) => raise(py, "StoreError", e.to_string()),
         WorkError::Import(name, e) => match e {
             ImportError::NotSymmetric { .. } | ImportError::Shape { .. } => {
                 PyValueError::new_err(e.to_string().replace(
                     &format!("the array for {name}"),
-                    &format!("inputs[{:?}]", base_name(&name)),
+                    &format!("inputs[{name:?}]"),
                 ))
             }
-            ImportError::Store(e) => crate::errors::store_error(py, &e),
+            ImportError::Store(e) => store_error(py, &e),
             e => raise(py, "StoreError", format!("cannot import {name}: {e}")),
         },
         WorkError::Copy(e) | WorkError::Read(e) => matrix_error(py, &e),
         WorkError::Run(RunFailure::Failed(e)) => run_error(py, &e),
         WorkError::Run(e) => raise(py, "RunError", e.to_string()),
+        WorkError::Verification(v) => raise_with(
+            py,
+            "VerificationError",
+            format!(
+                "the answer failed verification: {} = {:.3e} (tolerance {:.1e})",
+                v.formula, v.residual, v.tolerance
+            ),
+            &[],
+        ),
+        WorkError::Finish(e) => store_error(py, &e),
+        WorkError::Publish(name, e) => bigmatrix::publish_error(py, &name, e),
         WorkError::Panicked => PyRuntimeError::new_err(
             "internal error: the run panicked (please report it with the program)",
         ),
     }
 }
 
-/// A run-tagged name without its tag, for messages.
-fn base_name(name: &str) -> &str {
-    name.split('-').next().unwrap_or(name)
-}
-
-/// A tag unique to one run: in the process (a counter) and across the
-/// processes sharing a directory (the process id and the clock).
-fn run_tag() -> String {
-    crate::bigmatrix::fresh_name("run")
-        .trim_start_matches("run-")
-        .to_string()
+/// Checks `publish=`: plain outputs of the program, valid names, and a
+/// store of the caller's to publish in.
+fn check_publish(
+    py: Python<'_>,
+    program: &Program,
+    publish: &[(String, String)],
+    shared: bool,
+) -> PyResult<Vec<(usize, String)>> {
+    let mut out = Vec::new();
+    for (name, as_name) in publish {
+        if !placement::publishable(program, name) {
+            return Err(PyValueError::new_err(format!(
+                "publish: `{name}` is not a plain output matrix of the program"
+            )));
+        }
+        validate_matrix_name(as_name).map_err(|e| store_error(py, &e))?;
+        if !shared {
+            return Err(PyValueError::new_err(format!(
+                "publish: the run has no store to publish `{name}` in; pass store= \
+                 (\"dir:PATH\", \"s3://BUCKET/PREFIX\" or a Store)"
+            )));
+        }
+        let k = program.matrices.iter().position(|m| m.name == *name);
+        out.push((k.expect("publishable names a matrix"), as_name.clone()));
+    }
+    Ok(out)
 }
 
 /// The native half of `lambdapack.run` (see `lambdapack/_api.py`, which
 /// documents the arguments and converts them).
 #[pyfunction]
-#[pyo3(signature = (program, params, inputs, outputs, keep, store, workers, verify, trace, progress))]
+#[pyo3(signature = (program, params, inputs, outputs, keep, publish, store, workers, verify, trace, progress))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_program<'py>(
     py: Python<'py>,
@@ -556,6 +615,7 @@ pub fn run_program<'py>(
     inputs: &Bound<'py, PyDict>,
     outputs: Option<Vec<String>>,
     keep: bool,
+    publish: Vec<(String, String)>,
     store: Option<&Bound<'py, PyAny>>,
     workers: usize,
     verify: bool,
@@ -600,64 +660,81 @@ pub fn run_program<'py>(
             Supplied::Array(_) => None,
         }),
     };
-    let shared = caller_store.is_some();
+    let publish = check_publish(py, original, &publish, caller_store.is_some())?;
     let store_obj = match caller_store {
         Some(s) => s,
         None => Py::new(py, PyStore::private_memory())?,
     };
-    let mut wanted = Vec::new();
-    for name in &outputs {
-        let k = original.matrices.iter().position(|m| m.name == *name);
-        wanted.push((
-            name.clone(),
-            k.ok_or_else(|| {
-                PyValueError::new_err(format!("outputs: the program has no matrix `{name}`"))
-            })?,
-        ));
-    }
-    let (renamed, uses) = layout(original, &supplied, store_obj.get(), shared, &run_tag())?;
-    let plan = if shared || uses.iter().any(|u| matches!(u, Use::InPlace(_))) {
-        Plan::new(renamed).map_err(|e| {
-            // Renaming matrices cannot make a valid program invalid.
+    let wanted: Vec<(String, usize)> = outputs
+        .iter()
+        .map(|name| {
+            let k = original.matrices.iter().position(|m| m.name == *name);
+            (name.clone(), k.expect("outputs are checked"))
+        })
+        .collect();
+    let (bound, uses) = layout(original, &supplied, store_obj.get())?;
+    let rebound = bound
+        .matrices
+        .iter()
+        .zip(&original.matrices)
+        .any(|(b, o)| b.init != o.init);
+    let plan = if rebound {
+        Plan::new(bound).map_err(|e| {
+            // Initialisers do not enter the plan's checks.
             PyRuntimeError::new_err(format!(
-                "internal error: the renamed program does not plan: {e:?}"
+                "internal error: the program with its inputs bound does not plan: {e:?}"
             ))
         })?
     } else {
         plan
     };
-    finish_run(
-        py, &plan, supplied, uses, &wanted, keep, store_obj, workers, check, trace, progress,
-    )
+    let request = Request {
+        outputs: &wanted,
+        keep,
+        publish,
+        check,
+        workers,
+        trace,
+    };
+    finish_run(py, &plan, supplied, uses, request, store_obj, progress)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the caller asked of a run, checked.
+struct Request<'a> {
+    outputs: &'a [(String, usize)],
+    /// Outputs as BigMatrix handles.
+    keep: bool,
+    publish: Vec<(usize, String)>,
+    check: Option<Check>,
+    workers: usize,
+    trace: Option<PathBuf>,
+}
+
 fn finish_run<'py>(
     py: Python<'py>,
     plan: &Plan,
     supplied: Vec<(String, Supplied<'py>)>,
     uses: Vec<Use>,
-    outputs: &[(String, usize)],
-    keep: bool,
+    request: Request,
     store_obj: Py<PyStore>,
-    workers: usize,
-    check: Option<Check>,
-    trace: Option<PathBuf>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyDict>, PySummary)> {
     let program = plan.program();
     // Output arrays first, so that a bad request fails before the run.
     let mut arrays: Vec<(usize, Bound<'py, PyAny>)> = Vec::new();
     let mut kept = vec![false; program.matrices.len()];
-    for &(_, k) in outputs {
+    for (k, _) in &request.publish {
+        kept[*k] = true;
+    }
+    let mut handles = Vec::new();
+    for &(_, k) in request.outputs {
         let info = &program.matrices[k];
-        if keep || !info.versions.is_empty() {
+        if request.keep || !info.versions.is_empty() {
             kept[k] = true;
+            handles.push(k);
         } else {
-            arrays.push((
-                k,
-                array::empty(py, info.header.shape[0], info.header.shape[1])?,
-            ));
+            let [rows, cols] = info.header.shape;
+            arrays.push((k, array::empty(py, rows, cols)?));
         }
     }
     let mut views: Vec<(usize, ArrayView<'py>)> = Vec::new();
@@ -668,111 +745,121 @@ fn finish_run<'py>(
         .iter_mut()
         .map(|(k, v)| v.as_mat_mut().map(|m| (*k, m)))
         .collect::<PyResult<_>>()?;
-    let mut array_store = ArrayStore::new(store_obj.get().store.clone());
+    let mut inputs = Vec::new();
     let mut copies = Vec::new();
     for (k, use_) in uses.iter().enumerate() {
-        match *use_ {
-            Use::Array(s) | Use::Copied(s) => match &supplied[s].1 {
-                Supplied::Array(a) => array_store.add_input(&program.matrices[k], a.share()),
-                Supplied::Matrix(m) => {
-                    let m = m.get();
-                    copies.push((k, m.store.get().store.clone(), m.info()));
-                }
-            },
-            Use::Run | Use::InPlace(_) => {}
+        match use_source(use_).map(|s| &supplied[s].1) {
+            Some(Supplied::Array(a)) => inputs.push((k, a.share())),
+            Some(Supplied::Matrix(m)) => {
+                let m = m.get();
+                copies.push((k, m.store.get().store.clone(), m.info()));
+            }
+            None => {}
         }
     }
-    let workers = if workers == 0 {
+    let workers = if request.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
-        workers
+        request.workers
     };
     let work = Work {
         plan,
-        store: Arc::new(array_store),
+        shared: store_obj.get().store.clone(),
+        label: program.source.clone(),
+        uses,
+        arrays: inputs,
         copies,
         exports,
-        kept: kept.clone(),
-        uses,
-        check,
+        kept,
+        publish: request.publish.clone(),
+        check: request.check,
         opts: RunOptions {
             workers,
-            trace,
+            trace: request.trace,
             ..RunOptions::default()
         },
-        workers,
-        dir: store_obj.get().dir(),
     };
     let (result, pending) = supervise(py, work, progress);
     if let Some(e) = pending {
         return Err(e);
     }
-    let (run_summary, verification) = result.map_err(|e| work_error(py, e))?;
-    let summary = summary(py, &run_summary, verification.as_ref())?;
-    if let Some(v) = verification.as_ref().filter(|v| !v.passed()) {
-        return Err(raise_with(
-            py,
-            "VerificationError",
-            format!(
-                "the answer failed verification: {} = {:.3e} (tolerance {:.1e})",
-                v.formula, v.residual, v.tolerance
-            ),
-            &[],
-        ));
+    let done = result.map_err(|e| work_error(py, e))?;
+    let summary = summary(py, &done.summary, done.verification.as_ref())?;
+    let result = PyDict::new(py);
+    for &(_, k) in request.outputs {
+        let name = &program.matrices[k].name;
+        if let Some((_, a)) = arrays.iter().find(|(j, _)| *j == k) {
+            result.set_item(name, a)?;
+        }
     }
-    let result = collect(py, program, outputs, arrays, &kept, &store_obj)?;
+    let out = Outputs {
+        program,
+        ns: &done.ns,
+        store: &store_obj,
+        publish: &request.publish,
+    };
+    for k in handles {
+        let info = &program.matrices[k];
+        let versions = out.handles(py, info)?;
+        if info.versions.is_empty() {
+            result.set_item(&info.name, versions.into_iter().next())?;
+        } else {
+            result.set_item(&info.name, versions)?;
+        }
+    }
     Ok((result, summary))
 }
 
-/// The outputs by name: the filled arrays, and BigMatrix handles on the
-/// kept matrices (a list of handles for a versioned one).
-fn collect<'py>(
-    py: Python<'py>,
-    program: &Program,
-    outputs: &[(String, usize)],
-    arrays: Vec<(usize, Bound<'py, PyAny>)>,
-    kept: &[bool],
-    store_obj: &Py<PyStore>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let result = PyDict::new(py);
-    let name_of = |k: usize| {
-        outputs
-            .iter()
-            .find(|(_, o)| *o == k)
-            .map(|(n, _)| n.clone())
-    };
-    for (k, a) in arrays {
-        result.set_item(name_of(k), a)?;
+/// The supplied input a [`Use`] takes its values from, if it copies or
+/// serves one.
+fn use_source(use_: &Use) -> Option<usize> {
+    match *use_ {
+        Use::Array(k) | Use::Copied(k) => Some(k),
+        Use::Run | Use::InPlace(_) => None,
     }
-    for (name, k) in outputs.iter().filter(|(_, k)| kept[*k]) {
-        let info = &program.matrices[*k];
-        let handles = handles(py, store_obj, info)?;
-        if info.versions.is_empty() {
-            result.set_item(name, handles.into_iter().next())?;
-        } else {
-            result.set_item(name, handles)?;
-        }
-    }
-    Ok(result)
 }
 
-/// BigMatrix handles on every version of a kept output (read as outputs
-/// are: tiles the program never writes are zero).
-fn handles(
-    py: Python<'_>,
-    store: &Py<PyStore>,
-    info: &MatrixInfo,
-) -> PyResult<Vec<Py<PyBigMatrix>>> {
-    let init = (info.role == Role::Output).then_some(lp_std::Init::Zeros);
-    (0..info.version_count() as u32)
-        .map(|v| {
-            let handle = PyBigMatrix {
-                store: store.clone_ref(py),
-                name: info.stored_name(v),
-                header: info.header.clone(),
-                init,
-            };
-            Py::new(py, handle)
-        })
-        .collect()
+/// Where a finished run's kept outputs are.
+struct Outputs<'a> {
+    program: &'a Program,
+    ns: &'a Namespace,
+    store: &'a Py<PyStore>,
+    publish: &'a [(usize, String)],
+}
+
+impl Outputs<'_> {
+    /// BigMatrix handles on every version of a kept output, at its
+    /// location in the run's namespace, called by its published name if
+    /// it has one, else by that location.
+    fn handles(&self, py: Python<'_>, info: &MatrixInfo) -> PyResult<Vec<Py<PyBigMatrix>>> {
+        let k = self
+            .program
+            .matrices
+            .iter()
+            .position(|m| m.name == info.name);
+        let published = self
+            .publish
+            .iter()
+            .find(|(j, _)| Some(*j) == k)
+            .map(|(_, name)| name.clone());
+        let origin = Origin::Run {
+            run: self.ns.run.clone(),
+            program: self.program.source.clone(),
+            matrix: info.name.clone(),
+        };
+        (0..info.version_count() as u32)
+            .map(|v| {
+                let location = self.ns.version_location(info, v);
+                let name = published.clone().unwrap_or_else(|| location.clone());
+                let handle = PyBigMatrix::output(
+                    self.store.clone_ref(py),
+                    name,
+                    location,
+                    info.header.clone(),
+                    origin.clone(),
+                );
+                Py::new(py, handle)
+            })
+            .collect()
+    }
 }

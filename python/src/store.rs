@@ -7,6 +7,7 @@
 //! BigMatrix in S3 is read in place by a run given its store's spec.
 //! `Store.memory()` makes a new private memory store.
 
+use lp_runtime::store::maintenance::{self, MaintenanceError};
 use lp_runtime::store::{MemStore, Store};
 use lpc::runner::StoreSpec;
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -277,6 +278,24 @@ impl PyStore {
         };
         py.detach(|| s3::create_bucket(&place))
             .map_err(|e| crate::errors::raise(py, "StoreError", e))
+    }
+
+    /// remove(name): removes what `lpc store rm` removes: a published name
+    /// (its link only: the run's output stays), a matrix written block by
+    /// block, a run's output (`~runs/RUN/NAME`, a handle's `location`), a
+    /// whole run (`~runs/RUN`) or an input stored by origin
+    /// (`~inputs/KEY`). Refuses a run that is still running and a location
+    /// a published name points into (remove the name first).
+    fn remove(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let store = self.store.clone();
+        py.detach(|| maintenance::remove(store.as_ref(), name))
+            .map_err(|e| match e {
+                MaintenanceError::Store(e) => crate::errors::store_error(py, &e),
+                MaintenanceError::NotFound { .. } => {
+                    crate::errors::raise(py, "BlockNotFoundError", e.to_string())
+                }
+                e => crate::errors::raise(py, "StoreError", format!("cannot remove {name}: {e}")),
+            })
     }
 
     /// (bytes held now, peak bytes held) for stores that count them, else None.

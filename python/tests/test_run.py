@@ -2,7 +2,7 @@
 progress, the GIL and Ctrl-C."""
 
 import _thread
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import lambdapack as lp
-from conftest import THRESH, norm1, ratio, spd
+from conftest import THRESH, contents, jobs, norm1, ratio, spd
 
 DOUBLE = """\
 param n = 8, b = 4, nt = ceil(n / b)
@@ -28,29 +28,6 @@ for i in range(nt) {
     }
 }
 """
-
-
-@pytest.fixture(scope="module")
-def slow_n():
-    """An n for which cholesky(eye(n), tile=40) lasts at least half a
-    second here (many small jobs), so that progress ticks (every 100 ms)
-    and interruptions happen mid-run on a fast build and a slow one."""
-    for n in (800, 1600, 3200, 6400):
-        start = time.monotonic()
-        lp.cholesky(np.eye(n) * 2, tile=40, progress=False)
-        if time.monotonic() - start > 0.5:
-            return n
-    raise AssertionError("cholesky of 6400 x 6400 in tiles of 40 took under half a second")
-
-
-def jobs(n, tile=40):
-    nt = -(-n // tile)
-    return nt * (nt + 1) * (nt + 2) // 6
-
-
-def matrices(root):
-    """The matrices of a directory store (`~pool` is the store's own)."""
-    return sorted(n for n in os.listdir(root) if not n.startswith("~"))
 
 
 def test_run_library_program_with_summary_and_verification(rng):
@@ -92,7 +69,10 @@ def test_run_source_text_and_bigmatrix_outputs(rng, tiles):
     result = lp.run(DOUBLE, inputs={"A": a}, store=tiles, bigmatrix=True)
     C = result["C"]
     assert isinstance(C, lp.BigMatrix) and C.store == lp.Store(tiles)
-    assert C.name.startswith("C-")
+    # Kept where the run wrote it, in its namespace, with its origin.
+    run = re.fullmatch(r"~runs/(run-[0-9a-f]+-[0-9a-f]+)/C", C.name).group(1)
+    assert (C.location, C.origin) == (C.name, f"C of run {run} (<string>)")
+    assert contents(tiles[len("dir:"):]) == ([], [run], [])
     # GEMM c + a b per tile: A[i,j] + A[i,j] @ A[i,j].
     expected = np.block([[a[i:i+4, j:j+4] + a[i:i+4, j:j+4] @ a[i:i+4, j:j+4] for j in (0, 4)] for i in (0, 4)])
     np.testing.assert_allclose(C.numpy(), expected, rtol=1e-13, atol=1e-13)
@@ -192,7 +172,7 @@ def test_interrupt_raises_keyboardinterrupt_and_writes_nothing(tiles, slow_n):
     with pytest.raises(KeyboardInterrupt):
         lp.cholesky(A, progress=interrupt)
     assert len(seen) == 1 and seen[0] < jobs(slow_n)
-    assert matrices(tiles[len("dir:"):]) == ["A"]
+    assert contents(tiles[len("dir:"):]) == (["A"], [], [])
     nt = slow_n // 40
     assert len(A.blocks()) == nt * (nt + 1) // 2
 
@@ -215,4 +195,4 @@ def test_sigint_from_outside_stops_the_run(tmp_path, slow_n):
     child.send_signal(signal.SIGINT)
     out, _ = child.communicate(timeout=60)
     assert child.returncode == 3 and out.rstrip().splitlines()[-1] == "interrupted"
-    assert matrices(tmp_path) == ["A"]
+    assert contents(tmp_path) == (["A"], [], [])

@@ -6,8 +6,11 @@ a build without S3 support, every test here fails (never skips)."""
 import io
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -117,3 +120,64 @@ def test_create_bucket_needs_an_s3_store(tiles):
     with pytest.raises(ValueError) as info:
         lp.Store(tiles).create_bucket()
     assert str(info.value) == f'create_bucket: Store("{tiles}") is not an S3 store'
+
+
+def test_concurrent_runs_in_one_prefix_give_their_isolated_answers(s3):
+    """Two runs of Cholesky (both write `L` and the temps `S`) at once in
+    one prefix, from two threads (the GIL is released while jobs run)."""
+    n, b = 120, 20
+    results = {}
+
+    def factor(seed):
+        results[seed] = lp.run("cholesky", params={"n": n, "b": b, "seed": seed},
+                               store=s3, progress=False)["L"]
+
+    threads = [threading.Thread(target=factor, args=(seed,)) for seed in (3, 4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in (3, 4):
+        alone = lp.run("cholesky", params={"n": n, "b": b, "seed": seed}, progress=False)["L"]
+        np.testing.assert_array_equal(results[seed], alone)
+
+
+def test_published_result_and_declared_input_in_s3(rng, s3):
+    """A result published in S3 opens by name; a run whose program declares
+    `A = spd(seed)` does not read the matrix named A in the prefix."""
+    n, b, seed = 60, 20, 42
+    lp.BigMatrix.from_numpy(spd(rng, n), b, store=s3, symmetric=True, name="A")
+    result = lp.run("cholesky", params={"n": n, "b": b, "seed": seed}, store=s3,
+                    publish={"L": "factor"}, verify=True)
+    alone = lp.run("cholesky", params={"n": n, "b": b, "seed": seed}, progress=False)["L"]
+    np.testing.assert_array_equal(result["L"], alone)
+    F = lp.BigMatrix("factor", store=s3)
+    assert F.location.startswith("~runs/run-") and F.origin.endswith(" (cholesky.lp)")
+    np.testing.assert_array_equal(F.numpy(), alone)
+
+
+def test_sigkilled_run_in_s3_is_collected_by_gc(rng, s3, lpc):
+    """A run killed outright leaves its namespace under the prefix, which
+    `lpc store gc` removes (its record names a process that is gone), and
+    nothing else."""
+    a = rng.standard_normal((30, 30))
+    lp.BigMatrix.from_numpy(a, 20, store=s3, name="K")
+    script = textwrap.dedent(f"""
+        import numpy as np, lambdapack as lp
+        def started(*_):
+            print("running", flush=True)
+        lp.cholesky(np.eye(800) * 2, tile=40, store="{s3}", progress=started)
+        print("finished", flush=True)
+    """)
+    killed = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert killed.stdout.readline() == "running\n"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=60)
+    before = lpc("store", "ls", s3).splitlines()
+    (dead,) = {line.split("/")[1] for line in before if line.startswith("~runs/")}
+    assert any(line.startswith(f"~runs/{dead}/L\t") and line.endswith(" running") for line in before)
+    assert lpc("store", "gc", s3) == f"removed dead run {dead}\ngc: 1 dead run(s) and 0 stale pool(s) removed\n"
+    assert lpc("store", "ls", s3).splitlines() == [
+        "K\t30 x 30 in 20 x 20 tiles\t4 tiles, 7.0 KiB\twritten block by block"
+    ]
+    np.testing.assert_array_equal(lp.BigMatrix("K", store=s3).numpy(), a)

@@ -233,10 +233,12 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     }
     lpc::placement::remove_temps(store.as_ref(), program)
         .map_err(|e| Fail(2, format!("cannot remove the run's temporaries: {e}")))?;
-    keep_outputs(shared.as_ref(), &ns, program, &args)?;
+    // Finished before published: a published name never points into a run
+    // that `lpc store gc` could take for dead.
     guard
         .finish()
         .map_err(|e| Fail(2, format!("cannot record the finished run: {e}")))?;
+    keep_outputs(shared.as_ref(), &ns, program, &args)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -401,18 +403,12 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
     // whatever an earlier run left in the store.
     runner::check_bindings(plan.program(), &inputs, &outputs, false, true)
         .map_err(|e| Fail(2, e.to_string()))?;
-    let program = plan.program();
     for (name, _) in &args.publish {
-        match program.matrices.iter().find(|m| &m.name == name) {
-            Some(m) if m.role == lp_program::Role::Output && m.versions.is_empty() => {}
-            _ => {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "--publish {name}: `{name}` is not a plain output matrix of the program"
-                    ),
-                ));
-            }
+        if !lpc::placement::publishable(plan.program(), name) {
+            return Err(Fail(
+                2,
+                format!("--publish {name}: `{name}` is not a plain output matrix of the program"),
+            ));
         }
     }
     Ok(())
