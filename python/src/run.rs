@@ -308,6 +308,12 @@ struct Done {
     ns: Namespace,
 }
 
+/// The [`Use::Array`] inputs: (matrix, its array).
+type ArrayInputs = Vec<(usize, SharedArray)>;
+/// The [`Use::Copied`] inputs: (matrix, its BigMatrix's store, how to read
+/// it there).
+type CopiedInputs = Vec<(usize, Arc<dyn Store>, MatrixInfo)>;
+
 struct Work<'a> {
     plan: &'a Plan,
     /// The store the run shares with others (it sees locations).
@@ -315,11 +321,8 @@ struct Work<'a> {
     /// The program's name in the run's record and its outputs' origins.
     label: String,
     uses: Vec<Use>,
-    /// The [`Use::Array`] inputs: (matrix, its array).
-    arrays: Vec<(usize, SharedArray)>,
-    /// The [`Use::Copied`] inputs: (matrix, its BigMatrix's store, how to
-    /// read it there).
-    copies: Vec<(usize, Arc<dyn Store>, MatrixInfo)>,
+    arrays: ArrayInputs,
+    copies: CopiedInputs,
     exports: Vec<(usize, MatMut<'a, f64>)>,
     /// Outputs that stay in the store (returned as handles or published).
     kept: Vec<bool>,
@@ -625,25 +628,7 @@ pub fn run_program<'py>(
     let plan = program::plan(py, program, params)?;
     let supplied = supplied(py, inputs)?;
     let original = plan.program();
-    // By default, every output of the program.
-    let outputs = outputs.unwrap_or_else(|| {
-        let outputs = original.matrices.iter().filter(|m| m.role == Role::Output);
-        outputs.map(|m| m.name.clone()).collect()
-    });
-    fn bindings(names: Vec<&str>) -> Vec<Binding<'_>> {
-        names
-            .into_iter()
-            .map(|name| Binding { name, file: None })
-            .collect()
-    }
-    runner::check_bindings(
-        original,
-        &bindings(supplied.iter().map(|(n, _)| n.as_str()).collect()),
-        &bindings(outputs.iter().map(String::as_str).collect()),
-        true,
-        true,
-    )
-    .map_err(binding_error)?;
+    let outputs = checked_outputs(original, &supplied, outputs)?;
     let check = match verify {
         true => Some(Check::detect(original).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -699,6 +684,34 @@ pub fn run_program<'py>(
     finish_run(py, &plan, supplied, uses, request, store_obj, progress)
 }
 
+/// The outputs asked for (by default, every output of the program), after
+/// `lpc run`'s checks of the inputs and outputs named.
+fn checked_outputs(
+    program: &Program,
+    supplied: &[(String, Supplied<'_>)],
+    outputs: Option<Vec<String>>,
+) -> PyResult<Vec<String>> {
+    let outputs = outputs.unwrap_or_else(|| {
+        let outputs = program.matrices.iter().filter(|m| m.role == Role::Output);
+        outputs.map(|m| m.name.clone()).collect()
+    });
+    fn bindings(names: Vec<&str>) -> Vec<Binding<'_>> {
+        names
+            .into_iter()
+            .map(|name| Binding { name, file: None })
+            .collect()
+    }
+    runner::check_bindings(
+        program,
+        &bindings(supplied.iter().map(|(n, _)| n.as_str()).collect()),
+        &bindings(outputs.iter().map(String::as_str).collect()),
+        true,
+        true,
+    )
+    .map_err(binding_error)?;
+    Ok(outputs)
+}
+
 /// What the caller asked of a run, checked.
 struct Request<'a> {
     outputs: &'a [(String, usize)],
@@ -745,18 +758,7 @@ fn finish_run<'py>(
         .iter_mut()
         .map(|(k, v)| v.as_mat_mut().map(|m| (*k, m)))
         .collect::<PyResult<_>>()?;
-    let mut inputs = Vec::new();
-    let mut copies = Vec::new();
-    for (k, use_) in uses.iter().enumerate() {
-        match use_source(use_).map(|s| &supplied[s].1) {
-            Some(Supplied::Array(a)) => inputs.push((k, a.share())),
-            Some(Supplied::Matrix(m)) => {
-                let m = m.get();
-                copies.push((k, m.store.get().store.clone(), m.info()));
-            }
-            None => {}
-        }
-    }
+    let (inputs, copies) = input_sources(&uses, &supplied);
     let workers = if request.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -785,21 +787,53 @@ fn finish_run<'py>(
     }
     let done = result.map_err(|e| work_error(py, e))?;
     let summary = summary(py, &done.summary, done.verification.as_ref())?;
-    let result = PyDict::new(py);
-    for &(_, k) in request.outputs {
-        let name = &program.matrices[k].name;
-        if let Some((_, a)) = arrays.iter().find(|(j, _)| *j == k) {
-            result.set_item(name, a)?;
-        }
-    }
     let out = Outputs {
         program,
         ns: &done.ns,
         store: &store_obj,
         publish: &request.publish,
     };
-    for k in handles {
-        let info = &program.matrices[k];
+    let result = results(py, &out, request.outputs, &arrays, &handles)?;
+    Ok((result, summary))
+}
+
+/// What each input of the run reads: a caller's numpy array (cut into
+/// tiles as jobs read them) or a BigMatrix of another store (copied).
+fn input_sources(uses: &[Use], supplied: &[(String, Supplied<'_>)]) -> (ArrayInputs, CopiedInputs) {
+    let mut inputs = Vec::new();
+    let mut copies = Vec::new();
+    for (k, use_) in uses.iter().enumerate() {
+        match use_source(use_).map(|s| &supplied[s].1) {
+            Some(Supplied::Array(a)) => inputs.push((k, a.share())),
+            Some(Supplied::Matrix(m)) => {
+                let m = m.get();
+                copies.push((k, m.store.get().store.clone(), m.info()));
+            }
+            None => {}
+        }
+    }
+    (inputs, copies)
+}
+
+/// The dict `run` returns: each requested output as the numpy array the
+/// run filled, or as BigMatrix handles (a list of them for a versioned
+/// matrix).
+fn results<'py>(
+    py: Python<'py>,
+    out: &Outputs<'_>,
+    outputs: &[(String, usize)],
+    arrays: &[(usize, Bound<'py, PyAny>)],
+    handles: &[usize],
+) -> PyResult<Bound<'py, PyDict>> {
+    let result = PyDict::new(py);
+    for &(_, k) in outputs {
+        let name = &out.program.matrices[k].name;
+        if let Some((_, a)) = arrays.iter().find(|(j, _)| *j == k) {
+            result.set_item(name, a)?;
+        }
+    }
+    for &k in handles {
+        let info = &out.program.matrices[k];
         let versions = out.handles(py, info)?;
         if info.versions.is_empty() {
             result.set_item(&info.name, versions.into_iter().next())?;
@@ -807,7 +841,7 @@ fn finish_run<'py>(
             result.set_item(&info.name, versions)?;
         }
     }
-    Ok((result, summary))
+    Ok(result)
 }
 
 /// The supplied input a [`Use`] takes its values from, if it copies or
