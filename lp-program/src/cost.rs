@@ -39,8 +39,7 @@ pub fn job_cost(plan: &Plan, loc: &Located) -> JobCost {
         }
     }
     let mut main = -1.0;
-    for (pc, kernel, args, shapes) in kernels(plan, loc) {
-        let flops = kernel.flops(&shapes, |x, y| same_tile(plan, loc, pc, args[x], args[y]));
+    for (kernel, flops) in kernel_flops(plan, loc) {
         cost.flops += flops;
         if flops > main {
             main = flops;
@@ -48,6 +47,26 @@ pub fn job_cost(plan: &Plan, loc: &Located) -> JobCost {
         }
     }
     cost
+}
+
+/// The flops of the located job alone (what [`job_cost`] counts), without
+/// reading its instructions when its family has no kernel: the scheduler
+/// asks this of every job of a program.
+pub fn job_flops(plan: &Plan, loc: &Located) -> f64 {
+    if !plan.has_kernels(loc.family) {
+        return 0.0;
+    }
+    kernel_flops(plan, loc).map(|(_, flops)| flops).sum()
+}
+
+/// Each kernel of the located job and its flops.
+fn kernel_flops(plan: &Plan, loc: &Located) -> impl Iterator<Item = (Kernel, f64)> {
+    kernels(plan, loc)
+        .into_iter()
+        .map(|(pc, kernel, args, shapes)| {
+            let flops = kernel.flops(&shapes, |x, y| same_tile(plan, loc, pc, args[x], args[y]));
+            (kernel, flops)
+        })
 }
 
 /// The flops of every job of `family`, from the shapes one of its jobs

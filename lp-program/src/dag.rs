@@ -101,8 +101,18 @@ impl JobGraph {
         Ok(JobGraph { jobs, dag })
     }
 
-    /// Nodes in a topological order, or `None` if the graph has a cycle.
+    /// Nodes in a topological order, or `None` if the graph has a cycle:
+    /// program order when every edge points forward in it (the usual case:
+    /// a job reads what earlier jobs wrote; checking costs one pass over
+    /// the edges, a search several), a depth-first search otherwise.
     pub fn topo_order(&self) -> Option<Vec<NodeIndex<u32>>> {
+        let forward = self
+            .dag
+            .edge_references()
+            .all(|e| e.source().index() < e.target().index());
+        if forward {
+            return Some(self.dag.node_indices().collect());
+        }
         petgraph::algo::toposort(&self.dag, None).ok()
     }
 
@@ -168,20 +178,25 @@ impl JobGraph {
 
     /// Each node's bottom level: the largest sum of `weight` along a chain
     /// starting at it (its own weight included) and running to the end of
-    /// the DAG, in one pass over a reverse topological order. `None` for a
-    /// cyclic graph.
-    pub fn bottom_levels(&self, weight: &dyn Fn(usize) -> f64) -> Option<Vec<f64>> {
+    /// the DAG; and the number of jobs on the longest chain of the DAG. One
+    /// pass over a reverse topological order. `None` for a cyclic graph.
+    pub fn bottom_levels(&self, weight: &dyn Fn(usize) -> f64) -> Option<(Vec<f64>, usize)> {
         let order = self.topo_order()?;
-        let mut below = vec![0.0f64; self.dag.node_count()];
+        let n = self.dag.node_count();
+        let mut below = vec![0.0f64; n];
+        let mut chain = vec![0u32; n];
         for node in order.into_iter().rev() {
-            let rest = self
-                .dag
-                .edges(node)
-                .map(|e| below[e.target().index()])
-                .fold(0.0, f64::max);
+            let (mut rest, mut jobs) = (0.0f64, 0u32);
+            for e in self.dag.edges(node) {
+                let c = e.target().index();
+                rest = rest.max(below[c]);
+                jobs = jobs.max(chain[c]);
+            }
             below[node.index()] = weight(node.index()) + rest;
+            chain[node.index()] = jobs + 1;
         }
-        Some(below)
+        let longest = chain.iter().copied().max().unwrap_or(0) as usize;
+        Some((below, longest))
     }
 
     /// Longest-path facts in one pass over a topological order: each node's

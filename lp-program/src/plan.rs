@@ -140,6 +140,9 @@ pub struct Plan {
     const_writes: Vec<(TileKey, u32)>,
     /// For each matrix, the versioned matrices whose version 0 it is.
     bases_of: Vec<Vec<u32>>,
+    /// Whether each family applies a kernel (most of a flat program's
+    /// jobs only move tiles; read while its instructions are at hand).
+    has_kernels: Vec<bool>,
     count: OnceLock<u64>,
 }
 
@@ -233,9 +236,11 @@ impl Plan {
         let mut writes: Vec<Vec<Ref>> = vec![Vec::new(); nm];
         let mut const_loads = Vec::new();
         let mut const_writes = Vec::new();
+        let mut has_kernels = Vec::with_capacity(program.families.len());
         for (f, fam) in program.families.iter().enumerate() {
             let f = f as u32;
             bases.push(next);
+            has_kernels.push(fam.instrs.iter().any(|i| matches!(i, Instr::Apply { .. })));
             if fam.loops.is_empty() {
                 for (k, instr) in fam.instrs.iter().enumerate() {
                     let (tile, write) = match instr {
@@ -317,6 +322,7 @@ impl Plan {
             const_loads,
             const_writes,
             bases_of,
+            has_kernels,
             count: OnceLock::new(),
         })
     }
@@ -364,6 +370,11 @@ impl Plan {
             None => self.bases[family as usize],
             Some(c) => c.job_id(values),
         }
+    }
+
+    /// Whether `family` applies a kernel.
+    pub fn has_kernels(&self, family: u32) -> bool {
+        self.has_kernels[family as usize]
     }
 
     pub fn family(&self, family: u32) -> &Family {

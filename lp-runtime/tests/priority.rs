@@ -8,7 +8,7 @@ use lp_program::{JobId, Plan};
 use lp_runtime::local::{Interpose, LocalOptions, Schedule, run_local_with};
 use lp_runtime::protocol::{Counters, InterceptedCounters, Priorities};
 use scheduler_support::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Bottom levels by the definition, recursively over the plan's own

@@ -441,28 +441,39 @@ fn write(
 fn complete(ctx: &JobContext<'_>, job: JobId) -> Result<Option<JobId>, RunError> {
     let mut children = Vec::new();
     ctx.plan.children(job, &mut children);
-    let mut ready = Vec::new();
-    for child in children {
+    // The ready children, kept at the front of the list.
+    let mut ready = 0;
+    for k in 0..children.len() {
+        let child = children[k];
         let done = ctx.counters.record_done(child, job)?;
         if done == ctx.plan.in_degree(child) && ctx.counters.try_mark_launched(child)? {
-            ready.push(child);
+            children[ready] = child;
+            ready += 1;
         }
     }
+    let ready = &children[..ready];
     // Continue with the most urgent ready child (the first of equals);
-    // deliver the others.
-    let mut next: Option<(JobId, f64)> = None;
-    for &child in &ready {
-        let p = ctx.launcher.priority(child);
-        if next.is_none_or(|(_, best)| p > best) {
-            next = Some((child, p));
+    // deliver the others. A single ready child needs no comparison.
+    let next = match ready {
+        [] => return Ok(None),
+        [_] => 0,
+        _ => {
+            let mut best = (0, ctx.launcher.priority(ready[0]));
+            for (k, &child) in ready.iter().enumerate().skip(1) {
+                let p = ctx.launcher.priority(child);
+                if p > best.1 {
+                    best = (k, p);
+                }
+            }
+            best.0
         }
-    }
-    for &child in &ready {
-        if next.is_some_and(|(n, _)| n != child) {
+    };
+    for (k, &child) in ready.iter().enumerate() {
+        if k != next {
             ctx.launcher.launch(child)?;
         }
     }
-    Ok(next.map(|(child, _)| child))
+    Ok(Some(ready[next]))
 }
 
 /// Marks the job finished; the first finish releases the temp tiles it

@@ -38,6 +38,5 @@ pub const CRITICAL_PATH_LIMIT: u64 = 500_000;
 /// to enumerate (`None` otherwise).
 pub fn critical_path_jobs(plan: &Plan) -> Option<usize> {
     let graph = JobGraph::build(plan, CRITICAL_PATH_LIMIT).ok()?;
-    let (levels, _) = graph.longest_paths(&|_| 0.0)?;
-    Some(levels.iter().max().map_or(0, |l| l + 1))
+    Some(graph.bottom_levels(&|_| 0.0)?.1)
 }

@@ -13,21 +13,42 @@
 //! second at the limit); larger programs run in delivery order (first
 //! launched, first run).
 
-use lp_program::cost::job_cost;
+use lp_program::cost::job_flops;
 use lp_program::dag::JobGraph;
 use lp_program::{JobId, Plan};
-use std::collections::HashMap;
 
 /// Programs up to this many jobs get priorities (and their critical path in
 /// the run summary).
 pub const PRIORITY_LIMIT: u64 = super::CRITICAL_PATH_LIMIT;
 
+/// A job number space at most this many times the number of jobs is kept
+/// as a table indexed by job number (a loop family's numbers span its
+/// loops' bounding box: a triangular nest of depth 3 uses a sixth of it).
+const DENSE_FACTOR: u64 = 8;
+
 /// Every job's bottom level, and the DAG's critical path.
 #[derive(Clone, Debug, Default)]
 pub struct Priorities {
-    bottom: HashMap<JobId, f64>,
+    levels: Levels,
     /// Jobs on the longest chain of dependent jobs.
     pub critical_path_jobs: usize,
+}
+
+/// Bottom levels by job number. The scheduler looks one up for every ready
+/// job, so no hashing: a table where job numbers are dense enough (a flat
+/// program's are 0..n), a sorted list otherwise.
+#[derive(Clone, Debug)]
+enum Levels {
+    /// Indexed by job number; 0 where no job has the number.
+    Dense(Vec<f64>),
+    /// Sorted by job number.
+    Sorted(Vec<(JobId, f64)>),
+}
+
+impl Default for Levels {
+    fn default() -> Levels {
+        Levels::Dense(Vec::new())
+    }
 }
 
 impl Priorities {
@@ -36,22 +57,43 @@ impl Priorities {
     /// for a program over [`PRIORITY_LIMIT`] jobs.
     pub fn compute(plan: &Plan) -> Option<Priorities> {
         let graph = JobGraph::build(plan, PRIORITY_LIMIT).ok()?;
-        let flops = |n: usize| {
-            let cost = plan
-                .locate(graph.jobs[n])
-                .map_or(0.0, |loc| job_cost(plan, &loc).flops);
-            cost + 1.0
+        // In program order, which walks the families in memory order (the
+        // topological pass visits them scattered: a cache miss per job).
+        let flops: Vec<f64> = graph
+            .jobs
+            .iter()
+            .map(|&job| plan.locate(job).map_or(0.0, |loc| job_flops(plan, &loc)) + 1.0)
+            .collect();
+        let (bottom, critical_path_jobs) = graph.bottom_levels(&|n| flops[n])?;
+        let space = plan.id_space();
+        let levels = if space <= DENSE_FACTOR * graph.jobs.len() as u64 {
+            let mut table = vec![0.0; space as usize];
+            for (&job, &level) in graph.jobs.iter().zip(&bottom) {
+                table[job as usize] = level;
+            }
+            Levels::Dense(table)
+        } else {
+            let mut list: Vec<(JobId, f64)> = graph.jobs.iter().copied().zip(bottom).collect();
+            list.sort_unstable_by_key(|&(job, _)| job);
+            Levels::Sorted(list)
         };
-        let bottom = graph.bottom_levels(&flops)?;
-        let (levels, _) = graph.longest_paths(&|_| 0.0)?;
         Some(Priorities {
-            bottom: graph.jobs.iter().copied().zip(bottom).collect(),
-            critical_path_jobs: levels.iter().max().map_or(0, |l| l + 1),
+            levels,
+            critical_path_jobs,
         })
     }
 
     /// The job's bottom level (0 for a job the plan does not have).
     pub fn of(&self, job: JobId) -> f64 {
-        self.bottom.get(&job).copied().unwrap_or(0.0)
+        match &self.levels {
+            Levels::Dense(table) => usize::try_from(job)
+                .ok()
+                .and_then(|j| table.get(j))
+                .copied()
+                .unwrap_or(0.0),
+            Levels::Sorted(list) => list
+                .binary_search_by_key(&job, |&(j, _)| j)
+                .map_or(0.0, |k| list[k].1),
+        }
     }
 }
