@@ -10,6 +10,7 @@ pub mod aws;
 pub mod local;
 pub mod matrix;
 pub mod metrics;
+pub mod parallel;
 pub mod protocol;
 pub mod requests;
 pub mod store;

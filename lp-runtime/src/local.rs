@@ -30,7 +30,7 @@ use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
     run_job,
 };
-use crate::store::Store;
+use crate::store::{GeneratedInputs, Store};
 use crate::trace::{Slice, Tracer};
 use lp_program::{JobId, Plan, TileKey};
 use std::collections::hash_map::Entry;
@@ -56,7 +56,13 @@ pub struct LocalOptions {
     pub stop: Arc<AtomicBool>,
     /// Which ready job runs next.
     pub schedule: Schedule,
+    /// Bytes of generated input tiles kept for their later readers
+    /// ([`GeneratedInputs`]); 0 generates a tile at every load.
+    pub input_budget: u64,
 }
+
+/// The default [`LocalOptions::input_budget`]: 1 GiB.
+pub const DEFAULT_INPUT_BUDGET: u64 = 1 << 30;
 
 /// The order of ready jobs on the local backend.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,17 +85,23 @@ impl Default for LocalOptions {
             trace: None,
             stop: Arc::new(AtomicBool::new(false)),
             schedule: Schedule::default(),
+            input_budget: DEFAULT_INPUT_BUDGET,
         }
     }
 }
 
 impl LocalOptions {
     pub fn effective_workers(&self) -> usize {
-        if self.workers > 0 {
-            self.workers
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        }
+        effective_workers(self.workers)
+    }
+}
+
+/// `workers`, or the number of cores for 0.
+pub fn effective_workers(workers: usize) -> usize {
+    if workers > 0 {
+        workers
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 }
 
@@ -597,10 +609,11 @@ pub fn run_local_with(
     };
     let metrics = Metrics::default();
     let tracer = opts.trace.as_ref().map(|_| Tracer::new(workers));
+    let inputs = GeneratedInputs::new(store.as_ref(), plan, opts.input_budget);
     let run = Run {
         ctx: JobContext {
             plan,
-            store: store.as_ref(),
+            store: &inputs,
             counters: counters.as_ref(),
             launcher: launcher.as_ref(),
             metrics: &metrics,

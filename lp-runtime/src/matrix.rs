@@ -7,6 +7,8 @@
 //! column wide), because in a Fortran-order file those bytes are contiguous
 //! (one read or write per band) and a Fortran-order tile is its columns. A
 //! C-order input is read by tile-row band instead, contiguous in that order.
+//! An import may split several bands at once, one per thread
+//! ([`import_npy_with`]).
 //!
 //! Symmetric matrices store only the lower tiles (i >= j). Importing one reads
 //! only the lower triangle's bands and checks the diagonal tiles for symmetry
@@ -25,6 +27,7 @@
 //! half-written output file under the destination's name.
 
 use crate::atomic_file::AtomicFile;
+use crate::parallel::try_each;
 use crate::store::{Store, StoreError};
 use lp_program::MatrixInfo;
 use lp_std::npy::{self, NpyError, NpyHeader};
@@ -325,74 +328,134 @@ fn f64_at(bytes: &[u8], index: usize) -> f64 {
 /// `info.name`, header included). Memory: one band of tiles. The file's shape
 /// must equal the header's; for a symmetric matrix see the module docs.
 pub fn import_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixResult<()> {
+    import_npy_with(store, info, path, 1)
+}
+
+/// [`import_npy`] on `workers` threads, each splitting one band of tiles
+/// at a time (memory: `workers` bands). The tiles are the same whatever
+/// the number of workers; after an error the other bands stop and the
+/// error of the first failing band is returned.
+pub fn import_npy_with(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    path: &Path,
+    workers: usize,
+) -> MatrixResult<()> {
     let (file, npy_header, offset) = open_npy(path, info)?;
+    let header = &info.header;
+    store.put_header(&info.name, header)?;
+    let npy = Npy {
+        file: &file,
+        offset,
+        path,
+    };
+    let [grid_rows, grid_cols] = header.grid();
+    if npy_header.fortran_order {
+        try_each(grid_cols, workers, Vec::new, |bj, band| {
+            import_column_band(store, info, &npy, bj, band)
+        })
+    } else {
+        try_each(grid_rows, workers, Vec::new, |bi, band| {
+            import_row_band(store, info, &npy, bi, band)
+        })
+    }
+}
+
+/// An opened `.npy` file: where its payload starts.
+struct Npy<'a> {
+    file: &'a File,
+    offset: u64,
+    path: &'a Path,
+}
+
+impl Npy<'_> {
+    /// Reads `into.len()` payload bytes from byte `start` of the payload.
+    fn read(&self, start: usize, into: &mut [u8]) -> MatrixResult<()> {
+        self.file
+            .read_exact_at(into, self.offset + start as u64)
+            .map_err(io_at(self.path))
+    }
+}
+
+/// Tile-column band `bj` of a Fortran-order file: columns [c0, c0 + width),
+/// all rows, contiguous.
+fn import_column_band(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    npy: &Npy<'_>,
+    bj: usize,
+    band: &mut Vec<u8>,
+) -> MatrixResult<()> {
     let header = &info.header;
     let [rows, cols] = header.shape;
     let [tr, tc] = header.tile_shape;
-    let [grid_rows, grid_cols] = header.grid();
-    store.put_header(&info.name, header)?;
-    let mut band = Vec::new();
-    let read_band = |start: u64, len: usize, band: &mut Vec<u8>| -> MatrixResult<()> {
-        band.resize(len, 0);
-        file.read_exact_at(band, offset + start)
-            .map_err(io_at(path))
-    };
-    if npy_header.fortran_order {
-        // Tile-column band bj: columns [c0, c0 + width), all rows, contiguous.
-        for bj in 0..grid_cols {
-            let c0 = bj * tc;
-            let width = tc.min(cols - c0);
-            // A symmetric matrix needs rows from the diagonal tile down only.
-            let first_bi = if header.symmetric { bj } else { 0 };
-            let r_start = first_bi * tr;
-            // Within the band, read every column's rows [r_start, rows).
-            let height = rows - r_start;
-            band.resize(width * height * F64, 0);
-            if r_start == 0 {
-                read_band((c0 * rows * F64) as u64, width * rows * F64, &mut band)?;
-            } else {
-                for c in 0..width {
-                    let start = ((c0 + c) * rows + r_start) * F64;
-                    let dst = c * height * F64;
-                    file.read_exact_at(&mut band[dst..dst + height * F64], offset + start as u64)
-                        .map_err(io_at(path))?;
-                }
-            }
-            for bi in first_bi..grid_rows {
-                let shape = header.tile(bi, bj);
-                let r0 = bi * tr - r_start;
-                // Column c of the tile is a contiguous run of the band.
-                let mut tile = Tile::zeros(shape.rows, shape.cols);
-                for c in 0..shape.cols {
-                    let start = (c * height + r0) * F64;
-                    let src = &band[start..start + shape.rows * F64];
-                    for (dst, bytes) in tile
-                        .col_as_slice_mut(c)
-                        .iter_mut()
-                        .zip(src.chunks_exact(F64))
-                    {
-                        *dst = f64::from_le_bytes(bytes.try_into().unwrap());
-                    }
-                }
-                store_tile(store, info, path, bi, bj, tile)?;
-            }
-        }
+    let grid_rows = header.grid()[0];
+    let c0 = bj * tc;
+    let width = tc.min(cols - c0);
+    // A symmetric matrix needs rows from the diagonal tile down only.
+    let first_bi = if header.symmetric { bj } else { 0 };
+    let r_start = first_bi * tr;
+    // Within the band, read every column's rows [r_start, rows).
+    let height = rows - r_start;
+    band.resize(width * height * F64, 0);
+    if r_start == 0 {
+        npy.read(c0 * rows * F64, band)?;
     } else {
-        // Tile-row band bi: rows [r0, r0 + height), all columns, contiguous.
-        for bi in 0..grid_rows {
-            let r0 = bi * tr;
-            let height = tr.min(rows - r0);
-            read_band((r0 * cols * F64) as u64, height * cols * F64, &mut band)?;
-            let last_bj = if header.symmetric { bi } else { grid_cols - 1 };
-            for bj in 0..=last_bj {
-                let shape = header.tile(bi, bj);
-                let c0 = bj * tc;
-                let tile = Tile::from_fn(shape.rows, shape.cols, |r, c| {
-                    f64_at(&band, r * cols + c0 + c)
-                });
-                store_tile(store, info, path, bi, bj, tile)?;
+        for c in 0..width {
+            let start = ((c0 + c) * rows + r_start) * F64;
+            let dst = c * height * F64;
+            npy.read(start, &mut band[dst..dst + height * F64])?;
+        }
+    }
+    for bi in first_bi..grid_rows {
+        let shape = header.tile(bi, bj);
+        let r0 = bi * tr - r_start;
+        // Column c of the tile is a contiguous run of the band.
+        let mut tile = Tile::zeros(shape.rows, shape.cols);
+        for c in 0..shape.cols {
+            let start = (c * height + r0) * F64;
+            let src = &band[start..start + shape.rows * F64];
+            for (dst, bytes) in tile
+                .col_as_slice_mut(c)
+                .iter_mut()
+                .zip(src.chunks_exact(F64))
+            {
+                *dst = f64::from_le_bytes(bytes.try_into().unwrap());
             }
         }
+        store_tile(store, info, npy.path, bi, bj, tile)?;
+    }
+    Ok(())
+}
+
+/// Tile-row band `bi` of a C-order file: rows [r0, r0 + height), all
+/// columns, contiguous.
+fn import_row_band(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    npy: &Npy<'_>,
+    bi: usize,
+    band: &mut Vec<u8>,
+) -> MatrixResult<()> {
+    let header = &info.header;
+    let [rows, cols] = header.shape;
+    let [tr, tc] = header.tile_shape;
+    let r0 = bi * tr;
+    let height = tr.min(rows - r0);
+    band.resize(height * cols * F64, 0);
+    npy.read(r0 * cols * F64, band)?;
+    let last_bj = if header.symmetric {
+        bi
+    } else {
+        header.grid()[1] - 1
+    };
+    for bj in 0..=last_bj {
+        let shape = header.tile(bi, bj);
+        let c0 = bj * tc;
+        let tile = Tile::from_fn(shape.rows, shape.cols, |r, c| {
+            f64_at(band, r * cols + c0 + c)
+        });
+        store_tile(store, info, npy.path, bi, bj, tile)?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ use lp_std::{MatrixHeader, Tile};
 use std::sync::Arc;
 
 mod dir;
+pub mod generated;
 pub mod location;
 pub mod maintenance;
 mod mem;
@@ -23,6 +24,7 @@ pub mod namespace;
 pub mod runs;
 
 pub use dir::{DEFAULT_POOL_LIMIT, DirStore};
+pub use generated::GeneratedInputs;
 pub use location::{validate_location, validate_matrix_name};
 pub use mem::MemStore;
 pub use namespace::{Namespace, RunStore};

@@ -174,8 +174,14 @@ fn origin_matches(a: &Origin, b: &Origin) -> bool {
     }
 }
 
-/// Imports `path` for input `info` by content; returns its location.
-fn place_file(store: &dyn Store, info: &MatrixInfo, path: &Path) -> Result<String, PlacementError> {
+/// Imports `path` for input `info` by content, on `workers` threads;
+/// returns its location.
+fn place_file(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    path: &Path,
+    workers: usize,
+) -> Result<String, PlacementError> {
     let shown = path.display().to_string();
     let blake3 = hash_file(path).map_err(|error| PlacementError::Hash {
         path: shown.clone(),
@@ -189,7 +195,7 @@ fn place_file(store: &dyn Store, info: &MatrixInfo, path: &Path) -> Result<Strin
     if !check_origin(store, info, &location, &origin)? {
         let mut at = info.clone();
         at.name = location.clone();
-        matrix::import_npy(store, &at, path).map_err(|e| PlacementError::Import {
+        matrix::import_npy_with(store, &at, path, workers).map_err(|e| PlacementError::Import {
             path: shown,
             error: ImportError::Matrix(e),
         })?;
@@ -237,19 +243,21 @@ pub fn place(
     run: &str,
     supplied: &[(&str, InputSource)],
 ) -> Result<Namespace, PlacementError> {
+    place_with(store, program, program_label, run, supplied, 1)
+}
+
+/// [`place`], importing files on `workers` threads: the files at once, and
+/// the bands of one file at once when there are fewer files than workers.
+pub fn place_with(
+    store: &dyn Store,
+    program: &Program,
+    program_label: &str,
+    run: &str,
+    supplied: &[(&str, InputSource)],
+    workers: usize,
+) -> Result<Namespace, PlacementError> {
     let mut ns = Namespace::new(run);
-    for (name, source) in supplied {
-        let info = program
-            .matrices
-            .iter()
-            .find(|m| m.name == *name)
-            .expect("bindings are checked before placement");
-        let location = match *source {
-            InputSource::File(path) => place_file(store, info, path)?,
-            InputSource::Stored(stored) => place_stored(store, info, stored)?,
-            InputSource::At(location) => location.to_string(),
-            InputSource::Caller => lp_runtime::store::location::in_run(run, &info.name),
-        };
+    for (info, location) in place_supplied(store, program, run, supplied, workers)? {
         ns.inputs.insert(info.name.clone(), location);
     }
     for info in &program.matrices {
@@ -286,6 +294,50 @@ pub fn publishable(program: &Program, name: &str) -> bool {
         .matrices
         .iter()
         .any(|m| m.name == name && m.role == Role::Output && m.versions.is_empty())
+}
+
+/// The location of each supplied input, in `supplied`'s order; after a
+/// failure, the first failing input's error.
+fn place_supplied<'p>(
+    store: &dyn Store,
+    program: &'p Program,
+    run: &str,
+    supplied: &[(&str, InputSource)],
+    workers: usize,
+) -> Result<Vec<(&'p MatrixInfo, String)>, PlacementError> {
+    let infos: Vec<&MatrixInfo> = supplied
+        .iter()
+        .map(|(name, _)| {
+            program
+                .matrices
+                .iter()
+                .find(|m| m.name == *name)
+                .expect("bindings are checked before placement")
+        })
+        .collect();
+    let files = supplied
+        .iter()
+        .filter(|(_, s)| matches!(s, InputSource::File(_)))
+        .count();
+    let per_file = (workers / files.max(1)).max(1);
+    let placed = std::sync::Mutex::new(vec![String::new(); supplied.len()]);
+    lp_runtime::parallel::try_each(
+        supplied.len(),
+        workers,
+        || (),
+        |k, _| -> Result<(), PlacementError> {
+            let location = match supplied[k].1 {
+                InputSource::File(path) => place_file(store, infos[k], path, per_file)?,
+                InputSource::Stored(stored) => place_stored(store, infos[k], stored)?,
+                InputSource::At(location) => location.to_string(),
+                InputSource::Caller => lp_runtime::store::location::in_run(run, &infos[k].name),
+            };
+            placed.lock().unwrap_or_else(|p| p.into_inner())[k] = location;
+            Ok(())
+        },
+    )?;
+    let placed = placed.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(infos.into_iter().zip(placed).collect())
 }
 
 /// Removes what is left of a finished run's temporaries (their tiles were

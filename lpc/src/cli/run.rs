@@ -283,8 +283,19 @@ fn place(
         .iter()
         .map(|(name, source)| (name.as_str(), source.as_source()))
         .collect();
-    lpc::placement::place(store, program, &program_label(args), run, &supplied)
-        .map_err(|e| Fail(2, e.to_string()))
+    // Imports run before any job, on this machine: as many threads as
+    // workers, up to its cores (a lambda run's workers are elsewhere).
+    let cores = lp_runtime::local::effective_workers(0);
+    let workers = lp_runtime::local::effective_workers(args.workers).min(cores);
+    lpc::placement::place_with(
+        store,
+        program,
+        &program_label(args),
+        run,
+        &supplied,
+        workers,
+    )
+    .map_err(|e| Fail(2, e.to_string()))
 }
 
 /// Publishes what `--publish` asks for and says where the outputs stay

@@ -1,0 +1,217 @@
+//! A run's lazily initialised input tiles, generated once and kept until
+//! their last reader (docs/runtime.md, "Lazy initialisers").
+//!
+//! An input declared with an initialiser (`A = spd(42)`) and not supplied
+//! has no tiles in the store: each load generates its tile. A GEMM reads
+//! each tile of A and B once per tile of the other dimension (8 times at
+//! 8192 with tiles of 1024), and generation is not free (about 5 % of such
+//! a run's CPU time). [`GeneratedInputs`] wraps the run's store: the first
+//! load of such a tile generates it, and if the program reads the tile
+//! again (its reader count is solved from the plan) it is kept in memory
+//! until its last reader has loaded it, then dropped, so that last reader
+//! holds the only reference (a kernel may then consume it in place).
+//!
+//! Nothing is written to the store, so no store grows and no other run can
+//! ever read these tiles: provenance is the run's own declaration. Tiles
+//! the store does hold (an import, or tiles of the same origin cached
+//! there) are read from it as before. The kept tiles are bounded by a byte
+//! budget; past it, tiles are generated at each load as before. A program
+//! that reads each input tile once (a Cholesky's A) keeps nothing.
+
+use super::{Store, StoreResult, StoreUsage};
+use lp_program::{Plan, Role, TileKey};
+use lp_std::{MatrixHeader, Tile};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Tile `(i, j)` of input matrix number `matrix`.
+type Key = (u32, usize, usize);
+
+/// Where a kept tile goes: filled by its first load (loads of it at the
+/// same time wait for that).
+type Cell = Arc<OnceLock<Arc<Tile>>>;
+
+/// A kept tile, dropped after its last load.
+struct Kept {
+    tile: Cell,
+    loads_left: u32,
+    bytes: u64,
+}
+
+#[derive(Default)]
+struct Held {
+    tiles: HashMap<Key, Kept>,
+    bytes: u64,
+}
+
+/// The run's store, generating its initialised inputs' missing tiles once
+/// (see the module doc).
+pub struct GeneratedInputs<'a> {
+    inner: &'a dyn Store,
+    plan: &'a Plan,
+    /// The stored name of each input with an initialiser, and its matrix
+    /// (a program has a few: a list is the fastest lookup).
+    inputs: Vec<(String, u32)>,
+    held: Mutex<Held>,
+    budget: u64,
+    /// Tiles kept now (read without the lock).
+    kept: AtomicUsize,
+    generated: AtomicU64,
+}
+
+impl<'a> GeneratedInputs<'a> {
+    /// `inner` seen through `plan`'s initialised inputs, keeping at most
+    /// `budget` bytes of generated tiles at a time.
+    pub fn new(inner: &'a dyn Store, plan: &'a Plan, budget: u64) -> GeneratedInputs<'a> {
+        let inputs = plan
+            .program()
+            .matrices
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.role == Role::Input && m.init.is_some())
+            .map(|(k, m)| (m.stored_name(0), k as u32))
+            .collect();
+        GeneratedInputs {
+            inner,
+            plan,
+            inputs,
+            held: Mutex::default(),
+            budget,
+            kept: AtomicUsize::new(0),
+            generated: AtomicU64::new(0),
+        }
+    }
+
+    /// Tiles generated so far.
+    pub fn generated(&self) -> u64 {
+        self.generated.load(Relaxed)
+    }
+
+    /// Bytes of generated tiles kept now.
+    pub fn kept_bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn header(&self, matrix: u32) -> &MatrixHeader {
+        &self.plan.program().matrices[matrix as usize].header
+    }
+
+    fn generate(&self, (matrix, i, j): Key) -> Arc<Tile> {
+        let info = &self.plan.program().matrices[matrix as usize];
+        let init = info.init.as_ref().expect("only initialised inputs");
+        self.generated.fetch_add(1, Relaxed);
+        Arc::new(init.tile(&info.header, i, j))
+    }
+
+    /// Counts one load of a kept tile and returns its cell; after the last
+    /// load the tile is no longer kept.
+    fn take(&self, held: &mut Held, key: Key) -> Option<Cell> {
+        let kept = held.tiles.get_mut(&key)?;
+        kept.loads_left = kept.loads_left.saturating_sub(1);
+        if kept.loads_left > 0 {
+            return Some(kept.tile.clone());
+        }
+        let kept = held.tiles.remove(&key)?;
+        held.bytes -= kept.bytes;
+        self.kept.fetch_sub(1, Relaxed);
+        Some(kept.tile)
+    }
+
+    /// The cell to generate `key` into and keep, if it has loads to come
+    /// and fits the budget (another load may have made it meanwhile).
+    fn keep(&self, key: Key) -> Option<Cell> {
+        let (matrix, i, j) = key;
+        let tile_key = TileKey {
+            matrix,
+            version: 0,
+            i: i as u32,
+            j: j as u32,
+        };
+        let loads = self.plan.readers(tile_key);
+        let shape = self.header(matrix).tile(i, j);
+        let bytes = (shape.rows * shape.cols * 8) as u64;
+        let mut held = self.lock();
+        if let Some(taken) = self.take(&mut held, key) {
+            return Some(taken);
+        }
+        if loads <= 1 || held.bytes + bytes > self.budget {
+            return None;
+        }
+        let tile = Arc::new(OnceLock::new());
+        held.bytes += bytes;
+        let kept = Kept {
+            tile: tile.clone(),
+            loads_left: loads - 1,
+            bytes,
+        };
+        held.tiles.insert(key, kept);
+        self.kept.fetch_add(1, Relaxed);
+        Some(tile)
+    }
+
+    /// The tile in `cell`, generated if this is the first load. The cell
+    /// is dropped on return, so the last load (whose cell is no longer
+    /// kept) holds the only reference unless another load still runs.
+    fn fill(&self, key: Key, cell: Cell) -> Arc<Tile> {
+        cell.get_or_init(|| self.generate(key)).clone()
+    }
+}
+
+impl Store for GeneratedInputs<'_> {
+    fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        let Some(&(_, m)) = self.inputs.iter().find(|(name, _)| name == matrix) else {
+            return self.inner.get_tile(matrix, i, j);
+        };
+        let key = (m, i, j);
+        // Kept tiles first (a tile is kept only after the store lacked it);
+        // with none kept (an imported input), not even the lock.
+        if self.kept.load(Relaxed) > 0 {
+            let taken = self.take(&mut self.lock(), key);
+            if let Some(taken) = taken {
+                return Ok(Some(self.fill(key, taken)));
+            }
+        }
+        if let Some(stored) = self.inner.get_tile(matrix, i, j)? {
+            return Ok(Some(stored));
+        }
+        Ok(Some(match self.keep(key) {
+            Some(kept) => self.fill(key, kept),
+            None => self.generate(key),
+        }))
+    }
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        self.inner.put_tile(matrix, i, j, tile)
+    }
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        self.inner.delete_tile(matrix, i, j)
+    }
+    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        self.inner.list_tiles(matrix)
+    }
+    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
+        self.inner.get_header(matrix)
+    }
+    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
+        self.inner.put_header(matrix, header)
+    }
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get_doc(location, doc)
+    }
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        self.inner.put_doc(location, doc, bytes)
+    }
+    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
+        self.inner.list_children(location)
+    }
+    fn remove_all(&self, location: &str) -> StoreResult<()> {
+        self.inner.remove_all(location)
+    }
+    fn usage(&self) -> Option<StoreUsage> {
+        self.inner.usage()
+    }
+}

@@ -1,0 +1,244 @@
+//! Getting a run's inputs in place (issue #9, item 4): a lazily
+//! initialised input tile is generated once per run and kept for its later
+//! readers, with outputs byte for byte those of generating it at every load;
+//! `--input` files imported on several threads give the tiles of a
+//! sequential import.
+
+mod common;
+
+use common::{python, workspace};
+use lp_program::{Plan, Role};
+use lp_runtime::local::{LocalOptions, run_local};
+use lp_runtime::matrix;
+use lp_runtime::store::{GeneratedInputs, MemStore, Store, StoreResult};
+use lp_std::{MatrixHeader, Tile};
+use lpc::frontend::{CompileOptions, Compiled, compile_source};
+use lpc::placement::{InputSource, place_with};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+fn compile(lib: &str, settings: &[(&str, i64)]) -> Compiled {
+    let src = std::fs::read_to_string(workspace().join("lib").join(lib)).unwrap();
+    let opts = CompileOptions {
+        settings: settings.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        ..CompileOptions::default()
+    };
+    compile_source(&src, lib, &opts)
+        .expect("known settings")
+        .compiled
+        .expect("the library compiles")
+}
+
+/// A memory store that counts the tile reads of each matrix.
+#[derive(Default)]
+struct Counting {
+    inner: MemStore,
+    gets: Mutex<HashMap<(String, usize, usize), u32>>,
+}
+
+impl Counting {
+    fn gets(&self, matrix: &str, i: usize, j: usize) -> u32 {
+        self.gets.lock().unwrap()[&(matrix.to_string(), i, j)]
+    }
+
+    fn gets_of(&self, matrix: &str) -> Vec<u32> {
+        let gets = self.gets.lock().unwrap();
+        let mut v: Vec<u32> = gets
+            .iter()
+            .filter(|((m, _, _), _)| m == matrix)
+            .map(|(_, &n)| n)
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Store for Counting {
+    fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        *self
+            .gets
+            .lock()
+            .unwrap()
+            .entry((matrix.to_string(), i, j))
+            .or_insert(0) += 1;
+        self.inner.get_tile(matrix, i, j)
+    }
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        self.inner.put_tile(matrix, i, j, tile)
+    }
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        self.inner.delete_tile(matrix, i, j)
+    }
+    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        self.inner.list_tiles(matrix)
+    }
+    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
+        self.inner.get_header(matrix)
+    }
+    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
+        self.inner.put_header(matrix, header)
+    }
+}
+
+/// Runs `plan` on 2 workers keeping `budget` bytes of generated inputs;
+/// the store, and every tile of `output` as raw bits.
+fn run(plan: &Plan, budget: u64, output: &str) -> (Arc<Counting>, Vec<Vec<u64>>) {
+    let store = Arc::new(Counting::default());
+    let opts = LocalOptions {
+        workers: 2,
+        input_budget: budget,
+        ..LocalOptions::default()
+    };
+    run_local(plan, store.clone(), &opts, &|_| {}).expect("the run succeeds");
+    let info = plan
+        .program()
+        .matrices
+        .iter()
+        .find(|m| m.name == output)
+        .unwrap();
+    let [rows, cols] = info.header.grid();
+    let mut bits = Vec::new();
+    for i in 0..rows {
+        for j in 0..cols {
+            let t = store.inner.get_tile(output, i, j).unwrap().expect("stored");
+            bits.push(
+                (0..t.ncols())
+                    .flat_map(|c| t.col_as_slice(c).iter().map(|v| v.to_bits()))
+                    .collect(),
+            );
+        }
+    }
+    (store, bits)
+}
+
+#[test]
+fn generated_input_tiles_are_made_once_and_the_product_is_unchanged() {
+    // 37 x 23 times 23 x 31 in tiles of 10: 4 x 3 times 3 x 4 tiles, ragged.
+    let gemm = compile("gemm.lp", &[("m", 37), ("k", 23), ("n", 31), ("b", 10)]);
+    let plan = gemm.plan();
+    let (kept, c_kept) = run(plan, 1 << 30, "C");
+    let (regenerated, c_regenerated) = run(plan, 0, "C");
+    assert_eq!(c_kept, c_regenerated, "C differs bit for bit");
+    // Each tile of A is read by the 4 jobs of its row of C, each of B by the
+    // 4 of its column; kept, the store is asked once (then the tile is
+    // generated, and later readers get it from memory).
+    assert_eq!(kept.gets_of("A"), vec![1; 12]);
+    assert_eq!(kept.gets_of("B"), vec![1; 12]);
+    assert_eq!(regenerated.gets_of("A"), vec![4; 12]);
+    assert_eq!(regenerated.gets_of("B"), vec![4; 12]);
+    // A budget below a whole tile (800 bytes) keeps only ragged edge tiles:
+    // each whole tile is generated for each of its readers.
+    let (small, c_small) = run(plan, 799, "C");
+    assert_eq!(c_small, c_kept);
+    for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)] {
+        assert_eq!(small.gets("A", i, j), 4, "A[{i}, {j}]");
+    }
+}
+
+#[test]
+fn a_kept_tile_is_generated_once_and_dropped_after_its_last_reader() {
+    let gemm = compile("gemm.lp", &[("m", 20), ("k", 20), ("n", 30), ("b", 10)]);
+    let plan = gemm.plan();
+    let store = MemStore::default();
+    let inputs = GeneratedInputs::new(&store, plan, 1 << 30);
+    // A[1, 0] has 3 readers (the jobs of row 1 of C), loaded from 3 threads.
+    let tiles: Vec<Arc<Tile>> = std::thread::scope(|s| {
+        let loads: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| inputs.get_tile("A", 1, 0).unwrap().unwrap()))
+            .collect();
+        loads.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(inputs.generated(), 1);
+    assert_eq!(inputs.kept_bytes(), 0, "dropped after its last reader");
+    let info = &plan.program().matrices[0];
+    assert_eq!(info.name, "A");
+    let expected = info.init.as_ref().unwrap().tile(&info.header, 1, 0);
+    for t in &tiles {
+        assert!(Arc::ptr_eq(t, &tiles[0]), "one tile, shared");
+        assert_eq!(**t, expected);
+    }
+    // Z is read once: generated for its reader, never kept.
+    let z = inputs.get_tile("Z", 0, 0).unwrap().unwrap();
+    assert_eq!((inputs.generated(), inputs.kept_bytes()), (2, 0));
+    assert_eq!(Arc::strong_count(&z), 1);
+}
+
+/// Writes `name.npy` into `dir`: a `rows x cols` matrix of distinct values,
+/// in Fortran order when `fortran`, symmetric when `sym`.
+fn write_npy(dir: &Path, name: &str, rows: usize, cols: usize, fortran: bool, sym: bool) {
+    let script = r#"
+import sys, numpy as np
+path, r, c, fortran, sym = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"
+a = np.arange(r * c, dtype=np.float64).reshape(r, c) / 7.0 + 1.0
+if sym:
+    a = a + a.T
+np.save(path, np.asfortranarray(a) if fortran else np.ascontiguousarray(a))
+"#;
+    let path = dir.join(format!("{name}.npy"));
+    let flag = |b: bool| if b { "1" } else { "0" };
+    python(
+        script,
+        &[
+            path.to_str().unwrap(),
+            &rows.to_string(),
+            &cols.to_string(),
+            flag(fortran),
+            flag(sym),
+        ],
+    );
+}
+
+#[test]
+fn parallel_imports_give_the_tiles_of_a_sequential_one() {
+    // posv: A symmetric (n x n), B general (n x nrhs); ragged tiles of 16.
+    let posv = compile("posv.lp", &[("n", 70), ("nrhs", 37), ("b", 16)]);
+    let program = posv.program();
+    let files = tempfile::tempdir().unwrap();
+    for (fortran, order) in [(true, "F"), (false, "C")] {
+        write_npy(files.path(), &format!("A{order}"), 70, 70, fortran, true);
+        write_npy(files.path(), &format!("B{order}"), 70, 37, fortran, false);
+    }
+    for order in ["F", "C"] {
+        let a = files.path().join(format!("A{order}.npy"));
+        let b = files.path().join(format!("B{order}.npy"));
+        let supplied = [("A", InputSource::File(&a)), ("B", InputSource::File(&b))];
+        let place = |workers: usize| {
+            let store = MemStore::default();
+            let ns = place_with(&store, program, "posv.lp", "run-1", &supplied, workers)
+                .expect("the inputs import");
+            (store, ns)
+        };
+        let (one, ns_one) = place(1);
+        for workers in [2, 3, 5] {
+            let (many, ns_many) = place(workers);
+            assert_eq!(ns_many, ns_one);
+            for info in program.matrices.iter().filter(|m| m.role == Role::Input) {
+                let at = ns_one.location(info);
+                let mut tiles = one.list_tiles(&at).unwrap();
+                tiles.sort();
+                let mut again = many.list_tiles(&at).unwrap();
+                again.sort();
+                assert_eq!(tiles, again, "{} ({order}, {workers} workers)", info.name);
+                assert!(!tiles.is_empty());
+                for (i, j) in tiles {
+                    let x = one.get_tile(&at, i, j).unwrap().unwrap();
+                    let y = many.get_tile(&at, i, j).unwrap().unwrap();
+                    assert_eq!(x, y, "{}[{i}, {j}]", info.name);
+                }
+            }
+        }
+    }
+    // The same tiles as the values in the file: one spot check per input.
+    let a = files.path().join("AC.npy");
+    let store = MemStore::default();
+    let supplied = [("A", InputSource::File(&a))];
+    let ns = place_with(&store, program, "posv.lp", "run-1", &supplied, 2).unwrap();
+    let info = program.matrices.iter().find(|m| m.name == "A").unwrap();
+    let mut at = info.clone();
+    at.name = ns.location(info);
+    let t = matrix::load_tile(&store, &at, 0, 4, 2, false).unwrap();
+    // Element (64 + 1, 32 + 3) of a + aᵀ with a[r, c] = (70 r + c) / 7 + 1.
+    let entry = |r: usize, c: usize| (70 * r + c) as f64 / 7.0 + 1.0;
+    assert_eq!(t[(1, 3)], entry(65, 35) + entry(35, 65));
+}
