@@ -10,6 +10,7 @@ pub mod local;
 pub mod matrix;
 pub mod metrics;
 pub mod protocol;
+pub mod request_times;
 pub mod requests;
 pub mod store;
 pub mod trace;

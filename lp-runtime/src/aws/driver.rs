@@ -150,6 +150,7 @@ pub fn run_lambda_with(
     let stray_temp_tiles = sweep_temps(plan, &store)?;
     let bill = Bill {
         requests: record.bill.requests.plus(&clients.requests.snapshot()),
+        times: record.bill.times.plus(&clients.requests.times()),
         ..record.bill
     };
     Ok(LambdaRunSummary {
