@@ -13,10 +13,16 @@ Both use every core: lpc's default worker count, OpenBLAS's threads. The
 LAPACK child process runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
 (its own environment only) and reports the kernel threadpoolctl sees.
 
-Usage: scripts/bench_lapack.py [--reps 3] [--tile 1024] [CASE ...]
-  with CASE among posv, gesv, qr, lstsq, tsqr, cholesky, or name:key=value,...
-  to override sizes (e.g. gesv:n=4096). Needs numpy, scipy, threadpoolctl
-  (pip) and a release lpc (`cargo build --release -p lpc`).
+GEMM is compared with numpy's matmul (OpenBLAS dgemm) and the triangular
+solve with BLAS dtrsm (scipy.linalg.blas), the routines a numpy user calls.
+
+Usage: scripts/bench_lapack.py [--reps 3] [--tile 1024[,2048...]] [CASE ...]
+  with CASE among cholesky, posv, gesv, qr, lstsq, tsqr, gemm, trsolve, or
+  name:key=value,... to override sizes (e.g. cholesky:n=16384); each case
+  runs at every tile given. `--preset perf` runs the set docs/performance.md
+  reports (Cholesky n = 8192 and 16384 at tiles 512, 1024 and 2048, GEMM
+  8192, the triangular solve). Needs numpy, scipy, threadpoolctl (pip) and a
+  release lpc (`cargo build --release -p lpc`).
 """
 
 import argparse
@@ -30,9 +36,11 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LPC = ROOT / "target" / "release" / "lpc"
+# `LP_LPC` points at another build (a branch being compared, say).
+LPC = Path(os.environ.get("LP_LPC", ROOT / "target" / "release" / "lpc"))
 
-# name -> (lpc gen flags, LAPACK routine, input shapes)
+# name -> (lpc gen flags, baseline routine); the inputs are A (and B when
+# there is a right-hand side), except for trsolve's L and B.
 CASES = {
     "cholesky": ({"n": 8192}, "dpotrf"),
     "posv": ({"n": 8192, "nrhs": 512}, "dposv"),
@@ -40,21 +48,33 @@ CASES = {
     "qr": ({"m": 32768, "n": 4096}, "dgeqrf"),
     "lstsq": ({"m": 32768, "n": 4096, "nrhs": 512}, "dgels"),
     "tsqr": ({"m": 32768, "n": 1024}, "dgeqrf"),
+    "gemm": ({"m": 8192, "n": 8192, "k": 8192}, "dgemm"),
+    "trsolve": ({"n": 8192, "nrhs": 8192}, "dtrsm"),
+}
+
+PRESETS = {
+    "perf": (["cholesky", "cholesky:n=16384", "gemm", "trsolve"], [512, 1024, 2048]),
 }
 
 # The LAPACK side, run in a child process so that its environment (and
 # OpenBLAS's start-up) is its own.
 BASELINE = r"""
 import json, sys, time
-import numpy as np, scipy.linalg.lapack as lapack
+import numpy as np, scipy.linalg.lapack as lapack, scipy.linalg.blas as blas_
 from threadpoolctl import threadpool_info
 routine, d = sys.argv[1], sys.argv[2]
-a = np.asfortranarray(np.load(f"{d}/A.npy"))
-b = np.asfortranarray(np.load(f"{d}/B.npy")) if routine in ("dposv", "dgesv", "dgels") else None
-f = getattr(lapack, routine)
+a = np.asfortranarray(np.load(f"{d}/{'L' if routine == 'dtrsm' else 'A'}.npy"))
+with_b = routine in ("dposv", "dgesv", "dgels", "dgemm", "dtrsm")
+b = np.asfortranarray(np.load(f"{d}/B.npy")) if with_b else None
+f = getattr(blas_ if routine == "dtrsm" else lapack, routine, None)
 # A small call first: OpenBLAS starts its threads and maps its buffers once.
 small = np.asfortranarray(a[:64, :64] + 64 * np.eye(64))
-f(small, np.ones((64, 1), order="F")) if b is not None else f(small)
+if routine == "dgemm":
+    small @ small
+elif routine == "dtrsm":
+    f(1.0, small, np.ones((64, 1), order="F"), lower=1)
+else:
+    f(small, np.ones((64, 1), order="F")) if b is not None else f(small)
 # The optimal workspace, queried as scipy.linalg.qr and lstsq do: the
 # wrappers' default (3n for dgeqrf) is so small that LAPACK falls back to
 # blocks of about 3 columns, a third of its blocked speed or less.
@@ -73,6 +93,10 @@ elif routine == "dgels":
     out = f(a, b, lwork=lwork, overwrite_a=1, overwrite_b=1)
 elif routine == "dgeqrf":
     out = f(a, lwork=lwork, overwrite_a=1)
+elif routine == "dgemm":
+    out = (a @ b, 0)
+elif routine == "dtrsm":
+    out = (f(1.0, a, b, lower=1, overwrite_b=1), 0)
 secs = time.perf_counter() - t0
 assert out[-1] == 0, f"{routine} info = {out[-1]}"
 blas = [(i["internal_api"], i.get("architecture"), i["num_threads"]) for i in threadpool_info()]
@@ -81,21 +105,27 @@ print(json.dumps({"secs": secs, "blas": blas}))
 
 INPUTS = r"""
 import sys, numpy as np
-name, d, m, n, nrhs = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+name, d, m, n, k, nrhs = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])
 rng = np.random.default_rng(7)
 if name in ("cholesky", "posv"):
     a = rng.uniform(-1, 1, (n, n))
     a = (a + a.T) / 2 + n * np.eye(n)
+elif name == "trsolve":
+    # Lower triangular with a dominant diagonal: well conditioned.
+    a = np.tril(rng.uniform(-1, 1, (n, n))) + n * np.eye(n)
+elif name == "gemm":
+    a = rng.uniform(-1, 1, (m, k))
+    nrhs, m = n, k
 else:
     a = rng.uniform(-1, 1, (m, n))
-np.save(f"{d}/A.npy", np.asfortranarray(a))
+np.save(f"{d}/{'L' if name == 'trsolve' else 'A'}.npy", np.asfortranarray(a))
 if nrhs:
     np.save(f"{d}/B.npy", np.asfortranarray(rng.uniform(-1, 1, (m, nrhs))))
 """
 
 
-def lpc_secs(program: Path, d: Path, with_b: bool) -> float:
-    args = [str(LPC), "run", str(program), "--quiet", "--input", f"A={d}/A.npy"]
+def lpc_secs(program: Path, d: Path, first: str, with_b: bool) -> float:
+    args = [str(LPC), "run", str(program), "--quiet", "--input", f"{first}={d}/{first}.npy"]
     if with_b:
         args += ["--input", f"B={d}/B.npy"]
     out = subprocess.run(args, capture_output=True, text=True)
@@ -119,6 +149,7 @@ def baseline(routine: str, d: Path) -> dict:
 
 
 def case(spec: str, tile: int):
+    """(name, sizes, routine) of `name:key=value,...`."""
     name, _, extra = spec.partition(":")
     if name not in CASES:
         sys.exit(f"unknown case {name!r}; cases: {', '.join(CASES)}")
@@ -135,9 +166,14 @@ def case(spec: str, tile: int):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--tile", type=int, default=1024)
-    p.add_argument("cases", nargs="*", default=["cholesky", "posv", "gesv", "qr", "lstsq"])
+    p.add_argument("--tile", default="1024", help="tile sizes, comma-separated")
+    p.add_argument("--preset", choices=sorted(PRESETS))
+    p.add_argument("cases", nargs="*")
     args = p.parse_args()
+    tiles = [int(t) for t in args.tile.split(",")]
+    cases = args.cases or ["cholesky", "posv", "gesv", "qr", "lstsq"]
+    if args.preset:
+        cases, tiles = PRESETS[args.preset]
     if not LPC.exists():
         sys.exit(f"build lpc first: cargo build --release -p lpc ({LPC} is missing)")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
@@ -145,34 +181,42 @@ def main():
     print(f"machine: {cpu}, {os.cpu_count()} cores; medians of {args.reps}, interleaved")
     print("| case | sizes | tile | lpc s | LAPACK s | lpc / LAPACK | LAPACK kernel |")
     print("|---|---|---:|---:|---:|---:|---|")
-    for spec in args.cases:
-        name, sizes, routine = case(spec, args.tile)
-        with tempfile.TemporaryDirectory() as tmp:
-            d = Path(tmp)
-            m, n, nrhs = sizes.get("m", sizes["n"]), sizes["n"], sizes.get("nrhs", 0)
-            subprocess.run([sys.executable, "-c", INPUTS, name, str(d), str(m), str(n), str(nrhs)],
-                           check=True)
-            flags = []
-            for k, v in sizes.items():
-                flags += [f"--{k}", str(v)]
-            if "tile" not in sizes:
-                flags += ["--tile", str(args.tile)]
-            program = d / "program.lp"
-            gen = subprocess.run([str(LPC), "gen", name, *flags], capture_output=True, text=True)
-            if gen.returncode != 0:
-                sys.exit(f"lpc gen {name} failed:\n{gen.stderr}")
-            program.write_text(gen.stdout)
-            ours, theirs, blas = [], [], None
-            for _ in range(args.reps):
-                ours.append(lpc_secs(program, d, nrhs > 0))
-                b = baseline(routine, d)
-                theirs.append(b["secs"])
-                blas = b["blas"]
-            o, t = statistics.median(ours), statistics.median(theirs)
-            shown = " ".join(f"{k}={v}" for k, v in sizes.items() if k != "tile")
-            tile_used = sizes.get("tile", args.tile)
-            print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {t:.2f} | {o / t:.2f} | {blas} |",
-                  flush=True)
+    for spec in cases:
+        for tile in tiles:
+            run_case(*case(spec, tile), tile, args.reps)
+
+
+def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int):
+    """One row of the table: `reps` interleaved runs of lpc and the baseline."""
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        m, n = sizes.get("m", sizes["n"]), sizes["n"]
+        k, nrhs = sizes.get("k", 0), sizes.get("nrhs", 0)
+        subprocess.run([sys.executable, "-c", INPUTS, name, str(d), str(m), str(n), str(k),
+                        str(nrhs)], check=True)
+        flags = []
+        for key, v in sizes.items():
+            flags += [f"--{key}", str(v)]
+        if "tile" not in sizes:
+            flags += ["--tile", str(tile)]
+        program = d / "program.lp"
+        gen = subprocess.run([str(LPC), "gen", name, *flags], capture_output=True, text=True)
+        if gen.returncode != 0:
+            sys.exit(f"lpc gen {name} failed:\n{gen.stderr}")
+        program.write_text(gen.stdout)
+        first = "L" if name == "trsolve" else "A"
+        with_b = nrhs > 0 or name == "gemm"
+        ours, theirs, blas = [], [], None
+        for _ in range(reps):
+            ours.append(lpc_secs(program, d, first, with_b))
+            b = baseline(routine, d)
+            theirs.append(b["secs"])
+            blas = b["blas"]
+        o, t = statistics.median(ours), statistics.median(theirs)
+        shown = " ".join(f"{key}={v}" for key, v in sizes.items() if key != "tile")
+        tile_used = sizes.get("tile", tile)
+        print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {t:.2f} | {o / t:.2f} | {blas} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@
 #      worker-kill tests need). An emulator that cannot be installed or
 #      started fails the run; nothing is skipped;
 #   3. the Python package (python/, `import lambdapack`): built with
-#      maturin into a wheel (the dev profile, whose dependencies step 1
-#      already compiled at opt-level 3), installed into a virtualenv under
-#      target/ with numpy, scipy and pytest, and its pytest suite run. A
-#      skipped Python test fails the run.
+#      maturin into a wheel with the `aws` feature (the dev profile, whose
+#      dependencies, the AWS SDKs included, steps 1 and 2 already compiled
+#      at opt-level 3), installed into a virtualenv under target/ with
+#      numpy, scipy and pytest, and its pytest suite run with step 2's
+#      emulators still up (its S3 tests fail without them). A skipped
+#      Python test fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +64,7 @@ if ((status == 0)); then
         "maturin>=1.5,<2" pytest scipy numpy
     rm -rf target/py-wheels
     "$venv/bin/maturin" build --locked --profile dev -m python/Cargo.toml \
-        --interpreter "$venv/bin/python" --out target/py-wheels
+        --features aws --interpreter "$venv/bin/python" --out target/py-wheels
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
         --force-reinstall --no-deps target/py-wheels/lambdapack-*.whl
     # From the repository's root: `python -m pytest` puts the current

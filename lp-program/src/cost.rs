@@ -23,17 +23,111 @@ pub struct JobCost {
 pub fn job_cost(plan: &Plan, loc: &Located) -> JobCost {
     let program = plan.program();
     let family = plan.family(loc.family);
-    let mut regs: Vec<Option<Shape>> = vec![None; family.num_regs as usize];
     let mut cost = JobCost::default();
-    let mut main = -1.0;
     for (k, instr) in family.instrs.iter().enumerate() {
+        let Ok(Some(r)) = plan.resolve(loc, k) else {
+            continue;
+        };
+        let role = program.matrices[r.key.matrix as usize].role;
+        match instr {
+            Instr::Load { .. } => cost.reads_input |= role == Role::Input,
+            Instr::Write { .. } => {
+                cost.first_write.get_or_insert(r.key);
+                cost.writes_output |= role == Role::Output;
+            }
+            Instr::Apply { .. } => {}
+        }
+    }
+    let mut main = -1.0;
+    for (pc, kernel, args, shapes) in kernels(plan, loc) {
+        let flops = kernel.flops(&shapes, |x, y| same_tile(plan, loc, pc, args[x], args[y]));
+        cost.flops += flops;
+        if flops > main {
+            main = flops;
+            cost.main_kernel = Some(kernel);
+        }
+    }
+    cost
+}
+
+/// The flops of every job of `family`, from the shapes one of its jobs
+/// sees (exact when no tile is ragged: every job then sees the same), its
+/// kernels with a symmetric result counted in the jobs where their
+/// operands are one tile ([`Plan::count_same_loads`]) and in the others
+/// apart. Nothing is enumerated but the loops outside the innermost.
+pub fn family_flops(plan: &Plan, family: u32) -> f64 {
+    let mut first = None;
+    plan.family_jobs(family, &mut |id, _| {
+        first = Some(id);
+        false
+    });
+    let Some(loc) = first.and_then(|id| plan.locate(id)) else {
+        return 0.0;
+    };
+    let count = plan.family_job_count(family) as f64;
+    let instrs = &plan.family(family).instrs;
+    let mut total = 0.0;
+    for (pc, kernel, args, shapes) in kernels(plan, &loc) {
+        let general = kernel.flops_for(&shapes, false);
+        total += general * count;
+        let Some((x, y)) = kernel.symmetric_pair() else {
+            continue;
+        };
+        let same = if args[x] == args[y] {
+            count
+        } else {
+            match (
+                definition(&instrs[..pc], args[x]),
+                definition(&instrs[..pc], args[y]),
+            ) {
+                (Some(p), Some(q)) => plan.count_same_loads(family, p, q) as f64,
+                _ => 0.0,
+            }
+        };
+        total += (kernel.flops_for(&shapes, true) - general) * same;
+    }
+    total
+}
+
+/// Whether registers `x` and `y`, read by instruction `pc` of the located
+/// job, hold the same tile: they are the same register, or each was last
+/// defined by a load of one tile (a job loads a tile once, and both
+/// registers then share it). This is how a diagonal `SYRK`, whose A and B
+/// are both `L[i, k]`, is recognised ([`lp_std::Kernel::flops`]).
+pub fn same_tile(plan: &Plan, loc: &Located, pc: usize, x: u32, y: u32) -> bool {
+    if x == y {
+        return true;
+    }
+    let instrs = &plan.family(loc.family).instrs[..pc];
+    let loaded = |r: u32| plan.resolve(loc, definition(instrs, r)?).ok().flatten();
+    matches!((loaded(x), loaded(y)), (Some(a), Some(b)) if a == b)
+}
+
+/// The last of `instrs` that defines register `r`, if it is a load.
+fn definition(instrs: &[Instr], r: u32) -> Option<usize> {
+    let def = instrs.iter().rposition(|i| match i {
+        Instr::Load { dst, .. } => *dst == r,
+        Instr::Apply { dsts, .. } => dsts.contains(&r),
+        Instr::Write { .. } => false,
+    })?;
+    matches!(instrs[def], Instr::Load { .. }).then_some(def)
+}
+
+/// The kernel instructions of the located job with their operand
+/// registers and shapes, in order; kernels whose operands have no shape (a
+/// tile out of range) or do not fit are left out.
+fn kernels<'p>(plan: &'p Plan, loc: &Located) -> Vec<(usize, Kernel, &'p [u32], Vec<Shape>)> {
+    let program = plan.program();
+    let family = plan.family(loc.family);
+    let mut regs: Vec<Option<Shape>> = vec![None; family.num_regs as usize];
+    let mut out = Vec::new();
+    for (pc, instr) in family.instrs.iter().enumerate() {
         match instr {
             Instr::Load { dst, .. } => {
-                let Ok(Some(r)) = plan.resolve(loc, k) else {
+                let Ok(Some(r)) = plan.resolve(loc, pc) else {
                     continue;
                 };
                 let info = &program.matrices[r.key.matrix as usize];
-                cost.reads_input |= info.role == Role::Input;
                 let (i, j) = if r.transpose {
                     (r.key.j, r.key.i)
                 } else {
@@ -52,26 +146,15 @@ pub fn job_cost(plan: &Plan, loc: &Located) -> JobCost {
                 let Ok(results) = kernel.result_shapes(&shapes) else {
                     continue;
                 };
-                let flops = kernel.flops(&shapes);
-                cost.flops += flops;
-                if flops > main {
-                    main = flops;
-                    cost.main_kernel = Some(*kernel);
-                }
                 for (&dst, shape) in dsts.iter().zip(results) {
                     if let Some(slot) = regs.get_mut(dst as usize) {
                         *slot = Some(shape);
                     }
                 }
+                out.push((pc, *kernel, args.as_slice(), shapes));
             }
-            Instr::Write { .. } => {
-                let Ok(Some(r)) = plan.resolve(loc, k) else {
-                    continue;
-                };
-                cost.first_write.get_or_insert(r.key);
-                cost.writes_output |= program.matrices[r.key.matrix as usize].role == Role::Output;
-            }
+            Instr::Write { .. } => {}
         }
     }
-    cost
+    out
 }

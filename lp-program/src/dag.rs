@@ -166,6 +166,24 @@ impl JobGraph {
         path
     }
 
+    /// Each node's bottom level: the largest sum of `weight` along a chain
+    /// starting at it (its own weight included) and running to the end of
+    /// the DAG, in one pass over a reverse topological order. `None` for a
+    /// cyclic graph.
+    pub fn bottom_levels(&self, weight: &dyn Fn(usize) -> f64) -> Option<Vec<f64>> {
+        let order = self.topo_order()?;
+        let mut below = vec![0.0f64; self.dag.node_count()];
+        for node in order.into_iter().rev() {
+            let rest = self
+                .dag
+                .edges(node)
+                .map(|e| below[e.target().index()])
+                .fold(0.0, f64::max);
+            below[node.index()] = weight(node.index()) + rest;
+        }
+        Some(below)
+    }
+
     /// Longest-path facts in one pass over a topological order: each node's
     /// level (jobs on the longest chain ending at it, minus one) and the
     /// largest sum of `weight` along a chain ending at it. `None` for a

@@ -11,7 +11,7 @@
 
 use crate::family::{self, Compiled, FamilyError};
 use crate::ir::{Family, Instr, Item, JobId, Program, Role, TileKey};
-use crate::lin::MAX_DEPTH;
+use crate::lin::{Lin, MAX_DEPTH};
 use crate::polytope::{Budget, System};
 use crate::solve::Solver;
 use std::fmt;
@@ -699,9 +699,58 @@ impl Plan {
             Some(c) => c
                 .specs
                 .iter()
-                .map(|s| count_points(s, 0, &mut [0; MAX_DEPTH]))
+                .map(|s| count_points(s, 0, &mut [0; MAX_DEPTH], &[]))
                 .sum(),
         }
+    }
+
+    /// How many jobs of `family` load one tile at both instructions `p`
+    /// and `q` (the diagonal jobs of a `SYRK` of `L[i, k]` and `L[j, k]`):
+    /// those where the two references agree component by component, or,
+    /// for a versioned matrix and its base, where the versioned reference
+    /// is at version 0 (its base's tile, see [`canonical`]) and the tile
+    /// indices agree. Counted like [`Plan::family_job_count`], the
+    /// innermost loop solved rather than enumerated.
+    pub fn count_same_loads(&self, family: u32, p: usize, q: usize) -> u64 {
+        let instrs = &self.family(family).instrs;
+        let (Some(Instr::Load { tile: tp, .. }), Some(Instr::Load { tile: tq, .. })) =
+            (instrs.get(p), instrs.get(q))
+        else {
+            return 0;
+        };
+        let Some(c) = &self.compiled[family as usize] else {
+            let Some(loc) = self.locate(self.bases[family as usize]) else {
+                return 0;
+            };
+            let (a, b) = (self.resolve(&loc, p), self.resolve(&loc, q));
+            return matches!((a, b), (Ok(Some(a)), Ok(Some(b))) if a == b) as u64;
+        };
+        let base = |m: u32| self.program.matrices.get(m as usize).and_then(|i| i.base);
+        let (mp, mq) = (tp.matrix, tq.matrix);
+        // Which references must be at version 0 to reach the same matrix.
+        let (zero_p, zero_q) = if mp == mq {
+            (false, false)
+        } else if base(mp) == Some(mq) {
+            (true, false)
+        } else if base(mq) == Some(mp) {
+            (false, true)
+        } else if base(mp).is_some() && base(mp) == base(mq) {
+            (true, true)
+        } else {
+            return 0;
+        };
+        c.specs
+            .iter()
+            .map(|spec| {
+                let (Some(rp), Some(rq)) = (&spec.refs[p], &spec.refs[q]) else {
+                    return 0;
+                };
+                let equal = same_tile_forms(rp, rq, zero_p, zero_q);
+                equal.map_or(0, |equal| {
+                    count_points(spec, 0, &mut [0; MAX_DEPTH], &equal)
+                })
+            })
+            .sum()
     }
 
     /// Number of jobs, counted level by level (the innermost loop of each
@@ -814,23 +863,58 @@ pub fn each_point(
     true
 }
 
-/// Number of internal points of `spec`, enumerating all levels but the last.
-fn count_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH]) -> u64 {
+/// The forms that vanish where references `rp` and `rq` (affine maps of
+/// one family's variables) name one tile: all components equal when
+/// neither must be at version 0 (one matrix), else the tile indices equal
+/// and the version components of those that must be at version 0 zero.
+fn same_tile_forms(rp: &[Lin], rq: &[Lin], zero_p: bool, zero_q: bool) -> Option<Vec<Lin>> {
+    if !zero_p && !zero_q {
+        return rp.iter().zip(rq).map(|(a, b)| a.checked_sub(b)).collect();
+    }
+    let (vp, vq) = (rp.len().checked_sub(2)?, rq.len().checked_sub(2)?);
+    let mut equal = Vec::new();
+    if zero_p {
+        equal.extend_from_slice(&rp[..vp]);
+    }
+    if zero_q {
+        equal.extend_from_slice(&rq[..vq]);
+    }
+    for (a, b) in rp[vp..].iter().zip(&rq[vq..]) {
+        equal.push(a.checked_sub(b)?);
+    }
+    Some(equal)
+}
+
+/// Number of internal points of `spec` at which every form of `equal` is
+/// zero, enumerating all levels but the last (where each form pins the
+/// innermost variable or not).
+fn count_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH], equal: &[Lin]) -> u64 {
     let depth = spec.levels.len();
     if depth == 0 {
-        return 1;
+        return equal.iter().all(|e| e.c == 0) as u64;
     }
-    let (lo, hi) = spec.range(m, &t[..m]);
-    if lo > hi {
-        return 0;
+    let (mut lo, mut hi) = spec.range(m, &t[..m]);
+    if m + 1 < depth {
+        let mut total = 0u64;
+        for v in lo..=hi {
+            t[m] = v;
+            total = total.saturating_add(count_points(spec, m + 1, t, equal));
+        }
+        return total;
     }
-    if m + 1 == depth {
-        return (hi - lo + 1) as u64;
+    for e in equal {
+        let a = e.a[m];
+        let rest = e.c + (0..m).map(|k| e.a[k] * t[k]).sum::<i64>();
+        if a == 0 {
+            if rest != 0 {
+                return 0;
+            }
+        } else if rest % a != 0 {
+            return 0;
+        } else {
+            lo = lo.max(-rest / a);
+            hi = hi.min(-rest / a);
+        }
     }
-    let mut total = 0u64;
-    for v in lo..=hi {
-        t[m] = v;
-        total = total.saturating_add(count_points(spec, m + 1, t));
-    }
-    total
+    if lo > hi { 0 } else { (hi - lo + 1) as u64 }
 }

@@ -27,14 +27,14 @@
 use crate::metrics::{Metrics, Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
-    BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError,
-    critical_path_jobs, run_job,
+    BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
+    run_job,
 };
 use crate::store::Store;
-use crate::trace::Tracer;
+use crate::trace::{Slice, Tracer};
 use lp_program::{JobId, Plan, TileKey};
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -54,6 +54,20 @@ pub struct LocalOptions {
     pub trace: Option<PathBuf>,
     /// Set it (e.g. from a Ctrl-C handler) to stop the run between jobs.
     pub stop: Arc<AtomicBool>,
+    /// Which ready job runs next.
+    pub schedule: Schedule,
+}
+
+/// The order of ready jobs on the local backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// Critical path first ([`Priorities`]), for programs small enough to
+    /// have them; launch order beyond.
+    #[default]
+    CriticalPath,
+    /// Launch order (first launched, first run), continuing with the first
+    /// ready child: for comparison.
+    Fifo,
 }
 
 impl Default for LocalOptions {
@@ -64,6 +78,7 @@ impl Default for LocalOptions {
             progress_interval: Duration::from_millis(100),
             trace: None,
             stop: Arc::new(AtomicBool::new(false)),
+            schedule: Schedule::default(),
         }
     }
 }
@@ -296,37 +311,76 @@ impl Counters for LocalCounters {
     }
 }
 
-/// The local work queue; launching a job pushes it.
+/// A queued delivery: most urgent first, then first launched.
+#[derive(Clone, Copy, Debug)]
+struct Queued {
+    priority: f64,
+    seq: u64,
+    job: JobId,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // A max-heap: the higher priority, then the earlier launch.
+        self.priority
+            .total_cmp(&other.priority)
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
+#[derive(Default)]
+struct Waiting {
+    heap: BinaryHeap<Queued>,
+    /// Per job, the deliveries sitting in the heap.
+    count: HashMap<JobId, u32>,
+    seq: u64,
+}
+
+/// The local work queue; launching a job pushes it. Jobs leave it most
+/// urgent first ([`Priorities`]: critical path first) when the run has
+/// priorities, in launch order otherwise.
 pub struct LocalQueue {
-    /// The queue, and per job the deliveries sitting in it: a queued
-    /// delivery is not lost, so the driver does not count its wait against
-    /// the lease.
-    jobs: Mutex<(VecDeque<JobId>, HashMap<JobId, u32>)>,
+    /// A queued delivery is not lost, so the driver does not count its wait
+    /// against the lease.
+    jobs: Mutex<Waiting>,
     available: Condvar,
     /// Jobs queued plus chains being run. Zero with unfinished jobs and no
     /// lease pending means nothing will ever run again.
     in_flight: AtomicUsize,
     closed: AtomicBool,
+    priorities: Option<Arc<Priorities>>,
 }
 
 impl Default for LocalQueue {
     fn default() -> LocalQueue {
-        LocalQueue::new()
+        LocalQueue::new(None)
     }
 }
 
 impl LocalQueue {
-    pub fn new() -> LocalQueue {
+    pub fn new(priorities: Option<Arc<Priorities>>) -> LocalQueue {
         LocalQueue {
-            jobs: Mutex::new((VecDeque::new(), HashMap::new())),
+            jobs: Mutex::new(Waiting::default()),
             available: Condvar::new(),
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            priorities,
         }
     }
 
     fn is_queued(&self, job: JobId) -> bool {
-        lock(&self.jobs).1.get(&job).is_some_and(|&n| n > 0)
+        lock(&self.jobs).count.get(&job).is_some_and(|&n| n > 0)
     }
 
     /// The next job, or `None` after `timeout` or once the queue is closed.
@@ -334,8 +388,8 @@ impl LocalQueue {
     fn pop(&self, timeout: Duration) -> Option<JobId> {
         let mut jobs = lock(&self.jobs);
         loop {
-            if let Some(job) = jobs.0.pop_front() {
-                return Some(job);
+            if let Some(q) = jobs.heap.pop() {
+                return Some(q.job);
             }
             if self.closed.load(SeqCst) {
                 return None;
@@ -346,7 +400,7 @@ impl LocalQueue {
                 .unwrap_or_else(|p| p.into_inner());
             jobs = guard;
             if result.timed_out() {
-                return jobs.0.pop_front();
+                return jobs.heap.pop().map(|q| q.job);
             }
         }
     }
@@ -354,7 +408,7 @@ impl LocalQueue {
     /// Called once a popped job's lease has been restarted.
     fn taken(&self, job: JobId) {
         let mut jobs = lock(&self.jobs);
-        if let Entry::Occupied(mut e) = jobs.1.entry(job) {
+        if let Entry::Occupied(mut e) = jobs.count.entry(job) {
             *e.get_mut() -= 1;
             if *e.get() == 0 {
                 e.remove();
@@ -372,13 +426,20 @@ impl LocalQueue {
 impl Launcher for LocalQueue {
     fn launch(&self, job: JobId) -> ProtoResult<()> {
         self.in_flight.fetch_add(1, SeqCst);
+        let priority = self.priority(job);
         {
             let mut jobs = lock(&self.jobs);
-            *jobs.1.entry(job).or_insert(0) += 1;
-            jobs.0.push_back(job);
+            *jobs.count.entry(job).or_insert(0) += 1;
+            jobs.seq += 1;
+            let seq = jobs.seq;
+            jobs.heap.push(Queued { priority, seq, job });
         }
         self.available.notify_one();
         Ok(())
+    }
+
+    fn priority(&self, job: JobId) -> f64 {
+        self.priorities.as_ref().map_or(0.0, |p| p.of(job))
     }
 }
 
@@ -417,6 +478,8 @@ struct Run<'a> {
     first_error: Mutex<Option<RunError>>,
     wake: Wake,
     started: Instant,
+    /// Per worker, nanoseconds spent running jobs.
+    busy: Vec<AtomicU64>,
 }
 
 impl Run<'_> {
@@ -427,6 +490,14 @@ impl Run<'_> {
         }
         self.abort.store(true, SeqCst);
         self.wake.notify();
+    }
+
+    /// Per worker, the part of `wall` it spent not running a job.
+    fn idle(&self, wall: Duration) -> Vec<Duration> {
+        self.busy
+            .iter()
+            .map(|b| wall.saturating_sub(Duration::from_nanos(b.load(SeqCst))))
+            .collect()
     }
 
     fn halted(&self) -> bool {
@@ -449,10 +520,16 @@ impl Run<'_> {
     /// A worker thread: takes a job, runs it and the ready children it is
     /// handed, until the run ends.
     fn worker(&self, worker: usize) {
+        let tracer = self.ctx.tracer;
+        let mut idle_since = tracer.map(|t| t.now_us());
         while !self.halted() && !self.queue.closed.load(SeqCst) {
             let Some(job) = self.queue.pop(Duration::from_millis(50)) else {
                 continue;
             };
+            if let (Some(t), Some(t0)) = (tracer, idle_since) {
+                t.record(worker, Slice::Idle, job, None, t0);
+            }
+            let chain = Instant::now();
             // Restart the lease before the job stops counting as queued, so
             // the driver never sees it as neither.
             if let Err(e) = self.ctx.counters.note_started(job) {
@@ -472,6 +549,8 @@ impl Run<'_> {
                     }
                 };
             }
+            self.busy[worker].fetch_add(chain.elapsed().as_nanos() as u64, SeqCst);
+            idle_since = tracer.map(|t| t.now_us());
             self.queue.in_flight.fetch_sub(1, SeqCst);
             match self.ctx.counters.launched_and_finished() {
                 Ok((_, finished)) if finished == self.total => self.wake.notify(),
@@ -507,7 +586,11 @@ pub fn run_local_with(
         Some(wrap) => wrap(local_counters),
         None => local_counters,
     };
-    let queue = Arc::new(LocalQueue::new());
+    let priorities = Priorities::compute(plan).map(Arc::new);
+    let queue = Arc::new(LocalQueue::new(match opts.schedule {
+        Schedule::CriticalPath => priorities.clone(),
+        Schedule::Fifo => None,
+    }));
     let launcher = match interpose.launcher {
         Some(wrap) => wrap(queue.clone()),
         None => queue.clone() as Arc<dyn Launcher>,
@@ -533,6 +616,7 @@ pub fn run_local_with(
             cv: Condvar::new(),
         },
         started: Instant::now(),
+        busy: (0..workers).map(|_| AtomicU64::new(0)).collect(),
     };
     let outcome = std::thread::scope(|scope| {
         for worker in 0..workers {
@@ -567,7 +651,8 @@ pub fn run_local_with(
         flops: m.flops_done,
         bytes_loaded: m.bytes_loaded,
         bytes_stored: m.bytes_stored,
-        critical_path_jobs: critical_path_jobs(plan),
+        critical_path_jobs: priorities.map(|p| p.critical_path_jobs),
+        worker_idle: run.idle(wall),
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,
     })

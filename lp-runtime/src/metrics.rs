@@ -121,6 +121,9 @@ pub struct RunSummary {
     /// Temp tiles left behind by duplicate executions and deleted at the end
     /// (0 in a run without duplicates).
     pub stray_temp_tiles: usize,
+    /// Per worker, the time it ran no job (waiting for a ready job, and at
+    /// the end); empty where workers come and go (Lambda).
+    pub worker_idle: Vec<std::time::Duration>,
 }
 
 impl RunSummary {

@@ -6,18 +6,26 @@
 //! path; stores that persist bytes encode tiles as `.npy`.
 //!
 //! Layout of a persisting store (documented in `docs/runtime.md`):
-//! `<root>/<matrix>/header.json` and `<root>/<matrix>/<i>_<j>.npy`.
-//! Matrix names are validated ([`validate_matrix_name`]) before they become
-//! part of a path or key.
+//! `<root>/<location>/header.json` and `<root>/<location>/<i>_<j>.npy`,
+//! where a location is a user's matrix name (`A`) or a path in one of the
+//! store's namespaces (`~runs/<run>/L`, `~inputs/<key>`: see [`location`]).
+//! Locations are validated ([`validate_location`]) before they become part
+//! of a path or key.
 
 use lp_std::{MatrixHeader, Tile};
 use std::sync::Arc;
 
 mod dir;
+pub mod location;
+pub mod maintenance;
 mod mem;
+pub mod namespace;
+pub mod runs;
 
 pub use dir::{DEFAULT_POOL_LIMIT, DirStore};
+pub use location::{validate_location, validate_matrix_name};
 pub use mem::MemStore;
+pub use namespace::{Namespace, RunStore};
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -75,10 +83,45 @@ pub trait Store: Send + Sync {
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>>;
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>>;
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()>;
+    // The four methods below are what shared stores need (run records,
+    // origins, published names, clean-up: `maintenance`, `runs`). Every
+    // store a user can name implements them; the defaults are for
+    // stand-ins (the simulator's, tests', benches'), which keep no
+    // documents and never hold a run's namespace.
+
+    /// Small JSON document `doc` (one of [`location::DOCS`]) at `location`,
+    /// or `None` if there is none.
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        Err(no_documents(location, doc))
+    }
+    /// Writes a document whole: readers see the old one or the new one.
+    fn put_doc(&self, location: &str, doc: &str, _bytes: &[u8]) -> StoreResult<()> {
+        Err(no_documents(location, doc))
+    }
+    /// The names of the locations one level below `location` (`""` is the
+    /// root) that hold anything, in no particular order.
+    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
+        Err(no_documents(location, "a listing"))
+    }
+    /// Deletes everything at and below `location` (tiles, header,
+    /// documents); deleting nothing is not an error.
+    fn remove_all(&self, location: &str) -> StoreResult<()> {
+        Err(no_documents(location, "a removal"))
+    }
     /// Bytes held now and at peak, for stores that can count them cheaply
     /// (a remote object store cannot, and reports `None`).
     fn usage(&self) -> Option<StoreUsage> {
         None
+    }
+}
+
+fn no_documents(location: &str, what: &str) -> StoreError {
+    StoreError::Io {
+        what: format!("{location}: {what}"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this store keeps no documents",
+        ),
     }
 }
 
@@ -98,29 +141,6 @@ pub fn parse_tile_file_name(name: &str) -> Option<(usize, usize)> {
         return None;
     }
     Some((i.parse().ok()?, j.parse().ok()?))
-}
-
-/// Rejects names that could escape the store root or break the key layout.
-pub fn validate_matrix_name(name: &str) -> StoreResult<()> {
-    let bad = |reason| {
-        Err(StoreError::InvalidName {
-            name: name.to_string(),
-            reason,
-        })
-    };
-    if name.is_empty() {
-        return bad("the name is empty");
-    }
-    if name == "." || name == ".." {
-        return bad("the name is a relative path component");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-    {
-        return bad("only ASCII letters, digits, '_', '-' and '.' are allowed");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

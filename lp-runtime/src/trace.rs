@@ -19,6 +19,8 @@ use std::time::Instant;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slice {
     Job,
+    /// A worker waiting for a ready job; `job` is the one it then took.
+    Idle,
     Load,
     Write,
     Kernel(&'static str),
@@ -103,6 +105,7 @@ impl Tracer {
                 let job_name = plan.job_name(r.job);
                 let (name, cat) = match r.slice {
                     Slice::Job => (job_name.clone(), "job"),
+                    Slice::Idle => ("idle".to_string(), "idle"),
                     Slice::Load => ("S3_LOAD".to_string(), "load"),
                     Slice::Write => ("S3_WRITE".to_string(), "write"),
                     Slice::Kernel(k) => (k.to_string(), "kernel"),

@@ -25,9 +25,10 @@
 mod emulator_support;
 mod scheduler_support;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use emulator_support::*;
 use lp_program::{JobId, Plan, Program, Role, TileKey, bundle};
-use lp_runtime::aws::dynamo::{DynamoCounters, RunStatus};
+use lp_runtime::aws::dynamo::{DynamoCounters, ITEM_TTL, RunStatus, TTL_ATTRIBUTE};
 use lp_runtime::aws::lambda::{WorkerHooks, WorkerPayload, bundle_key, handle_job};
 use lp_runtime::aws::{
     AwsClients, AwsOptions, LambdaRunOptions, LambdaRunSummary, S3Store, create_table,
@@ -36,13 +37,13 @@ use lp_runtime::aws::{
 use lp_runtime::protocol::{
     BackendError, Counters, InterceptedCounters, JobError, Launcher, ProtoResult, RunError,
 };
-use lp_runtime::store::{MemStore, Store};
+use lp_runtime::store::{MemStore, Namespace, RunStore, Store};
 use lp_std::{MatrixHeader, Tile};
 use scheduler_support::{A, Body, L, cholesky_flat, cholesky_jobs, cholesky_loops};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 // ---------------------------------------------------------------------------
 // Stack: proxies in front of the three emulators, clients, bucket and table
@@ -224,7 +225,7 @@ fn temp_names(plan: &Plan) -> Vec<String> {
     names
 }
 
-fn assert_temps_swept(plan: &Plan, store: &S3Store) {
+fn assert_temps_swept(plan: &Plan, store: &dyn Store) {
     let names = temp_names(plan);
     assert!(!names.is_empty(), "the program has temps");
     for name in names {
@@ -356,6 +357,10 @@ impl InProcess {
         let mut opts =
             LambdaRunOptions::new(&stack.bucket, self.prefix, &stack.table, "in-process");
         opts.lease = self.lease;
+        if plan.program().matrices[A as usize].init.is_none() {
+            // Uploaded under the user's name `A` (`put_spd_input`).
+            opts.inputs.insert("A".to_string(), "A".to_string());
+        }
         opts.poll = Duration::from_millis(100);
         opts.timeout = Duration::from_secs(300);
         let result = run_lambda_with(&stack.clients, plan, &opts, &|_| {}, &|template| {
@@ -367,6 +372,16 @@ impl InProcess {
         });
         (result, deliveries)
     }
+}
+
+/// Run `run`'s view of the store under `prefix`, where its factor and
+/// temps are (an uploaded `A` is read under the user's name `A`).
+fn run_view(stack: &Stack, plan: &Plan, prefix: &str, run: &str) -> RunStore {
+    let mut ns = Namespace::new(run);
+    if plan.program().matrices[A as usize].init.is_none() {
+        ns.inputs.insert("A".to_string(), "A".to_string());
+    }
+    RunStore::new(Arc::new(stack.store(prefix)), plan.program(), &ns)
 }
 
 /// Every job launched and finished exactly once in DynamoDB, the run
@@ -397,7 +412,8 @@ struct Ran {
 /// run succeeded with the local backend's factor, each job counted once.
 fn run_and_compare(stack: &Stack, plan: &Plan, setup: InProcess) -> Ran {
     let expected = local_reference(plan, SEED);
-    let store = stack.store(setup.prefix);
+    let prefix = setup.prefix;
+    let store = stack.store(prefix);
     if plan.program().matrices[A as usize].init.is_none() {
         put_spd_input(plan, &[&store], SEED);
     }
@@ -407,7 +423,8 @@ fn run_and_compare(stack: &Stack, plan: &Plan, setup: InProcess) -> Ran {
     let (s3, dynamodb) = (stack.s3.counts(), stack.dynamodb.counts());
     let summary =
         result.unwrap_or_else(|e| panic!("run failed: {e}; workers: {:?}", deliveries.errors()));
-    assert_same_factor(plan, expected.as_ref(), &store);
+    let view = run_view(stack, plan, prefix, &summary.run_id);
+    assert_same_factor(plan, expected.as_ref(), &view);
     assert_each_job_counted_once(stack, plan, &summary.run_id);
     Ran {
         summary,
@@ -459,7 +476,7 @@ fn s3_store_round_trips_tiles_and_headers_in_the_directory_layout() {
     let err = store.put_tile("../x", 0, 0, Arc::new(tile)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid matrix name \"../x\": only ASCII letters, digits, '_', '-' and '.' are allowed"
+        "invalid matrix name \"../x\": each part of a location must be a valid matrix name"
     );
     let counts = stack.s3.counts();
     assert_eq!(counts.get("s3 HEAD"), None, "no HEAD requests: {counts:?}");
@@ -488,6 +505,39 @@ fn s3_store_transfers_a_large_tile_in_parts() {
         Some(&5),
         "one ranged GET per part: {counts:?}"
     );
+}
+
+/// A missing key read without `s3:ListBucket` is a 403 on AWS, not a 404:
+/// the error names the permission instead of calling the tile absent or
+/// reporting a bare "access denied".
+#[test]
+fn a_403_for_a_missing_tile_names_the_missing_permission() {
+    let stack = Stack::new();
+    let store = stack.store("denied");
+    stack.s3.inject(FaultPlan {
+        every: 1,
+        limit: 1,
+        response: s3_access_denied(),
+    });
+    let err = store.get_tile("~runs/r1/S.1", 3, 2).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "GET s3://{bucket}/denied/~runs/r1/S.1/3_2.npy: access denied (AccessDenied, HTTP \
+             403): either this role may not s3:GetObject the key, or the key does not exist and \
+             the role lacks s3:ListBucket on arn:aws:s3:::{bucket} for prefix \
+             denied/~runs/r1/S.1/ (without it S3 answers 403 instead of 404 for a missing key; \
+             docs/aws.md lists the policies)",
+            bucket = stack.bucket
+        )
+    );
+    assert_eq!(
+        stack.s3.faults_sent(),
+        1,
+        "not retried: a 403 does not go away"
+    );
+    // With the permission (the emulator), the same read is an absent tile.
+    assert!(store.get_tile("~runs/r1/S.1", 3, 2).unwrap().is_none());
 }
 
 #[test]
@@ -658,6 +708,36 @@ fn job_run_and_tile_items_follow_the_protocol() {
         counters.run_record().unwrap().unwrap().status,
         RunStatus::Failed(first)
     );
+    // Every item of the run (jobs, tiles, the run) expires a week after
+    // its last write, through the table's time-to-live attribute.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (client, table) = (stack.clients.dynamodb.clone(), stack.table.clone());
+    let items = lp_runtime::aws::block_on(async move {
+        client
+            .query()
+            .table_name(table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S("run-c".to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    });
+    assert_eq!(items.len(), 5, "2 jobs, 2 tiles and the run");
+    let week = ITEM_TTL.as_secs();
+    for item in &items {
+        let expires: u64 = item[TTL_ATTRIBUTE].as_n().unwrap().parse().unwrap();
+        assert!(
+            (now + week - 60..=now + week + 60).contains(&expires),
+            "{item:?} expires at {expires}, not about {}",
+            now + week
+        );
+    }
 }
 
 #[test]
@@ -782,13 +862,13 @@ fn loop_cholesky_runs_bit_identical_to_local_with_small_payloads() {
         "no duplicate executions"
     );
     let store = stack.store(prefix);
-    assert_temps_swept(&plan, &store);
+    assert_temps_swept(&plan, &run_view(&stack, &plan, prefix, &summary.run_id));
     // What is left: the factor and the bundle. `A = spd(7)` is generated
     // where it is read and the temps are gone.
     let key = bundle_key(&store, &plan);
     for k in store.list_keys(&format!("{prefix}/")).unwrap() {
         assert!(
-            k == key || k.starts_with(&format!("{prefix}/L/")),
+            k == key || k.starts_with(&format!("{prefix}/~runs/{}/L/", summary.run_id)),
             "unexpected object {k} after the run"
         );
     }
@@ -810,11 +890,13 @@ fn loop_cholesky_runs_bit_identical_to_local_with_small_payloads() {
             prefix: prefix.to_string(),
             table: stack.table.clone(),
             function: "in-process".to_string(),
+            // `A = spd(7)`: no input to point at.
+            inputs: BTreeMap::new(),
         }
     );
     assert!(
         key.ends_with(&format!(
-            "/bundles/{}.lpb",
+            "/~bundles/{}.lpb",
             bundle::content_key(plan.program())
         )),
         "{key}"
@@ -835,6 +917,7 @@ fn loop_cholesky_runs_bit_identical_to_local_with_small_payloads() {
                 "bucket",
                 "bundle_key",
                 "function",
+                "inputs",
                 "job_id",
                 "prefix",
                 "run_id",
@@ -881,7 +964,7 @@ fn duplicate_deliveries_change_nothing(plan: &Plan, prefix: &'static str) {
     let mut setup = InProcess::new(prefix);
     setup.duplicate = true;
     let summary = run_and_compare(&stack, plan, setup).summary;
-    assert_temps_swept(plan, &stack.store(prefix));
+    assert_temps_swept(plan, &run_view(&stack, plan, prefix, &summary.run_id));
     eprintln!(
         "{prefix}: executions {}, stray temp tiles swept {}",
         summary.summary.executions, summary.summary.stray_temp_tiles
@@ -984,7 +1067,8 @@ fn throttled_s3_and_dynamodb_still_give_the_same_factor() {
         result.unwrap_or_else(|e| panic!("run failed: {e}; workers: {:?}", deliveries.errors()));
     assert_eq!(stack.s3.faults_sent(), 10);
     assert_eq!(stack.dynamodb.faults_sent(), 10);
-    assert_same_factor(&plan, expected.as_ref(), &store);
+    let view = run_view(&stack, &plan, "throttle", &summary.run_id);
+    assert_same_factor(&plan, expected.as_ref(), &view);
     assert_each_job_counted_once(&stack, &plan, &summary.run_id);
 }
 
@@ -1009,7 +1093,13 @@ fn run_on_minus_identity(plan: &Plan, prefix: &'static str) -> JobError {
     let (result, _) = setup.run(&stack, plan);
     match result {
         Err(RunError::Job(e)) => {
-            assert_eq!(store.list_tiles("L").unwrap(), vec![], "nothing written");
+            let keys = store.list_keys(&format!("{prefix}/")).unwrap();
+            assert!(
+                !keys
+                    .iter()
+                    .any(|k| k.contains("/L/") && k.ends_with(".npy")),
+                "nothing written: {keys:?}"
+            );
             *e
         }
         other => panic!("expected a job error, got {other:?}"),
@@ -1076,11 +1166,13 @@ fn a_worker_drops_its_job_once_the_run_has_ended() {
         prefix: "ended".to_string(),
         table: stack.table.clone(),
         function: "unused".to_string(),
+        inputs: [("A".to_string(), "A".to_string())].into(),
     };
     let report = handle_job(&stack.clients, &payload, None, &WorkerHooks::default()).unwrap();
     assert!(report.run_ended, "{report:?}");
     assert_eq!(report.jobs_run, Vec::<JobId>::new());
-    assert_eq!(store.list_tiles("L").unwrap(), vec![], "nothing computed");
+    let view = run_view(&stack, &plan, "ended", &payload.run_id);
+    assert_eq!(view.list_tiles("L").unwrap(), vec![], "nothing computed");
     let record = counters.run_record().unwrap().unwrap();
     assert_eq!(record.status, RunStatus::Failed(cancelled));
     assert_eq!(record.executions, 0);
@@ -1122,6 +1214,7 @@ fn a_worker_refuses_a_corrupt_truncated_or_foreign_bundle() {
         prefix: "refused".to_string(),
         table: stack.table.clone(),
         function: "unused".to_string(),
+        inputs: BTreeMap::new(),
     };
     let mut corrupt = good.clone();
     *corrupt.last_mut().unwrap() ^= 0x55;

@@ -522,9 +522,26 @@ fn traced(plan: &Plan, store: Arc<RecordingStore>) -> Vec<serde_json::Value> {
 }
 
 /// Every load/write/kernel slice lies inside its job's slice on the same
-/// thread.
+/// thread, and every idle slice ends before the job its worker then took.
 fn assert_nested(slices: &[serde_json::Value]) {
-    for s in slices.iter().filter(|e| e["cat"] != "job") {
+    for s in slices.iter().filter(|e| e["cat"] == "idle") {
+        let (end, tid) = (
+            s["ts"].as_f64().unwrap() + s["dur"].as_f64().unwrap(),
+            &s["tid"],
+        );
+        let took = slices
+            .iter()
+            .find(|j| j["cat"] == "job" && j["name"] == s["args"]["job"] && &j["tid"] == tid);
+        let start = took.map_or(f64::MIN, |j| j["ts"].as_f64().unwrap());
+        assert!(
+            end <= start + 1e-6,
+            "{s} does not end before its job {took:?}"
+        );
+    }
+    for s in slices
+        .iter()
+        .filter(|e| e["cat"] != "job" && e["cat"] != "idle")
+    {
         let parent = slices
             .iter()
             .find(|j| j["cat"] == "job" && j["name"] == s["args"]["job"])

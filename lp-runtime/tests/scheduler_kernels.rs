@@ -1,14 +1,17 @@
 //! Jobs that compute: kernel results land in the store, flops are counted
-//! from the operand shapes, and a kernel failure stops the run with the job,
-//! opcode and tiles named.
+//! from the operand shapes (the useful ones), kernels that compute in a
+//! tile they were handed give the bits of those that copy, and a kernel
+//! failure stops the run with the job, opcode and tiles named.
 
 mod scheduler_support;
 
 use lp_program::{Program, Role};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::protocol::RunError;
-use lp_std::{Kernel, Tile};
+use lp_runtime::store::{DirStore, Store};
+use lp_std::{Init, Kernel, Tile};
 use scheduler_support::*;
+use std::sync::Arc;
 
 /// Job `local_k` factors A[k, k] into L[k, k]; job `after_k` copies L[k, k]
 /// to C[k, 0], so it is a child of `local_k`.
@@ -120,4 +123,93 @@ fn a_kernel_failure_in_a_loop_program_names_the_iteration_and_the_version() {
     );
     assert_eq!(store.puts("S.1", 1, 1), 1, "the trailing update ran");
     assert!(store.tile("L", 1, 1).is_none());
+}
+
+#[test]
+fn a_tiled_cholesky_counts_the_flops_of_lapack() {
+    // The diagonal SYRKs (L[i, k] as both A and B) compute half a product:
+    // the kernels then add up to n^3 / 3, here n = 9 (the metrics count
+    // whole flops per job, and 3^3 / 3 is whole), in the loop form and in
+    // the flat one (where the two loads are two registers).
+    for program in [
+        cholesky_loops(3, 3, Body::Kernels),
+        cholesky_flat(3, 3, Body::Kernels),
+    ] {
+        let plan = plan(program);
+        let store = RecordingStore::new();
+        let summary = run_local(&plan, store, &LocalOptions::default(), &|_| {}).unwrap();
+        assert_eq!(summary.flops, 243.0);
+    }
+}
+
+#[test]
+fn kernels_that_compute_in_the_tiles_they_read_write_the_same_factor() {
+    // A directory store hands every load a tile of its own, which CHOL,
+    // TRSM and SYRK then compute in; the recording store keeps the tiles it
+    // hands out, so those kernels copy first. The factors must agree to the
+    // bit, ragged edge tiles included (n = 13, tiles of 4).
+    let mut program = cholesky_loops(4, 4, Body::Kernels);
+    for m in &mut program.matrices {
+        m.header = lp_std::MatrixHeader::new([13, 13], [4, 4], m.header.symmetric);
+    }
+    let plan = plan(program);
+    let copied = RecordingStore::new();
+    run_local(&plan, copied.clone(), &LocalOptions::default(), &|_| {}).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let in_place = Arc::new(DirStore::open(tmp.path()).unwrap());
+    run_local(&plan, in_place.clone(), &LocalOptions::default(), &|_| {}).unwrap();
+    for i in 0..4 {
+        for j in 0..=i {
+            let want = copied.tile("L", i, j).unwrap();
+            let got = in_place.get_tile("L", i, j).unwrap().unwrap();
+            assert_eq!(got, want, "L[{i}, {j}]");
+        }
+    }
+}
+
+#[test]
+fn a_tile_loaded_again_after_a_kernel_computed_in_it_is_unchanged() {
+    // X is generated afresh at each load, so the TRSM reading it last could
+    // compute in it; but the job loads X again afterwards, and must see the
+    // tile as it was (loaded once, so the TRSM copies it).
+    let mut x = matrix("X", 1, 1, 5, Role::Input);
+    x.init = Some(Init::Random { seed: 3 });
+    let mut t = matrix("T", 1, 1, 5, Role::Input);
+    t.init = Some(Init::Spd { seed: 4 });
+    let trsm = Kernel::from_name("TRSM_LLN").unwrap();
+    let program = flat(
+        vec![
+            x.clone(),
+            t.clone(),
+            matrix("Y", 1, 1, 5, Role::Output),
+            matrix("Z", 1, 1, 5, Role::Output),
+        ],
+        vec![job(
+            "solve",
+            vec![
+                load(0, tile(0, 0, 0)),
+                load(1, tile(1, 0, 0)),
+                apply(2, trsm, vec![0, 1]),
+                load(3, tile(0, 0, 0)),
+                write(tile(2, 0, 0), 2),
+                write(tile(3, 0, 0), 3),
+            ],
+        )],
+    );
+    let store = RecordingStore::new();
+    let summary = run_local(
+        &plan(program),
+        store.clone(),
+        &LocalOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    let x = x.init.unwrap().tile(&x.header, 0, 0);
+    let t = t.init.unwrap().tile(&t.header, 0, 0);
+    assert_eq!(*store.tile("Z", 0, 0).unwrap(), x);
+    assert_eq!(
+        *store.tile("Y", 0, 0).unwrap(),
+        trsm.apply(&[&x, &t]).unwrap().remove(0)
+    );
+    assert_eq!(summary.bytes_loaded, 2 * 5 * 5 * 8, "X and T, each once");
 }

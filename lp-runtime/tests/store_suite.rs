@@ -73,7 +73,9 @@ fn headers(store: &dyn Store) {
 }
 
 fn rejects_bad_names(store: &dyn Store) {
-    for bad in ["../x", "a/b", "", "..", ".", "a\\b", "/abs", "x y", "é"] {
+    for bad in [
+        "../x", "a/../b", "~pool/x", "~runs", "", "..", ".", "a\\b", "/abs", "x y", "é",
+    ] {
         let check = |r: Result<(), StoreError>, op: &str| match r {
             Err(StoreError::InvalidName { name, .. }) => assert_eq!(name, bad, "{op}"),
             other => panic!("{op} on {bad:?} should be InvalidName, got {other:?}"),

@@ -186,7 +186,8 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
                 for (&dst, s) in dsts.iter().zip(results) {
                     set(&mut regs, dst, Some(s));
                 }
-                let flops = kernel.flops(&shapes);
+                let same = |x, y| lp_program::cost::same_tile(run.plan, loc, pc, args[x], args[y]);
+                let flops = kernel.flops(&shapes, same);
                 b.flops += flops;
                 let size = shapes.first().map_or(0, |s| s.rows.max(s.cols));
                 let d = ns(run.model.kernel_seconds(*kernel, size, flops));

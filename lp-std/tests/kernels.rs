@@ -11,6 +11,7 @@
 
 use faer::mat;
 use lp_std::{Init, Kernel, KernelError, MatrixHeader, Shape, Tile};
+use std::borrow::Cow;
 
 /// X Lᵀ = B: the Cholesky's panel solve.
 const TRSM_RLT: Kernel = Kernel::Trsm {
@@ -566,10 +567,11 @@ fn apply_agrees_with_result_shapes() {
 
 #[test]
 fn large_products_with_transposed_b_against_reference() {
-    // SYRK, GEMM_NT and GEMM_TT copy B^T to column-major for tiles of 384
-    // and more on a side: cover that path with ragged, non-square shapes.
-    // Only B (n x k) must be large; a short A keeps the reference cheap.
-    let (m, k, n) = (9, 390, 450);
+    // SYRK, GEMM_NT and GEMM_TT copy B^T to column-major when B's columns
+    // are 512 or 1024 entries apart: cover that path with non-square
+    // shapes. Only B (n x k) must be large; a short A keeps the reference
+    // cheap.
+    let (m, k, n) = (9, 390, 512);
     let s = 700;
     let c = random(m, n, s);
     let a = random(m, k, s + 1);
@@ -755,4 +757,157 @@ fn qr_kernels_agree_with_their_result_shapes() {
         shape_message(tsmqr_t, &[&c[0], &corner, &rvt[1], &vtr[0]]),
         "TSMQR needs T to be k x k for the k = 5 columns of V: T is 7x5"
     );
+}
+
+/// A symmetric tile given by its lower triangle: the upper one mirrors it.
+fn symmetric_from_lower(a: &Tile) -> Tile {
+    Tile::from_fn(a.nrows(), a.ncols(), |i, j| a[(i.max(j), i.min(j))])
+}
+
+/// (m, k) of a symmetric SYRK: C is m x m, A is m x k. 1024 x 9 takes the
+/// copied-transpose path (columns 1024 apart); 3 x 0 has no inner
+/// dimension.
+const SYMMETRIC: [(usize, usize); 6] = [(1, 1), (7, 5), (64, 64), (100, 37), (3, 0), (1024, 9)];
+
+#[test]
+fn syrk_of_one_tile_is_the_symmetric_update_from_the_lower_triangle() {
+    for (seed, (m, k)) in SYMMETRIC.into_iter().enumerate() {
+        let s = 800 + 2 * seed as u64;
+        let a = random(m, k, s);
+        // C's upper triangle is NaN: a symmetric update must not read it.
+        let lower = random(m, m, s + 1);
+        let c = Tile::from_fn(m, m, |i, j| if i >= j { lower[(i, j)] } else { f64::NAN });
+        let got = apply(Kernel::Syrk, &[&c, &a, &a]);
+        let want = symmetric_from_lower(&lower) - naive_matmul(&a, &transpose(&a));
+        assert_close(&format!("symmetric SYRK {m}x{k}"), &got, &want);
+        assert_eq!(
+            got,
+            transpose(&got),
+            "symmetric SYRK {m}x{k}: not symmetric"
+        );
+    }
+}
+
+#[test]
+fn syrk_of_two_tiles_with_equal_values_is_the_general_update() {
+    // Only the same tile makes the update symmetric: a copy of A is another
+    // tile, and C's upper triangle (here not C's lower one mirrored) is used.
+    let (m, k) = (100, 37);
+    let (c, a) = (random(m, m, 820), random(m, k, 821));
+    let copy = a.clone();
+    let got = apply(Kernel::Syrk, &[&c, &a, &copy]);
+    assert_close(
+        "SYRK of equal tiles",
+        &got,
+        &(&c - naive_matmul(&a, &transpose(&a))),
+    );
+}
+
+#[test]
+fn flops_count_the_symmetric_update_as_its_lower_triangle() {
+    let shapes = [
+        Shape::new(100, 100),
+        Shape::new(100, 37),
+        Shape::new(100, 37),
+    ];
+    assert_eq!(Kernel::Syrk.symmetric_pair(), Some((1, 2)));
+    assert_eq!(Kernel::Syrk.flops(&shapes, |_, _| false), 740_000.0);
+    assert_eq!(
+        Kernel::Syrk.flops(&shapes, |x, y| (x, y) == (1, 2)),
+        370_000.0
+    );
+    let gemm = Kernel::Gemm {
+        ta: false,
+        tb: true,
+    };
+    assert_eq!(gemm.symmetric_pair(), None);
+    assert_eq!(gemm.flops(&shapes, |_, _| true), 740_000.0);
+}
+
+/// The reusing kernels on a handed-over operand 0 and the others shared:
+/// the result must be what `apply` computes, to the bit, in operand 0's
+/// buffer (no copy).
+fn assert_computed_in_place(what: &str, k: Kernel, args: &[&Tile]) {
+    let want = apply(k, args);
+    let mine = args[0].clone();
+    let buffer = mine.as_ptr();
+    let mut operands: Vec<Cow<'_, Tile>> = args.iter().map(|&t| Cow::Borrowed(t)).collect();
+    operands[0] = Cow::Owned(mine);
+    let got = k
+        .apply_reusing(operands)
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+        .remove(0);
+    assert_eq!(got, want, "{what}: differs from apply");
+    assert_eq!(got.as_ptr(), buffer, "{what}: not computed in place");
+}
+
+#[test]
+fn handed_over_operands_take_the_result() {
+    // Ragged and non-square shapes; B with 512 rows reaches the copied Bᵀ.
+    let (m, k, n) = (100, 37, 51);
+    let (c, a, b) = (random(m, n, 900), random(m, k, 901), random(n, k, 902));
+    assert_computed_in_place("SYRK", Kernel::Syrk, &[&c, &a, &b]);
+    let (big_c, big_a, big_b) = (
+        random(512, 512, 903),
+        random(512, 37, 904),
+        random(512, 37, 912),
+    );
+    assert_computed_in_place("SYRK large", Kernel::Syrk, &[&big_c, &big_a, &big_b]);
+    assert_computed_in_place("symmetric SYRK", Kernel::Syrk, &[&big_c, &big_a, &big_a]);
+    let (huge_c, huge_a) = (random(1024, 1024, 913), random(1024, 9, 914));
+    assert_computed_in_place(
+        "symmetric SYRK 1024",
+        Kernel::Syrk,
+        &[&huge_c, &huge_a, &huge_a],
+    );
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        let gemm = Kernel::Gemm { ta, tb };
+        let a = if ta { transpose(&a) } else { a.clone() };
+        let b = if tb { b.clone() } else { transpose(&b) };
+        assert_computed_in_place(gemm.name(), gemm, &[&c, &a, &b]);
+    }
+    for left in [true, false] {
+        for lower in [true, false] {
+            for trans in [false, true] {
+                let trsm = Kernel::Trsm { left, lower, trans };
+                let t = self::lower(if left { m } else { n }, 905);
+                let t = if lower { t } else { transpose(&t) };
+                assert_computed_in_place(trsm.name(), trsm, &[&c, &t]);
+            }
+        }
+    }
+    let d = random(m, n, 906);
+    assert_computed_in_place("ADD", Kernel::Add, &[&c, &d]);
+    assert_computed_in_place("SUB", Kernel::Sub, &[&c, &d]);
+    let u = transpose(&self::lower(m, 907));
+    assert_computed_in_place("TRIU", Kernel::Triu, &[&u]);
+    for n in [7, 100, 400] {
+        assert_computed_in_place(&format!("CHOL {n}"), Kernel::Chol, &[&spd(n, 908)]);
+    }
+}
+
+#[test]
+fn chol_in_place_reads_only_the_lower_triangle() {
+    // faer works in the handed-over tile, whose upper triangle it uses as
+    // workspace: NaN there must change nothing, to the bit.
+    for n in [3, 100, 400] {
+        let a = spd(n, 910);
+        let nan_above = Tile::from_fn(n, n, |i, j| if i >= j { a[(i, j)] } else { f64::NAN });
+        let got = Kernel::Chol
+            .apply_reusing(vec![Cow::Owned(nan_above)])
+            .unwrap()
+            .remove(0);
+        assert_eq!(got, apply(Kernel::Chol, &[&tril(&a)]), "CHOL {n}");
+    }
+    // A failure reports the input's diagonal, which the factorisation
+    // overwrote.
+    let mut a = spd(100, 911);
+    a[(70, 70)] = 0.1;
+    let shared = Kernel::Chol.apply(&[&a]).unwrap_err();
+    let owned = Kernel::Chol.apply_reusing(vec![Cow::Owned(a)]).unwrap_err();
+    assert!(matches!(
+        shared,
+        KernelError::NotPositiveDefinite { pivot: 70, .. }
+    ));
+    assert_eq!(owned, shared);
 }

@@ -263,9 +263,17 @@ fn remove(clients: &AwsClients, bucket: &str, table: &str) {
     });
 }
 
-/// Runs every configuration `reps` times, in turn; per configuration its
-/// times and the workers' records.
-fn measure(configs: &[Config], reps: usize) -> Vec<(Vec<f64>, Vec<Bill>)> {
+/// The runs of one configuration: their times, the workers' records, and
+/// the machine's one-minute load average as each ended.
+#[derive(Clone, Default)]
+struct Runs {
+    seconds: Vec<f64>,
+    bills: Vec<Bill>,
+    loads: Vec<f64>,
+}
+
+/// Runs every configuration `reps` times, in turn.
+fn measure(configs: &[Config], reps: usize) -> Vec<Runs> {
     let lp_worker: PathBuf = Path::new(LPC).with_file_name("lp-worker");
     assert!(
         lp_worker.is_file(),
@@ -274,20 +282,21 @@ fn measure(configs: &[Config], reps: usize) -> Vec<(Vec<f64>, Vec<Bill>)> {
         lp_worker.display()
     );
     let logs = tempfile::tempdir().unwrap();
-    let mut out = vec![(Vec::new(), Vec::new()); configs.len()];
+    let mut out = vec![Runs::default(); configs.len()];
     for rep in 0..reps {
-        for (c, (times, bills)) in configs.iter().zip(&mut out) {
+        for (c, runs) in configs.iter().zip(&mut out) {
             wait_for_idle();
             let (secs, bill) = run_once(c, &lp_worker, logs.path());
             let get = bill.times.get(lp_runtime::request_times::Timed::TileGet);
+            let load = loadavg();
             eprintln!(
-                "# rep {rep} {}: {secs:.2} s, tile reads {:.1} ms (load average {})",
+                "# rep {rep} {}: {secs:.2} s, tile reads {:.1} ms (load average {load:.2})",
                 c.label,
                 get.mean_seconds().unwrap_or(0.0) * 1e3,
-                loadavg()
             );
-            times.push(secs);
-            bills.push(bill);
+            runs.seconds.push(secs);
+            runs.bills.push(bill);
+            runs.loads.push(load);
         }
     }
     out
@@ -314,7 +323,7 @@ fn cpu_times() -> Option<(u64, u64)> {
 /// starts during a run still shows in its time.
 fn wait_for_idle() {
     const IDLE_SHARE: f64 = 0.9;
-    const IDLE_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+    const IDLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
     let started = std::time::Instant::now();
     loop {
         let Some((idle0, total0)) = cpu_times() else {
@@ -338,10 +347,12 @@ fn wait_for_idle() {
     }
 }
 
-fn loadavg() -> String {
+/// The one-minute load average (NaN where /proc/loadavg is unreadable).
+fn loadavg() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn calibrate(specs: &[String], reps: usize, out: &Path) {
@@ -360,12 +371,12 @@ fn calibrate(specs: &[String], reps: usize, out: &Path) {
     let training: Vec<Training> = configs
         .iter()
         .map(|c| (c, c.plan()))
-        .zip(measured.iter().cloned())
-        .map(|((c, plan), (seconds, bills))| Training {
+        .zip(&measured)
+        .map(|((c, plan), runs)| Training {
             label: c.label.clone(),
             plan,
             workers: c.workers as u64,
-            measured: Measured::from_runs(&seconds, &bills),
+            measured: Measured::from_runs(&runs.seconds, &runs.bills),
         })
         .collect();
     println!("Request times the workers measured (mean ms per call; MiB per transfer):\n");
@@ -392,31 +403,26 @@ fn check(specs: &[String], reps: usize, model: &str) {
     check_table(&model, &configs, &measured);
 }
 
-fn check_table(model: &lp_sim::Model, configs: &[Config], measured: &[(Vec<f64>, Vec<Bill>)]) {
+fn check_table(model: &lp_sim::Model, configs: &[Config], measured: &[Runs]) {
     let plans: Vec<Plan> = configs.iter().map(Config::plan).collect();
     let rows: Vec<Row> = configs
         .iter()
         .zip(&plans)
         .zip(measured)
-        .map(|((config, plan), (times, bills))| Row {
-            config,
-            plan,
-            times,
-            busy_s: Measured::from_runs(times, bills).busy_s,
-        })
+        .map(|((config, plan), runs)| Row { config, plan, runs })
         .collect();
     table(model, &rows);
 }
 
 /// The mean time of each kind of request per configuration, from what the
 /// workers recorded.
-fn request_table<'a>(rows: impl Iterator<Item = (&'a Config, &'a (Vec<f64>, Vec<Bill>))>) {
+fn request_table<'a>(rows: impl Iterator<Item = (&'a Config, &'a Runs)>) {
     use lp_runtime::request_times::Timed;
     let kinds = Timed::ALL.map(|k| k.name());
     println!("| config | {} |", kinds.join(" | "));
     println!("|---|{}", "---:|".repeat(kinds.len()));
-    for (c, (_, bills)) in rows {
-        let times = bills.iter().fold(
+    for (c, runs) in rows {
+        let times = runs.bills.iter().fold(
             Default::default(),
             |t: lp_runtime::request_times::RequestTimes, b| t.plus(&b.times),
         );
@@ -441,8 +447,7 @@ fn request_table<'a>(rows: impl Iterator<Item = (&'a Config, &'a (Vec<f64>, Vec<
 struct Row<'a> {
     config: &'a Config,
     plan: &'a Plan,
-    times: &'a [f64],
-    busy_s: f64,
+    runs: &'a Runs,
 }
 
 /// Measured and predicted run times (and the workers' busy time) as a
@@ -450,9 +455,9 @@ struct Row<'a> {
 fn table(model: &lp_sim::Model, rows: &[Row]) {
     println!(
         "| config | jobs | measured, s | median | predicted, s | predicted / measured | \
-         workers busy, s: measured | predicted |"
+         workers busy, s: measured | predicted | load average at the runs' ends |"
     );
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---|");
     for r in rows {
         let opts = lp_sim::SimOptions {
             workers: r.config.workers as u64,
@@ -462,16 +467,22 @@ fn table(model: &lp_sim::Model, rows: &[Row]) {
         let report = lp_sim::simulate(r.plan, model, &opts)
             .unwrap_or_else(|e| panic!("{}: {e}", r.config.label));
         let predicted = lp_sim::clock::secs(report.driver_done);
-        let median = lp_sim::fit::median(r.times).expect("runs");
-        let runs: Vec<String> = r.times.iter().map(|s| format!("{s:.2}")).collect();
+        let median = lp_sim::fit::median(&r.runs.seconds).expect("runs");
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|s| format!("{s:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let busy = Measured::from_runs(&r.runs.seconds, &r.runs.bills).busy_s;
         println!(
-            "| {} | {} | {} | {median:.2} | {predicted:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {median:.2} | {predicted:.2} | {:.2} | {busy:.2} | {:.2} | {} |",
             r.config.label,
             r.plan.job_count(),
-            runs.join(", "),
+            list(&r.runs.seconds),
             predicted / median,
-            r.busy_s,
-            lp_sim::clock::secs(report.busy)
+            lp_sim::clock::secs(report.busy),
+            list(&r.runs.loads),
         );
     }
 }

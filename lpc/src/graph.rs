@@ -9,11 +9,12 @@
 //!
 //! Statistics are computed without enumerating where they can be: the
 //! number of jobs and instructions from the loop bounds, the total flops
-//! from one job per family when no tile is ragged. The critical path, the
-//! width profile and the edges need the DAG, which is enumerated only up to
-//! the limit.
+//! from one job per family when no tile is ragged (the jobs whose `SYRK`
+//! operands are one tile counted from the index equations). The critical
+//! path, the width profile and the edges need the DAG, which is enumerated
+//! only up to the limit.
 
-use lp_program::cost::{JobCost, job_cost};
+use lp_program::cost::{JobCost, family_flops, job_cost};
 use lp_program::dag::{JobGraph, TooManyJobs};
 use lp_program::{Plan, TileKey};
 use petgraph::visit::EdgeRef;
@@ -144,22 +145,10 @@ pub fn stats(plan: &Plan, limit: u64) -> GraphStats {
             costs = g.jobs.iter().map(|&id| cost_of(plan, id).flops).collect();
             costs.iter().sum()
         }
-        None => {
-            // Every job of a family costs the same when no tile is ragged:
-            // one job per family, times its count (an estimate otherwise).
-            let mut total = 0.0;
-            for f in 0..program.families.len() as u32 {
-                let mut first = None;
-                plan.family_jobs(f, &mut |id, _| {
-                    first = Some(id);
-                    false
-                });
-                if let Some(id) = first {
-                    total += cost_of(plan, id).flops * plan.family_job_count(f) as f64;
-                }
-            }
-            total
-        }
+        // From one job per family (an estimate when a tile is ragged).
+        None => (0..program.families.len() as u32)
+            .map(|f| family_flops(plan, f))
+            .sum(),
     };
     let paths = graph.as_ref().and_then(|g| {
         let (level, path) = g.longest_paths(&|n| costs[n])?;

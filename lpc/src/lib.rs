@@ -19,6 +19,7 @@ pub mod expand;
 pub mod frontend;
 pub mod graph;
 pub mod library;
+pub mod placement;
 pub mod runner;
 
 pub use frontend::{CompileOptions, Compiled, SourceOutcome, compile_file, compile_source};

@@ -36,6 +36,10 @@ enum Command {
     /// Simulate a run at fleet scale with a cost model: makespan, bounds,
     /// utilisation, requests and dollars.
     Sim(cli::sim::Args),
+    /// List a shared store's matrices and runs, collect what dead runs
+    /// left, remove matrices.
+    #[command(subcommand)]
+    Store(cli::store::Command),
     /// Set up the AWS resources of the lambda backend.
     #[command(subcommand)]
     Aws(cli::aws::Command),
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Build(args) => cli::build::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::Sim(args) => cli::sim::run(args),
+        Command::Store(command) => cli::store::run(command),
         Command::Aws(command) => cli::aws::init(command),
     }
 }

@@ -26,7 +26,7 @@
 use faer::prelude::ReborrowMut;
 use faer::{MatMut, MatRef};
 use lp_program::{MatrixInfo, Plan, Program, Role};
-use lp_runtime::local::LocalOptions;
+use lp_runtime::local::{LocalOptions, Schedule};
 use lp_runtime::matrix::{self, MatrixError};
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::protocol::RunError;
@@ -436,6 +436,8 @@ pub struct RunOptions {
     pub trace: Option<PathBuf>,
     /// Set it (from a Ctrl-C handler) to stop the run between jobs.
     pub stop: Arc<AtomicBool>,
+    /// Which ready job runs next (local backend).
+    pub schedule: Schedule,
 }
 
 /// Why a run did not finish.
@@ -483,6 +485,7 @@ pub fn run_local(
         lease: opts.lease.unwrap_or(defaults.lease),
         trace: opts.trace.clone(),
         stop: opts.stop.clone(),
+        schedule: opts.schedule,
         ..defaults
     };
     classify(

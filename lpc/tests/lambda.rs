@@ -115,9 +115,14 @@ fn init_resources() -> (String, String) {
         None,
     );
     assert!(out.status.success(), "lpc aws init: {}", stderr(&out));
+    // dynalite has no UpdateTimeToLive; AWS prints the expiry instead.
     assert_eq!(
         stderr(&out),
-        format!("bucket {bucket} ready\ntable {table} ready\n")
+        format!(
+            "bucket {bucket} ready\ntable {table} ready\nwarning: this DynamoDB endpoint does not \
+             implement time-to-live (UnknownOperationException); the items of every run stay in \
+             {table}\n"
+        )
     );
     (bucket, table)
 }
@@ -510,6 +515,104 @@ fn a_matrix_that_is_not_spd_stops_the_run_naming_job_kernel_and_tile() {
         "{text}"
     );
     assert!(!dir.path().join("L.npy").exists(), "no output written");
+    // The failed run removed its namespace; the imported input stays,
+    // stored by content.
+    let ls = lpc(&["store", "ls", &format!("s3://{bucket}")], None);
+    let listing = String::from_utf8_lossy(&ls.stdout);
+    assert!(ls.status.success(), "{}", stderr(&ls));
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert!(
+        listing.starts_with("~inputs/") && listing.contains("import of minus_identity.npy"),
+        "{listing}"
+    );
+}
+
+/// Two runs of one program with different seeds, at once under one prefix,
+/// then an import and a run that declares `spd(seed)` in the same prefix:
+/// every answer is the one the run gets alone on the local backend.
+#[test]
+fn runs_sharing_a_prefix_stay_apart_and_a_stale_import_is_never_read() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (bucket, table) = init_resources();
+    let pool = Pool::start(&lp_worker(), 3, None, d);
+    let program = |seed: u32| -> Vec<String> {
+        [
+            &repo("lib/cholesky.lp"),
+            "--set",
+            "n=160",
+            "--set",
+            "b=32",
+            "--set",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([format!("seed={seed}")])
+        .collect()
+    };
+    let lambda = |seed: u32, extra: &[String]| -> Command {
+        let ep = endpoints();
+        let mut c = Command::new(LPC);
+        c.arg("run")
+            .args(program(seed))
+            .args([
+                "--backend",
+                "lambda",
+                "--bucket",
+                &bucket,
+                "--prefix",
+                "shared",
+            ])
+            .args(["--table", &table, "--lease", "30", "--quiet", "--verify"])
+            .args(extra)
+            .env("LP_S3_ENDPOINT", &ep.s3)
+            .env("LP_DYNAMODB_ENDPOINT", &ep.dynamodb)
+            .env("LP_LAMBDA_ENDPOINT", &pool.lambda.url);
+        c
+    };
+    let output = |name: &str| {
+        vec![
+            "--output".to_string(),
+            format!("L={}", d.join(name).display()),
+        ]
+    };
+    let children: Vec<_> = [1, 2]
+        .map(|seed| {
+            lambda(seed, &output(&format!("l{seed}.npy")))
+                .spawn()
+                .unwrap()
+        })
+        .into_iter()
+        .collect();
+    for (k, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "concurrent run {k}: {}", stderr(&out));
+    }
+    for seed in [1, 2] {
+        let expected = local_factor(&program(seed), d);
+        let got = std::fs::read(d.join(format!("l{seed}.npy"))).unwrap();
+        assert!(got == expected, "seed {seed}: L differs from the run alone");
+    }
+    // An imported A, then a run that declares A = spd(3) in the same prefix.
+    let imported = d.join("a.npy");
+    write_npy_minus_identity(&imported, 160);
+    let mut with_import = output("stale.npy");
+    with_import.extend(["--input".to_string(), format!("A={}", imported.display())]);
+    let out = lambda(3, &with_import).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "-I is not SPD: {}",
+        stderr(&out)
+    );
+    let out = lambda(3, &output("l3.npy")).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = std::fs::read(d.join("l3.npy")).unwrap();
+    assert!(
+        got == local_factor(&program(3), d),
+        "the run read spd(3), not the import"
+    );
 }
 
 /// A Fortran-order float64 `.npy` of -I.

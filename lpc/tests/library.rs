@@ -226,3 +226,54 @@ fn bundles_of_any_size_are_a_few_kilobytes() {
         );
     }
 }
+
+/// `lpc graph --stats` of a program too large to enumerate counts each
+/// family's flops from one job and the index equations
+/// (`lp_program::cost::family_flops`): on every library program (whose
+/// default tiles divide the sizes), and on a SYRK whose A and B are one
+/// tile through a base (`S[0]` is `A`) only when i = j, that must be the
+/// sum over the jobs.
+#[test]
+fn family_flops_are_the_sum_over_their_jobs() {
+    const THROUGH_A_BASE: &str = "\
+param n = 8, b = 2, nt = 4
+matrix A : f64[n, n] tile [b, b] input = random(1)
+matrix S[2] : f64[n, n] tile [b, b] temp = A
+matrix C : f64[n, n] tile [b, b] output
+for i in range(nt) {
+    for j in range(nt) {
+        upd:
+            %r = SYRK A[i, j], A[i, 0], S[0, j, 0]
+            S3_WRITE C[i, j], %r
+    }
+}
+";
+    let mut programs: Vec<(String, Compiled)> = library::names()
+        .into_iter()
+        .map(|name| (name.to_string(), lib(name, &[])))
+        .collect();
+    let base = compile_clean("base.lp", THROUGH_A_BASE, &[]);
+    programs.push(("through a base".to_string(), base));
+    for (name, compiled) in &programs {
+        let plan = compiled.plan();
+        let mut summed = 0.0;
+        plan.walk(&mut |_, _, id| {
+            summed += lp_program::cost::job_cost(plan, &plan.locate(id).unwrap()).flops;
+            true
+        });
+        let families = plan.program().families.len() as u32;
+        let counted: f64 = (0..families)
+            .map(|f| lp_program::cost::family_flops(plan, f))
+            .sum();
+        assert!(
+            (counted - summed).abs() <= 1e-12 * summed,
+            "{name}: {counted} != {summed}"
+        );
+    }
+    // 16 updates of 2 x 2 by 2 x 2 tiles: 16 flops, 8 for the 4 with i = j.
+    let plan = programs.last().unwrap().1.plan();
+    assert_eq!(
+        lp_program::cost::family_flops(plan, 0),
+        12.0 * 16.0 + 4.0 * 8.0
+    );
+}

@@ -202,8 +202,15 @@ fn corrupted_tile_file_is_named() {
          copy:\n    %0 = S3_LOAD A[0, 0]\n    %1 = ADD %0, %0\n    S3_WRITE B[0, 0], %1\n",
     )
     .unwrap();
+    // A matrix written block by block (by the Python package, say), read
+    // by name.
     let store = dir.path().join("store");
     std::fs::create_dir_all(store.join("A")).unwrap();
+    std::fs::write(
+        store.join("A/header.json"),
+        r#"{"shape": [4, 4], "tile_shape": [4, 4], "dtype": "f64", "symmetric": false}"#,
+    )
+    .unwrap();
     std::fs::write(store.join("A/0_0.npy"), b"\x93NUMPY garbage").unwrap();
     let out = lpc(&[
         "run",
@@ -211,6 +218,8 @@ fn corrupted_tile_file_is_named() {
         "--quiet",
         "--store",
         &format!("dir:{}", store.display()),
+        "--input",
+        "A=store:A",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -219,6 +228,10 @@ fn corrupted_tile_file_is_named() {
         stderr.contains("0_0.npy"),
         "the corrupt file is named: {stderr}"
     );
+    // The failed run removed everything it wrote; the caller's A stays.
+    let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(store.join("A/0_0.npy").exists());
 }
 
 #[test]
@@ -305,9 +318,22 @@ fn npy_input_written_by_numpy_and_directory_store() {
     // Each stored tile is itself a .npy file numpy opens.
     let tile = python(
         "import sys, numpy as np\nprint(np.load(sys.argv[1]).shape)",
-        &[&format!("{d}/store/L/4_0.npy")],
+        &[&format!(
+            "{d}/store/~runs/{}/L/4_0.npy",
+            only_run(&format!("{d}/store"))
+        )],
     );
     assert_eq!(tile.trim(), "(6, 16)");
+}
+
+/// The id of the one run in directory store `root`.
+fn only_run(root: &str) -> String {
+    let runs: Vec<_> = std::fs::read_dir(format!("{root}/~runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    runs[0].clone()
 }
 
 #[test]
@@ -331,6 +357,7 @@ fn interrupt_stops_cleanly_without_output() {
     let text = lpc(&["gen", "cholesky", "--n", "2048", "--tile", "32"]).stdout;
     std::fs::write(&prog, text).unwrap();
     let out_file = dir.path().join("L.npy");
+    let store = dir.path().join("store");
     let child = Command::new(LPC)
         .args([
             "run",
@@ -338,6 +365,8 @@ fn interrupt_stops_cleanly_without_output() {
             "--quiet",
             "--workers",
             "1",
+            "--store",
+            &format!("dir:{}", store.display()),
             "--output",
         ])
         .arg(format!("L={}", out_file.display()))
@@ -358,6 +387,13 @@ fn interrupt_stops_cleanly_without_output() {
         "{stderr}"
     );
     assert!(!out_file.exists());
+    // Nothing of the run is left in the store: no namespace, no pool.
+    let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(
+        !store.join("~pool").exists(),
+        "the recycled-file pool is removed"
+    );
 }
 
 /// The loop Cholesky of the library and its flat expansion compute the same

@@ -48,8 +48,8 @@ fn report_of_a_2x2_cholesky() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let expected = "\
 simulated 4 jobs on 2 workers (exact model)
-  makespan      152.0 ms
-  bounds        critical path 140.0 ms, busy time / workers 75.5 ms
+  makespan      147.0 ms
+  bounds        critical path 135.0 ms, busy time / workers 73.0 ms
   utilisation   49.7% of worker time busy
   compute       0.00 GFLOP, 0.0 GFLOP/s
   transfers     loaded 468.8 KiB, stored 312.5 KiB
@@ -74,11 +74,11 @@ fn sweep_prints_a_table() {
     // b = 200 is one CHOL job: launch 1 ms, load A (1 + 40,000 elements at
     // 1e6/s = 41), CHOL 8e6/3 flops at 1/30 GFLOP/s = 80, write 2 + 320,000
     // B at 10 MB/s = 34, finish 1: 157 ms. Threads are "billed" for the
-    // whole run at the model's 1 GB: 0.152 x 2 = 0.3 GB-s.
+    // whole run at the model's 1 GB: 0.147 x 2 = 0.3 GB-s.
     let expected = "\
 b\tworkers\tjobs\tmakespan s\tcrit. path s\tutil. %\tGB-s\tdollars\tpeak tiles
-100\t1\t4\t0.152\t0.140\t99.3\t0.2\t0.0000\t4
-100\t2\t4\t0.152\t0.140\t49.7\t0.3\t0.0000\t4
+100\t1\t4\t0.147\t0.135\t99.3\t0.1\t0.0000\t4
+100\t2\t4\t0.147\t0.135\t49.7\t0.3\t0.0000\t4
 200\t1\t1\t0.157\t0.155\t99.4\t0.2\t0.0000\t1
 200\t2\t1\t0.157\t0.155\t49.7\t0.3\t0.0000\t1
 ";

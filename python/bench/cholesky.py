@@ -8,7 +8,8 @@ Each measurement runs in a fresh process, the three methods interleaved
 
 * time: lambdapack and scipy from numpy array in to numpy array out (the
   call only); lpc from `lpc run` start to exit, reading A from a .npy file
-  and writing L to one.
+  and writing L to one. Wall time, and CPU time (user + system, all
+  threads), which other work on a shared machine inflates far less.
 * peak memory: the process's peak RSS. For the Python methods, "extra" is
   the peak minus the RSS before the call (the input is already loaded)
   minus the output's n*n*8 bytes: memory beyond input and output, in
@@ -53,6 +54,10 @@ def make_input(path, n):
     np.save(path, a)
 
 
+def cpu_seconds(usage):
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(method, path, tile):
     """One measurement in this (fresh) process; prints a JSON line."""
     a = np.load(path)
@@ -61,15 +66,18 @@ def child(method, path, tile):
 
         lp.cholesky(np.eye(64) * 2)  # load the extension before measuring
         before = rss_peak_bytes()
+        cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF))
         start = time.perf_counter()
         factor = lp.cholesky(a, tile=tile, progress=False)
     else:
         import scipy.linalg
 
         before = rss_peak_bytes()
+        cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF))
         start = time.perf_counter()
         factor = scipy.linalg.cholesky(a, lower=True, overwrite_a=False, check_finite=False)
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds(resource.getrusage(resource.RUSAGE_SELF)) - cpu
     peak = rss_peak_bytes()
     assert factor.shape == a.shape
     # Spot-check the answer: one column of a against L @ L[j].T.
@@ -77,7 +85,7 @@ def child(method, path, tile):
     col = factor @ factor[j]
     err = np.abs(col - a[:, j]).max() / np.abs(a).max()
     assert err < 1e-10, f"{method}: wrong answer ({err:.1e})"
-    print(json.dumps({"seconds": seconds, "peak": peak, "before": before}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak": peak, "before": before}))
 
 
 def run_child(method, path, tile):
@@ -95,7 +103,7 @@ def run_lpc(lpc, program, path, out, n, tile):
     seconds = time.perf_counter() - start
     if status != 0:
         raise SystemExit(f"lpc run failed: {proc.stderr.read().decode()}")
-    return {"seconds": seconds, "peak": usage.ru_maxrss * 1024, "before": 0}
+    return {"seconds": seconds, "cpu": cpu_seconds(usage), "peak": usage.ru_maxrss * 1024, "before": 0}
 
 
 def blas_info():
@@ -144,18 +152,20 @@ def main():
             print(f"rep {rep + 1}: " + ", ".join(f"{m} {r[-1]['seconds']:.2f} s" for m, r in results.items()),
                   flush=True)
     med = {m: statistics.median(r["seconds"] for r in rs) for m, rs in results.items()}
+    cpu = {m: statistics.median(r["cpu"] for r in rs) for m, rs in results.items()}
     print(f"\ncholesky n={n} tile={tile}, medians of {args.reps} (interleaved):")
     for m, rs in results.items():
         peak = statistics.median(r["peak"] for r in rs)
-        line = f"  {m:10s} {med[m]:7.2f} s   peak RSS {peak / 2**30:5.2f} GiB"
+        line = f"  {m:10s} {med[m]:7.2f} s (CPU {cpu[m]:6.2f} s)   peak RSS {peak / 2**30:5.2f} GiB"
         if m != "lpc":
             extra = statistics.median(r["peak"] - r["before"] - size for r in rs)
             line += f", beyond input and output {extra / size:+.2f} copies"
         else:
             line += f" = {peak / size:.2f} copies of A"
         print(line)
-    print(f"  lambdapack / lpc run = {med['lambdapack'] / med['lpc']:.2f}x")
-    print(f"  lambdapack / scipy   = {med['lambdapack'] / med['scipy']:.2f}x")
+    for other in ("lpc", "scipy"):
+        print(f"  lambdapack / {other:5s} = {med['lambdapack'] / med[other]:.2f}x "
+              f"(CPU time {cpu['lambdapack'] / cpu[other]:.2f}x)")
     print(f"  scipy's BLAS: {blas_info()}")
 
 

@@ -65,10 +65,12 @@ def run(
         bytes.
     inputs : dict, optional
         Input matrix name -> 2-D numpy array (any real dtype and strides;
-        float64 arrays are read in place, tile by tile) or ``BigMatrix``.
-        Inputs with an initialiser in the program (``= spd(42)``) may be
-        left out. A BigMatrix in the run's store with the program's tiling
-        is read where it is; otherwise it is copied into the run's store.
+        float64 arrays are read in place, a tile whenever a job needs one,
+        so no other thread may write them while the call runs) or
+        ``BigMatrix``. Inputs with an initialiser in the program
+        (``= spd(42)``) may be left out. A BigMatrix in the run's store
+        with the program's tiling is read where it is; otherwise it is
+        copied into the run's store.
     outputs : list of str, optional
         The matrices to return (default: every output of the program).
     backend : "local"
@@ -76,7 +78,8 @@ def run(
         AWS Lambda backend is ``lpc run --backend lambda``).
     store : str or Store, optional
         Where tiles live during the run: ``"mem"``, ``"dir:PATH"`` (out of
-        core) or a ``Store``. Default: the store of the BigMatrix inputs,
+        core), ``"s3://BUCKET/PREFIX"`` (built with the ``aws`` feature) or
+        a ``Store``. Default: the store of the BigMatrix inputs,
         else a private memory store. In a store of the caller's, every
         matrix the run creates is named ``<name>-<run tag>``, so runs never
         overwrite each other.

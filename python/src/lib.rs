@@ -6,14 +6,17 @@
 //! Python half (`python/lambdapack/`) adds the numpy-like functions, the
 //! exception classes, the progress bar and the documentation.
 //!
-//! Modules: [`array`] (numpy buffers as faer views), [`store`] (`Store`),
+//! Modules: [`array`] (numpy buffers as faer views), [`array_store`] (a
+//! run's numpy inputs and outputs as a store), [`store`] (`Store`),
 //! [`bigmatrix`] (`BigMatrix`), [`program`] (`check`, program sources),
-//! [`run`] (`run`, `RunSummary`), [`errors`] (Rust errors as Python
-//! exceptions).
+//! [`run`] (`run`, `RunSummary`), [`memory`] (freed tiles back to the OS),
+//! [`errors`] (Rust errors as Python exceptions).
 
 mod array;
+mod array_store;
 mod bigmatrix;
 mod errors;
+mod memory;
 mod program;
 mod run;
 mod store;

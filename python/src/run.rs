@@ -11,9 +11,11 @@
 //!   with the program's tiling is read where it is (the program's matrix
 //!   is renamed to it: no copy). A run with no store of the caller's uses a
 //!   private memory store and the program's names.
-//! * **Arrays.** An input array is cut into tiles straight from its buffer;
-//!   an output array is allocated (Fortran order, lazily by the OS) before
+//! * **Arrays.** An input array is never imported: the run's store
+//!   ([`ArrayStore`]) cuts a tile from its buffer whenever a job reads one.
+//!   An output array is allocated (Fortran order, lazily by the OS) before
 //!   the run and filled after it tile by tile, each tile freed once copied.
+//!   Freed tiles' memory goes back to the OS during the run ([`memory`]).
 //! * **Ctrl-C.** The work runs on its own thread; the calling thread waits
 //!   with the GIL released, 100 ms at a time, and between waits checks for
 //!   signals (Python's handler has set them) and draws progress. A signal
@@ -22,18 +24,20 @@
 //!   is raised: no partial output.
 
 use crate::array::{self, ArrayView};
+use crate::array_store::ArrayStore;
 use crate::bigmatrix::PyBigMatrix;
 use crate::errors::{matrix_error, raise, raise_with, run_error};
+use crate::memory;
 use crate::program;
 use crate::store::PyStore;
-use faer::{MatMut, MatRef};
+use faer::MatMut;
 use lp_program::{MatrixInfo, Plan, Program, Role};
 use lp_runtime::matrix::{self, MatrixError};
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::store::Store;
 use lp_runtime::verify::{Check, Verification};
 use lp_std::Tile;
-use lpc::runner::{self, Binding, BindingError, ImportError, InputData, RunFailure, RunOptions};
+use lpc::runner::{self, Binding, BindingError, ImportError, RunFailure, RunOptions};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -138,8 +142,11 @@ enum Supplied<'py> {
 enum Use {
     /// Created by the run (temps, outputs, inputs with an initialiser).
     Run,
-    /// Imported from `supplied[k]` (an array, or a BigMatrix copied).
-    Imported(usize),
+    /// The array `supplied[k]`, whose tiles the run's [`ArrayStore`] cuts
+    /// from it as jobs read them.
+    Array(usize),
+    /// The BigMatrix `supplied[k]` (in another store or tiling), copied.
+    Copied(usize),
     /// The caller's BigMatrix `supplied[k]`, read in place.
     InPlace(usize),
 }
@@ -235,9 +242,13 @@ fn layout(
                 info.init = m.get().init;
                 Use::InPlace(k)
             }
+            (Some(k), Some(Supplied::Array(_))) => {
+                info.init = None;
+                Use::Array(k)
+            }
             (Some(k), _) => {
                 info.init = None;
-                Use::Imported(k)
+                Use::Copied(k)
             }
             _ => Use::Run,
         };
@@ -281,17 +292,12 @@ enum WorkError {
     Panicked,
 }
 
-/// An input's values, for the work thread.
-enum Import<'a> {
-    Array(MatRef<'a, f64>),
-    /// A BigMatrix in another store or tiling: (its store, how to read it).
-    Copy(Arc<dyn Store>, MatrixInfo),
-}
-
 struct Work<'a> {
     plan: &'a Plan,
-    store: Arc<dyn Store>,
-    imports: Vec<(usize, Import<'a>)>,
+    store: Arc<ArrayStore>,
+    /// The [`Use::Copied`] inputs: (matrix, its BigMatrix's store, how to
+    /// read it there).
+    copies: Vec<(usize, Arc<dyn Store>, MatrixInfo)>,
     exports: Vec<(usize, MatMut<'a, f64>)>,
     /// Matrices whose headers are written (those kept in the store).
     kept: Vec<bool>,
@@ -345,21 +351,20 @@ impl Work<'_> {
         self.plan.program()
     }
 
+    /// Checks the input arrays and copies the BigMatrix inputs to copy.
     fn import(&self) -> Result<(), WorkError> {
-        let stop = self.opts.stop.as_ref();
-        for (k, import) in &self.imports {
-            let info = &self.program().matrices[*k];
-            match import {
-                Import::Array(mat) => {
-                    let data = InputData::Array(*mat);
-                    runner::import(self.store.as_ref(), info, data, self.workers, stop)
-                        .map_err(|e| WorkError::Import(info.name.clone(), e))?
-                }
-                Import::Copy(from, src) => {
-                    copy_matrix(from.as_ref(), src, self.store.as_ref(), info, stop)
-                        .map_err(WorkError::Copy)?
-                }
+        let matrices = &self.program().matrices;
+        for (info, use_) in matrices.iter().zip(&self.uses) {
+            if let Use::Array(_) = use_ {
+                self.store
+                    .check_input(info)
+                    .map_err(|e| WorkError::Import(info.name.clone(), e))?;
             }
+        }
+        let stop = self.opts.stop.as_ref();
+        for (k, from, src) in &self.copies {
+            copy_matrix(from.as_ref(), src, self.store.as_ref(), &matrices[*k], stop)
+                .map_err(WorkError::Copy)?;
         }
         Ok(())
     }
@@ -368,13 +373,6 @@ impl Work<'_> {
         mut self,
         latest: &Mutex<Option<Progress>>,
     ) -> Result<(RunSummary, Option<Verification>), WorkError> {
-        let kept = self.kept.clone();
-        let program = self.program();
-        runner::write_headers(self.store.as_ref(), program, &|info| {
-            let k = program.matrices.iter().position(|m| m.name == info.name);
-            !k.is_some_and(|k| kept[k])
-        })
-        .map_err(WorkError::Headers)?;
         self.import()?;
         let progress =
             |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
@@ -390,6 +388,15 @@ impl Work<'_> {
             runner::export_array(self.store.as_ref(), &plan.program().matrices[k], out, true)
                 .map_err(WorkError::Read)?;
         }
+        // The kept matrices' headers last: a run that fails leaves no
+        // header behind (a store's trait deletes tiles, not headers).
+        let kept = &self.kept;
+        let program = plan.program();
+        runner::write_headers(self.store.as_ref(), program, &|info| {
+            let k = program.matrices.iter().position(|m| m.name == info.name);
+            !k.is_some_and(|k| kept[k])
+        })
+        .map_err(WorkError::Headers)?;
         Ok((summary, verification))
     }
 
@@ -410,7 +417,7 @@ impl Work<'_> {
     /// error matters more than a stray tile.
     fn clean(&self, failed: bool) {
         for (k, info) in self.program().matrices.iter().enumerate() {
-            let made = !matches!(self.uses[k], Use::InPlace(_));
+            let made = matches!(self.uses[k], Use::Run | Use::Copied(_));
             if made && (failed || !self.kept[k]) {
                 for v in 0..info.version_count() as u32 {
                     let name = info.stored_name(v);
@@ -426,7 +433,8 @@ impl Work<'_> {
 type WorkResult = Result<(RunSummary, Option<Verification>), WorkError>;
 
 /// Runs `work` on its own thread while this one waits with the GIL
-/// released, checking for signals and drawing progress between waits.
+/// released, checking for signals and drawing progress between waits and
+/// handing freed memory back to the OS at each.
 fn supervise<'a>(
     py: Python<'_>,
     work: Work<'a>,
@@ -450,7 +458,12 @@ fn supervise<'a>(
         });
         let mut pending: Option<PyErr> = None;
         loop {
-            if let Some(result) = py.detach(|| slot.wait(Duration::from_millis(100))) {
+            let waited = py.detach(|| {
+                let result = slot.wait(Duration::from_millis(100));
+                memory::release_free_memory();
+                result
+            });
+            if let Some(result) = waited {
                 return (result, pending);
             }
             if pending.is_some() {
@@ -484,7 +497,7 @@ impl<'a> Work<'a> {
         Work {
             plan: self.plan,
             store: self.store.clone(),
-            imports: Vec::new(),
+            copies: Vec::new(),
             exports: Vec::new(),
             kept: self.kept.clone(),
             uses: self.uses.clone(),
@@ -655,18 +668,18 @@ fn finish_run<'py>(
         .iter_mut()
         .map(|(k, v)| v.as_mat_mut().map(|m| (*k, m)))
         .collect::<PyResult<_>>()?;
-    let mut imports = Vec::new();
+    let mut array_store = ArrayStore::new(store_obj.get().store.clone());
+    let mut copies = Vec::new();
     for (k, use_) in uses.iter().enumerate() {
-        if let Use::Imported(s) = use_ {
-            imports.push((
-                k,
-                match &supplied[*s].1 {
-                    Supplied::Array(a) => Import::Array(a.as_mat()),
-                    Supplied::Matrix(m) => {
-                        Import::Copy(m.get().store.get().store.clone(), m.get().info())
-                    }
-                },
-            ));
+        match *use_ {
+            Use::Array(s) | Use::Copied(s) => match &supplied[s].1 {
+                Supplied::Array(a) => array_store.add_input(&program.matrices[k], a.share()),
+                Supplied::Matrix(m) => {
+                    let m = m.get();
+                    copies.push((k, m.store.get().store.clone(), m.info()));
+                }
+            },
+            Use::Run | Use::InPlace(_) => {}
         }
     }
     let workers = if workers == 0 {
@@ -676,8 +689,8 @@ fn finish_run<'py>(
     };
     let work = Work {
         plan,
-        store: store_obj.get().store.clone(),
-        imports,
+        store: Arc::new(array_store),
+        copies,
         exports,
         kept: kept.clone(),
         uses,

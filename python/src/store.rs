@@ -3,7 +3,8 @@
 //! Specs: `mem` (this process's shared memory store), `dir:PATH` (one
 //! `.npy` file per tile), `s3://BUCKET/PREFIX` (with the `aws` feature).
 //! Opening the same spec twice gives the same store, so two BigMatrix
-//! handles on one directory share its write pool and byte counts.
+//! handles on one directory share its write pool and byte counts, and a
+//! BigMatrix in S3 is read in place by a run given its store's spec.
 //! `Store.memory()` makes a new private memory store.
 
 use lp_runtime::store::{MemStore, Store};
@@ -45,53 +46,140 @@ fn open_spec(spec: &str) -> PyResult<(Arc<dyn Store>, String, Kind)> {
     if spec == "mem" {
         return Ok((shared_memory(), spec.to_string(), Kind::Mem));
     }
-    if let Some(rest) = spec.strip_prefix("s3://") {
-        return open_s3(rest).map(|store| (store, spec.to_string(), Kind::S3));
-    }
-    let parsed = StoreSpec::parse(spec).map_err(|_| {
-        PyValueError::new_err(format!(
-            "store: expected \"mem\", \"dir:PATH\" or \"s3://BUCKET/PREFIX\", found {spec:?}"
-        ))
-    })?;
-    let StoreSpec::Dir(path) = &parsed else {
-        unreachable!("`mem` is handled above")
+    // One store per place, however the spec spells it.
+    let (key, kind, open): (String, Kind, Opener) = match spec.strip_prefix("s3://") {
+        Some(rest) => {
+            let place = S3Place::parse(rest)?;
+            (
+                place.to_string(),
+                Kind::S3,
+                Box::new(move || s3::open(&place)),
+            )
+        }
+        None => {
+            let (key, parsed) = dir_spec(spec)?;
+            let open = move || parsed.open().map_err(PyValueError::new_err);
+            (key, Kind::Dir, Box::new(open))
+        }
     };
-    // The same directory, however it is spelled, is one store.
+    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(store) = registry.get(&key).and_then(Weak::upgrade) {
+        return Ok((store, spec.to_string(), kind));
+    }
+    let store = open()?;
+    registry.insert(key, Arc::downgrade(&store));
+    Ok((store, spec.to_string(), kind))
+}
+
+type Opener = Box<dyn FnOnce() -> PyResult<Arc<dyn Store>>>;
+
+/// A `dir:PATH` spec: its registry key (the canonical path) and the parsed
+/// spec. The directory is created if needed.
+fn dir_spec(spec: &str) -> PyResult<(String, StoreSpec)> {
+    let parsed = StoreSpec::parse(spec)
+        .ok()
+        .filter(|p| matches!(p, StoreSpec::Dir(_)))
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "store: expected \"mem\", \"dir:PATH\" or \"s3://BUCKET/PREFIX\", found {spec:?}"
+            ))
+        })?;
+    let StoreSpec::Dir(path) = &parsed else {
+        unreachable!("filtered above")
+    };
     std::fs::create_dir_all(path)
         .map_err(|e| PyValueError::new_err(format!("cannot open store {spec}: {e}")))?;
     let key = std::fs::canonicalize(path)
         .map(|p| format!("dir:{}", p.display()))
         .unwrap_or_else(|_| spec.to_string());
-    let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(store) = registry.get(&key).and_then(Weak::upgrade) {
-        return Ok((store, spec.to_string(), Kind::Dir));
-    }
-    let store = parsed.open().map_err(PyValueError::new_err)?;
-    registry.insert(key, Arc::downgrade(&store));
-    Ok((store, spec.to_string(), Kind::Dir))
+    Ok((key, parsed))
 }
 
+/// Where an S3 store is: `s3://BUCKET/PREFIX`, the prefix without slashes
+/// at either end (as `S3Store` keys it).
+struct S3Place {
+    bucket: String,
+    prefix: String,
+}
+
+impl S3Place {
+    /// `rest` is the spec after `s3://`.
+    fn parse(rest: &str) -> PyResult<S3Place> {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(PyValueError::new_err(
+                "store: s3://BUCKET/PREFIX needs a bucket",
+            ));
+        }
+        Ok(S3Place {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for S3Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// S3 stores, with the `aws` feature.
 #[cfg(feature = "aws")]
-fn open_s3(rest: &str) -> PyResult<Arc<dyn Store>> {
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(PyValueError::new_err(
-            "store: s3://BUCKET/PREFIX needs a bucket",
-        ));
+mod s3 {
+    use super::S3Place;
+    use lp_runtime::aws::{AwsClients, AwsOptions, S3Store};
+    use lp_runtime::store::Store;
+    use pyo3::PyResult;
+    use std::sync::{Arc, OnceLock};
+
+    /// One set of clients for the process, configured when the first S3
+    /// store opens: region and credentials from the standard AWS chain,
+    /// endpoints from `LP_AWS_ENDPOINT_URL` or `LP_S3_ENDPOINT` (as `lpc`
+    /// and the worker read them).
+    fn clients() -> &'static AwsClients {
+        static CLIENTS: OnceLock<AwsClients> = OnceLock::new();
+        CLIENTS.get_or_init(|| AwsClients::connect(&AwsOptions::from_env()))
     }
-    let options = lp_runtime::aws::AwsOptions::from_env();
-    let clients = lp_runtime::aws::AwsClients::connect(&options);
-    Ok(Arc::new(lp_runtime::aws::S3Store::new(
-        &clients, bucket, prefix,
-    )))
+
+    pub fn open(place: &S3Place) -> PyResult<Arc<dyn Store>> {
+        Ok(Arc::new(S3Store::new(
+            clients(),
+            &place.bucket,
+            &place.prefix,
+        )))
+    }
+
+    /// Creates the bucket; one that exists and is the caller's is fine.
+    pub fn create_bucket(place: &S3Place) -> Result<(), String> {
+        let store = S3Store::new(clients(), &place.bucket, "");
+        store.create_bucket().map_err(|e| e.to_string())
+    }
 }
 
+/// Without the `aws` feature, an S3 spec says how to build with it.
 #[cfg(not(feature = "aws"))]
-fn open_s3(_: &str) -> PyResult<Arc<dyn Store>> {
-    Err(PyValueError::new_err(
-        "this lambdapack was built without S3 support; build it with the `aws` feature \
-         (MATURIN_PEP517_ARGS=\"--features aws\" pip install ./python)",
-    ))
+mod s3 {
+    use super::S3Place;
+    use lp_runtime::store::Store;
+    use pyo3::PyResult;
+    use pyo3::exceptions::PyValueError;
+    use std::sync::Arc;
+
+    fn unsupported() -> pyo3::PyErr {
+        PyValueError::new_err(
+            "this lambdapack was built without S3 support; build it with the `aws` feature \
+             (MATURIN_PEP517_ARGS=\"--features aws\" pip install ./python)",
+        )
+    }
+
+    pub fn open(_: &S3Place) -> PyResult<Arc<dyn Store>> {
+        Err(unsupported())
+    }
+
+    pub fn create_bucket(_: &S3Place) -> Result<(), String> {
+        Err(unsupported().to_string())
+    }
 }
 
 impl PyStore {
@@ -172,6 +260,23 @@ impl PyStore {
     #[getter]
     fn shareable(&self) -> bool {
         self.kind != Kind::Mem
+    }
+
+    /// create_bucket(): creates the bucket of an "s3://BUCKET/PREFIX" store
+    /// (a bucket that exists and is yours is fine), as `lpc aws init
+    /// --create-bucket` does.
+    fn create_bucket(&self, py: Python<'_>) -> PyResult<()> {
+        let place = match self.spec.strip_prefix("s3://") {
+            Some(rest) if self.kind == Kind::S3 => S3Place::parse(rest)?,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "create_bucket: {} is not an S3 store",
+                    self.__repr__()
+                )));
+            }
+        };
+        py.detach(|| s3::create_bucket(&place))
+            .map_err(|e| crate::errors::raise(py, "StoreError", e))
     }
 
     /// (bytes held now, peak bytes held) for stores that count them, else None.

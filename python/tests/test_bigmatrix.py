@@ -150,8 +150,3 @@ def test_tiles_on_disk_are_npy_files(rng, tmp_path):
     a = rng.standard_normal((6, 6))
     lp.BigMatrix.from_numpy(a, 3, store=f"dir:{tmp_path}", name="D")
     np.testing.assert_array_equal(np.load(os.path.join(tmp_path, "D", "1_0.npy")), a[3:6, 0:3])
-
-
-def test_s3_store_needs_the_aws_feature():
-    with pytest.raises(ValueError, match="built without S3 support"):
-        lp.BigMatrix("S3", (4, 4), 2, store="s3://bucket/prefix")

@@ -67,6 +67,20 @@ def test_run_library_program_with_summary_and_verification(rng):
     assert v.passed and v.residual < v.tolerance
 
 
+def test_input_arrays_are_read_in_place_not_imported(rng):
+    """An input array's tiles are cut from it as jobs read them: the run's
+    store never holds them. Cholesky in 3 x 3 tiles: an imported A (6 lower
+    tiles) and the factor L (6 tiles) would take 12 tiles at the end; L and
+    the trailing-update temps (at most 3 + 1 tiles) take at most 10."""
+    a = spd(rng, 96)
+    store = lp.Store.memory()
+    L = lp.cholesky(a, tile=32, store=store)
+    assert ratio(a - L @ L.T, norm1(a), 96) < THRESH
+    held, peak = store.usage()
+    tile_bytes = 32 * 32 * 8
+    assert held == 0 and 6 * tile_bytes <= peak <= 10 * tile_bytes
+
+
 def test_run_initialised_inputs_need_no_arrays():
     result = lp.run("gemm", params={"m": 20, "n": 12, "k": 8, "b": 8}, outputs=["C"])
     assert result["C"].shape == (20, 12)

@@ -11,8 +11,8 @@ DIR/B.npy (M x NRHS, standard normal).
 `check` reads the inputs back with what the run wrote: DIR/X.npy (posv,
 gesv, lstsq; for lu, the X of a gesv on the same A and B), DIR/U.npy and
 DIR/P.npy (lu), DIR/R.npy and DIR/V.npy (qr, tsqr), and the versioned
-outputs, which only exist as tiles, under DIR/store (docs/runtime.md:
-`<root>/<matrix>.<version>/<i>_<j>.npy`). It prints one line per
+outputs, which only exist as tiles, under the one run's namespace in
+DIR/store (docs/runtime.md: `<root>/~runs/<run>/<matrix>.<version>/<i>_<j>.npy`). It prints one line per
 measurement:
 
     ratio NAME VALUE DESCRIPTION    a LAPACK-style test ratio, passes below 30
@@ -125,7 +125,10 @@ def solve_ratios(a, b, x):
 
 
 def load_tile(d, matrix, i, j):
-    path = d / "store" / matrix / f"{i}_{j}.npy"
+    runs = sorted((d / "store" / "~runs").iterdir())
+    if len(runs) != 1:
+        raise SystemExit(f"linalg.py: expected one run in {d / 'store'}, found {len(runs)}")
+    path = runs[0] / matrix / f"{i}_{j}.npy"
     if not path.exists():
         raise SystemExit(f"linalg.py: no tile {path.relative_to(d)}")
     return np.load(path)

@@ -21,10 +21,13 @@ use crate::protocol::{
     BackendError, Counters, JobError, Launcher, ProtoResult, RunError, critical_path_jobs,
 };
 use crate::requests::Bill;
+use crate::store::runs::fresh_run_id;
+use crate::store::{Namespace, RunStore};
 use lp_program::{Plan, bundle};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Where a run's state lives and how it is watched.
 #[derive(Clone, Debug)]
@@ -33,8 +36,10 @@ pub struct LambdaRunOptions {
     pub prefix: String,
     pub table: String,
     pub function: String,
-    /// Defaults to a fresh id from the time and the process id.
+    /// Defaults to a fresh id ([`fresh_run_id`]).
     pub run_id: Option<String>,
+    /// Where the run's supplied inputs are ([`Namespace::inputs`]).
+    pub inputs: BTreeMap<String, String>,
     /// A job launched this long ago and not finished is launched again.
     /// Keep it above the function's timeout.
     pub lease: Duration,
@@ -54,10 +59,20 @@ impl LambdaRunOptions {
             table: table.to_string(),
             function: function.to_string(),
             run_id: None,
+            inputs: BTreeMap::new(),
             lease: Duration::from_secs(16 * 60),
             poll: Duration::from_millis(500),
             timeout: Duration::from_secs(24 * 3600),
             stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl LambdaRunOptions {
+    fn namespace(&self, run: &str) -> Namespace {
+        Namespace {
+            run: run.to_string(),
+            inputs: self.inputs.clone(),
         }
     }
 }
@@ -93,13 +108,6 @@ fn driver_error(message: &str) -> JobError {
         output: None,
         message: message.to_string(),
     }
-}
-
-fn fresh_run_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("run-{nanos:x}-{:x}", std::process::id())
 }
 
 /// Runs `plan` on Lambda, with `launcher` delivering jobs (normally a
@@ -147,7 +155,8 @@ pub fn run_lambda_with(
         &mut launches,
         started,
     )?;
-    let stray_temp_tiles = sweep_temps(plan, &store)?;
+    let view = RunStore::new(Arc::new(store), plan.program(), &opts.namespace(&run_id));
+    let stray_temp_tiles = sweep_temps(plan, &view)?;
     let bill = Bill {
         requests: record.bill.requests.plus(&clients.requests.snapshot()),
         times: record.bill.times.plus(&clients.requests.times()),
@@ -169,6 +178,7 @@ pub fn run_lambda_with(
             critical_path_jobs: critical_path_jobs(plan),
             peak_temp_bytes: 0,
             stray_temp_tiles,
+            worker_idle: Vec::new(),
         },
     })
 }
@@ -197,6 +207,7 @@ fn start(
         prefix: opts.prefix.clone(),
         table: opts.table.clone(),
         function: opts.function.clone(),
+        inputs: opts.inputs.clone(),
     })
 }
 

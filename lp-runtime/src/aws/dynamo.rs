@@ -27,18 +27,20 @@ use super::{AwsClients, AwsError, block_on};
 use crate::protocol::{BackendError, Counters, JobError, ProtoResult};
 use crate::request_times::{RequestTimes, Timed, Waited};
 use crate::requests::{Bill, Request, RequestCounts, RequestTally};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType, TableStatus,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use lp_program::{JobId, TileKey};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Creates the counters table (`lpc aws init`) with on-demand billing and
-/// waits until it is usable. An existing table is not an error.
-pub fn create_table(clients: &AwsClients, table: &str) -> Result<(), AwsError> {
+/// Creates the counters table (`lpc aws init`) with on-demand billing,
+/// waits until it is usable and switches on the expiry of its items. An
+/// existing table is not an error.
+pub fn create_table(clients: &AwsClients, table: &str) -> Result<Expiry, AwsError> {
     let client = clients.dynamodb.clone();
     let table = table.to_string();
     block_on(async move {
@@ -83,7 +85,7 @@ pub fn create_table(clients: &AwsClients, table: &str) -> Result<(), AwsError> {
                 .await
                 .map_err(|e| AwsError::sdk(what(), e))?;
             if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
-                return Ok(());
+                return enable_ttl(&client, &table).await;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -92,6 +94,88 @@ pub fn create_table(clients: &AwsClients, table: &str) -> Result<(), AwsError> {
             "the table did not become ACTIVE within 2 minutes",
         ))
     })
+}
+
+/// How long a run's items stay after their last write: the table's
+/// time-to-live attribute ([`TTL_ATTRIBUTE`], switched on by
+/// [`create_table`]) lets DynamoDB delete them, so the table does not grow
+/// with every run. A week covers any run (a lease is 16 minutes) and the
+/// time to read a finished run's record.
+pub const ITEM_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The item attribute holding the expiry, in seconds since the epoch.
+pub const TTL_ATTRIBUTE: &str = "expires";
+
+fn expires_at() -> u64 {
+    (now_ms() / 1000) + ITEM_TTL.as_secs()
+}
+
+/// `expression` that also sets the item's expiry: every write refreshes
+/// it in the same request, so an item expires a week after its run last
+/// touched it.
+fn with_expiry(expression: &str) -> String {
+    match expression.strip_prefix("SET ") {
+        Some(rest) => format!("SET {TTL_ATTRIBUTE} = :expires, {rest}"),
+        None => format!("{expression} SET {TTL_ATTRIBUTE} = :expires"),
+    }
+}
+
+/// Whether a table's items expire ([`create_table`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Time-to-live is on: items go [`ITEM_TTL`] after their last write.
+    On,
+    /// The endpoint does not implement time-to-live (an emulator; AWS
+    /// always does): items stay. The error code it answered with.
+    Unsupported(String),
+}
+
+/// Switches on the table's time-to-live on [`TTL_ATTRIBUTE`]; a table whose
+/// TTL is already on is fine.
+async fn enable_ttl(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Expiry, AwsError> {
+    let what = || format!("enable time-to-live on DynamoDB table {table}");
+    let unknown = |code: Option<&str>| code == Some("UnknownOperationException");
+    let described = match client
+        .describe_time_to_live()
+        .table_name(table)
+        .send()
+        .await
+    {
+        Ok(d) => d,
+        Err(e) if unknown(e.code()) => {
+            return Ok(Expiry::Unsupported(
+                e.code().unwrap_or_default().to_string(),
+            ));
+        }
+        Err(e) => return Err(AwsError::sdk(what(), e)),
+    };
+    let on = described.time_to_live_description().is_some_and(|d| {
+        d.attribute_name() == Some(TTL_ATTRIBUTE)
+            && matches!(
+                d.time_to_live_status(),
+                Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+            )
+    });
+    if on {
+        return Ok(Expiry::On);
+    }
+    let spec = TimeToLiveSpecification::builder()
+        .attribute_name(TTL_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .expect("name and flag are set");
+    match client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(spec)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Expiry::On),
+        Err(e) if unknown(e.code()) => Ok(Expiry::Unsupported(
+            e.code().unwrap_or_default().to_string(),
+        )),
+        Err(e) => Err(AwsError::sdk(what(), e)),
+    }
 }
 
 /// Where a run stands, from its `run` item.
@@ -233,7 +317,8 @@ impl DynamoCounters {
             .table_name(&self.table)
             .key("pk", s(&self.run_id))
             .key("sk", s(sk))
-            .update_expression(expression)
+            .update_expression(with_expiry(expression))
+            .expression_attribute_values(":expires", n(expires_at()))
             .return_values(ReturnValue::UpdatedNew)
             .set_condition_expression(condition.map(str::to_string));
         for (name, value) in values {

@@ -4,7 +4,7 @@
 //! runs for each invocation.
 //!
 //! The bundle travels once: the driver stores it under a content key
-//! (`<prefix>/bundles/<content key>.lpb`) and each invocation names that key.
+//! (`<prefix>/~bundles/<content key>.lpb`, in a namespace no matrix name can enter) and each invocation names that key.
 //! A worker fetches it on its first invocation, checks that the bytes hash
 //! to the key (a truncated or foreign object is refused), validates it
 //! (write-once and acyclicity included), and keeps its plan in a static for
@@ -25,8 +25,10 @@ use crate::protocol::{
 };
 use crate::request_times::{RequestTimes, Timed};
 use crate::requests::{Bill, RequestCounts, RequestTally};
+use crate::store::{Namespace, RunStore, Store};
 use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +46,20 @@ pub struct WorkerPayload {
     pub prefix: String,
     pub table: String,
     pub function: String,
+    /// Where the run's inputs are ([`Namespace::inputs`]); its temporaries
+    /// and outputs are under the run id.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl WorkerPayload {
+    /// The run's view of the store.
+    pub fn namespace(&self) -> Namespace {
+        Namespace {
+            run: self.run_id.clone(),
+            inputs: self.inputs.clone(),
+        }
+    }
 }
 
 /// Where a program's bundle is stored: content-addressed by
@@ -51,7 +67,8 @@ pub struct WorkerPayload {
 /// names it.
 pub fn bundle_key(store: &S3Store, plan: &Plan) -> String {
     store.key(&format!(
-        "bundles/{}.lpb",
+        "{}/{}.lpb",
+        crate::store::location::BUNDLES,
         bundle::content_key(plan.program())
     ))
 }
@@ -292,7 +309,7 @@ pub struct WorkerReport {
 /// throttling or a crash between the tile writes and the completions), or
 /// deliver the jobs it launches some other way (in-process workers).
 pub type CountersWrap = dyn Fn(DynamoCounters) -> Box<dyn Counters> + Send + Sync;
-pub type StoreWrap = dyn Fn(S3Store) -> Box<dyn crate::store::Store> + Send + Sync;
+pub type StoreWrap = dyn Fn(Arc<dyn Store>) -> Box<dyn Store> + Send + Sync;
 pub type LauncherMake = dyn Fn(&WorkerPayload) -> Box<dyn Launcher> + Send + Sync;
 
 #[derive(Clone, Default)]
@@ -301,6 +318,25 @@ pub struct WorkerHooks {
     pub store: Option<Arc<StoreWrap>>,
     /// Replaces the [`LambdaLauncher`] the worker launches children with.
     pub launcher: Option<Arc<LauncherMake>>,
+}
+
+/// The run's view of the bucket ([`RunStore`]), wrapped by the test hook if
+/// there is one (the hook sees the program's names, as jobs do).
+fn run_store(
+    s3: S3Store,
+    plan: &Plan,
+    payload: &WorkerPayload,
+    hooks: &WorkerHooks,
+) -> Arc<dyn Store> {
+    let view: Arc<dyn Store> = Arc::new(RunStore::new(
+        Arc::new(s3),
+        plan.program(),
+        &payload.namespace(),
+    ));
+    match &hooks.store {
+        Some(wrap) => Arc::from(wrap(view)),
+        None => view,
+    }
 }
 
 /// Runs the delivered job, then ready children it is handed, until none is
@@ -328,10 +364,7 @@ pub fn handle_job(
         Some(wrap) => wrap(dynamo),
         None => Box::new(dynamo),
     };
-    let store: Box<dyn crate::store::Store> = match &hooks.store {
-        Some(wrap) => wrap(s3),
-        None => Box::new(s3),
-    };
+    let store = run_store(s3, &plan, payload, hooks);
     let launcher: Box<dyn Launcher> = match &hooks.launcher {
         Some(make) => make(payload),
         None => Box::new(LambdaLauncher::new(clients, payload.clone())),

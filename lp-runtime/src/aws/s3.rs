@@ -14,7 +14,9 @@
 use super::{AwsClients, AwsError, block_on};
 use crate::request_times::Timed;
 use crate::requests::{Request, RequestTally, get_requests, put_requests};
-use crate::store::{Store, StoreError, StoreResult, validate_matrix_name};
+use crate::store::location::{self, validate_doc, validate_listing};
+use crate::store::{Store, StoreError, StoreResult, validate_location};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use lp_std::{MatrixHeader, Tile};
 use std::sync::Arc;
@@ -56,12 +58,18 @@ impl S3Store {
     }
 
     fn tile_key(&self, matrix: &str, i: usize, j: usize) -> StoreResult<String> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         Ok(self.key(&format!("{matrix}/{}", crate::store::tile_file_name(i, j))))
     }
 
+    fn doc_key(&self, location: &str, doc: &str) -> StoreResult<String> {
+        validate_location(location)?;
+        validate_doc(doc)?;
+        Ok(self.key(&format!("{location}/{doc}")))
+    }
+
     fn header_key(&self, matrix: &str) -> StoreResult<String> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         Ok(self.key(&format!("{matrix}/header.json")))
     }
 
@@ -171,6 +179,24 @@ fn io_error(e: AwsError) -> StoreError {
     }
 }
 
+/// A 403 on a GET. S3 answers a GET of a missing key with 403, not 404,
+/// when the caller may not list the bucket, and the protocol reads missing
+/// keys on purpose (a lazily initialised input, a freed temp): the error
+/// names the permission that turns those into 404s.
+fn access_denied(what: String, bucket: &str, key: &str, code: Option<&str>) -> AwsError {
+    let dir = key.rsplit_once('/').map_or("", |(dir, _)| dir);
+    AwsError::new(
+        what,
+        format!(
+            "access denied ({}, HTTP 403): either this role may not s3:GetObject the key, or the \
+             key does not exist and the role lacks s3:ListBucket on arn:aws:s3:::{bucket} for \
+             prefix {dir}/ (without it S3 answers 403 instead of 404 for a missing key; \
+             docs/aws.md lists the policies)",
+            code.unwrap_or("AccessDenied")
+        ),
+    )
+}
+
 async fn get_object(
     client: &aws_sdk_s3::Client,
     bucket: &str,
@@ -196,6 +222,9 @@ async fn get_object(
             // An empty object cannot satisfy a range; S3 answers 416.
             if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) {
                 return Ok(Some(Vec::new()));
+            }
+            if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) {
+                return Err(access_denied(what(), bucket, key, e.code()));
             }
             return Err(AwsError::sdk(what(), e));
         }
@@ -397,7 +426,7 @@ impl Store for S3Store {
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         let dir = self.key(&format!("{matrix}/"));
         let keys = self.list_keys(&dir).map_err(io_error)?;
         Ok(keys
@@ -426,5 +455,42 @@ impl Store for S3Store {
             reason: e.to_string(),
         })?;
         self.put_object(&key, json).map_err(io_error)
+    }
+
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        let key = self.doc_key(location, doc)?;
+        self.get_object(&key).map_err(io_error)
+    }
+
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        let key = self.doc_key(location, doc)?;
+        self.put_object(&key, bytes.to_vec()).map_err(io_error)
+    }
+
+    fn list_children(&self, parent: &str) -> StoreResult<Vec<String>> {
+        validate_listing(parent)?;
+        let dir = self.key(&location::join(parent, ""));
+        let keys = self.list_keys(&dir).map_err(io_error)?;
+        // Only names with something below them are locations; a key at
+        // this level (a document) is not.
+        let mut out: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k[dir.len()..].split_once('/'))
+            .map(|(child, _)| child.to_string())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn remove_all(&self, at: &str) -> StoreResult<()> {
+        validate_location(at)?;
+        for key in self
+            .list_keys(&self.key(&format!("{at}/")))
+            .map_err(io_error)?
+        {
+            self.delete_object(&key).map_err(io_error)?;
+        }
+        Ok(())
     }
 }

@@ -188,4 +188,12 @@ impl<T: Counters + ?Sized> Counters for Arc<T> {
 /// Lambda. A delivery may be lost; the driver's lease covers that.
 pub trait Launcher: Send + Sync {
     fn launch(&self, job: JobId) -> ProtoResult<()>;
+    /// How urgent `job` is for this launcher's deliveries (`priority`:
+    /// higher first); a worker finishing a job continues with its most
+    /// urgent ready child. Launchers that cannot order deliveries (a Lambda
+    /// invocation runs when it runs) leave every job equal, and the first
+    /// ready child is continued with.
+    fn priority(&self, _job: JobId) -> f64 {
+        0.0
+    }
 }

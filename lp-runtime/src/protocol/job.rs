@@ -28,8 +28,9 @@ use crate::matrix::{MatrixError, load_tile};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::trace::{Slice, Tracer};
-use lp_program::{Instr, JobId, Located, MatrixInfo, Plan, Resolved, Role, TileKey};
+use lp_program::{Instr, JobId, Located, MatrixInfo, Plan, RefError, Resolved, Role, TileKey};
 use lp_std::{Shape, Tile};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Everything a worker needs to execute jobs of one run.
@@ -137,16 +138,38 @@ pub fn complete_and_finish(
     Ok(next)
 }
 
-/// A job's registers: values, and where each came from (the tile it was
+/// A job's registers: values, where each came from (the tile it was
 /// loaded from, or its first operand's origin for a kernel result) for
-/// error messages. Indices are checked: a plan built without validation
-/// gets an error, not a panic.
+/// error messages, and the last instruction that reads each. Indices are
+/// checked: a plan built without validation gets an error, not a panic.
 struct Registers {
     values: Vec<Option<Arc<Tile>>>,
     origin: Vec<Option<TileKey>>,
+    last_read: Vec<Option<usize>>,
 }
 
 impl Registers {
+    fn new(instrs: &[Instr], num_regs: usize) -> Registers {
+        let mut last_read = vec![None; num_regs];
+        for (pc, instr) in instrs.iter().enumerate() {
+            let reads = match instr {
+                Instr::Load { .. } => &[][..],
+                Instr::Write { src, .. } => std::slice::from_ref(src),
+                Instr::Apply { args, .. } => args,
+            };
+            for &r in reads {
+                if let Some(last) = last_read.get_mut(r as usize) {
+                    *last = Some(pc);
+                }
+            }
+        }
+        Registers {
+            values: vec![None; num_regs],
+            origin: vec![None; num_regs],
+            last_read,
+        }
+    }
+
     fn get(&self, r: u32) -> Option<&Arc<Tile>> {
         self.values.get(r as usize)?.as_ref()
     }
@@ -165,6 +188,30 @@ impl Registers {
         self.origin[r as usize] = origin;
         Ok(())
     }
+
+    /// Empties the registers among `read` that instruction `pc` reads for
+    /// the last time, so that their tiles' only holders may be the kernel's
+    /// operands.
+    fn release(&mut self, pc: usize, read: &[u32]) {
+        for &r in read {
+            if self.last_read.get(r as usize) == Some(&Some(pc)) {
+                self.values[r as usize] = None;
+            }
+        }
+    }
+}
+
+/// Whether a load after instruction `pc` loads `tile` again: the job then
+/// keeps the tile, so that it reads it once and both registers hold one
+/// value (a diagonal `SYRK` is recognised by that).
+fn loaded_again(
+    instrs: &[Instr],
+    resolved: &[Result<Option<Resolved>, RefError>],
+    pc: usize,
+    tile: Resolved,
+) -> bool {
+    let mut later = instrs.iter().zip(resolved).skip(pc + 1);
+    later.any(|(i, r)| matches!((i, r), (Instr::Load { .. }, Ok(Some(t))) if *t == tile))
 }
 
 /// Runs the job's instructions; the flops done, or `None` when this is a
@@ -184,34 +231,37 @@ fn execute(
         );
         return Err(fail.error(None, "job", None, None, why));
     }
-    let num_regs = family.num_regs as usize;
-    let mut regs = Registers {
-        values: vec![None; num_regs],
-        origin: vec![None; num_regs],
-    };
+    let mut regs = Registers::new(&family.instrs, family.num_regs as usize);
     let mut flops = 0.0;
-    // Tiles this execution loaded: a job that names one tile twice (a
-    // diagonal SYRK loads L[i, k] as both operands) reads it once.
+    let resolved: Vec<_> = (0..family.instrs.len())
+        .map(|pc| plan.resolve(fail.loc, pc))
+        .collect();
+    // Tiles this execution loaded that a later load reads again: a job that
+    // names one tile twice (a diagonal SYRK loads L[i, k] as both operands)
+    // reads it once.
     let mut loaded: Vec<(Resolved, Arc<Tile>)> = Vec::new();
     for (pc, instr) in family.instrs.iter().enumerate() {
         let t0 = ctx.tracer.map(|t| t.now_us());
-        let resolved = plan
-            .resolve(fail.loc, pc)
+        let tile = resolved[pc]
+            .clone()
             .map_err(|e| fail.error(Some(pc), "tile", None, None, e.to_string()))?;
-        match (instr, resolved) {
+        match (instr, tile) {
             (Instr::Load { dst, .. }, Some(tile)) => {
-                let value = match loaded.iter().find(|(r, _)| *r == tile) {
-                    Some((_, value)) => value.clone(),
+                let cached = loaded.iter().position(|(r, _)| *r == tile);
+                let value = match cached {
+                    Some(k) => loaded.swap_remove(k).1,
                     None => {
                         let Some(value) = load(ctx, fail, pc, tile)? else {
                             return Ok(None);
                         };
                         ctx.metrics
                             .add_loaded((value.nrows() * value.ncols() * 8) as u64);
-                        loaded.push((tile, value.clone()));
                         value
                     }
                 };
+                if loaded_again(&family.instrs, &resolved, pc, tile) {
+                    loaded.push((tile, value.clone()));
+                }
                 regs.set(*dst, value, Some(tile.key))
                     .map_err(|m| fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, m))?;
                 if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
@@ -269,14 +319,14 @@ fn apply(
             format!("takes {lo} to {hi} operands, found {}", args.len()),
         ));
     }
-    let mut operands: Vec<&Tile> = Vec::with_capacity(args.len());
+    let mut held: Vec<Arc<Tile>> = Vec::with_capacity(args.len());
     for &a in args {
-        operands.push(
-            regs.get(a)
-                .ok_or_else(|| error(first, format!("register {a} holds no value")))?,
-        );
+        let value = regs
+            .get(a)
+            .ok_or_else(|| error(first, format!("register {a} holds no value")))?;
+        held.push(value.clone());
     }
-    let shapes: Vec<Shape> = operands
+    let shapes: Vec<Shape> = held
         .iter()
         .map(|t| Shape::new(t.nrows(), t.ncols()))
         .collect();
@@ -284,7 +334,20 @@ fn apply(
         let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
         return Err(error(tile.or(first), e.message));
     }
-    let results = kernel.apply(&operands).map_err(|e| {
+    let flops = kernel.flops(&shapes, |x, y| Arc::ptr_eq(&held[x], &held[y]));
+    regs.release(pc, args);
+    // A tile that only this kernel's operands hold now (read for the last
+    // time, not in the store's memory, not cached for a later load) is
+    // handed over: the kernel computes its result in it.
+    let mut taken: Vec<Result<Tile, Arc<Tile>>> = held.into_iter().map(Arc::try_unwrap).collect();
+    let operands: Vec<Cow<'_, Tile>> = taken
+        .iter_mut()
+        .map(|t| match t {
+            Ok(t) => Cow::Owned(std::mem::replace(t, Tile::new())),
+            Err(shared) => Cow::Borrowed(&**shared),
+        })
+        .collect();
+    let results = kernel.apply_reusing(operands).map_err(|e| {
         let operand = match &e {
             lp_std::KernelError::Shape(shape) => shape.operand,
             _ => kernel.factor_operand(),
@@ -302,7 +365,6 @@ fn apply(
             ),
         ));
     }
-    let flops = kernel.flops(&shapes);
     for (&dst, result) in dsts.iter().zip(results) {
         regs.set(dst, Arc::new(result), first)
             .map_err(|m| error(first, m))?;
@@ -379,18 +441,28 @@ fn write(
 fn complete(ctx: &JobContext<'_>, job: JobId) -> Result<Option<JobId>, RunError> {
     let mut children = Vec::new();
     ctx.plan.children(job, &mut children);
-    let mut next = None;
+    let mut ready = Vec::new();
     for child in children {
         let done = ctx.counters.record_done(child, job)?;
         if done == ctx.plan.in_degree(child) && ctx.counters.try_mark_launched(child)? {
-            if next.is_none() {
-                next = Some(child);
-            } else {
-                ctx.launcher.launch(child)?;
-            }
+            ready.push(child);
         }
     }
-    Ok(next)
+    // Continue with the most urgent ready child (the first of equals);
+    // deliver the others.
+    let mut next: Option<(JobId, f64)> = None;
+    for &child in &ready {
+        let p = ctx.launcher.priority(child);
+        if next.is_none_or(|(_, best)| p > best) {
+            next = Some((child, p));
+        }
+    }
+    for &child in &ready {
+        if next.is_some_and(|(n, _)| n != child) {
+            ctx.launcher.launch(child)?;
+        }
+    }
+    Ok(next.map(|(child, _)| child))
 }
 
 /// Marks the job finished; the first finish releases the temp tiles it

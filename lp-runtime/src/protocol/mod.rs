@@ -13,16 +13,19 @@
 //! * [`job`]: one delivery of one job ([`run_job`]);
 //! * [`driver`]: what every driver does (launch roots, relaunch overdue
 //!   jobs, sweep temps);
+//! * [`priority`]: critical path first (bottom levels);
 //! * [`error`]: job and run errors.
 
 pub mod counters;
 pub mod driver;
 pub mod error;
 pub mod job;
+pub mod priority;
 
 pub use counters::{BackendError, Counters, InterceptedCounters, Launcher, ProtoResult};
 pub use error::{JobError, RunError};
 pub use job::{JobContext, run_job};
+pub use priority::Priorities;
 
 use lp_program::Plan;
 use lp_program::dag::JobGraph;

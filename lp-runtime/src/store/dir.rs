@@ -1,11 +1,15 @@
 //! The directory store: one `.npy` file per tile, one `header.json` per
 //! matrix, under a root directory.
 //!
-//! Layout: `<root>/<matrix>/header.json` and `<root>/<matrix>/<i>_<j>.npy`
-//! (Fortran-order little-endian f64, so `numpy.load` opens any tile).
-//! Matrix names are validated before any path is formed, and `~` (which a
-//! valid name cannot contain) marks the store's private directory
-//! `<root>/~pool/`, so it can never collide with a matrix.
+//! Layout: `<root>/<location>/header.json` and
+//! `<root>/<location>/<i>_<j>.npy` (Fortran-order little-endian f64, so
+//! `numpy.load` opens any tile), documents beside them
+//! (`super::location`). Locations are validated before any path is formed,
+//! and `~` (which a valid name cannot contain) marks the store's private
+//! directory `<root>/~pool/`, so it can never collide with a matrix. Each
+//! open store has its own pool folder there, holding an `owner.json` that
+//! names its process (`super::runs::ProcessId`), so that `lpc store gc`
+//! can tell a crashed process's pool from a live one.
 //!
 //! # Write path
 //!
@@ -53,7 +57,8 @@
 //! Nothing holds a whole matrix in memory: a matrix larger than RAM is just
 //! more files.
 
-use super::{Store, StoreError, StoreResult, StoreUsage, validate_matrix_name};
+use super::location::{POOL_DIR, validate_doc, validate_listing, validate_location};
+use super::{Store, StoreError, StoreResult, StoreUsage};
 use lp_std::{MatrixHeader, Tile, npy};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -63,9 +68,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The store's private directory under the root; `~` cannot appear in a
-/// valid matrix name.
-const POOL_DIR: &str = "~pool";
 const HEADER_FILE: &str = "header.json";
 /// Default cap on the bytes kept in the free pool.
 pub const DEFAULT_POOL_LIMIT: u64 = 2 << 30;
@@ -128,6 +130,9 @@ impl DirStore {
         }
         fs::create_dir_all(&pool_dir)
             .map_err(io_err(format!("creating {}", pool_dir.display())))?;
+        let owner = pool_dir.join(super::runs::OWNER_FILE);
+        let me = serde_json::to_vec(&super::runs::ProcessId::current()).expect("serialises");
+        fs::write(&owner, me).map_err(io_err(format!("writing {}", owner.display())))?;
         let held = Self::scan_bytes(&root)?;
         Ok(DirStore {
             root,
@@ -162,42 +167,109 @@ impl DirStore {
         self.peak.load(Ordering::Relaxed)
     }
 
+    /// Removes the pool folders of other store instances whose process is
+    /// gone (their `owner.json` says so), or, for a process of another
+    /// machine or boot, that were not touched for `stale_after`; returns
+    /// how many were removed. A crashed process leaves its pool behind.
+    pub fn collect_dead_pools(&self, stale_after: std::time::Duration) -> StoreResult<usize> {
+        let pools = self.root.join(POOL_DIR);
+        let entries = match fs::read_dir(&pools) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(format!("listing {}", pools.display()))(e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(io_err(format!("listing {}", pools.display())))?;
+            let dir = entry.path();
+            if dir == self.pool_dir {
+                continue;
+            }
+            let owner: Option<super::runs::ProcessId> = fs::read(dir.join(super::runs::OWNER_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let idle = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > stale_after);
+            let dead = match owner.and_then(|o| o.is_alive()) {
+                Some(alive) => !alive,
+                None => idle,
+            };
+            if dead {
+                fs::remove_dir_all(&dir).map_err(io_err(format!("removing {}", dir.display())))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Bytes of deleted tile files waiting in the pool for reuse.
     pub fn pooled_bytes(&self) -> u64 {
         lock(&self.pool).bytes
     }
 
-    /// The path of tile (i, j) of `matrix` (the name must be valid).
+    /// The path of tile (i, j) of `matrix` (the location must be valid).
     pub fn tile_path(&self, matrix: &str, i: usize, j: usize) -> StoreResult<PathBuf> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         Ok(self.root.join(matrix).join(super::tile_file_name(i, j)))
     }
 
-    fn scan_bytes(root: &Path) -> StoreResult<u64> {
+    /// File bytes of the tiles at and below `dir`, skipping the pool.
+    fn scan_bytes(dir: &Path) -> StoreResult<u64> {
         let mut total = 0;
-        let entries = fs::read_dir(root).map_err(io_err(format!("listing {}", root.display())))?;
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
+        };
         for entry in entries {
-            let entry = entry.map_err(io_err(format!("listing {}", root.display())))?;
+            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if validate_matrix_name(name).is_err() || !entry.path().is_dir() {
+            let Ok(kind) = entry.file_type() else {
                 continue;
-            }
-            let dir = entry.path();
-            let files = fs::read_dir(&dir).map_err(io_err(format!("listing {}", dir.display())))?;
-            for file in files {
-                let file = file.map_err(io_err(format!("listing {}", dir.display())))?;
-                if file
-                    .file_name()
-                    .to_str()
-                    .and_then(super::parse_tile_file_name)
-                    .is_some()
-                {
-                    total += file.metadata().map(|m| m.len()).unwrap_or(0);
-                }
+            };
+            if kind.is_dir() && name != POOL_DIR {
+                total += Self::scan_bytes(&entry.path())?;
+            } else if kind.is_file() && super::parse_tile_file_name(name).is_some() {
+                total += entry.metadata().map(|m| m.len()).unwrap_or(0);
             }
         }
         Ok(total)
+    }
+
+    /// Writes a small file whole (staged in the pool, renamed into place).
+    fn put_small_file(&self, location: &str, file: &str, bytes: &[u8]) -> StoreResult<()> {
+        let dest = self.root.join(location).join(file);
+        let put = || -> StoreResult<()> {
+            self.ensure_matrix_dir(location)?;
+            let path = self.fresh_temp_path();
+            fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
+            fs::rename(&path, &dest).map_err(|e| {
+                let _ = fs::remove_file(&path);
+                io_err(format!("renaming into {}", dest.display()))(e)
+            })
+        };
+        match put() {
+            // The folder was removed behind the store's back: make it again.
+            Err(StoreError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                lock(&self.made_dirs).remove(location);
+                put()
+            }
+            other => other,
+        }
+    }
+
+    fn read_small_file(&self, location: &str, file: &str) -> StoreResult<Option<Vec<u8>>> {
+        let path = self.root.join(location).join(file);
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(format!("reading {}", path.display()))(e)),
+        }
     }
 
     fn add_held(&self, added: u64, removed: u64) {
@@ -483,7 +555,7 @@ impl Store for DirStore {
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         let dir = self.root.join(matrix);
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -505,30 +577,73 @@ impl Store for DirStore {
     }
 
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
-        validate_matrix_name(matrix)?;
-        let path = self.root.join(matrix).join(HEADER_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(format!("reading {}", path.display()))(e)),
+        validate_location(matrix)?;
+        let Some(bytes) = self.read_small_file(matrix, HEADER_FILE)? else {
+            return Ok(None);
         };
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StoreError::Corrupt {
-                what: format!("header of matrix {matrix} ({})", path.display()),
+                what: format!(
+                    "header of matrix {matrix} ({})",
+                    self.root.join(matrix).join(HEADER_FILE).display()
+                ),
                 reason: e.to_string(),
             })
     }
 
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        validate_matrix_name(matrix)?;
-        let dir = self.ensure_matrix_dir(matrix)?;
+        validate_location(matrix)?;
         let mut json = serde_json::to_vec_pretty(header).expect("a header always serialises");
         json.push(b'\n');
-        let path = self.fresh_temp_path();
-        fs::write(&path, &json).map_err(io_err(format!("writing {}", path.display())))?;
-        let dest = dir.join(HEADER_FILE);
-        fs::rename(&path, &dest).map_err(io_err(format!("renaming into {}", dest.display())))?;
+        self.put_small_file(matrix, HEADER_FILE, &json)
+    }
+
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        validate_location(location)?;
+        validate_doc(doc)?;
+        self.read_small_file(location, doc)
+    }
+
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        validate_location(location)?;
+        validate_doc(doc)?;
+        self.put_small_file(location, doc, bytes)
+    }
+
+    fn list_children(&self, parent: &str) -> StoreResult<Vec<String>> {
+        validate_listing(parent)?;
+        let dir = self.root.join(parent);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            match entry.file_name().into_string() {
+                Ok(name) if is_dir && name != POOL_DIR => out.push(name),
+                _ => {}
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn remove_all(&self, location: &str) -> StoreResult<()> {
+        validate_location(location)?;
+        let dir = self.root.join(location);
+        let bytes = Self::scan_bytes(&dir)?;
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(format!("removing {}", dir.display()))(e)),
+        }
+        let below = format!("{location}/");
+        lock(&self.made_dirs).retain(|m| m != location && !m.starts_with(&below));
+        self.add_held(0, bytes);
         Ok(())
     }
 

@@ -10,7 +10,8 @@
 //! Bytes held (current and peak) are counted in atomics on every put and
 //! delete; the run summary reports the peak.
 
-use super::{Store, StoreResult, StoreUsage, validate_matrix_name};
+use super::location::{self, validate_doc, validate_listing, validate_location};
+use super::{Store, StoreResult, StoreUsage};
 use lp_std::{MatrixHeader, Tile};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +25,7 @@ type TileMap = HashMap<(usize, usize), Arc<Tile>>;
 #[derive(Default)]
 struct MatrixSlot {
     header: Mutex<Option<MatrixHeader>>,
+    docs: Mutex<HashMap<String, Vec<u8>>>,
     shards: [Mutex<TileMap>; SHARDS],
 }
 
@@ -95,7 +97,7 @@ impl MemStore {
 
 impl Store for MemStore {
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         let Some(slot) = self.slot(matrix) else {
             return Ok(None);
         };
@@ -103,7 +105,7 @@ impl Store for MemStore {
     }
 
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         let slot = self.slot_or_create(matrix);
         let added = tile_bytes(&tile);
         let old = lock(slot.shard(i, j)).insert((i, j), tile);
@@ -112,7 +114,7 @@ impl Store for MemStore {
     }
 
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         let Some(slot) = self.slot(matrix) else {
             return Ok(());
         };
@@ -124,7 +126,7 @@ impl Store for MemStore {
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         let Some(slot) = self.slot(matrix) else {
             return Ok(Vec::new());
         };
@@ -136,15 +138,65 @@ impl Store for MemStore {
     }
 
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         Ok(self
             .slot(matrix)
             .and_then(|slot| lock(&slot.header).clone()))
     }
 
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        validate_matrix_name(matrix)?;
+        validate_location(matrix)?;
         *lock(&self.slot_or_create(matrix).header) = Some(header.clone());
+        Ok(())
+    }
+
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        validate_location(location)?;
+        validate_doc(doc)?;
+        Ok(self
+            .slot(location)
+            .and_then(|slot| lock(&slot.docs).get(doc).cloned()))
+    }
+
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        validate_location(location)?;
+        validate_doc(doc)?;
+        lock(&self.slot_or_create(location).docs).insert(doc.to_string(), bytes.to_vec());
+        Ok(())
+    }
+
+    fn list_children(&self, parent: &str) -> StoreResult<Vec<String>> {
+        validate_listing(parent)?;
+        let map = self.matrices.read().unwrap_or_else(|e| e.into_inner());
+        let prefix = location::join(parent, "");
+        let mut out: Vec<String> = map
+            .keys()
+            .filter_map(|key| key.strip_prefix(&prefix))
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_string())
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn remove_all(&self, at: &str) -> StoreResult<()> {
+        validate_location(at)?;
+        let below = format!("{at}/");
+        let removed: Vec<Arc<MatrixSlot>> = {
+            let mut map = self.matrices.write().unwrap_or_else(|e| e.into_inner());
+            let keys: Vec<String> = map
+                .keys()
+                .filter(|k| *k == at || k.starts_with(&below))
+                .cloned()
+                .collect();
+            keys.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        for slot in removed {
+            for shard in &slot.shards {
+                let bytes: u64 = lock(shard).values().map(|t| tile_bytes(t)).sum();
+                self.add_held(0, bytes);
+            }
+        }
         Ok(())
     }
 

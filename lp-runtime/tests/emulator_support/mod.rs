@@ -183,7 +183,7 @@ pub fn operation(service: Service, msg: &Message) -> String {
     let target = parts.next().unwrap_or_default();
     match service {
         Service::S3 => {
-            let kind = if target.contains("/bundles/") {
+            let kind = if target.contains("/~bundles/") || target.contains("/%7Ebundles/") {
                 " bundle"
             } else if target.ends_with("header.json") {
                 " header"
@@ -327,6 +327,16 @@ pub fn s3_slow_down() -> Vec<u8> {
         &[("content-type", "application/xml")],
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
          <Message>Please reduce your request rate.</Message></Error>",
+    )
+}
+
+/// What S3 answers a caller without `s3:ListBucket` for a missing key.
+pub fn s3_access_denied() -> Vec<u8> {
+    http_response(
+        "403 Forbidden",
+        &[("content-type", "application/xml")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+         <Message>Access Denied</Message></Error>",
     )
 }
 

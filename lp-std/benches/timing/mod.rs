@@ -1,6 +1,9 @@
 //! Timing shared by lp-std's benches (kernels, lu, qr): medians of wall
 //! and on-CPU time, because the machines are shared and noisy.
 
+// Each bench uses a part of this module.
+#![allow(dead_code)]
+
 use std::time::{Duration, Instant};
 
 /// This thread's time on a CPU, which a shared, oversubscribed machine
@@ -24,22 +27,33 @@ pub fn thread_cpu_secs() -> Option<f64> {
 /// Median wall seconds of `f` and median on-CPU seconds (NaN where the
 /// platform cannot tell), over at least 5 runs and about 0.5 s.
 pub fn timed(mut f: impl FnMut()) -> (f64, f64) {
-    f();
+    timed_with(|| (), |()| f())
+}
+
+/// [`timed`] for a call that consumes an input: `setup` makes a fresh one
+/// before each call, and neither it nor dropping the call's result is
+/// timed.
+pub fn timed_with<T, U>(mut setup: impl FnMut() -> T, mut f: impl FnMut(T) -> U) -> (f64, f64) {
+    drop(f(setup()));
     let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     let start = Instant::now();
     while wall.len() < 5 || (start.elapsed() < Duration::from_millis(500) && wall.len() < 200) {
+        let input = setup();
         let c = thread_cpu_secs();
         let t = Instant::now();
-        f();
+        let output = f(input);
         wall.push(t.elapsed().as_secs_f64());
         cpu.push(match (c, thread_cpu_secs()) {
             (Some(a), Some(b)) => b - a,
             _ => f64::NAN,
         });
+        drop(output);
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     (median(wall), median(cpu))
+}
+
+/// The median of `v` (the upper one for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -2,17 +2,20 @@
 //! solves, `SYRK` and `GEMM`, on faer's in-place routines with explicit
 //! scratch (the wrappers' extra copies cost measurably on tiles).
 //!
-//! Every function here returns one fresh tile: operands are shared,
-//! read-only values. Shapes were validated by the caller
-//! ([`super::Kernel::apply`]).
+//! A kernel whose result has an operand's shape takes that operand as a
+//! `Cow` and computes in it: in the caller's buffer when it was handed over
+//! (`Cow::Owned`), in a copy of a shared one. Shapes were validated by the
+//! caller ([`super::Kernel::apply_reusing`]).
 
 use super::KernelError;
+use super::transpose::{mirror_lower, with_transposed};
 use crate::Tile;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};
-use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::{triangular_inverse, triangular_solve};
-use faer::{Accum, Par, Spec};
+use faer::{Accum, MatMut, MatRef, Par, Spec};
+use std::borrow::Cow;
 
 /// Inverse of a lower-triangular tile.
 pub fn invert_lower(l: &Tile) -> Result<Tile, KernelError> {
@@ -25,10 +28,17 @@ pub fn invert_lower(l: &Tile) -> Result<Tile, KernelError> {
 }
 
 /// X with `op(T) X = B` (`left`) or `X op(T) = B`, reading only the lower
-/// (`lower`) or upper triangle of T; op(T) = Tᵀ when `trans`.
-pub fn trsm(b: &Tile, t: &Tile, left: bool, lower: bool, trans: bool) -> Result<Tile, KernelError> {
+/// (`lower`) or upper triangle of T; op(T) = Tᵀ when `trans`. X takes B's
+/// place.
+pub fn trsm(
+    b: Cow<'_, Tile>,
+    t: &Tile,
+    left: bool,
+    lower: bool,
+    trans: bool,
+) -> Result<Tile, KernelError> {
     check_triangular(t)?;
-    let mut out = b.clone();
+    let mut out = b.into_owned();
     // X op(T) = B is op(T)ᵀ Xᵀ = Bᵀ: a left solve on the transposed view.
     // (Copying Bᵀ to column-major and back, as the products do, measured
     // 10-25% slower here.)
@@ -52,88 +62,80 @@ pub fn trsm(b: &Tile, t: &Tile, left: bool, lower: bool, trans: bool) -> Result<
     Ok(out)
 }
 
-/// C - A Bᵀ.
-pub fn syrk(c: &Tile, a: &Tile, b: &Tile) -> Tile {
-    let bt = transposed_if_large(b);
-    let bt = bt.as_ref().map_or(b.as_ref().transpose(), |t| t.as_ref());
-    let mut out = c.clone();
-    matmul(out.as_mut(), Accum::Add, a.as_ref(), bt, -1.0, SEQ);
+/// C - A Bᵀ, in C's place. When A and B are the same tile (`symmetric`)
+/// the result is symmetric: only its lower triangle is computed, from C's
+/// lower triangle (half the flops), and mirrored onto the upper one, so
+/// the result is a whole symmetric tile whatever C's upper triangle held.
+pub fn syrk(c: Cow<'_, Tile>, a: &Tile, b: &Tile, symmetric: bool) -> Tile {
+    let mut out = c.into_owned();
+    let structure = if symmetric {
+        BlockStructure::TriangularLower
+    } else {
+        BlockStructure::Rectangular
+    };
+    with_transposed(b, symmetric, |bt| {
+        product(out.as_mut(), structure, Accum::Add, a.as_ref(), bt, -1.0)
+    });
+    if symmetric {
+        mirror_lower(&mut out);
+    }
     out
 }
 
-/// op(A) op(B), or C + op(A) op(B) with three operands `[c, a, b]`.
-pub fn gemm(args: &[&Tile], ta: bool, tb: bool) -> Tile {
-    let first = args.len() - 2;
+/// op(A) op(B), or C + op(A) op(B) in C's place when `c` is given.
+pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool) -> Tile {
     let a = if ta {
-        args[first].as_ref().transpose()
+        a.as_ref().transpose()
     } else {
-        args[first].as_ref()
+        a.as_ref()
     };
-    let bt;
-    let b = if tb {
-        bt = transposed_if_large(args[first + 1]);
-        bt.as_ref()
-            .map_or(args[first + 1].as_ref().transpose(), |t| t.as_ref())
-    } else {
-        args[first + 1].as_ref()
+    let (mut out, accum) = match c {
+        Some(c) => (c.into_owned(), Accum::Add),
+        None => {
+            let cols = if tb { b.nrows() } else { b.ncols() };
+            (Tile::zeros(a.nrows(), cols), Accum::Replace)
+        }
     };
-    if args.len() == 3 {
-        let mut out = args[0].clone();
-        matmul(out.as_mut(), Accum::Add, a, b, 1.0, SEQ);
-        out
+    let rect = BlockStructure::Rectangular;
+    if tb {
+        with_transposed(b, false, |bt| {
+            product(out.as_mut(), rect, accum, a, bt, 1.0)
+        });
     } else {
-        let mut out = Tile::zeros(a.nrows(), b.ncols());
-        matmul(out.as_mut(), Accum::Replace, a, b, 1.0, SEQ);
-        out
+        product(out.as_mut(), rect, accum, a, b.as_ref(), 1.0);
     }
+    out
 }
 
 const SEQ: Par = Par::Seq;
 
-/// `b^T` as a column-major tile when `b` is large enough for that to pay.
-///
-/// faer's product ran 1.2-1.45x slower with a transposed (row-major)
-/// right-hand side than with a column-major one on 512 and 1024 tiles (one
-/// core, `benches/kernels.rs`), while this cache-blocked copy costs O(n^2):
-/// so `SYRK`, `GEMM_NT` and `GEMM_TT`, the Cholesky trailing updates, copy
-/// first. On 256 tiles the copy cost more than it saved.
-fn transposed_if_large(b: &Tile) -> Option<Tile> {
-    const MIN_SIDE: usize = 384;
-    (b.nrows() >= MIN_SIDE && b.ncols() >= MIN_SIDE).then(|| transposed(b))
+/// dst = dst + alpha A B (`Accum::Add`) or alpha A B, on the part of dst
+/// that `structure` names (faer's `Rectangular` product is its plain
+/// `matmul`).
+fn product(
+    dst: MatMut<'_, f64>,
+    structure: BlockStructure,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    let rect = BlockStructure::Rectangular;
+    triangular::matmul(dst, structure, accum, a, rect, b, rect, alpha, SEQ);
 }
 
-fn transposed(b: &Tile) -> Tile {
-    const BLOCK: usize = 32;
-    let (rows, cols) = (b.nrows(), b.ncols());
-    let mut t = Tile::zeros(cols, rows);
-    let mut sources: [&[f64]; BLOCK] = [&[]; BLOCK];
-    for j0 in (0..cols).step_by(BLOCK) {
-        let width = BLOCK.min(cols - j0);
-        for (k, source) in sources[..width].iter_mut().enumerate() {
-            *source = b.col_as_slice(j0 + k);
-        }
-        // Row i of this 32-column strip of b is 32 contiguous values of
-        // column i of t: 32 sequential read streams, one contiguous write.
-        for i in 0..rows {
-            let dst = &mut t.col_as_slice_mut(i)[j0..j0 + width];
-            for (d, source) in dst.iter_mut().zip(&sources[..width]) {
-                *d = source[i];
-            }
-        }
-    }
-    t
-}
-
-/// Lower Cholesky factor of `a`, reading only its lower triangle.
-pub fn cholesky(a: &Tile) -> Result<Tile, KernelError> {
+/// Lower Cholesky factor of `a`, reading only its lower triangle, in A's
+/// place.
+pub fn cholesky(a: Cow<'_, Tile>) -> Result<Tile, KernelError> {
     let n = a.nrows();
-    // Copy only the lower triangle: the input's upper one may hold anything.
-    let mut l = Tile::zeros(n, n);
-    for j in 0..n {
-        l.col_as_slice_mut(j)[j..].copy_from_slice(&a.col_as_slice(j)[j..]);
-    }
+    // A failure is reported with A's diagonal, which the factorisation
+    // overwrites.
+    let diagonal: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
+    let mut l = a.into_owned();
     let params: Spec<LltParams, f64> = Default::default();
     let mut scratch = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(n, SEQ, params));
+    // faer reads only the lower triangle and uses the upper one as
+    // workspace (tests/kernels.rs checks that NaN there changes nothing).
     let result = llt::cholesky_in_place(
         l.as_mut(),
         LltRegularization::default(),
@@ -143,21 +145,20 @@ pub fn cholesky(a: &Tile) -> Result<Tile, KernelError> {
     );
     match result {
         Ok(_) => {
-            // faer uses the upper triangle as workspace; the result's must
-            // be exactly zero.
+            // The result's upper triangle must be exactly zero.
             for j in 1..n {
                 l.col_as_slice_mut(j)[..j].fill(0.0);
             }
             Ok(l)
         }
         Err(LltError::NonPositivePivot { index }) => {
-            // faer's factorisation is left-looking: when it stops at `index`
-            // the columns before it are final, so the failing Schur
-            // complement entry is a_jj - sum_k l_jk^2 over those columns.
+            // When faer stops at `index` the columns before it are final,
+            // so the failing Schur complement entry is a_jj - sum_k l_jk^2
+            // over those columns.
             let done: f64 = (0..index).map(|k| l[(index, k)] * l[(index, k)]).sum();
             Err(KernelError::NotPositiveDefinite {
                 pivot: index,
-                value: a[(index, index)] - done,
+                value: diagonal[index] - done,
             })
         }
     }

@@ -19,14 +19,23 @@
 //! corrupted bundle gives a [`KernelError`], never a panic inside faer.
 //! Triangular operands are read from their own triangle only, and triangular
 //! results have an exactly zero other triangle.
+//!
+//! Operands are shared (`Cow::Borrowed`) or handed over (`Cow::Owned`, see
+//! [`Kernel::apply_reusing`]): a kernel whose result has an operand's shape
+//! computes it in a handed-over operand's buffer instead of a fresh tile.
+//! Two shared operands at one address are the same tile, which is how a
+//! `SYRK` of a diagonal tile (A and B both `L[i, k]`) is recognised: its
+//! result is symmetric, so only its lower triangle is computed.
 
 pub mod dense;
 pub mod lu;
 pub mod qr;
 mod shapes;
+mod transpose;
 
 use crate::Tile;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// The shape of a tile or register value: `rows x cols`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,7 +79,8 @@ pub enum Kernel {
         lower: bool,
         trans: bool,
     },
-    /// `SYRK c, a, b`: C - A Bᵀ.
+    /// `SYRK c, a, b`: C - A Bᵀ; when A and B are the same tile, the
+    /// symmetric C - A Aᵀ from C's lower triangle, in half the flops.
     Syrk,
     /// `GEMM[_NT|_TN|_TT] a, b`: op(A) op(B); with three operands
     /// `GEMM c, a, b`: C + op(A) op(B). `ta`/`tb` say whether A/B are transposed.
@@ -341,9 +351,28 @@ impl Kernel {
         }
     }
 
+    /// The operands whose being the same tile makes an application's
+    /// result symmetric, computed in half the flops: `SYRK`'s A and B
+    /// (`L[i, k]` twice in a Cholesky's update of a diagonal tile).
+    pub fn symmetric_pair(self) -> Option<(usize, usize)> {
+        (self == Kernel::Syrk).then_some((1, 2))
+    }
+
     /// Floating-point operations of one application, by the usual LAPACK
-    /// counts (n³/3 for a Cholesky, 2mnk for a product, ...).
-    pub fn flops(self, args: &[Shape]) -> f64 {
+    /// counts (n³/3 for a Cholesky, 2mnk for a product, ...): the useful
+    /// work, which is what the kernel does. `same(x, y)` says whether
+    /// operands `x` and `y` are the same tile (the same register, or loads
+    /// of the same tile; see [`Kernel::symmetric_pair`]).
+    pub fn flops(self, args: &[Shape], same: impl FnOnce(usize, usize) -> bool) -> f64 {
+        let symmetric = self.symmetric_pair().is_some_and(|(x, y)| same(x, y));
+        self.flops_for(args, symmetric)
+    }
+
+    /// [`Kernel::flops`] of an application whose result is symmetric or
+    /// not. A symmetric `SYRK` computes the lower triangle only: m²k flops
+    /// (the leading term, as for CHOL), so that a tiled Cholesky's kernels
+    /// add up to LAPACK's n³/3.
+    pub fn flops_for(self, args: &[Shape], symmetric: bool) -> f64 {
         let f = |x: usize| x as f64;
         match self {
             Kernel::Chol | Kernel::Invrs => f(args[0].rows).powi(3) / 3.0,
@@ -352,7 +381,10 @@ impl Kernel {
                 let (m, n) = (f(args[0].rows), f(args[0].cols));
                 if left { m * m * n } else { m * n * n }
             }
-            Kernel::Syrk => 2.0 * f(args[1].rows) * f(args[2].rows) * f(args[1].cols),
+            Kernel::Syrk => {
+                let product = f(args[1].rows) * f(args[2].rows) * f(args[1].cols);
+                if symmetric { product } else { 2.0 * product }
+            }
             Kernel::Gemm { ta, tb } => {
                 let first = args.len() - 2;
                 let a = if ta { args[first].t() } else { args[first] };
@@ -376,26 +408,88 @@ impl Kernel {
         }
     }
 
-    /// Computes the kernel on `args`, in operand order (`c, a, b` for
-    /// `SYRK` and three-operand `GEMM`): one tile per result.
+    /// Computes the kernel on shared operands, in operand order (`c, a, b`
+    /// for `SYRK` and three-operand `GEMM`): one tile per result.
     ///
     /// Validates the operand count and shapes first (the same rules as
     /// [`Kernel::result_shapes`]), so it never panics on bad operands.
     pub fn apply(self, args: &[&Tile]) -> Result<Vec<Tile>, KernelError> {
+        self.apply_reusing(args.iter().map(|&t| Cow::Borrowed(t)).collect())
+    }
+
+    /// [`Kernel::apply`] with operands the caller may hand over: the result
+    /// is computed in the buffer of a handed-over (`Cow::Owned`) operand
+    /// of its shape, and in a copy of a shared one. The operand that takes
+    /// the result: `CHOL`'s A, a triangular solve's B, `SYRK`'s and
+    /// three-operand `GEMM`'s C, `ADD`'s and `SUB`'s A, `TRIU`'s T. The
+    /// other kernels write fresh tiles.
+    pub fn apply_reusing(self, args: Vec<Cow<'_, Tile>>) -> Result<Vec<Tile>, KernelError> {
         let shapes: Vec<Shape> = args
             .iter()
             .map(|t| Shape::new(t.nrows(), t.ncols()))
             .collect();
         self.result_shapes(&shapes)?;
+        let one = |t: Tile| Ok(vec![t]);
+        match self {
+            Kernel::Chol => {
+                let [a] = operands(args);
+                one(dense::cholesky(a)?)
+            }
+            Kernel::Trsm { left, lower, trans } => {
+                let [b, t] = operands(args);
+                one(dense::trsm(b, &t, left, lower, trans)?)
+            }
+            Kernel::Syrk => {
+                // Two shared operands at one address are one tile.
+                let same = |x: usize, y: usize| match (&args[x], &args[y]) {
+                    (Cow::Borrowed(p), Cow::Borrowed(q)) => std::ptr::eq(*p, *q),
+                    _ => false,
+                };
+                let symmetric = self.symmetric_pair().is_some_and(|(x, y)| same(x, y));
+                let [c, a, b] = operands(args);
+                one(dense::syrk(c, &a, &b, symmetric))
+            }
+            Kernel::Gemm { ta, tb } if args.len() == 3 => {
+                let [c, a, b] = operands(args);
+                one(dense::gemm(Some(c), &a, &b, ta, tb))
+            }
+            Kernel::Gemm { ta, tb } => {
+                let [a, b] = operands(args);
+                one(dense::gemm(None, &a, &b, ta, tb))
+            }
+            Kernel::Triu => {
+                let [t] = operands(args);
+                lu::check_upper((*t).as_ref())?;
+                let mut u = t.into_owned();
+                for j in 0..u.ncols() {
+                    let below = (j + 1).min(u.nrows());
+                    u.col_as_slice_mut(j)[below..].fill(0.0);
+                }
+                one(u)
+            }
+            Kernel::Add | Kernel::Sub => {
+                let [a, b] = operands(args);
+                let mut a = a.into_owned();
+                if self == Kernel::Add {
+                    a += &*b;
+                } else {
+                    a -= &*b;
+                }
+                one(a)
+            }
+            _ => {
+                let args: Vec<&Tile> = args.iter().map(|t| &**t).collect();
+                self.apply_fresh(&args)
+            }
+        }
+    }
+
+    /// The kernels that write every result into a fresh tile (the LU and QR
+    /// kernels, `INVRS`, `TOP`); shapes already validated.
+    fn apply_fresh(self, args: &[&Tile]) -> Result<Vec<Tile>, KernelError> {
         let one = |t: Tile| vec![t];
         Ok(match self {
-            Kernel::Chol => one(dense::cholesky(args[0])?),
             Kernel::Invrs => one(dense::invert_lower(args[0])?),
-            Kernel::Trsm { left, lower, trans } => {
-                one(dense::trsm(args[0], args[1], left, lower, trans)?)
-            }
-            Kernel::Syrk => one(dense::syrk(args[0], args[1], args[2])),
-            Kernel::Gemm { ta, tb } => one(dense::gemm(args, ta, tb)),
             Kernel::Getrf => {
                 let (lu, p) = lu::getrf(args[0].as_ref())?;
                 vec![lu, p]
@@ -439,15 +533,14 @@ impl Kernel {
                 let (a1, a2) = qr::tsmqr(a1, a2, v, t, trans)?;
                 vec![a1, a2]
             }
-            Kernel::Triu => {
-                lu::check_upper(args[0].as_ref())?;
-                one(Tile::from_fn(args[0].nrows(), args[0].ncols(), |i, j| {
-                    if i <= j { args[0][(i, j)] } else { 0.0 }
-                }))
-            }
             Kernel::Top => one(args[0].subrows(0, args[1].nrows()).to_owned()),
-            Kernel::Add => one(args[0] + args[1]),
-            Kernel::Sub => one(args[0] - args[1]),
+            Kernel::Chol
+            | Kernel::Trsm { .. }
+            | Kernel::Syrk
+            | Kernel::Gemm { .. }
+            | Kernel::Triu
+            | Kernel::Add
+            | Kernel::Sub => unreachable!("{} reuses an operand", self.name()),
         })
     }
 
@@ -471,5 +564,14 @@ impl Kernel {
                 if max == 1 { "" } else { "s" },
             ),
         })
+    }
+}
+
+/// The operands of a kernel whose arity [`Kernel::result_shapes`] has
+/// checked, as an array.
+fn operands<const N: usize>(args: Vec<Cow<'_, Tile>>) -> [Cow<'_, Tile>; N] {
+    match args.try_into() {
+        Ok(array) => array,
+        Err(args) => unreachable!("{} operands where {N} were validated", args.len()),
     }
 }

@@ -10,7 +10,7 @@
 use lp_program::Plan;
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::protocol::RunError;
-use lp_runtime::store::Store;
+use lp_runtime::store::{Namespace, Store};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -117,16 +117,17 @@ impl Lambda {
         store(self)
     }
 
-    /// Runs `plan` on Lambda; no `lease` means the backend's default
-    /// (above Lambda's 15-minute limit on an invocation).
+    /// Runs `plan` on Lambda in namespace `ns`; no `lease` means the
+    /// backend's default (above Lambda's 15-minute limit on an invocation).
     pub fn run(
         &self,
         plan: &Plan,
+        ns: &Namespace,
         lease: Option<Duration>,
         stop: Arc<AtomicBool>,
         progress: &dyn Fn(&Progress),
     ) -> Result<RunSummary, RunError> {
-        run(self, plan, lease, stop, progress)
+        run(self, plan, ns, lease, stop, progress)
     }
 }
 
@@ -165,6 +166,7 @@ fn store(lambda: &Lambda) -> Arc<dyn Store> {
 fn run(
     lambda: &Lambda,
     plan: &Plan,
+    ns: &Namespace,
     lease: Option<Duration>,
     stop: Arc<AtomicBool>,
     progress: &dyn Fn(&Progress),
@@ -180,6 +182,8 @@ fn run(
         opts.lease = lease;
     }
     opts.stop = stop;
+    opts.run_id = Some(ns.run.clone());
+    opts.inputs = ns.inputs.clone();
     let summary = lp_runtime::aws::run_lambda(&lambda.clients, plan, &opts, progress)?;
     eprintln!(
         "run {} (table {}, s3://{}/{})",
@@ -187,6 +191,20 @@ fn run(
     );
     *lambda.bill.lock().unwrap_or_else(|p| p.into_inner()) = Some(summary.bill);
     Ok(summary.summary)
+}
+
+/// The S3 prefix `s3://bucket/prefix` as a store (`lpc store`).
+#[cfg(feature = "aws")]
+pub fn s3_store(args: &AwsArgs, bucket: &str, prefix: &str) -> Result<Arc<dyn Store>, String> {
+    let clients = lp_runtime::aws::AwsClients::connect(&options(args));
+    Ok(Arc::new(lp_runtime::aws::S3Store::new(
+        &clients, bucket, prefix,
+    )))
+}
+
+#[cfg(not(feature = "aws"))]
+pub fn s3_store(_: &AwsArgs, _: &str, _: &str) -> Result<Arc<dyn Store>, String> {
+    Err(NOT_BUILT.to_string())
 }
 
 #[cfg(feature = "aws")]
@@ -200,8 +218,19 @@ fn init_resources(args: &InitArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         eprintln!("bucket {bucket} ready");
     }
-    lp_runtime::aws::create_table(&clients, table).map_err(|e| e.to_string())?;
+    let expiry = lp_runtime::aws::create_table(&clients, table).map_err(|e| e.to_string())?;
     eprintln!("table {table} ready");
+    match expiry {
+        lp_runtime::aws::dynamo::Expiry::On => eprintln!(
+            "  items of a run expire {} days after its last write (time-to-live on `{}`)",
+            lp_runtime::aws::dynamo::ITEM_TTL.as_secs() / 86_400,
+            lp_runtime::aws::dynamo::TTL_ATTRIBUTE
+        ),
+        lp_runtime::aws::dynamo::Expiry::Unsupported(answer) => eprintln!(
+            "warning: this DynamoDB endpoint does not implement time-to-live ({answer}); \
+             the items of every run stay in {table}"
+        ),
+    }
     Ok(())
 }
 
@@ -219,6 +248,7 @@ fn store(lambda: &Lambda) -> Arc<dyn Store> {
 fn run(
     lambda: &Lambda,
     _: &Plan,
+    _: &Namespace,
     _: Option<Duration>,
     _: Arc<AtomicBool>,
     _: &dyn Fn(&Progress),

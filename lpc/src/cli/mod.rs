@@ -10,6 +10,7 @@ pub mod generate;
 pub mod graph;
 pub mod run;
 pub mod sim;
+pub mod store;
 
 use lpc::diagnostics::Format;
 use lpc::frontend::{CompileOptions, Setting};

@@ -18,11 +18,15 @@ use crate::cli::aws::{AwsArgs, Lambda};
 use crate::cli::{CompileArgs, human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lp_program::{Plan, bundle};
+use lp_runtime::local::Schedule;
 use lp_runtime::metrics::{Progress, RunSummary};
-use lp_runtime::store::Store;
+use lp_runtime::store::maintenance;
+use lp_runtime::store::runs::{RunGuard, fresh_run_id};
+use lp_runtime::store::{Namespace, RunStore, Store, validate_matrix_name};
 use lp_runtime::verify::Check;
 use lpc::frontend::compile_file;
-use lpc::runner::{self, Binding, InputData, RunFailure, RunOptions, StoreSpec};
+use lpc::placement::InputSource;
+use lpc::runner::{self, Binding, RunFailure, RunOptions, StoreSpec};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,12 +48,19 @@ pub struct Args {
     /// Worker threads (default: the number of cores).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     workers: usize,
-    /// Supply input matrix NAME from a whole `.npy` file (repeatable).
-    #[arg(long, value_name = "NAME=FILE", value_parser = parse_binding)]
-    input: Vec<(String, PathBuf)>,
+    /// Supply input matrix NAME from a whole `.npy` file, or from matrix
+    /// STORED of the store with `NAME=store:STORED` (repeatable).
+    #[arg(long, value_name = "NAME=FILE", value_parser = parse_input)]
+    input: Vec<(String, Input)>,
     /// Write matrix NAME to a whole `.npy` file after the run (repeatable).
     #[arg(long, value_name = "NAME=FILE", value_parser = parse_binding)]
     output: Vec<(String, PathBuf)>,
+    /// After a successful (and verified, with --verify) run, publish output
+    /// NAME in the store as AS (default: NAME), for later runs to read with
+    /// `--input X=store:AS` (repeatable). Atomic: a reader sees the old
+    /// matrix or the new one.
+    #[arg(long, value_name = "NAME[=AS]", value_parser = parse_publish)]
+    publish: Vec<(String, String)>,
     /// Check the answer with random probe vectors (Cholesky, GEMM,
     /// triangular solve); exit 1 if the residual is too large.
     #[arg(long)]
@@ -57,6 +68,11 @@ pub struct Args {
     /// Write a Chrome trace (open it in Perfetto) of every job and kernel.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Which ready job a worker runs next (local backend): `critical-path`
+    /// (the longest remaining chain of work first, for programs up to
+    /// 500,000 jobs) or `fifo` (launch order).
+    #[arg(long, value_enum, default_value_t = ScheduleArg::CriticalPath)]
+    schedule: ScheduleArg,
     /// Re-deliver a job launched but not finished after this many seconds
     /// (default: 300 locally, 960 on Lambda, above its 15-minute limit).
     #[arg(long, value_name = "SECONDS")]
@@ -71,6 +87,12 @@ pub struct Args {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ScheduleArg {
+    CriticalPath,
+    Fifo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Backend {
     Local,
     Lambda,
@@ -78,6 +100,42 @@ enum Backend {
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
     StoreSpec::parse(s)
+}
+
+/// Where `--input` takes a matrix from.
+#[derive(Clone, Debug)]
+enum Input {
+    File(PathBuf),
+    Stored(String),
+}
+
+impl Input {
+    fn as_source(&self) -> InputSource<'_> {
+        match self {
+            Input::File(path) => InputSource::File(path),
+            Input::Stored(name) => InputSource::Stored(name),
+        }
+    }
+}
+
+fn parse_input(s: &str) -> Result<(String, Input), String> {
+    let (name, file) = parse_binding(s)?;
+    Ok(match file.to_str().and_then(|f| f.strip_prefix("store:")) {
+        Some(stored) => {
+            validate_matrix_name(stored).map_err(|e| e.to_string())?;
+            (name, Input::Stored(stored.to_string()))
+        }
+        None => (name, Input::File(file)),
+    })
+}
+
+fn parse_publish(s: &str) -> Result<(String, String), String> {
+    let (name, as_name) = match s.split_once('=') {
+        Some((name, as_name)) => (name, as_name),
+        None => (s, s),
+    };
+    validate_matrix_name(as_name).map_err(|e| e.to_string())?;
+    Ok((name.to_string(), as_name.to_string()))
 }
 
 fn parse_binding(s: &str) -> Result<(String, PathBuf), String> {
@@ -108,6 +166,10 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         workers: args.workers,
         lease: args.lease.map(|secs| Duration::from_secs(secs.max(1))),
         trace: args.trace.clone(),
+        schedule: match args.schedule {
+            ScheduleArg::CriticalPath => Schedule::CriticalPath,
+            ScheduleArg::Fifo => Schedule::Fifo,
+        },
         ..RunOptions::default()
     };
     let stop = opts.stop.clone();
@@ -124,20 +186,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     };
     let program = plan.program();
     check_bindings(&plan, &args)?;
-    let check = if args.verify {
-        Some(Check::detect(program).ok_or_else(|| {
-            Fail(
-                2,
-                format!(
-                    "--verify does not recognise this program; it knows {}",
-                    Check::KNOWN
-                ),
-            )
-        })?)
-    } else {
-        None
-    };
-
+    let check = args.verify.then(|| detect_check(program)).transpose()?;
     let lambda = match args.backend {
         Backend::Local => None,
         Backend::Lambda => {
@@ -147,22 +196,18 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             Some(Lambda::connect(&args.aws).map_err(|e| Fail(2, e))?)
         }
     };
-    let store: Arc<dyn Store> = match &lambda {
+    let shared: Arc<dyn Store> = match &lambda {
         Some(lambda) => lambda.store(),
         None => args.store.open().map_err(|e| Fail(2, e))?,
     };
-    runner::write_headers(store.as_ref(), program, &|_| false).map_err(|e| Fail(2, e))?;
-    for (name, path) in &args.input {
-        let info = program
-            .matrices
-            .iter()
-            .find(|m| &m.name == name)
-            .expect("checked");
-        runner::import(store.as_ref(), info, InputData::Npy(path), 1, &opts.stop)
-            .map_err(|e| Fail(2, format!("cannot import {}: {e}", path.display())))?;
-    }
+    // From here on, dropping the guard (an error, Ctrl-C) removes
+    // everything this run wrote to the store.
+    let guard = RunGuard::begin(shared.clone(), &fresh_run_id(), &program_label(&args))
+        .map_err(|e| Fail(2, format!("cannot start a run in the store: {e}")))?;
+    let ns = place(shared.as_ref(), program, &guard.run(), &args)?;
+    let store: Arc<dyn Store> = Arc::new(RunStore::new(shared.clone(), program, &ns));
 
-    let summary = run_plan(&plan, &store, lambda.as_ref(), &opts, args.quiet)?;
+    let summary = run_plan(&plan, &store, &ns, lambda.as_ref(), &opts, args.quiet)?;
     print_summary(&summary);
     if let Some(bill) = lambda.as_ref().and_then(|l| l.bill()) {
         crate::cli::bill::print(&bill);
@@ -174,25 +219,102 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         );
     }
     for (name, path) in &args.output {
-        let info = program
-            .matrices
-            .iter()
-            .find(|m| &m.name == name)
-            .expect("checked");
-        runner::export_npy(store.as_ref(), info, path)
+        runner::export_npy(store.as_ref(), find(program, name), path)
             .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
         eprintln!("  {:<14}{name} to {}", "wrote", path.display());
     }
-    match check {
-        Some(check) => report_verification(store.as_ref(), program, check),
-        None => Ok(ExitCode::SUCCESS),
+    let verified = match check {
+        Some(check) => report_verification(store.as_ref(), program, check)?,
+        None => true,
+    };
+    if !verified {
+        // A wrong answer is not kept, let alone published.
+        return Ok(ExitCode::from(1));
     }
+    lpc::placement::remove_temps(store.as_ref(), program)
+        .map_err(|e| Fail(2, format!("cannot remove the run's temporaries: {e}")))?;
+    keep_outputs(shared.as_ref(), &ns, program, &args)?;
+    guard
+        .finish()
+        .map_err(|e| Fail(2, format!("cannot record the finished run: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The program file's name, not its path: run records are shared with
+/// other users of the store.
+fn program_label(args: &Args) -> String {
+    match std::path::Path::new(&args.program).file_name() {
+        Some(name) if args.program != "-" => name.to_string_lossy().into_owned(),
+        _ => "<stdin>".to_string(),
+    }
+}
+
+fn find<'p>(program: &'p lp_program::Program, name: &str) -> &'p lp_program::MatrixInfo {
+    program
+        .matrices
+        .iter()
+        .find(|m| m.name == name)
+        .expect("bindings are checked first")
+}
+
+fn detect_check(program: &lp_program::Program) -> Result<Check, Fail> {
+    Check::detect(program).ok_or_else(|| {
+        Fail(
+            2,
+            format!(
+                "--verify does not recognise this program; it knows {}",
+                Check::KNOWN
+            ),
+        )
+    })
+}
+
+/// The run's namespace in the store, with its inputs in place.
+fn place(
+    store: &dyn Store,
+    program: &lp_program::Program,
+    run: &str,
+    args: &Args,
+) -> Result<Namespace, Fail> {
+    let supplied: Vec<(&str, InputSource)> = args
+        .input
+        .iter()
+        .map(|(name, source)| (name.as_str(), source.as_source()))
+        .collect();
+    lpc::placement::place(store, program, &program_label(args), run, &supplied)
+        .map_err(|e| Fail(2, e.to_string()))
+}
+
+/// Publishes what `--publish` asks for and says where the outputs stay
+/// (nowhere, for a memory store: it ends with the process).
+fn keep_outputs(
+    store: &dyn Store,
+    ns: &Namespace,
+    program: &lp_program::Program,
+    args: &Args,
+) -> Result<(), Fail> {
+    for (name, as_name) in &args.publish {
+        let location = ns.location(find(program, name));
+        maintenance::publish(store, as_name, &location)
+            .map_err(|e| Fail(2, format!("--publish {name}: {e}")))?;
+        eprintln!("  {:<14}{name} as {as_name}", "published");
+    }
+    let persistent = args.backend == Backend::Lambda || args.store != StoreSpec::Mem;
+    if persistent {
+        eprintln!(
+            "  {:<14}outputs under {} (lpc store rm to remove them)",
+            "kept",
+            lp_runtime::store::location::run_root(&ns.run)
+        );
+    }
+    Ok(())
 }
 
 /// The run itself, on the chosen backend, with a progress bar.
 fn run_plan(
     plan: &Plan,
     store: &Arc<dyn Store>,
+    ns: &Namespace,
     lambda: Option<&Lambda>,
     opts: &RunOptions,
     quiet: bool,
@@ -201,7 +323,7 @@ fn run_plan(
     let progress = |p: &Progress| update(&bar, p);
     let summary = match lambda {
         Some(lambda) => runner::classify(
-            lambda.run(plan, opts.lease, opts.stop.clone(), &progress),
+            lambda.run(plan, ns, opts.lease, opts.stop.clone(), &progress),
             &opts.stop,
         ),
         None => runner::run_local(plan, store.clone(), opts, &progress),
@@ -213,11 +335,12 @@ fn run_plan(
     })
 }
 
+/// Prints the verdict; whether the check passed.
 fn report_verification(
     store: &dyn Store,
     program: &lp_program::Program,
     check: Check,
-) -> Result<ExitCode, Fail> {
+) -> Result<bool, Fail> {
     let result = runner::verify(store, program, check)
         .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
     let verdict = if result.passed() { "ok" } else { "FAILED" };
@@ -225,11 +348,7 @@ fn report_verification(
         "  {:<14}{} = {:.3e} (tolerance {:.1e}): {verdict}",
         "verify", result.formula, result.residual, result.tolerance
     );
-    Ok(if result.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(result.passed())
 }
 
 /// A bundle file is recognised by its magic bytes (and decoded, with its
@@ -262,9 +381,12 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
     let inputs: Vec<Binding> = args
         .input
         .iter()
-        .map(|(name, path)| Binding {
+        .map(|(name, input)| Binding {
             name,
-            file: Some(path),
+            file: match input {
+                Input::File(path) => Some(path),
+                Input::Stored(_) => None,
+            },
         })
         .collect();
     let outputs: Vec<Binding> = args
@@ -275,11 +397,25 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
             file: Some(path),
         })
         .collect();
-    // A fresh memory store can only hold what is supplied now; a directory
-    // store or a bucket may hold the input from an earlier import.
-    let fresh_store = args.backend == Backend::Local && args.store == StoreSpec::Mem;
-    runner::check_bindings(plan.program(), &inputs, &outputs, false, fresh_store)
-        .map_err(|e| Fail(2, e.to_string()))
+    // Every input is supplied now or initialised: a run never picks up
+    // whatever an earlier run left in the store.
+    runner::check_bindings(plan.program(), &inputs, &outputs, false, true)
+        .map_err(|e| Fail(2, e.to_string()))?;
+    let program = plan.program();
+    for (name, _) in &args.publish {
+        match program.matrices.iter().find(|m| &m.name == name) {
+            Some(m) if m.role == lp_program::Role::Output && m.versions.is_empty() => {}
+            _ => {
+                return Err(Fail(
+                    2,
+                    format!(
+                        "--publish {name}: `{name}` is not a plain output matrix of the program"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn progress_bar(jobs: u64, quiet: bool) -> ProgressBar {
@@ -350,5 +486,22 @@ fn print_summary(s: &RunSummary) {
     );
     if let Some(jobs) = s.critical_path_jobs {
         line("critical path", format!("{jobs} jobs"));
+    }
+    if !s.worker_idle.is_empty() {
+        let wall = s.wall.as_secs_f64().max(1e-9);
+        let each: Vec<String> = s
+            .worker_idle
+            .iter()
+            .enumerate()
+            .map(|(w, idle)| {
+                let secs = idle.as_secs_f64();
+                format!(
+                    "w{w} {} ({:.0}%)",
+                    human_duration(*idle),
+                    100.0 * secs / wall
+                )
+            })
+            .collect();
+        line("idle", each.join(", "));
     }
 }

@@ -3,7 +3,6 @@
 //! carries a way to make it crash.
 
 use lp_program::JobId;
-use lp_runtime::aws::S3Store;
 use lp_runtime::aws::lambda::WorkerHooks;
 use lp_runtime::protocol::{Counters, InterceptedCounters};
 use lp_runtime::store::{Store, StoreResult};
@@ -83,7 +82,7 @@ fn exit(when: &str) -> ! {
 }
 
 struct ExitBeforeWrite {
-    inner: S3Store,
+    inner: Arc<dyn Store>,
     tile: (String, usize, usize),
     marker: PathBuf,
 }
@@ -110,6 +109,18 @@ impl Store for ExitBeforeWrite {
     }
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         self.inner.put_header(matrix, header)
+    }
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.get_doc(location, doc)
+    }
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        self.inner.put_doc(location, doc, bytes)
+    }
+    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
+        self.inner.list_children(location)
+    }
+    fn remove_all(&self, location: &str) -> StoreResult<()> {
+        self.inner.remove_all(location)
     }
 }
 

@@ -1,0 +1,279 @@
+//! What a person does to a shared store between runs: list what it holds,
+//! publish a run's output under a stable name, resolve such a name, remove
+//! a matrix, and collect what dead runs left behind (`lpc store
+//! ls|gc|rm`; docs/runtime.md, "Runs sharing a store").
+//!
+//! A published name is a pointer, `<name>/link.json`, to the location that
+//! holds the tiles (`~runs/<run>/L`). Publishing writes that one document,
+//! which every store writes whole, so a reader resolves the name to the old
+//! matrix or to the new one, never to a mix; when two runs publish one name
+//! at once, the later write wins, and the other run's output stays in its
+//! namespace. A reader resolves a name once, at the start of its run, and
+//! keeps reading the location it resolved.
+
+use super::location::{self, INPUTS, LINK_DOC, RUNS};
+use super::namespace::Origin;
+use super::runs::{RunRecord, RunState, now_secs};
+use super::{Store, StoreError, StoreResult, validate_matrix_name};
+use lp_std::MatrixHeader;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// `<name>/link.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub location: String,
+    /// When it was published (seconds since the epoch).
+    pub published: u64,
+}
+
+fn corrupt(what: String) -> impl FnOnce(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt {
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// Why a maintenance request was refused.
+#[derive(Debug)]
+pub enum MaintenanceError {
+    Store(StoreError),
+    /// Nothing of that name in the store.
+    NotFound {
+        name: String,
+    },
+    /// Publishing over a matrix written block by block, not a link.
+    NotALink {
+        name: String,
+    },
+    /// Removing a location a published name points into.
+    Published {
+        location: String,
+        name: String,
+    },
+    /// Removing a run that is still running.
+    Running {
+        run: String,
+    },
+}
+
+impl std::fmt::Display for MaintenanceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaintenanceError::Store(e) => e.fmt(f),
+            MaintenanceError::NotFound { name } => {
+                write!(f, "no matrix or run `{name}` in the store")
+            }
+            MaintenanceError::NotALink { name } => write!(
+                f,
+                "`{name}` is a matrix written block by block, not a published result; \
+                 remove it first (lpc store rm) to publish under its name"
+            ),
+            MaintenanceError::Published { location, name } => write!(
+                f,
+                "`{location}` is published as `{name}`; remove `{name}` first"
+            ),
+            MaintenanceError::Running { run } => {
+                write!(f, "run `{run}` is still running; stop it first")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MaintenanceError {}
+
+impl From<StoreError> for MaintenanceError {
+    fn from(e: StoreError) -> Self {
+        MaintenanceError::Store(e)
+    }
+}
+
+pub type MaintenanceResult<T> = Result<T, MaintenanceError>;
+
+/// The link stored at user name `name`, if it is one.
+pub fn read_link(store: &dyn Store, name: &str) -> StoreResult<Option<Link>> {
+    match store.get_doc(name, LINK_DOC)? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(corrupt(format!("{name}/{LINK_DOC}"))),
+    }
+}
+
+/// The location holding the tiles of user name `name` (a published link's
+/// target, or the name itself for a matrix written block by block), with
+/// its header; `None` if the store has no such matrix.
+pub fn resolve(store: &dyn Store, name: &str) -> StoreResult<Option<(String, MatrixHeader)>> {
+    validate_matrix_name(name)?;
+    let location = match read_link(store, name)? {
+        Some(link) => link.location,
+        None => name.to_string(),
+    };
+    Ok(store.get_header(&location)?.map(|h| (location, h)))
+}
+
+/// Publishes the matrix at `location` (a run's output) as user name `name`.
+pub fn publish(store: &dyn Store, name: &str, location: &str) -> MaintenanceResult<()> {
+    validate_matrix_name(name)?;
+    if read_link(store, name)?.is_none() && store.get_header(name)?.is_some() {
+        return Err(MaintenanceError::NotALink {
+            name: name.to_string(),
+        });
+    }
+    let link = Link {
+        location: location.to_string(),
+        published: now_secs(),
+    };
+    let json = serde_json::to_vec_pretty(&link).expect("a link always serialises");
+    Ok(store.put_doc(name, LINK_DOC, &json)?)
+}
+
+/// One line of `lpc store ls`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listing {
+    /// A user name, `~inputs/<key>` or `~runs/<run>/<name>`.
+    pub location: String,
+    pub header: Option<MatrixHeader>,
+    pub origin: Option<Origin>,
+    /// For a published name: where its tiles are.
+    pub link: Option<String>,
+    /// For a run's matrix: the run's state (`None` if it has no record).
+    pub run: Option<RunState>,
+    /// The stored tiles.
+    pub tiles: Vec<(usize, usize)>,
+}
+
+impl Listing {
+    /// Bytes of the stored tiles' values (ragged edge tiles counted exactly).
+    pub fn bytes(&self) -> u64 {
+        let Some(h) = &self.header else { return 0 };
+        let tile_bytes = |&(i, j): &(usize, usize)| {
+            let t = h.tile(i, j);
+            (t.rows * t.cols * std::mem::size_of::<f64>()) as u64
+        };
+        self.tiles
+            .iter()
+            .filter(|ij| h.contains(ij.0, ij.1))
+            .map(tile_bytes)
+            .sum()
+    }
+}
+
+fn listing(store: &dyn Store, location: String, run: Option<RunState>) -> StoreResult<Listing> {
+    Ok(Listing {
+        header: store.get_header(&location)?,
+        origin: Origin::read(store, &location)?,
+        link: None,
+        run,
+        tiles: store.list_tiles(&location)?,
+        location,
+    })
+}
+
+/// Everything the store holds: user names (matrices and published links),
+/// inputs by origin, and each run's matrices.
+pub fn list(store: &dyn Store) -> StoreResult<Vec<Listing>> {
+    let mut out = Vec::new();
+    for name in store.list_children("")? {
+        // The namespaces (`~runs`, `~inputs`, `~bundles`) are not names.
+        if name.starts_with('~') {
+            continue;
+        }
+        match read_link(store, &name)? {
+            Some(link) => {
+                let mut entry = listing(store, link.location.clone(), None)?;
+                entry.location = name;
+                entry.link = Some(link.location);
+                out.push(entry);
+            }
+            None => out.push(listing(store, name, None)?),
+        }
+    }
+    for key in store.list_children(INPUTS)? {
+        out.push(listing(store, location::input_location(&key), None)?);
+    }
+    for run in store.list_children(RUNS)? {
+        let state = RunRecord::read(store, &run)?.map(|r| r.state);
+        let root = location::run_root(&run);
+        for name in store.list_children(&root)? {
+            out.push(listing(store, location::join(&root, &name), state)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The published names pointing at or below `location`.
+fn links_into(store: &dyn Store, location: &str) -> StoreResult<Vec<String>> {
+    let below = format!("{location}/");
+    let mut names = Vec::new();
+    for name in store.list_children("")? {
+        if name.starts_with('~') {
+            continue;
+        }
+        if let Some(link) = read_link(store, &name)?
+            && (link.location == location || link.location.starts_with(&below))
+        {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Removes `target`: a user name (a published link only: the run's output
+/// it points to stays), `~inputs/<key>`, a whole run `~runs/<run>` or one
+/// of its matrices. Refuses a running run and a location that a published
+/// name points into.
+pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
+    let target = target.trim_end_matches('/');
+    let not_found = || MaintenanceError::NotFound {
+        name: target.to_string(),
+    };
+    location::validate_location(target).map_err(|_| not_found())?;
+    let mut parts = target.splitn(3, '/');
+    if let (Some(RUNS), Some(run)) = (parts.next(), parts.next())
+        && let Some(record) = RunRecord::read(store, run)?
+        && record.state == RunState::Running
+        && !record.is_dead(now_secs(), STALE_AFTER)
+    {
+        return Err(MaintenanceError::Running {
+            run: run.to_string(),
+        });
+    }
+    if let Some(name) = links_into(store, target)?.into_iter().next() {
+        return Err(MaintenanceError::Published {
+            location: target.to_string(),
+            name,
+        });
+    }
+    let exists = store.get_header(target)?.is_some()
+        || store.get_doc(target, LINK_DOC)?.is_some()
+        || !store.list_children(target)?.is_empty()
+        || !store.list_tiles(target)?.is_empty();
+    if !exists {
+        return Err(not_found());
+    }
+    Ok(store.remove_all(target)?)
+}
+
+/// How long a run on another machine may go without a heartbeat before
+/// `gc` calls it dead: ten heartbeats.
+pub const STALE_AFTER: Duration = Duration::from_secs(300);
+
+/// Removes the namespace of every dead run ([`RunRecord::is_dead`]) and of
+/// runs with no record (what an interrupted removal leaves); returns the
+/// runs removed. Finished runs keep their outputs.
+pub fn collect_dead_runs(store: &dyn Store, stale_after: Duration) -> StoreResult<Vec<String>> {
+    let now = now_secs();
+    let mut removed = Vec::new();
+    for run in store.list_children(RUNS)? {
+        let dead = match RunRecord::read(store, &run)? {
+            Some(record) => record.is_dead(now, stale_after),
+            None => true,
+        };
+        if dead {
+            store.remove_all(&location::run_root(&run))?;
+            removed.push(run);
+        }
+    }
+    Ok(removed)
+}

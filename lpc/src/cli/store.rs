@@ -1,0 +1,172 @@
+//! `lpc store ls|gc|rm STORE`: what a shared store holds, and removing what
+//! is no longer wanted (`lp_runtime::store::maintenance`; docs/runtime.md,
+//! "Runs sharing a store").
+
+use crate::cli::aws::AwsArgs;
+use crate::cli::human_bytes;
+use lp_runtime::store::maintenance::{self, Listing, STALE_AFTER};
+use lp_runtime::store::runs::RunState;
+use lp_runtime::store::{DirStore, Store};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// List matrices with their origin, size and run.
+    Ls(Target),
+    /// Remove what dead runs left behind: namespaces of runs that are no
+    /// longer alive and recycled-file pools of exited processes. Finished
+    /// runs keep their outputs.
+    Gc {
+        #[command(flatten)]
+        target: Target,
+        /// A run on another machine is dead after this many seconds
+        /// without a heartbeat (runs on this machine are checked directly).
+        #[arg(long, value_name = "SECONDS", default_value_t = STALE_AFTER.as_secs())]
+        stale_after: u64,
+    },
+    /// Remove a matrix (a name, `~inputs/KEY`, `~runs/RUN/NAME`) or a whole
+    /// run (`~runs/RUN`), as `lpc store ls` shows them.
+    Rm {
+        #[command(flatten)]
+        target: Target,
+        /// What to remove (repeatable).
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct Target {
+    /// `dir:PATH`, or `s3://BUCKET/PREFIX` (with the lambda backend built in).
+    store: String,
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+enum Opened {
+    Dir(Arc<DirStore>),
+    Other(Arc<dyn Store>),
+}
+
+impl Opened {
+    fn store(&self) -> &dyn Store {
+        match self {
+            Opened::Dir(d) => d.as_ref(),
+            Opened::Other(s) => s.as_ref(),
+        }
+    }
+}
+
+fn open(target: &Target) -> Result<Opened, String> {
+    let spec = target.store.as_str();
+    if let Some(path) = spec.strip_prefix("dir:").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        if !path.is_dir() {
+            return Err(format!("{}: no such store directory", path.display()));
+        }
+        let store = DirStore::open(&path).map_err(|e| format!("cannot open {spec}: {e}"))?;
+        return Ok(Opened::Dir(Arc::new(store)));
+    }
+    if let Some(rest) = spec.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        return crate::cli::aws::s3_store(&target.aws, bucket, prefix.trim_end_matches('/'))
+            .map(Opened::Other);
+    }
+    Err(format!(
+        "expected `dir:PATH` or `s3://BUCKET/PREFIX`, found `{spec}`"
+    ))
+}
+
+pub fn run(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Ls(target) => open(&target).and_then(|s| ls(s.store())),
+        Command::Gc {
+            target,
+            stale_after,
+        } => open(&target).and_then(|s| gc(&s, Duration::from_secs(stale_after))),
+        Command::Rm { target, names } => open(&target).and_then(|s| rm(s.store(), &names)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn describe(entry: &Listing) -> [String; 4] {
+    let size = match &entry.header {
+        Some(h) => format!(
+            "{} x {} in {} x {} tiles",
+            h.shape[0], h.shape[1], h.tile_shape[0], h.tile_shape[1]
+        ),
+        None => "(no header)".to_string(),
+    };
+    let stored = format!(
+        "{} tiles, {}",
+        entry.tiles.len(),
+        human_bytes(entry.bytes())
+    );
+    let mut origin = entry
+        .origin
+        .as_ref()
+        .map_or_else(|| "written block by block".to_string(), |o| o.describe());
+    if let Some(to) = &entry.link {
+        origin = format!("-> {to}: {origin}");
+    }
+    let state = match entry.run {
+        Some(RunState::Running) => "running",
+        Some(RunState::Finished) => "finished",
+        None if entry.location.starts_with("~runs/") => "no record",
+        None => "",
+    };
+    [
+        entry.location.clone(),
+        size,
+        stored,
+        format!("{origin} {state}"),
+    ]
+}
+
+fn ls(store: &dyn Store) -> Result<(), String> {
+    let entries = maintenance::list(store).map_err(|e| e.to_string())?;
+    if entries.is_empty() {
+        println!("(empty)");
+    }
+    for entry in &entries {
+        let [location, size, stored, origin] = describe(entry);
+        println!("{location}\t{size}\t{stored}\t{}", origin.trim_end());
+    }
+    Ok(())
+}
+
+fn gc(store: &Opened, stale_after: Duration) -> Result<(), String> {
+    let runs =
+        maintenance::collect_dead_runs(store.store(), stale_after).map_err(|e| e.to_string())?;
+    for run in &runs {
+        println!("removed dead run {run}");
+    }
+    let pools = match store {
+        Opened::Dir(dir) => dir
+            .collect_dead_pools(stale_after)
+            .map_err(|e| e.to_string())?,
+        Opened::Other(_) => 0,
+    };
+    println!(
+        "gc: {} dead run(s) and {pools} stale pool(s) removed",
+        runs.len()
+    );
+    Ok(())
+}
+
+fn rm(store: &dyn Store, names: &[String]) -> Result<(), String> {
+    for name in names {
+        maintenance::remove(store, name).map_err(|e| format!("cannot remove {name}: {e}"))?;
+        println!("removed {name}");
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Where a run's matrices go in a store that other runs share, and getting
+//! its inputs there (docs/runtime.md, "Runs sharing a store"):
+//!
+//! * an input from a `.npy` file is stored by content, under
+//!   `~inputs/<key>` with the key from the file's BLAKE3 hash and the
+//!   matrix's tiling: two different files never share tiles, and importing
+//!   the same file again costs one hash and one read of `origin.json`,
+//!   which is written last and so marks a complete import;
+//! * an input with an initialiser and no file is read from the location
+//!   of its initialiser's key (`~inputs/<key>`), never where an import of
+//!   the same name went; its tiles are generated on demand, so nothing is
+//!   written there;
+//! * an input named in the store (`--input A=store:NAME`) is read where the
+//!   name resolves at the start of the run (a published result or a matrix
+//!   written block by block), after its geometry is checked;
+//! * temporaries and outputs live under the run's namespace.
+//!
+//! The origin of every location is recorded beside its header; a location
+//! whose recorded origin is not the one the program declares is refused
+//! rather than read.
+
+use crate::runner::ImportError;
+use lp_program::{MatrixInfo, Program, Role};
+use lp_runtime::matrix;
+use lp_runtime::store::maintenance;
+use lp_runtime::store::namespace::Origin;
+use lp_runtime::store::{Namespace, Store, StoreError};
+use lp_std::MatrixHeader;
+use std::fmt;
+use std::io;
+use std::path::Path;
+
+/// Where an input's tiles come from.
+#[derive(Clone, Copy, Debug)]
+pub enum InputSource<'a> {
+    /// A whole `.npy` file.
+    File(&'a Path),
+    /// A matrix already in the store, by the name a user gave it.
+    Stored(&'a str),
+}
+
+/// Why a run's matrices could not be placed.
+#[derive(Debug)]
+pub enum PlacementError {
+    Store(StoreError),
+    Import {
+        path: String,
+        error: ImportError,
+    },
+    Hash {
+        path: String,
+        error: io::Error,
+    },
+    /// `--input A=store:NAME` with no such matrix in the store.
+    NoStoredMatrix {
+        input: String,
+        name: String,
+    },
+    /// A stored matrix whose geometry is not the program's.
+    Geometry {
+        input: String,
+        name: String,
+        stored: Box<MatrixHeader>,
+        declared: Box<MatrixHeader>,
+    },
+    /// A location holding tiles of another origin than the declared one.
+    Origin {
+        matrix: String,
+        location: String,
+        found: Box<Origin>,
+        declared: Box<Origin>,
+    },
+}
+
+fn geometry(h: &MatrixHeader) -> String {
+    let mut s = format!(
+        "{} x {} in {} x {} tiles",
+        h.shape[0], h.shape[1], h.tile_shape[0], h.tile_shape[1]
+    );
+    if h.symmetric {
+        s.push_str(", symmetric");
+    }
+    if let Some(t) = h.triangle {
+        s.push_str(&format!(", {}", t.keyword()));
+    }
+    s
+}
+
+impl fmt::Display for PlacementError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlacementError::Store(e) => e.fmt(f),
+            PlacementError::Import { path, error } => write!(f, "cannot import {path}: {error}"),
+            PlacementError::Hash { path, error } => write!(f, "cannot read {path}: {error}"),
+            PlacementError::NoStoredMatrix { input, name } => write!(
+                f,
+                "--input {input}=store:{name}: the store has no matrix `{name}`"
+            ),
+            PlacementError::Geometry {
+                input,
+                name,
+                stored,
+                declared,
+            } => write!(
+                f,
+                "--input {input}=store:{name}: `{name}` is {} but the program's {input} is {}",
+                geometry(stored),
+                geometry(declared)
+            ),
+            PlacementError::Origin {
+                matrix,
+                location,
+                found,
+                declared,
+            } => write!(
+                f,
+                "the tiles at {location} are {}, not {} as the program declares {matrix}; \
+                 remove them (lpc store rm) and run again",
+                found.describe(),
+                declared.describe()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PlacementError {}
+
+impl From<StoreError> for PlacementError {
+    fn from(e: StoreError) -> Self {
+        PlacementError::Store(e)
+    }
+}
+
+/// The BLAKE3 hash of a file's bytes, streamed.
+fn hash_file(path: &Path) -> io::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::fs::File::open(path)?)?;
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Checks that `location` holds tiles of `declared` origin, or nothing
+/// yet; returns whether the origin is already recorded (a complete import).
+fn check_origin(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    location: &str,
+    declared: &Origin,
+) -> Result<bool, PlacementError> {
+    match Origin::read(store, location)? {
+        None => Ok(false),
+        Some(found) if origin_matches(&found, declared) => Ok(true),
+        Some(found) => Err(PlacementError::Origin {
+            matrix: info.name.clone(),
+            location: location.to_string(),
+            found: Box::new(found),
+            declared: Box::new(declared.clone()),
+        }),
+    }
+}
+
+/// Equal origins, except for an import's file name (the content decides).
+fn origin_matches(a: &Origin, b: &Origin) -> bool {
+    match (a, b) {
+        (Origin::Import { blake3: x, .. }, Origin::Import { blake3: y, .. }) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Imports `path` for input `info` by content; returns its location.
+fn place_file(store: &dyn Store, info: &MatrixInfo, path: &Path) -> Result<String, PlacementError> {
+    let shown = path.display().to_string();
+    let blake3 = hash_file(path).map_err(|error| PlacementError::Hash {
+        path: shown.clone(),
+        error,
+    })?;
+    let file = path
+        .file_name()
+        .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+    let origin = Origin::Import { blake3, file };
+    let location = lp_runtime::store::location::input_location(&origin.input_key(&info.header));
+    if !check_origin(store, info, &location, &origin)? {
+        let mut at = info.clone();
+        at.name = location.clone();
+        matrix::import_npy(store, &at, path).map_err(|e| PlacementError::Import {
+            path: shown,
+            error: ImportError::Matrix(e),
+        })?;
+        // Last: its presence says the import is whole.
+        origin.write(store, &location)?;
+    }
+    Ok(location)
+}
+
+/// Resolves `name` in the store for input `info`, checking its geometry.
+fn place_stored(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    name: &str,
+) -> Result<String, PlacementError> {
+    let (location, stored) =
+        maintenance::resolve(store, name)?.ok_or_else(|| PlacementError::NoStoredMatrix {
+            input: info.name.clone(),
+            name: name.to_string(),
+        })?;
+    let declared = &info.header;
+    let same = stored.shape == declared.shape
+        && stored.tile_shape == declared.tile_shape
+        && stored.symmetric == declared.symmetric
+        && stored.triangle == declared.triangle;
+    if !same {
+        return Err(PlacementError::Geometry {
+            input: info.name.clone(),
+            name: name.to_string(),
+            stored: Box::new(stored),
+            declared: Box::new(declared.clone()),
+        });
+    }
+    Ok(location)
+}
+
+/// A namespace for run `run` of `program` in `store`: supplied inputs are
+/// placed (imported by content or resolved by name), initialised inputs
+/// get their origin's location (checked, not written), and the outputs'
+/// headers and origins are written in the run's namespace.
+pub fn place(
+    store: &dyn Store,
+    program: &Program,
+    program_label: &str,
+    run: &str,
+    supplied: &[(&str, InputSource)],
+) -> Result<Namespace, PlacementError> {
+    let mut ns = Namespace::new(run);
+    for (name, source) in supplied {
+        let info = program
+            .matrices
+            .iter()
+            .find(|m| m.name == *name)
+            .expect("bindings are checked before placement");
+        let location = match *source {
+            InputSource::File(path) => place_file(store, info, path)?,
+            InputSource::Stored(stored) => place_stored(store, info, stored)?,
+        };
+        ns.inputs.insert(info.name.clone(), location);
+    }
+    for info in &program.matrices {
+        match (info.role, &info.init) {
+            (Role::Input, Some(init)) if !ns.inputs.contains_key(&info.name) => {
+                // Generated on demand, so nothing is written there; tiles
+                // someone cached there must be of this initialiser.
+                let origin = Origin::Init { init: init.call() };
+                check_origin(store, info, &ns.location(info), &origin)?;
+            }
+            (Role::Output, _) => {
+                let origin = Origin::Run {
+                    run: run.to_string(),
+                    program: program_label.to_string(),
+                    matrix: info.name.clone(),
+                };
+                for version in 0..info.version_count() as u32 {
+                    let at = ns.version_location(info, version);
+                    store.put_header(&at, &info.header)?;
+                    origin.write(store, &at)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ns)
+}
+
+/// Removes what is left of a finished run's temporaries (their tiles were
+/// freed after their last reader; folders and duplicates' strays remain).
+/// `store` is the run's view.
+pub fn remove_temps(store: &dyn Store, program: &Program) -> Result<(), StoreError> {
+    for info in program.matrices.iter().filter(|m| m.role == Role::Temp) {
+        for version in 0..info.version_count() as u32 {
+            store.remove_all(&info.stored_name(version))?;
+        }
+    }
+    Ok(())
+}

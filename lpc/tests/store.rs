@@ -1,0 +1,500 @@
+//! Runs sharing one directory store (docs/runtime.md, "Runs sharing a
+//! store"), through the real `lpc`: concurrent runs of different programs
+//! get exactly the answers they get alone, a stale import never stands in
+//! for a declared input, a killed run is collected by `lpc store gc`
+//! without touching other runs' outputs, and published results are read by
+//! name.
+
+mod common;
+
+use common::{LPC, lpc, workspace};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn lib(name: &str) -> String {
+    workspace()
+        .join("lib")
+        .join(name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `lpc run` arguments of one case: a library program with its settings.
+fn case(k: usize) -> Vec<String> {
+    let args: Vec<String> = match k % 4 {
+        0 => vec![lib("cholesky.lp"), "--set".into(), format!("seed={k}")],
+        1 => vec![lib("gemm.lp"), "--set".into(), format!("seed_a={k}")],
+        2 => vec![lib("trsolve.lp"), "--set".into(), format!("seed_b={k}")],
+        _ => vec![lib("cholesky.lp"), "--set".into(), "seed=7".into()],
+    };
+    let sizes = match k % 4 {
+        1 => [
+            "--set", "m=256", "--set", "n=192", "--set", "k=160", "--set", "b=32",
+        ]
+        .as_slice(),
+        2 => ["--set", "n=256", "--set", "nrhs=96", "--set", "b=32"].as_slice(),
+        _ => ["--set", "n=320", "--set", "b=32"].as_slice(),
+    };
+    args.into_iter()
+        .chain(sizes.iter().map(|s| s.to_string()))
+        .collect()
+}
+
+fn output_name(k: usize) -> &'static str {
+    match k % 4 {
+        1 => "C",
+        2 => "X",
+        _ => "L",
+    }
+}
+
+fn spawn_run(args: &[String], store: &str, out: &Path, k: usize) -> Child {
+    Command::new(LPC)
+        .arg("run")
+        .args(args)
+        .args(["--quiet", "--workers", "1", "--verify", "--store", store])
+        .arg("--output")
+        .arg(format!("{}={}", output_name(k), out.display()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lpc starts")
+}
+
+fn finish(child: Child, what: &str) -> Output {
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `count` different runs at once in one directory store: each output is
+/// byte for byte the output of the same run alone in a memory store.
+fn concurrent_runs(count: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = format!("dir:{}", dir.path().join("store").display());
+    let alone: Vec<PathBuf> = (0..count)
+        .map(|k| {
+            let out = dir.path().join(format!("alone{k}.npy"));
+            finish(spawn_run(&case(k), "mem", &out, k), "alone");
+            out
+        })
+        .collect();
+    let together: Vec<(PathBuf, Child)> = (0..count)
+        .map(|k| {
+            let out = dir.path().join(format!("together{k}.npy"));
+            let child = spawn_run(&case(k), &shared, &out, k);
+            (out, child)
+        })
+        .collect();
+    for (k, (out, child)) in together.into_iter().enumerate() {
+        finish(child, &format!("concurrent run {k}"));
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(&alone[k]).unwrap(),
+            "run {k} ({:?}) differs from the same run alone",
+            case(k)
+        );
+    }
+    // Nothing but the finished runs' outputs and the inputs' records.
+    let listing = String::from_utf8(lpc(&["store", "ls", &shared]).stdout).unwrap();
+    let runs = listing.lines().filter(|l| l.starts_with("~runs/")).count();
+    assert_eq!(runs, count, "{listing}");
+    assert!(!listing.contains("running"), "{listing}");
+}
+
+#[test]
+fn two_concurrent_runs_in_one_directory_store_get_their_own_answers() {
+    concurrent_runs(2);
+}
+
+#[test]
+fn eight_concurrent_runs_of_different_programs_get_their_own_answers() {
+    concurrent_runs(8);
+}
+
+fn run_ok<S: AsRef<str>>(args: &[S]) -> String {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let out = lpc(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "lpc {args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_stale_import_never_replaces_the_declared_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let store = format!("dir:{d}/store");
+    let chol = lib("cholesky.lp");
+    let sizes = ["--set", "n=200", "--set", "b=64"];
+    // An SPD matrix that is not spd(42).
+    common::python(
+        "import numpy as np, sys\n\
+         r = np.random.default_rng(3).standard_normal((200, 200))\n\
+         np.save(sys.argv[1], r @ r.T + 200 * np.eye(200))",
+        &[&format!("{d}/a1.npy")],
+    );
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec!["run", &chol, "--quiet", "--verify"];
+        v.extend_from_slice(&sizes);
+        v.extend_from_slice(extra);
+        v.into_iter().map(str::to_string).collect()
+    };
+    let import = format!("A={d}/a1.npy");
+    run_ok(&with(&[
+        "--store",
+        &store,
+        "--input",
+        &import,
+        "--output",
+        &format!("L={d}/l1.npy"),
+    ]));
+    run_ok(&with(&[
+        "--store",
+        &store,
+        "--output",
+        &format!("L={d}/l2.npy"),
+    ]));
+    run_ok(&with(&["--output", &format!("L={d}/l3.npy")]));
+    let read = |f: &str| std::fs::read(format!("{d}/{f}")).unwrap();
+    assert_eq!(
+        read("l2.npy"),
+        read("l3.npy"),
+        "the run used spd(42), not the import"
+    );
+    assert_ne!(read("l1.npy"), read("l2.npy"));
+    // Importing the same file again is free: the tiles are found by content.
+    let again = run_ok(&with(&["--store", &store, "--input", &import]));
+    assert!(again.contains("verify"), "{again}");
+    let listing = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    let imports = listing
+        .lines()
+        .filter(|l| l.contains("import of a1.npy"))
+        .count();
+    assert_eq!(imports, 1, "{listing}");
+}
+
+/// Waits until `dir` holds a file with a name ending in `.npy`.
+fn wait_for_tiles(dir: &Path) {
+    let started = Instant::now();
+    loop {
+        let found = walk(dir)
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "npy"));
+        if found {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no tile appeared in {dir:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_killed_run_is_collected_and_other_runs_outputs_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let store = format!("dir:{}", root.display());
+    let chol = lib("cholesky.lp");
+    let kept = dir.path().join("kept.npy");
+    run_ok(&[
+        "run",
+        &chol,
+        "--quiet",
+        "--set",
+        "n=256",
+        "--set",
+        "b=64",
+        "--store",
+        &store,
+        "--publish",
+        "L=kept",
+        "--output",
+        &format!("L={}", kept.display()),
+    ]);
+    let before = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+
+    let mut victim = Command::new(LPC)
+        .args([
+            "run",
+            &chol,
+            "--quiet",
+            "--workers",
+            "1",
+            "--set",
+            "n=1536",
+            "--set",
+            "b=64",
+            "--store",
+            &store,
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_tiles(&root.join("~runs"));
+    // Wait for a temp tile of the victim itself, not only the kept run's.
+    let started = Instant::now();
+    while !walk(&root.join("~runs"))
+        .iter()
+        .any(|p| p.to_string_lossy().contains("/S."))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the victim wrote no temp tile"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let during = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    assert!(
+        during.contains("running"),
+        "the dead run still says running: {during}"
+    );
+    assert!(
+        root.join("~pool").read_dir().unwrap().count() >= 1,
+        "the victim's pool is left behind"
+    );
+
+    let gc = lpc(&["store", "gc", &store]);
+    let gc_out = String::from_utf8_lossy(&gc.stdout);
+    assert!(gc.status.success(), "{gc_out}");
+    assert!(
+        gc_out.contains("gc: 1 dead run(s) and 1 stale pool(s) removed"),
+        "{gc_out}"
+    );
+    let after = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    assert_eq!(
+        after, before,
+        "exactly what was there before the killed run"
+    );
+    assert!(
+        !root.join("~pool").exists() || root.join("~pool").read_dir().unwrap().count() == 0,
+        "pools left: {:?}",
+        walk(&root.join("~pool"))
+    );
+    // The kept result still reads back whole: run a solve with it.
+    run_ok(&[
+        "run",
+        &lib("trsolve.lp"),
+        "--quiet",
+        "--verify",
+        "--set",
+        "n=256",
+        "--set",
+        "nrhs=64",
+        "--set",
+        "b=64",
+        "--store",
+        &store,
+        "--input",
+        "L=store:kept",
+    ]);
+}
+
+#[test]
+fn published_results_are_read_by_name_and_protected_from_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let store = format!("dir:{d}/store");
+    let chol = lib("cholesky.lp");
+    let trsolve = lib("trsolve.lp");
+    let sizes = ["--set", "n=192", "--set", "b=64"];
+    let mut args = vec![
+        "run",
+        chol.as_str(),
+        "--quiet",
+        "--store",
+        &store,
+        "--publish",
+        "L=factor",
+    ];
+    args.extend_from_slice(&sizes);
+    let published = run_ok(&args);
+    assert!(
+        published.contains("  published     L as factor\n"),
+        "{published}"
+    );
+
+    // A solve reads it by name, verified against the published tiles.
+    let solve = [
+        "run",
+        &trsolve,
+        "--quiet",
+        "--verify",
+        "--set",
+        "n=192",
+        "--set",
+        "nrhs=32",
+        "--set",
+        "b=64",
+        "--store",
+        &store,
+        "--input",
+        "L=store:factor",
+    ];
+    run_ok(&solve);
+
+    // Wrong geometry, unknown names: refused before anything runs.
+    let out = lpc(&[
+        "run",
+        &trsolve,
+        "--quiet",
+        "--set",
+        "n=192",
+        "--set",
+        "nrhs=32",
+        "--set",
+        "b=32",
+        "--store",
+        &store,
+        "--input",
+        "L=store:factor",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --input L=store:factor: `factor` is 192 x 192 in 64 x 64 tiles, lower but the program's L is 192 x 192 in 32 x 32 tiles, lower\n"
+    );
+    let out = lpc(&[
+        "run",
+        &trsolve,
+        "--quiet",
+        "--store",
+        &store,
+        "--input",
+        "L=store:nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: --input L=store:nope: the store has no matrix `nope`\n"
+    );
+
+    // The run the name points into cannot be removed while it does.
+    let listing = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    let run = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("~runs/"))
+        .and_then(|l| l.split('/').next())
+        .expect("the run is listed")
+        .to_string();
+    let out = lpc(&["store", "rm", &store, &format!("~runs/{run}")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: cannot remove ~runs/{run}: `~runs/{run}` is published as `factor`; remove `factor` first\n"
+        )
+    );
+    // Removing the name, then the run, leaves the store with inputs only.
+    run_ok(&["store", "rm", &store, "factor", &format!("~runs/{run}")]);
+    let listing = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    assert!(
+        listing
+            .lines()
+            .all(|l| l.starts_with("~inputs/") || l.starts_with("~runs/")),
+        "{listing}"
+    );
+    assert!(!listing.contains(&run), "{listing}");
+    let out = lpc(&["store", "rm", &store, "factor"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot remove factor: no matrix or run `factor` in the store\n"
+    );
+}
+
+/// Two runs publishing one name at once: the name ends up pointing at one
+/// run's whole output (the later write), which reads back equal to that
+/// run's own `--output`; the other run's output stays in its namespace.
+#[test]
+fn two_runs_publishing_one_name_leave_one_whole_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = format!("dir:{}/store", d.display());
+    let children: Vec<Child> = [1, 2]
+        .map(|seed| {
+            Command::new(LPC)
+                .args(["run", &lib("cholesky.lp"), "--quiet", "--workers", "1"])
+                .args([
+                    "--set",
+                    "n=256",
+                    "--set",
+                    "b=32",
+                    "--set",
+                    &format!("seed={seed}"),
+                ])
+                .args(["--store", &store, "--publish", "L=factor"])
+                .arg("--output")
+                .arg(format!("L={}/l{seed}.npy", d.display()))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .into_iter()
+        .collect();
+    for child in children {
+        finish(child, "publishing run");
+    }
+    // Read the published factor back by name, through a program that
+    // copies it out.
+    let copy = d.join("copy.lp");
+    std::fs::write(
+        &copy,
+        "param n = 256, b = 32, nt = ceil(n / b)\n\
+         matrix L : lower f64[n, n] tile [b, b] input\n\
+         matrix C : lower f64[n, n] tile [b, b] output\n\
+         for i in range(nt) {\n    for j in range(i + 1) {\n        copy:\n            \
+         %t = S3_LOAD L[i, j]\n            S3_WRITE C[i, j], %t\n    }\n}\n",
+    )
+    .unwrap();
+    let out = format!("C={}/published.npy", d.display());
+    run_ok(&[
+        "run",
+        copy.to_str().unwrap(),
+        "--quiet",
+        "--store",
+        &store,
+        "--input",
+        "L=store:factor",
+        "--output",
+        &out,
+    ]);
+    let published = std::fs::read(d.join("published.npy")).unwrap();
+    let own: Vec<Vec<u8>> = [1, 2]
+        .map(|s| std::fs::read(d.join(format!("l{s}.npy"))).unwrap())
+        .into();
+    assert_ne!(own[0], own[1]);
+    assert!(
+        published == own[0] || published == own[1],
+        "the published factor is one run's whole output"
+    );
+    let listing = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    let outputs = listing
+        .lines()
+        .filter(|l| l.starts_with("~runs/") && l.contains("/L\t"))
+        .count();
+    assert_eq!(outputs, 2, "both outputs stay: {listing}");
+}

@@ -1,0 +1,133 @@
+//! A store that serves a run's numpy inputs from the caller's arrays.
+//!
+//! Importing an input array would store its tiles before the run: a second
+//! copy of the matrix (half of one for a `sym` matrix, whose lower tiles
+//! only are stored) held until the run ends. An [`ArrayStore`] instead cuts
+//! an input's tile from the array's buffer each time a job reads it (a
+//! tile read is a copy in a directory or S3 store as well), and passes
+//! every other matrix, and every header, to the run's store.
+//!
+//! Jobs run without the GIL, so reading the buffers is safe under two
+//! rules: the store holds a reference to each array, so it stays alive;
+//! and nothing writes an input array during the call. The run never does;
+//! another Python thread must not (the caller's contract, as for numpy's
+//! own routines that release the GIL; `docs/python.md` says so).
+
+use crate::array::SharedArray;
+use lp_program::MatrixInfo;
+use lp_runtime::store::{Store, StoreError, StoreResult, StoreUsage};
+use lp_std::{MatrixHeader, Tile};
+use lpc::runner::{self, ImportError};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// See the module docs.
+pub struct ArrayStore {
+    inner: Arc<dyn Store>,
+    inputs: HashMap<String, Input>,
+}
+
+/// An input matrix and the array holding its values.
+struct Input {
+    info: MatrixInfo,
+    array: SharedArray,
+}
+
+impl Input {
+    /// Tile (i, j), which must be in the grid, cut from the array.
+    fn tile(&self, i: usize, j: usize) -> Tile {
+        let header = &self.info.header;
+        let shape = header.tile(i, j);
+        let [r, c] = header.tile_shape;
+        // SAFETY: nothing writes an input array during a run (module docs).
+        unsafe { self.array.read(i * r, j * c, shape.rows, shape.cols) }
+    }
+}
+
+impl ArrayStore {
+    pub fn new(inner: Arc<dyn Store>) -> ArrayStore {
+        ArrayStore {
+            inner,
+            inputs: HashMap::new(),
+        }
+    }
+
+    /// Serves input `info`'s tiles from `array` (of `info`'s shape).
+    pub fn add_input(&mut self, info: &MatrixInfo, array: SharedArray) {
+        debug_assert_eq!(array.shape(), info.header.shape);
+        let input = Input {
+            info: info.clone(),
+            array,
+        };
+        self.inputs.insert(info.name.clone(), input);
+    }
+
+    /// Checks input `info` before the run as an import would
+    /// (`runner::import_array`): a `sym` matrix's diagonal tiles must be
+    /// symmetric, since the jobs read only its lower triangle.
+    pub fn check_input(&self, info: &MatrixInfo) -> Result<(), ImportError> {
+        let (Some(input), true) = (self.inputs.get(&info.name), info.header.symmetric) else {
+            return Ok(());
+        };
+        for d in 0..info.header.grid()[0] {
+            let origin = d * info.header.tile_shape[0];
+            runner::check_symmetric(&input.tile(d, d), info, origin)?;
+        }
+        Ok(())
+    }
+
+    fn refuse(matrix: &str, i: usize, j: usize, what: &str) -> StoreError {
+        StoreError::Io {
+            what: format!("tile {matrix}[{i}, {j}]"),
+            source: std::io::Error::other(format!("cannot {what} a tile of an input array")),
+        }
+    }
+}
+
+impl Store for ArrayStore {
+    /// An input's tile is any tile of its grid: the runtime asks only for
+    /// those an import would store (`matrix::load_tile` reads the upper
+    /// tiles of a `sym` matrix as the lower ones transposed).
+    fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        match self.inputs.get(matrix) {
+            Some(input) if input.info.header.contains(i, j) => Ok(Some(Arc::new(input.tile(i, j)))),
+            Some(_) => Ok(None),
+            None => self.inner.get_tile(matrix, i, j),
+        }
+    }
+
+    /// Programs never write their inputs (the checker refuses it), so a
+    /// write to one is an error, not a write into the caller's array.
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        match self.inputs.contains_key(matrix) {
+            true => Err(Self::refuse(matrix, i, j, "write")),
+            false => self.inner.put_tile(matrix, i, j, tile),
+        }
+    }
+
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        match self.inputs.contains_key(matrix) {
+            true => Err(Self::refuse(matrix, i, j, "delete")),
+            false => self.inner.delete_tile(matrix, i, j),
+        }
+    }
+
+    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        match self.inputs.get(matrix) {
+            Some(input) => Ok(runner::stored_tiles(&input.info)),
+            None => self.inner.list_tiles(matrix),
+        }
+    }
+
+    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
+        self.inner.get_header(matrix)
+    }
+
+    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
+        self.inner.put_header(matrix, header)
+    }
+
+    fn usage(&self) -> Option<StoreUsage> {
+        self.inner.usage()
+    }
+}
