@@ -14,8 +14,9 @@
 //! `gemm`, ...), its parameters, and W, the `lp-worker` processes serving
 //! the run (`cholesky:n=4096,b=512,w=2`). Every run gets fresh workers, a
 //! fresh bucket and table (deleted afterwards), and starts once the
-//! machine has been idle for 2 s (other tenants' builds would otherwise
-//! decide its time); the configurations are run in turn, `--reps` times
+//! machine has been idle for 2 s or after 10 s of waiting (other tenants'
+//! builds decide a run's time: the tables give the load average at each
+//! run's end); the configurations are run in turn, `--reps` times
 //! over (default 3). A run's time is `lpc`'s own ("finished N jobs in T":
 //! from the bundle upload to the driver seeing the run done); what the
 //! workers recorded is read back from the run item.
