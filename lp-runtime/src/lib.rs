@@ -12,6 +12,7 @@ pub mod matrix;
 pub mod metrics;
 pub mod parallel;
 pub mod protocol;
+pub mod request_times;
 pub mod requests;
 pub mod store;
 pub mod trace;

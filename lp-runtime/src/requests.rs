@@ -8,7 +8,9 @@
 //! objects) live here, outside the `aws` feature, so the simulator counts
 //! exactly what the backend does.
 
+use crate::request_times::{RequestTimes, Timed, Timer};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
 
 /// Objects larger than this are transferred in [`PART_SIZE`] pieces.
 pub const MULTIPART_THRESHOLD: usize = 64 << 20;
@@ -29,6 +31,18 @@ pub fn put_requests(bytes: usize) -> u64 {
     } else {
         bytes.div_ceil(PART_SIZE) as u64 + 2
     }
+}
+
+/// Requests made one after the other to read an object of `bytes`: the
+/// first range, then (for a larger object) the other ranges at once.
+pub fn get_rounds(bytes: usize) -> u64 {
+    if bytes > PART_SIZE { 2 } else { 1 }
+}
+
+/// Requests made one after the other to store an object of `bytes`: one
+/// PUT, or CreateMultipartUpload, the parts at once, and the completion.
+pub fn put_rounds(bytes: usize) -> u64 {
+    if bytes > MULTIPART_THRESHOLD { 3 } else { 1 }
 }
 
 /// Request counts by kind (a snapshot, or a difference of two).
@@ -91,6 +105,8 @@ pub struct Bill {
     /// The same, times each worker's memory in MB (0 when the workers did
     /// not know their memory size).
     pub mb_ms: u64,
+    /// How long the requests took (`crate::request_times`).
+    pub times: RequestTimes,
 }
 
 /// Which counter a request goes to.
@@ -106,17 +122,41 @@ pub enum Request {
     Invoke,
 }
 
-/// Requests counted as they are made, from any thread.
+/// Requests counted as they are made, and the calls timed as they end,
+/// from any thread.
 #[derive(Debug, Default)]
-pub struct RequestTally([AtomicU64; 8]);
+pub struct RequestTally {
+    counts: [AtomicU64; 8],
+    timer: Timer,
+}
 
 impl RequestTally {
     pub fn add(&self, request: Request, n: u64) {
-        self.0[request as usize].fetch_add(n, Relaxed);
+        self.counts[request as usize].fetch_add(n, Relaxed);
+    }
+
+    /// Runs `call` and, if it succeeds, times it as the kind `what` says
+    /// (with the bytes it moved).
+    pub fn timed<T, E>(
+        &self,
+        call: impl FnOnce() -> Result<T, E>,
+        what: impl FnOnce(&T) -> (Timed, u64),
+    ) -> Result<T, E> {
+        let started = Instant::now();
+        let out = call();
+        if let Ok(value) = &out {
+            let (kind, bytes) = what(value);
+            self.timer.record(kind, bytes, started.elapsed());
+        }
+        out
+    }
+
+    pub fn times(&self) -> RequestTimes {
+        self.timer.snapshot()
     }
 
     pub fn snapshot(&self) -> RequestCounts {
-        let get = |r: Request| self.0[r as usize].load(Relaxed);
+        let get = |r: Request| self.counts[r as usize].load(Relaxed);
         RequestCounts {
             s3_get: get(Request::S3Get),
             s3_put: get(Request::S3Put),
@@ -144,6 +184,11 @@ mod tests {
         assert_eq!(get_requests(Some(128 * 1024 * 1024 + 128)), 9);
         assert_eq!(put_requests(MULTIPART_THRESHOLD), 1);
         assert_eq!(put_requests(128 * 1024 * 1024 + 128), 9 + 2);
+        // One round trip up to a part; then the first range and the rest
+        // at once, or create, the parts at once, complete.
+        assert_eq!((get_rounds(PART_SIZE), get_rounds(PART_SIZE + 1)), (1, 2));
+        assert_eq!(put_rounds(MULTIPART_THRESHOLD), 1);
+        assert_eq!(put_rounds(MULTIPART_THRESHOLD + 1), 3);
     }
 
     #[test]
@@ -156,5 +201,30 @@ mod tests {
         let d = t.snapshot().since(&a);
         assert_eq!((d.s3_get, d.invoke, d.s3_put), (1, 1, 0));
         assert_eq!(a.plus(&d), t.snapshot());
+    }
+
+    #[test]
+    fn calls_that_succeed_are_timed_by_the_kind_their_result_says() {
+        let t = RequestTally::default();
+        let found: Result<Option<Vec<u8>>, ()> = t.timed(
+            || Ok(Some(vec![0; 100])),
+            |got| match got {
+                Some(bytes) => (Timed::TileGet, bytes.len() as u64),
+                None => (Timed::TileAbsent, 0),
+            },
+        );
+        assert!(found.is_ok());
+        let failed: Result<(), &str> = t.timed(|| Err("refused"), |_| (Timed::TilePut, 7));
+        assert_eq!(failed, Err("refused"));
+        let times = t.times();
+        assert_eq!(
+            (
+                times.get(Timed::TileGet).calls,
+                times.get(Timed::TileGet).bytes
+            ),
+            (1, 100)
+        );
+        assert_eq!(times.get(Timed::TilePut).calls, 0);
+        assert_eq!(times.get(Timed::TileAbsent).calls, 0);
     }
 }

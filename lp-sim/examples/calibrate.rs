@@ -12,11 +12,6 @@
 use lp_std::{Init, Kernel, MatrixHeader, Shape, Tile};
 use std::time::Instant;
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// CPU time of the calling thread, in seconds: the first field of
 /// /proc/thread-self/schedstat (nanoseconds on a CPU). The machine is shared,
 /// so wall time would measure the other tenants; a worker thread's kernels
@@ -61,7 +56,7 @@ fn timed(threads: usize, f: &(dyn Fn() + Sync)) -> f64 {
             .flat_map(|h| h.join().unwrap())
             .collect()
     });
-    median(times)
+    lp_sim::fit::median(&times).expect("timed runs")
 }
 
 fn tile(init: Init, b: usize, i: usize, j: usize) -> Tile {

@@ -7,8 +7,9 @@
 //! 1. (Lambda) one consistent read of the run's status; then
 //!    `is_finished` (a finished job's delivery is dropped) and
 //!    `note_started`, on the simulated counters;
-//! 2. the body, modelled ([`crate::exec`]): its writes become durable at
-//!    the end, an event;
+//! 2. the body, modelled ([`crate::exec`]) and stretched by the model's
+//!    host contention if other workers are busy as it starts: its writes
+//!    become durable at the end, an event;
 //! 3. at that event, the protocol's own `complete_and_finish` records the
 //!    completions, launches the ready children but the first, marks the
 //!    job finished and frees the temps whose last reader it was, each
@@ -132,6 +133,9 @@ enum Event {
     Ready(usize, JobId),
     /// The body on this worker has its writes durable.
     Written(usize),
+    /// This worker goes on with the child its last job handed it (an
+    /// event, so that deliveries due earlier are placed first).
+    Continue(usize, JobId),
     /// The invocation on this worker hits its time limit.
     Killed(usize),
     /// The driver polls (and, when due, checks leases).
@@ -340,6 +344,7 @@ impl<'a> Sim<'a> {
                 Event::Arrive(job) => self.arrive(job, now)?,
                 Event::Ready(env, job) => self.begin(env, job, now, now - self.platform.cold)?,
                 Event::Written(env) => self.written(env, now)?,
+                Event::Continue(env, job) => self.start_job(env, job, now)?,
                 Event::Killed(env) => self.kill(env, now)?,
                 Event::Tick => self.tick(now)?,
                 Event::Retry => self.retry(now)?,
@@ -416,7 +421,7 @@ impl<'a> Sim<'a> {
             finished,
             trace: self.trace_left > 0,
         };
-        let body = match exec::body(&run, &loc) {
+        let mut body = match exec::body(&run, &loc) {
             Outcome::Ran(body) => body,
             Outcome::Dropped => return self.end_invocation(env, self.cursor.now()),
             Outcome::Missing(tile) => {
@@ -426,6 +431,10 @@ impl<'a> Sim<'a> {
                 });
             }
         };
+        let contention = self.model.file.platform.host_contention.get();
+        if contention > 0.0 {
+            body.stretch(1.0 + contention * self.platform.others_busy() as f64);
+        }
         self.tally.store_gets.fetch_add(body.gets, Relaxed);
         self.tally.store_puts.fetch_add(body.puts, Relaxed);
         let end = self.cursor.now() + body.duration;
@@ -506,7 +515,8 @@ impl<'a> Sim<'a> {
                 return self.end_invocation(env, self.cursor.now());
             }
         }
-        self.start_job(env, child, done)
+        self.push(done, Event::Continue(env, child));
+        Ok(())
     }
 
     /// Busy time, the timeline and the trace of one job on `env`.

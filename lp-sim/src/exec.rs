@@ -9,16 +9,21 @@
 //! is the stored lower tile transposed (a copy); a temp tile no job reads
 //! is not stored (`job::write`); a duplicate that finds a temp it needs
 //! freed and its job finished stops quietly (`job::load`). Each load costs
-//! a request latency plus its bytes over the worker's bandwidth (nothing
-//! if the worker's previous job held the tile and the model keeps it),
-//! each kernel its flops over the model's rate at that size, each write a
-//! request plus its bytes.
+//! its request latencies plus its bytes over the worker's bandwidth
+//! (nothing if the worker's previous job held the tile and the model keeps
+//! it), each kernel its flops over the model's rate at that size, each
+//! write its request latencies plus its bytes. A tile larger than one part
+//! takes two GET round trips and, above the multipart threshold, three
+//! PUT round trips (`lp_runtime::requests::{get_rounds, put_rounds}`); a
+//! GET that finds nothing has its own latency. A model may instead give
+//! the time of a whole transfer by object size (a table), for services
+//! whose times are not a latency plus a bandwidth.
 
 use crate::clock::{Ns, ns};
 use crate::model::Model;
 use crate::store::SimStore;
 use lp_program::{Instr, Located, Plan, Resolved, Role, TileKey};
-use lp_runtime::requests::{get_requests, put_requests};
+use lp_runtime::requests::{get_requests, get_rounds, put_requests, put_rounds};
 use lp_std::{Init, Shape};
 
 /// A piece of a job's timeline, for the trace.
@@ -56,6 +61,19 @@ pub struct Body {
     pub steps: Vec<Step>,
 }
 
+impl Body {
+    /// The body `factor` times as long (a host shared with busy workers):
+    /// every step stretched, its offsets with it.
+    pub fn stretch(&mut self, factor: f64) {
+        let scale = |t: Ns| (t as f64 * factor).round() as Ns;
+        self.duration = scale(self.duration);
+        for s in &mut self.steps {
+            s.offset = scale(s.offset);
+            s.duration = scale(s.duration);
+        }
+    }
+}
+
 /// What running a job body came to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -70,11 +88,29 @@ pub enum Outcome {
 /// Per-request costs in nanoseconds, per-byte costs in seconds.
 pub struct Costs {
     get: Ns,
+    get_missing: Ns,
     put: Ns,
     read_s_per_byte: f64,
     write_s_per_byte: f64,
     transpose_s_per_byte: f64,
+    get_table: Option<Vec<(f64, f64)>>,
+    put_table: Option<Vec<(f64, f64)>>,
     cache: bool,
+}
+
+/// Seconds to move an object of `bytes` where the model gives a table by
+/// size: linear between (0, `latency`) and the table's points, beyond the
+/// last point at `s_per_byte`.
+fn from_table(table: &[(f64, f64)], latency: Ns, bytes: f64, s_per_byte: f64) -> Ns {
+    let mut prev = (0.0, crate::clock::secs(latency));
+    for &(b, t) in table {
+        if bytes <= b {
+            let f = (bytes - prev.0) / (b - prev.0);
+            return ns(prev.1 + f * (t - prev.1));
+        }
+        prev = (b, t);
+    }
+    ns(prev.1 + (bytes - prev.0) * s_per_byte)
 }
 
 impl Costs {
@@ -83,10 +119,19 @@ impl Costs {
         let per = |rate: f64| if rate > 0.0 { 1.0 / rate } else { 0.0 };
         Costs {
             get: ns(s.get_latency_s.get()),
+            get_missing: ns(s.get_missing_latency_s.get()),
             put: ns(s.put_latency_s.get()),
             read_s_per_byte: per(s.read_bytes_per_s.get()),
             write_s_per_byte: per(s.write_bytes_per_s.get()),
             transpose_s_per_byte: per(s.transpose_bytes_per_s.get()),
+            get_table: s
+                .get_seconds_by_size
+                .as_ref()
+                .map(|f| f.value.get_ref().clone()),
+            put_table: s
+                .put_seconds_by_size
+                .as_ref()
+                .map(|f| f.value.get_ref().clone()),
             cache: model.file.worker.cache_last_job.get(),
         }
     }
@@ -207,10 +252,14 @@ fn load(run: &Run<'_>, r: Resolved, b: &mut Body) -> Result<Ns, Outcome> {
         if run.costs.cache && run.cached.contains(&r.key) {
             return Ok(ns(transpose));
         }
-        // Large tiles are read in ranges, in parallel: more requests, one
-        // latency.
-        b.gets += get_requests(Some(npy_bytes(bytes)));
-        return Ok(run.costs.get + ns(bytes as f64 * run.costs.read_s_per_byte + transpose));
+        let object = npy_bytes(bytes);
+        b.gets += get_requests(Some(object));
+        let c = run.costs;
+        let read = match &c.get_table {
+            Some(t) => from_table(t, c.get, object as f64, c.read_s_per_byte),
+            None => c.get * get_rounds(object) + ns(bytes as f64 * c.read_s_per_byte),
+        };
+        return Ok(read + ns(transpose));
     }
     let rate = match info.init {
         Some(Init::Zeros) => rates.zeros,
@@ -223,7 +272,7 @@ fn load(run: &Run<'_>, r: Resolved, b: &mut Body) -> Result<Ns, Outcome> {
     b.bytes_loaded += bytes;
     // The GET that finds no tile, then the initialiser.
     b.gets += 1;
-    Ok(run.costs.get + ns(elements / rate + transpose))
+    Ok(run.costs.get_missing + ns(elements / rate + transpose))
 }
 
 /// A tile's object size: its elements and a `.npy` header (one 64-byte
@@ -241,8 +290,31 @@ fn write(run: &Run<'_>, tile: TileKey, b: &mut Body) -> Ns {
     let s = info.header.tile(tile.i as usize, tile.j as usize);
     let bytes = (s.rows * s.cols * 8) as u64;
     b.bytes_stored += bytes;
-    b.puts += put_requests(npy_bytes(bytes));
+    let object = npy_bytes(bytes);
+    b.puts += put_requests(object);
     b.written.push(tile);
     b.touched.push(tile);
-    run.costs.put + ns(bytes as f64 * run.costs.write_s_per_byte)
+    let c = run.costs;
+    match &c.put_table {
+        Some(t) => from_table(t, c.put, object as f64, c.write_s_per_byte),
+        None => c.put * put_rounds(object) + ns(bytes as f64 * c.write_s_per_byte),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_size_table_is_linear_from_the_latency_and_extends_at_the_bandwidth() {
+        // 1 ms at size 0, 5 ms at 1000 bytes, 25 ms at 3000 bytes; beyond,
+        // 1 us per byte.
+        let table = [(1000.0, 0.005), (3000.0, 0.025)];
+        let t = |bytes: f64| from_table(&table, 1_000_000, bytes, 1e-6);
+        assert_eq!(t(0.0), 1_000_000);
+        assert_eq!(t(500.0), 3_000_000);
+        assert_eq!(t(1000.0), 5_000_000);
+        assert_eq!(t(2000.0), 15_000_000);
+        assert_eq!(t(4000.0), 26_000_000);
+    }
 }

@@ -18,10 +18,12 @@
 //! service, GB-seconds and dollars, peak tiles held); [`svg`] draws the
 //! utilisation.
 
+pub mod calibrate;
 pub mod clock;
 pub mod counters;
 pub mod engine;
 pub mod exec;
+pub mod fit;
 pub mod launcher;
 pub mod model;
 pub mod platform;

@@ -16,9 +16,10 @@ use std::path::Path;
 use toml::Spanned;
 
 /// The built-in models: name and TOML text.
-pub const BUILTIN: [(&str, &str); 2] = [
+pub const BUILTIN: [(&str, &str); 3] = [
     ("local", include_str!("../../models/local.toml")),
     ("lambda", include_str!("../../models/lambda.toml")),
+    ("emulated", include_str!("../../models/emulated.toml")),
 ];
 
 /// A number and where it comes from.
@@ -78,6 +79,10 @@ pub struct Platform {
     pub invoke_delivery_s: Figure<f64>,
     /// Longest invocation; 0 for none.
     pub max_invocation_s: Figure<f64>,
+    /// Workers sharing a host: a job body takes `1 + host_contention * k`
+    /// times as long when `k` other workers are in an invocation as it
+    /// starts. 0 where each worker has a CPU of its own (Lambda).
+    pub host_contention: Figure<f64>,
 }
 
 /// Lazy-initialiser generation rates, elements per second.
@@ -93,7 +98,11 @@ pub struct InitRates {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreModel {
+    /// A GET that finds a tile: the latency before its first byte.
     pub get_latency_s: Figure<f64>,
+    /// A GET that finds nothing (a lazily initialised input's tile, which
+    /// the worker then generates).
+    pub get_missing_latency_s: Figure<f64>,
     pub put_latency_s: Figure<f64>,
     pub delete_latency_s: Figure<f64>,
     /// Per worker.
@@ -103,6 +112,34 @@ pub struct StoreModel {
     /// matrix); 0 for free.
     pub transpose_bytes_per_s: Figure<f64>,
     pub init_elements_per_s: Figure<InitRates>,
+    /// Where a service's transfer time is not a latency plus a bandwidth:
+    /// seconds to read a whole object of a size (its ranges included), as
+    /// `[[bytes, seconds], ...]`, linear between the points and from
+    /// (0, `get_latency_s`), and beyond the last point at `read_bytes_per_s`.
+    #[serde(default)]
+    pub get_seconds_by_size: Option<SizeTable>,
+    /// The same for writes, from (0, `put_latency_s`), beyond at
+    /// `write_bytes_per_s`.
+    #[serde(default)]
+    pub put_seconds_by_size: Option<SizeTable>,
+}
+
+/// Seconds by object size, `[[bytes, seconds], ...]`.
+pub type SizeTable = Figure<Vec<(f64, f64)>>;
+
+impl StoreModel {
+    fn size_tables(&self) -> [(&'static str, Option<&SizeTable>); 2] {
+        [
+            (
+                "store.get_seconds_by_size",
+                self.get_seconds_by_size.as_ref(),
+            ),
+            (
+                "store.put_seconds_by_size",
+                self.put_seconds_by_size.as_ref(),
+            ),
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -200,11 +237,15 @@ pub enum ModelError {
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ModelError::Unknown { name } => write!(
-                f,
-                "no model `{name}`: the built-in models are {}, or name a .toml file",
-                BUILTIN.map(|(n, _)| n).join(" and ")
-            ),
+            ModelError::Unknown { name } => {
+                let names = BUILTIN.map(|(n, _)| n);
+                let (last, rest) = names.split_last().expect("built-in models");
+                write!(
+                    f,
+                    "no model `{name}`: the built-in models are {} and {last}, or name a .toml file",
+                    rest.join(", ")
+                )
+            }
             ModelError::Read { path, message } => write!(f, "cannot read model {path}: {message}"),
             ModelError::Malformed { origin, message } => {
                 write!(f, "model {origin}: {}", message.trim_end())
@@ -362,12 +403,14 @@ impl Checker<'_> {
         for (field, fig) in positive {
             self.number(field, fig, true)?;
         }
-        let non_negative: [(&str, &Figure<f64>); 19] = [
+        let non_negative: [(&str, &Figure<f64>); 21] = [
             ("platform.cold_start_s", &p.cold_start_s),
             ("platform.invoke_request_s", &p.invoke_request_s),
             ("platform.invoke_delivery_s", &p.invoke_delivery_s),
             ("platform.max_invocation_s", &p.max_invocation_s),
+            ("platform.host_contention", &p.host_contention),
             ("store.get_latency_s", &s.get_latency_s),
+            ("store.get_missing_latency_s", &s.get_missing_latency_s),
             ("store.put_latency_s", &s.put_latency_s),
             ("store.delete_latency_s", &s.delete_latency_s),
             ("store.transpose_bytes_per_s", &s.transpose_bytes_per_s),
@@ -395,6 +438,22 @@ impl Checker<'_> {
         if rates.iter().any(|r| !r.is_finite() || *r <= 0.0) {
             let msg = "must give positive rates";
             return Err(self.invalid("store.init_elements_per_s", &s.init_elements_per_s, msg));
+        }
+        for (field, table) in s.size_tables() {
+            let Some(fig) = table else { continue };
+            let points = fig.value.get_ref();
+            let ascending = points.windows(2).all(|w| w[0].0 < w[1].0);
+            let valid = points
+                .iter()
+                .all(|&(b, t)| b.is_finite() && b > 0.0 && t.is_finite() && t >= 0.0);
+            if points.is_empty() || !ascending || !valid {
+                let msg = "must be [[bytes, seconds], ...], sizes positive and ascending, \
+                           seconds non-negative";
+                return Err(self.invalid(field, fig, msg));
+            }
+            if fig.source.trim().is_empty() {
+                return Err(self.invalid(field, fig, "has an empty source"));
+            }
         }
         Ok(())
     }
@@ -462,7 +521,15 @@ fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
         .map(|(name, t)| format!("{name} {t:?}"))
         .collect::<Vec<_>>()
         .join("; ");
-    vec![
+    let tables = s.size_tables().into_iter().filter_map(|(name, fig)| {
+        let fig = fig?;
+        Some((
+            name.to_string(),
+            format!("{:?}", fig.value.get_ref()),
+            fig.source.clone(),
+        ))
+    });
+    let mut list = vec![
         f("worker.memory_mb", &w.memory_mb),
         f("worker.cpu_share", &w.cpu_share),
         b("worker.cache_last_job", &w.cache_last_job),
@@ -474,7 +541,9 @@ fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
         f("platform.invoke_request_s", &p.invoke_request_s),
         f("platform.invoke_delivery_s", &p.invoke_delivery_s),
         f("platform.max_invocation_s", &p.max_invocation_s),
+        f("platform.host_contention", &p.host_contention),
         f("store.get_latency_s", &s.get_latency_s),
+        f("store.get_missing_latency_s", &s.get_missing_latency_s),
         f("store.put_latency_s", &s.put_latency_s),
         f("store.delete_latency_s", &s.delete_latency_s),
         f("store.read_bytes_per_s", &s.read_bytes_per_s),
@@ -505,5 +574,12 @@ fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
         f("prices.store_delete", &pr.store_delete),
         f("prices.counter_write_unit", &pr.counter_write_unit),
         f("prices.counter_read_unit", &pr.counter_read_unit),
-    ]
+    ];
+    let at = list
+        .iter()
+        .position(|(n, _, _)| n == "store.init_elements_per_s")
+        .expect("listed above")
+        + 1;
+    list.splice(at..at, tables);
+    list
 }

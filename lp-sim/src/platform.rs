@@ -76,6 +76,12 @@ impl Platform {
         platform
     }
 
+    /// Workers in an invocation other than the one starting a body (all
+    /// workers but the idle ones and itself).
+    pub fn others_busy(&self) -> usize {
+        self.envs.len().saturating_sub(self.idle.len() + 1)
+    }
+
     /// Whether `job` waits for a worker (the local driver does not count a
     /// queued delivery against its lease).
     pub fn is_queued(&self, job: JobId) -> bool {

@@ -41,7 +41,19 @@ fn plan(src: &str, settings: &[(&str, i64)]) -> Plan {
 }
 
 fn run(plan: &Plan, workers: u64) -> Report {
-    let model = Model::parse(MODEL, "exact").expect("the test model parses");
+    run_with(plan, workers, &[])
+}
+
+/// `run` with figures of the test model replaced (`(old line start, new
+/// line)`).
+fn run_with(plan: &Plan, workers: u64, changes: &[(&str, &str)]) -> Report {
+    let mut text = MODEL.to_string();
+    for (start, line) in changes {
+        let at = text.find(start).unwrap_or_else(|| panic!("no `{start}`"));
+        let end = at + text[at..].find('\n').unwrap();
+        text.replace_range(at..end, line);
+    }
+    let model = Model::parse(&text, "exact").expect("the test model parses");
     let opts = SimOptions {
         workers,
         trace: None,
@@ -184,4 +196,59 @@ fn cholesky_2x2() {
     // 2 CHOL (1e6 / 3 each), TRSM 1e6, SYRK of one tile 1e6; the metrics
     // count whole flops.
     assert_eq!(r.flops, 2_666_666.0);
+}
+
+/// The chain with a read of an absent tile (first's lazy input) at 4 ms
+/// instead of 1: 3 ms later.
+#[test]
+fn a_read_of_an_absent_tile_has_its_own_latency() {
+    let absent = "get_missing_latency_s = { value = 0.004, source = \"test\" }";
+    let r = run_with(&plan(CHAIN, &[]), 1, &[("get_missing_latency_s", absent)]);
+    assert_eq!(r.makespan, 102 * MS);
+}
+
+/// With read times by size, second's and third's 100 x 100 tiles (80,128
+/// bytes as `.npy`) take a third of the way from 5 ms at 40,064 bytes to
+/// 29 ms at 160,256: 13 ms instead of 9, 8 ms more in all.
+#[test]
+fn read_times_by_size_replace_latency_and_bandwidth() {
+    let table = "get_seconds_by_size = { value = [[40064.0, 0.005], [160256.0, 0.029]], \
+                 source = \"test\" }\ntranspose_bytes_per_s = { value = 0.0, source = \"test\" }";
+    let r = run_with(&plan(CHAIN, &[]), 1, &[("transpose_bytes_per_s", table)]);
+    assert_eq!(r.makespan, 107 * MS);
+}
+
+/// A 4096 x 4096 tile (134,217,856 bytes as `.npy`) is read in 9 ranges
+/// after a first one (two round trips: 2 ms) and written in 9 parts
+/// between a create and a complete (three: 6 ms), each way 13,421.7728 ms
+/// at 10 MB/s. Root launch 1 ms, body 26,851.5456 ms, finish 1 ms.
+#[test]
+fn large_tiles_take_several_round_trips() {
+    let copy = "
+matrix A : f64[4096, 4096] tile [4096, 4096] input
+matrix C : f64[4096, 4096] tile [4096, 4096] output
+copy:
+    %a = S3_LOAD A[0, 0]
+    S3_WRITE C[0, 0], %a
+";
+    let r = run(&plan(copy, &[]), 1);
+    assert_eq!(r.makespan, 26_853_545_600);
+    assert_eq!((r.requests.store_gets, r.requests.store_puts), (9, 11));
+}
+
+/// fork_join_on_two_workers with a host contention of 0.5: a body that
+/// starts while the other worker is busy takes 1.5 times as long.
+/// fork starts alone (1-32) and finishes at 37; right starts at 36 while
+/// worker 0 finishes fork: 29 x 1.5 = 43.5 (79.5), then records join 1,
+/// finish 1, releases X 1: 82.5. left starts at 37 with right running:
+/// 43.5 (80.5), records join (complete) and wins its launch 2, finish 1,
+/// releases X 1 (the last reader): 84.5. join starts at 84.5 with worker 1
+/// idle: 38 (122.5), + 3: 125.5.
+#[test]
+fn bodies_stretch_while_other_workers_are_busy() {
+    let contention = "host_contention = { value = 0.5, source = \"test\" }";
+    let r = run_with(&plan(FORK_JOIN, &[]), 2, &[("host_contention", contention)]);
+    assert_eq!(r.makespan, 125_500_000);
+    // fork 36, left 47.5, join 41; right 46.5.
+    assert_eq!(r.busy, 171 * MS);
 }

@@ -322,6 +322,20 @@ fn flat_cholesky_on_lambda_workers_matches_the_local_backend_bit_for_bit() {
     assert!(factor == expected, "L differs from the local backend's");
     assert_eq!(exited, 0, "no worker died");
     assert_clean_run(&text, JOBS);
+    // The workers timed their requests: every tile read and written is a
+    // 64 x 64 tile, 32,896 bytes as `.npy`.
+    let latency = line(&text, "latency");
+    for kind in [
+        "S3 GET ",
+        "GET of an absent tile ",
+        "PUT ",
+        "DynamoDB read ",
+        "write ",
+        "Lambda invoke ",
+    ] {
+        assert!(latency.contains(kind), "{latency}");
+    }
+    assert_eq!(latency.matches(" ms (32.1 KiB)").count(), 2, "{latency}");
 }
 
 /// The library's loop Cholesky, run from `lib/cholesky.lp` with `--set`:

@@ -121,7 +121,8 @@ fn plot_and_trace_files() {
 
 #[test]
 fn built_in_models_name_their_sources() {
-    for model in ["local", "lambda"] {
+    // The emulated model adds its two tables of transfer times by size.
+    for (model, count) in [("local", 33), ("lambda", 33), ("emulated", 35)] {
         let out = lpc(&["sim", "lib/cholesky.lp", "--model", model, "--show-model"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
@@ -134,7 +135,7 @@ fn built_in_models_name_their_sources() {
             .lines()
             .filter(|l| l.trim_start().starts_with("source: "))
             .count();
-        assert_eq!(figures, 31, "{stdout}");
+        assert_eq!(figures, count, "{stdout}");
         assert_eq!(sources, figures);
     }
     let out = lpc(&[
@@ -147,6 +148,34 @@ fn built_in_models_name_their_sources() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"));
     assert!(stdout.contains("https://aws.amazon.com/s3/pricing/"));
+    // The emulated model's fitted figures name the command that measured
+    // them.
+    let out = lpc(&[
+        "sim",
+        "lib/cholesky.lp",
+        "--model",
+        "emulated",
+        "--show-model",
+    ]);
+    let stdout = text(&out.stdout);
+    let fitted = [
+        "store.get_latency_s",
+        "store.get_seconds_by_size",
+        "counters.write_latency_s",
+        "worker.cpu_share",
+        "platform.host_contention",
+        "platform.invoke_delivery_s",
+    ];
+    for figure in fitted {
+        let at = stdout
+            .find(&format!("  {figure} = "))
+            .unwrap_or_else(|| panic!("no {figure} in {stdout}"));
+        let source = stdout[at..].lines().nth(1).unwrap_or_default();
+        assert!(
+            source.contains("cargo bench -p lpc --features aws --bench emulated -- calibrate"),
+            "{figure}: {source}"
+        );
+    }
 }
 
 #[test]
@@ -217,6 +246,26 @@ fn model_errors_name_the_file_the_key_and_the_line() {
     );
     assert!(err.contains("unknown field `latency`"), "{err}");
 
+    let table = EXACT_MODEL.replace(
+        "[counters]\n",
+        "get_seconds_by_size = { value = [[2e6, 0.01], [1e6, 0.02]], source = \"test\" }\n[counters]\n",
+    );
+    std::fs::write(&path, &table).unwrap();
+    let line = table
+        .lines()
+        .position(|l| l.starts_with("get_seconds_by_size"))
+        .unwrap()
+        + 1;
+    let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "1", "--model", p]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        err,
+        format!(
+            "error: model {p}, line {line}: `store.get_seconds_by_size` must be [[bytes, seconds], ...], \
+             sizes positive and ascending, seconds non-negative\n"
+        )
+    );
+
     let kernel = EXACT_MODEL.replace("SYRK = ", "SYRKK = ");
     std::fs::write(&path, kernel).unwrap();
     let (_, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "1", "--model", p]);
@@ -236,7 +285,7 @@ fn model_errors_name_the_file_the_key_and_the_line() {
     assert_eq!(code, Some(2));
     assert_eq!(
         err,
-        "error: no model `nosuch`: the built-in models are local and lambda, or name a .toml file\n"
+        "error: no model `nosuch`: the built-in models are local, lambda and emulated, or name a .toml file\n"
     );
 }
 

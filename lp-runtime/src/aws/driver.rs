@@ -159,6 +159,7 @@ pub fn run_lambda_with(
     let stray_temp_tiles = sweep_temps(plan, &view)?;
     let bill = Bill {
         requests: record.bill.requests.plus(&clients.requests.snapshot()),
+        times: record.bill.times.plus(&clients.requests.times()),
         ..record.bill
     };
     Ok(LambdaRunSummary {

@@ -25,6 +25,7 @@
 
 use super::{AwsClients, AwsError, block_on};
 use crate::protocol::{BackendError, Counters, JobError, ProtoResult};
+use crate::request_times::{RequestTimes, Timed, Waited};
 use crate::requests::{Bill, Request, RequestCounts, RequestTally};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
@@ -241,6 +242,37 @@ fn number<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &s
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
+/// The run item's attributes of request times: calls and microseconds of
+/// every kind (`t_get_n`, `t_get_us`, ...), and the bytes of tile
+/// transfers (`t_get_b`, `t_put_b`).
+fn time_attributes(times: &RequestTimes) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for kind in Timed::ALL {
+        let w = times.get(kind);
+        out.push((format!("t_{}_n", kind.name()), w.calls));
+        out.push((format!("t_{}_us", kind.name()), w.micros));
+        if matches!(kind, Timed::TileGet | Timed::TilePut) {
+            out.push((format!("t_{}_b", kind.name()), w.bytes));
+        }
+    }
+    out
+}
+
+/// The request times of a run item (absent attributes are 0).
+fn request_times(item: &HashMap<String, AttributeValue>) -> RequestTimes {
+    let mut times = RequestTimes::default();
+    for kind in Timed::ALL {
+        let get = |field: &str| number(item, &format!("t_{}_{field}", kind.name())).unwrap_or(0);
+        let waited = Waited {
+            calls: get("n"),
+            micros: get("us"),
+            bytes: get("b"),
+        };
+        times.set(kind, waited);
+    }
+    times
+}
+
 fn backend(e: AwsError) -> BackendError {
     BackendError {
         message: e.to_string(),
@@ -297,18 +329,21 @@ impl DynamoCounters {
             request = request.expression_attribute_names("#status", "status");
         }
         self.requests.add(Request::DynamoWrite, 1);
-        block_on(async move {
-            match request.send().await {
-                Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(None)
+        let send = move || {
+            block_on(async move {
+                match request.send().await {
+                    Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(AwsError::sdk(format!("update {what}"), e)),
                 }
-                Err(e) => Err(AwsError::sdk(format!("update {what}"), e)),
-            }
-        })
+            })
+        };
+        self.requests.timed(send, |_| (Timed::CounterWrite, 0))
     }
 
     fn get(&self, sk: String) -> Result<Option<HashMap<String, AttributeValue>>, AwsError> {
@@ -321,13 +356,16 @@ impl DynamoCounters {
             .key("sk", s(sk))
             .consistent_read(true);
         self.requests.add(Request::DynamoRead, 1);
-        block_on(async move {
-            request
-                .send()
-                .await
-                .map(|out| out.item)
-                .map_err(|e| AwsError::sdk(format!("read {what}"), e))
-        })
+        let send = move || {
+            block_on(async move {
+                request
+                    .send()
+                    .await
+                    .map(|out| out.item)
+                    .map_err(|e| AwsError::sdk(format!("read {what}"), e))
+            })
+        };
+        self.requests.timed(send, |_| (Timed::CounterRead, 0))
     }
 
     /// Every job item of the run, as (job, launched ms, finished).
@@ -446,30 +484,37 @@ impl DynamoCounters {
         if delta == MetricsDelta::default() {
             return Ok(());
         }
-        self.update(
-            "run".to_string(),
-            "ADD jobs_done :jobs, executions :exec, flops :flops, bytes_loaded :loaded, \
-             bytes_stored :stored, s3_get :s3g, s3_put :s3p, s3_delete :s3d, s3_list :s3l, \
-             ddb_read :dbr, ddb_write :dbw, ddb_query :dbq, invokes :inv, busy_ms :busy, mb_ms :mbms",
-            None,
-            vec![
-                (":jobs", n(delta.jobs_done)),
-                (":exec", n(delta.executions)),
-                (":flops", n(delta.flops.round() as u64)),
-                (":loaded", n(delta.bytes_loaded)),
-                (":stored", n(delta.bytes_stored)),
-                (":s3g", n(delta.bill.requests.s3_get)),
-                (":s3p", n(delta.bill.requests.s3_put)),
-                (":s3d", n(delta.bill.requests.s3_delete)),
-                (":s3l", n(delta.bill.requests.s3_list)),
-                (":dbr", n(delta.bill.requests.dynamo_read)),
-                (":dbw", n(delta.bill.requests.dynamo_write)),
-                (":dbq", n(delta.bill.requests.dynamo_query)),
-                (":inv", n(delta.bill.requests.invoke)),
-                (":busy", n(delta.bill.busy_ms)),
-                (":mbms", n(delta.bill.mb_ms)),
-            ],
-        )?;
+        let times = time_attributes(&delta.bill.times);
+        let mut expression = "ADD jobs_done :jobs, executions :exec, flops :flops, \
+             bytes_loaded :loaded, bytes_stored :stored, s3_get :s3g, s3_put :s3p, \
+             s3_delete :s3d, s3_list :s3l, ddb_read :dbr, ddb_write :dbw, ddb_query :dbq, \
+             invokes :inv, busy_ms :busy, mb_ms :mbms"
+            .to_string();
+        for (name, _) in &times {
+            expression.push_str(&format!(", {name} :{name}"));
+        }
+        let placeholders: Vec<String> = times.iter().map(|(name, _)| format!(":{name}")).collect();
+        let mut values = vec![
+            (":jobs", n(delta.jobs_done)),
+            (":exec", n(delta.executions)),
+            (":flops", n(delta.flops.round() as u64)),
+            (":loaded", n(delta.bytes_loaded)),
+            (":stored", n(delta.bytes_stored)),
+            (":s3g", n(delta.bill.requests.s3_get)),
+            (":s3p", n(delta.bill.requests.s3_put)),
+            (":s3d", n(delta.bill.requests.s3_delete)),
+            (":s3l", n(delta.bill.requests.s3_list)),
+            (":dbr", n(delta.bill.requests.dynamo_read)),
+            (":dbw", n(delta.bill.requests.dynamo_write)),
+            (":dbq", n(delta.bill.requests.dynamo_query)),
+            (":inv", n(delta.bill.requests.invoke)),
+            (":busy", n(delta.bill.busy_ms)),
+            (":mbms", n(delta.bill.mb_ms)),
+        ];
+        for (placeholder, (_, value)) in placeholders.iter().zip(&times) {
+            values.push((placeholder.as_str(), n(value)));
+        }
+        self.update("run".to_string(), &expression, None, values)?;
         Ok(())
     }
 
@@ -512,6 +557,7 @@ impl DynamoCounters {
                 },
                 busy_ms: number(&item, "busy_ms").unwrap_or(0),
                 mb_ms: number(&item, "mb_ms").unwrap_or(0),
+                times: request_times(&item),
             },
         }))
     }

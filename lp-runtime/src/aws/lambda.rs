@@ -23,6 +23,7 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError, run_job,
 };
+use crate::request_times::{RequestTimes, Timed};
 use crate::requests::{Bill, RequestCounts, RequestTally};
 use crate::store::{Namespace, RunStore, Store};
 use lp_program::{JobId, Plan, bundle};
@@ -134,22 +135,26 @@ impl Launcher for LambdaLauncher {
         self.invocations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.requests.add(crate::requests::Request::Invoke, 1);
-        block_on(async move {
-            match request.send().await {
-                Ok(out) if out.function_error().is_some() => Err(AwsError::new(
-                    what,
-                    format!(
-                        "function error {}",
-                        out.function_error().unwrap_or_default()
-                    ),
-                )),
-                Ok(_) => Ok(()),
-                Err(e) => Err(AwsError::sdk(what, e)),
-            }
-        })
-        .map_err(|e| BackendError {
-            message: e.to_string(),
-        })
+        let send = move || {
+            block_on(async move {
+                match request.send().await {
+                    Ok(out) if out.function_error().is_some() => Err(AwsError::new(
+                        what,
+                        format!(
+                            "function error {}",
+                            out.function_error().unwrap_or_default()
+                        ),
+                    )),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(AwsError::sdk(what, e)),
+                }
+            })
+        };
+        self.requests
+            .timed(send, |_| (Timed::Invoke, 0))
+            .map_err(|e| BackendError {
+                message: e.to_string(),
+            })
     }
 }
 
@@ -193,21 +198,43 @@ fn cached_plan(store: &S3Store, key: &str) -> Result<Arc<Plan>, NoPlan> {
     Ok(plan)
 }
 
-/// The requests and milliseconds since the last metrics update, the
-/// update about to carry them included; `last` moves on to now.
-fn bill_since(tally: &RequestTally, last: &mut (RequestCounts, Instant)) -> Bill {
+/// What the last metrics update of an invocation reported up to.
+struct Reported {
+    requests: RequestCounts,
+    times: RequestTimes,
+    at: Instant,
+}
+
+impl Reported {
+    fn now() -> Reported {
+        Reported {
+            requests: RequestCounts::default(),
+            times: RequestTimes::default(),
+            at: Instant::now(),
+        }
+    }
+}
+
+/// The requests, their times and the milliseconds since the last metrics
+/// update, the update about to carry them included (its time goes with the
+/// next one); `last` moves on to now.
+fn bill_since(tally: &RequestTally, last: &mut Reported) -> Bill {
     let now = tally.snapshot();
-    let mut requests = now.since(&last.0);
+    let mut requests = now.since(&last.requests);
     requests.dynamo_write += 1;
-    last.0 = now;
+    last.requests = now;
     // The update is counted here, so the tally's count of it is not new.
-    last.0.dynamo_write += 1;
-    let busy_ms = last.1.elapsed().as_millis() as u64;
-    last.1 = Instant::now();
+    last.requests.dynamo_write += 1;
+    let times = tally.times();
+    let since = times.since(&last.times);
+    last.times = times;
+    let busy_ms = last.at.elapsed().as_millis() as u64;
+    last.at = Instant::now();
     Bill {
         requests,
         busy_ms,
         mb_ms: busy_ms * memory_mb(),
+        times: since,
     }
 }
 
@@ -328,7 +355,7 @@ pub fn handle_job(
     // This invocation's requests, apart from other invocations in the
     // process (in-process test workers share one set of clients).
     let clients = &clients.with_own_tally();
-    let mut billed = (RequestCounts::default(), Instant::now());
+    let mut billed = Reported::now();
     let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
     let plan = open_plan(clients, &s3, payload)?;
     let dynamo = DynamoCounters::new(clients, &payload.table, &payload.run_id);

@@ -12,6 +12,7 @@
 //! client policy of [`super`].
 
 use super::{AwsClients, AwsError, block_on};
+use crate::request_times::Timed;
 use crate::requests::{Request, RequestTally, get_requests, put_requests};
 use crate::store::location::{self, validate_doc, validate_listing};
 use crate::store::{Store, StoreError, StoreResult, validate_location};
@@ -391,7 +392,14 @@ async fn upload_parts(
 impl Store for S3Store {
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
         let key = self.tile_key(matrix, i, j)?;
-        let Some(bytes) = self.get_object(&key).map_err(io_error)? else {
+        let got = self.requests.timed(
+            || self.get_object(&key),
+            |got| match got {
+                Some(bytes) => (Timed::TileGet, bytes.len() as u64),
+                None => (Timed::TileAbsent, 0),
+            },
+        );
+        let Some(bytes) = got.map_err(io_error)? else {
             return Ok(None);
         };
         let tile = lp_std::npy::decode_tile(&bytes).map_err(|e| StoreError::Corrupt {
@@ -403,13 +411,18 @@ impl Store for S3Store {
 
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         let key = self.tile_key(matrix, i, j)?;
-        self.put_object(&key, lp_std::npy::encode_tile(&tile))
+        let bytes = lp_std::npy::encode_tile(&tile);
+        let size = bytes.len() as u64;
+        self.requests
+            .timed(|| self.put_object(&key, bytes), |_| (Timed::TilePut, size))
             .map_err(io_error)
     }
 
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
         let key = self.tile_key(matrix, i, j)?;
-        self.delete_object(&key).map_err(io_error)
+        self.requests
+            .timed(|| self.delete_object(&key), |_| (Timed::TileDelete, 0))
+            .map_err(io_error)
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {

@@ -2,6 +2,8 @@
 //! the workers made per service, priced with the built-in `lambda` model of
 //! `lpc sim` (models/lambda.toml), and the GB-seconds of the workers.
 
+use crate::cli::human_bytes;
+use lp_runtime::request_times::{RequestTimes, Timed};
 use lp_runtime::requests::Bill;
 use lp_sim::Model;
 use lp_sim::report::{Report, Requests};
@@ -62,6 +64,9 @@ pub fn print(bill: &Bill) {
             r.invoke
         ),
     );
+    if let Some(latency) = latency(&bill.times) {
+        line("latency", latency);
+    }
     let (gb_s, known) = gb_seconds(bill, &model);
     let memory = if known {
         String::new()
@@ -97,6 +102,48 @@ pub fn print(bill: &Bill) {
     );
 }
 
+/// The mean time of each kind of call, as the workers and the driver
+/// waited for it, with the mean size of tile transfers: "S3 GET 53.1 ms
+/// (2.0 MiB), absent 2.5 ms, ...; DynamoDB read 0.9 ms, ...". Kinds with no
+/// call are left out; `None` if none was timed.
+pub fn latency(times: &RequestTimes) -> Option<String> {
+    let mean = |kind: Timed, label: &str| {
+        let w = times.get(kind);
+        let seconds = w.mean_seconds()?;
+        let size = match kind {
+            Timed::TileGet | Timed::TilePut => {
+                format!(" ({})", human_bytes(w.mean_bytes()?.round() as u64))
+            }
+            _ => String::new(),
+        };
+        Some(format!("{label} {:.1} ms{size}", seconds * 1e3))
+    };
+    let group = |service: &str, kinds: &[(Timed, &str)]| {
+        let parts: Vec<String> = kinds.iter().filter_map(|&(k, l)| mean(k, l)).collect();
+        (!parts.is_empty()).then(|| format!("{service} {}", parts.join(", ")))
+    };
+    let groups: Vec<String> = [
+        group(
+            "S3",
+            &[
+                (Timed::TileGet, "GET"),
+                (Timed::TileAbsent, "GET of an absent tile"),
+                (Timed::TilePut, "PUT"),
+                (Timed::TileDelete, "DELETE"),
+            ],
+        ),
+        group(
+            "DynamoDB",
+            &[(Timed::CounterRead, "read"), (Timed::CounterWrite, "write")],
+        ),
+        group("Lambda", &[(Timed::Invoke, "invoke")]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!groups.is_empty()).then(|| format!("{} (means)", groups.join("; ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +163,7 @@ mod tests {
             },
             busy_ms: 10_000,
             mb_ms: 3008 * 10_000,
+            ..Bill::default()
         };
         let model = Model::load("lambda").unwrap();
         let (gb_s, known) = gb_seconds(&bill, &model);
@@ -129,5 +177,25 @@ mod tests {
         // 4000 WRU at $0.625 / M + 2000 RRU at $0.125 / M.
         assert!((d.counters - (0.0025 + 0.00025)).abs() < 1e-12);
         assert!((d.invocations - 50.0 * 2e-7).abs() < 1e-15);
+    }
+
+    #[test]
+    fn latencies_are_means_per_call_with_the_mean_tile_size() {
+        use lp_runtime::request_times::Waited;
+        assert_eq!(latency(&RequestTimes::default()), None);
+        let mut t = RequestTimes::default();
+        let w = |calls, micros, bytes| Waited {
+            calls,
+            micros,
+            bytes,
+        };
+        // Two GETs of 2 MiB tiles (+ the .npy header) in 40 and 66.2 ms.
+        t.set(Timed::TileGet, w(2, 106_200, 2 * 2_097_280));
+        t.set(Timed::TileAbsent, w(4, 10_000, 0));
+        t.set(Timed::CounterWrite, w(3, 2_700, 0));
+        assert_eq!(
+            latency(&t).unwrap(),
+            "S3 GET 53.1 ms (2.0 MiB), GET of an absent tile 2.5 ms; DynamoDB write 0.9 ms (means)"
+        );
     }
 }

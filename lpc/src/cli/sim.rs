@@ -19,7 +19,7 @@ pub struct Args {
     /// Workers: threads (`local`) or the Lambda concurrency (`lambda`).
     #[arg(long)]
     workers: Option<u64>,
-    /// A built-in model (`local`, `lambda`) or a model file (TOML; see
+    /// A built-in model (`local`, `lambda`, `emulated`) or a model file (TOML; see
     /// docs/simulator.md).
     #[arg(long, default_value = "local")]
     model: String,

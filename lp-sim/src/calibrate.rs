@@ -1,0 +1,498 @@
+//! Fitting a Lambda-kind model to measured runs (the `emulated` model, on
+//! the emulated AWS stack; the same steps apply to runs on AWS).
+//!
+//! From training runs (their times, and the request times and busy time
+//! the workers recorded in the run item, `lp_runtime::request_times`), the
+//! runs on one worker describing a worker alone on the host and the others
+//! what workers do to each other:
+//!
+//! 1. each kind of request gets the mean latency the workers of the
+//!    one-worker runs measured (counter reads and writes, deletes, reads of
+//!    absent tiles, invokes);
+//! 2. tile reads and writes get their mean time per tile size (a table:
+//!    on the emulators a read's time is not a latency plus a bandwidth),
+//!    and a latency and a bandwidth from the least-squares line through
+//!    those points ([`crate::fit::latency_bandwidth`]) for the sizes the
+//!    table does not reach, so the one-worker runs need at least two tile
+//!    sizes;
+//! 3. the kernels run at this machine's one-core rates (`models/local.toml`)
+//!    times a share of a core, chosen so that the simulated busy time of
+//!    the one-worker runs equals the measured one (what the requests leave
+//!    of it is CPU: kernels, and the machine's other tenants);
+//! 4. the host contention (how much longer a job body takes per other busy
+//!    worker) is chosen so that the simulated busy time of the runs on
+//!    several workers equals the measured one (0 without such runs);
+//! 5. the delivery of an invocation (from its launch to the handler
+//!    running, the worker's start included) is chosen so that the simulated
+//!    run times of all runs match the measured ones (their ratios'
+//!    geometric mean is 1). A simulated run time here is the makespan plus
+//!    half a poll and a read: when the driver sees the run done on average,
+//!    as it polls at its own times (`lpc sim` prints the next poll on the
+//!    simulated grid instead).
+//!
+//! Steps 3 to 5 are bisections: the simulated busy time falls as the share
+//! grows and grows with the contention, the simulated run time grows with
+//! the delivery.
+
+use crate::fit::{FitError, latency_bandwidth, median};
+use crate::model::{Model, ModelError};
+use crate::{SimError, SimOptions, simulate};
+use lp_program::Plan;
+use lp_runtime::request_times::{RequestTimes, Timed, Waited};
+use lp_runtime::requests::Bill;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What the runs of one configuration measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Median run time, seconds.
+    pub seconds: f64,
+    /// Mean time of the workers in invocations, seconds.
+    pub busy_s: f64,
+    /// The workers' request times, over all the runs.
+    pub times: RequestTimes,
+}
+
+impl Measured {
+    /// From the runs' times and the bills the workers recorded.
+    pub fn from_runs(seconds: &[f64], bills: &[Bill]) -> Measured {
+        let busy_ms: u64 = bills.iter().map(|b| b.busy_ms).sum();
+        Measured {
+            seconds: median(seconds).unwrap_or(f64::NAN),
+            busy_s: busy_ms as f64 / 1e3 / bills.len().max(1) as f64,
+            times: bills
+                .iter()
+                .fold(RequestTimes::default(), |t, b| t.plus(&b.times)),
+        }
+    }
+}
+
+/// One training configuration.
+pub struct Training {
+    pub label: String,
+    pub plan: Plan,
+    pub workers: u64,
+    pub measured: Measured,
+}
+
+#[derive(Debug)]
+pub enum CalibrationError {
+    /// No training run on one worker.
+    NoSingleWorkerRun,
+    /// No call of this kind in any training run on one worker.
+    NoCalls(&'static str),
+    Fit(&'static str, FitError),
+    /// A bisection found no value in its range.
+    NoFit {
+        what: &'static str,
+        low: f64,
+        high: f64,
+    },
+    Model(ModelError),
+    Sim(String, SimError),
+}
+
+impl fmt::Display for CalibrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalibrationError::NoSingleWorkerRun => {
+                write!(f, "the training runs need runs on one worker (w=1)")
+            }
+            CalibrationError::NoCalls(kind) => {
+                write!(f, "the training runs on one worker timed no `{kind}` call")
+            }
+            CalibrationError::Fit(what, e) => write!(f, "{what}: {e}"),
+            CalibrationError::NoFit { what, low, high } => write!(
+                f,
+                "no {what} between {low} and {high} matches the training runs"
+            ),
+            CalibrationError::Model(e) => write!(f, "the fitted model: {e}"),
+            CalibrationError::Sim(label, e) => write!(f, "simulating {label}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CalibrationError {}
+
+/// The fitted figures, before they are written out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fitted {
+    pub read_s: f64,
+    pub write_s: f64,
+    pub delete_s: f64,
+    pub absent_s: f64,
+    pub invoke_s: f64,
+    pub get: (f64, f64),
+    pub put: (f64, f64),
+    /// Mean seconds by mean object size, ascending.
+    pub get_table: Vec<(f64, f64)>,
+    pub put_table: Vec<(f64, f64)>,
+    pub cpu_share: f64,
+    pub contention: f64,
+    pub delivery_s: f64,
+}
+
+/// Fits the model to `training` and returns its TOML text, every figure's
+/// source naming `command` (which made the training runs).
+pub fn emulated_model(training: &[Training], command: &str) -> Result<String, CalibrationError> {
+    let fitted = fit(training)?;
+    Ok(model_text(&fitted, training, command))
+}
+
+/// Rounds of fitting the contention and the delivery in turn.
+const PASSES: usize = 3;
+
+/// Steps 1 to 5 of the module doc.
+pub fn fit(training: &[Training]) -> Result<Fitted, CalibrationError> {
+    let (alone, shared): (Vec<&Training>, Vec<&Training>) =
+        training.iter().partition(|r| r.workers == 1);
+    if alone.is_empty() {
+        return Err(CalibrationError::NoSingleWorkerRun);
+    }
+    let mut f = latencies(&alone)?;
+    let with = |f: Fitted| model_of(&f, training);
+    f.cpu_share = bisect("share of a core", 0.02, 8.0, |cpu_share| {
+        let model = with(Fitted {
+            cpu_share,
+            ..f.clone()
+        })?;
+        // Decreasing in the share: negated to rise through 0.
+        Ok(-busy_excess(&alone, &model)?)
+    })?;
+    // Contention and delivery interact on several workers (whether another
+    // worker is busy as a body starts depends on when deliveries land):
+    // alternate until both settle.
+    for _ in 0..PASSES {
+        if !shared.is_empty() {
+            f.contention = bisect("host contention", 0.0, 8.0, |contention| {
+                busy_excess(
+                    &shared,
+                    &with(Fitted {
+                        contention,
+                        ..f.clone()
+                    })?,
+                )
+            })?;
+        }
+        f.delivery_s = bisect("delivery latency", 0.0, 10.0, |delivery_s| {
+            log_ratios(
+                training,
+                &with(Fitted {
+                    delivery_s,
+                    ..f.clone()
+                })?,
+            )
+        })?;
+    }
+    Ok(f)
+}
+
+/// Steps 1 and 2: what the workers of the one-worker runs timed.
+fn latencies(alone: &[&Training]) -> Result<Fitted, CalibrationError> {
+    let all = alone
+        .iter()
+        .fold(RequestTimes::default(), |t, r| t.plus(&r.measured.times));
+    let mean = |kind: Timed| {
+        all.get(kind)
+            .mean_seconds()
+            .ok_or(CalibrationError::NoCalls(kind.name()))
+    };
+    let line = |table: &[(f64, f64)], what: &'static str| {
+        let f = latency_bandwidth(table).map_err(|e| CalibrationError::Fit(what, e))?;
+        Ok::<_, CalibrationError>((f.latency_s, f.bytes_per_s))
+    };
+    let get_table = by_size(alone, Timed::TileGet);
+    let put_table = by_size(alone, Timed::TilePut);
+    Ok(Fitted {
+        read_s: mean(Timed::CounterRead)?,
+        write_s: mean(Timed::CounterWrite)?,
+        delete_s: mean(Timed::TileDelete)?,
+        absent_s: mean(Timed::TileAbsent)?,
+        invoke_s: mean(Timed::Invoke)?,
+        get: line(&get_table, "tile reads")?,
+        put: line(&put_table, "tile writes")?,
+        get_table,
+        put_table,
+        cpu_share: 1.0,
+        contention: 0.0,
+        delivery_s: 0.0,
+    })
+}
+
+/// The sum of log(simulated / measured run time) over `runs`.
+fn log_ratios(runs: &[Training], model: &Model) -> Result<f64, CalibrationError> {
+    let mut sum = 0.0;
+    for r in runs {
+        sum += (seen_done(&report(r, model)?, model) / r.measured.seconds).ln();
+    }
+    Ok(sum)
+}
+
+/// The mean time of `kind`'s transfers by their mean size, pooling runs of
+/// the same size (to the byte), ascending.
+fn by_size(runs: &[&Training], kind: Timed) -> Vec<(f64, f64)> {
+    let mut sizes: BTreeMap<u64, Waited> = BTreeMap::new();
+    for r in runs {
+        let w = r.measured.times.get(kind);
+        let Some(size) = w.mean_bytes() else { continue };
+        let pooled = sizes.entry(size.round() as u64).or_default();
+        pooled.calls += w.calls;
+        pooled.micros += w.micros;
+    }
+    sizes
+        .into_iter()
+        .filter_map(|(size, w)| Some((size as f64, w.mean_seconds()?)))
+        .collect()
+}
+
+/// When, on average, a driver polling every `poll_s` from its own start
+/// sees the run done: half a poll after the makespan, plus its read.
+pub fn seen_done(report: &crate::Report, model: &Model) -> f64 {
+    let m = &model.file;
+    crate::clock::secs(report.makespan)
+        + m.driver.poll_s.get() / 2.0
+        + m.counters.read_latency_s.get()
+}
+
+/// Simulated minus measured busy time of `runs`, seconds.
+fn busy_excess(runs: &[&Training], model: &Model) -> Result<f64, CalibrationError> {
+    let mut excess = 0.0;
+    for r in runs {
+        excess += crate::clock::secs(report(r, model)?.busy) - r.measured.busy_s;
+    }
+    Ok(excess)
+}
+
+fn report(r: &Training, model: &Model) -> Result<crate::Report, CalibrationError> {
+    let opts = SimOptions {
+        workers: r.workers,
+        trace: None,
+        trace_jobs: 0,
+    };
+    simulate(&r.plan, model, &opts).map_err(|e| CalibrationError::Sim(r.label.clone(), e))
+}
+
+fn model_of(f: &Fitted, training: &[Training]) -> Result<Model, CalibrationError> {
+    Model::parse(&model_text(f, training, "calibration"), "(being fitted)")
+        .map_err(CalibrationError::Model)
+}
+
+/// The `x` in `[low, high]` where the non-decreasing `g` crosses 0 (to a
+/// relative 1e-6 of the range).
+fn bisect(
+    what: &'static str,
+    mut low: f64,
+    mut high: f64,
+    mut g: impl FnMut(f64) -> Result<f64, CalibrationError>,
+) -> Result<f64, CalibrationError> {
+    let (l0, h0) = (low, high);
+    if g(low)? > 0.0 || g(high)? < 0.0 {
+        return Err(CalibrationError::NoFit {
+            what,
+            low: l0,
+            high: h0,
+        });
+    }
+    while high - low > 1e-6 * (h0 - l0) {
+        let mid = (low + high) / 2.0;
+        if g(mid)? < 0.0 {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    Ok((low + high) / 2.0)
+}
+
+/// The model file: the fitted figures with their sources, the rest of the
+/// emulated platform described, the CPU figures of `models/local.toml`.
+pub fn model_text(f: &Fitted, training: &[Training], command: &str) -> String {
+    let local = Model::load("local").expect("the built-in local model parses");
+    let alone: Vec<&Training> = training.iter().filter(|r| r.workers == 1).collect();
+    let all = alone
+        .iter()
+        .fold(RequestTimes::default(), |t, r| t.plus(&r.measured.times));
+    let calls = |kind: Timed| all.get(kind).calls;
+    let labels: Vec<&str> = training.iter().map(|r| r.label.as_str()).collect();
+    let runs = format!("`{command}` ({})", today());
+    let mean_of = |kind: Timed, what: &str| {
+        format!(
+            "mean of the {} {what} the workers timed in the one-worker runs of {runs}",
+            calls(kind)
+        )
+    };
+    let line_of = |what: &str| {
+        format!(
+            "least-squares line through the mean {what} by size (get/put_seconds_by_size) the workers timed in the one-worker runs of {runs}"
+        )
+    };
+    let table_of = |what: &str, why: &str| {
+        format!(
+            "the mean time of the {what} of each tile size the workers timed in the one-worker runs of {runs} ({why})"
+        )
+    };
+    let kernels = kernel_table(local.file.kernels.gflops.value.get_ref());
+    let init = local.file.store.init_elements_per_s.get();
+    let q = |s: String| s.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        r#"# The `emulated` model: `lpc run --backend lambda` on this machine against
+# the emulators of scripts/emulators.sh (s3s-fs, dynalite, cargo lambda
+# watch), with W `lp-worker` processes serving the invocations (the worker
+# pools of lpc's tests and benches). Written by
+#     {command}
+# from the runs of {labels}; see docs/simulator.md for its validation.
+# Every figure is `{{ value = ..., source = "..." }}`.
+#
+# The worker processes share this machine's two cores with the emulators,
+# the driver and the machine's other tenants: the kernels' share of a core
+# is fitted, not known, and holds for loads like those of the training runs.
+
+name = "emulated"
+description = "lpc run --backend lambda on the emulators of scripts/emulators.sh, lp-worker processes on this machine"
+kind = "lambda"
+
+[worker]
+memory_mb = {{ value = 2048.0, source = "the memory the worker pools give lp-worker (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, lp-runtime/tests/emulator_support); only prices use it" }}
+cpu_share = {{ value = {share:.4}, source = "{share_src}" }}
+cache_last_job = {{ value = false, source = "lp-worker keeps no tile between the jobs of one invocation (lp-runtime/src/aws/lambda.rs, handle_job)" }}
+
+[platform]
+concurrency_limit = {{ value = 2.0, source = "one lp-worker process per core of this 2-vCPU machine; --workers sets the pool's size" }}
+scaling_environments = {{ value = 1000.0, source = "the worker processes exist before the run starts (emulator_support::Pool): no scaling limit" }}
+scaling_window_s = {{ value = 1.0, source = "no scaling limit (as scaling_environments)" }}
+cold_start_s = {{ value = 0.0, source = "the worker processes are started before the run; a worker's first bundle read is in invoke_delivery_s" }}
+bill_cold_start = {{ value = false, source = "nothing is billed" }}
+invoke_request_s = {{ value = {invoke:.6}, source = "{invoke_src}" }}
+invoke_delivery_s = {{ value = {delivery:.6}, source = "{delivery_src}" }}
+max_invocation_s = {{ value = 600.0, source = "cargo lambda watch 1.9.2 hands each invocation Lambda-Runtime-Deadline-Ms: 600000 (read from its runtime API)" }}
+host_contention = {{ value = {contention:.4}, source = "{contention_src}" }}
+
+[store]
+get_latency_s = {{ value = {get_l:.6}, source = "{get_src}" }}
+get_missing_latency_s = {{ value = {absent:.6}, source = "{absent_src}" }}
+put_latency_s = {{ value = {put_l:.6}, source = "{put_src}" }}
+delete_latency_s = {{ value = {delete:.6}, source = "{delete_src}" }}
+read_bytes_per_s = {{ value = {get_bw:.4e}, source = "{get_src}" }}
+write_bytes_per_s = {{ value = {put_bw:.4e}, source = "{put_src}" }}
+transpose_bytes_per_s = {{ value = {transpose:.4e}, source = "this machine's CPU, as models/local.toml" }}
+get_seconds_by_size = {{ value = {get_table}, source = "{get_table_src}" }}
+put_seconds_by_size = {{ value = {put_table}, source = "{put_table_src}" }}
+
+[store.init_elements_per_s]
+source = "this machine's CPU, as models/local.toml"
+value = {{ zeros = {z:.4e}, identity = {i:.4e}, random = {r:.4e}, spd = {s:.4e} }}
+
+[counters]
+read_latency_s = {{ value = {read:.6}, source = "{read_src}" }}
+write_latency_s = {{ value = {write:.6}, source = "{write_src}" }}
+item_bytes = {{ value = 120.0, source = "as models/lambda.toml (the same items)" }}
+
+[driver]
+poll_s = {{ value = 0.5, source = "lp-runtime/src/aws/driver.rs: LambdaRunOptions::default poll = 500 ms" }}
+lease_s = {{ value = 960.0, source = "lp-runtime/src/aws/driver.rs: default lease 16 minutes" }}
+
+[kernels.gflops]
+source = "models/local.toml (one core of this machine, lp-sim/examples/calibrate.rs), scaled by worker.cpu_share"
+[kernels.gflops.value]
+{kernels}
+[prices]
+gb_second = {{ value = 0.0, source = "the emulators bill nothing" }}
+invocation = {{ value = 0.0, source = "the emulators bill nothing" }}
+store_get = {{ value = 0.0, source = "the emulators bill nothing" }}
+store_put = {{ value = 0.0, source = "the emulators bill nothing" }}
+store_delete = {{ value = 0.0, source = "the emulators bill nothing" }}
+counter_write_unit = {{ value = 0.0, source = "the emulators bill nothing" }}
+counter_read_unit = {{ value = 0.0, source = "the emulators bill nothing" }}
+"#,
+        labels = labels.join(", "),
+        share = f.cpu_share,
+        share_src = q(format!(
+            "the share of a core that makes the simulated busy time of the workers equal the measured one in the one-worker runs of {runs}"
+        )),
+        contention = f.contention,
+        contention_src = q(if f.contention > 0.0 {
+            format!(
+                "the contention that makes the simulated busy time of the workers equal the measured one in the runs on several workers of {runs}"
+            )
+        } else {
+            format!("0: no run on several workers in {runs}")
+        }),
+        invoke = f.invoke_s,
+        invoke_src = q(mean_of(
+            Timed::Invoke,
+            "asynchronous Invokes (answered 202 by the worker pool's relay)"
+        )),
+        delivery = f.delivery_s,
+        delivery_src = q(format!(
+            "fitted so that the simulated run times match the measured medians (geometric mean of the ratios 1) in all the runs of {runs}; it takes what the model does not separate: the relay's hand-over to cargo lambda watch, the worker's poll of the runtime API, its first bundle read"
+        )),
+        get_table = points(&f.get_table),
+        get_table_src = q(table_of(
+            "tile reads",
+            "the emulated S3 stalls some reads by tens of ms: not a latency plus a bandwidth"
+        )),
+        put_table = points(&f.put_table),
+        put_table_src = q(table_of("tile writes", "by size as the reads")),
+        get_l = f.get.0,
+        get_bw = f.get.1,
+        get_src = q(line_of("tile reads")),
+        put_l = f.put.0,
+        put_bw = f.put.1,
+        put_src = q(line_of("tile writes")),
+        absent = f.absent_s,
+        absent_src = q(mean_of(Timed::TileAbsent, "reads of absent tiles")),
+        delete = f.delete_s,
+        delete_src = q(mean_of(Timed::TileDelete, "tile DELETEs")),
+        read = f.read_s,
+        read_src = q(mean_of(Timed::CounterRead, "GetItems")),
+        write = f.write_s,
+        write_src = q(mean_of(Timed::CounterWrite, "UpdateItems")),
+        transpose = local.file.store.transpose_bytes_per_s.get(),
+        z = init.zeros,
+        i = init.identity,
+        r = init.random,
+        s = init.spd,
+    )
+}
+
+/// `[[x, y], ...]` in TOML.
+fn points(table: &[(f64, f64)]) -> String {
+    let p: Vec<String> = table
+        .iter()
+        .map(|(x, y)| format!("[{x:?}, {y:.6}]"))
+        .collect();
+    format!("[{}]", p.join(", "))
+}
+
+/// `NAME = [[size, GFLOP/s], ...]` lines of a kernel table.
+fn kernel_table(table: &BTreeMap<String, Vec<(f64, f64)>>) -> String {
+    table
+        .iter()
+        .map(|(name, points)| {
+            let points: Vec<String> = points
+                .iter()
+                .map(|(s, r)| format!("[{s:?}, {r:?}]"))
+                .collect();
+            format!("{name} = [{}]\n", points.join(", "))
+        })
+        .collect()
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, for the sources.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
