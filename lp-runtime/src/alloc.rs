@@ -4,8 +4,8 @@
 //! directory or S3 store, every kernel's result. glibc's malloc hands
 //! tiles of 32 MiB (tile 2048) back to the OS on every free and faults
 //! them in again, page by page, on the next allocation: in an out-of-core
-//! Cholesky (n = 32768, tile 2048) a third of the CPU time was the kernel
-//! zeroing fresh pages and copying. Smaller tiles stay in glibc's arenas,
+//! Cholesky (n = 32768, tile 2048) a quarter of the CPU time was system
+//! time, most of it faulting in and zeroing fresh pages. Smaller tiles stay in glibc's arenas,
 //! which keep far more memory than the live tiles (`docs/performance.md`,
 //! "Out of core").
 //!
@@ -35,7 +35,7 @@ macro_rules! global_allocator {
         // jemalloc reads its compiled-in options from this symbol (the
         // crate prefixes jemalloc's symbols with `_rjem_`).
         #[unsafe(export_name = "_rjem_malloc_conf")]
-        static MALLOC_CONF: &[u8; 21] = $crate::alloc::MALLOC_CONF;
+        static MALLOC_CONF: &[u8; $crate::alloc::MALLOC_CONF.len()] = $crate::alloc::MALLOC_CONF;
     };
 }
 
