@@ -8,7 +8,7 @@
 //! caller ([`super::Kernel::apply_reusing`]).
 
 use super::KernelError;
-use super::transpose::{mirror_lower, with_transposed};
+use super::transpose::{copy_for_solve, mirror_lower, with_transposed, with_transposed_mut};
 use crate::Tile;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};
@@ -39,14 +39,20 @@ pub fn trsm(
 ) -> Result<Tile, KernelError> {
     check_triangular(t)?;
     let mut out = b.into_owned();
-    // X op(T) = B is op(T)ᵀ Xᵀ = Bᵀ: a left solve on the transposed view.
-    // (Copying Bᵀ to column-major and back, as the products do, measured
-    // 10-25% slower here.)
-    let (rhs, trans) = if left {
-        (out.as_mut(), trans)
+    if left {
+        solve_left(t, out.as_mut(), lower, trans);
+    } else if copy_for_solve(out.col_stride()) {
+        // X op(T) = B is op(T)ᵀ Xᵀ = Bᵀ: a left solve on Bᵀ, here on a
+        // column-major copy (see `transpose`'s module doc).
+        with_transposed_mut(&mut out, |xt| solve_left(t, xt, lower, !trans));
     } else {
-        (out.as_mut().transpose_mut(), !trans)
-    };
+        solve_left(t, out.as_mut().transpose_mut(), lower, !trans);
+    }
+    Ok(out)
+}
+
+/// op(T) X = B in B's place, reading T's lower (`lower`) or upper triangle.
+fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
     // op(T) is lower triangular when T is lower and not transposed, or
     // upper and transposed.
     let t = if trans {
@@ -59,7 +65,6 @@ pub fn trsm(
     } else {
         triangular_solve::solve_upper_triangular_in_place(t, rhs, SEQ);
     }
-    Ok(out)
 }
 
 /// C - A Bᵀ, in C's place. When A and B are the same tile (`symmetric`)
