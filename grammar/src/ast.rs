@@ -313,6 +313,9 @@ pub struct Job<'src> {
     pub label: Ident<'src>,
     /// The indices written after the label, if any.
     pub index: Vec<Expr<'src>>,
+    /// `priority EXPR` after the colon: how urgent the job is, over the
+    /// parameters and loop variables (larger runs first).
+    pub priority: Option<Expr<'src>>,
     pub body: Vec<Instr<'src>>,
     pub span: Span,
 }

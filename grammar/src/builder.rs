@@ -29,6 +29,9 @@ use crate::lexer::Tok;
 use lalrpop_util::ErrorRecovery;
 use std::collections::HashSet;
 
+/// The word after a label's colon that introduces its priority.
+const PRIORITY: &str = "priority";
+
 /// A loop whose `}` has not been seen yet.
 struct Frame<'src> {
     header: Loop<'src>,
@@ -216,14 +219,33 @@ impl<'src> Builder<'src> {
 
     /// A label line: `label` is the name, `index` what follows it in
     /// brackets (if anything), `end` the end of its `:`.
-    pub fn label(&mut self, label: Ident<'src>, index: Vec<Expr<'src>>, end: usize) {
-        for e in &index {
+    pub fn label(
+        &mut self,
+        label: Ident<'src>,
+        index: Vec<Expr<'src>>,
+        priority: Option<(Ident<'src>, Expr<'src>)>,
+        end: usize,
+    ) {
+        for e in index.iter().chain(priority.as_ref().map(|(_, e)| e)) {
             self.received(e);
         }
+        let priority = match priority {
+            Some((word, e)) if word.name == PRIORITY => Some(e),
+            Some((word, _)) => {
+                self.errors.push(SyntaxError::UnexpectedToken {
+                    span: word.span,
+                    found: format!("the identifier `{}`", word.name),
+                    expected: vec![format!("`{PRIORITY}`"), "a newline".to_string()],
+                });
+                None
+            }
+            None => None,
+        };
         self.trim_last_job();
         let job = Job {
             label,
             index,
+            priority,
             body: Vec::new(),
             span: Span::new(label.span.start as usize, end),
         };

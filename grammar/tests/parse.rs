@@ -98,6 +98,7 @@ fn the_reference_example_parses_to_the_full_tree() {
     let expected_items = vec![Item::Job(Job {
         label: ident(src, "local_0:", "local_0"),
         index: vec![],
+        priority: None,
         body: vec![
             Instr {
                 dests: vec![reg(src, load, "%0")],

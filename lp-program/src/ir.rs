@@ -65,6 +65,10 @@ pub struct Family {
     /// 1-based source line of the label, and of each instruction.
     pub line: u32,
     pub lines: Vec<u32>,
+    /// The stated priority (`LABEL: priority EXPR`), over the enclosing
+    /// loop variables: jobs with larger values run first where a backend
+    /// has a choice.
+    pub priority: Option<Expr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@
 //! question and memory linear in its text, as before.
 
 use crate::family::{self, Compiled, FamilyError};
-use crate::ir::{Family, Instr, Item, JobId, Program, Role, TileKey};
+use crate::ir::{EvalError, Family, Instr, Item, JobId, Program, Role, TileKey};
 use crate::lin::{Lin, MAX_DEPTH};
 use crate::polytope::{Budget, System};
 use crate::solve::Solver;
@@ -127,6 +127,7 @@ impl Located {
     }
 }
 
+#[derive(Clone, Debug)]
 pub struct Plan {
     program: Program,
     /// `None` for a loop-free family.
@@ -379,6 +380,31 @@ impl Plan {
 
     pub fn family(&self, family: u32) -> &Family {
         &self.program.families[family as usize]
+    }
+
+    /// Whether any family states its priority (`LABEL: priority EXPR`).
+    pub fn states_priorities(&self) -> bool {
+        self.program.families.iter().any(|f| f.priority.is_some())
+    }
+
+    /// Job `id`'s stated priority, `None` when its family states none. The
+    /// loop values come straight from the job number, without the spec
+    /// search of [`Plan::locate`]: the scheduler asks for every job it queues.
+    pub fn stated_priority(&self, id: JobId) -> Option<Result<i64, EvalError>> {
+        if id >= self.id_space {
+            return None;
+        }
+        let f = self.bases.partition_point(|&b| b <= id) - 1;
+        let expr = self.program.families[f].priority.as_ref()?;
+        let mut values = [0; MAX_DEPTH];
+        let depth = match &self.compiled[f] {
+            Some(c) => {
+                c.values_of(id, &mut values);
+                c.depth
+            }
+            None => 0,
+        };
+        Some(expr.eval(&values[..depth]))
     }
 
     /// `syrk[1, 4, 3]`, or `job #id` for a number that is no job.

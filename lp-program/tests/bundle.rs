@@ -73,6 +73,7 @@ fn cholesky_2x2() -> Program {
         num_regs,
         line,
         lines: (0..instrs.len() as u32).map(|k| line + 1 + k).collect(),
+        priority: None,
         instrs,
     };
     let families = vec![

@@ -104,6 +104,7 @@ fn flat_program(parents: &[Vec<usize>]) -> Program {
                 instrs,
                 line: 0,
                 lines,
+                priority: None,
             }
         })
         .collect();
@@ -170,6 +171,7 @@ fn loop_chains(count: usize, length: usize) -> Program {
             instrs,
             line: 0,
             lines: vec![0, 0],
+            priority: None,
         }],
         body: vec![Item::Loop(0)],
         source: "bench.lp".into(),

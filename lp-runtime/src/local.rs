@@ -24,7 +24,7 @@
 //! a fault-injecting [`Launcher`] (see [`Interpose`]), so the default lease is
 //! long.
 
-use crate::metrics::{Metrics, Progress, RunSummary};
+use crate::metrics::{GeneratedCounts, Metrics, Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
@@ -664,10 +664,14 @@ pub fn run_local_with(
         flops: m.flops_done,
         bytes_loaded: m.bytes_loaded,
         bytes_stored: m.bytes_stored,
-        critical_path_jobs: priorities.map(|p| p.critical_path_jobs),
+        critical_path_jobs: priorities.and_then(|p| p.critical_path_jobs),
         worker_idle: run.idle(wall),
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,
+        generated_inputs: Some(GeneratedCounts {
+            tiles: inputs.generated(),
+            reused: inputs.reused(),
+        }),
     })
 }
 

@@ -124,6 +124,17 @@ pub struct RunSummary {
     /// Per worker, the time it ran no job (waiting for a ready job, and at
     /// the end); empty where workers come and go (Lambda).
     pub worker_idle: Vec<std::time::Duration>,
+    /// Tiles of initialised inputs (`spd(42)`) generated, and loads served
+    /// by a tile kept from an earlier load; `None` where the driver cannot
+    /// see them (Lambda: each worker generates its own).
+    pub generated_inputs: Option<GeneratedCounts>,
+}
+
+/// See [`RunSummary::generated_inputs`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GeneratedCounts {
+    pub tiles: u64,
+    pub reused: u64,
 }
 
 impl RunSummary {

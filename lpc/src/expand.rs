@@ -68,7 +68,12 @@ pub fn write_flat(plan: &Plan, header: &str, out: &mut impl Write) -> io::Result
 
 fn job(program: &Program, f: u32, values: &[i64], out: &mut impl Write) -> io::Result<()> {
     let family = &program.families[f as usize];
-    writeln!(out, "\n{}:", program.job_name(family, values))?;
+    write!(out, "\n{}:", program.job_name(family, values))?;
+    // A priority that does not evaluate is the lowest: say so in the value.
+    if let Some(p) = &family.priority {
+        write!(out, " priority {}", p.eval(values).unwrap_or(i64::MIN + 1))?;
+    }
+    writeln!(out)?;
     // Registers renamed in order of definition: %0, %1, ...
     let mut names = vec![u32::MAX; family.num_regs as usize];
     let mut next = 0;

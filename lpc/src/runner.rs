@@ -438,6 +438,9 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Which ready job runs next (local backend).
     pub schedule: Schedule,
+    /// Bytes of generated input tiles kept for later loads (the backend's
+    /// default if `None`).
+    pub input_budget: Option<u64>,
 }
 
 /// Why a run did not finish.
@@ -486,6 +489,7 @@ pub fn run_local(
         trace: opts.trace.clone(),
         stop: opts.stop.clone(),
         schedule: opts.schedule,
+        input_budget: opts.input_budget.unwrap_or(defaults.input_budget),
         ..defaults
     };
     classify(

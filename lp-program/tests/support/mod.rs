@@ -143,6 +143,7 @@ impl Builder {
             num_regs: regs.max(1),
             line: 1,
             lines,
+            priority: None,
         });
         self.push_item(Item::Family(id));
     }

@@ -179,6 +179,7 @@ pub fn run_lambda_with(
             peak_temp_bytes: 0,
             stray_temp_tiles,
             worker_idle: Vec::new(),
+            generated_inputs: None,
         },
     })
 }

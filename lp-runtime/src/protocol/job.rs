@@ -453,14 +453,18 @@ fn complete(ctx: &JobContext<'_>, job: JobId) -> Result<Option<JobId>, RunError>
     }
     let ready = &children[..ready];
     // Continue with the most urgent ready child (the first of equals);
-    // deliver the others. A single ready child needs no comparison.
+    // deliver the others. A single ready child needs no comparison. The
+    // program's stated priorities order them on every backend; without
+    // them, the launcher's (local bottom levels; none on Lambda).
+    let urgency =
+        |job| super::priority::stated(ctx.plan, job).unwrap_or_else(|| ctx.launcher.priority(job));
     let next = match ready {
         [] => return Ok(None),
         [_] => 0,
         _ => {
-            let mut best = (0, ctx.launcher.priority(ready[0]));
+            let mut best = (0, urgency(ready[0]));
             for (k, &child) in ready.iter().enumerate().skip(1) {
-                let p = ctx.launcher.priority(child);
+                let p = urgency(child);
                 if p > best.1 {
                     best = (k, p);
                 }

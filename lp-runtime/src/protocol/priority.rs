@@ -10,12 +10,19 @@
 //!
 //! Bottom levels need the whole DAG, so they are computed for programs of at
 //! most [`PRIORITY_LIMIT`] jobs (one pass over the enumerated graph, about a
-//! second at the limit); larger programs run in delivery order (first
+//! second at the limit). A program can instead state each job family's
+//! priority as an expression of its indices (`LABEL: priority EXPR`, as
+//! PaRSEC's task classes do): then that expression orders the jobs at any
+//! size, evaluated when a job is queued, and no graph is built for it.
+//! `lib/cholesky.lp` states its bottom levels in closed form
+//! (`lpc/tests/priority.rs` checks that they order its jobs as the computed
+//! ones do). Other programs over the limit run in delivery order (first
 //! launched, first run).
 
 use lp_program::cost::job_flops;
 use lp_program::dag::JobGraph;
 use lp_program::{JobId, Plan};
+use std::sync::Arc;
 
 /// Programs up to this many jobs get priorities (and their critical path in
 /// the run summary).
@@ -26,12 +33,14 @@ pub const PRIORITY_LIMIT: u64 = super::CRITICAL_PATH_LIMIT;
 /// loops' bounding box: a triangular nest of depth 3 uses a sixth of it).
 const DENSE_FACTOR: u64 = 8;
 
-/// Every job's bottom level, and the DAG's critical path.
+/// Every job's priority (its bottom level, or the program's stated one),
+/// and the DAG's critical path.
 #[derive(Clone, Debug, Default)]
 pub struct Priorities {
     levels: Levels,
-    /// Jobs on the longest chain of dependent jobs.
-    pub critical_path_jobs: usize,
+    /// Jobs on the longest chain of dependent jobs, for a program of at most
+    /// [`PRIORITY_LIMIT`] jobs.
+    pub critical_path_jobs: Option<usize>,
 }
 
 /// Bottom levels by job number. The scheduler looks one up for every ready
@@ -43,6 +52,8 @@ enum Levels {
     Dense(Vec<f64>),
     /// Sorted by job number.
     Sorted(Vec<(JobId, f64)>),
+    /// The program's own expressions, evaluated per job.
+    Stated(Arc<Plan>),
 }
 
 impl Default for Levels {
@@ -51,11 +62,25 @@ impl Default for Levels {
     }
 }
 
+/// `job`'s stated priority, if its family states one; one that does not
+/// evaluate (an overflow) ranks below every other.
+pub fn stated(plan: &Plan, job: JobId) -> Option<f64> {
+    plan.stated_priority(job)
+        .map(|p| p.map_or(f64::MIN, |p| p as f64))
+}
+
 impl Priorities {
-    /// The bottom levels of `plan`'s jobs, in flops (plus one per job, so
-    /// that a chain of jobs without kernels still counts its length); `None`
-    /// for a program over [`PRIORITY_LIMIT`] jobs.
+    /// The priorities the program states, if it states any; otherwise the
+    /// bottom levels of `plan`'s jobs, in flops (plus one per job, so that a
+    /// chain of jobs without kernels still counts its length), or `None` for
+    /// a program over [`PRIORITY_LIMIT`] jobs.
     pub fn compute(plan: &Plan) -> Option<Priorities> {
+        if plan.states_priorities() {
+            return Some(Priorities {
+                levels: Levels::Stated(Arc::new(plan.clone())),
+                critical_path_jobs: super::critical_path_jobs(plan),
+            });
+        }
         let graph = JobGraph::build(plan, PRIORITY_LIMIT).ok()?;
         // In program order, which walks the families in memory order (the
         // topological pass visits them scattered: a cache miss per job).
@@ -79,11 +104,13 @@ impl Priorities {
         };
         Some(Priorities {
             levels,
-            critical_path_jobs,
+            critical_path_jobs: Some(critical_path_jobs),
         })
     }
 
-    /// The job's bottom level (0 for a job the plan does not have).
+    /// The job's priority (0 for a job the plan does not have, and for
+    /// one whose family states none; the lowest for a stated priority that
+    /// does not evaluate, such as one that overflows).
     pub fn of(&self, job: JobId) -> f64 {
         match &self.levels {
             Levels::Dense(table) => usize::try_from(job)
@@ -94,6 +121,7 @@ impl Priorities {
             Levels::Sorted(list) => list
                 .binary_search_by_key(&job, |&(j, _)| j)
                 .map_or(0.0, |k| list[k].1),
+            Levels::Stated(plan) => stated(plan, job).unwrap_or(0.0),
         }
     }
 }

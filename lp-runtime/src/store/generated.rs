@@ -58,6 +58,8 @@ pub struct GeneratedInputs<'a> {
     /// Tiles kept now (read without the lock).
     kept: AtomicUsize,
     generated: AtomicU64,
+    /// Loads served by a kept tile without generating it.
+    reused: AtomicU64,
 }
 
 impl<'a> GeneratedInputs<'a> {
@@ -80,12 +82,18 @@ impl<'a> GeneratedInputs<'a> {
             budget,
             kept: AtomicUsize::new(0),
             generated: AtomicU64::new(0),
+            reused: AtomicU64::new(0),
         }
     }
 
     /// Tiles generated so far.
     pub fn generated(&self) -> u64 {
         self.generated.load(Relaxed)
+    }
+
+    /// Loads served so far by a kept tile, without generating it.
+    pub fn reused(&self) -> u64 {
+        self.reused.load(Relaxed)
     }
 
     /// Bytes of generated tiles kept now.
@@ -158,7 +166,17 @@ impl<'a> GeneratedInputs<'a> {
     /// is dropped on return, so the last load (whose cell is no longer
     /// kept) holds the only reference unless another load still runs.
     fn fill(&self, key: Key, cell: Cell) -> Arc<Tile> {
-        cell.get_or_init(|| self.generate(key)).clone()
+        let mut made = false;
+        let tile = cell
+            .get_or_init(|| {
+                made = true;
+                self.generate(key)
+            })
+            .clone();
+        if !made {
+            self.reused.fetch_add(1, Relaxed);
+        }
+        tile
     }
 }
 

@@ -238,6 +238,7 @@ pub fn job(name: &str, instrs: Vec<Instr>) -> Family {
         loops: vec![],
         num_regs: registers(&instrs),
         lines: vec![0; instrs.len()],
+        priority: None,
         instrs,
         line: 0,
     }
@@ -541,6 +542,7 @@ impl LoopBuilder {
             loops: self.open.clone(),
             num_regs: registers(&instrs),
             lines: (0..instrs.len() as u32).map(|k| line + 1 + k).collect(),
+            priority: None,
             instrs,
             line,
         });

@@ -96,6 +96,13 @@ pub fn check_job<'src>(
         check_instruction(cx, scope, job, n, instr, &mut regs, &mut out, errors);
     }
     report_unused(&regs, &order, errors);
+    // Over the same names as the job's indices: parameters and loop variables.
+    let priority = job.priority.as_ref().and_then(|e| {
+        scope
+            .lower(e, &mut Vec::new())
+            .map_err(|err| errors.push(*err))
+            .ok()
+    });
     let family = Family {
         name: String::new(),
         loops: loops.to_vec(),
@@ -103,6 +110,7 @@ pub fn check_job<'src>(
         num_regs: out.next_reg,
         line: cx.line(job.label.span),
         lines: out.lines,
+        priority,
     };
     (
         family,

@@ -69,10 +69,17 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
     /// Which ready job a worker runs next (local backend): `critical-path`
-    /// (the longest remaining chain of work first, for programs up to
-    /// 500,000 jobs) or `fifo` (launch order).
+    /// (the longest remaining chain of work first: the program's stated
+    /// priorities, else bottom levels for programs up to 500,000 jobs) or
+    /// `fifo` (launch order).
     #[arg(long, value_enum, default_value_t = ScheduleArg::CriticalPath)]
     schedule: ScheduleArg,
+    /// Local backend: memory for tiles of initialised inputs (`spd(42)`, not
+    /// supplied with --input), generated once and kept for their later
+    /// loads, e.g. `512MiB`, `4GiB`; `0` generates a tile at every load
+    /// [default: 1GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    input_cache: Option<u64>,
     /// Re-deliver a job launched but not finished after this many seconds
     /// (default: 300 locally, 960 on Lambda, above its 15-minute limit).
     #[arg(long, value_name = "SECONDS")]
@@ -100,6 +107,12 @@ enum Backend {
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
     StoreSpec::parse(s)
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    s.parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("{e} (write a size such as `512MiB` or `4GiB`)"))
 }
 
 /// Where `--input` takes a matrix from.
@@ -170,6 +183,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             ScheduleArg::CriticalPath => Schedule::CriticalPath,
             ScheduleArg::Fifo => Schedule::Fifo,
         },
+        input_budget: args.input_cache,
         ..RunOptions::default()
     };
     let stop = opts.stop.clone();
@@ -493,6 +507,15 @@ fn print_summary(s: &RunSummary) {
     );
     if let Some(jobs) = s.critical_path_jobs {
         line("critical path", format!("{jobs} jobs"));
+    }
+    if let Some(g) = s.generated_inputs.filter(|g| g.tiles > 0) {
+        line(
+            "inputs",
+            format!(
+                "{} tiles generated, {} loads served by kept tiles",
+                g.tiles, g.reused
+            ),
+        );
     }
     if !s.worker_idle.is_empty() {
         let wall = s.wall.as_secs_f64().max(1e-9);

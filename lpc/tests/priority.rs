@@ -1,0 +1,153 @@
+//! Stated priorities (`LABEL: priority EXPR`): `lib/cholesky.lp` states its
+//! jobs' bottom levels in closed form, so that a Cholesky too large for the
+//! runtime to enumerate (over `PRIORITY_LIMIT` jobs) still runs critical
+//! path first. Here they are checked against the bottom levels computed from
+//! the DAG, and the runtime is checked to use them.
+
+use lp_program::cost::job_flops;
+use lp_program::dag::JobGraph;
+use lp_runtime::protocol::Priorities;
+use lpc::diagnostics::render_plain;
+use lpc::{CompileOptions, Compiled, compile_source, expand, library};
+
+fn cholesky(n: i64, b: i64) -> Compiled {
+    let opts = CompileOptions {
+        settings: vec![("n".to_string(), n), ("b".to_string(), b)],
+        ..CompileOptions::default()
+    };
+    let src = library::source("cholesky").unwrap();
+    let outcome = compile_source(src, "cholesky", &opts).expect("known parameters");
+    assert!(
+        outcome.diagnostics.is_empty(),
+        "{}",
+        render_plain("cholesky", src, &outcome.diagnostics)
+    );
+    outcome.compiled.expect("no error")
+}
+
+/// In units of b³/3 flops, the stated priority of every job equals its
+/// bottom level (the flops on the longest chain from it to the end, its
+/// own included), exactly: the same numbers, so the same order.
+#[test]
+fn the_cholesky_states_its_bottom_levels() {
+    for nt in 1..=12 {
+        let b = 16;
+        let compiled_plan = cholesky(nt * b, b);
+        let plan = compiled_plan.plan();
+        let graph = JobGraph::build(&plan, 1_000_000).expect("small program");
+        let flops: Vec<f64> = graph
+            .jobs
+            .iter()
+            .map(|&j| job_flops(&plan, &plan.locate(j).unwrap()))
+            .collect();
+        let (bottom, _) = graph.bottom_levels(&|n| flops[n]).expect("acyclic");
+        let unit = (b * b * b) as f64 / 3.0;
+        for (&job, &level) in graph.jobs.iter().zip(&bottom) {
+            let stated = plan
+                .stated_priority(job)
+                .expect("stated")
+                .expect("evaluates");
+            assert_eq!(
+                stated as f64 * unit,
+                level,
+                "nt = {nt}: {} states {stated}, its bottom level is {} b³/3",
+                plan.job_name(job),
+                level / unit
+            );
+        }
+    }
+}
+
+/// With ragged edge tiles the flops of the last row and column are smaller,
+/// so the stated levels are no longer exact, but they still rank every pair
+/// of jobs whose bottom levels differ by more than the edge's share the same
+/// way.
+#[test]
+fn ragged_tiles_keep_the_order() {
+    let (n, b) = (10 * 16 + 5, 16);
+    let compiled_plan = cholesky(n, b);
+    let plan = compiled_plan.plan();
+    let graph = JobGraph::build(&plan, 1_000_000).unwrap();
+    let flops: Vec<f64> = graph
+        .jobs
+        .iter()
+        .map(|&j| job_flops(&plan, &plan.locate(j).unwrap()))
+        .collect();
+    let (bottom, _) = graph.bottom_levels(&|n| flops[n]).unwrap();
+    let stated: Vec<i64> = graph
+        .jobs
+        .iter()
+        .map(|&j| plan.stated_priority(j).unwrap().unwrap())
+        .collect();
+    let unit = (b * b * b) as f64 / 3.0;
+    let mut inversions = 0;
+    for x in 0..bottom.len() {
+        for y in 0..bottom.len() {
+            if stated[x] > stated[y] && bottom[x] + unit < bottom[y] {
+                inversions += 1;
+            }
+        }
+    }
+    assert_eq!(inversions, 0);
+}
+
+/// The runtime's priorities are the stated ones, at any size: a 300 x 300
+/// tile Cholesky (4.5 M jobs, over the limit for computed bottom levels)
+/// still has them, and its first factorization is the most urgent job.
+#[test]
+fn the_runtime_uses_stated_priorities_beyond_the_enumeration_limit() {
+    let compiled_small = cholesky(8 * 16, 16);
+    let small = compiled_small.plan();
+    let p = Priorities::compute(&small).expect("stated");
+    let mut jobs = Vec::new();
+    small.walk(&mut |_, _, id| {
+        jobs.push(id);
+        true
+    });
+    for &job in &jobs {
+        assert_eq!(
+            p.of(job),
+            small.stated_priority(job).unwrap().unwrap() as f64
+        );
+    }
+    assert_eq!(p.critical_path_jobs, Some(3 * 8 - 2));
+
+    let nt = 300;
+    let compiled_large = cholesky(nt * 16, 16);
+    let large = compiled_large.plan();
+    assert!(large.job_count() > lp_runtime::protocol::priority::PRIORITY_LIMIT);
+    let p = Priorities::compute(&large).expect("stated priorities need no graph");
+    assert_eq!(p.critical_path_jobs, None);
+    let chol0 = large.job_id(0, &[0]);
+    assert_eq!(large.job_name(chol0), "chol[0]");
+    assert_eq!(p.of(chol0), (9 * nt - 10) as f64);
+}
+
+/// `lpc expand` prints each job's priority as a number, and the flat
+/// program it prints states the same priorities job for job.
+#[test]
+fn expand_keeps_the_priorities() {
+    let compiled = cholesky(4 * 16, 16);
+    let mut flat = Vec::new();
+    expand::write_flat(compiled.plan(), "expansion", &mut flat).unwrap();
+    let flat = String::from_utf8(flat).unwrap();
+    assert!(flat.contains("\nchol[0]: priority 26\n"), "{flat}");
+    assert!(flat.contains("\nsyrk[0, 3, 1]: priority 22\n"), "{flat}");
+    let outcome = compile_source(&flat, "flat", &CompileOptions::default()).unwrap();
+    let flat = outcome.compiled.expect("the flat form checks");
+    let flat_plan = flat.plan();
+    let mut names = Vec::new();
+    compiled.plan().walk(&mut |_, _, id| {
+        names.push((
+            compiled.plan().job_name(id),
+            compiled.plan().stated_priority(id),
+        ));
+        true
+    });
+    let mut flat_names = Vec::new();
+    flat_plan.walk(&mut |_, _, id| {
+        flat_names.push((flat_plan.job_name(id), flat_plan.stated_priority(id)));
+        true
+    });
+    assert_eq!(names, flat_names);
+}
