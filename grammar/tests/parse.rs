@@ -321,6 +321,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
     let syrk = Job {
         label: ident_word(src, "syrk:", "syrk", 0),
         index: vec![],
+        priority: None,
         body: vec![
             Instr {
                 dests: vec![reg(src, syrk_line, "%s")],
@@ -392,6 +393,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
     let trsm = Job {
         label: ident_word(src, "trsm:", "trsm", 0),
         index: vec![],
+        priority: None,
         body: vec![
             Instr {
                 dests: vec![reg(src, trsm_line, "%x")],
@@ -452,6 +454,7 @@ fn the_loop_cholesky_parses_to_the_full_tree() {
     let chol = Job {
         label: ident_word(src, "chol:", "chol", 0),
         index: vec![],
+        priority: None,
         body: vec![
             Instr {
                 dests: vec![reg(src, chol_line, "%l")],
@@ -814,6 +817,7 @@ plain:
                     num(src, first, "4", 0),
                     num(src, first, "3", 0)
                 ],
+                priority: None,
                 body: vec![Instr {
                     dests: vec![],
                     opcode: ident_word(src, src, "RET", 0),
@@ -829,12 +833,14 @@ plain:
                     name(src, second, "k", 0),
                     num(src, second, "1", 0)
                 )],
+                priority: None,
                 body: vec![],
                 span: span(src, second),
             }),
             Item::Job(Job {
                 label: ident_word(src, "plain:", "plain", 0),
                 index: vec![],
+                priority: None,
                 body: vec![Instr {
                     dests: vec![],
                     opcode: ident_word(src, src, "RET", 1),

@@ -58,39 +58,6 @@ fn the_cholesky_states_its_bottom_levels() {
     }
 }
 
-/// With ragged edge tiles the flops of the last row and column are smaller,
-/// so the stated levels are no longer exact, but they still rank every pair
-/// of jobs whose bottom levels differ by more than the edge's share the same
-/// way.
-#[test]
-fn ragged_tiles_keep_the_order() {
-    let (n, b) = (10 * 16 + 5, 16);
-    let compiled_plan = cholesky(n, b);
-    let plan = compiled_plan.plan();
-    let graph = JobGraph::build(&plan, 1_000_000).unwrap();
-    let flops: Vec<f64> = graph
-        .jobs
-        .iter()
-        .map(|&j| job_flops(&plan, &plan.locate(j).unwrap()))
-        .collect();
-    let (bottom, _) = graph.bottom_levels(&|n| flops[n]).unwrap();
-    let stated: Vec<i64> = graph
-        .jobs
-        .iter()
-        .map(|&j| plan.stated_priority(j).unwrap().unwrap())
-        .collect();
-    let unit = (b * b * b) as f64 / 3.0;
-    let mut inversions = 0;
-    for x in 0..bottom.len() {
-        for y in 0..bottom.len() {
-            if stated[x] > stated[y] && bottom[x] + unit < bottom[y] {
-                inversions += 1;
-            }
-        }
-    }
-    assert_eq!(inversions, 0);
-}
-
 /// The runtime's priorities are the stated ones, at any size: a 300 x 300
 /// tile Cholesky (4.5 M jobs, over the limit for computed bottom levels)
 /// still has them, and its first factorization is the most urgent job.

@@ -132,7 +132,9 @@ fn built_in_models_name_their_sources() {
         let out = lpc(&["sim", "lib/cholesky.lp", "--model", model, "--show-model"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
-        let name = model.trim_start_matches("models/").trim_end_matches(".toml");
+        let name = model
+            .trim_start_matches("models/")
+            .trim_end_matches(".toml");
         assert!(stdout.starts_with(&format!("model {name} ")), "{stdout}");
         let figures = stdout
             .lines()
