@@ -305,25 +305,25 @@ fn gen_flat_and_expand_print_the_same_flat_program() {
 matrix L : lower f64[8, 8] tile [4, 4] output
 matrix S[2] : sym f64[8, 8] tile [4, 4] temp = A
 
-chol[0]:
+chol[0]: priority 8
     %0 = S3_LOAD S[0, 0, 0]
     %1 = CHOL %0
     S3_WRITE L[0, 0], %1
 
-trsm[0, 1]:
+trsm[0, 1]: priority 7
     %0 = S3_LOAD S[0, 1, 0]
     %1 = S3_LOAD L[0, 0]
     %2 = TRSM_RLT %0, %1
     S3_WRITE L[1, 0], %2
 
-syrk[0, 1, 1]:
+syrk[0, 1, 1]: priority 4
     %0 = S3_LOAD S[0, 1, 1]
     %1 = S3_LOAD L[1, 0]
     %2 = S3_LOAD L[1, 0]
     %3 = SYRK %0, %1, %2
     S3_WRITE S[1, 1, 1], %3
 
-chol[1]:
+chol[1]: priority 1
     %0 = S3_LOAD S[1, 1, 1]
     %1 = CHOL %0
     S3_WRITE L[1, 1], %1
@@ -451,5 +451,55 @@ fn diagnostics_are_capped_and_never_echo_a_huge_token() {
          = at line 1, column 1 (a line too long to show): \"\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\
          \\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\\0\"... (1000000 bytes) is not part of the language\n\n\
          error: could not compile: 1 error\n"
+    );
+}
+
+#[test]
+fn input_cache_bounds_the_kept_generated_tiles_and_the_summary_counts_them() {
+    // 3 x 3 tiles of 32 (8 KiB): each tile of A and B is read by 3 jobs,
+    // each of the zero matrix Z by 1 (so it is never kept); 4 KiB keeps
+    // no tile.
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "lib/gemm.lp", "--quiet", "--workers", "1"];
+        for set in ["m=96", "n=96", "k=96", "b=32"] {
+            args.extend(["--set", set]);
+        }
+        args.extend(extra);
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.replace("lib/", &repo("lib/")))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = lpc(&args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with("inputs "))
+            .unwrap_or_else(|| panic!("no inputs line:\n{stderr}"))
+            .to_string();
+        line.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(
+        run(&[]),
+        "inputs 27 tiles generated, 36 loads served by kept tiles"
+    );
+    assert_eq!(
+        run(&["--input-cache", "0"]),
+        "inputs 63 tiles generated, 0 loads served by kept tiles"
+    );
+    assert_eq!(
+        run(&["--input-cache", "4KiB"]),
+        "inputs 63 tiles generated, 0 loads served by kept tiles"
+    );
+    let out = lpc(
+        &["run", &repo("lib/gemm.lp"), "--input-cache", "lots"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid value 'lots' for '--input-cache <SIZE>'"),
+        "{}",
+        text(&out.stderr)
     );
 }
