@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 mod dir;
 pub mod generated;
+pub mod layer;
 pub mod location;
 pub mod maintenance;
 mod mem;
@@ -25,6 +26,7 @@ pub mod runs;
 
 pub use dir::{DEFAULT_POOL_LIMIT, DirStore};
 pub use generated::GeneratedInputs;
+pub use layer::StoreLayer;
 pub use location::{validate_location, validate_matrix_name};
 pub use mem::MemStore;
 pub use namespace::{Namespace, RunStore};

@@ -11,7 +11,7 @@ use lp_program::{Plan, Role};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::matrix;
 use lp_runtime::store::{GeneratedInputs, MemStore, Store, StoreResult};
-use lp_std::{MatrixHeader, Tile};
+use lp_std::Tile;
 use lpc::frontend::{CompileOptions, Compiled, compile_source};
 use lpc::placement::{InputSource, place_with};
 use std::collections::HashMap;
@@ -54,7 +54,11 @@ impl Counting {
     }
 }
 
-impl Store for Counting {
+// By path: with `StoreLayer` in scope, `get_tile` on a layer would be ambiguous.
+impl lp_runtime::store::StoreLayer for Counting {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
+    }
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
         *self
             .gets
@@ -63,21 +67,6 @@ impl Store for Counting {
             .entry((matrix.to_string(), i, j))
             .or_insert(0) += 1;
         self.inner.get_tile(matrix, i, j)
-    }
-    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
-        self.inner.put_tile(matrix, i, j, tile)
-    }
-    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
-        self.inner.delete_tile(matrix, i, j)
-    }
-    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        self.inner.list_tiles(matrix)
-    }
-    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
-        self.inner.get_header(matrix)
-    }
-    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        self.inner.put_header(matrix, header)
     }
 }
 

@@ -313,7 +313,7 @@ fn flat_cholesky_on_lambda_workers_matches_the_local_backend_bit_for_bit() {
     let dir = tempfile::tempdir().unwrap();
     let (program, text) = cholesky_program(dir.path(), 512, 64, Form::Flat);
     assert!(
-        text.contains("\ntrsm[0, 1]:\n"),
+        text.contains("\ntrsm[0, 1]: priority 61\n"),
         "the flat form has one job per iteration"
     );
     let program = [program.to_str().unwrap().to_string()];

@@ -17,8 +17,8 @@
 
 use crate::array::SharedArray;
 use lp_program::MatrixInfo;
-use lp_runtime::store::{Store, StoreError, StoreResult, StoreUsage};
-use lp_std::{MatrixHeader, Tile};
+use lp_runtime::store::{Store, StoreError, StoreLayer, StoreResult};
+use lp_std::Tile;
 use lpc::runner::{self, ImportError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,7 +86,14 @@ impl ArrayStore {
     }
 }
 
-impl Store for ArrayStore {
+/// Documents, listings, removals of other locations and headers are the
+/// run's store's: an input array has no location in it
+/// (`lpc::placement::InputSource::Caller`).
+impl StoreLayer for ArrayStore {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+
     /// An input's tile is any tile of its grid: the runtime asks only for
     /// those an import would store (`matrix::load_tile` reads the upper
     /// tiles of a `sym` matrix as the lower ones transposed).
@@ -121,36 +128,10 @@ impl Store for ArrayStore {
         }
     }
 
-    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
-        self.inner.get_header(matrix)
-    }
-
-    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        self.inner.put_header(matrix, header)
-    }
-
-    // Documents, listings and removals are the run's store's: an input
-    // array has no location in it (`lpc::placement::InputSource::Caller`).
-    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.get_doc(location, doc)
-    }
-
-    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
-        self.inner.put_doc(location, doc, bytes)
-    }
-
-    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
-        self.inner.list_children(location)
-    }
-
     fn remove_all(&self, location: &str) -> StoreResult<()> {
         match self.inputs.contains_key(location) {
             true => Ok(()),
             false => self.inner.remove_all(location),
         }
-    }
-
-    fn usage(&self) -> Option<StoreUsage> {
-        self.inner.usage()
     }
 }

@@ -18,7 +18,7 @@
 //! budget; past it, tiles are generated at each load as before. A program
 //! that reads each input tile once (a Cholesky's A) keeps nothing.
 
-use super::{Store, StoreResult, StoreUsage};
+use super::{Store, StoreLayer, StoreResult};
 use lp_program::{Plan, Role, TileKey};
 use lp_std::{MatrixHeader, Tile};
 use std::collections::HashMap;
@@ -180,7 +180,10 @@ impl<'a> GeneratedInputs<'a> {
     }
 }
 
-impl Store for GeneratedInputs<'_> {
+impl StoreLayer for GeneratedInputs<'_> {
+    fn inner(&self) -> &dyn Store {
+        self.inner
+    }
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
         let Some(&(_, m)) = self.inputs.iter().find(|(name, _)| name == matrix) else {
             return self.inner.get_tile(matrix, i, j);
@@ -201,35 +204,5 @@ impl Store for GeneratedInputs<'_> {
             Some(kept) => self.fill(key, kept),
             None => self.generate(key),
         }))
-    }
-    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
-        self.inner.put_tile(matrix, i, j, tile)
-    }
-    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
-        self.inner.delete_tile(matrix, i, j)
-    }
-    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        self.inner.list_tiles(matrix)
-    }
-    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
-        self.inner.get_header(matrix)
-    }
-    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        self.inner.put_header(matrix, header)
-    }
-    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.get_doc(location, doc)
-    }
-    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
-        self.inner.put_doc(location, doc, bytes)
-    }
-    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
-        self.inner.list_children(location)
-    }
-    fn remove_all(&self, location: &str) -> StoreResult<()> {
-        self.inner.remove_all(location)
-    }
-    fn usage(&self) -> Option<StoreUsage> {
-        self.inner.usage()
     }
 }

@@ -5,8 +5,8 @@
 use lp_program::JobId;
 use lp_runtime::aws::lambda::WorkerHooks;
 use lp_runtime::protocol::{Counters, InterceptedCounters};
-use lp_runtime::store::{Store, StoreResult};
-use lp_std::{MatrixHeader, Tile};
+use lp_runtime::store::{Store, StoreLayer, StoreResult};
+use lp_std::Tile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -87,9 +87,9 @@ struct ExitBeforeWrite {
     marker: PathBuf,
 }
 
-impl Store for ExitBeforeWrite {
-    fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
-        self.inner.get_tile(matrix, i, j)
+impl StoreLayer for ExitBeforeWrite {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
     }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         if (matrix, i, j) == (self.tile.0.as_str(), self.tile.1, self.tile.2) && claim(&self.marker)
@@ -97,30 +97,6 @@ impl Store for ExitBeforeWrite {
             exit(&format!("before writing {matrix}[{i}, {j}]"));
         }
         self.inner.put_tile(matrix, i, j, tile)
-    }
-    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
-        self.inner.delete_tile(matrix, i, j)
-    }
-    fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        self.inner.list_tiles(matrix)
-    }
-    fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
-        self.inner.get_header(matrix)
-    }
-    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        self.inner.put_header(matrix, header)
-    }
-    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.get_doc(location, doc)
-    }
-    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
-        self.inner.put_doc(location, doc, bytes)
-    }
-    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
-        self.inner.list_children(location)
-    }
-    fn remove_all(&self, location: &str) -> StoreResult<()> {
-        self.inner.remove_all(location)
     }
 }
 
