@@ -28,13 +28,13 @@ use crate::metrics::{GeneratedCounts, Metrics, Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
-    run_job,
+    UrgentQueue, run_job,
 };
 use crate::store::{GeneratedInputs, Store};
 use crate::trace::{Slice, Tracer};
 use lp_program::{JobId, Plan, TileKey};
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -323,40 +323,12 @@ impl Counters for LocalCounters {
     }
 }
 
-/// A queued delivery: most urgent first, then first launched.
-#[derive(Clone, Copy, Debug)]
-struct Queued {
-    priority: f64,
-    seq: u64,
-    job: JobId,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // A max-heap: the higher priority, then the earlier launch.
-        self.priority
-            .total_cmp(&other.priority)
-            .then(other.seq.cmp(&self.seq))
-    }
-}
-
 #[derive(Default)]
 struct Waiting {
-    heap: BinaryHeap<Queued>,
-    /// Per job, the deliveries sitting in the heap.
+    queue: UrgentQueue,
+    /// Per job, the deliveries popped or waiting whose lease has not been
+    /// restarted yet ([`LocalQueue::taken`]).
     count: HashMap<JobId, u32>,
-    seq: u64,
 }
 
 /// The local work queue; launching a job pushes it. Jobs leave it most
@@ -400,8 +372,8 @@ impl LocalQueue {
     fn pop(&self, timeout: Duration) -> Option<JobId> {
         let mut jobs = lock(&self.jobs);
         loop {
-            if let Some(q) = jobs.heap.pop() {
-                return Some(q.job);
+            if let Some(job) = jobs.queue.pop() {
+                return Some(job);
             }
             if self.closed.load(SeqCst) {
                 return None;
@@ -412,7 +384,7 @@ impl LocalQueue {
                 .unwrap_or_else(|p| p.into_inner());
             jobs = guard;
             if result.timed_out() {
-                return jobs.heap.pop().map(|q| q.job);
+                return jobs.queue.pop();
             }
         }
     }
@@ -442,9 +414,7 @@ impl Launcher for LocalQueue {
         {
             let mut jobs = lock(&self.jobs);
             *jobs.count.entry(job).or_insert(0) += 1;
-            jobs.seq += 1;
-            let seq = jobs.seq;
-            jobs.heap.push(Queued { priority, seq, job });
+            jobs.queue.push(job, priority);
         }
         self.available.notify_one();
         Ok(())

@@ -39,7 +39,7 @@ use lp_program::{JobId, Plan};
 use lp_runtime::metrics::Metrics;
 use lp_runtime::protocol::driver::{launch_roots, relaunch_overdue};
 use lp_runtime::protocol::job::complete_and_finish;
-use lp_runtime::protocol::{JobContext, RunError};
+use lp_runtime::protocol::{JobContext, Priorities, RunError};
 use lp_runtime::trace::{Slice, Tracer};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -250,18 +250,25 @@ impl<'a> Sim<'a> {
         };
         let request = ns(m.platform.invoke_request_s.get());
         let delete = ns(m.store.delete_latency_s.get());
+        // Threads order their queue and each worker's next child as the
+        // local backend does (critical path first); Lambda cannot.
+        let priorities = if lambda {
+            None
+        } else {
+            Priorities::compute(plan).map(Arc::new)
+        };
         Sim {
             plan,
             model,
             costs: Costs::new(model),
             t,
             counters: SimCounters::new(cursor.clone(), costs, tally.clone()),
-            launcher: SimLauncher::new(cursor.clone(), request, tally.clone()),
+            launcher: SimLauncher::new(cursor.clone(), request, tally.clone(), priorities.clone()),
             store: SimStore::new(plan.program(), cursor.clone(), delete, tally.clone()),
             cursor,
             tally,
             metrics: Metrics::default(),
-            platform: Platform::new(model, opts.workers),
+            platform: Platform::new(model, opts.workers, priorities),
             events: BinaryHeap::new(),
             seq: 0,
             running: HashMap::new(),

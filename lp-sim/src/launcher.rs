@@ -6,7 +6,7 @@
 use crate::clock::{Cursor, Ns};
 use crate::report::Tally;
 use lp_program::JobId;
-use lp_runtime::protocol::{Launcher, ProtoResult};
+use lp_runtime::protocol::{Launcher, Priorities, ProtoResult};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
@@ -15,15 +15,24 @@ pub struct SimLauncher {
     request: Ns,
     tally: Arc<Tally>,
     launched: Mutex<Vec<(JobId, Ns)>>,
+    /// Threads: which ready child a worker continues with, as the local
+    /// queue's `priority` says; none on Lambda.
+    priorities: Option<Arc<Priorities>>,
 }
 
 impl SimLauncher {
-    pub fn new(cursor: Cursor, request: Ns, tally: Arc<Tally>) -> SimLauncher {
+    pub fn new(
+        cursor: Cursor,
+        request: Ns,
+        tally: Arc<Tally>,
+        priorities: Option<Arc<Priorities>>,
+    ) -> SimLauncher {
         SimLauncher {
             cursor,
             request,
             tally,
             launched: Mutex::new(Vec::new()),
+            priorities,
         }
     }
 
@@ -43,5 +52,9 @@ impl Launcher for SimLauncher {
             .unwrap_or_else(|p| p.into_inner())
             .push((job, at));
         Ok(())
+    }
+
+    fn priority(&self, job: JobId) -> f64 {
+        self.priorities.as_ref().map_or(0.0, |p| p.of(job))
     }
 }

@@ -2,7 +2,9 @@
 //! environments created on demand.
 //!
 //! Threads (`lpc run`'s local backend): W workers from the start; a
-//! delivery goes to an idle one or waits in a FIFO queue (`LocalQueue`).
+//! delivery goes to an idle one or waits in the local backend's queue,
+//! which hands out the most urgent job first (`UrgentQueue` with the run's
+//! `Priorities`, critical path first, as `LocalQueue` does).
 //!
 //! Lambda: an invocation goes to an idle warm environment if there is one
 //! (the most recently used: a warm pool is reused before it is grown);
@@ -10,14 +12,16 @@
 //! than the concurrency limit exist and fewer than `scaling_environments`
 //! were created in the last `scaling_window` (AWS: 1,000 per 10 s per
 //! function); otherwise the invocation waits, as Lambda's queue of
-//! asynchronous events holds throttled ones, and is served by the next
-//! environment to free up or be allowed. Environments stay warm for the
+//! asynchronous events holds throttled ones (first in, first out), and is
+//! served by the next environment to free up or be allowed. Environments stay warm for the
 //! rest of the run.
 
 use crate::clock::{Ns, ns};
 use crate::model::{Kind, Model};
 use lp_program::{JobId, TileKey};
+use lp_runtime::protocol::{Priorities, UrgentQueue};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// One worker: a thread, or a Lambda execution environment.
 #[derive(Clone, Debug, Default)]
@@ -50,12 +54,16 @@ pub struct Platform {
     pub cold: Ns,
     pub envs: Vec<Env>,
     idle: Vec<usize>,
-    queue: VecDeque<JobId>,
+    queue: UrgentQueue,
+    /// Threads: the order of the local backend's queue; none on Lambda.
+    priorities: Option<Arc<Priorities>>,
     created: VecDeque<Ns>,
 }
 
 impl Platform {
-    pub fn new(model: &Model, workers: u64) -> Platform {
+    /// `priorities` orders the waiting deliveries of threads (ignored on
+    /// Lambda, whose queue is first in, first out).
+    pub fn new(model: &Model, workers: u64, priorities: Option<Arc<Priorities>>) -> Platform {
         let p = &model.file.platform;
         let mut platform = Platform {
             kind: model.kind(),
@@ -65,10 +73,12 @@ impl Platform {
             cold: ns(p.cold_start_s.get()),
             envs: Vec::new(),
             idle: Vec::new(),
-            queue: VecDeque::new(),
+            queue: UrgentQueue::default(),
+            priorities: None,
             created: VecDeque::new(),
         };
         if platform.kind == Kind::Threads {
+            platform.priorities = priorities;
             platform.envs = vec![Env::default(); workers as usize];
             // Popped from the end: thread 0 takes the first delivery.
             platform.idle = (0..workers as usize).rev().collect();
@@ -82,10 +92,15 @@ impl Platform {
         self.envs.len().saturating_sub(self.idle.len() + 1)
     }
 
+    /// How urgent `job` is where this platform's queue orders deliveries.
+    pub fn priority(&self, job: JobId) -> f64 {
+        self.priorities.as_ref().map_or(0.0, |p| p.of(job))
+    }
+
     /// Whether `job` waits for a worker (the local driver does not count a
     /// queued delivery against its lease).
     pub fn is_queued(&self, job: JobId) -> bool {
-        self.queue.contains(&job)
+        self.queue.contains(job)
     }
 
     /// A delivery of `job` arrives at `now`.
@@ -96,7 +111,7 @@ impl Platform {
         match self.create(now) {
             Ok(env) => Placement::Cold(env, now + self.cold),
             Err(retry) => {
-                self.queue.push_back(job);
+                self.queue.push(job, self.priority(job));
                 Placement::Queued(retry)
             }
         }
@@ -130,10 +145,10 @@ impl Platform {
     /// as many as allowed; the next time to try, if some still wait.
     pub fn retry(&mut self, now: Ns) -> (Vec<(usize, JobId, Ns)>, Option<Ns>) {
         let mut started = Vec::new();
-        while let Some(&job) = self.queue.front() {
+        while let Some(job) = self.queue.peek() {
             match self.create(now) {
                 Ok(env) => {
-                    self.queue.pop_front();
+                    self.queue.pop();
                     started.push((env, job, now + self.cold));
                 }
                 Err(retry) => return (started, retry),
@@ -145,7 +160,7 @@ impl Platform {
     /// `env` finished its invocation at `now`: the next waiting delivery,
     /// if any, runs on it at once; otherwise it idles.
     pub fn release(&mut self, env: usize) -> Option<JobId> {
-        match self.queue.pop_front() {
+        match self.queue.pop() {
             Some(job) => Some(job),
             None => {
                 self.idle.push(env);

@@ -333,3 +333,59 @@ fn bad_flags_are_usage_errors() {
         "error: --workers 99999999999 is more than the simulator takes (1000000)\n"
     );
 }
+
+/// The local model's queue hands out the most urgent job first, as `lpc
+/// run`'s does: on one worker, after the first short job, the chain (the
+/// longest remaining path) runs before the two short jobs written ahead of
+/// it, where a first-in, first-out queue would run them first.
+#[test]
+fn threads_run_the_critical_path_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let program = dir.path().join("p.lp");
+    let mut src = String::from(
+        "matrix A : f64[100, 100] tile [100, 100] input = random(1)
+matrix S : f64[100, 300] tile [100, 100] output
+matrix T : f64[100, 200] tile [100, 100] temp
+matrix C : f64[100, 100] tile [100, 100] output
+",
+    );
+    for k in 0..3 {
+        src += &format!(
+            "s{k}:\n    %a = S3_LOAD A[0, 0]\n    %b = ADD %a, %a\n    S3_WRITE S[0, {k}], %b\n"
+        );
+    }
+    src += "c0:\n    %a = S3_LOAD A[0, 0]\n    %b = ADD %a, %a\n    S3_WRITE T[0, 0], %b\n";
+    src += "c1:\n    %a = S3_LOAD T[0, 0]\n    %b = ADD %a, %a\n    S3_WRITE T[0, 1], %b\n";
+    src += "c2:\n    %a = S3_LOAD T[0, 1]\n    %b = ADD %a, %a\n    S3_WRITE C[0, 0], %b\n";
+    std::fs::write(&program, src).unwrap();
+    let trace = dir.path().join("t.json");
+    let out = lpc(&[
+        "sim",
+        program.to_str().unwrap(),
+        "--workers",
+        "1",
+        "--model",
+        model.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(trace).expect("the trace")).expect("JSON");
+    let mut jobs: Vec<(f64, String)> = trace["traceEvents"]
+        .as_array()
+        .expect("traceEvents")
+        .iter()
+        .filter(|e| e["cat"] == "job")
+        .map(|e| {
+            (
+                e["ts"].as_f64().unwrap(),
+                e["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    jobs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let order: Vec<&str> = jobs.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(order, ["s0", "c0", "c1", "c2", "s1", "s2"]);
+}

@@ -61,10 +61,10 @@ def test_not_positive_definite_raises_linalgerror_with_where(rng):
     e = info.value
     assert isinstance(e, lp.NotPositiveDefiniteError)
     assert (e.job, e.kernel, e.tile) == ("chol[2]", "CHOL", "S[2, 2, 2]")
-    assert e.source == "cholesky.lp:10"
+    assert e.source == "cholesky.lp:21"
     assert e.output == "L[2, 2]"
     assert str(e).startswith(
-        'job "chol[2]" (cholesky.lp:10): CHOL on S[2, 2, 2] (result for L[2, 2]): '
+        'job "chol[2]" (cholesky.lp:21): CHOL on S[2, 2, 2] (result for L[2, 2]): '
         "matrix is not positive definite (pivot "
     )
 

@@ -13,7 +13,9 @@
 //! * [`job`]: one delivery of one job ([`run_job`]);
 //! * [`driver`]: what every driver does (launch roots, relaunch overdue
 //!   jobs, sweep temps);
-//! * [`priority`]: critical path first (bottom levels);
+//! * [`priority`]: critical path first (bottom levels, or the program's
+//!   stated priorities);
+//! * [`urgent`]: the queue that hands out the most urgent job first;
 //! * [`error`]: job and run errors.
 
 pub mod counters;
@@ -21,11 +23,13 @@ pub mod driver;
 pub mod error;
 pub mod job;
 pub mod priority;
+pub mod urgent;
 
 pub use counters::{BackendError, Counters, InterceptedCounters, Launcher, ProtoResult};
 pub use error::{JobError, RunError};
 pub use job::{JobContext, run_job};
 pub use priority::Priorities;
+pub use urgent::UrgentQueue;
 
 use lp_program::Plan;
 use lp_program::dag::JobGraph;
