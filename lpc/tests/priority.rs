@@ -32,13 +32,13 @@ fn cholesky(n: i64, b: i64) -> Compiled {
 fn the_cholesky_states_its_bottom_levels() {
     for nt in 1..=12 {
         let b = 16;
-        let compiled_plan = cholesky(nt * b, b);
-        let plan = compiled_plan.plan();
-        let graph = JobGraph::build(&plan, 1_000_000).expect("small program");
+        let compiled = cholesky(nt * b, b);
+        let plan = compiled.plan();
+        let graph = JobGraph::build(plan, 1_000_000).expect("small program");
         let flops: Vec<f64> = graph
             .jobs
             .iter()
-            .map(|&j| job_flops(&plan, &plan.locate(j).unwrap()))
+            .map(|&j| job_flops(plan, &plan.locate(j).unwrap()))
             .collect();
         let (bottom, _) = graph.bottom_levels(&|n| flops[n]).expect("acyclic");
         let unit = (b * b * b) as f64 / 3.0;
@@ -65,7 +65,7 @@ fn the_cholesky_states_its_bottom_levels() {
 fn the_runtime_uses_stated_priorities_beyond_the_enumeration_limit() {
     let compiled_small = cholesky(8 * 16, 16);
     let small = compiled_small.plan();
-    let p = Priorities::compute(&small).expect("stated");
+    let p = Priorities::compute(small).expect("stated");
     let mut jobs = Vec::new();
     small.walk(&mut |_, _, id| {
         jobs.push(id);
@@ -83,7 +83,7 @@ fn the_runtime_uses_stated_priorities_beyond_the_enumeration_limit() {
     let compiled_large = cholesky(nt * 16, 16);
     let large = compiled_large.plan();
     assert!(large.job_count() > lp_runtime::protocol::priority::PRIORITY_LIMIT);
-    let p = Priorities::compute(&large).expect("stated priorities need no graph");
+    let p = Priorities::compute(large).expect("stated priorities need no graph");
     assert_eq!(p.critical_path_jobs, None);
     let chol0 = large.job_id(0, &[0]);
     assert_eq!(large.job_name(chol0), "chol[0]");
