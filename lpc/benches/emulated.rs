@@ -62,7 +62,16 @@ fn main() {
     let reps: usize = take_flag(&mut args, "--reps").unwrap_or(3);
     match command.as_str() {
         "calibrate" => {
+            // Relative to the workspace root, as the documented command
+            // writes it (cargo runs benches in lpc/); checked before the
+            // half hour of measurements, not after.
             let out: PathBuf = take_flag(&mut args, "--out").expect(usage);
+            let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(out);
+            let dir = out.parent().expect("a file name");
+            if !dir.is_dir() {
+                eprintln!("--out {}: no directory {}", out.display(), dir.display());
+                std::process::exit(2);
+            }
             calibrate(&args, reps, &out);
         }
         "check" => {
