@@ -622,9 +622,7 @@ fn lost_completion_records_are_reported_as_a_stall_not_a_hang() {
 #[test]
 fn cyclic_program_is_rejected_by_validation_and_stalls_unvalidated() {
     let cyclic = || copy_dag(&[vec![1], vec![0]]);
-    let err = lp_program::bundle::validate(cyclic())
-        .err()
-        .expect("a cycle is invalid");
+    let err = lp_program::bundle::validate(cyclic()).expect_err("a cycle is invalid");
     assert_eq!(
         err.to_string(),
         "invalid bundle: dependency cycle: job_0 -> job_1 -> job_0"
@@ -654,9 +652,7 @@ fn cyclic_program_is_rejected_by_validation_and_stalls_unvalidated() {
 fn a_tile_written_by_two_jobs_is_rejected_before_running() {
     let mut program = copy_dag(&diamond());
     push_instr(&mut program, 3, write(tile(1, 2, 0), 0));
-    let err = lp_program::bundle::validate(program)
-        .err()
-        .expect("a tile written twice is invalid");
+    let err = lp_program::bundle::validate(program).expect_err("a tile written twice is invalid");
     assert_eq!(
         err.to_string(),
         "invalid bundle: tile OUT[2, 0] is written twice: by job_2 and by job_3"

@@ -84,8 +84,7 @@ fn execution_order(plan: &Plan, schedule: Schedule) -> Vec<JobId> {
     };
     let store = cholesky_shaped_store(6, 4);
     run_local_with(plan, store, &opts, &|_| {}, &interpose).expect("the run completes");
-    let order = seen.lock().unwrap().clone();
-    order
+    seen.lock().unwrap().clone()
 }
 
 /// What one worker does under critical path first, replayed from the

@@ -372,9 +372,7 @@ fn empty_register_is_rejected_by_validation_and_by_the_executor() {
     let mut program = copy_dag(&diamond());
     push_instr(&mut program, 2, write(tile(1, 2, 0), 7));
     assert_eq!(program.families[2].num_regs, 8);
-    let err = lp_program::bundle::validate(program.clone())
-        .err()
-        .expect("invalid");
+    let err = lp_program::bundle::validate(program.clone()).expect_err("invalid");
     assert_eq!(
         err.to_string(),
         "invalid bundle: job family job_2, instruction 3: register %7 read before it is written"
