@@ -108,15 +108,26 @@ fn plot_and_trace_files() {
     let svg = std::fs::read_to_string(svg).expect("the plot");
     assert!(svg.starts_with("<svg"), "{svg}");
     assert!(svg.contains("<polyline"));
+    let jobs = trace_jobs(&trace);
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+}
+
+/// The job slices of a trace `lpc sim --trace` wrote, in order of start.
+fn trace_jobs(path: &Path) -> Vec<String> {
     let trace: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(trace).expect("the trace")).expect("JSON");
-    let events = trace["traceEvents"].as_array().expect("traceEvents");
-    let jobs: Vec<&str> = events
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the trace")).expect("JSON");
+    let mut jobs: Vec<(f64, String)> = trace["traceEvents"]
+        .as_array()
+        .expect("traceEvents")
         .iter()
         .filter(|e| e["cat"] == "job")
-        .filter_map(|e| e["name"].as_str())
+        .map(|e| {
+            let name = e["name"].as_str().expect("a job's name");
+            (e["ts"].as_f64().expect("a start"), name.to_string())
+        })
         .collect();
-    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    jobs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    jobs.into_iter().map(|(_, name)| name).collect()
 }
 
 #[test]
@@ -371,21 +382,5 @@ matrix C : f64[100, 100] tile [100, 100] output
         trace.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let trace: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(trace).expect("the trace")).expect("JSON");
-    let mut jobs: Vec<(f64, String)> = trace["traceEvents"]
-        .as_array()
-        .expect("traceEvents")
-        .iter()
-        .filter(|e| e["cat"] == "job")
-        .map(|e| {
-            (
-                e["ts"].as_f64().unwrap(),
-                e["name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    jobs.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let order: Vec<&str> = jobs.iter().map(|(_, name)| name.as_str()).collect();
-    assert_eq!(order, ["s0", "c0", "c1", "c2", "s1", "s2"]);
+    assert_eq!(trace_jobs(&trace), ["s0", "c0", "c1", "c2", "s1", "s2"]);
 }

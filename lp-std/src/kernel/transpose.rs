@@ -18,7 +18,7 @@
 //! * With AVX2 only (a Zen 3 host, cpu family 25 model 1) the view is slow
 //!   at every size from 512 rows: the product from the view took 1.4x the
 //!   time of copy-then-product at 512-1536 rows and 2.5x at 2048 (15 GFLOP/s
-//!   against 35), the half product 1.2x and 2.4x, and the right solve
+//!   against 35), the half product 1.1-1.25x and 2.0-2.4x, and the right solve
 //!   (`X Lᵀ = B` as a left solve on the transposed view) 1.9x the left one
 //!   at 2048 (copying Bᵀ there and back: 0.65-0.69x the view's time at
 //!   2048, 0.95x at 1536, 1.04-1.12x at 1024). There (and on other
