@@ -30,12 +30,13 @@ Usage: scripts/bench_lapack.py [--reps 3] [--tile 1024[,2048...]] [CASE ...]
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from lpc_output import run_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 # `LP_LPC` points at another build (a branch being compared, say).
@@ -139,11 +140,7 @@ def lpc_secs(program: Path, d: Path, first: str, with_b: bool) -> float:
     out = subprocess.run(args, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"lpc run failed:\n{out.stderr}")
-    found = re.search(r"finished \d+ jobs in ([0-9.]+) (ms|s)", out.stderr)
-    if not found:
-        sys.exit(f"no run time in lpc's summary:\n{out.stderr}")
-    value, unit = float(found.group(1)), found.group(2)
-    return value / 1e3 if unit == "ms" else value
+    return run_seconds(out.stderr)
 
 
 def baseline(routine: str, d: Path) -> dict:

@@ -19,11 +19,12 @@ Usage: scripts/validate_local_model.py [--reps 3] [--model local] [CONFIG ...]
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from lpc_output import makespan_seconds, run_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 LPC = Path(os.environ.get("LP_LPC", ROOT / "target" / "release" / "lpc"))
@@ -46,20 +47,12 @@ def parse(config: str):
     return ROOT / "lib" / f"{program}.lp", sets, w
 
 
-def seconds(pattern: str, text: str, what: str) -> float:
-    found = re.search(pattern, text)
-    if not found:
-        sys.exit(f"no {what} in lpc's output:\n{text}")
-    value, unit = float(found.group(1)), found.group(2)
-    return value / 1e3 if unit == "ms" else value
-
-
 def run(program, sets, workers) -> float:
     out = subprocess.run([str(LPC), "run", str(program), *sets, "--workers", str(workers), "--quiet"],
                          capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"lpc run failed:\n{out.stderr}")
-    return seconds(r"finished \d+ jobs in ([0-9.]+) (ms|s)", out.stderr, "run time")
+    return run_seconds(out.stderr)
 
 
 def predict(program, sets, workers, model) -> float:
@@ -67,7 +60,7 @@ def predict(program, sets, workers, model) -> float:
                           "--model", model], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"lpc sim failed:\n{out.stderr}")
-    return seconds(r"makespan\s+([0-9.]+) (ms|s)", out.stdout + out.stderr, "makespan")
+    return makespan_seconds(out.stdout + out.stderr)
 
 
 def main():

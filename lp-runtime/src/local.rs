@@ -28,7 +28,7 @@ use crate::metrics::{GeneratedCounts, Metrics, Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
-    UrgentQueue, run_job,
+    UrgentQueue, critical_path_jobs, run_job,
 };
 use crate::store::{GeneratedInputs, Store};
 use crate::trace::{Slice, Tracer};
@@ -634,7 +634,10 @@ pub fn run_local_with(
         flops: m.flops_done,
         bytes_loaded: m.bytes_loaded,
         bytes_stored: m.bytes_stored,
-        critical_path_jobs: priorities.and_then(|p| p.critical_path_jobs),
+        critical_path_jobs: match priorities.and_then(|p| p.critical_path_jobs) {
+            None if plan.states_priorities() => critical_path_jobs(plan),
+            computed => computed,
+        },
         worker_idle: run.idle(wall),
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,

@@ -305,22 +305,70 @@ fn bisect(
     Ok((low + high) / 2.0)
 }
 
-/// The model file: the fitted figures with their sources, the rest of the
-/// emulated platform described, the CPU figures of `models/local.toml`.
+/// models/emulated.toml's text: its fixed figures, sources and comments,
+/// with `@NAME@` where [`model_text`] puts a fitted figure or its source.
+const TEMPLATE: &str = include_str!("emulated.toml.in");
+
+/// The model file for the fitted figures `f` of `training`, every source
+/// naming `command` (which made the training runs).
 pub fn model_text(f: &Fitted, training: &[Training], command: &str) -> String {
+    let mut text = TEMPLATE.to_string();
+    let header = [("command", command.to_string())];
+    let fitted = figures(f, training)
+        .into_iter()
+        .chain(sources(f, training, command));
+    for (name, value) in header.into_iter().chain(fitted) {
+        text = text.replace(&format!("@{name}@"), &value);
+    }
+    text
+}
+
+/// The template's figures, formatted.
+fn figures(f: &Fitted, training: &[Training]) -> Vec<(&'static str, String)> {
     let local = Model::load("local").expect("the built-in local model parses");
+    let init = local.file.store.init_elements_per_s.get();
+    let labels: Vec<&str> = training.iter().map(|r| r.label.as_str()).collect();
+    vec![
+        ("labels", labels.join(", ")),
+        ("share", format!("{:.4}", f.cpu_share)),
+        ("contention", format!("{:.4}", f.contention)),
+        ("invoke", format!("{:.6}", f.invoke_s)),
+        ("delivery", format!("{:.6}", f.delivery_s)),
+        ("get_table", points(&f.get_table)),
+        ("put_table", points(&f.put_table)),
+        ("get_l", format!("{:.6}", f.get.0)),
+        ("get_bw", format!("{:.4e}", f.get.1)),
+        ("put_l", format!("{:.6}", f.put.0)),
+        ("put_bw", format!("{:.4e}", f.put.1)),
+        ("absent", format!("{:.6}", f.absent_s)),
+        ("delete", format!("{:.6}", f.delete_s)),
+        ("read", format!("{:.6}", f.read_s)),
+        ("write", format!("{:.6}", f.write_s)),
+        (
+            "transpose",
+            format!("{:.4e}", local.file.store.transpose_bytes_per_s.get()),
+        ),
+        ("z", format!("{:.4e}", init.zeros)),
+        ("i", format!("{:.4e}", init.identity)),
+        ("r", format!("{:.4e}", init.random)),
+        ("s", format!("{:.4e}", init.spd)),
+        (
+            "kernels",
+            kernel_table(local.file.kernels.gflops.value.get_ref()),
+        ),
+    ]
+}
+
+/// The sources of the template's fitted figures, escaped for TOML strings.
+fn sources(f: &Fitted, training: &[Training], command: &str) -> Vec<(&'static str, String)> {
     let alone: Vec<&Training> = training.iter().filter(|r| r.workers == 1).collect();
     let all = alone
         .iter()
         .fold(RequestTimes::default(), |t, r| t.plus(&r.measured.times));
-    let calls = |kind: Timed| all.get(kind).calls;
-    let labels: Vec<&str> = training.iter().map(|r| r.label.as_str()).collect();
     let runs = format!("`{command}` ({})", today());
     let mean_of = |kind: Timed, what: &str| {
-        format!(
-            "mean of the {} {what} the workers timed in the one-worker runs of {runs}",
-            calls(kind)
-        )
+        let calls = all.get(kind).calls;
+        format!("mean of the {calls} {what} the workers timed in the one-worker runs of {runs}")
     };
     let line_of = |what: &str| {
         format!(
@@ -332,128 +380,60 @@ pub fn model_text(f: &Fitted, training: &[Training], command: &str) -> String {
             "the mean time of the {what} of each tile size the workers timed in the one-worker runs of {runs} ({why})"
         )
     };
-    let kernels = kernel_table(local.file.kernels.gflops.value.get_ref());
-    let init = local.file.store.init_elements_per_s.get();
-    let q = |s: String| s.replace('\\', "\\\\").replace('"', "\\\"");
-    format!(
-        r#"# The `emulated` model: `lpc run --backend lambda` on this machine against
-# the emulators of scripts/emulators.sh (s3s-fs, dynalite, cargo lambda
-# watch), with W `lp-worker` processes serving the invocations (the worker
-# pools of lpc's tests and benches). Written by
-#     {command}
-# from the runs of {labels}; see docs/simulator.md for its validation.
-# Every figure is `{{ value = ..., source = "..." }}`.
-#
-# The worker processes share this machine's two cores with the emulators,
-# the driver and the machine's other tenants: the kernels' share of a core
-# is fitted, not known, and holds for loads like those of the training runs.
-
-name = "emulated"
-description = "lpc run --backend lambda on the emulators of scripts/emulators.sh, lp-worker processes on this machine"
-kind = "lambda"
-
-[worker]
-memory_mb = {{ value = 2048.0, source = "the memory the worker pools give lp-worker (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, lp-runtime/tests/emulator_support); only prices use it" }}
-cpu_share = {{ value = {share:.4}, source = "{share_src}" }}
-cache_last_job = {{ value = false, source = "lp-worker keeps no tile between the jobs of one invocation (lp-runtime/src/aws/lambda.rs, handle_job)" }}
-
-[platform]
-concurrency_limit = {{ value = 2.0, source = "one lp-worker process per core of this 2-vCPU machine; --workers sets the pool's size" }}
-scaling_environments = {{ value = 1000.0, source = "the worker processes exist before the run starts (emulator_support::Pool): no scaling limit" }}
-scaling_window_s = {{ value = 1.0, source = "no scaling limit (as scaling_environments)" }}
-cold_start_s = {{ value = 0.0, source = "the worker processes are started before the run; a worker's first bundle read is in invoke_delivery_s" }}
-bill_cold_start = {{ value = false, source = "nothing is billed" }}
-invoke_request_s = {{ value = {invoke:.6}, source = "{invoke_src}" }}
-invoke_delivery_s = {{ value = {delivery:.6}, source = "{delivery_src}" }}
-max_invocation_s = {{ value = 600.0, source = "cargo lambda watch 1.9.2 hands each invocation Lambda-Runtime-Deadline-Ms: 600000 (read from its runtime API)" }}
-host_contention = {{ value = {contention:.4}, source = "{contention_src}" }}
-
-[store]
-get_latency_s = {{ value = {get_l:.6}, source = "{get_src}" }}
-get_missing_latency_s = {{ value = {absent:.6}, source = "{absent_src}" }}
-put_latency_s = {{ value = {put_l:.6}, source = "{put_src}" }}
-delete_latency_s = {{ value = {delete:.6}, source = "{delete_src}" }}
-read_bytes_per_s = {{ value = {get_bw:.4e}, source = "{get_src}" }}
-write_bytes_per_s = {{ value = {put_bw:.4e}, source = "{put_src}" }}
-transpose_bytes_per_s = {{ value = {transpose:.4e}, source = "this machine's CPU, as models/local.toml" }}
-get_seconds_by_size = {{ value = {get_table}, source = "{get_table_src}" }}
-put_seconds_by_size = {{ value = {put_table}, source = "{put_table_src}" }}
-
-[store.init_elements_per_s]
-source = "this machine's CPU, as models/local.toml"
-value = {{ zeros = {z:.4e}, identity = {i:.4e}, random = {r:.4e}, spd = {s:.4e} }}
-
-[counters]
-read_latency_s = {{ value = {read:.6}, source = "{read_src}" }}
-write_latency_s = {{ value = {write:.6}, source = "{write_src}" }}
-item_bytes = {{ value = 120.0, source = "as models/lambda.toml (the same items)" }}
-
-[driver]
-poll_s = {{ value = 0.5, source = "lp-runtime/src/aws/driver.rs: LambdaRunOptions::default poll = 500 ms" }}
-lease_s = {{ value = 960.0, source = "lp-runtime/src/aws/driver.rs: default lease 16 minutes" }}
-
-[kernels.gflops]
-source = "models/local.toml (one core of this machine, lp-sim/examples/calibrate.rs), scaled by worker.cpu_share"
-[kernels.gflops.value]
-{kernels}
-[prices]
-gb_second = {{ value = 0.0, source = "the emulators bill nothing" }}
-invocation = {{ value = 0.0, source = "the emulators bill nothing" }}
-store_get = {{ value = 0.0, source = "the emulators bill nothing" }}
-store_put = {{ value = 0.0, source = "the emulators bill nothing" }}
-store_delete = {{ value = 0.0, source = "the emulators bill nothing" }}
-counter_write_unit = {{ value = 0.0, source = "the emulators bill nothing" }}
-counter_read_unit = {{ value = 0.0, source = "the emulators bill nothing" }}
-"#,
-        labels = labels.join(", "),
-        share = f.cpu_share,
-        share_src = q(format!(
-            "the share of a core that makes the simulated busy time of the workers equal the measured one in the one-worker runs of {runs}"
-        )),
-        contention = f.contention,
-        contention_src = q(if f.contention > 0.0 {
+    let contention = if f.contention > 0.0 {
+        format!(
+            "the contention that makes the simulated busy time of the workers equal the measured one in the runs on several workers of {runs}"
+        )
+    } else {
+        format!("0: no run on several workers in {runs}")
+    };
+    let texts = [
+        (
+            "share_src",
             format!(
-                "the contention that makes the simulated busy time of the workers equal the measured one in the runs on several workers of {runs}"
-            )
-        } else {
-            format!("0: no run on several workers in {runs}")
-        }),
-        invoke = f.invoke_s,
-        invoke_src = q(mean_of(
-            Timed::Invoke,
-            "asynchronous Invokes (answered 202 by the worker pool's relay)"
-        )),
-        delivery = f.delivery_s,
-        delivery_src = q(format!(
-            "fitted so that the simulated run times match the measured medians (geometric mean of the ratios 1) in all the runs of {runs}; it takes what the model does not separate: the relay's hand-over to cargo lambda watch, the worker's poll of the runtime API, its first bundle read"
-        )),
-        get_table = points(&f.get_table),
-        get_table_src = q(table_of(
-            "tile reads",
-            "the emulated S3 stalls some reads by tens of ms: not a latency plus a bandwidth"
-        )),
-        put_table = points(&f.put_table),
-        put_table_src = q(table_of("tile writes", "by size as the reads")),
-        get_l = f.get.0,
-        get_bw = f.get.1,
-        get_src = q(line_of("tile reads")),
-        put_l = f.put.0,
-        put_bw = f.put.1,
-        put_src = q(line_of("tile writes")),
-        absent = f.absent_s,
-        absent_src = q(mean_of(Timed::TileAbsent, "reads of absent tiles")),
-        delete = f.delete_s,
-        delete_src = q(mean_of(Timed::TileDelete, "tile DELETEs")),
-        read = f.read_s,
-        read_src = q(mean_of(Timed::CounterRead, "GetItems")),
-        write = f.write_s,
-        write_src = q(mean_of(Timed::CounterWrite, "UpdateItems")),
-        transpose = local.file.store.transpose_bytes_per_s.get(),
-        z = init.zeros,
-        i = init.identity,
-        r = init.random,
-        s = init.spd,
-    )
+                "the share of a core that makes the simulated busy time of the workers equal the measured one in the one-worker runs of {runs}"
+            ),
+        ),
+        ("contention_src", contention),
+        (
+            "invoke_src",
+            mean_of(
+                Timed::Invoke,
+                "asynchronous Invokes (answered 202 by the worker pool's relay)",
+            ),
+        ),
+        (
+            "delivery_src",
+            format!(
+                "fitted so that the simulated run times match the measured medians (geometric mean of the ratios 1) in all the runs of {runs}; it takes what the model does not separate: the relay's hand-over to cargo lambda watch, the worker's poll of the runtime API, its first bundle read"
+            ),
+        ),
+        (
+            "get_table_src",
+            table_of(
+                "tile reads",
+                "the emulated S3 stalls some reads by tens of ms: not a latency plus a bandwidth",
+            ),
+        ),
+        (
+            "put_table_src",
+            table_of("tile writes", "by size as the reads"),
+        ),
+        ("get_src", line_of("tile reads")),
+        ("put_src", line_of("tile writes")),
+        (
+            "absent_src",
+            mean_of(Timed::TileAbsent, "reads of absent tiles"),
+        ),
+        ("delete_src", mean_of(Timed::TileDelete, "tile DELETEs")),
+        ("read_src", mean_of(Timed::CounterRead, "GetItems")),
+        ("write_src", mean_of(Timed::CounterWrite, "UpdateItems")),
+    ];
+    let escape = |s: String| s.replace('\\', "\\\\").replace('"', "\\\"");
+    texts
+        .into_iter()
+        .map(|(name, text)| (name, escape(text)))
+        .collect()
 }
 
 /// `[[x, y], ...]` in TOML.
@@ -481,18 +461,5 @@ fn kernel_table(table: &BTreeMap<String, Vec<(f64, f64)>>) -> String {
 
 /// Today's date (UTC) as YYYY-MM-DD, for the sources.
 fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400) as i64;
-    // Days to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    time::OffsetDateTime::now_utc().date().to_string()
 }

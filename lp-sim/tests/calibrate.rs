@@ -113,7 +113,12 @@ fn a_known_model_is_recovered_from_runs_simulated_with_it() {
             },
         })
         .collect();
-    let model = Model::parse(&model_text(&truth, &training, "the test"), "truth").unwrap();
+    let text = model_text(&truth, &training, "the test");
+    assert!(
+        !text.contains('@'),
+        "a template figure left unfilled:\n{text}"
+    );
+    let model = Model::parse(&text, "truth").unwrap();
     for t in &mut training {
         let opts = SimOptions {
             workers: t.workers,

@@ -38,8 +38,10 @@ const DENSE_FACTOR: u64 = 8;
 #[derive(Clone, Debug, Default)]
 pub struct Priorities {
     levels: Levels,
-    /// Jobs on the longest chain of dependent jobs, for a program of at most
-    /// [`PRIORITY_LIMIT`] jobs.
+    /// Jobs on the longest chain of dependent jobs, a by-product of the
+    /// bottom levels: `None` for a program that states its priorities (no
+    /// graph is built for them; [`super::critical_path_jobs`] builds one
+    /// where the figure is reported) or has over [`PRIORITY_LIMIT`] jobs.
     pub critical_path_jobs: Option<usize>,
 }
 
@@ -78,7 +80,7 @@ impl Priorities {
         if plan.states_priorities() {
             return Some(Priorities {
                 levels: Levels::Stated(Arc::new(plan.clone())),
-                critical_path_jobs: super::critical_path_jobs(plan),
+                critical_path_jobs: None,
             });
         }
         let graph = JobGraph::build(plan, PRIORITY_LIMIT).ok()?;
