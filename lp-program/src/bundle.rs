@@ -18,8 +18,9 @@
 //! write-once and acyclicity.
 
 use crate::analysis::{self, Finding, Options};
-use crate::ir::{Expr, Instr, Item, Program, Role};
+use crate::ir::{Expr, Instr, Item, Program, Role, TileRef};
 use crate::plan::Plan;
+use lp_std::Kernel;
 use std::fmt;
 
 /// The first bytes of every bundle file.
@@ -448,24 +449,7 @@ fn family(p: &Program, fam: &crate::ir::Family) -> Result<(), String> {
     };
     for (k, instr) in fam.instrs.iter().enumerate() {
         if let Some(t) = instr.tile() {
-            let info = p.matrices.get(t.matrix as usize).ok_or(format!(
-                "{}: matrix {} out of range ({} matrices)",
-                at(k),
-                t.matrix,
-                p.matrices.len()
-            ))?;
-            if t.index.len() != info.versions.len() + 2 {
-                return Err(format!(
-                    "{}: {} indices for matrix {}",
-                    at(k),
-                    t.index.len(),
-                    info.name
-                ));
-            }
-            for e in &t.index {
-                vars_below(e, depth)
-                    .map_err(|d| format!("{}: loop variable {d} is not in scope", at(k)))?;
-            }
+            tile_ref(p, t, depth).map_err(|m| format!("{}: {m}", at(k)))?;
         }
         match instr {
             Instr::Load { dst, .. } => define(k, *dst, &mut written)?,
@@ -480,24 +464,7 @@ fn family(p: &Program, fam: &crate::ir::Family) -> Result<(), String> {
                 }
             }
             Instr::Apply { dsts, kernel, args } => {
-                let (lo, hi) = kernel.arity();
-                if args.len() < lo || args.len() > hi {
-                    return Err(format!(
-                        "{}: {} takes {lo} to {hi} operands, found {}",
-                        at(k),
-                        kernel.name(),
-                        args.len()
-                    ));
-                }
-                if dsts.len() != kernel.result_names().len() {
-                    return Err(format!(
-                        "{}: {} has {} results, found {}",
-                        at(k),
-                        kernel.name(),
-                        kernel.result_names().len(),
-                        dsts.len()
-                    ));
-                }
+                apply_shape(*kernel, dsts, args).map_err(|m| format!("{}: {m}", at(k)))?;
                 for &a in args {
                     read(k, a, &written)?;
                 }
@@ -506,6 +473,49 @@ fn family(p: &Program, fam: &crate::ir::Family) -> Result<(), String> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Whether `t` names a matrix of `p` with one index per version dimension
+/// and two for the tile, over loop variables in scope at `depth`.
+fn tile_ref(p: &Program, t: &TileRef, depth: u8) -> Result<(), String> {
+    let info = p.matrices.get(t.matrix as usize).ok_or(format!(
+        "matrix {} out of range ({} matrices)",
+        t.matrix,
+        p.matrices.len()
+    ))?;
+    if t.index.len() != info.versions.len() + 2 {
+        return Err(format!(
+            "{} indices for matrix {}",
+            t.index.len(),
+            info.name
+        ));
+    }
+    for e in &t.index {
+        vars_below(e, depth).map_err(|d| format!("loop variable {d} is not in scope"))?;
+    }
+    Ok(())
+}
+
+/// Whether a kernel instruction has as many operands and results as its
+/// kernel takes.
+fn apply_shape(kernel: Kernel, dsts: &[u32], args: &[u32]) -> Result<(), String> {
+    let (lo, hi) = kernel.arity();
+    if args.len() < lo || args.len() > hi {
+        return Err(format!(
+            "{} takes {lo} to {hi} operands, found {}",
+            kernel.name(),
+            args.len()
+        ));
+    }
+    let results = kernel.result_names().len();
+    if dsts.len() != results {
+        return Err(format!(
+            "{} has {results} results, found {}",
+            kernel.name(),
+            dsts.len()
+        ));
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! question and memory linear in its text, as before.
 
 use crate::family::{self, Compiled, FamilyError};
-use crate::ir::{EvalError, Family, Instr, Item, JobId, Program, Role, TileKey};
+use crate::ir::{EvalError, Family, Instr, Item, JobId, Program, Role, TileKey, TileRef};
 use crate::lin::{Lin, MAX_DEPTH};
 use crate::polytope::{Budget, System};
 use crate::solve::Solver;
@@ -233,80 +233,30 @@ impl Plan {
         let mut compiled = Vec::with_capacity(program.families.len());
         let mut bases = Vec::with_capacity(program.families.len());
         let mut next: u64 = 0;
-        let mut loads: Vec<Vec<Ref>> = vec![Vec::new(); nm];
-        let mut writes: Vec<Vec<Ref>> = vec![Vec::new(); nm];
-        let mut const_loads = Vec::new();
-        let mut const_writes = Vec::new();
+        let mut refs = LoopRefs {
+            loads: vec![Vec::new(); nm],
+            writes: vec![Vec::new(); nm],
+        };
+        let mut consts = ConstRefs::default();
         let mut has_kernels = Vec::with_capacity(program.families.len());
         for (f, fam) in program.families.iter().enumerate() {
             let f = f as u32;
             bases.push(next);
             has_kernels.push(fam.instrs.iter().any(|i| matches!(i, Instr::Apply { .. })));
             if fam.loops.is_empty() {
-                for (k, instr) in fam.instrs.iter().enumerate() {
-                    let (tile, write) = match instr {
-                        Instr::Load { tile, .. } => (tile, false),
-                        Instr::Write { tile, .. } => (tile, true),
-                        Instr::Apply { .. } => continue,
-                    };
-                    let comps: Vec<i64> = tile
-                        .index
-                        .iter()
-                        .map(|e| e.eval(&[]).map_err(|_| RefError::Malformed))
-                        .collect::<Result<_, _>>()
-                        .map_err(|error| PlanError::Ref {
-                            family: f,
-                            instr: k as u32,
-                            error,
-                        })?;
-                    let r = canonical(&program, tile.matrix, &comps, write).map_err(|error| {
-                        PlanError::Ref {
-                            family: f,
-                            instr: k as u32,
-                            error,
-                        }
-                    })?;
-                    if write {
-                        const_writes.push((r.key, f))
-                    } else {
-                        const_loads.push((r.key, f))
-                    }
-                }
+                consts.add(&program, f, fam)?;
                 compiled.push(None);
                 next = next.checked_add(1).ok_or(PlanError::TooManyJobs)?;
                 continue;
             }
             let c = family::compile(&program, fam, next)
                 .map_err(|error| PlanError::Family { family: f, error })?;
-            for (s, spec) in c.specs.iter().enumerate() {
-                for (k, instr) in fam.instrs.iter().enumerate() {
-                    let (tile, write) = match instr {
-                        Instr::Load { tile, .. } => (tile, false),
-                        Instr::Write { tile, .. } => (tile, true),
-                        Instr::Apply { .. } => continue,
-                    };
-                    let comps = spec.refs[k].as_ref().expect("loads and writes have a map");
-                    let solver = Solver::new(comps, c.depth).ok_or(PlanError::Solver {
-                        family: f,
-                        instr: k as u32,
-                    })?;
-                    let r = Ref {
-                        family: f,
-                        spec: s as u32,
-                        solver,
-                    };
-                    if write {
-                        writes[tile.matrix as usize].push(r);
-                    } else {
-                        loads[tile.matrix as usize].push(r);
-                    }
-                }
-            }
+            refs.add(f, fam, &c)?;
             next = next.checked_add(c.box_size).ok_or(PlanError::TooManyJobs)?;
             compiled.push(Some(c));
         }
-        const_loads.sort_unstable();
-        const_writes.sort_unstable();
+        consts.loads.sort_unstable();
+        consts.writes.sort_unstable();
         let mut bases_of = vec![Vec::new(); nm];
         for (m, info) in program.matrices.iter().enumerate() {
             if let Some(b) = info.base {
@@ -318,10 +268,10 @@ impl Plan {
             compiled,
             bases,
             id_space: next,
-            loads,
-            writes,
-            const_loads,
-            const_writes,
+            loads: refs.loads,
+            writes: refs.writes,
+            const_loads: consts.loads,
+            const_writes: consts.writes,
             bases_of,
             has_kernels,
             count: OnceLock::new(),
@@ -954,4 +904,87 @@ fn count_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH], equal: 
         }
     }
     if lo > hi { 0 } else { (hi - lo + 1) as u64 }
+}
+
+/// The tile an instruction loads (`false`) or writes (`true`); `None` for
+/// a kernel.
+fn tile_of(instr: &Instr) -> Option<(&TileRef, bool)> {
+    match instr {
+        Instr::Load { tile, .. } => Some((tile, false)),
+        Instr::Write { tile, .. } => Some((tile, true)),
+        Instr::Apply { .. } => None,
+    }
+}
+
+/// Per matrix, the loop families' loads and writes of it, as solvers from
+/// a tile to the jobs that name it.
+struct LoopRefs {
+    loads: Vec<Vec<Ref>>,
+    writes: Vec<Vec<Ref>>,
+}
+
+impl LoopRefs {
+    fn add(&mut self, f: u32, fam: &Family, c: &Compiled) -> Result<(), PlanError> {
+        for (s, spec) in c.specs.iter().enumerate() {
+            for (k, instr) in fam.instrs.iter().enumerate() {
+                let Some((tile, write)) = tile_of(instr) else {
+                    continue;
+                };
+                let comps = spec.refs[k].as_ref().expect("loads and writes have a map");
+                let solver = Solver::new(comps, c.depth).ok_or(PlanError::Solver {
+                    family: f,
+                    instr: k as u32,
+                })?;
+                let r = Ref {
+                    family: f,
+                    spec: s as u32,
+                    solver,
+                };
+                let side = if write {
+                    &mut self.writes
+                } else {
+                    &mut self.loads
+                };
+                side[tile.matrix as usize].push(r);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The tiles the one-job families (no loops) load and write, with the
+/// family; sorted once all are added.
+#[derive(Default)]
+struct ConstRefs {
+    loads: Vec<(TileKey, u32)>,
+    writes: Vec<(TileKey, u32)>,
+}
+
+impl ConstRefs {
+    fn add(&mut self, program: &Program, f: u32, fam: &Family) -> Result<(), PlanError> {
+        for (k, instr) in fam.instrs.iter().enumerate() {
+            let Some((tile, write)) = tile_of(instr) else {
+                continue;
+            };
+            let error = |error| PlanError::Ref {
+                family: f,
+                instr: k as u32,
+                error,
+            };
+            let comps: Vec<i64> = tile
+                .index
+                .iter()
+                .map(|e| e.eval(&[]).map_err(|_| RefError::Malformed))
+                .collect::<Result<_, _>>()
+                .map_err(error)?;
+            let r = canonical(program, tile.matrix, &comps, write).map_err(error)?;
+            let side = if write {
+                &mut self.writes
+            } else {
+                &mut self.loads
+            };
+            side.push((r.key, f));
+        }
+        Ok(())
+    }
 }

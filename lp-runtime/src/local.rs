@@ -464,7 +464,29 @@ struct Run<'a> {
     busy: Vec<AtomicU64>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(
+        ctx: JobContext<'a>,
+        queue: &'a LocalQueue,
+        opts: &'a LocalOptions,
+        workers: usize,
+    ) -> Run<'a> {
+        Run {
+            total: ctx.plan.job_count(),
+            ctx,
+            queue,
+            opts,
+            abort: AtomicBool::new(false),
+            first_error: Mutex::new(None),
+            wake: Wake {
+                flag: Mutex::new(false),
+                cv: Condvar::new(),
+            },
+            started: Instant::now(),
+            busy: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
     fn fail(&self, e: RunError) {
         let mut slot = lock(&self.first_error);
         if slot.is_none() {
@@ -580,27 +602,15 @@ pub fn run_local_with(
     let metrics = Metrics::default();
     let tracer = opts.trace.as_ref().map(|_| Tracer::new(workers));
     let inputs = GeneratedInputs::new(store.as_ref(), plan, opts.input_budget);
-    let run = Run {
-        ctx: JobContext {
-            plan,
-            store: &inputs,
-            counters: counters.as_ref(),
-            launcher: launcher.as_ref(),
-            metrics: &metrics,
-            tracer: tracer.as_ref(),
-        },
-        queue: &queue,
-        opts,
-        total: plan.job_count(),
-        abort: AtomicBool::new(false),
-        first_error: Mutex::new(None),
-        wake: Wake {
-            flag: Mutex::new(false),
-            cv: Condvar::new(),
-        },
-        started: Instant::now(),
-        busy: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+    let ctx = JobContext {
+        plan,
+        store: &inputs,
+        counters: counters.as_ref(),
+        launcher: launcher.as_ref(),
+        metrics: &metrics,
+        tracer: tracer.as_ref(),
     };
+    let run = Run::new(ctx, &queue, opts, workers);
     let outcome = std::thread::scope(|scope| {
         for worker in 0..workers {
             let run = &run;
@@ -624,6 +634,11 @@ pub fn run_local_with(
     write_trace(tracer.as_ref(), plan, opts)?;
     let wall = run.started.elapsed();
     progress(&run.snapshot());
+    let critical_path_jobs = match priorities.and_then(|p| p.critical_path_jobs) {
+        // Stated priorities build no graph: build it for the summary.
+        None if plan.states_priorities() => critical_path_jobs(plan),
+        computed => computed,
+    };
     let m = metrics.snapshot();
     Ok(RunSummary {
         wall,
@@ -634,10 +649,7 @@ pub fn run_local_with(
         flops: m.flops_done,
         bytes_loaded: m.bytes_loaded,
         bytes_stored: m.bytes_stored,
-        critical_path_jobs: match priorities.and_then(|p| p.critical_path_jobs) {
-            None if plan.states_priorities() => critical_path_jobs(plan),
-            computed => computed,
-        },
+        critical_path_jobs,
         worker_idle: run.idle(wall),
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,

@@ -892,6 +892,7 @@ fn loop_cholesky_runs_bit_identical_to_local_with_small_payloads() {
             function: "in-process".to_string(),
             // `A = spd(7)`: no input to point at.
             inputs: BTreeMap::new(),
+            generated: Default::default(),
         }
     );
     assert!(
@@ -1167,6 +1168,7 @@ fn a_worker_drops_its_job_once_the_run_has_ended() {
         table: stack.table.clone(),
         function: "unused".to_string(),
         inputs: [("A".to_string(), "A".to_string())].into(),
+        generated: Default::default(),
     };
     let report = handle_job(&stack.clients, &payload, None, &WorkerHooks::default()).unwrap();
     assert!(report.run_ended, "{report:?}");
@@ -1215,6 +1217,7 @@ fn a_worker_refuses_a_corrupt_truncated_or_foreign_bundle() {
         table: stack.table.clone(),
         function: "unused".to_string(),
         inputs: BTreeMap::new(),
+        generated: Default::default(),
     };
     let mut corrupt = good.clone();
     *corrupt.last_mut().unwrap() ^= 0x55;

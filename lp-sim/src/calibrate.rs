@@ -7,8 +7,8 @@
 //! what workers do to each other:
 //!
 //! 1. each kind of request gets the mean latency the workers of the
-//!    one-worker runs measured (counter reads and writes, deletes, reads of
-//!    absent tiles, invokes);
+//!    one-worker runs measured (counter reads and writes, deletes,
+//!    invokes);
 //! 2. tile reads and writes get their mean time per tile size (a table:
 //!    on the emulators a read's time is not a latency plus a bandwidth),
 //!    and a latency and a bandwidth from the least-squares line through
@@ -121,7 +121,6 @@ pub struct Fitted {
     pub read_s: f64,
     pub write_s: f64,
     pub delete_s: f64,
-    pub absent_s: f64,
     pub invoke_s: f64,
     pub get: (f64, f64),
     pub put: (f64, f64),
@@ -208,7 +207,6 @@ fn latencies(alone: &[&Training]) -> Result<Fitted, CalibrationError> {
         read_s: mean(Timed::CounterRead)?,
         write_s: mean(Timed::CounterWrite)?,
         delete_s: mean(Timed::TileDelete)?,
-        absent_s: mean(Timed::TileAbsent)?,
         invoke_s: mean(Timed::Invoke)?,
         get: line(&get_table, "tile reads")?,
         put: line(&put_table, "tile writes")?,
@@ -340,7 +338,6 @@ fn figures(f: &Fitted, training: &[Training]) -> Vec<(&'static str, String)> {
         ("get_bw", format!("{:.4e}", f.get.1)),
         ("put_l", format!("{:.6}", f.put.0)),
         ("put_bw", format!("{:.4e}", f.put.1)),
-        ("absent", format!("{:.6}", f.absent_s)),
         ("delete", format!("{:.6}", f.delete_s)),
         ("read", format!("{:.6}", f.read_s)),
         ("write", format!("{:.6}", f.write_s)),
@@ -421,10 +418,6 @@ fn sources(f: &Fitted, training: &[Training], command: &str) -> Vec<(&'static st
         ),
         ("get_src", line_of("tile reads")),
         ("put_src", line_of("tile writes")),
-        (
-            "absent_src",
-            mean_of(Timed::TileAbsent, "reads of absent tiles"),
-        ),
         ("delete_src", mean_of(Timed::TileDelete, "tile DELETEs")),
         ("read_src", mean_of(Timed::CounterRead, "GetItems")),
         ("write_src", mean_of(Timed::CounterWrite, "UpdateItems")),

@@ -35,6 +35,7 @@ use crate::platform::{Placement, Platform};
 use crate::report::{Report, Tally};
 use crate::store::SimStore;
 use crate::timeline::Timeline;
+use foldhash::HashMap;
 use lp_program::{JobId, Plan};
 use lp_runtime::metrics::Metrics;
 use lp_runtime::protocol::driver::{launch_roots, relaunch_overdue};
@@ -42,7 +43,7 @@ use lp_runtime::protocol::job::complete_and_finish;
 use lp_runtime::protocol::{JobContext, Priorities, RunError};
 use lp_runtime::trace::{Slice, Tracer};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -262,7 +263,7 @@ impl<'a> Sim<'a> {
             model,
             costs: Costs::new(model),
             t,
-            counters: SimCounters::new(cursor.clone(), costs, tally.clone()),
+            counters: SimCounters::new(plan, cursor.clone(), costs, tally.clone()),
             launcher: SimLauncher::new(cursor.clone(), request, tally.clone(), priorities.clone()),
             store: SimStore::new(plan.program(), cursor.clone(), delete, tally.clone()),
             cursor,
@@ -271,11 +272,11 @@ impl<'a> Sim<'a> {
             platform: Platform::new(model, opts.workers, priorities),
             events: BinaryHeap::new(),
             seq: 0,
-            running: HashMap::new(),
+            running: HashMap::default(),
             total: plan.job_count(),
             executions: 0,
             relaunches: 0,
-            killed: HashMap::new(),
+            killed: HashMap::default(),
             kills: 0,
             cold_starts: 0,
             busy: 0,

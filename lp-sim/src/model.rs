@@ -100,9 +100,6 @@ pub struct InitRates {
 pub struct StoreModel {
     /// A GET that finds a tile: the latency before its first byte.
     pub get_latency_s: Figure<f64>,
-    /// A GET that finds nothing (a lazily initialised input's tile, which
-    /// the worker then generates).
-    pub get_missing_latency_s: Figure<f64>,
     pub put_latency_s: Figure<f64>,
     pub delete_latency_s: Figure<f64>,
     /// Per worker.
@@ -403,14 +400,13 @@ impl Checker<'_> {
         for (field, fig) in positive {
             self.number(field, fig, true)?;
         }
-        let non_negative: [(&str, &Figure<f64>); 21] = [
+        let non_negative: [(&str, &Figure<f64>); 20] = [
             ("platform.cold_start_s", &p.cold_start_s),
             ("platform.invoke_request_s", &p.invoke_request_s),
             ("platform.invoke_delivery_s", &p.invoke_delivery_s),
             ("platform.max_invocation_s", &p.max_invocation_s),
             ("platform.host_contention", &p.host_contention),
             ("store.get_latency_s", &s.get_latency_s),
-            ("store.get_missing_latency_s", &s.get_missing_latency_s),
             ("store.put_latency_s", &s.put_latency_s),
             ("store.delete_latency_s", &s.delete_latency_s),
             ("store.transpose_bytes_per_s", &s.transpose_bytes_per_s),
@@ -543,7 +539,6 @@ fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
         f("platform.max_invocation_s", &p.max_invocation_s),
         f("platform.host_contention", &p.host_contention),
         f("store.get_latency_s", &s.get_latency_s),
-        f("store.get_missing_latency_s", &s.get_missing_latency_s),
         f("store.put_latency_s", &s.put_latency_s),
         f("store.delete_latency_s", &s.delete_latency_s),
         f("store.read_bytes_per_s", &s.read_bytes_per_s),

@@ -11,7 +11,8 @@ use crate::report::Tally;
 use lp_program::{Program, Role, TileKey};
 use lp_runtime::store::{Store, StoreError, StoreResult};
 use lp_std::{MatrixHeader, Tile};
-use std::collections::{HashMap, HashSet};
+// foldhash, not SipHash: a lookup per simulated load (see counters.rs).
+use foldhash::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -46,7 +47,7 @@ pub struct Peaks {
 
 impl SimStore {
     pub fn new(program: &Program, cursor: Cursor, delete: Ns, tally: Arc<Tally>) -> SimStore {
-        let mut names = HashMap::new();
+        let mut names = HashMap::default();
         for (m, info) in program.matrices.iter().enumerate() {
             // Versioned temps can have many versions; names are built once.
             for v in 0..info.version_count() as u32 {

@@ -50,7 +50,6 @@ fn timings(truth: &Fitted, tile: f64) -> RequestTimes {
         (Timed::CounterRead, truth.read_s),
         (Timed::CounterWrite, truth.write_s),
         (Timed::TileDelete, truth.delete_s),
-        (Timed::TileAbsent, truth.absent_s),
         (Timed::Invoke, truth.invoke_s),
     ] {
         t.set(
@@ -72,7 +71,6 @@ fn a_known_model_is_recovered_from_runs_simulated_with_it() {
         read_s: 0.0007,
         write_s: 0.0011,
         delete_s: 0.0009,
-        absent_s: 0.0006,
         invoke_s: 0.0004,
         // The line through the two table points: 4 ms + bytes / 100 MB/s,
         // and 2 ms + bytes / 400 MB/s.
@@ -136,7 +134,6 @@ fn a_known_model_is_recovered_from_runs_simulated_with_it() {
         (f.read_s, truth.read_s),
         (f.write_s, truth.write_s),
         (f.delete_s, truth.delete_s),
-        (f.absent_s, truth.absent_s),
         (f.invoke_s, truth.invoke_s),
         (f.get.0, truth.get.0),
         (f.get.1, truth.get.1),

@@ -4,7 +4,7 @@
 //! milliseconds on 100 x 100 tiles (80,000 bytes):
 //!
 //! * a load of a stored tile: GET 1 ms + 80,000 B / 10 MB/s = 9 ms; of a
-//!   lazy input: GET 1 ms + 10,000 elements / 1e6 per s = 11 ms;
+//!   lazy input: 10,000 elements / 1e6 per s = 10 ms, with no request;
 //! * a write: PUT 2 ms + 8 ms = 10 ms;
 //! * every kernel: 10 ms (ADD 1e4 flops at 1e-3 GFLOP/s, CHOL 1e6/3 at
 //!   1/30, TRSM 1e6 at 0.1, SYRK 2e6 at 0.2), but a SYRK of one tile: 1e6
@@ -81,22 +81,23 @@ third:
     S3_WRITE C[0, 0], %b
 ";
 
-/// first: root launch 1 ms; body 11 + 10 + 10 = 31 (writes durable at 32);
-/// record + launch second 2, finish 1: done at 35, continues with second.
-/// second: body 9 + 10 + 10 = 29 (64); record + launch 2, finish 1,
-/// release T1 1: 68. third: body 29 (97); finish 1, release T2 1: 99.
+/// first: root launch 1 ms; body 10 + 10 + 10 = 30 (writes durable at 31);
+/// record + launch second 2, finish 1: done at 34, continues with second.
+/// second: body 9 + 10 + 10 = 29 (63); record + launch 2, finish 1,
+/// release T1 1: 67. third: body 29 (96); finish 1, release T2 1: 98.
 #[test]
 fn chain_on_one_worker() {
     let r = run(&plan(CHAIN, &[]), 1);
-    assert_eq!(r.makespan, 99 * MS);
-    // The bodies back to back: 31 + 29 + 29.
-    assert_eq!(r.critical_path, 89 * MS);
-    // Busy from each job's start to its protocol steps' end: 34 + 33 + 31.
-    assert_eq!(r.busy, 98 * MS);
+    assert_eq!(r.makespan, 98 * MS);
+    // The bodies back to back: 30 + 29 + 29.
+    assert_eq!(r.critical_path, 88 * MS);
+    // Busy from each job's start to its protocol steps' end: 33 + 33 + 31.
+    assert_eq!(r.busy, 97 * MS);
     assert_eq!(
         r.requests,
         Requests {
-            store_gets: 3,
+            // second's and third's loads; first's input is generated.
+            store_gets: 2,
             store_puts: 3,
             store_deletes: 2,
             counter_reads: 3,
@@ -135,24 +136,24 @@ join:
     S3_WRITE C[0, 0], %c
 ";
 
-/// fork (worker 0): root launch 1; body 31 (32); left ready 2 (34), right
-/// ready 2 and launched at 36, finish 1: 37, continues with left.
-/// right (worker 1, idle): starts at 36, body 29 (65); records join 1,
-/// finish 1, releases X 1 (one reader left): 68.
-/// left: starts at 37, body 29 (66); records join 1 (complete) + launch 1,
-/// finish 1, releases X 1 (last reader, deleted): 70, continues with join.
-/// join: body 9 + 9 + 10 + 10 = 38 (108); finish 1, releases Y[0, 0] and
-/// Y[0, 1] 2: 111.
+/// fork (worker 0): root launch 1; body 30 (31); left ready 2 (33), right
+/// ready 2 and launched at 35, finish 1: 36, continues with left.
+/// right (worker 1, idle): starts at 35, body 29 (64); records join 1,
+/// finish 1, releases X 1 (one reader left): 67.
+/// left: starts at 36, body 29 (65); records join 1 (complete) + launch 1,
+/// finish 1, releases X 1 (last reader, deleted): 69, continues with join.
+/// join: body 9 + 9 + 10 + 10 = 38 (107); finish 1, releases Y[0, 0] and
+/// Y[0, 1] 2: 110.
 #[test]
 fn fork_join_on_two_workers() {
     let r = run(&plan(FORK_JOIN, &[]), 2);
-    assert_eq!(r.makespan, 111 * MS);
-    // fork 31, then left or right 29, then join 38.
-    assert_eq!(r.critical_path, 98 * MS);
-    // Worker 0: fork 36, left 33, join 41; worker 1: right 32.
-    assert_eq!(r.busy, 142 * MS);
-    assert_eq!(r.work_bound, 71 * MS);
-    assert_eq!(r.requests.store_gets, 5);
+    assert_eq!(r.makespan, 110 * MS);
+    // fork 30, then left or right 29, then join 38.
+    assert_eq!(r.critical_path, 97 * MS);
+    // Worker 0: fork 35, left 33, join 41; worker 1: right 32.
+    assert_eq!(r.busy, 141 * MS);
+    assert_eq!(r.work_bound, 70 * MS + MS / 2);
+    assert_eq!(r.requests.store_gets, 4);
     assert_eq!(r.requests.store_puts, 4);
     assert_eq!(r.requests.store_deletes, 3);
     assert_eq!(r.requests.counter_writes, 16);
@@ -161,25 +162,25 @@ fn fork_join_on_two_workers() {
 }
 
 /// On one worker the launched `right` waits in the queue behind left.
-/// fork ends at 37 as above; left 37-66, records join 1 (not complete),
-/// finish 1, releases X 1 (one reader left): 69. right leaves the queue at
-/// 69, body 29 (98), records join 1 + launch 1, finish 1, releases X 1:
-/// 102. join 102 + 38 = 140, + 3: 143.
+/// fork ends at 36 as above; left 36-65, records join 1 (not complete),
+/// finish 1, releases X 1 (one reader left): 68. right leaves the queue at
+/// 68, body 29 (97), records join 1 + launch 1, finish 1, releases X 1:
+/// 101. join 101 + 38 = 139, + 3: 142.
 #[test]
 fn fork_join_on_one_worker() {
     let r = run(&plan(FORK_JOIN, &[]), 1);
-    assert_eq!(r.makespan, 143 * MS);
-    assert_eq!(r.critical_path, 98 * MS);
+    assert_eq!(r.makespan, 142 * MS);
+    assert_eq!(r.critical_path, 97 * MS);
 }
 
 /// lib/cholesky.lp with 2 x 2 tiles of 100: chol[0], trsm[0, 1],
 /// syrk[0, 1, 1], chol[1], a chain (syrk loads A[1, 1] and L[1, 0] only).
-/// chol[0]: launch 1; load A[0, 0] (lazy spd) 11, CHOL 10, write 10: 32;
-/// record + launch 2, finish 1: 35. trsm: A[1, 0] 11, L[0, 0] 9, TRSM 10,
-/// write 10 = 40: 75; + 3: 78. syrk: A[1, 1] 11, L[1, 0] 9 (its second
-/// operand is the same tile, loaded once), SYRK 5, write 10 = 35: 113;
-/// then 3 more: 116. chol[1]: S[1, 1, 1] 9, CHOL 10, write 10 = 29: 145; finish 1,
-/// release S[1, 1, 1] 1: 147.
+/// chol[0]: launch 1; load A[0, 0] (lazy spd) 10, CHOL 10, write 10: 31;
+/// record + launch 2, finish 1: 34. trsm: A[1, 0] 10, L[0, 0] 9, TRSM 10,
+/// write 10 = 39: 73; + 3: 76. syrk: A[1, 1] 10, L[1, 0] 9 (its second
+/// operand is the same tile, loaded once), SYRK 5, write 10 = 34: 110;
+/// then 3 more: 113. chol[1]: S[1, 1, 1] 9, CHOL 10, write 10 = 29: 142;
+/// finish 1, release S[1, 1, 1] 1: 144.
 #[test]
 fn cholesky_2x2() {
     let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lib/cholesky.lp"))
@@ -187,9 +188,10 @@ fn cholesky_2x2() {
     let p = plan(&src, &[("n", 200), ("b", 100)]);
     assert_eq!(p.job_count(), 4);
     let r = run(&p, 2);
-    assert_eq!(r.makespan, 147 * MS);
-    assert_eq!(r.critical_path, 135 * MS);
-    assert_eq!(r.requests.store_gets, 6);
+    assert_eq!(r.makespan, 144 * MS);
+    assert_eq!(r.critical_path, 132 * MS);
+    // L[0, 0], L[1, 0] and S[1, 1, 1]; A's tiles are generated.
+    assert_eq!(r.requests.store_gets, 3);
     assert_eq!(r.requests.store_puts, 4);
     assert_eq!(r.requests.store_deletes, 1);
     assert_eq!(r.requests.invocations, 1);
@@ -198,24 +200,25 @@ fn cholesky_2x2() {
     assert_eq!(r.flops, 2_666_666.0);
 }
 
-/// The chain with a read of an absent tile (first's lazy input) at 4 ms
-/// instead of 1: 3 ms later.
+/// The chain with a GET latency of 4 ms instead of 1: second's and
+/// third's loads take 3 ms more each; first's input is generated without
+/// a request, so it does not: 6 ms later.
 #[test]
-fn a_read_of_an_absent_tile_has_its_own_latency() {
-    let absent = "get_missing_latency_s = { value = 0.004, source = \"test\" }";
-    let r = run_with(&plan(CHAIN, &[]), 1, &[("get_missing_latency_s", absent)]);
-    assert_eq!(r.makespan, 102 * MS);
+fn a_generated_input_costs_no_request() {
+    let slow = "get_latency_s = { value = 0.004, source = \"test\" }";
+    let r = run_with(&plan(CHAIN, &[]), 1, &[("get_latency_s", slow)]);
+    assert_eq!(r.makespan, 104 * MS);
 }
 
 /// With read times by size, second's and third's 100 x 100 tiles (80,128
 /// bytes as `.npy`) take a third of the way from 5 ms at 40,064 bytes to
-/// 29 ms at 160,256: 13 ms instead of 9, 8 ms more in all.
+/// 29 ms at 160,256: 13 ms instead of 9, 8 ms more in all (98 + 8).
 #[test]
 fn read_times_by_size_replace_latency_and_bandwidth() {
     let table = "get_seconds_by_size = { value = [[40064.0, 0.005], [160256.0, 0.029]], \
                  source = \"test\" }\ntranspose_bytes_per_s = { value = 0.0, source = \"test\" }";
     let r = run_with(&plan(CHAIN, &[]), 1, &[("transpose_bytes_per_s", table)]);
-    assert_eq!(r.makespan, 107 * MS);
+    assert_eq!(r.makespan, 106 * MS);
 }
 
 /// A 4096 x 4096 tile (134,217,856 bytes as `.npy`) is read in 9 ranges
@@ -238,17 +241,17 @@ copy:
 
 /// fork_join_on_two_workers with a host contention of 0.5: a body that
 /// starts while the other worker is busy takes 1.5 times as long.
-/// fork starts alone (1-32) and finishes at 37; right starts at 36 while
-/// worker 0 finishes fork: 29 x 1.5 = 43.5 (79.5), then records join 1,
-/// finish 1, releases X 1: 82.5. left starts at 37 with right running:
-/// 43.5 (80.5), records join (complete) and wins its launch 2, finish 1,
-/// releases X 1 (the last reader): 84.5. join starts at 84.5 with worker 1
-/// idle: 38 (122.5), + 3: 125.5.
+/// fork starts alone (1-31) and finishes at 36; right starts at 35 while
+/// worker 0 finishes fork: 29 x 1.5 = 43.5 (78.5), then records join 1,
+/// finish 1, releases X 1: 81.5. left starts at 36 with right running:
+/// 43.5 (79.5), records join (complete) and wins its launch 2, finish 1,
+/// releases X 1 (the last reader): 83.5. join starts at 83.5 with worker 1
+/// idle: 38 (121.5), + 3: 124.5.
 #[test]
 fn bodies_stretch_while_other_workers_are_busy() {
     let contention = "host_contention = { value = 0.5, source = \"test\" }";
     let r = run_with(&plan(FORK_JOIN, &[]), 2, &[("host_contention", contention)]);
-    assert_eq!(r.makespan, 125_500_000);
-    // fork 36, left 47.5, join 41; right 46.5.
-    assert_eq!(r.busy, 171 * MS);
+    assert_eq!(r.makespan, 124_500_000);
+    // fork 35, left 47.5, join 41; right 46.5.
+    assert_eq!(r.busy, 170 * MS);
 }

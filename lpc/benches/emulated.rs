@@ -31,6 +31,7 @@
 
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
+mod support;
 
 use emulator_support::{Pool, endpoints, unique};
 use lp_program::Plan;
@@ -200,34 +201,13 @@ fn run_once(c: &Config, lp_worker: &Path, logs: &Path) -> (f64, Bill) {
         assert!(out.status.success(), "lpc {args:?} failed:\n{text}");
         text
     };
-    lpc(&[
-        "aws",
-        "init",
-        "--bucket",
-        &bucket,
-        "--table",
-        &table,
-        "--create-bucket",
-    ]
-    .map(String::from));
-    let mut args: Vec<String> = [
-        "run",
-        &c.program,
-        "--backend",
-        "lambda",
-        "--bucket",
-        &bucket,
-        "--table",
-        &table,
-        "--quiet",
-    ]
-    .map(String::from)
-    .to_vec();
-    for (name, value) in &c.sets {
-        args.push("--set".into());
-        args.push(format!("{name}={value}"));
-    }
-    let summary = lpc(&args);
+    lpc(&support::aws_init(&bucket, &table));
+    let sets: Vec<String> = c
+        .sets
+        .iter()
+        .flat_map(|(name, value)| ["--set".into(), format!("{name}={value}")])
+        .collect();
+    let summary = lpc(&support::lambda_run(&c.program, &bucket, &table, &sets));
     // "run run-... (table T, s3://B/P)": the workers' own record of it.
     let run_id = line(&summary, "run run-")
         .split_whitespace()

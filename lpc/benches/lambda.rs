@@ -23,6 +23,7 @@
 
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
+mod support;
 
 use emulator_support::{Pool, Proxy, Service, endpoints, plan_counts, unique};
 use lp_program::Plan;
@@ -92,33 +93,15 @@ fn main() {
             ("LP_DYNAMODB_ENDPOINT", dynamodb),
             ("LP_LAMBDA_ENDPOINT", lambda.unwrap_or(&ep.lambda)),
         ];
-        let init = [
-            "aws",
-            "init",
-            "--bucket",
-            &bucket,
-            "--table",
-            &table,
-            "--create-bucket",
-        ]
-        .map(String::from);
-        run(&init, &env);
-        let args: Vec<String> = [
-            "run",
-            &program,
-            "--backend",
-            "lambda",
-            "--bucket",
-            &bucket,
-            "--table",
-            &table,
-            "--quiet",
-            "--output",
-            &format!("L={}", out("L-lambda.npy").display()),
-        ]
-        .map(String::from)
-        .to_vec();
-        let result = run(&args, &env);
+        run(&support::aws_init(&bucket, &table), &env);
+        let output = [
+            "--output".into(),
+            format!("L={}", out("L-lambda.npy").display()),
+        ];
+        let result = run(
+            &support::lambda_run(&program, &bucket, &table, &output),
+            &env,
+        );
         assert!(
             std::fs::read(out("L-lambda.npy")).unwrap() == expected,
             "the lambda backend's L differs from the local backend's"

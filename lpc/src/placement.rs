@@ -264,9 +264,12 @@ pub fn place_with(
         match (info.role, &info.init) {
             (Role::Input, Some(init)) if !ns.inputs.contains_key(&info.name) => {
                 // Generated on demand, so nothing is written there; tiles
-                // someone cached there must be of this initialiser.
+                // someone cached there must be of this initialiser, and
+                // where there are none, loads need not ask the store.
                 let origin = Origin::Init { init: init.call() };
-                check_origin(store, info, &ns.location(info), &origin)?;
+                if !check_origin(store, info, &ns.location(info), &origin)? {
+                    ns.generated.insert(info.name.clone());
+                }
             }
             (Role::Output, _) => {
                 let origin = Origin::Run {

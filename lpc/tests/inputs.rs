@@ -10,11 +10,12 @@ use common::{python, workspace};
 use lp_program::{Plan, Role};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::matrix;
-use lp_runtime::store::{GeneratedInputs, MemStore, Store, StoreResult};
+use lp_runtime::store::namespace::Origin;
+use lp_runtime::store::{GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreResult};
 use lp_std::Tile;
 use lpc::frontend::{CompileOptions, Compiled, compile_source};
 use lpc::placement::{InputSource, place_with};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -154,6 +155,40 @@ fn a_kept_tile_is_generated_once_and_dropped_after_its_last_reader() {
     let z = inputs.get_tile("Z", 0, 0).unwrap().unwrap();
     assert_eq!((inputs.generated(), inputs.kept_bytes()), (2, 0));
     assert_eq!(Arc::strong_count(&z), 1);
+}
+
+/// Placement marks an initialised input with nothing stored as generated,
+/// and the run's store answers its loads without asking the store
+/// underneath (on S3, a GET answered 404 per load saved); an input whose
+/// origin someone cached in the store is read from there as before.
+#[test]
+fn inputs_stored_nowhere_are_generated_without_asking_the_store() {
+    let gemm = compile("gemm.lp", &[("m", 20), ("k", 20), ("n", 30), ("b", 10)]);
+    let (program, plan) = (gemm.program(), gemm.plan());
+    let info = |name: &str| program.matrices.iter().find(|m| m.name == name).unwrap();
+    let shared = Arc::new(Counting::default());
+    // A's origin document at its location: tiles of it may be there.
+    let a_at = Namespace::new("earlier").location(info("A"));
+    let a_origin = Origin::Init {
+        init: info("A").init.as_ref().unwrap().call(),
+    };
+    a_origin.write(&shared.inner, &a_at).unwrap();
+    let ns = place_with(shared.as_ref(), program, "gemm.lp", "run-1", &[], 1).unwrap();
+    let generated: BTreeSet<String> = ["B", "Z"].map(String::from).into();
+    assert_eq!(ns.generated, generated);
+
+    let store = Arc::new(RunStore::new(shared.clone(), program, &ns));
+    let opts = LocalOptions {
+        workers: 1,
+        ..LocalOptions::default()
+    };
+    run_local(plan, store, &opts, &|_| {}).expect("the run succeeds");
+    // A's 2 x 2 tiles were asked for once each (then kept for their other
+    // readers); B's and Z's never.
+    assert_eq!(shared.gets_of(&a_at), vec![1; 4]);
+    for name in ["B", "Z"] {
+        assert_eq!(shared.gets_of(&ns.location(info(name))), Vec::<u32>::new());
+    }
 }
 
 /// Writes `name.npy` into `dir`: a `rows x cols` matrix of distinct values,

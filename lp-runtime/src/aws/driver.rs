@@ -24,7 +24,7 @@ use crate::requests::Bill;
 use crate::store::runs::fresh_run_id;
 use crate::store::{Namespace, RunStore};
 use lp_program::{Plan, bundle};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -40,6 +40,8 @@ pub struct LambdaRunOptions {
     pub run_id: Option<String>,
     /// Where the run's supplied inputs are ([`Namespace::inputs`]).
     pub inputs: BTreeMap<String, String>,
+    /// The initialised inputs with nothing stored ([`Namespace::generated`]).
+    pub generated: BTreeSet<String>,
     /// A job launched this long ago and not finished is launched again.
     /// Keep it above the function's timeout.
     pub lease: Duration,
@@ -60,6 +62,7 @@ impl LambdaRunOptions {
             function: function.to_string(),
             run_id: None,
             inputs: BTreeMap::new(),
+            generated: BTreeSet::new(),
             lease: Duration::from_secs(16 * 60),
             poll: Duration::from_millis(500),
             timeout: Duration::from_secs(24 * 3600),
@@ -73,6 +76,7 @@ impl LambdaRunOptions {
         Namespace {
             run: run.to_string(),
             inputs: self.inputs.clone(),
+            generated: self.generated.clone(),
         }
     }
 }
@@ -209,6 +213,7 @@ fn start(
         table: opts.table.clone(),
         function: opts.function.clone(),
         inputs: opts.inputs.clone(),
+        generated: opts.generated.clone(),
     })
 }
 

@@ -28,7 +28,7 @@ use crate::requests::{Bill, RequestCounts, RequestTally};
 use crate::store::{Namespace, RunStore, Store};
 use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,10 @@ pub struct WorkerPayload {
     /// and outputs are under the run id.
     #[serde(default)]
     pub inputs: BTreeMap<String, String>,
+    /// The initialised inputs with nothing stored
+    /// ([`Namespace::generated`]).
+    #[serde(default)]
+    pub generated: BTreeSet<String>,
 }
 
 impl WorkerPayload {
@@ -58,6 +62,7 @@ impl WorkerPayload {
         Namespace {
             run: self.run_id.clone(),
             inputs: self.inputs.clone(),
+            generated: self.generated.clone(),
         }
     }
 }
@@ -385,15 +390,8 @@ pub fn handle_job(
         // A failed or cancelled run stops here, at the next job of every
         // worker still busy, rather than computing the rest of its DAG.
         // One consistent read per job.
-        let running = run_counters
-            .run_record()
-            .map_err(|e| {
-                RunError::Backend(BackendError {
-                    message: e.to_string(),
-                })
-            })?
-            .is_some_and(|r| r.status == RunStatus::Running);
-        if !running {
+        let running = run_counters.run_record().map_err(backend)?;
+        if !running.is_some_and(|r| r.status == RunStatus::Running) {
             report.run_ended = true;
             return Ok(report);
         }
@@ -411,11 +409,7 @@ pub fn handle_job(
             }
             Err(e) => return Err(e),
         };
-        run_counters.add_metrics(delta).map_err(|e| {
-            RunError::Backend(BackendError {
-                message: e.to_string(),
-            })
-        })?;
+        run_counters.add_metrics(delta).map_err(backend)?;
         report.jobs_run.push(job);
         let Some(child) = next else {
             return Ok(report);
@@ -430,4 +424,11 @@ pub fn handle_job(
         }
         job = child;
     }
+}
+
+/// A failed request of the worker's own, as a run error.
+fn backend(e: AwsError) -> RunError {
+    RunError::Backend(BackendError {
+        message: e.to_string(),
+    })
 }

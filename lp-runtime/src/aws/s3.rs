@@ -4,7 +4,8 @@
 //! tile directly).
 //!
 //! Reads are a single GET: a missing object answers `NoSuchKey`/404, which
-//! is `Ok(None)` (for a lazily initialised input that means "generate it"),
+//! is `Ok(None)` (for a lazily initialised input that is stored nowhere,
+//! the run store answers that without a request: `Namespace::generated`),
 //! so no HEAD is ever needed. Writes are whole-object PUTs, which S3 makes
 //! visible atomically. Tiles above [`MULTIPART_THRESHOLD`] are uploaded in
 //! parts and read with parallel ranged GETs, because one request stream
@@ -213,21 +214,7 @@ async fn get_object(
         .await
     {
         Ok(out) => out,
-        Err(e) => {
-            let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key())
-                || e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-            if missing {
-                return Ok(None);
-            }
-            // An empty object cannot satisfy a range; S3 answers 416.
-            if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) {
-                return Ok(Some(Vec::new()));
-            }
-            if e.raw_response().is_some_and(|r| r.status().as_u16() == 403) {
-                return Err(access_denied(what(), bucket, key, e.code()));
-            }
-            return Err(AwsError::sdk(what(), e));
-        }
+        Err(e) => return first_part_refused(e, what(), bucket, key),
     };
     let total = out
         .content_range()
@@ -247,7 +234,52 @@ async fn get_object(
         bytes.truncate(total);
         return Ok(Some(bytes));
     }
-    // The rest in parallel ranged GETs.
+    rest_of_object(client, bucket, key, total, &mut bytes)
+        .await
+        .map_err(|m| AwsError::new(what(), m))?;
+    if bytes.len() != total {
+        return Err(AwsError::new(
+            what(),
+            format!(
+                "read {} bytes of a {total}-byte object (it changed while being read?)",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// What a refused first ranged GET means: an absent object (`None`), an
+/// empty one (S3 answers 416: it cannot satisfy a range), or an error.
+fn first_part_refused(
+    e: aws_sdk_s3::error::SdkError<
+        aws_sdk_s3::operation::get_object::GetObjectError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+    what: String,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, AwsError> {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status == Some(404) {
+        return Ok(None);
+    }
+    match status {
+        Some(416) => Ok(Some(Vec::new())),
+        Some(403) => Err(access_denied(what, bucket, key, e.code())),
+        _ => Err(AwsError::sdk(what, e)),
+    }
+}
+
+/// Reads bytes `bytes.len()..total` of the object in parallel ranged GETs
+/// and appends them to `bytes`.
+async fn rest_of_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    total: usize,
+    bytes: &mut Vec<u8>,
+) -> Result<(), String> {
     let mut parts = Vec::new();
     let mut start = bytes.len();
     while start < total {
@@ -272,22 +304,9 @@ async fn get_object(
         start = end + 1;
     }
     for part in parts {
-        let part = part
-            .await
-            .map_err(|e| AwsError::new(what(), e.to_string()))?
-            .map_err(|m| AwsError::new(what(), m))?;
-        bytes.extend_from_slice(&part);
+        bytes.extend_from_slice(&part.await.map_err(|e| e.to_string())??);
     }
-    if bytes.len() != total {
-        return Err(AwsError::new(
-            what(),
-            format!(
-                "read {} bytes of a {total}-byte object (it changed while being read?)",
-                bytes.len()
-            ),
-        ));
-    }
-    Ok(Some(bytes))
+    Ok(())
 }
 
 async fn put_object(

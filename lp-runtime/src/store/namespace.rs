@@ -20,7 +20,7 @@ use super::{Store, StoreError, StoreResult, StoreUsage};
 use lp_program::{MatrixInfo, Program, Role};
 use lp_std::{MatrixHeader, Tile};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Where one run's matrices live; sent to every worker of the run.
@@ -32,6 +32,12 @@ pub struct Namespace {
     /// supplied.
     #[serde(default)]
     pub inputs: BTreeMap<String, String>,
+    /// Inputs with an initialiser that have no tile stored at their
+    /// location (placement saw no origin there): a load generates their
+    /// tiles without asking the store, which on S3 saves a GET answered
+    /// 404 per load, several times the generation's own time.
+    #[serde(default)]
+    pub generated: BTreeSet<String>,
 }
 
 /// Where a stored matrix's tiles came from (`origin.json` beside its
@@ -105,7 +111,7 @@ impl Namespace {
     pub fn new(run: impl Into<String>) -> Namespace {
         Namespace {
             run: run.into(),
-            inputs: BTreeMap::new(),
+            ..Namespace::default()
         }
     }
 
@@ -153,12 +159,15 @@ impl Namespace {
 pub struct RunStore {
     inner: Arc<dyn Store>,
     map: HashMap<String, String>,
+    /// [`Namespace::generated`]: tiles never read from `inner`.
+    generated: HashSet<String>,
 }
 
 impl RunStore {
     pub fn new(inner: Arc<dyn Store>, program: &Program, ns: &Namespace) -> RunStore {
         RunStore {
             map: ns.locations(program),
+            generated: ns.generated.iter().cloned().collect(),
             inner,
         }
     }
@@ -182,7 +191,11 @@ impl RunStore {
 
 impl Store for RunStore {
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
-        self.inner.get_tile(self.locate(matrix)?, i, j)
+        let location = self.locate(matrix)?;
+        if self.generated.contains(matrix) {
+            return Ok(None);
+        }
+        self.inner.get_tile(location, i, j)
     }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         self.inner.put_tile(self.locate(matrix)?, i, j, tile)

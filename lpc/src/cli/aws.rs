@@ -184,6 +184,7 @@ fn run(
     opts.stop = stop;
     opts.run_id = Some(ns.run.clone());
     opts.inputs = ns.inputs.clone();
+    opts.generated = ns.generated.clone();
     let summary = lp_runtime::aws::run_lambda(&lambda.clients, plan, &opts, progress)?;
     eprintln!(
         "run {} (table {}, s3://{}/{})",
