@@ -918,6 +918,7 @@ fn loop_cholesky_runs_bit_identical_to_local_with_small_payloads() {
                 "bucket",
                 "bundle_key",
                 "function",
+                "generated",
                 "inputs",
                 "job_id",
                 "prefix",
