@@ -425,17 +425,24 @@ impl Drop for Pool {
 
 /// The loads (distinct tiles per job: a job that names a tile twice reads
 /// it once), writes and parent-child edges of a plan: the lower bounds of
-/// a run's S3 and DynamoDB requests.
+/// a run's S3 and DynamoDB requests. Loads of inputs with an initialiser
+/// are not counted: `lpc run` places none in the store, so workers
+/// generate those tiles without a GET (`Namespace::generated`).
 pub fn plan_counts(plan: &lp_program::Plan) -> (usize, usize, usize) {
     let (mut loads, mut writes, mut edges) = (0, 0, 0);
     let mut tiles: Vec<lp_program::TileKey> = Vec::new();
     let mut children: Vec<lp_program::JobId> = Vec::new();
+    let matrices = &plan.program().matrices;
+    let generated = |t: &lp_program::TileKey| {
+        let info = &matrices[t.matrix as usize];
+        info.role == lp_program::Role::Input && info.init.is_some()
+    };
     plan.walk(&mut |_, _, id| {
         let loc = plan.locate(id).expect("a walked job is a job");
         plan.tiles(&loc, false, &mut tiles).unwrap();
         tiles.sort_unstable();
         tiles.dedup();
-        loads += tiles.len();
+        loads += tiles.iter().filter(|t| !generated(t)).count();
         let family = plan.family(loc.family);
         writes += family
             .instrs
