@@ -86,33 +86,15 @@ fn main() {
     }
     let expected = std::fs::read(out("L-local.npy")).unwrap();
 
-    let lambda_run = |s3: &str, dynamodb: &str, lambda: Option<&str>| -> (Duration, String) {
-        let (bucket, table) = (unique("lpc-bench"), unique("lpc-bench"));
-        let env = [
-            ("LP_S3_ENDPOINT", s3),
-            ("LP_DYNAMODB_ENDPOINT", dynamodb),
-            ("LP_LAMBDA_ENDPOINT", lambda.unwrap_or(&ep.lambda)),
-        ];
-        run(&support::aws_init(&bucket, &table), &env);
-        let output = [
-            "--output".into(),
-            format!("L={}", out("L-lambda.npy").display()),
-        ];
-        let result = run(
-            &support::lambda_run(&program, &bucket, &table, &output),
-            &env,
-        );
-        assert!(
-            std::fs::read(out("L-lambda.npy")).unwrap() == expected,
-            "the lambda backend's L differs from the local backend's"
-        );
-        result
+    let l_lambda = out("L-lambda.npy");
+    let lambda_run = |s3: &str, dynamodb: &str, lambda: &str| {
+        lambda_run(&program, &l_lambda, &expected, [s3, dynamodb, lambda])
     };
 
     let mut lambda = Vec::new();
     for _ in 0..reps {
         let pool = Pool::start(&lp_worker, workers, None, dir.path());
-        lambda.push(lambda_run(&ep.s3, &ep.dynamodb, Some(&pool.lambda.url)).0);
+        lambda.push(lambda_run(&ep.s3, &ep.dynamodb, &pool.lambda.url).0);
     }
 
     let best = |v: &[Duration]| v.iter().min().copied().unwrap();
@@ -145,16 +127,51 @@ fn main() {
         &s3.url,
         &dynamodb.url,
     );
-    let (_, text) = lambda_run(&s3.url, &dynamodb.url, Some(&pool.lambda.url));
+    let (_, text) = lambda_run(&s3.url, &dynamodb.url, &pool.lambda.url);
     let counts: BTreeMap<String, u64> = s3
         .counts()
         .into_iter()
         .chain(dynamodb.counts())
         .chain(pool.lambda.counts())
         .collect();
+    print_requests(&counts, &bound, &text);
+}
+
+/// One `lpc run --backend lambda` of `program` on a fresh bucket and table
+/// against the S3, DynamoDB and Lambda endpoints given, writing L to
+/// `l_path`, which must equal `expected` to the byte; its wall time and
+/// summary.
+fn lambda_run(
+    program: &str,
+    l_path: &Path,
+    expected: &[u8],
+    [s3, dynamodb, lambda]: [&str; 3],
+) -> (Duration, String) {
+    let (bucket, table) = (unique("lpc-bench"), unique("lpc-bench"));
+    let env = [
+        ("LP_S3_ENDPOINT", s3),
+        ("LP_DYNAMODB_ENDPOINT", dynamodb),
+        ("LP_LAMBDA_ENDPOINT", lambda),
+    ];
+    run(&support::aws_init(&bucket, &table), &env);
+    let output = ["--output".into(), format!("L={}", l_path.display())];
+    let result = run(
+        &support::lambda_run(program, &bucket, &table, &output),
+        &env,
+    );
+    assert!(
+        std::fs::read(l_path).unwrap() == expected,
+        "the lambda backend's L differs from the local backend's"
+    );
+    result
+}
+
+/// The counted run's requests per job against the bounds the plan implies,
+/// and its summary.
+fn print_requests(counts: &BTreeMap<String, u64>, bound: &Bounds, summary: &str) {
     println!("  requests (driver + workers, incl. set-up and output download):");
     let jobs = bound.jobs as f64;
-    for (op, n) in &counts {
+    for (op, n) in counts {
         println!("    {op:<24} {n:>6}  {:>6.2}/job", *n as f64 / jobs);
     }
     println!(
@@ -170,7 +187,8 @@ fn main() {
     );
     println!(
         "  summary of the counted run:\n{}",
-        text.lines()
+        summary
+            .lines()
             .map(|l| format!("    {l}"))
             .collect::<Vec<_>>()
             .join("\n")
