@@ -332,8 +332,8 @@ struct Waiting {
 }
 
 /// The local work queue; launching a job pushes it. Jobs leave it most
-/// urgent first ([`Priorities`]: critical path first) when the run has
-/// priorities, in launch order otherwise.
+/// urgent first ([`Priorities`]: critical path first), equally urgent ones
+/// (every job, without priorities) in launch order.
 pub struct LocalQueue {
     /// A queued delivery is not lost, so the driver does not count its wait
     /// against the lease.
@@ -343,17 +343,17 @@ pub struct LocalQueue {
     /// lease pending means nothing will ever run again.
     in_flight: AtomicUsize,
     closed: AtomicBool,
-    priorities: Option<Arc<Priorities>>,
+    priorities: Arc<Priorities>,
 }
 
 impl Default for LocalQueue {
     fn default() -> LocalQueue {
-        LocalQueue::new(None)
+        LocalQueue::new(Arc::default())
     }
 }
 
 impl LocalQueue {
-    pub fn new(priorities: Option<Arc<Priorities>>) -> LocalQueue {
+    pub fn new(priorities: Arc<Priorities>) -> LocalQueue {
         LocalQueue {
             jobs: Mutex::new(Waiting::default()),
             available: Condvar::new(),
@@ -421,7 +421,7 @@ impl Launcher for LocalQueue {
     }
 
     fn priority(&self, job: JobId) -> f64 {
-        self.priorities.as_ref().map_or(0.0, |p| p.of(job))
+        self.priorities.of(job)
     }
 }
 
@@ -590,11 +590,12 @@ pub fn run_local_with(
         Some(wrap) => wrap(local_counters),
         None => local_counters,
     };
-    let priorities = Priorities::compute(plan).map(Arc::new);
-    let queue = Arc::new(LocalQueue::new(match opts.schedule {
-        Schedule::CriticalPath => priorities.clone(),
-        Schedule::Fifo => None,
-    }));
+    let priorities = Priorities::compute(plan);
+    let computed_path = priorities.as_ref().and_then(|p| p.critical_path_jobs);
+    let queue = Arc::new(LocalQueue::new(Arc::new(match opts.schedule {
+        Schedule::CriticalPath => priorities.unwrap_or_default(),
+        Schedule::Fifo => Priorities::default(),
+    })));
     let launcher = match interpose.launcher {
         Some(wrap) => wrap(queue.clone()),
         None => queue.clone() as Arc<dyn Launcher>,
@@ -634,11 +635,10 @@ pub fn run_local_with(
     write_trace(tracer.as_ref(), plan, opts)?;
     let wall = run.started.elapsed();
     progress(&run.snapshot());
-    let critical_path_jobs = match priorities.and_then(|p| p.critical_path_jobs) {
-        // Stated priorities build no graph: build it for the summary.
-        None if plan.states_priorities() => critical_path_jobs(plan),
-        computed => computed,
-    };
+    // Computed bottom levels bring the critical path along; stated ones
+    // build no graph, so it is built here (or refused at once when the
+    // program is over the limit).
+    let critical_path_jobs = computed_path.or_else(|| critical_path_jobs(plan));
     let m = metrics.snapshot();
     Ok(RunSummary {
         wall,

@@ -252,12 +252,14 @@ impl<'a> Sim<'a> {
         let request = ns(m.platform.invoke_request_s.get());
         let delete = ns(m.store.delete_latency_s.get());
         // Threads order their queue and each worker's next child as the
-        // local backend does (critical path first); Lambda cannot.
-        let priorities = if lambda {
-            None
+        // local backend does (critical path first); on Lambda every job is
+        // equally urgent (a program over the limit without stated
+        // priorities too, as in `lpc run`).
+        let priorities = Arc::new(if lambda {
+            Priorities::default()
         } else {
-            Priorities::compute(plan).map(Arc::new)
-        };
+            Priorities::compute(plan).unwrap_or_default()
+        });
         Sim {
             plan,
             model,

@@ -15,9 +15,9 @@ pub struct SimLauncher {
     request: Ns,
     tally: Arc<Tally>,
     launched: Mutex<Vec<(JobId, Ns)>>,
-    /// Threads: which ready child a worker continues with, as the local
-    /// queue's `priority` says; none on Lambda.
-    priorities: Option<Arc<Priorities>>,
+    /// Which ready child a worker continues with, as the local queue's
+    /// `priority` says (all equal on Lambda).
+    priorities: Arc<Priorities>,
 }
 
 impl SimLauncher {
@@ -25,7 +25,7 @@ impl SimLauncher {
         cursor: Cursor,
         request: Ns,
         tally: Arc<Tally>,
-        priorities: Option<Arc<Priorities>>,
+        priorities: Arc<Priorities>,
     ) -> SimLauncher {
         SimLauncher {
             cursor,
@@ -55,6 +55,6 @@ impl Launcher for SimLauncher {
     }
 
     fn priority(&self, job: JobId) -> f64 {
-        self.priorities.as_ref().map_or(0.0, |p| p.of(job))
+        self.priorities.of(job)
     }
 }

@@ -55,15 +55,15 @@ pub struct Platform {
     pub envs: Vec<Env>,
     idle: Vec<usize>,
     queue: UrgentQueue,
-    /// Threads: the order of the local backend's queue; none on Lambda.
-    priorities: Option<Arc<Priorities>>,
+    /// The order of the waiting deliveries (all equal on Lambda).
+    priorities: Arc<Priorities>,
     created: VecDeque<Ns>,
 }
 
 impl Platform {
-    /// `priorities` orders the waiting deliveries of threads (ignored on
-    /// Lambda, whose queue is first in, first out).
-    pub fn new(model: &Model, workers: u64, priorities: Option<Arc<Priorities>>) -> Platform {
+    /// `priorities` orders the waiting deliveries (equal ones, as the
+    /// caller gives Lambda, leave them first in, first out).
+    pub fn new(model: &Model, workers: u64, priorities: Arc<Priorities>) -> Platform {
         let p = &model.file.platform;
         let mut platform = Platform {
             kind: model.kind(),
@@ -74,11 +74,10 @@ impl Platform {
             envs: Vec::new(),
             idle: Vec::new(),
             queue: UrgentQueue::default(),
-            priorities: None,
+            priorities,
             created: VecDeque::new(),
         };
         if platform.kind == Kind::Threads {
-            platform.priorities = priorities;
             platform.envs = vec![Env::default(); workers as usize];
             // Popped from the end: thread 0 takes the first delivery.
             platform.idle = (0..workers as usize).rev().collect();
@@ -90,11 +89,6 @@ impl Platform {
     /// workers but the idle ones and itself).
     pub fn others_busy(&self) -> usize {
         self.envs.len().saturating_sub(self.idle.len() + 1)
-    }
-
-    /// How urgent `job` is where this platform's queue orders deliveries.
-    pub fn priority(&self, job: JobId) -> f64 {
-        self.priorities.as_ref().map_or(0.0, |p| p.of(job))
     }
 
     /// Whether `job` waits for a worker (the local driver does not count a
@@ -111,7 +105,7 @@ impl Platform {
         match self.create(now) {
             Ok(env) => Placement::Cold(env, now + self.cold),
             Err(retry) => {
-                self.queue.push(job, self.priority(job));
+                self.queue.push(job, self.priorities.of(job));
                 Placement::Queued(retry)
             }
         }

@@ -34,7 +34,8 @@ pub const PRIORITY_LIMIT: u64 = super::CRITICAL_PATH_LIMIT;
 const DENSE_FACTOR: u64 = 8;
 
 /// Every job's priority (its bottom level, or the program's stated one),
-/// and the DAG's critical path.
+/// and the DAG's critical path. The default ranks every job equal (0), for
+/// a queue that keeps launch order.
 #[derive(Clone, Debug, Default)]
 pub struct Priorities {
     levels: Levels,
