@@ -22,7 +22,8 @@ Usage: scripts/bench_lapack.py [--reps 3] [--tile 1024[,2048...]] [CASE ...]
   runs at every tile given. `--preset perf` runs the set docs/performance.md
   reports (Cholesky n = 8192 and 16384 at tiles 512, 1024 and 2048, GEMM
   8192, the triangular solve). Needs numpy, scipy, threadpoolctl (pip) and a
-  release lpc (`cargo build --release -p lpc`). `LP_BASELINE_PYTHON=python`
+  release lpc (`cargo build --release -p lpc`, `--features openblas` for tile
+  kernels on the system's OpenBLAS). `LP_BASELINE_PYTHON=python`
   runs the LAPACK side with another interpreter's scipy (docs/performance.md
   says which the table used and why).
 """
@@ -186,7 +187,10 @@ def main():
         sys.exit(f"build lpc first: cargo build --release -p lpc ({LPC} is missing)")
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                 if l.startswith("model name")), "unknown CPU")
+    version = subprocess.run([str(LPC), "--version"], capture_output=True, text=True, check=True)
     print(f"machine: {cpu}, {os.cpu_count()} cores; medians of {args.reps}, interleaved")
+    # The tile kernels' library (faer, or OpenBLAS with the `openblas` feature).
+    print(f"lpc: {version.stdout.strip()}")
     print("| case | sizes | tile | lpc s | LAPACK s | lpc / LAPACK | LAPACK kernel |")
     print("|---|---|---:|---:|---:|---:|---|")
     for spec in cases:

@@ -3,18 +3,25 @@
 # then runs every test of the workspace. CI (.ci/run) calls exactly this.
 #
 #   1. every test of the default build (`cargo test --workspace`);
-#   2. the lambda backend (cargo feature `aws`) against local emulators of
+#   2. the `openblas` feature (tile products and solves on the system's
+#      OpenBLAS instead of faer): lp-std's kernel tests against their dense
+#      references, the library's algorithms end to end
+#      (lpc/tests/algorithms.rs, LAPACK's test ratios), the `tests/run`
+#      programs and the command line's tests, on that build.
+#      libopenblas-dev is installed with apt when pkg-config does not find
+#      it;
+#   3. the lambda backend (cargo feature `aws`) against local emulators of
 #      S3, DynamoDB and Lambda, which scripts/emulators.sh installs (cached)
 #      and starts on loopback: lp-runtime's protocol tests with in-process
 #      workers, then `lpc run --backend lambda` with real lp-worker
 #      processes (built with the `fault-injection` feature, which the
 #      worker-kill tests need). An emulator that cannot be installed or
 #      started fails the run; nothing is skipped;
-#   3. the Python package (python/, `import lambdapack`): built with
+#   4. the Python package (python/, `import lambdapack`): built with
 #      maturin into a wheel with the `aws` feature (the dev profile, whose
-#      dependencies, the AWS SDKs included, steps 1 and 2 already compiled
+#      dependencies, the AWS SDKs included, steps 1 and 3 already compiled
 #      at opt-level 3), installed into a virtualenv under target/ with
-#      numpy, scipy and pytest, and its pytest suite run with step 2's
+#      numpy, scipy and pytest, and its pytest suite run with step 3's
 #      emulators still up (its S3 tests fail without them). A skipped
 #      Python test fails the run.
 set -euo pipefail
@@ -36,6 +43,20 @@ trap cleanup EXIT
 
 status=0
 cargo test --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+
+if ((status == 0)); then
+    echo "test.sh: the openblas feature (tile kernels on the system's OpenBLAS)"
+    if ! pkg-config --exists openblas 2>/dev/null; then
+        echo "test.sh: installing libopenblas-dev and pkg-config (the openblas feature's tests)"
+        sudo=()
+        if ((EUID != 0)); then sudo=(sudo); fi
+        "${sudo[@]}" apt-get update -qq
+        "${sudo[@]}" apt-get install -y -qq --no-install-recommends libopenblas-dev pkg-config
+    fi
+    cargo test --locked -p lp-std -p lpc --features lpc/openblas \
+        --test kernels --test lu --test qr --test algorithms --test run --test cli "$@" 2>&1 |
+        tee -a "$log" || status=$?
+fi
 
 if ((status == 0)); then
     echo "test.sh: the lambda backend against the emulators"

@@ -612,7 +612,7 @@ fn every_triangular_solve_against_reference() {
     // side: the factor's other triangle is NaN (never read), and the
     // residual of the equation the name states is checked. A right-hand
     // side of 1536 rows takes the right solves' copied-transpose path on
-    // hosts without AVX-512 (kernel/transpose.rs).
+    // hosts without AVX-512 (kernel/faer_level3.rs).
     for (m, n) in [(37, 23), (1536, 7)] {
         for left in [true, false] {
             for lower in [true, false] {

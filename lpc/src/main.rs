@@ -7,10 +7,20 @@ mod cli;
 
 lp_runtime::global_allocator!();
 
+/// The version line names the tile kernels' library: their speed, and so
+/// any timing, depends on it.
+fn version() -> String {
+    format!(
+        "{} (tile kernels: {})",
+        env!("CARGO_PKG_VERSION"),
+        lp_std::kernel::KERNELS
+    )
+}
+
 #[derive(Parser)]
 #[command(
     name = "lpc",
-    version,
+    version = version(),
     about = "The lambdapack compiler and runtime driver"
 )]
 struct Cli {

@@ -223,6 +223,25 @@ fn without_the_aws_feature_the_lambda_commands_explain_the_build() {
     assert_eq!(text(&out.stderr), expected);
 }
 
+/// The version line names the tile kernels' library, on which every
+/// timing depends: faer, or OpenBLAS and its version with `openblas`.
+#[test]
+fn version_names_the_kernels_library() {
+    let out = lpc(&["--version"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let start = format!("lpc {} (tile kernels: ", env!("CARGO_PKG_VERSION"));
+    if cfg!(feature = "openblas") {
+        let openblas = format!("{start}OpenBLAS 0.");
+        assert!(
+            stdout.starts_with(&openblas) && stdout.ends_with(")\n"),
+            "{stdout}"
+        );
+    } else {
+        assert_eq!(stdout, format!("{start}faer)\n"));
+    }
+}
+
 // ----- the loop form on the command line -----
 
 #[test]

@@ -1,5 +1,7 @@
 //! The Cholesky family and the products: `CHOL`, `INVRS`, the triangular
-//! solves, `SYRK` and `GEMM`, on faer's in-place routines with explicit
+//! solves, `SYRK` and `GEMM`. The products and solves run on the level-3
+//! operations of `level3` (faer's, or OpenBLAS's with the `openblas`
+//! feature); `CHOL` and `INVRS` on faer's in-place routines with explicit
 //! scratch (the wrappers' extra copies cost measurably on tiles).
 //!
 //! A kernel whose result has an operand's shape takes that operand as a
@@ -8,13 +10,13 @@
 //! caller ([`super::Kernel::apply_reusing`]).
 
 use super::KernelError;
-use super::transpose::{copy_for_solve, mirror_lower, with_transposed, with_transposed_mut};
+use super::level3::{lower_update, product, solve};
+use super::transpose::mirror_lower;
 use crate::Tile;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};
-use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::linalg::{triangular_inverse, triangular_solve};
-use faer::{Accum, MatMut, MatRef, Par, Spec};
+use faer::linalg::triangular_inverse;
+use faer::{Accum, Par, Spec};
 use std::borrow::Cow;
 
 /// Inverse of a lower-triangular tile.
@@ -39,32 +41,8 @@ pub fn trsm(
 ) -> Result<Tile, KernelError> {
     check_triangular(t)?;
     let mut out = b.into_owned();
-    if left {
-        solve_left(t, out.as_mut(), lower, trans);
-    } else if copy_for_solve(out.col_stride()) {
-        // X op(T) = B is op(T)ᵀ Xᵀ = Bᵀ: a left solve on Bᵀ, here on a
-        // column-major copy (see `transpose`'s module doc).
-        with_transposed_mut(&mut out, |xt| solve_left(t, xt, lower, !trans));
-    } else {
-        solve_left(t, out.as_mut().transpose_mut(), lower, !trans);
-    }
+    solve(t, &mut out, left, lower, trans);
     Ok(out)
-}
-
-/// op(T) X = B in B's place, reading T's lower (`lower`) or upper triangle.
-fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
-    // op(T) is lower triangular when T is lower and not transposed, or
-    // upper and transposed.
-    let t = if trans {
-        t.as_ref().transpose()
-    } else {
-        t.as_ref()
-    };
-    if lower != trans {
-        triangular_solve::solve_lower_triangular_in_place(t, rhs, SEQ);
-    } else {
-        triangular_solve::solve_upper_triangular_in_place(t, rhs, SEQ);
-    }
 }
 
 /// C - A Bᵀ, in C's place. When A and B are the same tile (`symmetric`)
@@ -73,16 +51,11 @@ fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
 /// the result is a whole symmetric tile whatever C's upper triangle held.
 pub fn syrk(c: Cow<'_, Tile>, a: &Tile, b: &Tile, symmetric: bool) -> Tile {
     let mut out = c.into_owned();
-    let structure = if symmetric {
-        BlockStructure::TriangularLower
-    } else {
-        BlockStructure::Rectangular
-    };
-    with_transposed(b, symmetric, |bt| {
-        product(out.as_mut(), structure, Accum::Add, a.as_ref(), bt, -1.0)
-    });
     if symmetric {
+        lower_update(out.as_mut(), a, -1.0);
         mirror_lower(&mut out);
+    } else {
+        product(out.as_mut(), Accum::Add, a.as_ref(), b, true, -1.0);
     }
     out
 }
@@ -101,33 +74,11 @@ pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool) ->
             (Tile::zeros(a.nrows(), cols), Accum::Replace)
         }
     };
-    let rect = BlockStructure::Rectangular;
-    if tb {
-        with_transposed(b, false, |bt| {
-            product(out.as_mut(), rect, accum, a, bt, 1.0)
-        });
-    } else {
-        product(out.as_mut(), rect, accum, a, b.as_ref(), 1.0);
-    }
+    product(out.as_mut(), accum, a, b, tb, 1.0);
     out
 }
 
 const SEQ: Par = Par::Seq;
-
-/// dst = dst + alpha A B (`Accum::Add`) or alpha A B, on the part of dst
-/// that `structure` names (faer's `Rectangular` product is its plain
-/// `matmul`).
-fn product(
-    dst: MatMut<'_, f64>,
-    structure: BlockStructure,
-    accum: Accum,
-    a: MatRef<'_, f64>,
-    b: MatRef<'_, f64>,
-    alpha: f64,
-) {
-    let rect = BlockStructure::Rectangular;
-    triangular::matmul(dst, structure, accum, a, rect, b, rect, alpha, SEQ);
-}
 
 /// Lower Cholesky factor of `a`, reading only its lower triangle, in A's
 /// place.

@@ -15,7 +15,8 @@
 //! table: names, operand and result counts, and the dispatch.
 //!
 //! Kernels run single-threaded (`Par::Seq`): parallelism comes from the
-//! DAG. Every kernel validates its operand count and shapes first, so a
+//! DAG. With the `openblas` feature the products and triangular solves
+//! call the system's OpenBLAS instead of faer ([`blas`]). Every kernel validates its operand count and shapes first, so a
 //! corrupted bundle gives a [`KernelError`], never a panic inside faer.
 //! Triangular operands are read from their own triangle only, and triangular
 //! results have an exactly zero other triangle.
@@ -27,15 +28,31 @@
 //! `SYRK` of a diagonal tile (A and B both `L[i, k]`) is recognised: its
 //! result is symmetric, so only its lower triangle is computed.
 
+#[cfg(feature = "openblas")]
+mod blas;
 pub mod dense;
+#[cfg(not(feature = "openblas"))]
+mod faer_level3;
 pub mod lu;
 pub mod qr;
 mod shapes;
 mod transpose;
 
+// The products and solves `dense` is built on: faer's, or the system
+// OpenBLAS's with the `openblas` feature (the same functions in each).
+#[cfg(feature = "openblas")]
+use blas as level3;
+#[cfg(not(feature = "openblas"))]
+use faer_level3 as level3;
+
 use crate::Tile;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+
+/// The library the products and triangular solves run on, with its
+/// version when the build knows it: `faer`, or `OpenBLAS 0.3.21` with the
+/// `openblas` feature (`lpc --version` prints it; kernel speeds differ).
+pub const KERNELS: &str = env!("LP_STD_KERNELS");
 
 /// The shape of a tile or register value: `rows x cols`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,196 @@
+//! The level-3 operations the dense kernels are built on, on faer:
+//! products, the lower half of a symmetric update, triangular solves. The
+//! `openblas` feature replaces this module by `blas.rs`, with the same
+//! functions.
+//!
+//! faer's x86 product reads a transposed (row-major) right-hand side in
+//! place unless the product is tall, a cache line per step of the inner
+//! dimension, and its triangular solve works on a transposed view the same
+//! way. How much that costs depends on the vector width faer dispatches to:
+//!
+//! * With AVX-512 (Zen 4 and Zen 5 hosts; `benches/kernels.rs`, 7
+//!   interleaved rounds) the view ran as fast as a column-major copy made
+//!   first, or faster, at 768, 896, 1000, 1152, 1536, 2048 and 3072 rows
+//!   (the copy costing 1-6 % of a product and 3-12 % of the half product
+//!   of a symmetric `SYRK`). With columns 8 KiB apart (1024 rows) the view
+//!   made the product 12-16 % slower and the half product 5-9 %; 4 KiB
+//!   apart (512 rows), the product 4-8 % (on a Zen 5 host 20-45 % at both),
+//!   while the half product ran faster from the view. So there Bᵀ is copied
+//!   at those strides only.
+//! * With AVX2 only (a Zen 3 host, cpu family 25 model 1) the view is slow
+//!   at every size from 512 rows: the product from the view took 1.4x the
+//!   time of copy-then-product at 512-1536 rows and 2.5x at 2048 (15 GFLOP/s
+//!   against 35), the half product 1.1-1.25x and 2.0-2.4x, and the right solve
+//!   (`X Lᵀ = B` as a left solve on the transposed view) 1.9x the left one
+//!   at 2048 (copying Bᵀ there and back: 0.65-0.69x the view's time at
+//!   2048, 0.95x at 1536, 1.04-1.12x at 1024). There (and on other
+//!   architectures, where nothing was measured) a product's transposed
+//!   operand is copied from 512 rows, a right solve's from 1536.
+//!
+//! The copies go to a buffer each thread keeps, so that they allocate
+//! nothing after a thread's first product.
+
+use super::transpose::transpose_into;
+use crate::Tile;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::linalg::triangular_solve;
+use faer::prelude::{IntoConst, ReborrowMut};
+use faer::{Accum, MatMut, MatRef, Par};
+use std::cell::RefCell;
+
+const SEQ: Par = Par::Seq;
+
+/// dst + alpha A op(B) (`Accum::Add`) or alpha A op(B) in dst's place,
+/// op(B) = Bᵀ when `tb`.
+pub fn product(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    b: &Tile,
+    tb: bool,
+    alpha: f64,
+) {
+    let rect = BlockStructure::Rectangular;
+    let mul =
+        |b: MatRef<'_, f64>| triangular::matmul(dst, rect, accum, a, rect, b, rect, alpha, SEQ);
+    if tb {
+        with_transposed(b, false, mul);
+    } else {
+        mul(b.as_ref());
+    }
+}
+
+/// The lower triangle of C + alpha A Aᵀ in C's place (C's upper triangle
+/// keeps whatever it held).
+pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {
+    let rect = BlockStructure::Rectangular;
+    with_transposed(a, true, |at| {
+        triangular::matmul(
+            c,
+            BlockStructure::TriangularLower,
+            Accum::Add,
+            a.as_ref(),
+            rect,
+            at,
+            rect,
+            alpha,
+            SEQ,
+        )
+    });
+}
+
+/// X with `op(T) X = B` (`left`) or `X op(T) = B` in B's place.
+pub fn solve(t: &Tile, b: &mut Tile, left: bool, lower: bool, trans: bool) {
+    if left {
+        solve_left(t, b.as_mut(), lower, trans);
+    } else if copy_for_solve(b.col_stride()) {
+        // X op(T) = B is op(T)ᵀ Xᵀ = Bᵀ: a left solve on Bᵀ, here on a
+        // column-major copy (see the module doc).
+        with_transposed_mut(b, |xt| solve_left(t, xt, lower, !trans));
+    } else {
+        solve_left(t, b.as_mut().transpose_mut(), lower, !trans);
+    }
+}
+
+/// op(T) X = B in B's place, reading T's lower (`lower`) or upper triangle.
+fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
+    // op(T) is lower triangular when T is lower and not transposed, or
+    // upper and transposed.
+    let t = if trans {
+        t.as_ref().transpose()
+    } else {
+        t.as_ref()
+    };
+    if lower != trans {
+        triangular_solve::solve_lower_triangular_in_place(t, rhs, SEQ);
+    } else {
+        triangular_solve::solve_upper_triangular_in_place(t, rhs, SEQ);
+    }
+}
+
+/// With AVX-512: B's column strides (in elements) at which Bᵀ is copied,
+/// for a whole product and for the lower half of a symmetric one.
+const SLOW_STRIDES: [isize; 2] = [512, 1024];
+const SLOW_STRIDES_HALF: [isize; 1] = [1024];
+
+/// Without AVX-512: the smallest stride at which a product's, and a right
+/// solve's, transposed operand is copied.
+const COPY_FROM: isize = 512;
+const COPY_FROM_SOLVE: isize = 1536;
+
+/// Whether faer's kernels here use 512-bit vectors (see the module doc).
+fn wide_vectors() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether a product reads Bᵀ (of its lower half only when `half`) from a
+/// column-major copy rather than a view, for B's column stride `stride`.
+fn copy_for_product(stride: isize, half: bool) -> bool {
+    if !wide_vectors() {
+        return stride >= COPY_FROM;
+    }
+    let slow: &[isize] = if half {
+        &SLOW_STRIDES_HALF
+    } else {
+        &SLOW_STRIDES
+    };
+    slow.contains(&stride)
+}
+
+/// Whether a right solve `X op(T) = B` runs as a left solve on a
+/// column-major copy of Bᵀ rather than on the transposed view.
+pub fn copy_for_solve(stride: isize) -> bool {
+    !wide_vectors() && stride >= COPY_FROM_SOLVE
+}
+
+thread_local! {
+    /// The column-major copy of a Bᵀ. Kernels run one at a time on a
+    /// thread (`Par::Seq`); the buffer keeps the size of the largest tile
+    /// the thread has transposed.
+    static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Calls `f` with Bᵀ, the right-hand side of a product (of its lower half
+/// only when `half`): a view of `b`, or at a slow stride a column-major
+/// copy in this thread's scratch buffer.
+pub fn with_transposed<R>(b: &Tile, half: bool, f: impl FnOnce(MatRef<'_, f64>) -> R) -> R {
+    if !copy_for_product(b.col_stride(), half) {
+        return f(b.as_ref().transpose());
+    }
+    with_scratch(b.ncols(), b.nrows(), |mut t| {
+        transpose_into(b.as_ref(), t.rb_mut());
+        f(t.into_const())
+    })
+}
+
+/// Calls `f` with a column-major copy of `m`ᵀ that it may change, then
+/// copies it back into `m` transposed.
+pub fn with_transposed_mut<R>(m: &mut Tile, f: impl FnOnce(MatMut<'_, f64>) -> R) -> R {
+    with_scratch(m.ncols(), m.nrows(), |mut t| {
+        transpose_into(m.as_ref(), t.rb_mut());
+        let result = f(t.rb_mut());
+        transpose_into(t.into_const(), m.as_mut());
+        result
+    })
+}
+
+/// This thread's scratch buffer as a `rows x cols` column-major matrix.
+fn with_scratch<R>(rows: usize, cols: usize, f: impl FnOnce(MatMut<'_, f64>) -> R) -> R {
+    SCRATCH.with_borrow_mut(|buffer| {
+        if buffer.len() < rows * cols {
+            buffer.resize(rows * cols, 0.0);
+        }
+        f(MatMut::from_column_major_slice_mut(
+            &mut buffer[..rows * cols],
+            rows,
+            cols,
+        ))
+    })
+}
