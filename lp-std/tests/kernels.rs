@@ -834,11 +834,16 @@ fn flops_count_the_symmetric_update_as_its_lower_triangle() {
 /// the result must be what `apply` computes, to the bit, in operand 0's
 /// buffer (no copy).
 fn assert_computed_in_place(what: &str, k: Kernel, args: &[&Tile]) {
+    assert_computed_in(what, k, args, 0);
+}
+
+/// The same with operand `given` handed over instead.
+fn assert_computed_in(what: &str, k: Kernel, args: &[&Tile], given: usize) {
     let want = apply(k, args);
-    let mine = args[0].clone();
+    let mine = args[given].clone();
     let buffer = mine.as_ptr();
     let mut operands: Vec<Cow<'_, Tile>> = args.iter().map(|&t| Cow::Borrowed(t)).collect();
-    operands[0] = Cow::Owned(mine);
+    operands[given] = Cow::Owned(mine);
     let got = k
         .apply_reusing(operands)
         .unwrap_or_else(|e| panic!("{what}: {e}"))
@@ -885,6 +890,9 @@ fn handed_over_operands_take_the_result() {
     let d = random(m, n, 906);
     assert_computed_in_place("ADD", Kernel::Add, &[&c, &d]);
     assert_computed_in_place("SUB", Kernel::Sub, &[&c, &d]);
+    // A solve's `SUB R, %u`: only the product %u is handed over.
+    assert_computed_in("ADD into B", Kernel::Add, &[&c, &d], 1);
+    assert_computed_in("SUB into B", Kernel::Sub, &[&c, &d], 1);
     let u = transpose(&self::lower(m, 907));
     assert_computed_in_place("TRIU", Kernel::Triu, &[&u]);
     for n in [7, 100, 400] {

@@ -438,8 +438,8 @@ impl Kernel {
     /// is computed in the buffer of a handed-over (`Cow::Owned`) operand
     /// of its shape, and in a copy of a shared one. The operand that takes
     /// the result: `CHOL`'s A, a triangular solve's B, `SYRK`'s and
-    /// three-operand `GEMM`'s C, `ADD`'s and `SUB`'s A, `TRIU`'s T. The
-    /// other kernels write fresh tiles.
+    /// three-operand `GEMM`'s C, `ADD`'s and `SUB`'s A (or B when only B
+    /// is handed over), `TRIU`'s T. The other kernels write fresh tiles.
     pub fn apply_reusing(self, args: Vec<Cow<'_, Tile>>) -> Result<Vec<Tile>, KernelError> {
         let shapes: Vec<Shape> = args
             .iter()
@@ -486,13 +486,7 @@ impl Kernel {
             }
             Kernel::Add | Kernel::Sub => {
                 let [a, b] = operands(args);
-                let mut a = a.into_owned();
-                if self == Kernel::Add {
-                    a += &*b;
-                } else {
-                    a -= &*b;
-                }
-                one(a)
+                one(add_or_sub(a, b, self == Kernel::Sub))
             }
             _ => {
                 let args: Vec<&Tile> = args.iter().map(|t| &**t).collect();
@@ -590,5 +584,34 @@ fn operands<const N: usize>(args: Vec<Cow<'_, Tile>>) -> [Cow<'_, Tile>; N] {
     match args.try_into() {
         Ok(array) => array,
         Err(args) => unreachable!("{} operands where {N} were validated", args.len()),
+    }
+}
+
+/// A + B, or A - B when `sub`, in a handed-over operand's buffer: A's, or
+/// B's when only B was handed over (a solve's `SUB R, %u`: R is shared
+/// with the store, the product %u is the job's own), so that neither is
+/// copied.
+fn add_or_sub(a: Cow<'_, Tile>, b: Cow<'_, Tile>, sub: bool) -> Tile {
+    match (a, b) {
+        (Cow::Borrowed(a), Cow::Owned(mut b)) => {
+            for j in 0..b.ncols() {
+                let (x, y) = (b.col_as_slice_mut(j), a.col_as_slice(j));
+                if sub {
+                    x.iter_mut().zip(y).for_each(|(x, y)| *x = y - *x);
+                } else {
+                    x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+                }
+            }
+            b
+        }
+        (a, b) => {
+            let mut a = a.into_owned();
+            if sub {
+                a -= &*b;
+            } else {
+                a += &*b;
+            }
+            a
+        }
     }
 }
