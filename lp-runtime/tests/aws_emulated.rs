@@ -359,7 +359,9 @@ impl InProcess {
         opts.lease = self.lease;
         if plan.program().matrices[A as usize].init.is_none() {
             // Uploaded under the user's name `A` (`put_spd_input`).
-            opts.inputs.insert("A".to_string(), "A".to_string());
+            opts.namespace
+                .inputs
+                .insert("A".to_string(), "A".to_string());
         }
         opts.poll = Duration::from_millis(100);
         opts.timeout = Duration::from_secs(300);
@@ -884,15 +886,13 @@ fn loop_cholesky_runs_bit_identical_to_local_with_small_payloads() {
         template,
         WorkerPayload {
             bundle_key: key.clone(),
-            run_id: summary.run_id.clone(),
             job_id: 0,
             bucket: stack.bucket.clone(),
             prefix: prefix.to_string(),
             table: stack.table.clone(),
             function: "in-process".to_string(),
             // `A = spd(7)`: no input to point at.
-            inputs: BTreeMap::new(),
-            generated: Default::default(),
+            namespace: Namespace::new(summary.run_id.clone()),
         }
     );
     assert!(
@@ -1162,19 +1162,20 @@ fn a_worker_drops_its_job_once_the_run_has_ended() {
     assert!(counters.fail_run(&cancelled).unwrap());
     let payload = WorkerPayload {
         bundle_key: key,
-        run_id: run,
         job_id: 0,
         bucket: stack.bucket.clone(),
         prefix: "ended".to_string(),
         table: stack.table.clone(),
         function: "unused".to_string(),
-        inputs: [("A".to_string(), "A".to_string())].into(),
-        generated: Default::default(),
+        namespace: Namespace {
+            inputs: [("A".to_string(), "A".to_string())].into(),
+            ..Namespace::new(run)
+        },
     };
     let report = handle_job(&stack.clients, &payload, None, &WorkerHooks::default()).unwrap();
     assert!(report.run_ended, "{report:?}");
     assert_eq!(report.jobs_run, Vec::<JobId>::new());
-    let view = run_view(&stack, &plan, "ended", &payload.run_id);
+    let view = run_view(&stack, &plan, "ended", &payload.namespace.run);
     assert_eq!(view.list_tiles("L").unwrap(), vec![], "nothing computed");
     let record = counters.run_record().unwrap().unwrap();
     assert_eq!(record.status, RunStatus::Failed(cancelled));
@@ -1211,14 +1212,12 @@ fn a_worker_refuses_a_corrupt_truncated_or_foreign_bundle() {
     };
     let payload = |run: &str| WorkerPayload {
         bundle_key: key.clone(),
-        run_id: run.to_string(),
         job_id: 0,
         bucket: stack.bucket.clone(),
         prefix: "refused".to_string(),
         table: stack.table.clone(),
         function: "unused".to_string(),
-        inputs: BTreeMap::new(),
-        generated: Default::default(),
+        namespace: Namespace::new(run),
     };
     let mut corrupt = good.clone();
     *corrupt.last_mut().unwrap() ^= 0x55;

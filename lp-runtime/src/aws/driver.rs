@@ -24,7 +24,6 @@ use crate::requests::Bill;
 use crate::store::runs::fresh_run_id;
 use crate::store::{Namespace, RunStore};
 use lp_program::{Plan, bundle};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,12 +35,9 @@ pub struct LambdaRunOptions {
     pub prefix: String,
     pub table: String,
     pub function: String,
-    /// Defaults to a fresh id ([`fresh_run_id`]).
-    pub run_id: Option<String>,
-    /// Where the run's supplied inputs are ([`Namespace::inputs`]).
-    pub inputs: BTreeMap<String, String>,
-    /// The initialised inputs with nothing stored ([`Namespace::generated`]).
-    pub generated: BTreeSet<String>,
+    /// The run's id and where its inputs are; a fresh id
+    /// ([`fresh_run_id`]) and no supplied inputs by default.
+    pub namespace: Namespace,
     /// A job launched this long ago and not finished is launched again.
     /// Keep it above the function's timeout.
     pub lease: Duration,
@@ -60,23 +56,11 @@ impl LambdaRunOptions {
             prefix: prefix.to_string(),
             table: table.to_string(),
             function: function.to_string(),
-            run_id: None,
-            inputs: BTreeMap::new(),
-            generated: BTreeSet::new(),
+            namespace: Namespace::new(fresh_run_id()),
             lease: Duration::from_secs(16 * 60),
             poll: Duration::from_millis(500),
             timeout: Duration::from_secs(24 * 3600),
             stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
-}
-
-impl LambdaRunOptions {
-    fn namespace(&self, run: &str) -> Namespace {
-        Namespace {
-            run: run.to_string(),
-            inputs: self.inputs.clone(),
-            generated: self.generated.clone(),
         }
     }
 }
@@ -139,7 +123,7 @@ pub fn run_lambda_with(
     let started = Instant::now();
     let store = S3Store::new(clients, &opts.bucket, &opts.prefix);
     let template = start(clients, &store, plan, opts)?;
-    let run_id = template.run_id.clone();
+    let run_id = template.namespace.run.clone();
     let counters = DynamoCounters::new(clients, &opts.table, &run_id);
     let launcher = make_launcher(template);
     let mut launches = Launches::default();
@@ -159,7 +143,7 @@ pub fn run_lambda_with(
         &mut launches,
         started,
     )?;
-    let view = RunStore::new(Arc::new(store), plan.program(), &opts.namespace(&run_id));
+    let view = RunStore::new(Arc::new(store), plan.program(), &opts.namespace);
     let stray_temp_tiles = sweep_temps(plan, &view)?;
     let bill = Bill {
         requests: record.bill.requests.plus(&clients.requests.snapshot()),
@@ -200,20 +184,17 @@ fn start(
     store
         .put_object(&key, bundle::encode(plan.program()))
         .map_err(backend)?;
-    let run_id = opts.run_id.clone().unwrap_or_else(fresh_run_id);
-    DynamoCounters::new(clients, &opts.table, &run_id)
+    DynamoCounters::new(clients, &opts.table, &opts.namespace.run)
         .start_run(plan.job_count())
         .map_err(backend)?;
     Ok(WorkerPayload {
         bundle_key: key,
-        run_id,
         job_id: 0,
         bucket: opts.bucket.clone(),
         prefix: opts.prefix.clone(),
         table: opts.table.clone(),
         function: opts.function.clone(),
-        inputs: opts.inputs.clone(),
-        generated: opts.generated.clone(),
+        namespace: opts.namespace.clone(),
     })
 }
 

@@ -28,7 +28,6 @@ use crate::requests::{Bill, RequestCounts, RequestTally};
 use crate::store::{Namespace, RunStore, Store};
 use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,32 +38,17 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerPayload {
     pub bundle_key: String,
-    pub run_id: String,
     pub job_id: JobId,
     pub bucket: String,
     #[serde(default)]
     pub prefix: String,
     pub table: String,
     pub function: String,
-    /// Where the run's inputs are ([`Namespace::inputs`]); its temporaries
-    /// and outputs are under the run id.
-    #[serde(default)]
-    pub inputs: BTreeMap<String, String>,
-    /// The initialised inputs with nothing stored
-    /// ([`Namespace::generated`]).
-    #[serde(default)]
-    pub generated: BTreeSet<String>,
-}
-
-impl WorkerPayload {
-    /// The run's view of the store.
-    pub fn namespace(&self) -> Namespace {
-        Namespace {
-            run: self.run_id.clone(),
-            inputs: self.inputs.clone(),
-            generated: self.generated.clone(),
-        }
-    }
+    /// The run's view of the store: its id (`run_id`), where its inputs
+    /// are (`inputs`) and which are generated (`generated`), as fields of
+    /// the payload itself.
+    #[serde(flatten)]
+    pub namespace: Namespace,
 }
 
 /// Where a program's bundle is stored: content-addressed by
@@ -265,7 +249,7 @@ fn open_plan(
         Ok(plan) => plan,
         Err(NoPlan::Read(message)) => return Err(RunError::Backend(BackendError { message })),
         Err(NoPlan::Refused(message)) => {
-            let run = DynamoCounters::new(clients, &payload.table, &payload.run_id);
+            let run = DynamoCounters::new(clients, &payload.table, &payload.namespace.run);
             let _ = run.fail_run(&JobError {
                 job: String::new(),
                 source: None,
@@ -336,7 +320,7 @@ fn run_store(
     let view: Arc<dyn Store> = Arc::new(RunStore::new(
         Arc::new(s3),
         plan.program(),
-        &payload.namespace(),
+        &payload.namespace.clone(),
     ));
     match &hooks.store {
         Some(wrap) => Arc::from(wrap(view)),
@@ -363,7 +347,7 @@ pub fn handle_job(
     let mut billed = Reported::now();
     let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
     let plan = open_plan(clients, &s3, payload)?;
-    let dynamo = DynamoCounters::new(clients, &payload.table, &payload.run_id);
+    let dynamo = DynamoCounters::new(clients, &payload.table, &payload.namespace.run);
     let run_counters = dynamo.clone();
     let counters: Box<dyn Counters> = match &hooks.counters {
         Some(wrap) => wrap(dynamo),

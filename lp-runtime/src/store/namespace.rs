@@ -27,6 +27,10 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Namespace {
     /// The run's id: its temporaries and outputs live under `~runs/<run>`.
+    /// (`run_id` in JSON: the Lambda payload's name for it, kept so that
+    /// workers and drivers of different builds still understand each
+    /// other.)
+    #[serde(rename = "run_id")]
     pub run: String,
     /// Input matrix name -> location of its tiles, for inputs the caller
     /// supplied.

@@ -182,9 +182,7 @@ fn run(
         opts.lease = lease;
     }
     opts.stop = stop;
-    opts.run_id = Some(ns.run.clone());
-    opts.inputs = ns.inputs.clone();
-    opts.generated = ns.generated.clone();
+    opts.namespace = ns.clone();
     let summary = lp_runtime::aws::run_lambda(&lambda.clients, plan, &opts, progress)?;
     eprintln!(
         "run {} (table {}, s3://{}/{})",
