@@ -53,7 +53,7 @@ if ((status == 0)); then
         "${sudo[@]}" apt-get update -qq
         "${sudo[@]}" apt-get install -y -qq --no-install-recommends libopenblas-dev pkg-config
     fi
-    cargo test --locked -p lp-std -p lpc --features lpc/openblas \
+    cargo test --locked -p lp-std -p lpc --features lpc/openblas --lib \
         --test kernels --test lu --test qr --test algorithms --test run --test cli "$@" 2>&1 |
         tee -a "$log" || status=$?
 fi

@@ -6,9 +6,11 @@
 //! calls interleaved (docs/performance.md), and the Cholesky's tile
 //! kernels are mostly products, so there the tiled Cholesky cannot reach
 //! `dpotrf`'s time on faer. Tiled runtimes such as PLASMA and numpywren
-//! call the vendor BLAS for their tile kernels for the same reason. The
-//! factorisations (`CHOL`, LU, QR) stay on faer: they are a small share of
-//! the flops and their error reports read faer's pivots.
+//! call the vendor BLAS for their tile kernels for the same reason. The LU
+//! kernels' products and unit triangular solves go through here too; the
+//! factorisations' own loops (`CHOL`, the LU's pivoting, QR) stay on faer:
+//! a small share of the flops, and `CHOL`'s error reports read faer's
+//! pivots.
 //!
 //! BLAS reads a transposed operand natively (`CblasTrans` on a row-major
 //! view), so nothing is copied to column-major here.
@@ -38,30 +40,69 @@ fn one_thread() {
 }
 
 /// A column-major matrix, or the transpose of one, as BLAS takes it:
-/// (transpose flag, leading dimension).
-fn operand(m: MatRef<'_, f64>) -> (CBLAS_TRANSPOSE, c_int) {
-    if m.row_stride() == 1 {
-        (
-            CBLAS_TRANSPOSE::CblasNoTrans,
-            dim(m.col_stride().max(m.nrows().max(1) as isize)),
-        )
+/// (transpose flag, leading dimension); `None` for any other layout.
+fn layout(m: MatRef<'_, f64>) -> Option<(CBLAS_TRANSPOSE, c_int)> {
+    let (rs, cs) = (m.row_stride(), m.col_stride());
+    if rs == 1 && cs >= m.nrows().max(1) as isize {
+        Some((CBLAS_TRANSPOSE::CblasNoTrans, dim(cs)))
+    } else if cs == 1 && rs >= m.ncols().max(1) as isize {
+        Some((CBLAS_TRANSPOSE::CblasTrans, dim(rs)))
     } else {
-        assert_eq!(
-            m.col_stride(),
-            1,
-            "BLAS reads column-major tiles or their transposes"
-        );
-        (
-            CBLAS_TRANSPOSE::CblasTrans,
-            dim(m.row_stride().max(m.ncols().max(1) as isize)),
-        )
+        None
     }
 }
 
-/// The leading dimension of a column-major destination.
-fn leading(m: &MatMut<'_, f64>) -> c_int {
-    assert_eq!(m.row_stride(), 1, "BLAS writes column-major tiles");
-    dim(m.col_stride().max(m.nrows().max(1) as isize))
+/// The leading dimension of a column-major destination, if it is one.
+fn leading(m: &MatMut<'_, f64>) -> Option<c_int> {
+    let cs = m.col_stride();
+    (m.row_stride() == 1 && cs >= m.nrows().max(1) as isize).then(|| dim(cs))
+}
+
+/// A tile's layout: tiles are column-major, so BLAS always takes them.
+fn tile_layout(m: MatRef<'_, f64>) -> (CBLAS_TRANSPOSE, c_int) {
+    layout(m).expect("a tile is column-major")
+}
+
+fn tile_leading(m: &MatMut<'_, f64>) -> c_int {
+    leading(m).expect("a tile is column-major")
+}
+
+/// B := L⁻¹ B in B's place, for the unit lower triangle of L (the LU
+/// kernels' solves); faer's solve for a view BLAS cannot take.
+pub fn solve_unit_lower(l: MatRef<'_, f64>, b: MatMut<'_, f64>) {
+    let (m, n) = (b.nrows(), b.ncols());
+    let (Some((stored, ldl)), Some(ldb)) = (layout(l), leading(&b)) else {
+        let seq = faer::Par::Seq;
+        faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place(l, b, seq);
+        return;
+    };
+    if m == 0 || n == 0 {
+        return;
+    }
+    one_thread();
+    // A transposed view of L is stored as the upper triangle of Lᵀ.
+    let uplo = match stored {
+        CBLAS_TRANSPOSE::CblasNoTrans => CBLAS_UPLO::CblasLower,
+        _ => CBLAS_UPLO::CblasUpper,
+    };
+    // SAFETY: L is m x m and B m x n at the given strides (the callers'
+    // splits make them so).
+    unsafe {
+        cblas_dtrsm(
+            CBLAS_LAYOUT::CblasColMajor,
+            CBLAS_SIDE::CblasLeft,
+            uplo,
+            stored,
+            CBLAS_DIAG::CblasUnit,
+            dim(m),
+            dim(n),
+            1.0,
+            l.as_ptr(),
+            ldl,
+            b.as_ptr_mut(),
+            ldb,
+        )
+    }
 }
 
 /// Tiles are validated against the program's declared sizes, far below
@@ -86,6 +127,24 @@ pub fn product(
     } else {
         b.as_ref()
     };
+    matmul(dst, accum, a, b, alpha);
+}
+
+/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the LU kernels'
+/// products); faer's product for a view BLAS cannot take (no column, or
+/// row, of contiguous elements).
+pub fn matmul(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    let (Some((ta, lda)), Some((tb, ldb)), Some(ldc)) = (layout(a), layout(b), leading(&dst))
+    else {
+        faer::linalg::matmul::matmul(dst, accum, a, b, alpha, faer::Par::Seq);
+        return;
+    };
     let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
     if m == 0 || n == 0 {
         return;
@@ -95,7 +154,6 @@ pub fn product(
         Accum::Add => 1.0,
         Accum::Replace => 0.0,
     };
-    let ((ta, lda), (tb, ldb), ldc) = (operand(a), operand(b), leading(&dst));
     // SAFETY: the views cover m x k, k x n and m x n elements at the given
     // strides, and BLAS reads and writes only those (beta = 0 ignores C's
     // old contents, NaN included).
@@ -128,7 +186,7 @@ pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {
         return;
     }
     one_thread();
-    let ((ta, lda), ldc) = (operand(a), leading(&c));
+    let ((ta, lda), ldc) = (tile_layout(a), tile_leading(&c));
     // SAFETY: as in `product`; dsyrk touches only C's lower triangle.
     unsafe {
         cblas_dsyrk(
@@ -156,7 +214,7 @@ pub fn solve(t: &Tile, b: &mut Tile, left: bool, lower: bool, trans: bool) {
         return;
     }
     one_thread();
-    let ((stored, ldt), ldb) = (operand(t), leading(&b));
+    let ((stored, ldt), ldb) = (tile_layout(t), tile_leading(&b));
     assert!(
         matches!(stored, CBLAS_TRANSPOSE::CblasNoTrans),
         "a triangular factor is a column-major tile"
@@ -190,5 +248,83 @@ pub fn solve(t: &Tile, b: &mut Tile, left: bool, lower: bool, trans: bool) {
             b.as_ptr_mut(),
             ldb,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The view layouts the kernels' own tests do not reach: transposed
+    //! views and views BLAS cannot take (faer's fallback), against faer.
+    use super::*;
+    use faer::Mat;
+
+    fn random(rows: usize, cols: usize, seed: u64) -> Mat<f64> {
+        Mat::from_fn(rows, cols, |i, j| {
+            let x = (i as u64 * 7919 + j as u64 * 104_729 + seed * 1_299_709) % 1000;
+            x as f64 / 500.0 - 1.0
+        })
+    }
+
+    fn assert_close(got: MatRef<'_, f64>, want: MatRef<'_, f64>) {
+        let scale = want.norm_max().max(1.0);
+        let error = (got - want).norm_max();
+        assert!(error <= 1e-12 * scale, "off by {error}");
+    }
+
+    #[test]
+    fn products_on_any_view_match_faer() {
+        let (a, b, c) = (random(9, 6, 1), random(6, 5, 2), random(9, 5, 3));
+        let (at, bt) = (a.transpose().to_owned(), b.transpose().to_owned());
+        // Column-major, transposed, and with reversed rows or columns (no
+        // unit stride: faer's product).
+        let views = [
+            (a.as_ref(), b.as_ref()),
+            (at.transpose(), bt.transpose()),
+            (a.as_ref().reverse_rows(), b.as_ref()),
+            (a.as_ref(), b.as_ref().reverse_cols()),
+        ];
+        for accum in [Accum::Add, Accum::Replace] {
+            for (va, vb) in views {
+                let (mut got, mut want) = (c.clone(), c.clone());
+                matmul(got.as_mut(), accum, va, vb, -0.5);
+                let seq = faer::Par::Seq;
+                faer::linalg::matmul::matmul(want.as_mut(), accum, va, vb, -0.5, seq);
+                assert_close(got.as_ref(), want.as_ref());
+            }
+        }
+    }
+
+    #[test]
+    fn unit_lower_solves_on_any_view_match_faer() {
+        let l = random(7, 7, 4);
+        let lt = l.transpose().to_owned();
+        let b = random(7, 3, 5);
+        // L itself, L as a transposed view of its stored transpose, and a
+        // view with reversed columns of the right-hand side (faer's).
+        for (view, reversed) in [
+            (l.as_ref(), false),
+            (lt.transpose(), false),
+            (l.as_ref(), true),
+        ] {
+            let mut got = b.clone();
+            let mut want = b.clone();
+            let seq = faer::Par::Seq;
+            if reversed {
+                solve_unit_lower(view, got.as_mut().reverse_cols_mut());
+                faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place(
+                    view,
+                    want.as_mut().reverse_cols_mut(),
+                    seq,
+                );
+            } else {
+                solve_unit_lower(view, got.as_mut());
+                faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place(
+                    view,
+                    want.as_mut(),
+                    seq,
+                );
+            }
+            assert_close(got.as_ref(), want.as_ref());
+        }
     }
 }

@@ -60,6 +60,24 @@ pub fn product(
     }
 }
 
+/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the LU kernels'
+/// products).
+pub fn matmul(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    faer::linalg::matmul::matmul(dst, accum, a, b, alpha, SEQ);
+}
+
+/// B := L⁻¹ B in B's place, for the unit lower triangle of L (the LU
+/// kernels' solves).
+pub fn solve_unit_lower(l: MatRef<'_, f64>, b: MatMut<'_, f64>) {
+    triangular_solve::solve_unit_lower_triangular_in_place(l, b, SEQ);
+}
+
 /// The lower triangle of C + alpha A Aᵀ in C's place (C's upper triangle
 /// keeps whatever it held).
 pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {

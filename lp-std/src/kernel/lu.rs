@@ -35,10 +35,9 @@
 //! Like the other kernels, these run single-threaded (`Par::Seq`), read
 //! shared operands and write fresh tiles, and validate shapes themselves.
 
-use super::{KernelError, ShapeError};
+use super::{KernelError, ShapeError, level3};
 use crate::Tile;
 use faer::linalg::matmul::matmul;
-use faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place;
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 
@@ -121,15 +120,14 @@ pub fn gessm(
     let mut out = a.to_owned();
     swap_rows(out.as_mut(), &piv);
     let (mut top, bottom) = out.as_mut().split_at_row_mut(k);
-    solve_unit_lower_triangular_in_place(lu.submatrix(0, 0, k, k), top.rb_mut(), SEQ);
+    level3::solve_unit_lower(lu.submatrix(0, 0, k, k), top.rb_mut());
     if m > k {
-        matmul(
+        level3::matmul(
             bottom,
             Accum::Add,
             lu.submatrix(k, 0, m - k, k),
             top.rb(),
             -1.0,
-            SEQ,
         );
     }
     Ok(out)
@@ -420,8 +418,8 @@ fn apply_panel(
             }
         }
     }
-    solve_unit_lower_triangular_in_place(l1, x1.rb_mut(), SEQ);
-    matmul(x2, Accum::Add, l2, x1.rb(), -1.0, SEQ);
+    level3::solve_unit_lower(l1, x1.rb_mut());
+    level3::matmul(x2, Accum::Add, l2, x1.rb(), -1.0);
 }
 
 /// Recursive LU with partial pivoting in place (LAPACK's `dgetrf2`):
@@ -440,8 +438,8 @@ fn lu_in_place(mut a: MatMut<'_, f64>, piv: &mut [usize]) {
     swap_rows(right.rb_mut(), &piv[..n1]);
     let (l11, mut l21) = left.split_at_row_mut(n1);
     let (mut a12, mut a22) = right.split_at_row_mut(n1);
-    solve_unit_lower_triangular_in_place(l11.rb(), a12.rb_mut(), SEQ);
-    matmul(a22.rb_mut(), Accum::Add, l21.rb(), a12.rb(), -1.0, SEQ);
+    level3::solve_unit_lower(l11.rb(), a12.rb_mut());
+    level3::matmul(a22.rb_mut(), Accum::Add, l21.rb(), a12.rb(), -1.0);
     lu_in_place(a22, &mut piv[n1..k]);
     swap_rows(l21.rb_mut(), &piv[n1..k]);
     for v in &mut piv[n1..k] {

@@ -38,8 +38,9 @@ pub mod qr;
 mod shapes;
 mod transpose;
 
-// The products and solves `dense` is built on: faer's, or the system
-// OpenBLAS's with the `openblas` feature (the same functions in each).
+// The products and solves `dense` and `lu` are built on: faer's, or the
+// system OpenBLAS's with the `openblas` feature (the same functions in
+// each).
 #[cfg(feature = "openblas")]
 use blas as level3;
 #[cfg(not(feature = "openblas"))]
