@@ -7,8 +7,9 @@
 //! kernels are mostly products, so there the tiled Cholesky cannot reach
 //! `dpotrf`'s time on faer. Tiled runtimes such as PLASMA and numpywren
 //! call the vendor BLAS for their tile kernels for the same reason. The LU
-//! kernels' products and unit triangular solves go through here too; the
-//! factorisations' own loops (`CHOL`, the LU's pivoting, QR) stay on faer:
+//! and QR kernels' rectangular products and the LU's unit triangular solves
+//! go through here too; the rest of the factorisations (`CHOL`, the LU's
+//! pivoting, the QR's reflectors and triangular products) stays on faer:
 //! a small share of the flops, and `CHOL`'s error reports read faer's
 //! pivots.
 //!

@@ -38,7 +38,7 @@ pub mod qr;
 mod shapes;
 mod transpose;
 
-// The products and solves `dense` and `lu` are built on: faer's, or the
+// The products and solves `dense`, `lu` and `qr` are built on: faer's, or the
 // system OpenBLAS's with the `openblas` feature (the same functions in
 // each).
 #[cfg(feature = "openblas")]

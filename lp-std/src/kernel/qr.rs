@@ -50,11 +50,10 @@
 //! shared operands and write fresh tiles, and validate shapes themselves.
 //! NaN and infinite inputs never panic; they propagate into the results.
 
-use super::{KernelError, ShapeError};
+use super::{KernelError, ShapeError, level3};
 use crate::Tile;
 use faer::linalg::householder::make_householder_in_place;
 use faer::linalg::matmul::dot::inner_prod;
-use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self as tri, BlockStructure};
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, ColMut, ColRef, Conj, MatMut, MatRef, Par};
@@ -263,13 +262,12 @@ pub fn tsqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile
             // The identity parts of two different reflector blocks are
             // orthogonal: their Gram block is V's alone.
             let (mut g, scratch) = s.pair(j0, sb);
-            matmul(
+            level3::matmul(
                 g.rb_mut(),
                 Accum::Replace,
                 done.rb().transpose(),
                 v_j.rb(),
                 1.0,
-                SEQ,
             );
             couple(t_prev.rb(), g.rb(), t_jj.rb(), t_up, scratch);
         }
@@ -475,13 +473,12 @@ fn factor_ts_panel(
     apply_ts(a1.rb(), t11.rb(), r12, a2.rb_mut(), true, s);
     factor_ts_panel(r22, a2.rb_mut(), t22.rb_mut(), s);
     let (mut g, scratch) = s.pair(w1, w - w1);
-    matmul(
+    level3::matmul(
         g.rb_mut(),
         Accum::Replace,
         a1.rb().transpose(),
         a2.rb(),
         1.0,
-        SEQ,
     );
     couple(t11.rb(), g.rb(), t22.rb(), t12, scratch);
 }
@@ -595,14 +592,7 @@ fn apply_unit(
         1.0,
         SEQ,
     );
-    matmul(
-        w1.rb_mut(),
-        Accum::Add,
-        v_bot.transpose(),
-        c_bot.rb(),
-        1.0,
-        SEQ,
-    );
+    level3::matmul(w1.rb_mut(), Accum::Add, v_bot.transpose(), c_bot.rb(), 1.0);
     mul_t(t, transpose, w1.rb(), w2.rb_mut());
     tri::matmul(
         c_top,
@@ -615,7 +605,7 @@ fn apply_unit(
         -1.0,
         SEQ,
     );
-    matmul(c_bot, Accum::Add, v_bot, w2.rb(), -1.0, SEQ);
+    level3::matmul(c_bot, Accum::Add, v_bot, w2.rb(), -1.0);
 }
 
 /// `[C1; C2] = op(Q) [C1; C2]` for `Q = I - [I; V] T [I; V]ᵀ`, V `m x w`
@@ -630,10 +620,10 @@ fn apply_ts(
 ) {
     let (mut w1, mut w2) = s.pair(v.ncols(), c1.ncols());
     w1.copy_from(c1.rb());
-    matmul(w1.rb_mut(), Accum::Add, v.transpose(), c2.rb(), 1.0, SEQ);
+    level3::matmul(w1.rb_mut(), Accum::Add, v.transpose(), c2.rb(), 1.0);
     mul_t(t, transpose, w1.rb(), w2.rb_mut());
     faer::zip!(c1, w2.rb()).for_each(|faer::unzip!(c, w)| *c -= *w);
-    matmul(c2, Accum::Add, v, w2.rb(), -1.0, SEQ);
+    level3::matmul(c2, Accum::Add, v, w2.rb(), -1.0);
 }
 
 /// `dst = op(T) src`, reading T's upper triangle; `op(T) = Tᵀ` if
@@ -664,7 +654,7 @@ fn gram_unit(l: MatRef<'_, f64>, y: MatRef<'_, f64>, mut dst: MatMut<'_, f64>) {
         1.0,
         SEQ,
     );
-    matmul(dst, Accum::Add, l_bot.transpose(), y_bot, 1.0, SEQ);
+    level3::matmul(dst, Accum::Add, l_bot.transpose(), y_bot, 1.0);
 }
 
 /// The off-diagonal block of the factor of two consecutive reflector
