@@ -320,7 +320,7 @@ fn run_store(
     let view: Arc<dyn Store> = Arc::new(RunStore::new(
         Arc::new(s3),
         plan.program(),
-        &payload.namespace.clone(),
+        &payload.namespace,
     ));
     match &hooks.store {
         Some(wrap) => Arc::from(wrap(view)),

@@ -2,16 +2,16 @@
 //! `openblas` feature), in place of faer's.
 //!
 //! On hosts with AVX2 but no AVX-512 (a Zen 3 host, cpu family 25 model 1)
-//! faer's one-core product ran at 0.8x OpenBLAS's `dgemm` in one process,
-//! calls interleaved (docs/performance.md), and the Cholesky's tile
-//! kernels are mostly products, so there the tiled Cholesky cannot reach
-//! `dpotrf`'s time on faer. Tiled runtimes such as PLASMA and numpywren
-//! call the vendor BLAS for their tile kernels for the same reason. The LU
-//! and QR kernels' rectangular products and the LU's unit triangular solves
-//! go through here too; the rest of the factorisations (`CHOL`, the LU's
-//! pivoting, the QR's reflectors and triangular products) stays on faer:
-//! a small share of the flops, and `CHOL`'s error reports read faer's
-//! pivots.
+//! faer's one-core product ran at 0.74-0.86x the speed of OpenBLAS's
+//! `dgemm` (one process, interleaved rounds: docs/performance.md), and the
+//! Cholesky's tile kernels are mostly products, so there the tiled
+//! Cholesky cannot reach `dpotrf`'s time on faer. Tiled runtimes such as
+//! PLASMA and numpywren call the vendor BLAS for their tile kernels for the
+//! same reason. The LU and QR kernels' rectangular products and the LU's
+//! unit triangular solves go through here too; the rest of the
+//! factorisations (`CHOL`, the LU's pivoting, the QR's reflectors and
+//! triangular products) stays on faer; `CHOL` is a small share of the
+//! Cholesky's flops, and its error reports read faer's pivots.
 //!
 //! BLAS reads a transposed operand natively (`CblasTrans` on a row-major
 //! view), so nothing is copied to column-major here.
@@ -131,9 +131,9 @@ pub fn product(
     matmul(dst, accum, a, b, alpha);
 }
 
-/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the LU kernels'
-/// products); faer's product for a view BLAS cannot take (no column, or
-/// row, of contiguous elements).
+/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the LU and QR
+/// kernels' products); faer's product for a view BLAS cannot take (no
+/// column, or row, of contiguous elements).
 pub fn matmul(
     dst: MatMut<'_, f64>,
     accum: Accum,
@@ -188,7 +188,7 @@ pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {
     }
     one_thread();
     let ((ta, lda), ldc) = (tile_layout(a), tile_leading(&c));
-    // SAFETY: as in `product`; dsyrk touches only C's lower triangle.
+    // SAFETY: as in `matmul`; dsyrk touches only C's lower triangle.
     unsafe {
         cblas_dsyrk(
             CBLAS_LAYOUT::CblasColMajor,

@@ -60,8 +60,8 @@ pub fn product(
     }
 }
 
-/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the LU kernels'
-/// products).
+/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the LU and QR
+/// kernels' products).
 pub fn matmul(
     dst: MatMut<'_, f64>,
     accum: Accum,
