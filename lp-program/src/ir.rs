@@ -106,6 +106,16 @@ impl Instr {
             Instr::Apply { .. } => None,
         }
     }
+
+    /// The tile the instruction loads (`false`) or writes (`true`); `None`
+    /// for a kernel.
+    pub fn access(&self) -> Option<(&TileRef, bool)> {
+        match self {
+            Instr::Load { tile, .. } => Some((tile, false)),
+            Instr::Write { tile, .. } => Some((tile, true)),
+            Instr::Apply { .. } => None,
+        }
+    }
 }
 
 /// An integer expression over the enclosing loop variables.

@@ -10,7 +10,7 @@
 //! question and memory linear in its text, as before.
 
 use crate::family::{self, Compiled, FamilyError};
-use crate::ir::{EvalError, Family, Instr, Item, JobId, Program, Role, TileKey, TileRef};
+use crate::ir::{EvalError, Family, Instr, Item, JobId, Program, Role, TileKey};
 use crate::lin::{Lin, MAX_DEPTH};
 use crate::polytope::{Budget, System};
 use crate::solve::Solver;
@@ -372,10 +372,8 @@ impl Plan {
     /// kernel instruction).
     pub fn resolve(&self, loc: &Located, instr: usize) -> Result<Option<Resolved>, RefError> {
         let fam = self.family(loc.family);
-        let (tile, write) = match &fam.instrs[instr] {
-            Instr::Load { tile, .. } => (tile, false),
-            Instr::Write { tile, .. } => (tile, true),
-            Instr::Apply { .. } => return Ok(None),
+        let Some((tile, write)) = fam.instrs[instr].access() else {
+            return Ok(None);
         };
         let mut comps = [0i64; MAX_DEPTH + 4];
         let n = tile.index.len();
@@ -906,16 +904,6 @@ fn count_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH], equal: 
     if lo > hi { 0 } else { (hi - lo + 1) as u64 }
 }
 
-/// The tile an instruction loads (`false`) or writes (`true`); `None` for
-/// a kernel.
-fn tile_of(instr: &Instr) -> Option<(&TileRef, bool)> {
-    match instr {
-        Instr::Load { tile, .. } => Some((tile, false)),
-        Instr::Write { tile, .. } => Some((tile, true)),
-        Instr::Apply { .. } => None,
-    }
-}
-
 /// Per matrix, the loop families' loads and writes of it, as solvers from
 /// a tile to the jobs that name it.
 struct LoopRefs {
@@ -927,7 +915,7 @@ impl LoopRefs {
     fn add(&mut self, f: u32, fam: &Family, c: &Compiled) -> Result<(), PlanError> {
         for (s, spec) in c.specs.iter().enumerate() {
             for (k, instr) in fam.instrs.iter().enumerate() {
-                let Some((tile, write)) = tile_of(instr) else {
+                let Some((tile, write)) = instr.access() else {
                     continue;
                 };
                 let comps = spec.refs[k].as_ref().expect("loads and writes have a map");
@@ -963,7 +951,7 @@ struct ConstRefs {
 impl ConstRefs {
     fn add(&mut self, program: &Program, f: u32, fam: &Family) -> Result<(), PlanError> {
         for (k, instr) in fam.instrs.iter().enumerate() {
-            let Some((tile, write)) = tile_of(instr) else {
+            let Some((tile, write)) = instr.access() else {
                 continue;
             };
             let error = |error| PlanError::Ref {

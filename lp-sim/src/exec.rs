@@ -15,9 +15,8 @@
 //! write its request latencies plus its bytes. A tile larger than one part
 //! takes two GET round trips and, above the multipart threshold, three
 //! PUT round trips (`lp_runtime::requests::{get_rounds, put_rounds}`). A
-//! model may instead give
-//! the time of a whole transfer by object size (a table), for services
-//! whose times are not a latency plus a bandwidth.
+//! model may instead give the time of a whole transfer by object size (a
+//! table), for services whose times are not a latency plus a bandwidth.
 
 use crate::clock::{Ns, ns};
 use crate::model::Model;

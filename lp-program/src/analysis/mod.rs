@@ -28,7 +28,7 @@ pub mod refs;
 pub mod writes;
 
 use crate::family::{Compiled, FamilyError, Spec};
-use crate::ir::{Instr, Program, TileKey};
+use crate::ir::{Program, TileKey};
 use crate::lin::{Lin, MAX_DEPTH};
 use crate::plan::Plan;
 use crate::polytope::{Budget, System};
@@ -213,10 +213,8 @@ pub(crate) fn ref_views<'a>(
         let fam = &program.families[f];
         for spec in &c.specs {
             for (k, instr) in fam.instrs.iter().enumerate() {
-                let (tile, write) = match instr {
-                    Instr::Load { tile, .. } => (tile, false),
-                    Instr::Write { tile, .. } => (tile, true),
-                    Instr::Apply { .. } => continue,
+                let Some((tile, write)) = instr.access() else {
+                    continue;
                 };
                 out.push(RefView {
                     family: f as u32,

@@ -4,7 +4,7 @@
 
 use super::{At, Finding, Options, RefView, flat_at, ref_views};
 use crate::family::{self, Compiled};
-use crate::ir::{Instr, Program};
+use crate::ir::Program;
 use crate::lin::Lin;
 use crate::plan::{RefError, canonical};
 use crate::polytope::{Decision, System};
@@ -48,10 +48,8 @@ pub fn check_refs(program: &Program, options: &Options) -> (Vec<Option<Compiled>
 
 fn flat_refs(program: &Program, f: u32, findings: &mut Vec<Finding>) {
     for (k, instr) in program.families[f as usize].instrs.iter().enumerate() {
-        let (tile, write) = match instr {
-            Instr::Load { tile, .. } => (tile, false),
-            Instr::Write { tile, .. } => (tile, true),
-            Instr::Apply { .. } => continue,
+        let Some((tile, write)) = instr.access() else {
+            continue;
         };
         let Ok(comps) = tile
             .index

@@ -16,8 +16,9 @@
 //!
 //! Kernels run single-threaded (`Par::Seq`): parallelism comes from the
 //! DAG. With the `openblas` feature the products and triangular solves
-//! call the system's OpenBLAS instead of faer ([`blas`]). Every kernel validates its operand count and shapes first, so a
-//! corrupted bundle gives a [`KernelError`], never a panic inside faer.
+//! call the system's OpenBLAS instead of faer (`blas.rs`). Every kernel
+//! validates its operand count and shapes first, so a corrupted bundle
+//! gives a [`KernelError`], never a panic inside faer.
 //! Triangular operands are read from their own triangle only, and triangular
 //! results have an exactly zero other triangle.
 //!
