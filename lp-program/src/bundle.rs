@@ -28,8 +28,9 @@ pub const MAGIC: &[u8; 8] = b"LPBUNDLE";
 /// The format version this build writes and reads. Bump it whenever the IR
 /// types change: postcard is not self-describing, so an old reader would
 /// otherwise misread a new bundle. Version 2 is the loop IR; 3 adds
-/// multi-result instructions and the systematic triangular solves.
-pub const FORMAT_VERSION: u32 = 4;
+/// multi-result instructions and the systematic triangular solves, 4 stated
+/// priorities, 5 `GEMM_SUB`.
+pub const FORMAT_VERSION: u32 = 5;
 /// magic, version (u32 LE), payload length (u64 LE), blake3 of the payload.
 const PREFIX_LEN: usize = 8 + 4 + 8 + 32;
 

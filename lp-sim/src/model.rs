@@ -308,10 +308,15 @@ impl Model {
         if flops <= 0.0 {
             return 0.0;
         }
-        let table = self
-            .rates
+        // GEMM_SUB is GEMM's call with alpha = -1: without a table of its
+        // own it runs at GEMM's rate, not the default.
+        let plain = match kernel {
+            Kernel::Gemm { ta, tb, .. } => Kernel::Gemm { ta, tb, sub: false },
+            other => other,
+        };
+        let table = [kernel, plain]
             .iter()
-            .find(|(k, _)| *k == kernel)
+            .find_map(|want| self.rates.iter().find(|(k, _)| k == want))
             .map_or(&self.default_rate, |(_, t)| t);
         let share = self.file.worker.cpu_share.get();
         flops / (interpolate(table, size as f64) * 1e9 * share)

@@ -255,3 +255,24 @@ fn bodies_stretch_while_other_workers_are_busy() {
     // fork 35, left 47.5, join 41; right 46.5.
     assert_eq!(r.busy, 170 * MS);
 }
+
+#[test]
+fn gemm_sub_takes_gemms_rate_unless_the_model_gives_it_one() {
+    let kernel = |name| lp_std::Kernel::from_name(name).unwrap();
+    let seconds = |text: &str, name| {
+        let model = Model::parse(text, "exact").expect("the test model parses");
+        model.kernel_seconds(kernel(name), 100, 2e6)
+    };
+    // Without a GEMM table both fall back to the default (1e-3 GFLOP/s).
+    assert_eq!(seconds(MODEL, "GEMM_SUB"), 2.0);
+    let gemm = MODEL.replace("SYRK = [[1, 0.2]]", "SYRK = [[1, 0.2]]\nGEMM = [[1, 0.5]]");
+    assert_eq!(seconds(&gemm, "GEMM"), 0.004);
+    assert_eq!(seconds(&gemm, "GEMM_SUB"), 0.004);
+    // GEMM_NT has no table: a transposed operand is not the same call.
+    assert_eq!(seconds(&gemm, "GEMM_SUB_NT"), 2.0);
+    let own = gemm.replace(
+        "GEMM = [[1, 0.5]]",
+        "GEMM = [[1, 0.5]]\nGEMM_SUB = [[1, 0.25]]",
+    );
+    assert_eq!(seconds(&own, "GEMM_SUB"), 0.008);
+}

@@ -155,6 +155,7 @@ fn comparisons(n: usize, rounds: usize) {
             kernel: Kernel::Gemm {
                 ta: false,
                 tb: false,
+                sub: false,
             },
             args: vec![&c, &a, &b],
             raw: Box::new(|out| {
@@ -173,6 +174,7 @@ fn comparisons(n: usize, rounds: usize) {
             kernel: Kernel::Gemm {
                 ta: false,
                 tb: true,
+                sub: false,
             },
             args: vec![&c, &a, &b],
             raw: Box::new(|out| {
@@ -193,7 +195,7 @@ fn all_kernels(n: usize) {
     let a = tile(Init::Random { seed: 2 }, n);
     let b = tile(Init::Random { seed: 3 }, n);
     let c = tile(Init::Random { seed: 4 }, n);
-    let gemm = |ta, tb| Kernel::Gemm { ta, tb };
+    let gemm = |ta, tb| Kernel::Gemm { ta, tb, sub: false };
     let cases: Vec<(&str, Kernel, Vec<&Tile>)> = vec![
         ("CHOL", Kernel::Chol, vec![&spd]),
         ("INVRS", Kernel::Invrs, vec![&l]),

@@ -328,13 +328,21 @@ fn gemm_variants_exact_small_case() {
         let k = Kernel::from_name(name).unwrap();
         assert_eq!(apply(k, &[&a, &b]), product, "{name} a, b");
         assert_eq!(apply(k, &[&c, &a, &b]), &c + &product, "{name} c, a, b");
+        let sub = name.replacen("GEMM", "GEMM_SUB", 1);
+        let k = Kernel::from_name(&sub).unwrap();
+        assert_eq!(apply(k, &[&c, &a, &b]), &c - &product, "{sub} c, a, b");
+        assert_eq!(
+            shape_message(k, &[&a, &b]),
+            format!("{sub} takes 3 operands, found 2")
+        );
     }
 }
 
 #[test]
 fn gemm_variants_random_against_reference() {
     for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-        let kernel = Kernel::Gemm { ta, tb };
+        let kernel = Kernel::Gemm { ta, tb, sub: false };
+        let minus = Kernel::Gemm { ta, tb, sub: true };
         for (seed, (m, k, n)) in PRODUCTS.into_iter().enumerate() {
             let s = 400 + 3 * seed as u64;
             // Store the operands so that op() gives m x k and k x n.
@@ -353,6 +361,11 @@ fn gemm_variants_random_against_reference() {
                 &format!("{what} c, a, b"),
                 &apply(kernel, &[&c, &a, &b]),
                 &(&c + &product),
+            );
+            assert_close(
+                &format!("{} {m}x{k}x{n}", minus.name()),
+                &apply(minus, &[&c, &a, &b]),
+                &(&c - &product),
             );
         }
     }
@@ -488,7 +501,8 @@ fn bad_operands_are_shape_errors() {
         shape_message(
             Kernel::Gemm {
                 ta: false,
-                tb: false
+                tb: false,
+                sub: false,
             },
             &[&wide, &wide]
         ),
@@ -498,11 +512,19 @@ fn bad_operands_are_shape_errors() {
         shape_message(
             Kernel::Gemm {
                 ta: true,
-                tb: false
+                tb: false,
+                sub: false,
             },
             &[&sq, &wide, &sq]
         ),
         "C + A^T B needs C to be 5x3, found 3x3"
+    );
+    assert_eq!(
+        shape_message(
+            Kernel::from_name("GEMM_SUB_TN").unwrap(),
+            &[&sq, &wide, &sq]
+        ),
+        "C - A^T B needs C to be 5x3, found 3x3"
     );
     assert_eq!(
         shape_message(Kernel::Add, &[&sq, &wide]),
@@ -512,7 +534,8 @@ fn bad_operands_are_shape_errors() {
         shape_message(
             Kernel::Gemm {
                 ta: false,
-                tb: false
+                tb: false,
+                sub: false,
             },
             &[&sq, &sq, &sq, &sq]
         ),
@@ -542,6 +565,7 @@ fn apply_agrees_with_result_shapes() {
             Kernel::Gemm {
                 ta: false,
                 tb: false,
+                sub: false,
             },
             vec![&a, &b],
         ),
@@ -549,6 +573,7 @@ fn apply_agrees_with_result_shapes() {
             Kernel::Gemm {
                 ta: true,
                 tb: false,
+                sub: false,
             },
             vec![&a, &c],
         ),
@@ -586,8 +611,13 @@ fn large_products_with_transposed_b_against_reference() {
     let nt = Kernel::Gemm {
         ta: false,
         tb: true,
+        sub: false,
     };
-    let tt = Kernel::Gemm { ta: true, tb: true };
+    let tt = Kernel::Gemm {
+        ta: true,
+        tb: true,
+        sub: false,
+    };
     assert_close("GEMM_NT large", &apply(nt, &[&a, &b]), &product);
     assert_close(
         "GEMM_NT large c",
@@ -598,6 +628,11 @@ fn large_products_with_transposed_b_against_reference() {
         "GEMM_TT large",
         &apply(tt, &[&c, &at, &b]),
         &(&c + &product),
+    );
+    assert_close(
+        "GEMM_SUB_NT large",
+        &apply(Kernel::from_name("GEMM_SUB_NT").unwrap(), &[&c, &a, &b]),
+        &(&c - &product),
     );
 }
 
@@ -825,6 +860,7 @@ fn flops_count_the_symmetric_update_as_its_lower_triangle() {
     let gemm = Kernel::Gemm {
         ta: false,
         tb: true,
+        sub: false,
     };
     assert_eq!(gemm.symmetric_pair(), None);
     assert_eq!(gemm.flops(&shapes, |_, _| true), 740_000.0);
@@ -871,8 +907,8 @@ fn handed_over_operands_take_the_result() {
         Kernel::Syrk,
         &[&huge_c, &huge_a, &huge_a],
     );
-    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-        let gemm = Kernel::Gemm { ta, tb };
+    for (ta, tb, sub) in (0..8).map(|i| (i & 2 != 0, i & 1 != 0, i & 4 != 0)) {
+        let gemm = Kernel::Gemm { ta, tb, sub };
         let a = if ta { transpose(&a) } else { a.clone() };
         let b = if tb { b.clone() } else { transpose(&b) };
         assert_computed_in_place(gemm.name(), gemm, &[&c, &a, &b]);

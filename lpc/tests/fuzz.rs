@@ -71,8 +71,23 @@ fn operand() -> impl Strategy<Value = String> {
 
 fn line() -> impl Strategy<Value = String> {
     let opcode = prop::sample::select(vec![
-        "S3_LOAD", "S3_WRITE", "RET", "CHOL", "INVRS", "TRSM_RLT", "TRSM_LLN", "SYRK", "GEMM",
-        "GEMM_NT", "GEMM_TN", "GEMM_TT", "ADD", "SUB", "FOO",
+        "S3_LOAD",
+        "S3_WRITE",
+        "RET",
+        "CHOL",
+        "INVRS",
+        "TRSM_RLT",
+        "TRSM_LLN",
+        "SYRK",
+        "GEMM",
+        "GEMM_NT",
+        "GEMM_TN",
+        "GEMM_TT",
+        "GEMM_SUB",
+        "GEMM_SUB_TN",
+        "ADD",
+        "SUB",
+        "FOO",
     ]);
     let decl = (
         (name(), prop::option::of(expr())).prop_map(|(m, v)| match v {

@@ -60,8 +60,9 @@ pub fn syrk(c: Cow<'_, Tile>, a: &Tile, b: &Tile, symmetric: bool) -> Tile {
     out
 }
 
-/// op(A) op(B), or C + op(A) op(B) in C's place when `c` is given.
-pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool) -> Tile {
+/// op(A) op(B), or C + alpha op(A) op(B) in C's place when `c` is given
+/// (alpha = -1: `GEMM_SUB`).
+pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool, alpha: f64) -> Tile {
     let a = if ta {
         a.as_ref().transpose()
     } else {
@@ -74,7 +75,7 @@ pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool) ->
             (Tile::zeros(a.nrows(), cols), Accum::Replace)
         }
     };
-    product(out.as_mut(), accum, a, b, tb, 1.0);
+    product(out.as_mut(), accum, a, b, tb, alpha);
     out
 }
 

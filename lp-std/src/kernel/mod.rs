@@ -102,8 +102,10 @@ pub enum Kernel {
     /// symmetric C - A Aᵀ from C's lower triangle, in half the flops.
     Syrk,
     /// `GEMM[_NT|_TN|_TT] a, b`: op(A) op(B); with three operands
-    /// `GEMM c, a, b`: C + op(A) op(B). `ta`/`tb` say whether A/B are transposed.
-    Gemm { ta: bool, tb: bool },
+    /// `GEMM c, a, b`: C + op(A) op(B). `ta`/`tb` say whether A/B are
+    /// transposed. `sub` (`GEMM_SUB[_NT|_TN|_TT] c, a, b`, three operands
+    /// only): C - op(A) op(B), a solve's update in one pass over C.
+    Gemm { ta: bool, tb: bool, sub: bool },
     /// `GETRF a`: LU with partial pivoting of a tile, `P A = L U`:
     /// results `lu` (L below the diagonal, U on and above) and `p`.
     Getrf,
@@ -199,12 +201,19 @@ impl From<ShapeError> for KernelError {
 }
 
 /// Every kernel, for documentation, completion and exhaustive tests.
-pub const ALL_KERNELS: [Kernel; 29] = {
+pub const ALL_KERNELS: [Kernel; 33] = {
     const fn trsm(i: usize) -> Kernel {
         Kernel::Trsm {
             left: i & 4 == 0,
             lower: i & 2 == 0,
             trans: i & 1 != 0,
+        }
+    }
+    const fn gemm(i: usize) -> Kernel {
+        Kernel::Gemm {
+            ta: i & 2 != 0,
+            tb: i & 1 != 0,
+            sub: i & 4 != 0,
         }
     }
     [
@@ -219,19 +228,14 @@ pub const ALL_KERNELS: [Kernel; 29] = {
         trsm(6),
         trsm(7),
         Kernel::Syrk,
-        Kernel::Gemm {
-            ta: false,
-            tb: false,
-        },
-        Kernel::Gemm {
-            ta: false,
-            tb: true,
-        },
-        Kernel::Gemm {
-            ta: true,
-            tb: false,
-        },
-        Kernel::Gemm { ta: true, tb: true },
+        gemm(0),
+        gemm(1),
+        gemm(2),
+        gemm(3),
+        gemm(4),
+        gemm(5),
+        gemm(6),
+        gemm(7),
         Kernel::Getrf,
         Kernel::Gessm,
         Kernel::Tstrf,
@@ -255,6 +259,12 @@ const TRSM_NAMES: [[[&str; 2]; 2]; 2] = [
     [["TRSM_LUN", "TRSM_LUT"], ["TRSM_LLN", "TRSM_LLT"]],
 ];
 
+/// `GEMM[_SUB]{,_NT,_TN,_TT}`, indexed by `[sub][ta][tb]`.
+const GEMM_NAMES: [[[&str; 2]; 2]; 2] = [
+    [["GEMM", "GEMM_NT"], ["GEMM_TN", "GEMM_TT"]],
+    [["GEMM_SUB", "GEMM_SUB_NT"], ["GEMM_SUB_TN", "GEMM_SUB_TT"]],
+];
+
 impl Kernel {
     /// The opcode as written in `.lp` source.
     pub fn name(self) -> &'static str {
@@ -265,19 +275,7 @@ impl Kernel {
                 TRSM_NAMES[left as usize][lower as usize][trans as usize]
             }
             Kernel::Syrk => "SYRK",
-            Kernel::Gemm {
-                ta: false,
-                tb: false,
-            } => "GEMM",
-            Kernel::Gemm {
-                ta: false,
-                tb: true,
-            } => "GEMM_NT",
-            Kernel::Gemm {
-                ta: true,
-                tb: false,
-            } => "GEMM_TN",
-            Kernel::Gemm { ta: true, tb: true } => "GEMM_TT",
+            Kernel::Gemm { ta, tb, sub } => GEMM_NAMES[sub as usize][ta as usize][tb as usize],
             Kernel::Getrf => "GETRF",
             Kernel::Gessm => "GESSM",
             Kernel::Tstrf => "TSTRF",
@@ -309,9 +307,12 @@ impl Kernel {
             | Kernel::Top
             | Kernel::Add
             | Kernel::Sub => (2, 2),
-            Kernel::Syrk | Kernel::Gessm | Kernel::Ormqr { .. } => (3, 3),
+            Kernel::Syrk
+            | Kernel::Gessm
+            | Kernel::Ormqr { .. }
+            | Kernel::Gemm { sub: true, .. } => (3, 3),
             Kernel::Ssssm | Kernel::Tsmqr { .. } => (4, 4),
-            Kernel::Gemm { .. } => (2, 3),
+            Kernel::Gemm { sub: false, .. } => (2, 3),
         }
     }
 
@@ -404,7 +405,7 @@ impl Kernel {
                 let product = f(args[1].rows) * f(args[2].rows) * f(args[1].cols);
                 if symmetric { product } else { 2.0 * product }
             }
-            Kernel::Gemm { ta, tb } => {
+            Kernel::Gemm { ta, tb, .. } => {
                 let first = args.len() - 2;
                 let a = if ta { args[first].t() } else { args[first] };
                 let n = if tb {
@@ -439,8 +440,8 @@ impl Kernel {
     /// [`Kernel::apply`] with operands the caller may hand over: the result
     /// is computed in the buffer of a handed-over (`Cow::Owned`) operand
     /// of its shape, and in a copy of a shared one. The operand that takes
-    /// the result: `CHOL`'s A, a triangular solve's B, `SYRK`'s and
-    /// three-operand `GEMM`'s C, `ADD`'s and `SUB`'s A (or B when only B
+    /// the result: `CHOL`'s A, a triangular solve's B, `SYRK`'s, `GEMM_SUB`'s
+    /// and three-operand `GEMM`'s C, `ADD`'s and `SUB`'s A (or B when only B
     /// is handed over), `TRIU`'s T. The other kernels write fresh tiles.
     pub fn apply_reusing(self, args: Vec<Cow<'_, Tile>>) -> Result<Vec<Tile>, KernelError> {
         let shapes: Vec<Shape> = args
@@ -468,13 +469,14 @@ impl Kernel {
                 let [c, a, b] = operands(args);
                 one(dense::syrk(c, &a, &b, symmetric))
             }
-            Kernel::Gemm { ta, tb } if args.len() == 3 => {
+            Kernel::Gemm { ta, tb, sub } if args.len() == 3 => {
                 let [c, a, b] = operands(args);
-                one(dense::gemm(Some(c), &a, &b, ta, tb))
+                let alpha = if sub { -1.0 } else { 1.0 };
+                one(dense::gemm(Some(c), &a, &b, ta, tb, alpha))
             }
-            Kernel::Gemm { ta, tb } => {
+            Kernel::Gemm { ta, tb, .. } => {
                 let [a, b] = operands(args);
-                one(dense::gemm(None, &a, &b, ta, tb))
+                one(dense::gemm(None, &a, &b, ta, tb, 1.0))
             }
             Kernel::Triu => {
                 let [t] = operands(args);

@@ -41,7 +41,7 @@ impl Kernel {
             }
             Kernel::Trsm { left, lower, trans } => trsm(args, left, lower, trans).map(one),
             Kernel::Syrk => syrk(args).map(one),
-            Kernel::Gemm { ta, tb } => gemm(args, ta, tb).map(one),
+            Kernel::Gemm { ta, tb, sub } => gemm(args, ta, tb, sub).map(one),
             Kernel::Getrf => {
                 let a = args[0];
                 Ok(vec![a, Shape::new(a.rows.min(a.cols), 1)])
@@ -277,7 +277,7 @@ fn syrk(args: &[Shape]) -> Result<Shape, ShapeError> {
 }
 
 /// `GEMM* a, b` or `GEMM* c, a, b`.
-fn gemm(args: &[Shape], ta: bool, tb: bool) -> Result<Shape, ShapeError> {
+fn gemm(args: &[Shape], ta: bool, tb: bool, sub: bool) -> Result<Shape, ShapeError> {
     let (first, c) = if args.len() == 3 {
         (1, Some(args[0]))
     } else {
@@ -307,7 +307,10 @@ fn gemm(args: &[Shape], ta: bool, tb: bool) -> Result<Shape, ShapeError> {
         Some(c) if c != product => Err(err(
             0,
             Some(first),
-            format!("C + {text} needs C to be {product}, found {c}"),
+            format!(
+                "C {} {text} needs C to be {product}, found {c}",
+                if sub { "-" } else { "+" }
+            ),
         )),
         _ => Ok(product),
     }
