@@ -19,7 +19,7 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::lu::partial_pivoting::factor as plu;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Par};
-use lp_std::kernel::lu::{self, LU_INNER_BLOCK};
+use lp_std::kernel::lu;
 use lp_std::{Init, MatrixHeader, Tile};
 use std::hint::black_box;
 use timing::timed;
@@ -64,7 +64,7 @@ fn main() {
     } else {
         sizes
     };
-    println!("one core, Par::Seq; LU_INNER_BLOCK = {LU_INNER_BLOCK}; GFLOP/s by lu::flops_*");
+    println!("one core, Par::Seq; inner block lu::lu_inner_block(b); GFLOP/s by lu::flops_*");
     if kept {
         println!("(keep-memory: freed tiles stay mapped, so no page faults on results)");
     }

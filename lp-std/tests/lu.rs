@@ -19,7 +19,7 @@
 
 use faer::linalg::triangular_solve::solve_upper_triangular_in_place;
 use faer::{MatRef, Par};
-use lp_std::kernel::lu::{self, LU_INNER_BLOCK};
+use lp_std::kernel::lu::{self, lu_inner_block};
 use lp_std::{Init, KernelError, MatrixHeader, Tile};
 
 const EPS: f64 = f64::EPSILON;
@@ -306,12 +306,10 @@ fn gessm_applies_the_factorization_to_a_tile_row() {
 
 // ---------------------------------------------------------------- tstrf, ssssm
 
-/// Panels of `LU_INNER_BLOCK` columns: `(j0, sb)`.
+/// Panels of `lu_inner_block(n)` columns: `(j0, sb)`.
 fn panels(n: usize) -> Vec<(usize, usize)> {
-    (0..n)
-        .step_by(LU_INNER_BLOCK)
-        .map(|j0| (j0, LU_INNER_BLOCK.min(n - j0)))
-        .collect()
+    let ib = lu_inner_block(n);
+    (0..n).step_by(ib).map(|j0| (j0, ib.min(n - j0))).collect()
 }
 
 /// `T^-1 [x1; x2]` with naive loops: each panel's `T_J^-1 = Pi_J^-1 [L1 0;
@@ -419,9 +417,11 @@ fn upper_with_garbage(n: usize, seed: u64) -> Tile {
 }
 
 /// Stacked shapes `(n, m)`: U is `n x n`, A is `m x n`; several panels and
-/// ragged last panels when `n > LU_INNER_BLOCK`.
+/// ragged last panels when `n` is above the inner block size: 64 on small
+/// tiles, `n / 4` from 1024 columns on (1030: four panels of 257 and one
+/// of 2).
 fn stacked_shapes() -> Vec<(usize, usize)> {
-    let ib = LU_INNER_BLOCK;
+    let ib = lu_inner_block(1);
     vec![
         (1, 1),
         (3, 3),
@@ -433,6 +433,7 @@ fn stacked_shapes() -> Vec<(usize, usize)> {
         (ib + 1, 2 * ib + 3),
         (2 * ib + 5, 20),
         (130, 70),
+        (1030, 5),
     ]
 }
 
@@ -504,7 +505,7 @@ fn tstrf_factors_the_stacked_tiles() {
 
         // PLASMA's kernel, run on the same tiles, pivots the same way and
         // produces the same factors (lx's blocks are its L1, l its L2).
-        let (pu, pl2, pl1, pp) = plasma_tstrf(&u, &a, LU_INNER_BLOCK);
+        let (pu, pl2, pl1, pp) = plasma_tstrf(&u, &a, lu_inner_block(n));
         assert_eq!(p, pp, "n={n} m={m}: pivots differ from PLASMA's");
         let scale = norm1(original.as_ref());
         assert!(
@@ -791,7 +792,9 @@ fn incpiv_solves_random_matrices() {
         (256, 128),
         (300, 128),
         (300, 100),
-        (2 * LU_INNER_BLOCK + 7, LU_INNER_BLOCK + 3),
+        (2 * 64 + 7, 64 + 3),
+        // A 1024 tile (panels of 256) beside a ragged 76 one (panels of 64).
+        (1100, 1024),
     ] {
         let a = random(n, n, n as u64);
         check_solve(&format!("random n={n} tile {b}"), &a, b);
