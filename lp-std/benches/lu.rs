@@ -64,7 +64,7 @@ fn main() {
     } else {
         sizes
     };
-    println!("one core, Par::Seq; inner block lu::lu_inner_block(b); GFLOP/s by lu::flops_*");
+    println!("one core, Par::Seq; inner block kernel::inner_block(b); GFLOP/s by lu::flops_*");
     if kept {
         println!("(keep-memory: freed tiles stay mapped, so no page faults on results)");
     }

@@ -22,7 +22,7 @@ use faer::linalg::qr::no_pivoting::factor::{
     qr_in_place, qr_in_place_scratch, recommended_block_size,
 };
 use faer::{Accum, Conj, Par};
-use lp_std::kernel::qr::{self, QR_INNER_BLOCK};
+use lp_std::kernel::qr;
 use lp_std::{Init, MatrixHeader, Tile};
 use std::hint::black_box;
 use timing::timed;
@@ -106,7 +106,7 @@ fn main() {
         sizes
     };
     println!(
-        "one core, Par::Seq, QR_INNER_BLOCK = {QR_INNER_BLOCK}, CPU: {}",
+        "one core, Par::Seq, inner block kernel::inner_block(b), CPU: {}",
         cpu_model()
     );
     println!("GFLOP/s by the useful-flop counts of qr::flops_* (LAPACK's); % = of GEMM, cpu time");

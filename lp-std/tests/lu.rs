@@ -19,7 +19,8 @@
 
 use faer::linalg::triangular_solve::solve_upper_triangular_in_place;
 use faer::{MatRef, Par};
-use lp_std::kernel::lu::{self, lu_inner_block};
+use lp_std::kernel::inner_block;
+use lp_std::kernel::lu;
 use lp_std::{Init, KernelError, MatrixHeader, Tile};
 
 const EPS: f64 = f64::EPSILON;
@@ -306,9 +307,9 @@ fn gessm_applies_the_factorization_to_a_tile_row() {
 
 // ---------------------------------------------------------------- tstrf, ssssm
 
-/// Panels of `lu_inner_block(n)` columns: `(j0, sb)`.
+/// Panels of `inner_block(n)` columns: `(j0, sb)`.
 fn panels(n: usize) -> Vec<(usize, usize)> {
-    let ib = lu_inner_block(n);
+    let ib = inner_block(n);
     (0..n).step_by(ib).map(|j0| (j0, ib.min(n - j0))).collect()
 }
 
@@ -421,7 +422,7 @@ fn upper_with_garbage(n: usize, seed: u64) -> Tile {
 /// tiles, `n / 4` from 1024 columns on (1030: four panels of 257 and one
 /// of 2).
 fn stacked_shapes() -> Vec<(usize, usize)> {
-    let ib = lu_inner_block(1);
+    let ib = inner_block(1);
     vec![
         (1, 1),
         (3, 3),
@@ -505,7 +506,7 @@ fn tstrf_factors_the_stacked_tiles() {
 
         // PLASMA's kernel, run on the same tiles, pivots the same way and
         // produces the same factors (lx's blocks are its L1, l its L2).
-        let (pu, pl2, pl1, pp) = plasma_tstrf(&u, &a, lu_inner_block(n));
+        let (pu, pl2, pl1, pp) = plasma_tstrf(&u, &a, inner_block(n));
         assert_eq!(p, pp, "n={n} m={m}: pivots differ from PLASMA's");
         let scale = norm1(original.as_ref());
         assert!(

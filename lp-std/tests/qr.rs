@@ -10,7 +10,7 @@
 //! read) is checked. Norms are 1-norms (largest column sum).
 
 use lp_std::kernel::qr::{
-    QR_INNER_BLOCK, flops_geqrt, flops_ormqr, flops_tsmqr, flops_tsqrt, geqrt, ormqr, tsmqr, tsqrt,
+    flops_geqrt, flops_ormqr, flops_tsmqr, flops_tsqrt, geqrt, ormqr, tsmqr, tsqrt,
 };
 use lp_std::{Init, KernelError, MatrixHeader, Tile};
 
@@ -19,8 +19,9 @@ const EPS: f64 = f64::EPSILON;
 
 /// Ragged and square shapes for `geqrt` and `ormqr`: square, tall, wide, a
 /// single entry, single rows and columns, and sizes that straddle the inner
-/// block (several blocks, a ragged last one).
-const SHAPES: [(usize, usize); 14] = [
+/// block (several blocks, a ragged last one; 1030 columns take blocks of
+/// 257, `inner_block`'s wider blocks of large tiles).
+const SHAPES: [(usize, usize); 15] = [
     (1, 1),
     (1, 3),
     (3, 1),
@@ -35,10 +36,11 @@ const SHAPES: [(usize, usize); 14] = [
     (200, 300),
     (257, 129),
     (129, 257),
+    (1040, 1030),
 ];
 
 /// `(n, m)`: R `n x n` over A `m x n` for `tsqrt` and `tsmqr`.
-const TS_SHAPES: [(usize, usize); 10] = [
+const TS_SHAPES: [(usize, usize); 11] = [
     (1, 1),
     (1, 3),
     (3, 1),
@@ -49,6 +51,7 @@ const TS_SHAPES: [(usize, usize); 10] = [
     (100, 100),
     (129, 257),
     (200, 300),
+    (1030, 20),
 ];
 
 fn random(rows: usize, cols: usize, seed: u64) -> Tile {
@@ -613,8 +616,8 @@ fn results_do_not_depend_on_the_operand_layout() {
 fn applications_read_only_the_documented_parts_of_v_and_t() {
     // NaN wherever the kernels promise not to read: V's diagonal and upper
     // part (ormqr), T's lower triangle and its blocks off the diagonal
-    // QR_INNER_BLOCK blocks (both).
-    let ib = QR_INNER_BLOCK;
+    // inner_block blocks (both).
+    let ib = lp_std::kernel::inner_block(1);
     let (m, n, nc) = (2 * ib + 30, 2 * ib + 20, 7);
     let in_diagonal_block = |i: usize, j: usize| i <= j && i / ib == j / ib;
     let a = random(m, n, 90);

@@ -35,32 +35,11 @@
 //! Like the other kernels, these run single-threaded (`Par::Seq`), read
 //! shared operands and write fresh tiles, and validate shapes themselves.
 
-use super::{KernelError, ShapeError, level3};
+use super::{KernelError, ShapeError, inner_block, level3};
 use crate::Tile;
 use faer::linalg::matmul::matmul;
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
-
-/// The inner block size `ib` of [`tstrf`] and [`ssssm`] on tiles of `n`
-/// columns: the width of the panels whose transformations they apply one at
-/// a time (and the block size of the unit lower triangular blocks stored in
-/// `lx`). Both see the same `n` (U's columns, L's columns), so they agree on
-/// it; an `lx` tile is only meaningful to a build with the same rule.
-///
-/// A larger `ib` makes the rank-`ib` products in `ssssm` faster (fewer
-/// passes over A2, longer inner dimensions) but adds `n (ib - 1) nc` flops
-/// of triangular solves with `lx` per `ssssm` (an eighth more at `n / 4`)
-/// and makes `tstrf`'s panels wider. Whole `gesv` runs (n = 8192, 2
-/// workers, `farm-bench`, docs/performance.md) against 64 on a Zen 3 host:
-/// with OpenBLAS kernels, tile 1024 took 0.88-0.94x the time with 256 and
-/// 1.04x with 512; tile 2048 0.89x with 512 and 0.94x with 256; tile 512
-/// 1.04x with 128 and 1.07x with 256. With faer's kernels 256 and 512 on
-/// tiles of 1024 and 2048 made no difference (0.98-0.99x). On one core,
-/// faer's kernels had found 32-48 best on 256 tiles, 64 within 7 % of the
-/// best from 256 to 2048.
-pub fn lu_inner_block(n: usize) -> usize {
-    if n >= 1024 { n / 4 } else { 64 }
-}
 
 const SEQ: Par = Par::Seq;
 
@@ -151,9 +130,10 @@ pub fn gessm(
 /// A. (PLASMA stores the same values 1-based.) `u2` is the new `n x n` upper
 /// triangular factor (exact zeros below its diagonal), `l` the `m x n`
 /// multipliers, and `lx` an `n x n` block diagonal matrix: its diagonal
-/// blocks, over the panels `J = j0..j0+sb` of [`lu_inner_block`] columns (the
+/// blocks, over the panels `J = j0..j0+sb` of [`inner_block`]`(n)` columns (the
 /// last one ragged), are the unit lower triangular `sb x sb` factors `L1_J`
-/// (ones on the diagonal), and all other entries are exact zeros.
+/// (ones on the diagonal), and all other entries are exact zeros. (So an
+/// `lx` tile is only meaningful to a build with the same `inner_block`.)
 ///
 /// In math: the panels are eliminated in order, and for panel J,
 ///
@@ -208,7 +188,7 @@ pub fn tstrf(
         piv: vec![0; n],
     };
     f.u2.as_mut().copy_from_triangular_upper(u);
-    let ib = lu_inner_block(n);
+    let ib = inner_block(n);
     let mut scratch = Tile::zeros(ib.min(n) + a.nrows(), ib.min(n));
     for j0 in (0..n).step_by(ib) {
         let sb = ib.min(n - j0);
@@ -286,7 +266,8 @@ impl Stacked {
 ///
 /// the `T_J` as in [`tstrf`], built from `l` (`m x n`), `lx` (`n x n`) and
 /// `p` (`n x 1`). Only the strictly lower parts of `lx`'s diagonal
-/// [`lu_inner_block`] blocks are read.
+/// [`inner_block`]`(n)` blocks are read (the same `n` as the `tstrf` that
+/// made them, so the two agree on the blocks).
 ///
 /// Errors: [`KernelError::Shape`] if the shapes do not fit each other, or a
 /// pivot `p[c]` is neither `c` nor an integer in `n..n+m`.
@@ -338,7 +319,7 @@ pub fn ssssm(
         &format!("its own index or an A row in {n}..{}", n + m),
     )?;
     let (mut a1, mut a2) = (a1.to_owned(), a2.to_owned());
-    let ib = lu_inner_block(n);
+    let ib = inner_block(n);
     for j0 in (0..n).step_by(ib) {
         let sb = ib.min(n - j0);
         apply_panel(

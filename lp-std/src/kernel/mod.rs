@@ -56,6 +56,27 @@ use std::borrow::Cow;
 /// `openblas` feature (`lpc --version` prints it; kernel speeds differ).
 pub const KERNELS: &str = env!("LP_STD_KERNELS");
 
+/// The inner block size `ib` of the LU's and QR's tile kernels on a tile
+/// of `n` columns (reflectors, for a QR application): the width of the
+/// panels they factor, and apply, one at a time. 64 on tiles narrower than
+/// 1024, `n / 4` from 1024 on.
+///
+/// A wider block makes each panel's update of the rest of the tile a
+/// product with a longer inner dimension, in fewer passes over the tile,
+/// but adds about `n ib` flops of triangular work per column updated (an
+/// eighth more at `n / 4`) and widens the panels. Whole runs on a Zen 3
+/// host with OpenBLAS kernels, `farm-bench` against 64 (n = 8192 `gesv`,
+/// 16384 x 4096 `qr`; docs/performance.md): at tile 1024, `n / 4` took
+/// 0.84-0.88x (`gesv`) and 0.89x (`qr`) the time, `n / 2` 1.04x (`gesv`);
+/// at tile 2048, `n / 4` took 0.89x and 0.91x, `n / 8` 0.94x (`gesv`); at
+/// tile 512, 128 took 1.04-1.05x and 256 1.07x. With faer's kernels `n / 4`
+/// made no difference at 1024 and 2048 (0.98-0.99x `gesv`), and one-core
+/// sweeps of the kernels (`benches/lu.rs`, `benches/qr.rs`, 32 to 128) had
+/// found 64 within 7 % of the best on every tile from 256 to 2048.
+pub fn inner_block(n: usize) -> usize {
+    if n >= 1024 { n / 4 } else { 64 }
+}
+
 /// The shape of a tile or register value: `rows x cols`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Shape {

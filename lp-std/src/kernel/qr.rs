@@ -31,11 +31,12 @@
 //! annihilate has `tau = 0` (it is the identity), never a NaN. Because T is
 //! the full factor, each diagonal block `T[J][J]` of it is the T of the
 //! reflectors J alone, so the applications work block by block over
-//! [`QR_INNER_BLOCK`] reflectors, as `dgemqrt` does, and never read T's
-//! off-diagonal blocks.
+//! [`inner_block`]`(k)` reflectors, as `dgemqrt` does, and never read T's
+//! off-diagonal blocks (any block size would do: it need not be the one the
+//! factorization used).
 //!
-//! Cost. Everything of order n³ is a faer product (general or triangular):
-//! the factorizations work on panels of [`QR_INNER_BLOCK`] columns, each
+//! Cost. Everything of order n³ is a product (general or triangular):
+//! the factorizations work on panels of [`inner_block`]`(k)` columns, each
 //! factored by LAPACK's `dgeqrt3` recursion, with a blocked update of the
 //! columns right of the panel. Forming the full T (rather than only its
 //! diagonal blocks, as PLASMA stores it) costs extra: about `n³/3 +
@@ -50,7 +51,7 @@
 //! shared operands and write fresh tiles, and validate shapes themselves.
 //! NaN and infinite inputs never panic; they propagate into the results.
 
-use super::{KernelError, ShapeError, level3};
+use super::{KernelError, ShapeError, inner_block, level3};
 use crate::Tile;
 use faer::linalg::householder::make_householder_in_place;
 use faer::linalg::matmul::dot::inner_prod;
@@ -58,21 +59,6 @@ use faer::linalg::matmul::triangular::{self as tri, BlockStructure};
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, ColMut, ColRef, Conj, MatMut, MatRef, Par};
 
-/// The inner block size `ib`: the width of the panels that [`geqrt`] and
-/// [`tsqrt`] factor before updating the columns right of them, and the
-/// number of reflectors that [`ormqr`] and [`tsmqr`] apply at a time.
-///
-/// A wider block makes the rank-`ib` updates better products but adds
-/// `ib k nc` flops of triangular products (`op(T_JJ) W`) to an application
-/// of k reflectors to nc columns, and more level-2 work to each panel.
-/// Measured on one core with `benches/qr.rs` (b x b tiles, b = 256, 512,
-/// 1024; values 32, 48, 64, 96 and 128): the four kernels stayed within
-/// about 5% of each other over that range; 64 was best or tied for
-/// `geqrt`, `tsqrt` and `tsmqr`, and within 5% of 32 (the best) for
-/// `ormqr` at b = 256.
-pub const QR_INNER_BLOCK: usize = 64;
-
-const IB: usize = QR_INNER_BLOCK;
 const SEQ: Par = Par::Seq;
 const RECT: BlockStructure = BlockStructure::Rectangular;
 
@@ -102,9 +88,10 @@ pub fn geqrt(a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile), KernelError> {
     let k = m.min(n);
     let mut work = a.to_owned();
     let mut t = Tile::zeros(k, k);
-    let mut s = Scratch::new(IB.min(k) * n);
-    for j0 in (0..k).step_by(IB) {
-        let sb = IB.min(k - j0);
+    let ib = inner_block(k);
+    let mut s = Scratch::new(ib.min(k) * n);
+    for j0 in (0..k).step_by(ib) {
+        let sb = ib.min(k - j0);
         let (done, todo) = work.as_mut().split_at_col_mut(j0);
         let (mut v_j, rest) = todo.subrows_mut(j0, m - j0).split_at_col_mut(sb);
         let (t_prev, t_up, _, mut t_jj) = t
@@ -153,7 +140,7 @@ pub fn geqrt(a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile), KernelError> {
 /// V is `m x k` (`k <= m`) and T is `k x k`. V is taken as unit lower
 /// trapezoidal: only its strictly lower part is read (its diagonal is taken
 /// as 1, its upper part as 0). Only the upper triangles of T's diagonal
-/// [`QR_INNER_BLOCK`] blocks are read: for T the full factor of V's
+/// [`inner_block`]`(k)` blocks are read: for T the full factor of V's
 /// reflectors, as [`geqrt`] gives, these are the factors of the blocks'
 /// reflectors, and `Q = Q_0 Q_1 ... Q_last` with `Q_J = I - V_J T_JJ V_Jᵀ`,
 /// which is how the product is applied. With `(v, t, r) = geqrt(a)`,
@@ -193,7 +180,7 @@ pub fn ormqr(
         ));
     }
     let mut out = c.to_owned();
-    let mut scratch = Scratch::new(IB.min(k) * c.ncols());
+    let mut scratch = Scratch::new(inner_block(k).min(k) * c.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_unit(
             v.submatrix(j0, j0, m - j0, sb),
@@ -243,9 +230,10 @@ pub fn tsqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile
     r2.as_mut().copy_from_triangular_upper(r);
     let mut v = a.to_owned();
     let mut t = Tile::zeros(n, n);
-    let mut s = Scratch::new(IB.min(n) * n);
-    for j0 in (0..n).step_by(IB) {
-        let sb = IB.min(n - j0);
+    let ib = inner_block(n);
+    let mut s = Scratch::new(ib.min(n) * n);
+    for j0 in (0..n).step_by(ib) {
+        let sb = ib.min(n - j0);
         let (r_jj, r_rest) = r2
             .as_mut()
             .submatrix_mut(j0, j0, sb, n - j0)
@@ -287,7 +275,7 @@ pub fn tsqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile
 /// rows of A1 below its k-th take no part and come back unchanged (the
 /// identity part of the reflectors covers only the first k rows). V is
 /// `m x k` (full), T `k x k`; only the upper triangles of T's diagonal
-/// [`QR_INNER_BLOCK`] blocks are read (see [`ormqr`]). The identity part is
+/// [`inner_block`]`(k)` blocks are read (see [`ormqr`]). The identity part is
 /// never multiplied: the cost is `4 k m nc` flops plus `k ib nc` for the
 /// blocks' triangular factors.
 ///
@@ -339,7 +327,7 @@ pub fn tsmqr(
         }
     }
     let (mut a1, mut a2) = (a1.to_owned(), a2.to_owned());
-    let mut scratch = Scratch::new(IB.min(k) * a1.ncols());
+    let mut scratch = Scratch::new(inner_block(k).min(k) * a1.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_ts(
             v.subcols(j0, sb),
@@ -422,7 +410,8 @@ impl Scratch {
 /// The blocks `(j0, size)` of `k` reflectors, in the order that applies
 /// `Qᵀ` (first to last) or `Q` (last to first).
 fn blocks(k: usize, transpose: bool) -> Vec<(usize, usize)> {
-    let mut all: Vec<_> = (0..k).step_by(IB).map(|j0| (j0, IB.min(k - j0))).collect();
+    let ib = inner_block(k);
+    let mut all: Vec<_> = (0..k).step_by(ib).map(|j0| (j0, ib.min(k - j0))).collect();
     if !transpose {
         all.reverse();
     }
