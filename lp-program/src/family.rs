@@ -234,29 +234,42 @@ fn lin_of(e: &Expr, user: &[Lin], n: &mut usize) -> Result<Lin, (usize, &'static
                 }
             }
         }
-        Expr::Min(xs) | Expr::Max(xs) => {
-            let mut values = Vec::with_capacity(xs.len());
-            let mut all_const = true;
-            for x in xs {
-                let l = lin_of(x, user, n)?;
-                all_const &= l.is_const();
-                values.push(l.c);
-            }
-            if !all_const {
-                return Err((
-                    me,
-                    "`min` and `max` of loop variables are allowed only in loop bounds \
-                     (`min` in an end, `max` in a start)",
-                ));
-            }
-            let v = if matches!(e, Expr::Min(_)) {
-                values.into_iter().min()
-            } else {
-                values.into_iter().max()
-            };
-            Lin::constant(v.ok_or((me, "`min` and `max` need an argument"))?)
-        }
+        Expr::Min(xs) => min_max(xs, false, user, n, me)?,
+        Expr::Max(xs) => min_max(xs, true, user, n, me)?,
     })
+}
+
+/// [`lin_of`] of `min(xs)` (or `max(xs)` when `max`): only of constants
+/// (or pinned loop variables); node `me` is the one an error points at.
+fn min_max(
+    xs: &[Expr],
+    max: bool,
+    user: &[Lin],
+    n: &mut usize,
+    me: usize,
+) -> Result<Lin, (usize, &'static str)> {
+    let mut values = Vec::with_capacity(xs.len());
+    let mut all_const = true;
+    for x in xs {
+        let l = lin_of(x, user, n)?;
+        all_const &= l.is_const();
+        values.push(l.c);
+    }
+    if !all_const {
+        return Err((
+            me,
+            "`min` and `max` of loop variables are allowed only in loop bounds \
+             (`min` in an end, `max` in a start)",
+        ));
+    }
+    let v = if max {
+        values.into_iter().max()
+    } else {
+        values.into_iter().min()
+    };
+    Ok(Lin::constant(
+        v.ok_or((me, "`min` and `max` need an argument"))?,
+    ))
 }
 
 /// Which side of a loop range a bound is on.

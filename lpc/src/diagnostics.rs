@@ -185,8 +185,8 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         RegisterRedefined { .. }
         | UseBeforeDefinition { .. }
         | RegisterFromOtherJob { .. }
-        | UndefinedRegister { .. }
-        | UnknownOpcode { .. }
+        | UndefinedRegister { .. } => registers(src, e),
+        UnknownOpcode { .. }
         | MissingDestination { .. }
         | ResultCount { .. }
         | UnexpectedDestination { .. }
@@ -338,8 +338,9 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
     }
 }
 
-/// Diagnostics for registers, opcodes and shapes.
-fn instructions(src: &str, e: &CheckError) -> Diag {
+/// Diagnostics for registers: defined twice, used before, outside or
+/// without a definition.
+fn registers(src: &str, e: &CheckError) -> Diag {
     use CheckError::*;
     let p = |span: Span, msg: String| primary(src, span).with_message(msg);
     let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
@@ -364,6 +365,17 @@ fn instructions(src: &str, e: &CheckError) -> Diag {
         UndefinedRegister { span, name } => error()
             .with_message(format!("register `%{name}` is not defined"))
             .with_labels(vec![p(*span, "not defined in this job".into())]),
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for opcodes, destinations, operands and shapes.
+fn instructions(src: &str, e: &CheckError) -> Diag {
+    use CheckError::*;
+    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
+    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
+    let error = Diag::error;
+    match e {
         UnknownOpcode { span, found } => error()
             .with_message(format!("unknown opcode `{found}`"))
             .with_labels(vec![p(*span, "not an opcode".into())])

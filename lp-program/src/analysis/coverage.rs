@@ -16,11 +16,12 @@
 
 use super::order::instr_touching;
 use super::{Finding, Options, RefView, flat_at, ref_views};
-use crate::ir::{Program, Role, TileKey};
+use crate::ir::{MatrixInfo, Program, Role, TileKey};
 use crate::lin::{Lin, MAXV};
 use crate::plan::{Plan, canonical};
 use crate::polytope::{Budget, Decision, System};
 use lp_std::Triangle;
+use std::cmp::Ordering;
 
 /// A piece of a region: its constraints, and how its points map to tile
 /// coordinates (versions, row, column).
@@ -342,6 +343,39 @@ fn tiles_in(triangle: Option<Triangle>, gr: u128, gc: u128) -> u64 {
     n.min(u64::MAX as u128) as u64
 }
 
+/// The stored tiles of a matrix as one piece over (versions..., row,
+/// column): every index within its size, and row >= column (lower) or
+/// column >= row (upper) for a triangle.
+fn stored_grid(info: &MatrixInfo, triangle: Option<Triangle>) -> Piece {
+    let nv = info.versions.len();
+    let [gr, gc] = info.header.grid();
+    let n = nv + 2;
+    let mut sys = System::new(n);
+    for k in 0..n {
+        let size = match k.cmp(&nv) {
+            Ordering::Less => info.versions[k] as i64,
+            Ordering::Equal => gr as i64,
+            Ordering::Greater => gc as i64,
+        };
+        sys.ge0(Lin::var(k));
+        sys.lt2(&Lin::var(k), &Lin::constant(size));
+    }
+    let (row, col) = (Lin::var(nv), Lin::var(nv + 1));
+    match triangle {
+        Some(Triangle::Lower) => {
+            sys.ge2(&row, &col);
+        }
+        Some(Triangle::Upper) => {
+            sys.ge2(&col, &row);
+        }
+        None => {}
+    }
+    Piece {
+        sys,
+        comps: (0..n).map(Lin::var).collect(),
+    }
+}
+
 /// Warning: tiles of a plain output that no job writes. Only the stored
 /// triangle of a symmetric or triangular output is expected, as declared.
 pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
@@ -389,31 +423,7 @@ pub fn outputs_written(plan: &Plan, options: &Options) -> Vec<Finding> {
         // The grid (its triangle if declared so) minus the loop writes'
         // images; the rest enumerated, minus the flat writes.
         let n = nv + 2;
-        let mut sys = System::new(n);
-        for k in 0..n {
-            let size = if k < nv {
-                info.versions[k] as i64
-            } else if k == nv {
-                gr as i64
-            } else {
-                gc as i64
-            };
-            sys.ge0(Lin::var(k));
-            sys.lt2(&Lin::var(k), &Lin::constant(size));
-        }
-        match triangle {
-            Some(Triangle::Lower) => {
-                sys.ge2(&Lin::var(nv), &Lin::var(nv + 1));
-            }
-            Some(Triangle::Upper) => {
-                sys.ge2(&Lin::var(nv + 1), &Lin::var(nv));
-            }
-            None => {}
-        }
-        let mut pieces = vec![Piece {
-            sys,
-            comps: (0..n).map(Lin::var).collect(),
-        }];
+        let mut pieces = vec![stored_grid(info, triangle)];
         for w in &writes {
             pieces = subtract_image(pieces, n, w, w.comps, options.budget);
         }
