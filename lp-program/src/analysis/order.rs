@@ -117,6 +117,14 @@ pub fn cycles(plan: &Plan, graph: &JobGraph) -> Vec<Finding> {
 /// The first dependency that does not go forward in program order, as
 /// (write, load, tile); `Err` when the solver cannot decide.
 fn first_backward(plan: &Plan, options: &Options) -> Result<Option<(At, At, TileKey)>, Finding> {
+    if let Some(found) = flat_load_backward(plan).or_else(|| flat_write_backward(plan)) {
+        return Ok(Some(found));
+    }
+    loop_backward(plan, options)
+}
+
+/// [`first_backward`] among the loads of loop-free jobs.
+fn flat_load_backward(plan: &Plan) -> Option<(At, At, TileKey)> {
     let program = plan.program();
     // Loads of loop-free jobs: against their writer, whatever it is. A
     // loop-free job shares no loop with any other, so program order is the
@@ -137,8 +145,14 @@ fn first_backward(plan: &Plan, options: &Options) -> Result<Option<(At, At, Tile
             g,
             instr_touching(plan, plan.job_id(g, &[]), key, false, 0).unwrap_or(0),
         );
-        return Ok(Some((write, load, key)));
+        return Some((write, load, key));
     }
+    None
+}
+
+/// [`first_backward`] among the writes of loop-free jobs.
+fn flat_write_backward(plan: &Plan) -> Option<(At, At, TileKey)> {
+    let program = plan.program();
     // Writes of loop-free jobs: against their loop readers.
     for &(key, f) in plan.flat_keys(true) {
         let write = flat_at(
@@ -162,9 +176,15 @@ fn first_backward(plan: &Plan, options: &Options) -> Result<Option<(At, At, Tile
             true
         });
         if let Some(load) = found {
-            return Ok(Some((write, load, key)));
+            return Some((write, load, key));
         }
     }
+    None
+}
+
+/// [`first_backward`] among loop writes and loop loads.
+fn loop_backward(plan: &Plan, options: &Options) -> Result<Option<(At, At, TileKey)>, Finding> {
+    let program = plan.program();
     // Loop writes against loop loads.
     let refs = ref_views(program, plan.compiled_families());
     for w in refs.iter().filter(|r| r.write) {

@@ -85,16 +85,32 @@ fn loop_ref(
     r: &RefView<'_>,
     options: &Options,
 ) -> Result<Option<Finding>, &'static str> {
+    if let Some(finding) = out_of_range(program, r, options)? {
+        return Ok(Some(finding));
+    }
+    if r.write {
+        return misplaced_write(program, r, options);
+    }
+    Ok(None)
+}
+
+/// The iteration domain of a reference's family, as a system.
+fn domain(r: &RefView<'_>) -> System {
+    let mut sys = System::new(r.depth);
+    r.spec.domain(0, &mut sys);
+    sys
+}
+
+/// [`loop_ref`]: an index of the reference outside its matrix.
+fn out_of_range(
+    program: &Program,
+    r: &RefView<'_>,
+    options: &Options,
+) -> Result<Option<Finding>, &'static str> {
     const RANGE: &str = "whether this tile is inside its matrix";
-    const WRITE: &str = "where this write lands";
     let info = &program.matrices[r.matrix as usize];
     let nv = info.versions.len();
     let grid = info.header.grid();
-    let domain = || {
-        let mut sys = System::new(r.depth);
-        r.spec.domain(0, &mut sys);
-        sys
-    };
     for (c, comp) in r.comps.iter().enumerate() {
         let size = if c < nv {
             info.versions[c] as i64
@@ -102,7 +118,7 @@ fn loop_ref(
             grid[c - nv] as i64
         };
         for below in [true, false] {
-            let mut sys = domain();
+            let mut sys = domain(r);
             // comp <= -1, or comp >= size
             let l = if below {
                 Lin::constant(-1).checked_sub(comp)
@@ -124,11 +140,21 @@ fn loop_ref(
             }
         }
     }
-    if !r.write {
-        return Ok(None);
-    }
+    Ok(None)
+}
+
+/// [`loop_ref`]: a write to the base version of a versioned matrix, or
+/// outside a triangular matrix's stored triangle.
+fn misplaced_write(
+    program: &Program,
+    r: &RefView<'_>,
+    options: &Options,
+) -> Result<Option<Finding>, &'static str> {
+    const WRITE: &str = "where this write lands";
+    let info = &program.matrices[r.matrix as usize];
+    let nv = info.versions.len();
     let hit = |extra: &dyn Fn(&mut System) -> Option<()>| -> Result<Option<At>, &'static str> {
-        let mut sys = domain();
+        let mut sys = domain(r);
         extra(&mut sys).ok_or(WRITE)?;
         match sys.find_point(options.budget) {
             Decision::Yes(t) => Ok(Some(r.at(&t))),

@@ -198,6 +198,25 @@ impl<'src> Scope<'src> {
         })
     }
 
+    /// `ceil(log2(x))` or `floor(log2(x))` of a constant `x`: a constant, so
+    /// it needs no IR node of its own.
+    fn log2(&self, inner: &ast::Call<'_>, ceil: bool) -> ExprResult<Expr> {
+        if inner.args.len() != 1 {
+            return Err(bad(
+                inner.span,
+                format!("`log2` takes 1 argument, found {}", inner.args.len()),
+                None,
+            ));
+        }
+        let x = self.constant(&inner.args[0], "the argument of `log2`")?;
+        if x < 1 {
+            return Err(bad(inner.span, format!("`log2` of {x} is undefined"), None));
+        }
+        let floor = 63 - x.leading_zeros() as i64;
+        let exact = x & (x - 1) == 0;
+        Ok(Expr::Const(if ceil && !exact { floor + 1 } else { floor }))
+    }
+
     fn call(&self, call: &ast::Call<'_>, spans: &mut Vec<Span>) -> ExprResult<Expr> {
         let name = call.name.name;
         let arity = |n: usize| -> ExprResult<()> {
@@ -229,27 +248,7 @@ impl<'src> Scope<'src> {
                             Expr::FloorDiv(lhs, rhs)
                         })
                     }
-                    ast::Expr::Call(inner) if inner.name.name == "log2" => {
-                        // A constant, so it needs no IR node of its own.
-                        if inner.args.len() != 1 {
-                            return Err(bad(
-                                inner.span,
-                                format!("`log2` takes 1 argument, found {}", inner.args.len()),
-                                None,
-                            ));
-                        }
-                        let x = self.constant(&inner.args[0], "the argument of `log2`")?;
-                        if x < 1 {
-                            return Err(bad(
-                                inner.span,
-                                format!("`log2` of {x} is undefined"),
-                                None,
-                            ));
-                        }
-                        let floor = 63 - x.leading_zeros() as i64;
-                        let exact = x & (x - 1) == 0;
-                        Ok(Expr::Const(if ceil && !exact { floor + 1 } else { floor }))
-                    }
+                    ast::Expr::Call(inner) if inner.name.name == "log2" => self.log2(inner, ceil),
                     other => Err(bad(
                         other.span(),
                         format!("`{name}` rounds a division or a logarithm"),
