@@ -60,8 +60,8 @@ pub fn syrk(c: Cow<'_, Tile>, a: &Tile, b: &Tile, symmetric: bool) -> Tile {
     out
 }
 
-/// op(A) op(B), or C + alpha op(A) op(B) in C's place when `c` is given
-/// (alpha = -1: `GEMM_SUB`).
+/// alpha op(A) op(B), or C + alpha op(A) op(B) in C's place when `c` is
+/// given (alpha = -1: `GEMM_SUB`).
 pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool, alpha: f64) -> Tile {
     let a = if ta {
         a.as_ref().transpose()

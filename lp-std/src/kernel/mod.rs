@@ -67,8 +67,9 @@ pub const KERNELS: &str = env!("LP_STD_KERNELS");
 /// eighth more at `n / 4`) and widens the panels. Whole runs on a Zen 3
 /// host with OpenBLAS kernels, `farm-bench` against 64 (n = 8192 `gesv`,
 /// 16384 x 4096 `qr`; docs/performance.md): at tile 1024, `n / 4` took
-/// 0.84-0.88x (`gesv`) and 0.89x (`qr`) the time, `n / 2` 1.04x (`gesv`);
-/// at tile 2048, `n / 4` took 0.89x and 0.91x, `n / 8` 0.94x (`gesv`); at
+/// 0.84-0.94x (`gesv`, three runs) and 0.89x (`qr`) the time, `n / 2`
+/// 1.04x (`gesv`); at tile 2048, `n / 4` took 0.89-0.95x (`gesv`) and 0.91x
+/// (`qr`), `n / 8` 0.94x (`gesv`); at
 /// tile 512, 128 took 1.04-1.05x and 256 1.07x. With faer's kernels `n / 4`
 /// made no difference at 1024 and 2048 (0.98-0.99x `gesv`), and one-core
 /// sweeps of the kernels (`benches/lu.rs`, `benches/qr.rs`, 32 to 128) had
