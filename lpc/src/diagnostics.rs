@@ -32,7 +32,7 @@ pub enum Format {
 }
 
 /// A span made safe to render: inside the source and on char boundaries.
-fn range(src: &str, span: Span) -> std::ops::Range<usize> {
+fn range(src: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
     let clamp = |mut at: usize| {
         at = at.min(src.len());
         while !src.is_char_boundary(at) {
@@ -40,8 +40,8 @@ fn range(src: &str, span: Span) -> std::ops::Range<usize> {
         }
         at
     };
-    let start = clamp(span.start as usize);
-    let mut end = clamp(span.end as usize).max(start);
+    let start = clamp(span.start);
+    let mut end = clamp(span.end).max(start);
     // A label that runs into the next line (an unexpected end of line)
     // stops at the line break.
     if let Some(newline) = src[start..end].find(['\n', '\r']) {
@@ -50,12 +50,27 @@ fn range(src: &str, span: Span) -> std::ops::Range<usize> {
     start..end
 }
 
-fn primary(src: &str, span: Span) -> Label<()> {
-    Label::primary((), range(src, span))
+fn bytes(span: Span) -> std::ops::Range<usize> {
+    span.start as usize..span.end as usize
 }
 
-fn secondary(src: &str, span: Span) -> Label<()> {
-    Label::secondary((), range(src, span))
+/// The primary label: the place the message is about. Its span is made safe
+/// to render by [`within`], once for the whole diagnostic.
+fn p(span: Span, msg: String) -> Label<()> {
+    Label::primary((), bytes(span)).with_message(msg)
+}
+
+/// A secondary label: a related place (a definition, an earlier use).
+fn s(span: Span, msg: String) -> Label<()> {
+    Label::secondary((), bytes(span)).with_message(msg)
+}
+
+/// `d` with every label's span made safe to render in `src` ([`range`]).
+fn within(src: &str, mut d: Diag) -> Diag {
+    for l in &mut d.labels {
+        l.range = range(src, l.range.clone());
+    }
+    d
 }
 
 /// A syntax error as a diagnostic. The grammar crate owns the wording (its
@@ -65,7 +80,7 @@ pub fn syntax(src: &str, e: &SyntaxError) -> Diag {
     let span = e.span();
     let label = match e {
         SyntaxError::InvalidToken { .. } => {
-            let text = &src[range(src, span)];
+            let text = &src[range(src, bytes(span))];
             let shown: String = text.chars().take(grammar::lexer::CLIP).collect();
             if shown.len() < text.len() {
                 format!(
@@ -89,9 +104,9 @@ pub fn syntax(src: &str, e: &SyntaxError) -> Diag {
         }
         SyntaxError::SourceTooLarge { .. } => String::new(),
     };
-    let mut labels = vec![primary(src, span).with_message(label)];
+    let mut labels = vec![p(span, label)];
     if let SyntaxError::DeclarationInLoop { loop_header, .. } = e {
-        labels.push(secondary(src, *loop_header).with_message("the loop opens here"));
+        labels.push(s(*loop_header, "the loop opens here".into()));
     }
     let mut diag = Diag::error()
         .with_message(e.to_string())
@@ -99,7 +114,7 @@ pub fn syntax(src: &str, e: &SyntaxError) -> Diag {
     if let Some(help) = e.help() {
         diag = diag.with_notes(vec![format!("help: {help}")]);
     }
-    diag
+    within(src, diag)
 }
 
 /// `a`, `a or b`, `a, b or c`.
@@ -159,7 +174,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
     use CheckError::*;
     // Exhaustive, so a new variant must be given a group; each group renders
     // the variants listed here and nothing else.
-    match e {
+    let diag = match e {
         DuplicateParam { .. }
         | ParamUnset { .. }
         | UnknownName { .. }
@@ -167,7 +182,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | BadExpr { .. }
         | NotConstant { .. }
         | NotAffine { .. }
-        | SolverLimit { .. } => names(src, e),
+        | SolverLimit { .. } => names(e),
         LabelIndexInLoop { .. }
         | NegativeDimension { .. }
         | BadBase { .. }
@@ -185,7 +200,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         RegisterRedefined { .. }
         | UseBeforeDefinition { .. }
         | RegisterFromOtherJob { .. }
-        | UndefinedRegister { .. } => registers(src, e),
+        | UndefinedRegister { .. } => registers(e),
         UnknownOpcode { .. }
         | MissingDestination { .. }
         | ResultCount { .. }
@@ -194,31 +209,29 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | OperandKind { .. }
         | RetNotLast { .. }
         | ShapeMismatch { .. }
-        | WriteShape { .. } => instructions(src, e),
-        UnknownMatrix { .. } | TileOutOfGrid { .. } => references(src, e),
-        WriteToInput { .. } | WriteOutsideTriangle { .. } | WriteToBase { .. } => writes(src, e),
-        TileWrittenTwice { .. } | TileNeverWritten { .. } => once(src, e),
-        Cycle { .. } | Unordered { .. } | Undecided { .. } => order(src, e),
-        UnusedRegister { .. } | TempNeverRead { .. } | OutputNotWritten { .. } => warnings(src, e),
-    }
+        | WriteShape { .. } => instructions(e),
+        UnknownMatrix { .. } | TileOutOfGrid { .. } => references(e),
+        WriteToInput { .. } | WriteOutsideTriangle { .. } | WriteToBase { .. } => writes(e),
+        TileWrittenTwice { .. } | TileNeverWritten { .. } => once(e),
+        Cycle { .. } | Unordered { .. } | Undecided { .. } => order(e),
+        UnusedRegister { .. } | TempNeverRead { .. } | OutputNotWritten { .. } => warnings(e),
+    };
+    within(src, diag)
 }
 
 /// Diagnostics for parameters, names and expressions.
-fn names(src: &str, e: &CheckError) -> Diag {
+fn names(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
-        DuplicateParam { span, first, name } => error()
+        DuplicateParam { span, first, name } => Diag::error()
             .with_message(format!("parameter `{name}` is declared twice"))
             .with_labels(vec![p(*span, "declared again here".into()), s(*first, "first declared here".into())]),
-        ParamUnset { span, name } => error()
+        ParamUnset { span, name } => Diag::error()
             .with_message(format!("parameter `{name}` has no value"))
             .with_labels(vec![p(*span, "declared without a default".into())])
             .with_notes(vec![format!("help: give it a default (`param {name} = ...`) or a value: `--set {name}=VALUE`")]),
         UnknownName { span, name, known } => {
-            let diag = error()
+            let diag = Diag::error()
                 .with_message(format!("no parameter or loop variable named `{name}`"))
                 .with_labels(vec![p(*span, "not defined".into())]);
             if known.is_empty() {
@@ -227,21 +240,21 @@ fn names(src: &str, e: &CheckError) -> Diag {
                 diag.with_notes(vec![format!("note: the names in scope here are {}", known.join(", "))])
             }
         }
-        ShadowedName { span, first, name } => error()
+        ShadowedName { span, first, name } => Diag::error()
             .with_message(format!("loop variable `{name}` hides an earlier `{name}`"))
             .with_labels(vec![p(*span, "defined again here".into()), s(*first, "first defined here".into())])
             .with_notes(vec!["help: give the loop variable another name".into()]),
         BadExpr { span, message, help } => {
-            let diag = error().with_message(message.clone()).with_labels(vec![p(*span, "here".into())]);
+            let diag = Diag::error().with_message(message.clone()).with_labels(vec![p(*span, "here".into())]);
             match help {
                 Some(h) => diag.with_notes(vec![format!("help: {h}")]),
                 None => diag,
             }
         }
-        NotConstant { span, what } => error()
+        NotConstant { span, what } => Diag::error()
             .with_message(format!("{what} must be a constant"))
             .with_labels(vec![p(*span, "uses a loop variable".into())]),
-        NotAffine { span, message } => error()
+        NotAffine { span, message } => Diag::error()
             .with_message(message.clone())
             .with_labels(vec![p(*span, "here".into())])
             .with_notes(vec![
@@ -249,7 +262,7 @@ fn names(src: &str, e: &CheckError) -> Diag {
                  also use `min` (end), `max` (start), and `floor` or `ceil` of a division by a constant"
                     .into(),
             ]),
-        SolverLimit { span, message } => error()
+        SolverLimit { span, message } => Diag::error()
             .with_message(message.clone())
             .with_labels(vec![p(*span, "here".into())]),
         _ => unreachable!("check() sends {e:?} elsewhere"),
@@ -259,31 +272,28 @@ fn names(src: &str, e: &CheckError) -> Diag {
 /// Diagnostics for matrix and job declarations.
 fn declarations(src: &str, e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
-        LabelIndexInLoop { span, name, vars } => error()
+        LabelIndexInLoop { span, name, vars } => Diag::error()
             .with_message("a job inside a loop is named by its loop variables")
             .with_labels(vec![p(*span, "indices written here".into())])
             .with_notes(vec![format!("help: write `{name}:`; its jobs are named `{name}[{}]`", vars.join(", "))]),
-        NegativeDimension { span, value } => error()
+        NegativeDimension { span, value } => Diag::error()
             .with_message(format!("a size cannot be negative, found {value}"))
             .with_labels(vec![p(*span, "negative".into())]),
-        BadBase { span, matrix, message } => error()
+        BadBase { span, matrix, message } => Diag::error()
             .with_message(format!("`{matrix}` cannot start from this matrix"))
             .with_labels(vec![p(*span, message.clone())])
             .with_notes(vec![format!(
                 "note: `matrix {matrix}[N] : ... = A` makes the input `A` version 0 of `{matrix}`"
             )]),
-        VersionedInput { span, role } => error()
+        VersionedInput { span, role } => Diag::error()
             .with_message("a versioned matrix cannot be an input")
             .with_labels(vec![p(*span, "versioned".into()), s(*role, "declared input here".into())])
             .with_notes(vec![
                 "help: declare it `temp` or `output`, with `= A` to make an input `A` its version 0".into(),
             ]),
         IndexCount { span, matrix, expected, found, decl } => {
-            let diag = error()
+            let diag = Diag::error()
                 .with_message(format!("`{matrix}` takes {expected} indices, found {found}"))
                 .with_labels(vec![p(*span, format!("expected {expected}")), s(*decl, format!("`{matrix}` is declared here"))]);
             if *expected > 2 {
@@ -296,42 +306,42 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
                 diag
             }
         }
-        UnknownDtype { span, found } => error()
+        UnknownDtype { span, found } => Diag::error()
             .with_message(format!("unknown element type `{found}`"))
             .with_labels(vec![p(*span, "only `f64` is supported".into())]),
-        UnknownInit { span, found } => error()
+        UnknownInit { span, found } => Diag::error()
             .with_message(format!("unknown initialiser `{found}`"))
             .with_labels(vec![p(*span, "not an initialiser".into())])
             .with_notes(vec![initialisers_help()]),
-        InitArity { span, init, expected, found } => error()
+        InitArity { span, init, expected, found } => Diag::error()
             .with_message(format!(
                 "`{init}` takes {}, found {found}",
                 plural(*expected as u64, "argument", "arguments")
             ))
             .with_labels(vec![p(*span, format!("expected {expected}"))]),
-        InitOnNonInput { init, role, matrix } => error()
+        InitOnNonInput { init, role, matrix } => Diag::error()
             .with_message(format!("`{matrix}` has an initialiser but is not an input"))
             .with_labels(vec![
                 p(*init, "only input matrices are initialised".into()),
-                s(*role, format!("`{matrix}` is declared `{}` here", &src[range(src, *role)])),
+                s(*role, format!("`{matrix}` is declared `{}` here", &src[range(src, bytes(*role))])),
             ])
             .with_notes(vec!["help: remove the initialiser, or declare the matrix `input`".into()]),
-        DuplicateMatrix { span, first, name } => error()
+        DuplicateMatrix { span, first, name } => Diag::error()
             .with_message(format!("matrix `{name}` is declared twice"))
             .with_labels(vec![p(*span, "declared again here".into()), s(*first, "first declared here".into())]),
-        DuplicateJob { span, first, name } => error()
+        DuplicateJob { span, first, name } => Diag::error()
             .with_message(format!("job label `{name}` is used twice"))
             .with_labels(vec![p(*span, "used again here".into()), s(*first, "first used here".into())]),
-        ZeroDimension { span, what } => error()
+        ZeroDimension { span, what } => Diag::error()
             .with_message(format!("a matrix {what} cannot be zero"))
             .with_labels(vec![p(*span, "zero".into())]),
-        NotSquare { span, structure, kind, what, rows, cols } => error()
+        NotSquare { span, structure, kind, what, rows, cols } => Diag::error()
             .with_message(format!(
                 "{} {kind} matrix needs {what}, found {rows} x {cols}",
                 if kind.starts_with('u') { "an" } else { "a" }
             ))
             .with_labels(vec![p(*span, "not square".into()), s(*structure, format!("declared {kind} here"))]),
-        GridTooLarge { span, tiles } => error()
+        GridTooLarge { span, tiles } => Diag::error()
             .with_message(format!("too many tiles along one side: {tiles}"))
             .with_labels(vec![p(*span, format!("at most {} tiles per side", u32::MAX))]),
         _ => unreachable!("check() sends {e:?} elsewhere"),
@@ -340,20 +350,17 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
 
 /// Diagnostics for registers: defined twice, used before, outside or
 /// without a definition.
-fn registers(src: &str, e: &CheckError) -> Diag {
+fn registers(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
-        RegisterRedefined { span, first, name } => error()
+        RegisterRedefined { span, first, name } => Diag::error()
             .with_message(format!("register `%{name}` is defined twice"))
             .with_labels(vec![p(*span, "defined again here".into()), s(*first, "first defined here".into())])
             .with_notes(vec!["note: registers are single-assignment: give the new value a new name".into()]),
-        UseBeforeDefinition { span, later_def, name } => error()
+        UseBeforeDefinition { span, later_def, name } => Diag::error()
             .with_message(format!("register `%{name}` is used before it is defined"))
             .with_labels(vec![p(*span, "used here".into()), s(*later_def, "defined later here".into())]),
-        RegisterFromOtherJob { span, def, name, other_job } => error()
+        RegisterFromOtherJob { span, def, name, other_job } => Diag::error()
             .with_message(format!("register `%{name}` belongs to job `{other_job}`"))
             .with_labels(vec![
                 p(*span, "used here, in another job".into()),
@@ -362,7 +369,7 @@ fn registers(src: &str, e: &CheckError) -> Diag {
             .with_notes(vec![format!(
                 "help: registers are local to a job: write the value to a tile in `{other_job}` and load it here"
             )]),
-        UndefinedRegister { span, name } => error()
+        UndefinedRegister { span, name } => Diag::error()
             .with_message(format!("register `%{name}` is not defined"))
             .with_labels(vec![p(*span, "not defined in this job".into())]),
         _ => unreachable!("check() sends {e:?} elsewhere"),
@@ -370,13 +377,10 @@ fn registers(src: &str, e: &CheckError) -> Diag {
 }
 
 /// Diagnostics for opcodes, destinations, operands and shapes.
-fn instructions(src: &str, e: &CheckError) -> Diag {
+fn instructions(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
-        UnknownOpcode { span, found } => error()
+        UnknownOpcode { span, found } => Diag::error()
             .with_message(format!("unknown opcode `{found}`"))
             .with_labels(vec![p(*span, "not an opcode".into())])
             .with_notes(vec![format!("help: {}", opcodes_help())]),
@@ -390,7 +394,7 @@ fn instructions(src: &str, e: &CheckError) -> Diag {
             } else {
                 (format!("{} destination registers", names.len()), "its results are not assigned")
             };
-            error()
+            Diag::error()
                 .with_message(format!("`{opcode}` needs {what}"))
                 .with_labels(vec![p(*span, assigned.into())])
                 .with_notes(vec![format!("help: write `{} = {opcode} ...`", result_regs(names))])
@@ -400,27 +404,27 @@ fn instructions(src: &str, e: &CheckError) -> Diag {
             opcode,
             names,
             found,
-        } => error()
+        } => Diag::error()
             .with_message(format!(
                 "`{opcode}` has {}, found {found} destination registers",
                 plural(names.len() as u64, "result", "results")
             ))
             .with_labels(vec![p(*span, format!("expected {}", names.len()))])
             .with_notes(vec![format!("help: write `{} = {opcode} ...`", result_regs(names))]),
-        UnexpectedDestination { span, opcode } => error()
+        UnexpectedDestination { span, opcode } => Diag::error()
             .with_message(format!("`{opcode}` produces no value"))
             .with_labels(vec![p(*span, "nothing to assign".into())])
             .with_notes(vec!["help: remove the assignment".into()]),
-        OperandCount { span, opcode, expected, found } => error()
+        OperandCount { span, opcode, expected, found } => Diag::error()
             .with_message(format!(
                 "`{opcode}` takes {expected} {}, found {found}",
                 if expected == "1" { "operand" } else { "operands" }
             ))
             .with_labels(vec![p(*span, format!("expected {expected}"))]),
-        OperandKind { span, opcode, expected } => error()
+        OperandKind { span, opcode, expected } => Diag::error()
             .with_message(format!("`{opcode}` expects {expected} here"))
             .with_labels(vec![p(*span, format!("expected {expected}"))]),
-        RetNotLast { span, last } => error()
+        RetNotLast { span, last } => Diag::error()
             .with_message("`RET` must be the last instruction of its job")
             .with_labels(vec![p(*span, "the job returns here".into()), s(*last, "but the job goes on to here".into())]),
         ShapeMismatch { span, related, opcode, message, job } => {
@@ -428,12 +432,12 @@ fn instructions(src: &str, e: &CheckError) -> Diag {
             if let Some(r) = related {
                 labels.push(s(*r, "the operand it must agree with is defined here".into()));
             }
-            error()
+            Diag::error()
                 .with_message(format!("tile shapes do not fit `{opcode}`"))
                 .with_labels(labels)
                 .with_notes(in_job(job))
         }
-        WriteShape { span, reg, tile, tile_shape, reg_shape, job } => error()
+        WriteShape { span, reg, tile, tile_shape, reg_shape, job } => Diag::error()
             .with_message(format!("cannot write a {reg_shape} value to tile {tile}, which is {tile_shape}"))
             .with_labels(vec![p(*span, format!("this is {reg_shape}")), s(*reg, "defined here".into())])
             .with_notes(
@@ -447,13 +451,10 @@ fn instructions(src: &str, e: &CheckError) -> Diag {
 }
 
 /// Diagnostics for tile references.
-fn references(src: &str, e: &CheckError) -> Diag {
+fn references(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
-        UnknownMatrix { span, name } => error()
+        UnknownMatrix { span, name } => Diag::error()
             .with_message(format!("no matrix named `{name}`"))
             .with_labels(vec![p(*span, "not declared".into())]),
         TileOutOfGrid {
@@ -485,7 +486,7 @@ fn references(src: &str, e: &CheckError) -> Diag {
                     format!("`{}` has {} x {} tiles", tile.matrix, grid[0], grid[1]),
                 )
             };
-            error()
+            Diag::error()
                 .with_message(message)
                 .with_labels(vec![p(*span, "out of bounds".into()), s(*decl, has)])
                 .with_notes(in_job(job))
@@ -495,13 +496,10 @@ fn references(src: &str, e: &CheckError) -> Diag {
 }
 
 /// Diagnostics for writes to tiles a job may not write.
-fn writes(src: &str, e: &CheckError) -> Diag {
+fn writes(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
-        WriteToInput { span, role, matrix } => error()
+        WriteToInput { span, role, matrix } => Diag::error()
             .with_message(format!("cannot write to input matrix `{matrix}`"))
             .with_labels(vec![
                 p(*span, "written here".into()),
@@ -532,7 +530,7 @@ fn writes(src: &str, e: &CheckError) -> Diag {
                     "help: {article} {kind} matrix is zero {side} its diagonal: its tiles there are never written, and loading one gives zeros"
                 )
             };
-            error()
+            Diag::error()
                 .with_message(format!(
                     "cannot write tile {tile} {side} the diagonal of {kind} matrix `{}`",
                     tile.matrix
@@ -549,7 +547,7 @@ fn writes(src: &str, e: &CheckError) -> Diag {
             tile,
             base_name,
             job,
-        } => error()
+        } => Diag::error()
             .with_message(format!(
                 "cannot write tile {tile}: version 0 of `{}` is the input `{base_name}`",
                 tile.matrix
@@ -564,11 +562,8 @@ fn writes(src: &str, e: &CheckError) -> Diag {
 }
 
 /// Diagnostics for the write-once rule.
-fn once(src: &str, e: &CheckError) -> Diag {
+fn once(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
         TileWrittenTwice {
             span,
@@ -589,7 +584,7 @@ fn once(src: &str, e: &CheckError) -> Diag {
                     s(*first, "first written here".into()),
                 ]
             };
-            error()
+            Diag::error()
                 .with_message(message)
                 .with_labels(labels)
                 .with_notes(vec![
@@ -608,7 +603,7 @@ fn once(src: &str, e: &CheckError) -> Diag {
             } else {
                 "loaded here".to_string()
             };
-            error()
+            Diag::error()
                 .with_message(format!("tile {tile} is loaded but no job writes it"))
                 .with_labels(vec![
                     p(*span, label),
@@ -629,11 +624,8 @@ fn once(src: &str, e: &CheckError) -> Diag {
 }
 
 /// Diagnostics for the order of jobs.
-fn order(src: &str, e: &CheckError) -> Diag {
+fn order(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
-    let s = |span: Span, msg: String| secondary(src, span).with_message(msg);
-    let error = Diag::error;
     match e {
         Cycle { edges } => {
             let mut path: Vec<&str> = edges.iter().map(|e| e.parent.as_str()).collect();
@@ -644,12 +636,12 @@ fn order(src: &str, e: &CheckError) -> Diag {
                 labels.push(if n == 0 { p(e.load, msg) } else { s(e.load, msg) });
                 labels.push(s(e.write, format!("written by `{}`", e.parent)));
             }
-            error()
+            Diag::error()
                 .with_message(format!("dependency cycle between jobs: {}", path.join(" -> ")))
                 .with_labels(labels)
                 .with_notes(vec!["note: a job runs only after every job that writes a tile it loads".into()])
         }
-        Unordered { span, write, tile, loader, writer, jobs, limit } => error()
+        Unordered { span, write, tile, loader, writer, jobs, limit } => Diag::error()
             .with_message("cannot show that the jobs form a DAG")
             .with_labels(vec![
                 p(*span, format!("`{loader}` loads {tile}")),
@@ -659,7 +651,7 @@ fn order(src: &str, e: &CheckError) -> Diag {
                 "note: the program has {jobs} jobs, more than the {limit} lpc enumerates to look for a cycle; \
                  order the statements so that every tile is written before it is loaded"
             )]),
-        Undecided { span, question } => error()
+        Undecided { span, question } => Diag::error()
             .with_message(format!("cannot decide {question}"))
             .with_labels(vec![p(*span, "here".into())])
             .with_notes(vec!["note: the index expressions are beyond lpc's dependency solver".into()]),
@@ -668,9 +660,8 @@ fn order(src: &str, e: &CheckError) -> Diag {
 }
 
 /// Diagnostics for warnings.
-fn warnings(src: &str, e: &CheckError) -> Diag {
+fn warnings(e: &CheckError) -> Diag {
     use CheckError::*;
-    let p = |span: Span, msg: String| primary(src, span).with_message(msg);
     match e {
         UnusedRegister { span, name } => Diag::warning()
             .with_message(format!("unused register `%{name}`"))
