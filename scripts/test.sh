@@ -21,8 +21,8 @@
 #      maturin into a wheel with the `aws` feature (the dev profile, whose
 #      dependencies, the AWS SDKs included, steps 1 and 3 already compiled:
 #      the workspace-hack crate gives every step the same dependency
-#      features, docs/ARCHITECTURE.md), installed into a virtualenv under target/ with
-#      numpy, scipy and pytest, and its pytest suite run with step 3's
+#      features, docs/ARCHITECTURE.md), installed into a virtualenv under
+#      target/ with numpy, scipy and pytest, and its pytest suite run with step 3's
 #      emulators still up (its S3 tests fail without them). A skipped
 #      Python test fails the run.
 set -euo pipefail
