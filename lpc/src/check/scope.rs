@@ -44,6 +44,23 @@ fn bad(span: Span, message: impl Into<String>, help: Option<&str>) -> Box<CheckE
     })
 }
 
+/// `Ok` when `call` has exactly `n` arguments.
+fn arity(call: &ast::Call<'_>, n: usize) -> ExprResult<()> {
+    if call.args.len() == n {
+        return Ok(());
+    }
+    Err(bad(
+        call.span,
+        format!(
+            "`{}` takes {n} argument{}, found {}",
+            call.name.name,
+            if n == 1 { "" } else { "s" },
+            call.args.len()
+        ),
+        None,
+    ))
+}
+
 impl<'src> Scope<'src> {
     /// Evaluates the parameters: `settings` first, else each default.
     pub fn new(
@@ -201,13 +218,7 @@ impl<'src> Scope<'src> {
     /// `ceil(log2(x))` or `floor(log2(x))` of a constant `x`: a constant, so
     /// it needs no IR node of its own.
     fn log2(&self, inner: &ast::Call<'_>, ceil: bool) -> ExprResult<Expr> {
-        if inner.args.len() != 1 {
-            return Err(bad(
-                inner.span,
-                format!("`log2` takes 1 argument, found {}", inner.args.len()),
-                None,
-            ));
-        }
+        arity(inner, 1)?;
         let x = self.constant(&inner.args[0], "the argument of `log2`")?;
         if x < 1 {
             return Err(bad(inner.span, format!("`log2` of {x} is undefined"), None));
@@ -219,24 +230,9 @@ impl<'src> Scope<'src> {
 
     fn call(&self, call: &ast::Call<'_>, spans: &mut Vec<Span>) -> ExprResult<Expr> {
         let name = call.name.name;
-        let arity = |n: usize| -> ExprResult<()> {
-            if call.args.len() == n {
-                Ok(())
-            } else {
-                Err(bad(
-                    call.span,
-                    format!(
-                        "`{name}` takes {n} argument{}, found {}",
-                        if n == 1 { "" } else { "s" },
-                        call.args.len()
-                    ),
-                    None,
-                ))
-            }
-        };
         match name {
             "ceil" | "floor" => {
-                arity(1)?;
+                arity(call, 1)?;
                 let ceil = name == "ceil";
                 match &call.args[0] {
                     ast::Expr::Binary(bin) if bin.op == BinOp::Div => {
