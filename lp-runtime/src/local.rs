@@ -651,6 +651,7 @@ pub fn run_local_with(
         bytes_stored: m.bytes_stored,
         critical_path_jobs,
         worker_idle: run.idle(wall),
+        idle_waits: tracer.as_ref().map(|t| t.idle_waits(plan)),
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,
         generated_inputs: Some(GeneratedCounts {

@@ -15,6 +15,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Instant;
 
+mod waits;
+pub use waits::IdleWaits;
+
 /// What a slice covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Slice {

@@ -6,10 +6,13 @@ mod scheduler_support;
 use lp_program::cost::job_cost;
 use lp_program::{JobId, Plan};
 use lp_runtime::local::{Interpose, LocalOptions, Schedule, run_local_with};
-use lp_runtime::protocol::{Counters, InterceptedCounters, Priorities};
+use lp_runtime::protocol::{Counters, InterceptedCounters, Launcher, Priorities, ProtoResult};
+use lp_runtime::store::MemStore;
+use lp_runtime::trace::{Slice, Tracer};
 use scheduler_support::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Bottom levels by the definition, recursively over the plan's own
 /// `children` (not the enumerated graph the runtime uses).
@@ -152,4 +155,81 @@ fn one_worker_runs_the_cholesky_in_critical_path_order() {
     // Launch order is another order (the replay above is not trivial).
     let fifo = names(&execution_order(&plan, Schedule::Fifo));
     assert_ne!(fifo, names(&order));
+}
+
+/// The idle-wait measure on a hand-made trace: job_1 is ready when job_0
+/// ends (100 µs) and starts at 250 µs; worker 1 idles through 0-250 µs and
+/// worker 0 through 120-180 µs, so job_1 waited 150 µs on worker 1 and 60
+/// µs on worker 0. The root was taken at once.
+#[test]
+fn idle_waits_add_up_the_time_ready_jobs_spent_beside_idle_workers() {
+    let plan = plan(copy_dag(&[vec![], vec![0]]));
+    let jobs = jobs_of(&plan);
+    let (j0, j1) = (jobs[0].0, jobs[1].0);
+    let t = Tracer::new(2);
+    t.record_span(0, Slice::Job, j0, None, 0.0, 100.0);
+    t.record_span(0, Slice::Idle, j0, None, 120.0, 60.0);
+    t.record_span(1, Slice::Idle, j1, None, 0.0, 250.0);
+    t.record_span(1, Slice::Job, j1, None, 250.0, 50.0);
+    let w = t.idle_waits(&plan);
+    assert_eq!(w.total.as_micros(), 210);
+    assert_eq!(
+        w.longest,
+        Some(("job_1".to_string(), Duration::from_micros(210)))
+    );
+}
+
+/// A Cholesky's traced run on two workers: no job waits beside an idle
+/// worker longer than a thread's wake-up. The queue's `pop` polls every 50
+/// ms, so a lost wake-up would show as waits of up to 50 ms; the second run
+/// delivers every launch 40 ms late (as a slow launcher would), to show
+/// that the measure sees such waits.
+#[test]
+fn no_ready_job_waits_while_a_worker_idles() {
+    let plan = plan(cholesky_loops(4, 128, Body::Kernels));
+    let dir = tempfile::tempdir().unwrap();
+    let run = |interpose: &Interpose<'_>| {
+        let opts = LocalOptions {
+            workers: 2,
+            trace: Some(dir.path().join("trace.json")),
+            ..LocalOptions::default()
+        };
+        let store = Arc::new(MemStore::new());
+        let summary =
+            run_local_with(&plan, store, &opts, &|_| {}, interpose).expect("the run completes");
+        summary.idle_waits.expect("a traced run measures its waits")
+    };
+    let prompt = run(&Interpose::default());
+    let longest = prompt.longest.as_ref().map_or(Duration::ZERO, |(_, t)| *t);
+    assert!(
+        longest < Duration::from_millis(25),
+        "a ready job waited {longest:?} beside an idle worker ({prompt:?})"
+    );
+    let late = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> { Arc::new(Late(inner)) };
+    let delayed = run(&Interpose {
+        counters: None,
+        launcher: Some(&late),
+    });
+    assert!(
+        delayed.total >= Duration::from_millis(40),
+        "launches 40 ms late, yet ready jobs waited only {delayed:?}"
+    );
+}
+
+/// Delivers each launch 40 ms after it is asked for, from another thread.
+struct Late(Arc<dyn Launcher>);
+
+impl Launcher for Late {
+    fn launch(&self, job: JobId) -> ProtoResult<()> {
+        let inner = self.0.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(40));
+            inner.launch(job).expect("the local queue accepts a launch");
+        });
+        Ok(())
+    }
+
+    fn priority(&self, job: JobId) -> f64 {
+        self.0.priority(job)
+    }
 }

@@ -522,3 +522,64 @@ fn input_cache_bounds_the_kept_generated_tiles_and_the_summary_counts_them() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_traced_run_says_how_long_ready_jobs_waited_beside_idle_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.json");
+    let run = |extra: &[&str]| {
+        let program = repo("lib/cholesky.lp");
+        let mut args = vec!["run", &program, "--quiet", "--workers", "2"];
+        args.extend(["--set", "n=256", "--set", "b=64"]);
+        args.extend(extra);
+        let out = lpc(&args, None);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stderr)
+            .lines()
+            .find(|l| l.trim_start().starts_with("waits "))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(run(&[]), None, "only a traced run measures its waits");
+    let line = run(&["--trace", trace.to_str().unwrap()]).expect("a waits line");
+    // Times vary; the wording and the units do not.
+    let duration = |t: &str| {
+        let number = t.strip_suffix(" ms").or_else(|| t.strip_suffix(" s"));
+        assert!(
+            number.is_some_and(|n| n.parse::<f64>().is_ok()),
+            "{t:?} in {line}"
+        );
+    };
+    let rest = line
+        .strip_prefix("waits ready jobs waited ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (total, rest) = rest
+        .split_once(" in all while a worker idled")
+        .unwrap_or_else(|| panic!("{line}"));
+    duration(total);
+    if !rest.is_empty() {
+        let (job, t) = rest
+            .strip_prefix(" (longest: ")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|r| r.rsplit_once(", "))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            ["chol[", "trsm[", "syrk["]
+                .iter()
+                .any(|f| job.starts_with(f)),
+            "{line}"
+        );
+        duration(t);
+    }
+    let events: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let idle = events["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["cat"] == "idle")
+        .count();
+    assert!(
+        idle >= 2,
+        "each worker's wait for its first job is an idle slice"
+    );
+}

@@ -167,6 +167,7 @@ pub fn run_lambda_with(
             peak_temp_bytes: 0,
             stray_temp_tiles,
             worker_idle: Vec::new(),
+            idle_waits: None,
             generated_inputs: None,
         },
     })

@@ -228,7 +228,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     }
     if let Some(path) = &args.trace {
         eprintln!(
-            "  trace        {} (open it in https://ui.perfetto.dev)",
+            "  trace         {} (open it in https://ui.perfetto.dev)",
             path.display()
         );
     }
@@ -533,5 +533,18 @@ fn print_summary(s: &RunSummary) {
             })
             .collect();
         line("idle", each.join(", "));
+    }
+    if let Some(w) = &s.idle_waits {
+        let longest = match &w.longest {
+            Some((job, t)) => format!(" (longest: {job}, {})", human_duration(*t)),
+            None => String::new(),
+        };
+        line(
+            "waits",
+            format!(
+                "ready jobs waited {} in all while a worker idled{longest}",
+                human_duration(w.total)
+            ),
+        );
     }
 }
