@@ -2,7 +2,7 @@
 //! worker sat idle. An idle worker takes a ready job as soon as it is
 //! queued, so in a correct run this is the hand-off latency alone
 //! (microseconds a job); more would be a job that a worker could have run
-//! and did not, whatever its priority (docs/runtime.md, "Traces").
+//! and did not, whatever its priority (docs/runtime.md, "The protocol").
 
 use super::{Slice, Tracer};
 use lp_program::{JobId, Plan};
