@@ -124,7 +124,7 @@ pub struct RunSummary {
     /// Per worker, the time it ran no job (waiting for a ready job, and at
     /// the end); empty where workers come and go (Lambda).
     pub worker_idle: Vec<std::time::Duration>,
-    /// How long ready jobs waited while a worker idled, from the trace's
+    /// How long workers idled while a job was ready, from the trace's
     /// records; `None` without `--trace` (the local backend's only).
     pub idle_waits: Option<crate::trace::IdleWaits>,
     /// Tiles of initialised inputs (`spd(42)`) generated, and loads served

@@ -157,30 +157,32 @@ fn one_worker_runs_the_cholesky_in_critical_path_order() {
     assert_ne!(fifo, names(&order));
 }
 
-/// The idle-wait measure on a hand-made trace: job_1 is ready when job_0
-/// ends (100 µs) and starts at 250 µs; worker 1 idles through 0-250 µs and
-/// worker 0 through 120-180 µs, so job_1 waited 150 µs on worker 1 and 60
-/// µs on worker 0. The root was taken at once.
+/// The idle-wait measure on a hand-made trace: job_0 runs 0-100 µs, then
+/// job_1 and job_2 are ready. Worker 0 idles 100-300 µs (one job or two
+/// waiting throughout: 200 µs) and takes job_1; worker 1 idles 0-200 µs, of
+/// which 100-200 with jobs waiting, and takes job_2. Worker time counts,
+/// not job time: 300 µs, where the two jobs' waits add up to 500.
 #[test]
-fn idle_waits_add_up_the_time_ready_jobs_spent_beside_idle_workers() {
-    let plan = plan(copy_dag(&[vec![], vec![0]]));
+fn idle_waits_add_up_the_worker_time_idle_beside_ready_jobs() {
+    let plan = plan(copy_dag(&[vec![], vec![0], vec![0]]));
     let jobs = jobs_of(&plan);
-    let (j0, j1) = (jobs[0].0, jobs[1].0);
+    let (j0, j1, j2) = (jobs[0].0, jobs[1].0, jobs[2].0);
     let t = Tracer::new(2);
     t.record_span(0, Slice::Job, j0, None, 0.0, 100.0);
-    t.record_span(0, Slice::Idle, j0, None, 120.0, 60.0);
-    t.record_span(1, Slice::Idle, j1, None, 0.0, 250.0);
-    t.record_span(1, Slice::Job, j1, None, 250.0, 50.0);
+    t.record_span(0, Slice::Idle, j1, None, 100.0, 200.0);
+    t.record_span(0, Slice::Job, j1, None, 300.0, 50.0);
+    t.record_span(1, Slice::Idle, j2, None, 0.0, 200.0);
+    t.record_span(1, Slice::Job, j2, None, 200.0, 60.0);
     let w = t.idle_waits(&plan);
-    assert_eq!(w.total.as_micros(), 210);
+    assert_eq!(w.total.as_micros(), 300);
     assert_eq!(
         w.longest,
-        Some(("job_1".to_string(), Duration::from_micros(210)))
+        Some(("job_1".to_string(), Duration::from_micros(200)))
     );
 }
 
-/// A Cholesky's traced run on two workers: no job waits beside an idle
-/// worker longer than a thread's wake-up. The queue's `pop` polls every 50
+/// A Cholesky's traced run on two workers: no worker idles beside a ready
+/// job longer than a thread's wake-up. The queue's `pop` polls every 50
 /// ms, so a lost wake-up would show as waits of up to 50 ms; the second run
 /// delivers every launch 40 ms late (as a slow launcher would), to show
 /// that the measure sees such waits.
@@ -203,7 +205,7 @@ fn no_ready_job_waits_while_a_worker_idles() {
     let longest = prompt.longest.as_ref().map_or(Duration::ZERO, |(_, t)| *t);
     assert!(
         longest < Duration::from_millis(25),
-        "a ready job waited {longest:?} beside an idle worker ({prompt:?})"
+        "a worker idled {longest:?} beside a ready job ({prompt:?})"
     );
     let late = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> { Arc::new(Late(inner)) };
     let delayed = run(&Interpose {
@@ -212,7 +214,7 @@ fn no_ready_job_waits_while_a_worker_idles() {
     });
     assert!(
         delayed.total >= Duration::from_millis(40),
-        "launches 40 ms late, yet ready jobs waited only {delayed:?}"
+        "launches 40 ms late, yet workers idled beside ready jobs only {delayed:?}"
     );
 }
 

@@ -524,7 +524,7 @@ fn input_cache_bounds_the_kept_generated_tiles_and_the_summary_counts_them() {
 }
 
 #[test]
-fn a_traced_run_says_how_long_ready_jobs_waited_beside_idle_workers() {
+fn a_traced_run_says_how_long_workers_idled_beside_ready_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.json");
     let run = |extra: &[&str]| {
@@ -550,25 +550,25 @@ fn a_traced_run_says_how_long_ready_jobs_waited_beside_idle_workers() {
         );
     };
     let rest = line
-        .strip_prefix("waits ready jobs waited ")
+        .strip_prefix("waits workers idled ")
         .unwrap_or_else(|| panic!("{line}"));
     let (total, rest) = rest
-        .split_once(" in all while a worker idled")
+        .split_once(" in all while a job was ready")
         .unwrap_or_else(|| panic!("{line}"));
     duration(total);
     if !rest.is_empty() {
-        let (job, t) = rest
-            .strip_prefix(" (longest: ")
+        let (t, job) = rest
+            .strip_prefix(" (longest ")
             .and_then(|r| r.strip_suffix(')'))
-            .and_then(|r| r.rsplit_once(", "))
+            .and_then(|r| r.split_once(", then took "))
             .unwrap_or_else(|| panic!("{line}"));
+        duration(t);
         assert!(
             ["chol[", "trsm[", "syrk["]
                 .iter()
                 .any(|f| job.starts_with(f)),
             "{line}"
         );
-        duration(t);
     }
     let events: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();

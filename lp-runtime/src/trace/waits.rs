@@ -1,21 +1,22 @@
-//! What a trace says about scheduling: how long ready jobs waited while a
-//! worker sat idle. An idle worker takes a ready job as soon as it is
-//! queued, so in a correct run this is the hand-off latency alone
-//! (microseconds a job); more would be a job that a worker could have run
-//! and did not, whatever its priority (docs/runtime.md, "The protocol").
+//! What a trace says about scheduling: how long workers sat idle while a
+//! job was ready. An idle worker takes a queued job at once, so in a
+//! correct run this is the hand-off latency alone (microseconds a job);
+//! more would be a job that a worker could have run and did not, whatever
+//! its priority (docs/runtime.md, "The protocol").
 
 use super::{Slice, Tracer};
 use lp_program::{JobId, Plan};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Ready jobs against idle workers, from a trace's records.
+/// Idle workers against ready jobs, from a trace's records.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdleWaits {
-    /// Summed over jobs and workers: the time a job was ready (every parent
-    /// finished) and not yet started while that worker was idle.
+    /// Summed over workers: the time a worker was idle while some job was
+    /// ready (every parent finished) and not yet started.
     pub total: Duration,
-    /// The job (its name) with the largest such time, and that time.
+    /// The largest such time within one idle slice, with the job the worker
+    /// took at its end (its name).
     pub longest: Option<(String, Duration)>,
 }
 
@@ -25,11 +26,9 @@ impl Tracer {
     /// execution counts.
     pub fn idle_waits(&self, plan: &Plan) -> IdleWaits {
         let mut runs: HashMap<JobId, (f64, f64)> = HashMap::new();
-        let mut idle: Vec<Vec<(f64, f64)>> = Vec::with_capacity(self.workers.len());
+        let mut idle = Vec::new();
         for buffer in &self.workers {
-            let records = buffer.lock().unwrap_or_else(|p| p.into_inner());
-            let mut slices = Vec::new();
-            for r in records.iter() {
+            for r in buffer.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                 let span = (r.start_us, r.start_us + r.dur_us);
                 match r.slice {
                     Slice::Job => {
@@ -38,26 +37,31 @@ impl Tracer {
                             *first = span;
                         }
                     }
-                    Slice::Idle => slices.push(span),
+                    Slice::Idle => idle.push((span, r.job)),
                     _ => {}
                 }
             }
-            slices.sort_by(|a, b| a.0.total_cmp(&b.0));
-            idle.push(slices);
         }
         let mut parents = Vec::new();
-        let mut total = 0.0;
-        let mut longest: Option<(JobId, f64)> = None;
+        let mut waiting: Vec<(f64, f64)> = Vec::new();
         for (&job, &(start, _)) in &runs {
             plan.parents(job, &mut parents);
             let ready = parents
                 .iter()
                 .filter_map(|p| runs.get(p))
                 .fold(0.0, |t: f64, &(_, end)| t.max(end));
-            let waited: f64 = idle.iter().map(|w| covered(w, ready, start)).sum();
-            total += waited;
-            if waited > 0.0 && longest.is_none_or(|(_, l)| waited > l) {
-                longest = Some((job, waited));
+            if start > ready {
+                waiting.push((ready, start));
+            }
+        }
+        let waiting = union(waiting);
+        let mut total = 0.0;
+        let mut longest: Option<(JobId, f64)> = None;
+        for ((from, to), took) in idle {
+            let t = covered(&waiting, from, to);
+            total += t;
+            if t > 0.0 && longest.is_none_or(|(_, l)| t > l) {
+                longest = Some((took, t));
             }
         }
         let us = |t: f64| Duration::from_secs_f64(t * 1e-6);
@@ -68,13 +72,25 @@ impl Tracer {
     }
 }
 
-/// The time in `from..to` that `slices` (in time order, disjoint) cover.
-fn covered(slices: &[(f64, f64)], from: f64, to: f64) -> f64 {
-    let first = slices.partition_point(|s| s.1 <= from);
-    slices[first..]
+/// The intervals merged into disjoint ones, in time order.
+fn union(mut spans: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<(f64, f64)> = Vec::with_capacity(spans.len());
+    for (from, to) in spans {
+        match out.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => out.push((from, to)),
+        }
+    }
+    out
+}
+
+/// The time in `from..to` that `spans` (disjoint, in time order) cover.
+fn covered(spans: &[(f64, f64)], from: f64, to: f64) -> f64 {
+    let first = spans.partition_point(|s| s.1 <= from);
+    spans[first..]
         .iter()
         .take_while(|s| s.0 < to)
         .map(|s| s.1.min(to) - s.0.max(from))
-        .filter(|d| *d > 0.0)
         .sum()
 }

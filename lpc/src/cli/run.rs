@@ -536,13 +536,13 @@ fn print_summary(s: &RunSummary) {
     }
     if let Some(w) = &s.idle_waits {
         let longest = match &w.longest {
-            Some((job, t)) => format!(" (longest: {job}, {})", human_duration(*t)),
+            Some((job, t)) => format!(" (longest {}, then took {job})", human_duration(*t)),
             None => String::new(),
         };
         line(
             "waits",
             format!(
-                "ready jobs waited {} in all while a worker idled{longest}",
+                "workers idled {} in all while a job was ready{longest}",
                 human_duration(w.total)
             ),
         );
