@@ -102,6 +102,8 @@ class RunSummary:
     bytes_stored: int
     peak_temp_bytes: int
     critical_path_jobs: Optional[int]
+    worker_idle_seconds: List[float]
+    idle_while_ready_seconds: Optional[float]
     verification: Optional[Verification]
 
 def check(program: Union[str, PathLike, bytes], params: Optional[Dict[str, int]] = None) -> List[Diagnostic]: ...

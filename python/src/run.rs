@@ -98,6 +98,11 @@ pub struct PySummary {
     pub peak_temp_bytes: u64,
     /// The longest chain of dependent jobs (programs of at most 500,000 jobs).
     pub critical_path_jobs: Option<usize>,
+    /// Per worker, the seconds it ran no job.
+    pub worker_idle_seconds: Vec<f64>,
+    /// Seconds workers idled while a job was ready, in all (a traced run's
+    /// only: `trace=`).
+    pub idle_while_ready_seconds: Option<f64>,
     /// The residual check, when the run was asked to verify.
     pub verification: Option<Py<PyVerification>>,
 }
@@ -138,6 +143,8 @@ fn summary(py: Python<'_>, s: &RunSummary, v: Option<&Verification>) -> PyResult
         bytes_stored: s.bytes_stored,
         peak_temp_bytes: s.peak_temp_bytes,
         critical_path_jobs: s.critical_path_jobs,
+        worker_idle_seconds: s.worker_idle.iter().map(|d| d.as_secs_f64()).collect(),
+        idle_while_ready_seconds: s.idle_waits.as_ref().map(|w| w.total.as_secs_f64()),
         verification,
     })
 }

@@ -42,6 +42,20 @@ def test_run_library_program_with_summary_and_verification(rng):
     assert s.flops > 0 and s.wall_seconds > 0 and s.workers >= 1
     v = s.verification
     assert v.passed and v.residual < v.tolerance
+    assert len(s.worker_idle_seconds) == s.workers
+    assert all(0 <= t <= s.wall_seconds for t in s.worker_idle_seconds)
+    assert s.idle_while_ready_seconds is None  # not traced
+
+
+def test_a_traced_run_says_how_long_workers_idled_beside_ready_jobs(rng, tmp_path):
+    a = spd(rng, 256)
+    trace = tmp_path / "t.json"
+    result = lp.run("cholesky", inputs={"A": a}, params={"n": 256, "b": 64}, workers=2, trace=trace)
+    s = result.summary
+    # The hand-off latency of woken threads: far below a job's time
+    # (lp-runtime/tests/priority.rs checks the measure itself).
+    assert 0 <= s.idle_while_ready_seconds < 0.025
+    assert trace.exists()
 
 
 def test_input_arrays_are_read_in_place_not_imported(rng):
