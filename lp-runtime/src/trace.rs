@@ -1,7 +1,8 @@
 //! Optional Chrome trace-event output (`{"traceEvents": [...]}`), which opens
 //! in Perfetto or chrome://tracing: one "X" (complete) slice per job
 //! execution and nested slices for each load, kernel and write, with
-//! pid = the run and tid = the worker thread.
+//! pid = the run and tid = the worker thread, and a counter track of the
+//! jobs ready and not yet started.
 //!
 //! Workers append compact records (ids and static names, no strings built)
 //! to their own buffer, so the hot path is a clock read and an uncontended
@@ -123,6 +124,7 @@ impl Tracer {
                 }));
             }
         }
+        events.extend(self.ready_counter(plan));
         json!({"traceEvents": events, "displayTimeUnit": "ms"})
     }
 

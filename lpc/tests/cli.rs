@@ -572,14 +572,20 @@ fn a_traced_run_says_how_long_workers_idled_beside_ready_jobs() {
     }
     let events: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
-    let idle = events["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["cat"] == "idle")
-        .count();
+    let events = events["traceEvents"].as_array().unwrap();
+    let idle = events.iter().filter(|e| e["cat"] == "idle").count();
     assert!(
         idle >= 2,
         "each worker's wait for its first job is an idle slice"
     );
+    // The ready-jobs counter: trsm[0, 1..3] are ready at once when chol[0]
+    // ends, and the count ends at 0.
+    let ready: Vec<i64> = events
+        .iter()
+        .filter(|e| e["ph"] == "C" && e["name"] == "ready jobs")
+        .map(|e| e["args"]["ready"].as_i64().unwrap())
+        .collect();
+    assert!(ready.iter().all(|&n| n >= 0), "{ready:?}");
+    assert!(ready.iter().any(|&n| n >= 2), "{ready:?}");
+    assert_eq!(ready.last(), Some(&0), "{ready:?}");
 }
