@@ -183,9 +183,11 @@ fn idle_waits_add_up_the_worker_time_idle_beside_ready_jobs() {
 
 /// A Cholesky's traced run on two workers: no worker idles beside a ready
 /// job longer than a thread's wake-up. The queue's `pop` polls every 50
-/// ms, so a lost wake-up would show as waits of up to 50 ms; the second run
-/// delivers every launch 40 ms late (as a slow launcher would), to show
-/// that the measure sees such waits.
+/// ms, so a lost wake-up would show as stretches of up to 50 ms; the bound,
+/// 40 ms, leaves the OS its share on a loaded machine (up to 17 ms in 20
+/// runs beside four busy loops on two cores). The second run delivers
+/// every launch 40 ms late (as a slow launcher would), to show that the
+/// measure sees such waits.
 #[test]
 fn no_ready_job_waits_while_a_worker_idles() {
     let plan = plan(cholesky_loops(4, 128, Body::Kernels));
@@ -204,7 +206,7 @@ fn no_ready_job_waits_while_a_worker_idles() {
     let prompt = run(&Interpose::default());
     let longest = prompt.longest.as_ref().map_or(Duration::ZERO, |(_, t)| *t);
     assert!(
-        longest < Duration::from_millis(25),
+        longest < Duration::from_millis(40),
         "a worker idled {longest:?} beside a ready job ({prompt:?})"
     );
     let late = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> { Arc::new(Late(inner)) };
