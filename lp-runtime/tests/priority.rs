@@ -179,6 +179,22 @@ fn idle_waits_add_up_the_worker_time_idle_beside_ready_jobs() {
         w.longest,
         Some(("job_1".to_string(), Duration::from_micros(200)))
     );
+    // The trace's counter track: two jobs ready at 100 µs, one at 200, none
+    // at 300 (job_0 was taken at once and never counts).
+    let json = t.to_json(&plan);
+    let counter: Vec<(f64, i64)> = json["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "C")
+        .map(|e| {
+            (
+                e["ts"].as_f64().unwrap(),
+                e["args"]["ready"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counter, [(100.0, 2), (200.0, 1), (300.0, 0)]);
 }
 
 /// A Cholesky's traced run on two workers: no worker idles beside a ready
