@@ -31,7 +31,7 @@ use crate::protocol::{
     UrgentQueue, critical_path_jobs, run_job,
 };
 use crate::store::{GeneratedInputs, Store};
-use crate::trace::{Slice, Tracer};
+use crate::trace::{IdleWaits, Slice, Tracer};
 use lp_program::{JobId, Plan, TileKey};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -632,7 +632,7 @@ pub fn run_local_with(
     }
     outcome?;
     let stray_temp_tiles = sweep_temps(plan, store.as_ref())?;
-    write_trace(tracer.as_ref(), plan, opts)?;
+    let idle_waits = write_trace(tracer.as_ref(), plan, opts)?;
     let wall = run.started.elapsed();
     progress(&run.snapshot());
     // Computed bottom levels bring the critical path along; stated ones
@@ -651,7 +651,7 @@ pub fn run_local_with(
         bytes_stored: m.bytes_stored,
         critical_path_jobs,
         worker_idle: run.idle(wall),
-        idle_waits: tracer.as_ref().map(|t| t.idle_waits(plan)),
+        idle_waits,
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,
         generated_inputs: Some(GeneratedCounts {
@@ -749,11 +749,17 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
     }
 }
 
-fn write_trace(tracer: Option<&Tracer>, plan: &Plan, opts: &LocalOptions) -> Result<(), RunError> {
+/// Writes the trace, if the run keeps one, and returns its idle waits.
+fn write_trace(
+    tracer: Option<&Tracer>,
+    plan: &Plan,
+    opts: &LocalOptions,
+) -> Result<Option<IdleWaits>, RunError> {
     match (tracer, &opts.trace) {
         (Some(t), Some(path)) => t
             .write(plan, path)
+            .map(Some)
             .map_err(|e| RunError::Trace(format!("{}: {e}", path.display()))),
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }

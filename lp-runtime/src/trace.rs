@@ -18,6 +18,7 @@ use std::time::Instant;
 
 mod waits;
 pub use waits::IdleWaits;
+use waits::Readiness;
 
 /// What a slice covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,10 @@ impl Tracer {
 
     /// The trace as a JSON value, names resolved against `plan`.
     pub fn to_json(&self, plan: &Plan) -> Value {
+        self.json(plan, &self.readiness(plan))
+    }
+
+    fn json(&self, plan: &Plan, readiness: &Readiness) -> Value {
         let mut events = Vec::new();
         for (tid, buffer) in self.workers.iter().enumerate() {
             events.push(json!({
@@ -124,19 +129,22 @@ impl Tracer {
                 }));
             }
         }
-        events.extend(self.ready_counter(plan));
+        events.extend(readiness.counter());
         json!({"traceEvents": events, "displayTimeUnit": "ms"})
     }
 
     /// Writes the trace to `path` whole or not at all
     /// ([`crate::atomic_file`]), so a failed write never leaves a truncated
-    /// trace behind.
-    pub fn write(&self, plan: &Plan, path: &Path) -> std::io::Result<()> {
+    /// trace behind, and returns its [`IdleWaits`] (worked out once for
+    /// both).
+    pub fn write(&self, plan: &Plan, path: &Path) -> std::io::Result<IdleWaits> {
+        let readiness = self.readiness(plan);
         let mut file = crate::atomic_file::AtomicFile::create(path)?;
         let mut writer = std::io::BufWriter::new(file.file());
-        serde_json::to_writer(&mut writer, &self.to_json(plan))?;
+        serde_json::to_writer(&mut writer, &self.json(plan, &readiness))?;
         writer.flush()?;
         drop(writer);
-        file.commit()
+        file.commit()?;
+        Ok(readiness.idle_waits(plan))
     }
 }

@@ -29,47 +29,17 @@ impl Tracer {
     /// last of its parents ends (roots at the start of the trace); its first
     /// execution counts.
     pub fn idle_waits(&self, plan: &Plan) -> IdleWaits {
-        let (runs, idle) = self.jobs_and_idle();
-        let waiting = union(ready_spans(plan, &runs));
-        let mut total = 0.0;
-        let mut longest: Option<(JobId, f64)> = None;
-        for ((from, to), took) in idle {
-            let t = covered(&waiting, from, to);
-            total += t;
-            if t > 0.0 && longest.is_none_or(|(_, l)| t > l) {
-                longest = Some((took, t));
-            }
-        }
-        let us = |t: f64| Duration::from_secs_f64(t * 1e-6);
-        IdleWaits {
-            total: us(total),
-            longest: longest.map(|(job, t)| (plan.job_name(job), us(t))),
-        }
+        self.readiness(plan).idle_waits(plan)
     }
 
-    /// The number of ready jobs not yet started, over time, as Chrome trace
-    /// counter events: a track beside the workers' that is 0 wherever one
-    /// of them idles, in a run that wastes no worker.
-    pub(super) fn ready_counter(&self, plan: &Plan) -> Vec<Value> {
-        let (runs, _) = self.jobs_and_idle();
-        let mut steps: Vec<(f64, i64)> = ready_spans(plan, &runs)
-            .into_iter()
-            .flat_map(|(ready, start)| [(ready, 1), (start, -1)])
-            .collect();
-        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut events: Vec<Value> = Vec::new();
-        let mut ready = 0;
-        for (i, &(t, step)) in steps.iter().enumerate() {
-            ready += step;
-            // One event per instant, with the count after all its steps.
-            if steps.get(i + 1).is_none_or(|next| next.0 > t) {
-                events.push(json!({
-                    "name": "ready jobs", "ph": "C", "pid": 1, "ts": t,
-                    "args": {"ready": ready},
-                }));
-            }
+    /// When jobs were ready and workers idle: solving every job's parents
+    /// once serves both the trace's counter track and [`IdleWaits`].
+    pub(super) fn readiness(&self, plan: &Plan) -> Readiness {
+        let (runs, idle) = self.jobs_and_idle();
+        Readiness {
+            waiting: ready_spans(plan, &runs),
+            idle,
         }
-        events
     }
 
     /// Each job's first execution, and each idle slice with the job the
@@ -93,6 +63,60 @@ impl Tracer {
             }
         }
         (runs, idle)
+    }
+}
+
+/// A trace's ready jobs and idle workers (see [`Tracer::readiness`]).
+pub(super) struct Readiness {
+    /// `(ready, start)` of each job that did not start the moment it was
+    /// ready.
+    waiting: Vec<Span>,
+    /// Each idle slice, with the job the worker took at its end.
+    idle: Vec<(Span, JobId)>,
+}
+
+impl Readiness {
+    pub(super) fn idle_waits(&self, plan: &Plan) -> IdleWaits {
+        let waiting = union(self.waiting.clone());
+        let mut total = 0.0;
+        let mut longest: Option<(JobId, f64)> = None;
+        for &((from, to), took) in &self.idle {
+            let t = covered(&waiting, from, to);
+            total += t;
+            if t > 0.0 && longest.is_none_or(|(_, l)| t > l) {
+                longest = Some((took, t));
+            }
+        }
+        let us = |t: f64| Duration::from_secs_f64(t * 1e-6);
+        IdleWaits {
+            total: us(total),
+            longest: longest.map(|(job, t)| (plan.job_name(job), us(t))),
+        }
+    }
+
+    /// The number of ready jobs not yet started, over time, as Chrome trace
+    /// counter events: a track beside the workers' that is 0 wherever one
+    /// of them idles, in a run that wastes no worker.
+    pub(super) fn counter(&self) -> Vec<Value> {
+        let mut steps: Vec<(f64, i64)> = self
+            .waiting
+            .iter()
+            .flat_map(|&(ready, start)| [(ready, 1), (start, -1)])
+            .collect();
+        steps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut events: Vec<Value> = Vec::new();
+        let mut ready = 0;
+        for (i, &(t, step)) in steps.iter().enumerate() {
+            ready += step;
+            // One event per instant, with the count after all its steps.
+            if steps.get(i + 1).is_none_or(|next| next.0 > t) {
+                events.push(json!({
+                    "name": "ready jobs", "ph": "C", "pid": 1, "ts": t,
+                    "args": {"ready": ready},
+                }));
+            }
+        }
+        events
     }
 }
 
