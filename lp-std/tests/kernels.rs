@@ -875,17 +875,74 @@ fn assert_computed_in_place(what: &str, k: Kernel, args: &[&Tile]) {
 
 /// The same with operand `given` handed over instead.
 fn assert_computed_in(what: &str, k: Kernel, args: &[&Tile], given: usize) {
-    let want = apply(k, args);
-    let mine = args[given].clone();
-    let buffer = mine.as_ptr();
+    assert_computed_in_buffers(what, k, args, &[(given, 0)]);
+}
+
+/// The operands named by `moves` handed over, the others shared: every
+/// result must be what `apply` computes, to the bit, and each `(operand,
+/// result)` of `moves` must be that result computed in that operand's
+/// buffer.
+fn assert_computed_in_buffers(what: &str, k: Kernel, args: &[&Tile], moves: &[(usize, usize)]) {
+    let want = k.apply(args).unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut operands: Vec<Cow<'_, Tile>> = args.iter().map(|&t| Cow::Borrowed(t)).collect();
-    operands[given] = Cow::Owned(mine);
+    let mut buffers = Vec::new();
+    for &(given, result) in moves {
+        let mine = args[given].clone();
+        buffers.push((mine.as_ptr(), result));
+        operands[given] = Cow::Owned(mine);
+    }
     let got = k
         .apply_reusing(operands)
-        .unwrap_or_else(|e| panic!("{what}: {e}"))
-        .remove(0);
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     assert_eq!(got, want, "{what}: differs from apply");
-    assert_eq!(got.as_ptr(), buffer, "{what}: not computed in place");
+    for (buffer, result) in buffers {
+        assert_eq!(
+            got[result].as_ptr(),
+            buffer,
+            "{what}: result {result} not computed in place"
+        );
+    }
+}
+
+#[test]
+fn lu_and_qr_kernels_compute_in_the_tiles_they_transform() {
+    // Ragged shapes, and 1024 columns for the LU's and QR's wider panels
+    // (`inner_block`).
+    for (m, n, nc) in [(51, 37, 23), (1030, 1024, 9)] {
+        let a = random(n, n, 920);
+        let below = random(m, n, 921);
+        let right = random(n, nc, 922);
+        let right_below = random(m, nc, 923);
+        let what = |name: &str| format!("{name} {m}x{n} on {nc} columns");
+        let k = |name: &str| Kernel::from_name(name).unwrap();
+
+        assert_computed_in_buffers(&what("GETRF"), k("GETRF"), &[&a], &[(0, 0)]);
+        let [lu, p] = <[Tile; 2]>::try_from(k("GETRF").apply(&[&a]).unwrap()).unwrap();
+        assert_computed_in_buffers(&what("GESSM"), k("GESSM"), &[&lu, &p, &right], &[(2, 0)]);
+        let u = transpose(&lower(n, 924));
+        let tstrf = [&u, &below];
+        assert_computed_in_buffers(&what("TSTRF"), k("TSTRF"), &tstrf, &[(0, 0), (1, 1)]);
+        let [_, l, lx] = <[Tile; 3]>::try_from(k("TSTRF").apply(&tstrf).unwrap()).unwrap();
+        let ssssm = [&right, &right_below, &l, &lx];
+        assert_computed_in_buffers(&what("SSSSM"), k("SSSSM"), &ssssm, &[(0, 0), (1, 1)]);
+
+        // GEQRT's buffer becomes V when the tile is tall, R when it is wide.
+        assert_computed_in_buffers(&what("GEQRT"), k("GEQRT"), &[&below], &[(0, 0)]);
+        let wide = transpose(&below);
+        assert_computed_in_buffers(&what("GEQRT wide"), k("GEQRT"), &[&wide], &[(0, 2)]);
+        let [v, t, _] = <[Tile; 3]>::try_from(k("GEQRT").apply(&[&below]).unwrap()).unwrap();
+        for name in ["ORMQR_T", "ORMQR_N"] {
+            let ormqr = [&v, &t, &right_below];
+            assert_computed_in_buffers(&what(name), k(name), &ormqr, &[(2, 0)]);
+        }
+        let tsqrt = [&u, &below];
+        assert_computed_in_buffers(&what("TSQRT"), k("TSQRT"), &tsqrt, &[(0, 0), (1, 1)]);
+        let [_, v, t] = <[Tile; 3]>::try_from(k("TSQRT").apply(&tsqrt).unwrap()).unwrap();
+        for name in ["TSMQR_T", "TSMQR_N"] {
+            let tsmqr = [&right, &right_below, &v, &t];
+            assert_computed_in_buffers(&what(name), k(name), &tsmqr, &[(0, 0), (1, 1)]);
+        }
+    }
 }
 
 #[test]

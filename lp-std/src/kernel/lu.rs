@@ -32,9 +32,14 @@
 //! infinities propagate into the results as in LAPACK (pivot indices stay in
 //! range), and [`check_upper`] then reports a non-finite diagonal entry.
 //!
-//! Like the other kernels, these run single-threaded (`Par::Seq`), read
-//! shared operands and write fresh tiles, and validate shapes themselves.
+//! Like the other kernels, these run single-threaded (`Par::Seq`) and
+//! validate shapes themselves. Each comes in two forms: one reads its
+//! operands as views and writes fresh tiles (`ssssm`), the other
+//! (`ssssm_reusing`) takes the tiles it transforms by value and computes in
+//! their buffers, which is what `Kernel::apply_reusing` calls with the tiles
+//! a job holds alone, so that a tile read from disk or S3 is not copied.
 
+use super::transpose::zero_below_diagonal;
 use super::{KernelError, ShapeError, inner_block, level3};
 use crate::Tile;
 use faer::linalg::matmul::matmul;
@@ -66,10 +71,14 @@ const UNBLOCKED_WIDTH: usize = 16;
 /// NaN and infinities propagate (see the module documentation). Never fails
 /// today; the `Result` is for uniformity with the other kernels.
 pub fn getrf(a: MatRef<'_, f64>) -> Result<(Tile, Tile), KernelError> {
-    let mut lu = a.to_owned();
+    getrf_reusing(a.to_owned())
+}
+
+/// [`getrf`] in A's buffer, which becomes `lu`.
+pub fn getrf_reusing(mut a: Tile) -> Result<(Tile, Tile), KernelError> {
     let mut piv = vec![0; a.nrows().min(a.ncols())];
-    lu_in_place(lu.as_mut(), &mut piv);
-    Ok((lu, pivot_tile(&piv)))
+    lu_in_place(a.as_mut(), &mut piv);
+    Ok((a, pivot_tile(&piv)))
 }
 
 /// Applies [`getrf`]'s transformation to the `m x nc` tile A in the same
@@ -90,6 +99,15 @@ pub fn gessm(
     p: MatRef<'_, f64>,
     a: MatRef<'_, f64>,
 ) -> Result<Tile, KernelError> {
+    gessm_reusing(lu, p, a.to_owned())
+}
+
+/// [`gessm`] in A's buffer.
+pub fn gessm_reusing(
+    lu: MatRef<'_, f64>,
+    p: MatRef<'_, f64>,
+    mut a: Tile,
+) -> Result<Tile, KernelError> {
     let (m, k) = (lu.nrows(), lu.nrows().min(lu.ncols()));
     if a.nrows() != m {
         return Err(shape_error(
@@ -104,9 +122,8 @@ pub fn gessm(
         ));
     }
     let piv = pivots(p, 1, k, |_, v| v < m, &format!("a row index in 0..{m}"))?;
-    let mut out = a.to_owned();
-    swap_rows(out.as_mut(), &piv);
-    let (mut top, bottom) = out.as_mut().split_at_row_mut(k);
+    swap_rows(a.as_mut(), &piv);
+    let (mut top, bottom) = a.as_mut().split_at_row_mut(k);
     level3::solve_unit_lower(lu.submatrix(0, 0, k, k), top.rb_mut());
     if m > k {
         level3::matmul(
@@ -117,7 +134,7 @@ pub fn gessm(
             -1.0,
         );
     }
-    Ok(out)
+    Ok(a)
 }
 
 /// LU factorization with pairwise pivoting of an `n x n` upper triangular U
@@ -158,6 +175,11 @@ pub fn tstrf(
     u: MatRef<'_, f64>,
     a: MatRef<'_, f64>,
 ) -> Result<(Tile, Tile, Tile, Tile), KernelError> {
+    tstrf_reusing(u.to_owned(), a.to_owned())
+}
+
+/// [`tstrf`] in U's buffer, which becomes `u2`, and A's, which becomes `l`.
+pub fn tstrf_reusing(u: Tile, a: Tile) -> Result<(Tile, Tile, Tile, Tile), KernelError> {
     let n = u.nrows();
     if u.ncols() != n {
         return Err(shape_error(
@@ -181,15 +203,16 @@ pub fn tstrf(
             ),
         ));
     }
+    let ib = inner_block(n);
+    let mut scratch = Tile::zeros(ib.min(n) + a.nrows(), ib.min(n));
     let mut f = Stacked {
-        u2: Tile::zeros(n, n),
-        l: a.to_owned(),
+        u2: u,
+        l: a,
         lx: Tile::zeros(n, n),
         piv: vec![0; n],
     };
-    f.u2.as_mut().copy_from_triangular_upper(u);
-    let ib = inner_block(n);
-    let mut scratch = Tile::zeros(ib.min(n) + a.nrows(), ib.min(n));
+    // Only U's upper triangle is read.
+    zero_below_diagonal(&mut f.u2);
     for j0 in (0..n).step_by(ib) {
         let sb = ib.min(n - j0);
         f.factor_panel(j0, sb, scratch.as_mut());
@@ -278,6 +301,17 @@ pub fn ssssm(
     lx: MatRef<'_, f64>,
     p: MatRef<'_, f64>,
 ) -> Result<(Tile, Tile), KernelError> {
+    ssssm_reusing(a1.to_owned(), a2.to_owned(), l, lx, p)
+}
+
+/// [`ssssm`] in A1's and A2's buffers.
+pub fn ssssm_reusing(
+    mut a1: Tile,
+    mut a2: Tile,
+    l: MatRef<'_, f64>,
+    lx: MatRef<'_, f64>,
+    p: MatRef<'_, f64>,
+) -> Result<(Tile, Tile), KernelError> {
     let (m, n) = (l.nrows(), l.ncols());
     let dims = |t: MatRef<'_, f64>| format!("{}x{}", t.nrows(), t.ncols());
     let checks = [
@@ -303,8 +337,8 @@ pub fn ssssm(
                 Some(related),
                 format!(
                     "SSSSM needs {what}: A1 is {}, A2 is {}, L is {}, LX is {}",
-                    dims(a1),
-                    dims(a2),
+                    dims(a1.as_ref()),
+                    dims(a2.as_ref()),
                     dims(l),
                     dims(lx)
                 ),
@@ -318,7 +352,6 @@ pub fn ssssm(
         |c, v| v == c || (n..n + m).contains(&v),
         &format!("its own index or an A row in {n}..{}", n + m),
     )?;
-    let (mut a1, mut a2) = (a1.to_owned(), a2.to_owned());
     let ib = inner_block(n);
     for j0 in (0..n).step_by(ib) {
         let sb = ib.min(n - j0);

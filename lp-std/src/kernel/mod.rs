@@ -464,7 +464,10 @@ impl Kernel {
     /// of its shape, and in a copy of a shared one. The operand that takes
     /// the result: `CHOL`'s A, a triangular solve's B, `SYRK`'s, `GEMM_SUB`'s
     /// and three-operand `GEMM`'s C, `ADD`'s and `SUB`'s A (or B when only B
-    /// is handed over), `TRIU`'s T. The other kernels write fresh tiles.
+    /// is handed over), `TRIU`'s T; of the LU and QR kernels, each tile
+    /// that a result replaces (`GETRF`'s A, `GESSM`'s A, `TSTRF`'s U and A,
+    /// `SSSSM`'s and `TSMQR`'s A1 and A2, `GEQRT`'s A, `ORMQR`'s C,
+    /// `TSQRT`'s R and A). `INVRS` and `TOP` write fresh tiles.
     pub fn apply_reusing(self, args: Vec<Cow<'_, Tile>>) -> Result<Vec<Tile>, KernelError> {
         let shapes: Vec<Shape> = args
             .iter()
@@ -504,40 +507,42 @@ impl Kernel {
                 let [t] = operands(args);
                 lu::check_upper((*t).as_ref())?;
                 let mut u = t.into_owned();
-                for j in 0..u.ncols() {
-                    let below = (j + 1).min(u.nrows());
-                    u.col_as_slice_mut(j)[below..].fill(0.0);
-                }
+                transpose::zero_below_diagonal(&mut u);
                 one(u)
             }
             Kernel::Add | Kernel::Sub => {
                 let [a, b] = operands(args);
                 one(add_or_sub(a, b, self == Kernel::Sub))
             }
-            _ => {
-                let args: Vec<&Tile> = args.iter().map(|t| &**t).collect();
-                self.apply_fresh(&args)
-            }
+            _ => self.apply_factorisation(args),
         }
     }
 
-    /// The kernels that write every result into a fresh tile (the LU and QR
-    /// kernels, `INVRS`, `TOP`); shapes already validated.
-    fn apply_fresh(self, args: &[&Tile]) -> Result<Vec<Tile>, KernelError> {
+    /// The LU and QR kernels, in the buffers of the tiles they transform
+    /// when those were handed over, and `INVRS` and `TOP`, which write fresh
+    /// tiles; shapes already validated.
+    fn apply_factorisation(self, args: Vec<Cow<'_, Tile>>) -> Result<Vec<Tile>, KernelError> {
         let one = |t: Tile| vec![t];
+        let pair = |(x, y): (Tile, Tile)| vec![x, y];
+        let triple = |(x, y, z): (Tile, Tile, Tile)| vec![x, y, z];
         Ok(match self {
-            Kernel::Invrs => one(dense::invert_lower(args[0])?),
+            Kernel::Invrs => one(dense::invert_lower(&args[0])?),
+            Kernel::Top => one(args[0].subrows(0, args[1].nrows()).to_owned()),
             Kernel::Getrf => {
-                let (lu, p) = lu::getrf(args[0].as_ref())?;
-                vec![lu, p]
+                let [a] = operands(args);
+                pair(lu::getrf_reusing(a.into_owned())?)
             }
-            Kernel::Gessm => one(lu::gessm(
-                args[0].as_ref(),
-                args[1].as_ref(),
-                args[2].as_ref(),
-            )?),
+            Kernel::Gessm => {
+                let [lu, p, a] = operands(args);
+                one(lu::gessm_reusing(
+                    (*lu).as_ref(),
+                    (*p).as_ref(),
+                    a.into_owned(),
+                )?)
+            }
             Kernel::Tstrf => {
-                let (u, l, mut lx, p) = lu::tstrf(args[0].as_ref(), args[1].as_ref())?;
+                let [u, a] = operands(args);
+                let (u, l, mut lx, p) = lu::tstrf_reusing(u.into_owned(), a.into_owned())?;
                 // The unit diagonal of lx's blocks is implied: the pivots
                 // take its place, so one tile carries both.
                 for c in 0..lx.nrows() {
@@ -546,38 +551,53 @@ impl Kernel {
                 vec![u, l, lx]
             }
             Kernel::Ssssm => {
-                let lx = args[3];
+                let [a1, a2, l, lx] = operands(args);
                 let p = Tile::from_fn(lx.nrows(), 1, |c, _| lx[(c, c)]);
-                let [a1, a2, l] = [0, 1, 2].map(|i| args[i].as_ref());
                 // ssssm reads only the strictly lower part of lx's blocks.
-                let (a1, a2) = lu::ssssm(a1, a2, l, lx.as_ref(), p.as_ref())?;
-                vec![a1, a2]
+                let (a1, a2) = (a1.into_owned(), a2.into_owned());
+                pair(lu::ssssm_reusing(
+                    a1,
+                    a2,
+                    (*l).as_ref(),
+                    (*lx).as_ref(),
+                    p.as_ref(),
+                )?)
             }
             Kernel::Geqrt => {
-                let (v, t, r) = qr::geqrt(args[0].as_ref())?;
-                vec![v, t, r]
+                let [a] = operands(args);
+                triple(qr::geqrt_reusing(a.into_owned())?)
             }
             Kernel::Ormqr { trans } => {
-                let [v, t, c] = [0, 1, 2].map(|i| args[i].as_ref());
-                one(qr::ormqr(v, t, c, trans)?)
+                let [v, t, c] = operands(args);
+                one(qr::ormqr_reusing(
+                    (*v).as_ref(),
+                    (*t).as_ref(),
+                    c.into_owned(),
+                    trans,
+                )?)
             }
             Kernel::Tsqrt => {
-                let (r, v, t) = qr::tsqrt(args[0].as_ref(), args[1].as_ref())?;
-                vec![r, v, t]
+                let [r, a] = operands(args);
+                triple(qr::tsqrt_reusing(r.into_owned(), a.into_owned())?)
             }
             Kernel::Tsmqr { trans } => {
-                let [a1, a2, v, t] = [0, 1, 2, 3].map(|i| args[i].as_ref());
-                let (a1, a2) = qr::tsmqr(a1, a2, v, t, trans)?;
-                vec![a1, a2]
+                let [a1, a2, v, t] = operands(args);
+                let (a1, a2) = (a1.into_owned(), a2.into_owned());
+                pair(qr::tsmqr_reusing(
+                    a1,
+                    a2,
+                    (*v).as_ref(),
+                    (*t).as_ref(),
+                    trans,
+                )?)
             }
-            Kernel::Top => one(args[0].subrows(0, args[1].nrows()).to_owned()),
             Kernel::Chol
             | Kernel::Trsm { .. }
             | Kernel::Syrk
             | Kernel::Gemm { .. }
             | Kernel::Triu
             | Kernel::Add
-            | Kernel::Sub => unreachable!("{} reuses an operand", self.name()),
+            | Kernel::Sub => unreachable!("{} is a dense kernel", self.name()),
         })
     }
 

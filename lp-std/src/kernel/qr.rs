@@ -47,10 +47,13 @@
 //! T's diagonal blocks (`benches/qr.rs`, b = 512 and 1024); the
 //! applications are unaffected.
 //!
-//! Like the other kernels, these run single-threaded (`Par::Seq`), read
-//! shared operands and write fresh tiles, and validate shapes themselves.
-//! NaN and infinite inputs never panic; they propagate into the results.
+//! Like the other kernels, these run single-threaded (`Par::Seq`) and
+//! validate shapes themselves; as the LU's (`super::lu`), each reads views
+//! and writes fresh tiles, or in its `_reusing` form computes in the
+//! buffers of the tiles it takes by value. NaN and infinite inputs never
+//! panic; they propagate into the results.
 
+use super::transpose::zero_below_diagonal;
 use super::{KernelError, ShapeError, inner_block, level3};
 use crate::Tile;
 use faer::linalg::householder::make_householder_in_place;
@@ -84,9 +87,13 @@ const LEAF: usize = 8;
 /// diagonal entry.
 /// Never fails; the `Result` is for uniformity with the other kernels.
 pub fn geqrt(a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile), KernelError> {
-    let (m, n) = a.shape();
+    geqrt_reusing(a.to_owned())
+}
+
+/// [`geqrt`] in A's buffer, which becomes the larger of V and R.
+pub fn geqrt_reusing(mut work: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
+    let (m, n) = work.shape();
     let k = m.min(n);
-    let mut work = a.to_owned();
     let mut t = Tile::zeros(k, k);
     let ib = inner_block(k);
     let mut s = Scratch::new(ib.min(k) * n);
@@ -108,8 +115,8 @@ pub fn geqrt(a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile), KernelError> {
             couple(t_prev.rb(), g.rb(), t_jj.rb(), t_up, scratch);
         }
     }
-    // The working copy becomes the larger result (fresh pages cost as much
-    // as the copy on these machines); only the other one is allocated.
+    // The working tile becomes the larger result (fresh pages cost as much
+    // as a copy on these machines); only the other one is allocated.
     if m >= n {
         let mut r = Tile::zeros(k, n);
         for j in 0..n {
@@ -154,8 +161,23 @@ pub fn ormqr(
     c: MatRef<'_, f64>,
     transpose: bool,
 ) -> Result<Tile, KernelError> {
+    ormqr_reusing(v, t, c.to_owned(), transpose)
+}
+
+/// [`ormqr`] in C's buffer.
+pub fn ormqr_reusing(
+    v: MatRef<'_, f64>,
+    t: MatRef<'_, f64>,
+    mut c: Tile,
+    transpose: bool,
+) -> Result<Tile, KernelError> {
     let (m, k) = v.shape();
-    let dims = format!("V is {}, T is {}, C is {}", dims(v), dims(t), dims(c));
+    let dims = format!(
+        "V is {}, T is {}, C is {}",
+        dims(v),
+        dims(t),
+        dims(c.as_ref())
+    );
     if k > m {
         return Err(shape_error(
             0,
@@ -179,18 +201,17 @@ pub fn ormqr(
             format!("ORMQR needs C to have as many rows as V: {dims}"),
         ));
     }
-    let mut out = c.to_owned();
     let mut scratch = Scratch::new(inner_block(k).min(k) * c.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_unit(
             v.submatrix(j0, j0, m - j0, sb),
             t.submatrix(j0, j0, sb, sb),
-            out.as_mut().subrows_mut(j0, m - j0),
+            c.as_mut().subrows_mut(j0, m - j0),
             transpose,
             &mut scratch,
         );
     }
-    Ok(out)
+    Ok(c)
 }
 
 /// QR factorization of an `n x n` upper triangular R stacked on an `m x n`
@@ -207,28 +228,35 @@ pub fn ormqr(
 /// Errors: [`KernelError::Shape`] if R is not square or A does not have as
 /// many columns as R.
 pub fn tsqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile), KernelError> {
-    let n = r.nrows();
-    if r.ncols() != n {
+    tsqrt_reusing(r.to_owned(), a.to_owned())
+}
+
+/// [`tsqrt`] in R's buffer, which becomes R2, and A's, which becomes V.
+pub fn tsqrt_reusing(mut r2: Tile, mut v: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
+    let n = r2.nrows();
+    if r2.ncols() != n {
         return Err(shape_error(
             0,
             None,
-            format!("TSQRT needs R to be a square tile, found {}", dims(r)),
+            format!(
+                "TSQRT needs R to be a square tile, found {}",
+                dims(r2.as_ref())
+            ),
         ));
     }
-    if a.ncols() != n {
+    if v.ncols() != n {
         return Err(shape_error(
             1,
             Some(0),
             format!(
                 "TSQRT needs [R; A] with as many columns in A as in R: A is {}, R is {}",
-                dims(a),
-                dims(r)
+                dims(v.as_ref()),
+                dims(r2.as_ref())
             ),
         ));
     }
-    let mut r2 = Tile::zeros(n, n);
-    r2.as_mut().copy_from_triangular_upper(r);
-    let mut v = a.to_owned();
+    // Only R's upper triangle is read.
+    zero_below_diagonal(&mut r2);
     let mut t = Tile::zeros(n, n);
     let ib = inner_block(n);
     let mut s = Scratch::new(ib.min(n) * n);
@@ -288,11 +316,22 @@ pub fn tsmqr(
     t: MatRef<'_, f64>,
     transpose: bool,
 ) -> Result<(Tile, Tile), KernelError> {
+    tsmqr_reusing(a1.to_owned(), a2.to_owned(), v, t, transpose)
+}
+
+/// [`tsmqr`] in A1's and A2's buffers.
+pub fn tsmqr_reusing(
+    mut a1: Tile,
+    mut a2: Tile,
+    v: MatRef<'_, f64>,
+    t: MatRef<'_, f64>,
+    transpose: bool,
+) -> Result<(Tile, Tile), KernelError> {
     let (m, k) = v.shape();
     let all = format!(
         "A1 is {}, A2 is {}, V is {}, T is {}",
-        dims(a1),
-        dims(a2),
+        dims(a1.as_ref()),
+        dims(a2.as_ref()),
         dims(v),
         dims(t)
     );
@@ -326,7 +365,6 @@ pub fn tsmqr(
             ));
         }
     }
-    let (mut a1, mut a2) = (a1.to_owned(), a2.to_owned());
     let mut scratch = Scratch::new(inner_block(k).min(k) * a1.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_ts(

@@ -1,5 +1,5 @@
-//! Transposition of column-major tiles, and the mirror that completes a
-//! symmetric result.
+//! Transposition of column-major tiles, and the triangle operations that
+//! complete a symmetric or triangular result.
 
 use crate::Tile;
 use faer::prelude::{IntoConst, ReborrowMut};
@@ -11,6 +11,15 @@ use faer::{MatMut, MatRef};
 /// registers: each column of a piece is read, and written, contiguously.
 const BLOCK: usize = 64;
 const MICRO: usize = 8;
+
+/// Sets every entry below a tile's diagonal to zero (a triangular factor
+/// computed in an operand's buffer).
+pub fn zero_below_diagonal(t: &mut Tile) {
+    for j in 0..t.ncols() {
+        let below = (j + 1).min(t.nrows());
+        t.col_as_slice_mut(j)[below..].fill(0.0);
+    }
+}
 
 /// Copies the strict lower triangle of a square tile onto its upper one.
 pub fn mirror_lower(m: &mut Tile) {
