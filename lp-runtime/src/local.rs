@@ -96,13 +96,37 @@ impl LocalOptions {
     }
 }
 
-/// `workers`, or the number of cores for 0.
+/// The most worker threads a local run starts. A kernel runs on one thread
+/// and is compute-bound, so workers beyond the cores only take turns on
+/// them; 1024 is above the hardware threads of the largest common hosts
+/// (two 192-core sockets with SMT give 768) and far below the point where
+/// threads run into the OS's limits (`ulimit -u`, systemd's `TasksMax`,
+/// address space for their stacks) or per-worker state outgrows memory.
+pub const MAX_WORKERS: usize = 1024;
+
+/// `workers`, or the number of cores for 0 (at most [`MAX_WORKERS`]).
 pub fn effective_workers(workers: usize) -> usize {
     if workers > 0 {
         workers
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS))
     }
+}
+
+/// This machine's physical memory in bytes (`MemTotal` of
+/// `/proc/meminfo`), or `None` where it cannot be read (not Linux). It
+/// bounds what one tile can take: a tile is allocated whole, in RAM.
+pub fn physical_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Wrappers around the local protocol objects, for fault-injection tests
@@ -585,6 +609,13 @@ pub fn run_local_with(
     interpose: &Interpose<'_>,
 ) -> Result<RunSummary, RunError> {
     let workers = opts.effective_workers();
+    // Per-worker state is allocated before any thread starts; an absurd
+    // count would abort on that allocation rather than fail.
+    if workers > MAX_WORKERS {
+        return Err(RunError::Backend(BackendError {
+            message: format!("{workers} workers is more than a local run takes ({MAX_WORKERS})"),
+        }));
+    }
     let local_counters: Arc<dyn Counters> = Arc::new(LocalCounters::new());
     let counters = match interpose.counters {
         Some(wrap) => wrap(local_counters),
@@ -613,11 +644,7 @@ pub fn run_local_with(
     };
     let run = Run::new(ctx, &queue, opts, workers);
     let outcome = std::thread::scope(|scope| {
-        for worker in 0..workers {
-            let run = &run;
-            scope.spawn(move || run.worker(worker));
-        }
-        let result = drive(&run, progress);
+        let result = start_workers(scope, &run, workers).and_then(|()| drive(&run, progress));
         if result.is_err() {
             run.abort.store(true, SeqCst);
         }
@@ -659,6 +686,31 @@ pub fn run_local_with(
             reused: inputs.reused(),
         }),
     })
+}
+
+/// Starts the worker threads. A thread the OS refuses (a limit on
+/// threads, or no memory for its stack) fails the run instead of
+/// panicking: the caller aborts the run and closes the queue, so the
+/// threads already started exit and are joined.
+fn start_workers<'scope, 'a: 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    run: &'scope Run<'a>,
+    workers: usize,
+) -> Result<(), RunError> {
+    for worker in 0..workers {
+        std::thread::Builder::new()
+            .name(format!("lp-worker-{worker}"))
+            .spawn_scoped(scope, move || run.worker(worker))
+            .map_err(|e| {
+                RunError::Backend(BackendError {
+                    message: format!(
+                        "cannot start worker thread {} of {workers}: {e}",
+                        worker + 1
+                    ),
+                })
+            })?;
+    }
+    Ok(())
 }
 
 /// Runs a job, turning a panic (a bug, never bad input) into a job error so
@@ -749,7 +801,10 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
     }
 }
 
-/// Writes the trace, if the run keeps one, and returns its idle waits.
+/// Writes the trace, if the run keeps one, and returns its idle waits. A
+/// run that finished writes it after its last job and sweep, so a
+/// [`RunError::Trace`] from [`run_local`] means every job finished and
+/// only the trace is missing (callers keep the run's outputs).
 fn write_trace(
     tracer: Option<&Tracer>,
     plan: &Plan,

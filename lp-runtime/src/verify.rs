@@ -20,6 +20,7 @@
 //! | solve (posv, gesv) | square input `A`, input `B`, output `X` | `‖A (X P) − B P‖ / (‖A‖ ‖X P‖ + ‖B P‖)` |
 //! | least squares | input `A` (m > n), `B`, output `X` | `‖Aᵀ (A (X P) − B P)‖ / (‖A‖ (‖A‖ ‖X P‖ + ‖B P‖))` |
 //! | QR | input `A`, output `R` | `‖Aᵀ (A P) − Rᵀ (R P)‖ / (‖A‖² ‖P‖)` |
+//! | LU | input `A`, outputs `U`, `L`, `LX`, `P` | `‖L⁻¹ (A P) − U P‖ / ((‖A‖ + ‖U‖) ‖P‖)`, L⁻¹ the factors' transformations |
 //!
 //! Norms are Frobenius norms. The solve residuals are normwise backward
 //! errors: small for a backward-stable solver whatever the condition number.
@@ -151,6 +152,8 @@ impl Check {
     }
 
     /// What `--verify` can check, for the error message when nothing matched.
+    /// (`lpc run --help` and docs/runtime.md list the same kinds: keep them
+    /// in step when adding one.)
     pub const KNOWN: &'static str = "Cholesky (sym input A, output L), GEMM (inputs A and B, \
          output C), triangular solve (inputs L and B, output X), solve and least squares \
          (inputs A and B, output X), QR (input A, output R) and LU (input A, outputs U, L, \

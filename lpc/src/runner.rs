@@ -9,7 +9,10 @@
 //! 2. [`check_bindings`]: every input and output named is a matrix of the
 //!    right kind, every input without an initialiser is supplied, before a
 //!    tile is computed ([`BindingError`] renders the CLI's wording; other
-//!    callers match on the variants).
+//!    callers match on the variants); [`check_workers`],
+//!    [`check_destination`] per file the run writes and [`check_memory`]:
+//!    what this machine and file system cannot do, refused as a
+//!    [`Refusal`] before anything runs.
 //! 3. [`write_headers`], then [`import`] per input: a whole `.npy` file
 //!    (streamed one band of tiles at a time by `lp_runtime::matrix`) or an
 //!    in-memory array ([`import_array`]: tiles are cut straight from the
@@ -243,6 +246,153 @@ pub fn write_headers(
     Ok(())
 }
 
+/// A run refused before it starts, because of what this machine or the
+/// file system cannot do. `Display` is `lpc run`'s wording.
+#[derive(Debug)]
+pub enum Refusal {
+    /// More worker threads than a local run starts
+    /// (`lp_runtime::local::MAX_WORKERS`).
+    TooManyWorkers { workers: usize, most: usize },
+    /// A file the run would write (an output, the trace) cannot be
+    /// written at `path`; `option` is the flag that names it
+    /// (`--output L`, `--trace`).
+    Unwritable {
+        option: String,
+        path: PathBuf,
+        why: Unwritable,
+    },
+    /// One tile of `matrix` (a `rows` x `cols` block of doubles, allocated
+    /// whole) is larger than this machine's memory.
+    TileTooLarge {
+        matrix: String,
+        rows: usize,
+        cols: usize,
+        bytes: u64,
+        memory: u64,
+    },
+}
+
+/// Why a file cannot be written where a run would write it.
+#[derive(Debug)]
+pub enum Unwritable {
+    IsADirectory,
+    /// The directory it would go in does not exist.
+    NoDirectory(PathBuf),
+    /// What would be its directory is a file.
+    NotADirectory(PathBuf),
+    /// No file can be created in its directory (permissions, a read-only
+    /// file system).
+    Denied(PathBuf, std::io::Error),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::TooManyWorkers { workers, most } => {
+                write!(
+                    f,
+                    "--workers {workers} is more than a local run takes ({most})"
+                )
+            }
+            Refusal::Unwritable { option, path, why } => {
+                write!(f, "{option}: cannot write {}: ", path.display())?;
+                match why {
+                    Unwritable::IsADirectory => f.write_str("it is a directory"),
+                    Unwritable::NoDirectory(dir) => {
+                        write!(f, "directory {} does not exist", dir.display())
+                    }
+                    Unwritable::NotADirectory(dir) => {
+                        write!(f, "{} is not a directory", dir.display())
+                    }
+                    Unwritable::Denied(dir, e) => {
+                        write!(f, "cannot create a file in {}: {e}", dir.display())
+                    }
+                }
+            }
+            Refusal::TileTooLarge {
+                matrix,
+                rows,
+                cols,
+                bytes,
+                memory,
+            } => write!(
+                f,
+                "matrix {matrix}: one tile is {rows} x {cols} doubles, {bytes} bytes ({}), \
+                 more than this machine's memory ({}); choose a smaller tile size",
+                bytesize::ByteSize(*bytes).display().iec(),
+                bytesize::ByteSize(*memory).display().iec()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Refuses more worker threads than a local run starts, before anything
+/// is allocated per worker.
+pub fn check_workers(workers: usize) -> Result<(), Refusal> {
+    let most = lp_runtime::local::MAX_WORKERS;
+    if workers > most {
+        return Err(Refusal::TooManyWorkers { workers, most });
+    }
+    Ok(())
+}
+
+/// Checks, before anything is computed, that a file can be written at
+/// `path` the way every output is (`lp_runtime::atomic_file`: a temp file
+/// beside it, renamed over it), so that a mistyped path costs no run.
+/// `option` names the flag in the error.
+pub fn check_destination(option: &str, path: &Path) -> Result<(), Refusal> {
+    let refuse = |why| Refusal::Unwritable {
+        option: option.to_string(),
+        path: path.to_path_buf(),
+        why,
+    };
+    if path.is_dir() {
+        return Err(refuse(Unwritable::IsADirectory));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.exists() {
+        return Err(refuse(Unwritable::NoDirectory(dir.to_path_buf())));
+    }
+    if !dir.is_dir() {
+        return Err(refuse(Unwritable::NotADirectory(dir.to_path_buf())));
+    }
+    // The write's own first step, undone on drop: this answers for
+    // permissions, read-only mounts and ACLs alike.
+    lp_runtime::atomic_file::AtomicFile::create(path)
+        .map(drop)
+        .map_err(|e| refuse(Unwritable::Denied(dir.to_path_buf(), e)))
+}
+
+/// Refuses a program one of whose tiles is larger than `memory` bytes
+/// (this machine's, `lp_runtime::local::physical_memory`): a kernel gets
+/// its tiles whole, in RAM, so such a run could only fail (or abort) at
+/// its first allocation. Only the headers are read, so the check itself
+/// allocates nothing sized by the program's parameters.
+pub fn check_memory(program: &Program, memory: u64) -> Result<(), Refusal> {
+    for info in &program.matrices {
+        // Tile (0, 0) is a full tile, the largest there is.
+        let tile = info.header.tile(0, 0);
+        let bytes = (tile.rows as u64)
+            .saturating_mul(tile.cols as u64)
+            .saturating_mul(std::mem::size_of::<f64>() as u64);
+        if bytes > memory {
+            return Err(Refusal::TileTooLarge {
+                matrix: info.name.clone(),
+                rows: tile.rows,
+                cols: tile.cols,
+                bytes,
+                memory,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Where an input's values come from.
 #[derive(Clone, Copy, Debug)]
 pub enum InputData<'a> {
@@ -449,6 +599,9 @@ pub enum RunFailure {
     /// The stop flag was set; nothing is exported.
     Interrupted(RunError),
     Failed(RunError),
+    /// Every job finished but the trace could not be written: the run's
+    /// outputs are whole and may still be verified, exported and kept.
+    TraceUnwritten(RunError),
 }
 
 impl fmt::Display for RunFailure {
@@ -456,6 +609,7 @@ impl fmt::Display for RunFailure {
         match self {
             RunFailure::Interrupted(e) => write!(f, "interrupted; no output written ({e})"),
             RunFailure::Failed(e) => write!(f, "run failed: {e}"),
+            RunFailure::TraceUnwritten(e) => e.fmt(f),
         }
     }
 }
@@ -471,6 +625,8 @@ pub fn classify(
     match result {
         Ok(summary) => Ok(summary),
         Err(e) if stop.load(Ordering::SeqCst) => Err(RunFailure::Interrupted(e)),
+        // The local backend writes the trace only once every job finished.
+        Err(e @ RunError::Trace(_)) => Err(RunFailure::TraceUnwritten(e)),
         Err(e) => Err(RunFailure::Failed(e)),
     }
 }

@@ -589,3 +589,274 @@ fn a_traced_run_says_how_long_workers_idled_beside_ready_jobs() {
     assert!(ready.iter().any(|&n| n >= 2), "{ready:?}");
     assert_eq!(ready.last(), Some(&0), "{ready:?}");
 }
+
+/// `lpc gen cholesky` written to `dir/name`: `n` x `n` in tiles of `tile`.
+fn gen_cholesky(dir: &std::path::Path, name: &str, n: u32, tile: u32) -> String {
+    let out = lpc(
+        &[
+            "gen",
+            "cholesky",
+            "--n",
+            &n.to_string(),
+            "--tile",
+            &tile.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let path = dir.join(name);
+    std::fs::write(&path, &out.stdout).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn run_refuses_more_workers_than_it_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    for workers in ["1025", "100000", "99999999999"] {
+        let out = lpc(&["run", &program, "--quiet", "--workers", workers], None);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr),
+            format!("error: --workers {workers} is more than a local run takes (1024)\n")
+        );
+    }
+}
+
+#[test]
+fn a_worker_thread_the_os_refuses_fails_the_run_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    // Threads get stacks of 1 PiB by default, which no OS maps: the first
+    // worker cannot start (nor can Ctrl-C's handler thread, which lpc can
+    // do without).
+    let out = Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args(["run", &program, "--quiet", "--workers", "2"])
+        .env("RUST_MIN_STACK", (1u64 << 50).to_string())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: run failed: scheduler backend failed: cannot start worker thread 1 of 2: "
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_failed_verification_writes_no_output_and_keeps_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    // The panel solve with the wrong transpose: a wrong factor.
+    let bad = dir.path().join("bad.lp");
+    let source = std::fs::read_to_string(&good).unwrap();
+    assert!(source.contains("TRSM_RLT"));
+    std::fs::write(&bad, source.replace("TRSM_RLT", "TRSM_RLN")).unwrap();
+    let old = dir.path().join("old.npy");
+    std::fs::write(&old, "an earlier answer").unwrap();
+    let fresh = dir.path().join("fresh.npy");
+    let out = lpc(
+        &[
+            "run",
+            bad.to_str().unwrap(),
+            "--quiet",
+            "--verify",
+            "--output",
+            &format!("L={}", old.display()),
+            "--output",
+            &format!("L={}", fresh.display()),
+        ],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let verify = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("verify "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(verify.ends_with(": FAILED"), "{stderr}");
+    assert!(
+        stderr.ends_with("\nerror: the answer failed verification; no output written\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrote"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), "an earlier answer");
+    assert!(!fresh.exists());
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["bad.lp", "chol.lp", "old.npy"], "no temp file left");
+}
+
+#[test]
+fn output_and_trace_paths_are_checked_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    let d = dir.path().display().to_string();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let good = format!("L={d}/L.npy");
+    let cases: [(&[&str], String); 5] = [
+        (
+            &["--output", &format!("L={d}/missing/d/L.npy")],
+            format!(
+                "--output L: cannot write {d}/missing/d/L.npy: directory {d}/missing/d does not exist"
+            ),
+        ),
+        (
+            &["--output", &format!("L={d}")],
+            format!("--output L: cannot write {d}: it is a directory"),
+        ),
+        (
+            &["--output", &format!("L={d}/file/x.npy")],
+            format!("--output L: cannot write {d}/file/x.npy: {d}/file is not a directory"),
+        ),
+        (
+            &["--output", &good, "--trace", &format!("{d}/missing/t.json")],
+            format!(
+                "--trace: cannot write {d}/missing/t.json: directory {d}/missing does not exist"
+            ),
+        ),
+        (
+            &["--trace", &d],
+            format!("--trace: cannot write {d}: it is a directory"),
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["run", &program, "--quiet"];
+        args.extend(extra);
+        let out = lpc(&args, None);
+        // One line, and no summary: nothing ran.
+        assert_eq!(text(&out.stderr), format!("error: {message}\n"));
+        assert_eq!(out.status.code(), Some(2));
+    }
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["chol.lp", "file"], "nothing written, no probe left");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_trace_that_cannot_be_written_at_the_end_keeps_the_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    // 816 jobs on one worker over a directory store: about a second.
+    let program = gen_cholesky(dir.path(), "chol.lp", 512, 32);
+    let store = dir.path().join("store");
+    let traces = dir.path().join("traces");
+    std::fs::create_dir(&traces).unwrap();
+    let output = dir.path().join("L.npy");
+    let child = Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args(["run", &program, "--quiet", "--workers", "1", "--store"])
+        .arg(format!("dir:{}", store.display()))
+        .arg("--output")
+        .arg(format!("L={}", output.display()))
+        .arg("--trace")
+        .arg(traces.join("t.json"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run record appears once the paths are checked and the run
+    // begins; the trace's directory goes away while it computes.
+    let started = std::time::Instant::now();
+    let runs = store.join("~runs");
+    while !std::fs::read_dir(&runs).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(started.elapsed().as_secs() < 20, "the run never began");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::fs::remove_dir(&traces).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: could not write the trace: {}: No such file or directory",
+            traces.join("t.json").display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("  wrote         L to {}\n", output.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  kept          outputs under ~runs/run-"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&output).unwrap().len(), 128 + 512 * 512 * 8);
+}
+
+#[test]
+fn publishing_needs_a_store_that_outlives_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    let out = lpc(&["run", &program, "--quiet", "--publish", "L"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --publish L: the memory store ends with the run; publish into a store that \
+         outlives it (--store dir:PATH)\n"
+    );
+    let store = format!("dir:{}", dir.path().join("store").display());
+    let out = lpc(
+        &[
+            "run",
+            &program,
+            "--quiet",
+            "--store",
+            &store,
+            "--publish",
+            "L",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("  published     L as L\n"));
+}
+
+#[test]
+fn a_tile_larger_than_memory_is_refused_before_the_run() {
+    let program = repo("lib/cholesky.lp");
+    let sets = ["--set", "n=4000000", "--set", "b=2000000"];
+    let mut args = vec!["run", &program, "--quiet"];
+    args.extend(sets);
+    let out = lpc(&args, None);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    // The machine's memory varies; the rest does not.
+    let (head, tail) = stderr
+        .split_once("more than this machine's memory (")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        head,
+        "error: matrix A: one tile is 2000000 x 2000000 doubles, 32000000000000 bytes (29.1 TiB), "
+    );
+    let (memory, rest) = tail.split_once(')').unwrap_or_else(|| panic!("{stderr}"));
+    assert!(memory.ends_with("iB") || memory.ends_with(" B"), "{stderr}");
+    assert_eq!(rest, "; choose a smaller tile size\n");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn run_help_names_every_program_verify_checks() {
+    let out = lpc(&["run", "--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains(
+            "--verify Check the answer with random probe vectors (Cholesky, GEMM, triangular \
+             solve, solve, least squares, QR, LU: the library's programs, by their matrix names)"
+        ),
+        "{help}"
+    );
+}

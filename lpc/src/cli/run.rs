@@ -9,10 +9,11 @@
 //! summary and the exit codes.
 //!
 //! Order of work, chosen so that a mistake costs nothing: every argument is
-//! validated against the program before a tile is computed, outputs are
-//! exported only after a successful run (each through a temp file renamed
-//! into place), and Ctrl-C stops the workers between jobs and writes no
-//! output.
+//! validated against the program, the machine (worker count, tile size)
+//! and the file system (every file the run will write) before a tile is
+//! computed; outputs are exported only after a successful and verified run
+//! (each through a temp file renamed into place), and Ctrl-C stops the
+//! workers between jobs and writes no output.
 
 use crate::cli::aws::{AwsArgs, Lambda};
 use crate::cli::{CompileArgs, human_bytes, human_duration};
@@ -45,24 +46,28 @@ pub struct Args {
     /// `.npy` file per tile under PATH; for matrices larger than RAM).
     #[arg(long, default_value = "mem", value_parser = parse_store)]
     store: StoreSpec,
-    /// Worker threads (default: the number of cores).
+    /// Worker threads (default: the number of cores; at most 1024).
     #[arg(long, default_value_t = 0, hide_default_value = true)]
     workers: usize,
     /// Supply input matrix NAME from a whole `.npy` file, or from matrix
     /// STORED of the store with `NAME=store:STORED` (repeatable).
     #[arg(long, value_name = "NAME=FILE", value_parser = parse_input)]
     input: Vec<(String, Input)>,
-    /// Write matrix NAME to a whole `.npy` file after the run (repeatable).
+    /// Write matrix NAME to a whole `.npy` file after the run (and after
+    /// --verify passes) (repeatable).
     #[arg(long, value_name = "NAME=FILE", value_parser = parse_binding)]
     output: Vec<(String, PathBuf)>,
     /// After a successful (and verified, with --verify) run, publish output
     /// NAME in the store as AS (default: NAME), for later runs to read with
-    /// `--input X=store:AS` (repeatable). Atomic: a reader sees the old
-    /// matrix or the new one.
+    /// `--input X=store:AS` (repeatable; needs a store that outlives the
+    /// run, `--store dir:PATH` or the lambda backend's). Atomic: a reader
+    /// sees the old matrix or the new one.
     #[arg(long, value_name = "NAME[=AS]", value_parser = parse_publish)]
     publish: Vec<(String, String)>,
     /// Check the answer with random probe vectors (Cholesky, GEMM,
-    /// triangular solve); exit 1 if the residual is too large.
+    /// triangular solve, solve, least squares, QR, LU: the library's
+    /// programs, by their matrix names) before any output is written; exit 1
+    /// and write nothing if the residual is too large.
     #[arg(long)]
     verify: bool,
     /// Write a Chrome trace (open it in Perfetto) of every job and kernel.
@@ -175,6 +180,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn execute(args: Args) -> Result<ExitCode, Fail> {
+    runner::check_workers(args.workers).map_err(refused)?;
     let opts = RunOptions {
         workers: args.workers,
         lease: args.lease.map(|secs| Duration::from_secs(secs.max(1))),
@@ -199,16 +205,10 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         Err(code) => return Ok(code),
     };
     let program = plan.program();
-    check_bindings(&plan, &args)?;
-    let check = args.verify.then(|| detect_check(program)).transpose()?;
+    let check = preflight(&plan, &args)?;
     let lambda = match args.backend {
         Backend::Local => None,
-        Backend::Lambda => {
-            if args.trace.is_some() {
-                return Err(Fail(2, "--trace is only for the local backend".to_string()));
-            }
-            Some(Lambda::connect(&args.aws).map_err(|e| Fail(2, e))?)
-        }
+        Backend::Lambda => Some(Lambda::connect(&args.aws).map_err(|e| Fail(2, e))?),
     };
     let shared: Arc<dyn Store> = match &lambda {
         Some(lambda) => lambda.store(),
@@ -221,39 +221,109 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     let ns = place(shared.as_ref(), program, &guard.run(), &args)?;
     let store: Arc<dyn Store> = Arc::new(RunStore::new(shared.clone(), program, &ns));
 
-    let summary = run_plan(&plan, &store, &ns, lambda.as_ref(), &opts, args.quiet)?;
-    print_summary(&summary);
+    // A trace that could not be written fails the command, but only once
+    // the finished run's outputs are written and kept: they are whole.
+    let trace_failure = match run_plan(&plan, &store, &ns, lambda.as_ref(), &opts, args.quiet)? {
+        Ok(summary) => {
+            print_summary(&summary);
+            None
+        }
+        Err(failure) => Some(failure),
+    };
     if let Some(bill) = lambda.as_ref().and_then(|l| l.bill()) {
         crate::cli::bill::print(&bill);
     }
-    if let Some(path) = &args.trace {
+    if let (Some(path), None) = (&args.trace, &trace_failure) {
         eprintln!(
             "  trace         {} (open it in https://ui.perfetto.dev)",
             path.display()
         );
     }
-    for (name, path) in &args.output {
-        runner::export_npy(store.as_ref(), find(program, name), path)
-            .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
-        eprintln!("  {:<14}{name} to {}", "wrote", path.display());
+    deliver(
+        store.as_ref(),
+        shared.as_ref(),
+        guard,
+        &ns,
+        program,
+        check,
+        &args,
+    )?;
+    match trace_failure {
+        Some(failure) => Err(Fail(2, failure.to_string())),
+        None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// A finished run's answer, in order: verified (a wrong answer is not
+/// written, kept or published), written to the `--output` files, its
+/// temporaries removed, the run recorded finished, outputs published.
+fn deliver(
+    store: &dyn Store,
+    shared: &dyn Store,
+    guard: RunGuard,
+    ns: &Namespace,
+    program: &lp_program::Program,
+    check: Option<Check>,
+    args: &Args,
+) -> Result<(), Fail> {
     let verified = match check {
-        Some(check) => report_verification(store.as_ref(), program, check)?,
+        Some(check) => report_verification(store, program, check)?,
         None => true,
     };
     if !verified {
-        // A wrong answer is not kept, let alone published.
-        return Ok(ExitCode::from(1));
+        return Err(Fail(
+            1,
+            "the answer failed verification; no output written".to_string(),
+        ));
     }
-    lpc::placement::remove_temps(store.as_ref(), program)
+    for (name, path) in &args.output {
+        runner::export_npy(store, find(program, name), path)
+            .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("  {:<14}{name} to {}", "wrote", path.display());
+    }
+    lpc::placement::remove_temps(store, program)
         .map_err(|e| Fail(2, format!("cannot remove the run's temporaries: {e}")))?;
     // Finished before published: a published name never points into a run
     // that `lpc store gc` could take for dead.
     guard
         .finish()
         .map_err(|e| Fail(2, format!("cannot record the finished run: {e}")))?;
-    keep_outputs(shared.as_ref(), &ns, program, &args)?;
-    Ok(ExitCode::SUCCESS)
+    keep_outputs(shared, ns, program, args)
+}
+
+fn refused(e: runner::Refusal) -> Fail {
+    Fail(2, e.to_string())
+}
+
+/// Everything that can be checked before the run, so that a mistake costs
+/// no compute: the bindings, the check `--verify` will make (returned),
+/// every file the run will write, and that a tile fits in this machine's
+/// memory (a lambda run's tiles live in its workers).
+fn preflight(plan: &Plan, args: &Args) -> Result<Option<Check>, Fail> {
+    let program = plan.program();
+    check_bindings(plan, args)?;
+    let check = args.verify.then(|| detect_check(program)).transpose()?;
+    if args.backend == Backend::Lambda && args.trace.is_some() {
+        return Err(Fail(2, "--trace is only for the local backend".to_string()));
+    }
+    let outputs = args
+        .output
+        .iter()
+        .map(|(name, path)| (format!("--output {name}"), path));
+    let trace = args.trace.iter().map(|path| ("--trace".to_string(), path));
+    for (option, path) in outputs.chain(trace) {
+        runner::check_destination(&option, path).map_err(refused)?;
+    }
+    if let (Backend::Local, Some(memory)) = (args.backend, lp_runtime::local::physical_memory()) {
+        runner::check_memory(program, memory).map_err(refused)?;
+    }
+    Ok(check)
+}
+
+/// Whether the run's store outlives the process (a memory store ends
+/// with it).
+fn persistent(args: &Args) -> bool {
+    args.backend == Backend::Lambda || args.store != StoreSpec::Mem
 }
 
 /// The program file's name, not its path: run records are shared with
@@ -326,8 +396,7 @@ fn keep_outputs(
             .map_err(|e| Fail(2, format!("--publish {name}: {e}")))?;
         eprintln!("  {:<14}{name} as {as_name}", "published");
     }
-    let persistent = args.backend == Backend::Lambda || args.store != StoreSpec::Mem;
-    if persistent {
+    if persistent(args) {
         eprintln!(
             "  {:<14}outputs under {} (lpc store rm to remove them)",
             "kept",
@@ -337,7 +406,9 @@ fn keep_outputs(
     Ok(())
 }
 
-/// The run itself, on the chosen backend, with a progress bar.
+/// The run itself, on the chosen backend, with a progress bar: its
+/// summary, or (`Ok(Err)`) the failure to write the trace of a run that
+/// finished.
 fn run_plan(
     plan: &Plan,
     store: &Arc<dyn Store>,
@@ -345,7 +416,7 @@ fn run_plan(
     lambda: Option<&Lambda>,
     opts: &RunOptions,
     quiet: bool,
-) -> Result<RunSummary, Fail> {
+) -> Result<Result<RunSummary, RunFailure>, Fail> {
     let bar = progress_bar(plan.job_count(), quiet);
     let progress = |p: &Progress| update(&bar, p);
     let summary = match lambda {
@@ -356,10 +427,12 @@ fn run_plan(
         None => runner::run_local(plan, store.clone(), opts, &progress),
     };
     bar.finish_and_clear();
-    summary.map_err(|e| match e {
-        RunFailure::Interrupted(_) => Fail(130, e.to_string()),
-        RunFailure::Failed(_) => Fail(1, e.to_string()),
-    })
+    match summary {
+        Ok(summary) => Ok(Ok(summary)),
+        Err(e @ RunFailure::TraceUnwritten(_)) => Ok(Err(e)),
+        Err(e @ RunFailure::Interrupted(_)) => Err(Fail(130, e.to_string())),
+        Err(e @ RunFailure::Failed(_)) => Err(Fail(1, e.to_string())),
+    }
 }
 
 /// Prints the verdict; whether the check passed.
@@ -433,6 +506,15 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
             return Err(Fail(
                 2,
                 format!("--publish {name}: `{name}` is not a plain output matrix of the program"),
+            ));
+        }
+        if !persistent(args) {
+            return Err(Fail(
+                2,
+                format!(
+                    "--publish {name}: the memory store ends with the run; publish into a \
+                     store that outlives it (--store dir:PATH)"
+                ),
             ));
         }
     }
