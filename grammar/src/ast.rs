@@ -194,7 +194,7 @@ pub struct Call<'src> {
     pub span: Span,
 }
 
-impl Expr<'_> {
+impl<'src> Expr<'src> {
     pub fn span(&self) -> Span {
         match self {
             Expr::Int(i) => i.span,
@@ -203,6 +203,30 @@ impl Expr<'_> {
             Expr::Binary(b) => b.span,
             Expr::Call(c) => c.span,
         }
+    }
+
+    /// The names the expression uses, each once, in order of appearance
+    /// (not the names of the functions it calls).
+    pub fn names(&self) -> Vec<&'src str> {
+        fn walk<'src>(e: &Expr<'src>, out: &mut Vec<&'src str>) {
+            match e {
+                Expr::Int(_) => {}
+                Expr::Name(n) => {
+                    if !out.contains(&n.name) {
+                        out.push(n.name);
+                    }
+                }
+                Expr::Neg(inner, _) => walk(inner, out),
+                Expr::Binary(b) => {
+                    walk(&b.lhs, out);
+                    walk(&b.rhs, out);
+                }
+                Expr::Call(c) => c.args.iter().for_each(|a| walk(a, out)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
     }
 }
 

@@ -177,6 +177,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
     let diag = match e {
         DuplicateParam { .. }
         | ParamUnset { .. }
+        | ComputedParamSet { .. }
         | UnknownName { .. }
         | ShadowedName { .. }
         | BadExpr { .. }
@@ -230,6 +231,13 @@ fn names(e: &CheckError) -> Diag {
             .with_message(format!("parameter `{name}` has no value"))
             .with_labels(vec![p(*span, "declared without a default".into())])
             .with_notes(vec![format!("help: give it a default (`param {name} = ...`) or a value: `--set {name}=VALUE`")]),
+        ComputedParamSet { span, name, from } => {
+            let from: Vec<String> = from.iter().map(|n| format!("`{n}`")).collect();
+            Diag::error()
+                .with_message(format!("parameter `{name}` is computed from other parameters and cannot be set"))
+                .with_labels(vec![p(*span, format!("computed from {}", from.join(", ")))])
+                .with_notes(vec![format!("help: set {} instead", from.join(", "))])
+        }
         UnknownName { span, name, known } => {
             let diag = Diag::error()
                 .with_message(format!("no parameter or loop variable named `{name}`"))

@@ -47,6 +47,13 @@ pub enum CheckError {
         span: Span,
         name: String,
     },
+    /// A `--set` of a parameter whose default is computed from others
+    /// (`from`); `span` is the default.
+    ComputedParamSet {
+        span: Span,
+        name: String,
+        from: Vec<String>,
+    },
     /// A name that is neither a parameter nor a loop variable in scope;
     /// `known` lists what is.
     UnknownName {
@@ -355,6 +362,7 @@ impl CheckError {
         match self {
             DuplicateParam { span, .. }
             | ParamUnset { span, .. }
+            | ComputedParamSet { span, .. }
             | UnknownName { span, .. }
             | ShadowedName { span, .. }
             | BadExpr { span, .. }

@@ -74,18 +74,34 @@ pub fn size_error(name: &str, value: &dyn Fn(&str) -> Option<i64>) -> Option<Str
     None
 }
 
+/// A setting [`with_params`] cannot apply.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ParamError {
+    /// It names no parameter of the program.
+    Unknown(String),
+    /// It names a parameter computed from others (`nt = ceil(n / b)`),
+    /// listed in `from`.
+    Computed { name: String, from: Vec<String> },
+}
+
 /// `src` with the defaults of the parameters in `settings` replaced by
 /// their values: the program to keep, with the sizes it was generated for.
-/// A setting that names no parameter is `Err` with its name.
-pub fn with_params(src: &str, settings: &[Setting]) -> Result<String, String> {
+pub fn with_params(src: &str, settings: &[Setting]) -> Result<String, ParamError> {
     let (program, _) = grammar::parse(src);
     // (byte range to replace, text), applied back to front.
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     for (name, value) in settings {
         let Some(p) = program.params.iter().find(|p| p.name.name == name) else {
-            return Err(name.clone());
+            return Err(ParamError::Unknown(name.clone()));
         };
         match &p.default {
+            Some(d) if !d.names().is_empty() => {
+                let from = d.names().iter().map(|n| n.to_string()).collect();
+                return Err(ParamError::Computed {
+                    name: name.clone(),
+                    from,
+                });
+            }
             Some(d) => edits.push((d.span().range(), value.to_string())),
             None => {
                 let end = p.name.span.end as usize;
@@ -113,7 +129,17 @@ mod tests {
             out,
             "param n = 4096, b = 100, nt = ceil(n / b)\nparam x = 3\n"
         );
-        assert_eq!(with_params(src, &[("q".into(), 1)]), Err("q".to_string()));
+        assert_eq!(
+            with_params(src, &[("q".into(), 1)]),
+            Err(ParamError::Unknown("q".to_string()))
+        );
+        assert_eq!(
+            with_params(src, &[("nt".into(), 3)]),
+            Err(ParamError::Computed {
+                name: "nt".to_string(),
+                from: vec!["n".to_string(), "b".to_string()]
+            })
+        );
     }
 
     #[test]

@@ -214,7 +214,10 @@ fn library_programs_check_clean_beyond_enumeration() {
         ("lu", &[("n", 1 << 18), ("b", 256)]),
         ("qr", &[("m", 1 << 20), ("n", 1 << 14), ("b", 256)]),
         ("lstsq", &[("m", 1 << 20), ("n", 1 << 14), ("b", 256)]),
-        ("gemm", &[("m", 1 << 16), ("n", 1 << 16), ("k", 1 << 16), ("b", 256)]),
+        (
+            "gemm",
+            &[("m", 1 << 16), ("n", 1 << 16), ("k", 1 << 16), ("b", 256)],
+        ),
         ("trsolve", &[("n", 1 << 18), ("nrhs", 1 << 16), ("b", 256)]),
     ];
     for (name, _) in library::PROGRAMS.iter().filter(|(n, _)| *n != "tsqr") {
@@ -225,6 +228,46 @@ fn library_programs_check_clean_beyond_enumeration() {
         let jobs = lib(name, settings).plan().job_count();
         assert!(jobs > 4_000_000, "{name}: only {jobs} jobs");
     }
+}
+
+/// A parameter computed from others (`nt = ceil(n / b)`) is part of the
+/// program: setting it would make the tile grid disagree with the sizes
+/// (an L with tiles that no job writes), so neither `--set` nor `lpc gen`
+/// takes it.
+#[test]
+fn computed_parameters_cannot_be_set() {
+    let src = library::source("cholesky").unwrap();
+    let opts = CompileOptions {
+        settings: vec![("n".into(), 1000), ("nt".into(), 2)],
+        ..CompileOptions::default()
+    };
+    let outcome = compile_source(src, "lib/cholesky.lp", &opts).unwrap();
+    assert!(outcome.compiled.is_none());
+    let line = src.lines().position(|l| l.starts_with("param n")).unwrap() + 1;
+    let width = line.to_string().len();
+    let pad = " ".repeat(width);
+    assert_eq!(
+        render_plain("lib/cholesky.lp", src, &outcome.diagnostics),
+        format!(
+            "error: parameter `nt` is computed from other parameters and cannot be set\n\
+             {pad} ┌─ lib/cholesky.lp:{line}:42\n\
+             {pad} │\n\
+             {line} │ param n = 4096, b = 512, seed = 42, nt = ceil(n / b)\n\
+             {pad} │                                          ^^^^^^^^^^^ computed from `n`, `b`\n\
+             {pad} │\n\
+             {pad} = help: set `n`, `b` instead\n\n"
+        )
+    );
+    let generated = std::process::Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args(["gen", "cholesky", "--n", "1000", "--set", "nt=2"])
+        .output()
+        .unwrap();
+    assert_eq!(generated.status.code(), Some(2));
+    assert!(generated.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&generated.stderr),
+        "error: --set nt: `cholesky` computes `nt` from `n`, `b`; set those instead\n"
+    );
 }
 
 /// A bundle holds the program, not its DAG: its size does not grow with

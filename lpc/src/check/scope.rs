@@ -89,6 +89,17 @@ impl<'src> Scope<'src> {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| *v);
             let value = match (set, &p.default) {
+                // A default over other parameters is part of the program
+                // (`nt = ceil(n / b)`): another value would make the tile
+                // grid disagree with the sizes.
+                (Some(_), Some(default)) if !default.names().is_empty() => {
+                    errors.push(CheckError::ComputedParamSet {
+                        span: default.span(),
+                        name: name.to_string(),
+                        from: default.names().iter().map(|n| n.to_string()).collect(),
+                    });
+                    1
+                }
                 (Some(v), _) => v,
                 (None, Some(default)) => match scope.constant(default, "a parameter's default") {
                     Ok(v) => v,

@@ -115,8 +115,15 @@ pub fn run(args: Args) -> ExitCode {
     let src = library::source(name).expect("clap accepts library names only");
     let text = match library::with_params(src, &settings) {
         Ok(text) => text,
-        Err(unknown) => {
+        Err(library::ParamError::Unknown(unknown)) => {
             eprintln!("error: --set {unknown}: `{name}` has no parameter `{unknown}`");
+            return ExitCode::from(2);
+        }
+        Err(library::ParamError::Computed { name: param, from }) => {
+            eprintln!(
+                "error: --set {param}: `{name}` computes `{param}` from `{}`; set those instead",
+                from.join("`, `")
+            );
             return ExitCode::from(2);
         }
     };
