@@ -198,7 +198,8 @@ fn flops_text(flops: f64) -> String {
             return format!("{:.3} {unit}", flops / scale);
         }
     }
-    format!("{flops:.0} FLOP")
+    // + 0.0: an empty sum is -0.0 in Rust, which would print as "-0".
+    format!("{:.0} FLOP", flops + 0.0)
 }
 
 impl std::fmt::Display for GraphStats {

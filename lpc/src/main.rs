@@ -34,7 +34,7 @@ enum Command {
     Check(cli::check::Args),
     /// Print the job DAG (Graphviz DOT with --dot, statistics with --stats).
     Graph(cli::graph::Args),
-    /// Print a program of the library (Cholesky, GEMM, triangular solve)
+    /// Print a program of the library (`lpc gen --help` lists them)
     /// with its parameters set; --flat prints its expansion.
     Gen(cli::generate::Args),
     /// Print the flat program a (loop) program means: one job per

@@ -171,6 +171,26 @@ fn graph_stats_of_the_seed_example() {
 }
 
 #[test]
+fn graph_stats_of_a_program_without_jobs() {
+    let out = lpc(
+        &["graph", "--stats", "-"],
+        Some(b"matrix A : f64[4, 4] tile [2, 2] input = random(1)\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "jobs:                0\n\
+         edges:               0 tile dependencies, 0 parent-child pairs\n\
+         instructions:        0\n\
+         total flops:         0 FLOP\n\
+         critical path:       0 jobs\n\
+         critical path flops: 0 FLOP (0.0% of the total)\n\
+         max width:           0 jobs\n\
+         width by level:      \n"
+    );
+}
+
+#[test]
 fn graph_needs_a_view() {
     let out = lpc(&["graph", &repo("examples/cholesky_2x2.lp")], None);
     assert_eq!(out.status.code(), Some(2));
