@@ -37,6 +37,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Diagonal tiles of a symmetric input may differ from their transpose by
 /// this much relative to the tile's largest magnitude (rounding in whatever
@@ -97,6 +98,11 @@ pub enum MatrixError {
         path: PathBuf,
         source: io::Error,
     },
+    /// The stop flag was set while the matrix was being written: the
+    /// file was not written.
+    Interrupted {
+        path: PathBuf,
+    },
 }
 
 impl std::fmt::Display for MatrixError {
@@ -124,6 +130,9 @@ impl std::fmt::Display for MatrixError {
             ),
             MatrixError::NoHeader { matrix } => {
                 write!(f, "matrix {matrix} has no header in the store")
+            }
+            MatrixError::Interrupted { path } => {
+                write!(f, "interrupted; {} not written", path.display())
             }
             MatrixError::ShapeMismatch {
                 path,
@@ -524,8 +533,15 @@ fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -
 /// Writes matrix `info` as one Fortran-order `.npy` file at `path`
 /// (symmetric matrices expanded to full). Memory: one tile-column band.
 /// Tiles come from [`load_tile`], so an input with an initialiser exports its
-/// generated values.
-pub fn export_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixResult<()> {
+/// generated values. `stop` is read between bands: once set, the write is
+/// abandoned ([`MatrixError::Interrupted`]) and leaves no file, since a
+/// large matrix takes long to write and Ctrl-C must still work then.
+pub fn export_npy(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    path: &Path,
+    stop: &AtomicBool,
+) -> MatrixResult<()> {
     let header = &info.header;
     let [rows, cols] = header.shape;
     let [tr, tc] = header.tile_shape;
@@ -537,6 +553,11 @@ pub fn export_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixRe
         .map_err(io_at(&temp_path))?;
     let mut band: Vec<u8> = Vec::new();
     for bj in 0..grid_cols {
+        if stop.load(Ordering::SeqCst) {
+            return Err(MatrixError::Interrupted {
+                path: path.to_path_buf(),
+            });
+        }
         let width = tc.min(cols - bj * tc);
         band.clear();
         band.resize(width * rows * F64, 0);

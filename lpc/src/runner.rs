@@ -667,8 +667,13 @@ pub fn as_output(info: &MatrixInfo) -> MatrixInfo {
 
 /// Writes matrix `info` (read as [`as_output`]) to a whole `.npy` file,
 /// through a temp file renamed into place.
-pub fn export_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> Result<(), MatrixError> {
-    matrix::export_npy(store, &as_output(info), path)
+pub fn export_npy(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    path: &Path,
+    stop: &AtomicBool,
+) -> Result<(), MatrixError> {
+    matrix::export_npy(store, &as_output(info), path, stop)
 }
 
 /// Copies matrix `info` (read as [`as_output`]: symmetric matrices in

@@ -396,6 +396,56 @@ fn interrupt_stops_cleanly_without_output() {
     );
 }
 
+/// Ctrl-C after the jobs finished, while the output is being written (2 s
+/// for this 128 MiB matrix in a test build), abandons the file and the run.
+#[cfg(unix)]
+#[test]
+fn interrupt_while_writing_the_output_leaves_no_file() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("gemm.lp");
+    let text = lpc(&[
+        "gen", "gemm", "--m", "4096", "--n", "4096", "--k", "64", "--tile", "512",
+    ])
+    .stdout;
+    std::fs::write(&prog, text).unwrap();
+    let out_file = dir.path().join("C.npy");
+    let store = dir.path().join("store");
+    let mut child = Command::new(LPC)
+        .args(["run", prog.to_str().unwrap(), "--quiet", "--store"])
+        .arg(format!("dir:{}", store.display()))
+        .arg("--output")
+        .arg(format!("C={}", out_file.display()))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // The summary's first line comes once every job has finished.
+    while !seen.contains("finished 64 jobs") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    stderr.read_to_string(&mut seen).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}");
+    let error = format!("error: interrupted; {} not written\n", out_file.display());
+    assert!(seen.ends_with(&error), "{seen}");
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 2, "only the program and the store: {files:?}");
+    let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// The loop Cholesky of the library and its flat expansion compute the same
 /// factor, bit for bit, and run the same number of jobs.
 #[test]

@@ -20,6 +20,7 @@ use crate::cli::{CompileArgs, human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lp_program::{Plan, bundle};
 use lp_runtime::local::Schedule;
+use lp_runtime::matrix::MatrixError;
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::store::maintenance;
 use lp_runtime::store::runs::{RunGuard, fresh_run_id};
@@ -31,7 +32,7 @@ use lpc::runner::{self, Binding, RunFailure, RunOptions, StoreSpec};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -247,6 +248,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         program,
         check,
         &args,
+        &opts.stop,
     )?;
     match trace_failure {
         Some(failure) => Err(Fail(2, failure.to_string())),
@@ -257,6 +259,9 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
 /// A finished run's answer, in order: verified (a wrong answer is not
 /// written, kept or published), written to the `--output` files, its
 /// temporaries removed, the run recorded finished, outputs published.
+/// Ctrl-C (`stop`) while the outputs are written abandons the file being
+/// written and the run, as during the run.
+#[allow(clippy::too_many_arguments)]
 fn deliver(
     store: &dyn Store,
     shared: &dyn Store,
@@ -265,6 +270,7 @@ fn deliver(
     program: &lp_program::Program,
     check: Option<Check>,
     args: &Args,
+    stop: &AtomicBool,
 ) -> Result<(), Fail> {
     let verified = match check {
         Some(check) => report_verification(store, program, check)?,
@@ -277,8 +283,10 @@ fn deliver(
         ));
     }
     for (name, path) in &args.output {
-        runner::export_npy(store, find(program, name), path)
-            .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
+        runner::export_npy(store, find(program, name), path, stop).map_err(|e| match e {
+            MatrixError::Interrupted { .. } => Fail(130, e.to_string()),
+            e => Fail(2, format!("cannot write {}: {e}", path.display())),
+        })?;
         eprintln!("  {:<14}{name} to {}", "wrote", path.display());
     }
     lpc::placement::remove_temps(store, program)
