@@ -105,6 +105,27 @@ pub enum MatrixError {
     },
 }
 
+impl MatrixError {
+    /// The error with `name` for the matrix it is about: an import goes to
+    /// a content-addressed location (`~inputs/<key>`), which means nothing
+    /// to the user who named the input.
+    pub fn naming(mut self, name: &str) -> MatrixError {
+        match &mut self {
+            MatrixError::Missing { matrix, .. }
+            | MatrixError::OutOfGrid { matrix, .. }
+            | MatrixError::TileShape { matrix, .. }
+            | MatrixError::NoHeader { matrix }
+            | MatrixError::ShapeMismatch { matrix, .. }
+            | MatrixError::NotSymmetric { matrix, .. } => *matrix = name.to_string(),
+            MatrixError::Store(_)
+            | MatrixError::Npy { .. }
+            | MatrixError::Io { .. }
+            | MatrixError::Interrupted { .. } => {}
+        }
+        self
+    }
+}
+
 impl std::fmt::Display for MatrixError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

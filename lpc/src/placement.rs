@@ -197,7 +197,7 @@ fn place_file(
         at.name = location.clone();
         matrix::import_npy_with(store, &at, path, workers).map_err(|e| PlacementError::Import {
             path: shown,
-            error: ImportError::Matrix(e),
+            error: ImportError::Matrix(e.naming(&info.name)),
         })?;
         // Last: its presence says the import is whole.
         origin.write(store, &location)?;

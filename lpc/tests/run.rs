@@ -396,6 +396,45 @@ fn interrupt_stops_cleanly_without_output() {
     );
 }
 
+/// An input file that does not fit its matrix is named as the user named
+/// it, not by the content-addressed location the import goes to.
+#[test]
+fn input_errors_name_the_programs_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = |n: &str| {
+        let path = dir.path().join(format!("chol{n}.lp"));
+        let text = lpc(&["gen", "cholesky", "--n", n, "--tile", "300"]).stdout;
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (small, large) = (prog("700"), prog("1000"));
+    // Factors to feed back as inputs: one of the wrong size, one that is
+    // not symmetric.
+    let factor = |prog: &str, name: &str| {
+        let path = dir.path().join(name).to_str().unwrap().to_string();
+        let out = lpc(&["run", prog, "--quiet", "--output", &format!("L={path}")]);
+        assert_eq!(out.status.code(), Some(0));
+        path
+    };
+    let (l700, l1000) = (factor(&small, "l700.npy"), factor(&large, "l1000.npy"));
+    let out = lpc(&["run", &large, "--quiet", "--input", &format!("A={l700}")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: cannot import {l700}: {l700} holds a 700 x 700 array but matrix A is 1000 x 1000\n"
+        )
+    );
+    let out = lpc(&["run", &large, "--quiet", "--input", &format!("A={l1000}")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "error: cannot import {l1000}: {l1000} is not symmetric but matrix A is declared sym: \
+         element (1, 0) is "
+    );
+    assert!(stderr.starts_with(&want), "{stderr}");
+}
+
 /// Ctrl-C after the jobs finished, while the output is being written (2 s
 /// for this 128 MiB matrix in a test build), abandons the file and the run.
 #[cfg(unix)]
