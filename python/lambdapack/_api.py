@@ -4,6 +4,7 @@ Python."""
 import os
 
 from . import _native, _progress
+from ._arrays import as_params, as_positive_int
 
 __all__ = ["run", "check", "RunResult", "library"]
 
@@ -92,7 +93,7 @@ def run(
         that name; and what a run killed outright leaves behind, ``lpc
         store gc`` removes.
     workers : int, optional
-        Worker threads (default: one per core).
+        Worker threads (default: one per core); any integer type.
     verify : bool
         Check the answer with random probe vectors (library programs) and
         raise ``VerificationError`` if the residual is too large; the
@@ -100,7 +101,8 @@ def run(
     trace : str or os.PathLike, optional
         Write a Chrome trace of every job (open it in Perfetto).
     params : dict, optional
-        Program parameters, ``{"n": 8192, "b": 512}`` (``lpc run --set``).
+        Program parameters, ``{"n": 8192, "b": 512}`` (``lpc run --set``):
+        names (str) to integers of 64 bits (numpy's included).
     bigmatrix : bool
         Return outputs as BigMatrix handles in the run's store instead of
         numpy arrays (for results larger than RAM, with a ``dir:`` store).
@@ -152,14 +154,17 @@ def run(
             f"backend={backend!r}: the Python package runs the local backend only; "
             "use `lpc run --backend lambda` for AWS Lambda"
         )
-    if workers is None:
-        workers = 0
-    elif not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers must be a positive int, found {workers!r}")
+    workers = 0 if workers is None else as_positive_int(workers, "workers")
     if inputs is None:
         inputs = {}
     if not isinstance(inputs, dict):
-        raise TypeError("inputs must be a dict of matrix name -> array or BigMatrix")
+        raise TypeError(
+            f"inputs must be a dict of matrix name -> array or BigMatrix, found {type(inputs).__name__}"
+        )
+    for name in inputs:
+        if not isinstance(name, str):
+            raise TypeError(f"inputs: keys must be matrix names (str), found {name!r} ({type(name).__name__})")
+    params = as_params(params)
     if outputs is not None:
         if isinstance(outputs, str):
             outputs = [outputs]
@@ -218,7 +223,7 @@ def check(program, params=None):
     rustc-style text ``lpc check`` prints). Program errors are returned,
     not raised; an unknown parameter raises ValueError.
     """
-    return _native.check(program, params)
+    return _native.check(program, as_params(params))
 
 
 def library():

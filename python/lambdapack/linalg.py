@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _native
 from ._api import run
-from ._arrays import as_matrix
+from ._arrays import as_matrix, as_positive_int, as_real
 
 __all__ = ["cholesky", "matmul", "solve", "lu", "qr", "lstsq", "IncrementalLU", "ImplicitQ"]
 
@@ -62,18 +62,48 @@ def _operand(x, what):
 
 def _tile(tile, operands, dims):
     if tile is not None:
-        if not isinstance(tile, (int, np.integer)) or isinstance(tile, bool) or tile < 1:
-            raise ValueError(f"tile must be a positive int, found {tile!r}")
-        return int(tile)
+        return as_positive_int(tile, "tile")
     for x in operands:
         if _is_big(x) and x.tile[0] == x.tile[1]:
             return x.tile[0]
     return _choose_tile(dims)
 
 
+def _big(bigmatrix, operands):
+    """Whether the result is a BigMatrix: as asked, else when an operand is one."""
+    return any(_is_big(x) for x in operands) if bigmatrix is None else bool(bigmatrix)
+
+
+def _empty(shape, bigmatrix, operands, what):
+    """The zeros numpy and scipy return when an operand has no elements
+    (an empty result, or a product over an empty dimension): there is
+    nothing to compute, and a program's tiles cannot be empty, so nothing
+    runs."""
+    if _big(bigmatrix, operands):
+        raise ValueError(
+            f"{what}: an operand has no elements, so the result is the {shape[0]} x {shape[1]} "
+            "numpy array of zeros numpy gives; a BigMatrix cannot hold it (pass bigmatrix=False)"
+        )
+    return np.zeros(shape)
+
+
+def _discard(handles, whole_run):
+    """Removes the versioned outputs a function has read into numpy arrays
+    (a run keeps those in its store, as handles): with ``whole_run``, the
+    run's whole namespace (every other output came back as a numpy array,
+    and a run that keeps nothing leaves nothing), else only these."""
+    if not handles:
+        return
+    store = handles[0].store
+    if whole_run:
+        store.remove(handles[0].location.rsplit("/", 1)[0])
+    else:
+        for h in handles:
+            store.remove(h.location)
+
+
 def _run(name, params, inputs, outputs, tile, store, workers, bigmatrix, verify, progress):
-    if bigmatrix is None:
-        bigmatrix = any(_is_big(x) for x in inputs.values())
+    bigmatrix = _big(bigmatrix, inputs.values())
     params = dict(params, b=tile)
     result = run(
         name,
@@ -104,7 +134,9 @@ def cholesky(a, *, lower=True, tile=None, store=None, workers=None, bigmatrix=No
     program's ``A`` is ``sym``). Unlike it, the diagonal blocks of ``a``
     must be symmetric (to 1e-10 relative), or ValueError names an element.
     ``lower=False`` returns the upper factor ``L.T`` (scipy's default
-    convention), as a transposed view.
+    convention), as a transposed view; it needs a numpy result, so with a
+    BigMatrix ``a`` it needs ``bigmatrix=False`` (checked before running).
+    An empty ``a`` gives an empty ``L``, as in numpy.
 
     Parameters
     ----------
@@ -124,14 +156,17 @@ def cholesky(a, *, lower=True, tile=None, store=None, workers=None, bigmatrix=No
     """
     a = _operand(a, "a")
     n = _square(a, "a")
+    if not lower and _big(bigmatrix, [a]):
+        raise ValueError(
+            "cholesky: lower=False needs a numpy result (a BigMatrix cannot be transposed in place); "
+            "pass bigmatrix=False, or take the lower factor L and use L.numpy().T"
+        )
+    if n == 0:
+        return _empty((0, 0), bigmatrix, [a], "cholesky")
     b = _tile(tile, [a], [n])
-    result, big = _run("cholesky", {"n": n}, {"A": a}, ["L"], b, store, workers, bigmatrix, verify, progress)
+    result, _ = _run("cholesky", {"n": n}, {"A": a}, ["L"], b, store, workers, bigmatrix, verify, progress)
     factor = result["L"]
-    if lower:
-        return factor
-    if big:
-        raise ValueError("lower=False needs a numpy result (a BigMatrix cannot be transposed in place)")
-    return factor.T
+    return factor if lower else factor.T
 
 
 @_doc
@@ -162,10 +197,13 @@ def matmul(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=
     (m, k), (k2, n) = a.shape, b.shape
     if k != k2:
         raise ValueError(f"matmul: a is {m} x {k} but b is {k2} x {n} (inner dimensions differ)")
-    t = _tile(tile, [a, b], [m, n, k])
-    params = {"m": m, "n": n, "k": k}
-    result, big = _run("gemm", params, {"A": a, "B": b}, ["C"], t, store, workers, bigmatrix, verify, progress)
-    c = result["C"]
+    if 0 in (m, n, k):
+        c, big = _empty((m, n), bigmatrix, [a, b], "matmul"), False
+    else:
+        t = _tile(tile, [a, b], [m, n, k])
+        params = {"m": m, "n": n, "k": k}
+        result, big = _run("gemm", params, {"A": a, "B": b}, ["C"], t, store, workers, bigmatrix, verify, progress)
+        c = result["C"]
     if big:
         return c
     if a_vec:
@@ -226,10 +264,13 @@ def solve(a, b, *, assume_a="gen", tile=None, store=None, workers=None, bigmatri
     n = _square(a, "a")
     if b.shape[0] != n:
         raise ValueError(f"solve: a is {n} x {n} but b has {b.shape[0]} rows")
-    t = _tile(tile, [a, b], [n, b.shape[1]])
-    params = {"n": n, "nrhs": b.shape[1]}
-    result, big = _run(program, params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
-    x = result["X"]
+    if 0 in b.shape:
+        x, big = _empty(b.shape, bigmatrix, [a, b], "solve"), False
+    else:
+        t = _tile(tile, [a, b], [n, b.shape[1]])
+        params = {"n": n, "nrhs": b.shape[1]}
+        result, big = _run(program, params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
+        x = result["X"]
     return x[:, 0] if b_vec and not big else x
 
 
@@ -243,18 +284,26 @@ class IncrementalLU:
     tile ``i > k`` below it against it (``tstrf``, with interchanges between
     the two tiles' rows); the same operations take ``a`` to ``u``.
 
+    With one tile (``tile >= n``) it is LAPACK's ``getrf``: scipy's
+    ``lu_factor(a)`` is ``(np.tril(f.l, -1) + f.u, f.piv)``, so
+    ``scipy.linalg.lu_solve((np.tril(f.l, -1) + f.u, f.piv), b)`` solves
+    ``a x = b``. With several tiles no such packed form exists; use
+    ``solve(a, b)``.
+
     Attributes
     ----------
-    u : (n, n) ndarray
+    u : (n, n) ndarray or BigMatrix
         Upper triangular: ``|det(a)| = |prod(diag(u))|``.
-    l : (n, n) ndarray
-        Lower: block ``(k, k)`` is ``getrf``'s packed factor of diagonal
-        tile ``k`` (its strictly lower part is the unit lower factor);
-        block ``(i, k)``, ``i > k``, holds ``tstrf``'s multipliers for tiles
-        ``k`` and ``i``.
+    l : (n, n) ndarray or BigMatrix
+        Lower triangular, **not** LAPACK's packed array: block ``(k, k)``
+        holds, strictly below its diagonal, the unit lower factor of
+        ``getrf`` on diagonal tile ``k`` (its diagonal and the part above
+        are not part of the factor); block ``(i, k)``, ``i > k``, holds
+        ``tstrf``'s multipliers for tiles ``k`` and ``i``.
     piv : (n,) int64 ndarray
         ``piv[k*tile + r]`` is ``getrf``'s interchange of row ``r`` of
-        diagonal tile ``k`` (0-based, within the tile).
+        diagonal tile ``k`` (0-based, within the tile, as scipy's
+        ``lu_factor`` gives it).
     lx : dict
         ``lx[i, k]`` (``i > k``): ``tstrf``'s unit lower blocks and
         interchanges for tiles ``k`` and ``i`` (see ``lp-std``'s ``tstrf``).
@@ -272,14 +321,17 @@ class IncrementalLU:
 
 
 @_doc
-def lu(a, *, tile=None, store=None, workers=None, verify=False, progress=None):
+def lu(a, *, tile=None, store=None, workers=None, bigmatrix=None, verify=False, progress=None):
     """LU factorization with incremental pivoting of a square matrix.
 
     Returns lambdapack's tiled factors (``IncrementalLU``: ``u``, ``l``,
     ``piv``, ``lx``), **not** scipy's ``P, L, U``: pivoting is pairwise
     between tiles, so there is no single permutation matrix. ``u`` is the
-    upper triangular factor, with ``|det(a)| == |prod(diag(u))|``. To solve
-    systems, use ``solve(a, b)``, which applies the same factorization.
+    upper triangular factor, with ``|det(a)| == |prod(diag(u))|``. With
+    one tile, ``(np.tril(f.l, -1) + f.u, f.piv)`` is scipy's
+    ``lu_factor(a)``. To solve systems, use ``solve(a, b)``, which applies
+    the same factorization. With ``bigmatrix``, ``u`` and ``l`` are
+    BigMatrix handles; ``piv`` and ``lx`` are numpy arrays either way.
 
     Parameters
     ----------
@@ -293,12 +345,31 @@ def lu(a, *, tile=None, store=None, workers=None, verify=False, progress=None):
     """
     a = _operand(a, "a")
     n = _square(a, "a")
+    if n == 0:
+        empty = _empty((0, 0), bigmatrix, [a], "lu")
+        return IncrementalLU(empty, empty.copy(), np.zeros(0, np.int64), {}, 1)
     t = _tile(tile, [a], [n])
-    result, _ = _run("lu", {"n": n}, {"A": a}, ["U", "L", "P", "LX"], t, store, workers, False, verify, progress)
-    nt = -(-n // t)
-    lx = {(i, k): result["LX"][i].get_block(k, k) for i in range(nt) for k in range(i)}
-    piv = result["P"][:, 0].astype(np.int64)
+    result, big = _run("lu", {"n": n}, {"A": a}, ["U", "L", "P", "LX"], t, store, workers, bigmatrix, verify, progress)
+    versions, p = result["LX"], result["P"]
+    try:
+        nt = -(-n // t)
+        lx = {(i, k): versions[i].get_block(k, k) for i in range(nt) for k in range(i)}
+        piv = (p.numpy() if big else p)[:, 0].astype(np.int64)
+    finally:
+        _discard(versions + ([p] if big else []), whole_run=not big)
     return IncrementalLU(result["U"], result["L"], piv, lx, t)
+
+
+def _rows(x, what, expected, shape_text):
+    """``x`` (1-D or 2-D, real) as a float64 array with one of the
+    ``expected`` numbers of rows, else a ValueError saying ``shape_text``."""
+    x = as_real(x, what)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{what} must be 1-D or 2-D, found {x.ndim}-D with shape {x.shape}")
+    if x.shape[0] not in expected:
+        rows = " or ".join(str(r) for r in sorted(set(expected)))
+        raise ValueError(f"{shape_text}: {what} must have {rows} rows, found {x.shape[0]}")
+    return x
 
 
 class ImplicitQ:
@@ -312,14 +383,17 @@ class ImplicitQ:
     diagonal tile ``k``'s ``R`` with tile ``i`` (``Y = [I; v[i, k]]`` on the
     first rows of tile ``k`` and the rows of tile ``i``; ``T = t[i, k]``).
 
-    ``Q @ x`` applies the reduced ``(m, n)`` Q to ``x`` with ``n`` rows (or
-    the full ``(m, m)`` Q to ``x`` with ``m`` rows); ``apply(x, transpose=True)``
-    applies ``Qᵀ``; ``matrix()`` (or ``numpy.asarray(Q)``) forms the
-    reduced Q explicitly, as ``numpy.linalg.qr`` returns it.
+    ``Q`` stands for the reduced ``(m, n)`` Q (its ``shape``), as
+    ``numpy.linalg.qr`` returns it: ``Q @ x`` takes ``x`` with ``n`` rows
+    (or ``m`` rows: the full ``(m, m)`` Q), ``Q.T @ y`` takes ``y`` with
+    ``m`` rows and gives ``n`` (``Q.T`` has shape ``(n, m)``);
+    ``apply(x, transpose=False)`` applies the full Q or Qᵀ to ``x`` with
+    ``m`` rows; ``matrix()`` (or ``numpy.asarray(Q)``) forms the reduced Q
+    explicitly. Complex operands are refused (TypeError).
 
     Attributes
     ----------
-    v : (m, n) ndarray
+    v : (m, n) ndarray or BigMatrix
         The reflectors, by tile (lower: ``v[i, k]`` is tile ``(i, k)``).
     t : dict
         ``t[i, k]``: the ``T`` factor of step ``k``'s kernel on tile ``i``
@@ -330,7 +404,14 @@ class ImplicitQ:
 
     def __init__(self, v, t, tile):
         self.v, self.t, self.tile = v, t, tile
-        self.shape = v.shape
+        self.shape = tuple(v.shape)
+
+    def _y(self, i, k, cols):
+        """The reflectors of tile ``(i, k)`` (``cols`` columns)."""
+        if _is_big(self.v):
+            return self.v.get_block(i, k)
+        b, m = self.tile, self.shape[0]
+        return self.v[i * b : min(m, (i + 1) * b), k * b : k * b + cols]
 
     def _blocks(self):
         """(i, k, Y, T) per kernel, in the order of the steps."""
@@ -339,19 +420,16 @@ class ImplicitQ:
         mt, nt = -(-m // b), -(-n // b)
         for k in range(nt):
             cols = min(b, n - k * b)
-            yield k, k, self.v[k * b : min(m, (k + 1) * b), k * b : k * b + cols], self.t[k, k]
-            for i in range(k + 1, mt):
-                yield i, k, self.v[i * b : min(m, (i + 1) * b), k * b : k * b + cols], self.t[i, k]
+            for i in range(k, mt):
+                yield i, k, self._y(i, k, cols), self.t[i, k]
 
-    def apply(self, x, transpose=False):
-        """``Q @ x`` (or ``Qᵀ @ x``) for the full ``(m, m)`` Q and ``x`` with
-        ``m`` rows; returns a new array."""
+    def _apply(self, x, transpose):
+        """The full Q (or Qᵀ) applied to float64 ``x`` with ``m`` rows, in a
+        new array."""
         x = np.array(x, dtype=np.float64, order="F")
         vec = x.ndim == 1
         if vec:
             x = x[:, np.newaxis]
-        if x.shape[0] != self.shape[0]:
-            raise ValueError(f"Q is {self.shape[0]} x {self.shape[0]} but x has {x.shape[0]} rows")
         b = self.tile
         blocks = list(self._blocks())
         for i, k, y, t in blocks if transpose else reversed(blocks):
@@ -367,26 +445,36 @@ class ImplicitQ:
                 x[rows] -= y @ w
         return x[:, 0] if vec else x
 
+    def apply(self, x, transpose=False):
+        """``Q @ x`` (or ``Qᵀ @ x``) for the full ``(m, m)`` Q and ``x`` with
+        ``m`` rows; returns a new array."""
+        m = self.shape[0]
+        x = _rows(x, "x", [m], f"the full Q is {m} x {m}")
+        return self._apply(x, transpose)
+
     def matrix(self):
         """The reduced ``(m, n)`` Q, with orthonormal columns."""
         m, n = self.shape
-        return self.apply(np.eye(m, n))
+        return self._apply(np.eye(m, n), False)
 
     def __matmul__(self, x):
-        x = np.asarray(x, dtype=np.float64)
         m, n = self.shape
+        x = _rows(x, "x", [n, m], f"Q is {m} x {n}" + (f" (the full Q {m} x {m})" if m != n else ""))
         if x.shape[0] == n and n != m:
             pad = np.zeros((m,) + x.shape[1:])
             pad[:n] = x
             x = pad
-        return self.apply(x)
+        return self._apply(x, False)
 
     def __array__(self, dtype=None, copy=None):
+        if copy is False:
+            raise ValueError("ImplicitQ: forming Q makes a new array, so copy=False is impossible")
         q = self.matrix()
         return q if dtype is None else q.astype(dtype)
 
     @property
     def T(self):
+        """Qᵀ, of shape ``(n, m)``: ``Q.T @ y`` and ``numpy.asarray(Q.T)``."""
         return _TransposedQ(self)
 
     def __repr__(self):
@@ -394,15 +482,30 @@ class ImplicitQ:
 
 
 class _TransposedQ:
+    """``Q.T``: the transpose of an ``ImplicitQ``'s reduced Q."""
+
     def __init__(self, q):
         self.q = q
+        self.shape = q.shape[::-1]
 
-    def __matmul__(self, x):
-        return self.q.apply(x, transpose=True)[: self.q.shape[1]]
+    @property
+    def T(self):
+        return self.q
+
+    def __matmul__(self, y):
+        n, m = self.shape
+        y = _rows(y, "y", [m], f"Q.T is {n} x {m}")
+        return self.q._apply(y, True)[:n]
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.q.__array__(dtype, copy).T)
+
+    def __repr__(self):
+        return f"ImplicitQ(shape={self.q.shape}, tile={self.q.tile}).T"
 
 
 @_doc
-def qr(a, mode="reduced", *, tile=None, store=None, workers=None, verify=False, progress=None):
+def qr(a, mode="reduced", *, tile=None, store=None, workers=None, bigmatrix=None, verify=False, progress=None):
     """QR factorization of a tall or square matrix (``m >= n``).
 
     As ``numpy.linalg.qr(a, mode)`` for ``mode="reduced"`` (``(Q, R)``) and
@@ -412,7 +515,8 @@ def qr(a, mode="reduced", *, tile=None, store=None, workers=None, verify=False, 
     ``np.allclose(Q @ R, a)`` holds). ``R`` is upper triangular with the
     signs LAPACK's ``geqrf`` gives (not necessarily a positive diagonal).
     Wide matrices (``m < n``) and modes "complete" and "raw" are not
-    supported.
+    supported. With ``bigmatrix``, ``R`` and the reflectors ``Q.v`` are
+    BigMatrix handles (``Q`` reads them tile by tile).
 
     Parameters
     ----------
@@ -426,13 +530,20 @@ def qr(a, mode="reduced", *, tile=None, store=None, workers=None, verify=False, 
     m, n = a.shape
     if m < n:
         raise ValueError(f"qr needs m >= n (a tall or square matrix), found {m} x {n}")
+    if n == 0:
+        r = _empty((0, 0), bigmatrix, [a], "qr")
+        return r if mode == "r" else (ImplicitQ(np.zeros((m, 0)), {}, 1), r)
     t = _tile(tile, [a], [m, n])
     outputs = ["R"] if mode == "r" else ["R", "V", "T"]
-    result, _ = _run("qr", {"m": m, "n": n}, {"A": a}, outputs, t, store, workers, False, verify, progress)
+    result, _ = _run("qr", {"m": m, "n": n}, {"A": a}, outputs, t, store, workers, bigmatrix, verify, progress)
     if mode == "r":
         return result["R"]
-    mt, nt = -(-m // t), -(-n // t)
-    ts = {(i, k): result["T"][i].get_block(k, k) for k in range(nt) for i in range(k, mt)}
+    versions = result["T"]
+    try:
+        mt, nt = -(-m // t), -(-n // t)
+        ts = {(i, k): versions[i].get_block(k, k) for k in range(nt) for i in range(k, mt)}
+    finally:
+        _discard(versions, whole_run=not _is_big(result["R"]))
     return ImplicitQ(result["V"], ts, t), result["R"]
 
 
@@ -464,8 +575,11 @@ def lstsq(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=F
         raise ValueError(f"lstsq needs m >= n (a tall or square matrix), found {m} x {n}")
     if b.shape[0] != m:
         raise ValueError(f"lstsq: a has {m} rows but b has {b.shape[0]}")
-    t = _tile(tile, [a, b], [m, n, b.shape[1]])
-    params = {"m": m, "n": n, "nrhs": b.shape[1]}
-    result, big = _run("lstsq", params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
-    x = result["X"]
+    if 0 in (n, b.shape[1]):
+        x, big = _empty((n, b.shape[1]), bigmatrix, [a, b], "lstsq"), False
+    else:
+        t = _tile(tile, [a, b], [m, n, b.shape[1]])
+        params = {"m": m, "n": n, "nrhs": b.shape[1]}
+        result, big = _run("lstsq", params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
+        x = result["X"]
     return x[:, 0] if b_vec and not big else x

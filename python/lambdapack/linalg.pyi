@@ -27,8 +27,8 @@ def solve(
 ) -> Union[Array, BigMatrix]: ...
 
 class IncrementalLU:
-    u: Array
-    l: Array
+    u: Union[Array, BigMatrix]
+    l: Union[Array, BigMatrix]
     piv: npt.NDArray[np.int64]
     lx: Dict[Tuple[int, int], Array]
     tile: int
@@ -36,11 +36,11 @@ class IncrementalLU:
 
 def lu(
     a: Operand, *, tile: Optional[int] = None, store: StoreArg = None, workers: Optional[int] = None,
-    verify: bool = False, progress: Progress = None,
+    bigmatrix: Optional[bool] = None, verify: bool = False, progress: Progress = None,
 ) -> IncrementalLU: ...
 
 class ImplicitQ:
-    v: Array
+    v: Union[Array, BigMatrix]
     t: Dict[Tuple[int, int], Array]
     shape: Tuple[int, int]
     tile: int
@@ -49,18 +49,27 @@ class ImplicitQ:
     def __matmul__(self, x: npt.ArrayLike) -> Array: ...
     def __array__(self, dtype: Any = None, copy: Any = None) -> Array: ...
     @property
-    def T(self) -> Any: ...
+    def T(self) -> _TransposedQ: ...
+
+class _TransposedQ:
+    shape: Tuple[int, int]
+    @property
+    def T(self) -> ImplicitQ: ...
+    def __matmul__(self, y: npt.ArrayLike) -> Array: ...
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Array: ...
 
 @overload
 def qr(
     a: Operand, mode: Literal["reduced"] = "reduced", *, tile: Optional[int] = None, store: StoreArg = None,
-    workers: Optional[int] = None, verify: bool = False, progress: Progress = None,
-) -> Tuple[ImplicitQ, Array]: ...
+    workers: Optional[int] = None, bigmatrix: Optional[bool] = None, verify: bool = False,
+    progress: Progress = None,
+) -> Tuple[ImplicitQ, Union[Array, BigMatrix]]: ...
 @overload
 def qr(
     a: Operand, mode: Literal["r"], *, tile: Optional[int] = None, store: StoreArg = None,
-    workers: Optional[int] = None, verify: bool = False, progress: Progress = None,
-) -> Array: ...
+    workers: Optional[int] = None, bigmatrix: Optional[bool] = None, verify: bool = False,
+    progress: Progress = None,
+) -> Union[Array, BigMatrix]: ...
 def lstsq(
     a: Operand, b: Operand, *, tile: Optional[int] = None, store: StoreArg = None,
     workers: Optional[int] = None, bigmatrix: Optional[bool] = None, verify: bool = False,

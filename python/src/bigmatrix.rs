@@ -13,6 +13,7 @@
 
 use crate::array::{self, ArrayView};
 use crate::errors::{matrix_error, raise, store_error};
+use crate::lease::Lease;
 use crate::store::{Kind, PyStore, memory_pickle_error};
 use lp_program::{MatrixInfo, Role};
 use lp_runtime::matrix;
@@ -22,7 +23,7 @@ use lp_runtime::store::namespace::Origin;
 use lp_runtime::store::{Store, StoreResult, validate_location, validate_matrix_name};
 use lp_std::{Init, MatrixHeader, Tile};
 use lpc::runner;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::sync::Arc;
@@ -55,6 +56,9 @@ pub struct PyBigMatrix {
     /// an input stored by origin); `None` for a matrix written block by
     /// block.
     pub origin: Option<Origin>,
+    /// Frees the tiles with the last handle on them, for what the user did
+    /// not name in a memory store (`crate::lease`).
+    pub lease: Option<Arc<Lease>>,
 }
 
 fn parse_tile(tile: &Bound<'_, PyAny>) -> PyResult<[usize; 2]> {
@@ -77,6 +81,41 @@ fn positive(v: i64, what: &str) -> PyResult<usize> {
             "{what} must be positive, found {v}"
         )))
     }
+}
+
+/// The header of a new matrix of `shape` in tiles of `tile` (an int or a
+/// pair), checked.
+fn new_header(
+    shape: (i64, i64),
+    tile: &Bound<'_, PyAny>,
+    symmetric: bool,
+) -> PyResult<MatrixHeader> {
+    let tile = parse_tile(tile)?;
+    let shape = [positive(shape.0, "rows")?, positive(shape.1, "cols")?];
+    if symmetric && (shape[0] != shape[1] || tile[0] != tile[1]) {
+        return Err(PyValueError::new_err(format!(
+            "a symmetric matrix must be square with square tiles, found {} x {} in tiles of {} x {}",
+            shape[0], shape[1], tile[0], tile[1]
+        )));
+    }
+    Ok(MatrixHeader::new(shape, tile, symmetric))
+}
+
+/// A matrix at `location` as `lp_runtime::matrix` reads it.
+fn input_info(location: &str, header: MatrixHeader, init: Option<Init>) -> MatrixInfo {
+    MatrixInfo {
+        name: location.to_string(),
+        header,
+        role: Role::Input,
+        init,
+        versions: Vec::new(),
+        base: None,
+    }
+}
+
+/// An array that cannot be stored as the matrix, as `from_numpy` says it.
+fn import_error(e: runner::ImportError) -> PyErr {
+    PyValueError::new_err(e.to_string().replace("the array for", "array"))
 }
 
 /// `zeros`, `identity`, `random(SEED)`, `spd(SEED)`.
@@ -173,14 +212,7 @@ impl PyBigMatrix {
 
     /// The matrix as `lp_runtime::matrix` reads it (at its location).
     pub fn info(&self) -> MatrixInfo {
-        MatrixInfo {
-            name: self.location.clone(),
-            header: self.header.clone(),
-            role: Role::Input,
-            init: self.init,
-            versions: Vec::new(),
-            base: None,
-        }
+        input_info(&self.location, self.header.clone(), self.init)
     }
 
     pub fn open(
@@ -209,6 +241,7 @@ impl PyBigMatrix {
             ));
         };
         let init = init_for(name, origin.as_ref(), init)?;
+        let lease = Lease::find(store.get(), &location);
         Ok(PyBigMatrix {
             store,
             name: name.to_string(),
@@ -216,23 +249,24 @@ impl PyBigMatrix {
             header,
             init,
             origin,
+            lease,
         })
     }
 
     /// Creates the header, or checks that an existing one matches (a
     /// published name included: the handle then reads the published
-    /// matrix).
+    /// matrix). Says whether it created the matrix.
     fn create(
         py: Python<'_>,
         store: Py<PyStore>,
         name: &str,
         header: MatrixHeader,
         init: Option<Init>,
-    ) -> PyResult<PyBigMatrix> {
+    ) -> PyResult<(PyBigMatrix, bool)> {
         validate_matrix_name(name).map_err(|e| store_error(py, &e))?;
         let s = store.get().store.clone();
         let found = py.detach(|| maintenance::resolve(s.as_ref(), name));
-        match found.map_err(|e| store_error(py, &e))?.map(|(_, h)| h) {
+        let created = match found.map_err(|e| store_error(py, &e))?.map(|(_, h)| h) {
             Some(existing) if existing != header => {
                 return Err(PyValueError::new_err(format!(
                     "matrix {name:?} already exists in store {} as {}, not {}",
@@ -241,12 +275,14 @@ impl PyBigMatrix {
                     header.declared_type()
                 )));
             }
-            Some(_) => {}
-            None => s
-                .put_header(name, &header)
-                .map_err(|e| store_error(py, &e))?,
-        }
-        PyBigMatrix::open(py, store, name, init)
+            Some(_) => false,
+            None => {
+                s.put_header(name, &header)
+                    .map_err(|e| store_error(py, &e))?;
+                true
+            }
+        };
+        Ok((PyBigMatrix::open(py, store, name, init)?, created))
     }
 
     /// A handle on the output a run keeps at `location`, called `name`.
@@ -256,6 +292,7 @@ impl PyBigMatrix {
         location: String,
         header: MatrixHeader,
         origin: Origin,
+        lease: Option<Arc<Lease>>,
     ) -> PyBigMatrix {
         PyBigMatrix {
             store,
@@ -264,6 +301,7 @@ impl PyBigMatrix {
             header,
             init: Some(Init::Zeros),
             origin: Some(origin),
+            lease,
         }
     }
 
@@ -394,22 +432,15 @@ impl PyBigMatrix {
         let init = init.map(parse_init).transpose()?;
         let (shape, tile) = match (shape, tile) {
             (None, None) => return PyBigMatrix::open(py, store, name, init),
-            (Some(shape), Some(tile)) => (shape, parse_tile(tile)?),
+            (Some(shape), Some(tile)) => (shape, tile),
             _ => {
                 return Err(PyTypeError::new_err(
                     "BigMatrix needs both shape and tile (or neither, to open an existing matrix)",
                 ));
             }
         };
-        let shape = [positive(shape.0, "rows")?, positive(shape.1, "cols")?];
-        if symmetric && (shape[0] != shape[1] || tile[0] != tile[1]) {
-            return Err(PyValueError::new_err(format!(
-                "a symmetric matrix must be square with square tiles, found {} x {} in tiles of {} x {}",
-                shape[0], shape[1], tile[0], tile[1]
-            )));
-        }
-        let header = MatrixHeader::new(shape, tile, symmetric);
-        PyBigMatrix::create(py, store, name, header, init)
+        let header = new_header(shape, tile, symmetric)?;
+        Ok(PyBigMatrix::create(py, store, name, header, init)?.0)
     }
 
     /// BigMatrix.open(name, store="mem", init=None): the existing matrix
@@ -434,7 +465,11 @@ impl PyBigMatrix {
     ///
     /// Stores a 2-D array as a new BigMatrix, cut into tiles straight from
     /// the array's buffer (no whole-matrix copy). A symmetric matrix takes
-    /// the array's lower triangle; its diagonal blocks must be symmetric.
+    /// the array's lower triangle; its diagonal blocks must be symmetric
+    /// (checked before anything is written). Ctrl-C stops the import
+    /// between tiles; a failed or stopped import removes the matrix it
+    /// created. Without a name, a matrix in a memory store is freed with
+    /// its last handle.
     #[staticmethod]
     #[pyo3(signature = (array, tile, *, name=None, store=None, symmetric=false))]
     fn from_numpy(
@@ -451,32 +486,58 @@ impl PyBigMatrix {
             .call1((array, "array"))?;
         let view = ArrayView::new(&array, "array")?;
         let [rows, cols] = view.shape();
+        let header = new_header((rows as i64, cols as i64), tile, symmetric)?;
+        let store = match store {
+            Some(arg) => PyStore::from_arg(py, arg)?,
+            None => Py::new(py, PyStore::open("mem")?)?,
+        };
+        let named = name.is_some();
         let name = name.map_or_else(|| fresh_name("array"), str::to_string);
-        let this = PyBigMatrix::py_new(
-            py,
-            &name,
-            Some((rows as i64, cols as i64)),
-            Some(tile),
-            store,
-            symmetric,
-            None,
-        )?;
+        let mat = view.as_mat();
+        // Checked before anything is written, so that a refused array
+        // leaves no matrix behind to block its name.
+        if symmetric {
+            let info = input_info(&name, header.clone(), None);
+            let b = header.tile_shape[0];
+            for d in 0..header.grid()[0] {
+                let n = header.tile(d, d).rows;
+                let mut tile = Tile::zeros(n, n);
+                tile.copy_from(mat.submatrix(d * b, d * b, n, n));
+                runner::check_symmetric(&tile, &info, d * b).map_err(import_error)?;
+            }
+        }
+        let (this, created) = PyBigMatrix::create(py, store, &name, header, None)?;
         // `name` may be a published name, whose run's output is not ours
         // to overwrite.
         this.check_writable(py)?;
         let (store, info) = (this.store_arc(), this.info());
-        let mat = view.as_mat();
         let stop = AtomicBool::new(false);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        py.detach(|| runner::import_array(store.as_ref(), &info, mat, workers, &stop))
-            .map_err(|e| match e {
-                runner::ImportError::NotSymmetric { .. } => {
-                    PyValueError::new_err(e.to_string().replace("the array for", "array"))
-                }
-                runner::ImportError::Store(e) => store_error(py, &e),
-                e => PyValueError::new_err(e.to_string()),
-            })?;
-        Ok(this)
+        let import = || runner::import_array(store.as_ref(), &info, mat, workers, &stop);
+        // Ctrl-C stops the import between tiles.
+        let (result, interrupted) = crate::run::wait_for(py, &stop, import, || Ok(()));
+        let failed = match (interrupted, result) {
+            (Some(e), _) => Some(e),
+            (None, Ok(Ok(()))) => None,
+            (None, Ok(Err(runner::ImportError::Store(e)))) => Some(store_error(py, &e)),
+            (None, Ok(Err(e))) => Some(import_error(e)),
+            (None, Err(_)) => Some(PyRuntimeError::new_err(
+                "internal error: from_numpy panicked (please report it)",
+            )),
+        };
+        if let Some(e) = failed {
+            if created {
+                // A half-written matrix nobody asked for: the user sees the
+                // error, not its tiles.
+                let _ = py.detach(|| store.remove_all(&this.location));
+            }
+            return Err(e);
+        }
+        let lease = match named {
+            true => None,
+            false => Lease::new(this.store.get(), &this.location, Vec::new()),
+        };
+        Ok(PyBigMatrix { lease, ..this })
     }
 
     #[getter]
@@ -566,6 +627,7 @@ impl PyBigMatrix {
             header: self.header.clone(),
             init: self.init,
             origin: self.origin.clone(),
+            lease: self.lease.clone(),
         })
     }
 

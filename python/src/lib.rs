@@ -8,14 +8,16 @@
 //!
 //! Modules: [`array`] (numpy buffers as faer views), [`array_store`] (a
 //! run's numpy inputs and outputs as a store), [`store`] (`Store`),
-//! [`bigmatrix`] (`BigMatrix`), [`program`] (`check`, program sources),
-//! [`run`] (`run`, `RunSummary`), [`memory`] (freed tiles back to the OS),
-//! [`errors`] (Rust errors as Python exceptions).
+//! [`bigmatrix`] (`BigMatrix`), [`lease`] (a memory store's unnamed
+//! matrices freed with their last handle), [`program`] (`check`, program
+//! sources), [`run`] (`run`, `RunSummary`), [`memory`] (freed tiles back
+//! to the OS), [`errors`] (Rust errors as Python exceptions).
 
 mod array;
 mod array_store;
 mod bigmatrix;
 mod errors;
+mod lease;
 mod memory;
 mod program;
 mod run;

@@ -23,6 +23,8 @@
 //!   versioned outputs) and published ones (`publish=`) stay under the
 //!   run's namespace, the run marked finished; a handle reads them at that
 //!   location, read-only. A run that keeps nothing removes its namespace.
+//!   In a memory store the handles share a [`Lease`]: the run goes with
+//!   the last of them (unless an output is published).
 //! * **Ctrl-C.** The work runs on its own thread; the calling thread waits
 //!   with the GIL released, 100 ms at a time, and between waits checks for
 //!   signals (Python's handler has set them) and draws progress. A signal
@@ -34,6 +36,7 @@ use crate::array::{self, ArrayView, SharedArray};
 use crate::array_store::ArrayStore;
 use crate::bigmatrix::{self, PyBigMatrix};
 use crate::errors::{matrix_error, raise, raise_with, run_error, store_error};
+use crate::lease::Lease;
 use crate::memory;
 use crate::program;
 use crate::store::PyStore;
@@ -41,6 +44,7 @@ use faer::MatMut;
 use lp_program::{MatrixInfo, Plan, Program, Role};
 use lp_runtime::matrix::{self, MatrixError};
 use lp_runtime::metrics::{Progress, RunSummary};
+use lp_runtime::store::location::run_root;
 use lp_runtime::store::maintenance::{self, MaintenanceError};
 use lp_runtime::store::namespace::Origin;
 use lp_runtime::store::runs::{RunGuard, fresh_run_id};
@@ -490,26 +494,26 @@ impl Work<'_> {
 type WorkResult = Result<Done, WorkError>;
 
 /// Runs `work` on its own thread while this one waits with the GIL
-/// released, checking for signals and drawing progress between waits and
-/// handing freed memory back to the OS at each.
-fn supervise<'a>(
+/// released, 100 ms at a time, handing freed memory back to the OS at each
+/// wake-up and, in between, checking for signals and calling `tick`. A
+/// signal (Ctrl-C) or a failing `tick` sets `stop`, which `work` must
+/// heed, and is returned once `work` has ended, with its result (`Err` if
+/// it panicked).
+pub fn wait_for<T: Send>(
     py: Python<'_>,
-    work: Work<'a>,
-    progress: Option<&Bound<'_, PyAny>>,
-) -> (WorkResult, Option<PyErr>) {
+    stop: &AtomicBool,
+    work: impl FnOnce() -> T + Send,
+    mut tick: impl FnMut() -> PyResult<()>,
+) -> (std::thread::Result<T>, Option<PyErr>) {
     let slot = Slot {
         value: Mutex::new(None),
         ready: Condvar::new(),
     };
-    let latest: Mutex<Option<Progress>> = Mutex::new(None);
-    let stop = work.opts.stop.clone();
     std::thread::scope(|s| {
         s.spawn(|| {
-            // A panic unwinds through the run's guard, which removes its
-            // namespace.
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(&latest)));
-            slot.put(result.unwrap_or(Err(WorkError::Panicked)));
+            // Caught, so that the slot is always filled.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            slot.put(result);
         });
         let mut pending: Option<PyErr> = None;
         loop {
@@ -524,26 +528,40 @@ fn supervise<'a>(
             if pending.is_some() {
                 continue;
             }
-            if let Err(e) = py.check_signals() {
+            if let Err(e) = py.check_signals().and_then(|()| tick()) {
                 stop.store(true, Ordering::SeqCst);
                 pending = Some(e);
-                continue;
             }
-            let snapshot = latest.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let (Some(cb), Some(p)) = (progress, snapshot) {
+        }
+    })
+}
+
+/// Runs `work` with [`wait_for`], drawing progress between waits.
+fn supervise<'a>(
+    py: Python<'_>,
+    work: Work<'a>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> (WorkResult, Option<PyErr>) {
+    let latest: Mutex<Option<Progress>> = Mutex::new(None);
+    let stop = work.opts.stop.clone();
+    let draw = || {
+        let snapshot = latest.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match (progress, snapshot) {
+            (Some(cb), Some(p)) => {
                 let args = (
                     p.jobs_done,
                     p.jobs_total,
                     p.flops_done,
                     p.elapsed.as_secs_f64(),
                 );
-                if let Err(e) = cb.call1(args) {
-                    stop.store(true, Ordering::SeqCst);
-                    pending = Some(e);
-                }
+                cb.call1(args).map(drop)
             }
+            _ => Ok(()),
         }
-    })
+    };
+    // A panic unwinds through the run's guard, which removes its namespace.
+    let (result, pending) = wait_for(py, &stop, || work.run(&latest), draw);
+    (result.unwrap_or(Err(WorkError::Panicked)), pending)
 }
 
 fn work_error(py: Python<'_>, e: WorkError) -> PyErr {
@@ -794,11 +812,22 @@ fn finish_run<'py>(
     }
     let done = result.map_err(|e| work_error(py, e))?;
     let summary = summary(py, &done.summary, done.verification.as_ref())?;
+    let locations = handles.iter().flat_map(|&k| {
+        let info = &program.matrices[k];
+        let versions = 0..info.version_count() as u32;
+        versions.map(|v| done.ns.version_location(info, v))
+    });
+    let locations: Vec<String> = locations.collect();
+    let lease = match locations.is_empty() {
+        true => None,
+        false => Lease::new(store_obj.get(), &run_root(&done.ns.run), locations),
+    };
     let out = Outputs {
         program,
         ns: &done.ns,
         store: &store_obj,
         publish: &request.publish,
+        lease,
     };
     let result = results(py, &out, request.outputs, &arrays, &handles)?;
     Ok((result, summary))
@@ -866,6 +895,8 @@ struct Outputs<'a> {
     ns: &'a Namespace,
     store: &'a Py<PyStore>,
     publish: &'a [(usize, String)],
+    /// What every handle holds in a memory store (`crate::lease`).
+    lease: Option<Arc<Lease>>,
 }
 
 impl Outputs<'_> {
@@ -898,6 +929,7 @@ impl Outputs<'_> {
                     location,
                     info.header.clone(),
                     origin.clone(),
+                    self.lease.clone(),
                 );
                 Py::new(py, handle)
             })

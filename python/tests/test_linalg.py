@@ -220,3 +220,76 @@ def test_help_explains_every_function():
     for f in (lp.cholesky, lp.matmul, lp.solve, lp.lu, lp.qr, lp.lstsq, lp.run, lp.check):
         assert f.__doc__ and "{options}" not in f.__doc__
     assert "assume_a" in lp.solve.__doc__ and "tile : int" in lp.solve.__doc__
+
+
+def test_lu_one_tile_solves_with_scipy_lu_solve(rng):
+    a = rng.standard_normal((40, 40))
+    b = rng.standard_normal((40, 3))
+    f = lp.lu(a, tile=40)
+    packed, piv = scipy.linalg.lu_factor(a)
+    np.testing.assert_allclose(np.tril(f.l, -1) + f.u, packed, rtol=0, atol=1e-12)
+    x = scipy.linalg.lu_solve((np.tril(f.l, -1) + f.u, f.piv), b)
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-9, atol=1e-12)
+
+
+def test_empty_operands_give_numpy_results_without_running():
+    z = np.zeros
+    cases = [
+        (lp.cholesky(z((0, 0))), np.linalg.cholesky(z((0, 0)))),
+        (lp.cholesky(z((0, 0)), lower=False), scipy.linalg.cholesky(z((0, 0)))),
+        (lp.solve(z((0, 0)), z(0)), scipy.linalg.solve(z((0, 0)), z(0))),
+        (lp.solve(z((0, 0)), z((0, 3)), assume_a="pos"), scipy.linalg.solve(z((0, 0)), z((0, 3)), assume_a="pos")),
+        (lp.solve(np.eye(6), z((6, 0))), scipy.linalg.solve(np.eye(6), z((6, 0)))),
+        (lp.matmul(z((3, 0)), z((0, 4))), np.matmul(z((3, 0)), z((0, 4)))),
+        (lp.matmul(z((0, 3)), np.ones(3)), np.matmul(z((0, 3)), np.ones(3))),
+        (lp.lstsq(z((5, 0)), np.ones(5)), np.linalg.lstsq(z((5, 0)), np.ones(5), rcond=None)[0]),
+        (lp.lstsq(np.ones((5, 3)), z((5, 0))), np.linalg.lstsq(np.ones((5, 3)), z((5, 0)), rcond=None)[0]),
+        (lp.qr(z((5, 0)), mode="r"), np.linalg.qr(z((5, 0)), mode="r")),
+        (np.asarray(lp.qr(z((5, 0)))[0]), np.linalg.qr(z((5, 0)))[0]),
+        (lp.lu(z((0, 0))).u, scipy.linalg.lu_factor(z((0, 0)))[0]),
+        (lp.lu(z((0, 0))).piv, scipy.linalg.lu_factor(z((0, 0)))[1]),
+    ]
+    for ours, theirs in cases:
+        assert (ours.shape, ours.dtype.kind) == (theirs.shape, theirs.dtype.kind)
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(ValueError) as info:
+        lp.matmul(z((3, 0)), z((0, 4)), bigmatrix=True)
+    assert str(info.value) == (
+        "matmul: an operand has no elements, so the result is the 3 x 4 numpy array of zeros "
+        "numpy gives; a BigMatrix cannot hold it (pass bigmatrix=False)"
+    )
+
+
+def test_implicit_q_shapes_transpose_and_errors(rng):
+    h = rng.standard_normal((9, 4))
+    q, r = lp.qr(h, tile=3)
+    Q = np.linalg.qr(h)[0]
+    assert q.shape == (9, 4) and q.T.shape == (4, 9) and q.T.T is q
+    np.testing.assert_allclose(np.abs(np.asarray(q.T)), np.abs(Q.T), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(q.T), np.asarray(q).T, rtol=0, atol=0)
+    y = rng.standard_normal(9)
+    np.testing.assert_allclose(q.T @ y, np.asarray(q).T @ y, rtol=0, atol=1e-12)
+    cases = [
+        (lambda: q @ (np.ones(4) * 1j), TypeError, "x: lambdapack computes in float64; complex values are not supported"),
+        (lambda: q.T @ (np.ones(9) * 1j), TypeError, "y: lambdapack computes in float64; complex values are not supported"),
+        (lambda: q @ np.ones(5), ValueError, "Q is 9 x 4 (the full Q 9 x 9): x must have 4 or 9 rows, found 5"),
+        (lambda: q.T @ np.ones(4), ValueError, "Q.T is 4 x 9: y must have 9 rows, found 4"),
+        (lambda: q.apply(np.ones(4)), ValueError, "the full Q is 9 x 9: x must have 9 rows, found 4"),
+        (lambda: q @ np.ones((9, 2, 2)), ValueError, "x must be 1-D or 2-D, found 3-D with shape (9, 2, 2)"),
+    ]
+    for action, cls, message in cases:
+        with pytest.raises(cls) as info:
+            action()
+        assert type(info.value) is cls and str(info.value) == message
+
+
+def test_numpy_integers_are_taken_for_tile_and_workers(rng):
+    a = spd(rng, 40)
+    L = lp.cholesky(a, tile=np.int64(16), workers=np.int64(2))
+    np.testing.assert_array_equal(L, lp.cholesky(a, tile=16, workers=2))
+    with pytest.raises(TypeError) as info:
+        lp.cholesky(a, workers=2.0)
+    assert str(info.value) == "workers must be an int, found 2.0 (float)"
+    with pytest.raises(ValueError) as info:
+        lp.cholesky(a, tile=np.int32(0))
+    assert str(info.value) == "tile must be a positive int, found 0"

@@ -114,6 +114,32 @@ def test_run_binding_errors(rng):
     assert str(info.value) == 'input matrix `A` has no initialiser; pass it as inputs={"A": array}'
 
 
+def test_run_argument_types_are_named(rng):
+    a = spd(rng, 8)
+    result = lp.run("cholesky", inputs={"A": a}, params={"n": np.int64(8), "b": np.int32(4)}, workers=np.int64(2))
+    np.testing.assert_allclose(result["L"], np.linalg.cholesky(a), rtol=0, atol=1e-12 * np.abs(a).max())
+    cases = [
+        (dict(inputs={1: a}), TypeError, "inputs: keys must be matrix names (str), found 1 (int)"),
+        (dict(inputs=[a]), TypeError, "inputs must be a dict of matrix name -> array or BigMatrix, found list"),
+        (dict(params=[("n", 4)]), TypeError, "params must be a dict of parameter name -> int, found list"),
+        (dict(params={"n": 2**70}), ValueError,
+         "params['n'] must be between -2**63 and 2**63 - 1, found 1180591620717411303424"),
+        (dict(params={"n": 2.5}), TypeError, "params['n'] must be an int, found 2.5 (float)"),
+        (dict(params={3: 4}), TypeError, "params: keys must be parameter names (str), found 3 (int)"),
+        (dict(workers=0), ValueError, "workers must be a positive int, found 0"),
+        (dict(workers=True), TypeError, "workers must be an int, found True"),
+    ]
+    for kwargs, cls, message in cases:
+        kwargs.setdefault("inputs", {"A": a})
+        kwargs.setdefault("params", {"n": 8, "b": 4})
+        with pytest.raises(cls) as info:
+            lp.run("cholesky", **kwargs)
+        assert type(info.value) is cls and str(info.value) == message
+    with pytest.raises(TypeError) as info:
+        lp.check("cholesky", params=[("n", 4)])
+    assert str(info.value) == "params must be a dict of parameter name -> int, found list"
+
+
 def test_program_error_carries_diagnostics():
     source = "param n = 4\nmatrix A : f64[n, n] tile [2, 2] input\nfoo bar\n"
     with pytest.raises(lp.ProgramError) as info:
