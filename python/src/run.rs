@@ -53,7 +53,7 @@ use lp_runtime::verify::{Check, Verification};
 use lp_std::Tile;
 use lpc::placement::{self, InputSource, PlacementError};
 use lpc::runner::{self, Binding, BindingError, ImportError, RunFailure, RunOptions};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
@@ -654,6 +654,16 @@ pub fn run_program<'py>(
     let supplied = supplied(py, inputs)?;
     let original = plan.program();
     let outputs = checked_outputs(original, &supplied, outputs)?;
+    // What `lpc run` refuses before running (`runner::Refusal`).
+    let most = lp_runtime::local::MAX_WORKERS;
+    if workers > most {
+        let message = format!("workers must be at most {most}, found {workers}");
+        return Err(PyValueError::new_err(message));
+    }
+    if let Some(memory) = lp_runtime::local::physical_memory() {
+        runner::check_memory(original, memory)
+            .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+    }
     let check = match verify {
         true => Some(Check::detect(original).ok_or_else(|| {
             PyValueError::new_err(format!(

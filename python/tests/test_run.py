@@ -128,6 +128,7 @@ def test_run_argument_types_are_named(rng):
         (dict(params={3: 4}), TypeError, "params: keys must be parameter names (str), found 3 (int)"),
         (dict(workers=0), ValueError, "workers must be a positive int, found 0"),
         (dict(workers=True), TypeError, "workers must be an int, found True"),
+        (dict(workers=100000), ValueError, "workers must be at most 1024, found 100000"),
     ]
     for kwargs, cls, message in cases:
         kwargs.setdefault("inputs", {"A": a})
@@ -138,6 +139,16 @@ def test_run_argument_types_are_named(rng):
     with pytest.raises(TypeError) as info:
         lp.check("cholesky", params=[("n", 4)])
     assert str(info.value) == "params must be a dict of parameter name -> int, found list"
+
+
+def test_a_tile_larger_than_memory_is_refused_before_running():
+    with pytest.raises(MemoryError) as info:
+        lp.run("cholesky", params={"n": 2**21, "b": 2**20})
+    message = str(info.value)
+    assert message.startswith(
+        "matrix A: one tile is 1048576 x 1048576 doubles, 8796093022208 bytes (8.0 TiB), more than this machine's memory ("
+    ), message
+    assert message.endswith("); choose a smaller tile size"), message
 
 
 def test_program_error_carries_diagnostics():
