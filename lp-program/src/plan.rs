@@ -14,8 +14,16 @@ use crate::ir::{EvalError, Family, Instr, Item, JobId, Program, Role, TileKey};
 use crate::lin::{Lin, MAX_DEPTH};
 use crate::polytope::{Budget, System};
 use crate::solve::Solver;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
+
+/// Most loads of one matrix (and the versioned matrices based on it) in
+/// one family for which [`Plan::readers`] counts the jobs naming a tile
+/// through several of them by inclusion-exclusion, with one solver per
+/// subset of those loads made by [`Plan::new`] (11 at this limit). A family
+/// with more enumerates its readers of such a tile.
+const MAX_JOINT: usize = 4;
 
 /// A tile reference of one job, resolved: the stored tile and whether the
 /// job sees its transpose (an upper tile of a symmetric matrix).
@@ -108,6 +116,7 @@ impl std::error::Error for PlanError {}
 struct Ref {
     family: u32,
     spec: u32,
+    instr: u32,
     solver: Solver,
 }
 
@@ -137,8 +146,14 @@ pub struct Plan {
     id_space: u64,
     loads: Vec<Vec<Ref>>,
     writes: Vec<Vec<Ref>>,
+    /// Distinct `(tile, family)` pairs: a loop-free job loading a tile
+    /// twice is one reader.
     const_loads: Vec<(TileKey, u32)>,
     const_writes: Vec<(TileKey, u32)>,
+    /// The solvers of several loads of one family at once, by family,
+    /// spec and the set of the loads' instructions (a bit per instruction):
+    /// the jobs that name one tile through all of them.
+    joint: HashMap<(u32, u32, u64), Solver>,
     /// For each matrix, the versioned matrices whose version 0 it is.
     bases_of: Vec<Vec<u32>>,
     /// Whether each family applies a kernel (most of a flat program's
@@ -256,7 +271,9 @@ impl Plan {
             compiled.push(Some(c));
         }
         consts.loads.sort_unstable();
+        consts.loads.dedup();
         consts.writes.sort_unstable();
+        let joint = joint_solvers(&program, &compiled);
         let mut bases_of = vec![Vec::new(); nm];
         for (m, info) in program.matrices.iter().enumerate() {
             if let Some(b) = info.base {
@@ -272,6 +289,7 @@ impl Plan {
             writes: refs.writes,
             const_loads: consts.loads,
             const_writes: consts.writes,
+            joint,
             bases_of,
             has_kernels,
             count: OnceLock::new(),
@@ -456,8 +474,8 @@ impl Plan {
         true
     }
 
-    /// Calls `found` with every job that loads `tile` (a job loading it
-    /// twice is reported twice); stops when `found` returns false.
+    /// Calls `found` with every job that loads `tile` (a loop job loading
+    /// it twice is reported twice); stops when `found` returns false.
     pub fn readers_of(&self, tile: TileKey, found: &mut dyn FnMut(JobId) -> bool) {
         let start = self.const_loads.partition_point(|(k, _)| *k < tile);
         for (k, f) in &self.const_loads[start..] {
@@ -522,16 +540,120 @@ impl Plan {
         &self.compiled
     }
 
-    /// Number of distinct jobs that load `tile`.
+    /// Number of distinct jobs that load `tile` (saturating at
+    /// `u32::MAX`), counted without listing them: loop-free jobs by a
+    /// binary search, each family's jobs by [`Plan::family_readers`].
     pub fn readers(&self, tile: TileKey) -> u32 {
-        let mut jobs = Vec::new();
-        self.readers_of(tile, &mut |j| {
-            jobs.push(j);
-            true
-        });
-        jobs.sort_unstable();
-        jobs.dedup();
-        jobs.len() as u32
+        let flat = self.const_loads.partition_point(|(k, _)| *k <= tile)
+            - self.const_loads.partition_point(|(k, _)| *k < tile);
+        let mut total = flat as u64;
+        let Some(info) = self.program.matrices.get(tile.matrix as usize) else {
+            return total as u32;
+        };
+        let swaps: &[bool] = if info.header.symmetric && tile.i != tile.j {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        // The loads that can name the tile: of its matrix, and of the
+        // versioned matrices based on it at version 0 (as `readers_of`).
+        // `loads` is in family, spec and instruction order, so only a
+        // merge with those needs sorting.
+        let m = tile.matrix;
+        let own = self.loads[m as usize].iter().map(|r| (r, m));
+        let mut refs: Vec<(&Ref, u32)> = own.collect();
+        if tile.version == 0 && !self.bases_of[m as usize].is_empty() {
+            for &s in &self.bases_of[m as usize] {
+                refs.extend(self.loads[s as usize].iter().map(|r| (r, s)));
+            }
+            refs.sort_by_key(|(r, _)| (r.family, r.spec, r.instr));
+        }
+        let mut scratch = Vec::with_capacity(MAX_DEPTH + 4);
+        for group in refs.chunk_by(|(a, _), (b, _)| (a.family, a.spec) == (b.family, b.spec)) {
+            let readers = self.family_readers(group, tile, swaps, &mut scratch);
+            total = total.saturating_add(readers);
+        }
+        total.min(u32::MAX as u64) as u32
+    }
+
+    /// The number of distinct jobs of one family and spec that name `tile`
+    /// through any of the loads `group` (each through its matrix, in each
+    /// orientation of `swaps`). A load counts its jobs alone; when several
+    /// name the tile, their jobs are counted by inclusion-exclusion over the
+    /// joint solvers (the orientations of one load never meet: a tile off
+    /// the diagonal differs from its transpose), or without those
+    /// enumerated, each counted at its first load naming the tile.
+    fn family_readers(
+        &self,
+        group: &[(&Ref, u32)],
+        tile: TileKey,
+        swaps: &[bool],
+        scratch: &mut Vec<i64>,
+    ) -> u64 {
+        let (family, spec) = (group[0].0.family, group[0].0.spec);
+        let c = self.compiled[family as usize]
+            .as_ref()
+            .expect("refs are of loop families");
+        let spec_ref = &c.specs[spec as usize];
+        let mut alone = 0u64;
+        // The loads naming the tile somewhere: the others change no count.
+        let mut live = [0usize; MAX_JOINT];
+        let mut lives = 0;
+        for (k, &(r, matrix)) in group.iter().enumerate() {
+            let mut counted = 0u64;
+            for &swap in swaps {
+                self.target(tile, matrix, swap, scratch);
+                counted = counted.saturating_add(r.solver.count(spec_ref, scratch));
+            }
+            if counted > 0 {
+                if lives < MAX_JOINT {
+                    live[lives] = k;
+                }
+                lives += 1;
+            }
+            alone = alone.saturating_add(counted);
+        }
+        if lives <= 1 {
+            return alone;
+        }
+        // Past MAX_JOINT live loads only the enumeration counts: give it all.
+        let live: Vec<usize> = if lives <= MAX_JOINT {
+            live[..lives].to_vec()
+        } else {
+            (0..group.len()).collect()
+        };
+        let mut targets = Vec::with_capacity(live.len() * swaps.len());
+        for &k in &live {
+            for &swap in swaps {
+                let mut target = Vec::with_capacity(MAX_DEPTH + 4);
+                self.target(tile, group[k].1, swap, &mut target);
+                targets.push(target);
+            }
+        }
+        let target = |k: usize, o: usize| -> &[i64] { &targets[k * swaps.len() + o] };
+        let joint = |members: &[usize]| -> Option<&Solver> {
+            if let [k] = members {
+                return Some(&group[live[*k]].0.solver);
+            }
+            let mut bits = 0u64;
+            for &k in members {
+                bits |= 1u64.checked_shl(group[live[k]].0.instr)?;
+            }
+            self.joint.get(&(family, spec, bits))
+        };
+        let counted = (live.len() <= MAX_JOINT)
+            .then(|| inclusion_exclusion(live.len(), swaps.len(), &joint, &target, spec_ref))
+            .flatten();
+        counted.unwrap_or_else(|| {
+            let loads: Vec<(&Ref, &[Lin])> = live
+                .iter()
+                .map(|&k| {
+                    let r = group[k].0;
+                    (r, spec_ref.refs[r.instr as usize].as_deref().unwrap_or(&[]))
+                })
+                .collect();
+            count_first_namings(&loads, swaps.len(), &target, spec_ref)
+        })
     }
 
     /// The job that writes `tile`, if any (write-once: at most one).
@@ -825,6 +947,119 @@ impl Plan {
     }
 }
 
+/// `|A_1 ∪ ... ∪ A_n|`, where `A_k` is the set of points of `spec` that load
+/// `k` maps to one of its `orientations` targets (`target(k, o)`), summed
+/// over the subsets of loads with alternating signs, each subset in each
+/// assignment of orientations counted by its joint solver (`joint`; `None`
+/// when one is missing).
+fn inclusion_exclusion<'s>(
+    n: usize,
+    orientations: usize,
+    joint: &dyn Fn(&[usize]) -> Option<&'s Solver>,
+    target: &dyn Fn(usize, usize) -> &'s [i64],
+    spec: &family::Spec,
+) -> Option<u64> {
+    let mut total: i128 = 0;
+    let mut members = Vec::with_capacity(n);
+    let mut joined = Vec::new();
+    for subset in 1u32..(1 << n) {
+        members.clear();
+        members.extend((0..n).filter(|&k| subset & (1 << k) != 0));
+        let solver = joint(&members)?;
+        let sign = if members.len() % 2 == 1 { 1 } else { -1 };
+        // Each assignment of an orientation to every member, as digits.
+        for assignment in 0..orientations.pow(members.len() as u32) {
+            joined.clear();
+            let mut digits = assignment;
+            for &k in &members {
+                joined.extend_from_slice(target(k, digits % orientations));
+                digits /= orientations;
+            }
+            total += sign * solver.count(spec, &joined) as i128;
+        }
+    }
+    Some(total.clamp(0, u64::MAX as i128) as u64)
+}
+
+/// The points of `spec` at which one of `loads` (a solver and the index
+/// map it solves) names its target in one of `orientations`
+/// (`target(k, o)`), each counted at the first load and orientation that
+/// does: an enumeration, for the loads [`inclusion_exclusion`] cannot take.
+fn count_first_namings<'s>(
+    loads: &[(&Ref, &[Lin])],
+    orientations: usize,
+    target: &dyn Fn(usize, usize) -> &'s [i64],
+    spec: &family::Spec,
+) -> u64 {
+    let names = |k: usize, o: usize, t: &[i64]| {
+        let map = loads[k].1;
+        map.iter().zip(target(k, o)).all(|(l, &v)| l.eval(t) == v)
+    };
+    let mut count = 0u64;
+    for (k, (r, _)) in loads.iter().enumerate() {
+        for o in 0..orientations {
+            r.solver.solve(spec, target(k, o), &mut |t| {
+                let earlier = (0..k).any(|q| (0..orientations).any(|p| names(q, p, t)))
+                    || (0..o).any(|p| names(k, p, t));
+                count += u64::from(!earlier);
+                true
+            });
+        }
+    }
+    count
+}
+
+/// Solvers of the loads of each family, spec and class (a matrix and the
+/// versioned matrices based on it) taken several at once: every subset of
+/// two or more, for classes of at most [`MAX_JOINT`] loads. A subset whose
+/// joint system exceeds the solver's limits is left out (its tiles'
+/// readers are then enumerated).
+fn joint_solvers(
+    program: &Program,
+    compiled: &[Option<Compiled>],
+) -> HashMap<(u32, u32, u64), Solver> {
+    let mut joint = HashMap::new();
+    let class = |m: u32| program.matrices[m as usize].base.unwrap_or(m);
+    for (f, c) in compiled.iter().enumerate() {
+        let Some(c) = c else { continue };
+        let fam = &program.families[f];
+        let mut loads: Vec<(u32, usize)> = fam
+            .instrs
+            .iter()
+            .enumerate()
+            .filter_map(|(k, i)| match i {
+                Instr::Load { tile, .. } if k < 64 => Some((class(tile.matrix), k)),
+                _ => None,
+            })
+            .collect();
+        loads.sort_unstable();
+        for same in loads.chunk_by(|a, b| a.0 == b.0) {
+            if same.len() < 2 || same.len() > MAX_JOINT {
+                continue;
+            }
+            for (s, spec) in c.specs.iter().enumerate() {
+                for subset in 1u32..(1 << same.len()) {
+                    if subset.count_ones() < 2 {
+                        continue;
+                    }
+                    let mut bits = 0u64;
+                    let mut comps = Vec::new();
+                    for (b, &(_, k)) in same.iter().enumerate() {
+                        if subset & (1 << b) != 0 {
+                            bits |= 1 << k;
+                            comps.extend_from_slice(spec.refs[k].as_deref().unwrap_or(&[]));
+                        }
+                    }
+                    if let Some(solver) = Solver::new(&comps, c.depth) {
+                        joint.insert((f as u32, s as u32, bits), solver);
+                    }
+                }
+            }
+        }
+    }
+    joint
+}
+
 /// Calls `visit` with every internal point of `spec`, lexicographically.
 pub fn each_point(
     spec: &family::Spec,
@@ -926,6 +1161,7 @@ impl LoopRefs {
                 let r = Ref {
                     family: f,
                     spec: s as u32,
+                    instr: k as u32,
                     solver,
                 };
                 let side = if write {

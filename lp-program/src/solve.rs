@@ -175,11 +175,29 @@ impl Solver {
     /// reference maps to `target`, in lexicographic order; stops early when
     /// `found` returns false.
     pub fn solve(&self, spec: &Spec, target: &[i64], found: &mut dyn FnMut(&[i64]) -> bool) {
+        if let Some(rhs) = self.rhs(target) {
+            self.walk(0, spec, &rhs, &mut [0; MAX_DEPTH], found);
+        }
+    }
+
+    /// The number of internal points of `spec` that the reference maps to
+    /// `target`: [`Solver::solve`]'s walk, except that a free innermost
+    /// level is counted by its range instead of enumerated, so a tile read
+    /// by every iteration of one loop costs a few operations, not one per
+    /// reader.
+    pub fn count(&self, spec: &Spec, target: &[i64]) -> u64 {
+        let Some(rhs) = self.rhs(target) else {
+            return 0;
+        };
+        self.count_from(0, spec, &rhs, &mut [0; MAX_DEPTH])
+    }
+
+    /// The right-hand side of each row at `target`, or `None` when a
+    /// condition on the target alone fails.
+    fn rhs(&self, target: &[i64]) -> Option<[i64; MAX_DEPTH]> {
         let dot = |w: &[i64]| -> i64 { w.iter().zip(target).map(|(a, b)| a * b).sum() };
-        for (w, c) in &self.checks {
-            if dot(w) + c != 0 {
-                return;
-            }
+        if self.checks.iter().any(|(w, c)| dot(w) + c != 0) {
+            return None;
         }
         let mut rhs = [0i64; MAX_DEPTH];
         for (m, row) in self.rows.iter().enumerate() {
@@ -187,8 +205,52 @@ impl Solver {
                 rhs[m] = dot(&row.w) + row.c;
             }
         }
-        let mut t = [0i64; MAX_DEPTH];
-        self.walk(0, spec, &rhs, &mut t, found);
+        Some(rhs)
+    }
+
+    /// The value row `m` gives `t_m` from the outer variables, if it is an
+    /// integer inside `lo..=hi`.
+    fn pinned(row: &Row, rhs: i64, t: &[i64], (lo, hi): (i64, i64)) -> Option<i64> {
+        let mut v = rhs;
+        for (k, &tk) in t.iter().enumerate() {
+            v -= row.outer[k] * tk;
+        }
+        if v % row.pivot != 0 {
+            return None;
+        }
+        let value = v / row.pivot;
+        (lo..=hi).contains(&value).then_some(value)
+    }
+
+    fn count_from(
+        &self,
+        m: usize,
+        spec: &Spec,
+        rhs: &[i64; MAX_DEPTH],
+        t: &mut [i64; MAX_DEPTH],
+    ) -> u64 {
+        if m == self.depth {
+            return 1;
+        }
+        let (lo, hi) = spec.range(m, &t[..m]);
+        match &self.rows[m] {
+            Some(row) => match Self::pinned(row, rhs[m], &t[..m], (lo, hi)) {
+                Some(value) => {
+                    t[m] = value;
+                    self.count_from(m + 1, spec, rhs, t)
+                }
+                None => 0,
+            },
+            None if m + 1 == self.depth => (hi as i128 - lo as i128 + 1).max(0) as u64,
+            None => {
+                let mut total = 0u64;
+                for value in lo..=hi {
+                    t[m] = value;
+                    total = total.saturating_add(self.count_from(m + 1, spec, rhs, t));
+                }
+                total
+            }
+        }
     }
 
     fn walk(
@@ -204,21 +266,13 @@ impl Solver {
         }
         let (lo, hi) = spec.range(m, &t[..m]);
         match &self.rows[m] {
-            Some(row) => {
-                let mut v = rhs[m];
-                for k in 0..m {
-                    v -= row.outer[k] * t[k];
+            Some(row) => match Self::pinned(row, rhs[m], &t[..m], (lo, hi)) {
+                Some(value) => {
+                    t[m] = value;
+                    self.walk(m + 1, spec, rhs, t, found)
                 }
-                if v % row.pivot != 0 {
-                    return true;
-                }
-                let value = v / row.pivot;
-                if value < lo || value > hi {
-                    return true;
-                }
-                t[m] = value;
-                self.walk(m + 1, spec, rhs, t, found)
-            }
+                None => true,
+            },
             None => {
                 let mut value = lo;
                 while value <= hi {

@@ -100,7 +100,7 @@ fn family_spec() -> impl Strategy<Value = FamilySpec> {
             };
             let load = (prop::sample::select(vec![0u32, 0, 1, 1, 2, 3]), idx());
             let write = (prop::sample::select(vec![1u32, 2, 3]), idx());
-            (Just(loops), prop::collection::vec(load, 1..=2), write).prop_map(
+            (Just(loops), prop::collection::vec(load, 1..=3), write).prop_map(
                 |(loops, loads, write)| FamilySpec {
                     loops,
                     loads,
@@ -187,4 +187,86 @@ proptest! {
         }));
         assert_agrees(&plan, &b, covered);
     }
+}
+
+/// A tile read by every job of two 2-billion-job loops, twice per job and
+/// in both orientations of a symmetric matrix, and by a versioned matrix
+/// at its base version: its readers are counted from the index equations
+/// (a list of them would take 32 GB), and each job counts once.
+#[test]
+fn readers_of_a_tile_read_by_billions_of_jobs_are_counted_not_listed() {
+    use lp_program::ir::TileKey;
+    const N: i64 = 2_000_000_000;
+    let mut b = Builder::new(vec![
+        matrix("A", 8, 2, true, Role::Input, vec![], None),
+        matrix("S", 8, 2, true, Role::Temp, vec![2], Some(0)),
+        matrix("C", 2 * N as usize, 2, false, Role::Output, vec![], None),
+    ]);
+    b.open("i", c(0), c(N), c(1));
+    // A[0, 0] twice, A[1, 0] as itself and as its transpose A[0, 1], and
+    // S[0, 1, 0], which is A[1, 0] again.
+    let loads = vec![
+        (0, vec![c(0), c(0)]),
+        (0, vec![c(0), c(0)]),
+        (0, vec![c(1), c(0)]),
+        (0, vec![c(0), c(1)]),
+    ];
+    b.family("cp", loads, vec![(2, vec![v(0), c(0)])]);
+    b.family(
+        "sv",
+        vec![(1, vec![c(0), c(1), c(0)])],
+        vec![(2, vec![v(0), c(1)])],
+    );
+    b.close();
+    let plan = Plan::new(b.program).unwrap();
+    let tile = |matrix, version, i, j| TileKey {
+        matrix,
+        version,
+        i,
+        j,
+    };
+    let started = std::time::Instant::now();
+    for _ in 0..10_000 {
+        assert_eq!(plan.readers(tile(0, 0, 0, 0)), N as u32);
+    }
+    assert_eq!(plan.readers(tile(0, 0, 1, 0)), 2 * N as u32);
+    assert_eq!(plan.readers(tile(0, 0, 1, 1)), 0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?} for 10,000 counts",
+        started.elapsed()
+    );
+}
+
+/// Loop-free jobs each loading one tile twice: one reader per job, found
+/// by a binary search however many jobs share the tile.
+#[test]
+fn readers_of_a_tile_shared_by_many_loop_free_jobs_count_each_job_once() {
+    use lp_program::ir::TileKey;
+    let n = 20_000;
+    let mut b = Builder::new(vec![
+        matrix("A", 4, 2, false, Role::Input, vec![], None),
+        matrix("C", 2 * n, 2, false, Role::Output, vec![], None),
+    ]);
+    for i in 0..n as i64 {
+        let loads = vec![(0, vec![c(0), c(0)]), (0, vec![c(0), c(0)])];
+        b.family(&format!("cp{i}"), loads, vec![(1, vec![c(i), c(0)])]);
+    }
+    let plan = Plan::new(b.program).unwrap();
+    let a = |i, j| TileKey {
+        matrix: 0,
+        version: 0,
+        i,
+        j,
+    };
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        assert_eq!(plan.readers(a(0, 0)), n as u32);
+    }
+    assert_eq!(plan.readers(a(1, 0)), 0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?} for {n} counts",
+        started.elapsed()
+    );
 }

@@ -6,6 +6,10 @@
 //! leaves no temporary behind (`tempfile` removes it on drop). The directory
 //! store's tile writes keep their own path (`store/dir.rs`), which recycles
 //! files instead of creating one per tile.
+//!
+//! The file gets the permissions a plain `File::create` would give it: a
+//! new file `0666` less the umask, a replaced one the permission bits it
+//! had (not the `0600` of a temporary file).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -29,10 +33,20 @@ impl AtomicFile {
         let name = dest
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", name.to_string_lossy()))
-            .suffix(".partial")
-            .tempfile_in(dir)?;
+        let prefix = format!(".{}.", name.to_string_lossy());
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".partial");
+        let replaced = replaced_permissions(dest);
+        #[cfg(unix)]
+        if replaced.is_none() {
+            use std::os::unix::fs::PermissionsExt;
+            // Masked by the umask when the file is created, as by `File::create`.
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder.tempfile_in(dir)?;
+        if let Some(permissions) = replaced {
+            temp.as_file().set_permissions(permissions)?;
+        }
         Ok(AtomicFile {
             temp,
             dest: dest.to_path_buf(),
@@ -56,6 +70,22 @@ impl AtomicFile {
         self.temp.persist(&self.dest).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// The permission bits of the file `dest` replaces, if it replaces one
+/// (the temporary file takes them before it holds anything). Only the
+/// `rwx` bits: the new file is not setuid because the old one was.
+#[cfg(unix)]
+fn replaced_permissions(dest: &Path) -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dest).ok()?.permissions().mode();
+    Some(std::fs::Permissions::from_mode(mode & 0o777))
+}
+
+/// Elsewhere the temporary file's permissions stand.
+#[cfg(not(unix))]
+fn replaced_permissions(_dest: &Path) -> Option<std::fs::Permissions> {
+    None
 }
 
 /// Writes `bytes` as the whole content of `path`, atomically.
@@ -89,5 +119,28 @@ mod tests {
             .collect();
         assert_eq!(names, ["out.bin"], "no temporary left behind");
         assert_eq!(std::fs::read(&dest).unwrap(), b"new content");
+    }
+
+    /// A new file gets what `File::create` gives one beside it (0666 less
+    /// the umask), a replaced file keeps its mode, whatever it was.
+    #[cfg(unix)]
+    #[test]
+    fn new_files_get_the_umask_mode_and_replaced_files_keep_theirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let fresh = dir.path().join("fresh.npy");
+        write_atomically(&fresh, b"new").unwrap();
+        assert_eq!(format!("{:o}", mode(&fresh)), format!("{:o}", mode(&plain)));
+        for kept in [0o644, 0o640, 0o604, 0o755] {
+            let old = dir.path().join(format!("old{kept:o}.npy"));
+            std::fs::write(&old, b"old").unwrap();
+            std::fs::set_permissions(&old, std::fs::Permissions::from_mode(kept)).unwrap();
+            write_atomically(&old, b"new").unwrap();
+            assert_eq!(std::fs::read(&old).unwrap(), b"new");
+            assert_eq!(format!("{:o}", mode(&old)), format!("{kept:o}"));
+        }
     }
 }

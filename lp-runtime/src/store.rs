@@ -85,6 +85,13 @@ pub trait Store: Send + Sync {
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()>;
     /// The (i, j) of every stored tile of `matrix`, in no particular order.
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>>;
+    /// The bytes `matrix`'s stored tiles take in the store (files or
+    /// objects, `.npy` headers included), when the store can tell without
+    /// reading them; `None` when it cannot. `lpc store ls` shows it for a
+    /// matrix with no header, whose tiles' shapes nothing else gives.
+    fn tile_bytes(&self, _matrix: &str) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>>;
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()>;
     // The four methods below are what shared stores need (run records,

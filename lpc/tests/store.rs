@@ -197,6 +197,22 @@ fn wait_for_tiles(dir: &Path) {
     }
 }
 
+/// `lpc`'s way of writing a byte count.
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -266,13 +282,48 @@ fn a_killed_run_is_collected_and_other_runs_outputs_stay() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Live, its temporaries are listed as such, with the bytes they hold.
+    let live = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    let temps: Vec<&str> = live
+        .lines()
+        .filter(|l| l.contains("/S.") && !before.lines().any(|b| b == *l))
+        .collect();
+    assert!(!temps.is_empty(), "{live}");
+    for line in &temps {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields[1], "(no header)", "{line}");
+        assert_eq!(fields[3], "temporary of the run running", "{line}");
+    }
+    // (A temporary may be emptied between its listing and its sizing.)
+    assert!(temps.iter().any(|l| !l.ends_with(" 0 B")), "{live}");
     victim.kill().unwrap();
     victim.wait().unwrap();
+    // Killed, it is dead at once (this machine sees its process gone), and
+    // its temporaries' sizes are their files'.
     let during = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
-    assert!(
-        during.contains("running"),
-        "the dead run still says running: {during}"
-    );
+    let victims: Vec<&str> = during
+        .lines()
+        .filter(|l| !before.lines().any(|b| b == *l))
+        .collect();
+    assert!(!victims.is_empty(), "{during}");
+    for line in &victims {
+        assert!(
+            line.ends_with(" dead (lpc store gc removes it)"),
+            "the killed run is not listed as dead: {line}"
+        );
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields[0].contains("/S.") {
+            let files = walk(&root.join(fields[0]));
+            let bytes: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
+            let stored = format!("{} tiles, {}", files.len(), human_bytes(bytes));
+            let expected = [
+                "(no header)",
+                &stored,
+                "temporary of the run dead (lpc store gc removes it)",
+            ];
+            assert_eq!(fields[1..], expected, "{line}");
+        }
+    }
     assert!(
         root.join("~pool").read_dir().unwrap().count() >= 1,
         "the victim's pool is left behind"
@@ -497,4 +548,56 @@ fn two_runs_publishing_one_name_leave_one_whole_result() {
         .filter(|l| l.starts_with("~runs/") && l.contains("/L\t"))
         .count();
     assert_eq!(outputs, 2, "both outputs stay: {listing}");
+}
+
+/// One input tile read by every job of a 5,000-job loop (twice per job):
+/// whether the run keeps the generated tile or regenerates it at each load
+/// (`--input-cache 0`), every row of C is A + A. (That a load no longer
+/// lists the tile's readers, which made such a run quadratic, is
+/// `GeneratedInputs`' and `Plan::readers`' own tests, at two billion.)
+#[test]
+fn an_input_tile_read_by_every_job_is_served_without_listing_its_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let prog = d.join("shared.lp");
+    std::fs::write(
+        &prog,
+        "param n = 5000\n\
+         matrix A : f64[2, 2] tile [2, 2] input = random(3)\n\
+         matrix C : f64[2 * n, 2] tile [2, 2] output\n\
+         for i in range(n) {\n    cp:\n        %x = ADD A[0, 0], A[0, 0]\n        \
+         S3_WRITE C[i, 0], %x\n}\n",
+    )
+    .unwrap();
+    let prog = prog.to_str().unwrap();
+    for (cache, out) in [("0", "c0.npy"), ("1MiB", "c1.npy")] {
+        let c = format!("C={}", d.join(out).display());
+        let a = format!("A={}", d.join("a.npy").display());
+        run_ok(&[
+            "run",
+            prog,
+            "--quiet",
+            "--input-cache",
+            cache,
+            "--output",
+            &c,
+            "--output",
+            &a,
+        ]);
+    }
+    let rows = common::python(
+        "import numpy as np, sys\n\
+         a = np.load(sys.argv[1])\n\
+         for f in sys.argv[2:]:\n    \
+         c = np.load(f)\n    \
+         assert c.shape == (10000, 2), c.shape\n    \
+         assert (c == np.tile(a + a, (5000, 1))).all(), f\n\
+         print(len(sys.argv) - 2)",
+        &[
+            d.join("a.npy").to_str().unwrap(),
+            d.join("c0.npy").to_str().unwrap(),
+            d.join("c1.npy").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(rows.trim(), "2");
 }

@@ -217,6 +217,32 @@ impl DirStore {
         Ok(self.root.join(matrix).join(super::tile_file_name(i, j)))
     }
 
+    /// Calls `visit` with each tile file of `matrix` and its coordinates.
+    fn tile_files(
+        &self,
+        matrix: &str,
+        visit: &mut dyn FnMut((usize, usize), &fs::DirEntry),
+    ) -> StoreResult<()> {
+        validate_location(matrix)?;
+        let dir = self.root.join(matrix);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+            if let Some(ij) = entry
+                .file_name()
+                .to_str()
+                .and_then(super::parse_tile_file_name)
+            {
+                visit(ij, &entry);
+            }
+        }
+        Ok(())
+    }
+
     /// File bytes of the tiles at and below `dir`, skipping the pool.
     fn scan_bytes(dir: &Path) -> StoreResult<u64> {
         let mut total = 0;
@@ -555,25 +581,18 @@ impl Store for DirStore {
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        validate_location(matrix)?;
-        let dir = self.root.join(matrix);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
-            if let Some(ij) = entry
-                .file_name()
-                .to_str()
-                .and_then(super::parse_tile_file_name)
-            {
-                out.push(ij);
-            }
-        }
+        self.tile_files(matrix, &mut |ij, _| out.push(ij))?;
         Ok(out)
+    }
+
+    fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
+        let mut bytes = 0;
+        self.tile_files(matrix, &mut |_, entry| {
+            // A file deleted since the listing holds nothing.
+            bytes += entry.metadata().map_or(0, |m| m.len());
+        })?;
+        Ok(Some(bytes))
     }
 
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {

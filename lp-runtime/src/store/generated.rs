@@ -131,9 +131,23 @@ impl<'a> GeneratedInputs<'a> {
     }
 
     /// The cell to generate `key` into and keep, if it has loads to come
-    /// and fits the budget (another load may have made it meanwhile).
+    /// and fits the budget (another load may have made it meanwhile). The
+    /// readers are counted only for a tile that could be kept, outside the
+    /// lock: past the budget (`--input-cache 0`) a load costs no counting.
     fn keep(&self, key: Key) -> Option<Cell> {
         let (matrix, i, j) = key;
+        let shape = self.header(matrix).tile(i, j);
+        let bytes = (shape.rows * shape.cols * 8) as u64;
+        let fits = |held: &Held| held.bytes.saturating_add(bytes) <= self.budget;
+        {
+            let mut held = self.lock();
+            if let Some(taken) = self.take(&mut held, key) {
+                return Some(taken);
+            }
+            if !fits(&held) {
+                return None;
+            }
+        }
         let tile_key = TileKey {
             matrix,
             version: 0,
@@ -141,13 +155,14 @@ impl<'a> GeneratedInputs<'a> {
             j: j as u32,
         };
         let loads = self.plan.readers(tile_key);
-        let shape = self.header(matrix).tile(i, j);
-        let bytes = (shape.rows * shape.cols * 8) as u64;
+        if loads <= 1 {
+            return None;
+        }
         let mut held = self.lock();
         if let Some(taken) = self.take(&mut held, key) {
             return Some(taken);
         }
-        if loads <= 1 || held.bytes + bytes > self.budget {
+        if !fits(&held) {
             return None;
         }
         let tile = Arc::new(OnceLock::new());
@@ -204,5 +219,102 @@ impl StoreLayer for GeneratedInputs<'_> {
             Some(kept) => self.fill(key, kept),
             None => self.generate(key),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::mem::MemStore;
+    use lp_program::ir::{Expr, Family, Instr, Item, LoopNode, MatrixInfo, Program, TileRef};
+    use lp_std::Init;
+
+    /// `for i in range(jobs) { cp: %x = ADD A[0, 0], A[0, 0]; S3_WRITE
+    /// C[i, 0], %x }`, A being `random(3)` in one 2 x 2 tile.
+    fn one_tile_read_by(jobs: i64) -> Plan {
+        let matrix = |name: &str, rows: usize, role, init| MatrixInfo {
+            name: name.into(),
+            header: MatrixHeader::new([rows, 2], [2, 2], false),
+            role,
+            init,
+            versions: vec![],
+            base: None,
+        };
+        let at = |matrix, i| TileRef {
+            matrix,
+            index: vec![i, Expr::Const(0)],
+        };
+        let load = |dst| Instr::Load {
+            dst,
+            tile: at(0, Expr::Const(0)),
+        };
+        let cp = Family {
+            name: "cp".into(),
+            loops: vec![0],
+            instrs: vec![
+                load(0),
+                load(1),
+                Instr::Apply {
+                    dsts: vec![2],
+                    kernel: lp_std::Kernel::Add,
+                    args: vec![0, 1],
+                },
+                Instr::Write {
+                    tile: at(1, Expr::Var(0)),
+                    src: 2,
+                },
+            ],
+            num_regs: 3,
+            line: 1,
+            lines: vec![1; 4],
+            priority: None,
+        };
+        let program = Program {
+            matrices: vec![
+                matrix("A", 2, Role::Input, Some(Init::Random { seed: 3 })),
+                matrix("C", 2 * jobs as usize, Role::Output, None),
+            ],
+            loops: vec![LoopNode {
+                var: "i".into(),
+                start: Expr::Const(0),
+                end: Expr::Const(jobs),
+                step: Expr::Const(1),
+                body: vec![Item::Family(0)],
+            }],
+            families: vec![cp],
+            body: vec![Item::Loop(0)],
+            source: "test.lp".into(),
+        };
+        Plan::new(program).unwrap()
+    }
+
+    /// A tile read by two billion jobs: each load counts its readers from
+    /// the index equations, or not at all past the budget, so 10,000 loads
+    /// take milliseconds (listing the readers took 16 GB per load), and
+    /// every load gets A's tile.
+    #[test]
+    fn a_tile_with_billions_of_readers_is_kept_or_regenerated_without_listing_them() {
+        let plan = one_tile_read_by(2_000_000_000);
+        let store = MemStore::default();
+        let info = &plan.program().matrices[0];
+        let expected = info.init.as_ref().unwrap().tile(&info.header, 0, 0);
+        let started = std::time::Instant::now();
+        for (budget, generated, reused, kept) in [(1 << 20, 1, 9_999, 32), (0, 10_000, 0, 0)] {
+            let inputs = GeneratedInputs::new(&store, &plan, budget);
+            for _ in 0..10_000 {
+                let tile = Store::get_tile(&inputs, "A", 0, 0).unwrap().unwrap();
+                assert_eq!(*tile, expected);
+            }
+            assert_eq!(
+                (inputs.generated(), inputs.reused(), inputs.kept_bytes()),
+                (generated, reused, kept),
+                "budget {budget}"
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

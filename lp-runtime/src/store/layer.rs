@@ -31,6 +31,9 @@ pub trait StoreLayer: Send + Sync {
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
         self.inner().list_tiles(matrix)
     }
+    fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
+        self.inner().tile_bytes(matrix)
+    }
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
         self.inner().get_header(matrix)
     }
@@ -66,6 +69,9 @@ impl<T: StoreLayer> Store for T {
     }
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
         StoreLayer::list_tiles(self, matrix)
+    }
+    fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
+        StoreLayer::tile_bytes(self, matrix)
     }
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
         StoreLayer::get_header(self, matrix)

@@ -128,6 +128,45 @@ pub fn publish(store: &dyn Store, name: &str, location: &str) -> MaintenanceResu
     Ok(store.put_doc(name, LINK_DOC, &json)?)
 }
 
+/// Where a run stands, as `lpc store ls` shows it and `lpc store gc`
+/// decides it ([`run_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    Finished,
+    /// Its record says running, but its process is gone or its heartbeat
+    /// stale ([`RunRecord::is_dead`]): `gc` removes it.
+    Dead,
+    /// No record (what an interrupted removal leaves): `gc` removes it.
+    NoRecord,
+}
+
+impl RunStatus {
+    /// Whether `gc` removes the run.
+    pub fn is_collectable(self) -> bool {
+        matches!(self, RunStatus::Dead | RunStatus::NoRecord)
+    }
+}
+
+/// The status of run `run`, a run on another machine being dead after
+/// `stale_after` without a heartbeat: the one liveness test of `ls`, `gc`
+/// and `rm`.
+pub fn run_status(
+    store: &dyn Store,
+    run: &str,
+    now: u64,
+    stale_after: Duration,
+) -> StoreResult<RunStatus> {
+    Ok(match RunRecord::read(store, run)? {
+        None => RunStatus::NoRecord,
+        Some(record) if record.is_dead(now, stale_after) => RunStatus::Dead,
+        Some(record) => match record.state {
+            RunState::Running => RunStatus::Running,
+            RunState::Finished => RunStatus::Finished,
+        },
+    })
+}
+
 /// One line of `lpc store ls`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listing {
@@ -137,35 +176,56 @@ pub struct Listing {
     pub origin: Option<Origin>,
     /// For a published name: where its tiles are.
     pub link: Option<String>,
-    /// For a run's matrix: the run's state (`None` if it has no record).
-    pub run: Option<RunState>,
+    /// For a run's matrix: the run's status.
+    pub run: Option<RunStatus>,
     /// The stored tiles.
     pub tiles: Vec<(usize, usize)>,
+    /// What the store says the tiles take ([`Store::tile_bytes`]), asked
+    /// only for a matrix with no header.
+    pub stored_bytes: Option<u64>,
 }
 
 impl Listing {
-    /// Bytes of the stored tiles' values (ragged edge tiles counted exactly).
-    pub fn bytes(&self) -> u64 {
-        let Some(h) = &self.header else { return 0 };
+    /// Bytes of the stored tiles: their values (ragged edge tiles counted
+    /// exactly) when the header gives their shapes, else what the store
+    /// says they take; `None` when neither can tell.
+    pub fn bytes(&self) -> Option<u64> {
+        let Some(h) = &self.header else {
+            return self.stored_bytes;
+        };
         let tile_bytes = |&(i, j): &(usize, usize)| {
             let t = h.tile(i, j);
             (t.rows * t.cols * std::mem::size_of::<f64>()) as u64
         };
-        self.tiles
-            .iter()
-            .filter(|ij| h.contains(ij.0, ij.1))
-            .map(tile_bytes)
-            .sum()
+        Some(
+            self.tiles
+                .iter()
+                .filter(|ij| h.contains(ij.0, ij.1))
+                .map(tile_bytes)
+                .sum(),
+        )
+    }
+
+    /// A temporary of a run: a matrix in a run's namespace without the
+    /// origin that the run's placement gives each of its outputs.
+    pub fn is_run_temporary(&self) -> bool {
+        self.run.is_some() && self.origin.is_none()
     }
 }
 
-fn listing(store: &dyn Store, location: String, run: Option<RunState>) -> StoreResult<Listing> {
+fn listing(store: &dyn Store, location: String, run: Option<RunStatus>) -> StoreResult<Listing> {
+    let header = store.get_header(&location)?;
+    let stored_bytes = match header {
+        Some(_) => None,
+        None => store.tile_bytes(&location)?,
+    };
     Ok(Listing {
-        header: store.get_header(&location)?,
+        header,
         origin: Origin::read(store, &location)?,
         link: None,
         run,
         tiles: store.list_tiles(&location)?,
+        stored_bytes,
         location,
     })
 }
@@ -192,11 +252,12 @@ pub fn list(store: &dyn Store) -> StoreResult<Vec<Listing>> {
     for key in store.list_children(INPUTS)? {
         out.push(listing(store, location::input_location(&key), None)?);
     }
+    let now = now_secs();
     for run in store.list_children(RUNS)? {
-        let state = RunRecord::read(store, &run)?.map(|r| r.state);
+        let status = run_status(store, &run, now, STALE_AFTER)?;
         let root = location::run_root(&run);
         for name in store.list_children(&root)? {
-            out.push(listing(store, location::join(&root, &name), state)?);
+            out.push(listing(store, location::join(&root, &name), Some(status))?);
         }
     }
     Ok(out)
@@ -231,9 +292,7 @@ pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
     location::validate_location(target).map_err(|_| not_found())?;
     let mut parts = target.splitn(3, '/');
     if let (Some(RUNS), Some(run)) = (parts.next(), parts.next())
-        && let Some(record) = RunRecord::read(store, run)?
-        && record.state == RunState::Running
-        && !record.is_dead(now_secs(), STALE_AFTER)
+        && run_status(store, run, now_secs(), STALE_AFTER)? == RunStatus::Running
     {
         return Err(MaintenanceError::Running {
             run: run.to_string(),
@@ -259,18 +318,14 @@ pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
 /// `gc` calls it dead: ten heartbeats.
 pub const STALE_AFTER: Duration = Duration::from_secs(300);
 
-/// Removes the namespace of every dead run ([`RunRecord::is_dead`]) and of
-/// runs with no record (what an interrupted removal leaves); returns the
-/// runs removed. Finished runs keep their outputs.
+/// Removes the namespace of every collectable run ([`RunStatus::Dead`],
+/// [`RunStatus::NoRecord`]); returns the runs removed. Finished runs keep
+/// their outputs.
 pub fn collect_dead_runs(store: &dyn Store, stale_after: Duration) -> StoreResult<Vec<String>> {
     let now = now_secs();
     let mut removed = Vec::new();
     for run in store.list_children(RUNS)? {
-        let dead = match RunRecord::read(store, &run)? {
-            Some(record) => record.is_dead(now, stale_after),
-            None => true,
-        };
-        if dead {
+        if run_status(store, &run, now, stale_after)?.is_collectable() {
             store.remove_all(&location::run_root(&run))?;
             removed.push(run);
         }

@@ -137,6 +137,19 @@ impl Store for MemStore {
         Ok(out)
     }
 
+    fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
+        validate_location(matrix)?;
+        let Some(slot) = self.slot(matrix) else {
+            return Ok(Some(0));
+        };
+        let bytes = slot
+            .shards
+            .iter()
+            .map(|shard| lock(shard).values().map(|t| tile_bytes(t)).sum::<u64>())
+            .sum();
+        Ok(Some(bytes))
+    }
+
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
         validate_location(matrix)?;
         Ok(self

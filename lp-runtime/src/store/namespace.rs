@@ -210,6 +210,9 @@ impl Store for RunStore {
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
         self.inner.list_tiles(self.locate(matrix)?)
     }
+    fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
+        self.inner.tile_bytes(self.locate(matrix)?)
+    }
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
         self.inner.get_header(self.locate(matrix)?)
     }

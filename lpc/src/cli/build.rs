@@ -3,14 +3,14 @@
 use super::{CompileArgs, write_atomically};
 use lp_program::bundle;
 use lpc::compile_file;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The program (`-` reads standard input).
     file: String,
-    /// Where to write the bundle.
+    /// Where to write the bundle (not the program itself).
     #[arg(short, long, value_name = "FILE")]
     output: PathBuf,
     #[command(flatten)]
@@ -18,6 +18,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if args.file != "-" && same_file(Path::new(&args.file), &args.output) {
+        eprintln!(
+            "error: cannot write {}: it is the program being built (a bundle would replace its source)",
+            args.output.display()
+        );
+        return ExitCode::from(2);
+    }
     let compiled = match compile_file(&args.file, &args.compile.options()) {
         Ok(compiled) => compiled,
         Err(code) => return code,
@@ -36,4 +43,24 @@ pub fn run(args: Args) -> ExitCode {
         bundle::content_key(program)
     );
     ExitCode::SUCCESS
+}
+
+/// Whether `a` and `b` name one existing file, through whatever paths,
+/// symbolic or hard links: the same device and inode.
+#[cfg(unix)]
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Whether `a` and `b` name one existing file: the same canonical path.
+#[cfg(not(unix))]
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }

@@ -4,8 +4,7 @@
 
 use crate::cli::aws::AwsArgs;
 use crate::cli::human_bytes;
-use lp_runtime::store::maintenance::{self, Listing, STALE_AFTER};
-use lp_runtime::store::runs::RunState;
+use lp_runtime::store::maintenance::{self, Listing, RunStatus, STALE_AFTER};
 use lp_runtime::store::{DirStore, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -106,22 +105,23 @@ fn describe(entry: &Listing) -> [String; 4] {
         ),
         None => "(no header)".to_string(),
     };
-    let stored = format!(
-        "{} tiles, {}",
-        entry.tiles.len(),
-        human_bytes(entry.bytes())
-    );
-    let mut origin = entry
-        .origin
-        .as_ref()
-        .map_or_else(|| "written block by block".to_string(), |o| o.describe());
+    let bytes = entry
+        .bytes()
+        .map_or_else(|| "size unknown".to_string(), human_bytes);
+    let stored = format!("{} tiles, {bytes}", entry.tiles.len());
+    let mut origin = match &entry.origin {
+        Some(o) => o.describe(),
+        None if entry.is_run_temporary() => "temporary of the run".to_string(),
+        None => "written block by block".to_string(),
+    };
     if let Some(to) = &entry.link {
         origin = format!("-> {to}: {origin}");
     }
     let state = match entry.run {
-        Some(RunState::Running) => "running",
-        Some(RunState::Finished) => "finished",
-        None if entry.location.starts_with("~runs/") => "no record",
+        Some(RunStatus::Running) => "running",
+        Some(RunStatus::Finished) => "finished",
+        Some(RunStatus::Dead) => "dead (lpc store gc removes it)",
+        Some(RunStatus::NoRecord) => "no record (lpc store gc removes it)",
         None => "",
     };
     [
