@@ -12,9 +12,35 @@ pub mod run;
 pub mod sim;
 pub mod store;
 
+use lp_program::{Plan, bundle};
 use lpc::diagnostics::Format;
-use lpc::frontend::{CompileOptions, Setting};
+use lpc::frontend::{CompileOptions, Setting, compile_file};
+use std::process::ExitCode;
 use std::time::Duration;
+
+/// The program at `path` (`-`: stdin) as a plan: a bundle, recognised by its
+/// magic bytes and decoded with its validation, or `.lp` source compiled
+/// with `opts`. Errors are printed (a program's diagnostics as `lpc check`
+/// prints them); the result is then the exit code. A bundle's parameters
+/// are fixed, so settings for one are refused.
+pub fn load_plan(path: &str, opts: &CompileOptions) -> Result<Plan, ExitCode> {
+    if path != "-" {
+        let refuse = |message: String| {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        };
+        let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read {path}: {e}")))?;
+        if bundle::is_bundle(&bytes) {
+            if !opts.settings.is_empty() {
+                return Err(refuse(format!(
+                    "--set applies to a program, not to the bundle {path} (its parameters are fixed)"
+                )));
+            }
+            return bundle::decode(&bytes).map_err(|e| refuse(format!("{path}: {e}")));
+        }
+    }
+    compile_file(path, opts).map(|c| c.checked.plan)
+}
 
 /// The options of every command that compiles a program.
 #[derive(clap::Args, Clone, Debug)]

@@ -18,7 +18,7 @@
 use crate::cli::aws::{AwsArgs, Lambda};
 use crate::cli::{CompileArgs, human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lp_program::{Plan, bundle};
+use lp_program::Plan;
 use lp_runtime::local::Schedule;
 use lp_runtime::matrix::MatrixError;
 use lp_runtime::metrics::{Progress, RunSummary};
@@ -26,7 +26,6 @@ use lp_runtime::store::maintenance;
 use lp_runtime::store::runs::{RunGuard, fresh_run_id};
 use lp_runtime::store::{Namespace, RunStore, Store, validate_matrix_name};
 use lp_runtime::verify::Check;
-use lpc::frontend::compile_file;
 use lpc::placement::InputSource;
 use lpc::runner::{self, Binding, RunFailure, RunOptions, StoreSpec};
 use std::path::PathBuf;
@@ -201,7 +200,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             std::process::exit(130);
         }
     });
-    let plan = match load_plan(&args)? {
+    let plan = match super::load_plan(&args.program, &args.compile.options()) {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
@@ -457,30 +456,6 @@ fn report_verification(
         "verify", result.formula, result.residual, result.tolerance
     );
     Ok(result.passed())
-}
-
-/// A bundle file is recognised by its magic bytes (and decoded, with its
-/// validation); anything else is compiled as `.lp` source (diagnostics
-/// printed, exit code returned on error).
-fn load_plan(args: &Args) -> Result<Result<Plan, ExitCode>, Fail> {
-    let path = args.program.as_str();
-    if path != "-" {
-        let bytes = std::fs::read(path).map_err(|e| Fail(2, format!("cannot read {path}: {e}")))?;
-        if bundle::is_bundle(&bytes) {
-            if !args.compile.settings.is_empty() {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "--set applies to a program, not to the bundle {path} (its parameters are fixed)"
-                    ),
-                ));
-            }
-            return Ok(Ok(
-                bundle::decode(&bytes).map_err(|e| Fail(2, format!("{path}: {e}")))?
-            ));
-        }
-    }
-    Ok(compile_file(path, &args.compile.options()).map(|c| c.checked.plan))
 }
 
 /// Every `--input` names an input matrix, every `--output` a matrix; every

@@ -4,11 +4,11 @@
 //! events, `--sweep` tabulates several sizes or worker counts.
 
 use crate::cli::{CompileArgs, human_bytes, write_atomically};
-use lp_program::{Plan, bundle};
+use lp_program::Plan;
 use lp_sim::clock::secs;
 use lp_sim::model::Kind;
 use lp_sim::{Model, Report, SimOptions, simulate};
-use lpc::frontend::{Setting, compile_file};
+use lpc::frontend::Setting;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -121,7 +121,7 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
             "--workers is required (or --sweep workers=...)".to_string(),
         )
     })?;
-    let plan = match load_plan(args, &[])? {
+    let plan = match load_plan(args, &[]) {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
@@ -152,26 +152,12 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
 }
 
 /// The program with `extra` parameter settings (a bundle takes none).
-fn load_plan(args: &Args, extra: &[Setting]) -> Result<Result<Plan, ExitCode>, Fail> {
-    let path = args.program.as_str();
-    if path != "-" {
-        let bytes = std::fs::read(path).map_err(|e| Fail(2, format!("cannot read {path}: {e}")))?;
-        if bundle::is_bundle(&bytes) {
-            if !args.compile.settings.is_empty() || !extra.is_empty() {
-                return Err(Fail(
-                    2,
-                    format!("parameters apply to a program, not to the bundle {path}"),
-                ));
-            }
-            let plan = bundle::decode(&bytes).map_err(|e| Fail(2, format!("{path}: {e}")))?;
-            return Ok(Ok(plan));
-        }
-    }
+fn load_plan(args: &Args, extra: &[Setting]) -> Result<Plan, ExitCode> {
     let mut opts = args.compile.options();
     opts.settings
         .retain(|(n, _)| !extra.iter().any(|(e, _)| e == n));
     opts.settings.extend(extra.iter().cloned());
-    Ok(compile_file(path, &opts).map(|c| c.checked.plan))
+    super::load_plan(&args.program, &opts)
 }
 
 /// Every combination of the sweep values, in order (first sweep slowest).
@@ -225,7 +211,7 @@ fn sweep(args: &Args, model: &Model) -> Result<ExitCode, Fail> {
             .filter(|(n, _)| n != "workers")
             .cloned()
             .collect();
-        let plan = match load_plan(args, &params)? {
+        let plan = match load_plan(args, &params) {
             Ok(plan) => plan,
             Err(code) => return Ok(code),
         };
