@@ -149,6 +149,44 @@ def run(
 
     The GIL is released while jobs run, so other Python threads go on.
     """
+    return _run(
+        program,
+        inputs,
+        outputs,
+        backend=backend,
+        store=store,
+        workers=workers,
+        verify=verify,
+        trace=trace,
+        params=params,
+        bigmatrix=bigmatrix,
+        publish=publish,
+        progress=progress,
+        lower_only=False,
+    )
+
+
+def _run(
+    program,
+    inputs,
+    outputs,
+    *,
+    backend,
+    store,
+    workers,
+    verify,
+    trace,
+    params,
+    bigmatrix,
+    publish,
+    progress,
+    lower_only,
+):
+    """``run``, with ``lower_only`` (the numpy-like functions'): read the
+    ``sym`` inputs by their lower triangle only, as ``numpy.linalg.cholesky``
+    does (each diagonal tile built from its lower triangle, mirrored, never
+    checked for symmetry), rather than refuse diagonal tiles that are not
+    symmetric as ``run`` and ``lpc run`` do."""
     if backend != "local":
         raise ValueError(
             f"backend={backend!r}: the Python package runs the local backend only; "
@@ -188,6 +226,7 @@ def run(
             bool(verify),
             trace,
             sink,
+            lower_only,
         )
     finally:
         if sink is not None:

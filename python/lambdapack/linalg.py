@@ -9,7 +9,7 @@ conventions differ from numpy's and scipy's, the docstring says so.
 import numpy as np
 
 from . import _native
-from ._api import run
+from ._api import _run as _run_program
 from ._arrays import as_matrix, as_positive_int, as_real
 
 __all__ = ["cholesky", "matmul", "solve", "lu", "qr", "lstsq", "IncrementalLU", "ImplicitQ"]
@@ -105,16 +105,21 @@ def _discard(handles, whole_run):
 def _run(name, params, inputs, outputs, tile, store, workers, bigmatrix, verify, progress):
     bigmatrix = _big(bigmatrix, inputs.values())
     params = dict(params, b=tile)
-    result = run(
+    # numpy reads only the lower triangle of a symmetric input, unchecked.
+    result = _run_program(
         name,
-        inputs=inputs,
-        outputs=outputs,
+        inputs,
+        outputs,
+        backend="local",
         store=store,
         workers=workers,
         verify=verify,
+        trace=None,
         params=params,
         bigmatrix=bigmatrix,
+        publish=None,
         progress=progress,
+        lower_only=True,
     )
     return result, bigmatrix
 
@@ -131,8 +136,8 @@ def cholesky(a, *, lower=True, tile=None, store=None, workers=None, bigmatrix=No
 
     Like ``numpy.linalg.cholesky``: returns the lower triangular ``L`` with
     ``a = L @ L.T``, reading only the lower triangle of ``a`` (the
-    program's ``A`` is ``sym``). Unlike it, the diagonal blocks of ``a``
-    must be symmetric (to 1e-10 relative), or ValueError names an element.
+    program's ``A`` is ``sym``): the upper triangle is never read or
+    checked for symmetry, whatever the tile size.
     ``lower=False`` returns the upper factor ``L.T`` (scipy's default
     convention), as a transposed view; it needs a numpy result, so with a
     BigMatrix ``a`` it needs ``bigmatrix=False`` (checked before running).
@@ -229,9 +234,9 @@ def solve(a, b, *, assume_a="gen", tile=None, store=None, workers=None, bigmatri
       pivoting is pairwise between tiles rather than over whole columns;
       the backward error is LAPACK-like in practice.
     * ``assume_a="pos"`` (symmetric positive definite): tiled Cholesky and
-      two triangular solves, in one DAG. Reads the **lower** triangle of
-      ``a`` (scipy reads the upper one by default; for a symmetric ``a``
-      they are the same).
+      two triangular solves, in one DAG. Reads only the **lower** triangle
+      of ``a``, unchecked (scipy reads the upper one by default; for a
+      symmetric ``a`` they are the same).
 
     Other ``assume_a`` values of scipy (sym, her, banded, ...) are not
     supported.

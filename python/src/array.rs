@@ -180,7 +180,22 @@ impl SharedArray {
         let whole = unsafe { self.raw.mat() };
         cut(whole.submatrix(r0, c0, rows, cols))
     }
+
+    /// The symmetric `n x n` tile whose lower triangle is the array's block
+    /// at (`o`, `o`), which must lie in the array: the block's upper
+    /// triangle is never read.
+    ///
+    /// # Safety
+    /// Nothing writes the block while it is copied.
+    pub unsafe fn read_symmetric(&self, o: usize, n: usize) -> Tile {
+        // SAFETY: `_owner` keeps the array alive; no writer is the caller's.
+        let whole = unsafe { self.raw.mat() };
+        cut_symmetric(whole.submatrix(o, o, n, n))
+    }
 }
+
+/// Square blocks of [`cut`] and [`cut_symmetric`].
+const BLOCK: usize = 32;
 
 /// `src` as a new tile, copied in square blocks. A plain `copy_from` fills
 /// the tile column by column, which from a C-order array reads one element
@@ -189,7 +204,6 @@ impl SharedArray {
 /// array: 1.2 ms a tile instead of 3.3 to 4.0 from C order, 0.6 either way
 /// from Fortran order.
 fn cut(src: MatRef<'_, f64>) -> Tile {
-    const BLOCK: usize = 32;
     let (rows, cols) = (src.nrows(), src.ncols());
     let mut tile = Tile::zeros(rows, cols);
     for j in (0..cols).step_by(BLOCK) {
@@ -202,6 +216,49 @@ fn cut(src: MatRef<'_, f64>) -> Tile {
         }
     }
     tile
+}
+
+/// The symmetric tile whose lower triangle (diagonal included) is square
+/// `src`'s, copied as [`cut`] copies, without reading `src`'s upper
+/// triangle.
+fn cut_symmetric(src: MatRef<'_, f64>) -> Tile {
+    let n = src.nrows();
+    debug_assert_eq!(n, src.ncols());
+    let mut tile = Tile::zeros(n, n);
+    for j in (0..n).step_by(BLOCK) {
+        let w = BLOCK.min(n - j);
+        // The diagonal block, column by column from the diagonal down.
+        for c in j..j + w {
+            for r in c..j + w {
+                tile[(r, c)] = src[(r, c)];
+            }
+        }
+        for i in (j + w..n).step_by(BLOCK) {
+            let h = BLOCK.min(n - i);
+            tile.as_mut()
+                .submatrix_mut(i, j, h, w)
+                .copy_from(src.submatrix(i, j, h, w));
+        }
+    }
+    mirror_lower(&mut tile);
+    tile
+}
+
+/// Sets square `tile`'s strict upper triangle to its lower one's transpose.
+pub fn mirror_lower(tile: &mut Tile) {
+    let n = tile.nrows();
+    debug_assert_eq!(n, tile.ncols());
+    for j in (0..n).step_by(BLOCK) {
+        let w = BLOCK.min(n - j);
+        for i in (j..n).step_by(BLOCK) {
+            let h = BLOCK.min(n - i);
+            for c in j..j + w {
+                for r in i.max(c + 1)..i + h {
+                    tile[(c, r)] = tile[(r, c)];
+                }
+            }
+        }
+    }
 }
 
 /// A new uninitialised `rows x cols` float64 array in Fortran (column)

@@ -9,24 +9,32 @@
 //! of its store (`lp_runtime::store::RunStore`, which maps the program's
 //! names to the run's locations).
 //!
+//! A `sym` input may be read by its lower triangle only
+//! ([`ArrayStore::read_lower`], for the numpy-like functions, as numpy's
+//! `cholesky` reads it): each diagonal tile is then built from its lower
+//! triangle, mirrored, whatever its upper triangle holds, and is not
+//! checked for symmetry.
+//!
 //! Jobs run without the GIL, so reading the buffers is safe under two
 //! rules: the store holds a reference to each array, so it stays alive;
 //! and nothing writes an input array during the call. The run never does;
 //! another Python thread must not (the caller's contract, as for numpy's
 //! own routines that release the GIL; `docs/python.md` says so).
 
-use crate::array::SharedArray;
+use crate::array::{self, SharedArray};
 use lp_program::MatrixInfo;
 use lp_runtime::store::{Store, StoreError, StoreLayer, StoreResult};
 use lp_std::Tile;
 use lpc::runner::{self, ImportError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// See the module docs.
 pub struct ArrayStore {
     inner: Arc<dyn Store>,
     inputs: HashMap<String, Input>,
+    /// The `sym` inputs read by their lower triangle only.
+    lower: HashSet<String>,
 }
 
 /// An input matrix and the array holding its values.
@@ -44,6 +52,15 @@ impl Input {
         // SAFETY: nothing writes an input array during a run (module docs).
         unsafe { self.array.read(i * r, j * c, shape.rows, shape.cols) }
     }
+
+    /// Diagonal tile (d, d) of a `sym` matrix, which must be in the grid,
+    /// built from the lower triangle of the array's block.
+    fn diagonal_tile(&self, d: usize) -> Tile {
+        let header = &self.info.header;
+        let n = header.tile(d, d).rows;
+        // SAFETY: nothing writes an input array during a run (module docs).
+        unsafe { self.array.read_symmetric(d * header.tile_shape[0], n) }
+    }
 }
 
 impl ArrayStore {
@@ -51,7 +68,17 @@ impl ArrayStore {
         ArrayStore {
             inner,
             inputs: HashMap::new(),
+            lower: HashSet::new(),
         }
+    }
+
+    /// Reads `sym` input `info` (an array or a matrix of the inner store)
+    /// by its lower triangle only: its diagonal tiles are built from their
+    /// lower triangle, mirrored, and [`check_input`](Self::check_input)
+    /// does not check them.
+    pub fn read_lower(&mut self, info: &MatrixInfo) {
+        debug_assert!(info.header.symmetric);
+        self.lower.insert(info.name.clone());
     }
 
     /// Serves input `info`'s tiles from `array` (of `info`'s shape).
@@ -66,11 +93,15 @@ impl ArrayStore {
 
     /// Checks input `info` before the run as an import would
     /// (`runner::import_array`): a `sym` matrix's diagonal tiles must be
-    /// symmetric, since the jobs read only its lower triangle.
+    /// symmetric, since the jobs read only its lower triangle (unless it is
+    /// [read by its lower triangle](Self::read_lower)).
     pub fn check_input(&self, info: &MatrixInfo) -> Result<(), ImportError> {
         let (Some(input), true) = (self.inputs.get(&info.name), info.header.symmetric) else {
             return Ok(());
         };
+        if self.lower.contains(&info.name) {
+            return Ok(());
+        }
         for d in 0..info.header.grid()[0] {
             let origin = d * info.header.tile_shape[0];
             runner::check_symmetric(&input.tile(d, d), info, origin)?;
@@ -97,11 +128,27 @@ impl StoreLayer for ArrayStore {
     /// An input's tile is any tile of its grid: the runtime asks only for
     /// those an import would store (`matrix::load_tile` reads the upper
     /// tiles of a `sym` matrix as the lower ones transposed).
+    /// A diagonal tile of an input [read by its lower
+    /// triangle](ArrayStore::read_lower) is built from that triangle.
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        let lower = i == j && self.lower.contains(matrix);
         match self.inputs.get(matrix) {
-            Some(input) if input.info.header.contains(i, j) => Ok(Some(Arc::new(input.tile(i, j)))),
+            Some(input) if input.info.header.contains(i, j) => match lower {
+                true => Ok(Some(Arc::new(input.diagonal_tile(i)))),
+                false => Ok(Some(Arc::new(input.tile(i, j)))),
+            },
             Some(_) => Ok(None),
-            None => self.inner.get_tile(matrix, i, j),
+            None => {
+                let tile = self.inner.get_tile(matrix, i, j)?;
+                Ok(match (tile, lower) {
+                    (Some(tile), true) => {
+                        let mut tile = Arc::unwrap_or_clone(tile);
+                        array::mirror_lower(&mut tile);
+                        Some(Arc::new(tile))
+                    }
+                    (tile, _) => tile,
+                })
+            }
         }
     }
 

@@ -340,6 +340,9 @@ struct Work<'a> {
     /// (output, name to publish it as).
     publish: Vec<(usize, String)>,
     check: Option<Check>,
+    /// Read `sym` inputs by their lower triangle only
+    /// ([`ArrayStore::read_lower`]).
+    lower_only: bool,
     opts: RunOptions,
 }
 
@@ -409,6 +412,12 @@ impl Work<'_> {
         let program = self.plan.program();
         let view = RunStore::new(self.shared.clone(), program, ns);
         let mut store = ArrayStore::new(Arc::new(view));
+        if self.lower_only {
+            let supplied = program.matrices.iter().zip(&self.uses);
+            for (info, _) in supplied.filter(|(m, u)| m.header.symmetric && **u != Use::Run) {
+                store.read_lower(info);
+            }
+        }
         for (k, array) in std::mem::take(&mut self.arrays) {
             let info = &program.matrices[k];
             store.add_input(info, array);
@@ -632,9 +641,12 @@ fn check_publish(
 }
 
 /// The native half of `lambdapack.run` (see `lambdapack/_api.py`, which
-/// documents the arguments and converts them).
+/// documents the arguments and converts them). `lower_only` (the
+/// numpy-like functions', never `run`'s) reads the `sym` inputs by their
+/// lower triangle only, as numpy does, instead of checking their diagonal
+/// tiles for symmetry as `lpc run` does.
 #[pyfunction]
-#[pyo3(signature = (program, params, inputs, outputs, keep, publish, store, workers, verify, trace, progress))]
+#[pyo3(signature = (program, params, inputs, outputs, keep, publish, store, workers, verify, trace, progress, lower_only=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_program<'py>(
     py: Python<'py>,
@@ -649,6 +661,7 @@ pub fn run_program<'py>(
     verify: bool,
     trace: Option<PathBuf>,
     progress: Option<&Bound<'py, PyAny>>,
+    lower_only: bool,
 ) -> PyResult<(Bound<'py, PyDict>, PySummary)> {
     let plan = program::plan(py, program, params)?;
     let supplied = supplied(py, inputs)?;
@@ -715,6 +728,7 @@ pub fn run_program<'py>(
         check,
         workers,
         trace,
+        lower_only,
     };
     finish_run(py, &plan, supplied, uses, request, store_obj, progress)
 }
@@ -756,6 +770,9 @@ struct Request<'a> {
     check: Option<Check>,
     workers: usize,
     trace: Option<PathBuf>,
+    /// Read `sym` inputs by their lower triangle only (the numpy-like
+    /// functions).
+    lower_only: bool,
 }
 
 fn finish_run<'py>(
@@ -810,6 +827,7 @@ fn finish_run<'py>(
         kept,
         publish: request.publish.clone(),
         check: request.check,
+        lower_only: request.lower_only,
         opts: RunOptions {
             workers,
             trace: request.trace,

@@ -69,15 +69,118 @@ def test_not_positive_definite_raises_linalgerror_with_where(rng):
     )
 
 
-def test_cholesky_rejects_asymmetric_diagonal_block():
+def _asymmetric():
+    """The audit's example: only the upper triangle makes it asymmetric."""
+    a = 4 * np.eye(8)
+    a[0, 7] = 1.0
+    return a
+
+
+def _lower_mirrored(a):
+    """The symmetric matrix of ``a``'s lower triangle: what numpy reads."""
+    return np.tril(a) + np.tril(a, -1).T
+
+
+@pytest.mark.parametrize("tile", [2, 4, 8, None])
+def test_cholesky_reads_only_the_lower_triangle_whatever_the_tile(tile):
+    a = _asymmetric()
+    sym = _lower_mirrored(a)
+    L = lp.cholesky(a, tile=tile, verify=True)
+    np.testing.assert_array_equal(L, lp.cholesky(sym, tile=tile))  # bitwise
+    expected = np.linalg.cholesky(sym)
+    assert np.linalg.norm(L - expected) / np.linalg.norm(expected) < 1e-14
+    # The upper triangle is never read: NaNs there change nothing.
+    garbage = a.copy()
+    garbage[np.triu_indices(8, 1)] = np.nan
+    np.testing.assert_array_equal(lp.cholesky(garbage, tile=tile), L)
+
+
+@pytest.mark.parametrize("tile", [4, 2])  # BigMatrix read in place, copied
+def test_cholesky_of_unsymmetric_bigmatrix_reads_its_lower_triangle(tiles, tile):
+    a = _asymmetric()
+    A = lp.BigMatrix.from_numpy(a, 4, store=tiles, name="A")
+    L = lp.cholesky(A, tile=tile, bigmatrix=False)
+    np.testing.assert_array_equal(L, lp.cholesky(_lower_mirrored(a), tile=tile))
+
+
+def _gram(rng):
+    """A float32 Gram matrix: float32 rounding leaves it not quite
+    symmetric (beyond 1e-10 relative), which numpy does not mind."""
+    x = rng.standard_normal((500, 200)).astype(np.float32)
+    g = x.T.copy() @ x
+    assert g.dtype == np.float32 and not np.array_equal(g, g.T)
+    return g
+
+
+def test_cholesky_accepts_float32_gram_matrix_as_numpy(rng):
+    g = _gram(rng)
+    L = lp.cholesky(g)
+    sym = _lower_mirrored(g.astype(np.float64))
+    np.testing.assert_array_equal(L, lp.cholesky(sym))
+    expected = np.linalg.cholesky(sym)
+    assert np.linalg.norm(L - expected) / np.linalg.norm(expected) < 1e-14
+    single = np.linalg.cholesky(g)  # numpy's own, in float32
+    assert np.linalg.norm(L - single) / np.linalg.norm(single) < 1e-5
+    # lpc run's import check (kept by lp.run) refuses it.
+    with pytest.raises(ValueError, match="is not symmetric but matrix A is declared sym"):
+        lp.run("cholesky", inputs={"A": g}, params={"n": 200, "b": 200})
+
+
+@pytest.mark.parametrize("tile", [2, 4, 8, None])
+def test_solve_pos_reads_only_the_lower_triangle_whatever_the_tile(rng, tile):
+    a = _asymmetric()
+    sym = _lower_mirrored(a)
+    b = rng.standard_normal((8, 3))
+    x = lp.solve(a, b, assume_a="pos", tile=tile, verify=True)
+    np.testing.assert_array_equal(x, lp.solve(sym, b, assume_a="pos", tile=tile))  # bitwise
+    expected = scipy.linalg.solve(sym, b, assume_a="pos")
+    assert np.linalg.norm(x - expected) / np.linalg.norm(expected) < 1e-14
+
+
+def test_solve_pos_accepts_float32_gram_matrix_as_numpy(rng):
+    g = _gram(rng)
+    b = rng.standard_normal(200)
+    x = lp.solve(g, b, assume_a="pos")
+    sym = _lower_mirrored(g.astype(np.float64))
+    np.testing.assert_array_equal(x, lp.solve(sym, b, assume_a="pos"))
+    expected = np.linalg.solve(sym, b)
+    assert np.linalg.norm(x - expected) / np.linalg.norm(expected) < 1e-13
+    single = np.linalg.solve(g, b.astype(np.float32))
+    assert np.linalg.norm(x - single) / np.linalg.norm(single) < 1e-4
+
+
+def _below():
+    """Asymmetric below the diagonal (the test of the former check)."""
     a = np.eye(8)
     a[3, 1] = 0.5
+    return a
+
+
+@pytest.mark.parametrize(
+    "a,b,element",
+    [
+        (_asymmetric(), 8, "element (7, 0) is 0e0, element (0, 7) is 1e0"),
+        (_asymmetric(), 4, None),  # tile (0, 0) is symmetric: the run goes on
+        (_below(), 4, "element (3, 1) is 5e-1, element (1, 3) is 0e0"),
+    ],
+)
+def test_run_still_checks_sym_input_as_lpc_run(a, b, element):
+    """``lp.run`` keeps ``lpc run``'s import check: the diagonal tiles of an
+    array for a ``sym`` matrix must be symmetric (1e-10 relative)."""
+    if element is None:
+        L = lp.run("cholesky", inputs={"A": a}, params={"n": 8, "b": b})["L"]
+        np.testing.assert_array_equal(L, lp.cholesky(a, tile=b))
+        return
     with pytest.raises(ValueError) as info:
-        lp.cholesky(a, tile=4)
-    assert str(info.value) == (
-        'inputs["A"] is not symmetric but matrix A is declared sym: '
-        "element (3, 1) is 5e-1, element (1, 3) is 0e0"
-    )
+        lp.run("cholesky", inputs={"A": a}, params={"n": 8, "b": b})
+    assert str(info.value) == 'inputs["A"] is not symmetric but matrix A is declared sym: ' + element
+
+
+def test_run_of_library_program_without_params_refuses_the_shape():
+    """The audit's call, as it is: the program's default n is 4096."""
+    with pytest.raises(ValueError) as info:
+        lp.run("cholesky", inputs={"A": _asymmetric()})
+    assert str(info.value) == 'inputs["A"] is 8 x 8 but the program\'s A is 4096 x 4096'
 
 
 @pytest.mark.parametrize("n,tile", SIZES)
