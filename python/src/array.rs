@@ -240,25 +240,8 @@ fn cut_symmetric(src: MatRef<'_, f64>) -> Tile {
                 .copy_from(src.submatrix(i, j, h, w));
         }
     }
-    mirror_lower(&mut tile);
+    lp_std::kernel::mirror_lower(&mut tile);
     tile
-}
-
-/// Sets square `tile`'s strict upper triangle to its lower one's transpose.
-pub fn mirror_lower(tile: &mut Tile) {
-    let n = tile.nrows();
-    debug_assert_eq!(n, tile.ncols());
-    for j in (0..n).step_by(BLOCK) {
-        let w = BLOCK.min(n - j);
-        for i in (j..n).step_by(BLOCK) {
-            let h = BLOCK.min(n - i);
-            for c in j..j + w {
-                for r in i.max(c + 1)..i + h {
-                    tile[(c, r)] = tile[(r, c)];
-                }
-            }
-        }
-    }
 }
 
 /// A new uninitialised `rows x cols` float64 array in Fortran (column)

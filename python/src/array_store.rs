@@ -21,7 +21,7 @@
 //! another Python thread must not (the caller's contract, as for numpy's
 //! own routines that release the GIL; `docs/python.md` says so).
 
-use crate::array::{self, SharedArray};
+use crate::array::SharedArray;
 use lp_program::MatrixInfo;
 use lp_runtime::store::{Store, StoreError, StoreLayer, StoreResult};
 use lp_std::Tile;
@@ -143,7 +143,7 @@ impl StoreLayer for ArrayStore {
                 Ok(match (tile, lower) {
                     (Some(tile), true) => {
                         let mut tile = Arc::unwrap_or_clone(tile);
-                        array::mirror_lower(&mut tile);
+                        lp_std::kernel::mirror_lower(&mut tile);
                         Some(Arc::new(tile))
                     }
                     (tile, _) => tile,

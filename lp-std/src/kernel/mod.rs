@@ -39,6 +39,10 @@ pub mod qr;
 mod shapes;
 mod transpose;
 
+/// A symmetric tile completed from its lower triangle (what a `SYRK` of
+/// one tile does to its result; the Python package's symmetric inputs too).
+pub use transpose::mirror_lower;
+
 // The products and solves `dense`, `lu` and `qr` are built on: faer's, or the
 // system OpenBLAS's with the `openblas` feature (the same functions in
 // each).
