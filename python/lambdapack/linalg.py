@@ -190,7 +190,8 @@ def matmul(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=
 
     Returns
     -------
-    c : (m, n) numpy.ndarray or BigMatrix (1-D if an operand was 1-D)
+    c : (m, n) numpy.ndarray or BigMatrix (1-D if an operand was 1-D, a
+        numpy.float64 if both were)
     """
     a_vec = not _is_big(a) and np.ndim(a) == 1
     b_vec = not _is_big(b) and np.ndim(b) == 1
@@ -215,7 +216,8 @@ def matmul(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=
         c = c[0]
     if b_vec:
         c = c[..., 0]
-    return c
+    # Two vectors: numpy's inner product is a scalar, not a 0-d array.
+    return c[()] if a_vec and b_vec else c
 
 
 _SOLVERS = {"gen": "gesv", "general": "gesv", "pos": "posv", "positive definite": "posv"}

@@ -19,7 +19,7 @@ def matmul(
     a: Operand, b: Operand, *, tile: Optional[int] = None, store: StoreArg = None,
     workers: Optional[int] = None, bigmatrix: Optional[bool] = None, verify: bool = False,
     progress: Progress = None,
-) -> Union[Array, BigMatrix]: ...
+) -> Union[Array, BigMatrix, np.float64]: ...
 def solve(
     a: Operand, b: Operand, *, assume_a: Literal["gen", "general", "pos", "positive definite"] = "gen",
     tile: Optional[int] = None, store: StoreArg = None, workers: Optional[int] = None,

@@ -240,6 +240,9 @@ def test_matmul_vectors_follow_numpy(rng):
     np.testing.assert_allclose(lp.matmul(a, v), a @ v, rtol=1e-12)
     np.testing.assert_allclose(lp.matmul(w, a), w @ a, rtol=1e-12)
     assert lp.matmul(a, v).shape == (20,)
+    dot = lp.matmul(w, w)
+    assert type(dot) is np.float64 and type(w @ w) is np.float64
+    np.testing.assert_allclose(dot, w @ w, rtol=1e-12)
     with pytest.raises(ValueError, match=r"^matmul: a is 20 x 30 but b is 20 x 30 \(inner dimensions differ\)$"):
         lp.matmul(a, a)
 
