@@ -88,7 +88,7 @@ fn non_spd_tile_stops_the_run_naming_job_opcode_and_tiles() {
     // local_0 is on line 1, its CHOL on line 3.
     assert_eq!(
         err.to_string(),
-        "job \"local_0\" (test.lp:3): CHOL on A[0, 0] (result for L[0, 0]): matrix is not positive definite (pivot 1 is -3e0)"
+        "job \"local_0\" (test.lp:3): CHOL on A[0, 0] (result for L[0, 0]): matrix is not positive definite (pivot 1 is -3e0), entry (1, 1) of A"
     );
     assert_eq!(store.tiles_of("L"), 0);
     assert_eq!(store.tiles_of("C"), 0, "the failing job's child never ran");
@@ -113,6 +113,8 @@ fn a_kernel_failure_in_a_loop_program_names_the_iteration_and_the_version() {
     .unwrap_err();
     let prefix = "job \"chol[1]\" (test.lp:4): CHOL on S[1, 1, 1] (result for L[1, 1]): matrix is not positive definite (pivot 0 is ";
     assert!(err.to_string().starts_with(prefix), "{err}");
+    // Pivot 0 of the second 2 x 2 diagonal tile is row 2 of the matrix.
+    assert!(err.to_string().ends_with("), entry (2, 2) of S"), "{err}");
     let RunError::Job(e) = err else {
         unreachable!()
     };

@@ -494,7 +494,7 @@ fn gesv_on_a_singular_matrix_stops_in_the_back_substitution_naming_the_factor() 
         String::from_utf8_lossy(&out.stderr),
         format!(
             "{GESV_SINGULAR_PREFIX} (gesv.lp:{line}): TRSM_LUN on T[4, 0, 0] (result for \
-             X[0, 0]): triangular factor is singular (diagonal entry 5 is 0e0)\n"
+             X[0, 0]): triangular factor is singular (diagonal entry 5 is 0e0), entry (5, 5) of T\n"
         )
     );
 }
@@ -510,7 +510,8 @@ fn lu_on_a_singular_matrix_stops_at_the_diagonal_of_u() {
         String::from_utf8_lossy(&out.stderr),
         format!(
             "error: run failed: job \"u_diagonal[0]\" (lu.lp:{line}): TRIU on T[4, 0, 0] \
-             (result for U[0, 0]): triangular factor is singular (diagonal entry 5 is 0e0)\n"
+             (result for U[0, 0]): triangular factor is singular (diagonal entry 5 is 0e0), \
+             entry (5, 5) of T\n"
         )
     );
 }
@@ -529,7 +530,8 @@ fn posv_on_a_matrix_that_is_not_spd_stops_in_the_cholesky() {
             "error: run failed: job \"chol[2]\" (posv.lp:{line}): CHOL on S[2, 2, 2] (result \
              for L[2, 2]): matrix is not positive definite (pivot 8 is "
         ))
-        .and_then(|rest| rest.strip_suffix(")\n"))
+        // Row 40 of A, where the input's entry was made negative.
+        .and_then(|rest| rest.strip_suffix("), entry (40, 40) of S\n"))
         .unwrap_or_else(|| panic!("{stderr}"));
     let pivot: f64 = pivot.parse().unwrap_or_else(|_| panic!("{stderr}"));
     let expected: f64 = python3(&[&linalg_py(), "schur", "40", dir.path().to_str().unwrap()])

@@ -353,7 +353,7 @@ fn apply(
             _ => kernel.factor_operand(),
         };
         let tile = args.get(operand).and_then(|&a| regs.origin(a));
-        error(tile.or(first), e.to_string())
+        error(tile.or(first), kernel_message(ctx.plan, &e, tile))
     })?;
     if results.len() != dsts.len() {
         return Err(error(
@@ -370,6 +370,24 @@ fn apply(
             .map_err(|m| error(first, m))?;
     }
     Ok(flops)
+}
+
+/// A kernel's error, with the index of a failing diagonal entry of a
+/// diagonal tile in the whole matrix: the kernel knows only its place in
+/// the tile (pivot 6 of `S[2, 2, 2]` is entry (70, 70) of `S` in tiles of
+/// 32), which is not what a user looks up in their matrix.
+fn kernel_message(plan: &Plan, e: &lp_std::KernelError, tile: Option<TileKey>) -> String {
+    use lp_std::KernelError::{NotPositiveDefinite, Singular};
+    let local = match e {
+        NotPositiveDefinite { pivot: k, .. } | Singular { index: k, .. } => *k,
+        _ => return e.to_string(),
+    };
+    let Some(tile) = tile.filter(|t| t.i == t.j) else {
+        return e.to_string();
+    };
+    let info = &plan.program().matrices[tile.matrix as usize];
+    let at = tile.i as usize * info.header.tile_shape[0] + local;
+    format!("{e}, entry ({at}, {at}) of {}", info.name)
 }
 
 /// The tile an `S3_LOAD` reads; `None` for a duplicate whose first copy
