@@ -80,25 +80,15 @@ fn check_validates_a_bundle_as_run_does() {
     );
     let bytes = std::fs::read(&bundle).unwrap();
     std::fs::write(&bundle, &bytes[..bytes.len() - 10]).unwrap();
-    let out = lpc(&["check", b]);
-    assert_refused(
-        &out,
-        &format!(
-            "error: {b}: truncated bundle: expected {} bytes, found {}\n",
-            bytes.len(),
-            bytes.len() - 10
-        ),
+    let truncated = format!(
+        "error: {b}: truncated bundle: expected {} bytes, found {}\n",
+        bytes.len(),
+        bytes.len() - 10
     );
-    // `run` refuses it in the same words.
-    let out = lpc(&["run", b, "--quiet"]);
-    assert_refused(
-        &out,
-        &format!(
-            "error: {b}: truncated bundle: expected {} bytes, found {}\n",
-            bytes.len(),
-            bytes.len() - 10
-        ),
-    );
+    // `check` and `run` refuse it in the same words.
+    for args in [vec!["check", b], vec!["run", b, "--quiet"]] {
+        assert_refused(&lpc(&args), &truncated);
+    }
 }
 
 /// `lpc build -o` and `lpc run --output` write files as `File::create`
