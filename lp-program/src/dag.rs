@@ -33,10 +33,21 @@ pub struct TooManyJobs {
 }
 
 impl JobGraph {
-    /// Enumerates every job and edge; refuses past `limit` jobs before
-    /// doing any work.
+    /// Memory the enumerated DAG and the views computed from it (levels,
+    /// sorted edge pairs) take per job, rounded up from the library
+    /// Cholesky's (about three edges a job: 1.35M jobs in 227 MB).
+    /// Callers that let a user raise the limit bound it by this, so that a
+    /// large limit is refused in words instead of by the allocator.
+    pub const BYTES_PER_JOB: u64 = 200;
+
+    /// Nodes and edges are numbered in 32 bits, and a job has a few edges.
+    pub const MAX_JOBS: u64 = u32::MAX as u64 / 8;
+
+    /// Enumerates every job and edge; refuses past `limit` jobs (or
+    /// [`Self::MAX_JOBS`]) before doing any work.
     pub fn build(plan: &Plan, limit: u64) -> Result<JobGraph, TooManyJobs> {
         let count = plan.job_count();
+        let limit = limit.min(Self::MAX_JOBS);
         if count > limit {
             return Err(TooManyJobs { jobs: count, limit });
         }

@@ -32,13 +32,63 @@ fn cost_of(plan: &Plan, id: u64) -> JobCost {
         .unwrap_or_default()
 }
 
+/// How many jobs may be enumerated, and what set that number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub jobs: u64,
+    /// The machine's memory, not the caller's limit, bounds `jobs`.
+    pub by_memory: bool,
+}
+
+impl Limit {
+    /// `requested`, bounded by the DAG that fits in half of `memory` bytes
+    /// (at [`JobGraph::BYTES_PER_JOB`]) and by [`JobGraph::MAX_JOBS`].
+    pub fn new(requested: u64, memory: Option<u64>) -> Limit {
+        let fits = memory
+            .map_or(u64::MAX, |m| m / 2 / JobGraph::BYTES_PER_JOB)
+            .min(JobGraph::MAX_JOBS);
+        Limit {
+            jobs: requested.min(fits),
+            by_memory: fits < requested,
+        }
+    }
+
+    /// Why a program of `jobs` jobs was not enumerated, and what to do.
+    pub fn refusal(&self, jobs: u64) -> String {
+        if self.by_memory {
+            format!(
+                "its {jobs} jobs need about {} to enumerate, more than half of this machine's memory (enough for {} jobs)",
+                bytes_text(jobs.saturating_mul(JobGraph::BYTES_PER_JOB)),
+                self.jobs
+            )
+        } else {
+            format!("more than {} jobs (--limit raises it)", self.jobs)
+        }
+    }
+}
+
+impl From<u64> for Limit {
+    fn from(jobs: u64) -> Limit {
+        Limit::new(jobs, None)
+    }
+}
+
+fn bytes_text(bytes: u64) -> String {
+    const GB: f64 = 1e9;
+    if bytes as f64 >= GB {
+        format!("{:.1} GB", bytes as f64 / GB)
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
+}
+
 /// Writes the DAG as a Graphviz digraph; refuses past `limit` jobs.
 pub fn write_dot(
     plan: &Plan,
-    limit: u64,
+    limit: impl Into<Limit>,
     out: &mut impl Write,
 ) -> Result<io::Result<()>, TooManyJobs> {
-    let graph = JobGraph::build(plan, limit)?;
+    let graph = JobGraph::build(plan, limit.into().jobs)?;
     Ok(dot(plan, &graph, out))
 }
 
@@ -121,11 +171,12 @@ pub struct GraphStats {
     pub flops_approximate: bool,
     /// `None` when the program has more jobs than the limit.
     pub paths: Option<PathStats>,
-    pub limit: u64,
+    pub limit: Limit,
 }
 
 /// Computes [`GraphStats`], enumerating at most `limit` jobs.
-pub fn stats(plan: &Plan, limit: u64) -> GraphStats {
+pub fn stats(plan: &Plan, limit: impl Into<Limit>) -> GraphStats {
+    let limit = limit.into();
     let program = plan.program();
     let jobs = plan.job_count();
     let instructions = (0..program.families.len() as u32)
@@ -138,7 +189,7 @@ pub fn stats(plan: &Plan, limit: u64) -> GraphStats {
         m.header.shape[0] % m.header.tile_shape[0] != 0
             || m.header.shape[1] % m.header.tile_shape[1] != 0
     });
-    let graph = JobGraph::build(plan, limit).ok();
+    let graph = JobGraph::build(plan, limit.jobs).ok();
     let mut costs: Vec<f64> = Vec::new();
     let total_flops = match &graph {
         Some(g) => {
@@ -219,8 +270,8 @@ impl std::fmt::Display for GraphStats {
             )?;
             return writeln!(
                 f,
-                "critical path, edges and widths: not computed: more than {} jobs (--limit raises it)",
-                self.limit
+                "critical path, edges and widths: not computed: {}",
+                self.limit.refusal(self.jobs)
             );
         };
         let share = if self.total_flops > 0.0 {

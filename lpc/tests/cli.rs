@@ -458,6 +458,50 @@ fn stats_of_a_program_too_large_to_enumerate() {
 }
 
 #[test]
+fn a_limit_beyond_memory_is_refused_in_words() {
+    // 20.8 billion jobs at about 200 bytes each: more than any machine's
+    // memory, which bounds --limit instead of the allocator aborting.
+    let lib = repo("lib/cholesky.lp");
+    let fits = lp_runtime::local::physical_memory().expect("MemTotal") / 2 / 200;
+    let why = format!(
+        "its 20845835000 jobs need about 4169.2 GB to enumerate, more than half of \
+         this machine's memory (enough for {fits} jobs)"
+    );
+    let args = |view| {
+        [
+            "graph",
+            view,
+            "--limit",
+            "1000000000000",
+            &lib,
+            "--set",
+            "n=1000000",
+            "--set",
+            "b=200",
+        ]
+        .map(String::from)
+    };
+    let out = lpc(&args("--stats").each_ref().map(|s| s.as_str()), None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "jobs:                20845835000\n\
+             instructions:        104216667500\n\
+             total flops:         333.333 PFLOP\n\
+             critical path, edges and widths: not computed: {why}\n"
+        )
+    );
+    let out = lpc(&args("--dot").each_ref().map(|s| s.as_str()), None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(
+        text(&out.stderr),
+        format!("error: cannot draw the program: {why}\n")
+    );
+}
+
+#[test]
 fn diagnostics_are_capped_and_never_echo_a_huge_token() {
     // 200,000 bad lines: 100 diagnostics, then a count of the rest.
     let bad = "@\n".repeat(200_000);

@@ -34,9 +34,21 @@ pub fn run(args: Args) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let plan = compiled.plan();
+    let default = if args.dot { 20_000 } else { 4_000_000 };
+    let limit = graph::Limit::new(
+        args.limit.unwrap_or(default),
+        lp_runtime::local::physical_memory(),
+    );
     let result = if args.dot {
-        match graph::write_dot(plan, args.limit.unwrap_or(20_000), &mut out) {
+        match graph::write_dot(plan, limit, &mut out) {
             Ok(r) => r,
+            Err(too_many) if limit.by_memory => {
+                eprintln!(
+                    "error: cannot draw the program: {}",
+                    limit.refusal(too_many.jobs)
+                );
+                return ExitCode::from(2);
+            }
             Err(too_many) => {
                 eprintln!(
                     "error: the program has {} jobs, more than the {} `--dot` draws; pass --limit {} to draw it anyway",
@@ -46,11 +58,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     } else {
-        write!(
-            out,
-            "{}",
-            graph::stats(plan, args.limit.unwrap_or(4_000_000))
-        )
+        write!(out, "{}", graph::stats(plan, limit))
     };
     finish_output(result.and_then(|_| out.flush()), "the graph")
 }
