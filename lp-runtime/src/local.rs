@@ -35,6 +35,7 @@ use crate::trace::{IdleWaits, Slice, Tracer};
 use lp_program::{JobId, Plan, TileKey};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -743,16 +744,30 @@ fn run_job_guarded(
 /// The driver loop on the calling thread.
 fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
     let ctx = &run.ctx;
-    launch_roots(ctx.plan, ctx.counters, ctx.launcher, &mut |_, launched| {
-        launched
-    })?;
     let opts = run.opts;
+    let mut last_progress = Instant::now();
+    // Workers start on the first roots at once; the progress shows them
+    // (and a stop or a failure ends the launching) while the rest launch.
+    launch_roots(ctx.plan, ctx.counters, ctx.launcher, &mut |_, launched| {
+        launched?;
+        if last_progress.elapsed() < opts.progress_interval {
+            return Ok(ControlFlow::Continue(()));
+        }
+        progress(&run.snapshot());
+        last_progress = Instant::now();
+        let halt =
+            opts.stop.load(SeqCst) || run.abort.load(SeqCst) || lock(&run.first_error).is_some();
+        Ok(if halt {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
     let lease_check = (opts.lease / 4).max(Duration::from_millis(1));
     let tick = opts
         .progress_interval
         .min(lease_check)
         .max(Duration::from_millis(1));
-    let mut last_progress = Instant::now();
     let mut last_lease_check = Instant::now();
     loop {
         let (launched, finished) = ctx.counters.launched_and_finished()?;

@@ -13,7 +13,7 @@ use lp_runtime::store::Store;
 use lp_runtime::verify::{self, Check};
 use scheduler_support::*;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -595,6 +595,64 @@ fn stop_flag_set_mid_run_stops_between_jobs() {
     };
     assert_eq!(jobs_total, 20_000);
     assert!(jobs_done < jobs_total, "cancelled after {jobs_done}");
+}
+
+/// Counts the launches that reach the local queue.
+struct CountingLauncher {
+    inner: Arc<dyn Launcher>,
+    launches: Arc<AtomicU64>,
+}
+
+impl Launcher for CountingLauncher {
+    fn launch(&self, job: JobId) -> ProtoResult<()> {
+        self.launches.fetch_add(1, Ordering::SeqCst);
+        self.inner.launch(job)
+    }
+}
+
+#[test]
+fn progress_and_a_stop_reach_a_run_while_its_roots_launch() {
+    // 100,000 roots: launching them all before the first progress would
+    // leave a large run silent, and deaf to Ctrl-C, for minutes.
+    let roots = 100_000;
+    let plan = plan(copy_dag(&vec![vec![]; roots]));
+    let store = copy_dag_store(roots);
+    let launches = Arc::new(AtomicU64::new(0));
+    let wrap = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
+        Arc::new(CountingLauncher {
+            inner,
+            launches: launches.clone(),
+        })
+    };
+    let interpose = Interpose {
+        counters: None,
+        launcher: Some(&wrap),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = LocalOptions {
+        workers: 2,
+        stop: stop.clone(),
+        progress_interval: Duration::ZERO,
+        ..LocalOptions::default()
+    };
+    let launched_at_first_progress = Mutex::new(None);
+    let err = run_local_with(
+        &plan,
+        store,
+        &options,
+        &|_| {
+            let mut first = launched_at_first_progress.lock().unwrap();
+            first.get_or_insert(launches.load(Ordering::SeqCst));
+            stop.store(true, Ordering::SeqCst);
+        },
+        &interpose,
+    )
+    .unwrap_err();
+    assert!(matches!(err, RunError::Cancelled { jobs_total, .. } if jobs_total == roots as u64));
+    // The first progress came after the first root, and the stop it set
+    // ended the launching there.
+    assert_eq!(*launched_at_first_progress.lock().unwrap(), Some(1));
+    assert_eq!(launches.load(Ordering::SeqCst), 1);
 }
 
 #[test]

@@ -330,8 +330,10 @@ impl<'a> Sim<'a> {
     /// The driver's start: the roots, through the protocol's own gate.
     fn start(&mut self) -> Result<(), SimError> {
         self.cursor.set(0);
-        launch_roots(self.plan, &self.counters, &self.launcher, &mut |_, r| r)
-            .map_err(RunError::from)?;
+        launch_roots(self.plan, &self.counters, &self.launcher, &mut |_, r| {
+            r.map(|()| std::ops::ControlFlow::Continue(()))
+        })
+        .map_err(RunError::from)?;
         self.deliver_launches();
         let first = if self.lambda() {
             self.t.poll.max(1)

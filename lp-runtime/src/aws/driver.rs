@@ -24,6 +24,7 @@ use crate::requests::Bill;
 use crate::store::runs::fresh_run_id;
 use crate::store::{Namespace, RunStore};
 use lp_program::{Plan, bundle};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -129,10 +130,15 @@ pub fn run_lambda_with(
     let mut launches = Launches::default();
     // A root whose invoke fails is overdue after one lease and launched
     // again like any lost job.
+    // A cancellation stops the launching; `watch` then fails the run.
     launch_roots(plan, &counters, launcher.as_ref(), &mut |_, launched| {
         launches.driver_invocations += 1;
         launches.failures += u32::from(launched.is_err());
-        Ok(())
+        Ok(if opts.stop.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
     })?;
     let record = watch(
         plan,

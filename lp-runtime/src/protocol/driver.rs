@@ -8,29 +8,33 @@ use super::counters::{BackendError, Counters, Launcher, ProtoResult};
 use super::error::RunError;
 use crate::store::Store;
 use lp_program::{JobId, Plan, Role};
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 /// Launches every root job (a job with no parent) that no one launched
 /// yet. `launched(job, result)` is told each launch's outcome (a remote
-/// driver may tolerate failed invokes: the lease relaunches them).
+/// driver may tolerate failed invokes: the lease relaunches them) and says
+/// whether to go on: a program can have millions of roots, and launching
+/// them takes minutes, which a driver fills with progress and through
+/// which it honours a cancellation.
 pub fn launch_roots(
     plan: &Plan,
     counters: &dyn Counters,
     launcher: &dyn Launcher,
-    launched: &mut dyn FnMut(JobId, ProtoResult<()>) -> ProtoResult<()>,
+    launched: &mut dyn FnMut(JobId, ProtoResult<()>) -> ProtoResult<ControlFlow<()>>,
 ) -> ProtoResult<()> {
-    let mut result = Ok(());
+    let mut result = Ok(ControlFlow::Continue(()));
     plan.roots(&mut |job| {
-        if result.is_err() {
+        if !matches!(result, Ok(ControlFlow::Continue(()))) {
             return;
         }
         result = match counters.try_mark_launched(job) {
             Ok(true) => launched(job, launcher.launch(job)),
-            Ok(false) => Ok(()),
+            Ok(false) => Ok(ControlFlow::Continue(())),
             Err(e) => Err(e),
         };
     });
-    result
+    result.map(|_| ())
 }
 
 /// Launches again every job launched longer than `lease` ago and not
