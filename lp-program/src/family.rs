@@ -88,6 +88,11 @@ pub enum FamilyError {
     TooLarge {
         site: Option<Site>,
     },
+    /// The loops' ranges (each loop's count of values, outermost first)
+    /// multiply past 2^64: the jobs cannot be numbered.
+    TooManyJobs {
+        lens: Vec<u64>,
+    },
 }
 
 impl fmt::Display for FamilyError {
@@ -120,6 +125,14 @@ impl fmt::Display for FamilyError {
                 "numbers too large for the dependency solver (loop values must stay below \
                  2^33 and coefficients below 2^24)"
             ),
+            FamilyError::TooManyJobs { lens } => {
+                let lens: Vec<String> = lens.iter().map(u64::to_string).collect();
+                write!(
+                    f,
+                    "the loops around this job span {} values, more jobs than 64-bit job numbers can count",
+                    lens.join(" x ")
+                )
+            }
         }
     }
 }
@@ -485,7 +498,6 @@ fn bounding_box(specs: &[Spec], depth: usize) -> Result<(Vec<i64>, Vec<u64>, u64
         }
     }
     let mut box_len = Vec::with_capacity(depth);
-    let mut box_size: u64 = 1;
     for d in 0..depth {
         let len = if box_lo[d] > box_hi[d] {
             0
@@ -498,10 +510,13 @@ fn bounding_box(specs: &[Spec], depth: usize) -> Result<(Vec<i64>, Vec<u64>, u64
             (box_hi[d] as i128 - box_lo[d] as i128 + 1) as u64
         };
         box_len.push(len);
-        box_size = box_size
-            .checked_mul(len)
-            .ok_or(FamilyError::TooLarge { site: None })?;
     }
+    let box_size = box_len
+        .iter()
+        .try_fold(1u64, |size, &len| size.checked_mul(len))
+        .ok_or_else(|| FamilyError::TooManyJobs {
+            lens: box_len.clone(),
+        })?;
     if box_size == 0 {
         box_lo = vec![0; depth];
     }

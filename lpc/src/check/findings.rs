@@ -114,6 +114,7 @@ impl Mapper<'_> {
             },
             FamilyError::TooDeep { .. }
             | FamilyError::TooManySpecs
+            | FamilyError::TooManyJobs { .. }
             | FamilyError::TooLarge { site: None } => CheckError::SolverLimit {
                 span: label,
                 message: error.to_string(),
