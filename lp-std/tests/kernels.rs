@@ -442,6 +442,10 @@ fn chol_nan_input_is_an_error_not_a_nan_result() {
         matches!(err, KernelError::NotPositiveDefinite { pivot: 0, value } if value.is_nan()),
         "{err:?}"
     );
+    assert_eq!(
+        err.to_string(),
+        "pivot 0 is NaN: the matrix holds a NaN or an infinity, or its factorization overflowed"
+    );
 }
 
 #[test]
@@ -462,7 +466,8 @@ fn singular_triangular_factors_are_errors() {
     let l = mat![[f64::INFINITY]];
     assert_eq!(
         Kernel::Invrs.apply(&[&l]).unwrap_err().to_string(),
-        "triangular factor is singular (diagonal entry 0 is inf)"
+        "diagonal entry 0 of the triangular factor is inf: it holds a NaN or an infinity, \
+         or its factorization overflowed"
     );
 }
 

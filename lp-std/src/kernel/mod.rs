@@ -206,9 +206,19 @@ impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             KernelError::Shape(e) => write!(f, "operand shapes do not fit: {}", e.message),
+            // A NaN or infinite pivot says nothing about definiteness or
+            // singularity: a non-finite number reached it.
+            KernelError::NotPositiveDefinite { pivot, value } if !value.is_finite() => write!(
+                f,
+                "pivot {pivot} is {value:e}: the matrix holds a NaN or an infinity, or its factorization overflowed"
+            ),
             KernelError::NotPositiveDefinite { pivot, value } => write!(
                 f,
                 "matrix is not positive definite (pivot {pivot} is {value:e})"
+            ),
+            KernelError::Singular { index, value } if !value.is_finite() => write!(
+                f,
+                "diagonal entry {index} of the triangular factor is {value:e}: it holds a NaN or an infinity, or its factorization overflowed"
             ),
             KernelError::Singular { index, value } => write!(
                 f,
