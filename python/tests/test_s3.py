@@ -6,6 +6,7 @@ a build without S3 support, every test here fails (never skips)."""
 import io
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -179,6 +180,13 @@ def test_sigkilled_run_in_s3_is_collected_by_gc(rng, s3, lpc):
     assert any(
         line.startswith(f"~runs/{dead}/L\t") and line.endswith(" dead (lpc store gc removes it)") for line in before
     ), before
+    # Its temporaries (no header) show the bytes their objects hold.
+    temps = [line.split("\t") for line in before if line.startswith(f"~runs/{dead}/S.")]
+    assert temps, before
+    for fields in temps:
+        assert fields[1] == "(no header)" and fields[3].startswith("temporary of the run dead"), fields
+        assert re.fullmatch(r"\d+ tiles, [\d.]+ (B|KiB|MiB)", fields[2]), fields
+    assert any(not f[2].endswith(" 0 B") for f in temps), temps
     assert lpc("store", "gc", s3) == f"removed dead run {dead}\ngc: 1 dead run(s) and 0 stale pool(s) removed\n"
     assert lpc("store", "ls", s3).splitlines() == [
         "K\t30 x 30 in 20 x 20 tiles\t4 tiles, 7.0 KiB\twritten block by block"

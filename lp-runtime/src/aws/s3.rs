@@ -126,6 +126,16 @@ impl S3Store {
     /// Every key that starts with `prefix` (already including the store's
     /// own prefix), in S3's order.
     pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, AwsError> {
+        Ok(self
+            .list_objects(prefix)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// Every object whose key starts with `prefix`, with its size in
+    /// bytes, in S3's order.
+    pub fn list_objects(&self, prefix: &str) -> Result<Vec<(String, u64)>, AwsError> {
         let client = self.client.clone();
         let bucket = self.bucket.clone();
         let prefix = prefix.to_string();
@@ -138,17 +148,16 @@ impl S3Store {
                 .prefix(prefix)
                 .into_paginator()
                 .send();
-            let mut keys = Vec::new();
+            let mut objects = Vec::new();
             while let Some(page) = pages.next().await {
                 requests.add(Request::S3List, 1);
                 let page = page.map_err(|e| AwsError::sdk(format!("LIST {url}"), e))?;
-                keys.extend(
-                    page.contents()
-                        .iter()
-                        .filter_map(|o| o.key().map(str::to_string)),
-                );
+                objects.extend(page.contents().iter().filter_map(|o| {
+                    let size = o.size().map_or(0, |s| s.max(0) as u64);
+                    o.key().map(|k| (k.to_string(), size))
+                }));
             }
-            Ok(keys)
+            Ok(objects)
         })
     }
 
@@ -452,6 +461,19 @@ impl Store for S3Store {
             .iter()
             .filter_map(|k| crate::store::parse_tile_file_name(&k[dir.len()..]))
             .collect())
+    }
+
+    fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
+        validate_location(matrix)?;
+        let dir = self.key(&format!("{matrix}/"));
+        let objects = self.list_objects(&dir).map_err(io_error)?;
+        Ok(Some(
+            objects
+                .iter()
+                .filter(|(k, _)| crate::store::parse_tile_file_name(&k[dir.len()..]).is_some())
+                .map(|(_, size)| size)
+                .sum(),
+        ))
     }
 
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
