@@ -4,6 +4,10 @@ Each function runs one program of the library (``lib/*.lp``) on this
 machine's cores, taking numpy arrays or ``BigMatrix`` handles and returning
 numpy arrays (or BigMatrix handles, for results larger than RAM). Where the
 conventions differ from numpy's and scipy's, the docstring says so.
+
+Every program computes in float64. As in numpy, results of float32
+operands are float32 (rounded once from the float64 result); any other
+real operands give float64 results.
 """
 
 import numpy as np
@@ -53,6 +57,17 @@ def _choose_tile(dims):
 
 def _is_big(x):
     return isinstance(x, _native.BigMatrix)
+
+
+def _single(*operands):
+    """Whether numpy would return float32: every operand is a float32 array
+    (a BigMatrix holds float64)."""
+    return all(not _is_big(x) and np.asarray(x).dtype == np.float32 for x in operands)
+
+
+def _like(x, single):
+    """A numpy result as float32 when the operands were (``_single``)."""
+    return x.astype(np.float32) if single and isinstance(x, np.ndarray) else x
 
 
 def _operand(x, what):
@@ -159,6 +174,7 @@ def cholesky(a, *, lower=True, tile=None, store=None, workers=None, bigmatrix=No
         ``a`` is not positive definite (a ``numpy.linalg.LinAlgError``; its
         ``job``, ``kernel`` and ``tile`` say where the factorization stopped).
     """
+    single = _single(a)
     a = _operand(a, "a")
     n = _square(a, "a")
     if not lower and _big(bigmatrix, [a]):
@@ -167,10 +183,10 @@ def cholesky(a, *, lower=True, tile=None, store=None, workers=None, bigmatrix=No
             "pass bigmatrix=False, or take the lower factor L and use L.numpy().T"
         )
     if n == 0:
-        return _empty((0, 0), bigmatrix, [a], "cholesky")
+        return _like(_empty((0, 0), bigmatrix, [a], "cholesky"), single)
     b = _tile(tile, [a], [n])
     result, _ = _run("cholesky", {"n": n}, {"A": a}, ["L"], b, store, workers, bigmatrix, verify, progress)
-    factor = result["L"]
+    factor = _like(result["L"], single)
     return factor if lower else factor.T
 
 
@@ -195,6 +211,7 @@ def matmul(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=
     """
     a_vec = not _is_big(a) and np.ndim(a) == 1
     b_vec = not _is_big(b) and np.ndim(b) == 1
+    single = _single(a, b)
     if a_vec:
         a = np.asarray(a)[np.newaxis, :]
     if b_vec:
@@ -212,6 +229,7 @@ def matmul(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=
         c = result["C"]
     if big:
         return c
+    c = _like(c, single)
     if a_vec:
         c = c[0]
     if b_vec:
@@ -264,6 +282,7 @@ def solve(a, b, *, assume_a="gen", tile=None, store=None, workers=None, bigmatri
     program = _SOLVERS.get(assume_a)
     if program is None:
         raise ValueError(f"assume_a must be 'gen' or 'pos', found {assume_a!r}")
+    single = _single(a, b)
     b_vec = not _is_big(b) and np.ndim(b) == 1
     if b_vec:
         b = np.asarray(b)[:, np.newaxis]
@@ -278,6 +297,7 @@ def solve(a, b, *, assume_a="gen", tile=None, store=None, workers=None, bigmatri
         params = {"n": n, "nrhs": b.shape[1]}
         result, big = _run(program, params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
         x = result["X"]
+    x = _like(x, single)
     return x[:, 0] if b_vec and not big else x
 
 
@@ -350,10 +370,11 @@ def lu(a, *, tile=None, store=None, workers=None, bigmatrix=None, verify=False, 
     SingularMatrixError
         A diagonal entry of ``u`` is zero or not finite.
     """
+    single = _single(a)
     a = _operand(a, "a")
     n = _square(a, "a")
     if n == 0:
-        empty = _empty((0, 0), bigmatrix, [a], "lu")
+        empty = _like(_empty((0, 0), bigmatrix, [a], "lu"), single)
         return IncrementalLU(empty, empty.copy(), np.zeros(0, np.int64), {}, 1)
     t = _tile(tile, [a], [n])
     result, big = _run("lu", {"n": n}, {"A": a}, ["U", "L", "P", "LX"], t, store, workers, bigmatrix, verify, progress)
@@ -364,7 +385,8 @@ def lu(a, *, tile=None, store=None, workers=None, bigmatrix=None, verify=False, 
         piv = (p.numpy() if big else p)[:, 0].astype(np.int64)
     finally:
         _discard(versions + ([p] if big else []), whole_run=not big)
-    return IncrementalLU(result["U"], result["L"], piv, lx, t)
+    u, l = _like(result["U"], single), _like(result["L"], single)
+    return IncrementalLU(u, l, piv, lx, t)
 
 
 def _rows(x, what, expected, shape_text):
@@ -533,25 +555,27 @@ def qr(a, mode="reduced", *, tile=None, store=None, workers=None, bigmatrix=None
     """
     if mode not in ("reduced", "r"):
         raise ValueError(f"mode must be 'reduced' or 'r', found {mode!r}")
+    single = _single(a)
     a = _operand(a, "a")
     m, n = a.shape
     if m < n:
         raise ValueError(f"qr needs m >= n (a tall or square matrix), found {m} x {n}")
     if n == 0:
-        r = _empty((0, 0), bigmatrix, [a], "qr")
+        r = _like(_empty((0, 0), bigmatrix, [a], "qr"), single)
         return r if mode == "r" else (ImplicitQ(np.zeros((m, 0)), {}, 1), r)
     t = _tile(tile, [a], [m, n])
     outputs = ["R"] if mode == "r" else ["R", "V", "T"]
     result, _ = _run("qr", {"m": m, "n": n}, {"A": a}, outputs, t, store, workers, bigmatrix, verify, progress)
+    r = _like(result["R"], single)
     if mode == "r":
-        return result["R"]
+        return r
     versions = result["T"]
     try:
         mt, nt = -(-m // t), -(-n // t)
         ts = {(i, k): versions[i].get_block(k, k) for k in range(nt) for i in range(k, mt)}
     finally:
         _discard(versions, whole_run=not _is_big(result["R"]))
-    return ImplicitQ(result["V"], ts, t), result["R"]
+    return ImplicitQ(result["V"], ts, t), r
 
 
 @_doc
@@ -573,6 +597,7 @@ def lstsq(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=F
     -------
     x : (n,) or (n, nrhs) numpy.ndarray or BigMatrix
     """
+    single = _single(a, b)
     b_vec = not _is_big(b) and np.ndim(b) == 1
     if b_vec:
         b = np.asarray(b)[:, np.newaxis]
@@ -589,4 +614,5 @@ def lstsq(a, b, *, tile=None, store=None, workers=None, bigmatrix=None, verify=F
         params = {"m": m, "n": n, "nrhs": b.shape[1]}
         result, big = _run("lstsq", params, {"A": a, "B": b}, ["X"], t, store, workers, bigmatrix, verify, progress)
         x = result["X"]
+    x = _like(x, single)
     return x[:, 0] if b_vec and not big else x

@@ -116,9 +116,11 @@ def test_cholesky_accepts_float32_gram_matrix_as_numpy(rng):
     g = _gram(rng)
     L = lp.cholesky(g)
     sym = _lower_mirrored(g.astype(np.float64))
-    np.testing.assert_array_equal(L, lp.cholesky(sym))
+    # Computed in float64, returned in numpy's float32, rounded once.
+    assert L.dtype == np.float32
+    np.testing.assert_array_equal(L, lp.cholesky(sym).astype(np.float32))
     expected = np.linalg.cholesky(sym)
-    assert np.linalg.norm(L - expected) / np.linalg.norm(expected) < 1e-14
+    assert np.linalg.norm(L - expected) / np.linalg.norm(expected) < 2.0**-24 + 1e-14
     single = np.linalg.cholesky(g)  # numpy's own, in float32
     assert np.linalg.norm(L - single) / np.linalg.norm(single) < 1e-5
     # lpc run's import check (kept by lp.run) refuses it.
@@ -147,6 +149,37 @@ def test_solve_pos_accepts_float32_gram_matrix_as_numpy(rng):
     assert np.linalg.norm(x - expected) / np.linalg.norm(expected) < 1e-13
     single = np.linalg.solve(g, b.astype(np.float32))
     assert np.linalg.norm(x - single) / np.linalg.norm(single) < 1e-4
+
+
+def test_float32_operands_give_float32_results_as_numpy(rng):
+    """numpy keeps float32 (its dtype decides the result's); lambdapack
+    computes in float64 and rounds the result once. Mixed or integer
+    operands give float64, as numpy.linalg's do."""
+    f32 = np.float32
+    a = spd(rng, 70).astype(f32)
+    b = rng.standard_normal((70, 3)).astype(f32)
+    tall = rng.standard_normal((90, 40)).astype(f32)
+    wide = rng.standard_normal((90, 5)).astype(f32)
+    up = lambda x: x.astype(np.float64)  # noqa: E731
+    results = {
+        "cholesky": (lp.cholesky(a, tile=32), lp.cholesky(up(a), tile=32), np.linalg.cholesky(a)),
+        "solve gen": (lp.solve(a, b, tile=32), lp.solve(up(a), up(b), tile=32), np.linalg.solve(a, b)),
+        "solve pos": (lp.solve(a, b[:, 0], assume_a="pos", tile=32),
+                      lp.solve(up(a), up(b[:, 0]), assume_a="pos", tile=32),
+                      scipy.linalg.solve(a, b[:, 0], assume_a="pos")),
+        "matmul": (lp.matmul(tall.T, wide, tile=32), lp.matmul(up(tall.T), up(wide), tile=32), tall.T @ wide),
+        "lstsq": (lp.lstsq(tall, wide, tile=32), lp.lstsq(up(tall), up(wide), tile=32),
+                  np.linalg.lstsq(tall, wide, rcond=None)[0]),
+        "qr r": (lp.qr(tall, mode="r", tile=32), lp.qr(up(tall), mode="r", tile=32), np.linalg.qr(tall, mode="r")),
+        "lu u": (lp.lu(a, tile=32).u, lp.lu(up(a), tile=32).u, scipy.linalg.lu(a)[2]),
+    }
+    for name, (single, double, numpys) in results.items():
+        assert single.dtype == numpys.dtype == f32, name
+        np.testing.assert_array_equal(single, double.astype(f32), err_msg=name)
+    assert lp.matmul(tall[:, 0], wide[:, 0]).dtype == np.dot(tall[:, 0], wide[:, 0]).dtype == f32
+    assert lp.solve(a, up(b), tile=32).dtype == np.linalg.solve(a, up(b)).dtype == np.float64
+    ints = (spd(rng, 8) * 100).astype(np.int64)
+    assert lp.cholesky(ints).dtype == np.linalg.cholesky(ints).dtype == np.float64
 
 
 def _below():
