@@ -17,7 +17,8 @@ pub struct Args {
     pub stats: bool,
     /// Enumerate at most N jobs (DOT refuses a larger program; statistics
     /// then leave out what needs every job). Default: 20,000 for DOT,
-    /// 4,000,000 for statistics.
+    /// 4,000,000 for statistics. Whatever N, at most the jobs whose DAG
+    /// fits in half of this machine's memory (about 200 bytes a job).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
     #[command(flatten)]
