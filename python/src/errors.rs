@@ -58,11 +58,16 @@ pub fn matrix_error(py: Python<'_>, e: &MatrixError) -> PyErr {
 
 /// A failed job: `NotPositiveDefiniteError` or `SingularMatrixError` (both
 /// `numpy.linalg.LinAlgError`s) when the kernel says so, else `JobFailedError`;
-/// each carries the job, its source line, the kernel and the tile.
+/// each carries the job, its source line, the kernel and the tile. The
+/// kernel's words decide (lp-std's `KernelError` messages), since a
+/// failure reaches the driver as text on every backend. A NaN pivot is
+/// `CHOL`'s "not positive definite" too, as LAPACK's `dpotrf` (and so
+/// numpy) says of it.
 fn job_error(py: Python<'_>, e: &JobError) -> PyErr {
-    let class = if e.message.contains("not positive definite") {
+    let non_finite = e.message.contains("holds a NaN or an infinity");
+    let class = if e.message.contains("not positive definite") || (non_finite && e.op == "CHOL") {
         "NotPositiveDefiniteError"
-    } else if e.message.contains("is singular") {
+    } else if e.message.contains("is singular") || non_finite {
         "SingularMatrixError"
     } else {
         "JobFailedError"

@@ -249,6 +249,21 @@ def test_solve_singular_raises_linalgerror():
     assert str(e).startswith(f'job "{e.job}" ({e.source}): {e.kernel} on {e.tile}')
 
 
+def test_nan_input_raises_linalgerror_saying_so(rng):
+    """numpy's cholesky raises LinAlgError on a NaN (LAPACK's dpotrf stops
+    at a NaN pivot); lambdapack's factorizations do too, and say why."""
+    a = spd(rng, 40)
+    a[25, 3] = a[3, 25] = np.nan
+    with pytest.raises(lp.NotPositiveDefiniteError) as info:
+        lp.cholesky(a, tile=8)
+    assert str(info.value).endswith(
+        ": the matrix holds a NaN or an infinity, or its factorization overflowed, entry (25, 25) of S"
+    ), str(info.value)
+    with pytest.raises(lp.SingularMatrixError) as info:
+        lp.solve(a, np.ones(40), tile=8)
+    assert "of the triangular factor is NaN: it holds a NaN or an infinity" in str(info.value)
+
+
 def test_solve_argument_errors(rng):
     a = rng.standard_normal((10, 10))
     with pytest.raises(ValueError, match=r"^assume_a must be 'gen' or 'pos', found 'sym'$"):
