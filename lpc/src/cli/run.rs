@@ -220,10 +220,16 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         .map_err(|e| Fail(2, format!("cannot start a run in the store: {e}")))?;
     let ns = place(shared.as_ref(), program, &guard.run(), &args)?;
     let store: Arc<dyn Store> = Arc::new(RunStore::new(shared.clone(), program, &ns));
+    let placed = Placed {
+        shared,
+        store,
+        guard,
+        ns,
+    };
 
     // A trace that could not be written fails the command, but only once
     // the finished run's outputs are written and kept: they are whole.
-    let trace_failure = match run_plan(&plan, &store, &ns, lambda.as_ref(), &opts, args.quiet)? {
+    let trace_failure = match run_plan(&plan, &placed, lambda.as_ref(), &opts, args.quiet)? {
         Ok(summary) => {
             print_summary(&summary);
             None
@@ -239,16 +245,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
             path.display()
         );
     }
-    deliver(
-        store.as_ref(),
-        shared.as_ref(),
-        guard,
-        &ns,
-        program,
-        check,
-        &args,
-        &opts.stop,
-    )?;
+    deliver(placed, program, check, &args, &opts.stop)?;
     match trace_failure {
         Some(failure) => Err(Fail(2, failure.to_string())),
         None => Ok(ExitCode::SUCCESS),
@@ -260,17 +257,20 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
 /// temporaries removed, the run recorded finished, outputs published.
 /// Ctrl-C (`stop`) while the outputs are written abandons the file being
 /// written and the run, as during the run.
-#[allow(clippy::too_many_arguments)]
 fn deliver(
-    store: &dyn Store,
-    shared: &dyn Store,
-    guard: RunGuard,
-    ns: &Namespace,
+    placed: Placed,
     program: &lp_program::Program,
     check: Option<Check>,
     args: &Args,
     stop: &AtomicBool,
 ) -> Result<(), Fail> {
+    let Placed {
+        shared,
+        store,
+        guard,
+        ns,
+    } = placed;
+    let store = store.as_ref();
     let verified = match check {
         Some(check) => report_verification(store, program, check)?,
         None => true,
@@ -295,7 +295,17 @@ fn deliver(
     guard
         .finish()
         .map_err(|e| Fail(2, format!("cannot record the finished run: {e}")))?;
-    keep_outputs(shared, ns, program, args)
+    keep_outputs(shared.as_ref(), &ns, program, args)
+}
+
+/// A run's place in the store: the store as given (`shared`), the run's
+/// view of it (its namespace's inputs and outputs), and the guard that
+/// removes what the run wrote unless it finishes.
+struct Placed {
+    shared: Arc<dyn Store>,
+    store: Arc<dyn Store>,
+    guard: RunGuard,
+    ns: Namespace,
 }
 
 fn refused(e: runner::Refusal) -> Fail {
@@ -418,8 +428,7 @@ fn keep_outputs(
 /// finished.
 fn run_plan(
     plan: &Plan,
-    store: &Arc<dyn Store>,
-    ns: &Namespace,
+    placed: &Placed,
     lambda: Option<&Lambda>,
     opts: &RunOptions,
     quiet: bool,
@@ -428,10 +437,10 @@ fn run_plan(
     let progress = |p: &Progress| update(&bar, p);
     let summary = match lambda {
         Some(lambda) => runner::classify(
-            lambda.run(plan, ns, opts.lease, opts.stop.clone(), &progress),
+            lambda.run(plan, &placed.ns, opts.lease, opts.stop.clone(), &progress),
             &opts.stop,
         ),
-        None => runner::run_local(plan, store.clone(), opts, &progress),
+        None => runner::run_local(plan, placed.store.clone(), opts, &progress),
     };
     bar.finish_and_clear();
     match summary {
