@@ -114,20 +114,16 @@ pub fn effective_workers(workers: usize) -> usize {
     }
 }
 
-/// This machine's physical memory in bytes (`MemTotal` of
-/// `/proc/meminfo`), or `None` where it cannot be read (not Linux). It
-/// bounds what one tile can take: a tile is allocated whole, in RAM.
+mod memory;
+
+/// The physical memory this process may use, in bytes: the machine's
+/// (`MemTotal` of `/proc/meminfo`), or less where a cgroup memory limit (v1
+/// or v2: a container, a systemd slice) holds this process, since
+/// `MemTotal` is then still the host's and the kernel kills the process at
+/// the limit. `None` where `MemTotal` cannot be read (not Linux). It bounds
+/// what one tile can take: a tile is allocated whole, in RAM.
 pub fn physical_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib = meminfo
-        .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))?
-        .trim()
-        .strip_suffix("kB")?
-        .trim()
-        .parse::<u64>()
-        .ok()?;
-    kib.checked_mul(1024)
+    memory::memory_limit(|path| std::fs::read_to_string(path).ok())
 }
 
 /// Wrappers around the local protocol objects, for fault-injection tests

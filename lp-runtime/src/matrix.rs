@@ -1,17 +1,24 @@
 //! BigMatrix operations over any [`Store`]: reading a tile the way a job
 //! sees it, importing and exporting whole `.npy` files, freeing and listing.
 //!
-//! Whole-matrix files are streamed one band of tiles at a time, so a matrix
-//! larger than RAM moves between a `.npy` file and a directory store with
-//! memory for one band: a band is the tile-column band (all rows, one tile
-//! column wide), because in a Fortran-order file those bytes are contiguous
-//! (one read or write per band) and a Fortran-order tile is its columns. A
-//! C-order input is read by tile-row band instead, contiguous in that order.
-//! An import may split several bands at once, one per thread
+//! Whole-matrix files are streamed one band of tiles at a time: a band is
+//! the tile-column band (all rows, one tile column wide), because in a
+//! Fortran-order file those bytes are contiguous and a Fortran-order tile is
+//! its columns. A C-order input is read by tile-row band instead, contiguous
+//! in that order. A band is as long as the matrix, so one larger than
+//! [`CHUNK_BUDGET`] is moved in chunks of whole tiles (tile rows of a column
+//! band, tile columns of a row band) of at most that many bytes, or of one
+//! tile where a tile alone is larger; a band that fits is one chunk. A chunk
+//! of whole columns of the file (whole rows in C order) is one contiguous
+//! read or write, any other one read or write per column (row) of the
+//! chunk, which is contiguous in the file. So a matrix larger than RAM
+//! moves between a `.npy` file and a directory store with memory for one
+//! chunk (and the tile being cut from it or written into it). An import may
+//! split several bands at once, one per thread, each with its own chunk
 //! ([`import_npy_with`]).
 //!
 //! Symmetric matrices store only the lower tiles (i >= j). Importing one reads
-//! only the lower triangle's bands and checks the diagonal tiles for symmetry
+//! only the lower triangle's tiles and checks the diagonal tiles for symmetry
 //! (relative tolerance [`SYMMETRY_TOLERANCE`]); the strictly upper part of
 //! the file is never read, as LAPACK's `uplo = 'L'` routines ignore it, so it
 //! is not checked. Exporting expands the matrix to full.
@@ -34,6 +41,7 @@ use lp_std::npy::{self, NpyError, NpyHeader};
 use lp_std::{MatrixHeader, Shape, Tile};
 use std::fs::File;
 use std::io::{self, Write};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +51,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// this much relative to the tile's largest magnitude (rounding in whatever
 /// produced the matrix), no more.
 pub const SYMMETRY_TOLERANCE: f64 = 1e-10;
+
+/// Most bytes of a `.npy` file that an import worker or an export holds at
+/// once (a chunk; see the module docs). A whole band was 16 GB at n =
+/// 200,000 in tiles of 10,000 (32 GB for two import workers), enough to kill
+/// a run whose tiles fit in memory; 256 MiB is small beside the tiles a run
+/// holds anyway, still takes a band of 32768 rows of tiles 1024 wide in one
+/// read, and keeps a chunked band's per-column runs long (256 KiB at
+/// tiles 1024 wide), so chunking costs few extra system calls.
+pub const CHUNK_BUDGET: usize = 256 << 20;
 
 const F64: usize = std::mem::size_of::<f64>();
 
@@ -355,21 +372,35 @@ fn f64_at(bytes: &[u8], index: usize) -> f64 {
 }
 
 /// Splits the `.npy` file at `path` into the tiles of `info` (stored under
-/// `info.name`, header included). Memory: one band of tiles. The file's shape
-/// must equal the header's; for a symmetric matrix see the module docs.
+/// `info.name`, header included). Memory: one chunk of at most
+/// [`CHUNK_BUDGET`] (see the module docs). The file's shape must equal the
+/// header's; for a symmetric matrix see the module docs.
 pub fn import_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixResult<()> {
     import_npy_with(store, info, path, 1)
 }
 
 /// [`import_npy`] on `workers` threads, each splitting one band of tiles
-/// at a time (memory: `workers` bands). The tiles are the same whatever
-/// the number of workers; after an error the other bands stop and the
-/// error of the first failing band is returned.
+/// at a time (memory: one chunk of at most [`CHUNK_BUDGET`] per worker).
+/// The tiles are the same whatever the number of workers; after an error
+/// the other bands stop and the error of the first failing band is
+/// returned.
 pub fn import_npy_with(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
     workers: usize,
+) -> MatrixResult<()> {
+    import_npy_within(store, info, path, workers, CHUNK_BUDGET)
+}
+
+/// [`import_npy_with`] in chunks of at most `budget` bytes (tests force
+/// small chunks through it).
+fn import_npy_within(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    path: &Path,
+    workers: usize,
+    budget: usize,
 ) -> MatrixResult<()> {
     let (file, npy_header, offset) = open_npy(path, info)?;
     let header = &info.header;
@@ -381,17 +412,18 @@ pub fn import_npy_with(
     };
     let [grid_rows, grid_cols] = header.grid();
     if npy_header.fortran_order {
-        try_each(grid_cols, workers, Vec::new, |bj, band| {
-            import_column_band(store, info, &npy, bj, band)
+        try_each(grid_cols, workers, Vec::new, |bj, chunk| {
+            import_column_band(store, info, &npy, bj, budget, chunk)
         })
     } else {
-        try_each(grid_rows, workers, Vec::new, |bi, band| {
-            import_row_band(store, info, &npy, bi, band)
+        try_each(grid_rows, workers, Vec::new, |bi, chunk| {
+            import_row_band(store, info, &npy, bi, budget, chunk)
         })
     }
 }
 
-/// An opened `.npy` file: where its payload starts.
+/// An opened `.npy` file, read by an import or written by an export: where
+/// its payload starts and the path its errors name.
 struct Npy<'a> {
     file: &'a File,
     offset: u64,
@@ -399,93 +431,204 @@ struct Npy<'a> {
 }
 
 impl Npy<'_> {
-    /// Reads `into.len()` payload bytes from byte `start` of the payload.
-    fn read(&self, start: usize, into: &mut [u8]) -> MatrixResult<()> {
-        self.file
-            .read_exact_at(into, self.offset + start as u64)
-            .map_err(io_at(self.path))
+    /// Reads `block` into `into` (of [`Block::bytes`] bytes).
+    fn read(&self, block: &Block, into: &mut [u8]) -> MatrixResult<()> {
+        for (start, at, len) in block.runs() {
+            self.file
+                .read_exact_at(&mut into[at..at + len], self.offset + start)
+                .map_err(io_at(self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `block` from `from` (of [`Block::bytes`] bytes).
+    fn write(&self, block: &Block, from: &[u8]) -> MatrixResult<()> {
+        for (start, at, len) in block.runs() {
+            self.file
+                .write_all_at(&from[at..at + len], self.offset + start)
+                .map_err(io_at(self.path))?;
+        }
+        Ok(())
     }
 }
 
-/// Tile-column band `bj` of a Fortran-order file: columns [c0, c0 + width),
-/// all rows, contiguous.
+/// A rectangle of a `.npy` payload, which is a sequence of lines (columns
+/// of a Fortran-order file, rows of a C-order one) of `line` elements each:
+/// elements `along` of lines `lines`. In a buffer it is those lines one
+/// after the other, each `along.len()` elements long.
+struct Block {
+    line: usize,
+    lines: Range<usize>,
+    along: Range<usize>,
+}
+
+impl Block {
+    fn bytes(&self) -> usize {
+        self.lines.len() * self.along.len() * F64
+    }
+
+    /// The block's contiguous runs as `(payload offset, buffer offset,
+    /// length)` in bytes: one run if its lines are whole (what makes an
+    /// unchunked band fast), else one per line.
+    fn runs(&self) -> impl Iterator<Item = (u64, usize, usize)> {
+        let whole = self.along == (0..self.line);
+        let (count, len) = if whole {
+            (1, self.bytes())
+        } else {
+            (self.lines.len(), self.along.len() * F64)
+        };
+        let first = (self.lines.start * self.line + self.along.start) * F64;
+        let stride = self.line * F64;
+        (0..count).map(move |k| ((first + k * stride) as u64, k * len, len))
+    }
+}
+
+/// Consecutive tiles `tiles` of a band, `tile_bytes` each (the last may be
+/// smaller) and `band_bytes` in all, as chunks of at most `budget` bytes
+/// unless one tile alone is larger: the whole band if it fits (a band of
+/// whole lines is then one read or write), else as many tiles as fit, at
+/// least one (a tile is cut or written whole).
+fn chunks(
+    tiles: Range<usize>,
+    tile_bytes: usize,
+    band_bytes: usize,
+    budget: usize,
+) -> impl Iterator<Item = Range<usize>> {
+    let per_chunk = if band_bytes <= budget {
+        tiles.len()
+    } else {
+        budget / tile_bytes.max(1)
+    };
+    let end = tiles.end;
+    let per_chunk = per_chunk.max(1);
+    tiles
+        .step_by(per_chunk)
+        .map(move |start| start..end.min(start + per_chunk))
+}
+
+/// Tile rows `first..` of tile-column band `bj`, in chunks within `budget`.
+fn column_chunks(
+    header: &MatrixHeader,
+    bj: usize,
+    first: usize,
+    budget: usize,
+) -> impl Iterator<Item = Range<usize>> {
+    let width = header.tile(0, bj).cols;
+    let tile_rows = header.tile_shape[0];
+    let rows = header.shape[0].saturating_sub(first * tile_rows);
+    let tile_bytes = tile_rows.saturating_mul(width * F64);
+    chunks(
+        first..header.grid()[0],
+        tile_bytes,
+        rows * width * F64,
+        budget,
+    )
+}
+
+/// Tile columns `..=last` of tile-row band `bi`, in chunks within `budget`.
+fn row_chunks(
+    header: &MatrixHeader,
+    bi: usize,
+    last: usize,
+    budget: usize,
+) -> impl Iterator<Item = Range<usize>> {
+    let height = header.tile(bi, 0).rows;
+    let tile_cols = header.tile_shape[1];
+    let cols = header.shape[1].min((last + 1).saturating_mul(tile_cols));
+    let tile_bytes = tile_cols.saturating_mul(height * F64);
+    chunks(0..last + 1, tile_bytes, height * cols * F64, budget)
+}
+
+/// Tile-column band `bj` of a Fortran-order file (columns [c0, c0 +
+/// width), all rows, contiguous), in chunks of tile rows: in a chunk each
+/// column is one contiguous run.
 fn import_column_band(
     store: &dyn Store,
     info: &MatrixInfo,
     npy: &Npy<'_>,
     bj: usize,
-    band: &mut Vec<u8>,
+    budget: usize,
+    chunk: &mut Vec<u8>,
 ) -> MatrixResult<()> {
     let header = &info.header;
-    let [rows, cols] = header.shape;
+    let rows = header.shape[0];
     let [tr, tc] = header.tile_shape;
-    let grid_rows = header.grid()[0];
     let c0 = bj * tc;
-    let width = tc.min(cols - c0);
+    let width = header.tile(0, bj).cols;
     // A symmetric matrix needs rows from the diagonal tile down only.
     let first_bi = if header.symmetric { bj } else { 0 };
-    let r_start = first_bi * tr;
-    // Within the band, read every column's rows [r_start, rows).
-    let height = rows - r_start;
-    band.resize(width * height * F64, 0);
-    if r_start == 0 {
-        npy.read(c0 * rows * F64, band)?;
-    } else {
-        for c in 0..width {
-            let start = ((c0 + c) * rows + r_start) * F64;
-            let dst = c * height * F64;
-            npy.read(start, &mut band[dst..dst + height * F64])?;
-        }
-    }
-    for bi in first_bi..grid_rows {
-        let shape = header.tile(bi, bj);
-        let r0 = bi * tr - r_start;
-        // Column c of the tile is a contiguous run of the band.
-        let mut tile = Tile::zeros(shape.rows, shape.cols);
-        for c in 0..shape.cols {
-            let start = (c * height + r0) * F64;
-            let src = &band[start..start + shape.rows * F64];
-            for (dst, bytes) in tile
-                .col_as_slice_mut(c)
-                .iter_mut()
-                .zip(src.chunks_exact(F64))
-            {
-                *dst = f64::from_le_bytes(bytes.try_into().unwrap());
+    for tiles in column_chunks(header, bj, first_bi, budget) {
+        let r_start = tiles.start * tr;
+        let block = Block {
+            line: rows,
+            lines: c0..c0 + width,
+            along: r_start..rows.min(tiles.end * tr),
+        };
+        let height = block.along.len();
+        chunk.resize(block.bytes(), 0);
+        npy.read(&block, chunk)?;
+        for bi in tiles {
+            let shape = header.tile(bi, bj);
+            let r0 = bi * tr - r_start;
+            // Column c of the tile is a contiguous run of the chunk.
+            let mut tile = Tile::zeros(shape.rows, shape.cols);
+            for c in 0..shape.cols {
+                let start = (c * height + r0) * F64;
+                let src = &chunk[start..start + shape.rows * F64];
+                for (dst, bytes) in tile
+                    .col_as_slice_mut(c)
+                    .iter_mut()
+                    .zip(src.chunks_exact(F64))
+                {
+                    *dst = f64::from_le_bytes(bytes.try_into().unwrap());
+                }
             }
+            store_tile(store, info, npy.path, bi, bj, tile)?;
         }
-        store_tile(store, info, npy.path, bi, bj, tile)?;
     }
     Ok(())
 }
 
-/// Tile-row band `bi` of a C-order file: rows [r0, r0 + height), all
-/// columns, contiguous.
+/// Tile-row band `bi` of a C-order file (rows [r0, r0 + height), all
+/// columns, contiguous), in chunks of tile columns: in a chunk each row is
+/// one contiguous run.
 fn import_row_band(
     store: &dyn Store,
     info: &MatrixInfo,
     npy: &Npy<'_>,
     bi: usize,
-    band: &mut Vec<u8>,
+    budget: usize,
+    chunk: &mut Vec<u8>,
 ) -> MatrixResult<()> {
     let header = &info.header;
-    let [rows, cols] = header.shape;
     let [tr, tc] = header.tile_shape;
+    let cols = header.shape[1];
     let r0 = bi * tr;
-    let height = tr.min(rows - r0);
-    band.resize(height * cols * F64, 0);
-    npy.read(r0 * cols * F64, band)?;
+    let height = header.tile(bi, 0).rows;
+    // A symmetric matrix needs columns up to the diagonal tile only.
     let last_bj = if header.symmetric {
         bi
     } else {
         header.grid()[1] - 1
     };
-    for bj in 0..=last_bj {
-        let shape = header.tile(bi, bj);
-        let c0 = bj * tc;
-        let tile = Tile::from_fn(shape.rows, shape.cols, |r, c| {
-            f64_at(band, r * cols + c0 + c)
-        });
-        store_tile(store, info, npy.path, bi, bj, tile)?;
+    for tiles in row_chunks(header, bi, last_bj, budget) {
+        let c_start = tiles.start * tc;
+        let block = Block {
+            line: cols,
+            lines: r0..r0 + height,
+            along: c_start..cols.min(tiles.end * tc),
+        };
+        let width = block.along.len();
+        chunk.resize(block.bytes(), 0);
+        npy.read(&block, chunk)?;
+        for bj in tiles {
+            let shape = header.tile(bi, bj);
+            let c0 = bj * tc - c_start;
+            let tile = Tile::from_fn(shape.rows, shape.cols, |r, c| {
+                f64_at(chunk, r * width + c0 + c)
+            });
+            store_tile(store, info, npy.path, bi, bj, tile)?;
+        }
     }
     Ok(())
 }
@@ -552,48 +695,89 @@ fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -
 }
 
 /// Writes matrix `info` as one Fortran-order `.npy` file at `path`
-/// (symmetric matrices expanded to full). Memory: one tile-column band.
-/// Tiles come from [`load_tile`], so an input with an initialiser exports its
-/// generated values. `stop` is read between bands: once set, the write is
-/// abandoned ([`MatrixError::Interrupted`]) and leaves no file, since a
-/// large matrix takes long to write and Ctrl-C must still work then.
+/// (symmetric matrices expanded to full). Memory: one chunk of at most
+/// [`CHUNK_BUDGET`] (see the module docs). Tiles come from [`load_tile`],
+/// so an input with an initialiser exports its generated values. `stop` is
+/// read between chunks: once set, the write is abandoned
+/// ([`MatrixError::Interrupted`]) and leaves no file, since a large matrix
+/// takes long to write and Ctrl-C must still work then.
 pub fn export_npy(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
     stop: &AtomicBool,
 ) -> MatrixResult<()> {
-    let header = &info.header;
-    let [rows, cols] = header.shape;
-    let [tr, tc] = header.tile_shape;
-    let [grid_rows, grid_cols] = header.grid();
+    export_npy_within(store, info, path, stop, CHUNK_BUDGET)
+}
+
+/// [`export_npy`] in chunks of at most `budget` bytes (tests force small
+/// chunks through it).
+fn export_npy_within(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    path: &Path,
+    stop: &AtomicBool,
+    budget: usize,
+) -> MatrixResult<()> {
+    let [rows, cols] = info.header.shape;
     let mut temp = AtomicFile::create(path).map_err(io_at(path))?;
     let temp_path = temp.path().to_path_buf();
-    let file = temp.file();
-    file.write_all(&npy::header_bytes(rows, cols))
-        .map_err(io_at(&temp_path))?;
-    let mut band: Vec<u8> = Vec::new();
-    for bj in 0..grid_cols {
-        if stop.load(Ordering::SeqCst) {
-            return Err(MatrixError::Interrupted {
-                path: path.to_path_buf(),
-            });
-        }
-        let width = tc.min(cols - bj * tc);
-        band.clear();
-        band.resize(width * rows * F64, 0);
-        for bi in 0..grid_rows {
-            let tile = load_tile(store, info, 0, bi, bj, false)?;
-            let r0 = bi * tr;
-            for c in 0..tile.ncols() {
-                let start = (c * rows + r0) * F64;
-                let dst = &mut band[start..start + tile.nrows() * F64];
-                for (out, v) in dst.chunks_exact_mut(F64).zip(tile.col_as_slice(c)) {
-                    out.copy_from_slice(&v.to_le_bytes());
-                }
+    let header = npy::header_bytes(rows, cols);
+    temp.file().write_all(&header).map_err(io_at(&temp_path))?;
+    let out = Npy {
+        file: temp.file(),
+        offset: header.len() as u64,
+        path: &temp_path,
+    };
+    let mut chunk = Vec::new();
+    for bj in 0..info.header.grid()[1] {
+        for tiles in column_chunks(&info.header, bj, 0, budget) {
+            if stop.load(Ordering::SeqCst) {
+                return Err(MatrixError::Interrupted {
+                    path: path.to_path_buf(),
+                });
             }
+            export_chunk(store, info, &out, bj, tiles, &mut chunk)?;
         }
-        file.write_all(&band).map_err(io_at(&temp_path))?;
     }
     temp.commit().map_err(io_at(path))
 }
+
+/// Writes tile rows `tiles` of tile-column band `bj` of `info` into `out`
+/// through `chunk`: in a chunk each column is one contiguous run.
+fn export_chunk(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    out: &Npy<'_>,
+    bj: usize,
+    tiles: Range<usize>,
+    chunk: &mut Vec<u8>,
+) -> MatrixResult<()> {
+    let header = &info.header;
+    let rows = header.shape[0];
+    let [tr, tc] = header.tile_shape;
+    let c0 = bj * tc;
+    let r_start = tiles.start * tr;
+    let block = Block {
+        line: rows,
+        lines: c0..c0 + header.tile(0, bj).cols,
+        along: r_start..rows.min(tiles.end * tr),
+    };
+    let height = block.along.len();
+    chunk.resize(block.bytes(), 0);
+    for bi in tiles {
+        let tile = load_tile(store, info, 0, bi, bj, false)?;
+        let r0 = bi * tr - r_start;
+        for c in 0..tile.ncols() {
+            let start = (c * height + r0) * F64;
+            let dst = &mut chunk[start..start + tile.nrows() * F64];
+            for (bytes, v) in dst.chunks_exact_mut(F64).zip(tile.col_as_slice(c)) {
+                bytes.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    out.write(&block, chunk)
+}
+
+#[cfg(test)]
+mod tests;

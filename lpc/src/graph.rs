@@ -57,7 +57,7 @@ impl Limit {
     pub fn refusal(&self, jobs: u64) -> String {
         if self.by_memory {
             format!(
-                "its {jobs} jobs need about {} to enumerate, more than half of this machine's memory (enough for {} jobs)",
+                "its {jobs} jobs need about {} to enumerate, more than half of the memory this process may use (enough for {} jobs)",
                 bytes_text(jobs.saturating_mul(JobGraph::BYTES_PER_JOB)),
                 self.jobs
             )

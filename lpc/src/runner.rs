@@ -14,7 +14,7 @@
 //!    what this machine and file system cannot do, refused as a
 //!    [`Refusal`] before anything runs.
 //! 3. [`write_headers`], then [`import`] per input: a whole `.npy` file
-//!    (streamed one band of tiles at a time by `lp_runtime::matrix`) or an
+//!    (streamed in chunks of whole tiles by `lp_runtime::matrix`) or an
 //!    in-memory array ([`import_array`]: tiles are cut straight from the
 //!    caller's buffer, one tile at a time, with no whole-matrix copy).
 //! 4. [`run_local`] (or another backend through [`classify`]): the run, with
@@ -262,7 +262,7 @@ pub enum Refusal {
         why: Unwritable,
     },
     /// One tile of `matrix` (a `rows` x `cols` block of doubles, allocated
-    /// whole) is larger than this machine's memory.
+    /// whole) is larger than the memory this process may use.
     TileTooLarge {
         matrix: String,
         rows: usize,
@@ -318,7 +318,7 @@ impl fmt::Display for Refusal {
             } => write!(
                 f,
                 "matrix {matrix}: one tile is {rows} x {cols} doubles, {bytes} bytes ({}), \
-                 more than this machine's memory ({}); choose a smaller tile size",
+                 more than the memory this process may use ({}); choose a smaller tile size",
                 bytesize::ByteSize(*bytes).display().iec(),
                 bytesize::ByteSize(*memory).display().iec()
             ),

@@ -465,7 +465,7 @@ fn a_limit_beyond_memory_is_refused_in_words() {
     let fits = lp_runtime::local::physical_memory().expect("MemTotal") / 2 / 200;
     let why = format!(
         "its 20845835000 jobs need about 4169.2 GB to enumerate, more than half of \
-         this machine's memory (enough for {fits} jobs)"
+         the memory this process may use (enough for {fits} jobs)"
     );
     let args = |view| {
         [
@@ -896,7 +896,7 @@ fn a_tile_larger_than_memory_is_refused_before_the_run() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     // The machine's memory varies; the rest does not.
     let (head, tail) = stderr
-        .split_once("more than this machine's memory (")
+        .split_once("more than the memory this process may use (")
         .unwrap_or_else(|| panic!("{stderr}"));
     assert_eq!(
         head,

@@ -146,7 +146,7 @@ def test_a_tile_larger_than_memory_is_refused_before_running():
         lp.run("cholesky", params={"n": 2**21, "b": 2**20})
     message = str(info.value)
     assert message.startswith(
-        "matrix A: one tile is 1048576 x 1048576 doubles, 8796093022208 bytes (8.0 TiB), more than this machine's memory ("
+        "matrix A: one tile is 1048576 x 1048576 doubles, 8796093022208 bytes (8.0 TiB), more than the memory this process may use ("
     ), message
     assert message.endswith("); choose a smaller tile size"), message
 

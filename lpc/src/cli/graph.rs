@@ -18,7 +18,7 @@ pub struct Args {
     /// Enumerate at most N jobs (DOT refuses a larger program; statistics
     /// then leave out what needs every job). Default: 20,000 for DOT,
     /// 4,000,000 for statistics. Whatever N, at most the jobs whose DAG
-    /// fits in half of this machine's memory (about 200 bytes a job).
+    /// fits in half of the memory this process may use (about 200 bytes a job).
     #[arg(long, value_name = "N")]
     pub limit: Option<u64>,
     #[command(flatten)]

@@ -1,0 +1,309 @@
+//! Chunked streaming of `.npy` files: the chunk plans stay within their
+//! budget, and a band cut into chunks gives exactly the tiles and bytes of
+//! the unchunked path. (The numpy round trips are in
+//! `tests/store_matrix.rs`.)
+
+use super::*;
+use crate::store::MemStore;
+use lp_program::Role;
+
+fn info(name: &str, shape: [usize; 2], tile: [usize; 2], symmetric: bool) -> MatrixInfo {
+    MatrixInfo {
+        name: name.into(),
+        header: MatrixHeader::new(shape, tile, symmetric),
+        role: Role::Input,
+        init: None,
+        versions: vec![],
+        base: None,
+    }
+}
+
+/// Element (r, c) of the test matrices: distinct, non-integer, exact in f64.
+fn value(r: usize, c: usize) -> f64 {
+    r as f64 * 1000.0 + c as f64 + 0.25
+}
+
+/// The bytes of a `.npy` file holding `at(r, c)` in either order.
+fn npy_bytes(rows: usize, cols: usize, fortran: bool, at: impl Fn(usize, usize) -> f64) -> Vec<u8> {
+    let mut bytes = npy::header_bytes(rows, cols);
+    if !fortran {
+        // Same dict in C order, padded to the same 64-byte alignment.
+        let dict =
+            format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+        let total = (10 + dict.len() + 1).div_ceil(64) * 64;
+        bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        bytes.resize(total - 1, b' ');
+        bytes.push(b'\n');
+    }
+    let (header, _) = npy::parse_header(&bytes).unwrap();
+    assert_eq!(header.fortran_order, fortran);
+    let (outer, inner) = if fortran { (cols, rows) } else { (rows, cols) };
+    for o in 0..outer {
+        for i in 0..inner {
+            let (r, c) = if fortran { (i, o) } else { (o, i) };
+            bytes.extend_from_slice(&at(r, c).to_le_bytes());
+        }
+    }
+    bytes
+}
+
+/// Every stored tile of `matrix`, sorted.
+fn tiles(store: &MemStore, matrix: &str) -> Vec<((usize, usize), Tile)> {
+    list(store, matrix)
+        .unwrap()
+        .into_iter()
+        .map(|(i, j)| {
+            (
+                (i, j),
+                (*store.get_tile(matrix, i, j).unwrap().unwrap()).clone(),
+            )
+        })
+        .collect()
+}
+
+fn tile_bytes(shape: Shape) -> usize {
+    shape.rows * shape.cols * F64
+}
+
+/// The bytes of `tiles` of band `bj` a chunk plan covers, and of its
+/// largest tile.
+fn column_chunk_bytes(header: &MatrixHeader, bj: usize, tiles: &Range<usize>) -> (usize, usize) {
+    let sizes = tiles.clone().map(|bi| tile_bytes(header.tile(bi, bj)));
+    (sizes.clone().sum(), sizes.max().unwrap())
+}
+
+fn row_chunk_bytes(header: &MatrixHeader, bi: usize, tiles: &Range<usize>) -> (usize, usize) {
+    let sizes = tiles.clone().map(|bj| tile_bytes(header.tile(bi, bj)));
+    (sizes.clone().sum(), sizes.max().unwrap())
+}
+
+/// Checks that `plan` covers `expected` in order with non-empty chunks,
+/// each within `budget` unless it is one tile larger than the budget, and
+/// is one chunk when the whole band fits.
+fn check_plan(
+    plan: Vec<Range<usize>>,
+    expected: Range<usize>,
+    budget: usize,
+    bytes: impl Fn(&Range<usize>) -> (usize, usize),
+    ctx: &str,
+) {
+    let mut next = expected.start;
+    for tiles in &plan {
+        assert!(
+            tiles.start == next && tiles.end > tiles.start,
+            "{ctx}: {plan:?}"
+        );
+        next = tiles.end;
+        let (total, largest) = bytes(tiles);
+        let one_large_tile = tiles.len() == 1 && largest > budget;
+        assert!(
+            total <= budget || one_large_tile,
+            "{ctx}: {tiles:?} is {total} bytes"
+        );
+    }
+    assert_eq!(next, expected.end, "{ctx}: {plan:?}");
+    if bytes(&expected).0 <= budget {
+        assert_eq!(plan, vec![expected], "{ctx}: a band that fits is one chunk");
+    }
+}
+
+#[test]
+fn chunk_plans_never_exceed_the_budget_unless_one_tile_does() {
+    let shapes = [
+        ([23, 17], [5, 4]),
+        ([19, 19], [4, 4]),
+        ([10, 7], [10, 7]),
+        ([7, 9], [3, 10]),
+    ];
+    for (shape, tile) in shapes {
+        for symmetric in [false, true] {
+            if symmetric && (shape[0] != shape[1] || tile[0] != tile[1]) {
+                continue;
+            }
+            let header = MatrixHeader::new(shape, tile, symmetric);
+            let [grid_rows, grid_cols] = header.grid();
+            for budget in [0, 1, 8, 100, 160, 161, 320, 500, 1000, 3000, usize::MAX] {
+                for bj in 0..grid_cols {
+                    let first = if symmetric { bj } else { 0 };
+                    let ctx = format!("{shape:?} in {tile:?}, column band {bj}, budget {budget}");
+                    let plan = column_chunks(&header, bj, first, budget).collect();
+                    check_plan(
+                        plan,
+                        first..grid_rows,
+                        budget,
+                        |t| column_chunk_bytes(&header, bj, t),
+                        &ctx,
+                    );
+                }
+                for bi in 0..grid_rows {
+                    let last = if symmetric { bi } else { grid_cols - 1 };
+                    let ctx = format!("{shape:?} in {tile:?}, row band {bi}, budget {budget}");
+                    let plan = row_chunks(&header, bi, last, budget).collect();
+                    check_plan(
+                        plan,
+                        0..last + 1,
+                        budget,
+                        |t| row_chunk_bytes(&header, bi, t),
+                        &ctx,
+                    );
+                }
+            }
+        }
+    }
+    // The benchmark's case: a 128 MiB band of 16 tiles in a quarter of it.
+    let header = MatrixHeader::new([16384, 16384], [1024, 1024], false);
+    assert_eq!(column_chunks(&header, 0, 0, 32 << 20).count(), 4);
+    assert_eq!(column_chunks(&header, 0, 0, CHUNK_BUDGET).count(), 1);
+}
+
+/// Budgets that cut the test matrices' bands into one tile per chunk, a
+/// few tiles per chunk, and not at all.
+const BUDGETS: [usize; 3] = [1, 400, usize::MAX];
+
+#[test]
+fn chunked_import_and_export_equal_the_unchunked_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        ("A", [23, 17], [5, 4], false),
+        ("S", [19, 19], [4, 4], true),
+    ];
+    for (name, shape, tile, symmetric) in cases {
+        let m = info(name, shape, tile, symmetric);
+        let [rows, cols] = shape;
+        let full = |r: usize, c: usize| match symmetric {
+            true => value(r.max(c), r.min(c)),
+            false => value(r, c),
+        };
+        // A symmetric input's strictly upper tiles are never read: NaN there
+        // would fail the import or the comparison below.
+        let in_file = |r: usize, c: usize| match symmetric && c / tile[1] > r / tile[0] {
+            true => f64::NAN,
+            false => full(r, c),
+        };
+        let expected_export = npy_bytes(rows, cols, true, full);
+        let reference = MemStore::new();
+        for fortran in [true, false] {
+            let path = tmp.path().join(format!("{name}-{fortran}.npy"));
+            std::fs::write(&path, npy_bytes(rows, cols, fortran, in_file)).unwrap();
+            import_npy_within(&reference, &m, &path, 1, usize::MAX).unwrap();
+            let unchunked = tiles(&reference, name);
+            for &(ij, ref t) in &unchunked {
+                let origin = (ij.0 * tile[0], ij.1 * tile[1]);
+                let want = Tile::from_fn(t.nrows(), t.ncols(), |r, c| {
+                    full(origin.0 + r, origin.1 + c)
+                });
+                assert_eq!(*t, want, "{name} tile {ij:?}");
+            }
+            for budget in BUDGETS {
+                for workers in [1, 3] {
+                    let store = MemStore::new();
+                    import_npy_within(&store, &m, &path, workers, budget).unwrap();
+                    let ctx =
+                        format!("{name}, fortran {fortran}, budget {budget}, {workers} workers");
+                    assert!(tiles(&store, name) == unchunked, "{ctx}");
+                }
+            }
+        }
+        for budget in BUDGETS {
+            let out = tmp.path().join(format!("{name}-out-{budget}.npy"));
+            export_npy_within(&reference, &m, &out, &AtomicBool::new(false), budget).unwrap();
+            let written = std::fs::read(&out).unwrap();
+            assert!(
+                written == expected_export,
+                "{name} exported with budget {budget}"
+            );
+        }
+    }
+}
+
+#[test]
+fn chunked_import_checks_every_diagonal_tile_and_names_the_element() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("nearly_sym.npy");
+    let m = info("S", [19, 19], [4, 4], true);
+    // Element (14, 13) lies in diagonal tile 3, read in its own chunk.
+    let at = |r: usize, c: usize| {
+        value(r.max(c), r.min(c)) + if (r, c) == (14, 13) { 1e-3 } else { 0.0 }
+    };
+    std::fs::write(&path, npy_bytes(19, 19, true, at)).unwrap();
+    for workers in [1, 2] {
+        let err = import_npy_within(&MemStore::new(), &m, &path, workers, 1).unwrap_err();
+        match err {
+            MatrixError::NotSymmetric { row, col, .. } => assert_eq!((row, col), (14, 13)),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A store that sets `stop` when tile `at` is read: Ctrl-C in the middle
+/// of an export.
+struct StopAt<'a> {
+    store: &'a MemStore,
+    at: (usize, usize),
+    stop: &'a AtomicBool,
+}
+
+impl Store for StopAt<'_> {
+    fn get_tile(
+        &self,
+        matrix: &str,
+        i: usize,
+        j: usize,
+    ) -> crate::store::StoreResult<Option<Arc<Tile>>> {
+        if (i, j) == self.at {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        self.store.get_tile(matrix, i, j)
+    }
+    fn put_tile(
+        &self,
+        matrix: &str,
+        i: usize,
+        j: usize,
+        tile: Arc<Tile>,
+    ) -> crate::store::StoreResult<()> {
+        self.store.put_tile(matrix, i, j, tile)
+    }
+    fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> crate::store::StoreResult<()> {
+        self.store.delete_tile(matrix, i, j)
+    }
+    fn list_tiles(&self, matrix: &str) -> crate::store::StoreResult<Vec<(usize, usize)>> {
+        self.store.list_tiles(matrix)
+    }
+    fn get_header(&self, matrix: &str) -> crate::store::StoreResult<Option<MatrixHeader>> {
+        self.store.get_header(matrix)
+    }
+    fn put_header(&self, matrix: &str, header: &MatrixHeader) -> crate::store::StoreResult<()> {
+        self.store.put_header(matrix, header)
+    }
+}
+
+#[test]
+fn a_chunked_export_stopped_within_its_last_band_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = MemStore::new();
+    let m = info("A", [23, 17], [5, 4], false);
+    let path = tmp.path().join("a.npy");
+    std::fs::write(&path, npy_bytes(23, 17, true, value)).unwrap();
+    import_npy_within(&store, &m, &path, 1, 1).unwrap();
+    let out = tmp.path().join("out.npy");
+    std::fs::write(&out, b"previous contents").unwrap();
+    // Tile (2, 4) is the third of five chunks of the last band.
+    let stop = AtomicBool::new(false);
+    let stopping = StopAt {
+        store: &store,
+        at: (2, 4),
+        stop: &stop,
+    };
+    let err = export_npy_within(&stopping, &m, &out, &stop, 1).unwrap_err();
+    assert!(matches!(err, MatrixError::Interrupted { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
+    let mut names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.npy", "out.npy"].map(std::ffi::OsString::from));
+}
