@@ -195,9 +195,9 @@ impl std::fmt::Display for MatrixError {
                 mirror,
             } => write!(
                 f,
-                "{} is not symmetric but matrix {matrix} is declared sym: element ({row}, {col}) \
-                 is {value:e}, element ({col}, {row}) is {mirror:e}",
-                path.display()
+                "{} is not symmetric but matrix {matrix} is declared sym: {}",
+                path.display(),
+                asymmetry_text(*row, *col, *value, *mirror)
             ),
             MatrixError::Npy { path, source } => write!(f, "{}: {source}", path.display()),
             MatrixError::Io { path, source } => write!(f, "{}: {source}", path.display()),
@@ -678,6 +678,19 @@ pub fn asymmetry(tile: &Tile) -> Option<(usize, usize, f64, f64)> {
         }
     }
     None
+}
+
+/// The pair of entries an [`asymmetry`] found, in the words every
+/// symmetry refusal ends with: `element (r, c) is X, element (c, r) is Y`,
+/// and, when either is NaN, that the input holds NaN (a NaN equals
+/// nothing, so such an input is refused as asymmetric whatever its mirror).
+pub fn asymmetry_text(row: usize, col: usize, value: f64, mirror: f64) -> String {
+    let nan = if value.is_nan() || mirror.is_nan() {
+        " (the input holds NaN, which equals nothing)"
+    } else {
+        ""
+    };
+    format!("element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}{nan}")
 }
 
 fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -> MatrixResult<()> {

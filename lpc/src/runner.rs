@@ -447,8 +447,8 @@ impl fmt::Display for ImportError {
                 mirror,
             } => write!(
                 f,
-                "the array for {matrix} is not symmetric but matrix {matrix} is declared sym: \
-                 element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}"
+                "the array for {matrix} is not symmetric but matrix {matrix} is declared sym: {}",
+                lp_runtime::matrix::asymmetry_text(*row, *col, *value, *mirror)
             ),
             ImportError::Store(e) => e.fmt(f),
             ImportError::Stopped => f.write_str("stopped"),

@@ -670,7 +670,8 @@ impl PyBigMatrix {
                 let message = match e {
                     runner::ImportError::NotSymmetric { row, col, value, mirror, .. } => format!(
                         "block {name}[{i}, {j}] is on the diagonal of symmetric matrix {name} but is \
-                         not symmetric: element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}",
+                         not symmetric: {}",
+                        lp_runtime::matrix::asymmetry_text(row, col, value, mirror),
                         name = self.name
                     ),
                     e => e.to_string(),

@@ -1,7 +1,7 @@
 //! Chunked streaming of `.npy` files: the chunk plans stay within their
 //! budget, and a band cut into chunks gives exactly the tiles and bytes of
-//! the unchunked path. (The numpy round trips are in
-//! `tests/store_matrix.rs`.)
+//! the unchunked path; and the words of a symmetry refusal. (The numpy
+//! round trips are in `tests/store_matrix.rs`.)
 
 use super::*;
 use crate::store::MemStore;
@@ -306,4 +306,20 @@ fn a_chunked_export_stopped_within_its_last_band_leaves_no_file() {
         .collect();
     names.sort();
     assert_eq!(names, ["a.npy", "out.npy"].map(std::ffi::OsString::from));
+}
+
+#[test]
+fn a_nan_pair_is_named_as_the_cause_of_an_asymmetry() {
+    assert_eq!(
+        asymmetry_text(3, 1, 2.5, -1.0),
+        "element (3, 1) is 2.5e0, element (1, 3) is -1e0"
+    );
+    assert_eq!(
+        asymmetry_text(3, 1, f64::NAN, f64::NAN),
+        "element (3, 1) is NaN, element (1, 3) is NaN (the input holds NaN, which equals nothing)"
+    );
+    let mut tile = Tile::identity(4, 4);
+    tile[(0, 2)] = f64::NAN;
+    tile[(2, 0)] = f64::NAN;
+    assert_eq!(asymmetry(&tile).map(|(r, c, ..)| (r, c)), Some((2, 0)));
 }
