@@ -106,6 +106,17 @@ impl Lin {
         rest.checked_add(&by.checked_scale(a)?)
     }
 
+    /// The form with every coefficient and the constant divided by `g`,
+    /// which divides them all (an equality brought to lowest terms).
+    pub fn divided(&self, g: i64) -> Lin {
+        let mut r = *self;
+        for a in &mut r.a {
+            *a /= g;
+        }
+        r.c /= g;
+        r
+    }
+
     /// Largest absolute coefficient or constant.
     pub fn magnitude(&self) -> u64 {
         self.a

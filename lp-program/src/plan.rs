@@ -542,7 +542,7 @@ impl Plan {
 
     /// Number of distinct jobs that load `tile` (saturating at
     /// `u32::MAX`), counted without listing them: loop-free jobs by a
-    /// binary search, each family's jobs by [`Plan::family_readers`].
+    /// binary search, each family's jobs by `family_readers`.
     pub fn readers(&self, tile: TileKey) -> u32 {
         let flat = self.const_loads.partition_point(|(k, _)| *k <= tile)
             - self.const_loads.partition_point(|(k, _)| *k < tile);

@@ -178,7 +178,7 @@ impl System {
     /// ran out or a number overflowed.
     pub fn project(&self, keep: usize, mut budget: Budget) -> Option<(System, bool)> {
         let outcome = (|| -> Result<(System, bool), Stop> {
-            let Units { eqs, ges, .. } = solve_units(&self.eq, &self.ge, &|v| v >= keep)?;
+            let Units { eqs, ges, .. } = solve_units(&self.eq, &self.ge, &|v| v >= keep, true)?;
             let mut exact = true;
             let (mut kept_eqs, mut all) = (Vec::new(), ges);
             for e in eqs {
@@ -213,6 +213,64 @@ impl System {
             Err(Stop::Empty) => Some((System::infeasible(keep), true)),
             Err(Stop::Exhausted) => None,
         }
+    }
+
+    /// Where an inexact projection onto the first `keep` variables comes
+    /// from a stride: once the unit equalities are solved, an equality
+    /// `a·x + b·y + c = 0` whose coefficients on the eliminated `y` share a
+    /// factor `g > 1` admits only the kept points with `a·x + c ≡ 0 (mod
+    /// g)`, a lattice that Fourier-Motzkin cannot express. Returns a kept
+    /// variable `k` whose coefficient `g` does not divide, and the modulus
+    /// `g / gcd(a_k, g)` of its residues: on one residue class (`x_k = m u +
+    /// r`) the equality loses `x_k` from the congruence, and may become a
+    /// unit equality or none at all. `None` when no equality has such a
+    /// factor, or the system is empty or overflows.
+    pub fn stride(&self, keep: usize) -> Option<(usize, i64)> {
+        let Units { eqs, .. } = solve_units(&self.eq, &self.ge, &|v| v >= keep, true).ok()?;
+        eqs.iter().find_map(|e| {
+            let g = (keep..self.n).fold(0, |g, v| gcd(g, e.a[v]));
+            if g <= 1 {
+                return None;
+            }
+            let k = (0..keep).find(|&k| e.a[k] % g != 0)?;
+            Some((k, g / gcd(e.a[k], g)))
+        })
+    }
+
+    /// Inclusive bounds of `x_k` over the system's rational shadow (they
+    /// contain every integer point's `x_k`). `None` when the system is
+    /// empty or unbounded in `x_k`, or the budget ran out.
+    pub fn bounds(&self, k: usize, budget: Budget) -> Option<(i64, i64)> {
+        // Projection keeps the first variables: swap x_k to the front.
+        let front = |l: &Lin| {
+            let mut l = *l;
+            l.a.swap(0, k);
+            l
+        };
+        let swapped = System {
+            n: self.n,
+            ge: self.ge.iter().map(front).collect(),
+            eq: self.eq.iter().map(front).collect(),
+        };
+        let (shadow, _) = swapped.project(1, budget)?;
+        let (mut lo, mut hi) = (i64::MIN, i64::MAX);
+        let negated: Vec<Lin> = shadow
+            .eq
+            .iter()
+            .map(|e| e.checked_scale(-1))
+            .collect::<Option<_>>()?;
+        for l in shadow.ge.iter().chain(&shadow.eq).chain(&negated) {
+            // a x + c >= 0
+            let (a, c) = (l.a[0], l.c);
+            if a > 0 {
+                lo = lo.max(div_ceil(c.checked_neg()?, a));
+            } else if a < 0 {
+                hi = hi.min(div_floor(c, a.checked_neg()?));
+            } else if c < 0 {
+                return None;
+            }
+        }
+        (lo != i64::MIN && hi != i64::MAX && lo <= hi).then_some((lo, hi))
     }
 
     /// A system over `n` variables with no point.
@@ -257,7 +315,9 @@ impl System {
     /// `free[0..k]` (`proj[free.len()]` is the whole system), so that the
     /// bounds of `free[k]` come from `proj[k + 1]`.
     fn prepare(&self, substitute: bool, budget: &mut Budget) -> Result<Prepared, Stop> {
-        let Units { eqs, ges, solved } = solve_units(&self.eq, &self.ge, &|_| substitute)?;
+        // Equalities are solved as written: dividing them by their gcd could
+        // solve other variables, and so change the point `find_point` reports.
+        let Units { eqs, ges, solved } = solve_units(&self.eq, &self.ge, &|_| substitute, false)?;
         let mut all = ges;
         for e in eqs {
             all.push(e);
@@ -305,13 +365,20 @@ enum Stop {
 /// accepts for that variable, substituting it everywhere; returns the other
 /// equalities, the inequalities, and the solved variables as forms over the
 /// remaining ones. An equality whose coefficients' gcd does not divide its
-/// constant has no integer point.
-fn solve_units(eq: &[Lin], ge: &[Lin], which: &dyn Fn(usize) -> bool) -> Result<Units, Stop> {
+/// constant has no integer point. With `divide`, an equality is first
+/// divided by that gcd, which turns the index equations of strided loops
+/// (`2^l u = 2^(l + 1) t + 2^l`) into unit ones (`u = 2 t + 1`).
+fn solve_units(
+    eq: &[Lin],
+    ge: &[Lin],
+    which: &dyn Fn(usize) -> bool,
+    divide: bool,
+) -> Result<Units, Stop> {
     let (mut eqs, mut ges) = (eq.to_vec(), ge.to_vec());
     let mut solved: Vec<(usize, Lin)> = Vec::new();
     let mut k = 0;
     while k < eqs.len() {
-        let e = eqs[k];
+        let mut e = eqs[k];
         if e.is_const() {
             if e.c != 0 {
                 return Err(Stop::Empty);
@@ -322,6 +389,10 @@ fn solve_units(eq: &[Lin], ge: &[Lin], which: &dyn Fn(usize) -> bool) -> Result<
         let g = e.a.iter().fold(0, |g, &a| gcd(g, a));
         if e.c % g != 0 {
             return Err(Stop::Empty);
+        }
+        if divide && g > 1 {
+            e = e.divided(g);
+            eqs[k] = e;
         }
         let Some(v) = (0..MAXV).find(|&v| e.a[v].abs() == 1 && which(v)) else {
             k += 1;
@@ -534,6 +605,46 @@ mod tests {
             .ge0(lin(&[0, -1], 10))
             .eq0(lin(&[2, -2], -1));
         assert_eq!(s.find_point(Budget::default()), Decision::No);
+    }
+
+    #[test]
+    fn strided_equalities_project_exactly() {
+        // 0 <= x <= 9, 0 <= y <= 20, 4y = 8x + 4: y = 2x + 1 once divided,
+        // so the shadow on x is exact.
+        let mut s = System::new(2);
+        s.ge0(lin(&[1, 0], 0))
+            .ge0(lin(&[-1, 0], 9))
+            .ge0(lin(&[0, 1], 0))
+            .ge0(lin(&[0, -1], 20))
+            .eq0(lin(&[-8, 4], -4));
+        let (p, exact) = s.project(1, Budget::default()).unwrap();
+        assert!(exact);
+        assert_eq!(p.bounds(0, Budget::default()), Some((0, 9)));
+        assert_eq!(s.stride(1), None);
+    }
+
+    #[test]
+    fn a_stride_names_the_variable_and_its_modulus() {
+        // x = 2y: the even x, which no projection expresses.
+        let mut s = System::new(2);
+        s.ge0(lin(&[1, 0], -3))
+            .ge0(lin(&[-1, 0], 11))
+            .ge0(lin(&[0, 1], 0))
+            .eq0(lin(&[1, -2], 0));
+        assert!(!s.project(1, Budget::default()).unwrap().1);
+        assert_eq!(s.stride(1), Some((0, 2)));
+        assert_eq!(s.bounds(0, Budget::default()), Some((3, 11)));
+        // 6x = 4y + 2: 3x = 2y + 1, x odd (modulus 2, not 4).
+        let mut t = System::new(2);
+        t.eq0(lin(&[6, -4], -2));
+        assert_eq!(t.stride(1), Some((0, 2)));
+        // Empty, or without a common factor: no stride.
+        let mut e = System::new(2);
+        e.eq0(lin(&[2, -2], -1));
+        assert_eq!(e.stride(1), None);
+        let mut f = System::new(3);
+        f.eq0(lin(&[1, -2, -3], 0));
+        assert_eq!(f.stride(1), None);
     }
 
     use proptest::prelude::*;

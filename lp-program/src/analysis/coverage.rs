@@ -9,13 +9,16 @@
 //! an output's tile grid), and each covering reference's image, projected
 //! into R's variables, is subtracted piece by piece (`P \ C` is the union of
 //! `P ∧ c_1 ∧ .. ∧ c_{k-1} ∧ not c_k` over C's constraints, kept only when
-//! feasible). An image the projection cannot compute exactly is not
-//! subtracted; whatever remains at the end is enumerated (up to the
-//! analysis limit) and each tile asked of the plan directly, which also
-//! accounts for loop-free jobs. In the library programs nothing remains.
+//! feasible). An image that is a lattice (a strided reference seen from
+//! another, as in a tree reduction) is subtracted from each residue class
+//! of the piece (see the `residues` module); any other image the
+//! projection cannot compute exactly is not subtracted. Whatever remains at the end is
+//! enumerated (up to the analysis limit) and each tile asked of the plan
+//! directly, which also accounts for loop-free jobs. In the library
+//! programs nothing remains.
 
 use super::order::instr_touching;
-use super::{Finding, Options, RefView, flat_at, ref_views};
+use super::{Finding, Options, RefView, flat_at, ref_views, residues};
 use crate::ir::{MatrixInfo, Program, Role, TileKey};
 use crate::lin::{Lin, MAXV};
 use crate::plan::{Plan, canonical};
@@ -23,12 +26,22 @@ use crate::polytope::{Budget, Decision, System};
 use lp_std::Triangle;
 use std::cmp::Ordering;
 
-/// A piece of a region: its constraints, and how its points map to tile
-/// coordinates (versions, row, column).
+/// A piece of a region: its constraints, how its points map to tile
+/// coordinates (versions, row, column), and to the region's own variables
+/// (the identity until a piece is split by residue).
 #[derive(Clone)]
-struct Piece {
-    sys: System,
-    comps: Vec<Lin>,
+pub(super) struct Piece {
+    pub sys: System,
+    pub comps: Vec<Lin>,
+    pub origin: Vec<Lin>,
+}
+
+impl Piece {
+    /// The whole of `sys`, a region over its own variables.
+    fn new(sys: System, comps: Vec<Lin>) -> Piece {
+        let origin = (0..sys.n).map(Lin::var).collect();
+        Piece { sys, comps, origin }
+    }
 }
 
 /// `p` without the points of `c` (both over the same variables).
@@ -85,40 +98,101 @@ fn subtract_image(
     if n + cover.depth > MAXV {
         return pieces;
     }
+    let cover = Cover {
+        n,
+        reference: cover,
+        comps: cover_comps,
+        budget,
+    };
     let mut out = Vec::new();
     for piece in pieces {
-        let mut sys = piece.sys.clone();
-        sys.n = n + cover.depth;
-        cover.spec.domain(n, &mut sys);
-        let mut ok = true;
-        for (mine, theirs) in piece.comps.iter().zip(cover_comps) {
-            ok &= sys.eq2(mine, &theirs.shifted(n)).is_some();
-        }
-        let projected = if ok { sys.project(n, budget) } else { None };
-        match projected {
-            Some((image, true)) => {
-                for rest in subtract(&piece.sys, &image, budget) {
-                    out.push(Piece {
-                        sys: rest,
-                        comps: piece.comps.clone(),
-                    });
-                }
-            }
-            // Not exact: keep the piece whole; the final enumeration
-            // decides its points.
-            _ => out.push(piece),
-        }
+        out.extend(cover.subtract_from(piece, residues::MAX_CLASSES).0);
     }
     out
 }
 
+/// A covering reference, as [`subtract_image`] subtracts it from pieces
+/// over `n` variables.
+struct Cover<'a> {
+    n: usize,
+    reference: &'a RefView<'a>,
+    comps: &'a [Lin],
+    budget: Budget,
+}
+
+impl Cover<'_> {
+    /// `piece` without the image, and whether any point was taken away.
+    /// An image the projection cannot compute exactly because of a stride
+    /// is computed on each residue class of the strided variable (at most
+    /// `classes` of them, all splits included); failing that, the piece is
+    /// kept whole and the final enumeration decides its points.
+    fn subtract_from(&self, piece: Piece, classes: u64) -> (Vec<Piece>, bool) {
+        let n = self.n;
+        let mut sys = piece.sys.clone();
+        sys.n = n + self.reference.depth;
+        self.reference.spec.domain(n, &mut sys);
+        let mut ok = true;
+        for (mine, theirs) in piece.comps.iter().zip(self.comps) {
+            ok &= sys.eq2(mine, &theirs.shifted(n)).is_some();
+        }
+        let projected = if ok {
+            sys.project(n, self.budget)
+        } else {
+            None
+        };
+        let image = match projected {
+            Some((image, true)) => image,
+            Some((_, false)) => return self.by_residue(piece, &sys, classes),
+            None => return (vec![piece], false),
+        };
+        let taken = image.is_feasible(self.budget) != Decision::No;
+        let rest = subtract(&piece.sys, &image, self.budget)
+            .into_iter()
+            .map(|rest| Piece {
+                sys: rest,
+                comps: piece.comps.clone(),
+                origin: piece.origin.clone(),
+            })
+            .collect();
+        (rest, taken)
+    }
+
+    /// [`Cover::subtract_from`] on each residue class of the variable that
+    /// `meeting` (the piece and the cover meeting) has a stride on. Split
+    /// pieces are kept only if some class lost points, so that a cover
+    /// that misses the piece leaves it as it was.
+    fn by_residue(&self, piece: Piece, meeting: &System, classes: u64) -> (Vec<Piece>, bool) {
+        let parts = meeting
+            .stride(self.n)
+            .and_then(|(k, m)| residues::by_residue(&piece, k, m, classes, self.budget));
+        let Some(parts) = parts.filter(|p| !p.is_empty()) else {
+            return (vec![piece], false);
+        };
+        // Every split, even into one class, uses up part of the allowance,
+        // so that splitting ends.
+        let left = classes / parts.len().max(2) as u64;
+        let mut out = Vec::new();
+        let mut taken = false;
+        for part in parts {
+            let (rest, t) = self.subtract_from(part, left);
+            out.extend(rest);
+            taken |= t;
+        }
+        if taken {
+            (out, true)
+        } else {
+            (vec![piece], false)
+        }
+    }
+}
+
 /// Enumerates the pieces' points (up to `limit` in all), calling `visit`
-/// with each point and its coordinates until it returns false. `false` when
-/// the limit was reached first.
+/// with each point (in the region's variables) and its coordinates until
+/// it returns false. `false` when the limit was reached first.
 fn enumerate(pieces: &[Piece], limit: u64, visit: &mut dyn FnMut(&[i64], &[i64]) -> bool) -> bool {
     let mut seen = 0u64;
     let mut over = false;
-    let mut comps = Vec::new();
+    let (mut comps, mut origin) = (Vec::new(), Vec::new());
     for piece in pieces {
         let mut go_on = true;
         let done = piece.sys.points_lex(
@@ -134,7 +208,9 @@ fn enumerate(pieces: &[Piece], limit: u64, visit: &mut dyn FnMut(&[i64], &[i64])
                 }
                 comps.clear();
                 comps.extend(piece.comps.iter().map(|c| c.eval(x)));
-                go_on = visit(x, &comps);
+                origin.clear();
+                origin.extend(piece.origin.iter().map(|c| c.eval(x)));
+                go_on = visit(&origin, &comps);
                 go_on
             },
         );
@@ -152,10 +228,7 @@ fn enumerate(pieces: &[Piece], limit: u64, visit: &mut dyn FnMut(&[i64], &[i64])
 fn domain_pieces(r: &RefView<'_>) -> Vec<Piece> {
     let mut sys = System::new(r.depth);
     r.spec.domain(0, &mut sys);
-    vec![Piece {
-        sys,
-        comps: r.comps.to_vec(),
-    }]
+    vec![Piece::new(sys, r.comps.to_vec())]
 }
 
 /// Splits pieces of loads of a symmetric matrix by orientation: `i >= j`
@@ -169,13 +242,18 @@ fn by_orientation(pieces: Vec<Piece>, nv: usize) -> Vec<Piece> {
             out.push(Piece {
                 sys: lower,
                 comps: p.comps.clone(),
+                origin: p.origin.clone(),
             });
         }
         let mut upper = p.sys.clone();
         if upper.lt2(&i, &j).is_some() {
             let mut comps = p.comps.clone();
             comps.swap(nv, nv + 1);
-            out.push(Piece { sys: upper, comps });
+            out.push(Piece {
+                sys: upper,
+                comps,
+                origin: p.origin.clone(),
+            });
         }
     }
     out
@@ -195,6 +273,7 @@ fn without_base(pieces: Vec<Piece>, nv: usize) -> Vec<Piece> {
                 out.push(Piece {
                     sys,
                     comps: p.comps.clone(),
+                    origin: p.origin.clone(),
                 });
             }
         }
@@ -370,10 +449,7 @@ fn stored_grid(info: &MatrixInfo, triangle: Option<Triangle>) -> Piece {
         }
         None => {}
     }
-    Piece {
-        sys,
-        comps: (0..n).map(Lin::var).collect(),
-    }
+    Piece::new(sys, (0..n).map(Lin::var).collect())
 }
 
 /// Warning: tiles of a plain output that no job writes. Only the stored

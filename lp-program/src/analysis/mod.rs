@@ -25,6 +25,7 @@ pub mod coverage;
 pub mod order;
 pub mod pieces;
 pub mod refs;
+mod residues;
 pub mod writes;
 
 use crate::family::{Compiled, FamilyError, Spec};
