@@ -115,10 +115,11 @@ pub enum MatrixError {
         path: PathBuf,
         source: io::Error,
     },
-    /// The stop flag was set while the matrix was being written: the
-    /// file was not written.
+    /// The stop flag was set during a whole-file transfer: the file was
+    /// not written (an export), or not imported (`imported`).
     Interrupted {
         path: PathBuf,
+        imported: bool,
     },
 }
 
@@ -169,8 +170,9 @@ impl std::fmt::Display for MatrixError {
             MatrixError::NoHeader { matrix } => {
                 write!(f, "matrix {matrix} has no header in the store")
             }
-            MatrixError::Interrupted { path } => {
-                write!(f, "interrupted; {} not written", path.display())
+            MatrixError::Interrupted { path, imported } => {
+                let what = if *imported { "imported" } else { "written" };
+                write!(f, "interrupted; {} not {what}", path.display())
             }
             MatrixError::ShapeMismatch {
                 path,
@@ -371,26 +373,80 @@ fn f64_at(bytes: &[u8], index: usize) -> f64 {
     f64::from_le_bytes(bytes[index * F64..(index + 1) * F64].try_into().unwrap())
 }
 
+/// A whole-file transfer's link to its caller, since a matrix larger than
+/// RAM takes minutes to import or export: `stop` is read before each chunk
+/// (once set, the transfer ends with [`MatrixError::Interrupted`]), and
+/// `progress` is told the bytes of each chunk done, from whichever thread
+/// did it.
+#[derive(Clone, Copy)]
+pub struct Transfer<'a> {
+    pub stop: &'a AtomicBool,
+    pub progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl Transfer<'static> {
+    /// A transfer nobody stops or watches.
+    pub fn unwatched() -> Transfer<'static> {
+        static NEVER: AtomicBool = AtomicBool::new(false);
+        Transfer {
+            stop: &NEVER,
+            progress: &|_| {},
+        }
+    }
+}
+
+impl Transfer<'_> {
+    /// Before a chunk of the file at `path` (an import's, with
+    /// `imported`): whether to go on.
+    pub fn check(&self, path: &Path, imported: bool) -> MatrixResult<()> {
+        if self.stop.load(Ordering::SeqCst) {
+            return Err(MatrixError::Interrupted {
+                path: path.to_path_buf(),
+                imported,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The payload bytes an import of a file for `header` reads (what its
+/// [`Transfer`] hears in all): the whole payload, or for a symmetric matrix
+/// (square, in square tiles) its tiles from the diagonal down, whichever
+/// the file's order.
+pub fn import_bytes(header: &MatrixHeader) -> u64 {
+    let [rows, cols] = header.shape;
+    let elements = if header.symmetric {
+        let tr = header.tile_shape[0];
+        (0..header.grid()[1])
+            .map(|bj| header.tile(0, bj).cols as u64 * (rows - bj * tr) as u64)
+            .sum()
+    } else {
+        rows as u64 * cols as u64
+    };
+    elements * F64 as u64
+}
+
 /// Splits the `.npy` file at `path` into the tiles of `info` (stored under
 /// `info.name`, header included). Memory: one chunk of at most
 /// [`CHUNK_BUDGET`] (see the module docs). The file's shape must equal the
 /// header's; for a symmetric matrix see the module docs.
 pub fn import_npy(store: &dyn Store, info: &MatrixInfo, path: &Path) -> MatrixResult<()> {
-    import_npy_with(store, info, path, 1)
+    import_npy_with(store, info, path, 1, Transfer::unwatched())
 }
 
 /// [`import_npy`] on `workers` threads, each splitting one band of tiles
 /// at a time (memory: one chunk of at most [`CHUNK_BUDGET`] per worker).
 /// The tiles are the same whatever the number of workers; after an error
 /// the other bands stop and the error of the first failing band is
-/// returned.
+/// returned. `transfer` hears each chunk read and may stop the import.
 pub fn import_npy_with(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
     workers: usize,
+    transfer: Transfer<'_>,
 ) -> MatrixResult<()> {
-    import_npy_within(store, info, path, workers, CHUNK_BUDGET)
+    import_npy_within(store, info, path, workers, CHUNK_BUDGET, transfer)
 }
 
 /// [`import_npy_with`] in chunks of at most `budget` bytes (tests force
@@ -401,6 +457,7 @@ fn import_npy_within(
     path: &Path,
     workers: usize,
     budget: usize,
+    transfer: Transfer<'_>,
 ) -> MatrixResult<()> {
     let (file, npy_header, offset) = open_npy(path, info)?;
     let header = &info.header;
@@ -413,11 +470,11 @@ fn import_npy_within(
     let [grid_rows, grid_cols] = header.grid();
     if npy_header.fortran_order {
         try_each(grid_cols, workers, Vec::new, |bj, chunk| {
-            import_column_band(store, info, &npy, bj, budget, chunk)
+            import_column_band(store, info, &npy, (bj, budget), chunk, &transfer)
         })
     } else {
         try_each(grid_rows, workers, Vec::new, |bi, chunk| {
-            import_row_band(store, info, &npy, bi, budget, chunk)
+            import_row_band(store, info, &npy, (bi, budget), chunk, &transfer)
         })
     }
 }
@@ -546,9 +603,9 @@ fn import_column_band(
     store: &dyn Store,
     info: &MatrixInfo,
     npy: &Npy<'_>,
-    bj: usize,
-    budget: usize,
+    (bj, budget): (usize, usize),
     chunk: &mut Vec<u8>,
+    transfer: &Transfer<'_>,
 ) -> MatrixResult<()> {
     let header = &info.header;
     let rows = header.shape[0];
@@ -565,8 +622,10 @@ fn import_column_band(
             along: r_start..rows.min(tiles.end * tr),
         };
         let height = block.along.len();
+        transfer.check(npy.path, true)?;
         chunk.resize(block.bytes(), 0);
         npy.read(&block, chunk)?;
+        (transfer.progress)(block.bytes() as u64);
         for bi in tiles {
             let shape = header.tile(bi, bj);
             let r0 = bi * tr - r_start;
@@ -596,9 +655,9 @@ fn import_row_band(
     store: &dyn Store,
     info: &MatrixInfo,
     npy: &Npy<'_>,
-    bi: usize,
-    budget: usize,
+    (bi, budget): (usize, usize),
     chunk: &mut Vec<u8>,
+    transfer: &Transfer<'_>,
 ) -> MatrixResult<()> {
     let header = &info.header;
     let [tr, tc] = header.tile_shape;
@@ -619,8 +678,10 @@ fn import_row_band(
             along: c_start..cols.min(tiles.end * tc),
         };
         let width = block.along.len();
+        transfer.check(npy.path, true)?;
         chunk.resize(block.bytes(), 0);
         npy.read(&block, chunk)?;
+        (transfer.progress)(block.bytes() as u64);
         for bj in tiles {
             let shape = header.tile(bi, bj);
             let c0 = bj * tc - c_start;
@@ -710,17 +771,16 @@ fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -
 /// Writes matrix `info` as one Fortran-order `.npy` file at `path`
 /// (symmetric matrices expanded to full). Memory: one chunk of at most
 /// [`CHUNK_BUDGET`] (see the module docs). Tiles come from [`load_tile`],
-/// so an input with an initialiser exports its generated values. `stop` is
-/// read between chunks: once set, the write is abandoned
-/// ([`MatrixError::Interrupted`]) and leaves no file, since a large matrix
-/// takes long to write and Ctrl-C must still work then.
+/// so an input with an initialiser exports its generated values.
+/// `transfer` hears each chunk written; a stop abandons the write, which
+/// leaves no file.
 pub fn export_npy(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
-    stop: &AtomicBool,
+    transfer: Transfer<'_>,
 ) -> MatrixResult<()> {
-    export_npy_within(store, info, path, stop, CHUNK_BUDGET)
+    export_npy_within(store, info, path, transfer, CHUNK_BUDGET)
 }
 
 /// [`export_npy`] in chunks of at most `budget` bytes (tests force small
@@ -729,7 +789,7 @@ fn export_npy_within(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
-    stop: &AtomicBool,
+    transfer: Transfer<'_>,
     budget: usize,
 ) -> MatrixResult<()> {
     let [rows, cols] = info.header.shape;
@@ -745,12 +805,9 @@ fn export_npy_within(
     let mut chunk = Vec::new();
     for bj in 0..info.header.grid()[1] {
         for tiles in column_chunks(&info.header, bj, 0, budget) {
-            if stop.load(Ordering::SeqCst) {
-                return Err(MatrixError::Interrupted {
-                    path: path.to_path_buf(),
-                });
-            }
+            transfer.check(path, false)?;
             export_chunk(store, info, &out, bj, tiles, &mut chunk)?;
+            (transfer.progress)(chunk.len() as u64);
         }
     }
     temp.commit().map_err(io_at(path))

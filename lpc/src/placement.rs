@@ -21,13 +21,13 @@
 
 use crate::runner::ImportError;
 use lp_program::{MatrixInfo, Program, Role};
-use lp_runtime::matrix;
+use lp_runtime::matrix::{self, MatrixError, Transfer};
 use lp_runtime::store::maintenance;
 use lp_runtime::store::namespace::Origin;
 use lp_runtime::store::{Namespace, Store, StoreError};
 use lp_std::MatrixHeader;
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
 use std::path::Path;
 
 /// Where an input's tiles come from.
@@ -94,6 +94,19 @@ fn geometry(h: &MatrixHeader) -> String {
     s
 }
 
+impl PlacementError {
+    /// Whether a stop (Ctrl-C) ended the placement.
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            PlacementError::Import {
+                error: ImportError::Matrix(MatrixError::Interrupted { .. }),
+                ..
+            }
+        )
+    }
+}
+
 impl fmt::Display for PlacementError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -140,10 +153,48 @@ impl From<StoreError> for PlacementError {
 }
 
 /// The BLAKE3 hash of a file's bytes, streamed.
-fn hash_file(path: &Path) -> io::Result<String> {
+fn hash_file(path: &Path, transfer: &Transfer<'_>) -> Result<String, PlacementError> {
+    let failed = |error| PlacementError::Hash {
+        path: path.display().to_string(),
+        error,
+    };
+    let mut file = std::fs::File::open(path).map_err(failed)?;
     let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(std::fs::File::open(path)?)?;
-    Ok(hasher.finalize().to_hex().to_string())
+    let mut buffer = vec![0; 8 << 20];
+    loop {
+        transfer
+            .check(path, true)
+            .map_err(|e| import_error(path, e))?;
+        let read = file.read(&mut buffer).map_err(failed)?;
+        if read == 0 {
+            return Ok(hasher.finalize().to_hex().to_string());
+        }
+        hasher.update(&buffer[..read]);
+        (transfer.progress)(read as u64);
+    }
+}
+
+fn import_error(path: &Path, error: MatrixError) -> PlacementError {
+    PlacementError::Import {
+        path: path.display().to_string(),
+        error: ImportError::Matrix(error),
+    }
+}
+
+/// The bytes placing `supplied` reads from files, hash and import (what a
+/// [`place_with`] transfer hears in all when nothing was imported before).
+pub fn placement_bytes(program: &Program, supplied: &[(&str, InputSource)]) -> u64 {
+    let mut bytes = 0;
+    for (name, source) in supplied {
+        let (InputSource::File(path), Some(info)) =
+            (source, program.matrices.iter().find(|m| m.name == *name))
+        else {
+            continue;
+        };
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        bytes += size + matrix::import_bytes(&info.header);
+    }
+    bytes
 }
 
 /// Checks that `location` holds tiles of `declared` origin, or nothing
@@ -181,12 +232,9 @@ fn place_file(
     info: &MatrixInfo,
     path: &Path,
     workers: usize,
+    transfer: &Transfer<'_>,
 ) -> Result<String, PlacementError> {
-    let shown = path.display().to_string();
-    let blake3 = hash_file(path).map_err(|error| PlacementError::Hash {
-        path: shown.clone(),
-        error,
-    })?;
+    let blake3 = hash_file(path, transfer)?;
     let file = path
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
@@ -195,10 +243,8 @@ fn place_file(
     if !check_origin(store, info, &location, &origin)? {
         let mut at = info.clone();
         at.name = location.clone();
-        matrix::import_npy_with(store, &at, path, workers).map_err(|e| PlacementError::Import {
-            path: shown,
-            error: ImportError::Matrix(e.naming(&info.name)),
-        })?;
+        matrix::import_npy_with(store, &at, path, workers, *transfer)
+            .map_err(|e| import_error(path, e.naming(&info.name)))?;
         // Last: its presence says the import is whole.
         origin.write(store, &location)?;
     }
@@ -243,11 +289,21 @@ pub fn place(
     run: &str,
     supplied: &[(&str, InputSource)],
 ) -> Result<Namespace, PlacementError> {
-    place_with(store, program, program_label, run, supplied, 1)
+    place_with(
+        store,
+        program,
+        program_label,
+        run,
+        supplied,
+        1,
+        Transfer::unwatched(),
+    )
 }
 
 /// [`place`], importing files on `workers` threads: the files at once, and
 /// the bands of one file at once when there are fewer files than workers.
+/// `transfer` hears every chunk of the files read (their hash, then their
+/// import: [`placement_bytes`] in all) and may stop the placement.
 pub fn place_with(
     store: &dyn Store,
     program: &Program,
@@ -255,9 +311,10 @@ pub fn place_with(
     run: &str,
     supplied: &[(&str, InputSource)],
     workers: usize,
+    transfer: Transfer<'_>,
 ) -> Result<Namespace, PlacementError> {
     let mut ns = Namespace::new(run);
-    for (info, location) in place_supplied(store, program, run, supplied, workers)? {
+    for (info, location) in place_supplied(store, program, run, supplied, (workers, transfer))? {
         ns.inputs.insert(info.name.clone(), location);
     }
     for info in &program.matrices {
@@ -306,7 +363,7 @@ fn place_supplied<'p>(
     program: &'p Program,
     run: &str,
     supplied: &[(&str, InputSource)],
-    workers: usize,
+    (workers, transfer): (usize, Transfer<'_>),
 ) -> Result<Vec<(&'p MatrixInfo, String)>, PlacementError> {
     let infos: Vec<&MatrixInfo> = supplied
         .iter()
@@ -330,7 +387,7 @@ fn place_supplied<'p>(
         || (),
         |k, _| -> Result<(), PlacementError> {
             let location = match supplied[k].1 {
-                InputSource::File(path) => place_file(store, infos[k], path, per_file)?,
+                InputSource::File(path) => place_file(store, infos[k], path, per_file, &transfer)?,
                 InputSource::Stored(stored) => place_stored(store, infos[k], stored)?,
                 InputSource::At(location) => location.to_string(),
                 InputSource::Caller => lp_runtime::store::location::in_run(run, &infos[k].name),

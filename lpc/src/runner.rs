@@ -671,9 +671,9 @@ pub fn export_npy(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
-    stop: &AtomicBool,
+    transfer: matrix::Transfer<'_>,
 ) -> Result<(), MatrixError> {
-    matrix::export_npy(store, &as_output(info), path, stop)
+    matrix::export_npy(store, &as_output(info), path, transfer)
 }
 
 /// Copies matrix `info` (read as [`as_output`]: symmetric matrices in

@@ -9,7 +9,7 @@ mod common;
 use common::{python, workspace};
 use lp_program::{Plan, Role};
 use lp_runtime::local::{LocalOptions, run_local};
-use lp_runtime::matrix;
+use lp_runtime::matrix::{self, Transfer};
 use lp_runtime::store::namespace::Origin;
 use lp_runtime::store::{GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreResult};
 use lp_std::Tile;
@@ -17,6 +17,7 @@ use lpc::frontend::{CompileOptions, Compiled, compile_source};
 use lpc::placement::{InputSource, place_with};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 fn compile(lib: &str, settings: &[(&str, i64)]) -> Compiled {
@@ -173,7 +174,16 @@ fn inputs_stored_nowhere_are_generated_without_asking_the_store() {
         init: info("A").init.as_ref().unwrap().call(),
     };
     a_origin.write(&shared.inner, &a_at).unwrap();
-    let ns = place_with(shared.as_ref(), program, "gemm.lp", "run-1", &[], 1).unwrap();
+    let ns = place_with(
+        shared.as_ref(),
+        program,
+        "gemm.lp",
+        "run-1",
+        &[],
+        1,
+        Transfer::unwatched(),
+    )
+    .unwrap();
     let generated: BTreeSet<String> = ["B", "Z"].map(String::from).into();
     assert_eq!(ns.generated, generated);
 
@@ -232,8 +242,16 @@ fn parallel_imports_give_the_tiles_of_a_sequential_one() {
         let supplied = [("A", InputSource::File(&a)), ("B", InputSource::File(&b))];
         let place = |workers: usize| {
             let store = MemStore::default();
-            let ns = place_with(&store, program, "posv.lp", "run-1", &supplied, workers)
-                .expect("the inputs import");
+            let ns = place_with(
+                &store,
+                program,
+                "posv.lp",
+                "run-1",
+                &supplied,
+                workers,
+                Transfer::unwatched(),
+            )
+            .expect("the inputs import");
             (store, ns)
         };
         let (one, ns_one) = place(1);
@@ -260,7 +278,16 @@ fn parallel_imports_give_the_tiles_of_a_sequential_one() {
     let a = files.path().join("AC.npy");
     let store = MemStore::default();
     let supplied = [("A", InputSource::File(&a))];
-    let ns = place_with(&store, program, "posv.lp", "run-1", &supplied, 2).unwrap();
+    let ns = place_with(
+        &store,
+        program,
+        "posv.lp",
+        "run-1",
+        &supplied,
+        2,
+        Transfer::unwatched(),
+    )
+    .unwrap();
     let info = program.matrices.iter().find(|m| m.name == "A").unwrap();
     let mut at = info.clone();
     at.name = ns.location(info);
@@ -268,4 +295,55 @@ fn parallel_imports_give_the_tiles_of_a_sequential_one() {
     // Element (64 + 1, 32 + 3) of a + aᵀ with a[r, c] = (70 r + c) / 7 + 1.
     let entry = |r: usize, c: usize| (70 * r + c) as f64 / 7.0 + 1.0;
     assert_eq!(t[(1, 3)], entry(65, 35) + entry(35, 65));
+}
+
+#[test]
+fn placement_reports_the_bytes_it_reads_and_stops_when_asked() {
+    let posv = compile("posv.lp", &[("n", 70), ("nrhs", 37), ("b", 16)]);
+    let program = posv.program();
+    let files = tempfile::tempdir().unwrap();
+    write_npy(files.path(), "A", 70, 70, true, true);
+    write_npy(files.path(), "B", 70, 37, false, false);
+    let (a, b) = (files.path().join("A.npy"), files.path().join("B.npy"));
+    let supplied = [("A", InputSource::File(&a)), ("B", InputSource::File(&b))];
+    // Each file is hashed whole, then imported: the symmetric A from its
+    // diagonal tiles down.
+    let total = lpc::placement::placement_bytes(program, &supplied);
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    let a_lower: u64 = (0..4).map(|bj| 16 * (70 - 16 * bj)).sum::<u64>() + 6 * (70 - 64);
+    assert_eq!(total, size(&a) + size(&b) + 8 * (a_lower + 70 * 37));
+    let read = AtomicU64::new(0);
+    let never = AtomicBool::new(false);
+    let counting = Transfer {
+        stop: &never,
+        progress: &|bytes| {
+            read.fetch_add(bytes, Ordering::SeqCst);
+        },
+    };
+    let store = MemStore::default();
+    let ns = place_with(&store, program, "posv.lp", "run-1", &supplied, 2, counting).unwrap();
+    assert_eq!(read.load(Ordering::SeqCst), total);
+    // Stopped at its first chunk, a placement ends with an interruption
+    // and records no import as whole (no origin).
+    let stop = AtomicBool::new(false);
+    let stopping = Transfer {
+        stop: &stop,
+        progress: &|_| stop.store(true, Ordering::SeqCst),
+    };
+    let fresh = MemStore::default();
+    let err = place_with(&fresh, program, "posv.lp", "run-1", &supplied, 1, stopping).unwrap_err();
+    assert!(err.is_interrupted(), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot import {}: interrupted; {} not imported",
+            a.display(),
+            a.display()
+        )
+    );
+    for info in program.matrices.iter().filter(|m| m.role == Role::Input) {
+        let at = ns.location(info);
+        assert_eq!(Origin::read(&fresh, &at).unwrap(), None, "{}", info.name);
+        assert_eq!(fresh.list_tiles(&at).unwrap(), [], "{}", info.name);
+    }
 }

@@ -6,6 +6,7 @@
 use super::*;
 use crate::store::MemStore;
 use lp_program::Role;
+use std::sync::atomic::AtomicU64;
 
 fn info(name: &str, shape: [usize; 2], tile: [usize; 2], symmetric: bool) -> MatrixInfo {
     MatrixInfo {
@@ -187,7 +188,7 @@ fn chunked_import_and_export_equal_the_unchunked_path() {
         for fortran in [true, false] {
             let path = tmp.path().join(format!("{name}-{fortran}.npy"));
             std::fs::write(&path, npy_bytes(rows, cols, fortran, in_file)).unwrap();
-            import_npy_within(&reference, &m, &path, 1, usize::MAX).unwrap();
+            import_npy_within(&reference, &m, &path, 1, usize::MAX, Transfer::unwatched()).unwrap();
             let unchunked = tiles(&reference, name);
             for &(ij, ref t) in &unchunked {
                 let origin = (ij.0 * tile[0], ij.1 * tile[1]);
@@ -199,16 +200,32 @@ fn chunked_import_and_export_equal_the_unchunked_path() {
             for budget in BUDGETS {
                 for workers in [1, 3] {
                     let store = MemStore::new();
-                    import_npy_within(&store, &m, &path, workers, budget).unwrap();
+                    let read = AtomicU64::new(0);
+                    let transfer = Transfer {
+                        stop: &AtomicBool::new(false),
+                        progress: &|bytes| {
+                            read.fetch_add(bytes, Ordering::SeqCst);
+                        },
+                    };
+                    import_npy_within(&store, &m, &path, workers, budget, transfer).unwrap();
                     let ctx =
                         format!("{name}, fortran {fortran}, budget {budget}, {workers} workers");
                     assert!(tiles(&store, name) == unchunked, "{ctx}");
+                    assert_eq!(read.into_inner(), import_bytes(&m.header), "{ctx}");
                 }
             }
         }
         for budget in BUDGETS {
             let out = tmp.path().join(format!("{name}-out-{budget}.npy"));
-            export_npy_within(&reference, &m, &out, &AtomicBool::new(false), budget).unwrap();
+            let written_bytes = AtomicU64::new(0);
+            let transfer = Transfer {
+                stop: &AtomicBool::new(false),
+                progress: &|bytes| {
+                    written_bytes.fetch_add(bytes, Ordering::SeqCst);
+                },
+            };
+            export_npy_within(&reference, &m, &out, transfer, budget).unwrap();
+            assert_eq!(written_bytes.into_inner(), (rows * cols * 8) as u64);
             let written = std::fs::read(&out).unwrap();
             assert!(
                 written == expected_export,
@@ -229,7 +246,15 @@ fn chunked_import_checks_every_diagonal_tile_and_names_the_element() {
     };
     std::fs::write(&path, npy_bytes(19, 19, true, at)).unwrap();
     for workers in [1, 2] {
-        let err = import_npy_within(&MemStore::new(), &m, &path, workers, 1).unwrap_err();
+        let err = import_npy_within(
+            &MemStore::new(),
+            &m,
+            &path,
+            workers,
+            1,
+            Transfer::unwatched(),
+        )
+        .unwrap_err();
         match err {
             MatrixError::NotSymmetric { row, col, .. } => assert_eq!((row, col), (14, 13)),
             other => panic!("{other:?}"),
@@ -287,7 +312,7 @@ fn a_chunked_export_stopped_within_its_last_band_leaves_no_file() {
     let m = info("A", [23, 17], [5, 4], false);
     let path = tmp.path().join("a.npy");
     std::fs::write(&path, npy_bytes(23, 17, true, value)).unwrap();
-    import_npy_within(&store, &m, &path, 1, 1).unwrap();
+    import_npy_within(&store, &m, &path, 1, 1, Transfer::unwatched()).unwrap();
     let out = tmp.path().join("out.npy");
     std::fs::write(&out, b"previous contents").unwrap();
     // Tile (2, 4) is the third of five chunks of the last band.
@@ -297,7 +322,17 @@ fn a_chunked_export_stopped_within_its_last_band_leaves_no_file() {
         at: (2, 4),
         stop: &stop,
     };
-    let err = export_npy_within(&stopping, &m, &out, &stop, 1).unwrap_err();
+    let err = export_npy_within(
+        &stopping,
+        &m,
+        &out,
+        Transfer {
+            stop: &stop,
+            progress: &|_| {},
+        },
+        1,
+    )
+    .unwrap_err();
     assert!(matches!(err, MatrixError::Interrupted { .. }), "{err:?}");
     assert_eq!(std::fs::read(&out).unwrap(), b"previous contents");
     let mut names: Vec<_> = std::fs::read_dir(tmp.path())
@@ -322,4 +357,30 @@ fn a_nan_pair_is_named_as_the_cause_of_an_asymmetry() {
     tile[(0, 2)] = f64::NAN;
     tile[(2, 0)] = f64::NAN;
     assert_eq!(asymmetry(&tile).map(|(r, c, ..)| (r, c)), Some((2, 0)));
+}
+
+#[test]
+fn an_import_stops_between_chunks_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = info("A", [23, 17], [5, 4], false);
+    let path = tmp.path().join("a.npy");
+    std::fs::write(&path, npy_bytes(23, 17, true, value)).unwrap();
+    let store = MemStore::new();
+    let stop = AtomicBool::new(false);
+    let chunks = AtomicU64::new(0);
+    // Stopped after the first chunk (one tile of 5 x 4).
+    let transfer = Transfer {
+        stop: &stop,
+        progress: &|_| {
+            chunks.fetch_add(1, Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
+        },
+    };
+    let err = import_npy_within(&store, &m, &path, 1, 1, transfer).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("interrupted; {} not imported", path.display())
+    );
+    assert_eq!(chunks.into_inner(), 1);
+    assert_eq!(store.list_tiles("A").unwrap(), [(0, 0)]);
 }

@@ -20,7 +20,7 @@ use crate::cli::{CompileArgs, human_bytes, human_duration};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lp_program::Plan;
 use lp_runtime::local::Schedule;
-use lp_runtime::matrix::MatrixError;
+use lp_runtime::matrix::{MatrixError, Transfer};
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::store::maintenance;
 use lp_runtime::store::runs::{RunGuard, fresh_run_id};
@@ -218,7 +218,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     // everything this run wrote to the store.
     let guard = RunGuard::begin(shared.clone(), &fresh_run_id(), &program_label(&args))
         .map_err(|e| Fail(2, format!("cannot start a run in the store: {e}")))?;
-    let ns = place(shared.as_ref(), program, &guard.run(), &args)?;
+    let ns = place(shared.as_ref(), program, &guard.run(), &args, &opts.stop)?;
     let store: Arc<dyn Store> = Arc::new(RunStore::new(shared.clone(), program, &ns));
     let placed = Placed {
         shared,
@@ -282,7 +282,20 @@ fn deliver(
         ));
     }
     for (name, path) in &args.output {
-        runner::export_npy(store, find(program, name), path, stop).map_err(|e| match e {
+        let info = find(program, name);
+        let [rows, cols] = info.header.shape;
+        let bar = bytes_bar(
+            rows as u64 * cols as u64 * 8,
+            &format!("writing {name}"),
+            args.quiet,
+        );
+        let transfer = Transfer {
+            stop,
+            progress: &|bytes| bar.inc(bytes),
+        };
+        let written = runner::export_npy(store, info, path, transfer);
+        bar.finish_and_clear();
+        written.map_err(|e| match e {
             MatrixError::Interrupted { .. } => Fail(130, e.to_string()),
             e => Fail(2, format!("cannot write {}: {e}", path.display())),
         })?;
@@ -372,12 +385,14 @@ fn detect_check(program: &lp_program::Program) -> Result<Check, Fail> {
     })
 }
 
-/// The run's namespace in the store, with its inputs in place.
+/// The run's namespace in the store, with its inputs in place; a stop
+/// (Ctrl-C) ends the reading of input files between chunks.
 fn place(
     store: &dyn Store,
     program: &lp_program::Program,
     run: &str,
     args: &Args,
+    stop: &AtomicBool,
 ) -> Result<Namespace, Fail> {
     let supplied: Vec<(&str, InputSource)> = args
         .input
@@ -388,15 +403,29 @@ fn place(
     // workers, up to its cores (a lambda run's workers are elsewhere).
     let cores = lp_runtime::local::effective_workers(0);
     let workers = lp_runtime::local::effective_workers(args.workers).min(cores);
-    lpc::placement::place_with(
+    let total = lpc::placement::placement_bytes(program, &supplied);
+    let bar = bytes_bar(total, "reading the inputs", args.quiet || total == 0);
+    let transfer = Transfer {
+        stop,
+        progress: &|bytes| bar.inc(bytes),
+    };
+    let placed = lpc::placement::place_with(
         store,
         program,
         &program_label(args),
         run,
         &supplied,
         workers,
-    )
-    .map_err(|e| Fail(2, e.to_string()))
+        transfer,
+    );
+    bar.finish_and_clear();
+    placed.map_err(|e| match e.is_interrupted() {
+        true => Fail(
+            130,
+            "interrupted while reading the inputs; nothing ran".to_string(),
+        ),
+        false => Fail(2, e.to_string()),
+    })
 }
 
 /// Publishes what `--publish` asks for and says where the outputs stay
@@ -511,6 +540,23 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
         }
     }
     Ok(())
+}
+
+/// A bar of `total` bytes for a whole-file transfer: a matrix larger than
+/// RAM takes minutes to read or write.
+fn bytes_bar(total: u64, what: &str, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:32} {bytes}/{total_bytes} {msg}",
+        )
+        .expect("static template"),
+    );
+    bar.set_message(what.to_string());
+    bar
 }
 
 fn progress_bar(jobs: u64, quiet: bool) -> ProgressBar {
