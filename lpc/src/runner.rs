@@ -13,10 +13,11 @@
 //!    [`check_destination`] per file the run writes and [`check_memory`]:
 //!    what this machine and file system cannot do, refused as a
 //!    [`Refusal`] before anything runs.
-//! 3. [`write_headers`], then [`import`] per input: a whole `.npy` file
-//!    (streamed in chunks of whole tiles by `lp_runtime::matrix`) or an
-//!    in-memory array ([`import_array`]: tiles are cut straight from the
-//!    caller's buffer, one tile at a time, with no whole-matrix copy).
+//! 3. `crate::placement` puts the inputs in the store (a whole `.npy` file
+//!    streamed in chunks of whole tiles by `lp_runtime::matrix`) and writes
+//!    the outputs' headers; an in-memory array is cut into tiles by
+//!    [`import_array`], straight from the caller's buffer, one tile at a
+//!    time, with no whole-matrix copy.
 //! 4. [`run_local`] (or another backend through [`classify`]): the run, with
 //!    a progress callback and a stop flag; a stopped run is
 //!    [`RunFailure::Interrupted`].
@@ -224,28 +225,6 @@ pub fn check_bindings(
     }
 }
 
-/// Writes the header of every version of every matrix that is not a temp
-/// (nothing outside the run reads a temp), except those `skip` keeps (a
-/// caller's own matrix, whose header is already in the store).
-pub fn write_headers(
-    store: &dyn Store,
-    program: &Program,
-    skip: &dyn Fn(&MatrixInfo) -> bool,
-) -> Result<(), String> {
-    for info in program.matrices.iter().filter(|m| m.role != Role::Temp) {
-        if skip(info) {
-            continue;
-        }
-        for version in 0..info.version_count() as u32 {
-            let name = info.stored_name(version);
-            store
-                .put_header(&name, &info.header)
-                .map_err(|e| format!("cannot write the header of {name}: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
 /// A run refused before it starts, because of what this machine or the
 /// file system cannot do. `Display` is `lpc run`'s wording.
 #[derive(Debug)]
@@ -393,15 +372,6 @@ pub fn check_memory(program: &Program, memory: u64) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Where an input's values come from.
-#[derive(Clone, Copy, Debug)]
-pub enum InputData<'a> {
-    /// A whole `.npy` file (C or Fortran order).
-    Npy(&'a Path),
-    /// A whole matrix in memory, any strides.
-    Array(MatRef<'a, f64>),
-}
-
 /// Why an input could not be stored.
 #[derive(Debug)]
 pub enum ImportError {
@@ -457,21 +427,6 @@ impl fmt::Display for ImportError {
 }
 
 impl std::error::Error for ImportError {}
-
-/// Stores input `info` from `data` under `info.name`. `workers` threads cut
-/// an array into tiles; `stop` is checked between tiles.
-pub fn import(
-    store: &dyn Store,
-    info: &MatrixInfo,
-    data: InputData,
-    workers: usize,
-    stop: &AtomicBool,
-) -> Result<(), ImportError> {
-    match data {
-        InputData::Npy(path) => matrix::import_npy(store, info, path).map_err(ImportError::Matrix),
-        InputData::Array(array) => import_array(store, info, array, workers, stop),
-    }
-}
 
 /// The tiles an import stores: every tile, except the upper ones of a
 /// symmetric matrix and those outside a triangular matrix's triangle.
