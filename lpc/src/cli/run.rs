@@ -545,31 +545,24 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
 /// A bar of `total` bytes for a whole-file transfer: a matrix larger than
 /// RAM takes minutes to read or write.
 fn bytes_bar(total: u64, what: &str, quiet: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    if quiet {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:32} {bytes}/{total_bytes} {msg}",
-        )
-        .expect("static template"),
-    );
+    let bar = bar(total, "{bytes}/{total_bytes} {msg}", quiet);
     bar.set_message(what.to_string());
     bar
 }
 
 fn progress_bar(jobs: u64, quiet: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(jobs), ProgressDrawTarget::stderr());
+    bar(jobs, "{pos}/{len} jobs  {msg}", quiet)
+}
+
+/// A bar on stderr (hidden with `quiet`, and by indicatif when stderr is
+/// no terminal) whose text after the bar is `counts`.
+fn bar(total: u64, counts: &str, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     if quiet {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:32} {pos}/{len} jobs  {msg}",
-        )
-        .expect("static template"),
-    );
+    let template = format!("{{spinner}} [{{elapsed_precise}}] {{bar:32}} {counts}");
+    bar.set_style(ProgressStyle::with_template(&template).expect("a valid template"));
     bar
 }
 
