@@ -7,7 +7,6 @@ use lp_runtime::store::{DirStore, MemStore, Store};
 use lp_std::{Init, MatrixHeader, Tile};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 
 /// Runs a python3 script with numpy; fails the test (never skips) if numpy
 /// is missing.
@@ -96,7 +95,7 @@ fn import_export_round_trip_on_ragged_tilings() {
                 let out = tmp
                     .path()
                     .join(format!("out-{kind}-{}x{}-{order}.npy", tile[0], tile[1]));
-                matrix::export_npy(&*store, &m, &out, &AtomicBool::new(false)).unwrap();
+                matrix::export_npy(&*store, &m, &out, matrix::Transfer::unwatched()).unwrap();
                 outputs.push(out.to_str().unwrap().to_string());
             }
         }
@@ -139,7 +138,7 @@ fn symmetric_matrices_store_lower_tiles_and_export_full() {
                 assert_eq!(upper[(r, 0)], sym_value(r, 8));
             }
             let out = tmp.path().join(format!("sym-out-{kind}-{file}"));
-            matrix::export_npy(&*store, &m, &out, &AtomicBool::new(false)).unwrap();
+            matrix::export_npy(&*store, &m, &out, matrix::Transfer::unwatched()).unwrap();
             let verdict = python(&format!(
                 "b = np.load({o:?})\nprint('exact' if np.array_equal(b, np.load({i:?})) else 'differs')",
                 o = out.to_str().unwrap(),
@@ -297,7 +296,7 @@ fn failed_export_leaves_no_file() {
     }
     let out = tmp.path().join("L.npy");
     std::fs::write(&out, b"previous contents").unwrap();
-    let err = matrix::export_npy(&store, &m, &out, &AtomicBool::new(false)).unwrap_err();
+    let err = matrix::export_npy(&store, &m, &out, matrix::Transfer::unwatched()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "tile L[0, 1] is not in the store and L has no initialiser"
@@ -317,7 +316,7 @@ fn export_of_an_initialised_matrix_matches_the_generator() {
     let store = MemStore::new();
     let m = info("I", [5, 4], [2, 3], false, Some(Init::Identity));
     let out = tmp.path().join("I.npy");
-    matrix::export_npy(&store, &m, &out, &AtomicBool::new(false)).unwrap();
+    matrix::export_npy(&store, &m, &out, matrix::Transfer::unwatched()).unwrap();
     let verdict = python(&format!(
         "b = np.load({o:?})\nprint('exact' if np.array_equal(b, np.eye(5, 4)) else b)",
         o = out.to_str().unwrap()
