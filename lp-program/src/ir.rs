@@ -320,15 +320,6 @@ impl Expr {
         }
     }
 
-    /// The constant value when the expression has no variable.
-    pub fn constant(&self) -> Option<i64> {
-        if self.max_var().is_none() {
-            self.eval(&[]).ok()
-        } else {
-            None
-        }
-    }
-
     /// The deepest loop variable the expression uses.
     pub fn max_var(&self) -> Option<u8> {
         let mut deepest = None;
@@ -373,80 +364,6 @@ impl Expr {
                 b.visit_exponent_vars(f);
             }
             Expr::Min(xs) | Expr::Max(xs) => xs.iter().for_each(|x| x.visit_exponent_vars(f)),
-        }
-    }
-
-    /// The expression in source form, with `names[d]` for variable `d`.
-    pub fn display<'a>(&'a self, names: &'a [&'a str]) -> impl fmt::Display + 'a {
-        ExprDisplay { e: self, names }
-    }
-}
-
-struct ExprDisplay<'a> {
-    e: &'a Expr,
-    names: &'a [&'a str],
-}
-
-impl<'a> fmt::Display for ExprDisplay<'a> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sub = |e: &'a Expr| ExprDisplay {
-            e,
-            names: self.names,
-        };
-        // Parenthesise every compound operand: unambiguous, and expressions
-        // printed by `lpc expand` are constants anyway.
-        let atom = |e: &Expr| matches!(e, Expr::Const(c) if *c >= 0) || matches!(e, Expr::Var(_));
-        let wrap = |f: &mut fmt::Formatter<'_>, e: &'a Expr| {
-            if atom(e) {
-                write!(f, "{}", sub(e))
-            } else {
-                write!(f, "({})", sub(e))
-            }
-        };
-        match self.e {
-            Expr::Const(c) => write!(f, "{c}"),
-            Expr::Var(d) => match self.names.get(*d as usize) {
-                Some(n) => f.write_str(n),
-                None => write!(f, "v{d}"),
-            },
-            Expr::Add(a, b) => {
-                write!(f, "{} + ", sub(a))?;
-                wrap(f, b)
-            }
-            Expr::Sub(a, b) => {
-                write!(f, "{} - ", sub(a))?;
-                wrap(f, b)
-            }
-            Expr::Mul(a, b) => {
-                wrap(f, a)?;
-                f.write_str(" * ")?;
-                wrap(f, b)
-            }
-            Expr::Neg(a) => {
-                f.write_str("-")?;
-                wrap(f, a)
-            }
-            Expr::Pow(a, b) => {
-                wrap(f, a)?;
-                f.write_str("^")?;
-                wrap(f, b)
-            }
-            Expr::FloorDiv(a, b) => write!(f, "floor({} / {})", sub(a), sub(b)),
-            Expr::CeilDiv(a, b) => write!(f, "ceil({} / {})", sub(a), sub(b)),
-            Expr::Min(xs) | Expr::Max(xs) => {
-                f.write_str(if matches!(self.e, Expr::Min(_)) {
-                    "min("
-                } else {
-                    "max("
-                })?;
-                for (k, x) in xs.iter().enumerate() {
-                    if k > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}", sub(x))?;
-                }
-                f.write_str(")")
-            }
         }
     }
 }

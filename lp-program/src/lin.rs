@@ -116,16 +116,6 @@ impl Lin {
         r.c /= g;
         r
     }
-
-    /// Largest absolute coefficient or constant.
-    pub fn magnitude(&self) -> u64 {
-        self.a
-            .iter()
-            .chain(std::iter::once(&self.c))
-            .map(|v| v.unsigned_abs())
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 pub fn gcd(a: i64, b: i64) -> i64 {

@@ -136,12 +136,6 @@ impl System {
         Some(self.ge0(d))
     }
 
-    /// Adds every constraint of `other` (over the same variables).
-    pub fn extend(&mut self, other: &System) {
-        self.ge.extend_from_slice(&other.ge);
-        self.eq.extend_from_slice(&other.eq);
-    }
-
     /// An integer point of the system, if it has one.
     pub fn find_point(&self, budget: Budget) -> Decision<Vec<i64>> {
         let mut found = None;

@@ -167,11 +167,6 @@ impl SimCounters {
         self.lock().jobs.get(&job).map_or(0, |e| e.parents_end)
     }
 
-    /// Whether `job` has finished (no request: the engine's own check).
-    pub fn finished_now(&self, job: JobId) -> bool {
-        self.lock().finished.contains(job)
-    }
-
     /// Job items created so far, and jobs launched.
     pub fn items_and_launched(&self) -> (u64, u64) {
         let s = self.lock();
@@ -181,11 +176,6 @@ impl SimCounters {
     /// Finished jobs.
     pub fn finished_count(&self) -> u64 {
         self.lock().finished.len()
-    }
-
-    /// Entries held now (jobs in flight), for the memory of a run.
-    pub fn in_flight(&self) -> usize {
-        self.lock().jobs.len()
     }
 }
 

@@ -108,11 +108,6 @@ impl SimStore {
         }
     }
 
-    /// Tiles held now.
-    pub fn held(&self) -> u64 {
-        self.lock().tiles.len() as u64
-    }
-
     fn remove(&self, tile: TileKey) {
         let bytes = self.bytes(tile);
         let temp = self.temp[tile.matrix as usize];

@@ -45,14 +45,6 @@ impl Triangle {
             Triangle::Upper => "upper",
         }
     }
-
-    /// Whether global element (row, col) lies inside the triangle.
-    pub fn contains(self, row: usize, col: usize) -> bool {
-        match self {
-            Triangle::Lower => row >= col,
-            Triangle::Upper => row <= col,
-        }
-    }
 }
 
 impl MatrixHeader {

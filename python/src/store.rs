@@ -210,14 +210,6 @@ impl PyStore {
         }
     }
 
-    /// The root of a directory store.
-    pub fn dir(&self) -> Option<std::path::PathBuf> {
-        match StoreSpec::parse(&self.spec) {
-            Ok(StoreSpec::Dir(path)) if self.kind == Kind::Dir => Some(path),
-            _ => None,
-        }
-    }
-
     pub fn same(&self, other: &PyStore) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
     }

@@ -289,10 +289,6 @@ impl DynamoCounters {
         }
     }
 
-    pub fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
     fn job_sk(job: JobId) -> String {
         format!("job#{job}")
     }

@@ -86,7 +86,6 @@ pub fn decode_bundle(key: &str, bytes: &[u8]) -> Result<Plan, String> {
 pub struct LambdaLauncher {
     client: aws_sdk_lambda::Client,
     template: WorkerPayload,
-    invocations: Arc<std::sync::atomic::AtomicU64>,
     requests: Arc<crate::requests::RequestTally>,
 }
 
@@ -96,14 +95,8 @@ impl LambdaLauncher {
         LambdaLauncher {
             client: clients.lambda.clone(),
             template,
-            invocations: Arc::default(),
             requests: clients.requests.clone(),
         }
-    }
-
-    /// Invocations sent so far by this launcher.
-    pub fn invocations(&self) -> u64 {
-        self.invocations.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -121,8 +114,6 @@ impl Launcher for LambdaLauncher {
             .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
             .payload(aws_sdk_lambda::primitives::Blob::new(body));
         let what = format!("invoke {} for job {job}", self.template.function);
-        self.invocations
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.requests.add(crate::requests::Request::Invoke, 1);
         let send = move || {
             block_on(async move {

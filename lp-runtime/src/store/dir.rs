@@ -153,10 +153,6 @@ impl DirStore {
         self
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// File bytes of the tiles currently under the root.
     pub fn bytes_held(&self) -> u64 {
         self.held.load(Ordering::Relaxed)

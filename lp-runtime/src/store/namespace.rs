@@ -176,11 +176,6 @@ impl RunStore {
         }
     }
 
-    /// The store underneath, which sees locations.
-    pub fn inner(&self) -> &Arc<dyn Store> {
-        &self.inner
-    }
-
     /// The location of a program's stored matrix name.
     pub fn locate(&self, matrix: &str) -> StoreResult<&str> {
         self.map

@@ -363,29 +363,6 @@ impl Kernel {
         }
     }
 
-    /// The operand roles, for messages: `["c", "a", "b"]` and so on.
-    pub fn operand_names(self, count: usize) -> &'static [&'static str] {
-        match self {
-            Kernel::Chol => &["a"],
-            Kernel::Invrs => &["l"],
-            Kernel::Trsm { .. } => &["b", "t"],
-            Kernel::Syrk => &["c", "a", "b"],
-            Kernel::Gemm { .. } if count == 3 => &["c", "a", "b"],
-            Kernel::Gemm { .. } => &["a", "b"],
-            Kernel::Getrf => &["a"],
-            Kernel::Gessm => &["lu", "p", "a"],
-            Kernel::Tstrf => &["u", "a"],
-            Kernel::Ssssm => &["a1", "a2", "l", "lx"],
-            Kernel::Geqrt => &["a"],
-            Kernel::Ormqr { .. } => &["v", "t", "c"],
-            Kernel::Tsqrt => &["r", "a"],
-            Kernel::Tsmqr { .. } => &["a1", "a2", "v", "t"],
-            Kernel::Triu => &["t"],
-            Kernel::Top => &["x", "r"],
-            Kernel::Add | Kernel::Sub => &["a", "b"],
-        }
-    }
-
     /// The results, by role: one register is defined per name, in order
     /// (`%v, %t, %r = GEQRT %a`).
     pub fn result_names(self) -> &'static [&'static str] {

@@ -124,11 +124,6 @@ impl<'src> Scope<'src> {
         scope
     }
 
-    /// The value of parameter `name`.
-    pub fn param(&self, name: &str) -> Option<i64> {
-        self.params.get(name).map(|&(v, _)| v)
-    }
-
     pub fn depth(&self) -> usize {
         self.loops.len()
     }
