@@ -9,9 +9,9 @@
 //!
 //! The fast path parses the small header and copies the payload straight
 //! into the tile's column storage. The header helpers ([`header_bytes`],
-//! [`parse_header`], [`read_header`], [`NpyHeader::element_offset`]) exist so
-//! that a caller can stream one whole-matrix `.npy` larger than RAM: write
-//! the header, then seek to byte ranges of rows or columns.
+//! [`parse_header`], [`read_header`]) exist so that a caller can stream one
+//! whole-matrix `.npy` larger than RAM (`lp_runtime::matrix`): write or read
+//! the header, then byte ranges of rows or columns.
 //!
 //! Format reference: numpy's `numpy/lib/format.py`. The header is a Python
 //! dict literal, padded with spaces and a final newline so that the payload
@@ -42,18 +42,6 @@ impl NpyHeader {
         (self.shape[0] as u64)
             .saturating_mul(self.shape[1] as u64)
             .saturating_mul(F64 as u64)
-    }
-
-    /// Byte offset of element (r, c) from the start of the payload.
-    pub fn element_offset(&self, r: usize, c: usize) -> u64 {
-        let [rows, cols] = self.shape.map(|x| x as u64);
-        let (r, c) = (r as u64, c as u64);
-        let index = if self.fortran_order {
-            c * rows + r
-        } else {
-            r * cols + c
-        };
-        index * F64 as u64
     }
 }
 
