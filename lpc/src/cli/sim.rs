@@ -87,7 +87,7 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
             .iter()
             .any(|(n, v)| n == "workers" && v.contains(&0))
     {
-        return Err(Fail(2, "--workers must be at least 1".to_string()));
+        return Err(Fail(2, lp_sim::engine::SimError::NoWorkers.to_string()));
     }
     let most = lp_sim::engine::MAX_WORKERS;
     let all_workers = args.workers.into_iter().chain(
@@ -99,7 +99,7 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
     if let Some(w) = all_workers.into_iter().find(|&w| w > most) {
         return Err(Fail(
             2,
-            format!("--workers {w} is more than the simulator takes ({most})"),
+            lp_sim::engine::SimError::TooManyWorkers(w).to_string(),
         ));
     }
     if args
