@@ -114,7 +114,11 @@ fn a_kernel_failure_in_a_loop_program_names_the_iteration_and_the_version() {
     let prefix = "job \"chol[1]\" (test.lp:4): CHOL on S[1, 1, 1] (result for L[1, 1]): matrix is not positive definite (pivot 0 is ";
     assert!(err.to_string().starts_with(prefix), "{err}");
     // Pivot 0 of the second 2 x 2 diagonal tile is row 2 of the matrix.
-    assert!(err.to_string().ends_with("), entry (2, 2) of S"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("), entry (2, 2) of S, whose version 0 is A"),
+        "{err}"
+    );
     let RunError::Job(e) = err else {
         unreachable!()
     };

@@ -531,7 +531,7 @@ fn posv_on_a_matrix_that_is_not_spd_stops_in_the_cholesky() {
              for L[2, 2]): matrix is not positive definite (pivot 8 is "
         ))
         // Row 40 of A, where the input's entry was made negative.
-        .and_then(|rest| rest.strip_suffix("), entry (40, 40) of S\n"))
+        .and_then(|rest| rest.strip_suffix("), entry (40, 40) of S, whose version 0 is A\n"))
         .unwrap_or_else(|| panic!("{stderr}"));
     let pivot: f64 = pivot.parse().unwrap_or_else(|_| panic!("{stderr}"));
     let expected: f64 = python3(&[&linalg_py(), "schur", "40", dir.path().to_str().unwrap()])

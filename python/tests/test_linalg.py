@@ -257,7 +257,8 @@ def test_nan_input_raises_linalgerror_saying_so(rng):
     with pytest.raises(lp.NotPositiveDefiniteError) as info:
         lp.cholesky(a, tile=8)
     assert str(info.value).endswith(
-        ": the matrix holds a NaN or an infinity, or its factorization overflowed, entry (25, 25) of S"
+        ": the matrix holds a NaN or an infinity, or its factorization overflowed, entry (25, 25) of S, "
+        "whose version 0 is A"
     ), str(info.value)
     with pytest.raises(lp.SingularMatrixError) as info:
         lp.solve(a, np.ones(40), tile=8)

@@ -385,9 +385,16 @@ fn kernel_message(plan: &Plan, e: &lp_std::KernelError, tile: Option<TileKey>) -
     let Some(tile) = tile.filter(|t| t.i == t.j) else {
         return e.to_string();
     };
-    let info = &plan.program().matrices[tile.matrix as usize];
+    let matrices = &plan.program().matrices;
+    let info = &matrices[tile.matrix as usize];
     let at = tile.i as usize * info.header.tile_shape[0] + local;
-    format!("{e}, entry ({at}, {at}) of {}", info.name)
+    // A versioned temp's rows are its base's (the trailing matrix S of a
+    // Cholesky is A updated), which is the matrix the user knows.
+    let base = match info.base {
+        Some(b) => format!(", whose version 0 is {}", matrices[b as usize].name),
+        None => String::new(),
+    };
+    format!("{e}, entry ({at}, {at}) of {}{base}", info.name)
 }
 
 /// The tile an `S3_LOAD` reads; `None` for a duplicate whose first copy
