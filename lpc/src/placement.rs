@@ -165,7 +165,11 @@ fn hash_file(path: &Path, transfer: &Transfer<'_>) -> Result<String, PlacementEr
         transfer
             .check(path, true)
             .map_err(|e| import_error(path, e))?;
-        let read = file.read(&mut buffer).map_err(failed)?;
+        let read = match file.read(&mut buffer) {
+            // A signal (Ctrl-C) during the read: the check above decides.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            read => read.map_err(failed)?,
+        };
         if read == 0 {
             return Ok(hasher.finalize().to_hex().to_string());
         }
