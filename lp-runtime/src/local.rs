@@ -28,7 +28,7 @@ use crate::metrics::{GeneratedCounts, Metrics, Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
-    UrgentQueue, critical_path_jobs, run_job,
+    UrgentQueue, count_release, critical_path_jobs, run_job,
 };
 use crate::store::{GeneratedInputs, Store};
 use crate::trace::{IdleWaits, Slice, Tracer};
@@ -304,22 +304,11 @@ impl Counters for LocalCounters {
 
     fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
         let mut shard = self.released.shard(&tile);
-        let released = {
-            let n = shard.entry(tile).or_insert(0);
-            *n += 1;
-            *n
-        };
-        if released > readers {
-            return Err(BackendError {
-                message: format!(
-                    "temp tile {tile:?} released more often than its {readers} readers"
-                ),
-            });
-        }
-        if released == readers {
+        let left = count_release(shard.entry(tile).or_insert(0), tile, readers)?;
+        if left == 0 {
             shard.remove(&tile);
         }
-        Ok(readers - released)
+        Ok(left)
     }
 
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
@@ -727,11 +716,7 @@ fn run_job_guarded(
                 .unwrap_or_else(|| "unknown panic".to_string());
             Err(RunError::Job(Box::new(JobError {
                 job: ctx.plan.job_name(job),
-                source: None,
-                op: "job".to_string(),
-                tile: None,
-                output: None,
-                message: format!("internal error (panic): {message}"),
+                ..JobError::of_run("job", format!("internal error (panic): {message}"))
             })))
         }
     }

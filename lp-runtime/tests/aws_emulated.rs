@@ -35,7 +35,8 @@ use lp_runtime::aws::{
     driver::run_lambda_with,
 };
 use lp_runtime::protocol::{
-    BackendError, Counters, InterceptedCounters, JobError, Launcher, ProtoResult, RunError,
+    BackendError, Counters, FailureKind, InterceptedCounters, JobError, Launcher, ProtoResult,
+    RunError,
 };
 use lp_runtime::store::{MemStore, Namespace, RunStore, Store};
 use lp_std::{MatrixHeader, Tile};
@@ -698,6 +699,7 @@ fn job_run_and_tile_items_follow_the_protocol() {
         tile: Some("A[0, 0]".to_string()),
         output: Some("L[0, 0]".to_string()),
         message: "matrix is not positive definite (pivot 0 is -1e0)".to_string(),
+        kind: FailureKind::NotPositiveDefinite,
     };
     assert!(counters.fail_run(&first).unwrap());
     let second = JobError {
@@ -1117,7 +1119,13 @@ fn a_kernel_error_stops_the_run_naming_job_kernel_and_tile() {
     assert_eq!(e.output.as_deref(), Some("L[0, 0]"));
     // chol_0 is on line 1, its load on line 2 and its CHOL on line 3.
     assert_eq!(e.source.as_deref(), Some("test.lp:3"));
-    assert!(e.message.contains("positive definite"), "{e}");
+    assert_eq!(
+        e.message,
+        "matrix is not positive definite (pivot 0 is -1e0), entry (0, 0) of A"
+    );
+    // The kind comes back through the run's DynamoDB record, for callers
+    // (Python's exception classes) that must not parse the message.
+    assert_eq!(e.kind, FailureKind::NotPositiveDefinite);
 }
 
 #[test]
@@ -1151,14 +1159,7 @@ fn a_worker_drops_its_job_once_the_run_has_ended() {
     let counters = stack.counters(&run);
     counters.start_run(plan.job_count()).unwrap();
     // What the driver does on Ctrl-C.
-    let cancelled = JobError {
-        job: String::new(),
-        source: None,
-        op: "driver".to_string(),
-        tile: None,
-        output: None,
-        message: "cancelled by the driver".to_string(),
-    };
+    let cancelled = JobError::of_run("driver", "cancelled by the driver");
     assert!(counters.fail_run(&cancelled).unwrap());
     let payload = WorkerPayload {
         bundle_key: key,

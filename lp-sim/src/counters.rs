@@ -18,7 +18,7 @@ use crate::clock::{Cursor, Ns};
 use crate::report::Tally;
 use fixedbitset::FixedBitSet;
 use lp_program::{JobId, Plan, TileKey};
-use lp_runtime::protocol::{BackendError, Counters, ProtoResult};
+use lp_runtime::protocol::{Counters, ProtoResult, count_release};
 // foldhash, not SipHash: these maps take a lookup per protocol step of
 // millions of simulated jobs, and their keys are not attacker-chosen.
 use foldhash::{HashMap, HashSet};
@@ -260,20 +260,11 @@ impl Counters for SimCounters {
     fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
         self.write();
         let mut s = self.lock();
-        let n = s.released.entry(tile).or_insert(0);
-        *n += 1;
-        let released = *n;
-        if released > readers {
-            return Err(BackendError {
-                message: format!(
-                    "temp tile {tile:?} released more often than its {readers} readers"
-                ),
-            });
-        }
-        if released == readers {
+        let left = count_release(s.released.entry(tile).or_insert(0), tile, readers)?;
+        if left == 0 {
             s.released.remove(&tile);
         }
-        Ok(readers - released)
+        Ok(left)
     }
 
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {

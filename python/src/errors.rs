@@ -5,7 +5,7 @@
 //! `help()` shows); this module looks them up when it raises.
 
 use lp_runtime::matrix::MatrixError;
-use lp_runtime::protocol::{JobError, RunError};
+use lp_runtime::protocol::{FailureKind, JobError, RunError};
 use lp_runtime::store::StoreError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -57,20 +57,14 @@ pub fn matrix_error(py: Python<'_>, e: &MatrixError) -> PyErr {
 }
 
 /// A failed job: `NotPositiveDefiniteError` or `SingularMatrixError` (both
-/// `numpy.linalg.LinAlgError`s) when the kernel says so, else `JobFailedError`;
-/// each carries the job, its source line, the kernel and the tile. The
-/// kernel's words decide (lp-std's `KernelError` messages), since a
-/// failure reaches the driver as text on every backend. A NaN pivot is
-/// `CHOL`'s "not positive definite" too, as LAPACK's `dpotrf` (and so
-/// numpy) says of it.
+/// `numpy.linalg.LinAlgError`s) when the failure's kind says so, else
+/// `JobFailedError`; each carries the job, its source line, the kernel and
+/// the tile.
 fn job_error(py: Python<'_>, e: &JobError) -> PyErr {
-    let non_finite = e.message.contains("holds a NaN or an infinity");
-    let class = if e.message.contains("not positive definite") || (non_finite && e.op == "CHOL") {
-        "NotPositiveDefiniteError"
-    } else if e.message.contains("is singular") || non_finite {
-        "SingularMatrixError"
-    } else {
-        "JobFailedError"
+    let class = match e.kind {
+        FailureKind::NotPositiveDefinite => "NotPositiveDefiniteError",
+        FailureKind::Singular => "SingularMatrixError",
+        FailureKind::Other => "JobFailedError",
     };
     raise_with(
         py,

@@ -87,18 +87,6 @@ fn backend(e: AwsError) -> RunError {
     })
 }
 
-/// The run item's failure record when the driver, not a job, ends a run.
-fn driver_error(message: &str) -> JobError {
-    JobError {
-        job: String::new(),
-        source: None,
-        op: "driver".to_string(),
-        tile: None,
-        output: None,
-        message: message.to_string(),
-    }
-}
-
 /// Runs `plan` on Lambda, with `launcher` delivering jobs (normally a
 /// [`LambdaLauncher`]; tests pass in-process workers).
 pub fn run_lambda(
@@ -278,7 +266,7 @@ fn watch(
             continue;
         }
         let stop = |message: &str| {
-            let _ = counters.fail_run(&driver_error(message));
+            let _ = counters.fail_run(&JobError::of_run("driver", message));
         };
         if opts.stop.load(Ordering::SeqCst) {
             stop("cancelled by the driver");

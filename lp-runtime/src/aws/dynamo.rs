@@ -11,7 +11,8 @@
 //! * `tile#<matrix>_<version>_<i>_<j>`: `released`, how many readers of a
 //!   temp tile finished; the tile is deleted when it reaches the reader
 //!   count the plan solves for it.
-//! * `run`: `status` (`running`, `failed` with `error`, `succeeded`),
+//! * `run`: `status` (`running`, `failed` with the `err_*` attributes of
+//!   the first failure, its `err_kind` a [`FailureKind`], `succeeded`),
 //!   `jobs_total`, and the metrics the workers `ADD` (`jobs_done`,
 //!   `executions`, `flops`, `bytes_loaded`, `bytes_stored`).
 //!
@@ -24,7 +25,7 @@
 //! decides on are strongly consistent.
 
 use super::{AwsClients, AwsError, block_on};
-use crate::protocol::{BackendError, Counters, JobError, ProtoResult};
+use crate::protocol::{BackendError, Counters, FailureKind, JobError, ProtoResult};
 use crate::request_times::{RequestTimes, Timed, Waited};
 use crate::requests::{Bill, Request, RequestCounts, RequestTally};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -437,10 +438,11 @@ impl DynamoCounters {
             (":job", s(&error.job)),
             (":op", s(&error.op)),
             (":message", s(&error.message)),
+            (":kind", s(error.kind.as_str())),
         ];
-        let mut expression =
-            "SET #status = :failed, err_job = :job, err_op = :op, err_message = :message"
-                .to_string();
+        let mut expression = "SET #status = :failed, err_job = :job, err_op = :op, \
+             err_message = :message, err_kind = :kind"
+            .to_string();
         if let Some(source) = &error.source {
             expression.push_str(", err_source = :source");
             values.push((":source", s(source)));
@@ -528,6 +530,7 @@ impl DynamoCounters {
                 tile: text("err_tile"),
                 output: text("err_output"),
                 message: text("err_message").unwrap_or_default(),
+                kind: FailureKind::parse(text("err_kind").as_deref()),
             }),
             Some("succeeded") => RunStatus::Succeeded,
             _ => RunStatus::Running,

@@ -241,14 +241,7 @@ fn open_plan(
         Err(NoPlan::Read(message)) => return Err(RunError::Backend(BackendError { message })),
         Err(NoPlan::Refused(message)) => {
             let run = DynamoCounters::new(clients, &payload.table, &payload.namespace.run);
-            let _ = run.fail_run(&JobError {
-                job: String::new(),
-                source: None,
-                op: "bundle".to_string(),
-                tile: None,
-                output: None,
-                message: message.clone(),
-            });
+            let _ = run.fail_run(&JobError::of_run("bundle", message.clone()));
             return Err(RunError::InvalidBundle(message));
         }
     };

@@ -22,6 +22,17 @@ impl fmt::Display for BackendError {
 
 pub type ProtoResult<T> = Result<T, BackendError>;
 
+/// One more release of temp `tile`, whose releases so far a counting
+/// backend keeps in `count`: how many of its `readers` are left. More
+/// releases than readers is an error, not a wrap-around: the tile was
+/// deleted at zero, and a reader may still have needed it.
+pub fn count_release(count: &mut u32, tile: TileKey, readers: u32) -> ProtoResult<u32> {
+    *count += 1;
+    readers.checked_sub(*count).ok_or_else(|| BackendError {
+        message: format!("temp tile {tile:?} released more often than its {readers} readers"),
+    })
+}
+
 /// The shared protocol state of one run.
 ///
 /// Every method must be safe to call concurrently from many workers and

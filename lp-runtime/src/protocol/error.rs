@@ -3,6 +3,52 @@
 use super::counters::BackendError;
 use std::fmt;
 
+/// What a failure says about the matrix, for a caller that branches on
+/// it (Python raises `numpy.linalg.LinAlgError`s for the first two). It
+/// travels with the failure through every backend's record, where the
+/// message is only text for people.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailureKind {
+    /// `CHOL` met a pivot that is not positive (a NaN one too, as
+    /// LAPACK's `dpotrf` reports it).
+    NotPositiveDefinite,
+    /// A triangular factor has a zero or non-finite diagonal entry.
+    Singular,
+    /// Anything else: a missing tile, a store or shape failure, a panic.
+    #[default]
+    Other,
+}
+
+impl FailureKind {
+    /// The kind of a kernel's failure.
+    pub fn of(e: &lp_std::KernelError) -> FailureKind {
+        match e {
+            lp_std::KernelError::NotPositiveDefinite { .. } => FailureKind::NotPositiveDefinite,
+            lp_std::KernelError::Singular { .. } => FailureKind::Singular,
+            lp_std::KernelError::Shape(_) => FailureKind::Other,
+        }
+    }
+
+    /// The kind's name in a stored failure record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::NotPositiveDefinite => "not_positive_definite",
+            FailureKind::Singular => "singular",
+            FailureKind::Other => "other",
+        }
+    }
+
+    /// The kind a stored name stands for; `Other` for a record without
+    /// one (written before kinds were stored) or with an unknown name.
+    pub fn parse(name: Option<&str>) -> FailureKind {
+        match name {
+            Some("not_positive_definite") => FailureKind::NotPositiveDefinite,
+            Some("singular") => FailureKind::Singular,
+            _ => FailureKind::Other,
+        }
+    }
+}
+
 /// A job that failed: which job (and where it is written), which
 /// operation, on which tile, and why.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +64,23 @@ pub struct JobError {
     /// The tile the result would have been written to, if known.
     pub output: Option<String>,
     pub message: String,
+    pub kind: FailureKind,
+}
+
+impl JobError {
+    /// A failure of the run rather than of one job (`op` is `bundle` or
+    /// `driver`): no job, line or tile to name.
+    pub fn of_run(op: &str, message: impl Into<String>) -> JobError {
+        JobError {
+            job: String::new(),
+            source: None,
+            op: op.to_string(),
+            tile: None,
+            output: None,
+            message: message.into(),
+            kind: FailureKind::Other,
+        }
+    }
 }
 
 impl fmt::Display for JobError {

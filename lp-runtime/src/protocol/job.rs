@@ -23,7 +23,7 @@
 //! freed temp leaves a stray tile, which the driver sweeps at the end.
 
 use super::counters::{Counters, Launcher};
-use super::error::{JobError, RunError};
+use super::error::{FailureKind, JobError, RunError};
 use crate::matrix::{MatrixError, load_tile};
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -60,20 +60,32 @@ impl Failing<'_> {
         output: Option<TileKey>,
         message: String,
     ) -> RunError {
+        RunError::Job(Box::new(self.job_error(instr, op, tile, output, message)))
+    }
+
+    fn job_error(
+        &self,
+        instr: Option<usize>,
+        op: &str,
+        tile: Option<TileKey>,
+        output: Option<TileKey>,
+        message: String,
+    ) -> JobError {
         let program = self.ctx.plan.program();
         let family = self.ctx.plan.family(self.loc.family);
         let line = instr
             .and_then(|k| family.lines.get(k))
             .copied()
             .unwrap_or(family.line);
-        RunError::Job(Box::new(JobError {
+        JobError {
             job: self.ctx.plan.job_name(self.job),
             source: (line > 0).then(|| format!("{}:{line}", program.source)),
             op: op.to_string(),
             tile: tile.map(|t| program.tile_name(t)),
             output: output.map(|t| program.tile_name(t)),
             message,
-        }))
+            kind: FailureKind::Other,
+        }
     }
 }
 
@@ -353,7 +365,12 @@ fn apply(
             _ => kernel.factor_operand(),
         };
         let tile = args.get(operand).and_then(|&a| regs.origin(a));
-        error(tile.or(first), kernel_message(ctx.plan, &e, tile))
+        let message = kernel_message(ctx.plan, &e, tile);
+        let failure = JobError {
+            kind: FailureKind::of(&e),
+            ..fail.job_error(Some(pc), kernel.name(), tile.or(first), output, message)
+        };
+        RunError::Job(Box::new(failure))
     })?;
     if results.len() != dsts.len() {
         return Err(error(

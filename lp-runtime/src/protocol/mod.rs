@@ -25,8 +25,10 @@ pub mod job;
 pub mod priority;
 pub mod urgent;
 
-pub use counters::{BackendError, Counters, InterceptedCounters, Launcher, ProtoResult};
-pub use error::{JobError, RunError};
+pub use counters::{
+    BackendError, Counters, InterceptedCounters, Launcher, ProtoResult, count_release,
+};
+pub use error::{FailureKind, JobError, RunError};
 pub use job::{JobContext, run_job};
 pub use priority::Priorities;
 pub use urgent::UrgentQueue;
