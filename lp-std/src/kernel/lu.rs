@@ -33,14 +33,16 @@
 //! range), and [`check_upper`] then reports a non-finite diagonal entry.
 //!
 //! Like the other kernels, these run single-threaded (`Par::Seq`) and
-//! validate shapes themselves. Each comes in two forms: one reads its
+//! validate shapes themselves, by their opcodes' rules
+//! (`Kernel::result_shapes`), so that a direct call refuses a bad operand
+//! with the message `lpc check` gives. Each comes in two forms: one reads its
 //! operands as views and writes fresh tiles (`ssssm`), the other
 //! (`ssssm_reusing`) takes the tiles it transforms by value and computes in
 //! their buffers, which is what `Kernel::apply_reusing` calls with the tiles
 //! a job holds alone, so that a tile read from disk or S3 is not copied.
 
 use super::transpose::zero_below_diagonal;
-use super::{KernelError, ShapeError, inner_block, level3};
+use super::{Kernel, KernelError, Shape, ShapeError, inner_block, level3, shapes};
 use crate::Tile;
 use faer::linalg::matmul::matmul;
 use faer::prelude::{Reborrow, ReborrowMut};
@@ -108,20 +110,9 @@ pub fn gessm_reusing(
     p: MatRef<'_, f64>,
     mut a: Tile,
 ) -> Result<Tile, KernelError> {
+    Kernel::Gessm.result_shapes(&[Shape::of(lu), Shape::of(p), Shape::of(a.as_ref())])?;
     let (m, k) = (lu.nrows(), lu.nrows().min(lu.ncols()));
-    if a.nrows() != m {
-        return Err(shape_error(
-            2,
-            Some(0),
-            format!(
-                "L^-1 P A needs A to have as many rows as the factor: A is {}x{}, lu is {m}x{}",
-                a.nrows(),
-                a.ncols(),
-                lu.ncols()
-            ),
-        ));
-    }
-    let piv = pivots(p, 1, k, |_, v| v < m, &format!("a row index in 0..{m}"))?;
+    let piv = pivots(p, 1, |_, v| v < m, &format!("a row index in 0..{m}"))?;
     swap_rows(a.as_mut(), &piv);
     let (mut top, bottom) = a.as_mut().split_at_row_mut(k);
     level3::solve_unit_lower(lu.submatrix(0, 0, k, k), top.rb_mut());
@@ -180,29 +171,8 @@ pub fn tstrf(
 
 /// [`tstrf`] in U's buffer, which becomes `u2`, and A's, which becomes `l`.
 pub fn tstrf_reusing(u: Tile, a: Tile) -> Result<(Tile, Tile, Tile, Tile), KernelError> {
+    Kernel::Tstrf.result_shapes(&[Shape::of(u.as_ref()), Shape::of(a.as_ref())])?;
     let n = u.nrows();
-    if u.ncols() != n {
-        return Err(shape_error(
-            0,
-            None,
-            format!(
-                "the triangular factor U must be a square tile, found {}x{}",
-                n,
-                u.ncols()
-            ),
-        ));
-    }
-    if a.ncols() != n {
-        return Err(shape_error(
-            1,
-            Some(0),
-            format!(
-                "[U; A] needs A to have as many columns as U: A is {}x{}, U is {n}x{n}",
-                a.nrows(),
-                a.ncols()
-            ),
-        ));
-    }
     let ib = inner_block(n);
     let mut scratch = Tile::zeros(ib.min(n) + a.nrows(), ib.min(n));
     let mut f = Stacked {
@@ -312,43 +282,13 @@ pub fn ssssm_reusing(
     lx: MatRef<'_, f64>,
     p: MatRef<'_, f64>,
 ) -> Result<(Tile, Tile), KernelError> {
+    let tiles = [a1.as_ref(), a2.as_ref(), l, lx];
+    Kernel::Ssssm.result_shapes(&tiles.map(Shape::of))?;
+    shapes::ssssm_pivots(Shape::of(l), Shape::of(p))?;
     let (m, n) = (l.nrows(), l.ncols());
-    let dims = |t: MatRef<'_, f64>| format!("{}x{}", t.nrows(), t.ncols());
-    let checks = [
-        (a1.nrows() == n, 0, 2, "A1 to have a row per column of L"),
-        (a2.nrows() == m, 1, 2, "A2 to have as many rows as L"),
-        (
-            a2.ncols() == a1.ncols(),
-            1,
-            0,
-            "A2 to have as many columns as A1",
-        ),
-        (
-            lx.nrows() == n && lx.ncols() == n,
-            3,
-            2,
-            "LX to be square with a row per column of L",
-        ),
-    ];
-    for (ok, operand, related, what) in checks {
-        if !ok {
-            return Err(shape_error(
-                operand,
-                Some(related),
-                format!(
-                    "SSSSM needs {what}: A1 is {}, A2 is {}, L is {}, LX is {}",
-                    dims(a1.as_ref()),
-                    dims(a2.as_ref()),
-                    dims(l),
-                    dims(lx)
-                ),
-            ));
-        }
-    }
     let piv = pivots(
         p,
         4,
-        n,
         |c, v| v == c || (n..n + m).contains(&v),
         &format!("its own index or an A row in {n}..{}", n + m),
     )?;
@@ -538,41 +478,28 @@ fn pivot_tile(piv: &[usize]) -> Tile {
     Tile::from_fn(piv.len(), 1, |i, _| piv[i] as f64)
 }
 
-/// Reads a pivot tile of `len x 1` whose entries `v` at `i` satisfy
-/// `valid(i, v)`, as `usize`s.
+/// Reads a pivot tile, its shape already checked by the kernel's rule in
+/// `shapes.rs`, whose entries `v` at `i` satisfy `valid(i, v)`, as `usize`s.
+/// A bad entry is a [`KernelError::Shape`] too: to the caller it is a
+/// corrupted operand, like a pivot tile of the wrong size.
 fn pivots(
     p: MatRef<'_, f64>,
     operand: usize,
-    len: usize,
     valid: impl Fn(usize, usize) -> bool,
     what: &str,
 ) -> Result<Vec<usize>, KernelError> {
-    if p.nrows() != len || p.ncols() != 1 {
-        return Err(shape_error(
-            operand,
-            None,
-            format!(
-                "the pivots must be a {len}x1 tile, found {}x{}",
-                p.nrows(),
-                p.ncols()
-            ),
-        ));
-    }
-    (0..len)
+    (0..p.nrows())
         .map(|i| {
             let x = p[(i, 0)];
             // The range check comes first so that the cast is exact.
             let v = (x >= 0.0 && x < usize::MAX as f64 && x.fract() == 0.0).then_some(x as usize);
-            v.filter(|&v| valid(i, v))
-                .ok_or_else(|| shape_error(operand, None, format!("pivot {i} is {x}, not {what}")))
+            v.filter(|&v| valid(i, v)).ok_or_else(|| {
+                KernelError::Shape(ShapeError {
+                    operand,
+                    related: None,
+                    message: format!("pivot {i} is {x}, not {what}"),
+                })
+            })
         })
         .collect()
-}
-
-fn shape_error(operand: usize, related: Option<usize>, message: String) -> KernelError {
-    KernelError::Shape(ShapeError {
-        operand,
-        related,
-        message,
-    })
 }

@@ -101,6 +101,10 @@ impl Shape {
     pub fn t(self) -> Shape {
         Shape::new(self.cols, self.rows)
     }
+
+    pub(crate) fn of(t: faer::MatRef<'_, f64>) -> Shape {
+        Shape::new(t.nrows(), t.ncols())
+    }
 }
 
 impl std::fmt::Display for Shape {

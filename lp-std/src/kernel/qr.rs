@@ -48,13 +48,13 @@
 //! applications are unaffected.
 //!
 //! Like the other kernels, these run single-threaded (`Par::Seq`) and
-//! validate shapes themselves; as the LU's (`super::lu`), each reads views
-//! and writes fresh tiles, or in its `_reusing` form computes in the
-//! buffers of the tiles it takes by value. NaN and infinite inputs never
+//! validate shapes themselves, by their opcodes' rules (as the LU's do, see
+//! `super::lu`); each reads views and writes fresh tiles, or in its
+//! `_reusing` form computes in the buffers of the tiles it takes by value. NaN and infinite inputs never
 //! panic; they propagate into the results.
 
 use super::transpose::zero_below_diagonal;
-use super::{KernelError, ShapeError, inner_block, level3};
+use super::{Kernel, KernelError, Shape, inner_block, level3};
 use crate::Tile;
 use faer::linalg::householder::make_householder_in_place;
 use faer::linalg::matmul::dot::inner_prod;
@@ -171,36 +171,9 @@ pub fn ormqr_reusing(
     mut c: Tile,
     transpose: bool,
 ) -> Result<Tile, KernelError> {
+    let kernel = Kernel::Ormqr { trans: transpose };
+    kernel.result_shapes(&[Shape::of(v), Shape::of(t), Shape::of(c.as_ref())])?;
     let (m, k) = v.shape();
-    let dims = format!(
-        "V is {}, T is {}, C is {}",
-        dims(v),
-        dims(t),
-        dims(c.as_ref())
-    );
-    if k > m {
-        return Err(shape_error(
-            0,
-            None,
-            format!(
-                "ORMQR needs V with no more columns than rows (unit lower trapezoidal): {dims}"
-            ),
-        ));
-    }
-    if t.nrows() != k || t.ncols() != k {
-        return Err(shape_error(
-            1,
-            Some(0),
-            format!("ORMQR needs T to be square with a row per column of V: {dims}"),
-        ));
-    }
-    if c.nrows() != m {
-        return Err(shape_error(
-            2,
-            Some(0),
-            format!("ORMQR needs C to have as many rows as V: {dims}"),
-        ));
-    }
     let mut scratch = Scratch::new(inner_block(k).min(k) * c.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_unit(
@@ -233,28 +206,8 @@ pub fn tsqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile
 
 /// [`tsqrt`] in R's buffer, which becomes R2, and A's, which becomes V.
 pub fn tsqrt_reusing(mut r2: Tile, mut v: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
+    Kernel::Tsqrt.result_shapes(&[Shape::of(r2.as_ref()), Shape::of(v.as_ref())])?;
     let n = r2.nrows();
-    if r2.ncols() != n {
-        return Err(shape_error(
-            0,
-            None,
-            format!(
-                "TSQRT needs R to be a square tile, found {}",
-                dims(r2.as_ref())
-            ),
-        ));
-    }
-    if v.ncols() != n {
-        return Err(shape_error(
-            1,
-            Some(0),
-            format!(
-                "TSQRT needs [R; A] with as many columns in A as in R: A is {}, R is {}",
-                dims(v.as_ref()),
-                dims(r2.as_ref())
-            ),
-        ));
-    }
     // Only R's upper triangle is read.
     zero_below_diagonal(&mut r2);
     let mut t = Tile::zeros(n, n);
@@ -327,44 +280,9 @@ pub fn tsmqr_reusing(
     t: MatRef<'_, f64>,
     transpose: bool,
 ) -> Result<(Tile, Tile), KernelError> {
-    let (m, k) = v.shape();
-    let all = format!(
-        "A1 is {}, A2 is {}, V is {}, T is {}",
-        dims(a1.as_ref()),
-        dims(a2.as_ref()),
-        dims(v),
-        dims(t)
-    );
-    let checks = [
-        (
-            t.nrows() == k && t.ncols() == k,
-            3,
-            2,
-            "T to be square with a row per column of V",
-        ),
-        (
-            a1.nrows() >= k,
-            0,
-            2,
-            "A1 to have at least a row per column of V",
-        ),
-        (a2.nrows() == m, 1, 2, "A2 to have as many rows as V"),
-        (
-            a2.ncols() == a1.ncols(),
-            1,
-            0,
-            "A2 to have as many columns as A1",
-        ),
-    ];
-    for (ok, operand, related, what) in checks {
-        if !ok {
-            return Err(shape_error(
-                operand,
-                Some(related),
-                format!("TSMQR needs {what}: {all}"),
-            ));
-        }
-    }
+    let tiles = [a1.as_ref(), a2.as_ref(), v, t];
+    Kernel::Tsmqr { trans: transpose }.result_shapes(&tiles.map(Shape::of))?;
+    let k = v.ncols();
     let mut scratch = Scratch::new(inner_block(k).min(k) * a1.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_ts(
@@ -717,16 +635,4 @@ fn couple(
         -1.0,
         SEQ,
     );
-}
-
-fn dims(t: MatRef<'_, f64>) -> String {
-    format!("{}x{}", t.nrows(), t.ncols())
-}
-
-fn shape_error(operand: usize, related: Option<usize>, message: String) -> KernelError {
-    KernelError::Shape(ShapeError {
-        operand,
-        related,
-        message,
-    })
 }

@@ -1,6 +1,8 @@
 //! The shape rules of every kernel: which operand shapes fit, and the shape
-//! of each result. `lpc check` applies them statically and
-//! [`Kernel::apply`] again before computing, with the same messages.
+//! of each result. `lpc check` applies them statically, and
+//! [`Kernel::apply`] and the public functions of [`super::lu`] and
+//! [`super::qr`] (which tests and benches call directly) again before
+//! computing, with the same messages.
 
 use super::{Kernel, Shape, ShapeError};
 
@@ -115,22 +117,29 @@ fn trsm(args: &[Shape], left: bool, lower: bool, trans: bool) -> Result<Shape, S
     Err(err(0, Some(1), message))
 }
 
-/// A pivot operand: `k x 1`.
-fn pivots(args: &[Shape], i: usize, k: usize, of: &str) -> Result<(), ShapeError> {
-    if args[i] == Shape::new(k, 1) {
+/// A pivot operand `p` at `operand`: `k x 1`.
+fn pivots(p: Shape, operand: usize, k: usize, of: &str) -> Result<(), ShapeError> {
+    if p == Shape::new(k, 1) {
         return Ok(());
     }
     Err(err(
-        i,
+        operand,
         None,
-        format!("the pivots of {of} are {k}x1, found {}", args[i]),
+        format!("the pivots of {of} are {k}x1, found {p}"),
     ))
+}
+
+/// The pivots `p` of a `TSTRF` with multipliers `l`, which
+/// [`super::lu::ssssm`] takes as a fifth operand: the `SSSSM` opcode has
+/// none, its pivots ride on LX's diagonal.
+pub(super) fn ssssm_pivots(l: Shape, p: Shape) -> Result<(), ShapeError> {
+    pivots(p, 4, l.cols, &format!("a {l} L"))
 }
 
 /// `GESSM lu, p, a`: A has as many rows as the factor.
 fn gessm(args: &[Shape]) -> Result<Shape, ShapeError> {
     let (lu, a) = (args[0], args[2]);
-    pivots(args, 1, lu.rows.min(lu.cols), &format!("a {lu} factor"))?;
+    pivots(args[1], 1, lu.rows.min(lu.cols), &format!("a {lu} factor"))?;
     if a.rows != lu.rows {
         return Err(err(
             2,
@@ -239,15 +248,15 @@ fn tsmqr(args: &[Shape]) -> Result<Vec<Shape>, ShapeError> {
     reflectors(args, 2, "TSMQR", false)?;
     let (a1, a2, v) = (args[0], args[1], args[2]);
     let rules = [
-        (a1.rows >= v.cols, 0, "A1 to have a row per column of V"),
-        (a2.rows == v.rows, 1, "A2 to have as many rows as V"),
-        (a2.cols == a1.cols, 1, "A2 to have as many columns as A1"),
+        (a1.rows >= v.cols, 0, 2, "A1 to have a row per column of V"),
+        (a2.rows == v.rows, 1, 2, "A2 to have as many rows as V"),
+        (a2.cols == a1.cols, 1, 0, "A2 to have as many columns as A1"),
     ];
-    for (ok, operand, what) in rules {
+    for (ok, operand, related, what) in rules {
         if !ok {
             return Err(err(
                 operand,
-                Some(2),
+                Some(related),
                 format!("TSMQR needs {what}: A1 is {a1}, A2 is {a2}, V is {v}"),
             ));
         }
