@@ -47,6 +47,22 @@ impl Triangle {
     }
 }
 
+/// "8192 x 8192 in 512 x 512 tiles, symmetric": what a user recognises
+/// their matrix by in a listing or a refusal.
+impl std::fmt::Display for MatrixHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ([m, n], [bm, bn]) = (self.shape, self.tile_shape);
+        write!(f, "{m} x {n} in {bm} x {bn} tiles")?;
+        if self.symmetric {
+            f.write_str(", symmetric")?;
+        }
+        if let Some(t) = self.triangle {
+            write!(f, ", {}", t.keyword())?;
+        }
+        Ok(())
+    }
+}
+
 impl MatrixHeader {
     pub fn new(shape: [usize; 2], tile_shape: [usize; 2], symmetric: bool) -> MatrixHeader {
         MatrixHeader {

@@ -80,20 +80,6 @@ pub enum PlacementError {
     },
 }
 
-fn geometry(h: &MatrixHeader) -> String {
-    let mut s = format!(
-        "{} x {} in {} x {} tiles",
-        h.shape[0], h.shape[1], h.tile_shape[0], h.tile_shape[1]
-    );
-    if h.symmetric {
-        s.push_str(", symmetric");
-    }
-    if let Some(t) = h.triangle {
-        s.push_str(&format!(", {}", t.keyword()));
-    }
-    s
-}
-
 impl PlacementError {
     /// Whether a stop (Ctrl-C) ended the placement.
     pub fn is_interrupted(&self) -> bool {
@@ -124,9 +110,7 @@ impl fmt::Display for PlacementError {
                 declared,
             } => write!(
                 f,
-                "--input {input}=store:{name}: `{name}` is {} but the program's {input} is {}",
-                geometry(stored),
-                geometry(declared)
+                "--input {input}=store:{name}: `{name}` is {stored} but the program's {input} is {declared}"
             ),
             PlacementError::Origin {
                 matrix,

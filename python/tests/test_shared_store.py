@@ -148,9 +148,9 @@ def test_published_result_opens_by_name_read_only(rng, tiles, lpc):
 
     # `lpc store ls` shows both names with their origin.
     assert sorted(lpc("store", "ls", tiles).splitlines()) == [
-        "A\t40 x 40 in 10 x 10 tiles\t10 tiles, 7.8 KiB\twritten block by block",
-        f"factor\t40 x 40 in 10 x 10 tiles\t10 tiles, 7.8 KiB\t-> ~runs/{run}/L: L of run {run} (cholesky.lp)",
-        f"~runs/{run}/L\t40 x 40 in 10 x 10 tiles\t10 tiles, 7.8 KiB\tL of run {run} (cholesky.lp) finished",
+        "A\t40 x 40 in 10 x 10 tiles, symmetric\t10 tiles, 7.8 KiB\twritten block by block",
+        f"factor\t40 x 40 in 10 x 10 tiles, lower\t10 tiles, 7.8 KiB\t-> ~runs/{run}/L: L of run {run} (cholesky.lp)",
+        f"~runs/{run}/L\t40 x 40 in 10 x 10 tiles, lower\t10 tiles, 7.8 KiB\tL of run {run} (cholesky.lp) finished",
     ]
 
     # Published again by a later run (numpy out): the name moves to it, the

@@ -99,10 +99,7 @@ pub fn run(command: Command) -> ExitCode {
 
 fn describe(entry: &Listing) -> [String; 4] {
     let size = match &entry.header {
-        Some(h) => format!(
-            "{} x {} in {} x {} tiles",
-            h.shape[0], h.shape[1], h.tile_shape[0], h.tile_shape[1]
-        ),
+        Some(h) => h.to_string(),
         None => "(no header)".to_string(),
     };
     let bytes = entry
