@@ -36,33 +36,50 @@ fn cost_of(plan: &Plan, id: u64) -> JobCost {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit {
     pub jobs: u64,
-    /// The machine's memory, not the caller's limit, bounds `jobs`.
-    pub by_memory: bool,
+    pub bound: Bound,
+}
+
+/// What bounds [`Limit::jobs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// The caller's `--limit` (or its default).
+    Requested,
+    /// Half of the memory this process may use.
+    Memory,
+    /// The DAG's 32-bit numbering ([`JobGraph::MAX_JOBS`]): it binds
+    /// before memory on hosts with more than about 214 GB.
+    Numbering,
 }
 
 impl Limit {
     /// `requested`, bounded by the DAG that fits in half of `memory` bytes
     /// (at [`JobGraph::BYTES_PER_JOB`]) and by [`JobGraph::MAX_JOBS`].
     pub fn new(requested: u64, memory: Option<u64>) -> Limit {
-        let fits = memory
-            .map_or(u64::MAX, |m| m / 2 / JobGraph::BYTES_PER_JOB)
-            .min(JobGraph::MAX_JOBS);
-        Limit {
-            jobs: requested.min(fits),
-            by_memory: fits < requested,
-        }
+        let fits = memory.map_or(u64::MAX, |m| m / 2 / JobGraph::BYTES_PER_JOB);
+        let (jobs, bound) = [
+            (requested, Bound::Requested),
+            (fits, Bound::Memory),
+            (JobGraph::MAX_JOBS, Bound::Numbering),
+        ]
+        .into_iter()
+        .min_by_key(|&(jobs, _)| jobs)
+        .expect("three candidates");
+        Limit { jobs, bound }
     }
 
     /// Why a program of `jobs` jobs was not enumerated, and what to do.
     pub fn refusal(&self, jobs: u64) -> String {
-        if self.by_memory {
-            format!(
+        match self.bound {
+            Bound::Requested => format!("more than {} jobs (--limit raises it)", self.jobs),
+            Bound::Memory => format!(
                 "its {jobs} jobs need about {} to enumerate, more than half of the memory this process may use (enough for {} jobs)",
                 bytes_text(jobs.saturating_mul(JobGraph::BYTES_PER_JOB)),
                 self.jobs
-            )
-        } else {
-            format!("more than {} jobs (--limit raises it)", self.jobs)
+            ),
+            Bound::Numbering => format!(
+                "its {jobs} jobs are more than the {} a job graph can number",
+                self.jobs
+            ),
         }
     }
 }
@@ -295,5 +312,41 @@ impl std::fmt::Display for GraphStats {
         writeln!(f, "max width:           {} jobs", p.max_width)?;
         let profile: Vec<String> = p.width_by_level.iter().map(|w| w.to_string()).collect();
         writeln!(f, "width by level:      {}", profile.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Bound, Limit};
+
+    #[test]
+    fn the_smallest_bound_sets_the_limit_and_says_why() {
+        const GB: u64 = 1_000_000_000;
+        let requested = Limit::new(1000, Some(16 * GB));
+        assert_eq!(requested.bound, Bound::Requested);
+        assert_eq!(
+            requested.refusal(5000),
+            "more than 1000 jobs (--limit raises it)"
+        );
+        // 8 GB at 200 bytes a job.
+        let memory = Limit::new(u64::MAX, Some(16 * GB));
+        assert_eq!(
+            memory.refusal(1_000_000_000),
+            "its 1000000000 jobs need about 200.0 GB to enumerate, more than half of the \
+             memory this process may use (enough for 40000000 jobs)"
+        );
+        // 512 GB would hold 2.56 billion jobs, more than 32-bit numbers allow.
+        let numbering = Limit::new(u64::MAX, Some(1024 * GB));
+        assert_eq!(
+            numbering.refusal(1_000_000_000),
+            "its 1000000000 jobs are more than the 536870911 a job graph can number"
+        );
+        assert_eq!(
+            Limit::new(7, None),
+            Limit {
+                jobs: 7,
+                bound: Bound::Requested
+            }
+        );
     }
 }

@@ -43,7 +43,7 @@ pub fn run(args: Args) -> ExitCode {
     let result = if args.dot {
         match graph::write_dot(plan, limit, &mut out) {
             Ok(r) => r,
-            Err(too_many) if limit.by_memory => {
+            Err(too_many) if limit.bound != graph::Bound::Requested => {
                 eprintln!(
                     "error: cannot draw the program: {}",
                     limit.refusal(too_many.jobs)
