@@ -207,6 +207,7 @@ pub fn describe(program: &Program, finding: &Finding) -> String {
     let job =
         |at: &analysis::At| program.job_name(&program.families[at.family as usize], &at.values);
     let key = |k| program.tile_name(k);
+    let instr = |at: &analysis::At| format!("job {}, instruction {}", job(at), at.instr);
     match finding {
         Finding::Family { family, error } => format!(
             "job family {}: {error}",
@@ -217,23 +218,16 @@ pub fn describe(program: &Program, finding: &Finding) -> String {
             component,
             value,
             size,
-        } => {
-            format!(
-                "job {}, instruction {}: index {component} is {value}, outside 0..{size}",
-                job(at),
-                at.instr
-            )
+        } => format!(
+            "{}: index {component} is {value}, outside 0..{size}",
+            instr(at)
+        ),
+        Finding::TriangleWrite { at } => {
+            format!("{}: write outside the stored triangle", instr(at))
         }
-        Finding::TriangleWrite { at } => format!(
-            "job {}, instruction {}: write outside the stored triangle",
-            job(at),
-            at.instr
-        ),
-        Finding::BaseWrite { at } => format!(
-            "job {}, instruction {}: write to version 0, which is an input",
-            job(at),
-            at.instr
-        ),
+        Finding::BaseWrite { at } => {
+            format!("{}: write to version 0, which is an input", instr(at))
+        }
         Finding::WrittenTwice {
             first,
             second,

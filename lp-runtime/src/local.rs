@@ -139,6 +139,14 @@ pub type WrapCounters<'a> = dyn Fn(Arc<dyn Counters>) -> Arc<dyn Counters> + 'a;
 /// Wraps the local queue in another [`Launcher`] implementation.
 pub type WrapLauncher<'a> = dyn Fn(Arc<dyn Launcher>) -> Arc<dyn Launcher> + 'a;
 
+/// `inner`, or what `wrap` makes of it.
+fn wrapped<T: ?Sized>(inner: Arc<T>, wrap: Option<&dyn Fn(Arc<T>) -> Arc<T>>) -> Arc<T> {
+    match wrap {
+        Some(wrap) => wrap(inner),
+        None => inner,
+    }
+}
+
 const SHARDS: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -602,21 +610,9 @@ pub fn run_local_with(
             message: format!("{workers} workers is more than a local run takes ({MAX_WORKERS})"),
         }));
     }
-    let local_counters: Arc<dyn Counters> = Arc::new(LocalCounters::new());
-    let counters = match interpose.counters {
-        Some(wrap) => wrap(local_counters),
-        None => local_counters,
-    };
-    let priorities = Priorities::compute(plan);
-    let computed_path = priorities.as_ref().and_then(|p| p.critical_path_jobs);
-    let queue = Arc::new(LocalQueue::new(Arc::new(match opts.schedule {
-        Schedule::CriticalPath => priorities.unwrap_or_default(),
-        Schedule::Fifo => Priorities::default(),
-    })));
-    let launcher = match interpose.launcher {
-        Some(wrap) => wrap(queue.clone()),
-        None => queue.clone() as Arc<dyn Launcher>,
-    };
+    let counters = wrapped::<dyn Counters>(Arc::new(LocalCounters::new()), interpose.counters);
+    let (queue, computed_path) = ready_queue(plan, opts.schedule);
+    let launcher = wrapped::<dyn Launcher>(queue.clone(), interpose.launcher);
     let metrics = Metrics::default();
     let tracer = opts.trace.as_ref().map(|_| Tracer::new(workers));
     let inputs = GeneratedInputs::new(store.as_ref(), plan, opts.input_budget);
@@ -672,6 +668,18 @@ pub fn run_local_with(
             reused: inputs.reused(),
         }),
     })
+}
+
+/// The ready queue, ordered as `schedule` asks, and the critical path's
+/// job count when computing the priorities found it.
+fn ready_queue(plan: &Plan, schedule: Schedule) -> (Arc<LocalQueue>, Option<usize>) {
+    let priorities = Priorities::compute(plan);
+    let computed_path = priorities.as_ref().and_then(|p| p.critical_path_jobs);
+    let order = match schedule {
+        Schedule::CriticalPath => priorities.unwrap_or_default(),
+        Schedule::Fifo => Priorities::default(),
+    };
+    (Arc::new(LocalQueue::new(Arc::new(order))), computed_path)
 }
 
 /// Starts the worker threads. A thread the OS refuses (a limit on

@@ -207,36 +207,9 @@ pub fn verify<E>(
             })
         }
         // TRSM_LLN reads L's lower triangle, whatever L is declared.
-        Check::TriSolve { l: a, b, x } | Check::Solve { a, b, x } => {
-            let lower = matches!(check, Check::TriSolve { .. }).then_some(Triangle::Lower);
-            let [n, nrhs] = m(b).header.shape;
-            let p = probes(nrhs);
-            let (bp, _) = mul(b, &p, false, None)?;
-            let (xp, _) = mul(x, &p, false, None)?;
-            let (axp, norm_a) = mul(a, &xp, false, lower)?;
-            Ok(Verification {
-                formula: if lower.is_some() {
-                    "‖L (X P) − B P‖ / (‖L‖ ‖X P‖ + ‖B P‖)"
-                } else {
-                    "‖A (X P) − B P‖ / (‖A‖ ‖X P‖ + ‖B P‖)"
-                },
-                residual: frob(&(&axp - &bp)) / (norm_a * frob(&xp) + frob(&bp)),
-                tolerance: tolerance(n),
-            })
-        }
-        Check::LeastSquares { a, b, x } => {
-            let [m_rows, nrhs] = m(b).header.shape;
-            let p = probes(nrhs);
-            let (bp, _) = mul(b, &p, false, None)?;
-            let (xp, _) = mul(x, &p, false, None)?;
-            let (axp, norm_a) = mul(a, &xp, false, None)?;
-            let (atr, _) = mul(a, &(&axp - &bp), true, None)?;
-            Ok(Verification {
-                formula: "‖Aᵀ (A (X P) − B P)‖ / (‖A‖ (‖A‖ ‖X P‖ + ‖B P‖))",
-                residual: frob(&atr) / (norm_a * (norm_a * frob(&xp) + frob(&bp))),
-                tolerance: tolerance(m_rows),
-            })
-        }
+        Check::TriSolve { l, b, x } => solve(program, [l, b, x], Some(Triangle::Lower), &mut mul),
+        Check::Solve { a, b, x } => solve(program, [a, b, x], None, &mut mul),
+        Check::LeastSquares { a, b, x } => least_squares(program, [a, b, x], &mut mul),
         Check::Qr { a, r } => {
             let [m_rows, n] = m(a).header.shape;
             let p = probes(n);
@@ -251,6 +224,52 @@ pub fn verify<E>(
             })
         }
     }
+}
+
+/// `op(M) X` for matrix `M` (by index), read as its declared triangle or
+/// as the one given; with `‖M‖`.
+type Mul<'a, E> = dyn FnMut(usize, &Tile, bool, Option<Triangle>) -> Result<(Tile, f64), E> + 'a;
+
+/// The check of a solve `A X = B` (`lower`: A read as its lower triangle).
+fn solve<E>(
+    program: &Program,
+    [a, b, x]: [usize; 3],
+    lower: Option<Triangle>,
+    mul: &mut Mul<'_, E>,
+) -> Result<Verification, E> {
+    let [n, nrhs] = program.matrices[b].header.shape;
+    let p = probes(nrhs);
+    let (bp, _) = mul(b, &p, false, None)?;
+    let (xp, _) = mul(x, &p, false, None)?;
+    let (axp, norm_a) = mul(a, &xp, false, lower)?;
+    Ok(Verification {
+        formula: if lower.is_some() {
+            "‖L (X P) − B P‖ / (‖L‖ ‖X P‖ + ‖B P‖)"
+        } else {
+            "‖A (X P) − B P‖ / (‖A‖ ‖X P‖ + ‖B P‖)"
+        },
+        residual: frob(&(&axp - &bp)) / (norm_a * frob(&xp) + frob(&bp)),
+        tolerance: tolerance(n),
+    })
+}
+
+/// The check of a least-squares solution: the normal equations' residual.
+fn least_squares<E>(
+    program: &Program,
+    [a, b, x]: [usize; 3],
+    mul: &mut Mul<'_, E>,
+) -> Result<Verification, E> {
+    let [m_rows, nrhs] = program.matrices[b].header.shape;
+    let p = probes(nrhs);
+    let (bp, _) = mul(b, &p, false, None)?;
+    let (xp, _) = mul(x, &p, false, None)?;
+    let (axp, norm_a) = mul(a, &xp, false, None)?;
+    let (atr, _) = mul(a, &(&axp - &bp), true, None)?;
+    Ok(Verification {
+        formula: "‖Aᵀ (A (X P) − B P)‖ / (‖A‖ (‖A‖ ‖X P‖ + ‖B P‖))",
+        residual: frob(&atr) / (norm_a * (norm_a * frob(&xp) + frob(&bp))),
+        tolerance: tolerance(m_rows),
+    })
 }
 
 /// The LU check: the transformations of `lib/lu.lp`'s factors, replayed on

@@ -496,6 +496,30 @@ impl Checker<'_> {
     }
 }
 
+/// The initialisers' rates as one figure of [`figure_list`].
+fn init_rates(s: &StoreModel) -> (String, String, String) {
+    let init = s.init_elements_per_s.get();
+    (
+        "store.init_elements_per_s".to_string(),
+        format!(
+            "zeros {:e}, identity {:e}, random {:e}, spd {:e}",
+            init.zeros, init.identity, init.random, init.spd
+        ),
+        s.init_elements_per_s.source.clone(),
+    )
+}
+
+/// The kernels' rate tables as one figure of [`figure_list`].
+fn kernel_rates(m: &ModelFile) -> (String, String, String) {
+    let tables = m.kernels.gflops.value.get_ref().iter();
+    let text: Vec<String> = tables.map(|(name, t)| format!("{name} {t:?}")).collect();
+    (
+        "kernels.gflops".to_string(),
+        text.join("; "),
+        m.kernels.gflops.source.clone(),
+    )
+}
+
 /// Every figure of a model as (field, value, source).
 fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
     let f = |name: &str, fig: &Figure<f64>| {
@@ -512,16 +536,6 @@ fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
         &m.driver,
         &m.prices,
     );
-    let init = s.init_elements_per_s.get();
-    let kernels = m
-        .kernels
-        .gflops
-        .value
-        .get_ref()
-        .iter()
-        .map(|(name, t)| format!("{name} {t:?}"))
-        .collect::<Vec<_>>()
-        .join("; ");
     let tables = s.size_tables().into_iter().filter_map(|(name, fig)| {
         let fig = fig?;
         Some((
@@ -549,24 +563,13 @@ fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
         f("store.read_bytes_per_s", &s.read_bytes_per_s),
         f("store.write_bytes_per_s", &s.write_bytes_per_s),
         f("store.transpose_bytes_per_s", &s.transpose_bytes_per_s),
-        (
-            "store.init_elements_per_s".to_string(),
-            format!(
-                "zeros {:e}, identity {:e}, random {:e}, spd {:e}",
-                init.zeros, init.identity, init.random, init.spd
-            ),
-            s.init_elements_per_s.source.clone(),
-        ),
+        init_rates(s),
         f("counters.read_latency_s", &c.read_latency_s),
         f("counters.write_latency_s", &c.write_latency_s),
         f("counters.item_bytes", &c.item_bytes),
         f("driver.poll_s", &d.poll_s),
         f("driver.lease_s", &d.lease_s),
-        (
-            "kernels.gflops".to_string(),
-            kernels,
-            m.kernels.gflops.source.clone(),
-        ),
+        kernel_rates(m),
         f("prices.gb_second", &pr.gb_second),
         f("prices.invocation", &pr.invocation),
         f("prices.store_get", &pr.store_get),

@@ -667,16 +667,7 @@ pub fn run_program<'py>(
     let supplied = supplied(py, inputs)?;
     let original = plan.program();
     let outputs = checked_outputs(original, &supplied, outputs)?;
-    // What `lpc run` refuses before running (`runner::Refusal`).
-    let most = lp_runtime::local::MAX_WORKERS;
-    if workers > most {
-        let message = format!("workers must be at most {most}, found {workers}");
-        return Err(PyValueError::new_err(message));
-    }
-    if let Some(memory) = lp_runtime::local::physical_memory() {
-        runner::check_memory(original, memory)
-            .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
-    }
+    check_limits(original, workers)?;
     let check = match verify {
         true => Some(Check::detect(original).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -706,21 +697,7 @@ pub fn run_program<'py>(
         })
         .collect();
     let (bound, uses) = layout(original, &supplied, store_obj.get())?;
-    let rebound = bound
-        .matrices
-        .iter()
-        .zip(&original.matrices)
-        .any(|(b, o)| b.init != o.init);
-    let plan = if rebound {
-        Plan::new(bound).map_err(|e| {
-            // Initialisers do not enter the plan's checks.
-            PyRuntimeError::new_err(format!(
-                "internal error: the program with its inputs bound does not plan: {e:?}"
-            ))
-        })?
-    } else {
-        plan
-    };
+    let plan = rebound(plan, bound)?;
     let request = Request {
         outputs: &wanted,
         keep,
@@ -731,6 +708,39 @@ pub fn run_program<'py>(
         lower_only,
     };
     finish_run(py, &plan, supplied, uses, request, store_obj, progress)
+}
+
+/// What `lpc run` refuses before running (`runner::Refusal`).
+fn check_limits(program: &Program, workers: usize) -> PyResult<()> {
+    let most = lp_runtime::local::MAX_WORKERS;
+    if workers > most {
+        let message = format!("workers must be at most {most}, found {workers}");
+        return Err(PyValueError::new_err(message));
+    }
+    if let Some(memory) = lp_runtime::local::physical_memory() {
+        runner::check_memory(program, memory).map_err(|e| PyMemoryError::new_err(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// `plan`, or the plan of `bound` (its program with the inputs' sources
+/// as initialisers) when binding changed an initialiser.
+fn rebound(plan: Plan, bound: Program) -> PyResult<Plan> {
+    let original = &plan.program().matrices;
+    if bound
+        .matrices
+        .iter()
+        .zip(original)
+        .all(|(b, o)| b.init == o.init)
+    {
+        return Ok(plan);
+    }
+    Plan::new(bound).map_err(|e| {
+        // Initialisers do not enter the plan's checks.
+        PyRuntimeError::new_err(format!(
+            "internal error: the program with its inputs bound does not plan: {e:?}"
+        ))
+    })
 }
 
 /// The outputs asked for (by default, every output of the program), after
@@ -786,22 +796,11 @@ fn finish_run<'py>(
 ) -> PyResult<(Bound<'py, PyDict>, PySummary)> {
     let program = plan.program();
     // Output arrays first, so that a bad request fails before the run.
-    let mut arrays: Vec<(usize, Bound<'py, PyAny>)> = Vec::new();
-    let mut kept = vec![false; program.matrices.len()];
-    for (k, _) in &request.publish {
-        kept[*k] = true;
-    }
-    let mut handles = Vec::new();
-    for &(_, k) in request.outputs {
-        let info = &program.matrices[k];
-        if request.keep || !info.versions.is_empty() {
-            kept[k] = true;
-            handles.push(k);
-        } else {
-            let [rows, cols] = info.header.shape;
-            arrays.push((k, array::empty(py, rows, cols)?));
-        }
-    }
+    let Destinations {
+        arrays,
+        kept,
+        handles,
+    } = destinations(py, program, &request)?;
     let mut views: Vec<(usize, ArrayView<'py>)> = Vec::new();
     for (k, a) in &arrays {
         views.push((*k, ArrayView::new(a, "output")?));
@@ -859,6 +858,42 @@ fn finish_run<'py>(
     };
     let result = results(py, &out, request.outputs, &arrays, &handles)?;
     Ok((result, summary))
+}
+
+/// Where a run's outputs go.
+struct Destinations<'py> {
+    /// The outputs returned as numpy arrays, allocated before the run.
+    arrays: Vec<(usize, Bound<'py, PyAny>)>,
+    /// Per matrix: its tiles stay in the store after the run.
+    kept: Vec<bool>,
+    /// The outputs returned as BigMatrix handles.
+    handles: Vec<usize>,
+}
+
+fn destinations<'py>(
+    py: Python<'py>,
+    program: &Program,
+    request: &Request,
+) -> PyResult<Destinations<'py>> {
+    let mut to = Destinations {
+        arrays: Vec::new(),
+        kept: vec![false; program.matrices.len()],
+        handles: Vec::new(),
+    };
+    for (k, _) in &request.publish {
+        to.kept[*k] = true;
+    }
+    for &(_, k) in request.outputs {
+        let info = &program.matrices[k];
+        if request.keep || !info.versions.is_empty() {
+            to.kept[k] = true;
+            to.handles.push(k);
+        } else {
+            let [rows, cols] = info.header.shape;
+            to.arrays.push((k, array::empty(py, rows, cols)?));
+        }
+    }
+    Ok(to)
 }
 
 /// What each input of the run reads: a caller's numpy array (cut into

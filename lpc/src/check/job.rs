@@ -480,20 +480,7 @@ fn apply<'src>(
     if !ok {
         return false;
     }
-    out.next_reg += loads.len() as u32;
-    for (load, spans, span) in loads {
-        out.push(
-            load,
-            line,
-            InstrSpans {
-                span,
-                opcode: span,
-                operands: vec![span],
-                defs: vec![],
-                tile: Some(spans),
-            },
-        );
-    }
+    push_loads(out, loads, line);
     out.push(
         Instr::Apply { dsts, kernel, args },
         line,
@@ -506,6 +493,23 @@ fn apply<'src>(
         },
     );
     true
+}
+
+/// The implicit loads of a kernel's tile operands, each into the register
+/// numbered for it (from `out.next_reg`), the tile reference's span
+/// standing for the instruction.
+fn push_loads(out: &mut Lowering, loads: Vec<(Instr, TileSpans, Span)>, line: u32) {
+    out.next_reg += loads.len() as u32;
+    for (load, spans, span) in loads {
+        let spans = InstrSpans {
+            span,
+            opcode: span,
+            operands: vec![span],
+            defs: vec![],
+            tile: Some(spans),
+        };
+        out.push(load, line, spans);
+    }
 }
 
 /// Resolves a register use: its index and definition when it refers to an
