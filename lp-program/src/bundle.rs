@@ -266,6 +266,10 @@ pub fn describe(program: &Program, finding: &Finding) -> String {
             "job family {}, instruction {instr}: cannot decide {question}",
             program.families[*family as usize].name
         ),
+        Finding::TempReadUnchecked { family, instr } => format!(
+            "job family {}, instruction {instr}: cannot check that every temp tile it writes is read",
+            program.families[*family as usize].name
+        ),
         Finding::TempNeverRead { at, tile } => format!(
             "temp tile {} written by {} is never read",
             key(*tile),

@@ -215,7 +215,10 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         WriteToInput { .. } | WriteOutsideTriangle { .. } | WriteToBase { .. } => writes(e),
         TileWrittenTwice { .. } | TileNeverWritten { .. } => once(e),
         Cycle { .. } | Unordered { .. } | Undecided { .. } => order(e),
-        UnusedRegister { .. } | TempNeverRead { .. } | OutputNotWritten { .. } => warnings(e),
+        UnusedRegister { .. }
+        | TempNeverRead { .. }
+        | TempReadUnchecked { .. }
+        | OutputNotWritten { .. } => warnings(e),
     };
     within(src, diag)
 }
@@ -678,6 +681,13 @@ fn warnings(e: &CheckError) -> Diag {
             .with_message(format!("temp tile {tile} is written but never read"))
             .with_labels(vec![p(*span, "written here".into())])
             .with_notes(in_job(job)),
+        TempReadUnchecked { span, limit } => Diag::warning()
+            .with_message("cannot check that every temp tile this instruction writes is read")
+            .with_labels(vec![p(*span, "written here".into())])
+            .with_notes(vec![format!(
+                "note: the tiles the dependency solver cannot rule out are more than the {limit} lpc enumerates; \
+                 a tile no job reads only costs the work of writing it"
+            )]),
         OutputNotWritten {
             decl,
             matrix,

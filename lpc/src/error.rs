@@ -344,6 +344,11 @@ pub enum CheckError {
         tile: TileName,
         job: Option<String>,
     },
+    /// The temp tiles a write may leave unread are more than `limit`.
+    TempReadUnchecked {
+        span: Span,
+        limit: u64,
+    },
     /// Output tiles that no job writes, aggregated per matrix; `missing`
     /// lists the first few.
     OutputNotWritten {
@@ -405,7 +410,8 @@ impl CheckError {
             | Unordered { span, .. }
             | Undecided { span, .. }
             | UnusedRegister { span, .. }
-            | TempNeverRead { span, .. } => *span,
+            | TempNeverRead { span, .. }
+            | TempReadUnchecked { span, .. } => *span,
             InitOnNonInput { init, .. } => *init,
             OutputNotWritten { decl, .. } => *decl,
             Cycle { edges } => edges.first().map(|e| e.load).unwrap_or_default(),
@@ -417,6 +423,7 @@ impl CheckError {
             self,
             CheckError::UnusedRegister { .. }
                 | CheckError::TempNeverRead { .. }
+                | CheckError::TempReadUnchecked { .. }
                 | CheckError::OutputNotWritten { .. }
         )
     }

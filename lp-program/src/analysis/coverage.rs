@@ -391,7 +391,7 @@ pub fn temps_read(plan: &Plan, options: &Options) -> Vec<Finding> {
             }
         }
         let mut found = None;
-        enumerate(&pieces, options.max_jobs, &mut |t, comps| {
+        let complete = enumerate(&pieces, options.max_jobs, &mut |t, comps| {
             let Some(tile) = stored(program, w.matrix, comps) else {
                 return true;
             };
@@ -401,8 +401,13 @@ pub fn temps_read(plan: &Plan, options: &Options) -> Vec<Finding> {
             }
             true
         });
-        if let Some((at, tile)) = found {
-            out.push(Finding::TempNeverRead { at, tile });
+        match found {
+            Some((at, tile)) => out.push(Finding::TempNeverRead { at, tile }),
+            None if !complete => out.push(Finding::TempReadUnchecked {
+                family: w.family,
+                instr: w.instr,
+            }),
+            None => {}
         }
     }
     out

@@ -114,6 +114,13 @@ pub enum Finding {
         at: At,
         tile: TileKey,
     },
+    /// Warning: whether every temp tile instruction `instr` of `family`
+    /// writes is loaded was left open: the tiles the solver could not
+    /// rule out are more than the enumeration limit.
+    TempReadUnchecked {
+        family: u32,
+        instr: u32,
+    },
     /// Warning: `count` of the `expected` tiles of an output are never
     /// written; `missing` lists the first few (version components, row,
     /// column).
@@ -129,7 +136,9 @@ impl Finding {
     pub fn is_warning(&self) -> bool {
         matches!(
             self,
-            Finding::TempNeverRead { .. } | Finding::OutputNotWritten { .. }
+            Finding::TempNeverRead { .. }
+                | Finding::TempReadUnchecked { .. }
+                | Finding::OutputNotWritten { .. }
         )
     }
 }

@@ -253,6 +253,10 @@ impl Mapper<'_> {
                 span: self.instr_span(*family, *instr),
                 question,
             },
+            Finding::TempReadUnchecked { family, instr } => CheckError::TempReadUnchecked {
+                span: self.instr_span(*family, *instr),
+                limit: self.max_jobs,
+            },
             Finding::TempNeverRead { at, tile } => CheckError::TempNeverRead {
                 span: self.tile_span(at),
                 tile: self.key_name(*tile),
