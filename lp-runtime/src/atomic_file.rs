@@ -14,13 +14,40 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use tempfile::NamedTempFile;
 
 /// A file being written in place of `dest`; nothing reaches `dest` until
 /// [`AtomicFile::commit`].
 pub struct AtomicFile {
-    temp: NamedTempFile,
+    /// `None` once committed.
+    temp: Option<NamedTempFile>,
     dest: PathBuf,
+}
+
+/// The temporary files of the [`AtomicFile`]s alive in this process, for
+/// [`remove_unfinished`]: an exit that skips destructors (a second Ctrl-C)
+/// would otherwise leave them behind.
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn unfinished() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A panic while holding the lock leaves a list that is still whole.
+    UNFINISHED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn forget(path: &Path) {
+    let mut list = unfinished();
+    if let Some(k) = list.iter().position(|p| p == path) {
+        list.swap_remove(k);
+    }
+}
+
+/// Removes the temporary files of every [`AtomicFile`] not yet committed
+/// or dropped: for a process about to exit without unwinding.
+pub fn remove_unfinished() {
+    for path in unfinished().drain(..) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 impl AtomicFile {
@@ -47,28 +74,48 @@ impl AtomicFile {
         if let Some(permissions) = replaced {
             temp.as_file().set_permissions(permissions)?;
         }
+        unfinished().push(temp.path().to_path_buf());
         Ok(AtomicFile {
-            temp,
+            temp: Some(temp),
             dest: dest.to_path_buf(),
         })
     }
 
+    fn temp(&self) -> &NamedTempFile {
+        self.temp.as_ref().expect("only commit takes the file")
+    }
+
     /// The temporary file, to write to.
     pub fn file(&mut self) -> &mut File {
-        self.temp.as_file_mut()
+        self.temp
+            .as_mut()
+            .expect("only commit takes the file")
+            .as_file_mut()
     }
 
     /// The temporary file's path, for error messages.
     pub fn path(&self) -> &Path {
-        self.temp.path()
+        self.temp().path()
     }
 
     /// Flushes the written bytes to disk and renames the file over the
     /// destination.
-    pub fn commit(self) -> io::Result<()> {
-        self.temp.as_file().sync_all()?;
-        self.temp.persist(&self.dest).map_err(|e| e.error)?;
-        Ok(())
+    pub fn commit(mut self) -> io::Result<()> {
+        self.temp().as_file().sync_all()?;
+        let temp = self.temp.take().expect("only commit takes the file");
+        let path = temp.path().to_path_buf();
+        let persisted = temp.persist(&self.dest);
+        forget(&path);
+        // A failed rename hands the file back; dropping it removes it.
+        persisted.map(drop).map_err(|e| e.error)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some(temp) = &self.temp {
+            forget(temp.path());
+        }
     }
 }
 

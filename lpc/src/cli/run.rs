@@ -193,10 +193,11 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         ..RunOptions::default()
     };
     let stop = opts.stop.clone();
-    // A second Ctrl-C while stopping falls through to the default
-    // handler's behaviour: we exit at once.
+    // A second Ctrl-C while stopping exits at once, as the default
+    // handler would, but without a half-written output beside its file.
     let _ = ctrlc::set_handler(move || {
         if stop.swap(true, Ordering::SeqCst) {
+            lp_runtime::atomic_file::remove_unfinished();
             std::process::exit(130);
         }
     });
