@@ -157,10 +157,20 @@ impl Tok<'_> {
 /// At most [`CLIP`] characters of `text`, with an ellipsis and the length
 /// when it is longer: a message names the offending token, it does not echo
 /// a megabyte of it.
+/// Control characters are escaped (`\r`): printed raw, they would move
+/// the terminal's cursor instead of showing what the source holds.
 pub fn clip(text: &str) -> String {
+    let escaped = |s: &str| -> String {
+        s.chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_default().to_string(),
+                false => c.to_string(),
+            })
+            .collect()
+    };
     match text.char_indices().nth(CLIP) {
-        None => text.to_string(),
-        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+        None => escaped(text),
+        Some((cut, _)) => format!("{}… ({} bytes)", escaped(&text[..cut]), text.len()),
     }
 }
 

@@ -51,8 +51,12 @@ pub fn remove_unfinished() {
 }
 
 impl AtomicFile {
-    /// A new, empty temporary file in `dest`'s directory.
+    /// A new, empty temporary file in `dest`'s directory. A symbolic link
+    /// is written through, as `File::create` would: the file it names is
+    /// replaced and the link stays. A device, a pipe or a socket is
+    /// refused (`InvalidInput`): a rename would replace it, not fill it.
     pub fn create(dest: &Path) -> io::Result<AtomicFile> {
+        let dest = &destination(dest)?;
         let dir = dest
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -119,6 +123,22 @@ impl Drop for AtomicFile {
     }
 }
 
+/// The file a write to `dest` replaces (see [`AtomicFile::create`]).
+fn destination(dest: &Path) -> io::Result<PathBuf> {
+    let real = match dest.is_symlink() {
+        // A dangling link is replaced, as there is no file to write to.
+        true => std::fs::canonicalize(dest).unwrap_or_else(|_| dest.to_path_buf()),
+        false => dest.to_path_buf(),
+    };
+    match std::fs::metadata(&real) {
+        Ok(m) if !m.is_file() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        )),
+        _ => Ok(real),
+    }
+}
+
 /// The permission bits of the file `dest` replaces, if it replaces one
 /// (the temporary file takes them before it holds anything). Only the
 /// `rwx` bits: the new file is not setuid because the old one was.
@@ -166,6 +186,22 @@ mod tests {
             .collect();
         assert_eq!(names, ["out.bin"], "no temporary left behind");
         assert_eq!(std::fs::read(&dest).unwrap(), b"new content");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_written_through_and_a_device_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.npy");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.npy");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert!(link.is_symlink(), "the link stays");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        let e = write_atomically(Path::new("/dev/null"), b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(e.to_string(), "it is not a regular file");
     }
 
     /// A new file gets what `File::create` gives one beside it (0666 less

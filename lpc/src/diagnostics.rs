@@ -43,9 +43,12 @@ fn range(src: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
     let start = clamp(span.start);
     let mut end = clamp(span.end).max(start);
     // A label that runs into the next line (an unexpected end of line)
-    // stops at the line break.
-    if let Some(newline) = src[start..end].find(['\n', '\r']) {
+    // stops at the line break, `\r\n` or `\n` (a lone `\r` is a token).
+    if let Some(newline) = src[start..end].find('\n') {
         end = start + newline;
+        if src[start..end].ends_with('\r') {
+            end -= 1;
+        }
     }
     start..end
 }
@@ -186,6 +189,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | SolverLimit { .. } => names(e),
         LabelIndexInLoop { .. }
         | NegativeDimension { .. }
+        | NegativeSeed { .. }
         | BadBase { .. }
         | VersionedInput { .. }
         | IndexCount { .. }
@@ -291,6 +295,9 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
         NegativeDimension { span, value } => Diag::error()
             .with_message(format!("a size cannot be negative, found {value}"))
             .with_labels(vec![p(*span, "negative".into())]),
+        NegativeSeed { span, init, value } => Diag::error()
+            .with_message(format!("a seed cannot be negative, found {value}"))
+            .with_labels(vec![p(*span, format!("the seed of `{init}`"))]),
         BadBase { span, matrix, message } => Diag::error()
             .with_message(format!("`{matrix}` cannot start from this matrix"))
             .with_labels(vec![p(*span, message.clone())])
@@ -753,7 +760,7 @@ fn fit(src: &str, d: &Diag) -> Diag {
 
 /// Renders diagnostics like rustc, without colour (tests, pipes).
 pub fn render_plain(name: &str, src: &str, diags: &[Diag]) -> String {
-    let file = SimpleFile::new(name, src);
+    let file = SimpleFile::new(name, shown(src));
     let config = term::Config::default();
     let mut out = String::new();
     for d in diags {
@@ -778,7 +785,7 @@ pub fn emit_stderr(format: Format, name: &str, src: &str, diags: &[Diag]) {
             use term::termcolor::{ColorChoice, StandardStream};
             let stream = StandardStream::stderr(ColorChoice::Auto);
             let mut lock = stream.lock();
-            let file = SimpleFile::new(name, src);
+            let file = SimpleFile::new(name, shown(src));
             let config = term::Config::default();
             for d in diags {
                 let _ = term::emit_to_write_style(&mut lock, &config, &file, &fit(src, d));
@@ -790,6 +797,18 @@ pub fn emit_stderr(format: Format, name: &str, src: &str, diags: &[Diag]) {
                 .write_all(render_plain(name, src, diags).as_bytes());
         }
     }
+}
+
+/// The source as a snippet shows it: an ASCII control character other than
+/// a newline or a tab (a stray carriage return) would move the terminal's
+/// cursor, so it shows as a space, byte for byte (spans stay valid). The
+/// message names it (`lexer::clip` escapes it).
+fn shown(src: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| c.is_ascii_control() && c != '\n' && c != '\t';
+    if !src.contains(hidden) {
+        return std::borrow::Cow::Borrowed(src);
+    }
+    std::borrow::Cow::Owned(src.replace(hidden, " "))
 }
 
 /// Renders diagnostics as JSON lines.

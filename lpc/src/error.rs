@@ -156,6 +156,12 @@ pub enum CheckError {
         span: Span,
         value: i64,
     },
+    /// An initialiser's seed below zero (`spd(-1)`).
+    NegativeSeed {
+        span: Span,
+        init: String,
+        value: i64,
+    },
     /// `= NAME` on a versioned matrix names no input of the same shape.
     BadBase {
         span: Span,
@@ -384,6 +390,7 @@ impl CheckError {
             | NotSquare { span, .. }
             | GridTooLarge { span, .. }
             | NegativeDimension { span, .. }
+            | NegativeSeed { span, .. }
             | BadBase { span, .. }
             | VersionedInput { span, .. }
             | RegisterRedefined { span, .. }

@@ -167,7 +167,7 @@ pub fn compile_file(path: &str, opts: &CompileOptions) -> Result<Compiled, ExitC
     let outcome = match compile_source(&src, &name, opts) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::say!("error: {e}");
             return Err(ExitCode::from(2));
         }
     };
@@ -177,14 +177,14 @@ pub fn compile_file(path: &str, opts: &CompileOptions) -> Result<Compiled, ExitC
     if opts.format == Format::Human {
         let hidden = outcome.diagnostics.len() - shown;
         if hidden > 0 {
-            eprintln!(
+            crate::say!(
                 "note: {hidden} more diagnostic{} not shown (--max-diagnostics {} shows more)",
                 if hidden == 1 { " is" } else { "s are" },
                 outcome.diagnostics.len()
             );
         }
         if errors > 0 || warnings > 0 {
-            eprintln!("{}", summary(errors, warnings, opts.deny_warnings));
+            crate::say!("{}", summary(errors, warnings, opts.deny_warnings));
         }
     }
     match outcome.compiled {
@@ -212,12 +212,23 @@ fn summary(errors: usize, warnings: usize, deny_warnings: bool) -> String {
 /// The display name and text of a source; an I/O error is printed as one
 /// line and becomes exit code 2.
 pub fn read_source(path: &str) -> Result<(String, String), ExitCode> {
-    let result = if path == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map(|_| text)
+    let bytes = if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes).map(|_| bytes)
     } else {
-        std::fs::read_to_string(path)
+        std::fs::read(path)
     };
+    let result = bytes.and_then(|bytes| {
+        if lp_program::bundle::is_bundle(&bytes) {
+            return Err(std::io::Error::other(
+                "it is a bundle (`lpc build`'s output), and this command reads a program's source",
+            ));
+        }
+        String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            std::io::Error::other(format!("it is not UTF-8 text (byte {at})"))
+        })
+    });
     match result {
         Ok(text) => Ok((
             if path == "-" {
@@ -228,7 +239,7 @@ pub fn read_source(path: &str) -> Result<(String, String), ExitCode> {
             text,
         )),
         Err(e) => {
-            eprintln!("error: cannot read {path}: {e}");
+            crate::say!("error: cannot read {path}: {e}");
             Err(ExitCode::from(2))
         }
     }

@@ -12,6 +12,28 @@
 //! JSON comes from [`diagnostics`]. [`runner`] holds the steps of a run
 //! that `lpc run` and the Python package share.
 
+/// `eprintln!` that cannot panic: a closed or broken stderr (`lpc run ...
+/// 2>&1 | head -1`) must not abort a run whose outputs are still to be
+/// written and published. What cannot be said is dropped.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that cannot panic, for reports printed while work remains
+/// (`lpc sim ... --trace t.json | head -3` still writes its trace). A
+/// listing that must be whole goes through `cli::finish_output` instead.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod check;
 pub mod diagnostics;
 pub mod error;

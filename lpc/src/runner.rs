@@ -101,6 +101,10 @@ pub enum BindingError {
     Versioned {
         name: String,
     },
+    /// A temp named as an output: its tiles are gone by the end.
+    Temp {
+        name: String,
+    },
     OutputFileTwice {
         path: PathBuf,
     },
@@ -135,6 +139,7 @@ impl fmt::Display for BindingError {
                 f,
                 "--output {name}: `{name}` is versioned; only plain matrices are written to `.npy` files"
             ),
+            BindingError::Temp { name } => write!(f, "--output {name}: {}", temp_output(name)),
             BindingError::OutputFileTwice { path } => {
                 write!(f, "--output: {} is named twice", path.display())
             }
@@ -147,6 +152,14 @@ impl fmt::Display for BindingError {
 }
 
 impl std::error::Error for BindingError {}
+
+/// Why temp `name` cannot be an output, for `lpc run` and Python alike.
+pub fn temp_output(name: &str) -> String {
+    format!(
+        "`{name}` is a temp of the program (a run frees its tiles as it goes); \
+         only its inputs and outputs can be read back"
+    )
+}
 
 /// An input or output named by the caller; `file` is the `.npy` file it
 /// is read from or written to, if it is one.
@@ -166,7 +179,8 @@ fn matrix_names(program: &Program) -> String {
 }
 
 /// Every input names an input matrix (once; a file input names a file),
-/// every output a matrix (a plain one unless `versioned_outputs`), no
+/// every output an input or output matrix (a plain one unless
+/// `versioned_outputs`), no
 /// output file twice; with `require_inputs`, every input without an
 /// initialiser is supplied (a fresh memory store holds only what is
 /// supplied now; a directory store may hold an earlier import).
@@ -202,6 +216,10 @@ pub fn check_bindings(
     for output in outputs {
         match find(program, output.name) {
             None => return Err(no_such(output.name, true)),
+            Some(m) if m.role == Role::Temp => {
+                let name = output.name.to_string();
+                return Err(BindingError::Temp { name });
+            }
             Some(m) if !m.versions.is_empty() && !versioned_outputs => {
                 let name = output.name.to_string();
                 return Err(BindingError::Versioned { name });
@@ -246,7 +264,8 @@ pub enum Refusal {
         matrix: String,
         rows: usize,
         cols: usize,
-        bytes: u64,
+        /// Wider than `u64`: a tile of a huge declared shape overflows it.
+        bytes: u128,
         memory: u64,
     },
 }
@@ -262,6 +281,11 @@ pub enum Unwritable {
     /// No file can be created in its directory (permissions, a read-only
     /// file system).
     Denied(PathBuf, std::io::Error),
+    /// It is a device, a pipe or a socket (`lp_runtime::atomic_file`
+    /// refuses to replace one).
+    NotAFile,
+    /// It is the program being run.
+    TheProgram,
 }
 
 impl fmt::Display for Refusal {
@@ -286,6 +310,8 @@ impl fmt::Display for Refusal {
                     Unwritable::Denied(dir, e) => {
                         write!(f, "cannot create a file in {}: {e}", dir.display())
                     }
+                    Unwritable::NotAFile => f.write_str("it is not a regular file"),
+                    Unwritable::TheProgram => f.write_str("it is the program being run"),
                 }
             }
             Refusal::TileTooLarge {
@@ -298,7 +324,9 @@ impl fmt::Display for Refusal {
                 f,
                 "matrix {matrix}: one tile is {rows} x {cols} doubles, {bytes} bytes ({}), \
                  more than the memory this process may use ({}); choose a smaller tile size",
-                bytesize::ByteSize(*bytes).display().iec(),
+                u64::try_from(*bytes).map_or("over 16 EiB".to_string(), |b| {
+                    bytesize::ByteSize(b).display().iec().to_string()
+                }),
                 bytesize::ByteSize(*memory).display().iec()
             ),
         }
@@ -319,9 +347,10 @@ pub fn check_workers(workers: usize) -> Result<(), Refusal> {
 
 /// Checks, before anything is computed, that a file can be written at
 /// `path` the way every output is (`lp_runtime::atomic_file`: a temp file
-/// beside it, renamed over it), so that a mistyped path costs no run.
-/// `option` names the flag in the error.
-pub fn check_destination(option: &str, path: &Path) -> Result<(), Refusal> {
+/// beside it, renamed over it), so that a mistyped path costs no run,
+/// and that it is not `program` (the source a run reads). `option` names
+/// the flag in the error.
+pub fn check_destination(option: &str, path: &Path, program: &Path) -> Result<(), Refusal> {
     let refuse = |why| Refusal::Unwritable {
         option: option.to_string(),
         path: path.to_path_buf(),
@@ -329,6 +358,9 @@ pub fn check_destination(option: &str, path: &Path) -> Result<(), Refusal> {
     };
     if path.is_dir() {
         return Err(refuse(Unwritable::IsADirectory));
+    }
+    if same_file(path, program) {
+        return Err(refuse(Unwritable::TheProgram));
     }
     let dir = path
         .parent()
@@ -342,9 +374,31 @@ pub fn check_destination(option: &str, path: &Path) -> Result<(), Refusal> {
     }
     // The write's own first step, undone on drop: this answers for
     // permissions, read-only mounts and ACLs alike.
-    lp_runtime::atomic_file::AtomicFile::create(path)
-        .map(drop)
-        .map_err(|e| refuse(Unwritable::Denied(dir.to_path_buf(), e)))
+    match lp_runtime::atomic_file::AtomicFile::create(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(refuse(Unwritable::NotAFile)),
+        Err(e) => Err(refuse(Unwritable::Denied(dir.to_path_buf(), e))),
+    }
+}
+
+/// Whether `a` and `b` name one existing file, through whatever paths,
+/// symbolic or hard links: the same device and inode.
+#[cfg(unix)]
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Whether `a` and `b` name one existing file: the same canonical path.
+#[cfg(not(unix))]
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// Refuses a program one of whose tiles is larger than `memory` bytes
@@ -356,10 +410,8 @@ pub fn check_memory(program: &Program, memory: u64) -> Result<(), Refusal> {
     for info in &program.matrices {
         // Tile (0, 0) is a full tile, the largest there is.
         let tile = info.header.tile(0, 0);
-        let bytes = (tile.rows as u64)
-            .saturating_mul(tile.cols as u64)
-            .saturating_mul(std::mem::size_of::<f64>() as u64);
-        if bytes > memory {
+        let bytes = tile.rows as u128 * tile.cols as u128 * std::mem::size_of::<f64>() as u128;
+        if bytes > memory as u128 {
             return Err(Refusal::TileTooLarge {
                 matrix: info.name.clone(),
                 rows: tile.rows,

@@ -50,12 +50,28 @@ fn build_refuses_to_write_the_bundle_over_its_own_source() {
         );
         assert_eq!(std::fs::read(&prog).unwrap(), source, "-o {output}");
     }
-    // Another file is written as before.
+    // A device is not replaced by a file.
+    #[cfg(unix)]
+    assert_refused(
+        &lpc(&["build", &prog, "-o", "/dev/null"]),
+        "error: cannot write /dev/null: it is not a regular file\n",
+    );
+    // Another file is written as before, and through a link to it.
     let bundle = format!("{d}/prog.lpb");
     let out = lpc(&["build", &prog, "-o", &bundle]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).starts_with(&format!("wrote {bundle} (")));
     assert_eq!(std::fs::read(&prog).unwrap(), source);
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("to-bundle.lpb");
+        std::os::unix::fs::symlink(&bundle, &link).unwrap();
+        std::fs::write(&bundle, b"stale").unwrap();
+        let out = lpc(&["build", &prog, "-o", link.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(link.is_symlink());
+        assert_ne!(std::fs::read(&bundle).unwrap(), b"stale");
+    }
 }
 
 #[test]

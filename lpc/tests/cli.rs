@@ -770,7 +770,22 @@ fn output_and_trace_paths_are_checked_before_the_run() {
     let d = dir.path().display().to_string();
     std::fs::write(dir.path().join("file"), "").unwrap();
     let good = format!("L={d}/L.npy");
-    let cases: [(&[&str], String); 5] = [
+    let to_itself = format!("L={program}");
+    let cases: [(&[&str], String); 8] = [
+        (
+            &["--output", &format!("S={d}/S.npy")],
+            "--output S: `S` is a temp of the program (a run frees its tiles as it goes); \
+             only its inputs and outputs can be read back"
+                .to_string(),
+        ),
+        (
+            &["--output", &to_itself],
+            format!("--output L: cannot write {program}: it is the program being run"),
+        ),
+        (
+            &["--output", "L=/dev/null"],
+            "--output L: cannot write /dev/null: it is not a regular file".to_string(),
+        ),
         (
             &["--output", &format!("L={d}/missing/d/L.npy")],
             format!(
@@ -928,5 +943,85 @@ fn run_help_names_every_program_verify_checks() {
              solve, solve, least squares, QR, LU: the library's programs, by their matrix names)"
         ),
         "{help}"
+    );
+}
+
+/// `lpc run ... 2>&1 | head -1`: the reader of stderr leaves at once, and
+/// the run still writes its output and exits 0 (a broken stderr once made
+/// the first summary line panic, losing the output).
+#[cfg(unix)]
+#[test]
+fn a_closed_stderr_loses_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    let output = dir.path().join("L.npy");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args(["run", &program, "--verify", "--output"])
+        .arg(format!("L={}", output.display()))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(output.is_file());
+    // The same for a listing on stdout whose reader left.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args(["graph", "--dot", &program])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(0), String::new())
+    );
+}
+
+/// A command that reads a program's source says what it was given
+/// instead: a bundle, or bytes that are not UTF-8 text.
+#[test]
+fn a_bundle_or_binary_given_for_source_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    let bundle = dir.path().join("chol.lpb").display().to_string();
+    assert!(
+        lpc(&["build", &program, "-o", &bundle], None)
+            .status
+            .success()
+    );
+    let other = dir.path().join("other.lpb").display().to_string();
+    for args in [
+        vec!["expand", &bundle],
+        vec!["build", &bundle, "-o", &other],
+    ] {
+        let out = lpc(&args, None);
+        assert_eq!(
+            (out.status.code(), text(&out.stderr)),
+            (
+                Some(2),
+                format!(
+                    "error: cannot read {bundle}: it is a bundle (`lpc build`'s output), \
+                     and this command reads a program's source\n"
+                )
+            )
+        );
+    }
+    let binary = dir.path().join("bad.lp");
+    std::fs::write(&binary, b"param n = 3\xff\n").unwrap();
+    let out = lpc(&["check", binary.to_str().unwrap()], None);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(2),
+            format!(
+                "error: cannot read {}: it is not UTF-8 text (byte 11)\n",
+                binary.display()
+            )
+        )
     );
 }

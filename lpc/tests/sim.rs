@@ -112,6 +112,29 @@ fn plot_and_trace_files() {
     assert_eq!(jobs.len(), 4, "{jobs:?}");
 }
 
+/// A file the simulation could not write is a usage error found before
+/// it runs, as for `lpc run`.
+#[test]
+fn unwritable_plot_and_trace_paths_are_refused_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let d = dir.path().display();
+    for (option, path) in [("--trace", "t.json"), ("--plot", "u.svg")] {
+        let path = format!("{d}/missing/{path}");
+        let out = cholesky_2x2(&model, &["--set", "b=100", "--workers", "2", option, &path]);
+        assert_eq!(
+            (out.status.code(), text(&out.stdout), text(&out.stderr)),
+            (
+                Some(2),
+                String::new(),
+                format!(
+                    "error: {option}: cannot write {path}: directory {d}/missing does not exist\n"
+                )
+            )
+        );
+    }
+}
+
 /// The job slices of a trace `lpc sim --trace` wrote, in order of start.
 fn trace_jobs(path: &Path) -> Vec<String> {
     let trace: serde_json::Value =

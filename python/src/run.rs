@@ -212,6 +212,7 @@ fn binding_error(e: BindingError) -> PyErr {
         BindingError::Unsupplied { name } => format!(
             "input matrix `{name}` has no initialiser; pass it as inputs={{\"{name}\": array}}"
         ),
+        BindingError::Temp { name } => format!("outputs: {}", runner::temp_output(&name)),
         other => other.to_string(),
     };
     PyValueError::new_err(message)

@@ -99,6 +99,9 @@ def test_run_binding_errors(rng):
         (dict(inputs={"L": a}), "inputs: `L` is not an input matrix of the program"),
         (dict(inputs={"A": a[:4, :4]}), 'inputs["A"] is 4 x 4 but the program\'s A is 8 x 8'),
         (dict(inputs={"A": a}, outputs=["X"]), "outputs: the program has no matrix `X` (it has A, L, S)"),
+        (dict(inputs={"A": a}, outputs=["L", "S"]),
+         "outputs: `S` is a temp of the program (a run frees its tiles as it goes); "
+         "only its inputs and outputs can be read back"),
         (dict(inputs={"A": a}, backend="lambda"),
          "backend='lambda': the Python package runs the local backend only; "
          "use `lpc run --backend lambda` for AWS Lambda"),

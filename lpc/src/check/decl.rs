@@ -321,9 +321,11 @@ fn initialiser(
     for a in &init.args {
         match scope.constant(a, "an initialiser's argument") {
             Ok(v) if v >= 0 => args.push(v as u64),
+            // Every initialiser's argument is a seed.
             Ok(v) => {
-                errors.push(CheckError::NegativeDimension {
+                errors.push(CheckError::NegativeSeed {
                     span: a.span(),
+                    init: init.name.name.to_string(),
                     value: v,
                 });
                 return None;

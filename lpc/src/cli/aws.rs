@@ -80,7 +80,7 @@ pub fn init(command: Command) -> std::process::ExitCode {
     match init_resources(&args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            lpc::say!("error: {message}");
             std::process::ExitCode::from(2)
         }
     }
@@ -184,9 +184,12 @@ fn run(
     opts.stop = stop;
     opts.namespace = ns.clone();
     let summary = lp_runtime::aws::run_lambda(&lambda.clients, plan, &opts, progress)?;
-    eprintln!(
+    lpc::say!(
         "run {} (table {}, s3://{}/{})",
-        summary.run_id, opts.table, opts.bucket, opts.prefix
+        summary.run_id,
+        opts.table,
+        opts.bucket,
+        opts.prefix
     );
     *lambda.bill.lock().unwrap_or_else(|p| p.into_inner()) = Some(summary.bill);
     Ok(summary.summary)
@@ -215,17 +218,17 @@ fn init_resources(args: &InitArgs) -> Result<(), String> {
         lp_runtime::aws::S3Store::new(&clients, bucket, "")
             .create_bucket()
             .map_err(|e| e.to_string())?;
-        eprintln!("bucket {bucket} ready");
+        lpc::say!("bucket {bucket} ready");
     }
     let expiry = lp_runtime::aws::create_table(&clients, table).map_err(|e| e.to_string())?;
-    eprintln!("table {table} ready");
+    lpc::say!("table {table} ready");
     match expiry {
-        lp_runtime::aws::dynamo::Expiry::On => eprintln!(
+        lp_runtime::aws::dynamo::Expiry::On => lpc::say!(
             "  items of a run expire {} days after its last write (time-to-live on `{}`)",
             lp_runtime::aws::dynamo::ITEM_TTL.as_secs() / 86_400,
             lp_runtime::aws::dynamo::TTL_ATTRIBUTE
         ),
-        lp_runtime::aws::dynamo::Expiry::Unsupported(answer) => eprintln!(
+        lp_runtime::aws::dynamo::Expiry::Unsupported(answer) => lpc::say!(
             "warning: this DynamoDB endpoint does not implement time-to-live ({answer}); \
              the items of every run stay in {table}"
         ),

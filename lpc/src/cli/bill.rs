@@ -41,7 +41,7 @@ pub fn gb_seconds(bill: &Bill, model: &Model) -> (f64, bool) {
 
 /// Prints the bill under the summary (stderr, as the summary).
 pub fn print(bill: &Bill) {
-    let line = |label: &str, value: String| eprintln!("  {label:<14}{value}");
+    let line = |label: &str, value: String| lpc::say!("  {label:<14}{value}");
     let model = match Model::load("lambda") {
         Ok(model) => model,
         Err(e) => {

@@ -18,8 +18,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    if args.file != "-" && same_file(Path::new(&args.file), &args.output) {
-        eprintln!(
+    if args.file != "-" && lpc::runner::same_file(Path::new(&args.file), &args.output) {
+        lpc::say!(
             "error: cannot write {}: it is the program being built (a bundle would replace its source)",
             args.output.display()
         );
@@ -32,10 +32,10 @@ pub fn run(args: Args) -> ExitCode {
     let program = compiled.program();
     let bytes = bundle::encode(program);
     if let Err(e) = write_atomically(&args.output, &bytes) {
-        eprintln!("error: cannot write {}: {e}", args.output.display());
+        lpc::say!("error: cannot write {}: {e}", args.output.display());
         return ExitCode::from(2);
     }
-    eprintln!(
+    lpc::say!(
         "wrote {} ({} jobs, {} bytes, content key {})",
         args.output.display(),
         compiled.plan().job_count(),
@@ -43,24 +43,4 @@ pub fn run(args: Args) -> ExitCode {
         bundle::content_key(program)
     );
     ExitCode::SUCCESS
-}
-
-/// Whether `a` and `b` name one existing file, through whatever paths,
-/// symbolic or hard links: the same device and inode.
-#[cfg(unix)]
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
-    }
-}
-
-/// Whether `a` and `b` name one existing file: the same canonical path.
-#[cfg(not(unix))]
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }

@@ -108,7 +108,7 @@ pub fn run(args: Args) -> ExitCode {
     let settings = match args.settings(name) {
         Ok(s) => s,
         Err(message) => {
-            eprintln!("error: {message}");
+            lpc::say!("error: {message}");
             return ExitCode::from(2);
         }
     };
@@ -116,11 +116,11 @@ pub fn run(args: Args) -> ExitCode {
     let text = match library::with_params(src, &settings) {
         Ok(text) => text,
         Err(library::ParamError::Unknown(unknown)) => {
-            eprintln!("error: --set {unknown}: `{name}` has no parameter `{unknown}`");
+            lpc::say!("error: --set {unknown}: `{name}` has no parameter `{unknown}`");
             return ExitCode::from(2);
         }
         Err(library::ParamError::Computed { name: param, from }) => {
-            eprintln!(
+            lpc::say!(
                 "error: --set {param}: `{name}` computes `{param}` from `{}`; set those instead",
                 from.join("`, `")
             );
@@ -140,7 +140,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     if let Some(message) = library::size_error(name, &value) {
-        eprintln!("error: {message}");
+        lpc::say!("error: {message}");
         return ExitCode::from(2);
     }
     let file = format!("lib/{name}.lp");
@@ -149,7 +149,7 @@ pub fn run(args: Args) -> ExitCode {
     let outcome = match compile_source(&text, &file, &CompileOptions::default()) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            lpc::say!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -160,7 +160,7 @@ pub fn run(args: Args) -> ExitCode {
             &text,
             &outcome.diagnostics,
         );
-        eprintln!("error: these parameters make no valid `{name}` program");
+        lpc::say!("error: these parameters make no valid `{name}` program");
         return ExitCode::from(2);
     };
     let stdout = std::io::stdout();

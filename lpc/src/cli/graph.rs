@@ -44,16 +44,18 @@ pub fn run(args: Args) -> ExitCode {
         match graph::write_dot(plan, limit, &mut out) {
             Ok(r) => r,
             Err(too_many) if limit.bound != graph::Bound::Requested => {
-                eprintln!(
+                lpc::say!(
                     "error: cannot draw the program: {}",
                     limit.refusal(too_many.jobs)
                 );
                 return ExitCode::from(2);
             }
             Err(too_many) => {
-                eprintln!(
+                lpc::say!(
                     "error: the program has {} jobs, more than the {} `--dot` draws; pass --limit {} to draw it anyway",
-                    too_many.jobs, too_many.limit, too_many.jobs
+                    too_many.jobs,
+                    too_many.limit,
+                    too_many.jobs
                 );
                 return ExitCode::from(2);
             }

@@ -26,7 +26,7 @@ use std::time::Duration;
 pub fn load_plan(path: &str, opts: &CompileOptions) -> Result<Plan, ExitCode> {
     if path != "-" {
         let refuse = |message: String| {
-            eprintln!("error: {message}");
+            lpc::say!("error: {message}");
             ExitCode::from(2)
         };
         let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read {path}: {e}")))?;
@@ -86,7 +86,7 @@ pub fn finish_output(result: std::io::Result<()>, what: &str) -> std::process::E
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: cannot write {what}: {e}");
+            lpc::say!("error: cannot write {what}: {e}");
             std::process::ExitCode::from(2)
         }
     }

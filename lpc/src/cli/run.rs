@@ -28,7 +28,7 @@ use lp_runtime::store::{Namespace, RunStore, Store, validate_matrix_name};
 use lp_runtime::verify::Check;
 use lpc::placement::InputSource;
 use lpc::runner::{self, Binding, RunFailure, RunOptions, StoreSpec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,7 +173,7 @@ pub fn run(args: Args) -> ExitCode {
     match execute(args) {
         Ok(code) => code,
         Err(Fail(code, message)) => {
-            eprintln!("error: {message}");
+            lpc::say!("error: {message}");
             ExitCode::from(code)
         }
     }
@@ -241,7 +241,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         crate::cli::bill::print(&bill);
     }
     if let (Some(path), None) = (&args.trace, &trace_failure) {
-        eprintln!(
+        lpc::say!(
             "  trace         {} (open it in https://ui.perfetto.dev)",
             path.display()
         );
@@ -300,7 +300,7 @@ fn deliver(
             MatrixError::Interrupted { .. } => Fail(130, e.to_string()),
             e => Fail(2, format!("cannot write {}: {e}", path.display())),
         })?;
-        eprintln!("  {:<14}{name} to {}", "wrote", path.display());
+        lpc::say!("  {:<14}{name} to {}", "wrote", path.display());
     }
     lpc::placement::remove_temps(store, program)
         .map_err(|e| Fail(2, format!("cannot remove the run's temporaries: {e}")))?;
@@ -343,7 +343,7 @@ fn preflight(plan: &Plan, args: &Args) -> Result<Option<Check>, Fail> {
         .map(|(name, path)| (format!("--output {name}"), path));
     let trace = args.trace.iter().map(|path| ("--trace".to_string(), path));
     for (option, path) in outputs.chain(trace) {
-        runner::check_destination(&option, path).map_err(refused)?;
+        runner::check_destination(&option, path, Path::new(&args.program)).map_err(refused)?;
     }
     if let (Backend::Local, Some(memory)) = (args.backend, lp_runtime::local::physical_memory()) {
         runner::check_memory(program, memory).map_err(refused)?;
@@ -441,10 +441,10 @@ fn keep_outputs(
         let location = ns.location(find(program, name));
         maintenance::publish(store, as_name, &location)
             .map_err(|e| Fail(2, format!("--publish {name}: {e}")))?;
-        eprintln!("  {:<14}{name} as {as_name}", "published");
+        lpc::say!("  {:<14}{name} as {as_name}", "published");
     }
     if persistent(args) {
-        eprintln!(
+        lpc::say!(
             "  {:<14}outputs under {} (lpc store rm to remove them)",
             "kept",
             lp_runtime::store::location::run_root(&ns.run)
@@ -490,9 +490,12 @@ fn report_verification(
     let result = runner::verify(store, program, check)
         .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
     let verdict = if result.passed() { "ok" } else { "FAILED" };
-    eprintln!(
+    lpc::say!(
         "  {:<14}{} = {:.3e} (tolerance {:.1e}): {verdict}",
-        "verify", result.formula, result.residual, result.tolerance
+        "verify",
+        result.formula,
+        result.residual,
+        result.tolerance
     );
     Ok(result.passed())
 }
@@ -590,12 +593,12 @@ fn print_summary(s: &RunSummary) {
     } else {
         format!("{} workers", s.workers)
     };
-    eprintln!(
+    lpc::say!(
         "finished {} jobs in {} on {on}",
         s.jobs,
         human_duration(s.wall)
     );
-    let line = |label: &str, value: String| eprintln!("  {label:<14}{value}");
+    let line = |label: &str, value: String| lpc::say!("  {label:<14}{value}");
     line(
         "compute",
         format!(

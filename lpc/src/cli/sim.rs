@@ -6,10 +6,11 @@
 use crate::cli::{CompileArgs, human_bytes, write_atomically};
 use lp_program::Plan;
 use lp_sim::clock::secs;
+use lp_sim::engine::SimError;
 use lp_sim::model::Kind;
 use lp_sim::{Model, Report, SimOptions, simulate};
 use lpc::frontend::Setting;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -69,7 +70,7 @@ pub fn run(args: Args) -> ExitCode {
     match execute(&args) {
         Ok(code) => code,
         Err(Fail(code, message)) => {
-            eprintln!("error: {message}");
+            lpc::say!("error: {message}");
             ExitCode::from(code)
         }
     }
@@ -125,15 +126,19 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
+    check_destinations(args)?;
     let opts = SimOptions {
         workers,
         trace: args.trace.clone(),
         trace_jobs: args.trace_jobs,
     };
-    let report = simulate(&plan, &model, &opts).map_err(|e| Fail(1, e.to_string()))?;
+    let report = simulate(&plan, &model, &opts).map_err(|e| match e {
+        SimError::Trace(_) => Fail(2, e.to_string()),
+        _ => Fail(1, e.to_string()),
+    })?;
     print_report(&report, &model);
     if let Some(path) = &args.trace {
-        eprintln!(
+        lpc::say!(
             "  trace         {} (open it in https://ui.perfetto.dev)",
             path.display()
         );
@@ -146,9 +151,21 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
         let svg = lp_sim::svg::utilisation(&report, &title);
         write_atomically(path, svg.as_bytes())
             .map_err(|e| Fail(2, format!("cannot write {}: {e}", path.display())))?;
-        eprintln!("  plot          {}", path.display());
+        lpc::say!("  plot          {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The files a simulation writes are checked before it runs, as `lpc
+/// run`'s are: a mistyped path costs no simulation.
+fn check_destinations(args: &Args) -> Result<(), Fail> {
+    let trace = args.trace.iter().map(|path| ("--trace", path));
+    let plot = args.plot.iter().map(|path| ("--plot", path));
+    for (option, path) in trace.chain(plot) {
+        lpc::runner::check_destination(option, path, Path::new(&args.program))
+            .map_err(|e| Fail(2, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The program with `extra` parameter settings (a bundle takes none).
@@ -193,7 +210,7 @@ fn sweep(args: &Args, model: &Model) -> Result<ExitCode, Fail> {
         ]
         .map(String::from),
     );
-    println!("{}", header.join("\t"));
+    lpc::outln!("{}", header.join("\t"));
     for point in combinations(&args.sweep) {
         let workers = point
             .iter()
@@ -231,20 +248,20 @@ fn sweep(args: &Args, model: &Model) -> Result<ExitCode, Fail> {
             format!("{:.4}", r.dollars.total()),
             r.peak_tiles.to_string(),
         ]);
-        println!("{}", row.join("\t"));
+        lpc::outln!("{}", row.join("\t"));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_model(model: &Model) {
-    println!(
+    lpc::outln!(
         "model {} ({:?}): {}",
         model.name(),
         model.kind(),
         model.file.description
     );
     for (field, value, source) in model.figures() {
-        println!("  {field} = {value}\n      source: {source}");
+        lpc::outln!("  {field} = {value}\n      source: {source}");
     }
 }
 
@@ -266,11 +283,13 @@ fn print_report(r: &Report, model: &Model) {
     } else {
         "workers"
     };
-    println!(
+    lpc::outln!(
         "simulated {} jobs on {} {on} ({} model)",
-        r.jobs, r.workers, r.model
+        r.jobs,
+        r.workers,
+        r.model
     );
-    let line = |label: &str, value: String| println!("  {label:<14}{value}");
+    let line = |label: &str, value: String| lpc::outln!("  {label:<14}{value}");
     let limit = model.file.platform.concurrency_limit.get();
     if lambda && r.workers as f64 > limit {
         line(
@@ -341,7 +360,7 @@ fn print_requests(r: &Report, lambda: bool) {
     } else {
         ("store", "counters", "queue")
     };
-    let line = |label: &str, value: String| println!("  {label:<14}{value}");
+    let line = |label: &str, value: String| lpc::outln!("  {label:<14}{value}");
     line(
         "requests",
         format!(
@@ -365,7 +384,7 @@ fn print_requests(r: &Report, lambda: bool) {
 }
 
 fn print_cost(r: &Report, model: &Model, lambda: bool) {
-    let line = |label: &str, value: String| println!("  {label:<14}{value}");
+    let line = |label: &str, value: String| lpc::outln!("  {label:<14}{value}");
     if lambda {
         line(
             "workers",

@@ -88,10 +88,18 @@ pub fn run(command: Command) -> ExitCode {
         } => open(&target).and_then(|s| gc(&s, Duration::from_secs(stale_after))),
         Command::Rm { target, names } => open(&target).and_then(|s| rm(s.store(), &names)),
     };
+    // The text is printed after the work: a reader that leaves early
+    // (`lpc store rm ... | head -1`) stops no removal.
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(text) => {
+            use std::io::Write;
+            super::finish_output(
+                std::io::stdout().lock().write_all(text.as_bytes()),
+                "the listing",
+            )
+        }
         Err(message) => {
-            eprintln!("error: {message}");
+            lpc::say!("error: {message}");
             ExitCode::from(2)
         }
     }
@@ -129,41 +137,49 @@ fn describe(entry: &Listing) -> [String; 4] {
     ]
 }
 
-fn ls(store: &dyn Store) -> Result<(), String> {
+fn ls(store: &dyn Store) -> Result<String, String> {
     let entries = maintenance::list(store).map_err(|e| e.to_string())?;
     if entries.is_empty() {
-        println!("(empty)");
+        return Ok("(empty)\n".to_string());
     }
+    let mut text = String::new();
     for entry in &entries {
         let [location, size, stored, origin] = describe(entry);
-        println!("{location}\t{size}\t{stored}\t{}", origin.trim_end());
+        text += &format!("{location}\t{size}\t{stored}\t{}\n", origin.trim_end());
     }
-    Ok(())
+    Ok(text)
 }
 
-fn gc(store: &Opened, stale_after: Duration) -> Result<(), String> {
+fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
     let runs =
         maintenance::collect_dead_runs(store.store(), stale_after).map_err(|e| e.to_string())?;
-    for run in &runs {
-        println!("removed dead run {run}");
-    }
+    let mut text: String = runs
+        .iter()
+        .map(|run| format!("removed dead run {run}\n"))
+        .collect();
     let pools = match store {
         Opened::Dir(dir) => dir
             .collect_dead_pools(stale_after)
             .map_err(|e| e.to_string())?,
         Opened::Other(_) => 0,
     };
-    println!(
-        "gc: {} dead run(s) and {pools} stale pool(s) removed",
+    text += &format!(
+        "gc: {} dead run(s) and {pools} stale pool(s) removed\n",
         runs.len()
     );
-    Ok(())
+    Ok(text)
 }
 
-fn rm(store: &dyn Store, names: &[String]) -> Result<(), String> {
+/// Removes `names` in order; the first failure stops there, after saying
+/// what was removed before it.
+fn rm(store: &dyn Store, names: &[String]) -> Result<String, String> {
+    let mut text = String::new();
     for name in names {
-        maintenance::remove(store, name).map_err(|e| format!("cannot remove {name}: {e}"))?;
-        println!("removed {name}");
+        if let Err(e) = maintenance::remove(store, name) {
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            return Err(format!("cannot remove {name}: {e}"));
+        }
+        text += &format!("removed {name}\n");
     }
-    Ok(())
+    Ok(text)
 }
