@@ -691,6 +691,14 @@ fn run_refuses_more_workers_than_it_takes() {
             format!("error: --workers {workers} is more than a local run takes (1024)\n")
         );
     }
+    // Zero is refused, not read as the default (leaving the option out).
+    let out = lpc(&["run", &program, "--quiet", "--workers", "0"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: invalid value '0' for '--workers <WORKERS>': a run needs at least one worker\n\n\
+         For more information, try '--help'.\n"
+    );
 }
 
 #[test]

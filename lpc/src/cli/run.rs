@@ -47,8 +47,8 @@ pub struct Args {
     #[arg(long, default_value = "mem", value_parser = parse_store)]
     store: StoreSpec,
     /// Worker threads (default: the number of cores; at most 1024).
-    #[arg(long, default_value_t = 0, hide_default_value = true)]
-    workers: usize,
+    #[arg(long, value_parser = parse_workers)]
+    workers: Option<usize>,
     /// Supply input matrix NAME from a whole `.npy` file, or from matrix
     /// STORED of the store with `NAME=store:STORED` (repeatable).
     #[arg(long, value_name = "NAME=FILE", value_parser = parse_input)]
@@ -108,6 +108,16 @@ enum ScheduleArg {
 enum Backend {
     Local,
     Lambda,
+}
+
+/// A worker count given explicitly; 0 is refused rather than read as
+/// "the default", which is what leaving the option out says.
+fn parse_workers(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("a run needs at least one worker".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
@@ -180,9 +190,9 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 fn execute(args: Args) -> Result<ExitCode, Fail> {
-    runner::check_workers(args.workers).map_err(refused)?;
+    runner::check_workers(args.workers.unwrap_or(0)).map_err(refused)?;
     let opts = RunOptions {
-        workers: args.workers,
+        workers: args.workers.unwrap_or(0),
         lease: args.lease.map(|secs| Duration::from_secs(secs.max(1))),
         trace: args.trace.clone(),
         schedule: match args.schedule {
@@ -403,7 +413,7 @@ fn place(
     // Imports run before any job, on this machine: as many threads as
     // workers, up to its cores (a lambda run's workers are elsewhere).
     let cores = lp_runtime::local::effective_workers(0);
-    let workers = lp_runtime::local::effective_workers(args.workers).min(cores);
+    let workers = lp_runtime::local::effective_workers(args.workers.unwrap_or(0)).min(cores);
     let total = lpc::placement::placement_bytes(program, &supplied);
     let bar = bytes_bar(total, "reading the inputs", args.quiet || total == 0);
     let transfer = Transfer {
