@@ -13,7 +13,12 @@ use std::sync::Arc;
 /// (i, j) with i >= j. A triangular matrix is zero outside its triangle:
 /// its tiles there are never stored, and its diagonal tiles read as zero
 /// on the other side of the diagonal whatever is stored.
+///
+/// Deserialising checks [`MatrixHeader::validate`]: a header read from a
+/// store (`header.json`, whichever backend) or a bundle is bytes from
+/// outside, and the grid arithmetic below divides by its tile shape.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedHeader")]
 pub struct MatrixHeader {
     pub shape: [usize; 2],
     pub tile_shape: [usize; 2],
@@ -28,6 +33,94 @@ pub struct MatrixHeader {
     #[serde(default)]
     pub triangle: Option<Triangle>,
 }
+
+/// A header as the bytes say it, before [`MatrixHeader::validate`]: the
+/// same fields, so the encoded form (JSON, postcard) is unchanged.
+#[derive(Deserialize)]
+struct UncheckedHeader {
+    shape: [usize; 2],
+    tile_shape: [usize; 2],
+    dtype: String,
+    symmetric: bool,
+    #[serde(default)]
+    triangle: Option<Triangle>,
+}
+
+impl TryFrom<UncheckedHeader> for MatrixHeader {
+    type Error = HeaderError;
+
+    fn try_from(h: UncheckedHeader) -> Result<MatrixHeader, HeaderError> {
+        let header = MatrixHeader {
+            shape: h.shape,
+            tile_shape: h.tile_shape,
+            dtype: h.dtype,
+            symmetric: h.symmetric,
+            triangle: h.triangle,
+        };
+        header.validate()?;
+        Ok(header)
+    }
+}
+
+/// Why a header describes no matrix lambdapack can hold: each variant is
+/// a rule `lpc check` applies to a declaration (`lpc/src/check/decl.rs`),
+/// which every header a program or the Python package writes obeys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// A dtype other than `"f64"`.
+    UnknownDtype(String),
+    /// A zero in the shape or the tile shape (`what` says which): the grid
+    /// divides by the tile shape, and no program declares an empty matrix.
+    ZeroDimension {
+        what: &'static str,
+        dims: [usize; 2],
+    },
+    /// A symmetric matrix whose shape or tiles are not square, or a
+    /// triangular one whose tiles are not (its diagonal must run through
+    /// diagonal tiles).
+    NotSquare {
+        kind: &'static str,
+        what: &'static str,
+        dims: [usize; 2],
+    },
+    /// Both `symmetric` and a triangle: a declaration states one structure.
+    SymmetricAndTriangular(Triangle),
+    /// More tiles along one side than a tile index (u32 in tile keys and
+    /// bundles) holds.
+    GridTooLarge { tiles: usize },
+}
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::UnknownDtype(d) => {
+                write!(f, "unknown element type {d:?}: only \"f64\" is supported")
+            }
+            HeaderError::ZeroDimension { what, dims } => write!(
+                f,
+                "a matrix {what} cannot be zero, found {} x {}",
+                dims[0], dims[1]
+            ),
+            HeaderError::NotSquare { kind, what, dims } => write!(
+                f,
+                "{} {kind} matrix needs {what}, found {} x {}",
+                if kind.starts_with('u') { "an" } else { "a" },
+                dims[0],
+                dims[1]
+            ),
+            HeaderError::SymmetricAndTriangular(t) => {
+                write!(f, "a matrix cannot be both symmetric and {}", t.keyword())
+            }
+            HeaderError::GridTooLarge { tiles } => write!(
+                f,
+                "too many tiles along one side: {tiles} (at most {})",
+                u32::MAX
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HeaderError {}
 
 /// Which triangle of a triangular matrix may be non-zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +171,53 @@ impl MatrixHeader {
     pub fn with_triangle(mut self, triangle: Option<Triangle>) -> MatrixHeader {
         self.triangle = triangle;
         self
+    }
+
+    /// Checks what every other method assumes: an `f64` matrix with
+    /// non-zero shape and tiles, one structure at most, square where the
+    /// structure needs it, and a grid whose tile indices fit a u32. These
+    /// are `lpc check`'s rules for a declaration, in the same words, so
+    /// that a header from outside (a store, a bundle) can be no matrix a
+    /// program could not declare.
+    pub fn validate(&self) -> Result<(), HeaderError> {
+        if self.dtype != "f64" {
+            return Err(HeaderError::UnknownDtype(self.dtype.clone()));
+        }
+        for (dims, what) in [(self.shape, "shape"), (self.tile_shape, "tile shape")] {
+            if dims.contains(&0) {
+                return Err(HeaderError::ZeroDimension { what, dims });
+            }
+        }
+        let square = |dims: [usize; 2]| dims[0] == dims[1];
+        match (self.symmetric, self.triangle) {
+            (true, Some(t)) => return Err(HeaderError::SymmetricAndTriangular(t)),
+            (true, None) => {
+                for (dims, what) in [
+                    (self.shape, "a square shape"),
+                    (self.tile_shape, "square tiles"),
+                ] {
+                    if !square(dims) {
+                        let kind = "symmetric";
+                        return Err(HeaderError::NotSquare { kind, what, dims });
+                    }
+                }
+            }
+            (false, Some(t)) if !square(self.tile_shape) => {
+                return Err(HeaderError::NotSquare {
+                    kind: match t {
+                        Triangle::Lower => "lower-triangular",
+                        Triangle::Upper => "upper-triangular",
+                    },
+                    what: "square tiles",
+                    dims: self.tile_shape,
+                });
+            }
+            (false, _) => {}
+        }
+        match self.grid().into_iter().find(|&g| g > u32::MAX as usize) {
+            Some(tiles) => Err(HeaderError::GridTooLarge { tiles }),
+            None => Ok(()),
+        }
     }
 
     /// Whether tile (i, j) lies wholly outside a triangular matrix's
@@ -163,5 +303,107 @@ impl MatrixHeader {
     pub fn contains(&self, i: usize, j: usize) -> bool {
         let [gr, gc] = self.grid();
         i < gr && j < gc
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error reading `json` as a header gives.
+    fn refused(json: &str) -> String {
+        serde_json::from_str::<MatrixHeader>(json)
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn json(
+        shape: [usize; 2],
+        tile: [usize; 2],
+        dtype: &str,
+        symmetric: bool,
+        triangle: &str,
+    ) -> String {
+        format!(
+            r#"{{"shape":{shape:?},"tile_shape":{tile:?},"dtype":"{dtype}","symmetric":{symmetric},"triangle":{triangle}}}"#
+        )
+    }
+
+    #[test]
+    fn valid_headers_round_trip_and_old_ones_read() {
+        for header in [
+            MatrixHeader::new([11, 5], [3, 2], false),
+            MatrixHeader::new([8, 8], [4, 4], true),
+            MatrixHeader::new([9, 7], [3, 3], false).with_triangle(Some(Triangle::Lower)),
+            MatrixHeader::new([1, 1], [1 << 40, 1 << 40], false),
+        ] {
+            assert_eq!(header.validate(), Ok(()));
+            let text = serde_json::to_string(&header).unwrap();
+            assert_eq!(serde_json::from_str::<MatrixHeader>(&text).unwrap(), header);
+        }
+        // Written before triangular matrices existed: no "triangle".
+        let old = r#"{"shape": [4, 4], "tile_shape": [4, 4], "dtype": "f64", "symmetric": false}"#;
+        let header = serde_json::from_str::<MatrixHeader>(old).unwrap();
+        assert_eq!(header, MatrixHeader::new([4, 4], [4, 4], false));
+    }
+
+    #[test]
+    fn a_header_lpc_check_would_refuse_does_not_parse() {
+        let cases = [
+            (
+                json([4, 4], [0, 0], "f64", false, "null"),
+                "a matrix tile shape cannot be zero, found 0 x 0",
+            ),
+            (
+                json([0, 4], [2, 2], "f64", false, "null"),
+                "a matrix shape cannot be zero, found 0 x 4",
+            ),
+            (
+                json([4, 4], [2, 2], "f32", false, "null"),
+                "unknown element type \"f32\": only \"f64\" is supported",
+            ),
+            (
+                json([4, 6], [2, 2], "f64", true, "null"),
+                "a symmetric matrix needs a square shape, found 4 x 6",
+            ),
+            (
+                json([4, 4], [2, 4], "f64", true, "null"),
+                "a symmetric matrix needs square tiles, found 2 x 4",
+            ),
+            (
+                json([4, 6], [2, 3], "f64", false, "\"upper\""),
+                "an upper-triangular matrix needs square tiles, found 2 x 3",
+            ),
+            (
+                json([4, 4], [2, 2], "f64", true, "\"lower\""),
+                "a matrix cannot be both symmetric and lower",
+            ),
+            (
+                json([1 << 40, 4], [1, 4], "f64", false, "null"),
+                "too many tiles along one side: 1099511627776 (at most 4294967295)",
+            ),
+        ];
+        for (text, message) in cases {
+            assert_eq!(refused(&text), message, "{text}");
+        }
+    }
+
+    #[test]
+    fn validate_agrees_with_the_parse() {
+        let mut header = MatrixHeader::new([4, 4], [2, 2], false);
+        header.tile_shape = [2, 0];
+        assert_eq!(
+            header.validate(),
+            Err(HeaderError::ZeroDimension {
+                what: "tile shape",
+                dims: [2, 0]
+            })
+        );
+        header.tile_shape = [2, 2];
+        header.dtype = "c128".into();
+        assert_eq!(
+            header.validate(),
+            Err(HeaderError::UnknownDtype("c128".into()))
+        );
     }
 }

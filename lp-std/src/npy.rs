@@ -24,6 +24,22 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// numpy aligns the payload to this many bytes.
 const ALIGN: usize = 64;
 const F64: usize = std::mem::size_of::<f64>();
+/// The longest header dict this module reads. The length field is the
+/// file's word (up to 4 GiB in versions 2.0 and 3.0), so it is bounded
+/// before anything is read by it: a 2-D float64 header is under 128 bytes
+/// (numpy pads it to 64-byte alignment, plus room to grow the shape in
+/// place), and numpy itself refuses headers over 10000 bytes unless told
+/// otherwise (`max_header_size`). 1 MiB is a hundred times numpy's bound,
+/// and costs nothing to hold.
+pub const MAX_HEADER_LEN: usize = 1 << 20;
+/// The largest payload [`read_tile`] allocates a tile for before reading
+/// it. A reader has no length to check a header's shape against, so a
+/// damaged header could make it allocate (and zero) whatever the shape
+/// says; a larger payload is read first, through `take`, so that memory
+/// grows only with bytes that exist, then copied. 64 MiB (a 2896 x 2896
+/// tile) keeps the one-copy path for common tile sizes while bounding
+/// what a few bytes claiming a huge shape can cost.
+const PREALLOC_LIMIT: u64 = 64 << 20;
 
 /// What a `.npy` header says about a two-dimensional f64 array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +76,11 @@ pub enum NpyError {
     UnsupportedDtype(String),
     /// An array that is not two-dimensional.
     NotTwoDimensional(Vec<usize>),
+    /// A header length field over [`MAX_HEADER_LEN`]: a damaged file, or
+    /// not one this module writes or numpy reads by default.
+    HeaderTooLong {
+        len: usize,
+    },
     /// The input ends inside the header.
     TruncatedHeader {
         needed: usize,
@@ -100,6 +121,11 @@ impl std::fmt::Display for NpyError {
                     python_shape(shape)
                 )
             }
+            NpyError::HeaderTooLong { len } => write!(
+                f,
+                ".npy header length {len} is over the limit of {MAX_HEADER_LEN} bytes \
+                 (a 2-D float64 header takes about 128): a damaged file, or not a matrix of floats"
+            ),
             NpyError::TruncatedHeader { needed, found } => write!(
                 f,
                 "truncated .npy header: needs {needed} bytes, found {found}"
@@ -201,7 +227,11 @@ fn preamble(bytes: &[u8]) -> Result<(usize, usize), NpyError> {
     }
     let mut len = [0u8; 4];
     len[..len_bytes].copy_from_slice(&bytes[8..start]);
-    Ok((start, u32::from_le_bytes(len) as usize))
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_HEADER_LEN {
+        return Err(NpyError::HeaderTooLong { len });
+    }
+    Ok((start, len))
 }
 
 /// Parses the header at the start of `bytes`; returns it and the offset of
@@ -229,7 +259,10 @@ pub fn read_header<R: Read>(r: &mut R) -> Result<(NpyHeader, usize), NpyError> {
     // version says the length field is 4 bytes long.
     let mut want = 10;
     while have < want {
-        let n = r.read(&mut fixed[have..want])?;
+        let n = match r.read(&mut fixed[have..want]) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => read?,
+        };
         if n == 0 {
             preamble(&fixed[..have])?;
             return Err(NpyError::TruncatedHeader {
@@ -244,28 +277,17 @@ pub fn read_header<R: Read>(r: &mut R) -> Result<(NpyHeader, usize), NpyError> {
     }
     let (start, dict_len) = preamble(&fixed[..have])?;
     let mut all = fixed[..start].to_vec();
-    all.resize(start + dict_len, 0);
-    read_fully(r, &mut all[start..], start)?;
-    parse_header(&all)
-}
-
-/// `read_exact` that reports a short header as truncation, not as I/O.
-fn read_fully<R: Read>(r: &mut R, buf: &mut [u8], already: usize) -> Result<(), NpyError> {
-    let mut have = 0;
-    while have < buf.len() {
-        match r.read(&mut buf[have..]) {
-            Ok(0) => {
-                return Err(NpyError::TruncatedHeader {
-                    needed: already + buf.len(),
-                    found: already + have,
-                });
-            }
-            Ok(n) => have += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
+    // Through `take`, not a buffer of the length field's size: memory grows
+    // only with the bytes the input really holds.
+    Read::take(&mut *r, dict_len as u64).read_to_end(&mut all)?;
+    if all.len() < start + dict_len {
+        // A short header is truncation, not I/O.
+        return Err(NpyError::TruncatedHeader {
+            needed: start + dict_len,
+            found: all.len(),
+        });
     }
-    Ok(())
+    parse_header(&all)
 }
 
 /// Parses numpy's header dict: `{'descr': '<f8', 'fortran_order': False,
@@ -458,12 +480,13 @@ fn tile_from_payload(header: &NpyHeader, payload: &[u8]) -> Result<Tile, NpyErro
 }
 
 /// Reads one `.npy` tile from `r`, which must end right after the payload.
-/// Fortran order is read straight into the tile's columns.
+/// Fortran order is read straight into the tile's columns, up to
+/// `PREALLOC_LIMIT` (64 MiB) of payload.
 pub fn read_tile<R: Read>(r: &mut R) -> Result<Tile, NpyError> {
     let (header, _) = read_header(r)?;
     let [_, cols] = header.shape;
     let expected = header.payload_len();
-    let tile = if header.fortran_order && cols > 0 {
+    let tile = if header.fortran_order && cols > 0 && expected <= PREALLOC_LIMIT {
         let mut tile = alloc_tile(header.shape)?;
         match storage_bytes_mut(&mut tile) {
             // One read straight into the tile: the fast path.

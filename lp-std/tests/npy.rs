@@ -257,6 +257,90 @@ fn malformed_inputs_give_the_right_error() {
     assert!(matches!(err(&huge), NpyError::PayloadSize { found: 8, .. }));
 }
 
+/// A reader that counts the bytes it hands out.
+struct Counting<'a> {
+    bytes: &'a [u8],
+    read: usize,
+}
+
+impl std::io::Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.bytes.read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_huge_header_length_is_refused_before_anything_is_read_by_it() {
+    for version in [2u8, 3] {
+        // 128 bytes whose length field claims a 4 GiB header.
+        let mut file = b"\x93NUMPY".to_vec();
+        file.extend_from_slice(&[version, 0]);
+        file.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+        file.extend_from_slice(b"{'descr': '<f8', ");
+        file.resize(128, b' ');
+        let message = ".npy header length 4294967280 is over the limit of 1048576 bytes \
+                       (a 2-D float64 header takes about 128): a damaged file, or not a \
+                       matrix of floats";
+        let e = err(&file);
+        assert!(
+            matches!(e, NpyError::HeaderTooLong { len: 0xffff_fff0 }),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), message);
+        let mut reader = Counting {
+            bytes: &file,
+            read: 0,
+        };
+        let e = npy::read_header(&mut reader).unwrap_err();
+        assert_eq!(e.to_string(), message);
+        // The preamble only: nothing was read (or allocated) by the length.
+        assert_eq!(reader.read, 12, "version {version}");
+    }
+    // Under the limit but longer than the input: truncation, after reading
+    // only what is there.
+    let mut file = b"\x93NUMPY\x02\x00".to_vec();
+    file.extend_from_slice(&(npy::MAX_HEADER_LEN as u32).to_le_bytes());
+    file.resize(128, b' ');
+    assert_eq!(
+        npy::read_header(&mut &file[..]).unwrap_err().to_string(),
+        "truncated .npy header: needs 1048588 bytes, found 128"
+    );
+    // A long but legal header (numpy pads to grow the shape in place) reads.
+    let padded = format!(
+        "{{'descr': '<f8', 'fortran_order': True, 'shape': (1, 1), }}{}",
+        " ".repeat(5000)
+    );
+    let file = npy_file((2, 0), &padded, &le_bytes(&[2.5]));
+    assert_eq!(npy::decode_tile(&file).unwrap()[(0, 0)], 2.5);
+    assert_eq!(npy::read_tile(&mut &file[..]).unwrap()[(0, 0)], 2.5);
+}
+
+#[test]
+fn a_huge_shape_with_few_bytes_allocates_nothing_by_the_shape() {
+    // Fortran order is read straight into a tile of the header's shape;
+    // an 80 GB shape over 8 bytes must fail on the payload, not allocate
+    // (and zero) 80 GB first, or fail on an allocation it never needed.
+    let huge = npy_file(
+        (1, 0),
+        "{'descr': '<f8', 'fortran_order': True, 'shape': (100000, 100000), }",
+        &[0; 8],
+    );
+    let e = err(&huge);
+    assert!(
+        matches!(
+            e,
+            NpyError::PayloadSize {
+                expected: 80_000_000_000,
+                found: 8,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
 /// Runs a Python snippet with numpy; fails the test (never skips it) when
 /// numpy is missing.
 fn python(script: &str, args: &[&std::path::Path]) -> String {

@@ -410,16 +410,23 @@ pub fn check_memory(program: &Program, memory: u64) -> Result<(), Refusal> {
     for info in &program.matrices {
         // Tile (0, 0) is a full tile, the largest there is.
         let tile = info.header.tile(0, 0);
-        let bytes = tile.rows as u128 * tile.cols as u128 * std::mem::size_of::<f64>() as u128;
-        if bytes > memory as u128 {
-            return Err(Refusal::TileTooLarge {
-                matrix: info.name.clone(),
-                rows: tile.rows,
-                cols: tile.cols,
-                bytes,
-                memory,
-            });
-        }
+        check_tile_fits(&info.name, [tile.rows, tile.cols], memory)?;
+    }
+    Ok(())
+}
+
+/// Refuses one `rows x cols` tile (or block) of `matrix` larger than
+/// `memory` bytes, before anything of that size is allocated.
+pub fn check_tile_fits(matrix: &str, [rows, cols]: [usize; 2], memory: u64) -> Result<(), Refusal> {
+    let bytes = rows as u128 * cols as u128 * std::mem::size_of::<f64>() as u128;
+    if bytes > memory as u128 {
+        return Err(Refusal::TileTooLarge {
+            matrix: matrix.to_string(),
+            rows,
+            cols,
+            bytes,
+            memory,
+        });
     }
     Ok(())
 }

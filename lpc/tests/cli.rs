@@ -1033,3 +1033,23 @@ fn a_bundle_or_binary_given_for_source_is_named_as_such() {
         )
     );
 }
+
+#[test]
+fn a_store_path_that_is_a_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "").unwrap();
+    let store = format!("dir:{}", file.display());
+    let out = lpc(&["run", &program, "--store", &store], None);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(2),
+            format!(
+                "error: cannot open store {0}: creating store directory {0}: it is a file, not a directory\n",
+                file.display()
+            )
+        )
+    );
+}

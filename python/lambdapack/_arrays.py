@@ -39,9 +39,14 @@ def as_int(x, what):
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{what} must be an int, found {x!r}")
     try:
-        return operator.index(x)
+        n = operator.index(x)
     except TypeError:
         raise TypeError(f"{what} must be an int, found {x!r} ({type(x).__name__})") from None
+    # Every count and index the native side takes is a 64-bit integer: a
+    # larger one would raise an OverflowError that names no argument.
+    if not -(2**63) <= n < 2**63:
+        raise ValueError(f"{what} must be between -2**63 and 2**63 - 1, found {n}")
+    return n
 
 
 def as_positive_int(x, what):
@@ -65,8 +70,5 @@ def as_params(params):
     for name, value in params.items():
         if not isinstance(name, str):
             raise TypeError(f"params: keys must be parameter names (str), found {name!r} ({type(name).__name__})")
-        value = as_int(value, f"params[{name!r}]")
-        if not -(2**63) <= value < 2**63:
-            raise ValueError(f"params[{name!r}] must be between -2**63 and 2**63 - 1, found {value}")
-        out[name] = value
+        out[name] = as_int(value, f"params[{name!r}]")
     return out

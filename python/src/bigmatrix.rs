@@ -23,7 +23,7 @@ use lp_runtime::store::namespace::Origin;
 use lp_runtime::store::{Store, StoreResult, validate_location, validate_matrix_name};
 use lp_std::{Init, MatrixHeader, Tile};
 use lpc::runner;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use std::sync::Arc;
@@ -110,6 +110,16 @@ fn input_info(location: &str, header: MatrixHeader, init: Option<Init>) -> Matri
         init,
         versions: Vec::new(),
         base: None,
+    }
+}
+
+/// Refuses, before allocating it, a `shape` array of matrix `name` larger
+/// than the memory this process may use, by the rule `run` refuses a tile
+/// by (a tile is allocated whole, so a larger one could only abort).
+fn check_fits(name: &str, shape: [usize; 2]) -> Result<(), runner::Refusal> {
+    match lp_runtime::local::physical_memory() {
+        Some(memory) => runner::check_tile_fits(name, shape, memory),
+        None => Ok(()),
     }
 }
 
@@ -637,6 +647,9 @@ impl PyBigMatrix {
     fn get_block<'py>(&self, py: Python<'py>, i: i64, j: i64) -> PyResult<Bound<'py, PyAny>> {
         let (i, j) = self.block_index(py, i, j)?;
         self.check_present(py)?;
+        let block = self.header.tile(i, j);
+        check_fits(&self.name, [block.rows, block.cols])
+            .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
         let (store, info) = (self.store_arc(), self.info());
         let tile = py
             .detach(|| matrix::load_tile(store.as_ref(), &info, 0, i, j, false))
@@ -703,6 +716,20 @@ impl PyBigMatrix {
     fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         self.check_present(py)?;
         let [rows, cols] = self.header.shape;
+        // The whole matrix is one array: refused as a tile that size
+        // would be, in words about the array (every tile fits if it does).
+        match check_fits(&self.name, [rows, cols]) {
+            Ok(()) => {}
+            Err(runner::Refusal::TileTooLarge { memory, .. }) => {
+                return Err(PyMemoryError::new_err(format!(
+                    "matrix {} is {rows} x {cols} doubles, more than the memory this process \
+                     may use ({memory} bytes), and numpy() returns it whole: read it block by \
+                     block with get_block(i, j)",
+                    self.name
+                )));
+            }
+            Err(e) => return Err(PyMemoryError::new_err(e.to_string())),
+        }
         let out = array::empty(py, rows, cols)?;
         let mut view = ArrayView::new(&out, "array")?;
         let mat = view.as_mat_mut()?;

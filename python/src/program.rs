@@ -65,7 +65,8 @@ pub fn source(obj: &Bound<'_, PyAny>) -> PyResult<Source> {
         return Ok(Source::Bundle { name, bytes });
     }
     let path: PathBuf = match obj.extract::<String>() {
-        Ok(text) if text.contains('\n') => {
+        // Blank text is an empty program (valid), not a path.
+        Ok(text) if text.contains('\n') || text.trim().is_empty() => {
             let name = "<string>".to_string();
             return Ok(Source::Text { name, text });
         }

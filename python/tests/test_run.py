@@ -132,6 +132,8 @@ def test_run_argument_types_are_named(rng):
         (dict(workers=0), ValueError, "workers must be a positive int, found 0"),
         (dict(workers=True), TypeError, "workers must be an int, found True"),
         (dict(workers=100000), ValueError, "workers must be at most 1024, found 100000"),
+        (dict(workers=2**70), ValueError,
+         "workers must be between -2**63 and 2**63 - 1, found 1180591620717411303424"),
     ]
     for kwargs, cls, message in cases:
         kwargs.setdefault("inputs", {"A": a})
@@ -165,6 +167,8 @@ def test_program_error_carries_diagnostics():
 
 def test_check_returns_diagnostics():
     assert lp.check("cholesky") == []
+    # Blank text is an empty program, as an empty file is to `lpc check`.
+    assert lp.check("") == [] and lp.check("  ") == []
     assert lp.check("lstsq", params={"m": 100, "n": 50}) == []
     (d,) = lp.check("param n = 4\nfoo bar\n")
     assert (d.severity, d.line, d.column) == ("error", 2, 8)

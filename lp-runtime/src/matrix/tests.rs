@@ -384,3 +384,25 @@ fn an_import_stops_between_chunks_when_asked() {
     assert_eq!(chunks.into_inner(), 1);
     assert_eq!(store.list_tiles("A").unwrap(), [(0, 0)]);
 }
+
+#[test]
+fn a_npy_file_with_a_huge_header_length_is_refused_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("a.npy");
+    // Version 2.0, a header length field of 0xfffffff0, 128 bytes in all.
+    let mut file = b"\x93NUMPY\x02\x00".to_vec();
+    file.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+    file.resize(128, b' ');
+    std::fs::write(&path, &file).unwrap();
+    let store = MemStore::new();
+    let e = import_npy(&store, &info("A", [4, 4], [2, 2], false), &path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: .npy header length 4294967280 is over the limit of 1048576 bytes \
+             (a 2-D float64 header takes about 128): a damaged file, or not a matrix of floats",
+            path.display()
+        )
+    );
+    assert!(store.get_header("A").unwrap().is_none());
+}

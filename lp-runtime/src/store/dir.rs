@@ -57,7 +57,9 @@
 //! Nothing holds a whole matrix in memory: a matrix larger than RAM is just
 //! more files.
 
-use super::location::{POOL_DIR, validate_doc, validate_listing, validate_location};
+use super::location::{
+    POOL_DIR, validate_doc, validate_header, validate_listing, validate_location,
+};
 use super::{Store, StoreError, StoreResult, StoreUsage};
 use lp_std::{MatrixHeader, Tile, npy};
 use std::cell::RefCell;
@@ -113,10 +115,13 @@ impl DirStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> StoreResult<DirStore> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(io_err(format!(
-            "creating store directory {}",
-            root.display()
-        )))?;
+        let what = format!("creating store directory {}", root.display());
+        if root.exists() && !root.is_dir() {
+            // create_dir_all would say only "File exists".
+            let e = io::Error::new(ErrorKind::AlreadyExists, "it is a file, not a directory");
+            return Err(io_err(what)(e));
+        }
+        fs::create_dir_all(&root).map_err(io_err(what))?;
         let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
         let pool_dir = root
             .join(POOL_DIR)
@@ -596,6 +601,8 @@ impl Store for DirStore {
         let Some(bytes) = self.read_small_file(matrix, HEADER_FILE)? else {
             return Ok(None);
         };
+        // Parsing validates the header (`MatrixHeader::validate`): a tile
+        // shape of zero or a dtype we do not hold is corrupt, like bad JSON.
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StoreError::Corrupt {
@@ -609,6 +616,7 @@ impl Store for DirStore {
 
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         validate_location(matrix)?;
+        validate_header(matrix, header)?;
         let mut json = serde_json::to_vec_pretty(header).expect("a header always serialises");
         json.push(b'\n');
         self.put_small_file(matrix, HEADER_FILE, &json)
@@ -667,5 +675,60 @@ impl Store for DirStore {
             bytes_held: self.bytes_held(),
             peak_bytes_held: self.peak_bytes_held(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+
+    #[test]
+    fn a_header_the_code_cannot_use_is_corrupt_naming_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStore::open(tmp.path()).unwrap();
+        let path = tmp.path().join("T").join(HEADER_FILE);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let cases = [
+            (
+                r#"{"shape": [4, 4], "tile_shape": [0, 0], "dtype": "f64", "symmetric": false}"#,
+                "a matrix tile shape cannot be zero, found 0 x 0",
+            ),
+            (
+                r#"{"shape": [4, 4], "tile_shape": [2, 2], "dtype": "f32", "symmetric": false}"#,
+                "unknown element type \"f32\": only \"f64\" is supported",
+            ),
+            (
+                r#"{"shape": [4, 6], "tile_shape": [2, 3], "dtype": "f64", "symmetric": false,
+                    "triangle": "lower"}"#,
+                "a lower-triangular matrix needs square tiles, found 2 x 3",
+            ),
+        ];
+        for (json, reason) in cases {
+            fs::write(&path, json).unwrap();
+            let e = store.get_header("T").unwrap_err();
+            assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("corrupt header of matrix T ({}): {reason}", path.display())
+            );
+        }
+    }
+
+    #[test]
+    fn no_store_takes_a_header_the_code_cannot_use() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DirStore::open(tmp.path()).unwrap();
+        let mem = MemStore::new();
+        let bad = MatrixHeader::new([4, 4], [0, 4], false);
+        for store in [&dir as &dyn Store, &mem] {
+            let e = store.put_header("T", &bad).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "corrupt header given for matrix T: a matrix tile shape cannot be zero, \
+                 found 0 x 4"
+            );
+            assert!(store.get_header("T").unwrap().is_none());
+        }
     }
 }

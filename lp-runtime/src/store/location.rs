@@ -19,6 +19,7 @@
 //! beside the location's header and documents ([`DOCS`]).
 
 use super::{StoreError, StoreResult};
+use lp_std::MatrixHeader;
 
 /// The namespace of runs: `~runs/<run>/...`.
 pub const RUNS: &str = "~runs";
@@ -135,6 +136,17 @@ pub fn join(parent: &str, child: &str) -> String {
     } else {
         format!("{parent}/{child}")
     }
+}
+
+/// Refuses to store a header the rest of the code cannot use
+/// ([`MatrixHeader::validate`]). Headers read back from bytes are checked
+/// as they are parsed; this keeps a store from ever holding a bad one in
+/// the first place, the memory store included, which parses nothing.
+pub fn validate_header(location: &str, header: &MatrixHeader) -> StoreResult<()> {
+    header.validate().map_err(|e| StoreError::Corrupt {
+        what: format!("header given for matrix {location}"),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

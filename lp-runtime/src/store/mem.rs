@@ -159,6 +159,7 @@ impl Store for MemStore {
 
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         validate_location(matrix)?;
+        location::validate_header(matrix, header)?;
         *lock(&self.slot_or_create(matrix).header) = Some(header.clone());
         Ok(())
     }
