@@ -177,6 +177,38 @@ fn a_stale_import_never_replaces_the_declared_input() {
         .filter(|l| l.contains("import of a1.npy"))
         .count();
     assert_eq!(imports, 1, "{listing}");
+
+    // An import stopped before its origin (written last) is listed as
+    // such and collected; the next run imports the file again.
+    let inputs = dir.path().join("store").join("~inputs");
+    let key = std::fs::read_dir(&inputs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let key = key.to_str().unwrap();
+    std::fs::remove_file(inputs.join(key).join("origin.json")).unwrap();
+    let listing = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
+    let line = listing.lines().find(|l| l.starts_with("~inputs/")).unwrap();
+    assert_eq!(
+        line,
+        format!(
+            "~inputs/{key}\t200 x 200 in 64 x 64 tiles, symmetric\t10 tiles, 204.5 KiB\t\
+             an interrupted import (lpc store gc removes it)"
+        )
+    );
+    let gc = String::from_utf8(lpc(&["store", "gc", &store]).stdout).unwrap();
+    assert_eq!(
+        gc,
+        format!(
+            "removed interrupted import ~inputs/{key}\n\
+             gc: 0 dead run(s), 1 interrupted import(s) and 0 stale pool(s) removed\n"
+        )
+    );
+    assert!(!inputs.join(key).exists());
+    run_ok(&with(&["--store", &store, "--input", &import]));
+    assert!(inputs.join(key).join("origin.json").is_file());
 }
 
 /// Waits until `dir` holds a file with a name ending in `.npy`.
@@ -333,7 +365,7 @@ fn a_killed_run_is_collected_and_other_runs_outputs_stay() {
     let gc_out = String::from_utf8_lossy(&gc.stdout);
     assert!(gc.status.success(), "{gc_out}");
     assert!(
-        gc_out.contains("gc: 1 dead run(s) and 1 stale pool(s) removed"),
+        gc_out.contains("gc: 1 dead run(s), 0 interrupted import(s) and 1 stale pool(s) removed"),
         "{gc_out}"
     );
     let after = String::from_utf8(lpc(&["store", "ls", &store]).stdout).unwrap();
@@ -600,4 +632,74 @@ fn an_input_tile_read_by_every_job_is_served_without_listing_its_readers() {
         ],
     );
     assert_eq!(rows.trim(), "2");
+}
+
+/// A corrupt header or link is one unreadable line of `lpc store ls`, not
+/// the end of the listing; `rm` still tells a missing name from a corrupt
+/// one, and removes the corrupt one.
+#[test]
+fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let store = format!("dir:{d}");
+    let chol = lib("cholesky.lp");
+    let sizes = ["--set", "n=64", "--set", "b=32"];
+    let mut args = vec![
+        "run",
+        &chol,
+        "--quiet",
+        "--store",
+        &store,
+        "--publish",
+        "L=good",
+    ];
+    args.extend_from_slice(&sizes);
+    run_ok(&args);
+    std::fs::create_dir(dir.path().join("bad")).unwrap();
+    std::fs::write(
+        dir.path().join("bad/header.json"),
+        r#"{"shape":[4,4],"tile_shape":[0,0],"dtype":"f64","symmetric":false,"triangle":null}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("badlink")).unwrap();
+    std::fs::write(
+        dir.path().join("badlink/link.json"),
+        r#"{"location":"../../etc","published":1}"#,
+    )
+    .unwrap();
+    let out = lpc(&["store", "ls", &store]);
+    assert_eq!(out.status.code(), Some(0));
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 4, "{listing}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "bad\t(unreadable)\t\tcorrupt header of matrix bad ({d}/bad/header.json): \
+             a matrix tile shape cannot be zero, found 0 x 0"
+        )
+    );
+    assert_eq!(
+        lines[1],
+        "badlink\t(unreadable)\t\tits link.json points at `../../etc`: invalid matrix name \
+         \"../../etc\": each part of a location must be a valid matrix name"
+    );
+    assert!(
+        lines[2].starts_with("good\t64 x 64 in 32 x 32 tiles, lower\t3 tiles"),
+        "{listing}"
+    );
+    let out = lpc(&["store", "rm", &store, "nonexist"]);
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stderr).unwrap()),
+        (
+            Some(2),
+            "error: cannot remove nonexist: no matrix or run `nonexist` in the store\n".to_string()
+        )
+    );
+    let out = lpc(&["store", "rm", &store, "bad", "badlink"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "removed bad\nremoved badlink\n"
+    );
+    assert!(!dir.path().join("bad").exists() && !dir.path().join("badlink").exists());
 }

@@ -187,7 +187,7 @@ def test_sigkilled_run_in_s3_is_collected_by_gc(rng, s3, lpc):
         assert fields[1] == "(no header)" and fields[3].startswith("temporary of the run dead"), fields
         assert re.fullmatch(r"\d+ tiles, [\d.]+ (B|KiB|MiB)", fields[2]), fields
     assert any(not f[2].endswith(" 0 B") for f in temps), temps
-    assert lpc("store", "gc", s3) == f"removed dead run {dead}\ngc: 1 dead run(s) and 0 stale pool(s) removed\n"
+    assert lpc("store", "gc", s3) == f"removed dead run {dead}\ngc: 1 dead run(s), 0 interrupted import(s) and 0 stale pool(s) removed\n"
     assert lpc("store", "ls", s3).splitlines() == [
         "K\t30 x 30 in 20 x 20 tiles\t4 tiles, 7.0 KiB\twritten block by block"
     ]

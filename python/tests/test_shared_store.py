@@ -69,7 +69,7 @@ def test_sigkilled_run_is_collected_by_gc_and_nothing_else(tmp_path, slow_n, lpc
     assert any(p.startswith(f"{killed.pid}-") for p in pools)
 
     out = lpc("store", "gc", store)
-    assert out == f"removed dead run {dead}\ngc: 1 dead run(s) and 1 stale pool(s) removed\n"
+    assert out == f"removed dead run {dead}\ngc: 1 dead run(s), 0 interrupted import(s) and 1 stale pool(s) removed\n"
     # ... and gone, while the other matrices are untouched.
     assert contents(root) == (["K", "factor"], [finished], [])
     assert not any(p.startswith(f"{killed.pid}-") for p in os.listdir(root / "~pool"))

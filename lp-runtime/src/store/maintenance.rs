@@ -183,6 +183,9 @@ pub struct Listing {
     /// What the store says the tiles take ([`Store::tile_bytes`]), asked
     /// only for a matrix with no header.
     pub stored_bytes: Option<u64>,
+    /// Why the entry could not be read (a corrupt header or link): one bad
+    /// entry does not hide the rest of the listing.
+    pub problem: Option<String>,
 }
 
 impl Listing {
@@ -211,6 +214,17 @@ impl Listing {
     pub fn is_run_temporary(&self) -> bool {
         self.run.is_some() && self.origin.is_none()
     }
+
+    /// An input whose import stopped before its origin, written last,
+    /// said it was whole (an interrupted run): no run takes it, and `gc`
+    /// removes it.
+    pub fn is_incomplete_import(&self) -> bool {
+        is_incomplete_import(&self.location, self.origin.as_ref())
+    }
+}
+
+fn is_incomplete_import(location: &str, origin: Option<&Origin>) -> bool {
+    location.starts_with(&format!("{INPUTS}/")) && origin.is_none()
 }
 
 fn listing(store: &dyn Store, location: String, run: Option<RunStatus>) -> StoreResult<Listing> {
@@ -227,7 +241,27 @@ fn listing(store: &dyn Store, location: String, run: Option<RunStatus>) -> Store
         tiles: store.list_tiles(&location)?,
         stored_bytes,
         location,
+        problem: None,
     })
+}
+
+/// The listing of `location`, or an entry saying why it cannot be read.
+fn listing_or_problem(store: &dyn Store, location: String, run: Option<RunStatus>) -> Listing {
+    listing(store, location.clone(), run)
+        .unwrap_or_else(|e| unreadable(location, run, e.to_string()))
+}
+
+fn unreadable(location: String, run: Option<RunStatus>, problem: String) -> Listing {
+    Listing {
+        location,
+        header: None,
+        origin: None,
+        link: None,
+        run,
+        tiles: Vec::new(),
+        stored_bytes: None,
+        problem: Some(problem),
+    }
 }
 
 /// Everything the store holds: user names (matrices and published links),
@@ -239,25 +273,37 @@ pub fn list(store: &dyn Store) -> StoreResult<Vec<Listing>> {
         if name.starts_with('~') {
             continue;
         }
-        match read_link(store, &name)? {
-            Some(link) => {
-                let mut entry = listing(store, link.location.clone(), None)?;
+        match read_link(store, &name) {
+            Ok(Some(link)) => {
+                let mut entry = listing(store, link.location.clone(), None).unwrap_or_else(|e| {
+                    let why = format!("its {LINK_DOC} points at `{}`: {e}", link.location);
+                    unreadable(name.clone(), None, why)
+                });
                 entry.location = name;
                 entry.link = Some(link.location);
                 out.push(entry);
             }
-            None => out.push(listing(store, name, None)?),
+            Ok(None) => out.push(listing_or_problem(store, name, None)),
+            Err(e) => out.push(unreadable(name, None, e.to_string())),
         }
     }
     for key in store.list_children(INPUTS)? {
-        out.push(listing(store, location::input_location(&key), None)?);
+        out.push(listing_or_problem(
+            store,
+            location::input_location(&key),
+            None,
+        ));
     }
     let now = now_secs();
     for run in store.list_children(RUNS)? {
         let status = run_status(store, &run, now, STALE_AFTER)?;
         let root = location::run_root(&run);
         for name in store.list_children(&root)? {
-            out.push(listing(store, location::join(&root, &name), Some(status))?);
+            out.push(listing_or_problem(
+                store,
+                location::join(&root, &name),
+                Some(status),
+            ));
         }
     }
     Ok(out)
@@ -298,18 +344,21 @@ pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
             run: run.to_string(),
         });
     }
+    // Existence first: a missing name is "not found" even when some other
+    // name's link is corrupt. (The header is not read: a corrupt one is
+    // what a user removes.)
+    let exists = store.get_doc(target, LINK_DOC)?.is_some()
+        || !store.list_children(target)?.is_empty()
+        || !store.list_tiles(target)?.is_empty()
+        || store.get_header(target).map_or(true, |h| h.is_some());
+    if !exists {
+        return Err(not_found());
+    }
     if let Some(name) = links_into(store, target)?.into_iter().next() {
         return Err(MaintenanceError::Published {
             location: target.to_string(),
             name,
         });
-    }
-    let exists = store.get_header(target)?.is_some()
-        || store.get_doc(target, LINK_DOC)?.is_some()
-        || !store.list_children(target)?.is_empty()
-        || !store.list_tiles(target)?.is_empty();
-    if !exists {
-        return Err(not_found());
     }
     Ok(store.remove_all(target)?)
 }
@@ -317,6 +366,31 @@ pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
 /// How long a run on another machine may go without a heartbeat before
 /// `gc` calls it dead: ten heartbeats.
 pub const STALE_AFTER: Duration = Duration::from_secs(300);
+
+/// Removes the inputs whose import never finished
+/// ([`Listing::is_incomplete_import`]), unless a run of the store is
+/// running: imports happen inside a run, so one may be importing now.
+/// Returns their locations.
+pub fn collect_incomplete_imports(
+    store: &dyn Store,
+    stale_after: Duration,
+) -> StoreResult<Vec<String>> {
+    let now = now_secs();
+    for run in store.list_children(RUNS)? {
+        if run_status(store, &run, now, stale_after)? == RunStatus::Running {
+            return Ok(Vec::new());
+        }
+    }
+    let mut removed = Vec::new();
+    for key in store.list_children(INPUTS)? {
+        let at = location::input_location(&key);
+        if is_incomplete_import(&at, Origin::read(store, &at)?.as_ref()) {
+            store.remove_all(&at)?;
+            removed.push(at);
+        }
+    }
+    Ok(removed)
+}
 
 /// Removes the namespace of every collectable run ([`RunStatus::Dead`],
 /// [`RunStatus::NoRecord`]); returns the runs removed. Finished runs keep

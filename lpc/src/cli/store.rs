@@ -106,6 +106,15 @@ pub fn run(command: Command) -> ExitCode {
 }
 
 fn describe(entry: &Listing) -> [String; 4] {
+    if let Some(problem) = &entry.problem {
+        let location = entry.location.clone();
+        return [
+            location,
+            "(unreadable)".into(),
+            String::new(),
+            problem.clone(),
+        ];
+    }
     let size = match &entry.header {
         Some(h) => h.to_string(),
         None => "(no header)".to_string(),
@@ -117,6 +126,9 @@ fn describe(entry: &Listing) -> [String; 4] {
     let mut origin = match &entry.origin {
         Some(o) => o.describe(),
         None if entry.is_run_temporary() => "temporary of the run".to_string(),
+        None if entry.is_incomplete_import() => {
+            "an interrupted import (lpc store gc removes it)".to_string()
+        }
         None => "written block by block".to_string(),
     };
     if let Some(to) = &entry.link {
@@ -157,6 +169,11 @@ fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
         .iter()
         .map(|run| format!("removed dead run {run}\n"))
         .collect();
+    let imports = maintenance::collect_incomplete_imports(store.store(), stale_after)
+        .map_err(|e| e.to_string())?;
+    for at in &imports {
+        text += &format!("removed interrupted import {at}\n");
+    }
     let pools = match store {
         Opened::Dir(dir) => dir
             .collect_dead_pools(stale_after)
@@ -164,8 +181,9 @@ fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
         Opened::Other(_) => 0,
     };
     text += &format!(
-        "gc: {} dead run(s) and {pools} stale pool(s) removed\n",
-        runs.len()
+        "gc: {} dead run(s), {} interrupted import(s) and {pools} stale pool(s) removed\n",
+        runs.len(),
+        imports.len()
     );
     Ok(text)
 }
