@@ -208,11 +208,9 @@ pub fn describe(program: &Program, finding: &Finding) -> String {
         |at: &analysis::At| program.job_name(&program.families[at.family as usize], &at.values);
     let key = |k| program.tile_name(k);
     let instr = |at: &analysis::At| format!("job {}, instruction {}", job(at), at.instr);
+    let family = |f: &u32| &program.families[*f as usize].name;
     match finding {
-        Finding::Family { family, error } => format!(
-            "job family {}: {error}",
-            program.families[*family as usize].name
-        ),
+        Finding::Family { family: f, error } => format!("job family {}: {error}", family(f)),
         Finding::OutOfRange {
             at,
             component,
@@ -259,16 +257,16 @@ pub fn describe(program: &Program, finding: &Finding) -> String {
             job(write)
         ),
         Finding::Undecided {
-            family,
+            family: f,
             instr,
             question,
         } => format!(
             "job family {}, instruction {instr}: cannot decide {question}",
-            program.families[*family as usize].name
+            family(f)
         ),
-        Finding::TempReadUnchecked { family, instr } => format!(
+        Finding::TempReadUnchecked { family: f, instr } => format!(
             "job family {}, instruction {instr}: cannot check that every temp tile it writes is read",
-            program.families[*family as usize].name
+            family(f)
         ),
         Finding::TempNeverRead { at, tile } => format!(
             "temp tile {} written by {} is never read",

@@ -44,19 +44,44 @@ impl JobGraph {
     /// Nodes and edges are numbered in 32 bits, and a job has a few edges.
     pub const MAX_JOBS: u64 = u32::MAX as u64 / 8;
 
+    /// How many jobs [`JobGraph::build_until`] enumerates between two calls
+    /// of its `go_on`.
+    pub const TICK_JOBS: u64 = 4096;
+
     /// Enumerates every job and edge; refuses past `limit` jobs (or
     /// [`Self::MAX_JOBS`]) before doing any work.
     pub fn build(plan: &Plan, limit: u64) -> Result<JobGraph, TooManyJobs> {
+        Ok(Self::build_until(plan, limit, &mut |_| true)?.expect("never stopped"))
+    }
+
+    /// [`JobGraph::build`], calling `go_on(steps done)` every
+    /// [`Self::TICK_JOBS`] jobs of each of its two passes (the jobs, then
+    /// their edges: `2 * plan.job_count()` steps in all) and giving up with
+    /// `Ok(None)` as soon as it returns false: half a million jobs take
+    /// seconds, which a run fills with progress and through which it
+    /// honours a stop.
+    pub fn build_until(
+        plan: &Plan,
+        limit: u64,
+        go_on: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<Option<JobGraph>, TooManyJobs> {
         let count = plan.job_count();
         let limit = limit.min(Self::MAX_JOBS);
         if count > limit {
             return Err(TooManyJobs { jobs: count, limit });
         }
         let mut jobs = Vec::with_capacity(count as usize);
+        let mut stopped = false;
         plan.walk(&mut |_, _, id| {
             jobs.push(id);
-            true
+            if (jobs.len() as u64).is_multiple_of(Self::TICK_JOBS) {
+                stopped = !go_on(jobs.len() as u64);
+            }
+            !stopped
         });
+        if stopped {
+            return Ok(None);
+        }
         // Flat programs number their jobs 0..n in program order; loop
         // programs need a map.
         let dense = jobs.iter().enumerate().all(|(n, &id)| id == n as u64);
@@ -81,6 +106,9 @@ impl JobGraph {
         }
         let mut seen: Vec<(u32, TileKey)> = Vec::new();
         for (n, &id) in jobs.iter().enumerate() {
+            if n > 0 && (n as u64).is_multiple_of(Self::TICK_JOBS) && !go_on(count + n as u64) {
+                return Ok(None);
+            }
             let Some(loc) = plan.locate(id) else { continue };
             seen.clear();
             for (k, instr) in plan.family(loc.family).instrs.iter().enumerate() {
@@ -110,7 +138,7 @@ impl JobGraph {
                 );
             }
         }
-        Ok(JobGraph { jobs, dag })
+        Ok(Some(JobGraph { jobs, dag }))
     }
 
     /// Nodes in a topological order, or `None` if the graph has a cycle:

@@ -7,7 +7,8 @@
 //! Layers, bottom up: [`lin`] (affine forms), [`polytope`] (integer points
 //! of small polytopes), [`ir`] (the program), [`family`] (a family compiled
 //! to affine constraints and maps), [`solve`] (index equations in echelon
-//! form), [`plan`] (the runtime's questions), [`analysis`] (the checks),
+//! form), [`count`] (a family's jobs counted in closed form), [`plan`] (the
+//! runtime's questions), [`analysis`] (the checks),
 //! [`dag`] (the enumerated DAG, for views and cycle reports).
 
 // Affine forms are fixed arrays indexed by variable number, and the solver's
@@ -17,6 +18,7 @@
 pub mod analysis;
 pub mod bundle;
 pub mod cost;
+pub mod count;
 pub mod dag;
 pub mod family;
 pub mod ir;

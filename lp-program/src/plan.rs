@@ -803,11 +803,7 @@ impl Plan {
     pub fn family_job_count(&self, family: u32) -> u64 {
         match &self.compiled[family as usize] {
             None => 1,
-            Some(c) => c
-                .specs
-                .iter()
-                .map(|s| count_points(s, 0, &mut [0; MAX_DEPTH], &[]))
-                .sum(),
+            Some(c) => c.specs.iter().map(|s| count_points(s, &[])).sum(),
         }
     }
 
@@ -817,7 +813,7 @@ impl Plan {
     /// for a versioned matrix and its base, where the versioned reference
     /// is at version 0 (its base's tile, see [`canonical`]) and the tile
     /// indices agree. Counted like [`Plan::family_job_count`], the
-    /// innermost loop solved rather than enumerated.
+    /// equalities substituted and the innermost loops summed in closed form.
     pub fn count_same_loads(&self, family: u32, p: usize, q: usize) -> u64 {
         let instrs = &self.family(family).instrs;
         let (Some(Instr::Load { tile: tp, .. }), Some(Instr::Load { tile: tq, .. })) =
@@ -853,15 +849,15 @@ impl Plan {
                     return 0;
                 };
                 let equal = same_tile_forms(rp, rq, zero_p, zero_q);
-                equal.map_or(0, |equal| {
-                    count_points(spec, 0, &mut [0; MAX_DEPTH], &equal)
-                })
+                equal.map_or(0, |equal| count_points(spec, &equal))
             })
             .sum()
     }
 
-    /// Number of jobs, counted level by level (the innermost loop of each
-    /// family by its length, not by its jobs).
+    /// Number of jobs, counted from the loop bounds: the two innermost loops
+    /// of each family in closed form, the loops outside them enumerated
+    /// ([`crate::count`]), so the Cholesky's trillions of jobs on a grid of
+    /// side `N` cost `N` steps.
     pub fn job_count(&self) -> u64 {
         *self.count.get_or_init(|| {
             (0..self.compiled.len() as u32).fold(0u64, |total, f| {
@@ -899,12 +895,23 @@ impl Plan {
     /// guarantees: every loaded tile of a non-input matrix has a writer, and
     /// no job loads a tile it writes itself.
     pub fn roots(&self, visit: &mut dyn FnMut(JobId)) {
+        self.roots_until(&mut |id| {
+            visit(id);
+            true
+        });
+    }
+
+    /// [`Plan::roots`], stopping as soon as `visit` returns false (a
+    /// program can have billions of roots, and a driver that stops
+    /// launching them must not wait for the rest to be found); returns
+    /// whether it went through every root.
+    pub fn roots_until(&self, visit: &mut dyn FnMut(JobId) -> bool) -> bool {
         for (f, fam) in self.program.families.iter().enumerate() {
             let f = f as u32;
             let Some(c) = &self.compiled[f as usize] else {
                 let id = self.bases[f as usize];
-                if self.in_degree(id) == 0 {
-                    visit(id);
+                if self.in_degree(id) == 0 && !visit(id) {
+                    return false;
                 }
                 continue;
             };
@@ -928,6 +935,7 @@ impl Plan {
                     }
                 }
                 let mut values = [0i64; MAX_DEPTH];
+                let mut go_on = true;
                 sys.points_lex(
                     Budget {
                         constraints: 100_000,
@@ -937,13 +945,17 @@ impl Plan {
                         spec.user_values(t, &mut values[..c.depth]);
                         let id = c.job_id(&values[..c.depth]);
                         if self.in_degree(id) == 0 {
-                            visit(id);
+                            go_on = visit(id);
                         }
-                        true
+                        go_on
                     },
                 );
+                if !go_on {
+                    return false;
+                }
             }
         }
+        true
     }
 }
 
@@ -1106,9 +1118,19 @@ fn same_tile_forms(rp: &[Lin], rq: &[Lin], zero_p: bool, zero_q: bool) -> Option
 }
 
 /// Number of internal points of `spec` at which every form of `equal` is
-/// zero, enumerating all levels but the last (where each form pins the
-/// innermost variable or not).
-fn count_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH], equal: &[Lin]) -> u64 {
+/// zero: in closed form over the two innermost levels, the equalities
+/// substituted ([`crate::count::points`]), or, where that does not apply,
+/// by [`enumerate_points`].
+fn count_points(spec: &family::Spec, equal: &[Lin]) -> u64 {
+    match crate::count::points(&spec.levels, equal) {
+        Some(counted) => counted.points,
+        None => enumerate_points(spec, 0, &mut [0; MAX_DEPTH], equal),
+    }
+}
+
+/// [`count_points`] by enumerating all levels but the last (where each form
+/// pins the innermost variable or not).
+fn enumerate_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH], equal: &[Lin]) -> u64 {
     let depth = spec.levels.len();
     if depth == 0 {
         return equal.iter().all(|e| e.c == 0) as u64;
@@ -1118,7 +1140,7 @@ fn count_points(spec: &family::Spec, m: usize, t: &mut [i64; MAX_DEPTH], equal: 
         let mut total = 0u64;
         for v in lo..=hi {
             t[m] = v;
-            total = total.saturating_add(count_points(spec, m + 1, t, equal));
+            total = total.saturating_add(enumerate_points(spec, m + 1, t, equal));
         }
         return total;
     }

@@ -611,7 +611,7 @@ pub fn run_local_with(
         }));
     }
     let counters = wrapped::<dyn Counters>(Arc::new(LocalCounters::new()), interpose.counters);
-    let (queue, computed_path) = ready_queue(plan, opts.schedule);
+    let (queue, computed_path) = ready_queue(plan, opts, progress)?;
     let launcher = wrapped::<dyn Launcher>(queue.clone(), interpose.launcher);
     let metrics = Metrics::default();
     let tracer = opts.trace.as_ref().map(|_| Tracer::new(workers));
@@ -670,16 +670,52 @@ pub fn run_local_with(
     })
 }
 
-/// The ready queue, ordered as `schedule` asks, and the critical path's
-/// job count when computing the priorities found it.
-fn ready_queue(plan: &Plan, schedule: Schedule) -> (Arc<LocalQueue>, Option<usize>) {
-    let priorities = Priorities::compute(plan);
+/// How long computing the priorities may keep a run silent: past it,
+/// progress (no job done yet) comes every `progress_interval`.
+const QUIET_PRIORITIES: Duration = Duration::from_secs(2);
+
+/// The ready queue, ordered as `opts.schedule` asks, and the critical
+/// path's job count when computing the priorities found it. Computing
+/// bottom levels enumerates the DAG (seconds near the limit of half a
+/// million jobs): `opts.stop` abandons it, and the run, before any job
+/// starts; past [`QUIET_PRIORITIES`] `progress` is called every
+/// `opts.progress_interval` meanwhile.
+fn ready_queue(
+    plan: &Plan,
+    opts: &LocalOptions,
+    progress: &dyn Fn(&Progress),
+) -> Result<(Arc<LocalQueue>, Option<usize>), RunError> {
+    let started = Instant::now();
+    let mut last_progress = started;
+    let priorities = Priorities::compute_until(plan, &mut |_| {
+        if started.elapsed() >= QUIET_PRIORITIES
+            && last_progress.elapsed() >= opts.progress_interval
+        {
+            progress(&Progress {
+                jobs_done: 0,
+                jobs_total: plan.job_count(),
+                flops_done: 0.0,
+                bytes_loaded: 0,
+                bytes_stored: 0,
+                retries: 0,
+                elapsed: started.elapsed(),
+            });
+            last_progress = Instant::now();
+        }
+        !opts.stop.load(SeqCst)
+    });
     let computed_path = priorities.as_ref().and_then(|p| p.critical_path_jobs);
-    let order = match schedule {
+    let order = match opts.schedule {
         Schedule::CriticalPath => priorities.unwrap_or_default(),
         Schedule::Fifo => Priorities::default(),
     };
-    (Arc::new(LocalQueue::new(Arc::new(order))), computed_path)
+    if opts.stop.load(SeqCst) {
+        return Err(RunError::Cancelled {
+            jobs_done: 0,
+            jobs_total: plan.job_count(),
+        });
+    }
+    Ok((Arc::new(LocalQueue::new(Arc::new(order))), computed_path))
 }
 
 /// Starts the worker threads. A thread the OS refuses (a limit on

@@ -24,15 +24,14 @@ pub fn launch_roots(
     launched: &mut dyn FnMut(JobId, ProtoResult<()>) -> ProtoResult<ControlFlow<()>>,
 ) -> ProtoResult<()> {
     let mut result = Ok(ControlFlow::Continue(()));
-    plan.roots(&mut |job| {
-        if !matches!(result, Ok(ControlFlow::Continue(()))) {
-            return;
-        }
+    // Stops looking for roots as soon as the driver stops launching them.
+    plan.roots_until(&mut |job| {
         result = match counters.try_mark_launched(job) {
             Ok(true) => launched(job, launcher.launch(job)),
             Ok(false) => Ok(ControlFlow::Continue(())),
             Err(e) => Err(e),
         };
+        matches!(result, Ok(ControlFlow::Continue(())))
     });
     result.map(|_| ())
 }

@@ -78,20 +78,32 @@ impl Priorities {
     /// chain of jobs without kernels still counts its length), or `None` for
     /// a program over [`PRIORITY_LIMIT`] jobs.
     pub fn compute(plan: &Plan) -> Option<Priorities> {
+        Self::compute_until(plan, &mut |_| true)
+    }
+
+    /// [`Priorities::compute`], calling `go_on` every few thousand jobs
+    /// while it enumerates the DAG (with how many of `3 * plan.job_count()`
+    /// steps are done: the graph's two passes, then the jobs' flops) and
+    /// giving up with `None` as soon as it returns false.
+    pub fn compute_until(plan: &Plan, go_on: &mut dyn FnMut(u64) -> bool) -> Option<Priorities> {
         if plan.states_priorities() {
             return Some(Priorities {
                 levels: Levels::Stated(Arc::new(plan.clone())),
                 critical_path_jobs: None,
             });
         }
-        let graph = JobGraph::build(plan, PRIORITY_LIMIT).ok()?;
+        let graph = JobGraph::build_until(plan, PRIORITY_LIMIT, go_on).ok()??;
         // In program order, which walks the families in memory order (the
         // topological pass visits them scattered: a cache miss per job).
-        let flops: Vec<f64> = graph
-            .jobs
-            .iter()
-            .map(|&job| plan.locate(job).map_or(0.0, |loc| job_flops(plan, &loc)) + 1.0)
-            .collect();
+        let done = 2 * graph.jobs.len() as u64;
+        let mut flops = Vec::with_capacity(graph.jobs.len());
+        for (n, &job) in graph.jobs.iter().enumerate() {
+            let n = n as u64;
+            if n > 0 && n.is_multiple_of(JobGraph::TICK_JOBS) && !go_on(done + n) {
+                return None;
+            }
+            flops.push(plan.locate(job).map_or(0.0, |loc| job_flops(plan, &loc)) + 1.0);
+        }
         let (bottom, critical_path_jobs) = graph.bottom_levels(&|n| flops[n])?;
         let space = plan.id_space();
         let levels = if space <= DENSE_FACTOR * graph.jobs.len() as u64 {
