@@ -20,6 +20,7 @@ use super::{Store, StoreError, StoreResult, StoreUsage};
 use lp_program::{MatrixInfo, Program, Role};
 use lp_std::{MatrixHeader, Tile};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -140,21 +141,6 @@ impl Namespace {
         let stored = info.stored_name(version);
         format!("{}{}", self.location(info), &stored[info.name.len()..])
     }
-
-    /// Every stored name of `program` (each version of each matrix) and its
-    /// location.
-    pub fn locations(&self, program: &Program) -> HashMap<String, String> {
-        let mut map = HashMap::new();
-        for info in &program.matrices {
-            for version in 0..info.version_count() as u32 {
-                map.insert(
-                    info.stored_name(version),
-                    self.version_location(info, version),
-                );
-            }
-        }
-        map
-    }
 }
 
 /// A store seen through a run's [`Namespace`]: every matrix name of the
@@ -162,30 +148,58 @@ impl Namespace {
 /// run has no business with matrices its program does not declare).
 pub struct RunStore {
     inner: Arc<dyn Store>,
-    map: HashMap<String, String>,
+    /// Per matrix of the program: its location and its version counts. A
+    /// version's name (`S.3`) is resolved when asked, not listed: a
+    /// program may have millions of versions.
+    matrices: HashMap<String, (String, Vec<u32>)>,
     /// [`Namespace::generated`]: tiles never read from `inner`.
     generated: HashSet<String>,
 }
 
 impl RunStore {
     pub fn new(inner: Arc<dyn Store>, program: &Program, ns: &Namespace) -> RunStore {
+        let matrices = program.matrices.iter().map(|info| {
+            let at = (ns.location(info), info.versions.clone());
+            (info.name.clone(), at)
+        });
         RunStore {
-            map: ns.locations(program),
+            matrices: matrices.collect(),
             generated: ns.generated.iter().cloned().collect(),
             inner,
         }
     }
 
-    /// The location of a program's stored matrix name.
-    pub fn locate(&self, matrix: &str) -> StoreResult<&str> {
-        self.map
-            .get(matrix)
-            .map(String::as_str)
-            .ok_or_else(|| StoreError::InvalidName {
-                name: matrix.to_string(),
-                reason: "not a matrix of this run's program",
-            })
+    /// The location of a program's stored matrix name: a matrix's own
+    /// (`A`), or a version's, its matrix's with the same suffix
+    /// (`~runs/<run>/S.3`, as [`Namespace::version_location`] gives it).
+    pub fn locate(&self, matrix: &str) -> StoreResult<Cow<'_, str>> {
+        let invalid = || StoreError::InvalidName {
+            name: matrix.to_string(),
+            reason: "not a matrix of this run's program",
+        };
+        let (base, suffix) = match matrix.split_once('.') {
+            Some((base, suffix)) => (base, Some(suffix)),
+            None => (matrix, None),
+        };
+        let (location, versions) = self.matrices.get(base).ok_or_else(invalid)?;
+        match suffix {
+            None if versions.is_empty() => Ok(Cow::Borrowed(location)),
+            Some(s) if is_version(s, versions) => Ok(Cow::Owned(format!("{location}.{s}"))),
+            _ => Err(invalid()),
+        }
     }
+}
+
+/// Whether `suffix` (`3`, `2.5`) names a version of a matrix with version
+/// counts `versions`, as `MatrixInfo::stored_name` writes it (no leading
+/// zeros: one version has one name).
+fn is_version(suffix: &str, versions: &[u32]) -> bool {
+    let parts: Vec<&str> = suffix.split('.').collect();
+    parts.len() == versions.len()
+        && parts.iter().zip(versions).all(|(part, &count)| {
+            part.parse::<u32>()
+                .is_ok_and(|c| c < count && c.to_string() == *part)
+        })
 }
 
 impl Store for RunStore {
@@ -194,39 +208,96 @@ impl Store for RunStore {
         if self.generated.contains(matrix) {
             return Ok(None);
         }
-        self.inner.get_tile(location, i, j)
+        self.inner.get_tile(&location, i, j)
     }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
-        self.inner.put_tile(self.locate(matrix)?, i, j, tile)
+        self.inner.put_tile(&self.locate(matrix)?, i, j, tile)
     }
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
-        self.inner.delete_tile(self.locate(matrix)?, i, j)
+        self.inner.delete_tile(&self.locate(matrix)?, i, j)
     }
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        self.inner.list_tiles(self.locate(matrix)?)
+        self.inner.list_tiles(&self.locate(matrix)?)
     }
     fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
-        self.inner.tile_bytes(self.locate(matrix)?)
+        self.inner.tile_bytes(&self.locate(matrix)?)
     }
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>> {
-        self.inner.get_header(self.locate(matrix)?)
+        self.inner.get_header(&self.locate(matrix)?)
     }
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        self.inner.put_header(self.locate(matrix)?, header)
+        self.inner.put_header(&self.locate(matrix)?, header)
     }
     fn get_doc(&self, matrix: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.inner.get_doc(self.locate(matrix)?, doc)
+        self.inner.get_doc(&self.locate(matrix)?, doc)
     }
     fn put_doc(&self, matrix: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
-        self.inner.put_doc(self.locate(matrix)?, doc, bytes)
+        self.inner.put_doc(&self.locate(matrix)?, doc, bytes)
     }
     fn list_children(&self, matrix: &str) -> StoreResult<Vec<String>> {
-        self.inner.list_children(self.locate(matrix)?)
+        self.inner.list_children(&self.locate(matrix)?)
     }
     fn remove_all(&self, matrix: &str) -> StoreResult<()> {
-        self.inner.remove_all(self.locate(matrix)?)
+        self.inner.remove_all(&self.locate(matrix)?)
     }
     fn usage(&self) -> Option<StoreUsage> {
         self.inner.usage()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+
+    fn matrix(name: &str, role: Role, versions: Vec<u32>) -> MatrixInfo {
+        MatrixInfo {
+            name: name.to_string(),
+            header: MatrixHeader::new([4, 4], [2, 2], false),
+            role,
+            init: None,
+            versions,
+            base: None,
+        }
+    }
+
+    #[test]
+    fn a_version_is_located_by_its_name_and_nothing_else_is() {
+        let program = Program {
+            matrices: vec![
+                matrix("L", Role::Output, vec![]),
+                matrix("S", Role::Temp, vec![3]),
+                matrix("T", Role::Temp, vec![2, 12]),
+            ],
+            loops: Vec::new(),
+            families: Vec::new(),
+            body: Vec::new(),
+            source: String::new(),
+        };
+        let ns = Namespace::new("r1");
+        let store = RunStore::new(Arc::new(MemStore::new()), &program, &ns);
+        for (name, at) in [
+            ("L", "~runs/r1/L"),
+            ("S.2", "~runs/r1/S.2"),
+            ("T.1.11", "~runs/r1/T.1.11"),
+        ] {
+            assert_eq!(store.locate(name).unwrap(), at);
+            let info = program
+                .matrices
+                .iter()
+                .find(|m| name.starts_with(&m.name))
+                .unwrap();
+            let v = (0..info.version_count() as u32).find(|&v| info.stored_name(v) == name);
+            assert_eq!(
+                ns.version_location(info, v.unwrap()),
+                at,
+                "one rule for both"
+            );
+        }
+        for bad in [
+            "S", "S.3", "S.02", "S.-1", "S.1.0", "T.1", "T.2.0", "L.0", "Q", "", "S.",
+        ] {
+            assert!(store.locate(bad).is_err(), "{bad}");
+        }
     }
 }
