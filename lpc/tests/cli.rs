@@ -990,35 +990,44 @@ fn a_closed_stderr_loses_no_output() {
     );
 }
 
-/// A command that reads a program's source says what it was given
-/// instead: a bundle, or bytes that are not UTF-8 text.
+/// `expand` and `graph` take a bundle as `run` and `check` do; `build`,
+/// which reads a program's source, says what it was given instead: a
+/// bundle, or bytes that are not UTF-8 text.
 #[test]
 fn a_bundle_or_binary_given_for_source_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let program = gen_cholesky(dir.path(), "chol.lp", 96, 32);
     let bundle = dir.path().join("chol.lpb").display().to_string();
-    assert!(
-        lpc(&["build", &program, "-o", &bundle], None)
-            .status
-            .success()
-    );
-    let other = dir.path().join("other.lpb").display().to_string();
-    for args in [
-        vec!["expand", &bundle],
-        vec!["build", &bundle, "-o", &other],
-    ] {
-        let out = lpc(&args, None);
-        assert_eq!(
-            (out.status.code(), text(&out.stderr)),
-            (
-                Some(2),
-                format!(
-                    "error: cannot read {bundle}: it is a bundle (`lpc build`'s output), \
-                     and this command reads a program's source\n"
-                )
-            )
-        );
+    let built = lpc(&["build", &program, "-o", &bundle], None);
+    assert!(built.status.success());
+    let views: [&[&str]; 3] = [&["graph", "--stats"], &["graph", "--dot"], &["expand"]];
+    for view in views {
+        let of = |file: &str| {
+            let out = lpc(&[view, &[file]].concat(), None);
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+            // An expansion's first line names its file.
+            let skip = usize::from(view == ["expand"]);
+            let lines: Vec<String> = text(&out.stdout)
+                .lines()
+                .skip(skip)
+                .map(String::from)
+                .collect();
+            lines.join("\n")
+        };
+        assert_eq!(of(&bundle), of(&program), "{view:?}");
     }
+    let other = dir.path().join("other.lpb").display().to_string();
+    let out = lpc(&["build", &bundle, "-o", &other], None);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(2),
+            format!(
+                "error: cannot read {bundle}: it is a bundle (`lpc build`'s output), \
+                 and this command reads a program's source\n"
+            )
+        )
+    );
     let binary = dir.path().join("bad.lp");
     std::fs::write(&binary, b"param n = 3\xff\n").unwrap();
     let out = lpc(&["check", binary.to_str().unwrap()], None);

@@ -1,8 +1,8 @@
 //! `lpc graph (--dot | --stats) FILE|-`: the job DAG as Graphviz DOT, or its
 //! statistics.
 
-use super::{CompileArgs, finish_output};
-use lpc::{compile_file, graph};
+use super::{CompileArgs, finish_output, load_plan};
+use lpc::graph;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
@@ -23,25 +23,24 @@ pub struct Args {
     pub limit: Option<u64>,
     #[command(flatten)]
     pub compile: CompileArgs,
-    /// The program, or `-` for stdin.
+    /// The program (source or bundle), or `-` for stdin.
     pub file: String,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let compiled = match compile_file(&args.file, &args.compile.options()) {
-        Ok(c) => c,
+    let plan = match load_plan(&args.file, &args.compile.options()) {
+        Ok(plan) => plan,
         Err(code) => return code,
     };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let plan = compiled.plan();
     let default = if args.dot { 20_000 } else { 4_000_000 };
     let limit = graph::Limit::new(
         args.limit.unwrap_or(default),
         lp_runtime::local::physical_memory(),
     );
     let result = if args.dot {
-        match graph::write_dot(plan, limit, &mut out) {
+        match graph::write_dot(&plan, limit, &mut out) {
             Ok(r) => r,
             Err(too_many) if limit.bound != graph::Bound::Requested => {
                 lpc::say!(
@@ -61,7 +60,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     } else {
-        write!(out, "{}", graph::stats(plan, limit))
+        write!(out, "{}", graph::stats(&plan, limit))
     };
     finish_output(result.and_then(|_| out.flush()), "the graph")
 }
