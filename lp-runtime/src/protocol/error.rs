@@ -156,6 +156,12 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+impl From<JobError> for RunError {
+    fn from(e: JobError) -> RunError {
+        RunError::Job(Box::new(e))
+    }
+}
+
 impl From<BackendError> for RunError {
     fn from(e: BackendError) -> RunError {
         RunError::Backend(e)

@@ -52,18 +52,9 @@ struct Failing<'a> {
 }
 
 impl Failing<'_> {
+    /// The job's failure at instruction `instr` (its family's line when
+    /// `None`); a kernel's sets its kind after.
     fn error(
-        &self,
-        instr: Option<usize>,
-        op: &str,
-        tile: Option<TileKey>,
-        output: Option<TileKey>,
-        message: String,
-    ) -> RunError {
-        RunError::Job(Box::new(self.job_error(instr, op, tile, output, message)))
-    }
-
-    fn job_error(
         &self,
         instr: Option<usize>,
         op: &str,
@@ -241,7 +232,7 @@ fn execute(
             family.num_regs,
             lp_program::bundle::MAX_REGISTERS
         );
-        return Err(fail.error(None, "job", None, None, why));
+        return Err(fail.error(None, "job", None, None, why).into());
     }
     let mut regs = Registers::new(&family.instrs, family.num_regs as usize);
     let mut flops = 0.0;
@@ -302,7 +293,11 @@ fn execute(
                     tr.record(worker, Slice::Write, fail.job, Some(tile.key), t0);
                 }
             }
-            (_, None) => return Err(fail.error(Some(pc), "tile", None, None, "no tile".into())),
+            (_, None) => {
+                return Err(fail
+                    .error(Some(pc), "tile", None, None, "no tile".into())
+                    .into());
+            }
         }
     }
     Ok(Some(flops))
@@ -322,7 +317,7 @@ fn apply(
     let first = args.first().and_then(|&a| regs.origin(a));
     let output = result_destination(ctx.plan, fail.loc, &family.instrs[pc + 1..], pc + 1, dsts);
     let error = |tile: Option<TileKey>, message: String| {
-        fail.error(Some(pc), kernel.name(), tile, output, message)
+        RunError::from(fail.error(Some(pc), kernel.name(), tile, output, message))
     };
     let (lo, hi) = kernel.arity();
     if args.len() < lo || args.len() > hi {
@@ -366,11 +361,10 @@ fn apply(
         };
         let tile = args.get(operand).and_then(|&a| regs.origin(a));
         let message = kernel_message(ctx.plan, &e, tile);
-        let failure = JobError {
+        JobError {
             kind: FailureKind::of(&e),
-            ..fail.job_error(Some(pc), kernel.name(), tile.or(first), output, message)
-        };
-        RunError::Job(Box::new(failure))
+            ..fail.error(Some(pc), kernel.name(), tile.or(first), output, message)
+        }
     })?;
     if results.len() != dsts.len() {
         return Err(error(
@@ -444,9 +438,13 @@ fn load(
                 "the tile is not in the store and {} has no initialiser",
                 info.name
             );
-            Err(fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, why))
+            Err(fail
+                .error(Some(pc), "S3_LOAD", Some(tile.key), None, why)
+                .into())
         }
-        Err(e) => Err(fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, e.to_string())),
+        Err(e) => Err(fail
+            .error(Some(pc), "S3_LOAD", Some(tile.key), None, e.to_string())
+            .into()),
     }
 }
 
