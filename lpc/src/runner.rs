@@ -153,6 +153,28 @@ impl fmt::Display for BindingError {
 
 impl std::error::Error for BindingError {}
 
+/// `plan` with the initialisers of the `supplied` inputs dropped: such an
+/// input is read from its file or stored matrix alone, and a tile missing
+/// there must fail the run, not be made up by the initialiser the
+/// program declares (which once answered, silently, for a stored matrix
+/// written only in part).
+pub fn without_initialisers(plan: Plan, supplied: &[&str]) -> Result<Plan, String> {
+    let bound = |m: &MatrixInfo| m.init.is_some() && supplied.contains(&m.name.as_str());
+    if !plan.program().matrices.iter().any(bound) {
+        return Ok(plan);
+    }
+    let mut program = plan.program().clone();
+    for m in &mut program.matrices {
+        if bound(m) {
+            m.init = None;
+        }
+    }
+    // Initialisers enter none of the plan's checks.
+    Plan::new(program).map_err(|e| {
+        format!("internal error: the program with its inputs bound does not plan: {e:?}")
+    })
+}
+
 /// Why temp `name` cannot be an output, for `lpc run` and Python alike.
 pub fn temp_output(name: &str) -> String {
     format!(

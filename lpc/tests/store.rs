@@ -703,3 +703,56 @@ fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
     );
     assert!(!dir.path().join("bad").exists() && !dir.path().join("badlink").exists());
 }
+
+/// An input read from the store is read from there alone: a tile missing
+/// there fails the run, where the program's initialiser once filled it in
+/// silently (a wrong answer that passed its own verification).
+#[test]
+fn a_stored_input_missing_a_tile_fails_instead_of_using_the_initialiser() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let store = format!("dir:{d}");
+    let chol = lib("cholesky.lp");
+    run_ok(&[
+        "run",
+        &chol,
+        "--quiet",
+        "--store",
+        &store,
+        "--publish",
+        "L=factor",
+        "--set",
+        "n=64",
+        "--set",
+        "b=32",
+    ]);
+    let link = std::fs::read_to_string(dir.path().join("factor/link.json")).unwrap();
+    let location = link.split('"').nth(3).unwrap();
+    std::fs::remove_file(dir.path().join(location).join("1_0.npy")).unwrap();
+    let trsolve = lib("trsolve.lp");
+    let out = lpc(&[
+        "run",
+        &trsolve,
+        "--quiet",
+        "--verify",
+        "--store",
+        &store,
+        "--input",
+        "L=store:factor",
+        "--set",
+        "n=64",
+        "--set",
+        "nrhs=32",
+        "--set",
+        "b=32",
+    ]);
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stderr).unwrap()),
+        (
+            Some(1),
+            "error: run failed: job \"update[0, 1, 0]\" (trsolve.lp:16): S3_LOAD on L[1, 0]: \
+             the tile is not in the store and L has no initialiser\n"
+                .to_string()
+        )
+    );
+}

@@ -215,8 +215,10 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
-    let program = plan.program();
     let check = preflight(&plan, &args)?;
+    let supplied: Vec<&str> = args.input.iter().map(|(name, _)| name.as_str()).collect();
+    let plan = runner::without_initialisers(plan, &supplied).map_err(|e| Fail(2, e))?;
+    let program = plan.program();
     let lambda = match args.backend {
         Backend::Local => None,
         Backend::Lambda => Some(Lambda::connect(&args.aws).map_err(|e| Fail(2, e))?),
