@@ -190,7 +190,7 @@ pub fn verify<E>(
             let lltp = mul(l, &ltp, false, Some(Triangle::Lower))?.0;
             Ok(Verification {
                 formula: "‖A P − L (Lᵀ P)‖ / (‖A‖ ‖P‖)",
-                residual: frob(&(&ap - &lltp)) / (norm_a * frob(&p)),
+                residual: relative(frob(&(&ap - &lltp)), &[norm_a, frob(&p)]),
                 tolerance: tolerance(n),
             })
         }
@@ -202,7 +202,7 @@ pub fn verify<E>(
             let (abp, norm_a) = mul(a, &bp, false, None)?;
             Ok(Verification {
                 formula: "‖C P − A (B P)‖ / (‖A‖ ‖B‖ ‖P‖)",
-                residual: frob(&(&cp - &abp)) / (norm_a * norm_b * frob(&p)),
+                residual: relative(frob(&(&cp - &abp)), &[norm_a, norm_b, frob(&p)]),
                 tolerance: tolerance(k.max(n)),
             })
         }
@@ -214,12 +214,15 @@ pub fn verify<E>(
             let [m_rows, n] = m(a).header.shape;
             let p = probes(n);
             let (ap, norm_a) = mul(a, &p, false, None)?;
-            let (atap, _) = mul(a, &ap, true, None)?;
+            // Aᵀ A P scales as ‖A‖²: divided by ‖A‖ between the products,
+            // it stays in range for entries up to 1e300.
+            let s = if norm_a > 0.0 { norm_a } else { 1.0 };
+            let (atap, _) = mul(a, &(&ap / s), true, None)?;
             let (rp, _) = mul(r, &p, false, Some(Triangle::Upper))?;
-            let (rtrp, _) = mul(r, &rp, true, Some(Triangle::Upper))?;
+            let (rtrp, _) = mul(r, &(&rp / s), true, Some(Triangle::Upper))?;
             Ok(Verification {
                 formula: "‖Aᵀ (A P) − Rᵀ (R P)‖ / (‖A‖² ‖P‖)",
-                residual: frob(&(&atap - &rtrp)) / (norm_a * norm_a * frob(&p)),
+                residual: relative(frob(&(&atap - &rtrp)), &[norm_a * (norm_a / s), frob(&p)]),
                 tolerance: tolerance(m_rows),
             })
         }
@@ -248,7 +251,7 @@ fn solve<E>(
         } else {
             "‖A (X P) − B P‖ / (‖A‖ ‖X P‖ + ‖B P‖)"
         },
-        residual: frob(&(&axp - &bp)) / (norm_a * frob(&xp) + frob(&bp)),
+        residual: relative(frob(&(&axp - &bp)), &[norm_a * frob(&xp) + frob(&bp)]),
         tolerance: tolerance(n),
     })
 }
@@ -267,7 +270,7 @@ fn least_squares<E>(
     let (atr, _) = mul(a, &(&axp - &bp), true, None)?;
     Ok(Verification {
         formula: "‖Aᵀ (A (X P) − B P)‖ / (‖A‖ (‖A‖ ‖X P‖ + ‖B P‖))",
-        residual: frob(&atr) / (norm_a * (norm_a * frob(&xp) + frob(&bp))),
+        residual: relative(frob(&atr), &[norm_a, norm_a * frob(&xp) + frob(&bp)]),
         tolerance: tolerance(m_rows),
     })
 }
@@ -344,6 +347,44 @@ fn frob(x: &Tile) -> f64 {
     x.norm_l2()
 }
 
+/// `num / (f1 f2 ...)`, divided one factor at a time: the product of the
+/// norms of a matrix scaled near either end of the range would overflow or
+/// underflow alone. An exact answer (`num` zero) is 0 whatever the norms
+/// (0 / 0 would fail a zero solution of a zero right-hand side).
+fn relative(num: f64, factors: &[f64]) -> f64 {
+    if num == 0.0 {
+        return 0.0;
+    }
+    factors.iter().fold(num, |r, &f| r / f)
+}
+
+/// A Frobenius norm summed from its parts' norms without squaring them
+/// raw (the square of 1e-200 underflows, of 1e200 overflows): LAPACK's
+/// `dlassq` scaling. A NaN part makes the sum NaN.
+#[derive(Default)]
+struct NormSum {
+    scale: f64,
+    ssq: f64,
+}
+
+impl NormSum {
+    fn add(&mut self, norm: f64) {
+        if norm == 0.0 {
+            return;
+        }
+        if norm > self.scale {
+            self.ssq = 1.0 + self.ssq * (self.scale / norm).powi(2);
+            self.scale = norm;
+        } else {
+            self.ssq += (norm / self.scale).powi(2);
+        }
+    }
+
+    fn value(&self) -> f64 {
+        self.scale * self.ssq.sqrt()
+    }
+}
+
 /// `op(M) X` for `op` = transpose or not, and the Frobenius norm of M,
 /// streaming one tile at a time. A symmetric M is read from its lower tiles;
 /// with a `triangle`, M is zero outside it (tiles there are not loaded, and
@@ -361,7 +402,7 @@ fn apply<E>(
     let [gr, gc] = h.grid();
     let out_rows = if transpose { cols } else { rows };
     let mut y = Tile::zeros(out_rows, x.ncols());
-    let mut sum_sq = 0.0;
+    let mut norm = NormSum::default();
     let symmetric = h.symmetric && triangle.is_none();
     for i in 0..gr {
         for j in 0..gc {
@@ -372,12 +413,12 @@ fn apply<E>(
             let t = tile.as_ref();
             let (r0, c0) = (i * tr, j * tc);
             let (nr, nc) = (t.nrows(), t.ncols());
-            let tile_sq = t.squared_norm_l2();
-            sum_sq += tile_sq;
+            let tile_norm = t.norm_l2();
+            norm.add(tile_norm);
             let mirrored = symmetric && i != j;
             if mirrored {
                 // The upper tile (j, i) is the transpose of this one.
-                sum_sq += tile_sq;
+                norm.add(tile_norm);
             }
             let (dst, src) = if transpose { (c0, r0) } else { (r0, c0) };
             let prod = if transpose {
@@ -394,5 +435,5 @@ fn apply<E>(
             }
         }
     }
-    Ok((y, sum_sq.sqrt()))
+    Ok((y, norm.value()))
 }

@@ -546,3 +546,51 @@ fn a_huge_grid_with_few_tiles_runs_at_once() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
+
+/// `--verify` on answers a residual's plain arithmetic got wrong: the
+/// exact zero solution of a zero right-hand side (0 / 0), and matrices
+/// scaled near either end of the double range (norms whose squares or
+/// products overflow or underflow). Each is a correct answer and passes.
+#[test]
+fn verify_passes_exact_and_extremely_scaled_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    python(
+        "import numpy as np, sys\n\
+         d = sys.argv[1]; r = np.random.default_rng(5)\n\
+         g = r.standard_normal((40, 40)) + 40 * np.eye(40)\n\
+         np.save(f'{d}/g.npy', g); np.save(f'{d}/z.npy', np.zeros((40, 3)))\n\
+         np.save(f'{d}/big.npy', 1e200 * g)\n\
+         s = g @ g.T; np.save(f'{d}/tiny.npy', 1e-200 * s)",
+        &[d],
+    );
+    let generate = |name: &str, sizes: &[&str]| {
+        let out = lpc(&[&["gen", name][..], sizes].concat());
+        assert!(out.status.success());
+        let path = format!("{d}/{name}.lp");
+        std::fs::write(&path, out.stdout).unwrap();
+        path
+    };
+    let gesv = generate("gesv", &["--n", "40", "--nrhs", "3", "--tile", "16"]);
+    let qr = generate("qr", &["--m", "40", "--n", "40", "--tile", "16"]);
+    let chol = generate("cholesky", &["--n", "40", "--tile", "16"]);
+    let cases: [(&str, &[String]); 3] = [
+        (&gesv, &[format!("A={d}/g.npy"), format!("B={d}/z.npy")]),
+        (&qr, &[format!("A={d}/big.npy")]),
+        (&chol, &[format!("A={d}/tiny.npy")]),
+    ];
+    for (program, inputs) in cases {
+        let mut args = vec!["run", program, "--verify", "--quiet"];
+        for input in inputs {
+            args.extend(["--input", input]);
+        }
+        let out = lpc(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{program}: {stderr}");
+        let verify = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with("verify"))
+            .unwrap();
+        assert!(verify.ends_with(": ok"), "{program}: {verify}");
+    }
+}
