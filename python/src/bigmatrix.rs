@@ -322,6 +322,13 @@ impl PyBigMatrix {
         if !self.location.starts_with('~') {
             return Ok(());
         }
+        self.check_header(py)
+    }
+
+    /// That the matrix's header is still in the store, wherever it is: a
+    /// write through a handle to a removed matrix would otherwise leave
+    /// headerless tiles, which a new matrix of that name would take up.
+    fn check_header(&self, py: Python<'_>) -> PyResult<()> {
         let store = self.store_arc();
         match py.detach(|| store.get_header(&self.location)) {
             Ok(Some(_)) => Ok(()),
@@ -661,6 +668,7 @@ impl PyBigMatrix {
     /// exact shape) as block (i, j), replacing what was there.
     fn put_block(&self, py: Python<'_>, block: &Bound<'_, PyAny>, i: i64, j: i64) -> PyResult<()> {
         let (i, j) = self.writable_block(py, i, j)?;
+        self.check_header(py)?;
         let block = as_float_matrix(block)?;
         let view = ArrayView::new(&block, "block")?;
         let expected = self.header.tile(i, j);

@@ -150,3 +150,16 @@ def test_tiles_on_disk_are_npy_files(rng, tmp_path):
     a = rng.standard_normal((6, 6))
     lp.BigMatrix.from_numpy(a, 3, store=f"dir:{tmp_path}", name="D")
     np.testing.assert_array_equal(np.load(os.path.join(tmp_path, "D", "1_0.npy")), a[3:6, 0:3])
+
+
+def test_a_handle_to_a_removed_matrix_cannot_bring_it_back(tmp_path):
+    store = f"dir:{tmp_path}"
+    a = lp.BigMatrix.from_numpy(np.ones((4, 4)), 2, store=store, name="A")
+    lp.Store(store).remove("A")
+    with pytest.raises(lp.BlockNotFoundError) as info:
+        a.put_block(np.full((2, 2), 7.0), 0, 0)
+    assert str(info.value) == 'matrix "A" is no longer in the store: A was removed'
+    assert not os.path.exists(os.path.join(tmp_path, "A"))
+    # A new matrix of that name starts from its own initialiser.
+    fresh = lp.BigMatrix("A", (4, 4), 2, store=store, init="zeros")
+    np.testing.assert_array_equal(fresh.numpy(), np.zeros((4, 4)))
