@@ -669,6 +669,11 @@ pub fn run_program<'py>(
     let original = plan.program();
     let outputs = checked_outputs(original, &supplied, outputs)?;
     check_limits(original, workers)?;
+    if let Some(path) = &trace {
+        // As `lpc run` checks it: a mistyped path costs no run.
+        runner::check_destination("trace", path, std::path::Path::new(&original.source))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    }
     let check = match verify {
         true => Some(Check::detect(original).ok_or_else(|| {
             PyValueError::new_err(format!(

@@ -134,6 +134,8 @@ def test_run_argument_types_are_named(rng):
         (dict(workers=100000), ValueError, "workers must be at most 1024, found 100000"),
         (dict(workers=2**70), ValueError,
          "workers must be between -2**63 and 2**63 - 1, found 1180591620717411303424"),
+        (dict(trace="/nonexistent-dir/t.json"), ValueError,
+         "trace: cannot write /nonexistent-dir/t.json: directory /nonexistent-dir does not exist"),
     ]
     for kwargs, cls, message in cases:
         kwargs.setdefault("inputs", {"A": a})
