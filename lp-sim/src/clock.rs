@@ -14,10 +14,20 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Nanoseconds of virtual time.
 pub type Ns = u64;
 
-/// Seconds to whole nanoseconds (rounded; negative and NaN give 0).
+/// Virtual time the simulator runs to: about 36 years. A model or a
+/// program whose run would pass it (a latency of 1e10 s, a rate of 1e-300,
+/// a tile of 8 million squared) is refused (`SimError::PastHorizon`), not
+/// wrapped around: every duration is capped at it and every sum saturates,
+/// so one past it stays past it.
+pub const HORIZON: Ns = 1 << 60;
+
+/// Seconds to whole nanoseconds (rounded; negative and NaN give 0; at most
+/// [`HORIZON`]).
 pub fn ns(seconds: f64) -> Ns {
     if seconds.is_finite() && seconds > 0.0 {
-        (seconds * 1e9).round() as Ns
+        ((seconds * 1e9).round() as Ns).min(HORIZON)
+    } else if seconds == f64::INFINITY {
+        HORIZON
     } else {
         0
     }
@@ -43,6 +53,8 @@ impl Cursor {
 
     /// Charges a request of `d`; returns the time it completes.
     pub fn advance(&self, d: Ns) -> Ns {
-        self.0.fetch_add(d, Relaxed) + d
+        let end = self.now().saturating_add(d);
+        self.set(end);
+        end
     }
 }

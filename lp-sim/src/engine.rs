@@ -26,7 +26,7 @@
 //! outlives the platform's time limit is killed; its job stays launched
 //! and unfinished until the lease relaunches it.
 
-use crate::clock::{Cursor, Ns, ns, secs};
+use crate::clock::{Cursor, HORIZON, Ns, ns, secs};
 use crate::counters::{CounterCosts, SimCounters};
 use crate::exec::{self, Body, Costs, Outcome, StepKind};
 use crate::launcher::SimLauncher;
@@ -88,6 +88,11 @@ pub enum SimError {
     },
     /// Writing the trace failed.
     Trace(String),
+    /// Virtual time passed [`HORIZON`].
+    PastHorizon {
+        done: u64,
+        total: u64,
+    },
 }
 
 impl fmt::Display for SimError {
@@ -113,6 +118,12 @@ impl fmt::Display for SimError {
                  (killed twice); use smaller tiles or more memory"
             ),
             SimError::Trace(m) => write!(f, "could not write the trace: {m}"),
+            SimError::PastHorizon { done, total } => write!(
+                f,
+                "the simulated run passes {} years of virtual time after {done} of {total} jobs: \
+                 check the model's latencies and rates, and the program's sizes",
+                HORIZON / 1_000_000_000 / 31_557_600
+            ),
         }
     }
 }
@@ -184,6 +195,9 @@ struct Sim<'a> {
     platform: Platform,
     events: BinaryHeap<Reverse<(Ns, u64, Event)>>,
     seq: u64,
+    /// An event was scheduled at or past [`HORIZON`]: the run ends at once,
+    /// rather than after the driver's ticks walked the clock up to it.
+    past_horizon: bool,
     running: HashMap<usize, Running>,
     total: u64,
     executions: u64,
@@ -227,7 +241,7 @@ impl<'a> Sim<'a> {
         let cursor = Cursor::default();
         let tally = Arc::new(Tally::default());
         let lambda = model.kind() == Kind::Lambda;
-        let lease = Duration::from_secs_f64(m.driver.lease_s.get());
+        let lease = Duration::from_nanos(ns(m.driver.lease_s.get()));
         let poll = ns(m.driver.poll_s.get());
         let t = Timing {
             delivery: ns(m.platform.invoke_delivery_s.get()),
@@ -274,6 +288,7 @@ impl<'a> Sim<'a> {
             platform: Platform::new(model, opts.workers, priorities),
             events: BinaryHeap::new(),
             seq: 0,
+            past_horizon: false,
             running: HashMap::default(),
             total: plan.job_count(),
             executions: 0,
@@ -305,6 +320,8 @@ impl<'a> Sim<'a> {
     }
 
     fn push(&mut self, at: Ns, e: Event) {
+        // A time limit's kill that far out never comes if the job ends.
+        self.past_horizon |= at >= HORIZON && !matches!(e, Event::Killed(_));
         self.seq += 1;
         self.events.push(Reverse((at, self.seq, e)));
     }
@@ -323,7 +340,7 @@ impl<'a> Sim<'a> {
     /// Turns the launches the protocol just made into deliveries.
     fn deliver_launches(&mut self) {
         for (job, at) in self.launcher.take() {
-            self.push(at + self.t.delivery, Event::Arrive(job));
+            self.push(at.saturating_add(self.t.delivery), Event::Arrive(job));
         }
     }
 
@@ -352,6 +369,12 @@ impl<'a> Sim<'a> {
                     total: self.total,
                 });
             };
+            if now >= HORIZON || self.past_horizon {
+                return Err(SimError::PastHorizon {
+                    done: self.counters.finished_count(),
+                    total: self.total,
+                });
+            }
             match event {
                 Event::Arrive(job) => self.arrive(job, now)?,
                 Event::Ready(env, job) => self.begin(env, job, now, now - self.platform.cold)?,
@@ -449,7 +472,7 @@ impl<'a> Sim<'a> {
         }
         self.tally.store_gets.fetch_add(body.gets, Relaxed);
         self.tally.store_puts.fetch_add(body.puts, Relaxed);
-        let end = self.cursor.now() + body.duration;
+        let end = self.cursor.now().saturating_add(body.duration);
         let cp_end = self.counters.parents_end(job) + (end - now);
         let deadline = self.deadline(env);
         self.running.insert(
@@ -472,8 +495,11 @@ impl<'a> Sim<'a> {
 
     /// When the current invocation on `env` is killed, if ever.
     fn deadline(&self, env: usize) -> Option<Ns> {
-        (self.lambda() && self.t.max_invocation > 0)
-            .then(|| self.platform.envs[env].invocation_start + self.t.max_invocation)
+        (self.lambda() && self.t.max_invocation > 0).then(|| {
+            self.platform.envs[env]
+                .invocation_start
+                .saturating_add(self.t.max_invocation)
+        })
     }
 
     /// `handle_job`'s read of the run item before each job.

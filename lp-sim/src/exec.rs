@@ -203,7 +203,7 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
                 tile,
             });
         }
-        b.duration += d;
+        b.duration = b.duration.saturating_add(d);
     }
     Outcome::Ran(b)
 }
@@ -254,7 +254,8 @@ fn load(run: &Run<'_>, r: Resolved, b: &mut Body) -> Result<Ns, Outcome> {
         let c = run.costs;
         let read = match &c.get_table {
             Some(t) => from_table(t, c.get, object as f64, c.read_s_per_byte),
-            None => c.get * get_rounds(object) + ns(bytes as f64 * c.read_s_per_byte),
+            None => (c.get.saturating_mul(get_rounds(object)))
+                .saturating_add(ns(bytes as f64 * c.read_s_per_byte)),
         };
         return Ok(read + ns(transpose));
     }

@@ -408,3 +408,29 @@ matrix C : f64[100, 100] tile [100, 100] output
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(trace_jobs(&trace), ["s0", "c0", "c1", "c2", "s1", "s2"]);
 }
+
+/// Figures that pass validation but add up to centuries (a latency of
+/// 1e10 s) end the simulation with an error instead of wrapping the
+/// nanosecond clock around (a panic in debug builds, nonsense figures in
+/// release ones).
+#[test]
+fn a_run_past_the_clock_horizon_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("slow.toml");
+    let slow = EXACT_MODEL.replace(
+        "get_latency_s = { value = 0.001,",
+        "get_latency_s = { value = 2e10,",
+    );
+    assert_ne!(slow, EXACT_MODEL);
+    std::fs::write(&path, slow).unwrap();
+    let out = cholesky_2x2(&path, &["--set", "b=100", "--workers", "2"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (
+            Some(1),
+            "error: the simulated run passes 36 years of virtual time after 1 of 4 jobs: \
+             check the model's latencies and rates, and the program's sizes\n"
+                .to_string()
+        )
+    );
+}
