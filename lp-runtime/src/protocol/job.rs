@@ -226,12 +226,9 @@ fn execute(
 ) -> Result<Option<f64>, RunError> {
     let plan = ctx.plan;
     let family = plan.family(fail.loc.family);
-    if family.num_regs > lp_program::bundle::MAX_REGISTERS {
-        let why = format!(
-            "{} registers (at most {})",
-            family.num_regs,
-            lp_program::bundle::MAX_REGISTERS
-        );
+    let most = lp_program::bundle::MAX_REGISTERS;
+    if family.num_regs > most {
+        let why = format!("{} registers (at most {most})", family.num_regs);
         return Err(fail.error(None, "job", None, None, why).into());
     }
     let mut regs = Registers::new(&family.instrs, family.num_regs as usize);
