@@ -756,3 +756,42 @@ fn a_stored_input_missing_a_tile_fails_instead_of_using_the_initialiser() {
         )
     );
 }
+
+/// Publishing over a matrix written block by block is refused before the
+/// run, not after it (which left the run's outputs behind for nothing).
+#[test]
+fn publishing_over_a_matrix_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    std::fs::create_dir(dir.path().join("A")).unwrap();
+    std::fs::write(
+        dir.path().join("A/header.json"),
+        r#"{"shape":[64,64],"tile_shape":[32,32],"dtype":"f64","symmetric":false,"triangle":null}"#,
+    )
+    .unwrap();
+    let chol = lib("cholesky.lp");
+    let store = format!("dir:{d}");
+    let out = lpc(&[
+        "run",
+        &chol,
+        "--quiet",
+        "--store",
+        &store,
+        "--publish",
+        "L=A",
+        "--set",
+        "n=64",
+        "--set",
+        "b=32",
+    ]);
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stderr).unwrap()),
+        (
+            Some(2),
+            "error: --publish L: `A` is a matrix written block by block, not a published \
+             result; remove it first (lpc store rm) to publish under its name\n"
+                .to_string()
+        )
+    );
+    assert!(!dir.path().join("~runs").exists(), "nothing ran");
+}

@@ -695,6 +695,11 @@ pub fn run_program<'py>(
         Some(s) => s,
         None => Py::new(py, PyStore::private_memory())?,
     };
+    // Checked now, as `lpc run` does: a refusal after the run cost it.
+    for (_, as_name) in &publish {
+        maintenance::check_publishable(store_obj.get().store.as_ref(), as_name)
+            .map_err(|e| bigmatrix::publish_error(py, as_name, e))?;
+    }
     let wanted: Vec<(String, usize)> = outputs
         .iter()
         .map(|name| {

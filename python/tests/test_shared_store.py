@@ -192,6 +192,12 @@ def test_published_result_opens_by_name_read_only(rng, tiles, lpc):
         'cannot publish "A": `A` is a matrix written block by block, not a published result; '
         "remove it first (lpc store rm) to publish under its name"
     )
+    # A run is refused so before it starts: nothing runs.
+    runs_before = contents(tiles[len("dir:"):])[1]
+    with pytest.raises(lp.StoreError) as info:
+        lp.run("cholesky", inputs={"A": b}, params={"n": n, "b": 10}, store=tiles, publish={"L": "A"})
+    assert str(info.value).startswith('cannot publish "A": `A` is a matrix written block by block')
+    assert contents(tiles[len("dir:"):])[1] == runs_before
     with pytest.raises(ValueError) as info:
         lp.run("cholesky", params={"n": 8, "b": 4}, publish="S")
     assert str(info.value) == "publish: `S` is not a plain output matrix of the program"

@@ -114,18 +114,26 @@ pub fn resolve(store: &dyn Store, name: &str) -> StoreResult<Option<(String, Mat
 
 /// Publishes the matrix at `location` (a run's output) as user name `name`.
 pub fn publish(store: &dyn Store, name: &str, location: &str) -> MaintenanceResult<()> {
-    validate_matrix_name(name)?;
-    if read_link(store, name)?.is_none() && store.get_header(name)?.is_some() {
-        return Err(MaintenanceError::NotALink {
-            name: name.to_string(),
-        });
-    }
+    check_publishable(store, name)?;
     let link = Link {
         location: location.to_string(),
         published: now_secs(),
     };
     let json = serde_json::to_vec_pretty(&link).expect("a link always serialises");
     Ok(store.put_doc(name, LINK_DOC, &json)?)
+}
+
+/// Whether user name `name` can be published to: a valid name that is free
+/// or already a link (not a matrix written block by block). A run asks
+/// before it starts, so that a refusal costs no run.
+pub fn check_publishable(store: &dyn Store, name: &str) -> MaintenanceResult<()> {
+    validate_matrix_name(name)?;
+    if read_link(store, name)?.is_none() && store.get_header(name)?.is_some() {
+        return Err(MaintenanceError::NotALink {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Where a run stands, as `lpc store ls` shows it and `lpc store gc`

@@ -227,6 +227,10 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         Some(lambda) => lambda.store(),
         None => args.store.open().map_err(|e| Fail(2, e))?,
     };
+    for (name, as_name) in &args.publish {
+        maintenance::check_publishable(shared.as_ref(), as_name)
+            .map_err(|e| Fail(2, format!("--publish {name}: {e}")))?;
+    }
     // From here on, dropping the guard (an error, Ctrl-C) removes
     // everything this run wrote to the store.
     let guard = RunGuard::begin(shared.clone(), &fresh_run_id(), &program_label(&args))
