@@ -209,10 +209,16 @@ pub fn fresh_name(stem: &str) -> String {
     format!("{stem}-{:x}-{:x}{n}", std::process::id(), nanos)
 }
 
-fn index(v: i64, what: &str) -> PyResult<usize> {
-    usize::try_from(v).map_err(|_| {
-        Python::attach(|py| raise(py, "BlockIndexError", format!("{what} {v} is negative")))
-    })
+/// A block index as Python gave it (any int up to 128 bits, so that a huge
+/// one is outside the grid rather than an `OverflowError`): refused when
+/// negative; `None` when past any grid.
+fn index(v: i128, what: &str) -> PyResult<Option<usize>> {
+    if v < 0 {
+        return Err(Python::attach(|py| {
+            raise(py, "BlockIndexError", format!("{what} {v} is negative"))
+        }));
+    }
+    Ok(usize::try_from(v).ok())
 }
 
 impl PyBigMatrix {
@@ -366,9 +372,10 @@ impl PyBigMatrix {
     }
 
     /// Block (i, j) checked against the grid, in messages as `A[i, j]`.
-    fn block_index(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<(usize, usize)> {
-        let (i, j) = (index(i, "block row")?, index(j, "block column")?);
-        if !self.header.contains(i, j) {
+    fn block_index(&self, py: Python<'_>, i: i128, j: i128) -> PyResult<(usize, usize)> {
+        let (row, col) = (index(i, "block row")?, index(j, "block column")?);
+        let inside = row.zip(col).filter(|&(r, c)| self.header.contains(r, c));
+        let Some((i, j)) = inside else {
             let [gr, gc] = self.header.grid();
             return Err(raise(
                 py,
@@ -378,14 +385,14 @@ impl PyBigMatrix {
                     self.name
                 ),
             ));
-        }
+        };
         Ok((i, j))
     }
 
     /// A block that may be written: not above a symmetric matrix's
     /// diagonal, not outside a triangular matrix's triangle, not of a
     /// run's output.
-    fn writable_block(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<(usize, usize)> {
+    fn writable_block(&self, py: Python<'_>, i: i128, j: i128) -> PyResult<(usize, usize)> {
         let (i, j) = self.block_index(py, i, j)?;
         let name = &self.name;
         if self.header.symmetric && i < j {
@@ -651,7 +658,7 @@ impl PyBigMatrix {
     /// get_block(i, j) -> numpy.ndarray: a copy of block (i, j) (for a
     /// symmetric matrix with i < j, the transpose of block (j, i); for a
     /// triangular one, zero outside its triangle).
-    fn get_block<'py>(&self, py: Python<'py>, i: i64, j: i64) -> PyResult<Bound<'py, PyAny>> {
+    fn get_block<'py>(&self, py: Python<'py>, i: i128, j: i128) -> PyResult<Bound<'py, PyAny>> {
         let (i, j) = self.block_index(py, i, j)?;
         self.check_present(py)?;
         let block = self.header.tile(i, j);
@@ -666,7 +673,13 @@ impl PyBigMatrix {
 
     /// put_block(block, i, j): stores `block` (a 2-D array of block (i, j)'s
     /// exact shape) as block (i, j), replacing what was there.
-    fn put_block(&self, py: Python<'_>, block: &Bound<'_, PyAny>, i: i64, j: i64) -> PyResult<()> {
+    fn put_block(
+        &self,
+        py: Python<'_>,
+        block: &Bound<'_, PyAny>,
+        i: i128,
+        j: i128,
+    ) -> PyResult<()> {
         let (i, j) = self.writable_block(py, i, j)?;
         self.check_header(py)?;
         let block = as_float_matrix(block)?;
@@ -707,7 +720,7 @@ impl PyBigMatrix {
 
     /// delete_block(i, j): removes block (i, j) from the store (it then
     /// reads as the initialiser's values, or is missing).
-    fn delete_block(&self, py: Python<'_>, i: i64, j: i64) -> PyResult<()> {
+    fn delete_block(&self, py: Python<'_>, i: i128, j: i128) -> PyResult<()> {
         let (i, j) = self.writable_block(py, i, j)?;
         self.store_arc()
             .delete_tile(&self.location, i, j)

@@ -77,6 +77,8 @@ def test_validation_errors_name_what_and_where(tiles):
         (lambda: S.get_block(3, 0), lp.BlockIndexError, IndexError,
          "block V[3, 0] is outside its 3 x 3 grid of blocks"),
         (lambda: S.get_block(-1, 0), lp.BlockIndexError, IndexError, "block row -1 is negative"),
+        (lambda: S.get_block(2**63, 0), lp.BlockIndexError, IndexError,
+         "block V[9223372036854775808, 0] is outside its 3 x 3 grid of blocks"),
         (lambda: S.put_block(np.array([[1.0, 2.0], [3.0, 1.0]]), 2, 2), lp.BlockError, ValueError,
          "block V[2, 2] is on the diagonal of symmetric matrix V but is not symmetric: "
          "element (9, 8) is 3e0, element (8, 9) is 2e0"),
@@ -84,6 +86,8 @@ def test_validation_errors_name_what_and_where(tiles):
          f'no matrix "missing" in store {tiles}: to create one, give its shape and tile'),
         (lambda: lp.BigMatrix("bad name", (4, 4), 2), lp.InvalidNameError, ValueError,
          "invalid matrix name \"bad name\": only ASCII letters, digits, '_', '-' and '.' are allowed"),
+        (lambda: lp.BigMatrix("x" * 201, (4, 4), 2), lp.InvalidNameError, ValueError,
+         f'invalid matrix name "{"x" * 201}": the name is longer than 200 bytes'),
         (lambda: lp.BigMatrix("W", (4, 4), 0), ValueError, ValueError, "tile must be positive, found 0"),
         (lambda: lp.BigMatrix("W", (4, 6), 2, symmetric=True), ValueError, ValueError,
          "a symmetric matrix must be square with square tiles, found 4 x 6 in tiles of 2 x 2"),

@@ -42,6 +42,9 @@ pub const LINK_DOC: &str = "link.json";
 pub const DOCS: [&str; 3] = [ORIGIN_DOC, RUN_DOC, LINK_DOC];
 
 /// Rejects names that could escape the store root or break the key layout.
+/// The longest matrix name, in bytes.
+pub const MAX_NAME_LEN: usize = 200;
+
 pub fn validate_matrix_name(name: &str) -> StoreResult<()> {
     let bad = |reason| {
         Err(StoreError::InvalidName {
@@ -54,6 +57,11 @@ pub fn validate_matrix_name(name: &str) -> StoreResult<()> {
     }
     if name == "." || name == ".." {
         return bad("the name is a relative path component");
+    }
+    // A directory store makes the name a file name (at most 255 bytes on
+    // common file systems), with room for a version's suffix.
+    if name.len() > MAX_NAME_LEN {
+        return bad("the name is longer than 200 bytes");
     }
     if !name
         .bytes()
