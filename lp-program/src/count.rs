@@ -346,24 +346,21 @@ impl Counter<'_> {
     /// cross strictly inside.
     fn piece(lowers: &[Line], uppers: &[Line], start: i128, end: i128) -> Option<u128> {
         use std::cmp::Ordering::*;
-        // The binding bounds at `start`, ties broken by the slope: the one
-        // that stays binding to the right.
-        let mut low = lowers[0];
-        for x in &lowers[1..] {
-            match x.cmp_at(&low, start)? {
-                Greater => low = *x,
-                Equal if x.cmp_slope(&low)? == Greater => low = *x,
-                _ => {}
+        // The binding bounds at `start` (the largest lower, the smallest
+        // upper), ties broken by the slope: the one that stays binding to
+        // the right.
+        let binding = |lines: &[Line], wins| -> Option<Line> {
+            let mut best = lines[0];
+            for x in &lines[1..] {
+                match x.cmp_at(&best, start)? {
+                    Equal if x.cmp_slope(&best)? == wins => best = *x,
+                    o if o == wins => best = *x,
+                    _ => {}
+                }
             }
-        }
-        let mut up = uppers[0];
-        for x in &uppers[1..] {
-            match x.cmp_at(&up, start)? {
-                Less => up = *x,
-                Equal if x.cmp_slope(&up)? == Less => up = *x,
-                _ => {}
-            }
-        }
+            Some(best)
+        };
+        let (low, up) = (binding(lowers, Greater)?, binding(uppers, Less)?);
         // up(s) >= low(s): alpha s + beta >= 0.
         let alpha =
             up.p.checked_mul(low.b)?

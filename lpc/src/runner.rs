@@ -159,18 +159,30 @@ impl std::error::Error for BindingError {}
 /// program declares (which once answered, silently, for a stored matrix
 /// written only in part).
 pub fn without_initialisers(plan: Plan, supplied: &[&str]) -> Result<Plan, String> {
-    let bound = |m: &MatrixInfo| m.init.is_some() && supplied.contains(&m.name.as_str());
-    if !plan.program().matrices.iter().any(bound) {
-        return Ok(plan);
-    }
     let mut program = plan.program().clone();
     for m in &mut program.matrices {
-        if bound(m) {
+        if supplied.contains(&m.name.as_str()) {
             m.init = None;
         }
     }
+    with_initialisers(plan, program)
+}
+
+/// `plan`, or the plan of `bound` (its program with the inputs'
+/// initialisers changed by how they are supplied) when an initialiser did
+/// change. Used by `lpc run` and the Python package alike.
+pub fn with_initialisers(plan: Plan, bound: Program) -> Result<Plan, String> {
+    let original = &plan.program().matrices;
+    if bound
+        .matrices
+        .iter()
+        .zip(original)
+        .all(|(b, o)| b.init == o.init)
+    {
+        return Ok(plan);
+    }
     // Initialisers enter none of the plan's checks.
-    Plan::new(program).map_err(|e| {
+    Plan::new(bound).map_err(|e| {
         format!("internal error: the program with its inputs bound does not plan: {e:?}")
     })
 }

@@ -708,7 +708,7 @@ pub fn run_program<'py>(
         })
         .collect();
     let (bound, uses) = layout(original, &supplied, store_obj.get())?;
-    let plan = rebound(plan, bound)?;
+    let plan = runner::with_initialisers(plan, bound).map_err(PyRuntimeError::new_err)?;
     let request = Request {
         outputs: &wanted,
         keep,
@@ -732,26 +732,6 @@ fn check_limits(program: &Program, workers: usize) -> PyResult<()> {
         runner::check_memory(program, memory).map_err(|e| PyMemoryError::new_err(e.to_string()))?;
     }
     Ok(())
-}
-
-/// `plan`, or the plan of `bound` (its program with the inputs' sources
-/// as initialisers) when binding changed an initialiser.
-fn rebound(plan: Plan, bound: Program) -> PyResult<Plan> {
-    let original = &plan.program().matrices;
-    if bound
-        .matrices
-        .iter()
-        .zip(original)
-        .all(|(b, o)| b.init == o.init)
-    {
-        return Ok(plan);
-    }
-    Plan::new(bound).map_err(|e| {
-        // Initialisers do not enter the plan's checks.
-        PyRuntimeError::new_err(format!(
-            "internal error: the program with its inputs bound does not plan: {e:?}"
-        ))
-    })
 }
 
 /// The outputs asked for (by default, every output of the program), after

@@ -194,11 +194,13 @@ impl RunStore {
 /// counts `versions`, as `MatrixInfo::stored_name` writes it (no leading
 /// zeros: one version has one name).
 fn is_version(suffix: &str, versions: &[u32]) -> bool {
-    let parts: Vec<&str> = suffix.split('.').collect();
-    parts.len() == versions.len()
-        && parts.iter().zip(versions).all(|(part, &count)| {
-            part.parse::<u32>()
-                .is_ok_and(|c| c < count && c.to_string() == *part)
+    // Every tile access asks: no allocation.
+    let canonical = |part: &str| part == "0" || !part.starts_with('0');
+    suffix.split('.').count() == versions.len()
+        && suffix.split('.').zip(versions).all(|(part, &count)| {
+            canonical(part)
+                && part.bytes().all(|b| b.is_ascii_digit())
+                && part.parse::<u32>().is_ok_and(|c| c < count)
         })
 }
 
