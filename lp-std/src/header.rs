@@ -80,14 +80,31 @@ pub enum HeaderError {
     /// diagonal tiles).
     NotSquare {
         kind: &'static str,
-        what: &'static str,
+        of: Dims,
         dims: [usize; 2],
     },
     /// Both `symmetric` and a triangle: a declaration states one structure.
     SymmetricAndTriangular(Triangle),
-    /// More tiles along one side than a tile index (u32 in tile keys and
-    /// bundles) holds.
-    GridTooLarge { tiles: usize },
+    /// More tiles along side `side` (0: rows, 1: columns) than a tile index
+    /// (u32 in tile keys and bundles) holds.
+    GridTooLarge { side: usize, tiles: usize },
+}
+
+/// Which of a header's two pairs of dimensions a rule is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dims {
+    Shape,
+    Tile,
+}
+
+impl Dims {
+    /// What a structure asks of them: "a square shape", "square tiles".
+    pub fn squared(self) -> &'static str {
+        match self {
+            Dims::Shape => "a square shape",
+            Dims::Tile => "square tiles",
+        }
+    }
 }
 
 impl std::fmt::Display for HeaderError {
@@ -101,17 +118,18 @@ impl std::fmt::Display for HeaderError {
                 "a matrix {what} cannot be zero, found {} x {}",
                 dims[0], dims[1]
             ),
-            HeaderError::NotSquare { kind, what, dims } => write!(
+            HeaderError::NotSquare { kind, of, dims } => write!(
                 f,
-                "{} {kind} matrix needs {what}, found {} x {}",
+                "{} {kind} matrix needs {}, found {} x {}",
                 if kind.starts_with('u') { "an" } else { "a" },
+                of.squared(),
                 dims[0],
                 dims[1]
             ),
             HeaderError::SymmetricAndTriangular(t) => {
                 write!(f, "a matrix cannot be both symmetric and {}", t.keyword())
             }
-            HeaderError::GridTooLarge { tiles } => write!(
+            HeaderError::GridTooLarge { tiles, .. } => write!(
                 f,
                 "too many tiles along one side: {tiles} (at most {})",
                 u32::MAX
@@ -136,6 +154,14 @@ impl Triangle {
         match self {
             Triangle::Lower => "lower",
             Triangle::Upper => "upper",
+        }
+    }
+
+    /// The kind of matrix it makes, as messages name it.
+    pub fn adjective(self) -> &'static str {
+        match self {
+            Triangle::Lower => "lower-triangular",
+            Triangle::Upper => "upper-triangular",
         }
     }
 }
@@ -176,48 +202,51 @@ impl MatrixHeader {
     /// Checks what every other method assumes: an `f64` matrix with
     /// non-zero shape and tiles, one structure at most, square where the
     /// structure needs it, and a grid whose tile indices fit a u32. These
-    /// are `lpc check`'s rules for a declaration, in the same words, so
-    /// that a header from outside (a store, a bundle) can be no matrix a
-    /// program could not declare.
+    /// are `lpc check`'s rules for a declaration (it applies them through
+    /// [`MatrixHeader::violations`]), so that a header from outside (a
+    /// store, a bundle) can be no matrix a program could not declare.
     pub fn validate(&self) -> Result<(), HeaderError> {
+        self.violations().into_iter().next().map_or(Ok(()), Err)
+    }
+
+    /// Every rule of [`MatrixHeader::validate`] the header breaks, in that
+    /// order. The grid is checked only for an otherwise valid header: it
+    /// divides by the tile shape, and its size means little for a
+    /// structure that cannot be.
+    pub fn violations(&self) -> Vec<HeaderError> {
+        let mut found = Vec::new();
         if self.dtype != "f64" {
-            return Err(HeaderError::UnknownDtype(self.dtype.clone()));
+            found.push(HeaderError::UnknownDtype(self.dtype.clone()));
         }
         for (dims, what) in [(self.shape, "shape"), (self.tile_shape, "tile shape")] {
             if dims.contains(&0) {
-                return Err(HeaderError::ZeroDimension { what, dims });
+                found.push(HeaderError::ZeroDimension { what, dims });
             }
         }
-        let square = |dims: [usize; 2]| dims[0] == dims[1];
+        let not_square = |kind, of, dims: [usize; 2]| {
+            (dims[0] != dims[1]).then_some(HeaderError::NotSquare { kind, of, dims })
+        };
         match (self.symmetric, self.triangle) {
-            (true, Some(t)) => return Err(HeaderError::SymmetricAndTriangular(t)),
-            (true, None) => {
-                for (dims, what) in [
-                    (self.shape, "a square shape"),
-                    (self.tile_shape, "square tiles"),
-                ] {
-                    if !square(dims) {
-                        let kind = "symmetric";
-                        return Err(HeaderError::NotSquare { kind, what, dims });
-                    }
-                }
+            (true, Some(t)) => found.push(HeaderError::SymmetricAndTriangular(t)),
+            (true, None) => found.extend(
+                [(Dims::Shape, self.shape), (Dims::Tile, self.tile_shape)]
+                    .into_iter()
+                    .filter_map(|(of, dims)| not_square("symmetric", of, dims)),
+            ),
+            (false, Some(t)) => {
+                found.extend(not_square(t.adjective(), Dims::Tile, self.tile_shape))
             }
-            (false, Some(t)) if !square(self.tile_shape) => {
-                return Err(HeaderError::NotSquare {
-                    kind: match t {
-                        Triangle::Lower => "lower-triangular",
-                        Triangle::Upper => "upper-triangular",
-                    },
-                    what: "square tiles",
-                    dims: self.tile_shape,
-                });
-            }
-            (false, _) => {}
+            (false, None) => {}
         }
-        match self.grid().into_iter().find(|&g| g > u32::MAX as usize) {
-            Some(tiles) => Err(HeaderError::GridTooLarge { tiles }),
-            None => Ok(()),
+        if found.is_empty() {
+            found.extend(
+                (0..2)
+                    .map(|side| (side, self.shape[side].div_ceil(self.tile_shape[side])))
+                    .filter(|&(_, tiles)| tiles > u32::MAX as usize)
+                    .map(|(side, tiles)| HeaderError::GridTooLarge { side, tiles }),
+            );
         }
+        found
     }
 
     /// Whether tile (i, j) lies wholly outside a triangular matrix's
@@ -386,6 +415,31 @@ mod tests {
         for (text, message) in cases {
             assert_eq!(refused(&text), message, "{text}");
         }
+    }
+
+    #[test]
+    fn violations_lists_every_broken_rule() {
+        let both = MatrixHeader::new([8, 6], [4, 2], true);
+        let not_square = |of, dims| HeaderError::NotSquare {
+            kind: "symmetric",
+            of,
+            dims,
+        };
+        assert_eq!(
+            both.violations(),
+            [
+                not_square(Dims::Shape, [8, 6]),
+                not_square(Dims::Tile, [4, 2])
+            ]
+        );
+        let wide = MatrixHeader::new([4, 1 << 40], [4, 1], false);
+        assert_eq!(
+            wide.violations(),
+            [HeaderError::GridTooLarge {
+                side: 1,
+                tiles: 1 << 40
+            }]
+        );
     }
 
     #[test]

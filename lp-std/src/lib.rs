@@ -8,7 +8,7 @@ pub mod init;
 pub mod kernel;
 pub mod npy;
 
-pub use header::{MatrixHeader, Triangle};
+pub use header::{Dims, HeaderError, MatrixHeader, Triangle};
 pub use init::{Init, InitError};
 pub use kernel::{Kernel, KernelError, Shape, ShapeError};
 

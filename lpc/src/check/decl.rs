@@ -5,7 +5,7 @@ use super::scope::Scope;
 use crate::error::CheckError;
 use grammar::ast::{self, RoleKind, StructureKind};
 use lp_program::{MatrixInfo, Role};
-use lp_std::{Init, InitError, MatrixHeader, Triangle};
+use lp_std::{Dims, HeaderError, Init, InitError, MatrixHeader, Triangle};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -198,16 +198,11 @@ fn one(
         }
     }
     // Checked even when the rest is invalid, to report every error at once.
-    let dims = shape_and_tile(decl, scope, errors);
-    let (versions, [shape, tile]) = (versions?, dims?);
+    let header = header(decl, scope, errors);
+    let (versions, header) = (versions?, header?);
     valid.then(|| MatrixInfo {
         name: decl.name.name.to_string(),
-        header: MatrixHeader::new(
-            [shape[0] as usize, shape[1] as usize],
-            [tile[0] as usize, tile[1] as usize],
-            decl.symmetric().is_some(),
-        )
-        .with_triangle(triangle(decl)),
+        header,
         role,
         init,
         versions,
@@ -247,22 +242,34 @@ fn versions(
     valid.then_some(versions)
 }
 
-/// The shape and the tile shape: positive, square when symmetric, and with
-/// a tile grid that fits the tile key's u32 indices.
-fn shape_and_tile(
+/// The header: a positive shape and tile shape, which obey
+/// [`MatrixHeader::violations`] (the rules a header from a store or a
+/// bundle must obey too).
+fn header(
     decl: &ast::MatrixDecl<'_>,
     scope: &Scope<'_>,
     errors: &mut Vec<CheckError>,
-) -> Option<[[u64; 2]; 2]> {
+) -> Option<MatrixHeader> {
     let mut valid = true;
-    let mut dims = [[0u64; 2]; 2];
+    let mut dims = [[0usize; 2]; 2];
     for (slot, (pair, what)) in dims
         .iter_mut()
         .zip([(&decl.shape, "shape"), (&decl.tile, "tile shape")])
     {
         for k in 0..2 {
             match dimension(&pair[k], what, scope, errors) {
-                Some(v) => slot[k] = v,
+                Some(v) => match usize::try_from(v) {
+                    Ok(v) => slot[k] = v,
+                    // Only where usize is narrower than 64 bits: more
+                    // tiles than the grid can index at tile 1.
+                    Err(_) => {
+                        valid = false;
+                        errors.push(CheckError::GridTooLarge {
+                            span: pair[k].span(),
+                            tiles: v,
+                        });
+                    }
+                },
                 None => valid = false,
             }
         }
@@ -270,46 +277,35 @@ fn shape_and_tile(
     if !valid {
         return None;
     }
-    let [shape, tile] = dims;
-    if let Some(structure) = decl.structure {
-        // A symmetric matrix must be square; a triangular one needs only
-        // square tiles, so that its diagonal runs through diagonal tiles.
-        let (kind, square_shape) = match structure.kind {
-            StructureKind::Sym => ("symmetric", true),
-            StructureKind::Lower => ("lower-triangular", false),
-            StructureKind::Upper => ("upper-triangular", false),
-        };
-        for (dims, exprs, what) in [
-            (shape, &decl.shape, "a square shape"),
-            (tile, &decl.tile, "square tiles"),
-        ] {
-            if dims[0] != dims[1] && (square_shape || what == "square tiles") {
-                valid = false;
-                errors.push(CheckError::NotSquare {
+    let header = MatrixHeader::new(dims[0], dims[1], decl.symmetric().is_some())
+        .with_triangle(triangle(decl));
+    let broken = header.violations();
+    for violation in &broken {
+        errors.push(match *violation {
+            HeaderError::NotSquare { kind, of, dims } => {
+                let exprs = match of {
+                    Dims::Shape => &decl.shape,
+                    Dims::Tile => &decl.tile,
+                };
+                CheckError::NotSquare {
                     span: exprs[0].span().to(exprs[1].span()),
-                    structure: structure.span,
+                    structure: decl.structure.map_or(decl.name.span, |s| s.span),
                     kind,
-                    what,
-                    rows: dims[0],
-                    cols: dims[1],
-                });
+                    what: of.squared(),
+                    rows: dims[0] as u64,
+                    cols: dims[1] as u64,
+                }
             }
-        }
+            HeaderError::GridTooLarge { side, tiles } => CheckError::GridTooLarge {
+                span: decl.shape[side].span(),
+                tiles: tiles as u64,
+            },
+            // The declaration has one structure, `f64` (checked apart, with
+            // its span) and positive dimensions.
+            ref other => unreachable!("a declaration cannot give a header that breaks `{other}`"),
+        });
     }
-    if !valid {
-        return None;
-    }
-    for k in 0..2 {
-        let grid = shape[k].div_ceil(tile[k]);
-        if grid > u32::MAX as u64 || shape[k] > usize::MAX as u64 {
-            valid = false;
-            errors.push(CheckError::GridTooLarge {
-                span: decl.shape[k].span(),
-                tiles: grid,
-            });
-        }
-    }
-    valid.then_some(dims)
+    broken.is_empty().then_some(header)
 }
 
 fn initialiser(
