@@ -7,18 +7,31 @@
 mod common;
 
 use common::{python, workspace};
-use lp_program::{Plan, Role};
+use lp_program::{Plan, Program, Role};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::matrix::{self, Transfer};
 use lp_runtime::store::namespace::Origin;
 use lp_runtime::store::{GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreResult};
 use lp_std::Tile;
 use lpc::frontend::{CompileOptions, Compiled, compile_source};
-use lpc::placement::{InputSource, place_with};
+use lpc::placement::{InputSource, PlacementError, place_with};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Places posv's inputs in `store` as its run `run-1` would.
+fn place_posv(
+    store: &dyn Store,
+    program: &Program,
+    supplied: &[(&str, InputSource)],
+    workers: usize,
+    transfer: Transfer<'_>,
+) -> Result<Namespace, PlacementError> {
+    place_with(
+        store, program, "posv.lp", "run-1", supplied, workers, transfer,
+    )
+}
 
 fn compile(lib: &str, settings: &[(&str, i64)]) -> Compiled {
     let src = std::fs::read_to_string(workspace().join("lib").join(lib)).unwrap();
@@ -242,16 +255,8 @@ fn parallel_imports_give_the_tiles_of_a_sequential_one() {
         let supplied = [("A", InputSource::File(&a)), ("B", InputSource::File(&b))];
         let place = |workers: usize| {
             let store = MemStore::default();
-            let ns = place_with(
-                &store,
-                program,
-                "posv.lp",
-                "run-1",
-                &supplied,
-                workers,
-                Transfer::unwatched(),
-            )
-            .expect("the inputs import");
+            let ns = place_posv(&store, program, &supplied, workers, Transfer::unwatched())
+                .expect("the inputs import");
             (store, ns)
         };
         let (one, ns_one) = place(1);
@@ -278,16 +283,7 @@ fn parallel_imports_give_the_tiles_of_a_sequential_one() {
     let a = files.path().join("AC.npy");
     let store = MemStore::default();
     let supplied = [("A", InputSource::File(&a))];
-    let ns = place_with(
-        &store,
-        program,
-        "posv.lp",
-        "run-1",
-        &supplied,
-        2,
-        Transfer::unwatched(),
-    )
-    .unwrap();
+    let ns = place_posv(&store, program, &supplied, 2, Transfer::unwatched()).unwrap();
     let info = program.matrices.iter().find(|m| m.name == "A").unwrap();
     let mut at = info.clone();
     at.name = ns.location(info);
@@ -321,7 +317,7 @@ fn placement_reports_the_bytes_it_reads_and_stops_when_asked() {
         },
     };
     let store = MemStore::default();
-    let ns = place_with(&store, program, "posv.lp", "run-1", &supplied, 2, counting).unwrap();
+    let ns = place_posv(&store, program, &supplied, 2, counting).unwrap();
     assert_eq!(read.load(Ordering::SeqCst), total);
     // Stopped at its first chunk, a placement ends with an interruption
     // and records no import as whole (no origin).
@@ -331,7 +327,7 @@ fn placement_reports_the_bytes_it_reads_and_stops_when_asked() {
         progress: &|_| stop.store(true, Ordering::SeqCst),
     };
     let fresh = MemStore::default();
-    let err = place_with(&fresh, program, "posv.lp", "run-1", &supplied, 1, stopping).unwrap_err();
+    let err = place_posv(&fresh, program, &supplied, 1, stopping).unwrap_err();
     assert!(err.is_interrupted(), "{err}");
     assert_eq!(
         err.to_string(),
