@@ -718,12 +718,17 @@ fn store_tile(
 /// than [`SYMMETRY_TOLERANCE`] times the tile's largest entry, as `(row,
 /// column, value, mirror)` within the tile, or `None` if it is symmetric. The
 /// one symmetry rule of every import (`.npy` files here, in-memory arrays in
-/// `lpc::runner`).
+/// `lpc::runner`). A tile holding inf or NaN cannot be checked (an infinite
+/// tolerance passes any pair, a NaN fails every one), so its first
+/// non-finite entry is returned, as `value`, before any pair is compared.
 pub fn asymmetry(tile: &Tile) -> Option<(usize, usize, f64, f64)> {
     let n = tile.nrows();
     let mut scale: f64 = 0.0;
     for c in 0..n {
-        for &v in tile.col_as_slice(c) {
+        for (r, &v) in tile.col_as_slice(c).iter().enumerate() {
+            if !v.is_finite() {
+                return Some((r, c, v, tile[(c, r)]));
+            }
             scale = scale.max(v.abs());
         }
     }
@@ -743,16 +748,18 @@ pub fn asymmetry(tile: &Tile) -> Option<(usize, usize, f64, f64)> {
 
 /// The pair of entries an [`asymmetry`] found, in the words every
 /// symmetry refusal ends with: `element (r, c) is X, element (c, r) is Y`,
-/// and, when either is NaN, that the input holds NaN (a NaN equals
-/// nothing, so such an input is refused as asymmetric whatever its mirror).
+/// or for a non-finite `value`, that one element and that the input holds
+/// inf or NaN ([`NON_FINITE`]).
 pub fn asymmetry_text(row: usize, col: usize, value: f64, mirror: f64) -> String {
-    let nan = if value.is_nan() || mirror.is_nan() {
-        " (the input holds NaN, which equals nothing)"
-    } else {
-        ""
-    };
-    format!("element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}{nan}")
+    if !value.is_finite() {
+        return format!("element ({row}, {col}) is {value:e} (the input {NON_FINITE})");
+    }
+    format!("element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}")
 }
+
+/// Why a diagonal tile holding inf or NaN is refused ([`asymmetry`]), after
+/// what holds it.
+pub const NON_FINITE: &str = "holds inf or NaN, whose symmetry cannot be checked";
 
 fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -> MatrixResult<()> {
     match asymmetry(tile) {

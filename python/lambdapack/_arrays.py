@@ -44,8 +44,10 @@ def as_int(x, what):
         raise TypeError(f"{what} must be an int, found {x!r} ({type(x).__name__})") from None
     # Every count and index the native side takes is a 64-bit integer: a
     # larger one would raise an OverflowError that names no argument.
-    if not -(2**63) <= n < 2**63:
-        raise ValueError(f"{what} must be between -2**63 and 2**63 - 1, found {n}")
+    if n >= 2**63:
+        raise ValueError(f"{what} is too large: {n} does not fit in 64 bits (at most 2**63 - 1)")
+    if n < -(2**63):
+        raise ValueError(f"{what} is too small: {n} does not fit in 64 bits (at least -2**63)")
     return n
 
 

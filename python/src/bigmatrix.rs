@@ -16,7 +16,7 @@ use crate::errors::{matrix_error, raise, store_error};
 use crate::lease::Lease;
 use crate::store::{Kind, PyStore, memory_pickle_error};
 use lp_program::{MatrixInfo, Role};
-use lp_runtime::matrix;
+use lp_runtime::matrix::{self, NON_FINITE};
 use lp_runtime::store::location::RUNS;
 use lp_runtime::store::maintenance::{self, MaintenanceError};
 use lp_runtime::store::namespace::Origin;
@@ -61,16 +61,45 @@ pub struct PyBigMatrix {
     pub lease: Option<Arc<Lease>>,
 }
 
-fn parse_tile(tile: &Bound<'_, PyAny>) -> PyResult<[usize; 2]> {
-    if let Ok(b) = tile.extract::<i64>() {
-        return Ok([positive(b, "tile")?, positive(b, "tile")?]);
+/// `v` by `lambdapack._arrays.as_int`, the package's one rule for the ints
+/// it is given (a bool refused, one past 64 bits "too large", each naming
+/// `what`).
+fn as_int(v: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
+    let as_int = v.py().import("lambdapack._arrays")?.getattr("as_int")?;
+    as_int.call1((v, what))?.extract()
+}
+
+/// A pair of ints, each by [`as_int`]; `None` if `v` is not a pair.
+fn int_pair(v: &Bound<'_, PyAny>, what: [&str; 2]) -> PyResult<Option<(i64, i64)>> {
+    match v.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>() {
+        Ok((a, b)) => Ok(Some((as_int(&a, what[0])?, as_int(&b, what[1])?))),
+        Err(_) => Ok(None),
     }
-    match tile.extract::<(i64, i64)>() {
-        Ok((r, c)) => Ok([positive(r, "tile rows")?, positive(c, "tile cols")?]),
-        Err(_) => Err(PyTypeError::new_err(
+}
+
+fn parse_tile(tile: &Bound<'_, PyAny>) -> PyResult<[usize; 2]> {
+    if let Some((r, c)) = int_pair(tile, ["tile rows", "tile cols"])? {
+        return Ok([positive(r, "tile rows")?, positive(c, "tile cols")?]);
+    }
+    match as_int(tile, "tile") {
+        Ok(b) => Ok([positive(b, "tile")?, positive(b, "tile")?]),
+        Err(e) if e.is_instance_of::<PyTypeError>(tile.py()) => Err(PyTypeError::new_err(
             "tile must be an int or a (rows, cols) pair of ints",
         )),
+        Err(e) => Err(e),
     }
+}
+
+/// `shape=` as a (rows, cols) pair of ints.
+fn parse_shape(shape: &Bound<'_, PyAny>) -> PyResult<(i64, i64)> {
+    int_pair(shape, ["rows", "cols"])?.ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "shape must be a (rows, cols) pair of ints, found {}",
+            shape
+                .repr()
+                .map_or_else(|_| "?".to_string(), |r| r.to_string())
+        ))
+    })
 }
 
 fn positive(v: i64, what: &str) -> PyResult<usize> {
@@ -125,7 +154,29 @@ fn check_fits(name: &str, shape: [usize; 2]) -> Result<(), runner::Refusal> {
 
 /// An array that cannot be stored as the matrix, as `from_numpy` says it.
 fn import_error(e: runner::ImportError) -> PyErr {
-    PyValueError::new_err(e.to_string().replace("the array for", "array"))
+    let name = match &e {
+        runner::ImportError::NotSymmetric { matrix, .. } => matrix.as_str(),
+        runner::ImportError::Shape { matrix, .. } => matrix.as_str(),
+        _ => return PyValueError::new_err(e.to_string()),
+    };
+    PyValueError::new_err(array_refusal(&e, name, &format!("array {name}")))
+}
+
+/// An import's refusal of the array for matrix `name`, which the caller
+/// calls `what` (`array A`, `inputs["A"]`). A diagonal block holding inf or
+/// NaN is not asymmetric but cannot be checked (`matrix::asymmetry`), and
+/// is said so.
+pub fn array_refusal(e: &runner::ImportError, name: &str, what: &str) -> String {
+    match e {
+        runner::ImportError::NotSymmetric {
+            row, col, value, ..
+        } if !value.is_finite() => format!(
+            "{what} {NON_FINITE}, but matrix {name} is declared sym: element ({row}, {col}) is {value:e}"
+        ),
+        e => e
+            .to_string()
+            .replace(&format!("the array for {name}"), what),
+    }
 }
 
 /// `zeros`, `identity`, `random(SEED)`, `spd(SEED)`.
@@ -162,6 +213,31 @@ fn locate(store: &dyn Store, name: &str) -> StoreResult<Option<(String, MatrixHe
     maintenance::resolve(store, name)
 }
 
+/// Where user name `name` points if it is a published name, asked once
+/// `maintenance::resolve` found no matrix there: a link whose output is
+/// gone (removed after it was published; older versions also published
+/// removed outputs).
+fn dangling_link(store: &dyn Store, name: &str) -> StoreResult<Option<String>> {
+    if name.starts_with('~') {
+        return Ok(None);
+    }
+    Ok(maintenance::read_link(store, name)?.map(|link| link.location))
+}
+
+/// The refusal of a [`dangling_link`]: the name is neither a matrix to
+/// open nor free to create one under (replacing it would silently
+/// repoint a name others may read).
+fn dangling_error(py: Python<'_>, spec: &str, name: &str, location: &str) -> PyErr {
+    raise(
+        py,
+        "BlockNotFoundError",
+        format!(
+            "published name {name:?} points at {location}, which is no longer in store {spec}: \
+             remove the name (Store.remove({name:?}), or lpc store rm) to use it again"
+        ),
+    )
+}
+
 /// The initialiser a handle on tiles of `origin` reads never-written
 /// tiles with: a run's output's are zero (as `lpc::runner::as_output`
 /// reads them), an initialiser's are its values, an import stores them
@@ -194,6 +270,11 @@ fn publish_at(py: Python<'_>, store: &dyn Store, name: &str, location: &str) -> 
 pub fn publish_error(py: Python<'_>, name: &str, e: MaintenanceError) -> PyErr {
     match e {
         MaintenanceError::Store(e) => store_error(py, &e),
+        e @ MaintenanceError::NotFound { .. } => raise(
+            py,
+            "BlockNotFoundError",
+            format!("cannot publish {name:?}: {e}"),
+        ),
         e => raise(py, "StoreError", format!("cannot publish {name:?}: {e}")),
     }
 }
@@ -238,23 +319,28 @@ impl PyBigMatrix {
         init: Option<Init>,
     ) -> PyResult<PyBigMatrix> {
         let s = store.get().store.clone();
-        type Found = Option<(String, MatrixHeader, Option<Origin>)>;
+        // The matrix, or else where a dangling link points.
+        type Found = Result<(String, MatrixHeader, Option<Origin>), Option<String>>;
         let found = py.detach(|| -> StoreResult<Found> {
             let Some((location, header)) = locate(s.as_ref(), name)? else {
-                return Ok(None);
+                return Ok(Err(dangling_link(s.as_ref(), name)?));
             };
             let origin = Origin::read(s.as_ref(), &location)?;
-            Ok(Some((location, header, origin)))
+            Ok(Ok((location, header, origin)))
         });
-        let Some((location, header, origin)) = found.map_err(|e| store_error(py, &e))? else {
-            return Err(raise(
-                py,
-                "BlockNotFoundError",
-                format!(
-                    "no matrix {name:?} in store {}: to create one, give its shape and tile",
-                    store.get().spec
-                ),
-            ));
+        let spec = &store.get().spec;
+        let (location, header, origin) = match found.map_err(|e| store_error(py, &e))? {
+            Ok(found) => found,
+            Err(Some(location)) => return Err(dangling_error(py, spec, name, &location)),
+            Err(None) => {
+                return Err(raise(
+                    py,
+                    "BlockNotFoundError",
+                    format!(
+                        "no matrix {name:?} in store {spec}: to create one, give its shape and tile"
+                    ),
+                ));
+            }
         };
         let init = init_for(name, origin.as_ref(), init)?;
         let lease = Lease::find(store.get(), &location);
@@ -281,8 +367,19 @@ impl PyBigMatrix {
     ) -> PyResult<(PyBigMatrix, bool)> {
         validate_matrix_name(name).map_err(|e| store_error(py, &e))?;
         let s = store.get().store.clone();
-        let found = py.detach(|| maintenance::resolve(s.as_ref(), name));
-        let created = match found.map_err(|e| store_error(py, &e))?.map(|(_, h)| h) {
+        let found = py.detach(|| -> StoreResult<_> {
+            let found = maintenance::resolve(s.as_ref(), name)?;
+            let dangling = match found {
+                None => dangling_link(s.as_ref(), name)?,
+                Some(_) => None,
+            };
+            Ok((found.map(|(_, h)| h), dangling))
+        });
+        let (found, dangling) = found.map_err(|e| store_error(py, &e))?;
+        if let Some(location) = dangling {
+            return Err(dangling_error(py, &store.get().spec, name, &location));
+        }
+        let created = match found {
             Some(existing) if existing != header => {
                 return Err(PyValueError::new_err(format!(
                     "matrix {name:?} already exists in store {} as {}, not {}",
@@ -443,7 +540,7 @@ impl PyBigMatrix {
     fn py_new(
         py: Python<'_>,
         name: &str,
-        shape: Option<(i64, i64)>,
+        shape: Option<&Bound<'_, PyAny>>,
         tile: Option<&Bound<'_, PyAny>>,
         store: Option<&Bound<'_, PyAny>>,
         symmetric: bool,
@@ -463,7 +560,7 @@ impl PyBigMatrix {
                 ));
             }
         };
-        let header = new_header(shape, tile, symmetric)?;
+        let header = new_header(parse_shape(shape)?, tile, symmetric)?;
         Ok(PyBigMatrix::create(py, store, name, header, init)?.0)
     }
 
@@ -488,7 +585,8 @@ impl PyBigMatrix {
     /// BigMatrix.from_numpy(array, tile, *, name=None, store="mem", symmetric=False)
     ///
     /// Stores a 2-D array as a new BigMatrix, cut into tiles straight from
-    /// the array's buffer (no whole-matrix copy). A symmetric matrix takes
+    /// the array's buffer (no whole-matrix copy); a name that exists is
+    /// refused (remove it first to replace it). A symmetric matrix takes
     /// the array's lower triangle; its diagonal blocks must be symmetric
     /// (checked before anything is written). Ctrl-C stops the import
     /// between tiles; a failed or stopped import removes the matrix it
@@ -531,9 +629,17 @@ impl PyBigMatrix {
             }
         }
         let (this, created) = PyBigMatrix::create(py, store, &name, header, None)?;
-        // `name` may be a published name, whose run's output is not ours
-        // to overwrite.
-        this.check_writable(py)?;
+        if !created {
+            // A published name's output is read-only (said as such); a
+            // matrix written block by block is someone's data, and two
+            // imports into one name would mix their tiles.
+            this.check_writable(py)?;
+            return Err(PyValueError::new_err(format!(
+                "matrix {name:?} already exists in store {}: from_numpy creates a new matrix, \
+                 so remove it first (Store.remove({name:?})) or choose another name",
+                this.store.get().spec
+            )));
+        }
         let (store, info) = (this.store_arc(), this.info());
         let stop = AtomicBool::new(false);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -550,11 +656,9 @@ impl PyBigMatrix {
             )),
         };
         if let Some(e) = failed {
-            if created {
-                // A half-written matrix nobody asked for: the user sees the
-                // error, not its tiles.
-                let _ = py.detach(|| store.remove_all(&this.location));
-            }
+            // A half-written matrix nobody asked for: the user sees the
+            // error, not its tiles.
+            let _ = py.detach(|| store.remove_all(&this.location));
             return Err(e);
         }
         let lease = match named {
@@ -643,6 +747,8 @@ impl PyBigMatrix {
                 self.name
             )));
         }
+        // A removed output would leave the name pointing at nothing.
+        self.check_header(py)?;
         publish_at(py, self.store_arc().as_ref(), name, &self.location)?;
         Ok(PyBigMatrix {
             store: self.store.clone_ref(py),
@@ -701,12 +807,18 @@ impl PyBigMatrix {
         if self.header.symmetric && i == j {
             let origin = i * self.header.tile_shape[0];
             runner::check_symmetric(&tile, &self.info(), origin).map_err(|e| {
+                let name = &self.name;
                 let message = match e {
+                    runner::ImportError::NotSymmetric { row, col, value, .. } if !value.is_finite() => {
+                        format!(
+                            "block {name}[{i}, {j}] is on the diagonal of symmetric matrix {name} \
+                             but {NON_FINITE}: element ({row}, {col}) is {value:e}"
+                        )
+                    }
                     runner::ImportError::NotSymmetric { row, col, value, mirror, .. } => format!(
                         "block {name}[{i}, {j}] is on the diagonal of symmetric matrix {name} but is \
                          not symmetric: {}",
                         lp_runtime::matrix::asymmetry_text(row, col, value, mirror),
-                        name = self.name
                     ),
                     e => e.to_string(),
                 };

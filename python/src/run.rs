@@ -584,12 +584,9 @@ fn work_error(py: Python<'_>, e: WorkError) -> PyErr {
         WorkError::Place(PlacementError::Store(e)) => store_error(py, &e),
         WorkError::Place(e) => raise(py, "StoreError", e.to_string()),
         WorkError::Import(name, e) => match e {
-            ImportError::NotSymmetric { .. } | ImportError::Shape { .. } => {
-                PyValueError::new_err(e.to_string().replace(
-                    &format!("the array for {name}"),
-                    &format!("inputs[{name:?}]"),
-                ))
-            }
+            ImportError::NotSymmetric { .. } | ImportError::Shape { .. } => PyValueError::new_err(
+                crate::bigmatrix::array_refusal(&e, &name, &format!("inputs[{name:?}]")),
+            ),
             ImportError::Store(e) => store_error(py, &e),
             e => raise(py, "StoreError", format!("cannot import {name}: {e}")),
         },

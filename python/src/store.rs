@@ -88,8 +88,14 @@ fn dir_spec(spec: &str) -> PyResult<(String, StoreSpec)> {
     let StoreSpec::Dir(path) = &parsed else {
         unreachable!("filtered above")
     };
-    std::fs::create_dir_all(path)
-        .map_err(|e| PyValueError::new_err(format!("cannot open store {spec}: {e}")))?;
+    if let Err(e) = std::fs::create_dir_all(path) {
+        // DirStore::open says why in lpc's words ("it is a file, not a
+        // directory" where create_dir_all says only "File exists").
+        let why = parsed.open().err();
+        return Err(PyValueError::new_err(why.unwrap_or_else(|| {
+            format!("cannot open store {}: {e}", path.display())
+        })));
+    }
     let key = std::fs::canonicalize(path)
         .map(|p| format!("dir:{}", p.display()))
         .unwrap_or_else(|_| spec.to_string());

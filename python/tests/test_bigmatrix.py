@@ -167,3 +167,89 @@ def test_a_handle_to_a_removed_matrix_cannot_bring_it_back(tmp_path):
     # A new matrix of that name starts from its own initialiser.
     fresh = lp.BigMatrix("A", (4, 4), 2, store=store, init="zeros")
     np.testing.assert_array_equal(fresh.numpy(), np.zeros((4, 4)))
+
+
+def test_from_numpy_refuses_an_existing_name(rng, tiles):
+    """`from_numpy` creates a matrix: onto an existing name (even of the
+    same shape and tile) it is refused and writes nothing, rather than
+    overwriting it (and mixing tiles with another process doing the same)."""
+    a = rng.standard_normal((8, 8))
+    lp.BigMatrix.from_numpy(a, 4, store=tiles, name="kept")
+    with pytest.raises(ValueError) as info:
+        lp.BigMatrix.from_numpy(a + 1, 4, store=tiles, name="kept")
+    assert type(info.value) is ValueError
+    assert str(info.value) == (
+        f'matrix "kept" already exists in store {tiles}: from_numpy creates a new matrix, '
+        'so remove it first (Store.remove("kept")) or choose another name'
+    )
+    np.testing.assert_array_equal(lp.BigMatrix("kept", store=tiles).numpy(), a)
+    # Removed, the name is free again.
+    lp.Store(tiles).remove("kept")
+    np.testing.assert_array_equal(lp.BigMatrix.from_numpy(a + 1, 4, store=tiles, name="kept").numpy(), a + 1)
+
+
+def test_an_int_past_64_bits_is_too_large_by_name():
+    """Sizes and counts go through one rule (`lambdapack._arrays.as_int`),
+    which names the argument and says it is too large."""
+    big = 2**70
+    too_large = "{} is too large: 1180591620717411303424 does not fit in 64 bits (at most 2**63 - 1)"
+    cases = [
+        (lambda: lp.cholesky(np.eye(4), tile=big), "tile"),
+        (lambda: lp.BigMatrix("T", (4, 4), big), "tile"),
+        (lambda: lp.BigMatrix("T", (4, 4), (2, big)), "tile cols"),
+        (lambda: lp.BigMatrix("T", (big, 4), 2), "rows"),
+        (lambda: lp.BigMatrix.from_numpy(np.eye(4), big), "tile"),
+        (lambda: lp.BigMatrix.from_numpy(np.eye(4), (big, 2)), "tile rows"),
+    ]
+    for action, what in cases:
+        with pytest.raises(ValueError) as info:
+            action()
+        assert type(info.value) is ValueError
+        assert str(info.value) == too_large.format(what)
+    with pytest.raises(TypeError) as info:
+        lp.BigMatrix("T", (4, 4), [2, 2])
+    assert str(info.value) == "tile must be an int or a (rows, cols) pair of ints"
+
+
+def test_a_diagonal_block_holding_inf_or_nan_is_said_so(tiles):
+    """inf and NaN are checked before symmetry: an all-inf matrix is not
+    called asymmetric, and an inf on the diagonal (an infinite tolerance)
+    does not let an asymmetric block through."""
+    inf = np.full((4, 4), np.inf)
+    with pytest.raises(ValueError) as info:
+        lp.BigMatrix.from_numpy(inf, 2, store=tiles, symmetric=True, name="I")
+    assert type(info.value) is ValueError
+    assert str(info.value) == (
+        "array I holds inf or NaN, whose symmetry cannot be checked, but matrix I is declared sym: "
+        "element (0, 0) is inf"
+    )
+    assert not os.path.exists(os.path.join(tiles[len("dir:"):], "I"))
+    masked = np.eye(4)
+    masked[1, 1], masked[1, 0] = np.inf, 5.0
+    with pytest.raises(ValueError) as info:
+        lp.run("cholesky", inputs={"A": masked}, params={"n": 4, "b": 2})
+    assert type(info.value) is ValueError
+    assert str(info.value) == (
+        'inputs["A"] holds inf or NaN, whose symmetry cannot be checked, but matrix A is declared sym: '
+        "element (1, 1) is inf"
+    )
+    S = lp.BigMatrix("S", (4, 4), 2, store=tiles, symmetric=True)
+    with pytest.raises(lp.BlockError) as info:
+        S.put_block(np.array([[1.0, np.nan], [np.nan, 1.0]]), 1, 1)
+    assert str(info.value) == (
+        "block S[1, 1] is on the diagonal of symmetric matrix S but holds inf or NaN, "
+        "whose symmetry cannot be checked: element (3, 2) is NaN"
+    )
+    assert S.blocks() == []
+
+
+def test_a_store_path_that_is_a_file_is_said_so(tmp_path):
+    path = tmp_path / "tiles"
+    path.write_text("not a directory")
+    with pytest.raises(ValueError) as info:
+        lp.Store(f"dir:{path}")
+    assert type(info.value) is ValueError
+    # lpc's words (lp_runtime's DirStore::open), not the OS's "File exists".
+    assert str(info.value) == (
+        f"cannot open store {path}: creating store directory {path}: it is a file, not a directory"
+    )

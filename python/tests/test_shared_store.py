@@ -187,11 +187,17 @@ def test_published_result_opens_by_name_read_only(rng, tiles, lpc):
         A.publish("x")
     assert str(info.value) == 'publish: matrix "A" is not a run\'s output (only those can be published)'
     with pytest.raises(lp.StoreError) as info:
-        first.publish("A")
+        G.publish("A")
     assert str(info.value) == (
         'cannot publish "A": `A` is a matrix written block by block, not a published result; '
         "remove it first (lpc store rm) to publish under its name"
     )
+    # A removed output publishes nothing: the name would point at nothing.
+    with pytest.raises(lp.BlockNotFoundError) as info:
+        first.publish("ghost")
+    assert type(info.value) is lp.BlockNotFoundError
+    assert str(info.value) == f'matrix "factor" is no longer in the store: {first.location} was removed'
+    assert contents(tiles[len("dir:"):])[0] == ["A", "factor"]
     # A run is refused so before it starts: nothing runs.
     runs_before = contents(tiles[len("dir:"):])[1]
     with pytest.raises(lp.StoreError) as info:
@@ -257,3 +263,29 @@ def test_initialised_input_never_reads_another_origin(rng, tiles, lpc, tmp_path)
     names, runs, inputs = contents(tiles[len("dir:"):])
     # A, the lpc run's output and its import stay; the Python runs kept nothing.
     assert (names, len(runs), len(inputs)) == (["A"], 1, 1)
+
+
+def test_a_dangling_published_name_is_refused_naming_the_fix(tiles):
+    """A link to a removed output (older versions published removed
+    handles) is neither a matrix to open nor a free name: creating one
+    there says so and writes nothing beside the link; removing the name
+    frees it."""
+    root = tiles[len("dir:"):]
+    os.makedirs(os.path.join(root, "ghost"))
+    with open(os.path.join(root, "ghost", "link.json"), "w") as f:
+        f.write('{"location": "~runs/run-1-2/L", "published": 1}')
+    message = (
+        f'published name "ghost" points at ~runs/run-1-2/L, which is no longer in store {tiles}: '
+        'remove the name (Store.remove("ghost"), or lpc store rm) to use it again'
+    )
+    for action in (lambda: lp.BigMatrix("ghost", (4, 4), 2, store=tiles),
+                   lambda: lp.BigMatrix.from_numpy(np.eye(4), 2, store=tiles, name="ghost"),
+                   lambda: lp.BigMatrix("ghost", store=tiles)):
+        with pytest.raises(lp.BlockNotFoundError) as info:
+            action()
+        assert type(info.value) is lp.BlockNotFoundError
+        assert str(info.value) == message
+    assert os.listdir(os.path.join(root, "ghost")) == ["link.json"]
+    lp.Store(tiles).remove("ghost")
+    G = lp.BigMatrix.from_numpy(np.eye(4), 2, store=tiles, name="ghost")
+    np.testing.assert_array_equal(G.numpy(), np.eye(4))

@@ -344,19 +344,26 @@ fn a_chunked_export_stopped_within_its_last_band_leaves_no_file() {
 }
 
 #[test]
-fn a_nan_pair_is_named_as_the_cause_of_an_asymmetry() {
+fn a_non_finite_entry_is_named_as_the_cause_of_an_asymmetry() {
     assert_eq!(
         asymmetry_text(3, 1, 2.5, -1.0),
         "element (3, 1) is 2.5e0, element (1, 3) is -1e0"
     );
     assert_eq!(
         asymmetry_text(3, 1, f64::NAN, f64::NAN),
-        "element (3, 1) is NaN, element (1, 3) is NaN (the input holds NaN, which equals nothing)"
+        "element (3, 1) is NaN (the input holds inf or NaN, whose symmetry cannot be checked)"
     );
     let mut tile = Tile::identity(4, 4);
     tile[(0, 2)] = f64::NAN;
     tile[(2, 0)] = f64::NAN;
     assert_eq!(asymmetry(&tile).map(|(r, c, ..)| (r, c)), Some((2, 0)));
+    // Checked before any pair: an infinity on the diagonal would make the
+    // tolerance infinite and pass the asymmetric pair below it.
+    let mut tile = Tile::identity(4, 4);
+    tile[(3, 3)] = f64::INFINITY;
+    tile[(1, 0)] = 5.0;
+    let found = asymmetry(&tile).map(|(r, c, v, _)| (r, c, v));
+    assert_eq!(found, Some((3, 3, f64::INFINITY)));
 }
 
 #[test]

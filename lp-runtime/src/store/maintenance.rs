@@ -112,9 +112,17 @@ pub fn resolve(store: &dyn Store, name: &str) -> StoreResult<Option<(String, Mat
     Ok(store.get_header(&location)?.map(|h| (location, h)))
 }
 
-/// Publishes the matrix at `location` (a run's output) as user name `name`.
+/// Publishes the matrix at `location` (a run's output) as user name `name`;
+/// a location with no header (removed) is [`MaintenanceError::NotFound`].
 pub fn publish(store: &dyn Store, name: &str, location: &str) -> MaintenanceResult<()> {
     check_publishable(store, name)?;
+    // A link to a removed matrix would dangle: its readers could neither
+    // open the name nor create a matrix under it.
+    if store.get_header(location)?.is_none() {
+        return Err(MaintenanceError::NotFound {
+            name: location.to_string(),
+        });
+    }
     let link = Link {
         location: location.to_string(),
         published: now_secs(),
@@ -413,4 +421,29 @@ pub fn collect_dead_runs(store: &dyn Store, stale_after: Duration) -> StoreResul
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemStore;
+
+    #[test]
+    fn publishing_a_removed_location_writes_no_link() {
+        let store = MemStore::new();
+        let location = "~runs/run-1-2/L";
+        let err = publish(&store, "factor", location).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no matrix or run `~runs/run-1-2/L` in the store"
+        );
+        assert_eq!(read_link(&store, "factor").unwrap(), None);
+        let header = MatrixHeader::new([4, 4], [2, 2], false);
+        store.put_header(location, &header).unwrap();
+        publish(&store, "factor", location).unwrap();
+        assert_eq!(
+            resolve(&store, "factor").unwrap(),
+            Some((location.to_string(), header))
+        );
+    }
 }
