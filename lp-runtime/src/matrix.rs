@@ -195,12 +195,11 @@ impl std::fmt::Display for MatrixError {
                 col,
                 value,
                 mirror,
-            } => write!(
-                f,
-                "{} is not symmetric but matrix {matrix} is declared sym: {}",
+            } => f.write_str(&symmetry_refusal(
                 path.display(),
-                asymmetry_text(*row, *col, *value, *mirror)
-            ),
+                matrix,
+                (*row, *col, *value, *mirror),
+            )),
             MatrixError::Npy { path, source } => write!(f, "{}: {source}", path.display()),
             MatrixError::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
@@ -746,20 +745,27 @@ pub fn asymmetry(tile: &Tile) -> Option<(usize, usize, f64, f64)> {
     None
 }
 
-/// The pair of entries an [`asymmetry`] found, in the words every
-/// symmetry refusal ends with: `element (r, c) is X, element (c, r) is Y`,
-/// or for a non-finite `value`, that one element and that the input holds
-/// inf or NaN ([`NON_FINITE`]).
-pub fn asymmetry_text(row: usize, col: usize, value: f64, mirror: f64) -> String {
-    if !value.is_finite() {
-        return format!("element ({row}, {col}) is {value:e} (the input {NON_FINITE})");
+/// The refusal of `what` (a file, an array, a block) for matrix `matrix`,
+/// declared `sym`, at the entries an [`asymmetry`] found: the one sentence
+/// every symmetry check ends with. A non-finite `value` is said as such: it
+/// is not an asymmetry but cannot be checked.
+pub fn symmetry_refusal(
+    what: impl std::fmt::Display,
+    matrix: &str,
+    (row, col, value, mirror): (usize, usize, f64, f64),
+) -> String {
+    if value.is_finite() {
+        format!(
+            "{what} is not symmetric but matrix {matrix} is declared sym: \
+             element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}"
+        )
+    } else {
+        format!(
+            "{what} holds inf or NaN, whose symmetry cannot be checked, but matrix {matrix} \
+             is declared sym: element ({row}, {col}) is {value:e}"
+        )
     }
-    format!("element ({row}, {col}) is {value:e}, element ({col}, {row}) is {mirror:e}")
 }
-
-/// Why a diagonal tile holding inf or NaN is refused ([`asymmetry`]), after
-/// what holds it.
-pub const NON_FINITE: &str = "holds inf or NaN, whose symmetry cannot be checked";
 
 fn check_symmetric(tile: &Tile, info: &MatrixInfo, path: &Path, origin: usize) -> MatrixResult<()> {
     match asymmetry(tile) {

@@ -508,11 +508,11 @@ impl fmt::Display for ImportError {
                 col,
                 value,
                 mirror,
-            } => write!(
-                f,
-                "the array for {matrix} is not symmetric but matrix {matrix} is declared sym: {}",
-                lp_runtime::matrix::asymmetry_text(*row, *col, *value, *mirror)
-            ),
+            } => f.write_str(&lp_runtime::matrix::symmetry_refusal(
+                format_args!("the array for {matrix}"),
+                matrix,
+                (*row, *col, *value, *mirror),
+            )),
             ImportError::Store(e) => e.fmt(f),
             ImportError::Stopped => f.write_str("stopped"),
         }

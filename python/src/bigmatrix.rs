@@ -16,7 +16,7 @@ use crate::errors::{matrix_error, raise, store_error};
 use crate::lease::Lease;
 use crate::store::{Kind, PyStore, memory_pickle_error};
 use lp_program::{MatrixInfo, Role};
-use lp_runtime::matrix::{self, NON_FINITE};
+use lp_runtime::matrix::{self, symmetry_refusal};
 use lp_runtime::store::location::RUNS;
 use lp_runtime::store::maintenance::{self, MaintenanceError};
 use lp_runtime::store::namespace::Origin;
@@ -163,17 +163,17 @@ fn import_error(e: runner::ImportError) -> PyErr {
 }
 
 /// An import's refusal of the array for matrix `name`, which the caller
-/// calls `what` (`array A`, `inputs["A"]`). A diagonal block holding inf or
-/// NaN is not asymmetric but cannot be checked (`matrix::asymmetry`), and
-/// is said so.
+/// calls `what` (`array A`, `inputs["A"]`).
 pub fn array_refusal(e: &runner::ImportError, name: &str, what: &str) -> String {
-    match e {
+    match *e {
         runner::ImportError::NotSymmetric {
-            row, col, value, ..
-        } if !value.is_finite() => format!(
-            "{what} {NON_FINITE}, but matrix {name} is declared sym: element ({row}, {col}) is {value:e}"
-        ),
-        e => e
+            row,
+            col,
+            value,
+            mirror,
+            ..
+        } => symmetry_refusal(what, name, (row, col, value, mirror)),
+        ref e => e
             .to_string()
             .replace(&format!("the array for {name}"), what),
     }
@@ -809,16 +809,16 @@ impl PyBigMatrix {
             runner::check_symmetric(&tile, &self.info(), origin).map_err(|e| {
                 let name = &self.name;
                 let message = match e {
-                    runner::ImportError::NotSymmetric { row, col, value, .. } if !value.is_finite() => {
-                        format!(
-                            "block {name}[{i}, {j}] is on the diagonal of symmetric matrix {name} \
-                             but {NON_FINITE}: element ({row}, {col}) is {value:e}"
-                        )
-                    }
-                    runner::ImportError::NotSymmetric { row, col, value, mirror, .. } => format!(
-                        "block {name}[{i}, {j}] is on the diagonal of symmetric matrix {name} but is \
-                         not symmetric: {}",
-                        lp_runtime::matrix::asymmetry_text(row, col, value, mirror),
+                    runner::ImportError::NotSymmetric {
+                        row,
+                        col,
+                        value,
+                        mirror,
+                        ..
+                    } => symmetry_refusal(
+                        format_args!("block {name}[{i}, {j}]"),
+                        name,
+                        (row, col, value, mirror),
                     ),
                     e => e.to_string(),
                 };

@@ -80,7 +80,7 @@ def test_validation_errors_name_what_and_where(tiles):
         (lambda: S.get_block(2**63, 0), lp.BlockIndexError, IndexError,
          "block V[9223372036854775808, 0] is outside its 3 x 3 grid of blocks"),
         (lambda: S.put_block(np.array([[1.0, 2.0], [3.0, 1.0]]), 2, 2), lp.BlockError, ValueError,
-         "block V[2, 2] is on the diagonal of symmetric matrix V but is not symmetric: "
+         "block V[2, 2] is not symmetric but matrix V is declared sym: "
          "element (9, 8) is 3e0, element (8, 9) is 2e0"),
         (lambda: lp.BigMatrix("missing", store=tiles), lp.BlockNotFoundError, LookupError,
          f'no matrix "missing" in store {tiles}: to create one, give its shape and tile'),
@@ -237,8 +237,8 @@ def test_a_diagonal_block_holding_inf_or_nan_is_said_so(tiles):
     with pytest.raises(lp.BlockError) as info:
         S.put_block(np.array([[1.0, np.nan], [np.nan, 1.0]]), 1, 1)
     assert str(info.value) == (
-        "block S[1, 1] is on the diagonal of symmetric matrix S but holds inf or NaN, "
-        "whose symmetry cannot be checked: element (3, 2) is NaN"
+        "block S[1, 1] holds inf or NaN, whose symmetry cannot be checked, "
+        "but matrix S is declared sym: element (3, 2) is NaN"
     )
     assert S.blocks() == []
 

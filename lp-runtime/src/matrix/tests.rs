@@ -346,12 +346,14 @@ fn a_chunked_export_stopped_within_its_last_band_leaves_no_file() {
 #[test]
 fn a_non_finite_entry_is_named_as_the_cause_of_an_asymmetry() {
     assert_eq!(
-        asymmetry_text(3, 1, 2.5, -1.0),
-        "element (3, 1) is 2.5e0, element (1, 3) is -1e0"
+        symmetry_refusal("a.npy", "A", (3, 1, 2.5, -1.0)),
+        "a.npy is not symmetric but matrix A is declared sym: \
+         element (3, 1) is 2.5e0, element (1, 3) is -1e0"
     );
     assert_eq!(
-        asymmetry_text(3, 1, f64::NAN, f64::NAN),
-        "element (3, 1) is NaN (the input holds inf or NaN, whose symmetry cannot be checked)"
+        symmetry_refusal("a.npy", "A", (3, 1, f64::NAN, f64::NAN)),
+        "a.npy holds inf or NaN, whose symmetry cannot be checked, but matrix A is declared sym: \
+         element (3, 1) is NaN"
     );
     let mut tile = Tile::identity(4, 4);
     tile[(0, 2)] = f64::NAN;
