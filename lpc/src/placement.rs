@@ -59,10 +59,13 @@ pub enum PlacementError {
         path: String,
         error: io::Error,
     },
-    /// `--input A=store:NAME` with no such matrix in the store.
+    /// `--input A=store:NAME` with no such matrix in the store; `dangling`
+    /// is where NAME points when it is a published name whose matrix is
+    /// gone.
     NoStoredMatrix {
         input: String,
         name: String,
+        dangling: Option<String>,
     },
     /// A stored matrix whose geometry is not the program's.
     Geometry {
@@ -99,9 +102,22 @@ impl fmt::Display for PlacementError {
             PlacementError::Store(e) => e.fmt(f),
             PlacementError::Import { path, error } => write!(f, "cannot import {path}: {error}"),
             PlacementError::Hash { path, error } => write!(f, "cannot read {path}: {error}"),
-            PlacementError::NoStoredMatrix { input, name } => write!(
+            PlacementError::NoStoredMatrix {
+                input,
+                name,
+                dangling: None,
+            } => write!(
                 f,
                 "--input {input}=store:{name}: the store has no matrix `{name}`"
+            ),
+            PlacementError::NoStoredMatrix {
+                input,
+                name,
+                dangling: Some(to),
+            } => write!(
+                f,
+                "--input {input}=store:{name}: the published name `{name}` points at {to}, \
+                 which is no longer in the store (`lpc store rm {name}` removes the name)"
             ),
             PlacementError::Geometry {
                 input,
@@ -245,11 +261,13 @@ fn place_stored(
     info: &MatrixInfo,
     name: &str,
 ) -> Result<String, PlacementError> {
-    let (location, stored) =
-        maintenance::resolve(store, name)?.ok_or_else(|| PlacementError::NoStoredMatrix {
+    let Some((location, stored)) = maintenance::resolve(store, name)? else {
+        return Err(PlacementError::NoStoredMatrix {
             input: info.name.clone(),
             name: name.to_string(),
-        })?;
+            dangling: maintenance::dangling_link(store, name)?,
+        });
+    };
     let declared = &info.header;
     let same = stored.shape == declared.shape
         && stored.tile_shape == declared.tile_shape

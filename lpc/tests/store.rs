@@ -795,3 +795,56 @@ fn publishing_over_a_matrix_is_refused_before_the_run() {
     );
     assert!(!dir.path().join("~runs").exists(), "nothing ran");
 }
+
+/// A published name whose matrix is gone (older versions published removed
+/// outputs) is said to be one, by `ls` and by a run reading it, naming the
+/// fix, where both called it a matrix that is not there.
+#[test]
+fn a_dangling_published_name_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let store = format!("dir:{d}");
+    std::fs::create_dir(dir.path().join("ghost")).unwrap();
+    std::fs::write(
+        dir.path().join("ghost/link.json"),
+        r#"{"location":"~runs/run-1-2/L","published":1}"#,
+    )
+    .unwrap();
+    let out = lpc(&["store", "ls", &store]);
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stdout).unwrap()),
+        (
+            Some(0),
+            "ghost\t(no header)\t0 tiles, 0 B\t-> ~runs/run-1-2/L, which is no longer in the \
+             store (lpc store rm ghost removes the name)\n"
+                .to_string()
+        )
+    );
+    let trsolve = lib("trsolve.lp");
+    let out = lpc(&[
+        "run",
+        &trsolve,
+        "--quiet",
+        "--store",
+        &store,
+        "--input",
+        "L=store:ghost",
+        "--set",
+        "n=64",
+        "--set",
+        "nrhs=32",
+        "--set",
+        "b=32",
+    ]);
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stderr).unwrap()),
+        (
+            Some(2),
+            "error: --input L=store:ghost: the published name `ghost` points at ~runs/run-1-2/L, \
+             which is no longer in the store (`lpc store rm ghost` removes the name)\n"
+                .to_string()
+        )
+    );
+    let out = lpc(&["store", "rm", &store, "ghost"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "removed ghost\n");
+}

@@ -213,18 +213,7 @@ fn locate(store: &dyn Store, name: &str) -> StoreResult<Option<(String, MatrixHe
     maintenance::resolve(store, name)
 }
 
-/// Where user name `name` points if it is a published name, asked once
-/// `maintenance::resolve` found no matrix there: a link whose output is
-/// gone (removed after it was published; older versions also published
-/// removed outputs).
-fn dangling_link(store: &dyn Store, name: &str) -> StoreResult<Option<String>> {
-    if name.starts_with('~') {
-        return Ok(None);
-    }
-    Ok(maintenance::read_link(store, name)?.map(|link| link.location))
-}
-
-/// The refusal of a [`dangling_link`]: the name is neither a matrix to
+/// The refusal of a [`maintenance::dangling_link`]: the name is neither a matrix to
 /// open nor free to create one under (replacing it would silently
 /// repoint a name others may read).
 fn dangling_error(py: Python<'_>, spec: &str, name: &str, location: &str) -> PyErr {
@@ -323,7 +312,7 @@ impl PyBigMatrix {
         type Found = Result<(String, MatrixHeader, Option<Origin>), Option<String>>;
         let found = py.detach(|| -> StoreResult<Found> {
             let Some((location, header)) = locate(s.as_ref(), name)? else {
-                return Ok(Err(dangling_link(s.as_ref(), name)?));
+                return Ok(Err(maintenance::dangling_link(s.as_ref(), name)?));
             };
             let origin = Origin::read(s.as_ref(), &location)?;
             Ok(Ok((location, header, origin)))
@@ -370,7 +359,7 @@ impl PyBigMatrix {
         let found = py.detach(|| -> StoreResult<_> {
             let found = maintenance::resolve(s.as_ref(), name)?;
             let dangling = match found {
-                None => dangling_link(s.as_ref(), name)?,
+                None => maintenance::dangling_link(s.as_ref(), name)?,
                 Some(_) => None,
             };
             Ok((found.map(|(_, h)| h), dangling))

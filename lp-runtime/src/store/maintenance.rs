@@ -112,6 +112,20 @@ pub fn resolve(store: &dyn Store, name: &str) -> StoreResult<Option<(String, Mat
     Ok(store.get_header(&location)?.map(|h| (location, h)))
 }
 
+/// Where user name `name` points when it is a published name whose matrix
+/// is gone (removed after it was published; older versions also published
+/// removed outputs): such a name is neither a matrix to read nor free to
+/// create one under, and only removing it frees it.
+pub fn dangling_link(store: &dyn Store, name: &str) -> StoreResult<Option<String>> {
+    if name.starts_with('~') {
+        return Ok(None);
+    }
+    match read_link(store, name)? {
+        Some(link) if store.get_header(&link.location)?.is_none() => Ok(Some(link.location)),
+        _ => Ok(None),
+    }
+}
+
 /// Publishes the matrix at `location` (a run's output) as user name `name`;
 /// a location with no header (removed) is [`MaintenanceError::NotFound`].
 pub fn publish(store: &dyn Store, name: &str, location: &str) -> MaintenanceResult<()> {

@@ -131,8 +131,15 @@ fn describe(entry: &Listing) -> [String; 4] {
         }
         None => "written block by block".to_string(),
     };
-    if let Some(to) = &entry.link {
-        origin = format!("-> {to}: {origin}");
+    match (&entry.link, &entry.header) {
+        (Some(to), None) => {
+            origin = format!(
+                "-> {to}, which is no longer in the store (lpc store rm {} removes the name)",
+                entry.location
+            )
+        }
+        (Some(to), Some(_)) => origin = format!("-> {to}: {origin}"),
+        (None, _) => {}
     }
     let state = match entry.run {
         Some(RunStatus::Running) => "running",
