@@ -356,11 +356,9 @@ impl fmt::Display for Refusal {
                 memory,
             } => write!(
                 f,
-                "matrix {matrix}: one tile is {rows} x {cols} doubles, {bytes} bytes ({}), \
+                "matrix {matrix}: one tile is {rows} x {cols} doubles, {}, \
                  more than the memory this process may use ({}); choose a smaller tile size",
-                u64::try_from(*bytes).map_or("over 16 EiB".to_string(), |b| {
-                    bytesize::ByteSize(b).display().iec().to_string()
-                }),
+                bytes_text(*bytes),
                 bytesize::ByteSize(*memory).display().iec()
             ),
         }
@@ -447,6 +445,14 @@ pub fn check_memory(program: &Program, memory: u64) -> Result<(), Refusal> {
         check_tile_fits(&info.name, [tile.rows, tile.cols], memory)?;
     }
     Ok(())
+}
+
+/// "N bytes (X GiB)": a size exact to the byte, and readable.
+pub fn bytes_text(bytes: u128) -> String {
+    let readable = u64::try_from(bytes).map_or("over 16 EiB".to_string(), |b| {
+        bytesize::ByteSize(b).display().iec().to_string()
+    });
+    format!("{bytes} bytes ({readable})")
 }
 
 /// Refuses one `rows x cols` tile (or block) of `matrix` larger than

@@ -871,17 +871,53 @@ fn destinations<'py>(
     for (k, _) in &request.publish {
         to.kept[*k] = true;
     }
+    let mut arrays = Vec::new();
     for &(_, k) in request.outputs {
         let info = &program.matrices[k];
         if request.keep || !info.versions.is_empty() {
             to.kept[k] = true;
             to.handles.push(k);
         } else {
-            let [rows, cols] = info.header.shape;
-            to.arrays.push((k, array::empty(py, rows, cols)?));
+            arrays.push(k);
         }
     }
+    if let Some(memory) = lp_runtime::local::physical_memory() {
+        check_arrays_fit(program, &arrays, memory)?;
+    }
+    for k in arrays {
+        let [rows, cols] = program.matrices[k].header.shape;
+        to.arrays.push((k, array::empty(py, rows, cols)?));
+    }
     Ok(to)
+}
+
+/// Refuses, before the run, outputs returned as numpy arrays that together
+/// need more than this machine's `memory`: numpy's allocation may succeed
+/// (memory is overcommitted) and the process be killed when the run fills
+/// them in, its work lost.
+fn check_arrays_fit(program: &Program, arrays: &[usize], memory: u64) -> PyResult<()> {
+    let bytes = |k: usize| {
+        let [rows, cols] = program.matrices[k].header.shape;
+        rows as u128 * cols as u128 * std::mem::size_of::<f64>() as u128
+    };
+    let total: u128 = arrays.iter().map(|&k| bytes(k)).sum();
+    if total <= memory as u128 {
+        return Ok(());
+    }
+    let each: Vec<String> = arrays
+        .iter()
+        .map(|&k| {
+            let [rows, cols] = program.matrices[k].header.shape;
+            format!("{} {rows} x {cols}", program.matrices[k].name)
+        })
+        .collect();
+    Err(PyMemoryError::new_err(format!(
+        "the outputs returned as numpy arrays ({}) need {}, more than this machine's memory \
+         ({}): ask for BigMatrix handles instead (bigmatrix=True, with a dir: store)",
+        each.join(", "),
+        runner::bytes_text(total),
+        runner::bytes_text(memory as u128)
+    )))
 }
 
 /// What each input of the run reads: a caller's numpy array (cut into

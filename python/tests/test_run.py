@@ -160,6 +160,20 @@ def test_a_tile_larger_than_memory_is_refused_before_running():
     assert message.endswith("); choose a smaller tile size"), message
 
 
+def test_numpy_outputs_larger_than_memory_are_refused_before_running():
+    # Each tile fits; the whole L returned as a numpy array (8 TiB) cannot.
+    with pytest.raises(MemoryError) as info:
+        lp.run("cholesky", params={"n": 2**20, "b": 2**12})
+    message = str(info.value)
+    assert message.startswith(
+        "the outputs returned as numpy arrays (L 1048576 x 1048576) need 8796093022208 bytes "
+        "(8.0 TiB), more than this machine's memory ("
+    ), message
+    assert message.endswith(
+        "): ask for BigMatrix handles instead (bigmatrix=True, with a dir: store)"
+    ), message
+
+
 def test_program_error_carries_diagnostics():
     source = "param n = 4\nmatrix A : f64[n, n] tile [2, 2] input\nfoo bar\n"
     with pytest.raises(lp.ProgramError) as info:
