@@ -171,8 +171,20 @@ pub fn compile_file(path: &str, opts: &CompileOptions) -> Result<Compiled, ExitC
             return Err(ExitCode::from(2));
         }
     };
+    report(&name, &src, outcome, opts)
+}
+
+/// Prints an outcome's diagnostics and their summary to stderr as
+/// [`compile_file`] does, for a caller that compiles one text several
+/// times (`lpc sim --sweep`); `Err` carries the exit code.
+pub fn report(
+    name: &str,
+    src: &str,
+    outcome: SourceOutcome,
+    opts: &CompileOptions,
+) -> Result<Compiled, ExitCode> {
     let shown = outcome.diagnostics.len().min(opts.max_diagnostics);
-    diagnostics::emit_stderr(opts.format, &name, &src, &outcome.diagnostics[..shown]);
+    diagnostics::emit_stderr(opts.format, name, src, &outcome.diagnostics[..shown]);
     let (errors, warnings) = (outcome.errors(), outcome.warnings());
     if opts.format == Format::Human {
         let hidden = outcome.diagnostics.len() - shown;

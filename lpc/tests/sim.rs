@@ -434,3 +434,375 @@ fn a_run_past_the_clock_horizon_is_refused() {
         )
     );
 }
+
+/// `lpc sim ARGS` with `--model` the exact model, expecting a refusal
+/// before anything is printed: (exit code, stderr).
+fn sweep_error(model: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut all = vec!["sim", "--model", model.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    error_of(&all)
+}
+
+/// Two setters of one thing would print a column for a value the
+/// simulation did not use, so they are refused, naming both.
+#[test]
+fn a_sweep_of_something_set_twice_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "--sweep",
+                "tile=100,200",
+                "--sweep",
+                "b=100",
+                "--workers",
+                "1",
+            ],
+            "error: --sweep tile=... and --sweep b=... both set `b` (`tile` means `b`): \
+             give all its values in one --sweep\n",
+        ),
+        (
+            &["--sweep", "b=100", "--sweep", "tile=200", "--workers", "1"],
+            "error: --sweep b=... and --sweep tile=... both set `b` (`tile` means `b`): \
+             give all its values in one --sweep\n",
+        ),
+        (
+            &["--sweep", "b=100,200", "--sweep", "b=50", "--workers", "1"],
+            "error: --sweep b=... is given twice: give all its values in one --sweep b=V1,V2,...\n",
+        ),
+        (
+            &["--set", "b=50", "--sweep", "tile=100", "--workers", "1"],
+            "error: --sweep tile=... and --set b=50 both set `b` (`tile` means `b`): drop one\n",
+        ),
+        (
+            &["--sweep", "workers=1,2", "--workers", "3"],
+            "error: --sweep workers=... and --workers 3 both set the number of workers: drop one\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["lib/cholesky.lp", "--set", "n=200"];
+        all.extend_from_slice(args);
+        let (code, err) = sweep_error(&model, &all);
+        assert_eq!((code, err.as_str()), (Some(2), expected), "{args:?}");
+    }
+}
+
+/// `--plot` and `--trace` describe one simulation, and a sweep makes
+/// several: they are refused rather than ignored.
+#[test]
+fn plot_and_trace_are_refused_with_a_sweep() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let file = dir.path().join("out");
+    let file = file.to_str().unwrap();
+    for (option, expected) in [
+        (
+            "--plot",
+            "error: --plot draws the utilisation of one simulation, and --sweep makes several: \
+             give the point to plot with --set and --workers instead\n",
+        ),
+        (
+            "--trace",
+            "error: --trace records one simulation, and --sweep makes several: \
+             give the point to trace with --set and --workers instead\n",
+        ),
+    ] {
+        let args = ["lib/cholesky.lp", "--sweep", "workers=1,2", option, file];
+        let (code, err) = sweep_error(&model, &args);
+        assert_eq!((code, err.as_str()), (Some(2), expected));
+        assert!(!Path::new(file).exists());
+    }
+}
+
+/// A sweep's bad names and worker counts are reported as the sweep's,
+/// not as a `--set`'s or a `--workers`'.
+#[test]
+fn sweep_errors_name_the_sweep() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let program = dir.path().join("m.lp");
+    std::fs::write(
+        &program,
+        "param m = 4\nmatrix A : f64[m, m] tile [m, m] input = random(1)\n\
+         matrix C : f64[m, m] tile [m, m] output\nj:\n    %a = S3_LOAD A[0, 0]\n    \
+         S3_WRITE C[0, 0], %a\n",
+    )
+    .unwrap();
+    let program = program.to_str().unwrap();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["lib/cholesky.lp", "--sweep", "bogus=1,2", "--workers", "1"],
+            "error: --sweep bogus=...: the program has no parameter `bogus` (it has n, b, seed, nt)\n",
+        ),
+        (
+            &[program, "--sweep", "tile=2", "--workers", "1"],
+            "error: --sweep tile=...: the program has no parameter `b` (`tile` means `b`; it has m)\n",
+        ),
+        (
+            &["lib/cholesky.lp", "--sweep", "workers=1,0"],
+            "error: --sweep workers=...: a simulation takes at least 1 worker, found 0\n",
+        ),
+        (
+            &["lib/cholesky.lp", "--sweep", "workers=-1"],
+            "error: --sweep workers=...: a simulation takes at least 1 worker, found -1\n",
+        ),
+        (
+            &["lib/cholesky.lp", "--sweep", "workers=2000000"],
+            "error: --sweep workers=...: 2000000 is more than the simulator takes (1000000)\n",
+        ),
+        (
+            &["lib/cholesky.lp", "--sweep", "b=100"],
+            "error: --workers is required (or --sweep workers=...)\n",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, err) = sweep_error(&model, args);
+        assert_eq!((code, err.as_str()), (Some(2), expected), "{args:?}");
+    }
+    // A bundle's parameters are fixed; its worker count can be swept.
+    let bundle = dir.path().join("c.lpb");
+    let bundle = bundle.to_str().unwrap();
+    let out = lpc(&[
+        "build",
+        "lib/cholesky.lp",
+        "--set",
+        "n=200",
+        "--set",
+        "b=100",
+        "-o",
+        bundle,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (code, err) = sweep_error(&model, &[bundle, "--sweep", "tile=100", "--workers", "1"]);
+    assert_eq!(
+        (code, err),
+        (
+            Some(2),
+            format!(
+                "error: --sweep tile=... applies to a program, not to the bundle {bundle} \
+                 (its parameters are fixed)\n"
+            )
+        )
+    );
+    let out = lpc(&[
+        "sim",
+        bundle,
+        "--model",
+        model.to_str().unwrap(),
+        "--sweep",
+        "workers=1",
+    ]);
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(0), String::new())
+    );
+}
+
+/// A list that names nothing, gives no value or repeats one is a usage
+/// error of the flag itself.
+#[test]
+fn malformed_sweep_lists_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    for (sweep, why) in [
+        ("=1", "no name before `=` (in `=1`)"),
+        ("b=", "no values after `=` (in `b=`)"),
+        (
+            "b=100,,200",
+            "a value is missing between commas (in `b=100,,200`)",
+        ),
+        (
+            "b=100,200,",
+            "a value is missing between commas (in `b=100,200,`)",
+        ),
+        ("b=100,+100", "100 is given twice (in `b=100,+100`)"),
+    ] {
+        let (code, err) = sweep_error(
+            &model,
+            &["lib/cholesky.lp", "--sweep", sweep, "--workers", "1"],
+        );
+        assert_eq!(
+            (code, err),
+            (
+                Some(2),
+                format!(
+                    "error: invalid value '{sweep}' for '--sweep <NAME=V1,V2,...>': {why}\n\n\
+                     For more information, try '--help'.\n"
+                )
+            )
+        );
+    }
+    let values = |n: usize| {
+        let v: Vec<String> = (1..=n).map(|i| i.to_string()).collect();
+        v.join(",")
+    };
+    let (b, n) = (format!("b={}", values(200)), format!("n={}", values(51)));
+    let (code, err) = sweep_error(
+        &model,
+        &[
+            "lib/cholesky.lp",
+            "--sweep",
+            &b,
+            "--sweep",
+            &n,
+            "--workers",
+            "1",
+        ],
+    );
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(2),
+            "error: --sweep makes 10200 combinations (200 x 51 values), more than the 10000 lpc sim takes\n"
+        )
+    );
+}
+
+/// Every point is compiled before the table starts: a value that makes
+/// no valid program prints the diagnostics and the point, and no table.
+#[test]
+fn a_point_that_does_not_compile_prints_no_table() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let args = [
+        "lib/cholesky.lp",
+        "--set",
+        "n=200",
+        "--sweep",
+        "seed=1,-1",
+        "--workers",
+        "1",
+    ];
+    let (code, err) = sweep_error(&model, &args);
+    let expected = "\
+error: a seed cannot be negative, found -1
+   ┌─ lib/cholesky.lp:16:50
+   │
+16 │ matrix A : sym f64[n, n] tile [b, b] input = spd(seed)
+   │                                                  ^^^^ the seed of `spd`
+
+error: could not compile: 1 error
+error: the --sweep point seed=-1 does not compile
+";
+    assert_eq!((code, err.as_str()), (Some(1), expected));
+}
+
+/// A point can still fail in its simulation; the rows before it stand,
+/// and the error names the point. Here A's tiles generate at 2e-5
+/// elements/s: n = 100 is one tile (5e8 s), n = 200 three in a row on one
+/// worker (1.5e9 s), past the clock's 2^60 ns.
+#[test]
+fn a_point_that_fails_to_simulate_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("slow.toml");
+    let slow = EXACT_MODEL.replace("spd = 1e6 }", "spd = 2e-5 }");
+    assert_ne!(slow, EXACT_MODEL);
+    std::fs::write(&path, slow).unwrap();
+    let error = "error: at the --sweep point n=200: the simulated run passes 36 years of virtual \
+                 time after 2 of 4 jobs: check the model's latencies and rates, and the program's sizes\n";
+    let header = "n\tjobs\tmakespan s\tcrit. path s\tutil. %\tGB-s\tdollars\tpeak tiles\n";
+    let row = "100\t1\t500000000.022\t500000000.020\t100.0\t500000000.0\t0.0000\t1\n";
+    for (values, stdout) in [
+        ("n=100,200", format!("{header}{row}")),
+        ("n=200,100", String::new()),
+    ] {
+        let out = lpc(&[
+            "sim",
+            "lib/cholesky.lp",
+            "--set",
+            "b=100",
+            "--sweep",
+            values,
+            "--workers",
+            "1",
+            "--model",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            (out.status.code(), text(&out.stdout), text(&out.stderr)),
+            (Some(1), stdout, error.to_string())
+        );
+    }
+}
+
+/// The program is read once, so a sweep of a program on stdin compiles
+/// every point from the same text; the same warnings at every point are
+/// printed once.
+#[test]
+fn a_sweep_reads_its_program_once() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lpc"))
+        .args([
+            "sim",
+            "-",
+            "--set",
+            "n=200",
+            "--sweep",
+            "tile=100,200",
+            "--workers",
+            "1",
+        ])
+        .args(["--model", model.to_str().unwrap()])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lpc runs");
+    let src = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../lib/cholesky.lp"))
+        .expect("the program");
+    child.stdin.take().unwrap().write_all(&src).unwrap();
+    let out = child.wait_with_output().expect("lpc ends");
+    // The rows of `sweep_prints_a_table` on one worker.
+    let expected = "\
+b\tjobs\tmakespan s\tcrit. path s\tutil. %\tGB-s\tdollars\tpeak tiles
+100\t4\t0.144\t0.132\t99.3\t0.1\t0.0000\t4
+200\t1\t0.156\t0.154\t99.4\t0.2\t0.0000\t1
+";
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (Some(0), expected.to_string(), String::new())
+    );
+
+    let program = dir.path().join("w.lp");
+    std::fs::write(
+        &program,
+        "param m = 4\nmatrix A : f64[m, m] tile [m, m] input = random(1)\n\
+         matrix C : f64[m, m] tile [m, m] output\nj:\n    %a = S3_LOAD A[0, 0]\n    \
+         %b = ADD %a, %a\n    S3_WRITE C[0, 0], %a\n",
+    )
+    .unwrap();
+    let p = program.to_str().unwrap();
+    let out = lpc(&[
+        "sim",
+        p,
+        "--sweep",
+        "m=4,8",
+        "--workers",
+        "1",
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        3,
+        "{}",
+        text(&out.stdout)
+    );
+    let warning = format!(
+        "warning: unused register `%b`
+  ┌─ {p}:6:5
+  │
+6 │     %b = ADD %a, %a
+  │     ^^ defined here and never used
+
+warning: 1 warning emitted
+"
+    );
+    assert_eq!(text(&out.stderr), warning);
+}

@@ -9,9 +9,10 @@ use lp_sim::clock::secs;
 use lp_sim::engine::SimError;
 use lp_sim::model::Kind;
 use lp_sim::{Model, Report, SimOptions, simulate};
-use lpc::frontend::Setting;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod sweep;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,9 +35,10 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 20_000)]
     trace_jobs: usize,
     /// Simulate every combination: `workers=100,1000`, or a program
-    /// parameter (`tile` means `b`, the library's tile size) (repeatable).
-    #[arg(long, value_name = "NAME=V1,V2,...", value_parser = parse_sweep)]
-    sweep: Vec<(String, Vec<i64>)>,
+    /// parameter (`tile` means `b`, the library's tile size) (repeatable,
+    /// once per name; at most 10000 combinations).
+    #[arg(long, value_name = "NAME=V1,V2,...", value_parser = sweep::parse_sweep)]
+    sweep: Vec<sweep::Sweep>,
     /// Print the model's figures and their sources, and exit.
     #[arg(long)]
     show_model: bool,
@@ -46,25 +48,6 @@ pub struct Args {
 
 /// An error worth one line; 2 for usage and I/O, 1 for a failed simulation.
 struct Fail(u8, String);
-
-fn parse_sweep(s: &str) -> Result<(String, Vec<i64>), String> {
-    let (name, values) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected NAME=V1,V2,..., found `{s}`"))?;
-    let values = values
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| format!("`{v}` is not an integer (in `{s}`)"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let name = match name.trim() {
-        "tile" => "b".to_string(),
-        n => n.to_string(),
-    };
-    Ok((name, values))
-}
 
 pub fn run(args: Args) -> ExitCode {
     match execute(&args) {
@@ -82,47 +65,21 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
         print_model(&model);
         return Ok(ExitCode::SUCCESS);
     }
-    if args.workers == Some(0)
-        || args
-            .sweep
-            .iter()
-            .any(|(n, v)| n == "workers" && v.contains(&0))
-    {
-        return Err(Fail(2, lp_sim::engine::SimError::NoWorkers.to_string()));
-    }
-    let most = lp_sim::engine::MAX_WORKERS;
-    let all_workers = args.workers.into_iter().chain(
-        args.sweep
-            .iter()
-            .filter(|(n, _)| n == "workers")
-            .flat_map(|(_, v)| v.iter().map(|&w| w as u64)),
-    );
-    if let Some(w) = all_workers.into_iter().find(|&w| w > most) {
-        return Err(Fail(
-            2,
-            lp_sim::engine::SimError::TooManyWorkers(w).to_string(),
-        ));
-    }
-    if args
-        .sweep
-        .iter()
-        .any(|(n, v)| n == "workers" && v.iter().any(|&w| w < 0))
-    {
-        return Err(Fail(
-            2,
-            "--sweep workers=... takes positive counts".to_string(),
-        ));
-    }
     if !args.sweep.is_empty() {
-        return sweep(args, &model);
+        return Ok(sweep::run(args, &model));
     }
-    let workers = args.workers.ok_or_else(|| {
-        Fail(
-            2,
-            "--workers is required (or --sweep workers=...)".to_string(),
-        )
-    })?;
-    let plan = match load_plan(args, &[]) {
+    let workers = match args.workers {
+        None => {
+            let message = "--workers is required (or --sweep workers=...)";
+            return Err(Fail(2, message.to_string()));
+        }
+        Some(0) => return Err(Fail(2, SimError::NoWorkers.to_string())),
+        Some(w) if w > lp_sim::engine::MAX_WORKERS => {
+            return Err(Fail(2, SimError::TooManyWorkers(w).to_string()));
+        }
+        Some(w) => w,
+    };
+    let plan = match load_plan(args) {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
     };
@@ -168,89 +125,9 @@ fn check_destinations(args: &Args) -> Result<(), Fail> {
     Ok(())
 }
 
-/// The program with `extra` parameter settings (a bundle takes none).
-fn load_plan(args: &Args, extra: &[Setting]) -> Result<Plan, ExitCode> {
-    let mut opts = args.compile.options();
-    opts.settings
-        .retain(|(n, _)| !extra.iter().any(|(e, _)| e == n));
-    opts.settings.extend(extra.iter().cloned());
-    super::load_plan(&args.program, &opts)
-}
-
-/// Every combination of the sweep values, in order (first sweep slowest).
-fn combinations(sweeps: &[(String, Vec<i64>)]) -> Vec<Vec<(String, i64)>> {
-    let mut out = vec![Vec::new()];
-    for (name, values) in sweeps {
-        out = out
-            .into_iter()
-            .flat_map(|point| {
-                values.iter().map(move |&v| {
-                    let mut p = point.clone();
-                    p.push((name.clone(), v));
-                    p
-                })
-            })
-            .collect();
-    }
-    out
-}
-
-fn sweep(args: &Args, model: &Model) -> Result<ExitCode, Fail> {
-    let names: Vec<&str> = args.sweep.iter().map(|(n, _)| n.as_str()).collect();
-    let mut header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    header.extend(
-        [
-            "jobs",
-            "makespan s",
-            "crit. path s",
-            "util. %",
-            "GB-s",
-            "dollars",
-            "peak tiles",
-        ]
-        .map(String::from),
-    );
-    lpc::outln!("{}", header.join("\t"));
-    for point in combinations(&args.sweep) {
-        let workers = point
-            .iter()
-            .find(|(n, _)| n == "workers")
-            .map(|&(_, v)| v as u64)
-            .or(args.workers)
-            .ok_or_else(|| {
-                Fail(
-                    2,
-                    "--workers is required (or --sweep workers=...)".to_string(),
-                )
-            })?;
-        let params: Vec<Setting> = point
-            .iter()
-            .filter(|(n, _)| n != "workers")
-            .cloned()
-            .collect();
-        let plan = match load_plan(args, &params) {
-            Ok(plan) => plan,
-            Err(code) => return Ok(code),
-        };
-        let opts = SimOptions {
-            workers,
-            trace: None,
-            trace_jobs: 0,
-        };
-        let r = simulate(&plan, model, &opts).map_err(|e| Fail(1, e.to_string()))?;
-        let mut row: Vec<String> = point.iter().map(|(_, v)| v.to_string()).collect();
-        row.extend([
-            r.jobs.to_string(),
-            format!("{:.3}", secs(r.makespan)),
-            format!("{:.3}", secs(r.critical_path)),
-            format!("{:.1}", 100.0 * r.utilisation()),
-            format!("{:.1}", r.gb_seconds),
-            format!("{:.4}", r.dollars.total()),
-            r.peak_tiles.to_string(),
-        ]);
-        lpc::outln!("{}", row.join("\t"));
-    }
-    Ok(ExitCode::SUCCESS)
+/// The program as `--set` gives it.
+fn load_plan(args: &Args) -> Result<Plan, ExitCode> {
+    super::load_plan(&args.program, &args.compile.options())
 }
 
 fn print_model(model: &Model) {
