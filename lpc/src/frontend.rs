@@ -82,27 +82,55 @@ impl SourceOutcome {
     }
 }
 
-/// A `--set` naming no parameter of the program: a usage error.
+/// A `--set` the program cannot take: a usage error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownSetting {
-    pub name: String,
-    pub known: Vec<String>,
+pub enum SettingError {
+    /// A name that is no parameter of the program.
+    Unknown { name: String, known: Vec<String> },
+    /// One parameter set twice: only one value could be used, silently.
+    Twice { name: String, values: [i64; 2] },
 }
 
-impl std::fmt::Display for UnknownSetting {
+impl std::fmt::Display for SettingError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.known.is_empty() {
-            write!(f, "--set {}: the program has no parameters", self.name)
-        } else {
-            write!(
+        match self {
+            SettingError::Unknown { name, known } if known.is_empty() => {
+                write!(f, "--set {name}: the program has no parameters")
+            }
+            SettingError::Unknown { name, known } => write!(
                 f,
-                "--set {}: the program has no parameter `{}` (it has {})",
-                self.name,
-                self.name,
-                self.known.join(", ")
-            )
+                "--set {name}: the program has no parameter `{name}` (it has {})",
+                known.join(", ")
+            ),
+            SettingError::Twice {
+                name,
+                values: [first, second],
+            } => write!(
+                f,
+                "--set {name} is given twice ({name}={first}, then {name}={second}): give it once"
+            ),
         }
     }
+}
+
+/// The first setting that names no parameter in `params`, or sets one a
+/// second time.
+pub fn check_settings(settings: &[Setting], params: &[&str]) -> Result<(), SettingError> {
+    for (k, (setting, value)) in settings.iter().enumerate() {
+        if !params.contains(&setting.as_str()) {
+            return Err(SettingError::Unknown {
+                name: setting.clone(),
+                known: params.iter().map(|p| p.to_string()).collect(),
+            });
+        }
+        if let Some((_, first)) = settings[..k].iter().find(|(n, _)| n == setting) {
+            return Err(SettingError::Twice {
+                name: setting.clone(),
+                values: [*first, *value],
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Parses, checks and lowers one source text named `name` (for messages
@@ -114,20 +142,10 @@ pub fn compile_source(
     src: &str,
     name: &str,
     opts: &CompileOptions,
-) -> Result<SourceOutcome, UnknownSetting> {
+) -> Result<SourceOutcome, SettingError> {
     let (program, syntax_errors) = grammar::parse(src);
-    for (setting, _) in &opts.settings {
-        if !program.params.iter().any(|p| p.name.name == setting) {
-            return Err(UnknownSetting {
-                name: setting.clone(),
-                known: program
-                    .params
-                    .iter()
-                    .map(|p| p.name.name.to_string())
-                    .collect(),
-            });
-        }
-    }
+    let params: Vec<&str> = program.params.iter().map(|p| p.name.name).collect();
+    check_settings(&opts.settings, &params)?;
     let mut diagnostics: Vec<Diag> = syntax_errors
         .iter()
         .map(|e| diagnostics::syntax(src, e))

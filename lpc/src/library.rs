@@ -2,7 +2,7 @@
 //! repository, compiled into `lpc`), and their instantiation with parameter
 //! values for `lpc gen`.
 
-use crate::frontend::Setting;
+use crate::frontend::{Setting, SettingError, check_settings};
 
 /// Every program of the library: its name and source.
 pub const PROGRAMS: &[(&str, &str)] = &[
@@ -77,8 +77,8 @@ pub fn size_error(name: &str, value: &dyn Fn(&str) -> Option<i64>) -> Option<Str
 /// A setting [`with_params`] cannot apply.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParamError {
-    /// It names no parameter of the program.
-    Unknown(String),
+    /// It names no parameter of the program, or one a second time.
+    Setting(SettingError),
     /// It names a parameter computed from others (`nt = ceil(n / b)`),
     /// listed in `from`.
     Computed { name: String, from: Vec<String> },
@@ -88,11 +88,14 @@ pub enum ParamError {
 /// their values: the program to keep, with the sizes it was generated for.
 pub fn with_params(src: &str, settings: &[Setting]) -> Result<String, ParamError> {
     let (program, _) = grammar::parse(src);
+    let params: Vec<&str> = program.params.iter().map(|p| p.name.name).collect();
+    check_settings(settings, &params).map_err(ParamError::Setting)?;
     // (byte range to replace, text), applied back to front.
     let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     for (name, value) in settings {
+        // `check_settings` found every name.
         let Some(p) = program.params.iter().find(|p| p.name.name == name) else {
-            return Err(ParamError::Unknown(name.clone()));
+            continue;
         };
         match &p.default {
             Some(d) if !d.names().is_empty() => {
@@ -129,9 +132,18 @@ mod tests {
             out,
             "param n = 4096, b = 100, nt = ceil(n / b)\nparam x = 3\n"
         );
+        let refused = |settings: &[Setting]| match with_params(src, settings) {
+            Err(ParamError::Setting(e)) => e.to_string(),
+            other => panic!("{other:?}"),
+        };
         assert_eq!(
-            with_params(src, &[("q".into(), 1)]),
-            Err(ParamError::Unknown("q".to_string()))
+            refused(&[("q".into(), 1)]),
+            "--set q: the program has no parameter `q` (it has n, b, nt, x)"
+        );
+        // Applied twice, the edits would overlap into `b = 2 = 100`.
+        assert_eq!(
+            refused(&[("b".into(), 100), ("b".into(), 2)]),
+            "--set b is given twice (b=100, then b=2): give it once"
         );
         assert_eq!(
             with_params(src, &[("nt".into(), 3)]),

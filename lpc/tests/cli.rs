@@ -402,6 +402,40 @@ fn settings_that_name_no_parameter_are_usage_errors() {
     );
 }
 
+/// A parameter set twice is refused, where the last value silently won
+/// (and `lpc gen` wrote `param n = 8 = 4096`, a program that did not
+/// compile).
+#[test]
+fn a_parameter_set_twice_is_a_usage_error() {
+    let chol = repo("lib/cholesky.lp");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["check", &chol, "--set", "b=1", "--set", "b=2"],
+            "error: --set b is given twice (b=1, then b=2): give it once\n",
+        ),
+        (
+            &["gen", "cholesky", "--set", "n=4", "--set", "n=8"],
+            "error: --set n is given twice (n=4, then n=8): give it once\n",
+        ),
+        (
+            &["gen", "cholesky", "--tile", "2048", "--set", "b=1024"],
+            "error: --tile 2048 and --set b=1024 both set `b`: drop one\n",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = lpc(args, None);
+        assert_eq!(
+            (
+                out.status.code(),
+                text(&out.stderr).as_str(),
+                text(&out.stdout).as_str()
+            ),
+            (Some(2), message, ""),
+            "{args:?}"
+        );
+    }
+}
+
 #[test]
 fn dot_refuses_a_program_larger_than_its_limit() {
     let lib = repo("lib/cholesky.lp");

@@ -8,7 +8,7 @@ use codespan_reporting::diagnostic::{LabelStyle, Severity};
 use codespan_reporting::files::{Files, SimpleFile};
 use lp_program::{Plan, bundle};
 use lpc::diagnostics::{self, Diag};
-use lpc::frontend::{CompileOptions, SourceOutcome, compile_source};
+use lpc::frontend::{CompileOptions, SettingError, SourceOutcome, compile_source};
 use lpc::library;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -121,16 +121,19 @@ fn compile(name: &str, text: &str, settings: Vec<(String, i64)>) -> PyResult<Sou
         settings,
         ..CompileOptions::default()
     };
-    compile_source(text, name, &opts).map_err(|e| {
-        let known = if e.known.is_empty() {
-            "none".to_string()
-        } else {
-            e.known.join(", ")
-        };
-        PyValueError::new_err(format!(
-            "params: the program has no parameter `{}` (it has {known})",
-            e.name
-        ))
+    compile_source(text, name, &opts).map_err(|e| match e {
+        SettingError::Unknown { name, known } => {
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
+            PyValueError::new_err(format!(
+                "params: the program has no parameter `{name}` (it has {known})"
+            ))
+        }
+        // A dict names each parameter once.
+        e @ SettingError::Twice { .. } => PyValueError::new_err(e.to_string()),
     })
 }
 

@@ -96,6 +96,11 @@ impl Args {
                     params.join(", ")
                 ));
             }
+            if let Some((_, v)) = self.settings.iter().find(|(n, _)| n == param) {
+                return Err(format!(
+                    "--{flag} {value} and --set {param}={v} both set `{param}`: drop one"
+                ));
+            }
             settings.push((param.to_string(), value));
         }
         settings.extend(self.settings.iter().cloned());
@@ -115,8 +120,8 @@ pub fn run(args: Args) -> ExitCode {
     let src = library::source(name).expect("clap accepts library names only");
     let text = match library::with_params(src, &settings) {
         Ok(text) => text,
-        Err(library::ParamError::Unknown(unknown)) => {
-            lpc::say!("error: --set {unknown}: `{name}` has no parameter `{unknown}`");
+        Err(library::ParamError::Setting(e)) => {
+            lpc::say!("error: {e}");
             return ExitCode::from(2);
         }
         Err(library::ParamError::Computed { name: param, from }) => {

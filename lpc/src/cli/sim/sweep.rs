@@ -7,7 +7,7 @@ use super::{Args, Fail, load_plan};
 use lp_program::Plan;
 use lp_sim::clock::secs;
 use lp_sim::{Model, SimOptions, simulate};
-use lpc::frontend::{Setting, UnknownSetting, compile_source};
+use lpc::frontend::{Setting, SettingError, compile_source};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
@@ -394,11 +394,14 @@ fn compile_point(
 
 /// A sweep of a name the program has no parameter for, said as a sweep
 /// (the front end's message says `--set`, which is right for a --set).
-fn unknown_parameter(e: &UnknownSetting, sweeps: &[Sweep]) -> String {
-    let Some(s) = sweeps.iter().find(|s| s.name == e.name) else {
+fn unknown_parameter(e: &SettingError, sweeps: &[Sweep]) -> String {
+    let SettingError::Unknown { name, known } = e else {
         return e.to_string();
     };
-    if e.known.is_empty() {
+    let Some(s) = sweeps.iter().find(|s| s.name == *name) else {
+        return e.to_string();
+    };
+    if known.is_empty() {
         return format!("{}: the program has no parameters", s.flag());
     }
     let alias = if s.aliased() {
@@ -410,6 +413,6 @@ fn unknown_parameter(e: &UnknownSetting, sweeps: &[Sweep]) -> String {
         "{}: the program has no parameter `{}` ({alias}it has {})",
         s.flag(),
         s.name,
-        e.known.join(", ")
+        known.join(", ")
     )
 }
