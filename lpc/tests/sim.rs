@@ -135,6 +135,29 @@ fn unwritable_plot_and_trace_paths_are_refused_first() {
     }
 }
 
+/// `--trace-jobs` limits a trace: without `--trace` it would do nothing,
+/// silently.
+#[test]
+fn trace_jobs_without_a_trace_is_a_usage_error() {
+    let (code, err) = error_of(&[
+        "sim",
+        "lib/cholesky.lp",
+        "--workers",
+        "2",
+        "--trace-jobs",
+        "5",
+    ]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(2),
+            "error: the following required arguments were not provided:\n  --trace <FILE>\n\n\
+             Usage: lpc sim --trace <FILE> --workers <WORKERS> --trace-jobs <N> <PROGRAM>\n\n\
+             For more information, try '--help'.\n"
+        )
+    );
+}
+
 /// The job slices of a trace `lpc sim --trace` wrote, in order of start.
 fn trace_jobs(path: &Path) -> Vec<String> {
     let trace: serde_json::Value =

@@ -32,7 +32,8 @@ pub struct Args {
     /// --trace`), at most --trace-jobs job executions.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    /// The most job executions --trace records.
+    #[arg(long, value_name = "N", default_value_t = 20_000, requires = "trace")]
     trace_jobs: usize,
     /// Simulate every combination: `workers=100,1000`, or a program
     /// parameter (`tile` means `b`, the library's tile size) (repeatable,
