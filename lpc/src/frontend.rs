@@ -182,14 +182,19 @@ pub fn compile_source(
 /// stderr. `Err` carries the exit code the command should end with.
 pub fn compile_file(path: &str, opts: &CompileOptions) -> Result<Compiled, ExitCode> {
     let (name, src) = read_source(path)?;
-    let outcome = match compile_source(&src, &name, opts) {
+    compile_text(&name, &src, opts)
+}
+
+/// [`compile_file`] of a text already read, named `name` in messages.
+pub fn compile_text(name: &str, src: &str, opts: &CompileOptions) -> Result<Compiled, ExitCode> {
+    let outcome = match compile_source(src, name, opts) {
         Ok(o) => o,
         Err(e) => {
             crate::say!("error: {e}");
             return Err(ExitCode::from(2));
         }
     };
-    report(&name, &src, outcome, opts)
+    report(name, src, outcome, opts)
 }
 
 /// Prints an outcome's diagnostics and their summary to stderr as
@@ -239,9 +244,18 @@ fn summary(errors: usize, warnings: usize, deny_warnings: bool) -> String {
     }
 }
 
-/// The display name and text of a source; an I/O error is printed as one
-/// line and becomes exit code 2.
-pub fn read_source(path: &str) -> Result<(String, String), ExitCode> {
+/// A program as read, once, from its path (`-`: stdin).
+pub enum ProgramText {
+    /// `lpc build`'s output, recognised by its magic bytes.
+    Bundle(Vec<u8>),
+    /// Source text, with the name messages show it by (`<stdin>` for
+    /// stdin).
+    Source { name: String, text: String },
+}
+
+/// Reads the program at `path`; an I/O error or source that is not UTF-8
+/// is printed as one line and becomes exit code 2.
+pub fn read_program(path: &str) -> Result<ProgramText, ExitCode> {
     let bytes = if path == "-" {
         let mut bytes = Vec::new();
         std::io::stdin().read_to_end(&mut bytes).map(|_| bytes)
@@ -250,26 +264,34 @@ pub fn read_source(path: &str) -> Result<(String, String), ExitCode> {
     };
     let result = bytes.and_then(|bytes| {
         if lp_program::bundle::is_bundle(&bytes) {
-            return Err(std::io::Error::other(
-                "it is a bundle (`lpc build`'s output), and this command reads a program's source",
-            ));
+            return Ok(ProgramText::Bundle(bytes));
         }
-        String::from_utf8(bytes).map_err(|e| {
+        let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             std::io::Error::other(format!("it is not UTF-8 text (byte {at})"))
+        })?;
+        let name = if path == "-" { "<stdin>" } else { path };
+        Ok(ProgramText::Source {
+            name: name.to_string(),
+            text,
         })
     });
-    match result {
-        Ok(text) => Ok((
-            if path == "-" {
-                "<stdin>".to_string()
-            } else {
-                path.to_string()
-            },
-            text,
-        )),
-        Err(e) => {
-            crate::say!("error: cannot read {path}: {e}");
+    result.map_err(|e| {
+        crate::say!("error: cannot read {path}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// The display name and text of a source, for a command that takes no
+/// bundle; errors as [`read_program`]'s.
+pub fn read_source(path: &str) -> Result<(String, String), ExitCode> {
+    match read_program(path)? {
+        ProgramText::Source { name, text } => Ok((name, text)),
+        ProgramText::Bundle(_) => {
+            crate::say!(
+                "error: cannot read {path}: it is a bundle (`lpc build`'s output), and this \
+                 command reads a program's source"
+            );
             Err(ExitCode::from(2))
         }
     }

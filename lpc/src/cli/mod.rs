@@ -14,7 +14,7 @@ pub mod store;
 
 use lp_program::{Plan, bundle};
 use lpc::diagnostics::Format;
-use lpc::frontend::{CompileOptions, Setting, compile_file};
+use lpc::frontend::{CompileOptions, ProgramText, Setting, compile_text, read_program};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,22 +24,27 @@ use std::time::Duration;
 /// prints them); the result is then the exit code. A bundle's parameters
 /// are fixed, so settings for one are refused.
 pub fn load_plan(path: &str, opts: &CompileOptions) -> Result<Plan, ExitCode> {
-    if path != "-" {
-        let refuse = |message: String| {
-            lpc::say!("error: {message}");
-            ExitCode::from(2)
-        };
-        let bytes = std::fs::read(path).map_err(|e| refuse(format!("cannot read {path}: {e}")))?;
-        if bundle::is_bundle(&bytes) {
-            if !opts.settings.is_empty() {
-                return Err(refuse(format!(
-                    "--set applies to a program, not to the bundle {path} (its parameters are fixed)"
-                )));
-            }
-            return bundle::decode(&bytes).map_err(|e| refuse(format!("{path}: {e}")));
+    match read_program(path)? {
+        ProgramText::Bundle(bytes) => decode_bundle(path, &bytes, &opts.settings),
+        ProgramText::Source { name, text } => {
+            compile_text(&name, &text, opts).map(|c| c.checked.plan)
         }
     }
-    compile_file(path, opts).map(|c| c.checked.plan)
+}
+
+/// The plan of the bundle read from `path`, or its refusal, printed; a
+/// bundle's parameters are fixed, so `settings` are refused.
+pub fn decode_bundle(path: &str, bytes: &[u8], settings: &[Setting]) -> Result<Plan, ExitCode> {
+    let refuse = |message: String| {
+        lpc::say!("error: {message}");
+        ExitCode::from(2)
+    };
+    if !settings.is_empty() {
+        return Err(refuse(format!(
+            "--set applies to a program, not to the bundle {path} (its parameters are fixed)"
+        )));
+    }
+    bundle::decode(bytes).map_err(|e| refuse(format!("{path}: {e}")))
 }
 
 /// The options of every command that compiles a program.

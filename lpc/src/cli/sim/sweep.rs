@@ -3,11 +3,12 @@
 //! setters of one thing, a point that does not compile) is refused before
 //! the table starts.
 
-use super::{Args, Fail, load_plan};
+use super::{Args, Fail};
+use crate::cli::decode_bundle;
 use lp_program::Plan;
 use lp_sim::clock::secs;
 use lp_sim::{Model, SimOptions, simulate};
-use lpc::frontend::{Setting, SettingError, compile_source};
+use lpc::frontend::{ProgramText, Setting, SettingError, compile_source};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
@@ -315,10 +316,8 @@ enum Source {
 
 fn read_program(args: &Args) -> Result<Source, ExitCode> {
     let path = args.program.as_str();
-    if path != "-" {
-        let bytes =
-            std::fs::read(path).map_err(|e| said(Fail(2, format!("cannot read {path}: {e}"))))?;
-        if lp_program::bundle::is_bundle(&bytes) {
+    match lpc::frontend::read_program(path)? {
+        ProgramText::Bundle(bytes) => {
             if let Some(s) = args.sweep.iter().find(|s| s.name != "workers") {
                 return Err(said(Fail(
                     2,
@@ -328,11 +327,11 @@ fn read_program(args: &Args) -> Result<Source, ExitCode> {
                     ),
                 )));
             }
-            return load_plan(args).map(|plan| Source::Bundle(Box::new(plan)));
+            decode_bundle(path, &bytes, &args.compile.settings)
+                .map(|plan| Source::Bundle(Box::new(plan)))
         }
+        ProgramText::Source { name, text } => Ok(Source::Text { name, text }),
     }
-    let (name, text) = lpc::frontend::read_source(path)?;
-    Ok(Source::Text { name, text })
 }
 
 /// The plan of every distinct parameter point, compiled before the table
