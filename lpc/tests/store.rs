@@ -704,6 +704,19 @@ fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
     assert!(!dir.path().join("bad").exists() && !dir.path().join("badlink").exists());
 }
 
+/// `lpc run` of a 64 x 64 trsolve (tiles of 32) in `store`, its L the
+/// stored matrix `name`.
+fn small_trsolve(store: &str, name: &str, extra: &[&str]) -> Output {
+    let trsolve = lib("trsolve.lp");
+    let input = format!("L=store:{name}");
+    let mut args = vec![
+        "run", &trsolve, "--quiet", "--store", store, "--input", &input,
+    ];
+    args.extend_from_slice(&["--set", "n=64", "--set", "nrhs=32", "--set", "b=32"]);
+    args.extend_from_slice(extra);
+    lpc(&args)
+}
+
 /// An input read from the store is read from there alone: a tile missing
 /// there fails the run, where the program's initialiser once filled it in
 /// silently (a wrong answer that passed its own verification).
@@ -729,23 +742,7 @@ fn a_stored_input_missing_a_tile_fails_instead_of_using_the_initialiser() {
     let link = std::fs::read_to_string(dir.path().join("factor/link.json")).unwrap();
     let location = link.split('"').nth(3).unwrap();
     std::fs::remove_file(dir.path().join(location).join("1_0.npy")).unwrap();
-    let trsolve = lib("trsolve.lp");
-    let out = lpc(&[
-        "run",
-        &trsolve,
-        "--quiet",
-        "--verify",
-        "--store",
-        &store,
-        "--input",
-        "L=store:factor",
-        "--set",
-        "n=64",
-        "--set",
-        "nrhs=32",
-        "--set",
-        "b=32",
-    ]);
+    let out = small_trsolve(&store, "factor", &["--verify"]);
     assert_eq!(
         (out.status.code(), String::from_utf8(out.stderr).unwrap()),
         (
@@ -820,22 +817,7 @@ fn a_dangling_published_name_is_named_as_such() {
                 .to_string()
         )
     );
-    let trsolve = lib("trsolve.lp");
-    let out = lpc(&[
-        "run",
-        &trsolve,
-        "--quiet",
-        "--store",
-        &store,
-        "--input",
-        "L=store:ghost",
-        "--set",
-        "n=64",
-        "--set",
-        "nrhs=32",
-        "--set",
-        "b=32",
-    ]);
+    let out = small_trsolve(&store, "ghost", &[]);
     assert_eq!(
         (out.status.code(), String::from_utf8(out.stderr).unwrap()),
         (
