@@ -102,8 +102,14 @@ impl SyntaxError {
             SyntaxError::RangeArity { .. } => {
                 Some("write `range(END)`, `range(START, END)` or `range(START, END, STEP)`")
             }
-            // Keep in step with MAX_EXPR_DEPTH (a unit test checks).
-            SyntaxError::ExpressionTooDeep { .. } => Some("at most 64 levels of nesting"),
+            // Keep in step with MAX_EXPR_DEPTH (a unit test checks). A user
+            // who wrote no parentheses sees a flat chain, so say that it
+            // counts.
+            SyntaxError::ExpressionTooDeep { .. } => Some(
+                "at most 64 levels of nesting: each operator, minus sign and call is a level, and \
+                 a chain nests to the left (`a + b + c` is `(a + b) + c`), one level per operator; \
+                 parentheses add none",
+            ),
             _ => None,
         }
     }

@@ -34,7 +34,7 @@
 //! table. Flat programs have a 1 x ... box per family: their jobs are 0, 1,
 //! 2, ... in source order.
 
-use crate::ir::{Expr, Family, Instr, LoopNode, Program};
+use crate::ir::{EvalError, Expr, Family, Instr, LoopNode, Program};
 use crate::lin::{Lin, MAX_DEPTH};
 use std::fmt;
 
@@ -74,6 +74,13 @@ pub enum FamilyError {
         node: usize,
         why: &'static str,
     },
+    /// An expression with no value (an overflow, a division by zero, a
+    /// negative exponent); `node` as for `NotAffine`.
+    NoValue {
+        site: Site,
+        node: usize,
+        error: EvalError,
+    },
     /// A step that is not a positive constant.
     BadStep {
         site: Site,
@@ -105,6 +112,7 @@ impl fmt::Display for FamilyError {
                 )
             }
             FamilyError::NotAffine { why, .. } => write!(f, "{why}"),
+            FamilyError::NoValue { error, .. } => write!(f, "{error}"),
             FamilyError::BadStep { value: Some(v), .. } => {
                 write!(f, "a loop step must be positive, found {v}")
             }
@@ -168,88 +176,104 @@ pub struct Compiled {
     pub box_size: u64,
 }
 
+/// Why an expression has no affine form where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// A form the solver cannot take there.
+    NotAffine(&'static str),
+    /// The expression has no value.
+    NoValue(EvalError),
+    /// A constraint of a loop bound needs numbers past 64 bits (the
+    /// expression itself has a value).
+    TooLarge,
+}
+
+/// A failure of [`to_lin`]: the pre-order index of the node it is about,
+/// and why.
+pub type LinFailure = (usize, Why);
+
 /// Converts `e` to an affine form given the loop variables as forms.
-/// `Err((node, why))` names the first subexpression (pre-order index) that
-/// is not affine.
-pub fn to_lin(e: &Expr, user: &[Lin]) -> Result<Lin, (usize, &'static str)> {
+pub fn to_lin(e: &Expr, user: &[Lin]) -> Result<Lin, LinFailure> {
     let mut counter = 0;
     lin_of(e, user, &mut counter)
 }
 
-fn lin_of(e: &Expr, user: &[Lin], n: &mut usize) -> Result<Lin, (usize, &'static str)> {
-    const OVERFLOW: &str = "the expression overflows 64 bits";
+/// `Some(l)` or an overflow at node `me`.
+fn fits(l: Option<Lin>, me: usize) -> Result<Lin, LinFailure> {
+    l.ok_or((me, Why::NoValue(EvalError::Overflow)))
+}
+
+fn lin_of(e: &Expr, user: &[Lin], n: &mut usize) -> Result<Lin, LinFailure> {
     let me = *n;
     *n += 1;
-    let over = |_| (me, OVERFLOW);
-    let bin = |a: &Expr, b: &Expr, n: &mut usize| -> Result<(Lin, Lin), (usize, &'static str)> {
+    let bin = |a: &Expr, b: &Expr, n: &mut usize| -> Result<(Lin, Lin), LinFailure> {
         Ok((lin_of(a, user, n)?, lin_of(b, user, n)?))
     };
     let konst = |l: &Lin| l.is_const().then_some(l.c);
+    let not_affine = |why| Err((me, Why::NotAffine(why)));
     Ok(match e {
         Expr::Const(c) => Lin::constant(*c),
-        Expr::Var(d) => *user
-            .get(*d as usize)
-            .ok_or((me, "a loop variable that is not in scope"))?,
+        Expr::Var(d) => match user.get(*d as usize) {
+            Some(l) => *l,
+            None => return not_affine("a loop variable that is not in scope"),
+        },
         Expr::Add(a, b) => {
             let (a, b) = bin(a, b, n)?;
-            a.checked_add(&b).ok_or(()).map_err(over)?
+            fits(a.checked_add(&b), me)?
         }
         Expr::Sub(a, b) => {
             let (a, b) = bin(a, b, n)?;
-            a.checked_sub(&b).ok_or(()).map_err(over)?
+            fits(a.checked_sub(&b), me)?
         }
-        Expr::Neg(a) => lin_of(a, user, n)?
-            .checked_scale(-1)
-            .ok_or(())
-            .map_err(over)?,
+        Expr::Neg(a) => fits(lin_of(a, user, n)?.checked_scale(-1), me)?,
         Expr::Mul(a, b) => {
             let (la, lb) = bin(a, b, n)?;
             match (konst(&la), konst(&lb)) {
-                (Some(c), _) => lb.checked_scale(c).ok_or(()).map_err(over)?,
-                (_, Some(c)) => la.checked_scale(c).ok_or(()).map_err(over)?,
+                (Some(c), _) => fits(lb.checked_scale(c), me)?,
+                (_, Some(c)) => fits(la.checked_scale(c), me)?,
                 _ => {
-                    return Err((
-                        me,
+                    return not_affine(
                         "a product of two loop variables is not affine: one factor must be \
                          a constant",
-                    ));
+                    );
                 }
             }
         }
         Expr::Pow(a, b) => {
             let (la, lb) = bin(a, b, n)?;
             match (konst(&la), konst(&lb)) {
-                (Some(base), Some(exp)) => {
-                    let exp = u32::try_from(exp).map_err(|_| (me, "a negative exponent"))?;
-                    Lin::constant(base.checked_pow(exp).ok_or((me, OVERFLOW))?)
-                }
-                _ => return Err((me, "a power needs a constant base")),
+                (Some(x), Some(y)) => Lin::constant(fold(e, x, y).map_err(|w| (me, w))?),
+                _ => return not_affine("a power needs a constant base"),
             }
         }
         Expr::FloorDiv(a, b) | Expr::CeilDiv(a, b) => {
             let (la, lb) = bin(a, b, n)?;
             match (konst(&la), konst(&lb)) {
-                // Evaluated on the operands' values: they may be pinned
-                // loop variables (an exponent variable's value).
-                (Some(x), Some(y)) => {
-                    let (x, y) = (Box::new(Expr::Const(x)), Box::new(Expr::Const(y)));
-                    let folded = match e {
-                        Expr::FloorDiv(..) => Expr::FloorDiv(x, y),
-                        _ => Expr::CeilDiv(x, y),
-                    };
-                    Lin::constant(folded.eval(&[]).map_err(|_| (me, "a division by zero"))?)
-                }
+                (Some(x), Some(y)) => Lin::constant(fold(e, x, y).map_err(|w| (me, w))?),
                 _ => {
-                    return Err((
-                        me,
+                    return not_affine(
                         "a division of a loop variable is allowed only in loop bounds",
-                    ));
+                    );
                 }
             }
         }
         Expr::Min(xs) => min_max(xs, false, user, n, me)?,
         Expr::Max(xs) => min_max(xs, true, user, n, me)?,
     })
+}
+
+/// The value of the binary node `e` on operand values `x` and `y`:
+/// evaluated on the values, not on `e`'s operands, which may be pinned loop
+/// variables (an exponent variable's value).
+fn fold(e: &Expr, x: i64, y: i64) -> Result<i64, Why> {
+    let (x, y) = (Box::new(Expr::Const(x)), Box::new(Expr::Const(y)));
+    let folded = match e {
+        Expr::Pow(..) => Expr::Pow(x, y),
+        Expr::FloorDiv(..) => Expr::FloorDiv(x, y),
+        Expr::CeilDiv(..) => Expr::CeilDiv(x, y),
+        _ => unreachable!("only powers and divisions are folded"),
+    };
+    folded.eval(&[]).map_err(Why::NoValue)
 }
 
 /// [`lin_of`] of `min(xs)` (or `max(xs)` when `max`): only of constants
@@ -260,7 +284,7 @@ fn min_max(
     user: &[Lin],
     n: &mut usize,
     me: usize,
-) -> Result<Lin, (usize, &'static str)> {
+) -> Result<Lin, LinFailure> {
     let mut values = Vec::with_capacity(xs.len());
     let mut all_const = true;
     for x in xs {
@@ -271,8 +295,10 @@ fn min_max(
     if !all_const {
         return Err((
             me,
-            "`min` and `max` of loop variables are allowed only in loop bounds \
-             (`min` in an end, `max` in a start)",
+            Why::NotAffine(
+                "`min` and `max` of loop variables are allowed only in loop bounds \
+                 (`min` in an end, `max` in a start)",
+            ),
         ));
     }
     let v = if max {
@@ -280,9 +306,10 @@ fn min_max(
     } else {
         values.into_iter().min()
     };
-    Ok(Lin::constant(
-        v.ok_or((me, "`min` and `max` need an argument"))?,
-    ))
+    Ok(Lin::constant(v.ok_or((
+        me,
+        Why::NotAffine("`min` and `max` need an argument"),
+    ))?))
 }
 
 /// Which side of a loop range a bound is on.
@@ -303,10 +330,11 @@ fn bound(
     user: &[Lin],
     counter: &mut usize,
     out: &mut Vec<Lin>,
-) -> Result<(), (usize, &'static str)> {
-    const OVERFLOW: &str = "the expression overflows 64 bits";
+) -> Result<(), LinFailure> {
     let me = *counter;
-    let over = |_| (me, OVERFLOW);
+    // The bound has a value; the constraint over the loop variable does not
+    // fit (a start of -2^63).
+    let too_large = |l: Option<Lin>| l.ok_or((me, Why::TooLarge));
     match (e, side) {
         (Expr::Max(xs), Side::Start) | (Expr::Min(xs), Side::End) => {
             *counter += 1;
@@ -320,17 +348,17 @@ fn bound(
             let la = lin_of(a, user, counter)?;
             let lb = lin_of(b, user, counter)?;
             if la.is_const() && lb.is_const() {
-                let c = e.eval(&[]).map_err(|_| (me, OVERFLOW))?;
+                let c = fold(e, la.c, lb.c).map_err(|w| (me, w))?;
                 return bound(v, &Expr::Const(c), side, user, &mut 0, out);
             }
             if !lb.is_const() || lb.c <= 0 {
                 return Err((
                     me,
-                    "a division in a loop bound must be by a positive constant",
+                    Why::NotAffine("a division in a loop bound must be by a positive constant"),
                 ));
             }
             let c = lb.c;
-            let cv = v.checked_scale(c).ok_or(()).map_err(over)?;
+            let cv = too_large(v.checked_scale(c))?;
             let floor = matches!(e, Expr::FloorDiv(..));
             let l = match (side, floor) {
                 // v >= ceil(a/c)  <=>  c v - a >= 0
@@ -348,7 +376,7 @@ fn bound(
                     .checked_sub(&cv)
                     .and_then(|l| l.checked_sub(&Lin::constant(c))),
             };
-            out.push(l.ok_or(()).map_err(over)?);
+            out.push(too_large(l)?);
             Ok(())
         }
         _ => {
@@ -359,7 +387,7 @@ fn bound(
                     .checked_sub(v)
                     .and_then(|l| l.checked_sub(&Lin::constant(1))),
             };
-            out.push(l.ok_or(()).map_err(over)?);
+            out.push(too_large(l)?);
             Ok(())
         }
     }
@@ -390,8 +418,13 @@ pub fn exponent_vars(program: &Program, family: &Family) -> Vec<bool> {
     out
 }
 
-fn not_affine(site: Site) -> impl Fn((usize, &'static str)) -> FamilyError {
-    move |(node, why)| FamilyError::NotAffine { site, node, why }
+/// The family error of a [`to_lin`] or [`bound`] failure at `site`.
+fn failure(site: Site) -> impl Fn(LinFailure) -> FamilyError {
+    move |(node, why)| match why {
+        Why::NotAffine(why) => FamilyError::NotAffine { site, node, why },
+        Why::NoValue(error) => FamilyError::NoValue { site, node, error },
+        Why::TooLarge => FamilyError::TooLarge { site: Some(site) },
+    }
 }
 
 /// Compiles `family` (its job numbers start at `base`).
@@ -450,8 +483,11 @@ fn exponent_combos(
             }
             let vals: Vec<i64> = combo.iter().map(|c| c.unwrap_or(0)).collect();
             let eval = |e: &Expr, site| {
-                e.eval(&vals)
-                    .map_err(|_| FamilyError::TooLarge { site: Some(site) })
+                e.eval(&vals).map_err(|error| FamilyError::NoValue {
+                    site,
+                    node: 0,
+                    error,
+                })
             };
             let (start, end) = (
                 eval(&node.start, Site::LoopStart(d))?,
@@ -502,10 +538,15 @@ fn bounding_box(specs: &[Spec], depth: usize) -> Result<(Vec<i64>, Vec<u64>, u64
         let len = if box_lo[d] > box_hi[d] {
             0
         } else {
-            if box_lo[d].unsigned_abs() >= VALUE_LIMIT || box_hi[d].unsigned_abs() >= VALUE_LIMIT {
-                return Err(FamilyError::TooLarge {
-                    site: Some(Site::LoopEnd(d)),
-                });
+            let site = if box_lo[d].unsigned_abs() >= VALUE_LIMIT {
+                Some(Site::LoopStart(d))
+            } else if box_hi[d].unsigned_abs() >= VALUE_LIMIT {
+                Some(Site::LoopEnd(d))
+            } else {
+                None
+            };
+            if site.is_some() {
+                return Err(FamilyError::TooLarge { site });
             }
             (box_hi[d] as i128 - box_lo[d] as i128 + 1) as u64
         };
@@ -571,7 +612,8 @@ fn specialise(
 
 /// Loop `m` of a spec: its value in terms of the internal variable t_m (t_m
 /// itself for unit steps, `start + step t_m` otherwise), the inverse map,
-/// and the constraints (each `>= 0`) its bounds put on t_0..=t_m.
+/// and the constraints (each `>= 0`) its bounds put on t_0..=t_m. Numbers
+/// past the solver's limits are blamed on the bound they come from.
 #[allow(clippy::type_complexity)]
 fn level(
     m: usize,
@@ -579,49 +621,61 @@ fn level(
     user: &[Lin],
 ) -> Result<(Lin, (Option<Lin>, i64), Vec<Lin>), FamilyError> {
     let t = Lin::var(m);
-    let too_large = || FamilyError::TooLarge {
-        site: Some(Site::LoopStep(m)),
-    };
-    let step_lin = to_lin(&node.step, user).map_err(not_affine(Site::LoopStep(m)))?;
-    if !step_lin.is_const() {
-        return Err(FamilyError::BadStep {
-            site: Site::LoopStep(m),
-            value: None,
-        });
-    }
-    let step = step_lin.c;
-    if step <= 0 {
-        return Err(FamilyError::BadStep {
-            site: Site::LoopStep(m),
-            value: Some(step),
-        });
-    }
+    let too_large = |site| FamilyError::TooLarge { site: Some(site) };
+    let step = step_of(m, node, user)?;
     let mut out = Vec::new();
     let (v, inverse) = if step == 1 {
         bound(&t, &node.start, Side::Start, user, &mut 0, &mut out)
-            .map_err(not_affine(Site::LoopStart(m)))?;
+            .map_err(failure(Site::LoopStart(m)))?;
         (t, (None, 1))
     } else {
-        let start = to_lin(&node.start, user).map_err(|(node, _)| FamilyError::NotAffine {
-            site: Site::LoopStart(m),
-            node,
-            why: "a loop with a step needs an affine start",
+        let start = to_lin(&node.start, user).map_err(|(node, why)| match why {
+            Why::NotAffine(_) => FamilyError::NotAffine {
+                site: Site::LoopStart(m),
+                node,
+                why: "a loop with a step needs an affine start",
+            },
+            _ => failure(Site::LoopStart(m))((node, why)),
         })?;
+        if !within_limits(&start) {
+            return Err(too_large(Site::LoopStart(m)));
+        }
         // v = start + step t, t >= 0
         out.push(t);
         let v = start
-            .checked_add(&t.checked_scale(step).ok_or_else(too_large)?)
-            .ok_or_else(too_large)?;
+            .checked_add(&t.checked_scale(step).ok_or(too_large(Site::LoopStep(m)))?)
+            .ok_or(too_large(Site::LoopStart(m)))?;
         (v, (Some(start), step))
     };
-    bound(&v, &node.end, Side::End, user, &mut 0, &mut out)
-        .map_err(not_affine(Site::LoopEnd(m)))?;
     if !out.iter().all(within_limits) {
-        return Err(FamilyError::TooLarge {
-            site: Some(Site::LoopEnd(m)),
-        });
+        return Err(too_large(Site::LoopStart(m)));
+    }
+    let from_start = out.len();
+    bound(&v, &node.end, Side::End, user, &mut 0, &mut out).map_err(failure(Site::LoopEnd(m)))?;
+    if !out[from_start..].iter().all(within_limits) {
+        return Err(too_large(Site::LoopEnd(m)));
     }
     Ok((v, inverse, out))
+}
+
+/// The step of loop `m`: a positive constant (once exponent variables are
+/// pinned) small enough to be a coefficient.
+fn step_of(m: usize, node: &LoopNode, user: &[Lin]) -> Result<i64, FamilyError> {
+    let site = Site::LoopStep(m);
+    let step = to_lin(&node.step, user).map_err(failure(site))?;
+    if !step.is_const() {
+        return Err(FamilyError::BadStep { site, value: None });
+    }
+    if step.c <= 0 {
+        return Err(FamilyError::BadStep {
+            site,
+            value: Some(step.c),
+        });
+    }
+    if step.c.unsigned_abs() >= LIMIT {
+        return Err(FamilyError::TooLarge { site: Some(site) });
+    }
+    Ok(step.c)
 }
 
 /// Each load's and write's tile index as an affine map of the loop values.
@@ -636,7 +690,7 @@ fn index_maps(family: &Family, user: &[Lin]) -> Result<Vec<Option<Vec<Lin>>>, Fa
                         instr: k,
                         component: c,
                     };
-                    let l = to_lin(e, user).map_err(not_affine(site))?;
+                    let l = to_lin(e, user).map_err(failure(site))?;
                     if !within_limits(&l) {
                         return Err(FamilyError::TooLarge { site: Some(site) });
                     }

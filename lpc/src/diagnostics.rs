@@ -181,11 +181,13 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         DuplicateParam { .. }
         | ParamUnset { .. }
         | ComputedParamSet { .. }
+        | ParamUsedTooEarly { .. }
         | UnknownName { .. }
         | ShadowedName { .. }
         | BadExpr { .. }
         | NotConstant { .. }
         | NotAffine { .. }
+        | BadStep { .. }
         | SolverLimit { .. } => names(e),
         LabelIndexInLoop { .. }
         | NegativeDimension { .. }
@@ -222,6 +224,7 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         UnusedRegister { .. }
         | TempNeverRead { .. }
         | TempReadUnchecked { .. }
+        | PriorityNoValue { .. }
         | OutputNotWritten { .. } => warnings(e),
     };
     within(src, diag)
@@ -245,6 +248,17 @@ fn names(e: &CheckError) -> Diag {
                 .with_labels(vec![p(*span, format!("computed from {}", from.join(", ")))])
                 .with_notes(vec![format!("help: set {} instead", from.join(", "))])
         }
+        ParamUsedTooEarly { span, param, name, decl: None } => Diag::error()
+            .with_message(format!("the default of parameter `{param}` uses `{name}` itself"))
+            .with_labels(vec![p(*span, "used in its own default".into())])
+            .with_notes(vec!["help: a default may use the parameters declared before it".into()]),
+        ParamUsedTooEarly { span, param, name, decl: Some(decl) } => Diag::error()
+            .with_message(format!("the default of parameter `{param}` uses `{name}`, which is declared after it"))
+            .with_labels(vec![p(*span, "used here".into()), s(*decl, format!("`{name}` is declared here"))])
+            .with_notes(vec![
+                "note: parameters are evaluated in declaration order".into(),
+                format!("help: declare `{name}` before `{param}`"),
+            ]),
         UnknownName { span, name, known } => {
             let diag = Diag::error()
                 .with_message(format!("no parameter or loop variable named `{name}`"))
@@ -277,7 +291,7 @@ fn names(e: &CheckError) -> Diag {
                  also use `min` (end), `max` (start), and `floor` or `ceil` of a division by a constant"
                     .into(),
             ]),
-        SolverLimit { span, message } => Diag::error()
+        BadStep { span, message } | SolverLimit { span, message } => Diag::error()
             .with_message(message.clone())
             .with_labels(vec![p(*span, "here".into())]),
         _ => unreachable!("check() sends {e:?} elsewhere"),
@@ -695,6 +709,12 @@ fn warnings(e: &CheckError) -> Diag {
                 "note: the tiles the dependency solver cannot rule out are more than the {limit} lpc enumerates; \
                  a tile no job reads only costs the work of writing it"
             )]),
+        PriorityNoValue { span, job, message } => Diag::warning()
+            .with_message(format!("the priority of `{job}` does not evaluate: {message}"))
+            .with_labels(vec![p(*span, "here".into())])
+            .with_notes(vec![
+                "note: a job whose priority does not evaluate runs after every job whose priority does".into(),
+            ]),
         OutputNotWritten {
             decl,
             matrix,

@@ -54,6 +54,14 @@ pub enum CheckError {
         name: String,
         from: Vec<String>,
     },
+    /// A parameter's default (of `param`) that uses `name`: the parameter
+    /// itself, or one declared after it (at `decl`).
+    ParamUsedTooEarly {
+        span: Span,
+        param: String,
+        name: String,
+        decl: Option<Span>,
+    },
     /// A name that is neither a parameter nor a loop variable in scope;
     /// `known` lists what is.
     UnknownName {
@@ -85,6 +93,12 @@ pub enum CheckError {
     /// An index, bound or step the dependency solver cannot handle where it
     /// stands (not affine, a variable step, ...).
     NotAffine {
+        span: Span,
+        message: String,
+    },
+    /// A loop step that is not positive, or not a constant (nor a power of
+    /// exponent variables).
+    BadStep {
         span: Span,
         message: String,
     },
@@ -355,6 +369,12 @@ pub enum CheckError {
         span: Span,
         limit: u64,
     },
+    /// A stated priority with no value at job `job` (`message` says why).
+    PriorityNoValue {
+        span: Span,
+        job: String,
+        message: String,
+    },
     /// Output tiles that no job writes, aggregated per matrix; `missing`
     /// lists the first few.
     OutputNotWritten {
@@ -374,11 +394,13 @@ impl CheckError {
             DuplicateParam { span, .. }
             | ParamUnset { span, .. }
             | ComputedParamSet { span, .. }
+            | ParamUsedTooEarly { span, .. }
             | UnknownName { span, .. }
             | ShadowedName { span, .. }
             | BadExpr { span, .. }
             | NotConstant { span, .. }
             | NotAffine { span, .. }
+            | BadStep { span, .. }
             | SolverLimit { span, .. }
             | LabelIndexInLoop { span, .. }
             | UnknownDtype { span, .. }
@@ -418,7 +440,8 @@ impl CheckError {
             | Undecided { span, .. }
             | UnusedRegister { span, .. }
             | TempNeverRead { span, .. }
-            | TempReadUnchecked { span, .. } => *span,
+            | TempReadUnchecked { span, .. }
+            | PriorityNoValue { span, .. } => *span,
             InitOnNonInput { init, .. } => *init,
             OutputNotWritten { decl, .. } => *decl,
             Cycle { edges } => edges.first().map(|e| e.load).unwrap_or_default(),
@@ -431,6 +454,7 @@ impl CheckError {
             CheckError::UnusedRegister { .. }
                 | CheckError::TempNeverRead { .. }
                 | CheckError::TempReadUnchecked { .. }
+                | CheckError::PriorityNoValue { .. }
                 | CheckError::OutputNotWritten { .. }
         )
     }

@@ -116,36 +116,57 @@ impl std::fmt::Display for SettingError {
 /// The first setting that names no parameter in `params`, or sets one a
 /// second time.
 pub fn check_settings(settings: &[Setting], params: &[&str]) -> Result<(), SettingError> {
-    for (k, (setting, value)) in settings.iter().enumerate() {
+    for (k, (setting, _)) in settings.iter().enumerate() {
         if !params.contains(&setting.as_str()) {
             return Err(SettingError::Unknown {
                 name: setting.clone(),
                 known: params.iter().map(|p| p.to_string()).collect(),
             });
         }
-        if let Some((_, first)) = settings[..k].iter().find(|(n, _)| n == setting) {
-            return Err(SettingError::Twice {
-                name: setting.clone(),
-                values: [*first, *value],
-            });
-        }
+        set_again(settings, k)?;
     }
     Ok(())
+}
+
+/// `Err` when setting `k` repeats an earlier one's name.
+fn set_again(settings: &[Setting], k: usize) -> Result<(), SettingError> {
+    let (name, value) = &settings[k];
+    match settings[..k].iter().find(|(n, _)| n == name) {
+        Some((_, first)) => Err(SettingError::Twice {
+            name: name.clone(),
+            values: [*first, *value],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// [`check_settings`] for a program with syntax errors: a line with one is
+/// left out of the tree, parameters and all, so a setting that names no
+/// parameter that parsed may well name one on that line. Only a name set
+/// twice is refused; the diagnostics say what is wrong with the text.
+fn check_settings_of_broken_program(settings: &[Setting]) -> Result<(), SettingError> {
+    (0..settings.len()).try_for_each(|k| set_again(settings, k))
 }
 
 /// Parses, checks and lowers one source text named `name` (for messages
 /// and the IR). Never panics on any input.
 ///
 /// Semantic checks run even when there are syntax errors (on the parts that
-/// parsed), so one run reports as much as it can.
+/// parsed), so one run reports as much as it can. `Err` is a setting the
+/// program cannot take: one named twice, or (in a text that parses) one
+/// that names no parameter.
 pub fn compile_source(
     src: &str,
     name: &str,
     opts: &CompileOptions,
 ) -> Result<SourceOutcome, SettingError> {
     let (program, syntax_errors) = grammar::parse(src);
-    let params: Vec<&str> = program.params.iter().map(|p| p.name.name).collect();
-    check_settings(&opts.settings, &params)?;
+    if syntax_errors.is_empty() {
+        let params: Vec<&str> = program.params.iter().map(|p| p.name.name).collect();
+        check_settings(&opts.settings, &params)?;
+    } else {
+        check_settings_of_broken_program(&opts.settings)?;
+    }
     let mut diagnostics: Vec<Diag> = syntax_errors
         .iter()
         .map(|e| diagnostics::syntax(src, e))

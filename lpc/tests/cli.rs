@@ -402,6 +402,98 @@ fn settings_that_name_no_parameter_are_usage_errors() {
     );
 }
 
+/// A line with a syntax error is left out of the tree, parameters and all,
+/// so a `--set` of one of its parameters is no usage error: the syntax
+/// errors are what is wrong. A name set twice is refused all the same.
+#[test]
+fn syntax_errors_are_shown_whatever_is_set() {
+    let cases: [(&str, &[&str], i32, &str); 3] = [
+        (
+            "param n = 16, b = 4 @\n",
+            &["--set", "n=8"],
+            1,
+            "\
+error: invalid token
+  ┌─ <stdin>:1:21
+  │
+1 │ param n = 16, b = 4 @
+  │                     ^ \"@\" is not part of the language
+
+error: could not compile: 1 error
+",
+        ),
+        (
+            "param for = 1\n",
+            &["--set", "for=2"],
+            1,
+            "\
+error: expected a parameter name, found `for`, a reserved keyword
+  ┌─ <stdin>:1:7
+  │
+1 │ param for = 1
+  │       ^^^ expected a parameter name
+
+error: could not compile: 1 error
+",
+        ),
+        (
+            "param a = max()\n",
+            &["--set", "a=5", "--set", "a=6"],
+            2,
+            "error: --set a is given twice (a=5, then a=6): give it once\n",
+        ),
+    ];
+    for (src, sets, code, stderr) in cases {
+        let args: Vec<&str> = ["check", "-"].iter().chain(sets).copied().collect();
+        let out = lpc(&args, Some(src.as_bytes()));
+        assert_eq!(
+            (out.status.code(), text(&out.stderr).as_str()),
+            (Some(code), stderr),
+            "{src}"
+        );
+    }
+}
+
+/// A default is part of the text, and the text must be valid whatever is
+/// set: `--set` does not hide what is wrong with the default it overrides.
+#[test]
+fn a_default_is_checked_when_set() {
+    let src = "param a = log2(8), b = ceil(log2(0)), c = c\n";
+    let out = lpc(
+        &["check", "-", "--set", "a=5", "--set", "b=5", "--set", "c=5"],
+        Some(src.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "\
+error: a logarithm must say how it rounds
+  ┌─ <stdin>:1:11
+  │
+1 │ param a = log2(8), b = ceil(log2(0)), c = c
+  │           ^^^^^^^ here
+  │
+  = help: write `ceil(log2(a))` or `floor(log2(a))`
+
+error: `log2` of 0 is undefined
+  ┌─ <stdin>:1:29
+  │
+1 │ param a = log2(8), b = ceil(log2(0)), c = c
+  │                             ^^^^^^^ here
+
+error: the default of parameter `c` uses `c` itself
+  ┌─ <stdin>:1:43
+  │
+1 │ param a = log2(8), b = ceil(log2(0)), c = c
+  │                                           ^ used in its own default
+  │
+  = help: a default may use the parameters declared before it
+
+error: could not compile: 3 errors
+"
+    );
+}
+
 /// A parameter set twice is refused, where the last value silently won
 /// (and `lpc gen` wrote `param n = 8 = 4096`, a program that did not
 /// compile).

@@ -97,13 +97,18 @@ impl Mapper<'_> {
                 span: self.site_span(f, *site, Some(*node)),
                 message: why.to_string(),
             },
-            FamilyError::BadStep { site, .. } => CheckError::NotAffine {
+            FamilyError::NoValue { site, node, .. } => CheckError::BadExpr {
+                span: self.site_span(f, *site, Some(*node)),
+                message: error.to_string(),
+                help: None,
+            },
+            FamilyError::BadStep { site, .. } => CheckError::BadStep {
                 span: self.site_span(f, *site, None),
                 message: error.to_string(),
             },
             FamilyError::ExponentVarBounds { depth } => {
                 let fam = &self.program.families[f as usize];
-                CheckError::NotAffine {
+                CheckError::SolverLimit {
                     span: self.spans.loops[fam.loops[*depth] as usize].header,
                     message: error.to_string(),
                 }

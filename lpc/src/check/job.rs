@@ -47,6 +47,8 @@ pub struct TileSpans {
 pub struct FamilySpans {
     pub label: Span,
     pub instrs: Vec<InstrSpans>,
+    /// The expression after `priority`.
+    pub priority: Option<Span>,
 }
 
 /// One register of the job being checked.
@@ -117,6 +119,7 @@ pub fn check_job<'src>(
         FamilySpans {
             label: job.label.span,
             instrs: out.spans,
+            priority: job.priority.as_ref().map(|e| e.span()),
         },
     )
 }

@@ -11,7 +11,8 @@
 //! 4. the index-dependent checks of `lp_program::analysis`: tiles in range,
 //!    [`shapes`] at one iteration per shape class, write-once, coverage,
 //!    acyclicity and the tile-level warnings, decided from the index
-//!    expressions; [`findings`] turns what they find into errors with spans.
+//!    expressions; [`findings`] turns what they find into errors with spans;
+//!    and [`priority`], stated priorities that do not evaluate.
 //!
 //! Each phase runs when the ones it depends on found no error: a tile check
 //! on a program whose declarations are wrong would only echo them. Errors
@@ -20,6 +21,7 @@
 pub mod decl;
 pub mod findings;
 pub mod job;
+pub mod priority;
 pub mod scope;
 pub mod shapes;
 
@@ -213,6 +215,7 @@ pub fn analyse(lowered: Lowered, options: &Options) -> (Option<Checked>, Vec<Che
         max_jobs: options.max_jobs,
     };
     errors.extend(found.iter().filter_map(|f| mapper.map(f)));
+    priority::check(&plan, &spans, &mut errors);
     finish(errors, Some(Checked { plan, spans }))
 }
 

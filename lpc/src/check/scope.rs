@@ -63,6 +63,8 @@ fn arity(call: &ast::Call<'_>, n: usize) -> ExprResult<()> {
 
 impl<'src> Scope<'src> {
     /// Evaluates the parameters: `settings` first, else each default.
+    /// Every default is evaluated, set or not: the text must be valid
+    /// whatever the command line says.
     pub fn new(
         params: &[ast::Param<'src>],
         settings: &[Setting],
@@ -73,7 +75,7 @@ impl<'src> Scope<'src> {
             param_order: Vec::with_capacity(params.len()),
             loops: Vec::new(),
         };
-        for p in params {
+        for (k, p) in params.iter().enumerate() {
             let name = p.name.name;
             if let Some(&(_, first)) = scope.params.get(name) {
                 errors.push(CheckError::DuplicateParam {
@@ -88,28 +90,16 @@ impl<'src> Scope<'src> {
                 .rev()
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| *v);
+            let default = p
+                .default
+                .as_ref()
+                .and_then(|d| scope.eval_default(d, name, &params[k + 1..], errors));
+            // Whatever fails gets 1 all the same, so that its uses do not
+            // report it again as an unknown name.
             let value = match (set, &p.default) {
-                // A default over other parameters is part of the program
-                // (`nt = ceil(n / b)`): another value would make the tile
-                // grid disagree with the sizes.
-                (Some(_), Some(default)) if !default.names().is_empty() => {
-                    errors.push(CheckError::ComputedParamSet {
-                        span: default.span(),
-                        name: name.to_string(),
-                        from: default.names().iter().map(|n| n.to_string()).collect(),
-                    });
-                    1
-                }
-                (Some(v), _) => v,
-                (None, Some(default)) => match scope.constant(default, "a parameter's default") {
-                    Ok(v) => v,
-                    Err(e) => {
-                        errors.push(*e);
-                        // Recorded all the same, so that its uses do not
-                        // report it again as an unknown name.
-                        1
-                    }
-                },
+                (Some(v), Some(d)) => scope.set_over_default(name, v, d, default, errors),
+                (Some(v), None) => v,
+                (None, Some(_)) => default.unwrap_or(1),
                 (None, None) => {
                     errors.push(CheckError::ParamUnset {
                         span: p.name.span,
@@ -122,6 +112,81 @@ impl<'src> Scope<'src> {
             scope.param_order.push(name);
         }
         scope
+    }
+
+    /// The value of parameter `name`'s default `d`, or `None` with its error
+    /// pushed. A name the default cannot use because it is `name` itself or
+    /// a parameter declared after it (in `later`) is said to be so.
+    fn eval_default(
+        &self,
+        d: &ast::Expr<'_>,
+        name: &str,
+        later: &[ast::Param<'_>],
+        errors: &mut Vec<CheckError>,
+    ) -> Option<i64> {
+        let err = match self.constant(d, "a parameter's default") {
+            Ok(v) => return Some(v),
+            Err(e) => *e,
+        };
+        errors.push(match err {
+            CheckError::UnknownName {
+                span, name: used, ..
+            } if used == name => CheckError::ParamUsedTooEarly {
+                span,
+                param: name.to_string(),
+                name: used,
+                decl: None,
+            },
+            CheckError::UnknownName {
+                span,
+                name: used,
+                known,
+            } => match later.iter().find(|p| p.name.name == used) {
+                Some(p) => CheckError::ParamUsedTooEarly {
+                    span,
+                    param: name.to_string(),
+                    name: used,
+                    decl: Some(p.name.span),
+                },
+                None => CheckError::UnknownName {
+                    span,
+                    name: used,
+                    known,
+                },
+            },
+            other => other,
+        });
+        None
+    }
+
+    /// The value of parameter `name`, set to `v` on the command line, whose
+    /// default `d` evaluated to `default`.
+    fn set_over_default(
+        &self,
+        name: &str,
+        v: i64,
+        d: &ast::Expr<'_>,
+        default: Option<i64>,
+        errors: &mut Vec<CheckError>,
+    ) -> i64 {
+        // A default over other parameters is part of the program
+        // (`nt = ceil(n / b)`): another value would make the tile grid
+        // disagree with the sizes.
+        let from: Vec<String> = d
+            .names()
+            .into_iter()
+            .filter(|n| self.params.contains_key(n))
+            .map(str::to_string)
+            .collect();
+        if from.is_empty() {
+            return v;
+        }
+        errors.push(CheckError::ComputedParamSet {
+            span: d.span(),
+            name: name.to_string(),
+            from,
+        });
+        default.unwrap_or(1)
     }
 
     pub fn depth(&self) -> usize {
