@@ -348,9 +348,20 @@ fn missing_input_is_a_usage_error() {
     );
 }
 
+/// Ctrl-C, and the SIGTERM of `kill`, `timeout` or a CI cancellation (and
+/// SIGHUP), cancel a run alike: the workers stop, the store is cleaned,
+/// and no output is written (where SIGTERM used to kill the process and
+/// leave the run's namespace behind).
 #[cfg(unix)]
 #[test]
 fn interrupt_stops_cleanly_without_output() {
+    for signal in ["-INT", "-TERM", "-HUP"] {
+        interrupted_by(signal);
+    }
+}
+
+#[cfg(unix)]
+fn interrupted_by(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let prog = dir.path().join("big.lp");
     // 64 x 64 tiles: 45,760 jobs, several seconds in a test build.
@@ -375,16 +386,16 @@ fn interrupt_stops_cleanly_without_output() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(700));
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "{signal}: {stderr}");
     assert!(
         stderr.contains("interrupted; no output written"),
-        "{stderr}"
+        "{signal}: {stderr}"
     );
     assert!(!out_file.exists());
     // Nothing of the run is left in the store: no namespace, no pool.
