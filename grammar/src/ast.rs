@@ -58,6 +58,10 @@ pub struct Program<'src> {
     pub matrices: Vec<MatrixDecl<'src>>,
     /// Top-level jobs and loops, in source order.
     pub items: Vec<Item<'src>>,
+    /// The names that lines with a syntax error would have declared
+    /// (parameters, matrices, loop variables): their uses are not errors
+    /// of their own, the syntax error is.
+    pub unparsed_names: Vec<&'src str>,
 }
 
 impl<'src> Program<'src> {

@@ -260,7 +260,6 @@ impl<'src> Builder<'src> {
         for e in &args {
             self.received(e);
         }
-        self.end_job();
         let count = args.len();
         let mut args = args.into_iter();
         let (start, end, step) = match count {
@@ -275,22 +274,39 @@ impl<'src> Builder<'src> {
             }
         };
         let end = end.unwrap_or(Expr::Int(Int { value: 0, span }));
+        self.push_loop(Loop {
+            var,
+            start,
+            end,
+            step,
+            body: Vec::new(),
+            span,
+            close: span,
+        });
+    }
+
+    /// A loop over nothing, for a header whose range is unusable.
+    fn open_empty_loop(&mut self, var: Ident<'src>, span: Span) {
+        self.push_loop(Loop {
+            var,
+            start: None,
+            end: Expr::Int(Int { value: 0, span }),
+            step: None,
+            body: Vec::new(),
+            span,
+            close: span,
+        });
+    }
+
+    fn push_loop(&mut self, header: Loop<'src>) {
+        self.end_job();
         if self.frames.len() >= MAX_LOOP_DEPTH {
-            self.errors.push(SyntaxError::LoopsTooDeep { span });
+            self.errors
+                .push(SyntaxError::LoopsTooDeep { span: header.span });
             self.refused += 1;
             return;
         }
-        self.frames.push(Frame {
-            header: Loop {
-                var,
-                start,
-                end,
-                step,
-                body: Vec::new(),
-                span,
-                close: span,
-            },
-        });
+        self.frames.push(Frame { header });
     }
 
     /// A `}` line.
@@ -365,7 +381,75 @@ impl<'src> Builder<'src> {
         // the error.
         self.operands.clear();
         self.dests.clear();
+        let start = error_line_start(self.source, &recovery.error);
+        let end = self.source[start..]
+            .find('\n')
+            .map_or(self.source.len(), |i| start + i);
+        self.recover_declaration(start, &self.source[start..end]);
         self.push_parse_error(recovery.error);
+    }
+
+    /// Keeps what a line that failed to parse would have declared: its
+    /// names (so that their uses are not reported as undefined, one error
+    /// per use), and for a loop header ending in `{`, a loop with an empty
+    /// range (so that its `}` matches and its body is still checked, as
+    /// for a range with too many arguments).
+    fn recover_declaration(&mut self, start: usize, line: &'src str) {
+        let tokens: Vec<(Tok<'src>, Span)> = logos::Logos::lexer(line)
+            .spanned()
+            // Characters that form no token still count as a token: `@for`
+            // is no loop header.
+            .map(|(tok, r)| {
+                (
+                    tok.unwrap_or(Tok::Error),
+                    Span::new(start + r.start, start + r.end),
+                )
+            })
+            .filter(|(tok, _)| *tok != Tok::Newline)
+            .collect();
+        match tokens.first().map(|(tok, _)| *tok) {
+            Some(Tok::Param) => {
+                let mut depth = 0i32;
+                let mut at_name = true;
+                for (tok, _) in &tokens[1..] {
+                    match tok {
+                        Tok::Ident(name) if at_name && depth == 0 => {
+                            self.program.unparsed_names.push(name)
+                        }
+                        Tok::LParen | Tok::LBracket => depth += 1,
+                        Tok::RParen | Tok::RBracket => depth -= 1,
+                        _ => {}
+                    }
+                    at_name = *tok == Tok::Comma && depth == 0;
+                }
+            }
+            Some(Tok::Matrix) => {
+                if let Some((Tok::Ident(name), _)) = tokens.get(1) {
+                    self.program.unparsed_names.push(name);
+                }
+            }
+            Some(Tok::For) if tokens.last().map(|(tok, _)| *tok) == Some(Tok::LBrace) => {
+                let span = tokens[0].1.to(tokens[tokens.len() - 1].1);
+                match tokens.get(1) {
+                    Some(&(Tok::Ident(name), var_span)) => {
+                        self.program.unparsed_names.push(name);
+                        self.open_empty_loop(
+                            Ident {
+                                name,
+                                span: var_span,
+                            },
+                            span,
+                        );
+                    }
+                    // No variable to bind: the braces still balance.
+                    _ => {
+                        self.end_job();
+                        self.refused += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 
     pub fn push_parse_error(
@@ -441,6 +525,22 @@ fn dismantle(e: Expr<'_>) {
             Expr::Call(c) => stack.extend(c.args),
         }
     }
+}
+
+/// Where the line of a parse error starts. An error at a line's end is
+/// found at its newline, which belongs to the line it ends.
+fn error_line_start<T>(
+    source: &str,
+    error: &lalrpop_util::ParseError<usize, T, std::convert::Infallible>,
+) -> usize {
+    use lalrpop_util::ParseError as E;
+    let at = match error {
+        E::InvalidToken { location } | E::UnrecognizedEof { location, .. } => *location,
+        E::UnrecognizedToken { token, .. } | E::ExtraToken { token } => token.0,
+        E::User { error } => match *error {},
+    };
+    let at = at.min(source.len());
+    source[..at].rfind('\n').map_or(0, |i| i + 1)
 }
 
 #[cfg(test)]

@@ -722,6 +722,11 @@ j:
                 "the end of the line",
                 &["an expression", "`)`"]
             ),
+            // A bad header ending in `{` still opens its loop, which this
+            // text never closes.
+            UnclosedLoop {
+                span: span(src, "for i in range(1, ) {")
+            },
             unexpected(within(src, "1, ) {", ")", 0), "`)`", &expression),
             unexpected(within(src, "lab[]", "]", 0), "`]`", &expression),
             unexpected(newline("    CHOL A["), "the end of the line", &expression),
@@ -879,29 +884,37 @@ last:
 }
 
 #[test]
-fn a_bad_loop_header_opens_no_loop() {
-    // The header line is dropped like any bad line, so its `}` has no loop:
-    // both are reported, and the body goes to the enclosing level.
+fn a_bad_loop_header_still_opens_its_loop() {
+    // A header line ending in `{` opens a loop over nothing, so that its
+    // `}` matches and its body stays a loop body; its variable, and the
+    // names of a bad `param` or `matrix` line, are kept as unparsed names
+    // (their uses are not errors of their own).
     let src = "\
-for i in range(n {
+param n = 4 @, m = (1, 2), k
+matrix A : f64[n, n] tile [1 1] input
+  for i in range(n {
     a:
+  }
+for in range(3) {
+    b:
 }
 ";
     let (program, errors) = parse(src);
+    assert_eq!(errors.len(), 4, "{errors:?}");
     assert_eq!(
-        errors,
-        vec![
-            unexpected(
-                within(src, "n {", "{", 0),
-                "`{`",
-                &["`,`", "`(`", "`)`", "an operator"]
-            ),
-            UnmatchedBrace {
-                span: within(src, "\n}", "}", 0)
-            },
-        ]
+        errors[2],
+        unexpected(
+            within(src, "n {", "{", 0),
+            "`{`",
+            &["`,`", "`(`", "`)`", "an operator"]
+        )
     );
-    assert_eq!(outline(&program), vec!["a"]);
+    assert_eq!(outline(&program), vec!["for i { a }", "b"]);
+    let Item::Loop(l) = &program.items[0] else {
+        panic!("{:?}", program.items[0])
+    };
+    assert_eq!(&src[l.span.range()], "for i in range(n {");
+    assert_eq!(program.unparsed_names, ["n", "m", "k", "A", "i"]);
 }
 
 #[test]

@@ -244,7 +244,17 @@ fn check_program(
                 );
                 check_ident(src, l.var, "loop variable")?;
                 check_inside(l.var.span, l.span, "loop variable")?;
-                for e in l.start.iter().chain([&l.end]).chain(&l.step) {
+                // A range the builder could not use (the wrong number of
+                // arguments, or a header that did not parse) is an empty
+                // one: its end is a 0 spanning the header, where an error is.
+                let header_error = errors.iter().any(|e| {
+                    let at = e.span();
+                    at.start >= l.span.start && at.end <= l.span.end
+                });
+                let stand_in = header_error
+                    && matches!(&l.end, Expr::Int(i) if i.span == l.span && i.value == 0);
+                let end = (!stand_in).then_some(&l.end);
+                for e in l.start.iter().chain(end).chain(&l.step) {
                     expr(e, l.span, "range argument")?;
                 }
                 check_span(src, l.close, "loop close")?;

@@ -387,6 +387,17 @@ pub enum CheckError {
 }
 
 impl CheckError {
+    /// The name an "undefined" error is about: a parameter, loop variable
+    /// or matrix that no declaration made.
+    pub fn undefined_name(&self) -> Option<&str> {
+        match self {
+            CheckError::UnknownName { name, .. } | CheckError::UnknownMatrix { name, .. } => {
+                Some(name)
+            }
+            _ => None,
+        }
+    }
+
     /// The span the diagnostic's primary label points at.
     pub fn primary_span(&self) -> Span {
         use CheckError::*;

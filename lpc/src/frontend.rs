@@ -184,10 +184,18 @@ pub fn compile_source(
         &opts.settings,
         syntax_errors.is_empty(),
     );
+    let unparsed: std::collections::HashSet<String> = program
+        .unparsed_names
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
     // The syntax tree is the largest structure of a big flat program: the
     // analyses need only the IR and the spans.
     drop(program);
-    let (checked, check_errors) = check::analyse(lowered, &opts.analysis);
+    let (checked, mut check_errors) = check::analyse(lowered, &opts.analysis);
+    // A use of a name its line's syntax error left undeclared is that
+    // error's consequence, not one of its own.
+    check_errors.retain(|e| e.undefined_name().is_none_or(|n| !unparsed.contains(n)));
     diagnostics.extend(check_errors.iter().map(|e| diagnostics::check(src, e)));
     let warnings = check_errors.iter().filter(|e| e.is_warning()).count();
     let compiled = checked
