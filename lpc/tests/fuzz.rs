@@ -140,6 +140,10 @@ fn line() -> impl Strategy<Value = String> {
         2 => for_line,
         2 => Just("}".to_string()),
         2 => prop::sample::select(vec!["j0:", "j1:", "j2:", "j0 :", "j0[1, 2]:", "j1[i]:"]).prop_map(str::to_string),
+        // Priorities, evaluated by the checker at the corners of a family's
+        // domain and by the runtime for every job.
+        1 => (prop::sample::select(vec!["j0", "j1", "j2[i]"]), expr())
+            .prop_map(|(label, p)| format!("{label}: priority {p}")),
         1 => "[ -~]{0,12}",
     ]
 }
