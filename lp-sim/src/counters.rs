@@ -22,6 +22,7 @@ use lp_runtime::protocol::{Counters, ProtoResult, count_release};
 // foldhash, not SipHash: these maps take a lookup per protocol step of
 // millions of simulated jobs, and their keys are not attacker-chosen.
 use foldhash::{HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -111,6 +112,23 @@ struct State {
     /// Jobs that ever had an entry (DynamoDB items, for the driver's Query).
     items: u64,
     launched: u64,
+    /// `(launched_at, job)` of the launched jobs not finished, in lease
+    /// order: the lease checks and the engine's skipping of idle polls ask
+    /// which lease ends first, and a run may have many jobs in flight.
+    leases: BTreeSet<(Ns, JobId)>,
+}
+
+impl State {
+    /// Stamps a launched job's lease at `now`.
+    fn restamp(&mut self, job: JobId, now: Ns) {
+        if let Some(e) = self.jobs.get_mut(&job)
+            && e.launched_at != 0
+        {
+            self.leases.remove(&(e.launched_at, job));
+            e.launched_at = now + 1;
+            self.leases.insert((e.launched_at, job));
+        }
+    }
 }
 
 pub struct SimCounters {
@@ -132,6 +150,7 @@ impl SimCounters {
             released: HashMap::default(),
             items: 0,
             launched: 0,
+            leases: BTreeSet::new(),
         };
         SimCounters {
             state: Mutex::new(state),
@@ -177,6 +196,15 @@ impl SimCounters {
     pub fn finished_count(&self) -> u64 {
         self.lock().finished.len()
     }
+
+    /// The first moment a lease check would find a launched, unfinished
+    /// job overdue, among those `skip` does not pass over.
+    pub fn first_overdue(&self, lease: Ns, skip: &dyn Fn(JobId) -> bool) -> Option<Ns> {
+        let s = self.lock();
+        let mut leases = s.leases.iter();
+        let &(launched_at, _) = leases.find(|&&(_, job)| !skip(job))?;
+        Some((launched_at - 1).saturating_add(lease))
+    }
 }
 
 fn entry(s: &mut State, job: JobId) -> &mut Entry {
@@ -215,17 +243,14 @@ impl Counters for SimCounters {
         }
         e.launched_at = now + 1;
         s.launched += 1;
+        s.leases.insert((now + 1, job));
         Ok(true)
     }
 
     fn note_relaunch(&self, job: JobId) -> ProtoResult<()> {
         self.write();
         let now = self.cursor.now();
-        if let Some(e) = self.lock().jobs.get_mut(&job)
-            && e.launched_at != 0
-        {
-            e.launched_at = now + 1;
-        }
+        self.lock().restamp(job, now);
         Ok(())
     }
 
@@ -234,11 +259,7 @@ impl Counters for SimCounters {
             return Ok(());
         }
         let now = self.cursor.now();
-        if let Some(e) = self.lock().jobs.get_mut(&job)
-            && e.launched_at != 0
-        {
-            e.launched_at = now + 1;
-        }
+        self.lock().restamp(job, now);
         Ok(())
     }
 
@@ -248,7 +269,9 @@ impl Counters for SimCounters {
         if !s.finished.insert(job) {
             return Ok(false);
         }
-        s.jobs.remove(&job);
+        if let Some(e) = s.jobs.remove(&job) {
+            s.leases.remove(&(e.launched_at, job));
+        }
         Ok(true)
     }
 
@@ -271,13 +294,17 @@ impl Counters for SimCounters {
         let now = self.cursor.now();
         let lease = lease.as_nanos() as Ns;
         let s = self.lock();
+        // Overdue: now + 1 >= launched_at + lease.
+        let Some(last) = (now + 1).checked_sub(lease) else {
+            return Ok(Vec::new());
+        };
         let mut out: Vec<JobId> = s
-            .jobs
-            .iter()
-            .filter(|(_, e)| e.launched_at != 0 && now + 1 >= e.launched_at + lease)
-            .map(|(&j, _)| j)
+            .leases
+            .range(..=(last, JobId::MAX))
+            .map(|&(_, j)| j)
             .collect();
-        // Deterministic order: a hash map's is not.
+        // By job number, not by lease: the order of the relaunches is the
+        // order of their deliveries.
         out.sort_unstable();
         Ok(out)
     }

@@ -30,7 +30,7 @@ use crate::clock::{Cursor, HORIZON, Ns, ns, secs};
 use crate::counters::{CounterCosts, SimCounters};
 use crate::exec::{self, Body, Costs, Outcome, StepKind};
 use crate::launcher::SimLauncher;
-use crate::model::{Kind, Model};
+use crate::model::{Kind, Model, figure_text};
 use crate::platform::{Placement, Platform};
 use crate::report::{Report, Tally};
 use crate::store::SimStore;
@@ -93,7 +93,31 @@ pub enum SimError {
         done: u64,
         total: u64,
     },
+    /// The driver relaunched more than [`max_relaunches`] jobs.
+    Relaunches {
+        relaunches: u64,
+        done: u64,
+        total: u64,
+        lease_s: f64,
+    },
+    /// The workers' busy or billed time adds up past `u64::MAX` ns.
+    WorkerTime,
+    /// A price or a worker's memory made a cost (or the GB-seconds) of the
+    /// report infinite: (what, the model's figures behind it).
+    Cost(&'static str, &'static str),
 }
+
+/// Most lease relaunches a simulation makes before it stops: a lease far
+/// shorter than the jobs relaunches every running job at each lease check
+/// (Lambda's driver skips none), which would simulate duplicates without
+/// end rather than a run.
+pub fn max_relaunches(jobs: u64) -> u64 {
+    jobs.saturating_mul(RELAUNCHES_PER_JOB)
+        .saturating_add(EXTRA_RELAUNCHES)
+}
+
+const RELAUNCHES_PER_JOB: u64 = 100;
+const EXTRA_RELAUNCHES: u64 = 10_000;
 
 impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,6 +147,30 @@ impl fmt::Display for SimError {
                 "the simulated run passes {} years of virtual time after {done} of {total} jobs: \
                  check the model's latencies and rates, and the program's sizes",
                 HORIZON / 1_000_000_000 / 31_557_600
+            ),
+            SimError::Relaunches {
+                relaunches,
+                done,
+                total,
+                lease_s,
+            } => write!(
+                f,
+                "the driver relaunched {relaunches} jobs after their lease expired, more than \
+                 the simulator takes ({}: {RELAUNCHES_PER_JOB} per job and {EXTRA_RELAUNCHES}), \
+                 after {done} of {total} jobs finished: the model's `driver.lease_s` ({} s) is \
+                 far shorter than its jobs take",
+                max_relaunches(*total),
+                figure_text(*lease_s)
+            ),
+            SimError::WorkerTime => write!(
+                f,
+                "the workers' simulated time adds up to more than {} years: check the model's \
+                 latencies and rates, the program's sizes and the number of workers",
+                u64::MAX / 1_000_000_000 / 31_557_600
+            ),
+            SimError::Cost(what, figures) => write!(
+                f,
+                "the simulated {what} is not a finite number: check the model's {figures}"
             ),
         }
     }
@@ -232,7 +280,7 @@ pub fn simulate(plan: &Plan, model: &Model, opts: &SimOptions) -> Result<Report,
             .write(plan, path)
             .map_err(|e| SimError::Trace(format!("{}: {e}", path.display())))?;
     }
-    Ok(sim.report(opts.workers))
+    sim.report(opts.workers)
 }
 
 impl<'a> Sim<'a> {
@@ -352,13 +400,19 @@ impl<'a> Sim<'a> {
         })
         .map_err(RunError::from)?;
         self.deliver_launches();
-        let first = if self.lambda() {
+        self.push(self.tick_step(), Event::Tick);
+        Ok(())
+    }
+
+    /// The driver's period: its poll on Lambda, its lease check for
+    /// threads (whose driver makes no request in between). Ticks fall on
+    /// its multiples.
+    fn tick_step(&self) -> Ns {
+        if self.lambda() {
             self.t.poll.max(1)
         } else {
-            self.t.lease_check
-        };
-        self.push(first, Event::Tick);
-        Ok(())
+            self.t.lease_check.max(1)
+        }
     }
 
     fn run(&mut self) -> Result<(), SimError> {
@@ -377,9 +431,15 @@ impl<'a> Sim<'a> {
             }
             match event {
                 Event::Arrive(job) => self.arrive(job, now)?,
-                Event::Ready(env, job) => self.begin(env, job, now, now - self.platform.cold)?,
+                Event::Ready(env, job) => {
+                    let ended = self.begin(env, job, now, now - self.platform.cold)?;
+                    self.ended(env, ended)?;
+                }
                 Event::Written(env) => self.written(env, now)?,
-                Event::Continue(env, job) => self.start_job(env, job, now)?,
+                Event::Continue(env, job) => {
+                    let ended = self.start_job(env, job, now)?;
+                    self.ended(env, ended)?;
+                }
                 Event::Killed(env) => self.kill(env, now)?,
                 Event::Tick => self.tick(now)?,
                 Event::Retry => self.retry(now)?,
@@ -390,7 +450,10 @@ impl<'a> Sim<'a> {
 
     fn arrive(&mut self, job: JobId, now: Ns) -> Result<(), SimError> {
         match self.platform.place(job, now) {
-            Placement::Start(env) => self.begin(env, job, now, now),
+            Placement::Start(env) => {
+                let ended = self.begin(env, job, now, now)?;
+                self.ended(env, ended)
+            }
             Placement::Cold(env, ready) => {
                 self.cold_starts += 1;
                 self.push(ready, Event::Ready(env, job));
@@ -423,7 +486,13 @@ impl<'a> Sim<'a> {
     }
 
     /// An invocation (or a thread's take from the queue) starts `job`.
-    fn begin(&mut self, env: usize, job: JobId, now: Ns, billed_from: Ns) -> Result<(), SimError> {
+    fn begin(
+        &mut self,
+        env: usize,
+        job: JobId,
+        now: Ns,
+        billed_from: Ns,
+    ) -> Result<Option<Ns>, SimError> {
         let bill_cold = self.model.file.platform.bill_cold_start.get();
         let e = &mut self.platform.envs[env];
         e.invocation_start = now;
@@ -432,8 +501,10 @@ impl<'a> Sim<'a> {
         self.start_job(env, job, now)
     }
 
-    /// Steps 1 and 2 of a job on `env` at `now`.
-    fn start_job(&mut self, env: usize, job: JobId, now: Ns) -> Result<(), SimError> {
+    /// Steps 1 and 2 of a job on `env` at `now`; `Some(end)` if the job
+    /// ran no body (finished, or a duplicate that found its temps freed)
+    /// and the invocation ends at `end`, which the caller carries out.
+    fn start_job(&mut self, env: usize, job: JobId, now: Ns) -> Result<Option<Ns>, SimError> {
         use lp_runtime::protocol::Counters;
         self.cursor.set(now);
         if self.lambda() {
@@ -442,7 +513,7 @@ impl<'a> Sim<'a> {
         let started = self.cursor.now();
         let finished = self.counters.is_finished(job).map_err(RunError::from)?;
         let Some(loc) = self.plan.locate(job).filter(|_| !finished) else {
-            return self.end_invocation(env, self.cursor.now());
+            return Ok(Some(self.cursor.now()));
         };
         self.counters.note_started(job).map_err(RunError::from)?;
         self.metrics.add_execution();
@@ -458,7 +529,7 @@ impl<'a> Sim<'a> {
         };
         let mut body = match exec::body(&run, &loc) {
             Outcome::Ran(body) => body,
-            Outcome::Dropped => return self.end_invocation(env, self.cursor.now()),
+            Outcome::Dropped => return Ok(Some(self.cursor.now())),
             Outcome::Missing(tile) => {
                 return Err(SimError::Missing {
                     job: self.plan.job_name(job),
@@ -490,7 +561,15 @@ impl<'a> Sim<'a> {
             Some(d) if end > d => self.push(d, Event::Killed(env)),
             _ => self.push(end, Event::Written(env)),
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// Ends the invocation on `env` if its job ran no body.
+    fn ended(&mut self, env: usize, ended: Option<Ns>) -> Result<(), SimError> {
+        match ended {
+            Some(at) => self.end_invocation(env, at),
+            None => Ok(()),
+        }
     }
 
     /// When the current invocation on `env` is killed, if ever.
@@ -559,7 +638,7 @@ impl<'a> Sim<'a> {
 
     /// Busy time, the timeline and the trace of one job on `env`.
     fn account(&mut self, env: usize, r: &Running, done: Ns) {
-        self.busy += done - r.start;
+        self.busy = self.busy.saturating_add(done - r.start);
         self.timeline.busy(r.start, done);
         let Some(tracer) = &self.tracer else { return };
         if self.trace_left == 0 {
@@ -588,16 +667,23 @@ impl<'a> Sim<'a> {
     }
 
     /// The invocation on `env` ends at `now`; the worker takes the next
-    /// waiting delivery or idles.
-    fn end_invocation(&mut self, env: usize, now: Ns) -> Result<(), SimError> {
-        if self.lambda() {
-            // Lambda bills whole milliseconds.
-            let billed = now - self.platform.envs[env].billed_from;
-            self.billed += billed.div_ceil(1_000_000) * 1_000_000;
-        }
-        match self.platform.release(env) {
-            Some(job) => self.begin(env, job, now, now),
-            None => Ok(()),
+    /// waiting delivery or idles. A loop, not a recursion through `begin`:
+    /// a queue of duplicates whose jobs finished ends one invocation after
+    /// another at once, and it can be thousands long.
+    fn end_invocation(&mut self, env: usize, mut now: Ns) -> Result<(), SimError> {
+        loop {
+            if self.lambda() {
+                // Lambda bills whole milliseconds.
+                let billed = (now - self.platform.envs[env].billed_from).div_ceil(1_000_000);
+                self.billed = self.billed.saturating_add(billed.saturating_mul(1_000_000));
+            }
+            let Some(job) = self.platform.release(env) else {
+                return Ok(());
+            };
+            match self.begin(env, job, now, now)? {
+                Some(ended) => now = ended,
+                None => return Ok(()),
+            }
         }
     }
 
@@ -608,7 +694,7 @@ impl<'a> Sim<'a> {
             .remove(&env)
             .expect("a body runs on this worker");
         self.kills += 1;
-        self.busy += now - r.start;
+        self.busy = self.busy.saturating_add(now - r.start);
         self.timeline.busy(r.start, now);
         let kills = self.killed.entry(r.job).or_insert(0);
         *kills += 1;
@@ -645,22 +731,72 @@ impl<'a> Sim<'a> {
                 });
             }
         }
-        let step = if self.lambda() {
-            self.t.poll.max(1)
-        } else {
-            self.t.lease_check
-        };
-        self.push(now + step, Event::Tick);
+        let step = self.tick_step();
+        let idle = self.skip_idle_ticks(now, step);
+        let next = step.saturating_mul(idle + 1).saturating_add(now);
+        self.push(next, Event::Tick);
         Ok(())
+    }
+
+    /// Counts the ticks after `now` that can change nothing, and returns
+    /// how many: those before the next event and before the first lease
+    /// check that finds a job overdue. Each is still a poll (and some a
+    /// lease check's Query) on the bill, but not an event, so that a long
+    /// run with a short poll costs no more events than its jobs do.
+    fn skip_idle_ticks(&mut self, now: Ns, step: Ns) -> u64 {
+        let next_event = self.events.peek().map(|Reverse((at, _, _))| *at);
+        let lease = self.t.lease.as_nanos() as Ns;
+        let (lambda, platform) = (self.lambda(), &self.platform);
+        // As `lease_check` skips: the local driver passes queued jobs over.
+        let skip = |job| !lambda && platform.is_queued(job);
+        let due = self.counters.first_overdue(lease, &skip);
+        if next_event.is_none() && due.is_none() {
+            return 0;
+        }
+        let before_event = next_event.map_or(u64::MAX, |at| at.saturating_sub(now + 1) / step);
+        // Lease checks fall every `every` ticks, the first at `first`.
+        let every = self.t.lease_check.div_ceil(step).max(1);
+        let first = every - (now - self.last_lease_check) / step;
+        let before_relaunch = due.map_or(u64::MAX, |due| {
+            let at = now + first * step;
+            let later = due.saturating_sub(at).div_ceil(every * step);
+            first + later * every - 1
+        });
+        let idle = before_event.min(before_relaunch);
+        let checks = if idle >= first {
+            (idle - first) / every + 1
+        } else {
+            0
+        };
+        if checks > 0 {
+            self.last_lease_check = now + (first + (checks - 1) * every) * step;
+        }
+        if lambda {
+            let (pages, units) = self.query_cost();
+            self.tally.counter_reads.fetch_add(idle, Relaxed);
+            self.tally
+                .counter_queries
+                .fetch_add(checks * pages, Relaxed);
+            self.tally
+                .query_read_units
+                .fetch_add(checks * units, Relaxed);
+        }
+        idle
+    }
+
+    /// The Query of a lease check on Lambda: pages and read units.
+    fn query_cost(&self) -> (u64, u64) {
+        // One Query over the run's job items, paged by 1 MB.
+        let (items, _) = self.counters.items_and_launched();
+        let bytes = items as f64 * self.t.item_bytes;
+        let units = (bytes / 4096.0).ceil() as u64;
+        let pages = ((bytes / 1_048_576.0).ceil() as u64).max(1);
+        (pages, units)
     }
 
     fn lease_check(&mut self, now: Ns) -> Result<(), SimError> {
         if self.lambda() {
-            // One Query over the run's job items, paged by 1 MB.
-            let (items, _) = self.counters.items_and_launched();
-            let bytes = items as f64 * self.t.item_bytes;
-            let units = (bytes / 4096.0).ceil() as u64;
-            let pages = ((bytes / 1_048_576.0).ceil() as u64).max(1);
+            let (pages, units) = self.query_cost();
             self.tally.counter_queries.fetch_add(pages, Relaxed);
             self.tally.query_read_units.fetch_add(units, Relaxed);
         }
@@ -680,11 +816,19 @@ impl<'a> Sim<'a> {
         )
         .map_err(RunError::from)?;
         self.relaunches += relaunched;
+        if self.relaunches > max_relaunches(self.total) {
+            return Err(SimError::Relaunches {
+                relaunches: self.relaunches,
+                done: self.counters.finished_count(),
+                total: self.total,
+                lease_s: self.model.file.driver.lease_s.get(),
+            });
+        }
         self.deliver_launches();
         Ok(())
     }
 
-    fn report(mut self, workers: u64) -> Report {
+    fn report(mut self, workers: u64) -> Result<Report, SimError> {
         let makespan = self.last_finish;
         let lambda = self.lambda();
         let driver_done = if lambda {
@@ -696,13 +840,20 @@ impl<'a> Sim<'a> {
             self.timeline.live(e.created, makespan.max(e.created));
         }
         if !lambda {
-            self.billed = makespan * workers;
+            self.billed = makespan.saturating_mul(workers);
+        }
+        // The sums saturate rather than wrap: a saturated one is refused.
+        if self.busy == Ns::MAX || self.billed == Ns::MAX {
+            return Err(SimError::WorkerTime);
         }
         let requests = self.tally.snapshot();
         let (gb_seconds, dollars) = Report::price(self.model, &requests, self.billed);
+        if let Some((what, figures)) = dollars.overflow(gb_seconds) {
+            return Err(SimError::Cost(what, figures));
+        }
         let peaks = self.store.peaks();
         let m = self.metrics.snapshot();
-        Report {
+        Ok(Report {
             model: self.model.name().to_string(),
             kind: self.platform.kind,
             workers,
@@ -728,6 +879,6 @@ impl<'a> Sim<'a> {
             peak_temp_tiles: peaks.temp_tiles,
             peak_temp_bytes: peaks.temp_bytes,
             timeline: self.timeline,
-        }
+        })
     }
 }

@@ -10,6 +10,7 @@
 
 use lp_std::Kernel;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -21,6 +22,11 @@ pub const BUILTIN: [(&str, &str); 3] = [
     ("lambda", include_str!("../../models/lambda.toml")),
     ("emulated", include_str!("../../models/emulated.toml")),
 ];
+
+/// The shortest driver poll a model may give: every poll is a request and
+/// an event, so a poll of nanoseconds would simulate (and bill) billions
+/// of them per simulated second. AWS's driver polls every 500 ms.
+pub const MIN_POLL_S: f64 = 0.001;
 
 /// A number and where it comes from.
 #[derive(Clone, Debug, Deserialize)]
@@ -106,7 +112,7 @@ pub struct StoreModel {
     pub read_bytes_per_s: Figure<f64>,
     pub write_bytes_per_s: Figure<f64>,
     /// The copy a transposed load makes (an upper tile of a symmetric
-    /// matrix); 0 for free.
+    /// matrix).
     pub transpose_bytes_per_s: Figure<f64>,
     pub init_elements_per_s: Figure<InitRates>,
     /// Where a service's transfer time is not a latency plus a bandwidth:
@@ -153,7 +159,8 @@ pub struct CounterModel {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DriverModel {
-    /// How often the driver reads the run's progress (one read each).
+    /// How often the driver reads the run's progress (one read each); at
+    /// least [`MIN_POLL_S`].
     pub poll_s: Figure<f64>,
     /// A job launched this long ago and not finished is launched again.
     pub lease_s: Figure<f64>,
@@ -280,13 +287,17 @@ impl Model {
 
     /// Parses and checks model text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Model, ModelError> {
-        let file: ModelFile = toml::from_str(text).map_err(|e| ModelError::Malformed {
+        let malformed = |e: toml::de::Error| ModelError::Malformed {
             origin: origin.to_string(),
             message: e.to_string(),
-        })?;
+        };
+        let file: ModelFile = toml::from_str(text).map_err(malformed)?;
+        let points: Points = toml::from_str(text).map_err(malformed)?;
         let check = Checker { text, origin };
         check.figures(&file)?;
-        let (rates, default_rate) = check.kernel_rates(&file.kernels.gflops)?;
+        check.size_tables(&file.store, &points.store)?;
+        let kernels = &points.kernels.gflops.value;
+        let (rates, default_rate) = check.kernel_rates(&file.kernels.gflops, kernels)?;
         Ok(Model {
             file,
             rates,
@@ -345,6 +356,42 @@ fn interpolate(table: &[(f64, f64)], size: f64) -> f64 {
     table[table.len() - 1].1
 }
 
+/// The points of a model's tables as written, each with its position:
+/// serde fills a `(f64, f64)` from the first two elements of a longer
+/// array, so the points' lengths are checked on this second reading.
+#[derive(Deserialize)]
+struct Points {
+    store: StorePoints,
+    kernels: KernelPoints,
+}
+
+type PointList = Vec<Spanned<Vec<IgnoredAny>>>;
+
+#[derive(Deserialize)]
+struct StorePoints {
+    get_seconds_by_size: Option<ValueOf<PointList>>,
+    put_seconds_by_size: Option<ValueOf<PointList>>,
+}
+
+#[derive(Deserialize)]
+struct KernelPoints {
+    gflops: ValueOf<BTreeMap<String, Spanned<PointList>>>,
+}
+
+#[derive(Deserialize)]
+struct ValueOf<T> {
+    value: T,
+}
+
+/// The smallest value a figure may take.
+#[derive(Clone, Copy)]
+enum Least {
+    Zero,
+    AboveZero,
+    /// A floor, and why.
+    Floor(f64, &'static str),
+}
+
 /// Range checks that need the text (for line numbers).
 struct Checker<'a> {
     text: &'a str,
@@ -359,25 +406,30 @@ impl Checker<'_> {
             + 1
     }
 
-    fn invalid<T>(&self, field: &str, fig: &Figure<T>, message: &str) -> ModelError {
+    fn invalid_at(&self, field: &str, start: usize, message: &str) -> ModelError {
         ModelError::Invalid {
             origin: self.origin.to_string(),
             field: field.to_string(),
-            line: self.line(fig.value.span().start),
+            line: self.line(start),
             message: message.to_string(),
         }
     }
 
-    /// A finite value >= 0 (> 0 where `positive`), with a source.
-    fn number(&self, field: &str, fig: &Figure<f64>, positive: bool) -> Result<(), ModelError> {
+    fn invalid<T>(&self, field: &str, fig: &Figure<T>, message: &str) -> ModelError {
+        self.invalid_at(field, fig.value.span().start, message)
+    }
+
+    /// A finite value of at least `least`, with a source.
+    fn number(&self, field: &str, fig: &Figure<f64>, least: Least) -> Result<(), ModelError> {
         let v = fig.get();
-        if !v.is_finite() || v < 0.0 || (positive && v == 0.0) {
-            let want = if positive {
-                "a positive"
-            } else {
-                "a non-negative"
-            };
-            return Err(self.invalid(field, fig, &format!("must be {want} number, found {v}")));
+        let (fits, want) = match least {
+            Least::Zero => (v >= 0.0, "a non-negative number".to_string()),
+            Least::AboveZero => (v > 0.0, "a positive number".to_string()),
+            Least::Floor(min, why) => (v >= min, format!("at least {min} ({why})")),
+        };
+        if !v.is_finite() || !fits {
+            let found = figure_text(v);
+            return Err(self.invalid(field, fig, &format!("must be {want}, found {found}")));
         }
         if fig.source.trim().is_empty() {
             return Err(self.invalid(field, fig, "has an empty source"));
@@ -392,7 +444,9 @@ impl Checker<'_> {
         let c = &m.counters;
         let d = &m.driver;
         let pr = &m.prices;
-        let positive: [(&str, &Figure<f64>); 8] = [
+        // Rates are divided by: a zero would make a step free here and
+        // infinitely long there, so every rate is positive.
+        let positive: [(&str, &Figure<f64>); 9] = [
             ("worker.memory_mb", &w.memory_mb),
             ("worker.cpu_share", &w.cpu_share),
             ("platform.concurrency_limit", &p.concurrency_limit),
@@ -400,12 +454,13 @@ impl Checker<'_> {
             ("platform.scaling_window_s", &p.scaling_window_s),
             ("store.read_bytes_per_s", &s.read_bytes_per_s),
             ("store.write_bytes_per_s", &s.write_bytes_per_s),
+            ("store.transpose_bytes_per_s", &s.transpose_bytes_per_s),
             ("driver.lease_s", &d.lease_s),
         ];
         for (field, fig) in positive {
-            self.number(field, fig, true)?;
+            self.number(field, fig, Least::AboveZero)?;
         }
-        let non_negative: [(&str, &Figure<f64>); 20] = [
+        let non_negative: [(&str, &Figure<f64>); 18] = [
             ("platform.cold_start_s", &p.cold_start_s),
             ("platform.invoke_request_s", &p.invoke_request_s),
             ("platform.invoke_delivery_s", &p.invoke_delivery_s),
@@ -414,11 +469,9 @@ impl Checker<'_> {
             ("store.get_latency_s", &s.get_latency_s),
             ("store.put_latency_s", &s.put_latency_s),
             ("store.delete_latency_s", &s.delete_latency_s),
-            ("store.transpose_bytes_per_s", &s.transpose_bytes_per_s),
             ("counters.read_latency_s", &c.read_latency_s),
             ("counters.write_latency_s", &c.write_latency_s),
             ("counters.item_bytes", &c.item_bytes),
-            ("driver.poll_s", &d.poll_s),
             ("prices.gb_second", &pr.gb_second),
             ("prices.invocation", &pr.invocation),
             ("prices.store_get", &pr.store_get),
@@ -428,8 +481,10 @@ impl Checker<'_> {
             ("prices.counter_read_unit", &pr.counter_read_unit),
         ];
         for (field, fig) in non_negative {
-            self.number(field, fig, false)?;
+            self.number(field, fig, Least::Zero)?;
         }
+        let poll = Least::Floor(MIN_POLL_S, "1 ms: every poll is a simulated request");
+        self.number("driver.poll_s", &d.poll_s, poll)?;
         if p.concurrency_limit.get().fract() != 0.0 {
             let msg = "must be a whole number";
             return Err(self.invalid("platform.concurrency_limit", &p.concurrency_limit, msg));
@@ -440,16 +495,26 @@ impl Checker<'_> {
             let msg = "must give positive rates";
             return Err(self.invalid("store.init_elements_per_s", &s.init_elements_per_s, msg));
         }
-        for (field, table) in s.size_tables() {
+        Ok(())
+    }
+
+    /// The transfer times by size, if the model gives them.
+    fn size_tables(&self, s: &StoreModel, points: &StorePoints) -> Result<(), ModelError> {
+        let written = [&points.get_seconds_by_size, &points.put_seconds_by_size];
+        for ((field, table), written) in s.size_tables().into_iter().zip(written) {
             let Some(fig) = table else { continue };
+            let msg = "must be [[bytes, seconds], ...], sizes positive and ascending, \
+                       seconds non-negative";
+            let written = written.as_ref().map_or(&[][..], |w| &w.value[..]);
+            if let Some(point) = written.iter().find(|p| p.get_ref().len() != 2) {
+                return Err(self.invalid_at(field, point.span().start, msg));
+            }
             let points = fig.value.get_ref();
             let ascending = points.windows(2).all(|w| w[0].0 < w[1].0);
             let valid = points
                 .iter()
                 .all(|&(b, t)| b.is_finite() && b > 0.0 && t.is_finite() && t >= 0.0);
             if points.is_empty() || !ascending || !valid {
-                let msg = "must be [[bytes, seconds], ...], sizes positive and ascending, \
-                           seconds non-negative";
                 return Err(self.invalid(field, fig, msg));
             }
             if fig.source.trim().is_empty() {
@@ -459,32 +524,37 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// The rate tables by kernel, and the default one.
+    /// The rate tables by kernel, and the default one; an entry's error
+    /// names its line.
     #[allow(clippy::type_complexity)]
     fn kernel_rates(
         &self,
         fig: &Figure<BTreeMap<String, Vec<(f64, f64)>>>,
+        written: &BTreeMap<String, Spanned<PointList>>,
     ) -> Result<(Vec<(Kernel, Vec<(f64, f64)>)>, Vec<(f64, f64)>), ModelError> {
         let field = "kernels.gflops";
         let mut rates = Vec::new();
         let mut default = None;
         for (name, table) in fig.value.get_ref() {
+            let entry = written.get(name);
+            let start = entry.map_or(fig.value.span().start, |e| e.span().start);
+            let pairs = entry.is_none_or(|e| e.get_ref().iter().all(|p| p.get_ref().len() == 2));
             let ascending = table.windows(2).all(|w| w[0].0 < w[1].0);
             let valid = table
                 .iter()
                 .all(|&(s, r)| s.is_finite() && s > 0.0 && r.is_finite() && r > 0.0);
-            if table.is_empty() || !ascending || !valid {
+            if table.is_empty() || !pairs || !ascending || !valid {
                 let msg = format!(
                     "entry {name} must be [[size, GFLOP/s], ...], sizes ascending, all positive"
                 );
-                return Err(self.invalid(field, fig, &msg));
+                return Err(self.invalid_at(field, start, &msg));
             }
             if name == "default" {
                 default = Some(table.clone());
                 continue;
             }
             let kernel = Kernel::from_name(name).ok_or_else(|| {
-                self.invalid(field, fig, &format!("names `{name}`, which is no kernel"))
+                self.invalid_at(field, start, &format!("names `{name}`, which is no kernel"))
             })?;
             rates.push((kernel, table.clone()));
         }
@@ -493,6 +563,16 @@ impl Checker<'_> {
             return Err(self.invalid(field, fig, "has an empty source"));
         }
         Ok((rates, default))
+    }
+}
+
+/// A figure as text: as written where that is short, else in scientific
+/// notation (`1e308` is 309 digits long written out, `1e-300` 302).
+pub fn figure_text(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-9..1e15).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
     }
 }
 
@@ -523,7 +603,7 @@ fn kernel_rates(m: &ModelFile) -> (String, String, String) {
 /// Every figure of a model as (field, value, source).
 fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
     let f = |name: &str, fig: &Figure<f64>| {
-        (name.to_string(), fig.get().to_string(), fig.source.clone())
+        (name.to_string(), figure_text(fig.get()), fig.source.clone())
     };
     let b = |name: &str, fig: &Figure<bool>| {
         (name.to_string(), fig.get().to_string(), fig.source.clone())

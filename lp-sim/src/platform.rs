@@ -18,6 +18,7 @@
 
 use crate::clock::{Ns, ns};
 use crate::model::{Kind, Model};
+use foldhash::HashMap;
 use lp_program::{JobId, TileKey};
 use lp_runtime::protocol::{Priorities, UrgentQueue};
 use std::collections::VecDeque;
@@ -55,6 +56,9 @@ pub struct Platform {
     pub envs: Vec<Env>,
     idle: Vec<usize>,
     queue: UrgentQueue,
+    /// How many times each job waits in `queue`: the lease checks ask of
+    /// every overdue job, and the queue can only answer by a scan.
+    queued: HashMap<JobId, u32>,
     /// The order of the waiting deliveries (all equal on Lambda).
     priorities: Arc<Priorities>,
     created: VecDeque<Ns>,
@@ -74,6 +78,7 @@ impl Platform {
             envs: Vec::new(),
             idle: Vec::new(),
             queue: UrgentQueue::default(),
+            queued: HashMap::default(),
             priorities,
             created: VecDeque::new(),
         };
@@ -94,7 +99,7 @@ impl Platform {
     /// Whether `job` waits for a worker (the local driver does not count a
     /// queued delivery against its lease).
     pub fn is_queued(&self, job: JobId) -> bool {
-        self.queue.contains(job)
+        self.queued.contains_key(&job)
     }
 
     /// A delivery of `job` arrives at `now`.
@@ -106,6 +111,7 @@ impl Platform {
             Ok(env) => Placement::Cold(env, now + self.cold),
             Err(retry) => {
                 self.queue.push(job, self.priorities.of(job));
+                *self.queued.entry(job).or_insert(0) += 1;
                 Placement::Queued(retry)
             }
         }
@@ -142,7 +148,7 @@ impl Platform {
         while let Some(job) = self.queue.peek() {
             match self.create(now) {
                 Ok(env) => {
-                    self.queue.pop();
+                    self.pop();
                     started.push((env, job, now + self.cold));
                 }
                 Err(retry) => return (started, retry),
@@ -151,10 +157,22 @@ impl Platform {
         (started, None)
     }
 
+    /// The most urgent waiting delivery, out of the queue.
+    fn pop(&mut self) -> Option<JobId> {
+        let job = self.queue.pop()?;
+        if let Some(n) = self.queued.get_mut(&job) {
+            *n -= 1;
+            if *n == 0 {
+                self.queued.remove(&job);
+            }
+        }
+        Some(job)
+    }
+
     /// `env` finished its invocation at `now`: the next waiting delivery,
     /// if any, runs on it at once; otherwise it idles.
     pub fn release(&mut self, env: usize) -> Option<JobId> {
-        match self.queue.pop() {
+        match self.pop() {
             Some(job) => Some(job),
             None => {
                 self.idle.push(env);

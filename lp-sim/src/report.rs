@@ -63,6 +63,35 @@ impl Dollars {
     pub fn total(&self) -> f64 {
         self.compute + self.invocations + self.store + self.counters
     }
+
+    /// The first figure that overflowed to infinity (the model's figures
+    /// are finite, their products need not be), as (what, the figures
+    /// behind it).
+    pub fn overflow(&self, gb_seconds: f64) -> Option<(&'static str, &'static str)> {
+        [
+            (gb_seconds, "GB-seconds", "worker.memory_mb"),
+            (
+                self.compute,
+                "compute cost",
+                "worker.memory_mb and prices.gb_second",
+            ),
+            (self.invocations, "invocation cost", "prices.invocation"),
+            (
+                self.store,
+                "store cost",
+                "prices.store_get, store_put and store_delete",
+            ),
+            (
+                self.counters,
+                "counter cost",
+                "prices.counter_write_unit and counter_read_unit",
+            ),
+            (self.total(), "total cost", "prices"),
+        ]
+        .into_iter()
+        .find(|(value, _, _)| !value.is_finite())
+        .map(|(_, what, figures)| (what, figures))
+    }
 }
 
 /// The result of one simulation.
@@ -72,9 +101,13 @@ pub struct Report {
     pub kind: Kind,
     pub workers: u64,
     pub jobs: u64,
-    /// Job executions, duplicates included.
+    /// Job executions, duplicates included (those that found their temps
+    /// freed and stopped too).
     pub executions: u64,
-    /// Re-deliveries by the driver after a lease expired.
+    /// Re-deliveries the driver sent after a lease expired (`lpc run`'s
+    /// "retries"), whether or not they ran: one that arrives after its job
+    /// finished ends at once, and one still in flight at the end never
+    /// arrives.
     pub relaunches: u64,
     /// Invocations killed at the platform's time limit.
     pub killed: u64,
@@ -108,6 +141,13 @@ pub struct Report {
 }
 
 impl Report {
+    /// Executions beyond each job's first. A job is launched once by the
+    /// protocol (its launched flag), so every one of them is a lease
+    /// relaunch that ran, a killed job's included.
+    pub fn repeats(&self) -> u64 {
+        self.executions.saturating_sub(self.jobs)
+    }
+
     /// Fraction of worker time spent busy, from the start to the makespan.
     pub fn utilisation(&self) -> f64 {
         let span = self.makespan as f64 * self.workers as f64;

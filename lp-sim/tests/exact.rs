@@ -10,7 +10,8 @@
 //!   1/30, TRSM 1e6 at 0.1, SYRK 2e6 at 0.2), but a SYRK of one tile: 1e6
 //!   flops, 5 ms;
 //! * a counter update 1 ms; a counter read, a launch, a delivery and a
-//!   DELETE cost nothing.
+//!   DELETE cost nothing, and so does a transposed load's copy (80,000 B
+//!   at 1e15 B/s is 0.08 ns, rounded to 0).
 //!
 //! The protocol's own steps then add, per finished job: 1 ms per child
 //! recorded, 1 ms per child it wins the launch of, 1 ms to mark it finished
@@ -216,7 +217,7 @@ fn a_generated_input_costs_no_request() {
 #[test]
 fn read_times_by_size_replace_latency_and_bandwidth() {
     let table = "get_seconds_by_size = { value = [[40064.0, 0.005], [160256.0, 0.029]], \
-                 source = \"test\" }\ntranspose_bytes_per_s = { value = 0.0, source = \"test\" }";
+                 source = \"test\" }\ntranspose_bytes_per_s = { value = 1e15, source = \"test\" }";
     let r = run_with(&plan(CHAIN, &[]), 1, &[("transpose_bytes_per_s", table)]);
     assert_eq!(r.makespan, 106 * MS);
 }
@@ -275,4 +276,56 @@ fn gemm_sub_takes_gemms_rate_unless_the_model_gives_it_one() {
         "GEMM = [[1, 0.5]]\nGEMM_SUB = [[1, 0.25]]",
     );
     assert_eq!(seconds(&own, "GEMM_SUB"), 0.008);
+}
+
+const ONE: &str = "
+matrix A : f64[100, 100] tile [100, 100] input = random(1)
+matrix C : f64[100, 100] tile [100, 100] output
+double:
+    %a = S3_LOAD A[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE C[0, 0], %b
+";
+
+/// On Lambda with a 1 ms poll, one job of 1000 s: the driver polls a
+/// million times, and a relaunch falls between two events. The root's
+/// launch takes 1 ms; the body generates A at 10 elements/s (1000 s), adds
+/// (10 ms) and writes (10 ms): its writes are durable at 1000.021 s, its
+/// finish and metrics take 2 ms (1000.023 s). The polls at 1 ms to
+/// 1,000.020 s are 1,000,020 reads (the one at 1000.021 s comes after the
+/// writes, which were due first). The lease (700 s) is checked every 175
+/// s: at 175, 350, 525, 700, 875 s, five Queries of one page; the job,
+/// launched at 1 ms, is overdue from 700.001 s, so the check at 875 s
+/// relaunches it (1 ms) onto a second environment, where it runs again.
+/// Reads: the polls, and a status read and a finished check per start;
+/// writes: the launch, the relaunch, the finish and the metrics; PUTs: the
+/// write of each body, counted as it starts.
+#[test]
+fn polls_between_events_are_counted_not_simulated() {
+    let changes = [
+        ("kind", "kind = \"lambda\""),
+        ("poll_s", "poll_s = { value = 0.001, source = \"test\" }"),
+        ("lease_s", "lease_s = { value = 700.0, source = \"test\" }"),
+        (
+            "init_elements_per_s",
+            "init_elements_per_s = { value = { zeros = 1e6, identity = 1e6, random = 10.0, \
+             spd = 1e6 }, source = \"test\" }",
+        ),
+    ];
+    let r = run_with(&plan(ONE, &[]), 2, &changes);
+    assert_eq!(r.makespan, 1_000_023 * MS);
+    assert_eq!((r.executions, r.relaunches, r.repeats()), (2, 1, 1));
+    assert_eq!(
+        r.requests,
+        Requests {
+            store_gets: 0,
+            store_puts: 2,
+            store_deletes: 0,
+            counter_reads: 1_000_024,
+            counter_writes: 4,
+            counter_queries: 5,
+            query_read_units: 5,
+            invocations: 2,
+        }
+    );
 }

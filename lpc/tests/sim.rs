@@ -53,7 +53,7 @@ simulated 4 jobs on 2 workers (exact model)
   utilisation   49.7% of worker time busy
   compute       0.00 GFLOP, 0.0 GFLOP/s
   transfers     loaded 468.8 KiB, stored 312.5 KiB
-  executions    4 (0 relaunched after a lease, 0 killed at the time limit)
+  executions    4 (0 relaunched after a lease; 0 killed at the time limit)
   requests      store: 3 GET, 4 PUT, 1 DELETE; counters: 4 reads, 12 writes, 0 query pages (0 read units)
   launches      queue: 1 (the rest continued on their parent's worker)
   cost          $0.0000 (compute $0.0000, invocations $0.0000, store $0.0000, counters $0.0000)
@@ -456,6 +456,294 @@ fn a_run_past_the_clock_horizon_is_refused() {
                 .to_string()
         )
     );
+}
+
+/// `base` with each `(start, line)`: the line starting with `start`
+/// replaced by `line`, written to `dir/name`.
+fn model_file(dir: &Path, name: &str, base: &str, changes: &[(&str, &str)]) -> PathBuf {
+    let mut text = base.to_string();
+    for (start, line) in changes {
+        let at = text
+            .find(&format!("\n{start}"))
+            .unwrap_or_else(|| panic!("no line `{start}`"))
+            + 1;
+        let end = at + text[at..].find('\n').expect("a whole line");
+        text.replace_range(at..end, line);
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write the model");
+    path
+}
+
+/// The line of `path` that starts with `start`.
+fn line_of(path: &Path, start: &str) -> usize {
+    let text = std::fs::read_to_string(path).expect("the model");
+    text.lines()
+        .position(|l| l.starts_with(start))
+        .expect("the line")
+        + 1
+}
+
+const LAMBDA_MODEL: &str = include_str!("../../models/lambda.toml");
+
+/// Every poll is a request and an event: a poll of 0 (or 5e-324 s) would
+/// simulate billions of them per simulated second, and hang. Under 1 ms
+/// is refused, negative zero included; 1 ms runs.
+#[test]
+fn a_poll_under_a_millisecond_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (value, shown) in [
+        ("0.0", "0"),
+        ("-0.0", "-0"),
+        ("1e-308", "1e-308"),
+        ("5e-324", "5e-324"),
+        ("1e-6", "0.000001"),
+        ("0.000999", "0.000999"),
+    ] {
+        let poll = format!("poll_s = {{ value = {value}, source = \"test\" }}");
+        let path = model_file(dir.path(), "m.toml", LAMBDA_MODEL, &[("poll_s", &poll)]);
+        let line = line_of(&path, "poll_s");
+        let p = path.to_str().unwrap();
+        let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "10", "--model", p]);
+        assert_eq!(
+            (code, err),
+            (
+                Some(2),
+                format!(
+                    "error: model {p}, line {line}: `driver.poll_s` must be at least 0.001 \
+                     (1 ms: every poll is a simulated request), found {shown}\n"
+                )
+            )
+        );
+    }
+    let poll = "poll_s = { value = 0.001, source = \"test\" }";
+    let path = model_file(dir.path(), "m.toml", LAMBDA_MODEL, &[("poll_s", poll)]);
+    let p = path.to_str().unwrap();
+    let out = lpc(&["sim", "lib/cholesky.lp", "--workers", "10", "--model", p]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+const ONE_JOB: &str = "
+matrix A : f64[100, 100] tile [100, 100] input = random(1)
+matrix C : f64[100, 100] tile [100, 100] output
+double:
+    %a = S3_LOAD A[0, 0]
+    %b = ADD %a, %a
+    S3_WRITE C[0, 0], %b
+";
+
+/// A relaunch runs its job again only if it arrives while the job is
+/// unfinished. One job of 30 ms on the exact model with a 10 ms lease,
+/// checked every 2.5 ms: launched at 1 ms, it starts at once (restamping
+/// its lease), its writes are durable at 31 ms and it is finished at 32.
+/// The check at 12.5 ms relaunches it (1 ms). On two workers the second
+/// worker runs it again from 13.5 ms; the check at 25 ms relaunches that
+/// run in turn, whose delivery waits for a worker and finds the job
+/// finished at 32 ms: 2 relaunched, 1 of them ran again. On one worker
+/// the first relaunch waits and finds the job finished: 1 relaunched, 0
+/// ran again.
+#[test]
+fn a_relaunch_counts_as_a_repeat_only_if_it_ran() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lease = "lease_s = { value = 0.01, source = \"test\" }";
+    let model = model_file(dir.path(), "m.toml", EXACT_MODEL, &[("lease_s", lease)]);
+    let program = dir.path().join("one.lp");
+    std::fs::write(&program, ONE_JOB).unwrap();
+    let args = |workers| {
+        let (program, model) = (program.to_str().unwrap(), model.to_str().unwrap());
+        lpc(&["sim", program, "--workers", workers, "--model", model])
+    };
+    let out = args("2");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = "\
+simulated 1 jobs on 2 workers (exact model)
+  makespan      32.0 ms
+  bounds        critical path 30.0 ms, busy time / workers 15.5 ms
+  utilisation   48.4% of worker time busy
+  compute       0.00 GFLOP, 0.0 GFLOP/s
+  transfers     loaded 78.1 KiB, stored 78.1 KiB
+  executions    2 (2 relaunched after a lease, 1 of them ran again; 0 killed at the time limit)
+  requests      store: 0 GET, 2 PUT, 0 DELETE; counters: 3 reads, 4 writes, 0 query pages (0 read units)
+  launches      queue: 3 (the rest continued on their parent's worker)
+  cost          $0.0000 (compute $0.0000, invocations $0.0000, store $0.0000, counters $0.0000)
+  tiles held    at most 1 at once (0 temps, 0 B of temps)
+";
+    assert_eq!(text(&out.stdout), expected);
+    let out = args("1");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("  executions"))
+        .map(str::to_string);
+    assert_eq!(
+        line.as_deref(),
+        Some(
+            "  executions    1 (1 relaunched after a lease, 0 of them ran again; \
+             0 killed at the time limit)"
+        )
+    );
+}
+
+/// A lease far shorter than the jobs: Lambda's driver relaunches every
+/// unfinished job at each check, without end. One job of 1000 s on a
+/// Lambda-kind exact model with a 1 ms poll and a lease of 1 us is
+/// relaunched at every poll; the 10,101st relaunch (10.101 s) passes the
+/// bound of 100 per job and 10,000.
+#[test]
+fn a_lease_far_shorter_than_the_jobs_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let changes = [
+        ("kind", "kind = \"lambda\""),
+        ("poll_s", "poll_s = { value = 0.001, source = \"test\" }"),
+        ("lease_s", "lease_s = { value = 1e-6, source = \"test\" }"),
+        (
+            "init_elements_per_s",
+            "init_elements_per_s = { value = { zeros = 1e6, identity = 1e6, random = 10.0, \
+             spd = 1e6 }, source = \"test\" }",
+        ),
+    ];
+    let model = model_file(dir.path(), "m.toml", EXACT_MODEL, &changes);
+    let program = dir.path().join("one.lp");
+    std::fs::write(&program, ONE_JOB).unwrap();
+    let (program, model) = (program.to_str().unwrap(), model.to_str().unwrap());
+    let (code, err) = error_of(&["sim", program, "--workers", "2", "--model", model]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(1),
+            "error: the driver relaunched 10101 jobs after their lease expired, more than the \
+             simulator takes (10100: 100 per job and 10000), after 0 of 1 jobs finished: the \
+             model's `driver.lease_s` (0.000001 s) is far shorter than its jobs take\n"
+        )
+    );
+}
+
+/// Busy and billed worker time add up over the workers, past what a
+/// nanosecond count holds: 100 threads for 5e8 s (A generated at 2e-5
+/// elements/s) are 1,585 years of billed time.
+#[test]
+fn worker_time_past_584_years_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rates = "init_elements_per_s = { value = { zeros = 1e6, identity = 1e6, random = 1e6, \
+                 spd = 2e-5 }, source = \"test\" }";
+    let model = model_file(
+        dir.path(),
+        "m.toml",
+        EXACT_MODEL,
+        &[("init_elements_per_s", rates)],
+    );
+    let out = lpc(&[
+        "sim",
+        "lib/cholesky.lp",
+        "--set",
+        "n=100",
+        "--set",
+        "b=100",
+        "--workers",
+        "100",
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (
+            Some(1),
+            String::new(),
+            "error: the workers' simulated time adds up to more than 584 years: check the \
+             model's latencies and rates, the program's sizes and the number of workers\n"
+                .to_string()
+        )
+    );
+}
+
+/// Figures are finite, their products need not be: a cost that overflows
+/// is refused, naming the figures behind it; a large finite one is
+/// printed in scientific notation rather than in 300 digits. The 2 x 2
+/// Cholesky's threads are billed 0.144 s x 2 at 1e308 MB, 1 $/GB-s:
+/// 2.8125e304 dollars.
+#[test]
+fn costs_that_overflow_are_refused_and_large_ones_readable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let put = "store_put = { value = 1e308, source = \"test\" }";
+    let model = model_file(dir.path(), "put.toml", EXACT_MODEL, &[("store_put", put)]);
+    let out = cholesky_2x2(&model, &["--set", "b=100", "--workers", "2"]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (
+            Some(1),
+            String::new(),
+            "error: the simulated store cost is not a finite number: check the model's \
+             prices.store_get, store_put and store_delete\n"
+                .to_string()
+        )
+    );
+    let changes = [
+        (
+            "memory_mb",
+            "memory_mb = { value = 1e308, source = \"test\" }",
+        ),
+        (
+            "gb_second",
+            "gb_second = { value = 1.0, source = \"test\" }",
+        ),
+    ];
+    let model = model_file(dir.path(), "memory.toml", EXACT_MODEL, &changes);
+    let out = cholesky_2x2(&model, &["--set", "b=100", "--workers", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let cost = stdout.lines().find(|l| l.starts_with("  cost"));
+    assert_eq!(
+        cost,
+        Some(
+            "  cost          $2.812e304 (compute $2.812e304, invocations $0.0000, \
+             store $0.0000, counters $0.0000)"
+        )
+    );
+}
+
+/// A point of a table with a third number would be read as its first
+/// two, silently; it is refused at its line, as a rate of 0 that would
+/// make a transposed load free while 1e-308 makes it take centuries.
+#[test]
+fn table_points_of_three_numbers_and_zero_rates_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "CHOL",
+            "CHOL = [[1, 0.03333333333333333, 5]]",
+            "`kernels.gflops` entry CHOL must be [[size, GFLOP/s], ...], sizes ascending, \
+             all positive",
+        ),
+        (
+            "put_latency_s",
+            "put_latency_s = { value = 0.002, source = \"test\" }\n\
+             put_seconds_by_size = { value = [[1e6, 0.01],\n    [2e6, 0.02, 1]], source = \"test\" }",
+            "`store.put_seconds_by_size` must be [[bytes, seconds], ...], sizes positive and \
+             ascending, seconds non-negative",
+        ),
+        (
+            "transpose_bytes_per_s",
+            "transpose_bytes_per_s = { value = 0.0, source = \"test\" }",
+            "`store.transpose_bytes_per_s` must be a positive number, found 0",
+        ),
+    ];
+    for (start, line, message) in cases {
+        let path = model_file(dir.path(), "m.toml", EXACT_MODEL, &[(start, line)]);
+        // The offending point's own line.
+        let line = match start {
+            "put_latency_s" => line_of(&path, "    [2e6"),
+            _ => line_of(&path, start),
+        };
+        let p = path.to_str().unwrap();
+        let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "1", "--model", p]);
+        assert_eq!(
+            (code, err),
+            (
+                Some(2),
+                format!("error: model {p}, line {line}: {message}\n")
+            )
+        );
+    }
 }
 
 /// `lpc sim ARGS` with `--model` the exact model, expecting a refusal

@@ -7,7 +7,7 @@ use crate::cli::{CompileArgs, human_bytes, write_atomically};
 use lp_program::Plan;
 use lp_sim::clock::secs;
 use lp_sim::engine::SimError;
-use lp_sim::model::Kind;
+use lp_sim::model::{Kind, figure_text};
 use lp_sim::{Model, Report, SimOptions, simulate};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -211,10 +211,17 @@ fn print_report(r: &Report, model: &Model) {
             human_bytes(r.bytes_stored)
         ),
     );
+    // A relaunch runs its job again only if it arrives before the job
+    // finished: the count of relaunches alone would read as repeated runs.
+    let repeats = if r.relaunches > 0 {
+        format!(", {} of them ran again", r.repeats())
+    } else {
+        String::new()
+    };
     line(
         "executions",
         format!(
-            "{} ({} relaunched after a lease, {} killed at the time limit)",
+            "{} ({} relaunched after a lease{repeats}; {} killed at the time limit)",
             r.executions, r.relaunches, r.killed
         ),
     );
@@ -261,31 +268,43 @@ fn print_requests(r: &Report, lambda: bool) {
     );
 }
 
+/// `x` with `decimals` decimals, or in scientific notation where that
+/// would run to more than 15 digits before the point (a model's figures
+/// may be as large as 1e308).
+fn fixed(x: f64, decimals: usize) -> String {
+    if x.abs() >= 1e15 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.decimals$}")
+    }
+}
+
 fn print_cost(r: &Report, model: &Model, lambda: bool) {
     let line = |label: &str, value: String| lpc::outln!("  {label:<14}{value}");
     if lambda {
         line(
             "workers",
             format!(
-                "{} environments, {} cold starts; billed {} at {} MB = {:.1} GB-s",
+                "{} environments, {} cold starts; billed {} at {} MB = {} GB-s",
                 r.environments,
                 r.cold_starts,
                 seconds(r.billed),
-                model.file.worker.memory_mb.get(),
-                r.gb_seconds
+                figure_text(model.file.worker.memory_mb.get()),
+                fixed(r.gb_seconds, 1)
             ),
         );
     }
     let d = &r.dollars;
+    let dollars = |x: f64| format!("${}", fixed(x, 4));
     line(
         "cost",
         format!(
-            "${:.4} (compute ${:.4}, invocations ${:.4}, store ${:.4}, counters ${:.4})",
-            d.total(),
-            d.compute,
-            d.invocations,
-            d.store,
-            d.counters
+            "{} (compute {}, invocations {}, store {}, counters {})",
+            dollars(d.total()),
+            dollars(d.compute),
+            dollars(d.invocations),
+            dollars(d.store),
+            dollars(d.counters)
         ),
     );
 }

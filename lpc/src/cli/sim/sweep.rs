@@ -172,8 +172,8 @@ fn run_sweep(args: &Args, model: &Model) -> Result<(), ExitCode> {
             format!("{:.3}", secs(r.makespan)),
             format!("{:.3}", secs(r.critical_path)),
             format!("{:.1}", 100.0 * r.utilisation()),
-            format!("{:.1}", r.gb_seconds),
-            format!("{:.4}", r.dollars.total()),
+            super::fixed(r.gb_seconds, 1),
+            super::fixed(r.dollars.total(), 4),
             r.peak_tiles.to_string(),
         ]);
         lpc::outln!("{}", row.join("\t"));
