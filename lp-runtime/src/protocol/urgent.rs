@@ -30,11 +30,6 @@ impl UrgentQueue {
     pub fn peek(&self) -> Option<JobId> {
         self.heap.peek().map(|q| q.job)
     }
-
-    /// Whether `job` waits here (a scan: for rare questions only).
-    pub fn contains(&self, job: JobId) -> bool {
-        self.heap.iter().any(|q| q.job == job)
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -74,7 +69,6 @@ mod tests {
         for (job, priority) in [(1, 0.0), (2, 5.0), (3, 0.0), (4, 5.0), (5, -1.0)] {
             q.push(job, priority);
         }
-        assert!(q.contains(3) && !q.contains(6));
         assert_eq!(q.peek(), Some(2));
         let order: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(order, [2, 4, 1, 3, 5]);
