@@ -68,7 +68,7 @@ if ((status == 0)); then
     # LP_WORKER_FAULT (production workers are built without it).
     aws_tests=(--locked -p lp-runtime -p lpc
         --features lp-runtime/aws,lp-runtime/fault-injection,lpc/aws
-        --test aws_emulated --test lambda)
+        --test aws_emulated --test store_s3 --test lambda)
     cargo test "${aws_tests[@]}" --no-run
     scripts/emulators.sh start
     emulators_started=1

@@ -35,6 +35,12 @@ pub use namespace::{Namespace, RunStore};
 pub enum StoreError {
     /// A name that would escape the store or smuggle a separator into a key.
     InvalidName { name: String, reason: &'static str },
+    /// A directory or S3 prefix that cannot hold a store: `part` of its
+    /// path is one no store above it could tell from its own folders.
+    InvalidRoot {
+        part: String,
+        problem: location::RootProblem,
+    },
     /// Bytes that are not a valid tile or header; `what` names the object.
     Corrupt { what: String, reason: String },
     Io {
@@ -49,6 +55,19 @@ impl std::fmt::Display for StoreError {
             StoreError::InvalidName { name, reason } => {
                 write!(f, "invalid matrix name {name:?}: {reason}")
             }
+            StoreError::InvalidRoot { part, problem } => match problem {
+                location::RootProblem::Namespace => write!(
+                    f,
+                    "its path has a part `{part}`, and a part starting with `~` marks a \
+                     store's own folders (`~runs`, `~inputs`, `~bundles`): a store above \
+                     it would take this store's contents for its own"
+                ),
+                location::RootProblem::Name(reason) => write!(
+                    f,
+                    "its path has a part `{part}`, which is not a valid name ({reason}): \
+                     a store above it could not list it"
+                ),
+            },
             StoreError::Corrupt { what, reason } => write!(f, "corrupt {what}: {reason}"),
             StoreError::Io { what, source } => write!(f, "{what}: {source}"),
         }
@@ -73,6 +92,18 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct StoreUsage {
     pub bytes_held: u64,
     pub peak_bytes_held: u64,
+}
+
+/// A program bundle a store holds, `~bundles/<name>` (the lambda backend
+/// uploads one per program content: docs/aws.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBundle {
+    /// `<content key>.lpb`.
+    pub name: String,
+    pub bytes: u64,
+    /// When it was last written (seconds since the epoch), if the store
+    /// says.
+    pub modified: Option<u64>,
 }
 
 pub trait Store: Send + Sync {
@@ -118,6 +149,16 @@ pub trait Store: Send + Sync {
     /// documents); deleting nothing is not an error.
     fn remove_all(&self, location: &str) -> StoreResult<()> {
         Err(no_documents(location, "a removal"))
+    }
+    /// The bundles under `~bundles/` (`lpc store ls|gc|rm`); a store that
+    /// never holds one (memory, stand-ins) has none.
+    fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
+        Ok(Vec::new())
+    }
+    /// Deletes bundle `name` (`<key>.lpb`); deleting an absent one is not
+    /// an error.
+    fn remove_bundle(&self, name: &str) -> StoreResult<()> {
+        Err(no_documents(name, "a removal"))
     }
     /// Bytes held now and at peak, for stores that can count them cheaply
     /// (a remote object store cannot, and reports `None`).

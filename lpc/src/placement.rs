@@ -247,12 +247,32 @@ fn place_file(
     if !check_origin(store, info, &location, &origin)? {
         let mut at = info.clone();
         at.name = location.clone();
-        matrix::import_npy_with(store, &at, path, workers, *transfer)
-            .map_err(|e| import_error(path, e.naming(&info.name)))?;
+        matrix::import_npy_with(store, &at, path, workers, *transfer).map_err(|e| {
+            if refuses_content(&e) {
+                // Every import of these bytes in this tiling is refused
+                // alike, so no run can complete this location: what this
+                // one wrote is no one's input. (If removing fails, gc
+                // takes it for the interrupted import it looks like.)
+                let _ = store.remove_all(&location);
+            }
+            import_error(path, e.naming(&info.name))
+        })?;
         // Last: its presence says the import is whole.
         origin.write(store, &location)?;
     }
     Ok(location)
+}
+
+/// Whether an import failed for what the file holds (its shape, its
+/// values, its `.npy` encoding), rather than for a stop or an I/O error
+/// that another import of the same bytes might not meet.
+fn refuses_content(e: &MatrixError) -> bool {
+    matches!(
+        e,
+        MatrixError::ShapeMismatch { .. }
+            | MatrixError::NotSymmetric { .. }
+            | MatrixError::Npy { .. }
+    )
 }
 
 /// Resolves `name` in the store for input `info`, checking its geometry.

@@ -517,13 +517,20 @@ fn a_matrix_that_is_not_spd_stops_the_run_naming_job_kernel_and_tile() {
     );
     assert!(!dir.path().join("L.npy").exists(), "no output written");
     // The failed run removed its namespace; the imported input stays,
-    // stored by content.
+    // stored by content, and so does the program's bundle (`gc` removes it
+    // once it is stale).
     let ls = lpc(&["store", "ls", &format!("s3://{bucket}")], None);
     let listing = String::from_utf8_lossy(&ls.stdout);
     assert!(ls.status.success(), "{}", stderr(&ls));
-    assert_eq!(listing.lines().count(), 1, "{listing}");
+    let mut lines: Vec<&str> = listing.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{listing}");
     assert!(
-        listing.starts_with("~inputs/") && listing.contains("import of minus_identity.npy"),
+        lines[0].starts_with("~bundles/") && lines[0].contains("\t(program bundle)\t"),
+        "{listing}"
+    );
+    assert!(
+        lines[1].starts_with("~inputs/") && lines[1].contains("import of minus_identity.npy"),
         "{listing}"
     );
 }

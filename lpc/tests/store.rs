@@ -830,3 +830,349 @@ fn a_dangling_published_name_is_named_as_such() {
     let out = lpc(&["store", "rm", &store, "ghost"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "removed ghost\n");
 }
+
+/// `lpc store ARGS...`: its exit code, stdout and stderr.
+fn store_cmd(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["store"];
+    all.extend_from_slice(args);
+    let out = lpc(&all);
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// A small Cholesky in `store`, publishing L as `fac`.
+fn published_cholesky(store: &str) {
+    run_ok(&[
+        "run",
+        &lib("cholesky.lp"),
+        "--quiet",
+        "--set",
+        "n=64",
+        "--set",
+        "b=32",
+        "--store",
+        store,
+        "--publish",
+        "L=fac",
+    ]);
+}
+
+/// A store inside another (`dir:ROOT/sub`) is one entry of the outer
+/// store's listing, which `rm` refuses (it once removed the whole nested
+/// store, runs and published names included) and `gc` leaves alone.
+#[test]
+fn a_store_nested_in_another_is_listed_as_such_and_never_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let outer = format!("dir:{d}");
+    published_cholesky(&format!("dir:{d}/sub"));
+    // A store of matrices written block by block has nothing but them.
+    std::fs::create_dir_all(dir.path().join("blocks/M")).unwrap();
+    std::fs::write(
+        dir.path().join("blocks/M/header.json"),
+        r#"{"shape":[4,4],"tile_shape":[2,2],"dtype":"f64","symmetric":false,"triangle":null}"#,
+    )
+    .unwrap();
+    let inner_before = store_cmd(&["ls", &format!("dir:{d}/sub")]);
+    assert_eq!(inner_before.0, Some(0));
+    assert!(
+        inner_before.1.starts_with("fac\t64 x 64"),
+        "{inner_before:?}"
+    );
+    assert_eq!(
+        store_cmd(&["ls", &outer]),
+        (
+            Some(0),
+            format!(
+                "blocks\t(another store)\t\tit holds `M`; manage it as dir:{d}/blocks\n\
+                 sub\t(another store)\t\tit holds runs; manage it as dir:{d}/sub\n"
+            ),
+            String::new()
+        )
+    );
+    for (target, nested, holds) in [
+        ("sub", "sub", "runs"),
+        ("sub/fac", "sub", "runs"),
+        ("blocks", "blocks", "`M`"),
+    ] {
+        assert_eq!(
+            store_cmd(&["rm", &format!("{outer}/"), target]),
+            (
+                Some(2),
+                String::new(),
+                format!(
+                    "error: cannot remove {target}: `{nested}` is another store (it holds \
+                     {holds}); manage it as dir:{d}/{nested}\n"
+                )
+            )
+        );
+    }
+    assert_eq!(
+        store_cmd(&["gc", &outer]),
+        (
+            Some(0),
+            "gc: 0 dead run(s), 0 interrupted import(s) and 0 stale pool(s) removed\n".into(),
+            String::new()
+        )
+    );
+    assert_eq!(store_cmd(&["ls", &format!("dir:{d}/sub")]), inner_before);
+    assert!(dir.path().join("blocks/M/header.json").is_file());
+}
+
+/// A store root inside another store's own folders is refused before the
+/// run; one such folder left by an older version, or any folder no store
+/// writes, is one line of `ls` and `gc`, which go on with the rest (they
+/// once stopped at it, exit 2).
+#[test]
+fn a_root_in_a_stores_own_folders_is_refused_and_a_bad_entry_never_ends_ls_or_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = lpc(&[
+        "run",
+        &lib("cholesky.lp"),
+        "--quiet",
+        "--store",
+        &format!("dir:{d}/~runs"),
+    ]);
+    let refusal = "its path has a part `~runs`, and a part starting with `~` marks a store's \
+                   own folders (`~runs`, `~inputs`, `~bundles`): a store above it would take \
+                   this store's contents for its own";
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stderr).unwrap()),
+        (
+            Some(2),
+            format!("error: cannot open store {d}/~runs: {refusal}\n")
+        )
+    );
+    assert!(!dir.path().join("~runs").exists(), "nothing was created");
+
+    // What an older version left: a store at `~runs` (its own runs, bundles
+    // and a published name), beside a real run and a folder no run makes.
+    let store = format!("dir:{d}");
+    published_cholesky(&store);
+    let runs = dir.path().join("~runs");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
+    let run = run.file_name().into_string().unwrap();
+    for folder in ["~runs/run-1/L", "~bundles", "mine", "bad name/L"] {
+        std::fs::create_dir_all(runs.join(folder)).unwrap();
+    }
+    std::fs::write(runs.join("mine/link.json"), "{}").unwrap();
+    let ls = store_cmd(&["ls", &store]);
+    let expected = format!(
+        "fac\t64 x 64 in 32 x 32 tiles, lower\t3 tiles, 24.0 KiB\t-> ~runs/{run}/L: L of run \
+         {run} (cholesky.lp)\n\
+         ~runs\t(another store)\t\tit holds runs; lpc store leaves it alone (no store can be \
+         opened there)\n\
+         ~runs/bad name\t(unreadable)\t\tinvalid matrix name \"~runs/bad name\": each part of \
+         a location must be a valid matrix name\n\
+         ~runs/{run}/L\t64 x 64 in 32 x 32 tiles, lower\t3 tiles, 24.0 KiB\tL of run {run} \
+         (cholesky.lp) finished\n"
+    );
+    assert_eq!(ls, (Some(0), expected.clone(), String::new()));
+    assert_eq!(
+        store_cmd(&["gc", &store]),
+        (
+            Some(0),
+            "skipped ~runs/bad name: invalid matrix name \"~runs/bad name\": each part of a \
+             location must be a valid matrix name\n\
+             skipped ~runs/mine: `~runs` also holds another store (it holds runs), and this \
+             may be one of its names\n\
+             gc: 0 dead run(s), 0 interrupted import(s) and 0 stale pool(s) removed\n"
+                .to_string(),
+            String::new()
+        )
+    );
+    assert!(runs.join("mine/link.json").is_file());
+    assert_eq!(
+        store_cmd(&["ls", &store]),
+        (Some(0), expected, String::new())
+    );
+}
+
+/// Writes a bundle file `~bundles/<name>` of `bytes` bytes into the
+/// directory store at `root`, last written `age` ago.
+fn put_bundle(root: &Path, name: &str, bytes: usize, age: Duration) {
+    let dir = root.join("~bundles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, vec![7u8; bytes]).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+/// Bundles are listed, removed by name and collected once no run is
+/// running (they once stayed for good, unlisted: `ls` said `(empty)`).
+#[test]
+fn bundles_are_listed_removable_and_collected_when_no_run_needs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let store = format!("dir:{d}");
+    let hour = Duration::from_secs(3600);
+    let (old, new, gone) = ("0af3.lpb", "b2c4.lpb", "c5d6.lpb");
+    put_bundle(dir.path(), old, 335, hour);
+    put_bundle(dir.path(), new, 2048, Duration::ZERO);
+    put_bundle(dir.path(), gone, 10, hour);
+    let line = |name: &str, size: &str| {
+        format!(
+            "~bundles/{name}\t(program bundle)\t{size}\tlambda workers run it (lpc store gc \
+             removes it when no run is running)\n"
+        )
+    };
+    assert_eq!(
+        store_cmd(&["ls", &store]).1,
+        line(old, "335 B") + &line(new, "2.0 KiB") + &line(gone, "10 B")
+    );
+    // A running run (on another machine, heartbeat fresh) may need any.
+    let record = dir.path().join("~runs/run-9-9");
+    std::fs::create_dir_all(&record).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(
+        record.join("run.json"),
+        format!(
+            r#"{{"run":"run-9-9","program":"p.lp","state":"running",
+                "owner":{{"boot":"","pid":1,"start":0}},"started":{now},"heartbeat":{now}}}"#
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        store_cmd(&["rm", &store, &format!("~bundles/{gone}")]),
+        (
+            Some(2),
+            String::new(),
+            format!(
+                "error: cannot remove ~bundles/{gone}: run `run-9-9` is running and may need \
+                 `~bundles/{gone}`; remove it once no run is running\n"
+            )
+        )
+    );
+    let idle = "gc: 0 dead run(s), 0 interrupted import(s) and 0 stale pool(s) removed\n";
+    assert_eq!(
+        store_cmd(&["gc", &store]),
+        (Some(0), idle.into(), String::new())
+    );
+    std::fs::remove_dir_all(&record).unwrap();
+    assert_eq!(
+        store_cmd(&[
+            "rm",
+            &store,
+            &format!("~bundles/{gone}"),
+            "~bundles/nope.lpb"
+        ]),
+        (
+            Some(2),
+            format!("removed ~bundles/{gone}\n"),
+            "error: cannot remove ~bundles/nope.lpb: no matrix or run `~bundles/nope.lpb` in \
+             the store\n"
+                .into()
+        )
+    );
+    // Only the bundle older than --stale-after goes.
+    assert_eq!(
+        store_cmd(&["gc", &store]),
+        (
+            Some(0),
+            format!(
+                "removed unused bundle ~bundles/{old}\n\
+                 gc: 0 dead run(s), 0 interrupted import(s), 1 unused bundle(s) and 0 stale \
+                 pool(s) removed\n"
+            ),
+            String::new()
+        )
+    );
+    assert_eq!(store_cmd(&["ls", &store]).1, line(new, "2.0 KiB"));
+    put_bundle(dir.path(), new, 2048, Duration::from_secs(60));
+    assert_eq!(
+        store_cmd(&["gc", &store, "--stale-after", "30"]).1,
+        format!(
+            "removed unused bundle ~bundles/{new}\n\
+             gc: 0 dead run(s), 0 interrupted import(s), 1 unused bundle(s) and 0 stale \
+             pool(s) removed\n"
+        )
+    );
+    assert_eq!(store_cmd(&["ls", &store]).1, "(empty)\n");
+    assert!(!dir.path().join("~bundles").exists());
+}
+
+/// A tile a worker of a cancelled run writes after the run's clean-up is
+/// an orphan of a removed run, whatever matrix it is of (it was called a
+/// temporary of the run, even for the output L).
+#[test]
+fn a_tile_written_after_its_run_was_removed_is_listed_as_orphaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let store = format!("dir:{d}");
+    let l = dir.path().join("~runs/run-1-2/L");
+    std::fs::create_dir_all(&l).unwrap();
+    std::fs::write(l.join("1_0.npy"), vec![0u8; 8320]).unwrap();
+    assert_eq!(
+        store_cmd(&["ls", &store]),
+        (
+            Some(0),
+            "~runs/run-1-2/L\t(no header)\t1 tiles, 8.1 KiB\torphaned tiles of a removed run \
+             (no record; lpc store gc removes them)\n"
+                .into(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        store_cmd(&["gc", &store]).1,
+        "removed dead run run-1-2\n\
+         gc: 1 dead run(s), 0 interrupted import(s) and 0 stale pool(s) removed\n"
+    );
+    assert_eq!(store_cmd(&["ls", &store]).1, "(empty)\n");
+}
+
+/// An input refused for what its file holds leaves no tiles behind (it
+/// once left an "interrupted import" of the tiles before the refusal).
+#[test]
+fn an_input_refused_during_its_import_leaves_nothing_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    common::python(
+        "import numpy as np, sys\n\
+         r = np.random.default_rng(1).standard_normal((64, 64))\n\
+         a = r @ r.T + 64 * np.eye(64)\n\
+         a[40, 40] = np.nan\n\
+         np.save(sys.argv[1], a)",
+        &[&format!("{d}/nan.npy")],
+    );
+    let store = format!("dir:{d}/store");
+    let out = lpc(&[
+        "run",
+        &lib("cholesky.lp"),
+        "--quiet",
+        "--set",
+        "n=64",
+        "--set",
+        "b=32",
+        "--store",
+        &store,
+        "--input",
+        &format!("A={d}/nan.npy"),
+    ]);
+    assert_eq!(
+        (out.status.code(), String::from_utf8(out.stderr).unwrap()),
+        (
+            Some(2),
+            format!(
+                "error: cannot import {d}/nan.npy: {d}/nan.npy holds inf or NaN, whose \
+                 symmetry cannot be checked, but matrix A is declared sym: element (40, 40) \
+                 is NaN\n"
+            )
+        )
+    );
+    assert_eq!(store_cmd(&["ls", &store]).1, "(empty)\n");
+    let inputs = dir.path().join("store/~inputs");
+    assert!(
+        !inputs.exists() || inputs.read_dir().unwrap().count() == 0,
+        "{:?}",
+        walk(&inputs)
+    );
+}

@@ -15,8 +15,8 @@
 use super::{AwsClients, AwsError, block_on};
 use crate::request_times::Timed;
 use crate::requests::{Request, RequestTally, get_requests, put_requests};
-use crate::store::location::{self, validate_doc, validate_listing};
-use crate::store::{Store, StoreError, StoreResult, validate_location};
+use crate::store::location::{self, validate_bundle_name, validate_doc, validate_listing};
+use crate::store::{Store, StoreError, StoreResult, StoredBundle, validate_location};
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use lp_std::{MatrixHeader, Tile};
@@ -58,19 +58,27 @@ impl S3Store {
         }
     }
 
+    /// Validates `location`, and the prefix it would be under: a store
+    /// under a prefix its parent store could not tell from its own folders
+    /// (`~runs`) is refused before its first request.
+    fn checked(&self, location: &str) -> StoreResult<()> {
+        location::validate_prefix(&self.prefix)?;
+        validate_location(location)
+    }
+
     fn tile_key(&self, matrix: &str, i: usize, j: usize) -> StoreResult<String> {
-        validate_location(matrix)?;
+        self.checked(matrix)?;
         Ok(self.key(&format!("{matrix}/{}", crate::store::tile_file_name(i, j))))
     }
 
     fn doc_key(&self, location: &str, doc: &str) -> StoreResult<String> {
-        validate_location(location)?;
+        self.checked(location)?;
         validate_doc(doc)?;
         Ok(self.key(&format!("{location}/{doc}")))
     }
 
     fn header_key(&self, matrix: &str) -> StoreResult<String> {
-        validate_location(matrix)?;
+        self.checked(matrix)?;
         Ok(self.key(&format!("{matrix}/header.json")))
     }
 
@@ -136,6 +144,19 @@ impl S3Store {
     /// Every object whose key starts with `prefix`, with its size in
     /// bytes, in S3's order.
     pub fn list_objects(&self, prefix: &str) -> Result<Vec<(String, u64)>, AwsError> {
+        Ok(self
+            .list_objects_dated(prefix)?
+            .into_iter()
+            .map(|(key, size, _)| (key, size))
+            .collect())
+    }
+
+    /// [`S3Store::list_objects`], with each object's last modification
+    /// (seconds since the epoch) where S3 gives it.
+    pub fn list_objects_dated(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, u64, Option<u64>)>, AwsError> {
         let client = self.client.clone();
         let bucket = self.bucket.clone();
         let prefix = prefix.to_string();
@@ -154,7 +175,8 @@ impl S3Store {
                 let page = page.map_err(|e| AwsError::sdk(format!("LIST {url}"), e))?;
                 objects.extend(page.contents().iter().filter_map(|o| {
                     let size = o.size().map_or(0, |s| s.max(0) as u64);
-                    o.key().map(|k| (k.to_string(), size))
+                    let modified = o.last_modified().map(|t| t.secs().max(0) as u64);
+                    o.key().map(|k| (k.to_string(), size, modified))
                 }));
             }
             Ok(objects)
@@ -454,7 +476,7 @@ impl Store for S3Store {
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        validate_location(matrix)?;
+        self.checked(matrix)?;
         let dir = self.key(&format!("{matrix}/"));
         let keys = self.list_keys(&dir).map_err(io_error)?;
         Ok(keys
@@ -464,7 +486,7 @@ impl Store for S3Store {
     }
 
     fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
-        validate_location(matrix)?;
+        self.checked(matrix)?;
         let dir = self.key(&format!("{matrix}/"));
         let objects = self.list_objects(&dir).map_err(io_error)?;
         Ok(Some(
@@ -509,6 +531,7 @@ impl Store for S3Store {
     }
 
     fn list_children(&self, parent: &str) -> StoreResult<Vec<String>> {
+        location::validate_prefix(&self.prefix)?;
         validate_listing(parent)?;
         let dir = self.key(&location::join(parent, ""));
         let keys = self.list_keys(&dir).map_err(io_error)?;
@@ -525,7 +548,7 @@ impl Store for S3Store {
     }
 
     fn remove_all(&self, at: &str) -> StoreResult<()> {
-        validate_location(at)?;
+        self.checked(at)?;
         for key in self
             .list_keys(&self.key(&format!("{at}/")))
             .map_err(io_error)?
@@ -533,5 +556,29 @@ impl Store for S3Store {
             self.delete_object(&key).map_err(io_error)?;
         }
         Ok(())
+    }
+
+    fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
+        location::validate_prefix(&self.prefix)?;
+        let dir = self.key(&location::bundle_location(""));
+        let objects = self.list_objects_dated(&dir).map_err(io_error)?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|(key, bytes, modified)| {
+                let name = key[dir.len()..].to_string();
+                location::is_bundle_name(&name).then_some(StoredBundle {
+                    name,
+                    bytes,
+                    modified,
+                })
+            })
+            .collect())
+    }
+
+    fn remove_bundle(&self, name: &str) -> StoreResult<()> {
+        location::validate_prefix(&self.prefix)?;
+        validate_bundle_name(name)?;
+        let key = self.key(&location::bundle_location(name));
+        self.delete_object(&key).map_err(io_error)
     }
 }

@@ -58,9 +58,10 @@
 //! more files.
 
 use super::location::{
-    POOL_DIR, validate_doc, validate_header, validate_listing, validate_location,
+    BUNDLES, POOL_DIR, is_bundle_name, validate_bundle_name, validate_doc, validate_header,
+    validate_listing, validate_location, validate_root_dir,
 };
-use super::{Store, StoreError, StoreResult, StoreUsage};
+use super::{Store, StoreError, StoreResult, StoreUsage, StoredBundle};
 use lp_std::{MatrixHeader, Tile, npy};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -115,6 +116,7 @@ impl DirStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> StoreResult<DirStore> {
         let root = root.into();
+        validate_root_dir(&root)?;
         let what = format!("creating store directory {}", root.display());
         if root.exists() && !root.is_dir() {
             // create_dir_all would say only "File exists".
@@ -667,6 +669,50 @@ impl Store for DirStore {
         let below = format!("{location}/");
         lock(&self.made_dirs).retain(|m| m != location && !m.starts_with(&below));
         self.add_held(0, bytes);
+        Ok(())
+    }
+
+    fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
+        let dir = self.root.join(BUNDLES);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            // A bundle removed since the listing is gone, not an error.
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() && is_bundle_name(&name) {
+                let modified = meta.modified().ok().and_then(|t| {
+                    let since = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+                    Some(since.as_secs())
+                });
+                out.push(StoredBundle {
+                    name,
+                    bytes: meta.len(),
+                    modified,
+                });
+            }
+        }
+        out.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn remove_bundle(&self, name: &str) -> StoreResult<()> {
+        validate_bundle_name(name)?;
+        let path = self.root.join(BUNDLES).join(name);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(format!("removing {}", path.display()))(e)),
+        }
+        // Only if empty: the last bundle leaves no folder behind.
+        let _ = fs::remove_dir(self.root.join(BUNDLES));
         Ok(())
     }
 

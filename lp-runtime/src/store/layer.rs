@@ -9,7 +9,7 @@
 //! wrapper can forget to forward one (a hand-written forwarder that missed
 //! `usage` or the documents fell back to the trait's defaults).
 
-use super::{Store, StoreResult, StoreUsage};
+use super::{Store, StoreResult, StoreUsage, StoredBundle};
 use lp_std::{MatrixHeader, Tile};
 use std::sync::Arc;
 
@@ -52,6 +52,12 @@ pub trait StoreLayer: Send + Sync {
     fn remove_all(&self, location: &str) -> StoreResult<()> {
         self.inner().remove_all(location)
     }
+    fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
+        self.inner().bundles()
+    }
+    fn remove_bundle(&self, name: &str) -> StoreResult<()> {
+        self.inner().remove_bundle(name)
+    }
     fn usage(&self) -> Option<StoreUsage> {
         self.inner().usage()
     }
@@ -90,6 +96,12 @@ impl<T: StoreLayer> Store for T {
     }
     fn remove_all(&self, location: &str) -> StoreResult<()> {
         StoreLayer::remove_all(self, location)
+    }
+    fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
+        StoreLayer::bundles(self)
+    }
+    fn remove_bundle(&self, name: &str) -> StoreResult<()> {
+        StoreLayer::remove_bundle(self, name)
     }
     fn usage(&self) -> Option<StoreUsage> {
         StoreLayer::usage(self)

@@ -12,7 +12,13 @@
 //! * `~inputs/<key>`: an input's tiles, stored under a key derived from
 //!   their origin (an initialiser, or an imported file's content hash), so
 //!   that tiles of different origins can never be read for one another;
-//! * `~bundles/<key>.lpb` (S3 only): the programs lambda workers run.
+//! * `~bundles/<key>.lpb`: the programs lambda workers run (only the
+//!   lambda backend writes them, to S3; a directory store lists and removes
+//!   them all the same, as a copy of a prefix holds them).
+//!
+//! A store's own root must not lie in one of these folders of a store above
+//! it ([`validate_prefix`], [`validate_root_dir`]): that store would take
+//! the nested one's runs and names for its own.
 //!
 //! Every store validates a location before it becomes part of a path or
 //! key, and keeps tile `(i, j)` of a location as [`super::tile_file_name`]
@@ -20,6 +26,7 @@
 
 use super::{StoreError, StoreResult};
 use lp_std::MatrixHeader;
+use std::path::{Component, Path};
 
 /// The namespace of runs: `~runs/<run>/...`.
 pub const RUNS: &str = "~runs";
@@ -41,10 +48,10 @@ pub const LINK_DOC: &str = "link.json";
 /// a document can never be mistaken for a tile or a header.
 pub const DOCS: [&str; 3] = [ORIGIN_DOC, RUN_DOC, LINK_DOC];
 
-/// Rejects names that could escape the store root or break the key layout.
 /// The longest matrix name, in bytes.
 pub const MAX_NAME_LEN: usize = 200;
 
+/// Rejects names that could escape the store root or break the key layout.
 pub fn validate_matrix_name(name: &str) -> StoreResult<()> {
     let bad = |reason| {
         Err(StoreError::InvalidName {
@@ -108,6 +115,85 @@ pub fn validate_listing(location: &str) -> StoreResult<()> {
         return Ok(());
     }
     validate_location(location)
+}
+
+/// Why a directory or S3 prefix cannot be a store's root
+/// ([`StoreError::InvalidRoot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootProblem {
+    /// A part starting with `~`, the mark of a store's own folders.
+    Namespace,
+    /// A part that is not a valid name, for this reason.
+    Name(&'static str),
+}
+
+fn invalid_root(part: &str, problem: RootProblem) -> StoreError {
+    StoreError::InvalidRoot {
+        part: part.to_string(),
+        problem,
+    }
+}
+
+/// Rejects an S3 key prefix (slashes around it ignored) with a part that
+/// starts with `~` or is not a valid name: a store at the shorter prefix
+/// could neither list such a part as a name nor tell it from its own
+/// folders (its `gc` would take `~runs/x` for a dead run).
+pub fn validate_prefix(prefix: &str) -> StoreResult<()> {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    for part in prefix.split('/') {
+        if part.starts_with('~') {
+            return Err(invalid_root(part, RootProblem::Namespace));
+        }
+        if let Err(StoreError::InvalidName { reason, .. }) = validate_matrix_name(part) {
+            return Err(invalid_root(part, RootProblem::Name(reason)));
+        }
+    }
+    Ok(())
+}
+
+/// Rejects a store directory inside one of a store's own folders
+/// (`/data/~runs/mine`), which the store at `/data` would take for its
+/// own. Other names are the user's business: a store above lists a part it
+/// cannot read as such and leaves it alone.
+pub fn validate_root_dir(root: &Path) -> StoreResult<()> {
+    for part in root.components() {
+        if let Component::Normal(part) = part
+            && let Some(part) = part.to_str()
+            && [RUNS, INPUTS, BUNDLES, POOL_DIR].contains(&part)
+        {
+            return Err(invalid_root(part, RootProblem::Namespace));
+        }
+    }
+    Ok(())
+}
+
+/// The suffix of a bundle's name, `<content key>.lpb`.
+pub const BUNDLE_SUFFIX: &str = ".lpb";
+
+/// Rejects a name that is not a bundle's under `~bundles/`: a valid name
+/// ending in [`BUNDLE_SUFFIX`] (anything else there is not a bundle).
+pub fn validate_bundle_name(name: &str) -> StoreResult<()> {
+    let key = name.strip_suffix(BUNDLE_SUFFIX).unwrap_or_default();
+    if key.is_empty() || validate_matrix_name(name).is_err() {
+        return Err(StoreError::InvalidName {
+            name: name.to_string(),
+            reason: "a bundle's name is its content key and `.lpb`",
+        });
+    }
+    Ok(())
+}
+
+/// [`validate_bundle_name`], as a test.
+pub fn is_bundle_name(name: &str) -> bool {
+    validate_bundle_name(name).is_ok()
+}
+
+/// `~bundles/<name>`.
+pub fn bundle_location(name: &str) -> String {
+    format!("{BUNDLES}/{name}")
 }
 
 /// Rejects a document name that is not one of [`DOCS`].
@@ -185,5 +271,58 @@ mod tests {
         assert!(validate_doc("run.json").is_ok());
         assert!(validate_doc("header.json").is_err());
         assert!(validate_doc("0_0.npy").is_err());
+    }
+
+    #[test]
+    fn a_root_inside_a_stores_own_folders_is_refused_naming_the_part() {
+        for ok in ["", "/", "runs/chol1", "/runs/chol1/", "a.b-c_d"] {
+            assert!(validate_prefix(ok).is_ok(), "{ok}");
+        }
+        let refused = |prefix: &str| validate_prefix(prefix).unwrap_err().to_string();
+        assert_eq!(
+            refused("~runs"),
+            "its path has a part `~runs`, and a part starting with `~` marks a store's own \
+             folders (`~runs`, `~inputs`, `~bundles`): a store above it would take this \
+             store's contents for its own"
+        );
+        assert_eq!(
+            refused("runs/~x/y"),
+            "its path has a part `~x`, and a part starting with `~` marks a store's own \
+             folders (`~runs`, `~inputs`, `~bundles`): a store above it would take this \
+             store's contents for its own"
+        );
+        assert_eq!(
+            refused("a b/c"),
+            "its path has a part `a b`, which is not a valid name (only ASCII letters, \
+             digits, '_', '-' and '.' are allowed): a store above it could not list it"
+        );
+        assert_eq!(
+            refused("a//c"),
+            "its path has a part ``, which is not a valid name (the name is empty): a store \
+             above it could not list it"
+        );
+        assert!(validate_root_dir(Path::new("/tmp/~me/store")).is_ok());
+        assert!(validate_root_dir(Path::new("/tmp/d/sub")).is_ok());
+        for bad in [
+            "/tmp/x/~runs",
+            "/tmp/x/~inputs/k",
+            "rel/~bundles",
+            "/d/~pool/1-0",
+        ] {
+            assert!(
+                matches!(
+                    validate_root_dir(Path::new(bad)),
+                    Err(StoreError::InvalidRoot {
+                        problem: RootProblem::Namespace,
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(is_bundle_name("0af3.lpb"));
+        for not in [".lpb", "x.lpb.tmp", "a b.lpb", "x", "../x.lpb"] {
+            assert!(!is_bundle_name(not), "{not}");
+        }
     }
 }

@@ -10,8 +10,14 @@
 //! at once, the later write wins, and the other run's output stays in its
 //! namespace. A reader resolves a name once, at the start of its run, and
 //! keeps reading the location it resolved.
+//!
+//! A store may hold another store below it (`dir:ROOT/sub`, an S3 prefix
+//! under another): [`nested_store`] is the one rule that tells one, and
+//! listing, removal and collection leave it alone. One entry that cannot be
+//! read never ends a listing or a collection: it is reported and the rest
+//! goes on.
 
-use super::location::{self, INPUTS, LINK_DOC, RUNS};
+use super::location::{self, BUNDLES, INPUTS, LINK_DOC, RUNS};
 use super::namespace::Origin;
 use super::runs::{RunRecord, RunState, now_secs};
 use super::{Store, StoreError, StoreResult, validate_matrix_name};
@@ -55,6 +61,14 @@ pub enum MaintenanceError {
     Running {
         run: String,
     },
+    /// Removing a bundle while a run is running, which may need it (no
+    /// record says which bundle a run runs).
+    BundleMayBeInUse {
+        bundle: String,
+        run: String,
+    },
+    /// Removing another store nested in this one, or a location in it.
+    Nested(NestedStore),
 }
 
 impl std::fmt::Display for MaintenanceError {
@@ -76,11 +90,31 @@ impl std::fmt::Display for MaintenanceError {
             MaintenanceError::Running { run } => {
                 write!(f, "run `{run}` is still running; stop it first")
             }
+            MaintenanceError::BundleMayBeInUse { bundle, run } => write!(
+                f,
+                "run `{run}` is running and may need `{bundle}`; remove it once no run is running"
+            ),
+            MaintenanceError::Nested(nested) => {
+                let (at, holds) = (&nested.location, &nested.holds);
+                write!(f, "`{at}` is another store (it holds {holds}); ")?;
+                nested.advise(f)
+            }
         }
     }
 }
 
 impl std::error::Error for MaintenanceError {}
+
+impl MaintenanceError {
+    /// The error of a removal from the store `spec` (`dir:PATH`,
+    /// `s3://BUCKET/PREFIX`): a nested store is then named by its own spec.
+    pub fn in_store(self, spec: &str) -> Self {
+        match self {
+            MaintenanceError::Nested(nested) => MaintenanceError::Nested(nested.in_store(spec)),
+            other => other,
+        }
+    }
+}
 
 impl From<StoreError> for MaintenanceError {
     fn from(e: StoreError) -> Self {
@@ -158,6 +192,122 @@ pub fn check_publishable(store: &dyn Store, name: &str) -> MaintenanceResult<()>
     Ok(())
 }
 
+/// What shows a location to be another store ([`nested_store`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holds {
+    Runs,
+    Inputs,
+    Bundles,
+    /// A location below a name at the root (a matrix, a published name).
+    Location(String),
+}
+
+impl std::fmt::Display for Holds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Holds::Runs => f.write_str("runs"),
+            Holds::Inputs => f.write_str("inputs"),
+            Holds::Bundles => f.write_str("bundles"),
+            Holds::Location(name) => write!(f, "`{name}`"),
+        }
+    }
+}
+
+/// Another store inside this one, at `location`: a name at the root, or
+/// (left by older versions, which took any S3 prefix) a folder in `~runs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NestedStore {
+    pub location: String,
+    pub holds: Holds,
+    /// The nested store's own spec, when the caller named the outer one
+    /// ([`NestedStore::in_store`]).
+    pub spec: Option<String>,
+}
+
+impl NestedStore {
+    /// Names the nested store by its own spec, given the outer store's;
+    /// one inside a namespace folder has none a store can be opened at.
+    pub fn in_store(mut self, spec: &str) -> Self {
+        if !self.location.starts_with('~') {
+            self.spec = Some(format!("{}/{}", spec.trim_end_matches('/'), self.location));
+        }
+        self
+    }
+
+    /// How to manage it instead: by its own spec, or not at all from here.
+    fn advise(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.spec {
+            Some(spec) => write!(f, "manage it as {spec}"),
+            None if self.location.starts_with('~') => {
+                f.write_str("lpc store leaves it alone (no store can be opened there)")
+            }
+            None => f.write_str("manage it as a store of its own"),
+        }
+    }
+}
+
+/// `lpc store ls`'s words: `it holds runs; manage it as dir:/data/sub`.
+impl std::fmt::Display for NestedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "it holds {}; ", self.holds)?;
+        self.advise(f)
+    }
+}
+
+/// The rule for another store nested in this one, defined once: a
+/// location that holds a store's namespace (`~runs`, `~inputs`,
+/// `~bundles`: every store a run used holds `~runs`) is one; so is a name
+/// at the root with any location below it, as a matrix's folder holds only
+/// its tiles and documents and a published name's only its link (a store
+/// of matrices written block by block holds nothing else).
+pub fn nested_store(store: &dyn Store, location: &str) -> StoreResult<Option<NestedStore>> {
+    let children = store.list_children(location)?;
+    Ok(
+        holds_store(&children, !location.contains('/')).map(|holds| NestedStore {
+            location: location.to_string(),
+            holds,
+            spec: None,
+        }),
+    )
+}
+
+fn holds_store(children: &[String], at_root: bool) -> Option<Holds> {
+    let namespaces = [
+        (RUNS, Holds::Runs),
+        (INPUTS, Holds::Inputs),
+        (BUNDLES, Holds::Bundles),
+    ];
+    for (namespace, holds) in namespaces {
+        if children.iter().any(|c| c == namespace) {
+            return Some(holds);
+        }
+    }
+    match children.first() {
+        Some(child) if at_root => Some(Holds::Location(child.clone())),
+        _ => None,
+    }
+}
+
+/// The entries of namespace `namespace` (`~runs`, `~inputs`), and the
+/// store nested in the namespace folder itself, if it is one (older
+/// versions took `--prefix '~runs'`): that store's own folders are then
+/// not entries of this one.
+fn namespace_entries(
+    store: &dyn Store,
+    namespace: &str,
+) -> StoreResult<(Vec<String>, Option<NestedStore>)> {
+    let mut entries = store.list_children(namespace)?;
+    let nested = holds_store(&entries, false).map(|holds| NestedStore {
+        location: namespace.to_string(),
+        holds,
+        spec: None,
+    });
+    if nested.is_some() {
+        entries.retain(|e| !e.starts_with('~'));
+    }
+    Ok((entries, nested))
+}
+
 /// Where a run stands, as `lpc store ls` shows it and `lpc store gc`
 /// decides it ([`run_status`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +366,8 @@ pub struct Listing {
     /// Why the entry could not be read (a corrupt header or link): one bad
     /// entry does not hide the rest of the listing.
     pub problem: Option<String>,
+    /// Another store nested in this one, listed as such and nothing more.
+    pub nested: Option<NestedStore>,
 }
 
 impl Listing {
@@ -242,7 +394,14 @@ impl Listing {
     /// A temporary of a run: a matrix in a run's namespace without the
     /// origin that the run's placement gives each of its outputs.
     pub fn is_run_temporary(&self) -> bool {
-        self.run.is_some() && self.origin.is_none()
+        self.run.is_some_and(|r| r != RunStatus::NoRecord) && self.origin.is_none()
+    }
+
+    /// Tiles in the namespace of a run that was removed (a worker of a
+    /// cancelled run can write one after the clean-up): temporaries or
+    /// outputs, nothing tells which any more, and `gc` removes them.
+    pub fn is_orphan(&self) -> bool {
+        self.run == Some(RunStatus::NoRecord) && self.origin.is_none()
     }
 
     /// An input whose import stopped before its origin, written last,
@@ -272,6 +431,7 @@ fn listing(store: &dyn Store, location: String, run: Option<RunStatus>) -> Store
         stored_bytes,
         location,
         problem: None,
+        nested: None,
     })
 }
 
@@ -283,6 +443,21 @@ fn listing_or_problem(store: &dyn Store, location: String, run: Option<RunStatus
 
 fn unreadable(location: String, run: Option<RunStatus>, problem: String) -> Listing {
     Listing {
+        problem: Some(problem),
+        ..bare(location, run)
+    }
+}
+
+fn nested_entry(nested: NestedStore) -> Listing {
+    Listing {
+        nested: Some(nested.clone()),
+        ..bare(nested.location, None)
+    }
+}
+
+/// An entry that says nothing yet.
+fn bare(location: String, run: Option<RunStatus>) -> Listing {
+    Listing {
         location,
         header: None,
         origin: None,
@@ -290,34 +465,26 @@ fn unreadable(location: String, run: Option<RunStatus>, problem: String) -> List
         run,
         tiles: Vec::new(),
         stored_bytes: None,
-        problem: Some(problem),
+        problem: None,
+        nested: None,
     }
 }
 
 /// Everything the store holds: user names (matrices and published links),
-/// inputs by origin, and each run's matrices.
+/// inputs by origin, and each run's matrices; another store nested in it
+/// is one entry, and an entry that cannot be read is listed with the
+/// reason (bundles: [`Store::bundles`]).
 pub fn list(store: &dyn Store) -> StoreResult<Vec<Listing>> {
     let mut out = Vec::new();
     for name in store.list_children("")? {
         // The namespaces (`~runs`, `~inputs`, `~bundles`) are not names.
-        if name.starts_with('~') {
-            continue;
-        }
-        match read_link(store, &name) {
-            Ok(Some(link)) => {
-                let mut entry = listing(store, link.location.clone(), None).unwrap_or_else(|e| {
-                    let why = format!("its {LINK_DOC} points at `{}`: {e}", link.location);
-                    unreadable(name.clone(), None, why)
-                });
-                entry.location = name;
-                entry.link = Some(link.location);
-                out.push(entry);
-            }
-            Ok(None) => out.push(listing_or_problem(store, name, None)),
-            Err(e) => out.push(unreadable(name, None, e.to_string())),
+        if !name.starts_with('~') {
+            out.push(list_name(store, name));
         }
     }
-    for key in store.list_children(INPUTS)? {
+    let (keys, nested) = namespace_entries(store, INPUTS)?;
+    out.extend(nested.map(nested_entry));
+    for key in keys {
         out.push(listing_or_problem(
             store,
             location::input_location(&key),
@@ -325,18 +492,62 @@ pub fn list(store: &dyn Store) -> StoreResult<Vec<Listing>> {
         ));
     }
     let now = now_secs();
-    for run in store.list_children(RUNS)? {
-        let status = run_status(store, &run, now, STALE_AFTER)?;
-        let root = location::run_root(&run);
-        for name in store.list_children(&root)? {
-            out.push(listing_or_problem(
-                store,
-                location::join(&root, &name),
-                Some(status),
-            ));
-        }
+    let (runs, nested) = namespace_entries(store, RUNS)?;
+    out.extend(nested.map(nested_entry));
+    for run in runs {
+        list_run(store, &run, now, &mut out);
     }
     Ok(out)
+}
+
+/// The entry of user name `name`: a nested store, a published link or a
+/// matrix.
+fn list_name(store: &dyn Store, name: String) -> Listing {
+    match nested_store(store, &name) {
+        Ok(Some(nested)) => return nested_entry(nested),
+        Ok(None) => {}
+        Err(e) => return unreadable(name, None, e.to_string()),
+    }
+    match read_link(store, &name) {
+        Ok(Some(link)) => {
+            let mut entry = listing(store, link.location.clone(), None).unwrap_or_else(|e| {
+                let why = format!("its {LINK_DOC} points at `{}`: {e}", link.location);
+                unreadable(name.clone(), None, why)
+            });
+            entry.location = name;
+            entry.link = Some(link.location);
+            entry
+        }
+        Ok(None) => listing_or_problem(store, name, None),
+        Err(e) => unreadable(name, None, e.to_string()),
+    }
+}
+
+/// The entries of run `run`: one per matrix, or one saying why the run
+/// cannot be read (a folder no run could have made).
+fn list_run(store: &dyn Store, run: &str, now: u64, out: &mut Vec<Listing>) {
+    let root = location::run_root(run);
+    let read = run_status(store, run, now, STALE_AFTER)
+        .and_then(|status| Ok((status, store.list_children(&root)?)));
+    let (status, children) = match read {
+        Ok(read) => read,
+        Err(e) => return out.push(unreadable(root, None, e.to_string())),
+    };
+    if let Some(holds) = holds_store(&children, false) {
+        let nested = NestedStore {
+            location: root,
+            holds,
+            spec: None,
+        };
+        return out.push(nested_entry(nested));
+    }
+    for name in children {
+        out.push(listing_or_problem(
+            store,
+            location::join(&root, &name),
+            Some(status),
+        ));
+    }
 }
 
 /// The published names pointing at or below `location`.
@@ -358,16 +569,32 @@ fn links_into(store: &dyn Store, location: &str) -> StoreResult<Vec<String>> {
 
 /// Removes `target`: a user name (a published link only: the run's output
 /// it points to stays), `~inputs/<key>`, a whole run `~runs/<run>` or one
-/// of its matrices. Refuses a running run and a location that a published
-/// name points into.
+/// of its matrices, or a bundle `~bundles/<key>.lpb`. Refuses a running
+/// run, a location that a published name points into, and another store
+/// nested in this one ([`nested_store`]) or anything in it.
 pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
     let target = target.trim_end_matches('/');
+    if let Some(name) = target.strip_prefix(&format!("{BUNDLES}/")) {
+        return remove_bundle(store, name);
+    }
     let not_found = || MaintenanceError::NotFound {
         name: target.to_string(),
     };
     location::validate_location(target).map_err(|_| not_found())?;
     let mut parts = target.splitn(3, '/');
-    if let (Some(RUNS), Some(run)) = (parts.next(), parts.next())
+    let (first, second) = (parts.next().unwrap_or_default(), parts.next());
+    // The nested store the target would be in: its first part, or its run.
+    let container = match (first, second) {
+        (RUNS, Some(run)) => Some(location::run_root(run)),
+        (INPUTS, _) => None,
+        (name, _) => Some(name.to_string()),
+    };
+    if let Some(container) = container
+        && let Some(nested) = nested_store(store, &container)?
+    {
+        return Err(MaintenanceError::Nested(nested));
+    }
+    if let (RUNS, Some(run)) = (first, second)
         && run_status(store, run, now_secs(), STALE_AFTER)? == RunStatus::Running
     {
         return Err(MaintenanceError::Running {
@@ -393,48 +620,154 @@ pub fn remove(store: &dyn Store, target: &str) -> MaintenanceResult<()> {
     Ok(store.remove_all(target)?)
 }
 
+/// Removes bundle `~bundles/<name>`, unless a run is running: no record
+/// says which bundle a run runs, and a cold worker fetches it.
+fn remove_bundle(store: &dyn Store, name: &str) -> MaintenanceResult<()> {
+    let bundle = location::bundle_location(name);
+    if !store.bundles()?.iter().any(|b| b.name == name) {
+        return Err(MaintenanceError::NotFound { name: bundle });
+    }
+    if let Some(run) = running_run(store, now_secs(), STALE_AFTER)? {
+        return Err(MaintenanceError::BundleMayBeInUse { bundle, run });
+    }
+    Ok(store.remove_bundle(name)?)
+}
+
 /// How long a run on another machine may go without a heartbeat before
 /// `gc` calls it dead: ten heartbeats.
 pub const STALE_AFTER: Duration = Duration::from_secs(300);
 
+/// What a collection removed, and what it left alone, with why: an entry
+/// it could not read, or another store nested in this one. One such entry
+/// never stops the collection of the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Runs (their ids), or locations (inputs, bundles).
+    pub removed: Vec<String>,
+    /// Location, and why it was left.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// A run of the store that is running, if any. A record that cannot be
+/// read is no live run's: a live run rewrites its record whole at every
+/// heartbeat.
+fn running_run(store: &dyn Store, now: u64, stale_after: Duration) -> StoreResult<Option<String>> {
+    for run in store.list_children(RUNS)? {
+        if let Ok(RunStatus::Running) = run_status(store, &run, now, stale_after) {
+            return Ok(Some(run));
+        }
+    }
+    Ok(None)
+}
+
 /// Removes the inputs whose import never finished
 /// ([`Listing::is_incomplete_import`]), unless a run of the store is
 /// running: imports happen inside a run, so one may be importing now.
-/// Returns their locations.
 pub fn collect_incomplete_imports(
     store: &dyn Store,
     stale_after: Duration,
-) -> StoreResult<Vec<String>> {
-    let now = now_secs();
-    for run in store.list_children(RUNS)? {
-        if run_status(store, &run, now, stale_after)? == RunStatus::Running {
-            return Ok(Vec::new());
-        }
+) -> StoreResult<Collected> {
+    let mut collected = Collected::default();
+    if running_run(store, now_secs(), stale_after)?.is_some() {
+        return Ok(collected);
     }
-    let mut removed = Vec::new();
-    for key in store.list_children(INPUTS)? {
+    let (keys, nested) = namespace_entries(store, INPUTS)?;
+    for key in keys {
         let at = location::input_location(&key);
-        if is_incomplete_import(&at, Origin::read(store, &at)?.as_ref()) {
-            store.remove_all(&at)?;
-            removed.push(at);
+        match Origin::read(store, &at) {
+            Ok(origin) if is_incomplete_import(&at, origin.as_ref()) => match &nested {
+                // Its names have no origin either.
+                Some(nested) => collected.skipped.push((at, in_nested(nested))),
+                None => {
+                    store.remove_all(&at)?;
+                    collected.removed.push(at);
+                }
+            },
+            Ok(_) => {}
+            Err(e) => collected.skipped.push((at, e.to_string())),
         }
     }
-    Ok(removed)
+    Ok(collected)
+}
+
+/// Why a collection leaves an entry of a namespace that also holds another
+/// store alone.
+fn in_nested(nested: &NestedStore) -> String {
+    format!(
+        "`{}` also holds another store (it holds {}), and this may be one of its names",
+        nested.location, nested.holds
+    )
 }
 
 /// Removes the namespace of every collectable run ([`RunStatus::Dead`],
-/// [`RunStatus::NoRecord`]); returns the runs removed. Finished runs keep
-/// their outputs.
-pub fn collect_dead_runs(store: &dyn Store, stale_after: Duration) -> StoreResult<Vec<String>> {
+/// [`RunStatus::NoRecord`]); the runs removed are given by id. Finished
+/// runs keep their outputs.
+pub fn collect_dead_runs(store: &dyn Store, stale_after: Duration) -> StoreResult<Collected> {
     let now = now_secs();
-    let mut removed = Vec::new();
-    for run in store.list_children(RUNS)? {
-        if run_status(store, &run, now, stale_after)?.is_collectable() {
-            store.remove_all(&location::run_root(&run))?;
-            removed.push(run);
+    let mut collected = Collected::default();
+    let (runs, in_runs) = namespace_entries(store, RUNS)?;
+    for run in runs {
+        let root = location::run_root(&run);
+        let read = match run_status(store, &run, now, stale_after) {
+            Ok(status) if !status.is_collectable() => continue,
+            Ok(status) => store.list_children(&root).map(|below| (status, below)),
+            Err(e) => Err(e),
+        };
+        let (status, below) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                collected.skipped.push((root, e.to_string()));
+                continue;
+            }
+        };
+        if let Some(holds) = holds_store(&below, false) {
+            let why = format!("another store, not a run (it holds {holds})");
+            collected.skipped.push((root, why));
+        } else if let (RunStatus::NoRecord, true, Some(in_runs)) =
+            (status, below.is_empty(), &in_runs)
+        {
+            // A name of the store in `~runs` (a published name, a matrix)
+            // has no record and, unlike a run, no location below it.
+            collected.skipped.push((root, in_nested(in_runs)));
+        } else {
+            store.remove_all(&root)?;
+            collected.removed.push(run);
         }
     }
-    Ok(removed)
+    Ok(collected)
+}
+
+/// Removes the bundles written more than `stale_after` ago, unless a run
+/// of the store is running. No record says which bundle a run runs; only a
+/// running run needs one (a cold worker fetches it), and a run writes its
+/// record before its bundle, so a bundle older than that with no run
+/// running is none's. The age covers a run that starts during the
+/// collection: its bundle is new.
+pub fn collect_unused_bundles(store: &dyn Store, stale_after: Duration) -> StoreResult<Collected> {
+    let now = now_secs();
+    let mut collected = Collected::default();
+    if running_run(store, now, stale_after)?.is_some() {
+        return Ok(collected);
+    }
+    let bundles = match store.bundles() {
+        Ok(bundles) => bundles,
+        Err(e) => {
+            collected.skipped.push((BUNDLES.to_string(), e.to_string()));
+            return Ok(collected);
+        }
+    };
+    for bundle in bundles {
+        let old = bundle
+            .modified
+            .is_none_or(|t| now.saturating_sub(t) > stale_after.as_secs());
+        if old {
+            store.remove_bundle(&bundle.name)?;
+            collected
+                .removed
+                .push(location::bundle_location(&bundle.name));
+        }
+    }
+    Ok(collected)
 }
 
 #[cfg(test)]

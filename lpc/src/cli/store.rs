@@ -4,7 +4,8 @@
 
 use crate::cli::aws::AwsArgs;
 use crate::cli::human_bytes;
-use lp_runtime::store::maintenance::{self, Listing, RunStatus, STALE_AFTER};
+use lp_runtime::store::location::{self, validate_prefix};
+use lp_runtime::store::maintenance::{self, Collected, Listing, RunStatus, STALE_AFTER};
 use lp_runtime::store::{DirStore, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,11 +14,13 @@ use std::time::Duration;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// List matrices with their origin, size and run.
+    /// List matrices with their origin, size and run, bundles, and stores
+    /// nested in this one.
     Ls(Target),
     /// Remove what dead runs left behind: namespaces of runs that are no
-    /// longer alive and recycled-file pools of exited processes. Finished
-    /// runs keep their outputs.
+    /// longer alive, interrupted imports, bundles no run needs and
+    /// recycled-file pools of exited processes. Finished runs keep their
+    /// outputs.
     Gc {
         #[command(flatten)]
         target: Target,
@@ -26,8 +29,9 @@ pub enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = STALE_AFTER.as_secs())]
         stale_after: u64,
     },
-    /// Remove a matrix (a name, `~inputs/KEY`, `~runs/RUN/NAME`) or a whole
-    /// run (`~runs/RUN`), as `lpc store ls` shows them.
+    /// Remove a matrix (a name, `~inputs/KEY`, `~runs/RUN/NAME`), a whole
+    /// run (`~runs/RUN`) or a bundle (`~bundles/KEY.lpb`), as `lpc store
+    /// ls` shows them.
     Rm {
         #[command(flatten)]
         target: Target,
@@ -71,6 +75,7 @@ fn open(target: &Target) -> Result<Opened, String> {
     }
     if let Some(rest) = spec.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        validate_prefix(prefix).map_err(|e| format!("cannot open {spec}: {e}"))?;
         return crate::cli::aws::s3_store(&target.aws, bucket, prefix.trim_end_matches('/'))
             .map(Opened::Other);
     }
@@ -81,12 +86,14 @@ fn open(target: &Target) -> Result<Opened, String> {
 
 pub fn run(command: Command) -> ExitCode {
     let result = match command {
-        Command::Ls(target) => open(&target).and_then(|s| ls(s.store())),
+        Command::Ls(target) => open(&target).and_then(|s| ls(s.store(), &target.store)),
         Command::Gc {
             target,
             stale_after,
         } => open(&target).and_then(|s| gc(&s, Duration::from_secs(stale_after))),
-        Command::Rm { target, names } => open(&target).and_then(|s| rm(s.store(), &names)),
+        Command::Rm { target, names } => {
+            open(&target).and_then(|s| rm(s.store(), &target.store, &names))
+        }
     };
     // The text is printed after the work: a reader that leaves early
     // (`lpc store rm ... | head -1`) stops no removal.
@@ -105,15 +112,20 @@ pub fn run(command: Command) -> ExitCode {
     }
 }
 
-fn describe(entry: &Listing) -> [String; 4] {
+/// The four fields of `entry`'s line; `spec` is the listed store's.
+fn describe(entry: &Listing, spec: &str) -> [String; 4] {
+    let location = entry.location.clone();
     if let Some(problem) = &entry.problem {
-        let location = entry.location.clone();
         return [
             location,
             "(unreadable)".into(),
             String::new(),
             problem.clone(),
         ];
+    }
+    if let Some(nested) = &entry.nested {
+        let how = nested.clone().in_store(spec).to_string();
+        return [location, "(another store)".into(), String::new(), how];
     }
     let size = match &entry.header {
         Some(h) => h.to_string(),
@@ -123,6 +135,10 @@ fn describe(entry: &Listing) -> [String; 4] {
         .bytes()
         .map_or_else(|| "size unknown".to_string(), human_bytes);
     let stored = format!("{} tiles, {bytes}", entry.tiles.len());
+    if entry.is_orphan() {
+        let what = "orphaned tiles of a removed run (no record; lpc store gc removes them)";
+        return [location, size, stored, what.to_string()];
+    }
     let mut origin = match &entry.origin {
         Some(o) => o.describe(),
         None if entry.is_run_temporary() => "temporary of the run".to_string(),
@@ -148,59 +164,98 @@ fn describe(entry: &Listing) -> [String; 4] {
         Some(RunStatus::NoRecord) => "no record (lpc store gc removes it)",
         None => "",
     };
-    [
-        entry.location.clone(),
-        size,
-        stored,
-        format!("{origin} {state}"),
-    ]
+    [location, size, stored, format!("{origin} {state}")]
 }
 
-fn ls(store: &dyn Store) -> Result<String, String> {
+/// The bundles' lines, or one saying why they cannot be listed.
+fn bundle_lines(store: &dyn Store) -> Vec<[String; 4]> {
+    match store.bundles() {
+        Ok(bundles) => bundles
+            .into_iter()
+            .map(|b| {
+                [
+                    location::bundle_location(&b.name),
+                    "(program bundle)".to_string(),
+                    human_bytes(b.bytes),
+                    "lambda workers run it (lpc store gc removes it when no run is running)"
+                        .to_string(),
+                ]
+            })
+            .collect(),
+        Err(e) => vec![[
+            location::BUNDLES.to_string(),
+            "(unreadable)".to_string(),
+            String::new(),
+            e.to_string(),
+        ]],
+    }
+}
+
+fn ls(store: &dyn Store, spec: &str) -> Result<String, String> {
     let entries = maintenance::list(store).map_err(|e| e.to_string())?;
-    if entries.is_empty() {
+    let lines: Vec<[String; 4]> = entries
+        .iter()
+        .map(|entry| describe(entry, spec))
+        .chain(bundle_lines(store))
+        .collect();
+    if lines.is_empty() {
         return Ok("(empty)\n".to_string());
     }
     let mut text = String::new();
-    for entry in &entries {
-        let [location, size, stored, origin] = describe(entry);
+    for [location, size, stored, origin] in &lines {
         text += &format!("{location}\t{size}\t{stored}\t{}\n", origin.trim_end());
     }
     Ok(text)
 }
 
-fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
-    let runs =
-        maintenance::collect_dead_runs(store.store(), stale_after).map_err(|e| e.to_string())?;
-    let mut text: String = runs
+/// The lines of one collection: what it removed (`removed {what} X`) and
+/// what it left alone, with why.
+fn collected_lines(collected: &Collected, what: &str) -> String {
+    let removed = collected
+        .removed
         .iter()
-        .map(|run| format!("removed dead run {run}\n"))
-        .collect();
-    let imports = maintenance::collect_incomplete_imports(store.store(), stale_after)
-        .map_err(|e| e.to_string())?;
-    for at in &imports {
-        text += &format!("removed interrupted import {at}\n");
-    }
+        .map(|x| format!("removed {what} {x}\n"));
+    let skipped = collected
+        .skipped
+        .iter()
+        .map(|(at, why)| format!("skipped {at}: {why}\n"));
+    removed.chain(skipped).collect()
+}
+
+fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
+    let failed = |e: lp_runtime::store::StoreError| e.to_string();
+    let runs = maintenance::collect_dead_runs(store.store(), stale_after).map_err(failed)?;
+    let imports =
+        maintenance::collect_incomplete_imports(store.store(), stale_after).map_err(failed)?;
+    let bundles =
+        maintenance::collect_unused_bundles(store.store(), stale_after).map_err(failed)?;
     let pools = match store {
-        Opened::Dir(dir) => dir
-            .collect_dead_pools(stale_after)
-            .map_err(|e| e.to_string())?,
+        Opened::Dir(dir) => dir.collect_dead_pools(stale_after).map_err(failed)?,
         Opened::Other(_) => 0,
     };
+    let mut text = collected_lines(&runs, "dead run");
+    text += &collected_lines(&imports, "interrupted import");
+    text += &collected_lines(&bundles, "unused bundle");
+    // Bundles are counted only where some were removed, so that the line
+    // of a store without any (every local run's) reads as it always did.
+    let bundles = match bundles.removed.len() {
+        0 => String::new(),
+        n => format!(", {n} unused bundle(s)"),
+    };
     text += &format!(
-        "gc: {} dead run(s), {} interrupted import(s) and {pools} stale pool(s) removed\n",
-        runs.len(),
-        imports.len()
+        "gc: {} dead run(s), {} interrupted import(s){bundles} and {pools} stale pool(s) removed\n",
+        runs.removed.len(),
+        imports.removed.len()
     );
     Ok(text)
 }
 
 /// Removes `names` in order; the first failure stops there, after saying
 /// what was removed before it.
-fn rm(store: &dyn Store, names: &[String]) -> Result<String, String> {
+fn rm(store: &dyn Store, spec: &str, names: &[String]) -> Result<String, String> {
     let mut text = String::new();
     for name in names {
-        if let Err(e) = maintenance::remove(store, name) {
+        if let Err(e) = maintenance::remove(store, name).map_err(|e| e.in_store(spec)) {
             let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
             return Err(format!("cannot remove {name}: {e}"));
         }
