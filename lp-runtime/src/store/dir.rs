@@ -112,6 +112,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The entries of `dir`, as they are read: none when it does not exist
+/// (nothing was stored there yet, or it was removed), errors naming it.
+fn dir_entries(dir: &Path) -> StoreResult<impl Iterator<Item = StoreResult<fs::DirEntry>> + '_> {
+    let listing = move || io_err(format!("listing {}", dir.display()));
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => Some(entries),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(listing()(e)),
+    };
+    Ok(entries
+        .into_iter()
+        .flatten()
+        .map(move |e| e.map_err(listing())))
+}
+
 impl DirStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> StoreResult<DirStore> {
@@ -176,14 +191,9 @@ impl DirStore {
     /// how many were removed. A crashed process leaves its pool behind.
     pub fn collect_dead_pools(&self, stale_after: std::time::Duration) -> StoreResult<usize> {
         let pools = self.root.join(POOL_DIR);
-        let entries = match fs::read_dir(&pools) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(io_err(format!("listing {}", pools.display()))(e)),
-        };
         let mut removed = 0;
-        for entry in entries {
-            let entry = entry.map_err(io_err(format!("listing {}", pools.display())))?;
+        for entry in dir_entries(&pools)? {
+            let entry = entry?;
             let dir = entry.path();
             if dir == self.pool_dir {
                 continue;
@@ -228,13 +238,8 @@ impl DirStore {
     ) -> StoreResult<()> {
         validate_location(matrix)?;
         let dir = self.root.join(matrix);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+        for entry in dir_entries(&dir)? {
+            let entry = entry?;
             if let Some(ij) = entry
                 .file_name()
                 .to_str()
@@ -249,13 +254,8 @@ impl DirStore {
     /// File bytes of the tiles at and below `dir`, skipping the pool.
     fn scan_bytes(dir: &Path) -> StoreResult<u64> {
         let mut total = 0;
-        let entries = match fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+        for entry in dir_entries(dir)? {
+            let entry = entry?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let Ok(kind) = entry.file_type() else {
@@ -639,14 +639,9 @@ impl Store for DirStore {
     fn list_children(&self, parent: &str) -> StoreResult<Vec<String>> {
         validate_listing(parent)?;
         let dir = self.root.join(parent);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+        for entry in dir_entries(&dir)? {
+            let entry = entry?;
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             match entry.file_name().into_string() {
                 Ok(name) if is_dir && name != POOL_DIR => out.push(name),
@@ -674,14 +669,9 @@ impl Store for DirStore {
 
     fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
         let dir = self.root.join(BUNDLES);
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_err(format!("listing {}", dir.display()))(e)),
-        };
         let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(io_err(format!("listing {}", dir.display())))?;
+        for entry in dir_entries(&dir)? {
+            let entry = entry?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
