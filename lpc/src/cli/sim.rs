@@ -154,8 +154,9 @@ fn seconds(t: u64) -> String {
     }
 }
 
-fn print_report(r: &Report, model: &Model) {
-    let lambda = r.kind == Kind::Lambda;
+/// The report's first line, and a note when the concurrency asked for is
+/// above the account's limit.
+fn print_heading(r: &Report, model: &Model, lambda: bool) {
     let on = if lambda {
         "Lambda concurrency"
     } else {
@@ -167,17 +168,20 @@ fn print_report(r: &Report, model: &Model) {
         r.workers,
         r.model
     );
-    let line = |label: &str, value: String| lpc::outln!("  {label:<14}{value}");
     let limit = model.file.platform.concurrency_limit.get();
     if lambda && r.workers as f64 > limit {
-        line(
+        lpc::outln!(
+            "  {:<14}{} workers is above the account limit of {limit}: it assumes a raised quota",
             "note",
-            format!(
-                "{} workers is above the account limit of {limit}: it assumes a raised quota",
-                r.workers
-            ),
+            r.workers
         );
     }
+}
+
+fn print_report(r: &Report, model: &Model) {
+    let lambda = r.kind == Kind::Lambda;
+    print_heading(r, model, lambda);
+    let line = |label: &str, value: String| lpc::outln!("  {label:<14}{value}");
     let mut makespan = seconds(r.makespan);
     if lambda {
         makespan.push_str(&format!(
