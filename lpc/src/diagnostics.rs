@@ -4,10 +4,10 @@
 //! codespan-reporting [`Diagnostic`] in rustc's style: a one-line message, the
 //! primary label on the offending use, secondary labels on the related
 //! definitions, and notes or help where they tell the user what to do.
-//! [`render_text`] prints them like rustc (colour only on a terminal), and
-//! [`render_json`] as JSON lines for editors: one object per diagnostic with
-//! its severity, message, labels (file, byte range, 1-based line and column)
-//! and notes.
+//! [`emit_stderr`] prints them like rustc (colour only on a terminal;
+//! [`render_plain`] without colour), and [`render_json`] as JSON lines for
+//! editors: one object per diagnostic with its severity, message, labels
+//! (file, byte range, 1-based line and column) and notes.
 
 use crate::error::{CheckError, TileName};
 
