@@ -31,8 +31,8 @@ use lp_program::{JobId, Plan, Program, Role, TileKey, bundle};
 use lp_runtime::aws::dynamo::{DynamoCounters, ITEM_TTL, RunStatus, TTL_ATTRIBUTE};
 use lp_runtime::aws::lambda::{WorkerHooks, WorkerPayload, bundle_key, handle_job};
 use lp_runtime::aws::{
-    AwsClients, AwsOptions, LambdaRunOptions, LambdaRunSummary, S3Store, create_table,
-    driver::run_lambda_with,
+    ATTEMPTS_IN_TIME, AwsClients, AwsOptions, LambdaRunOptions, LambdaRunSummary, S3Store,
+    create_table, driver::run_lambda_with,
 };
 use lp_runtime::protocol::{
     BackendError, Counters, FailureKind, InterceptedCounters, JobError, Launcher, ProtoResult,
@@ -507,6 +507,35 @@ fn s3_store_transfers_a_large_tile_in_parts() {
         counts.get("s3 GET"),
         Some(&5),
         "one ranged GET per part: {counts:?}"
+    );
+}
+
+/// A 32 MiB tile over a link slow enough that its PUT and GET take several
+/// attempt timeouts each: the timeouts cut waits for an answer, not
+/// transfers (a PUT's attempt gets time for its bytes; a GET's body is read
+/// after its attempt).
+#[test]
+fn a_large_tile_outlasts_the_attempt_timeout_on_a_slow_link() {
+    let stack = Stack::new();
+    let attempt = Duration::from_millis(500);
+    let clients = AwsClients::connect_with_timeout(
+        &AwsOptions {
+            s3_endpoint: Some(slow_link(&endpoints().s3, 8 << 20)),
+            ..AwsOptions::default()
+        },
+        attempt,
+    );
+    let store = S3Store::new(&clients, &stack.bucket, "slow");
+    // 2048 x 2048 f64: 32 MiB, one PUT (below the multipart threshold).
+    let tile = test_tile(2048, 2048, 3);
+    let started = std::time::Instant::now();
+    store.put_tile("B", 0, 0, Arc::new(tile.clone())).unwrap();
+    let put = started.elapsed();
+    let back = store.get_tile("B", 0, 0).unwrap().unwrap();
+    assert!(bits(&back) == bits(&tile), "the tile came back different");
+    assert!(
+        put > attempt * ATTEMPTS_IN_TIME,
+        "the PUT took {put:?}: the link was not slow enough to test anything"
     );
 }
 
@@ -1020,6 +1049,38 @@ fn a_worker_dying_after_its_writes_is_relaunched_after_the_lease() {
     let errors = deliveries.errors();
     assert_eq!(errors.len(), 1, "exactly the injected failure: {errors:?}");
     assert!(summary.summary.retries >= 1, "the lease relaunched the job");
+}
+
+/// A run none of whose roots could be launched fails at once with the
+/// invoke's error, instead of waiting a lease per relaunch.
+#[test]
+fn a_failed_root_invoke_fails_the_run_at_once() {
+    let stack = Stack::new();
+    let plan = cholesky_flat_stored(3, 8);
+    let mut setup = InProcess::new("root-lost");
+    setup.failing = vec![0];
+    setup.lease = Duration::from_secs(3600);
+    let store = stack.store(setup.prefix);
+    put_spd_input(&plan, &[&store], SEED);
+    let started = std::time::Instant::now();
+    let (result, deliveries) = setup.run(&stack, &plan);
+    match result {
+        Err(RunError::Backend(e)) => assert_eq!(e.message, "injected: invoke for job 0 failed"),
+        other => panic!("expected the invoke's error, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "no lease waited"
+    );
+    assert_eq!(deliveries.launches.load(SeqCst), 1, "nothing else launched");
+    // The run is recorded failed, so no worker would pick it up.
+    let run = deliveries.template.lock().unwrap().clone().unwrap();
+    let record = stack.counters(&run.namespace.run).run_record().unwrap();
+    assert!(
+        matches!(record.map(|r| r.status), Some(RunStatus::Failed(e))
+            if e.message == "injected: invoke for job 0 failed"),
+        "the run item says failed"
+    );
 }
 
 #[test]

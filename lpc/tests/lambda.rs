@@ -34,11 +34,15 @@
 #[path = "../../lp-runtime/tests/emulator_support/mod.rs"]
 mod emulator_support;
 
-use emulator_support::{Pool, endpoints, unique};
+use emulator_support::{
+    FaultPlan, Pool, Proxy, Service, endpoints, lambda_function_not_found, lambda_throttled,
+    refusing_endpoint, s3_access_denied, silent_endpoint, unique,
+};
 use lpc::frontend::{CompileOptions, compile_source};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 const LPC: &str = env!("CARGO_BIN_EXE_lpc");
 
@@ -640,4 +644,436 @@ fn write_npy_minus_identity(path: &Path, n: usize) {
         }
     }
     std::fs::write(path, bytes).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Misconfiguration: errors before or at the start of a run, never a hang
+
+/// `lpc args` with the endpoints pointed at the emulators, then `env` set
+/// (an endpoint override, `LP_AWS_TIMEOUT`); its output and how long it
+/// took. Killed (and the test failed) after `limit`: these runs must end
+/// on their own, long before any lease.
+fn lpc_within(args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Output, Duration) {
+    let ep = endpoints();
+    let mut command = Command::new(LPC);
+    command
+        .args(args)
+        .env("LP_S3_ENDPOINT", &ep.s3)
+        .env("LP_DYNAMODB_ENDPOINT", &ep.dynamodb)
+        .env("LP_LAMBDA_ENDPOINT", &ep.lambda)
+        .env_remove("LP_AWS_TIMEOUT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().expect("lpc runs");
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("lpc {args:?} still ran after {limit:?}:\n{}", stderr(&out));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out, started.elapsed())
+}
+
+/// The arguments of a lambda run of `examples/cholesky_2x2.lp` on `bucket`
+/// and `table` (with the default lease: 16 minutes), plus `extra`.
+fn run_args(bucket: &str, table: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "run",
+        &repo("examples/cholesky_2x2.lp"),
+        "--backend",
+        "lambda",
+        "--bucket",
+        bucket,
+        "--prefix",
+        "runs/qa",
+        "--table",
+        table,
+        "--quiet",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// A wrong `--function`: the first invoke's answer ends the run at once,
+/// naming the function, whether the endpoint answers as AWS does or as the
+/// emulator does (a 404 without an error code).
+#[test]
+fn a_missing_function_fails_the_run_at_once_naming_it() {
+    let (bucket, table) = init_resources();
+    let aws = Proxy::start(&endpoints().lambda, Service::Lambda, true);
+    aws.inject(FaultPlan {
+        every: 1,
+        limit: u64::MAX,
+        response: lambda_function_not_found("no-such-fn"),
+    });
+    let emulator = endpoints().lambda;
+    for (endpoint, answer) in [
+        (
+            aws.url.as_str(),
+            "ResourceNotFoundException: Function not found: \
+             arn:aws:lambda:us-east-1:123456789012:function:no-such-fn",
+        ),
+        (
+            emulator.as_str(),
+            "HTTP 404 (the answer names no error code)",
+        ),
+    ] {
+        let args = run_args(&bucket, &table, &["--function", "no-such-fn"]);
+        let (out, took) = lpc_within(
+            &strs(&args),
+            &[("LP_LAMBDA_ENDPOINT", endpoint)],
+            Duration::from_secs(120),
+        );
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: run failed: scheduler backend failed: invoke Lambda function \
+                 no-such-fn for job 0: {answer}\n"
+            )
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(took < Duration::from_secs(60), "{took:?}");
+    }
+    assert_eq!(aws.faults_sent(), 1, "one invoke, not retried");
+}
+
+/// A Lambda endpoint that refuses connections, or accepts them and never
+/// answers: the run fails after the SDK's retries, not after five leases.
+#[test]
+fn an_unreachable_lambda_endpoint_fails_the_run_at_once() {
+    let (bucket, table) = init_resources();
+    let args = run_args(&bucket, &table, &[]);
+    let (out, took) = lpc_within(
+        &strs(&args),
+        &[("LP_LAMBDA_ENDPOINT", &refusing_endpoint())],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        stderr(&out),
+        "error: run failed: scheduler backend failed: invoke Lambda function lp-worker for job \
+         0: dispatch failure: io error: client error (Connect): tcp connect error: Connection \
+         refused (os error 111)\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < Duration::from_secs(60), "{took:?}");
+
+    let (out, took) = lpc_within(
+        &strs(&args),
+        &[
+            ("LP_LAMBDA_ENDPOINT", &silent_endpoint()),
+            ("LP_AWS_TIMEOUT", "1"),
+        ],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        stderr(&out),
+        "error: run failed: scheduler backend failed: invoke Lambda function lp-worker for job \
+         0: request has timed out: operation timeout (all attempts including retries) occurred \
+         after 3s; LP_AWS_TIMEOUT=SECONDS sets how long an attempt may wait for an answer\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
+/// Throttling is retried: a root invoke throttled a few times is sent
+/// again and the run completes. Roots throttled through all of the SDK's
+/// attempts, none launched, fail the run at once (nothing runs).
+#[test]
+fn throttled_root_invokes_are_retried() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (program, _) = cholesky_program(dir.path(), 128, 64, Form::Loop);
+    let (bucket, table) = init_resources();
+    let pool = Pool::start(&lp_worker(), 2, None, dir.path());
+    pool.lambda.inject(FaultPlan {
+        every: 1,
+        limit: 3,
+        response: lambda_throttled(),
+    });
+    let out = lpc(
+        &[
+            "run",
+            program.to_str().unwrap(),
+            "--backend",
+            "lambda",
+            "--bucket",
+            &bucket,
+            "--table",
+            &table,
+            "--lease",
+            "60",
+            "--quiet",
+            "--verify",
+        ],
+        Some(&pool.lambda.url),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(pool.lambda.faults_sent(), 3);
+    assert!(line(&stderr(&out), "verify").ends_with(": ok"));
+
+    let always = Proxy::start(&endpoints().lambda, Service::Lambda, true);
+    always.inject(FaultPlan {
+        every: 1,
+        limit: u64::MAX,
+        response: lambda_throttled(),
+    });
+    let args = run_args(&bucket, &table, &[]);
+    let (out, _) = lpc_within(
+        &strs(&args),
+        &[("LP_LAMBDA_ENDPOINT", &always.url)],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        stderr(&out),
+        "error: run failed: scheduler backend failed: invoke Lambda function lp-worker for job \
+         0: TooManyRequestsException: Rate Exceeded.\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // Every attempt the SDK makes (8) for each root (the program has two).
+    assert_eq!(always.faults_sent(), 16);
+}
+
+/// An S3 or DynamoDB endpoint that accepts connections and never answers
+/// is an error naming the request within `ATTEMPTS_IN_TIME` attempt
+/// timeouts (`LP_AWS_TIMEOUT`, 1 s here), before the run.
+#[test]
+fn a_silent_s3_or_dynamodb_endpoint_is_an_error_within_the_timeout() {
+    let (bucket, table) = init_resources();
+    let silent = silent_endpoint();
+    let ls = format!("s3://{bucket}");
+    let run = run_args(&bucket, &table, &[]);
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &["store", "ls", &ls],
+            "LP_S3_ENDPOINT",
+            &format!("LIST s3://{bucket}/"),
+        ),
+        (
+            &strs(&run),
+            "LP_S3_ENDPOINT",
+            &format!("LIST s3://{bucket}/runs/qa/"),
+        ),
+        (
+            &strs(&run),
+            "LP_DYNAMODB_ENDPOINT",
+            &format!("read DynamoDB table {table}"),
+        ),
+    ];
+    for (args, variable, what) in cases {
+        let (out, took) = lpc_within(
+            args,
+            &[(variable, &silent), ("LP_AWS_TIMEOUT", "1")],
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: {what}: request has timed out: operation timeout (all attempts \
+                 including retries) occurred after 3s; LP_AWS_TIMEOUT=SECONDS sets how long an \
+                 attempt may wait for an answer\n"
+            ),
+            "{args:?} with {variable} silent"
+        );
+        assert_eq!(out.status.code(), Some(2));
+        assert!(took < Duration::from_secs(20), "{took:?}");
+    }
+}
+
+/// A missing table or bucket is a configuration error before the run that
+/// says how to create it; an S3 refusal reads as its code and message.
+#[test]
+fn a_missing_table_or_bucket_is_refused_before_the_run() {
+    let (bucket, table) = init_resources();
+    let missing_bucket = unique("lpc-missing");
+    for (args, message) in [
+        (
+            run_args(&bucket, "no-such-table", &[]),
+            format!(
+                "DynamoDB table no-such-table does not exist; create it with `lpc aws init \
+                 --bucket {bucket} --table no-such-table`"
+            ),
+        ),
+        (
+            run_args(&missing_bucket, &table, &["--region", "us-east-1"]),
+            format!(
+                "S3 bucket {missing_bucket} does not exist; create it with `lpc aws init \
+                 --bucket {missing_bucket} --table {table} --create-bucket --region us-east-1`"
+            ),
+        ),
+    ] {
+        let (out, _) = lpc_within(&strs(&args), &[], Duration::from_secs(60));
+        assert_eq!(stderr(&out), format!("error: {message}\n"));
+        assert_eq!(out.status.code(), Some(2));
+    }
+    let s3 = Proxy::start(&endpoints().s3, Service::S3, false);
+    s3.inject(FaultPlan {
+        every: 1,
+        limit: u64::MAX,
+        response: s3_access_denied(),
+    });
+    let args = run_args(&bucket, &table, &[]);
+    let (out, _) = lpc_within(
+        &strs(&args),
+        &[("LP_S3_ENDPOINT", &s3.url)],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        stderr(&out),
+        format!("error: LIST s3://{bucket}/runs/qa/: AccessDenied: Access Denied\n")
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `lpc aws init --create-bucket` again leaves the bucket and the table as
+/// they are (the emulator answers BucketAlreadyExists for the caller's own
+/// bucket).
+#[test]
+fn aws_init_a_second_time_finds_everything_ready() {
+    let (bucket, table) = init_resources();
+    let args = [
+        "aws",
+        "init",
+        "--bucket",
+        &bucket,
+        "--table",
+        &table,
+        "--create-bucket",
+    ];
+    let (out, _) = lpc_within(&args, &[], Duration::from_secs(60));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "bucket {bucket} ready\ntable {table} ready\nwarning: this DynamoDB endpoint does not \
+             implement time-to-live (UnknownOperationException); the items of every run stay in \
+             {table}\n"
+        )
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// `lpc aws init --bucket BUCKET --table TABLE EXTRA... --create-bucket`.
+fn aws_init(bucket: &str, table: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["aws", "init", "--bucket", bucket, "--table", table]
+        .map(String::from)
+        .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.push("--create-bucket".into());
+    args
+}
+
+/// Commands with a bad name or setting: the arguments, the environment
+/// they run in, the message.
+type Refused = (
+    Vec<String>,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+fn refused_names() -> Vec<Refused> {
+    vec![
+        (
+            aws_init("qa-b1/x", "t-qa", &[]),
+            &[],
+            "--bucket: \"qa-b1/x\" is not an S3 bucket name: '/' is not allowed (only lowercase \
+             letters, digits, dots and hyphens are)",
+        ),
+        (
+            aws_init("Bad_Bucket!!", "t-qa", &[]),
+            &[],
+            "--bucket: \"Bad_Bucket!!\" is not an S3 bucket name: 'B' is not allowed (only \
+             lowercase letters, digits, dots and hyphens are)",
+        ),
+        (
+            aws_init("ab", "t-qa", &[]),
+            &[],
+            "--bucket: \"ab\" is not an S3 bucket name: a bucket name is 3 to 63 characters long",
+        ),
+        (
+            aws_init("qa-b1-", "t-qa", &[]),
+            &[],
+            "--bucket: \"qa-b1-\" is not an S3 bucket name: a bucket name begins and ends with a \
+             letter or a digit",
+        ),
+        (
+            aws_init("qa..b1", "t-qa", &[]),
+            &[],
+            "--bucket: \"qa..b1\" is not an S3 bucket name: a bucket name has no two adjacent \
+             dots",
+        ),
+        (
+            aws_init("192.168.5.4", "t-qa", &[]),
+            &[],
+            "--bucket: \"192.168.5.4\" is not an S3 bucket name: a bucket name is not an IP \
+             address",
+        ),
+        (
+            aws_init("qa-b1", "t qa", &[]),
+            &[],
+            "--table: \"t qa\" is not a DynamoDB table name: ' ' is not allowed (only letters, \
+             digits, underscores, hyphens and dots are)",
+        ),
+        (
+            aws_init("qa-b1", "t-qa", &["--region", "not a region/.."]),
+            &[],
+            "--region: \"not a region/..\" is not an AWS region: a region is lowercase letters, \
+             digits and hyphens, like us-east-1",
+        ),
+        (
+            aws_init("qa-b1", "t-qa", &[]),
+            &[("AWS_REGION", "Not/A-Region")],
+            "the region of the AWS configuration: \"Not/A-Region\" is not an AWS region: a \
+             region is lowercase letters, digits and hyphens, like us-east-1",
+        ),
+        (
+            aws_init("qa-b1", "t-qa", &[]),
+            &[("LP_AWS_TIMEOUT", "soon")],
+            "LP_AWS_TIMEOUT=\"soon\" is not a number of seconds between 0 and 86400",
+        ),
+        (
+            ["store", "ls", "s3://Bad_Bucket"]
+                .map(String::from)
+                .to_vec(),
+            &[],
+            "s3://Bad_Bucket: \"Bad_Bucket\" is not an S3 bucket name: 'B' is not allowed (only \
+             lowercase letters, digits, dots and hyphens are)",
+        ),
+        (
+            run_args("qa-b1/x", "t-qa", &[]),
+            &[],
+            "--bucket: \"qa-b1/x\" is not an S3 bucket name: '/' is not allowed (only lowercase \
+             letters, digits, dots and hyphens are)",
+        ),
+    ]
+}
+
+/// Bad names and regions are refused before any request (every endpoint
+/// refuses connections here), saying what is wrong with them.
+#[test]
+fn bad_bucket_table_and_region_names_are_refused_before_any_request() {
+    let nowhere = refusing_endpoint();
+    let unreachable = [
+        ("LP_S3_ENDPOINT", nowhere.as_str()),
+        ("LP_DYNAMODB_ENDPOINT", nowhere.as_str()),
+        ("LP_LAMBDA_ENDPOINT", nowhere.as_str()),
+    ];
+    for (args, env, message) in refused_names() {
+        let mut env = env.to_vec();
+        env.extend_from_slice(&unreachable);
+        let (out, _) = lpc_within(&strs(&args), &env, Duration::from_secs(30));
+        assert_eq!(stderr(&out), format!("error: {message}\n"), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
 }

@@ -13,7 +13,7 @@
 //! tiles left by duplicates are swept at the end.
 
 use super::dynamo::{DynamoCounters, RunRecord, RunStatus};
-use super::lambda::{WorkerPayload, bundle_key};
+use super::lambda::{WorkerPayload, bundle_key, transient_invoke_error};
 use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
 use crate::metrics::{Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
@@ -116,18 +116,7 @@ pub fn run_lambda_with(
     let counters = DynamoCounters::new(clients, &opts.table, &run_id);
     let launcher = make_launcher(template);
     let mut launches = Launches::default();
-    // A root whose invoke fails is overdue after one lease and launched
-    // again like any lost job.
-    // A cancellation stops the launching; `watch` then fails the run.
-    launch_roots(plan, &counters, launcher.as_ref(), &mut |_, launched| {
-        launches.driver_invocations += 1;
-        launches.failures += u32::from(launched.is_err());
-        Ok(if opts.stop.load(Ordering::SeqCst) {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        })
-    })?;
+    launch_first_jobs(plan, &counters, launcher.as_ref(), opts, &mut launches)?;
     let record = watch(
         plan,
         &counters,
@@ -165,6 +154,53 @@ pub fn run_lambda_with(
             generated_inputs: None,
         },
     })
+}
+
+/// Launches the root jobs. A root whose invoke fails is overdue after one
+/// lease and launched again like any lost job, but a run none of whose
+/// roots could be launched fails at once with the first invoke's error
+/// (nothing runs: waiting out leases would only hide it). The launching
+/// stops early when no root was launched yet and an invoke failed for a
+/// lasting reason (a missing function, no permission, an endpoint that
+/// refuses or never answers: every other invoke would fail the same way,
+/// after the SDK's retries each), or [`MAX_LAUNCH_FAILURES`] did, each
+/// throttled through all of the SDK's attempts.
+/// A cancellation stops the launching; `watch` then fails the run.
+fn launch_first_jobs(
+    plan: &Plan,
+    counters: &DynamoCounters,
+    launcher: &dyn Launcher,
+    opts: &LambdaRunOptions,
+    launches: &mut Launches,
+) -> Result<(), RunError> {
+    let (mut launched, mut first_error) = (0u64, None);
+    launch_roots(plan, counters, launcher, &mut |_, result| {
+        launches.driver_invocations += 1;
+        match result {
+            Ok(()) => launched += 1,
+            Err(e) => {
+                launches.failures += 1;
+                let hopeless = launched == 0
+                    && (!transient_invoke_error(&e) || launches.failures >= MAX_LAUNCH_FAILURES);
+                first_error.get_or_insert(e);
+                if hopeless {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+        }
+        Ok(if opts.stop.load(Ordering::SeqCst) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    })?;
+    match first_error {
+        Some(e) if launched == 0 => {
+            let _ = counters.fail_run(&JobError::of_run("driver", &e.message));
+            Err(RunError::Backend(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Uploads the bundle and writes the run item; returns the payload template

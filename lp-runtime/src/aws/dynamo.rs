@@ -97,6 +97,55 @@ pub fn create_table(clients: &AwsClients, table: &str) -> Result<Expiry, AwsErro
     })
 }
 
+/// Checks `name` against DynamoDB's rules for table names (3 to 255
+/// letters, digits, `_`, `-` and `.`), so that a bad name is refused before
+/// a request.
+pub fn validate_table_name(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    if !(3..=255).contains(&name.len()) {
+        return Err(format!(
+            "{name:?} is not a DynamoDB table name: a table name is 3 to 255 characters long"
+        ));
+    }
+    match name.chars().find(|&c| !allowed(c)) {
+        Some(c) => Err(format!(
+            "{name:?} is not a DynamoDB table name: {c:?} is not allowed (only letters, \
+             digits, underscores, hyphens and dots are)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether `table` exists and has the key schema [`create_table`] gives
+/// it (`Ok(false)` if it does not exist), asked with a GetItem of a key no
+/// run uses: the driver's policy (docs/aws.md) allows that, unlike
+/// DescribeTable. A table with another key schema is an error saying so.
+pub fn table_exists(clients: &AwsClients, table: &str) -> Result<bool, AwsError> {
+    let request = clients
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", s("~lpc"))
+        .key("sk", s("~check"));
+    clients.requests.add(Request::DynamoRead, 1);
+    let what = format!("read DynamoDB table {table}");
+    block_on(async move {
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(false),
+            Err(e) if e.code() == Some("ValidationException") => Err(AwsError::new(
+                what,
+                format!(
+                    "{} (the table needs the key schema `lpc aws init` gives it: partition \
+                     key `pk` and sort key `sk`, both strings)",
+                    super::render_sdk_error(&e)
+                ),
+            )),
+            Err(e) => Err(AwsError::sdk(what, e)),
+        }
+    })
+}
+
 /// How long a run's items stay after their last write: the table's
 /// time-to-live attribute ([`TTL_ATTRIBUTE`], switched on by
 /// [`create_table`]) lets DynamoDB delete them, so the table does not grow

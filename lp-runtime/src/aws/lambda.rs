@@ -113,7 +113,10 @@ impl Launcher for LambdaLauncher {
             .function_name(&self.template.function)
             .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
             .payload(aws_sdk_lambda::primitives::Blob::new(body));
-        let what = format!("invoke {} for job {job}", self.template.function);
+        let what = format!(
+            "invoke Lambda function {} for job {job}",
+            self.template.function
+        );
         self.requests.add(crate::requests::Request::Invoke, 1);
         let send = move || {
             block_on(async move {
@@ -136,6 +139,42 @@ impl Launcher for LambdaLauncher {
                 message: e.to_string(),
             })
     }
+}
+
+/// Error codes of Lambda's Invoke that time may mend: throttling, a
+/// function being created or updated, a fault on Lambda's side.
+const TRANSIENT_INVOKE_CODES: [&str; 5] = [
+    "TooManyRequestsException",
+    "EC2ThrottledException",
+    "ResourceConflictException",
+    "ResourceNotReadyException",
+    "ServiceException",
+];
+
+/// Whether a failed invoke of [`LambdaLauncher`] may pass when tried again
+/// later: Lambda throttled it or failed on its side (a code of
+/// [`TRANSIENT_INVOKE_CODES`], HTTP 429 or 5xx, after the SDK's retries).
+/// A missing function, a refused permission, an endpoint that refuses
+/// connections or never answers will fail the same way every time. The
+/// launcher's error is its message (`invoke Lambda function F for job N: ANSWER`, the
+/// answer as `super::render_sdk_error` writes it), so that is what is read;
+/// any other launcher's error counts as lasting.
+pub fn transient_invoke_error(e: &BackendError) -> bool {
+    let Some((_, rest)) = e.message.split_once(" for job ") else {
+        return false;
+    };
+    let Some((_, answer)) = rest.split_once(": ") else {
+        return false;
+    };
+    let status = answer
+        .strip_prefix("HTTP ")
+        .and_then(|a| a.get(..3))
+        .and_then(|code| code.parse::<u16>().ok());
+    TRANSIENT_INVOKE_CODES.iter().any(|code| {
+        answer
+            .strip_prefix(code)
+            .is_some_and(|r| r.starts_with([':', ' ']))
+    }) || status.is_some_and(|s| s == 429 || s >= 500)
 }
 
 /// A bundle's plan, cached for the life of the process.
@@ -399,4 +438,41 @@ fn backend(e: AwsError) -> RunError {
     RunError::Backend(BackendError {
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(answer: &str) -> BackendError {
+        BackendError {
+            message: format!("invoke Lambda function lp-worker for job 7: {answer}"),
+        }
+    }
+
+    #[test]
+    fn throttling_and_faults_on_lambdas_side_are_transient_the_rest_lasts() {
+        for transient in [
+            "TooManyRequestsException: Rate Exceeded.",
+            "ServiceException (HTTP 500)",
+            "HTTP 503 (the answer names no error code)",
+            "HTTP 429 (the answer names no error code)",
+        ] {
+            assert!(transient_invoke_error(&failed(transient)), "{transient}");
+        }
+        for lasting in [
+            "ResourceNotFoundException: Function not found: arn:aws:lambda:r:1:function:f",
+            "AccessDeniedException: not authorized",
+            "HTTP 404 (the answer names no error code)",
+            "dispatch failure: io error: Connection refused (os error 111)",
+            "request has timed out: operation timeout occurred after 60s",
+            "TooManyRequestsExceptionally: made up",
+        ] {
+            assert!(!transient_invoke_error(&failed(lasting)), "{lasting}");
+        }
+        let other = BackendError {
+            message: "injected: invoke for job 0 failed".to_string(),
+        };
+        assert!(!transient_invoke_error(&other));
+    }
 }

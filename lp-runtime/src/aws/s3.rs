@@ -184,24 +184,93 @@ impl S3Store {
     }
 
     /// Creates the bucket (for `lpc aws init --create-bucket` and tests);
-    /// an existing bucket owned by the caller is not an error.
+    /// a bucket that exists and that this caller can reach is not an error
+    /// (AWS answers BucketAlreadyOwnedByYou, other endpoints
+    /// BucketAlreadyExists even for the caller's own bucket).
     pub fn create_bucket(&self) -> Result<(), AwsError> {
         let client = self.client.clone();
         let bucket = self.bucket.clone();
         self.requests.add(Request::S3Put, 1);
         block_on(async move {
-            match client.create_bucket().bucket(&bucket).send().await {
-                Ok(_) => Ok(()),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
-                {
-                    Ok(())
-                }
-                Err(e) => Err(AwsError::sdk(format!("CREATE BUCKET s3://{bucket}"), e)),
+            let e = match client.create_bucket().bucket(&bucket).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let exists = e.as_service_error().is_some_and(|s| {
+                s.is_bucket_already_owned_by_you() || s.is_bucket_already_exists()
+            });
+            // Someone else's bucket answers 403 to a HEAD.
+            if exists && client.head_bucket().bucket(&bucket).send().await.is_ok() {
+                return Ok(());
+            }
+            Err(AwsError::sdk(format!("CREATE BUCKET s3://{bucket}"), e))
+        })
+    }
+
+    /// Whether the bucket exists, asked by listing at most one key under
+    /// the prefix (which the policies of docs/aws.md allow, unlike a HEAD of
+    /// the bucket). Other failures, a refused listing included, are errors.
+    pub fn bucket_exists(&self) -> Result<bool, AwsError> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let prefix = self.key("");
+        let url = self.url(&prefix);
+        self.requests.add(Request::S3List, 1);
+        block_on(async move {
+            match client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .max_keys(1)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if e.code() == Some("NoSuchBucket") => Ok(false),
+                Err(e) => Err(AwsError::sdk(format!("LIST {url}"), e)),
             }
         })
     }
+}
+
+/// Checks `name` against S3's rules for general purpose bucket names, so
+/// that a bad name is refused before a request: the endpoint's answer to
+/// one (a signature mismatch for `a/b`, a bare code for `Bad_Name`) does not
+/// say what is wrong with it.
+pub fn validate_bucket_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("{name:?} is not an S3 bucket name: {why}"));
+    if !(3..=63).contains(&name.len()) {
+        return bad("a bucket name is 3 to 63 characters long");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
+    {
+        return bad(&format!(
+            "{c:?} is not allowed (only lowercase letters, digits, dots and hyphens are)"
+        ));
+    }
+    let edge = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !name.starts_with(edge) || !name.ends_with(edge) {
+        return bad("a bucket name begins and ends with a letter or a digit");
+    }
+    if name.contains("..") {
+        return bad("a bucket name has no two adjacent dots");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("a bucket name is not an IP address");
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if name.starts_with(prefix) {
+            return bad(&format!("names beginning with {prefix} are reserved"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if name.ends_with(suffix) {
+            return bad(&format!("names ending with {suffix} are reserved"));
+        }
+    }
+    Ok(())
 }
 
 fn io_error(e: AwsError) -> StoreError {
@@ -255,7 +324,7 @@ async fn get_object(
         .body
         .collect()
         .await
-        .map_err(|e| AwsError::sdk(what(), e))?
+        .map_err(|e| AwsError::other(what(), &e))?
         .to_vec();
     let Some(total) = total else {
         // No Content-Range: the server ignored the range and sent it all.
@@ -329,7 +398,7 @@ async fn rest_of_object(
                     .await
                     .map(|b| b.to_vec())
                     .map_err(|e| e.to_string()),
-                Err(e) => Err(super::error_chain(&e)),
+                Err(e) => Err(super::render_sdk_error(&e)),
             }
         }));
         start = end + 1;
@@ -338,6 +407,13 @@ async fn rest_of_object(
         bytes.extend_from_slice(&part.await.map_err(|e| e.to_string())??);
     }
     Ok(())
+}
+
+/// The configuration override of a request sending `bytes` of body: time
+/// to send them (see the module doc of `super`).
+fn upload_timeouts(client: &aws_sdk_s3::Client, bytes: usize) -> aws_sdk_s3::config::Builder {
+    let base = client.config().timeout_config();
+    aws_sdk_s3::config::Builder::default().timeout_config(super::upload_timeout_config(base, bytes))
 }
 
 async fn put_object(
@@ -349,11 +425,14 @@ async fn put_object(
 ) -> Result<(), AwsError> {
     let what = || format!("PUT {url}");
     if bytes.len() <= MULTIPART_THRESHOLD {
+        let timeouts = upload_timeouts(client, bytes.len());
         return client
             .put_object()
             .bucket(bucket)
             .key(key)
             .body(ByteStream::from(bytes))
+            .customize()
+            .config_override(timeouts)
             .send()
             .await
             .map(|_| ())
@@ -414,6 +493,7 @@ async fn upload_parts(
         // A copy per part (no `bytes` dependency for a path taken only by
         // tiles over 64 MiB, where the network dominates).
         let chunk = bytes[start..(start + PART_SIZE).min(bytes.len())].to_vec();
+        let timeouts = upload_timeouts(client, chunk.len());
         let request = client
             .upload_part()
             .bucket(bucket)
@@ -421,9 +501,11 @@ async fn upload_parts(
             .upload_id(upload_id)
             .part_number(part_number)
             .body(ByteStream::from(chunk))
+            .customize()
+            .config_override(timeouts)
             .send();
         tasks.push(tokio::spawn(async move {
-            let out = request.await.map_err(|e| super::error_chain(&e))?;
+            let out = request.await.map_err(|e| super::render_sdk_error(&e))?;
             Ok::<_, String>(
                 aws_sdk_s3::types::CompletedPart::builder()
                     .part_number(part_number)
@@ -580,5 +662,32 @@ impl Store for S3Store {
         validate_bundle_name(name)?;
         let key = self.key(&location::bundle_location(name));
         self.delete_object(&key).map_err(io_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_bucket_name;
+
+    #[test]
+    fn bucket_names_follow_s3s_rules() {
+        for ok in ["abc", "lpc-test-12-0", "my.bucket.name", &"a".repeat(63)] {
+            assert_eq!(validate_bucket_name(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "ab",
+            &"a".repeat(64),
+            "Bad_Bucket!!",
+            "qa-b1/x",
+            "-ab",
+            "ab-",
+            "a..b",
+            "10.0.0.1",
+            "xn--abc",
+            "abc-s3alias",
+            "abc--x-s3",
+        ] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! immediate `202` acknowledgements of `Event` invocations (cargo-lambda
 //! holds an Event invoke open until the function returns, which real Lambda
 //! does not; without the shim a chain of launches would need one worker per
-//! link).
+//! link). Also endpoints that misbehave: one that refuses connections, one
+//! that never answers, and a slow link.
 
 // Each test crate uses a different part of it.
 #![allow(dead_code)]
@@ -347,6 +348,89 @@ pub fn dynamodb_throttled() -> Vec<u8> {
         "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ThrottlingException\",\
          \"message\":\"Rate of requests exceeds the allowed throughput.\"}",
     )
+}
+
+/// What Lambda answers an Invoke it throttles.
+pub fn lambda_throttled() -> Vec<u8> {
+    http_response(
+        "429 Too Many Requests",
+        &[
+            ("content-type", "application/json"),
+            ("x-amzn-errortype", "TooManyRequestsException"),
+        ],
+        "{\"Reason\":\"ConcurrentInvocationLimitExceeded\",\"Type\":\"User\",\
+         \"message\":\"Rate Exceeded.\"}",
+    )
+}
+
+/// What Lambda answers an Invoke of a function that does not exist.
+pub fn lambda_function_not_found(function: &str) -> Vec<u8> {
+    http_response(
+        "404 Not Found",
+        &[
+            ("content-type", "application/json"),
+            ("x-amzn-errortype", "ResourceNotFoundException"),
+        ],
+        &format!(
+            "{{\"Type\":\"User\",\"Message\":\"Function not found: \
+             arn:aws:lambda:us-east-1:123456789012:function:{function}\"}}"
+        ),
+    )
+}
+
+/// The URL of a loopback port where nothing listens (connections are
+/// refused).
+pub fn refusing_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+/// The URL of a loopback endpoint that accepts connections, reads nothing
+/// and never answers, for the life of the process.
+pub fn silent_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    url
+}
+
+/// The URL of a loopback relay to `upstream` that carries at most
+/// `bytes_per_sec` each way on each connection: a slow link, for transfers
+/// that must take longer than an attempt timeout.
+pub fn slow_link(upstream: &str, bytes_per_sec: u64) -> String {
+    let upstream = socket_of(upstream);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let pace = move |mut from: TcpStream, mut to: TcpStream| {
+        let mut buf = vec![0; 64 << 10];
+        let started = std::time::Instant::now();
+        let mut sent = 0u64;
+        while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            sent += n as u64;
+            let due = std::time::Duration::from_secs_f64(sent as f64 / bytes_per_sec as f64);
+            std::thread::sleep(due.saturating_sub(started.elapsed()));
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    };
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || pace(client, server));
+            std::thread::spawn(move || pace(s2, c2));
+        }
+    });
+    url
 }
 
 // ---------------------------------------------------------------------------

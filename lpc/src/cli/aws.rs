@@ -73,6 +73,26 @@ impl AwsArgs {
             .as_deref()
             .ok_or_else(|| "the lambda backend needs --table TABLE".to_string())
     }
+
+    /// The `lpc aws init` that creates what this run misses.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    fn init_hint(&self, create_bucket: bool) -> String {
+        let mut command = "lpc aws init".to_string();
+        if let Some(bucket) = &self.bucket {
+            command.push_str(&format!(" --bucket {bucket}"));
+        }
+        if let Some(table) = &self.table {
+            command.push_str(&format!(" --table {table}"));
+        }
+        if create_bucket {
+            command.push_str(" --create-bucket");
+        }
+        // Not the endpoint: messages name no host.
+        if let Some(region) = &self.region {
+            command.push_str(&format!(" --region {region}"));
+        }
+        command
+    }
 }
 
 pub fn init(command: Command) -> std::process::ExitCode {
@@ -100,7 +120,9 @@ pub struct Lambda {
 }
 
 impl Lambda {
-    /// Checks the arguments and connects (no request is sent yet).
+    /// Checks the arguments, connects and checks that the bucket and the
+    /// table exist: a missing one is a configuration error before the run
+    /// rather than a failed run.
     pub fn connect(args: &AwsArgs) -> Result<Lambda, String> {
         args.bucket()?;
         args.table()?;
@@ -131,22 +153,65 @@ impl Lambda {
     }
 }
 
+/// The AWS options of `args` and the environment, checked: a malformed
+/// region or `LP_AWS_TIMEOUT` is refused here, where the answer to a
+/// request made with it would not say what is wrong.
 #[cfg(feature = "aws")]
-fn options(args: &AwsArgs) -> lp_runtime::aws::AwsOptions {
+fn options(args: &AwsArgs) -> Result<lp_runtime::aws::AwsOptions, String> {
     let mut options = lp_runtime::aws::AwsOptions::from_env();
     if args.endpoint_url.is_some() {
         options.endpoint_url = args.endpoint_url.clone();
     }
-    if args.region.is_some() {
-        options.region = args.region.clone();
+    if let Some(region) = &args.region {
+        lp_runtime::aws::validate_region(region).map_err(|e| format!("--region: {e}"))?;
+        options.region = Some(region.clone());
     }
-    options
+    if let Some(timeout) = std::env::var("LP_AWS_TIMEOUT")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        lp_runtime::aws::parse_timeout(&timeout)?;
+    }
+    if let Some(bucket) = &args.bucket {
+        lp_runtime::aws::s3::validate_bucket_name(bucket).map_err(|e| format!("--bucket: {e}"))?;
+    }
+    if let Some(table) = &args.table {
+        lp_runtime::aws::dynamo::validate_table_name(table).map_err(|e| format!("--table: {e}"))?;
+    }
+    Ok(options)
+}
+
+/// The clients for `options`, with the region they ended up with (from the
+/// configuration chain, when not given) checked.
+#[cfg(feature = "aws")]
+fn clients(options: &lp_runtime::aws::AwsOptions) -> Result<lp_runtime::aws::AwsClients, String> {
+    let clients = lp_runtime::aws::AwsClients::connect(options);
+    if let Some(region) = clients.region() {
+        lp_runtime::aws::validate_region(&region)
+            .map_err(|e| format!("the region of the AWS configuration: {e}"))?;
+    }
+    Ok(clients)
 }
 
 #[cfg(feature = "aws")]
 fn connect(args: &AwsArgs) -> Result<Lambda, String> {
+    let clients = clients(&options(args)?)?;
+    let (bucket, table) = (args.bucket()?, args.table()?);
+    let store = lp_runtime::aws::S3Store::new(&clients, bucket, &args.prefix);
+    if !store.bucket_exists().map_err(|e| e.to_string())? {
+        return Err(format!(
+            "S3 bucket {bucket} does not exist; create it with `{}`",
+            args.init_hint(true)
+        ));
+    }
+    if !lp_runtime::aws::dynamo::table_exists(&clients, table).map_err(|e| e.to_string())? {
+        return Err(format!(
+            "DynamoDB table {table} does not exist; create it with `{}`",
+            args.init_hint(false)
+        ));
+    }
     Ok(Lambda {
-        clients: lp_runtime::aws::AwsClients::connect(&options(args)),
+        clients,
         args: args.clone(),
         bill: std::sync::Mutex::new(None),
     })
@@ -198,7 +263,8 @@ fn run(
 /// The S3 prefix `s3://bucket/prefix` as a store (`lpc store`).
 #[cfg(feature = "aws")]
 pub fn s3_store(args: &AwsArgs, bucket: &str, prefix: &str) -> Result<Arc<dyn Store>, String> {
-    let clients = lp_runtime::aws::AwsClients::connect(&options(args));
+    lp_runtime::aws::s3::validate_bucket_name(bucket).map_err(|e| format!("s3://{bucket}: {e}"))?;
+    let clients = clients(&options(args)?)?;
     Ok(Arc::new(lp_runtime::aws::S3Store::new(
         &clients, bucket, prefix,
     )))
@@ -212,7 +278,7 @@ pub fn s3_store(_: &AwsArgs, _: &str, _: &str) -> Result<Arc<dyn Store>, String>
 #[cfg(feature = "aws")]
 fn init_resources(args: &InitArgs) -> Result<(), String> {
     let table = args.aws.table()?;
-    let clients = lp_runtime::aws::AwsClients::connect(&options(&args.aws));
+    let clients = clients(&options(&args.aws)?)?;
     if args.create_bucket {
         let bucket = args.aws.bucket()?;
         lp_runtime::aws::S3Store::new(&clients, bucket, "")
