@@ -170,11 +170,10 @@ impl Mapper<'_> {
         let program = self.program;
         let tile = program.families[at.family as usize].instrs[at.instr as usize].tile()?;
         let m = &self.spans.matrices[tile.matrix as usize];
-        let kind = match program.matrices[tile.matrix as usize].header.triangle {
-            Some(Triangle::Lower) => "lower-triangular",
-            Some(Triangle::Upper) => "upper-triangular",
-            None => "symmetric",
-        };
+        let kind = program.matrices[tile.matrix as usize]
+            .header
+            .triangle
+            .map_or("symmetric", Triangle::adjective);
         Some(CheckError::WriteOutsideTriangle {
             span: self.tile_span(at),
             structure: m.structure.unwrap_or(m.decl),

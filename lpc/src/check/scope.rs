@@ -85,11 +85,7 @@ impl<'src> Scope<'src> {
                 });
                 continue;
             }
-            let set = settings
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| *v);
+            let set = settings.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
             let default = p
                 .default
                 .as_ref()
