@@ -561,9 +561,11 @@ impl Store for S3Store {
         self.checked(matrix)?;
         let dir = self.key(&format!("{matrix}/"));
         let keys = self.list_keys(&dir).map_err(io_error)?;
+        // A key outside the prefix asked for (a server's answer is data from
+        // outside) is skipped, not sliced.
         Ok(keys
             .iter()
-            .filter_map(|k| crate::store::parse_tile_file_name(&k[dir.len()..]))
+            .filter_map(|k| crate::store::parse_tile_file_name(k.strip_prefix(&dir)?))
             .collect())
     }
 
@@ -574,7 +576,11 @@ impl Store for S3Store {
         Ok(Some(
             objects
                 .iter()
-                .filter(|(k, _)| crate::store::parse_tile_file_name(&k[dir.len()..]).is_some())
+                .filter(|(k, _)| {
+                    k.strip_prefix(&dir)
+                        .and_then(crate::store::parse_tile_file_name)
+                        .is_some()
+                })
                 .map(|(_, size)| size)
                 .sum(),
         ))
@@ -621,7 +627,7 @@ impl Store for S3Store {
         // this level (a document) is not.
         let mut out: Vec<String> = keys
             .iter()
-            .filter_map(|k| k[dir.len()..].split_once('/'))
+            .filter_map(|k| k.strip_prefix(&dir)?.split_once('/'))
             .map(|(child, _)| child.to_string())
             .collect();
         out.sort_unstable();
@@ -647,7 +653,7 @@ impl Store for S3Store {
         Ok(objects
             .into_iter()
             .filter_map(|(key, bytes, modified)| {
-                let name = key[dir.len()..].to_string();
+                let name = key.strip_prefix(&dir)?.to_string();
                 location::is_bundle_name(&name).then_some(StoredBundle {
                     name,
                     bytes,
