@@ -35,13 +35,14 @@
 //! the delivery.
 
 use crate::fit::{FitError, latency_bandwidth, median};
-use crate::model::{Model, ModelError};
+use crate::model::{Model, ModelError, Point, pairs};
 use crate::{SimError, SimOptions, simulate};
 use lp_program::Plan;
 use lp_runtime::request_times::{RequestTimes, Timed, Waited};
 use lp_runtime::requests::Bill;
 use std::collections::BTreeMap;
 use std::fmt;
+use toml::Spanned;
 
 /// What the runs of one configuration measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -439,11 +440,11 @@ fn points(table: &[(f64, f64)]) -> String {
 }
 
 /// `NAME = [[size, GFLOP/s], ...]` lines of a kernel table.
-fn kernel_table(table: &BTreeMap<String, Vec<(f64, f64)>>) -> String {
+fn kernel_table(table: &BTreeMap<String, Spanned<Vec<Point>>>) -> String {
     table
         .iter()
         .map(|(name, points)| {
-            let points: Vec<String> = points
+            let points: Vec<String> = pairs(points.get_ref())
                 .iter()
                 .map(|(s, r)| format!("[{s:?}, {r:?}]"))
                 .collect();

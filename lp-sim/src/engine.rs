@@ -122,13 +122,11 @@ const EXTRA_RELAUNCHES: u64 = 10_000;
 impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SimError::NoWorkers => write!(f, "--workers must be at least 1"),
-            SimError::TooManyWorkers(w) => {
-                write!(
-                    f,
-                    "--workers {w} is more than the simulator takes ({MAX_WORKERS})"
-                )
-            }
+            SimError::NoWorkers => write!(f, "a simulation takes at least 1 worker"),
+            SimError::TooManyWorkers(w) => write!(
+                f,
+                "{w} workers are more than the simulator takes ({MAX_WORKERS})"
+            ),
             SimError::Protocol(e) => write!(f, "the protocol failed: {e}"),
             SimError::Missing { job, tile } => {
                 write!(f, "job {job} loads {tile}, which no finished job wrote")
@@ -264,14 +262,22 @@ struct Sim<'a> {
     trace_left: usize,
 }
 
+/// Refuses a worker count the simulator does not take: none, or more than
+/// [`MAX_WORKERS`]. [`simulate`] checks it; `lpc sim` checks its flags with
+/// it before it reads the program.
+pub fn check_workers(workers: u64) -> Result<(), SimError> {
+    if workers == 0 {
+        Err(SimError::NoWorkers)
+    } else if workers > MAX_WORKERS {
+        Err(SimError::TooManyWorkers(workers))
+    } else {
+        Ok(())
+    }
+}
+
 /// Simulates running `plan` under `model`.
 pub fn simulate(plan: &Plan, model: &Model, opts: &SimOptions) -> Result<Report, SimError> {
-    if opts.workers == 0 {
-        return Err(SimError::NoWorkers);
-    }
-    if opts.workers > MAX_WORKERS {
-        return Err(SimError::TooManyWorkers(opts.workers));
-    }
+    check_workers(opts.workers)?;
     let mut sim = Sim::new(plan, model, opts);
     sim.start()?;
     sim.run()?;

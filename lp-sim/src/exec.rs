@@ -19,7 +19,7 @@
 //! table), for services whose times are not a latency plus a bandwidth.
 
 use crate::clock::{Ns, ns};
-use crate::model::Model;
+use crate::model::{Model, size_pairs};
 use crate::store::SimStore;
 use lp_program::{Instr, Located, Plan, Resolved, Role, TileKey};
 use lp_runtime::requests::{get_requests, get_rounds, put_requests, put_rounds};
@@ -121,14 +121,8 @@ impl Costs {
             read_s_per_byte: per(s.read_bytes_per_s.get()),
             write_s_per_byte: per(s.write_bytes_per_s.get()),
             transpose_s_per_byte: per(s.transpose_bytes_per_s.get()),
-            get_table: s
-                .get_seconds_by_size
-                .as_ref()
-                .map(|f| f.value.get_ref().clone()),
-            put_table: s
-                .put_seconds_by_size
-                .as_ref()
-                .map(|f| f.value.get_ref().clone()),
+            get_table: s.get_seconds_by_size.as_ref().map(size_pairs),
+            put_table: s.put_seconds_by_size.as_ref().map(size_pairs),
             cache: model.file.worker.cache_last_job.get(),
         }
     }

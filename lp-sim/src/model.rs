@@ -127,8 +127,64 @@ pub struct StoreModel {
     pub put_seconds_by_size: Option<SizeTable>,
 }
 
-/// Seconds by object size, `[[bytes, seconds], ...]`.
-pub type SizeTable = Figure<Vec<(f64, f64)>>;
+/// Seconds by object size, `[[bytes, seconds], ...]`, each point with its
+/// position.
+pub type SizeTable = Figure<Vec<Spanned<Point>>>;
+
+/// A point of a table, `[x, y]`. serde would fill a `(f64, f64)` from the
+/// first two numbers of a longer array; this keeps whether there were
+/// more, so that the checker refuses such a point with its table's message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    /// Numbers written after the second.
+    extra: bool,
+}
+
+impl Point {
+    pub fn pair(self) -> (f64, f64) {
+        (self.x, self.y)
+    }
+}
+
+/// A size table's points as `(bytes, seconds)` pairs.
+pub fn size_pairs(table: &SizeTable) -> Vec<(f64, f64)> {
+    pairs(table.value.get_ref().iter().map(|p| p.get_ref()))
+}
+
+/// A table's points as `(x, y)` pairs.
+pub fn pairs<'a>(points: impl IntoIterator<Item = &'a Point>) -> Vec<(f64, f64)> {
+    points.into_iter().map(|p| p.pair()).collect()
+}
+
+impl<'de> Deserialize<'de> for Point {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Point, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Point;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a tuple of size 2")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Point, A::Error> {
+                let length = |i| serde::de::Error::invalid_length(i, &self);
+                let x = seq.next_element()?.ok_or_else(|| length(0))?;
+                let y = seq.next_element()?.ok_or_else(|| length(1))?;
+                let mut extra = false;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    extra = true;
+                }
+                Ok(Point { x, y, extra })
+            }
+        }
+        d.deserialize_seq(Visitor)
+    }
+}
 
 impl StoreModel {
     fn size_tables(&self) -> [(&'static str, Option<&SizeTable>); 2] {
@@ -171,7 +227,7 @@ pub struct DriverModel {
 pub struct Kernels {
     /// GFLOP/s of one kernel on one core, by opcode (`default` for the
     /// others), as `[[tile size, GFLOP/s], ...]` ascending by size.
-    pub gflops: Figure<BTreeMap<String, Vec<(f64, f64)>>>,
+    pub gflops: Figure<BTreeMap<String, Spanned<Vec<Point>>>>,
 }
 
 /// Dollars per unit.
@@ -292,12 +348,10 @@ impl Model {
             message: e.to_string(),
         };
         let file: ModelFile = toml::from_str(text).map_err(malformed)?;
-        let points: Points = toml::from_str(text).map_err(malformed)?;
         let check = Checker { text, origin };
         check.figures(&file)?;
-        check.size_tables(&file.store, &points.store)?;
-        let kernels = &points.kernels.gflops.value;
-        let (rates, default_rate) = check.kernel_rates(&file.kernels.gflops, kernels)?;
+        check.size_tables(&file.store)?;
+        let (rates, default_rate) = check.kernel_rates(&file.kernels.gflops)?;
         Ok(Model {
             file,
             rates,
@@ -356,40 +410,13 @@ fn interpolate(table: &[(f64, f64)], size: f64) -> f64 {
     table[table.len() - 1].1
 }
 
-/// The points of a model's tables as written, each with its position:
-/// serde fills a `(f64, f64)` from the first two elements of a longer
-/// array, so the points' lengths are checked on this second reading.
-#[derive(Deserialize)]
-struct Points {
-    store: StorePoints,
-    kernels: KernelPoints,
-}
-
-type PointList = Vec<Spanned<Vec<IgnoredAny>>>;
-
-#[derive(Deserialize)]
-struct StorePoints {
-    get_seconds_by_size: Option<ValueOf<PointList>>,
-    put_seconds_by_size: Option<ValueOf<PointList>>,
-}
-
-#[derive(Deserialize)]
-struct KernelPoints {
-    gflops: ValueOf<BTreeMap<String, Spanned<PointList>>>,
-}
-
-#[derive(Deserialize)]
-struct ValueOf<T> {
-    value: T,
-}
-
 /// The smallest value a figure may take.
 #[derive(Clone, Copy)]
-enum Least {
+enum Least<'a> {
     Zero,
     AboveZero,
     /// A floor, and why.
-    Floor(f64, &'static str),
+    Floor(f64, &'a str),
 }
 
 /// Range checks that need the text (for line numbers).
@@ -420,7 +447,7 @@ impl Checker<'_> {
     }
 
     /// A finite value of at least `least`, with a source.
-    fn number(&self, field: &str, fig: &Figure<f64>, least: Least) -> Result<(), ModelError> {
+    fn number(&self, field: &str, fig: &Figure<f64>, least: Least<'_>) -> Result<(), ModelError> {
         let v = fig.get();
         let (fits, want) = match least {
             Least::Zero => (v >= 0.0, "a non-negative number".to_string()),
@@ -483,7 +510,8 @@ impl Checker<'_> {
         for (field, fig) in non_negative {
             self.number(field, fig, Least::Zero)?;
         }
-        let poll = Least::Floor(MIN_POLL_S, "1 ms: every poll is a simulated request");
+        let why = format!("{} ms: every poll is a simulated request", MIN_POLL_S * 1e3);
+        let poll = Least::Floor(MIN_POLL_S, &why);
         self.number("driver.poll_s", &d.poll_s, poll)?;
         if p.concurrency_limit.get().fract() != 0.0 {
             let msg = "must be a whole number";
@@ -499,17 +527,16 @@ impl Checker<'_> {
     }
 
     /// The transfer times by size, if the model gives them.
-    fn size_tables(&self, s: &StoreModel, points: &StorePoints) -> Result<(), ModelError> {
-        let written = [&points.get_seconds_by_size, &points.put_seconds_by_size];
-        for ((field, table), written) in s.size_tables().into_iter().zip(written) {
+    fn size_tables(&self, s: &StoreModel) -> Result<(), ModelError> {
+        for (field, table) in s.size_tables() {
             let Some(fig) = table else { continue };
             let msg = "must be [[bytes, seconds], ...], sizes positive and ascending, \
                        seconds non-negative";
-            let written = written.as_ref().map_or(&[][..], |w| &w.value[..]);
-            if let Some(point) = written.iter().find(|p| p.get_ref().len() != 2) {
+            let written = fig.value.get_ref();
+            if let Some(point) = written.iter().find(|p| p.get_ref().extra) {
                 return Err(self.invalid_at(field, point.span().start, msg));
             }
-            let points = fig.value.get_ref();
+            let points = size_pairs(fig);
             let ascending = points.windows(2).all(|w| w[0].0 < w[1].0);
             let valid = points
                 .iter()
@@ -529,34 +556,33 @@ impl Checker<'_> {
     #[allow(clippy::type_complexity)]
     fn kernel_rates(
         &self,
-        fig: &Figure<BTreeMap<String, Vec<(f64, f64)>>>,
-        written: &BTreeMap<String, Spanned<PointList>>,
+        fig: &Figure<BTreeMap<String, Spanned<Vec<Point>>>>,
     ) -> Result<(Vec<(Kernel, Vec<(f64, f64)>)>, Vec<(f64, f64)>), ModelError> {
         let field = "kernels.gflops";
         let mut rates = Vec::new();
         let mut default = None;
-        for (name, table) in fig.value.get_ref() {
-            let entry = written.get(name);
-            let start = entry.map_or(fig.value.span().start, |e| e.span().start);
-            let pairs = entry.is_none_or(|e| e.get_ref().iter().all(|p| p.get_ref().len() == 2));
+        for (name, entry) in fig.value.get_ref() {
+            let start = entry.span().start;
+            let pairs_only = entry.get_ref().iter().all(|p| !p.extra);
+            let table = pairs(entry.get_ref());
             let ascending = table.windows(2).all(|w| w[0].0 < w[1].0);
             let valid = table
                 .iter()
                 .all(|&(s, r)| s.is_finite() && s > 0.0 && r.is_finite() && r > 0.0);
-            if table.is_empty() || !pairs || !ascending || !valid {
+            if table.is_empty() || !pairs_only || !ascending || !valid {
                 let msg = format!(
                     "entry {name} must be [[size, GFLOP/s], ...], sizes ascending, all positive"
                 );
                 return Err(self.invalid_at(field, start, &msg));
             }
             if name == "default" {
-                default = Some(table.clone());
+                default = Some(table);
                 continue;
             }
             let kernel = Kernel::from_name(name).ok_or_else(|| {
                 self.invalid_at(field, start, &format!("names `{name}`, which is no kernel"))
             })?;
-            rates.push((kernel, table.clone()));
+            rates.push((kernel, table));
         }
         let default = default.ok_or_else(|| self.invalid(field, fig, "needs a `default` entry"))?;
         if fig.source.trim().is_empty() {
@@ -592,7 +618,9 @@ fn init_rates(s: &StoreModel) -> (String, String, String) {
 /// The kernels' rate tables as one figure of [`figure_list`].
 fn kernel_rates(m: &ModelFile) -> (String, String, String) {
     let tables = m.kernels.gflops.value.get_ref().iter();
-    let text: Vec<String> = tables.map(|(name, t)| format!("{name} {t:?}")).collect();
+    let text: Vec<String> = tables
+        .map(|(name, t)| format!("{name} {:?}", pairs(t.get_ref())))
+        .collect();
     (
         "kernels.gflops".to_string(),
         text.join("; "),
@@ -620,7 +648,7 @@ fn figure_list(m: &ModelFile) -> Vec<(String, String, String)> {
         let fig = fig?;
         Some((
             name.to_string(),
-            format!("{:?}", fig.value.get_ref()),
+            format!("{:?}", size_pairs(fig)),
             fig.source.clone(),
         ))
     });

@@ -251,6 +251,14 @@ pub fn report(
             crate::say!("{}", summary(errors, warnings, opts.deny_warnings));
         }
     }
+    accept(outcome, opts)
+}
+
+/// What [`report`] decides of an outcome, without printing: its program,
+/// or the exit code 1 (errors, or warnings under `--deny warnings`). For a
+/// caller whose last [`report`] printed the same diagnostics.
+pub fn accept(outcome: SourceOutcome, opts: &CompileOptions) -> Result<Compiled, ExitCode> {
+    let warnings = outcome.warnings();
     match outcome.compiled {
         Some(compiled) if !(opts.deny_warnings && warnings > 0) => Ok(compiled),
         _ => Err(ExitCode::from(1)),

@@ -6,7 +6,7 @@
 use crate::cli::{CompileArgs, human_bytes, write_atomically};
 use lp_program::Plan;
 use lp_sim::clock::secs;
-use lp_sim::engine::SimError;
+use lp_sim::engine::{SimError, check_workers};
 use lp_sim::model::{Kind, figure_text};
 use lp_sim::{Model, Report, SimOptions, simulate};
 use std::path::{Path, PathBuf};
@@ -50,14 +50,20 @@ pub struct Args {
 /// An error worth one line; 2 for usage and I/O, 1 for a failed simulation.
 struct Fail(u8, String);
 
-pub fn run(args: Args) -> ExitCode {
-    match execute(&args) {
-        Ok(code) => code,
-        Err(Fail(code, message)) => {
-            lpc::say!("error: {message}");
-            ExitCode::from(code)
-        }
+impl Fail {
+    /// Prints the refusal; the exit code it ends with.
+    fn said(self) -> ExitCode {
+        let Fail(code, message) = self;
+        lpc::say!("error: {message}");
+        ExitCode::from(code)
     }
+}
+
+/// Neither `--workers` nor `--sweep workers=...` was given.
+const WORKERS_REQUIRED: &str = "--workers is required (or --sweep workers=...)";
+
+pub fn run(args: Args) -> ExitCode {
+    execute(&args).unwrap_or_else(Fail::said)
 }
 
 fn execute(args: &Args) -> Result<ExitCode, Fail> {
@@ -69,17 +75,10 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
     if !args.sweep.is_empty() {
         return Ok(sweep::run(args, &model));
     }
-    let workers = match args.workers {
-        None => {
-            let message = "--workers is required (or --sweep workers=...)";
-            return Err(Fail(2, message.to_string()));
-        }
-        Some(0) => return Err(Fail(2, SimError::NoWorkers.to_string())),
-        Some(w) if w > lp_sim::engine::MAX_WORKERS => {
-            return Err(Fail(2, SimError::TooManyWorkers(w).to_string()));
-        }
-        Some(w) => w,
-    };
+    let workers = args
+        .workers
+        .ok_or_else(|| Fail(2, WORKERS_REQUIRED.to_string()))?;
+    check_workers(workers).map_err(|e| Fail(2, format!("--workers: {e}")))?;
     let plan = match load_plan(args) {
         Ok(plan) => plan,
         Err(code) => return Ok(code),

@@ -111,12 +111,6 @@ fn show_point(point: &[(String, i64)]) -> String {
     parts.join(", ")
 }
 
-/// Prints a refusal; the exit code it ends with.
-fn said(Fail(code, message): Fail) -> ExitCode {
-    lpc::say!("error: {message}");
-    ExitCode::from(code)
-}
-
 pub fn run(args: &Args, model: &Model) -> ExitCode {
     match run_sweep(args, model) {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,7 +122,7 @@ pub fn run(args: &Args, model: &Model) -> ExitCode {
 /// flags, then every point compiled. Only a simulation can still fail
 /// after a row is printed, and its error names its point.
 fn run_sweep(args: &Args, model: &Model) -> Result<(), ExitCode> {
-    check_sweeps(args).map_err(said)?;
+    check_sweeps(args).map_err(Fail::said)?;
     let points = combinations(&args.sweep);
     let plans = compile_points(args, &points)?;
     let mut header: Vec<String> = args.sweep.iter().map(|s| s.name.clone()).collect();
@@ -161,7 +155,7 @@ fn run_sweep(args: &Args, model: &Model) -> Result<(), ExitCode> {
         };
         let r = simulate(&plans[&params_of(point)], model, &opts).map_err(|e| {
             let at = show_point(point);
-            said(Fail(1, format!("at the --sweep point {at}: {e}")))
+            Fail(1, format!("at the --sweep point {at}: {e}")).said()
         })?;
         if let Some(header) = header.take() {
             lpc::outln!("{header}");
@@ -209,10 +203,7 @@ fn check_sweeps(args: &Args) -> Result<(), Fail> {
         }
     }
     if args.workers.is_none() && !args.sweep.iter().any(|s| s.name == "workers") {
-        return Err(Fail(
-            2,
-            "--workers is required (or --sweep workers=...)".to_string(),
-        ));
+        return Err(Fail(2, super::WORKERS_REQUIRED.to_string()));
     }
     check_point_count(&args.sweep)
 }
@@ -264,27 +255,12 @@ fn check_one_setter(args: &Args, earlier: &[Sweep], s: &Sweep) -> Result<(), Fai
     Ok(())
 }
 
+/// Each worker count of `s` as `--workers` checks one (a negative count
+/// is none).
 fn check_sweep_workers(s: &Sweep) -> Result<(), Fail> {
-    let most = lp_sim::engine::MAX_WORKERS;
     for &w in &s.values {
-        if w < 1 {
-            return Err(Fail(
-                2,
-                format!(
-                    "{}: a simulation takes at least 1 worker, found {w}",
-                    s.flag()
-                ),
-            ));
-        }
-        if w as u64 > most {
-            return Err(Fail(
-                2,
-                format!(
-                    "{}: {w} is more than the simulator takes ({most})",
-                    s.flag()
-                ),
-            ));
-        }
+        lp_sim::engine::check_workers(u64::try_from(w).unwrap_or(0))
+            .map_err(|e| Fail(2, format!("{}: {e}", s.flag())))?;
     }
     Ok(())
 }
@@ -314,18 +290,16 @@ enum Source {
     Text { name: String, text: String },
 }
 
-fn read_program(args: &Args) -> Result<Source, ExitCode> {
+fn read_once(args: &Args) -> Result<Source, ExitCode> {
     let path = args.program.as_str();
     match lpc::frontend::read_program(path)? {
         ProgramText::Bundle(bytes) => {
             if let Some(s) = args.sweep.iter().find(|s| s.name != "workers") {
-                return Err(said(Fail(
-                    2,
-                    format!(
-                        "{} applies to a program, not to the bundle {path} (its parameters are fixed)",
-                        s.flag()
-                    ),
-                )));
+                let message = format!(
+                    "{} applies to a program, not to the bundle {path} (its parameters are fixed)",
+                    s.flag()
+                );
+                return Err(Fail(2, message).said());
             }
             decode_bundle(path, &bytes, &args.compile.settings)
                 .map(|plan| Source::Bundle(Box::new(plan)))
@@ -339,7 +313,7 @@ fn read_program(args: &Args) -> Result<Source, ExitCode> {
 /// before its first row.
 fn compile_points(args: &Args, points: &[Point]) -> Result<HashMap<Vec<Setting>, Plan>, ExitCode> {
     let mut plans = HashMap::new();
-    let (name, text) = match read_program(args)? {
+    let (name, text) = match read_once(args)? {
         Source::Bundle(plan) => {
             plans.insert(Vec::new(), *plan);
             return Ok(plans);
@@ -368,16 +342,17 @@ fn compile_point(
     let mut opts = args.compile.options();
     opts.settings.extend(params.iter().cloned());
     let outcome = compile_source(text, name, &opts)
-        .map_err(|e| said(Fail(2, unknown_parameter(&e, &args.sweep))))?;
+        .map_err(|e| Fail(2, unknown_parameter(&e, &args.sweep)).said())?;
+    // The same diagnostics as the last point's are not printed again; the
+    // outcome is still decided as `report` decides it.
     let rendered = lpc::diagnostics::render_plain(name, text, &outcome.diagnostics);
-    if outcome.errors() == 0
-        && shown.as_deref() == Some(rendered.as_str())
-        && let Some(compiled) = outcome.compiled
-    {
-        return Ok(compiled.checked.plan);
-    }
-    *shown = Some(rendered);
-    match lpc::frontend::report(name, text, outcome, &opts) {
+    let decided = if shown.as_deref() == Some(rendered.as_str()) {
+        lpc::frontend::accept(outcome, &opts)
+    } else {
+        *shown = Some(rendered);
+        lpc::frontend::report(name, text, outcome, &opts)
+    };
+    match decided {
         Ok(compiled) => Ok(compiled.checked.plan),
         Err(code) => {
             if !params.is_empty() {
