@@ -58,9 +58,16 @@ impl std::fmt::Display for StoreError {
             StoreError::InvalidRoot { part, problem } => match problem {
                 location::RootProblem::Namespace => write!(
                     f,
-                    "its path has a part `{part}`, and a part starting with `~` marks a \
-                     store's own folders (`~runs`, `~inputs`, `~bundles`): a store above \
-                     it would take this store's contents for its own"
+                    "its path has a part `{part}`, the name of one of a store's own folders \
+                     ({}): a store above it would take this store's contents for its own",
+                    location::own_folders_text()
+                ),
+                location::RootProblem::Tilde => write!(
+                    f,
+                    "its path has a part `{part}`, and a part of an S3 prefix may not start \
+                     with `~`, which marks a store's own folders ({}): a store above it could \
+                     not tell this store's contents from its own",
+                    location::own_folders_text()
                 ),
                 location::RootProblem::Name(reason) => write!(
                     f,

@@ -9,7 +9,7 @@ use lp_runtime::store::maintenance::{
     self, Collected, Holds, MaintenanceError, NestedStore, STALE_AFTER,
 };
 use lp_runtime::store::runs::RunGuard;
-use lp_runtime::store::{DirStore, MemStore, Store, StoreError, StoredBundle};
+use lp_runtime::store::{DirStore, MemStore, Store, StoreError, StoreResult, StoredBundle};
 use lp_std::{MatrixHeader, Tile};
 use std::path::Path;
 use std::sync::Arc;
@@ -267,12 +267,104 @@ fn a_directory_store_inside_a_stores_own_folder_is_refused_before_it_is_made() {
         assert_eq!(
             e.to_string(),
             format!(
-                "its path has a part `{part}`, and a part starting with `~` marks a store's \
-                 own folders (`~runs`, `~inputs`, `~bundles`): a store above it would take \
-                 this store's contents for its own"
+                "its path has a part `{part}`, the name of one of a store's own folders \
+                 (`~runs`, `~inputs`, `~bundles`, `~pool`): a store above it would take this \
+                 store's contents for its own"
             )
         );
         assert!(!tmp.path().join("d").exists());
     }
     DirStore::open(tmp.path().join("~mine/store")).unwrap();
+}
+
+/// A directory store whose first listing of bundles is followed at once by
+/// what a starting lambda run does: it uploads its bundle again (under the
+/// same name, so with a new date). Its bundles' dates are given only for
+/// the names in `dated`.
+struct RunStartsDuringCollection {
+    dir: DirStore,
+    root: std::path::PathBuf,
+    uploads: &'static str,
+    listings: std::sync::atomic::AtomicUsize,
+    dated: &'static [&'static str],
+}
+
+impl Store for RunStartsDuringCollection {
+    fn get_tile(&self, m: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        self.dir.get_tile(m, i, j)
+    }
+    fn put_tile(&self, m: &str, i: usize, j: usize, t: Arc<Tile>) -> StoreResult<()> {
+        self.dir.put_tile(m, i, j, t)
+    }
+    fn delete_tile(&self, m: &str, i: usize, j: usize) -> StoreResult<()> {
+        self.dir.delete_tile(m, i, j)
+    }
+    fn list_tiles(&self, m: &str) -> StoreResult<Vec<(usize, usize)>> {
+        self.dir.list_tiles(m)
+    }
+    fn get_header(&self, m: &str) -> StoreResult<Option<MatrixHeader>> {
+        self.dir.get_header(m)
+    }
+    fn put_header(&self, m: &str, h: &MatrixHeader) -> StoreResult<()> {
+        self.dir.put_header(m, h)
+    }
+    fn list_children(&self, location: &str) -> StoreResult<Vec<String>> {
+        self.dir.list_children(location)
+    }
+    fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.dir.get_doc(location, doc)
+    }
+    fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
+        let mut listed = self.dir.bundles()?;
+        for b in &mut listed {
+            if !self.dated.contains(&b.name.as_str()) {
+                b.modified = None;
+            }
+        }
+        let first = self
+            .listings
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            == 0;
+        if first {
+            put_bundle(&self.root, self.uploads, 7, Duration::ZERO);
+        }
+        Ok(listed)
+    }
+    fn remove_bundle(&self, name: &str) -> StoreResult<()> {
+        self.dir.remove_bundle(name)
+    }
+}
+
+/// A bundle uploaded again after the collection listed it (a run started)
+/// is kept, and so is one whose date the store does not give; the other
+/// stale bundles go.
+#[test]
+fn a_bundle_written_again_during_the_collection_or_without_a_date_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hour = Duration::from_secs(3600);
+    for name in ["0af3.lpb", "b2c4.lpb", "c5d6.lpb"] {
+        put_bundle(tmp.path(), name, 10, hour);
+    }
+    let store = RunStartsDuringCollection {
+        dir: DirStore::open(tmp.path()).unwrap(),
+        root: tmp.path().to_path_buf(),
+        uploads: "b2c4.lpb",
+        listings: Default::default(),
+        dated: &["0af3.lpb", "b2c4.lpb"],
+    };
+    assert_eq!(
+        maintenance::collect_unused_bundles(&store, STALE_AFTER).unwrap(),
+        Collected {
+            removed: vec!["~bundles/0af3.lpb".into()],
+            skipped: Vec::new(),
+        }
+    );
+    let left: Vec<_> = store
+        .dir
+        .bundles()
+        .unwrap()
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(left, ["b2c4.lpb", "c5d6.lpb"]);
 }

@@ -54,9 +54,9 @@ fn header() -> MatrixHeader {
 #[test]
 fn a_prefix_with_a_part_no_store_above_could_tell_is_refused_before_any_request() {
     let (clients, bucket) = bucket();
-    let namespace = "its path has a part `~runs`, and a part starting with `~` marks a \
-                     store's own folders (`~runs`, `~inputs`, `~bundles`): a store above it \
-                     would take this store's contents for its own";
+    let namespace = "its path has a part `~runs`, the name of one of a store's own folders \
+                     (`~runs`, `~inputs`, `~bundles`, `~pool`): a store above it would take \
+                     this store's contents for its own";
     for prefix in ["~runs", "runs/~runs/", "a/~x"] {
         let store: Arc<dyn Store> = Arc::new(S3Store::new(&clients, &bucket, prefix));
         let e = RunGuard::begin(store.clone(), "run-1-1", "p.lp")

@@ -60,12 +60,11 @@ pub enum PlacementError {
         error: io::Error,
     },
     /// `--input A=store:NAME` with no such matrix in the store; `dangling`
-    /// is where NAME points when it is a published name whose matrix is
-    /// gone.
+    /// when NAME is a published name whose matrix is gone.
     NoStoredMatrix {
         input: String,
         name: String,
-        dangling: Option<String>,
+        dangling: Option<maintenance::DanglingLink>,
     },
     /// A stored matrix whose geometry is not the program's.
     Geometry {
@@ -113,12 +112,12 @@ impl fmt::Display for PlacementError {
             PlacementError::NoStoredMatrix {
                 input,
                 name,
-                dangling: Some(to),
-            } => write!(
-                f,
-                "--input {input}=store:{name}: the published name `{name}` points at {to}, \
-                 which is no longer in the store (`lpc store rm {name}` removes the name)"
-            ),
+                dangling: Some(dangling),
+            } => {
+                let remedy = format!("`lpc store rm {name}`");
+                let sentence = dangling.with_remedy(&remedy);
+                write!(f, "--input {input}=store:{name}: {sentence}")
+            }
             PlacementError::Geometry {
                 input,
                 name,
@@ -285,7 +284,7 @@ fn place_stored(
         return Err(PlacementError::NoStoredMatrix {
             input: info.name.clone(),
             name: name.to_string(),
-            dangling: maintenance::dangling_link(store, name)?,
+            dangling: maintenance::dangling(store, name)?,
         });
     };
     let declared = &info.header;

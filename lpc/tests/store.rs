@@ -812,8 +812,9 @@ fn a_dangling_published_name_is_named_as_such() {
         (out.status.code(), String::from_utf8(out.stdout).unwrap()),
         (
             Some(0),
-            "ghost\t(no header)\t0 tiles, 0 B\t-> ~runs/run-1-2/L, which is no longer in the \
-             store (lpc store rm ghost removes the name)\n"
+            "ghost\t(no header)\t0 tiles, 0 B\tthe published name `ghost` points at \
+             ~runs/run-1-2/L, which is no longer in the store (lpc store rm ghost removes the \
+             name)\n"
                 .to_string()
         )
     );
@@ -937,9 +938,9 @@ fn a_root_in_a_stores_own_folders_is_refused_and_a_bad_entry_never_ends_ls_or_gc
         "--store",
         &format!("dir:{d}/~runs"),
     ]);
-    let refusal = "its path has a part `~runs`, and a part starting with `~` marks a store's \
-                   own folders (`~runs`, `~inputs`, `~bundles`): a store above it would take \
-                   this store's contents for its own";
+    let refusal = "its path has a part `~runs`, the name of one of a store's own folders \
+                   (`~runs`, `~inputs`, `~bundles`, `~pool`): a store above it would take this \
+                   store's contents for its own";
     assert_eq!(
         (out.status.code(), String::from_utf8(out.stderr).unwrap()),
         (
@@ -1175,4 +1176,31 @@ fn an_input_refused_during_its_import_leaves_nothing_in_the_store() {
         "{:?}",
         walk(&inputs)
     );
+}
+
+/// A collection of `gc` that fails (here `~inputs` is a file, where a
+/// folder should be) is named, exit 2, after what the others removed,
+/// which they once left unsaid.
+#[test]
+fn gc_says_what_it_removed_before_a_collection_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let run = dir.path().join("~runs/run-1-2/L");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("0_0.npy"), "tile").unwrap();
+    std::fs::write(dir.path().join("~inputs"), "not a folder").unwrap();
+    let (code, stdout, stderr) = store_cmd(&["gc", &format!("dir:{d}")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stdout,
+        "removed dead run run-1-2\n\
+         gc: 1 dead run(s), 0 interrupted import(s) and 0 stale pool(s) removed\n"
+    );
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot collect interrupted imports: listing {d}/~inputs: "
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("~runs/run-1-2").exists());
 }

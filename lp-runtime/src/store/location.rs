@@ -14,11 +14,14 @@
 //!   that tiles of different origins can never be read for one another;
 //! * `~bundles/<key>.lpb`: the programs lambda workers run (only the
 //!   lambda backend writes them, to S3; a directory store lists and removes
-//!   them all the same, as a copy of a prefix holds them).
+//!   them all the same, as a copy of a prefix holds them);
+//! * `~pool/`: a directory store's recycled files, not a location.
 //!
-//! A store's own root must not lie in one of these folders of a store above
-//! it ([`validate_prefix`], [`validate_root_dir`]): that store would take
-//! the nested one's runs and names for its own.
+//! These are a store's own folders ([`OWN_FOLDERS`]). A store's own root
+//! must not lie in one of them of a store above it ([`validate_root_dir`]),
+//! and an S3 prefix has no part starting with `~` at all
+//! ([`validate_prefix`]): that store would take the nested one's runs and
+//! names for its own.
 //!
 //! Every store validates a location before it becomes part of a path or
 //! key, and keeps tile `(i, j)` of a location as [`super::tile_file_name`]
@@ -37,6 +40,16 @@ pub const INPUTS: &str = "~inputs";
 pub const BUNDLES: &str = "~bundles";
 /// A directory store's private folder (recycled files; `DirStore`).
 pub const POOL_DIR: &str = "~pool";
+
+/// Every folder a store keeps at its root for itself, the one list of them
+/// (root rules, [`super::maintenance::nested_store`], messages).
+pub const OWN_FOLDERS: [&str; 4] = [RUNS, INPUTS, BUNDLES, POOL_DIR];
+
+/// [`OWN_FOLDERS`] as messages give them: `` `~runs`, `~inputs`, ... ``.
+pub fn own_folders_text() -> String {
+    let quoted: Vec<String> = OWN_FOLDERS.iter().map(|f| format!("`{f}`")).collect();
+    quoted.join(", ")
+}
 
 /// Where a matrix came from (`origin.json` beside its header).
 pub const ORIGIN_DOC: &str = "origin.json";
@@ -121,8 +134,12 @@ pub fn validate_listing(location: &str) -> StoreResult<()> {
 /// ([`StoreError::InvalidRoot`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RootProblem {
-    /// A part starting with `~`, the mark of a store's own folders.
+    /// A part named as one of a store's own folders ([`OWN_FOLDERS`]):
+    /// the rule of directories and of S3 prefixes.
     Namespace,
+    /// A part starting with `~` that is not one of [`OWN_FOLDERS`]: the
+    /// rule of S3 prefixes only, as `~` marks a store's own folders.
+    Tilde,
     /// A part that is not a valid name, for this reason.
     Name(&'static str),
 }
@@ -144,8 +161,11 @@ pub fn validate_prefix(prefix: &str) -> StoreResult<()> {
         return Ok(());
     }
     for part in prefix.split('/') {
-        if part.starts_with('~') {
+        if OWN_FOLDERS.contains(&part) {
             return Err(invalid_root(part, RootProblem::Namespace));
+        }
+        if part.starts_with('~') {
+            return Err(invalid_root(part, RootProblem::Tilde));
         }
         if let Err(StoreError::InvalidName { reason, .. }) = validate_matrix_name(part) {
             return Err(invalid_root(part, RootProblem::Name(reason)));
@@ -155,14 +175,14 @@ pub fn validate_prefix(prefix: &str) -> StoreResult<()> {
 }
 
 /// Rejects a store directory inside one of a store's own folders
-/// (`/data/~runs/mine`), which the store at `/data` would take for its
-/// own. Other names are the user's business: a store above lists a part it
+/// ([`OWN_FOLDERS`]: `/data/~runs/mine`), which the store at `/data` would
+/// take for its own. Other names are the user's business: a store above lists a part it
 /// cannot read as such and leaves it alone.
 pub fn validate_root_dir(root: &Path) -> StoreResult<()> {
     for part in root.components() {
         if let Component::Normal(part) = part
             && let Some(part) = part.to_str()
-            && [RUNS, INPUTS, BUNDLES, POOL_DIR].contains(&part)
+            && OWN_FOLDERS.contains(&part)
         {
             return Err(invalid_root(part, RootProblem::Namespace));
         }
@@ -281,15 +301,15 @@ mod tests {
         let refused = |prefix: &str| validate_prefix(prefix).unwrap_err().to_string();
         assert_eq!(
             refused("~runs"),
-            "its path has a part `~runs`, and a part starting with `~` marks a store's own \
-             folders (`~runs`, `~inputs`, `~bundles`): a store above it would take this \
-             store's contents for its own"
+            "its path has a part `~runs`, the name of one of a store's own folders (`~runs`, \
+             `~inputs`, `~bundles`, `~pool`): a store above it would take this store's \
+             contents for its own"
         );
         assert_eq!(
             refused("runs/~x/y"),
-            "its path has a part `~x`, and a part starting with `~` marks a store's own \
-             folders (`~runs`, `~inputs`, `~bundles`): a store above it would take this \
-             store's contents for its own"
+            "its path has a part `~x`, and a part of an S3 prefix may not start with `~`, \
+             which marks a store's own folders (`~runs`, `~inputs`, `~bundles`, `~pool`): a \
+             store above it could not tell this store's contents from its own"
         );
         assert_eq!(
             refused("a b/c"),

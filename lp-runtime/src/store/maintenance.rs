@@ -17,7 +17,7 @@
 //! read never ends a listing or a collection: it is reported and the rest
 //! goes on.
 
-use super::location::{self, BUNDLES, INPUTS, LINK_DOC, RUNS};
+use super::location::{self, BUNDLES, INPUTS, LINK_DOC, OWN_FOLDERS, POOL_DIR, RUNS};
 use super::namespace::Origin;
 use super::runs::{RunRecord, RunState, now_secs};
 use super::{Store, StoreError, StoreResult, validate_matrix_name};
@@ -146,18 +146,67 @@ pub fn resolve(store: &dyn Store, name: &str) -> StoreResult<Option<(String, Mat
     Ok(store.get_header(&location)?.map(|h| (location, h)))
 }
 
-/// Where user name `name` points when it is a published name whose matrix
-/// is gone (removed after it was published; older versions also published
-/// removed outputs): such a name is neither a matrix to read nor free to
-/// create one under, and only removing it frees it.
-pub fn dangling_link(store: &dyn Store, name: &str) -> StoreResult<Option<String>> {
+/// A published name whose matrix is gone (removed after it was published;
+/// older versions also published removed outputs): such a name is neither
+/// a matrix to read nor free to create one under, and only removing it
+/// frees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DanglingLink {
+    /// The published name.
+    pub name: String,
+    /// The location its link points at.
+    pub to: String,
+}
+
+impl DanglingLink {
+    /// The one rule: a link whose target has no header (`target`, the
+    /// header read at the link's location) dangles.
+    fn of(name: &str, link: &Link, target: Option<&MatrixHeader>) -> Option<DanglingLink> {
+        target.is_none().then(|| DanglingLink {
+            name: name.to_string(),
+            to: link.location.clone(),
+        })
+    }
+
+    /// The one sentence saying so, with `remedy`, the way to remove the
+    /// name where it is shown (`` `lpc store rm NAME` ``,
+    /// `Store.remove("NAME")`): "the published name `fac` points at
+    /// ~runs/R/L, which is no longer in the store (`lpc store rm fac`
+    /// removes the name)".
+    pub fn with_remedy<'a>(&'a self, remedy: &'a str) -> impl std::fmt::Display + 'a {
+        struct Sentence<'a>(&'a DanglingLink, &'a str);
+        impl std::fmt::Display for Sentence<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let (DanglingLink { name, to }, remedy) = (self.0, self.1);
+                write!(
+                    f,
+                    "the published name `{name}` points at {to}, which is no longer in the \
+                     store ({remedy} removes the name)"
+                )
+            }
+        }
+        Sentence(self, remedy)
+    }
+}
+
+/// User name `name`, if it is a [`DanglingLink`].
+pub fn dangling(store: &dyn Store, name: &str) -> StoreResult<Option<DanglingLink>> {
     if name.starts_with('~') {
         return Ok(None);
     }
     match read_link(store, name)? {
-        Some(link) if store.get_header(&link.location)?.is_none() => Ok(Some(link.location)),
-        _ => Ok(None),
+        Some(link) => Ok(DanglingLink::of(
+            name,
+            &link,
+            store.get_header(&link.location)?.as_ref(),
+        )),
+        None => Ok(None),
     }
+}
+
+/// Where user name `name` points when it is a [`DanglingLink`].
+pub fn dangling_link(store: &dyn Store, name: &str) -> StoreResult<Option<String>> {
+    Ok(dangling(store, name)?.map(|d| d.to))
 }
 
 /// Publishes the matrix at `location` (a run's output) as user name `name`;
@@ -198,6 +247,8 @@ pub enum Holds {
     Runs,
     Inputs,
     Bundles,
+    /// A directory store's recycled files.
+    Pool,
     /// A location below a name at the root (a matrix, a published name).
     Location(String),
 }
@@ -208,6 +259,7 @@ impl std::fmt::Display for Holds {
             Holds::Runs => f.write_str("runs"),
             Holds::Inputs => f.write_str("inputs"),
             Holds::Bundles => f.write_str("bundles"),
+            Holds::Pool => f.write_str("recycled files"),
             Holds::Location(name) => write!(f, "`{name}`"),
         }
     }
@@ -255,8 +307,9 @@ impl std::fmt::Display for NestedStore {
 }
 
 /// The rule for another store nested in this one, defined once: a
-/// location that holds a store's namespace (`~runs`, `~inputs`,
-/// `~bundles`: every store a run used holds `~runs`) is one; so is a name
+/// location that holds one of a store's own folders
+/// ([`location::OWN_FOLDERS`]: every store a run used holds `~runs`) is
+/// one; so is a name
 /// at the root with any location below it, as a matrix's folder holds only
 /// its tiles and documents and a published name's only its link (a store
 /// of matrices written block by block holds nothing else).
@@ -272,14 +325,15 @@ pub fn nested_store(store: &dyn Store, location: &str) -> StoreResult<Option<Nes
 }
 
 fn holds_store(children: &[String], at_root: bool) -> Option<Holds> {
-    let namespaces = [
-        (RUNS, Holds::Runs),
-        (INPUTS, Holds::Inputs),
-        (BUNDLES, Holds::Bundles),
-    ];
-    for (namespace, holds) in namespaces {
-        if children.iter().any(|c| c == namespace) {
-            return Some(holds);
+    for folder in OWN_FOLDERS {
+        if children.iter().any(|c| c == folder) {
+            return Some(match folder {
+                RUNS => Holds::Runs,
+                INPUTS => Holds::Inputs,
+                BUNDLES => Holds::Bundles,
+                POOL_DIR => Holds::Pool,
+                _ => unreachable!("every own folder is named"),
+            });
         }
     }
     match children.first() {
@@ -356,6 +410,8 @@ pub struct Listing {
     pub origin: Option<Origin>,
     /// For a published name: where its tiles are.
     pub link: Option<String>,
+    /// For a published name whose matrix is gone ([`dangling`]'s rule).
+    pub dangling: Option<DanglingLink>,
     /// For a run's matrix: the run's status.
     pub run: Option<RunStatus>,
     /// The stored tiles.
@@ -426,6 +482,7 @@ fn listing(store: &dyn Store, location: String, run: Option<RunStatus>) -> Store
         header,
         origin: Origin::read(store, &location)?,
         link: None,
+        dangling: None,
         run,
         tiles: store.list_tiles(&location)?,
         stored_bytes,
@@ -449,9 +506,10 @@ fn unreadable(location: String, run: Option<RunStatus>, problem: String) -> List
 }
 
 fn nested_entry(nested: NestedStore) -> Listing {
+    let location = nested.location.clone();
     Listing {
-        nested: Some(nested.clone()),
-        ..bare(nested.location, None)
+        nested: Some(nested),
+        ..bare(location, None)
     }
 }
 
@@ -462,6 +520,7 @@ fn bare(location: String, run: Option<RunStatus>) -> Listing {
         header: None,
         origin: None,
         link: None,
+        dangling: None,
         run,
         tiles: Vec::new(),
         stored_bytes: None,
@@ -477,7 +536,7 @@ fn bare(location: String, run: Option<RunStatus>) -> Listing {
 pub fn list(store: &dyn Store) -> StoreResult<Vec<Listing>> {
     let mut out = Vec::new();
     for name in store.list_children("")? {
-        // The namespaces (`~runs`, `~inputs`, `~bundles`) are not names.
+        // A store's own folders (`~` marks them) are not names.
         if !name.starts_with('~') {
             out.push(list_name(store, name));
         }
@@ -514,6 +573,9 @@ fn list_name(store: &dyn Store, name: String) -> Listing {
                 let why = format!("its {LINK_DOC} points at `{}`: {e}", link.location);
                 unreadable(name.clone(), None, why)
             });
+            if entry.problem.is_none() {
+                entry.dangling = DanglingLink::of(&name, &link, entry.header.as_ref());
+            }
             entry.location = name;
             entry.link = Some(link.location);
             entry
@@ -740,27 +802,48 @@ pub fn collect_dead_runs(store: &dyn Store, stale_after: Duration) -> StoreResul
 /// Removes the bundles written more than `stale_after` ago, unless a run
 /// of the store is running. No record says which bundle a run runs; only a
 /// running run needs one (a cold worker fetches it), and a run writes its
-/// record before its bundle, so a bundle older than that with no run
-/// running is none's. The age covers a run that starts during the
-/// collection: its bundle is new.
+/// record before it uploads its bundle, so a bundle older than that with
+/// no run running is none's. A bundle whose date the store does not give
+/// is kept.
+///
+/// The lambda driver uploads a run's bundle again under the same name at
+/// every start, so a run may start while the bundles are collected. Just
+/// before deleting, the collection checks again that no run is running
+/// and lists the bundles again, keeping any written since the first
+/// listing. What is left is the time between that second listing and the
+/// deletions: a run that uploads its bundle then loses it, and its first
+/// cold worker fails the run with "bundle s3://BUCKET/KEY does not exist"
+/// (running it again uploads the bundle again).
 pub fn collect_unused_bundles(store: &dyn Store, stale_after: Duration) -> StoreResult<Collected> {
     let now = now_secs();
     let mut collected = Collected::default();
     if running_run(store, now, stale_after)?.is_some() {
         return Ok(collected);
     }
-    let bundles = match store.bundles() {
+    let listed = match store.bundles() {
         Ok(bundles) => bundles,
         Err(e) => {
             collected.skipped.push((BUNDLES.to_string(), e.to_string()));
             return Ok(collected);
         }
     };
-    for bundle in bundles {
-        let old = bundle
-            .modified
-            .is_none_or(|t| now.saturating_sub(t) > stale_after.as_secs());
-        if old {
+    let stale: Vec<_> = listed
+        .into_iter()
+        .filter(|b| {
+            b.modified
+                .is_some_and(|t| now.saturating_sub(t) > stale_after.as_secs())
+        })
+        .collect();
+    if stale.is_empty() || running_run(store, now_secs(), stale_after)?.is_some() {
+        return Ok(collected);
+    }
+    // Written again since the first listing (a run started), or gone.
+    let again = store.bundles()?;
+    for bundle in stale {
+        let unchanged = again
+            .iter()
+            .any(|b| b.name == bundle.name && b.modified == bundle.modified);
+        if unchanged {
             store.remove_bundle(&bundle.name)?;
             collected
                 .removed

@@ -147,15 +147,11 @@ fn describe(entry: &Listing, spec: &str) -> [String; 4] {
         }
         None => "written block by block".to_string(),
     };
-    match (&entry.link, &entry.header) {
-        (Some(to), None) => {
-            origin = format!(
-                "-> {to}, which is no longer in the store (lpc store rm {} removes the name)",
-                entry.location
-            )
-        }
-        (Some(to), Some(_)) => origin = format!("-> {to}: {origin}"),
-        (None, _) => {}
+    if let Some(dangling) = &entry.dangling {
+        let remedy = format!("lpc store rm {}", dangling.name);
+        origin = dangling.with_remedy(&remedy).to_string();
+    } else if let Some(to) = &entry.link {
+        origin = format!("-> {to}: {origin}");
     }
     let state = match entry.run {
         Some(RunStatus::Running) => "running",
@@ -222,32 +218,77 @@ fn collected_lines(collected: &Collected, what: &str) -> String {
     removed.chain(skipped).collect()
 }
 
+/// Runs every collection, each whatever the others did: one that fails
+/// neither hides what the others removed nor stops them.
 fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
     let failed = |e: lp_runtime::store::StoreError| e.to_string();
-    let runs = maintenance::collect_dead_runs(store.store(), stale_after).map_err(failed)?;
-    let imports =
-        maintenance::collect_incomplete_imports(store.store(), stale_after).map_err(failed)?;
-    let bundles =
-        maintenance::collect_unused_bundles(store.store(), stale_after).map_err(failed)?;
+    let s = store.store();
+    let phases = [
+        (
+            "dead run",
+            maintenance::collect_dead_runs(s, stale_after).map_err(failed),
+        ),
+        (
+            "interrupted import",
+            maintenance::collect_incomplete_imports(s, stale_after).map_err(failed),
+        ),
+        (
+            "unused bundle",
+            maintenance::collect_unused_bundles(s, stale_after).map_err(failed),
+        ),
+    ];
     let pools = match store {
-        Opened::Dir(dir) => dir.collect_dead_pools(stale_after).map_err(failed)?,
-        Opened::Other(_) => 0,
+        Opened::Dir(dir) => dir.collect_dead_pools(stale_after).map_err(failed),
+        Opened::Other(_) => Ok(0),
     };
-    let mut text = collected_lines(&runs, "dead run");
-    text += &collected_lines(&imports, "interrupted import");
-    text += &collected_lines(&bundles, "unused bundle");
+    let (text, error) = gc_report(&phases, &pools);
+    match error {
+        None => Ok(text),
+        Some(error) => {
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+            Err(error)
+        }
+    }
+}
+
+/// `gc`'s lines from its collections (`removed dead run R`, ..., and the
+/// count line), and the error naming each that failed, if any.
+fn gc_report(
+    phases: &[(&str, Result<Collected, String>); 3],
+    pools: &Result<usize, String>,
+) -> (String, Option<String>) {
+    let mut text = String::new();
+    let mut errors = Vec::new();
+    let mut counts = [0; 3];
+    for ((what, result), count) in phases.iter().zip(&mut counts) {
+        match result {
+            Ok(collected) => {
+                text += &collected_lines(collected, what);
+                *count = collected.removed.len();
+            }
+            Err(e) => errors.push(format!("cannot collect {what}s: {e}")),
+        }
+    }
+    let pools = match pools {
+        Ok(n) => *n,
+        Err(e) => {
+            errors.push(format!("cannot collect stale pools: {e}"));
+            0
+        }
+    };
+    let [runs, imports, bundles] = counts;
     // Bundles are counted only where some were removed, so that the line
     // of a store without any (every local run's) reads as it always did.
-    let bundles = match bundles.removed.len() {
+    let bundles = match bundles {
         0 => String::new(),
         n => format!(", {n} unused bundle(s)"),
     };
     text += &format!(
-        "gc: {} dead run(s), {} interrupted import(s){bundles} and {pools} stale pool(s) removed\n",
-        runs.removed.len(),
-        imports.removed.len()
+        "gc: {runs} dead run(s), {imports} interrupted import(s){bundles} and {pools} stale \
+         pool(s) removed\n"
     );
-    Ok(text)
+    let error = (!errors.is_empty()).then(|| errors.join("; "));
+    (text, error)
 }
 
 /// Removes `names` in order; the first failure stops there, after saying
@@ -262,4 +303,37 @@ fn rm(store: &dyn Store, spec: &str, names: &[String]) -> Result<String, String>
         text += &format!("removed {name}\n");
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A collection that fails neither hides what the others removed nor
+    /// stops the count line; the error names it.
+    #[test]
+    fn a_failed_collection_keeps_the_others_removals() {
+        let runs = Collected {
+            removed: vec!["run-1-2".into()],
+            skipped: Vec::new(),
+        };
+        let phases = [
+            ("dead run", Ok(runs)),
+            (
+                "interrupted import",
+                Err("listing /d/~inputs: denied".into()),
+            ),
+            ("unused bundle", Ok(Collected::default())),
+        ];
+        let (text, error) = gc_report(&phases, &Ok(1));
+        assert_eq!(
+            text,
+            "removed dead run run-1-2\n\
+             gc: 1 dead run(s), 0 interrupted import(s) and 1 stale pool(s) removed\n"
+        );
+        assert_eq!(
+            error.as_deref(),
+            Some("cannot collect interrupted imports: listing /d/~inputs: denied")
+        );
+    }
 }
