@@ -213,17 +213,15 @@ fn locate(store: &dyn Store, name: &str) -> StoreResult<Option<(String, MatrixHe
     maintenance::resolve(store, name)
 }
 
-/// The refusal of a [`maintenance::dangling_link`]: the name is neither a matrix to
-/// open nor free to create one under (replacing it would silently
-/// repoint a name others may read).
-fn dangling_error(py: Python<'_>, spec: &str, name: &str, location: &str) -> PyErr {
+/// The refusal of a [`maintenance::DanglingLink`]: the name is neither a
+/// matrix to open nor free to create one under (replacing it would
+/// silently repoint a name others may read).
+fn dangling_error(py: Python<'_>, spec: &str, dangling: &maintenance::DanglingLink) -> PyErr {
+    let remedy = format!("Store.remove({:?})", dangling.name);
     raise(
         py,
         "BlockNotFoundError",
-        format!(
-            "published name {name:?} points at {location}, which is no longer in store {spec}: \
-             remove the name (Store.remove({name:?}), or lpc store rm) to use it again"
-        ),
+        format!("{} (store {spec})", dangling.with_remedy(&remedy)),
     )
 }
 
@@ -309,10 +307,11 @@ impl PyBigMatrix {
     ) -> PyResult<PyBigMatrix> {
         let s = store.get().store.clone();
         // The matrix, or else where a dangling link points.
-        type Found = Result<(String, MatrixHeader, Option<Origin>), Option<String>>;
+        type Found =
+            Result<(String, MatrixHeader, Option<Origin>), Option<maintenance::DanglingLink>>;
         let found = py.detach(|| -> StoreResult<Found> {
             let Some((location, header)) = locate(s.as_ref(), name)? else {
-                return Ok(Err(maintenance::dangling_link(s.as_ref(), name)?));
+                return Ok(Err(maintenance::dangling(s.as_ref(), name)?));
             };
             let origin = Origin::read(s.as_ref(), &location)?;
             Ok(Ok((location, header, origin)))
@@ -320,7 +319,7 @@ impl PyBigMatrix {
         let spec = &store.get().spec;
         let (location, header, origin) = match found.map_err(|e| store_error(py, &e))? {
             Ok(found) => found,
-            Err(Some(location)) => return Err(dangling_error(py, spec, name, &location)),
+            Err(Some(dangling)) => return Err(dangling_error(py, spec, &dangling)),
             Err(None) => {
                 return Err(raise(
                     py,
@@ -359,14 +358,14 @@ impl PyBigMatrix {
         let found = py.detach(|| -> StoreResult<_> {
             let found = maintenance::resolve(s.as_ref(), name)?;
             let dangling = match found {
-                None => maintenance::dangling_link(s.as_ref(), name)?,
+                None => maintenance::dangling(s.as_ref(), name)?,
                 Some(_) => None,
             };
             Ok((found.map(|(_, h)| h), dangling))
         });
         let (found, dangling) = found.map_err(|e| store_error(py, &e))?;
-        if let Some(location) = dangling {
-            return Err(dangling_error(py, &store.get().spec, name, &location));
+        if let Some(dangling) = dangling {
+            return Err(dangling_error(py, &store.get().spec, &dangling));
         }
         let created = match found {
             Some(existing) if existing != header => {

@@ -88,6 +88,10 @@ fn dir_spec(spec: &str) -> PyResult<(String, StoreSpec)> {
     let StoreSpec::Dir(path) = &parsed else {
         unreachable!("filtered above")
     };
+    // A root inside another store's own folders is refused before anything
+    // is created there (that store's gc would take the folder for its own).
+    lp_runtime::store::location::validate_root_dir(path)
+        .map_err(|e| PyValueError::new_err(format!("cannot open store {}: {e}", path.display())))?;
     if let Err(e) = std::fs::create_dir_all(path) {
         // DirStore::open says why in lpc's words ("it is a file, not a
         // directory" where create_dir_all says only "File exists").
@@ -281,12 +285,15 @@ impl PyStore {
     /// remove(name): removes what `lpc store rm` removes: a published name
     /// (its link only: the run's output stays), a matrix written block by
     /// block, a run's output (`~runs/RUN/NAME`, a handle's `location`), a
-    /// whole run (`~runs/RUN`) or an input stored by origin
-    /// (`~inputs/KEY`). Refuses a run that is still running and a location
-    /// a published name points into (remove the name first).
+    /// whole run (`~runs/RUN`), an input stored by origin (`~inputs/KEY`)
+    /// or a program bundle (`~bundles/KEY.lpb`). Refuses a run that is
+    /// still running, a location a published name points into (remove the
+    /// name first), and a store nested in this one (open it by its own
+    /// spec instead).
     fn remove(&self, py: Python<'_>, name: &str) -> PyResult<()> {
         let store = self.store.clone();
         py.detach(|| maintenance::remove(store.as_ref(), name))
+            .map_err(|e| e.in_store(&self.spec))
             .map_err(|e| match e {
                 MaintenanceError::Store(e) => crate::errors::store_error(py, &e),
                 MaintenanceError::NotFound { .. } => {

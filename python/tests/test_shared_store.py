@@ -275,8 +275,8 @@ def test_a_dangling_published_name_is_refused_naming_the_fix(tiles):
     with open(os.path.join(root, "ghost", "link.json"), "w") as f:
         f.write('{"location": "~runs/run-1-2/L", "published": 1}')
     message = (
-        f'published name "ghost" points at ~runs/run-1-2/L, which is no longer in store {tiles}: '
-        'remove the name (Store.remove("ghost"), or lpc store rm) to use it again'
+        "the published name `ghost` points at ~runs/run-1-2/L, which is no longer in the store "
+        f'(Store.remove("ghost") removes the name) (store {tiles})'
     )
     for action in (lambda: lp.BigMatrix("ghost", (4, 4), 2, store=tiles),
                    lambda: lp.BigMatrix.from_numpy(np.eye(4), 2, store=tiles, name="ghost"),
@@ -289,3 +289,25 @@ def test_a_dangling_published_name_is_refused_naming_the_fix(tiles):
     lp.Store(tiles).remove("ghost")
     G = lp.BigMatrix.from_numpy(np.eye(4), 2, store=tiles, name="ghost")
     np.testing.assert_array_equal(G.numpy(), np.eye(4))
+
+
+def test_a_nested_store_is_named_by_its_spec_and_a_root_in_a_stores_folders_is_refused(tmp_path):
+    """Removing a store nested in another is refused, naming the spec to
+    open it by; a root inside a store's own folders is refused before
+    anything is created there (the store above would take it for its own)."""
+    root = tmp_path / "outer"
+    inner = lp.Store(f"dir:{root}/sub")
+    lp.BigMatrix.from_numpy(np.eye(4), 2, store=inner, name="A")
+    with pytest.raises(lp.StoreError) as info:
+        lp.Store(f"dir:{root}").remove("sub")
+    assert str(info.value) == (
+        f"cannot remove sub: `sub` is another store (it holds `A`); manage it as dir:{root}/sub"
+    )
+    with pytest.raises(ValueError) as info:
+        lp.Store(f"dir:{root}/~runs/x")
+    assert str(info.value) == (
+        f"cannot open store {root}/~runs/x: its path has a part `~runs`, the name of one of a "
+        "store's own folders (`~runs`, `~inputs`, `~bundles`, `~pool`): a store above it would "
+        "take this store's contents for its own"
+    )
+    assert not (root / "~runs").exists()

@@ -204,11 +204,6 @@ pub fn dangling(store: &dyn Store, name: &str) -> StoreResult<Option<DanglingLin
     }
 }
 
-/// Where user name `name` points when it is a [`DanglingLink`].
-pub fn dangling_link(store: &dyn Store, name: &str) -> StoreResult<Option<String>> {
-    Ok(dangling(store, name)?.map(|d| d.to))
-}
-
 /// Publishes the matrix at `location` (a run's output) as user name `name`;
 /// a location with no header (removed) is [`MaintenanceError::NotFound`].
 pub fn publish(store: &dyn Store, name: &str, location: &str) -> MaintenanceResult<()> {
