@@ -606,9 +606,9 @@ pub fn run_local_with(
     // Per-worker state is allocated before any thread starts; an absurd
     // count would abort on that allocation rather than fail.
     if workers > MAX_WORKERS {
-        return Err(RunError::Backend(BackendError {
-            message: format!("{workers} workers is more than a local run takes ({MAX_WORKERS})"),
-        }));
+        return Err(RunError::Backend(BackendError::new(format!(
+            "{workers} workers is more than a local run takes ({MAX_WORKERS})"
+        ))));
     }
     let counters = wrapped::<dyn Counters>(Arc::new(LocalCounters::new()), interpose.counters);
     let (queue, computed_path) = ready_queue(plan, opts, progress)?;
@@ -732,12 +732,10 @@ fn start_workers<'scope, 'a: 'scope>(
             .name(format!("lp-worker-{worker}"))
             .spawn_scoped(scope, move || run.worker(worker))
             .map_err(|e| {
-                RunError::Backend(BackendError {
-                    message: format!(
-                        "cannot start worker thread {} of {workers}: {e}",
-                        worker + 1
-                    ),
-                })
+                RunError::Backend(BackendError::new(format!(
+                    "cannot start worker thread {} of {workers}: {e}",
+                    worker + 1
+                )))
             })?;
     }
     Ok(())

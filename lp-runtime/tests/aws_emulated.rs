@@ -282,9 +282,9 @@ impl Launcher for ThreadLauncher {
             let mut failing = st.failing.lock().unwrap();
             if let Some(pos) = failing.iter().position(|&j| j == job) {
                 failing.remove(pos);
-                return Err(BackendError {
-                    message: format!("injected: invoke for job {job} failed"),
-                });
+                return Err(BackendError::new(format!(
+                    "injected: invoke for job {job} failed"
+                )));
             }
         }
         let body = serde_json::to_string(&WorkerPayload {
@@ -1029,9 +1029,9 @@ fn a_worker_dying_after_its_writes_is_relaunched_after_the_lease() {
             Box::new(
                 InterceptedCounters::new(inner).on_record_done(move |inner, child, parent| {
                     if parent == 1 && !flag.swap(true, SeqCst) {
-                        return Err(BackendError {
-                            message: "injected: worker died after its writes".to_string(),
-                        });
+                        return Err(BackendError::new(
+                            "injected: worker died after its writes".to_string(),
+                        ));
                     }
                     inner.record_done(child, parent)
                 }),

@@ -27,9 +27,9 @@ fn the_most_workers_run_and_one_more_is_refused() {
     for workers in [MAX_WORKERS + 1, usize::MAX / 8] {
         assert_eq!(
             run_with(workers),
-            Err(RunError::Backend(BackendError {
-                message: format!("{workers} workers is more than a local run takes (1024)"),
-            }))
+            Err(RunError::Backend(BackendError::new(format!(
+                "{workers} workers is more than a local run takes (1024)"
+            ))))
         );
     }
 }

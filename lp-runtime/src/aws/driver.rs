@@ -13,7 +13,7 @@
 //! tiles left by duplicates are swept at the end.
 
 use super::dynamo::{DynamoCounters, RunRecord, RunStatus};
-use super::lambda::{WorkerPayload, bundle_key, transient_invoke_error};
+use super::lambda::{WorkerPayload, bundle_key};
 use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
 use crate::metrics::{Progress, RunSummary};
 use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
@@ -82,9 +82,7 @@ pub struct LambdaRunSummary {
 const MAX_LAUNCH_FAILURES: u32 = 5;
 
 fn backend(e: AwsError) -> RunError {
-    RunError::Backend(BackendError {
-        message: e.to_string(),
-    })
+    RunError::Backend(BackendError::new(e.to_string()))
 }
 
 /// Runs `plan` on Lambda, with `launcher` delivering jobs (normally a
@@ -180,8 +178,8 @@ fn launch_first_jobs(
             Ok(()) => launched += 1,
             Err(e) => {
                 launches.failures += 1;
-                let hopeless = launched == 0
-                    && (!transient_invoke_error(&e) || launches.failures >= MAX_LAUNCH_FAILURES);
+                let hopeless =
+                    launched == 0 && (!e.transient || launches.failures >= MAX_LAUNCH_FAILURES);
                 first_error.get_or_insert(e);
                 if hopeless {
                     return Ok(ControlFlow::Break(()));

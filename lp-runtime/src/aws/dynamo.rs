@@ -324,9 +324,7 @@ fn request_times(item: &HashMap<String, AttributeValue>) -> RequestTimes {
 }
 
 fn backend(e: AwsError) -> BackendError {
-    BackendError {
-        message: e.to_string(),
-    }
+    BackendError::new(e.to_string())
 }
 
 impl DynamoCounters {
@@ -626,9 +624,9 @@ impl Counters for DynamoCounters {
             .unwrap_or_default();
         match attrs.get("done_parents").and_then(|v| v.as_ns().ok()) {
             Some(set) => Ok(set.len() as u32),
-            None => Err(BackendError {
-                message: format!("{what}: the update returned no done_parents set"),
-            }),
+            None => Err(BackendError::new(format!(
+                "{what}: the update returned no done_parents set"
+            ))),
         }
     }
 
@@ -689,8 +687,8 @@ impl Counters for DynamoCounters {
             .update(sk, "ADD released :one", None, vec![(":one", n(1))])
             .map_err(backend)?
             .unwrap_or_default();
-        let released: u32 = number(&attrs, "released").ok_or_else(|| BackendError {
-            message: format!("{what}: the update returned no released count"),
+        let released: u32 = number(&attrs, "released").ok_or_else(|| {
+            BackendError::new(format!("{what}: the update returned no released count"))
         })?;
         Ok(readers.saturating_sub(released))
     }

@@ -18,7 +18,7 @@
 //! mostly the tiles just written; the saved invocation is the Wukong win).
 
 use super::dynamo::{DynamoCounters, MetricsDelta, RunStatus};
-use super::{AwsClients, AwsError, S3Store, block_on};
+use super::{AwsClients, AwsError, S3Store, SdkError, block_on};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, ProtoResult, RunError, run_job,
@@ -26,6 +26,7 @@ use crate::protocol::{
 use crate::request_times::{RequestTimes, Timed};
 use crate::requests::{Bill, RequestCounts, RequestTally};
 use crate::store::{Namespace, RunStore, Store};
+use aws_sdk_lambda::error::ProvideErrorMetadata;
 use lp_program::{JobId, Plan, bundle};
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
@@ -121,23 +122,25 @@ impl Launcher for LambdaLauncher {
         let send = move || {
             block_on(async move {
                 match request.send().await {
-                    Ok(out) if out.function_error().is_some() => Err(AwsError::new(
-                        what,
-                        format!(
-                            "function error {}",
-                            out.function_error().unwrap_or_default()
-                        ),
+                    Ok(out) if out.function_error().is_some() => Err(BackendError::new(
+                        AwsError::new(
+                            what,
+                            format!(
+                                "function error {}",
+                                out.function_error().unwrap_or_default()
+                            ),
+                        )
+                        .to_string(),
                     )),
                     Ok(_) => Ok(()),
-                    Err(e) => Err(AwsError::sdk(what, e)),
+                    Err(e) => Err(BackendError {
+                        transient: transient_invoke_error(&e),
+                        message: AwsError::sdk(what, e).to_string(),
+                    }),
                 }
             })
         };
-        self.requests
-            .timed(send, |_| (Timed::Invoke, 0))
-            .map_err(|e| BackendError {
-                message: e.to_string(),
-            })
+        self.requests.timed(send, |_| (Timed::Invoke, 0))
     }
 }
 
@@ -151,30 +154,24 @@ const TRANSIENT_INVOKE_CODES: [&str; 5] = [
     "ServiceException",
 ];
 
-/// Whether a failed invoke of [`LambdaLauncher`] may pass when tried again
-/// later: Lambda throttled it or failed on its side (a code of
-/// [`TRANSIENT_INVOKE_CODES`], HTTP 429 or 5xx, after the SDK's retries).
-/// A missing function, a refused permission, an endpoint that refuses
-/// connections or never answers will fail the same way every time. The
-/// launcher's error is its message (`invoke Lambda function F for job N: ANSWER`, the
-/// answer as `super::render_sdk_error` writes it), so that is what is read;
-/// any other launcher's error counts as lasting.
-pub fn transient_invoke_error(e: &BackendError) -> bool {
-    let Some((_, rest)) = e.message.split_once(" for job ") else {
-        return false;
-    };
-    let Some((_, answer)) = rest.split_once(": ") else {
-        return false;
-    };
-    let status = answer
-        .strip_prefix("HTTP ")
-        .and_then(|a| a.get(..3))
-        .and_then(|code| code.parse::<u16>().ok());
-    TRANSIENT_INVOKE_CODES.iter().any(|code| {
-        answer
-            .strip_prefix(code)
-            .is_some_and(|r| r.starts_with([':', ' ']))
-    }) || status.is_some_and(|s| s == 429 || s >= 500)
+/// Whether a failed invoke may pass when tried again later: Lambda
+/// throttled it or failed on its side ([`transient_answer`]). A missing
+/// function, a refused permission, an endpoint that refuses connections or
+/// never answers (no answer at all) will fail the same way every time.
+fn transient_invoke_error<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    match e {
+        aws_sdk_s3::error::SdkError::ServiceError(context) => {
+            transient_answer(context.err().code(), context.raw().status().as_u16())
+        }
+        _ => false,
+    }
+}
+
+/// Whether Lambda's answer to an invoke says that time may mend it: a code
+/// of [`TRANSIENT_INVOKE_CODES`], or HTTP 429 or 5xx (after the SDK's
+/// retries).
+fn transient_answer(code: Option<&str>, status: u16) -> bool {
+    code.is_some_and(|c| TRANSIENT_INVOKE_CODES.contains(&c)) || status == 429 || status >= 500
 }
 
 /// A bundle's plan, cached for the life of the process.
@@ -277,7 +274,7 @@ fn open_plan(
 ) -> Result<Arc<Plan>, RunError> {
     let plan = match cached_plan(s3, &payload.bundle_key) {
         Ok(plan) => plan,
-        Err(NoPlan::Read(message)) => return Err(RunError::Backend(BackendError { message })),
+        Err(NoPlan::Read(message)) => return Err(RunError::Backend(BackendError::new(message))),
         Err(NoPlan::Refused(message)) => {
             let run = DynamoCounters::new(clients, &payload.table, &payload.namespace.run);
             let _ = run.fail_run(&JobError::of_run("bundle", message.clone()));
@@ -435,44 +432,31 @@ pub fn handle_job(
 
 /// A failed request of the worker's own, as a run error.
 fn backend(e: AwsError) -> RunError {
-    RunError::Backend(BackendError {
-        message: e.to_string(),
-    })
+    RunError::Backend(BackendError::new(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn failed(answer: &str) -> BackendError {
-        BackendError {
-            message: format!("invoke Lambda function lp-worker for job 7: {answer}"),
-        }
-    }
-
     #[test]
     fn throttling_and_faults_on_lambdas_side_are_transient_the_rest_lasts() {
-        for transient in [
-            "TooManyRequestsException: Rate Exceeded.",
-            "ServiceException (HTTP 500)",
-            "HTTP 503 (the answer names no error code)",
-            "HTTP 429 (the answer names no error code)",
+        for (code, status) in [
+            (Some("TooManyRequestsException"), 429),
+            (Some("ServiceException"), 500),
+            (Some("ResourceNotReadyException"), 502),
+            (None, 503),
+            (None, 429),
         ] {
-            assert!(transient_invoke_error(&failed(transient)), "{transient}");
+            assert!(transient_answer(code, status), "{code:?} {status}");
         }
-        for lasting in [
-            "ResourceNotFoundException: Function not found: arn:aws:lambda:r:1:function:f",
-            "AccessDeniedException: not authorized",
-            "HTTP 404 (the answer names no error code)",
-            "dispatch failure: io error: Connection refused (os error 111)",
-            "request has timed out: operation timeout occurred after 60s",
-            "TooManyRequestsExceptionally: made up",
+        for (code, status) in [
+            (Some("ResourceNotFoundException"), 404),
+            (Some("AccessDeniedException"), 403),
+            (None, 404),
+            (Some("TooManyRequestsExceptionally"), 400),
         ] {
-            assert!(!transient_invoke_error(&failed(lasting)), "{lasting}");
+            assert!(!transient_answer(code, status), "{code:?} {status}");
         }
-        let other = BackendError {
-            message: "injected: invoke for job 0 failed".to_string(),
-        };
-        assert!(!transient_invoke_error(&other));
     }
 }

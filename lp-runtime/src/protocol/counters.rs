@@ -12,6 +12,21 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendError {
     pub message: String,
+    /// Whether the same request may pass when tried again later: the
+    /// service throttled it or failed on its side. Launchers say so; a
+    /// driver none of whose first jobs could be launched fails at once
+    /// unless it is.
+    pub transient: bool,
+}
+
+impl BackendError {
+    /// A failure that trying again would not mend.
+    pub fn new(message: impl Into<String>) -> BackendError {
+        BackendError {
+            message: message.into(),
+            transient: false,
+        }
+    }
 }
 
 impl fmt::Display for BackendError {
@@ -28,8 +43,10 @@ pub type ProtoResult<T> = Result<T, BackendError>;
 /// deleted at zero, and a reader may still have needed it.
 pub fn count_release(count: &mut u32, tile: TileKey, readers: u32) -> ProtoResult<u32> {
     *count += 1;
-    readers.checked_sub(*count).ok_or_else(|| BackendError {
-        message: format!("temp tile {tile:?} released more often than its {readers} readers"),
+    readers.checked_sub(*count).ok_or_else(|| {
+        BackendError::new(format!(
+            "temp tile {tile:?} released more often than its {readers} readers"
+        ))
     })
 }
 

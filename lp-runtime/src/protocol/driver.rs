@@ -67,9 +67,9 @@ pub fn sweep_temps(plan: &Plan, store: &dyn Store) -> Result<usize, RunError> {
         for version in first..info.version_count() as u32 {
             let name = info.stored_name(version);
             let fail = |e: crate::store::StoreError| {
-                RunError::Backend(BackendError {
-                    message: format!("sweeping temp matrix {name}: {e}"),
-                })
+                RunError::Backend(BackendError::new(format!(
+                    "sweeping temp matrix {name}: {e}"
+                )))
             };
             for (i, j) in store.list_tiles(&name).map_err(fail)? {
                 store.delete_tile(&name, i, j).map_err(fail)?;
