@@ -278,14 +278,8 @@ fn gemm_sub_takes_gemms_rate_unless_the_model_gives_it_one() {
     assert_eq!(seconds(&own, "GEMM_SUB"), 0.008);
 }
 
-const ONE: &str = "
-matrix A : f64[100, 100] tile [100, 100] input = random(1)
-matrix C : f64[100, 100] tile [100, 100] output
-double:
-    %a = S3_LOAD A[0, 0]
-    %b = ADD %a, %a
-    S3_WRITE C[0, 0], %b
-";
+/// One job, timed by hand in the tests below.
+const ONE: &str = include_str!("../../tests/pass/one_job.lp");
 
 /// On Lambda with a 1 ms poll, one job of 1000 s: the driver polls a
 /// million times, and a relaunch falls between two events. The root's

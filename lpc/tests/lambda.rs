@@ -714,11 +714,7 @@ fn strs(args: &[String]) -> Vec<&str> {
 fn a_missing_function_fails_the_run_at_once_naming_it() {
     let (bucket, table) = init_resources();
     let aws = Proxy::start(&endpoints().lambda, Service::Lambda, true);
-    aws.inject(FaultPlan {
-        every: 1,
-        limit: u64::MAX,
-        response: lambda_function_not_found("no-such-fn"),
-    });
+    aws.inject(FaultPlan::always(lambda_function_not_found("no-such-fn")));
     let emulator = endpoints().lambda;
     for (endpoint, answer) in [
         (
@@ -825,11 +821,7 @@ fn throttled_root_invokes_are_retried() {
     assert!(line(&stderr(&out), "verify").ends_with(": ok"));
 
     let always = Proxy::start(&endpoints().lambda, Service::Lambda, true);
-    always.inject(FaultPlan {
-        every: 1,
-        limit: u64::MAX,
-        response: lambda_throttled(),
-    });
+    always.inject(FaultPlan::always(lambda_throttled()));
     let args = run_args(&bucket, &table, &[]);
     let (out, _) = lpc_within(
         &strs(&args),
@@ -919,11 +911,7 @@ fn a_missing_table_or_bucket_is_refused_before_the_run() {
         assert_eq!(out.status.code(), Some(2));
     }
     let s3 = Proxy::start(&endpoints().s3, Service::S3, false);
-    s3.inject(FaultPlan {
-        every: 1,
-        limit: u64::MAX,
-        response: s3_access_denied(),
-    });
+    s3.inject(FaultPlan::always(s3_access_denied()));
     let args = run_args(&bucket, &table, &[]);
     let (out, _) = lpc_within(
         &strs(&args),

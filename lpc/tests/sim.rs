@@ -526,14 +526,8 @@ fn a_poll_under_a_millisecond_is_refused() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
-const ONE_JOB: &str = "
-matrix A : f64[100, 100] tile [100, 100] input = random(1)
-matrix C : f64[100, 100] tile [100, 100] output
-double:
-    %a = S3_LOAD A[0, 0]
-    %b = ADD %a, %a
-    S3_WRITE C[0, 0], %b
-";
+/// One job, timed by hand in the tests below.
+const ONE_JOB: &str = include_str!("../../tests/pass/one_job.lp");
 
 /// A relaunch runs its job again only if it arrives while the job is
 /// unfinished. One job of 30 ms on the exact model with a 10 ms lease,

@@ -642,19 +642,7 @@ fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let store = format!("dir:{d}");
-    let chol = lib("cholesky.lp");
-    let sizes = ["--set", "n=64", "--set", "b=32"];
-    let mut args = vec![
-        "run",
-        &chol,
-        "--quiet",
-        "--store",
-        &store,
-        "--publish",
-        "L=good",
-    ];
-    args.extend_from_slice(&sizes);
-    run_ok(&args);
+    published_cholesky(&store, "good");
     std::fs::create_dir(dir.path().join("bad")).unwrap();
     std::fs::write(
         dir.path().join("bad/header.json"),
@@ -725,20 +713,7 @@ fn a_stored_input_missing_a_tile_fails_instead_of_using_the_initialiser() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let store = format!("dir:{d}");
-    let chol = lib("cholesky.lp");
-    run_ok(&[
-        "run",
-        &chol,
-        "--quiet",
-        "--store",
-        &store,
-        "--publish",
-        "L=factor",
-        "--set",
-        "n=64",
-        "--set",
-        "b=32",
-    ]);
+    published_cholesky(&store, "factor");
     let link = std::fs::read_to_string(dir.path().join("factor/link.json")).unwrap();
     let location = link.split('"').nth(3).unwrap();
     std::fs::remove_file(dir.path().join(location).join("1_0.npy")).unwrap();
@@ -844,8 +819,9 @@ fn store_cmd(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// A small Cholesky in `store`, publishing L as `fac`.
-fn published_cholesky(store: &str) {
+/// A 64 x 64 Cholesky (tiles of 32) in `store`, publishing L as `name`.
+fn published_cholesky(store: &str, name: &str) {
+    let publish = format!("L={name}");
     run_ok(&[
         "run",
         &lib("cholesky.lp"),
@@ -857,7 +833,7 @@ fn published_cholesky(store: &str) {
         "--store",
         store,
         "--publish",
-        "L=fac",
+        &publish,
     ]);
 }
 
@@ -869,7 +845,7 @@ fn a_store_nested_in_another_is_listed_as_such_and_never_removed() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let outer = format!("dir:{d}");
-    published_cholesky(&format!("dir:{d}/sub"));
+    published_cholesky(&format!("dir:{d}/sub"), "fac");
     // A store of matrices written block by block has nothing but them.
     std::fs::create_dir_all(dir.path().join("blocks/M")).unwrap();
     std::fs::write(
@@ -953,7 +929,7 @@ fn a_root_in_a_stores_own_folders_is_refused_and_a_bad_entry_never_ends_ls_or_gc
     // What an older version left: a store at `~runs` (its own runs, bundles
     // and a published name), beside a real run and a folder no run makes.
     let store = format!("dir:{d}");
-    published_cholesky(&store);
+    published_cholesky(&store, "fac");
     let runs = dir.path().join("~runs");
     let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
     let run = run.file_name().into_string().unwrap();

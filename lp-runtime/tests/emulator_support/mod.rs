@@ -78,6 +78,17 @@ pub struct FaultPlan {
     pub response: Vec<u8>,
 }
 
+impl FaultPlan {
+    /// Every request answered with `response`: a service that always fails.
+    pub fn always(response: Vec<u8>) -> FaultPlan {
+        FaultPlan {
+            every: 1,
+            limit: u64::MAX,
+            response,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct ProxyState {
     counts: Mutex<BTreeMap<String, u64>>,
