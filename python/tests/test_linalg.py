@@ -104,10 +104,14 @@ def test_cholesky_of_unsymmetric_bigmatrix_reads_its_lower_triangle(tiles, tile)
 
 
 def _gram(rng):
-    """A float32 Gram matrix: float32 rounding leaves it not quite
-    symmetric (beyond 1e-10 relative), which numpy does not mind."""
+    """A float32 Gram matrix not quite symmetric (beyond 1e-10 relative),
+    as float32 rounding may leave one, which numpy does not mind. Whether a
+    product rounds it so depends on the BLAS kernel (OpenBLAS's SkylakeX
+    sgemm gives an exactly symmetric one), so one element of the upper
+    triangle is set one ulp off its mirror."""
     x = rng.standard_normal((500, 200)).astype(np.float32)
     g = x.T.copy() @ x
+    g[3, 7] = np.nextafter(g[7, 3], np.float32(np.inf))
     assert g.dtype == np.float32 and not np.array_equal(g, g.T)
     return g
 
