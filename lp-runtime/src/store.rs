@@ -132,6 +132,19 @@ pub trait Store: Send + Sync {
     }
     fn get_header(&self, matrix: &str) -> StoreResult<Option<MatrixHeader>>;
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()>;
+    /// Writes `matrix`'s header unless it has one, in one step that no
+    /// other writer can come between: `Ok(true)` if this call wrote it,
+    /// `Ok(false)` if a header was there. Of two processes creating one
+    /// matrix at once, one creates it and the other is told so, where
+    /// reading first and writing after would let both write its tiles.
+    /// The default reads, then writes: for stand-ins used by one process.
+    fn create_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<bool> {
+        if self.get_header(matrix)?.is_some() {
+            return Ok(false);
+        }
+        self.put_header(matrix, header)?;
+        Ok(true)
+    }
     // The four methods below are what shared stores need (run records,
     // origins, published names, clean-up: `maintenance`, `runs`). Every
     // store a user can name implements them; the defaults are for

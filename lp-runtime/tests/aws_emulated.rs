@@ -75,6 +75,7 @@ impl Stack {
         let bucket = unique("lp-test");
         let table = unique("lp-test");
         S3Store::new(&clients, &bucket, "")
+            .unwrap()
             .create_bucket()
             .expect("create the test bucket on the S3 emulator");
         create_table(&clients, &table).expect("create the test table on the DynamoDB emulator");
@@ -91,7 +92,7 @@ impl Stack {
     }
 
     fn store(&self, prefix: &str) -> S3Store {
-        S3Store::new(&self.clients, &self.bucket, prefix)
+        S3Store::new(&self.clients, &self.bucket, prefix).expect("a valid test prefix")
     }
 
     fn counters(&self, run: &str) -> DynamoCounters {
@@ -440,6 +441,27 @@ fn run_and_compare(stack: &Stack, plan: &Plan, setup: InProcess) -> Ran {
 // ---------------------------------------------------------------------------
 // S3 store
 
+/// `create_header` is a conditional PUT (`If-None-Match: *`): it writes a
+/// header only where there is none, and says which it did. (The emulator
+/// checks the condition before it writes, not in one step as S3 does, so
+/// racing writers are tested on the local stores: store_suite.rs.)
+#[test]
+fn s3_create_header_writes_only_where_there_is_none() {
+    let stack = Stack::new();
+    let store = stack.store("c");
+    let first = MatrixHeader::new([8, 8], [4, 4], false);
+    let second = MatrixHeader::new([8, 8], [2, 2], true);
+    assert!(store.create_header("N", &first).unwrap());
+    assert!(!store.create_header("N", &second).unwrap());
+    assert_eq!(store.get_header("N").unwrap(), Some(first));
+    // put_header still replaces; creating after a removal creates again.
+    store.put_header("N", &second).unwrap();
+    assert_eq!(store.get_header("N").unwrap(), Some(second.clone()));
+    store.remove_all("N").unwrap();
+    assert!(store.create_header("N", &second).unwrap());
+    assert_eq!(store.get_header("N").unwrap(), Some(second));
+}
+
 #[test]
 fn s3_store_round_trips_tiles_and_headers_in_the_directory_layout() {
     let stack = Stack::new();
@@ -525,7 +547,7 @@ fn a_large_tile_outlasts_the_attempt_timeout_on_a_slow_link() {
         },
         attempt,
     );
-    let store = S3Store::new(&clients, &stack.bucket, "slow");
+    let store = S3Store::new(&clients, &stack.bucket, "slow").unwrap();
     // 2048 x 2048 f64: 32 MiB, one PUT (below the multipart threshold).
     let tile = test_tile(2048, 2048, 3);
     let started = std::time::Instant::now();

@@ -72,6 +72,31 @@ fn headers(store: &dyn Store) {
     assert!(store.list_tiles("H").unwrap().is_empty());
 }
 
+/// Of several writers creating one matrix at once, exactly one creates it,
+/// and its header is the one kept; a later creation changes nothing.
+fn create_header_once(stores: &[&dyn Store]) {
+    let header = |t: usize| MatrixHeader::new([64, 64], [t + 1, t + 1], false);
+    let created: Vec<bool> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..8)
+            .map(|t| {
+                let store = stores[t % stores.len()];
+                s.spawn(move || store.create_header("N", &header(t)).unwrap())
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = (0..8).filter(|&t| created[t]).collect();
+    assert_eq!(winners.len(), 1, "{created:?}");
+    let kept = Some(header(winners[0]));
+    for store in stores {
+        assert_eq!(store.get_header("N").unwrap(), kept);
+        assert!(!store.create_header("N", &header(9)).unwrap());
+        assert_eq!(store.get_header("N").unwrap(), kept);
+    }
+    let bad = stores[0].create_header("a b", &header(0)).unwrap_err();
+    assert!(matches!(bad, StoreError::InvalidName { .. }), "{bad:?}");
+}
+
 fn rejects_bad_names(store: &dyn Store) {
     for bad in [
         "../x", "a/../b", "~pool/x", "~runs", "", "..", ".", "a\\b", "/abs", "x y", "é",
@@ -191,6 +216,11 @@ macro_rules! suite {
                 super::headers(&*store);
             }
             #[test]
+            fn create_header_once() {
+                let (store, _guard) = $make;
+                super::create_header_once(&[&*store]);
+            }
+            #[test]
             fn rejects_bad_names() {
                 let (store, _guard) = $make;
                 super::rejects_bad_names(&*store);
@@ -232,6 +262,31 @@ fn dir_store_no_pool() -> (Box<dyn Store>, tempfile::TempDir) {
 
 suite!(dir, dir_store());
 suite!(dir_no_pool, dir_store_no_pool());
+
+/// Processes creating one matrix in one directory: each has its own
+/// `DirStore` (and its own cache of the folders it made).
+#[test]
+fn dir_stores_on_one_directory_create_a_header_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<DirStore> = (0..4)
+        .map(|_| DirStore::open(dir.path()).unwrap())
+        .collect();
+    let stores: Vec<&dyn Store> = stores.iter().map(|s| s as &dyn Store).collect();
+    create_header_once(&stores);
+    let files = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files(&dir.path().join("N")), ["header.json"]);
+    // The losers' temporary files are gone from their pools.
+    for pool in std::fs::read_dir(dir.path().join("~pool")).unwrap() {
+        assert_eq!(files(&pool.unwrap().path()), ["owner.json"]);
+    }
+}
 
 #[test]
 fn mem_store_shares_tiles_without_copying() {

@@ -1039,6 +1039,24 @@ fn refused_names() -> Vec<Refused> {
              lowercase letters, digits, dots and hyphens are)",
         ),
         (
+            ["store", "ls", "s3://qa-b1/data/~runs/"]
+                .map(String::from)
+                .to_vec(),
+            &[],
+            "cannot open s3://qa-b1/data/~runs: its path has a part `~runs`, the name of one of \
+             a store's own folders (`~runs`, `~inputs`, `~bundles`, `~pool`): a store above it \
+             would take this store's contents for its own",
+        ),
+        (
+            run_args("qa-b1", "t-qa", &[])
+                .into_iter()
+                .map(|a| if a == "runs/qa" { "runs/a b".into() } else { a })
+                .collect(),
+            &[],
+            "--prefix: its path has a part `a b`, which is not a valid name (only ASCII letters, \
+             digits, '_', '-' and '.' are allowed): a store above it could not list it",
+        ),
+        (
             run_args("qa-b1/x", "t-qa", &[]),
             &[],
             "--bucket: \"qa-b1/x\" is not an S3 bucket name: '/' is not allowed (only lowercase \

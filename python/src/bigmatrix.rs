@@ -367,22 +367,30 @@ impl PyBigMatrix {
         if let Some(dangling) = dangling {
             return Err(dangling_error(py, &store.get().spec, &dangling));
         }
+        // Created in one step (`Store::create_header`): of two processes
+        // creating one name at once, one writes its tiles and the other
+        // finds the matrix, never both.
         let created = match found {
-            Some(existing) if existing != header => {
-                return Err(PyValueError::new_err(format!(
-                    "matrix {name:?} already exists in store {} as {}, not {}",
-                    store.get().spec,
-                    existing.declared_type(),
-                    header.declared_type()
-                )));
-            }
             Some(_) => false,
-            None => {
-                s.put_header(name, &header)
-                    .map_err(|e| store_error(py, &e))?;
-                true
-            }
+            None => py
+                .detach(|| s.create_header(name, &header))
+                .map_err(|e| store_error(py, &e))?,
         };
+        let existing = match (created, found) {
+            (true, _) => None,
+            (false, Some(found)) => Some(found),
+            (false, None) => py
+                .detach(|| s.get_header(name))
+                .map_err(|e| store_error(py, &e))?,
+        };
+        if let Some(existing) = existing.filter(|existing| *existing != header) {
+            return Err(PyValueError::new_err(format!(
+                "matrix {name:?} already exists in store {} as {}, not {}",
+                store.get().spec,
+                existing.declared_type(),
+                header.declared_type()
+            )));
+        }
         Ok((PyBigMatrix::open(py, store, name, init)?, created))
     }
 

@@ -142,6 +142,7 @@ mod s3 {
     use lp_runtime::aws::{AwsClients, AwsOptions, S3Store};
     use lp_runtime::store::Store;
     use pyo3::PyResult;
+    use pyo3::exceptions::PyValueError;
     use std::sync::{Arc, OnceLock};
 
     /// One set of clients for the process, configured when the first S3
@@ -154,16 +155,14 @@ mod s3 {
     }
 
     pub fn open(place: &S3Place) -> PyResult<Arc<dyn Store>> {
-        Ok(Arc::new(S3Store::new(
-            clients(),
-            &place.bucket,
-            &place.prefix,
-        )))
+        let store = S3Store::new(clients(), &place.bucket, &place.prefix)
+            .map_err(|e| PyValueError::new_err(format!("cannot open store {place}: {e}")))?;
+        Ok(Arc::new(store))
     }
 
     /// Creates the bucket; one that exists and is the caller's is fine.
     pub fn create_bucket(place: &S3Place) -> Result<(), String> {
-        let store = S3Store::new(clients(), &place.bucket, "");
+        let store = S3Store::new(clients(), &place.bucket, "").expect("the root prefix is valid");
         store.create_bucket().map_err(|e| e.to_string())
     }
 }

@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -186,6 +187,27 @@ def test_from_numpy_refuses_an_existing_name(rng, tiles):
     # Removed, the name is free again.
     lp.Store(tiles).remove("kept")
     np.testing.assert_array_equal(lp.BigMatrix.from_numpy(a + 1, 4, store=tiles, name="kept").numpy(), a + 1)
+
+
+def test_from_numpy_into_one_name_at_once_creates_it_once(rng, tiles):
+    """Writers racing to create one name: one creates it (the store's
+    create-if-absent step), the others are refused, and the matrix holds
+    the winner's array alone, never a mix of their tiles."""
+    arrays = [rng.standard_normal((64, 64)) for _ in range(4)]
+
+    def create(k):
+        try:
+            lp.BigMatrix.from_numpy(arrays[k], 8, store=tiles, name="race")
+            return k
+        except ValueError as e:
+            assert "already exists" in str(e)
+            return None
+
+    with ThreadPoolExecutor(len(arrays)) as pool:
+        outcomes = list(pool.map(create, range(len(arrays))))
+    winners = [k for k in outcomes if k is not None]
+    assert len(winners) == 1, outcomes
+    np.testing.assert_array_equal(lp.BigMatrix("race", store=tiles).numpy(), arrays[winners[0]])
 
 
 def test_an_int_past_64_bits_is_too_large_by_name():

@@ -365,7 +365,8 @@ pub fn handle_job(
     // process (in-process test workers share one set of clients).
     let clients = &clients.with_own_tally();
     let mut billed = Reported::now();
-    let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix);
+    let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix)
+        .map_err(|e| RunError::Backend(BackendError::new(format!("the payload's prefix: {e}"))))?;
     let plan = open_plan(clients, &s3, payload)?;
     let dynamo = DynamoCounters::new(clients, &payload.table, &payload.namespace.run);
     let run_counters = dynamo.clone();

@@ -35,14 +35,16 @@ pub struct S3Store {
 
 impl S3Store {
     /// A store under `s3://bucket/prefix` (`prefix` may be empty; slashes
-    /// around it are ignored).
-    pub fn new(clients: &AwsClients, bucket: &str, prefix: &str) -> S3Store {
-        S3Store {
+    /// around it are ignored). A prefix its parent store could not tell
+    /// from its own folders (`~runs`) is refused here, before any request.
+    pub fn new(clients: &AwsClients, bucket: &str, prefix: &str) -> StoreResult<S3Store> {
+        location::validate_prefix(prefix)?;
+        Ok(S3Store {
             client: clients.s3.clone(),
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
             requests: clients.requests.clone(),
-        }
+        })
     }
 
     pub fn bucket(&self) -> &str {
@@ -58,27 +60,19 @@ impl S3Store {
         }
     }
 
-    /// Validates `location`, and the prefix it would be under: a store
-    /// under a prefix its parent store could not tell from its own folders
-    /// (`~runs`) is refused before its first request.
-    fn checked(&self, location: &str) -> StoreResult<()> {
-        location::validate_prefix(&self.prefix)?;
-        validate_location(location)
-    }
-
     fn tile_key(&self, matrix: &str, i: usize, j: usize) -> StoreResult<String> {
-        self.checked(matrix)?;
+        validate_location(matrix)?;
         Ok(self.key(&format!("{matrix}/{}", crate::store::tile_file_name(i, j))))
     }
 
     fn doc_key(&self, location: &str, doc: &str) -> StoreResult<String> {
-        self.checked(location)?;
+        validate_location(location)?;
         validate_doc(doc)?;
         Ok(self.key(&format!("{location}/{doc}")))
     }
 
     fn header_key(&self, matrix: &str) -> StoreResult<String> {
-        self.checked(matrix)?;
+        validate_location(matrix)?;
         Ok(self.key(&format!("{matrix}/header.json")))
     }
 
@@ -111,6 +105,37 @@ impl S3Store {
         let url = self.url(&key);
         self.requests.add(Request::S3Put, put_requests(bytes.len()));
         block_on(async move { put_object(&client, &bucket, &key, bytes, &url).await })
+    }
+
+    /// PUTs a small object unless one is at `key` (`If-None-Match: *`, which
+    /// S3 decides in one step): `Ok(false)` if one was.
+    pub fn create_object(&self, key: &str, bytes: Vec<u8>) -> Result<bool, AwsError> {
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let key = key.to_string();
+        let url = self.url(&key);
+        self.requests.add(Request::S3Put, 1);
+        block_on(async move {
+            // S3 answers 409 to a conditional write that raced another
+            // request on the key, asking for the write to be tried again.
+            let mut conflicts = 0;
+            loop {
+                let answer = client
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .body(ByteStream::from(bytes.clone()))
+                    .if_none_match("*")
+                    .send()
+                    .await;
+                let Err(e) = answer else { return Ok(true) };
+                match e.raw_response().map(|r| r.status().as_u16()) {
+                    Some(412) => return Ok(false),
+                    Some(409) if conflicts < 3 => conflicts += 1,
+                    _ => return Err(AwsError::sdk(format!("PUT {url} (If-None-Match: *)"), e)),
+                }
+            }
+        })
     }
 
     pub fn delete_object(&self, key: &str) -> Result<(), AwsError> {
@@ -231,6 +256,10 @@ impl S3Store {
             }
         })
     }
+}
+
+fn header_json(header: &MatrixHeader) -> Vec<u8> {
+    serde_json::to_vec_pretty(header).expect("a header always serialises")
 }
 
 /// Checks `name` against S3's rules for general purpose bucket names, so
@@ -558,7 +587,7 @@ impl Store for S3Store {
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
-        self.checked(matrix)?;
+        validate_location(matrix)?;
         let dir = self.key(&format!("{matrix}/"));
         let keys = self.list_keys(&dir).map_err(io_error)?;
         // A key outside the prefix asked for (a server's answer is data from
@@ -570,7 +599,7 @@ impl Store for S3Store {
     }
 
     fn tile_bytes(&self, matrix: &str) -> StoreResult<Option<u64>> {
-        self.checked(matrix)?;
+        validate_location(matrix)?;
         let dir = self.key(&format!("{matrix}/"));
         let objects = self.list_objects(&dir).map_err(io_error)?;
         Ok(Some(
@@ -601,11 +630,15 @@ impl Store for S3Store {
 
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         let key = self.header_key(matrix)?;
-        let json = serde_json::to_vec_pretty(header).map_err(|e| StoreError::Corrupt {
-            what: self.url(&key),
-            reason: e.to_string(),
-        })?;
-        self.put_object(&key, json).map_err(io_error)
+        location::validate_header(matrix, header)?;
+        self.put_object(&key, header_json(header)).map_err(io_error)
+    }
+
+    fn create_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<bool> {
+        let key = self.header_key(matrix)?;
+        location::validate_header(matrix, header)?;
+        self.create_object(&key, header_json(header))
+            .map_err(io_error)
     }
 
     fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -619,7 +652,6 @@ impl Store for S3Store {
     }
 
     fn list_children(&self, parent: &str) -> StoreResult<Vec<String>> {
-        location::validate_prefix(&self.prefix)?;
         validate_listing(parent)?;
         let dir = self.key(&location::join(parent, ""));
         let keys = self.list_keys(&dir).map_err(io_error)?;
@@ -636,7 +668,7 @@ impl Store for S3Store {
     }
 
     fn remove_all(&self, at: &str) -> StoreResult<()> {
-        self.checked(at)?;
+        validate_location(at)?;
         for key in self
             .list_keys(&self.key(&format!("{at}/")))
             .map_err(io_error)?
@@ -647,7 +679,6 @@ impl Store for S3Store {
     }
 
     fn bundles(&self) -> StoreResult<Vec<StoredBundle>> {
-        location::validate_prefix(&self.prefix)?;
         let dir = self.key(&location::bundle_location(""));
         let objects = self.list_objects_dated(&dir).map_err(io_error)?;
         Ok(objects
@@ -664,7 +695,6 @@ impl Store for S3Store {
     }
 
     fn remove_bundle(&self, name: &str) -> StoreResult<()> {
-        location::validate_prefix(&self.prefix)?;
         validate_bundle_name(name)?;
         let key = self.key(&location::bundle_location(name));
         self.delete_object(&key).map_err(io_error)

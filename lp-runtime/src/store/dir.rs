@@ -84,6 +84,13 @@ thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Whether a small file's write replaces one already there.
+#[derive(Clone, Copy)]
+enum Place {
+    Replace,
+    New,
+}
+
 #[derive(Default)]
 struct Pool {
     by_size: HashMap<u64, Vec<PathBuf>>,
@@ -272,15 +279,38 @@ impl DirStore {
 
     /// Writes a small file whole (staged in the pool, renamed into place).
     fn put_small_file(&self, location: &str, file: &str, bytes: &[u8]) -> StoreResult<()> {
+        self.place_small_file(location, file, bytes, Place::Replace)
+            .map(|_| ())
+    }
+
+    /// Writes a small file whole through a temporary file, renamed over the
+    /// old one (`Place::Replace`) or hard-linked in where there is none
+    /// (`Place::New`; false if there was one). `link` refuses an existing
+    /// name in the same step as it makes the new one, where a check before
+    /// a rename would race another writer.
+    fn place_small_file(
+        &self,
+        location: &str,
+        file: &str,
+        bytes: &[u8],
+        place: Place,
+    ) -> StoreResult<bool> {
         let dest = self.root.join(location).join(file);
-        let put = || -> StoreResult<()> {
+        let put = || -> StoreResult<bool> {
             self.ensure_matrix_dir(location)?;
             let path = self.fresh_temp_path();
             fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
-            fs::rename(&path, &dest).map_err(|e| {
-                let _ = fs::remove_file(&path);
-                io_err(format!("renaming into {}", dest.display()))(e)
-            })
+            let (placed, how) = match place {
+                Place::Replace => (fs::rename(&path, &dest), "renaming into"),
+                Place::New => (fs::hard_link(&path, &dest), "linking into"),
+            };
+            // Still there after a link, or a failed rename.
+            let _ = fs::remove_file(&path);
+            match placed {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(io_err(format!("{how} {}", dest.display()))(e)),
+            }
         };
         match put() {
             // The folder was removed behind the store's back: make it again.
@@ -290,6 +320,14 @@ impl DirStore {
             }
             other => other,
         }
+    }
+
+    fn place_header(&self, matrix: &str, header: &MatrixHeader, place: Place) -> StoreResult<bool> {
+        validate_location(matrix)?;
+        validate_header(matrix, header)?;
+        let mut json = serde_json::to_vec_pretty(header).expect("a header always serialises");
+        json.push(b'\n');
+        self.place_small_file(matrix, HEADER_FILE, &json, place)
     }
 
     fn read_small_file(&self, location: &str, file: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -396,16 +434,20 @@ impl DirStore {
     }
 }
 
+/// Whether a non-empty tile's columns are stored back to back.
+fn is_contiguous(tile: &Tile) -> bool {
+    let (rows, cols) = (tile.nrows(), tile.ncols());
+    rows > 0
+        && cols > 0
+        && (cols == 1 || tile.col_stride() == rows as isize)
+        && tile.row_stride() == 1
+}
+
 /// The tile's storage as bytes, if its columns are stored back to back
 /// (faer pads each column to a multiple of 8 rows, so tiles whose row count
 /// is a multiple of 8, every full tile in practice, qualify).
 fn contiguous_bytes(tile: &Tile) -> Option<&[u8]> {
-    let (rows, cols) = (tile.nrows(), tile.ncols());
-    if rows == 0
-        || cols == 0
-        || (cols > 1 && tile.col_stride() != rows as isize)
-        || tile.row_stride() != 1
-    {
+    if !is_contiguous(tile) {
         return None;
     }
     // SAFETY: the tile owns rows * cols f64 stored contiguously from
@@ -415,7 +457,7 @@ fn contiguous_bytes(tile: &Tile) -> Option<&[u8]> {
     Some(unsafe {
         std::slice::from_raw_parts(
             tile.as_ptr().cast::<u8>(),
-            rows * cols * std::mem::size_of::<f64>(),
+            tile.nrows() * tile.ncols() * std::mem::size_of::<f64>(),
         )
     })
 }
@@ -423,19 +465,14 @@ fn contiguous_bytes(tile: &Tile) -> Option<&[u8]> {
 /// Mutable twin of [`contiguous_bytes`], to read a payload straight into a
 /// tile.
 fn contiguous_bytes_mut(tile: &mut Tile) -> Option<&mut [u8]> {
-    let (rows, cols) = (tile.nrows(), tile.ncols());
-    if rows == 0
-        || cols == 0
-        || (cols > 1 && tile.col_stride() != rows as isize)
-        || tile.row_stride() != 1
-    {
+    if !is_contiguous(tile) {
         return None;
     }
     // SAFETY: as in `contiguous_bytes`; every bit pattern is a valid f64.
     Some(unsafe {
         std::slice::from_raw_parts_mut(
             tile.as_ptr_mut().cast::<u8>(),
-            rows * cols * std::mem::size_of::<f64>(),
+            tile.nrows() * tile.ncols() * std::mem::size_of::<f64>(),
         )
     })
 }
@@ -617,11 +654,12 @@ impl Store for DirStore {
     }
 
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
-        validate_location(matrix)?;
-        validate_header(matrix, header)?;
-        let mut json = serde_json::to_vec_pretty(header).expect("a header always serialises");
-        json.push(b'\n');
-        self.put_small_file(matrix, HEADER_FILE, &json)
+        self.place_header(matrix, header, Place::Replace)
+            .map(|_| ())
+    }
+
+    fn create_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<bool> {
+        self.place_header(matrix, header, Place::New)
     }
 
     fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {

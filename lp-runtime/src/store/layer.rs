@@ -40,6 +40,9 @@ pub trait StoreLayer: Send + Sync {
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         self.inner().put_header(matrix, header)
     }
+    fn create_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<bool> {
+        self.inner().create_header(matrix, header)
+    }
     fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
         self.inner().get_doc(location, doc)
     }
@@ -84,6 +87,9 @@ impl<T: StoreLayer> Store for T {
     }
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         StoreLayer::put_header(self, matrix, header)
+    }
+    fn create_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<bool> {
+        StoreLayer::create_header(self, matrix, header)
     }
     fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
         StoreLayer::get_doc(self, location, doc)

@@ -164,6 +164,18 @@ impl Store for MemStore {
         Ok(())
     }
 
+    fn create_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<bool> {
+        validate_location(matrix)?;
+        location::validate_header(matrix, header)?;
+        let slot = self.slot_or_create(matrix);
+        let mut held = lock(&slot.header);
+        if held.is_some() {
+            return Ok(false);
+        }
+        *held = Some(header.clone());
+        Ok(true)
+    }
+
     fn get_doc(&self, location: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
         validate_location(location)?;
         validate_doc(doc)?;

@@ -230,6 +230,9 @@ impl Store for RunStore {
     fn put_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<()> {
         self.inner.put_header(&self.locate(matrix)?, header)
     }
+    fn create_header(&self, matrix: &str, header: &MatrixHeader) -> StoreResult<bool> {
+        self.inner.create_header(&self.locate(matrix)?, header)
+    }
     fn get_doc(&self, matrix: &str, doc: &str) -> StoreResult<Option<Vec<u8>>> {
         self.inner.get_doc(&self.locate(matrix)?, doc)
     }

@@ -197,7 +197,8 @@ fn clients(options: &lp_runtime::aws::AwsOptions) -> Result<lp_runtime::aws::Aws
 fn connect(args: &AwsArgs) -> Result<Lambda, String> {
     let clients = clients(&options(args)?)?;
     let (bucket, table) = (args.bucket()?, args.table()?);
-    let store = lp_runtime::aws::S3Store::new(&clients, bucket, &args.prefix);
+    let store = lp_runtime::aws::S3Store::new(&clients, bucket, &args.prefix)
+        .map_err(|e| format!("--prefix: {e}"))?;
     if !store.bucket_exists().map_err(|e| e.to_string())? {
         return Err(format!(
             "S3 bucket {bucket} does not exist; create it with `{}`",
@@ -220,11 +221,10 @@ fn connect(args: &AwsArgs) -> Result<Lambda, String> {
 #[cfg(feature = "aws")]
 fn store(lambda: &Lambda) -> Arc<dyn Store> {
     let bucket = lambda.args.bucket().expect("checked by connect");
-    Arc::new(lp_runtime::aws::S3Store::new(
-        &lambda.clients,
-        bucket,
-        &lambda.args.prefix,
-    ))
+    Arc::new(
+        lp_runtime::aws::S3Store::new(&lambda.clients, bucket, &lambda.args.prefix)
+            .expect("checked by connect"),
+    )
 }
 
 #[cfg(feature = "aws")]
@@ -263,11 +263,12 @@ fn run(
 /// The S3 prefix `s3://bucket/prefix` as a store (`lpc store`).
 #[cfg(feature = "aws")]
 pub fn s3_store(args: &AwsArgs, bucket: &str, prefix: &str) -> Result<Arc<dyn Store>, String> {
-    lp_runtime::aws::s3::validate_bucket_name(bucket).map_err(|e| format!("s3://{bucket}: {e}"))?;
+    let spec = format!("s3://{bucket}");
+    lp_runtime::aws::s3::validate_bucket_name(bucket).map_err(|e| format!("{spec}: {e}"))?;
     let clients = clients(&options(args)?)?;
-    Ok(Arc::new(lp_runtime::aws::S3Store::new(
-        &clients, bucket, prefix,
-    )))
+    let store = lp_runtime::aws::S3Store::new(&clients, bucket, prefix)
+        .map_err(|e| format!("cannot open {spec}/{prefix}: {e}"))?;
+    Ok(Arc::new(store))
 }
 
 #[cfg(not(feature = "aws"))]
@@ -282,6 +283,7 @@ fn init_resources(args: &InitArgs) -> Result<(), String> {
     if args.create_bucket {
         let bucket = args.aws.bucket()?;
         lp_runtime::aws::S3Store::new(&clients, bucket, "")
+            .expect("the root prefix is valid")
             .create_bucket()
             .map_err(|e| e.to_string())?;
         lpc::say!("bucket {bucket} ready");

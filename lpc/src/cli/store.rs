@@ -4,7 +4,7 @@
 
 use crate::cli::aws::AwsArgs;
 use crate::cli::human_bytes;
-use lp_runtime::store::location::{self, validate_prefix};
+use lp_runtime::store::location;
 use lp_runtime::store::maintenance::{self, Collected, Listing, RunStatus, STALE_AFTER};
 use lp_runtime::store::{DirStore, Store};
 use std::path::PathBuf;
@@ -75,7 +75,6 @@ fn open(target: &Target) -> Result<Opened, String> {
     }
     if let Some(rest) = spec.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        validate_prefix(prefix).map_err(|e| format!("cannot open {spec}: {e}"))?;
         return crate::cli::aws::s3_store(&target.aws, bucket, prefix.trim_end_matches('/'))
             .map(Opened::Other);
     }
