@@ -471,26 +471,12 @@ mod tests {
 
     /// The points of a nest by enumeration over a box.
     fn brute(levels: &[Vec<Lin>], equal: &[Lin], bound: i64) -> u64 {
-        let depth = levels.len();
-        let mut t = vec![-bound; depth];
-        let mut count = 0;
-        loop {
-            let holds = levels.iter().flatten().all(|l| l.eval(&t) >= 0)
-                && equal.iter().all(|e| e.eval(&t) == 0);
-            count += holds as u64;
-            let mut k = depth;
-            loop {
-                if k == 0 {
-                    return count;
-                }
-                k -= 1;
-                if t[k] < bound {
-                    t[k] += 1;
-                    break;
-                }
-                t[k] = -bound;
-            }
-        }
+        crate::lin::box_points(levels.len(), -bound, bound)
+            .filter(|t| {
+                levels.iter().flatten().all(|l| l.eval(t) >= 0)
+                    && equal.iter().all(|e| e.eval(t) == 0)
+            })
+            .count() as u64
     }
 
     /// A small deterministic generator (xorshift).

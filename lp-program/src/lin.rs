@@ -138,9 +138,41 @@ pub fn div_ceil(a: i64, b: i64) -> i64 {
     if (a % b != 0) && (a > 0) { q + 1 } else { q }
 }
 
+/// Every integer point of the box `[lo, hi]^n`, in lexicographic order:
+/// the brute-force reference the counting and polytope tests compare with.
+#[cfg(test)]
+pub(crate) fn box_points(n: usize, lo: i64, hi: i64) -> impl Iterator<Item = Vec<i64>> {
+    let mut next = (lo <= hi).then(|| vec![lo; n]);
+    std::iter::from_fn(move || {
+        let point = next.take()?;
+        let mut odometer = point.clone();
+        for k in (0..n).rev() {
+            if odometer[k] < hi {
+                odometer[k] += 1;
+                next = Some(odometer);
+                break;
+            }
+            odometer[k] = lo;
+        }
+        Some(point)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_box_has_every_point_once_in_order() {
+        let points: Vec<Vec<i64>> = box_points(2, -1, 1).collect();
+        assert_eq!(points.len(), 9);
+        assert_eq!(
+            points[..4],
+            [vec![-1, -1], vec![-1, 0], vec![-1, 1], vec![0, -1]]
+        );
+        assert_eq!(box_points(0, 0, 0).collect::<Vec<_>>(), [Vec::<i64>::new()]);
+        assert_eq!(box_points(2, 1, 0).count(), 0);
+    }
 
     #[test]
     fn rounding_divisions() {

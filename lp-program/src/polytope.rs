@@ -549,25 +549,9 @@ mod tests {
 
     /// All integer points of a box-bounded system by brute force.
     fn brute(s: &System, lo: i64, hi: i64) -> Vec<Vec<i64>> {
-        let mut out = Vec::new();
-        let mut x = vec![lo; s.n];
-        loop {
-            if s.ge.iter().all(|l| l.eval(&x) >= 0) && s.eq.iter().all(|l| l.eval(&x) == 0) {
-                out.push(x.clone());
-            }
-            let mut k = s.n;
-            loop {
-                if k == 0 {
-                    return out;
-                }
-                k -= 1;
-                if x[k] < hi {
-                    x[k] += 1;
-                    break;
-                }
-                x[k] = lo;
-            }
-        }
+        crate::lin::box_points(s.n, lo, hi)
+            .filter(|x| s.ge.iter().all(|l| l.eval(x) >= 0) && s.eq.iter().all(|l| l.eval(x) == 0))
+            .collect()
     }
 
     #[test]
