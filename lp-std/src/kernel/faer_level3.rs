@@ -6,7 +6,7 @@
 //! faer's x86 product reads a transposed (row-major) right-hand side in
 //! place unless the product is tall, a cache line per step of the inner
 //! dimension, and its triangular solve works on a transposed view the same
-//! way. How much that costs depends on the vector width faer dispatches to:
+//! way. How much that costs depends on the host:
 //!
 //! * With AVX-512 (Zen 4 and Zen 5 hosts; `benches/kernels.rs`, 7
 //!   interleaved rounds) the view ran as fast as a column-major copy made
@@ -23,9 +23,18 @@
 //!   against 35), the half product 1.1-1.25x and 2.0-2.4x, and the right solve
 //!   (`X Lᵀ = B` as a left solve on the transposed view) 1.9x the left one
 //!   at 2048 (copying Bᵀ there and back: 0.65-0.69x the view's time at
-//!   2048, 0.95x at 1536, 1.04-1.12x at 1024). There (and on other
-//!   architectures, where nothing was measured) a product's transposed
-//!   operand is copied from 512 rows, a right solve's from 1536.
+//!   2048, 0.95x at 1536, 1.04-1.12x at 1024).
+//! * With AVX-512 on Intel (an Emerald Rapids host, family 6 model 207,
+//!   2026-12-02, 3 interleaved rounds) the view is as slow as on AVX2: the
+//!   copy-then-product took 0.53-0.62x the view's time at 512, 1024 and
+//!   2048 rows (at 2048, 31.5 GFLOP/s from the view, 70 for a column-major
+//!   product), the half product 0.61-0.71x, and the right solve 0.80x at
+//!   2048 but 1.06x at 1024 and 1.34x at 512.
+//!
+//! So the view is kept only where it was measured fast, AMD's AVX-512
+//! hosts; everywhere else (and on other architectures, where nothing was
+//! measured) a product's transposed operand is copied from 512 rows, a
+//! right solve's from 1536.
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
@@ -126,32 +135,41 @@ fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
     }
 }
 
-/// With AVX-512: B's column strides (in elements) at which Bᵀ is copied,
-/// for a whole product and for the lower half of a symmetric one.
+/// Where the view is fast: B's column strides (in elements) at which Bᵀ is
+/// still copied, for a whole product and for the lower half of a symmetric
+/// one.
 const SLOW_STRIDES: [isize; 2] = [512, 1024];
 const SLOW_STRIDES_HALF: [isize; 1] = [1024];
 
-/// Without AVX-512: the smallest stride at which a product's, and a right
+/// Elsewhere: the smallest stride at which a product's, and a right
 /// solve's, transposed operand is copied.
 const COPY_FROM: isize = 512;
 const COPY_FROM_SOLVE: isize = 1536;
 
-/// Whether faer's kernels here use 512-bit vectors (see the module doc).
-fn wide_vectors() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// Whether faer reads a transposed view fast here: with 512-bit vectors on
+/// an AMD core (see the module doc). Asked once: `cpuid` traps to the
+/// hypervisor in a virtual machine.
+fn fast_transposed_view() -> bool {
+    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAST.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // Leaf 0's vendor string is EBX, EDX, ECX: "AuthenticAMD".
+            let id = std::arch::x86_64::__cpuid(0);
+            let amd = (id.ebx, id.edx, id.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+            amd && std::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
 }
 
 /// Whether a product reads Bᵀ (of its lower half only when `half`) from a
 /// column-major copy rather than a view, for B's column stride `stride`.
 fn copy_for_product(stride: isize, half: bool) -> bool {
-    if !wide_vectors() {
+    if !fast_transposed_view() {
         return stride >= COPY_FROM;
     }
     let slow: &[isize] = if half {
@@ -165,7 +183,7 @@ fn copy_for_product(stride: isize, half: bool) -> bool {
 /// Whether a right solve `X op(T) = B` runs as a left solve on a
 /// column-major copy of Bᵀ rather than on the transposed view.
 pub fn copy_for_solve(stride: isize) -> bool {
-    !wide_vectors() && stride >= COPY_FROM_SOLVE
+    !fast_transposed_view() && stride >= COPY_FROM_SOLVE
 }
 
 thread_local! {
