@@ -29,7 +29,7 @@
 //!   copy-then-product took 0.53-0.62x the view's time at 512, 1024 and
 //!   2048 rows (at 2048, 31.5 GFLOP/s from the view, 70 for a column-major
 //!   product), the half product 0.61-0.71x, and the right solve 0.80x at
-//!   2048 but 1.06x at 1024 and 1.34x at 512.
+//!   2048 but 1.34x at 512 (at 1024, 0.74x and 1.06x in two runs).
 //!
 //! So the view is kept only where it was measured fast, AMD's AVX-512
 //! hosts; everywhere else (and on other architectures, where nothing was
