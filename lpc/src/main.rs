@@ -13,7 +13,7 @@ fn version() -> String {
     format!(
         "{} (tile kernels: {})",
         env!("CARGO_PKG_VERSION"),
-        lp_std::kernel::KERNELS
+        lp_std::kernel::kernels()
     )
 }
 

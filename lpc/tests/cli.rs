@@ -243,8 +243,20 @@ fn without_the_aws_feature_the_lambda_commands_explain_the_build() {
     assert_eq!(text(&out.stderr), expected);
 }
 
+/// `lpc` with `OPENBLAS_CORETYPE` set to `core` (which OpenBLAS builds for
+/// several CPUs obey) or unset.
+fn lpc_on_core(args: &[&str], core: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lpc"));
+    command.args(args).env_remove("OPENBLAS_CORETYPE");
+    if let Some(core) = core {
+        command.env("OPENBLAS_CORETYPE", core);
+    }
+    command.output().unwrap()
+}
+
 /// The version line names the tile kernels' library, on which every
-/// timing depends: faer, or OpenBLAS and its version with `openblas`.
+/// timing depends: faer, or OpenBLAS, its version and the kernels it
+/// picked for this CPU with `openblas`.
 #[test]
 fn version_names_the_kernels_library() {
     let out = lpc(&["--version"], None);
@@ -254,11 +266,51 @@ fn version_names_the_kernels_library() {
     if cfg!(feature = "openblas") {
         let openblas = format!("{start}OpenBLAS 0.");
         assert!(
-            stdout.starts_with(&openblas) && stdout.ends_with(")\n"),
+            stdout.starts_with(&openblas) && stdout.ends_with(" kernels)\n"),
             "{stdout}"
+        );
+        let out = lpc_on_core(&["--version"], Some("Haswell"));
+        assert!(
+            text(&out.stdout).ends_with(", Haswell kernels)\n"),
+            "{out:?}"
         );
     } else {
         assert_eq!(stdout, format!("{start}faer)\n"));
+    }
+}
+
+/// An OpenBLAS that runs its generic kernels (`Prescott`, what it picks on
+/// a CPU it does not know) on a CPU with AVX2 is named in a warning before
+/// a local run, with the setting that gives the CPU's own; other kernels,
+/// and faer, say nothing. (Every x86-64 host the tests run on has AVX2.)
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_local_run_warns_of_generic_openblas_kernels() {
+    assert!(std::is_x86_feature_detected!("avx2"));
+    let program = repo("tests/run/cholesky_single_tile.lp");
+    let args = ["run", program.as_str(), "--quiet"];
+    let warned = |out: &Output| text(&out.stderr).contains("warning: OpenBLAS");
+    let out = lpc_on_core(&args, Some("Haswell"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!warned(&out), "{out:?}");
+    let out = lpc_on_core(&args, Some("Prescott"));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let generic = cfg!(feature = "openblas");
+    assert_eq!(warned(&out), generic, "{out:?}");
+    if generic {
+        let suggested = match std::is_x86_feature_detected!("avx512f") {
+            true => "SkylakeX",
+            false => "Haswell",
+        };
+        let version = lp_std::kernel::KERNELS;
+        assert!(
+            text(&out.stderr).starts_with(&format!(
+                "warning: {version} does not know this CPU and runs its generic Prescott \
+                 kernels on it; set OPENBLAS_CORETYPE={suggested} (kernels this CPU can run) \
+                 or link a newer OpenBLAS\n"
+            )),
+            "{out:?}"
+        );
     }
 }
 

@@ -28,6 +28,23 @@ use std::sync::Once;
 unsafe extern "C" {
     /// OpenBLAS's own call (not CBLAS): the threads its routines use.
     fn openblas_set_num_threads(n: c_int);
+    /// OpenBLAS's own call: the name of the kernels it picked for this CPU
+    /// (a static string).
+    fn openblas_get_corename() -> *const std::ffi::c_char;
+}
+
+/// The kernels OpenBLAS picked for this CPU (`SkylakeX`, `Haswell`, `Zen`;
+/// `Prescott`, its generic x86-64 ones, for a CPU it does not know).
+pub fn core_name() -> String {
+    // SAFETY: OpenBLAS returns a pointer to a NUL-terminated static string
+    // (checked for null all the same).
+    let name = unsafe { openblas_get_corename() };
+    if name.is_null() {
+        return "unknown".to_string();
+    }
+    unsafe { std::ffi::CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Kernels run one per worker thread: parallelism comes from the DAG, and

@@ -57,8 +57,45 @@ use std::borrow::Cow;
 
 /// The library the products and triangular solves run on, with its
 /// version when the build knows it: `faer`, or `OpenBLAS 0.3.21` with the
-/// `openblas` feature (`lpc --version` prints it; kernel speeds differ).
+/// `openblas` feature (kernel speeds differ).
 pub const KERNELS: &str = env!("LP_STD_KERNELS");
+
+/// [`KERNELS`], and with OpenBLAS the kernels it picked for this CPU
+/// (`OpenBLAS 0.3.21, SkylakeX kernels`), which set its speed as much as
+/// its version: `lpc --version` prints it.
+pub fn kernels() -> String {
+    #[cfg(feature = "openblas")]
+    {
+        format!("{KERNELS}, {} kernels", blas::core_name())
+    }
+    #[cfg(not(feature = "openblas"))]
+    {
+        KERNELS.to_string()
+    }
+}
+
+/// What to tell a user whose OpenBLAS runs its generic x86-64 kernels
+/// (`Prescott`) on a CPU with AVX2: a library older than the CPU, at a
+/// fraction of its speed (Debian's 0.3.21 on an Emerald Rapids host,
+/// docs/performance.md). `None` otherwise, and always with faer.
+pub fn kernels_warning() -> Option<String> {
+    #[cfg(all(feature = "openblas", target_arch = "x86_64"))]
+    {
+        let core = blas::core_name();
+        if core.eq_ignore_ascii_case("prescott") && std::is_x86_feature_detected!("avx2") {
+            let suggested = match std::is_x86_feature_detected!("avx512f") {
+                true => "SkylakeX",
+                false => "Haswell",
+            };
+            return Some(format!(
+                "{KERNELS} does not know this CPU and runs its generic {core} kernels on it; \
+                 set OPENBLAS_CORETYPE={suggested} (kernels this CPU can run) or link a newer \
+                 OpenBLAS"
+            ));
+        }
+    }
+    None
+}
 
 /// The inner block size `ib` of the LU's and QR's tile kernels on a tile
 /// of `n` columns (reflectors, for a QR application): the width of the

@@ -223,6 +223,10 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         Backend::Local => None,
         Backend::Lambda => Some(Lambda::connect(&args.aws).map_err(|e| Fail(2, e))?),
     };
+    // A local run's kernels are this process's (Lambda's, the workers').
+    if let (None, Some(warning)) = (&lambda, lp_std::kernel::kernels_warning()) {
+        lpc::say!("warning: {warning}");
+    }
     let shared: Arc<dyn Store> = match &lambda {
         Some(lambda) => lambda.store(),
         None => args.store.open().map_err(|e| Fail(2, e))?,
