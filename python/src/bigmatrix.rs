@@ -369,18 +369,22 @@ impl PyBigMatrix {
         }
         // Created in one step (`Store::create_header`): of two processes
         // creating one name at once, one writes its tiles and the other
-        // finds the matrix, never both.
-        let created = match found {
-            Some(_) => false,
+        // finds the matrix, never both. One found gone again (its creator's
+        // import failed and removed it) is created anew.
+        let (created, existing) = match found {
+            Some(found) => (false, Some(found)),
             None => py
-                .detach(|| s.create_header(name, &header))
-                .map_err(|e| store_error(py, &e))?,
-        };
-        let existing = match (created, found) {
-            (true, _) => None,
-            (false, Some(found)) => Some(found),
-            (false, None) => py
-                .detach(|| s.get_header(name))
+                .detach(|| -> StoreResult<_> {
+                    for _ in 0..3 {
+                        if s.create_header(name, &header)? {
+                            return Ok((true, None));
+                        }
+                        if let Some(existing) = s.get_header(name)? {
+                            return Ok((false, Some(existing)));
+                        }
+                    }
+                    Ok((false, None))
+                })
                 .map_err(|e| store_error(py, &e))?,
         };
         if let Some(existing) = existing.filter(|existing| *existing != header) {

@@ -123,6 +123,18 @@ def test_create_bucket_needs_an_s3_store(tiles):
     assert str(info.value) == f'create_bucket: Store("{tiles}") is not an S3 store'
 
 
+def test_a_prefix_in_a_stores_own_folder_is_refused_before_any_request(bucket):
+    """As lpc refuses it: a store there would be taken for the outer
+    store's own runs (docs/runtime.md)."""
+    with pytest.raises(ValueError) as info:
+        lp.Store(f"s3://{bucket}/data/~runs")
+    assert str(info.value) == (
+        f"cannot open store s3://{bucket}/data/~runs: its path has a part `~runs`, the name of "
+        "one of a store's own folders (`~runs`, `~inputs`, `~bundles`, `~pool`): a store above "
+        "it would take this store's contents for its own"
+    )
+
+
 def test_concurrent_runs_in_one_prefix_give_their_isolated_answers(s3):
     """Two runs of Cholesky (both write `L` and the temps `S`) at once in
     one prefix, from two threads (the GIL is released while jobs run)."""

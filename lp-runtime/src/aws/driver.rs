@@ -109,7 +109,7 @@ pub fn run_lambda_with(
 ) -> Result<LambdaRunSummary, RunError> {
     let started = Instant::now();
     let store = S3Store::new(clients, &opts.bucket, &opts.prefix)
-        .map_err(|e| RunError::Backend(BackendError::new(format!("--prefix: {e}"))))?;
+        .map_err(|e| RunError::Backend(BackendError::new(format!("the S3 prefix: {e}"))))?;
     let template = start(clients, &store, plan, opts)?;
     let run_id = template.namespace.run.clone();
     let counters = DynamoCounters::new(clients, &opts.table, &run_id);

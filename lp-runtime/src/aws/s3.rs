@@ -113,28 +113,41 @@ impl S3Store {
         let client = self.client.clone();
         let bucket = self.bucket.clone();
         let key = key.to_string();
-        let url = self.url(&key);
-        self.requests.add(Request::S3Put, 1);
+        let what = format!("PUT {} (If-None-Match: *)", self.url(&key));
+        // The object carries a token of this call: when an attempt that
+        // succeeded unseen (its answer lost, or late) is retried, the retry
+        // finds the object (412) and the token says it is this call's own.
+        let token = creation_token();
+        let requests = self.requests.clone();
         block_on(async move {
             // S3 answers 409 to a conditional write that raced another
             // request on the key, asking for the write to be tried again.
-            let mut conflicts = 0;
-            loop {
+            for _ in 0..4 {
+                requests.add(Request::S3Put, 1);
                 let answer = client
                     .put_object()
                     .bucket(&bucket)
                     .key(&key)
                     .body(ByteStream::from(bytes.clone()))
+                    .metadata(CREATION_TOKEN, &token)
                     .if_none_match("*")
                     .send()
                     .await;
                 let Err(e) = answer else { return Ok(true) };
                 match e.raw_response().map(|r| r.status().as_u16()) {
-                    Some(412) => return Ok(false),
-                    Some(409) if conflicts < 3 => conflicts += 1,
-                    _ => return Err(AwsError::sdk(format!("PUT {url} (If-None-Match: *)"), e)),
+                    Some(412) => {
+                        // A HEAD is billed as a GET.
+                        requests.add(Request::S3Get, 1);
+                        return created_by(&client, &bucket, &key, &token, &what).await;
+                    }
+                    Some(409) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                    _ => return Err(AwsError::sdk(what, e)),
                 }
             }
+            Err(AwsError::new(
+                what,
+                "409 Conflict four times: another request keeps racing this one",
+            ))
         })
     }
 
@@ -256,6 +269,45 @@ impl S3Store {
             }
         })
     }
+}
+
+/// The user metadata key of [`S3Store::create_object`]'s token.
+const CREATION_TOKEN: &str = "lp-creation";
+
+/// A token no other creation shares: this process (pid and start), a count.
+fn creation_token() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let start = START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{start}-{n}", std::process::id())
+}
+
+/// Whether the object at `key` carries `token`: a creation whose first
+/// attempt wrote it.
+async fn created_by(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    token: &str,
+    what: &str,
+) -> Result<bool, AwsError> {
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| AwsError::sdk(what.to_string(), e))?;
+    Ok(head
+        .metadata()
+        .and_then(|m| m.get(CREATION_TOKEN))
+        .map(String::as_str)
+        == Some(token))
 }
 
 fn header_json(header: &MatrixHeader) -> Vec<u8> {

@@ -84,6 +84,30 @@ thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Gives `from`'s file the name `to` unless `to` exists: false if it did.
+/// `link` refuses an existing name in the same step as it makes the new
+/// one. A file system without hard links (FAT, some FUSE mounts) gets a
+/// check, then a rename: between the two another writer can come, as
+/// docs/runtime.md says.
+fn link_new(from: &Path, to: &Path) -> io::Result<bool> {
+    match fs::hard_link(from, to) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::Unsupported | ErrorKind::PermissionDenied
+            ) =>
+        {
+            if to.exists() {
+                return Ok(false);
+            }
+            fs::rename(from, to).map(|()| true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether a small file's write replaces one already there.
 #[derive(Clone, Copy)]
 enum Place {
@@ -284,10 +308,8 @@ impl DirStore {
     }
 
     /// Writes a small file whole through a temporary file, renamed over the
-    /// old one (`Place::Replace`) or hard-linked in where there is none
-    /// (`Place::New`; false if there was one). `link` refuses an existing
-    /// name in the same step as it makes the new one, where a check before
-    /// a rename would race another writer.
+    /// old one (`Place::Replace`) or put where there is none (`Place::New`,
+    /// [`link_new`]; false if there was one).
     fn place_small_file(
         &self,
         location: &str,
@@ -300,17 +322,13 @@ impl DirStore {
             self.ensure_matrix_dir(location)?;
             let path = self.fresh_temp_path();
             fs::write(&path, bytes).map_err(io_err(format!("writing {}", path.display())))?;
-            let (placed, how) = match place {
-                Place::Replace => (fs::rename(&path, &dest), "renaming into"),
-                Place::New => (fs::hard_link(&path, &dest), "linking into"),
+            let placed = match place {
+                Place::Replace => fs::rename(&path, &dest).map(|()| true),
+                Place::New => link_new(&path, &dest),
             };
             // Still there after a link, or a failed rename.
             let _ = fs::remove_file(&path);
-            match placed {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
-                Err(e) => Err(io_err(format!("{how} {}", dest.display()))(e)),
-            }
+            placed.map_err(|e| io_err(format!("writing {}", dest.display()))(e))
         };
         match put() {
             // The folder was removed behind the store's back: make it again.

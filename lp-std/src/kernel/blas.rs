@@ -28,21 +28,35 @@ use std::sync::Once;
 unsafe extern "C" {
     /// OpenBLAS's own call (not CBLAS): the threads its routines use.
     fn openblas_set_num_threads(n: c_int);
-    /// OpenBLAS's own call: the name of the kernels it picked for this CPU
-    /// (a static string).
+    /// OpenBLAS's own calls: the name of the kernels it picked for this
+    /// CPU, and its build configuration (static strings).
     fn openblas_get_corename() -> *const std::ffi::c_char;
+    fn openblas_get_config() -> *const std::ffi::c_char;
 }
 
 /// The kernels OpenBLAS picked for this CPU (`SkylakeX`, `Haswell`, `Zen`;
 /// `Prescott`, its generic x86-64 ones, for a CPU it does not know).
 pub fn core_name() -> String {
-    // SAFETY: OpenBLAS returns a pointer to a NUL-terminated static string
-    // (checked for null all the same).
-    let name = unsafe { openblas_get_corename() };
-    if name.is_null() {
+    // SAFETY: a call without arguments or state.
+    owned(unsafe { openblas_get_corename() })
+}
+
+/// OpenBLAS's build configuration (`DYNAMIC_ARCH` when it picks its
+/// kernels at run time, and so obeys `OPENBLAS_CORETYPE`).
+pub fn config() -> String {
+    // SAFETY: a call without arguments or state.
+    owned(unsafe { openblas_get_config() })
+}
+
+/// A string OpenBLAS returned, NUL-terminated and static (checked for null
+/// all the same).
+fn owned(text: *const std::ffi::c_char) -> String {
+    if text.is_null() {
         return "unknown".to_string();
     }
-    unsafe { std::ffi::CStr::from_ptr(name) }
+    // SAFETY: non-null, and OpenBLAS's strings are NUL-terminated and live
+    // as long as the library.
+    unsafe { std::ffi::CStr::from_ptr(text) }
         .to_string_lossy()
         .into_owned()
 }

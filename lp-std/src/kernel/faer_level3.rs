@@ -8,7 +8,7 @@
 //! dimension, and its triangular solve works on a transposed view the same
 //! way. How much that costs depends on the host:
 //!
-//! * With AVX-512 (Zen 4 and Zen 5 hosts; `benches/kernels.rs`, 7
+//! * With AVX-512 on AMD (Zen 4 and Zen 5 hosts; `benches/kernels.rs`, 7
 //!   interleaved rounds) the view ran as fast as a column-major copy made
 //!   first, or faster, at 768, 896, 1000, 1152, 1536, 2048 and 3072 rows
 //!   (the copy costing 1-6 % of a product and 3-12 % of the half product

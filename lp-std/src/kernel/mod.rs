@@ -74,6 +74,19 @@ pub fn kernels() -> String {
     }
 }
 
+/// OpenBLAS's build configuration (`openblas_get_config`: whether it picks
+/// its kernels at run time, `DYNAMIC_ARCH`, among others); `None` with faer.
+pub fn library_config() -> Option<String> {
+    #[cfg(feature = "openblas")]
+    {
+        Some(blas::config())
+    }
+    #[cfg(not(feature = "openblas"))]
+    {
+        None
+    }
+}
+
 /// What to tell a user whose OpenBLAS runs its generic x86-64 kernels
 /// (`Prescott`) on a CPU with AVX2: a library older than the CPU, at a
 /// fraction of its speed (Debian's 0.3.21 on an Emerald Rapids host,
@@ -88,8 +101,9 @@ pub fn kernels_warning() -> Option<String> {
                 false => "Haswell",
             };
             return Some(format!(
-                "{KERNELS} does not know this CPU and runs its generic {core} kernels on it; \
-                 set OPENBLAS_CORETYPE={suggested} (kernels this CPU can run) or link a newer \
+                "{KERNELS} runs its generic {core} kernels on this CPU (what it picks for a CPU \
+                 it does not know), at a fraction of the CPU's speed; set \
+                 OPENBLAS_CORETYPE={suggested} (kernels this CPU can run) or link a newer \
                  OpenBLAS"
             ));
         }
