@@ -172,6 +172,22 @@ def case(spec: str, tile: int):
     return name, sizes, routine
 
 
+def machine():
+    """The CPU as the kernels' choices depend on it: its name, vendor,
+    family and model (the name alone says "Intel(R) Xeon(R) Processor" on
+    some hosts) and whether it has AVX-512 (docs/performance.md)."""
+    fields = {}
+    for line in open("/proc/cpuinfo"):
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+        if not line.strip():
+            break
+    flags = fields.get("flags", "").split()
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return (f"{fields.get('model name', 'unknown CPU')} ({fields.get('vendor_id', '?')}, "
+            f"cpu family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, {vector})")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--reps", type=int, default=3)
@@ -185,10 +201,8 @@ def main():
         cases, tiles = PRESETS[args.preset]
     if not LPC.exists():
         sys.exit(f"build lpc first: cargo build --release -p lpc ({LPC} is missing)")
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                if l.startswith("model name")), "unknown CPU")
     version = subprocess.run([str(LPC), "--version"], capture_output=True, text=True, check=True)
-    print(f"machine: {cpu}, {os.cpu_count()} cores; medians of {args.reps}, interleaved")
+    print(f"machine: {machine()}, {os.cpu_count()} cores; medians of {args.reps}, interleaved")
     # The tile kernels' library (faer, or OpenBLAS with the `openblas` feature).
     print(f"lpc: {version.stdout.strip()}")
     print("| case | sizes | tile | lpc s | LAPACK s | lpc / LAPACK | LAPACK kernel |")

@@ -288,7 +288,7 @@ fn creation_token() -> String {
 }
 
 /// Whether the object at `key` carries `token`: a creation whose first
-/// attempt wrote it.
+/// attempt wrote it. (Gone since the 412, it was another's.)
 async fn created_by(
     client: &aws_sdk_s3::Client,
     bucket: &str,
@@ -296,13 +296,11 @@ async fn created_by(
     token: &str,
     what: &str,
 ) -> Result<bool, AwsError> {
-    let head = client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .map_err(|e| AwsError::sdk(what.to_string(), e))?;
+    let head = match client.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => head,
+        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => return Ok(false),
+        Err(e) => return Err(AwsError::sdk(what.to_string(), e)),
+    };
     Ok(head
         .metadata()
         .and_then(|m| m.get(CREATION_TOKEN))
