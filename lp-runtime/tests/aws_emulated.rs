@@ -462,6 +462,34 @@ fn s3_create_header_writes_only_where_there_is_none() {
     assert_eq!(store.get_header("N").unwrap(), Some(second));
 }
 
+/// A creating PUT that S3 carried out but whose answer was lost is tried
+/// again, and the retry finds the header (412): its token says it is this
+/// creation's own, so the creator is not told it lost.
+#[test]
+fn s3_create_header_whose_answer_was_lost_is_still_its_own() {
+    let stack = Stack::new();
+    let store = stack.store("lost");
+    let header = MatrixHeader::new([8, 8], [4, 4], false);
+    stack.s3.reset_counts();
+    stack.s3.inject_after_forwarding(FaultPlan {
+        every: 1,
+        limit: 1,
+        response: s3_slow_down(),
+    });
+    assert!(store.create_header("N", &header).unwrap());
+    assert_eq!(stack.s3.faults_sent(), 1);
+    // (A PUT's target ends in its `x-id` query, not in `header.json`.)
+    let counts = stack.s3.counts();
+    assert_eq!(
+        (counts.get("s3 PUT"), counts.get("s3 HEAD header")),
+        (Some(&2), Some(&1)),
+        "{counts:?}"
+    );
+    // Another creator, with its own token, is told the name exists.
+    assert!(!stack.store("lost").create_header("N", &header).unwrap());
+    assert_eq!(store.get_header("N").unwrap(), Some(header));
+}
+
 #[test]
 fn s3_store_round_trips_tiles_and_headers_in_the_directory_layout() {
     let stack = Stack::new();

@@ -95,6 +95,8 @@ pub struct ProxyState {
     seen: AtomicU64,
     faults_sent: AtomicU64,
     fault: Mutex<Option<FaultPlan>>,
+    /// Faulted requests reach the service first (their answers are lost).
+    forward_faulted: std::sync::atomic::AtomicBool,
 }
 
 pub struct Proxy {
@@ -240,6 +242,14 @@ impl Proxy {
         *self.state.fault.lock().unwrap() = Some(plan);
     }
 
+    /// [`Proxy::inject`], with each faulted request forwarded first: the
+    /// service acts on it, and the client hears the fault instead of its
+    /// answer (an answer lost on the way).
+    pub fn inject_after_forwarding(&self, plan: FaultPlan) {
+        self.state.forward_faulted.store(true, SeqCst);
+        self.inject(plan);
+    }
+
     pub fn counts(&self) -> BTreeMap<String, u64> {
         self.state.counts.lock().unwrap().clone()
     }
@@ -273,6 +283,13 @@ pub fn relay(
             && st.faults_sent.load(SeqCst) < plan.limit
         {
             st.faults_sent.fetch_add(1, SeqCst);
+            if st.forward_faulted.load(SeqCst)
+                && let Ok(mut conn) = TcpStream::connect(upstream)
+            {
+                let _ = conn.write_all(&req.head);
+                let _ = conn.write_all(&req.body);
+                let _ = read_message(&mut BufReader::new(conn), false);
+            }
             let _ = client_w.write_all(&plan.response);
             break;
         }
