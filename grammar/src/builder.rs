@@ -268,44 +268,39 @@ impl<'src> Builder<'src> {
             _ => {
                 self.errors
                     .push(SyntaxError::RangeArity { span, found: count });
-                // Keep the loop (with an empty range) so that its body is
-                // still checked and its `}` still matches.
+                // Kept, with an empty range (`push_loop`).
                 (None, None, None)
             }
         };
-        let end = end.unwrap_or(Expr::Int(Int { value: 0, span }));
-        self.push_loop(Loop {
+        self.push_loop(var, start, end, step, span);
+    }
+
+    /// Opens a loop; one without an `end` has an empty range (a header
+    /// whose range is unusable: its body is still checked and its `}`
+    /// still matches).
+    fn push_loop(
+        &mut self,
+        var: Ident<'src>,
+        start: Option<Expr<'src>>,
+        end: Option<Expr<'src>>,
+        step: Option<Expr<'src>>,
+        span: Span,
+    ) {
+        self.end_job();
+        if self.frames.len() >= MAX_LOOP_DEPTH {
+            self.errors.push(SyntaxError::LoopsTooDeep { span });
+            self.refused += 1;
+            return;
+        }
+        let header = Loop {
             var,
             start,
-            end,
+            end: end.unwrap_or(Expr::Int(Int { value: 0, span })),
             step,
             body: Vec::new(),
             span,
             close: span,
-        });
-    }
-
-    /// A loop over nothing, for a header whose range is unusable.
-    fn open_empty_loop(&mut self, var: Ident<'src>, span: Span) {
-        self.push_loop(Loop {
-            var,
-            start: None,
-            end: Expr::Int(Int { value: 0, span }),
-            step: None,
-            body: Vec::new(),
-            span,
-            close: span,
-        });
-    }
-
-    fn push_loop(&mut self, header: Loop<'src>) {
-        self.end_job();
-        if self.frames.len() >= MAX_LOOP_DEPTH {
-            self.errors
-                .push(SyntaxError::LoopsTooDeep { span: header.span });
-            self.refused += 1;
-            return;
-        }
+        };
         self.frames.push(Frame { header });
     }
 
@@ -433,13 +428,11 @@ impl<'src> Builder<'src> {
                 match tokens.get(1) {
                     Some(&(Tok::Ident(name), var_span)) => {
                         self.program.unparsed_names.push(name);
-                        self.open_empty_loop(
-                            Ident {
-                                name,
-                                span: var_span,
-                            },
-                            span,
-                        );
+                        let var = Ident {
+                            name,
+                            span: var_span,
+                        };
+                        self.push_loop(var, None, None, None, span);
                     }
                     // No variable to bind: the braces still balance.
                     _ => {

@@ -74,8 +74,7 @@ impl Stack {
         });
         let bucket = unique("lp-test");
         let table = unique("lp-test");
-        S3Store::new(&clients, &bucket, "")
-            .unwrap()
+        S3Store::at_root(&clients, &bucket)
             .create_bucket()
             .expect("create the test bucket on the S3 emulator");
         create_table(&clients, &table).expect("create the test table on the DynamoDB emulator");

@@ -41,8 +41,7 @@ fn bucket() -> (AwsClients, String) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
     let bucket = format!("lp-store-{}-{n}", std::process::id());
-    S3Store::new(&clients, &bucket, "")
-        .unwrap()
+    S3Store::at_root(&clients, &bucket)
         .create_bucket()
         .expect("create the test bucket on the S3 emulator");
     (clients, bucket)
@@ -73,7 +72,7 @@ fn a_prefix_with_a_part_no_store_above_could_tell_is_refused_before_any_request(
          '_', '-' and '.' are allowed): a store above it could not list it"
     );
     // Nothing was written by the refusals.
-    let root = S3Store::new(&clients, &bucket, "").unwrap();
+    let root = S3Store::at_root(&clients, &bucket);
     assert_eq!(root.list_keys("").unwrap(), Vec::<String>::new());
 }
 

@@ -232,7 +232,7 @@ fn run_once(c: &Config, lp_worker: &Path, logs: &Path) -> (f64, Bill) {
 /// Deletes what a run left (its outputs, its table), so that many runs
 /// do not fill the emulators' disk and memory.
 fn remove(clients: &AwsClients, bucket: &str, table: &str) {
-    let store = S3Store::new(clients, bucket, "").expect("the root prefix is valid");
+    let store = S3Store::at_root(clients, bucket);
     for key in store.list_keys("").expect("list the run's objects") {
         store.delete_object(&key).expect("delete an object");
     }

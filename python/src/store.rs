@@ -162,8 +162,9 @@ mod s3 {
 
     /// Creates the bucket; one that exists and is the caller's is fine.
     pub fn create_bucket(place: &S3Place) -> Result<(), String> {
-        let store = S3Store::new(clients(), &place.bucket, "").expect("the root prefix is valid");
-        store.create_bucket().map_err(|e| e.to_string())
+        S3Store::at_root(clients(), &place.bucket)
+            .create_bucket()
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -81,10 +81,6 @@ pub struct LambdaRunSummary {
 /// Consecutive failed invokes by the driver after which the run stops.
 const MAX_LAUNCH_FAILURES: u32 = 5;
 
-fn backend(e: AwsError) -> RunError {
-    RunError::Backend(BackendError::new(e.to_string()))
-}
-
 /// Runs `plan` on Lambda, with `launcher` delivering jobs (normally a
 /// [`LambdaLauncher`]; tests pass in-process workers).
 pub fn run_lambda(
@@ -211,12 +207,8 @@ fn start(
     opts: &LambdaRunOptions,
 ) -> Result<WorkerPayload, RunError> {
     let key = bundle_key(store, plan);
-    store
-        .put_object(&key, bundle::encode(plan.program()))
-        .map_err(backend)?;
-    DynamoCounters::new(clients, &opts.table, &opts.namespace.run)
-        .start_run(plan.job_count())
-        .map_err(backend)?;
+    store.put_object(&key, bundle::encode(plan.program()))?;
+    DynamoCounters::new(clients, &opts.table, &opts.namespace.run).start_run(plan.job_count())?;
     Ok(WorkerPayload {
         bundle_key: key,
         job_id: 0,
@@ -273,9 +265,8 @@ fn watch(
     let mut last_lease_check = Instant::now();
     loop {
         let record = counters
-            .run_record()
-            .map_err(backend)?
-            .ok_or_else(|| backend(AwsError::new("run item", "the run item vanished")))?;
+            .run_record()?
+            .ok_or_else(|| RunError::from(AwsError::new("run item", "the run item vanished")))?;
         progress(&Progress {
             jobs_done: record.jobs_done,
             jobs_total: total,
@@ -297,7 +288,7 @@ fn watch(
         let lease_due = last_lease_check.elapsed() >= lease_check;
         if (record.jobs_done >= total || lease_due) && counters.launched_and_finished()?.1 == total
         {
-            counters.succeed_run().map_err(backend)?;
+            counters.succeed_run()?;
             continue;
         }
         let stop = |message: &str| {

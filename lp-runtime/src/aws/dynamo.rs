@@ -323,10 +323,6 @@ fn request_times(item: &HashMap<String, AttributeValue>) -> RequestTimes {
     times
 }
 
-fn backend(e: AwsError) -> BackendError {
-    BackendError::new(e.to_string())
-}
-
 impl DynamoCounters {
     pub fn new(clients: &AwsClients, table: &str, run_id: &str) -> DynamoCounters {
         DynamoCounters {
@@ -619,8 +615,7 @@ impl Counters for DynamoCounters {
                 "ADD done_parents :p",
                 None,
                 vec![(":p", AttributeValue::Ns(vec![parent.to_string()]))],
-            )
-            .map_err(backend)?
+            )?
             .unwrap_or_default();
         match attrs.get("done_parents").and_then(|v| v.as_ns().ok()) {
             Some(set) => Ok(set.len() as u32),
@@ -637,8 +632,7 @@ impl Counters for DynamoCounters {
                 "SET launched = :now",
                 Some("attribute_not_exists(launched)"),
                 vec![(":now", n(now_ms()))],
-            )
-            .map_err(backend)?
+            )?
             .is_some())
     }
 
@@ -653,8 +647,7 @@ impl Counters for DynamoCounters {
             "SET launched = :now",
             None,
             vec![(":now", n(now_ms()))],
-        )
-        .map_err(backend)?;
+        )?;
         Ok(())
     }
 
@@ -665,15 +658,13 @@ impl Counters for DynamoCounters {
                 "SET finished = :now",
                 Some("attribute_not_exists(finished)"),
                 vec![(":now", n(now_ms()))],
-            )
-            .map_err(backend)?
+            )?
             .is_some())
     }
 
     fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
         Ok(self
-            .get(Self::job_sk(job))
-            .map_err(backend)?
+            .get(Self::job_sk(job))?
             .is_some_and(|item| item.contains_key("finished")))
     }
 
@@ -684,8 +675,7 @@ impl Counters for DynamoCounters {
         );
         let what = self.what(&sk);
         let attrs = self
-            .update(sk, "ADD released :one", None, vec![(":one", n(1))])
-            .map_err(backend)?
+            .update(sk, "ADD released :one", None, vec![(":one", n(1))])?
             .unwrap_or_default();
         let released: u32 = number(&attrs, "released").ok_or_else(|| {
             BackendError::new(format!("{what}: the update returned no released count"))
@@ -696,8 +686,7 @@ impl Counters for DynamoCounters {
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
         let cutoff = now_ms().saturating_sub(lease.as_millis() as u64);
         Ok(self
-            .job_items()
-            .map_err(backend)?
+            .job_items()?
             .into_iter()
             .filter(|&(_, launched, finished)| !finished && launched.is_some_and(|t| t <= cutoff))
             .map(|(job, _, _)| job)
@@ -705,7 +694,7 @@ impl Counters for DynamoCounters {
     }
 
     fn launched_and_finished(&self) -> ProtoResult<(u64, u64)> {
-        let items = self.job_items().map_err(backend)?;
+        let items = self.job_items()?;
         Ok((
             items.iter().filter(|(_, l, _)| l.is_some()).count() as u64,
             items.iter().filter(|(_, _, f)| *f).count() as u64,

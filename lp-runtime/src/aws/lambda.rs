@@ -395,7 +395,7 @@ pub fn handle_job(
         // A failed or cancelled run stops here, at the next job of every
         // worker still busy, rather than computing the rest of its DAG.
         // One consistent read per job.
-        let running = run_counters.run_record().map_err(backend)?;
+        let running = run_counters.run_record()?;
         if !running.is_some_and(|r| r.status == RunStatus::Running) {
             report.run_ended = true;
             return Ok(report);
@@ -414,7 +414,7 @@ pub fn handle_job(
             }
             Err(e) => return Err(e),
         };
-        run_counters.add_metrics(delta).map_err(backend)?;
+        run_counters.add_metrics(delta)?;
         report.jobs_run.push(job);
         let Some(child) = next else {
             return Ok(report);
@@ -429,11 +429,6 @@ pub fn handle_job(
         }
         job = child;
     }
-}
-
-/// A failed request of the worker's own, as a run error.
-fn backend(e: AwsError) -> RunError {
-    RunError::Backend(BackendError::new(e.to_string()))
 }
 
 #[cfg(test)]

@@ -122,6 +122,20 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// A failed request as the protocol's backend error: not transient, as the
+/// SDK has retried it already.
+impl From<AwsError> for crate::protocol::BackendError {
+    fn from(e: AwsError) -> Self {
+        crate::protocol::BackendError::new(e.to_string())
+    }
+}
+
+impl From<AwsError> for crate::protocol::RunError {
+    fn from(e: AwsError) -> Self {
+        crate::protocol::RunError::Backend(e.into())
+    }
+}
+
 /// A failed request as a person wants to read it: the service's error code
 /// and message (`NoSuchBucket: The specified bucket does not exist`), the
 /// HTTP status of an answer without a code, or what went wrong on the way
@@ -148,6 +162,11 @@ where
         ),
         _ => error_chain(err),
     }
+}
+
+/// The HTTP status of a failed request's answer, if one came.
+pub(crate) fn http_status<E>(err: &SdkError<E>) -> Option<u16> {
+    err.raw_response().map(|r| r.status().as_u16())
 }
 
 /// `err: cause: cause`, deduplicating causes whose text the parent repeats.

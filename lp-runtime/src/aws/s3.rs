@@ -40,11 +40,20 @@ impl S3Store {
     pub fn new(clients: &AwsClients, bucket: &str, prefix: &str) -> StoreResult<S3Store> {
         location::validate_prefix(prefix)?;
         Ok(S3Store {
+            prefix: prefix.trim_matches('/').to_string(),
+            ..S3Store::at_root(clients, bucket)
+        })
+    }
+
+    /// The store at the bucket's root (no prefix, so nothing to refuse):
+    /// for the bucket's own requests (creating it) and whole-bucket stores.
+    pub fn at_root(clients: &AwsClients, bucket: &str) -> S3Store {
+        S3Store {
             client: clients.s3.clone(),
             bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
+            prefix: String::new(),
             requests: clients.requests.clone(),
-        })
+        }
     }
 
     pub fn bucket(&self) -> &str {
@@ -134,7 +143,7 @@ impl S3Store {
                     .send()
                     .await;
                 let Err(e) = answer else { return Ok(true) };
-                match e.raw_response().map(|r| r.status().as_u16()) {
+                match super::http_status(&e) {
                     Some(412) => {
                         // A HEAD is billed as a GET.
                         requests.add(Request::S3Get, 1);
@@ -274,17 +283,12 @@ impl S3Store {
 /// The user metadata key of [`S3Store::create_object`]'s token.
 const CREATION_TOKEN: &str = "lp-creation";
 
-/// A token no other creation shares: this process (pid and start), a count.
+/// A token no other creation shares: a fresh run id (time and process),
+/// and a count for creations of one process in the same instant.
 fn creation_token() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
-    let start = START.get_or_init(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    });
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{start}-{n}", std::process::id())
+    format!("{}-{n}", crate::store::runs::fresh_run_id())
 }
 
 /// Whether the object at `key` carries `token`: a creation whose first
@@ -298,7 +302,7 @@ async fn created_by(
 ) -> Result<bool, AwsError> {
     let head = match client.head_object().bucket(bucket).key(key).send().await {
         Ok(head) => head,
-        Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => return Ok(false),
+        Err(e) if super::http_status(&e) == Some(404) => return Ok(false),
         Err(e) => return Err(AwsError::sdk(what.to_string(), e)),
     };
     Ok(head
@@ -439,7 +443,7 @@ fn first_part_refused(
     bucket: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, AwsError> {
-    let status = e.raw_response().map(|r| r.status().as_u16());
+    let status = super::http_status(&e);
     if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status == Some(404) {
         return Ok(None);
     }

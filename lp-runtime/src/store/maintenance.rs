@@ -272,6 +272,14 @@ pub struct NestedStore {
 }
 
 impl NestedStore {
+    fn at(location: impl Into<String>, holds: Holds) -> Self {
+        NestedStore {
+            location: location.into(),
+            holds,
+            spec: None,
+        }
+    }
+
     /// Names the nested store by its own spec, given the outer store's;
     /// one inside a namespace folder has none a store can be opened at.
     pub fn in_store(mut self, spec: &str) -> Self {
@@ -310,13 +318,8 @@ impl std::fmt::Display for NestedStore {
 /// of matrices written block by block holds nothing else).
 pub fn nested_store(store: &dyn Store, location: &str) -> StoreResult<Option<NestedStore>> {
     let children = store.list_children(location)?;
-    Ok(
-        holds_store(&children, !location.contains('/')).map(|holds| NestedStore {
-            location: location.to_string(),
-            holds,
-            spec: None,
-        }),
-    )
+    Ok(holds_store(&children, !location.contains('/'))
+        .map(|holds| NestedStore::at(location, holds)))
 }
 
 fn holds_store(children: &[String], at_root: bool) -> Option<Holds> {
@@ -346,11 +349,7 @@ fn namespace_entries(
     namespace: &str,
 ) -> StoreResult<(Vec<String>, Option<NestedStore>)> {
     let mut entries = store.list_children(namespace)?;
-    let nested = holds_store(&entries, false).map(|holds| NestedStore {
-        location: namespace.to_string(),
-        holds,
-        spec: None,
-    });
+    let nested = holds_store(&entries, false).map(|holds| NestedStore::at(namespace, holds));
     if nested.is_some() {
         entries.retain(|e| !e.starts_with('~'));
     }
@@ -591,12 +590,7 @@ fn list_run(store: &dyn Store, run: &str, now: u64, out: &mut Vec<Listing>) {
         Err(e) => return out.push(unreadable(root, None, e.to_string())),
     };
     if let Some(holds) = holds_store(&children, false) {
-        let nested = NestedStore {
-            location: root,
-            holds,
-            spec: None,
-        };
-        return out.push(nested_entry(nested));
+        return out.push(nested_entry(NestedStore::at(root, holds)));
     }
     for name in children {
         out.push(listing_or_problem(

@@ -282,8 +282,7 @@ fn init_resources(args: &InitArgs) -> Result<(), String> {
     let clients = clients(&options(&args.aws)?)?;
     if args.create_bucket {
         let bucket = args.aws.bucket()?;
-        lp_runtime::aws::S3Store::new(&clients, bucket, "")
-            .expect("the root prefix is valid")
+        lp_runtime::aws::S3Store::at_root(&clients, bucket)
             .create_bucket()
             .map_err(|e| e.to_string())?;
         lpc::say!("bucket {bucket} ready");
