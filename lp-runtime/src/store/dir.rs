@@ -86,9 +86,8 @@ thread_local! {
 
 /// Gives `from`'s file the name `to` unless `to` exists: false if it did.
 /// `link` refuses an existing name in the same step as it makes the new
-/// one. A file system without hard links (FAT, some FUSE mounts) gets a
-/// check, then a rename: between the two another writer can come, as
-/// docs/runtime.md says.
+/// one. A file system without hard links (FAT, some FUSE mounts) gets
+/// [`rename_new`].
 fn link_new(from: &Path, to: &Path) -> io::Result<bool> {
     match fs::hard_link(from, to) {
         Ok(()) => Ok(true),
@@ -99,13 +98,34 @@ fn link_new(from: &Path, to: &Path) -> io::Result<bool> {
                 ErrorKind::Unsupported | ErrorKind::PermissionDenied
             ) =>
         {
-            if to.exists() {
-                return Ok(false);
-            }
-            fs::rename(from, to).map(|()| true)
+            rename_new(from, to)
         }
         Err(e) => Err(e),
     }
+}
+
+/// Renames `from` to `to` unless `to` exists: false if it did. On Linux
+/// `renameat2(RENAME_NOREPLACE)` refuses an existing name in the same step;
+/// where the file system does not take that flag (or elsewhere) it is a
+/// check, then a rename, and between the two another writer can come, as
+/// docs/runtime.md says.
+fn rename_new(from: &Path, to: &Path) -> io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        use rustix::io::Errno;
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(true),
+            Err(Errno::EXIST) => return Ok(false),
+            // The file system (or an old kernel) does not know the flag.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if to.exists() {
+        return Ok(false);
+    }
+    fs::rename(from, to).map(|()| true)
 }
 
 /// Whether a small file's write replaces one already there.
@@ -774,6 +794,46 @@ impl Store for DirStore {
 mod tests {
     use super::*;
     use crate::store::MemStore;
+
+    /// The step a file system without hard links gets: of writers racing
+    /// to give one name to their files, one does and the rest are told the
+    /// name exists, their files left where they were.
+    #[test]
+    fn rename_new_gives_a_name_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let to = tmp.path().join("header.json");
+        let writers = 8;
+        let froms: Vec<PathBuf> = (0..writers)
+            .map(|w| {
+                let from = tmp.path().join(format!("staged-{w}"));
+                fs::write(&from, format!("writer {w}")).unwrap();
+                from
+            })
+            .collect();
+        let barrier = std::sync::Barrier::new(writers);
+        let won: Vec<bool> = std::thread::scope(|s| {
+            let racers: Vec<_> = froms
+                .iter()
+                .map(|from| {
+                    s.spawn(|| {
+                        barrier.wait();
+                        rename_new(from, &to).unwrap()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let winners: Vec<usize> = (0..writers).filter(|&w| won[w]).collect();
+        assert_eq!(winners.len(), 1, "{won:?}");
+        let w = winners[0];
+        assert_eq!(fs::read_to_string(&to).unwrap(), format!("writer {w}"));
+        for (v, from) in froms.iter().enumerate() {
+            assert_eq!(from.exists(), v != w, "writer {v}'s staged file");
+        }
+        // Sequentially too: an existing name is refused and kept.
+        assert!(!rename_new(&froms[(w + 1) % writers], &to).unwrap());
+        assert_eq!(fs::read_to_string(&to).unwrap(), format!("writer {w}"));
+    }
 
     #[test]
     fn a_header_the_code_cannot_use_is_corrupt_naming_the_file() {
