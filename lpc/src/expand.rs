@@ -69,9 +69,16 @@ pub fn write_flat(plan: &Plan, header: &str, out: &mut impl Write) -> io::Result
 fn job(program: &Program, f: u32, values: &[i64], out: &mut impl Write) -> io::Result<()> {
     let family = &program.families[f as usize];
     write!(out, "\n{}:", program.job_name(family, values))?;
-    // A priority that does not evaluate is the lowest: say so in the value.
-    if let Some(p) = &family.priority {
-        write!(out, " priority {}", p.eval(values).unwrap_or(i64::MIN + 1))?;
+    // A priority that does not evaluate is the lowest: the flat program
+    // states the lowest value a literal can (-i64::MAX) and says why.
+    match family.priority.as_ref().map(|p| p.eval(values)) {
+        Some(Ok(p)) => write!(out, " priority {p}")?,
+        Some(Err(e)) => write!(
+            out,
+            " priority {} ; does not evaluate ({e}): the lowest",
+            i64::MIN + 1
+        )?,
+        None => {}
     }
     writeln!(out)?;
     // Registers renamed in order of definition: %0, %1, ...

@@ -123,3 +123,48 @@ fn expand_keeps_the_priorities() {
     });
     assert_eq!(names, flat_names);
 }
+
+/// A priority that does not evaluate (here, for k = 0 only) is the lowest;
+/// `lpc expand` states it as the lowest value a literal can, -i64::MAX,
+/// says why beside it, and the flat program orders the jobs the same.
+#[test]
+fn expand_states_a_priority_that_does_not_evaluate_as_the_lowest() {
+    let src = "\
+param n = 6, b = 2, nt = ceil(n / b)
+matrix A : sym f64[n, n] tile [b, b] input = spd(1)
+matrix L : lower f64[n, n] tile [b, b] output
+for k in range(nt) {
+    chol: priority 4611686018427387904 * (2 - k)
+        %l = CHOL A[k, k]
+        S3_WRITE L[k, k], %l
+}
+";
+    let outcome = compile_source(src, "overflow", &CompileOptions::default()).unwrap();
+    let compiled = outcome.compiled.expect("warnings only");
+    let mut flat = Vec::new();
+    expand::write_flat(compiled.plan(), "expansion", &mut flat).unwrap();
+    let flat = String::from_utf8(flat).unwrap();
+    let heads: Vec<&str> = flat.lines().filter(|l| l.starts_with("chol[")).collect();
+    assert_eq!(
+        heads,
+        [
+            "chol[0]: priority -9223372036854775807 ; does not evaluate (the value overflows 64 bits): the lowest",
+            "chol[1]: priority 4611686018427387904",
+            "chol[2]: priority 0",
+        ]
+    );
+    let flat_outcome = compile_source(&flat, "flat", &CompileOptions::default()).unwrap();
+    let flat_compiled = flat_outcome.compiled.expect("the flat form checks");
+    let order = |plan: &lp_program::Plan| {
+        let p = Priorities::compute(plan).expect("small program");
+        let mut jobs = Vec::new();
+        plan.walk(&mut |_, _, id| {
+            jobs.push((plan.job_name(id), id));
+            true
+        });
+        jobs.sort_by(|a, b| p.of(b.1).total_cmp(&p.of(a.1)));
+        jobs.into_iter().map(|(name, _)| name).collect::<Vec<_>>()
+    };
+    assert_eq!(order(compiled.plan()), ["chol[1]", "chol[2]", "chol[0]"]);
+    assert_eq!(order(flat_compiled.plan()), ["chol[1]", "chol[2]", "chol[0]"]);
+}
