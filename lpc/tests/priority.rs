@@ -166,5 +166,8 @@ for k in range(nt) {
         jobs.into_iter().map(|(name, _)| name).collect::<Vec<_>>()
     };
     assert_eq!(order(compiled.plan()), ["chol[1]", "chol[2]", "chol[0]"]);
-    assert_eq!(order(flat_compiled.plan()), ["chol[1]", "chol[2]", "chol[0]"]);
+    assert_eq!(
+        order(flat_compiled.plan()),
+        ["chol[1]", "chol[2]", "chol[0]"]
+    );
 }
