@@ -246,6 +246,28 @@ pub fn load_tile(
     j: usize,
     transpose: bool,
 ) -> MatrixResult<Arc<Tile>> {
+    read_tile(store, info, version, i, j, transpose, Read::Get)
+}
+
+/// How [`read_tile`] asks the store for a stored tile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// [`Store::get_tile`]: the store keeps it.
+    Get,
+    /// [`Store::take_tile`]: for a temp tile's only reader.
+    Take,
+}
+
+/// [`load_tile`], asking the store as `read` says.
+pub(crate) fn read_tile(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    version: u32,
+    i: usize,
+    j: usize,
+    transpose: bool,
+    read: Read,
+) -> MatrixResult<Arc<Tile>> {
     let header = &info.header;
     if !header.contains(i, j) {
         return Err(MatrixError::OutOfGrid {
@@ -273,7 +295,11 @@ pub fn load_tile(
     }
     // Errors name the stored matrix: `S.3` for a version of `S`.
     let stored = info.stored_name(version);
-    let tile = match store.get_tile(&stored, i, j)? {
+    let stored_tile = match read {
+        Read::Get => store.get_tile(&stored, i, j)?,
+        Read::Take => store.take_tile(&stored, i, j)?,
+    };
+    let tile = match stored_tile {
         Some(tile) => {
             let expected = header.tile(i, j);
             let found = Shape::new(tile.nrows(), tile.ncols());

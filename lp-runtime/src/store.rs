@@ -116,6 +116,21 @@ pub struct StoredBundle {
 pub trait Store: Send + Sync {
     /// Tile (i, j) of `matrix` as stored, or `None` if it was never written.
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>>;
+    /// Tile (i, j) of a temp matrix for its only reader, which may update
+    /// it in place: a store that holds tiles in memory hands its own over
+    /// and forgets it ([`Store::hands_over_tiles`]), so that the kernel
+    /// does not copy a tile nobody else will read. Other stores read it as
+    /// [`Store::get_tile`] does (a tile read from a file or an object is
+    /// the reader's alone anyway).
+    fn take_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        self.get_tile(matrix, i, j)
+    }
+    /// Whether [`Store::take_tile`] removes the tile: then a later read of
+    /// it finds none, which a duplicate delivery of the reader must take for
+    /// "another execution of this job holds it" (`protocol::job`).
+    fn hands_over_tiles(&self) -> bool {
+        false
+    }
     /// Stores a whole tile atomically: readers see the old state or the new
     /// tile, never a partial one.
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()>;

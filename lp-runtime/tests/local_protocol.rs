@@ -463,8 +463,14 @@ fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
     )
     .unwrap();
     let plan = plan(cholesky_loops(t, b, Body::Kernels));
-    for lossy in [false, true] {
-        let store = RecordingStore::new();
+    // A store that hands temps over to their reader (the memory store):
+    // the first execution takes its tile, a duplicate finds it gone.
+    for (lossy, hand_over) in [(false, false), (true, false), (false, true), (true, true)] {
+        let store = if hand_over {
+            RecordingStore::handing_over()
+        } else {
+            RecordingStore::new()
+        };
         let launched = Arc::new(Mutex::new(HashMap::new()));
         let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
             Arc::new(double_counters(inner, launched.clone()))
@@ -486,10 +492,11 @@ fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
             ..LocalOptions::default()
         };
         let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
-        let ctx = if lossy {
-            "lost deliveries"
-        } else {
-            "duplicates"
+        let ctx = match (lossy, hand_over) {
+            (true, false) => "lost deliveries",
+            (false, false) => "duplicates",
+            (true, true) => "lost deliveries, temps handed over",
+            (false, true) => "duplicates, temps handed over",
         };
         let launched = launched.lock().unwrap();
         for (id, name) in jobs_of(&plan) {
@@ -514,6 +521,11 @@ fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
         // Temps a duplicate re-wrote after their last reader freed them
         // are swept at the end: none is left.
         assert_eq!(store.matrices(), ["L"], "{ctx}: temps left");
+        // Every temp tile (each has one reader) was handed over once: a
+        // duplicate never took one again.
+        let takes = store.state.lock().unwrap().takes;
+        let expected = if hand_over { cholesky_temp_tiles(t) } else { 0 };
+        assert_eq!(takes, expected, "{ctx}: tiles handed over");
     }
 }
 

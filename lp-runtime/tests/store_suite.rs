@@ -196,6 +196,30 @@ fn usage_counts_tile_bytes(store: &dyn Store) {
     assert_eq!(usage(store).bytes_held, base);
 }
 
+/// `take_tile` reads the tile; a store that hands tiles over forgets it
+/// (its bytes with it), so the reader's copy is the only one; the others
+/// keep it.
+fn take_tile(store: &dyn Store) {
+    let t = tile(10, 10, 3.0);
+    store.put_tile("T", 2, 1, t.clone()).unwrap();
+    let before = store.usage().map(|u| u.bytes_held);
+    let taken = store.take_tile("T", 2, 1).unwrap().expect("a stored tile");
+    assert_eq!(*taken, *t);
+    let after = store.usage().map(|u| u.bytes_held);
+    if store.hands_over_tiles() {
+        assert!(store.get_tile("T", 2, 1).unwrap().is_none());
+        assert!(store.take_tile("T", 2, 1).unwrap().is_none());
+        assert_eq!(before.zip(after).map(|(b, a)| b - a), Some(800));
+        // Its last reader's delete finds nothing, which is no error.
+        store.delete_tile("T", 2, 1).unwrap();
+    } else {
+        assert_eq!(*store.get_tile("T", 2, 1).unwrap().unwrap(), *t);
+        assert_eq!(before, after);
+    }
+    assert!(store.take_tile("T", 0, 0).unwrap().is_none());
+    assert!(store.take_tile("nobody", 0, 0).unwrap().is_none());
+}
+
 macro_rules! suite {
     ($module:ident, $make:expr) => {
         mod $module {
@@ -234,6 +258,11 @@ macro_rules! suite {
             fn recycled_storage_has_new_content() {
                 let (store, _guard) = $make;
                 super::recycled_storage_has_new_content(&*store);
+            }
+            #[test]
+            fn take_tile() {
+                let (store, _guard) = $make;
+                super::take_tile(&*store);
             }
             #[test]
             fn usage_counts_tile_bytes() {
@@ -295,6 +324,18 @@ fn mem_store_shares_tiles_without_copying() {
     store.put_tile("A", 0, 0, t.clone()).unwrap();
     let got = store.get_tile("A", 0, 0).unwrap().unwrap();
     assert!(Arc::ptr_eq(&t, &got));
+}
+
+/// The memory store hands over the very tile it held: its reader is then
+/// the only holder and updates it in place.
+#[test]
+fn mem_store_hands_its_tile_over() {
+    let store = MemStore::new();
+    assert!(store.hands_over_tiles());
+    store.put_tile("A", 0, 0, tile(4, 4, 1.0)).unwrap();
+    let taken = store.take_tile("A", 0, 0).unwrap().unwrap();
+    assert!(Arc::into_inner(taken).is_some(), "another holder is left");
+    assert_eq!(store.bytes_held(), 0);
 }
 
 #[test]

@@ -24,7 +24,7 @@
 
 use super::counters::{Counters, Launcher};
 use super::error::{FailureKind, JobError, RunError};
-use crate::matrix::{MatrixError, load_tile};
+use crate::matrix::{MatrixError, Read, read_tile};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::trace::{Slice, Tracer};
@@ -414,20 +414,25 @@ fn load(
     tile: Resolved,
 ) -> Result<Option<Arc<Tile>>, RunError> {
     let info = &ctx.plan.program().matrices[tile.key.matrix as usize];
-    match load_tile(
+    let take = handed_over(ctx, info, tile.key);
+    let read = if take { Read::Take } else { Read::Get };
+    let (i, j) = (tile.key.i as usize, tile.key.j as usize);
+    match read_tile(
         ctx.store,
         info,
         tile.key.version,
-        tile.key.i as usize,
-        tile.key.j as usize,
+        i,
+        j,
         tile.transpose,
+        read,
     ) {
         Ok(v) => Ok(Some(v)),
         Err(MatrixError::Missing { .. })
-            if info.role == Role::Temp && ctx.counters.is_finished(fail.job)? =>
+            if info.role == Role::Temp && (take || ctx.counters.is_finished(fail.job)?) =>
         {
-            // A duplicate of a job whose first copy finished and freed this
-            // temp: the work is already done.
+            // A duplicate: its first copy finished and freed this temp, or
+            // took it to update in place and will finish. Either way the
+            // work is that copy's.
             Ok(None)
         }
         Err(MatrixError::Missing { .. }) => {
@@ -443,6 +448,15 @@ fn load(
             .error(Some(pc), "S3_LOAD", Some(tile.key), None, e.to_string())
             .into()),
     }
+}
+
+/// Whether the store hands `tile` over to this job: a temp tile whose only
+/// reader this job is, from a store that can give up its copy (memory), so
+/// that a kernel updating it does so in place instead of copying it first.
+/// Nothing else reads it, and every execution of this job loads it at the
+/// same step: the first takes it, a duplicate finds it gone and stops.
+fn handed_over(ctx: &JobContext<'_>, info: &MatrixInfo, tile: TileKey) -> bool {
+    info.role == Role::Temp && ctx.store.hands_over_tiles() && ctx.plan.readers(tile) == 1
 }
 
 fn write(

@@ -22,6 +22,13 @@ pub trait StoreLayer: Send + Sync {
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
         self.inner().get_tile(matrix, i, j)
     }
+    /// Asked only for a temp matrix's tiles, which no layer changes.
+    fn take_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        self.inner().take_tile(matrix, i, j)
+    }
+    fn hands_over_tiles(&self) -> bool {
+        self.inner().hands_over_tiles()
+    }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         self.inner().put_tile(matrix, i, j, tile)
     }
@@ -69,6 +76,12 @@ pub trait StoreLayer: Send + Sync {
 impl<T: StoreLayer> Store for T {
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
         StoreLayer::get_tile(self, matrix, i, j)
+    }
+    fn take_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        StoreLayer::take_tile(self, matrix, i, j)
+    }
+    fn hands_over_tiles(&self) -> bool {
+        StoreLayer::hands_over_tiles(self)
     }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         StoreLayer::put_tile(self, matrix, i, j, tile)

@@ -104,6 +104,22 @@ impl Store for MemStore {
         Ok(lock(slot.shard(i, j)).get(&(i, j)).cloned())
     }
 
+    fn take_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        validate_location(matrix)?;
+        let Some(slot) = self.slot(matrix) else {
+            return Ok(None);
+        };
+        let taken = lock(slot.shard(i, j)).remove(&(i, j));
+        if let Some(tile) = &taken {
+            self.add_held(0, tile_bytes(tile));
+        }
+        Ok(taken)
+    }
+
+    fn hands_over_tiles(&self) -> bool {
+        true
+    }
+
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         validate_location(matrix)?;
         let slot = self.slot_or_create(matrix);
@@ -114,15 +130,7 @@ impl Store for MemStore {
     }
 
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
-        validate_location(matrix)?;
-        let Some(slot) = self.slot(matrix) else {
-            return Ok(());
-        };
-        let old = lock(slot.shard(i, j)).remove(&(i, j));
-        if let Some(old) = old {
-            self.add_held(0, tile_bytes(&old));
-        }
-        Ok(())
+        self.take_tile(matrix, i, j).map(drop)
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {

@@ -212,6 +212,12 @@ impl Store for RunStore {
         }
         self.inner.get_tile(&location, i, j)
     }
+    fn take_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        self.inner.take_tile(&self.locate(matrix)?, i, j)
+    }
+    fn hands_over_tiles(&self) -> bool {
+        self.inner.hands_over_tiles()
+    }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         self.inner.put_tile(&self.locate(matrix)?, i, j, tile)
     }

@@ -21,6 +21,9 @@ pub struct RecordingStore {
     pub fail_puts_to: Option<String>,
     /// Every read sleeps this long, to make jobs slow.
     pub read_delay: Option<std::time::Duration>,
+    /// `take_tile` hands the tile over and forgets it, as the memory store
+    /// does.
+    pub hand_over: bool,
 }
 
 #[derive(Default)]
@@ -28,6 +31,8 @@ pub struct StoreState {
     pub tiles: HashMap<(String, usize, usize), Arc<Tile>>,
     pub puts: HashMap<(String, usize, usize), usize>,
     pub deletes: usize,
+    /// Tiles handed over by `take_tile`.
+    pub takes: usize,
     pub bytes_held: usize,
     pub peak_bytes_held: usize,
 }
@@ -39,6 +44,14 @@ fn bytes(t: &Tile) -> usize {
 impl RecordingStore {
     pub fn new() -> Arc<RecordingStore> {
         Arc::new(RecordingStore::default())
+    }
+
+    /// A store that hands temp tiles over to their only reader.
+    pub fn handing_over() -> Arc<RecordingStore> {
+        Arc::new(RecordingStore {
+            hand_over: true,
+            ..RecordingStore::default()
+        })
     }
 
     /// Stores a tile without counting it as a put by the run.
@@ -100,6 +113,26 @@ impl Store for RecordingStore {
             std::thread::sleep(delay);
         }
         Ok(self.tile(matrix, i, j))
+    }
+
+    fn take_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        if !self.hand_over {
+            return self.get_tile(matrix, i, j);
+        }
+        if let Some(delay) = self.read_delay {
+            std::thread::sleep(delay);
+        }
+        let mut s = self.state.lock().unwrap();
+        let taken = s.tiles.remove(&(matrix.to_string(), i, j));
+        if let Some(t) = &taken {
+            s.takes += 1;
+            s.bytes_held -= bytes(t);
+        }
+        Ok(taken)
+    }
+
+    fn hands_over_tiles(&self) -> bool {
+        self.hand_over
     }
 
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
