@@ -281,12 +281,18 @@ pub fn simulate(plan: &Plan, model: &Model, opts: &SimOptions) -> Result<Report,
     let mut sim = Sim::new(plan, model, opts);
     sim.start()?;
     sim.run()?;
-    if let (Some(tracer), Some(path)) = (&sim.tracer, &opts.trace) {
-        tracer
-            .write(plan, path)
-            .map_err(|e| SimError::Trace(format!("{}: {e}", path.display())))?;
-    }
-    sim.report(opts.workers)
+    let idle_waits = match (&sim.tracer, &opts.trace) {
+        (Some(tracer), Some(path)) => Some(
+            tracer
+                .write(plan, path)
+                .map_err(|e| SimError::Trace(format!("{}: {e}", path.display())))?,
+        ),
+        _ => None,
+    };
+    Ok(Report {
+        idle_waits,
+        ..sim.report(opts.workers)?
+    })
 }
 
 impl<'a> Sim<'a> {
@@ -504,6 +510,14 @@ impl<'a> Sim<'a> {
         e.invocation_start = now;
         e.billed_from = if bill_cold { billed_from } else { now };
         e.cached.clear();
+        if let (Some(since), Some(tracer)) = (e.idle_since.take(), &self.tracer) {
+            // As `lpc run --trace`: the slice ends where the worker takes
+            // its next job, and names that job.
+            if self.trace_left > 0 && now > since {
+                let us = |t: Ns| t as f64 / 1e3;
+                tracer.record_span(env, Slice::Idle, job, None, us(since), us(now - since));
+            }
+        }
         self.start_job(env, job, now)
     }
 
@@ -684,6 +698,7 @@ impl<'a> Sim<'a> {
                 self.billed = self.billed.saturating_add(billed.saturating_mul(1_000_000));
             }
             let Some(job) = self.platform.release(env) else {
+                self.platform.envs[env].idle_since = Some(now);
                 return Ok(());
             };
             match self.begin(env, job, now, now)? {
@@ -885,6 +900,7 @@ impl<'a> Sim<'a> {
             peak_temp_tiles: peaks.temp_tiles,
             peak_temp_bytes: peaks.temp_bytes,
             timeline: self.timeline,
+            idle_waits: None,
         })
     }
 }

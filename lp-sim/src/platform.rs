@@ -34,6 +34,9 @@ pub struct Env {
     pub billed_from: Ns,
     /// Tiles the last job touched, for a caching model.
     pub cached: Vec<TileKey>,
+    /// Since when it has waited for a delivery (threads: from the start),
+    /// for the trace's `idle` slices.
+    pub idle_since: Option<Ns>,
 }
 
 /// Where a delivery goes.
@@ -83,7 +86,11 @@ impl Platform {
             created: VecDeque::new(),
         };
         if platform.kind == Kind::Threads {
-            platform.envs = vec![Env::default(); workers as usize];
+            let idle = Env {
+                idle_since: Some(0),
+                ..Env::default()
+            };
+            platform.envs = vec![idle; workers as usize];
             // Popped from the end: thread 0 takes the first delivery.
             platform.idle = (0..workers as usize).rev().collect();
         }

@@ -4,6 +4,7 @@
 use crate::clock::{Ns, secs};
 use crate::model::{Kind, Model};
 use crate::timeline::Timeline;
+use lp_runtime::trace::IdleWaits;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -138,6 +139,9 @@ pub struct Report {
     pub peak_temp_tiles: u64,
     pub peak_temp_bytes: u64,
     pub timeline: Timeline,
+    /// With a trace: how long workers idled while a job was ready, from the
+    /// trace's slices (as `lpc run --trace` reports).
+    pub idle_waits: Option<IdleWaits>,
 }
 
 impl Report {

@@ -110,6 +110,43 @@ fn plot_and_trace_files() {
     assert!(svg.contains("<polyline"));
     let jobs = trace_jobs(&trace);
     assert_eq!(jobs.len(), 4, "{jobs:?}");
+    // As `lpc run --trace`: a worker's idle slices, each ending where it
+    // takes the job it names. The Cholesky of 2 x 2 tiles is a chain that
+    // worker 0 runs from its root, each job continuing with its child: its
+    // one idle slice is the root's launch (the model's 1 ms queue latency),
+    // and worker 1, which never takes a job, has none.
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let slices = |cat: &str| -> Vec<(u64, f64, f64, String)> {
+        let of = |e: &serde_json::Value| {
+            let job = e["args"]["job"].as_str().or(e["name"].as_str());
+            let ts = e["ts"].as_f64().unwrap();
+            let dur = e["dur"].as_f64().unwrap();
+            (
+                e["tid"].as_u64().unwrap(),
+                ts,
+                dur,
+                job.unwrap().to_string(),
+            )
+        };
+        events.iter().filter(|e| e["cat"] == cat).map(of).collect()
+    };
+    let idle = slices("idle");
+    let idle_takes: Vec<(u64, &str)> = idle.iter().map(|i| (i.0, i.3.as_str())).collect();
+    assert_eq!(idle_takes, [(0, "chol[0]")], "{idle:?}");
+    assert_eq!((idle[0].1, idle[0].2), (0.0, 1000.0), "{idle:?}");
+    let job_slices = slices("job");
+    let chol0 = job_slices.iter().find(|s| s.3 == "chol[0]").unwrap();
+    assert_eq!((chol0.0, chol0.1), (0, 1000.0), "{job_slices:?}");
+    let stdout = text(&out.stdout);
+    let waits = stdout.lines().find(|l| l.starts_with("  waits")).unwrap();
+    // The root is ready from the start: its hand-off is the only wait.
+    assert_eq!(
+        waits,
+        "  waits         workers idled 1.0 ms in all while a job was ready \
+         (longest 1.0 ms, then took chol[0])"
+    );
 }
 
 /// A file the simulation could not write is a usage error found before

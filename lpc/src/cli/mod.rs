@@ -13,6 +13,7 @@ pub mod sim;
 pub mod store;
 
 use lp_program::{Plan, bundle};
+use lp_runtime::trace::IdleWaits;
 use lpc::diagnostics::Format;
 use lpc::frontend::{CompileOptions, ProgramText, Setting, compile_text, read_program};
 use std::process::ExitCode;
@@ -112,6 +113,18 @@ pub fn human_bytes(bytes: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// A trace's [`IdleWaits`], for the `waits` line of `lpc run` and `lpc sim`.
+pub fn idle_waits(w: &IdleWaits) -> String {
+    let longest = match &w.longest {
+        Some((job, t)) => format!(" (longest {}, then took {job})", human_duration(*t)),
+        None => String::new(),
+    };
+    format!(
+        "workers idled {} in all while a job was ready{longest}",
+        human_duration(w.total)
+    )
 }
 
 pub fn human_duration(d: Duration) -> String {

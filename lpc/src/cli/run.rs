@@ -672,16 +672,6 @@ fn print_summary(s: &RunSummary) {
         line("idle", each.join(", "));
     }
     if let Some(w) = &s.idle_waits {
-        let longest = match &w.longest {
-            Some((job, t)) => format!(" (longest {}, then took {job})", human_duration(*t)),
-            None => String::new(),
-        };
-        line(
-            "waits",
-            format!(
-                "workers idled {} in all while a job was ready{longest}",
-                human_duration(w.total)
-            ),
-        );
+        line("waits", super::idle_waits(w));
     }
 }

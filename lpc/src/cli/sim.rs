@@ -239,6 +239,9 @@ fn print_report(r: &Report, model: &Model) {
             human_bytes(r.peak_temp_bytes)
         ),
     );
+    if let Some(w) = &r.idle_waits {
+        line("waits", super::idle_waits(w));
+    }
 }
 
 fn print_requests(r: &Report, lambda: bool) {
