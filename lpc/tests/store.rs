@@ -684,11 +684,23 @@ fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
             "error: cannot remove nonexist: no matrix or run `nonexist` in the store\n".to_string()
         )
     );
-    let out = lpc(&["store", "rm", &store, "bad", "badlink"]);
+    // Names are removed in order; the first that fails stops the command,
+    // after what it removed before is said.
+    let out = lpc(&["store", "rm", &store, "bad", "nonexist", "badlink"]);
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        "removed bad\nremoved badlink\n"
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap()
+        ),
+        (
+            Some(2),
+            "removed bad\n".to_string(),
+            "error: cannot remove nonexist: no matrix or run `nonexist` in the store\n".to_string()
+        )
     );
+    let out = lpc(&["store", "rm", &store, "badlink"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "removed badlink\n");
     assert!(!dir.path().join("bad").exists() && !dir.path().join("badlink").exists());
 }
 

@@ -83,27 +83,32 @@ fn open(target: &Target) -> Result<Opened, String> {
     ))
 }
 
+/// A command's lines, and the error that ended it if one did: the lines
+/// of the work done before the error are printed all the same.
+type Outcome = (String, Result<(), String>);
+
 pub fn run(command: Command) -> ExitCode {
-    let result = match command {
-        Command::Ls(target) => open(&target).and_then(|s| ls(s.store(), &target.store)),
+    let opened = |target: &Target, command: &dyn Fn(&Opened) -> Outcome| match open(target) {
+        Ok(store) => command(&store),
+        Err(e) => (String::new(), Err(e)),
+    };
+    let (text, result) = match command {
+        Command::Ls(target) => opened(&target, &|s| ls(s.store(), &target.store)),
         Command::Gc {
             target,
             stale_after,
-        } => open(&target).and_then(|s| gc(&s, Duration::from_secs(stale_after))),
-        Command::Rm { target, names } => {
-            open(&target).and_then(|s| rm(s.store(), &target.store, &names))
-        }
+        } => opened(&target, &|s| gc(s, Duration::from_secs(stale_after))),
+        Command::Rm { target, names } => opened(&target, &|s| rm(s.store(), &target.store, &names)),
     };
     // The text is printed after the work: a reader that leaves early
     // (`lpc store rm ... | head -1`) stops no removal.
+    use std::io::Write;
+    let written = super::finish_output(
+        std::io::stdout().lock().write_all(text.as_bytes()),
+        "the listing",
+    );
     match result {
-        Ok(text) => {
-            use std::io::Write;
-            super::finish_output(
-                std::io::stdout().lock().write_all(text.as_bytes()),
-                "the listing",
-            )
-        }
+        Ok(()) => written,
         Err(message) => {
             lpc::say!("error: {message}");
             ExitCode::from(2)
@@ -186,21 +191,24 @@ fn bundle_lines(store: &dyn Store) -> Vec<[String; 4]> {
     }
 }
 
-fn ls(store: &dyn Store, spec: &str) -> Result<String, String> {
-    let entries = maintenance::list(store).map_err(|e| e.to_string())?;
+fn ls(store: &dyn Store, spec: &str) -> Outcome {
+    let entries = match maintenance::list(store) {
+        Ok(entries) => entries,
+        Err(e) => return (String::new(), Err(e.to_string())),
+    };
     let lines: Vec<[String; 4]> = entries
         .iter()
         .map(|entry| describe(entry, spec))
         .chain(bundle_lines(store))
         .collect();
     if lines.is_empty() {
-        return Ok("(empty)\n".to_string());
+        return ("(empty)\n".to_string(), Ok(()));
     }
     let mut text = String::new();
     for [location, size, stored, origin] in &lines {
         text += &format!("{location}\t{size}\t{stored}\t{}\n", origin.trim_end());
     }
-    Ok(text)
+    (text, Ok(()))
 }
 
 /// The lines of one collection: what it removed (`removed {what} X`) and
@@ -219,7 +227,7 @@ fn collected_lines(collected: &Collected, what: &str) -> String {
 
 /// Runs every collection, each whatever the others did: one that fails
 /// neither hides what the others removed nor stops them.
-fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
+fn gc(store: &Opened, stale_after: Duration) -> Outcome {
     let failed = |e: lp_runtime::store::StoreError| e.to_string();
     let s = store.store();
     let phases = [
@@ -241,13 +249,7 @@ fn gc(store: &Opened, stale_after: Duration) -> Result<String, String> {
         Opened::Other(_) => Ok(0),
     };
     let (text, error) = gc_report(&phases, &pools);
-    match error {
-        None => Ok(text),
-        Some(error) => {
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-            Err(error)
-        }
-    }
+    (text, error.map_or(Ok(()), Err))
 }
 
 /// `gc`'s lines from its collections (`removed dead run R`, ..., and the
@@ -292,16 +294,15 @@ fn gc_report(
 
 /// Removes `names` in order; the first failure stops there, after saying
 /// what was removed before it.
-fn rm(store: &dyn Store, spec: &str, names: &[String]) -> Result<String, String> {
+fn rm(store: &dyn Store, spec: &str, names: &[String]) -> Outcome {
     let mut text = String::new();
     for name in names {
         if let Err(e) = maintenance::remove(store, name).map_err(|e| e.in_store(spec)) {
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-            return Err(format!("cannot remove {name}: {e}"));
+            return (text, Err(format!("cannot remove {name}: {e}")));
         }
         text += &format!("removed {name}\n");
     }
-    Ok(text)
+    (text, Ok(()))
 }
 
 #[cfg(test)]
