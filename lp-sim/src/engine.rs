@@ -275,6 +275,11 @@ pub fn check_workers(workers: u64) -> Result<(), SimError> {
     }
 }
 
+/// A virtual time in the trace's microseconds.
+fn us(t: Ns) -> f64 {
+    t as f64 / 1e3
+}
+
 /// Simulates running `plan` under `model`.
 pub fn simulate(plan: &Plan, model: &Model, opts: &SimOptions) -> Result<Report, SimError> {
     check_workers(opts.workers)?;
@@ -514,7 +519,6 @@ impl<'a> Sim<'a> {
             // As `lpc run --trace`: the slice ends where the worker takes
             // its next job, and names that job.
             if self.trace_left > 0 && now > since {
-                let us = |t: Ns| t as f64 / 1e3;
                 tracer.record_span(env, Slice::Idle, job, None, us(since), us(now - since));
             }
         }
@@ -665,7 +669,6 @@ impl<'a> Sim<'a> {
             return;
         }
         self.trace_left -= 1;
-        let us = |t: Ns| t as f64 / 1e3;
         let body_start = r.end - r.body.duration;
         for s in &r.body.steps {
             let slice = match s.what {
