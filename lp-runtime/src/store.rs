@@ -126,10 +126,16 @@ pub trait Store: Send + Sync {
         self.get_tile(matrix, i, j)
     }
     /// Whether [`Store::take_tile`] removes the tile: then a later read of
-    /// it finds none, which a duplicate delivery of the reader must take for
-    /// "another execution of this job holds it" (`protocol::job`).
+    /// it finds none, and [`Store::taken`] says why.
     fn hands_over_tiles(&self) -> bool {
         false
+    }
+    /// Whether the tile is gone because [`Store::take_tile`] handed it over
+    /// (and nothing deleted or wrote it since): a duplicate execution of
+    /// its reader then stops, where a tile never written is an error
+    /// (`protocol::job`).
+    fn taken(&self, _matrix: &str, _i: usize, _j: usize) -> StoreResult<bool> {
+        Ok(false)
     }
     /// Stores a whole tile atomically: readers see the old state or the new
     /// tile, never a partial one.

@@ -9,8 +9,9 @@ use lp_runtime::local::{Interpose, LocalOptions, run_local, run_local_with};
 use lp_runtime::matrix::load_tile;
 use lp_runtime::metrics::RunSummary;
 use lp_runtime::protocol::{Counters, InterceptedCounters, Launcher, ProtoResult, RunError};
-use lp_runtime::store::Store;
+use lp_runtime::store::{Store, StoreLayer, StoreResult};
 use lp_runtime::verify::{self, Check};
+use lp_std::Tile;
 use scheduler_support::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -555,6 +556,47 @@ fn temps_without_readers_are_never_stored() {
     assert_eq!(store.puts("T", 1, 0), 0);
     assert_eq!(summary.bytes_stored, 8 * 4);
     assert_eq!(summary.peak_temp_bytes, 0);
+}
+
+/// A store that loses every write to `T` (as a bug would), on a store that
+/// hands temps over.
+struct LosesTemps {
+    inner: Arc<RecordingStore>,
+}
+
+impl StoreLayer for LosesTemps {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        match matrix {
+            "T" => Ok(()),
+            _ => self.inner.put_tile(matrix, i, j, tile),
+        }
+    }
+}
+
+/// Only a tile handed over to another execution makes a missing temp a
+/// duplicate's: one never written is an error naming it, on a store that
+/// hands temps over too (not a silent stop, which would leave the job
+/// unfinished and the run hanging).
+#[test]
+fn a_missing_temp_that_was_not_handed_over_is_an_error() {
+    let mut program = copy_dag(&diamond());
+    program.matrices.push(matrix("T", 4, 1, 1, Role::Temp));
+    push_instr(&mut program, 1, write(tile(2, 1, 0), 0));
+    push_instr(&mut program, 3, load(9, tile(2, 1, 0)));
+    let inner = RecordingStore::handing_over();
+    for j in 0..4 {
+        inner.seed("IN", j, 0, Tile::from_fn(1, 1, |_, _| j as f64));
+    }
+    let store = Arc::new(LosesTemps { inner });
+    let err = run_local(&plan(program), store, &opts(2), &|_| {}).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "job \"job_3\" (test.lp:20): S3_LOAD on T[1, 0]: the tile is not in the store and T \
+         has no initialiser"
+    );
 }
 
 #[test]

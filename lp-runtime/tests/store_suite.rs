@@ -210,12 +210,24 @@ fn take_tile(store: &dyn Store) {
         assert!(store.get_tile("T", 2, 1).unwrap().is_none());
         assert!(store.take_tile("T", 2, 1).unwrap().is_none());
         assert_eq!(before.zip(after).map(|(b, a)| b - a), Some(800));
-        // Its last reader's delete finds nothing, which is no error.
+        // Gone because taken, which a tile never written is not; neither
+        // is listed.
+        assert!(store.taken("T", 2, 1).unwrap());
+        assert!(store.list_tiles("T").unwrap().is_empty());
+        // Its last reader's delete finds nothing, which is no error, and
+        // ends the mark; so does a new write.
         store.delete_tile("T", 2, 1).unwrap();
+        assert!(!store.taken("T", 2, 1).unwrap());
+        store.put_tile("T", 2, 1, t.clone()).unwrap();
+        store.take_tile("T", 2, 1).unwrap().unwrap();
+        store.put_tile("T", 2, 1, t.clone()).unwrap();
+        assert!(!store.taken("T", 2, 1).unwrap());
+        assert_eq!(*store.get_tile("T", 2, 1).unwrap().unwrap(), *t);
     } else {
         assert_eq!(*store.get_tile("T", 2, 1).unwrap().unwrap(), *t);
         assert_eq!(before, after);
     }
+    assert!(!store.taken("T", 0, 0).unwrap());
     assert!(store.take_tile("T", 0, 0).unwrap().is_none());
     assert!(store.take_tile("nobody", 0, 0).unwrap().is_none());
 }

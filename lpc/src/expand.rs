@@ -69,15 +69,13 @@ pub fn write_flat(plan: &Plan, header: &str, out: &mut impl Write) -> io::Result
 fn job(program: &Program, f: u32, values: &[i64], out: &mut impl Write) -> io::Result<()> {
     let family = &program.families[f as usize];
     write!(out, "\n{}:", program.job_name(family, values))?;
-    // A priority that does not evaluate is the lowest: the flat program
-    // states the lowest value a literal can (-i64::MAX) and says why.
+    // A priority that does not evaluate ranks below every value, which no
+    // number states: the flat program's does not evaluate either, and a
+    // comment gives the loop program's reason. i64::MIN has no literal.
     match family.priority.as_ref().map(|p| p.eval(values)) {
+        Some(Ok(i64::MIN)) => write!(out, " priority -{} - 1", i64::MAX)?,
         Some(Ok(p)) => write!(out, " priority {p}")?,
-        Some(Err(e)) => write!(
-            out,
-            " priority {} ; does not evaluate ({e}): the lowest",
-            i64::MIN + 1
-        )?,
+        Some(Err(e)) => write!(out, " priority {} + 1 ; does not evaluate ({e})", i64::MAX)?,
         None => {}
     }
     writeln!(out)?;

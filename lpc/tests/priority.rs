@@ -124,17 +124,18 @@ fn expand_keeps_the_priorities() {
     assert_eq!(names, flat_names);
 }
 
-/// A priority that does not evaluate (here, for k = 0 only) is the lowest;
-/// `lpc expand` states it as the lowest value a literal can, -i64::MAX,
-/// says why beside it, and the flat program orders the jobs the same.
+/// A priority that does not evaluate (here, for k = 0) ranks below every
+/// value, i64::MIN (k = 2) included: `lpc expand` prints one that does not
+/// evaluate either, with the reason, and i64::MIN, which has no literal, as
+/// a difference; the flat program orders the jobs the same.
 #[test]
-fn expand_states_a_priority_that_does_not_evaluate_as_the_lowest() {
+fn expand_keeps_the_extreme_priorities() {
     let src = "\
 param n = 6, b = 2, nt = ceil(n / b)
 matrix A : sym f64[n, n] tile [b, b] input = spd(1)
 matrix L : lower f64[n, n] tile [b, b] output
 for k in range(nt) {
-    chol: priority 4611686018427387904 * (2 - k)
+    chol: priority 4611686018427387904 * (2 - 2 * k)
         %l = CHOL A[k, k]
         S3_WRITE L[k, k], %l
 }
@@ -148,13 +149,31 @@ for k in range(nt) {
     assert_eq!(
         heads,
         [
-            "chol[0]: priority -9223372036854775807 ; does not evaluate (the value overflows 64 bits): the lowest",
-            "chol[1]: priority 4611686018427387904",
-            "chol[2]: priority 0",
+            "chol[0]: priority 9223372036854775807 + 1 ; does not evaluate (the value overflows \
+             64 bits)",
+            "chol[1]: priority 0",
+            "chol[2]: priority -9223372036854775807 - 1",
         ]
     );
     let flat_outcome = compile_source(&flat, "flat", &CompileOptions::default()).unwrap();
     let flat_compiled = flat_outcome.compiled.expect("the flat form checks");
+    let stated = |plan: &lp_program::Plan, job: &str| {
+        let mut found = None;
+        plan.walk(&mut |_, _, id| {
+            if plan.job_name(id) == job {
+                found = plan.stated_priority(id);
+            }
+            found.is_none()
+        });
+        found.expect("a stated priority")
+    };
+    for job in ["chol[0]", "chol[1]", "chol[2]"] {
+        assert_eq!(
+            stated(flat_compiled.plan(), job),
+            stated(compiled.plan(), job),
+            "{job}"
+        );
+    }
     let order = |plan: &lp_program::Plan| {
         let p = Priorities::compute(plan).expect("small program");
         let mut jobs = Vec::new();

@@ -204,6 +204,19 @@ impl Registers {
     }
 }
 
+/// How many of a job's loads name the stored tile `key` (a `sym` tile and
+/// its mirror are one stored tile).
+fn loads_naming(
+    instrs: &[Instr],
+    resolved: &[Result<Option<Resolved>, RefError>],
+    key: TileKey,
+) -> usize {
+    let loads = instrs.iter().zip(resolved);
+    loads
+        .filter(|(i, r)| matches!((i, r), (Instr::Load { .. }, Ok(Some(t))) if t.key == key))
+        .count()
+}
+
 /// Whether a load after instruction `pc` loads `tile` again: the job then
 /// keeps the tile, so that it reads it once and both registers hold one
 /// value (a diagonal `SYRK` is recognised by that).
@@ -251,7 +264,10 @@ fn execute(
                 let value = match cached {
                     Some(k) => loaded.swap_remove(k).1,
                     None => {
-                        let Some(value) = load(ctx, fail, pc, tile)? else {
+                        let info = &plan.program().matrices[tile.key.matrix as usize];
+                        let loads = loads_naming(&family.instrs, &resolved, tile.key);
+                        let take = handed_over(ctx, info, tile.key, loads);
+                        let Some(value) = load(ctx, fail, pc, tile, take)? else {
                             return Ok(None);
                         };
                         ctx.metrics
@@ -407,14 +423,16 @@ fn kernel_message(plan: &Plan, e: &lp_std::KernelError, tile: Option<TileKey>) -
 
 /// The tile an `S3_LOAD` reads; `None` for a duplicate whose first copy
 /// finished and freed it.
+/// Loads `tile`, taking it from the store when `take` ([`handed_over`]);
+/// `None` when this execution is a duplicate that must stop.
 fn load(
     ctx: &JobContext<'_>,
     fail: &Failing<'_>,
     pc: usize,
     tile: Resolved,
+    take: bool,
 ) -> Result<Option<Arc<Tile>>, RunError> {
     let info = &ctx.plan.program().matrices[tile.key.matrix as usize];
-    let take = handed_over(ctx, info, tile.key);
     let read = if take { Read::Take } else { Read::Get };
     let (i, j) = (tile.key.i as usize, tile.key.j as usize);
     match read_tile(
@@ -426,13 +444,17 @@ fn load(
         tile.transpose,
         read,
     ) {
-        Ok(v) => Ok(Some(v)),
+        Ok(v) => {
+            if take {
+                // The store holds it no more: the result written into its
+                // buffer is the temp from now on.
+                ctx.metrics.temp_freed(tile_bytes(info, tile.key));
+            }
+            Ok(Some(v))
+        }
         Err(MatrixError::Missing { .. })
-            if info.role == Role::Temp && (take || ctx.counters.is_finished(fail.job)?) =>
+            if info.role == Role::Temp && is_duplicate(ctx, fail, pc, tile.key, take)? =>
         {
-            // A duplicate: its first copy finished and freed this temp, or
-            // took it to update in place and will finish. Either way the
-            // work is that copy's.
             Ok(None)
         }
         Err(MatrixError::Missing { .. }) => {
@@ -450,13 +472,46 @@ fn load(
     }
 }
 
+/// Whether a temp tile missing from the store means this execution is a
+/// duplicate, whose work is another's: its job finished and freed the
+/// tile, or another execution of it took the tile to update in place and
+/// will finish. Otherwise the missing tile is an error.
+fn is_duplicate(
+    ctx: &JobContext<'_>,
+    fail: &Failing<'_>,
+    pc: usize,
+    tile: TileKey,
+    take: bool,
+) -> Result<bool, RunError> {
+    if ctx.counters.is_finished(fail.job)? {
+        return Ok(true);
+    }
+    if !take {
+        return Ok(false);
+    }
+    let info = &ctx.plan.program().matrices[tile.matrix as usize];
+    let stored = info.stored_name(tile.version);
+    ctx.store
+        .taken(&stored, tile.i as usize, tile.j as usize)
+        .map_err(|e| {
+            let why = e.to_string();
+            fail.error(Some(pc), "S3_LOAD", Some(tile), None, why)
+                .into()
+        })
+}
+
 /// Whether the store hands `tile` over to this job: a temp tile whose only
-/// reader this job is, from a store that can give up its copy (memory), so
-/// that a kernel updating it does so in place instead of copying it first.
-/// Nothing else reads it, and every execution of this job loads it at the
-/// same step: the first takes it, a duplicate finds it gone and stops.
-fn handed_over(ctx: &JobContext<'_>, info: &MatrixInfo, tile: TileKey) -> bool {
-    info.role == Role::Temp && ctx.store.hands_over_tiles() && ctx.plan.readers(tile) == 1
+/// reader this job is, naming it in one load (`loads`), from a store that
+/// can give up its copy (memory), so that a kernel updating it does so in
+/// place instead of copying it first. Nothing else reads it, and every
+/// execution of this job loads it at the same step: the first takes it, a
+/// duplicate finds it taken and stops. (A job that also loads its mirror
+/// would find it taken at its second load.)
+fn handed_over(ctx: &JobContext<'_>, info: &MatrixInfo, tile: TileKey, loads: usize) -> bool {
+    loads == 1
+        && info.role == Role::Temp
+        && ctx.store.hands_over_tiles()
+        && ctx.plan.readers(tile) == 1
 }
 
 fn write(
@@ -545,8 +600,8 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
         .map_err(|e| fail.error(None, "tile", None, None, e.to_string()))?;
     loaded.retain(|t| program.matrices[t.matrix as usize].role == Role::Temp);
     loaded.sort_unstable();
-    loaded.dedup();
-    for tile in loaded {
+    for run in loaded.chunk_by(|a, b| a == b) {
+        let (tile, loads) = (run[0], run.len());
         if ctx.counters.release_reader(tile, ctx.plan.readers(tile))? == 0 {
             let info = &program.matrices[tile.matrix as usize];
             ctx.store
@@ -556,7 +611,10 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
                     tile.j as usize,
                 )
                 .map_err(|e| fail.error(None, "S3_DELETE", Some(tile), None, e.to_string()))?;
-            ctx.metrics.temp_freed(tile_bytes(info, tile));
+            // A tile handed over was counted freed when it was taken.
+            if !handed_over(ctx, info, tile, loads) {
+                ctx.metrics.temp_freed(tile_bytes(info, tile));
+            }
         }
     }
     Ok(())

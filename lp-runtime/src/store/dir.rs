@@ -117,8 +117,10 @@ fn rename_new(from: &Path, to: &Path) -> io::Result<bool> {
         match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
             Ok(()) => return Ok(true),
             Err(Errno::EXIST) => return Ok(false),
-            // The file system (or an old kernel) does not know the flag.
-            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+            // The file system (or an old kernel) does not know the flag, or
+            // a sandbox's seccomp policy refuses the call (EPERM: older
+            // container profiles); a plain rename may still be allowed.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP | Errno::PERM) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -29,6 +29,9 @@ pub trait StoreLayer: Send + Sync {
     fn hands_over_tiles(&self) -> bool {
         self.inner().hands_over_tiles()
     }
+    fn taken(&self, matrix: &str, i: usize, j: usize) -> StoreResult<bool> {
+        self.inner().taken(matrix, i, j)
+    }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         self.inner().put_tile(matrix, i, j, tile)
     }
@@ -82,6 +85,9 @@ impl<T: StoreLayer> Store for T {
     }
     fn hands_over_tiles(&self) -> bool {
         StoreLayer::hands_over_tiles(self)
+    }
+    fn taken(&self, matrix: &str, i: usize, j: usize) -> StoreResult<bool> {
+        StoreLayer::taken(self, matrix, i, j)
     }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         StoreLayer::put_tile(self, matrix, i, j, tile)

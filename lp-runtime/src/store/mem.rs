@@ -20,7 +20,15 @@ use std::sync::{Arc, Mutex, RwLock};
 /// Tile-map shards per matrix; a power of two a few times the worker count.
 const SHARDS: usize = 16;
 
-type TileMap = HashMap<(usize, usize), Arc<Tile>>;
+/// A tile, or `None` where `take_tile` handed one over (until it is
+/// deleted or written again), so that [`Store::taken`] can tell a tile
+/// handed over from one never written.
+type TileMap = HashMap<(usize, usize), Option<Arc<Tile>>>;
+
+/// The bytes of a map's tiles (a handed-over one holds none).
+fn map_bytes(map: &TileMap) -> u64 {
+    map.values().flatten().map(|t| tile_bytes(t)).sum()
+}
 
 #[derive(Default)]
 struct MatrixSlot {
@@ -101,7 +109,7 @@ impl Store for MemStore {
         let Some(slot) = self.slot(matrix) else {
             return Ok(None);
         };
-        Ok(lock(slot.shard(i, j)).get(&(i, j)).cloned())
+        Ok(lock(slot.shard(i, j)).get(&(i, j)).cloned().flatten())
     }
 
     fn take_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
@@ -109,7 +117,11 @@ impl Store for MemStore {
         let Some(slot) = self.slot(matrix) else {
             return Ok(None);
         };
-        let taken = lock(slot.shard(i, j)).remove(&(i, j));
+        let mut shard = lock(slot.shard(i, j));
+        let Some(entry) = shard.get_mut(&(i, j)) else {
+            return Ok(None);
+        };
+        let taken = entry.take();
         if let Some(tile) = &taken {
             self.add_held(0, tile_bytes(tile));
         }
@@ -120,17 +132,33 @@ impl Store for MemStore {
         true
     }
 
+    fn taken(&self, matrix: &str, i: usize, j: usize) -> StoreResult<bool> {
+        validate_location(matrix)?;
+        let Some(slot) = self.slot(matrix) else {
+            return Ok(false);
+        };
+        Ok(matches!(lock(slot.shard(i, j)).get(&(i, j)), Some(None)))
+    }
+
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         validate_location(matrix)?;
         let slot = self.slot_or_create(matrix);
         let added = tile_bytes(&tile);
-        let old = lock(slot.shard(i, j)).insert((i, j), tile);
+        let old = lock(slot.shard(i, j)).insert((i, j), Some(tile)).flatten();
         self.add_held(added, old.as_deref().map_or(0, tile_bytes));
         Ok(())
     }
 
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
-        self.take_tile(matrix, i, j).map(drop)
+        validate_location(matrix)?;
+        let Some(slot) = self.slot(matrix) else {
+            return Ok(());
+        };
+        let old = lock(slot.shard(i, j)).remove(&(i, j)).flatten();
+        if let Some(old) = old {
+            self.add_held(0, tile_bytes(&old));
+        }
+        Ok(())
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
@@ -140,7 +168,8 @@ impl Store for MemStore {
         };
         let mut out = Vec::new();
         for shard in &slot.shards {
-            out.extend(lock(shard).keys().copied());
+            let map = lock(shard);
+            out.extend(map.iter().filter(|(_, t)| t.is_some()).map(|(&k, _)| k));
         }
         Ok(out)
     }
@@ -153,7 +182,7 @@ impl Store for MemStore {
         let bytes = slot
             .shards
             .iter()
-            .map(|shard| lock(shard).values().map(|t| tile_bytes(t)).sum::<u64>())
+            .map(|shard| map_bytes(&lock(shard)))
             .sum();
         Ok(Some(bytes))
     }
@@ -227,7 +256,7 @@ impl Store for MemStore {
         };
         for slot in removed {
             for shard in &slot.shards {
-                let bytes: u64 = lock(shard).values().map(|t| tile_bytes(t)).sum();
+                let bytes = map_bytes(&lock(shard));
                 self.add_held(0, bytes);
             }
         }

@@ -218,6 +218,9 @@ impl Store for RunStore {
     fn hands_over_tiles(&self) -> bool {
         self.inner.hands_over_tiles()
     }
+    fn taken(&self, matrix: &str, i: usize, j: usize) -> StoreResult<bool> {
+        self.inner.taken(&self.locate(matrix)?, i, j)
+    }
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
         self.inner.put_tile(&self.locate(matrix)?, i, j, tile)
     }

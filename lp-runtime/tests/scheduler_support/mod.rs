@@ -33,6 +33,8 @@ pub struct StoreState {
     pub deletes: usize,
     /// Tiles handed over by `take_tile`.
     pub takes: usize,
+    /// Those not deleted or written since (`Store::taken`).
+    pub taken: std::collections::HashSet<(String, usize, usize)>,
     pub bytes_held: usize,
     pub peak_bytes_held: usize,
 }
@@ -123,16 +125,23 @@ impl Store for RecordingStore {
             std::thread::sleep(delay);
         }
         let mut s = self.state.lock().unwrap();
-        let taken = s.tiles.remove(&(matrix.to_string(), i, j));
+        let key = (matrix.to_string(), i, j);
+        let taken = s.tiles.remove(&key);
         if let Some(t) = &taken {
             s.takes += 1;
             s.bytes_held -= bytes(t);
+            s.taken.insert(key);
         }
         Ok(taken)
     }
 
     fn hands_over_tiles(&self) -> bool {
         self.hand_over
+    }
+
+    fn taken(&self, matrix: &str, i: usize, j: usize) -> StoreResult<bool> {
+        let s = self.state.lock().unwrap();
+        Ok(s.taken.contains(&(matrix.to_string(), i, j)))
     }
 
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
@@ -145,6 +154,7 @@ impl Store for RecordingStore {
         let mut s = self.state.lock().unwrap();
         let key = (matrix.to_string(), i, j);
         *s.puts.entry(key.clone()).or_insert(0) += 1;
+        s.taken.remove(&key);
         s.bytes_held += bytes(&tile);
         if let Some(old) = s.tiles.insert(key, tile) {
             s.bytes_held -= bytes(&old);
@@ -156,6 +166,7 @@ impl Store for RecordingStore {
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
         let mut s = self.state.lock().unwrap();
         s.deletes += 1;
+        s.taken.remove(&(matrix.to_string(), i, j));
         if let Some(old) = s.tiles.remove(&(matrix.to_string(), i, j)) {
             s.bytes_held -= bytes(&old);
         }
