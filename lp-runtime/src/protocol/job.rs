@@ -421,8 +421,6 @@ fn kernel_message(plan: &Plan, e: &lp_std::KernelError, tile: Option<TileKey>) -
     format!("{e}, entry ({at}, {at}) of {}{base}", info.name)
 }
 
-/// The tile an `S3_LOAD` reads; `None` for a duplicate whose first copy
-/// finished and freed it.
 /// Loads `tile`, taking it from the store when `take` ([`handed_over`]);
 /// `None` when this execution is a duplicate that must stop.
 fn load(
