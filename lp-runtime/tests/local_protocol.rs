@@ -265,27 +265,30 @@ fn single_lost_root_delivery_is_retried_once() {
 
 #[test]
 fn a_queue_backlog_longer_than_the_lease_is_not_relaunched() {
-    // 12 independent jobs of about 20 ms on one worker: the last waits about
-    // 220 ms in the queue, more than twice the lease, yet every job runs
-    // well within the lease once started.
-    let parents: Vec<Vec<usize>> = (0..12).map(|_| vec![]).collect();
+    // 30 independent jobs of about 20 ms on one worker: the last waits about
+    // 580 ms in the queue, nearly twice the lease, yet every job runs well
+    // within the lease once started (a job relaunched would have to take
+    // 15 times its time: a stalled host, which a 5x margin was not proof
+    // against in CI).
+    let jobs = 30;
+    let parents: Vec<Vec<usize>> = (0..jobs).map(|_| vec![]).collect();
     let plan = plan(copy_dag(&parents));
     let store = Arc::new(RecordingStore {
         read_delay: Some(Duration::from_millis(20)),
         ..RecordingStore::default()
     });
-    for j in 0..12 {
+    for j in 0..jobs {
         store.seed("IN", j, 0, lp_std::Tile::from_fn(1, 1, |_, _| j as f64));
     }
     let options = LocalOptions {
         workers: 1,
-        lease: Duration::from_millis(100),
+        lease: Duration::from_millis(300),
         ..LocalOptions::default()
     };
     let summary = run_local(&plan, store.clone(), &options, &|_| {}).unwrap();
-    assert_copy_dag_done(&store, 12);
+    assert_copy_dag_done(&store, jobs);
     assert_eq!(summary.retries, 0);
-    assert_eq!(summary.executions, 12);
+    assert_eq!(summary.executions, jobs as u64);
 }
 
 #[test]
