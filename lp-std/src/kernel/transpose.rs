@@ -5,11 +5,12 @@ use crate::Tile;
 use faer::prelude::{IntoConst, ReborrowMut};
 use faer::{MatMut, MatRef};
 
-/// Transposes go block by block, `BLOCK` columns of the source by `BLOCK`
-/// columns of the destination, so that the lines and pages in use stay
-/// few, and within a block `MICRO x MICRO` piece by piece through
-/// registers: each column of a piece is read, and written, contiguously.
-const BLOCK: usize = 64;
+/// Transposes go in strips of `MICRO` columns of the source, each read down
+/// its whole height, `MICRO x MICRO` piece by piece through registers: the
+/// strip's columns are `MICRO` sequential streams the prefetcher follows.
+/// Measured against 64 x 64 blocks (2026-12-02, an Intel host, single
+/// transposes of 500-2048 rows): 0.80-0.87x the time with the source in
+/// cache, 0.57-0.87x with it in memory.
 const MICRO: usize = 8;
 
 /// Sets every entry below a tile's diagonal to zero (a triangular factor
@@ -44,36 +45,35 @@ pub fn mirror_lower(m: &mut Tile) {
 /// column of `src`).
 pub fn transpose_into(src: MatRef<'_, f64>, mut dst: MatMut<'_, f64>) {
     let (m, n) = (src.nrows(), src.ncols());
-    for c0 in (0..n).step_by(BLOCK) {
-        let w = BLOCK.min(n - c0);
-        for r0 in (0..m).step_by(BLOCK) {
-            let h = BLOCK.min(m - r0);
-            let sources: [&[f64]; BLOCK] = std::array::from_fn(|k| {
-                if k < w {
-                    &contiguous(src.col(c0 + k))[r0..r0 + h]
-                } else {
-                    &[]
+    for c0 in (0..n).step_by(MICRO) {
+        let w = MICRO.min(n - c0);
+        let sources: [&[f64]; MICRO] = std::array::from_fn(|k| {
+            if k < w {
+                contiguous(src.col(c0 + k))
+            } else {
+                &[]
+            }
+        });
+        for r in (0..m).step_by(MICRO) {
+            let h = MICRO.min(m - r);
+            let mut piece = [[0.0; MICRO]; MICRO];
+            if (w, h) == (MICRO, MICRO) {
+                for (column, source) in piece.iter_mut().zip(&sources) {
+                    *column = source[r..r + MICRO].try_into().expect("a whole piece");
                 }
-            });
-            let block = dst.rb_mut().submatrix_mut(c0, r0, w, h);
-            let mut columns = block.col_iter_mut().map(|c| {
-                let c = c.try_as_col_major_mut().expect("a tile is column-major");
-                c.as_slice_mut()
-            });
-            let mut targets: [&mut [f64]; BLOCK] =
-                std::array::from_fn(|_| columns.next().unwrap_or(&mut []));
-            for c in (0..w).step_by(MICRO) {
-                for r in (0..h).step_by(MICRO) {
-                    let (pw, ph) = (MICRO.min(w - c), MICRO.min(h - r));
-                    let mut piece = [[0.0; MICRO]; MICRO];
-                    for (k, column) in piece[..pw].iter_mut().enumerate() {
-                        column[..ph].copy_from_slice(&sources[c + k][r..r + ph]);
-                    }
-                    for (i, target) in targets[r..r + ph].iter_mut().enumerate() {
-                        for (d, column) in target[c..c + pw].iter_mut().zip(&piece) {
-                            *d = column[i];
-                        }
-                    }
+            } else {
+                for (column, source) in piece[..w].iter_mut().zip(&sources) {
+                    column[..h].copy_from_slice(&source[r..r + h]);
+                }
+            }
+            for i in 0..h {
+                let target = dst.rb_mut().col_mut(r + i);
+                let target = target
+                    .try_as_col_major_mut()
+                    .expect("a tile is column-major");
+                let target = &mut target.as_slice_mut()[c0..c0 + w];
+                for (d, column) in target.iter_mut().zip(&piece) {
+                    *d = column[i];
                 }
             }
         }
@@ -85,4 +85,38 @@ fn contiguous(column: faer::ColRef<'_, f64>) -> &[f64] {
         .try_as_col_major()
         .expect("a tile is column-major")
         .as_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every shape a strip or a piece can end short in: fewer than 8 rows
+    /// or columns, whole pieces, and ragged edges both ways; the source and
+    /// the destination column strides differ from their heights (views).
+    #[test]
+    fn transposes_every_shape() {
+        for (m, n) in [
+            (1, 1),
+            (3, 7),
+            (8, 8),
+            (9, 16),
+            (16, 9),
+            (13, 517),
+            (517, 13),
+            (600, 520),
+        ] {
+            let big = Tile::from_fn(m + 5, n + 2, |i, j| (i * 1000 + j) as f64 + 0.5);
+            let src = big.as_ref().submatrix(2, 1, m, n);
+            let mut out = Tile::from_fn(n + 3, m + 4, |_, _| -1.0);
+            transpose_into(src, out.as_mut().submatrix_mut(1, 2, n, m));
+            for i in 0..n + 3 {
+                for j in 0..m + 4 {
+                    let inside = (1..n + 1).contains(&i) && (2..m + 2).contains(&j);
+                    let expected = if inside { src[(j - 2, i - 1)] } else { -1.0 };
+                    assert_eq!(out[(i, j)], expected, "{m} x {n}: ({i}, {j})");
+                }
+            }
+        }
+    }
 }
