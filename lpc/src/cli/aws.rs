@@ -110,6 +110,9 @@ pub fn init(command: Command) -> std::process::ExitCode {
 pub struct Lambda {
     #[cfg(feature = "aws")]
     clients: lp_runtime::aws::AwsClients,
+    /// The bucket under `--prefix`, checked by `connect`.
+    #[cfg(feature = "aws")]
+    store: Arc<lp_runtime::aws::S3Store>,
     /// Without the feature no `Lambda` can exist: `connect` fails.
     #[cfg(not(feature = "aws"))]
     never: std::convert::Infallible,
@@ -213,6 +216,7 @@ fn connect(args: &AwsArgs) -> Result<Lambda, String> {
     }
     Ok(Lambda {
         clients,
+        store: Arc::new(store),
         args: args.clone(),
         bill: std::sync::Mutex::new(None),
     })
@@ -220,11 +224,7 @@ fn connect(args: &AwsArgs) -> Result<Lambda, String> {
 
 #[cfg(feature = "aws")]
 fn store(lambda: &Lambda) -> Arc<dyn Store> {
-    let bucket = lambda.args.bucket().expect("checked by connect");
-    Arc::new(
-        lp_runtime::aws::S3Store::new(&lambda.clients, bucket, &lambda.args.prefix)
-            .expect("checked by connect"),
-    )
+    lambda.store.clone()
 }
 
 #[cfg(feature = "aws")]
