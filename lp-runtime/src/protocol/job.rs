@@ -265,8 +265,12 @@ fn execute(
                     Some(k) => loaded.swap_remove(k).1,
                     None => {
                         let info = &plan.program().matrices[tile.key.matrix as usize];
-                        let loads = loads_naming(&family.instrs, &resolved, tile.key);
-                        let take = handed_over(ctx, info, tile.key, loads);
+                        let take = handed_over(
+                            ctx,
+                            info,
+                            || loads_naming(&family.instrs, &resolved, tile.key),
+                            || plan.readers(tile.key),
+                        );
                         let Some(value) = load(ctx, fail, pc, tile, take)? else {
                             return Ok(None);
                         };
@@ -498,18 +502,21 @@ fn is_duplicate(
         })
 }
 
-/// Whether the store hands `tile` over to this job: a temp tile whose only
-/// reader this job is, naming it in one load (`loads`), from a store that
-/// can give up its copy (memory), so that a kernel updating it does so in
-/// place instead of copying it first. Nothing else reads it, and every
-/// execution of this job loads it at the same step: the first takes it, a
-/// duplicate finds it taken and stops. (A job that also loads its mirror
-/// would find it taken at its second load.)
-fn handed_over(ctx: &JobContext<'_>, info: &MatrixInfo, tile: TileKey, loads: usize) -> bool {
-    loads == 1
-        && info.role == Role::Temp
-        && ctx.store.hands_over_tiles()
-        && ctx.plan.readers(tile) == 1
+/// Whether the store hands a tile over to this job: a temp tile whose only
+/// reader this job is (`readers`), naming it in one load (`loads`), from a
+/// store that can give up its copy (memory), so that a kernel updating it
+/// does so in place instead of copying it first. Nothing else reads it,
+/// and every execution of this job loads it at the same step: the first
+/// takes it, a duplicate finds it taken and stops. (A job that also loads
+/// its mirror would find it taken at its second load.) The counts are
+/// asked for last, only where the store and matrix allow a hand-over.
+fn handed_over(
+    ctx: &JobContext<'_>,
+    info: &MatrixInfo,
+    loads: impl FnOnce() -> usize,
+    readers: impl FnOnce() -> u32,
+) -> bool {
+    info.role == Role::Temp && ctx.store.hands_over_tiles() && loads() == 1 && readers() == 1
 }
 
 fn write(
@@ -600,7 +607,8 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
     loaded.sort_unstable();
     for run in loaded.chunk_by(|a, b| a == b) {
         let (tile, loads) = (run[0], run.len());
-        if ctx.counters.release_reader(tile, ctx.plan.readers(tile))? == 0 {
+        let readers = ctx.plan.readers(tile);
+        if ctx.counters.release_reader(tile, readers)? == 0 {
             let info = &program.matrices[tile.matrix as usize];
             ctx.store
                 .delete_tile(
@@ -610,7 +618,7 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
                 )
                 .map_err(|e| fail.error(None, "S3_DELETE", Some(tile), None, e.to_string()))?;
             // A tile handed over was counted freed when it was taken.
-            if !handed_over(ctx, info, tile, loads) {
+            if !handed_over(ctx, info, || loads, || readers) {
                 ctx.metrics.temp_freed(tile_bytes(info, tile));
             }
         }
