@@ -381,8 +381,15 @@ impl LocalQueue {
         }
     }
 
-    fn is_queued(&self, job: JobId) -> bool {
-        lock(&self.jobs).count.get(&job).is_some_and(|&n| n > 0)
+    /// The jobs waiting in the queue (or popped, their lease not restarted
+    /// yet) now.
+    fn queued(&self) -> std::collections::HashSet<JobId> {
+        let jobs = lock(&self.jobs);
+        jobs.count
+            .iter()
+            .filter(|&(_, &n)| n > 0)
+            .map(|(&job, _)| job)
+            .collect()
     }
 
     /// The next job, or `None` after `timeout` or once the queue is closed.
@@ -811,11 +818,16 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
             last_progress = Instant::now();
         }
         if last_lease_check.elapsed() >= lease_check {
+            // The queue is read before the leases: a job taken from it
+            // after this read restarted its lease before it left, so it is
+            // in one read or not overdue in the other. Read after, a job
+            // taken in between would be neither, and relaunched.
+            let queued = run.queue.queued();
             relaunch_overdue(
                 ctx.counters,
                 ctx.launcher,
                 opts.lease,
-                &|job| run.queue.is_queued(job),
+                &|job| queued.contains(&job),
                 &mut |_, launched| {
                     ctx.metrics.add_retry();
                     launched

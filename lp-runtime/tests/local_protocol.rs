@@ -267,9 +267,8 @@ fn single_lost_root_delivery_is_retried_once() {
 fn a_queue_backlog_longer_than_the_lease_is_not_relaunched() {
     // 30 independent jobs of about 20 ms on one worker: the last waits about
     // 580 ms in the queue, nearly twice the lease, yet every job runs well
-    // within the lease once started (a job relaunched would have to take
-    // 15 times its time: a stalled host, which a 5x margin was not proof
-    // against in CI).
+    // within the lease once started. (This caught the driver reading the
+    // queue after the leases: a job taken in between was relaunched.)
     let jobs = 30;
     let parents: Vec<Vec<usize>> = (0..jobs).map(|_| vec![]).collect();
     let plan = plan(copy_dag(&parents));
