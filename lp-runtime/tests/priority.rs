@@ -8,7 +8,7 @@ use lp_program::{JobId, Plan};
 use lp_runtime::local::{Interpose, LocalOptions, Schedule, run_local_with};
 use lp_runtime::protocol::{Counters, InterceptedCounters, Launcher, Priorities, ProtoResult};
 use lp_runtime::store::MemStore;
-use lp_runtime::trace::{Slice, Tracer};
+use lp_runtime::trace::{IdleWaits, Slice, Tracer};
 use scheduler_support::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -201,9 +201,12 @@ fn idle_waits_add_up_the_worker_time_idle_beside_ready_jobs() {
 /// job longer than a thread's wake-up. The queue's `pop` polls every 50
 /// ms, so a lost wake-up would show as stretches of up to 50 ms; the bound,
 /// 40 ms, leaves the OS its share on a loaded machine (up to 17 ms in 20
-/// runs beside four busy loops on two cores). The second run delivers
-/// every launch 40 ms late (as a slow launcher would), to show that the
-/// measure sees such waits.
+/// runs beside four busy loops on two cores). A virtual machine whose host
+/// takes its CPU away for a moment can still stretch one wait past it, so
+/// the run is tried up to three times: a lost wake-up would show in every
+/// run (each has dozens of waits), a hiccup of the host in one. The last
+/// run delivers every launch 40 ms late (as a slow launcher would), to
+/// show that the measure sees such waits.
 #[test]
 fn no_ready_job_waits_while_a_worker_idles() {
     let plan = plan(cholesky_loops(4, 128, Body::Kernels));
@@ -219,11 +222,15 @@ fn no_ready_job_waits_while_a_worker_idles() {
             run_local_with(&plan, store, &opts, &|_| {}, interpose).expect("the run completes");
         summary.idle_waits.expect("a traced run measures its waits")
     };
-    let prompt = run(&Interpose::default());
-    let longest = prompt.longest.as_ref().map_or(Duration::ZERO, |(_, t)| *t);
+    let longest = |waits: &IdleWaits| waits.longest.as_ref().map_or(Duration::ZERO, |(_, t)| *t);
+    let bound = Duration::from_millis(40);
+    let mut attempts = Vec::new();
+    while attempts.len() < 3 && attempts.last().is_none_or(|w| longest(w) >= bound) {
+        attempts.push(run(&Interpose::default()));
+    }
     assert!(
-        longest < Duration::from_millis(40),
-        "a worker idled {longest:?} beside a ready job ({prompt:?})"
+        attempts.last().is_some_and(|w| longest(w) < bound),
+        "in each of three runs a worker idled 40 ms or more beside a ready job: {attempts:?}"
     );
     let late = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> { Arc::new(Late(inner)) };
     let delayed = run(&Interpose {
