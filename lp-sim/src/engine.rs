@@ -346,7 +346,14 @@ impl<'a> Sim<'a> {
             t,
             counters: SimCounters::new(plan, cursor.clone(), costs, tally.clone()),
             launcher: SimLauncher::new(cursor.clone(), request, tally.clone(), priorities.clone()),
-            store: SimStore::new(plan.program(), cursor.clone(), delete, tally.clone()),
+            // Threads are `lpc run`'s local backend on its memory store.
+            store: SimStore::new(
+                plan.program(),
+                model.kind() == Kind::Threads,
+                cursor.clone(),
+                delete,
+                tally.clone(),
+            ),
             cursor,
             tally,
             metrics: Metrics::default(),

@@ -8,7 +8,11 @@
 //! (`lp_runtime::matrix::load_tile`); an upper tile of a symmetric matrix
 //! is the stored lower tile transposed (a copy); a temp tile no job reads
 //! is not stored (`job::write`); a duplicate that finds a temp it needs
-//! freed and its job finished stops quietly (`job::load`). Each load costs
+//! freed and its job finished, or taken by the execution that will finish
+//! it, stops quietly (`job::load`). A store that hands temps over (the
+//! memory store, on the threads platform) gives a temp tile to its only
+//! reader when that loads it once (`job::handed_over`); the take happens
+//! when the body is costed, at the job's start. Each load costs
 //! its request latencies plus its bytes over the worker's bandwidth
 //! (nothing if the worker's previous job held the tile and the model keeps
 //! it), each kernel its flops over the model's rate at that size, each
@@ -77,7 +81,8 @@ impl Body {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Ran(Body),
-    /// A duplicate whose first copy finished and freed a temp it loads.
+    /// A duplicate whose first copy finished and freed a temp it loads, or
+    /// took it to update in place.
     Dropped,
     /// A tile the job loads is in no store and has no writer that ran: the
     /// run cannot go on (a protocol bug, never a model's doing).
@@ -148,6 +153,11 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
     let num_regs = family.num_regs.min(lp_program::bundle::MAX_REGISTERS) as usize;
     let mut regs: Vec<Option<Shape>> = vec![None; num_regs];
     let mut loaded: Vec<Resolved> = Vec::new();
+    // Each load of the job by tile, where a store hands tiles over.
+    let mut loads = Vec::new();
+    if run.store.hands_over() && run.plan.tiles(loc, false, &mut loads).is_err() {
+        loads.clear();
+    }
     let mut b = Body::default();
     for (pc, instr) in family.instrs.iter().enumerate() {
         let Ok(resolved) = run.plan.resolve(loc, pc) else {
@@ -158,7 +168,8 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
                 let d = if loaded.contains(&r) {
                     0
                 } else {
-                    match load(run, r, &mut b) {
+                    let once = loads.iter().filter(|&&t| t == r.key).count() == 1;
+                    match load(run, r, once, &mut b) {
                         Ok(d) => d,
                         Err(outcome) => return outcome,
                     }
@@ -216,8 +227,9 @@ fn shape_of(plan: &Plan, r: Resolved) -> Shape {
     if r.transpose { s.t() } else { s }
 }
 
-/// One distinct load: its time, or why the job cannot load it.
-fn load(run: &Run<'_>, r: Resolved, b: &mut Body) -> Result<Ns, Outcome> {
+/// One distinct load, of a tile the job loads only there when `once`:
+/// its time, or why the job cannot load it.
+fn load(run: &Run<'_>, r: Resolved, once: bool, b: &mut Body) -> Result<Ns, Outcome> {
     let info = &run.plan.program().matrices[r.key.matrix as usize];
     let header = &info.header;
     let (i, j) = (r.key.i as usize, r.key.j as usize);
@@ -229,8 +241,11 @@ fn load(run: &Run<'_>, r: Resolved, b: &mut Body) -> Result<Ns, Outcome> {
     if header.is_zero_tile(i, j) {
         return Ok(ns(elements / rates.zeros));
     }
+    // As `job::handed_over` decides (once and the store were checked).
+    let take = once && info.role == Role::Temp && run.plan.readers(r.key) == 1;
     let stored = match info.role {
         Role::Input => info.init.is_none(),
+        Role::Temp if take => run.store.take(r.key),
         Role::Temp | Role::Output => run.store.contains(r.key),
     };
     let transpose = if r.transpose {
@@ -258,7 +273,9 @@ fn load(run: &Run<'_>, r: Resolved, b: &mut Body) -> Result<Ns, Outcome> {
         Some(Init::Identity) => rates.identity,
         Some(Init::Random { .. }) => rates.random,
         Some(Init::Spd { .. }) => rates.spd,
-        None if run.finished && info.role == Role::Temp => return Err(Outcome::Dropped),
+        None if info.role == Role::Temp && (run.finished || take && run.store.is_taken(r.key)) => {
+            return Err(Outcome::Dropped);
+        }
         None => return Err(Outcome::Missing(r.key)),
     };
     b.bytes_loaded += bytes;

@@ -5,6 +5,11 @@
 //! through `Store::delete_tile`, which here is one request charged to the
 //! caller's [`Cursor`]. So the tiles held at once, and their peak, follow
 //! from the protocol's real freeing decisions.
+//!
+//! On the threads platform it is the memory store, which hands a temp tile
+//! over to its only reader (`Store::take_tile`): the tile leaves the store
+//! when that reader loads it, and a duplicate of the reader that looks for
+//! it later finds it taken and stops, as in a real run.
 
 use crate::clock::{Cursor, Ns};
 use crate::report::Tally;
@@ -19,6 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Default)]
 struct Held {
     tiles: HashSet<TileKey>,
+    /// Handed over and not deleted or written again since.
+    taken: HashSet<TileKey>,
     temp_tiles: u64,
     temp_bytes: u64,
     peak_tiles: u64,
@@ -31,6 +38,7 @@ pub struct SimStore {
     names: HashMap<String, (u32, u32)>,
     temp: Vec<bool>,
     headers: Vec<MatrixHeader>,
+    hands_over: bool,
     held: Mutex<Held>,
     cursor: Cursor,
     delete: Ns,
@@ -46,7 +54,15 @@ pub struct Peaks {
 }
 
 impl SimStore {
-    pub fn new(program: &Program, cursor: Cursor, delete: Ns, tally: Arc<Tally>) -> SimStore {
+    /// `hands_over`: the store hands temp tiles over as the memory store
+    /// does ([`SimStore::take`]).
+    pub fn new(
+        program: &Program,
+        hands_over: bool,
+        cursor: Cursor,
+        delete: Ns,
+        tally: Arc<Tally>,
+    ) -> SimStore {
         let mut names = HashMap::default();
         for (m, info) in program.matrices.iter().enumerate() {
             // Versioned temps can have many versions; names are built once.
@@ -62,6 +78,7 @@ impl SimStore {
                 .map(|m| m.role == Role::Temp)
                 .collect(),
             headers: program.matrices.iter().map(|m| m.header.clone()).collect(),
+            hands_over,
             held: Mutex::new(Held::default()),
             cursor,
             delete,
@@ -82,11 +99,32 @@ impl SimStore {
         self.lock().tiles.contains(&tile)
     }
 
+    pub fn hands_over(&self) -> bool {
+        self.hands_over
+    }
+
+    /// Hands a held temp tile over to its only reader: the store holds it
+    /// no more (nor counts it), and remembers why. False if it was not
+    /// held.
+    pub fn take(&self, tile: TileKey) -> bool {
+        if !self.remove(tile) {
+            return false;
+        }
+        self.lock().taken.insert(tile);
+        true
+    }
+
+    /// Whether the tile is gone because [`SimStore::take`] handed it over.
+    pub fn is_taken(&self, tile: TileKey) -> bool {
+        self.lock().taken.contains(&tile)
+    }
+
     /// A write became durable (no request here: the engine charged it).
     pub fn insert(&self, tile: TileKey) {
         let bytes = self.bytes(tile);
         let temp = self.temp[tile.matrix as usize];
         let mut h = self.lock();
+        h.taken.remove(&tile);
         if !h.tiles.insert(tile) {
             return;
         }
@@ -108,14 +146,17 @@ impl SimStore {
         }
     }
 
-    fn remove(&self, tile: TileKey) {
+    /// Forgets a tile; whether it was held.
+    fn remove(&self, tile: TileKey) -> bool {
         let bytes = self.bytes(tile);
         let temp = self.temp[tile.matrix as usize];
         let mut h = self.lock();
-        if h.tiles.remove(&tile) && temp {
+        let held = h.tiles.remove(&tile);
+        if held && temp {
             h.temp_tiles -= 1;
             h.temp_bytes -= bytes;
         }
+        held
     }
 }
 
@@ -141,14 +182,20 @@ impl Store for SimStore {
         self.cursor.advance(self.delete);
         self.tally.store_deletes.fetch_add(1, Relaxed);
         if let Some(&(m, version)) = self.names.get(matrix) {
-            self.remove(TileKey {
+            let tile = TileKey {
                 matrix: m,
                 version,
                 i: i as u32,
                 j: j as u32,
-            });
+            };
+            self.remove(tile);
+            self.lock().taken.remove(&tile);
         }
         Ok(())
+    }
+
+    fn hands_over_tiles(&self) -> bool {
+        self.hands_over
     }
 
     fn list_tiles(&self, _matrix: &str) -> StoreResult<Vec<(usize, usize)>> {

@@ -108,8 +108,10 @@ fn chain_on_one_worker() {
             invocations: 1,
         }
     );
-    // T2 is written before second frees T1.
-    assert_eq!((r.peak_tiles, r.peak_temp_tiles), (2, 2));
+    // The memory store hands T1 over to second, its only reader, before
+    // T2 is written, and T2 to third before C is: one tile at a time, as
+    // `lpc run` of this program reports (peak temps 78.1 KiB).
+    assert_eq!((r.peak_tiles, r.peak_temp_tiles), (1, 1));
     assert_eq!(r.executions, 3);
 }
 
@@ -322,4 +324,35 @@ fn polls_between_events_are_counted_not_simulated() {
             invocations: 2,
         }
     );
+}
+
+/// `CHAIN` with second's kernel a `SUB` of 1 s (1e4 flops at 1e-5
+/// GFLOP/s), under a 300 ms lease checked every 75 ms, on two workers.
+/// first runs as in `chain_on_one_worker` (1 to 34 ms) and worker 0
+/// continues with second, restarting its lease at 34: second takes T1 from
+/// the memory store (its only reader) and runs to 1057 (body 9 + 1000 + 10,
+/// then record and launch third 2, finish 1, release T1 1); third runs to
+/// 1088. second is overdue from 334 ms, so the check at 375 relaunches it
+/// onto worker 1, whose execution restarts the lease, finds T1 taken and
+/// stops at once; the same at 750. So five executions, two relaunches, and
+/// nothing more than the three jobs' own work: busy 33 + 1023 + 31 ms,
+/// two GETs (second's and third's), as in a real run on the memory store,
+/// where the duplicates stop at their load of T1.
+#[test]
+fn a_duplicate_finds_its_handed_over_temp_taken_and_stops() {
+    let src = CHAIN.replacen(
+        "%b = ADD %a, %a\n    S3_WRITE T2",
+        "%b = SUB %a, %a\n    S3_WRITE T2",
+        1,
+    );
+    let changes = [
+        ("SYRK = ", "SUB = [[1, 0.00001]]"),
+        ("lease_s", "lease_s = { value = 0.3, source = \"test\" }"),
+    ];
+    let r = run_with(&plan(&src, &[]), 2, &changes);
+    assert_eq!((r.executions, r.relaunches), (5, 2));
+    assert_eq!(r.makespan, 1088 * MS);
+    assert_eq!(r.busy, 1087 * MS);
+    assert_eq!(r.requests.store_gets, 2);
+    assert_eq!((r.peak_tiles, r.peak_temp_tiles), (1, 1));
 }

@@ -57,7 +57,7 @@ simulated 4 jobs on 2 workers (exact model)
   requests      store: 3 GET, 4 PUT, 1 DELETE; counters: 4 reads, 12 writes, 0 query pages (0 read units)
   launches      queue: 1 (the rest continued on their parent's worker)
   cost          $0.0000 (compute $0.0000, invocations $0.0000, store $0.0000, counters $0.0000)
-  tiles held    at most 4 at once (1 temps, 78.1 KiB of temps)
+  tiles held    at most 3 at once (1 temps, 78.1 KiB of temps)
 ";
     assert_eq!(text(&out.stdout), expected);
 }
@@ -77,8 +77,8 @@ fn sweep_prints_a_table() {
     // for the whole run at the model's 1 GB: 0.144 x 2 = 0.3 GB-s.
     let expected = "\
 b\tworkers\tjobs\tmakespan s\tcrit. path s\tutil. %\tGB-s\tdollars\tpeak tiles
-100\t1\t4\t0.144\t0.132\t99.3\t0.1\t0.0000\t4
-100\t2\t4\t0.144\t0.132\t49.7\t0.3\t0.0000\t4
+100\t1\t4\t0.144\t0.132\t99.3\t0.1\t0.0000\t3
+100\t2\t4\t0.144\t0.132\t49.7\t0.3\t0.0000\t3
 200\t1\t1\t0.156\t0.154\t99.4\t0.2\t0.0000\t1
 200\t2\t1\t0.156\t0.154\t49.7\t0.3\t0.0000\t1
 ";
@@ -1105,7 +1105,7 @@ fn a_sweep_reads_its_program_once() {
     // The rows of `sweep_prints_a_table` on one worker.
     let expected = "\
 b\tjobs\tmakespan s\tcrit. path s\tutil. %\tGB-s\tdollars\tpeak tiles
-100\t4\t0.144\t0.132\t99.3\t0.1\t0.0000\t4
+100\t4\t0.144\t0.132\t99.3\t0.1\t0.0000\t3
 200\t1\t0.156\t0.154\t99.4\t0.2\t0.0000\t1
 ";
     assert_eq!(
