@@ -64,7 +64,9 @@ pub fn size_error(name: &str, value: &dyn Fn(&str) -> Option<i64>) -> Option<Str
              leaf whose QR must have n reflectors), found a tile of {b}: choose --tile {n} or more"
         ));
     }
-    let last = m % b;
+    // A tile of 0 (or i64::MIN rows over -1) has no remainder: the
+    // program's own checks refuse such a tile.
+    let last = m.checked_rem(b)?;
     if name == "tsqr" && last != 0 && last < n {
         return Some(format!(
             "`tsqr` needs every tile to have at least n = {n} rows, but the last of m = {m} \

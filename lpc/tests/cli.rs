@@ -73,6 +73,16 @@ fn usage_error_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(text(&out.stderr), "error: --tile must be at least 1\n");
     assert_eq!(text(&out.stdout), "");
+    // A size set through --set follows the same rule (a tile of 0 once
+    // divided by zero in `qr`'s size check).
+    for (algorithm, setting) in [("qr", "b=0"), ("gemm", "k=-1"), ("tsqr", "m=0")] {
+        let out = lpc(&["gen", algorithm, "--set", setting], None);
+        assert_eq!(out.status.code(), Some(2), "{algorithm} {setting}");
+        let param = &setting[..1];
+        let expected = format!("error: --set {setting}: `{param}` is a size, at least 1\n");
+        assert_eq!(text(&out.stderr), expected);
+        assert_eq!(text(&out.stdout), "");
+    }
 }
 
 #[test]

@@ -63,23 +63,32 @@ fn library_help() -> String {
     text
 }
 
+/// The size flags and the parameters they set, in [`Args::flags`]' order.
+const SIZE_FLAGS: [(&str, &str); 5] = [
+    ("n", "n"),
+    ("m", "m"),
+    ("k", "k"),
+    ("nrhs", "nrhs"),
+    ("tile", "b"),
+];
+
 impl Args {
     /// (flag, parameter, value, is a size) for every flag given.
     fn flags(&self) -> Vec<(&'static str, &'static str, i64, bool)> {
-        [
-            ("n", "n", self.n, true),
-            ("m", "m", self.m, true),
-            ("k", "k", self.k, true),
-            ("nrhs", "nrhs", self.nrhs, true),
-            ("tile", "b", self.tile, true),
-            ("seed", "seed", self.seed, false),
-            ("seed-a", "seed_a", self.seed_a, false),
-            ("seed-b", "seed_b", self.seed_b, false),
-            ("seed-l", "seed_l", self.seed_l, false),
-        ]
-        .into_iter()
-        .filter_map(|(flag, param, v, size)| v.map(|v| (flag, param, v, size)))
-        .collect()
+        let sizes = [self.n, self.m, self.k, self.nrhs, self.tile];
+        let sizes = SIZE_FLAGS
+            .into_iter()
+            .zip(sizes)
+            .map(|((flag, param), v)| (flag, param, v, true));
+        sizes
+            .chain([
+                ("seed", "seed", self.seed, false),
+                ("seed-a", "seed_a", self.seed_a, false),
+                ("seed-b", "seed_b", self.seed_b, false),
+                ("seed-l", "seed_l", self.seed_l, false),
+            ])
+            .filter_map(|(flag, param, v, size)| v.map(|v| (flag, param, v, size)))
+            .collect()
     }
 
     /// The parameter settings of the flags and `--set`s, or the usage error.
@@ -102,6 +111,18 @@ impl Args {
                 ));
             }
             settings.push((param.to_string(), value));
+        }
+        // The sizes' flags and their `--set`s follow one rule: a size of
+        // the library's programs is at least 1.
+        let sizes = SIZE_FLAGS.map(|(_, param)| param);
+        if let Some((param, v)) = self
+            .settings
+            .iter()
+            .find(|(param, v)| sizes.contains(&param.as_str()) && *v < 1)
+        {
+            return Err(format!(
+                "--set {param}={v}: `{param}` is a size, at least 1"
+            ));
         }
         settings.extend(self.settings.iter().cloned());
         Ok(settings)
