@@ -655,11 +655,15 @@ fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
         r#"{"location":"../../etc","published":1}"#,
     )
     .unwrap();
+    // Not JSON at all: before any `rm` looked for links into what it
+    // removes, this link stopped every removal.
+    std::fs::create_dir(dir.path().join("notjson")).unwrap();
+    std::fs::write(dir.path().join("notjson/link.json"), "{trunc").unwrap();
     let out = lpc(&["store", "ls", &store]);
     assert_eq!(out.status.code(), Some(0));
     let listing = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = listing.lines().collect();
-    assert_eq!(lines.len(), 4, "{listing}");
+    assert_eq!(lines.len(), 5, "{listing}");
     assert_eq!(
         lines[0],
         format!(
@@ -675,6 +679,11 @@ fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
     assert!(
         lines[2].starts_with("good\t64 x 64 in 32 x 32 tiles, lower\t3 tiles"),
         "{listing}"
+    );
+    assert_eq!(
+        lines[3],
+        "notjson\t(unreadable)\t\tcorrupt notjson/link.json: key must be a string at line 1 \
+         column 2"
     );
     let out = lpc(&["store", "rm", &store, "nonexist"]);
     assert_eq!(
@@ -699,9 +708,15 @@ fn a_corrupt_entry_is_listed_and_removable_without_hiding_the_rest() {
             "error: cannot remove nonexist: no matrix or run `nonexist` in the store\n".to_string()
         )
     );
-    let out = lpc(&["store", "rm", &store, "badlink"]);
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), "removed badlink\n");
-    assert!(!dir.path().join("bad").exists() && !dir.path().join("badlink").exists());
+    let out = lpc(&["store", "rm", &store, "badlink", "notjson"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "removed badlink\nremoved notjson\n"
+    );
+    assert_eq!(out.status.code(), Some(0));
+    for gone in ["bad", "badlink", "notjson"] {
+        assert!(!dir.path().join(gone).exists(), "{gone}");
+    }
 }
 
 /// `lpc run` of a 64 x 64 trsolve (tiles of 32) in `store`, its L the

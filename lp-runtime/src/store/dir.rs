@@ -543,7 +543,7 @@ fn read_and_decode(
         let [rows, cols] = header.shape;
         // Fast path, every full tile this store writes: read the payload
         // straight into the tile's storage (one copy, from the page cache).
-        if header.fortran_order && offset as u64 + header.payload_len() == len {
+        if header.fortran_order && (offset as u64).checked_add(header.payload_len()) == Some(len) {
             let mut tile = Tile::new();
             // Fallible, so a sparse file claiming a huge shape is an error.
             if tile.try_reserve(rows, cols).is_ok() {
@@ -867,6 +867,30 @@ mod tests {
                 format!("corrupt header of matrix T ({}): {reason}", path.display())
             );
         }
+    }
+
+    /// A tile file whose header claims a shape of 2^80 elements, over a
+    /// payload of 8 bytes: refused as corrupt, with no overflow on the way
+    /// (the payload's size saturates; the offset added to it must too).
+    #[test]
+    fn a_tile_claiming_an_astronomic_shape_is_corrupt() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStore::open(tmp.path()).unwrap();
+        store
+            .put_tile("T", 0, 0, Arc::new(Tile::zeros(1, 1)))
+            .unwrap();
+        let dict = "{'descr': '<f8', 'fortran_order': True, \
+                    'shape': (1099511627776, 1099511627776), }";
+        let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+        let padded = (10 + dict.len() + 1).next_multiple_of(64) - 10;
+        npy.extend_from_slice(&(padded as u16).to_le_bytes());
+        npy.extend_from_slice(format!("{dict:<width$}\n", width = padded - 1).as_bytes());
+        npy.extend_from_slice(&[0; 8]);
+        let file = tmp.path().join("T").join("0_0.npy");
+        assert!(file.is_file(), "the tile's file is where the test writes");
+        fs::write(&file, npy).unwrap();
+        let e = store.get_tile("T", 0, 0).unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e:?}");
     }
 
     #[test]

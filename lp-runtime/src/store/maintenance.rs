@@ -609,7 +609,13 @@ fn links_into(store: &dyn Store, location: &str) -> StoreResult<Vec<String>> {
         if name.starts_with('~') {
             continue;
         }
-        if let Some(link) = read_link(store, &name)?
+        // A link that does not parse points nowhere: it must not stop the
+        // removal of anything else, itself included.
+        let link = match read_link(store, &name) {
+            Err(StoreError::Corrupt { .. }) => None,
+            read => read?,
+        };
+        if let Some(link) = link
             && (link.location == location || link.location.starts_with(&below))
         {
             names.push(name);

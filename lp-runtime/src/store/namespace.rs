@@ -83,7 +83,10 @@ impl Origin {
         match self {
             Origin::Init { init } => init.clone(),
             Origin::Import { blake3, file } => {
-                format!("import of {file} (blake3 {})", &blake3[..16])
+                // A record edited by hand may hold a shorter hash, or
+                // characters of several bytes: never cut inside one.
+                let short = blake3.get(..16).unwrap_or(blake3);
+                format!("import of {file} (blake3 {short})")
             }
             Origin::Run {
                 run,
@@ -273,6 +276,27 @@ mod tests {
             versions,
             base: None,
         }
+    }
+
+    /// The short hash `lpc store ls` shows, from any recorded one: a
+    /// record edited by hand must not end the listing.
+    #[test]
+    fn an_import_is_described_whatever_hash_it_records() {
+        let describe = |hash: &str| {
+            Origin::Import {
+                blake3: hash.to_string(),
+                file: "a.npy".to_string(),
+            }
+            .describe()
+        };
+        assert_eq!(
+            describe(&"0af3".repeat(16)),
+            "import of a.npy (blake3 0af30af30af30af3)"
+        );
+        assert_eq!(describe("abc"), "import of a.npy (blake3 abc)");
+        // Byte 16 falls inside the eighth `é`.
+        let odd = format!("a{}", "é".repeat(10));
+        assert_eq!(describe(&odd), format!("import of a.npy (blake3 {odd})"));
     }
 
     #[test]
