@@ -395,14 +395,20 @@ fn model_errors_name_the_file_the_key_and_the_line() {
 
 #[test]
 fn bad_flags_are_usage_errors() {
-    let (code, err) = error_of(&["sim", "lib/cholesky.lp", "--workers", "0"]);
-    assert_eq!(
-        (code, err.as_str()),
-        (
-            Some(2),
-            "error: --workers: a simulation takes at least 1 worker\n"
-        )
-    );
+    // With a sweep too, before any of its points is compiled.
+    for sweep in [&[][..], &["--sweep", "b=256,512"]] {
+        let mut args = vec!["sim", "lib/cholesky.lp", "--workers", "0"];
+        args.extend_from_slice(sweep);
+        let (code, err) = error_of(&args);
+        assert_eq!(
+            (code, err.as_str()),
+            (
+                Some(2),
+                "error: --workers: a simulation takes at least 1 worker\n"
+            ),
+            "{args:?}"
+        );
+    }
     let (code, err) = error_of(&[
         "sim",
         "lib/cholesky.lp",

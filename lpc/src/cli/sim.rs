@@ -72,13 +72,16 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
         print_model(&model);
         return Ok(ExitCode::SUCCESS);
     }
+    // Before a sweep too, which would otherwise compile every point first.
+    if let Some(workers) = args.workers {
+        check_workers(workers).map_err(|e| Fail(2, format!("--workers: {e}")))?;
+    }
     if !args.sweep.is_empty() {
         return Ok(sweep::run(args, &model));
     }
     let workers = args
         .workers
         .ok_or_else(|| Fail(2, WORKERS_REQUIRED.to_string()))?;
-    check_workers(workers).map_err(|e| Fail(2, format!("--workers: {e}")))?;
     let plan = match load_plan(args) {
         Ok(plan) => plan,
         Err(code) => return Ok(code),
