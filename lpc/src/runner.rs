@@ -766,13 +766,28 @@ pub fn export_array(
     Ok(())
 }
 
-/// Checks a finished run's answer with random probe vectors.
+/// Why [`verify`] gave no verdict.
+#[derive(Debug)]
+pub enum VerifyError {
+    /// A tile could not be read.
+    Read(MatrixError),
+    /// The stop flag was set (Ctrl-C): the check ended between two tiles.
+    Stopped,
+}
+
+/// Checks a finished run's answer with random probe vectors, tile by tile
+/// (minutes for a large matrix in a directory store), until `stop` is set.
 pub fn verify(
     store: &dyn Store,
     program: &Program,
     check: Check,
-) -> Result<Verification, MatrixError> {
+    stop: &AtomicBool,
+) -> Result<Verification, VerifyError> {
     verify::verify(program, check, |m, version, i, j| {
+        if stop.load(Ordering::SeqCst) {
+            return Err(VerifyError::Stopped);
+        }
         matrix::load_tile(store, &program.matrices[m], version, i, j, false)
+            .map_err(VerifyError::Read)
     })
 }

@@ -496,6 +496,56 @@ fn interrupt_while_writing_the_output_leaves_no_file() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// Ctrl-C after the jobs finished, while `--verify` reads the answer back
+/// (most of a second for this product in a test build, minutes for a large
+/// matrix in a directory store), stops the check: exit 130, nothing kept or
+/// published. The stop flag used to be read again only by an `--output`'s
+/// export, so without one the run went on to publish and exit 0.
+#[cfg(unix)]
+#[test]
+fn interrupt_while_verifying_keeps_and_publishes_nothing() {
+    use std::io::{BufRead, BufReader, Read};
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("gemm.lp");
+    let text = lpc(&[
+        "gen", "gemm", "--m", "4096", "--n", "4096", "--k", "64", "--tile", "512",
+    ])
+    .stdout;
+    std::fs::write(&prog, text).unwrap();
+    let store = dir.path().join("store");
+    let mut child = Command::new(LPC)
+        .args(["run", prog.to_str().unwrap(), "--verify", "--store"])
+        .arg(format!("dir:{}", store.display()))
+        .args(["--publish", "C=product"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    // The summary's first line comes once every job has finished; its
+    // last, the verdict, after the check.
+    while !seen.contains("finished 64 jobs") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    stderr.read_to_string(&mut seen).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}");
+    assert!(
+        seen.ends_with("error: interrupted while verifying; no output written\n"),
+        "{seen}"
+    );
+    assert!(!store.join("product").exists(), "nothing is published");
+    let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 /// The loop Cholesky of the library and its flat expansion compute the same
 /// factor, bit for bit, and run the same number of jobs.
 #[test]

@@ -306,6 +306,9 @@ enum WorkError {
     Run(RunFailure),
     Read(MatrixError),
     Verification(Verification),
+    /// The stop flag was set after the jobs (the caller holds the signal's
+    /// exception to raise).
+    Stopped,
     /// Clearing the temporaries or recording the finished run.
     Finish(StoreError),
     Publish(String, MaintenanceError),
@@ -445,11 +448,15 @@ impl Work<'_> {
             |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
         let summary = runner::run_local(self.plan, store.clone(), &self.opts, &progress)
             .map_err(WorkError::Run)?;
+        let stop = self.opts.stop.as_ref();
         let verification = self
             .check
-            .map(|c| runner::verify(store.as_ref(), self.program(), c))
+            .map(|c| runner::verify(store.as_ref(), self.program(), c, stop))
             .transpose()
-            .map_err(WorkError::Read)?;
+            .map_err(|e| match e {
+                runner::VerifyError::Read(e) => WorkError::Read(e),
+                runner::VerifyError::Stopped => WorkError::Stopped,
+            })?;
         if let Some(v) = verification.as_ref().filter(|v| !v.passed()) {
             // A wrong answer is not kept, let alone published.
             return Err(WorkError::Verification(v.clone()));
@@ -459,6 +466,11 @@ impl Work<'_> {
             let free = !self.kept[k];
             runner::export_array(store.as_ref(), &plan.program().matrices[k], out, free)
                 .map_err(WorkError::Read)?;
+        }
+        // A stop that came after the last job must not keep or publish:
+        // its signal's exception says nothing was.
+        if stop.load(Ordering::SeqCst) {
+            return Err(WorkError::Stopped);
         }
         self.keep(store.as_ref(), guard, &ns)?;
         Ok(Done {
@@ -602,6 +614,7 @@ fn work_error(py: Python<'_>, e: WorkError) -> PyErr {
             ),
             &[],
         ),
+        WorkError::Stopped => raise(py, "RunError", "the run was stopped".to_string()),
         WorkError::Finish(e) => store_error(py, &e),
         WorkError::Publish(name, e) => bigmatrix::publish_error(py, &name, e),
         WorkError::Panicked => PyRuntimeError::new_err(

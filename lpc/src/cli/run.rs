@@ -293,7 +293,7 @@ fn deliver(
     } = placed;
     let store = store.as_ref();
     let verified = match check {
-        Some(check) => report_verification(store, program, check)?,
+        Some(check) => report_verification(store, program, check, stop)?,
         None => true,
     };
     if !verified {
@@ -506,9 +506,15 @@ fn report_verification(
     store: &dyn Store,
     program: &lp_program::Program,
     check: Check,
+    stop: &AtomicBool,
 ) -> Result<bool, Fail> {
-    let result = runner::verify(store, program, check)
-        .map_err(|e| Fail(1, format!("verification could not read a tile: {e}")))?;
+    let result = runner::verify(store, program, check, stop).map_err(|e| match e {
+        runner::VerifyError::Read(e) => Fail(1, format!("verification could not read a tile: {e}")),
+        runner::VerifyError::Stopped => Fail(
+            130,
+            "interrupted while verifying; no output written".to_string(),
+        ),
+    })?;
     let verdict = if result.passed() { "ok" } else { "FAILED" };
     lpc::say!(
         "  {:<14}{} = {:.3e} (tolerance {:.1e}): {verdict}",
