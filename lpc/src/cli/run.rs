@@ -302,6 +302,11 @@ fn deliver(
             "the answer failed verification; no output written".to_string(),
         ));
     }
+    // A stop after the last job, with no check to end: nothing is kept
+    // (each export below reads the flag itself).
+    if stop.load(Ordering::SeqCst) {
+        return Err(Fail(130, "interrupted; no output written".to_string()));
+    }
     for (name, path) in &args.output {
         let info = find(program, name);
         let [rows, cols] = info.header.shape;
