@@ -318,9 +318,16 @@ pub enum Unwritable {
     /// It is a device, a pipe or a socket (`lp_runtime::atomic_file`
     /// refuses to replace one).
     NotAFile,
-    /// It is the program being run.
-    TheProgram,
+    /// It is a file the command reads: `it is {0}` ("the program being
+    /// run", "the input file of matrix A").
+    Read(String),
+    /// Another flag of the command (`{0}`) writes the same file.
+    WrittenBy(String),
 }
+
+/// A file a command reads, which none it writes may replace: (what it is,
+/// for the error, "the program being run"; its path).
+pub type ReadFile<'a> = (String, &'a Path);
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -345,7 +352,8 @@ impl fmt::Display for Refusal {
                         write!(f, "cannot create a file in {}: {e}", dir.display())
                     }
                     Unwritable::NotAFile => f.write_str("it is not a regular file"),
-                    Unwritable::TheProgram => f.write_str("it is the program being run"),
+                    Unwritable::Read(what) => write!(f, "it is {what}"),
+                    Unwritable::WrittenBy(option) => write!(f, "{option} writes it too"),
                 }
             }
             Refusal::TileTooLarge {
@@ -377,39 +385,73 @@ pub fn check_workers(workers: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Checks, before anything is computed, that a file can be written at
-/// `path` the way every output is (`lp_runtime::atomic_file`: a temp file
-/// beside it, renamed over it), so that a mistyped path costs no run,
-/// and that it is not `program` (the source a run reads). `option` names
-/// the flag in the error.
-pub fn check_destination(option: &str, path: &Path, program: &Path) -> Result<(), Refusal> {
-    let refuse = |why| Refusal::Unwritable {
-        option: option.to_string(),
-        path: path.to_path_buf(),
-        why,
-    };
-    if path.is_dir() {
-        return Err(refuse(Unwritable::IsADirectory));
+/// Checks, before anything is computed, that the files a command writes
+/// (`writes`: the flag that names each, `--output L`, `--trace`, and its
+/// path) can be written the way every output is (`lp_runtime::atomic_file`:
+/// a temp file beside it, renamed over it), so that a mistyped path costs
+/// no run; that none is a file the command reads (`reads`); and that no two
+/// name one file, which one would silently replace.
+pub fn check_destinations(
+    writes: &[(String, &Path)],
+    reads: &[ReadFile<'_>],
+) -> Result<(), Refusal> {
+    let mut written: Vec<(&str, PathBuf)> = Vec::new();
+    for (option, path) in writes {
+        let refuse = |why| Refusal::Unwritable {
+            option: option.clone(),
+            path: path.to_path_buf(),
+            why,
+        };
+        check_destination(path).map_err(refuse)?;
+        if let Some((what, _)) = reads.iter().find(|(_, read)| same_file(path, read)) {
+            return Err(refuse(Unwritable::Read(what.clone())));
+        }
+        // The file's place, whether it exists yet or not (its directory
+        // does: checked above).
+        let place = destination_key(path);
+        if let Some((first, _)) = written.iter().find(|(_, p)| *p == place) {
+            return Err(refuse(Unwritable::WrittenBy(first.to_string())));
+        }
+        written.push((option, place));
     }
-    if same_file(path, program) {
-        return Err(refuse(Unwritable::TheProgram));
+    Ok(())
+}
+
+/// The directory-and-name a destination resolves to: its directory's
+/// canonical path and its own name, so that `x.npy` and `./x.npy` meet.
+fn destination_key(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => path.to_path_buf(),
+    }
+}
+
+/// Whether one file can be written at `path`.
+fn check_destination(path: &Path) -> Result<(), Unwritable> {
+    if path.is_dir() {
+        return Err(Unwritable::IsADirectory);
     }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     if !dir.exists() {
-        return Err(refuse(Unwritable::NoDirectory(dir.to_path_buf())));
+        return Err(Unwritable::NoDirectory(dir.to_path_buf()));
     }
     if !dir.is_dir() {
-        return Err(refuse(Unwritable::NotADirectory(dir.to_path_buf())));
+        return Err(Unwritable::NotADirectory(dir.to_path_buf()));
     }
     // The write's own first step, undone on drop: this answers for
     // permissions, read-only mounts and ACLs alike.
     match lp_runtime::atomic_file::AtomicFile::create(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(refuse(Unwritable::NotAFile)),
-        Err(e) => Err(refuse(Unwritable::Denied(dir.to_path_buf(), e))),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Err(Unwritable::NotAFile),
+        Err(e) => Err(Unwritable::Denied(dir.to_path_buf(), e)),
     }
 }
 

@@ -975,6 +975,11 @@ fn a_failed_verification_writes_no_output_and_keeps_the_old_file() {
     assert_eq!(left, ["bad.lp", "chol.lp", "old.npy"], "no temp file left");
 }
 
+/// The last component of a path.
+fn base(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 #[test]
 fn output_and_trace_paths_are_checked_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -983,7 +988,8 @@ fn output_and_trace_paths_are_checked_before_the_run() {
     std::fs::write(dir.path().join("file"), "").unwrap();
     let good = format!("L={d}/L.npy");
     let to_itself = format!("L={program}");
-    let cases: [(&[&str], String); 8] = [
+    let input = format!("A={d}/file");
+    let cases: [(&[&str], String); 11] = [
         (
             &["--output", &format!("S={d}/S.npy")],
             "--output S: `S` is a temp of the program (a run frees its tiles as it goes); \
@@ -1021,6 +1027,27 @@ fn output_and_trace_paths_are_checked_before_the_run() {
         (
             &["--trace", &d],
             format!("--trace: cannot write {d}: it is a directory"),
+        ),
+        // A file the run reads, or writes under another flag.
+        (
+            &["--input", &input, "--trace", &format!("{d}/file")],
+            format!("--trace: cannot write {d}/file: it is the input file of matrix A"),
+        ),
+        (
+            &["--output", &good, "--trace", &format!("{d}/./L.npy")],
+            format!("--trace: cannot write {d}/./L.npy: --output L writes it too"),
+        ),
+        (
+            &[
+                "--output",
+                &good,
+                "--output",
+                &format!("L={d}/../{}/L.npy", base(&d)),
+            ],
+            format!(
+                "--output L: cannot write {d}/../{}/L.npy: --output L writes it too",
+                base(&d)
+            ),
         ),
     ];
     for (extra, message) in cases {

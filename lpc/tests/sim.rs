@@ -170,6 +170,27 @@ fn unwritable_plot_and_trace_paths_are_refused_first() {
             )
         );
     }
+    // One file for both, which would be the plot alone at the end.
+    let both = format!("{d}/out");
+    let args = [
+        "--set",
+        "b=100",
+        "--workers",
+        "2",
+        "--trace",
+        &both,
+        "--plot",
+        &both,
+    ];
+    let out = cholesky_2x2(&model, &args);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout), text(&out.stderr)),
+        (
+            Some(2),
+            String::new(),
+            format!("error: --plot: cannot write {both}: --trace writes it too\n")
+        )
+    );
 }
 
 /// `--trace-jobs` limits a trace: without `--trace` it would do nothing,

@@ -681,7 +681,11 @@ pub fn run_program<'py>(
     check_limits(original, workers)?;
     if let Some(path) = &trace {
         // As `lpc run` checks it: a mistyped path costs no run.
-        runner::check_destination("trace", path, std::path::Path::new(&original.source))
+        let program = (
+            "the program being run".to_string(),
+            std::path::Path::new(&original.source),
+        );
+        runner::check_destinations(&[("trace".to_string(), path.as_path())], &[program])
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
     }
     let check = match verify {

@@ -365,11 +365,22 @@ fn preflight(plan: &Plan, args: &Args) -> Result<Option<Check>, Fail> {
     let outputs = args
         .output
         .iter()
-        .map(|(name, path)| (format!("--output {name}"), path));
-    let trace = args.trace.iter().map(|path| ("--trace".to_string(), path));
-    for (option, path) in outputs.chain(trace) {
-        runner::check_destination(&option, path, Path::new(&args.program)).map_err(refused)?;
-    }
+        .map(|(name, path)| (format!("--output {name}"), path.as_path()));
+    let trace = args
+        .trace
+        .iter()
+        .map(|path| ("--trace".to_string(), path.as_path()));
+    let writes: Vec<_> = outputs.chain(trace).collect();
+    let program_file = (
+        "the program being run".to_string(),
+        Path::new(&args.program),
+    );
+    let inputs = args.input.iter().filter_map(|(name, input)| match input {
+        Input::File(path) => Some((format!("the input file of matrix {name}"), path.as_path())),
+        Input::Stored(_) => None,
+    });
+    let reads: Vec<_> = std::iter::once(program_file).chain(inputs).collect();
+    runner::check_destinations(&writes, &reads).map_err(refused)?;
     if let (Backend::Local, Some(memory)) = (args.backend, lp_runtime::local::physical_memory()) {
         runner::check_memory(program, memory).map_err(refused)?;
     }

@@ -119,13 +119,20 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
 /// The files a simulation writes are checked before it runs, as `lpc
 /// run`'s are: a mistyped path costs no simulation.
 fn check_destinations(args: &Args) -> Result<(), Fail> {
-    let trace = args.trace.iter().map(|path| ("--trace", path));
-    let plot = args.plot.iter().map(|path| ("--plot", path));
-    for (option, path) in trace.chain(plot) {
-        lpc::runner::check_destination(option, path, Path::new(&args.program))
-            .map_err(|e| Fail(2, e.to_string()))?;
-    }
-    Ok(())
+    let trace = args
+        .trace
+        .iter()
+        .map(|path| ("--trace".to_string(), path.as_path()));
+    let plot = args
+        .plot
+        .iter()
+        .map(|path| ("--plot".to_string(), path.as_path()));
+    let writes: Vec<_> = trace.chain(plot).collect();
+    let program = (
+        "the program being run".to_string(),
+        Path::new(&args.program),
+    );
+    lpc::runner::check_destinations(&writes, &[program]).map_err(|e| Fail(2, e.to_string()))
 }
 
 /// The program as `--set` gives it.
