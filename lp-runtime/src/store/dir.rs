@@ -192,19 +192,7 @@ impl DirStore {
             return Err(io_err(what)(e));
         }
         fs::create_dir_all(&root).map_err(io_err(what))?;
-        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
-        let pool_dir = root
-            .join(POOL_DIR)
-            .join(format!("{}-{instance}", std::process::id()));
-        // A directory left by a crashed process with the same pid and
-        // instance number holds only garbage: start it empty.
-        match fs::remove_dir_all(&pool_dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(format!("clearing {}", pool_dir.display()))(e)),
-        }
-        fs::create_dir_all(&pool_dir)
-            .map_err(io_err(format!("creating {}", pool_dir.display())))?;
+        let pool_dir = Self::create_pool_dir(&root.join(POOL_DIR))?;
         let owner = pool_dir.join(super::runs::OWNER_FILE);
         let me = serde_json::to_vec(&super::runs::ProcessId::current()).expect("serialises");
         fs::write(&owner, me).map_err(io_err(format!("writing {}", owner.display())))?;
@@ -219,6 +207,29 @@ impl DirStore {
             held: AtomicU64::new(held),
             peak: AtomicU64::new(held),
         })
+    }
+
+    /// A new, empty pool folder of this instance in `pools`. Its name is
+    /// this process's pid and instance number, which tell people whose it
+    /// is, and the time: processes in different PID namespaces (two
+    /// containers, each its own process 1) share a store and must never
+    /// share a pool, whose files one would rename over the other's tiles.
+    /// Created, never cleared: a folder of that name is someone else's.
+    fn create_pool_dir(pools: &Path) -> StoreResult<PathBuf> {
+        fs::create_dir_all(pools).map_err(io_err(format!("creating {}", pools.display())))?;
+        let instance = INSTANCE.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        loop {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let dir = pools.join(format!("{pid}-{instance}-{nanos:x}"));
+            match fs::create_dir(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_err(format!("creating {}", dir.display()))(e)),
+            }
+        }
     }
 
     /// Caps the bytes of deleted tile files kept for reuse (0 disables
@@ -867,6 +878,34 @@ mod tests {
                 format!("corrupt header of matrix T ({}): {reason}", path.display())
             );
         }
+    }
+
+    /// Each open store gets a pool folder of its own, and none clears a
+    /// folder it finds: two containers' processes 1 share the store's
+    /// `~pool` and must not share, or empty, each other's pools.
+    #[test]
+    fn a_pool_folder_is_new_and_nobody_elses_is_touched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pools = tmp.path().join(POOL_DIR);
+        let theirs = pools.join(format!("{}-0", std::process::id()));
+        fs::create_dir_all(&theirs).unwrap();
+        fs::write(theirs.join("t0"), "a file being renamed into place").unwrap();
+        let made: Vec<PathBuf> = (0..3)
+            .map(|_| DirStore::create_pool_dir(&pools).unwrap())
+            .collect();
+        let mut all: Vec<PathBuf> = fs::read_dir(&pools)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        all.sort();
+        assert_eq!(all.len(), 4, "{all:?}");
+        for dir in &made {
+            assert!(all.contains(dir) && fs::read_dir(dir).unwrap().next().is_none());
+        }
+        assert_eq!(
+            fs::read_to_string(theirs.join("t0")).unwrap(),
+            "a file being renamed into place"
+        );
     }
 
     /// A tile file whose header claims a shape of 2^80 elements, over a

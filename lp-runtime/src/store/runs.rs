@@ -27,10 +27,15 @@ pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// A process, told apart from a later process with the same pid: the
 /// kernel's boot id (a random UUID per boot, not a host name) and the
 /// process's start time in clock ticks since boot. Empty `boot` where the
-/// system does not say (then only heartbeats tell liveness).
+/// system does not say (then only heartbeats tell liveness). A pid means
+/// something only in its PID namespace (a container's process 1 is not
+/// the host's), so `ns` names that namespace; a record without one (an
+/// older version's) is judged by its heartbeat.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessId {
     pub boot: String,
+    #[serde(default)]
+    pub ns: String,
     pub pid: u32,
     pub start: u64,
 }
@@ -38,6 +43,14 @@ pub struct ProcessId {
 fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// This process's PID namespace, `pid:[4026531836]`; empty where the
+/// system does not say.
+fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
@@ -55,16 +68,19 @@ impl ProcessId {
         let pid = std::process::id();
         ProcessId {
             boot: boot_id(),
+            ns: pid_namespace(),
             pid,
             start: start_ticks(pid).unwrap_or(0),
         }
     }
 
-    /// Whether the process still runs, if this machine can tell: `None`
-    /// when it was started on another machine or another boot.
+    /// Whether the process still runs, if this process can tell: `None`
+    /// when it was started on another machine, another boot, or in another
+    /// PID namespace (another container), where its pid names some other
+    /// process here.
     pub fn is_alive(&self) -> Option<bool> {
-        let boot = boot_id();
-        if boot.is_empty() || boot != self.boot {
+        let (boot, ns) = (boot_id(), pid_namespace());
+        if boot.is_empty() || boot != self.boot || ns.is_empty() || ns != self.ns {
             return None;
         }
         Some(start_ticks(self.pid) == Some(self.start))
@@ -224,5 +240,38 @@ impl Drop for RunGuard {
             // Best effort: what is left is a dead run that `gc` removes.
             let _ = self.store.remove_all(&root);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This process is alive to itself; the same pid and start time
+    /// recorded in another PID namespace, or by an older version that
+    /// recorded none, is for the heartbeat to judge: there the pid names
+    /// another process (or none) of this namespace.
+    #[test]
+    fn a_process_is_judged_only_from_its_own_pid_namespace() {
+        let me = ProcessId::current();
+        assert!(!me.ns.is_empty(), "Linux names the PID namespace");
+        assert_eq!(me.is_alive(), Some(true));
+        let elsewhere = ProcessId {
+            ns: "pid:[1]".to_string(),
+            ..me.clone()
+        };
+        assert_eq!(elsewhere.is_alive(), None);
+        let old: ProcessId = serde_json::from_str(&format!(
+            r#"{{"boot":"{}","pid":{},"start":{}}}"#,
+            me.boot, me.pid, me.start
+        ))
+        .unwrap();
+        assert_eq!(old.ns, "");
+        assert_eq!(old.is_alive(), None);
+        let gone = ProcessId {
+            start: me.start + 1,
+            ..me
+        };
+        assert_eq!(gone.is_alive(), Some(false));
     }
 }
