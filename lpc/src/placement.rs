@@ -73,6 +73,12 @@ pub enum PlacementError {
         stored: Box<MatrixHeader>,
         declared: Box<MatrixHeader>,
     },
+    /// An import whose location lost tiles while it was written: another
+    /// process's `lpc store gc` took it for an interrupted import.
+    ImportLost {
+        path: String,
+        location: String,
+    },
     /// A location holding tiles of another origin than the declared one.
     Origin {
         matrix: String,
@@ -126,6 +132,11 @@ impl fmt::Display for PlacementError {
             } => write!(
                 f,
                 "--input {input}=store:{name}: `{name}` is {stored} but the program's {input} is {declared}"
+            ),
+            PlacementError::ImportLost { path, location } => write!(
+                f,
+                "cannot import {path}: tiles of {location} were removed while they were \
+                 written (an `lpc store gc` at the same time?); run again"
             ),
             PlacementError::Origin {
                 matrix,
@@ -256,10 +267,30 @@ fn place_file(
             }
             import_error(path, e.naming(&info.name))
         })?;
-        // Last: its presence says the import is whole.
+        // Last: its presence says the import is whole, so it is written
+        // only over every tile (a gc that ran at the start of this run
+        // may have removed some for an interrupted import's).
+        if !holds_every_tile(store, &at)? {
+            return Err(PlacementError::ImportLost {
+                path: path.display().to_string(),
+                location,
+            });
+        }
         origin.write(store, &location)?;
     }
     Ok(location)
+}
+
+/// Whether the store holds `info`'s header and every tile it stores.
+fn holds_every_tile(store: &dyn Store, info: &MatrixInfo) -> Result<bool, StoreError> {
+    if store.get_header(&info.name)?.is_none() {
+        return Ok(false);
+    }
+    let held: std::collections::HashSet<(usize, usize)> =
+        store.list_tiles(&info.name)?.into_iter().collect();
+    Ok(crate::runner::stored_tiles(info)
+        .iter()
+        .all(|t| held.contains(t)))
 }
 
 /// Whether an import failed for what the file holds (its shape, its

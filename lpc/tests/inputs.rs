@@ -343,3 +343,57 @@ fn placement_reports_the_bytes_it_reads_and_stops_when_asked() {
         assert_eq!(fresh.list_tiles(&at).unwrap(), [], "{}", info.name);
     }
 }
+
+/// A store in which another process's `lpc store gc` removes the import's
+/// first tile as soon as it is written (it took the location, which has no
+/// origin record yet, for an interrupted import).
+#[derive(Default)]
+struct Collected {
+    inner: MemStore,
+}
+
+impl lp_runtime::store::StoreLayer for Collected {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
+    }
+
+    fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        self.inner.put_tile(matrix, i, j, tile)?;
+        if matrix.starts_with("~inputs/") && (i, j) == (0, 0) {
+            self.inner.delete_tile(matrix, i, j)?;
+        }
+        Ok(())
+    }
+}
+
+/// An import that lost a tile while it was written is an error, and its
+/// location gets no origin record: the record would vouch for tiles that
+/// are not there, and every later run would reuse them.
+#[test]
+fn an_import_that_lost_a_tile_is_never_called_whole() {
+    let posv = compile("posv.lp", &[("n", 70), ("nrhs", 37), ("b", 16)]);
+    let program = posv.program();
+    let files = tempfile::tempdir().unwrap();
+    write_npy(files.path(), "A", 70, 70, true, true);
+    let a = files.path().join("A.npy");
+    let store = Collected::default();
+    let supplied = [("A", InputSource::File(&a))];
+    let e = place_posv(&store, program, &supplied, 2, Transfer::unwatched()).unwrap_err();
+    let message = e.to_string();
+    let path = a.display();
+    assert!(
+        message.starts_with(&format!("cannot import {path}: tiles of ~inputs/")),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(
+            " were removed while they were written (an `lpc store gc` at the same time?); \
+             run again"
+        ),
+        "{message}"
+    );
+    let imports = store.inner.list_children("~inputs").unwrap();
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    let at = format!("~inputs/{}", imports[0]);
+    assert_eq!(Origin::read(&store.inner, &at).unwrap(), None);
+}

@@ -735,6 +735,10 @@ pub fn collect_incomplete_imports(
             Ok(origin) if is_incomplete_import(&at, origin.as_ref()) => match &nested {
                 // Its names have no origin either.
                 Some(nested) => collected.skipped.push((at, in_nested(nested))),
+                // A run that began since the check above may be importing
+                // this very location: asked again just before (an import
+                // also checks its tiles before it calls itself whole).
+                None if running_run(store, now_secs(), stale_after)?.is_some() => break,
                 None => {
                     store.remove_all(&at)?;
                     collected.removed.push(at);
