@@ -1143,6 +1143,15 @@ fn publishing_needs_a_store_that_outlives_the_run() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("  published     L as L\n"));
+    // One name published twice: the second would replace the first.
+    let args = ["run", &program, "--quiet", "--store", &store];
+    let twice = ["--publish", "L=f", "--publish", "L=g", "--publish", "L=f"];
+    let out = lpc(&[&args[..], &twice[..]].concat(), None);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "error: --publish L: --publish L publishes as `f` too\n"
+    );
 }
 
 #[test]

@@ -631,8 +631,15 @@ fn check_publish(
     publish: &[(String, String)],
     shared: bool,
 ) -> PyResult<Vec<(usize, String)>> {
-    let mut out = Vec::new();
+    let mut out: Vec<(usize, String)> = Vec::new();
     for (name, as_name) in publish {
+        // The second publish of one name would replace the first.
+        if let Some((k, _)) = out.iter().find(|(_, a)| a == as_name) {
+            return Err(PyValueError::new_err(format!(
+                "publish: `{name}` and `{}` are both to be published as `{as_name}`",
+                program.matrices[*k].name
+            )));
+        }
         if !placement::publishable(program, name) {
             return Err(PyValueError::new_err(format!(
                 "publish: `{name}` is not a plain output matrix of the program"

@@ -207,6 +207,11 @@ def test_published_result_opens_by_name_read_only(rng, tiles, lpc):
     with pytest.raises(ValueError) as info:
         lp.run("cholesky", params={"n": 8, "b": 4}, publish="S")
     assert str(info.value) == "publish: `S` is not a plain output matrix of the program"
+    # Two outputs under one name: the second would replace the first.
+    with pytest.raises(ValueError) as info:
+        lp.run("qr", params={"m": 8, "n": 8, "b": 4}, store=tiles, publish={"R": "qr", "V": "qr"})
+    assert str(info.value) == "publish: `V` and `R` are both to be published as `qr`"
+    assert contents(tiles[len("dir:"):])[1] == runs_before
     with pytest.raises(ValueError) as info:
         lp.run("cholesky", params={"n": 8, "b": 4}, publish="L")
     assert str(info.value) == (

@@ -568,7 +568,14 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
     // whatever an earlier run left in the store.
     runner::check_bindings(plan.program(), &inputs, &outputs, false, true)
         .map_err(|e| Fail(2, e.to_string()))?;
-    for (name, _) in &args.publish {
+    for (k, (name, as_name)) in args.publish.iter().enumerate() {
+        // The second publish of one name would replace the first.
+        if let Some((first, _)) = args.publish[..k].iter().find(|(_, a)| a == as_name) {
+            return Err(Fail(
+                2,
+                format!("--publish {name}: --publish {first} publishes as `{as_name}` too"),
+            ));
+        }
         if !lpc::placement::publishable(plan.program(), name) {
             return Err(Fail(
                 2,
