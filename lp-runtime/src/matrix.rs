@@ -819,18 +819,48 @@ pub fn export_npy(
     path: &Path,
     transfer: Transfer<'_>,
 ) -> MatrixResult<()> {
+    export_npy_staged(store, info, path, transfer)?.commit()
+}
+
+/// A whole `.npy` file written beside its destination, which
+/// [`Staged::commit`] gives its name; dropped, it is removed. Staging
+/// several exports before committing any writes them all or none.
+pub struct Staged {
+    temp: AtomicFile,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Staged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Staged({})", self.path.display())
+    }
+}
+
+impl Staged {
+    pub fn commit(self) -> MatrixResult<()> {
+        self.temp.commit().map_err(io_at(&self.path))
+    }
+}
+
+/// [`export_npy`] up to the last step: the file is whole, not yet named.
+pub fn export_npy_staged(
+    store: &dyn Store,
+    info: &MatrixInfo,
+    path: &Path,
+    transfer: Transfer<'_>,
+) -> MatrixResult<Staged> {
     export_npy_within(store, info, path, transfer, CHUNK_BUDGET)
 }
 
-/// [`export_npy`] in chunks of at most `budget` bytes (tests force small
-/// chunks through it).
+/// [`export_npy_staged`] in chunks of at most `budget` bytes (tests force
+/// small chunks through it).
 fn export_npy_within(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
     transfer: Transfer<'_>,
     budget: usize,
-) -> MatrixResult<()> {
+) -> MatrixResult<Staged> {
     let [rows, cols] = info.header.shape;
     let mut temp = AtomicFile::create(path).map_err(io_at(path))?;
     let temp_path = temp.path().to_path_buf();
@@ -849,7 +879,10 @@ fn export_npy_within(
             (transfer.progress)(chunk.len() as u64);
         }
     }
-    temp.commit().map_err(io_at(path))
+    Ok(Staged {
+        temp,
+        path: path.to_path_buf(),
+    })
 }
 
 /// Writes tile rows `tiles` of tile-column band `bj` of `info` into `out`

@@ -761,15 +761,15 @@ pub fn as_output(info: &MatrixInfo) -> MatrixInfo {
     info
 }
 
-/// Writes matrix `info` (read as [`as_output`]) to a whole `.npy` file,
-/// through a temp file renamed into place.
+/// Writes matrix `info` (read as [`as_output`]) to a whole `.npy` file
+/// beside `path`, which committing renames into place.
 pub fn export_npy(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,
     transfer: matrix::Transfer<'_>,
-) -> Result<(), MatrixError> {
-    matrix::export_npy(store, &as_output(info), path, transfer)
+) -> Result<matrix::Staged, MatrixError> {
+    matrix::export_npy_staged(store, &as_output(info), path, transfer)
 }
 
 /// Copies matrix `info` (read as [`as_output`]: symmetric matrices in

@@ -224,7 +224,9 @@ fn chunked_import_and_export_equal_the_unchunked_path() {
                     written_bytes.fetch_add(bytes, Ordering::SeqCst);
                 },
             };
-            export_npy_within(&reference, &m, &out, transfer, budget).unwrap();
+            export_npy_within(&reference, &m, &out, transfer, budget)
+                .and_then(Staged::commit)
+                .unwrap();
             assert_eq!(written_bytes.into_inner(), (rows * cols * 8) as u64);
             let written = std::fs::read(&out).unwrap();
             assert!(

@@ -307,6 +307,9 @@ fn deliver(
     if args.output.is_empty() && stop.load(Ordering::SeqCst) {
         return Err(Fail(130, "interrupted; no output written".to_string()));
     }
+    // Every file is written before any is renamed into place: a failure
+    // or a stop in the second leaves the first's earlier file as it was.
+    let mut staged = Vec::new();
     for (name, path) in &args.output {
         let info = find(program, name);
         let [rows, cols] = info.header.shape;
@@ -321,10 +324,10 @@ fn deliver(
         };
         let written = runner::export_npy(store, info, path, transfer);
         bar.finish_and_clear();
-        written.map_err(|e| match e {
-            MatrixError::Interrupted { .. } => Fail(130, e.to_string()),
-            e => Fail(2, format!("cannot write {}: {e}", path.display())),
-        })?;
+        staged.push(written.map_err(|e| write_failure(path, e))?);
+    }
+    for (staged, (name, path)) in staged.into_iter().zip(&args.output) {
+        staged.commit().map_err(|e| write_failure(path, e))?;
         lpc::say!("  {:<14}{name} to {}", "wrote", path.display());
     }
     lpc::placement::remove_temps(store, program)
@@ -335,6 +338,14 @@ fn deliver(
         .finish()
         .map_err(|e| Fail(2, format!("cannot record the finished run: {e}")))?;
     keep_outputs(shared.as_ref(), &ns, program, args)
+}
+
+/// An `--output` file not written: a stop (exit 130) or an error (2).
+fn write_failure(path: &Path, e: MatrixError) -> Fail {
+    match e {
+        MatrixError::Interrupted { .. } => Fail(130, e.to_string()),
+        e => Fail(2, format!("cannot write {}: {e}", path.display())),
+    }
 }
 
 /// A run's place in the store: the store as given (`shared`), the run's
