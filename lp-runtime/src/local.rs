@@ -310,7 +310,8 @@ impl Counters for LocalCounters {
         Ok(self.finished.contains(job))
     }
 
-    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
+    // Calls are never retried here: a count is enough.
+    fn release_reader(&self, tile: TileKey, _reader: JobId, readers: u32) -> ProtoResult<u32> {
         let mut shard = self.released.shard(&tile);
         let left = count_release(shard.entry(tile).or_insert(0), tile, readers)?;
         if left == 0 {

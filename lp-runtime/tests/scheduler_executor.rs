@@ -142,17 +142,17 @@ fn release_reader_counts_down_to_the_last_reader() {
             j: 1,
         },
     );
-    assert_eq!(counters.release_reader(s, 3).unwrap(), 2);
+    assert_eq!(counters.release_reader(s, 7, 3).unwrap(), 2);
     assert_eq!(
-        counters.release_reader(t, 1).unwrap(),
+        counters.release_reader(t, 7, 1).unwrap(),
         0,
         "versions are distinct tiles"
     );
-    assert_eq!(counters.release_reader(s, 3).unwrap(), 1);
-    assert_eq!(counters.release_reader(s, 3).unwrap(), 0);
+    assert_eq!(counters.release_reader(s, 7, 3).unwrap(), 1);
+    assert_eq!(counters.release_reader(s, 7, 3).unwrap(), 0);
     // Readers disagreeing with the releases already counted.
-    assert_eq!(counters.release_reader(s, 3).unwrap(), 2);
-    let err = counters.release_reader(s, 1).unwrap_err();
+    assert_eq!(counters.release_reader(s, 7, 3).unwrap(), 2);
+    let err = counters.release_reader(s, 7, 1).unwrap_err();
     assert!(
         err.message
             .ends_with("released more often than its 1 readers"),

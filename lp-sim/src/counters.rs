@@ -280,7 +280,8 @@ impl Counters for SimCounters {
         Ok(self.lock().finished.contains(job))
     }
 
-    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
+    // The simulated requests are never retried: a count is enough.
+    fn release_reader(&self, tile: TileKey, _reader: JobId, readers: u32) -> ProtoResult<u32> {
         self.write();
         let mut s = self.lock();
         let left = count_release(s.released.entry(tile).or_insert(0), tile, readers)?;

@@ -343,6 +343,22 @@ impl DynamoCounters {
 
     /// One UpdateItem on item `sk`. `condition` failing gives `Ok(None)`;
     /// success gives the attributes `ReturnValues=UPDATED_NEW` returned.
+    /// Sets time attribute `attr` of item `sk` if it is not set: true for
+    /// exactly one call per item (`try_mark_launched`, `mark_finished`),
+    /// the same call again when the SDK retries it (`{attr}_by` holds its
+    /// [`super::call_token`]).
+    fn claim(&self, sk: String, attr: &str) -> Result<bool, AwsError> {
+        let claimed = self.update(
+            sk,
+            &format!("SET {attr} = :now, {attr}_by = :token"),
+            Some(&format!(
+                "attribute_not_exists({attr}) OR {attr}_by = :token"
+            )),
+            vec![(":now", n(now_ms())), (":token", s(super::call_token()))],
+        )?;
+        Ok(claimed.is_some())
+    }
+
     fn update(
         &self,
         sk: String,
@@ -455,12 +471,13 @@ impl DynamoCounters {
     pub fn start_run(&self, jobs_total: u64) -> Result<(), AwsError> {
         let created = self.update(
             "run".to_string(),
-            "SET #status = :running, jobs_total = :total, started = :now",
-            Some("attribute_not_exists(pk)"),
+            "SET #status = :running, jobs_total = :total, started = :now, started_by = :token",
+            Some("attribute_not_exists(pk) OR started_by = :token"),
             vec![
                 (":running", s("running")),
                 (":total", n(jobs_total)),
                 (":now", n(now_ms())),
+                (":token", s(super::call_token())),
             ],
         )?;
         match created {
@@ -626,14 +643,7 @@ impl Counters for DynamoCounters {
     }
 
     fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
-        Ok(self
-            .update(
-                Self::job_sk(job),
-                "SET launched = :now",
-                Some("attribute_not_exists(launched)"),
-                vec![(":now", n(now_ms()))],
-            )?
-            .is_some())
+        Ok(self.claim(Self::job_sk(job), "launched")?)
     }
 
     fn note_started(&self, _job: JobId) -> ProtoResult<()> {
@@ -652,14 +662,7 @@ impl Counters for DynamoCounters {
     }
 
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool> {
-        Ok(self
-            .update(
-                Self::job_sk(job),
-                "SET finished = :now",
-                Some("attribute_not_exists(finished)"),
-                vec![(":now", n(now_ms()))],
-            )?
-            .is_some())
+        Ok(self.claim(Self::job_sk(job), "finished")?)
     }
 
     fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
@@ -668,19 +671,29 @@ impl Counters for DynamoCounters {
             .is_some_and(|item| item.contains_key("finished")))
     }
 
-    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
+    fn release_reader(&self, tile: TileKey, reader: JobId, readers: u32) -> ProtoResult<u32> {
         let sk = format!(
             "tile#{}_{}_{}_{}",
             tile.matrix, tile.version, tile.i, tile.j
         );
         let what = self.what(&sk);
+        // A set of readers, as `record_done`'s set of parents: the SDK
+        // retries an update whose answer was lost, and a count would then
+        // count that reader twice and free the tile under its last reader.
         let attrs = self
-            .update(sk, "ADD released :one", None, vec![(":one", n(1))])?
+            .update(
+                sk,
+                "ADD released_by :r",
+                None,
+                vec![(":r", AttributeValue::Ns(vec![reader.to_string()]))],
+            )?
             .unwrap_or_default();
-        let released: u32 = number(&attrs, "released").ok_or_else(|| {
-            BackendError::new(format!("{what}: the update returned no released count"))
-        })?;
-        Ok(readers.saturating_sub(released))
+        match attrs.get("released_by").and_then(|v| v.as_ns().ok()) {
+            Some(set) => Ok(readers.saturating_sub(set.len() as u32)),
+            None => Err(BackendError::new(format!(
+                "{what}: the update returned no released_by set"
+            ))),
+        }
     }
 
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {

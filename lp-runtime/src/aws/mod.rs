@@ -165,6 +165,17 @@ where
 }
 
 /// The HTTP status of a failed request's answer, if one came.
+/// A token no other call shares: a fresh run id (time and process), and a
+/// count for calls of one process in the same instant. A conditional write
+/// records it, so that when the SDK retries a write that was applied but
+/// whose answer was lost, the retry finds its own token and succeeds
+/// again, where the condition alone would call it another's.
+pub(crate) fn call_token() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", crate::store::runs::fresh_run_id())
+}
+
 pub(crate) fn http_status<E>(err: &SdkError<E>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }

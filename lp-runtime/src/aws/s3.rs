@@ -126,7 +126,7 @@ impl S3Store {
         // The object carries a token of this call: when an attempt that
         // succeeded unseen (its answer lost, or late) is retried, the retry
         // finds the object (412) and the token says it is this call's own.
-        let token = creation_token();
+        let token = super::call_token();
         let requests = self.requests.clone();
         block_on(async move {
             // S3 answers 409 to a conditional write that raced another
@@ -282,14 +282,6 @@ impl S3Store {
 
 /// The user metadata key of [`S3Store::create_object`]'s token.
 const CREATION_TOKEN: &str = "lp-creation";
-
-/// A token no other creation shares: a fresh run id (time and process),
-/// and a count for creations of one process in the same instant.
-fn creation_token() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{}-{n}", crate::store::runs::fresh_run_id())
-}
 
 /// Whether the object at `key` carries `token`: a creation whose first
 /// attempt wrote it. (Gone since the 412, it was another's.)

@@ -78,10 +78,13 @@ pub trait Counters: Send + Sync {
     /// Sets `job`'s finished flag; true only for the first caller.
     fn mark_finished(&self, job: JobId) -> ProtoResult<bool>;
     fn is_finished(&self, job: JobId) -> ProtoResult<bool>;
-    /// Records that one of the `readers` jobs that load temp `tile` has
-    /// finished, and returns how many are still to finish. Called at most
-    /// once per (reading job, tile).
-    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32>;
+    /// Records that `reader`, one of the `readers` jobs that load temp
+    /// `tile`, has finished, and returns how many are still to finish. The
+    /// protocol calls it once per (reading job, tile); a backend whose
+    /// request may be applied and then retried (DynamoDB, when the answer
+    /// is lost) must count one reader once, so that a tile is never freed
+    /// before its last reader is done.
+    fn release_reader(&self, tile: TileKey, reader: JobId, readers: u32) -> ProtoResult<u32>;
     /// Jobs launched but not finished whose (re)launch is older than `lease`.
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>>;
     /// How many jobs are launched and how many finished, for the driver.
@@ -170,8 +173,8 @@ impl<C: Counters> Counters for InterceptedCounters<C> {
             None => self.inner.is_finished(job),
         }
     }
-    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
-        self.inner.release_reader(tile, readers)
+    fn release_reader(&self, tile: TileKey, reader: JobId, readers: u32) -> ProtoResult<u32> {
+        self.inner.release_reader(tile, reader, readers)
     }
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
         self.inner.overdue(lease)
@@ -201,8 +204,8 @@ impl<T: Counters + ?Sized> Counters for Arc<T> {
     fn is_finished(&self, job: JobId) -> ProtoResult<bool> {
         (**self).is_finished(job)
     }
-    fn release_reader(&self, tile: TileKey, readers: u32) -> ProtoResult<u32> {
-        (**self).release_reader(tile, readers)
+    fn release_reader(&self, tile: TileKey, reader: JobId, readers: u32) -> ProtoResult<u32> {
+        (**self).release_reader(tile, reader, readers)
     }
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
         (**self).overdue(lease)

@@ -608,7 +608,7 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
     for run in loaded.chunk_by(|a, b| a == b) {
         let (tile, loads) = (run[0], run.len());
         let readers = ctx.plan.readers(tile);
-        if ctx.counters.release_reader(tile, readers)? == 0 {
+        if ctx.counters.release_reader(tile, fail.job, readers)? == 0 {
             let info = &program.matrices[tile.matrix as usize];
             ctx.store
                 .delete_tile(
