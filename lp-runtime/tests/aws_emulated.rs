@@ -1102,6 +1102,53 @@ fn a_worker_dying_after_its_writes_is_relaunched_after_the_lease() {
     assert!(summary.summary.retries >= 1, "the lease relaunched the job");
 }
 
+/// A job whose worker dies every time (as one outrunning the function's
+/// timeout would) is relaunched a few times, then fails the run naming it,
+/// instead of being relaunched every lease until the driver's own timeout.
+#[test]
+fn a_job_that_never_finishes_fails_the_run_after_a_few_relaunches() {
+    let stack = Stack::new();
+    let plan = cholesky_flat_stored(3, 8);
+    assert_eq!(plan.job_name(1), "trsm_0_1");
+    let mut setup = InProcess::new("never");
+    setup.hooks = WorkerHooks {
+        counters: Some(Arc::new(|inner| {
+            Box::new(
+                InterceptedCounters::new(inner).on_record_done(|inner, child, parent| {
+                    if parent == 1 {
+                        return Err(BackendError::new("injected: worker died".to_string()));
+                    }
+                    inner.record_done(child, parent)
+                }),
+            ) as Box<dyn Counters>
+        })),
+        ..WorkerHooks::default()
+    };
+    setup.lease = Duration::from_secs(1);
+    let store = stack.store(setup.prefix);
+    put_spd_input(&plan, &[&store], SEED);
+    let (result, deliveries) = setup.run(&stack, &plan);
+    let expected = "its lease (1 s) expired 5 times without it finishing: it takes longer \
+                    than the function's timeout allows, or its worker dies every time \
+                    (smaller tiles, more memory or a longer timeout)";
+    match result {
+        Err(RunError::Job(e)) => {
+            assert_eq!((e.job.as_str(), e.op.as_str()), ("trsm_0_1", "driver"));
+            assert_eq!(e.message, expected);
+        }
+        other => panic!("expected the driver to fail the run, got {other:?}"),
+    }
+    // Its first execution (on its parent's worker) and one per relaunch;
+    // the run item says why.
+    assert_eq!(deliveries.errors().len(), 5, "{:?}", deliveries.errors());
+    let run = deliveries.template.lock().unwrap().clone().unwrap();
+    let record = stack.counters(&run.namespace.run).run_record().unwrap();
+    assert!(
+        matches!(record.map(|r| r.status), Some(RunStatus::Failed(e)) if e.message == expected),
+        "the run item says failed"
+    );
+}
+
 /// A run none of whose roots could be launched fails at once with the
 /// invoke's error, instead of waiting a lease per relaunch.
 #[test]

@@ -76,10 +76,19 @@ pub struct LambdaRunSummary {
     /// Requests of the workers (from the run item) and of the driver, and
     /// the workers' time.
     pub bill: Bill,
+    /// Why the temp tiles duplicates left could not be swept, if they could
+    /// not: the run succeeded, and its outputs stand.
+    pub sweep_failed: Option<String>,
 }
 
 /// Consecutive failed invokes by the driver after which the run stops.
 const MAX_LAUNCH_FAILURES: u32 = 5;
+
+/// Relaunches of one job after which the run stops: with the lease above
+/// the function's timeout, a job that overran it this many times in a row
+/// will not finish (it outruns the timeout, or its worker dies every time),
+/// and relaunching it until the driver's own timeout only bills a day.
+const MAX_RELAUNCHES_PER_JOB: u32 = 4;
 
 /// Runs `plan` on Lambda, with `launcher` delivering jobs (normally a
 /// [`LambdaLauncher`]; tests pass in-process workers).
@@ -111,18 +120,36 @@ pub fn run_lambda_with(
     let counters = DynamoCounters::new(clients, &opts.table, &run_id);
     let launcher = make_launcher(template);
     let mut launches = Launches::default();
-    launch_first_jobs(plan, &counters, launcher.as_ref(), opts, &mut launches)?;
-    let record = watch(
-        plan,
-        &counters,
-        launcher.as_ref(),
-        opts,
-        progress,
-        &mut launches,
-        started,
-    )?;
+    let watched = launch_first_jobs(plan, &counters, launcher.as_ref(), opts, &mut launches)
+        .and_then(|()| {
+            watch(
+                plan,
+                &counters,
+                launcher.as_ref(),
+                opts,
+                progress,
+                &mut launches,
+                started,
+            )
+        });
+    let record = match watched {
+        Ok(record) => record,
+        Err(e) => {
+            // However the driver gives up (a request that failed through
+            // all of the SDK's retries included), the workers must stop
+            // too: the caller removes the run's namespace next. The first
+            // error recorded wins, so a run already failed keeps its own.
+            let _ = counters.fail_run(&JobError::of_run("driver", e.to_string()));
+            return Err(e);
+        }
+    };
     let view = RunStore::new(Arc::new(store), plan.program(), &opts.namespace);
-    let stray_temp_tiles = sweep_temps(plan, &view)?;
+    // The run has succeeded: a failed sweep leaves tiles for `lpc store
+    // gc`, not an error that would discard the outputs.
+    let (stray_temp_tiles, sweep_failed) = match sweep_temps(plan, &view) {
+        Ok(swept) => (swept, None),
+        Err(e) => (0, Some(e.to_string())),
+    };
     let bill = Bill {
         requests: record.bill.requests.plus(&clients.requests.snapshot()),
         times: record.bill.times.plus(&clients.requests.times()),
@@ -132,6 +159,7 @@ pub fn run_lambda_with(
         run_id,
         driver_invocations: launches.driver_invocations,
         bill,
+        sweep_failed,
         summary: RunSummary {
             wall: started.elapsed(),
             workers: 0,
@@ -172,7 +200,10 @@ fn launch_first_jobs(
     launch_roots(plan, counters, launcher, &mut |_, result| {
         launches.driver_invocations += 1;
         match result {
-            Ok(()) => launched += 1,
+            Ok(()) => {
+                launched += 1;
+                launches.failures = 0;
+            }
             Err(e) => {
                 launches.failures += 1;
                 let hopeless =
@@ -227,15 +258,18 @@ struct Launches {
     /// Consecutive failed invokes.
     failures: u32,
     retries: u64,
+    /// Relaunches of each job relaunched so far.
+    per_job: std::collections::HashMap<lp_program::JobId, u32>,
 }
 
 impl Launches {
-    /// A relaunch: a failed invoke leaves the job overdue, so the next
-    /// lease check tries again; only a run of failures (a missing function,
-    /// no permission) ends the run.
-    fn relaunched(&mut self, launched: ProtoResult<()>) -> ProtoResult<()> {
+    /// A relaunch of `job`: a failed invoke leaves the job overdue, so a
+    /// later lease check tries again; only a run of failures (a missing
+    /// function, no permission) ends the run.
+    fn relaunched(&mut self, job: lp_program::JobId, launched: ProtoResult<()>) -> ProtoResult<()> {
         self.driver_invocations += 1;
         self.retries += 1;
+        *self.per_job.entry(job).or_insert(0) += 1;
         match launched {
             Ok(()) => self.failures = 0,
             Err(e) => {
@@ -309,9 +343,40 @@ fn watch(
             });
         }
         if lease_due {
-            relaunch_overdue(counters, launcher, opts.lease, &|_| false, &mut |_, l| {
-                launches.relaunched(l)
+            // A job overdue after its last allowed relaunch is not sent
+            // again: it fails the run, named.
+            let spent: std::collections::HashSet<lp_program::JobId> = launches
+                .per_job
+                .iter()
+                .filter(|&(_, &times)| times >= MAX_RELAUNCHES_PER_JOB)
+                .map(|(&job, _)| job)
+                .collect();
+            let hopeless = std::cell::Cell::new(None);
+            let skip = |job| {
+                let spent = spent.contains(&job);
+                if spent {
+                    hopeless.set(Some(job));
+                }
+                spent
+            };
+            relaunch_overdue(counters, launcher, opts.lease, &skip, &mut |job, l| {
+                launches.relaunched(job, l)
             })?;
+            if let Some(job) = hopeless.get() {
+                let error = JobError {
+                    job: plan.job_name(job),
+                    message: format!(
+                        "its lease ({} s) expired {} times without it finishing: it takes \
+                         longer than the function's timeout allows, or its worker dies every \
+                         time (smaller tiles, more memory or a longer timeout)",
+                        opts.lease.as_secs(),
+                        MAX_RELAUNCHES_PER_JOB + 1
+                    ),
+                    ..JobError::of_run("driver", String::new())
+                };
+                let _ = counters.fail_run(&error);
+                return Err(RunError::Job(Box::new(error)));
+            }
             last_lease_check = Instant::now();
         }
         std::thread::sleep(opts.poll);

@@ -256,6 +256,12 @@ fn run(
         opts.bucket,
         opts.prefix
     );
+    if let Some(why) = &summary.sweep_failed {
+        lpc::say!(
+            "warning: the temp tiles duplicate executions left could not be removed ({why}); \
+             lpc store gc removes them"
+        );
+    }
     *lambda.bill.lock().unwrap_or_else(|p| p.into_inner()) = Some(summary.bill);
     Ok(summary.summary)
 }
