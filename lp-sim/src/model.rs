@@ -28,6 +28,9 @@ pub const BUILTIN: [(&str, &str); 3] = [
 /// of them per simulated second. AWS's driver polls every 500 ms.
 pub const MIN_POLL_S: f64 = 0.001;
 
+/// DynamoDB's item size limit, in bytes: the most a job item can hold.
+const MAX_ITEM_BYTES: f64 = 400_000.0;
+
 /// A number and where it comes from.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -513,9 +516,23 @@ impl Checker<'_> {
         let why = format!("{} ms: every poll is a simulated request", MIN_POLL_S * 1e3);
         let poll = Least::Floor(MIN_POLL_S, &why);
         self.number("driver.poll_s", &d.poll_s, poll)?;
-        if p.concurrency_limit.get().fract() != 0.0 {
-            let msg = "must be a whole number";
-            return Err(self.invalid("platform.concurrency_limit", &p.concurrency_limit, msg));
+        for (field, fig) in [
+            ("platform.concurrency_limit", &p.concurrency_limit),
+            ("platform.scaling_environments", &p.scaling_environments),
+        ] {
+            if fig.get().fract() != 0.0 {
+                let msg = format!("must be a whole number, found {}", figure_text(fig.get()));
+                return Err(self.invalid(field, fig, &msg));
+            }
+        }
+        // A job item is a DynamoDB item, at most 400 KB; beyond it the
+        // query costs overflow the request counts.
+        if c.item_bytes.get() > MAX_ITEM_BYTES {
+            let msg = format!(
+                "must be at most {MAX_ITEM_BYTES} (DynamoDB's item size limit), found {}",
+                figure_text(c.item_bytes.get())
+            );
+            return Err(self.invalid("counters.item_bytes", &c.item_bytes, &msg));
         }
         let init = s.init_elements_per_s.get();
         let rates = [init.zeros, init.identity, init.random, init.spd];

@@ -787,6 +787,19 @@ fn table_points_of_three_numbers_and_zero_rates_are_refused() {
             "transpose_bytes_per_s = { value = 0.0, source = \"test\" }",
             "`store.transpose_bytes_per_s` must be a positive number, found 0",
         ),
+        // A count of environments read as a whole number, silently.
+        (
+            "scaling_environments",
+            "scaling_environments = { value = 1.5, source = \"test\" }",
+            "`platform.scaling_environments` must be a whole number, found 1.5",
+        ),
+        // Query costs of items this large overflowed the request counts.
+        (
+            "item_bytes",
+            "item_bytes = { value = 1e300, source = \"test\" }",
+            "`counters.item_bytes` must be at most 400000 (DynamoDB's item size limit), \
+             found 1e300",
+        ),
     ];
     for (start, line, message) in cases {
         let path = model_file(dir.path(), "m.toml", EXACT_MODEL, &[(start, line)]);
