@@ -421,7 +421,7 @@ impl PyBigMatrix {
     /// Refuses to read a run's output that has been removed since the
     /// handle was opened: its initialiser (zeros, for the blocks a program
     /// never writes) would otherwise stand in for every block.
-    fn check_present(&self, py: Python<'_>) -> PyResult<()> {
+    pub(crate) fn check_present(&self, py: Python<'_>) -> PyResult<()> {
         if !self.location.starts_with('~') {
             return Ok(());
         }

@@ -274,6 +274,29 @@ fn layout(
     Ok((bound, uses))
 }
 
+/// Checks a general matrix at `at`, read in place as `sym` input `info`,
+/// as an array input is checked ([`ArrayStore::check_input`]): the jobs
+/// read only its lower triangle, so its diagonal tiles must be symmetric.
+/// A `sym` matrix at `at` is, by construction.
+fn check_symmetric_at(store: &dyn Store, info: &MatrixInfo, at: &str) -> Result<(), ImportError> {
+    let header = match store.get_header(at) {
+        Ok(Some(h)) if !h.symmetric => h,
+        Ok(_) => return Ok(()),
+        Err(e) => return Err(ImportError::Matrix(MatrixError::from(e))),
+    };
+    let stored = MatrixInfo {
+        name: at.to_string(),
+        header,
+        ..info.clone()
+    };
+    for d in 0..stored.header.grid()[0] {
+        let tile =
+            matrix::load_tile(store, &stored, 0, d, d, false).map_err(ImportError::Matrix)?;
+        runner::check_symmetric(&tile, info, d * stored.header.tile_shape[0])?;
+    }
+    Ok(())
+}
+
 /// A value handed from the work thread to the waiting one.
 struct Slot<T> {
     value: Mutex<Option<T>>,
@@ -428,6 +451,14 @@ impl Work<'_> {
             store
                 .check_input(info)
                 .map_err(|e| WorkError::Import(info.name.clone(), e))?;
+        }
+        if !self.lower_only {
+            for (info, use_) in program.matrices.iter().zip(&self.uses) {
+                if let (Use::InPlace(at), true) = (use_, info.header.symmetric) {
+                    check_symmetric_at(self.shared.as_ref(), info, at)
+                        .map_err(|e| WorkError::Import(info.name.clone(), e))?;
+                }
+            }
         }
         let stop = self.opts.stop.as_ref();
         for (k, from, src) in &self.copies {
@@ -728,6 +759,13 @@ pub fn run_program<'py>(
             (name.clone(), k.expect("outputs are checked"))
         })
         .collect();
+    // A run's output removed since its handle was opened would read as its
+    // initialiser (zeros) everywhere: refused, as reading it is.
+    for (_, s) in &supplied {
+        if let Supplied::Matrix(m) = s {
+            m.get().check_present(py)?;
+        }
+    }
     let (bound, uses) = layout(original, &supplied, store_obj.get())?;
     let plan = runner::with_initialisers(plan, bound).map_err(PyRuntimeError::new_err)?;
     let request = Request {

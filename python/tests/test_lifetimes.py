@@ -150,3 +150,35 @@ def test_interrupted_from_numpy_stops_and_removes_its_matrix(tiles):
         lp.BigMatrix.from_numpy(a, 4, store=tiles)
     assert time.monotonic() - start < 3
     assert contents(tiles[len("dir:"):]) == ([], [], [])
+
+
+def test_a_removed_run_output_is_refused_as_an_input(tiles):
+    """A run's output removed since its handle was opened reads as zeros
+    (its initialiser) everywhere; as an input it is refused, as reading it
+    is, instead of a product of zeros."""
+    C = lp.matmul(np.ones((4, 4)), np.ones((4, 4)), store=tiles, bigmatrix=True)
+    lp.Store(tiles).remove(C.location)
+    message = f'matrix "{C.name}" is no longer in the store: {C.location} was removed'
+    for use in (lambda: lp.matmul(C, np.ones((4, 1))), C.numpy):
+        with pytest.raises(lp.BlockNotFoundError) as info:
+            use()
+        assert str(info.value) == message
+
+
+def test_a_general_bigmatrix_for_a_sym_input_is_checked_as_an_array_is():
+    """``lp.run`` reads a ``sym`` input's lower triangle only, so a general
+    BigMatrix bound to one must have symmetric diagonal tiles, as an array
+    must: an asymmetric one used to be factored by its lower triangle."""
+    a = np.ones((8, 8)) + 8 * np.eye(8)
+    a[0, 1] = 5
+    A = lp.BigMatrix.from_numpy(a, 4, name="G")
+    with pytest.raises(ValueError) as info:
+        lp.run("cholesky", inputs={"A": A}, params={"n": 8, "b": 4})
+    assert str(info.value) == (
+        'inputs["A"] is not symmetric but matrix A is declared sym: '
+        "element (1, 0) is 1e0, element (0, 1) is 5e0"
+    )
+    a[0, 1] = 1
+    B = lp.BigMatrix.from_numpy(a, 4, name="H")
+    L = lp.run("cholesky", inputs={"A": B}, params={"n": 8, "b": 4})["L"]
+    np.testing.assert_allclose(L @ L.T, a, rtol=1e-13)
