@@ -48,34 +48,35 @@ fn open_spec(spec: &str) -> PyResult<(Arc<dyn Store>, String, Kind)> {
         return Ok((shared_memory(), spec.to_string(), Kind::Mem));
     }
     // One store per place, however the spec spells it.
-    let (key, kind, open): (String, Kind, Opener) = match spec.strip_prefix("s3://") {
+    // `spec` as kept: a directory's absolute path, so that a handle (and
+    // its pickle) names the same directory after a `chdir` or in another
+    // process.
+    let (key, kind, open, spec): (String, Kind, Opener, String) = match spec.strip_prefix("s3://") {
         Some(rest) => {
             let place = S3Place::parse(rest)?;
-            (
-                place.to_string(),
-                Kind::S3,
-                Box::new(move || s3::open(&place)),
-            )
+            let key = place.to_string();
+            let open = Box::new(move || s3::open(&place));
+            (key, Kind::S3, open, spec.to_string())
         }
         None => {
             let (key, parsed) = dir_spec(spec)?;
             let open = move || parsed.open().map_err(PyValueError::new_err);
-            (key, Kind::Dir, Box::new(open))
+            (key.clone(), Kind::Dir, Box::new(open), key)
         }
     };
     let mut registry = registry().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(store) = registry.get(&key).and_then(Weak::upgrade) {
-        return Ok((store, spec.to_string(), kind));
+        return Ok((store, spec, kind));
     }
     let store = open()?;
     registry.insert(key, Arc::downgrade(&store));
-    Ok((store, spec.to_string(), kind))
+    Ok((store, spec, kind))
 }
 
 type Opener = Box<dyn FnOnce() -> PyResult<Arc<dyn Store>>>;
 
-/// A `dir:PATH` spec: its registry key (the canonical path) and the parsed
-/// spec. The directory is created if needed.
+/// A `dir:PATH` spec: its registry key (`dir:` and the canonical path) and
+/// the parsed spec, of that path. The directory is created if needed.
 fn dir_spec(spec: &str) -> PyResult<(String, StoreSpec)> {
     let parsed = StoreSpec::parse(spec)
         .ok()
@@ -100,9 +101,15 @@ fn dir_spec(spec: &str) -> PyResult<(String, StoreSpec)> {
             format!("cannot open store {}: {e}", path.display())
         })));
     }
-    let key = std::fs::canonicalize(path)
-        .map(|p| format!("dir:{}", p.display()))
-        .unwrap_or_else(|_| spec.to_string());
+    // Opened at its absolute path: a relative one would move with the
+    // process's working directory.
+    let (key, parsed) = match std::fs::canonicalize(path) {
+        Ok(absolute) => (
+            format!("dir:{}", absolute.display()),
+            StoreSpec::Dir(absolute),
+        ),
+        Err(_) => (spec.to_string(), parsed),
+    };
     Ok((key, parsed))
 }
 

@@ -275,3 +275,18 @@ def test_a_store_path_that_is_a_file_is_said_so(tmp_path):
     assert str(info.value) == (
         f"cannot open store {path}: creating store directory {path}: it is a file, not a directory"
     )
+
+
+def test_a_relative_dir_store_is_kept_at_its_absolute_path(tmp_path, monkeypatch):
+    """``dir:tiles`` names the directory it named when it was opened: after
+    a ``chdir``, and in a pickle read by a process started elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    A = lp.BigMatrix.from_numpy(np.eye(4), 2, store="dir:tiles", name="A")
+    absolute = f"dir:{(tmp_path / 'tiles').resolve()}"
+    assert repr(A.store) == f'Store("{absolute}")'
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    np.testing.assert_array_equal(A.numpy(), np.eye(4))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(A)).numpy(), np.eye(4))
+    assert not (elsewhere / "tiles").exists()
