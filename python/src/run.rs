@@ -53,7 +53,7 @@ use lp_runtime::verify::{Check, Verification};
 use lp_std::Tile;
 use lpc::placement::{self, InputSource, PlacementError};
 use lpc::runner::{self, Binding, BindingError, ImportError, RunFailure, RunOptions};
-use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::path::PathBuf;
@@ -884,9 +884,19 @@ fn finish_run<'py>(
         },
     };
     let (result, pending) = supervise(py, work, progress);
-    if let Some(e) = pending {
-        return Err(e);
-    }
+    let result = match (result, pending) {
+        // Ctrl-C after the run kept its outputs (while it published them,
+        // say): the run is whole and what it published stays, so its
+        // results are returned, and the interrupt raised right after, in
+        // the caller's next statement, as if it had come a moment later.
+        (Ok(done), Some(e)) if e.is_instance_of::<PyKeyboardInterrupt>(py) => {
+            // SAFETY: called with the GIL held; it only flags the interrupt.
+            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+            Ok(done)
+        }
+        (_, Some(e)) => return Err(e),
+        (result, None) => result,
+    };
     let done = result.map_err(|e| work_error(py, e))?;
     let summary = summary(py, &done.summary, done.verification.as_ref())?;
     let locations = handles.iter().flat_map(|&k| {
