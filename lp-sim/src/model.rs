@@ -540,6 +540,29 @@ impl Checker<'_> {
             let msg = "must give positive rates";
             return Err(self.invalid("store.init_elements_per_s", &s.init_elements_per_s, msg));
         }
+        // The figures that are not numbers need a source as much.
+        let sources = [
+            (
+                "store.init_elements_per_s",
+                s.init_elements_per_s.value.span(),
+                &s.init_elements_per_s.source,
+            ),
+            (
+                "worker.cache_last_job",
+                w.cache_last_job.value.span(),
+                &w.cache_last_job.source,
+            ),
+            (
+                "platform.bill_cold_start",
+                p.bill_cold_start.value.span(),
+                &p.bill_cold_start.source,
+            ),
+        ];
+        for (field, span, source) in sources {
+            if source.trim().is_empty() {
+                return Err(self.invalid_at(field, span.start, "has an empty source"));
+            }
+        }
         Ok(())
     }
 

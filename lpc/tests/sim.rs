@@ -793,6 +793,12 @@ fn table_points_of_three_numbers_and_zero_rates_are_refused() {
             "scaling_environments = { value = 1.5, source = \"test\" }",
             "`platform.scaling_environments` must be a whole number, found 1.5",
         ),
+        // Every figure has a source, those that are not numbers too.
+        (
+            "cache_last_job",
+            "cache_last_job = { value = false, source = \" \" }",
+            "`worker.cache_last_job` has an empty source",
+        ),
         // Query costs of items this large overflowed the request counts.
         (
             "item_bytes",

@@ -263,9 +263,9 @@ struct Launches {
 }
 
 impl Launches {
-    /// A relaunch of `job`: a failed invoke leaves the job overdue, so a
-    /// later lease check tries again; only a run of failures (a missing
-    /// function, no permission) ends the run.
+    /// A relaunch of `job`: its lease was restarted before the invoke, so
+    /// a failed invoke is tried again once that lease expires; only a run
+    /// of failures (a missing function, no permission) ends the run.
     fn relaunched(&mut self, job: lp_program::JobId, launched: ProtoResult<()>) -> ProtoResult<()> {
         self.driver_invocations += 1;
         self.retries += 1;
