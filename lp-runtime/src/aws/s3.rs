@@ -405,6 +405,21 @@ async fn get_object(
         // No Content-Range: the server ignored the range and sent it all.
         return Ok(Some(bytes));
     };
+    // The size is the server's word: an object at a tile's key larger
+    // than this process's memory is refused before its parts are
+    // requested and buffered (on Lambda that would kill the worker, and
+    // every relaunch after it).
+    if let Some(memory) = crate::local::physical_memory()
+        && total as u64 > memory
+    {
+        return Err(AwsError::new(
+            what(),
+            format!(
+                "the object is {total} bytes, more than the memory this process may use \
+                 ({memory} bytes)"
+            ),
+        ));
+    }
     if bytes.len() >= total {
         bytes.truncate(total);
         return Ok(Some(bytes));
@@ -458,7 +473,7 @@ async fn rest_of_object(
     let mut parts = Vec::new();
     let mut start = bytes.len();
     while start < total {
-        let end = (start + PART_SIZE).min(total) - 1;
+        let end = start.saturating_add(PART_SIZE).min(total) - 1;
         let request = client
             .get_object()
             .bucket(bucket)
