@@ -375,39 +375,61 @@ struct Work<'a> {
 
 /// Copies BigMatrix `src` into the tiles of `dst` (another store or
 /// tiling), assembling each destination tile from the source tiles it
-/// overlaps.
+/// overlaps. With `lower` (a `sym` input read by its lower triangle, as
+/// numpy reads it), what lies strictly above the diagonal is the mirror of
+/// what lies below, and is never read from `src`, which may hold nothing
+/// there.
 fn copy_matrix(
     from: &dyn Store,
     src: &MatrixInfo,
     to: &dyn Store,
     dst: &MatrixInfo,
+    lower: bool,
     stop: &AtomicBool,
 ) -> Result<(), MatrixError> {
-    let [sr, sc] = src.header.tile_shape;
     let [dr, dc] = dst.header.tile_shape;
     for (i, j) in runner::stored_tiles(dst) {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let shape = dst.header.tile(i, j);
-        let (r0, c0) = (i * dr, j * dc);
-        let mut tile = Tile::zeros(shape.rows, shape.cols);
-        for si in r0 / sr..=(r0 + shape.rows - 1) / sr {
-            for sj in c0 / sc..=(c0 + shape.cols - 1) / sc {
-                let part = matrix::load_tile(from, src, 0, si, sj, false)?;
-                // The overlap, in global coordinates.
-                let (top, left) = ((si * sr).max(r0), (sj * sc).max(c0));
-                let bottom = (si * sr + part.nrows()).min(r0 + shape.rows);
-                let right = (sj * sc + part.ncols()).min(c0 + shape.cols);
-                let (h, w) = (bottom - top, right - left);
-                tile.as_mut()
-                    .submatrix_mut(top - r0, left - c0, h, w)
-                    .copy_from(part.as_ref().submatrix(top - si * sr, left - sj * sc, h, w));
-            }
-        }
+        let tile = region(from, src, [i * dr, j * dc], [shape.rows, shape.cols], lower)?;
         to.put_tile(&dst.name, i, j, Arc::new(tile))?;
     }
     Ok(())
+}
+
+/// The `size` rows and columns of `src` from global position `at`, from
+/// the source tiles they overlap; with `lower`, a piece strictly above the
+/// diagonal is the transpose of its mirror below it.
+fn region(
+    from: &dyn Store,
+    src: &MatrixInfo,
+    [r0, c0]: [usize; 2],
+    [rows, cols]: [usize; 2],
+    lower: bool,
+) -> Result<Tile, MatrixError> {
+    let [sr, sc] = src.header.tile_shape;
+    let mut tile = Tile::zeros(rows, cols);
+    for si in r0 / sr..=(r0 + rows - 1) / sr {
+        for sj in c0 / sc..=(c0 + cols - 1) / sc {
+            // The overlap, in global coordinates.
+            let shape = src.header.tile(si, sj);
+            let (top, left) = ((si * sr).max(r0), (sj * sc).max(c0));
+            let bottom = (si * sr + shape.rows).min(r0 + rows);
+            let right = (sj * sc + shape.cols).min(c0 + cols);
+            let (h, w) = (bottom - top, right - left);
+            let mut into = tile.as_mut().submatrix_mut(top - r0, left - c0, h, w);
+            if lower && bottom <= left {
+                let mirror = region(from, src, [left, top], [w, h], false)?;
+                into.copy_from(mirror.as_ref().transpose());
+            } else {
+                let part = matrix::load_tile(from, src, 0, si, sj, false)?;
+                into.copy_from(part.as_ref().submatrix(top - si * sr, left - sj * sc, h, w));
+            }
+        }
+    }
+    Ok(tile)
 }
 
 impl Work<'_> {
@@ -462,8 +484,9 @@ impl Work<'_> {
         }
         let stop = self.opts.stop.as_ref();
         for (k, from, src) in &self.copies {
-            copy_matrix(from.as_ref(), src, &store, &program.matrices[*k], stop)
-                .map_err(WorkError::Copy)?;
+            let dst = &program.matrices[*k];
+            let lower = self.lower_only && dst.header.symmetric;
+            copy_matrix(from.as_ref(), src, &store, dst, lower, stop).map_err(WorkError::Copy)?;
         }
         Ok(Arc::new(store))
     }

@@ -290,3 +290,19 @@ def test_a_relative_dir_store_is_kept_at_its_absolute_path(tmp_path, monkeypatch
     np.testing.assert_array_equal(A.numpy(), np.eye(4))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(A)).numpy(), np.eye(4))
     assert not (elsewhere / "tiles").exists()
+
+
+def test_cholesky_of_a_lower_bigmatrix_retiled_reads_only_its_lower_blocks(tiles):
+    """``lp.cholesky`` never reads the upper triangle: a general BigMatrix
+    with only its lower blocks written, copied into another tile size,
+    has its upper part taken as the mirror of the lower one (it used to
+    read the upper blocks, which do not exist)."""
+    rng = np.random.default_rng(7)
+    g = rng.standard_normal((10, 10))
+    a = g @ g.T + 10 * np.eye(10)
+    A = lp.BigMatrix("lower_only", (10, 10), 4, store=tiles)
+    for i in range(3):
+        for j in range(i + 1):
+            A.put_block(a[4 * i:4 * i + 4, 4 * j:4 * j + 4], i, j)
+    L = lp.cholesky(A, tile=3, bigmatrix=False)
+    np.testing.assert_allclose(L, np.linalg.cholesky(a), rtol=1e-12, atol=1e-13)
