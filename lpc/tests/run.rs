@@ -18,6 +18,7 @@ mod common;
 
 use common::{LPC, lpc, python, workspace};
 use lp_runtime::verify::Check;
+use std::path::Path;
 use std::process::Command;
 
 /// Prints the largest error relative to the reference's largest entry.
@@ -446,32 +447,27 @@ fn input_errors_name_the_programs_matrix() {
     assert!(stderr.starts_with(&want), "{stderr}");
 }
 
-/// Ctrl-C after the jobs finished, while the output is being written (2 s
-/// for this 128 MiB matrix in a test build), abandons the file and the run.
+/// `lpc run` of a 4096 x 4096 x 64 product (tiles of 512) in a directory
+/// store in `dir`, with `extra` arguments, sent SIGINT once its jobs have
+/// finished (the summary's first line): its exit code and stderr.
 #[cfg(unix)]
-#[test]
-fn interrupt_while_writing_the_output_leaves_no_file() {
+fn interrupted_after_the_jobs(dir: &Path, extra: &[String]) -> (Option<i32>, String) {
     use std::io::{BufRead, BufReader, Read};
-    let dir = tempfile::tempdir().unwrap();
-    let prog = dir.path().join("gemm.lp");
+    let prog = dir.join("gemm.lp");
     let text = lpc(&[
         "gen", "gemm", "--m", "4096", "--n", "4096", "--k", "64", "--tile", "512",
     ])
     .stdout;
     std::fs::write(&prog, text).unwrap();
-    let out_file = dir.path().join("C.npy");
-    let store = dir.path().join("store");
     let mut child = Command::new(LPC)
-        .args(["run", prog.to_str().unwrap(), "--quiet", "--store"])
-        .arg(format!("dir:{}", store.display()))
-        .arg("--output")
-        .arg(format!("C={}", out_file.display()))
+        .args(["run", prog.to_str().unwrap(), "--store"])
+        .arg(format!("dir:{}", dir.join("store").display()))
+        .args(extra)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
-    // The summary's first line comes once every job has finished.
     while !seen.contains("finished 64 jobs") {
         let mut line = String::new();
         assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
@@ -483,7 +479,22 @@ fn interrupt_while_writing_the_output_leaves_no_file() {
         .unwrap();
     assert!(status.success());
     stderr.read_to_string(&mut seen).unwrap();
-    let code = child.wait().unwrap().code();
+    (child.wait().unwrap().code(), seen)
+}
+
+/// Ctrl-C after the jobs finished, while the output is being written (2 s
+/// for this 128 MiB matrix in a test build), abandons the file and the run.
+#[cfg(unix)]
+#[test]
+fn interrupt_while_writing_the_output_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("C.npy");
+    let extra = [
+        "--quiet".to_string(),
+        "--output".to_string(),
+        format!("C={}", out_file.display()),
+    ];
+    let (code, seen) = interrupted_after_the_jobs(dir.path(), &extra);
     assert_eq!(code, Some(130), "{seen}");
     let error = format!("error: interrupted; {} not written\n", out_file.display());
     assert!(seen.ends_with(&error), "{seen}");
@@ -492,7 +503,9 @@ fn interrupt_while_writing_the_output_leaves_no_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(files.len(), 2, "only the program and the store: {files:?}");
-    let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("store/~runs"))
+        .unwrap()
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -504,43 +517,15 @@ fn interrupt_while_writing_the_output_leaves_no_file() {
 #[cfg(unix)]
 #[test]
 fn interrupt_while_verifying_keeps_and_publishes_nothing() {
-    use std::io::{BufRead, BufReader, Read};
     let dir = tempfile::tempdir().unwrap();
-    let prog = dir.path().join("gemm.lp");
-    let text = lpc(&[
-        "gen", "gemm", "--m", "4096", "--n", "4096", "--k", "64", "--tile", "512",
-    ])
-    .stdout;
-    std::fs::write(&prog, text).unwrap();
-    let store = dir.path().join("store");
-    let mut child = Command::new(LPC)
-        .args(["run", prog.to_str().unwrap(), "--verify", "--store"])
-        .arg(format!("dir:{}", store.display()))
-        .args(["--publish", "C=product"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    // The summary's first line comes once every job has finished; its
-    // last, the verdict, after the check.
-    while !seen.contains("finished 64 jobs") {
-        let mut line = String::new();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
-        seen.push_str(&line);
-    }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    stderr.read_to_string(&mut seen).unwrap();
-    let code = child.wait().unwrap().code();
+    let extra = ["--verify", "--publish", "C=product"].map(String::from);
+    let (code, seen) = interrupted_after_the_jobs(dir.path(), &extra);
     assert_eq!(code, Some(130), "{seen}");
     assert!(
         seen.ends_with("error: interrupted while verifying; no output written\n"),
         "{seen}"
     );
+    let store = dir.path().join("store");
     assert!(!store.join("product").exists(), "nothing is published");
     let left: Vec<_> = std::fs::read_dir(store.join("~runs")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
