@@ -487,6 +487,15 @@ impl Work<'_> {
             let dst = &program.matrices[*k];
             let lower = self.lower_only && dst.header.symmetric;
             copy_matrix(from.as_ref(), src, &store, dst, lower, stop).map_err(WorkError::Copy)?;
+            if dst.header.symmetric && !self.lower_only {
+                // As an array's: the jobs read the copy's lower triangle.
+                for d in 0..dst.header.grid()[0] {
+                    let tile =
+                        matrix::load_tile(&store, dst, 0, d, d, false).map_err(WorkError::Copy)?;
+                    runner::check_symmetric(&tile, dst, d * dst.header.tile_shape[0])
+                        .map_err(|e| WorkError::Import(dst.name.clone(), e))?;
+                }
+            }
         }
         Ok(Arc::new(store))
     }

@@ -178,6 +178,13 @@ def test_a_general_bigmatrix_for_a_sym_input_is_checked_as_an_array_is():
         'inputs["A"] is not symmetric but matrix A is declared sym: '
         "element (1, 0) is 1e0, element (0, 1) is 5e0"
     )
+    # Copied into another tiling, the same check on the copy's tiles.
+    with pytest.raises(ValueError) as info:
+        lp.run("cholesky", inputs={"A": A}, params={"n": 8, "b": 3})
+    assert str(info.value) == (
+        'inputs["A"] is not symmetric but matrix A is declared sym: '
+        "element (1, 0) is 1e0, element (0, 1) is 5e0"
+    )
     a[0, 1] = 1
     B = lp.BigMatrix.from_numpy(a, 4, name="H")
     L = lp.run("cholesky", inputs={"A": B}, params={"n": 8, "b": 4})["L"]
