@@ -28,8 +28,9 @@ pub const BUILTIN: [(&str, &str); 3] = [
 /// of them per simulated second. AWS's driver polls every 500 ms.
 pub const MIN_POLL_S: f64 = 0.001;
 
-/// DynamoDB's item size limit, in bytes: the most a job item can hold.
-const MAX_ITEM_BYTES: f64 = 400_000.0;
+/// DynamoDB's item size limit, 400 KB, in bytes: the most a job item can
+/// hold.
+const MAX_ITEM_BYTES: f64 = 409_600.0;
 
 /// A number and where it comes from.
 #[derive(Clone, Debug, Deserialize)]
@@ -525,8 +526,8 @@ impl Checker<'_> {
                 return Err(self.invalid(field, fig, &msg));
             }
         }
-        // A job item is a DynamoDB item, at most 400 KB; beyond it the
-        // query costs overflow the request counts.
+        // A job item is a DynamoDB item, and none is larger (a figure far
+        // beyond it, 1e300, also overflowed the query counts).
         if c.item_bytes.get() > MAX_ITEM_BYTES {
             let msg = format!(
                 "must be at most {MAX_ITEM_BYTES} (DynamoDB's item size limit), found {}",

@@ -405,6 +405,16 @@ pub fn place_with(
 /// Whether output `name` of `program` may be published under a stable
 /// name (`lpc run --publish`, the Python package's `publish=`): a plain
 /// (unversioned) output matrix.
+/// The first name `publish` ((matrix, name) pairs) gives twice, as (the
+/// matrix it names first, the matrix it names again, the name): the second
+/// publish would replace the first.
+pub fn published_twice(publish: &[(String, String)]) -> Option<(&str, &str, &str)> {
+    publish.iter().enumerate().find_map(|(k, (again, name))| {
+        let (first, _) = publish[..k].iter().find(|(_, n)| n == name)?;
+        Some((first.as_str(), again.as_str(), name.as_str()))
+    })
+}
+
 pub fn publishable(program: &Program, name: &str) -> bool {
     program
         .matrices

@@ -21,8 +21,9 @@
 //! 4. [`run_local`] (or another backend through [`classify`]): the run, with
 //!    a progress callback and a stop flag; a stopped run is
 //!    [`RunFailure::Interrupted`].
-//! 5. [`export_npy`] or [`export_array`]: an output as one matrix, and
-//!    [`verify`]: the residual check.
+//! 5. [`verify`]: the residual check, and [`export_npy_staged`] (committed
+//!    once every output is written) or [`export_array`]: an output as one
+//!    matrix.
 //!
 //! Nothing here prints: errors are values whose `Display` is the one-line
 //! message `lpc run` shows after `error: `.
@@ -417,9 +418,16 @@ pub fn check_destinations(
     Ok(())
 }
 
-/// The directory-and-name a destination resolves to: its directory's
-/// canonical path and its own name, so that `x.npy` and `./x.npy` meet.
+/// The file a destination is written to: a symbolic link's target (the
+/// write replaces that file, `lp_runtime::atomic_file`), else its
+/// directory's canonical path and its own name, so that `x.npy` and
+/// `./x.npy` meet.
 fn destination_key(path: &Path) -> PathBuf {
+    if path.is_symlink()
+        && let Ok(target) = std::fs::canonicalize(path)
+    {
+        return target;
+    }
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -763,7 +771,7 @@ pub fn as_output(info: &MatrixInfo) -> MatrixInfo {
 
 /// Writes matrix `info` (read as [`as_output`]) to a whole `.npy` file
 /// beside `path`, which committing renames into place.
-pub fn export_npy(
+pub fn export_npy_staged(
     store: &dyn Store,
     info: &MatrixInfo,
     path: &Path,

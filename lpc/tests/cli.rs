@@ -989,7 +989,11 @@ fn output_and_trace_paths_are_checked_before_the_run() {
     let good = format!("L={d}/L.npy");
     let to_itself = format!("L={program}");
     let input = format!("A={d}/file");
-    let cases: [(&[&str], String); 11] = [
+    // A link to a file another flag writes: the write would replace it.
+    std::fs::write(dir.path().join("tgt.npy"), "").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("tgt.npy"), dir.path().join("lnk")).unwrap();
+    let tgt = format!("L={d}/tgt.npy");
+    let cases: [(&[&str], String); 12] = [
         (
             &["--output", &format!("S={d}/S.npy")],
             "--output S: `S` is a temp of the program (a run frees its tiles as it goes); \
@@ -1038,6 +1042,10 @@ fn output_and_trace_paths_are_checked_before_the_run() {
             format!("--trace: cannot write {d}/./L.npy: --output L writes it too"),
         ),
         (
+            &["--output", &tgt, "--trace", &format!("{d}/lnk")],
+            format!("--trace: cannot write {d}/lnk: --output L writes it too"),
+        ),
+        (
             &[
                 "--output",
                 &good,
@@ -1063,7 +1071,11 @@ fn output_and_trace_paths_are_checked_before_the_run() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     left.sort();
-    assert_eq!(left, ["chol.lp", "file"], "nothing written, no probe left");
+    assert_eq!(
+        left,
+        ["chol.lp", "file", "lnk", "tgt.npy"],
+        "nothing written, no probe left"
+    );
 }
 
 #[cfg(unix)]

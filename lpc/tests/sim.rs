@@ -803,7 +803,7 @@ fn table_points_of_three_numbers_and_zero_rates_are_refused() {
         (
             "item_bytes",
             "item_bytes = { value = 1e300, source = \"test\" }",
-            "`counters.item_bytes` must be at most 400000 (DynamoDB's item size limit), \
+            "`counters.item_bytes` must be at most 409600 (DynamoDB's item size limit), \
              found 1e300",
         ),
     ];

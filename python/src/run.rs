@@ -289,10 +289,19 @@ fn check_symmetric_at(store: &dyn Store, info: &MatrixInfo, at: &str) -> Result<
         header,
         ..info.clone()
     };
+    check_diagonal(store, &stored, info)
+}
+
+/// That the diagonal tiles of `stored` are symmetric, errors naming
+/// `declared`, the program's matrix they stand for.
+fn check_diagonal(
+    store: &dyn Store,
+    stored: &MatrixInfo,
+    declared: &MatrixInfo,
+) -> Result<(), ImportError> {
     for d in 0..stored.header.grid()[0] {
-        let tile =
-            matrix::load_tile(store, &stored, 0, d, d, false).map_err(ImportError::Matrix)?;
-        runner::check_symmetric(&tile, info, d * stored.header.tile_shape[0])?;
+        let tile = matrix::load_tile(store, stored, 0, d, d, false).map_err(ImportError::Matrix)?;
+        runner::check_symmetric(&tile, declared, d * stored.header.tile_shape[0])?;
     }
     Ok(())
 }
@@ -489,12 +498,8 @@ impl Work<'_> {
             copy_matrix(from.as_ref(), src, &store, dst, lower, stop).map_err(WorkError::Copy)?;
             if dst.header.symmetric && !self.lower_only {
                 // As an array's: the jobs read the copy's lower triangle.
-                for d in 0..dst.header.grid()[0] {
-                    let tile =
-                        matrix::load_tile(&store, dst, 0, d, d, false).map_err(WorkError::Copy)?;
-                    runner::check_symmetric(&tile, dst, d * dst.header.tile_shape[0])
-                        .map_err(|e| WorkError::Import(dst.name.clone(), e))?;
-                }
+                check_diagonal(&store, dst, dst)
+                    .map_err(|e| WorkError::Import(dst.name.clone(), e))?;
             }
         }
         Ok(Arc::new(store))
@@ -694,15 +699,13 @@ fn check_publish(
     publish: &[(String, String)],
     shared: bool,
 ) -> PyResult<Vec<(usize, String)>> {
-    let mut out: Vec<(usize, String)> = Vec::new();
+    if let Some((first, again, as_name)) = placement::published_twice(publish) {
+        return Err(PyValueError::new_err(format!(
+            "publish: `{again}` and `{first}` are both to be published as `{as_name}`"
+        )));
+    }
+    let mut out = Vec::new();
     for (name, as_name) in publish {
-        // The second publish of one name would replace the first.
-        if let Some((k, _)) = out.iter().find(|(_, a)| a == as_name) {
-            return Err(PyValueError::new_err(format!(
-                "publish: `{name}` and `{}` are both to be published as `{as_name}`",
-                program.matrices[*k].name
-            )));
-        }
         if !placement::publishable(program, name) {
             return Err(PyValueError::new_err(format!(
                 "publish: `{name}` is not a plain output matrix of the program"

@@ -341,8 +341,6 @@ impl DynamoCounters {
         format!("DynamoDB {} item {}/{sk}", self.table, self.run_id)
     }
 
-    /// One UpdateItem on item `sk`. `condition` failing gives `Ok(None)`;
-    /// success gives the attributes `ReturnValues=UPDATED_NEW` returned.
     /// Sets time attribute `attr` of item `sk` if it is not set: true for
     /// exactly one call per item (`try_mark_launched`, `mark_finished`),
     /// the same call again when the SDK retries it (`{attr}_by` holds its
@@ -359,6 +357,8 @@ impl DynamoCounters {
         Ok(claimed.is_some())
     }
 
+    /// One UpdateItem on item `sk`. `condition` failing gives `Ok(None)`;
+    /// success gives the attributes `ReturnValues=UPDATED_NEW` returned.
     fn update(
         &self,
         sk: String,

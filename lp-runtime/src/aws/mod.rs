@@ -164,7 +164,6 @@ where
     }
 }
 
-/// The HTTP status of a failed request's answer, if one came.
 /// A token no other call shares: a fresh run id (time and process), and a
 /// count for calls of one process in the same instant. A conditional write
 /// records it, so that when the SDK retries a write that was applied but
@@ -176,6 +175,7 @@ pub(crate) fn call_token() -> String {
     format!("{}-{n}", crate::store::runs::fresh_run_id())
 }
 
+/// The HTTP status of a failed request's answer, if one came.
 pub(crate) fn http_status<E>(err: &SdkError<E>) -> Option<u16> {
     err.raw_response().map(|r| r.status().as_u16())
 }

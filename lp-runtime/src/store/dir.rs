@@ -180,6 +180,14 @@ fn dir_entries(dir: &Path) -> StoreResult<impl Iterator<Item = StoreResult<fs::D
         .map(move |e| e.map_err(listing())))
 }
 
+/// Writes `pool_dir`'s `owner.json`: this process, for `lpc store gc` to
+/// tell a live pool from a dead one's.
+fn write_owner(pool_dir: &Path) -> StoreResult<()> {
+    let owner = pool_dir.join(super::runs::OWNER_FILE);
+    let me = serde_json::to_vec(&super::runs::ProcessId::current()).expect("serialises");
+    fs::write(&owner, me).map_err(io_err(format!("writing {}", owner.display())))
+}
+
 impl DirStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> StoreResult<DirStore> {
@@ -193,9 +201,7 @@ impl DirStore {
         }
         fs::create_dir_all(&root).map_err(io_err(what))?;
         let pool_dir = Self::create_pool_dir(&root.join(POOL_DIR))?;
-        let owner = pool_dir.join(super::runs::OWNER_FILE);
-        let me = serde_json::to_vec(&super::runs::ProcessId::current()).expect("serialises");
-        fs::write(&owner, me).map_err(io_err(format!("writing {}", owner.display())))?;
+        write_owner(&pool_dir)?;
         let held = Self::scan_bytes(&root)?;
         Ok(DirStore {
             root,
@@ -448,9 +454,20 @@ impl DirStore {
             }
         }
         let path = self.fresh_temp_path();
-        File::create(&path)
-            .and_then(|mut f| write_all(&mut f))
-            .map_err(io_err(format!("writing {}", path.display())))?;
+        let create = || File::create(&path).and_then(|mut f| write_all(&mut f));
+        match create() {
+            // Another process's gc removed the pool: it judges a process of
+            // another PID namespace by the folder's age, and this one may
+            // have been idle that long. Made again, with its owner.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                fs::create_dir_all(&self.pool_dir)
+                    .map_err(io_err(format!("creating {}", self.pool_dir.display())))?;
+                write_owner(&self.pool_dir)?;
+                create()
+            }
+            written => written,
+        }
+        .map_err(io_err(format!("writing {}", path.display())))?;
         Ok(path)
     }
 
@@ -880,9 +897,10 @@ mod tests {
         }
     }
 
-    /// Each open store gets a pool folder of its own, and none clears a
-    /// folder it finds: two containers' processes 1 share the store's
-    /// `~pool` and must not share, or empty, each other's pools.
+    /// Each open store gets a new pool folder of its own, and leaves the
+    /// folders it finds as they are (one named by a pid, as a crashed
+    /// process of an earlier version left it): two containers' processes 1
+    /// share the store's `~pool` and must not share, or empty, a pool.
     #[test]
     fn a_pool_folder_is_new_and_nobody_elses_is_touched() {
         let tmp = tempfile::tempdir().unwrap();
@@ -906,6 +924,27 @@ mod tests {
             fs::read_to_string(theirs.join("t0")).unwrap(),
             "a file being renamed into place"
         );
+    }
+
+    /// A store whose pool folder another process's gc removed (it judges
+    /// a process of another PID namespace by the folder's age) makes it
+    /// again at its next write, owner included, instead of failing every
+    /// write from then on.
+    #[test]
+    fn a_pool_removed_under_a_live_store_is_made_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStore::open(tmp.path()).unwrap();
+        fs::remove_dir_all(&store.pool_dir).unwrap();
+        store
+            .put_tile("T", 0, 0, Arc::new(Tile::zeros(2, 2)))
+            .unwrap();
+        assert_eq!(
+            *store.get_tile("T", 0, 0).unwrap().unwrap(),
+            Tile::zeros(2, 2)
+        );
+        let owner = fs::read(store.pool_dir.join(super::super::runs::OWNER_FILE)).unwrap();
+        let owner: super::super::runs::ProcessId = serde_json::from_slice(&owner).unwrap();
+        assert_eq!(owner.is_alive(), Some(true));
     }
 
     /// A tile file whose header claims a shape of 2^80 elements, over a

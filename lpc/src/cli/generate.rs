@@ -63,30 +63,26 @@ fn library_help() -> String {
     text
 }
 
-/// The size flags and the parameters they set, in [`Args::flags`]' order.
-const SIZE_FLAGS: [(&str, &str); 5] = [
-    ("n", "n"),
-    ("m", "m"),
-    ("k", "k"),
-    ("nrhs", "nrhs"),
-    ("tile", "b"),
-];
-
 impl Args {
+    /// (flag, parameter, value, is a size) of every flag, given or not.
+    fn table(&self) -> [(&'static str, &'static str, Option<i64>, bool); 9] {
+        [
+            ("n", "n", self.n, true),
+            ("m", "m", self.m, true),
+            ("k", "k", self.k, true),
+            ("nrhs", "nrhs", self.nrhs, true),
+            ("tile", "b", self.tile, true),
+            ("seed", "seed", self.seed, false),
+            ("seed-a", "seed_a", self.seed_a, false),
+            ("seed-b", "seed_b", self.seed_b, false),
+            ("seed-l", "seed_l", self.seed_l, false),
+        ]
+    }
+
     /// (flag, parameter, value, is a size) for every flag given.
     fn flags(&self) -> Vec<(&'static str, &'static str, i64, bool)> {
-        let sizes = [self.n, self.m, self.k, self.nrhs, self.tile];
-        let sizes = SIZE_FLAGS
+        self.table()
             .into_iter()
-            .zip(sizes)
-            .map(|((flag, param), v)| (flag, param, v, true));
-        sizes
-            .chain([
-                ("seed", "seed", self.seed, false),
-                ("seed-a", "seed_a", self.seed_a, false),
-                ("seed-b", "seed_b", self.seed_b, false),
-                ("seed-l", "seed_l", self.seed_l, false),
-            ])
             .filter_map(|(flag, param, v, size)| v.map(|v| (flag, param, v, size)))
             .collect()
     }
@@ -114,11 +110,15 @@ impl Args {
         }
         // The sizes' flags and their `--set`s follow one rule: a size of
         // the library's programs is at least 1.
-        let sizes = SIZE_FLAGS.map(|(_, param)| param);
+        let size = |p: &str| {
+            self.table()
+                .iter()
+                .any(|&(_, param, _, size)| size && param == p)
+        };
         if let Some((param, v)) = self
             .settings
             .iter()
-            .find(|(param, v)| sizes.contains(&param.as_str()) && *v < 1)
+            .find(|(param, v)| size(param) && *v < 1)
         {
             return Err(format!(
                 "--set {param}={v}: `{param}` is a size, at least 1"

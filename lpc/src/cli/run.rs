@@ -276,8 +276,9 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
 /// A finished run's answer, in order: verified (a wrong answer is not
 /// written, kept or published), written to the `--output` files, its
 /// temporaries removed, the run recorded finished, outputs published.
-/// Ctrl-C (`stop`) while the outputs are written abandons the file being
-/// written and the run, as during the run.
+/// Ctrl-C (`stop`) during the check or while the outputs are written
+/// abandons every output file (none is renamed into place) and the run, as
+/// during the run; once the files are renamed, the run completes.
 fn deliver(
     placed: Placed,
     program: &lp_program::Program,
@@ -302,11 +303,6 @@ fn deliver(
             "the answer failed verification; no output written".to_string(),
         ));
     }
-    // A stop after the last job, with no check to end and no export to
-    // read the flag (each does, naming its file): nothing is kept.
-    if args.output.is_empty() && stop.load(Ordering::SeqCst) {
-        return Err(Fail(130, "interrupted; no output written".to_string()));
-    }
     // Every file is written before any is renamed into place: a failure
     // or a stop in the second leaves the first's earlier file as it was.
     let mut staged = Vec::new();
@@ -322,9 +318,14 @@ fn deliver(
             stop,
             progress: &|bytes| bar.inc(bytes),
         };
-        let written = runner::export_npy(store, info, path, transfer);
+        let written = runner::export_npy_staged(store, info, path, transfer);
         bar.finish_and_clear();
         staged.push(written.map_err(|e| write_failure(path, e))?);
+    }
+    // The last point of return: a stop that no export heard (it came after
+    // the last chunk, or there is no --output) still keeps nothing.
+    if stop.load(Ordering::SeqCst) {
+        return Err(Fail(130, "interrupted; no output written".to_string()));
     }
     for (staged, (name, path)) in staged.into_iter().zip(&args.output) {
         staged.commit().map_err(|e| write_failure(path, e))?;
@@ -579,14 +580,13 @@ fn check_bindings(plan: &Plan, args: &Args) -> Result<(), Fail> {
     // whatever an earlier run left in the store.
     runner::check_bindings(plan.program(), &inputs, &outputs, false, true)
         .map_err(|e| Fail(2, e.to_string()))?;
-    for (k, (name, as_name)) in args.publish.iter().enumerate() {
-        // The second publish of one name would replace the first.
-        if let Some((first, _)) = args.publish[..k].iter().find(|(_, a)| a == as_name) {
-            return Err(Fail(
-                2,
-                format!("--publish {name}: --publish {first} publishes as `{as_name}` too"),
-            ));
-        }
+    if let Some((first, again, as_name)) = lpc::placement::published_twice(&args.publish) {
+        return Err(Fail(
+            2,
+            format!("--publish {again}: --publish {first} publishes as `{as_name}` too"),
+        ));
+    }
+    for (name, _) in &args.publish {
         if !lpc::placement::publishable(plan.program(), name) {
             return Err(Fail(
                 2,
