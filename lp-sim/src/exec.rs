@@ -11,7 +11,7 @@
 //! freed and its job finished, or taken by the execution that will finish
 //! it, stops quietly (`job::load`). A store that hands temps over (the
 //! memory store, on the threads platform) gives a temp tile to its only
-//! reader when that loads it once (`job::handed_over`); the take happens
+//! reader when that loads it once (`job::hands_over`); the take happens
 //! when the body is costed, at the job's start. Each load costs
 //! its request latencies plus its bytes over the worker's bandwidth
 //! (nothing if the worker's previous job held the tile and the model keeps
@@ -26,7 +26,9 @@ use crate::clock::{Ns, ns};
 use crate::model::{Model, size_pairs};
 use crate::store::SimStore;
 use lp_program::{Instr, Located, Plan, Resolved, Role, TileKey};
+use lp_runtime::protocol::job::hands_over;
 use lp_runtime::requests::{get_requests, get_rounds, put_requests, put_rounds};
+use lp_runtime::store::Store;
 use lp_std::{Init, Shape};
 
 /// A piece of a job's timeline, for the trace.
@@ -155,7 +157,7 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
     let mut loaded: Vec<Resolved> = Vec::new();
     // Each load of the job by tile, where a store hands tiles over.
     let mut loads = Vec::new();
-    if run.store.hands_over() && run.plan.tiles(loc, false, &mut loads).is_err() {
+    if run.store.hands_over_tiles() && run.plan.tiles(loc, false, &mut loads).is_err() {
         loads.clear();
     }
     let mut b = Body::default();
@@ -168,8 +170,7 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
                 let d = if loaded.contains(&r) {
                     0
                 } else {
-                    let once = loads.iter().filter(|&&t| t == r.key).count() == 1;
-                    match load(run, r, once, &mut b) {
+                    match load(run, r, &loads, &mut b) {
                         Ok(d) => d,
                         Err(outcome) => return outcome,
                     }
@@ -227,9 +228,9 @@ fn shape_of(plan: &Plan, r: Resolved) -> Shape {
     if r.transpose { s.t() } else { s }
 }
 
-/// One distinct load, of a tile the job loads only there when `once`:
-/// its time, or why the job cannot load it.
-fn load(run: &Run<'_>, r: Resolved, once: bool, b: &mut Body) -> Result<Ns, Outcome> {
+/// One distinct load (`loads`: each of the job's loads by tile, where the
+/// store hands tiles over): its time, or why the job cannot load it.
+fn load(run: &Run<'_>, r: Resolved, loads: &[TileKey], b: &mut Body) -> Result<Ns, Outcome> {
     let info = &run.plan.program().matrices[r.key.matrix as usize];
     let header = &info.header;
     let (i, j) = (r.key.i as usize, r.key.j as usize);
@@ -241,8 +242,12 @@ fn load(run: &Run<'_>, r: Resolved, once: bool, b: &mut Body) -> Result<Ns, Outc
     if header.is_zero_tile(i, j) {
         return Ok(ns(elements / rates.zeros));
     }
-    // As `job::handed_over` decides (once and the store were checked).
-    let take = once && info.role == Role::Temp && run.plan.readers(r.key) == 1;
+    let take = hands_over(
+        info.role,
+        run.store.hands_over_tiles(),
+        || loads.iter().filter(|&&t| t == r.key).count(),
+        || run.plan.readers(r.key),
+    );
     let stored = match info.role {
         Role::Input => info.init.is_none(),
         Role::Temp if take => run.store.take(r.key),

@@ -99,10 +99,6 @@ impl SimStore {
         self.lock().tiles.contains(&tile)
     }
 
-    pub fn hands_over(&self) -> bool {
-        self.hands_over
-    }
-
     /// Hands a held temp tile over to its only reader: the store holds it
     /// no more (nor counts it), and remembers why. False if it was not
     /// held.

@@ -402,9 +402,6 @@ pub fn place_with(
     Ok(ns)
 }
 
-/// Whether output `name` of `program` may be published under a stable
-/// name (`lpc run --publish`, the Python package's `publish=`): a plain
-/// (unversioned) output matrix.
 /// The first name `publish` ((matrix, name) pairs) gives twice, as (the
 /// matrix it names first, the matrix it names again, the name): the second
 /// publish would replace the first.
@@ -415,6 +412,9 @@ pub fn published_twice(publish: &[(String, String)]) -> Option<(&str, &str, &str
     })
 }
 
+/// Whether output `name` of `program` may be published under a stable
+/// name (`lpc run --publish`, the Python package's `publish=`): a plain
+/// (unversioned) output matrix.
 pub fn publishable(program: &Program, name: &str) -> bool {
     program
         .matrices

@@ -428,10 +428,7 @@ fn destination_key(path: &Path) -> PathBuf {
     {
         return target;
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = directory_of(path);
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     match path.file_name() {
         Some(name) => dir.join(name),
@@ -439,15 +436,19 @@ fn destination_key(path: &Path) -> PathBuf {
     }
 }
 
+/// The directory a file at `path` goes in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// Whether one file can be written at `path`.
 fn check_destination(path: &Path) -> Result<(), Unwritable> {
     if path.is_dir() {
         return Err(Unwritable::IsADirectory);
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = directory_of(path);
     if !dir.exists() {
         return Err(Unwritable::NoDirectory(dir.to_path_buf()));
     }

@@ -516,7 +516,20 @@ fn handed_over(
     loads: impl FnOnce() -> usize,
     readers: impl FnOnce() -> u32,
 ) -> bool {
-    info.role == Role::Temp && ctx.store.hands_over_tiles() && loads() == 1 && readers() == 1
+    hands_over(info.role, ctx.store.hands_over_tiles(), loads, readers)
+}
+
+/// [`handed_over`]'s rule on its facts, for the simulator (`lp-sim`) too:
+/// a tile of a matrix of `role`, from a store that hands tiles over
+/// (`store_hands_over`), loaded `loads` times by the job, read by `readers`
+/// jobs in all.
+pub fn hands_over(
+    role: Role,
+    store_hands_over: bool,
+    loads: impl FnOnce() -> usize,
+    readers: impl FnOnce() -> u32,
+) -> bool {
+    role == Role::Temp && store_hands_over && loads() == 1 && readers() == 1
 }
 
 fn write(
