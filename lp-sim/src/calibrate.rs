@@ -90,6 +90,9 @@ pub enum CalibrationError {
         low: f64,
         high: f64,
     },
+    /// The training runs' mismatch is not a number at this value (a
+    /// training run with no time, say): no bisection can follow it.
+    NotANumber { what: &'static str, at: f64 },
     Model(ModelError),
     Sim(String, SimError),
 }
@@ -107,6 +110,10 @@ impl fmt::Display for CalibrationError {
             CalibrationError::NoFit { what, low, high } => write!(
                 f,
                 "no {what} between {low} and {high} matches the training runs"
+            ),
+            CalibrationError::NotANumber { what, at } => write!(
+                f,
+                "the training runs' mismatch at a {what} of {at} is not a number"
             ),
             CalibrationError::Model(e) => write!(f, "the fitted model: {e}"),
             CalibrationError::Sim(label, e) => write!(f, "simulating {label}: {e}"),
@@ -278,13 +285,18 @@ fn model_of(f: &Fitted, training: &[Training]) -> Result<Model, CalibrationError
 }
 
 /// The `x` in `[low, high]` where the non-decreasing `g` crosses 0 (to a
-/// relative 1e-6 of the range).
+/// relative 1e-6 of the range). A NaN from `g` is an error: it compares
+/// false both ways and would steer the search to `low` unnoticed.
 fn bisect(
     what: &'static str,
     mut low: f64,
     mut high: f64,
     mut g: impl FnMut(f64) -> Result<f64, CalibrationError>,
 ) -> Result<f64, CalibrationError> {
+    let mut g = |at: f64| match g(at)? {
+        y if y.is_nan() => Err(CalibrationError::NotANumber { what, at }),
+        y => Ok(y),
+    };
     let (l0, h0) = (low, high);
     if g(low)? > 0.0 || g(high)? < 0.0 {
         return Err(CalibrationError::NoFit {
@@ -456,4 +468,43 @@ fn kernel_table(table: &BTreeMap<String, Spanned<Vec<Point>>>) -> String {
 /// Today's date (UTC) as YYYY-MM-DD, for the sources.
 fn today() -> String {
     time::OffsetDateTime::now_utc().date().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bisect_finds_the_crossing() {
+        let x = bisect("share of a core", 0.0, 8.0, |x| Ok(x - 3.0)).unwrap();
+        assert!((x - 3.0).abs() < 1e-5, "{x}");
+    }
+
+    #[test]
+    fn bisect_refuses_a_range_without_a_crossing() {
+        let e = bisect("share of a core", 0.0, 8.0, |x| Ok(x + 1.0)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no share of a core between 0 and 8 matches the training runs"
+        );
+    }
+
+    #[test]
+    fn bisect_refuses_a_mismatch_that_is_not_a_number() {
+        // NaN only above 2: both ends pass the sign check with finite
+        // values below, so only the midpoint's check can catch it.
+        let e = bisect("delivery latency", 0.0, 8.0, |x| {
+            Ok(if x < 2.0 { -1.0 } else if x == 8.0 { 1.0 } else { f64::NAN })
+        })
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the training runs' mismatch at a delivery latency of 4 is not a number"
+        );
+        let e = bisect("host contention", 0.0, 8.0, |_| Ok(f64::NAN)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the training runs' mismatch at a host contention of 0 is not a number"
+        );
+    }
 }
