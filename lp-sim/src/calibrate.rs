@@ -92,7 +92,10 @@ pub enum CalibrationError {
     },
     /// The training runs' mismatch is not a number at this value (a
     /// training run with no time, say): no bisection can follow it.
-    NotANumber { what: &'static str, at: f64 },
+    NotANumber {
+        what: &'static str,
+        at: f64,
+    },
     Model(ModelError),
     Sim(String, SimError),
 }
@@ -494,7 +497,13 @@ mod tests {
         // NaN only above 2: both ends pass the sign check with finite
         // values below, so only the midpoint's check can catch it.
         let e = bisect("delivery latency", 0.0, 8.0, |x| {
-            Ok(if x < 2.0 { -1.0 } else if x == 8.0 { 1.0 } else { f64::NAN })
+            Ok(if x < 2.0 {
+                -1.0
+            } else if x == 8.0 {
+                1.0
+            } else {
+                f64::NAN
+            })
         })
         .unwrap_err();
         assert_eq!(

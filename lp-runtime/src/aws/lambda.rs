@@ -215,6 +215,7 @@ fn cached_plan(store: &S3Store, key: &str) -> Result<Arc<Plan>, NoPlan> {
 }
 
 /// What the last metrics update of an invocation reported up to.
+#[derive(Clone, Copy)]
 struct Reported {
     requests: RequestCounts,
     times: RequestTimes,
@@ -395,7 +396,20 @@ pub fn handle_job(
         // A failed or cancelled run stops here, at the next job of every
         // worker still busy, rather than computing the rest of its DAG.
         // One consistent read per job.
-        let running = run_counters.run_record()?;
+        let running = match run_counters.run_record() {
+            Ok(running) => running,
+            // A child is claimed (no one else will launch it): it goes to
+            // a new invocation rather than waiting out a lease. The
+            // delivered job's failure is the invocation's, which Lambda
+            // delivers again.
+            Err(e) if !report.jobs_run.is_empty() => {
+                launcher.launch(job)?;
+                report.handed_off = Some(job);
+                eprintln!("lp-worker: job {job} handed off: reading the run's status: {e}");
+                return Ok(report);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if !running.is_some_and(|r| r.status == RunStatus::Running) {
             report.run_ended = true;
             return Ok(report);
@@ -403,8 +417,8 @@ pub fn handle_job(
         let started = Instant::now();
         let outcome = run_job(&ctx, job, 0);
         let now = metrics.snapshot();
+        let last_billed = billed;
         let delta = metrics_delta(&now, &reported, bill_since(&clients.requests, &mut billed));
-        reported = now;
         let next = match outcome {
             Ok(next) => next,
             Err(RunError::Job(e)) => {
@@ -414,8 +428,18 @@ pub fn handle_job(
             }
             Err(e) => return Err(e),
         };
-        run_counters.add_metrics(delta)?;
         report.jobs_run.push(job);
+        match run_counters.add_metrics(delta) {
+            Ok(()) => reported = now,
+            // The finished flags, not the metrics, say when the run is
+            // done, so a lost update loses no work: a claimed child still
+            // runs, and this update's figures go with the child's.
+            Err(e) if next.is_some() => {
+                billed = last_billed;
+                eprintln!("lp-worker: the metrics of job {job} wait for the next update: {e}");
+            }
+            Err(e) => return Err(e.into()),
+        }
         let Some(child) = next else {
             return Ok(report);
         };
