@@ -299,8 +299,17 @@ fn syrk_exact_small_case() {
 }
 
 /// (m, k, n): op(A) is m x k, op(B) is k x n.
-const PRODUCTS: [(usize, usize, usize); 5] =
-    [(1, 1, 1), (7, 5, 3), (64, 64, 64), (100, 37, 51), (3, 0, 4)];
+/// Products' m, k, n. The last has every dimension past 128, from which an
+/// Intel AVX-512 host runs products on the `gemm` crate rather than faer
+/// (`src/kernel/faer_level3.rs`), ragged to both crates' register blocks.
+const PRODUCTS: [(usize, usize, usize); 6] = [
+    (1, 1, 1),
+    (7, 5, 3),
+    (64, 64, 64),
+    (100, 37, 51),
+    (3, 0, 4),
+    (130, 257, 129),
+];
 
 #[test]
 fn syrk_random_against_reference() {

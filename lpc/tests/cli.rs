@@ -265,7 +265,8 @@ fn lpc_on_core(args: &[&str], core: Option<&str>) -> Output {
 }
 
 /// The version line names the tile kernels' library, on which every
-/// timing depends: faer, or OpenBLAS, its version and the kernels it
+/// timing depends: faer (with the `gemm` crate's products on an Intel
+/// AVX-512 CPU), or OpenBLAS, its version and the kernels it
 /// picked for this CPU with `openblas`.
 #[test]
 fn version_names_the_kernels_library() {
@@ -287,6 +288,11 @@ fn version_names_the_kernels_library() {
                 "{out:?}"
             );
         }
+    } else if lp_std::kernel::products_on_gemm_crate() {
+        assert_eq!(
+            stdout,
+            format!("{start}faer, products on the gemm crate)\n")
+        );
     } else {
         assert_eq!(stdout, format!("{start}faer)\n"));
     }

@@ -38,6 +38,15 @@
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
+//!
+//! On Intel's AVX-512 hosts the products themselves run on the `gemm`
+//! crate (faer's author's older product, which packs both operands) rather
+//! than faer's: on an Intel host of cpu family 6 model 167 (2026-12-02,
+//! `farm-bench`, 5 interleaved pairs) a threaded loop of tile products
+//! (8192³ in tiles, two threads) took 0.95x faer's time on 512 tiles, 0.92x
+//! on 1024 and 0.94x on 2048, where faer's products slowed down most with
+//! both cores busy (`docs/performance.md`, "A second Intel host"). AMD's
+//! hosts and AVX2 keep faer's products, where nothing was measured.
 
 use super::transpose::transpose_into;
 use crate::Tile;
@@ -59,9 +68,7 @@ pub fn product(
     tb: bool,
     alpha: f64,
 ) {
-    let rect = BlockStructure::Rectangular;
-    let mul =
-        |b: MatRef<'_, f64>| triangular::matmul(dst, rect, accum, a, rect, b, rect, alpha, SEQ);
+    let mul = |b: MatRef<'_, f64>| matmul(dst, accum, a, b, alpha);
     if tb {
         with_transposed(b, false, mul);
     } else {
@@ -69,8 +76,8 @@ pub fn product(
     }
 }
 
-/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the LU and QR
-/// kernels' products).
+/// dst + alpha A B (`Accum::Add`) or alpha A B on views (the products of
+/// the tile kernels, the LU's and the QR's among them).
 pub fn matmul(
     dst: MatMut<'_, f64>,
     accum: Accum,
@@ -78,7 +85,39 @@ pub fn matmul(
     b: MatRef<'_, f64>,
     alpha: f64,
 ) {
-    faer::linalg::matmul::matmul(dst, accum, a, b, alpha, SEQ);
+    let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
+    assert!(a.nrows() == m && b.nrows() == k && b.ncols() == n);
+    if !(host().gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM) {
+        faer::linalg::matmul::matmul(dst, accum, a, b, alpha, SEQ);
+        return;
+    }
+    // SAFETY: the shapes agree (asserted above), each pointer and its
+    // strides describe a live view of those shapes, and `dst`, a unique
+    // borrow, overlaps neither operand. The crate computes
+    // dst := 1 dst + alpha A B, reading dst only when `read_dst`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_ptr_mut(),
+            dst.col_stride(),
+            dst.row_stride(),
+            accum == Accum::Add,
+            a.as_ptr(),
+            a.col_stride(),
+            a.row_stride(),
+            b.as_ptr(),
+            b.col_stride(),
+            b.row_stride(),
+            1.0,
+            alpha,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 /// B := L⁻¹ B in B's place, for the unit lower triangle of L (the LU
@@ -146,22 +185,49 @@ const SLOW_STRIDES_HALF: [isize; 1] = [1024];
 const COPY_FROM: isize = 512;
 const COPY_FROM_SOLVE: isize = 1536;
 
-/// Whether faer reads a transposed view fast here: with 512-bit vectors on
-/// an AMD core (see the module doc). Asked once: `cpuid` traps to the
-/// hypervisor in a virtual machine.
-fn fast_transposed_view() -> bool {
-    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FAST.get_or_init(|| {
+/// The smallest dimension from which a product goes to the `gemm` crate
+/// where it is the faster (smaller ones keep faer's small-matrix kernels;
+/// nothing below 512 was measured).
+const GEMM_CRATE_FROM: usize = 128;
+
+/// Whether products run on the `gemm` crate here (`lpc --version` says so).
+pub fn products_on_gemm_crate() -> bool {
+    host().gemm_crate
+}
+
+/// Which of the measured behaviours (see the module doc) this host has.
+struct Host {
+    /// faer reads a transposed view fast: 512-bit vectors on an AMD core.
+    fast_transposed_view: bool,
+    /// The `gemm` crate's products beat faer's: 512-bit vectors on an
+    /// Intel core.
+    gemm_crate: bool,
+}
+
+/// This host, asked once: `cpuid` traps to the hypervisor in a virtual
+/// machine.
+fn host() -> &'static Host {
+    static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            // Leaf 0's vendor string is EBX, EDX, ECX: "AuthenticAMD".
+            // Leaf 0's vendor string is EBX, EDX, ECX.
             let id = std::arch::x86_64::__cpuid(0);
-            let amd = (id.ebx, id.edx, id.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
-            amd && std::is_x86_feature_detected!("avx512f")
+            let vendor = (id.ebx, id.edx, id.ecx);
+            let amd = vendor == (0x6874_7541, 0x6974_6e65, 0x444d_4163); // "AuthenticAMD"
+            let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
+            let avx512 = std::is_x86_feature_detected!("avx512f");
+            Host {
+                fast_transposed_view: amd && avx512,
+                gemm_crate: intel && avx512,
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            false
+            Host {
+                fast_transposed_view: false,
+                gemm_crate: false,
+            }
         }
     })
 }
@@ -169,7 +235,7 @@ fn fast_transposed_view() -> bool {
 /// Whether a product reads Bᵀ (of its lower half only when `half`) from a
 /// column-major copy rather than a view, for B's column stride `stride`.
 fn copy_for_product(stride: isize, half: bool) -> bool {
-    if !fast_transposed_view() {
+    if !host().fast_transposed_view {
         return stride >= COPY_FROM;
     }
     let slow: &[isize] = if half {
@@ -183,7 +249,7 @@ fn copy_for_product(stride: isize, half: bool) -> bool {
 /// Whether a right solve `X op(T) = B` runs as a left solve on a
 /// column-major copy of Bᵀ rather than on the transposed view.
 pub fn copy_for_solve(stride: isize) -> bool {
-    !fast_transposed_view() && stride >= COPY_FROM_SOLVE
+    !host().fast_transposed_view && stride >= COPY_FROM_SOLVE
 }
 
 thread_local! {

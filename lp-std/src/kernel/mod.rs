@@ -70,8 +70,19 @@ pub fn kernels() -> String {
     }
     #[cfg(not(feature = "openblas"))]
     {
-        KERNELS.to_string()
+        if products_on_gemm_crate() {
+            format!("{KERNELS}, products on the gemm crate")
+        } else {
+            KERNELS.to_string()
+        }
     }
+}
+
+/// Whether this host runs the tile products on the `gemm` crate rather than
+/// faer (an Intel CPU with AVX-512; `faer_level3.rs` says why).
+#[cfg(not(feature = "openblas"))]
+pub fn products_on_gemm_crate() -> bool {
+    faer_level3::products_on_gemm_crate()
 }
 
 /// OpenBLAS's build configuration (`openblas_get_config`: whether it picks
