@@ -79,10 +79,17 @@ pub fn kernels() -> String {
 }
 
 /// Whether this host runs the tile products on the `gemm` crate rather than
-/// faer (an Intel CPU with AVX-512; `faer_level3.rs` says why).
-#[cfg(not(feature = "openblas"))]
+/// faer (an Intel CPU with AVX-512, `faer_level3.rs` says why; never with
+/// `openblas`).
 pub fn products_on_gemm_crate() -> bool {
-    faer_level3::products_on_gemm_crate()
+    #[cfg(feature = "openblas")]
+    {
+        false
+    }
+    #[cfg(not(feature = "openblas"))]
+    {
+        faer_level3::products_on_gemm_crate()
+    }
 }
 
 /// OpenBLAS's build configuration (`openblas_get_config`: whether it picks
