@@ -298,10 +298,10 @@ fn syrk_exact_small_case() {
     assert_eq!(apply(Kernel::Syrk, &[&c, &a, &b]), want);
 }
 
-/// (m, k, n): op(A) is m x k, op(B) is k x n.
-/// Products' m, k, n. The last has every dimension past 128, from which an
-/// Intel AVX-512 host runs products on the `gemm` crate rather than faer
-/// (`src/kernel/faer_level3.rs`), ragged to both crates' register blocks.
+/// (m, k, n): op(A) is m x k, op(B) is k x n. The last has every dimension
+/// past 128, from which an Intel AVX-512 host runs products on the `gemm`
+/// crate rather than faer (`src/kernel/faer_level3.rs`), ragged to both
+/// crates' register blocks.
 const PRODUCTS: [(usize, usize, usize); 6] = [
     (1, 1, 1),
     (7, 5, 3),

@@ -44,9 +44,9 @@
 //! than faer's: on an Intel host of cpu family 6 model 167 (2026-12-02,
 //! `farm-bench`, 5 interleaved pairs) a threaded loop of tile products
 //! (8192³ in tiles, two threads) took 0.95x faer's time on 512 tiles, 0.92x
-//! on 1024 and 0.94x on 2048, where faer's products slowed down most with
-//! both cores busy (`docs/performance.md`, "A second Intel host"). AMD's
-//! hosts and AVX2 keep faer's products, where nothing was measured.
+//! on 1024 and 0.94x on 2048; one core alone, faer's matched OpenBLAS's
+//! there (`docs/performance.md`, "A second Intel host"). AMD's hosts and
+//! AVX2 keep faer's products, where nothing was measured.
 
 use super::transpose::transpose_into;
 use crate::Tile;
@@ -86,11 +86,24 @@ pub fn matmul(
     alpha: f64,
 ) {
     let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
-    assert!(a.nrows() == m && b.nrows() == k && b.ncols() == n);
-    if !(host().gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM) {
+    if host().gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM {
+        gemm_crate_matmul(dst, accum, a, b, alpha);
+    } else {
         faer::linalg::matmul::matmul(dst, accum, a, b, alpha, SEQ);
-        return;
     }
+}
+
+/// [`matmul`] on the `gemm` crate, whatever the host (the tests call it on
+/// every host).
+fn gemm_crate_matmul(
+    dst: MatMut<'_, f64>,
+    accum: Accum,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    alpha: f64,
+) {
+    let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
+    assert!(a.nrows() == m && b.nrows() == k && b.ncols() == n);
     // SAFETY: the shapes agree (asserted above), each pointer and its
     // strides describe a live view of those shapes, and `dst`, a unique
     // borrow, overlaps neither operand. The crate computes
@@ -295,4 +308,54 @@ fn with_scratch<R>(rows: usize, cols: usize, f: impl FnOnce(MatMut<'_, f64>) -> 
             cols,
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::Mat;
+
+    /// The `gemm` crate's path against faer's product on every host (only
+    /// Intel's AVX-512 hosts take it in `matmul`): both accumulations,
+    /// transposed (row-major) operands and a strided submatrix as the
+    /// destination, on ragged sizes.
+    #[test]
+    fn the_gemm_crate_path_agrees_with_faer() {
+        let (m, k, n) = (130, 257, 129);
+        let value =
+            |seed: usize| move |i: usize, j: usize| ((i * 31 + j * 17 + seed) % 23) as f64 - 11.0;
+        let a = Mat::from_fn(m, k, value(1));
+        let at = Mat::from_fn(k, m, |i, j| a[(j, i)]);
+        let b = Mat::from_fn(k, n, value(2));
+        let c = Mat::from_fn(m + 3, n + 2, value(3));
+        for accum in [Accum::Replace, Accum::Add] {
+            for transposed in [false, true] {
+                let lhs = if transposed {
+                    at.transpose()
+                } else {
+                    a.as_ref()
+                };
+                let mut want = c.clone();
+                faer::linalg::matmul::matmul(
+                    want.as_mut().submatrix_mut(2, 1, m, n),
+                    accum,
+                    a.as_ref(),
+                    b.as_ref(),
+                    -0.5,
+                    SEQ,
+                );
+                let mut got = c.clone();
+                gemm_crate_matmul(
+                    got.as_mut().submatrix_mut(2, 1, m, n),
+                    accum,
+                    lhs,
+                    b.as_ref(),
+                    -0.5,
+                );
+                // Integer entries: every partial sum is exact in f64, so
+                // the two orders of summation agree to the bit.
+                assert!(got == want, "{accum:?}, transposed A: {transposed}");
+            }
+        }
+    }
 }
