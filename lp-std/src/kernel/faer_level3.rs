@@ -34,7 +34,8 @@
 //! So the view is kept only where it was measured fast, AMD's AVX-512
 //! hosts; everywhere else (and on other architectures, where nothing was
 //! measured) a product's transposed operand is copied from 512 rows, a
-//! right solve's from 1536.
+//! right solve's from 1536, unless the product runs on the `gemm` crate
+//! (below).
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
@@ -46,7 +47,11 @@
 //! (8192³ in tiles, two threads) took 0.95x faer's time on 512 tiles, 0.92x
 //! on 1024 and 0.94x on 2048; one core alone, faer's matched OpenBLAS's
 //! there (`docs/performance.md`, "A second Intel host"). AMD's hosts and
-//! AVX2 keep faer's products, where nothing was measured.
+//! AVX2 keep faer's products, where nothing was measured. That crate packs
+//! both operands before it multiplies, so it gets a transposed operand as
+//! a view: on the same host, C - A Bᵀ from the view took 0.93-0.96x the
+//! time of copying Bᵀ first (medians of 20-160 interleaved pairs, on 512,
+//! 1024 and 2048 tiles, one thread or two).
 
 use super::transpose::transpose_into;
 use crate::Tile;
@@ -68,11 +73,14 @@ pub fn product(
     tb: bool,
     alpha: f64,
 ) {
+    // The `gemm` crate packs both operands, so it reads a view at no cost
+    // and a copy would be wasted (see the module doc).
+    let packs = on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols());
     let mul = |b: MatRef<'_, f64>| matmul(dst, accum, a, b, alpha);
-    if tb {
-        with_transposed(b, false, mul);
-    } else {
-        mul(b.as_ref());
+    match (tb, packs) {
+        (true, false) => with_transposed(b, false, mul),
+        (true, true) => mul(b.as_ref().transpose()),
+        (false, _) => mul(b.as_ref()),
     }
 }
 
@@ -85,8 +93,7 @@ pub fn matmul(
     b: MatRef<'_, f64>,
     alpha: f64,
 ) {
-    let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
-    if host().gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM {
+    if on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols()) {
         gemm_crate_matmul(dst, accum, a, b, alpha);
     } else {
         faer::linalg::matmul::matmul(dst, accum, a, b, alpha, SEQ);
@@ -203,6 +210,11 @@ const COPY_FROM_SOLVE: isize = 1536;
 /// nothing below 512 was measured).
 const GEMM_CRATE_FROM: usize = 128;
 
+/// Whether an m x k by k x n product runs on the `gemm` crate.
+fn on_gemm_crate(m: usize, n: usize, k: usize) -> bool {
+    host().gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM
+}
+
 /// Whether products run on the `gemm` crate here (`lpc --version` says so).
 pub fn products_on_gemm_crate() -> bool {
     host().gemm_crate
@@ -317,7 +329,7 @@ mod tests {
 
     /// The `gemm` crate's path against faer's product on every host (only
     /// Intel's AVX-512 hosts take it in `matmul`): both accumulations,
-    /// transposed (row-major) operands and a strided submatrix as the
+    /// either operand transposed (row-major) and a strided submatrix as the
     /// destination, on ragged sizes.
     #[test]
     fn the_gemm_crate_path_agrees_with_faer() {
@@ -325,15 +337,20 @@ mod tests {
         let value =
             |seed: usize| move |i: usize, j: usize| ((i * 31 + j * 17 + seed) % 23) as f64 - 11.0;
         let a = Mat::from_fn(m, k, value(1));
-        let at = Mat::from_fn(k, m, |i, j| a[(j, i)]);
         let b = Mat::from_fn(k, n, value(2));
+        let (at, bt) = (a.transpose().to_owned(), b.transpose().to_owned());
         let c = Mat::from_fn(m + 3, n + 2, value(3));
         for accum in [Accum::Replace, Accum::Add] {
-            for transposed in [false, true] {
-                let lhs = if transposed {
+            for transposed in [(false, false), (true, false), (false, true)] {
+                let lhs = if transposed.0 {
                     at.transpose()
                 } else {
                     a.as_ref()
+                };
+                let rhs = if transposed.1 {
+                    bt.transpose()
+                } else {
+                    b.as_ref()
                 };
                 let mut want = c.clone();
                 faer::linalg::matmul::matmul(
@@ -349,12 +366,12 @@ mod tests {
                     got.as_mut().submatrix_mut(2, 1, m, n),
                     accum,
                     lhs,
-                    b.as_ref(),
+                    rhs,
                     -0.5,
                 );
                 // Integer entries: every partial sum is exact in f64, so
                 // the two orders of summation agree to the bit.
-                assert!(got == want, "{accum:?}, transposed A: {transposed}");
+                assert!(got == want, "{accum:?}, transposed (A, B): {transposed:?}");
             }
         }
     }
