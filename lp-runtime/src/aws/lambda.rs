@@ -365,7 +365,8 @@ pub fn handle_job(
     // This invocation's requests, apart from other invocations in the
     // process (in-process test workers share one set of clients).
     let clients = &clients.with_own_tally();
-    let mut billed = Reported::now();
+    // From here on, every request and millisecond is billed to the run.
+    let billed = Reported::now();
     let s3 = S3Store::new(clients, &payload.bucket, &payload.prefix)
         .map_err(|e| RunError::Backend(BackendError::new(format!("the payload's prefix: {e}"))))?;
     let plan = open_plan(clients, &s3, payload)?;
@@ -389,69 +390,100 @@ pub fn handle_job(
         metrics: &metrics,
         tracer: None,
     };
-    let mut report = WorkerReport::default();
-    let mut job = payload.job_id;
-    let mut reported = MetricsSnapshot::default();
-    loop {
-        // A failed or cancelled run stops here, at the next job of every
-        // worker still busy, rather than computing the rest of its DAG.
-        // One consistent read per job.
-        let running = match run_counters.run_record() {
-            Ok(running) => running,
-            // A child is claimed (no one else will launch it): it goes to
-            // a new invocation rather than waiting out a lease. The
-            // delivered job's failure is the invocation's, which Lambda
-            // delivers again.
-            Err(e) if !report.jobs_run.is_empty() => {
-                launcher.launch(job)?;
-                report.handed_off = Some(job);
-                eprintln!("lp-worker: job {job} handed off: reading the run's status: {e}");
+    let chain = Chain {
+        ctx: &ctx,
+        run: &run_counters,
+        requests: &clients.requests,
+        deadline,
+    };
+    chain.run(payload.job_id, billed)
+}
+
+/// One invocation's chain of jobs: the delivered one, then the ready
+/// children each hands it.
+struct Chain<'a> {
+    ctx: &'a JobContext<'a>,
+    /// The run's record and metrics, which the test hooks do not wrap.
+    run: &'a DynamoCounters,
+    requests: &'a RequestTally,
+    deadline: Option<Instant>,
+}
+
+impl Chain<'_> {
+    fn run(&self, first: JobId, mut billed: Reported) -> Result<WorkerReport, RunError> {
+        let mut report = WorkerReport::default();
+        let mut reported = MetricsSnapshot::default();
+        let mut job = first;
+        loop {
+            // A failed or cancelled run stops here, at the next job of every
+            // worker still busy, rather than computing the rest of its DAG.
+            // One consistent read per job.
+            let running = match self.run.run_record() {
+                Ok(running) => running,
+                // A child is claimed (no one else will launch it): it goes
+                // to a new invocation rather than waiting out a lease. The
+                // delivered job's failure is the invocation's, which Lambda
+                // delivers again.
+                Err(e) if !report.jobs_run.is_empty() => {
+                    eprintln!("lp-worker: job {job} handed off: reading the run's status: {e}");
+                    return self.hand_off(report, job);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if !running.is_some_and(|r| r.status == RunStatus::Running) {
+                report.run_ended = true;
                 return Ok(report);
             }
-            Err(e) => return Err(e.into()),
-        };
-        if !running.is_some_and(|r| r.status == RunStatus::Running) {
-            report.run_ended = true;
-            return Ok(report);
-        }
-        let started = Instant::now();
-        let outcome = run_job(&ctx, job, 0);
-        let now = metrics.snapshot();
-        let last_billed = billed;
-        let delta = metrics_delta(&now, &reported, bill_since(&clients.requests, &mut billed));
-        let next = match outcome {
-            Ok(next) => next,
-            Err(RunError::Job(e)) => {
-                let _ = run_counters.add_metrics(delta);
-                let _ = run_counters.fail_run(&e);
-                return Err(RunError::Job(e));
+            let started = Instant::now();
+            let outcome = run_job(self.ctx, job, 0);
+            let now = self.ctx.metrics.snapshot();
+            let last_billed = billed;
+            let delta = metrics_delta(&now, &reported, bill_since(self.requests, &mut billed));
+            let next = match outcome {
+                Ok(next) => next,
+                Err(RunError::Job(e)) => {
+                    let _ = self.run.add_metrics(delta);
+                    let _ = self.run.fail_run(&e);
+                    return Err(RunError::Job(e));
+                }
+                Err(e) => return Err(e),
+            };
+            report.jobs_run.push(job);
+            match self.run.add_metrics(delta) {
+                Ok(()) => reported = now,
+                // The finished flags, not the metrics, say when the run is
+                // done, so a lost update loses no work: a claimed child
+                // still runs, and this update's figures go with the
+                // child's.
+                Err(e) if next.is_some() => {
+                    billed = last_billed;
+                    eprintln!("lp-worker: the metrics of job {job} wait for the next update: {e}");
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e),
-        };
-        report.jobs_run.push(job);
-        match run_counters.add_metrics(delta) {
-            Ok(()) => reported = now,
-            // The finished flags, not the metrics, say when the run is
-            // done, so a lost update loses no work: a claimed child still
-            // runs, and this update's figures go with the child's.
-            Err(e) if next.is_some() => {
-                billed = last_billed;
-                eprintln!("lp-worker: the metrics of job {job} wait for the next update: {e}");
+            let Some(child) = next else {
+                return Ok(report);
+            };
+            // Continue only if a job as long as the last one fits twice with
+            // a margin; otherwise a new invocation with a full budget takes
+            // it.
+            let needed = started.elapsed() * 2 + Duration::from_secs(5);
+            let left = self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left < needed) {
+                return self.hand_off(report, child);
             }
-            Err(e) => return Err(e.into()),
+            job = child;
         }
-        let Some(child) = next else {
-            return Ok(report);
-        };
-        // Continue only if a job as long as the last one fits twice with a
-        // margin; otherwise a new invocation with a full budget takes it.
-        let needed = started.elapsed() * 2 + Duration::from_secs(5);
-        if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < needed) {
-            launcher.launch(child)?;
-            report.handed_off = Some(child);
-            return Ok(report);
-        }
-        job = child;
+    }
+
+    /// Ends the chain by launching `job`, claimed by this invocation, in a
+    /// new one.
+    fn hand_off(&self, mut report: WorkerReport, job: JobId) -> Result<WorkerReport, RunError> {
+        self.ctx.launcher.launch(job)?;
+        report.handed_off = Some(job);
+        Ok(report)
     }
 }
 
