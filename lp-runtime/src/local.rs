@@ -25,7 +25,7 @@
 //! long.
 
 use crate::metrics::{GeneratedCounts, Metrics, Progress, RunSummary};
-use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
+use crate::protocol::driver::{Relaunches, launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
     UrgentQueue, count_release, critical_path_jobs, run_job,
@@ -824,10 +824,13 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
             // in one read or not overdue in the other. Read after, a job
             // taken in between would be neither, and relaunched.
             let queued = run.queue.queued();
+            // Locally an overdue job is a lost delivery, never one that
+            // outruns a time limit: no relaunch is the last.
             relaunch_overdue(
                 ctx.counters,
                 ctx.launcher,
                 opts.lease,
+                &mut Relaunches::unlimited(),
                 &|job| queued.contains(&job),
                 &mut |_, launched| {
                     ctx.metrics.add_retry();

@@ -22,9 +22,10 @@
 //! The driver launches the roots with `protocol::driver::launch_roots`,
 //! polls (one read each, on Lambda), and every `lease / 4` (Lambda: at
 //! least one poll) reads the job items (one Query) and relaunches overdue
-//! jobs with `protocol::driver::relaunch_overdue`. An invocation that
-//! outlives the platform's time limit is killed; its job stays launched
-//! and unfinished until the lease relaunches it.
+//! jobs with `protocol::driver::relaunch_overdue`; on Lambda, as that
+//! driver does, a job overdue after its last allowed relaunch fails the
+//! run. An invocation that outlives the platform's time limit is killed;
+//! its job stays launched and unfinished until the lease relaunches it.
 
 use crate::clock::{Cursor, HORIZON, Ns, ns, secs};
 use crate::counters::{CounterCosts, SimCounters};
@@ -38,7 +39,10 @@ use crate::timeline::Timeline;
 use foldhash::HashMap;
 use lp_program::{JobId, Plan};
 use lp_runtime::metrics::Metrics;
-use lp_runtime::protocol::driver::{launch_roots, relaunch_overdue};
+use lp_runtime::protocol::JobError;
+use lp_runtime::protocol::driver::{
+    MAX_RELAUNCHES_PER_JOB, Relaunches, launch_roots, relaunch_overdue, relaunches_spent,
+};
 use lp_runtime::protocol::job::complete_and_finish;
 use lp_runtime::protocol::{JobContext, Priorities, RunError};
 use lp_runtime::trace::{Slice, Tracer};
@@ -93,6 +97,9 @@ pub enum SimError {
         done: u64,
         total: u64,
     },
+    /// The Lambda driver fails the run: a job's lease expired once more
+    /// than [`MAX_RELAUNCHES_PER_JOB`] allows.
+    RelaunchesSpent(Box<JobError>),
     /// The driver relaunched more than [`max_relaunches`] jobs.
     Relaunches {
         relaunches: u64,
@@ -146,6 +153,7 @@ impl fmt::Display for SimError {
                  check the model's latencies and rates, and the program's sizes",
                 HORIZON / 1_000_000_000 / 31_557_600
             ),
+            SimError::RelaunchesSpent(e) => write!(f, "the driver fails the run: {e}"),
             SimError::Relaunches {
                 relaunches,
                 done,
@@ -248,6 +256,8 @@ struct Sim<'a> {
     total: u64,
     executions: u64,
     relaunches: u64,
+    /// Each job's relaunches, against the Lambda driver's limit.
+    per_job: Relaunches,
     killed: HashMap<JobId, u32>,
     kills: u64,
     cold_starts: u64,
@@ -365,6 +375,11 @@ impl<'a> Sim<'a> {
             total: plan.job_count(),
             executions: 0,
             relaunches: 0,
+            per_job: if lambda {
+                Relaunches::limited(MAX_RELAUNCHES_PER_JOB)
+            } else {
+                Relaunches::unlimited()
+            },
             killed: HashMap::default(),
             kills: 0,
             cold_starts: 0,
@@ -835,10 +850,11 @@ impl<'a> Sim<'a> {
         let platform = &self.platform;
         let lambda = self.lambda();
         let mut relaunched = 0;
-        relaunch_overdue(
+        let spent = relaunch_overdue(
             &self.counters,
             &self.launcher,
             self.t.lease,
+            &mut self.per_job,
             &|job| !lambda && platform.is_queued(job),
             &mut |_, r| {
                 relaunched += 1;
@@ -846,6 +862,10 @@ impl<'a> Sim<'a> {
             },
         )
         .map_err(RunError::from)?;
+        if let Some(job) = spent {
+            let error = relaunches_spent(self.plan, job, self.t.lease);
+            return Err(SimError::RelaunchesSpent(Box::new(error)));
+        }
         self.relaunches += relaunched;
         if self.relaunches > max_relaunches(self.total) {
             return Err(SimError::Relaunches {

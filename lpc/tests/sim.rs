@@ -645,13 +645,45 @@ simulated 1 jobs on 2 workers (exact model)
     );
 }
 
-/// A lease far shorter than the jobs: Lambda's driver relaunches every
-/// unfinished job at each check, without end. One job of 1000 s on a
-/// Lambda-kind exact model with a 1 ms poll and a lease of 1 us is
-/// relaunched at every poll; the 10,101st relaunch (10.101 s) passes the
-/// bound of 100 per job and 10,000.
+/// A lease far shorter than the jobs, on the threads kind: each lease
+/// check (every 1 ms) relaunches the running job, an idle worker runs it
+/// again at once (restamping its lease), and so on while idle workers are
+/// left. One job of 1000 s on 20,000 workers with a lease of 1 us: the
+/// 10,101st relaunch passes the bound of 100 per job and 10,000.
 #[test]
 fn a_lease_far_shorter_than_the_jobs_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let changes = [
+        ("poll_s", "poll_s = { value = 0.001, source = \"test\" }"),
+        ("lease_s", "lease_s = { value = 1e-6, source = \"test\" }"),
+        (
+            "init_elements_per_s",
+            "init_elements_per_s = { value = { zeros = 1e6, identity = 1e6, random = 10.0, \
+             spd = 1e6 }, source = \"test\" }",
+        ),
+    ];
+    let model = model_file(dir.path(), "m.toml", EXACT_MODEL, &changes);
+    let program = dir.path().join("one.lp");
+    std::fs::write(&program, ONE_JOB).unwrap();
+    let (program, model) = (program.to_str().unwrap(), model.to_str().unwrap());
+    let (code, err) = error_of(&["sim", program, "--workers", "20000", "--model", model]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(1),
+            "error: the driver relaunched 10101 jobs after their lease expired, more than the \
+             simulator takes (10100: 100 per job and 10000), after 0 of 1 jobs finished: the \
+             model's `driver.lease_s` (0.000001 s) is far shorter than its jobs take\n"
+        )
+    );
+}
+
+/// On Lambda the driver gives up on a job whose lease expired 5 times
+/// (it outruns the function's timeout, or its worker dies every time), and
+/// so does the simulated driver: one job of 1000 s with a lease of 1 us,
+/// checked at every 1 ms poll, fails the run at the fifth expiry.
+#[test]
+fn a_job_overdue_after_its_last_relaunch_fails_the_run_on_lambda() {
     let dir = tempfile::tempdir().expect("temp dir");
     let changes = [
         ("kind", "kind = \"lambda\""),
@@ -672,9 +704,10 @@ fn a_lease_far_shorter_than_the_jobs_is_refused() {
         (code, err.as_str()),
         (
             Some(1),
-            "error: the driver relaunched 10101 jobs after their lease expired, more than the \
-             simulator takes (10100: 100 per job and 10000), after 0 of 1 jobs finished: the \
-             model's `driver.lease_s` (0.000001 s) is far shorter than its jobs take\n"
+            "error: the driver fails the run: job \"double\": driver: its lease (0.000001 s) \
+             expired 5 times without it finishing: it takes longer than the function's timeout \
+             allows, or its worker dies every time (smaller tiles, more memory or a longer \
+             timeout)\n"
         )
     );
 }

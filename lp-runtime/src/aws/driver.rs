@@ -16,7 +16,10 @@ use super::dynamo::{DynamoCounters, RunRecord, RunStatus};
 use super::lambda::{WorkerPayload, bundle_key};
 use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
 use crate::metrics::{Progress, RunSummary};
-use crate::protocol::driver::{launch_roots, relaunch_overdue, sweep_temps};
+use crate::protocol::driver::{
+    MAX_RELAUNCHES_PER_JOB, Relaunches, launch_roots, relaunch_overdue, relaunches_spent,
+    sweep_temps,
+};
 use crate::protocol::{
     BackendError, Counters, JobError, Launcher, ProtoResult, RunError, critical_path_jobs,
 };
@@ -83,12 +86,6 @@ pub struct LambdaRunSummary {
 
 /// Consecutive failed invokes by the driver after which the run stops.
 const MAX_LAUNCH_FAILURES: u32 = 5;
-
-/// Relaunches of one job after which the run stops: with the lease above
-/// the function's timeout, a job that overran it this many times in a row
-/// will not finish (it outruns the timeout, or its worker dies every time),
-/// and relaunching it until the driver's own timeout only bills a day.
-const MAX_RELAUNCHES_PER_JOB: u32 = 4;
 
 /// Runs `plan` on Lambda, with `launcher` delivering jobs (normally a
 /// [`LambdaLauncher`]; tests pass in-process workers).
@@ -258,18 +255,15 @@ struct Launches {
     /// Consecutive failed invokes.
     failures: u32,
     retries: u64,
-    /// Relaunches of each job relaunched so far.
-    per_job: std::collections::HashMap<lp_program::JobId, u32>,
 }
 
 impl Launches {
-    /// A relaunch of `job`: its lease was restarted before the invoke, so
-    /// a failed invoke is tried again once that lease expires; only a run
-    /// of failures (a missing function, no permission) ends the run.
-    fn relaunched(&mut self, job: lp_program::JobId, launched: ProtoResult<()>) -> ProtoResult<()> {
+    /// A relaunch: the job's lease was restarted before the invoke, so a
+    /// failed invoke is tried again once that lease expires; only a run of
+    /// failures (a missing function, no permission) ends the run.
+    fn relaunched(&mut self, launched: ProtoResult<()>) -> ProtoResult<()> {
         self.driver_invocations += 1;
         self.retries += 1;
-        *self.per_job.entry(job).or_insert(0) += 1;
         match launched {
             Ok(()) => self.failures = 0,
             Err(e) => {
@@ -297,6 +291,7 @@ fn watch(
     let total = plan.job_count();
     let lease_check = (opts.lease / 4).max(opts.poll);
     let mut last_lease_check = Instant::now();
+    let mut relaunches = Relaunches::limited(MAX_RELAUNCHES_PER_JOB);
     loop {
         let record = counters
             .run_record()?
@@ -343,37 +338,16 @@ fn watch(
             });
         }
         if lease_due {
-            // A job overdue after its last allowed relaunch is not sent
-            // again: it fails the run, named.
-            let spent: std::collections::HashSet<lp_program::JobId> = launches
-                .per_job
-                .iter()
-                .filter(|&(_, &times)| times >= MAX_RELAUNCHES_PER_JOB)
-                .map(|(&job, _)| job)
-                .collect();
-            let hopeless = std::cell::Cell::new(None);
-            let skip = |job| {
-                let spent = spent.contains(&job);
-                if spent {
-                    hopeless.set(Some(job));
-                }
-                spent
-            };
-            relaunch_overdue(counters, launcher, opts.lease, &skip, &mut |job, l| {
-                launches.relaunched(job, l)
-            })?;
-            if let Some(job) = hopeless.get() {
-                let error = JobError {
-                    job: plan.job_name(job),
-                    message: format!(
-                        "its lease ({} s) expired {} times without it finishing: it takes \
-                         longer than the function's timeout allows, or its worker dies every \
-                         time (smaller tiles, more memory or a longer timeout)",
-                        opts.lease.as_secs(),
-                        MAX_RELAUNCHES_PER_JOB + 1
-                    ),
-                    ..JobError::of_run("driver", String::new())
-                };
+            let spent = relaunch_overdue(
+                counters,
+                launcher,
+                opts.lease,
+                &mut relaunches,
+                &|_| false,
+                &mut |_, l| launches.relaunched(l),
+            )?;
+            if let Some(job) = spent {
+                let error = relaunches_spent(plan, job, opts.lease);
                 let _ = counters.fail_run(&error);
                 return Err(RunError::Job(Box::new(error)));
             }

@@ -5,9 +5,10 @@
 //! only in how they wait and what a failed launch means to them.
 
 use super::counters::{BackendError, Counters, Launcher, ProtoResult};
-use super::error::RunError;
+use super::error::{JobError, RunError};
 use crate::store::Store;
 use lp_program::{JobId, Plan, Role};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::time::Duration;
 
@@ -36,24 +37,81 @@ pub fn launch_roots(
     result.map(|_| ())
 }
 
+/// Lease expiries of one job, past the first, after which a remote driver
+/// stops relaunching it and fails the run: with the lease above the
+/// platform's time limit, a job that overran it this many times in a row
+/// will not finish (it outruns the limit, or its worker dies every time),
+/// and relaunching it until the driver's own timeout only bills a day.
+pub const MAX_RELAUNCHES_PER_JOB: u32 = 4;
+
+/// How many times each job was relaunched, against a limit.
+#[derive(Debug)]
+pub struct Relaunches {
+    per_job: HashMap<JobId, u32>,
+    limit: u32,
+}
+
+impl Relaunches {
+    /// At most `limit` relaunches of each job.
+    pub fn limited(limit: u32) -> Relaunches {
+        Relaunches {
+            per_job: HashMap::new(),
+            limit,
+        }
+    }
+
+    /// As many relaunches as it takes: a driver whose overdue jobs can only
+    /// be lost deliveries, never jobs that outrun a time limit.
+    pub fn unlimited() -> Relaunches {
+        Relaunches::limited(u32::MAX)
+    }
+
+    fn spent(&self, job: JobId) -> bool {
+        self.per_job.get(&job).is_some_and(|&n| n >= self.limit)
+    }
+}
+
+/// The error that fails a run whose job `job` is overdue after its last
+/// allowed relaunch.
+pub fn relaunches_spent(plan: &Plan, job: JobId, lease: Duration) -> JobError {
+    JobError {
+        job: plan.job_name(job),
+        message: format!(
+            "its lease ({} s) expired {} times without it finishing: it takes longer than the \
+             function's timeout allows, or its worker dies every time (smaller tiles, more \
+             memory or a longer timeout)",
+            lease.as_secs_f64(),
+            MAX_RELAUNCHES_PER_JOB + 1
+        ),
+        ..JobError::of_run("driver", String::new())
+    }
+}
+
 /// Launches again every job launched longer than `lease` ago and not
 /// finished, except those `skip` says are waiting for a worker already;
-/// `launched(job, result)` is told each relaunch's outcome.
+/// `launched(job, result)` is told each relaunch's outcome. If one of them
+/// was relaunched as often as `relaunches` allows, nothing is relaunched
+/// and that job is returned: the run is to fail, and relaunching the
+/// others would only bill their workers.
 pub fn relaunch_overdue(
     counters: &dyn Counters,
     launcher: &dyn Launcher,
     lease: Duration,
+    relaunches: &mut Relaunches,
     skip: &dyn Fn(JobId) -> bool,
     launched: &mut dyn FnMut(JobId, ProtoResult<()>) -> ProtoResult<()>,
-) -> ProtoResult<()> {
-    for job in counters.overdue(lease)? {
-        if skip(job) {
-            continue;
-        }
+) -> ProtoResult<Option<JobId>> {
+    let mut overdue = counters.overdue(lease)?;
+    overdue.retain(|&job| !skip(job));
+    if let Some(&job) = overdue.iter().find(|&&job| relaunches.spent(job)) {
+        return Ok(Some(job));
+    }
+    for job in overdue {
         counters.note_relaunch(job)?;
+        *relaunches.per_job.entry(job).or_insert(0) += 1;
         launched(job, launcher.launch(job))?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Deletes the temp tiles still in the store at the end of a run (left by
@@ -78,4 +136,50 @@ pub fn sweep_temps(plan: &Plan, store: &dyn Store) -> Result<usize, RunError> {
         }
     }
     Ok(swept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::LocalCounters;
+    use std::sync::Mutex;
+
+    /// Keeps the jobs it is asked to deliver.
+    #[derive(Default)]
+    struct Deliveries(Mutex<Vec<JobId>>);
+
+    impl Launcher for Deliveries {
+        fn launch(&self, job: JobId) -> ProtoResult<()> {
+            self.0.lock().unwrap().push(job);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_job_past_its_last_relaunch_stops_the_pass_before_any_relaunch() {
+        let counters = LocalCounters::new();
+        for job in [3, 5] {
+            assert!(counters.try_mark_launched(job).unwrap());
+        }
+        let deliveries = Deliveries::default();
+        let mut relaunches = Relaunches::limited(1);
+        // With no lease, every launched and unfinished job is overdue.
+        let mut pass = |skip: &dyn Fn(JobId) -> bool| {
+            let no_lease = Duration::ZERO;
+            relaunch_overdue(
+                &counters,
+                &deliveries,
+                no_lease,
+                &mut relaunches,
+                skip,
+                &mut |_, l| l,
+            )
+        };
+        assert_eq!(pass(&|job| job == 5).unwrap(), None);
+        assert_eq!(pass(&|_| false).unwrap(), Some(3));
+        assert_eq!(*deliveries.0.lock().unwrap(), [3]);
+        // Skipped, a spent job does not stop the pass.
+        assert_eq!(pass(&|job| job == 3).unwrap(), None);
+        assert_eq!(*deliveries.0.lock().unwrap(), [3, 5]);
+    }
 }
