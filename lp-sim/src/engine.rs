@@ -40,9 +40,7 @@ use foldhash::HashMap;
 use lp_program::{JobId, Plan};
 use lp_runtime::metrics::Metrics;
 use lp_runtime::protocol::JobError;
-use lp_runtime::protocol::driver::{
-    MAX_RELAUNCHES_PER_JOB, Relaunches, launch_roots, relaunch_overdue, relaunches_spent,
-};
+use lp_runtime::protocol::driver::{Relaunches, launch_roots, relaunch_overdue};
 use lp_runtime::protocol::job::complete_and_finish;
 use lp_runtime::protocol::{JobContext, Priorities, RunError};
 use lp_runtime::trace::{Slice, Tracer};
@@ -98,7 +96,7 @@ pub enum SimError {
         total: u64,
     },
     /// The Lambda driver fails the run: a job's lease expired once more
-    /// than [`MAX_RELAUNCHES_PER_JOB`] allows.
+    /// than [`Relaunches::lambda`] allows.
     RelaunchesSpent(Box<JobError>),
     /// The driver relaunched more than [`max_relaunches`] jobs.
     Relaunches {
@@ -376,7 +374,7 @@ impl<'a> Sim<'a> {
             executions: 0,
             relaunches: 0,
             per_job: if lambda {
-                Relaunches::limited(MAX_RELAUNCHES_PER_JOB)
+                Relaunches::lambda()
             } else {
                 Relaunches::unlimited()
             },
@@ -863,7 +861,7 @@ impl<'a> Sim<'a> {
         )
         .map_err(RunError::from)?;
         if let Some(job) = spent {
-            let error = relaunches_spent(self.plan, job, self.t.lease);
+            let error = self.per_job.spent_error(self.plan, job, self.t.lease);
             return Err(SimError::RelaunchesSpent(Box::new(error)));
         }
         self.relaunches += relaunched;

@@ -16,10 +16,7 @@ use super::dynamo::{DynamoCounters, RunRecord, RunStatus};
 use super::lambda::{WorkerPayload, bundle_key};
 use super::{AwsClients, AwsError, LambdaLauncher, S3Store};
 use crate::metrics::{Progress, RunSummary};
-use crate::protocol::driver::{
-    MAX_RELAUNCHES_PER_JOB, Relaunches, launch_roots, relaunch_overdue, relaunches_spent,
-    sweep_temps,
-};
+use crate::protocol::driver::{Relaunches, launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobError, Launcher, ProtoResult, RunError, critical_path_jobs,
 };
@@ -291,7 +288,7 @@ fn watch(
     let total = plan.job_count();
     let lease_check = (opts.lease / 4).max(opts.poll);
     let mut last_lease_check = Instant::now();
-    let mut relaunches = Relaunches::limited(MAX_RELAUNCHES_PER_JOB);
+    let mut relaunches = Relaunches::lambda();
     loop {
         let record = counters
             .run_record()?
@@ -347,7 +344,7 @@ fn watch(
                 &mut |_, l| launches.relaunched(l),
             )?;
             if let Some(job) = spent {
-                let error = relaunches_spent(plan, job, opts.lease);
+                let error = relaunches.spent_error(plan, job, opts.lease);
                 let _ = counters.fail_run(&error);
                 return Err(RunError::Job(Box::new(error)));
             }

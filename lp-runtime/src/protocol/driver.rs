@@ -37,12 +37,12 @@ pub fn launch_roots(
     result.map(|_| ())
 }
 
-/// Lease expiries of one job, past the first, after which a remote driver
-/// stops relaunching it and fails the run: with the lease above the
-/// platform's time limit, a job that overran it this many times in a row
-/// will not finish (it outruns the limit, or its worker dies every time),
-/// and relaunching it until the driver's own timeout only bills a day.
-pub const MAX_RELAUNCHES_PER_JOB: u32 = 4;
+/// Lease expiries of one job, past the first, after which the Lambda
+/// driver stops relaunching it and fails the run: with the lease above the
+/// function's timeout, a job that overran it this many times in a row will
+/// not finish (it outruns the timeout, or its worker dies every time), and
+/// relaunching it until the driver's own timeout only bills a day.
+const MAX_RELAUNCHES_PER_JOB: u32 = 4;
 
 /// How many times each job was relaunched, against a limit.
 #[derive(Debug)]
@@ -52,12 +52,9 @@ pub struct Relaunches {
 }
 
 impl Relaunches {
-    /// At most `limit` relaunches of each job.
-    pub fn limited(limit: u32) -> Relaunches {
-        Relaunches {
-            per_job: HashMap::new(),
-            limit,
-        }
+    /// The Lambda driver's limit (and its simulation's).
+    pub fn lambda() -> Relaunches {
+        Relaunches::limited(MAX_RELAUNCHES_PER_JOB)
     }
 
     /// As many relaunches as it takes: a driver whose overdue jobs can only
@@ -66,24 +63,31 @@ impl Relaunches {
         Relaunches::limited(u32::MAX)
     }
 
+    fn limited(limit: u32) -> Relaunches {
+        Relaunches {
+            per_job: HashMap::new(),
+            limit,
+        }
+    }
+
     fn spent(&self, job: JobId) -> bool {
         self.per_job.get(&job).is_some_and(|&n| n >= self.limit)
     }
-}
 
-/// The error that fails a run whose job `job` is overdue after its last
-/// allowed relaunch.
-pub fn relaunches_spent(plan: &Plan, job: JobId, lease: Duration) -> JobError {
-    JobError {
-        job: plan.job_name(job),
-        message: format!(
-            "its lease ({} s) expired {} times without it finishing: it takes longer than the \
-             function's timeout allows, or its worker dies every time (smaller tiles, more \
-             memory or a longer timeout)",
-            lease.as_secs_f64(),
-            MAX_RELAUNCHES_PER_JOB + 1
-        ),
-        ..JobError::of_run("driver", String::new())
+    /// The error that fails a run whose job `job` is overdue after its
+    /// last allowed relaunch.
+    pub fn spent_error(&self, plan: &Plan, job: JobId, lease: Duration) -> JobError {
+        JobError {
+            job: plan.job_name(job),
+            message: format!(
+                "its lease ({} s) expired {} times without it finishing: it takes longer than \
+                 the function's timeout allows, or its worker dies every time (smaller tiles, \
+                 more memory or a longer timeout)",
+                lease.as_secs_f64(),
+                self.limit.saturating_add(1)
+            ),
+            ..JobError::of_run("driver", String::new())
+        }
     }
 }
 
