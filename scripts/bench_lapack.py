@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LPC = Path(os.environ.get("LP_LPC", ROOT / "target" / "release" / "lpc"))
 # `LP_BASELINE_PYTHON` runs the LAPACK side with another Python (and so
 # another OpenBLAS): the OpenBLAS builds in scipy's wheels (0.3.27-0.3.31)
-# crash in dpotrf at n = 16384 on AMD Zen hosts, Debian's python3-scipy
-# (OpenBLAS 0.3.21) does not.
+# crash in dpotrf at n = 16384 with 2 threads on AMD Zen and Intel hosts,
+# Debian's python3-scipy (OpenBLAS 0.3.21) does not.
 BASELINE_PYTHON = os.environ.get("LP_BASELINE_PYTHON", sys.executable)
 
 # name -> (lpc gen flags, baseline routine); the inputs are A (and B when
@@ -93,7 +93,9 @@ elif routine == "dgels":
     lwork = int(lapack.dgels_lwork(*a.shape, b.shape[1])[0])
 t0 = time.perf_counter()
 if routine == "dpotrf":
-    out = f(a, lower=1, overwrite_a=1)
+    # clean=0: scipy's default zeroes the other triangle after the call, in
+    # a strided loop that took 0.5-1.1 s at n = 8192 (docs/performance.md).
+    out = f(a, lower=1, overwrite_a=1, clean=0)
 elif routine == "dposv":
     out = f(a, b, lower=1, overwrite_a=1, overwrite_b=1)
 elif routine == "dgesv":
