@@ -645,15 +645,12 @@ simulated 1 jobs on 2 workers (exact model)
     );
 }
 
-/// A lease far shorter than the jobs, on the threads kind: each lease
-/// check (every 1 ms) relaunches the running job, an idle worker runs it
-/// again at once (restamping its lease), and so on while idle workers are
-/// left. One job of 1000 s on 20,000 workers with a lease of 1 us: the
-/// 10,101st relaunch passes the bound of 100 per job and 10,000.
-#[test]
-fn a_lease_far_shorter_than_the_jobs_is_refused() {
+/// `lpc sim` of one job of 1000 s (its input generated at 10 elements/s)
+/// with a lease of 1 us, checked every 1 ms, on `workers` workers of the
+/// exact model, on Lambda or threads: its exit code and stderr.
+fn one_long_job_with_a_short_lease(lambda: bool, workers: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let changes = [
+    let mut changes = vec![
         ("poll_s", "poll_s = { value = 0.001, source = \"test\" }"),
         ("lease_s", "lease_s = { value = 1e-6, source = \"test\" }"),
         (
@@ -662,11 +659,24 @@ fn a_lease_far_shorter_than_the_jobs_is_refused() {
              spd = 1e6 }, source = \"test\" }",
         ),
     ];
+    if lambda {
+        changes.push(("kind", "kind = \"lambda\""));
+    }
     let model = model_file(dir.path(), "m.toml", EXACT_MODEL, &changes);
     let program = dir.path().join("one.lp");
     std::fs::write(&program, ONE_JOB).unwrap();
     let (program, model) = (program.to_str().unwrap(), model.to_str().unwrap());
-    let (code, err) = error_of(&["sim", program, "--workers", "20000", "--model", model]);
+    error_of(&["sim", program, "--workers", workers, "--model", model])
+}
+
+/// A lease far shorter than the jobs, on the threads kind: each lease
+/// check relaunches the running job, an idle worker runs it again at once
+/// (restamping its lease), and so on while idle workers are left. On
+/// 20,000 workers the 10,101st relaunch passes the bound of 100 per job
+/// and 10,000.
+#[test]
+fn a_lease_far_shorter_than_the_jobs_is_refused() {
+    let (code, err) = one_long_job_with_a_short_lease(false, "20000");
     assert_eq!(
         (code, err.as_str()),
         (
@@ -680,26 +690,10 @@ fn a_lease_far_shorter_than_the_jobs_is_refused() {
 
 /// On Lambda the driver gives up on a job whose lease expired 5 times
 /// (it outruns the function's timeout, or its worker dies every time), and
-/// so does the simulated driver: one job of 1000 s with a lease of 1 us,
-/// checked at every 1 ms poll, fails the run at the fifth expiry.
+/// so does the simulated driver, at the fifth expiry.
 #[test]
 fn a_job_overdue_after_its_last_relaunch_fails_the_run_on_lambda() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let changes = [
-        ("kind", "kind = \"lambda\""),
-        ("poll_s", "poll_s = { value = 0.001, source = \"test\" }"),
-        ("lease_s", "lease_s = { value = 1e-6, source = \"test\" }"),
-        (
-            "init_elements_per_s",
-            "init_elements_per_s = { value = { zeros = 1e6, identity = 1e6, random = 10.0, \
-             spd = 1e6 }, source = \"test\" }",
-        ),
-    ];
-    let model = model_file(dir.path(), "m.toml", EXACT_MODEL, &changes);
-    let program = dir.path().join("one.lp");
-    std::fs::write(&program, ONE_JOB).unwrap();
-    let (program, model) = (program.to_str().unwrap(), model.to_str().unwrap());
-    let (code, err) = error_of(&["sim", program, "--workers", "2", "--model", model]);
+    let (code, err) = one_long_job_with_a_short_lease(true, "2");
     assert_eq!(
         (code, err.as_str()),
         (
