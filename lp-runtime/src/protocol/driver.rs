@@ -2,7 +2,8 @@
 //! the same `try_mark_launched` gate workers use, relaunch the jobs whose
 //! lease expired, and sweep the temp tiles duplicates left behind. The
 //! local driver (`local.rs`) and the Lambda driver (`aws/driver.rs`) differ
-//! only in how they wait and what a failed launch means to them.
+//! only in how they wait, what a failed launch means to them, and whether
+//! a job's relaunches have a limit ([`Relaunches`]).
 
 use super::counters::{BackendError, Counters, Launcher, ProtoResult};
 use super::error::{JobError, RunError};
