@@ -52,6 +52,12 @@
 //! a view: on the same host, C - A Bᵀ from the view took 0.93-0.96x the
 //! time of copying Bᵀ first (medians of 20-160 interleaved pairs, on 512,
 //! 1024 and 2048 tiles, one thread or two).
+//!
+//! A right solve (a Cholesky's `TRSM`) from the view on that host ran at
+//! 12-13 GFLOP/s inside `lpc run` on 1024 tiles; copying Bᵀ there and back
+//! took 0.91x the view's time at 1024 rows and 0.84x at 1536, but 1.6x at
+//! 512 (two threads, 40-120 interleaved pairs), so on Intel's AVX-512
+//! hosts a right solve's operand is copied from 1024 rows.
 
 use super::transpose::transpose_into;
 use crate::Tile;
@@ -201,9 +207,11 @@ const SLOW_STRIDES: [isize; 2] = [512, 1024];
 const SLOW_STRIDES_HALF: [isize; 1] = [1024];
 
 /// Elsewhere: the smallest stride at which a product's, and a right
-/// solve's, transposed operand is copied.
+/// solve's, transposed operand is copied (on Intel's AVX-512 hosts a right
+/// solve's from 1024).
 const COPY_FROM: isize = 512;
 const COPY_FROM_SOLVE: isize = 1536;
+const COPY_FROM_SOLVE_INTEL: isize = 1024;
 
 /// The smallest dimension from which a product goes to the `gemm` crate
 /// where it is the faster (smaller ones keep faer's small-matrix kernels;
@@ -274,7 +282,12 @@ fn copy_for_product(stride: isize, half: bool) -> bool {
 /// Whether a right solve `X op(T) = B` runs as a left solve on a
 /// column-major copy of Bᵀ rather than on the transposed view.
 pub fn copy_for_solve(stride: isize) -> bool {
-    !host().fast_transposed_view && stride >= COPY_FROM_SOLVE
+    let from = if host().gemm_crate {
+        COPY_FROM_SOLVE_INTEL
+    } else {
+        COPY_FROM_SOLVE
+    };
+    !host().fast_transposed_view && stride >= from
 }
 
 thread_local! {
