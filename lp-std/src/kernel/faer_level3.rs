@@ -34,8 +34,8 @@
 //! So the view is kept only where it was measured fast, AMD's AVX-512
 //! hosts; everywhere else (and on other architectures, where nothing was
 //! measured) a product's transposed operand is copied from 512 rows, a
-//! right solve's from 1536, unless the product runs on the `gemm` crate
-//! (below).
+//! right solve's from 1536; on Intel's AVX-512 hosts a right solve's from
+//! 1024, and not a product's that runs on the `gemm` crate (both below).
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
