@@ -211,7 +211,7 @@ const SLOW_STRIDES_HALF: [isize; 1] = [1024];
 /// solve's from 1024).
 const COPY_FROM: isize = 512;
 const COPY_FROM_SOLVE: isize = 1536;
-const COPY_FROM_SOLVE_INTEL: isize = 1024;
+const COPY_FROM_SOLVE_INTEL_AVX512: isize = 1024;
 
 /// The smallest dimension from which a product goes to the `gemm` crate
 /// where it is the faster (smaller ones keep faer's small-matrix kernels;
@@ -235,6 +235,9 @@ struct Host {
     /// The `gemm` crate's products beat faer's: 512-bit vectors on an
     /// Intel core.
     gemm_crate: bool,
+    /// The smallest stride from which a right solve's transposed operand
+    /// is copied; never where the view is fast.
+    solve_copy_from: Option<isize>,
 }
 
 /// This host, asked once: `cpuid` traps to the hypervisor in a virtual
@@ -250,9 +253,15 @@ fn host() -> &'static Host {
             let amd = vendor == (0x6874_7541, 0x6974_6e65, 0x444d_4163); // "AuthenticAMD"
             let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
             let avx512 = std::is_x86_feature_detected!("avx512f");
+            let solve_copy_from = match (amd, intel, avx512) {
+                (true, _, true) => None,
+                (_, true, true) => Some(COPY_FROM_SOLVE_INTEL_AVX512),
+                _ => Some(COPY_FROM_SOLVE),
+            };
             Host {
                 fast_transposed_view: amd && avx512,
                 gemm_crate: intel && avx512,
+                solve_copy_from,
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -260,6 +269,7 @@ fn host() -> &'static Host {
             Host {
                 fast_transposed_view: false,
                 gemm_crate: false,
+                solve_copy_from: Some(COPY_FROM_SOLVE),
             }
         }
     })
@@ -282,12 +292,7 @@ fn copy_for_product(stride: isize, half: bool) -> bool {
 /// Whether a right solve `X op(T) = B` runs as a left solve on a
 /// column-major copy of Bᵀ rather than on the transposed view.
 pub fn copy_for_solve(stride: isize) -> bool {
-    let from = if host().gemm_crate {
-        COPY_FROM_SOLVE_INTEL
-    } else {
-        COPY_FROM_SOLVE
-    };
-    !host().fast_transposed_view && stride >= from
+    host().solve_copy_from.is_some_and(|from| stride >= from)
 }
 
 thread_local! {
