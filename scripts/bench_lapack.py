@@ -94,7 +94,7 @@ elif routine == "dgels":
 t0 = time.perf_counter()
 if routine == "dpotrf":
     # clean=0: scipy's default zeroes the other triangle after the call, in
-    # a strided loop that took 0.5-1.1 s at n = 8192 (docs/performance.md).
+    # a strided loop that took 0.5-1.5 s at n = 8192 (docs/performance.md).
     out = f(a, lower=1, overwrite_a=1, clean=0)
 elif routine == "dposv":
     out = f(a, b, lower=1, overwrite_a=1, overwrite_b=1)

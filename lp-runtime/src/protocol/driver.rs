@@ -75,6 +75,14 @@ impl Relaunches {
         self.per_job.get(&job).is_some_and(|&n| n >= self.limit)
     }
 
+    /// Counts a relaunch of `job`; without a limit there is nothing to
+    /// count against (the local driver makes a fresh one per lease check).
+    fn count(&mut self, job: JobId) {
+        if self.limit < u32::MAX {
+            *self.per_job.entry(job).or_insert(0) += 1;
+        }
+    }
+
     /// The error that fails a run whose job `job` is overdue after its
     /// last allowed relaunch.
     pub fn spent_error(&self, plan: &Plan, job: JobId, lease: Duration) -> JobError {
@@ -113,7 +121,7 @@ pub fn relaunch_overdue(
     }
     for job in overdue {
         counters.note_relaunch(job)?;
-        *relaunches.per_job.entry(job).or_insert(0) += 1;
+        relaunches.count(job);
         launched(job, launcher.launch(job))?;
     }
     Ok(None)

@@ -54,7 +54,7 @@
 //! 1024 and 2048 tiles, one thread or two).
 //!
 //! A right solve (a Cholesky's `TRSM`) from the view on that host ran at
-//! 12-13 GFLOP/s inside `lpc run` on 1024 tiles; copying Bᵀ there and back
+//! 12-15 GFLOP/s inside `lpc run` on 1024 tiles; copying Bᵀ there and back
 //! took 0.91x the view's time at 1024 rows and 0.84x at 1536, but 1.6x at
 //! 512 (two threads, 40-120 interleaved pairs), so on Intel's AVX-512
 //! hosts a right solve's operand is copied from 1024 rows.
