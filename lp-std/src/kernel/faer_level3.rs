@@ -34,8 +34,8 @@
 //! So the view is kept only where it was measured fast, AMD's AVX-512
 //! hosts; everywhere else (and on other architectures, where nothing was
 //! measured) a product's transposed operand is copied from 512 rows, a
-//! right solve's from 1536; on Intel's AVX-512 hosts a right solve's from
-//! 1024, and not a product's that runs on the `gemm` crate (both below).
+//! right solve's from 1536, except on Intel's AVX-512 hosts, whose
+//! products and solves run on the `gemm` crate and read the view (below).
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
@@ -53,17 +53,24 @@
 //! time of copying Bᵀ first (medians of 20-160 interleaved pairs, on 512,
 //! 1024 and 2048 tiles, one thread or two).
 //!
-//! A right solve (a Cholesky's `TRSM`) from the view on that host ran at
-//! 12-15 GFLOP/s inside `lpc run` on 1024 tiles; copying Bᵀ there and back
-//! took 0.91x the view's time at 1024 rows and 0.84x at 1536, but 1.6x at
-//! 512 (two threads, 40-120 interleaved pairs), so on Intel's AVX-512
-//! hosts a right solve's operand is copied from 1024 rows.
+//! On those hosts the triangular solves recurse on the `gemm` crate too:
+//! T's halves split the solve into two half-size solves and a product
+//! (`B2 - T21 X1`) on the crate, down to blocks of 64 that faer solves.
+//! faer's own solve ran a Cholesky's `TRSM`s (`X Lᵀ = B`) at 12-15
+//! GFLOP/s inside `lpc run` on 1024 tiles from the view, 23 on a copy. On
+//! the same host (2026-12-03, two threads each running the same variant,
+//! medians of interleaved pairs) the recursion from the view took 0.67x
+//! the time of copy-then-faer at 1024 rows (40 pairs; 34-36 GFLOP/s), 0.75x
+//! at 2048 (12 pairs), and 0.89x faer's on the view at 512 (120 pairs); a
+//! left solve on a column-major B, 0.94-0.97x faer's at 512-2048. Leaves
+//! of 32 or 128 took 2-4 % longer than 64 at 1024. So no right solve copies
+//! its operand there.
 
 use super::transpose::transpose_into;
 use crate::Tile;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_solve;
-use faer::prelude::{IntoConst, ReborrowMut};
+use faer::prelude::{IntoConst, Reborrow, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 use std::cell::RefCell;
 
@@ -149,7 +156,7 @@ fn gemm_crate_matmul(
 /// B := L⁻¹ B in B's place, for the unit lower triangle of L (the LU
 /// kernels' solves).
 pub fn solve_unit_lower(l: MatRef<'_, f64>, b: MatMut<'_, f64>) {
-    triangular_solve::solve_unit_lower_triangular_in_place(l, b, SEQ);
+    solve_views(l, b, Triangle::UnitLower);
 }
 
 /// The lower triangle of C + alpha A Aᵀ in C's place (C's upper triangle
@@ -193,10 +200,65 @@ fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
     } else {
         t.as_ref()
     };
-    if lower != trans {
-        triangular_solve::solve_lower_triangular_in_place(t, rhs, SEQ);
+    let triangle = if lower != trans {
+        Triangle::Lower
     } else {
-        triangular_solve::solve_upper_triangular_in_place(t, rhs, SEQ);
+        Triangle::Upper
+    };
+    solve_views(t, rhs, triangle);
+}
+
+/// Which triangle of T a solve reads.
+#[derive(Clone, Copy, Debug)]
+enum Triangle {
+    Lower,
+    /// The lower triangle with ones on the diagonal (not read).
+    UnitLower,
+    Upper,
+}
+
+/// T X = B in B's place on views, for T's triangle `triangle`.
+fn solve_views(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Triangle) {
+    if host().gemm_crate {
+        recursive_solve(t, b, triangle);
+    } else {
+        faer_solve(t, b, triangle);
+    }
+}
+
+fn faer_solve(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Triangle) {
+    match triangle {
+        Triangle::Lower => triangular_solve::solve_lower_triangular_in_place(t, b, SEQ),
+        Triangle::UnitLower => triangular_solve::solve_unit_lower_triangular_in_place(t, b, SEQ),
+        Triangle::Upper => triangular_solve::solve_upper_triangular_in_place(t, b, SEQ),
+    }
+}
+
+/// The order up to which [`recursive_solve`] leaves a diagonal block to
+/// faer (64 ran slightly faster than 32 or 128; see the module doc).
+const SOLVE_LEAF: usize = 64;
+
+/// [`solve_views`] as a recursion on T's halves whose updates of B run on
+/// the `gemm` crate, from views, whatever the host (the tests call it on
+/// every host): for a lower T, X1 = T11⁻¹ B1, then B2 - T21 X1, then
+/// X2 = T22⁻¹ (B2 - T21 X1); for an upper T, the same from the bottom.
+fn recursive_solve(t: MatRef<'_, f64>, mut b: MatMut<'_, f64>, triangle: Triangle) {
+    let n = t.nrows();
+    if n <= SOLVE_LEAF {
+        return faer_solve(t, b, triangle);
+    }
+    // A multiple of the leaf, below n since n > SOLVE_LEAF.
+    let h = (n / 2).next_multiple_of(SOLVE_LEAF);
+    let (t11, t12, t21, t22) = t.split_at(h, h);
+    let (mut b1, mut b2) = b.rb_mut().split_at_row_mut(h);
+    if let Triangle::Upper = triangle {
+        recursive_solve(t22, b2.rb_mut(), triangle);
+        gemm_crate_matmul(b1.rb_mut(), Accum::Add, t12, b2.rb(), -1.0);
+        recursive_solve(t11, b1, triangle);
+    } else {
+        recursive_solve(t11, b1.rb_mut(), triangle);
+        gemm_crate_matmul(b2.rb_mut(), Accum::Add, t21, b1.rb(), -1.0);
+        recursive_solve(t22, b2, triangle);
     }
 }
 
@@ -207,11 +269,9 @@ const SLOW_STRIDES: [isize; 2] = [512, 1024];
 const SLOW_STRIDES_HALF: [isize; 1] = [1024];
 
 /// Elsewhere: the smallest stride at which a product's, and a right
-/// solve's, transposed operand is copied (on Intel's AVX-512 hosts a right
-/// solve's from 1024).
+/// solve's, transposed operand is copied.
 const COPY_FROM: isize = 512;
 const COPY_FROM_SOLVE: isize = 1536;
-const COPY_FROM_SOLVE_INTEL_AVX512: isize = 1024;
 
 /// The smallest dimension from which a product goes to the `gemm` crate
 /// where it is the faster (smaller ones keep faer's small-matrix kernels;
@@ -232,8 +292,8 @@ pub fn products_on_gemm_crate() -> bool {
 struct Host {
     /// faer reads a transposed view fast: 512-bit vectors on an AMD core.
     fast_transposed_view: bool,
-    /// The `gemm` crate's products beat faer's: 512-bit vectors on an
-    /// Intel core.
+    /// The `gemm` crate's products beat faer's, and triangular solves
+    /// recurse onto them: 512-bit vectors on an Intel core.
     gemm_crate: bool,
     /// The smallest stride from which a right solve's transposed operand
     /// is copied; never where the view is fast.
@@ -253,15 +313,14 @@ fn host() -> &'static Host {
             let amd = vendor == (0x6874_7541, 0x6974_6e65, 0x444d_4163); // "AuthenticAMD"
             let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
             let avx512 = std::is_x86_feature_detected!("avx512f");
-            let solve_copy_from = match (amd, intel, avx512) {
-                (true, _, true) => None,
-                (_, true, true) => Some(COPY_FROM_SOLVE_INTEL_AVX512),
-                _ => Some(COPY_FROM_SOLVE),
-            };
+            let (fast_transposed_view, gemm_crate) = (amd && avx512, intel && avx512);
+            // Intel's AVX-512 hosts solve on the `gemm` crate, which reads
+            // the view as fast as a copy.
+            let view_ok = fast_transposed_view || gemm_crate;
             Host {
-                fast_transposed_view: amd && avx512,
-                gemm_crate: intel && avx512,
-                solve_copy_from,
+                fast_transposed_view,
+                gemm_crate,
+                solve_copy_from: (!view_ok).then_some(COPY_FROM_SOLVE),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -390,6 +449,53 @@ mod tests {
                 // Integer entries: every partial sum is exact in f64, so
                 // the two orders of summation agree to the bit.
                 assert!(got == want, "{accum:?}, transposed (A, B): {transposed:?}");
+            }
+        }
+    }
+
+    /// The recursive solve (only Intel's AVX-512 hosts take it) against
+    /// faer's, on every host: each triangle, T read directly or through a
+    /// transposed view, B column-major or a row-major view (a right
+    /// solve's Bᵀ), on an order that splits raggedly (200 = 128 + 72, then
+    /// 64 + 8).
+    #[test]
+    fn the_recursive_solve_agrees_with_faer() {
+        let (n, nrhs) = (200, 70);
+        // Diagonally dominant: the solves are well conditioned, so the two
+        // orders of operations agree to a few ulps.
+        let t = Mat::from_fn(n, n, |i, j| {
+            if i == j {
+                n as f64
+            } else {
+                ((i * 7 + j * 3) % 11) as f64 - 5.0
+            }
+        });
+        let tt = t.transpose().to_owned();
+        let b = Mat::from_fn(n, nrhs, |i, j| ((i * 5 + j * 2) % 13) as f64 - 6.0);
+        let bt = b.transpose().to_owned();
+        for triangle in [Triangle::Lower, Triangle::UnitLower, Triangle::Upper] {
+            for t_view in [t.as_ref(), tt.transpose()] {
+                for rhs_row_major in [false, true] {
+                    let (mut want, mut got) = (b.clone(), bt.clone());
+                    faer_solve(t_view, want.as_mut(), triangle);
+                    if rhs_row_major {
+                        recursive_solve(t_view, got.as_mut().transpose_mut(), triangle);
+                    } else {
+                        got = b.clone();
+                        recursive_solve(t_view, got.as_mut(), triangle);
+                    }
+                    let got = if rhs_row_major {
+                        got.transpose().to_owned()
+                    } else {
+                        got
+                    };
+                    let error = (&got - &want).norm_max() / want.norm_max();
+                    assert!(
+                        error < 1e-14,
+                        "{triangle:?}, T transposed: {}, B row-major: {rhs_row_major}: {error:e}",
+                        t_view.row_stride() != 1
+                    );
+                }
             }
         }
     }
