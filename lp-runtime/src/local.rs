@@ -675,6 +675,7 @@ pub fn run_local_with(
             tiles: inputs.generated(),
             reused: inputs.reused(),
         }),
+        kernels: metrics.kernel_times(),
     })
 }
 

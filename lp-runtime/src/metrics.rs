@@ -2,7 +2,10 @@
 //! and the summary. Plain relaxed atomics: they are statistics, never used to
 //! decide anything, so no ordering with the protocol state is needed.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -16,6 +19,33 @@ pub struct Metrics {
     retries: AtomicU64,
     temp_bytes_held: AtomicU64,
     peak_temp_bytes: AtomicU64,
+    /// By kernel name. A lock per kernel call, uncontended next to the
+    /// microseconds a call takes at the least.
+    kernels: Mutex<BTreeMap<&'static str, KernelTime>>,
+}
+
+/// The calls of one kernel over a run, summed over the workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KernelTime {
+    pub name: &'static str,
+    pub calls: u64,
+    /// Time in the kernel, summed over the workers that ran it.
+    pub busy: Duration,
+    /// Useful flops (`Kernel::flops`).
+    pub flops: f64,
+}
+
+impl KernelTime {
+    /// The rate while the kernel ran: flops per second of its own time,
+    /// whichever worker ran it.
+    pub fn gflops_per_second(&self) -> f64 {
+        let secs = self.busy.as_secs_f64();
+        if secs > 0.0 {
+            self.flops / secs / 1e9
+        } else {
+            0.0
+        }
+    }
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -56,6 +86,25 @@ impl Metrics {
 
     pub fn add_retry(&self) {
         self.retries.fetch_add(1, Relaxed);
+    }
+
+    pub fn add_kernel(&self, name: &'static str, busy: Duration, flops: f64) {
+        let mut kernels = self.kernels.lock().unwrap_or_else(|p| p.into_inner());
+        let k = kernels.entry(name).or_insert(KernelTime {
+            name,
+            ..KernelTime::default()
+        });
+        k.calls += 1;
+        k.busy += busy;
+        k.flops += flops;
+    }
+
+    /// The kernels' times, the longest first.
+    pub fn kernel_times(&self) -> Vec<KernelTime> {
+        let kernels = self.kernels.lock().unwrap_or_else(|p| p.into_inner());
+        let mut times: Vec<KernelTime> = kernels.values().copied().collect();
+        times.sort_by(|a, b| b.busy.cmp(&a.busy).then(a.name.cmp(b.name)));
+        times
     }
 
     pub fn temp_allocated(&self, bytes: u64) {
@@ -131,6 +180,9 @@ pub struct RunSummary {
     /// by a tile kept from an earlier load; `None` where the driver cannot
     /// see them (Lambda: each worker generates its own).
     pub generated_inputs: Option<GeneratedCounts>,
+    /// Time and rate per kernel, the longest first; empty where the
+    /// driver cannot see the workers' (Lambda).
+    pub kernels: Vec<KernelTime>,
 }
 
 /// See [`RunSummary::generated_inputs`].

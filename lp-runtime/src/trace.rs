@@ -1,8 +1,8 @@
 //! Optional Chrome trace-event output (`{"traceEvents": [...]}`), which opens
 //! in Perfetto or chrome://tracing: one "X" (complete) slice per job
-//! execution and nested slices for each load, kernel and write, with
-//! pid = the run and tid = the worker thread, and a counter track of the
-//! jobs ready and not yet started.
+//! execution and nested slices for each load, kernel (with its flops and
+//! rate) and write, with pid = the run and tid = the worker thread, and a
+//! counter track of the jobs ready and not yet started.
 //!
 //! Workers append compact records (ids and static names, no strings built)
 //! to their own buffer, so the hot path is a clock read and an uncontended
@@ -28,7 +28,12 @@ pub enum Slice {
     Idle,
     Load,
     Write,
-    Kernel(&'static str),
+    /// A kernel call and its useful flops, which the trace shows with the
+    /// call's rate.
+    Kernel {
+        name: &'static str,
+        flops: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -117,11 +122,17 @@ impl Tracer {
                     Slice::Idle => ("idle".to_string(), "idle"),
                     Slice::Load => ("S3_LOAD".to_string(), "load"),
                     Slice::Write => ("S3_WRITE".to_string(), "write"),
-                    Slice::Kernel(k) => (k.to_string(), "kernel"),
+                    Slice::Kernel { name, .. } => (name.to_string(), "kernel"),
                 };
                 let mut args = json!({"job": job_name});
                 if let Some(tile) = r.tile {
                     args["tile"] = Value::String(plan.program().tile_name(tile));
+                }
+                if let Slice::Kernel { flops, .. } = r.slice {
+                    args["flops"] = flops.into();
+                    // A thousand flops per microsecond is a GFLOP/s.
+                    let rate = flops as f64 / r.dur_us.max(1e-3) / 1e3;
+                    args["GFLOP/s"] = ((rate * 10.0).round() / 10.0).into();
                 }
                 events.push(json!({
                     "name": name, "cat": cat, "ph": "X", "pid": 1, "tid": tid,

@@ -694,7 +694,7 @@ impl<'a> Sim<'a> {
             let slice = match s.what {
                 StepKind::Load => Slice::Load,
                 StepKind::Write => Slice::Write,
-                StepKind::Kernel(name) => Slice::Kernel(name),
+                StepKind::Kernel(name, flops) => Slice::Kernel { name, flops },
             };
             let start = body_start + s.offset;
             tracer.record_span(env, slice, r.job, s.tile, us(start), us(s.duration));

@@ -44,7 +44,8 @@ pub struct Step {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepKind {
     Load,
-    Kernel(&'static str),
+    /// A kernel's name and useful flops.
+    Kernel(&'static str, u64),
     Write,
 }
 
@@ -194,7 +195,11 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
                 b.flops += flops;
                 let size = shapes.first().map_or(0, |s| s.rows.max(s.cols));
                 let d = ns(run.model.kernel_seconds(*kernel, size, flops));
-                (StepKind::Kernel(kernel.name()), None, d)
+                (
+                    StepKind::Kernel(kernel.name(), flops.round() as u64),
+                    None,
+                    d,
+                )
             }
             (Instr::Write { .. }, Some(r)) => {
                 (StepKind::Write, Some(r.key), write(run, r.key, &mut b))

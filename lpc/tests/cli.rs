@@ -870,6 +870,91 @@ fn a_traced_run_says_how_long_workers_idled_beside_ready_jobs() {
     assert_eq!(ready.last(), Some(&0), "{ready:?}");
 }
 
+/// The summary's kernel lines and the trace's kernel slices, on a
+/// Cholesky of 4 x 4 tiles of 64: CHOL runs 4 times (b³/3 flops each,
+/// 87,381 rounded), TRSM 6 (b³), SYRK 6 times on a diagonal tile (b³, the
+/// lower half; timed apart in the summary) and 4 off it (2b³).
+#[test]
+fn a_run_reports_each_kernels_calls_time_and_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.json");
+    let program = repo("lib/cholesky.lp");
+    let out = lpc(
+        &[
+            "run",
+            &program,
+            "--quiet",
+            "--workers",
+            "2",
+            "--set",
+            "n=256",
+            "--set",
+            "b=64",
+            "--trace",
+            trace.to_str().unwrap(),
+        ],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // "  kernels       SYRK (A Aᵀ)      6 calls     1.2 ms  20.1 GFLOP/s",
+    // then the other kernels under it, the longest first: times and rates
+    // vary, the names, counts, units and the alignment do not.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("  kernels "))
+        .take(5)
+        .collect();
+    assert!(lines[4].starts_with("  trace "), "{stderr}");
+    let lines = &lines[..4];
+    let mut calls = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let label = if i == 0 { "kernels" } else { "" };
+        let fields = line
+            .strip_prefix(&format!("  {label:<14}"))
+            .unwrap_or_else(|| panic!("{line:?} in {stderr}"));
+        let (name, counts) = fields.split_at(fields.char_indices().nth(11).unwrap().0);
+        let words: Vec<&str> = counts.split_whitespace().collect();
+        let [count, "calls", time, unit, rate, "GFLOP/s"] = words[..] else {
+            panic!("{line:?}");
+        };
+        assert!(["ms", "s"].contains(&unit), "{line:?}");
+        assert!(time.parse::<f64>().unwrap() > 0.0, "{line:?}");
+        assert!(rate.parse::<f64>().unwrap() > 0.0, "{line:?}");
+        calls.push((name.trim_end().to_string(), count.parse::<u32>().unwrap()));
+    }
+    calls.sort();
+    let want = [
+        ("CHOL", 4),
+        ("SYRK", 4),
+        ("SYRK (A Aᵀ)", 6),
+        ("TRSM_RLT", 6),
+    ]
+    .map(|(n, c)| (n.to_string(), c));
+    assert_eq!(calls, want, "{stderr}");
+
+    let events: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let mut flops = std::collections::BTreeMap::new();
+    for e in events["traceEvents"].as_array().unwrap() {
+        if e["cat"] == "kernel" {
+            let rate = &e["args"]["GFLOP/s"];
+            assert!(rate.as_f64().is_some_and(|r| r >= 0.0), "{e}");
+            *flops
+                .entry(e["name"].as_str().unwrap().to_string())
+                .or_insert(0) += e["args"]["flops"].as_u64().unwrap();
+        }
+    }
+    let b3 = 64 * 64 * 64;
+    let want = [
+        ("CHOL", 4 * 87_381),
+        ("SYRK", 6 * b3 + 4 * 2 * b3),
+        ("TRSM_RLT", 6 * b3),
+    ]
+    .map(|(n, f)| (n.to_string(), f));
+    assert_eq!(flops, want.into_iter().collect(), "flops per kernel");
+}
+
 /// `lpc gen cholesky` written to `dir/name`: `n` x `n` in tiles of `tile`.
 fn gen_cholesky(dir: &std::path::Path, name: &str, n: u32, tile: u32) -> String {
     let out = lpc(

@@ -104,6 +104,9 @@ class RunSummary:
     critical_path_jobs: Optional[int]
     worker_idle_seconds: List[float]
     idle_while_ready_seconds: Optional[float]
+    # (name, calls, seconds summed over the workers, useful flops), the
+    # longest first.
+    kernels: List[Tuple[str, int, float, float]]
     verification: Optional[Verification]
 
 def check(program: Union[str, PathLike, bytes], params: Optional[Dict[str, int]] = None) -> List[Diagnostic]: ...

@@ -107,6 +107,9 @@ pub struct PySummary {
     /// Seconds workers idled while a job was ready, in all (a traced run's
     /// only: `trace=`).
     pub idle_while_ready_seconds: Option<f64>,
+    /// Per kernel, the longest first: (name, calls, seconds summed over
+    /// the workers, useful flops).
+    pub kernels: Vec<(&'static str, u64, f64, f64)>,
     /// The residual check, when the run was asked to verify.
     pub verification: Option<Py<PyVerification>>,
 }
@@ -149,6 +152,11 @@ fn summary(py: Python<'_>, s: &RunSummary, v: Option<&Verification>) -> PyResult
         critical_path_jobs: s.critical_path_jobs,
         worker_idle_seconds: s.worker_idle.iter().map(|d| d.as_secs_f64()).collect(),
         idle_while_ready_seconds: s.idle_waits.as_ref().map(|w| w.total.as_secs_f64()),
+        kernels: s
+            .kernels
+            .iter()
+            .map(|k| (k.name, k.calls, k.busy.as_secs_f64(), k.flops))
+            .collect(),
         verification,
     })
 }

@@ -45,6 +45,21 @@ def test_run_library_program_with_summary_and_verification(rng):
     assert len(s.worker_idle_seconds) == s.workers
     assert all(0 <= t <= s.wall_seconds for t in s.worker_idle_seconds)
     assert s.idle_while_ready_seconds is None  # not traced
+    # A diagonal tile's SYRK (its two operands the same tile) is timed apart.
+    assert {name: calls for name, calls, _, _ in s.kernels} == {
+        "CHOL": 3,
+        "TRSM_RLT": 3,
+        "SYRK": 1,
+        "SYRK (A Aᵀ)": 3,
+    }
+    assert all(secs > 0 for _, _, secs, _ in s.kernels)
+    assert [secs for _, _, secs, _ in s.kernels] == sorted((secs for _, _, secs, _ in s.kernels), reverse=True)
+    # Useful flops: a diagonal SYRK counts b³, so the kernels add up to
+    # n³/3 + O(n²) (3 CHOL of b³/3, 3 TRSM of b³, 3 diagonal SYRK of b³ and
+    # one off it of 2b³); the summary rounds each job's to a whole flop.
+    b3 = 32**3
+    assert sum(f for _, _, _, f in s.kernels) == pytest.approx(3 * b3 / 3 + 3 * b3 + 3 * b3 + 2 * b3)
+    assert abs(sum(f for _, _, _, f in s.kernels) - s.flops) <= s.jobs
 
 
 def test_a_traced_run_says_how_long_workers_idled_beside_ready_jobs(rng, tmp_path):

@@ -169,6 +169,7 @@ pub fn run_lambda_with(
             worker_idle: Vec::new(),
             idle_waits: None,
             generated_inputs: None,
+            kernels: Vec::new(),
         },
     })
 }

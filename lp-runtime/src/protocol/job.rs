@@ -289,10 +289,15 @@ fn execute(
                 }
             }
             (Instr::Apply { dsts, kernel, args }, _) => {
-                flops += apply(ctx, fail, pc, *kernel, args, dsts, &mut regs)?;
+                let done = apply(ctx, fail, pc, *kernel, args, dsts, &mut regs)?;
+                flops += done;
                 if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
                     let first = args.first().and_then(|&a| regs.origin(a));
-                    tr.record(worker, Slice::Kernel(kernel.name()), fail.job, first, t0);
+                    let slice = Slice::Kernel {
+                        name: kernel.name(),
+                        flops: done.round() as u64,
+                    };
+                    tr.record(worker, slice, fail.job, first, t0);
                 }
             }
             (Instr::Write { src, .. }, Some(tile)) => {
@@ -358,7 +363,10 @@ fn apply(
         let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
         return Err(error(tile.or(first), e.message));
     }
-    let flops = kernel.flops(&shapes, |x, y| Arc::ptr_eq(&held[x], &held[y]));
+    let symmetric = kernel
+        .symmetric_pair()
+        .is_some_and(|(x, y)| Arc::ptr_eq(&held[x], &held[y]));
+    let flops = kernel.flops_for(&shapes, symmetric);
     regs.release(pc, args);
     // A tile that only this kernel's operands hold now (read for the last
     // time, not in the store's memory, not cached for a later load) is
@@ -371,7 +379,18 @@ fn apply(
             Err(shared) => Cow::Borrowed(&**shared),
         })
         .collect();
-    let results = kernel.apply_reusing(operands).map_err(|e| {
+    // Timed always: a kernel takes microseconds at the least, two clock
+    // reads tens of nanoseconds.
+    let start = std::time::Instant::now();
+    let results = kernel.apply_reusing(operands);
+    // A symmetric `SYRK` runs another code path, at another rate.
+    let timed_as = if symmetric {
+        "SYRK (A Aᵀ)"
+    } else {
+        kernel.name()
+    };
+    ctx.metrics.add_kernel(timed_as, start.elapsed(), flops);
+    let results = results.map_err(|e| {
         let operand = match &e {
             lp_std::KernelError::Shape(shape) => shape.operand,
             _ => kernel.factor_operand(),

@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lp_program::Plan;
 use lp_runtime::local::Schedule;
 use lp_runtime::matrix::{MatrixError, Transfer};
-use lp_runtime::metrics::{Progress, RunSummary};
+use lp_runtime::metrics::{KernelTime, Progress, RunSummary};
 use lp_runtime::store::maintenance;
 use lp_runtime::store::runs::{RunGuard, fresh_run_id};
 use lp_runtime::store::{Namespace, RunStore, Store, validate_matrix_name};
@@ -695,23 +695,55 @@ fn print_summary(s: &RunSummary) {
         );
     }
     if !s.worker_idle.is_empty() {
-        let wall = s.wall.as_secs_f64().max(1e-9);
-        let each: Vec<String> = s
-            .worker_idle
-            .iter()
-            .enumerate()
-            .map(|(w, idle)| {
-                let secs = idle.as_secs_f64();
-                format!(
-                    "w{w} {} ({:.0}%)",
-                    human_duration(*idle),
-                    100.0 * secs / wall
-                )
-            })
-            .collect();
-        line("idle", each.join(", "));
+        line("idle", idle_per_worker(s));
     }
     if let Some(w) = &s.idle_waits {
         line("waits", super::idle_waits(w));
     }
+    for (i, k) in kernel_lines(&s.kernels).into_iter().enumerate() {
+        line(if i == 0 { "kernels" } else { "" }, k);
+    }
+}
+
+/// "w0 12.0 ms (1%), w1 ...": each worker's idle time and its share of
+/// the run.
+fn idle_per_worker(s: &RunSummary) -> String {
+    let wall = s.wall.as_secs_f64().max(1e-9);
+    let each: Vec<String> = s
+        .worker_idle
+        .iter()
+        .enumerate()
+        .map(|(w, idle)| {
+            let share = 100.0 * idle.as_secs_f64() / wall;
+            format!("w{w} {} ({share:.0}%)", human_duration(*idle))
+        })
+        .collect();
+    each.join(", ")
+}
+
+/// One line per kernel, the longest first: its calls, its time summed over
+/// the workers, and its rate in that time (where the Cholesky's time goes:
+/// a kernel below the others' rate is the one to look at).
+fn kernel_lines(kernels: &[KernelTime]) -> Vec<String> {
+    let width = kernels
+        .iter()
+        .map(|k| k.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    kernels
+        .iter()
+        .map(|k| {
+            let rate = if k.flops > 0.0 {
+                format!("  {:.1} GFLOP/s", k.gflops_per_second())
+            } else {
+                String::new()
+            };
+            format!(
+                "{:<width$} {:>6} calls {:>10}{rate}",
+                k.name,
+                k.calls,
+                human_duration(k.busy)
+            )
+        })
+        .collect()
 }
