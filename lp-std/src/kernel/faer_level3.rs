@@ -64,7 +64,7 @@
 //! at 2048 (12 pairs), and 0.89x faer's on the view at 512 (120 pairs); a
 //! left solve on a column-major B, 0.94-0.97x faer's at 512-2048. Leaves
 //! of 32 or 128 took 2-4 % longer than 64 at 1024. So no right solve copies
-//! its operand there.
+//! its operand there. (Emerald Rapids takes the same path, not measured.)
 
 use super::transpose::transpose_into;
 use crate::Tile;
