@@ -1,6 +1,7 @@
 //! Run-wide counters the workers bump and the driver snapshots for progress
 //! and the summary. Plain relaxed atomics: they are statistics, never used to
-//! decide anything, so no ordering with the protocol state is needed.
+//! decide anything, so no ordering with the protocol state is needed. The
+//! per-kernel times sit behind a lock, taken once per kernel call.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,8 +20,8 @@ pub struct Metrics {
     retries: AtomicU64,
     temp_bytes_held: AtomicU64,
     peak_temp_bytes: AtomicU64,
-    /// By kernel name. A lock per kernel call, uncontended next to the
-    /// microseconds a call takes at the least.
+    /// By kernel name; the lock is uncontended next to the microseconds a
+    /// call takes at the least.
     kernels: Mutex<BTreeMap<&'static str, KernelTime>>,
 }
 
@@ -39,13 +40,14 @@ impl KernelTime {
     /// The rate while the kernel ran: flops per second of its own time,
     /// whichever worker ran it.
     pub fn gflops_per_second(&self) -> f64 {
-        let secs = self.busy.as_secs_f64();
-        if secs > 0.0 {
-            self.flops / secs / 1e9
-        } else {
-            0.0
-        }
+        gflops_per_second(self.flops, self.busy)
     }
+}
+
+/// `flops` done in `time`, in GFLOP/s; 0 in no time.
+fn gflops_per_second(flops: f64, time: Duration) -> f64 {
+    let secs = time.as_secs_f64();
+    if secs > 0.0 { flops / secs / 1e9 } else { 0.0 }
 }
 
 /// A point-in-time copy of [`Metrics`].
@@ -194,11 +196,6 @@ pub struct GeneratedCounts {
 
 impl RunSummary {
     pub fn gflops_per_second(&self) -> f64 {
-        let secs = self.wall.as_secs_f64();
-        if secs > 0.0 {
-            self.flops / secs / 1e9
-        } else {
-            0.0
-        }
+        gflops_per_second(self.flops, self.wall)
     }
 }

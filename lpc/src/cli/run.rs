@@ -722,8 +722,8 @@ fn idle_per_worker(s: &RunSummary) -> String {
 }
 
 /// One line per kernel, the longest first: its calls, its time summed over
-/// the workers, and its rate in that time (where the Cholesky's time goes:
-/// a kernel below the others' rate is the one to look at).
+/// the workers, and its rate in that time (where a run's time goes: a
+/// kernel below the others' rate is the one to look at).
 fn kernel_lines(kernels: &[KernelTime]) -> Vec<String> {
     let width = kernels
         .iter()
