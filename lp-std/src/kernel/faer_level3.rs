@@ -457,10 +457,15 @@ mod tests {
     /// faer's, on every host: each triangle, T read directly or through a
     /// transposed view, B column-major or a row-major view (a right
     /// solve's Bᵀ), on an order that splits raggedly (200 = 128 + 72, then
-    /// 64 + 8).
+    /// 64 + 8), with 70 right-hand sides and with one.
     #[test]
     fn the_recursive_solve_agrees_with_faer() {
-        let (n, nrhs) = (200, 70);
+        for nrhs in [70, 1] {
+            recursive_solve_agrees_with_faer(200, nrhs);
+        }
+    }
+
+    fn recursive_solve_agrees_with_faer(n: usize, nrhs: usize) {
         // Diagonally dominant: the solves are well conditioned, so the two
         // orders of operations agree to a few ulps.
         let t = Mat::from_fn(n, n, |i, j| {
@@ -492,7 +497,8 @@ mod tests {
                     let error = (&got - &want).norm_max() / want.norm_max();
                     assert!(
                         error < 1e-14,
-                        "{triangle:?}, T transposed: {}, B row-major: {rhs_row_major}: {error:e}",
+                        "{triangle:?}, {nrhs} right-hand sides, T transposed: {}, B row-major: \
+                         {rhs_row_major}: {error:e}",
                         t_view.row_stride() != 1
                     );
                 }
