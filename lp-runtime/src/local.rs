@@ -828,9 +828,9 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
             // Locally an overdue job is a lost delivery, never one that
             // outruns a time limit: no relaunch is the last.
             relaunch_overdue(
+                ctx.counters.overdue(opts.lease)?,
                 ctx.counters,
                 ctx.launcher,
-                opts.lease,
                 &mut Relaunches::unlimited(),
                 &|job| queued.contains(&job),
                 &mut |_, launched| {

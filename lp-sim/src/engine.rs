@@ -848,10 +848,15 @@ impl<'a> Sim<'a> {
         let platform = &self.platform;
         let lambda = self.lambda();
         let mut relaunched = 0;
+        use lp_runtime::protocol::Counters;
+        let overdue = self
+            .counters
+            .overdue(self.t.lease)
+            .map_err(RunError::from)?;
         let spent = relaunch_overdue(
+            overdue,
             &self.counters,
             &self.launcher,
-            self.t.lease,
             &mut self.per_job,
             &|job| !lambda && platform.is_queued(job),
             &mut |_, r| {

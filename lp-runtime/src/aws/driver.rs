@@ -311,10 +311,18 @@ fn watch(
         // `jobs_done` comes from metric ADDs that follow `mark_finished`, so
         // a worker killed between the two leaves it short for good: the
         // finished flags decide, read when the metric says "done" and at
-        // every lease check (one Query over the run's job items).
+        // every lease check, whose one Query over the run's job items also
+        // finds the overdue jobs.
         let lease_due = last_lease_check.elapsed() >= lease_check;
-        if (record.jobs_done >= total || lease_due) && counters.launched_and_finished()?.1 == total
-        {
+        let check = lease_due
+            .then(|| counters.lease_check(opts.lease))
+            .transpose()?;
+        let finished = match &check {
+            Some(check) => Some(check.finished),
+            None if record.jobs_done >= total => Some(counters.launched_and_finished()?.1),
+            None => None,
+        };
+        if finished == Some(total) {
             counters.succeed_run()?;
             continue;
         }
@@ -335,11 +343,11 @@ fn watch(
                 jobs_total: total,
             });
         }
-        if lease_due {
+        if let Some(check) = check {
             let spent = relaunch_overdue(
+                check.overdue,
                 counters,
                 launcher,
-                opts.lease,
                 &mut relaunches,
                 &|_| false,
                 &mut |_, l| launches.relaunched(l),

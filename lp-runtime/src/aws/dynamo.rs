@@ -265,6 +265,13 @@ pub struct MetricsDelta {
     pub bill: Bill,
 }
 
+/// What [`DynamoCounters::lease_check`] read.
+#[derive(Debug)]
+pub struct LeaseCheck {
+    pub finished: u64,
+    pub overdue: Vec<JobId>,
+}
+
 /// The protocol state of one run in the shared table (see the module doc).
 #[derive(Clone, Debug)]
 pub struct DynamoCounters {
@@ -422,6 +429,23 @@ impl DynamoCounters {
             })
         };
         self.requests.timed(send, |_| (Timed::CounterRead, 0))
+    }
+
+    /// The driver's lease check from one read of the job items: how many
+    /// jobs finished, and which are overdue (as [`Counters::overdue`]).
+    pub fn lease_check(&self, lease: Duration) -> ProtoResult<LeaseCheck> {
+        let cutoff = now_ms().saturating_sub(lease.as_millis() as u64);
+        let items = self.job_items()?;
+        Ok(LeaseCheck {
+            finished: items.iter().filter(|(_, _, f)| *f).count() as u64,
+            overdue: items
+                .into_iter()
+                .filter(|&(_, launched, finished)| {
+                    !finished && launched.is_some_and(|t| t <= cutoff)
+                })
+                .map(|(job, _, _)| job)
+                .collect(),
+        })
     }
 
     /// Every job item of the run, as (job, launched ms, finished).
@@ -697,13 +721,7 @@ impl Counters for DynamoCounters {
     }
 
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
-        let cutoff = now_ms().saturating_sub(lease.as_millis() as u64);
-        Ok(self
-            .job_items()?
-            .into_iter()
-            .filter(|&(_, launched, finished)| !finished && launched.is_some_and(|t| t <= cutoff))
-            .map(|(job, _, _)| job)
-            .collect())
+        Ok(self.lease_check(lease)?.overdue)
     }
 
     fn launched_and_finished(&self) -> ProtoResult<(u64, u64)> {

@@ -100,21 +100,22 @@ impl Relaunches {
     }
 }
 
-/// Launches again every job launched longer than `lease` ago and not
-/// finished, except those `skip` says are waiting for a worker already;
-/// `launched(job, result)` is told each relaunch's outcome. If one of them
-/// was relaunched as often as `relaunches` allows, nothing is relaunched
-/// and that job is returned: the run is to fail, and relaunching the
-/// others would only bill their workers.
+/// Launches again the `overdue` jobs (`Counters::overdue`: launched
+/// longer than a lease ago and not finished), except those `skip` says are
+/// waiting for a worker already; `launched(job, result)` is told each
+/// relaunch's outcome. If one of them was relaunched as often as
+/// `relaunches` allows, nothing is relaunched and that job is returned: the
+/// run is to fail, and relaunching the others would only bill their
+/// workers. The caller reads `overdue`, so that a backend can answer it in
+/// the same read as its other questions (the Lambda driver's one Query).
 pub fn relaunch_overdue(
+    mut overdue: Vec<JobId>,
     counters: &dyn Counters,
     launcher: &dyn Launcher,
-    lease: Duration,
     relaunches: &mut Relaunches,
     skip: &dyn Fn(JobId) -> bool,
     launched: &mut dyn FnMut(JobId, ProtoResult<()>) -> ProtoResult<()>,
 ) -> ProtoResult<Option<JobId>> {
-    let mut overdue = counters.overdue(lease)?;
     overdue.retain(|&job| !skip(job));
     if let Some(&job) = overdue.iter().find(|&&job| relaunches.spent(job)) {
         return Ok(Some(job));
@@ -180,9 +181,9 @@ mod tests {
         let mut pass = |skip: &dyn Fn(JobId) -> bool| {
             let no_lease = Duration::ZERO;
             relaunch_overdue(
+                counters.overdue(no_lease).unwrap(),
                 &counters,
                 &deliveries,
-                no_lease,
                 &mut relaunches,
                 skip,
                 &mut |_, l| l,
