@@ -15,6 +15,9 @@ LAPACK child process runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
 
 GEMM is compared with numpy's matmul (OpenBLAS dgemm) and the triangular
 solve with BLAS dtrsm (scipy.linalg.blas), the routines a numpy user calls.
+After the table come the kernel lines of the summary of lpc's median run of
+each case (calls, time summed over the workers, GFLOP/s): where its time
+went.
 
 Usage: scripts/bench_lapack.py [--reps 3] [--tile 1024[,2048...]] [CASE ...]
   with CASE among cholesky, posv, gesv, qr, lstsq, tsqr, gemm, trsolve, or
@@ -37,7 +40,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lpc_output import run_seconds
+from lpc_output import kernel_lines, run_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 # `LP_LPC` points at another build (a branch being compared, say).
@@ -136,14 +139,15 @@ if nrhs:
 """
 
 
-def lpc_secs(program: Path, d: Path, first: str, with_b: bool) -> float:
+def lpc_run(program: Path, d: Path, first: str, with_b: bool) -> tuple:
+    """The run's seconds and its summary's kernel lines."""
     args = [str(LPC), "run", str(program), "--quiet", "--input", f"{first}={d}/{first}.npy"]
     if with_b:
         args += ["--input", f"B={d}/B.npy"]
     out = subprocess.run(args, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"lpc run failed:\n{out.stderr}")
-    return run_seconds(out.stderr)
+    return run_seconds(out.stderr), kernel_lines(out.stderr)
 
 
 def baseline(routine: str, d: Path) -> dict:
@@ -209,13 +213,21 @@ def main():
     print(f"lpc: {version.stdout.strip()}")
     print("| case | sizes | tile | lpc s | LAPACK s | lpc / LAPACK | LAPACK kernel |")
     print("|---|---|---:|---:|---:|---:|---|")
+    kernels = []
     for spec in cases:
         for tile in tiles:
-            run_case(*case(spec, tile), tile, args.reps)
+            kernels.append(run_case(*case(spec, tile), tile, args.reps))
+    # Where lpc's time went, kernel by kernel: the rates to compare with
+    # LAPACK's per core (docs/performance.md reads the gaps from these).
+    print("\nKernels of lpc's median run (time summed over the workers):")
+    for row, lines in kernels:
+        print(f"\n{row}\n```\n" + "\n".join(lines) + "\n```")
 
 
-def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int):
-    """One row of the table: `reps` interleaved runs of lpc and the baseline."""
+def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int) -> tuple:
+    """One row of the table: `reps` interleaved runs of lpc and the
+    baseline. Returns the row's label and the kernel lines of lpc's median
+    run."""
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         m, n = sizes.get("m", sizes["n"]), sizes["n"]
@@ -236,14 +248,16 @@ def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int):
         with_b = nrhs > 0 or name == "gemm"
         ours, theirs, blas = [], [], None
         for _ in range(reps):
-            ours.append(lpc_secs(program, d, first, with_b))
+            ours.append(lpc_run(program, d, first, with_b))
             b = baseline(routine, d)
             if b is None:
                 break
             theirs.append(b["secs"])
             blas = ", ".join(f"{api} {version} {arch} x{threads}"
                              for api, version, arch, threads in b["blas"])
-        o = statistics.median(ours)
+        o = statistics.median(secs for secs, _ in ours)
+        # The kernels of the median run (the upper one of an even count).
+        median_kernels = sorted(ours)[len(ours) // 2][1]
         shown = " ".join(f"{key}={v}" for key, v in sizes.items() if key != "tile")
         tile_used = sizes.get("tile", tile)
         if theirs:
@@ -252,6 +266,7 @@ def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int):
         else:
             them = f"crashed | | {routine} of {BASELINE_PYTHON}"
         print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {them} |", flush=True)
+        return f"{name} {shown}, tile {tile_used}", median_kernels
 
 
 if __name__ == "__main__":
