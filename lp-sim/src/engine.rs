@@ -839,6 +839,7 @@ impl<'a> Sim<'a> {
     }
 
     fn lease_check(&mut self, now: Ns) -> Result<(), SimError> {
+        use lp_runtime::protocol::Counters;
         if self.lambda() {
             let (pages, units) = self.query_cost();
             self.tally.counter_queries.fetch_add(pages, Relaxed);
@@ -848,7 +849,6 @@ impl<'a> Sim<'a> {
         let platform = &self.platform;
         let lambda = self.lambda();
         let mut relaunched = 0;
-        use lp_runtime::protocol::Counters;
         let overdue = self
             .counters
             .overdue(self.t.lease)
