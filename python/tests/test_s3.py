@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -189,6 +190,17 @@ def test_sigkilled_run_in_s3_is_collected_by_gc(rng, s3, lpc):
     """)
     killed = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert killed.stdout.readline() == "running\n"
+    # Critical path first, a worker reads a panel's temporary as soon as it
+    # wrote it, so some moments hold none (CI-mode caught one). Kill the run
+    # at a moment that holds some: stopped, and after its requests in flight
+    # have landed, it cannot change the store while it is listed.
+    for _ in range(100):
+        killed.send_signal(signal.SIGSTOP)
+        time.sleep(0.2)
+        if any(line.startswith("~runs/") and "/S." in line for line in lpc("store", "ls", s3).splitlines()):
+            break
+        killed.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=60)
     before = lpc("store", "ls", s3).splitlines()
