@@ -871,9 +871,11 @@ fn a_traced_run_says_how_long_workers_idled_beside_ready_jobs() {
 }
 
 /// The summary's kernel lines and the trace's kernel slices, on a
-/// Cholesky of 4 x 4 tiles of 64: CHOL runs 4 times (b³/3 flops each,
-/// 87,381 rounded), TRSM 6 (b³), SYRK 6 times on a diagonal tile (b³, the
-/// lower half; timed apart in the summary) and 4 off it (2b³).
+/// Cholesky of 4 x 4 tiles of 256: CHOL runs 4 times (b³/3 flops each,
+/// 5,592,405 rounded), TRSM 6 (b³), SYRK 6 times on a diagonal tile (b³,
+/// the lower half; timed apart in the summary) and 4 off it (2b³). Tiles
+/// of 256 make each kernel's time at least a few tenths of a millisecond,
+/// which the summary shows as more than "0.0 ms" on any host.
 #[test]
 fn a_run_reports_each_kernels_calls_time_and_rate() {
     let dir = tempfile::tempdir().unwrap();
@@ -887,9 +889,9 @@ fn a_run_reports_each_kernels_calls_time_and_rate() {
             "--workers",
             "2",
             "--set",
-            "n=256",
+            "n=1024",
             "--set",
-            "b=64",
+            "b=256",
             "--trace",
             trace.to_str().unwrap(),
         ],
@@ -905,15 +907,20 @@ fn a_run_reports_each_kernels_calls_time_and_rate() {
         .skip_while(|l| !l.starts_with("  kernels "))
         .take(5)
         .collect();
-    assert!(lines[4].starts_with("  trace "), "{stderr}");
+    assert!(
+        lines.len() == 5 && lines[4].starts_with("  trace "),
+        "{stderr}"
+    );
     let lines = &lines[..4];
+    // The name column is as wide as the widest name.
+    let width = "SYRK (A Aᵀ)".chars().count();
     let mut calls = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let label = if i == 0 { "kernels" } else { "" };
         let fields = line
             .strip_prefix(&format!("  {label:<14}"))
             .unwrap_or_else(|| panic!("{line:?} in {stderr}"));
-        let (name, counts) = fields.split_at(fields.char_indices().nth(11).unwrap().0);
+        let (name, counts) = fields.split_at(fields.char_indices().nth(width).unwrap().0);
         let words: Vec<&str> = counts.split_whitespace().collect();
         let [count, "calls", time, unit, rate, "GFLOP/s"] = words[..] else {
             panic!("{line:?}");
@@ -945,9 +952,9 @@ fn a_run_reports_each_kernels_calls_time_and_rate() {
                 .or_insert(0) += e["args"]["flops"].as_u64().unwrap();
         }
     }
-    let b3 = 64 * 64 * 64;
+    let b3 = 256 * 256 * 256;
     let want = [
-        ("CHOL", 4 * 87_381),
+        ("CHOL", 4 * 5_592_405),
         ("SYRK", 6 * b3 + 4 * 2 * b3),
         ("TRSM_RLT", 6 * b3),
     ]

@@ -55,8 +55,8 @@ def test_run_library_program_with_summary_and_verification(rng):
     assert all(secs > 0 for _, _, secs, _ in s.kernels)
     assert [secs for _, _, secs, _ in s.kernels] == sorted((secs for _, _, secs, _ in s.kernels), reverse=True)
     # Useful flops: a diagonal SYRK counts b³, so the kernels add up to
-    # n³/3 + O(n²) (3 CHOL of b³/3, 3 TRSM of b³, 3 diagonal SYRK of b³ and
-    # one off it of 2b³); the summary rounds each job's to a whole flop.
+    # n³/3 exactly here (3 CHOL of b³/3, 3 TRSM of b³, 3 diagonal SYRK of b³
+    # and one off it of 2b³); the summary rounds each job's to a whole flop.
     b3 = 32**3
     assert sum(f for _, _, _, f in s.kernels) == pytest.approx(3 * b3 / 3 + 3 * b3 + 3 * b3 + 2 * b3)
     assert abs(sum(f for _, _, _, f in s.kernels) - s.flops) <= s.jobs

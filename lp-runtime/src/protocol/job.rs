@@ -363,9 +363,7 @@ fn apply(
         let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
         return Err(error(tile.or(first), e.message));
     }
-    let symmetric = kernel
-        .symmetric_pair()
-        .is_some_and(|(x, y)| Arc::ptr_eq(&held[x], &held[y]));
+    let symmetric = kernel.is_symmetric(|x, y| Arc::ptr_eq(&held[x], &held[y]));
     let flops = kernel.flops_for(&shapes, symmetric);
     regs.release(pc, args);
     // A tile that only this kernel's operands hold now (read for the last

@@ -464,13 +464,19 @@ impl Kernel {
         (self == Kernel::Syrk).then_some((1, 2))
     }
 
+    /// Whether an application's result is symmetric: its
+    /// [`Kernel::symmetric_pair`] is the same tile, as `same(x, y)` says.
+    pub fn is_symmetric(self, same: impl FnOnce(usize, usize) -> bool) -> bool {
+        self.symmetric_pair().is_some_and(|(x, y)| same(x, y))
+    }
+
     /// Floating-point operations of one application, by the usual LAPACK
     /// counts (n³/3 for a Cholesky, 2mnk for a product, ...): the useful
     /// work, which is what the kernel does. `same(x, y)` says whether
     /// operands `x` and `y` are the same tile (the same register, or loads
     /// of the same tile; see [`Kernel::symmetric_pair`]).
     pub fn flops(self, args: &[Shape], same: impl FnOnce(usize, usize) -> bool) -> f64 {
-        let symmetric = self.symmetric_pair().is_some_and(|(x, y)| same(x, y));
+        let symmetric = self.is_symmetric(same);
         self.flops_for(args, symmetric)
     }
 
@@ -554,7 +560,7 @@ impl Kernel {
                     (Cow::Borrowed(p), Cow::Borrowed(q)) => std::ptr::eq(*p, *q),
                     _ => false,
                 };
-                let symmetric = self.symmetric_pair().is_some_and(|(x, y)| same(x, y));
+                let symmetric = self.is_symmetric(same);
                 let [c, a, b] = operands(args);
                 one(dense::syrk(c, &a, &b, symmetric))
             }
