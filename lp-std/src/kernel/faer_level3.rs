@@ -71,7 +71,7 @@ use crate::Tile;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_solve;
 use faer::prelude::{IntoConst, Reborrow, ReborrowMut};
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::cell::RefCell;
 
 const SEQ: Par = Par::Seq;
@@ -357,8 +357,9 @@ pub fn copy_for_solve(stride: isize) -> bool {
 thread_local! {
     /// The column-major copy of a Bᵀ. Kernels run one at a time on a
     /// thread (`Par::Seq`); the buffer keeps the size of the largest tile
-    /// the thread has transposed.
-    static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    /// the thread has transposed. A `Mat`, not a `Vec`, for its columns
+    /// aligned to cache lines, which the transposes stream into whole.
+    static SCRATCH: RefCell<Mat<f64>> = const { RefCell::new(Mat::new()) };
 }
 
 /// Calls `f` with Bᵀ, the right-hand side of a product (of its lower half
@@ -388,14 +389,10 @@ pub fn with_transposed_mut<R>(m: &mut Tile, f: impl FnOnce(MatMut<'_, f64>) -> R
 /// This thread's scratch buffer as a `rows x cols` column-major matrix.
 fn with_scratch<R>(rows: usize, cols: usize, f: impl FnOnce(MatMut<'_, f64>) -> R) -> R {
     SCRATCH.with_borrow_mut(|buffer| {
-        if buffer.len() < rows * cols {
-            buffer.resize(rows * cols, 0.0);
+        if buffer.nrows() < rows || buffer.ncols() < cols {
+            *buffer = Mat::zeros(rows.max(buffer.nrows()), cols.max(buffer.ncols()));
         }
-        f(MatMut::from_column_major_slice_mut(
-            &mut buffer[..rows * cols],
-            rows,
-            cols,
-        ))
+        f(buffer.as_mut().submatrix_mut(0, 0, rows, cols))
     })
 }
 
