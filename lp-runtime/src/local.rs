@@ -348,6 +348,8 @@ struct Waiting {
     /// Per job, the deliveries popped or waiting whose lease has not been
     /// restarted yet ([`LocalQueue::taken`]).
     count: HashMap<JobId, u32>,
+    /// Workers blocked in [`LocalQueue::pop`] now.
+    waiting: usize,
 }
 
 /// The local work queue; launching a job pushes it. Jobs leave it most
@@ -404,14 +406,35 @@ impl LocalQueue {
             if self.closed.load(SeqCst) {
                 return None;
             }
+            jobs.waiting += 1;
             let (guard, result) = self
                 .available
                 .wait_timeout(jobs, timeout)
                 .unwrap_or_else(|p| p.into_inner());
             jobs = guard;
+            jobs.waiting -= 1;
             if result.timed_out() {
                 return jobs.queue.pop();
             }
+        }
+    }
+
+    /// Workers waiting for a job that no queued job will reach: as many
+    /// cores are free for the job about to run on the caller's thread. A
+    /// queued job is counted against the waiting workers because one of
+    /// them is about to wake for it.
+    fn idle_workers(&self) -> usize {
+        let jobs = lock(&self.jobs);
+        jobs.waiting.saturating_sub(jobs.queue.len())
+    }
+
+    /// Waits, up to `timeout`, until `workers` workers wait for a job, so
+    /// that the roots launched next find the other workers' cores free to
+    /// lend (a Cholesky's one root, its first `CHOL`, runs alone).
+    fn await_waiting(&self, workers: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while lock(&self.jobs).waiting < workers && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
 
@@ -488,6 +511,8 @@ struct Run<'a> {
     started: Instant,
     /// Per worker, nanoseconds spent running jobs.
     busy: Vec<AtomicU64>,
+    /// Jobs run with cores that idle workers lent them.
+    lent: AtomicU64,
 }
 
 impl<'a> Run<'a> {
@@ -510,6 +535,7 @@ impl<'a> Run<'a> {
             },
             started: Instant::now(),
             busy: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            lent: AtomicU64::new(0),
         }
     }
 
@@ -571,7 +597,15 @@ impl<'a> Run<'a> {
                 if self.halted() {
                     break;
                 }
-                next = match run_job_guarded(&self.ctx, j, worker) {
+                // Idle workers lend their cores to the job (the kernels'
+                // results are the same bits on any number of threads).
+                let threads = 1 + self.queue.idle_workers();
+                if threads > 1 {
+                    self.lent.fetch_add(1, SeqCst);
+                }
+                let result =
+                    lp_std::kernel::with_threads(threads, || run_job_guarded(&self.ctx, j, worker));
+                next = match result {
                     Ok(n) => n,
                     Err(e) => {
                         self.fail(e);
@@ -668,6 +702,7 @@ pub fn run_local_with(
         bytes_stored: m.bytes_stored,
         critical_path_jobs,
         worker_idle: run.idle(wall),
+        jobs_on_lent_cores: Some(run.lent.load(SeqCst)),
         idle_waits,
         peak_temp_bytes: m.peak_temp_bytes,
         stray_temp_tiles,
@@ -778,6 +813,10 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
     let ctx = &run.ctx;
     let opts = run.opts;
     let mut last_progress = Instant::now();
+    // Threads start in tens of microseconds; a stalled one delays the
+    // run by at most this.
+    run.queue
+        .await_waiting(run.busy.len(), Duration::from_millis(100));
     // Workers start on the first roots at once; the progress shows them
     // (and a stop or a failure ends the launching) while the rest launch.
     launch_roots(ctx.plan, ctx.counters, ctx.launcher, &mut |_, launched| {
@@ -871,5 +910,31 @@ fn write_trace(
             .map(Some)
             .map_err(|e| RunError::Trace(format!("{}: {e}", path.display()))),
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker blocked in `pop` lends its core; once a job is queued for
+    /// it, it no longer does, whether or not it has woken yet.
+    #[test]
+    fn a_waiting_worker_is_idle_until_a_job_is_queued_for_it() {
+        let queue = LocalQueue::default();
+        assert_eq!(queue.idle_workers(), 0);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| queue.pop(Duration::from_secs(60)));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while queue.idle_workers() == 0 {
+                assert!(Instant::now() < deadline, "the waiter never waited");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(queue.idle_workers(), 1);
+            queue.launch(7).unwrap();
+            assert_eq!(queue.idle_workers(), 0);
+            assert_eq!(waiter.join().unwrap(), Some(7));
+        });
+        assert_eq!(queue.idle_workers(), 0);
     }
 }

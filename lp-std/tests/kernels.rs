@@ -1032,3 +1032,38 @@ fn chol_in_place_reads_only_the_lower_triangle() {
     ));
     assert_eq!(owned, shared);
 }
+
+/// Every kernel gives the same bits on two threads (cores an idle worker
+/// lends it, `kernel::with_threads`) as on one: a run's results must not
+/// depend on which jobs happened to run while others waited. The tiles are
+/// ragged and large enough (517 rows) that faer and the `gemm` crate split
+/// the work.
+#[test]
+fn every_kernel_gives_the_same_bits_on_lent_cores() {
+    let n = 517;
+    let (l, s) = (lower(n, 1), spd(n, 2));
+    let (a, b, c) = (random(n, n, 3), random(n, n, 4), random(n, n, 5));
+    let (panel, tall) = (random(300, n, 6), random(n + 37, n, 7));
+    let mut cases: Vec<(Kernel, Vec<&Tile>)> = vec![
+        (Kernel::Chol, vec![&s]),
+        (Kernel::Invrs, vec![&l]),
+        (TRSM_RLT, vec![&panel, &l]),
+        (TRSM_LLN, vec![&b, &l]),
+        (Kernel::Syrk, vec![&c, &a, &a]),
+        (Kernel::Syrk, vec![&c, &a, &b]),
+        (Kernel::Getrf, vec![&a]),
+        (Kernel::Geqrt, vec![&tall]),
+    ];
+    for (ta, tb) in [(false, false), (true, false), (false, true)] {
+        cases.push((Kernel::Gemm { ta, tb, sub: true }, vec![&c, &a, &b]));
+    }
+    for (k, args) in cases {
+        let one = k.apply(&args).unwrap();
+        let two = lp_std::kernel::with_threads(2, || {
+            assert_eq!(lp_std::kernel::threads(), 2);
+            k.apply(&args).unwrap()
+        });
+        assert_eq!(lp_std::kernel::threads(), 1, "restored after {}", k.name());
+        assert!(one == two, "{} differs on two threads", k.name());
+    }
+}

@@ -1412,3 +1412,40 @@ fn a_store_path_that_is_a_file_is_named_as_such() {
         )
     );
 }
+
+/// A Cholesky of 2 x 2 tiles is a chain of four jobs: on two workers one
+/// of them waits throughout and lends its core to the jobs the other runs
+/// (the kernels give the same bits either way: lp-std's
+/// `every_kernel_gives_the_same_bits_on_lent_cores`); a lone worker has
+/// none to lend.
+#[test]
+fn a_run_says_how_many_jobs_ran_on_lent_cores() {
+    let program = repo("lib/cholesky.lp");
+    let lent = |workers: &str| {
+        let args = ["run", &program, "--quiet", "--workers", workers];
+        let out = lpc(
+            &[&args[..], &["--set", "n=2048", "--set", "b=1024"]].concat(),
+            None,
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("  lent cores "))
+            .unwrap_or_else(|| panic!("no lent cores line in {stderr}"));
+        let count = line
+            .strip_prefix("  lent cores    ")
+            .and_then(|rest| {
+                rest.strip_suffix(
+                    " jobs ran on more than one core, lent by workers waiting for a job",
+                )
+            })
+            .unwrap_or_else(|| panic!("{line:?}"));
+        count.parse::<u64>().unwrap()
+    };
+    assert_eq!(lent("1"), 0);
+    // The first job may start before the other worker waits; the next
+    // three start while it does.
+    let on_two = lent("2");
+    assert!((1..=4).contains(&on_two), "{on_two} of 4 jobs");
+}

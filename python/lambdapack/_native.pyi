@@ -103,6 +103,8 @@ class RunSummary:
     peak_temp_bytes: int
     critical_path_jobs: Optional[int]
     worker_idle_seconds: List[float]
+    # Jobs that ran on more than one core, lent by workers waiting for a job.
+    jobs_on_lent_cores: int
     idle_while_ready_seconds: Optional[float]
     # (name, calls, seconds summed over the workers, useful flops), the
     # longest first.

@@ -104,6 +104,9 @@ pub struct PySummary {
     pub critical_path_jobs: Option<usize>,
     /// Per worker, the seconds it ran no job.
     pub worker_idle_seconds: Vec<f64>,
+    /// Jobs that ran on more than one core, lent by workers waiting for a
+    /// job.
+    pub jobs_on_lent_cores: u64,
     /// Seconds workers idled while a job was ready, in all (a traced run's
     /// only: `trace=`).
     pub idle_while_ready_seconds: Option<f64>,
@@ -151,6 +154,7 @@ fn summary(py: Python<'_>, s: &RunSummary, v: Option<&Verification>) -> PyResult
         peak_temp_bytes: s.peak_temp_bytes,
         critical_path_jobs: s.critical_path_jobs,
         worker_idle_seconds: s.worker_idle.iter().map(|d| d.as_secs_f64()).collect(),
+        jobs_on_lent_cores: s.jobs_on_lent_cores.unwrap_or(0),
         idle_while_ready_seconds: s.idle_waits.as_ref().map(|w| w.total.as_secs_f64()),
         kernels: s
             .kernels

@@ -45,6 +45,7 @@ def test_run_library_program_with_summary_and_verification(rng):
     assert len(s.worker_idle_seconds) == s.workers
     assert all(0 <= t <= s.wall_seconds for t in s.worker_idle_seconds)
     assert s.idle_while_ready_seconds is None  # not traced
+    assert 0 <= s.jobs_on_lent_cores <= s.executions
     # A diagonal tile's SYRK (its two operands the same tile) is timed apart.
     assert {name: calls for name, calls, _, _ in s.kernels} == {
         "CHOL": 3,

@@ -167,6 +167,7 @@ pub fn run_lambda_with(
             peak_temp_bytes: 0,
             stray_temp_tiles,
             worker_idle: Vec::new(),
+            jobs_on_lent_cores: None,
             idle_waits: None,
             generated_inputs: None,
             kernels: Vec::new(),

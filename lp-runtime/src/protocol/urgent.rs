@@ -26,6 +26,15 @@ impl UrgentQueue {
         self.heap.pop().map(|q| q.job)
     }
 
+    /// How many deliveries wait.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// The job [`UrgentQueue::pop`] would return.
     pub fn peek(&self) -> Option<JobId> {
         self.heap.peek().map(|q| q.job)

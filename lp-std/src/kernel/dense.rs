@@ -11,12 +11,13 @@
 
 use super::KernelError;
 use super::level3::{lower_update, product, solve};
+use super::threads::par;
 use super::transpose::mirror_lower;
 use crate::Tile;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};
 use faer::linalg::triangular_inverse;
-use faer::{Accum, Par, Spec};
+use faer::{Accum, Spec};
 use std::borrow::Cow;
 
 /// Inverse of a lower-triangular tile.
@@ -25,7 +26,7 @@ pub fn invert_lower(l: &Tile) -> Result<Tile, KernelError> {
     let mut out = Tile::zeros(l.nrows(), l.ncols());
     // faer writes only the lower triangle of the inverse, so the zeroed
     // upper triangle stays exactly zero.
-    triangular_inverse::invert_lower_triangular(out.as_mut(), l.as_ref(), SEQ);
+    triangular_inverse::invert_lower_triangular(out.as_mut(), l.as_ref(), par());
     Ok(out)
 }
 
@@ -79,8 +80,6 @@ pub fn gemm(c: Option<Cow<'_, Tile>>, a: &Tile, b: &Tile, ta: bool, tb: bool, al
     out
 }
 
-const SEQ: Par = Par::Seq;
-
 /// Lower Cholesky factor of `a`, reading only its lower triangle, in A's
 /// place.
 pub fn cholesky(a: Cow<'_, Tile>) -> Result<Tile, KernelError> {
@@ -90,13 +89,13 @@ pub fn cholesky(a: Cow<'_, Tile>) -> Result<Tile, KernelError> {
     let diagonal: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
     let mut l = a.into_owned();
     let params: Spec<LltParams, f64> = Default::default();
-    let mut scratch = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(n, SEQ, params));
+    let mut scratch = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(n, par(), params));
     // faer reads only the lower triangle and uses the upper one as
     // workspace (tests/kernels.rs checks that NaN there changes nothing).
     let result = llt::cholesky_in_place(
         l.as_mut(),
         LltRegularization::default(),
-        SEQ,
+        par(),
         MemStack::new(&mut scratch),
         params,
     );

@@ -66,15 +66,14 @@
 //! of 32 or 128 took 2-4 % longer than 64 at 1024. So no right solve copies
 //! its operand there. (Emerald Rapids takes the same path, not measured.)
 
+use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
 use crate::Tile;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::linalg::triangular_solve;
 use faer::prelude::{IntoConst, Reborrow, ReborrowMut};
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef};
 use std::cell::RefCell;
-
-const SEQ: Par = Par::Seq;
 
 /// dst + alpha A op(B) (`Accum::Add`) or alpha A op(B) in dst's place,
 /// op(B) = Bᵀ when `tb`.
@@ -109,7 +108,7 @@ pub fn matmul(
     if on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols()) {
         gemm_crate_matmul(dst, accum, a, b, alpha);
     } else {
-        faer::linalg::matmul::matmul(dst, accum, a, b, alpha, SEQ);
+        faer::linalg::matmul::matmul(dst, accum, a, b, alpha, par());
     }
 }
 
@@ -148,7 +147,7 @@ fn gemm_crate_matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            gemm_parallelism(),
         );
     }
 }
@@ -173,7 +172,7 @@ pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {
             at,
             rect,
             alpha,
-            SEQ,
+            par(),
         )
     });
 }
@@ -228,9 +227,9 @@ fn solve_views(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Triangle) {
 
 fn faer_solve(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Triangle) {
     match triangle {
-        Triangle::Lower => triangular_solve::solve_lower_triangular_in_place(t, b, SEQ),
-        Triangle::UnitLower => triangular_solve::solve_unit_lower_triangular_in_place(t, b, SEQ),
-        Triangle::Upper => triangular_solve::solve_upper_triangular_in_place(t, b, SEQ),
+        Triangle::Lower => triangular_solve::solve_lower_triangular_in_place(t, b, par()),
+        Triangle::UnitLower => triangular_solve::solve_unit_lower_triangular_in_place(t, b, par()),
+        Triangle::Upper => triangular_solve::solve_upper_triangular_in_place(t, b, par()),
     }
 }
 
@@ -356,7 +355,7 @@ pub fn copy_for_solve(stride: isize) -> bool {
 
 thread_local! {
     /// The column-major copy of a Bᵀ. Kernels run one at a time on a
-    /// thread (`Par::Seq`); the buffer keeps the size of the largest tile
+    /// thread (each on the threads `super::threads` gives); the buffer keeps the size of the largest tile
     /// the thread has transposed. A `Mat`, not a `Vec`, for its columns
     /// aligned to cache lines, which the transposes stream into whole.
     static SCRATCH: RefCell<Mat<f64>> = const { RefCell::new(Mat::new()) };
@@ -433,7 +432,7 @@ mod tests {
                     a.as_ref(),
                     b.as_ref(),
                     -0.5,
-                    SEQ,
+                    faer::Par::Seq,
                 );
                 let mut got = c.clone();
                 gemm_crate_matmul(

@@ -32,7 +32,8 @@
 //! infinities propagate into the results as in LAPACK (pivot indices stay in
 //! range), and [`check_upper`] then reports a non-finite diagonal entry.
 //!
-//! Like the other kernels, these run single-threaded (`Par::Seq`) and
+//! Like the other kernels, these run on the threads `super::threads` gives
+//! (one unless a caller lends idle cores) and
 //! validate shapes themselves, by their opcodes' rules
 //! (`Kernel::result_shapes`), so that a direct call refuses a bad operand
 //! with the message `lpc check` gives. Each comes in two forms: one reads its
@@ -41,14 +42,13 @@
 //! their buffers, which is what `Kernel::apply_reusing` calls with the tiles
 //! a job holds alone, so that a tile read from disk or S3 is not copied.
 
+use super::threads::par;
 use super::transpose::zero_below_diagonal;
 use super::{Kernel, KernelError, Shape, ShapeError, inner_block, level3, shapes};
 use crate::Tile;
 use faer::linalg::matmul::matmul;
 use faer::prelude::{Reborrow, ReborrowMut};
-use faer::{Accum, MatMut, MatRef, Par};
-
-const SEQ: Par = Par::Seq;
+use faer::{Accum, MatMut, MatRef};
 
 /// Panels this narrow are factored column by column: below this the
 /// recursion's bookkeeping costs more than its level-3 products save.
@@ -449,7 +449,7 @@ fn lu_unblocked(mut a: MatMut<'_, f64>, piv: &mut [usize]) {
             l_col.rb().col(j).as_mat(),
             u_row.rb().row(j).as_mat(),
             -1.0,
-            SEQ,
+            par(),
         );
     }
 }

@@ -14,8 +14,8 @@
 //! Cholesky family and the products, [`lu`], [`qr`]); this file is the
 //! table: names, operand and result counts, and the dispatch.
 //!
-//! Kernels run single-threaded (`Par::Seq`): parallelism comes from the
-//! DAG. With the `openblas` feature the products and triangular solves
+//! Kernels run single-threaded: parallelism comes from the DAG, except
+//! that a caller may lend a kernel idle cores ([`with_threads`]). With the `openblas` feature the products and triangular solves
 //! call the system's OpenBLAS instead of faer (`blas.rs`). Every kernel
 //! validates its operand count and shapes first, so a corrupted bundle
 //! gives a [`KernelError`], never a panic inside faer.
@@ -37,8 +37,10 @@ mod faer_level3;
 pub mod lu;
 pub mod qr;
 mod shapes;
+mod threads;
 mod transpose;
 
+pub use threads::{threads, with_threads};
 /// A symmetric tile completed from its lower triangle (what a `SYRK` of
 /// one tile does to its result; the Python package's symmetric inputs too).
 pub use transpose::mirror_lower;

@@ -47,12 +47,14 @@
 //! T's diagonal blocks (`benches/qr.rs`, b = 512 and 1024); the
 //! applications are unaffected.
 //!
-//! Like the other kernels, these run single-threaded (`Par::Seq`) and
+//! Like the other kernels, these run on the threads `super::threads` gives
+//! (one unless a caller lends idle cores) and
 //! validate shapes themselves, by their opcodes' rules (as the LU's do, see
 //! `super::lu`); each reads views and writes fresh tiles, or in its
 //! `_reusing` form computes in the buffers of the tiles it takes by value. NaN and infinite inputs never
 //! panic; they propagate into the results.
 
+use super::threads::par;
 use super::transpose::zero_below_diagonal;
 use super::{Kernel, KernelError, Shape, inner_block, level3};
 use crate::Tile;
@@ -60,9 +62,8 @@ use faer::linalg::householder::make_householder_in_place;
 use faer::linalg::matmul::dot::inner_prod;
 use faer::linalg::matmul::triangular::{self as tri, BlockStructure};
 use faer::prelude::{Reborrow, ReborrowMut};
-use faer::{Accum, ColMut, ColRef, Conj, MatMut, MatRef, Par};
+use faer::{Accum, ColMut, ColRef, Conj, MatMut, MatRef};
 
-const SEQ: Par = Par::Seq;
 const RECT: BlockStructure = BlockStructure::Rectangular;
 
 /// Panels this narrow are factored one column at a time: below this, the
@@ -535,7 +536,7 @@ fn apply_unit(
         c_top.rb(),
         RECT,
         1.0,
-        SEQ,
+        par(),
     );
     level3::matmul(w1.rb_mut(), Accum::Add, v_bot.transpose(), c_bot.rb(), 1.0);
     mul_t(t, transpose, w1.rb(), w2.rb_mut());
@@ -548,7 +549,7 @@ fn apply_unit(
         w2.rb(),
         RECT,
         -1.0,
-        SEQ,
+        par(),
     );
     level3::matmul(c_bot, Accum::Add, v_bot, w2.rb(), -1.0);
 }
@@ -579,7 +580,17 @@ fn mul_t(t: MatRef<'_, f64>, transpose: bool, src: MatRef<'_, f64>, dst: MatMut<
     } else {
         (t, BlockStructure::TriangularUpper)
     };
-    tri::matmul(dst, RECT, Accum::Replace, t, structure, src, RECT, 1.0, SEQ);
+    tri::matmul(
+        dst,
+        RECT,
+        Accum::Replace,
+        t,
+        structure,
+        src,
+        RECT,
+        1.0,
+        par(),
+    );
 }
 
 /// `dst = Lᵀ Y` for L `q x j` and Y `q x w` unit lower trapezoidal
@@ -597,7 +608,7 @@ fn gram_unit(l: MatRef<'_, f64>, y: MatRef<'_, f64>, mut dst: MatMut<'_, f64>) {
         y_top,
         BlockStructure::UnitTriangularLower,
         1.0,
-        SEQ,
+        par(),
     );
     level3::matmul(dst, Accum::Add, l_bot.transpose(), y_bot, 1.0);
 }
@@ -622,7 +633,7 @@ fn couple(
         t22,
         BlockStructure::TriangularUpper,
         1.0,
-        SEQ,
+        par(),
     );
     tri::matmul(
         t12,
@@ -633,6 +644,6 @@ fn couple(
         scratch.rb(),
         RECT,
         -1.0,
-        SEQ,
+        par(),
     );
 }

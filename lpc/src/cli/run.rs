@@ -697,6 +697,12 @@ fn print_summary(s: &RunSummary) {
     if !s.worker_idle.is_empty() {
         line("idle", idle_per_worker(s));
     }
+    if let Some(n) = s.jobs_on_lent_cores {
+        line(
+            "lent cores",
+            format!("{n} jobs ran on more than one core, lent by workers waiting for a job"),
+        );
+    }
     if let Some(w) = &s.idle_waits {
         line("waits", super::idle_waits(w));
     }
