@@ -286,12 +286,12 @@ pub(crate) fn read_tile(
         // Outside a triangular matrix's triangle: zero by declaration, and
         // never stored.
         let shape = header.tile(i, j);
-        let zeros = Tile::zeros(shape.rows, shape.cols);
-        return Ok(Arc::new(if transpose {
-            zeros.transpose().to_owned()
+        let (rows, cols) = if transpose {
+            (shape.cols, shape.rows)
         } else {
-            zeros
-        }));
+            (shape.rows, shape.cols)
+        };
+        return Ok(Arc::new(Tile::zeros(rows, cols)));
     }
     // Errors name the stored matrix: `S.3` for a version of `S`.
     let stored = info.stored_name(version);
@@ -327,7 +327,9 @@ pub(crate) fn read_tile(
     };
     let tile = header.masked(i, j, tile);
     Ok(if transpose {
-        Arc::new(tile.transpose().to_owned())
+        let mut transposed = Tile::zeros(tile.ncols(), tile.nrows());
+        lp_std::kernel::transpose_into(Tile::as_ref(&tile), transposed.as_mut());
+        Arc::new(transposed)
     } else {
         tile
     })

@@ -443,7 +443,7 @@ fn region(
             let mut into = tile.as_mut().submatrix_mut(top - r0, left - c0, h, w);
             if lower && bottom <= left {
                 let mirror = region(from, src, [left, top], [w, h], false)?;
-                into.copy_from(mirror.as_ref().transpose());
+                lp_std::kernel::transpose_into(mirror.as_ref(), into);
             } else {
                 let part = matrix::load_tile(from, src, 0, si, sj, false)?;
                 into.copy_from(part.as_ref().submatrix(top - si * sr, left - sj * sc, h, w));

@@ -42,8 +42,9 @@ mod transpose;
 
 pub use threads::{threads, with_threads};
 /// A symmetric tile completed from its lower triangle (what a `SYRK` of
-/// one tile does to its result; the Python package's symmetric inputs too).
-pub use transpose::mirror_lower;
+/// one tile does to its result; the Python package's symmetric inputs too),
+/// and a transposition (the runtime's transposed loads).
+pub use transpose::{mirror_lower, transpose_into};
 
 // The products and solves `dense`, `lu` and `qr` are built on: faer's, or the
 // system OpenBLAS's with the `openblas` feature (the same functions in

@@ -60,9 +60,7 @@ pub fn mirror_lower(m: &mut Tile) {
 }
 
 /// dst = srcᵀ, for a column-major `src` and `dst` (`dst` has a row per
-/// column of `src`). (The `openblas` build's products and solves take
-/// transposed operands as they are.)
-#[cfg(not(feature = "openblas"))]
+/// column of `src`).
 pub fn transpose_into(src: MatRef<'_, f64>, dst: MatMut<'_, f64>) {
     let stream = streams(dst.nrows() * dst.ncols());
     transpose_strips(src, dst, stream);
