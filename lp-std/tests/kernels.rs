@@ -1037,13 +1037,20 @@ fn chol_in_place_reads_only_the_lower_triangle() {
 /// lends it, `kernel::with_threads`) as on one: a run's results must not
 /// depend on which jobs happened to run while others waited. The tiles are
 /// ragged and large enough (517 rows) that faer and the `gemm` crate split
-/// the work.
+/// the work; the LU's and QR's kernels take their operands from the ones
+/// before them, as in a factorisation's first step.
 #[test]
 fn every_kernel_gives_the_same_bits_on_lent_cores() {
     let n = 517;
     let (l, s) = (lower(n, 1), spd(n, 2));
     let (a, b, c) = (random(n, n, 3), random(n, n, 4), random(n, n, 5));
-    let (panel, tall) = (random(300, n, 6), random(n + 37, n, 7));
+    let (panel, below, corner) = (random(300, n, 6), random(300, n, 7), random(300, 300, 8));
+    let (right, tall) = (random(n, 300, 9), random(n + 37, n, 10));
+    let tall_right = random(n + 37, 300, 11);
+    let lup = apply_checking_shapes(Kernel::Getrf, &[&a]);
+    let t = apply_checking_shapes(Kernel::Tstrf, &[&lup[0], &below]);
+    let vtr = apply_checking_shapes(Kernel::Geqrt, &[&tall]);
+    let rvt = apply_checking_shapes(Kernel::Tsqrt, &[&vtr[2], &below]);
     let mut cases: Vec<(Kernel, Vec<&Tile>)> = vec![
         (Kernel::Chol, vec![&s]),
         (Kernel::Invrs, vec![&l]),
@@ -1052,8 +1059,19 @@ fn every_kernel_gives_the_same_bits_on_lent_cores() {
         (Kernel::Syrk, vec![&c, &a, &a]),
         (Kernel::Syrk, vec![&c, &a, &b]),
         (Kernel::Getrf, vec![&a]),
+        (Kernel::Gessm, vec![&lup[0], &lup[1], &right]),
+        (Kernel::Tstrf, vec![&lup[0], &below]),
+        (Kernel::Ssssm, vec![&right, &corner, &t[1], &t[2]]),
         (Kernel::Geqrt, vec![&tall]),
+        (Kernel::Tsqrt, vec![&vtr[2], &below]),
     ];
+    for trans in [false, true] {
+        cases.push((Kernel::Ormqr { trans }, vec![&vtr[0], &vtr[1], &tall_right]));
+        cases.push((
+            Kernel::Tsmqr { trans },
+            vec![&right, &corner, &rvt[1], &rvt[2]],
+        ));
+    }
     for (ta, tb) in [(false, false), (true, false), (false, true)] {
         cases.push((Kernel::Gemm { ta, tb, sub: true }, vec![&c, &a, &b]));
     }

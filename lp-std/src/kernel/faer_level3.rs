@@ -355,9 +355,9 @@ pub fn copy_for_solve(stride: isize) -> bool {
 
 thread_local! {
     /// The column-major copy of a Bᵀ. Kernels run one at a time on a
-    /// thread (each on the threads `super::threads` gives); the buffer keeps the size of the largest tile
-    /// the thread has transposed. A `Mat`, not a `Vec`, for its columns
-    /// aligned to cache lines, which the transposes stream into whole.
+    /// thread; the buffer keeps the size of the largest tile the thread
+    /// has transposed. A `Mat`, not a `Vec`, for its columns aligned to
+    /// cache lines, which the transposes stream into whole.
     static SCRATCH: RefCell<Mat<f64>> = const { RefCell::new(Mat::new()) };
 }
 
