@@ -36,6 +36,7 @@
 use crate::atomic_file::AtomicFile;
 use crate::parallel::try_each;
 use crate::store::{Store, StoreError};
+use faer::MatRef;
 use lp_program::MatrixInfo;
 use lp_std::npy::{self, NpyError, NpyHeader};
 use lp_std::{MatrixHeader, Shape, Tile};
@@ -396,10 +397,6 @@ fn open_npy(path: &Path, info: &MatrixInfo) -> MatrixResult<(File, NpyHeader, u6
     Ok((file, npy_header, offset as u64))
 }
 
-fn f64_at(bytes: &[u8], index: usize) -> f64 {
-    f64::from_le_bytes(bytes[index * F64..(index + 1) * F64].try_into().unwrap())
-}
-
 /// A whole-file transfer's link to its caller, since a matrix larger than
 /// RAM takes minutes to import or export: `stop` is read before each chunk
 /// (once set, the transfer ends with [`MatrixError::Interrupted`]), and
@@ -631,7 +628,7 @@ fn import_column_band(
     info: &MatrixInfo,
     npy: &Npy<'_>,
     (bj, budget): (usize, usize),
-    chunk: &mut Vec<u8>,
+    chunk: &mut Vec<f64>,
     transfer: &Transfer<'_>,
 ) -> MatrixResult<()> {
     let header = &info.header;
@@ -650,8 +647,8 @@ fn import_column_band(
         };
         let height = block.along.len();
         transfer.check(npy.path, true)?;
-        chunk.resize(block.bytes(), 0);
-        npy.read(&block, chunk)?;
+        chunk.resize(block.bytes() / F64, 0.0);
+        npy.read(&block, npy::values_bytes_mut(chunk))?;
         (transfer.progress)(block.bytes() as u64);
         for bi in tiles {
             let shape = header.tile(bi, bj);
@@ -659,15 +656,9 @@ fn import_column_band(
             // Column c of the tile is a contiguous run of the chunk.
             let mut tile = Tile::zeros(shape.rows, shape.cols);
             for c in 0..shape.cols {
-                let start = (c * height + r0) * F64;
-                let src = &chunk[start..start + shape.rows * F64];
-                for (dst, bytes) in tile
-                    .col_as_slice_mut(c)
-                    .iter_mut()
-                    .zip(src.chunks_exact(F64))
-                {
-                    *dst = f64::from_le_bytes(bytes.try_into().unwrap());
-                }
+                let start = c * height + r0;
+                tile.col_as_slice_mut(c)
+                    .copy_from_slice(&chunk[start..start + shape.rows]);
             }
             store_tile(store, info, npy.path, bi, bj, tile)?;
         }
@@ -683,7 +674,7 @@ fn import_row_band(
     info: &MatrixInfo,
     npy: &Npy<'_>,
     (bi, budget): (usize, usize),
-    chunk: &mut Vec<u8>,
+    chunk: &mut Vec<f64>,
     transfer: &Transfer<'_>,
 ) -> MatrixResult<()> {
     let header = &info.header;
@@ -706,15 +697,22 @@ fn import_row_band(
         };
         let width = block.along.len();
         transfer.check(npy.path, true)?;
-        chunk.resize(block.bytes(), 0);
-        npy.read(&block, chunk)?;
+        chunk.resize(block.bytes() / F64, 0.0);
+        npy.read(&block, npy::values_bytes_mut(chunk))?;
         (transfer.progress)(block.bytes() as u64);
         for bj in tiles {
             let shape = header.tile(bi, bj);
             let c0 = bj * tc - c_start;
-            let tile = Tile::from_fn(shape.rows, shape.cols, |r, c| {
-                f64_at(chunk, r * width + c0 + c)
-            });
+            // The tile's rows are runs of the chunk's rows, so the chunk
+            // from column c0 on is its transpose, column-major.
+            let transposed = MatRef::from_column_major_slice_with_stride(
+                &chunk[c0..],
+                shape.cols,
+                shape.rows,
+                width,
+            );
+            let mut tile = Tile::zeros(shape.rows, shape.cols);
+            lp_std::kernel::transpose_into(transposed, tile.as_mut());
             store_tile(store, info, npy.path, bi, bj, tile)?;
         }
     }

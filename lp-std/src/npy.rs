@@ -390,8 +390,9 @@ fn column_bytes(col: &[f64]) -> &[u8] {
     compile_error!("lp-std's .npy fast path assumes a little-endian target");
 }
 
-/// A column's storage as writable bytes, to read a payload straight into it.
-fn column_bytes_mut(col: &mut [f64]) -> &mut [u8] {
+/// Values' storage as writable bytes, to read a payload straight into it
+/// (a column of a tile, or an importer's buffer).
+pub fn values_bytes_mut(col: &mut [f64]) -> &mut [u8] {
     // SAFETY: as in `column_bytes`; every bit pattern is a valid f64, so any
     // bytes written through the view leave valid values.
     unsafe {
@@ -460,7 +461,7 @@ fn tile_from_payload(header: &NpyHeader, payload: &[u8]) -> Result<Tile, NpyErro
         for j in 0..cols {
             let col = tile.col_as_slice_mut(j);
             let start = j * rows * F64;
-            column_bytes_mut(col).copy_from_slice(&payload[start..start + rows * F64]);
+            values_bytes_mut(col).copy_from_slice(&payload[start..start + rows * F64]);
         }
     } else {
         // Row-major: transpose in blocks of columns so that both the reads
