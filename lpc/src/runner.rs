@@ -632,7 +632,10 @@ pub fn import_array(
             let shape = header.tile(i, j);
             let (r0, c0) = (i * header.tile_shape[0], j * header.tile_shape[1]);
             let mut tile = Tile::zeros(shape.rows, shape.cols);
-            tile.copy_from(array.submatrix(r0, c0, shape.rows, shape.cols));
+            lp_std::kernel::copy_view(
+                array.submatrix(r0, c0, shape.rows, shape.cols),
+                tile.as_mut(),
+            );
             if header.symmetric && i == j {
                 check_symmetric(&tile, info, r0)?;
             }
@@ -799,9 +802,11 @@ pub fn export_array(
         for i in 0..rows {
             let tile = matrix::load_tile(store, &info, 0, i, j, false)?;
             let (r0, c0) = (i * header.tile_shape[0], j * header.tile_shape[1]);
-            out.rb_mut()
-                .submatrix_mut(r0, c0, tile.nrows(), tile.ncols())
-                .copy_from(tile.as_ref());
+            lp_std::kernel::copy_view(
+                Tile::as_ref(&tile),
+                out.rb_mut()
+                    .submatrix_mut(r0, c0, tile.nrows(), tile.ncols()),
+            );
         }
         // A symmetric matrix's upper tiles are its lower ones transposed:
         // only free a tile column once every later column has read it.

@@ -43,8 +43,9 @@ mod transpose;
 pub use threads::{threads, with_threads};
 /// A symmetric tile completed from its lower triangle (what a `SYRK` of
 /// one tile does to its result; the Python package's symmetric inputs too),
-/// and a transposition (the runtime's transposed loads).
-pub use transpose::{mirror_lower, transpose_into};
+/// a transposition (the runtime's transposed loads), and a copy between
+/// views of either layout (arrays cut into tiles).
+pub use transpose::{copy_view, mirror_lower, transpose_into};
 
 // The products and solves `dense`, `lu` and `qr` are built on: faer's, or the
 // system OpenBLAS's with the `openblas` feature (the same functions in

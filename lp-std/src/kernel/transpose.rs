@@ -69,6 +69,22 @@ pub fn transpose_into(src: MatRef<'_, f64>, dst: MatMut<'_, f64>) {
     }
 }
 
+/// dst = src for views of any layout: a transpose in strips where one is
+/// row-major and the other column-major (a C-order numpy array cut into
+/// tiles: copying column by column would read one element per row, each
+/// on another cache line), else faer's copy.
+pub fn copy_view(src: MatRef<'_, f64>, dst: MatMut<'_, f64>) {
+    let row_major = |row_stride: isize, col_stride: isize| row_stride != 1 && col_stride == 1;
+    if row_major(src.row_stride(), src.col_stride()) && dst.row_stride() == 1 {
+        transpose_into(src.transpose(), dst);
+    } else if src.row_stride() == 1 && row_major(dst.row_stride(), dst.col_stride()) {
+        transpose_into(src, dst.transpose_mut());
+    } else {
+        let mut dst = dst;
+        dst.copy_from(src);
+    }
+}
+
 /// Whether a transpose writing `entries` entries streams them (see
 /// [`STREAM_FROM_BYTES`]).
 fn streams(entries: usize) -> bool {
@@ -199,6 +215,28 @@ mod tests {
                 transpose_strips(src, whole.as_mut(), stream);
                 stream_fence();
                 assert_eq!(whole, src.transpose(), "{m} x {n}, {stream}");
+            }
+        }
+    }
+
+    /// A copy between column-major and row-major views, each way and
+    /// each to itself, below and above the streaming size.
+    #[test]
+    fn copies_views_of_either_layout() {
+        for (m, n) in [(13, 7), (600, 520)] {
+            let want = Tile::from_fn(m, n, |i, j| (i * 1000 + j) as f64);
+            let row_major = Tile::from_fn(n, m, |j, i| want[(i, j)]);
+            for src in [want.as_ref(), row_major.as_ref().transpose()] {
+                let mut col = Tile::zeros(m, n);
+                copy_view(src, col.as_mut());
+                assert_eq!(col, want, "{m} x {n} to column-major");
+                let mut row = Tile::zeros(n, m);
+                copy_view(src, row.as_mut().transpose_mut());
+                assert_eq!(
+                    row.as_ref().transpose(),
+                    want.as_ref(),
+                    "{m} x {n} to row-major"
+                );
             }
         }
     }
