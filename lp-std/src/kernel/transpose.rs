@@ -1,5 +1,6 @@
-//! Transposition of column-major tiles, and the triangle operations that
-//! complete a symmetric or triangular result.
+//! Transposition of column-major tiles (and copies between views of either
+//! layout, which are transpositions when the layouts differ), and the
+//! triangle operations that complete a symmetric or triangular result.
 
 use crate::Tile;
 use faer::prelude::{IntoConst, ReborrowMut};
@@ -73,14 +74,13 @@ pub fn transpose_into(src: MatRef<'_, f64>, dst: MatMut<'_, f64>) {
 /// row-major and the other column-major (a C-order numpy array cut into
 /// tiles: copying column by column would read one element per row, each
 /// on another cache line), else faer's copy.
-pub fn copy_view(src: MatRef<'_, f64>, dst: MatMut<'_, f64>) {
+pub fn copy_view(src: MatRef<'_, f64>, mut dst: MatMut<'_, f64>) {
     let row_major = |row_stride: isize, col_stride: isize| row_stride != 1 && col_stride == 1;
     if row_major(src.row_stride(), src.col_stride()) && dst.row_stride() == 1 {
         transpose_into(src.transpose(), dst);
     } else if src.row_stride() == 1 && row_major(dst.row_stride(), dst.col_stride()) {
         transpose_into(src, dst.transpose_mut());
     } else {
-        let mut dst = dst;
         dst.copy_from(src);
     }
 }
