@@ -365,6 +365,10 @@ pub struct LocalQueue {
     in_flight: AtomicUsize,
     closed: AtomicBool,
     priorities: Arc<Priorities>,
+    /// [`LocalQueue::idle_workers`], published under the lock whenever the
+    /// waiting workers or the queued jobs change, so that a starting job
+    /// reads it without taking the lock.
+    idle: AtomicUsize,
 }
 
 impl Default for LocalQueue {
@@ -381,6 +385,7 @@ impl LocalQueue {
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             priorities,
+            idle: AtomicUsize::new(0),
         }
     }
 
@@ -401,20 +406,25 @@ impl LocalQueue {
         let mut jobs = lock(&self.jobs);
         loop {
             if let Some(job) = jobs.queue.pop() {
+                self.publish_idle(&jobs);
                 return Some(job);
             }
             if self.closed.load(SeqCst) {
                 return None;
             }
             jobs.waiting += 1;
+            self.publish_idle(&jobs);
             let (guard, result) = self
                 .available
                 .wait_timeout(jobs, timeout)
                 .unwrap_or_else(|p| p.into_inner());
             jobs = guard;
             jobs.waiting -= 1;
+            self.publish_idle(&jobs);
             if result.timed_out() {
-                return jobs.queue.pop();
+                let job = jobs.queue.pop();
+                self.publish_idle(&jobs);
+                return job;
             }
         }
     }
@@ -424,8 +434,12 @@ impl LocalQueue {
     /// queued job is counted against the waiting workers because one of
     /// them is about to wake for it.
     fn idle_workers(&self) -> usize {
-        let jobs = lock(&self.jobs);
-        jobs.waiting.saturating_sub(jobs.queue.len())
+        self.idle.load(SeqCst)
+    }
+
+    fn publish_idle(&self, jobs: &Waiting) {
+        let idle = jobs.waiting.saturating_sub(jobs.queue.len());
+        self.idle.store(idle, SeqCst);
     }
 
     /// Waits, up to `timeout`, until `workers` workers wait for a job, so
@@ -464,6 +478,7 @@ impl Launcher for LocalQueue {
             let mut jobs = lock(&self.jobs);
             *jobs.count.entry(job).or_insert(0) += 1;
             jobs.queue.push(job, priority);
+            self.publish_idle(&jobs);
         }
         self.available.notify_one();
         Ok(())
@@ -600,11 +615,11 @@ impl<'a> Run<'a> {
                 // Idle workers lend their cores to the job (the kernels'
                 // results are the same bits on any number of threads).
                 let threads = 1 + self.queue.idle_workers();
-                if threads > 1 {
+                let (result, lent) =
+                    lp_std::kernel::with_threads(threads, || run_job_guarded(&self.ctx, j, worker));
+                if lent {
                     self.lent.fetch_add(1, SeqCst);
                 }
-                let result =
-                    lp_std::kernel::with_threads(threads, || run_job_guarded(&self.ctx, j, worker));
                 next = match result {
                     Ok(n) => n,
                     Err(e) => {

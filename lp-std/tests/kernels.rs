@@ -1036,12 +1036,13 @@ fn chol_in_place_reads_only_the_lower_triangle() {
 /// Every kernel gives the same bits on two threads (cores an idle worker
 /// lends it, `kernel::with_threads`) as on one: a run's results must not
 /// depend on which jobs happened to run while others waited. The tiles are
-/// ragged and large enough (517 rows) that faer and the `gemm` crate split
-/// the work; the LU's and QR's kernels take their operands from the ones
-/// before them, as in a factorisation's first step.
+/// ragged and large enough (1030 rows, past the 1024 from which a kernel
+/// takes lent cores) that faer and the `gemm` crate split the work; the
+/// LU's and QR's kernels take their operands from the ones before them, as
+/// in a factorisation's first step. Below 1024 a kernel keeps one thread.
 #[test]
 fn every_kernel_gives_the_same_bits_on_lent_cores() {
-    let n = 517;
+    let n = 1030;
     let (l, s) = (lower(n, 1), spd(n, 2));
     let (a, b, c) = (random(n, n, 3), random(n, n, 4), random(n, n, 5));
     let (panel, below, corner) = (random(300, n, 6), random(300, n, 7), random(300, 300, 8));
@@ -1077,11 +1078,15 @@ fn every_kernel_gives_the_same_bits_on_lent_cores() {
     }
     for (k, args) in cases {
         let one = k.apply(&args).unwrap();
-        let two = lp_std::kernel::with_threads(2, || {
+        let (two, used) = lp_std::kernel::with_threads(2, || {
             assert_eq!(lp_std::kernel::threads(), 2);
             k.apply(&args).unwrap()
         });
+        assert!(used, "{} ran on one thread", k.name());
         assert_eq!(lp_std::kernel::threads(), 1, "restored after {}", k.name());
         assert!(one == two, "{} differs on two threads", k.name());
     }
+    let small = random(1023, 8, 12);
+    let (_, used) = lp_std::kernel::with_threads(2, || Kernel::Geqrt.apply(&[&small]).unwrap());
+    assert!(!used, "a kernel below 1024 rows keeps one thread");
 }

@@ -40,6 +40,7 @@ mod shapes;
 mod threads;
 mod transpose;
 
+use threads::for_kernel;
 pub use threads::{threads, with_threads};
 /// A symmetric tile completed from its lower triangle (what a `SYRK` of
 /// one tile does to its result; the Python package's symmetric inputs too),
@@ -548,6 +549,15 @@ impl Kernel {
             .map(|t| Shape::new(t.nrows(), t.ncols()))
             .collect();
         self.result_shapes(&shapes)?;
+        let largest = shapes.iter().map(|s| s.rows.max(s.cols)).max();
+        for_kernel(largest.unwrap_or(0), || self.apply_dense(args))
+    }
+
+    /// The Cholesky family, the products and the element-wise kernels, in a
+    /// handed-over operand's buffer where the result has its shape (the
+    /// others through [`Kernel::apply_factorisation`]); shapes already
+    /// validated.
+    fn apply_dense(self, args: Vec<Cow<'_, Tile>>) -> Result<Vec<Tile>, KernelError> {
         let one = |t: Tile| Ok(vec![t]);
         match self {
             Kernel::Chol => {
