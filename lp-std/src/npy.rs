@@ -392,11 +392,14 @@ fn column_bytes(col: &[f64]) -> &[u8] {
 
 /// Values' storage as writable bytes, to read a payload straight into it
 /// (a column of a tile, or an importer's buffer).
-pub fn values_bytes_mut(col: &mut [f64]) -> &mut [u8] {
+pub fn values_bytes_mut(values: &mut [f64]) -> &mut [u8] {
     // SAFETY: as in `column_bytes`; every bit pattern is a valid f64, so any
     // bytes written through the view leave valid values.
     unsafe {
-        std::slice::from_raw_parts_mut(col.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(col))
+        std::slice::from_raw_parts_mut(
+            values.as_mut_ptr().cast::<u8>(),
+            std::mem::size_of_val(values),
+        )
     }
 }
 

@@ -27,12 +27,8 @@ impl UrgentQueue {
     }
 
     /// How many deliveries wait.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
     }
 
     /// The job [`UrgentQueue::pop`] would return.

@@ -21,11 +21,12 @@ const MICRO: usize = 8;
 /// ownership): a transpose writes a line in each of 8 columns per piece,
 /// far apart, so those reads were its cost. On an Intel host (cpu family 6
 /// model 167, 2026-12-03, medians of 21) a 1024 x 1024 transpose took 1.5
-/// ms with streaming stores against 5.8-7.9 ms, and 7.0 against 23.6-31.7
-/// ms at 2048 (11 against 2-3 GB/s moved; huge pages and padded strides
+/// ms with streaming stores against 5.8-7.9 ms, and 7.0 against 22.9-32.6
+/// ms at 2048 (10-11 against 2-3 GB/s moved; huge pages and padded strides
 /// changed nothing, so neither the TLB nor cache sets were the cause). At
-/// 256 x 256 (512 KiB, in L2) streaming took 0.19 ms against 0.08: below
-/// the threshold the destination stays in cache for its reader.
+/// 256 x 256 (512 KiB, in L2) streaming took 0.19 ms against 0.08 with
+/// ordinary stores: below the threshold the destination stays in cache for
+/// its reader.
 const STREAM_FROM_BYTES: usize = 1 << 20;
 
 /// Sets every entry below a tile's diagonal to zero (a triangular factor
