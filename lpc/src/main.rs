@@ -83,4 +83,19 @@ mod tests {
             Some(0)
         );
     }
+
+    /// jemalloc asks for huge pages, unless the host has no THP setting to
+    /// ask (jemalloc then reports "not supported").
+    #[test]
+    fn the_allocator_asks_for_huge_pages() {
+        let setting = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled");
+        let want = if setting.is_ok_and(|s| {
+            s.contains("[madvise]") || s.contains("[always]") || s.contains("[never]")
+        }) {
+            "always"
+        } else {
+            "not supported"
+        };
+        assert_eq!(lp_runtime::alloc::str_option("thp").as_deref(), Some(want));
+    }
 }
