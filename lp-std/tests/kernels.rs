@@ -1033,6 +1033,39 @@ fn chol_in_place_reads_only_the_lower_triangle() {
     assert_eq!(owned, shared);
 }
 
+/// A tile large enough that `CHOL` recurses on its halves where the
+/// products run on the `gemm` crate (from 2048 rows; at 2050 the halves
+/// are ragged): L Lᵀ = A, the upper triangle exactly zero, the same bits on
+/// lent cores, and a failing pivot in either half named with its Schur
+/// complement entry.
+#[test]
+fn chol_of_a_large_tile() {
+    let n = 2050;
+    let a = spd(n, 913);
+    let l = apply(Kernel::Chol, &[&a]);
+    assert_upper_zero("CHOL 2050", &l);
+    let product = &l * l.transpose();
+    assert_close("CHOL 2050: L L^T = A", &tril(&product), &tril(&a));
+    let (two, _) = lp_std::kernel::with_threads(2, || apply(Kernel::Chol, &[&a]));
+    assert!(two == l, "CHOL 2050 differs on two threads");
+    // A smaller diagonal entry at `bad` changes no column of L before it.
+    for bad in [700, 1800] {
+        let mut b = a.clone();
+        b[(bad, bad)] = 0.1;
+        let err = Kernel::Chol.apply(&[&b]).unwrap_err();
+        let KernelError::NotPositiveDefinite { pivot, value } = err else {
+            panic!("expected NotPositiveDefinite, got {err:?}");
+        };
+        assert_eq!(pivot, bad);
+        let want = 0.1 - (0..bad).map(|k| l[(bad, k)] * l[(bad, k)]).sum::<f64>();
+        assert!(want < 0.0, "the reference pivot {want} should be negative");
+        assert!(
+            (value - want).abs() < 1e-10 * want.abs(),
+            "pivot value {value}, want {want}"
+        );
+    }
+}
+
 /// Every kernel gives the same bits on two threads (cores an idle worker
 /// lends it, `kernel::with_threads`) as on one: a run's results must not
 /// depend on which jobs happened to run while others waited. The tiles are

@@ -211,8 +211,7 @@ pub fn matmul(
 
 /// The lower triangle of C + alpha A Aᵀ in C's place (C's upper triangle
 /// keeps whatever it held).
-pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {
-    let a = a.as_ref();
+pub fn lower_update(c: MatMut<'_, f64>, a: MatRef<'_, f64>, alpha: f64) {
     let (n, k) = (c.nrows(), a.ncols());
     if n == 0 {
         return;
@@ -236,6 +235,9 @@ pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {
         )
     }
 }
+
+/// `CHOL` stays on faer here (see the module doc).
+pub(super) use super::dense::faer_cholesky as cholesky_in_place;
 
 /// X with `op(T) X = B` (`left`) or `X op(T) = B` in B's place, reading
 /// only T's lower (`lower`) or upper triangle; op(T) = Tᵀ when `trans`.

@@ -10,14 +10,14 @@
 //! caller ([`super::Kernel::apply_reusing`]).
 
 use super::KernelError;
-use super::level3::{lower_update, product, solve};
+use super::level3::{cholesky_in_place, lower_update, product, solve};
 use super::threads::par;
 use super::transpose::mirror_lower;
 use crate::Tile;
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};
 use faer::linalg::triangular_inverse;
-use faer::{Accum, Spec};
+use faer::{Accum, MatMut, Spec};
 use std::borrow::Cow;
 
 /// Inverse of a lower-triangular tile.
@@ -53,7 +53,7 @@ pub fn trsm(
 pub fn syrk(c: Cow<'_, Tile>, a: &Tile, b: &Tile, symmetric: bool) -> Tile {
     let mut out = c.into_owned();
     if symmetric {
-        lower_update(out.as_mut(), a, -1.0);
+        lower_update(out.as_mut(), a.as_ref(), -1.0);
         mirror_lower(&mut out);
     } else {
         product(out.as_mut(), Accum::Add, a.as_ref(), b, true, -1.0);
@@ -88,35 +88,38 @@ pub fn cholesky(a: Cow<'_, Tile>) -> Result<Tile, KernelError> {
     // overwrites.
     let diagonal: Vec<f64> = (0..n).map(|i| a[(i, i)]).collect();
     let mut l = a.into_owned();
-    let params: Spec<LltParams, f64> = Default::default();
-    let mut scratch = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(n, par(), params));
-    // faer reads only the lower triangle and uses the upper one as
-    // workspace (tests/kernels.rs checks that NaN there changes nothing).
-    let result = llt::cholesky_in_place(
-        l.as_mut(),
-        LltRegularization::default(),
-        par(),
-        MemStack::new(&mut scratch),
-        params,
-    );
-    match result {
-        Ok(_) => {
+    match cholesky_in_place(l.as_mut()) {
+        Ok(()) => {
             // The result's upper triangle must be exactly zero.
             for j in 1..n {
                 l.col_as_slice_mut(j)[..j].fill(0.0);
             }
             Ok(l)
         }
-        Err(LltError::NonPositivePivot { index }) => {
-            // When faer stops at `index` the columns before it are final,
-            // so the failing Schur complement entry is a_jj - sum_k l_jk^2
-            // over those columns.
+        Err(index) => {
+            // The columns before `index` are final, so the failing Schur
+            // complement entry is a_jj - sum_k l_jk^2 over those columns.
             let done: f64 = (0..index).map(|k| l[(index, k)] * l[(index, k)]).sum();
             Err(KernelError::NotPositiveDefinite {
                 pivot: index,
                 value: diagonal[index] - done,
             })
         }
+    }
+}
+
+/// faer's Cholesky factorisation of A in place: the factor in A's lower
+/// triangle, read alone (faer uses the upper one as workspace;
+/// tests/kernels.rs checks that NaN there changes nothing), or the index
+/// of the first pivot that is not positive, the columns before it final.
+pub(super) fn faer_cholesky(a: MatMut<'_, f64>) -> Result<(), usize> {
+    let params: Spec<LltParams, f64> = Default::default();
+    let n = a.nrows();
+    let mut scratch = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(n, par(), params));
+    let stack = MemStack::new(&mut scratch);
+    match llt::cholesky_in_place(a, LltRegularization::default(), par(), stack, params) {
+        Ok(_) => Ok(()),
+        Err(LltError::NonPositivePivot { index }) => Err(index),
     }
 }
 

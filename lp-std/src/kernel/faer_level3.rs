@@ -1,7 +1,7 @@
 //! The level-3 operations the dense kernels are built on, on faer:
-//! products, the lower half of a symmetric update, triangular solves. The
-//! `openblas` feature replaces this module by `blas.rs`, with the same
-//! functions.
+//! products, the lower half of a symmetric update, triangular solves, and
+//! the Cholesky factorisation built on them. The `openblas` feature
+//! replaces this module by `blas.rs`, with the same functions.
 //!
 //! faer's x86 product reads a transposed (row-major) right-hand side in
 //! place unless the product is tall, a cache line per step of the inner
@@ -65,6 +65,8 @@
 //! left solve on a column-major B, 0.94-0.97x faer's at 512-2048. Leaves
 //! of 32 or 128 took 2-4 % longer than 64 at 1024. So no right solve copies
 //! its operand there. (Emerald Rapids takes the same path, not measured.)
+//! From 2048 rows `CHOL` recurses the same way, onto that solve and the
+//! lower update ([`cholesky_in_place`]).
 
 use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
@@ -90,7 +92,7 @@ pub fn product(
     let packs = on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols());
     let mul = |b: MatRef<'_, f64>| matmul(dst, accum, a, b, alpha);
     match (tb, packs) {
-        (true, false) => with_transposed(b, false, mul),
+        (true, false) => with_transposed(b.as_ref(), false, mul),
         (true, true) => mul(b.as_ref().transpose()),
         (false, _) => mul(b.as_ref()),
     }
@@ -160,14 +162,14 @@ pub fn solve_unit_lower(l: MatRef<'_, f64>, b: MatMut<'_, f64>) {
 
 /// The lower triangle of C + alpha A Aᵀ in C's place (C's upper triangle
 /// keeps whatever it held).
-pub fn lower_update(c: MatMut<'_, f64>, a: &Tile, alpha: f64) {
+pub fn lower_update(c: MatMut<'_, f64>, a: MatRef<'_, f64>, alpha: f64) {
     let rect = BlockStructure::Rectangular;
     with_transposed(a, true, |at| {
         triangular::matmul(
             c,
             BlockStructure::TriangularLower,
             Accum::Add,
-            a.as_ref(),
+            a,
             rect,
             at,
             rect,
@@ -259,6 +261,47 @@ fn recursive_solve(t: MatRef<'_, f64>, mut b: MatMut<'_, f64>, triangle: Triangl
         gemm_crate_matmul(b2.rb_mut(), Accum::Add, t21, b1.rb(), -1.0);
         recursive_solve(t22, b2, triangle);
     }
+}
+
+/// The order from which [`cholesky_in_place`] recurses where the products
+/// run on the `gemm` crate. On an Intel host (cpu family 6 model 167,
+/// 2026-12-03, two threads each factoring its own tile, medians of 20
+/// interleaved pairs) the recursion took 0.71-0.73x faer's time at 2048
+/// rows (leaves of 512 or 1024 alike) and 1.02x at 1024.
+const CHOL_RECURSE_FROM: usize = 2048;
+
+/// A's lower Cholesky factor in A's lower triangle (the upper one is
+/// workspace), or the index of the first pivot that is not positive, the
+/// columns before it final. Where the products run on the `gemm` crate,
+/// from [`CHOL_RECURSE_FROM`] rows, it recurses on A's halves (L11 from
+/// A11, L21 = A21 L11⁻ᵀ, then the factor of A22 - L21 L21ᵀ), as LAPACK's
+/// `dpotrf2` does: the solve and the update then run at the crate's rate,
+/// where faer's own blocked factorisation runs its updates on faer's
+/// product.
+pub fn cholesky_in_place(a: MatMut<'_, f64>) -> Result<(), usize> {
+    let from = if host().gemm_crate {
+        CHOL_RECURSE_FROM
+    } else {
+        usize::MAX
+    };
+    recursive_cholesky(a, from)
+}
+
+/// [`cholesky_in_place`] recursing from `from` rows whatever the host (the
+/// tests call it on every host with a small `from`).
+fn recursive_cholesky(a: MatMut<'_, f64>, from: usize) -> Result<(), usize> {
+    let n = a.nrows();
+    // Two leaves at least, so that the split below leaves A22 rows.
+    if n < from.max(2 * SOLVE_LEAF) {
+        return super::dense::faer_cholesky(a);
+    }
+    let h = (n / 2).next_multiple_of(SOLVE_LEAF);
+    let (mut a11, _, mut a21, mut a22) = a.split_at_mut(h, h);
+    recursive_cholesky(a11.rb_mut(), from)?;
+    // X L11ᵀ = A21 is L11 Xᵀ = A21ᵀ: a left solve on A21's transposed view.
+    solve_views(a11.rb(), a21.rb_mut().transpose_mut(), Triangle::Lower);
+    lower_update(a22.rb_mut(), a21.rb(), -1.0);
+    recursive_cholesky(a22, from).map_err(|index| h + index)
 }
 
 /// Where the view is fast: B's column strides (in elements) at which Bᵀ is
@@ -364,12 +407,16 @@ thread_local! {
 /// Calls `f` with Bᵀ, the right-hand side of a product (of its lower half
 /// only when `half`): a view of `b`, or at a slow stride a column-major
 /// copy in this thread's scratch buffer.
-pub fn with_transposed<R>(b: &Tile, half: bool, f: impl FnOnce(MatRef<'_, f64>) -> R) -> R {
+pub fn with_transposed<R>(
+    b: MatRef<'_, f64>,
+    half: bool,
+    f: impl FnOnce(MatRef<'_, f64>) -> R,
+) -> R {
     if !copy_for_product(b.col_stride(), half) {
-        return f(b.as_ref().transpose());
+        return f(b.transpose());
     }
     with_scratch(b.ncols(), b.nrows(), |mut t| {
-        transpose_into(b.as_ref(), t.rb_mut());
+        transpose_into(b, t.rb_mut());
         f(t.into_const())
     })
 }
@@ -399,6 +446,43 @@ fn with_scratch<R>(rows: usize, cols: usize, f: impl FnOnce(MatMut<'_, f64>) -> 
 mod tests {
     use super::*;
     use faer::Mat;
+
+    /// The recursive Cholesky against faer's on every host, over several
+    /// levels with ragged halves (300 rows recursing from 100: 192 and
+    /// 108, then 128 and 64, then 64 and 64), and a failing pivot in each
+    /// block named at its index in the whole matrix.
+    #[test]
+    fn the_recursive_cholesky_agrees_with_faer() {
+        let n = 300;
+        let g = Mat::from_fn(n, n, |i, j| ((i * 31 + j * 17) % 23) as f64 - 11.0);
+        let mut a = &g * g.transpose();
+        for i in 0..n {
+            a[(i, i)] += n as f64;
+        }
+        let mut want = a.clone();
+        super::super::dense::faer_cholesky(want.as_mut()).unwrap();
+        let mut got = a.clone();
+        recursive_cholesky(got.as_mut(), 100).unwrap();
+        let scale = want[(0, 0)].abs();
+        for j in 0..n {
+            for i in j..n {
+                let d = (got[(i, j)] - want[(i, j)]).abs();
+                assert!(
+                    d <= 1e-12 * scale,
+                    "({i}, {j}): {} against {}",
+                    got[(i, j)],
+                    want[(i, j)]
+                );
+            }
+        }
+        // A negative diagonal entry fails at its own pivot (the columns
+        // before it do not read it).
+        for bad in [10, 100, 150, 250, 299] {
+            let mut b = a.clone();
+            b[(bad, bad)] = -1.0;
+            assert_eq!(recursive_cholesky(b.as_mut(), 100), Err(bad));
+        }
+    }
 
     /// The `gemm` crate's path against faer's product on every host (only
     /// Intel's AVX-512 hosts take it in `matmul`): both accumulations,
