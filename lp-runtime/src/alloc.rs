@@ -21,9 +21,10 @@
 //! advised). A tile is then faulted in 2 MiB at a time instead of 4 KiB,
 //! and the kernels' strided reads miss the TLB less: on an Intel host (cpu
 //! family 6 model 167) a Cholesky at n = 8192 took 76,000 page faults
-//! fewer, half the system time and 0.94x the wall time on 1024 tiles, and
-//! 0.9x at n = 32768, in memory and out of core (`docs/performance.md`,
-//! "Huge pages"). Where THP is `never` the advice does nothing.
+//! fewer, half the system time and 0.92x the wall time on 1024 tiles, and
+//! at n = 32768 0.89x in memory and 0.93x out of core
+//! (`docs/performance.md`, "Huge pages"). Where THP is `never` the advice
+//! does nothing.
 //!
 //! A binary opts in with [`global_allocator!`](crate::global_allocator);
 //! libraries (the Python module among them) keep their host's allocator.

@@ -265,9 +265,10 @@ fn recursive_solve(t: MatRef<'_, f64>, mut b: MatMut<'_, f64>, triangle: Triangl
 
 /// The order from which [`cholesky_in_place`] recurses where the products
 /// run on the `gemm` crate. On an Intel host (cpu family 6 model 167,
-/// 2026-12-03, two threads each factoring its own tile, medians of 20
-/// interleaved pairs) the recursion took 0.71-0.73x faer's time at 2048
-/// rows (leaves of 512 or 1024 alike) and 1.02x at 1024.
+/// 2026-12-03) `CHOL` took 0.73x faer's time at 2048 rows through
+/// `Kernel::apply` (the kernel bench, 5 rounds); a prototype, two threads
+/// each factoring its own tile (medians of 20 interleaved pairs), 0.71-0.73x
+/// at 2048 (leaves of 512 or 1024 alike) but 1.02x at 1024.
 const CHOL_RECURSE_FROM: usize = 2048;
 
 /// A's lower Cholesky factor in A's lower triangle (the upper one is
