@@ -13,14 +13,20 @@
 //! triangular products) stays on faer; `CHOL` is a small share of the
 //! Cholesky's flops, and its error reports read faer's pivots.
 //!
+//! The triangular solves recurse onto `dgemm` (`trisolve.rs`, leaves of 64
+//! rows on faer) rather than call `dtrsm`: Debian's OpenBLAS 0.3.21 ran
+//! `dtrsm` on one thread at 10-27 GFLOP/s on 512-2048 tiles, against
+//! `dgemm`'s 42-52, on an Intel host (cpu family 6 model 167), where the
+//! recursion ran a Cholesky's `TRSM_RLT`s at 42 GFLOP/s against 25.
+//!
 //! BLAS reads a transposed operand natively (`CblasTrans` on a row-major
-//! view), so nothing is copied to column-major here.
+//! view), so nothing is copied to column-major here; a row-major
+//! destination (a right solve's Bᵀ) is computed as its column-major
+//! transpose.
 
+use super::trisolve::{Triangle, left_operand, recursive_solve};
 use crate::Tile;
-use cblas_sys::{
-    CBLAS_DIAG, CBLAS_LAYOUT, CBLAS_SIDE, CBLAS_TRANSPOSE, CBLAS_UPLO, cblas_dgemm, cblas_dsyrk,
-    cblas_dtrsm,
-};
+use cblas_sys::{CBLAS_LAYOUT, CBLAS_TRANSPOSE, CBLAS_UPLO, cblas_dgemm, cblas_dsyrk};
 use faer::{Accum, MatMut, MatRef};
 use std::ffi::c_int;
 use std::sync::Once;
@@ -100,41 +106,9 @@ fn tile_leading(m: &MatMut<'_, f64>) -> c_int {
 }
 
 /// B := L⁻¹ B in B's place, for the unit lower triangle of L (the LU
-/// kernels' solves); faer's solve for a view BLAS cannot take.
+/// kernels' solves): the same recursion onto `dgemm` as [`solve`].
 pub fn solve_unit_lower(l: MatRef<'_, f64>, b: MatMut<'_, f64>) {
-    let (m, n) = (b.nrows(), b.ncols());
-    let (Some((stored, ldl)), Some(ldb)) = (layout(l), leading(&b)) else {
-        let seq = faer::Par::Seq;
-        faer::linalg::triangular_solve::solve_unit_lower_triangular_in_place(l, b, seq);
-        return;
-    };
-    if m == 0 || n == 0 {
-        return;
-    }
-    one_thread();
-    // A transposed view of L is stored as the upper triangle of Lᵀ.
-    let uplo = match stored {
-        CBLAS_TRANSPOSE::CblasNoTrans => CBLAS_UPLO::CblasLower,
-        _ => CBLAS_UPLO::CblasUpper,
-    };
-    // SAFETY: L is m x m and B m x n at the given strides (the callers'
-    // splits make them so).
-    unsafe {
-        cblas_dtrsm(
-            CBLAS_LAYOUT::CblasColMajor,
-            CBLAS_SIDE::CblasLeft,
-            uplo,
-            stored,
-            CBLAS_DIAG::CblasUnit,
-            dim(m),
-            dim(n),
-            1.0,
-            l.as_ptr(),
-            ldl,
-            b.as_ptr_mut(),
-            ldb,
-        )
-    }
+    recursive_solve(l, b, Triangle::UnitLower, subtract);
 }
 
 /// Tiles are validated against the program's declared sizes, far below
@@ -172,6 +146,17 @@ pub fn matmul(
     b: MatRef<'_, f64>,
     alpha: f64,
 ) {
+    if dst.row_stride() != 1 && dst.col_stride() == 1 {
+        // A row-major destination (a right solve's Bᵀ): Cᵀ = Bᵀ Aᵀ is
+        // column-major.
+        return matmul(
+            dst.transpose_mut(),
+            accum,
+            b.transpose(),
+            a.transpose(),
+            alpha,
+        );
+    }
     let (Some((ta, lda)), Some((tb, ldb)), Some(ldc)) = (layout(a), layout(b), leading(&dst))
     else {
         faer::linalg::matmul::matmul(dst, accum, a, b, alpha, faer::Par::Seq);
@@ -241,48 +226,23 @@ pub(super) use super::dense::faer_cholesky as cholesky_in_place;
 
 /// X with `op(T) X = B` (`left`) or `X op(T) = B` in B's place, reading
 /// only T's lower (`lower`) or upper triangle; op(T) = Tᵀ when `trans`.
+/// A recursion whose updates run on `dgemm` rather than `dtrsm`, which
+/// OpenBLAS runs below `dgemm`'s rate on one thread (docs/performance.md,
+/// "Tile kernels on OpenBLAS"); a right solve recurses on Bᵀ's view.
 pub fn solve(t: &Tile, b: &mut Tile, left: bool, lower: bool, trans: bool) {
     let (t, b) = (t.as_ref(), b.as_mut());
-    let (m, n) = (b.nrows(), b.ncols());
-    if m == 0 || n == 0 {
-        return;
-    }
-    one_thread();
-    let ((stored, ldt), ldb) = (tile_layout(t), tile_leading(&b));
-    assert!(
-        matches!(stored, CBLAS_TRANSPOSE::CblasNoTrans),
-        "a triangular factor is a column-major tile"
-    );
-    // SAFETY: T is square (m x m on the left, n x n on the right: the
-    // caller validated the shapes) and B is m x n, at the given strides.
-    unsafe {
-        cblas_dtrsm(
-            CBLAS_LAYOUT::CblasColMajor,
-            if left {
-                CBLAS_SIDE::CblasLeft
-            } else {
-                CBLAS_SIDE::CblasRight
-            },
-            if lower {
-                CBLAS_UPLO::CblasLower
-            } else {
-                CBLAS_UPLO::CblasUpper
-            },
-            if trans {
-                CBLAS_TRANSPOSE::CblasTrans
-            } else {
-                CBLAS_TRANSPOSE::CblasNoTrans
-            },
-            CBLAS_DIAG::CblasNonUnit,
-            dim(m),
-            dim(n),
-            1.0,
-            t.as_ptr(),
-            ldt,
-            b.as_ptr_mut(),
-            ldb,
-        )
-    }
+    let (op_t, triangle) = if left {
+        left_operand(t, lower, trans)
+    } else {
+        left_operand(t, lower, !trans)
+    };
+    let b = if left { b } else { b.transpose_mut() };
+    recursive_solve(op_t, b, triangle, subtract);
+}
+
+/// dst - A B in dst's place on `dgemm` (the recursive solve's updates).
+fn subtract(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
+    matmul(dst, Accum::Add, a, b, -1.0);
 }
 
 #[cfg(test)]
@@ -324,7 +284,33 @@ mod tests {
                 let seq = faer::Par::Seq;
                 faer::linalg::matmul::matmul(want.as_mut(), accum, va, vb, -0.5, seq);
                 assert_close(got.as_ref(), want.as_ref());
+                // Into a row-major destination (a right solve's Bᵀ).
+                let mut got_t = c.transpose().to_owned();
+                matmul(got_t.as_mut().transpose_mut(), accum, va, vb, -0.5);
+                assert_close(got_t.transpose(), want.as_ref());
             }
+        }
+    }
+
+    /// Right solves past a leaf's rows, which recurse on Bᵀ's row-major
+    /// view, for each triangle and op(T): X op(T) reproduces B.
+    #[test]
+    fn right_solves_that_recurse_match_b() {
+        let n = 150;
+        let noise = random(n, n, 6);
+        let t = Mat::from_fn(n, n, |i, j| if i == j { n as f64 } else { noise[(i, j)] });
+        let b = random(40, n, 7);
+        for (lower, trans) in [(true, false), (true, true), (false, false), (false, true)] {
+            let mut x = b.clone();
+            solve(&t, &mut x, false, lower, trans);
+            let read = |i: usize, j: usize| (lower && i >= j) || (!lower && i <= j);
+            let triangle = Mat::from_fn(n, n, |i, j| if read(i, j) { t[(i, j)] } else { 0.0 });
+            let op = if trans {
+                triangle.transpose().to_owned()
+            } else {
+                triangle
+            };
+            assert_close((&x * &op).as_ref(), b.as_ref());
         }
     }
 

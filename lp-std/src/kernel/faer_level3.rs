@@ -70,9 +70,9 @@
 
 use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
+use super::trisolve::{SOLVE_LEAF, Triangle, faer_solve, left_operand, recursive_solve};
 use crate::Tile;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::linalg::triangular_solve;
 use faer::prelude::{IntoConst, Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef};
 use std::cell::RefCell;
@@ -194,73 +194,23 @@ pub fn solve(t: &Tile, b: &mut Tile, left: bool, lower: bool, trans: bool) {
 
 /// op(T) X = B in B's place, reading T's lower (`lower`) or upper triangle.
 fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
-    // op(T) is lower triangular when T is lower and not transposed, or
-    // upper and transposed.
-    let t = if trans {
-        t.as_ref().transpose()
-    } else {
-        t.as_ref()
-    };
-    let triangle = if lower != trans {
-        Triangle::Lower
-    } else {
-        Triangle::Upper
-    };
+    let (t, triangle) = left_operand(t.as_ref(), lower, trans);
     solve_views(t, rhs, triangle);
-}
-
-/// Which triangle of T a solve reads.
-#[derive(Clone, Copy, Debug)]
-enum Triangle {
-    Lower,
-    /// The lower triangle with ones on the diagonal (not read).
-    UnitLower,
-    Upper,
 }
 
 /// T X = B in B's place on views, for T's triangle `triangle`.
 fn solve_views(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Triangle) {
     if host().gemm_crate {
-        recursive_solve(t, b, triangle);
+        recursive_solve(t, b, triangle, gemm_crate_subtract);
     } else {
         faer_solve(t, b, triangle);
     }
 }
 
-fn faer_solve(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Triangle) {
-    match triangle {
-        Triangle::Lower => triangular_solve::solve_lower_triangular_in_place(t, b, par()),
-        Triangle::UnitLower => triangular_solve::solve_unit_lower_triangular_in_place(t, b, par()),
-        Triangle::Upper => triangular_solve::solve_upper_triangular_in_place(t, b, par()),
-    }
-}
-
-/// The order up to which [`recursive_solve`] leaves a diagonal block to
-/// faer (64 ran slightly faster than 32 or 128; see the module doc).
-const SOLVE_LEAF: usize = 64;
-
-/// [`solve_views`] as a recursion on T's halves whose updates of B run on
-/// the `gemm` crate, from views, whatever the host (the tests call it on
-/// every host): for a lower T, X1 = T11⁻¹ B1, then B2 - T21 X1, then
-/// X2 = T22⁻¹ (B2 - T21 X1); for an upper T, the same from the bottom.
-fn recursive_solve(t: MatRef<'_, f64>, mut b: MatMut<'_, f64>, triangle: Triangle) {
-    let n = t.nrows();
-    if n <= SOLVE_LEAF {
-        return faer_solve(t, b, triangle);
-    }
-    // A multiple of the leaf, below n since n > SOLVE_LEAF.
-    let h = (n / 2).next_multiple_of(SOLVE_LEAF);
-    let (t11, t12, t21, t22) = t.split_at(h, h);
-    let (mut b1, mut b2) = b.rb_mut().split_at_row_mut(h);
-    if let Triangle::Upper = triangle {
-        recursive_solve(t22, b2.rb_mut(), triangle);
-        gemm_crate_matmul(b1.rb_mut(), Accum::Add, t12, b2.rb(), -1.0);
-        recursive_solve(t11, b1, triangle);
-    } else {
-        recursive_solve(t11, b1.rb_mut(), triangle);
-        gemm_crate_matmul(b2.rb_mut(), Accum::Add, t21, b1.rb(), -1.0);
-        recursive_solve(t22, b2, triangle);
-    }
+/// dst - A B in dst's place on the `gemm` crate (the recursive solve's
+/// updates).
+fn gemm_crate_subtract(dst: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>) {
+    gemm_crate_matmul(dst, Accum::Add, a, b, -1.0);
 }
 
 /// The order from which [`cholesky_in_place`] recurses where the products
@@ -530,57 +480,6 @@ mod tests {
                 // Integer entries: every partial sum is exact in f64, so
                 // the two orders of summation agree to the bit.
                 assert!(got == want, "{accum:?}, transposed (A, B): {transposed:?}");
-            }
-        }
-    }
-
-    /// The recursive solve (only Intel's AVX-512 hosts take it) against
-    /// faer's, on every host: each triangle, T read directly or through a
-    /// transposed view, B column-major or a row-major view (a right
-    /// solve's Bᵀ), on an order that splits raggedly (200 = 128 + 72, then
-    /// 64 + 8), with 70 right-hand sides and with one.
-    #[test]
-    fn the_recursive_solve_agrees_with_faer() {
-        for nrhs in [70, 1] {
-            recursive_solve_agrees_with_faer(200, nrhs);
-        }
-    }
-
-    fn recursive_solve_agrees_with_faer(n: usize, nrhs: usize) {
-        // Diagonally dominant: the solves are well conditioned, so the two
-        // orders of operations agree to a few ulps.
-        let t = Mat::from_fn(n, n, |i, j| {
-            if i == j {
-                n as f64
-            } else {
-                ((i * 7 + j * 3) % 11) as f64 - 5.0
-            }
-        });
-        let tt = t.transpose().to_owned();
-        let b = Mat::from_fn(n, nrhs, |i, j| ((i * 5 + j * 2) % 13) as f64 - 6.0);
-        let bt = b.transpose().to_owned();
-        for triangle in [Triangle::Lower, Triangle::UnitLower, Triangle::Upper] {
-            for t_view in [t.as_ref(), tt.transpose()] {
-                for rhs_row_major in [false, true] {
-                    let mut want = b.clone();
-                    faer_solve(t_view, want.as_mut(), triangle);
-                    let got = if rhs_row_major {
-                        let mut xt = bt.clone();
-                        recursive_solve(t_view, xt.as_mut().transpose_mut(), triangle);
-                        xt.transpose().to_owned()
-                    } else {
-                        let mut x = b.clone();
-                        recursive_solve(t_view, x.as_mut(), triangle);
-                        x
-                    };
-                    let error = (&got - &want).norm_max() / want.norm_max();
-                    assert!(
-                        error < 1e-14,
-                        "{triangle:?}, {nrhs} right-hand sides, T transposed: {}, B row-major: \
-                         {rhs_row_major}: {error:e}",
-                        t_view.row_stride() != 1
-                    );
-                }
             }
         }
     }

@@ -39,6 +39,7 @@ pub mod qr;
 mod shapes;
 mod threads;
 mod transpose;
+mod trisolve;
 
 use threads::for_kernel;
 pub use threads::{threads, with_threads};
