@@ -1046,7 +1046,8 @@ fn chol_of_a_large_tile() {
     assert_upper_zero("CHOL 2050", &l);
     let product = &l * l.transpose();
     assert_close("CHOL 2050: L L^T = A", &tril(&product), &tril(&a));
-    let (two, _) = lp_std::kernel::with_threads(2, || apply(Kernel::Chol, &[&a]));
+    let (two, used) = lp_std::kernel::with_threads(2, || apply(Kernel::Chol, &[&a]));
+    assert!(used, "CHOL 2050 ran on one thread");
     assert!(two == l, "CHOL 2050 differs on two threads");
     // A smaller diagonal entry at `bad` changes no column of L before it.
     for bad in [700, 1800] {

@@ -53,9 +53,10 @@
 //! time of copying Bᵀ first (medians of 20-160 interleaved pairs, on 512,
 //! 1024 and 2048 tiles, one thread or two).
 //!
-//! On those hosts the triangular solves recurse on the `gemm` crate too:
-//! T's halves split the solve into two half-size solves and a product
-//! (`B2 - T21 X1`) on the crate, down to blocks of 64 that faer solves.
+//! On those hosts the triangular solves recurse on the `gemm` crate too
+//! (`trisolve.rs`): T's halves split the solve into two half-size solves
+//! and a product (`B2 - T21 X1`) on the crate, down to blocks of 64 that
+//! faer solves.
 //! faer's own solve ran a Cholesky's `TRSM`s (`X Lᵀ = B`) at 12-15
 //! GFLOP/s inside `lpc run` on 1024 tiles from the view, 23 on a copy. On
 //! the same host (2026-12-03, two threads each running the same variant,
