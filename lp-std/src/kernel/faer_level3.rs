@@ -268,8 +268,10 @@ const COPY_FROM: isize = 512;
 const COPY_FROM_SOLVE: isize = 1536;
 
 /// The smallest dimension from which a product goes to the `gemm` crate
-/// where it is the faster (smaller ones keep faer's small-matrix kernels;
-/// nothing below 512 was measured).
+/// where it is the faster. Below 512 the two are even: on a model 167 host
+/// the crate took 0.99-1.00x faer's time at 96-256 cubed and with an inner
+/// dimension of 128, 1.01-1.04x with 64 (`docs/performance.md`, "Small
+/// products"), so smaller ones keep faer's small-matrix kernels.
 const GEMM_CRATE_FROM: usize = 128;
 
 /// Whether an m x k by k x n product runs on the `gemm` crate.
