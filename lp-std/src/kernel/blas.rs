@@ -222,7 +222,7 @@ pub fn lower_update(c: MatMut<'_, f64>, a: MatRef<'_, f64>, alpha: f64) {
 }
 
 /// `CHOL` stays on faer here (see the module doc).
-pub(super) use super::dense::faer_cholesky as cholesky_in_place;
+pub(super) use super::llt::faer_cholesky as cholesky_in_place;
 
 /// X with `op(T) X = B` (`left`) or `X op(T) = B` in B's place, reading
 /// only T's lower (`lower`) or upper triangle; op(T) = Tᵀ when `trans`.
@@ -231,12 +231,13 @@ pub(super) use super::dense::faer_cholesky as cholesky_in_place;
 /// "Tile kernels on OpenBLAS"); a right solve recurses on Bᵀ's view.
 pub fn solve(t: &Tile, b: &mut Tile, left: bool, lower: bool, trans: bool) {
     let (t, b) = (t.as_ref(), b.as_mut());
-    let (op_t, triangle) = if left {
-        left_operand(t, lower, trans)
+    // X op(T) = B is op(T)ᵀ Xᵀ = Bᵀ.
+    let (b, trans) = if left {
+        (b, trans)
     } else {
-        left_operand(t, lower, !trans)
+        (b.transpose_mut(), !trans)
     };
-    let b = if left { b } else { b.transpose_mut() };
+    let (op_t, triangle) = left_operand(t, lower, trans);
     recursive_solve(op_t, b, triangle, subtract);
 }
 

@@ -14,10 +14,8 @@ use super::level3::{cholesky_in_place, lower_update, product, solve};
 use super::threads::par;
 use super::transpose::mirror_lower;
 use crate::Tile;
-use faer::dyn_stack::{MemBuffer, MemStack};
-use faer::linalg::cholesky::llt::factor::{self as llt, LltError, LltParams, LltRegularization};
+use faer::Accum;
 use faer::linalg::triangular_inverse;
-use faer::{Accum, MatMut, Spec};
 use std::borrow::Cow;
 
 /// Inverse of a lower-triangular tile.
@@ -105,21 +103,6 @@ pub fn cholesky(a: Cow<'_, Tile>) -> Result<Tile, KernelError> {
                 value: diagonal[index] - done,
             })
         }
-    }
-}
-
-/// faer's Cholesky factorisation of A in place: the factor in A's lower
-/// triangle, read alone (faer uses the upper one as workspace;
-/// tests/kernels.rs checks that NaN there changes nothing), or the index
-/// of the first pivot that is not positive, the columns before it final.
-pub(super) fn faer_cholesky(a: MatMut<'_, f64>) -> Result<(), usize> {
-    let params: Spec<LltParams, f64> = Default::default();
-    let n = a.nrows();
-    let mut scratch = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(n, par(), params));
-    let stack = MemStack::new(&mut scratch);
-    match llt::cholesky_in_place(a, LltRegularization::default(), par(), stack, params) {
-        Ok(_) => Ok(()),
-        Err(LltError::NonPositivePivot { index }) => Err(index),
     }
 }
 

@@ -71,7 +71,7 @@
 
 use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
-use super::trisolve::{SOLVE_LEAF, Triangle, faer_solve, left_operand, recursive_solve};
+use super::trisolve::{SOLVE_LEAF, Triangle, faer_solve, left_operand, recursive_solve, split};
 use crate::Tile;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::prelude::{IntoConst, Reborrow, ReborrowMut};
@@ -245,9 +245,9 @@ fn recursive_cholesky(a: MatMut<'_, f64>, from: usize) -> Result<(), usize> {
     let n = a.nrows();
     // Two leaves at least, so that the split below leaves A22 rows.
     if n < from.max(2 * SOLVE_LEAF) {
-        return super::dense::faer_cholesky(a);
+        return super::llt::faer_cholesky(a);
     }
-    let h = (n / 2).next_multiple_of(SOLVE_LEAF);
+    let h = split(n);
     let (mut a11, _, mut a21, mut a22) = a.split_at_mut(h, h);
     recursive_cholesky(a11.rb_mut(), from)?;
     // X L11ᵀ = A21 is L11 Xᵀ = A21ᵀ: a left solve on A21's transposed view.
@@ -414,7 +414,7 @@ mod tests {
             a[(i, i)] += n as f64;
         }
         let mut want = a.clone();
-        super::super::dense::faer_cholesky(want.as_mut()).unwrap();
+        super::super::llt::faer_cholesky(want.as_mut()).unwrap();
         let mut got = a.clone();
         recursive_cholesky(got.as_mut(), 100).unwrap();
         let scale = want[(0, 0)].abs();

@@ -34,6 +34,7 @@ mod blas;
 pub mod dense;
 #[cfg(not(feature = "openblas"))]
 mod faer_level3;
+mod llt;
 pub mod lu;
 pub mod qr;
 mod shapes;

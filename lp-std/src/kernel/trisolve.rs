@@ -52,6 +52,13 @@ pub(super) fn faer_solve(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Trian
 /// `faer_level3.rs`).
 pub(super) const SOLVE_LEAF: usize = 64;
 
+/// Where a recursion on n > [`SOLVE_LEAF`] rows splits them: about half,
+/// a multiple of the leaf (so that the blocks faer gets are whole leaves
+/// but the last), below n.
+pub(super) fn split(n: usize) -> usize {
+    (n / 2).next_multiple_of(SOLVE_LEAF)
+}
+
 /// dst - A B in dst's place: the recursion's update of B.
 pub(super) type Subtract = fn(MatMut<'_, f64>, MatRef<'_, f64>, MatRef<'_, f64>);
 
@@ -68,8 +75,7 @@ pub(super) fn recursive_solve(
     if n <= SOLVE_LEAF {
         return faer_solve(t, b, triangle);
     }
-    // A multiple of the leaf, below n since n > SOLVE_LEAF.
-    let h = (n / 2).next_multiple_of(SOLVE_LEAF);
+    let h = split(n);
     let (t11, t12, t21, t22) = t.split_at(h, h);
     let (mut b1, mut b2) = b.rb_mut().split_at_row_mut(h);
     if let Triangle::Upper = triangle {
