@@ -365,10 +365,13 @@ pub struct LocalQueue {
     in_flight: AtomicUsize,
     closed: AtomicBool,
     priorities: Arc<Priorities>,
-    /// [`LocalQueue::idle_workers`], published under the lock whenever the
-    /// waiting workers or the queued jobs change, so that a starting job
-    /// reads it without taking the lock.
-    idle: AtomicUsize,
+    /// Workers waiting for a job that no queued job will reach: as many
+    /// cores are free for the kernels running on the other workers, which
+    /// borrow them (`lp_std::kernel::with_lent_cores`). A queued job is
+    /// counted against the waiting workers because one of them is about to
+    /// wake for it. Published under the lock whenever the waiting workers
+    /// or the queued jobs change, so that kernels read it without the lock.
+    idle: Arc<AtomicUsize>,
 }
 
 impl Default for LocalQueue {
@@ -385,7 +388,7 @@ impl LocalQueue {
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             priorities,
-            idle: AtomicUsize::new(0),
+            idle: Arc::default(),
         }
     }
 
@@ -427,14 +430,6 @@ impl LocalQueue {
                 return job;
             }
         }
-    }
-
-    /// Workers waiting for a job that no queued job will reach: as many
-    /// cores are free for the job about to run on the caller's thread. A
-    /// queued job is counted against the waiting workers because one of
-    /// them is about to wake for it.
-    fn idle_workers(&self) -> usize {
-        self.idle.load(SeqCst)
     }
 
     fn publish_idle(&self, jobs: &Waiting) {
@@ -612,11 +607,12 @@ impl<'a> Run<'a> {
                 if self.halted() {
                     break;
                 }
-                // Idle workers lend their cores to the job (the kernels'
-                // results are the same bits on any number of threads).
-                let threads = 1 + self.queue.idle_workers();
+                // Idle workers lend their cores to the job's kernels for as
+                // long as they idle (the kernels' results are the same bits
+                // on any number of threads).
+                let idle = Arc::clone(&self.queue.idle);
                 let (result, lent) =
-                    lp_std::kernel::with_threads(threads, || run_job_guarded(&self.ctx, j, worker));
+                    lp_std::kernel::with_lent_cores(idle, || run_job_guarded(&self.ctx, j, worker));
                 if lent {
                     self.lent.fetch_add(1, SeqCst);
                 }
@@ -937,19 +933,19 @@ mod tests {
     #[test]
     fn a_waiting_worker_is_idle_until_a_job_is_queued_for_it() {
         let queue = LocalQueue::default();
-        assert_eq!(queue.idle_workers(), 0);
+        assert_eq!(queue.idle.load(SeqCst), 0);
         std::thread::scope(|s| {
             let waiter = s.spawn(|| queue.pop(Duration::from_secs(60)));
             let deadline = Instant::now() + Duration::from_secs(10);
-            while queue.idle_workers() == 0 {
+            while queue.idle.load(SeqCst) == 0 {
                 assert!(Instant::now() < deadline, "the waiter never waited");
                 std::thread::sleep(Duration::from_millis(1));
             }
-            assert_eq!(queue.idle_workers(), 1);
+            assert_eq!(queue.idle.load(SeqCst), 1);
             queue.launch(7).unwrap();
-            assert_eq!(queue.idle_workers(), 0);
+            assert_eq!(queue.idle.load(SeqCst), 0);
             assert_eq!(waiter.join().unwrap(), Some(7));
         });
-        assert_eq!(queue.idle_workers(), 0);
+        assert_eq!(queue.idle.load(SeqCst), 0);
     }
 }

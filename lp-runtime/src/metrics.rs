@@ -175,9 +175,9 @@ pub struct RunSummary {
     /// Per worker, the time it ran no job (waiting for a ready job, and at
     /// the end); empty where workers come and go (Lambda).
     pub worker_idle: Vec<std::time::Duration>,
-    /// Jobs that ran on more than one core, lent by workers waiting for a
-    /// job (`lp_std::kernel::with_threads`); `None` where workers do not
-    /// share a machine (Lambda).
+    /// Jobs that ran a kernel call on more than one core, lent by workers
+    /// waiting for a job (`lp_std::kernel::with_lent_cores`); `None` where
+    /// workers do not share a machine (Lambda).
     pub jobs_on_lent_cores: Option<u64>,
     /// How long workers idled while a job was ready, from the trace's
     /// records; `None` without `--trace` (the local backend's only).

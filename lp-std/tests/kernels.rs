@@ -1073,7 +1073,8 @@ fn chol_of_a_large_tile() {
 /// ragged and large enough (1030 rows, past the 1024 from which a kernel
 /// takes lent cores) that faer and the `gemm` crate split the work; the
 /// LU's and QR's kernels take their operands from the ones before them, as
-/// in a factorisation's first step. Below 1024 a kernel keeps one thread.
+/// in a factorisation's first step. Below 1024 a kernel keeps one thread,
+/// and so do the products on the OpenBLAS build.
 #[test]
 fn every_kernel_gives_the_same_bits_on_lent_cores() {
     let n = 1030;
@@ -1116,11 +1117,71 @@ fn every_kernel_gives_the_same_bits_on_lent_cores() {
             assert_eq!(lp_std::kernel::threads(), 2);
             k.apply(&args).unwrap()
         });
-        assert!(used, "{} ran on one thread", k.name());
+        // OpenBLAS runs on one thread (`blas.rs`): there the kernels that
+        // are its products alone take no lent core.
+        let openblas_alone =
+            cfg!(feature = "openblas") && matches!(k, Kernel::Syrk | Kernel::Gemm { .. });
+        assert_eq!(used, !openblas_alone, "{} on lent cores", k.name());
         assert_eq!(lp_std::kernel::threads(), 1, "restored after {}", k.name());
         assert!(one == two, "{} differs on two threads", k.name());
     }
     let small = random(1023, 8, 12);
     let (_, used) = lp_std::kernel::with_threads(2, || Kernel::Geqrt.apply(&[&small]).unwrap());
     assert!(!used, "a kernel below 1024 rows keeps one thread");
+}
+
+/// The same bits again when the lent cores come and go while a kernel
+/// runs, as they do when another worker runs out of jobs or gets one
+/// (`kernel::with_lent_cores` reads the count at each call the kernel
+/// makes): a thread flips the count between none and one every 100 µs
+/// while the kernels that make many calls run, the products and the lower
+/// update by blocks of their inner dimension, `CHOL` of 2050 rows, a
+/// solve, and the LU's panel factorisation.
+#[test]
+fn kernels_give_the_same_bits_while_lent_cores_come_and_go() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    let n = 1030;
+    let (l, s, big) = (lower(n, 21), spd(n, 22), spd(2050, 23));
+    let (a, b, c) = (random(n, n, 24), random(n, n, 25), random(n, n, 26));
+    let cases: Vec<(Kernel, Vec<&Tile>)> = vec![
+        (Kernel::Chol, vec![&big]),
+        (Kernel::Chol, vec![&s]),
+        (TRSM_RLT, vec![&b, &l]),
+        (Kernel::Syrk, vec![&c, &a, &a]),
+        (Kernel::Syrk, vec![&c, &a, &b]),
+        (
+            Kernel::Gemm {
+                ta: false,
+                tb: true,
+                sub: true,
+            },
+            vec![&c, &a, &b],
+        ),
+        (Kernel::Getrf, vec![&a]),
+    ];
+    let lent = Arc::new(AtomicUsize::new(0));
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Relaxed) {
+                lent.store(1 - lent.load(Relaxed), Relaxed);
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        });
+        let mut lent_to_some = false;
+        for (k, args) in &cases {
+            let one = k.apply(args).unwrap();
+            let (varying, used) =
+                lp_std::kernel::with_lent_cores(Arc::clone(&lent), || k.apply(args).unwrap());
+            assert!(
+                one == varying,
+                "{} differs with lent cores coming and going",
+                k.name()
+            );
+            lent_to_some |= used;
+        }
+        done.store(true, Relaxed);
+        assert!(lent_to_some, "no kernel ran a call on a lent core");
+    });
 }

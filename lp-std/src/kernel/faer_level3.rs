@@ -102,7 +102,7 @@ pub fn product(
 /// dst + alpha A B (`Accum::Add`) or alpha A B on views (the products of
 /// the tile kernels, the LU's and the QR's among them).
 pub fn matmul(
-    dst: MatMut<'_, f64>,
+    mut dst: MatMut<'_, f64>,
     accum: Accum,
     a: MatRef<'_, f64>,
     b: MatRef<'_, f64>,
@@ -111,14 +111,40 @@ pub fn matmul(
     if on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols()) {
         gemm_crate_matmul(dst, accum, a, b, alpha);
     } else {
-        faer::linalg::matmul::matmul(dst, accum, a, b, alpha, par());
+        in_depth_blocks(a.ncols(), |start, depth, first| {
+            let (a, b) = (a.subcols(start, depth), b.subrows(start, depth));
+            let accum = if first { accum } else { Accum::Add };
+            faer::linalg::matmul::matmul(dst.rb_mut(), accum, a, b, alpha, par());
+        });
+    }
+}
+
+/// The depth of the blocks of the inner dimension in which the products
+/// and the lower update run: the `gemm` crate's own on x86 hosts (its
+/// `kernel_params`: at least 512, 512 wherever the L1 cache has fewer than
+/// 32 ways), which splits that dimension into equal blocks of at most this.
+const DEPTH_BLOCK: usize = 512;
+
+/// Calls `f(start, depth, first)` on each block of an inner dimension of
+/// `k`, in order: as few as blocks of at most [`DEPTH_BLOCK`] allow, equal
+/// but for the last, one (empty) for `k` = 0. The products and the lower update make one call per block so
+/// that each block takes the cores lent at its start (`threads.rs`); the
+/// blocks cost nothing measured (one process, two threads each running
+/// the same variant, medians of 20-60 interleaved pairs on a model 167
+/// host: 0.99-1.01x one call's time on 1024 and 2048 tiles for the `gemm`
+/// crate's product, faer's and faer's lower update). On the crate they are
+/// its own blocks, so they give the bits of one call.
+fn in_depth_blocks(k: usize, mut f: impl FnMut(usize, usize, bool)) {
+    let depth = k.div_ceil(k.div_ceil(DEPTH_BLOCK).max(1)).max(1);
+    for start in (0..k.max(1)).step_by(depth) {
+        f(start, depth.min(k - start), start == 0);
     }
 }
 
 /// [`matmul`] on the `gemm` crate, whatever the host (the tests call it on
-/// every host).
+/// every host), one call per block of the inner dimension.
 fn gemm_crate_matmul(
-    dst: MatMut<'_, f64>,
+    mut dst: MatMut<'_, f64>,
     accum: Accum,
     a: MatRef<'_, f64>,
     b: MatRef<'_, f64>,
@@ -126,33 +152,37 @@ fn gemm_crate_matmul(
 ) {
     let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
     assert!(a.nrows() == m && b.nrows() == k && b.ncols() == n);
-    // SAFETY: the shapes agree (asserted above), each pointer and its
-    // strides describe a live view of those shapes, and `dst`, a unique
-    // borrow, overlaps neither operand. The crate computes
-    // dst := 1 dst + alpha A B, reading dst only when `read_dst`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_ptr_mut(),
-            dst.col_stride(),
-            dst.row_stride(),
-            accum == Accum::Add,
-            a.as_ptr(),
-            a.col_stride(),
-            a.row_stride(),
-            b.as_ptr(),
-            b.col_stride(),
-            b.row_stride(),
-            1.0,
-            alpha,
-            false,
-            false,
-            false,
-            gemm_parallelism(),
-        );
-    }
+    in_depth_blocks(k, |start, depth, first| {
+        let (a, b) = (a.subcols(start, depth), b.subrows(start, depth));
+        // SAFETY: the shapes agree (asserted above), each pointer and its
+        // strides describe a live view of those shapes, and `dst`, a unique
+        // borrow, overlaps neither operand. The crate computes
+        // dst := 1 dst + alpha A B, reading dst only when told to (not in
+        // the first block of a product that replaces dst).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                depth,
+                dst.rb_mut().as_ptr_mut(),
+                dst.col_stride(),
+                dst.row_stride(),
+                !first || accum == Accum::Add,
+                a.as_ptr(),
+                a.col_stride(),
+                a.row_stride(),
+                b.as_ptr(),
+                b.col_stride(),
+                b.row_stride(),
+                1.0,
+                alpha,
+                false,
+                false,
+                false,
+                gemm_parallelism(),
+            );
+        }
+    });
 }
 
 /// B := L⁻¹ B in B's place, for the unit lower triangle of L (the LU
@@ -163,20 +193,22 @@ pub fn solve_unit_lower(l: MatRef<'_, f64>, b: MatMut<'_, f64>) {
 
 /// The lower triangle of C + alpha A Aᵀ in C's place (C's upper triangle
 /// keeps whatever it held).
-pub fn lower_update(c: MatMut<'_, f64>, a: MatRef<'_, f64>, alpha: f64) {
+pub fn lower_update(mut c: MatMut<'_, f64>, a: MatRef<'_, f64>, alpha: f64) {
     let rect = BlockStructure::Rectangular;
     with_transposed(a, true, |at| {
-        triangular::matmul(
-            c,
-            BlockStructure::TriangularLower,
-            Accum::Add,
-            a,
-            rect,
-            at,
-            rect,
-            alpha,
-            par(),
-        )
+        in_depth_blocks(a.ncols(), |start, depth, _| {
+            triangular::matmul(
+                c.rb_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Add,
+                a.subcols(start, depth),
+                rect,
+                at.subrows(start, depth),
+                rect,
+                alpha,
+                par(),
+            )
+        })
     });
 }
 
@@ -400,6 +432,32 @@ fn with_scratch<R>(rows: usize, cols: usize, f: impl FnOnce(MatMut<'_, f64>) -> 
 mod tests {
     use super::*;
     use faer::Mat;
+
+    /// The blocks of an inner dimension cover it in order, at most
+    /// `DEPTH_BLOCK` deep and as few as that allows, equal but for the last,
+    /// the first marked: one empty block for an empty dimension (a product
+    /// that replaces dst still zeroes it), three for a ragged tile of 1030.
+    #[test]
+    fn depth_blocks_cover_the_inner_dimension() {
+        let blocks = |k| {
+            let mut got = vec![];
+            in_depth_blocks(k, |start, depth, first| got.push((start, depth, first)));
+            got
+        };
+        assert_eq!(blocks(0), [(0, 0, true)]);
+        assert_eq!(blocks(1), [(0, 1, true)]);
+        assert_eq!(blocks(512), [(0, 512, true)]);
+        assert_eq!(blocks(513), [(0, 257, true), (257, 256, false)]);
+        let three = [(0, 344, true), (344, 344, false), (688, 342, false)];
+        assert_eq!(blocks(1030), three);
+        let four = [
+            (0, 512, true),
+            (512, 512, false),
+            (1024, 512, false),
+            (1536, 512, false),
+        ];
+        assert_eq!(blocks(2048), four);
+    }
 
     /// The recursive Cholesky against faer's on every host, over several
     /// levels with ragged halves (300 rows recursing from 100: 192 and

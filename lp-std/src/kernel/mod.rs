@@ -15,10 +15,11 @@
 //! table: names, operand and result counts, and the dispatch.
 //!
 //! Kernels run single-threaded: parallelism comes from the DAG, except
-//! that a caller may lend a kernel idle cores ([`with_threads`]). With the `openblas` feature the products and triangular solves
-//! call the system's OpenBLAS instead of faer (`blas.rs`). Every kernel
-//! validates its operand count and shapes first, so a corrupted bundle
-//! gives a [`KernelError`], never a panic inside faer.
+//! that a caller may lend a kernel idle cores ([`with_lent_cores`]). With
+//! the `openblas` feature the products and triangular solves call the
+//! system's OpenBLAS instead of faer (`blas.rs`). Every kernel validates
+//! its operand count and shapes first, so a corrupted bundle gives a
+//! [`KernelError`], never a panic inside faer.
 //! Triangular operands are read from their own triangle only, and triangular
 //! results have an exactly zero other triangle.
 //!
@@ -43,7 +44,7 @@ mod transpose;
 mod trisolve;
 
 use threads::for_kernel;
-pub use threads::{threads, with_threads};
+pub use threads::{threads, with_lent_cores, with_threads};
 /// A symmetric tile completed from its lower triangle (what a `SYRK` of
 /// one tile does to its result; the Python package's symmetric inputs too),
 /// a transposition (the runtime's transposed loads), and a copy between

@@ -1,15 +1,25 @@
 //! How many threads a tile kernel runs on. One, unless its caller lends it
-//! cores that would otherwise idle ([`with_threads`]) and its operands
+//! cores that would otherwise idle ([`with_lent_cores`]) and its operands
 //! are large enough to gain from them ([`LEND_FROM`]): the local backend
 //! lends cores when other workers wait for a job, which happens on the
 //! critical path (a Cholesky's first `CHOL`, its last steps) where no other
-//! job can start until this one ends. faer's and the `gemm` crate's
-//! parallel products, solves and factorisations split the result among
-//! their threads, so a kernel gives the same bits on any number of them
-//! (`tests/kernels.rs` checks this).
+//! job can start until this one ends.
+//!
+//! The count is read at every call a kernel makes into faer or the `gemm`
+//! crate, not once per job: a worker that runs out of jobs while another
+//! worker's kernel runs lends its core from that kernel's next call on,
+//! and takes it back from the call after a job is queued for it. The
+//! kernels that last longest make many such calls: the recursive solves
+//! and `CHOL` (`trisolve.rs`, `faer_level3.rs`), and the products on the
+//! `gemm` crate, which run in panels of the inner dimension for that.
+//! faer's and the `gemm` crate's parallel products, solves and
+//! factorisations split the result among their threads, so a kernel gives
+//! the same bits on any number of them (`tests/kernels.rs` checks this).
 
 use faer::Par;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Kernels whose largest operand has fewer rows and columns than this run
 /// on one thread even when cores are lent. Measured on an Intel host (cpu
@@ -20,62 +30,143 @@ use std::cell::Cell;
 const LEND_FROM: usize = 1024;
 
 thread_local! {
-    static THREADS: Cell<usize> = const { Cell::new(1) };
-    /// Whether a kernel ran on lent threads inside the current
-    /// [`with_threads`].
+    /// The cores lent to this thread's kernels now: how many, read when a
+    /// kernel calls into faer or the `gemm` crate.
+    static LENT: RefCell<Option<Arc<AtomicUsize>>> = const { RefCell::new(None) };
+    /// Inside a kernel too small to gain from lent cores.
+    static SMALL: Cell<bool> = const { Cell::new(false) };
+    /// Whether a kernel ran a call on lent cores inside the current
+    /// [`with_lent_cores`].
     static USED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` with this thread's kernels (those of at least [`LEND_FROM`]
-/// rows or columns) on `threads` threads, of rayon's global pool when more
-/// than one; returns `f`'s result and whether a kernel ran on them.
-pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> (R, bool) {
-    let _restore = Restore(THREADS.replace(threads.max(1)));
+/// rows or columns) on one thread plus as many as `lent` counts at each of
+/// their calls, of rayon's global pool when more than one; returns `f`'s
+/// result and whether a call ran on lent cores.
+pub fn with_lent_cores<R>(lent: Arc<AtomicUsize>, f: impl FnOnce() -> R) -> (R, bool) {
+    let _restore = Restore(LENT.replace(Some(lent)));
     USED.set(false);
     let result = f();
     (result, USED.replace(false))
 }
 
+/// [`with_lent_cores`] with a fixed count: `threads` in all.
+pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> (R, bool) {
+    with_lent_cores(Arc::new(AtomicUsize::new(threads.saturating_sub(1))), f)
+}
+
 /// Runs a kernel's body `f`, whose largest operand has `largest` rows or
 /// columns, on one thread when it is too small to gain from more.
 pub(crate) fn for_kernel<R>(largest: usize, f: impl FnOnce() -> R) -> R {
-    if threads() == 1 {
+    if largest >= LEND_FROM || SMALL.get() {
         return f();
     }
-    if largest < LEND_FROM {
-        let _restore = Restore(THREADS.replace(1));
-        return f();
-    }
-    USED.set(true);
+    let _small = Small::enter();
     f()
 }
 
-/// Restores this thread's setting even if the code it guards panics.
-struct Restore(usize);
+/// Marks this thread as inside a small kernel until dropped, even if the
+/// kernel panics.
+struct Small;
+
+impl Small {
+    fn enter() -> Small {
+        SMALL.set(true);
+        Small
+    }
+}
+
+impl Drop for Small {
+    fn drop(&mut self) {
+        SMALL.set(false);
+    }
+}
+
+/// Restores this thread's lent cores even if the code it guards panics.
+struct Restore(Option<Arc<AtomicUsize>>);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        THREADS.set(self.0);
+        LENT.set(self.0.take());
     }
 }
 
 /// The threads this thread's kernels run on now.
 pub fn threads() -> usize {
-    THREADS.get()
+    if SMALL.get() {
+        return 1;
+    }
+    LENT.with_borrow(|lent| lent.as_ref().map_or(1, |n| 1 + n.load(Relaxed)))
 }
-/// faer's parallelism for this thread's kernels.
+
+/// [`threads`] for a call about to run, noting when it runs on lent cores.
+fn threads_for_call() -> usize {
+    let n = threads();
+    if n > 1 {
+        USED.set(true);
+    }
+    n
+}
+
+/// faer's parallelism for this thread's next call.
 pub(crate) fn par() -> Par {
-    match threads() {
+    match threads_for_call() {
         1 => Par::Seq,
         n => Par::rayon(n),
     }
 }
 
-/// The `gemm` crate's parallelism for this thread's kernels.
+/// The `gemm` crate's parallelism for this thread's next call.
 #[cfg(not(feature = "openblas"))]
 pub(crate) fn gemm_parallelism() -> gemm::Parallelism {
-    match threads() {
+    match threads_for_call() {
         1 => gemm::Parallelism::None,
         n => gemm::Parallelism::Rayon(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel reads the lent cores at each call: a worker that goes idle
+    /// while the kernel runs lends its core from the next call on, and
+    /// takes it back as soon as it is counted out.
+    #[test]
+    fn each_call_reads_the_cores_lent_now() {
+        let lent = Arc::new(AtomicUsize::new(0));
+        let ((), used) = with_lent_cores(Arc::clone(&lent), || {
+            for_kernel(LEND_FROM, || {
+                assert_eq!(par(), Par::Seq);
+                lent.store(1, Relaxed);
+                assert_eq!(par(), Par::rayon(2));
+                lent.store(0, Relaxed);
+                assert_eq!(par(), Par::Seq);
+            })
+        });
+        assert!(used, "a call ran on a lent core");
+        assert_eq!(threads(), 1, "nothing lent outside with_lent_cores");
+    }
+
+    /// A kernel below `LEND_FROM` keeps one thread however many cores are
+    /// lent, and the kernels after it take them again.
+    #[test]
+    fn a_small_kernel_keeps_one_thread() {
+        let ((), used) = with_threads(2, || {
+            for_kernel(LEND_FROM - 1, || {
+                assert_eq!(par(), Par::Seq);
+                for_kernel(LEND_FROM, || assert_eq!(par(), Par::Seq));
+            });
+        });
+        assert!(!used, "a small kernel ran on a lent core");
+        let ((), used) = with_threads(2, || {
+            let _ = std::panic::catch_unwind(|| for_kernel(1, || panic!("a failing kernel")));
+            for_kernel(LEND_FROM, || assert_eq!(par(), Par::rayon(2)));
+        });
+        assert!(
+            used,
+            "the kernel after a small one that panicked took the lent core"
+        );
     }
 }
