@@ -371,7 +371,7 @@ pub struct LocalQueue {
     /// counted against the waiting workers because one of them is about to
     /// wake for it. Published under the lock whenever the waiting workers
     /// or the queued jobs change, so that kernels read it without the lock.
-    idle: Arc<AtomicUsize>,
+    idle: AtomicUsize,
 }
 
 impl Default for LocalQueue {
@@ -388,7 +388,7 @@ impl LocalQueue {
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             priorities,
-            idle: Arc::default(),
+            idle: AtomicUsize::new(0),
         }
     }
 
@@ -610,7 +610,7 @@ impl<'a> Run<'a> {
                 // Idle workers lend their cores to the job's kernels for as
                 // long as they idle (the kernels' results are the same bits
                 // on any number of threads).
-                let idle = Arc::clone(&self.queue.idle);
+                let idle = &self.queue.idle;
                 let (result, lent) =
                     lp_std::kernel::with_lent_cores(idle, || run_job_guarded(&self.ctx, j, worker));
                 if lent {

@@ -1139,7 +1139,6 @@ fn every_kernel_gives_the_same_bits_on_lent_cores() {
 /// solve, and the LU's panel factorisation.
 #[test]
 fn kernels_give_the_same_bits_while_lent_cores_come_and_go() {
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
     let n = 1030;
     let (l, s, big) = (lower(n, 21), spd(n, 22), spd(2050, 23));
@@ -1160,7 +1159,7 @@ fn kernels_give_the_same_bits_while_lent_cores_come_and_go() {
         ),
         (Kernel::Getrf, vec![&a]),
     ];
-    let lent = Arc::new(AtomicUsize::new(0));
+    let lent = AtomicUsize::new(0);
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -1172,8 +1171,7 @@ fn kernels_give_the_same_bits_while_lent_cores_come_and_go() {
         let mut lent_to_some = false;
         for (k, args) in &cases {
             let one = k.apply(args).unwrap();
-            let (varying, used) =
-                lp_std::kernel::with_lent_cores(Arc::clone(&lent), || k.apply(args).unwrap());
+            let (varying, used) = lp_std::kernel::with_lent_cores(&lent, || k.apply(args).unwrap());
             assert!(
                 one == varying,
                 "{} differs with lent cores coming and going",

@@ -9,16 +9,17 @@
 //! crate, not once per job: a worker that runs out of jobs while another
 //! worker's kernel runs lends its core from that kernel's next call on,
 //! and takes it back from the call after a job is queued for it. The
-//! kernels that last longest make many such calls: the recursive solves
-//! and `CHOL` (`trisolve.rs`, `faer_level3.rs`), and the products on the
-//! `gemm` crate, which run in panels of the inner dimension for that.
+//! kernels that last longest make many such calls: the products and a
+//! diagonal `SYRK`'s lower update run one per block of their inner
+//! dimension for that, and where the products run on the `gemm` crate the
+//! solves and `CHOL` recurse onto them (`faer_level3.rs`, `trisolve.rs`).
 //! faer's and the `gemm` crate's parallel products, solves and
 //! factorisations split the result among their threads, so a kernel gives
 //! the same bits on any number of them (`tests/kernels.rs` checks this).
 
 use faer::Par;
-use std::cell::{Cell, RefCell};
-use std::sync::Arc;
+use std::cell::Cell;
+use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// Kernels whose largest operand has fewer rows and columns than this run
@@ -30,9 +31,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 const LEND_FROM: usize = 1024;
 
 thread_local! {
-    /// The cores lent to this thread's kernels now: how many, read when a
-    /// kernel calls into faer or the `gemm` crate.
-    static LENT: RefCell<Option<Arc<AtomicUsize>>> = const { RefCell::new(None) };
+    /// The count of cores lent to this thread's kernels, read when a kernel
+    /// calls into faer or the `gemm` crate; null outside
+    /// [`with_lent_cores`], which borrows the count while it is set.
+    static LENT: Cell<*const AtomicUsize> = const { Cell::new(ptr::null()) };
     /// Inside a kernel too small to gain from lent cores.
     static SMALL: Cell<bool> = const { Cell::new(false) };
     /// Whether a kernel ran a call on lent cores inside the current
@@ -44,8 +46,8 @@ thread_local! {
 /// rows or columns) on one thread plus as many as `lent` counts at each of
 /// their calls, of rayon's global pool when more than one; returns `f`'s
 /// result and whether a call ran on lent cores.
-pub fn with_lent_cores<R>(lent: Arc<AtomicUsize>, f: impl FnOnce() -> R) -> (R, bool) {
-    let _restore = Restore(LENT.replace(Some(lent)));
+pub fn with_lent_cores<R>(lent: &AtomicUsize, f: impl FnOnce() -> R) -> (R, bool) {
+    let _restore = Restore(LENT.replace(lent));
     USED.set(false);
     let result = f();
     (result, USED.replace(false))
@@ -53,7 +55,7 @@ pub fn with_lent_cores<R>(lent: Arc<AtomicUsize>, f: impl FnOnce() -> R) -> (R, 
 
 /// [`with_lent_cores`] with a fixed count: `threads` in all.
 pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> (R, bool) {
-    with_lent_cores(Arc::new(AtomicUsize::new(threads.saturating_sub(1))), f)
+    with_lent_cores(&AtomicUsize::new(threads.saturating_sub(1)), f)
 }
 
 /// Runs a kernel's body `f`, whose largest operand has `largest` rows or
@@ -83,12 +85,13 @@ impl Drop for Small {
     }
 }
 
-/// Restores this thread's lent cores even if the code it guards panics.
-struct Restore(Option<Arc<AtomicUsize>>);
+/// Restores this thread's lent cores even if the code it guards panics, so
+/// that [`LENT`] never outlives the borrow it was set from.
+struct Restore(*const AtomicUsize);
 
 impl Drop for Restore {
     fn drop(&mut self) {
-        LENT.set(self.0.take());
+        LENT.set(self.0);
     }
 }
 
@@ -97,7 +100,11 @@ pub fn threads() -> usize {
     if SMALL.get() {
         return 1;
     }
-    LENT.with_borrow(|lent| lent.as_ref().map_or(1, |n| 1 + n.load(Relaxed)))
+    // SAFETY: a non-null LENT points to the count that the innermost
+    // running `with_lent_cores` on this thread borrows (`Restore` puts the
+    // outer one back before that borrow ends).
+    let lent = unsafe { LENT.get().as_ref() };
+    lent.map_or(1, |n| 1 + n.load(Relaxed))
 }
 
 /// [`threads`] for a call about to run, noting when it runs on lent cores.
@@ -135,8 +142,8 @@ mod tests {
     /// takes it back as soon as it is counted out.
     #[test]
     fn each_call_reads_the_cores_lent_now() {
-        let lent = Arc::new(AtomicUsize::new(0));
-        let ((), used) = with_lent_cores(Arc::clone(&lent), || {
+        let lent = AtomicUsize::new(0);
+        let ((), used) = with_lent_cores(&lent, || {
             for_kernel(LEND_FROM, || {
                 assert_eq!(par(), Par::Seq);
                 lent.store(1, Relaxed);
