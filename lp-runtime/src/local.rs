@@ -870,24 +870,7 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
             last_progress = Instant::now();
         }
         if last_lease_check.elapsed() >= lease_check {
-            // The queue is read before the leases: a job taken from it
-            // after this read restarted its lease before it left, so it is
-            // in one read or not overdue in the other. Read after, a job
-            // taken in between would be neither, and relaunched.
-            let queued = run.queue.queued();
-            // Locally an overdue job is a lost delivery, never one that
-            // outruns a time limit: no relaunch is the last.
-            relaunch_overdue(
-                ctx.counters.overdue(opts.lease)?,
-                ctx.counters,
-                ctx.launcher,
-                &mut Relaunches::unlimited(),
-                &|job| queued.contains(&job),
-                &mut |_, launched| {
-                    ctx.metrics.add_retry();
-                    launched
-                },
-            )?;
+            relaunch_lost(run)?;
             last_lease_check = Instant::now();
         }
         // Nothing queued or running (read first), and every launched job
@@ -904,6 +887,31 @@ fn drive(run: &Run<'_>, progress: &dyn Fn(&Progress)) -> Result<(), RunError> {
         }
         run.wake.wait(tick);
     }
+}
+
+/// Relaunches the jobs whose lease ran out and that wait in no queue: lost
+/// deliveries.
+fn relaunch_lost(run: &Run<'_>) -> Result<(), RunError> {
+    let ctx = &run.ctx;
+    // The queue is read before the leases: a job taken from it after this
+    // read restarted its lease before it left, so it is in one read or not
+    // overdue in the other. Read after, a job taken in between would be
+    // neither, and relaunched.
+    let queued = run.queue.queued();
+    // Locally an overdue job is a lost delivery, never one that outruns a
+    // time limit: no relaunch is the last.
+    relaunch_overdue(
+        ctx.counters.overdue(run.opts.lease)?,
+        ctx.counters,
+        ctx.launcher,
+        &mut Relaunches::unlimited(),
+        &|job| queued.contains(&job),
+        &mut |_, launched| {
+            ctx.metrics.add_retry();
+            launched
+        },
+    )?;
+    Ok(())
 }
 
 /// Writes the trace, if the run keeps one, and returns its idle waits. A

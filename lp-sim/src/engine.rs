@@ -233,6 +233,30 @@ struct Timing {
     item_bytes: f64,
 }
 
+impl Timing {
+    fn new(model: &Model) -> Timing {
+        let m = &model.file;
+        let lease = Duration::from_nanos(ns(m.driver.lease_s.get()));
+        let poll = ns(m.driver.poll_s.get());
+        // As the drivers do: lease / 4, and on Lambda at least one poll.
+        let floor = if model.kind() == Kind::Lambda {
+            poll
+        } else {
+            1_000_000
+        };
+        Timing {
+            delivery: ns(m.platform.invoke_delivery_s.get()),
+            read: ns(m.counters.read_latency_s.get()),
+            write: ns(m.counters.write_latency_s.get()),
+            poll,
+            lease,
+            lease_check: (lease.as_nanos() as Ns / 4).max(floor),
+            max_invocation: ns(m.platform.max_invocation_s.get()),
+            item_bytes: m.counters.item_bytes.get(),
+        }
+    }
+}
+
 struct Sim<'a> {
     plan: &'a Plan,
     model: &'a Model,
@@ -314,23 +338,7 @@ impl<'a> Sim<'a> {
         let cursor = Cursor::default();
         let tally = Arc::new(Tally::default());
         let lambda = model.kind() == Kind::Lambda;
-        let lease = Duration::from_nanos(ns(m.driver.lease_s.get()));
-        let poll = ns(m.driver.poll_s.get());
-        let t = Timing {
-            delivery: ns(m.platform.invoke_delivery_s.get()),
-            read: ns(m.counters.read_latency_s.get()),
-            write: ns(m.counters.write_latency_s.get()),
-            poll,
-            lease,
-            // As the drivers do: lease / 4, and on Lambda at least one poll.
-            lease_check: if lambda {
-                (lease.as_nanos() as Ns / 4).max(poll)
-            } else {
-                (lease.as_nanos() as Ns / 4).max(1_000_000)
-            },
-            max_invocation: ns(m.platform.max_invocation_s.get()),
-            item_bytes: m.counters.item_bytes.get(),
-        };
+        let t = Timing::new(model);
         let costs = CounterCosts {
             read: t.read,
             write: t.write,

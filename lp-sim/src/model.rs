@@ -468,6 +468,7 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// Every numeric figure within its range.
     fn figures(&self, m: &ModelFile) -> Result<(), ModelError> {
         let w = &m.worker;
         let p = &m.platform;
@@ -526,6 +527,14 @@ impl Checker<'_> {
                 return Err(self.invalid(field, fig, &msg));
             }
         }
+        self.bounded_figures(m)
+    }
+
+    /// The figures with bounds or forms of their own: the counters' item
+    /// size, the initialisers' rates, and the sources of the figures that
+    /// are not numbers.
+    fn bounded_figures(&self, m: &ModelFile) -> Result<(), ModelError> {
+        let (w, p, s, c) = (&m.worker, &m.platform, &m.store, &m.counters);
         // A job item is a DynamoDB item, and none is larger (a figure far
         // beyond it, 1e300, also overflowed the query counts).
         if c.item_bytes.get() > MAX_ITEM_BYTES {

@@ -244,85 +244,116 @@ fn execute(
         let why = format!("{} registers (at most {most})", family.num_regs);
         return Err(fail.error(None, "job", None, None, why).into());
     }
-    let mut regs = Registers::new(&family.instrs, family.num_regs as usize);
+    let mut run = Execution {
+        instrs: &family.instrs,
+        resolved: (0..family.instrs.len())
+            .map(|pc| plan.resolve(fail.loc, pc))
+            .collect(),
+        regs: Registers::new(&family.instrs, family.num_regs as usize),
+        loaded: Vec::new(),
+    };
     let mut flops = 0.0;
-    let resolved: Vec<_> = (0..family.instrs.len())
-        .map(|pc| plan.resolve(fail.loc, pc))
-        .collect();
-    // Tiles this execution loaded that a later load reads again: a job that
-    // names one tile twice (a diagonal SYRK loads L[i, k] as both operands)
-    // reads it once.
-    let mut loaded: Vec<(Resolved, Arc<Tile>)> = Vec::new();
     for (pc, instr) in family.instrs.iter().enumerate() {
         let t0 = ctx.tracer.map(|t| t.now_us());
-        let tile = resolved[pc]
+        let tile = run.resolved[pc]
             .clone()
             .map_err(|e| fail.error(Some(pc), "tile", None, None, e.to_string()))?;
-        match (instr, tile) {
+        let (slice, key) = match (instr, tile) {
             (Instr::Load { dst, .. }, Some(tile)) => {
-                let cached = loaded.iter().position(|(r, _)| *r == tile);
-                let value = match cached {
-                    Some(k) => loaded.swap_remove(k).1,
-                    None => {
-                        let info = &plan.program().matrices[tile.key.matrix as usize];
-                        let take = handed_over(
-                            ctx,
-                            info,
-                            || loads_naming(&family.instrs, &resolved, tile.key),
-                            || plan.readers(tile.key),
-                        );
-                        let Some(value) = load(ctx, fail, pc, tile, take)? else {
-                            return Ok(None);
-                        };
-                        ctx.metrics
-                            .add_loaded((value.nrows() * value.ncols() * 8) as u64);
-                        value
-                    }
-                };
-                if loaded_again(&family.instrs, &resolved, pc, tile) {
-                    loaded.push((tile, value.clone()));
+                if !run.load(ctx, fail, pc, *dst, tile)? {
+                    return Ok(None);
                 }
-                regs.set(*dst, value, Some(tile.key))
-                    .map_err(|m| fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, m))?;
-                if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
-                    tr.record(worker, Slice::Load, fail.job, Some(tile.key), t0);
-                }
+                (Slice::Load, Some(tile.key))
             }
             (Instr::Apply { dsts, kernel, args }, _) => {
-                let done = apply(ctx, fail, pc, *kernel, args, dsts, &mut regs)?;
+                let done = apply(ctx, fail, pc, *kernel, args, dsts, &mut run.regs)?;
                 flops += done;
-                if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
-                    let first = args.first().and_then(|&a| regs.origin(a));
-                    let slice = Slice::Kernel {
-                        name: kernel.name(),
-                        flops: done.round() as u64,
-                    };
-                    tr.record(worker, slice, fail.job, first, t0);
-                }
+                let name = kernel.name();
+                let first = args.first().and_then(|&a| run.regs.origin(a));
+                let flops = done.round() as u64;
+                (Slice::Kernel { name, flops }, first)
             }
             (Instr::Write { src, .. }, Some(tile)) => {
-                let value = regs.get(*src).cloned().ok_or_else(|| {
-                    fail.error(
-                        Some(pc),
-                        "S3_WRITE",
-                        Some(tile.key),
-                        None,
-                        format!("register {src} holds no value"),
-                    )
-                })?;
-                write(ctx, fail, pc, tile.key, value)?;
-                if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
-                    tr.record(worker, Slice::Write, fail.job, Some(tile.key), t0);
-                }
+                run.write(ctx, fail, pc, *src, tile.key)?;
+                (Slice::Write, Some(tile.key))
             }
             (_, None) => {
                 return Err(fail
                     .error(Some(pc), "tile", None, None, "no tile".into())
                     .into());
             }
+        };
+        if let (Some(tr), Some(t0)) = (ctx.tracer, t0) {
+            tr.record(worker, slice, fail.job, key, t0);
         }
     }
     Ok(Some(flops))
+}
+
+/// One execution's state: the tiles its instructions name, its registers,
+/// and the tiles it loaded that a later load reads again.
+struct Execution<'p> {
+    instrs: &'p [Instr],
+    resolved: Vec<Result<Option<Resolved>, RefError>>,
+    regs: Registers,
+    /// A job that names one tile twice (a diagonal SYRK loads L[i, k] as
+    /// both operands) reads it once.
+    loaded: Vec<(Resolved, Arc<Tile>)>,
+}
+
+impl Execution<'_> {
+    /// `S3_LOAD` of `tile` into register `dst`; false when the tile is gone
+    /// because this is a duplicate whose first copy already finished.
+    fn load(
+        &mut self,
+        ctx: &JobContext<'_>,
+        fail: &Failing<'_>,
+        pc: usize,
+        dst: u32,
+        tile: Resolved,
+    ) -> Result<bool, RunError> {
+        let value = match self.loaded.iter().position(|(r, _)| *r == tile) {
+            Some(k) => self.loaded.swap_remove(k).1,
+            None => {
+                let info = &ctx.plan.program().matrices[tile.key.matrix as usize];
+                let take = handed_over(
+                    ctx,
+                    info,
+                    || loads_naming(self.instrs, &self.resolved, tile.key),
+                    || ctx.plan.readers(tile.key),
+                );
+                let Some(value) = load(ctx, fail, pc, tile, take)? else {
+                    return Ok(false);
+                };
+                ctx.metrics
+                    .add_loaded((value.nrows() * value.ncols() * 8) as u64);
+                value
+            }
+        };
+        if loaded_again(self.instrs, &self.resolved, pc, tile) {
+            self.loaded.push((tile, value.clone()));
+        }
+        self.regs
+            .set(dst, value, Some(tile.key))
+            .map_err(|m| fail.error(Some(pc), "S3_LOAD", Some(tile.key), None, m))?;
+        Ok(true)
+    }
+
+    /// `S3_WRITE` of register `src` to `tile`.
+    fn write(
+        &self,
+        ctx: &JobContext<'_>,
+        fail: &Failing<'_>,
+        pc: usize,
+        src: u32,
+        tile: TileKey,
+    ) -> Result<(), RunError> {
+        let value = self.regs.get(src).cloned().ok_or_else(|| {
+            let why = format!("register {src} holds no value");
+            fail.error(Some(pc), "S3_WRITE", Some(tile), None, why)
+        })?;
+        write(ctx, fail, pc, tile, value)
+    }
 }
 
 /// Runs one kernel instruction; its flops.
@@ -341,28 +372,8 @@ fn apply(
     let error = |tile: Option<TileKey>, message: String| {
         RunError::from(fail.error(Some(pc), kernel.name(), tile, output, message))
     };
-    let (lo, hi) = kernel.arity();
-    if args.len() < lo || args.len() > hi {
-        return Err(error(
-            first,
-            format!("takes {lo} to {hi} operands, found {}", args.len()),
-        ));
-    }
-    let mut held: Vec<Arc<Tile>> = Vec::with_capacity(args.len());
-    for &a in args {
-        let value = regs
-            .get(a)
-            .ok_or_else(|| error(first, format!("register {a} holds no value")))?;
-        held.push(value.clone());
-    }
-    let shapes: Vec<Shape> = held
-        .iter()
-        .map(|t| Shape::new(t.nrows(), t.ncols()))
-        .collect();
-    if let Err(e) = kernel.result_shapes(&shapes) {
-        let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
-        return Err(error(tile.or(first), e.message));
-    }
+    let (held, shapes) =
+        operands(kernel, args, regs).map_err(|(tile, why)| error(tile.or(first), why))?;
     let symmetric = kernel.is_symmetric(|x, y| Arc::ptr_eq(&held[x], &held[y]));
     let flops = kernel.flops_for(&shapes, symmetric);
     regs.release(pc, args);
@@ -415,6 +426,40 @@ fn apply(
             .map_err(|m| error(first, m))?;
     }
     Ok(flops)
+}
+
+/// What is wrong with a kernel's operands: the tile to blame, if the
+/// fault is one operand's, and why.
+type OperandFault = (Option<TileKey>, String);
+
+/// The operands of `kernel` in registers `args` and their shapes, checked
+/// against the kernel's arity and shapes.
+fn operands(
+    kernel: lp_std::Kernel,
+    args: &[u32],
+    regs: &Registers,
+) -> Result<(Vec<Arc<Tile>>, Vec<Shape>), OperandFault> {
+    let (lo, hi) = kernel.arity();
+    if args.len() < lo || args.len() > hi {
+        let why = format!("takes {lo} to {hi} operands, found {}", args.len());
+        return Err((None, why));
+    }
+    let mut held = Vec::with_capacity(args.len());
+    for &a in args {
+        let value = regs.get(a);
+        held.push(Arc::clone(
+            value.ok_or_else(|| (None, format!("register {a} holds no value")))?,
+        ));
+    }
+    let shapes: Vec<Shape> = held
+        .iter()
+        .map(|t| Shape::new(t.nrows(), t.ncols()))
+        .collect();
+    if let Err(e) = kernel.result_shapes(&shapes) {
+        let tile = args.get(e.operand).and_then(|&a| regs.origin(a));
+        return Err((tile, e.message));
+    }
+    Ok((held, shapes))
 }
 
 /// A kernel's error, with the index of a failing diagonal entry of a
