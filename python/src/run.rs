@@ -931,20 +931,7 @@ fn finish_run<'py>(
         },
     };
     let (result, pending) = supervise(py, work, progress);
-    let result = match (result, pending) {
-        // Ctrl-C after the run kept its outputs (while it published them,
-        // say): the run is whole and what it published stays, so its
-        // results are returned, and the interrupt raised right after, in
-        // the caller's next statement, as if it had come a moment later.
-        (Ok(done), Some(e)) if e.is_instance_of::<PyKeyboardInterrupt>(py) => {
-            // SAFETY: called with the GIL held; it only flags the interrupt.
-            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
-            Ok(done)
-        }
-        (_, Some(e)) => return Err(e),
-        (result, None) => result,
-    };
-    let done = result.map_err(|e| work_error(py, e))?;
+    let done = after_interrupt(py, result, pending)?.map_err(|e| work_error(py, e))?;
     let summary = summary(py, &done.summary, done.verification.as_ref())?;
     let locations = handles.iter().flat_map(|&k| {
         let info = &program.matrices[k];
@@ -965,6 +952,28 @@ fn finish_run<'py>(
     };
     let result = results(py, &out, request.outputs, &arrays, &handles)?;
     Ok((result, summary))
+}
+
+/// The run's result, or the Python exception raised while it ran (a
+/// progress callback's, or Ctrl-C). Ctrl-C after the run kept its outputs
+/// (while it published them, say) leaves the run whole and what it
+/// published in place, so its results are returned and the interrupt is
+/// raised right after, in the caller's next statement, as if it had come a
+/// moment later.
+fn after_interrupt(
+    py: Python<'_>,
+    result: WorkResult,
+    pending: Option<PyErr>,
+) -> PyResult<WorkResult> {
+    match (result, pending) {
+        (Ok(done), Some(e)) if e.is_instance_of::<PyKeyboardInterrupt>(py) => {
+            // SAFETY: called with the GIL held; it only flags the interrupt.
+            unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+            Ok(Ok(done))
+        }
+        (_, Some(e)) => Err(e),
+        (result, None) => Ok(result),
+    }
 }
 
 /// Where a run's outputs go.
