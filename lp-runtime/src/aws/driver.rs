@@ -276,6 +276,19 @@ impl Launches {
     }
 }
 
+/// The progress a run item records.
+fn record_progress(record: &RunRecord, total: u64, retries: u64, started: Instant) -> Progress {
+    Progress {
+        jobs_done: record.jobs_done,
+        jobs_total: total,
+        flops_done: record.flops,
+        bytes_loaded: record.bytes_loaded,
+        bytes_stored: record.bytes_stored,
+        retries,
+        elapsed: started.elapsed(),
+    }
+}
+
 /// Watches the run until it succeeds (the final run item) or fails, is
 /// cancelled or times out (the error), relaunching overdue jobs.
 fn watch(
@@ -295,15 +308,7 @@ fn watch(
         let record = counters
             .run_record()?
             .ok_or_else(|| RunError::from(AwsError::new("run item", "the run item vanished")))?;
-        progress(&Progress {
-            jobs_done: record.jobs_done,
-            jobs_total: total,
-            flops_done: record.flops,
-            bytes_loaded: record.bytes_loaded,
-            bytes_stored: record.bytes_stored,
-            retries: launches.retries,
-            elapsed: started.elapsed(),
-        });
+        progress(&record_progress(&record, total, launches.retries, started));
         match &record.status {
             RunStatus::Failed(error) => return Err(RunError::Job(Box::new(error.clone()))),
             RunStatus::Succeeded => return Ok(record),

@@ -189,9 +189,9 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-fn execute(args: Args) -> Result<ExitCode, Fail> {
-    runner::check_workers(args.workers.unwrap_or(0)).map_err(refused)?;
-    let opts = RunOptions {
+/// The runtime's options from the command line's.
+fn run_options(args: &Args) -> RunOptions {
+    RunOptions {
         workers: args.workers.unwrap_or(0),
         lease: args.lease.map(|secs| Duration::from_secs(secs.max(1))),
         trace: args.trace.clone(),
@@ -201,7 +201,12 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
         },
         input_budget: args.input_cache,
         ..RunOptions::default()
-    };
+    }
+}
+
+fn execute(args: Args) -> Result<ExitCode, Fail> {
+    runner::check_workers(args.workers.unwrap_or(0)).map_err(refused)?;
+    let opts = run_options(&args);
     let stop = opts.stop.clone();
     // A second Ctrl-C while stopping exits at once, as the default
     // handler would, but without a half-written output beside its file.
