@@ -21,8 +21,8 @@
 //! advised). A tile is then faulted in 2 MiB at a time instead of 4 KiB,
 //! and the kernels' strided reads miss the TLB less: on an Intel host (cpu
 //! family 6 model 167) a Cholesky at n = 8192 took about 400 page faults
-//! instead of 76,000-112,000, half the system time and 0.92x the wall time on 1024 tiles, and
-//! at n = 32768 0.89x in memory and 0.93x out of core
+//! instead of 76,000-112,000, half the system time and 0.92x the wall time
+//! on 1024 tiles, and at n = 32768 0.89x in memory and 0.93x out of core
 //! (`docs/performance.md`, "Huge pages"). Where THP is `never` the advice
 //! does nothing.
 //!

@@ -120,20 +120,22 @@ pub fn matmul(
 }
 
 /// The depth of the blocks of the inner dimension in which the products
-/// and the lower update run: the `gemm` crate's own on x86 hosts (its
-/// `kernel_params`: at least 512, 512 wherever the L1 cache has fewer than
-/// 32 ways), which splits that dimension into equal blocks of at most this.
+/// and the lower update run. The `gemm` crate splits that dimension the
+/// same way, into as few equal blocks as its depth allows (its
+/// `kernel_params`, never below 512); on a model 167 host a product in
+/// blocks of 512 gave the bits of one call, so there the blocks are the
+/// crate's own.
 const DEPTH_BLOCK: usize = 512;
 
 /// Calls `f(start, depth, first)` on each block of an inner dimension of
 /// `k`, in order: as few as blocks of at most [`DEPTH_BLOCK`] allow, equal
-/// but for the last, one (empty) for `k` = 0. The products and the lower update make one call per block so
-/// that each block takes the cores lent at its start (`threads.rs`); the
-/// blocks cost nothing measured (one process, two threads each running
-/// the same variant, medians of 20-60 interleaved pairs on a model 167
-/// host: 0.99-1.01x one call's time on 1024 and 2048 tiles for the `gemm`
-/// crate's product, faer's and faer's lower update). On the crate they are
-/// its own blocks, so they give the bits of one call.
+/// but for the last, one (empty) for `k` = 0. The products and the lower
+/// update make one call per block so that each block takes the cores lent
+/// at its start (`threads.rs`); the blocks cost nothing measured (one
+/// process, two threads each running the same variant, medians of 20-60
+/// interleaved pairs on a model 167 host: 0.99-1.01x one call's time on
+/// 1024 and 2048 tiles for the `gemm` crate's product, faer's and faer's
+/// lower update).
 fn in_depth_blocks(k: usize, mut f: impl FnMut(usize, usize, bool)) {
     let depth = k.div_ceil(k.div_ceil(DEPTH_BLOCK).max(1)).max(1);
     for start in (0..k.max(1)).step_by(depth) {

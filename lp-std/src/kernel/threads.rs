@@ -35,8 +35,6 @@ thread_local! {
     /// calls into faer or the `gemm` crate; null outside
     /// [`with_lent_cores`], which borrows the count while it is set.
     static LENT: Cell<*const AtomicUsize> = const { Cell::new(ptr::null()) };
-    /// Inside a kernel too small to gain from lent cores.
-    static SMALL: Cell<bool> = const { Cell::new(false) };
     /// Whether a kernel ran a call on lent cores inside the current
     /// [`with_lent_cores`].
     static USED: Cell<bool> = const { Cell::new(false) };
@@ -61,28 +59,11 @@ pub fn with_threads<R>(threads: usize, f: impl FnOnce() -> R) -> (R, bool) {
 /// Runs a kernel's body `f`, whose largest operand has `largest` rows or
 /// columns, on one thread when it is too small to gain from more.
 pub(crate) fn for_kernel<R>(largest: usize, f: impl FnOnce() -> R) -> R {
-    if largest >= LEND_FROM || SMALL.get() {
+    if largest >= LEND_FROM {
         return f();
     }
-    let _small = Small::enter();
+    let _restore = Restore(LENT.replace(ptr::null()));
     f()
-}
-
-/// Marks this thread as inside a small kernel until dropped, even if the
-/// kernel panics.
-struct Small;
-
-impl Small {
-    fn enter() -> Small {
-        SMALL.set(true);
-        Small
-    }
-}
-
-impl Drop for Small {
-    fn drop(&mut self) {
-        SMALL.set(false);
-    }
 }
 
 /// Restores this thread's lent cores even if the code it guards panics, so
@@ -97,12 +78,10 @@ impl Drop for Restore {
 
 /// The threads this thread's kernels run on now.
 pub fn threads() -> usize {
-    if SMALL.get() {
-        return 1;
-    }
     // SAFETY: a non-null LENT points to the count that the innermost
     // running `with_lent_cores` on this thread borrows (`Restore` puts the
-    // outer one back before that borrow ends).
+    // outer value back before that borrow ends, also after `for_kernel`
+    // nulls it for a small kernel).
     let lent = unsafe { LENT.get().as_ref() };
     lent.map_or(1, |n| 1 + n.load(Relaxed))
 }
