@@ -35,7 +35,8 @@
 //! hosts; everywhere else (and on other architectures, where nothing was
 //! measured) a product's transposed operand is copied from 512 rows, a
 //! right solve's from 1536, except on Intel's AVX-512 hosts, whose
-//! products and solves run on the `gemm` crate and read the view (below).
+//! products and solves run on the `gemm` crate and read the view (below;
+//! AMD's AVX-512 hosts solve on it too).
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
@@ -68,6 +69,17 @@
 //! its operand there. (Emerald Rapids takes the same path, not measured.)
 //! From 2048 rows `CHOL` recurses the same way, onto that solve and the
 //! lower update ([`cholesky_in_place`]).
+//!
+//! AMD's AVX-512 hosts keep faer's products but solve by the same
+//! recursion. On a Zen 4 host (cpu family 25 model 17, 2026-12-03, two
+//! threads each running the same variant, medians of 11-15 calls per
+//! round) the recursion from the view took 0.86-0.93x the time of faer's
+//! solve on the view at 1024 rows, and the same time at 512 and 2048
+//! (0.99-1.02x); a recursion onto faer's products gained nothing (0.98x at
+//! 1024). Inside `lpc run` of a Cholesky at n = 8192 on 1024 tiles the
+//! `TRSM`s ran at 42.6-43.7 GFLOP/s against 38.6-39.7, the run 0.99x the
+//! time (7 `farm-bench` pairs); the left solves of `trsolve` kept their
+//! rate (37.6 against 37.8).
 
 use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
@@ -235,7 +247,7 @@ fn solve_left(t: &Tile, rhs: MatMut<'_, f64>, lower: bool, trans: bool) {
 
 /// T X = B in B's place on views, for T's triangle `triangle`.
 fn solve_views(t: MatRef<'_, f64>, b: MatMut<'_, f64>, triangle: Triangle) {
-    if host().gemm_crate {
+    if host().solves_recurse {
         recursive_solve(t, b, triangle, gemm_crate_subtract);
     } else {
         faer_solve(t, b, triangle);
@@ -322,9 +334,12 @@ pub fn products_on_gemm_crate() -> bool {
 struct Host {
     /// faer reads a transposed view fast: 512-bit vectors on an AMD core.
     fast_transposed_view: bool,
-    /// The `gemm` crate's products beat faer's, and triangular solves
-    /// recurse onto them: 512-bit vectors on an Intel core.
+    /// The `gemm` crate's products beat faer's: 512-bit vectors on an
+    /// Intel core.
     gemm_crate: bool,
+    /// Triangular solves recurse onto the `gemm` crate's products: 512-bit
+    /// vectors on either vendor's core.
+    solves_recurse: bool,
     /// The smallest stride from which a right solve's transposed operand
     /// is copied; never where the view is fast.
     solve_copy_from: Option<isize>,
@@ -344,13 +359,13 @@ fn host() -> &'static Host {
             let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
             let avx512 = std::is_x86_feature_detected!("avx512f");
             let (fast_transposed_view, gemm_crate) = (amd && avx512, intel && avx512);
-            // Intel's AVX-512 hosts solve on the `gemm` crate, which reads
-            // the view as fast as a copy.
-            let view_ok = fast_transposed_view || gemm_crate;
+            let solves_recurse = fast_transposed_view || gemm_crate;
+            // The recursive solve's products read the view as fast as a copy.
             Host {
                 fast_transposed_view,
                 gemm_crate,
-                solve_copy_from: (!view_ok).then_some(COPY_FROM_SOLVE),
+                solves_recurse,
+                solve_copy_from: (!solves_recurse).then_some(COPY_FROM_SOLVE),
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -358,6 +373,7 @@ fn host() -> &'static Host {
             Host {
                 fast_transposed_view: false,
                 gemm_crate: false,
+                solves_recurse: false,
                 solve_copy_from: Some(COPY_FROM_SOLVE),
             }
         }

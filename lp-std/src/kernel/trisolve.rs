@@ -1,8 +1,8 @@
 //! Triangular solves on views, T X = B in B's place: faer's, or a recursion
 //! on T's halves whose updates of B go to a product its caller chooses and
 //! whose leaves faer solves. `faer_level3.rs` recurses onto the `gemm`
-//! crate on Intel's AVX-512 hosts (it says by how much that beat faer's
-//! own solve there), and `blas.rs` onto `dgemm`, which beat OpenBLAS's
+//! crate on AVX-512 hosts (it says by how much that beat faer's own solve
+//! there), and `blas.rs` onto `dgemm`, which beat OpenBLAS's
 //! one-thread `dtrsm` (`docs/performance.md`, "Tile kernels on OpenBLAS").
 //! A right solve `X op(T) = B` is the left solve `op(T)ᵀ Xᵀ = Bᵀ` on
 //! B's transposed view, so only left solves recurse.
