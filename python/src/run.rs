@@ -765,23 +765,9 @@ pub fn run_program<'py>(
     let outputs = checked_outputs(original, &supplied, outputs)?;
     check_limits(original, workers)?;
     if let Some(path) = &trace {
-        // As `lpc run` checks it: a mistyped path costs no run.
-        let program = (
-            "the program being run".to_string(),
-            std::path::Path::new(&original.source),
-        );
-        runner::check_destinations(&[("trace".to_string(), path.as_path())], &[program])
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        check_trace(original, path)?;
     }
-    let check = match verify {
-        true => Some(Check::detect(original).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "verify=True does not recognise this program; it knows {}",
-                Check::KNOWN
-            ))
-        })?),
-        false => None,
-    };
+    let check = verify.then(|| verify_check(original)).transpose()?;
     let caller_store = match store {
         Some(arg) => Some(PyStore::from_arg(py, arg)?),
         None => supplied.iter().find_map(|(_, s)| match s {
@@ -825,6 +811,27 @@ pub fn run_program<'py>(
         lower_only,
     };
     finish_run(py, &plan, supplied, uses, request, store_obj, progress)
+}
+
+/// The trace's destination, checked as `lpc run` checks it: a mistyped
+/// path costs no run.
+fn check_trace(program: &Program, path: &std::path::Path) -> PyResult<()> {
+    let source = (
+        "the program being run".to_string(),
+        std::path::Path::new(&program.source),
+    );
+    runner::check_destinations(&[("trace".to_string(), path)], &[source])
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// The check `verify=True` asks for, or why this program has none.
+fn verify_check(program: &Program) -> PyResult<Check> {
+    Check::detect(program).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "verify=True does not recognise this program; it knows {}",
+            Check::KNOWN
+        ))
+    })
 }
 
 /// What `lpc run` refuses before running (`runner::Refusal`).
