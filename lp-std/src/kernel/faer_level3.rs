@@ -75,8 +75,8 @@
 //!
 //! AMD's AVX-512 hosts keep faer's products but solve by the same
 //! recursion. On a Zen 4 host (cpu family 25 model 17, 2026-12-03, two
-//! threads each running the same variant, medians of 11-15 calls per
-//! round) the recursion from the view took 0.86-0.93x the time of faer's
+//! threads each running the same variant, medians of 11-41 calls per
+//! variant) the recursion from the view took 0.86-0.93x the time of faer's
 //! solve on the view at 1024 rows, and the same time at 512 and 2048
 //! (0.99-1.02x); a recursion onto faer's products gained nothing (0.98x at
 //! 1024). Inside `lpc run` of a Cholesky at n = 8192 on 1024 tiles the
@@ -364,11 +364,12 @@ fn host() -> &'static Host {
             let avx512 = std::is_x86_feature_detected!("avx512f");
             let (fast_transposed_view, gemm_crate) = (amd && avx512, intel && avx512);
             let solves_recurse = fast_transposed_view || gemm_crate;
-            // The recursive solve's products read the view as fast as a copy.
             Host {
                 fast_transposed_view,
                 gemm_crate,
                 solves_recurse,
+                // The recursive solve's products read the view as fast as
+                // a copy.
                 solve_copy_from: (!solves_recurse).then_some(COPY_FROM_SOLVE),
             }
         }
