@@ -50,7 +50,8 @@
 //! there (`docs/performance.md`, "A second Intel host"). AMD's hosts keep
 //! faer's products: on a Zen 4 host (cpu family 25 model 17, 2026-12-03)
 //! a Cholesky at n = 8192 with the crate's took 0.97x the time on 1024
-//! tiles and 1.06x on 2048, GEMM 8192³ 1.01x (`farm-bench`, 3-5 pairs).
+//! tiles and 1.06x on 2048, GEMM 8192³ on 2048 tiles 1.01x (`farm-bench`,
+//! 3-5 pairs).
 //! AVX2 keeps them too, where nothing was measured. That crate packs
 //! both operands before it multiplies, so it gets a transposed operand as
 //! a view: on the same host, C - A Bᵀ from the view took 0.93-0.96x the
@@ -151,7 +152,8 @@ const DEPTH_BLOCK: usize = 512;
 /// interleaved pairs on a model 167 host: 0.99-1.01x one call's time on
 /// 1024 and 2048 tiles for the `gemm` crate's product, faer's and faer's
 /// lower update; on a Zen 4 host, 1.00-1.01x for faer's product at 2048,
-/// from both column-major operands and from a transposed view).
+/// from both column-major operands and from a transposed view, in two runs
+/// of 9 calls, though a first run of 5 gave 1.05x from the view).
 fn in_depth_blocks(k: usize, mut f: impl FnMut(usize, usize, bool)) {
     let depth = k.div_ceil(k.div_ceil(DEPTH_BLOCK).max(1)).max(1);
     for start in (0..k.max(1)).step_by(depth) {
@@ -341,12 +343,11 @@ struct Host {
     /// The `gemm` crate's products beat faer's: 512-bit vectors on an
     /// Intel core.
     gemm_crate: bool,
-    /// Triangular solves recurse onto the `gemm` crate's products: 512-bit
-    /// vectors on either vendor's core.
+    /// Triangular solves recurse onto the `gemm` crate's products, which
+    /// read a right solve's transposed operand as fast as a copy: 512-bit
+    /// vectors on either vendor's core. Elsewhere that operand is copied
+    /// from [`COPY_FROM_SOLVE`].
     solves_recurse: bool,
-    /// The smallest stride from which a right solve's transposed operand
-    /// is copied; never where the view is fast.
-    solve_copy_from: Option<isize>,
 }
 
 /// This host, asked once: `cpuid` traps to the hypervisor in a virtual
@@ -363,14 +364,10 @@ fn host() -> &'static Host {
             let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
             let avx512 = std::is_x86_feature_detected!("avx512f");
             let (fast_transposed_view, gemm_crate) = (amd && avx512, intel && avx512);
-            let solves_recurse = fast_transposed_view || gemm_crate;
             Host {
                 fast_transposed_view,
                 gemm_crate,
-                solves_recurse,
-                // The recursive solve's products read the view as fast as
-                // a copy.
-                solve_copy_from: (!solves_recurse).then_some(COPY_FROM_SOLVE),
+                solves_recurse: fast_transposed_view || gemm_crate,
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -379,7 +376,6 @@ fn host() -> &'static Host {
                 fast_transposed_view: false,
                 gemm_crate: false,
                 solves_recurse: false,
-                solve_copy_from: Some(COPY_FROM_SOLVE),
             }
         }
     })
@@ -402,7 +398,7 @@ fn copy_for_product(stride: isize, half: bool) -> bool {
 /// Whether a right solve `X op(T) = B` runs as a left solve on a
 /// column-major copy of Bᵀ rather than on the transposed view.
 pub fn copy_for_solve(stride: isize) -> bool {
-    host().solve_copy_from.is_some_and(|from| stride >= from)
+    !host().solves_recurse && stride >= COPY_FROM_SOLVE
 }
 
 thread_local! {
