@@ -70,36 +70,10 @@ impl JobGraph {
         if count > limit {
             return Err(TooManyJobs { jobs: count, limit });
         }
-        let mut jobs = Vec::with_capacity(count as usize);
-        let mut stopped = false;
-        plan.walk(&mut |_, _, id| {
-            jobs.push(id);
-            if (jobs.len() as u64).is_multiple_of(Self::TICK_JOBS) {
-                stopped = !go_on(jobs.len() as u64);
-            }
-            !stopped
-        });
-        if stopped {
+        let Some(jobs) = Self::list_jobs(plan, count, go_on) else {
             return Ok(None);
-        }
-        // Flat programs number their jobs 0..n in program order; loop
-        // programs need a map.
-        let dense = jobs.iter().enumerate().all(|(n, &id)| id == n as u64);
-        let index: HashMap<JobId, u32> = if dense {
-            HashMap::new()
-        } else {
-            jobs.iter()
-                .enumerate()
-                .map(|(n, &id)| (id, n as u32))
-                .collect()
         };
-        let node = |id: JobId| -> Option<u32> {
-            if dense {
-                (id < jobs.len() as u64).then_some(id as u32)
-            } else {
-                index.get(&id).copied()
-            }
-        };
+        let nodes = Nodes::of(&jobs);
         let mut dag: DiGraph<(), Edge, u32> = DiGraph::with_capacity(jobs.len(), jobs.len() * 2);
         for _ in 0..jobs.len() {
             dag.add_node(());
@@ -109,36 +83,30 @@ impl JobGraph {
             if n > 0 && (n as u64).is_multiple_of(Self::TICK_JOBS) && !go_on(count + n as u64) {
                 return Ok(None);
             }
-            let Some(loc) = plan.locate(id) else { continue };
-            seen.clear();
-            for (k, instr) in plan.family(loc.family).instrs.iter().enumerate() {
-                if !matches!(instr, Instr::Load { .. }) {
-                    continue;
-                }
-                let Ok(Some(r)) = plan.resolve(&loc, k) else {
-                    continue;
-                };
-                if plan.program().matrices[r.key.matrix as usize].role == Role::Input {
-                    continue;
-                }
-                let Some(parent) = plan.writer(r.key).and_then(node) else {
-                    continue;
-                };
-                if seen.contains(&(parent, r.key)) {
-                    continue;
-                }
-                seen.push((parent, r.key));
-                dag.add_edge(
-                    NodeIndex::new(parent as usize),
-                    NodeIndex::new(n),
-                    Edge {
-                        tile: r.key,
-                        load: k as u32,
-                    },
-                );
-            }
+            in_edges(plan, id, &nodes, &mut seen, &mut |parent, edge| {
+                dag.add_edge(NodeIndex::new(parent as usize), NodeIndex::new(n), edge);
+            });
         }
         Ok(Some(JobGraph { jobs, dag }))
+    }
+
+    /// Every job number in program order (the first pass of
+    /// [`JobGraph::build_until`]), or `None` when `go_on` stops it.
+    fn list_jobs(
+        plan: &Plan,
+        count: u64,
+        go_on: &mut dyn FnMut(u64) -> bool,
+    ) -> Option<Vec<JobId>> {
+        let mut jobs = Vec::with_capacity(count as usize);
+        let mut stopped = false;
+        plan.walk(&mut |_, _, id| {
+            jobs.push(id);
+            if (jobs.len() as u64).is_multiple_of(Self::TICK_JOBS) {
+                stopped = !go_on(jobs.len() as u64);
+            }
+            !stopped
+        });
+        (!stopped).then_some(jobs)
     }
 
     /// Nodes in a topological order, or `None` if the graph has a cycle:
@@ -257,5 +225,72 @@ impl JobGraph {
             }
         }
         Some((level, path))
+    }
+}
+
+/// The node of each job number: flat programs number their jobs 0..n in
+/// program order, loop programs need a map.
+enum Nodes {
+    Dense(u64),
+    Map(HashMap<JobId, u32>),
+}
+
+impl Nodes {
+    fn of(jobs: &[JobId]) -> Nodes {
+        if jobs.iter().enumerate().all(|(n, &id)| id == n as u64) {
+            return Nodes::Dense(jobs.len() as u64);
+        }
+        Nodes::Map(
+            jobs.iter()
+                .enumerate()
+                .map(|(n, &id)| (id, n as u32))
+                .collect(),
+        )
+    }
+
+    fn get(&self, id: JobId) -> Option<u32> {
+        match self {
+            Nodes::Dense(count) => (id < *count).then_some(id as u32),
+            Nodes::Map(index) => index.get(&id).copied(),
+        }
+    }
+}
+
+/// Calls `add(parent, edge)` for each edge into job `id`: one per distinct
+/// tile it loads that a job writes (inputs have no writer). `seen` is
+/// scratch.
+fn in_edges(
+    plan: &Plan,
+    id: JobId,
+    nodes: &Nodes,
+    seen: &mut Vec<(u32, TileKey)>,
+    add: &mut dyn FnMut(u32, Edge),
+) {
+    let Some(loc) = plan.locate(id) else { return };
+    seen.clear();
+    for (k, instr) in plan.family(loc.family).instrs.iter().enumerate() {
+        if !matches!(instr, Instr::Load { .. }) {
+            continue;
+        }
+        let Ok(Some(r)) = plan.resolve(&loc, k) else {
+            continue;
+        };
+        if plan.program().matrices[r.key.matrix as usize].role == Role::Input {
+            continue;
+        }
+        let Some(parent) = plan.writer(r.key).and_then(|w| nodes.get(w)) else {
+            continue;
+        };
+        if seen.contains(&(parent, r.key)) {
+            continue;
+        }
+        seen.push((parent, r.key));
+        add(
+            parent,
+            Edge {
+                tile: r.key,
+                load: k as u32,
+            },
+        );
     }
 }

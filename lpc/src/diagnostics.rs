@@ -190,20 +190,20 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | BadStep { .. }
         | SolverLimit { .. } => names(e),
         LabelIndexInLoop { .. }
-        | NegativeDimension { .. }
         | NegativeSeed { .. }
         | BadBase { .. }
         | VersionedInput { .. }
-        | IndexCount { .. }
-        | UnknownDtype { .. }
         | UnknownInit { .. }
         | InitArity { .. }
         | InitOnNonInput { .. }
         | DuplicateMatrix { .. }
-        | DuplicateJob { .. }
+        | DuplicateJob { .. } => declarations(src, e),
+        NegativeDimension { .. }
+        | IndexCount { .. }
+        | UnknownDtype { .. }
         | ZeroDimension { .. }
         | NotSquare { .. }
-        | GridTooLarge { .. } => declarations(src, e),
+        | GridTooLarge { .. } => shapes(e),
         RegisterRedefined { .. }
         | UseBeforeDefinition { .. }
         | RegisterFromOtherJob { .. }
@@ -298,7 +298,8 @@ fn names(e: &CheckError) -> Diag {
     }
 }
 
-/// Diagnostics for matrix and job declarations.
+/// Diagnostics for the declarations of matrices (names, roles, bases,
+/// initialisers) and job labels.
 fn declarations(src: &str, e: &CheckError) -> Diag {
     use CheckError::*;
     match e {
@@ -306,9 +307,6 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
             .with_message("a job inside a loop is named by its loop variables")
             .with_labels(vec![p(*span, "indices written here".into())])
             .with_notes(vec![format!("help: write `{name}:`; its jobs are named `{name}[{}]`", vars.join(", "))]),
-        NegativeDimension { span, value } => Diag::error()
-            .with_message(format!("a size cannot be negative, found {value}"))
-            .with_labels(vec![p(*span, "negative".into())]),
         NegativeSeed { span, init, value } => Diag::error()
             .with_message(format!("a seed cannot be negative, found {value}"))
             .with_labels(vec![p(*span, format!("the seed of `{init}`"))]),
@@ -324,23 +322,6 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
             .with_notes(vec![
                 "help: declare it `temp` or `output`, with `= A` to make an input `A` its version 0".into(),
             ]),
-        IndexCount { span, matrix, expected, found, decl } => {
-            let diag = Diag::error()
-                .with_message(format!("`{matrix}` takes {expected} indices, found {found}"))
-                .with_labels(vec![p(*span, format!("expected {expected}")), s(*decl, format!("`{matrix}` is declared here"))]);
-            if *expected > 2 {
-                diag.with_notes(vec![format!(
-                    "note: a versioned matrix is indexed by {} version ind{}, then the tile row and column",
-                    expected - 2,
-                    if *expected == 3 { "ex" } else { "ices" }
-                )])
-            } else {
-                diag
-            }
-        }
-        UnknownDtype { span, found } => Diag::error()
-            .with_message(format!("unknown element type `{found}`"))
-            .with_labels(vec![p(*span, "only `f64` is supported".into())]),
         UnknownInit { span, found } => Diag::error()
             .with_message(format!("unknown initialiser `{found}`"))
             .with_labels(vec![p(*span, "not an initialiser".into())])
@@ -364,6 +345,35 @@ fn declarations(src: &str, e: &CheckError) -> Diag {
         DuplicateJob { span, first, name } => Diag::error()
             .with_message(format!("job label `{name}` is used twice"))
             .with_labels(vec![p(*span, "used again here".into()), s(*first, "first used here".into())]),
+        _ => unreachable!("check() sends {e:?} elsewhere"),
+    }
+}
+
+/// Diagnostics for matrix shapes, tiles and element types, and for the
+/// number of indices a reference gives.
+fn shapes(e: &CheckError) -> Diag {
+    use CheckError::*;
+    match e {
+        NegativeDimension { span, value } => Diag::error()
+            .with_message(format!("a size cannot be negative, found {value}"))
+            .with_labels(vec![p(*span, "negative".into())]),
+        IndexCount { span, matrix, expected, found, decl } => {
+            let diag = Diag::error()
+                .with_message(format!("`{matrix}` takes {expected} indices, found {found}"))
+                .with_labels(vec![p(*span, format!("expected {expected}")), s(*decl, format!("`{matrix}` is declared here"))]);
+            if *expected > 2 {
+                diag.with_notes(vec![format!(
+                    "note: a versioned matrix is indexed by {} version ind{}, then the tile row and column",
+                    expected - 2,
+                    if *expected == 3 { "ex" } else { "ices" }
+                )])
+            } else {
+                diag
+            }
+        }
+        UnknownDtype { span, found } => Diag::error()
+            .with_message(format!("unknown element type `{found}`"))
+            .with_labels(vec![p(*span, "only `f64` is supported".into())]),
         ZeroDimension { span, what } => Diag::error()
             .with_message(format!("a matrix {what} cannot be zero"))
             .with_labels(vec![p(*span, "zero".into())]),
