@@ -26,7 +26,9 @@ const MICRO: usize = 8;
 /// changed nothing, so neither the TLB nor cache sets were the cause). At
 /// 256 x 256 (512 KiB, in L2) streaming took 0.19 ms against 0.08 with
 /// ordinary stores: below the threshold the destination stays in cache for
-/// its reader.
+/// its reader. On a Zen 4 host (cpu family 25 model 17, 2026-12-04) a
+/// Cholesky at n = 8192 on 1024 tiles with ordinary stores took 1.07x the
+/// time (9 interleaved pairs), so AMD streams too.
 const STREAM_FROM_BYTES: usize = 1 << 20;
 
 /// Sets every entry below a tile's diagonal to zero (a triangular factor
