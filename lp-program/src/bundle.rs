@@ -18,7 +18,7 @@
 //! write-once and acyclicity.
 
 use crate::analysis::{self, Finding, Options};
-use crate::ir::{Expr, Instr, Item, Program, Role, TileRef};
+use crate::ir::{Expr, Instr, Item, MAX_VERSION_DIMENSIONS, MAX_VERSIONS, Program, Role, TileRef};
 use crate::plan::Plan;
 use lp_std::Kernel;
 use std::fmt;
@@ -321,11 +321,15 @@ fn matrix(p: &Program, m: usize, info: &crate::ir::MatrixInfo) -> Result<(), Str
     if h.grid().iter().any(|&g| g > u32::MAX as usize) {
         return fail("more than 2^32 tiles per side");
     }
-    if info.versions.contains(&0) || info.version_count() > u32::MAX as u64 {
-        return fail("version counts must be 1 to 2^32 in all");
+    if info.versions.contains(&0) || info.version_count() > MAX_VERSIONS {
+        return fail(&format!(
+            "version counts must be 1 or more, at most {MAX_VERSIONS} in all"
+        ));
     }
-    if info.versions.len() > 4 {
-        return fail("more than 4 version dimensions");
+    if info.versions.len() > MAX_VERSION_DIMENSIONS {
+        return fail(&format!(
+            "more than {MAX_VERSION_DIMENSIONS} version dimensions"
+        ));
     }
     if let Some(b) = info.base {
         let Some(base) = p.matrices.get(b as usize) else {

@@ -400,10 +400,21 @@ pub struct MatrixInfo {
     pub base: Option<u32>,
 }
 
+/// The most version dimensions a matrix may have (`matrix S[a, b, c, d]`),
+/// in a program and in a bundle.
+pub const MAX_VERSION_DIMENSIONS: usize = 4;
+
+/// The most versions a matrix may have in all: a tile key numbers its
+/// version in 32 bits.
+pub const MAX_VERSIONS: u64 = u32::MAX as u64;
+
 impl MatrixInfo {
-    /// Number of versions (1 for a plain matrix).
+    /// Number of versions (1 for a plain matrix), saturating: a bundle's
+    /// counts are bytes from outside until validation has refused more
+    /// than [`MAX_VERSIONS`].
     pub fn version_count(&self) -> u64 {
-        self.versions.iter().map(|&v| v as u64).product()
+        let count = |n: u64, &v: &u32| n.saturating_mul(u64::from(v));
+        self.versions.iter().fold(1, count)
     }
 
     /// The version components of linear version `v` (row-major over

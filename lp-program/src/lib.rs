@@ -28,6 +28,7 @@ pub mod polytope;
 pub mod solve;
 
 pub use ir::{
-    Expr, Family, Instr, Item, JobId, LoopNode, MatrixInfo, Program, Role, TileKey, TileRef,
+    Expr, Family, Instr, Item, JobId, LoopNode, MAX_VERSION_DIMENSIONS, MAX_VERSIONS, MatrixInfo,
+    Program, Role, TileKey, TileRef,
 };
 pub use plan::{Located, Plan, PlanError, RefError, Resolved};

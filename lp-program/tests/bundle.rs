@@ -436,6 +436,16 @@ fn structural_damage_is_named() {
         |p| p.matrices[2].name = "S.1".into(),
         "matrix 2: \"S.1\" is not a valid name",
     );
+    // Counts whose product passes 2^64 (it wrapped to 0 in a release
+    // build and overflowed in a debug one before it saturated).
+    assert_invalid(
+        |p| p.matrices[2].versions = vec![65536; 4],
+        "matrix S: version counts must be 1 or more, at most 4294967295 in all",
+    );
+    assert_invalid(
+        |p| p.matrices[2].versions = vec![2; 5],
+        "matrix S: more than 4 version dimensions",
+    );
     assert_invalid(
         |p| p.body.swap(0, 1),
         "family 1 is out of program order (expected 0)",

@@ -203,7 +203,8 @@ pub fn check(src: &str, e: &CheckError) -> Diag {
         | UnknownDtype { .. }
         | ZeroDimension { .. }
         | NotSquare { .. }
-        | GridTooLarge { .. } => shapes(e),
+        | GridTooLarge { .. }
+        | TooManyVersions { .. } => shapes(e),
         RegisterRedefined { .. }
         | UseBeforeDefinition { .. }
         | RegisterFromOtherJob { .. }
@@ -357,10 +358,21 @@ fn shapes(e: &CheckError) -> Diag {
         NegativeDimension { span, value } => Diag::error()
             .with_message(format!("a size cannot be negative, found {value}"))
             .with_labels(vec![p(*span, "negative".into())]),
-        IndexCount { span, matrix, expected, found, decl } => {
+        IndexCount {
+            span,
+            matrix,
+            expected,
+            found,
+            decl,
+        } => {
             let diag = Diag::error()
-                .with_message(format!("`{matrix}` takes {expected} indices, found {found}"))
-                .with_labels(vec![p(*span, format!("expected {expected}")), s(*decl, format!("`{matrix}` is declared here"))]);
+                .with_message(format!(
+                    "`{matrix}` takes {expected} indices, found {found}"
+                ))
+                .with_labels(vec![
+                    p(*span, format!("expected {expected}")),
+                    s(*decl, format!("`{matrix}` is declared here")),
+                ]);
             if *expected > 2 {
                 diag.with_notes(vec![format!(
                     "note: a versioned matrix is indexed by {} version ind{}, then the tile row and column",
@@ -377,15 +389,45 @@ fn shapes(e: &CheckError) -> Diag {
         ZeroDimension { span, what } => Diag::error()
             .with_message(format!("a matrix {what} cannot be zero"))
             .with_labels(vec![p(*span, "zero".into())]),
-        NotSquare { span, structure, kind, what, rows, cols } => Diag::error()
+        NotSquare {
+            span,
+            structure,
+            kind,
+            what,
+            rows,
+            cols,
+        } => Diag::error()
             .with_message(format!(
                 "{} {kind} matrix needs {what}, found {rows} x {cols}",
                 if kind.starts_with('u') { "an" } else { "a" }
             ))
-            .with_labels(vec![p(*span, "not square".into()), s(*structure, format!("declared {kind} here"))]),
+            .with_labels(vec![
+                p(*span, "not square".into()),
+                s(*structure, format!("declared {kind} here")),
+            ]),
         GridTooLarge { span, tiles } => Diag::error()
             .with_message(format!("too many tiles along one side: {tiles}"))
-            .with_labels(vec![p(*span, format!("at most {} tiles per side", u32::MAX))]),
+            .with_labels(vec![p(
+                *span,
+                format!("at most {} tiles per side", u32::MAX),
+            )]),
+        TooManyVersions {
+            span, dimensions, ..
+        } if *dimensions > lp_program::MAX_VERSION_DIMENSIONS => Diag::error()
+            .with_message(format!("too many version dimensions: {dimensions}"))
+            .with_labels(vec![p(
+                *span,
+                format!("at most {}", lp_program::MAX_VERSION_DIMENSIONS),
+            )]),
+        TooManyVersions { span, versions, .. } => Diag::error()
+            .with_message(format!("too many versions: {versions} in all"))
+            .with_labels(vec![p(
+                *span,
+                format!(
+                    "at most {} in all (the product of the counts)",
+                    lp_program::MAX_VERSIONS
+                ),
+            )]),
         _ => unreachable!("check() sends {e:?} elsewhere"),
     }
 }

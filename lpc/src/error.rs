@@ -165,6 +165,14 @@ pub enum CheckError {
         span: Span,
         tiles: u64,
     },
+    /// More version dimensions than [`lp_program::MAX_VERSION_DIMENSIONS`],
+    /// or more versions in all than [`lp_program::MAX_VERSIONS`] (the
+    /// product of the counts, `versions`).
+    TooManyVersions {
+        span: Span,
+        dimensions: usize,
+        versions: u128,
+    },
     /// A dimension, tile size or version count that is negative.
     NegativeDimension {
         span: Span,
@@ -422,6 +430,7 @@ impl CheckError {
             | ZeroDimension { span, .. }
             | NotSquare { span, .. }
             | GridTooLarge { span, .. }
+            | TooManyVersions { span, .. }
             | NegativeDimension { span, .. }
             | NegativeSeed { span, .. }
             | BadBase { span, .. }

@@ -4,7 +4,7 @@
 use super::scope::Scope;
 use crate::error::CheckError;
 use grammar::ast::{self, RoleKind, StructureKind};
-use lp_program::{MatrixInfo, Role};
+use lp_program::{MAX_VERSION_DIMENSIONS, MAX_VERSIONS, MatrixInfo, Role};
 use lp_std::{Dims, HeaderError, Init, InitError, MatrixHeader, Triangle};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -218,20 +218,30 @@ fn versions(
     errors: &mut Vec<CheckError>,
 ) -> Option<Vec<u32>> {
     let mut valid = true;
-    let mut versions = Vec::with_capacity(decl.versions.len());
+    let mut counts = Vec::with_capacity(decl.versions.len());
     for v in &decl.versions {
         match dimension(v, "version count", scope, errors) {
-            Some(n) if n <= u32::MAX as u64 => versions.push(n as u32),
-            Some(n) => {
-                valid = false;
-                errors.push(CheckError::GridTooLarge {
-                    span: v.span(),
-                    tiles: n,
-                });
-            }
+            Some(n) => counts.push(n),
             None => valid = false,
         }
     }
+    // The limits a bundle's decoding enforces (`lp_program::bundle`), so
+    // that every program that checks can be built and run from its bundle.
+    let total = counts
+        .iter()
+        .fold(1u128, |n, &c| n.saturating_mul(c.into()));
+    if valid && (counts.len() > MAX_VERSION_DIMENSIONS || total > u128::from(MAX_VERSIONS)) {
+        let (first, last) = (&decl.versions[0], &decl.versions[counts.len() - 1]);
+        errors.push(CheckError::TooManyVersions {
+            span: first.span().to(last.span()),
+            dimensions: counts.len(),
+            versions: total,
+        });
+        valid = false;
+    }
+    // Used only when valid: then each count fits in 32 bits, as their
+    // product does.
+    let versions = counts.into_iter().map(|n| n as u32).collect();
     if !decl.versions.is_empty() && role == Role::Input {
         valid = false;
         errors.push(CheckError::VersionedInput {
