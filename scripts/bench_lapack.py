@@ -9,6 +9,12 @@ lpc / LAPACK (below 1: lambdapack is faster).
 What is timed: for lpc, the run itself as its summary reports it ("finished
 N jobs in T": importing the .npy inputs and exporting outputs excluded); for
 LAPACK, the routine call alone, on Fortran-ordered copies made beforehand.
+`lpc system s` is the median of lpc's system time in those runs (its
+summary's `cpu` line), the kernel's work for it: above all faulting in the
+memory its tiles first touch, which on a virtual machine can cost from
+nothing to a second of a two-second run (docs/performance.md), where the
+baseline's matrix is touched before its clock starts. A row whose lpc time
+moved with it moved with the machine.
 Both use every core: lpc's default worker count, OpenBLAS's threads. The
 LAPACK child process runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset
 (its own environment only) and reports the kernel threadpoolctl sees.
@@ -40,7 +46,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lpc_output import kernel_lines, run_seconds
+from lpc_output import kernel_lines, run_seconds, system_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 # `LP_LPC` points at another build (a branch being compared, say).
@@ -140,14 +146,15 @@ if nrhs:
 
 
 def lpc_run(program: Path, d: Path, first: str, with_b: bool) -> tuple:
-    """The run's seconds and its summary's kernel lines."""
+    """The run's seconds, its summary's kernel lines and its system
+    time."""
     args = [str(LPC), "run", str(program), "--quiet", "--input", f"{first}={d}/{first}.npy"]
     if with_b:
         args += ["--input", f"B={d}/B.npy"]
     out = subprocess.run(args, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"lpc run failed:\n{out.stderr}")
-    return run_seconds(out.stderr), kernel_lines(out.stderr)
+    return run_seconds(out.stderr), kernel_lines(out.stderr), system_seconds(out.stderr)
 
 
 def baseline(routine: str, d: Path) -> dict:
@@ -211,8 +218,8 @@ def main():
     print(f"machine: {machine()}, {os.cpu_count()} cores; medians of {args.reps}, interleaved")
     # The tile kernels' library (faer, or OpenBLAS with the `openblas` feature).
     print(f"lpc: {version.stdout.strip()}")
-    print("| case | sizes | tile | lpc s | LAPACK s | lpc / LAPACK | LAPACK kernel |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| case | sizes | tile | lpc s | lpc system s | LAPACK s | lpc / LAPACK | LAPACK kernel |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     kernels = []
     for spec in cases:
         for tile in tiles:
@@ -255,7 +262,8 @@ def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int) -> tupl
             theirs.append(b["secs"])
             blas = ", ".join(f"{api} {version} {arch} x{threads}"
                              for api, version, arch, threads in b["blas"])
-        o = statistics.median(secs for secs, _ in ours)
+        o = statistics.median(secs for secs, _, _ in ours)
+        system = statistics.median(sys_secs for _, _, sys_secs in ours)
         # The kernels of the median run (the upper one of an even count).
         median_kernels = sorted(ours)[len(ours) // 2][1]
         shown = " ".join(f"{key}={v}" for key, v in sizes.items() if key != "tile")
@@ -265,7 +273,7 @@ def run_case(name: str, sizes: dict, routine: str, tile: int, reps: int) -> tupl
             them = f"{t:.2f} | {o / t:.2f} | {blas}"
         else:
             them = f"crashed | | {routine} of {BASELINE_PYTHON}"
-        print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {them} |", flush=True)
+        print(f"| {name} | {shown} | {tile_used} | {o:.2f} | {system:.2f} | {them} |", flush=True)
         return f"{name} {shown}, tile {tile_used}", median_kernels
 
 

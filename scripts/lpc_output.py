@@ -1,6 +1,7 @@
 """Figures read from lpc's output, for the benchmark scripts beside this one.
 
-lpc prints durations as "850 ms" or "3.49 s"; a script that cannot find the
+lpc prints durations as "850.0 ms", "3.49 s" or, from two minutes, "2m 05s"
+(`human_duration` in lpc/src/cli/mod.rs); a script that cannot find the
 figure it needs stops with the output it searched, so that a changed
 summary line is a loud failure, never a silent zero.
 """
@@ -9,19 +10,39 @@ import re
 import sys
 
 
-def seconds(pattern: str, text: str, what: str) -> float:
-    """The duration `pattern` (value and unit groups) finds in `text`."""
+# A duration as lpc prints it, one group.
+DURATION = r"(\d+m \d+s|[0-9.]+ ms|[0-9.]+ s)"
+
+
+def duration(text: str) -> float:
+    """Seconds of a duration DURATION matched."""
+    if text.endswith(" ms"):
+        return float(text[:-3]) / 1e3
+    if text.endswith(" s"):
+        return float(text[:-2])
+    minutes, secs = text.split("m ")
+    return int(minutes) * 60 + int(secs[:-1])
+
+
+def seconds(pattern: str, text: str, what: str, group: int = 1) -> float:
+    """The duration in group `group` of `pattern` (built with DURATION)
+    in `text`."""
     found = re.search(pattern, text)
     if not found:
         sys.exit(f"no {what} in lpc's output:\n{text}")
-    value, unit = float(found.group(1)), found.group(2)
-    return value / 1e3 if unit == "ms" else value
+    return duration(found.group(group))
 
 
 def run_seconds(stderr: str) -> float:
     """The run's own time, from `lpc run`'s summary line "finished N jobs
     in T"."""
-    return seconds(r"finished \d+ jobs in ([0-9.]+) (ms|s)", stderr, "run time")
+    return seconds(rf"finished \d+ jobs in {DURATION}", stderr, "run time")
+
+
+def system_seconds(stderr: str) -> float:
+    """The system time of the run, from `lpc run`'s summary line "cpu
+    user U, system S" (the local backend's)."""
+    return seconds(rf"  cpu +user {DURATION}, system {DURATION}", stderr, "cpu line", 2)
 
 
 def kernel_lines(stderr: str) -> list:
@@ -42,4 +63,4 @@ def kernel_lines(stderr: str) -> list:
 
 def makespan_seconds(output: str) -> float:
     """The predicted makespan from `lpc sim`'s report."""
-    return seconds(r"makespan\s+([0-9.]+) (ms|s)", output, "makespan")
+    return seconds(rf"makespan\s+{DURATION}", output, "makespan")

@@ -24,7 +24,7 @@
 //! a fault-injecting [`Launcher`] (see [`Interpose`]), so the default lease is
 //! long.
 
-use crate::metrics::{GeneratedCounts, Metrics, Progress, RunSummary};
+use crate::metrics::{CpuTime, GeneratedCounts, Metrics, Progress, RunSummary};
 use crate::protocol::driver::{Relaunches, launch_roots, relaunch_overdue, sweep_temps};
 use crate::protocol::{
     BackendError, Counters, JobContext, JobError, Launcher, Priorities, ProtoResult, RunError,
@@ -677,6 +677,7 @@ pub fn run_local_with(
         metrics: &metrics,
         tracer: tracer.as_ref(),
     };
+    let cpu_at_start = CpuTime::of_process();
     let run = Run::new(ctx, &queue, opts, workers);
     let outcome = std::thread::scope(|scope| {
         let result = start_workers(scope, &run, workers).and_then(|()| drive(&run, progress));
@@ -696,6 +697,11 @@ pub fn run_local_with(
     let stray_temp_tiles = sweep_temps(plan, store.as_ref())?;
     let idle_waits = write_trace(tracer.as_ref(), plan, opts)?;
     let wall = run.started.elapsed();
+    // Over the same span as `wall` (the critical path below is not the
+    // run's work).
+    let cpu = cpu_at_start
+        .zip(CpuTime::of_process())
+        .map(|(start, end)| end.since(start));
     progress(&run.snapshot());
     // Computed bottom levels bring the critical path along; stated ones
     // build no graph, so it is built here (or refused at once when the
@@ -722,6 +728,7 @@ pub fn run_local_with(
             reused: inputs.reused(),
         }),
         kernels: metrics.kernel_times(),
+        cpu,
     })
 }
 

@@ -189,6 +189,58 @@ pub struct RunSummary {
     /// Time and rate per kernel, the longest first; empty where the
     /// driver cannot see the workers' (Lambda).
     pub kernels: Vec<KernelTime>,
+    /// The CPU time the process spent during the run; `None` where the
+    /// workers are other processes (Lambda) or the platform has no
+    /// `getrusage`.
+    pub cpu: Option<CpuTime>,
+}
+
+/// CPU time, user and system (the kernel's: page faults, file I/O).
+/// System time is where a run pays for first touching memory, which on a
+/// virtual machine can cost from nothing to a second of a run that takes
+/// two (docs/performance.md, "An upper-form Cholesky").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuTime {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl CpuTime {
+    /// This process's CPU time so far, all threads.
+    pub fn of_process() -> Option<CpuTime> {
+        #[cfg(unix)]
+        {
+            let mut usage = std::mem::MaybeUninit::<libc::rusage>::uninit();
+            // SAFETY: `usage` is a valid place for the struct getrusage
+            // fills in; it is read only when the call succeeds.
+            if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
+                return None;
+            }
+            // SAFETY: filled by the successful call above.
+            let usage = unsafe { usage.assume_init() };
+            let time = |t: libc::timeval| {
+                let micros = u64::try_from(t.tv_usec).unwrap_or(0);
+                Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+                    + Duration::from_micros(micros)
+            };
+            Some(CpuTime {
+                user: time(usage.ru_utime),
+                system: time(usage.ru_stime),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// The time spent since `earlier`.
+    pub fn since(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
 }
 
 /// See [`RunSummary::generated_inputs`].

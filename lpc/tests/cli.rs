@@ -1413,6 +1413,45 @@ fn a_store_path_that_is_a_file_is_named_as_such() {
     );
 }
 
+/// Seconds of a duration as `lpc` prints it ("850.0 ms", "3.49 s").
+fn printed_seconds(text: &str) -> f64 {
+    match text.split_once(' ') {
+        Some((value, "ms")) => value.parse::<f64>().unwrap() / 1e3,
+        Some((value, "s")) => value.parse().unwrap(),
+        _ => panic!("not a duration: {text:?}"),
+    }
+}
+
+/// The summary's `cpu` line: the process's user and system time during
+/// the run. A Cholesky at n = 2048 on one worker computes for tens of
+/// milliseconds at least, and one worker thread (with the driver beside
+/// it) cannot spend more than twice the run's time.
+#[test]
+fn a_run_reports_its_cpu_time() {
+    let program = repo("lib/cholesky.lp");
+    let args = ["run", &program, "--quiet", "--workers", "1"];
+    let out = lpc(
+        &[&args[..], &["--set", "n=2048", "--set", "b=512"]].concat(),
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let find = |prefix: &str| {
+        let line = stderr.lines().find_map(|l| l.strip_prefix(prefix));
+        line.unwrap_or_else(|| panic!("no {prefix:?} line in {stderr}"))
+    };
+    let wall = find("finished ").split(" in ").nth(1).unwrap();
+    let wall = printed_seconds(wall.strip_suffix(" on 1 worker").unwrap());
+    let cpu = find("  cpu           user ");
+    let (user, system) = cpu.split_once(", system ").unwrap();
+    let (user, system) = (printed_seconds(user), printed_seconds(system));
+    assert!(user >= 0.01, "{cpu}");
+    assert!(
+        user + system <= 2.0 * wall + 0.1,
+        "{cpu} in a run of {wall} s"
+    );
+}
+
 /// A Cholesky of 2 x 2 tiles is a chain of four jobs: on two workers one
 /// of them waits throughout and lends its core to the jobs the other runs
 /// (the kernels give the same bits either way: lp-std's

@@ -109,6 +109,9 @@ class RunSummary:
     # (name, calls, seconds summed over the workers, useful flops), the
     # longest first.
     kernels: List[Tuple[str, int, float, float]]
+    # The process's CPU seconds during the run, all its threads.
+    user_seconds: Optional[float]
+    system_seconds: Optional[float]
     verification: Optional[Verification]
 
 def check(program: Union[str, PathLike, bytes], params: Optional[Dict[str, int]] = None) -> List[Diagnostic]: ...

@@ -113,6 +113,10 @@ pub struct PySummary {
     /// Per kernel, the longest first: (name, calls, seconds summed over
     /// the workers, useful flops).
     pub kernels: Vec<(&'static str, u64, f64, f64)>,
+    /// The process's user and system CPU seconds during the run (all its
+    /// threads); system time is where first touching memory is paid.
+    pub user_seconds: Option<f64>,
+    pub system_seconds: Option<f64>,
     /// The residual check, when the run was asked to verify.
     pub verification: Option<Py<PyVerification>>,
 }
@@ -156,6 +160,8 @@ fn summary(py: Python<'_>, s: &RunSummary, v: Option<&Verification>) -> PyResult
         worker_idle_seconds: s.worker_idle.iter().map(|d| d.as_secs_f64()).collect(),
         jobs_on_lent_cores: s.jobs_on_lent_cores.unwrap_or(0),
         idle_while_ready_seconds: s.idle_waits.as_ref().map(|w| w.total.as_secs_f64()),
+        user_seconds: s.cpu.map(|c| c.user.as_secs_f64()),
+        system_seconds: s.cpu.map(|c| c.system.as_secs_f64()),
         kernels: s
             .kernels
             .iter()

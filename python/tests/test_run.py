@@ -2,6 +2,7 @@
 progress, the GIL and Ctrl-C."""
 
 import _thread
+import os
 import re
 import signal
 import subprocess
@@ -46,6 +47,10 @@ def test_run_library_program_with_summary_and_verification(rng):
     assert all(0 <= t <= s.wall_seconds for t in s.worker_idle_seconds)
     assert s.idle_while_ready_seconds is None  # not traced
     assert 0 <= s.jobs_on_lent_cores <= s.executions
+    # The process's CPU time: at most every core busy throughout (and a
+    # little for the clocks' grain).
+    assert s.user_seconds is not None and s.system_seconds is not None
+    assert 0 <= s.user_seconds + s.system_seconds <= os.cpu_count() * s.wall_seconds + 0.05
     # A diagonal tile's SYRK (its two operands the same tile) is timed apart.
     assert {name: calls for name, calls, _, _ in s.kernels} == {
         "CHOL": 3,

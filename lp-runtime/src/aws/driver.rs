@@ -171,6 +171,7 @@ pub fn run_lambda_with(
             idle_waits: None,
             generated_inputs: None,
             kernels: Vec::new(),
+            cpu: None,
         },
     })
 }

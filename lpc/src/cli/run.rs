@@ -653,10 +653,10 @@ fn update(bar: &ProgressBar, p: &Progress) {
 
 fn print_summary(s: &RunSummary) {
     // The lambda backend reports no worker count: invocations come and go.
-    let on = if s.workers == 0 {
-        "Lambda".to_string()
-    } else {
-        format!("{} workers", s.workers)
+    let on = match s.workers {
+        0 => "Lambda".to_string(),
+        1 => "1 worker".to_string(),
+        n => format!("{n} workers"),
     };
     lpc::say!(
         "finished {} jobs in {} on {on}",
@@ -710,6 +710,16 @@ fn print_summary(s: &RunSummary) {
     }
     if let Some(w) = &s.idle_waits {
         line("waits", super::idle_waits(w));
+    }
+    if let Some(cpu) = s.cpu {
+        line(
+            "cpu",
+            format!(
+                "user {}, system {}",
+                human_duration(cpu.user),
+                human_duration(cpu.system)
+            ),
+        );
     }
     for (i, k) in kernel_lines(&s.kernels).into_iter().enumerate() {
         line(if i == 0 { "kernels" } else { "" }, k);
