@@ -1,7 +1,8 @@
 #!/bin/sh
 # Seeds the `decode` fuzz target (fuzz/fuzz_targets/decode.rs) with the
 # payloads of the library's programs at small sizes: each bundle less its
-# 52-byte header (magic, version, length, blake3).
+# 52-byte header (magic, version, length, blake3: `PREFIX_LEN` in
+# lp-program/src/bundle.rs), which the target puts back (`bundle::wrap`).
 set -eu
 cd "$(dirname "$0")/.."
 out=fuzz/corpus/decode

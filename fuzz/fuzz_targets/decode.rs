@@ -10,15 +10,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lp_program::bundle::{FORMAT_VERSION, MAGIC, decode};
+use lp_program::bundle::{decode, wrap};
 
 fuzz_target!(|payload: &[u8]| {
-    let mut bytes = MAGIC.to_vec();
-    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(blake3::hash(payload).as_bytes());
-    bytes.extend_from_slice(payload);
-    let Ok(plan) = decode(&bytes) else {
+    let Ok(plan) = decode(&wrap(payload)) else {
         return;
     };
     let mut jobs = Vec::new();
