@@ -60,6 +60,12 @@ pub struct LocalOptions {
     /// Bytes of generated input tiles kept for their later readers
     /// ([`GeneratedInputs`]); 0 generates a tile at every load.
     pub input_budget: u64,
+    /// Inputs (matrix numbers) whose tiles in the store are the run's own
+    /// copies, read by nothing after the run (`lpc run`'s imports into its
+    /// memory store, unless it verifies): their last readers update them
+    /// in place instead of copying them
+    /// ([`JobContext::consumed_inputs`]).
+    pub consumed_inputs: Vec<u32>,
 }
 
 /// The default [`LocalOptions::input_budget`]: 1 GiB.
@@ -87,6 +93,7 @@ impl Default for LocalOptions {
             stop: Arc::new(AtomicBool::new(false)),
             schedule: Schedule::default(),
             input_budget: DEFAULT_INPUT_BUDGET,
+            consumed_inputs: Vec::new(),
         }
     }
 }
@@ -676,6 +683,7 @@ pub fn run_local_with(
         launcher: launcher.as_ref(),
         metrics: &metrics,
         tracer: tracer.as_ref(),
+        consumed_inputs: &opts.consumed_inputs,
     };
     let cpu_at_start = CpuTime::of_process();
     let run = Run::new(ctx, &queue, opts, workers);
@@ -727,6 +735,7 @@ pub fn run_local_with(
             tiles: inputs.generated(),
             reused: inputs.reused(),
         }),
+        inputs_consumed: m.inputs_consumed,
         kernels: metrics.kernel_times(),
         cpu,
     })

@@ -20,6 +20,7 @@ pub struct Metrics {
     retries: AtomicU64,
     temp_bytes_held: AtomicU64,
     peak_temp_bytes: AtomicU64,
+    inputs_consumed: AtomicU64,
     /// By kernel name; the lock is uncontended next to the microseconds a
     /// call takes at the least.
     kernels: Mutex<BTreeMap<&'static str, KernelTime>>,
@@ -64,6 +65,9 @@ pub struct MetricsSnapshot {
     pub retries: u64,
     pub temp_bytes_held: u64,
     pub peak_temp_bytes: u64,
+    /// Input tiles handed over to their last reader
+    /// ([`RunSummary::inputs_consumed`]).
+    pub inputs_consumed: u64,
 }
 
 impl Metrics {
@@ -122,6 +126,11 @@ impl Metrics {
             .fetch_update(Relaxed, Relaxed, |h| Some(h.saturating_sub(bytes)));
     }
 
+    /// An input tile was handed over to its last reader.
+    pub fn input_consumed(&self) {
+        self.inputs_consumed.fetch_add(1, Relaxed);
+    }
+
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
             executions: self.executions.load(Relaxed),
@@ -132,6 +141,7 @@ impl Metrics {
             retries: self.retries.load(Relaxed),
             temp_bytes_held: self.temp_bytes_held.load(Relaxed),
             peak_temp_bytes: self.peak_temp_bytes.load(Relaxed),
+            inputs_consumed: self.inputs_consumed.load(Relaxed),
         }
     }
 }
@@ -186,6 +196,10 @@ pub struct RunSummary {
     /// by a tile kept from an earlier load; `None` where the driver cannot
     /// see them (Lambda: each worker generates its own).
     pub generated_inputs: Option<GeneratedCounts>,
+    /// Tiles of consumed inputs (`LocalOptions::consumed_inputs`) handed
+    /// to their last readers, which updated them in place: no copy of them
+    /// was made. 0 where there are none (Lambda, the Python package).
+    pub inputs_consumed: u64,
     /// Time and rate per kernel, the longest first; empty where the
     /// driver cannot see the workers' (Lambda).
     pub kernels: Vec<KernelTime>,

@@ -454,6 +454,19 @@ fn loop_cholesky_computes_exactly_the_flat_cholesky() {
     }
 }
 
+/// How a store treats the Cholesky's tiles in
+/// [`loop_cholesky_absorbs_duplicates_and_lost_deliveries`].
+#[derive(Clone, Copy, PartialEq)]
+enum Handing {
+    /// Every reader gets a shared tile.
+    Nothing,
+    /// A temp tile's only reader takes it (the memory store).
+    Temps,
+    /// So does an input tile's, the input imported and consumed
+    /// (`LocalOptions::consumed_inputs`, as `lpc run` sets it).
+    TempsAndInput,
+}
+
 #[test]
 fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
     let (t, b) = (5, 3);
@@ -465,14 +478,32 @@ fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
         &|_| {},
     )
     .unwrap();
-    let plan = plan(cholesky_loops(t, b, Body::Kernels));
-    // A store that hands temps over to their reader (the memory store):
-    // the first execution takes its tile, a duplicate finds it gone.
-    for (lossy, hand_over) in [(false, false), (true, false), (false, true), (true, true)] {
-        let store = if hand_over {
-            RecordingStore::handing_over()
-        } else {
-            RecordingStore::new()
+    let generated = cholesky_loops(t, b, Body::Kernels);
+    // The same A, imported: its lower tiles in the store, no initialiser.
+    let mut imported = generated.clone();
+    let a = &mut imported.matrices[A as usize];
+    let init = a.init.take().expect("A is generated");
+    let a_tiles: Vec<_> = lower_tiles(t)
+        .map(|(i, j)| ((i, j), init.tile(&a.header, i, j)))
+        .collect();
+    let (generated, imported) = (plan(generated), plan(imported));
+    // The first execution takes a handed-over tile, a duplicate finds it
+    // gone.
+    let handings = [Handing::Nothing, Handing::Temps, Handing::TempsAndInput];
+    for (lossy, handing) in [false, true]
+        .into_iter()
+        .flat_map(|l| handings.map(|h| (l, h)))
+    {
+        let (store, plan, consumed_inputs) = match handing {
+            Handing::Nothing => (RecordingStore::new(), &generated, vec![]),
+            Handing::Temps => (RecordingStore::handing_over(), &generated, vec![]),
+            Handing::TempsAndInput => {
+                let store = RecordingStore::handing_over();
+                for ((i, j), tile) in &a_tiles {
+                    store.seed("A", *i, *j, tile.clone());
+                }
+                (store, &imported, vec![A])
+            }
         };
         let launched = Arc::new(Mutex::new(HashMap::new()));
         let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
@@ -492,17 +523,25 @@ fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
         let options = LocalOptions {
             workers: 3,
             lease: Duration::from_millis(50),
+            consumed_inputs,
             ..LocalOptions::default()
         };
-        let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
-        let ctx = match (lossy, hand_over) {
-            (true, false) => "lost deliveries",
-            (false, false) => "duplicates",
-            (true, true) => "lost deliveries, temps handed over",
-            (false, true) => "duplicates, temps handed over",
-        };
+        let summary = run_local_with(plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
+        let ctx = format!(
+            "{}, {}",
+            if lossy {
+                "lost deliveries"
+            } else {
+                "duplicates"
+            },
+            match handing {
+                Handing::Nothing => "nothing handed over",
+                Handing::Temps => "temps handed over",
+                Handing::TempsAndInput => "temps and the input handed over",
+            }
+        );
         let launched = launched.lock().unwrap();
-        for (id, name) in jobs_of(&plan) {
+        for (id, name) in jobs_of(plan) {
             assert_eq!(launched.get(&id), Some(&1), "{ctx}: launches of {name}");
         }
         assert_eq!(summary.jobs, cholesky_jobs(t), "{ctx}");
@@ -512,24 +551,67 @@ fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
                 "{ctx}: lost deliveries were relaunched"
             );
         }
-        for i in 0..t {
-            for j in 0..=i {
-                assert_eq!(
-                    store.tile("L", i, j),
-                    reference.tile("L", i, j),
-                    "{ctx}: L[{i}, {j}]"
-                );
-            }
+        for (i, j) in lower_tiles(t) {
+            assert_eq!(
+                store.tile("L", i, j),
+                reference.tile("L", i, j),
+                "{ctx}: L[{i}, {j}]"
+            );
         }
         // Temps a duplicate re-wrote after their last reader freed them
-        // are swept at the end: none is left.
+        // are swept at the end: none is left. The consumed input's tiles
+        // went to their readers.
         assert_eq!(store.matrices(), ["L"], "{ctx}: temps left");
-        // Every temp tile (each has one reader) was handed over once: a
-        // duplicate never took one again.
+        // Every temp tile (each has one reader) was handed over once, and
+        // every tile of the consumed input: a duplicate never took one
+        // again.
         let takes = store.state.lock().unwrap().takes;
-        let expected = if hand_over { cholesky_temp_tiles(t) } else { 0 };
+        let expected = match handing {
+            Handing::Nothing => 0,
+            Handing::Temps => cholesky_temp_tiles(t),
+            Handing::TempsAndInput => cholesky_temp_tiles(t) + a_tiles.len(),
+        };
         assert_eq!(takes, expected, "{ctx}: tiles handed over");
     }
+}
+
+#[test]
+fn a_consumed_input_is_updated_in_place_and_counted_as_no_temp() {
+    let (t, b) = (4, 3);
+    let mut program = cholesky_loops(t, b, Body::Kernels);
+    let a = &mut program.matrices[A as usize];
+    let init = a.init.take().expect("A is generated");
+    let header = a.header.clone();
+    let plan = plan(program);
+    let run = |consumed_inputs: Vec<u32>| {
+        let store = RecordingStore::handing_over();
+        for (i, j) in lower_tiles(t) {
+            store.seed("A", i, j, init.tile(&header, i, j));
+        }
+        let options = LocalOptions {
+            consumed_inputs,
+            ..opts(1)
+        };
+        let summary = run_local(&plan, store.clone(), &options, &|_| {}).unwrap();
+        let takes = store.state.lock().unwrap().takes;
+        (summary, takes, store)
+    };
+    let (kept, kept_takes, kept_store) = run(vec![]);
+    let (consumed, consumed_takes, consumed_store) = run(vec![A]);
+    for (i, j) in lower_tiles(t) {
+        assert_eq!(
+            consumed_store.tile("L", i, j),
+            kept_store.tile("L", i, j),
+            "L[{i}, {j}]"
+        );
+        assert!(kept_store.tile("A", i, j).is_some(), "A[{i}, {j}] kept");
+    }
+    assert_eq!(consumed_store.matrices(), ["L"]);
+    assert_eq!(consumed_takes, kept_takes + lower_tiles(t).count());
+    // One worker, the same order: the same temps held at the peak (an
+    // input tile taken is no temp freed).
+    assert_eq!(consumed.peak_temp_bytes, kept.peak_temp_bytes);
+    assert!(kept.peak_temp_bytes > 0);
 }
 
 #[test]

@@ -52,6 +52,7 @@ impl Harness {
             launcher: &self.launcher,
             metrics: &self.metrics,
             tracer: None,
+            consumed_inputs: &[],
         }
     }
 }
@@ -224,6 +225,7 @@ fn replayed_job_neither_relaunches_children_nor_frees_twice() {
             launcher: &launcher,
             metrics: &metrics,
             tracer: None,
+            consumed_inputs: &[],
         };
         assert!(counters.try_mark_launched(id[0]).unwrap());
         assert_eq!(

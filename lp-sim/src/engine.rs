@@ -427,6 +427,7 @@ impl<'a> Sim<'a> {
             launcher: &self.launcher,
             metrics: &self.metrics,
             tracer: None,
+            consumed_inputs: &[],
         }
     }
 

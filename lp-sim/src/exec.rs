@@ -248,7 +248,7 @@ fn load(run: &Run<'_>, r: Resolved, loads: &[TileKey], b: &mut Body) -> Result<N
         return Ok(ns(elements / rates.zeros));
     }
     let take = hands_over(
-        info.role,
+        info.role == Role::Temp,
         run.store.hands_over_tiles(),
         || loads.iter().filter(|&&t| t == r.key).count(),
         || run.plan.readers(r.key),

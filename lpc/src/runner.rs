@@ -699,6 +699,10 @@ pub struct RunOptions {
     /// Bytes of generated input tiles kept for later loads (the backend's
     /// default if `None`).
     pub input_budget: Option<u64>,
+    /// Inputs (matrix numbers) whose stored tiles the run may update in
+    /// place, being its own copies that nothing reads after it
+    /// (`LocalOptions::consumed_inputs`; local backend).
+    pub consumed_inputs: Vec<u32>,
 }
 
 /// Why a run did not finish.
@@ -754,6 +758,7 @@ pub fn run_local(
         stop: opts.stop.clone(),
         schedule: opts.schedule,
         input_budget: opts.input_budget.unwrap_or(defaults.input_budget),
+        consumed_inputs: opts.consumed_inputs.clone(),
         ..defaults
     };
     classify(

@@ -2,11 +2,12 @@
 //! initialised input tile is generated once per run and kept for its later
 //! readers, with outputs byte for byte those of generating it at every load;
 //! `--input` files imported on several threads give the tiles of a
-//! sequential import.
+//! sequential import; an imported input's tiles are updated in place by
+//! their last readers unless something reads them after the run.
 
 mod common;
 
-use common::{python, workspace};
+use common::{LPC, python, workspace};
 use lp_program::{Plan, Program, Role};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::matrix::{self, Transfer};
@@ -17,8 +18,10 @@ use lpc::frontend::{CompileOptions, Compiled, compile_source};
 use lpc::placement::{InputSource, PlacementError, place_with};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Places posv's inputs in `store` as its run `run-1` would.
 fn place_posv(
@@ -396,4 +399,122 @@ fn an_import_that_lost_a_tile_is_never_called_whole() {
     assert_eq!(imports.len(), 1, "{imports:?}");
     let at = format!("~inputs/{}", imports[0]);
     assert_eq!(Origin::read(&store.inner, &at).unwrap(), None);
+}
+
+/// `lpc run ARGS --quiet --workers 1`, which must succeed within a minute
+/// (a tile taken from under its other reader would stall the run): the
+/// summary's `inputs` line, if any, with its spaces collapsed.
+fn run_lpc<S: AsRef<str>>(args: &[S]) -> Option<String> {
+    let mut all = vec!["run", "--quiet", "--workers", "1"];
+    all.extend(args.iter().map(AsRef::as_ref));
+    let mut child = Command::new(LPC)
+        .args(&all)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lpc starts");
+    let started = Instant::now();
+    while child.try_wait().expect("lpc runs").is_none() {
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().ok();
+            panic!("lpc {all:?} still running after a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("lpc ran");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "lpc {all:?}:\n{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("inputs "))?;
+    Some(line.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[test]
+fn imported_inputs_are_updated_in_place_unless_verified() {
+    // posv on ragged 16-row tiles: A's 15 lower tiles (read as S[0]) and
+    // B's 5 x 3 (read as R[0]) each have one reader.
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let spd = r#"
+import sys, numpy as np
+rng = np.random.default_rng(3)
+m = rng.uniform(-1, 1, (70, 70))
+np.save(sys.argv[1], np.asfortranarray(m @ m.T + 70 * np.eye(70)))
+np.save(sys.argv[2], rng.uniform(-1, 1, (70, 37)))
+"#;
+    python(spd, &[&at("A.npy"), &at("B.npy")]);
+    let posv = workspace().join("lib/posv.lp").display().to_string();
+    let args = |x: &str| -> Vec<String> {
+        let sizes = ["--set", "n=70", "--set", "nrhs=37", "--set", "b=16"];
+        let files = [
+            "--input".to_string(),
+            format!("A={}", at("A.npy")),
+            "--input".to_string(),
+            format!("B={}", at("B.npy")),
+            "--output".to_string(),
+            format!("X={}", at(x)),
+        ];
+        [posv.clone()]
+            .into_iter()
+            .chain(sizes.map(String::from))
+            .chain(files)
+            .collect()
+    };
+    assert_eq!(
+        run_lpc(&args("consumed.npy")),
+        Some("inputs 30 imported tiles updated in place, not copied".to_string())
+    );
+    // --verify reads A and B after the run: they are kept, and copied.
+    let mut verified = args("verified.npy");
+    verified.push("--verify".to_string());
+    assert_eq!(run_lpc(&verified), None);
+    // The same bits either way (the kernels compute in place or on a
+    // copy alike), and numpy's solution.
+    let check = r#"
+import sys, numpy as np
+d = sys.argv[1]
+a, b = np.load(f"{d}/A.npy"), np.load(f"{d}/B.npy")
+x, y = np.load(f"{d}/consumed.npy"), np.load(f"{d}/verified.npy")
+assert np.array_equal(x, y), "in place and copied differ"
+r = np.linalg.norm(a @ x - b) / (np.linalg.norm(a) * np.linalg.norm(x))
+assert r < 1e-14, r
+print("ok")
+"#;
+    assert_eq!(python(check, &[&at("")]).trim(), "ok");
+}
+
+#[test]
+fn one_file_for_two_inputs_is_kept_for_both() {
+    // A file imported for two inputs is stored once, at one location: a
+    // hand-over to A's reader would take B's tile from under B's.
+    let dir = tempfile::tempdir().unwrap();
+    write_npy(dir.path(), "M", 6, 6, false, false);
+    let program = dir.path().join("add.lp");
+    std::fs::write(
+        &program,
+        "matrix A : f64[6, 6] tile [3, 3] input\n\
+         matrix B : f64[6, 6] tile [3, 3] input\n\
+         matrix C : f64[6, 6] tile [3, 3] output\n\
+         for i in range(2) {\n\
+         for j in range(2) {\n\
+         add:\n\
+         %c = ADD A[i, j], B[i, j]\n\
+         S3_WRITE C[i, j], %c\n\
+         }\n\
+         }\n",
+    )
+    .unwrap();
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let (program, m, c) = (at("add.lp"), at("M.npy"), at("C.npy"));
+    let (a, b, c) = (format!("A={m}"), format!("B={m}"), format!("C={c}"));
+    let line = run_lpc(&[&program, "--input", &a, "--input", &b, "--output", &c]);
+    assert_eq!(line, None);
+    let check = r#"
+import sys, numpy as np
+m, c = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert np.array_equal(c, 2 * m), c
+print("ok")
+"#;
+    assert_eq!(python(check, &[&at("M.npy"), &at("C.npy")]).trim(), "ok");
 }

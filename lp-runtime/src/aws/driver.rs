@@ -170,6 +170,7 @@ pub fn run_lambda_with(
             jobs_on_lent_cores: None,
             idle_waits: None,
             generated_inputs: None,
+            inputs_consumed: 0,
             kernels: Vec::new(),
             cpu: None,
         },

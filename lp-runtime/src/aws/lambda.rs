@@ -389,6 +389,8 @@ pub fn handle_job(
         launcher: launcher.as_ref(),
         metrics: &metrics,
         tracer: None,
+        // A worker's loads are its own copies already (S3 hands none over).
+        consumed_inputs: &[],
     };
     let chain = Chain {
         ctx: &ctx,

@@ -41,6 +41,10 @@ pub struct JobContext<'a> {
     pub launcher: &'a dyn Launcher,
     pub metrics: &'a Metrics,
     pub tracer: Option<&'a Tracer>,
+    /// Inputs (matrix numbers) whose stored tiles are this run's own
+    /// copies, which nothing reads after it: a memory store hands such a
+    /// tile to its last reader as it does a temp's ([`hands_over`]).
+    pub consumed_inputs: &'a [u32],
 }
 
 /// Builds the errors of one job: its name and the source line of the
@@ -315,10 +319,9 @@ impl Execution<'_> {
         let value = match self.loaded.iter().position(|(r, _)| *r == tile) {
             Some(k) => self.loaded.swap_remove(k).1,
             None => {
-                let info = &ctx.plan.program().matrices[tile.key.matrix as usize];
                 let take = handed_over(
                     ctx,
-                    info,
+                    tile.key,
                     || loads_naming(self.instrs, &self.resolved, tile.key),
                     || ctx.plan.readers(tile.key),
                 );
@@ -509,15 +512,18 @@ fn load(
         read,
     ) {
         Ok(v) => {
-            if take {
+            match (take, info.role) {
                 // The store holds it no more: the result written into its
                 // buffer is the temp from now on.
-                ctx.metrics.temp_freed(tile_bytes(info, tile.key));
+                (true, Role::Temp) => ctx.metrics.temp_freed(tile_bytes(info, tile.key)),
+                (true, _) => ctx.metrics.input_consumed(),
+                (false, _) => {}
             }
             Ok(Some(v))
         }
         Err(MatrixError::Missing { .. })
-            if info.role == Role::Temp && is_duplicate(ctx, fail, pc, tile.key, take)? =>
+            if (info.role == Role::Temp || take)
+                && is_duplicate(ctx, fail, pc, tile.key, take)? =>
         {
             Ok(None)
         }
@@ -536,10 +542,11 @@ fn load(
     }
 }
 
-/// Whether a temp tile missing from the store means this execution is a
-/// duplicate, whose work is another's: its job finished and freed the
-/// tile, or another execution of it took the tile to update in place and
-/// will finish. Otherwise the missing tile is an error.
+/// Whether a tile missing from the store (a temp's, or one this job takes)
+/// means this execution is a duplicate, whose work is another's: its job
+/// finished and freed the tile, or another execution of it took the tile
+/// to update in place and will finish. Otherwise the missing tile is an
+/// error.
 fn is_duplicate(
     ctx: &JobContext<'_>,
     fail: &Failing<'_>,
@@ -564,7 +571,8 @@ fn is_duplicate(
         })
 }
 
-/// Whether the store hands a tile over to this job: a temp tile whose only
+/// Whether the store hands a tile over to this job: a temp tile, or a
+/// consumed input's ([`JobContext::consumed_inputs`]), whose only
 /// reader this job is (`readers`), naming it in one load (`loads`), from a
 /// store that can give up its copy (memory), so that a kernel updating it
 /// does so in place instead of copying it first. Nothing else reads it,
@@ -574,24 +582,30 @@ fn is_duplicate(
 /// asked for last, only where the store and matrix allow a hand-over.
 fn handed_over(
     ctx: &JobContext<'_>,
-    info: &MatrixInfo,
+    tile: TileKey,
     loads: impl FnOnce() -> usize,
     readers: impl FnOnce() -> u32,
 ) -> bool {
-    hands_over(info.role, ctx.store.hands_over_tiles(), loads, readers)
+    let disposable = match ctx.plan.program().matrices[tile.matrix as usize].role {
+        Role::Temp => true,
+        Role::Input => ctx.consumed_inputs.contains(&tile.matrix),
+        Role::Output => false,
+    };
+    hands_over(disposable, ctx.store.hands_over_tiles(), loads, readers)
 }
 
 /// [`handed_over`]'s rule on its facts, for the simulator (`lp-sim`) too:
-/// a tile of a matrix of `role`, from a store that hands tiles over
+/// a tile nothing needs once its readers have run (`disposable`: a temp's,
+/// or a consumed input's), from a store that hands tiles over
 /// (`store_hands_over`), loaded `loads` times by the job, read by `readers`
 /// jobs in all.
 pub fn hands_over(
-    role: Role,
+    disposable: bool,
     store_hands_over: bool,
     loads: impl FnOnce() -> usize,
     readers: impl FnOnce() -> u32,
 ) -> bool {
-    role == Role::Temp && store_hands_over && loads() == 1 && readers() == 1
+    disposable && store_hands_over && loads() == 1 && readers() == 1
 }
 
 fn write(
@@ -693,7 +707,7 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
                 )
                 .map_err(|e| fail.error(None, "S3_DELETE", Some(tile), None, e.to_string()))?;
             // A tile handed over was counted freed when it was taken.
-            if !handed_over(ctx, info, || loads, || readers) {
+            if !handed_over(ctx, tile, || loads, || readers) {
                 ctx.metrics.temp_freed(tile_bytes(info, tile));
             }
         }

@@ -674,14 +674,18 @@ pub fn cholesky_temp_tiles(t: usize) -> usize {
     (1..t).map(|k| (t - k) * (t - k + 1) / 2).sum()
 }
 
+/// The tiles (i, j) of the lower triangle of a `t` x `t` tile grid, row
+/// by row.
+pub fn lower_tiles(t: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..t).flat_map(|i| (0..=i).map(move |j| (i, j)))
+}
+
 /// Seeds the lower tiles of `A` for [`Body::Copy`], tile (i, j) filled
 /// with 10 i + j.
 pub fn cholesky_shaped_store(t: usize, b: usize) -> Arc<RecordingStore> {
     let store = RecordingStore::new();
-    for i in 0..t {
-        for j in 0..=i {
-            store.seed("A", i, j, Tile::from_fn(b, b, |_, _| (10 * i + j) as f64));
-        }
+    for (i, j) in lower_tiles(t) {
+        store.seed("A", i, j, Tile::from_fn(b, b, |_, _| (10 * i + j) as f64));
     }
     store
 }

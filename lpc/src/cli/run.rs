@@ -67,7 +67,9 @@ pub struct Args {
     /// Check the answer with random probe vectors (Cholesky, GEMM,
     /// triangular solve, solve, least squares, QR, LU: the library's
     /// programs, by their matrix names) before any output is written; exit 1
-    /// and write nothing if the residual is too large.
+    /// and write nothing if the residual is too large. The check reads the
+    /// inputs after the run, so their imported tiles are copied, not
+    /// updated in place.
     #[arg(long)]
     verify: bool,
     /// Write a Chrome trace (open it in Perfetto) of every job and kernel.
@@ -206,7 +208,7 @@ fn run_options(args: &Args) -> RunOptions {
 
 fn execute(args: Args) -> Result<ExitCode, Fail> {
     runner::check_workers(args.workers.unwrap_or(0)).map_err(refused)?;
-    let opts = run_options(&args);
+    let mut opts = run_options(&args);
     let stop = opts.stop.clone();
     // A second Ctrl-C while stopping exits at once, as the default
     // handler would, but without a half-written output beside its file.
@@ -245,6 +247,7 @@ fn execute(args: Args) -> Result<ExitCode, Fail> {
     let guard = RunGuard::begin(shared.clone(), &fresh_run_id(), &program_label(&args))
         .map_err(|e| Fail(2, format!("cannot start a run in the store: {e}")))?;
     let ns = place(shared.as_ref(), program, &guard.run(), &args, &opts.stop)?;
+    opts.consumed_inputs = consumed_inputs(&args, program, &ns);
     let store: Arc<dyn Store> = Arc::new(RunStore::new(shared.clone(), program, &ns));
     let placed = Placed {
         shared,
@@ -408,6 +411,28 @@ fn preflight(plan: &Plan, args: &Args) -> Result<Option<Check>, Fail> {
 /// with it).
 fn persistent(args: &Args) -> bool {
     args.backend == Backend::Lambda || args.store != StoreSpec::Mem
+}
+
+/// The inputs the run may consume (update in place at their last reads
+/// instead of copying them): those it imported from files into its own
+/// memory store, which ends with the process, unless `--verify` will read
+/// them after the run. A file given for two inputs is imported once, to one
+/// location: those two are kept.
+fn consumed_inputs(args: &Args, program: &lp_program::Program, ns: &Namespace) -> Vec<u32> {
+    if args.backend != Backend::Local || args.store != StoreSpec::Mem || args.verify {
+        return Vec::new();
+    }
+    let alone = |location: &String| ns.inputs.values().filter(|&l| l == location).count() == 1;
+    let consumed = |name: &str| {
+        let from_file = args
+            .input
+            .iter()
+            .any(|(n, input)| n == name && matches!(input, Input::File(_)));
+        from_file && ns.inputs.get(name).is_some_and(alone)
+    };
+    (0..program.matrices.len() as u32)
+        .filter(|&k| consumed(&program.matrices[k as usize].name))
+        .collect()
 }
 
 /// The program file's name, not its path: run records are shared with
@@ -690,14 +715,21 @@ fn print_summary(s: &RunSummary) {
     if let Some(jobs) = s.critical_path_jobs {
         line("critical path", format!("{jobs} jobs"));
     }
+    let mut inputs = Vec::new();
     if let Some(g) = s.generated_inputs.filter(|g| g.tiles > 0) {
-        line(
-            "inputs",
-            format!(
-                "{} tiles generated, {} loads served by kept tiles",
-                g.tiles, g.reused
-            ),
-        );
+        inputs.push(format!(
+            "{} tiles generated, {} loads served by kept tiles",
+            g.tiles, g.reused
+        ));
+    }
+    if s.inputs_consumed > 0 {
+        inputs.push(format!(
+            "{} imported tiles updated in place, not copied",
+            s.inputs_consumed
+        ));
+    }
+    if !inputs.is_empty() {
+        line("inputs", inputs.join("; "));
     }
     if !s.worker_idle.is_empty() {
         line("idle", idle_per_worker(s));
