@@ -114,6 +114,8 @@ def main():
     args = p.parse_args()
     if not LPC.exists():
         sys.exit(f"{LPC} not found: cargo build --release -p lpc")
+    if args.dir is not None and not args.dir.is_dir():
+        sys.exit(f"--dir {args.dir}: not an existing directory")
     limit = parse_size(args.limit)
     group = MemoryCgroup(limit)
     work = Path(tempfile.mkdtemp(prefix="lp-ooc-", dir=args.dir))
