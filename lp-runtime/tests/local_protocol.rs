@@ -614,6 +614,126 @@ fn a_consumed_input_is_updated_in_place_and_counted_as_no_temp() {
     assert!(kept.peak_temp_bytes > 0);
 }
 
+/// `C[k, 0] = X[0, 0] + X[0, 1]` for k < 4: four jobs read each tile of
+/// input X.
+fn sums_of_one_input() -> (Program, Tile) {
+    let b = 3;
+    let jobs = (0..4)
+        .map(|k| {
+            let instrs = vec![
+                load(0, tile(0, 0, 0)),
+                load(1, tile(0, 0, 1)),
+                apply(2, lp_std::Kernel::Add, vec![0, 1]),
+                write(tile(1, k, 0), 2),
+            ];
+            job(&format!("sum_{k}"), instrs)
+        })
+        .collect();
+    let program = flat(
+        vec![
+            matrix("X", 1, 2, b, Role::Input),
+            matrix("C", 4, 1, b, Role::Output),
+        ],
+        jobs,
+    );
+    (program, Tile::from_fn(b, b, |i, j| (i + 10 * j) as f64))
+}
+
+#[test]
+fn a_consumed_input_read_by_several_jobs_is_freed_after_its_last_reader() {
+    let (program, x0) = sums_of_one_input();
+    let x1 = Tile::from_fn(3, 3, |i, j| 0.5 + (100 * i + j) as f64);
+    let plan = plan(program);
+    for (lossy, consumed) in [(false, false), (false, true), (true, false), (true, true)] {
+        let ctx = format!("lossy {lossy}, consumed {consumed}");
+        let store = RecordingStore::handing_over();
+        store.seed("X", 0, 0, x0.clone());
+        store.seed("X", 0, 1, x1.clone());
+        let launched = Arc::new(Mutex::new(HashMap::new()));
+        let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
+            Arc::new(double_counters(inner, launched.clone()))
+        };
+        let wrap_launcher = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
+            if lossy {
+                Arc::new(LossyLauncher::new(inner))
+            } else {
+                Arc::new(DoubleLauncher { inner })
+            }
+        };
+        let interpose = Interpose {
+            counters: Some(&wrap_counters),
+            launcher: Some(&wrap_launcher),
+        };
+        let options = LocalOptions {
+            workers: 3,
+            lease: Duration::from_millis(50),
+            consumed_inputs: if consumed { vec![0] } else { vec![] },
+            ..LocalOptions::default()
+        };
+        let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose)
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert_eq!(summary.jobs, 4, "{ctx}");
+        let sum = Tile::from_fn(3, 3, |i, j| x0[(i, j)] + x1[(i, j)]);
+        for k in 0..4 {
+            assert_eq!(
+                store.tile("C", k, 0).as_deref(),
+                Some(&sum),
+                "{ctx}: C[{k}, 0]"
+            );
+        }
+        // Four readers each: no tile is handed over; a consumed input's are
+        // deleted once the last has finished, a duplicate finding them gone.
+        let expected: &[&str] = if consumed { &["C"] } else { &["C", "X"] };
+        assert_eq!(store.matrices(), expected, "{ctx}");
+        assert_eq!(store.state.lock().unwrap().takes, 0, "{ctx}");
+        assert_eq!(summary.inputs_consumed, 0, "{ctx}");
+        assert_eq!(summary.peak_temp_bytes, 0, "{ctx}: no temp");
+    }
+}
+
+/// A late duplicate of the last reader (one worker, every delivery twice;
+/// the second told at its start that its job is not finished, as a
+/// delivery racing the first would be) loads the consumed input after its
+/// tiles were deleted, and stops as a duplicate.
+#[test]
+fn a_late_duplicate_finding_a_freed_input_tile_gone_stops() {
+    let (program, x0) = sums_of_one_input();
+    let plan = plan(program);
+    let last = jobs_of(&plan).iter().find(|(_, n)| n == "sum_3").unwrap().0;
+    let store = RecordingStore::handing_over();
+    store.seed("X", 0, 0, x0.clone());
+    store.seed("X", 0, 1, x0.clone());
+    let checks = Arc::new(AtomicU64::new(0));
+    let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
+        let checks = checks.clone();
+        Arc::new(
+            InterceptedCounters::new(inner).on_is_finished(move |inner, job| {
+                let finished = inner.is_finished(job)?;
+                // The second delivery's first check.
+                let lie = job == last && checks.fetch_add(1, Ordering::SeqCst) == 1;
+                Ok(finished && !lie)
+            }),
+        )
+    };
+    let wrap_launcher =
+        |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> { Arc::new(DoubleLauncher { inner }) };
+    let interpose = Interpose {
+        counters: Some(&wrap_counters),
+        launcher: Some(&wrap_launcher),
+    };
+    let options = LocalOptions {
+        consumed_inputs: vec![0],
+        ..opts(1)
+    };
+    let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
+    assert_eq!(summary.jobs, 4);
+    // Its start, the lie, and the check that stopped it at the load.
+    assert_eq!(checks.load(Ordering::SeqCst), 3);
+    let twice = Tile::from_fn(3, 3, |i, j| 2.0 * x0[(i, j)]);
+    assert_eq!(store.tile("C", 3, 0).as_deref(), Some(&twice));
+    assert_eq!(store.matrices(), ["C"]);
+}
+
 #[test]
 fn loop_cholesky_with_kernels_passes_the_residual_check() {
     let (t, b) = (5, 4);

@@ -42,8 +42,9 @@ pub struct JobContext<'a> {
     pub metrics: &'a Metrics,
     pub tracer: Option<&'a Tracer>,
     /// Inputs (matrix numbers) whose stored tiles are this run's own
-    /// copies, which nothing reads after it: a memory store hands such a
-    /// tile to its last reader as it does a temp's ([`hands_over`]).
+    /// copies, which nothing reads after it: as a temp's, such a tile is
+    /// deleted after its last reader, or handed to it by a memory store
+    /// ([`hands_over`]) when it has only one.
     pub consumed_inputs: &'a [u32],
 }
 
@@ -522,8 +523,7 @@ fn load(
             Ok(Some(v))
         }
         Err(MatrixError::Missing { .. })
-            if (info.role == Role::Temp || take)
-                && is_duplicate(ctx, fail, pc, tile.key, take)? =>
+            if disposable(ctx, tile.key.matrix) && is_duplicate(ctx, fail, pc, tile.key, take)? =>
         {
             Ok(None)
         }
@@ -542,8 +542,8 @@ fn load(
     }
 }
 
-/// Whether a tile missing from the store (a temp's, or one this job takes)
-/// means this execution is a duplicate, whose work is another's: its job
+/// Whether a [disposable](disposable) tile missing from the store means
+/// this execution is a duplicate, whose work is another's: its job
 /// finished and freed the tile, or another execution of it took the tile
 /// to update in place and will finish. Otherwise the missing tile is an
 /// error.
@@ -586,12 +586,24 @@ fn handed_over(
     loads: impl FnOnce() -> usize,
     readers: impl FnOnce() -> u32,
 ) -> bool {
-    let disposable = match ctx.plan.program().matrices[tile.matrix as usize].role {
+    hands_over(
+        disposable(ctx, tile.matrix),
+        ctx.store.hands_over_tiles(),
+        loads,
+        readers,
+    )
+}
+
+/// Whether matrix `matrix`'s tiles are of no use once their readers have
+/// run, so that the store frees each after its last reader (or hands it to
+/// that reader): a temp's, or a consumed input's
+/// ([`JobContext::consumed_inputs`]).
+fn disposable(ctx: &JobContext<'_>, matrix: u32) -> bool {
+    match ctx.plan.program().matrices[matrix as usize].role {
         Role::Temp => true,
-        Role::Input => ctx.consumed_inputs.contains(&tile.matrix),
+        Role::Input => ctx.consumed_inputs.contains(&matrix),
         Role::Output => false,
-    };
-    hands_over(disposable, ctx.store.hands_over_tiles(), loads, readers)
+    }
 }
 
 /// [`handed_over`]'s rule on its facts, for the simulator (`lp-sim`) too:
@@ -680,8 +692,9 @@ fn complete(ctx: &JobContext<'_>, job: JobId) -> Result<Option<JobId>, RunError>
     Ok(Some(ready[next]))
 }
 
-/// Marks the job finished; the first finish releases the temp tiles it
-/// read and deletes those whose last reader it was.
+/// Marks the job finished; the first finish releases the
+/// [disposable](disposable) tiles it read and deletes those whose last
+/// reader it was.
 fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), RunError> {
     if !ctx.counters.mark_finished(fail.job)? {
         return Ok(());
@@ -692,7 +705,7 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
     ctx.plan
         .tiles(fail.loc, false, &mut loaded)
         .map_err(|e| fail.error(None, "tile", None, None, e.to_string()))?;
-    loaded.retain(|t| program.matrices[t.matrix as usize].role == Role::Temp);
+    loaded.retain(|t| disposable(ctx, t.matrix));
     loaded.sort_unstable();
     for run in loaded.chunk_by(|a, b| a == b) {
         let (tile, loads) = (run[0], run.len());
@@ -707,7 +720,7 @@ fn finish(ctx: &JobContext<'_>, fail: &Failing<'_>, flops: f64) -> Result<(), Ru
                 )
                 .map_err(|e| fail.error(None, "S3_DELETE", Some(tile), None, e.to_string()))?;
             // A tile handed over was counted freed when it was taken.
-            if !handed_over(ctx, tile, || loads, || readers) {
+            if info.role == Role::Temp && !handed_over(ctx, tile, || loads, || readers) {
                 ctx.metrics.temp_freed(tile_bytes(info, tile));
             }
         }
