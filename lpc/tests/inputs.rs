@@ -431,7 +431,7 @@ fn run_lpc<S: AsRef<str>>(args: &[S]) -> Option<String> {
 }
 
 #[test]
-fn imported_inputs_are_updated_in_place_unless_verified() {
+fn imported_inputs_are_updated_in_place_unless_read_after_the_run() {
     // posv on ragged 16-row tiles: A's 15 lower tiles (read as S[0]) and
     // B's 5 x 3 (read as R[0]) each have one reader.
     let dir = tempfile::tempdir().unwrap();
@@ -469,6 +469,14 @@ np.save(sys.argv[2], rng.uniform(-1, 1, (70, 37)))
     let mut verified = args("verified.npy");
     verified.push("--verify".to_string());
     assert_eq!(run_lpc(&verified), None);
+    // So does an --output of an input, for that input alone: B's 15 tiles
+    // are consumed, and A is written as it was read.
+    let mut exported = args("exported.npy");
+    exported.extend(["--output".to_string(), format!("A={}", at("A_out.npy"))]);
+    assert_eq!(
+        run_lpc(&exported),
+        Some("inputs 15 imported tiles updated in place, not copied".to_string())
+    );
     // The same bits either way (the kernels compute in place or on a
     // copy alike), and numpy's solution.
     let check = r#"
@@ -477,6 +485,8 @@ d = sys.argv[1]
 a, b = np.load(f"{d}/A.npy"), np.load(f"{d}/B.npy")
 x, y = np.load(f"{d}/consumed.npy"), np.load(f"{d}/verified.npy")
 assert np.array_equal(x, y), "in place and copied differ"
+assert np.array_equal(x, np.load(f"{d}/exported.npy")), "B alone in place differs"
+assert np.array_equal(a, np.load(f"{d}/A_out.npy")), "A's export differs from A"
 r = np.linalg.norm(a @ x - b) / (np.linalg.norm(a) * np.linalg.norm(x))
 assert r < 1e-14, r
 print("ok")

@@ -414,10 +414,11 @@ fn persistent(args: &Args) -> bool {
 }
 
 /// The inputs the run may consume (update in place at their last reads
-/// instead of copying them): those it imported from files into its own
-/// memory store, which ends with the process, unless `--verify` will read
-/// them after the run. A file given for two inputs is imported once, to one
-/// location: those two are kept.
+/// instead of copying them, and free after them): those it imported from
+/// files into its own memory store, which ends with the process, unless
+/// `--verify` or an `--output` of the input will read them after the run.
+/// A file given for two inputs is imported once, to one location: those
+/// two are kept.
 fn consumed_inputs(args: &Args, program: &lp_program::Program, ns: &Namespace) -> Vec<u32> {
     if args.backend != Backend::Local || args.store != StoreSpec::Mem || args.verify {
         return Vec::new();
@@ -428,7 +429,8 @@ fn consumed_inputs(args: &Args, program: &lp_program::Program, ns: &Namespace) -
             .input
             .iter()
             .any(|(n, input)| n == name && matches!(input, Input::File(_)));
-        from_file && ns.inputs.get(name).is_some_and(alone)
+        let exported = args.output.iter().any(|(n, _)| n == name);
+        from_file && !exported && ns.inputs.get(name).is_some_and(alone)
     };
     (0..program.matrices.len() as u32)
         .filter(|&k| consumed(&program.matrices[k as usize].name))
