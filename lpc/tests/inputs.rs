@@ -469,8 +469,8 @@ np.save(sys.argv[2], rng.uniform(-1, 1, (70, 37)))
     let mut verified = args("verified.npy");
     verified.push("--verify".to_string());
     assert_eq!(run_lpc(&verified), None);
-    // So does an --output of an input, for that input alone: B's 15 tiles
-    // are consumed, and A is written as it was read.
+    // An --output of an input reads it after the run too: A is kept (and
+    // written as it was read), B's 15 tiles alone are consumed.
     let mut exported = args("exported.npy");
     exported.extend(["--output".to_string(), format!("A={}", at("A_out.npy"))]);
     assert_eq!(
