@@ -454,6 +454,41 @@ fn loop_cholesky_computes_exactly_the_flat_cholesky() {
     }
 }
 
+/// Runs `plan` on three workers whose every completion is recorded twice
+/// and whose every launch is delivered twice, or (`lossy`) sometimes lost
+/// and relaunched when its 50 ms lease expires; returns the summary and
+/// the launches per job.
+fn run_unreliably(
+    plan: &Plan,
+    store: Arc<RecordingStore>,
+    consumed_inputs: Vec<u32>,
+    lossy: bool,
+) -> Result<(RunSummary, Arc<Mutex<HashMap<JobId, usize>>>), RunError> {
+    let launched = Arc::new(Mutex::new(HashMap::new()));
+    let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
+        Arc::new(double_counters(inner, launched.clone()))
+    };
+    let wrap_launcher = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
+        if lossy {
+            Arc::new(LossyLauncher::new(inner))
+        } else {
+            Arc::new(DoubleLauncher { inner })
+        }
+    };
+    let interpose = Interpose {
+        counters: Some(&wrap_counters),
+        launcher: Some(&wrap_launcher),
+    };
+    let options = LocalOptions {
+        workers: 3,
+        lease: Duration::from_millis(50),
+        consumed_inputs,
+        ..LocalOptions::default()
+    };
+    let summary = run_local_with(plan, store, &options, &|_| {}, &interpose)?;
+    Ok((summary, launched))
+}
+
 /// How a store treats the Cholesky's tiles in
 /// [`loop_cholesky_absorbs_duplicates_and_lost_deliveries`].
 #[derive(Clone, Copy, PartialEq)]
@@ -505,28 +540,8 @@ fn loop_cholesky_absorbs_duplicates_and_lost_deliveries() {
                 (store, &imported, vec![A])
             }
         };
-        let launched = Arc::new(Mutex::new(HashMap::new()));
-        let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
-            Arc::new(double_counters(inner, launched.clone()))
-        };
-        let wrap_launcher = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
-            if lossy {
-                Arc::new(LossyLauncher::new(inner))
-            } else {
-                Arc::new(DoubleLauncher { inner })
-            }
-        };
-        let interpose = Interpose {
-            counters: Some(&wrap_counters),
-            launcher: Some(&wrap_launcher),
-        };
-        let options = LocalOptions {
-            workers: 3,
-            lease: Duration::from_millis(50),
-            consumed_inputs,
-            ..LocalOptions::default()
-        };
-        let summary = run_local_with(plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
+        let (summary, launched) = run_unreliably(plan, store.clone(), consumed_inputs, lossy)
+            .unwrap_or_else(|e| panic!("{e}"));
         let ctx = format!(
             "{}, {}",
             if lossy {
@@ -649,28 +664,8 @@ fn a_consumed_input_read_by_several_jobs_is_freed_after_its_last_reader() {
         let store = RecordingStore::handing_over();
         store.seed("X", 0, 0, x0.clone());
         store.seed("X", 0, 1, x1.clone());
-        let launched = Arc::new(Mutex::new(HashMap::new()));
-        let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
-            Arc::new(double_counters(inner, launched.clone()))
-        };
-        let wrap_launcher = |inner: Arc<dyn Launcher>| -> Arc<dyn Launcher> {
-            if lossy {
-                Arc::new(LossyLauncher::new(inner))
-            } else {
-                Arc::new(DoubleLauncher { inner })
-            }
-        };
-        let interpose = Interpose {
-            counters: Some(&wrap_counters),
-            launcher: Some(&wrap_launcher),
-        };
-        let options = LocalOptions {
-            workers: 3,
-            lease: Duration::from_millis(50),
-            consumed_inputs: if consumed { vec![0] } else { vec![] },
-            ..LocalOptions::default()
-        };
-        let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose)
+        let consumed_inputs = if consumed { vec![0] } else { vec![] };
+        let (summary, _) = run_unreliably(&plan, store.clone(), consumed_inputs, lossy)
             .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         assert_eq!(summary.jobs, 4, "{ctx}");
         let sum = Tile::from_fn(3, 3, |i, j| x0[(i, j)] + x1[(i, j)]);
