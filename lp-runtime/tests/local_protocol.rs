@@ -76,11 +76,14 @@ fn chains_run_every_job_once() {
     assert_eq!(s.critical_path_jobs, Some(30));
 }
 
+/// Per job, the launches the protocol itself made.
+type Launches = Arc<Mutex<HashMap<JobId, usize>>>;
+
 /// Counts, per job, the launches the protocol itself makes (the winners of
 /// `try_mark_launched`).
 fn counting_launches(
     inner: Arc<dyn Counters>,
-    launched: Arc<Mutex<HashMap<JobId, usize>>>,
+    launched: Launches,
 ) -> InterceptedCounters<Arc<dyn Counters>> {
     InterceptedCounters::new(inner).on_try_mark_launched(move |inner, job| {
         let won = inner.try_mark_launched(job)?;
@@ -95,7 +98,7 @@ fn counting_launches(
 /// protocol itself makes (in `launched`).
 fn double_counters(
     inner: Arc<dyn Counters>,
-    launched: Arc<Mutex<HashMap<JobId, usize>>>,
+    launched: Launches,
 ) -> InterceptedCounters<InterceptedCounters<Arc<dyn Counters>>> {
     InterceptedCounters::new(counting_launches(inner, launched)).on_record_done(
         |inner, child, parent| {
@@ -463,7 +466,7 @@ fn run_unreliably(
     store: Arc<RecordingStore>,
     consumed_inputs: Vec<u32>,
     lossy: bool,
-) -> Result<(RunSummary, Arc<Mutex<HashMap<JobId, usize>>>), RunError> {
+) -> Result<(RunSummary, Launches), RunError> {
     let launched = Arc::new(Mutex::new(HashMap::new()));
     let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
         Arc::new(double_counters(inner, launched.clone()))
@@ -630,14 +633,17 @@ fn a_consumed_input_is_updated_in_place_and_counted_as_no_temp() {
 }
 
 /// `C[k, 0] = X[0, 0] + X[0, 1]` for k < 4: four jobs read each tile of
-/// input X.
-fn sums_of_one_input() -> (Program, Tile) {
+/// input X; then `C[4, 0] = Y[0, 0] + Y[0, 1]`, a job as costly (so queued
+/// after them in launch order) on another input. The store is seeded with
+/// equal X and Y, whose tiles are returned.
+fn sums_of_one_input() -> (Program, Arc<RecordingStore>, [Tile; 2]) {
     let b = 3;
-    let jobs = (0..4)
+    let jobs = (0..5)
         .map(|k| {
+            let input = if k < 4 { 0 } else { 2 };
             let instrs = vec![
-                load(0, tile(0, 0, 0)),
-                load(1, tile(0, 0, 1)),
+                load(0, tile(input, 0, 0)),
+                load(1, tile(input, 0, 1)),
                 apply(2, lp_std::Kernel::Add, vec![0, 1]),
                 write(tile(1, k, 0), 2),
             ];
@@ -647,29 +653,37 @@ fn sums_of_one_input() -> (Program, Tile) {
     let program = flat(
         vec![
             matrix("X", 1, 2, b, Role::Input),
-            matrix("C", 4, 1, b, Role::Output),
+            matrix("C", 5, 1, b, Role::Output),
+            matrix("Y", 1, 2, b, Role::Input),
         ],
         jobs,
     );
-    (program, Tile::from_fn(b, b, |i, j| (i + 10 * j) as f64))
+    let tiles = [
+        Tile::from_fn(b, b, |i, j| (i + 10 * j) as f64),
+        Tile::from_fn(b, b, |i, j| 0.5 + (100 * i + j) as f64),
+    ];
+    let store = RecordingStore::handing_over();
+    for name in ["X", "Y"] {
+        for (j, t) in tiles.iter().enumerate() {
+            store.seed(name, 0, j, t.clone());
+        }
+    }
+    (program, store, tiles)
 }
 
 #[test]
 fn a_consumed_input_read_by_several_jobs_is_freed_after_its_last_reader() {
-    let (program, x0) = sums_of_one_input();
-    let x1 = Tile::from_fn(3, 3, |i, j| 0.5 + (100 * i + j) as f64);
+    let (program, _, [x0, x1]) = sums_of_one_input();
     let plan = plan(program);
     for (lossy, consumed) in [(false, false), (false, true), (true, false), (true, true)] {
         let ctx = format!("lossy {lossy}, consumed {consumed}");
-        let store = RecordingStore::handing_over();
-        store.seed("X", 0, 0, x0.clone());
-        store.seed("X", 0, 1, x1.clone());
+        let (_, store, _) = sums_of_one_input();
         let consumed_inputs = if consumed { vec![0] } else { vec![] };
         let (summary, _) = run_unreliably(&plan, store.clone(), consumed_inputs, lossy)
             .unwrap_or_else(|e| panic!("{ctx}: {e}"));
-        assert_eq!(summary.jobs, 4, "{ctx}");
+        assert_eq!(summary.jobs, 5, "{ctx}");
         let sum = Tile::from_fn(3, 3, |i, j| x0[(i, j)] + x1[(i, j)]);
-        for k in 0..4 {
+        for k in 0..5 {
             assert_eq!(
                 store.tile("C", k, 0).as_deref(),
                 Some(&sum),
@@ -678,7 +692,11 @@ fn a_consumed_input_read_by_several_jobs_is_freed_after_its_last_reader() {
         }
         // Four readers each: no tile is handed over; a consumed input's are
         // deleted once the last has finished, a duplicate finding them gone.
-        let expected: &[&str] = if consumed { &["C"] } else { &["C", "X"] };
+        let expected: &[&str] = if consumed {
+            &["C", "Y"]
+        } else {
+            &["C", "X", "Y"]
+        };
         assert_eq!(store.matrices(), expected, "{ctx}");
         assert_eq!(store.state.lock().unwrap().takes, 0, "{ctx}");
         assert_eq!(summary.inputs_consumed, 0, "{ctx}");
@@ -686,18 +704,16 @@ fn a_consumed_input_read_by_several_jobs_is_freed_after_its_last_reader() {
     }
 }
 
-/// A late duplicate of the last reader (one worker, every delivery twice;
-/// the second told at its start that its job is not finished, as a
-/// delivery racing the first would be) loads the consumed input after its
-/// tiles were deleted, and stops as a duplicate.
+/// A late duplicate of X's last reader (one worker, every delivery twice,
+/// in launch order; the second told at its start that its job is not
+/// finished, as a delivery racing the first would be) loads the consumed
+/// input after its tiles were deleted, and stops as a duplicate. The job
+/// on Y, queued after it, keeps the run open until it has run.
 #[test]
 fn a_late_duplicate_finding_a_freed_input_tile_gone_stops() {
-    let (program, x0) = sums_of_one_input();
+    let (program, store, [x0, x1]) = sums_of_one_input();
     let plan = plan(program);
     let last = jobs_of(&plan).iter().find(|(_, n)| n == "sum_3").unwrap().0;
-    let store = RecordingStore::handing_over();
-    store.seed("X", 0, 0, x0.clone());
-    store.seed("X", 0, 1, x0.clone());
     let checks = Arc::new(AtomicU64::new(0));
     let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {
         let checks = checks.clone();
@@ -721,12 +737,12 @@ fn a_late_duplicate_finding_a_freed_input_tile_gone_stops() {
         ..opts(1)
     };
     let summary = run_local_with(&plan, store.clone(), &options, &|_| {}, &interpose).unwrap();
-    assert_eq!(summary.jobs, 4);
+    assert_eq!(summary.jobs, 5);
     // Its start, the lie, and the check that stopped it at the load.
     assert_eq!(checks.load(Ordering::SeqCst), 3);
-    let twice = Tile::from_fn(3, 3, |i, j| 2.0 * x0[(i, j)]);
-    assert_eq!(store.tile("C", 3, 0).as_deref(), Some(&twice));
-    assert_eq!(store.matrices(), ["C"]);
+    let sum = Tile::from_fn(3, 3, |i, j| x0[(i, j)] + x1[(i, j)]);
+    assert_eq!(store.tile("C", 3, 0).as_deref(), Some(&sum));
+    assert_eq!(store.matrices(), ["C", "Y"]);
 }
 
 #[test]
