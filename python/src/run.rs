@@ -925,6 +925,10 @@ fn finish_run<'py>(
     } else {
         request.workers
     };
+    // The array store cuts an array's tile at every read: keep each for
+    // its later readers (a product reads each tile once per tile of the
+    // other dimension).
+    let cut_inputs = inputs.iter().map(|(k, _)| *k as u32).collect();
     let work = Work {
         plan,
         shared: store_obj.get().store.clone(),
@@ -940,6 +944,7 @@ fn finish_run<'py>(
         opts: RunOptions {
             workers,
             trace: request.trace,
+            cut_inputs,
             ..RunOptions::default()
         },
     };
