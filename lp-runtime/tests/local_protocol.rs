@@ -634,9 +634,8 @@ fn a_consumed_input_is_updated_in_place_and_counted_as_no_temp() {
 
 /// `C[k, 0] = X[0, 0] + X[0, 1]` for k < 4: four jobs read each tile of
 /// input X; then `C[4, 0] = Y[0, 0] + Y[0, 1]`, a job as costly (so queued
-/// after them in launch order) on another input. The store is seeded with
-/// equal X and Y, whose tiles are returned.
-fn sums_of_one_input() -> (Program, Arc<RecordingStore>, [Tile; 2]) {
+/// after them in launch order) on another input.
+fn sums_of_one_input() -> Program {
     let b = 3;
     let jobs = (0..5)
         .map(|k| {
@@ -650,17 +649,22 @@ fn sums_of_one_input() -> (Program, Arc<RecordingStore>, [Tile; 2]) {
             job(&format!("sum_{k}"), instrs)
         })
         .collect();
-    let program = flat(
+    flat(
         vec![
             matrix("X", 1, 2, b, Role::Input),
             matrix("C", 5, 1, b, Role::Output),
             matrix("Y", 1, 2, b, Role::Input),
         ],
         jobs,
-    );
+    )
+}
+
+/// A memory store seeded with equal X and Y for [`sums_of_one_input`], and
+/// their two tiles.
+fn sums_store() -> (Arc<RecordingStore>, [Tile; 2]) {
     let tiles = [
-        Tile::from_fn(b, b, |i, j| (i + 10 * j) as f64),
-        Tile::from_fn(b, b, |i, j| 0.5 + (100 * i + j) as f64),
+        Tile::from_fn(3, 3, |i, j| (i + 10 * j) as f64),
+        Tile::from_fn(3, 3, |i, j| 0.5 + (100 * i + j) as f64),
     ];
     let store = RecordingStore::handing_over();
     for name in ["X", "Y"] {
@@ -668,16 +672,15 @@ fn sums_of_one_input() -> (Program, Arc<RecordingStore>, [Tile; 2]) {
             store.seed(name, 0, j, t.clone());
         }
     }
-    (program, store, tiles)
+    (store, tiles)
 }
 
 #[test]
 fn a_consumed_input_read_by_several_jobs_is_freed_after_its_last_reader() {
-    let (program, _, [x0, x1]) = sums_of_one_input();
-    let plan = plan(program);
+    let plan = plan(sums_of_one_input());
     for (lossy, consumed) in [(false, false), (false, true), (true, false), (true, true)] {
         let ctx = format!("lossy {lossy}, consumed {consumed}");
-        let (_, store, _) = sums_of_one_input();
+        let (store, [x0, x1]) = sums_store();
         let consumed_inputs = if consumed { vec![0] } else { vec![] };
         let (summary, _) = run_unreliably(&plan, store.clone(), consumed_inputs, lossy)
             .unwrap_or_else(|e| panic!("{ctx}: {e}"));
@@ -711,8 +714,8 @@ fn a_consumed_input_read_by_several_jobs_is_freed_after_its_last_reader() {
 /// on Y, queued after it, keeps the run open until it has run.
 #[test]
 fn a_late_duplicate_finding_a_freed_input_tile_gone_stops() {
-    let (program, store, [x0, x1]) = sums_of_one_input();
-    let plan = plan(program);
+    let plan = plan(sums_of_one_input());
+    let (store, [x0, x1]) = sums_store();
     let last = jobs_of(&plan).iter().find(|(_, n)| n == "sum_3").unwrap().0;
     let checks = Arc::new(AtomicU64::new(0));
     let wrap_counters = |inner: Arc<dyn Counters>| -> Arc<dyn Counters> {

@@ -20,9 +20,9 @@
 //!
 //! Inputs that the store cuts afresh at every read (the Python package's
 //! arrays, whose tiles are copied out of the caller's buffer) are kept the
-//! same way, read from the store once instead of generated: a GEMM's
-//! cuts (8 per tile at 8192 on tiles of 1024), each a fresh allocation,
-//! took a sixth of such a run's time (docs/performance.md).
+//! same way, read from the store once instead of generated: a GEMM reads
+//! each tile 8 times at 8192 on tiles of 1024, and cutting it once made
+//! such a run take 0.92x the time (docs/performance.md).
 
 use super::{Store, StoreLayer, StoreResult};
 use lp_program::{Plan, Role, TileKey};
@@ -236,30 +236,27 @@ impl StoreLayer for GeneratedInputs<'_> {
             return self.inner.get_tile(matrix, i, j);
         };
         let key = (m, i, j);
+        let fill = |cell| match cut {
+            true => self.fill_cut(matrix, key, cell),
+            false => Ok(Some(self.fill(key, cell))),
+        };
         // Kept tiles first (a tile is kept only after the store lacked it);
         // with none kept (an imported input), not even the lock.
         if self.kept.load(Relaxed) > 0 {
             let taken = self.take(&mut self.lock(), key);
             if let Some(taken) = taken {
-                return match cut {
-                    true => self.fill_cut(matrix, key, taken),
-                    false => Ok(Some(self.fill(key, taken))),
-                };
+                return fill(taken);
             }
         }
-        if cut {
-            return match self.keep(key) {
-                Some(kept) => self.fill_cut(matrix, key, kept),
-                None => self.inner.get_tile(matrix, i, j),
-            };
-        }
-        if let Some(stored) = self.inner.get_tile(matrix, i, j)? {
+        // A stored tile of an initialised input is read as any other.
+        if !cut && let Some(stored) = self.inner.get_tile(matrix, i, j)? {
             return Ok(Some(stored));
         }
-        Ok(Some(match self.keep(key) {
-            Some(kept) => self.fill(key, kept),
-            None => self.generate(key),
-        }))
+        match self.keep(key) {
+            Some(kept) => fill(kept),
+            None if cut => self.inner.get_tile(matrix, i, j),
+            None => Ok(Some(self.generate(key))),
+        }
     }
 }
 
