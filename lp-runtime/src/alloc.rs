@@ -1,4 +1,5 @@
-//! The memory allocator of lambdapack's programs (`lpc`, `lp-worker`).
+//! The memory allocator of lambdapack's programs (`lpc`, `lp-worker`) and
+//! of the Python module's Rust code.
 //!
 //! A run allocates and frees tiles by the thousand: every load from a
 //! directory or S3 store, every kernel's result. glibc's malloc hands
@@ -26,8 +27,13 @@
 //! (`docs/performance.md`, "Huge pages"). Where THP is `never` the advice
 //! does nothing.
 //!
-//! A binary opts in with [`global_allocator!`](crate::global_allocator);
-//! libraries (the Python module among them) keep their host's allocator.
+//! A binary or a `cdylib` opts in with
+//! [`global_allocator!`](crate::global_allocator). In a `cdylib` (the
+//! Python module) jemalloc serves only that library's Rust allocations
+//! (its symbols are prefixed, so the host's `malloc` is untouched), and
+//! since jemalloc returns decayed pages only when it is next called, a
+//! library calls [`purge`] when it goes quiet (the module: at the end of
+//! each run) to give the memory of its freed tiles back at once.
 
 pub use tikv_jemallocator::Jemalloc;
 
@@ -48,6 +54,24 @@ macro_rules! global_allocator {
         #[unsafe(export_name = "_rjem_malloc_conf")]
         static MALLOC_CONF: &[u8; $crate::alloc::MALLOC_CONF.len()] = $crate::alloc::MALLOC_CONF;
     };
+}
+
+/// Returns the free pages of every jemalloc arena to the OS (nothing
+/// where jemalloc is not this code's allocator).
+pub fn purge() {
+    // jemalloc's `MALLCTL_ARENAS_ALL`: the pseudo-arena naming them all.
+    const ALL_ARENAS: &std::ffi::CStr = c"arena.4096.purge";
+    // SAFETY: the name is NUL-terminated and the call reads and writes
+    // nothing; purging only releases pages no allocation holds.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            ALL_ARENAS.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
 }
 
 /// The value of jemalloc's option `opt.NAME` (a `size_t` option), if

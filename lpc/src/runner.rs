@@ -796,8 +796,11 @@ pub fn export_npy_staged(
 
 /// Copies matrix `info` (read as [`as_output`]: symmetric matrices in
 /// full, triangular ones with zeros) into `out`, tile by tile. With
-/// `free`, each stored tile is deleted once copied, so that the store and
-/// `out` together hold little more than one copy of the matrix.
+/// `free`, each stored tile is deleted once copied and its memory given
+/// back to the OS ([`lp_runtime::alloc::purge`]; jemalloc would keep it
+/// for tiles no one allocates any more while `out`'s fresh pages fill), so
+/// that the store and `out` together hold little more than one copy of
+/// the matrix.
 pub fn export_array(
     store: &dyn Store,
     info: &MatrixInfo,
@@ -824,10 +827,12 @@ pub fn export_array(
             for i in 0..rows {
                 store.delete_tile(&info.name, i, j)?;
             }
+            lp_runtime::alloc::purge();
         }
     }
     if free && header.symmetric {
         matrix::free_matrix(store, &info.name)?;
+        lp_runtime::alloc::purge();
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! run's numpy inputs and outputs as a store), [`store`] (`Store`),
 //! [`bigmatrix`] (`BigMatrix`), [`lease`] (a memory store's unnamed
 //! matrices freed with their last handle), [`program`] (`check`, program
-//! sources), [`run`] (`run`, `RunSummary`), [`memory`] (freed tiles back
+//! sources), [`run`] (`run`, `RunSummary`), [`memory`] (the allocator; freed tiles back
 //! to the OS), [`errors`] (Rust errors as Python exceptions).
 
 mod array;

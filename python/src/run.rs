@@ -602,11 +602,11 @@ impl Work<'_> {
 type WorkResult = Result<Done, WorkError>;
 
 /// Runs `work` on its own thread while this one waits with the GIL
-/// released, 100 ms at a time, handing freed memory back to the OS at each
-/// wake-up and, in between, checking for signals and calling `tick`. A
-/// signal (Ctrl-C) or a failing `tick` sets `stop`, which `work` must
-/// heed, and is returned once `work` has ended, with its result (`Err` if
-/// it panicked).
+/// released, 100 ms at a time, checking for signals and calling `tick` in
+/// between, and hands the memory `work` freed back to the OS once it has
+/// ended. A signal (Ctrl-C) or a failing `tick` sets `stop`, which `work`
+/// must heed, and is returned once `work` has ended, with its result
+/// (`Err` if it panicked).
 pub fn wait_for<T: Send>(
     py: Python<'_>,
     stop: &AtomicBool,
@@ -625,12 +625,8 @@ pub fn wait_for<T: Send>(
         });
         let mut pending: Option<PyErr> = None;
         loop {
-            let waited = py.detach(|| {
-                let result = slot.wait(Duration::from_millis(100));
+            if let Some(result) = py.detach(|| slot.wait(Duration::from_millis(100))) {
                 memory::release_free_memory();
-                result
-            });
-            if let Some(result) = waited {
                 return (result, pending);
             }
             if pending.is_some() {
