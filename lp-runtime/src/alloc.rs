@@ -32,8 +32,9 @@
 //! Python module) jemalloc serves only that library's Rust allocations
 //! (its symbols are prefixed, so the host's `malloc` is untouched), and
 //! since jemalloc returns decayed pages only when it is next called, a
-//! library calls [`purge`] when it goes quiet (the module: at the end of
-//! each run) to give the memory of its freed tiles back at once.
+//! library calls [`purge`] to give the memory of its freed tiles back at
+//! once when it goes quiet (the module: as an output array fills, and at
+//! the end of each run).
 
 pub use tikv_jemallocator::Jemalloc;
 
@@ -60,12 +61,12 @@ macro_rules! global_allocator {
 /// where jemalloc is not this code's allocator).
 pub fn purge() {
     // jemalloc's `MALLCTL_ARENAS_ALL`: the pseudo-arena naming them all.
-    const ALL_ARENAS: &std::ffi::CStr = c"arena.4096.purge";
+    const PURGE_ALL_ARENAS: &std::ffi::CStr = c"arena.4096.purge";
     // SAFETY: the name is NUL-terminated and the call reads and writes
     // nothing; purging only releases pages no allocation holds.
     unsafe {
         tikv_jemalloc_sys::mallctl(
-            ALL_ARENAS.as_ptr(),
+            PURGE_ALL_ARENAS.as_ptr(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),

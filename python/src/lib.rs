@@ -10,8 +10,9 @@
 //! run's numpy inputs and outputs as a store), [`store`] (`Store`),
 //! [`bigmatrix`] (`BigMatrix`), [`lease`] (a memory store's unnamed
 //! matrices freed with their last handle), [`program`] (`check`, program
-//! sources), [`run`] (`run`, `RunSummary`), [`memory`] (the allocator; freed tiles back
-//! to the OS), [`errors`] (Rust errors as Python exceptions).
+//! sources), [`run`] (`run`, `RunSummary`), [`memory`] (the allocator;
+//! freed tiles back to the OS), [`errors`] (Rust errors as Python
+//! exceptions).
 
 mod array;
 mod array_store;

@@ -8,8 +8,8 @@
 //! freed tiles in its arenas (an 8192 x 8192 Cholesky from numpy held 1.0
 //! to 1.3 copies of the matrix beyond its input and output), and
 //! returning them with `malloc_trim` ten times a second made each reuse
-//! fault its pages in again: that Cholesky took 1.3x jemalloc's time on
-//! 512 tiles (`docs/python.md`, "Benchmark").
+//! fault its pages in again: that Cholesky took 1.3-1.4x jemalloc's time
+//! on 512 tiles (`docs/python.md`, "Benchmark").
 //!
 //! jemalloc returns its free pages to the OS only after a decay period
 //! and only when it is next called, which a Python session may not do for

@@ -625,8 +625,14 @@ pub fn wait_for<T: Send>(
         });
         let mut pending: Option<PyErr> = None;
         loop {
-            if let Some(result) = py.detach(|| slot.wait(Duration::from_millis(100))) {
-                memory::release_free_memory();
+            let waited = py.detach(|| {
+                let result = slot.wait(Duration::from_millis(100));
+                if result.is_some() {
+                    memory::release_free_memory();
+                }
+                result
+            });
+            if let Some(result) = waited {
                 return (result, pending);
             }
             if pending.is_some() {
