@@ -540,6 +540,24 @@ impl Plan {
         &self.compiled
     }
 
+    /// Whether some job may load a tile of matrix `matrix`: one of its
+    /// own, or, through a versioned matrix based on it, its version 0.
+    /// A versioned matrix that any job loads counts whatever the version,
+    /// which overstates but never misses.
+    pub fn is_loaded(&self, matrix: u32) -> bool {
+        let named = |m: u32| {
+            self.loads
+                .get(m as usize)
+                .is_some_and(|refs| !refs.is_empty())
+                || self.const_loads.iter().any(|(k, _)| k.matrix == m)
+        };
+        named(matrix)
+            || self
+                .bases_of
+                .get(matrix as usize)
+                .is_some_and(|based| based.iter().any(|&m| named(m)))
+    }
+
     /// Number of distinct jobs that load `tile` (saturating at
     /// `u32::MAX`), counted without listing them: loop-free jobs by a
     /// binary search, each family's jobs by `family_readers`.

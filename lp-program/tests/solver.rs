@@ -186,7 +186,38 @@ proptest! {
                 || b.writer.get(t).is_some_and(|w| w != job)
         }));
         assert_agrees(&plan, &b, covered);
+        // A matrix some job loads a tile of is never said to be unloaded.
+        for (t, _) in b.readers.iter().filter(|(_, jobs)| !jobs.is_empty()) {
+            prop_assert!(plan.is_loaded(t.matrix), "{t:?} is loaded");
+        }
     }
+}
+
+/// Which matrices some job loads: a matrix loaded only through a versioned
+/// matrix based on it counts, an output no job reads does not.
+#[test]
+fn a_matrix_is_loaded_when_a_job_reads_it_or_a_version_based_on_it() {
+    let mut b = Builder::new(vec![
+        matrix("A", 8, 2, false, Role::Input, vec![], None),
+        matrix("S", 8, 2, false, Role::Temp, vec![2], Some(0)),
+        matrix("B", 8, 2, false, Role::Input, vec![], None),
+        matrix("C", 8, 2, false, Role::Output, vec![], None),
+    ]);
+    b.open("i", c(0), c(4), c(1));
+    b.family(
+        "up",
+        vec![(1, vec![c(0), v(0), c(0)])],
+        vec![(1, vec![c(1), v(0), c(0)])],
+    );
+    b.close();
+    b.family(
+        "out",
+        vec![(2, vec![c(0), c(0)])],
+        vec![(3, vec![c(0), c(0)])],
+    );
+    let plan = Plan::new(b.program).unwrap();
+    let loaded: Vec<bool> = (0..4).map(|m| plan.is_loaded(m)).collect();
+    assert_eq!(loaded, [true, true, true, false]);
 }
 
 /// A tile read by every job of two 2-billion-job loops, twice per job and

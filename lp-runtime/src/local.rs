@@ -67,10 +67,6 @@ pub struct LocalOptions {
     /// deleted after the last, freeing its memory for later tiles
     /// ([`JobContext::consumed_inputs`]).
     pub consumed_inputs: Vec<u32>,
-    /// Inputs (matrix numbers) that the store cuts afresh at every read
-    /// (the Python package's arrays): each tile is read once and kept for
-    /// its later readers, as a generated one is ([`GeneratedInputs`]).
-    pub cut_inputs: Vec<u32>,
 }
 
 /// The default [`LocalOptions::input_budget`]: 1 GiB.
@@ -99,7 +95,6 @@ impl Default for LocalOptions {
             schedule: Schedule::default(),
             input_budget: DEFAULT_INPUT_BUDGET,
             consumed_inputs: Vec::new(),
-            cut_inputs: Vec::new(),
         }
     }
 }
@@ -681,7 +676,7 @@ pub fn run_local_with(
     let launcher = wrapped::<dyn Launcher>(queue.clone(), interpose.launcher);
     let metrics = Metrics::default();
     let tracer = opts.trace.as_ref().map(|_| Tracer::new(workers));
-    let inputs = GeneratedInputs::new(store.as_ref(), plan, opts.input_budget, &opts.cut_inputs);
+    let inputs = GeneratedInputs::new(store.as_ref(), plan, opts.input_budget);
     let ctx = JobContext {
         plan,
         store: &inputs,

@@ -703,10 +703,6 @@ pub struct RunOptions {
     /// place, being its own copies that nothing reads after it
     /// (`LocalOptions::consumed_inputs`; local backend).
     pub consumed_inputs: Vec<u32>,
-    /// Inputs (matrix numbers) that the store cuts afresh at every read,
-    /// kept for their later readers (`LocalOptions::cut_inputs`; local
-    /// backend).
-    pub cut_inputs: Vec<u32>,
 }
 
 /// Why a run did not finish.
@@ -763,7 +759,6 @@ pub fn run_local(
         schedule: opts.schedule,
         input_budget: opts.input_budget.unwrap_or(defaults.input_budget),
         consumed_inputs: opts.consumed_inputs.clone(),
-        cut_inputs: opts.cut_inputs.clone(),
         ..defaults
     };
     classify(

@@ -151,7 +151,7 @@ fn a_kept_tile_is_generated_once_and_dropped_after_its_last_reader() {
     let gemm = compile("gemm.lp", &[("m", 20), ("k", 20), ("n", 30), ("b", 10)]);
     let plan = gemm.plan();
     let store = MemStore::default();
-    let inputs = GeneratedInputs::new(&store, plan, 1 << 30, &[]);
+    let inputs = GeneratedInputs::new(&store, plan, 1 << 30);
     // A[1, 0] has 3 readers (the jobs of row 1 of C), loaded from 3 threads.
     let tiles: Vec<Arc<Tile>> = std::thread::scope(|s| {
         let loads: Vec<_> = (0..3)

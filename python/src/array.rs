@@ -50,6 +50,22 @@ impl Raw {
             )
         }
     }
+
+    /// # Safety
+    /// As [`Raw::mat`], and nothing else reads or writes the elements
+    /// written through the view while it is used.
+    unsafe fn mat_mut<'a>(&self) -> MatMut<'a, f64> {
+        // SAFETY: as in `mat`; exclusive access is the caller's.
+        unsafe {
+            MatMut::from_raw_parts_mut(
+                self.ptr as *mut f64,
+                self.shape[0],
+                self.shape[1],
+                self.strides[0],
+                self.strides[1],
+            )
+        }
+    }
 }
 
 fn field<'py>(dict: &Bound<'py, PyDict>, key: &str, what: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -136,15 +152,7 @@ impl<'py> ArrayView<'py> {
         }
         // SAFETY: as in `as_mat`; `&mut self` makes this the only view made
         // through this value, and the array was freshly allocated by us.
-        Ok(unsafe {
-            MatMut::from_raw_parts_mut(
-                self.raw.ptr as *mut f64,
-                self.raw.shape[0],
-                self.raw.shape[1],
-                self.raw.strides[0],
-                self.raw.strides[1],
-            )
-        })
+        Ok(unsafe { self.raw.mat_mut() })
     }
 
     /// The array as a [`SharedArray`], which other threads may hold.
@@ -191,6 +199,50 @@ impl SharedArray {
         // SAFETY: `_owner` keeps the array alive; no writer is the caller's.
         let whole = unsafe { self.raw.mat() };
         cut_symmetric(whole.submatrix(o, o, n, n))
+    }
+}
+
+/// An array this crate allocated for a run's output, which the run's
+/// threads fill block by block without the GIL (`array_store`), and may
+/// read back as a [`SharedArray`] is read. It keeps the array alive.
+pub struct OutputArray(SharedArray);
+
+impl OutputArray {
+    /// `array`, which must be one this crate allocated itself and holds no
+    /// other view of (`empty`).
+    pub fn new(array: &ArrayView<'_>) -> PyResult<OutputArray> {
+        if array.readonly {
+            return Err(PyValueError::new_err("the array is read-only"));
+        }
+        Ok(OutputArray(array.share()))
+    }
+
+    /// Copies `src` into the block at (`r0`, `c0`), which must lie in the
+    /// array; `None` fills the block of `rows x cols` with zeros.
+    ///
+    /// # Safety
+    /// No other thread reads or writes the block meanwhile.
+    pub unsafe fn write(
+        &self,
+        r0: usize,
+        c0: usize,
+        [rows, cols]: [usize; 2],
+        src: Option<MatRef<'_, f64>>,
+    ) {
+        // SAFETY: `self.0` keeps the array alive, which this crate
+        // allocated (`new`) and which no other view writes; the block is
+        // the caller's alone.
+        let whole = unsafe { self.0.raw.mat_mut() };
+        let mut block = whole.submatrix_mut(r0, c0, rows, cols);
+        match src {
+            Some(src) => lp_std::kernel::copy_view(src, block),
+            None => block.fill(0.0),
+        }
+    }
+
+    /// The array, to read blocks of ([`SharedArray::read`]).
+    pub fn shared(&self) -> &SharedArray {
+        &self.0
     }
 }
 

@@ -15,26 +15,118 @@
 //! triangle, mirrored, whatever its upper triangle holds, and is not
 //! checked for symmetry.
 //!
+//! An output that no job reads may go straight into the array the call
+//! returns ([`ArrayStore::add_output`]): each tile is copied into it when
+//! its job stores it, and freed, instead of living in the store until the
+//! run ends and is exported. A GEMM's product then never holds a copy of
+//! itself beside the array, and the memory of its tiles serves the next
+//! ones.
+//!
 //! Jobs run without the GIL, so reading the buffers is safe under two
 //! rules: the store holds a reference to each array, so it stays alive;
 //! and nothing writes an input array during the call. The run never does;
 //! another Python thread must not (the caller's contract, as for numpy's
-//! own routines that release the GIL; `docs/python.md` says so).
+//! own routines that release the GIL; `docs/python.md` says so). An output
+//! array is the module's own until the call returns, and each of its tiles
+//! is written by the first of the deliveries of its job that stores it.
 
-use crate::array::SharedArray;
+use crate::array::{OutputArray, SharedArray};
 use lp_program::MatrixInfo;
 use lp_runtime::store::{Store, StoreError, StoreLayer, StoreResult};
 use lp_std::Tile;
 use lpc::runner::{self, ImportError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// See the module docs.
 pub struct ArrayStore {
     inner: Arc<dyn Store>,
     inputs: HashMap<String, Input>,
+    outputs: HashMap<String, Output>,
     /// The `sym` inputs read by their lower triangle only.
     lower: HashSet<String>,
+}
+
+/// An output matrix written into the array the call returns.
+struct Output {
+    info: MatrixInfo,
+    array: OutputArray,
+    /// Each tile's [`State`], row by row of the grid.
+    states: Vec<AtomicU8>,
+}
+
+/// Where an output tile stands: a job delivered twice stores the same
+/// tile twice, and only the first delivery copies it.
+#[repr(u8)]
+enum State {
+    Unwritten,
+    Copying,
+    Written,
+}
+
+impl Output {
+    fn state(&self, i: usize, j: usize) -> &AtomicU8 {
+        &self.states[i * self.info.header.grid()[1] + j]
+    }
+
+    /// The array's block of tile (i, j), which must be in the grid.
+    fn block(&self, i: usize, j: usize) -> (usize, usize, [usize; 2]) {
+        let header = &self.info.header;
+        let shape = header.tile(i, j);
+        let [r, c] = header.tile_shape;
+        (i * r, j * c, [shape.rows, shape.cols])
+    }
+
+    /// Copies `tile` into the block of tile (i, j), as the matrix has it
+    /// (`MatrixHeader::masked`: zero outside a triangular matrix's
+    /// triangle, as an export reads it), unless another delivery of its
+    /// job has (it stored the same bits).
+    fn write(&self, i: usize, j: usize, tile: Arc<Tile>) {
+        let header = &self.info.header;
+        if header.is_zero_tile(i, j) {
+            // Zero by declaration, whatever was stored: `finish_outputs`.
+            return;
+        }
+        let tile = header.masked(i, j, tile);
+        let claimed = self.state(i, j).compare_exchange(
+            State::Unwritten as u8,
+            State::Copying as u8,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        );
+        if claimed.is_ok() {
+            let (r0, c0, shape) = self.block(i, j);
+            debug_assert_eq!(shape, [tile.nrows(), tile.ncols()]);
+            // SAFETY: the claim makes this thread the block's only writer,
+            // and a reader waits for `Written`.
+            unsafe { self.array.write(r0, c0, shape, Some(Tile::as_ref(&tile))) };
+            self.state(i, j)
+                .store(State::Written as u8, Ordering::Release);
+        }
+    }
+
+    /// Tile (i, j) as written, or `None` if it is not in the grid or not
+    /// written yet.
+    fn read(&self, i: usize, j: usize) -> Option<Tile> {
+        let written = self.info.header.contains(i, j) && self.is_written(i, j);
+        written.then(|| {
+            let (r0, c0, [rows, cols]) = self.block(i, j);
+            // SAFETY: a written block is never written again.
+            unsafe { self.array.shared().read(r0, c0, rows, cols) }
+        })
+    }
+
+    /// Whether tile (i, j), which must be in the grid, is in the array.
+    fn is_written(&self, i: usize, j: usize) -> bool {
+        self.state(i, j).load(Ordering::Acquire) == State::Written as u8
+    }
+
+    /// Every tile of the grid, row by row.
+    fn tiles(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let [rows, cols] = self.info.header.grid();
+        (0..rows).flat_map(move |i| (0..cols).map(move |j| (i, j)))
+    }
 }
 
 /// An input matrix and the array holding its values.
@@ -68,6 +160,7 @@ impl ArrayStore {
         ArrayStore {
             inner,
             inputs: HashMap::new(),
+            outputs: HashMap::new(),
             lower: HashSet::new(),
         }
     }
@@ -91,6 +184,38 @@ impl ArrayStore {
         self.inputs.insert(info.name.clone(), input);
     }
 
+    /// Writes output `info`'s tiles into `array` (of `info`'s shape, not
+    /// `sym`, one version) as they are stored, rather than storing them.
+    pub fn add_output(&mut self, info: &MatrixInfo, array: OutputArray) {
+        debug_assert!(!info.header.symmetric && info.versions.is_empty());
+        let [rows, cols] = info.header.grid();
+        let output = Output {
+            info: info.clone(),
+            array,
+            states: (0..rows * cols)
+                .map(|_| AtomicU8::new(State::Unwritten as u8))
+                .collect(),
+        };
+        self.outputs.insert(info.name.clone(), output);
+    }
+
+    /// Fills the tiles of the outputs that no job wrote with zeros, as an
+    /// export reads them (`runner::as_output`: the upper tiles of a
+    /// triangular factor). Called once the run's jobs have all finished.
+    pub fn finish_outputs(&self) {
+        for output in self.outputs.values() {
+            for (i, j) in output.tiles().filter(|&(i, j)| !output.is_written(i, j)) {
+                let (r0, c0, shape) = output.block(i, j);
+                // SAFETY: the run's jobs have all finished (and no job
+                // writes a tile outside a triangle: `write`).
+                unsafe { output.array.write(r0, c0, shape, None) };
+                output
+                    .state(i, j)
+                    .store(State::Written as u8, Ordering::Release);
+            }
+        }
+    }
+
     /// Checks input `info` before the run as an import would
     /// (`runner::import_array`): a `sym` matrix's diagonal tiles must be
     /// symmetric, since the jobs read only its lower triangle (unless it is
@@ -112,7 +237,7 @@ impl ArrayStore {
     fn refuse(matrix: &str, i: usize, j: usize, what: &str) -> StoreError {
         StoreError::Io {
             what: format!("tile {matrix}[{i}, {j}]"),
-            source: std::io::Error::other(format!("cannot {what} a tile of an input array")),
+            source: std::io::Error::other(format!("cannot {what}")),
         }
     }
 }
@@ -131,6 +256,9 @@ impl StoreLayer for ArrayStore {
     /// A diagonal tile of an input [read by its lower
     /// triangle](ArrayStore::read_lower) is built from that triangle.
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
+        if let Some(output) = self.outputs.get(matrix) {
+            return Ok(output.read(i, j).map(Arc::new));
+        }
         let lower = i == j && self.lower.contains(matrix);
         match self.inputs.get(matrix) {
             Some(input) if input.info.header.contains(i, j) => match lower {
@@ -154,21 +282,49 @@ impl StoreLayer for ArrayStore {
 
     /// Programs never write their inputs (the checker refuses it), so a
     /// write to one is an error, not a write into the caller's array.
+    /// An output's tile is copied into its array (module docs).
     fn put_tile(&self, matrix: &str, i: usize, j: usize, tile: Arc<Tile>) -> StoreResult<()> {
+        if let Some(output) = self.outputs.get(matrix) {
+            if !output.info.header.contains(i, j) {
+                return Err(Self::refuse(
+                    matrix,
+                    i,
+                    j,
+                    "write a tile outside an output array's grid",
+                ));
+            }
+            output.write(i, j, tile);
+            return Ok(());
+        }
         match self.inputs.contains_key(matrix) {
-            true => Err(Self::refuse(matrix, i, j, "write")),
+            true => Err(Self::refuse(matrix, i, j, "write a tile of an input array")),
             false => self.inner.put_tile(matrix, i, j, tile),
         }
     }
 
+    /// An output's array keeps what was written to it: the call returns it.
     fn delete_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<()> {
+        if self.outputs.contains_key(matrix) {
+            return Ok(());
+        }
         match self.inputs.contains_key(matrix) {
-            true => Err(Self::refuse(matrix, i, j, "delete")),
+            true => Err(Self::refuse(
+                matrix,
+                i,
+                j,
+                "delete a tile of an input array",
+            )),
             false => self.inner.delete_tile(matrix, i, j),
         }
     }
 
     fn list_tiles(&self, matrix: &str) -> StoreResult<Vec<(usize, usize)>> {
+        if let Some(output) = self.outputs.get(matrix) {
+            return Ok(output
+                .tiles()
+                .filter(|&(i, j)| output.is_written(i, j))
+                .collect());
+        }
         match self.inputs.get(matrix) {
             Some(input) => Ok(runner::stored_tiles(&input.info)),
             None => self.inner.list_tiles(matrix),

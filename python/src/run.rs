@@ -32,7 +32,7 @@
 //!   removed, and the signal's exception (KeyboardInterrupt) is raised: no
 //!   partial output.
 
-use crate::array::{self, ArrayView, SharedArray};
+use crate::array::{self, ArrayView, OutputArray, SharedArray};
 use crate::array_store::ArrayStore;
 use crate::bigmatrix::{self, PyBigMatrix};
 use crate::errors::{matrix_error, raise, raise_with, run_error, store_error};
@@ -389,6 +389,9 @@ struct Work<'a> {
     arrays: ArrayInputs,
     copies: CopiedInputs,
     exports: Vec<(usize, MatMut<'a, f64>)>,
+    /// Outputs whose tiles go straight into their arrays
+    /// ([`ArrayStore::add_output`]) instead of being exported.
+    direct: Vec<(usize, OutputArray)>,
     /// Outputs that stay in the store (returned as handles or published).
     kept: Vec<bool>,
     /// (output, name to publish it as).
@@ -494,6 +497,9 @@ impl Work<'_> {
                 store.read_lower(info);
             }
         }
+        for (k, array) in std::mem::take(&mut self.direct) {
+            store.add_output(&program.matrices[k], array);
+        }
         for (k, array) in std::mem::take(&mut self.arrays) {
             let info = &program.matrices[k];
             store.add_input(info, array);
@@ -534,6 +540,7 @@ impl Work<'_> {
             |p: &Progress| *latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
         let summary = runner::run_local(self.plan, store.clone(), &self.opts, &progress)
             .map_err(WorkError::Run)?;
+        store.finish_outputs();
         let stop = self.opts.stop.as_ref();
         let verification = self
             .check
@@ -917,8 +924,15 @@ fn finish_run<'py>(
     for (k, a) in &arrays {
         views.push((*k, ArrayView::new(a, "output")?));
     }
-    let exports: Vec<(usize, MatMut<f64>)> = views
+    let (direct, exported): (Vec<_>, Vec<_>) = views
         .iter_mut()
+        .partition(|(k, _)| writes_directly(plan, &request, &kept, *k));
+    let direct: Vec<(usize, OutputArray)> = direct
+        .into_iter()
+        .map(|(k, v)| OutputArray::new(v).map(|a| (*k, a)))
+        .collect::<PyResult<_>>()?;
+    let exports: Vec<(usize, MatMut<f64>)> = exported
+        .into_iter()
         .map(|(k, v)| v.as_mat_mut().map(|m| (*k, m)))
         .collect::<PyResult<_>>()?;
     let (inputs, copies) = input_sources(&uses, &supplied);
@@ -927,10 +941,6 @@ fn finish_run<'py>(
     } else {
         request.workers
     };
-    // The array store cuts an array's tile at every read: keep each for
-    // its later readers (a product reads each tile once per tile of the
-    // other dimension).
-    let cut_inputs = inputs.iter().map(|(k, _)| *k as u32).collect();
     let work = Work {
         plan,
         shared: store_obj.get().store.clone(),
@@ -939,6 +949,7 @@ fn finish_run<'py>(
         arrays: inputs,
         copies,
         exports,
+        direct,
         kept,
         publish: request.publish.clone(),
         check: request.check,
@@ -946,7 +957,6 @@ fn finish_run<'py>(
         opts: RunOptions {
             workers,
             trace: request.trace,
-            cut_inputs,
             ..RunOptions::default()
         },
     };
@@ -1037,6 +1047,17 @@ fn destinations<'py>(
         to.arrays.push((k, array::empty(py, rows, cols)?));
     }
     Ok(to)
+}
+
+/// Whether output `k`, returned as a numpy array, is written into it as
+/// its jobs store its tiles ([`ArrayStore::add_output`]): when no job reads
+/// it (a read would cut the tile back from the array where the store hands
+/// over the tile it holds), when it is not `sym` (only an export fills in
+/// the upper half), and when the store need not hold it after the run (it
+/// is not kept, published or read by the residual check).
+fn writes_directly(plan: &Plan, request: &Request, kept: &[bool], k: usize) -> bool {
+    let info = &plan.program().matrices[k];
+    !kept[k] && request.check.is_none() && !info.header.symmetric && !plan.is_loaded(k as u32)
 }
 
 /// Refuses, before the run, outputs returned as numpy arrays that together

@@ -113,6 +113,36 @@ def test_run_source_text_and_bigmatrix_outputs(rng, tiles):
     np.testing.assert_allclose(C.numpy(), expected, rtol=1e-13, atol=1e-13)
 
 
+DIAGONAL = """\
+param n = 40, b = 16, nt = ceil(n / b)
+matrix A : f64[n, n] tile [b, b] input
+matrix C : f64[n, n] tile [b, b] output
+for i in range(nt) {
+    diagonal:
+        %c = GEMM A[i, i], A[i, i], A[i, i]
+        S3_WRITE C[i, i], %c
+}
+"""
+
+
+def test_an_output_no_job_reads_is_written_into_its_array(rng):
+    """No job reads C, so its tiles go straight into the returned array as
+    they are stored; the tiles no job writes (off the diagonal) are zeros,
+    as an export reads them, whatever the array's memory held before."""
+    a = rng.standard_normal((40, 40))
+    for _ in range(3):
+        # Freed memory of the output's size, full of NaNs, for numpy to
+        # hand out again.
+        del_me = np.full((40, 40), np.nan, order="F")
+        del del_me
+        c = lp.run(DIAGONAL, inputs={"A": a})["C"]
+        expected = np.zeros((40, 40))
+        for r in (slice(0, 16), slice(16, 32), slice(32, 40)):  # the last ragged
+            expected[r, r] = a[r, r] + a[r, r] @ a[r, r]
+        np.testing.assert_allclose(c, expected, rtol=1e-13, atol=1e-13)
+        assert np.count_nonzero(c[:16, 16:]) == 0 and np.count_nonzero(c[16:, :16]) == 0
+
+
 def test_run_binding_errors(rng):
     a = spd(rng, 8)
     cases = [

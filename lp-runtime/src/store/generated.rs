@@ -17,12 +17,6 @@
 //! there) are read from it as before. The kept tiles are bounded by a byte
 //! budget; past it, tiles are generated at each load as before. A program
 //! that reads each input tile once (a Cholesky's A) keeps nothing.
-//!
-//! Inputs that the store cuts afresh at every read (the Python package's
-//! arrays, whose tiles are copied out of the caller's buffer) are kept the
-//! same way, read from the store once instead of generated: a GEMM reads
-//! each tile 8 times at 8192 on tiles of 1024, and cutting it once made
-//! such a run take 0.92x the time (docs/performance.md).
 
 use super::{Store, StoreLayer, StoreResult};
 use lp_program::{Plan, Role, TileKey};
@@ -56,11 +50,9 @@ struct Held {
 pub struct GeneratedInputs<'a> {
     inner: &'a dyn Store,
     plan: &'a Plan,
-    /// The stored name of each input with an initialiser or cut afresh at
-    /// every read, its matrix, and whether it is cut (read from the store
-    /// rather than generated). A program has a few: a list is the fastest
-    /// lookup.
-    inputs: Vec<(String, u32, bool)>,
+    /// The stored name of each input with an initialiser, and its matrix
+    /// (a program has a few: a list is the fastest lookup).
+    inputs: Vec<(String, u32)>,
     held: Mutex<Held>,
     budget: u64,
     /// Tiles kept now (read without the lock).
@@ -71,25 +63,16 @@ pub struct GeneratedInputs<'a> {
 }
 
 impl<'a> GeneratedInputs<'a> {
-    /// `inner` seen through `plan`'s initialised inputs and its inputs
-    /// `cut` (matrix numbers) that `inner` cuts afresh at every read,
-    /// keeping at most `budget` bytes of their tiles at a time.
-    pub fn new(
-        inner: &'a dyn Store,
-        plan: &'a Plan,
-        budget: u64,
-        cut: &[u32],
-    ) -> GeneratedInputs<'a> {
+    /// `inner` seen through `plan`'s initialised inputs, keeping at most
+    /// `budget` bytes of generated tiles at a time.
+    pub fn new(inner: &'a dyn Store, plan: &'a Plan, budget: u64) -> GeneratedInputs<'a> {
         let inputs = plan
             .program()
             .matrices
             .iter()
             .enumerate()
-            .filter_map(|(k, m)| {
-                let cut = cut.contains(&(k as u32));
-                let kept = m.role == Role::Input && (m.init.is_some() || cut);
-                kept.then(|| (m.stored_name(0), k as u32, cut))
-            })
+            .filter(|(_, m)| m.role == Role::Input && m.init.is_some())
+            .map(|(k, m)| (m.stored_name(0), k as u32))
             .collect();
         GeneratedInputs {
             inner,
@@ -194,21 +177,6 @@ impl<'a> GeneratedInputs<'a> {
         Some(tile)
     }
 
-    /// The tile in `cell`, read from the inner store (`name`) if this is the
-    /// first load; `None` if the store has none. Two first loads at once may
-    /// both read it: the cell keeps one.
-    fn fill_cut(&self, name: &str, key: Key, cell: Cell) -> StoreResult<Option<Arc<Tile>>> {
-        if let Some(tile) = cell.get() {
-            self.reused.fetch_add(1, Relaxed);
-            return Ok(Some(tile.clone()));
-        }
-        let (_, i, j) = key;
-        let Some(tile) = self.inner.get_tile(name, i, j)? else {
-            return Ok(None);
-        };
-        Ok(Some(cell.get_or_init(|| tile).clone()))
-    }
-
     /// The tile in `cell`, generated if this is the first load. The cell
     /// is dropped on return, so the last load (whose cell is no longer
     /// kept) holds the only reference unless another load still runs.
@@ -232,31 +200,25 @@ impl StoreLayer for GeneratedInputs<'_> {
         self.inner
     }
     fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
-        let Some(&(_, m, cut)) = self.inputs.iter().find(|(name, ..)| name == matrix) else {
+        let Some(&(_, m)) = self.inputs.iter().find(|(name, _)| name == matrix) else {
             return self.inner.get_tile(matrix, i, j);
         };
         let key = (m, i, j);
-        let fill = |cell| match cut {
-            true => self.fill_cut(matrix, key, cell),
-            false => Ok(Some(self.fill(key, cell))),
-        };
         // Kept tiles first (a tile is kept only after the store lacked it);
         // with none kept (an imported input), not even the lock.
         if self.kept.load(Relaxed) > 0 {
             let taken = self.take(&mut self.lock(), key);
             if let Some(taken) = taken {
-                return fill(taken);
+                return Ok(Some(self.fill(key, taken)));
             }
         }
-        // A stored tile of an initialised input is read as any other.
-        if !cut && let Some(stored) = self.inner.get_tile(matrix, i, j)? {
+        if let Some(stored) = self.inner.get_tile(matrix, i, j)? {
             return Ok(Some(stored));
         }
-        match self.keep(key) {
-            Some(kept) => fill(kept),
-            None if cut => self.inner.get_tile(matrix, i, j),
-            None => Ok(Some(self.generate(key))),
-        }
+        Ok(Some(match self.keep(key) {
+            Some(kept) => self.fill(key, kept),
+            None => self.generate(key),
+        }))
     }
 }
 
@@ -326,69 +288,6 @@ mod tests {
         Plan::new(program).unwrap()
     }
 
-    /// Counts the reads of its inner store, each a fresh copy, as the
-    /// Python package's array store cuts a tile at every read.
-    struct Cutting {
-        inner: MemStore,
-        reads: AtomicU64,
-    }
-
-    impl StoreLayer for Cutting {
-        fn inner(&self) -> &dyn Store {
-            &self.inner
-        }
-        fn get_tile(&self, matrix: &str, i: usize, j: usize) -> StoreResult<Option<Arc<Tile>>> {
-            self.reads.fetch_add(1, Relaxed);
-            let tile = self.inner.get_tile(matrix, i, j)?;
-            Ok(tile.map(|t| Arc::new((*t).clone())))
-        }
-    }
-
-    /// An input cut at every read, read by 5 jobs: read from the store once
-    /// and kept until its last reader, which holds the only reference; past
-    /// the budget, read at every load.
-    #[test]
-    fn a_cut_input_is_read_once_and_kept_for_its_readers() {
-        let mut plan = one_tile_read_by(5).program().clone();
-        let expected = plan.matrices[0]
-            .init
-            .take()
-            .unwrap()
-            .tile(&plan.matrices[0].header, 0, 0);
-        let plan = Plan::new(plan).unwrap();
-        for (budget, reads, reused) in [(1 << 20, 1, 4), (0, 5, 0)] {
-            let store = Cutting {
-                inner: MemStore::default(),
-                reads: AtomicU64::new(0),
-            };
-            store
-                .inner
-                .put_tile("A", 0, 0, Arc::new(expected.clone()))
-                .unwrap();
-            let inputs = GeneratedInputs::new(&store, &plan, budget, &[0]);
-            let tiles: Vec<_> = (0..5)
-                .map(|_| Store::get_tile(&inputs, "A", 0, 0).unwrap().unwrap())
-                .collect();
-            assert!(tiles.iter().all(|t| **t == expected), "budget {budget}");
-            let got = (
-                store.reads.load(Relaxed),
-                inputs.reused(),
-                inputs.generated(),
-            );
-            assert_eq!(got, (reads, reused, 0), "budget {budget}");
-            assert_eq!(
-                inputs.kept_bytes(),
-                0,
-                "budget {budget}: nothing kept after the last"
-            );
-            // The last load's tile is not kept: dropping the others leaves
-            // it alone, for a kernel to update in place.
-            let last = tiles.last().unwrap().clone();
-            drop(tiles);
-            assert_eq!(Arc::strong_count(&last), 1, "budget {budget}");
-        }
-    }
-
     /// A tile read by two billion jobs: each load counts its readers from
     /// the index equations, or not at all past the budget, so 10,000 loads
     /// take milliseconds (listing the readers took 16 GB per load), and
@@ -401,7 +300,7 @@ mod tests {
         let expected = info.init.as_ref().unwrap().tile(&info.header, 0, 0);
         let started = std::time::Instant::now();
         for (budget, generated, reused, kept) in [(1 << 20, 1, 9_999, 32), (0, 10_000, 0, 0)] {
-            let inputs = GeneratedInputs::new(&store, &plan, budget, &[]);
+            let inputs = GeneratedInputs::new(&store, &plan, budget);
             for _ in 0..10_000 {
                 let tile = Store::get_tile(&inputs, "A", 0, 0).unwrap().unwrap();
                 assert_eq!(*tile, expected);
