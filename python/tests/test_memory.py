@@ -9,6 +9,8 @@ allocated counts. Figures are in copies of an n x n matrix."""
 import subprocess
 import sys
 
+import pytest
+
 N, TILE = 4096, 512
 
 MEASURE = """
@@ -42,32 +44,38 @@ def measure(setup, call, check):
     return peak, after
 
 
-def test_cholesky_from_numpy_holds_little_beyond_input_and_output():
-    peak, after = measure(
-        "g = rng.standard_normal((n, n)); a = g @ g.T + n * np.eye(n); del g",
-        "lp.cholesky(a, tile=tile, progress=False)",
-        "assert np.allclose(out @ out.T, a)",
-    )
-    # 0.25 at the peak and 0.2 after the call (128 MiB a copy), almost
-    # all of it jemalloc's own arenas (a fixed 25-30 MiB; glibc's malloc,
+# (setup, call, check, the largest peak beyond inputs and output).
+CASES = {
+    # 0.25 at the peak and 0.2 after the call (128 MiB a copy), almost all
+    # of it jemalloc's own arenas (a fixed 25-30 MiB; glibc's malloc,
     # trimmed ten times a second, gave 0.06 and 0.05). The tiles of L must
     # go back to the OS as the output array fills
     # (`lpc::runner::export_array`), or the peak is 0.7; with no purge at
     # all, 0.8 at the peak and after.
-    assert peak < 0.5, f"peak beyond input and output: {peak:.2f} copies"
-    assert after < 0.4, f"held after the call beyond input and output: {after:.2f} copies"
-
-
-def test_matmul_from_numpy_holds_no_copy_of_its_operands_or_product():
-    peak, after = measure(
-        "a = np.asfortranarray(rng.standard_normal((n, n))); b = np.asfortranarray(rng.standard_normal((n, n)))",
-        "lp.matmul(a, b, tile=tile, progress=False)",
-        "assert np.allclose(out, a @ b)",
-    )
+    "cholesky": (
+        "g = rng.standard_normal((n, n)); a = g @ g.T + n * np.eye(n); del g",
+        "lp.cholesky(a, tile=tile, progress=False)",
+        "assert np.allclose(out @ out.T, a)",
+        0.5,
+    ),
     # 0.3 at the peak: the product's tiles go into the returned array as
     # they are made (`array_store::ArrayStore::add_output`), and the
     # operands' tiles are cut from the caller's arrays at each read. Kept
     # until the run's end, the product's tiles and b's (cut once for all
     # their readers) made 1.3.
-    assert peak < 0.6, f"peak beyond inputs and output: {peak:.2f} copies"
-    assert after < 0.4, f"held after the call beyond inputs and output: {after:.2f} copies"
+    "matmul": (
+        "a = np.asfortranarray(rng.standard_normal((n, n)))\n"
+        "b = np.asfortranarray(rng.standard_normal((n, n)))",
+        "lp.matmul(a, b, tile=tile, progress=False)",
+        "assert np.allclose(out, a @ b)",
+        0.6,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_call_from_numpy_holds_little_beyond_its_inputs_and_output(case):
+    setup, call, check, limit = CASES[case]
+    peak, after = measure(setup, call, check)
+    assert peak < limit, f"{case}: peak beyond inputs and output: {peak:.2f} copies"
+    assert after < 0.4, f"{case}: held after the call beyond inputs and output: {after:.2f} copies"
