@@ -99,7 +99,7 @@ impl Output {
             let (r0, c0, shape) = self.block(i, j);
             debug_assert_eq!(shape, [tile.nrows(), tile.ncols()]);
             // SAFETY: the claim makes this thread the block's only writer,
-            // and a reader waits for `Written`.
+            // and `read` reads only a block marked `Written`.
             unsafe { self.array.write(r0, c0, shape, Some(Tile::as_ref(&tile))) };
             self.state(i, j)
                 .store(State::Written as u8, Ordering::Release);
