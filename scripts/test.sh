@@ -24,7 +24,10 @@
 #      features, docs/ARCHITECTURE.md), installed into a virtualenv under
 #      target/ with numpy, scipy and pytest, and its pytest suite run with step 3's
 #      emulators still up (its S3 tests fail without them). A skipped
-#      Python test fails the run.
+#      Python test fails the run;
+#   5. the workspace's documentation (`cargo doc`), whose broken or
+#      ambiguous intra-doc links fail the run (rustdoc's warnings as
+#      errors): the code map in docs/ARCHITECTURE.md leans on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -122,6 +125,12 @@ if ((status == 0)); then
         echo "test.sh: a Python test was skipped; every test must run" >&2
         status=1
     fi
+fi
+
+if ((status == 0)); then
+    echo "test.sh: the documentation's links (cargo doc)"
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --locked 2>&1 |
+        tee -a "$log" || status=$?
 fi
 
 # One total over every test binary (cargo prints a line per binary) and

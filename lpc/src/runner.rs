@@ -10,7 +10,7 @@
 //!    right kind, every input without an initialiser is supplied, before a
 //!    tile is computed ([`BindingError`] renders the CLI's wording; other
 //!    callers match on the variants); [`check_workers`],
-//!    [`check_destination`] per file the run writes and [`check_memory`]:
+//!    `check_destination` per file the run writes and [`check_memory`]:
 //!    what this machine and file system cannot do, refused as a
 //!    [`Refusal`] before anything runs.
 //! 3. `crate::placement` puts the inputs in the store (a whole `.npy` file
@@ -21,7 +21,7 @@
 //! 4. [`run_local`] (or another backend through [`classify`]): the run, with
 //!    a progress callback and a stop flag; a stopped run is
 //!    [`RunFailure::Interrupted`].
-//! 5. [`verify`]: the residual check, and [`export_npy_staged`] (committed
+//! 5. [`verify()`]: the residual check, and [`export_npy_staged`] (committed
 //!    once every output is written) or [`export_array`]: an output as one
 //!    matrix.
 //!
@@ -832,7 +832,7 @@ pub fn export_array(
     Ok(())
 }
 
-/// Why [`verify`] gave no verdict.
+/// Why [`verify()`] gave no verdict.
 #[derive(Debug)]
 pub enum VerifyError {
     /// A tile could not be read.

@@ -6,13 +6,16 @@
 //! Python half (`python/lambdapack/`) adds the numpy-like functions, the
 //! exception classes, the progress bar and the documentation.
 //!
-//! Modules: [`array`] (numpy buffers as faer views), [`array_store`] (a
-//! run's numpy inputs and outputs as a store), [`store`] (`Store`),
-//! [`bigmatrix`] (`BigMatrix`), [`lease`] (a memory store's unnamed
-//! matrices freed with their last handle), [`program`] (`check`, program
-//! sources), [`run`] (`run`, `RunSummary`), [`memory`] (the allocator;
-//! freed tiles back to the OS), [`errors`] (Rust errors as Python
-//! exceptions).
+//! Modules: [`array`](mod@array) (numpy buffers as faer views),
+//! [`array_store`] (a run's numpy inputs and outputs as a store),
+//! [`store`] (`Store`), [`bigmatrix`] (`BigMatrix`), [`lease`] (a memory
+//! store's unnamed matrices freed with their last handle), [`program`]
+//! (`check`, program sources), [`run`] (`run`, `RunSummary`), [`memory`]
+//! (the allocator; freed tiles back to the OS), [`errors`] (Rust errors as
+//! Python exceptions).
+
+// The crate has no Rust API: its documentation is of its private modules.
+#![allow(rustdoc::private_intra_doc_links)]
 
 mod array;
 mod array_store;

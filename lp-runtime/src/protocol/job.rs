@@ -2,16 +2,16 @@
 //!
 //! 1. A delivery of an already finished job is dropped (duplicates are
 //!    normal).
-//! 2. [`execute`]: the instructions run in order over a register file;
+//! 2. `execute`: the instructions run in order over a register file;
 //!    every `S3_WRITE` is durable in the store before anything else is
 //!    recorded.
-//! 3. [`complete`]: for each child (solved from the plan, never stored),
+//! 3. `complete`: for each child (solved from the plan, never stored),
 //!    `record_done(child, parent)` is an idempotent set-add returning the
 //!    number of *distinct* finished parents; the completion that makes it
 //!    equal the child's in-degree and wins `try_mark_launched` makes the
 //!    child ready. The job continues with the first ready child on the same
 //!    thread (saves a launch, as Wukong does) and launches the rest.
-//! 4. [`finish`]: `mark_finished` comes last, so a worker that dies anywhere
+//! 4. `finish`: `mark_finished` comes last, so a worker that dies anywhere
 //!    before it leaves the job "launched, not finished" and the driver's
 //!    lease relaunches it. Only the first finish releases the temp tiles
 //!    the job read, so replays never free a tile twice.
@@ -606,7 +606,7 @@ fn disposable(ctx: &JobContext<'_>, matrix: u32) -> bool {
     }
 }
 
-/// [`handed_over`]'s rule on its facts, for the simulator (`lp-sim`) too:
+/// `handed_over`'s rule on its facts, for the simulator (`lp-sim`) too:
 /// a tile nothing needs once its readers have run (`disposable`: a temp's,
 /// or a consumed input's), from a store that hands tiles over
 /// (`store_hands_over`), loaded `loads` times by the job, read by `readers`

@@ -40,7 +40,7 @@ thread_local! {
     static USED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with this thread's kernels (those of at least [`LEND_FROM`]
+/// Runs `f` with this thread's kernels (those of at least `LEND_FROM`
 /// rows or columns) on one thread plus as many as `lent` counts at each of
 /// their calls, of rayon's global pool when more than one; returns `f`'s
 /// result and whether a call ran on lent cores.
