@@ -546,10 +546,15 @@ impl Plan {
     /// which overstates but never misses.
     pub fn is_loaded(&self, matrix: u32) -> bool {
         let named = |m: u32| {
+            // `const_loads` is sorted by key, whose first field is the matrix.
+            let first = self.const_loads.partition_point(|(k, _)| k.matrix < m);
             self.loads
                 .get(m as usize)
                 .is_some_and(|refs| !refs.is_empty())
-                || self.const_loads.iter().any(|(k, _)| k.matrix == m)
+                || self
+                    .const_loads
+                    .get(first)
+                    .is_some_and(|(k, _)| k.matrix == m)
         };
         named(matrix)
             || self

@@ -62,7 +62,8 @@ pub struct LocalOptions {
     pub input_budget: u64,
     /// Inputs (matrix numbers) whose tiles in the store are the run's own
     /// copies, read by nothing after the run (`lpc run`'s imports into its
-    /// memory store, unless it verifies): a tile's only reader updates it
+    /// memory store, unless `--verify` or an `--output` reads them after
+    /// it): a tile's only reader updates it
     /// in place instead of copying it, and a tile several jobs read is
     /// deleted after the last, freeing its memory for later tiles
     /// ([`JobContext::consumed_inputs`]).

@@ -14,12 +14,7 @@
 //! jemalloc returns its free pages to the OS only after a decay period
 //! and only when it is next called, which a Python session may not do for
 //! a long time: an output array's export gives them back as it frees the
-//! tiles it copied (`lpc::runner::export_array`), and [`release_free_memory`]
-//! when a run ends.
+//! tiles it copied (`lpc::runner::export_array`), and `run::wait_for` when
+//! a run ends (both by `lp_runtime::alloc::purge`).
 
 lp_runtime::global_allocator!();
-
-/// Returns the free pages of the module's allocator to the OS.
-pub fn release_free_memory() {
-    lp_runtime::alloc::purge();
-}

@@ -13,9 +13,11 @@
 //! * **Arrays.** An input array is never imported: the run's store
 //!   ([`ArrayStore`], over the run's view of its store) cuts a tile from
 //!   its buffer whenever a job reads one. An output array is allocated
-//!   (Fortran order, lazily by the OS) before the run and filled after it
-//!   tile by tile, each tile freed once copied. Freed tiles' memory goes
-//!   back to the OS during the run ([`memory`]).
+//!   (Fortran order, lazily by the OS) before the run and filled as its
+//!   jobs store its tiles when no job reads it
+//!   ([`ArrayStore::add_output`]), otherwise after the run, tile by tile,
+//!   each tile freed once copied. Freed tiles' memory goes back to the OS
+//!   as the array fills and when the run ends ([`crate::memory`]).
 //! * **BigMatrix inputs** in the run's store with the program's tiling are
 //!   read where they are (no copy); others are copied into the run's
 //!   namespace, and removed with it.
@@ -37,7 +39,6 @@ use crate::array_store::ArrayStore;
 use crate::bigmatrix::{self, PyBigMatrix};
 use crate::errors::{matrix_error, raise, raise_with, run_error, store_error};
 use crate::lease::Lease;
-use crate::memory;
 use crate::program;
 use crate::store::PyStore;
 use faer::MatMut;
@@ -635,7 +636,7 @@ pub fn wait_for<T: Send>(
             let waited = py.detach(|| {
                 let result = slot.wait(Duration::from_millis(100));
                 if result.is_some() {
-                    memory::release_free_memory();
+                    lp_runtime::alloc::purge();
                 }
                 result
             });
