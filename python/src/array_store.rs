@@ -31,13 +31,13 @@
 //! is written by the first of the deliveries of its job that stores it.
 
 use crate::array::{OutputArray, SharedArray};
+use crate::write_once::WriteOnce;
 use lp_program::MatrixInfo;
 use lp_runtime::store::{Store, StoreError, StoreLayer, StoreResult};
 use lp_std::Tile;
 use lpc::runner::{self, ImportError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// See the module docs.
 pub struct ArrayStore {
@@ -52,22 +52,13 @@ pub struct ArrayStore {
 struct Output {
     info: MatrixInfo,
     array: OutputArray,
-    /// Each tile's [`State`], row by row of the grid.
-    states: Vec<AtomicU8>,
-}
-
-/// Where an output tile stands: a job delivered twice stores the same
-/// tile twice, and only the first delivery copies it.
-#[repr(u8)]
-enum State {
-    Unwritten,
-    Copying,
-    Written,
+    /// Which tiles are in the array, row by row of the grid.
+    written: WriteOnce,
 }
 
 impl Output {
-    fn state(&self, i: usize, j: usize) -> &AtomicU8 {
-        &self.states[i * self.info.header.grid()[1] + j]
+    fn index(&self, i: usize, j: usize) -> usize {
+        i * self.info.header.grid()[1] + j
     }
 
     /// The array's block of tile (i, j), which must be in the grid.
@@ -89,21 +80,13 @@ impl Output {
             return;
         }
         let tile = header.masked(i, j, tile);
-        let claimed = self.state(i, j).compare_exchange(
-            State::Unwritten as u8,
-            State::Copying as u8,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        );
-        if claimed.is_ok() {
-            let (r0, c0, shape) = self.block(i, j);
-            debug_assert_eq!(shape, [tile.nrows(), tile.ncols()]);
+        let (r0, c0, shape) = self.block(i, j);
+        debug_assert_eq!(shape, [tile.nrows(), tile.ncols()]);
+        self.written.write(self.index(i, j), || {
             // SAFETY: the claim makes this thread the block's only writer,
-            // and `read` reads only a block marked `Written`.
+            // and `read` reads only a written block.
             unsafe { self.array.write(r0, c0, shape, Some(Tile::as_ref(&tile))) };
-            self.state(i, j)
-                .store(State::Written as u8, Ordering::Release);
-        }
+        });
     }
 
     /// Tile (i, j) as written, or `None` if it is not in the grid or not
@@ -119,7 +102,7 @@ impl Output {
 
     /// Whether tile (i, j), which must be in the grid, is in the array.
     fn is_written(&self, i: usize, j: usize) -> bool {
-        self.state(i, j).load(Ordering::Acquire) == State::Written as u8
+        self.written.is_written(self.index(i, j))
     }
 
     /// Every tile of the grid, row by row.
@@ -192,9 +175,7 @@ impl ArrayStore {
         let output = Output {
             info: info.clone(),
             array,
-            states: (0..rows * cols)
-                .map(|_| AtomicU8::new(State::Unwritten as u8))
-                .collect(),
+            written: WriteOnce::new(rows * cols),
         };
         self.outputs.insert(info.name.clone(), output);
     }
@@ -204,14 +185,13 @@ impl ArrayStore {
     /// triangular factor). Called once the run's jobs have all finished.
     pub fn finish_outputs(&self) {
         for output in self.outputs.values() {
-            for (i, j) in output.tiles().filter(|&(i, j)| !output.is_written(i, j)) {
+            for (i, j) in output.tiles() {
                 let (r0, c0, shape) = output.block(i, j);
-                // SAFETY: the run's jobs have all finished (and no job
-                // writes a tile outside a triangle: `write`).
-                unsafe { output.array.write(r0, c0, shape, None) };
-                output
-                    .state(i, j)
-                    .store(State::Written as u8, Ordering::Release);
+                output.written.write(output.index(i, j), || {
+                    // SAFETY: the run's jobs have all finished (and no job
+                    // writes a tile outside a triangle: `write`).
+                    unsafe { output.array.write(r0, c0, shape, None) };
+                });
             }
         }
     }

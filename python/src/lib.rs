@@ -12,7 +12,8 @@
 //! store's unnamed matrices freed with their last handle), [`program`]
 //! (`check`, program sources), [`run`] (`run`, `RunSummary`), [`memory`]
 //! (the allocator; freed tiles back to the OS), [`errors`] (Rust errors as
-//! Python exceptions).
+//! Python exceptions), [`write_once`] (an output's tiles, each written
+//! once).
 
 // The crate has no Rust API: its documentation is of its private modules.
 #![allow(rustdoc::private_intra_doc_links)]
@@ -26,6 +27,7 @@ mod memory;
 mod program;
 mod run;
 mod store;
+mod write_once;
 
 use pyo3::prelude::*;
 
