@@ -104,6 +104,19 @@ impl LocalOptions {
     pub fn effective_workers(&self) -> usize {
         effective_workers(self.workers)
     }
+
+    /// [`effective_workers`](Self::effective_workers), refused above
+    /// [`MAX_WORKERS`]: per-worker state is allocated before any thread
+    /// starts, and an absurd count would abort on that allocation rather
+    /// than fail.
+    fn checked_workers(&self) -> Result<usize, RunError> {
+        match self.effective_workers() {
+            workers if workers > MAX_WORKERS => Err(RunError::Backend(BackendError::new(format!(
+                "{workers} workers is more than a local run takes ({MAX_WORKERS})"
+            )))),
+            workers => Ok(workers),
+        }
+    }
 }
 
 /// The most worker threads a local run starts. A kernel runs on one thread
@@ -664,14 +677,7 @@ pub fn run_local_with(
     progress: &dyn Fn(&Progress),
     interpose: &Interpose<'_>,
 ) -> Result<RunSummary, RunError> {
-    let workers = opts.effective_workers();
-    // Per-worker state is allocated before any thread starts; an absurd
-    // count would abort on that allocation rather than fail.
-    if workers > MAX_WORKERS {
-        return Err(RunError::Backend(BackendError::new(format!(
-            "{workers} workers is more than a local run takes ({MAX_WORKERS})"
-        ))));
-    }
+    let workers = opts.checked_workers()?;
     let counters = wrapped::<dyn Counters>(Arc::new(LocalCounters::new()), interpose.counters);
     let (queue, computed_path) = ready_queue(plan, opts, progress)?;
     let launcher = wrapped::<dyn Launcher>(queue.clone(), interpose.launcher);

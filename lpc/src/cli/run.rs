@@ -717,21 +717,8 @@ fn print_summary(s: &RunSummary) {
     if let Some(jobs) = s.critical_path_jobs {
         line("critical path", format!("{jobs} jobs"));
     }
-    let mut inputs = Vec::new();
-    if let Some(g) = s.generated_inputs.filter(|g| g.tiles > 0) {
-        inputs.push(format!(
-            "{} tiles generated, {} loads served by kept tiles",
-            g.tiles, g.reused
-        ));
-    }
-    if s.inputs_consumed > 0 {
-        inputs.push(format!(
-            "{} imported tiles updated in place, not copied",
-            s.inputs_consumed
-        ));
-    }
-    if !inputs.is_empty() {
-        line("inputs", inputs.join("; "));
+    if let Some(inputs) = inputs_line(s) {
+        line("inputs", inputs);
     }
     if !s.worker_idle.is_empty() {
         line("idle", idle_per_worker(s));
@@ -758,6 +745,25 @@ fn print_summary(s: &RunSummary) {
     for (i, k) in kernel_lines(&s.kernels).into_iter().enumerate() {
         line(if i == 0 { "kernels" } else { "" }, k);
     }
+}
+
+/// What became of the inputs' tiles, if anything worth a line: generated
+/// tiles kept for later loads, imported ones updated in place.
+fn inputs_line(s: &RunSummary) -> Option<String> {
+    let mut inputs = Vec::new();
+    if let Some(g) = s.generated_inputs.filter(|g| g.tiles > 0) {
+        inputs.push(format!(
+            "{} tiles generated, {} loads served by kept tiles",
+            g.tiles, g.reused
+        ));
+    }
+    if s.inputs_consumed > 0 {
+        inputs.push(format!(
+            "{} imported tiles updated in place, not copied",
+            s.inputs_consumed
+        ));
+    }
+    (!inputs.is_empty()).then(|| inputs.join("; "))
 }
 
 /// "w0 12.0 ms (1%), w1 ...": each worker's idle time and its share of
