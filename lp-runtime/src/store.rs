@@ -206,6 +206,16 @@ pub trait Store: Send + Sync {
     fn usage(&self) -> Option<StoreUsage> {
         None
     }
+    /// Makes everything at and below `location` durable: once this
+    /// returns, a crash of the machine (not only of the process) cannot
+    /// take back or corrupt what was written there. Called before a
+    /// store records something as complete for later readers to trust (an
+    /// import's origin, a finished run's record, a published name). A
+    /// store whose writes are durable when they return (memory, which no
+    /// crash spares anyway; S3) has nothing to do.
+    fn sync(&self, _location: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 fn no_documents(location: &str, what: &str) -> StoreError {

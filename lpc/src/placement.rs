@@ -269,13 +269,14 @@ fn place_file(
         })?;
         // Last: its presence says the import is whole, so it is written
         // only over every tile (a gc that ran at the start of this run
-        // may have removed some for an interrupted import's).
+        // may have removed some for an interrupted import's), on disk.
         if !holds_every_tile(store, &at)? {
             return Err(PlacementError::ImportLost {
                 path: path.display().to_string(),
                 location,
             });
         }
+        store.sync(&location)?;
         origin.write(store, &location)?;
     }
     Ok(location)

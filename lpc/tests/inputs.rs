@@ -12,7 +12,9 @@ use lp_program::{Plan, Program, Role};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::matrix::{self, Transfer};
 use lp_runtime::store::namespace::Origin;
-use lp_runtime::store::{GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreResult};
+use lp_runtime::store::{
+    GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreError, StoreResult,
+};
 use lp_std::Tile;
 use lpc::frontend::{CompileOptions, Compiled, compile_source};
 use lpc::placement::{InputSource, PlacementError, place_with};
@@ -398,6 +400,73 @@ fn an_import_that_lost_a_tile_is_never_called_whole() {
     let imports = store.inner.list_children("~inputs").unwrap();
     assert_eq!(imports.len(), 1, "{imports:?}");
     let at = format!("~inputs/{}", imports[0]);
+    assert_eq!(Origin::read(&store.inner, &at).unwrap(), None);
+}
+
+/// A store that records the flushes and document writes under
+/// `~inputs/` in order, and fails its flushes when told to (a disk error).
+#[derive(Default)]
+struct Journal {
+    inner: MemStore,
+    fail_sync: bool,
+    events: Mutex<Vec<String>>,
+}
+
+impl lp_runtime::store::StoreLayer for Journal {
+    fn inner(&self) -> &dyn Store {
+        &self.inner
+    }
+
+    fn sync(&self, location: &str) -> StoreResult<()> {
+        self.events.lock().unwrap().push(format!("sync {location}"));
+        match self.fail_sync {
+            true => Err(StoreError::Io {
+                what: format!("flushing {location} to disk"),
+                source: std::io::Error::other("disk error"),
+            }),
+            false => self.inner.sync(location),
+        }
+    }
+
+    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
+        if location.starts_with("~inputs/") {
+            self.events
+                .lock()
+                .unwrap()
+                .push(format!("doc {location}/{doc}"));
+        }
+        self.inner.put_doc(location, doc, bytes)
+    }
+}
+
+/// An import is flushed to disk before its origin record says it is whole
+/// (after a crash of the machine, a record over tiles that never reached
+/// the disk would have every later run reuse them); a failed flush is an
+/// error naming the file, and writes no record.
+#[test]
+fn an_import_is_flushed_before_its_origin_vouches_for_it() {
+    let posv = compile("posv.lp", &[("n", 70), ("nrhs", 37), ("b", 16)]);
+    let program = posv.program();
+    let files = tempfile::tempdir().unwrap();
+    write_npy(files.path(), "A", 70, 70, true, true);
+    let a = files.path().join("A.npy");
+    let supplied = [("A", InputSource::File(&a))];
+
+    let store = Journal::default();
+    let ns = place_posv(&store, program, &supplied, 2, Transfer::unwatched()).unwrap();
+    let at = ns.inputs["A"].clone();
+    let events = store.events.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        [format!("sync {at}"), format!("doc {at}/origin.json")]
+    );
+
+    let store = Journal {
+        fail_sync: true,
+        ..Journal::default()
+    };
+    let e = place_posv(&store, program, &supplied, 2, Transfer::unwatched()).unwrap_err();
+    assert_eq!(e.to_string(), format!("flushing {at} to disk: disk error"));
     assert_eq!(Origin::read(&store.inner, &at).unwrap(), None);
 }
 

@@ -590,8 +590,9 @@ impl PyBigMatrix {
     /// the array's lower triangle; its diagonal blocks must be symmetric
     /// (checked before anything is written). Ctrl-C stops the import
     /// between tiles; a failed or stopped import removes the matrix it
-    /// created. Without a name, a matrix in a memory store is freed with
-    /// its last handle.
+    /// created. In a directory store the matrix is flushed to disk before
+    /// it is returned. Without a name, a matrix in a memory store is freed
+    /// with its last handle.
     #[staticmethod]
     #[pyo3(signature = (array, tile, *, name=None, store=None, symmetric=false))]
     fn from_numpy(
@@ -643,7 +644,14 @@ impl PyBigMatrix {
         let (store, info) = (this.store_arc(), this.info());
         let stop = AtomicBool::new(false);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let import = || runner::import_array(store.as_ref(), &info, mat, workers, &stop);
+        // On disk before it is returned, as a run's outputs are
+        // (`Store::sync`): a named matrix outlives this process.
+        let import = || {
+            runner::import_array(store.as_ref(), &info, mat, workers, &stop)?;
+            store
+                .sync(&this.location)
+                .map_err(runner::ImportError::Store)
+        };
         // Ctrl-C stops the import between tiles.
         let (result, interrupted) = crate::run::wait_for(py, &stop, import, || Ok(()));
         let failed = match (interrupted, result) {

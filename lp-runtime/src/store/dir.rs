@@ -33,9 +33,19 @@
 //! # Durability
 //!
 //! No `fsync` per tile: it would cost about 1 ms per 8 MiB tile and buys
-//! nothing here. Tiles are deterministic functions of the inputs and every
-//! job may be re-run, so after a crash the run is simply re-run; what matters
-//! is that no file ever holds a partial tile, which the rename guarantees.
+//! nothing for temps. Tiles are deterministic functions of the inputs and
+//! every job may be re-run, so after a crash of the process the run is
+//! simply re-run; what matters then is that no file ever holds a partial
+//! tile, which the rename guarantees.
+//!
+//! A crash of the machine is another matter: a renamed tile whose bytes
+//! had not reached the disk may come back empty, or, where the file was a
+//! pooled one overwritten in place, holding the tile it held before, with
+//! a valid header. So what outlives a run is flushed before anything says
+//! it is complete ([`Store::sync`]: every file of the location, then its
+//! folders): an import before its origin is recorded, a run's outputs
+//! before its record says it finished, a matrix before a name is published
+//! for it.
 //!
 //! # Read path
 //!
@@ -817,6 +827,47 @@ impl Store for DirStore {
             bytes_held: self.bytes_held(),
             peak_bytes_held: self.peak_bytes_held(),
         })
+    }
+
+    /// Flushes every file at and below `location`, then each folder from
+    /// there up to the root, so that the renames that put the files in
+    /// place are on disk too (module doc, "Durability").
+    fn sync(&self, location: &str) -> StoreResult<()> {
+        validate_location(location)?;
+        let dir = self.root.join(location);
+        sync_tree(&dir)?;
+        for folder in dir.ancestors().skip(1) {
+            sync_path(folder)?;
+            if folder == self.root {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Flushes the files at and below `dir` to disk, then `dir` itself (its
+/// entries).
+fn sync_tree(dir: &Path) -> StoreResult<()> {
+    for entry in dir_entries(dir)? {
+        let path = entry?.path();
+        match path.is_dir() {
+            true => sync_tree(&path)?,
+            false => sync_path(&path)?,
+        }
+    }
+    sync_path(dir)
+}
+
+/// `fsync` of the file or folder at `path` (Linux flushes through a
+/// read-only descriptor, and a folder can only be opened so); a file
+/// removed meanwhile has nothing left to flush.
+fn sync_path(path: &Path) -> StoreResult<()> {
+    match File::open(path).and_then(|f| f.sync_all()) {
+        Err(e) if e.kind() != ErrorKind::NotFound => {
+            Err(io_err(format!("flushing {} to disk", path.display()))(e))
+        }
+        _ => Ok(()),
     }
 }
 

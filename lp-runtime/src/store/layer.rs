@@ -74,6 +74,9 @@ pub trait StoreLayer: Send + Sync {
     fn usage(&self) -> Option<StoreUsage> {
         self.inner().usage()
     }
+    fn sync(&self, location: &str) -> StoreResult<()> {
+        self.inner().sync(location)
+    }
 }
 
 impl<T: StoreLayer> Store for T {
@@ -130,5 +133,8 @@ impl<T: StoreLayer> Store for T {
     }
     fn usage(&self) -> Option<StoreUsage> {
         StoreLayer::usage(self)
+    }
+    fn sync(&self, location: &str) -> StoreResult<()> {
+        StoreLayer::sync(self, location)
     }
 }

@@ -215,6 +215,8 @@ pub fn publish(store: &dyn Store, name: &str, location: &str) -> MaintenanceResu
             name: location.to_string(),
         });
     }
+    // A name is a promise that the matrix is there, after a crash too.
+    store.sync(location)?;
     let link = Link {
         location: location.to_string(),
         published: now_secs(),

@@ -260,6 +260,9 @@ impl Store for RunStore {
     fn usage(&self) -> Option<StoreUsage> {
         self.inner.usage()
     }
+    fn sync(&self, matrix: &str) -> StoreResult<()> {
+        self.inner.sync(&self.locate(matrix)?)
+    }
 }
 
 #[cfg(test)]

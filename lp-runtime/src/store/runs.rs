@@ -221,9 +221,12 @@ impl RunGuard {
         }
     }
 
-    /// Marks the run finished: its outputs stay in the store.
+    /// Marks the run finished: its outputs stay in the store, flushed to
+    /// disk before the record says so ([`Store::sync`]). If that fails the
+    /// run is not finished, and its namespace goes.
     pub fn finish(mut self) -> StoreResult<()> {
         self.stop_heartbeat();
+        self.store.sync(&run_root(&self.run()))?;
         self.finished = true;
         let mut record = self.lock().clone();
         record.state = RunState::Finished;
