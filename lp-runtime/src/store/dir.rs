@@ -835,8 +835,15 @@ impl Store for DirStore {
     fn sync(&self, location: &str) -> StoreResult<()> {
         validate_location(location)?;
         let dir = self.root.join(location);
-        sync_tree(&dir)?;
-        for folder in dir.ancestors().skip(1) {
+        let (mut files, mut folders) = (Vec::new(), Vec::new());
+        list_tree(&dir, &mut files, &mut folders)?;
+        // Files before the folders that name them. Several at once keep
+        // the disk's queue full: 288 MiB of fresh 8 MiB tiles flushed in
+        // 0.15-0.18 s on 8 threads against 0.19-0.24 s on one (the
+        // project's machine kind, 2026-12-04).
+        crate::parallel::try_each(files.len(), FLUSHERS, || (), |k, _| sync_path(&files[k]))?;
+        let below = folders.iter().rev().map(PathBuf::as_path);
+        for folder in below.chain(dir.ancestors().skip(1)) {
             sync_path(folder)?;
             if folder == self.root {
                 break;
@@ -846,17 +853,21 @@ impl Store for DirStore {
     }
 }
 
-/// Flushes the files at and below `dir` to disk, then `dir` itself (its
-/// entries).
-fn sync_tree(dir: &Path) -> StoreResult<()> {
+/// Threads flushing a location's files ([`DirStore::sync`]).
+const FLUSHERS: usize = 8;
+
+/// Adds the files at and below `dir` to `files`, and `dir` and the folders
+/// below it to `folders`, each folder before those inside it.
+fn list_tree(dir: &Path, files: &mut Vec<PathBuf>, folders: &mut Vec<PathBuf>) -> StoreResult<()> {
+    folders.push(dir.to_path_buf());
     for entry in dir_entries(dir)? {
         let path = entry?.path();
         match path.is_dir() {
-            true => sync_tree(&path)?,
-            false => sync_path(&path)?,
+            true => list_tree(&path, files, folders)?,
+            false => files.push(path),
         }
     }
-    sync_path(dir)
+    Ok(())
 }
 
 /// `fsync` of the file or folder at `path` (Linux flushes through a
