@@ -4,59 +4,15 @@
 //! for it; a flush that fails leaves nothing claiming otherwise. And the
 //! directory store's flush itself, on a real folder.
 
+mod journal_support;
+
+use journal_support::Journal;
 use lp_runtime::store::location::{LINK_DOC, RUN_DOC, run_root};
 use lp_runtime::store::maintenance;
 use lp_runtime::store::runs::{RunGuard, RunRecord, RunState};
-use lp_runtime::store::{DirStore, MemStore, Store, StoreError, StoreLayer, StoreResult};
+use lp_runtime::store::{DirStore, Store};
 use lp_std::{MatrixHeader, Tile};
-use std::sync::{Arc, Mutex};
-
-/// A memory store that records its flushes and document writes in order,
-/// and fails its flushes when told to (a disk error).
-#[derive(Default)]
-struct Journal {
-    inner: MemStore,
-    fail_sync: bool,
-    events: Mutex<Vec<String>>,
-}
-
-impl Journal {
-    fn failing() -> Journal {
-        Journal {
-            fail_sync: true,
-            ..Journal::default()
-        }
-    }
-
-    fn events(&self) -> Vec<String> {
-        self.events.lock().unwrap().clone()
-    }
-}
-
-impl StoreLayer for Journal {
-    fn inner(&self) -> &dyn Store {
-        &self.inner
-    }
-
-    fn sync(&self, location: &str) -> StoreResult<()> {
-        self.events.lock().unwrap().push(format!("sync {location}"));
-        match self.fail_sync {
-            true => Err(StoreError::Io {
-                what: format!("flushing {location} to disk"),
-                source: std::io::Error::other("disk error"),
-            }),
-            false => self.inner.sync(location),
-        }
-    }
-
-    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
-        self.events
-            .lock()
-            .unwrap()
-            .push(format!("doc {location}/{doc}"));
-        self.inner.put_doc(location, doc, bytes)
-    }
-}
+use std::sync::Arc;
 
 /// A run's output: a header and one tile under the run's root.
 fn write_output(store: &dyn Store, run: &str) -> String {

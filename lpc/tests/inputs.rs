@@ -6,15 +6,16 @@
 //! their last readers unless something reads them after the run.
 
 mod common;
+#[path = "../../lp-runtime/tests/journal_support/mod.rs"]
+mod journal_support;
 
 use common::{LPC, python, workspace};
+use journal_support::Journal;
 use lp_program::{Plan, Program, Role};
 use lp_runtime::local::{LocalOptions, run_local};
 use lp_runtime::matrix::{self, Transfer};
 use lp_runtime::store::namespace::Origin;
-use lp_runtime::store::{
-    GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreError, StoreResult,
-};
+use lp_runtime::store::{GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreResult};
 use lp_std::Tile;
 use lpc::frontend::{CompileOptions, Compiled, compile_source};
 use lpc::placement::{InputSource, PlacementError, place_with};
@@ -403,42 +404,6 @@ fn an_import_that_lost_a_tile_is_never_called_whole() {
     assert_eq!(Origin::read(&store.inner, &at).unwrap(), None);
 }
 
-/// A store that records the flushes and document writes under
-/// `~inputs/` in order, and fails its flushes when told to (a disk error).
-#[derive(Default)]
-struct Journal {
-    inner: MemStore,
-    fail_sync: bool,
-    events: Mutex<Vec<String>>,
-}
-
-impl lp_runtime::store::StoreLayer for Journal {
-    fn inner(&self) -> &dyn Store {
-        &self.inner
-    }
-
-    fn sync(&self, location: &str) -> StoreResult<()> {
-        self.events.lock().unwrap().push(format!("sync {location}"));
-        match self.fail_sync {
-            true => Err(StoreError::Io {
-                what: format!("flushing {location} to disk"),
-                source: std::io::Error::other("disk error"),
-            }),
-            false => self.inner.sync(location),
-        }
-    }
-
-    fn put_doc(&self, location: &str, doc: &str, bytes: &[u8]) -> StoreResult<()> {
-        if location.starts_with("~inputs/") {
-            self.events
-                .lock()
-                .unwrap()
-                .push(format!("doc {location}/{doc}"));
-        }
-        self.inner.put_doc(location, doc, bytes)
-    }
-}
-
 /// An import is flushed to disk before its origin record says it is whole
 /// (after a crash of the machine, a record over tiles that never reached
 /// the disk would have every later run reuse them); a failed flush is an
@@ -455,16 +420,18 @@ fn an_import_is_flushed_before_its_origin_vouches_for_it() {
     let store = Journal::default();
     let ns = place_posv(&store, program, &supplied, 2, Transfer::unwatched()).unwrap();
     let at = ns.inputs["A"].clone();
-    let events = store.events.lock().unwrap().clone();
+    // The outputs' origins are written too, in the run's namespace.
+    let events: Vec<String> = store
+        .events()
+        .into_iter()
+        .filter(|e| e.contains(&at))
+        .collect();
     assert_eq!(
         events,
         [format!("sync {at}"), format!("doc {at}/origin.json")]
     );
 
-    let store = Journal {
-        fail_sync: true,
-        ..Journal::default()
-    };
+    let store = Journal::failing();
     let e = place_posv(&store, program, &supplied, 2, Transfer::unwatched()).unwrap_err();
     assert_eq!(e.to_string(), format!("flushing {at} to disk: disk error"));
     assert_eq!(Origin::read(&store.inner, &at).unwrap(), None);
