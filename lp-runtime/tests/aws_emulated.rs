@@ -477,11 +477,16 @@ fn s3_create_header_whose_answer_was_lost_is_still_its_own() {
     });
     assert!(store.create_header("N", &header).unwrap());
     assert_eq!(stack.s3.faults_sent(), 1);
-    // (A PUT's target ends in its `x-id` query, not in `header.json`.)
+    // The PUT was tried again, and the 412 checked with a HEAD: at least
+    // those, since the SDK sends a request again when its connection fails
+    // under it (a keep-alive connection closed, say), and the proxy counts
+    // each sending. A CI-mode run on 2026-12-04 counted two HEADs once; it
+    // did not recur in 10 runs. (A PUT's target ends in its `x-id` query,
+    // not in `header.json`.)
     let counts = stack.s3.counts();
-    assert_eq!(
-        (counts.get("s3 PUT"), counts.get("s3 HEAD header")),
-        (Some(&2), Some(&1)),
+    let count = |op: &str| counts.get(op).copied().unwrap_or(0);
+    assert!(
+        count("s3 PUT") >= 2 && count("s3 HEAD header") >= 1,
         "{counts:?}"
     );
     // Another creator, with its own token, is told the name exists.
