@@ -7,9 +7,10 @@
 //!   allocated as jobs finish). Nothing is allocated per job or per tile of
 //!   the whole program up front, so a program of millions of jobs starts at
 //!   once and a run's memory is that of its frontier.
-//! * [`LocalQueue`] is the [`Launcher`]: a mutex-guarded deque with a
-//!   condvar. Most jobs never touch it, because a finishing job continues
-//!   with its first ready child on the same thread.
+//! * [`LocalQueue`] is the [`Launcher`]: a mutex-guarded queue, most urgent
+//!   first ([`UrgentQueue`]), with a condvar. Most jobs never touch it,
+//!   because a finishing job continues with its most urgent ready child on
+//!   the same thread.
 //! * [`run_local`] starts `workers` threads, launches the roots through the
 //!   same `try_mark_launched` gate as every other job, and acts as the
 //!   driver: progress snapshots, lease expiry and relaunch, first-error

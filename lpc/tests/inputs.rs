@@ -372,16 +372,23 @@ impl lp_runtime::store::StoreLayer for Collected {
     }
 }
 
+/// posv at n = 70 on tiles of 16 (the last ragged), and an `.npy` file of
+/// its A in a folder that lives as long as the returned guard.
+fn posv_with_a_file() -> (Compiled, tempfile::TempDir, std::path::PathBuf) {
+    let posv = compile("posv.lp", &[("n", 70), ("nrhs", 37), ("b", 16)]);
+    let files = tempfile::tempdir().unwrap();
+    write_npy(files.path(), "A", 70, 70, true, true);
+    let a = files.path().join("A.npy");
+    (posv, files, a)
+}
+
 /// An import that lost a tile while it was written is an error, and its
 /// location gets no origin record: the record would vouch for tiles that
 /// are not there, and every later run would reuse them.
 #[test]
 fn an_import_that_lost_a_tile_is_never_called_whole() {
-    let posv = compile("posv.lp", &[("n", 70), ("nrhs", 37), ("b", 16)]);
+    let (posv, _files, a) = posv_with_a_file();
     let program = posv.program();
-    let files = tempfile::tempdir().unwrap();
-    write_npy(files.path(), "A", 70, 70, true, true);
-    let a = files.path().join("A.npy");
     let store = Collected::default();
     let supplied = [("A", InputSource::File(&a))];
     let e = place_posv(&store, program, &supplied, 2, Transfer::unwatched()).unwrap_err();
@@ -407,14 +414,11 @@ fn an_import_that_lost_a_tile_is_never_called_whole() {
 /// An import is flushed to disk before its origin record says it is whole
 /// (after a crash of the machine, a record over tiles that never reached
 /// the disk would have every later run reuse them); a failed flush is an
-/// error naming the file, and writes no record.
+/// error naming what it flushed, and writes no record.
 #[test]
 fn an_import_is_flushed_before_its_origin_vouches_for_it() {
-    let posv = compile("posv.lp", &[("n", 70), ("nrhs", 37), ("b", 16)]);
+    let (posv, _files, a) = posv_with_a_file();
     let program = posv.program();
-    let files = tempfile::tempdir().unwrap();
-    write_npy(files.path(), "A", 70, 70, true, true);
-    let a = files.path().join("A.npy");
     let supplied = [("A", InputSource::File(&a))];
 
     let store = Journal::default();

@@ -9,8 +9,9 @@
 //!    `record_done(child, parent)` is an idempotent set-add returning the
 //!    number of *distinct* finished parents; the completion that makes it
 //!    equal the child's in-degree and wins `try_mark_launched` makes the
-//!    child ready. The job continues with the first ready child on the same
-//!    thread (saves a launch, as Wukong does) and launches the rest.
+//!    child ready. The job continues with its most urgent ready child (the
+//!    first of equals) on the same thread (saves a launch, as Wukong does)
+//!    and launches the rest.
 //! 4. `finish`: `mark_finished` comes last, so a worker that dies anywhere
 //!    before it leaves the job "launched, not finished" and the driver's
 //!    lease relaunches it. Only the first finish releases the temp tiles

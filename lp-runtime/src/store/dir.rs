@@ -861,10 +861,10 @@ const FLUSHERS: usize = 8;
 fn list_tree(dir: &Path, files: &mut Vec<PathBuf>, folders: &mut Vec<PathBuf>) -> StoreResult<()> {
     folders.push(dir.to_path_buf());
     for entry in dir_entries(dir)? {
-        let path = entry?.path();
-        match path.is_dir() {
-            true => list_tree(&path, files, folders)?,
-            false => files.push(path),
+        let entry = entry?;
+        match entry.file_type().is_ok_and(|t| t.is_dir()) {
+            true => list_tree(&entry.path(), files, folders)?,
+            false => files.push(entry.path()),
         }
     }
     Ok(())
