@@ -265,8 +265,9 @@ fn lpc_on_core(args: &[&str], core: Option<&str>) -> Output {
 }
 
 /// The version line names the tile kernels' library, on which every
-/// timing depends: faer (with the `gemm` crate's products on an Intel
-/// AVX-512 CPU), or OpenBLAS, its version and the kernels it
+/// timing depends: faer (with the `gemm` crate's products on an AVX-512
+/// CPU: all of them on Intel's, those from a transposed right-hand side on
+/// AMD's), or OpenBLAS, its version and the kernels it
 /// picked for this CPU with `openblas`.
 #[test]
 fn version_names_the_kernels_library() {
@@ -288,11 +289,8 @@ fn version_names_the_kernels_library() {
                 "{out:?}"
             );
         }
-    } else if lp_std::kernel::products_on_gemm_crate() {
-        assert_eq!(
-            stdout,
-            format!("{start}faer, products on the gemm crate)\n")
-        );
+    } else if let Some(which) = lp_std::kernel::gemm_crate_products() {
+        assert_eq!(stdout, format!("{start}faer, {which} on the gemm crate)\n"));
     } else {
         assert_eq!(stdout, format!("{start}faer)\n"));
     }

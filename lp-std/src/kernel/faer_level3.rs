@@ -34,9 +34,10 @@
 //! So the view is kept only where it was measured fast, AMD's AVX-512
 //! hosts; everywhere else (and on other architectures, where nothing was
 //! measured) a product's transposed operand is copied from 512 rows, a
-//! right solve's from 1536, except on Intel's AVX-512 hosts, whose
-//! products and solves run on the `gemm` crate and read the view (below;
-//! AMD's AVX-512 hosts solve on it too).
+//! right solve's from 1536, except on AVX-512 hosts, whose products from a
+//! transposed operand (all products, on Intel's) and solves run on the
+//! `gemm` crate and read the view (below). On AMD's the view then serves
+//! only the lower half of a symmetric product, which that crate lacks.
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
@@ -48,15 +49,15 @@
 //! (8192³ in tiles, two threads) took 0.95x faer's time on 512 tiles, 0.92x
 //! on 1024 and 0.94x on 2048; one core alone, faer's matched OpenBLAS's
 //! there (`docs/performance.md`, "A second Intel host"). AMD's hosts keep
-//! faer's products: on a Zen 4 host (cpu family 25 model 17, 2026-12-03)
+//! faer's other products: on a Zen 4 host (cpu family 25 model 17, 2026-12-03)
 //! a Cholesky at n = 8192 with the crate's took 0.97x the time on 1024
 //! tiles and 1.06x on 2048, GEMM 8192³ on 2048 tiles 1.01x (`farm-bench`,
 //! 3-5 pairs).
-//! AVX2 keeps them too, where nothing was measured. That crate packs
+//! AVX2 keeps faer's products, where nothing was measured. The crate packs
 //! both operands before it multiplies, so it gets a transposed operand as
-//! a view: on the same host, C - A Bᵀ from the view took 0.93-0.96x the
-//! time of copying Bᵀ first (medians of 20-160 interleaved pairs, on 512,
-//! 1024 and 2048 tiles, one thread or two).
+//! a view: on the model 167 host, C - A Bᵀ from the view took 0.93-0.96x
+//! the time of copying Bᵀ first (medians of 20-160 interleaved pairs, on
+//! 512, 1024 and 2048 tiles, one thread or two).
 //!
 //! On those hosts the triangular solves recurse on the `gemm` crate too
 //! (`trisolve.rs`): T's halves split the solve into two half-size solves
@@ -74,16 +75,23 @@
 //! From 2048 rows `CHOL` recurses the same way, onto that solve and the
 //! lower update ([`cholesky_in_place`]).
 //!
-//! AMD's AVX-512 hosts keep faer's products but solve by the same
-//! recursion. On a Zen 4 host (cpu family 25 model 17, 2026-12-03, two
-//! threads each running the same variant, medians of 11-41 calls per
-//! variant) the recursion from the view took 0.86-0.93x the time of faer's
-//! solve on the view at 1024 rows, and the same time at 512 and 2048
-//! (0.99-1.02x); a recursion onto faer's products gained nothing (0.98x at
-//! 1024). Inside `lpc run` of a Cholesky at n = 8192 on 1024 tiles the
-//! `TRSM`s ran at 42.6-43.7 GFLOP/s against 38.6-39.7, the run 0.99x the
-//! time (7 `farm-bench` pairs); the left solves of `trsolve` kept their
-//! rate (37.6 against 37.8).
+//! AMD's AVX-512 hosts solve by the same recursion. On a Zen 4 host (cpu
+//! family 25 model 17, 2026-12-03, two threads each running the same
+//! variant, medians of 11-41 calls per variant) the recursion from the view
+//! took 0.86-0.93x the time of faer's solve on the view at 1024 rows, and
+//! the same time at 512 and 2048 (0.99-1.02x); a recursion onto faer's
+//! products gained nothing (0.98x at 1024). Inside `lpc run` of a Cholesky
+//! at n = 8192 on 1024 tiles the `TRSM`s ran at 42.6-43.7 GFLOP/s against
+//! 38.6-39.7, the run 0.99x the time (7 `farm-bench` pairs); the left
+//! solves of `trsolve` kept their rate (37.6 against 37.8).
+//!
+//! Those hosts' products from a transposed right-hand side (`C - A Bᵀ`,
+//! the Cholesky's `SYRK` off the diagonal) run on the crate too, since
+//! 2026-12-04: on a Zen 4 host (`lpc run`, the run's own time, alternated
+//! with faer's path, medians of 3-5 pairs) a Cholesky at n = 16384 took
+//! 0.97x the time on 1024 tiles (`SYRK` at 52.7 GFLOP/s against 50.6),
+//! 0.95x on 512 and 0.99x on 2048; at n = 8192, 0.96x on 512 tiles, 0.97x
+//! on 1024 and 1.00x on 2048. Their other products stay on faer (above).
 
 use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
@@ -106,12 +114,12 @@ pub fn product(
 ) {
     // The `gemm` crate packs both operands, so it reads a view at no cost
     // and a copy would be wasted (see the module doc).
-    let packs = on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols());
-    let mul = |b: MatRef<'_, f64>| matmul(dst, accum, a, b, alpha);
+    let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
+    let packs = on_gemm_crate(m, n, k) || tb && transposed_on_gemm_crate(m, n, k);
     match (tb, packs) {
-        (true, false) => with_transposed(b.as_ref(), false, mul),
-        (true, true) => mul(b.as_ref().transpose()),
-        (false, _) => mul(b.as_ref()),
+        (true, false) => with_transposed(b.as_ref(), false, |bt| matmul(dst, accum, a, bt, alpha)),
+        (true, true) => gemm_crate_matmul(dst, accum, a, b.as_ref().transpose(), alpha),
+        (false, _) => matmul(dst, accum, a, b.as_ref(), alpha),
     }
 }
 
@@ -309,8 +317,8 @@ fn recursive_cholesky(a: MatMut<'_, f64>, from: usize) -> Result<(), usize> {
 }
 
 /// Where the view is fast: B's column strides (in elements) at which Bᵀ is
-/// still copied, for a whole product and for the lower half of a symmetric
-/// one.
+/// still copied, for a whole product (one too small for the `gemm` crate)
+/// and for the lower half of a symmetric one.
 const SLOW_STRIDES: [isize; 2] = [512, 1024];
 const SLOW_STRIDES_HALF: [isize; 1] = [1024];
 
@@ -331,9 +339,22 @@ fn on_gemm_crate(m: usize, n: usize, k: usize) -> bool {
     host().gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM
 }
 
-/// Whether products run on the `gemm` crate here (`lpc --version` says so).
-pub fn products_on_gemm_crate() -> bool {
-    host().gemm_crate
+/// Whether such a product with a transposed right-hand side does.
+fn transposed_on_gemm_crate(m: usize, n: usize, k: usize) -> bool {
+    host().transposed_gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM
+}
+
+/// Which products run on the `gemm` crate here (`lpc --version` says so):
+/// all of them, those from a transposed right-hand side, or none.
+pub fn gemm_crate_products() -> Option<&'static str> {
+    let host = host();
+    if host.gemm_crate {
+        Some("products")
+    } else if host.transposed_gemm_crate {
+        Some("transposed products")
+    } else {
+        None
+    }
 }
 
 /// Which of the measured behaviours (see the module doc) this host has.
@@ -343,6 +364,9 @@ struct Host {
     /// The `gemm` crate's products beat faer's: 512-bit vectors on an
     /// Intel core.
     gemm_crate: bool,
+    /// The `gemm` crate's products from a transposed right-hand side beat
+    /// faer's, from the view or a copy: 512-bit vectors on an AMD core.
+    transposed_gemm_crate: bool,
     /// Triangular solves recurse onto the `gemm` crate's products, which
     /// read a right solve's transposed operand as fast as a copy: 512-bit
     /// vectors on either vendor's core. Elsewhere that operand is copied
@@ -367,6 +391,7 @@ fn host() -> &'static Host {
             Host {
                 fast_transposed_view,
                 gemm_crate,
+                transposed_gemm_crate: fast_transposed_view,
                 solves_recurse: fast_transposed_view || gemm_crate,
             }
         }
@@ -375,6 +400,7 @@ fn host() -> &'static Host {
             Host {
                 fast_transposed_view: false,
                 gemm_crate: false,
+                transposed_gemm_crate: false,
                 solves_recurse: false,
             }
         }
@@ -516,7 +542,8 @@ mod tests {
     }
 
     /// The `gemm` crate's path against faer's product on every host (only
-    /// Intel's AVX-512 hosts take it in `matmul`): both accumulations,
+    /// AVX-512 hosts take it, Intel's for every product, AMD's for those
+    /// from a transposed right-hand side): both accumulations,
     /// either operand transposed (row-major) and a strided submatrix as the
     /// destination, on ragged sizes.
     #[test]

@@ -78,25 +78,25 @@ pub fn kernels() -> String {
     }
     #[cfg(not(feature = "openblas"))]
     {
-        if products_on_gemm_crate() {
-            format!("{KERNELS}, products on the gemm crate")
-        } else {
-            KERNELS.to_string()
+        match gemm_crate_products() {
+            Some(which) => format!("{KERNELS}, {which} on the gemm crate"),
+            None => KERNELS.to_string(),
         }
     }
 }
 
-/// Whether this host runs the tile products on the `gemm` crate rather than
-/// faer (an Intel CPU with AVX-512, `faer_level3.rs` says why; never with
+/// Which tile products this host runs on the `gemm` crate rather than
+/// faer: all (an Intel CPU with AVX-512), those from a transposed right-hand
+/// side (an AMD one), or none (`faer_level3.rs` says why; never with
 /// `openblas`).
-pub fn products_on_gemm_crate() -> bool {
+pub fn gemm_crate_products() -> Option<&'static str> {
     #[cfg(feature = "openblas")]
     {
-        false
+        None
     }
     #[cfg(not(feature = "openblas"))]
     {
-        faer_level3::products_on_gemm_crate()
+        faer_level3::gemm_crate_products()
     }
 }
 
