@@ -299,9 +299,10 @@ fn syrk_exact_small_case() {
 }
 
 /// (m, k, n): op(A) is m x k, op(B) is k x n. The last has every dimension
-/// past 128, from which an Intel AVX-512 host runs products on the `gemm`
-/// crate rather than faer (`src/kernel/faer_level3.rs`), ragged to both
-/// crates' register blocks.
+/// past 128, from which AVX-512 hosts run products on the `gemm` crate
+/// rather than faer (Intel's every product, AMD's those from a transposed
+/// B: `src/kernel/faer_level3.rs`), ragged to both crates' register
+/// blocks.
 const PRODUCTS: [(usize, usize, usize); 6] = [
     (1, 1, 1),
     (7, 5, 3),
@@ -607,9 +608,10 @@ fn apply_agrees_with_result_shapes() {
 #[test]
 fn large_products_with_transposed_b_against_reference() {
     // SYRK, GEMM_NT and GEMM_TT copy B^T to column-major when B's columns
-    // are 512 or 1024 entries apart (from 512 on hosts without AVX-512):
-    // cover that path with non-square shapes. Only B (n x k) must be large; a short A keeps the reference
-    // cheap.
+    // are 512 or 1024 entries apart (from 512 on hosts without AVX-512) and
+    // the product is too small for the `gemm` crate: cover that path with
+    // non-square shapes. Only B (n x k) must be large; a short A keeps the
+    // reference cheap (and the product off the crate).
     let (m, k, n) = (9, 390, 512);
     let s = 700;
     let c = random(m, n, s);
