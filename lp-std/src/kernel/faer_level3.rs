@@ -37,7 +37,8 @@
 //! right solve's from 1536, except on AVX-512 hosts, whose products from a
 //! transposed operand (all products, on Intel's) and solves run on the
 //! `gemm` crate and read the view (below). On AMD's the view then serves
-//! only the lower half of a symmetric product, which that crate lacks.
+//! only the lower half of a symmetric product, which that crate lacks, and
+//! products too small for the crate.
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
@@ -115,7 +116,7 @@ pub fn product(
     // The `gemm` crate packs both operands, so it reads a view at no cost
     // and a copy would be wasted (see the module doc).
     let (m, n, k) = (dst.nrows(), dst.ncols(), a.ncols());
-    let packs = on_gemm_crate(m, n, k) || tb && transposed_on_gemm_crate(m, n, k);
+    let packs = on_gemm_crate(m, n, k, tb);
     match (tb, packs) {
         (true, false) => with_transposed(b.as_ref(), false, |bt| matmul(dst, accum, a, bt, alpha)),
         (true, true) => gemm_crate_matmul(dst, accum, a, b.as_ref().transpose(), alpha),
@@ -132,7 +133,7 @@ pub fn matmul(
     b: MatRef<'_, f64>,
     alpha: f64,
 ) {
-    if on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols()) {
+    if on_gemm_crate(dst.nrows(), dst.ncols(), a.ncols(), false) {
         gemm_crate_matmul(dst, accum, a, b, alpha);
     } else {
         in_depth_blocks(a.ncols(), |start, depth, first| {
@@ -334,14 +335,12 @@ const COPY_FROM_SOLVE: isize = 1536;
 /// products"), so smaller ones keep faer's small-matrix kernels.
 const GEMM_CRATE_FROM: usize = 128;
 
-/// Whether an m x k by k x n product runs on the `gemm` crate.
-fn on_gemm_crate(m: usize, n: usize, k: usize) -> bool {
-    host().gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM
-}
-
-/// Whether such a product with a transposed right-hand side does.
-fn transposed_on_gemm_crate(m: usize, n: usize, k: usize) -> bool {
-    host().transposed_gemm_crate && m.min(n).min(k) >= GEMM_CRATE_FROM
+/// Whether an m x k by k x n product, from a transposed right-hand side
+/// when `transposed`, runs on the `gemm` crate.
+fn on_gemm_crate(m: usize, n: usize, k: usize, transposed: bool) -> bool {
+    let host = host();
+    (host.gemm_crate || transposed && host.transposed_gemm_crate)
+        && m.min(n).min(k) >= GEMM_CRATE_FROM
 }
 
 /// Which products run on the `gemm` crate here (`lpc --version` says so):
