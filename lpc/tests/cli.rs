@@ -267,7 +267,7 @@ fn lpc_on_core(args: &[&str], core: Option<&str>) -> Output {
 /// The version line names the tile kernels' library, on which every
 /// timing depends: faer (with the `gemm` crate's products on an AVX-512
 /// CPU: all of them on Intel's, those from a transposed right-hand side on
-/// AMD's), or OpenBLAS, its version and the kernels it
+/// AMD's Zen 4), or OpenBLAS, its version and the kernels it
 /// picked for this CPU with `openblas`.
 #[test]
 fn version_names_the_kernels_library() {

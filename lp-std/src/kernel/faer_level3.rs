@@ -34,11 +34,11 @@
 //! So the view is kept only where it was measured fast, AMD's AVX-512
 //! hosts; everywhere else (and on other architectures, where nothing was
 //! measured) a product's transposed operand is copied from 512 rows, a
-//! right solve's from 1536, except on AVX-512 hosts, whose products from a
-//! transposed operand (all products, on Intel's) and solves run on the
-//! `gemm` crate and read the view (below). On AMD's the view then serves
-//! only the lower half of a symmetric product, which that crate lacks, and
-//! products too small for the crate.
+//! right solve's from 1536, except on AVX-512 hosts, whose solves run on
+//! the `gemm` crate and read the view (below), as do all of Intel's
+//! products and Zen 4's from a transposed operand. On Zen 4 the view then
+//! serves only the lower half of a symmetric product, which that crate
+//! lacks, and products too small for the crate.
 //!
 //! The copies go to a buffer each thread keeps, so that they allocate
 //! nothing after a thread's first product.
@@ -86,9 +86,10 @@
 //! 38.6-39.7, the run 0.99x the time (7 `farm-bench` pairs); the left
 //! solves of `trsolve` kept their rate (37.6 against 37.8).
 //!
-//! Those hosts' products from a transposed right-hand side (`C - A Bᵀ`,
-//! the Cholesky's `SYRK` off the diagonal) run on the crate too, since
-//! 2026-12-04: on a Zen 4 host (`lpc run`, the run's own time, alternated
+//! Zen 4's products from a transposed right-hand side (`C - A Bᵀ`, the
+//! Cholesky's `SYRK` off the diagonal) run on the crate too, since
+//! 2026-12-04 (Zen 5's keep faer's path, where nothing was measured): on a
+//! Zen 4 host (`lpc run`, the run's own time, alternated
 //! with faer's path, medians of 3-5 pairs) a Cholesky at n = 16384 took
 //! 0.97x the time on 1024 tiles (`SYRK` at 52.7 GFLOP/s against 50.6),
 //! 0.95x on 512 and 0.99x on 2048; at n = 8192, 0.96x on 512 tiles, 0.97x
@@ -364,7 +365,8 @@ struct Host {
     /// Intel core.
     gemm_crate: bool,
     /// The `gemm` crate's products from a transposed right-hand side beat
-    /// faer's, from the view or a copy: 512-bit vectors on an AMD core.
+    /// faer's, from the view or a copy: 512-bit vectors on an AMD core of
+    /// family 25 (Zen 4; not measured on Zen 5, family 26).
     transposed_gemm_crate: bool,
     /// Triangular solves recurse onto the `gemm` crate's products, which
     /// read a right solve's transposed operand as fast as a copy: 512-bit
@@ -387,10 +389,15 @@ fn host() -> &'static Host {
             let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
             let avx512 = std::is_x86_feature_detected!("avx512f");
             let (fast_transposed_view, gemm_crate) = (amd && avx512, intel && avx512);
+            // Leaf 1's EAX: the base family (bits 8-11), plus the extended
+            // family (bits 20-27) when the base is 15. Zen 4 is family 25.
+            let eax = std::arch::x86_64::__cpuid(1).eax;
+            let base = (eax >> 8) & 0xf;
+            let family = base + if base == 0xf { (eax >> 20) & 0xff } else { 0 };
             Host {
                 fast_transposed_view,
                 gemm_crate,
-                transposed_gemm_crate: fast_transposed_view,
+                transposed_gemm_crate: fast_transposed_view && family == 25,
                 solves_recurse: fast_transposed_view || gemm_crate,
             }
         }
@@ -541,7 +548,7 @@ mod tests {
     }
 
     /// The `gemm` crate's path against faer's product on every host (only
-    /// AVX-512 hosts take it, Intel's for every product, AMD's for those
+    /// AVX-512 hosts take it, Intel's for every product, Zen 4's for those
     /// from a transposed right-hand side): both accumulations,
     /// either operand transposed (row-major) and a strided submatrix as the
     /// destination, on ragged sizes.

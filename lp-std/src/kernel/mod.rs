@@ -87,7 +87,7 @@ pub fn kernels() -> String {
 
 /// Which tile products this host runs on the `gemm` crate rather than
 /// faer: all (an Intel CPU with AVX-512), those from a transposed right-hand
-/// side (an AMD one), or none (`faer_level3.rs` says why; never with
+/// side (an AMD Zen 4), or none (`faer_level3.rs` says why; never with
 /// `openblas`).
 pub fn gemm_crate_products() -> Option<&'static str> {
     #[cfg(feature = "openblas")]
