@@ -301,8 +301,8 @@ fn syrk_exact_small_case() {
 /// (m, k, n): op(A) is m x k, op(B) is k x n. The last has every dimension
 /// past 128, from which AVX-512 hosts run products on the `gemm` crate
 /// rather than faer (Intel's every product, Zen 4's those from a
-/// transposed B: `src/kernel/faer_level3.rs`), ragged to both crates' register
-/// blocks.
+/// transposed B: `src/kernel/faer_level3.rs`), ragged to both crates'
+/// register blocks.
 const PRODUCTS: [(usize, usize, usize); 6] = [
     (1, 1, 1),
     (7, 5, 3),

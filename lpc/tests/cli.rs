@@ -290,6 +290,12 @@ fn version_names_the_kernels_library() {
             );
         }
     } else if let Some(which) = lp_std::kernel::gemm_crate_products() {
+        // Every product (Intel's AVX-512), or those from a transposed
+        // operand (Zen 4): the two lines a user may see.
+        assert!(
+            ["products", "transposed products"].contains(&which),
+            "{which}"
+        );
         assert_eq!(stdout, format!("{start}faer, {which} on the gemm crate)\n"));
     } else {
         assert_eq!(stdout, format!("{start}faer)\n"));

@@ -50,10 +50,10 @@
 //! (8192³ in tiles, two threads) took 0.95x faer's time on 512 tiles, 0.92x
 //! on 1024 and 0.94x on 2048; one core alone, faer's matched OpenBLAS's
 //! there (`docs/performance.md`, "A second Intel host"). AMD's hosts keep
-//! faer's other products: on a Zen 4 host (cpu family 25 model 17, 2026-12-03)
-//! a Cholesky at n = 8192 with the crate's took 0.97x the time on 1024
-//! tiles and 1.06x on 2048, GEMM 8192³ on 2048 tiles 1.01x (`farm-bench`,
-//! 3-5 pairs).
+//! faer's other products: on a Zen 4 host (cpu family 25 model 17,
+//! 2026-12-03) a Cholesky at n = 8192 with the crate's took 0.97x the time
+//! on 1024 tiles and 1.06x on 2048, GEMM 8192³ on 2048 tiles 1.01x
+//! (`farm-bench`, 3-5 pairs).
 //! AVX2 keeps faer's products, where nothing was measured. The crate packs
 //! both operands before it multiplies, so it gets a transposed operand as
 //! a view: on the model 167 host, C - A Bᵀ from the view took 0.93-0.96x
@@ -89,11 +89,11 @@
 //! Zen 4's products from a transposed right-hand side (`C - A Bᵀ`, the
 //! Cholesky's `SYRK` off the diagonal) run on the crate too, since
 //! 2026-12-04 (Zen 5's keep faer's path, where nothing was measured): on a
-//! Zen 4 host (`lpc run`, the run's own time, alternated
-//! with faer's path, medians of 3-5 pairs) a Cholesky at n = 16384 took
-//! 0.97x the time on 1024 tiles (`SYRK` at 52.7 GFLOP/s against 50.6),
-//! 0.95x on 512 and 0.99x on 2048; at n = 8192, 0.96x on 512 tiles, 0.97x
-//! on 1024 and 1.00x on 2048. Their other products stay on faer (above).
+//! Zen 4 host (`lpc run`, the run's own time, alternated with faer's path,
+//! medians of 3-5 pairs) a Cholesky at n = 16384 took 0.97x the time on
+//! 1024 tiles (`SYRK` at 52.7 GFLOP/s against 50.6), 0.95x on 512 and
+//! 0.99x on 2048; at n = 8192, 0.96x on 512 tiles, 0.97x on 1024 and 1.00x
+//! on 2048. Their other products stay on faer (above).
 
 use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
