@@ -1,56 +1,64 @@
 //! Measures the figures of the `local` model on this machine: one-core
-//! GFLOP/s of the kernels the library's Cholesky and GEMM use, through
-//! `Kernel::apply` (what a job calls), the initialisers' elements per
-//! second and the transposed-load copy, and prints them as model lines.
+//! GFLOP/s of the kernels the library's Cholesky and GEMM use, called as a
+//! job calls them (`Kernel::apply_reusing`, the result's operand handed
+//! over), the initialisers' elements per second and the transposed-load
+//! copy.
 //!
 //! Run: `cargo run --release -p lp-sim --example calibrate -- [--threads T]
 //! [SIZES...]` (default sizes 512 1024 2048, T = 1). With T = 2 two threads
 //! run the same kernel at once, as two workers do, and the per-thread rate
-//! is reported. Medians of 5 timed runs after a warm-up, in thread CPU time
-//! (the machine is shared: wall time would include other tenants' work).
+//! is reported. Medians of at least 11 timed calls after a warm-up, in
+//! thread CPU time (the machine is shared: wall time would include other
+//! tenants' work).
 
 use lp_std::{Init, Kernel, MatrixHeader, Shape, Tile};
+use std::borrow::Cow;
 use std::time::Instant;
 
-/// CPU time of the calling thread, in seconds: the first field of
-/// /proc/thread-self/schedstat (nanoseconds on a CPU). The machine is shared,
-/// so wall time would measure the other tenants; a worker thread's kernels
-/// are charged the CPU time they need. Falls back to wall time elsewhere.
+// lpc's allocator, so that tiles sit on the huge pages they get in a run
+// (lp-runtime/src/alloc.rs): on the system allocator the kernels ran 5-25 %
+// slower here (one run each, 2026-12-04).
+lp_runtime::global_allocator!();
+
+/// CPU time of the calling thread, in seconds. The machine is shared, so
+/// wall time would measure the other tenants; a worker thread's kernels are
+/// charged the CPU time they need. `clock_gettime` counts to the
+/// nanosecond, where /proc's schedstat (read before) moved at scheduler
+/// ticks and put the rates on steps 5 % apart.
 fn thread_cpu() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
 }
 
-/// Seconds of one call of `f`, by CPU time when available (median of 5
-/// after a warm-up).
-fn one(f: &(dyn Fn() + Sync)) -> Vec<f64> {
-    let t = Instant::now();
-    f();
-    // The kernel's CPU time is accounted at scheduler ticks: repeat short
-    // calls to at least 50 ms per sample.
-    let reps = (0.05 / t.elapsed().as_secs_f64().max(1e-6))
-        .ceil()
-        .clamp(1.0, 1000.0) as usize;
-    (0..5)
-        .map(|_| {
-            let (c, t) = (thread_cpu(), Instant::now());
-            for _ in 0..reps {
-                f();
-            }
-            let total = match (c, thread_cpu()) {
-                (Some(a), Some(b)) => b - a,
-                _ => t.elapsed().as_secs_f64(),
-            };
-            total / reps as f64
-        })
-        .collect()
+/// Seconds of each call of `f` after a warm-up, at least 11 calls and half
+/// a second, by CPU time when available (else wall time). Each call gets
+/// its own `prepare()`, made outside the timing: a kernel consumes the
+/// copy of its operand it is handed.
+fn one<T>(prepare: &(dyn Fn() -> T + Sync), f: &(dyn Fn(T) + Sync)) -> Vec<f64> {
+    f(prepare());
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < 11 || (start.elapsed().as_secs_f64() < 0.5 && times.len() < 200) {
+        let input = prepare();
+        let (c, t) = (thread_cpu(), Instant::now());
+        f(input);
+        times.push(match (c, thread_cpu()) {
+            (Some(a), Some(b)) => b - a,
+            _ => t.elapsed().as_secs_f64(),
+        });
+    }
+    times
 }
 
 /// Median seconds of `f` on each of `threads` threads running together.
-fn timed(threads: usize, f: &(dyn Fn() + Sync)) -> f64 {
+fn timed<T>(threads: usize, prepare: &(dyn Fn() -> T + Sync), f: &(dyn Fn(T) + Sync)) -> f64 {
     let times: Vec<f64> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| one(f))).collect();
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| one(prepare, f))).collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
@@ -64,6 +72,9 @@ fn tile(init: Init, b: usize, i: usize, j: usize) -> Tile {
     init.tile(&header, i, j)
 }
 
+/// Each kernel as a run calls it: the operand that takes the result (the
+/// first) handed over, a copy the job alone holds, the others shared
+/// (`Kernel::apply_reusing`, docs/performance.md "Tile kernels").
 fn kernels(threads: usize, b: usize) {
     let spd = tile(Init::Spd { seed: 42 }, b, 0, 0);
     let l = Kernel::Chol.apply(&[&spd]).unwrap().remove(0);
@@ -72,23 +83,28 @@ fn kernels(threads: usize, b: usize) {
     let c = tile(Init::Random { seed: 3 }, b, 2, 1);
     let trsm = Kernel::from_name("TRSM_RLT").unwrap();
     let gemm = Kernel::from_name("GEMM").unwrap();
-    let cases: [(Kernel, Vec<&Tile>); 4] = [
-        (Kernel::Chol, vec![&spd]),
-        (trsm, vec![&x, &l]),
-        (Kernel::Syrk, vec![&c, &x, &y]),
-        (gemm, vec![&c, &x, &y]),
+    // The model has one `SYRK` table, which takes the off-diagonal rate:
+    // those updates are most of a Cholesky's `SYRK` work (all but b/n of
+    // it); the diagonal one, printed apart, does half the flops.
+    let cases: [(&str, Kernel, Vec<&Tile>); 5] = [
+        ("CHOL", Kernel::Chol, vec![&spd]),
+        ("TRSM_RLT", trsm, vec![&x, &l]),
+        ("SYRK", Kernel::Syrk, vec![&c, &x, &y]),
+        ("SYRK diagonal", Kernel::Syrk, vec![&spd, &x, &x]),
+        ("GEMM", gemm, vec![&c, &x, &y]),
     ];
-    for (k, args) in cases {
+    for (name, k, args) in cases {
         let shapes: Vec<Shape> = args
             .iter()
             .map(|t| Shape::new(t.nrows(), t.ncols()))
             .collect();
-        let secs = timed(threads, &|| {
-            std::hint::black_box(k.apply(&args).unwrap());
+        let secs = timed(threads, &|| args[0].clone(), &|consumed| {
+            let mut operands: Vec<Cow<'_, Tile>> = args.iter().map(|&t| Cow::Borrowed(t)).collect();
+            operands[0] = Cow::Owned(consumed);
+            std::hint::black_box(k.apply_reusing(operands).unwrap());
         });
         println!(
-            "{} b={b}: {:.1} GFLOP/s",
-            k.name(),
+            "{name} b={b}: {:.1} GFLOP/s",
             k.flops(&shapes, |i, j| std::ptr::eq(args[i], args[j])) / secs / 1e9
         );
     }
@@ -120,13 +136,13 @@ fn main() {
         ("random", Init::Random { seed: 1 }),
         ("spd", Init::Spd { seed: 1 }),
     ] {
-        let secs = timed(threads, &|| {
+        let secs = timed(threads, &|| (), &|()| {
             std::hint::black_box(tile(init, b, 1, 0));
         });
         println!("init {name}: {:.3e} elements/s", elements / secs);
     }
     let x = tile(Init::Random { seed: 1 }, b, 1, 0);
-    let secs = timed(threads, &|| {
+    let secs = timed(threads, &|| (), &|()| {
         std::hint::black_box(x.transpose().to_owned());
     });
     println!("transpose copy: {:.3e} bytes/s", elements * 8.0 / secs);
