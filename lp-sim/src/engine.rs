@@ -362,10 +362,16 @@ impl<'a> Sim<'a> {
             t,
             counters: SimCounters::new(plan, cursor.clone(), costs, tally.clone()),
             launcher: SimLauncher::new(cursor.clone(), request, tally.clone(), priorities.clone()),
-            // Threads are `lpc run`'s local backend on its memory store.
+            // Threads are `lpc run`'s local backend on its memory store,
+            // keeping generated inputs within its default budget.
             store: SimStore::new(
                 plan.program(),
                 model.kind() == Kind::Threads,
+                if model.kind() == Kind::Threads {
+                    lp_runtime::local::DEFAULT_INPUT_BUDGET
+                } else {
+                    0
+                },
                 cursor.clone(),
                 delete,
                 tally.clone(),

@@ -3,9 +3,10 @@
 //! The instructions are walked as `lp_runtime::protocol::job::execute`
 //! runs them, with the same rules: a tile named twice in one job is loaded
 //! once; a tile of an input with an initialiser is generated, with no
-//! request (`lp_runtime::store::Namespace::generated`), and a tile outside a
-//! triangular matrix's triangle is zeros with no request
-//! (`lp_runtime::matrix::load_tile`); an upper tile of a symmetric matrix
+//! request (`lp_runtime::store::Namespace::generated`; on the threads
+//! platform once, and kept for its later loads: `SimStore::kept_input`),
+//! and a tile outside a triangular matrix's triangle is zeros with no
+//! request (`lp_runtime::matrix::load_tile`); an upper tile of a symmetric matrix
 //! is the stored lower tile transposed (a copy); a temp tile no job reads
 //! is not stored (`job::write`); a duplicate that finds a temp it needs
 //! freed and its job finished, or taken by the execution that will finish
@@ -289,6 +290,9 @@ fn load(run: &Run<'_>, r: Resolved, loads: &[TileKey], b: &mut Body) -> Result<N
         None => return Err(Outcome::Missing(r.key)),
     };
     b.bytes_loaded += bytes;
+    if run.store.kept_input(r.key, || run.plan.readers(r.key)) {
+        return Ok(ns(transpose));
+    }
     Ok(ns(elements / rate + transpose))
 }
 

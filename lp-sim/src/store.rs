@@ -9,7 +9,10 @@
 //! On the threads platform it is the memory store, which hands a temp tile
 //! over to its only reader (`Store::take_tile`): the tile leaves the store
 //! when that reader loads it, and a duplicate of the reader that looks for
-//! it later finds it taken and stops, as in a real run.
+//! it later finds it taken and stops, as in a real run. There, too, the
+//! local backend keeps a generated input tile that later loads read, within
+//! its budget (`lp_runtime::store::GeneratedInputs`): [`SimStore::kept_input`]
+//! follows the same rule, so that only the first load pays for generating.
 
 use crate::clock::{Cursor, Ns};
 use crate::report::Tally;
@@ -28,6 +31,9 @@ struct Held {
     taken: HashSet<TileKey>,
     temp_tiles: u64,
     temp_bytes: u64,
+    /// Generated input tiles kept, with the loads still to come.
+    kept: HashMap<TileKey, u32>,
+    kept_bytes: u64,
     peak_tiles: u64,
     peak_temp_tiles: u64,
     peak_temp_bytes: u64,
@@ -39,6 +45,7 @@ pub struct SimStore {
     temp: Vec<bool>,
     headers: Vec<MatrixHeader>,
     hands_over: bool,
+    input_budget: u64,
     held: Mutex<Held>,
     cursor: Cursor,
     delete: Ns,
@@ -55,10 +62,13 @@ pub struct Peaks {
 
 impl SimStore {
     /// `hands_over`: the store hands temp tiles over as the memory store
-    /// does ([`SimStore::take`]).
+    /// does ([`SimStore::take`]); `input_budget`: the bytes of generated
+    /// input tiles kept for later loads ([`SimStore::kept_input`]; 0 keeps
+    /// none).
     pub fn new(
         program: &Program,
         hands_over: bool,
+        input_budget: u64,
         cursor: Cursor,
         delete: Ns,
         tally: Arc<Tally>,
@@ -79,6 +89,7 @@ impl SimStore {
                 .collect(),
             headers: program.matrices.iter().map(|m| m.header.clone()).collect(),
             hands_over,
+            input_budget,
             held: Mutex::new(Held::default()),
             cursor,
             delete,
@@ -140,6 +151,35 @@ impl SimStore {
             temp_tiles: h.peak_temp_tiles,
             temp_bytes: h.peak_temp_bytes,
         }
+    }
+
+    /// Counts a load of a tile of a generated input that `readers` loads
+    /// read in all; true if an earlier load's tile was kept for it, so
+    /// that this one generates nothing. As the local backend decides: the
+    /// first load keeps the tile if more loads follow and it fits the
+    /// budget, and the last load drops it.
+    pub fn kept_input(&self, tile: TileKey, readers: impl FnOnce() -> u32) -> bool {
+        if self.input_budget == 0 {
+            return false;
+        }
+        let bytes = self.bytes(tile);
+        let mut h = self.lock();
+        if let Some(left) = h.kept.get_mut(&tile) {
+            *left -= 1;
+            if *left == 0 {
+                h.kept.remove(&tile);
+                h.kept_bytes -= bytes;
+            }
+            return true;
+        }
+        if h.kept_bytes.saturating_add(bytes) <= self.input_budget {
+            let readers = readers();
+            if readers > 1 {
+                h.kept.insert(tile, readers - 1);
+                h.kept_bytes += bytes;
+            }
+        }
+        false
     }
 
     /// Forgets a tile; whether it was held.

@@ -213,6 +213,43 @@ fn a_generated_input_costs_no_request() {
     assert_eq!(r.makespan, 104 * MS);
 }
 
+/// Three jobs reading one generated tile, each writing its own: `n` x `n`
+/// tiles of A (random) and C.
+fn three_readers(n: usize) -> String {
+    let mut src = format!(
+        "matrix A : f64[{n}, {n}] tile [{n}, {n}] input = random(1)\n\
+         matrix C : f64[{n}, {m}] tile [{n}, {n}] output\n",
+        m = 3 * n
+    );
+    for k in 0..3 {
+        src += &format!(
+            "r{k}:\n    %a = S3_LOAD A[0, 0]\n    %b = ADD %a, %a\n    S3_WRITE C[0, {k}], %b\n"
+        );
+    }
+    src
+}
+
+/// On the threads platform (`lpc run`'s local backend) the first load of a
+/// generated tile that later loads read keeps it for them: r0's body is 10
+/// + 10 + 10 ms, r1's and r2's 0 + 10 + 10; each finishes in 1 ms: busy 31
+/// + 21 + 21.
+#[test]
+fn a_generated_tile_read_again_is_generated_once() {
+    let r = run(&plan(&three_readers(100), &[]), 1);
+    assert_eq!(r.busy, 73 * MS);
+}
+
+/// Past the local backend's budget for kept inputs (1 GiB) a generated
+/// tile is generated at every load: a 12,000 x 12,000 tile (1.152 GB) is
+/// generated in 144 s, added in 144 s and written in three round trips (6
+/// ms, as `large_tiles_take_several_round_trips`) + 115.2 s by each job,
+/// which finishes in 1 ms: 403.207 s, three times.
+#[test]
+fn a_generated_tile_past_the_budget_is_generated_at_each_load() {
+    let r = run(&plan(&three_readers(12_000), &[]), 1);
+    assert_eq!(r.busy, 3 * 403_207 * MS);
+}
+
 /// With read times by size, second's and third's 100 x 100 tiles (80,128
 /// bytes as `.npy`) take a third of the way from 5 ms at 40,064 bytes to
 /// 29 ms at 160,256: 13 ms instead of 9, 8 ms more in all (98 + 8).
