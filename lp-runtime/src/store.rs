@@ -25,7 +25,7 @@ pub mod namespace;
 pub mod runs;
 
 pub use dir::{DEFAULT_POOL_LIMIT, DirStore};
-pub use generated::GeneratedInputs;
+pub use generated::{GeneratedInputs, Kept, KeptTiles};
 pub use layer::StoreLayer;
 pub use location::{validate_location, validate_matrix_name};
 pub use mem::MemStore;

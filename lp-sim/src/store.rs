@@ -11,13 +11,14 @@
 //! when that reader loads it, and a duplicate of the reader that looks for
 //! it later finds it taken and stops, as in a real run. There, too, the
 //! local backend keeps a generated input tile that later loads read, within
-//! its budget (`lp_runtime::store::GeneratedInputs`): [`SimStore::kept_input`]
-//! follows the same rule, so that only the first load pays for generating.
+//! its budget (`lp_runtime::store::GeneratedInputs`), and
+//! [`SimStore::kept_input`] keeps the same ones (`KeptTiles`, the rule
+//! both share), so that only the first load pays for generating.
 
 use crate::clock::{Cursor, Ns};
 use crate::report::Tally;
 use lp_program::{Program, Role, TileKey};
-use lp_runtime::store::{Store, StoreError, StoreResult};
+use lp_runtime::store::{KeptTiles, Store, StoreError, StoreResult};
 use lp_std::{MatrixHeader, Tile};
 // foldhash, not SipHash: a lookup per simulated load (see counters.rs).
 use foldhash::{HashMap, HashSet};
@@ -31,9 +32,6 @@ struct Held {
     taken: HashSet<TileKey>,
     temp_tiles: u64,
     temp_bytes: u64,
-    /// Generated input tiles kept, with the loads still to come.
-    kept: HashMap<TileKey, u32>,
-    kept_bytes: u64,
     peak_tiles: u64,
     peak_temp_tiles: u64,
     peak_temp_bytes: u64,
@@ -45,7 +43,8 @@ pub struct SimStore {
     temp: Vec<bool>,
     headers: Vec<MatrixHeader>,
     hands_over: bool,
-    input_budget: u64,
+    /// Generated input tiles kept for later loads (threads only).
+    inputs: Mutex<KeptTiles<TileKey>>,
     held: Mutex<Held>,
     cursor: Cursor,
     delete: Ns,
@@ -89,7 +88,7 @@ impl SimStore {
                 .collect(),
             headers: program.matrices.iter().map(|m| m.header.clone()).collect(),
             hands_over,
-            input_budget,
+            inputs: Mutex::new(KeptTiles::new(input_budget)),
             held: Mutex::new(Held::default()),
             cursor,
             delete,
@@ -154,32 +153,13 @@ impl SimStore {
     }
 
     /// Counts a load of a tile of a generated input that `readers` loads
-    /// read in all; true if an earlier load's tile was kept for it, so
-    /// that this one generates nothing. As the local backend decides: the
-    /// first load keeps the tile if more loads follow and it fits the
-    /// budget, and the last load drops it.
+    /// read in all; true if a tile kept by an earlier load serves it, so
+    /// that this one generates nothing (the local backend's rule,
+    /// `KeptTiles`).
     pub fn kept_input(&self, tile: TileKey, readers: impl FnOnce() -> u32) -> bool {
-        if self.input_budget == 0 {
-            return false;
-        }
         let bytes = self.bytes(tile);
-        let mut h = self.lock();
-        if let Some(left) = h.kept.get_mut(&tile) {
-            *left -= 1;
-            if *left == 0 {
-                h.kept.remove(&tile);
-                h.kept_bytes -= bytes;
-            }
-            return true;
-        }
-        if h.kept_bytes.saturating_add(bytes) <= self.input_budget {
-            let readers = readers();
-            if readers > 1 {
-                h.kept.insert(tile, readers - 1);
-                h.kept_bytes += bytes;
-            }
-        }
-        false
+        let mut inputs = self.inputs.lock().unwrap_or_else(|p| p.into_inner());
+        inputs.load_or_keep(tile, bytes, readers)
     }
 
     /// Forgets a tile; whether it was held.

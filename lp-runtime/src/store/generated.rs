@@ -22,8 +22,116 @@ use super::{Store, StoreLayer, StoreResult};
 use lp_program::{Plan, Role, TileKey};
 use lp_std::{MatrixHeader, Tile};
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
+
+/// What [`KeptTiles::load`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// A kept tile serves the load; after the last one it is kept no more.
+    Served { last: bool },
+    /// Not kept, and a tile of the load's size fits the budget: call
+    /// [`KeptTiles::keep`] once the tile's readers are counted.
+    Fits,
+    /// Not kept, and the budget is full: the load generates its tile.
+    Full,
+}
+
+/// Which generated tiles are kept, and for how many more loads: the rule
+/// of the local backend ([`GeneratedInputs`]), which the simulator follows
+/// too (`lp_sim`'s store), so that both keep the same tiles.
+///
+/// The first load of a tile that later loads read keeps it if it fits the
+/// budget, and its last load drops it. A tile loaded while the budget was
+/// full may be kept by a later load, for the loads that remain: its loads
+/// are counted until then, since a tile kept for all its readers would
+/// outlive its last one and hold the budget until the run ends.
+#[derive(Debug)]
+pub struct KeptTiles<K> {
+    budget: u64,
+    bytes: u64,
+    /// Each kept tile's loads to come and its bytes.
+    kept: HashMap<K, (u32, u64)>,
+    /// Loads so far of tiles generated while the budget was full.
+    unkept: HashMap<K, u32>,
+}
+
+impl<K: Hash + Eq + Copy> KeptTiles<K> {
+    /// Keeping at most `budget` bytes at a time (0 keeps nothing and
+    /// counts nothing).
+    pub fn new(budget: u64) -> KeptTiles<K> {
+        KeptTiles {
+            budget,
+            bytes: 0,
+            kept: HashMap::new(),
+            unkept: HashMap::new(),
+        }
+    }
+
+    /// One load of `key` if a kept tile serves it: whether it was the
+    /// last (the tile is kept no more). Counts nothing otherwise.
+    pub fn serve(&mut self, key: K) -> Option<bool> {
+        let (left, size) = self.kept.get_mut(&key)?;
+        *left -= 1;
+        if *left > 0 {
+            return Some(false);
+        }
+        self.bytes -= *size;
+        self.kept.remove(&key);
+        Some(true)
+    }
+
+    /// One load of `key`, a tile of `bytes`.
+    pub fn load(&mut self, key: K, bytes: u64) -> Kept {
+        if let Some(last) = self.serve(key) {
+            return Kept::Served { last };
+        }
+        if self.budget > 0 && self.bytes.saturating_add(bytes) <= self.budget {
+            return Kept::Fits;
+        }
+        if self.budget > 0 {
+            *self.unkept.entry(key).or_default() += 1;
+        }
+        Kept::Full
+    }
+
+    /// After [`Kept::Fits`]: keeps `key` for the loads of its `readers` in
+    /// all that are still to come, if any; whether it is kept.
+    pub fn keep(&mut self, key: K, bytes: u64, readers: u32) -> bool {
+        let done = self.unkept.remove(&key).unwrap_or(0) + 1;
+        let left = readers.saturating_sub(done);
+        if left == 0 {
+            return false;
+        }
+        self.kept.insert(key, (left, bytes));
+        self.bytes += bytes;
+        true
+    }
+
+    /// [`KeptTiles::load`], then [`KeptTiles::keep`] where it fits:
+    /// whether a kept tile served the load (else it generates its tile).
+    pub fn load_or_keep(&mut self, key: K, bytes: u64, readers: impl FnOnce() -> u32) -> bool {
+        match self.load(key, bytes) {
+            Kept::Served { .. } => true,
+            Kept::Fits => {
+                self.keep(key, bytes, readers());
+                false
+            }
+            Kept::Full => false,
+        }
+    }
+
+    /// Bytes kept now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether no tile is kept now.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+}
 
 /// Tile `(i, j)` of input matrix number `matrix`.
 type Key = (u32, usize, usize);
@@ -32,17 +140,9 @@ type Key = (u32, usize, usize);
 /// same time wait for that).
 type Cell = Arc<OnceLock<Arc<Tile>>>;
 
-/// A kept tile, dropped after its last load.
-struct Kept {
-    tile: Cell,
-    loads_left: u32,
-    bytes: u64,
-}
-
-#[derive(Default)]
 struct Held {
-    tiles: HashMap<Key, Kept>,
-    bytes: u64,
+    book: KeptTiles<Key>,
+    cells: HashMap<Key, Cell>,
 }
 
 /// The run's store, generating its initialised inputs' missing tiles once
@@ -54,7 +154,6 @@ pub struct GeneratedInputs<'a> {
     /// (a program has a few: a list is the fastest lookup).
     inputs: Vec<(String, u32)>,
     held: Mutex<Held>,
-    budget: u64,
     /// Tiles kept now (read without the lock).
     kept: AtomicUsize,
     generated: AtomicU64,
@@ -78,8 +177,10 @@ impl<'a> GeneratedInputs<'a> {
             inner,
             plan,
             inputs,
-            held: Mutex::default(),
-            budget,
+            held: Mutex::new(Held {
+                book: KeptTiles::new(budget),
+                cells: HashMap::new(),
+            }),
             kept: AtomicUsize::new(0),
             generated: AtomicU64::new(0),
             reused: AtomicU64::new(0),
@@ -98,7 +199,7 @@ impl<'a> GeneratedInputs<'a> {
 
     /// Bytes of generated tiles kept now.
     pub fn kept_bytes(&self) -> u64 {
-        self.lock().bytes
+        self.lock().book.bytes()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -116,65 +217,52 @@ impl<'a> GeneratedInputs<'a> {
         Arc::new(init.tile(&info.header, i, j))
     }
 
-    /// Counts one load of a kept tile and returns its cell; after the last
-    /// load the tile is no longer kept.
-    fn take(&self, held: &mut Held, key: Key) -> Option<Cell> {
-        let kept = held.tiles.get_mut(&key)?;
-        kept.loads_left = kept.loads_left.saturating_sub(1);
-        if kept.loads_left > 0 {
-            return Some(kept.tile.clone());
+    /// The cell of a kept tile that served a load, dropped from the kept
+    /// ones after its `last` load.
+    fn served(&self, held: &mut Held, key: Key, last: bool) -> Cell {
+        if !last {
+            return held.cells[&key].clone();
         }
-        let kept = held.tiles.remove(&key)?;
-        held.bytes -= kept.bytes;
         self.kept.fetch_sub(1, Relaxed);
-        Some(kept.tile)
+        held.cells.remove(&key).expect("a kept tile's cell")
     }
 
     /// The cell to generate `key` into and keep, if it has loads to come
     /// and fits the budget (another load may have made it meanwhile). The
     /// readers are counted only for a tile that could be kept, outside the
     /// lock: past the budget (`--input-cache 0`) a load costs no counting.
+    /// The load is counted once: by the book's `load` when the budget is
+    /// full or a kept tile serves it, else by its `keep`.
     fn keep(&self, key: Key) -> Option<Cell> {
         let (matrix, i, j) = key;
         let shape = self.header(matrix).tile(i, j);
         let bytes = (shape.rows * shape.cols * 8) as u64;
-        let fits = |held: &Held| held.bytes.saturating_add(bytes) <= self.budget;
-        {
+        let mut readers = None;
+        loop {
             let mut held = self.lock();
-            if let Some(taken) = self.take(&mut held, key) {
-                return Some(taken);
+            match held.book.load(key, bytes) {
+                Kept::Served { last } => return Some(self.served(&mut held, key, last)),
+                Kept::Full => return None,
+                Kept::Fits => {}
             }
-            if !fits(&held) {
-                return None;
+            if let Some(readers) = readers {
+                if !held.book.keep(key, bytes, readers) {
+                    return None;
+                }
+                let cell = Cell::default();
+                held.cells.insert(key, cell.clone());
+                self.kept.fetch_add(1, Relaxed);
+                return Some(cell);
             }
+            // Count outside the lock, then look again.
+            drop(held);
+            readers = Some(self.plan.readers(TileKey {
+                matrix,
+                version: 0,
+                i: i as u32,
+                j: j as u32,
+            }));
         }
-        let tile_key = TileKey {
-            matrix,
-            version: 0,
-            i: i as u32,
-            j: j as u32,
-        };
-        let loads = self.plan.readers(tile_key);
-        if loads <= 1 {
-            return None;
-        }
-        let mut held = self.lock();
-        if let Some(taken) = self.take(&mut held, key) {
-            return Some(taken);
-        }
-        if !fits(&held) {
-            return None;
-        }
-        let tile = Arc::new(OnceLock::new());
-        held.bytes += bytes;
-        let kept = Kept {
-            tile: tile.clone(),
-            loads_left: loads - 1,
-            bytes,
-        };
-        held.tiles.insert(key, kept);
-        self.kept.fetch_add(1, Relaxed);
-        Some(tile)
     }
 
     /// The tile in `cell`, generated if this is the first load. The cell
@@ -207,9 +295,11 @@ impl StoreLayer for GeneratedInputs<'_> {
         // Kept tiles first (a tile is kept only after the store lacked it);
         // with none kept (an imported input), not even the lock.
         if self.kept.load(Relaxed) > 0 {
-            let taken = self.take(&mut self.lock(), key);
-            if let Some(taken) = taken {
-                return Ok(Some(self.fill(key, taken)));
+            let mut held = self.lock();
+            if let Some(last) = held.book.serve(key) {
+                let cell = self.served(&mut held, key, last);
+                drop(held);
+                return Ok(Some(self.fill(key, cell)));
             }
         }
         if let Some(stored) = self.inner.get_tile(matrix, i, j)? {
@@ -286,6 +376,46 @@ mod tests {
             source: "test.lp".into(),
         };
         Plan::new(program).unwrap()
+    }
+
+    /// Two tiles of 8 bytes read 3 times each, a budget of one: X is kept
+    /// at its first load; Y's first, with the budget full, generates; once
+    /// X's last load drops it, Y's second load keeps Y for its one load to
+    /// come, after which nothing is kept. (Kept for all 3 readers, Y would
+    /// have outlived its last load and held the budget for good.)
+    #[test]
+    fn a_tile_kept_after_a_full_budget_is_kept_for_the_loads_that_remain() {
+        let mut book = KeptTiles::new(8);
+        let readers = 3;
+        let mut steps = Vec::new();
+        for key in ['X', 'Y', 'X', 'X', 'Y', 'Y'] {
+            let found = book.load(key, 8);
+            if found == Kept::Fits {
+                assert!(book.keep(key, 8, readers), "{key}");
+            }
+            steps.push((key, found, book.bytes()));
+        }
+        let served = |last| Kept::Served { last };
+        assert_eq!(
+            steps,
+            [
+                ('X', Kept::Fits, 8),
+                ('Y', Kept::Full, 8),
+                ('X', served(false), 8),
+                ('X', served(true), 0),
+                ('Y', Kept::Fits, 8),
+                ('Y', served(true), 0),
+            ]
+        );
+        assert!(book.is_empty());
+        // A tile with no loads to come is not kept, nor is anything with
+        // no budget.
+        assert_eq!(book.load('Z', 8), Kept::Fits);
+        assert!(!book.keep('Z', 8, 1));
+        let mut none = KeptTiles::new(0);
+        assert_eq!(none.load('X', 8), Kept::Full);
+        assert!(!none.load_or_keep('X', 8, || 3));
+        assert!(none.is_empty());
     }
 
     /// A tile read by two billion jobs: each load counts its readers from
