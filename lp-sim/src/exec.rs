@@ -6,9 +6,9 @@
 //! request (`lp_runtime::store::Namespace::generated`; on the threads
 //! platform once, and kept for its later loads: `SimStore::kept_input`),
 //! and a tile outside a triangular matrix's triangle is zeros with no
-//! request (`lp_runtime::matrix::load_tile`); an upper tile of a symmetric matrix
-//! is the stored lower tile transposed (a copy); a temp tile no job reads
-//! is not stored (`job::write`); a duplicate that finds a temp it needs
+//! request (`lp_runtime::matrix::load_tile`); an upper tile of a symmetric
+//! matrix is the stored lower tile transposed (a copy); a temp tile no job
+//! reads is not stored (`job::write`); a duplicate that finds a temp it needs
 //! freed and its job finished, or taken by the execution that will finish
 //! it, stops quietly (`job::load`). A store that hands temps over (the
 //! memory store, on the threads platform) gives a temp tile to its only

@@ -838,6 +838,18 @@ impl PyBigMatrix {
             .map_err(|e| store_error(py, &e))
     }
 
+    /// flush(): puts the blocks of this matrix in a directory store on disk
+    /// (`fsync`, as a run's outputs and `from_numpy`'s matrices are before
+    /// they are returned), so that blocks written with `put_block` survive
+    /// a crash of the machine, not only of this process. A memory or S3
+    /// store has nothing to do.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        self.check_header(py)?;
+        let store = self.store_arc();
+        py.detach(|| store.sync(&self.location))
+            .map_err(|e| store_error(py, &e))
+    }
+
     /// delete_block(i, j): removes block (i, j) from the store (it then
     /// reads as the initialiser's values, or is missing).
     fn delete_block(&self, py: Python<'_>, i: i128, j: i128) -> PyResult<()> {

@@ -157,13 +157,24 @@ def test_tiles_on_disk_are_npy_files(rng, tmp_path):
     np.testing.assert_array_equal(np.load(os.path.join(tmp_path, "D", "1_0.npy")), a[3:6, 0:3])
 
 
+def test_blocks_put_one_by_one_are_flushed_on_request(rng, tmp_path):
+    a = lp.BigMatrix("F", (4, 4), 2, store=f"dir:{tmp_path}", init="zeros")
+    block = rng.standard_normal((2, 2))
+    a.put_block(block, 1, 0)
+    assert a.flush() is None
+    np.testing.assert_array_equal(np.load(os.path.join(tmp_path, "F", "1_0.npy")), block)
+    # Nothing to flush in memory.
+    assert lp.BigMatrix.from_numpy(np.ones((2, 2)), 2).flush() is None
+
+
 def test_a_handle_to_a_removed_matrix_cannot_bring_it_back(tmp_path):
     store = f"dir:{tmp_path}"
     a = lp.BigMatrix.from_numpy(np.ones((4, 4)), 2, store=store, name="A")
     lp.Store(store).remove("A")
-    with pytest.raises(lp.BlockNotFoundError) as info:
-        a.put_block(np.full((2, 2), 7.0), 0, 0)
-    assert str(info.value) == 'matrix "A" is no longer in the store: A was removed'
+    for write in (lambda: a.put_block(np.full((2, 2), 7.0), 0, 0), a.flush):
+        with pytest.raises(lp.BlockNotFoundError) as info:
+            write()
+        assert str(info.value) == 'matrix "A" is no longer in the store: A was removed'
     assert not os.path.exists(os.path.join(tmp_path, "A"))
     # A new matrix of that name starts from its own initialiser.
     fresh = lp.BigMatrix("A", (4, 4), 2, store=store, init="zeros")
