@@ -463,7 +463,16 @@ fn kernel_table(table: &BTreeMap<String, Spanned<Vec<Point>>>) -> String {
                 .iter()
                 .map(|(s, r)| format!("[{s:?}, {r:?}]"))
                 .collect();
-            format!("{name} = [{}]\n", points.join(", "))
+            // A name that is not a bare key (`SYRK (A Aᵀ)`) as a TOML string.
+            let bare = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            let key = if bare {
+                name.clone()
+            } else {
+                toml::Value::String(name.clone()).to_string()
+            };
+            format!("{key} = [{}]\n", points.join(", "))
         })
         .collect()
 }

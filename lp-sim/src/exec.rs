@@ -192,10 +192,11 @@ pub fn body(run: &Run<'_>, loc: &Located) -> Outcome {
                     set(&mut regs, dst, Some(s));
                 }
                 let same = |x, y| lp_program::cost::same_tile(run.plan, loc, pc, args[x], args[y]);
-                let flops = kernel.flops(&shapes, same);
+                let symmetric = kernel.is_symmetric(same);
+                let flops = kernel.flops_for(&shapes, symmetric);
                 b.flops += flops;
                 let size = shapes.first().map_or(0, |s| s.rows.max(s.cols));
-                let d = ns(run.model.kernel_seconds(*kernel, size, flops));
+                let d = ns(run.model.kernel_seconds(*kernel, symmetric, size, flops));
                 (
                     StepKind::Kernel(kernel.name(), flops.round() as u64),
                     None,

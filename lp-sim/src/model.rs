@@ -263,12 +263,17 @@ pub struct ModelFile {
     pub prices: Prices,
 }
 
+/// A kernel's rate table, for its symmetric applications (`true`) or the
+/// others: `[(size, GFLOP/s)]`.
+type RateTable = ((Kernel, bool), Vec<(f64, f64)>);
+
 /// A checked model, with its rates ready for lookups.
 #[derive(Clone, Debug)]
 pub struct Model {
     pub file: ModelFile,
-    /// Rate tables by kernel; `None` uses `default`.
-    rates: Vec<(Kernel, Vec<(f64, f64)>)>,
+    /// Rate tables by kernel, and whether for its symmetric applications
+    /// (`Kernel::timed_as`); a kernel without one uses `default`.
+    rates: Vec<RateTable>,
     default_rate: Vec<(f64, f64)>,
 }
 
@@ -372,18 +377,20 @@ impl Model {
     }
 
     /// Seconds a kernel of `flops` takes on an operand of `size` (its
-    /// largest dimension) on one worker.
-    pub fn kernel_seconds(&self, kernel: Kernel, size: usize, flops: f64) -> f64 {
+    /// largest dimension) on one worker; `symmetric`: an application whose
+    /// result is symmetric (a `SYRK` of one tile with itself).
+    pub fn kernel_seconds(&self, kernel: Kernel, symmetric: bool, size: usize, flops: f64) -> f64 {
         if flops <= 0.0 {
             return 0.0;
         }
         // GEMM_SUB is GEMM's call with alpha = -1: without a table of its
-        // own it runs at GEMM's rate, not the default.
+        // own it runs at GEMM's rate, not the default; a symmetric SYRK
+        // without one runs at SYRK's.
         let plain = match kernel {
             Kernel::Gemm { ta, tb, .. } => Kernel::Gemm { ta, tb, sub: false },
             other => other,
         };
-        let table = [kernel, plain]
+        let table = [(kernel, symmetric), (kernel, false), (plain, false)]
             .iter()
             .find_map(|want| self.rates.iter().find(|(k, _)| k == want))
             .map_or(&self.default_rate, |(_, t)| t);
@@ -607,7 +614,7 @@ impl Checker<'_> {
     fn kernel_rates(
         &self,
         fig: &Figure<BTreeMap<String, Spanned<Vec<Point>>>>,
-    ) -> Result<(Vec<(Kernel, Vec<(f64, f64)>)>, Vec<(f64, f64)>), ModelError> {
+    ) -> Result<(Vec<RateTable>, Vec<(f64, f64)>), ModelError> {
         let field = "kernels.gflops";
         let mut rates = Vec::new();
         let mut default = None;
@@ -629,7 +636,7 @@ impl Checker<'_> {
                 default = Some(table);
                 continue;
             }
-            let kernel = Kernel::from_name(name).ok_or_else(|| {
+            let kernel = Kernel::from_timed_as(name).ok_or_else(|| {
                 self.invalid_at(field, start, &format!("names `{name}`, which is no kernel"))
             })?;
             rates.push((kernel, table));

@@ -203,6 +203,19 @@ fn cholesky_2x2() {
     assert_eq!(r.flops, 2_666_666.0);
 }
 
+/// cholesky_2x2 with a rate of its own for the symmetric `SYRK` (the name
+/// `lpc run`'s summary times it under), half SYRK's: its 1e6 flops take 10
+/// ms instead of 5, on the critical path: 5 ms later.
+#[test]
+fn a_symmetric_syrk_takes_its_own_rate_where_the_model_gives_one() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../lib/cholesky.lp"))
+        .expect("lib/cholesky.lp");
+    let p = plan(&src, &[("n", 200), ("b", 100)]);
+    let own = "SYRK = [[1, 0.2]]\n\"SYRK (A Aᵀ)\" = [[1, 0.1]]";
+    let r = run_with(&p, 2, &[("SYRK = ", own)]);
+    assert_eq!(r.makespan, 149 * MS);
+}
+
 /// The chain with a GET latency of 4 ms instead of 1: second's and
 /// third's loads take 3 ms more each; first's input is generated without
 /// a request, so it does not: 6 ms later.
@@ -301,7 +314,7 @@ fn gemm_sub_takes_gemms_rate_unless_the_model_gives_it_one() {
     let kernel = |name| lp_std::Kernel::from_name(name).unwrap();
     let seconds = |text: &str, name| {
         let model = Model::parse(text, "exact").expect("the test model parses");
-        model.kernel_seconds(kernel(name), 100, 2e6)
+        model.kernel_seconds(kernel(name), false, 100, 2e6)
     };
     // Without a GEMM table both fall back to the default (1e-3 GFLOP/s).
     assert_eq!(seconds(MODEL, "GEMM_SUB"), 2.0);

@@ -397,13 +397,8 @@ fn apply(
     // reads tens of nanoseconds.
     let start = std::time::Instant::now();
     let results = kernel.apply_reusing(operands);
-    // A symmetric `SYRK` runs another code path, at another rate.
-    let timed_as = if symmetric {
-        "SYRK (A Aᵀ)"
-    } else {
-        kernel.name()
-    };
-    ctx.metrics.add_kernel(timed_as, start.elapsed(), flops);
+    ctx.metrics
+        .add_kernel(kernel.timed_as(symmetric), start.elapsed(), flops);
     let results = results.map_err(|e| {
         let operand = match &e {
             lp_std::KernelError::Shape(shape) => shape.operand,

@@ -370,6 +370,9 @@ pub const ALL_KERNELS: [Kernel; 33] = {
     ]
 };
 
+/// The [`Kernel::timed_as`] name of a symmetric `SYRK` (`C - A Aᵀ`).
+pub const SYMMETRIC_SYRK: &str = "SYRK (A Aᵀ)";
+
 /// `TRSM_{side}{uplo}{trans}`, indexed by `[left][lower][trans]`.
 const TRSM_NAMES: [[[&str; 2]; 2]; 2] = [
     [["TRSM_RUN", "TRSM_RUT"], ["TRSM_RLN", "TRSM_RLT"]],
@@ -476,6 +479,25 @@ impl Kernel {
     /// [`Kernel::symmetric_pair`] is the same tile, as `same(x, y)` says.
     pub fn is_symmetric(self, same: impl FnOnce(usize, usize) -> bool) -> bool {
         self.symmetric_pair().is_some_and(|(x, y)| same(x, y))
+    }
+
+    /// How a run's summary (and a simulator model's rate table) names an
+    /// application's time: the kernel's name, or for a symmetric `SYRK`
+    /// [`SYMMETRIC_SYRK`], which runs another code path at another rate.
+    pub fn timed_as(self, symmetric: bool) -> &'static str {
+        if symmetric && self.symmetric_pair().is_some() {
+            SYMMETRIC_SYRK
+        } else {
+            self.name()
+        }
+    }
+
+    /// The kernel and symmetry that a [`Kernel::timed_as`] name stands for.
+    pub fn from_timed_as(name: &str) -> Option<(Kernel, bool)> {
+        if name == SYMMETRIC_SYRK {
+            return Some((Kernel::Syrk, true));
+        }
+        Kernel::from_name(name).map(|k| (k, false))
     }
 
     /// Floating-point operations of one application, by the usual LAPACK
