@@ -715,6 +715,22 @@ fn triangular_solve_names_are_systematic() {
     }
 }
 
+/// Every kernel's times go under its name, a symmetric `SYRK`'s under
+/// `SYRK (A Aᵀ)`, and each name reads back as what it stands for (a
+/// simulator model's rate tables are keyed by these names).
+#[test]
+fn timed_names_read_back() {
+    for k in lp_std::kernel::ALL_KERNELS {
+        for symmetric in [false, true] {
+            let name = k.timed_as(symmetric);
+            let symmetric = symmetric && k == Kernel::Syrk;
+            assert_eq!(Kernel::from_timed_as(name), Some((k, symmetric)), "{name}");
+        }
+    }
+    assert_eq!(Kernel::Syrk.timed_as(true), "SYRK (A Aᵀ)");
+    assert_eq!(Kernel::from_timed_as("SYRK (A A^T)"), None);
+}
+
 /// Applies `k` to `args` and checks its results against the shapes and the
 /// result count the checker uses (`result_shapes`, `result_names`).
 fn apply_checking_shapes(k: Kernel, args: &[&Tile]) -> Vec<Tile> {
