@@ -274,11 +274,7 @@ fn busy_excess(runs: &[&Training], model: &Model) -> Result<f64, CalibrationErro
 }
 
 fn report(r: &Training, model: &Model) -> Result<crate::Report, CalibrationError> {
-    let opts = SimOptions {
-        workers: r.workers,
-        trace: None,
-        trace_jobs: 0,
-    };
+    let opts = SimOptions::new(r.workers);
     simulate(&r.plan, model, &opts).map_err(|e| CalibrationError::Sim(r.label.clone(), e))
 }
 

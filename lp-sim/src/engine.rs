@@ -61,6 +61,23 @@ pub struct SimOptions {
     /// `trace_jobs` job executions.
     pub trace: Option<std::path::PathBuf>,
     pub trace_jobs: usize,
+    /// Threads: the bytes of generated input tiles kept for their later
+    /// loads, as `lpc run --input-cache` (`SimStore::kept_input`); unused
+    /// on Lambda, whose workers keep none.
+    pub input_budget: u64,
+}
+
+impl SimOptions {
+    /// `workers` workers, no trace, and `lpc run`'s default budget for
+    /// kept inputs.
+    pub fn new(workers: u64) -> SimOptions {
+        SimOptions {
+            workers,
+            trace: None,
+            trace_jobs: 0,
+            input_budget: lp_runtime::local::DEFAULT_INPUT_BUDGET,
+        }
+    }
 }
 
 /// Most workers a simulation takes: threads and trace buffers are
@@ -363,12 +380,12 @@ impl<'a> Sim<'a> {
             counters: SimCounters::new(plan, cursor.clone(), costs, tally.clone()),
             launcher: SimLauncher::new(cursor.clone(), request, tally.clone(), priorities.clone()),
             // Threads are `lpc run`'s local backend on its memory store,
-            // keeping generated inputs within its default budget.
+            // keeping generated inputs within its budget.
             store: SimStore::new(
                 plan.program(),
                 model.kind() == Kind::Threads,
                 if model.kind() == Kind::Threads {
-                    lp_runtime::local::DEFAULT_INPUT_BUDGET
+                    opts.input_budget
                 } else {
                     0
                 },

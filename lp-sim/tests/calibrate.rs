@@ -118,11 +118,7 @@ fn a_known_model_is_recovered_from_runs_simulated_with_it() {
     );
     let model = Model::parse(&text, "truth").unwrap();
     for t in &mut training {
-        let opts = SimOptions {
-            workers: t.workers,
-            trace: None,
-            trace_jobs: 0,
-        };
+        let opts = SimOptions::new(t.workers);
         let r = simulate(&t.plan, &model, &opts).unwrap();
         t.measured.seconds = seen_done(&r, &model);
         t.measured.busy_s = lp_sim::clock::secs(r.busy);

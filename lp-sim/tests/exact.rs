@@ -55,11 +55,7 @@ fn run_with(plan: &Plan, workers: u64, changes: &[(&str, &str)]) -> Report {
         text.replace_range(at..end, line);
     }
     let model = Model::parse(&text, "exact").expect("the test model parses");
-    let opts = SimOptions {
-        workers,
-        trace: None,
-        trace_jobs: 0,
-    };
+    let opts = SimOptions::new(workers);
     simulate(plan, &model, &opts).expect("simulates")
 }
 
@@ -226,29 +222,17 @@ fn a_generated_input_costs_no_request() {
     assert_eq!(r.makespan, 104 * MS);
 }
 
-/// Three jobs reading one generated tile, each writing its own: `n` x `n`
-/// tiles of A (random) and C.
-fn three_readers(n: usize) -> String {
-    let mut src = format!(
-        "matrix A : f64[{n}, {n}] tile [{n}, {n}] input = random(1)\n\
-         matrix C : f64[{n}, {m}] tile [{n}, {n}] output\n",
-        m = 3 * n
-    );
-    for k in 0..3 {
-        src += &format!(
-            "r{k}:\n    %a = S3_LOAD A[0, 0]\n    %b = ADD %a, %a\n    S3_WRITE C[0, {k}], %b\n"
-        );
-    }
-    src
-}
+/// `read[k]` for k = 0, 1, 2: each loads one generated n x n tile, adds it
+/// to itself and writes its own.
+const THREE_READERS: &str = include_str!("../../tests/pass/three_readers.lp");
 
 /// On the threads platform (`lpc run`'s local backend) the first load of a
-/// generated tile that later loads read keeps it for them: r0's body is 10
-/// + 10 + 10 ms, r1's and r2's 0 + 10 + 10; each finishes in 1 ms: busy 31
-/// + 21 + 21.
+/// generated tile that later loads read keeps it for them: the first
+/// job's body is 10 + 10 + 10 ms, the others' 0 + 10 + 10; each finishes in
+/// 1 ms: busy 31 + 21 + 21.
 #[test]
 fn a_generated_tile_read_again_is_generated_once() {
-    let r = run(&plan(&three_readers(100), &[]), 1);
+    let r = run(&plan(THREE_READERS, &[]), 1);
     assert_eq!(r.busy, 73 * MS);
 }
 
@@ -259,7 +243,7 @@ fn a_generated_tile_read_again_is_generated_once() {
 /// which finishes in 1 ms: 403.207 s, three times.
 #[test]
 fn a_generated_tile_past_the_budget_is_generated_at_each_load() {
-    let r = run(&plan(&three_readers(12_000), &[]), 1);
+    let r = run(&plan(THREE_READERS, &[("n", 12_000)]), 1);
     assert_eq!(r.busy, 3 * 403_207 * MS);
 }
 

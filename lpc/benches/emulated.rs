@@ -449,11 +449,7 @@ fn table(model: &lp_sim::Model, rows: &[Row]) {
     );
     println!("|---|---:|---|---:|---:|---:|---:|---:|---|");
     for r in rows {
-        let opts = lp_sim::SimOptions {
-            workers: r.config.workers as u64,
-            trace: None,
-            trace_jobs: 0,
-        };
+        let opts = lp_sim::SimOptions::new(r.config.workers as u64);
         let report = lp_sim::simulate(r.plan, model, &opts)
             .unwrap_or_else(|e| panic!("{}: {e}", r.config.label));
         let predicted = lp_sim::clock::secs(report.driver_done);

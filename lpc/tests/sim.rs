@@ -459,6 +459,70 @@ fn bad_flags_are_usage_errors() {
     );
 }
 
+/// `--input-cache` is `lpc run`'s: three jobs reading one generated tile
+/// (`tests/pass/three_readers.lp`; 10 ms to generate with the exact
+/// model), each adding (10 ms) and writing (10 ms) on one worker, the
+/// roots launched at 1, 2 and 3 ms: the first job generates the tile and
+/// keeps it for the others (31 + 1 ms, then 20 + 1 twice: 74 ms); with no
+/// budget each job generates it (32 + 31 + 31: 94 ms), in a sweep as well.
+/// A Lambda model refuses the option.
+#[test]
+fn the_input_cache_is_lpc_runs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = exact_model(dir.path());
+    let (program, model) = ("tests/pass/three_readers.lp", model.to_str().unwrap());
+    let makespan = |extra: &[&str]| {
+        let mut args = vec!["sim", program, "--workers", "1", "--model", model];
+        args.extend_from_slice(extra);
+        let out = lpc(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let line = stdout.lines().find(|l| l.contains("makespan"));
+        line.expect("a makespan").to_string()
+    };
+    assert_eq!(makespan(&[]), "  makespan      74.0 ms");
+    assert_eq!(
+        makespan(&["--input-cache", "1MiB"]),
+        "  makespan      74.0 ms"
+    );
+    assert_eq!(makespan(&["--input-cache", "0"]), "  makespan      94.0 ms");
+    let out = lpc(&[
+        "sim",
+        program,
+        "--model",
+        model,
+        "--sweep",
+        "workers=1",
+        "--input-cache",
+        "0",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "workers\tjobs\tmakespan s\tcrit. path s\tutil. %\tGB-s\tdollars\tpeak tiles\n\
+         1\t3\t0.094\t0.030\t98.9\t0.1\t0.0000\t3\n"
+    );
+    let (code, err) = error_of(&[
+        "sim",
+        program,
+        "--workers",
+        "1",
+        "--model",
+        "lambda",
+        "--input-cache",
+        "1GiB",
+    ]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            Some(2),
+            "error: --input-cache: model `lambda` simulates Lambda workers, which keep no \
+             generated inputs; the option applies to threads models (`lpc run`'s local \
+             backend)\n"
+        )
+    );
+}
+
 /// The local model's queue hands out the most urgent job first, as `lpc
 /// run`'s does: on one worker, after the first short job, the chain (the
 /// longest remaining path) runs before the two short jobs written ahead of

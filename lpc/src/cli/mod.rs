@@ -86,6 +86,13 @@ pub fn parse_setting(s: &str) -> Result<Setting, String> {
     Ok((name.trim().to_string(), value))
 }
 
+/// A size in bytes, as `512MiB` or `4GiB` (`--input-cache`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    s.parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("{e} (write a size such as `512MiB` or `4GiB`)"))
+}
+
 /// Flushes a command's output; a closed pipe (`| head`) is not an error.
 pub fn finish_output(result: std::io::Result<()>, what: &str) -> std::process::ExitCode {
     match result {

@@ -16,7 +16,7 @@
 //! workers between jobs and writes no output.
 
 use crate::cli::aws::{AwsArgs, Lambda};
-use crate::cli::{CompileArgs, human_bytes, human_duration};
+use crate::cli::{CompileArgs, human_bytes, human_duration, parse_size};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lp_program::Plan;
 use lp_runtime::local::Schedule;
@@ -124,12 +124,6 @@ fn parse_workers(s: &str) -> Result<usize, String> {
 
 fn parse_store(s: &str) -> Result<StoreSpec, String> {
     StoreSpec::parse(s)
-}
-
-fn parse_size(s: &str) -> Result<u64, String> {
-    s.parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
-        .map_err(|e| format!("{e} (write a size such as `512MiB` or `4GiB`)"))
 }
 
 /// Where `--input` takes a matrix from.

@@ -3,7 +3,7 @@
 //! utilisation as SVG, `--trace` writes the simulated run as Chrome trace
 //! events, `--sweep` tabulates several sizes or worker counts.
 
-use crate::cli::{CompileArgs, human_bytes, write_atomically};
+use crate::cli::{CompileArgs, human_bytes, parse_size, write_atomically};
 use lp_program::Plan;
 use lp_sim::clock::secs;
 use lp_sim::engine::{SimError, check_workers};
@@ -40,11 +40,25 @@ pub struct Args {
     /// once per name; at most 10000 combinations).
     #[arg(long, value_name = "NAME=V1,V2,...", value_parser = sweep::parse_sweep)]
     sweep: Vec<sweep::Sweep>,
+    /// Threads models: memory for tiles of initialised inputs kept for
+    /// their later loads, as `lpc run --input-cache` (e.g. `512MiB`; `0`
+    /// generates a tile at every load) [default: 1GiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    input_cache: Option<u64>,
     /// Print the model's figures and their sources, and exit.
     #[arg(long)]
     show_model: bool,
     #[command(flatten)]
     compile: CompileArgs,
+}
+
+/// The options of a simulation on `workers` workers, without a trace.
+fn options(args: &Args, workers: u64) -> SimOptions {
+    let defaults = SimOptions::new(workers);
+    SimOptions {
+        input_budget: args.input_cache.unwrap_or(defaults.input_budget),
+        ..defaults
+    }
 }
 
 /// An error worth one line; 2 for usage and I/O, 1 for a failed simulation.
@@ -76,6 +90,16 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
     if let Some(workers) = args.workers {
         check_workers(workers).map_err(|e| Fail(2, format!("--workers: {e}")))?;
     }
+    if args.input_cache.is_some() && model.kind() != Kind::Threads {
+        return Err(Fail(
+            2,
+            format!(
+                "--input-cache: model `{}` simulates Lambda workers, which keep no generated \
+                 inputs; the option applies to threads models (`lpc run`'s local backend)",
+                model.name()
+            ),
+        ));
+    }
     if !args.sweep.is_empty() {
         return Ok(sweep::run(args, &model));
     }
@@ -88,9 +112,9 @@ fn execute(args: &Args) -> Result<ExitCode, Fail> {
     };
     check_destinations(args)?;
     let opts = SimOptions {
-        workers,
         trace: args.trace.clone(),
         trace_jobs: args.trace_jobs,
+        ..options(args, workers)
     };
     let report = simulate(&plan, &model, &opts).map_err(|e| match e {
         SimError::Trace(_) => Fail(2, e.to_string()),

@@ -7,7 +7,7 @@ use super::{Args, Fail};
 use crate::cli::decode_bundle;
 use lp_program::Plan;
 use lp_sim::clock::secs;
-use lp_sim::{Model, SimOptions, simulate};
+use lp_sim::{Model, simulate};
 use lpc::frontend::{ProgramText, Setting, SettingError, compile_source};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -148,11 +148,7 @@ fn run_sweep(args: &Args, model: &Model) -> Result<(), ExitCode> {
             .map(|&(_, v)| v as u64)
             .or(args.workers)
             .expect("check_sweeps requires a worker count");
-        let opts = SimOptions {
-            workers,
-            trace: None,
-            trace_jobs: 0,
-        };
+        let opts = super::options(args, workers);
         let r = simulate(&plans[&params_of(point)], model, &opts).map_err(|e| {
             let at = show_point(point);
             Fail(1, format!("at the --sweep point {at}: {e}")).said()
