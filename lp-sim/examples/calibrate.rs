@@ -7,64 +7,42 @@
 //! Run: `cargo run --release -p lp-sim --example calibrate -- [--threads T]
 //! [SIZES...]` (default sizes 512 1024 2048, T = 1). With T = 2 two threads
 //! run the same kernel at once, as two workers do, and the per-thread rate
-//! is reported. Medians of at least 11 timed calls after a warm-up, in
-//! thread CPU time (the machine is shared: wall time would include other
-//! tenants' work).
+//! is reported. Medians of at least 5 timed calls and half a second after
+//! a warm-up, in thread CPU time (the machine is shared: wall time would
+//! include other tenants' work).
 
 use lp_std::{Init, Kernel, MatrixHeader, Shape, Tile};
 use std::borrow::Cow;
-use std::time::Instant;
 
 // lpc's allocator, so that tiles sit on the huge pages they get in a run
 // (lp-runtime/src/alloc.rs): on the system allocator the kernels ran 5-25 %
 // slower here (one run each, 2026-12-04).
 lp_runtime::global_allocator!();
 
-/// CPU time of the calling thread, in seconds. The machine is shared, so
-/// wall time would measure the other tenants; a worker thread's kernels are
-/// charged the CPU time they need. `clock_gettime` counts to the
-/// nanosecond, where /proc's schedstat (read before) moved at scheduler
-/// ticks and put the rates on steps 5 % apart.
-fn thread_cpu() -> Option<f64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec for the call to fill.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
-}
+// The benches' timing (thread CPU time from `clock_gettime`: the machine
+// is shared, so wall time would measure the other tenants; /proc's
+// schedstat, read here before, moved at scheduler ticks and put the rates
+// on steps 5 % apart).
+#[path = "../../lp-std/benches/timing/mod.rs"]
+mod timing;
 
-/// Seconds of each call of `f` after a warm-up, at least 11 calls and half
-/// a second, by CPU time when available (else wall time). Each call gets
-/// its own `prepare()`, made outside the timing: a kernel consumes the
-/// copy of its operand it is handed.
-fn one<T>(prepare: &(dyn Fn() -> T + Sync), f: &(dyn Fn(T) + Sync)) -> Vec<f64> {
-    f(prepare());
-    let start = Instant::now();
-    let mut times = Vec::new();
-    while times.len() < 11 || (start.elapsed().as_secs_f64() < 0.5 && times.len() < 200) {
-        let input = prepare();
-        let (c, t) = (thread_cpu(), Instant::now());
-        f(input);
-        times.push(match (c, thread_cpu()) {
-            (Some(a), Some(b)) => b - a,
-            _ => t.elapsed().as_secs_f64(),
-        });
-    }
-    times
-}
-
-/// Median seconds of `f` on each of `threads` threads running together.
+/// Median seconds of `f` on each of `threads` threads running together, in
+/// CPU time where the platform tells it (else wall time). Each call gets
+/// its own `prepare()`, made outside the timing: a kernel consumes the copy
+/// of its operand it is handed.
 fn timed<T>(threads: usize, prepare: &(dyn Fn() -> T + Sync), f: &(dyn Fn(T) + Sync)) -> f64 {
     let times: Vec<f64> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| one(prepare, f))).collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let (wall, cpu) = timing::timed_with(prepare, f);
+                    if cpu.is_finite() { cpu } else { wall }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    lp_sim::fit::median(&times).expect("timed runs")
+    timing::median(times)
 }
 
 fn tile(init: Init, b: usize, i: usize, j: usize) -> Tile {
