@@ -36,7 +36,7 @@
 //! measured) a product's transposed operand is copied from 512 rows, a
 //! right solve's from 1536, except on AVX-512 hosts, whose solves run on
 //! the `gemm` crate and read the view (below), as do all of Intel's
-//! products and Zen 4's from a transposed operand. On Zen 4 the view then
+//! products and AMD's from a transposed operand. On AMD the view then
 //! serves only the lower half of a symmetric product, which that crate
 //! lacks, and products too small for the crate.
 //!
@@ -86,14 +86,20 @@
 //! 38.6-39.7, the run 0.99x the time (7 `farm-bench` pairs); the left
 //! solves of `trsolve` kept their rate (37.6 against 37.8).
 //!
-//! Zen 4's products from a transposed right-hand side (`C - A Bᵀ`, the
-//! Cholesky's `SYRK` off the diagonal) run on the crate too, since
-//! 2026-12-04 (Zen 5's keep faer's path, where nothing was measured): on a
-//! Zen 4 host (`lpc run`, the run's own time, alternated with faer's path,
-//! medians of 3-5 pairs) a Cholesky at n = 16384 took 0.97x the time on
-//! 1024 tiles (`SYRK` at 52.7 GFLOP/s against 50.6), 0.95x on 512 and
-//! 0.99x on 2048; at n = 8192, 0.96x on 512 tiles, 0.97x on 1024 and 1.00x
-//! on 2048. Their other products stay on faer (above).
+//! AMD's products from a transposed right-hand side (`C - A Bᵀ`, the
+//! Cholesky's `SYRK` off the diagonal) run on the crate too: on a Zen 4
+//! host (`lpc run`, the run's own time, alternated with faer's path,
+//! medians of 3-5 pairs, 2026-12-04) a Cholesky at n = 16384 took 0.97x
+//! the time on 1024 tiles (`SYRK` at 52.7 GFLOP/s against 50.6), 0.95x on
+//! 512 and 0.99x on 2048; at n = 8192, 0.96x on 512 tiles, 0.97x on 1024
+//! and 1.00x on 2048. On a Zen 5 host (cpu family 26 model 2, 2026-12-04,
+//! four runs of `scripts/bench_lapack.py`, the two paths alternated) the
+//! Cholesky's `SYRK`s ran at 100-105 GFLOP/s on 512 tiles against 91-96,
+//! 96-108 on 1024 against 98-103 (faer's path copies Bᵀ there), and
+//! 96-102 on 2048 against 79-90; its time against `dpotrf`'s went from
+//! 0.96-1.12 to 0.92-1.06 at n = 8192 and from 1.00-1.22 to 0.97-1.10 at
+//! 16384 (`docs/performance.md`, "A Zen 5 host again"). Their other
+//! products stay on faer (above).
 
 use super::threads::{gemm_parallelism, par};
 use super::transpose::transpose_into;
@@ -365,8 +371,8 @@ struct Host {
     /// Intel core.
     gemm_crate: bool,
     /// The `gemm` crate's products from a transposed right-hand side beat
-    /// faer's, from the view or a copy: 512-bit vectors on an AMD core of
-    /// family 25 (Zen 4; not measured on Zen 5, family 26).
+    /// faer's, from the view or a copy: 512-bit vectors on an AMD core
+    /// (Zen 4 and Zen 5).
     transposed_gemm_crate: bool,
     /// Triangular solves recurse onto the `gemm` crate's products, which
     /// read a right solve's transposed operand as fast as a copy: 512-bit
@@ -389,15 +395,10 @@ fn host() -> &'static Host {
             let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
             let avx512 = std::is_x86_feature_detected!("avx512f");
             let (fast_transposed_view, gemm_crate) = (amd && avx512, intel && avx512);
-            // Leaf 1's EAX: the base family (bits 8-11), plus the extended
-            // family (bits 20-27) when the base is 15. Zen 4 is family 25.
-            let eax = std::arch::x86_64::__cpuid(1).eax;
-            let base = (eax >> 8) & 0xf;
-            let family = base + if base == 0xf { (eax >> 20) & 0xff } else { 0 };
             Host {
                 fast_transposed_view,
                 gemm_crate,
-                transposed_gemm_crate: fast_transposed_view && family == 25,
+                transposed_gemm_crate: fast_transposed_view,
                 solves_recurse: fast_transposed_view || gemm_crate,
             }
         }
@@ -548,7 +549,7 @@ mod tests {
     }
 
     /// The `gemm` crate's path against faer's product on every host (only
-    /// AVX-512 hosts take it, Intel's for every product, Zen 4's for those
+    /// AVX-512 hosts take it, Intel's for every product, AMD's for those
     /// from a transposed right-hand side): both accumulations,
     /// either operand transposed (row-major) and a strided submatrix as the
     /// destination, on ragged sizes.
