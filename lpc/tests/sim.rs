@@ -242,6 +242,7 @@ fn built_in_models_name_their_sources() {
         ("lambda", 32),
         ("emulated", 34),
         ("models/local-zen3.toml", 32),
+        ("models/local-zen5.toml", 32),
     ] {
         let out = lpc(&["sim", "lib/cholesky.lp", "--model", model, "--show-model"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
