@@ -16,7 +16,8 @@
 //!   made the product 12-16 % slower and the half product 5-9 %; 4 KiB
 //!   apart (512 rows), the product 4-8 % (on a Zen 5 host 20-45 % at both),
 //!   while the half product ran faster from the view. So there Bᵀ is copied
-//!   at those strides only.
+//!   at those strides only; since the transposes stream, a Zen 5 host
+//!   copies it for the half product from 1024 rows ([`ZEN5_COPY_HALF_FROM`]).
 //! * With AVX2 only (a Zen 3 host, cpu family 25 model 1) the view is slow
 //!   at every size from 512 rows: the product from the view took 1.4x the
 //!   time of copy-then-product at 512-1536 rows and 2.5x at 2048 (15 GFLOP/s
@@ -326,9 +327,19 @@ fn recursive_cholesky(a: MatMut<'_, f64>, from: usize) -> Result<(), usize> {
 
 /// Where the view is fast: B's column strides (in elements) at which Bᵀ is
 /// still copied, for a whole product (one too small for the `gemm` crate)
-/// and for the lower half of a symmetric one.
+/// and, on Zen 4, for the lower half of a symmetric one.
 const SLOW_STRIDES: [isize; 2] = [512, 1024];
 const SLOW_STRIDES_HALF: [isize; 1] = [1024];
+
+/// On Zen 5, the stride from which the lower half of a symmetric product
+/// reads a copy of Bᵀ. On a Zen 5 host (cpu family 26 model 2, 2026-12-04,
+/// one thread, medians of 3-5 alternated calls, copy included) the copy
+/// took 0.99x the view's time at 1024 rows, 0.89-0.91x at 1536 and 2048
+/// and 0.85x at 3072, but 1.12x at 768; in `lpc run` of a Cholesky at n =
+/// 16384 on 2048 tiles the diagonal `SYRK`s ran at 91-103 GFLOP/s against
+/// 85-92 (three alternated runs). Zen 4 keeps the strides measured there
+/// before the transposes streamed (`transpose.rs`), not measured since.
+const ZEN5_COPY_HALF_FROM: isize = 1024;
 
 /// Elsewhere: the smallest stride at which a product's, and a right
 /// solve's, transposed operand is copied.
@@ -374,6 +385,9 @@ struct Host {
     /// faer's, from the view or a copy: 512-bit vectors on an AMD core
     /// (Zen 4 and Zen 5).
     transposed_gemm_crate: bool,
+    /// From this stride the lower half of a symmetric product reads a copy
+    /// of Bᵀ (Zen 5); `None`: at [`SLOW_STRIDES_HALF`] only.
+    copy_half_from: Option<isize>,
     /// Triangular solves recurse onto the `gemm` crate's products, which
     /// read a right solve's transposed operand as fast as a copy: 512-bit
     /// vectors on either vendor's core. Elsewhere that operand is copied
@@ -395,10 +409,17 @@ fn host() -> &'static Host {
             let intel = vendor == (0x756e_6547, 0x4965_6e69, 0x6c65_746e); // "GenuineIntel"
             let avx512 = std::is_x86_feature_detected!("avx512f");
             let (fast_transposed_view, gemm_crate) = (amd && avx512, intel && avx512);
+            // Leaf 1's EAX: the base family (bits 8-11), plus the extended
+            // family (bits 20-27) when the base is 15. Zen 5 is family 26.
+            let eax = std::arch::x86_64::__cpuid(1).eax;
+            let base = (eax >> 8) & 0xf;
+            let family = base + if base == 0xf { (eax >> 20) & 0xff } else { 0 };
             Host {
                 fast_transposed_view,
                 gemm_crate,
                 transposed_gemm_crate: fast_transposed_view,
+                copy_half_from: (fast_transposed_view && family == 26)
+                    .then_some(ZEN5_COPY_HALF_FROM),
                 solves_recurse: fast_transposed_view || gemm_crate,
             }
         }
@@ -408,6 +429,7 @@ fn host() -> &'static Host {
                 fast_transposed_view: false,
                 gemm_crate: false,
                 transposed_gemm_crate: false,
+                copy_half_from: None,
                 solves_recurse: false,
             }
         }
@@ -417,15 +439,15 @@ fn host() -> &'static Host {
 /// Whether a product reads Bᵀ (of its lower half only when `half`) from a
 /// column-major copy rather than a view, for B's column stride `stride`.
 fn copy_for_product(stride: isize, half: bool) -> bool {
-    if !host().fast_transposed_view {
+    let host = host();
+    if !host.fast_transposed_view {
         return stride >= COPY_FROM;
     }
-    let slow: &[isize] = if half {
-        &SLOW_STRIDES_HALF
-    } else {
-        &SLOW_STRIDES
-    };
-    slow.contains(&stride)
+    match (half, host.copy_half_from) {
+        (true, Some(from)) => stride >= from,
+        (true, None) => SLOW_STRIDES_HALF.contains(&stride),
+        (false, _) => SLOW_STRIDES.contains(&stride),
+    }
 }
 
 /// Whether a right solve `X op(T) = B` runs as a left solve on a
