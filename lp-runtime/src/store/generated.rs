@@ -127,8 +127,10 @@ impl<K: Hash + Eq + Copy> KeptTiles<K> {
         self.bytes
     }
 
-    /// Whether no tile is kept now.
-    pub fn is_empty(&self) -> bool {
+    /// Whether no tile is kept now (the tests check that none outlives its
+    /// last load).
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.kept.is_empty()
     }
 }
