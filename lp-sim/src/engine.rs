@@ -383,12 +383,8 @@ impl<'a> Sim<'a> {
             // keeping generated inputs within its budget.
             store: SimStore::new(
                 plan.program(),
-                model.kind() == Kind::Threads,
-                if model.kind() == Kind::Threads {
-                    opts.input_budget
-                } else {
-                    0
-                },
+                !lambda,
+                if lambda { 0 } else { opts.input_budget },
                 cursor.clone(),
                 delete,
                 tally.clone(),
