@@ -168,6 +168,12 @@ fn main() {
             black_box(qr::tsqrt(r.as_ref(), b.as_ref()).unwrap());
         });
         row("TSQRT", n, f, secs, gemm);
+        // Two R factors, as a TSQR tree combines them.
+        let f = qr::flops_ttqrt(n, n);
+        let secs = timed(|| {
+            black_box(qr::ttqrt(r.as_ref(), r.as_ref()).unwrap());
+        });
+        row("TTQRT (R over R)", n, f, secs, gemm);
         let stacked = Tile::from_fn(2 * n, n, |i, j| {
             if i < n {
                 if i <= j { r[(i, j)] } else { 0.0 }

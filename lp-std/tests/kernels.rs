@@ -818,7 +818,7 @@ fn qr_kernels_agree_with_their_result_shapes() {
         &apply_checking_shapes(ormqr_n, &[&vtr[0], &vtr[1], &c[0]])[0],
         &right,
     );
-    let rvt = apply_checking_shapes(Kernel::Tsqrt, &[&vtr[2], &below]);
+    let rvt = apply_checking_shapes(Kernel::Tsqrt { triangle: false }, &[&vtr[2], &below]);
     let pair = apply_checking_shapes(tsmqr_t, &[&c[0], &corner, &rvt[1], &rvt[2]]);
     let back = apply_checking_shapes(tsmqr_n, &[&pair[0], &pair[1], &rvt[1], &rvt[2]]);
     assert_close("TSMQR_N after TSMQR_T", &back[1], &corner);
@@ -1113,7 +1113,7 @@ fn every_kernel_gives_the_same_bits_on_lent_cores() {
     let lup = apply_checking_shapes(Kernel::Getrf, &[&a]);
     let t = apply_checking_shapes(Kernel::Tstrf, &[&lup[0], &below]);
     let vtr = apply_checking_shapes(Kernel::Geqrt, &[&tall]);
-    let rvt = apply_checking_shapes(Kernel::Tsqrt, &[&vtr[2], &below]);
+    let rvt = apply_checking_shapes(Kernel::Tsqrt { triangle: false }, &[&vtr[2], &below]);
     let mut cases: Vec<(Kernel, Vec<&Tile>)> = vec![
         (Kernel::Chol, vec![&s]),
         (Kernel::Invrs, vec![&l]),
@@ -1126,7 +1126,7 @@ fn every_kernel_gives_the_same_bits_on_lent_cores() {
         (Kernel::Tstrf, vec![&lup[0], &below]),
         (Kernel::Ssssm, vec![&right, &corner, &t[1], &t[2]]),
         (Kernel::Geqrt, vec![&tall]),
-        (Kernel::Tsqrt, vec![&vtr[2], &below]),
+        (Kernel::Tsqrt { triangle: false }, vec![&vtr[2], &below]),
     ];
     for trans in [false, true] {
         cases.push((Kernel::Ormqr { trans }, vec![&vtr[0], &vtr[1], &tall_right]));

@@ -10,7 +10,8 @@
 //! read) is checked. Norms are 1-norms (largest column sum).
 
 use lp_std::kernel::qr::{
-    flops_geqrt, flops_ormqr, flops_tsmqr, flops_tsqrt, geqrt, ormqr, tsmqr, tsqrt,
+    flops_geqrt, flops_ormqr, flops_tsmqr, flops_tsqrt, flops_ttqrt, geqrt, ormqr, tsmqr, tsqrt,
+    ttqrt,
 };
 use lp_std::{Init, KernelError, MatrixHeader, Tile};
 
@@ -227,8 +228,32 @@ fn check_geqrt(a: &Tile, label: &str) {
 
 /// Every check of one `tsqrt` + `tsmqr` on `[triu(r); a]`.
 fn check_tsqrt(r: &Tile, a: &Tile, label: &str) {
-    let (n, m) = (r.nrows(), a.nrows());
     let (r2, v, t) = tsqrt(r.as_ref(), a.as_ref()).unwrap();
+    check_stacked(r, a, (r2, v, t), label);
+}
+
+/// Every check of one `ttqrt` + `tsmqr` on `[triu(r); triu(a)]`, given A
+/// with NaN below its diagonal (never read); V must come back upper
+/// triangular.
+fn check_ttqrt(r: &Tile, a: &Tile, label: &str) {
+    let (m, n) = a.shape();
+    let nan_below = Tile::from_fn(m, n, |i, j| if i <= j { a[(i, j)] } else { f64::NAN });
+    let (r2, v, t) = ttqrt(r.as_ref(), nan_below.as_ref()).unwrap();
+    for j in 0..n {
+        for i in j + 1..m {
+            assert_eq!(
+                v[(i, j)],
+                0.0,
+                "{label}: V below the diagonal at ({i}, {j})"
+            );
+        }
+    }
+    check_stacked(r, &triu(a), (r2, v, t), label);
+}
+
+/// The checks of a stacked factorization `(r2, v, t)` of `[triu(r); a]`.
+fn check_stacked(r: &Tile, a: &Tile, (r2, v, t): (Tile, Tile, Tile), label: &str) {
+    let (n, m) = (r.nrows(), a.nrows());
     assert_eq!((r2.shape(), v.shape(), t.shape()), ((n, n), (m, n), (n, n)));
     for j in 0..n {
         assert!(
@@ -361,6 +386,56 @@ fn tsqrt_factors_stacked_tiles_of_every_shape() {
             &format!("R {n}x{n} over A {m}x{n}"),
         );
     }
+}
+
+/// `ttqrt` on R over an upper triangular (or trapezoidal: wide, tall) A,
+/// and on tiles wide enough for several inner blocks (1030 columns take
+/// blocks of 257, whose later panels reach more of A's rows); its factors
+/// are the ones `tsqrt` gives for the same two triangles.
+#[test]
+fn ttqrt_factors_stacked_triangles_of_every_shape() {
+    for (seed, &(n, m)) in TS_SHAPES
+        .iter()
+        .chain(&[(1030, 1030), (300, 200)])
+        .enumerate()
+    {
+        let seed = 2 * seed as u64 + 60;
+        let (r, a) = (upper_with_nan_below(n, seed), random(m, n, seed + 1));
+        let label = format!("R {n}x{n} over upper A {m}x{n}");
+        check_ttqrt(&r, &a, &label);
+        let (tt, ts) = (
+            ttqrt(r.as_ref(), a.as_ref()).unwrap(),
+            tsqrt(r.as_ref(), triu(&a).as_ref()).unwrap(),
+        );
+        let scale = norm1(&stack(&triu(&r), &triu(&a)));
+        for (what, x, y, s) in [
+            ("R2", &tt.0, &ts.0, scale),
+            ("V", &tt.1, &ts.1, 1.0),
+            ("T", &tt.2, &ts.2, 1.0),
+        ] {
+            assert_ratio(
+                &format!("{label}: ||{what} - tsqrt's|| / ((n+m) eps)"),
+                ratio(x, y, n + m, s),
+            );
+        }
+    }
+}
+
+/// The flop count of `ttqrt` is the sum over its reflectors, column j's
+/// `min(j + 1, m)` rows long, that `flops_tsqrt` makes with m each.
+#[test]
+fn ttqrt_flops_sum_its_reflectors() {
+    for &(m, n) in &[(1, 1), (4, 1), (1, 4), (5, 5), (3, 8), (8, 3), (1024, 1024)] {
+        let by_column: f64 = (0..n)
+            .map(|j| {
+                let len = (j + 1).min(m) as f64;
+                3.0 * len + (4.0 * len + 2.0) * (n - 1 - j) as f64
+            })
+            .sum();
+        assert_eq!(flops_ttqrt(m, n), by_column, "{m} x {n}");
+    }
+    let n = 1024.0f64;
+    assert!((flops_ttqrt(1024, 1024) / (2.0 * n.powi(3) / 3.0) - 1.0).abs() < 0.01);
 }
 
 #[test]

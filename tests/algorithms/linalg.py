@@ -226,7 +226,7 @@ def qr_q(d, m, n, tile):
 
 def tsqr_q(d, m, n, tile):
     """Q of lib/tsqr.lp: each tile's GEQRT (V[i, 0], TL[i, 0]), then the
-    tree: at level l, node i paired with i + 2^l by a TSQRT (VT[l, i, 0],
+    tree: at level l, node i paired with i + 2^l by a TTQRT (VT[l, i, 0],
     TT[l, i, 0]) whose reflectors [e_j; v_j] act on the n rows holding
     each node's R (the first n rows of its tile). Blocks of one level act
     on disjoint rows, so only the order of the levels matters."""

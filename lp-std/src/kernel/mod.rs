@@ -232,8 +232,11 @@ pub enum Kernel {
     /// a `GEQRT`.
     Ormqr { trans: bool },
     /// `TSQRT r, a`: QR of an upper triangular R stacked on A,
-    /// `[R; A] = Q [R2; 0]`: results `r`, `v`, `t`.
-    Tsqrt,
+    /// `[R; A] = Q [R2; 0]`: results `r`, `v`, `t`. `TTQRT r, a`
+    /// (`triangle`): the same with A upper triangular too, only its upper
+    /// triangle read (a TSQR tree's combining step), in a third of the
+    /// flops.
+    Tsqrt { triangle: bool },
     /// `TSMQR_N a1, a2, v, t` / `TSMQR_T ...`: `Q` / `Qᵀ` of a `TSQRT`
     /// applied to A1 stacked on A2: results `a1`, `a2`.
     Tsmqr { trans: bool },
@@ -318,7 +321,7 @@ impl From<ShapeError> for KernelError {
 }
 
 /// Every kernel, for documentation, completion and exhaustive tests.
-pub const ALL_KERNELS: [Kernel; 33] = {
+pub const ALL_KERNELS: [Kernel; 34] = {
     const fn trsm(i: usize) -> Kernel {
         Kernel::Trsm {
             left: i & 4 == 0,
@@ -360,7 +363,8 @@ pub const ALL_KERNELS: [Kernel; 33] = {
         Kernel::Geqrt,
         Kernel::Ormqr { trans: false },
         Kernel::Ormqr { trans: true },
-        Kernel::Tsqrt,
+        Kernel::Tsqrt { triangle: false },
+        Kernel::Tsqrt { triangle: true },
         Kernel::Tsmqr { trans: false },
         Kernel::Tsmqr { trans: true },
         Kernel::Triu,
@@ -403,7 +407,8 @@ impl Kernel {
             Kernel::Geqrt => "GEQRT",
             Kernel::Ormqr { trans: false } => "ORMQR_N",
             Kernel::Ormqr { trans: true } => "ORMQR_T",
-            Kernel::Tsqrt => "TSQRT",
+            Kernel::Tsqrt { triangle: false } => "TSQRT",
+            Kernel::Tsqrt { triangle: true } => "TTQRT",
             Kernel::Tsmqr { trans: false } => "TSMQR_N",
             Kernel::Tsmqr { trans: true } => "TSMQR_T",
             Kernel::Triu => "TRIU",
@@ -423,7 +428,7 @@ impl Kernel {
             Kernel::Chol | Kernel::Invrs | Kernel::Getrf | Kernel::Geqrt | Kernel::Triu => (1, 1),
             Kernel::Trsm { .. }
             | Kernel::Tstrf
-            | Kernel::Tsqrt
+            | Kernel::Tsqrt { .. }
             | Kernel::Top
             | Kernel::Add
             | Kernel::Sub => (2, 2),
@@ -461,7 +466,7 @@ impl Kernel {
             Kernel::Ssssm => &["a1", "a2"],
             Kernel::Geqrt => &["v", "t", "r"],
             Kernel::Ormqr { .. } => &["c"],
-            Kernel::Tsqrt => &["r", "v", "t"],
+            Kernel::Tsqrt { .. } => &["r", "v", "t"],
             Kernel::Tsmqr { .. } => &["a1", "a2"],
             Kernel::Triu => &["u"],
             Kernel::Top => &["x"],
@@ -543,7 +548,8 @@ impl Kernel {
             Kernel::Ssssm => lu::flops_ssssm(args[2].rows, args[2].cols, args[0].cols),
             Kernel::Geqrt => qr::flops_geqrt(args[0].rows, args[0].cols),
             Kernel::Ormqr { .. } => qr::flops_ormqr(args[0].rows, args[2].cols, args[0].cols),
-            Kernel::Tsqrt => qr::flops_tsqrt(args[1].rows, args[1].cols),
+            Kernel::Tsqrt { triangle: false } => qr::flops_tsqrt(args[1].rows, args[1].cols),
+            Kernel::Tsqrt { triangle: true } => qr::flops_ttqrt(args[1].rows, args[1].cols),
             Kernel::Tsmqr { .. } => qr::flops_tsmqr(args[1].rows, args[1].cols, args[2].cols),
             Kernel::Add | Kernel::Sub | Kernel::Triu => f(args[0].rows) * f(args[0].cols),
             Kernel::Top => 0.0,
@@ -567,7 +573,7 @@ impl Kernel {
     /// is handed over), `TRIU`'s T; of the LU and QR kernels, each tile
     /// that a result replaces (`GETRF`'s A, `GESSM`'s A, `TSTRF`'s U and A,
     /// `SSSSM`'s and `TSMQR`'s A1 and A2, `GEQRT`'s A, `ORMQR`'s C,
-    /// `TSQRT`'s R and A). `INVRS` and `TOP` write fresh tiles.
+    /// `TSQRT`'s and `TTQRT`'s R and A). `INVRS` and `TOP` write fresh tiles.
     pub fn apply_reusing(self, args: Vec<Cow<'_, Tile>>) -> Result<Vec<Tile>, KernelError> {
         let shapes: Vec<Shape> = args
             .iter()
@@ -685,9 +691,14 @@ impl Kernel {
                     trans,
                 )?)
             }
-            Kernel::Tsqrt => {
+            Kernel::Tsqrt { triangle } => {
                 let [r, a] = operands(args);
-                triple(qr::tsqrt_reusing(r.into_owned(), a.into_owned())?)
+                let (r, a) = (r.into_owned(), a.into_owned());
+                triple(if triangle {
+                    qr::ttqrt_reusing(r, a)?
+                } else {
+                    qr::tsqrt_reusing(r, a)?
+                })
             }
             Kernel::Tsmqr { trans } => {
                 let [a1, a2, v, t] = operands(args);

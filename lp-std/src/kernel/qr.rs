@@ -206,21 +206,60 @@ pub fn tsqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile
 }
 
 /// [`tsqrt`] in R's buffer, which becomes R2, and A's, which becomes V.
-pub fn tsqrt_reusing(mut r2: Tile, mut v: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
-    Kernel::Tsqrt.result_shapes(&[Shape::of(r2.as_ref()), Shape::of(v.as_ref())])?;
-    let n = r2.nrows();
-    // Only R's upper triangle is read.
+pub fn tsqrt_reusing(r2: Tile, v: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
+    Kernel::Tsqrt { triangle: false }
+        .result_shapes(&[Shape::of(r2.as_ref()), Shape::of(v.as_ref())])?;
+    Ok(stacked_qr(r2, v, false))
+}
+
+/// [`tsqrt`] of an R stacked on an upper triangular (or trapezoidal) A, as
+/// LAPACK's `dtpqrt` with `l = n` (PLASMA's `core_dttqrt`): only A's upper
+/// triangle is read, the rest taken as zero, and V comes back upper
+/// triangular (exact zeros below its diagonal). Reflector j then has
+/// nothing below row j of A to annihilate, so the work on column j is on
+/// j + 1 of A's rows, not all m: `2n³/3` flops for a square A against
+/// [`tsqrt`]'s `2n³`. The combining step of a TSQR tree, where both tiles
+/// are R factors.
+pub fn ttqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile), KernelError> {
+    ttqrt_reusing(r.to_owned(), a.to_owned())
+}
+
+/// [`ttqrt`] in R's buffer, which becomes R2, and A's, which becomes V.
+pub fn ttqrt_reusing(r2: Tile, v: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
+    Kernel::Tsqrt { triangle: true }
+        .result_shapes(&[Shape::of(r2.as_ref()), Shape::of(v.as_ref())])?;
+    Ok(stacked_qr(r2, v, true))
+}
+
+/// [`tsqrt`] (A full) or [`ttqrt`] (A upper triangular, `triangle`), shapes
+/// already checked: panels of [`inner_block`]`(n)` columns, each factored,
+/// applied to the columns right of it, and coupled into the full T. With a
+/// triangular A, panel `J` works on A's first `j0 + sb` rows only (the
+/// reflectors are zero below them, so the rows below stay as they are).
+fn stacked_qr(mut r2: Tile, mut v: Tile, triangle: bool) -> (Tile, Tile, Tile) {
+    let (n, m) = (r2.nrows(), v.nrows());
+    // Only R's upper triangle is read, and with `triangle` only A's.
     zero_below_diagonal(&mut r2);
+    if triangle {
+        zero_below_diagonal(&mut v);
+    }
     let mut t = Tile::zeros(n, n);
     let ib = inner_block(n);
     let mut s = Scratch::new(ib.min(n) * n);
     for j0 in (0..n).step_by(ib) {
         let sb = ib.min(n - j0);
+        // The rows of A the panel's reflectors reach, and those of the
+        // reflectors before it.
+        let (rows, done_rows) = if triangle {
+            ((j0 + sb).min(m), j0.min(m))
+        } else {
+            (m, m)
+        };
         let (r_jj, r_rest) = r2
             .as_mut()
             .submatrix_mut(j0, j0, sb, n - j0)
             .split_at_col_mut(sb);
-        let (done, todo) = v.as_mut().split_at_col_mut(j0);
+        let (done, todo) = v.as_mut().subrows_mut(0, rows).split_at_col_mut(j0);
         let (mut v_j, v_rest) = todo.split_at_col_mut(sb);
         let (t_prev, t_up, _, mut t_jj) = t
             .as_mut()
@@ -235,14 +274,14 @@ pub fn tsqrt_reusing(mut r2: Tile, mut v: Tile) -> Result<(Tile, Tile, Tile), Ke
             level3::matmul(
                 g.rb_mut(),
                 Accum::Replace,
-                done.rb().transpose(),
-                v_j.rb(),
+                done.rb().subrows(0, done_rows).transpose(),
+                v_j.rb().subrows(0, done_rows),
                 1.0,
             );
             couple(t_prev.rb(), g.rb(), t_jj.rb(), t_up, scratch);
         }
     }
-    Ok((r2, v, t))
+    (r2, v, t)
 }
 
 /// Applies the orthogonal factor of [`tsqrt`] to A1 (`k' x nc`, in R's tile
@@ -328,6 +367,21 @@ pub fn flops_ormqr(m: usize, nc: usize, k: usize) -> f64 {
 pub fn flops_tsqrt(m: usize, n: usize) -> f64 {
     let (m, n) = (m as f64, n as f64);
     3.0 * m * n + (4.0 * m + 2.0) * n * (n - 1.0) / 2.0
+}
+
+/// Useful flops of [`ttqrt`] on an `n x n` R over an `m x n` upper
+/// triangular A, counted as [`flops_tsqrt`] with column j's reflector
+/// `min(j + 1, m)` rows long: `n(n+1)(4n+5)/6 + n(n-1)` for `m >= n`
+/// (`2n³/3` to leading order).
+pub fn flops_ttqrt(m: usize, n: usize) -> f64 {
+    let (m, n) = (m as f64, n as f64);
+    let k = m.min(n);
+    // Reflectors 0..k are j + 1 rows long, the rest (when m < n) m rows:
+    // the sum over j of length * (3 + 4 (n - 1 - j)), plus 2 per column
+    // updated.
+    let growing = (4.0 * n - 1.0) * k * (k + 1.0) / 2.0 - 4.0 * (k - 1.0) * k * (k + 1.0) / 3.0;
+    let full = m * (n - k) * (2.0 * n - 2.0 * k + 1.0);
+    growing + full + n * (n - 1.0)
 }
 
 /// Useful flops of [`tsmqr`] with k reflectors of an `m`-row V on `nc`

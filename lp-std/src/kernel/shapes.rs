@@ -61,7 +61,7 @@ impl Kernel {
                 ])
             }
             Kernel::Ormqr { .. } => ormqr(args).map(one),
-            Kernel::Tsqrt => tsqrt(args),
+            Kernel::Tsqrt { .. } => tsqrt(args),
             Kernel::Tsmqr { .. } => tsmqr(args),
             Kernel::Triu => Ok(one(args[0])),
             Kernel::Top => {
@@ -229,7 +229,7 @@ fn ormqr(args: &[Shape]) -> Result<Shape, ShapeError> {
     Ok(c)
 }
 
-/// `TSQRT r, a`: R square, A with as many columns.
+/// `TSQRT r, a` and `TTQRT r, a`: R square, A with as many columns.
 fn tsqrt(args: &[Shape]) -> Result<Vec<Shape>, ShapeError> {
     square(args, 0, "the triangular factor R")?;
     let (r, a) = (args[0], args[1]);
