@@ -4,7 +4,9 @@
 //! `dgemqrt`, `dtpqrt`, `dtpmqrt`): [`geqrt`] factors a diagonal tile,
 //! [`ormqr`] applies that to the tiles right of it, [`tsqrt`] factors the
 //! diagonal tile's R stacked on a tile below it, and [`tsmqr`] applies that
-//! to the pair of tiles right of them.
+//! to the pair of tiles right of them. [`ttqrt`] is [`tsqrt`] for a lower
+//! tile that is upper triangular too (PLASMA's `core_dttqrt`: two R factors,
+//! as a TSQR tree combines them), whose factors [`tsmqr`] applies alike.
 //!
 //! The whole algorithm on a grid of tiles `A[i][j]` (`t` tile rows and
 //! columns):
