@@ -978,6 +978,7 @@ fn lu_and_qr_kernels_compute_in_the_tiles_they_transform() {
         }
         let tsqrt = [&u, &below];
         assert_computed_in_buffers(&what("TSQRT"), k("TSQRT"), &tsqrt, &[(0, 0), (1, 1)]);
+        assert_computed_in_buffers(&what("TTQRT"), k("TTQRT"), &tsqrt, &[(0, 0), (1, 1)]);
         let [_, v, t] = <[Tile; 3]>::try_from(k("TSQRT").apply(&tsqrt).unwrap()).unwrap();
         for name in ["TSMQR_T", "TSMQR_N"] {
             let tsmqr = [&right, &right_below, &v, &t];
@@ -1127,6 +1128,7 @@ fn every_kernel_gives_the_same_bits_on_lent_cores() {
         (Kernel::Ssssm, vec![&right, &corner, &t[1], &t[2]]),
         (Kernel::Geqrt, vec![&tall]),
         (Kernel::Tsqrt { triangle: false }, vec![&vtr[2], &below]),
+        (Kernel::Tsqrt { triangle: true }, vec![&vtr[2], &vtr[2]]),
     ];
     for trans in [false, true] {
         cases.push((Kernel::Ormqr { trans }, vec![&vtr[0], &vtr[1], &tall_right]));
