@@ -13,7 +13,9 @@ each run is printed, because only a quiet machine gives meaningful wall
 times. Needs a release lpc (`cargo build --release -p lpc`).
 
 Usage: scripts/validate_local_model.py [--reps 3] [--model local] [CONFIG ...]
-  with CONFIG as PROGRAM:n=N,b=B,w=W (gemm: m = n = k = N); the default
+  with CONFIG as PROGRAM:KEY=VALUE,...,w=W: the program's parameters
+  (`--set`) and the worker count, e.g. cholesky:n=8192,b=1024,w=2 or
+  qr:m=16384,n=4096,b=1024,w=2 (gemm: m and k default to n); the default
   set is docs/simulator.md's ten.
 """
 
@@ -40,10 +42,11 @@ DEFAULT = [
 def parse(config: str):
     program, _, rest = config.partition(":")
     values = dict(kv.split("=") for kv in rest.split(","))
-    n, b, w = values["n"], values["b"], int(values["w"])
-    sets = ["--set", f"n={n}", "--set", f"b={b}"]
+    w = int(values.pop("w"))
     if program == "gemm":
-        sets += ["--set", f"m={n}", "--set", f"k={n}"]
+        values.setdefault("m", values["n"])
+        values.setdefault("k", values["n"])
+    sets = [arg for key, v in values.items() for arg in ("--set", f"{key}={v}")]
     return ROOT / "lib" / f"{program}.lp", sets, w
 
 

@@ -1,6 +1,6 @@
 //! Measures the figures of the `local` model on this machine: one-core
-//! GFLOP/s of the kernels the library's Cholesky and GEMM use, called as a
-//! job calls them (`Kernel::apply_reusing`, the result's operand handed
+//! GFLOP/s of the kernels the library's Cholesky, GEMM, LU and QR use,
+//! called as a job calls them (`Kernel::apply_reusing`, the result's operand handed
 //! over), the initialisers' elements per second and the transposed-load
 //! copy.
 //!
@@ -50,35 +50,59 @@ fn tile(init: Init, b: usize, i: usize, j: usize) -> Tile {
     init.tile(&header, i, j)
 }
 
-/// Each kernel as a run calls it: the operand that takes the result (the
-/// first) handed over, a copy the job alone holds, the others shared
-/// (`Kernel::apply_reusing`, docs/performance.md "Tile kernels").
+/// Each kernel as a run calls it: the operands that take its results
+/// handed over, copies the job alone holds, the others shared
+/// (`Kernel::apply_reusing`, docs/performance.md "Tile kernels"). The
+/// Cholesky's and GEMM's kernels, then the LU's and the QR's, each on
+/// operands the kernel before it made, as in a factorisation's first step.
 fn kernels(threads: usize, b: usize) {
+    let k = |name: &str| Kernel::from_name(name).unwrap();
+    let apply = |name: &str, args: &[&Tile]| k(name).apply(args).unwrap();
     let spd = tile(Init::Spd { seed: 42 }, b, 0, 0);
     let l = Kernel::Chol.apply(&[&spd]).unwrap().remove(0);
     let x = tile(Init::Random { seed: 1 }, b, 1, 0);
     let y = tile(Init::Random { seed: 2 }, b, 2, 0);
     let c = tile(Init::Random { seed: 3 }, b, 2, 1);
-    let trsm = Kernel::from_name("TRSM_RLT").unwrap();
-    let gemm = Kernel::from_name("GEMM").unwrap();
+    let [lu, p] = <[Tile; 2]>::try_from(apply("GETRF", &[&x])).unwrap();
+    let [_, ll, lx] = <[Tile; 3]>::try_from(apply("TSTRF", &[&lu, &y])).unwrap();
+    let [v, t, r] = <[Tile; 3]>::try_from(apply("GEQRT", &[&x])).unwrap();
+    let [_, vs, ts] = <[Tile; 3]>::try_from(apply("TSQRT", &[&r, &y])).unwrap();
+    let [_, _, r2] = <[Tile; 3]>::try_from(apply("GEQRT", &[&y])).unwrap();
     // The symmetric `SYRK` (a diagonal tile's update) is timed apart, under
     // the name a run's summary gives it, which the model's table takes.
-    let cases: [(Kernel, Vec<&Tile>); 5] = [
-        (Kernel::Chol, vec![&spd]),
-        (trsm, vec![&x, &l]),
-        (Kernel::Syrk, vec![&c, &x, &y]),
-        (Kernel::Syrk, vec![&spd, &x, &x]),
-        (gemm, vec![&c, &x, &y]),
+    let cases: [(Kernel, Vec<&Tile>, &[usize]); 14] = [
+        (Kernel::Chol, vec![&spd], &[0]),
+        (k("TRSM_RLT"), vec![&x, &l], &[0]),
+        (Kernel::Syrk, vec![&c, &x, &y], &[0]),
+        (Kernel::Syrk, vec![&spd, &x, &x], &[0]),
+        (k("GEMM"), vec![&c, &x, &y], &[0]),
+        (k("GETRF"), vec![&x], &[0]),
+        (k("GESSM"), vec![&lu, &p, &c], &[2]),
+        (k("TSTRF"), vec![&lu, &y], &[0, 1]),
+        (k("SSSSM"), vec![&c, &x, &ll, &lx], &[0, 1]),
+        (k("GEQRT"), vec![&x], &[0]),
+        (k("ORMQR_T"), vec![&v, &t, &c], &[2]),
+        (k("TSQRT"), vec![&r, &y], &[0, 1]),
+        (k("TTQRT"), vec![&r, &r2], &[0, 1]),
+        (k("TSMQR_T"), vec![&c, &x, &vs, &ts], &[0, 1]),
     ];
-    for (k, args) in cases {
+    for (k, args, handed) in cases {
         let shapes: Vec<Shape> = args
             .iter()
             .map(|t| Shape::new(t.nrows(), t.ncols()))
             .collect();
         let symmetric = k.is_symmetric(|i, j| std::ptr::eq(args[i], args[j]));
-        let secs = timed(threads, &|| args[0].clone(), &|consumed| {
+        let own = || {
+            handed
+                .iter()
+                .map(|&i| args[i].clone())
+                .collect::<Vec<Tile>>()
+        };
+        let secs = timed(threads, &own, &|consumed| {
             let mut operands: Vec<Cow<'_, Tile>> = args.iter().map(|&t| Cow::Borrowed(t)).collect();
-            operands[0] = Cow::Owned(consumed);
+            for (&i, tile) in handed.iter().zip(consumed) {
+                operands[i] = Cow::Owned(tile);
+            }
             std::hint::black_box(k.apply_reusing(operands).unwrap());
         });
         println!(
