@@ -1,8 +1,8 @@
 //! Measures the figures of the `local` model on this machine: one-core
 //! GFLOP/s of the kernels the library's Cholesky, GEMM, LU and QR use,
-//! called as a job calls them (`Kernel::apply_reusing`, the result's operand handed
-//! over), the initialisers' elements per second and the transposed-load
-//! copy.
+//! called as a job calls them (`Kernel::apply_reusing`, the operands that
+//! take the results handed over), the initialisers' elements per second
+//! and the transposed-load copy.
 //!
 //! Run: `cargo run --release -p lp-sim --example calibrate -- [--threads T]
 //! [SIZES...]` (default sizes 512 1024 2048, T = 1). With T = 2 two threads
