@@ -32,10 +32,10 @@
 //! y_jᵀ`, `tau_j = T[j][j]` in `[0, 2]`. A reflector with nothing left to
 //! annihilate has `tau = 0` (it is the identity), never a NaN. Because T is
 //! the full factor, each diagonal block `T[J][J]` of it is the T of the
-//! reflectors J alone, so the applications work block by block over
-//! [`inner_block`]`(k)` reflectors, as `dgemqrt` does, and never read T's
-//! off-diagonal blocks (any block size would do: it need not be the one the
-//! factorization used).
+//! reflectors J alone, so the applications work block by block (64
+//! reflectors, 128 from 1024: `apply_block`), as `dgemqrt` does, and never
+//! read T's off-diagonal blocks (any block size would do: it need not be
+//! the one the factorization used, and from 1024 columns it is not).
 //!
 //! Cost. Everything of order n³ is a product (general or triangular):
 //! the factorizations work on panels of [`inner_block`]`(k)` columns, each
@@ -150,11 +150,12 @@ pub fn geqrt_reusing(mut work: Tile) -> Result<(Tile, Tile, Tile), KernelError> 
 /// V is `m x k` (`k <= m`) and T is `k x k`. V is taken as unit lower
 /// trapezoidal: only its strictly lower part is read (its diagonal is taken
 /// as 1, its upper part as 0). Only the upper triangles of T's diagonal
-/// [`inner_block`]`(k)` blocks are read: for T the full factor of V's
-/// reflectors, as [`geqrt`] gives, these are the factors of the blocks'
-/// reflectors, and `Q = Q_0 Q_1 ... Q_last` with `Q_J = I - V_J T_JJ V_Jᵀ`,
-/// which is how the product is applied. With `(v, t, r) = geqrt(a)`,
-/// `ormqr(v, t, a, true)` is `[r; 0]` up to rounding.
+/// blocks are read, of 64 reflectors (128 from k = 1024: `apply_block`):
+/// for T the full factor of V's reflectors, as [`geqrt`] gives, these are
+/// the factors of the blocks' reflectors, and `Q = Q_0 Q_1 ... Q_last` with
+/// `Q_J = I - V_J T_JJ V_Jᵀ`, which is how the product is applied. With
+/// `(v, t, r) = geqrt(a)`, `ormqr(v, t, a, true)` is `[r; 0]` up to
+/// rounding.
 ///
 /// Errors: [`KernelError::Shape`] if V has more columns than rows, T is not
 /// `k x k`, or C does not have V's row count.
@@ -177,7 +178,7 @@ pub fn ormqr_reusing(
     let kernel = Kernel::Ormqr { trans: transpose };
     kernel.result_shapes(&[Shape::of(v), Shape::of(t), Shape::of(c.as_ref())])?;
     let (m, k) = v.shape();
-    let mut scratch = Scratch::new(inner_block(k).min(k) * c.ncols());
+    let mut scratch = Scratch::new(apply_block(k).min(k) * c.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_unit(
             v.submatrix(j0, j0, m - j0, sb),
@@ -298,7 +299,7 @@ fn stacked_qr(mut r2: Tile, mut v: Tile, triangle: bool) -> (Tile, Tile, Tile) {
 /// rows of A1 below its k-th take no part and come back unchanged (the
 /// identity part of the reflectors covers only the first k rows). V is
 /// `m x k` (full), T `k x k`; only the upper triangles of T's diagonal
-/// [`inner_block`]`(k)` blocks are read (see [`ormqr`]). The identity part is
+/// blocks are read (see [`ormqr`]). The identity part is
 /// never multiplied: the cost is `4 k m nc` flops plus `k ib nc` for the
 /// blocks' triangular factors.
 ///
@@ -325,7 +326,7 @@ pub fn tsmqr_reusing(
     let tiles = [a1.as_ref(), a2.as_ref(), v, t];
     Kernel::Tsmqr { trans: transpose }.result_shapes(&tiles.map(Shape::of))?;
     let k = v.ncols();
-    let mut scratch = Scratch::new(inner_block(k).min(k) * a1.ncols());
+    let mut scratch = Scratch::new(apply_block(k).min(k) * a1.ncols());
     for (j0, sb) in blocks(k, transpose) {
         apply_ts(
             v.subcols(j0, sb),
@@ -420,10 +421,27 @@ impl Scratch {
     }
 }
 
+/// The widest block of reflectors an application applies at once.
+const APPLY_BLOCK: usize = 128;
+
+/// How many of `k` reflectors [`ormqr`] and [`tsmqr`] apply at once: the
+/// factorizations' [`inner_block`]`(k)`, at most [`APPLY_BLOCK`]. Each block
+/// costs a pass over the tiles it updates and `ib` flops per reflector and
+/// column for its triangular factor. On a Zen 5 host (2026-12-05) a `qr` at
+/// 16384 x 4096 on 1024 tiles took 0.94x the time with blocks of 128
+/// instead of the factorizations' 256 (`farm-bench -n 9`, pairs 0.92-0.98)
+/// and an `lstsq` at 32768 x 4096 0.96x (5 pairs, 0.93-0.99); on 2048
+/// tiles, 128 or 256 instead of 512 took 1.00-1.01x (5 pairs each). One
+/// `TSMQR_T` of 1024 tiles, one core: 35-37 ms with 128, 37-39 with 256,
+/// 40-42 with 512, 36-38 with 64.
+fn apply_block(k: usize) -> usize {
+    inner_block(k).min(APPLY_BLOCK)
+}
+
 /// The blocks `(j0, size)` of `k` reflectors, in the order that applies
 /// `Qᵀ` (first to last) or `Q` (last to first).
 fn blocks(k: usize, transpose: bool) -> Vec<(usize, usize)> {
-    let ib = inner_block(k);
+    let ib = apply_block(k);
     let mut all: Vec<_> = (0..k).step_by(ib).map(|j0| (j0, ib.min(k - j0))).collect();
     if !transpose {
         all.reverse();
