@@ -53,8 +53,9 @@ fn tile(init: Init, b: usize, i: usize, j: usize) -> Tile {
 /// Each kernel as a run calls it: the operands that take its results
 /// handed over, copies the job alone holds, the others shared
 /// (`Kernel::apply_reusing`, docs/performance.md "Tile kernels"). The
-/// Cholesky's and GEMM's kernels, then the LU's and the QR's, each on
-/// operands the kernel before it made, as in a factorisation's first step.
+/// Cholesky's and GEMM's kernels, the solves', then the LU's and the QR's,
+/// each on operands the kernel before it made, as in a factorisation's
+/// first step.
 fn kernels(threads: usize, b: usize) {
     let k = |name: &str| Kernel::from_name(name).unwrap();
     let apply = |name: &str, args: &[&Tile]| k(name).apply(args).unwrap();
@@ -70,12 +71,19 @@ fn kernels(threads: usize, b: usize) {
     let [_, _, r2] = <[Tile; 3]>::try_from(apply("GEQRT", &[&y])).unwrap();
     // The symmetric `SYRK` (a diagonal tile's update) is timed apart, under
     // the name a run's summary gives it, which the model's table takes.
-    let cases: [(Kernel, Vec<&Tile>, &[usize]); 14] = [
+    let cases: [(Kernel, Vec<&Tile>, &[usize]); 19] = [
         (Kernel::Chol, vec![&spd], &[0]),
         (k("TRSM_RLT"), vec![&x, &l], &[0]),
         (Kernel::Syrk, vec![&c, &x, &y], &[0]),
         (Kernel::Syrk, vec![&spd, &x, &x], &[0]),
         (k("GEMM"), vec![&c, &x, &y], &[0]),
+        // The solves' kernels (posv, trsolve, gesv's and lstsq's back
+        // substitutions); `GETRF`'s factor holds an upper triangle.
+        (k("TRSM_LLN"), vec![&x, &l], &[0]),
+        (k("TRSM_LLT"), vec![&x, &l], &[0]),
+        (k("TRSM_LUN"), vec![&x, &lu], &[0]),
+        (k("GEMM_SUB"), vec![&c, &x, &y], &[0]),
+        (k("GEMM_SUB_TN"), vec![&c, &x, &y], &[0]),
         (k("GETRF"), vec![&x], &[0]),
         (k("GESSM"), vec![&lu, &p, &c], &[2]),
         (k("TSTRF"), vec![&lu, &y], &[0, 1]),
