@@ -693,12 +693,7 @@ impl Kernel {
             }
             Kernel::Tsqrt { triangle } => {
                 let [r, a] = operands(args);
-                let (r, a) = (r.into_owned(), a.into_owned());
-                triple(if triangle {
-                    qr::ttqrt_reusing(r, a)?
-                } else {
-                    qr::tsqrt_reusing(r, a)?
-                })
+                triple(qr::stacked_qr(r.into_owned(), a.into_owned(), triangle)?)
             }
             Kernel::Tsmqr { trans } => {
                 let [a1, a2, v, t] = operands(args);

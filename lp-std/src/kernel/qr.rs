@@ -210,9 +210,7 @@ pub fn tsqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile
 
 /// [`tsqrt`] in R's buffer, which becomes R2, and A's, which becomes V.
 pub fn tsqrt_reusing(r2: Tile, v: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
-    Kernel::Tsqrt { triangle: false }
-        .result_shapes(&[Shape::of(r2.as_ref()), Shape::of(v.as_ref())])?;
-    Ok(stacked_qr(r2, v, false))
+    stacked_qr(r2, v, false)
 }
 
 /// [`tsqrt`] of an R stacked on an upper triangular (or trapezoidal) A, as
@@ -229,17 +227,20 @@ pub fn ttqrt(r: MatRef<'_, f64>, a: MatRef<'_, f64>) -> Result<(Tile, Tile, Tile
 
 /// [`ttqrt`] in R's buffer, which becomes R2, and A's, which becomes V.
 pub fn ttqrt_reusing(r2: Tile, v: Tile) -> Result<(Tile, Tile, Tile), KernelError> {
-    Kernel::Tsqrt { triangle: true }
-        .result_shapes(&[Shape::of(r2.as_ref()), Shape::of(v.as_ref())])?;
-    Ok(stacked_qr(r2, v, true))
+    stacked_qr(r2, v, true)
 }
 
-/// [`tsqrt`] (A full) or [`ttqrt`] (A upper triangular, `triangle`), shapes
-/// already checked: panels of [`inner_block`]`(n)` columns, each factored,
+/// [`tsqrt_reusing`] (A full) or [`ttqrt_reusing`] (A upper triangular,
+/// `triangle`): panels of [`inner_block`]`(n)` columns, each factored,
 /// applied to the columns right of it, and coupled into the full T. With a
 /// triangular A, panel `J` works on A's first `j0 + sb` rows only (the
 /// reflectors are zero below them, so the rows below stay as they are).
-fn stacked_qr(mut r2: Tile, mut v: Tile, triangle: bool) -> (Tile, Tile, Tile) {
+pub(super) fn stacked_qr(
+    mut r2: Tile,
+    mut v: Tile,
+    triangle: bool,
+) -> Result<(Tile, Tile, Tile), KernelError> {
+    Kernel::Tsqrt { triangle }.result_shapes(&[Shape::of(r2.as_ref()), Shape::of(v.as_ref())])?;
     let (n, m) = (r2.nrows(), v.nrows());
     // Only R's upper triangle is read, and with `triangle` only A's.
     zero_below_diagonal(&mut r2);
@@ -284,7 +285,7 @@ fn stacked_qr(mut r2: Tile, mut v: Tile, triangle: bool) -> (Tile, Tile, Tile) {
             couple(t_prev.rb(), g.rb(), t_jj.rb(), t_up, scratch);
         }
     }
-    (r2, v, t)
+    Ok((r2, v, t))
 }
 
 /// Applies the orthogonal factor of [`tsqrt`] to A1 (`k' x nc`, in R's tile
