@@ -37,7 +37,7 @@ use crate::atomic_file::AtomicFile;
 use crate::parallel::try_each;
 use crate::store::{Store, StoreError};
 use faer::MatRef;
-use lp_program::MatrixInfo;
+use lp_program::{MatrixInfo, Resolved};
 use lp_std::npy::{self, NpyError, NpyHeader};
 use lp_std::{MatrixHeader, Shape, Tile};
 use std::fs::File;
@@ -233,21 +233,60 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MatrixError + '_ {
     }
 }
 
-/// Tile (i, j) of version `version` as a job sees it: the stored tile, or if
-/// none is stored and the matrix has an initialiser, the generated one
-/// (for a triangular matrix, zero outside its triangle); transposed if
-/// asked. For a symmetric matrix an upper (i < j) request is
-/// served from the stored lower tile (j, i) (plans already canonicalise
-/// loads that way).
-pub fn load_tile(
-    store: &dyn Store,
-    info: &MatrixInfo,
-    version: u32,
-    i: usize,
-    j: usize,
-    transpose: bool,
-) -> MatrixResult<Arc<Tile>> {
-    read_tile(store, info, version, i, j, transpose, Read::Get)
+/// The tile `at` names as a job sees it: the stored tile, or if none is
+/// stored and the matrix has an initialiser, the generated one (for a
+/// triangular matrix, zero outside its triangle). For a symmetric matrix an
+/// upper (i < j) request is served from the stored lower tile (j, i),
+/// transposed (plans already canonicalise loads that way).
+pub fn load_tile(store: &dyn Store, info: &MatrixInfo, at: TileAt) -> MatrixResult<Arc<Tile>> {
+    read_tile(store, info, at, Read::Get)
+}
+
+/// Which tile a read asks for: tile (i, j) of version `version` (a
+/// versioned temp's later contents, stored under [`MatrixInfo::stored_name`]),
+/// transposed when `transpose`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileAt {
+    pub version: u32,
+    pub i: usize,
+    pub j: usize,
+    pub transpose: bool,
+}
+
+impl TileAt {
+    /// Tile (i, j) of version 0, as stored.
+    pub fn new(i: usize, j: usize) -> TileAt {
+        TileAt {
+            version: 0,
+            i,
+            j,
+            transpose: false,
+        }
+    }
+
+    /// The same tile of version `version`.
+    pub fn at_version(self, version: u32) -> TileAt {
+        TileAt { version, ..self }
+    }
+
+    /// The same tile, transposed.
+    pub fn transposed(self) -> TileAt {
+        TileAt {
+            transpose: true,
+            ..self
+        }
+    }
+}
+
+impl From<Resolved> for TileAt {
+    fn from(tile: Resolved) -> TileAt {
+        TileAt {
+            version: tile.key.version,
+            i: tile.key.i as usize,
+            j: tile.key.j as usize,
+            transpose: tile.transpose,
+        }
+    }
 }
 
 /// How [`read_tile`] asks the store for a stored tile.
@@ -263,12 +302,15 @@ pub(crate) enum Read {
 pub(crate) fn read_tile(
     store: &dyn Store,
     info: &MatrixInfo,
-    version: u32,
-    i: usize,
-    j: usize,
-    transpose: bool,
+    at: TileAt,
     read: Read,
 ) -> MatrixResult<Arc<Tile>> {
+    let TileAt {
+        version,
+        i,
+        j,
+        transpose,
+    } = at;
     let header = &info.header;
     if !header.contains(i, j) {
         return Err(MatrixError::OutOfGrid {
@@ -908,7 +950,7 @@ fn export_chunk(
     let height = block.along.len();
     chunk.resize(block.bytes(), 0);
     for bi in tiles {
-        let tile = load_tile(store, info, 0, bi, bj, false)?;
+        let tile = load_tile(store, info, TileAt::new(bi, bj))?;
         let r0 = bi * tr - r_start;
         for c in 0..tile.ncols() {
             let start = (c * height + r0) * F64;

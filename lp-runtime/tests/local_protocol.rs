@@ -6,7 +6,7 @@ mod scheduler_support;
 
 use lp_program::{JobId, Plan, Program, Role};
 use lp_runtime::local::{Interpose, LocalOptions, run_local, run_local_with};
-use lp_runtime::matrix::load_tile;
+use lp_runtime::matrix::{TileAt, load_tile};
 use lp_runtime::metrics::RunSummary;
 use lp_runtime::protocol::{Counters, InterceptedCounters, Launcher, ProtoResult, RunError};
 use lp_runtime::store::{Store, StoreLayer, StoreResult};
@@ -758,7 +758,7 @@ fn loop_cholesky_with_kernels_passes_the_residual_check() {
     run_local(&plan, store.clone(), &opts(2), &|_| {}).unwrap();
     let program = plan.program();
     let v = verify::verify(program, check, |m, _, i, j| {
-        load_tile(store.as_ref(), &program.matrices[m], 0, i, j, false)
+        load_tile(store.as_ref(), &program.matrices[m], TileAt::new(i, j))
     })
     .unwrap();
     assert!(v.passed(), "residual {} above {}", v.residual, v.tolerance);

@@ -2,7 +2,7 @@
 //! tilings, symmetric matrices, initialisers, and the errors a user sees.
 
 use lp_program::{MatrixInfo, Role};
-use lp_runtime::matrix::{self, MatrixError};
+use lp_runtime::matrix::{self, MatrixError, TileAt};
 use lp_runtime::store::{DirStore, MemStore, Store};
 use lp_std::{Init, MatrixHeader, Tile};
 use std::path::Path;
@@ -79,7 +79,7 @@ fn import_export_round_trip_on_ragged_tilings() {
                 let expected: Vec<_> = (0..gr).flat_map(|i| (0..gc).map(move |j| (i, j))).collect();
                 assert_eq!(matrix::list(&*store, "A").unwrap(), expected, "{ctx}");
                 for &(i, j) in &expected {
-                    let t = matrix::load_tile(&*store, &m, 0, i, j, false).unwrap();
+                    let t = matrix::load_tile(&*store, &m, TileAt::new(i, j)).unwrap();
                     let s = m.header.tile(i, j);
                     assert_eq!((t.nrows(), t.ncols()), (s.rows, s.cols), "{ctx}");
                     for r in 0..s.rows {
@@ -132,7 +132,7 @@ fn symmetric_matrices_store_lower_tiles_and_export_full() {
                 "{kind} {file}: only lower tiles are stored"
             );
             // An upper tile is served as the transpose of its lower twin.
-            let upper = matrix::load_tile(&*store, &m, 0, 0, 2, false).unwrap();
+            let upper = matrix::load_tile(&*store, &m, TileAt::new(0, 2)).unwrap();
             assert_eq!((upper.nrows(), upper.ncols()), (4, 1));
             for r in 0..4 {
                 assert_eq!(upper[(r, 0)], sym_value(r, 8));
@@ -229,33 +229,33 @@ fn import_errors_name_the_file_and_the_problem() {
 fn load_tile_generates_transposes_and_names_missing_tiles() {
     let store = MemStore::new();
     let spd = info("A", [7, 7], [3, 3], true, Some(Init::Spd { seed: 11 }));
-    let generated = matrix::load_tile(&store, &spd, 0, 2, 1, false).unwrap();
+    let generated = matrix::load_tile(&store, &spd, TileAt::new(2, 1)).unwrap();
     assert_eq!(*generated, Init::Spd { seed: 11 }.tile(&spd.header, 2, 1));
-    let t = matrix::load_tile(&store, &spd, 0, 1, 2, false).unwrap();
+    let t = matrix::load_tile(&store, &spd, TileAt::new(1, 2)).unwrap();
     assert_eq!(*t, generated.transpose().to_owned());
-    let t = matrix::load_tile(&store, &spd, 0, 2, 1, true).unwrap();
+    let t = matrix::load_tile(&store, &spd, TileAt::new(2, 1).transposed()).unwrap();
     assert_eq!(*t, generated.transpose().to_owned());
     // A stored tile wins over the initialiser.
     let stored = Tile::from_fn(1, 3, value);
     store.put_tile("A", 2, 1, stored.clone().into()).unwrap();
     assert_eq!(
-        *matrix::load_tile(&store, &spd, 0, 2, 1, false).unwrap(),
+        *matrix::load_tile(&store, &spd, TileAt::new(2, 1)).unwrap(),
         stored
     );
 
     let plain = info("L", [7, 7], [3, 3], false, None);
-    let err = matrix::load_tile(&store, &plain, 0, 2, 0, false).unwrap_err();
+    let err = matrix::load_tile(&store, &plain, TileAt::new(2, 0)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "tile L[2, 0] is not in the store and L has no initialiser"
     );
-    let err = matrix::load_tile(&store, &plain, 0, 3, 0, false).unwrap_err();
+    let err = matrix::load_tile(&store, &plain, TileAt::new(3, 0)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "tile L[3, 0] is outside its 3 x 3 tile grid"
     );
     store.put_tile("L", 0, 0, Tile::zeros(2, 3).into()).unwrap();
-    let err = matrix::load_tile(&store, &plain, 0, 0, 0, false).unwrap_err();
+    let err = matrix::load_tile(&store, &plain, TileAt::new(0, 0)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "tile L[0, 0] is 2x3 but the header implies 3x3"
@@ -272,16 +272,16 @@ fn load_tile_reads_a_version_under_its_stored_name() {
     let stored = Tile::from_fn(2, 2, value);
     store.put_tile("S.2", 1, 0, stored.clone().into()).unwrap();
     assert_eq!(
-        *matrix::load_tile(&store, &s, 2, 1, 0, false).unwrap(),
+        *matrix::load_tile(&store, &s, TileAt::new(1, 0).at_version(2)).unwrap(),
         stored
     );
     // The upper tile of a symmetric version is its stored twin, transposed.
     assert_eq!(
-        *matrix::load_tile(&store, &s, 2, 0, 1, false).unwrap(),
+        *matrix::load_tile(&store, &s, TileAt::new(0, 1).at_version(2)).unwrap(),
         stored.transpose().to_owned()
     );
     // Another version of the same tile is another stored tile.
-    let err = matrix::load_tile(&store, &s, 1, 1, 0, false).unwrap_err();
+    let err = matrix::load_tile(&store, &s, TileAt::new(1, 0).at_version(1)).unwrap_err();
     assert!(matches!(err, MatrixError::Missing { .. }), "{err:?}");
     assert!(store.list_tiles("S").unwrap().is_empty());
 }

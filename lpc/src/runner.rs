@@ -32,7 +32,7 @@ use faer::prelude::ReborrowMut;
 use faer::{MatMut, MatRef};
 use lp_program::{MatrixInfo, Plan, Program, Role};
 use lp_runtime::local::{LocalOptions, Schedule};
-use lp_runtime::matrix::{self, MatrixError};
+use lp_runtime::matrix::{self, MatrixError, TileAt};
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::protocol::RunError;
 use lp_runtime::store::{DirStore, MemStore, Store, StoreError};
@@ -808,7 +808,7 @@ pub fn export_array(
     let [rows, cols] = header.grid();
     for j in 0..cols {
         for i in 0..rows {
-            let tile = matrix::load_tile(store, &info, 0, i, j, false)?;
+            let tile = matrix::load_tile(store, &info, TileAt::new(i, j))?;
             let (r0, c0) = (i * header.tile_shape[0], j * header.tile_shape[1]);
             lp_std::kernel::copy_view(
                 Tile::as_ref(&tile),
@@ -853,7 +853,7 @@ pub fn verify(
         if stop.load(Ordering::SeqCst) {
             return Err(VerifyError::Stopped);
         }
-        matrix::load_tile(store, &program.matrices[m], version, i, j, false)
-            .map_err(VerifyError::Read)
+        let at = TileAt::new(i, j).at_version(version);
+        matrix::load_tile(store, &program.matrices[m], at).map_err(VerifyError::Read)
     })
 }

@@ -13,7 +13,7 @@ use common::{LPC, python, workspace};
 use journal_support::Journal;
 use lp_program::{Plan, Program, Role};
 use lp_runtime::local::{LocalOptions, run_local};
-use lp_runtime::matrix::{self, Transfer};
+use lp_runtime::matrix::{self, TileAt, Transfer};
 use lp_runtime::store::namespace::Origin;
 use lp_runtime::store::{GeneratedInputs, MemStore, Namespace, RunStore, Store, StoreResult};
 use lp_std::Tile;
@@ -293,7 +293,7 @@ fn parallel_imports_give_the_tiles_of_a_sequential_one() {
     let info = program.matrices.iter().find(|m| m.name == "A").unwrap();
     let mut at = info.clone();
     at.name = ns.location(info);
-    let t = matrix::load_tile(&store, &at, 0, 4, 2, false).unwrap();
+    let t = matrix::load_tile(&store, &at, TileAt::new(4, 2)).unwrap();
     // Element (64 + 1, 32 + 3) of a + aᵀ with a[r, c] = (70 r + c) / 7 + 1.
     let entry = |r: usize, c: usize| (70 * r + c) as f64 / 7.0 + 1.0;
     assert_eq!(t[(1, 3)], entry(65, 35) + entry(35, 65));

@@ -16,7 +16,7 @@ use crate::errors::{matrix_error, raise, store_error};
 use crate::lease::Lease;
 use crate::store::{Kind, PyStore, memory_pickle_error};
 use lp_program::{MatrixInfo, Role};
-use lp_runtime::matrix::{self, symmetry_refusal};
+use lp_runtime::matrix::{self, TileAt, symmetry_refusal};
 use lp_runtime::store::location::RUNS;
 use lp_runtime::store::maintenance::{self, MaintenanceError};
 use lp_runtime::store::namespace::Origin;
@@ -780,7 +780,7 @@ impl PyBigMatrix {
             .map_err(|e| PyMemoryError::new_err(e.to_string()))?;
         let (store, info) = (self.store_arc(), self.info());
         let tile = py
-            .detach(|| matrix::load_tile(store.as_ref(), &info, 0, i, j, false))
+            .detach(|| matrix::load_tile(store.as_ref(), &info, TileAt::new(i, j)))
             .map_err(|e| matrix_error(py, &e))?;
         tile_to_numpy(py, &tile)
     }

@@ -43,7 +43,7 @@ use crate::program;
 use crate::store::PyStore;
 use faer::MatMut;
 use lp_program::{MatrixInfo, Plan, Program, Role};
-use lp_runtime::matrix::{self, MatrixError};
+use lp_runtime::matrix::{self, MatrixError, TileAt};
 use lp_runtime::metrics::{Progress, RunSummary};
 use lp_runtime::store::location::run_root;
 use lp_runtime::store::maintenance::{self, MaintenanceError};
@@ -319,7 +319,8 @@ fn check_diagonal(
     declared: &MatrixInfo,
 ) -> Result<(), ImportError> {
     for d in 0..stored.header.grid()[0] {
-        let tile = matrix::load_tile(store, stored, 0, d, d, false).map_err(ImportError::Matrix)?;
+        let tile =
+            matrix::load_tile(store, stored, TileAt::new(d, d)).map_err(ImportError::Matrix)?;
         runner::check_symmetric(&tile, declared, d * stored.header.tile_shape[0])?;
     }
     Ok(())
@@ -455,7 +456,7 @@ fn region(
                 let mirror = region(from, src, [left, top], [w, h], false)?;
                 lp_std::kernel::transpose_into(mirror.as_ref(), into);
             } else {
-                let part = matrix::load_tile(from, src, 0, si, sj, false)?;
+                let part = matrix::load_tile(from, src, TileAt::new(si, sj))?;
                 into.copy_from(part.as_ref().submatrix(top - si * sr, left - sj * sc, h, w));
             }
         }

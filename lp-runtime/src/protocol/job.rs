@@ -498,16 +498,7 @@ fn load(
 ) -> Result<Option<Arc<Tile>>, RunError> {
     let info = &ctx.plan.program().matrices[tile.key.matrix as usize];
     let read = if take { Read::Take } else { Read::Get };
-    let (i, j) = (tile.key.i as usize, tile.key.j as usize);
-    match read_tile(
-        ctx.store,
-        info,
-        tile.key.version,
-        i,
-        j,
-        tile.transpose,
-        read,
-    ) {
+    match read_tile(ctx.store, info, tile.into(), read) {
         Ok(v) => {
             match (take, info.role) {
                 // The store holds it no more: the result written into its
