@@ -364,6 +364,29 @@ impl DynamoCounters {
         Ok(claimed.is_some())
     }
 
+    /// Adds job `member` to the number set `attr` of item `sk`: the set's
+    /// size after. A set rather than a count, because the SDK retries an
+    /// update whose answer was lost, and a count would then add the same
+    /// member twice (a child launched before its last parent finished, a
+    /// tile freed under its last reader).
+    fn add_to_set(&self, sk: String, attr: &str, member: JobId) -> ProtoResult<u32> {
+        let what = self.what(&sk);
+        let attrs = self
+            .update(
+                sk,
+                &format!("ADD {attr} :m"),
+                None,
+                vec![(":m", AttributeValue::Ns(vec![member.to_string()]))],
+            )?
+            .unwrap_or_default();
+        match attrs.get(attr).and_then(|v| v.as_ns().ok()) {
+            Some(set) => Ok(set.len() as u32),
+            None => Err(BackendError::new(format!(
+                "{what}: the update returned no {attr} set"
+            ))),
+        }
+    }
+
     /// One UpdateItem on item `sk`. `condition` failing gives `Ok(None)`;
     /// success gives the attributes `ReturnValues=UPDATED_NEW` returned.
     fn update(
@@ -648,22 +671,7 @@ impl DynamoCounters {
 
 impl Counters for DynamoCounters {
     fn record_done(&self, child: JobId, parent: JobId) -> ProtoResult<u32> {
-        let sk = Self::job_sk(child);
-        let what = self.what(&sk);
-        let attrs = self
-            .update(
-                sk,
-                "ADD done_parents :p",
-                None,
-                vec![(":p", AttributeValue::Ns(vec![parent.to_string()]))],
-            )?
-            .unwrap_or_default();
-        match attrs.get("done_parents").and_then(|v| v.as_ns().ok()) {
-            Some(set) => Ok(set.len() as u32),
-            None => Err(BackendError::new(format!(
-                "{what}: the update returned no done_parents set"
-            ))),
-        }
+        self.add_to_set(Self::job_sk(child), "done_parents", parent)
     }
 
     fn try_mark_launched(&self, job: JobId) -> ProtoResult<bool> {
@@ -700,24 +708,8 @@ impl Counters for DynamoCounters {
             "tile#{}_{}_{}_{}",
             tile.matrix, tile.version, tile.i, tile.j
         );
-        let what = self.what(&sk);
-        // A set of readers, as `record_done`'s set of parents: the SDK
-        // retries an update whose answer was lost, and a count would then
-        // count that reader twice and free the tile under its last reader.
-        let attrs = self
-            .update(
-                sk,
-                "ADD released_by :r",
-                None,
-                vec![(":r", AttributeValue::Ns(vec![reader.to_string()]))],
-            )?
-            .unwrap_or_default();
-        match attrs.get("released_by").and_then(|v| v.as_ns().ok()) {
-            Some(set) => Ok(readers.saturating_sub(set.len() as u32)),
-            None => Err(BackendError::new(format!(
-                "{what}: the update returned no released_by set"
-            ))),
-        }
+        let released = self.add_to_set(sk, "released_by", reader)?;
+        Ok(readers.saturating_sub(released))
     }
 
     fn overdue(&self, lease: Duration) -> ProtoResult<Vec<JobId>> {
