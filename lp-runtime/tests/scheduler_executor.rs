@@ -12,7 +12,7 @@ use lp_runtime::protocol::{
 };
 use lp_runtime::store::Store;
 use scheduler_support::*;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -268,6 +268,64 @@ fn replayed_job_neither_relaunches_children_nor_frees_twice() {
         assert_eq!(m.jobs_done, 4, "replays do not count as finished jobs");
         assert_eq!(store.state.lock().unwrap().deletes, 1);
     }
+}
+
+#[test]
+fn a_duplicate_stops_when_the_copy_that_took_its_tile_finishes_meanwhile() {
+    // The loop form of `two_by_two`: chol[1] is the only reader of the temp
+    // S[1, 1, 1], so a store that hands tiles over gives it to one
+    // execution, and a duplicate finds it gone.
+    let plan = plan(cholesky_loops(2, 2, Body::Copy));
+    let id: Vec<JobId> = jobs_of(&plan).iter().map(|(id, _)| *id).collect();
+    let store = RecordingStore::handing_over();
+    for (i, j) in lower_tiles(2) {
+        store.seed(
+            "A",
+            i,
+            j,
+            lp_std::Tile::from_fn(2, 2, |_, _| (10 * i + j) as f64),
+        );
+    }
+    // The duplicate asks whether chol[1] finished twice: as its delivery
+    // starts, and if it must tell a duplicate from a tile never written.
+    // Between that second answer ("no") and anything after it, the first
+    // execution finishes: it marks the job finished, then frees the tile.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counters = {
+        let (calls, store, chol_1) = (calls.clone(), store.clone(), id[3]);
+        InterceptedCounters::new(LocalCounters::new()).on_is_finished(move |inner, job| {
+            let finished = inner.is_finished(job)?;
+            if job == chol_1 && calls.fetch_add(1, SeqCst) == 1 {
+                assert!(inner.mark_finished(job)?);
+                store.delete_tile("S.1", 1, 1).unwrap();
+            }
+            Ok(finished)
+        })
+    };
+    let launcher = RecordingLauncher::default();
+    let metrics = Metrics::default();
+    let ctx = JobContext {
+        plan: &plan,
+        store: store.as_ref(),
+        counters: &counters,
+        launcher: &launcher,
+        metrics: &metrics,
+        tracer: None,
+        consumed_inputs: &[],
+    };
+    assert!(counters.try_mark_launched(id[0]).unwrap());
+    assert_eq!(run_job(&ctx, id[0], 0).unwrap(), Some(id[1]));
+    assert_eq!(run_job(&ctx, id[1], 0).unwrap(), Some(id[2]));
+    assert_eq!(run_job(&ctx, id[2], 0).unwrap(), Some(id[3]));
+    // The first execution of chol[1] takes its tile and is still running.
+    assert!(store.take_tile("S.1", 1, 1).unwrap().is_some());
+    assert_eq!(
+        run_job(&ctx, id[3], 0).unwrap(),
+        None,
+        "the duplicate stops quietly"
+    );
+    assert_eq!(store.puts("L", 1, 1), 0, "and writes nothing");
+    assert_eq!(metrics.snapshot().jobs_done, 3);
 }
 
 #[test]

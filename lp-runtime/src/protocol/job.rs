@@ -19,8 +19,9 @@
 //!
 //! Jobs are SSA and deterministic, so a duplicate execution writes the same
 //! bytes; the only hazard is a duplicate that loads a temp tile after the
-//! first copy finished and freed it. Such a load finds the tile missing,
-//! sees the job finished, and stops quietly. A duplicate that re-writes a
+//! first copy took it (a tile handed over) or finished and freed it. Such a
+//! load finds the tile missing, sees it taken or the job finished
+//! (`is_duplicate`), and stops quietly. A duplicate that re-writes a
 //! freed temp leaves a stray tile, which the driver sweeps at the end.
 
 use super::counters::{Counters, Launcher};
@@ -530,10 +531,18 @@ fn load(
 }
 
 /// Whether a [disposable](disposable) tile missing from the store means
-/// this execution is a duplicate, whose work is another's: its job
-/// finished and freed the tile, or another execution of it took the tile
-/// to update in place and will finish. Otherwise the missing tile is an
+/// this execution is a duplicate, whose work is another's: another
+/// execution of its job took the tile to update in place and will finish,
+/// or its job finished and freed the tile. Otherwise the missing tile is an
 /// error.
+///
+/// The store is asked first. An execution marks its job finished before it
+/// deletes the tiles it read, and a deletion forgets that a tile was taken,
+/// so a tile found neither taken nor finished was never written. Asked the
+/// other way round, the execution that took the tile could finish between
+/// the two answers: not finished yet, then not taken any more. (Not
+/// covered: a late duplicate of the tile's writer storing it again between
+/// this execution's load and these questions.)
 fn is_duplicate(
     ctx: &JobContext<'_>,
     fail: &Failing<'_>,
@@ -541,21 +550,21 @@ fn is_duplicate(
     tile: TileKey,
     take: bool,
 ) -> Result<bool, RunError> {
-    if ctx.counters.is_finished(fail.job)? {
-        return Ok(true);
+    if take {
+        let info = &ctx.plan.program().matrices[tile.matrix as usize];
+        let stored = info.stored_name(tile.version);
+        let taken = ctx
+            .store
+            .taken(&stored, tile.i as usize, tile.j as usize)
+            .map_err(|e| {
+                let why = e.to_string();
+                fail.error(Some(pc), "S3_LOAD", Some(tile), None, why)
+            })?;
+        if taken {
+            return Ok(true);
+        }
     }
-    if !take {
-        return Ok(false);
-    }
-    let info = &ctx.plan.program().matrices[tile.matrix as usize];
-    let stored = info.stored_name(tile.version);
-    ctx.store
-        .taken(&stored, tile.i as usize, tile.j as usize)
-        .map_err(|e| {
-            let why = e.to_string();
-            fail.error(Some(pc), "S3_LOAD", Some(tile), None, why)
-                .into()
-        })
+    Ok(ctx.counters.is_finished(fail.job)?)
 }
 
 /// Whether the store hands a tile over to this job: a temp tile, or a
