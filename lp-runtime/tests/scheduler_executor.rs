@@ -10,7 +10,7 @@ use lp_runtime::metrics::Metrics;
 use lp_runtime::protocol::{
     Counters, InterceptedCounters, JobContext, Launcher, ProtoResult, RunError, run_job,
 };
-use lp_runtime::store::Store;
+use lp_runtime::store::{Store, StoreLayer, StoreResult};
 use scheduler_support::*;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -270,22 +270,54 @@ fn replayed_job_neither_relaunches_children_nor_frees_twice() {
     }
 }
 
-#[test]
-fn a_duplicate_stops_when_the_copy_that_took_its_tile_finishes_meanwhile() {
-    // The loop form of `two_by_two`: chol[1] is the only reader of the temp
-    // S[1, 1, 1], so a store that hands tiles over gives it to one
-    // execution, and a duplicate finds it gone.
+/// The loop form of `two_by_two`, whose chol[1] is the only reader of the
+/// temp S[1, 1, 1] (stored as `S.1`), on a store that hands tiles over: one
+/// execution gets it, and a duplicate finds it gone.
+fn handed_over_cholesky() -> (Plan, Vec<JobId>, Arc<RecordingStore>) {
     let plan = plan(cholesky_loops(2, 2, Body::Copy));
-    let id: Vec<JobId> = jobs_of(&plan).iter().map(|(id, _)| *id).collect();
+    let id = jobs_of(&plan).iter().map(|(id, _)| *id).collect();
     let store = RecordingStore::handing_over();
     for (i, j) in lower_tiles(2) {
-        store.seed(
-            "A",
-            i,
-            j,
-            lp_std::Tile::from_fn(2, 2, |_, _| (10 * i + j) as f64),
-        );
+        let tile = lp_std::Tile::from_fn(2, 2, |_, _| (10 * i + j) as f64);
+        store.seed("A", i, j, tile);
     }
+    (plan, id, store)
+}
+
+/// Runs the jobs before chol[1], lets a first execution of chol[1] take its
+/// tile from `recording` (`store`'s innermost store) and keep running, then
+/// delivers a duplicate of chol[1]: what that delivery returned, and the
+/// jobs finished.
+fn deliver_a_duplicate_of_chol_1(
+    plan: &Plan,
+    id: &[JobId],
+    store: &dyn Store,
+    recording: &RecordingStore,
+    counters: &dyn Counters,
+) -> (Result<Option<JobId>, RunError>, u64) {
+    let launcher = RecordingLauncher::default();
+    let metrics = Metrics::default();
+    let ctx = JobContext {
+        plan,
+        store,
+        counters,
+        launcher: &launcher,
+        metrics: &metrics,
+        tracer: None,
+        consumed_inputs: &[],
+    };
+    assert!(counters.try_mark_launched(id[0]).unwrap());
+    assert_eq!(run_job(&ctx, id[0], 0).unwrap(), Some(id[1]));
+    assert_eq!(run_job(&ctx, id[1], 0).unwrap(), Some(id[2]));
+    assert_eq!(run_job(&ctx, id[2], 0).unwrap(), Some(id[3]));
+    assert!(recording.take_tile("S.1", 1, 1).unwrap().is_some());
+    let delivered = run_job(&ctx, id[3], 0);
+    (delivered, metrics.snapshot().jobs_done)
+}
+
+#[test]
+fn a_duplicate_stops_when_the_copy_that_took_its_tile_finishes_meanwhile() {
+    let (plan, id, store) = handed_over_cholesky();
     // The duplicate asks whether chol[1] finished twice: as its delivery
     // starts, and if it must tell a duplicate from a tile never written.
     // Between that second answer ("no") and anything after it, the first
@@ -302,30 +334,48 @@ fn a_duplicate_stops_when_the_copy_that_took_its_tile_finishes_meanwhile() {
             Ok(finished)
         })
     };
-    let launcher = RecordingLauncher::default();
-    let metrics = Metrics::default();
-    let ctx = JobContext {
-        plan: &plan,
-        store: store.as_ref(),
-        counters: &counters,
-        launcher: &launcher,
-        metrics: &metrics,
-        tracer: None,
-        consumed_inputs: &[],
-    };
-    assert!(counters.try_mark_launched(id[0]).unwrap());
-    assert_eq!(run_job(&ctx, id[0], 0).unwrap(), Some(id[1]));
-    assert_eq!(run_job(&ctx, id[1], 0).unwrap(), Some(id[2]));
-    assert_eq!(run_job(&ctx, id[2], 0).unwrap(), Some(id[3]));
-    // The first execution of chol[1] takes its tile and is still running.
-    assert!(store.take_tile("S.1", 1, 1).unwrap().is_some());
-    assert_eq!(
-        run_job(&ctx, id[3], 0).unwrap(),
-        None,
-        "the duplicate stops quietly"
-    );
+    let (delivered, finished) =
+        deliver_a_duplicate_of_chol_1(&plan, &id, store.as_ref(), &store, &counters);
+    assert_eq!(delivered.unwrap(), None, "the duplicate stops quietly");
     assert_eq!(store.puts("L", 1, 1), 0, "and writes nothing");
-    assert_eq!(metrics.snapshot().jobs_done, 3);
+    assert_eq!(finished, 3);
+}
+
+/// A store whose `S.1[1, 1]` is written again, as by a late duplicate of its
+/// writer, just before anyone asks whether it was taken.
+struct WrittenAgain {
+    inner: Arc<RecordingStore>,
+    done: AtomicBool,
+}
+
+impl StoreLayer for WrittenAgain {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+    fn taken(&self, matrix: &str, i: usize, j: usize) -> StoreResult<bool> {
+        if (matrix, i, j) == ("S.1", 1, 1) && !self.done.swap(true, SeqCst) {
+            let tile = lp_std::Tile::from_fn(2, 2, |r, c| if r == c { 4.0 } else { 0.0 });
+            self.inner.put_tile(matrix, i, j, Arc::new(tile))?;
+        }
+        self.inner.taken(matrix, i, j)
+    }
+}
+
+#[test]
+fn a_duplicate_loads_again_a_tile_its_writer_wrote_again() {
+    let (plan, id, store) = handed_over_cholesky();
+    let layer = WrittenAgain {
+        inner: store.clone(),
+        done: AtomicBool::new(false),
+    };
+    let counters = LocalCounters::new();
+    let (delivered, finished) =
+        deliver_a_duplicate_of_chol_1(&plan, &id, &layer, &store, &counters);
+    // Found neither taken nor finished, the tile is there again: the
+    // duplicate takes it and does the job (the same bytes as the first).
+    assert_eq!(delivered.unwrap(), None);
+    assert_eq!(store.puts("L", 1, 1), 1, "the duplicate wrote L[1, 1]");
+    assert_eq!(finished, 4);
 }
 
 #[test]

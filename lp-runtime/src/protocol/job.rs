@@ -26,7 +26,7 @@
 
 use super::counters::{Counters, Launcher};
 use super::error::{FailureKind, JobError, RunError};
-use crate::matrix::{MatrixError, Read, read_tile};
+use crate::matrix::{MatrixError, MatrixResult, Read, read_tile};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::trace::{Slice, Tracer};
@@ -499,7 +499,24 @@ fn load(
 ) -> Result<Option<Arc<Tile>>, RunError> {
     let info = &ctx.plan.program().matrices[tile.key.matrix as usize];
     let read = if take { Read::Take } else { Read::Get };
-    match read_tile(ctx.store, info, tile.into(), read) {
+    let missing = |loaded: &MatrixResult<_>| matches!(loaded, Err(MatrixError::Missing { .. }));
+    let mut loaded = read_tile(ctx.store, info, tile.into(), read);
+    if missing(&loaded) && disposable(ctx, tile.key.matrix) {
+        if is_duplicate(ctx, fail, pc, tile.key, take)? {
+            return Ok(None);
+        }
+        if take {
+            // Neither taken nor finished: a late duplicate of the tile's
+            // writer may have stored it again since the first load (a write
+            // clears the taken mark; see `is_duplicate`), and this one then
+            // finds it.
+            loaded = read_tile(ctx.store, info, tile.into(), read);
+            if missing(&loaded) && is_duplicate(ctx, fail, pc, tile.key, take)? {
+                return Ok(None);
+            }
+        }
+    }
+    match loaded {
         Ok(v) => {
             match (take, info.role) {
                 // The store holds it no more: the result written into its
@@ -509,11 +526,6 @@ fn load(
                 (false, _) => {}
             }
             Ok(Some(v))
-        }
-        Err(MatrixError::Missing { .. })
-            if disposable(ctx, tile.key.matrix) && is_duplicate(ctx, fail, pc, tile.key, take)? =>
-        {
-            Ok(None)
         }
         Err(MatrixError::Missing { .. }) => {
             let why = format!(
@@ -540,9 +552,10 @@ fn load(
 /// deletes the tiles it read, and a deletion forgets that a tile was taken,
 /// so a tile found neither taken nor finished was never written. Asked the
 /// other way round, the execution that took the tile could finish between
-/// the two answers: not finished yet, then not taken any more. (Not
-/// covered: a late duplicate of the tile's writer storing it again between
-/// this execution's load and these questions.)
+/// the two answers: not finished yet, then not taken any more. A late
+/// duplicate of the tile's writer can still store it again between this
+/// execution's load and these questions (the tile is then there, not taken,
+/// and the job not finished): [`load`] loads it once more for that.
 fn is_duplicate(
     ctx: &JobContext<'_>,
     fail: &Failing<'_>,
