@@ -342,7 +342,8 @@ fn a_duplicate_stops_when_the_copy_that_took_its_tile_finishes_meanwhile() {
 }
 
 /// A store whose `S.1[1, 1]` is written again, as by a late duplicate of its
-/// writer, just before anyone asks whether it was taken.
+/// writer (the same bytes: with `Body::Copy`, A[1, 1]), just before anyone
+/// asks whether it was taken.
 struct WrittenAgain {
     inner: Arc<RecordingStore>,
     done: AtomicBool,
@@ -354,7 +355,7 @@ impl StoreLayer for WrittenAgain {
     }
     fn taken(&self, matrix: &str, i: usize, j: usize) -> StoreResult<bool> {
         if (matrix, i, j) == ("S.1", 1, 1) && !self.done.swap(true, SeqCst) {
-            let tile = lp_std::Tile::from_fn(2, 2, |r, c| if r == c { 4.0 } else { 0.0 });
+            let tile = lp_std::Tile::from_fn(2, 2, |_, _| 11.0);
             self.inner.put_tile(matrix, i, j, Arc::new(tile))?;
         }
         self.inner.taken(matrix, i, j)
@@ -372,9 +373,13 @@ fn a_duplicate_loads_again_a_tile_its_writer_wrote_again() {
     let (delivered, finished) =
         deliver_a_duplicate_of_chol_1(&plan, &id, &layer, &store, &counters);
     // Found neither taken nor finished, the tile is there again: the
-    // duplicate takes it and does the job (the same bytes as the first).
+    // duplicate takes it and does the job, as the first execution would.
     assert_eq!(delivered.unwrap(), None);
     assert_eq!(store.puts("L", 1, 1), 1, "the duplicate wrote L[1, 1]");
+    assert_eq!(
+        *store.tile("L", 1, 1).unwrap(),
+        lp_std::Tile::from_fn(2, 2, |_, _| 11.0)
+    );
     assert_eq!(finished, 4);
 }
 
