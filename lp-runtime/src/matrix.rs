@@ -268,14 +268,6 @@ impl TileAt {
     pub fn at_version(self, version: u32) -> TileAt {
         TileAt { version, ..self }
     }
-
-    /// The same tile, transposed.
-    pub fn transposed(self) -> TileAt {
-        TileAt {
-            transpose: true,
-            ..self
-        }
-    }
 }
 
 impl From<Resolved> for TileAt {

@@ -233,7 +233,15 @@ fn load_tile_generates_transposes_and_names_missing_tiles() {
     assert_eq!(*generated, Init::Spd { seed: 11 }.tile(&spd.header, 2, 1));
     let t = matrix::load_tile(&store, &spd, TileAt::new(1, 2)).unwrap();
     assert_eq!(*t, generated.transpose().to_owned());
-    let t = matrix::load_tile(&store, &spd, TileAt::new(2, 1).transposed()).unwrap();
+    let t = matrix::load_tile(
+        &store,
+        &spd,
+        TileAt {
+            transpose: true,
+            ..TileAt::new(2, 1)
+        },
+    )
+    .unwrap();
     assert_eq!(*t, generated.transpose().to_owned());
     // A stored tile wins over the initialiser.
     let stored = Tile::from_fn(1, 3, value);
